@@ -1,0 +1,170 @@
+//! Whether a provider or model can be used now, and what to use instead.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+use time::macros::format_description;
+
+use crate::model::{
+    DeprecationStatus, ProviderHealth, ProviderStatus, ProviderSyncInfo,
+};
+use crate::state::SyncState;
+
+/// The answer to `GET /providers/{id}/availability`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProviderAvailability {
+    pub provider_id: String,
+    pub display_name: String,
+    pub status: ProviderStatus,
+    pub enabled: bool,
+    /// Enabled and available or degraded.
+    pub is_available: bool,
+    pub health: ProviderHealth,
+    /// Where to go instead, when this provider is not available: its
+    /// configured fallback if that one is available, else the available
+    /// provider with the highest priority.
+    pub fallback_provider_id: Option<String>,
+    pub fallback_provider_name: Option<String>,
+}
+
+/// How soon a deprecated model stops working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SunsetUrgency {
+    /// Not deprecated.
+    None,
+    /// Deprecated; sunset more than 90 days away or not announced.
+    Low,
+    /// Sunset within 90 days.
+    Medium,
+    /// Sunset within 30 days.
+    High,
+    /// Sunset within 7 days.
+    Critical,
+    /// Already gone.
+    Sunset,
+}
+
+/// The answer to `GET /models/{id}/availability`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelAvailability {
+    pub model_id: String,
+    pub name: String,
+    pub provider_id: String,
+    /// Not sunset, and its provider is available.
+    pub is_available: bool,
+    pub deprecation_status: DeprecationStatus,
+    pub deprecation_date: Option<String>,
+    pub sunset_date: Option<String>,
+    /// Negative once the sunset date has passed.
+    pub days_until_sunset: Option<i64>,
+    pub urgency: SunsetUrgency,
+    pub replacement_model_id: Option<String>,
+    pub replacement_model_name: Option<String>,
+    pub provider_status: Option<ProviderStatus>,
+    pub provider_available: bool,
+}
+
+/// Parses a `YYYY-MM-DD` date as the catalog writes them.
+pub fn parse_date(text: &str) -> Result<Date, time::error::Parse> {
+    Date::parse(text, format_description!("[year]-[month]-[day]"))
+}
+
+fn provider_usable(p: &ProviderSyncInfo) -> bool {
+    p.enabled && p.status.is_usable()
+}
+
+/// The provider to use instead of `provider`, if it is not usable.
+pub fn suggest_fallback<'a>(
+    state: &'a SyncState,
+    provider: &ProviderSyncInfo,
+) -> Option<&'a ProviderSyncInfo> {
+    if provider_usable(provider) {
+        return None;
+    }
+    let configured = provider
+        .fallback_provider_id
+        .as_deref()
+        .and_then(|id| state.provider(id))
+        .filter(|p| p.id != provider.id && provider_usable(p));
+    configured.or_else(|| {
+        state
+            .providers
+            .iter()
+            .filter(|p| p.id != provider.id && provider_usable(p))
+            // Highest priority first; ties go to the smaller id, as the list
+            // is sorted by id and max_by_key keeps the last maximum.
+            .rev()
+            .max_by_key(|p| p.priority)
+    })
+}
+
+pub fn provider_availability(state: &SyncState, id: &str) -> Option<ProviderAvailability> {
+    let provider = state.provider(id)?;
+    let fallback = suggest_fallback(state, provider);
+    Some(ProviderAvailability {
+        provider_id: provider.id.clone(),
+        display_name: provider.display_name.clone(),
+        status: provider.status,
+        enabled: provider.enabled,
+        is_available: provider_usable(provider),
+        health: provider.health.clone(),
+        fallback_provider_id: fallback.map(|p| p.id.clone()),
+        fallback_provider_name: fallback.map(|p| p.display_name.clone()),
+    })
+}
+
+/// Urgency of a model's retirement as of `today`.
+pub fn sunset_urgency(
+    status: DeprecationStatus,
+    days_until_sunset: Option<i64>,
+) -> SunsetUrgency {
+    match (status, days_until_sunset) {
+        (DeprecationStatus::Sunset, _) => SunsetUrgency::Sunset,
+        (_, Some(days)) if days < 0 => SunsetUrgency::Sunset,
+        (DeprecationStatus::Active, _) => SunsetUrgency::None,
+        (DeprecationStatus::Deprecated, None) => SunsetUrgency::Low,
+        (DeprecationStatus::Deprecated, Some(days)) => match days {
+            0..=7 => SunsetUrgency::Critical,
+            8..=30 => SunsetUrgency::High,
+            31..=90 => SunsetUrgency::Medium,
+            _ => SunsetUrgency::Low,
+        },
+    }
+}
+
+pub fn model_availability(state: &SyncState, id: &str, today: Date) -> Option<ModelAvailability> {
+    let model = state.model(id)?;
+    let days_until_sunset = model
+        .sunset_date
+        .as_deref()
+        .and_then(|d| parse_date(d).ok())
+        .map(|sunset| (sunset - today).whole_days());
+    let urgency = sunset_urgency(model.deprecation_status, days_until_sunset);
+    let provider = state.provider(&model.provider_id);
+    let provider_available = provider.is_some_and(provider_usable);
+    let replacement = model
+        .replacement_model_id
+        .as_deref()
+        .and_then(|r| state.model(r));
+    Some(ModelAvailability {
+        model_id: model.id.clone(),
+        name: model.name.clone(),
+        provider_id: model.provider_id.clone(),
+        is_available: provider_available && urgency != SunsetUrgency::Sunset,
+        deprecation_status: model.deprecation_status,
+        deprecation_date: model.deprecation_date.clone(),
+        sunset_date: model.sunset_date.clone(),
+        days_until_sunset,
+        urgency,
+        replacement_model_id: model.replacement_model_id.clone(),
+        replacement_model_name: replacement.map(|m| m.name.clone()),
+        provider_status: provider.map(|p| p.status),
+        provider_available,
+    })
+}

@@ -1,0 +1,204 @@
+//! A content checksum of a state that does not depend on list order.
+//!
+//! Each entity is hashed (xxh3-128) over a canonical encoding of its fields,
+//! and the state's checksum is the wrapping sum of those hashes plus one for
+//! the active/default provider pair. A sum can be kept up to date as events
+//! are applied (subtract the old entity, add the new), so `apply` never
+//! rehashes the whole catalog. `ProviderSyncInfo::model_ids` is left out: it
+//! is derived from the models, which are hashed themselves.
+//!
+//! The encoding is part of protocol version 1: clients and servers of the
+//! same protocol version must compute the same value.
+
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::model::{ModelSpecification, ProviderHealth, ProviderSyncInfo};
+use crate::state::SyncState;
+
+/// A state checksum; shown as 32 lowercase hex digits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Checksum(pub u128);
+
+impl Checksum {
+    pub fn to_hex(self) -> String {
+        format!("{:032x}", self.0)
+    }
+
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 32 {
+            return None;
+        }
+        u128::from_str_radix(hex, 16).ok().map(Self)
+    }
+
+    pub(crate) fn add(&mut self, part: u128) {
+        self.0 = self.0.wrapping_add(part);
+    }
+
+    pub(crate) fn sub(&mut self, part: u128) {
+        self.0 = self.0.wrapping_sub(part);
+    }
+}
+
+/// The checksum of a state's content, computed from scratch.
+pub fn state_checksum(state: &SyncState) -> Checksum {
+    let mut sum = Checksum(pointers_digest(
+        state.active_provider_id.as_deref(),
+        state.default_provider_id.as_deref(),
+    ));
+    for provider in &state.providers {
+        sum.add(provider_digest(provider));
+    }
+    for model in &state.all_models {
+        sum.add(model_digest(model));
+    }
+    sum
+}
+
+/// Feeds fields into the hasher so that no two different field sequences
+/// produce the same bytes (strings and options are length- or tag-prefixed).
+struct Canon(Xxh3);
+
+impl Canon {
+    fn new(domain: u8) -> Self {
+        let mut hasher = Xxh3::new();
+        hasher.update(&[domain]);
+        Self(hasher)
+    }
+
+    fn str(&mut self, value: &str) -> &mut Self {
+        self.0.update(&(value.len() as u64).to_le_bytes());
+        self.0.update(value.as_bytes());
+        self
+    }
+
+    fn opt_str(&mut self, value: Option<&str>) -> &mut Self {
+        match value {
+            None => self.0.update(&[0]),
+            Some(v) => {
+                self.0.update(&[1]);
+                self.str(v);
+            }
+        }
+        self
+    }
+
+    fn u64(&mut self, value: u64) -> &mut Self {
+        self.0.update(&value.to_le_bytes());
+        self
+    }
+
+    fn i64(&mut self, value: i64) -> &mut Self {
+        self.0.update(&value.to_le_bytes());
+        self
+    }
+
+    fn f64(&mut self, value: f64) -> &mut Self {
+        // -0.0 and 0.0 are the same price.
+        let value = if value == 0.0 { 0.0 } else { value };
+        self.0.update(&value.to_bits().to_le_bytes());
+        self
+    }
+
+    fn bool(&mut self, value: bool) -> &mut Self {
+        self.0.update(&[value as u8]);
+        self
+    }
+
+    fn opt_u64(&mut self, value: Option<u64>) -> &mut Self {
+        match value {
+            None => self.0.update(&[0]),
+            Some(v) => {
+                self.0.update(&[1]);
+                self.u64(v);
+            }
+        }
+        self
+    }
+
+    fn finish(&self) -> u128 {
+        self.0.digest128()
+    }
+}
+
+const DOMAIN_POINTERS: u8 = 1;
+const DOMAIN_PROVIDER: u8 = 2;
+const DOMAIN_MODEL: u8 = 3;
+
+pub(crate) fn pointers_digest(active: Option<&str>, default: Option<&str>) -> u128 {
+    Canon::new(DOMAIN_POINTERS)
+        .opt_str(active)
+        .opt_str(default)
+        .finish()
+}
+
+pub(crate) fn provider_digest(p: &ProviderSyncInfo) -> u128 {
+    let mut c = Canon::new(DOMAIN_PROVIDER);
+    c.str(&p.id)
+        .str(&p.name)
+        .str(&p.display_name)
+        .str(&p.provider_type)
+        .opt_str(p.base_url.as_deref())
+        .opt_str(p.health_url.as_deref())
+        .bool(p.enabled)
+        .i64(p.priority.into())
+        .str(status_name(p))
+        .opt_str(p.fallback_provider_id.as_deref())
+        .u64(p.capabilities.len() as u64);
+    for capability in &p.capabilities {
+        c.str(capability);
+    }
+    health(&mut c, &p.health);
+    c.u64(p.revision).finish()
+}
+
+fn status_name(p: &ProviderSyncInfo) -> &'static str {
+    use crate::model::ProviderStatus::*;
+    match p.status {
+        Available => "available",
+        Degraded => "degraded",
+        Unavailable => "unavailable",
+        Maintenance => "maintenance",
+        Unknown => "unknown",
+    }
+}
+
+fn health(c: &mut Canon, h: &ProviderHealth) {
+    c.opt_str(h.last_check.as_deref())
+        .opt_u64(h.latency_ms.map(u64::from))
+        .f64(h.error_rate)
+        .u64(h.consecutive_failures.into())
+        .opt_str(h.message.as_deref());
+}
+
+pub(crate) fn model_digest(m: &ModelSpecification) -> u128 {
+    use crate::model::DeprecationStatus::*;
+    let mut c = Canon::new(DOMAIN_MODEL);
+    c.str(&m.id)
+        .str(&m.name)
+        .str(&m.provider_id)
+        .u64(m.context_window.into())
+        .u64(m.max_input_tokens.into())
+        .u64(m.max_output_tokens.into())
+        .bool(m.supports_streaming)
+        .bool(m.supports_vision)
+        .bool(m.supports_function_calling)
+        .bool(m.supports_json_mode);
+    match &m.pricing {
+        None => c.bool(false),
+        Some(p) => c
+            .bool(true)
+            .f64(p.input_per_million)
+            .f64(p.output_per_million),
+    };
+    c.str(match m.deprecation_status {
+        Active => "active",
+        Deprecated => "deprecated",
+        Sunset => "sunset",
+    })
+    .opt_str(m.deprecation_date.as_deref())
+    .opt_str(m.sunset_date.as_deref())
+    .opt_str(m.replacement_model_id.as_deref())
+    .u64(m.revision)
+    .finish()
+}

@@ -1,0 +1,47 @@
+//! Filtering models, shared by `GET /models` and the SDK's `getModels`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ModelCapability, ModelSpecification};
+
+/// Every field narrows the result; an empty filter matches every model.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct ModelFilter {
+    pub provider_id: Option<String>,
+    pub capability: Option<ModelCapability>,
+    /// `true`: only deprecated or sunset models; `false`: only active ones.
+    pub deprecated: Option<bool>,
+    /// Case-insensitive text found in the model's id or name.
+    pub search: Option<String>,
+}
+
+impl ModelFilter {
+    pub fn matches(&self, model: &ModelSpecification) -> bool {
+        self.provider_id
+            .as_deref()
+            .is_none_or(|p| model.provider_id == p)
+            && self.capability.is_none_or(|c| model.has_capability(c))
+            && self.deprecated.is_none_or(|d| model.is_deprecated() == d)
+            && self.search.as_deref().is_none_or(|text| {
+                let text = text.to_lowercase();
+                model.id.to_lowercase().contains(&text) || model.name.to_lowercase().contains(&text)
+            })
+    }
+}
+
+/// One page of `GET /models`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelPage {
+    pub models: Vec<ModelSpecification>,
+    /// Models matching the filter, on every page.
+    pub total: u32,
+    pub offset: u32,
+    pub limit: u32,
+    /// The catalog version the page was read at.
+    pub version: u64,
+}
