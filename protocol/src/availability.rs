@@ -4,9 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 use time::macros::format_description;
 
-use crate::model::{
-    DeprecationStatus, ProviderHealth, ProviderStatus, ProviderSyncInfo,
-};
+use crate::model::{DeprecationStatus, ProviderHealth, ProviderStatus, ProviderSyncInfo};
 use crate::state::SyncState;
 
 /// The answer to `GET /providers/{id}/availability`.
@@ -120,10 +118,7 @@ pub fn provider_availability(state: &SyncState, id: &str) -> Option<ProviderAvai
 }
 
 /// Urgency of a model's retirement as of `today`.
-pub fn sunset_urgency(
-    status: DeprecationStatus,
-    days_until_sunset: Option<i64>,
-) -> SunsetUrgency {
+pub fn sunset_urgency(status: DeprecationStatus, days_until_sunset: Option<i64>) -> SunsetUrgency {
     match (status, days_until_sunset) {
         (DeprecationStatus::Sunset, _) => SunsetUrgency::Sunset,
         (_, Some(days)) if days < 0 => SunsetUrgency::Sunset,

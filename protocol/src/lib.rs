@@ -29,8 +29,8 @@ mod sync;
 mod ws;
 
 pub use admin::{
-    DeprecateModel, ErrorBody, ModelPatch, NewModel, NewProvider, ProviderPatch,
-    SetActiveProvider, StatusUpdate,
+    DeprecateModel, ErrorBody, ModelPatch, NewModel, NewProvider, ProviderPatch, SetActiveProvider,
+    StatusUpdate,
 };
 pub use apply::{Applied, ApplyError, apply_event, apply_events};
 pub use availability::{

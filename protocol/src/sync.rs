@@ -99,7 +99,9 @@ pub struct LogWindow<'a> {
 pub enum SyncPlan {
     UpToDate,
     /// Send the events after `since`, in order.
-    Incremental { since: u64 },
+    Incremental {
+        since: u64,
+    },
     Full(FullSyncReason),
 }
 

@@ -240,7 +240,11 @@ fn any_content_change_changes_the_checksum() {
     let (states, _) = run(&[Op::AddProvider(1), Op::AddModel(1, 1)]);
     let base = states.last().unwrap().clone();
     let mut priced = base.clone();
-    priced.all_models[0].pricing.as_mut().unwrap().input_per_million = 1.25;
+    priced.all_models[0]
+        .pricing
+        .as_mut()
+        .unwrap()
+        .input_per_million = 1.25;
     let mut renamed = base.clone();
     renamed.providers[0].display_name = "Other".into();
     let mut active = base.clone();

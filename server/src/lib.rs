@@ -1,1 +1,181 @@
+//! The provider-sync server: the authoritative copy of an AI provider/model
+//! catalog, served over REST and WebSocket, changed through an authenticated
+//! admin API, stored in SQLite.
+//!
+//! # Layout
+//!
+//! - `config`: command-line flags and environment variables.
+//! - `app`: `fn app`, the router with every route and layer.
+//! - `http`: REST handlers, one module per resource (sync, catalog, availability, admin, ops).
+//! - `ws`: the WebSocket endpoint and one session's loop.
+//! - `service`: the live state, the write path and catch-up planning.
+//! - `commands`: admin writes turned into events.
+//! - `validate`: field checks shared by the admin API and the catalog file.
+//! - `catalog`: the catalog file, parsed and reconciled.
+//! - `store`: the persistence trait and its SQLite implementation.
+//! - `health`: provider health probes.
+//! - `metrics`: Prometheus metrics.
+//! - `openapi`: the generated API description.
+//! - `error`: the error type and its JSON responses.
+//! - `clock`: the current time in protocol formats.
+//! - `shutdown`: the shutdown signal every task listens to.
 
+#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+pub mod app;
+pub mod catalog;
+mod clock;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod metrics;
+mod openapi;
+pub mod service;
+pub mod shutdown;
+pub mod store;
+mod validate;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use app::{AppState, app};
+pub use catalog::{Catalog, CatalogError};
+pub use config::Config;
+pub use service::Service;
+
+use crate::health::{HealthBoard, ProbeSettings};
+use crate::metrics::Metrics;
+use crate::shutdown::ShutdownTrigger;
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("catalog refused: {0}")]
+    Catalog(#[from] CatalogError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot apply the catalog: {0}")]
+    Reconcile(#[from] error::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A server that is listening. Dropping it does not stop it; call `stop`.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    prefix: String,
+    state: AppState,
+    trigger: ShutdownTrigger,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR/PREFIX`, the base of every endpoint.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.addr, self.prefix)
+    }
+
+    pub fn service(&self) -> &Arc<Service> {
+        &self.state.service
+    }
+
+    /// Closes WebSockets with a close frame, finishes requests in flight and
+    /// stops every task.
+    pub async fn stop(self) {
+        self.trigger.trigger();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Opens the store, applies the catalog file if one is given, and starts
+/// listening, the heartbeat and the health probes.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    // Check the file before touching the store: a bad file changes nothing.
+    let catalog = config.catalog.as_deref().map(Catalog::load).transpose()?;
+    let store = store::open(&config.database).await?;
+    let metrics = Arc::new(Metrics::new());
+    let service = Service::open(store, config.event_retention, config.ws_queue, metrics).await?;
+    if let Some(catalog) = catalog {
+        let written = service.write(|draft| Ok(catalog.reconcile(draft))).await?;
+        tracing::info!(
+            events = written.value.events,
+            version = written.version,
+            "catalog reconciled"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.bind,
+        source,
+    })?;
+    let (trigger, shutdown) = shutdown::channel();
+    let health = Arc::new(HealthBoard::default());
+    let state = AppState {
+        service: service.clone(),
+        config: Arc::new(config.clone()),
+        health: health.clone(),
+        shutdown: trigger.clone(),
+    };
+    let router = app(state.clone());
+
+    let mut tasks = Vec::new();
+    let mut serve_shutdown = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { serve_shutdown.wait().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "server stopped with an error");
+        }
+    }));
+    let heartbeat_service = service.clone();
+    let mut heartbeat_shutdown = shutdown.clone();
+    let heartbeat = config.heartbeat();
+    tasks.push(tokio::spawn(async move {
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => heartbeat_service.broadcast_heartbeat(),
+                _ = heartbeat_shutdown.wait() => return,
+            }
+        }
+    }));
+    tasks.push(health::spawn(
+        service,
+        health,
+        ProbeSettings {
+            interval: std::time::Duration::from_millis(config.health_interval_ms),
+            timeout: std::time::Duration::from_millis(config.health_timeout_ms),
+            degraded_after: std::time::Duration::from_millis(config.health_degraded_ms),
+            failures: config.health_failures.max(1),
+        },
+        shutdown,
+    ));
+    tracing::info!(%addr, prefix = %config.prefix(), "listening");
+    Ok(RunningServer {
+        addr,
+        prefix: config.prefix().to_owned(),
+        state,
+        trigger,
+        tasks,
+    })
+}

@@ -1,1 +1,31 @@
-fn main() {}
+//! `provider-sync-server`: parse the flags, start, serve until Ctrl-C or
+//! SIGTERM, then shut down gracefully.
+
+use clap::Parser;
+use provider_sync_server::{Config, StartError, shutdown};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let config = Config::parse();
+    let server = match provider_sync_server::start(config).await {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("provider-sync-server: {err}");
+            return match err {
+                StartError::Catalog(_) => std::process::ExitCode::from(2),
+                _ => std::process::ExitCode::FAILURE,
+            };
+        }
+    };
+    println!("provider-sync-server listening on {}", server.base_url());
+    shutdown::os_signal().await;
+    tracing::info!("shutting down");
+    server.stop().await;
+    std::process::ExitCode::SUCCESS
+}

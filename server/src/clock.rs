@@ -1,0 +1,19 @@
+//! The server's notion of now, in the formats the protocol uses.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Now as RFC 3339 in UTC, to the millisecond.
+pub(crate) fn now_rfc3339() -> String {
+    let now = OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// Today's date in UTC, for sunset arithmetic.
+pub(crate) fn today() -> time::Date {
+    OffsetDateTime::now_utc().date()
+}

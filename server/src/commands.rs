@@ -1,0 +1,392 @@
+//! The admin API's writes, each turned into the events it emits on a draft.
+//! Every function checks before it emits, so an error leaves the draft empty
+//! and nothing is committed.
+
+use provider_sync_protocol::{
+    ActiveProviderChanged, DeprecateModel, DeprecationStatus, EventPayload, ModelPatch,
+    ModelRemoved, ModelSpecification, NewModel, NewProvider, ProviderHealth, ProviderPatch,
+    ProviderRemoved, ProviderStatus, ProviderStatusChanged, ProviderSyncInfo, SetActiveProvider,
+    StatusUpdate,
+};
+
+use crate::error::{Error, Result};
+use crate::service::Draft;
+use crate::validate::{self, Fields};
+
+const BODY: Fields<'static> = Fields("");
+
+/// Refuses a write whose `If-Match` names another revision.
+fn check_revision<T: serde::Serialize>(
+    if_match: Option<u64>,
+    revision: u64,
+    current: &T,
+) -> Result<()> {
+    match if_match {
+        Some(expected) if expected != revision => {
+            Err(Error::precondition_failed(expected, revision, current))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn provider_of(draft: &Draft, id: &str) -> Result<ProviderSyncInfo> {
+    draft
+        .state()
+        .provider(id)
+        .cloned()
+        .ok_or_else(|| Error::not_found("provider", id))
+}
+
+fn model_of(draft: &Draft, id: &str) -> Result<ModelSpecification> {
+    draft
+        .state()
+        .model(id)
+        .cloned()
+        .ok_or_else(|| Error::not_found("model", id))
+}
+
+/// A new provider from a create body (admin API or catalog file): the
+/// defaults of the contract applied. Unmonitored providers (no health URL)
+/// are assumed available; monitored ones are unknown until probed.
+pub fn provider_from(body: NewProvider) -> ProviderSyncInfo {
+    let status = body.status.unwrap_or(if body.health_url.is_some() {
+        ProviderStatus::Unknown
+    } else {
+        ProviderStatus::Available
+    });
+    ProviderSyncInfo {
+        display_name: body.display_name.unwrap_or_else(|| body.name.clone()),
+        id: body.id,
+        name: body.name,
+        provider_type: body
+            .provider_type
+            .unwrap_or_else(|| "openai_compatible".into()),
+        base_url: body.base_url,
+        health_url: body.health_url,
+        enabled: body.enabled.unwrap_or(true),
+        priority: body.priority.unwrap_or(0),
+        status,
+        health: ProviderHealth::default(),
+        fallback_provider_id: body.fallback_provider_id,
+        capabilities: body.capabilities.unwrap_or_default(),
+        model_ids: Vec::new(),
+        revision: 1,
+    }
+}
+
+/// A new model from a create body, with the contract's defaults.
+pub fn model_from(body: NewModel) -> ModelSpecification {
+    let deprecation_status =
+        body.deprecation_status
+            .unwrap_or(if body.deprecation_date.is_some() {
+                DeprecationStatus::Deprecated
+            } else {
+                DeprecationStatus::Active
+            });
+    ModelSpecification {
+        id: body.id,
+        name: body.name,
+        provider_id: body.provider_id,
+        context_window: body.context_window,
+        max_input_tokens: body.max_input_tokens.unwrap_or(body.context_window),
+        max_output_tokens: body.max_output_tokens.unwrap_or(body.context_window),
+        supports_streaming: body.supports_streaming.unwrap_or(false),
+        supports_vision: body.supports_vision.unwrap_or(false),
+        supports_function_calling: body.supports_function_calling.unwrap_or(false),
+        supports_json_mode: body.supports_json_mode.unwrap_or(false),
+        pricing: body.pricing,
+        deprecation_status,
+        deprecation_date: body.deprecation_date,
+        sunset_date: body.sunset_date,
+        replacement_model_id: body.replacement_model_id,
+        revision: 1,
+    }
+}
+
+pub fn create_provider(draft: &mut Draft, body: NewProvider) -> Result<ProviderSyncInfo> {
+    if draft.state().provider(&body.id).is_some() {
+        return Err(Error::Conflict(format!(
+            "provider '{}' already exists",
+            body.id
+        )));
+    }
+    let provider = provider_from(body);
+    validate::provider(draft.state(), &provider, BODY)?;
+    draft.emit(EventPayload::ProviderAdded(provider.clone()));
+    provider_of(draft, &provider.id)
+}
+
+pub fn update_provider(
+    draft: &mut Draft,
+    id: &str,
+    if_match: Option<u64>,
+    patch: ProviderPatch,
+) -> Result<ProviderSyncInfo> {
+    let current = provider_of(draft, id)?;
+    check_revision(if_match, current.revision, &current)?;
+    let mut next = current.clone();
+    if let Some(v) = patch.name {
+        next.name = v;
+    }
+    if let Some(v) = patch.display_name {
+        next.display_name = v;
+    }
+    if let Some(v) = patch.provider_type {
+        next.provider_type = v;
+    }
+    if let Some(v) = patch.base_url {
+        next.base_url = v;
+    }
+    if let Some(v) = patch.health_url {
+        next.health_url = v;
+    }
+    if let Some(v) = patch.enabled {
+        next.enabled = v;
+    }
+    if let Some(v) = patch.priority {
+        next.priority = v;
+    }
+    if let Some(v) = patch.fallback_provider_id {
+        next.fallback_provider_id = v;
+    }
+    if let Some(v) = patch.capabilities {
+        next.capabilities = v;
+    }
+    if next == current {
+        return Ok(current);
+    }
+    validate::provider(draft.state(), &next, BODY)?;
+    next.revision += 1;
+    draft.emit(EventPayload::ProviderUpdated(next));
+    provider_of(draft, id)
+}
+
+/// Removes a provider and its models; what pointed at them (fallbacks,
+/// replacements, the active and default provider) is cleared first, so
+/// nothing is left dangling.
+pub fn delete_provider(draft: &mut Draft, id: &str, if_match: Option<u64>) -> Result<()> {
+    let current = provider_of(draft, id)?;
+    check_revision(if_match, current.revision, &current)?;
+    let referrers: Vec<ProviderSyncInfo> = draft
+        .state()
+        .providers
+        .iter()
+        .filter(|p| p.id != id && p.fallback_provider_id.as_deref() == Some(id))
+        .cloned()
+        .collect();
+    for mut provider in referrers {
+        provider.fallback_provider_id = None;
+        provider.revision += 1;
+        draft.emit(EventPayload::ProviderUpdated(provider));
+    }
+    clear_replacements(
+        draft,
+        |m| current.model_ids.iter().any(|gone| gone == m),
+        id,
+    );
+    draft.emit(EventPayload::ProviderRemoved(ProviderRemoved {
+        provider_id: id.to_owned(),
+        model_ids: current.model_ids.clone(),
+    }));
+    clear_pointers(draft, id);
+    Ok(())
+}
+
+/// Clears `replacement_model_id` on models of other providers than
+/// `except_provider` whose replacement is going away.
+fn clear_replacements(draft: &mut Draft, going: impl Fn(&str) -> bool, except_provider: &str) {
+    let referrers: Vec<ModelSpecification> = draft
+        .state()
+        .all_models
+        .iter()
+        .filter(|m| {
+            m.provider_id != except_provider
+                && m.replacement_model_id.as_deref().is_some_and(&going)
+        })
+        .cloned()
+        .collect();
+    for mut model in referrers {
+        model.replacement_model_id = None;
+        model.revision += 1;
+        draft.emit(EventPayload::ModelUpdated(model));
+    }
+}
+
+fn clear_pointers(draft: &mut Draft, id: &str) {
+    let state = draft.state();
+    let active = state.active_provider_id.clone().filter(|p| p != id);
+    let default = state.default_provider_id.clone().filter(|p| p != id);
+    if active != state.active_provider_id || default != state.default_provider_id {
+        draft.emit(EventPayload::ActiveProviderChanged(ActiveProviderChanged {
+            active_provider_id: active,
+            default_provider_id: default,
+        }));
+    }
+}
+
+/// Sets a provider's status by hand (for example `maintenance`).
+pub fn set_status(
+    draft: &mut Draft,
+    id: &str,
+    if_match: Option<u64>,
+    update: StatusUpdate,
+) -> Result<ProviderSyncInfo> {
+    let current = provider_of(draft, id)?;
+    check_revision(if_match, current.revision, &current)?;
+    if let Some(message) = &update.message
+        && message.len() > 1000
+    {
+        return Err(Error::invalid("message", "must be at most 1000 characters"));
+    }
+    if current.status == update.status && current.health.message == update.message {
+        return Ok(current);
+    }
+    let health = ProviderHealth {
+        message: update.message,
+        ..current.health.clone()
+    };
+    change_status(draft, &current, update.status, health);
+    provider_of(draft, id)
+}
+
+/// Emits a status change (used by the admin API and the health prober).
+pub fn change_status(
+    draft: &mut Draft,
+    current: &ProviderSyncInfo,
+    status: ProviderStatus,
+    health: ProviderHealth,
+) {
+    draft.emit(EventPayload::ProviderStatusChanged(ProviderStatusChanged {
+        provider_id: current.id.clone(),
+        previous_status: current.status,
+        status,
+        health,
+        revision: current.revision + 1,
+    }));
+}
+
+pub fn create_model(draft: &mut Draft, body: NewModel) -> Result<ModelSpecification> {
+    if draft.state().model(&body.id).is_some() {
+        return Err(Error::Conflict(format!(
+            "model '{}' already exists",
+            body.id
+        )));
+    }
+    if draft.state().provider(&body.provider_id).is_none() {
+        return Err(Error::not_found("provider", body.provider_id));
+    }
+    let model = model_from(body);
+    validate::model(draft.state(), &model, BODY)?;
+    draft.emit(EventPayload::ModelAdded(model.clone()));
+    model_of(draft, &model.id)
+}
+
+pub fn update_model(
+    draft: &mut Draft,
+    id: &str,
+    if_match: Option<u64>,
+    patch: ModelPatch,
+) -> Result<ModelSpecification> {
+    let current = model_of(draft, id)?;
+    check_revision(if_match, current.revision, &current)?;
+    let mut next = current.clone();
+    macro_rules! set {
+        ($($field:ident),*) => {$(
+            if let Some(v) = patch.$field { next.$field = v; }
+        )*};
+    }
+    set!(
+        name,
+        provider_id,
+        context_window,
+        max_input_tokens,
+        max_output_tokens,
+        supports_streaming,
+        supports_vision,
+        supports_function_calling,
+        supports_json_mode,
+        pricing,
+        deprecation_status,
+        deprecation_date,
+        sunset_date,
+        replacement_model_id
+    );
+    if next == current {
+        return Ok(current);
+    }
+    validate::model(draft.state(), &next, BODY)?;
+    next.revision += 1;
+    let newly_deprecated = !current.is_deprecated() && next.is_deprecated();
+    draft.emit(if newly_deprecated {
+        EventPayload::ModelDeprecated(next)
+    } else {
+        EventPayload::ModelUpdated(next)
+    });
+    model_of(draft, id)
+}
+
+/// Removes a model; models that named it as their replacement lose that.
+pub fn delete_model(draft: &mut Draft, id: &str, if_match: Option<u64>) -> Result<()> {
+    let current = model_of(draft, id)?;
+    check_revision(if_match, current.revision, &current)?;
+    clear_replacements(draft, |m| m == id, "");
+    draft.emit(EventPayload::ModelRemoved(ModelRemoved {
+        model_id: current.id,
+        provider_id: current.provider_id,
+    }));
+    Ok(())
+}
+
+pub fn deprecate_model(
+    draft: &mut Draft,
+    id: &str,
+    if_match: Option<u64>,
+    body: DeprecateModel,
+) -> Result<ModelSpecification> {
+    let current = model_of(draft, id)?;
+    check_revision(if_match, current.revision, &current)?;
+    let mut next = current.clone();
+    if next.deprecation_status == DeprecationStatus::Active {
+        next.deprecation_status = DeprecationStatus::Deprecated;
+    }
+    next.deprecation_date = Some(body.deprecation_date);
+    next.sunset_date = body.sunset_date;
+    next.replacement_model_id = body.replacement_model_id;
+    if next == current {
+        return Ok(current);
+    }
+    validate::model(draft.state(), &next, BODY)?;
+    next.revision += 1;
+    draft.emit(EventPayload::ModelDeprecated(next));
+    model_of(draft, id)
+}
+
+pub fn set_active_provider(
+    draft: &mut Draft,
+    body: SetActiveProvider,
+) -> Result<ActiveProviderChanged> {
+    for id in [
+        body.provider_id.as_ref(),
+        body.default_provider_id.as_ref().and_then(Option::as_ref),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if draft.state().provider(id).is_none() {
+            return Err(Error::not_found("provider", id.clone()));
+        }
+    }
+    let state = draft.state();
+    let next = ActiveProviderChanged {
+        active_provider_id: body.provider_id,
+        default_provider_id: body
+            .default_provider_id
+            .unwrap_or_else(|| state.default_provider_id.clone()),
+    };
+    if next.active_provider_id != state.active_provider_id
+        || next.default_provider_id != state.default_provider_id
+    {
+        draft.emit(EventPayload::ActiveProviderChanged(next.clone()));
+    }
+    Ok(next)
+}

@@ -1,0 +1,148 @@
+//! Command-line flags and their environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The authoritative provider-sync server: REST, WebSocket and admin API over
+/// an embedded SQLite store.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "provider-sync-server", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "PROVIDER_SYNC_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Store URL: `sqlite://FILE` (created if missing) or a plain file path.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://provider-sync.db"
+    )]
+    pub database: String,
+
+    /// A catalog file (TOML) that seeds an empty store and is reconciled into
+    /// a non-empty one: only the differences become events.
+    #[arg(long, env = "PROVIDER_SYNC_CATALOG")]
+    pub catalog: Option<PathBuf>,
+
+    /// Bearer token for the admin API. Without it the admin API answers 401.
+    #[arg(long, env = "PROVIDER_SYNC_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Path prefix every endpoint is mounted under.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_PREFIX",
+        default_value = "/api/provider-sync"
+    )]
+    pub prefix: String,
+
+    /// A directory served at `/` (for example `examples/plain-html`).
+    #[arg(long, env = "PROVIDER_SYNC_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Origins allowed by CORS, comma-separated; empty allows any origin.
+    #[arg(long, env = "PROVIDER_SYNC_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Change events kept for incremental sync; older clients get a full state.
+    #[arg(long, env = "PROVIDER_SYNC_EVENT_RETENTION", default_value_t = 1000)]
+    pub event_retention: u64,
+
+    /// How often the server sends a heartbeat on every WebSocket, in ms.
+    #[arg(long, env = "PROVIDER_SYNC_HEARTBEAT_MS", default_value_t = 25_000)]
+    pub heartbeat_ms: u64,
+
+    /// A WebSocket silent for this long (ms) is closed.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_CLIENT_TIMEOUT_MS",
+        default_value_t = 60_000
+    )]
+    pub client_timeout_ms: u64,
+
+    /// Frames queued for all WebSocket clients; one that falls further behind
+    /// is told to resync.
+    #[arg(long, env = "PROVIDER_SYNC_WS_QUEUE", default_value_t = 256)]
+    pub ws_queue: usize,
+
+    /// Largest WebSocket message accepted from a client, in bytes.
+    #[arg(long, env = "PROVIDER_SYNC_WS_MAX_MESSAGE", default_value_t = 64 * 1024)]
+    pub ws_max_message: usize,
+
+    /// A WebSocket write that takes longer (ms) drops the connection.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_WS_WRITE_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub ws_write_timeout_ms: u64,
+
+    /// Largest request body, in bytes (413 past it).
+    #[arg(long, env = "PROVIDER_SYNC_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// HTTP requests that take longer (ms) are answered 408.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_REQUEST_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub request_timeout_ms: u64,
+
+    /// How often providers with a `health_url` are probed, in ms.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_HEALTH_INTERVAL_MS",
+        default_value_t = 60_000
+    )]
+    pub health_interval_ms: u64,
+
+    /// A probe that takes longer (ms) fails.
+    #[arg(long, env = "PROVIDER_SYNC_HEALTH_TIMEOUT_MS", default_value_t = 5_000)]
+    pub health_timeout_ms: u64,
+
+    /// A successful probe slower than this (ms) marks the provider degraded.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_HEALTH_DEGRADED_MS",
+        default_value_t = 2_000
+    )]
+    pub health_degraded_ms: u64,
+
+    /// Consecutive failed probes that mark a provider unavailable (fewer mark
+    /// it degraded).
+    #[arg(long, env = "PROVIDER_SYNC_HEALTH_FAILURES", default_value_t = 2)]
+    pub health_failures: u32,
+}
+
+impl Config {
+    /// The defaults, as if no flag and no variable were given.
+    pub fn defaults() -> Self {
+        Self::parse_from(["provider-sync-server"])
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+
+    pub fn client_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_timeout_ms)
+    }
+
+    pub fn ws_write_timeout(&self) -> Duration {
+        Duration::from_millis(self.ws_write_timeout_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The prefix without a trailing slash ("" mounts at the root).
+    pub fn prefix(&self) -> &str {
+        self.prefix.trim_end_matches('/')
+    }
+}

@@ -1,0 +1,195 @@
+//! The one error type of the HTTP layer and how it becomes a response: every
+//! error is `{"error": {"code", "message", "field"?}}` with the right status,
+//! and internals are logged, not shown.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use provider_sync_protocol::{ErrorBody, ErrorData};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the request cannot be read (malformed JSON, bad query).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: missing or wrong admin token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 404: no such provider or model.
+    #[error("{kind} '{id}' not found")]
+    NotFound { kind: &'static str, id: String },
+    /// 409: the id is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// 412: `If-Match` named a stale revision; carries the current entity.
+    #[error("revision {expected} is stale: the current revision is {revision}")]
+    PreconditionFailed {
+        expected: u64,
+        revision: u64,
+        current: serde_json::Value,
+    },
+    /// 413: the body is larger than the limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 422: a field's value is not acceptable.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// 500: the store failed; details go to the log only.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    pub fn precondition_failed(expected: u64, revision: u64, current: &impl Serialize) -> Self {
+        Self::PreconditionFailed {
+            expected,
+            revision,
+            current: serde_json::to_value(current).unwrap_or_default(),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::PreconditionFailed { .. } => {
+                (StatusCode::PRECONDITION_FAILED, "precondition_failed")
+            }
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Self::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+/// The body of a 412: the error plus the entity as it is now.
+#[derive(Serialize)]
+struct PreconditionBody<'a> {
+    error: ErrorData,
+    current: &'a serde_json::Value,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            Self::Store(err) => {
+                tracing::error!(error = %err, "store failure");
+                "the store failed; the change was not made".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let error = ErrorData {
+            code: code.to_owned(),
+            message,
+            field: match &self {
+                Self::Invalid { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+        };
+        let mut response = match &self {
+            Self::PreconditionFailed { current, .. } => {
+                (status, Json(PreconditionBody { error, current })).into_response()
+            }
+            _ => (status, Json(ErrorBody { error })).into_response(),
+        };
+        if let Self::Unauthorized(_) = self {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        let text = rejection.body_text();
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(text),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                Self::invalid(field_of(&text).unwrap_or_else(|| "body".into()), text)
+            }
+            _ => Self::BadRequest(text),
+        }
+    }
+}
+
+impl From<QueryRejection> for Error {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+/// The field serde named in a message such as "missing field `name`" or
+/// "context_window: invalid type".
+fn field_of(message: &str) -> Option<String> {
+    if let Some(start) = message.find('`') {
+        let rest = &message[start + 1..];
+        if let Some(end) = rest.find('`') {
+            return Some(rest[..end].to_owned());
+        }
+    }
+    let detail = message.rsplit_once("target type: ")?.1;
+    let (path, _) = detail.split_once(": ")?;
+    (!path.contains(' ')).then(|| path.to_owned())
+}
+
+/// `Json` whose rejections are this crate's `Error`, so a malformed body gets
+/// the same error shape as everything else.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(Error))]
+pub struct AppJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+/// `Query` whose rejections are this crate's `Error`.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Error))]
+pub struct AppQuery<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn finds_the_field_serde_names() {
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 9").as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: context_window: invalid type: string \"x\", expected u32 at line 1 column 30").as_deref(),
+            Some("context_window")
+        );
+        assert_eq!(field_of("something else entirely"), None);
+    }
+}

@@ -1,0 +1,358 @@
+//! The admin API: authenticated writes. Each handler runs one write (one
+//! transaction, consecutive versions) and answers with the entity, its
+//! `ETag` (the revision) and `X-Sync-Version` (the catalog version after it).
+
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post, put};
+use axum::{Json, Router};
+use provider_sync_protocol::{
+    ActiveProviderChanged, DeprecateModel, ErrorBody, ModelPatch, ModelSpecification, NewModel,
+    NewProvider, ProviderPatch, ProviderSyncInfo, SetActiveProvider, StatusUpdate,
+};
+use subtle::ConstantTimeEq;
+
+use super::SYNC_VERSION;
+use crate::app::AppState;
+use crate::commands;
+use crate::error::{AppJson, Error, Result};
+use crate::service::Written;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/providers", post(create_provider))
+        .route(
+            "/providers/{id}",
+            patch(update_provider).delete(delete_provider),
+        )
+        .route("/providers/{id}/status", put(set_status))
+        .route("/models", post(create_model))
+        .route("/models/{id}", patch(update_model).delete(delete_model))
+        .route("/models/{id}/deprecate", post(deprecate_model))
+        .route("/active-provider", put(set_active_provider))
+        .route_layer(middleware::from_fn_with_state(state, require_admin))
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time.
+async fn require_admin(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = app.config.admin_token.as_deref().filter(|t| !t.is_empty()) else {
+        return Error::Unauthorized(
+            "the admin API is disabled: start the server with --admin-token or PROVIDER_SYNC_ADMIN_TOKEN",
+        )
+        .into_response();
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
+            next.run(request).await
+        }
+        Some(_) => Error::Unauthorized("the admin token is not valid").into_response(),
+        None => Error::Unauthorized("send the admin token as Authorization: Bearer <token>")
+            .into_response(),
+    }
+}
+
+/// The revision an `If-Match` header names: `"3"`, `W/"3"` or `3`; `*` or no
+/// header means any.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(Self(None));
+        };
+        let text = value.to_str().unwrap_or("").trim();
+        if text == "*" {
+            return Ok(Self(None));
+        }
+        text.trim_start_matches("W/")
+            .trim_matches('"')
+            .parse()
+            .map(|revision| Self(Some(revision)))
+            .map_err(|_| {
+                Error::BadRequest(format!(
+                    "If-Match must name a revision such as \"3\", not {text:?}"
+                ))
+            })
+    }
+}
+
+/// The answer to a write: status, entity, `ETag` and `X-Sync-Version`.
+fn answer<T: serde::Serialize>(
+    status: StatusCode,
+    written: Written<T>,
+    revision: Option<u64>,
+) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(&SYNC_VERSION, written.version.into());
+    if let Some(revision) = revision {
+        headers.insert(
+            header::ETAG,
+            format!("\"{revision}\"").parse().expect("digits"),
+        );
+    }
+    (status, headers, Json(written.value)).into_response()
+}
+
+fn answer_empty(written: Written<()>) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(&SYNC_VERSION, written.version.into());
+    (StatusCode::NO_CONTENT, headers).into_response()
+}
+
+/// Create a provider. Only `id` and `name` are required.
+#[utoipa::path(
+    post,
+    path = "/admin/providers",
+    request_body = NewProvider,
+    responses(
+        (status = 201, description = "Created", body = ProviderSyncInfo),
+        (status = 401, description = "No or wrong admin token", body = ErrorBody),
+        (status = 409, description = "The id exists", body = ErrorBody),
+        (status = 422, description = "A field is not acceptable", body = ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn create_provider(
+    State(app): State<AppState>,
+    AppJson(body): AppJson<NewProvider>,
+) -> Result<Response> {
+    let written = app
+        .service
+        .write(|d| commands::create_provider(d, body))
+        .await?;
+    let revision = written.value.revision;
+    Ok(answer(StatusCode::CREATED, written, Some(revision)))
+}
+
+/// Change some fields of a provider; `null` clears an optional one.
+#[utoipa::path(
+    patch,
+    path = "/admin/providers/{id}",
+    params(("id" = String, Path, description = "Provider id"),
+           ("If-Match" = Option<String>, Header, description = "Revision the change is based on")),
+    request_body = ProviderPatch,
+    responses(
+        (status = 200, description = "Updated", body = ProviderSyncInfo),
+        (status = 404, description = "No such provider", body = ErrorBody),
+        (status = 412, description = "Stale revision; the body has the current provider", body = ErrorBody),
+        (status = 422, description = "A field is not acceptable", body = ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn update_provider(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
+    AppJson(body): AppJson<ProviderPatch>,
+) -> Result<Response> {
+    let written = app
+        .service
+        .write(|d| commands::update_provider(d, &id, if_match, body))
+        .await?;
+    let revision = written.value.revision;
+    Ok(answer(StatusCode::OK, written, Some(revision)))
+}
+
+/// Remove a provider and its models.
+#[utoipa::path(
+    delete,
+    path = "/admin/providers/{id}",
+    params(("id" = String, Path, description = "Provider id"),
+           ("If-Match" = Option<String>, Header, description = "Revision the change is based on")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such provider", body = ErrorBody),
+        (status = 412, description = "Stale revision", body = ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn delete_provider(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
+) -> Result<Response> {
+    let written = app
+        .service
+        .write(|d| commands::delete_provider(d, &id, if_match))
+        .await?;
+    Ok(answer_empty(written))
+}
+
+/// Set a provider's status (for example `maintenance`) with a message.
+#[utoipa::path(
+    put,
+    path = "/admin/providers/{id}/status",
+    params(("id" = String, Path, description = "Provider id")),
+    request_body = StatusUpdate,
+    responses(
+        (status = 200, description = "Status set", body = ProviderSyncInfo),
+        (status = 404, description = "No such provider", body = ErrorBody),
+        (status = 412, description = "Stale revision", body = ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn set_status(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
+    AppJson(body): AppJson<StatusUpdate>,
+) -> Result<Response> {
+    let written = app
+        .service
+        .write(|d| commands::set_status(d, &id, if_match, body))
+        .await?;
+    let revision = written.value.revision;
+    Ok(answer(StatusCode::OK, written, Some(revision)))
+}
+
+/// Create a model. `id`, `name`, `provider_id` and `context_window` are
+/// required.
+#[utoipa::path(
+    post,
+    path = "/admin/models",
+    request_body = NewModel,
+    responses(
+        (status = 201, description = "Created", body = ModelSpecification),
+        (status = 404, description = "Its provider does not exist", body = ErrorBody),
+        (status = 409, description = "The id exists", body = ErrorBody),
+        (status = 422, description = "A field is not acceptable", body = ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn create_model(
+    State(app): State<AppState>,
+    AppJson(body): AppJson<NewModel>,
+) -> Result<Response> {
+    let written = app
+        .service
+        .write(|d| commands::create_model(d, body))
+        .await?;
+    let revision = written.value.revision;
+    Ok(answer(StatusCode::CREATED, written, Some(revision)))
+}
+
+/// Change some fields of a model; `null` clears an optional one.
+#[utoipa::path(
+    patch,
+    path = "/admin/models/{id}",
+    params(("id" = String, Path, description = "Model id (URL-encoded)"),
+           ("If-Match" = Option<String>, Header, description = "Revision the change is based on")),
+    request_body = ModelPatch,
+    responses(
+        (status = 200, description = "Updated", body = ModelSpecification),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 412, description = "Stale revision; the body has the current model", body = ErrorBody),
+        (status = 422, description = "A field is not acceptable", body = ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn update_model(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
+    AppJson(body): AppJson<ModelPatch>,
+) -> Result<Response> {
+    let written = app
+        .service
+        .write(|d| commands::update_model(d, &id, if_match, body))
+        .await?;
+    let revision = written.value.revision;
+    Ok(answer(StatusCode::OK, written, Some(revision)))
+}
+
+/// Remove a model.
+#[utoipa::path(
+    delete,
+    path = "/admin/models/{id}",
+    params(("id" = String, Path, description = "Model id (URL-encoded)"),
+           ("If-Match" = Option<String>, Header, description = "Revision the change is based on")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 412, description = "Stale revision", body = ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn delete_model(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
+) -> Result<Response> {
+    let written = app
+        .service
+        .write(|d| commands::delete_model(d, &id, if_match))
+        .await?;
+    Ok(answer_empty(written))
+}
+
+/// Deprecate a model: dates and replacement.
+#[utoipa::path(
+    post,
+    path = "/admin/models/{id}/deprecate",
+    params(("id" = String, Path, description = "Model id (URL-encoded)"),
+           ("If-Match" = Option<String>, Header, description = "Revision the change is based on")),
+    request_body = DeprecateModel,
+    responses(
+        (status = 200, description = "Deprecated", body = ModelSpecification),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 412, description = "Stale revision", body = ErrorBody),
+        (status = 422, description = "A date or the replacement is not acceptable", body = ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn deprecate_model(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
+    AppJson(body): AppJson<DeprecateModel>,
+) -> Result<Response> {
+    let written = app
+        .service
+        .write(|d| commands::deprecate_model(d, &id, if_match, body))
+        .await?;
+    let revision = written.value.revision;
+    Ok(answer(StatusCode::OK, written, Some(revision)))
+}
+
+/// Choose the active (and optionally the default) provider.
+#[utoipa::path(
+    put,
+    path = "/admin/active-provider",
+    request_body = SetActiveProvider,
+    responses(
+        (status = 200, description = "Set", body = ActiveProviderChanged),
+        (status = 404, description = "No such provider", body = ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn set_active_provider(
+    State(app): State<AppState>,
+    AppJson(body): AppJson<SetActiveProvider>,
+) -> Result<Response> {
+    let written = app
+        .service
+        .write(|d| commands::set_active_provider(d, body))
+        .await?;
+    Ok(answer(StatusCode::OK, written, None))
+}

@@ -1,0 +1,67 @@
+//! `GET /providers/{id}/availability` and `GET /models/{id}/availability`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use provider_sync_protocol::{
+    ErrorBody, ModelAvailability, ProviderAvailability, model_availability, provider_availability,
+};
+
+use crate::app::AppState;
+use crate::clock::today;
+use crate::error::{AppJson, Error, Result};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/providers/{id}/availability", get(provider))
+        .route("/models/{id}/availability", get(model))
+}
+
+/// Status, latest health reading and, when it is not available, where to go
+/// instead.
+#[utoipa::path(
+    get,
+    path = "/providers/{id}/availability",
+    params(("id" = String, Path, description = "Provider id")),
+    responses(
+        (status = 200, description = "Availability", body = ProviderAvailability),
+        (status = 404, description = "No such provider", body = ErrorBody),
+    ),
+    tag = "availability"
+)]
+pub async fn provider(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<AppJson<ProviderAvailability>> {
+    let snapshot = app.service.snapshot();
+    let mut availability = provider_availability(&snapshot.state, &id)
+        .ok_or_else(|| Error::not_found("provider", &id))?;
+    // The probe's latest reading is fresher than the one in the state, which
+    // only changes with the status.
+    if let Some(reading) = app.health.reading(&id) {
+        availability.health = reading;
+    }
+    Ok(AppJson(availability))
+}
+
+/// Deprecation, days to sunset and urgency, replacement, and whether the
+/// model's provider is available.
+#[utoipa::path(
+    get,
+    path = "/models/{id}/availability",
+    params(("id" = String, Path, description = "Model id (URL-encoded)")),
+    responses(
+        (status = 200, description = "Availability", body = ModelAvailability),
+        (status = 404, description = "No such model", body = ErrorBody),
+    ),
+    tag = "availability"
+)]
+pub async fn model(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<AppJson<ModelAvailability>> {
+    let snapshot = app.service.snapshot();
+    model_availability(&snapshot.state, &id, today())
+        .map(AppJson)
+        .ok_or_else(|| Error::not_found("model", &id))
+}

@@ -1,0 +1,148 @@
+//! Read-only views of the catalog: `GET /providers`, `GET /models` (filtered,
+//! paginated) and single entities.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use provider_sync_protocol::{
+    ErrorBody, ModelCapability, ModelFilter, ModelPage, ModelSpecification, ProviderSyncInfo,
+};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::{AppJson, AppQuery, Error, Result};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/providers", get(list_providers))
+        .route("/providers/{id}", get(get_provider))
+        .route("/models", get(list_models))
+        .route("/models/{id}", get(get_model))
+}
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ModelsQuery {
+    /// Only this provider's models.
+    provider_id: Option<String>,
+    /// Only models with this capability.
+    capability: Option<ModelCapability>,
+    /// `true`: only deprecated or sunset models; `false`: only active ones.
+    deprecated: Option<bool>,
+    /// Text in the model's id or name (case-insensitive).
+    #[serde(alias = "q")]
+    search: Option<String>,
+    /// Models to skip (default 0).
+    offset: Option<u32>,
+    /// Page size (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+/// Models matching every filter given, in id order, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/models",
+    params(ModelsQuery),
+    responses(
+        (status = 200, description = "One page of models", body = ModelPage),
+        (status = 400, description = "A filter cannot be read", body = ErrorBody),
+        (status = 422, description = "Limit out of range", body = ErrorBody),
+    ),
+    tag = "catalog"
+)]
+pub async fn list_models(
+    State(app): State<AppState>,
+    AppQuery(query): AppQuery<ModelsQuery>,
+) -> Result<AppJson<ModelPage>> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(Error::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    let offset = query.offset.unwrap_or(0);
+    let filter = ModelFilter {
+        provider_id: query.provider_id,
+        capability: query.capability,
+        deprecated: query.deprecated,
+        search: query.search.filter(|s| !s.is_empty()),
+    };
+    let snapshot = app.service.snapshot();
+    let matching: Vec<&ModelSpecification> = snapshot
+        .state
+        .all_models
+        .iter()
+        .filter(|m| filter.matches(m))
+        .collect();
+    Ok(AppJson(ModelPage {
+        total: matching.len() as u32,
+        models: matching
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .cloned()
+            .collect(),
+        offset,
+        limit,
+        version: snapshot.version(),
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/models/{id}",
+    params(("id" = String, Path, description = "Model id (URL-encoded)")),
+    responses(
+        (status = 200, description = "The model", body = ModelSpecification),
+        (status = 404, description = "No such model", body = ErrorBody),
+    ),
+    tag = "catalog"
+)]
+pub async fn get_model(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<AppJson<ModelSpecification>> {
+    let snapshot = app.service.snapshot();
+    let model = snapshot
+        .state
+        .model(&id)
+        .ok_or_else(|| Error::not_found("model", &id))?;
+    Ok(AppJson(model.clone()))
+}
+
+/// Every provider, in id order.
+#[utoipa::path(
+    get,
+    path = "/providers",
+    responses((status = 200, description = "All providers", body = Vec<ProviderSyncInfo>)),
+    tag = "catalog"
+)]
+pub async fn list_providers(State(app): State<AppState>) -> AppJson<Vec<ProviderSyncInfo>> {
+    AppJson(app.service.snapshot().state.providers.clone())
+}
+
+#[utoipa::path(
+    get,
+    path = "/providers/{id}",
+    params(("id" = String, Path, description = "Provider id")),
+    responses(
+        (status = 200, description = "The provider", body = ProviderSyncInfo),
+        (status = 404, description = "No such provider", body = ErrorBody),
+    ),
+    tag = "catalog"
+)]
+pub async fn get_provider(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<AppJson<ProviderSyncInfo>> {
+    let snapshot = app.service.snapshot();
+    let provider = snapshot
+        .state
+        .provider(&id)
+        .ok_or_else(|| Error::not_found("provider", &id))?;
+    Ok(AppJson(provider.clone()))
+}

@@ -1,0 +1,58 @@
+//! Operations: liveness, readiness, metrics, and the API description.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")), tag = "ops")]
+pub async fn healthz() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+/// The store answers too.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    responses((status = 200, description = "Ready"), (status = 503, description = "The store does not answer")),
+    tag = "ops"
+)]
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    match app.service.store().ping().await {
+        Ok(()) => {
+            axum::Json(json!({ "status": "ready", "version": app.service.snapshot().version() }))
+                .into_response()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "error": { "code": "not_ready", "message": "the store does not answer" } })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Metrics text")), tag = "ops")]
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let mut response = app.service.metrics().render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}

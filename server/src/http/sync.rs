@@ -1,0 +1,148 @@
+//! `GET /state`, `POST /sync`, `GET /version`: how clients get the catalog.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use provider_sync_protocol::{
+    ErrorBody, FullSyncReason, SyncRequest, SyncResponse, SyncState, SyncType, VersionInfo,
+};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::{SYNC_VERSION, json_bytes, none_match};
+use crate::app::AppState;
+use crate::error::{AppJson, Result};
+use crate::metrics::SyncLabels;
+use crate::service::CatchUp;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/state", get(state))
+        .route("/sync", post(sync))
+        .route("/version", get(version))
+}
+
+fn no_cache(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+}
+
+/// The whole catalog. `ETag` names epoch and version; a matching
+/// `If-None-Match` gets 304.
+#[utoipa::path(
+    get,
+    path = "/state",
+    responses(
+        (status = 200, description = "The full state", body = SyncState),
+        (status = 304, description = "Unchanged since the ETag given"),
+    ),
+    tag = "sync"
+)]
+pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response {
+    let snapshot = app.service.snapshot();
+    let etag = format!("\"{}-{}\"", snapshot.epoch(), snapshot.version());
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, etag.parse().expect("hex and digits"));
+    headers.insert(&SYNC_VERSION, snapshot.version().into());
+    no_cache(&mut headers);
+    if none_match(&request, &etag) {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    json_bytes(snapshot.state_json().clone(), headers)
+}
+
+/// `SyncResponse` with the events and state embedded as the JSON they were
+/// serialised to once, rather than serialised again per request.
+#[derive(Serialize)]
+struct RawSyncResponse<'a> {
+    sync_type: SyncType,
+    version: u64,
+    epoch: &'a str,
+    events: Vec<&'a RawValue>,
+    state: Option<&'a RawValue>,
+    reason: Option<FullSyncReason>,
+    checksum: &'a str,
+}
+
+/// Brings a client from `client_version` to now: nothing, the missed events,
+/// or the full state.
+#[utoipa::path(
+    post,
+    path = "/sync",
+    request_body = SyncRequest,
+    responses(
+        (status = 200, description = "What the client needs", body = SyncResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 422, description = "A field has the wrong type", body = ErrorBody),
+    ),
+    tag = "sync"
+)]
+pub async fn sync(
+    State(app): State<AppState>,
+    AppJson(request): AppJson<SyncRequest>,
+) -> Result<Response> {
+    let snapshot = app.service.snapshot();
+    let catch_up = snapshot.catch_up(
+        request.client_version,
+        request.client_epoch.as_deref(),
+        request.force_full.unwrap_or(false),
+    );
+    let (sync_type, events, state, reason) = match &catch_up {
+        CatchUp::UpToDate => (SyncType::None, vec![], None, None),
+        CatchUp::Events(events) => (
+            SyncType::Incremental,
+            events
+                .iter()
+                .map(|e| serde_json::from_str::<&RawValue>(e.json.as_str()))
+                .collect::<Result<Vec<_>, _>>()
+                .expect("logged events are valid JSON"),
+            None,
+            None,
+        ),
+        CatchUp::Full(reason) => (
+            SyncType::Full,
+            vec![],
+            Some(snapshot.state_raw()),
+            Some(*reason),
+        ),
+    };
+    let label = match sync_type {
+        SyncType::None => "none",
+        SyncType::Incremental => "incremental",
+        SyncType::Full => "full",
+    };
+    app.service
+        .metrics()
+        .syncs
+        .get_or_create(&SyncLabels { sync_type: label })
+        .inc();
+    let body = serde_json::to_vec(&RawSyncResponse {
+        sync_type,
+        version: snapshot.version(),
+        epoch: snapshot.epoch(),
+        events,
+        state,
+        reason,
+        checksum: &snapshot.state.metadata.checksum,
+    })
+    .expect("response serialises");
+    let mut headers = HeaderMap::new();
+    headers.insert(&SYNC_VERSION, snapshot.version().into());
+    no_cache(&mut headers);
+    Ok(json_bytes(body, headers))
+}
+
+/// The current version and epoch: the polling fallback's cheap check.
+#[utoipa::path(
+    get,
+    path = "/version",
+    responses((status = 200, description = "Where the catalog stands", body = VersionInfo)),
+    tag = "sync"
+)]
+pub async fn version(State(app): State<AppState>) -> Response {
+    let info = app.service.snapshot().version_info();
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    (headers, axum::Json(info)).into_response()
+}

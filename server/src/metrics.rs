@@ -1,0 +1,91 @@
+//! Prometheus metrics, rendered as text at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncLabels {
+    /// `none`, `incremental` or `full`.
+    pub sync_type: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeLabels {
+    /// `ok` or `failed`.
+    pub result: &'static str,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub version: Gauge,
+    pub events: Counter,
+    pub ws_connections: Gauge,
+    pub ws_resyncs: Counter,
+    pub ws_dropped: Counter,
+    pub syncs: Family<SyncLabels, Counter>,
+    pub probes: Family<ProbeLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("provider_sync");
+        let version = Gauge::default();
+        let events = Counter::default();
+        let ws_connections = Gauge::default();
+        let ws_resyncs = Counter::default();
+        let ws_dropped = Counter::default();
+        let syncs = Family::<SyncLabels, Counter>::default();
+        let probes = Family::<ProbeLabels, Counter>::default();
+        registry.register("version", "Current catalog version", version.clone());
+        registry.register("events", "Change events committed", events.clone());
+        registry.register(
+            "ws_connections",
+            "Open WebSocket connections",
+            ws_connections.clone(),
+        );
+        registry.register(
+            "ws_resyncs",
+            "WebSocket clients told to resync after falling behind",
+            ws_resyncs.clone(),
+        );
+        registry.register(
+            "ws_dropped",
+            "WebSocket connections dropped for a stalled write or silence",
+            ws_dropped.clone(),
+        );
+        registry.register(
+            "sync_responses",
+            "POST /sync answers by type",
+            syncs.clone(),
+        );
+        registry.register("health_probes", "Provider health probes", probes.clone());
+        Self {
+            registry,
+            version,
+            events,
+            ws_connections,
+            ws_resyncs,
+            ws_dropped,
+            syncs,
+            probes,
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

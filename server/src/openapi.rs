@@ -1,0 +1,75 @@
+//! The OpenAPI description, generated from the handlers and the protocol
+//! types (served at `/openapi.json`, browsable at `/docs`).
+
+use provider_sync_protocol as p;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::Server;
+use utoipa::{Modify, OpenApi};
+
+use crate::http;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "provider-sync",
+        description = "Keeps an AI provider/model catalog in sync between this server and every client: \
+full and incremental sync over REST, live events over WebSocket, an authenticated admin API."
+    ),
+    paths(
+        http::sync::state,
+        http::sync::sync,
+        http::sync::version,
+        http::catalog::list_providers,
+        http::catalog::get_provider,
+        http::catalog::list_models,
+        http::catalog::get_model,
+        http::availability::provider,
+        http::availability::model,
+        http::admin::create_provider,
+        http::admin::update_provider,
+        http::admin::delete_provider,
+        http::admin::set_status,
+        http::admin::create_model,
+        http::admin::update_model,
+        http::admin::delete_model,
+        http::admin::deprecate_model,
+        http::admin::set_active_provider,
+        http::ops::healthz,
+        http::ops::readyz,
+        http::ops::metrics,
+        crate::ws::upgrade,
+    ),
+    components(schemas(p::SyncEvent, p::EventPayload, p::SyncEventType, p::ClientMessage, p::Hello, p::Heartbeat)),
+    modifiers(&AdminToken),
+    tags(
+        (name = "sync", description = "Full and incremental sync, WebSocket"),
+        (name = "catalog", description = "Read-only views"),
+        (name = "availability", description = "Provider and model availability"),
+        (name = "admin", description = "Authenticated writes"),
+        (name = "ops", description = "Operations"),
+    )
+)]
+struct ApiDoc;
+
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The description, with the mount prefix as its server URL.
+pub(crate) fn document(prefix: &str) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.servers = Some(vec![Server::new(if prefix.is_empty() {
+        "/"
+    } else {
+        prefix
+    })]);
+    doc
+}

@@ -1,0 +1,453 @@
+//! The catalog service: the live state in memory, the one write path
+//! (build events → commit to the store → publish a new snapshot → broadcast),
+//! and catching a client up from any version.
+//!
+//! Readers take an `Arc<Snapshot>` and never wait on a writer. Writers are
+//! serialised by a mutex; a write that fails to commit leaves no trace.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use axum::body::Bytes;
+use axum::extract::ws::Utf8Bytes;
+use provider_sync_protocol::{
+    Applied, EventPayload, FullSyncReason, Heartbeat, LogWindow, SyncEvent, SyncPlan, SyncState,
+    VersionInfo, apply_event, plan_sync, prefer_full,
+};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::{Mutex, broadcast};
+
+use crate::clock::now_rfc3339;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::store::{Commit, RowChange, Store, StoreError};
+
+/// A change event kept for incremental sync, with the JSON it was sent as.
+#[derive(Debug)]
+pub struct LoggedEvent {
+    pub event: SyncEvent,
+    pub json: Utf8Bytes,
+}
+
+/// One message for every WebSocket client, serialised once.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub version: u64,
+    /// A committed change (as opposed to a heartbeat).
+    pub change: bool,
+    pub text: Utf8Bytes,
+}
+
+/// The catalog at one version, immutable once published.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub state: SyncState,
+    /// Change events up to `state.metadata.version`, oldest first, contiguous.
+    log: Vec<Arc<LoggedEvent>>,
+    state_json: OnceLock<Bytes>,
+    full_sync_frame: OnceLock<Utf8Bytes>,
+}
+
+/// How to bring one client up to date from a snapshot.
+#[derive(Debug)]
+pub enum CatchUp {
+    UpToDate,
+    Events(Vec<Arc<LoggedEvent>>),
+    Full(FullSyncReason),
+}
+
+/// An event whose `data` is JSON that was already serialised.
+#[derive(Serialize)]
+struct RawEvent<'a> {
+    id: String,
+    version: u64,
+    timestamp: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: &'a RawValue,
+}
+
+impl Snapshot {
+    fn new(state: SyncState, log: Vec<Arc<LoggedEvent>>) -> Self {
+        Self {
+            state,
+            log,
+            state_json: OnceLock::new(),
+            full_sync_frame: OnceLock::new(),
+        }
+    }
+
+    pub fn version(&self) -> u64 {
+        self.state.metadata.version
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.state.metadata.epoch
+    }
+
+    /// The state as JSON, serialised once per version.
+    pub fn state_json(&self) -> &Bytes {
+        self.state_json
+            .get_or_init(|| Bytes::from(serde_json::to_vec(&self.state).expect("state serialises")))
+    }
+
+    /// The state as a raw JSON value, to embed in a larger body.
+    pub fn state_raw(&self) -> &RawValue {
+        let text = std::str::from_utf8(self.state_json()).expect("serde_json writes UTF-8");
+        serde_json::from_str(text).expect("serde_json writes valid JSON")
+    }
+
+    /// A `full_sync` event carrying the state, serialised once per version.
+    pub fn full_sync_frame(&self) -> &Utf8Bytes {
+        self.full_sync_frame.get_or_init(|| {
+            let event = RawEvent {
+                id: format!("{}:{}:full", self.epoch(), self.version()),
+                version: self.version(),
+                timestamp: &self.state.metadata.server_time,
+                kind: "full_sync",
+                data: self.state_raw(),
+            };
+            Utf8Bytes::from(serde_json::to_string(&event).expect("event serialises"))
+        })
+    }
+
+    pub fn version_info(&self) -> VersionInfo {
+        VersionInfo {
+            version: self.version(),
+            epoch: self.epoch().to_owned(),
+            server_time: now_rfc3339(),
+            checksum: self.state.metadata.checksum.clone(),
+        }
+    }
+
+    /// A control event (heartbeat, hello, error …) at this version.
+    pub fn control_event(&self, payload: EventPayload) -> SyncEvent {
+        let kind = serde_json::to_value(payload.event_type()).unwrap_or_default();
+        SyncEvent {
+            id: format!(
+                "{}:{}:{}",
+                self.epoch(),
+                self.version(),
+                kind.as_str().unwrap_or("control")
+            ),
+            version: self.version(),
+            timestamp: now_rfc3339(),
+            payload,
+        }
+    }
+
+    pub fn heartbeat(&self) -> SyncEvent {
+        self.control_event(EventPayload::Heartbeat(Heartbeat {
+            epoch: self.epoch().to_owned(),
+            version: self.version(),
+            checksum: self.state.metadata.checksum.clone(),
+            server_time: now_rfc3339(),
+        }))
+    }
+
+    fn window(&self) -> LogWindow<'_> {
+        LogWindow {
+            epoch: self.epoch(),
+            version: self.version(),
+            oldest_resumable: self
+                .log
+                .first()
+                .map_or(self.version(), |e| e.event.version - 1),
+        }
+    }
+
+    pub fn catch_up(
+        &self,
+        client_version: u64,
+        client_epoch: Option<&str>,
+        force_full: bool,
+    ) -> CatchUp {
+        match plan_sync(client_version, client_epoch, force_full, self.window()) {
+            SyncPlan::UpToDate => CatchUp::UpToDate,
+            SyncPlan::Full(reason) => CatchUp::Full(reason),
+            SyncPlan::Incremental { since } => {
+                let from = self.log.partition_point(|e| e.event.version <= since);
+                let events = self.log[from..].to_vec();
+                let bytes = events.iter().map(|e| e.json.len()).sum();
+                if prefer_full(bytes, self.state_json().len()) {
+                    CatchUp::Full(FullSyncReason::Smaller)
+                } else {
+                    CatchUp::Events(events)
+                }
+            }
+        }
+    }
+}
+
+/// A write in progress: a private copy of the state that events are applied
+/// to as they are emitted, so later steps of one write see earlier ones.
+#[derive(Debug)]
+pub struct Draft {
+    state: SyncState,
+    now: String,
+    events: Vec<SyncEvent>,
+    providers: BTreeSet<String>,
+    models: BTreeSet<String>,
+    pointers: bool,
+}
+
+impl Draft {
+    pub fn state(&self) -> &SyncState {
+        &self.state
+    }
+
+    /// The time this write happens, RFC 3339.
+    pub fn now(&self) -> &str {
+        &self.now
+    }
+
+    /// Adds a change event with the next version and applies it.
+    pub fn emit(&mut self, payload: EventPayload) {
+        debug_assert!(payload.is_change());
+        match &payload {
+            EventPayload::ProviderAdded(p) | EventPayload::ProviderUpdated(p) => {
+                self.providers.insert(p.id.clone());
+            }
+            EventPayload::ProviderRemoved(removed) => {
+                self.providers.insert(removed.provider_id.clone());
+                self.models.extend(removed.model_ids.iter().cloned());
+            }
+            EventPayload::ProviderStatusChanged(change) => {
+                self.providers.insert(change.provider_id.clone());
+            }
+            EventPayload::ModelAdded(m)
+            | EventPayload::ModelUpdated(m)
+            | EventPayload::ModelDeprecated(m) => {
+                self.models.insert(m.id.clone());
+            }
+            EventPayload::ModelRemoved(removed) => {
+                self.models.insert(removed.model_id.clone());
+            }
+            EventPayload::ActiveProviderChanged(_) => self.pointers = true,
+            _ => {}
+        }
+        let version = self.state.metadata.version + 1;
+        let event = SyncEvent {
+            id: format!("{}:{version}", self.state.metadata.epoch),
+            version,
+            timestamp: self.now.clone(),
+            payload,
+        };
+        let applied = apply_event(&mut self.state, &event);
+        debug_assert_eq!(applied, Ok(Applied::Changed));
+        self.events.push(event);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    fn rows(&self) -> Vec<RowChange<'_>> {
+        let mut rows = Vec::new();
+        for id in &self.providers {
+            rows.push(match self.state.provider(id) {
+                Some(p) => RowChange::Provider(p),
+                None => RowChange::ProviderGone(id),
+            });
+        }
+        for id in &self.models {
+            rows.push(match self.state.model(id) {
+                Some(m) => RowChange::Model(m),
+                None => RowChange::ModelGone(id),
+            });
+        }
+        if self.pointers {
+            rows.push(RowChange::Pointers {
+                active: self.state.active_provider_id.as_deref(),
+                default: self.state.default_provider_id.as_deref(),
+            });
+        }
+        rows
+    }
+}
+
+/// What a write produced.
+#[derive(Debug)]
+pub struct Written<T> {
+    pub value: T,
+    /// The catalog version after the write (unchanged if it emitted nothing).
+    pub version: u64,
+    pub events: usize,
+}
+
+#[derive(Debug)]
+pub struct Service {
+    store: Arc<dyn Store>,
+    current: RwLock<Arc<Snapshot>>,
+    writer: Mutex<()>,
+    frames: broadcast::Sender<Frame>,
+    retention: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Service {
+    /// Loads the store into memory.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        retention: u64,
+        ws_queue: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, StoreError> {
+        let loaded = store.load().await?;
+        let mut state = SyncState {
+            providers: loaded.providers,
+            all_models: loaded.models,
+            active_provider_id: loaded.active_provider_id,
+            default_provider_id: loaded.default_provider_id,
+            ..SyncState::default()
+        };
+        state.metadata.version = loaded.version;
+        state.metadata.epoch = loaded.epoch;
+        state.metadata.server_time = now_rfc3339();
+        state.normalize();
+        let retention = retention.max(1) as usize;
+        let mut log: Vec<Arc<LoggedEvent>> = loaded
+            .log
+            .into_iter()
+            .map(|(event, json)| {
+                Arc::new(LoggedEvent {
+                    event,
+                    json: Utf8Bytes::from(json),
+                })
+            })
+            .collect();
+        let contiguous = log
+            .windows(2)
+            .all(|w| w[1].event.version == w[0].event.version + 1)
+            && log.last().is_none_or(|e| e.event.version == loaded.version);
+        if !contiguous {
+            tracing::warn!("the stored event log has holes; clients will take a full state");
+            log.clear();
+        }
+        if log.len() > retention {
+            log.drain(..log.len() - retention);
+        }
+        metrics.version.set(loaded.version as i64);
+        let (frames, _) = broadcast::channel(ws_queue.max(1));
+        Ok(Arc::new(Self {
+            store,
+            current: RwLock::new(Arc::new(Snapshot::new(state, log))),
+            writer: Mutex::new(()),
+            frames,
+            retention,
+            metrics,
+        }))
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().expect("snapshot lock").clone()
+    }
+
+    /// Live frames. Subscribe before taking the snapshot to catch up from, so
+    /// that nothing falls between the two.
+    pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
+        self.frames.subscribe()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Sends a heartbeat to every WebSocket client.
+    pub fn broadcast_heartbeat(&self) {
+        let snapshot = self.snapshot();
+        let json = serde_json::to_string(&snapshot.heartbeat()).expect("event serialises");
+        // No receivers is not an error.
+        let _ = self.frames.send(Frame {
+            version: snapshot.version(),
+            change: false,
+            text: Utf8Bytes::from(json),
+        });
+    }
+
+    /// Runs one write: `build` emits events on a draft; if it returns Ok and
+    /// emitted anything, the events and rows are committed in one store
+    /// transaction, then published and broadcast. On any error nothing
+    /// changes and nothing is sent.
+    pub async fn write<T>(
+        &self,
+        build: impl FnOnce(&mut Draft) -> Result<T>,
+    ) -> Result<Written<T>> {
+        let _guard = self.writer.lock().await;
+        let base = self.snapshot();
+        let mut draft = Draft {
+            state: base.state.clone(),
+            now: now_rfc3339(),
+            events: Vec::new(),
+            providers: BTreeSet::new(),
+            models: BTreeSet::new(),
+            pointers: false,
+        };
+        let value = build(&mut draft)?;
+        if draft.is_empty() {
+            return Ok(Written {
+                value,
+                version: base.version(),
+                events: 0,
+            });
+        }
+        let jsons: Vec<String> = draft
+            .events
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("event serialises"))
+            .collect();
+        let commit = Commit {
+            base_version: base.version(),
+            events: draft
+                .events
+                .iter()
+                .zip(&jsons)
+                .map(|(e, j)| (e.version, j.as_str()))
+                .collect(),
+            rows: draft.rows(),
+            retain: self.retention as u64,
+        };
+        self.store.commit(&commit).await.map_err(Error::Store)?;
+        drop(commit);
+
+        let Draft {
+            mut state, events, ..
+        } = draft;
+        state.metadata.server_time = now_rfc3339();
+        let new_events: Vec<Arc<LoggedEvent>> = events
+            .into_iter()
+            .zip(jsons)
+            .map(|(event, json)| {
+                Arc::new(LoggedEvent {
+                    event,
+                    json: Utf8Bytes::from(json),
+                })
+            })
+            .collect();
+        let mut log = Vec::with_capacity((base.log.len() + new_events.len()).min(self.retention));
+        let total = base.log.len() + new_events.len();
+        let skip = total.saturating_sub(self.retention);
+        log.extend(base.log.iter().chain(&new_events).skip(skip).cloned());
+        let version = state.metadata.version;
+        *self.current.write().expect("snapshot lock") = Arc::new(Snapshot::new(state, log));
+        self.metrics.version.set(version as i64);
+        self.metrics.events.inc_by(new_events.len() as u64);
+        for logged in &new_events {
+            let _ = self.frames.send(Frame {
+                version: logged.event.version,
+                change: true,
+                text: logged.json.clone(),
+            });
+        }
+        Ok(Written {
+            value,
+            version,
+            events: new_events.len(),
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! The embedded default store: one SQLite file in WAL mode.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncEvent};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{Commit, Loaded, RowChange, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://FILE`,
+    /// `sqlite::memory:` or a plain path) and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        }
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {err}"))
+}
+
+fn version_of(value: i64) -> u64 {
+    value.max(0) as u64
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let meta = sqlx::query(
+            "SELECT epoch, version, active_provider_id, default_provider_id FROM sync_meta WHERE id = 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (epoch, version, active_provider_id, default_provider_id) = match meta {
+            Some(row) => (
+                row.try_get::<String, _>(0)?,
+                version_of(row.try_get(1)?),
+                row.try_get(2)?,
+                row.try_get(3)?,
+            ),
+            None => {
+                let epoch = uuid::Uuid::new_v4().simple().to_string();
+                sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0)")
+                    .bind(&epoch)
+                    .execute(&mut *tx)
+                    .await?;
+                (epoch, 0, None, None)
+            }
+        };
+        let mut providers = Vec::new();
+        for row in sqlx::query("SELECT id, body FROM providers ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let body: String = row.try_get(1)?;
+            let provider: ProviderSyncInfo =
+                serde_json::from_str(&body).map_err(|e| corrupt("provider", e))?;
+            providers.push(provider);
+        }
+        let mut models = Vec::new();
+        for row in sqlx::query("SELECT id, body FROM models ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let body: String = row.try_get(1)?;
+            let model: ModelSpecification =
+                serde_json::from_str(&body).map_err(|e| corrupt("model", e))?;
+            models.push(model);
+        }
+        let mut log = Vec::new();
+        for row in sqlx::query("SELECT version, body FROM events ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let body: String = row.try_get(1)?;
+            let event: SyncEvent = serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
+            log.push((event, body));
+        }
+        tx.commit().await?;
+        Ok(Loaded {
+            epoch,
+            version,
+            providers,
+            models,
+            active_provider_id,
+            default_provider_id,
+            log,
+        })
+    }
+
+    async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        let new_version = commit
+            .events
+            .last()
+            .map_or(commit.base_version, |(v, _)| *v);
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query("UPDATE sync_meta SET version = ? WHERE id = 1 AND version = ?")
+            .bind(new_version as i64)
+            .bind(commit.base_version as i64)
+            .execute(&mut *tx)
+            .await?;
+        if moved.rows_affected() != 1 {
+            let found: i64 = sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            return Err(StoreError::VersionConflict {
+                expected: commit.base_version,
+                found: version_of(found),
+            });
+        }
+        for row in &commit.rows {
+            match row {
+                RowChange::Provider(p) => {
+                    let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
+                    sqlx::query(
+                        "INSERT INTO providers (id, revision, body) VALUES (?, ?, ?) \
+                         ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
+                    )
+                    .bind(&p.id)
+                    .bind(p.revision as i64)
+                    .bind(body)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                RowChange::ProviderGone(id) => {
+                    sqlx::query("DELETE FROM providers WHERE id = ?")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM models WHERE provider_id = ?")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                RowChange::Model(m) => {
+                    let body = serde_json::to_string(m).map_err(|e| corrupt("model", e))?;
+                    sqlx::query(
+                        "INSERT INTO models (id, provider_id, revision, body) VALUES (?, ?, ?, ?) \
+                         ON CONFLICT (id) DO UPDATE SET provider_id = excluded.provider_id, \
+                         revision = excluded.revision, body = excluded.body",
+                    )
+                    .bind(&m.id)
+                    .bind(&m.provider_id)
+                    .bind(m.revision as i64)
+                    .bind(body)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                RowChange::ModelGone(id) => {
+                    sqlx::query("DELETE FROM models WHERE id = ?")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                RowChange::Pointers { active, default } => {
+                    sqlx::query(
+                        "UPDATE sync_meta SET active_provider_id = ?, default_provider_id = ? WHERE id = 1",
+                    )
+                    .bind(active)
+                    .bind(default)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        for (version, body) in &commit.events {
+            sqlx::query("INSERT INTO events (version, body) VALUES (?, ?)")
+                .bind(*version as i64)
+                .bind(*body)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let keep_from = new_version.saturating_sub(commit.retain);
+        sqlx::query("DELETE FROM events WHERE version <= ?")
+            .bind(keep_from as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

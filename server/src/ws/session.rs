@@ -1,0 +1,228 @@
+//! One WebSocket session, generic over the socket's sink and stream so it can
+//! be tested without a network: hello, catch-up (events or full state), then
+//! live frames and heartbeats until either side goes away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, close_code};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use provider_sync_protocol::{
+    ClientMessage, ErrorData, EventPayload, Hello, PROTOCOL_VERSION, ResyncRequired, SyncEvent,
+    SyncType,
+};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use crate::service::{CatchUp, Service, Snapshot};
+use crate::shutdown::Shutdown;
+
+/// Where the client says it stands, from the `/ws` query.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub since: Option<u64>,
+    pub epoch: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub heartbeat: Duration,
+    /// Silence from the client longer than this closes the session.
+    pub client_timeout: Duration,
+    /// A single write taking longer drops the session.
+    pub write_timeout: Duration,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    ClientClosed,
+    ClientSilent,
+    WriteStalled,
+    Shutdown,
+    ServerGone,
+}
+
+fn message(event: &SyncEvent) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(event).expect("event serialises"),
+    ))
+}
+
+fn control(snapshot: &Snapshot, payload: EventPayload) -> Message {
+    message(&snapshot.control_event(payload))
+}
+
+fn error_frame(snapshot: &Snapshot, code: &str, message: String) -> Message {
+    control(
+        snapshot,
+        EventPayload::Error(ErrorData {
+            code: code.to_owned(),
+            message,
+            field: None,
+        }),
+    )
+}
+
+/// The sink with a deadline on every write.
+struct Writer<S> {
+    sink: S,
+    timeout: Duration,
+}
+
+impl<S> Writer<S>
+where
+    S: Sink<Message> + Unpin,
+{
+    async fn send(&mut self, message: Message) -> Result<(), Ended> {
+        match tokio::time::timeout(self.timeout, self.sink.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Ended::ClientClosed),
+            Err(_) => Err(Ended::WriteStalled),
+        }
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = self.send(Message::Close(Some(frame))).await;
+    }
+}
+
+pub async fn run<S, R, E>(
+    sink: S,
+    mut stream: R,
+    service: Arc<Service>,
+    resume: Resume,
+    timing: Timing,
+    mut shutdown: Shutdown,
+) -> Ended
+where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let mut out = Writer {
+        sink,
+        timeout: timing.write_timeout,
+    };
+    // Subscribe first: every change committed after this point arrives as a
+    // frame, and every change before it is in the snapshot.
+    let mut frames = service.subscribe();
+    let snapshot = service.snapshot();
+    let catch_up = snapshot.catch_up(
+        resume.since.unwrap_or(0),
+        resume.epoch.as_deref(),
+        resume.since.is_none(),
+    );
+    let sync_type = match &catch_up {
+        CatchUp::UpToDate => SyncType::None,
+        CatchUp::Events(_) => SyncType::Incremental,
+        CatchUp::Full(_) => SyncType::Full,
+    };
+    let hello = control(
+        &snapshot,
+        EventPayload::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            epoch: snapshot.epoch().to_owned(),
+            version: snapshot.version(),
+            sync_type,
+            heartbeat_interval_ms: timing.heartbeat.as_millis() as u64,
+            client_timeout_ms: timing.client_timeout.as_millis() as u64,
+        }),
+    );
+    let caught_up = async {
+        out.send(hello).await?;
+        match catch_up {
+            CatchUp::UpToDate => {}
+            CatchUp::Full(_) => {
+                out.send(Message::Text(snapshot.full_sync_frame().clone()))
+                    .await?
+            }
+            CatchUp::Events(events) => {
+                for logged in events {
+                    out.send(Message::Text(logged.json.clone())).await?;
+                }
+            }
+        }
+        Ok::<(), Ended>(())
+    };
+    if let Err(ended) = caught_up.await {
+        return ended;
+    }
+    let mut sent_version = snapshot.version();
+    drop(snapshot);
+    let mut last_heard = Instant::now();
+
+    loop {
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Ok(frame) => {
+                    if frame.change {
+                        if frame.version <= sent_version {
+                            continue;
+                        }
+                        sent_version = frame.version;
+                    } else if last_heard.elapsed() > timing.client_timeout {
+                        out.close(close_code::POLICY, "no heartbeat from the client").await;
+                        return Ended::ClientSilent;
+                    }
+                    if let Err(ended) = out.send(Message::Text(frame.text)).await {
+                        return ended;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    service.metrics().ws_resyncs.inc();
+                    let snapshot = service.snapshot();
+                    let notice = control(&snapshot, EventPayload::ResyncRequired(ResyncRequired {
+                        reason: "lagged".into(),
+                        missed,
+                    }));
+                    if let Err(ended) = out.send(notice).await {
+                        return ended;
+                    }
+                }
+                Err(RecvError::Closed) => {
+                    out.close(close_code::AWAY, "server shutting down").await;
+                    return Ended::ServerGone;
+                }
+            },
+            incoming = stream.next() => {
+                let Some(Ok(received)) = incoming else {
+                    return Ended::ClientClosed;
+                };
+                last_heard = Instant::now();
+                let reply = match received {
+                    Message::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
+                        Ok(ClientMessage::Heartbeat { .. }) => {
+                            Some(message(&service.snapshot().heartbeat()))
+                        }
+                        Err(err) => Some(error_frame(
+                            &service.snapshot(),
+                            "invalid_message",
+                            format!("cannot read this message: {err}; send {{\"type\":\"heartbeat\"}}"),
+                        )),
+                    },
+                    Message::Binary(_) => Some(error_frame(
+                        &service.snapshot(),
+                        "invalid_message",
+                        "binary frames are not part of the protocol; send JSON text".into(),
+                    )),
+                    Message::Close(_) => return Ended::ClientClosed,
+                    // Pings are answered by the socket itself.
+                    Message::Ping(_) | Message::Pong(_) => None,
+                };
+                if let Some(reply) = reply
+                    && let Err(ended) = out.send(reply).await
+                {
+                    return ended;
+                }
+            }
+            _ = shutdown.wait() => {
+                out.close(close_code::AWAY, "server shutting down").await;
+                return Ended::Shutdown;
+            }
+        }
+    }
+}
