@@ -91,3 +91,87 @@ pub fn app(state: AppState) -> Router {
         .layer(cors(&config))
         .layer(TraceLayer::new_for_http())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::store::SqliteStore;
+
+    async fn state(dir: &tempfile::TempDir) -> AppState {
+        let store = SqliteStore::open(&dir.path().join("t.db").display().to_string())
+            .await
+            .unwrap();
+        let service = Service::open(Arc::new(store), 100, 16, Arc::new(Metrics::new()))
+            .await
+            .unwrap();
+        let mut config = Config::defaults();
+        config.admin_token = Some("secret".into());
+        AppState {
+            service,
+            config: Arc::new(config),
+            health: Arc::default(),
+            shutdown: crate::shutdown::channel().0,
+        }
+    }
+
+    #[tokio::test]
+    async fn state_answers_304_to_its_own_etag() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(state(&dir).await);
+        let first = app
+            .clone()
+            .oneshot(
+                Request::get("/api/provider-sync/state")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let etag = first.headers()[header::ETAG].clone();
+        let second = app
+            .oneshot(
+                Request::get("/api/provider-sync/state")
+                    .header(header::IF_NONE_MATCH, etag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
+    }
+
+    #[tokio::test]
+    async fn admin_writes_need_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(&dir).await;
+        let service = state.service.clone();
+        let app = app(state);
+        let request = |token: Option<&str>| {
+            let mut builder = Request::post("/api/provider-sync/admin/providers")
+                .header(header::CONTENT_TYPE, "application/json");
+            if let Some(token) = token {
+                builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            }
+            builder
+                .body(Body::from(r#"{"id":"p","name":"P"}"#))
+                .unwrap()
+        };
+        let refused = app.clone().oneshot(request(Some("guess"))).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        let body = refused.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert_eq!(service.snapshot().version(), 0);
+
+        let created = app.oneshot(request(Some("secret"))).await.unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        assert_eq!(service.snapshot().version(), 1);
+    }
+}

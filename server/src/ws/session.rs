@@ -226,3 +226,80 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_channel::mpsc;
+    use provider_sync_protocol::SyncEvent;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::store::SqliteStore;
+
+    fn event(message: Message) -> SyncEvent {
+        match message {
+            Message::Text(text) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+
+    /// A session over channels instead of a socket: catch-up, a live event,
+    /// and a close frame on shutdown.
+    #[tokio::test]
+    async fn runs_without_a_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db").display().to_string())
+            .await
+            .unwrap();
+        let service = Service::open(Arc::new(store), 100, 16, Arc::new(Metrics::new()))
+            .await
+            .unwrap();
+        let (out_tx, mut out_rx) = mpsc::unbounded::<Message>();
+        let (_in_tx, in_rx) = mpsc::unbounded::<Result<Message, std::convert::Infallible>>();
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let timing = Timing {
+            heartbeat: Duration::from_secs(60),
+            client_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(5),
+        };
+        let session = tokio::spawn(run(
+            out_tx,
+            in_rx,
+            service.clone(),
+            Resume::default(),
+            timing,
+            shutdown,
+        ));
+        assert!(matches!(
+            event(out_rx.next().await.unwrap()).payload,
+            EventPayload::Hello(_)
+        ));
+        assert!(matches!(
+            event(out_rx.next().await.unwrap()).payload,
+            EventPayload::FullSync(_)
+        ));
+
+        service
+            .write(|draft| {
+                crate::commands::create_provider(
+                    draft,
+                    provider_sync_protocol::NewProvider {
+                        id: "p".into(),
+                        name: "P".into(),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        let live = event(out_rx.next().await.unwrap());
+        assert_eq!(live.version, 1);
+
+        trigger.trigger();
+        match out_rx.next().await.unwrap() {
+            Message::Close(Some(frame)) => assert_eq!(frame.code, close_code::AWAY),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+        assert_eq!(session.await.unwrap(), Ended::Shutdown);
+    }
+}

@@ -1,0 +1,183 @@
+//! A real server on 127.0.0.1:0 over a SQLite file in a temporary directory,
+//! with an HTTP client and WebSocket helpers.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use provider_sync_protocol::{EventPayload, SyncEvent, SyncState};
+use provider_sync_server::{Config, RunningServer};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const TOKEN: &str = "test-admin-token";
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub fn config(db: &Path) -> Config {
+    let mut config = Config::defaults();
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config.database = db.display().to_string();
+    config.admin_token = Some(TOKEN.into());
+    config.heartbeat_ms = 60_000;
+    config.health_interval_ms = 3_600_000;
+    config
+}
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> Self {
+        let server = provider_sync_server::start(config)
+            .await
+            .expect("server starts");
+        let base = server.base_url();
+        Self {
+            server,
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("{}/ws{query}", self.base.replacen("http://", "ws://", 1))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn state(&self) -> SyncState {
+        self.get("/state").await.json().await.unwrap()
+    }
+
+    pub async fn version(&self) -> u64 {
+        let v: Value = self.get("/version").await.json().await.unwrap();
+        v["version"].as_u64().unwrap()
+    }
+
+    pub async fn sync(&self, body: Value) -> Value {
+        let response = self
+            .http
+            .post(self.url("/sync"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// An admin request with the token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(&format!("/admin{path}")))
+            .bearer_auth(TOKEN)
+    }
+
+    pub async fn add_provider(&self, id: &str) -> Value {
+        let response = self
+            .admin(reqwest::Method::POST, "/providers")
+            .json(&json!({ "id": id, "name": id }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    pub async fn add_model(&self, id: &str, provider_id: &str) -> Value {
+        let response = self
+            .admin(reqwest::Method::POST, "/models")
+            .json(&json!({ "id": id, "name": id.to_uppercase(), "provider_id": provider_id, "context_window": 8192 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    pub async fn connect(&self, query: &str) -> Ws {
+        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(query))
+            .await
+            .expect("websocket connects");
+        ws
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+/// The next text frame as an event; fails after five seconds.
+pub async fn next_event<S>(ws: &mut WebSocketStream<S>) -> SyncEvent
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).expect("a SyncEvent"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// The next event that is not a heartbeat.
+pub async fn next_non_heartbeat<S>(ws: &mut WebSocketStream<S>) -> SyncEvent
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let event = next_event(ws).await;
+        if !matches!(event.payload, EventPayload::Heartbeat(_)) {
+            return event;
+        }
+    }
+}
+
+pub async fn send_text(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text)).await.unwrap();
+}
+
+/// A fresh temporary directory with the database path inside it.
+pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    (dir, db)
+}
+
+impl TestServer {
+    /// Adds a provider with a large capability list, so that the state
+    /// outweighs a handful of events and `/sync` answers incrementally (it
+    /// sends the full state when that is smaller).
+    pub async fn add_ballast(&self) {
+        let capabilities: Vec<String> = (0..100)
+            .map(|i| format!("{i:03}-{}", "c".repeat(56)))
+            .collect();
+        let response = self
+            .admin(reqwest::Method::POST, "/providers")
+            .json(&json!({ "id": "ballast", "name": "Ballast", "capabilities": capabilities }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+}

@@ -1,0 +1,473 @@
+//! Every read endpoint against a real server.
+
+mod common;
+
+use common::*;
+use provider_sync_protocol::{SyncState, state_checksum};
+use reqwest::header;
+use serde_json::{Value, json};
+
+async fn seeded() -> (tempfile::TempDir, TestServer) {
+    let (dir, db) = temp_db();
+    let mut config = config(&db);
+    config.catalog = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.toml").into());
+    (dir, TestServer::start(config).await)
+}
+
+#[tokio::test]
+async fn state_has_an_etag_and_answers_304_when_unchanged() {
+    let (_dir, server) = seeded().await;
+    let response = server.get("/state").await;
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()[header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let state: SyncState = response.json().await.unwrap();
+    assert_eq!(
+        etag,
+        format!("\"{}-{}\"", state.metadata.epoch, state.metadata.version)
+    );
+    assert_eq!(state.metadata.checksum, state_checksum(&state).to_hex());
+    assert!(state.providers.len() >= 7 && state.all_models.len() >= 30);
+
+    let again = server
+        .http
+        .get(server.url("/state"))
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    // After a change the old tag no longer matches.
+    server.add_provider("newcomer").await;
+    let changed = server
+        .http
+        .get(server.url("/state"))
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn state_is_compressed_with_gzip_and_brotli() {
+    let (_dir, server) = seeded().await;
+    let plain = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap();
+    let raw = plain
+        .get(server.url("/state"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    for encoding in ["gzip", "br"] {
+        let response = plain
+            .get(server.url("/state"))
+            .header(header::ACCEPT_ENCODING, encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], encoding);
+        let body = response.bytes().await.unwrap();
+        assert!(
+            body.len() * 3 < raw.len(),
+            "{encoding}: {} of {}",
+            body.len(),
+            raw.len()
+        );
+    }
+    // The client that decompresses gets the same state.
+    let decoded: SyncState = server.state().await;
+    let original: SyncState = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(decoded, original);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn version_reports_version_epoch_and_checksum() {
+    let (_dir, server) = seeded().await;
+    let state = server.state().await;
+    let version: Value = server.get("/version").await.json().await.unwrap();
+    assert_eq!(version["version"], state.metadata.version);
+    assert_eq!(version["epoch"], state.metadata.epoch.as_str());
+    assert_eq!(version["checksum"], state.metadata.checksum.as_str());
+    assert!(version["server_time"].as_str().unwrap().ends_with('Z'));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sync_answers_none_incremental_or_full_as_the_contract_says() {
+    let (dir, db) = temp_db();
+    let mut config = config(&db);
+    config.event_retention = 5;
+    let server = TestServer::start(config).await;
+    for i in 0..8 {
+        server.add_provider(&format!("p{i}")).await;
+    }
+    let state = server.state().await;
+    let epoch = state.metadata.epoch.clone();
+    assert_eq!(state.metadata.version, 8);
+
+    let none = server
+        .sync(json!({"client_version": 8, "client_epoch": epoch}))
+        .await;
+    assert_eq!(none["sync_type"], "none");
+    assert_eq!(none["events"], json!([]));
+    assert_eq!(none["state"], Value::Null);
+
+    let incremental = server
+        .sync(json!({"client_version": 5, "client_epoch": epoch}))
+        .await;
+    assert_eq!(incremental["sync_type"], "incremental");
+    let versions: Vec<u64> = incremental["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [6, 7, 8]);
+    assert_eq!(incremental["state"], Value::Null);
+
+    for (body, reason) in [
+        (
+            json!({"client_version": 2, "client_epoch": epoch}),
+            "too_old",
+        ),
+        (
+            json!({"client_version": 9, "client_epoch": epoch}),
+            "future_version",
+        ),
+        (
+            json!({"client_version": 5, "client_epoch": "another"}),
+            "epoch_mismatch",
+        ),
+        (json!({"client_version": 0}), "requested"),
+        (
+            json!({"client_version": 8, "client_epoch": epoch, "force_full": true}),
+            "requested",
+        ),
+    ] {
+        let full = server.sync(body.clone()).await;
+        assert_eq!(full["sync_type"], "full", "{body}");
+        assert_eq!(full["reason"], reason, "{body}");
+        assert_eq!(full["events"], json!([]));
+        assert_eq!(full["state"]["metadata"]["version"], 8);
+        assert_eq!(full["checksum"], state.metadata.checksum.as_str());
+    }
+    server.stop().await;
+    drop(dir);
+}
+
+#[tokio::test]
+async fn sync_refuses_malformed_bodies_with_json_errors() {
+    let (_dir, server) = seeded().await;
+    let send = |body: &'static str| {
+        server
+            .http
+            .post(server.url("/sync"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+    };
+    let malformed = send("{not json").await.unwrap();
+    assert_eq!(malformed.status(), 400);
+    let body: Value = malformed.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_request");
+
+    let wrong_type = send(r#"{"client_version": "seven"}"#).await.unwrap();
+    assert_eq!(wrong_type.status(), 422);
+    let body: Value = wrong_type.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "client_version");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn models_filter_and_paginate() {
+    let (_dir, server) = seeded().await;
+    let state = server.state().await;
+    let page = |query: &'static str| {
+        let server = &server;
+        async move {
+            let response = server.get(&format!("/models{query}")).await;
+            assert_eq!(response.status(), 200, "{query}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let ids = |page: &Value| -> Vec<String> {
+        page["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let all = page("").await;
+    assert_eq!(all["total"], state.all_models.len());
+
+    let anthropic = page("?provider_id=anthropic").await;
+    let expected: Vec<String> = state.models_of("anthropic").map(|m| m.id.clone()).collect();
+    assert_eq!(ids(&anthropic), expected);
+
+    let vision = page("?capability=vision").await;
+    assert!(
+        vision["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["supports_vision"] == true)
+    );
+    let vision_count = state
+        .all_models
+        .iter()
+        .filter(|m| m.supports_vision)
+        .count();
+    assert_eq!(vision["total"], vision_count);
+
+    let deprecated = page("?deprecated=true").await;
+    let deprecated_count = state
+        .all_models
+        .iter()
+        .filter(|m| m.is_deprecated())
+        .count();
+    assert!(deprecated_count >= 5);
+    assert_eq!(deprecated["total"], deprecated_count);
+    let active = page("?deprecated=false").await;
+    assert_eq!(
+        active["total"].as_u64().unwrap() as usize + deprecated_count,
+        state.all_models.len()
+    );
+
+    let search = page("?q=CLAUDE").await;
+    assert!(!ids(&search).is_empty());
+    assert!(ids(&search).iter().all(|id| id.contains("claude")));
+
+    let first = page("?limit=5").await;
+    let second = page("?limit=5&offset=5").await;
+    assert_eq!(
+        ids(&first),
+        state.all_models[..5]
+            .iter()
+            .map(|m| m.id.clone())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ids(&second),
+        state.all_models[5..10]
+            .iter()
+            .map(|m| m.id.clone())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(second["offset"], 5);
+    assert_eq!(second["total"], state.all_models.len());
+
+    let bad_capability = server.get("/models?capability=telepathy").await;
+    assert_eq!(bad_capability.status(), 400);
+    let body: Value = bad_capability.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_request");
+    let bad_limit = server.get("/models?limit=0").await;
+    assert_eq!(bad_limit.status(), 422);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn single_entities_and_unknown_ids() {
+    let (_dir, server) = seeded().await;
+    let model: Value = server.get("/models/gpt-4.1").await.json().await.unwrap();
+    assert_eq!(model["provider_id"], "openai");
+    let provider: Value = server
+        .get("/providers/anthropic")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!provider["model_ids"].as_array().unwrap().is_empty());
+    let providers: Vec<Value> = server.get("/providers").await.json().await.unwrap();
+    assert_eq!(providers.len(), server.state().await.providers.len());
+    // An id with a slash travels URL-encoded.
+    let state = server.state().await;
+    let slashed = state
+        .all_models
+        .iter()
+        .find(|m| m.id.contains('/'))
+        .expect("a host-prefixed model");
+    let encoded = slashed.id.replace('/', "%2F");
+    assert_eq!(
+        server.get(&format!("/models/{encoded}")).await.status(),
+        200
+    );
+
+    for path in [
+        "/models/no-such-model",
+        "/providers/no-such-provider",
+        "/models/no-such-model/availability",
+        "/providers/no-such-provider/availability",
+        "/no-such-route",
+    ] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn availability_reports_fallback_and_sunset() {
+    let (_dir, server) = seeded().await;
+    let ok: Value = server
+        .get("/providers/openai/availability")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ok["is_available"], true);
+    assert_eq!(ok["fallback_provider_id"], Value::Null);
+
+    // Take OpenAI down: its configured fallback is suggested.
+    let response = server
+        .admin(reqwest::Method::PUT, "/providers/openai/status")
+        .json(&json!({"status": "unavailable", "message": "outage"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let state = server.state().await;
+    let configured = state
+        .provider("openai")
+        .unwrap()
+        .fallback_provider_id
+        .clone()
+        .unwrap();
+    let down: Value = server
+        .get("/providers/openai/availability")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(down["is_available"], false);
+    assert_eq!(down["status"], "unavailable");
+    assert_eq!(down["health"]["message"], "outage");
+    assert_eq!(down["fallback_provider_id"], configured.as_str());
+
+    // Models: a deprecated one with a replacement, and a sunset one.
+    let deprecated = state
+        .all_models
+        .iter()
+        .find(|m| {
+            m.deprecation_status == provider_sync_protocol::DeprecationStatus::Deprecated
+                && m.replacement_model_id.is_some()
+                && m.sunset_date.is_some()
+        })
+        .expect("a deprecated model with a sunset date");
+    let a: Value = server
+        .get(&format!("/models/{}/availability", deprecated.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let replacement = state
+        .model(deprecated.replacement_model_id.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(a["replacement_model_name"], replacement.name.as_str());
+    assert!(a["days_until_sunset"].is_i64());
+    assert_ne!(a["urgency"], "none");
+    let sunset = state
+        .all_models
+        .iter()
+        .find(|m| m.deprecation_status == provider_sync_protocol::DeprecationStatus::Sunset)
+        .expect("a sunset model");
+    let s: Value = server
+        .get(&format!(
+            "/models/{}/availability",
+            sunset.id.replace('/', "%2F")
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["urgency"], "sunset");
+    assert_eq!(s["is_available"], false);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn operations_endpoints() {
+    let (_dir, server) = seeded().await;
+    assert_eq!(server.get("/healthz").await.status(), 200);
+    let ready: Value = server.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+
+    server.sync(json!({"client_version": 0})).await;
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    let version = server.version().await;
+    assert!(
+        metrics.contains(&format!("provider_sync_version {version}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("provider_sync_sync_responses_total{sync_type=\"full\"} 1"),
+        "{metrics}"
+    );
+
+    let doc: Value = server.get("/openapi.json").await.json().await.unwrap();
+    for path in [
+        "/state",
+        "/sync",
+        "/version",
+        "/models",
+        "/ws",
+        "/admin/providers/{id}",
+        "/admin/active-provider",
+    ] {
+        assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
+    }
+    assert_eq!(doc["servers"][0]["url"], "/api/provider-sync");
+    assert!(doc["components"]["schemas"]["SyncState"].is_object());
+    let docs = server.get("/docs").await;
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("openapi"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cors_allows_browsers_from_other_origins() {
+    let (_dir, server) = seeded().await;
+    let response = server
+        .http
+        .get(server.url("/state"))
+        .header(header::ORIGIN, "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    let exposed = response.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(exposed.contains("etag") && exposed.contains("x-sync-version"));
+    let preflight = server
+        .http
+        .request(reqwest::Method::OPTIONS, server.url("/admin/models"))
+        .header(header::ORIGIN, "http://localhost:5173")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    server.stop().await;
+}

@@ -1,0 +1,322 @@
+//! The SQLite store across restarts, and the catalog file: seed, reconcile,
+//! refuse.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use provider_sync_protocol::{SyncEvent, SyncEventType};
+use serde_json::json;
+
+const CATALOG: &str = r#"
+active_provider_id = "alpha"
+
+[[providers]]
+id = "alpha"
+name = "Alpha"
+provider_type = "openai"
+base_url = "https://api.alpha.example/v1"
+priority = 10
+
+[[providers]]
+id = "beta"
+name = "Beta"
+fallback_provider_id = "alpha"
+
+[[models]]
+id = "alpha-large"
+provider_id = "alpha"
+name = "Alpha Large"
+context_window = 128000
+max_output_tokens = 8192
+pricing = { input_per_million = 2.5, output_per_million = 10.0 }
+
+[[models]]
+id = "alpha-small"
+provider_id = "alpha"
+name = "Alpha Small"
+context_window = 32000
+
+[[models]]
+id = "beta-1"
+provider_id = "beta"
+name = "Beta One"
+context_window = 8000
+deprecation_date = "2026-01-01"
+sunset_date = "2027-01-01"
+replacement_model_id = "alpha-small"
+"#;
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+async fn with_catalog(db: &Path, catalog: &Path) -> TestServer {
+    let mut config = config(db);
+    config.catalog = Some(catalog.to_owned());
+    TestServer::start(config).await
+}
+
+async fn events_since(server: &TestServer, since: u64, epoch: &str) -> Vec<SyncEvent> {
+    let body = server
+        .sync(json!({"client_version": since, "client_epoch": epoch}))
+        .await;
+    match body["sync_type"].as_str().unwrap() {
+        "none" => vec![],
+        "incremental" => serde_json::from_value(body["events"].clone()).unwrap(),
+        other => panic!("expected events, got a {other} sync: {body}"),
+    }
+}
+
+#[tokio::test]
+async fn a_restart_keeps_version_epoch_and_incremental_sync() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_ballast().await;
+    for i in 0..5 {
+        first.add_provider(&format!("p{i}")).await;
+    }
+    let before = first.state().await;
+    first.stop().await;
+
+    let second = TestServer::start(config(&db)).await;
+    let after = second.state().await;
+    assert_eq!(after.metadata.version, 6);
+    assert_eq!(after.metadata.epoch, before.metadata.epoch);
+    assert_eq!(after.metadata.checksum, before.metadata.checksum);
+    assert_eq!(after.providers, before.providers);
+
+    // A client from before the restart still gets just the events it missed.
+    let epoch = before.metadata.epoch.clone();
+    let missed = events_since(&second, 3, &epoch).await;
+    assert_eq!(
+        missed.iter().map(|e| e.version).collect::<Vec<_>>(),
+        [4, 5, 6]
+    );
+    // And new versions continue from where they were.
+    second.add_provider("after-restart").await;
+    assert_eq!(second.version().await, 7);
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_store_is_a_new_epoch() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_provider("p").await;
+    let old = first.state().await.metadata.epoch;
+    first.stop().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let wiped = TestServer::start(config(&db)).await;
+    let state = wiped.state().await;
+    assert_ne!(state.metadata.epoch, old);
+    assert_eq!(state.metadata.version, 0);
+    let body = wiped
+        .sync(json!({"client_version": 1, "client_epoch": old}))
+        .await;
+    assert_eq!(body["sync_type"], "full");
+    assert_eq!(body["reason"], "epoch_mismatch");
+    wiped.stop().await;
+}
+
+#[tokio::test]
+async fn the_catalog_seeds_then_reconciles_only_the_differences() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    write(&catalog, CATALOG);
+
+    let seeded = with_catalog(&db, &catalog).await;
+    let state = seeded.state().await;
+    assert_eq!(state.providers.len(), 2);
+    assert_eq!(state.all_models.len(), 3);
+    assert_eq!(state.active_provider_id.as_deref(), Some("alpha"));
+    // 2 providers + 3 models + the active provider.
+    assert_eq!(state.metadata.version, 6);
+    let epoch = state.metadata.epoch.clone();
+    seeded.stop().await;
+
+    // The same file again: nothing happens.
+    let unchanged = with_catalog(&db, &catalog).await;
+    assert_eq!(unchanged.version().await, 6);
+    unchanged.stop().await;
+
+    // One price changed, one model removed, one model added, one deprecated.
+    let edited = CATALOG
+        .replace("input_per_million = 2.5", "input_per_million = 2.0")
+        .replace(
+            "[[models]]\nid = \"alpha-small\"",
+            "[[models]]\nid = \"alpha-mini\"",
+        )
+        .replace(
+            "replacement_model_id = \"alpha-small\"",
+            "replacement_model_id = \"alpha-mini\"",
+        )
+        + "\n[[models]]\nid = \"beta-2\"\nprovider_id = \"beta\"\nname = \"Beta Two\"\ncontext_window = 16000\ndeprecation_date = \"2026-06-01\"\n";
+    write(&catalog, &edited);
+    let reconciled = with_catalog(&db, &catalog).await;
+    let events = events_since(&reconciled, 6, &epoch).await;
+    let mut kinds: Vec<(SyncEventType, String)> = events
+        .iter()
+        .map(|e| {
+            let id = match &e.payload {
+                provider_sync_protocol::EventPayload::ModelAdded(m)
+                | provider_sync_protocol::EventPayload::ModelUpdated(m)
+                | provider_sync_protocol::EventPayload::ModelDeprecated(m) => m.id.clone(),
+                provider_sync_protocol::EventPayload::ModelRemoved(r) => r.model_id.clone(),
+                other => format!("{other:?}"),
+            };
+            (e.event_type(), id)
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            (SyncEventType::ModelAdded, "alpha-mini".to_owned()),
+            (SyncEventType::ModelAdded, "beta-2".to_owned()),
+            (SyncEventType::ModelUpdated, "alpha-large".to_owned()),
+            (SyncEventType::ModelUpdated, "beta-1".to_owned()),
+            (SyncEventType::ModelRemoved, "alpha-small".to_owned()),
+        ]
+    );
+    let state = reconciled.state().await;
+    assert_eq!(
+        state
+            .model("alpha-large")
+            .unwrap()
+            .pricing
+            .unwrap()
+            .input_per_million,
+        2.0
+    );
+    assert_eq!(state.model("alpha-large").unwrap().revision, 2);
+    reconciled.stop().await;
+
+    // Removing a provider from the file removes it and its models in one event.
+    let without_beta: String = edited
+        .split("\n[[")
+        .filter(|block| !block.contains("\"beta") && !block.contains("id = \"beta\""))
+        .collect::<Vec<_>>()
+        .join("\n[[");
+    write(&catalog, &without_beta);
+    let smaller = with_catalog(&db, &catalog).await;
+    let version = state.metadata.version;
+    let events = events_since(&smaller, version, &epoch).await;
+    assert_eq!(
+        events.iter().map(|e| e.event_type()).collect::<Vec<_>>(),
+        [SyncEventType::ProviderRemoved]
+    );
+    assert_eq!(smaller.state().await.all_models.len(), 2);
+    smaller.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    write(&catalog, CATALOG);
+    let seeded = with_catalog(&db, &catalog).await;
+    let before = seeded.state().await;
+    seeded.stop().await;
+
+    // Errors in a table name the line of its header; syntax and type errors
+    // the line of the key.
+    let cases = [
+        (
+            CATALOG.replace("context_window = 32000", "context_window = 0"),
+            24,
+            "models[1].context_window",
+        ),
+        (
+            CATALOG.replace(
+                "fallback_provider_id = \"alpha\"",
+                "fallback_provider_id = \"gamma\"",
+            ),
+            11,
+            "providers[1].fallback_provider_id",
+        ),
+        (
+            CATALOG.replace("name = \"Beta\"", "nmae = \"Beta\""),
+            13,
+            "unknown field `nmae`",
+        ),
+        (
+            CATALOG.replace("sunset_date = \"2027-01-01\"", "sunset_date = \"soon\""),
+            30,
+            "models[2].sunset_date",
+        ),
+        (
+            CATALOG.replace("priority = 10", "priority = \"high\""),
+            9,
+            "invalid type",
+        ),
+        (
+            CATALOG.replace(
+                "[[models]]\nid = \"alpha-small\"",
+                "[[models]]\nid = \"alpha-large\"",
+            ),
+            24,
+            "listed twice",
+        ),
+        (
+            CATALOG.replace(
+                "active_provider_id = \"alpha\"",
+                "active_provider_id = \"omega\"",
+            ),
+            2,
+            "active_provider_id",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        write(&catalog, &text);
+        let mut config = config(&db);
+        config.catalog = Some(catalog.clone());
+        let err = provider_sync_server::start(config).await.expect_err(needle);
+        let message = err.to_string();
+        assert!(message.contains(needle), "{message}");
+        assert!(
+            message.contains(&format!("catalog.toml:{line}:")),
+            "line {line}: {message}"
+        );
+    }
+    let untouched = TestServer::start(config(&db)).await;
+    let mut after = untouched.state().await;
+    after.metadata.server_time = before.metadata.server_time.clone();
+    assert_eq!(after, before);
+    untouched.stop().await;
+}
+
+#[test]
+fn the_binary_refuses_a_bad_catalog_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("bad.toml");
+    write(&catalog, "[[providers]]\nid = \"x\"\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("--database")
+        .arg(dir.path().join("db.sqlite"))
+        .arg("--bind")
+        .arg("127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad.toml:1:") && stderr.contains("missing field `name`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_sample_catalog_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.toml");
+    let catalog = provider_sync_server::Catalog::load(Path::new(path)).unwrap();
+    assert!(catalog.providers.len() >= 7);
+    assert!(catalog.models.len() >= 30);
+    let deprecated = catalog.models.iter().filter(|m| m.is_deprecated()).count();
+    assert!(deprecated >= 5, "{deprecated} deprecated models");
+}

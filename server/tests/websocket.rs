@@ -1,0 +1,310 @@
+//! The WebSocket endpoint with a real client: catch-up, live events,
+//! heartbeats, bad input, slow consumers and shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use provider_sync_protocol::{EventPayload, SyncType};
+use reqwest::Method;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+async fn start(
+    tune: impl FnOnce(&mut provider_sync_server::Config),
+) -> (tempfile::TempDir, TestServer) {
+    let (dir, db) = temp_db();
+    let mut config = config(&db);
+    tune(&mut config);
+    (dir, TestServer::start(config).await)
+}
+
+fn hello_sync_type(event: &provider_sync_protocol::SyncEvent) -> SyncType {
+    match &event.payload {
+        EventPayload::Hello(hello) => {
+            assert_eq!(
+                hello.protocol_version,
+                provider_sync_protocol::PROTOCOL_VERSION
+            );
+            hello.sync_type
+        }
+        other => panic!("expected hello, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_new_client_gets_hello_then_the_full_state_then_live_events() {
+    let (_dir, server) = start(|_| {}).await;
+    server.add_provider("p").await;
+    let mut ws = server.connect("").await;
+    assert_eq!(hello_sync_type(&next_event(&mut ws).await), SyncType::Full);
+    let full = next_event(&mut ws).await;
+    let EventPayload::FullSync(state) = full.payload else {
+        panic!("expected full_sync")
+    };
+    assert_eq!(state, server.state().await);
+
+    server.add_model("m", "p").await;
+    let live = next_non_heartbeat(&mut ws).await;
+    assert_eq!(live.version, 2);
+    let EventPayload::ModelAdded(model) = live.payload else {
+        panic!("expected model_added")
+    };
+    assert_eq!(model.id, "m");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resume_replays_exactly_the_missed_events_in_order() {
+    let (_dir, server) = start(|_| {}).await;
+    server.add_ballast().await;
+    for i in 0..6 {
+        server.add_provider(&format!("p{i}")).await;
+    }
+    let epoch = server.state().await.metadata.epoch;
+    let mut ws = server.connect(&format!("?since=3&epoch={epoch}")).await;
+    assert_eq!(
+        hello_sync_type(&next_event(&mut ws).await),
+        SyncType::Incremental
+    );
+    let mut replayed = vec![];
+    for _ in 0..4 {
+        let event = next_event(&mut ws).await;
+        let EventPayload::ProviderAdded(p) = &event.payload else {
+            panic!("expected provider_added, got {event:?}")
+        };
+        replayed.push((event.version, p.id.clone()));
+    }
+    assert_eq!(
+        replayed,
+        [
+            (4, "p2".into()),
+            (5, "p3".into()),
+            (6, "p4".into()),
+            (7, "p5".into())
+        ]
+    );
+    server.add_provider("later").await;
+    let live = next_non_heartbeat(&mut ws).await;
+    assert_eq!(live.version, 8);
+
+    // Up to date: hello says so and only live events follow.
+    let mut current = server.connect(&format!("?since=8&epoch={epoch}")).await;
+    assert_eq!(
+        hello_sync_type(&next_event(&mut current).await),
+        SyncType::None
+    );
+    server.add_provider("last").await;
+    assert_eq!(next_non_heartbeat(&mut current).await.version, 9);
+
+    // Another epoch: a full state.
+    let mut stranger = server.connect("?since=8&epoch=someone-else").await;
+    assert_eq!(
+        hello_sync_type(&next_event(&mut stranger).await),
+        SyncType::Full
+    );
+    assert!(matches!(
+        next_event(&mut stranger).await.payload,
+        EventPayload::FullSync(_)
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn heartbeats_carry_the_current_version_both_ways() {
+    let (_dir, server) = start(|c| c.heartbeat_ms = 100).await;
+    server.add_provider("p").await;
+    let state = server.state().await;
+    let mut ws = server.connect("?since=1&epoch=x").await;
+    next_event(&mut ws).await; // hello
+    next_event(&mut ws).await; // full state (other epoch)
+    let beat = next_event(&mut ws).await;
+    let EventPayload::Heartbeat(heartbeat) = beat.payload else {
+        panic!("expected a heartbeat, got {beat:?}")
+    };
+    assert_eq!(heartbeat.version, 1);
+    assert_eq!(heartbeat.checksum, state.metadata.checksum);
+    assert_eq!(heartbeat.epoch, state.metadata.epoch);
+
+    // A client heartbeat is answered at once with the server's position.
+    let (_dir2, slow_beats) = start(|c| c.heartbeat_ms = 60_000).await;
+    let mut ws = slow_beats.connect("").await;
+    next_event(&mut ws).await;
+    next_event(&mut ws).await;
+    send_text(&mut ws, r#"{"type":"heartbeat","version":0}"#).await;
+    let reply = next_event(&mut ws).await;
+    assert!(matches!(reply.payload, EventPayload::Heartbeat(h) if h.version == 0));
+    slow_beats.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_frames_get_an_error_event_and_hurt_nothing() {
+    let (_dir, server) = start(|c| c.ws_max_message = 1024).await;
+    let mut ws = server.connect("").await;
+    next_event(&mut ws).await;
+    next_event(&mut ws).await;
+    for garbage in ["not json", r#"{"type":"launch_missiles"}"#, "{\"type\":"] {
+        send_text(&mut ws, garbage).await;
+        let reply = next_event(&mut ws).await;
+        let EventPayload::Error(error) = reply.payload else {
+            panic!("expected an error event for {garbage:?}")
+        };
+        assert_eq!(error.code, "invalid_message");
+    }
+    ws.send(Message::binary(vec![0u8, 159, 146, 150]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_event(&mut ws).await.payload,
+        EventPayload::Error(_)
+    ));
+    // The session still works.
+    server.add_provider("after-garbage").await;
+    assert_eq!(next_non_heartbeat(&mut ws).await.version, 1);
+
+    // A frame over the limit closes that connection only.
+    let mut bystander = server.connect("").await;
+    next_event(&mut bystander).await;
+    next_event(&mut bystander).await;
+    ws.send(Message::text("x".repeat(10_000))).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) => return true,
+                Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .expect("the oversized frame ends the connection");
+    assert!(closed);
+    server.add_provider("still-alive").await;
+    assert_eq!(next_non_heartbeat(&mut bystander).await.version, 2);
+    assert_eq!(server.version().await, 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed() {
+    let (_dir, server) = start(|c| {
+        c.heartbeat_ms = 50;
+        c.client_timeout_ms = 300;
+    })
+    .await;
+    let mut ws = server.connect("").await;
+    let started = std::time::Instant::now();
+    let close = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed within 5 s")
+    .expect("with a close frame");
+    assert_eq!(close.code, CloseCode::Policy);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_sends_a_close_frame() {
+    let (_dir, server) = start(|_| {}).await;
+    let mut ws = server.connect("").await;
+    next_event(&mut ws).await;
+    next_event(&mut ws).await;
+    let stopping = tokio::spawn(server.stop());
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Away);
+    stopping.await.unwrap();
+}
+
+/// A client that stops reading while many large events are broadcast is told
+/// to resync once it reads again; a client that keeps reading gets every
+/// event in order; the server's queue stays bounded throughout.
+#[tokio::test]
+async fn a_slow_consumer_is_told_to_resync_while_others_keep_receiving() {
+    const WRITES: u64 = 600;
+    let (_dir, server) = start(|c| {
+        c.ws_queue = 4;
+        c.ws_write_timeout_ms = 30_000;
+    })
+    .await;
+    server.add_provider("p").await;
+
+    // The slow client: a tiny receive buffer, and no reading for now.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.server.addr()).await.unwrap();
+    let (mut slow, _) = tokio_tungstenite::client_async(server.ws_url(""), stream)
+        .await
+        .unwrap();
+
+    // The fast client reads everything as it comes.
+    let mut fast = server.connect("?since=1&epoch=").await;
+    let fast_reader = tokio::spawn(async move {
+        let mut versions = vec![];
+        while versions.len() < WRITES as usize {
+            let event = next_event(&mut fast).await;
+            if matches!(event.payload, EventPayload::ProviderUpdated(_)) {
+                versions.push(event.version);
+            }
+        }
+        versions
+    });
+
+    for i in 0..WRITES {
+        let capabilities: Vec<String> = (0..120)
+            .map(|c| format!("{i:05}-{c:03}-{}", "x".repeat(52)))
+            .collect();
+        let response = server
+            .admin(Method::PATCH, "/providers/p")
+            .json(&json!({ "capabilities": capabilities }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let versions = tokio::time::timeout(Duration::from_secs(60), fast_reader)
+        .await
+        .expect("the fast client gets every event")
+        .unwrap();
+    assert_eq!(versions, (2..2 + WRITES).collect::<Vec<_>>());
+
+    // Now the slow client reads: somewhere in its stream is a resync notice.
+    let told = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let event = next_event(&mut slow).await;
+            if let EventPayload::ResyncRequired(notice) = event.payload {
+                return notice;
+            }
+        }
+    })
+    .await
+    .expect("the slow client is told to resync");
+    assert_eq!(told.reason, "lagged");
+    assert!(told.missed > 0);
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        !metrics.contains("provider_sync_ws_resyncs_total 0"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
