@@ -166,10 +166,12 @@ pub struct ModelPatch {
 pub struct DeprecateModel {
     /// `YYYY-MM-DD`.
     pub deprecation_date: String,
-    #[serde(default)]
-    pub sunset_date: Option<String>,
-    #[serde(default)]
-    pub replacement_model_id: Option<String>,
+    /// Absent keeps the current one; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    pub sunset_date: Option<Option<String>>,
+    /// Absent keeps the current one; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    pub replacement_model_id: Option<Option<String>>,
 }
 
 /// `PUT /admin/active-provider`.
@@ -178,7 +180,8 @@ pub struct DeprecateModel {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetActiveProvider {
-    /// `null` clears it.
+    /// Required; `null` clears it.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub provider_id: Option<String>,
     /// Absent leaves the default provider as it is; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]

@@ -17,7 +17,9 @@ pub struct SyncRequest {
     /// The epoch of the client's copy. Without it, only a full state is safe.
     #[serde(default)]
     pub client_epoch: Option<String>,
-    /// Include deprecated and sunset models in a full state (default true).
+    /// Accepted for compatibility with the seed's clients. The server always
+    /// sends every model, so that the checksum can be verified; clients
+    /// filter deprecated ones themselves (the SDK's `includeDeprecated`).
     #[serde(default)]
     pub include_deprecated: Option<bool>,
     #[serde(default)]

@@ -83,6 +83,7 @@ pub fn app(state: AppState) -> Router {
             }),
         };
     api.layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::middleware::map_response(crate::error::json_errors))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

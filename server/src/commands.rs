@@ -350,8 +350,12 @@ pub fn deprecate_model(
         next.deprecation_status = DeprecationStatus::Deprecated;
     }
     next.deprecation_date = Some(body.deprecation_date);
-    next.sunset_date = body.sunset_date;
-    next.replacement_model_id = body.replacement_model_id;
+    if let Some(sunset_date) = body.sunset_date {
+        next.sunset_date = sunset_date;
+    }
+    if let Some(replacement) = body.replacement_model_id {
+        next.replacement_model_id = replacement;
+    }
     if next == current {
         return Ok(current);
     }

@@ -28,11 +28,17 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_CATALOG")]
     pub catalog: Option<PathBuf>,
 
+    /// Start a new epoch (after restoring the database from a backup): every
+    /// client takes a full state instead of trusting its version.
+    #[arg(long, env = "PROVIDER_SYNC_NEW_EPOCH")]
+    pub new_epoch: bool,
+
     /// Bearer token for the admin API. Without it the admin API answers 401.
     #[arg(long, env = "PROVIDER_SYNC_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
-    /// Path prefix every endpoint is mounted under.
+    /// Path prefix every endpoint is mounted under (starts with `/`, or is
+    /// empty for the root).
     #[arg(
         long,
         env = "PROVIDER_SYNC_PREFIX",

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use provider_sync_protocol::{ErrorBody, ErrorData};
 use serde::Serialize;
@@ -35,6 +35,9 @@ pub enum Error {
         revision: u64,
         current: serde_json::Value,
     },
+    /// 415: the body is not JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 413: the body is larger than the limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -79,6 +82,9 @@ impl Error {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Self::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -131,6 +137,7 @@ impl From<JsonRejection> for Error {
         let text = rejection.body_text();
         match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(text),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(text),
             StatusCode::UNPROCESSABLE_ENTITY => {
                 Self::invalid(field_of(&text).unwrap_or_else(|| "body".into()), text)
             }
@@ -143,6 +150,53 @@ impl From<QueryRejection> for Error {
     fn from(rejection: QueryRejection) -> Self {
         Self::BadRequest(rejection.body_text())
     }
+}
+
+/// Gives error responses made outside the handlers (405 from the router, 408
+/// from the timeout layer, a plain-text rejection, a static file's 404) the
+/// same JSON shape as everything else, keeping their status and headers.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let body = serde_json::to_vec(&ErrorBody {
+        error: ErrorData {
+            code: code.to_owned(),
+            message,
+            field: None,
+        },
+    })
+    .expect("error body serialises");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// The field serde named in a message such as "missing field `name`" or

@@ -48,6 +48,11 @@ impl HealthBoard {
         tracks.get(provider_id).map(|t| t.reading.clone())
     }
 
+    fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let mut tracks = self.tracks.lock().expect("health board lock");
+        tracks.retain(|id, _| keep(id));
+    }
+
     /// Records one probe result and returns the status and health it implies.
     fn record(
         &self,
@@ -109,7 +114,7 @@ async fn probe(client: &reqwest::Client, url: &str) -> Result<Duration, String> 
 
 /// Probes every monitored provider once; writes the status changes.
 pub async fn probe_all(
-    service: &Service,
+    service: &Arc<Service>,
     board: &HealthBoard,
     client: &reqwest::Client,
     settings: &ProbeSettings,
@@ -122,6 +127,9 @@ pub async fn probe_all(
         .filter(|p| p.enabled && p.status != ProviderStatus::Maintenance)
         .filter_map(|p| Some((p.id.clone(), p.health_url.clone()?)))
         .collect();
+    // Readings of providers no longer probed (deleted, unmonitored, in
+    // maintenance) are dropped rather than shown stale.
+    board.retain(|id| targets.iter().any(|(target, _)| target == id));
     let results = futures_util::future::join_all(targets.into_iter().map(|(id, url)| async move {
         let outcome = probe(client, &url).await;
         (id, outcome)

@@ -57,6 +57,8 @@ pub enum StartError {
     Catalog(#[from] CatalogError),
     #[error("cannot open the store: {0}")]
     Store(#[from] store::StoreError),
+    #[error("invalid configuration: {0}")]
+    Config(String),
     #[error("cannot apply the catalog: {0}")]
     Reconcile(#[from] error::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -103,9 +105,19 @@ impl RunningServer {
 /// Opens the store, applies the catalog file if one is given, and starts
 /// listening, the heartbeat and the health probes.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    if !config.prefix().is_empty() && !config.prefix().starts_with('/') {
+        return Err(StartError::Config(format!(
+            "--prefix must start with / (or be empty), not {:?}",
+            config.prefix
+        )));
+    }
     // Check the file before touching the store: a bad file changes nothing.
     let catalog = config.catalog.as_deref().map(Catalog::load).transpose()?;
     let store = store::open(&config.database).await?;
+    if config.new_epoch {
+        let epoch = store.rotate_epoch().await?;
+        tracing::warn!(%epoch, "started a new epoch: every client will take a full state");
+    }
     let metrics = Arc::new(Metrics::new());
     let service = Service::open(store, config.event_retention, config.ws_queue, metrics).await?;
     if let Some(catalog) = catalog {

@@ -280,7 +280,7 @@ pub struct Written<T> {
 pub struct Service {
     store: Arc<dyn Store>,
     current: RwLock<Arc<Snapshot>>,
-    writer: Mutex<()>,
+    writer: Arc<Mutex<()>>,
     frames: broadcast::Sender<Frame>,
     retention: usize,
     metrics: Arc<Metrics>,
@@ -333,7 +333,7 @@ impl Service {
         Ok(Arc::new(Self {
             store,
             current: RwLock::new(Arc::new(Snapshot::new(state, log))),
-            writer: Mutex::new(()),
+            writer: Arc::new(Mutex::new(())),
             frames,
             retention,
             metrics,
@@ -358,8 +358,13 @@ impl Service {
         &self.metrics
     }
 
-    /// Sends a heartbeat to every WebSocket client.
+    /// Sends a heartbeat to every WebSocket client. It is sent under the
+    /// writer lock, so it always follows the change frames of the version it
+    /// names; while a write is under way the tick is skipped.
     pub fn broadcast_heartbeat(&self) {
+        let Ok(_writing) = self.writer.try_lock() else {
+            return;
+        };
         let snapshot = self.snapshot();
         let json = serde_json::to_string(&snapshot.heartbeat()).expect("event serialises");
         // No receivers is not an error.
@@ -374,11 +379,15 @@ impl Service {
     /// emitted anything, the events and rows are committed in one store
     /// transaction, then published and broadcast. On any error nothing
     /// changes and nothing is sent.
+    ///
+    /// Commit and publish run in a task of their own: a caller that goes away
+    /// (a client disconnecting, a request timeout) cannot leave the store
+    /// ahead of the published state.
     pub async fn write<T>(
-        &self,
+        self: &Arc<Self>,
         build: impl FnOnce(&mut Draft) -> Result<T>,
     ) -> Result<Written<T>> {
-        let _guard = self.writer.lock().await;
+        let guard = self.writer.clone().lock_owned().await;
         let base = self.snapshot();
         let mut draft = Draft {
             state: base.state.clone(),
@@ -396,6 +405,22 @@ impl Service {
                 events: 0,
             });
         }
+        let service = self.clone();
+        let (version, events) = tokio::spawn(async move {
+            let published = service.commit_and_publish(&base, draft).await;
+            drop(guard);
+            published
+        })
+        .await
+        .expect("the commit task does not panic")?;
+        Ok(Written {
+            value,
+            version,
+            events,
+        })
+    }
+
+    async fn commit_and_publish(&self, base: &Snapshot, draft: Draft) -> Result<(u64, usize)> {
         let jsons: Vec<String> = draft
             .events
             .iter()
@@ -429,10 +454,15 @@ impl Service {
                 })
             })
             .collect();
-        let mut log = Vec::with_capacity((base.log.len() + new_events.len()).min(self.retention));
         let total = base.log.len() + new_events.len();
         let skip = total.saturating_sub(self.retention);
-        log.extend(base.log.iter().chain(&new_events).skip(skip).cloned());
+        let log: Vec<_> = base
+            .log
+            .iter()
+            .chain(&new_events)
+            .skip(skip)
+            .cloned()
+            .collect();
         let version = state.metadata.version;
         *self.current.write().expect("snapshot lock") = Arc::new(Snapshot::new(state, log));
         self.metrics.version.set(version as i64);
@@ -444,10 +474,70 @@ impl Service {
                 text: logged.json.clone(),
             });
         }
-        Ok(Written {
-            value,
-            version,
-            events: new_events.len(),
-        })
+        Ok((version, new_events.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::{Loaded, SqliteStore};
+
+    /// A store whose commits are acknowledged late, to cancel a write between
+    /// the commit and its publication.
+    #[derive(Debug)]
+    struct SlowAck(SqliteStore);
+
+    #[async_trait::async_trait]
+    impl Store for SlowAck {
+        async fn load(&self) -> Result<Loaded, StoreError> {
+            self.0.load().await
+        }
+        async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+            self.0.commit(commit).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok(())
+        }
+        async fn rotate_epoch(&self) -> Result<String, StoreError> {
+            self.0.rotate_epoch().await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.0.ping().await
+        }
+    }
+
+    fn provider(id: &str) -> provider_sync_protocol::NewProvider {
+        provider_sync_protocol::NewProvider {
+            id: id.into(),
+            name: id.into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_write_still_publishes_what_it_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("c.db").display().to_string())
+            .await
+            .unwrap();
+        let service = Service::open(Arc::new(SlowAck(store)), 100, 16, Arc::new(Metrics::new()))
+            .await
+            .unwrap();
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(20),
+            service.write(|d| crate::commands::create_provider(d, provider("a"))),
+        )
+        .await;
+        assert!(cancelled.is_err(), "the caller gave up");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(service.snapshot().version(), 1);
+        assert!(service.snapshot().state.provider("a").is_some());
+        let next = service
+            .write(|d| crate::commands::create_provider(d, provider("b")))
+            .await
+            .expect("the store and the snapshot agree");
+        assert_eq!(next.version, 2);
     }
 }

@@ -507,3 +507,59 @@ async fn active_provider_must_exist() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn absent_fields_keep_their_values() {
+    let (_dir, server) = server().await;
+    server.add_provider("p").await;
+    server.add_model("old", "p").await;
+    server.add_model("new", "p").await;
+    let active = server
+        .admin(Method::PUT, "/active-provider")
+        .json(&json!({"provider_id": "p"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(active.status(), 200);
+    // An empty body is a mistake, not a request to clear the active provider.
+    let (status, error) = error_of(
+        server
+            .admin(Method::PUT, "/active-provider")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(error["error"]["field"], "provider_id");
+    assert_eq!(
+        server.state().await.active_provider_id.as_deref(),
+        Some("p")
+    );
+
+    let deprecate = |body: Value| {
+        server
+            .admin(Method::POST, "/models/old/deprecate")
+            .json(&body)
+            .send()
+    };
+    deprecate(json!({"deprecation_date": "2026-01-01", "sunset_date": "2027-01-01", "replacement_model_id": "new"}))
+        .await
+        .unwrap();
+    // Moving the deprecation date keeps the sunset date and replacement.
+    deprecate(json!({"deprecation_date": "2026-02-01"}))
+        .await
+        .unwrap();
+    let state = server.state().await;
+    let old = state.model("old").unwrap();
+    assert_eq!(old.deprecation_date.as_deref(), Some("2026-02-01"));
+    assert_eq!(old.sunset_date.as_deref(), Some("2027-01-01"));
+    assert_eq!(old.replacement_model_id.as_deref(), Some("new"));
+    // null clears.
+    deprecate(json!({"deprecation_date": "2026-02-01", "sunset_date": null}))
+        .await
+        .unwrap();
+    assert_eq!(server.state().await.model("old").unwrap().sunset_date, None);
+    server.stop().await;
+}

@@ -471,3 +471,61 @@ async fn cors_allows_browsers_from_other_origins() {
     assert!(preflight.status().is_success());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn errors_made_outside_the_handlers_are_json_too() {
+    let (_dir, server) = seeded().await;
+    let cases = [
+        (
+            server.http.delete(server.url("/state")),
+            405,
+            "method_not_allowed",
+        ),
+        (server.http.get(server.url("/ws")), 400, "bad_request"),
+        (
+            server
+                .http
+                .post(server.url("/sync"))
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body("{}"),
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn prices_survive_the_json_round_trip_exactly() {
+    let (_dir, server) = seeded().await;
+    let response = server
+        .admin(reqwest::Method::POST, "/models")
+        .json(&json!({"id": "odd-price", "name": "Odd", "provider_id": "openai", "context_window": 1000,
+                      "pricing": {"input_per_million": 479.31600000000003_f64, "output_per_million": 0.1_f64 + 0.2_f64}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let state = server.state().await;
+    assert_eq!(state_checksum(&state).to_hex(), state.metadata.checksum);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_prefix_without_a_slash_is_refused_at_start() {
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.prefix = "api".into();
+    let err = provider_sync_server::start(config).await.unwrap_err();
+    assert!(
+        err.to_string().contains("--prefix must start with /"),
+        "{err}"
+    );
+}

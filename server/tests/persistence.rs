@@ -320,3 +320,49 @@ fn the_sample_catalog_is_valid() {
     let deprecated = catalog.models.iter().filter(|m| m.is_deprecated()).count();
     assert!(deprecated >= 5, "{deprecated} deprecated models");
 }
+
+#[tokio::test]
+async fn new_epoch_makes_every_client_take_a_full_state() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_ballast().await;
+    first.add_provider("p").await;
+    let old = first.state().await.metadata.epoch;
+    first.stop().await;
+    let mut restored = config(&db);
+    restored.new_epoch = true;
+    let second = TestServer::start(restored).await;
+    let state = second.state().await;
+    assert_ne!(state.metadata.epoch, old);
+    assert_eq!(state.providers.len(), 2, "the data stays");
+    let body = second
+        .sync(json!({"client_version": 1, "client_epoch": old}))
+        .await;
+    assert_eq!(body["reason"], "epoch_mismatch");
+    // Even a client of the new epoch cannot resume from before the rotation.
+    let epoch = state.metadata.epoch.clone();
+    let body = second
+        .sync(json!({"client_version": 1, "client_epoch": epoch}))
+        .await;
+    assert_eq!(body["sync_type"], "full");
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn awkward_prices_do_not_cause_spurious_updates_on_restart() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    write(
+        &catalog,
+        &CATALOG.replace(
+            "input_per_million = 2.5",
+            "input_per_million = 479.31600000000003",
+        ),
+    );
+    let first = with_catalog(&db, &catalog).await;
+    let version = first.version().await;
+    first.stop().await;
+    let second = with_catalog(&db, &catalog).await;
+    assert_eq!(second.version().await, version);
+    second.stop().await;
+}

@@ -308,3 +308,48 @@ async fn a_slow_consumer_is_told_to_resync_while_others_keep_receiving() {
     );
     server.stop().await;
 }
+
+/// Heartbeats, broadcast or answered, never name a version ahead of the
+/// change events the client has received, and never one behind.
+#[tokio::test]
+async fn heartbeats_follow_the_changes_they_name() {
+    let (_dir, server) = start(|c| c.heartbeat_ms = 5).await;
+    server.add_provider("p").await;
+    let epoch = server.state().await.metadata.epoch;
+    let mut ws = server.connect(&format!("?since=1&epoch={epoch}")).await;
+    assert_eq!(hello_sync_type(&next_event(&mut ws).await), SyncType::None);
+    let writer = {
+        let http = server.http.clone();
+        let url = server.url("/admin/providers/p");
+        tokio::spawn(async move {
+            for i in 0..100 {
+                http.patch(&url)
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"priority": i + 1}))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut seen = 1;
+    let mut heartbeats = 0;
+    while seen < 101 {
+        send_text(&mut ws, r#"{"type":"heartbeat"}"#).await;
+        let event = next_event(&mut ws).await;
+        match event.payload {
+            EventPayload::Heartbeat(h) => {
+                assert_eq!(h.version, seen, "a heartbeat out of step with the changes");
+                heartbeats += 1;
+            }
+            EventPayload::ProviderUpdated(_) => {
+                assert_eq!(event.version, seen + 1);
+                seen = event.version;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    writer.await.unwrap();
+    assert!(heartbeats > 0);
+    server.stop().await;
+}

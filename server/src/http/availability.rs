@@ -4,7 +4,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use provider_sync_protocol::{
-    ErrorBody, ModelAvailability, ProviderAvailability, model_availability, provider_availability,
+    ErrorBody, ModelAvailability, ProviderAvailability, ProviderStatus, model_availability,
+    provider_availability,
 };
 
 use crate::app::AppState;
@@ -37,8 +38,12 @@ pub async fn provider(
     let mut availability = provider_availability(&snapshot.state, &id)
         .ok_or_else(|| Error::not_found("provider", &id))?;
     // The probe's latest reading is fresher than the one in the state, which
-    // only changes with the status.
-    if let Some(reading) = app.health.reading(&id) {
+    // only changes with the status; it applies while the probes run.
+    let probed = snapshot
+        .state
+        .provider(&id)
+        .is_some_and(|p| p.health_url.is_some() && p.status != ProviderStatus::Maintenance);
+    if let Some(reading) = app.health.reading(&id).filter(|_| probed) {
         availability.health = reading;
     }
     Ok(AppJson(availability))

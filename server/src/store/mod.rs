@@ -71,6 +71,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn load(&self) -> Result<Loaded, StoreError>;
     /// Applies one write atomically.
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError>;
+    /// Starts a new history (after a restore from backup, say): a new epoch
+    /// and an empty event log, so every client takes a full state.
+    async fn rotate_epoch(&self) -> Result<String, StoreError>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

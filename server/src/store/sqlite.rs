@@ -25,7 +25,9 @@ impl SqliteStore {
         }
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        // FULL: a commit is on disk before its events are broadcast, so a crash
+        // cannot take back a version that clients have seen.
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -199,6 +201,18 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn rotate_epoch(&self) -> Result<String, StoreError> {
+        let epoch = uuid::Uuid::new_v4().simple().to_string();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch")
+            .bind(&epoch)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(epoch)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@ mod session;
 pub use session::{Ended, Resume, Timing, run};
 
 use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
@@ -13,7 +14,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::error::AppQuery;
+use crate::error::{AppQuery, Error};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -43,8 +44,14 @@ pub fn router() -> Router<AppState> {
 pub async fn upgrade(
     State(app): State<AppState>,
     AppQuery(query): AppQuery<WsQuery>,
-    ws: WebSocketUpgrade,
-) -> Response {
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Error> {
+    let ws = ws.map_err(|rejection| {
+        Error::BadRequest(format!(
+            "{}: connect with a WebSocket client",
+            rejection.body_text()
+        ))
+    })?;
     let config = &app.config;
     let timing = Timing {
         heartbeat: config.heartbeat(),
@@ -57,7 +64,8 @@ pub async fn upgrade(
     };
     let service = app.service.clone();
     let shutdown = app.shutdown.subscribe();
-    ws.read_buffer_size(1024)
+    Ok(ws
+        .read_buffer_size(1024)
         .max_message_size(config.ws_max_message)
         .max_frame_size(config.ws_max_message)
         .on_upgrade(move |socket| async move {
@@ -70,5 +78,5 @@ pub async fn upgrade(
             }
             tracing::debug!(?ended, "websocket session ended");
             metrics.ws_connections.dec();
-        })
+        }))
 }

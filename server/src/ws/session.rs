@@ -164,6 +164,9 @@ where
                             continue;
                         }
                         sent_version = frame.version;
+                    } else if frame.version < sent_version {
+                        // A heartbeat older than what this client has.
+                        continue;
                     } else if last_heard.elapsed() > timing.client_timeout {
                         out.close(close_code::POLICY, "no heartbeat from the client").await;
                         return Ended::ClientSilent;
@@ -195,8 +198,13 @@ where
                 last_heard = Instant::now();
                 let reply = match received {
                     Message::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
+                        // Answer only when this client has every change
+                        // the heartbeat would name; otherwise those change
+                        // frames are queued and a heartbeat ahead of them
+                        // would look like a gap.
                         Ok(ClientMessage::Heartbeat { .. }) => {
-                            Some(message(&service.snapshot().heartbeat()))
+                            let snapshot = service.snapshot();
+                            (snapshot.version() == sent_version).then(|| message(&snapshot.heartbeat()))
                         }
                         Err(err) => Some(error_frame(
                             &service.snapshot(),
