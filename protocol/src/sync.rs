@@ -57,6 +57,19 @@ pub enum FullSyncReason {
     Smaller,
 }
 
+impl FullSyncReason {
+    /// The wire name (`epoch_mismatch`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::EpochMismatch => "epoch_mismatch",
+            Self::TooOld => "too_old",
+            Self::FutureVersion => "future_version",
+            Self::Smaller => "smaller",
+        }
+    }
+}
+
 /// The answer to `POST /sync`: `events` is empty unless incremental, `state`
 /// is null unless full.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

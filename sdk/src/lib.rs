@@ -1,10 +1,26 @@
-//! The provider-sync browser client. This is the skeleton the SDK issue
-//! builds on: for now it re-exports the protocol it will speak.
+//! The provider-sync browser client: keeps a copy of the server's catalog in
+//! step over a WebSocket (or by polling), starts from an IndexedDB cache, and
+//! tells JavaScript listeners what changed.
 //!
 //! # Layout
 //!
-//! - `protocol`: the shared wire types and sync logic.
+//! - `config`: `ProviderSyncConfig`, its defaults and checks.
+//! - `machine`: the sync state machine, free of I/O (tested natively).
+//! - `backoff`: reconnect delays with full jitter.
+//! - `cache`: what is cached and when a cached copy may be used; IndexedDB.
+//! - `error`: the SDK's errors.
+//! - `service` (wasm): `ProviderSyncService`, the JavaScript class.
+//! - `driver` (wasm): carries out the machine's commands in the browser.
+//! - `transport` (wasm): fetch with timeouts, the WebSocket.
+//! - `listeners` (wasm): callbacks, delivered after the state is released.
+//! - `page` (wasm): visibility and online/offline events.
 
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+pub mod backoff;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod machine;
 
 pub use provider_sync_protocol as protocol;

@@ -1,0 +1,176 @@
+//! `ProviderSyncConfig`: what a page passes to the service, with the seed's
+//! defaults, checked field by field.
+
+use serde::{Deserialize, Serialize};
+use tsify::Tsify;
+
+use crate::backoff::Backoff;
+use crate::error::SdkError;
+
+/// How much the service logs to the console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Silent,
+    Error,
+    #[default]
+    Warn,
+    Info,
+    Debug,
+}
+
+/// Options for `new ProviderSyncService(config)`; every field is optional.
+///
+/// ```ts
+/// const sync = new ProviderSyncService({
+///   apiBaseUrl: "/api/provider-sync",
+///   pollingInterval: 30_000,
+///   logLevel: "info",
+/// });
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProviderSyncConfig {
+    /// Base URL of the REST API; relative URLs resolve against the page.
+    /// Default `/api/provider-sync`.
+    #[tsify(optional)]
+    pub api_base_url: Option<String>,
+    /// WebSocket URL; default `apiBaseUrl` + `/ws` with a ws/wss scheme.
+    #[tsify(optional)]
+    pub ws_url: Option<String>,
+    /// Use the WebSocket (default true); false polls only.
+    #[tsify(optional)]
+    pub enable_web_socket: Option<bool>,
+    /// Milliseconds between `GET /version` checks when polling (default 30000).
+    #[tsify(optional)]
+    pub polling_interval: Option<f64>,
+    /// Failed WebSocket attempts before falling back to polling (default 5).
+    #[tsify(optional)]
+    pub max_reconnect_attempts: Option<u32>,
+    /// First reconnect delay ceiling in ms (default 1000).
+    #[tsify(optional)]
+    pub reconnect_base_delay: Option<f64>,
+    /// Largest reconnect delay in ms (default 30000).
+    #[tsify(optional)]
+    pub reconnect_max_delay: Option<f64>,
+    /// Client heartbeat period in ms (default 25000); a link silent for two
+    /// periods is treated as dead.
+    #[tsify(optional)]
+    pub heartbeat_interval: Option<f64>,
+    /// Requests taking longer (ms) are aborted (default 10000).
+    #[tsify(optional)]
+    pub sync_timeout: Option<f64>,
+    /// Include deprecated and sunset models in `getModels()` (default false).
+    #[tsify(optional)]
+    pub include_deprecated: Option<bool>,
+    /// Keep the state in IndexedDB and start from it (default true).
+    #[tsify(optional)]
+    pub enable_cache: Option<bool>,
+    /// How old (ms) a cached state may be to be used at start (default 300000).
+    #[tsify(optional)]
+    pub cache_ttl: Option<f64>,
+    /// Console logging (default `warn`).
+    #[tsify(optional)]
+    pub log_level: Option<LogLevel>,
+}
+
+/// The configuration with defaults applied and checked. URLs are as given;
+/// the browser layer resolves them against the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub api_base_url: String,
+    pub ws_url: Option<String>,
+    pub enable_websocket: bool,
+    pub polling_interval: f64,
+    pub max_reconnect_attempts: u32,
+    pub backoff: Backoff,
+    pub heartbeat_interval: f64,
+    pub sync_timeout: f64,
+    pub include_deprecated: bool,
+    pub enable_cache: bool,
+    pub cache_ttl: f64,
+    pub log_level: LogLevel,
+}
+
+fn positive(field: &'static str, value: Option<f64>, default: f64) -> Result<f64, SdkError> {
+    match value {
+        None => Ok(default),
+        Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Some(v) => Err(SdkError::Config {
+            field,
+            message: format!("must be a positive number of milliseconds, not {v}"),
+        }),
+    }
+}
+
+impl ProviderSyncConfig {
+    pub fn settings(&self) -> Result<Settings, SdkError> {
+        let api_base_url = self
+            .api_base_url
+            .clone()
+            .unwrap_or_else(|| "/api/provider-sync".into());
+        if api_base_url.trim().is_empty() {
+            return Err(SdkError::Config {
+                field: "apiBaseUrl",
+                message: "must not be empty".into(),
+            });
+        }
+        let base_ms = positive("reconnectBaseDelay", self.reconnect_base_delay, 1000.0)?;
+        let max_ms = positive("reconnectMaxDelay", self.reconnect_max_delay, 30_000.0)?;
+        if max_ms < base_ms {
+            return Err(SdkError::Config {
+                field: "reconnectMaxDelay",
+                message: format!("must not be below reconnectBaseDelay ({base_ms})"),
+            });
+        }
+        Ok(Settings {
+            api_base_url: api_base_url.trim_end_matches('/').to_owned(),
+            ws_url: self.ws_url.clone().filter(|u| !u.trim().is_empty()),
+            enable_websocket: self.enable_web_socket.unwrap_or(true),
+            polling_interval: positive("pollingInterval", self.polling_interval, 30_000.0)?,
+            max_reconnect_attempts: self.max_reconnect_attempts.unwrap_or(5),
+            backoff: Backoff { base_ms, max_ms },
+            heartbeat_interval: positive("heartbeatInterval", self.heartbeat_interval, 25_000.0)?,
+            sync_timeout: positive("syncTimeout", self.sync_timeout, 10_000.0)?,
+            include_deprecated: self.include_deprecated.unwrap_or(false),
+            enable_cache: self.enable_cache.unwrap_or(true),
+            cache_ttl: positive("cacheTtl", self.cache_ttl, 300_000.0)?,
+            log_level: self.log_level.unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let s = ProviderSyncConfig::default().settings().unwrap();
+        assert_eq!(s.api_base_url, "/api/provider-sync");
+        assert!(s.enable_websocket && s.enable_cache && !s.include_deprecated);
+        assert_eq!(
+            (s.polling_interval, s.max_reconnect_attempts, s.heartbeat_interval, s.sync_timeout, s.cache_ttl),
+            (30_000.0, 5, 25_000.0, 10_000.0, 300_000.0)
+        );
+        assert_eq!(s.backoff, Backoff { base_ms: 1000.0, max_ms: 30_000.0 });
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let bad = [
+            ProviderSyncConfig { polling_interval: Some(0.0), ..Default::default() },
+            ProviderSyncConfig { sync_timeout: Some(f64::NAN), ..Default::default() },
+            ProviderSyncConfig { reconnect_base_delay: Some(5000.0), reconnect_max_delay: Some(10.0), ..Default::default() },
+            ProviderSyncConfig { api_base_url: Some(" ".into()), ..Default::default() },
+        ];
+        let fields: Vec<String> = bad
+            .iter()
+            .map(|c| match c.settings() {
+                Err(SdkError::Config { field, .. }) => field.to_owned(),
+                other => panic!("expected a config error, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(fields, ["pollingInterval", "syncTimeout", "reconnectMaxDelay", "apiBaseUrl"]);
+    }
+}

@@ -1,0 +1,660 @@
+//! The sync state machine, free of I/O: inputs (responses, socket events,
+//! timers, page visibility) go in, commands (fetch, open a socket, set a
+//! timer, save the cache, notify listeners) come out. The browser layer
+//! carries the commands out; tests drive it with scripted inputs.
+
+use provider_sync_protocol::{
+    EventPayload, SyncEvent, SyncResponse, SyncState, SyncType, VersionInfo,
+    apply_event, apply_events,
+};
+use serde::{Deserialize, Serialize};
+use tsify::Tsify;
+
+use crate::config::Settings;
+use crate::error::SdkError;
+
+/// Where the client's copy stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncStatus {
+    /// Up to date with the server.
+    Synced,
+    /// Fetching the first state.
+    Syncing,
+    /// Showing a cached state while catching up.
+    Stale,
+    /// The last attempt to sync failed.
+    Error,
+    /// No live link to the server.
+    Disconnected,
+}
+
+/// How changes reach the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Websocket,
+    Polling,
+    Offline,
+}
+
+/// What `onEvent` listeners get besides the applied `SyncEvent`s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ConnectionEvent {
+    Connected { transport: Transport },
+    Disconnected { reason: String },
+    /// The WebSocket failed `attempts` times; polling until it comes back.
+    FallbackToPolling { attempts: u32 },
+    /// The copy was replaced or repaired: `epoch_changed`, `gap`,
+    /// `checksum_mismatch`, `server_request`, `too_old`, ….
+    Resynced { reason: String },
+    SyncError { message: String },
+    CacheError { message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    Reconnect,
+    Poll,
+    Retry,
+    HeartbeatSend,
+    HeartbeatCheck,
+}
+
+pub const ALL_TIMERS: [Timer; 5] = [
+    Timer::Reconnect,
+    Timer::Poll,
+    Timer::Retry,
+    Timer::HeartbeatSend,
+    Timer::HeartbeatCheck,
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    State,
+    Sync {
+        version: u64,
+        epoch: String,
+        force_full: bool,
+    },
+    Version,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// A change event was applied.
+    Event(SyncEvent),
+    Connection(ConnectionEvent),
+    /// Something `getState()` shows changed.
+    StateChanged,
+    /// Data is available for the first time (`initialize()` resolves).
+    Ready,
+    /// The first attempt failed with no data to show (`initialize()` rejects).
+    Failed(String),
+    /// A sync (for `forceSync()`) finished.
+    SyncSettled(Result<(), String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Fetch(Request),
+    OpenSocket { since: u64, epoch: String },
+    CloseSocket,
+    SendHeartbeat { version: u64 },
+    SetTimer { timer: Timer, after_ms: f64 },
+    ClearTimer(Timer),
+    SaveCache,
+    Notify(Notice),
+}
+
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// `initialize()`, with what the cache held (already checked for age).
+    Start { cached: Option<SyncState> },
+    StateLoaded(SyncState),
+    Synced(SyncResponse),
+    VersionSeen(VersionInfo),
+    RequestFailed { request: RequestKind, error: SdkError },
+    SocketOpened,
+    SocketEvent(SyncEvent),
+    SocketClosed { reason: String },
+    TimerFired(Timer),
+    Visibility { visible: bool },
+    Online,
+    ForceSync,
+    Destroy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    State,
+    Sync,
+    Version,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Socket {
+    Closed,
+    Connecting,
+    Open,
+}
+
+/// The state machine. `now` is milliseconds on any monotonic clock; `unit`
+/// is a uniform draw in [0, 1) for backoff jitter.
+#[derive(Debug)]
+pub struct Core {
+    settings: Settings,
+    state: Option<SyncState>,
+    status: SyncStatus,
+    socket: Socket,
+    polling: bool,
+    poll_ok: bool,
+    from_cache: bool,
+    last_sync_time: Option<f64>,
+    error: Option<String>,
+    /// Consecutive WebSocket attempts that failed.
+    attempts: u32,
+    retry_attempt: u32,
+    in_flight: bool,
+    /// A sync asked for while one was in flight: `Some(force_full)`.
+    queued: Option<bool>,
+    /// Why the sync in flight was started, to announce when it lands.
+    resync_reason: Option<String>,
+    hidden: bool,
+    last_heard: f64,
+    started: bool,
+    ready: bool,
+    destroyed: bool,
+}
+
+impl Core {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            state: None,
+            status: SyncStatus::Disconnected,
+            socket: Socket::Closed,
+            polling: false,
+            poll_ok: false,
+            from_cache: false,
+            last_sync_time: None,
+            error: None,
+            attempts: 0,
+            retry_attempt: 0,
+            in_flight: false,
+            queued: None,
+            resync_reason: None,
+            hidden: false,
+            last_heard: 0.0,
+            started: false,
+            ready: false,
+            destroyed: false,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn state(&self) -> Option<&SyncState> {
+        self.state.as_ref()
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        self.status
+    }
+
+    pub fn transport(&self) -> Transport {
+        match (self.socket, self.polling) {
+            (Socket::Open, _) => Transport::Websocket,
+            (_, true) => Transport::Polling,
+            _ => Transport::Offline,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.socket == Socket::Open || (self.polling && self.poll_ok)
+    }
+
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    pub fn last_sync_time(&self) -> Option<f64> {
+        self.last_sync_time
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    pub fn is_destroyed(&self) -> bool {
+        self.destroyed
+    }
+
+    pub fn handle(&mut self, input: Input, now: f64, unit: f64) -> Vec<Command> {
+        let mut out = Vec::new();
+        if self.destroyed {
+            return out;
+        }
+        match input {
+            Input::Start { cached } => self.start(cached, &mut out),
+            Input::StateLoaded(state) => {
+                self.in_flight = false;
+                self.replace(state, None, &mut out);
+                self.landed(None, now, &mut out);
+            }
+            Input::Synced(response) => self.synced(response, now, &mut out),
+            Input::VersionSeen(info) => self.version_seen(info, &mut out),
+            Input::RequestFailed { request, error } => self.failed(request, error, unit, &mut out),
+            Input::SocketOpened => self.socket_opened(now, &mut out),
+            Input::SocketEvent(event) => self.socket_event(event, now, &mut out),
+            Input::SocketClosed { reason } => self.socket_closed(reason, unit, &mut out),
+            Input::TimerFired(timer) => self.timer(timer, now, unit, &mut out),
+            Input::Visibility { visible } => {
+                self.hidden = !visible;
+                if visible {
+                    self.hurry(&mut out);
+                } else if self.polling {
+                    out.push(Command::ClearTimer(Timer::Poll));
+                }
+            }
+            Input::Online => self.hurry(&mut out),
+            Input::ForceSync => {
+                if self.started {
+                    self.request_sync(false, &mut out);
+                } else {
+                    out.push(Command::Notify(Notice::SyncSettled(Err(
+                        "call initialize() first".into(),
+                    ))));
+                }
+            }
+            Input::Destroy => {
+                self.destroyed = true;
+                out.push(Command::CloseSocket);
+                out.extend(ALL_TIMERS.map(Command::ClearTimer));
+            }
+        }
+        out
+    }
+
+    fn notify(out: &mut Vec<Command>, notice: Notice) {
+        out.push(Command::Notify(notice));
+    }
+
+    fn start(&mut self, cached: Option<SyncState>, out: &mut Vec<Command>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        match cached {
+            Some(state) => {
+                self.state = Some(state);
+                self.from_cache = true;
+                self.status = SyncStatus::Stale;
+                self.ready = true;
+                Self::notify(out, Notice::StateChanged);
+                Self::notify(out, Notice::Ready);
+            }
+            None => {
+                self.status = SyncStatus::Syncing;
+                Self::notify(out, Notice::StateChanged);
+            }
+        }
+        self.request_sync(false, out);
+    }
+
+    /// Asks the server for what the copy lacks; one request at a time.
+    fn request_sync(&mut self, force_full: bool, out: &mut Vec<Command>) {
+        if self.in_flight {
+            self.queued = Some(self.queued.unwrap_or(false) || force_full);
+            return;
+        }
+        self.in_flight = true;
+        out.push(Command::ClearTimer(Timer::Retry));
+        out.push(Command::Fetch(match &self.state {
+            None => Request::State,
+            Some(state) => Request::Sync {
+                version: state.metadata.version,
+                epoch: state.metadata.epoch.clone(),
+                force_full,
+            },
+        }));
+    }
+
+    fn resync_because(&mut self, reason: &str, force_full: bool, out: &mut Vec<Command>) {
+        self.resync_reason.get_or_insert_with(|| reason.to_owned());
+        self.request_sync(force_full, out);
+    }
+
+    /// Replaces the copy with a full state, announcing why if there was one.
+    fn replace(&mut self, state: SyncState, reason: Option<&str>, out: &mut Vec<Command>) {
+        let previous = self.state.replace(state);
+        if let Some(previous) = previous {
+            let new_epoch = &self.state.as_ref().expect("just set").metadata.epoch;
+            let reason = if &previous.metadata.epoch != new_epoch {
+                Some("epoch_changed".to_owned())
+            } else {
+                self.resync_reason.take().or(reason.map(str::to_owned))
+            };
+            if let Some(reason) = reason {
+                Self::notify(out, Notice::Connection(ConnectionEvent::Resynced { reason }));
+            }
+        }
+    }
+
+    /// A sync landed: bookkeeping shared by every successful sync.
+    fn landed(&mut self, expected_checksum: Option<&str>, now: f64, out: &mut Vec<Command>) {
+        self.retry_attempt = 0;
+        self.error = None;
+        self.from_cache = false;
+        self.last_sync_time = Some(now);
+        if self.socket == Socket::Open || self.polling || !self.settings.enable_websocket {
+            self.status = SyncStatus::Synced;
+        } else if self.status != SyncStatus::Disconnected {
+            self.status = SyncStatus::Synced;
+        }
+        out.push(Command::SaveCache);
+        Self::notify(out, Notice::StateChanged);
+        if !self.ready {
+            self.ready = true;
+            Self::notify(out, Notice::Ready);
+        }
+        Self::notify(out, Notice::SyncSettled(Ok(())));
+        if let Some(reason) = self.resync_reason.take() {
+            Self::notify(out, Notice::Connection(ConnectionEvent::Resynced { reason }));
+        }
+        self.start_transport(out);
+        let ours = self.state.as_ref().map(|s| s.metadata.checksum.as_str());
+        if let (Some(expected), Some(ours)) = (expected_checksum, ours)
+            && expected != ours
+        {
+            self.resync_because("checksum_mismatch", true, out);
+            return;
+        }
+        if let Some(force_full) = self.queued.take() {
+            self.request_sync(force_full, out);
+        }
+    }
+
+    fn start_transport(&mut self, out: &mut Vec<Command>) {
+        if self.settings.enable_websocket {
+            if self.socket == Socket::Closed && self.attempts == 0 && !self.hidden {
+                self.open_socket(out);
+            }
+        } else if !self.polling {
+            self.polling = true;
+            self.poll_ok = true;
+            out.push(Command::SetTimer {
+                timer: Timer::Poll,
+                after_ms: self.settings.polling_interval,
+            });
+        }
+    }
+
+    fn open_socket(&mut self, out: &mut Vec<Command>) {
+        let (since, epoch) = match &self.state {
+            Some(s) => (s.metadata.version, s.metadata.epoch.clone()),
+            None => (0, String::new()),
+        };
+        self.socket = Socket::Connecting;
+        out.push(Command::OpenSocket { since, epoch });
+    }
+
+    fn synced(&mut self, response: SyncResponse, now: f64, out: &mut Vec<Command>) {
+        self.in_flight = false;
+        match response.sync_type {
+            SyncType::None => {}
+            SyncType::Incremental => {
+                let state = self.state.as_mut().expect("an incremental sync needs a state");
+                if apply_events(state, &response.events).is_err() {
+                    self.resync_because("gap", true, out);
+                    return;
+                }
+            }
+            SyncType::Full => match response.state {
+                Some(state) => {
+                    self.replace(state, response.reason.map(|r| r.as_str()), out);
+                }
+                None => {
+                    self.resync_because("empty_full_sync", true, out);
+                    return;
+                }
+            },
+        }
+        self.landed(Some(&response.checksum), now, out);
+    }
+
+    fn version_seen(&mut self, info: VersionInfo, out: &mut Vec<Command>) {
+        let was_ok = self.poll_ok;
+        self.poll_ok = true;
+        if let Some(state) = &self.state {
+            if state.metadata.epoch != info.epoch || state.metadata.version != info.version {
+                self.request_sync(false, out);
+            } else if self.status != SyncStatus::Synced {
+                self.status = SyncStatus::Synced;
+                self.error = None;
+                Self::notify(out, Notice::StateChanged);
+            }
+        }
+        if !was_ok {
+            Self::notify(out, Notice::StateChanged);
+        }
+        if self.polling && !self.hidden {
+            out.push(Command::SetTimer {
+                timer: Timer::Poll,
+                after_ms: self.settings.polling_interval,
+            });
+        }
+    }
+
+    fn failed(&mut self, request: RequestKind, error: SdkError, unit: f64, out: &mut Vec<Command>) {
+        let message = error.to_string();
+        let retry_after = match &error {
+            SdkError::Http { retry_after_ms, .. } => *retry_after_ms,
+            _ => None,
+        };
+        self.error = Some(message.clone());
+        Self::notify(out, Notice::Connection(ConnectionEvent::SyncError {
+            message: message.clone(),
+        }));
+        match request {
+            RequestKind::Version => {
+                self.poll_ok = false;
+                self.status = SyncStatus::Disconnected;
+                if self.polling && !self.hidden {
+                    let wait = retry_after.unwrap_or(0.0).max(self.settings.polling_interval);
+                    out.push(Command::SetTimer {
+                        timer: Timer::Poll,
+                        after_ms: wait,
+                    });
+                }
+            }
+            RequestKind::State | RequestKind::Sync => {
+                self.in_flight = false;
+                let force_full = self.queued.take().unwrap_or(false);
+                self.queued = Some(force_full);
+                self.status = SyncStatus::Error;
+                if !self.ready {
+                    Self::notify(out, Notice::Failed(message.clone()));
+                }
+                Self::notify(out, Notice::SyncSettled(Err(message)));
+                let wait = self.settings.backoff.delay(self.retry_attempt, unit);
+                self.retry_attempt += 1;
+                out.push(Command::SetTimer {
+                    timer: Timer::Retry,
+                    after_ms: retry_after.unwrap_or(0.0).max(wait),
+                });
+            }
+        }
+        Self::notify(out, Notice::StateChanged);
+    }
+
+    fn socket_opened(&mut self, now: f64, out: &mut Vec<Command>) {
+        self.socket = Socket::Open;
+        self.attempts = 0;
+        self.last_heard = now;
+        if self.polling {
+            self.polling = false;
+            out.push(Command::ClearTimer(Timer::Poll));
+        }
+        if self.state.is_some() && !self.in_flight && self.status != SyncStatus::Stale {
+            self.status = SyncStatus::Synced;
+        }
+        Self::notify(out, Notice::Connection(ConnectionEvent::Connected {
+            transport: Transport::Websocket,
+        }));
+        Self::notify(out, Notice::StateChanged);
+        out.push(Command::SetTimer {
+            timer: Timer::HeartbeatSend,
+            after_ms: self.settings.heartbeat_interval,
+        });
+        out.push(Command::SetTimer {
+            timer: Timer::HeartbeatCheck,
+            after_ms: self.settings.heartbeat_interval * 2.0,
+        });
+    }
+
+    fn socket_event(&mut self, event: SyncEvent, now: f64, out: &mut Vec<Command>) {
+        self.last_heard = now;
+        match &event.payload {
+            EventPayload::Hello(_) | EventPayload::Error(_) => {}
+            EventPayload::FullSync(state) => {
+                self.replace(state.clone(), Some("full_sync"), out);
+                self.landed(None, now, out);
+            }
+            EventPayload::Heartbeat(beat) => {
+                let Some(state) = &self.state else { return };
+                if beat.epoch != state.metadata.epoch || beat.version > state.metadata.version {
+                    self.resync_because("heartbeat_ahead", false, out);
+                } else if beat.version == state.metadata.version
+                    && beat.checksum != state.metadata.checksum
+                {
+                    self.resync_because("checksum_mismatch", true, out);
+                }
+            }
+            EventPayload::ResyncRequired(_) => self.resync_because("server_request", false, out),
+            _ => {
+                let Some(state) = self.state.as_mut() else {
+                    self.request_sync(false, out);
+                    return;
+                };
+                match apply_event(state, &event) {
+                    Ok(provider_sync_protocol::Applied::Changed) => {
+                        self.last_sync_time = Some(now);
+                        if self.status != SyncStatus::Stale || !self.in_flight {
+                            self.status = SyncStatus::Synced;
+                            self.from_cache = false;
+                        }
+                        out.push(Command::SaveCache);
+                        Self::notify(out, Notice::Event(event));
+                        Self::notify(out, Notice::StateChanged);
+                    }
+                    Ok(_) => {}
+                    Err(_) => self.resync_because("gap", false, out),
+                }
+            }
+        }
+    }
+
+    fn socket_closed(&mut self, reason: String, unit: f64, out: &mut Vec<Command>) {
+        let was_open = self.socket == Socket::Open;
+        if self.socket == Socket::Closed {
+            return;
+        }
+        self.socket = Socket::Closed;
+        out.push(Command::ClearTimer(Timer::HeartbeatSend));
+        out.push(Command::ClearTimer(Timer::HeartbeatCheck));
+        self.attempts += 1;
+        if was_open {
+            Self::notify(out, Notice::Connection(ConnectionEvent::Disconnected {
+                reason: reason.clone(),
+            }));
+        }
+        if self.attempts >= self.settings.max_reconnect_attempts.max(1) && !self.polling {
+            self.polling = true;
+            self.poll_ok = false;
+            Self::notify(out, Notice::Connection(ConnectionEvent::FallbackToPolling {
+                attempts: self.attempts,
+            }));
+            if !self.hidden {
+                out.push(Command::Fetch(Request::Version));
+            }
+        }
+        if !self.polling || !self.poll_ok {
+            self.status = SyncStatus::Disconnected;
+        }
+        if !self.hidden {
+            let delay = self.settings.backoff.delay(self.attempts - 1, unit);
+            out.push(Command::SetTimer {
+                timer: Timer::Reconnect,
+                after_ms: delay,
+            });
+        }
+        Self::notify(out, Notice::StateChanged);
+    }
+
+    fn timer(&mut self, timer: Timer, now: f64, unit: f64, out: &mut Vec<Command>) {
+        match timer {
+            Timer::Reconnect => {
+                if self.socket == Socket::Closed && !self.hidden && self.settings.enable_websocket {
+                    self.open_socket(out);
+                }
+            }
+            Timer::Poll => {
+                if self.polling && !self.hidden {
+                    out.push(Command::Fetch(Request::Version));
+                }
+            }
+            Timer::Retry => {
+                let force_full = self.queued.take().unwrap_or(false);
+                self.request_sync(force_full, out);
+            }
+            Timer::HeartbeatSend => {
+                if self.socket == Socket::Open {
+                    let version = self.state.as_ref().map_or(0, |s| s.metadata.version);
+                    out.push(Command::SendHeartbeat { version });
+                    out.push(Command::SetTimer {
+                        timer: Timer::HeartbeatSend,
+                        after_ms: self.settings.heartbeat_interval,
+                    });
+                }
+            }
+            Timer::HeartbeatCheck => {
+                if self.socket != Socket::Open {
+                    return;
+                }
+                let limit = self.settings.heartbeat_interval * 2.0;
+                let silent = now - self.last_heard;
+                if silent >= limit {
+                    out.push(Command::CloseSocket);
+                    self.socket_closed("no heartbeat from the server".into(), unit, out);
+                } else {
+                    out.push(Command::SetTimer {
+                        timer: Timer::HeartbeatCheck,
+                        after_ms: limit - silent,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The page is back (visible, online): catch up now instead of waiting.
+    fn hurry(&mut self, out: &mut Vec<Command>) {
+        if !self.started {
+            return;
+        }
+        if self.settings.enable_websocket && self.socket == Socket::Closed {
+            out.push(Command::ClearTimer(Timer::Reconnect));
+            self.open_socket(out);
+        }
+        if self.polling {
+            out.push(Command::ClearTimer(Timer::Poll));
+            out.push(Command::Fetch(Request::Version));
+        }
+        if self.state.is_none() || self.status == SyncStatus::Error {
+            self.request_sync(false, out);
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The sync state machine driven by scripted inputs: no browser, no network,
+//! a fake clock.
+
+use provider_sync_protocol::*;
+use provider_sync_sdk::config::ProviderSyncConfig;
+use provider_sync_sdk::error::SdkError;
+use provider_sync_sdk::machine::*;
+
+fn settings(tune: impl FnOnce(&mut ProviderSyncConfig)) -> provider_sync_sdk::config::Settings {
+    let mut config = ProviderSyncConfig::default();
+    tune(&mut config);
+    config.settings().unwrap()
+}
+
+fn provider(id: &str) -> ProviderSyncInfo {
+    ProviderSyncInfo {
+        id: id.into(),
+        name: id.into(),
+        display_name: id.into(),
+        provider_type: "openai".into(),
+        base_url: None,
+        health_url: None,
+        enabled: true,
+        priority: 0,
+        status: ProviderStatus::Available,
+        health: ProviderHealth::default(),
+        fallback_provider_id: None,
+        capabilities: vec![],
+        model_ids: vec![],
+        revision: 1,
+    }
+}
+
+/// A server history: states at each version and the events between them.
+struct History {
+    states: Vec<SyncState>,
+    events: Vec<SyncEvent>,
+}
+
+fn history(epoch: &str, providers: usize) -> History {
+    let mut state = SyncState::default();
+    state.metadata.epoch = epoch.into();
+    state.refresh_metadata();
+    let mut states = vec![state.clone()];
+    let mut events = vec![];
+    for i in 0..providers {
+        let event = SyncEvent {
+            id: format!("{epoch}:{}", i + 1),
+            version: i as u64 + 1,
+            timestamp: "t".into(),
+            payload: EventPayload::ProviderAdded(provider(&format!("p{i}"))),
+        };
+        apply_event(&mut state, &event).unwrap();
+        states.push(state.clone());
+        events.push(event);
+    }
+    History { states, events }
+}
+
+fn full(h: &History, at: usize, reason: Option<FullSyncReason>) -> SyncResponse {
+    let state = h.states[at].clone();
+    SyncResponse {
+        sync_type: SyncType::Full,
+        version: state.metadata.version,
+        epoch: state.metadata.epoch.clone(),
+        events: vec![],
+        checksum: state.metadata.checksum.clone(),
+        state: Some(state),
+        reason,
+    }
+}
+
+fn incremental(h: &History, from: usize, to: usize) -> SyncResponse {
+    let state = &h.states[to];
+    SyncResponse {
+        sync_type: SyncType::Incremental,
+        version: state.metadata.version,
+        epoch: state.metadata.epoch.clone(),
+        events: h.events[from..to].to_vec(),
+        state: None,
+        reason: None,
+        checksum: state.metadata.checksum.clone(),
+    }
+}
+
+fn notices(commands: &[Command]) -> Vec<&Notice> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Notify(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+fn fetches(commands: &[Command]) -> Vec<&Request> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Fetch(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+fn timer(commands: &[Command], which: Timer) -> Option<f64> {
+    commands.iter().find_map(|c| match c {
+        Command::SetTimer { timer, after_ms } if *timer == which => Some(*after_ms),
+        _ => None,
+    })
+}
+
+/// Started, synced to `h` at `at`, socket open.
+fn connected(h: &History, at: usize) -> Core {
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[at].clone()), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    core
+}
+
+#[test]
+fn a_first_start_fetches_the_state_then_opens_the_socket() {
+    let h = history("e1", 3);
+    let mut core = Core::new(settings(|_| {}));
+    let out = core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    assert_eq!(fetches(&out), [&Request::State]);
+    assert_eq!(core.status(), SyncStatus::Syncing);
+
+    let out = core.handle(Input::StateLoaded(h.states[3].clone()), 10.0, 0.5);
+    assert!(notices(&out).contains(&&Notice::Ready));
+    assert!(out.contains(&Command::SaveCache));
+    assert!(out.contains(&Command::OpenSocket { since: 3, epoch: "e1".into() }));
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert_eq!(core.last_sync_time(), Some(10.0));
+
+    let out = core.handle(Input::SocketOpened, 11.0, 0.5);
+    assert!(notices(&out).contains(&&Notice::Connection(ConnectionEvent::Connected {
+        transport: Transport::Websocket
+    })));
+    assert_eq!(core.transport(), Transport::Websocket);
+    assert!(core.is_connected());
+    assert_eq!(timer(&out, Timer::HeartbeatSend), Some(25_000.0));
+}
+
+#[test]
+fn a_cached_copy_is_served_at_once_as_stale_then_caught_up() {
+    let h = history("e1", 5);
+    let mut core = Core::new(settings(|_| {}));
+    let out = core.handle(Input::Start { cached: Some(h.states[2].clone()) }, 0.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Stale);
+    assert!(core.from_cache());
+    assert!(notices(&out).contains(&&Notice::Ready));
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync { version: 2, epoch: "e1".into(), force_full: false }]
+    );
+    core.handle(Input::Synced(incremental(&h, 2, 5)), 5.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[5]);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert!(!core.from_cache());
+}
+
+#[test]
+fn live_events_apply_and_a_gap_is_repaired() {
+    let h = history("e1", 6);
+    let mut core = connected(&h, 2);
+    let out = core.handle(Input::SocketEvent(h.events[2].clone()), 3.0, 0.5);
+    assert_eq!(core.state().unwrap().metadata.version, 3);
+    assert!(notices(&out).contains(&&Notice::Event(h.events[2].clone())));
+    assert!(out.contains(&Command::SaveCache));
+
+    // Event 5 arrives without 4: nothing applied, a sync is asked for.
+    let out = core.handle(Input::SocketEvent(h.events[4].clone()), 4.0, 0.5);
+    assert_eq!(core.state().unwrap().metadata.version, 3);
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync { version: 3, epoch: "e1".into(), force_full: false }]
+    );
+    let out = core.handle(Input::Synced(incremental(&h, 3, 6)), 5.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[6]);
+    assert!(notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
+        reason: "gap".into()
+    })));
+}
+
+#[test]
+fn one_sync_at_a_time_and_asks_in_between_are_queued() {
+    let h = history("e1", 4);
+    let mut core = connected(&h, 1);
+    let first = core.handle(Input::ForceSync, 3.0, 0.5);
+    assert_eq!(fetches(&first).len(), 1);
+    let second = core.handle(Input::ForceSync, 3.5, 0.5);
+    assert!(fetches(&second).is_empty());
+    let landed = core.handle(Input::Synced(incremental(&h, 1, 4)), 4.0, 0.5);
+    assert_eq!(
+        fetches(&landed),
+        [&Request::Sync { version: 4, epoch: "e1".into(), force_full: false }]
+    );
+    assert!(notices(&landed).contains(&&Notice::SyncSettled(Ok(()))));
+}
+
+#[test]
+fn a_new_epoch_replaces_the_copy_and_says_so() {
+    let old = history("old", 3);
+    let new = history("new", 1);
+    let mut core = connected(&old, 3);
+    core.handle(Input::ForceSync, 3.0, 0.5);
+    let out = core.handle(Input::Synced(full(&new, 1, Some(FullSyncReason::EpochMismatch))), 4.0, 0.5);
+    assert_eq!(core.state().unwrap().metadata.epoch, "new");
+    assert!(notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
+        reason: "epoch_changed".into()
+    })));
+}
+
+#[test]
+fn heartbeats_reveal_missed_changes_and_divergence() {
+    let h = history("e1", 3);
+    let beat = |version: u64, checksum: &str| SyncEvent {
+        id: "hb".into(),
+        version,
+        timestamp: "t".into(),
+        payload: EventPayload::Heartbeat(Heartbeat {
+            epoch: "e1".into(),
+            version,
+            checksum: checksum.into(),
+            server_time: "t".into(),
+        }),
+    };
+    let mut core = connected(&h, 2);
+    let same = core.handle(Input::SocketEvent(beat(2, &h.states[2].metadata.checksum)), 3.0, 0.5);
+    assert!(fetches(&same).is_empty(), "nothing missed");
+    let ahead = core.handle(Input::SocketEvent(beat(3, &h.states[3].metadata.checksum)), 4.0, 0.5);
+    assert_eq!(
+        fetches(&ahead),
+        [&Request::Sync { version: 2, epoch: "e1".into(), force_full: false }]
+    );
+
+    let mut core = connected(&h, 2);
+    let diverged = core.handle(Input::SocketEvent(beat(2, "0000")), 3.0, 0.5);
+    assert_eq!(
+        fetches(&diverged),
+        [&Request::Sync { version: 2, epoch: "e1".into(), force_full: true }]
+    );
+}
+
+#[test]
+fn a_silent_socket_is_closed_and_reconnected() {
+    let h = history("e1", 1);
+    let mut core = connected(&h, 1);
+    let early = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 30_000.0, 0.5);
+    assert!(!early.contains(&Command::CloseSocket), "one period of silence is fine");
+    let out = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 60_000.0, 0.5);
+    assert!(out.contains(&Command::CloseSocket));
+    assert_eq!(core.transport(), Transport::Offline);
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+    assert!(timer(&out, Timer::Reconnect).is_some());
+}
+
+#[test]
+fn reconnects_back_off_then_fall_back_to_polling_and_return() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 1);
+    let mut delays = vec![];
+    let mut fell_back = false;
+    for attempt in 0..6 {
+        let out = core.handle(Input::SocketClosed { reason: "gone".into() }, 0.0, 0.999);
+        delays.push(timer(&out, Timer::Reconnect).unwrap());
+        if notices(&out)
+            .iter()
+            .any(|n| matches!(n, Notice::Connection(ConnectionEvent::FallbackToPolling { attempts: 5 })))
+        {
+            fell_back = true;
+            assert_eq!(attempt, 4);
+            assert_eq!(fetches(&out), [&Request::Version]);
+        }
+        let retry = core.handle(Input::TimerFired(Timer::Reconnect), 0.0, 0.5);
+        assert!(matches!(retry[0], Command::OpenSocket { .. }));
+    }
+    assert!(fell_back);
+    assert_eq!(core.transport(), Transport::Polling);
+    let ceilings: Vec<f64> = delays.iter().map(|d| d.round()).collect();
+    assert_eq!(ceilings, [999.0, 1998.0, 3996.0, 7992.0, 15984.0, 29970.0]);
+
+    // Polling: a newer version means a sync; the same version means nothing.
+    let info = |version: u64| VersionInfo {
+        version,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: String::new(),
+    };
+    let out = core.handle(Input::VersionSeen(info(2)), 0.0, 0.5);
+    assert_eq!(fetches(&out).len(), 1);
+    assert_eq!(timer(&out, Timer::Poll), Some(30_000.0));
+    core.handle(Input::Synced(incremental(&h, 1, 2)), 1.0, 0.5);
+    assert!(core.is_connected());
+    let out = core.handle(Input::VersionSeen(info(2)), 2.0, 0.5);
+    assert!(fetches(&out).is_empty());
+
+    // The socket comes back: polling stops.
+    let out = core.handle(Input::SocketOpened, 3.0, 0.5);
+    assert!(out.contains(&Command::ClearTimer(Timer::Poll)));
+    assert_eq!(core.transport(), Transport::Websocket);
+}
+
+#[test]
+fn polling_only_mode_never_opens_a_socket() {
+    let h = history("e1", 1);
+    let mut core = Core::new(settings(|c| {
+        c.enable_web_socket = Some(false);
+        c.polling_interval = Some(1000.0);
+    }));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    let out = core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    assert!(!out.iter().any(|c| matches!(c, Command::OpenSocket { .. })));
+    assert_eq!(timer(&out, Timer::Poll), Some(1000.0));
+    assert_eq!(core.transport(), Transport::Polling);
+    let out = core.handle(Input::TimerFired(Timer::Poll), 1001.0, 0.5);
+    assert_eq!(fetches(&out), [&Request::Version]);
+}
+
+#[test]
+fn a_hidden_page_pauses_polling_and_catches_up_when_visible() {
+    let h = history("e1", 1);
+    let mut core = Core::new(settings(|c| c.enable_web_socket = Some(false)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    let out = core.handle(Input::Visibility { visible: false }, 2.0, 0.5);
+    assert!(out.contains(&Command::ClearTimer(Timer::Poll)));
+    assert!(fetches(&core.handle(Input::TimerFired(Timer::Poll), 3.0, 0.5)).is_empty());
+    let out = core.handle(Input::Visibility { visible: true }, 4.0, 0.5);
+    assert_eq!(fetches(&out), [&Request::Version]);
+}
+
+#[test]
+fn a_failed_first_sync_rejects_then_retries_honouring_retry_after() {
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    let out = core.handle(
+        Input::RequestFailed {
+            request: RequestKind::State,
+            error: SdkError::Http {
+                what: "GET /state",
+                status: 503,
+                retry_after_ms: Some(7000.0),
+            },
+        },
+        1.0,
+        0.5,
+    );
+    assert!(notices(&out).iter().any(|n| matches!(n, Notice::Failed(m) if m.contains("503"))));
+    assert_eq!(core.status(), SyncStatus::Error);
+    assert_eq!(timer(&out, Timer::Retry), Some(7000.0));
+    let retry = core.handle(Input::TimerFired(Timer::Retry), 7001.0, 0.5);
+    assert_eq!(fetches(&retry), [&Request::State]);
+}
+
+#[test]
+fn destroy_stops_everything_and_later_input_is_ignored() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 1);
+    let out = core.handle(Input::Destroy, 5.0, 0.5);
+    assert!(out.contains(&Command::CloseSocket));
+    for t in ALL_TIMERS {
+        assert!(out.contains(&Command::ClearTimer(t)));
+    }
+    assert!(core.handle(Input::SocketEvent(h.events[1].clone()), 6.0, 0.5).is_empty());
+    assert_eq!(core.state().unwrap().metadata.version, 1);
+    assert!(core.handle(Input::Destroy, 7.0, 0.5).is_empty());
+}
