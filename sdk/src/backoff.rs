@@ -38,7 +38,10 @@ mod tests {
     #[test]
     fn the_ceiling_doubles_up_to_the_maximum() {
         let ceilings: Vec<f64> = (0..7).map(|a| B.ceiling(a)).collect();
-        assert_eq!(ceilings, [1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 30000.0, 30000.0]);
+        assert_eq!(
+            ceilings,
+            [1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 30000.0, 30000.0]
+        );
         assert_eq!(B.ceiling(u32::MAX), 30_000.0);
     }
 

@@ -66,20 +66,38 @@ mod tests {
 
     #[test]
     fn a_fresh_matching_record_is_used() {
-        assert_eq!(usable(&record(1000.0), "http://h/api", 2000.0, 5000.0), Ok(()));
+        assert_eq!(
+            usable(&record(1000.0), "http://h/api", 2000.0, 5000.0),
+            Ok(())
+        );
     }
 
     #[test]
     fn old_foreign_or_damaged_records_are_not() {
-        assert_eq!(usable(&record(0.0), "http://h/api", 10_000.0, 5000.0), Err(Rejected::Expired));
-        assert_eq!(usable(&record(0.0), "http://other/api", 1.0, 5000.0), Err(Rejected::OtherSource));
+        assert_eq!(
+            usable(&record(0.0), "http://h/api", 10_000.0, 5000.0),
+            Err(Rejected::Expired)
+        );
+        assert_eq!(
+            usable(&record(0.0), "http://other/api", 1.0, 5000.0),
+            Err(Rejected::OtherSource)
+        );
         let mut other = record(0.0);
         other.schema = 99;
-        assert_eq!(usable(&other, "http://h/api", 1.0, 5000.0), Err(Rejected::OtherSchema));
+        assert_eq!(
+            usable(&other, "http://h/api", 1.0, 5000.0),
+            Err(Rejected::OtherSchema)
+        );
         let mut damaged = record(0.0);
         damaged.state.active_provider_id = Some("tampered".into());
-        assert_eq!(usable(&damaged, "http://h/api", 1.0, 5000.0), Err(Rejected::Corrupt));
+        assert_eq!(
+            usable(&damaged, "http://h/api", 1.0, 5000.0),
+            Err(Rejected::Corrupt)
+        );
         // Saved "in the future" (a clock that jumped back a lot): not trusted.
-        assert_eq!(usable(&record(1e9), "http://h/api", 1.0, 5000.0), Err(Rejected::Expired));
+        assert_eq!(
+            usable(&record(1e9), "http://h/api", 1.0, 5000.0),
+            Err(Rejected::Expired)
+        );
     }
 }

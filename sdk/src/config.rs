@@ -8,7 +8,9 @@ use crate::backoff::Backoff;
 use crate::error::SdkError;
 
 /// How much the service logs to the console.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Tsify)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Tsify,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Silent,
@@ -150,19 +152,44 @@ mod tests {
         assert_eq!(s.api_base_url, "/api/provider-sync");
         assert!(s.enable_websocket && s.enable_cache && !s.include_deprecated);
         assert_eq!(
-            (s.polling_interval, s.max_reconnect_attempts, s.heartbeat_interval, s.sync_timeout, s.cache_ttl),
+            (
+                s.polling_interval,
+                s.max_reconnect_attempts,
+                s.heartbeat_interval,
+                s.sync_timeout,
+                s.cache_ttl
+            ),
             (30_000.0, 5, 25_000.0, 10_000.0, 300_000.0)
         );
-        assert_eq!(s.backoff, Backoff { base_ms: 1000.0, max_ms: 30_000.0 });
+        assert_eq!(
+            s.backoff,
+            Backoff {
+                base_ms: 1000.0,
+                max_ms: 30_000.0
+            }
+        );
     }
 
     #[test]
     fn bad_values_name_their_field() {
         let bad = [
-            ProviderSyncConfig { polling_interval: Some(0.0), ..Default::default() },
-            ProviderSyncConfig { sync_timeout: Some(f64::NAN), ..Default::default() },
-            ProviderSyncConfig { reconnect_base_delay: Some(5000.0), reconnect_max_delay: Some(10.0), ..Default::default() },
-            ProviderSyncConfig { api_base_url: Some(" ".into()), ..Default::default() },
+            ProviderSyncConfig {
+                polling_interval: Some(0.0),
+                ..Default::default()
+            },
+            ProviderSyncConfig {
+                sync_timeout: Some(f64::NAN),
+                ..Default::default()
+            },
+            ProviderSyncConfig {
+                reconnect_base_delay: Some(5000.0),
+                reconnect_max_delay: Some(10.0),
+                ..Default::default()
+            },
+            ProviderSyncConfig {
+                api_base_url: Some(" ".into()),
+                ..Default::default()
+            },
         ];
         let fields: Vec<String> = bad
             .iter()
@@ -171,6 +198,14 @@ mod tests {
                 other => panic!("expected a config error, got {other:?}"),
             })
             .collect();
-        assert_eq!(fields, ["pollingInterval", "syncTimeout", "reconnectMaxDelay", "apiBaseUrl"]);
+        assert_eq!(
+            fields,
+            [
+                "pollingInterval",
+                "syncTimeout",
+                "reconnectMaxDelay",
+                "apiBaseUrl"
+            ]
+        );
     }
 }

@@ -6,7 +6,10 @@
 #[non_exhaustive]
 pub enum SdkError {
     #[error("invalid ProviderSyncService config: {field} {message}")]
-    Config { field: &'static str, message: String },
+    Config {
+        field: &'static str,
+        message: String,
+    },
     #[error("{what} failed: {message}")]
     Network { what: &'static str, message: String },
     #[error("{what} timed out after {ms} ms")]

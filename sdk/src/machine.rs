@@ -4,8 +4,8 @@
 //! carries the commands out; tests drive it with scripted inputs.
 
 use provider_sync_protocol::{
-    EventPayload, SyncEvent, SyncResponse, SyncState, SyncType, VersionInfo,
-    apply_event, apply_events,
+    EventPayload, SyncEvent, SyncResponse, SyncState, SyncType, VersionInfo, apply_event,
+    apply_events,
 };
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
@@ -42,15 +42,27 @@ pub enum Transport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ConnectionEvent {
-    Connected { transport: Transport },
-    Disconnected { reason: String },
+    Connected {
+        transport: Transport,
+    },
+    Disconnected {
+        reason: String,
+    },
     /// The WebSocket failed `attempts` times; polling until it comes back.
-    FallbackToPolling { attempts: u32 },
+    FallbackToPolling {
+        attempts: u32,
+    },
     /// The copy was replaced or repaired: `epoch_changed`, `gap`,
     /// `checksum_mismatch`, `server_request`, `too_old`, ….
-    Resynced { reason: String },
-    SyncError { message: String },
-    CacheError { message: String },
+    Resynced {
+        reason: String,
+    },
+    SyncError {
+        message: String,
+    },
+    CacheError {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,7 +96,7 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
     /// A change event was applied.
-    Event(SyncEvent),
+    Event(Box<SyncEvent>),
     Connection(ConnectionEvent),
     /// Something `getState()` shows changed.
     StateChanged,
@@ -111,16 +123,25 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub enum Input {
     /// `initialize()`, with what the cache held (already checked for age).
-    Start { cached: Option<SyncState> },
+    Start {
+        cached: Option<SyncState>,
+    },
     StateLoaded(SyncState),
     Synced(SyncResponse),
     VersionSeen(VersionInfo),
-    RequestFailed { request: RequestKind, error: SdkError },
+    RequestFailed {
+        request: RequestKind,
+        error: SdkError,
+    },
     SocketOpened,
     SocketEvent(SyncEvent),
-    SocketClosed { reason: String },
+    SocketClosed {
+        reason: String,
+    },
     TimerFired(Timer),
-    Visibility { visible: bool },
+    Visibility {
+        visible: bool,
+    },
     Online,
     ForceSync,
     Destroy,
@@ -339,7 +360,10 @@ impl Core {
                 self.resync_reason.take().or(reason.map(str::to_owned))
             };
             if let Some(reason) = reason {
-                Self::notify(out, Notice::Connection(ConnectionEvent::Resynced { reason }));
+                Self::notify(
+                    out,
+                    Notice::Connection(ConnectionEvent::Resynced { reason }),
+                );
             }
         }
     }
@@ -350,11 +374,7 @@ impl Core {
         self.error = None;
         self.from_cache = false;
         self.last_sync_time = Some(now);
-        if self.socket == Socket::Open || self.polling || !self.settings.enable_websocket {
-            self.status = SyncStatus::Synced;
-        } else if self.status != SyncStatus::Disconnected {
-            self.status = SyncStatus::Synced;
-        }
+        self.status = SyncStatus::Synced;
         out.push(Command::SaveCache);
         Self::notify(out, Notice::StateChanged);
         if !self.ready {
@@ -363,7 +383,10 @@ impl Core {
         }
         Self::notify(out, Notice::SyncSettled(Ok(())));
         if let Some(reason) = self.resync_reason.take() {
-            Self::notify(out, Notice::Connection(ConnectionEvent::Resynced { reason }));
+            Self::notify(
+                out,
+                Notice::Connection(ConnectionEvent::Resynced { reason }),
+            );
         }
         self.start_transport(out);
         let ours = self.state.as_ref().map(|s| s.metadata.checksum.as_str());
@@ -407,7 +430,10 @@ impl Core {
         match response.sync_type {
             SyncType::None => {}
             SyncType::Incremental => {
-                let state = self.state.as_mut().expect("an incremental sync needs a state");
+                let state = self
+                    .state
+                    .as_mut()
+                    .expect("an incremental sync needs a state");
                 if apply_events(state, &response.events).is_err() {
                     self.resync_because("gap", true, out);
                     return;
@@ -456,15 +482,20 @@ impl Core {
             _ => None,
         };
         self.error = Some(message.clone());
-        Self::notify(out, Notice::Connection(ConnectionEvent::SyncError {
-            message: message.clone(),
-        }));
+        Self::notify(
+            out,
+            Notice::Connection(ConnectionEvent::SyncError {
+                message: message.clone(),
+            }),
+        );
         match request {
             RequestKind::Version => {
                 self.poll_ok = false;
                 self.status = SyncStatus::Disconnected;
                 if self.polling && !self.hidden {
-                    let wait = retry_after.unwrap_or(0.0).max(self.settings.polling_interval);
+                    let wait = retry_after
+                        .unwrap_or(0.0)
+                        .max(self.settings.polling_interval);
                     out.push(Command::SetTimer {
                         timer: Timer::Poll,
                         after_ms: wait,
@@ -502,9 +533,12 @@ impl Core {
         if self.state.is_some() && !self.in_flight && self.status != SyncStatus::Stale {
             self.status = SyncStatus::Synced;
         }
-        Self::notify(out, Notice::Connection(ConnectionEvent::Connected {
-            transport: Transport::Websocket,
-        }));
+        Self::notify(
+            out,
+            Notice::Connection(ConnectionEvent::Connected {
+                transport: Transport::Websocket,
+            }),
+        );
         Self::notify(out, Notice::StateChanged);
         out.push(Command::SetTimer {
             timer: Timer::HeartbeatSend,
@@ -548,7 +582,7 @@ impl Core {
                             self.from_cache = false;
                         }
                         out.push(Command::SaveCache);
-                        Self::notify(out, Notice::Event(event));
+                        Self::notify(out, Notice::Event(Box::new(event)));
                         Self::notify(out, Notice::StateChanged);
                     }
                     Ok(_) => {}
@@ -568,16 +602,22 @@ impl Core {
         out.push(Command::ClearTimer(Timer::HeartbeatCheck));
         self.attempts += 1;
         if was_open {
-            Self::notify(out, Notice::Connection(ConnectionEvent::Disconnected {
-                reason: reason.clone(),
-            }));
+            Self::notify(
+                out,
+                Notice::Connection(ConnectionEvent::Disconnected {
+                    reason: reason.clone(),
+                }),
+            );
         }
         if self.attempts >= self.settings.max_reconnect_attempts.max(1) && !self.polling {
             self.polling = true;
             self.poll_ok = false;
-            Self::notify(out, Notice::Connection(ConnectionEvent::FallbackToPolling {
-                attempts: self.attempts,
-            }));
+            Self::notify(
+                out,
+                Notice::Connection(ConnectionEvent::FallbackToPolling {
+                    attempts: self.attempts,
+                }),
+            );
             if !self.hidden {
                 out.push(Command::Fetch(Request::Version));
             }

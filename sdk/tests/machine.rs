@@ -130,14 +130,19 @@ fn a_first_start_fetches_the_state_then_opens_the_socket() {
     let out = core.handle(Input::StateLoaded(h.states[3].clone()), 10.0, 0.5);
     assert!(notices(&out).contains(&&Notice::Ready));
     assert!(out.contains(&Command::SaveCache));
-    assert!(out.contains(&Command::OpenSocket { since: 3, epoch: "e1".into() }));
+    assert!(out.contains(&Command::OpenSocket {
+        since: 3,
+        epoch: "e1".into()
+    }));
     assert_eq!(core.status(), SyncStatus::Synced);
     assert_eq!(core.last_sync_time(), Some(10.0));
 
     let out = core.handle(Input::SocketOpened, 11.0, 0.5);
-    assert!(notices(&out).contains(&&Notice::Connection(ConnectionEvent::Connected {
-        transport: Transport::Websocket
-    })));
+    assert!(
+        notices(&out).contains(&&Notice::Connection(ConnectionEvent::Connected {
+            transport: Transport::Websocket
+        }))
+    );
     assert_eq!(core.transport(), Transport::Websocket);
     assert!(core.is_connected());
     assert_eq!(timer(&out, Timer::HeartbeatSend), Some(25_000.0));
@@ -147,13 +152,23 @@ fn a_first_start_fetches_the_state_then_opens_the_socket() {
 fn a_cached_copy_is_served_at_once_as_stale_then_caught_up() {
     let h = history("e1", 5);
     let mut core = Core::new(settings(|_| {}));
-    let out = core.handle(Input::Start { cached: Some(h.states[2].clone()) }, 0.0, 0.5);
+    let out = core.handle(
+        Input::Start {
+            cached: Some(h.states[2].clone()),
+        },
+        0.0,
+        0.5,
+    );
     assert_eq!(core.status(), SyncStatus::Stale);
     assert!(core.from_cache());
     assert!(notices(&out).contains(&&Notice::Ready));
     assert_eq!(
         fetches(&out),
-        [&Request::Sync { version: 2, epoch: "e1".into(), force_full: false }]
+        [&Request::Sync {
+            version: 2,
+            epoch: "e1".into(),
+            force_full: false
+        }]
     );
     core.handle(Input::Synced(incremental(&h, 2, 5)), 5.0, 0.5);
     assert_eq!(core.state().unwrap(), &h.states[5]);
@@ -167,7 +182,7 @@ fn live_events_apply_and_a_gap_is_repaired() {
     let mut core = connected(&h, 2);
     let out = core.handle(Input::SocketEvent(h.events[2].clone()), 3.0, 0.5);
     assert_eq!(core.state().unwrap().metadata.version, 3);
-    assert!(notices(&out).contains(&&Notice::Event(h.events[2].clone())));
+    assert!(notices(&out).contains(&&Notice::Event(Box::new(h.events[2].clone()))));
     assert!(out.contains(&Command::SaveCache));
 
     // Event 5 arrives without 4: nothing applied, a sync is asked for.
@@ -175,13 +190,19 @@ fn live_events_apply_and_a_gap_is_repaired() {
     assert_eq!(core.state().unwrap().metadata.version, 3);
     assert_eq!(
         fetches(&out),
-        [&Request::Sync { version: 3, epoch: "e1".into(), force_full: false }]
+        [&Request::Sync {
+            version: 3,
+            epoch: "e1".into(),
+            force_full: false
+        }]
     );
     let out = core.handle(Input::Synced(incremental(&h, 3, 6)), 5.0, 0.5);
     assert_eq!(core.state().unwrap(), &h.states[6]);
-    assert!(notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
-        reason: "gap".into()
-    })));
+    assert!(
+        notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
+            reason: "gap".into()
+        }))
+    );
 }
 
 #[test]
@@ -195,7 +216,11 @@ fn one_sync_at_a_time_and_asks_in_between_are_queued() {
     let landed = core.handle(Input::Synced(incremental(&h, 1, 4)), 4.0, 0.5);
     assert_eq!(
         fetches(&landed),
-        [&Request::Sync { version: 4, epoch: "e1".into(), force_full: false }]
+        [&Request::Sync {
+            version: 4,
+            epoch: "e1".into(),
+            force_full: false
+        }]
     );
     assert!(notices(&landed).contains(&&Notice::SyncSettled(Ok(()))));
 }
@@ -206,11 +231,17 @@ fn a_new_epoch_replaces_the_copy_and_says_so() {
     let new = history("new", 1);
     let mut core = connected(&old, 3);
     core.handle(Input::ForceSync, 3.0, 0.5);
-    let out = core.handle(Input::Synced(full(&new, 1, Some(FullSyncReason::EpochMismatch))), 4.0, 0.5);
+    let out = core.handle(
+        Input::Synced(full(&new, 1, Some(FullSyncReason::EpochMismatch))),
+        4.0,
+        0.5,
+    );
     assert_eq!(core.state().unwrap().metadata.epoch, "new");
-    assert!(notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
-        reason: "epoch_changed".into()
-    })));
+    assert!(
+        notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
+            reason: "epoch_changed".into()
+        }))
+    );
 }
 
 #[test]
@@ -228,19 +259,35 @@ fn heartbeats_reveal_missed_changes_and_divergence() {
         }),
     };
     let mut core = connected(&h, 2);
-    let same = core.handle(Input::SocketEvent(beat(2, &h.states[2].metadata.checksum)), 3.0, 0.5);
+    let same = core.handle(
+        Input::SocketEvent(beat(2, &h.states[2].metadata.checksum)),
+        3.0,
+        0.5,
+    );
     assert!(fetches(&same).is_empty(), "nothing missed");
-    let ahead = core.handle(Input::SocketEvent(beat(3, &h.states[3].metadata.checksum)), 4.0, 0.5);
+    let ahead = core.handle(
+        Input::SocketEvent(beat(3, &h.states[3].metadata.checksum)),
+        4.0,
+        0.5,
+    );
     assert_eq!(
         fetches(&ahead),
-        [&Request::Sync { version: 2, epoch: "e1".into(), force_full: false }]
+        [&Request::Sync {
+            version: 2,
+            epoch: "e1".into(),
+            force_full: false
+        }]
     );
 
     let mut core = connected(&h, 2);
     let diverged = core.handle(Input::SocketEvent(beat(2, "0000")), 3.0, 0.5);
     assert_eq!(
         fetches(&diverged),
-        [&Request::Sync { version: 2, epoch: "e1".into(), force_full: true }]
+        [&Request::Sync {
+            version: 2,
+            epoch: "e1".into(),
+            force_full: true
+        }]
     );
 }
 
@@ -249,7 +296,10 @@ fn a_silent_socket_is_closed_and_reconnected() {
     let h = history("e1", 1);
     let mut core = connected(&h, 1);
     let early = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 30_000.0, 0.5);
-    assert!(!early.contains(&Command::CloseSocket), "one period of silence is fine");
+    assert!(
+        !early.contains(&Command::CloseSocket),
+        "one period of silence is fine"
+    );
     let out = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 60_000.0, 0.5);
     assert!(out.contains(&Command::CloseSocket));
     assert_eq!(core.transport(), Transport::Offline);
@@ -264,12 +314,20 @@ fn reconnects_back_off_then_fall_back_to_polling_and_return() {
     let mut delays = vec![];
     let mut fell_back = false;
     for attempt in 0..6 {
-        let out = core.handle(Input::SocketClosed { reason: "gone".into() }, 0.0, 0.999);
+        let out = core.handle(
+            Input::SocketClosed {
+                reason: "gone".into(),
+            },
+            0.0,
+            0.999,
+        );
         delays.push(timer(&out, Timer::Reconnect).unwrap());
-        if notices(&out)
-            .iter()
-            .any(|n| matches!(n, Notice::Connection(ConnectionEvent::FallbackToPolling { attempts: 5 })))
-        {
+        if notices(&out).iter().any(|n| {
+            matches!(
+                n,
+                Notice::Connection(ConnectionEvent::FallbackToPolling { attempts: 5 })
+            )
+        }) {
             fell_back = true;
             assert_eq!(attempt, 4);
             assert_eq!(fetches(&out), [&Request::Version]);
@@ -348,7 +406,11 @@ fn a_failed_first_sync_rejects_then_retries_honouring_retry_after() {
         1.0,
         0.5,
     );
-    assert!(notices(&out).iter().any(|n| matches!(n, Notice::Failed(m) if m.contains("503"))));
+    assert!(
+        notices(&out)
+            .iter()
+            .any(|n| matches!(n, Notice::Failed(m) if m.contains("503")))
+    );
     assert_eq!(core.status(), SyncStatus::Error);
     assert_eq!(timer(&out, Timer::Retry), Some(7000.0));
     let retry = core.handle(Input::TimerFired(Timer::Retry), 7001.0, 0.5);
@@ -364,7 +426,10 @@ fn destroy_stops_everything_and_later_input_is_ignored() {
     for t in ALL_TIMERS {
         assert!(out.contains(&Command::ClearTimer(t)));
     }
-    assert!(core.handle(Input::SocketEvent(h.events[1].clone()), 6.0, 0.5).is_empty());
+    assert!(
+        core.handle(Input::SocketEvent(h.events[1].clone()), 6.0, 0.5)
+            .is_empty()
+    );
     assert_eq!(core.state().unwrap().metadata.version, 1);
     assert!(core.handle(Input::Destroy, 7.0, 0.5).is_empty());
 }
