@@ -10,11 +10,19 @@ use crate::model::{ModelCapability, ModelSpecification};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct ModelFilter {
+    #[cfg_attr(feature = "tsify", tsify(optional))]
+    #[serde(default)]
     pub provider_id: Option<String>,
+    #[cfg_attr(feature = "tsify", tsify(optional))]
+    #[serde(default)]
     pub capability: Option<ModelCapability>,
     /// `true`: only deprecated or sunset models; `false`: only active ones.
+    #[cfg_attr(feature = "tsify", tsify(optional))]
+    #[serde(default)]
     pub deprecated: Option<bool>,
     /// Case-insensitive text found in the model's id or name.
+    #[cfg_attr(feature = "tsify", tsify(optional))]
+    #[serde(default)]
     pub search: Option<String>,
 }
 

@@ -8,7 +8,7 @@ use crate::model::{ModelSpecification, ProviderSyncInfo};
 /// (`apply` keeps them so), which makes lookups a binary search and lets two
 /// copies of the same history compare equal.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncState {
     pub providers: Vec<ProviderSyncInfo>,
@@ -23,7 +23,7 @@ pub struct SyncState {
 /// Where a state stands: which history (`epoch`), how far along it
 /// (`version`), and a content checksum to verify a copy against.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncMetadata {
     /// Grows by exactly one per committed change.

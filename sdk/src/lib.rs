@@ -9,6 +9,8 @@
 //! - `backoff`: reconnect delays with full jitter.
 //! - `cache`: what is cached and when a cached copy may be used; IndexedDB.
 //! - `error`: the SDK's errors.
+//! - `view`: what `getState()` returns.
+//! - `idb` (wasm): the IndexedDB calls the cache needs.
 //! - `service` (wasm): `ProviderSyncService`, the JavaScript class.
 //! - `driver` (wasm): carries out the machine's commands in the browser.
 //! - `transport` (wasm): fetch with timeouts, the WebSocket.
@@ -22,5 +24,20 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod machine;
+pub mod view;
 
-pub use provider_sync_protocol as protocol;
+#[cfg(target_arch = "wasm32")]
+mod driver;
+#[cfg(target_arch = "wasm32")]
+mod idb;
+#[cfg(target_arch = "wasm32")]
+mod listeners;
+#[cfg(target_arch = "wasm32")]
+mod page;
+#[cfg(target_arch = "wasm32")]
+mod service;
+#[cfg(target_arch = "wasm32")]
+mod transport;
+
+#[cfg(target_arch = "wasm32")]
+pub use service::{ProviderSyncService, get_provider_sync_service, reset_provider_sync_service};

@@ -1,0 +1,553 @@
+//! Carries out the state machine's commands in the browser: fetches, the
+//! socket, timers, the IndexedDB cache, listeners, and the promises of
+//! `initialize()` and `forceSync()`.
+//!
+//! Inputs go through one queue: an input that arrives while another is being
+//! handled (a listener calling `forceSync()`, say) waits its turn, so the
+//! machine is never borrowed twice and listeners run with nothing borrowed.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use js_sys::Function;
+use provider_sync_protocol::{SyncEvent, SyncRequest, SyncResponse, SyncState, VersionInfo};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::spawn_local;
+
+use crate::cache::{CACHE_SCHEMA, CacheRecord, Rejected, usable};
+use crate::config::{LogLevel, Settings};
+use crate::error::SdkError;
+use crate::idb::Idb;
+use crate::listeners::{Kind, Listeners};
+use crate::machine::{ConnectionEvent, Core, Input, Notice, Request, RequestKind, Timer};
+use crate::page::PageWatch;
+use crate::transport::http::fetch_json;
+use crate::transport::websocket::Socket;
+use crate::transport::{from_js, to_js};
+use crate::view::ProviderSyncClientState;
+
+/// Absolute URLs of the server, resolved against the page.
+#[derive(Debug, Clone)]
+pub(crate) struct Urls {
+    pub(crate) api: String,
+    pub(crate) ws: String,
+}
+
+impl Urls {
+    pub(crate) fn resolve(settings: &Settings) -> Result<Self, SdkError> {
+        let base = web_sys::window()
+            .and_then(|w| w.location().href().ok())
+            .unwrap_or_else(|| "http://localhost/".into());
+        let absolute = |field: &'static str, url: &str| {
+            web_sys::Url::new_with_base(url, &base).map_err(|_| SdkError::Config {
+                field,
+                message: format!("{url:?} is not a URL"),
+            })
+        };
+        let api = absolute("apiBaseUrl", &settings.api_base_url)?;
+        let ws = match &settings.ws_url {
+            Some(url) => absolute("wsUrl", url)?,
+            None => {
+                let ws = absolute("apiBaseUrl", &format!("{}/ws", settings.api_base_url))?;
+                ws.set_protocol(if ws.protocol() == "https:" {
+                    "wss:"
+                } else {
+                    "ws:"
+                });
+                ws
+            }
+        };
+        let api = api.href();
+        Ok(Self {
+            api: api.trim_end_matches('/').to_owned(),
+            ws: ws.href(),
+        })
+    }
+}
+
+type Waiters = RefCell<Vec<(Function, Function)>>;
+
+#[derive(Debug)]
+pub(crate) struct Driver {
+    core: RefCell<Core>,
+    urls: Urls,
+    me: Weak<Driver>,
+    queue: RefCell<VecDeque<Input>>,
+    dispatching: Cell<bool>,
+    socket: RefCell<Option<Socket>>,
+    timers: RefCell<HashMap<Timer, Timeout>>,
+    cache: RefCell<Option<Rc<Idb>>>,
+    saving: Cell<bool>,
+    save_again: Cell<bool>,
+    page: RefCell<Option<PageWatch>>,
+    pub(crate) listeners: Listeners,
+    snapshot: RefCell<Option<JsValue>>,
+    started: Cell<bool>,
+    ready: Cell<bool>,
+    ready_waiters: Waiters,
+    sync_waiters: Waiters,
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+impl Driver {
+    pub(crate) fn new(settings: Settings) -> Result<Rc<Self>, SdkError> {
+        let urls = Urls::resolve(&settings)?;
+        Ok(Rc::new_cyclic(|me| Self {
+            core: RefCell::new(Core::new(settings)),
+            urls,
+            me: me.clone(),
+            queue: RefCell::default(),
+            dispatching: Cell::new(false),
+            socket: RefCell::default(),
+            timers: RefCell::default(),
+            cache: RefCell::default(),
+            saving: Cell::new(false),
+            save_again: Cell::new(false),
+            page: RefCell::default(),
+            listeners: Listeners::default(),
+            snapshot: RefCell::default(),
+            started: Cell::new(false),
+            ready: Cell::new(false),
+            ready_waiters: RefCell::default(),
+            sync_waiters: RefCell::default(),
+        }))
+    }
+
+    fn settings(&self) -> Settings {
+        self.core.borrow().settings().clone()
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        if level > self.core.borrow().settings().log_level || level == LogLevel::Silent {
+            return;
+        }
+        let text = JsValue::from_str(&format!("provider-sync: {message}"));
+        match level {
+            LogLevel::Error => web_sys::console::error_1(&text),
+            LogLevel::Warn => web_sys::console::warn_1(&text),
+            LogLevel::Info => web_sys::console::info_1(&text),
+            _ => web_sys::console::debug_1(&text),
+        }
+    }
+
+    /// Feeds one input to the machine and carries out what it says.
+    pub(crate) fn dispatch(&self, input: Input) {
+        self.queue.borrow_mut().push_back(input);
+        if self.dispatching.replace(true) {
+            return;
+        }
+        loop {
+            let Some(input) = self.queue.borrow_mut().pop_front() else {
+                break;
+            };
+            let commands = self
+                .core
+                .borrow_mut()
+                .handle(input, now(), js_sys::Math::random());
+            for command in commands {
+                self.execute(command);
+            }
+        }
+        self.dispatching.set(false);
+    }
+
+    fn later(&self, input: Input) {
+        let me = self.me.clone();
+        spawn_local(async move {
+            if let Some(driver) = me.upgrade() {
+                driver.dispatch(input);
+            }
+        });
+    }
+
+    fn execute(&self, command: crate::machine::Command) {
+        use crate::machine::Command::*;
+        match command {
+            Fetch(request) => self.fetch(request),
+            OpenSocket { since, epoch } => self.open_socket(since, &epoch),
+            CloseSocket => drop(self.socket.borrow_mut().take()),
+            SendHeartbeat { version } => {
+                if let Some(socket) = self.socket.borrow().as_ref() {
+                    socket.send(&format!("{{\"type\":\"heartbeat\",\"version\":{version}}}"));
+                }
+            }
+            SetTimer { timer, after_ms } => {
+                let me = self.me.clone();
+                let handle = Timeout::new(after_ms.clamp(0.0, 2_147_483_647.0) as u32, move || {
+                    if let Some(driver) = me.upgrade() {
+                        driver.timers.borrow_mut().remove(&timer);
+                        driver.dispatch(Input::TimerFired(timer));
+                    }
+                });
+                // Replacing a pending timer cancels it.
+                self.timers.borrow_mut().insert(timer, handle);
+            }
+            ClearTimer(timer) => drop(self.timers.borrow_mut().remove(&timer)),
+            SaveCache => self.save_cache(),
+            Notify(notice) => self.notify(notice),
+        }
+    }
+
+    fn fetch(&self, request: Request) {
+        let me = self.me.clone();
+        let api = self.urls.api.clone();
+        let timeout = self.core.borrow().settings().sync_timeout;
+        spawn_local(async move {
+            let input = match request {
+                Request::State => {
+                    match fetch_json("GET /state", "GET", &format!("{api}/state"), None, timeout)
+                        .await
+                        .and_then(|v| from_js::<SyncState>(v, "GET /state"))
+                    {
+                        Ok(state) => Input::StateLoaded(state),
+                        Err(error) => Input::RequestFailed {
+                            request: RequestKind::State,
+                            error,
+                        },
+                    }
+                }
+                Request::Sync {
+                    version,
+                    epoch,
+                    force_full,
+                } => {
+                    let body = SyncRequest {
+                        client_version: version,
+                        client_epoch: Some(epoch),
+                        include_deprecated: None,
+                        force_full: force_full.then_some(true),
+                    };
+                    let body = js_sys::JSON::stringify(&to_js(&body).unwrap_or(JsValue::NULL))
+                        .map(String::from)
+                        .unwrap_or_default();
+                    match fetch_json(
+                        "POST /sync",
+                        "POST",
+                        &format!("{api}/sync"),
+                        Some(&body),
+                        timeout,
+                    )
+                    .await
+                    .and_then(|v| from_js::<SyncResponse>(v, "POST /sync"))
+                    {
+                        Ok(response) => Input::Synced(response),
+                        Err(error) => Input::RequestFailed {
+                            request: RequestKind::Sync,
+                            error,
+                        },
+                    }
+                }
+                Request::Version => {
+                    match fetch_json(
+                        "GET /version",
+                        "GET",
+                        &format!("{api}/version"),
+                        None,
+                        timeout,
+                    )
+                    .await
+                    .and_then(|v| from_js::<VersionInfo>(v, "GET /version"))
+                    {
+                        Ok(info) => Input::VersionSeen(info),
+                        Err(error) => Input::RequestFailed {
+                            request: RequestKind::Version,
+                            error,
+                        },
+                    }
+                }
+            };
+            if let Some(driver) = me.upgrade() {
+                driver.dispatch(input);
+            }
+        });
+    }
+
+    fn open_socket(&self, since: u64, epoch: &str) {
+        let mut url = self.urls.ws.clone();
+        if !epoch.is_empty() {
+            let encoded = String::from(js_sys::encode_uri_component(epoch));
+            url.push_str(if url.contains('?') { "&" } else { "?" });
+            url.push_str(&format!("since={since}&epoch={encoded}"));
+        }
+        self.log(LogLevel::Debug, &format!("opening {url}"));
+        let (open, text, close) = (self.me.clone(), self.me.clone(), self.me.clone());
+        let socket = Socket::open(
+            &url,
+            move || {
+                if let Some(d) = open.upgrade() {
+                    d.log(LogLevel::Info, "WebSocket connected");
+                    d.dispatch(Input::SocketOpened);
+                }
+            },
+            move |message| {
+                let Some(d) = text.upgrade() else { return };
+                let parsed = js_sys::JSON::parse(&message)
+                    .map_err(|e| SdkError::Decode {
+                        what: "a WebSocket frame",
+                        message: crate::transport::js_message(&e),
+                    })
+                    .and_then(|v| from_js::<SyncEvent>(v, "a WebSocket frame"));
+                match parsed {
+                    Ok(event) => d.dispatch(Input::SocketEvent(event)),
+                    Err(error) => d.log(LogLevel::Warn, &format!("ignored: {error}")),
+                }
+            },
+            move |reason| {
+                if let Some(d) = close.upgrade() {
+                    d.socket.borrow_mut().take();
+                    d.log(LogLevel::Info, &format!("WebSocket {reason}"));
+                    d.dispatch(Input::SocketClosed { reason });
+                }
+            },
+        );
+        match socket {
+            Ok(socket) => *self.socket.borrow_mut() = Some(socket),
+            Err(error) => self.later(Input::SocketClosed {
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    fn notify(&self, notice: Notice) {
+        match notice {
+            Notice::Event(event) => {
+                if !self.listeners.is_empty(Kind::Event)
+                    && let Ok(value) = to_js(&*event)
+                {
+                    self.listeners.call(Kind::Event, &value);
+                }
+            }
+            Notice::Connection(event) => {
+                let level = match &event {
+                    ConnectionEvent::SyncError { .. } | ConnectionEvent::CacheError { .. } => {
+                        LogLevel::Warn
+                    }
+                    ConnectionEvent::FallbackToPolling { .. }
+                    | ConnectionEvent::Disconnected { .. } => LogLevel::Warn,
+                    _ => LogLevel::Info,
+                };
+                self.log(level, &format!("{event:?}"));
+                if let Ok(value) = to_js(&event) {
+                    self.listeners.call(Kind::Event, &value);
+                }
+            }
+            Notice::StateChanged => {
+                self.snapshot.borrow_mut().take();
+                if !self.listeners.is_empty(Kind::State) {
+                    let snapshot = self.snapshot();
+                    self.listeners.call(Kind::State, &snapshot);
+                }
+            }
+            Notice::Ready => {
+                self.ready.set(true);
+                for (resolve, _) in self.ready_waiters.take() {
+                    let _ = resolve.call0(&JsValue::NULL);
+                }
+            }
+            Notice::Failed(message) => {
+                for (_, reject) in self.ready_waiters.take() {
+                    let _ = reject.call1(&JsValue::NULL, &js_sys::Error::new(&message));
+                }
+            }
+            Notice::SyncSettled(result) => {
+                for (resolve, reject) in self.sync_waiters.take() {
+                    let _ = match &result {
+                        Ok(()) => resolve.call0(&JsValue::NULL),
+                        Err(message) => reject.call1(&JsValue::NULL, &js_sys::Error::new(message)),
+                    };
+                }
+            }
+        }
+    }
+
+    /// `getState()`: the same object until something changes.
+    pub(crate) fn snapshot(&self) -> JsValue {
+        if let Some(value) = self.snapshot.borrow().as_ref() {
+            return value.clone();
+        }
+        let view = ProviderSyncClientState::of(&self.core.borrow());
+        let value = to_js(&view).unwrap_or(JsValue::NULL);
+        *self.snapshot.borrow_mut() = Some(value.clone());
+        value
+    }
+
+    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&Core) -> T) -> T {
+        f(&self.core.borrow())
+    }
+
+    async fn idb(&self) -> Option<Rc<Idb>> {
+        if let Some(idb) = self.cache.borrow().as_ref() {
+            return Some(idb.clone());
+        }
+        match Idb::open().await {
+            Ok(Some(idb)) => {
+                let idb = Rc::new(idb);
+                *self.cache.borrow_mut() = Some(idb.clone());
+                Some(idb)
+            }
+            Ok(None) => {
+                self.log(
+                    LogLevel::Info,
+                    "no IndexedDB here: keeping the state in memory only",
+                );
+                None
+            }
+            Err(message) => {
+                self.cache_error(format!("cannot open IndexedDB: {message}"));
+                None
+            }
+        }
+    }
+
+    fn cache_error(&self, message: String) {
+        self.notify(Notice::Connection(ConnectionEvent::CacheError { message }));
+    }
+
+    /// Reads the cached copy for this server, discarding one that is damaged
+    /// or of another schema.
+    async fn load_cache(&self) -> Option<SyncState> {
+        let settings = self.settings();
+        if !settings.enable_cache {
+            return None;
+        }
+        let idb = self.idb().await?;
+        let raw = match idb.get(&self.urls.api).await {
+            Ok(raw) if raw.is_undefined() || raw.is_null() => return None,
+            Ok(raw) => raw,
+            Err(message) => {
+                self.cache_error(format!("cannot read the cache: {message}"));
+                return None;
+            }
+        };
+        let record = match from_js::<CacheRecord>(raw, "the cached record") {
+            Ok(record) => record,
+            Err(error) => {
+                self.cache_error(format!("discarded an unreadable cached record: {error}"));
+                let _ = idb.delete(&self.urls.api).await;
+                return None;
+            }
+        };
+        match usable(&record, &self.urls.api, now(), settings.cache_ttl) {
+            Ok(()) => Some(record.state),
+            Err(Rejected::Expired) => None,
+            Err(why) => {
+                self.cache_error(format!("discarded a cached record: {why:?}"));
+                let _ = idb.delete(&self.urls.api).await;
+                None
+            }
+        }
+    }
+
+    /// Saves the current copy; bursts of changes coalesce into one write at a
+    /// time.
+    fn save_cache(&self) {
+        if !self.core.borrow().settings().enable_cache {
+            return;
+        }
+        if self.saving.replace(true) {
+            self.save_again.set(true);
+            return;
+        }
+        let me = self.me.clone();
+        spawn_local(async move {
+            loop {
+                let Some(driver) = me.upgrade() else { return };
+                driver.save_again.set(false);
+                let record = driver.core.borrow().state().map(|state| CacheRecord {
+                    schema: CACHE_SCHEMA,
+                    source: driver.urls.api.clone(),
+                    saved_at: now(),
+                    state: state.clone(),
+                });
+                if let (Some(record), Some(idb)) = (record, driver.idb().await)
+                    && let Ok(value) = to_js(&record)
+                    && let Err(message) = idb.put(&driver.urls.api, &value).await
+                {
+                    driver.cache_error(format!("cannot save the cache: {message}"));
+                }
+                if !driver.save_again.get() || driver.core.borrow().is_destroyed() {
+                    driver.saving.set(false);
+                    return;
+                }
+            }
+        });
+    }
+
+    pub(crate) async fn clear_cache(&self) -> Result<(), String> {
+        match self.idb().await {
+            Some(idb) => idb.delete(&self.urls.api).await,
+            None => Ok(()),
+        }
+    }
+
+    /// `initialize()`: resolves once data is there (cache or network).
+    pub(crate) fn initialize(&self, resolve: Function, reject: Function) {
+        if self.core.borrow().is_destroyed() {
+            let _ = reject.call1(
+                &JsValue::NULL,
+                &js_sys::Error::new("the service was destroyed"),
+            );
+            return;
+        }
+        if self.ready.get() {
+            let _ = resolve.call0(&JsValue::NULL);
+            return;
+        }
+        self.ready_waiters.borrow_mut().push((resolve, reject));
+        if self.started.replace(true) {
+            return;
+        }
+        let me = self.me.clone();
+        spawn_local(async move {
+            let Some(driver) = me.upgrade() else { return };
+            let cached = driver.load_cache().await;
+            if driver.core.borrow().is_destroyed() {
+                return;
+            }
+            let (visibility, online) = (me.clone(), me.clone());
+            *driver.page.borrow_mut() = PageWatch::new(
+                move |visible| {
+                    if let Some(d) = visibility.upgrade() {
+                        d.dispatch(Input::Visibility { visible });
+                    }
+                },
+                move || {
+                    if let Some(d) = online.upgrade() {
+                        d.dispatch(Input::Online);
+                    }
+                },
+            );
+            driver.dispatch(Input::Start { cached });
+            if !crate::page::visible() {
+                driver.dispatch(Input::Visibility { visible: false });
+            }
+        });
+    }
+
+    pub(crate) fn force_sync(&self, resolve: Function, reject: Function) {
+        self.sync_waiters.borrow_mut().push((resolve, reject));
+        self.dispatch(Input::ForceSync);
+    }
+
+    pub(crate) fn destroy(&self) {
+        self.dispatch(Input::Destroy);
+        self.page.borrow_mut().take();
+        self.socket.borrow_mut().take();
+        self.timers.borrow_mut().clear();
+        self.listeners.clear();
+        let destroyed = js_sys::Error::new("the service was destroyed");
+        for (_, reject) in self
+            .ready_waiters
+            .take()
+            .into_iter()
+            .chain(self.sync_waiters.take())
+        {
+            let _ = reject.call1(&JsValue::NULL, &destroyed);
+        }
+    }
+}

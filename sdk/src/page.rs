@@ -1,0 +1,65 @@
+//! The page's visibility and the browser's online state, watched while the
+//! service runs; the handlers are removed when the watcher is dropped.
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+
+pub(crate) struct PageWatch {
+    on_visibility: Closure<dyn FnMut()>,
+    on_online: Closure<dyn FnMut()>,
+}
+
+impl std::fmt::Debug for PageWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageWatch")
+    }
+}
+
+/// Whether the page is visible now.
+pub(crate) fn visible() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_none_or(|d| d.visibility_state() != web_sys::VisibilityState::Hidden)
+}
+
+impl PageWatch {
+    pub(crate) fn new(
+        mut on_visibility: impl FnMut(bool) + 'static,
+        on_online: impl FnMut() + 'static,
+    ) -> Option<Self> {
+        let window = web_sys::window()?;
+        let document = window.document()?;
+        let on_visibility = Closure::<dyn FnMut()>::new(move || on_visibility(visible()));
+        let on_online = Closure::<dyn FnMut()>::new(on_online);
+        document
+            .add_event_listener_with_callback(
+                "visibilitychange",
+                on_visibility.as_ref().unchecked_ref(),
+            )
+            .ok()?;
+        window
+            .add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())
+            .ok()?;
+        Some(Self {
+            on_visibility,
+            on_online,
+        })
+    }
+}
+
+impl Drop for PageWatch {
+    fn drop(&mut self) {
+        if let Some(window) = web_sys::window() {
+            if let Some(document) = window.document() {
+                let _ = document.remove_event_listener_with_callback(
+                    "visibilitychange",
+                    self.on_visibility.as_ref().unchecked_ref(),
+                );
+            }
+            let _ = window.remove_event_listener_with_callback(
+                "online",
+                self.on_online.as_ref().unchecked_ref(),
+            );
+        }
+    }
+}

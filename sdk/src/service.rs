@@ -1,0 +1,228 @@
+//! `ProviderSyncService`, the JavaScript class, and the singleton of the seed
+//! (`getProviderSyncService`). Only argument checking and conversion live
+//! here; the work is the driver's.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use provider_sync_protocol::ModelFilter;
+use tsify::Ts;
+use wasm_bindgen::prelude::*;
+
+use crate::config::ProviderSyncConfig;
+use crate::driver::Driver;
+use crate::listeners::Kind;
+use crate::transport::to_js;
+use crate::view::effective_filter;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** What `onEvent` listeners receive: every applied `SyncEvent`, and the
+ * connection events (`connected`, `disconnected`, `fallback_to_polling`,
+ * `resynced`, `sync_error`, `cache_error`). */
+export type ProviderSyncEvent = SyncEvent | ConnectionEvent;
+"#;
+
+/// Keeps a copy of the provider/model catalog in step with the server.
+///
+/// ```ts
+/// const sync = new ProviderSyncService({ apiBaseUrl: "/api/provider-sync" });
+/// await sync.initialize();
+/// const stop = sync.subscribe((state) => render(state.providers, state.models));
+/// ```
+#[wasm_bindgen]
+#[derive(Debug, Clone)]
+pub struct ProviderSyncService {
+    driver: Rc<Driver>,
+}
+
+fn config_of(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncConfig, JsError> {
+    match config {
+        None => Ok(ProviderSyncConfig::default()),
+        Some(ts) => ts
+            .to_rust()
+            .map_err(|e| JsError::new(&format!("invalid ProviderSyncService config: {e}"))),
+    }
+}
+
+fn promise(start: impl FnOnce(Function, Function)) -> Promise {
+    let mut start = Some(start);
+    Promise::new(&mut |resolve, reject| {
+        if let Some(start) = start.take() {
+            start(resolve, reject);
+        }
+    })
+}
+
+#[wasm_bindgen]
+impl ProviderSyncService {
+    /// Checks the config (throws an `Error` naming a bad field) and resolves
+    /// its URLs against the page. Nothing is fetched until `initialize()`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncService, JsError> {
+        let settings = config_of(config)?.settings()?;
+        Ok(Self {
+            driver: Driver::new(settings)?,
+        })
+    }
+
+    /// Starts syncing. Resolves once data is available: at once from a fresh
+    /// IndexedDB copy (status `stale` until confirmed), else after the first
+    /// fetch. Rejects if that fetch fails with nothing cached (the service
+    /// keeps retrying). Calling it again is harmless.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn initialize(&self) -> Promise {
+        let driver = self.driver.clone();
+        promise(move |resolve, reject| driver.initialize(resolve, reject))
+    }
+
+    /// The current state; the same object until something changes.
+    #[wasm_bindgen(js_name = getState, unchecked_return_type = "ProviderSyncClientState")]
+    pub fn get_state(&self) -> JsValue {
+        self.driver.snapshot()
+    }
+
+    #[wasm_bindgen(js_name = getProviders, unchecked_return_type = "ProviderSyncInfo[]")]
+    pub fn get_providers(&self) -> Result<JsValue, JsError> {
+        let providers = self.driver.with_core(|core| {
+            core.state()
+                .map(|s| s.providers.clone())
+                .unwrap_or_default()
+        });
+        Ok(to_js(&providers)?)
+    }
+
+    /// Models matching `filter`; deprecated ones only with
+    /// `includeDeprecated` (or `filter.deprecated`).
+    #[wasm_bindgen(js_name = getModels, unchecked_return_type = "ModelSpecification[]")]
+    pub fn get_models(&self, filter: Option<Ts<ModelFilter>>) -> Result<JsValue, JsError> {
+        let filter = filter
+            .map(|f| f.to_rust())
+            .transpose()
+            .map_err(|e| JsError::new(&format!("invalid model filter: {e}")))?;
+        let models = self.driver.with_core(|core| {
+            let filter = effective_filter(filter, core.settings().include_deprecated);
+            core.state()
+                .map(|s| {
+                    s.all_models
+                        .iter()
+                        .filter(|m| filter.matches(m))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        });
+        Ok(to_js(&models)?)
+    }
+
+    #[wasm_bindgen(js_name = getProvider, unchecked_return_type = "ProviderSyncInfo | undefined")]
+    pub fn get_provider(&self, id: &str) -> Result<JsValue, JsError> {
+        let provider = self
+            .driver
+            .with_core(|core| core.state().and_then(|s| s.provider(id).cloned()));
+        Ok(provider
+            .map(|p| to_js(&p))
+            .transpose()?
+            .unwrap_or(JsValue::UNDEFINED))
+    }
+
+    #[wasm_bindgen(js_name = getModel, unchecked_return_type = "ModelSpecification | undefined")]
+    pub fn get_model(&self, id: &str) -> Result<JsValue, JsError> {
+        let model = self
+            .driver
+            .with_core(|core| core.state().and_then(|s| s.model(id).cloned()));
+        Ok(model
+            .map(|m| to_js(&m))
+            .transpose()?
+            .unwrap_or(JsValue::UNDEFINED))
+    }
+
+    /// Syncs now; resolves when the copy is up to date, rejects if the
+    /// server cannot be reached.
+    #[wasm_bindgen(js_name = forceSync, unchecked_return_type = "Promise<void>")]
+    pub fn force_sync(&self) -> Promise {
+        let driver = self.driver.clone();
+        promise(move |resolve, reject| driver.force_sync(resolve, reject))
+    }
+
+    /// Calls `listener` with the new state after every change; returns the
+    /// function that unsubscribes it.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(state: ProviderSyncClientState) => void")]
+        listener: Function,
+    ) -> JsValue {
+        self.listen(Kind::State, listener)
+    }
+
+    /// Calls `listener` with every applied sync event and every connection
+    /// event; returns the function that unsubscribes it.
+    #[wasm_bindgen(js_name = onEvent, unchecked_return_type = "() => void")]
+    pub fn on_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: ProviderSyncEvent) => void")]
+        listener: Function,
+    ) -> JsValue {
+        self.listen(Kind::Event, listener)
+    }
+
+    fn listen(&self, kind: Kind, listener: Function) -> JsValue {
+        let id = self.driver.listeners.add(kind, listener);
+        let driver = Rc::downgrade(&self.driver);
+        Closure::once_into_js(move || {
+            if let Some(driver) = driver.upgrade() {
+                driver.listeners.remove(id);
+            }
+        })
+    }
+
+    /// Removes this server's copy from IndexedDB.
+    #[wasm_bindgen(js_name = clearCache, unchecked_return_type = "Promise<void>")]
+    pub fn clear_cache(&self) -> Promise {
+        let driver = self.driver.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            driver
+                .clear_cache()
+                .await
+                .map(|()| JsValue::UNDEFINED)
+                .map_err(|m| js_sys::Error::new(&m).into())
+        })
+    }
+
+    /// Closes the socket, cancels every timer and drops every listener.
+    /// Safe to call more than once.
+    pub fn destroy(&self) {
+        self.driver.destroy();
+    }
+}
+
+thread_local! {
+    static SHARED: RefCell<Option<ProviderSyncService>> = const { RefCell::new(None) };
+}
+
+/// The shared service of the page: created with `config` on the first call,
+/// the same one afterwards (a later `config` is ignored).
+#[wasm_bindgen(js_name = getProviderSyncService)]
+pub fn get_provider_sync_service(
+    config: Option<Ts<ProviderSyncConfig>>,
+) -> Result<ProviderSyncService, JsError> {
+    SHARED.with(|shared| {
+        if let Some(service) = shared.borrow().as_ref() {
+            return Ok(service.clone());
+        }
+        let service = ProviderSyncService::new(config)?;
+        *shared.borrow_mut() = Some(service.clone());
+        Ok(service)
+    })
+}
+
+/// Destroys the shared service, so the next `getProviderSyncService` makes a
+/// new one (tests, sign-out, a change of server).
+#[wasm_bindgen(js_name = resetProviderSyncService)]
+pub fn reset_provider_sync_service() {
+    if let Some(service) = SHARED.with(|shared| shared.borrow_mut().take()) {
+        service.destroy();
+    }
+}

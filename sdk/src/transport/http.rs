@@ -1,0 +1,91 @@
+//! `fetch` with a deadline (an `AbortController` fired by a timer) and
+//! errors that say what failed, including `Retry-After` on 429/503.
+
+use gloo_timers::callback::Timeout;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, Request, RequestInit, Response};
+
+use super::js_message;
+use crate::error::SdkError;
+
+/// `Retry-After` in ms: delta-seconds or an HTTP date.
+fn retry_after(response: &Response) -> Option<f64> {
+    let value = response.headers().get("retry-after").ok()??;
+    if let Ok(seconds) = value.trim().parse::<f64>() {
+        return Some(seconds.max(0.0) * 1000.0);
+    }
+    let at = js_sys::Date::parse(&value);
+    (!at.is_nan()).then(|| (at - js_sys::Date::now()).max(0.0))
+}
+
+/// Sends a request and parses the JSON answer (the browser's `JSON.parse`).
+pub(crate) async fn fetch_json(
+    what: &'static str,
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    timeout_ms: f64,
+) -> Result<JsValue, SdkError> {
+    let network = |e: JsValue| SdkError::Network {
+        what,
+        message: js_message(&e),
+    };
+    let controller = AbortController::new().map_err(network)?;
+    let init = RequestInit::new();
+    init.set_method(method);
+    init.set_signal(Some(&controller.signal()));
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(body));
+        let headers = web_sys::Headers::new().map_err(network)?;
+        headers
+            .set("content-type", "application/json")
+            .map_err(network)?;
+        init.set_headers(&headers);
+    }
+    let request = Request::new_with_str_and_init(url, &init).map_err(network)?;
+    let global = js_sys::global();
+    let promise = if let Some(window) = global.dyn_ref::<web_sys::Window>() {
+        window.fetch_with_request(&request)
+    } else {
+        return Err(SdkError::Network {
+            what,
+            message: "no window: the SDK runs in a browser page".into(),
+        });
+    };
+    let deadline = Timeout::new(timeout_ms.min(u32::MAX as f64) as u32, move || {
+        controller.abort()
+    });
+    let answered = JsFuture::from(promise).await;
+    let response: Response = match answered {
+        Ok(response) => response.unchecked_into(),
+        Err(e) => {
+            let aborted = e
+                .dyn_ref::<web_sys::DomException>()
+                .is_some_and(|d| d.name() == "AbortError");
+            return Err(if aborted {
+                SdkError::Timeout {
+                    what,
+                    ms: timeout_ms,
+                }
+            } else {
+                network(e)
+            });
+        }
+    };
+    if !response.ok() {
+        deadline.cancel();
+        return Err(SdkError::Http {
+            what,
+            status: response.status(),
+            retry_after_ms: retry_after(&response),
+        });
+    }
+    let json = response.json().map_err(network)?;
+    let parsed = JsFuture::from(json).await;
+    deadline.cancel();
+    parsed.map_err(|e| SdkError::Decode {
+        what,
+        message: js_message(&e),
+    })
+}

@@ -1,0 +1,73 @@
+//! What `getState()` returns: the copy and where it stands, in the shape
+//! JavaScript code reads (camelCase), built once per change.
+
+use provider_sync_protocol::{ModelFilter, ModelSpecification, ProviderSyncInfo};
+use serde::{Deserialize, Serialize};
+use tsify::Tsify;
+
+use crate::machine::{Core, SyncStatus, Transport};
+
+/// The service's state as `getState()` and `subscribe` listeners see it.
+/// The object keeps its identity until something in it changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(missing_as_null)]
+pub struct ProviderSyncClientState {
+    pub status: SyncStatus,
+    pub is_connected: bool,
+    pub transport: Transport,
+    /// The version held; 0 before the first data.
+    pub version: u64,
+    pub epoch: Option<String>,
+    pub checksum: Option<String>,
+    /// `Date.now()` of the last successful sync.
+    pub last_sync_time: Option<f64>,
+    pub error: Option<String>,
+    pub providers: Vec<ProviderSyncInfo>,
+    /// Deprecated and sunset models only with `includeDeprecated`.
+    pub models: Vec<ModelSpecification>,
+    pub active_provider_id: Option<String>,
+    pub default_provider_id: Option<String>,
+    /// The data came from the IndexedDB cache and is not yet confirmed.
+    pub from_cache: bool,
+}
+
+/// The filter a page's `getModels()` call means, with the configured
+/// `includeDeprecated` applied when the filter does not say.
+pub fn effective_filter(filter: Option<ModelFilter>, include_deprecated: bool) -> ModelFilter {
+    let mut filter = filter.unwrap_or_default();
+    if filter.deprecated.is_none() && !include_deprecated {
+        filter.deprecated = Some(false);
+    }
+    filter
+}
+
+impl ProviderSyncClientState {
+    pub fn of(core: &Core) -> Self {
+        let state = core.state();
+        let filter = effective_filter(None, core.settings().include_deprecated);
+        Self {
+            status: core.status(),
+            is_connected: core.is_connected(),
+            transport: core.transport(),
+            version: state.map_or(0, |s| s.metadata.version),
+            epoch: state.map(|s| s.metadata.epoch.clone()),
+            checksum: state.map(|s| s.metadata.checksum.clone()),
+            last_sync_time: core.last_sync_time(),
+            error: core.error().map(str::to_owned),
+            providers: state.map(|s| s.providers.clone()).unwrap_or_default(),
+            models: state
+                .map(|s| {
+                    s.all_models
+                        .iter()
+                        .filter(|m| filter.matches(m))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+            active_provider_id: state.and_then(|s| s.active_provider_id.clone()),
+            default_provider_id: state.and_then(|s| s.default_provider_id.clone()),
+            from_cache: core.from_cache(),
+        }
+    }
+}
