@@ -4,8 +4,7 @@
 //! carries the commands out; tests drive it with scripted inputs.
 
 use provider_sync_protocol::{
-    EventPayload, SyncEvent, SyncResponse, SyncState, SyncType, VersionInfo, apply_event,
-    apply_events,
+    Applied, EventPayload, SyncEvent, SyncResponse, SyncState, SyncType, VersionInfo, apply_event,
 };
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
@@ -430,13 +429,20 @@ impl Core {
         match response.sync_type {
             SyncType::None => {}
             SyncType::Incremental => {
-                let state = self
-                    .state
-                    .as_mut()
-                    .expect("an incremental sync needs a state");
-                if apply_events(state, &response.events).is_err() {
-                    self.resync_because("gap", true, out);
+                let Some(state) = self.state.as_mut() else {
+                    self.resync_because("incremental_without_state", true, out);
                     return;
+                };
+                // Listeners hear of every event applied, whichever way it came.
+                for event in response.events {
+                    match apply_event(state, &event) {
+                        Ok(Applied::Changed) => Self::notify(out, Notice::Event(Box::new(event))),
+                        Ok(_) => {}
+                        Err(_) => {
+                            self.resync_because("gap", true, out);
+                            return;
+                        }
+                    }
                 }
             }
             SyncType::Full => match response.state {
@@ -575,7 +581,7 @@ impl Core {
                     return;
                 };
                 match apply_event(state, &event) {
-                    Ok(provider_sync_protocol::Applied::Changed) => {
+                    Ok(Applied::Changed) => {
                         self.last_sync_time = Some(now);
                         if self.status != SyncStatus::Stale || !self.in_flight {
                             self.status = SyncStatus::Synced;

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! The sync state machine driven by scripted inputs: no browser, no network,
 //! a fake clock.
 

@@ -9,9 +9,15 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::SdkError;
 
-/// Rust → JS the way the wire does it: `None` becomes `null`.
+/// Rust → JS the way the wire does it: `None` becomes `null`, and maps
+/// (which is how serde writes a struct with a flattened field, such as
+/// `SyncEvent`) become plain objects rather than `Map`s.
 pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, serde_wasm_bindgen::Error> {
-    value.serialize(&serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true))
+    value.serialize(
+        &serde_wasm_bindgen::Serializer::new()
+            .serialize_missing_as_null(true)
+            .serialize_maps_as_objects(true),
+    )
 }
 
 /// JS (already parsed JSON) → Rust, naming what was being read.

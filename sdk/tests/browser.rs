@@ -1,0 +1,504 @@
+//! The SDK in headless Chromium against a real `provider-sync-server`
+//! (started by `scripts/test.sh` through `provider-sync-testbed`, whose
+//! control service stops, restarts and wipes it).
+
+#![cfg(target_arch = "wasm32")]
+
+use std::future::Future;
+
+use js_sys::{Array, Function};
+use provider_sync_protocol::SyncState;
+use provider_sync_sdk::ProviderSyncService;
+use provider_sync_sdk::config::ProviderSyncConfig;
+use provider_sync_sdk::machine::{SyncStatus, Transport};
+use provider_sync_sdk::view::ProviderSyncClientState;
+use serde::de::DeserializeOwned;
+use tsify::Tsify;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use web_sys::{RequestInit, Response};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const SERVER: Option<&str> = option_env!("PROVIDER_SYNC_TEST_SERVER");
+const CONTROL: Option<&str> = option_env!("PROVIDER_SYNC_TEST_CONTROL");
+const TOKEN: &str = "testbed-token";
+
+fn server() -> &'static str {
+    SERVER.expect("PROVIDER_SYNC_TEST_SERVER is set by scripts/test.sh at build time")
+}
+
+fn control_url() -> &'static str {
+    CONTROL.expect("PROVIDER_SYNC_TEST_CONTROL is set by scripts/test.sh at build time")
+}
+
+async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+async fn request(method: &str, url: &str, body: Option<&str>, token: bool) -> Response {
+    let init = RequestInit::new();
+    init.set_method(method);
+    let headers = web_sys::Headers::new().unwrap();
+    if token {
+        headers
+            .set("authorization", &format!("Bearer {TOKEN}"))
+            .unwrap();
+    }
+    if let Some(body) = body {
+        headers.set("content-type", "application/json").unwrap();
+        init.set_body(&JsValue::from_str(body));
+    }
+    init.set_headers(&headers);
+    let window = web_sys::window().unwrap();
+    JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .expect("the test's own request goes through")
+        .unchecked_into()
+}
+
+async fn json<T: DeserializeOwned>(response: Response) -> T {
+    let value = JsFuture::from(response.json().unwrap()).await.unwrap();
+    serde_wasm_bindgen::from_value(value).unwrap()
+}
+
+/// A write through the admin API; returns the HTTP status.
+async fn admin(method: &str, path: &str, body: &str) -> u16 {
+    let url = format!("{}/admin{path}", server());
+    request(method, &url, Some(body), true).await.status()
+}
+
+async fn server_state() -> SyncState {
+    json(request("GET", &format!("{}/state", server()), None, false).await).await
+}
+
+async fn control(action: &str) {
+    let response = request("POST", &format!("{}/{action}", control_url()), None, false).await;
+    let body: serde_json::Value = json(response).await;
+    assert_eq!(body["ok"], true, "control {action}: {body}");
+}
+
+fn config(tune: impl FnOnce(&mut ProviderSyncConfig)) -> ProviderSyncConfig {
+    let mut config = ProviderSyncConfig {
+        api_base_url: Some(server().to_owned()),
+        reconnect_base_delay: Some(100.0),
+        reconnect_max_delay: Some(500.0),
+        heartbeat_interval: Some(1000.0),
+        sync_timeout: Some(2000.0),
+        polling_interval: Some(300.0),
+        ..ProviderSyncConfig::default()
+    };
+    tune(&mut config);
+    config
+}
+
+async fn service(config: ProviderSyncConfig) -> ProviderSyncService {
+    let service = ProviderSyncService::new(Some(config.into_ts().unwrap())).unwrap();
+    JsFuture::from(service.clear_cache()).await.unwrap();
+    service
+}
+
+async fn started(config: ProviderSyncConfig) -> ProviderSyncService {
+    let service = service(config).await;
+    JsFuture::from(service.initialize())
+        .await
+        .expect("initialize resolves");
+    service
+}
+
+fn state_of(service: &ProviderSyncService) -> ProviderSyncClientState {
+    serde_wasm_bindgen::from_value(service.get_state()).unwrap()
+}
+
+/// Waits up to `ms` for `check` to hold, polling every 50 ms.
+async fn eventually<F, Fut>(ms: u32, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let mut waited = 0;
+    while !check().await {
+        assert!(waited < ms, "timed out after {ms} ms waiting for {what}");
+        sleep(50).await;
+        waited += 50;
+    }
+}
+
+/// The client's copy equals the server's: same version, epoch, checksum.
+async fn converged(service: &ProviderSyncService) -> bool {
+    let ours = state_of(service);
+    let theirs = server_state().await;
+    ours.status == SyncStatus::Synced
+        && ours.version == theirs.metadata.version
+        && ours.epoch.as_deref() == Some(theirs.metadata.epoch.as_str())
+        && ours.checksum.as_deref() == Some(theirs.metadata.checksum.as_str())
+}
+
+/// Collects what `onEvent` listeners see.
+fn record_events(service: &ProviderSyncService) -> (Array, JsValue) {
+    let seen = Array::new();
+    let sink = seen.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        sink.push(&event);
+    });
+    let unsubscribe = service.on_event(listener.as_ref().unchecked_ref::<Function>().clone());
+    listener.forget();
+    (seen, unsubscribe)
+}
+
+fn event_types(seen: &Array) -> Vec<String> {
+    seen.iter()
+        .map(|e| {
+            js_sys::Reflect::get(&e, &"type".into())
+                .unwrap()
+                .as_string()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn initial_full_sync_matches_the_server() {
+    let service = started(config(|_| {})).await;
+    let state = state_of(&service);
+    let truth = server_state().await;
+    assert_eq!(state.status, SyncStatus::Synced);
+    assert!(!state.from_cache);
+    assert_eq!(state.version, truth.metadata.version);
+    assert_eq!(
+        state.checksum.as_deref(),
+        Some(truth.metadata.checksum.as_str())
+    );
+    assert_eq!(state.providers, truth.providers);
+    // Deprecated models are left out unless asked for.
+    assert!(state.models.iter().all(|m| !m.is_deprecated()));
+    assert!(state.models.len() < truth.all_models.len());
+    let all: Vec<provider_sync_protocol::ModelSpecification> = serde_wasm_bindgen::from_value(
+        service
+            .get_models(Some(
+                provider_sync_protocol::ModelFilter {
+                    deprecated: Some(true),
+                    ..Default::default()
+                }
+                .into_ts()
+                .unwrap(),
+            ))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(all.iter().all(|m| m.is_deprecated()) && !all.is_empty());
+    // The same object until something changes.
+    assert!(js_sys::Object::is(
+        &service.get_state(),
+        &service.get_state()
+    ));
+    eventually(3000, "the websocket", || async {
+        state_of(&service).transport == Transport::Websocket
+    })
+    .await;
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn an_admin_write_arrives_as_an_event_and_in_the_state() {
+    let service = started(config(|_| {})).await;
+    eventually(3000, "the websocket", || async {
+        state_of(&service).is_connected
+    })
+    .await;
+    let (seen, _) = record_events(&service);
+    let before = service.get_state();
+    let id = format!("browser-{}", js_sys::Date::now() as u64);
+    let status = admin(
+        "POST",
+        "/models",
+        &format!(
+            r#"{{"id":"{id}","name":"Browser Model","provider_id":"openai","context_window":4096}}"#
+        ),
+    )
+    .await;
+    assert_eq!(status, 201);
+    eventually(3000, "the new model", || async {
+        state_of(&service).models.iter().any(|m| m.id == id)
+    })
+    .await;
+    assert!(event_types(&seen).contains(&"model_added".to_owned()));
+    assert!(
+        !js_sys::Object::is(&before, &service.get_state()),
+        "a new snapshot"
+    );
+    assert!(converged(&service).await);
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn a_throwing_listener_does_not_stop_delivery() {
+    let service = started(config(|_| {})).await;
+    eventually(3000, "the websocket", || async {
+        state_of(&service).is_connected
+    })
+    .await;
+    let thrower = Function::new_no_args("throw new Error('listener failure on purpose')");
+    service.subscribe(thrower.clone());
+    service.on_event(thrower);
+    let calls = Array::new();
+    let sink = calls.clone();
+    let counter = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
+        sink.push(&state);
+    });
+    let unsubscribe: Function = service
+        .subscribe(counter.as_ref().unchecked_ref::<Function>().clone())
+        .unchecked_into();
+    counter.forget();
+    assert_eq!(
+        admin(
+            "PUT",
+            "/providers/mistral/status",
+            r#"{"status":"degraded","message":"slow"}"#
+        )
+        .await,
+        200
+    );
+    eventually(3000, "the status change", || async {
+        state_of(&service).providers.iter().any(|p| {
+            p.id == "mistral" && p.status == provider_sync_protocol::ProviderStatus::Degraded
+        })
+    })
+    .await;
+    assert!(calls.length() > 0, "the second listener was called");
+    unsubscribe.call0(&JsValue::NULL).unwrap();
+    let count = calls.length();
+    admin(
+        "PUT",
+        "/providers/mistral/status",
+        r#"{"status":"available"}"#,
+    )
+    .await;
+    eventually(3000, "the status back", || async {
+        converged(&service).await
+    })
+    .await;
+    assert_eq!(
+        calls.length(),
+        count,
+        "unsubscribed listeners are not called"
+    );
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn a_server_restart_is_survived_and_converges() {
+    let service = started(config(|_| {})).await;
+    eventually(3000, "the websocket", || async {
+        state_of(&service).is_connected
+    })
+    .await;
+    let (seen, _) = record_events(&service);
+    control("stop").await;
+    eventually(5000, "the disconnect", || async {
+        let s = state_of(&service);
+        !s.is_connected
+            && s.status == SyncStatus::Disconnected
+            && s.transport != Transport::Websocket
+    })
+    .await;
+    control("start").await;
+    admin("PATCH", "/providers/anthropic", r#"{"priority": 77}"#).await;
+    eventually(8000, "reconnect and convergence", || async {
+        converged(&service).await
+    })
+    .await;
+    eventually(3000, "the websocket again", || async {
+        state_of(&service).transport == Transport::Websocket
+    })
+    .await;
+    let types = event_types(&seen);
+    assert!(types.contains(&"disconnected".to_owned()), "{types:?}");
+    assert!(types.contains(&"connected".to_owned()), "{types:?}");
+    assert!(
+        state_of(&service)
+            .providers
+            .iter()
+            .any(|p| p.id == "anthropic" && p.priority == 77)
+    );
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn polling_only_mode_converges() {
+    let service = started(config(|c| c.enable_web_socket = Some(false))).await;
+    assert_eq!(state_of(&service).transport, Transport::Polling);
+    admin(
+        "PATCH",
+        "/providers/google",
+        &format!(r#"{{"priority": {}}}"#, js_sys::Date::now() as u64 % 1000),
+    )
+    .await;
+    eventually(5000, "polling to catch up", || async {
+        converged(&service).await
+    })
+    .await;
+    assert_eq!(state_of(&service).transport, Transport::Polling);
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn with_the_server_down_the_cache_is_served_as_stale() {
+    let first = started(config(|_| {})).await;
+    let synced = state_of(&first);
+    // Give the cache write a moment to land.
+    sleep(300).await;
+    first.destroy();
+    control("stop").await;
+
+    let second = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
+    JsFuture::from(second.initialize())
+        .await
+        .expect("resolves from the cache");
+    let state = state_of(&second);
+    assert_eq!(state.status, SyncStatus::Stale);
+    assert!(state.from_cache);
+    assert_eq!(state.version, synced.version);
+    assert_eq!(state.providers, synced.providers);
+    // A third instance without a cache and no server: initialize rejects.
+    let third = service(config(|c| c.enable_cache = Some(false))).await;
+    assert!(JsFuture::from(third.initialize()).await.is_err());
+    third.destroy();
+
+    control("start").await;
+    eventually(8000, "the cached copy to be confirmed", || async {
+        converged(&second).await
+    })
+    .await;
+    assert!(!state_of(&second).from_cache);
+    second.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn a_wiped_store_means_a_full_resync() {
+    let service = started(config(|_| {})).await;
+    eventually(3000, "the websocket", || async {
+        state_of(&service).is_connected
+    })
+    .await;
+    let (seen, _) = record_events(&service);
+    let old_epoch = state_of(&service).epoch;
+    control("wipe").await;
+    eventually(8000, "the new epoch", || async {
+        converged(&service).await && state_of(&service).epoch != old_epoch
+    })
+    .await;
+    let resynced: Vec<String> = seen
+        .iter()
+        .filter(|e| js_sys::Reflect::get(e, &"type".into()).unwrap() == "resynced")
+        .map(|e| {
+            js_sys::Reflect::get(&e, &"reason".into())
+                .unwrap()
+                .as_string()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(resynced, ["epoch_changed"]);
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn a_gap_is_repaired() {
+    let service = started(config(|_| {})).await;
+    eventually(3000, "the websocket", || async {
+        state_of(&service).is_connected
+    })
+    .await;
+    let (seen, _) = record_events(&service);
+    // One write of many events: a hub provider that ten others fall back to,
+    // removed. With the testbed's queue of four frames, the session falls
+    // behind, is told to resync, and the stream it gets has a gap.
+    let hub = format!("hub-{}", js_sys::Date::now() as u64);
+    assert_eq!(
+        admin(
+            "POST",
+            "/providers",
+            &format!(r#"{{"id":"{hub}","name":"Hub"}}"#)
+        )
+        .await,
+        201
+    );
+    for i in 0..10 {
+        let body =
+            format!(r#"{{"id":"{hub}-{i}","name":"Spoke {i}","fallback_provider_id":"{hub}"}}"#);
+        assert_eq!(admin("POST", "/providers", &body).await, 201);
+    }
+    assert_eq!(admin("DELETE", &format!("/providers/{hub}"), "").await, 204);
+    eventually(8000, "convergence after the burst", || async {
+        converged(&service).await
+    })
+    .await;
+    let reasons: Vec<String> = seen
+        .iter()
+        .filter(|e| js_sys::Reflect::get(e, &"type".into()).unwrap() == "resynced")
+        .map(|e| {
+            js_sys::Reflect::get(&e, &"reason".into())
+                .unwrap()
+                .as_string()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r == "server_request" || r == "gap"),
+        "the client repaired its stream: {reasons:?}"
+    );
+    assert!(
+        state_of(&service)
+            .providers
+            .iter()
+            .all(|p| p.fallback_provider_id.as_deref() != Some(hub.as_str()))
+    );
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+fn a_bad_config_throws_an_error_naming_the_field() {
+    let bad = ProviderSyncConfig {
+        polling_interval: Some(-5.0),
+        ..ProviderSyncConfig::default()
+    };
+    let error = ProviderSyncService::new(Some(bad.into_ts().unwrap())).unwrap_err();
+    let error: JsValue = error.into();
+    let message = js_sys::Reflect::get(&error, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(message.contains("pollingInterval"), "{message}");
+}
+
+#[wasm_bindgen_test]
+async fn initialize_and_destroy_twice_are_safe() {
+    let service = started(config(|_| {})).await;
+    JsFuture::from(service.initialize())
+        .await
+        .expect("a second initialize resolves");
+    service.destroy();
+    service.destroy();
+    assert!(
+        JsFuture::from(service.initialize()).await.is_err(),
+        "a destroyed service says so"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_singleton_is_shared_until_reset() {
+    let a = provider_sync_sdk::get_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
+        .unwrap();
+    let b = provider_sync_sdk::get_provider_sync_service(None).unwrap();
+    JsFuture::from(a.initialize()).await.unwrap();
+    assert!(
+        js_sys::Object::is(&a.get_state(), &b.get_state()),
+        "one service behind both"
+    );
+    provider_sync_sdk::reset_provider_sync_service();
+    let c = provider_sync_sdk::get_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
+        .unwrap();
+    assert_eq!(state_of(&c).version, 0, "a fresh service after reset");
+    c.destroy();
+}
