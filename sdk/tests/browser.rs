@@ -502,3 +502,110 @@ async fn the_singleton_is_shared_until_reset() {
     assert_eq!(state_of(&c).version, 0, "a fresh service after reset");
     c.destroy();
 }
+
+#[wasm_bindgen_test]
+async fn a_request_past_sync_timeout_is_aborted() {
+    let hanging = ProviderSyncService::new(Some(
+        config(|c| {
+            c.api_base_url = Some(format!("{}/hang", control_url()));
+            c.sync_timeout = Some(300.0);
+            c.enable_cache = Some(false);
+        })
+        .into_ts()
+        .unwrap(),
+    ))
+    .unwrap();
+    let started = js_sys::Date::now();
+    let error = JsFuture::from(hanging.initialize()).await.unwrap_err();
+    let elapsed = js_sys::Date::now() - started;
+    let message = js_sys::Reflect::get(&error, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(message.contains("timed out after 300 ms"), "{message}");
+    assert!(elapsed < 5000.0, "gave up after {elapsed} ms");
+    assert_eq!(state_of(&hanging).status, SyncStatus::Error);
+    hanging.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn a_damaged_cache_record_is_discarded_not_fatal() {
+    // Put a record of another shape where this server's copy would be.
+    let service = service(config(|_| {})).await;
+    let put = js_sys::Function::new_with_args(
+        "key",
+        "return new Promise((ok, fail) => {
+           const open = indexedDB.open('provider-sync', 1);
+           open.onupgradeneeded = () => open.result.createObjectStore('states');
+           open.onsuccess = () => {
+             const tx = open.result.transaction('states', 'readwrite');
+             tx.objectStore('states').put({ schema: 1, garbage: true }, key);
+             tx.oncomplete = () => { open.result.close(); ok(); };
+             tx.onerror = () => fail(tx.error);
+           };
+           open.onerror = () => fail(open.error);
+         });",
+    );
+    let promise: js_sys::Promise = put
+        .call1(&JsValue::NULL, &server().into())
+        .unwrap()
+        .unchecked_into();
+    JsFuture::from(promise).await.unwrap();
+    let (seen, _) = record_events(&service);
+    JsFuture::from(service.initialize())
+        .await
+        .expect("starts from the network");
+    assert!(!state_of(&service).from_cache);
+    assert!(event_types(&seen).contains(&"cache_error".to_owned()));
+    assert!(converged(&service).await);
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn without_indexeddb_it_works_in_memory() {
+    // Hide IndexedDB as some private modes do, start, then put it back.
+    let hide = Function::new_no_args(
+        "const saved = window.indexedDB;
+         Object.defineProperty(window, 'indexedDB', { value: undefined, configurable: true });
+         return () => Object.defineProperty(window, 'indexedDB', { value: saved, configurable: true });",
+    );
+    let restore: Function = hide.call0(&JsValue::NULL).unwrap().unchecked_into();
+    let service = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
+    let started = JsFuture::from(service.initialize()).await;
+    restore.call0(&JsValue::NULL).unwrap();
+    started.expect("initialize works without IndexedDB");
+    assert!(converged(&service).await);
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn a_listener_may_call_back_into_the_service() {
+    let service = started(config(|_| {})).await;
+    eventually(3000, "the websocket", || async {
+        state_of(&service).is_connected
+    })
+    .await;
+    let inner = service.clone();
+    let calls = Array::new();
+    let sink = calls.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |_state: JsValue| {
+        // Reading and syncing from inside a listener must not panic.
+        let snapshot = inner.get_state();
+        let _ = inner.get_models(None).unwrap();
+        if sink.length() == 0 {
+            let _ = inner.force_sync();
+        }
+        sink.push(&snapshot);
+    });
+    service.subscribe(listener.as_ref().unchecked_ref::<Function>().clone());
+    listener.forget();
+    admin(
+        "PATCH",
+        "/providers/xai",
+        &format!(r#"{{"priority": {}}}"#, js_sys::Date::now() as u64 % 997),
+    )
+    .await;
+    eventually(3000, "the listener to run", || async { calls.length() > 0 }).await;
+    eventually(3000, "convergence", || async { converged(&service).await }).await;
+    service.destroy();
+}

@@ -4,7 +4,8 @@
 //! It prints `SERVER_URL=…` and `CONTROL_URL=…` once both listen, then runs
 //! until it gets SIGTERM or Ctrl-C. Control endpoints (CORS open, loopback
 //! only): `POST /stop`, `POST /start` (same port, same store), `POST /wipe`
-//! (delete the store and start again: a new epoch), `GET /status`.
+//! (delete the store and start again: a new epoch), `GET /status`, and
+//! `GET /hang/…`, which answers only after a minute.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -133,6 +134,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut bed = bed.lock().await;
                 let wiped = bed.wipe().await;
                 answer(wiped, &bed).await
+            }),
+        )
+        // Never answers in time: for tests of request deadlines.
+        .route(
+            "/hang/{*rest}",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                "too late"
             }),
         )
         .route(
