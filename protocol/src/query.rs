@@ -20,7 +20,7 @@ pub struct ModelFilter {
     #[cfg_attr(feature = "tsify", tsify(optional))]
     #[serde(default)]
     pub deprecated: Option<bool>,
-    /// Case-insensitive text found in the model's id or name.
+    /// Text found in the model's id or name, ignoring ASCII case.
     #[cfg_attr(feature = "tsify", tsify(optional))]
     #[serde(default)]
     pub search: Option<String>,
@@ -34,10 +34,20 @@ impl ModelFilter {
             && self.capability.is_none_or(|c| model.has_capability(c))
             && self.deprecated.is_none_or(|d| model.is_deprecated() == d)
             && self.search.as_deref().is_none_or(|text| {
-                let text = text.to_lowercase();
-                model.id.to_lowercase().contains(&text) || model.name.to_lowercase().contains(&text)
+                contains_ignoring_ascii_case(&model.id, text)
+                    || contains_ignoring_ascii_case(&model.name, text)
             })
     }
+}
+
+/// ASCII case-insensitive substring test: model ids and names are ASCII in
+/// practice, and full Unicode case folding would weigh on the wasm client.
+fn contains_ignoring_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
 /// One page of `GET /models`.

@@ -30,6 +30,17 @@ pub enum Rejected {
     Corrupt,
 }
 
+impl Rejected {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::OtherSchema => "it has another schema",
+            Self::OtherSource => "it came from another server",
+            Self::Expired => "it is older than cacheTtl",
+            Self::Corrupt => "its checksum does not match its content",
+        }
+    }
+}
+
 /// Whether `record` may serve as the starting copy at `now`.
 pub fn usable(record: &CacheRecord, source: &str, now: f64, ttl: f64) -> Result<(), Rejected> {
     if record.schema != CACHE_SCHEMA {

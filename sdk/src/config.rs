@@ -98,9 +98,10 @@ fn positive(field: &'static str, value: Option<f64>, default: f64) -> Result<f64
     match value {
         None => Ok(default),
         Some(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Some(v) => Err(SdkError::Config {
+        // The value is not echoed: formatting floats would grow the wasm.
+        Some(_) => Err(SdkError::Config {
             field,
-            message: format!("must be a positive number of milliseconds, not {v}"),
+            message: "must be a positive number of milliseconds".into(),
         }),
     }
 }

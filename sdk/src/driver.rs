@@ -43,7 +43,7 @@ impl Urls {
         let absolute = |field: &'static str, url: &str| {
             web_sys::Url::new_with_base(url, &base).map_err(|_| SdkError::Config {
                 field,
-                message: format!("{url:?} is not a URL"),
+                message: format!("\"{url}\" is not a URL"),
             })
         };
         let api = absolute("apiBaseUrl", &settings.api_base_url)?;
@@ -323,15 +323,26 @@ impl Driver {
                 }
             }
             Notice::Connection(event) => {
-                let level = match &event {
-                    ConnectionEvent::SyncError { .. } | ConnectionEvent::CacheError { .. } => {
-                        LogLevel::Warn
+                let (level, message) = match &event {
+                    ConnectionEvent::Connected { .. } => {
+                        (LogLevel::Info, "connected over WebSocket".to_owned())
                     }
-                    ConnectionEvent::FallbackToPolling { .. }
-                    | ConnectionEvent::Disconnected { .. } => LogLevel::Warn,
-                    _ => LogLevel::Info,
+                    ConnectionEvent::Disconnected { reason } => {
+                        (LogLevel::Warn, format!("disconnected: {reason}"))
+                    }
+                    ConnectionEvent::FallbackToPolling { attempts } => (
+                        LogLevel::Warn,
+                        format!(
+                            "WebSocket failed {attempts} times: polling GET /version until it is back"
+                        ),
+                    ),
+                    ConnectionEvent::Resynced { reason } => {
+                        (LogLevel::Info, format!("resynced ({reason})"))
+                    }
+                    ConnectionEvent::SyncError { message } => (LogLevel::Warn, message.clone()),
+                    ConnectionEvent::CacheError { message } => (LogLevel::Warn, message.clone()),
                 };
-                self.log(level, &format!("{event:?}"));
+                self.log(level, &message);
                 if let Ok(value) = to_js(&event) {
                     self.listeners.call(Kind::Event, &value);
                 }
@@ -436,7 +447,7 @@ impl Driver {
             Ok(()) => Some(record.state),
             Err(Rejected::Expired) => None,
             Err(why) => {
-                self.cache_error(format!("discarded a cached record: {why:?}"));
+                self.cache_error(format!("discarded a cached record: {}", why.describe()));
                 let _ = idb.delete(&self.urls.api).await;
                 None
             }

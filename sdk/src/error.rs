@@ -13,7 +13,7 @@ pub enum SdkError {
     #[error("{what} failed: {message}")]
     Network { what: &'static str, message: String },
     #[error("{what} timed out after {ms} ms")]
-    Timeout { what: &'static str, ms: f64 },
+    Timeout { what: &'static str, ms: u32 },
     #[error("{what} answered HTTP {status}")]
     Http {
         what: &'static str,

@@ -12,7 +12,9 @@ use crate::error::SdkError;
 /// `Retry-After` in ms: delta-seconds or an HTTP date.
 fn retry_after(response: &Response) -> Option<f64> {
     let value = response.headers().get("retry-after").ok()??;
-    if let Ok(seconds) = value.trim().parse::<f64>() {
+    // Parsed by JS (`Number`), which keeps float parsing out of the wasm.
+    let seconds = js_sys::Number::from(JsValue::from_str(value.trim())).value_of();
+    if !seconds.is_nan() {
         return Some(seconds.max(0.0) * 1000.0);
     }
     let at = js_sys::Date::parse(&value);
@@ -66,7 +68,7 @@ pub(crate) async fn fetch_json(
             return Err(if aborted {
                 SdkError::Timeout {
                     what,
-                    ms: timeout_ms,
+                    ms: timeout_ms as u32,
                 }
             } else {
                 network(e)

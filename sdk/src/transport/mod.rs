@@ -37,5 +37,5 @@ pub(crate) fn js_message(value: &JsValue) -> String {
         .dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .or_else(|| value.as_string())
-        .unwrap_or_else(|| format!("{value:?}"))
+        .unwrap_or_else(|| "an unknown JavaScript error".to_owned())
 }
