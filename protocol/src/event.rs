@@ -11,7 +11,13 @@ use crate::state::SyncState;
 /// A change event's `version` is the version its change created; a control
 /// event (full sync, heartbeat, resync, error) carries the current version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
+#[cfg_attr(
+    feature = "tsify",
+    derive(tsify::Tsify),
+    // The derived `interface … extends EventPayload` is not valid TypeScript
+    // (a union cannot be extended); an intersection says the same thing.
+    tsify(type = "{ id: string; version: number; timestamp: string } & EventPayload")
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncEvent {
     pub id: String,

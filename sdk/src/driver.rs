@@ -118,6 +118,10 @@ impl Driver {
         }))
     }
 
+    pub(crate) fn api_base_url(&self) -> &str {
+        &self.urls.api
+    }
+
     fn settings(&self) -> Settings {
         self.core.borrow().settings().clone()
     }

@@ -77,6 +77,13 @@ impl ProviderSyncService {
         promise(move |resolve, reject| driver.initialize(resolve, reject))
     }
 
+    /// The REST base URL in use, resolved against the page (for requests the
+    /// service does not make itself, such as the availability endpoints).
+    #[wasm_bindgen(getter, js_name = apiBaseUrl)]
+    pub fn api_base_url(&self) -> String {
+        self.driver.api_base_url().to_owned()
+    }
+
     /// The current state; the same object until something changes.
     #[wasm_bindgen(js_name = getState, unchecked_return_type = "ProviderSyncClientState")]
     pub fn get_state(&self) -> JsValue {

@@ -164,6 +164,7 @@ async fn initial_full_sync_matches_the_server() {
     let state = state_of(&service);
     let truth = server_state().await;
     assert_eq!(state.status, SyncStatus::Synced);
+    assert_eq!(service.api_base_url(), server());
     assert!(!state.from_cache);
     assert_eq!(state.version, truth.metadata.version);
     assert_eq!(

@@ -1,0 +1,35 @@
+// The package's main entry: the wasm client, plus `load()` to fetch and
+// compile the wasm once. Bundlers (Vite, webpack 5, …) and plain
+// `<script type="module">` pages both work: the wasm is found next to this
+// file through `import.meta.url`.
+import init, { ProviderSyncService, getProviderSyncService } from "./provider_sync_sdk.js";
+import type { ProviderSyncConfig } from "./provider_sync_sdk.js";
+
+export * from "./provider_sync_sdk.js";
+
+let loading: Promise<void> | undefined;
+
+/**
+ * Loads the wasm module; safe to call many times (it loads once). Pass a URL
+ * or a `Response` to load the `.wasm` from somewhere else.
+ */
+export function load(wasm?: string | URL | Response | BufferSource): Promise<void> {
+  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then(() => undefined);
+  return loading;
+}
+
+/** Loads the wasm if needed, then creates a service. */
+export async function createProviderSyncService(
+  config?: ProviderSyncConfig,
+): Promise<ProviderSyncService> {
+  await load();
+  return new ProviderSyncService(config);
+}
+
+/** Loads the wasm if needed, then returns the page's shared service. */
+export async function loadProviderSyncService(
+  config?: ProviderSyncConfig,
+): Promise<ProviderSyncService> {
+  await load();
+  return getProviderSyncService(config);
+}

@@ -1,0 +1,160 @@
+import { useQuery, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
+import { useEffect, useRef } from "react";
+import type {
+  ModelAvailability,
+  ModelSpecification,
+  ProviderAvailability,
+  ProviderSyncClientState,
+  ProviderSyncEvent,
+  ProviderSyncInfo,
+  SyncStatus,
+  Transport,
+} from "../index.js";
+import { useProviderSyncService, type ProviderSyncServiceLike } from "../react/index.js";
+import { invalidateFor } from "./invalidation.js";
+import { providerSyncKeys } from "./keys.js";
+
+/** Keeps the state query's data equal to the service's state. */
+function useStateIntoCache(service: ProviderSyncServiceLike | null) {
+  const client = useQueryClient();
+  useEffect(() => {
+    if (!service) return;
+    return service.subscribe((state) => client.setQueryData(providerSyncKeys.state(), state));
+  }, [service, client]);
+}
+
+/** The sync state through TanStack Query (key `providerSyncKeys.state()`). */
+export function useSyncState(): UseQueryResult<ProviderSyncClientState> {
+  const service = useProviderSyncService();
+  useStateIntoCache(service);
+  return useQuery({
+    queryKey: providerSyncKeys.state(),
+    queryFn: async () => {
+      await service!.initialize();
+      return service!.getState();
+    },
+    enabled: service !== null,
+    staleTime: Infinity,
+    // The service's own objects: no structural sharing needed.
+    structuralSharing: false,
+  });
+}
+
+type StateQuery = UseQueryResult<ProviderSyncClientState>;
+
+/** One provider from the synced state. */
+export function useProvider(id: string | undefined): StateQuery & { provider: ProviderSyncInfo | undefined } {
+  const query = useSyncState();
+  const provider: ProviderSyncInfo | undefined = query.data?.providers.find((p) => p.id === id);
+  return { ...query, provider };
+}
+
+/** One model from the synced state (deprecated ones too). */
+export function useModel(id: string | undefined): StateQuery & { model: ModelSpecification | undefined } {
+  const query = useSyncState();
+  const service = useProviderSyncService();
+  const model: ModelSpecification | undefined =
+    query.data?.models.find((m) => m.id === id) ?? (id && service && query.data ? service.getModel(id) : undefined);
+  return { ...query, model };
+}
+
+export interface UseModelsFromStateOptions {
+  providerId?: string;
+  excludeDeprecated?: boolean;
+}
+
+/** Models from the synced state, filtered. */
+export function useModelsFromState({
+  providerId,
+  excludeDeprecated = false,
+}: UseModelsFromStateOptions = {}): StateQuery & { models: ModelSpecification[] } {
+  const query = useSyncState();
+  const models = (query.data?.models ?? []).filter(
+    (m) =>
+      (providerId === undefined || m.provider_id === providerId) &&
+      (!excludeDeprecated || m.deprecation_status === "active"),
+  );
+  return { ...query, models };
+}
+
+export interface UseSyncWebSocketOptions {
+  /** Every sync and connection event. */
+  onEvent?: (event: ProviderSyncEvent) => void;
+}
+
+/**
+ * Follows the service's live events: calls `onEvent`, keeps the state query
+ * current and invalidates exactly the availability queries an event affects.
+ */
+export function useSyncWebSocket({ onEvent }: UseSyncWebSocketOptions = {}): {
+  isConnected: boolean;
+  transport: Transport;
+} {
+  const service = useProviderSyncService();
+  const client = useQueryClient();
+  const listener = useRef(onEvent);
+  listener.current = onEvent;
+  useStateIntoCache(service);
+  useEffect(() => {
+    if (!service) return;
+    return service.onEvent((event) => {
+      invalidateFor(event, service, client);
+      listener.current?.(event);
+    });
+  }, [service, client]);
+  const { data } = useSyncState();
+  return { isConnected: data?.isConnected ?? false, transport: data?.transport ?? "offline" };
+}
+
+/** The catalog with live updates: `useSyncState` plus `useSyncWebSocket`. */
+export function useProviderSyncWithWebSocket(options: UseSyncWebSocketOptions = {}): StateQuery & {
+  providers: ProviderSyncInfo[];
+  models: ModelSpecification[];
+  /** The sync's status (`status` is the query's own). */
+  syncStatus: SyncStatus;
+  isConnected: boolean;
+  forceSync: () => Promise<void>;
+} {
+  const service = useProviderSyncService();
+  const { isConnected } = useSyncWebSocket(options);
+  const query = useSyncState();
+  return {
+    ...query,
+    providers: query.data?.providers ?? [],
+    models: query.data?.models ?? [],
+    syncStatus: query.data?.status ?? "syncing",
+    isConnected,
+    forceSync: () => (service ? service.forceSync() : Promise.reject(new Error("provider-sync is still loading"))),
+  };
+}
+
+async function fetchJson<T>(url: string): Promise<T> {
+  const response = await fetch(url);
+  if (!response.ok) {
+    const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null;
+    throw new Error(body?.error?.message ?? `HTTP ${response.status} from ${url}`);
+  }
+  return (await response.json()) as T;
+}
+
+/** `GET /models/{id}/availability`, refreshed when the model or its provider changes. */
+export function useModelAvailability(id: string | undefined): UseQueryResult<ModelAvailability> {
+  const service = useProviderSyncService();
+  return useQuery({
+    queryKey: providerSyncKeys.modelAvailability(id ?? ""),
+    queryFn: () =>
+      fetchJson<ModelAvailability>(`${service!.apiBaseUrl}/models/${encodeURIComponent(id!)}/availability`),
+    enabled: service !== null && !!id,
+  });
+}
+
+/** `GET /providers/{id}/availability`, refreshed when the provider changes. */
+export function useProviderAvailability(id: string | undefined): UseQueryResult<ProviderAvailability> {
+  const service = useProviderSyncService();
+  return useQuery({
+    queryKey: providerSyncKeys.providerAvailability(id ?? ""),
+    queryFn: () =>
+      fetchJson<ProviderAvailability>(`${service!.apiBaseUrl}/providers/${encodeURIComponent(id!)}/availability`),
+    enabled: service !== null && !!id,
+  });
+}

@@ -1,0 +1,75 @@
+import type { SyncStatus, Transport } from "../../index.js";
+
+export interface SyncStatusIndicatorProps {
+  status?: SyncStatus;
+  isConnected?: boolean;
+  lastSyncTime?: Date | number | null;
+  version?: number;
+  transport?: Transport;
+  /** Shows a "Sync now" button that calls it. */
+  onSync?: () => void;
+  /** Version, transport and last sync time under the status. */
+  showDetails?: boolean;
+  className?: string;
+}
+
+const LABELS: Record<SyncStatus, string> = {
+  synced: "Synced",
+  syncing: "Syncing…",
+  stale: "Showing cached data",
+  error: "Sync error",
+  disconnected: "Disconnected",
+};
+
+function describeTime(time: Date | number): string {
+  const date = typeof time === "number" ? new Date(time) : time;
+  return date.toLocaleTimeString();
+}
+
+/** The sync status as a badge, announced politely to screen readers. */
+export function SyncStatusIndicator({
+  status,
+  isConnected,
+  lastSyncTime,
+  version,
+  transport,
+  onSync,
+  showDetails = false,
+  className,
+}: SyncStatusIndicatorProps) {
+  const shown: SyncStatus = status ?? (isConnected === false ? "disconnected" : "synced");
+  const label =
+    shown === "synced" && transport === "polling" ? "Synced (polling)" : LABELS[shown];
+  return (
+    <div className={["psync-status", `psync-status--${shown}`, className].filter(Boolean).join(" ")}>
+      <span role="status" aria-live="polite" className="psync-status__label">
+        <span className="psync-status__dot" aria-hidden="true" />
+        {label}
+        {isConnected === false && shown !== "disconnected" ? " · offline" : ""}
+      </span>
+      {showDetails && (
+        <dl className="psync-status__details">
+          {version !== undefined && (
+            <>
+              <dt>Version</dt>
+              <dd>{version}</dd>
+            </>
+          )}
+          {transport && (
+            <>
+              <dt>Transport</dt>
+              <dd>{transport}</dd>
+            </>
+          )}
+          <dt>Last sync</dt>
+          <dd>{lastSyncTime ? describeTime(lastSyncTime) : "never"}</dd>
+        </dl>
+      )}
+      {onSync && (
+        <button type="button" className="psync-status__sync" onClick={() => onSync()}>
+          Sync now
+        </button>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,43 @@
+import type { SyncStatus, Transport } from "../index.js";
+import { useProviderSyncContext } from "./context.js";
+import { useSelected } from "./store.js";
+
+export interface SyncStatusValue {
+  status: SyncStatus;
+  isSynced: boolean;
+  isSyncing: boolean;
+  isStale: boolean;
+  hasError: boolean;
+  isConnected: boolean;
+  transport: Transport;
+  version: number;
+  lastSyncTime: number | null;
+}
+
+const sameStatus = (a: SyncStatusValue, b: SyncStatusValue) =>
+  a.status === b.status &&
+  a.isConnected === b.isConnected &&
+  a.transport === b.transport &&
+  a.version === b.version &&
+  a.lastSyncTime === b.lastSyncTime;
+
+/** Where the sync stands, without the catalog. */
+export function useSyncStatus(): SyncStatusValue {
+  const { service } = useProviderSyncContext("useSyncStatus");
+  return useSelected(
+    service,
+    "",
+    (state) => ({
+      status: state.status,
+      isSynced: state.status === "synced",
+      isSyncing: state.status === "syncing",
+      isStale: state.status === "stale",
+      hasError: state.status === "error",
+      isConnected: state.isConnected,
+      transport: state.transport,
+      version: state.version,
+      lastSyncTime: state.lastSyncTime,
+    }),
+    sameStatus,
+  );
+}

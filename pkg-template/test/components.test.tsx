@@ -1,0 +1,65 @@
+import { fireEvent, render, screen } from "@testing-library/react";
+import { describe, expect, it, vi } from "vitest";
+import { ModelDeprecationWarning, ProviderUnavailableWarning, SyncStatusIndicator } from "provider-sync/react";
+
+describe("SyncStatusIndicator", () => {
+  it("announces the status politely and offers a sync", () => {
+    const onSync = vi.fn();
+    render(<SyncStatusIndicator status="synced" isConnected version={42} lastSyncTime={new Date(0)} onSync={onSync} showDetails />);
+    const status = screen.getByRole("status");
+    expect(status.getAttribute("aria-live")).toBe("polite");
+    expect(status.textContent).toContain("Synced");
+    expect(screen.getByText("42")).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Sync now" }));
+    expect(onSync).toHaveBeenCalledOnce();
+  });
+
+  it("shows a disconnected or polling link", () => {
+    const { rerender } = render(<SyncStatusIndicator isConnected={false} />);
+    expect(screen.getByRole("status").textContent).toContain("Disconnected");
+    rerender(<SyncStatusIndicator status="synced" transport="polling" isConnected />);
+    expect(screen.getByRole("status").textContent).toContain("polling");
+  });
+});
+
+describe("ModelDeprecationWarning", () => {
+  const now = new Date("2026-11-25T12:00:00Z");
+
+  it("is a note while the sunset is far, and offers the replacement", () => {
+    const onSelect = vi.fn();
+    render(
+      <ModelDeprecationWarning modelId="old" modelName="Old" deprecationDate="2026-10-01" sunsetDate="2027-04-01"
+        replacementModelId="new" replacementModelName="New" onSelectReplacement={onSelect} now={now} />,
+    );
+    const note = screen.getByRole("note");
+    expect(note.className).toContain("psync-deprecation--notice");
+    expect(note.textContent).toContain("in 127 days");
+    fireEvent.click(screen.getByRole("button", { name: "Switch to New" }));
+    expect(onSelect).toHaveBeenCalledWith("new");
+  });
+
+  it("turns into an alert near the sunset and after it", () => {
+    const { rerender } = render(<ModelDeprecationWarning modelId="old" sunsetDate="2026-12-05" now={now} />);
+    expect(screen.getByRole("alert").className).toContain("psync-deprecation--urgent");
+    rerender(<ModelDeprecationWarning modelId="old" sunsetDate="2026-11-01" now={now} />);
+    expect(screen.getByRole("alert").textContent).toContain("stopped working on 2026-11-01");
+  });
+});
+
+describe("ProviderUnavailableWarning", () => {
+  it("renders nothing while the provider is available", () => {
+    const { container } = render(<ProviderUnavailableWarning providerId="p" status="available" />);
+    expect(container.innerHTML).toBe("");
+  });
+
+  it("alerts and offers the fallback", () => {
+    const onSelect = vi.fn();
+    render(
+      <ProviderUnavailableWarning providerId="openai" providerName="OpenAI" status="unavailable" message="outage"
+        fallbackProviderId="anthropic" fallbackProviderName="Anthropic" onSelectFallback={onSelect} />,
+    );
+    expect(screen.getByRole("alert").textContent).toContain("OpenAI is unavailable");
+    fireEvent.click(screen.getByRole("button", { name: "Switch to Anthropic" }));
+    expect(onSelect).toHaveBeenCalledWith("anthropic");
+  });
+});

@@ -1,0 +1,146 @@
+// Type-checked with `tsc --noEmit --strict` (never run): every public export
+// of the package used the way an application would, against the built
+// declarations in pkg/.
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import {
+  ProviderSyncService,
+  createProviderSyncService,
+  getProviderSyncService,
+  load,
+  loadProviderSyncService,
+  resetProviderSyncService,
+  type ConnectionEvent,
+  type ModelAvailability,
+  type ModelFilter,
+  type ModelSpecification,
+  type ProviderAvailability,
+  type ProviderSyncClientState,
+  type ProviderSyncConfig,
+  type ProviderSyncEvent,
+  type ProviderSyncInfo,
+  type SyncEvent,
+  type SyncState,
+  type SyncStatus,
+  type Transport,
+} from "provider-sync";
+import {
+  EMPTY_STATE,
+  ModelDeprecationWarning,
+  ProviderSyncProvider,
+  ProviderUnavailableWarning,
+  SyncStatusIndicator,
+  useModel,
+  useModels,
+  useProvider,
+  useProviderSync,
+  useProviders,
+  useProviderSyncService,
+  useSyncStatus,
+  type ModelCapabilityName,
+  type ProviderSyncServiceLike,
+  type ProviderSyncValue,
+  type SyncStatusValue,
+} from "provider-sync/react";
+import {
+  keysAffectedBy,
+  providerSyncKeys,
+  useModel as useModelQuery,
+  useModelAvailability,
+  useModelsFromState,
+  useProvider as useProviderQuery,
+  useProviderAvailability,
+  useProviderSyncWithWebSocket,
+  useSyncState,
+  useSyncWebSocket,
+} from "provider-sync/react-query";
+
+const config: ProviderSyncConfig = { apiBaseUrl: "/api/provider-sync", pollingInterval: 30_000, logLevel: "info" };
+const filter: ModelFilter = { provider_id: "openai", capability: "vision" };
+
+export async function plain(): Promise<number> {
+  await load();
+  const service: ProviderSyncService = await createProviderSyncService(config);
+  const shared: ProviderSyncService = await loadProviderSyncService();
+  const same: ProviderSyncService = getProviderSyncService();
+  const unsubscribe: () => void = service.subscribe((state: ProviderSyncClientState) => {
+    const status: SyncStatus = state.status;
+    const transport: Transport = state.transport;
+    const time: number | null = state.lastSyncTime;
+    void [status, transport, time];
+  });
+  service.onEvent((event: ProviderSyncEvent) => {
+    if (event.type === "model_added") {
+      const added: ModelSpecification = event.data;
+      void added;
+    } else if (event.type === "resynced") {
+      const reason: string = event.reason;
+      void reason;
+    }
+  });
+  await service.initialize();
+  await service.forceSync();
+  const models: ModelSpecification[] = service.getModels(filter);
+  const provider: ProviderSyncInfo | undefined = service.getProvider("openai");
+  const url: string = service.apiBaseUrl;
+  await service.clearCache();
+  unsubscribe();
+  service.destroy();
+  shared.destroy();
+  same.destroy();
+  resetProviderSyncService();
+  const wire: SyncEvent | ConnectionEvent | SyncState | ModelAvailability | ProviderAvailability | undefined = undefined;
+  void [models, provider, url, wire];
+  return EMPTY_STATE.version;
+}
+
+function Hooks() {
+  const value: ProviderSyncValue = useProviderSync();
+  const providers: ProviderSyncInfo[] = useProviders({ enabledOnly: true });
+  const capability: ModelCapabilityName = "json_mode";
+  const models: ModelSpecification[] = useModels({ providerId: "openai", excludeDeprecated: true, capability });
+  const status: SyncStatusValue = useSyncStatus();
+  const one: ProviderSyncInfo | undefined = useProvider("openai");
+  const model: ModelSpecification | undefined = useModel("gpt-4o");
+  const service: ProviderSyncServiceLike | null = useProviderSyncService();
+  void [providers, models, one, service];
+  return (
+    <>
+      <SyncStatusIndicator status={value.status} isConnected={status.isConnected} lastSyncTime={value.lastSyncTime}
+        version={value.version} transport={status.transport} onSync={() => void value.forceSync()} showDetails />
+      {model && (
+        <ModelDeprecationWarning modelId={model.id} modelName={model.name} deprecationDate={model.deprecation_date}
+          sunsetDate={model.sunset_date} replacementModelId={model.replacement_model_id}
+          onSelectReplacement={(id: string) => console.log(id)} />
+      )}
+      {value.activeProvider && (
+        <ProviderUnavailableWarning providerId={value.activeProvider.id} providerName={value.activeProvider.display_name}
+          status={value.activeProvider.status} onSelectFallback={(id: string) => console.log(id)} />
+      )}
+    </>
+  );
+}
+
+function QueryHooks() {
+  const state = useSyncState();
+  const { provider } = useProviderQuery("openai");
+  const { model } = useModelQuery("gpt-4o");
+  const { models } = useModelsFromState({ providerId: "openai", excludeDeprecated: true });
+  const { isConnected } = useSyncWebSocket({ onEvent: (e: ProviderSyncEvent) => console.log(e.type) });
+  const all = useProviderSyncWithWebSocket();
+  const availability: ModelAvailability | undefined = useModelAvailability("gpt-4o").data;
+  const providerAvailability: ProviderAvailability | undefined = useProviderAvailability("openai").data;
+  const keys = [providerSyncKeys.state(), providerSyncKeys.modelAvailability("m"), providerSyncKeys.all];
+  void [state.data?.version, provider, model, models, isConnected, all.forceSync, availability, providerAvailability, keys, keysAffectedBy];
+  return null;
+}
+
+export function App() {
+  return (
+    <QueryClientProvider client={new QueryClient()}>
+      <ProviderSyncProvider config={config} onSyncEvent={(e: ProviderSyncEvent) => console.log(e)}>
+        <Hooks />
+        <QueryHooks />
+      </ProviderSyncProvider>
+    </QueryClientProvider>
+  );
+}
