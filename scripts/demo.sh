@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Runs the server on its embedded SQLite default with the sample catalog and
-# serves the live catalog page at http://127.0.0.1:8080/.
+# serves the live catalog page (examples/plain-html, using the SDK built into
+# pkg/) at http://127.0.0.1:8080/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PROVIDER_SYNC_ADMIN_TOKEN="${PROVIDER_SYNC_ADMIN_TOKEN:-demo-token}"
+SKIP_BROWSER=1 bash scripts/setup.sh
+bash scripts/build-pkg.sh
+site=target/demo-site
+rm -rf "$site" && mkdir -p "$site"
+cp -r examples/plain-html/. "$site/"
+cp -r pkg "$site/provider-sync"
 cargo build --release -p provider-sync-server
+export PROVIDER_SYNC_ADMIN_TOKEN="${PROVIDER_SYNC_ADMIN_TOKEN:-demo-token}"
 echo "Open http://${PROVIDER_SYNC_BIND:-127.0.0.1:8080}/ — admin token: $PROVIDER_SYNC_ADMIN_TOKEN"
 exec target/release/provider-sync-server \
   --catalog examples/catalog.toml \
-  --static-dir examples/plain-html \
+  --static-dir "$site" \
   "$@"

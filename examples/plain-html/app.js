@@ -1,97 +1,93 @@
-// A minimal live view of the catalog with plain fetch and WebSocket. It keeps
-// no sync logic of its own: on any change it refetches the whole state.
-const base = "/api/provider-sync";
-const $ = (id) => document.getElementById(id);
-let state = null;
-let retry = 1000;
+// The live catalog with the provider-sync SDK from a classic script tag. All
+// syncing (WebSocket, polling fallback, IndexedDB cache, resyncs) is the
+// SDK's; this file only renders what `subscribe` hands it.
+(function () {
+  "use strict";
+  // ?api=URL points the page at a server elsewhere (the end-to-end tests do).
+  var apiBaseUrl = new URLSearchParams(location.search).get("api") || "/api/provider-sync";
+  var $ = function (id) { return document.getElementById(id); };
+  var LABELS = { synced: "Synced", syncing: "Syncing…", stale: "Showing cached data", error: "Sync error", disconnected: "Disconnected" };
+  var DAY = 86400000;
 
-function text(tag, content, className) {
-  const el = document.createElement(tag);
-  el.textContent = content;
-  if (className) el.className = className;
-  return el;
-}
+  function el(tag, text, className, attrs) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = text;
+    if (className) node.className = className;
+    Object.keys(attrs || {}).forEach(function (name) { node.setAttribute(name, attrs[name]); });
+    return node;
+  }
 
-function setStatus(kind, message) {
-  $("status").className = `status status-${kind}`;
-  $("status").textContent = message;
-}
+  function renderStatus(state) {
+    var label = LABELS[state.status];
+    if (state.status === "synced" && state.transport === "polling") label = "Synced (polling)";
+    $("sync-status").className = "psync-status psync-status--" + state.status;
+    $("status-text").textContent = label;
+    var when = state.lastSyncTime ? new Date(state.lastSyncTime).toLocaleTimeString() : "never";
+    $("status-details").textContent =
+      "version " + state.version + " · " + state.transport + " · last sync " + when + (state.error ? " · " + state.error : "");
+  }
 
-function render() {
-  const providers = $("providers");
-  providers.replaceChildren(
-    ...state.providers.map((p) => {
-      const li = document.createElement("li");
-      li.append(text("span", p.display_name, "name"), text("span", p.status, `badge badge-${p.status}`));
-      if (p.id === state.active_provider_id) li.append(text("span", "active", "badge badge-active-provider"));
-      li.append(document.createElement("br"), text("small", `${p.model_ids.length} models · ${p.provider_type}`));
-      return li;
-    }),
-  );
-  const names = new Map(state.all_models.map((m) => [m.id, m.name]));
-  const providerNames = new Map(state.providers.map((p) => [p.id, p.display_name]));
-  $("models").replaceChildren(
-    ...state.all_models.map((m) => {
-      const tr = document.createElement("tr");
-      if (m.deprecation_status !== "active") tr.className = "deprecated";
-      const price = m.pricing ? `${m.pricing.input_per_million} / ${m.pricing.output_per_million}` : "—";
-      const status = document.createElement("td");
-      status.append(text("span", m.deprecation_status, `badge badge-${m.deprecation_status}`));
-      if (m.deprecation_status !== "active") {
-        const replacement = m.replacement_model_id ? ` → use ${names.get(m.replacement_model_id) ?? m.replacement_model_id}` : "";
-        status.append(document.createElement("br"), text("span", `sunset ${m.sunset_date ?? "not announced"}${replacement}`, "warning"));
+  function deprecation(model, names) {
+    var days = model.sunset_date ? Math.round((Date.parse(model.sunset_date + "T00:00:00Z") - Date.now()) / DAY) : null;
+    var level = days === null ? "notice" : days < 0 ? "sunset" : days <= 30 ? "urgent" : "notice";
+    var box = el("div", null, "psync-deprecation psync-deprecation--" + level,
+      { role: level === "notice" ? "note" : "alert", "data-model-id": model.id });
+    var when = days === null ? "no shutdown date announced" : days < 0 ? "stopped working on " + model.sunset_date
+      : "stops working on " + model.sunset_date + " (in " + days + " days)";
+    box.append(el("strong", "Deprecated: "), when);
+    if (model.replacement_model_id) {
+      box.append(el("br"), "Use " + (names.get(model.replacement_model_id) || model.replacement_model_id) + " instead.");
+    }
+    return box;
+  }
+
+  function render(state) {
+    renderStatus(state);
+    var names = new Map(state.models.map(function (m) { return [m.id, m.name]; }));
+    var providerNames = new Map(state.providers.map(function (p) { return [p.id, p.display_name]; }));
+    $("providers").replaceChildren.apply($("providers"), state.providers.map(function (p) {
+      var li = el("li", null, null, { "data-provider-id": p.id });
+      li.append(el("span", p.display_name, "name"), el("span", p.status, "badge status badge-" + p.status));
+      if (p.id === state.activeProviderId) li.append(el("span", "active", "badge badge-current"));
+      li.append(el("br"), el("small", p.model_ids.length + " models · " + p.provider_type));
+      if (p.status !== "available") {
+        var fallback = p.fallback_provider_id ? " Fallback: " + (providerNames.get(p.fallback_provider_id) || p.fallback_provider_id) + "." : "";
+        li.append(el("p", p.display_name + " is " + p.status + "." + fallback, "psync-provider-warning psync-provider-warning--" + p.status, { role: "alert" }));
       }
+      return li;
+    }));
+    $("model-count").textContent = "(" + state.models.length + ")";
+    $("models").replaceChildren.apply($("models"), state.models.map(function (m) {
+      var tr = el("tr", null, m.deprecation_status === "active" ? "" : "deprecated", { "data-model-id": m.id });
+      var price = m.pricing ? m.pricing.input_per_million + " / " + m.pricing.output_per_million : "—";
+      var status = el("td");
+      status.append(el("span", m.deprecation_status, "badge badge-" + m.deprecation_status));
+      if (m.deprecation_status !== "active") status.append(deprecation(m, names));
       tr.append(
-        text("td", m.name),
-        text("td", providerNames.get(m.provider_id) ?? m.provider_id),
-        text("td", m.context_window.toLocaleString(), "num"),
-        text("td", m.max_output_tokens.toLocaleString(), "num"),
-        text("td", price, "num"),
-        status,
+        el("td", m.name, "name"),
+        el("td", providerNames.get(m.provider_id) || m.provider_id),
+        el("td", m.context_window.toLocaleString(), "num"),
+        el("td", m.max_output_tokens.toLocaleString(), "num"),
+        el("td", price, "num"),
+        status
       );
       return tr;
-    }),
-  );
-}
+    }));
+  }
 
-async function load() {
-  const response = await fetch(`${base}/state`);
-  if (!response.ok) throw new Error(`GET /state: HTTP ${response.status}`);
-  state = await response.json();
-  render();
-  setStatus("synced", `synced · version ${state.metadata.version}`);
-}
-
-// Coalesces bursts (a replay of many events) into one refetch at a time.
-let loading = null;
-let again = false;
-function refresh() {
-  if (loading) { again = true; return loading; }
-  loading = load().finally(() => {
-    loading = null;
-    if (again) { again = false; refresh(); }
+  ProviderSync.ready.then(function () {
+    var sync = new ProviderSync.ProviderSyncService({
+      apiBaseUrl: apiBaseUrl,
+      includeDeprecated: true,
+      reconnectMaxDelay: 5000,
+      logLevel: "info",
+    });
+    window.providerSync = sync; // to look at from the console
+    sync.subscribe(render);
+    render(sync.getState());
+    $("sync-now").addEventListener("click", function () { sync.forceSync().catch(function () {}); });
+    sync.initialize().catch(function () { render(sync.getState()); });
+  }, function (error) {
+    $("status-text").textContent = "Could not load provider-sync: " + error.message;
   });
-  return loading;
-}
-
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const query = state ? `?since=${state.metadata.version}&epoch=${state.metadata.epoch}` : "";
-  const ws = new WebSocket(`${scheme}://${location.host}${base}/ws${query}`);
-  ws.onopen = () => { retry = 1000; };
-  ws.onmessage = (message) => {
-    const event = JSON.parse(message.data);
-    if (event.type === "hello" || event.type === "heartbeat" || event.type === "error") {
-      if (event.type === "heartbeat" && state && event.data.version !== state.metadata.version) refresh();
-      return;
-    }
-    refresh();
-  };
-  ws.onclose = () => {
-    setStatus("disconnected", `disconnected · retrying in ${Math.round(retry / 1000)} s`);
-    setTimeout(() => load().then(connect, connect), retry);
-    retry = Math.min(retry * 2, 30000);
-  };
-}
-
-load().catch((e) => setStatus("disconnected", e.message)).finally(connect);
+})();

@@ -5,7 +5,8 @@
 //! until it gets SIGTERM or Ctrl-C. Control endpoints (CORS open, loopback
 //! only): `POST /stop`, `POST /start` (same port, same store), `POST /wipe`
 //! (delete the store and start again: a new epoch), `GET /status`, and
-//! `GET /hang/…`, which answers only after a minute.
+//! `GET /hang/…`, which answers only after a minute; with `--static-dir`, it
+//! serves that directory too.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +35,10 @@ struct Args {
     /// Frames queued per WebSocket before a client is told to resync.
     #[arg(long, default_value_t = 256)]
     ws_queue: usize,
+    /// A directory the control service serves at `/`: pages that must stay
+    /// reachable while the server is stopped.
+    #[arg(long)]
+    static_dir: Option<PathBuf>,
 }
 
 struct Bed {
@@ -92,7 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::defaults();
     config.bind = "127.0.0.1:0".parse()?;
     config.database = dir.path().join("testbed.db").display().to_string();
-    config.catalog = args.catalog;
+    config.catalog = args.catalog.clone();
     config.admin_token = Some(args.admin_token);
     config.heartbeat_ms = args.heartbeat_ms;
     config.client_timeout_ms = args.heartbeat_ms * 20;
@@ -153,6 +158,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .layer(CorsLayer::permissive())
         .with_state(bed.clone());
+    let control = match &args.static_dir {
+        Some(dir) => control.fallback_service(tower_http::services::ServeDir::new(dir)),
+        None => control,
+    };
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let control_url = format!("http://{}", listener.local_addr()?);
     println!("SERVER_URL={server_url}");

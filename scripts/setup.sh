@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, when it is missing: the wasm
+# target, wasm-bindgen-cli at exactly the wasm-bindgen crate's version,
+# Chromium and ChromeDriver (Debian), and the npm packages of the package
+# template. Reuses whatever is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for component in rustfmt clippy; do
+  rustup component list --installed | grep -q "^$component" || rustup component add "$component"
+done
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
+  # --locked fails for some versions against the registry copy; plain works.
+  cargo install wasm-bindgen-cli --version "$bindgen_version" --locked \
+    || cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+if [ "${SKIP_BROWSER:-}" != 1 ] && { ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; }; then
+  apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+  apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends chromium chromium-driver
+fi
+
+if ! command -v npm >/dev/null; then
+  echo "npm is needed (Node.js 20 or later)" >&2
+  exit 1
+fi
+if [ ! -d pkg-template/node_modules ] || [ pkg-template/package-lock.json -nt pkg-template/node_modules/.package-lock.json ]; then
+  (cd pkg-template && npm ci --no-audit --no-fund)
+fi
