@@ -28,6 +28,22 @@ cargo test --workspace 2>&1 | tee -a "$log"
 step "browser tests (headless Chromium against a real server)"
 bash scripts/test-browser.sh 2>&1 | tee -a "$log"
 
-# One closing line for the whole run, summed over every test binary.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
-     END { printf "\nall tests: %d passed, %d failed\n", p, f }' "$log"
+step "npm package: build, vitest, strict consumer type check"
+bash scripts/build-pkg.sh
+(cd pkg-template && node_modules/.bin/vitest run && node_modules/.bin/tsc -p test/tsconfig.json) 2>&1 | tee -a "$log"
+
+step "end to end: both examples in Chromium (Playwright) against a real server"
+PKG_BUILT=1 bash scripts/test-e2e.sh 2>&1 | tee -a "$log"
+
+step "sizes"
+bash scripts/size-report.sh
+
+# One closing line for the whole run, summed over every runner: cargo and
+# wasm-bindgen-test ("test result:"), vitest ("Tests  N passed"), node's test
+# runner ("# pass N" / "# fail N").
+sed 's/\x1b\[[0-9;]*m//g' "$log" | awk '
+  /^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+  /^ *Tests +[0-9]/ { for (i = 1; i <= NF; i++) { if ($i == "passed") p += $(i-1); if ($i == "failed") f += $(i-1) } }
+  /^# pass [0-9]/ { p += $3 }
+  /^# fail [0-9]/ { f += $3 }
+  END { printf "\nall tests: %d passed, %d failed\n", p, f }'

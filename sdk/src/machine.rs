@@ -512,7 +512,13 @@ impl Core {
                 self.in_flight = false;
                 let force_full = self.queued.take().unwrap_or(false);
                 self.queued = Some(force_full);
-                self.status = SyncStatus::Error;
+                // A cached copy stays "stale" (not confirmed, still shown);
+                // the error says why it is not confirmed.
+                self.status = if self.from_cache {
+                    SyncStatus::Stale
+                } else {
+                    SyncStatus::Error
+                };
                 if !self.ready {
                     Self::notify(out, Notice::Failed(message.clone()));
                 }

@@ -207,6 +207,38 @@ fn live_events_apply_and_a_gap_is_repaired() {
 }
 
 #[test]
+fn a_cached_copy_stays_stale_while_the_server_is_down() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(
+        Input::Start {
+            cached: Some(h.states[2].clone()),
+        },
+        0.0,
+        0.5,
+    );
+    let out = core.handle(
+        Input::RequestFailed {
+            request: RequestKind::Sync,
+            error: SdkError::Network {
+                what: "POST /sync",
+                message: "Failed to fetch".into(),
+            },
+        },
+        1.0,
+        0.5,
+    );
+    assert_eq!(core.status(), SyncStatus::Stale);
+    assert!(core.from_cache());
+    assert_eq!(core.error(), Some("POST /sync failed: Failed to fetch"));
+    assert!(
+        !notices(&out).iter().any(|n| matches!(n, Notice::Failed(_))),
+        "initialize already resolved"
+    );
+    assert!(timer(&out, Timer::Retry).is_some());
+}
+
+#[test]
 fn one_sync_at_a_time_and_asks_in_between_are_queued() {
     let h = history("e1", 4);
     let mut core = connected(&h, 1);
