@@ -14,7 +14,14 @@ let loading: Promise<void> | undefined;
  * or a `Response` to load the `.wasm` from somewhere else.
  */
 export function load(wasm?: string | URL | Response | BufferSource): Promise<void> {
-  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then(() => undefined);
+  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then(
+    () => undefined,
+    (error: unknown) => {
+      // A failed download may succeed later: let the next call try again.
+      loading = undefined;
+      throw error;
+    },
+  );
   return loading;
 }
 

@@ -43,6 +43,7 @@ describe("ModelDeprecationWarning", () => {
     expect(screen.getByRole("alert").className).toContain("psync-deprecation--urgent");
     rerender(<ModelDeprecationWarning modelId="old" sunsetDate="2026-11-01" now={now} />);
     expect(screen.getByRole("alert").textContent).toContain("stopped working on 2026-11-01");
+    expect(screen.getByRole("alert").textContent).toContain("old has been retired");
   });
 });
 

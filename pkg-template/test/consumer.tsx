@@ -129,7 +129,7 @@ function QueryHooks() {
   const all = useProviderSyncWithWebSocket();
   const availability: ModelAvailability | undefined = useModelAvailability("gpt-4o").data;
   const providerAvailability: ProviderAvailability | undefined = useProviderAvailability("openai").data;
-  const keys = [providerSyncKeys.state(), providerSyncKeys.modelAvailability("m"), providerSyncKeys.all];
+  const keys = [providerSyncKeys.state("/api"), providerSyncKeys.modelAvailability("/api", "m"), providerSyncKeys.all];
   void [state.data?.version, provider, model, models, isConnected, all.forceSync, availability, providerAvailability, keys, keysAffectedBy];
   return null;
 }

@@ -24,9 +24,17 @@ function setup() {
       <ProviderSyncProvider service={service}>{children}</ProviderSyncProvider>
     </QueryClientProvider>
   );
-  // Availability answers already cached, as if components had asked.
-  for (const id of ["gpt-4o", "gpt-4.1", "claude"]) client.setQueryData(providerSyncKeys.modelAvailability(id), { id });
-  for (const id of ["openai", "anthropic"]) client.setQueryData(providerSyncKeys.providerAvailability(id), { id });
+  // Availability answers already cached, as if components had asked; claude
+  // names gpt-4o as its replacement. Another server's answers too.
+  const base = service.apiBaseUrl;
+  for (const id of ["gpt-4o", "gpt-4.1", "claude"]) {
+    client.setQueryData(providerSyncKeys.modelAvailability(base, id), {
+      id,
+      replacement_model_id: id === "claude" ? "gpt-4o" : null,
+    });
+  }
+  for (const id of ["openai", "anthropic"]) client.setQueryData(providerSyncKeys.providerAvailability(base, id), { id });
+  client.setQueryData(providerSyncKeys.modelAvailability("http://other.invalid", "gpt-4o"), { id: "gpt-4o" });
   return { service, client, wrapper };
 }
 
@@ -35,7 +43,7 @@ function invalidated(client: QueryClient): string[] {
     .getQueryCache()
     .getAll()
     .filter((q) => q.state.isInvalidated)
-    .map((q) => q.queryKey.slice(1).join(":"))
+    .map((q) => (q.queryKey[1] === "http://other.invalid" ? "other:" : "") + q.queryKey.slice(2).join(":"))
     .sort();
 }
 
@@ -45,7 +53,8 @@ describe("query keys affected by events", () => {
     renderHook(() => useSyncWebSocket(), { wrapper });
 
     act(() => service.emit({ id: "e", version: 2, timestamp: "t", type: "model_deprecated", data: model("gpt-4o", "openai") }));
-    expect(invalidated(client)).toEqual(["model-availability:gpt-4o"]);
+    // The model, and the answer that names it as a replacement; not the other server's.
+    expect(invalidated(client)).toEqual(["model-availability:claude", "model-availability:gpt-4o"]);
 
     act(() =>
       service.emit({
@@ -62,17 +71,21 @@ describe("query keys affected by events", () => {
         },
       }),
     );
+    // Its models (from model_ids, deprecated ones included) and every
+    // provider's answer (fallback suggestions depend on the others).
     expect(invalidated(client)).toEqual([
+      "model-availability:claude",
       "model-availability:gpt-4.1",
       "model-availability:gpt-4o",
+      "provider-availability:anthropic",
       "provider-availability:openai",
     ]);
   });
 
   it("are everything (but the state) after a resync", () => {
     const service = new FakeService();
-    expect(keysAffectedBy({ type: "resynced", reason: "epoch_changed" }, service)).toBe("all");
-    expect(keysAffectedBy({ type: "connected", transport: "websocket" }, service)).toEqual([]);
+    expect(keysAffectedBy({ type: "resynced", reason: "epoch_changed" }, service).everything).toBe(true);
+    expect(keysAffectedBy({ type: "connected", transport: "websocket" }, service)).toEqual({ models: [], providers: [] });
   });
 });
 

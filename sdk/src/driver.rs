@@ -90,6 +90,10 @@ pub(crate) struct Driver {
     sync_waiters: Waiters,
 }
 
+/// How long `initialize()` waits for the IndexedDB cache before going to
+/// the network without it.
+const CACHE_WAIT_MS: u32 = 3000;
+
 fn now() -> f64 {
     js_sys::Date::now()
 }
@@ -116,6 +120,10 @@ impl Driver {
             ready_waiters: RefCell::default(),
             sync_waiters: RefCell::default(),
         }))
+    }
+
+    pub(crate) fn is_destroyed(&self) -> bool {
+        self.core.borrow().is_destroyed()
     }
 
     pub(crate) fn api_base_url(&self) -> &str {
@@ -517,30 +525,54 @@ impl Driver {
         if self.started.replace(true) {
             return;
         }
+        let (visibility, online) = (self.me.clone(), self.me.clone());
+        *self.page.borrow_mut() = PageWatch::new(
+            move |visible| {
+                if let Some(d) = visibility.upgrade() {
+                    d.dispatch(Input::Visibility { visible });
+                }
+            },
+            move || {
+                if let Some(d) = online.upgrade() {
+                    d.dispatch(Input::Online);
+                }
+            },
+        );
+        // Start from the cache, but never wait on IndexedDB for long: an open
+        // that hangs (blocked, or a browser bug) must not stop the service.
+        let started = Rc::new(Cell::new(false));
+        let start = {
+            let (me, started) = (self.me.clone(), started.clone());
+            move |cached: Option<SyncState>| {
+                if started.replace(true) {
+                    return;
+                }
+                if let Some(driver) = me.upgrade() {
+                    if driver.core.borrow().is_destroyed() {
+                        return;
+                    }
+                    driver.dispatch(Input::Start { cached });
+                    if !crate::page::visible() {
+                        driver.dispatch(Input::Visibility { visible: false });
+                    }
+                }
+            }
+        };
+        let give_up = {
+            let start = start.clone();
+            Timeout::new(CACHE_WAIT_MS, move || {
+                web_sys::console::warn_1(&JsValue::from_str(
+                    "provider-sync: IndexedDB did not answer in time; starting from the network",
+                ));
+                start(None);
+            })
+        };
         let me = self.me.clone();
         spawn_local(async move {
             let Some(driver) = me.upgrade() else { return };
             let cached = driver.load_cache().await;
-            if driver.core.borrow().is_destroyed() {
-                return;
-            }
-            let (visibility, online) = (me.clone(), me.clone());
-            *driver.page.borrow_mut() = PageWatch::new(
-                move |visible| {
-                    if let Some(d) = visibility.upgrade() {
-                        d.dispatch(Input::Visibility { visible });
-                    }
-                },
-                move || {
-                    if let Some(d) = online.upgrade() {
-                        d.dispatch(Input::Online);
-                    }
-                },
-            );
-            driver.dispatch(Input::Start { cached });
-            if !crate::page::visible() {
-                driver.dispatch(Input::Visibility { visible: false });
-            }
+            drop(give_up);
+            start(cached);
         });
     }
 
@@ -553,6 +585,7 @@ impl Driver {
         self.dispatch(Input::Destroy);
         self.page.borrow_mut().take();
         self.socket.borrow_mut().take();
+        self.cache.borrow_mut().take();
         self.timers.borrow_mut().clear();
         self.listeners.clear();
         let destroyed = js_sys::Error::new("the service was destroyed");

@@ -46,6 +46,9 @@ async fn settle(request: &IdbRequest) -> Result<JsValue, String> {
 #[derive(Debug)]
 pub(crate) struct Idb {
     db: IdbDatabase,
+    /// Closes this connection when another tab upgrades the database, so it
+    /// never blocks the upgrade.
+    _on_version_change: Handler,
 }
 
 impl Idb {
@@ -78,7 +81,13 @@ impl Idb {
         let db = opened?
             .dyn_into::<IdbDatabase>()
             .map_err(|_| "not a database".to_owned())?;
-        Ok(Some(Self { db }))
+        let closing = db.clone();
+        let on_version_change = Closure::<dyn FnMut()>::new(move || closing.close());
+        db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        Ok(Some(Self {
+            db,
+            _on_version_change: on_version_change,
+        }))
     }
 
     fn store(&self, mode: IdbTransactionMode) -> Result<web_sys::IdbObjectStore, String> {
@@ -115,6 +124,7 @@ impl Idb {
 
 impl Drop for Idb {
     fn drop(&mut self) {
+        self.db.set_onversionchange(None);
         self.db.close();
     }
 }

@@ -67,14 +67,17 @@ pub enum ConnectionEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Timer {
     Reconnect,
+    /// The WebSocket took too long to open.
+    Connect,
     Poll,
     Retry,
     HeartbeatSend,
     HeartbeatCheck,
 }
 
-pub const ALL_TIMERS: [Timer; 5] = [
+pub const ALL_TIMERS: [Timer; 6] = [
     Timer::Reconnect,
+    Timer::Connect,
     Timer::Poll,
     Timer::Retry,
     Timer::HeartbeatSend,
@@ -103,7 +106,7 @@ pub enum Notice {
     Ready,
     /// The first attempt failed with no data to show (`initialize()` rejects).
     Failed(String),
-    /// A sync (for `forceSync()`) finished.
+    /// The sync a `forceSync()` asked for finished.
     SyncSettled(Result<(), String>),
 }
 
@@ -160,6 +163,17 @@ enum Socket {
     Open,
 }
 
+/// Who asked for a sync, which decides whether it may skip a pending
+/// backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// The machine itself (a gap, a heartbeat ahead, a resync notice): waits
+    /// out a pending retry delay (`Retry-After` included).
+    Machine,
+    /// A person or the page (`forceSync()`, back online, visible again).
+    Now,
+}
+
 /// The state machine. `now` is milliseconds on any monotonic clock; `unit`
 /// is a uniform draw in [0, 1) for backoff jitter.
 #[derive(Debug)]
@@ -168,6 +182,9 @@ pub struct Core {
     state: Option<SyncState>,
     status: SyncStatus,
     socket: Socket,
+    /// The open socket has shown it works (a heartbeat came through); until
+    /// then a close counts as a failed attempt.
+    socket_proven: bool,
     polling: bool,
     poll_ok: bool,
     from_cache: bool,
@@ -176,11 +193,17 @@ pub struct Core {
     /// Consecutive WebSocket attempts that failed.
     attempts: u32,
     retry_attempt: u32,
+    /// A retry delay is running: machine-made syncs wait for it.
+    retry_pending: bool,
     in_flight: bool,
     /// A sync asked for while one was in flight: `Some(force_full)`.
     queued: Option<bool>,
     /// Why the sync in flight was started, to announce when it lands.
     resync_reason: Option<String>,
+    /// A `forceSync()` waits for a sync started after it.
+    force_waiting: bool,
+    /// The sync in flight is the one a `forceSync()` waits for.
+    in_flight_forced: bool,
     hidden: bool,
     last_heard: f64,
     started: bool,
@@ -195,6 +218,7 @@ impl Core {
             state: None,
             status: SyncStatus::Disconnected,
             socket: Socket::Closed,
+            socket_proven: false,
             polling: false,
             poll_ok: false,
             from_cache: false,
@@ -202,9 +226,12 @@ impl Core {
             error: None,
             attempts: 0,
             retry_attempt: 0,
+            retry_pending: false,
             in_flight: false,
             queued: None,
             resync_reason: None,
+            force_waiting: false,
+            in_flight_forced: false,
             hidden: false,
             last_heard: 0.0,
             started: false,
@@ -256,6 +283,12 @@ impl Core {
     pub fn handle(&mut self, input: Input, now: f64, unit: f64) -> Vec<Command> {
         let mut out = Vec::new();
         if self.destroyed {
+            if let Input::ForceSync = input {
+                Self::notify(
+                    &mut out,
+                    Notice::SyncSettled(Err("the service was destroyed".into())),
+                );
+            }
             return out;
         }
         match input {
@@ -283,17 +316,25 @@ impl Core {
             Input::Online => self.hurry(&mut out),
             Input::ForceSync => {
                 if self.started {
-                    self.request_sync(false, &mut out);
+                    self.force_waiting = true;
+                    self.request_sync(false, Ask::Now, &mut out);
                 } else {
-                    out.push(Command::Notify(Notice::SyncSettled(Err(
-                        "call initialize() first".into(),
-                    ))));
+                    Self::notify(
+                        &mut out,
+                        Notice::SyncSettled(Err("call initialize() first".into())),
+                    );
                 }
             }
             Input::Destroy => {
                 self.destroyed = true;
                 out.push(Command::CloseSocket);
                 out.extend(ALL_TIMERS.map(Command::ClearTimer));
+                if self.force_waiting {
+                    Self::notify(
+                        &mut out,
+                        Notice::SyncSettled(Err("the service was destroyed".into())),
+                    );
+                }
             }
         }
         out
@@ -322,17 +363,22 @@ impl Core {
                 Self::notify(out, Notice::StateChanged);
             }
         }
-        self.request_sync(false, out);
+        self.request_sync(false, Ask::Now, out);
     }
 
-    /// Asks the server for what the copy lacks; one request at a time.
-    fn request_sync(&mut self, force_full: bool, out: &mut Vec<Command>) {
-        if self.in_flight {
+    /// Asks the server for what the copy lacks; one request at a time, and
+    /// machine-made asks wait out a running retry delay.
+    fn request_sync(&mut self, force_full: bool, ask: Ask, out: &mut Vec<Command>) {
+        if self.in_flight || (self.retry_pending && ask == Ask::Machine) {
             self.queued = Some(self.queued.unwrap_or(false) || force_full);
             return;
         }
         self.in_flight = true;
-        out.push(Command::ClearTimer(Timer::Retry));
+        self.in_flight_forced = self.force_waiting;
+        if self.retry_pending {
+            self.retry_pending = false;
+            out.push(Command::ClearTimer(Timer::Retry));
+        }
         out.push(Command::Fetch(match &self.state {
             None => Request::State,
             Some(state) => Request::Sync {
@@ -345,7 +391,7 @@ impl Core {
 
     fn resync_because(&mut self, reason: &str, force_full: bool, out: &mut Vec<Command>) {
         self.resync_reason.get_or_insert_with(|| reason.to_owned());
-        self.request_sync(force_full, out);
+        self.request_sync(force_full, Ask::Machine, out);
     }
 
     /// Replaces the copy with a full state, announcing why if there was one.
@@ -367,7 +413,17 @@ impl Core {
         }
     }
 
+    /// Whether a full state is older than the copy (same history, lower
+    /// version): an answer overtaken by live events, to be dropped.
+    fn is_behind(&self, incoming: &SyncState) -> bool {
+        self.state.as_ref().is_some_and(|ours| {
+            ours.metadata.epoch == incoming.metadata.epoch
+                && ours.metadata.version > incoming.metadata.version
+        })
+    }
+
     /// A sync landed: bookkeeping shared by every successful sync.
+    /// `expected_checksum` is the server's at the copy's version, if known.
     fn landed(&mut self, expected_checksum: Option<&str>, now: f64, out: &mut Vec<Command>) {
         self.retry_attempt = 0;
         self.error = None;
@@ -380,23 +436,33 @@ impl Core {
             self.ready = true;
             Self::notify(out, Notice::Ready);
         }
-        Self::notify(out, Notice::SyncSettled(Ok(())));
+        self.start_transport(out);
+        let ours = self.state.as_ref().map(|s| s.metadata.checksum.as_str());
+        if let (Some(expected), Some(ours)) = (expected_checksum, ours)
+            && expected != ours
+        {
+            // The forced sync, if any, is now this repair.
+            self.resync_because("checksum_mismatch", true, out);
+            return;
+        }
         if let Some(reason) = self.resync_reason.take() {
             Self::notify(
                 out,
                 Notice::Connection(ConnectionEvent::Resynced { reason }),
             );
         }
-        self.start_transport(out);
-        let ours = self.state.as_ref().map(|s| s.metadata.checksum.as_str());
-        if let (Some(expected), Some(ours)) = (expected_checksum, ours)
-            && expected != ours
-        {
-            self.resync_because("checksum_mismatch", true, out);
-            return;
-        }
+        self.settle_force(Ok(()), out);
         if let Some(force_full) = self.queued.take() {
-            self.request_sync(force_full, out);
+            self.request_sync(force_full, Ask::Machine, out);
+        }
+    }
+
+    /// Settles a `forceSync()` whose sync just finished.
+    fn settle_force(&mut self, result: Result<(), String>, out: &mut Vec<Command>) {
+        if self.in_flight_forced {
+            self.in_flight_forced = false;
+            self.force_waiting = false;
+            Self::notify(out, Notice::SyncSettled(result));
         }
     }
 
@@ -422,6 +488,10 @@ impl Core {
         };
         self.socket = Socket::Connecting;
         out.push(Command::OpenSocket { since, epoch });
+        out.push(Command::SetTimer {
+            timer: Timer::Connect,
+            after_ms: self.settings.sync_timeout,
+        });
     }
 
     fn synced(&mut self, response: SyncResponse, now: f64, out: &mut Vec<Command>) {
@@ -433,7 +503,8 @@ impl Core {
                     self.resync_because("incremental_without_state", true, out);
                     return;
                 };
-                // Listeners hear of every event applied, whichever way it came.
+                // Listeners hear of every event applied, whichever way it came;
+                // events the socket already brought are skipped.
                 for event in response.events {
                     match apply_event(state, &event) {
                         Ok(Applied::Changed) => Self::notify(out, Notice::Event(Box::new(event))),
@@ -446,24 +517,36 @@ impl Core {
                 }
             }
             SyncType::Full => match response.state {
-                Some(state) => {
-                    self.replace(state, response.reason.map(|r| r.as_str()), out);
-                }
+                Some(state) if self.is_behind(&state) => {}
+                Some(state) => self.replace(state, response.reason.map(|r| r.as_str()), out),
                 None => {
                     self.resync_because("empty_full_sync", true, out);
                     return;
                 }
             },
         }
-        self.landed(Some(&response.checksum), now, out);
+        // The checksum speaks for the answer's version; compare only when the
+        // copy is at that version (live events may have moved it on).
+        let at_version = self
+            .state
+            .as_ref()
+            .is_some_and(|s| s.metadata.version == response.version);
+        let expected = at_version.then_some(response.checksum.as_str());
+        self.landed(expected, now, out);
     }
 
     fn version_seen(&mut self, info: VersionInfo, out: &mut Vec<Command>) {
+        if !self.polling {
+            // An answer to a poll made before the socket came back.
+            return;
+        }
         let was_ok = self.poll_ok;
         self.poll_ok = true;
         if let Some(state) = &self.state {
             if state.metadata.epoch != info.epoch || state.metadata.version != info.version {
-                self.request_sync(false, out);
+                self.request_sync(false, Ask::Machine, out);
+            } else if !info.checksum.is_empty() && state.metadata.checksum != info.checksum {
+                self.resync_because("checksum_mismatch", true, out);
             } else if self.status != SyncStatus::Synced {
                 self.status = SyncStatus::Synced;
                 self.error = None;
@@ -473,7 +556,7 @@ impl Core {
         if !was_ok {
             Self::notify(out, Notice::StateChanged);
         }
-        if self.polling && !self.hidden {
+        if !self.hidden {
             out.push(Command::SetTimer {
                 timer: Timer::Poll,
                 after_ms: self.settings.polling_interval,
@@ -482,6 +565,9 @@ impl Core {
     }
 
     fn failed(&mut self, request: RequestKind, error: SdkError, unit: f64, out: &mut Vec<Command>) {
+        if request == RequestKind::Version && !self.polling {
+            return;
+        }
         let message = error.to_string();
         let retry_after = match &error {
             SdkError::Http { retry_after_ms, .. } => *retry_after_ms,
@@ -498,7 +584,7 @@ impl Core {
             RequestKind::Version => {
                 self.poll_ok = false;
                 self.status = SyncStatus::Disconnected;
-                if self.polling && !self.hidden {
+                if !self.hidden {
                     let wait = retry_after
                         .unwrap_or(0.0)
                         .max(self.settings.polling_interval);
@@ -522,9 +608,10 @@ impl Core {
                 if !self.ready {
                     Self::notify(out, Notice::Failed(message.clone()));
                 }
-                Self::notify(out, Notice::SyncSettled(Err(message)));
+                self.settle_force(Err(message), out);
                 let wait = self.settings.backoff.delay(self.retry_attempt, unit);
                 self.retry_attempt += 1;
+                self.retry_pending = true;
                 out.push(Command::SetTimer {
                     timer: Timer::Retry,
                     after_ms: retry_after.unwrap_or(0.0).max(wait),
@@ -536,8 +623,9 @@ impl Core {
 
     fn socket_opened(&mut self, now: f64, out: &mut Vec<Command>) {
         self.socket = Socket::Open;
-        self.attempts = 0;
+        self.socket_proven = false;
         self.last_heard = now;
+        out.push(Command::ClearTimer(Timer::Connect));
         if self.polling {
             self.polling = false;
             out.push(Command::ClearTimer(Timer::Poll));
@@ -567,10 +655,20 @@ impl Core {
         match &event.payload {
             EventPayload::Hello(_) | EventPayload::Error(_) => {}
             EventPayload::FullSync(state) => {
-                self.replace(state.clone(), Some("full_sync"), out);
-                self.landed(None, now, out);
+                if !self.is_behind(state) {
+                    self.replace(state.clone(), Some("full_sync"), out);
+                    // What the socket sends does not settle a forceSync().
+                    let forced = std::mem::take(&mut self.in_flight_forced);
+                    self.landed(None, now, out);
+                    self.in_flight_forced = forced;
+                }
             }
             EventPayload::Heartbeat(beat) => {
+                // A heartbeat through the socket proves the link works.
+                if !self.socket_proven {
+                    self.socket_proven = true;
+                    self.attempts = 0;
+                }
                 let Some(state) = &self.state else { return };
                 if beat.epoch != state.metadata.epoch || beat.version > state.metadata.version {
                     self.resync_because("heartbeat_ahead", false, out);
@@ -583,7 +681,7 @@ impl Core {
             EventPayload::ResyncRequired(_) => self.resync_because("server_request", false, out),
             _ => {
                 let Some(state) = self.state.as_mut() else {
-                    self.request_sync(false, out);
+                    self.request_sync(false, Ask::Machine, out);
                     return;
                 };
                 match apply_event(state, &event) {
@@ -610,9 +708,17 @@ impl Core {
             return;
         }
         self.socket = Socket::Closed;
+        out.push(Command::ClearTimer(Timer::Connect));
         out.push(Command::ClearTimer(Timer::HeartbeatSend));
         out.push(Command::ClearTimer(Timer::HeartbeatCheck));
-        self.attempts += 1;
+        // A link that never proved itself counts as a failed attempt, so a
+        // server that accepts and then drops connections is backed off from.
+        self.attempts = if was_open && self.socket_proven {
+            1
+        } else {
+            self.attempts + 1
+        };
+        self.socket_proven = false;
         if was_open {
             Self::notify(
                 out,
@@ -654,14 +760,21 @@ impl Core {
                     self.open_socket(out);
                 }
             }
+            Timer::Connect => {
+                if self.socket == Socket::Connecting {
+                    out.push(Command::CloseSocket);
+                    self.socket_closed("the WebSocket did not open in time".into(), unit, out);
+                }
+            }
             Timer::Poll => {
                 if self.polling && !self.hidden {
                     out.push(Command::Fetch(Request::Version));
                 }
             }
             Timer::Retry => {
+                self.retry_pending = false;
                 let force_full = self.queued.take().unwrap_or(false);
-                self.request_sync(force_full, out);
+                self.request_sync(force_full, Ask::Machine, out);
             }
             Timer::HeartbeatSend => {
                 if self.socket == Socket::Open {
@@ -705,8 +818,8 @@ impl Core {
             out.push(Command::ClearTimer(Timer::Poll));
             out.push(Command::Fetch(Request::Version));
         }
-        if self.state.is_none() || self.status == SyncStatus::Error {
-            self.request_sync(false, out);
+        if self.state.is_none() || matches!(self.status, SyncStatus::Error | SyncStatus::Stale) {
+            self.request_sync(false, Ask::Now, out);
         }
     }
 }

@@ -178,11 +178,13 @@ impl ProviderSyncService {
     fn listen(&self, kind: Kind, listener: Function) -> JsValue {
         let id = self.driver.listeners.add(kind, listener);
         let driver = Rc::downgrade(&self.driver);
-        Closure::once_into_js(move || {
+        // Callable any number of times; JavaScript owns it from here.
+        Closure::<dyn FnMut()>::new(move || {
             if let Some(driver) = driver.upgrade() {
                 driver.listeners.remove(id);
             }
         })
+        .into_js_value()
     }
 
     /// Removes this server's copy from IndexedDB.
@@ -210,13 +212,16 @@ thread_local! {
 }
 
 /// The shared service of the page: created with `config` on the first call,
-/// the same one afterwards (a later `config` is ignored).
+/// the same one afterwards (a later `config` is ignored), a new one once it
+/// was destroyed.
 #[wasm_bindgen(js_name = getProviderSyncService)]
 pub fn get_provider_sync_service(
     config: Option<Ts<ProviderSyncConfig>>,
 ) -> Result<ProviderSyncService, JsError> {
     SHARED.with(|shared| {
-        if let Some(service) = shared.borrow().as_ref() {
+        if let Some(service) = shared.borrow().as_ref()
+            && !service.driver.is_destroyed()
+        {
             return Ok(service.clone());
         }
         let service = ProviderSyncService::new(config)?;

@@ -269,6 +269,9 @@ async fn a_throwing_listener_does_not_stop_delivery() {
     .await;
     assert!(calls.length() > 0, "the second listener was called");
     unsubscribe.call0(&JsValue::NULL).unwrap();
+    unsubscribe
+        .call0(&JsValue::NULL)
+        .expect("unsubscribing twice is harmless");
     let count = calls.length();
     admin(
         "PUT",
@@ -497,6 +500,10 @@ async fn the_singleton_is_shared_until_reset() {
         js_sys::Object::is(&a.get_state(), &b.get_state()),
         "one service behind both"
     );
+    // A destroyed shared service is replaced, not handed out again.
+    b.destroy();
+    let fresh = provider_sync_sdk::get_provider_sync_service(None).unwrap();
+    assert_eq!(state_of(&fresh).version, 0, "a new service after destroy");
     provider_sync_sdk::reset_provider_sync_service();
     let c = provider_sync_sdk::get_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
         .unwrap();

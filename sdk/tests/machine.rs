@@ -466,3 +466,183 @@ fn destroy_stops_everything_and_later_input_is_ignored() {
     assert_eq!(core.state().unwrap().metadata.version, 1);
     assert!(core.handle(Input::Destroy, 7.0, 0.5).is_empty());
 }
+
+#[test]
+fn an_answer_overtaken_by_live_events_is_not_a_mismatch() {
+    let h = history("e1", 6);
+    let mut core = connected(&h, 3);
+    core.handle(Input::ForceSync, 3.0, 0.5);
+    core.handle(Input::SocketEvent(h.events[3].clone()), 4.0, 0.5);
+    core.handle(Input::SocketEvent(h.events[4].clone()), 5.0, 0.5);
+    // The answer stops at version 4; the copy is at 5.
+    let out = core.handle(Input::Synced(incremental(&h, 3, 4)), 6.0, 0.5);
+    assert!(
+        fetches(&out).is_empty(),
+        "no repair for a late answer: {out:?}"
+    );
+    assert_eq!(core.state().unwrap(), &h.states[5]);
+    assert!(notices(&out).contains(&&Notice::SyncSettled(Ok(()))));
+    // A full state older than the copy is dropped, not applied.
+    core.handle(Input::ForceSync, 7.0, 0.5);
+    let out = core.handle(
+        Input::Synced(full(&h, 4, Some(FullSyncReason::Requested))),
+        8.0,
+        0.5,
+    );
+    assert_eq!(core.state().unwrap(), &h.states[5]);
+    assert!(fetches(&out).is_empty());
+}
+
+#[test]
+fn machine_made_syncs_wait_out_retry_after_but_force_sync_does_not() {
+    let h = history("e1", 4);
+    let mut core = connected(&h, 1);
+    core.handle(Input::ForceSync, 2.0, 0.5);
+    let failed = core.handle(
+        Input::RequestFailed {
+            request: RequestKind::Sync,
+            error: SdkError::Http {
+                what: "POST /sync",
+                status: 429,
+                retry_after_ms: Some(120_000.0),
+            },
+        },
+        3.0,
+        0.5,
+    );
+    assert_eq!(timer(&failed, Timer::Retry), Some(120_000.0));
+    // A gap would ask for a sync: it waits for the retry delay.
+    let gap = core.handle(Input::SocketEvent(h.events[2].clone()), 4.0, 0.5);
+    assert!(fetches(&gap).is_empty(), "{gap:?}");
+    // A person asking goes through.
+    let forced = core.handle(Input::ForceSync, 5.0, 0.5);
+    assert_eq!(fetches(&forced).len(), 1);
+    assert!(forced.contains(&Command::ClearTimer(Timer::Retry)));
+}
+
+#[test]
+fn a_socket_that_opens_then_drops_is_backed_off_and_polled_around() {
+    let h = history("e1", 1);
+    let mut core = connected(&h, 1);
+    let mut fell_back = false;
+    for _ in 0..5 {
+        let out = core.handle(
+            Input::SocketClosed {
+                reason: "dropped".into(),
+            },
+            0.0,
+            0.999,
+        );
+        fell_back |= notices(&out).iter().any(|n| {
+            matches!(
+                n,
+                Notice::Connection(ConnectionEvent::FallbackToPolling { .. })
+            )
+        });
+        core.handle(Input::TimerFired(Timer::Reconnect), 0.0, 0.5);
+        // It opens, says hello, and is dropped before any heartbeat.
+        core.handle(Input::SocketOpened, 0.0, 0.5);
+    }
+    assert!(fell_back, "five drops in a row mean polling");
+    // A heartbeat proves a link: the next drop starts counting afresh.
+    let beat = SyncEvent {
+        id: "hb".into(),
+        version: 1,
+        timestamp: "t".into(),
+        payload: EventPayload::Heartbeat(Heartbeat {
+            epoch: "e1".into(),
+            version: 1,
+            checksum: h.states[1].metadata.checksum.clone(),
+            server_time: "t".into(),
+        }),
+    };
+    core.handle(Input::SocketEvent(beat), 1.0, 0.5);
+    let out = core.handle(
+        Input::SocketClosed {
+            reason: "dropped".into(),
+        },
+        2.0,
+        0.999,
+    );
+    assert_eq!(timer(&out, Timer::Reconnect).map(f64::round), Some(999.0));
+}
+
+#[test]
+fn a_socket_that_never_opens_times_out() {
+    let h = history("e1", 1);
+    let mut core = Core::new(settings(|c| c.sync_timeout = Some(2000.0)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    let out = core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    assert_eq!(timer(&out, Timer::Connect), Some(2000.0));
+    let out = core.handle(Input::TimerFired(Timer::Connect), 2001.0, 0.5);
+    assert!(out.contains(&Command::CloseSocket));
+    assert!(timer(&out, Timer::Reconnect).is_some());
+    assert_eq!(core.transport(), Transport::Offline);
+}
+
+#[test]
+fn polling_answers_after_the_socket_is_back_are_ignored_and_checksums_are_checked() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|c| c.enable_web_socket = Some(false)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    let diverged = VersionInfo {
+        version: 2,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: "0".repeat(32),
+    };
+    let out = core.handle(Input::VersionSeen(diverged), 2.0, 0.5);
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync {
+            version: 2,
+            epoch: "e1".into(),
+            force_full: true
+        }]
+    );
+
+    let mut core = connected(&h, 2);
+    let late = core.handle(
+        Input::RequestFailed {
+            request: RequestKind::Version,
+            error: SdkError::Timeout {
+                what: "GET /version",
+                ms: 10,
+            },
+        },
+        3.0,
+        0.5,
+    );
+    assert!(late.is_empty(), "{late:?}");
+    assert_eq!(core.status(), SyncStatus::Synced);
+}
+
+#[test]
+fn force_sync_settles_on_a_sync_started_after_it() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 1);
+    // A sync the machine started (a gap) is in flight.
+    core.handle(Input::SocketEvent(h.events[2].clone()), 2.0, 0.5);
+    let asked = core.handle(Input::ForceSync, 3.0, 0.5);
+    assert!(
+        fetches(&asked).is_empty(),
+        "queued behind the one in flight"
+    );
+    let first = core.handle(Input::Synced(incremental(&h, 1, 3)), 4.0, 0.5);
+    assert!(
+        !notices(&first)
+            .iter()
+            .any(|n| matches!(n, Notice::SyncSettled(_)))
+    );
+    assert_eq!(fetches(&first).len(), 1, "the forced sync goes out now");
+    let second = core.handle(Input::Synced(incremental(&h, 3, 3)), 5.0, 0.5);
+    assert!(notices(&second).contains(&&Notice::SyncSettled(Ok(()))));
+    // After destroy, a forceSync is refused at once.
+    core.handle(Input::Destroy, 6.0, 0.5);
+    let refused = core.handle(Input::ForceSync, 7.0, 0.5);
+    assert!(matches!(
+        notices(&refused)[..],
+        [Notice::SyncSettled(Err(_))]
+    ));
+}

@@ -14,12 +14,30 @@ import { useProviderSyncService, type ProviderSyncServiceLike } from "../react/i
 import { invalidateFor } from "./invalidation.js";
 import { providerSyncKeys } from "./keys.js";
 
-/** Keeps the state query's data equal to the service's state. */
+/** Keeps the state query's data equal to the service's state, from the
+ * moment it mounts (not only from the next change). */
 function useStateIntoCache(service: ProviderSyncServiceLike | null) {
   const client = useQueryClient();
   useEffect(() => {
     if (!service) return;
-    return service.subscribe((state) => client.setQueryData(providerSyncKeys.state(), state));
+    const key = providerSyncKeys.state(service.apiBaseUrl);
+    const current = service.getState();
+    if (current.epoch !== null) client.setQueryData(key, current);
+    return service.subscribe((state) => client.setQueryData(key, state));
+  }, [service, client]);
+}
+
+/** Invalidates the availability answers each live event affects. */
+function useLiveInvalidation(service: ProviderSyncServiceLike | null, onEvent?: (event: ProviderSyncEvent) => void) {
+  const client = useQueryClient();
+  const listener = useRef(onEvent);
+  listener.current = onEvent;
+  useEffect(() => {
+    if (!service) return;
+    return service.onEvent((event) => {
+      invalidateFor(event, service, client);
+      listener.current?.(event);
+    });
   }, [service, client]);
 }
 
@@ -28,7 +46,7 @@ export function useSyncState(): UseQueryResult<ProviderSyncClientState> {
   const service = useProviderSyncService();
   useStateIntoCache(service);
   return useQuery({
-    queryKey: providerSyncKeys.state(),
+    queryKey: providerSyncKeys.state(service?.apiBaseUrl ?? ""),
     queryFn: async () => {
       await service!.initialize();
       return service!.getState();
@@ -84,24 +102,16 @@ export interface UseSyncWebSocketOptions {
 
 /**
  * Follows the service's live events: calls `onEvent`, keeps the state query
- * current and invalidates exactly the availability queries an event affects.
+ * current and invalidates exactly the availability queries an event affects
+ * (the availability hooks do that last part by themselves too).
  */
 export function useSyncWebSocket({ onEvent }: UseSyncWebSocketOptions = {}): {
   isConnected: boolean;
   transport: Transport;
 } {
   const service = useProviderSyncService();
-  const client = useQueryClient();
-  const listener = useRef(onEvent);
-  listener.current = onEvent;
   useStateIntoCache(service);
-  useEffect(() => {
-    if (!service) return;
-    return service.onEvent((event) => {
-      invalidateFor(event, service, client);
-      listener.current?.(event);
-    });
-  }, [service, client]);
+  useLiveInvalidation(service, onEvent);
   const { data } = useSyncState();
   return { isConnected: data?.isConnected ?? false, transport: data?.transport ?? "offline" };
 }
@@ -140,8 +150,9 @@ async function fetchJson<T>(url: string): Promise<T> {
 /** `GET /models/{id}/availability`, refreshed when the model or its provider changes. */
 export function useModelAvailability(id: string | undefined): UseQueryResult<ModelAvailability> {
   const service = useProviderSyncService();
+  useLiveInvalidation(service);
   return useQuery({
-    queryKey: providerSyncKeys.modelAvailability(id ?? ""),
+    queryKey: providerSyncKeys.modelAvailability(service?.apiBaseUrl ?? "", id ?? ""),
     queryFn: () =>
       fetchJson<ModelAvailability>(`${service!.apiBaseUrl}/models/${encodeURIComponent(id!)}/availability`),
     enabled: service !== null && !!id,
@@ -151,8 +162,9 @@ export function useModelAvailability(id: string | undefined): UseQueryResult<Mod
 /** `GET /providers/{id}/availability`, refreshed when the provider changes. */
 export function useProviderAvailability(id: string | undefined): UseQueryResult<ProviderAvailability> {
   const service = useProviderSyncService();
+  useLiveInvalidation(service);
   return useQuery({
-    queryKey: providerSyncKeys.providerAvailability(id ?? ""),
+    queryKey: providerSyncKeys.providerAvailability(service?.apiBaseUrl ?? "", id ?? ""),
     queryFn: () =>
       fetchJson<ProviderAvailability>(`${service!.apiBaseUrl}/providers/${encodeURIComponent(id!)}/availability`),
     enabled: service !== null && !!id,

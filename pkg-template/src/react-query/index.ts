@@ -15,4 +15,4 @@ export {
   type UseSyncWebSocketOptions,
 } from "./hooks.js";
 export { providerSyncKeys } from "./keys.js";
-export { keysAffectedBy } from "./invalidation.js";
+export { keysAffectedBy, type Affected } from "./invalidation.js";

@@ -1,61 +1,68 @@
-import type { QueryClient } from "@tanstack/react-query";
-import type { ProviderSyncEvent } from "../index.js";
+import type { Query, QueryClient } from "@tanstack/react-query";
+import type { ModelAvailability, ProviderSyncEvent } from "../index.js";
 import type { ProviderSyncServiceLike } from "../react/index.js";
-import { providerSyncKeys } from "./keys.js";
+
+/** Which cached availability answers an event makes stale. */
+export interface Affected {
+  /** Model availability answers, by model id. */
+  models: string[];
+  /** Provider availability answers, by provider id; `"all"` for every one. */
+  providers: string[] | "all";
+  /** Model answers naming this model as their replacement. */
+  replacementOf?: string;
+  /** Everything (the client cannot tell what changed). */
+  everything?: boolean;
+}
 
 /**
- * The query keys an event makes stale: a model's availability when the
- * model changes; a provider's availability, and the availability of each of
- * its models, when the provider changes. Everything on an epoch change or a
- * resync (the client cannot tell what changed).
+ * A model event: that model's availability, and the answers that name it as
+ * a replacement. A provider event: every provider's availability (fallback
+ * suggestions depend on the others) and that provider's models' (deprecated
+ * ones included). A resync or full state: everything.
  */
-export function keysAffectedBy(
-  event: ProviderSyncEvent,
-  service: ProviderSyncServiceLike,
-): readonly (readonly unknown[])[] | "all" | [] {
+export function keysAffectedBy(event: ProviderSyncEvent, service: ProviderSyncServiceLike): Affected {
+  const modelsOf = (providerId: string) =>
+    service.getState().providers.find((p) => p.id === providerId)?.model_ids ?? [];
   switch (event.type) {
     case "model_added":
     case "model_updated":
     case "model_deprecated":
-      return [providerSyncKeys.modelAvailability(event.data.id)];
+      return { models: [event.data.id], providers: [], replacementOf: event.data.id };
     case "model_removed":
-      return [providerSyncKeys.modelAvailability(event.data.model_id)];
+      return { models: [event.data.model_id], providers: [], replacementOf: event.data.model_id };
     case "provider_added":
     case "provider_updated":
-      return providerKeys(event.data.id, service);
+      return { models: modelsOf(event.data.id), providers: "all" };
     case "provider_status_changed":
-      return providerKeys(event.data.provider_id, service);
+      return { models: modelsOf(event.data.provider_id), providers: "all" };
     case "provider_removed":
-      return [
-        providerSyncKeys.providerAvailability(event.data.provider_id),
-        ...event.data.model_ids.map((id) => providerSyncKeys.modelAvailability(id)),
-      ];
+      return { models: event.data.model_ids, providers: "all" };
     case "resynced":
     case "full_sync":
-      return "all";
+      return { models: [], providers: [], everything: true };
     default:
-      return [];
+      return { models: [], providers: [] };
   }
 }
 
-function providerKeys(providerId: string, service: ProviderSyncServiceLike) {
-  const models = service.getState().models.filter((m) => m.provider_id === providerId);
-  return [
-    providerSyncKeys.providerAvailability(providerId),
-    ...models.map((m) => providerSyncKeys.modelAvailability(m.id)),
-  ];
-}
-
+/** Invalidates exactly what `keysAffectedBy` names, for this service's server. */
 export function invalidateFor(event: ProviderSyncEvent, service: ProviderSyncServiceLike, client: QueryClient) {
-  const keys = keysAffectedBy(event, service);
-  if (keys === "all") {
-    void client.invalidateQueries({
-      predicate: (query) =>
-        query.queryKey[0] === "provider-sync" && query.queryKey[1] !== "state",
-    });
-    return;
-  }
-  for (const queryKey of keys) {
-    void client.invalidateQueries({ queryKey, exact: true });
-  }
+  const affected = keysAffectedBy(event, service);
+  const server = service.apiBaseUrl;
+  const models = new Set(affected.models);
+  const predicate = (query: Query) => {
+    const [root, base, kind, id] = query.queryKey as unknown[];
+    if (root !== "provider-sync" || base !== server || kind === "state") return false;
+    if (affected.everything) return true;
+    if (kind === "provider-availability") {
+      return affected.providers === "all" || affected.providers.includes(id as string);
+    }
+    if (kind === "model-availability") {
+      if (models.has(id as string)) return true;
+      const data = query.state.data as ModelAvailability | undefined;
+      return affected.replacementOf !== undefined && data?.replacement_model_id === affected.replacementOf;
+    }
+    return false;
+  };
+  void client.invalidateQueries({ predicate });
 }

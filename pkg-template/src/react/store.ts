@@ -44,6 +44,8 @@ export function useSelected<T>(
   isEqual: (a: T, b: T) => boolean,
 ): T {
   const last = useRef<{ state: ProviderSyncClientState; key: string; value: T } | null>(null);
+  // Revisions restart with a new history (epoch): the cached selection is
+  // only compared within one.
   const subscribe = useCallback(
     (notify: () => void) => (service ? service.subscribe(() => notify()) : noSubscription()),
     [service],
@@ -52,7 +54,7 @@ export function useSelected<T>(
     const previous = last.current;
     if (previous && previous.state === state && previous.key === key) return previous.value;
     const value = select(state);
-    if (previous && previous.key === key && isEqual(previous.value, value)) {
+    if (previous && previous.key === key && previous.state.epoch === state.epoch && isEqual(previous.value, value)) {
       last.current = { state, key, value: previous.value };
       return previous.value;
     }

@@ -55,7 +55,9 @@ export function ModelDeprecationWarning({
       className={["psync-deprecation", `psync-deprecation--${level}`, className].filter(Boolean).join(" ")}
       data-model-id={modelId}
     >
-      <strong className="psync-deprecation__title">{name} is deprecated</strong>
+      <strong className="psync-deprecation__title">
+        {name} {level === "sunset" ? "has been retired" : "is deprecated"}
+      </strong>
       {deprecationDate && <span className="psync-deprecation__since"> (since {deprecationDate})</span>}
       <p className="psync-deprecation__when">{when}</p>
       {replacement && <p className="psync-deprecation__replacement">Use {replacement} instead.</p>}
