@@ -1,0 +1,13 @@
+//! Shared pieces of the benchmarks.
+//!
+//! # Layout
+//!
+//! - `catalog`: a generated catalog of any size, as a catalog file.
+//! - `stats`: medians and percentiles.
+//! - `bin/sync-sizes`: bytes of full and incremental syncs on a large catalog.
+//! - `bin/loadgen`: WebSocket fan-out latency and memory per connection.
+
+#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+pub mod catalog;
+pub mod stats;
