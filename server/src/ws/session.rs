@@ -2,7 +2,9 @@
 //! be tested without a network: hello, catch-up (events or full state), then
 //! live frames and heartbeats until either side goes away.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, close_code};
@@ -74,12 +76,21 @@ impl<S> Writer<S>
 where
     S: Sink<Message> + Unpin,
 {
+    /// Sends one message. The deadline's timer is only set up when the
+    /// socket cannot take the message at once: with thousands of clients, a
+    /// timer per message per client is measurable, and a stalled socket is
+    /// the exception.
     async fn send(&mut self, message: Message) -> Result<(), Ended> {
-        match tokio::time::timeout(self.timeout, self.sink.send(message)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(Ended::ClientClosed),
-            Err(_) => Err(Ended::WriteStalled),
-        }
+        let mut sending = std::pin::pin!(self.sink.send(message));
+        let first = std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
+        let outcome = match first {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => match tokio::time::timeout(self.timeout, sending).await {
+                Ok(outcome) => outcome,
+                Err(_) => return Err(Ended::WriteStalled),
+            },
+        };
+        outcome.map_err(|_| Ended::ClientClosed)
     }
 
     async fn close(&mut self, code: u16, reason: &'static str) {
