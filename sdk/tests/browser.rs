@@ -111,6 +111,16 @@ fn state_of(service: &ProviderSyncService) -> ProviderSyncClientState {
     serde_wasm_bindgen::from_value(service.get_state()).unwrap()
 }
 
+/// A started service whose WebSocket is open.
+async fn connected() -> ProviderSyncService {
+    let service = started(config(|_| {})).await;
+    eventually(3000, "the websocket", || async {
+        state_of(&service).is_connected
+    })
+    .await;
+    service
+}
+
 /// Waits up to `ms` for `check` to hold, polling every 50 ms.
 async fn eventually<F, Fut>(ms: u32, what: &str, mut check: F)
 where
@@ -203,11 +213,7 @@ async fn initial_full_sync_matches_the_server() {
 
 #[wasm_bindgen_test]
 async fn an_admin_write_arrives_as_an_event_and_in_the_state() {
-    let service = started(config(|_| {})).await;
-    eventually(3000, "the websocket", || async {
-        state_of(&service).is_connected
-    })
-    .await;
+    let service = connected().await;
     let (seen, _) = record_events(&service);
     let before = service.get_state();
     let id = format!("browser-{}", js_sys::Date::now() as u64);
@@ -235,11 +241,7 @@ async fn an_admin_write_arrives_as_an_event_and_in_the_state() {
 
 #[wasm_bindgen_test]
 async fn a_throwing_listener_does_not_stop_delivery() {
-    let service = started(config(|_| {})).await;
-    eventually(3000, "the websocket", || async {
-        state_of(&service).is_connected
-    })
-    .await;
+    let service = connected().await;
     let thrower = Function::new_no_args("throw new Error('listener failure on purpose')");
     service.subscribe(thrower.clone());
     service.on_event(thrower);
@@ -293,11 +295,7 @@ async fn a_throwing_listener_does_not_stop_delivery() {
 
 #[wasm_bindgen_test]
 async fn a_server_restart_is_survived_and_converges() {
-    let service = started(config(|_| {})).await;
-    eventually(3000, "the websocket", || async {
-        state_of(&service).is_connected
-    })
-    .await;
+    let service = connected().await;
     let (seen, _) = record_events(&service);
     control("stop").await;
     eventually(5000, "the disconnect", || async {
@@ -381,11 +379,7 @@ async fn with_the_server_down_the_cache_is_served_as_stale() {
 
 #[wasm_bindgen_test]
 async fn a_wiped_store_means_a_full_resync() {
-    let service = started(config(|_| {})).await;
-    eventually(3000, "the websocket", || async {
-        state_of(&service).is_connected
-    })
-    .await;
+    let service = connected().await;
     let (seen, _) = record_events(&service);
     let old_epoch = state_of(&service).epoch;
     control("wipe").await;
@@ -409,11 +403,7 @@ async fn a_wiped_store_means_a_full_resync() {
 
 #[wasm_bindgen_test]
 async fn a_gap_is_repaired() {
-    let service = started(config(|_| {})).await;
-    eventually(3000, "the websocket", || async {
-        state_of(&service).is_connected
-    })
-    .await;
+    let service = connected().await;
     let (seen, _) = record_events(&service);
     // One write of many events: a hub provider that ten others fall back to,
     // removed. With the testbed's queue of four frames, the session falls
@@ -588,11 +578,7 @@ async fn without_indexeddb_it_works_in_memory() {
 
 #[wasm_bindgen_test]
 async fn a_listener_may_call_back_into_the_service() {
-    let service = started(config(|_| {})).await;
-    eventually(3000, "the websocket", || async {
-        state_of(&service).is_connected
-    })
-    .await;
+    let service = connected().await;
     let inner = service.clone();
     let calls = Array::new();
     let sink = calls.clone();

@@ -105,6 +105,32 @@ fn answer<T: serde::Serialize>(
     (status, headers, Json(written.value)).into_response()
 }
 
+/// Entities whose revision is their `ETag`.
+trait Revisioned {
+    fn revision(&self) -> u64;
+}
+
+impl Revisioned for ProviderSyncInfo {
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+}
+
+impl Revisioned for ModelSpecification {
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+}
+
+/// The answer to a write of one entity: it, with its revision as `ETag`.
+fn answer_entity<T: serde::Serialize + Revisioned>(
+    status: StatusCode,
+    written: Written<T>,
+) -> Response {
+    let revision = written.value.revision();
+    answer(status, written, Some(revision))
+}
+
 fn answer_empty(written: Written<()>) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(&SYNC_VERSION, written.version.into());
@@ -133,8 +159,7 @@ pub async fn create_provider(
         .service
         .write(|d| commands::create_provider(d, body))
         .await?;
-    let revision = written.value.revision;
-    Ok(answer(StatusCode::CREATED, written, Some(revision)))
+    Ok(answer_entity(StatusCode::CREATED, written))
 }
 
 /// Change some fields of a provider; `null` clears an optional one.
@@ -163,8 +188,7 @@ pub async fn update_provider(
         .service
         .write(|d| commands::update_provider(d, &id, if_match, body))
         .await?;
-    let revision = written.value.revision;
-    Ok(answer(StatusCode::OK, written, Some(revision)))
+    Ok(answer_entity(StatusCode::OK, written))
 }
 
 /// Remove a provider and its models.
@@ -217,8 +241,7 @@ pub async fn set_status(
         .service
         .write(|d| commands::set_status(d, &id, if_match, body))
         .await?;
-    let revision = written.value.revision;
-    Ok(answer(StatusCode::OK, written, Some(revision)))
+    Ok(answer_entity(StatusCode::OK, written))
 }
 
 /// Create a model. `id`, `name`, `provider_id` and `context_window` are
@@ -244,8 +267,7 @@ pub async fn create_model(
         .service
         .write(|d| commands::create_model(d, body))
         .await?;
-    let revision = written.value.revision;
-    Ok(answer(StatusCode::CREATED, written, Some(revision)))
+    Ok(answer_entity(StatusCode::CREATED, written))
 }
 
 /// Change some fields of a model; `null` clears an optional one.
@@ -274,8 +296,7 @@ pub async fn update_model(
         .service
         .write(|d| commands::update_model(d, &id, if_match, body))
         .await?;
-    let revision = written.value.revision;
-    Ok(answer(StatusCode::OK, written, Some(revision)))
+    Ok(answer_entity(StatusCode::OK, written))
 }
 
 /// Remove a model.
@@ -330,8 +351,7 @@ pub async fn deprecate_model(
         .service
         .write(|d| commands::deprecate_model(d, &id, if_match, body))
         .await?;
-    let revision = written.value.revision;
-    Ok(answer(StatusCode::OK, written, Some(revision)))
+    Ok(answer_entity(StatusCode::OK, written))
 }
 
 /// Choose the active (and optionally the default) provider.
