@@ -52,3 +52,8 @@ for clients in ${CLIENTS:-1000 10000}; do
   target/release/loadgen --target ws --url http://127.0.0.1:18101 --clients "$clients" --server-pid "$node_pid"
   kill "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pid=""
 done
+
+echo
+echo "## REST against nginx"
+echo
+bash scripts/bench-rest.sh | grep '^|'
