@@ -57,3 +57,15 @@ echo
 echo "## REST against nginx"
 echo
 bash scripts/bench-rest.sh | grep '^|'
+
+echo
+echo "## End to end: admin write to the SDK's state in Chromium"
+echo
+bash scripts/setup.sh >/dev/null
+bash scripts/build-pkg.sh >/dev/null
+site=$(mktemp -d)
+cp -r examples/plain-html/. "$site/" && cp -r pkg "$site/provider-sync"
+cargo build --release -p provider-sync-testbed 2>/dev/null
+(cd tests/e2e && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; })
+node bench/e2e/latency.mjs "$site" 200
+rm -rf "$site"
