@@ -65,7 +65,14 @@ bash scripts/setup.sh >/dev/null
 bash scripts/build-pkg.sh >/dev/null
 site=$(mktemp -d)
 cp -r examples/plain-html/. "$site/" && cp -r pkg "$site/provider-sync"
-cargo build --release -p provider-sync-testbed 2>/dev/null
+cargo build --release -p provider-sync-testbed -p provider-sync-bench 2>/dev/null
 (cd tests/e2e && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; })
 node bench/e2e/latency.mjs "$site" 200
-rm -rf "$site"
+
+echo
+echo "## The SDK in Chromium on 50 x 2,000 models"
+echo
+big=$(mktemp --suffix=.toml)
+target/release/gen-catalog >"$big"
+node bench/e2e/client.mjs "$site" "$big" 50
+rm -rf "$site" "$big"
