@@ -13,7 +13,7 @@ use std::rc::{Rc, Weak};
 use gloo_timers::callback::Timeout;
 use js_sys::Function;
 use provider_sync_protocol::{SyncEvent, SyncRequest, SyncResponse, SyncState, VersionInfo};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::cache::{CACHE_SCHEMA, CacheRecord, Rejected, usable};
@@ -26,7 +26,7 @@ use crate::page::PageWatch;
 use crate::transport::http::fetch_json;
 use crate::transport::websocket::Socket;
 use crate::transport::{from_js, to_js};
-use crate::view::ProviderSyncClientState;
+use crate::view::{ProviderSyncClientState, effective_filter};
 
 /// Absolute URLs of the server, resolved against the page.
 #[derive(Debug, Clone)]
@@ -69,6 +69,52 @@ impl Urls {
 
 type Waiters = RefCell<Vec<(Function, Function)>>;
 
+/// JS objects of entities, kept across snapshots: an entity whose revision
+/// did not change is handed out as the same (frozen) object, so a snapshot
+/// converts only what changed, and JS code can compare entities by identity.
+/// Revisions restart with a new epoch, which empties the cache.
+#[derive(Debug, Default)]
+struct JsObjects {
+    epoch: String,
+    objects: HashMap<String, (u64, JsValue)>,
+}
+
+impl JsObjects {
+    fn array<'a, T: serde::Serialize + 'a>(
+        &mut self,
+        epoch: &str,
+        items: impl Iterator<Item = &'a T>,
+        key: impl Fn(&T) -> (&String, u64),
+    ) -> js_sys::Array {
+        if self.epoch != epoch {
+            self.objects.clear();
+            epoch.clone_into(&mut self.epoch);
+        }
+        let array = js_sys::Array::new();
+        let mut seen = 0;
+        for item in items {
+            let (id, stamp) = key(item);
+            let object = match self.objects.get(id) {
+                Some((cached, object)) if *cached == stamp => object.clone(),
+                _ => {
+                    let object = to_js(item).unwrap_or(JsValue::NULL);
+                    js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
+                    self.objects.insert(id.clone(), (stamp, object.clone()));
+                    object
+                }
+            };
+            array.push(&object);
+            seen += 1;
+        }
+        // Removed entities linger; once they are a noticeable share, start
+        // over (the next snapshot converts everything once).
+        if self.objects.len() > seen + seen / 4 + 16 {
+            self.objects.clear();
+        }
+        array
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Driver {
     core: RefCell<Core>,
@@ -84,6 +130,8 @@ pub(crate) struct Driver {
     page: RefCell<Option<PageWatch>>,
     pub(crate) listeners: Listeners,
     snapshot: RefCell<Option<JsValue>>,
+    models_js: RefCell<JsObjects>,
+    providers_js: RefCell<JsObjects>,
     started: Cell<bool>,
     ready: Cell<bool>,
     ready_waiters: Waiters,
@@ -115,6 +163,8 @@ impl Driver {
             page: RefCell::default(),
             listeners: Listeners::default(),
             snapshot: RefCell::default(),
+            models_js: RefCell::default(),
+            providers_js: RefCell::default(),
             started: Cell::new(false),
             ready: Cell::new(false),
             ready_waiters: RefCell::default(),
@@ -393,8 +443,30 @@ impl Driver {
         if let Some(value) = self.snapshot.borrow().as_ref() {
             return value.clone();
         }
-        let view = ProviderSyncClientState::of(&self.core.borrow());
-        let value = to_js(&view).unwrap_or(JsValue::NULL);
+        let core = self.core.borrow();
+        let value = to_js(&ProviderSyncClientState::scalars(&core)).unwrap_or(JsValue::NULL);
+        if let Some(state) = core.state() {
+            let filter = effective_filter(None, core.settings().include_deprecated);
+            let models = self.models_js.borrow_mut().array(
+                &state.metadata.epoch,
+                state.all_models.iter().filter(|m| filter.matches(m)),
+                |m| (&m.id, m.revision),
+            );
+            let providers = self.providers_js.borrow_mut().array(
+                &state.metadata.epoch,
+                state.providers.iter(),
+                // model_ids change without a revision: count them in.
+                |p| {
+                    (
+                        &p.id,
+                        p.revision.wrapping_mul(1 << 20) + p.model_ids.len() as u64,
+                    )
+                },
+            );
+            let _ = js_sys::Reflect::set(&value, &"models".into(), &models);
+            let _ = js_sys::Reflect::set(&value, &"providers".into(), &providers);
+        }
+        js_sys::Object::freeze(value.unchecked_ref::<js_sys::Object>());
         *self.snapshot.borrow_mut() = Some(value.clone());
         value
     }

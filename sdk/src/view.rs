@@ -43,6 +43,28 @@ pub fn effective_filter(filter: Option<ModelFilter>, include_deprecated: bool) -
 }
 
 impl ProviderSyncClientState {
+    /// Everything but the two lists, which the browser layer fills with JS
+    /// objects it reuses across snapshots.
+    pub fn scalars(core: &Core) -> Self {
+        let state = core.state();
+        Self {
+            status: core.status(),
+            is_connected: core.is_connected(),
+            transport: core.transport(),
+            version: state.map_or(0, |s| s.metadata.version),
+            epoch: state.map(|s| s.metadata.epoch.clone()),
+            checksum: state.map(|s| s.metadata.checksum.clone()),
+            last_sync_time: core.last_sync_time(),
+            error: core.error().map(str::to_owned),
+            providers: Vec::new(),
+            models: Vec::new(),
+            active_provider_id: state.and_then(|s| s.active_provider_id.clone()),
+            default_provider_id: state.and_then(|s| s.default_provider_id.clone()),
+            from_cache: core.from_cache(),
+        }
+    }
+
+    /// The whole view, lists included (as `scalars` plus copies).
     pub fn of(core: &Core) -> Self {
         let state = core.state();
         let filter = effective_filter(None, core.settings().include_deprecated);

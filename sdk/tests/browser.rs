@@ -231,10 +231,29 @@ async fn an_admin_write_arrives_as_an_event_and_in_the_state() {
     })
     .await;
     assert!(event_types(&seen).contains(&"model_added".to_owned()));
-    assert!(
-        !js_sys::Object::is(&before, &service.get_state()),
-        "a new snapshot"
-    );
+    let after = service.get_state();
+    assert!(!js_sys::Object::is(&before, &after), "a new snapshot");
+    // Unchanged entities are the same (frozen) objects in both snapshots.
+    let model_object = |snapshot: &JsValue, id: &str| -> JsValue {
+        let models: Array = js_sys::Reflect::get(snapshot, &"models".into())
+            .unwrap()
+            .unchecked_into();
+        models
+            .iter()
+            .find(|m| js_sys::Reflect::get(m, &"id".into()).unwrap() == id)
+            .expect("the model is listed")
+    };
+    let untouched = model_object(&before, "gpt-4.1");
+    assert!(js_sys::Object::is(
+        &untouched,
+        &model_object(&after, "gpt-4.1")
+    ));
+    assert!(js_sys::Object::is_frozen(
+        untouched.unchecked_ref::<js_sys::Object>()
+    ));
+    assert!(js_sys::Object::is_frozen(
+        after.unchecked_ref::<js_sys::Object>()
+    ));
     assert!(converged(&service).await);
     service.destroy();
 }
