@@ -4,35 +4,19 @@
 // - apply + snapshot: from a WebSocket frame's arrival to the `subscribe`
 //   callback with the new state (parse, apply, checksum, JS snapshot).
 // Usage: node client.mjs SITE_DIR CATALOG [WRITES]  (run by scripts/bench.sh)
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { launchChromium, root, startTestbed } from "../../tests/e2e/testbed.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const { chromium } = createRequire(join(root, "tests/e2e/package.json"))("playwright-core");
 const [site, catalog] = process.argv.slice(2);
 const writes = Number(process.argv[4] ?? 50);
 
 writeFileSync(join(site, "bench.html"), "<!doctype html><title>bench</title>");
-const testbed = spawn(join(root, "target/release/provider-sync-testbed"), [
+const bed = await startTestbed([
   "--catalog", catalog, "--static-dir", site, "--heartbeat-ms", "25000",
-], { stdio: ["ignore", "pipe", "inherit"] });
-const urls = await new Promise((resolve) => {
-  let text = "";
-  testbed.stdout.on("data", (chunk) => {
-    text += chunk;
-    const server = text.match(/^SERVER_URL=(.*)$/m);
-    const control = text.match(/^CONTROL_URL=(.*)$/m);
-    if (server && control) resolve({ server: server[1].trim(), control: control[1].trim() });
-  });
-});
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
-});
+], "release");
+const urls = { server: bed.server, control: bed.control };
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.goto(`${urls.control}/bench.html`);
@@ -93,5 +77,5 @@ try {
   console.log(`| the same, p99 | ${at(0.99).toFixed(2)} |`);
 } finally {
   await browser.close();
-  testbed.kill("SIGTERM");
+  bed.child.kill("SIGTERM");
 }

@@ -4,34 +4,17 @@
 // page's clock. Prints p50 / p99 / max over N writes (default 200).
 //
 // Usage: node latency.mjs SITE_DIR [WRITES]  (run by scripts/bench.sh)
-import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
+import { join } from "node:path";
+import { launchChromium, root, startTestbed } from "../../tests/e2e/testbed.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
-// playwright-core as the end-to-end tests install it (tests/e2e).
-const { chromium } = createRequire(join(root, "tests/e2e/package.json"))("playwright-core");
 const site = process.argv[2];
 const writes = Number(process.argv[3] ?? 200);
 
-const testbed = spawn(join(root, "target/release/provider-sync-testbed"), [
+const bed = await startTestbed([
   "--catalog", join(root, "examples/catalog.toml"), "--static-dir", site,
-], { stdio: ["ignore", "pipe", "inherit"] });
-const urls = await new Promise((resolve) => {
-  let text = "";
-  testbed.stdout.on("data", (chunk) => {
-    text += chunk;
-    const server = text.match(/^SERVER_URL=(.*)$/m);
-    const control = text.match(/^CONTROL_URL=(.*)$/m);
-    if (server && control) resolve({ server: server[1].trim(), control: control[1].trim() });
-  });
-});
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
-});
+], "release");
+const urls = { server: bed.server, control: bed.control };
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.goto(`${urls.control}/index.html?api=${encodeURIComponent(urls.server)}`);
@@ -67,5 +50,5 @@ try {
   console.log(`| ${samples.length} | ${at(0.5).toFixed(1)} | ${at(0.99).toFixed(1)} | ${samples.at(-1).toFixed(1)} |`);
 } finally {
   await browser.close();
-  testbed.kill("SIGTERM");
+  bed.child.kill("SIGTERM");
 }

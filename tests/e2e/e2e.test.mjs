@@ -6,36 +6,16 @@
 // page with the package), examples/react-tanstack/dist. scripts/test-e2e.sh
 // builds them and runs this file.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium, root, startTestbed } from "./testbed.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const output = join(root, "test-output/e2e");
 mkdirSync(output, { recursive: true });
 const TOKEN = "testbed-token";
 /** What "shows within a second" allows, from the write's answer. */
 const LIVE_MS = 1000;
-
-async function startTestbed(staticDir) {
-  const child = spawn(join(root, "target/debug/provider-sync-testbed"), [
-    "--catalog", join(root, "examples/catalog.toml"), "--static-dir", staticDir,
-  ], { stdio: ["ignore", "pipe", "inherit"] });
-  const urls = await new Promise((resolve, reject) => {
-    let text = "";
-    child.stdout.on("data", (chunk) => {
-      text += chunk;
-      const server = text.match(/^SERVER_URL=(.*)$/m);
-      const control = text.match(/^CONTROL_URL=(.*)$/m);
-      if (server && control) resolve({ server: server[1].trim(), control: control[1].trim() });
-    });
-    child.on("exit", (code) => reject(new Error(`testbed exited with ${code}`)));
-  });
-  return { child, ...urls };
-}
 
 async function admin(bed, method, path, body) {
   const response = await fetch(`${bed.server}/admin${path}`, {
@@ -64,12 +44,8 @@ for (const example of examples) {
     const url = () => `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}`;
 
     before(async () => {
-      bed = await startTestbed(example.dir);
-      browser = await chromium.launch({
-        executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-        args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-          "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
-      });
+      bed = await startTestbed(["--catalog", join(root, "examples/catalog.toml"), "--static-dir", example.dir]);
+      browser = await launchChromium();
       page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
       page.on("pageerror", (error) => console.error(`[${example.name}] page error:`, error.message));
       await page.goto(url());
