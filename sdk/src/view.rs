@@ -63,33 +63,35 @@ impl ProviderSyncClientState {
             from_cache: core.from_cache(),
         }
     }
+}
 
-    /// The whole view, lists included (as `scalars` plus copies).
-    pub fn of(core: &Core) -> Self {
-        let state = core.state();
-        let filter = effective_filter(None, core.settings().include_deprecated);
-        Self {
-            status: core.status(),
-            is_connected: core.is_connected(),
-            transport: core.transport(),
-            version: state.map_or(0, |s| s.metadata.version),
-            epoch: state.map(|s| s.metadata.epoch.clone()),
-            checksum: state.map(|s| s.metadata.checksum.clone()),
-            last_sync_time: core.last_sync_time(),
-            error: core.error().map(str::to_owned),
-            providers: state.map(|s| s.providers.clone()).unwrap_or_default(),
-            models: state
-                .map(|s| {
-                    s.all_models
-                        .iter()
-                        .filter(|m| filter.matches(m))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default(),
-            active_provider_id: state.and_then(|s| s.active_provider_id.clone()),
-            default_provider_id: state.and_then(|s| s.default_provider_id.clone()),
-            from_cache: core.from_cache(),
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_deprecated_applies_only_when_the_filter_does_not_say() {
+        assert_eq!(effective_filter(None, false).deprecated, Some(false));
+        assert_eq!(effective_filter(None, true).deprecated, None);
+        let asked = ModelFilter {
+            deprecated: Some(true),
+            ..ModelFilter::default()
+        };
+        assert_eq!(effective_filter(Some(asked), false).deprecated, Some(true));
+    }
+
+    #[test]
+    fn scalars_before_any_data() {
+        let core = Core::new(
+            crate::config::ProviderSyncConfig::default()
+                .settings()
+                .unwrap(),
+        );
+        let view = ProviderSyncClientState::scalars(&core);
+        assert_eq!(
+            (view.version, view.epoch, view.is_connected),
+            (0, None, false)
+        );
+        assert!(view.providers.is_empty() && view.models.is_empty());
     }
 }
