@@ -10,7 +10,6 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
-use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -71,8 +70,7 @@ pub async fn upgrade(
         .on_upgrade(move |socket| async move {
             let metrics = service.metrics().clone();
             metrics.ws_connections.inc();
-            let (sink, stream) = socket.split();
-            let ended = run(sink, stream, service, resume, timing, shutdown).await;
+            let ended = run(socket, service, resume, timing, shutdown).await;
             if matches!(ended, Ended::WriteStalled | Ended::ClientSilent) {
                 metrics.ws_dropped.inc();
             }

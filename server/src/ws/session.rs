@@ -1,4 +1,4 @@
-//! One WebSocket session, generic over the socket's sink and stream so it can
+//! One WebSocket session, generic over the socket (a sink and a stream) so it can
 //! be tested without a network: hello, catch-up (events or full state), then
 //! live frames and heartbeats until either side goes away.
 
@@ -66,7 +66,9 @@ fn error_frame(snapshot: &Snapshot, code: &str, message: String) -> Message {
     )
 }
 
-/// The sink with a deadline on every write.
+/// The socket, written with a deadline. One task owns it whole (no split
+/// halves behind a lock): it reads in the `select!` below and writes in its
+/// branches.
 struct Writer<S> {
     sink: S,
     timeout: Duration,
@@ -102,20 +104,18 @@ where
     }
 }
 
-pub async fn run<S, R, E>(
-    sink: S,
-    mut stream: R,
+pub async fn run<S, E>(
+    socket: S,
     service: Arc<Service>,
     resume: Resume,
     timing: Timing,
     mut shutdown: Shutdown,
 ) -> Ended
 where
-    S: Sink<Message> + Unpin,
-    R: Stream<Item = Result<Message, E>> + Unpin,
+    S: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
 {
     let mut out = Writer {
-        sink,
+        sink: socket,
         timeout: timing.write_timeout,
     };
     // Subscribe first: every change committed after this point arrives as a
@@ -202,7 +202,7 @@ where
                     return Ended::ServerGone;
                 }
             },
-            incoming = stream.next() => {
+            incoming = out.sink.next() => {
                 let Some(Ok(received)) = incoming else {
                     return Ended::ClientClosed;
                 };
@@ -255,6 +255,53 @@ mod tests {
     use crate::metrics::Metrics;
     use crate::store::SqliteStore;
 
+    /// A socket made of two channels: what the session writes goes to `out`,
+    /// what it reads comes from `incoming`.
+    struct Duplex {
+        out: mpsc::UnboundedSender<Message>,
+        incoming: mpsc::UnboundedReceiver<Result<Message, std::convert::Infallible>>,
+    }
+
+    impl Sink<Message> for Duplex {
+        type Error = mpsc::SendError;
+
+        fn poll_ready(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            std::pin::Pin::new(&mut self.get_mut().out).poll_ready(cx)
+        }
+
+        fn start_send(self: std::pin::Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+            std::pin::Pin::new(&mut self.get_mut().out).start_send(item)
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            std::pin::Pin::new(&mut self.get_mut().out).poll_flush(cx)
+        }
+
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            std::pin::Pin::new(&mut self.get_mut().out).poll_close(cx)
+        }
+    }
+
+    impl Stream for Duplex {
+        type Item = Result<Message, std::convert::Infallible>;
+
+        fn poll_next(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> Poll<Option<Self::Item>> {
+            std::pin::Pin::new(&mut self.get_mut().incoming).poll_next(cx)
+        }
+    }
+
     fn event(message: Message) -> SyncEvent {
         match message {
             Message::Text(text) => serde_json::from_str(&text).unwrap(),
@@ -282,8 +329,10 @@ mod tests {
             write_timeout: Duration::from_secs(5),
         };
         let session = tokio::spawn(run(
-            out_tx,
-            in_rx,
+            Duplex {
+                out: out_tx,
+                incoming: in_rx,
+            },
             service.clone(),
             Resume::default(),
             timing,
