@@ -121,7 +121,7 @@ async fn probes_change_status_and_emit_events() {
     // Maintenance set by an operator is left alone by the probes.
     server
         .admin(Method::PUT, "/providers/watched/status")
-        .json(&json!({"status": "maintenance"}))
+        .json(&json!({"status": "maintenance", "message": "upgrading"}))
         .send()
         .await
         .unwrap();
@@ -131,5 +131,13 @@ async fn probes_change_status_and_emit_events() {
         server.state().await.provider("watched").unwrap().status,
         ProviderStatus::Maintenance
     );
+    // The probe's last reading is not shown for a provider it no longer probes.
+    let availability: Value = server
+        .get("/providers/watched/availability")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(availability["health"]["message"], "upgrading");
     server.stop().await;
 }
