@@ -3,6 +3,15 @@
 
 use std::fmt::Write;
 
+/// The size of a generated catalog, as command-line flags.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct CatalogSize {
+    #[arg(long, default_value_t = 50)]
+    pub providers: usize,
+    #[arg(long, default_value_t = 2000)]
+    pub models: usize,
+}
+
 /// `providers` providers with `models` models spread over them.
 pub fn catalog_toml(providers: usize, models: usize) -> String {
     let mut out = String::from("active_provider_id = \"provider-000\"\n");

@@ -157,6 +157,19 @@ fn record_events(service: &ProviderSyncService) -> (Array, JsValue) {
     (seen, unsubscribe)
 }
 
+/// The reasons of the `resynced` events among those recorded.
+fn resync_reasons(seen: &Array) -> Vec<String> {
+    seen.iter()
+        .filter(|e| js_sys::Reflect::get(e, &"type".into()).unwrap() == "resynced")
+        .map(|e| {
+            js_sys::Reflect::get(&e, &"reason".into())
+                .unwrap()
+                .as_string()
+                .unwrap()
+        })
+        .collect()
+}
+
 fn event_types(seen: &Array) -> Vec<String> {
     seen.iter()
         .map(|e| {
@@ -406,16 +419,7 @@ async fn a_wiped_store_means_a_full_resync() {
         converged(&service).await && state_of(&service).epoch != old_epoch
     })
     .await;
-    let resynced: Vec<String> = seen
-        .iter()
-        .filter(|e| js_sys::Reflect::get(e, &"type".into()).unwrap() == "resynced")
-        .map(|e| {
-            js_sys::Reflect::get(&e, &"reason".into())
-                .unwrap()
-                .as_string()
-                .unwrap()
-        })
-        .collect();
+    let resynced = resync_reasons(&seen);
     assert_eq!(resynced, ["epoch_changed"]);
     service.destroy();
 }
@@ -447,16 +451,7 @@ async fn a_gap_is_repaired() {
         converged(&service).await
     })
     .await;
-    let reasons: Vec<String> = seen
-        .iter()
-        .filter(|e| js_sys::Reflect::get(e, &"type".into()).unwrap() == "resynced")
-        .map(|e| {
-            js_sys::Reflect::get(&e, &"reason".into())
-                .unwrap()
-                .as_string()
-                .unwrap()
-        })
-        .collect();
+    let reasons = resync_reasons(&seen);
     assert!(
         reasons.iter().any(|r| r == "server_request" || r == "gap"),
         "the client repaired its stream: {reasons:?}"

@@ -4,16 +4,14 @@ use clap::Parser;
 
 #[derive(Debug, Parser)]
 struct Args {
-    #[arg(long, default_value_t = 50)]
-    providers: usize,
-    #[arg(long, default_value_t = 2000)]
-    models: usize,
+    #[command(flatten)]
+    size: provider_sync_bench::catalog::CatalogSize,
 }
 
 fn main() {
     let args = Args::parse();
     print!(
         "{}",
-        provider_sync_bench::catalog::catalog_toml(args.providers, args.models)
+        provider_sync_bench::catalog::catalog_toml(args.size.providers, args.size.models)
     );
 }

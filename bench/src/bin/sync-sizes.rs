@@ -12,10 +12,8 @@ use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
 struct Args {
-    #[arg(long, default_value_t = 50)]
-    providers: usize,
-    #[arg(long, default_value_t = 2000)]
-    models: usize,
+    #[command(flatten)]
+    size: provider_sync_bench::catalog::CatalogSize,
 }
 
 fn gzip(data: &[u8]) -> usize {
@@ -34,7 +32,7 @@ fn brotli(data: &[u8]) -> usize {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+    let args = Args::parse().size;
     let dir = tempfile::tempdir()?;
     let catalog = dir.path().join("catalog.toml");
     std::fs::write(&catalog, catalog_toml(args.providers, args.models))?;
