@@ -1,7 +1,8 @@
 //! WebSocket fan-out: N clients listen, a driver makes `writes` changes
 //! `interval_ms` apart, every client records when each change arrives.
 //! Prints the delivery latency from write-acknowledged to received (p50,
-//! p99, max), deliveries per second, the server's CPU time and its memory
+//! p99, max), deliveries per second, the CPU time of the server and of the
+//! load generator itself, and the server's memory
 //! per idle connection. The same workload runs against provider-sync
 //! (`--target provider-sync`, admin writes) or the Node `ws` baseline
 //! (`--target ws`, `POST /broadcast` of a frame of the same size).
@@ -75,13 +76,18 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// The sequence number a frame carries: provider-sync change events carry
-/// their version; the baseline's frames a `version` field too.
+/// their version; the baseline's frames a `version` field too. Both put it
+/// before any nested object, so the first `"version":` is the frame's own.
+/// A scan rather than a JSON parse: at 10k clients the load generator's own
+/// cost per frame is part of every latency it reports, for both servers.
 fn version_of(text: &str, target: Target) -> Option<u64> {
-    if target == Target::ProviderSync && !text.contains("\"model_updated\"") {
+    if target == Target::ProviderSync && !text.contains("\"type\":\"model_updated\"") {
         return None;
     }
-    let value: Value = serde_json::from_str(text).ok()?;
-    value["version"].as_u64()
+    const KEY: &str = "\"version\":";
+    let start = text.find(KEY)? + KEY.len();
+    let digits = text[start..].bytes().take_while(u8::is_ascii_digit).count();
+    text[start..start + digits].parse().ok()
 }
 
 #[tokio::main]
@@ -145,7 +151,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     _ = &mut deadline => break,
                 }
             }
-            seen
+            // The socket stays open until every client is done: closing
+            // 10k connections while the last change is still arriving would
+            // put their teardown into its latency.
+            (seen, ws)
         }));
     }
     drop(ready_tx);
@@ -155,6 +164,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let loaded_rss = rss_kib(args.server_pid);
     let cpu_before = cpu_seconds(args.server_pid);
+    let own_cpu_before = cpu_seconds(std::process::id());
 
     let started = Instant::now();
     let mut acked: HashMap<u64, Instant> = HashMap::new();
@@ -192,27 +202,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut latencies = Vec::with_capacity(args.clients * args.writes as usize);
     let mut from_send = Vec::with_capacity(args.clients * args.writes as usize);
+    let mut per_write: HashMap<u64, Vec<f64>> = HashMap::new();
     let mut last = started;
     let mut missing = 0;
+    let mut finished = Vec::with_capacity(args.clients);
     for client in clients {
-        let seen = client.await?;
+        finished.push(client.await?);
+    }
+    let cpu = cpu_seconds(args.server_pid) - cpu_before;
+    let own_cpu = cpu_seconds(std::process::id()) - own_cpu_before;
+    let mut sockets = Vec::with_capacity(args.clients);
+    for (seen, socket) in finished {
+        sockets.push(socket);
         missing += args.writes as usize - seen.len().min(args.writes as usize);
         for (version, at) in seen {
             let key = version - base_version;
             if let Some(ack) = acked.get(&key) {
                 // An event can arrive before its write's HTTP answer: 0 then.
                 latencies.push(at.saturating_duration_since(*ack).as_secs_f64() * 1000.0);
-                from_send.push(at.saturating_duration_since(sent[&key]).as_secs_f64() * 1000.0);
+                let whole = at.saturating_duration_since(sent[&key]).as_secs_f64() * 1000.0;
+                from_send.push(whole);
+                per_write.entry(key).or_default().push(whole);
                 last = last.max(at);
             }
         }
     }
-    let cpu = cpu_seconds(args.server_pid) - cpu_before;
+    if std::env::var_os("LOADGEN_PER_WRITE").is_some() {
+        let mut keys: Vec<_> = per_write.keys().copied().collect();
+        keys.sort();
+        for key in keys {
+            let s = summarize(per_write.remove(&key).unwrap());
+            eprintln!(
+                "write {key}: p50 {:.1} p99 {:.1} max {:.1}",
+                s.p50, s.p99, s.max
+            );
+        }
+    }
+    drop(sockets);
     let elapsed = last.duration_since(started).as_secs_f64();
     let summary = summarize(latencies);
     let whole = summarize(from_send);
     println!(
-        "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} | {:.1} | {} |",
+        "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
         match args.target {
             Target::ProviderSync => "provider-sync",
             Target::Ws => "node ws",
@@ -226,8 +257,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         whole.p99,
         summary.count as f64 / elapsed,
         cpu,
+        own_cpu,
         (loaded_rss.saturating_sub(idle_rss)) as f64 * 1024.0 / args.clients as f64 / 1024.0,
         missing,
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provider_sync_protocol::{EventPayload, Heartbeat, ModelSpecification, SyncEvent};
+
+    fn frame(version: u64, payload: EventPayload) -> String {
+        serde_json::to_string(&SyncEvent {
+            id: "evt".into(),
+            version,
+            timestamp: "2026-11-25T00:00:00Z".into(),
+            payload,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_the_version_of_a_change_and_skips_control_frames() {
+        let model: ModelSpecification = serde_json::from_value(json!({
+            "id": "m", "name": "M", "provider_id": "p", "context_window": 1000,
+            "max_input_tokens": 900, "max_output_tokens": 100,
+            "supports_streaming": true, "supports_vision": false,
+            "supports_function_calling": false, "supports_json_mode": false,
+            "pricing": null, "deprecation_status": "active", "deprecation_date": null,
+            "sunset_date": null, "replacement_model_id": null, "revision": 3,
+        }))
+        .unwrap();
+        let change = frame(42, EventPayload::ModelUpdated(model));
+        assert_eq!(version_of(&change, Target::ProviderSync), Some(42));
+        let heartbeat = frame(
+            41,
+            EventPayload::Heartbeat(Heartbeat {
+                epoch: "e".into(),
+                version: 41,
+                checksum: "c".into(),
+                server_time: "2026-11-25T00:00:00Z".into(),
+            }),
+        );
+        assert_eq!(version_of(&heartbeat, Target::ProviderSync), None);
+        let baseline = format!("{{\"version\":123,\"pad\":\"{}\"}}", "x".repeat(500));
+        assert_eq!(version_of(&baseline, Target::Ws), Some(123));
+        assert_eq!(version_of("{\"pad\":1}", Target::Ws), None);
+    }
 }
