@@ -165,9 +165,16 @@ where
     let mut sent_version = snapshot.version();
     drop(snapshot);
     let mut last_heard = Instant::now();
+    // Pinned once: a fresh shutdown future per turn of the loop would join
+    // and leave the signal's waiter list (behind its lock) on every frame.
+    let shutting_down = shutdown.wait();
+    tokio::pin!(shutting_down);
 
     loop {
         tokio::select! {
+            // Frames first: a wake-up for a broadcast then costs no poll of
+            // the socket's read side, which is idle nearly always.
+            biased;
             frame = frames.recv() => match frame {
                 Ok(frame) => {
                     if frame.change {
@@ -238,7 +245,7 @@ where
                     return ended;
                 }
             }
-            _ = shutdown.wait() => {
+            _ = &mut shutting_down => {
                 out.close(close_code::AWAY, "server shutting down").await;
                 return Ended::Shutdown;
             }
