@@ -12,7 +12,7 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::Function;
-use provider_sync_protocol::{SyncEvent, SyncRequest, SyncResponse, SyncState, VersionInfo};
+use provider_sync_protocol::{SyncRequest, SyncState, VersionInfo};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 
@@ -23,10 +23,11 @@ use crate::idb::Idb;
 use crate::listeners::{Kind, Listeners};
 use crate::machine::{ConnectionEvent, Core, Input, Notice, Request, RequestKind, Timer};
 use crate::page::PageWatch;
-use crate::transport::http::fetch_json;
+use crate::transport::http::fetch_text;
 use crate::transport::websocket::Socket;
-use crate::transport::{from_js, to_js};
+use crate::transport::{from_js, from_text, to_js};
 use crate::view::{ProviderSyncClientState, effective_filter};
+use crate::wire::{WireEvent, WireResponse};
 
 /// Absolute URLs of the server, resolved against the page.
 #[derive(Debug, Clone)]
@@ -71,8 +72,9 @@ type Waiters = RefCell<Vec<(Function, Function)>>;
 
 /// JS objects of entities, kept across snapshots: an entity whose revision
 /// did not change is handed out as the same (frozen) object, so a snapshot
-/// converts only what changed, and JS code can compare entities by identity.
-/// Revisions restart with a new epoch, which empties the cache.
+/// converts only what changed (all of it in one `JSON.parse`), and JS code
+/// can compare entities by identity. Revisions restart with a new epoch,
+/// which empties the cache.
 #[derive(Debug, Default)]
 struct JsObjects {
     epoch: String,
@@ -90,22 +92,38 @@ impl JsObjects {
             self.objects.clear();
             epoch.clone_into(&mut self.epoch);
         }
+        let items: Vec<&T> = items.collect();
+        let cached = |objects: &HashMap<String, (u64, JsValue)>, item: &T| {
+            let (id, stamp) = key(item);
+            matches!(objects.get(id), Some((seen, _)) if *seen == stamp)
+        };
+        let fresh: Vec<&T> = items
+            .iter()
+            .copied()
+            .filter(|item| !cached(&self.objects, item))
+            .collect();
+        let fresh = if fresh.is_empty() {
+            js_sys::Array::new()
+        } else {
+            to_js(&fresh).unchecked_into()
+        };
+        let mut next = 0;
         let array = js_sys::Array::new();
-        let mut seen = 0;
-        for item in items {
+        for item in &items {
             let (id, stamp) = key(item);
             let object = match self.objects.get(id) {
                 Some((cached, object)) if *cached == stamp => object.clone(),
                 _ => {
-                    let object = to_js(item).unwrap_or(JsValue::NULL);
+                    let object = fresh.get(next);
+                    next += 1;
                     js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
                     self.objects.insert(id.clone(), (stamp, object.clone()));
                     object
                 }
             };
             array.push(&object);
-            seen += 1;
         }
+        let seen = items.len();
         // Removed entities linger; once they are a noticeable share, start
         // over (the next snapshot converts everything once).
         if self.objects.len() > seen + seen / 4 + 16 {
@@ -262,9 +280,9 @@ impl Driver {
         spawn_local(async move {
             let input = match request {
                 Request::State => {
-                    match fetch_json("GET /state", "GET", &format!("{api}/state"), None, timeout)
+                    match fetch_text("GET /state", "GET", &format!("{api}/state"), None, timeout)
                         .await
-                        .and_then(|v| from_js::<SyncState>(v, "GET /state"))
+                        .and_then(|t| from_text::<SyncState>(&t, "GET /state"))
                     {
                         Ok(state) => Input::StateLoaded(state),
                         Err(error) => Input::RequestFailed {
@@ -284,10 +302,8 @@ impl Driver {
                         include_deprecated: None,
                         force_full: force_full.then_some(true),
                     };
-                    let body = js_sys::JSON::stringify(&to_js(&body).unwrap_or(JsValue::NULL))
-                        .map(String::from)
-                        .unwrap_or_default();
-                    match fetch_json(
+                    let body = crate::json::to_string(&body).unwrap_or_default();
+                    match fetch_text(
                         "POST /sync",
                         "POST",
                         &format!("{api}/sync"),
@@ -295,9 +311,9 @@ impl Driver {
                         timeout,
                     )
                     .await
-                    .and_then(|v| from_js::<SyncResponse>(v, "POST /sync"))
+                    .and_then(|t| from_text::<WireResponse>(&t, "POST /sync"))
                     {
-                        Ok(response) => Input::Synced(response),
+                        Ok(response) => Input::Synced(response.into()),
                         Err(error) => Input::RequestFailed {
                             request: RequestKind::Sync,
                             error,
@@ -305,7 +321,7 @@ impl Driver {
                     }
                 }
                 Request::Version => {
-                    match fetch_json(
+                    match fetch_text(
                         "GET /version",
                         "GET",
                         &format!("{api}/version"),
@@ -313,7 +329,7 @@ impl Driver {
                         timeout,
                     )
                     .await
-                    .and_then(|v| from_js::<VersionInfo>(v, "GET /version"))
+                    .and_then(|t| from_text::<VersionInfo>(&t, "GET /version"))
                     {
                         Ok(info) => Input::VersionSeen(info),
                         Err(error) => Input::RequestFailed {
@@ -348,14 +364,8 @@ impl Driver {
             },
             move |message| {
                 let Some(d) = text.upgrade() else { return };
-                let parsed = js_sys::JSON::parse(&message)
-                    .map_err(|e| SdkError::Decode {
-                        what: "a WebSocket frame",
-                        message: crate::transport::js_message(&e),
-                    })
-                    .and_then(|v| from_js::<SyncEvent>(v, "a WebSocket frame"));
-                match parsed {
-                    Ok(event) => d.dispatch(Input::SocketEvent(event)),
+                match from_text::<WireEvent>(&message, "a WebSocket frame") {
+                    Ok(event) => d.dispatch(Input::SocketEvent(event.0)),
                     Err(error) => d.log(LogLevel::Warn, &format!("ignored: {error}")),
                 }
             },
@@ -378,10 +388,8 @@ impl Driver {
     fn notify(&self, notice: Notice) {
         match notice {
             Notice::Event(event) => {
-                if !self.listeners.is_empty(Kind::Event)
-                    && let Ok(value) = to_js(&*event)
-                {
-                    self.listeners.call(Kind::Event, &value);
+                if !self.listeners.is_empty(Kind::Event) {
+                    self.listeners.call(Kind::Event, &to_js(&*event));
                 }
             }
             Notice::Connection(event) => {
@@ -405,9 +413,7 @@ impl Driver {
                     ConnectionEvent::CacheError { message } => (LogLevel::Warn, message.clone()),
                 };
                 self.log(level, &message);
-                if let Ok(value) = to_js(&event) {
-                    self.listeners.call(Kind::Event, &value);
-                }
+                self.listeners.call(Kind::Event, &to_js(&event));
             }
             Notice::StateChanged => {
                 self.snapshot.borrow_mut().take();
@@ -444,7 +450,7 @@ impl Driver {
             return value.clone();
         }
         let core = self.core.borrow();
-        let value = to_js(&ProviderSyncClientState::scalars(&core)).unwrap_or(JsValue::NULL);
+        let value = to_js(&ProviderSyncClientState::scalars(&core));
         if let Some(state) = core.state() {
             let filter = effective_filter(None, core.settings().include_deprecated);
             let models = self.models_js.borrow_mut().array(
@@ -519,7 +525,7 @@ impl Driver {
                 return None;
             }
         };
-        let record = match from_js::<CacheRecord>(raw, "the cached record") {
+        let record = match from_js::<CacheRecord>(&raw, "the cached record") {
             Ok(record) => record,
             Err(error) => {
                 self.cache_error(format!("discarded an unreadable cached record: {error}"));
@@ -560,8 +566,7 @@ impl Driver {
                     state: state.clone(),
                 });
                 if let (Some(record), Some(idb)) = (record, driver.idb().await)
-                    && let Ok(value) = to_js(&record)
-                    && let Err(message) = idb.put(&driver.urls.api, &value).await
+                    && let Err(message) = idb.put(&driver.urls.api, &to_js(&record)).await
                 {
                     driver.cache_error(format!("cannot save the cache: {message}"));
                 }
