@@ -17,7 +17,7 @@ fi
 rm -rf pkg && mkdir -p pkg
 cargo build -p provider-sync-sdk --target wasm32-unknown-unknown --profile wasm-release
 wasm-bindgen --target web --out-dir pkg target/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm
-"$tools/node_modules/.bin/wasm-opt" -Oz --strip-debug --strip-producers \
+"$tools/node_modules/.bin/wasm-opt" -Oz --converge --strip-debug --strip-producers \
   pkg/provider_sync_sdk_bg.wasm -o pkg/provider_sync_sdk_bg.wasm
 rm -f pkg/.gitignore
 

@@ -107,6 +107,39 @@ fn positive(field: &'static str, value: Option<f64>, default: f64) -> Result<f64
 }
 
 impl ProviderSyncConfig {
+    /// Reads the object a page passed, field by field.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn from_js(value: wasm_bindgen::JsValue) -> Result<Self, SdkError> {
+        use LogLevel::*;
+        let read = || {
+            let fields = crate::fields::Fields::of(value)?;
+            Ok(Self {
+                api_base_url: fields.string("apiBaseUrl")?,
+                ws_url: fields.string("wsUrl")?,
+                enable_web_socket: fields.boolean("enableWebSocket")?,
+                polling_interval: fields.number("pollingInterval")?,
+                max_reconnect_attempts: fields.count("maxReconnectAttempts")?,
+                reconnect_base_delay: fields.number("reconnectBaseDelay")?,
+                reconnect_max_delay: fields.number("reconnectMaxDelay")?,
+                heartbeat_interval: fields.number("heartbeatInterval")?,
+                sync_timeout: fields.number("syncTimeout")?,
+                include_deprecated: fields.boolean("includeDeprecated")?,
+                enable_cache: fields.boolean("enableCache")?,
+                cache_ttl: fields.number("cacheTtl")?,
+                log_level: fields.choice(
+                    "logLevel",
+                    "must be \"silent\", \"error\", \"warn\", \"info\" or \"debug\"",
+                    &["silent", "error", "warn", "info", "debug"],
+                    &[Silent, Error, Warn, Info, Debug],
+                )?,
+            })
+        };
+        read().map_err(|e: crate::fields::FieldError| SdkError::Config {
+            field: e.field,
+            message: e.message.to_owned(),
+        })
+    }
+
     pub fn settings(&self) -> Result<Settings, SdkError> {
         let api_base_url = self
             .api_base_url
@@ -123,7 +156,8 @@ impl ProviderSyncConfig {
         if max_ms < base_ms {
             return Err(SdkError::Config {
                 field: "reconnectMaxDelay",
-                message: format!("must not be below reconnectBaseDelay ({base_ms})"),
+                // The value is not echoed: formatting floats would grow the wasm.
+                message: "must not be below reconnectBaseDelay".into(),
             });
         }
         Ok(Settings {

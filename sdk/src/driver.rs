@@ -7,12 +7,12 @@
 //! machine is never borrowed twice and listeners run with nothing borrowed.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::Function;
-use provider_sync_protocol::{SyncEvent, SyncRequest, SyncResponse, SyncState, VersionInfo};
+use provider_sync_protocol::{SyncRequest, SyncState};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 
@@ -21,12 +21,13 @@ use crate::config::{LogLevel, Settings};
 use crate::error::SdkError;
 use crate::idb::Idb;
 use crate::listeners::{Kind, Listeners};
-use crate::machine::{ConnectionEvent, Core, Input, Notice, Request, RequestKind, Timer};
+use crate::machine::{ALL_TIMERS, ConnectionEvent, Core, Input, Notice, Request, RequestKind};
 use crate::page::PageWatch;
-use crate::transport::http::fetch_json;
+use crate::transport::http::fetch_text;
 use crate::transport::websocket::Socket;
-use crate::transport::{from_js, to_js};
+use crate::transport::{from_js, from_text, to_js};
 use crate::view::{ProviderSyncClientState, effective_filter};
+use crate::wire::{WireEvent, WireResponse};
 
 /// Absolute URLs of the server, resolved against the page.
 #[derive(Debug, Clone)]
@@ -71,12 +72,15 @@ type Waiters = RefCell<Vec<(Function, Function)>>;
 
 /// JS objects of entities, kept across snapshots: an entity whose revision
 /// did not change is handed out as the same (frozen) object, so a snapshot
-/// converts only what changed, and JS code can compare entities by identity.
-/// Revisions restart with a new epoch, which empties the cache.
+/// converts only what changed (all of it in one `JSON.parse`), and JS code
+/// can compare entities by identity. Revisions restart with a new epoch,
+/// which empties the cache.
 #[derive(Debug, Default)]
 struct JsObjects {
     epoch: String,
-    objects: HashMap<String, (u64, JsValue)>,
+    /// Id, revision stamp and object of each entity of the last snapshot, in
+    /// its order: by id, as the state keeps its lists.
+    objects: Vec<(String, u64, JsValue)>,
 }
 
 impl JsObjects {
@@ -90,26 +94,37 @@ impl JsObjects {
             self.objects.clear();
             epoch.clone_into(&mut self.epoch);
         }
-        let array = js_sys::Array::new();
-        let mut seen = 0;
+        // Both lists are sorted by id: one walk pairs each entity with its
+        // previous object. (Out of order, an entity is just converted anew.)
+        let mut old = std::mem::take(&mut self.objects).into_iter().peekable();
+        let mut kept = Vec::new();
+        let mut fresh = Vec::new();
         for item in items {
             let (id, stamp) = key(item);
-            let object = match self.objects.get(id) {
-                Some((cached, object)) if *cached == stamp => object.clone(),
-                _ => {
-                    let object = to_js(item).unwrap_or(JsValue::NULL);
-                    js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
-                    self.objects.insert(id.clone(), (stamp, object.clone()));
-                    object
-                }
-            };
-            array.push(&object);
-            seen += 1;
+            while old.next_if(|(seen, _, _)| seen < id).is_some() {}
+            let same = old.next_if(|(seen, at, _)| seen == id && *at == stamp);
+            if same.is_none() {
+                fresh.push(item);
+            }
+            kept.push((item, same));
         }
-        // Removed entities linger; once they are a noticeable share, start
-        // over (the next snapshot converts everything once).
-        if self.objects.len() > seen + seen / 4 + 16 {
-            self.objects.clear();
+        let converted: js_sys::Array = if fresh.is_empty() {
+            js_sys::Array::new()
+        } else {
+            to_js(&fresh).unchecked_into()
+        };
+        let array = js_sys::Array::new();
+        let mut next = 0;
+        for (item, same) in kept {
+            let entry = same.unwrap_or_else(|| {
+                let object = converted.get(next);
+                next += 1;
+                js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
+                let (id, stamp) = key(item);
+                (id.clone(), stamp, object)
+            });
+            array.push(&entry.2);
+            self.objects.push(entry);
         }
         array
     }
@@ -123,7 +138,8 @@ pub(crate) struct Driver {
     queue: RefCell<VecDeque<Input>>,
     dispatching: Cell<bool>,
     socket: RefCell<Option<Socket>>,
-    timers: RefCell<HashMap<Timer, Timeout>>,
+    /// By `Timer as usize`.
+    timers: RefCell<[Option<Timeout>; ALL_TIMERS.len()]>,
     cache: RefCell<Option<Rc<Idb>>>,
     saving: Cell<bool>,
     save_again: Cell<bool>,
@@ -242,14 +258,14 @@ impl Driver {
                 let me = self.me.clone();
                 let handle = Timeout::new(after_ms.clamp(0.0, 2_147_483_647.0) as u32, move || {
                     if let Some(driver) = me.upgrade() {
-                        driver.timers.borrow_mut().remove(&timer);
+                        driver.timers.borrow_mut()[timer as usize] = None;
                         driver.dispatch(Input::TimerFired(timer));
                     }
                 });
                 // Replacing a pending timer cancels it.
-                self.timers.borrow_mut().insert(timer, handle);
+                self.timers.borrow_mut()[timer as usize] = Some(handle);
             }
-            ClearTimer(timer) => drop(self.timers.borrow_mut().remove(&timer)),
+            ClearTimer(timer) => drop(self.timers.borrow_mut()[timer as usize].take()),
             SaveCache => self.save_cache(),
             Notify(notice) => self.notify(notice),
         }
@@ -259,70 +275,44 @@ impl Driver {
         let me = self.me.clone();
         let api = self.urls.api.clone();
         let timeout = self.core.borrow().settings().sync_timeout;
+        let (kind, what, method, path, body) = match request {
+            Request::State => (RequestKind::State, "GET /state", "GET", "/state", None),
+            Request::Sync {
+                version,
+                epoch,
+                force_full,
+            } => {
+                let body = SyncRequest {
+                    client_version: version,
+                    client_epoch: Some(epoch),
+                    include_deprecated: None,
+                    force_full: force_full.then_some(true),
+                };
+                let body = crate::json::to_string(&body).ok();
+                (RequestKind::Sync, "POST /sync", "POST", "/sync", body)
+            }
+            Request::Version => (
+                RequestKind::Version,
+                "GET /version",
+                "GET",
+                "/version",
+                None,
+            ),
+        };
         spawn_local(async move {
-            let input = match request {
-                Request::State => {
-                    match fetch_json("GET /state", "GET", &format!("{api}/state"), None, timeout)
-                        .await
-                        .and_then(|v| from_js::<SyncState>(v, "GET /state"))
-                    {
-                        Ok(state) => Input::StateLoaded(state),
-                        Err(error) => Input::RequestFailed {
-                            request: RequestKind::State,
-                            error,
-                        },
-                    }
-                }
-                Request::Sync {
-                    version,
-                    epoch,
-                    force_full,
-                } => {
-                    let body = SyncRequest {
-                        client_version: version,
-                        client_epoch: Some(epoch),
-                        include_deprecated: None,
-                        force_full: force_full.then_some(true),
-                    };
-                    let body = js_sys::JSON::stringify(&to_js(&body).unwrap_or(JsValue::NULL))
-                        .map(String::from)
-                        .unwrap_or_default();
-                    match fetch_json(
-                        "POST /sync",
-                        "POST",
-                        &format!("{api}/sync"),
-                        Some(&body),
-                        timeout,
-                    )
-                    .await
-                    .and_then(|v| from_js::<SyncResponse>(v, "POST /sync"))
-                    {
-                        Ok(response) => Input::Synced(response),
-                        Err(error) => Input::RequestFailed {
-                            request: RequestKind::Sync,
-                            error,
-                        },
-                    }
-                }
-                Request::Version => {
-                    match fetch_json(
-                        "GET /version",
-                        "GET",
-                        &format!("{api}/version"),
-                        None,
-                        timeout,
-                    )
-                    .await
-                    .and_then(|v| from_js::<VersionInfo>(v, "GET /version"))
-                    {
-                        Ok(info) => Input::VersionSeen(info),
-                        Err(error) => Input::RequestFailed {
-                            request: RequestKind::Version,
-                            error,
-                        },
-                    }
-                }
-            };
+            let url = format!("{api}{path}");
+            let answer = fetch_text(what, method, &url, body.as_deref(), timeout).await;
+            let input = answer
+                .and_then(|text| match kind {
+                    RequestKind::State => from_text(&text, what).map(Input::StateLoaded),
+                    RequestKind::Sync => from_text::<WireResponse>(&text, what)
+                        .map(|response| Input::Synced(response.into())),
+                    RequestKind::Version => from_text(&text, what).map(Input::VersionSeen),
+                })
+                .unwrap_or_else(|error| Input::RequestFailed {
+                    request: kind,
+                    error,
+                });
             if let Some(driver) = me.upgrade() {
                 driver.dispatch(input);
             }
@@ -348,14 +338,8 @@ impl Driver {
             },
             move |message| {
                 let Some(d) = text.upgrade() else { return };
-                let parsed = js_sys::JSON::parse(&message)
-                    .map_err(|e| SdkError::Decode {
-                        what: "a WebSocket frame",
-                        message: crate::transport::js_message(&e),
-                    })
-                    .and_then(|v| from_js::<SyncEvent>(v, "a WebSocket frame"));
-                match parsed {
-                    Ok(event) => d.dispatch(Input::SocketEvent(event)),
+                match from_text::<WireEvent>(&message, "a WebSocket frame") {
+                    Ok(event) => d.dispatch(Input::SocketEvent(event.0)),
                     Err(error) => d.log(LogLevel::Warn, &format!("ignored: {error}")),
                 }
             },
@@ -378,10 +362,8 @@ impl Driver {
     fn notify(&self, notice: Notice) {
         match notice {
             Notice::Event(event) => {
-                if !self.listeners.is_empty(Kind::Event)
-                    && let Ok(value) = to_js(&*event)
-                {
-                    self.listeners.call(Kind::Event, &value);
+                if !self.listeners.is_empty(Kind::Event) {
+                    self.listeners.call(Kind::Event, &to_js(&*event));
                 }
             }
             Notice::Connection(event) => {
@@ -405,9 +387,7 @@ impl Driver {
                     ConnectionEvent::CacheError { message } => (LogLevel::Warn, message.clone()),
                 };
                 self.log(level, &message);
-                if let Ok(value) = to_js(&event) {
-                    self.listeners.call(Kind::Event, &value);
-                }
+                self.listeners.call(Kind::Event, &to_js(&event));
             }
             Notice::StateChanged => {
                 self.snapshot.borrow_mut().take();
@@ -444,7 +424,7 @@ impl Driver {
             return value.clone();
         }
         let core = self.core.borrow();
-        let value = to_js(&ProviderSyncClientState::scalars(&core)).unwrap_or(JsValue::NULL);
+        let value = to_js(&ProviderSyncClientState::scalars(&core));
         if let Some(state) = core.state() {
             let filter = effective_filter(None, core.settings().include_deprecated);
             let models = self.models_js.borrow_mut().array(
@@ -519,7 +499,7 @@ impl Driver {
                 return None;
             }
         };
-        let record = match from_js::<CacheRecord>(raw, "the cached record") {
+        let record = match from_js::<CacheRecord>(&raw, "the cached record") {
             Ok(record) => record,
             Err(error) => {
                 self.cache_error(format!("discarded an unreadable cached record: {error}"));
@@ -560,8 +540,7 @@ impl Driver {
                     state: state.clone(),
                 });
                 if let (Some(record), Some(idb)) = (record, driver.idb().await)
-                    && let Ok(value) = to_js(&record)
-                    && let Err(message) = idb.put(&driver.urls.api, &value).await
+                    && let Err(message) = idb.put(&driver.urls.api, &to_js(&record)).await
                 {
                     driver.cache_error(format!("cannot save the cache: {message}"));
                 }
@@ -658,7 +637,7 @@ impl Driver {
         self.page.borrow_mut().take();
         self.socket.borrow_mut().take();
         self.cache.borrow_mut().take();
-        self.timers.borrow_mut().clear();
+        self.timers.take();
         self.listeners.clear();
         let destroyed = js_sys::Error::new("the service was destroyed");
         for (_, reject) in self

@@ -9,10 +9,13 @@
 //! - `backoff`: reconnect delays with full jitter.
 //! - `cache`: what is cached and when a cached copy may be used; IndexedDB.
 //! - `error`: the SDK's errors.
+//! - `json`: JSON text ↔ Rust values, with floats left to the browser.
+//! - `wire`: reading the server's events and sync answers without buffering.
 //! - `view`: what `getState()` returns.
 //! - `idb` (wasm): the IndexedDB calls the cache needs.
 //! - `service` (wasm): `ProviderSyncService`, the JavaScript class.
 //! - `driver` (wasm): carries out the machine's commands in the browser.
+//! - `fields` (wasm): reading the config and filter objects a page passes.
 //! - `transport` (wasm): fetch with timeouts, the WebSocket.
 //! - `listeners` (wasm): callbacks, delivered after the state is released.
 //! - `page` (wasm): visibility and online/offline events.
@@ -23,11 +26,15 @@ pub mod backoff;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod json;
 pub mod machine;
 pub mod view;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod driver;
+#[cfg(target_arch = "wasm32")]
+mod fields;
 #[cfg(target_arch = "wasm32")]
 mod idb;
 #[cfg(target_arch = "wasm32")]

@@ -6,12 +6,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use provider_sync_protocol::ModelFilter;
+use provider_sync_protocol::{ModelCapability, ModelFilter};
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
 
 use crate::config::ProviderSyncConfig;
 use crate::driver::Driver;
+use crate::fields::{FieldError, Fields};
 use crate::listeners::Kind;
 use crate::transport::to_js;
 use crate::view::effective_filter;
@@ -40,10 +41,29 @@ pub struct ProviderSyncService {
 fn config_of(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncConfig, JsError> {
     match config {
         None => Ok(ProviderSyncConfig::default()),
-        Some(ts) => ts
-            .to_rust()
-            .map_err(|e| JsError::new(&format!("invalid ProviderSyncService config: {e}"))),
+        Some(ts) => Ok(ProviderSyncConfig::from_js(ts.js_value())?),
     }
+}
+
+fn filter_of(filter: Ts<ModelFilter>) -> Result<ModelFilter, JsError> {
+    use ModelCapability::*;
+    let read = || {
+        let fields = Fields::of(filter.js_value())?;
+        Ok(ModelFilter {
+            provider_id: fields.string("provider_id")?,
+            capability: fields.choice(
+                "capability",
+                "must be \"streaming\", \"vision\", \"function_calling\" or \"json_mode\"",
+                &["streaming", "vision", "function_calling", "json_mode"],
+                &[Streaming, Vision, FunctionCalling, JsonMode],
+            )?,
+            deprecated: fields.boolean("deprecated")?,
+            search: fields.string("search")?,
+        })
+    };
+    read().map_err(|e: FieldError| {
+        JsError::new(&format!("invalid model filter: {} {}", e.field, e.message))
+    })
 }
 
 fn promise(start: impl FnOnce(Function, Function)) -> Promise {
@@ -92,57 +112,42 @@ impl ProviderSyncService {
 
     #[wasm_bindgen(js_name = getProviders, unchecked_return_type = "ProviderSyncInfo[]")]
     pub fn get_providers(&self) -> Result<JsValue, JsError> {
-        let providers = self.driver.with_core(|core| {
-            core.state()
-                .map(|s| s.providers.clone())
-                .unwrap_or_default()
-        });
-        Ok(to_js(&providers)?)
+        Ok(self
+            .driver
+            .with_core(|core| to_js(core.state().map_or(&[][..], |s| &s.providers))))
     }
 
     /// Models matching `filter`; deprecated ones only with
     /// `includeDeprecated` (or `filter.deprecated`).
     #[wasm_bindgen(js_name = getModels, unchecked_return_type = "ModelSpecification[]")]
     pub fn get_models(&self, filter: Option<Ts<ModelFilter>>) -> Result<JsValue, JsError> {
-        let filter = filter
-            .map(|f| f.to_rust())
-            .transpose()
-            .map_err(|e| JsError::new(&format!("invalid model filter: {e}")))?;
-        let models = self.driver.with_core(|core| {
+        let filter = filter.map(filter_of).transpose()?;
+        Ok(self.driver.with_core(|core| {
             let filter = effective_filter(filter, core.settings().include_deprecated);
-            core.state()
-                .map(|s| {
-                    s.all_models
-                        .iter()
-                        .filter(|m| filter.matches(m))
-                        .cloned()
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        });
-        Ok(to_js(&models)?)
+            let models: Vec<_> = core
+                .state()
+                .map(|s| s.all_models.iter().filter(|m| filter.matches(m)).collect())
+                .unwrap_or_default();
+            to_js(&models)
+        }))
     }
 
     #[wasm_bindgen(js_name = getProvider, unchecked_return_type = "ProviderSyncInfo | undefined")]
     pub fn get_provider(&self, id: &str) -> Result<JsValue, JsError> {
-        let provider = self
-            .driver
-            .with_core(|core| core.state().and_then(|s| s.provider(id).cloned()));
-        Ok(provider
-            .map(|p| to_js(&p))
-            .transpose()?
-            .unwrap_or(JsValue::UNDEFINED))
+        Ok(self.driver.with_core(|core| {
+            core.state()
+                .and_then(|s| s.provider(id))
+                .map_or(JsValue::UNDEFINED, to_js)
+        }))
     }
 
     #[wasm_bindgen(js_name = getModel, unchecked_return_type = "ModelSpecification | undefined")]
     pub fn get_model(&self, id: &str) -> Result<JsValue, JsError> {
-        let model = self
-            .driver
-            .with_core(|core| core.state().and_then(|s| s.model(id).cloned()));
-        Ok(model
-            .map(|m| to_js(&m))
-            .transpose()?
-            .unwrap_or(JsValue::UNDEFINED))
+        Ok(self.driver.with_core(|core| {
+            core.state()
+                .and_then(|s| s.model(id))
+                .map_or(JsValue::UNDEFINED, to_js)
+        }))
     }
 
     /// Syncs now; resolves when the copy is up to date, rejects if the

@@ -21,14 +21,14 @@ fn retry_after(response: &Response) -> Option<f64> {
     (!at.is_nan()).then(|| (at - js_sys::Date::now()).max(0.0))
 }
 
-/// Sends a request and parses the JSON answer (the browser's `JSON.parse`).
-pub(crate) async fn fetch_json(
+/// Sends a request and reads the answer's text (JSON, read by the caller).
+pub(crate) async fn fetch_text(
     what: &'static str,
     method: &str,
     url: &str,
     body: Option<&str>,
     timeout_ms: f64,
-) -> Result<JsValue, SdkError> {
+) -> Result<String, SdkError> {
     let network = |e: JsValue| SdkError::Network {
         what,
         message: js_message(&e),
@@ -83,11 +83,12 @@ pub(crate) async fn fetch_json(
             retry_after_ms: retry_after(&response),
         });
     }
-    let json = response.json().map_err(network)?;
-    let parsed = JsFuture::from(json).await;
+    let text = response.text().map_err(network)?;
+    let read = JsFuture::from(text).await;
     deadline.cancel();
-    parsed.map_err(|e| SdkError::Decode {
-        what,
-        message: js_message(&e),
-    })
+    read.map(|text| text.as_string().unwrap_or_default())
+        .map_err(|e| SdkError::Decode {
+            what,
+            message: js_message(&e),
+        })
 }

@@ -1,34 +1,51 @@
 //! Talking to the server from the browser: fetch with a deadline, and the
-//! WebSocket.
+//! WebSocket; and moving values between Rust and JavaScript.
 
 pub(crate) mod http;
 pub(crate) mod websocket;
 
 use serde::Serialize;
+use serde::de::{Deserialize, DeserializeOwned};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::SdkError;
+use crate::json;
 
-/// Rust → JS the way the wire does it: `None` becomes `null`, and maps
-/// (which is how serde writes a struct with a flattened field, such as
-/// `SyncEvent`) become plain objects rather than `Map`s.
-pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, serde_wasm_bindgen::Error> {
-    value.serialize(
-        &serde_wasm_bindgen::Serializer::new()
-            .serialize_missing_as_null(true)
-            .serialize_maps_as_objects(true),
-    )
+/// Rust → JS the way the wire does it (`None` is `null`, structs and maps
+/// are plain objects): written as JSON text and read by the browser's
+/// `JSON.parse`, one call for the whole value.
+pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .unwrap_or(JsValue::NULL)
 }
 
-/// JS (already parsed JSON) → Rust, naming what was being read.
-pub(crate) fn from_js<T: serde::de::DeserializeOwned>(
-    value: JsValue,
+/// JSON text → Rust, naming what was being read.
+pub(crate) fn from_text<'a, T: Deserialize<'a>>(
+    text: &'a str,
     what: &'static str,
 ) -> Result<T, SdkError> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| SdkError::Decode {
+    json::from_str(text).map_err(|e| SdkError::Decode {
         what,
         message: e.to_string(),
     })
+}
+
+/// A JS value (plain data, such as a stored record) → Rust, through
+/// `JSON.stringify`.
+pub(crate) fn from_js<T: DeserializeOwned>(
+    value: &JsValue,
+    what: &'static str,
+) -> Result<T, SdkError> {
+    let text = js_sys::JSON::stringify(value)
+        .map_err(|e| SdkError::Decode {
+            what,
+            message: js_message(&e),
+        })?
+        .as_string()
+        .unwrap_or_default();
+    from_text(&text, what)
 }
 
 /// The message of a thrown JS value.

@@ -1,0 +1,81 @@
+//! The plain objects JavaScript passes in (the config, a model filter), read
+//! field by field: `undefined` and `null` mean "not set", a value of the
+//! wrong type is an error naming its field, other properties are ignored.
+
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
+
+/// A field whose value has the wrong type or is out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FieldError {
+    pub(crate) field: &'static str,
+    pub(crate) message: &'static str,
+}
+
+/// What an object does not have, it has as "not set"; a value that is not an
+/// object at all is refused.
+#[derive(Debug)]
+pub(crate) struct Fields(JsValue);
+
+type Field<T> = Result<Option<T>, FieldError>;
+
+impl Fields {
+    pub(crate) fn of(value: JsValue) -> Result<Self, FieldError> {
+        if value.is_object() {
+            Ok(Self(value))
+        } else {
+            Err(FieldError {
+                field: "the value",
+                message: "must be an object",
+            })
+        }
+    }
+
+    fn get<T>(
+        &self,
+        field: &'static str,
+        message: &'static str,
+        read: impl FnOnce(&JsValue) -> Option<T>,
+    ) -> Field<T> {
+        let value = Reflect::get(&self.0, &JsValue::from_str(field)).unwrap_or(JsValue::UNDEFINED);
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        read(&value).map(Some).ok_or(FieldError { field, message })
+    }
+
+    pub(crate) fn string(&self, field: &'static str) -> Field<String> {
+        self.get(field, "must be a string", JsValue::as_string)
+    }
+
+    pub(crate) fn boolean(&self, field: &'static str) -> Field<bool> {
+        self.get(field, "must be a boolean", JsValue::as_bool)
+    }
+
+    pub(crate) fn number(&self, field: &'static str) -> Field<f64> {
+        self.get(field, "must be a number", JsValue::as_f64)
+    }
+
+    pub(crate) fn count(&self, field: &'static str) -> Field<u32> {
+        self.get(field, "must be a whole number", |v| {
+            v.as_f64()
+                .filter(|n| n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(n))
+                .map(|n| n as u32)
+        })
+    }
+
+    /// One of `names`, as the matching entry of `values`.
+    pub(crate) fn choice<T: Copy>(
+        &self,
+        field: &'static str,
+        message: &'static str,
+        names: &[&str],
+        values: &[T],
+    ) -> Field<T> {
+        self.get(field, message, |v| {
+            let name = v.as_string()?;
+            let at = names.iter().position(|n| *n == name)?;
+            values.get(at).copied()
+        })
+    }
+}

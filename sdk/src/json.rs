@@ -1,0 +1,1068 @@
+//! JSON text ↔ Rust values for the wire types, in the little code the wasm
+//! can afford: serde's derives drive a reader and a writer of exactly the
+//! JSON the protocol uses. Numbers with a fraction are read and written by
+//! the browser (`parseFloat`, `JSON.stringify`), so no float parsing or
+//! formatting is compiled into the wasm; natively (tests) the standard
+//! library does it.
+//!
+//! It reads structs, sequences, options, strings, integers, floats, booleans
+//! and unit enum variants; anything else is an error. Errors never format a
+//! float. `Raw` captures a value's JSON text unparsed, which lets a reader
+//! take `data` before it knows the event `type` that decides its shape.
+
+use std::borrow::Cow;
+use std::fmt::{self, Display, Write as _};
+
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Unexpected, Visitor};
+use serde::ser::{self, Serialize};
+
+/// What went wrong reading (or, for a type that refuses, writing) JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(String);
+
+impl Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Serde's own text for an unexpected value, without printing floats.
+fn unexpected(value: Unexpected<'_>) -> Cow<'static, str> {
+    match value {
+        Unexpected::Bool(b) => Cow::Owned(format!("boolean `{b}`")),
+        Unexpected::Unsigned(n) => Cow::Owned(format!("integer `{n}`")),
+        Unexpected::Signed(n) => Cow::Owned(format!("integer `{n}`")),
+        Unexpected::Float(_) => Cow::Borrowed("a number with a fraction"),
+        Unexpected::Str(s) => Cow::Owned(format!("string \"{s}\"")),
+        Unexpected::Unit => Cow::Borrowed("null"),
+        Unexpected::Seq => Cow::Borrowed("an array"),
+        Unexpected::Map => Cow::Borrowed("an object"),
+        _ => Cow::Borrowed("another kind of value"),
+    }
+}
+
+impl de::Error for Error {
+    fn custom<T: Display>(message: T) -> Self {
+        Self(message.to_string())
+    }
+
+    fn invalid_type(value: Unexpected<'_>, expected: &dyn de::Expected) -> Self {
+        Self(format!(
+            "invalid type: {}, expected {expected}",
+            unexpected(value)
+        ))
+    }
+
+    fn invalid_value(value: Unexpected<'_>, expected: &dyn de::Expected) -> Self {
+        Self(format!(
+            "invalid value: {}, expected {expected}",
+            unexpected(value)
+        ))
+    }
+}
+
+impl ser::Error for Error {
+    fn custom<T: Display>(message: T) -> Self {
+        Self(message.to_string())
+    }
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(target_arch = "wasm32")]
+fn parse_f64(text: &str) -> f64 {
+    js_sys::parse_float(text)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_f64(text: &str) -> f64 {
+    text.parse().unwrap_or(f64::NAN)
+}
+
+/// A finite float as JSON: the shortest text that reads back the same.
+#[cfg(target_arch = "wasm32")]
+fn write_fraction(out: &mut String, value: f64) {
+    if let Some(text) = js_sys::JSON::stringify(&wasm_bindgen::JsValue::from_f64(value))
+        .ok()
+        .and_then(|t| t.as_string())
+    {
+        out.push_str(&text);
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn write_fraction(out: &mut String, value: f64) {
+    let _ = write!(out, "{value:?}");
+}
+
+// ---------------------------------------------------------------- reading
+
+/// Reads one `T` from JSON text; only whitespace may follow it.
+pub fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T> {
+    from_str_seed(text, std::marker::PhantomData)
+}
+
+/// [`from_str`] with a seed.
+pub fn from_str_seed<'de, S: DeserializeSeed<'de>>(text: &'de str, seed: S) -> Result<S::Value> {
+    let mut reader = Reader { text, at: 0 };
+    let value = seed.deserialize(&mut reader)?;
+    if reader.peek().is_some() {
+        return Err(reader.error("trailing characters"));
+    }
+    Ok(value)
+}
+
+/// One JSON value as its text, unparsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raw<'de>(pub &'de str);
+
+/// The newtype name by which `Raw` asks this reader for text.
+const RAW: &str = "$provider_sync::json::Raw";
+
+impl<'de> de::Deserialize<'de> for Raw<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RawVisitor;
+        impl<'de> Visitor<'de> for RawVisitor {
+            type Value = Raw<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Raw<'de>, E> {
+                Ok(Raw(text))
+            }
+        }
+        deserializer.deserialize_newtype_struct(RAW, RawVisitor)
+    }
+}
+
+struct Reader<'de> {
+    text: &'de str,
+    at: usize,
+}
+
+impl<'de> Reader<'de> {
+    fn error(&self, what: &str) -> Error {
+        Error(format!("{what} at byte {}", self.at))
+    }
+
+    /// The next byte that is not whitespace, left in place.
+    fn peek(&mut self) -> Option<u8> {
+        let bytes = self.text.as_bytes();
+        while let Some(&b) = bytes.get(self.at) {
+            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(b);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    fn eat(&mut self, byte: u8) -> Result<()> {
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(self.error(match byte {
+                b':' => "expected `:`",
+                b'[' => "expected an array",
+                b'{' => "expected an object",
+                _ => "expected a string",
+            }))
+        }
+    }
+
+    fn word(&mut self, word: &'static str) -> Result<()> {
+        if self.text[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(())
+        } else {
+            Err(self.error("expected a value"))
+        }
+    }
+
+    fn boolean(&mut self) -> Result<bool> {
+        match self.peek() {
+            Some(b't') => self.word("true").map(|()| true),
+            Some(b'f') => self.word("false").map(|()| false),
+            _ => Err(self.error("expected a boolean")),
+        }
+    }
+
+    /// A number's text; `integer` when it has neither fraction nor exponent.
+    fn number(&mut self) -> Result<(&'de str, bool)> {
+        self.peek();
+        let start = self.at;
+        let bytes = self.text.as_bytes();
+        let mut integer = true;
+        if bytes.get(self.at) == Some(&b'-') {
+            self.at += 1;
+        }
+        let digits = self.at;
+        while let Some(&b) = bytes.get(self.at) {
+            match b {
+                b'0'..=b'9' => {}
+                b'.' | b'e' | b'E' => integer = false,
+                // A sign only opens an exponent.
+                b'+' | b'-' if matches!(bytes[self.at - 1], b'e' | b'E') => {}
+                _ => break,
+            }
+            self.at += 1;
+        }
+        if self.at == digits || !bytes[digits].is_ascii_digit() {
+            return Err(self.error("expected a number"));
+        }
+        Ok((&self.text[start..self.at], integer))
+    }
+
+    fn unsigned(&mut self) -> Result<u64> {
+        let (text, integer) = self.number()?;
+        if !integer || text.starts_with('-') {
+            return Err(self.error("expected an unsigned integer"));
+        }
+        text.bytes()
+            .try_fold(0u64, |n, d| {
+                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            })
+            .ok_or_else(|| self.error("integer out of range"))
+    }
+
+    fn signed(&mut self) -> Result<i64> {
+        let (text, integer) = self.number()?;
+        if !integer {
+            return Err(self.error("expected an integer"));
+        }
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(digits) => (true, digits),
+            None => (false, text),
+        };
+        digits
+            .bytes()
+            .try_fold(0i64, |n, d| {
+                let d = i64::from(d - b'0');
+                n.checked_mul(10)?
+                    .checked_add(if negative { -d } else { d })
+            })
+            .ok_or_else(|| self.error("integer out of range"))
+    }
+
+    fn float(&mut self) -> Result<f64> {
+        let (text, _) = self.number()?;
+        Ok(parse_f64(text))
+    }
+
+    fn hex4(&mut self) -> Result<u32> {
+        let digits = self
+            .text
+            .get(self.at..self.at + 4)
+            .ok_or_else(|| self.error("bad \\u escape"))?;
+        let value = u32::from_str_radix(digits, 16).map_err(|_| self.error("bad \\u escape"))?;
+        self.at += 4;
+        Ok(value)
+    }
+
+    /// A string, borrowed from the text when it has no escapes.
+    fn string(&mut self) -> Result<Cow<'de, str>> {
+        if self.peek() != Some(b'"') {
+            return Err(self.error("expected a string"));
+        }
+        self.at += 1;
+        let bytes = self.text.as_bytes();
+        let mut start = self.at;
+        let mut owned: Option<String> = None;
+        loop {
+            let Some(&b) = bytes.get(self.at) else {
+                return Err(self.error("unterminated string"));
+            };
+            match b {
+                b'"' => {
+                    let tail = &self.text[start..self.at];
+                    self.at += 1;
+                    return Ok(match owned {
+                        None => Cow::Borrowed(tail),
+                        Some(mut s) => {
+                            s.push_str(tail);
+                            Cow::Owned(s)
+                        }
+                    });
+                }
+                b'\\' => {
+                    let s = owned.get_or_insert_with(String::new);
+                    s.push_str(&self.text[start..self.at]);
+                    let escape = bytes.get(self.at + 1).copied();
+                    self.at += 2;
+                    let c = match escape {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            let unit = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&unit)
+                                && self.text[self.at..].starts_with("\\u")
+                            {
+                                let back = self.at;
+                                self.at += 2;
+                                let low = self.hex4()?;
+                                if (0xDC00..0xE000).contains(&low) {
+                                    0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                                } else {
+                                    // Not a pair: the lone half becomes U+FFFD
+                                    // (as a JS string crossing into Rust does).
+                                    self.at = back;
+                                    unit
+                                }
+                            } else {
+                                unit
+                            };
+                            char::from_u32(code).unwrap_or('\u{FFFD}')
+                        }
+                        _ => return Err(self.error("bad escape")),
+                    };
+                    s.push(c);
+                    start = self.at;
+                }
+                0..=0x1F => return Err(self.error("control character in a string")),
+                _ => self.at += 1,
+            }
+        }
+    }
+
+    /// Steps over one value of any kind.
+    fn skip(&mut self) -> Result<()> {
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(b'{') => {
+                self.at += 1;
+                let mut first = true;
+                while self.more(b'}', &mut first)? {
+                    self.string()?;
+                    self.eat(b':')?;
+                    self.skip()?;
+                }
+                Ok(())
+            }
+            Some(b'[') => {
+                self.at += 1;
+                let mut first = true;
+                while self.more(b']', &mut first)? {
+                    self.skip()?;
+                }
+                Ok(())
+            }
+            Some(b't' | b'f') => self.boolean().map(drop),
+            Some(b'n') => self.word("null"),
+            _ => self.number().map(drop),
+        }
+    }
+
+    /// In an array or object: whether another element follows (eating the
+    /// comma before it), or the closing bracket (eaten).
+    fn more(&mut self, close: u8, first: &mut bool) -> Result<bool> {
+        match self.peek() {
+            Some(b) if b == close => {
+                self.at += 1;
+                Ok(false)
+            }
+            Some(b',') if !*first => {
+                self.at += 1;
+                Ok(true)
+            }
+            Some(_) if *first => {
+                *first = false;
+                Ok(true)
+            }
+            _ => Err(self.error("expected `,` or the end of a list")),
+        }
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.peek() {
+            Some(b'"') => self.deserialize_str(visitor),
+            Some(b'{') => self.deserialize_map(visitor),
+            Some(b'[') => self.deserialize_seq(visitor),
+            Some(b't' | b'f') => self.deserialize_bool(visitor),
+            Some(b'n') => self.deserialize_unit(visitor),
+            _ => {
+                let start = self.at;
+                let (text, integer) = self.number()?;
+                if !integer {
+                    visitor.visit_f64(parse_f64(text))
+                } else if text.starts_with('-') {
+                    self.at = start;
+                    visitor.visit_i64(self.signed()?)
+                } else {
+                    self.at = start;
+                    visitor.visit_u64(self.unsigned()?)
+                }
+            }
+        }
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_bool(self.boolean()?)
+    }
+
+    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i64(self.signed()?)
+    }
+
+    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i64(self.signed()?)
+    }
+
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i64(self.signed()?)
+    }
+
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i64(self.signed()?)
+    }
+
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u64(self.unsigned()?)
+    }
+
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u64(self.unsigned()?)
+    }
+
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u64(self.unsigned()?)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u64(self.unsigned()?)
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_f64(self.float()?)
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_f64(self.float()?)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.string()? {
+            Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
+            Cow::Owned(s) => visitor.visit_string(s),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        if self.peek() == Some(b'n') {
+            self.word("null")?;
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.word("null")?;
+        visitor.visit_unit()
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        if name == RAW {
+            self.peek();
+            let start = self.at;
+            self.skip()?;
+            visitor.visit_borrowed_str(&self.text[start..self.at])
+        } else {
+            visitor.visit_newtype_struct(self)
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.eat(b'[')?;
+        let mut list = List {
+            reader: self,
+            first: true,
+            done: false,
+        };
+        let value = visitor.visit_seq(&mut list)?;
+        list.finish(b']')?;
+        Ok(value)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.eat(b'{')?;
+        let mut list = List {
+            reader: self,
+            first: true,
+            done: false,
+        };
+        let value = visitor.visit_map(&mut list)?;
+        list.finish(b'}')?;
+        Ok(value)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.deserialize_map(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        // Only unit variants, written as their name.
+        let name = self.string()?;
+        visitor.visit_enum(UnitVariant(name))
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.skip()?;
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        char bytes byte_buf tuple tuple_struct
+    }
+}
+
+/// The elements of an array, or the members of an object.
+struct List<'a, 'de> {
+    reader: &'a mut Reader<'de>,
+    first: bool,
+    done: bool,
+}
+
+impl List<'_, '_> {
+    /// Steps over what the visitor left, up to and including `close`.
+    fn finish(&mut self, close: u8) -> Result<()> {
+        while !self.done && self.reader.more(close, &mut self.first)? {
+            if close == b'}' {
+                self.reader.string()?;
+                self.reader.eat(b':')?;
+            }
+            self.reader.skip()?;
+        }
+        Ok(())
+    }
+
+    fn next(&mut self, close: u8) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let more = self.reader.more(close, &mut self.first)?;
+        self.done = !more;
+        Ok(more)
+    }
+}
+
+impl<'de> de::SeqAccess<'de> for List<'_, 'de> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        if !self.next(b']')? {
+            return Ok(None);
+        }
+        seed.deserialize(&mut *self.reader).map(Some)
+    }
+}
+
+impl<'de> de::MapAccess<'de> for List<'_, 'de> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+        if !self.next(b'}')? {
+            return Ok(None);
+        }
+        let key = seed.deserialize(&mut *self.reader)?;
+        self.reader.eat(b':')?;
+        Ok(Some(key))
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
+        seed.deserialize(&mut *self.reader)
+    }
+}
+
+struct UnitVariant<'de>(Cow<'de, str>);
+
+impl<'de> de::EnumAccess<'de> for UnitVariant<'de> {
+    type Error = Error;
+    type Variant = Self;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self)> {
+        let variant = match &self.0 {
+            Cow::Borrowed(name) => seed.deserialize(name.into_deserializer()),
+            Cow::Owned(name) => seed.deserialize(name.as_str().into_deserializer()),
+        }?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for UnitVariant<'de> {
+    type Error = Error;
+
+    fn unit_variant(self) -> Result<()> {
+        Ok(())
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, _seed: T) -> Result<T::Value> {
+        Err(Error("expected a unit variant".into()))
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, _visitor: V) -> Result<V::Value> {
+        Err(Error("expected a unit variant".into()))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value> {
+        Err(Error("expected a unit variant".into()))
+    }
+}
+
+// ---------------------------------------------------------------- writing
+
+/// Writes `value` as JSON. `None` is `null`; a float that is not finite is
+/// `null` too, as in `JSON.stringify`.
+pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    let mut writer = Writer(String::new());
+    value.serialize(&mut writer)?;
+    Ok(writer.0)
+}
+
+struct Writer(String);
+
+impl Writer {
+    fn string(&mut self, value: &str) {
+        let out = &mut self.0;
+        out.push('"');
+        let mut start = 0;
+        for (i, b) in value.bytes().enumerate() {
+            let escape = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1F => "",
+                _ => continue,
+            };
+            out.push_str(&value[start..i]);
+            if escape.is_empty() {
+                let _ = write!(out, "\\u{:04x}", b);
+            } else {
+                out.push_str(escape);
+            }
+            start = i + 1;
+        }
+        out.push_str(&value[start..]);
+        out.push('"');
+    }
+
+    fn float(&mut self, value: f64) {
+        if !value.is_finite() {
+            self.0.push_str("null");
+        } else if value == 0.0 && value.is_sign_negative() {
+            self.0.push_str("-0");
+        } else if value.fract() == 0.0 && value.abs() < 1e15 {
+            let _ = write!(self.0, "{}", value as i64);
+        } else {
+            write_fraction(&mut self.0, value);
+        }
+    }
+}
+
+/// An array or object being written.
+struct Compound<'a> {
+    writer: &'a mut Writer,
+    first: bool,
+}
+
+impl Compound<'_> {
+    fn comma(&mut self) {
+        if !std::mem::take(&mut self.first) {
+            self.writer.0.push(',');
+        }
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<()> {
+        self.comma();
+        self.writer.string(key);
+        self.writer.0.push(':');
+        value.serialize(&mut *self.writer)
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.comma();
+        value.serialize(&mut *self.writer)
+    }
+
+    fn close(self, bracket: char) -> Result<()> {
+        self.writer.0.push(bracket);
+        Ok(())
+    }
+}
+
+impl<'a> ser::Serializer for &'a mut Writer {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'a>;
+    type SerializeTuple = Compound<'a>;
+    type SerializeTupleStruct = Compound<'a>;
+    type SerializeTupleVariant = Compound<'a>;
+    type SerializeMap = Compound<'a>;
+    type SerializeStruct = Compound<'a>;
+    type SerializeStructVariant = Compound<'a>;
+
+    fn serialize_bool(self, v: bool) -> Result<()> {
+        self.0.push_str(if v { "true" } else { "false" });
+        Ok(())
+    }
+
+    fn serialize_i8(self, v: i8) -> Result<()> {
+        self.serialize_i64(v.into())
+    }
+
+    fn serialize_i16(self, v: i16) -> Result<()> {
+        self.serialize_i64(v.into())
+    }
+
+    fn serialize_i32(self, v: i32) -> Result<()> {
+        self.serialize_i64(v.into())
+    }
+
+    fn serialize_i64(self, v: i64) -> Result<()> {
+        let _ = write!(self.0, "{v}");
+        Ok(())
+    }
+
+    fn serialize_u8(self, v: u8) -> Result<()> {
+        self.serialize_u64(v.into())
+    }
+
+    fn serialize_u16(self, v: u16) -> Result<()> {
+        self.serialize_u64(v.into())
+    }
+
+    fn serialize_u32(self, v: u32) -> Result<()> {
+        self.serialize_u64(v.into())
+    }
+
+    fn serialize_u64(self, v: u64) -> Result<()> {
+        let _ = write!(self.0, "{v}");
+        Ok(())
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<()> {
+        self.float(v.into());
+        Ok(())
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<()> {
+        self.float(v);
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Result<()> {
+        self.string(v.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_str(self, v: &str) -> Result<()> {
+        self.string(v);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<()> {
+        v.serialize(self)
+    }
+
+    fn serialize_none(self) -> Result<()> {
+        self.serialize_unit()
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<()> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<()> {
+        self.0.push_str("null");
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<()> {
+        self.serialize_unit()
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<()> {
+        self.string(variant);
+        Ok(())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.0.push('{');
+        let mut object = Compound {
+            writer: self,
+            first: true,
+        };
+        object.field(variant, value)?;
+        object.close('}')
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>> {
+        self.0.push('[');
+        Ok(Compound {
+            writer: self,
+            first: true,
+        })
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a>> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a>> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a>> {
+        Err(Error("tuple variants are not written".into()))
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a>> {
+        self.0.push('{');
+        Ok(Compound {
+            writer: self,
+            first: true,
+        })
+    }
+
+    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a>> {
+        self.serialize_map(Some(len))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a>> {
+        Err(Error("struct variants are not written".into()))
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<()> {
+        self.close(']')
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<()> {
+        self.close(']')
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<()> {
+        self.close(']')
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<()> {
+        self.close(']')
+    }
+}
+
+impl ser::SerializeMap for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    /// Keys are strings in every type written here.
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<()> {
+        self.comma();
+        key.serialize(&mut *self.writer)?;
+        self.writer.0.push(':');
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        value.serialize(&mut *self.writer)
+    }
+
+    fn end(self) -> Result<()> {
+        self.close('}')
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.field(key, value)
+    }
+
+    fn end(self) -> Result<()> {
+        self.close('}')
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.field(key, value)
+    }
+
+    fn end(self) -> Result<()> {
+        self.close('}')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_and_escapes() {
+        let read: String = from_str(r#""a\"b\\c\/d\b\f\n\r\t\u00e9\ud83e\udd80 \ud800x""#).unwrap();
+        assert_eq!(read, "a\"b\\c/d\u{8}\u{c}\n\r\t\u{e9}\u{1f980} \u{fffd}x");
+        let text = to_string("q\"\\\n\u{1}é").unwrap();
+        assert_eq!(text, r#""q\"\\\n\u0001é""#);
+        assert_eq!(from_str::<String>(&text).unwrap(), "q\"\\\n\u{1}é");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(from_str::<u64>(" 18446744073709551615 ").unwrap(), u64::MAX);
+        assert!(from_str::<u64>("18446744073709551616").is_err());
+        assert_eq!(from_str::<i64>("-9223372036854775808").unwrap(), i64::MIN);
+        assert!(from_str::<u32>("4294967296").is_err());
+        assert!(from_str::<u32>("-1").is_err());
+        assert_eq!(from_str::<f64>("-1.5e3").unwrap(), -1500.0);
+        assert_eq!(from_str::<f64>("7").unwrap(), 7.0);
+        assert_eq!(from_str::<f64>("0.30000000000000004").unwrap(), 0.1 + 0.2);
+        for (value, text) in [
+            (1.0, "1"),
+            (-0.0, "-0"),
+            (0.25, "0.25"),
+            (f64::NAN, "null"),
+            (f64::INFINITY, "null"),
+        ] {
+            assert_eq!(to_string(&value).unwrap(), text);
+        }
+        assert_eq!(from_str::<f64>(&to_string(&1e300).unwrap()).unwrap(), 1e300);
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_and_raw_keeps_text() {
+        #[derive(Debug, PartialEq, serde::Deserialize)]
+        struct One {
+            a: u32,
+        }
+        let read: One = from_str(r#"{"x":{"y":[1,"]",null,true,{}]},"a":3,"z":-2.5e-1}"#).unwrap();
+        assert_eq!(read, One { a: 3 });
+        let raw: Vec<Raw<'_>> = from_str(r#"[ {"k": [1, 2]} , "s" ]"#).unwrap();
+        assert_eq!(raw, [Raw(r#"{"k": [1, 2]}"#), Raw(r#""s""#)]);
+    }
+}

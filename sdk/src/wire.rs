@@ -1,0 +1,134 @@
+//! The server's messages as the SDK reads them. `SyncEvent` flattens its
+//! payload, and serde reads a flattened field by buffering the whole object
+//! into a generic tree first: code the wasm cannot afford. Here `type`
+//! picks the payload's type and `data` is read straight into it; `data` sent
+//! before `type` is kept as text ([`json::Raw`]) until the type is known.
+//! The JSON is the same; only the reading differs.
+
+use std::fmt;
+
+use provider_sync_protocol::{
+    EventPayload, FullSyncReason, SyncEvent, SyncEventType, SyncResponse, SyncState, SyncType,
+};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::json;
+
+/// A `SyncEvent` read without buffering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireEvent(pub SyncEvent);
+
+/// `POST /sync`'s answer, with its events read as [`WireEvent`]s.
+#[derive(Debug, Deserialize)]
+pub struct WireResponse {
+    sync_type: SyncType,
+    version: u64,
+    epoch: String,
+    events: Vec<WireEvent>,
+    state: Option<SyncState>,
+    reason: Option<FullSyncReason>,
+    checksum: String,
+}
+
+impl From<WireResponse> for SyncResponse {
+    fn from(wire: WireResponse) -> Self {
+        Self {
+            sync_type: wire.sync_type,
+            version: wire.version,
+            epoch: wire.epoch,
+            events: wire.events.into_iter().map(|e| e.0).collect(),
+            state: wire.state,
+            reason: wire.reason,
+            checksum: wire.checksum,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Key {
+    Id,
+    Version,
+    Timestamp,
+    Type,
+    Data,
+    #[serde(other)]
+    Other,
+}
+
+/// Reads an event's `data` as the payload its `type` names.
+struct Payload(SyncEventType);
+
+impl<'de> DeserializeSeed<'de> for Payload {
+    type Value = EventPayload;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<EventPayload, D::Error> {
+        use EventPayload as P;
+        use SyncEventType as T;
+        Ok(match self.0 {
+            T::FullSync => P::FullSync(Deserialize::deserialize(d)?),
+            T::ProviderAdded => P::ProviderAdded(Deserialize::deserialize(d)?),
+            T::ProviderUpdated => P::ProviderUpdated(Deserialize::deserialize(d)?),
+            T::ProviderRemoved => P::ProviderRemoved(Deserialize::deserialize(d)?),
+            T::ProviderStatusChanged => P::ProviderStatusChanged(Deserialize::deserialize(d)?),
+            T::ModelAdded => P::ModelAdded(Deserialize::deserialize(d)?),
+            T::ModelUpdated => P::ModelUpdated(Deserialize::deserialize(d)?),
+            T::ModelRemoved => P::ModelRemoved(Deserialize::deserialize(d)?),
+            T::ModelDeprecated => P::ModelDeprecated(Deserialize::deserialize(d)?),
+            T::ActiveProviderChanged => P::ActiveProviderChanged(Deserialize::deserialize(d)?),
+            T::Hello => P::Hello(Deserialize::deserialize(d)?),
+            T::Heartbeat => P::Heartbeat(Deserialize::deserialize(d)?),
+            T::ResyncRequired => P::ResyncRequired(Deserialize::deserialize(d)?),
+            T::Error => P::Error(Deserialize::deserialize(d)?),
+        })
+    }
+}
+
+struct EventVisitor;
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = WireEvent;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sync event")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireEvent, A::Error> {
+        let (mut id, mut version, mut timestamp) = (None, None, None);
+        let (mut kind, mut payload, mut early) = (None, None, None);
+        while let Some(key) = map.next_key()? {
+            match key {
+                Key::Id => id = Some(map.next_value()?),
+                Key::Version => version = Some(map.next_value()?),
+                Key::Timestamp => timestamp = Some(map.next_value()?),
+                Key::Type => kind = Some(map.next_value()?),
+                Key::Data => match kind {
+                    Some(kind) => payload = Some(map.next_value_seed(Payload(kind))?),
+                    None => early = Some(map.next_value::<json::Raw<'de>>()?),
+                },
+                Key::Other => drop(map.next_value::<IgnoredAny>()?),
+            }
+        }
+        let kind = kind.ok_or_else(|| de::Error::missing_field("type"))?;
+        let payload = match (payload, early) {
+            (Some(payload), _) => payload,
+            (None, Some(text)) => {
+                json::from_str_seed(text.0, Payload(kind)).map_err(de::Error::custom)?
+            }
+            (None, None) => return Err(de::Error::missing_field("data")),
+        };
+        Ok(WireEvent(SyncEvent {
+            id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+            version: version.ok_or_else(|| de::Error::missing_field("version"))?,
+            timestamp: timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?,
+            payload,
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for WireEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EventVisitor)
+    }
+}

@@ -1,0 +1,253 @@
+//! The SDK's JSON reader and writer against serde_json, on every wire type
+//! the SDK reads or writes: the same values, both ways.
+
+use provider_sync_protocol::*;
+use provider_sync_sdk::cache::{CACHE_SCHEMA, CacheRecord};
+use provider_sync_sdk::json;
+use provider_sync_sdk::wire::{WireEvent, WireResponse};
+
+fn provider(id: &str) -> ProviderSyncInfo {
+    ProviderSyncInfo {
+        id: id.to_owned(),
+        name: format!("{id} \"quoted\" \\ back\nslash é 🦀 \u{1}"),
+        display_name: id.to_uppercase(),
+        provider_type: "openai_compatible".into(),
+        base_url: Some(format!("https://{id}.example/v1")),
+        health_url: None,
+        enabled: true,
+        priority: -3,
+        status: ProviderStatus::Degraded,
+        health: ProviderHealth {
+            last_check: Some("2026-01-01T00:00:00Z".into()),
+            latency_ms: Some(120),
+            error_rate: 0.30000000000000004,
+            consecutive_failures: 2,
+            message: None,
+        },
+        fallback_provider_id: None,
+        capabilities: vec!["chat".into(), "embeddings".into()],
+        model_ids: vec![format!("{id}-m")],
+        revision: u64::from(u32::MAX) * 1000,
+    }
+}
+
+fn model(id: &str, provider_id: &str, price: f64) -> ModelSpecification {
+    ModelSpecification {
+        id: id.to_owned(),
+        name: id.to_uppercase(),
+        provider_id: provider_id.to_owned(),
+        context_window: 200_000,
+        max_input_tokens: 8192,
+        max_output_tokens: 4096,
+        supports_streaming: true,
+        supports_vision: false,
+        supports_function_calling: true,
+        supports_json_mode: false,
+        pricing: Some(ModelPricing {
+            input_per_million: price,
+            output_per_million: 15.0,
+        }),
+        deprecation_status: DeprecationStatus::Deprecated,
+        deprecation_date: Some("2026-02-01".into()),
+        sunset_date: None,
+        replacement_model_id: Some("next".into()),
+        revision: 7,
+    }
+}
+
+fn state() -> SyncState {
+    let mut state = SyncState {
+        providers: vec![provider("a"), provider("b")],
+        all_models: vec![
+            model("a-m", "a", 0.15),
+            model("b-m", "b", 1e-7),
+            model("c-m", "b", 123456.789),
+        ],
+        active_provider_id: Some("a".into()),
+        default_provider_id: None,
+        metadata: SyncMetadata {
+            version: 42,
+            epoch: "epoch-1".into(),
+            server_time: "2026-01-01T00:00:00Z".into(),
+            ..SyncMetadata::default()
+        },
+    };
+    state.all_models[2].pricing = None;
+    state.normalize();
+    state
+}
+
+fn events() -> Vec<SyncEvent> {
+    let payloads = vec![
+        EventPayload::FullSync(state()),
+        EventPayload::ProviderAdded(provider("c")),
+        EventPayload::ProviderUpdated(provider("a")),
+        EventPayload::ProviderRemoved(ProviderRemoved {
+            provider_id: "b".into(),
+            model_ids: vec!["b-m".into()],
+        }),
+        EventPayload::ProviderStatusChanged(ProviderStatusChanged {
+            provider_id: "a".into(),
+            previous_status: ProviderStatus::Available,
+            status: ProviderStatus::Maintenance,
+            health: ProviderHealth::default(),
+            revision: 3,
+        }),
+        EventPayload::ModelAdded(model("x", "a", 2.5)),
+        EventPayload::ModelUpdated(model("x", "a", 3.0)),
+        EventPayload::ModelRemoved(ModelRemoved {
+            model_id: "x".into(),
+            provider_id: "a".into(),
+        }),
+        EventPayload::ModelDeprecated(model("y", "a", 0.1)),
+        EventPayload::ActiveProviderChanged(ActiveProviderChanged {
+            active_provider_id: None,
+            default_provider_id: Some("a".into()),
+        }),
+        EventPayload::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            epoch: "e".into(),
+            version: 9,
+            sync_type: SyncType::Incremental,
+            heartbeat_interval_ms: 25_000,
+            client_timeout_ms: 60_000,
+        }),
+        EventPayload::Heartbeat(Heartbeat {
+            epoch: "e".into(),
+            version: 9,
+            checksum: "00".into(),
+            server_time: "t".into(),
+        }),
+        EventPayload::ResyncRequired(ResyncRequired {
+            reason: "lagged".into(),
+            missed: 12,
+        }),
+        EventPayload::Error(ErrorData {
+            code: "bad".into(),
+            message: "no".into(),
+            field: Some("f".into()),
+        }),
+        EventPayload::Error(ErrorData {
+            code: "bad".into(),
+            message: "no".into(),
+            field: None,
+        }),
+    ];
+    payloads
+        .into_iter()
+        .enumerate()
+        .map(|(i, payload)| SyncEvent {
+            id: format!("ev-{i}"),
+            version: i as u64 + 1,
+            timestamp: "2026-01-01T00:00:00Z".into(),
+            payload,
+        })
+        .collect()
+}
+
+#[test]
+fn events_read_as_serde_json_reads_them_in_either_key_order() {
+    for event in events() {
+        let text = serde_json::to_string(&event).unwrap();
+        let WireEvent(read) = json::from_str(&text).unwrap();
+        assert_eq!(read, event, "{text}");
+        // A JSON value's keys come sorted: `data` before `type`.
+        let sorted = serde_json::to_string(&serde_json::to_value(&event).unwrap()).unwrap();
+        assert!(
+            sorted.find("\"data\"") < sorted.find("\"type\""),
+            "{sorted}"
+        );
+        let WireEvent(read) = json::from_str(&sorted).unwrap();
+        assert_eq!(read, event, "{sorted}");
+    }
+}
+
+#[test]
+fn sync_answers_read_whole() {
+    let response = SyncResponse {
+        sync_type: SyncType::Incremental,
+        version: 15,
+        epoch: "e".into(),
+        events: events(),
+        state: Some(state()),
+        reason: Some(FullSyncReason::EpochMismatch),
+        checksum: "abc".into(),
+    };
+    let text = serde_json::to_string(&response).unwrap();
+    let read: WireResponse = json::from_str(&text).unwrap();
+    assert_eq!(SyncResponse::from(read), response);
+}
+
+#[test]
+fn what_the_sdk_writes_serde_json_reads_back_the_same() {
+    let record = CacheRecord {
+        schema: CACHE_SCHEMA,
+        source: "http://h/api".into(),
+        saved_at: 1_764_000_000_123.0,
+        state: state(),
+    };
+    let text = json::to_string(&record).unwrap();
+    assert_eq!(
+        serde_json::from_str::<CacheRecord>(&text).unwrap(),
+        record,
+        "{text}"
+    );
+    for event in events() {
+        let text = json::to_string(&event).unwrap();
+        // Whole floats are written as integers: the same number in JS.
+        assert_eq!(serde_json::from_str::<SyncEvent>(&text).unwrap(), event);
+    }
+    let request = SyncRequest {
+        client_version: 3,
+        client_epoch: Some("e".into()),
+        include_deprecated: None,
+        force_full: Some(true),
+    };
+    assert_eq!(
+        json::to_string(&request).unwrap(),
+        r#"{"client_version":3,"client_epoch":"e","include_deprecated":null,"force_full":true}"#
+    );
+}
+
+#[test]
+fn what_serde_json_writes_the_sdk_reads_back_the_same() {
+    let state = state();
+    let text = serde_json::to_string_pretty(&state).unwrap();
+    assert_eq!(json::from_str::<SyncState>(&text).unwrap(), state);
+    let info = VersionInfo {
+        version: u64::MAX,
+        epoch: "e".into(),
+        server_time: "t".into(),
+        checksum: "c".into(),
+    };
+    let text = serde_json::to_string(&info).unwrap();
+    assert_eq!(json::from_str::<VersionInfo>(&text).unwrap(), info);
+}
+
+#[test]
+fn bad_text_is_an_error_that_says_where() {
+    let missing = json::from_str::<VersionInfo>(r#"{"version":1}"#).unwrap_err();
+    assert!(
+        missing.to_string().contains("missing field `epoch`"),
+        "{missing}"
+    );
+    let wrong = json::from_str::<VersionInfo>(r#"{"version":1.5}"#).unwrap_err();
+    assert!(wrong.to_string().contains("at byte 14"), "{wrong}");
+    let typed = json::from_str::<Vec<u32>>(r#"["1"]"#).unwrap_err();
+    assert!(typed.to_string().contains("expected a number"), "{typed}");
+    let variant = json::from_str::<SyncType>(r#""sideways""#).unwrap_err();
+    assert!(variant.to_string().contains("unknown variant"), "{variant}");
+    for bad in [
+        "",
+        "[1,]",
+        "[1 2]",
+        "{\"a\" 1}",
+        "\"open",
+        "[1] x",
+        "tru",
+        "-",
+        "\"\u{1}\"",
+    ] {
+        assert!(json::from_str::<serde_json::Value>(bad).is_err(), "{bad:?}");
+    }
+}
