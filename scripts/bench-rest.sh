@@ -59,13 +59,15 @@ run() { # name url [header]
     out=$(wrk -t1 -c64 -d5s --latency "$2")
   fi
   local rps p50 p99
+  # wrk prints latencies as 708.00us, 1.92ms or 1.02s: in ms here.
+  ms='{ v = $2; f = 1; if (v ~ /us$/) f = 0.001; else if (v ~ /ms$/) f = 1; else if (v ~ /s$/) f = 1000; sub(/[a-z]+$/, "", v); printf "%.3f", v * f }'
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
-  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  p50=$(echo "$out" | awk '$1 == "50%" '"$ms")
+  p99=$(echo "$out" | awk '$1 == "99%" '"$ms")
   echo "| $1 | $rps | $p50 | $p99 |"
 }
 
-echo "| request | requests/s | p50 | p99 |"
+echo "| request | requests/s | p50 ms | p99 ms |"
 echo "| --- | ---: | ---: | ---: |"
 run "provider-sync GET /version" "$api/version"
 run "nginx GET /version.json" "http://127.0.0.1:18111/version.json"

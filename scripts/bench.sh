@@ -2,21 +2,21 @@
 # The benchmarks: payload sizes on a 50 × 2,000 catalog, protocol apply
 # (criterion), and WebSocket
 # fan-out (provider-sync against a Node `ws` broadcast server, same workload,
-# same run) at 1k and 10k clients. Prints markdown tables for BENCHMARKS.md.
-# Never fails on speed. Set CLIENTS="1000" to run one size only.
+# same run) at 1k and 10k clients, each case REPEAT times (default 3,
+# interleaved with the baseline) and summarised as median (range). Prints
+# markdown tables for BENCHMARKS.md. Never fails on speed. FANOUT_CASES
+# (CLIENTS:INTERVAL_MS ...) picks the fan-out cases; SECTIONS (any of
+# sizes apply fanout rest e2e client) runs only some tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-cargo build --release -p provider-sync-server -p provider-sync-bench
-(cd bench/ws-baseline && { [ -d node_modules ] || npm ci --no-audit --no-fund; })
+REPEAT=${REPEAT:-3}
+FANOUT_CASES=${FANOUT_CASES:-"1000:100 10000:250 10000:100"}
+SECTIONS=${SECTIONS:-"sizes apply fanout rest e2e client"}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
-echo "## Sync payload sizes"
-target/release/sync-sizes
-
-echo
-echo "## apply (criterion)"
-cargo bench -p provider-sync-protocol --bench apply 2>/dev/null | grep -E "^[a-z].*|time:"
+cargo build --release -p provider-sync-server -p provider-sync-bench -p provider-sync-testbed
 
 work=$(mktemp -d)
 server_pid=""; node_pid=""
@@ -27,52 +27,89 @@ cleanup() {
 }
 trap cleanup EXIT
 
+wait_for_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
 wait_for() { for _ in $(seq 1 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
-echo
-echo "## WebSocket fan-out (50 writes 100 ms apart)"
-echo
-echo "Latency from the write's acknowledgement (p50/p99/max) and from its sending (whole p50/p99)."
-echo
-echo "| server | clients | deliveries | p50 ms | p99 ms | max ms | whole p50 ms | whole p99 ms | deliveries/s | server CPU s | KiB per idle connection | missed |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-for clients in ${CLIENTS:-1000 10000}; do
-  rm -f "$work"/bench.db*
-  target/release/provider-sync-server --bind 127.0.0.1:18100 --database "$work/bench.db" \
-    --catalog examples/catalog.toml --admin-token bench --ws-queue 1024 >"$work/server.log" 2>&1 &
-  server_pid=$!
-  wait_for http://127.0.0.1:18100/api/provider-sync/healthz
-  target/release/loadgen --target provider-sync --url http://127.0.0.1:18100/api/provider-sync \
-    --clients "$clients" --server-pid "$server_pid"
-  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+if want sizes; then
+  echo "## Sync payload sizes"
+  target/release/sync-sizes
+  echo
+fi
 
-  node bench/ws-baseline/server.mjs 18101 >"$work/node.log" 2>&1 &
-  node_pid=$!
-  sleep 0.5
-  target/release/loadgen --target ws --url http://127.0.0.1:18101 --clients "$clients" --server-pid "$node_pid"
-  kill "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pid=""
-done
+if want apply; then
+  echo "## apply (criterion)"
+  cargo bench -p provider-sync-protocol --bench apply 2>/dev/null | grep -E "^[a-z].*|time:"
+  echo
+fi
 
-echo
-echo "## REST against nginx"
-echo
-bash scripts/bench-rest.sh | grep '^|'
+if want fanout; then
+  (cd bench/ws-baseline && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; })
+  echo "## WebSocket fan-out (50 writes per run; median (range) over $REPEAT runs)"
+  echo
+  echo "Latency from the write's acknowledgement (p50/p99/max) and from its sending (whole p50/p99)."
+  echo
+  # Cases are CLIENTS:INTERVAL_MS. 250 ms apart, each change reaches every
+  # client before the next write (the latency of one broadcast); 100 ms
+  # apart at 10k clients the machine is near saturation (throughput).
+  rows="$work/fanout.md"
+  : >"$rows"
+  for run in $(seq 1 "$REPEAT"); do
+    for case in $FANOUT_CASES; do
+      clients=${case%%:*}; interval=${case##*:}
+      rm -f "$work"/bench.db*
+      target/release/provider-sync-server --bind 127.0.0.1:18100 --database "$work/bench.db" \
+        --catalog examples/catalog.toml --admin-token bench --ws-queue 1024 >"$work/server.log" 2>&1 &
+      server_pid=$!
+      wait_for http://127.0.0.1:18100/api/provider-sync/healthz
+      target/release/loadgen --target provider-sync --url http://127.0.0.1:18100/api/provider-sync \
+        --clients "$clients" --interval-ms "$interval" --server-pid "$server_pid" >>"$rows"
+      kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 
-echo
-echo "## End to end: admin write to the SDK's state in Chromium"
-echo
-bash scripts/setup.sh >/dev/null
-bash scripts/build-pkg.sh >/dev/null
-site=$(mktemp -d)
-cp -r examples/plain-html/. "$site/" && cp -r pkg "$site/provider-sync"
-cargo build --release -p provider-sync-testbed -p provider-sync-bench 2>/dev/null
-(cd tests/e2e && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; })
-node bench/e2e/latency.mjs "$site" 200
+      node bench/ws-baseline/server.mjs 18101 >"$work/node.log" 2>&1 &
+      node_pid=$!
+      wait_for_port 18101
+      target/release/loadgen --target ws --url http://127.0.0.1:18101 --clients "$clients" \
+        --interval-ms "$interval" --server-pid "$node_pid" >>"$rows"
+      kill "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pid=""
+    done
+  done
+  echo "| server | clients | write every ms | runs | p50 ms | p99 ms | max ms | whole p50 ms | whole p99 ms | deliveries/s | server CPU µs per delivery | load generator CPU µs per delivery | server KiB per idle connection | missed |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  target/release/median-rows --key-cells 3 <"$rows"
+  echo
+fi
 
-echo
-echo "## The SDK in Chromium on 50 x 2,000 models"
-echo
-big=$(mktemp --suffix=.toml)
-target/release/gen-catalog >"$big"
-node bench/e2e/client.mjs "$site" "$big" 50
-rm -rf "$site" "$big"
+if want rest; then
+  echo "## REST against nginx (median (range) over $REPEAT runs)"
+  echo
+  echo "| request | runs | requests/s | p50 ms | p99 ms |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  for run in $(seq 1 "$REPEAT"); do bash scripts/bench-rest.sh; done | target/release/median-rows
+  echo
+fi
+
+if want e2e || want client; then
+  bash scripts/setup.sh >/dev/null
+  bash scripts/build-pkg.sh >/dev/null
+  site="$work/site"
+  mkdir -p "$site" && cp -r examples/plain-html/. "$site/" && cp -r pkg "$site/provider-sync"
+  (cd tests/e2e && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; })
+fi
+
+if want e2e; then
+  echo "## End to end: admin write to the SDK's state in Chromium (median (range) over $REPEAT runs)"
+  echo
+  echo "| writes | runs | p50 ms | p99 ms | max ms |"
+  echo "| ---: | ---: | ---: | ---: | ---: |"
+  for run in $(seq 1 "$REPEAT"); do node bench/e2e/latency.mjs "$site" 200; done | target/release/median-rows
+  echo
+fi
+
+if want client; then
+  echo "## The SDK in Chromium on 50 x 2,000 models (median (range) over $REPEAT runs)"
+  echo
+  target/release/gen-catalog >"$work/big.toml"
+  echo "| measure | runs | ms |"
+  echo "| --- | ---: | ---: |"
+  for run in $(seq 1 "$REPEAT"); do node bench/e2e/client.mjs "$site" "$work/big.toml" 50; done | target/release/median-rows
+fi

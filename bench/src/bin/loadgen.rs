@@ -1,11 +1,12 @@
 //! WebSocket fan-out: N clients listen, a driver makes `writes` changes
 //! `interval_ms` apart, every client records when each change arrives.
-//! Prints the delivery latency from write-acknowledged to received (p50,
-//! p99, max), deliveries per second, the CPU time of the server and of the
-//! load generator itself, and the server's memory
-//! per idle connection. The same workload runs against provider-sync
-//! (`--target provider-sync`, admin writes) or the Node `ws` baseline
-//! (`--target ws`, `POST /broadcast` of a frame of the same size).
+//! Prints one markdown row: the delivery latency from write-acknowledged to
+//! received (p50, p99, max) and from the write's sending (p50, p99),
+//! deliveries per second, the CPU time per delivery of the server and of the
+//! load generator itself, and the server's memory per idle connection. The
+//! same workload runs against provider-sync (`--target provider-sync`, admin
+//! writes) or the Node `ws` baseline (`--target ws`, `POST /broadcast` of a
+//! frame of the same size).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -242,23 +243,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let elapsed = last.duration_since(started).as_secs_f64();
     let summary = summarize(latencies);
     let whole = summarize(from_send);
+    let per_delivery_us = |seconds: f64| seconds * 1e6 / summary.count.max(1) as f64;
+    // One markdown row; `fanout-summary` takes the median of repeated runs.
     println!(
-        "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
+        "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
         match args.target {
             Target::ProviderSync => "provider-sync",
             Target::Ws => "node ws",
         },
         args.clients,
-        summary.count,
+        args.interval_ms,
         summary.p50,
         summary.p99,
         summary.max,
         whole.p50,
         whole.p99,
         summary.count as f64 / elapsed,
-        cpu,
-        own_cpu,
-        (loaded_rss.saturating_sub(idle_rss)) as f64 * 1024.0 / args.clients as f64 / 1024.0,
+        per_delivery_us(cpu),
+        per_delivery_us(own_cpu),
+        (loaded_rss.saturating_sub(idle_rss)) as f64 / args.clients as f64,
         missing,
     );
     Ok(())
