@@ -87,7 +87,9 @@ where
         let first = std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
         let outcome = match first {
             Poll::Ready(outcome) => outcome,
-            Poll::Pending => match tokio::time::timeout(self.timeout, sending).await {
+            // Boxed: the timer lives on the heap only while a write waits,
+            // not inline in every idle session's future.
+            Poll::Pending => match Box::pin(tokio::time::timeout(self.timeout, sending)).await {
                 Ok(outcome) => outcome,
                 Err(_) => return Err(Ended::WriteStalled),
             },
