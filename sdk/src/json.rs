@@ -106,7 +106,11 @@ pub fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T> {
 
 /// [`from_str`] with a seed.
 pub fn from_str_seed<'de, S: DeserializeSeed<'de>>(text: &'de str, seed: S) -> Result<S::Value> {
-    let mut reader = Reader { text, at: 0 };
+    let mut reader = Reader {
+        text,
+        at: 0,
+        depth: 0,
+    };
     let value = seed.deserialize(&mut reader)?;
     if reader.peek().is_some() {
         return Err(reader.error("trailing characters"));
@@ -137,9 +141,16 @@ impl<'de> de::Deserialize<'de> for Raw<'de> {
     }
 }
 
+/// How deep arrays and objects may nest: far deeper than any message of the
+/// protocol, and shallow enough for the reader, which recurses per level, to
+/// stay well within the 1 MiB stack of the wasm (where running out traps).
+const MAX_DEPTH: u32 = 128;
+
 struct Reader<'de> {
     text: &'de str,
     at: usize,
+    /// Arrays and objects open around `at`.
+    depth: u32,
 }
 
 impl<'de> Reader<'de> {
@@ -171,6 +182,16 @@ impl<'de> Reader<'de> {
                 _ => "expected a string",
             }))
         }
+    }
+
+    /// Eats `bracket`, opening an array or object one level deeper.
+    fn open(&mut self, bracket: u8) -> Result<()> {
+        self.eat(bracket)?;
+        if self.depth == MAX_DEPTH {
+            return Err(self.error("nested too deeply"));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn word(&mut self, word: &'static str) -> Result<()> {
@@ -337,23 +358,14 @@ impl<'de> Reader<'de> {
     fn skip(&mut self) -> Result<()> {
         match self.peek() {
             Some(b'"') => self.string().map(drop),
-            Some(b'{') => {
-                self.at += 1;
-                let mut first = true;
-                while self.more(b'}', &mut first)? {
-                    self.string()?;
-                    self.eat(b':')?;
-                    self.skip()?;
-                }
-                Ok(())
-            }
-            Some(b'[') => {
-                self.at += 1;
-                let mut first = true;
-                while self.more(b']', &mut first)? {
-                    self.skip()?;
-                }
-                Ok(())
+            Some(open @ (b'{' | b'[')) => {
+                self.open(open)?;
+                let mut list = List {
+                    reader: self,
+                    first: true,
+                    done: false,
+                };
+                list.finish(if open == b'{' { b'}' } else { b']' })
             }
             Some(b't' | b'f') => self.boolean().map(drop),
             Some(b'n') => self.word("null"),
@@ -505,7 +517,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.eat(b'[')?;
+        self.open(b'[')?;
         let mut list = List {
             reader: self,
             first: true,
@@ -517,7 +529,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.eat(b'{')?;
+        self.open(b'{')?;
         let mut list = List {
             reader: self,
             first: true,
@@ -566,7 +578,8 @@ struct List<'a, 'de> {
 }
 
 impl List<'_, '_> {
-    /// Steps over what the visitor left, up to and including `close`.
+    /// Steps over what the visitor left, up to and including `close`, which
+    /// closes the level.
     fn finish(&mut self, close: u8) -> Result<()> {
         while !self.done && self.reader.more(close, &mut self.first)? {
             if close == b'}' {
@@ -575,6 +588,7 @@ impl List<'_, '_> {
             }
             self.reader.skip()?;
         }
+        self.reader.depth -= 1;
         Ok(())
     }
 

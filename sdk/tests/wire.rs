@@ -251,3 +251,51 @@ fn bad_text_is_an_error_that_says_where() {
         assert!(json::from_str::<serde_json::Value>(bad).is_err(), "{bad:?}");
     }
 }
+
+/// Runs `check` on a thread with a 1 MiB stack, the wasm's whole stack.
+fn on_a_wasm_sized_stack(check: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(check)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    on_a_wasm_sized_stack(|| {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let info = |extra: &str| {
+            format!(r#"{{"version":1,"epoch":"e","server_time":"t","checksum":"c","x":{extra}}}"#)
+        };
+        // An unknown field is stepped over.
+        let error = json::from_str::<VersionInfo>(&info(&deep)).unwrap_err();
+        assert!(error.to_string().contains("nested too deeply"), "{error}");
+        // `data` before `type` is kept as text, stepped over first.
+        let heartbeat = r#"{"epoch":"e","version":1,"checksum":"c","server_time":"t"}"#;
+        for event in [
+            format!(r#"{{"id":"e","version":1,"timestamp":"t","data":{deep},"type":"heartbeat"}}"#),
+            format!(
+                r#"{{"id":"e","version":1,"timestamp":"t","x":{deep},"type":"heartbeat","data":{heartbeat}}}"#
+            ),
+        ] {
+            let error = json::from_str::<WireEvent>(&event).unwrap_err();
+            assert!(error.to_string().contains("nested too deeply"), "{error}");
+        }
+        // Arrays and objects a visitor reads count too.
+        let objects = format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
+        for text in [&deep, &objects] {
+            let error = json::from_str::<serde_json::Value>(text).unwrap_err();
+            assert!(error.to_string().contains("nested too deeply"), "{error}");
+        }
+        // Nesting as deep as real data goes and well beyond is read.
+        let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        json::from_str::<VersionInfo>(&info(&fine)).unwrap();
+        json::from_str::<serde_json::Value>(&fine).unwrap();
+        let event = format!(
+            r#"{{"id":"e","version":1,"timestamp":"t","x":{fine},"data":{heartbeat},"type":"heartbeat"}}"#
+        );
+        json::from_str::<WireEvent>(&event).unwrap();
+    });
+}
