@@ -225,8 +225,8 @@ impl<'de> Reader<'de> {
             match b {
                 b'0'..=b'9' => {}
                 b'.' | b'e' | b'E' => integer = false,
-                // A sign only opens an exponent.
-                b'+' | b'-' if matches!(bytes[self.at - 1], b'e' | b'E') => {}
+                // A sign only opens an exponent (never the number itself).
+                b'+' | b'-' if self.at > digits && matches!(bytes[self.at - 1], b'e' | b'E') => {}
                 _ => break,
             }
             self.at += 1;
@@ -1066,6 +1066,15 @@ mod tests {
             assert_eq!(to_string(&value).unwrap(), text);
         }
         assert_eq!(from_str::<f64>(&to_string(&1e300).unwrap()).unwrap(), 1e300);
+    }
+
+    #[test]
+    fn a_sign_that_opens_the_text_is_an_error_not_a_panic() {
+        assert!(from_str::<u64>("+1").is_err());
+        assert!(from_str::<i64>("+1").is_err());
+        assert!(from_str::<f64>("+1").is_err());
+        assert!(from_str::<Raw<'_>>("+1").is_err());
+        assert!(from_str::<Raw<'_>>("-").is_err());
     }
 
     #[test]
