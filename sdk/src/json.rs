@@ -211,27 +211,48 @@ impl<'de> Reader<'de> {
         }
     }
 
-    /// A number's text; `integer` when it has neither fraction nor exponent.
+    /// Eats the next byte (whitespace is not skipped) if it is one of `set`.
+    fn take(&mut self, set: &[u8]) -> bool {
+        let hit = self
+            .text
+            .as_bytes()
+            .get(self.at)
+            .is_some_and(|b| set.contains(b));
+        self.at += usize::from(hit);
+        hit
+    }
+
+    /// Eats ASCII digits; how many.
+    fn digits(&mut self) -> usize {
+        let from = self.at;
+        while self.take(b"0123456789") {}
+        self.at - from
+    }
+
+    /// A number's text, strictly as JSON has it: `-`?, an integer part
+    /// without leading zeros, `.` and digits?, `e` or `E`, a sign? and
+    /// digits?. `integer` when it has neither fraction nor exponent.
     fn number(&mut self) -> Result<(&'de str, bool)> {
         self.peek();
         let start = self.at;
-        let bytes = self.text.as_bytes();
+        self.take(b"-");
+        let lead = self.text.as_bytes().get(self.at).copied();
+        let mut valid = match self.digits() {
+            0 => false,
+            1 => true,
+            _ => lead != Some(b'0'),
+        };
         let mut integer = true;
-        if bytes.get(self.at) == Some(&b'-') {
-            self.at += 1;
+        if self.take(b".") {
+            integer = false;
+            valid &= self.digits() > 0;
         }
-        let digits = self.at;
-        while let Some(&b) = bytes.get(self.at) {
-            match b {
-                b'0'..=b'9' => {}
-                b'.' | b'e' | b'E' => integer = false,
-                // A sign only opens an exponent (never the number itself).
-                b'+' | b'-' if self.at > digits && matches!(bytes[self.at - 1], b'e' | b'E') => {}
-                _ => break,
-            }
-            self.at += 1;
+        if self.take(b"eE") {
+            integer = false;
+            self.take(b"+-");
+            valid &= self.digits() > 0;
         }
-        if self.at == digits || !bytes[digits].is_ascii_digit() {
+        if !valid {
             return Err(self.error("expected a number"));
         }
         Ok((&self.text[start..self.at], integer))
@@ -270,7 +291,17 @@ impl<'de> Reader<'de> {
 
     fn float(&mut self) -> Result<f64> {
         let (text, _) = self.number()?;
-        Ok(parse_f64(text))
+        self.finite(text)
+    }
+
+    /// The value of a number's text, which must be finite (`1e400` is not).
+    fn finite(&self, text: &str) -> Result<f64> {
+        let value = parse_f64(text);
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(self.error("number out of range"))
+        }
     }
 
     fn hex4(&mut self) -> Result<u32> {
@@ -408,7 +439,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
                 let start = self.at;
                 let (text, integer) = self.number()?;
                 if !integer {
-                    visitor.visit_f64(parse_f64(text))
+                    visitor.visit_f64(self.finite(text)?)
                 } else if text.starts_with('-') {
                     self.at = start;
                     visitor.visit_i64(self.signed()?)
@@ -1066,6 +1097,37 @@ mod tests {
             assert_eq!(to_string(&value).unwrap(), text);
         }
         assert_eq!(from_str::<f64>(&to_string(&1e300).unwrap()).unwrap(), 1e300);
+    }
+
+    #[test]
+    fn numbers_follow_the_json_grammar_and_are_finite() {
+        for bad in [
+            "01", "-01", "00", "1.", "1.e5", ".5", "-.5", "1e", "1e+", "1E-", "1.2.3", "1e5e5",
+            "1e5.5", "--1", "-a", "1x",
+        ] {
+            assert!(from_str::<f64>(bad).is_err(), "{bad}");
+            assert!(from_str::<Raw<'_>>(bad).is_err(), "{bad}");
+            assert!(from_str::<serde_json::Value>(bad).is_err(), "{bad}");
+            assert!(from_str::<Vec<f64>>(&format!("[{bad}]")).is_err(), "{bad}");
+        }
+        // Well-formed, but past what a float holds: refused where read as
+        // a number (text stepped over or kept raw is not converted).
+        for huge in ["1e400", "-1e400", "1e999999", "1797693134862315800000e288"] {
+            assert!(from_str::<f64>(huge).is_err(), "{huge}");
+            assert!(from_str::<serde_json::Value>(huge).is_err(), "{huge}");
+            assert!(
+                from_str::<Vec<f64>>(&format!("[{huge}]")).is_err(),
+                "{huge}"
+            );
+        }
+        assert!(from_str::<u64>("01").is_err());
+        for good in [
+            "0", "-0", "0.5", "-0.5", "10", "1e5", "1E+5", "1e-5", "-0.0e0", "1.25e+2", "1e-400",
+        ] {
+            let value: f64 = from_str(good).unwrap();
+            assert_eq!(value, serde_json::from_str::<f64>(good).unwrap(), "{good}");
+            assert_eq!(from_str::<Raw<'_>>(good).unwrap(), Raw(good));
+        }
     }
 
     #[test]
