@@ -304,13 +304,19 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// The four hex digits of a `\u` escape: exactly four, ASCII only.
     fn hex4(&mut self) -> Result<u32> {
-        let digits = self
-            .text
-            .get(self.at..self.at + 4)
-            .ok_or_else(|| self.error("bad \\u escape"))?;
-        let value = u32::from_str_radix(digits, 16).map_err(|_| self.error("bad \\u escape"))?;
-        self.at += 4;
+        let mut value = 0;
+        for _ in 0..4 {
+            let digit = self
+                .text
+                .as_bytes()
+                .get(self.at)
+                .and_then(|&b| char::from(b).to_digit(16))
+                .ok_or_else(|| self.error("bad \\u escape"))?;
+            value = value << 4 | digit;
+            self.at += 1;
+        }
         Ok(value)
     }
 
@@ -1097,6 +1103,29 @@ mod tests {
             assert_eq!(to_string(&value).unwrap(), text);
         }
         assert_eq!(from_str::<f64>(&to_string(&1e300).unwrap()).unwrap(), 1e300);
+    }
+
+    #[test]
+    fn a_u_escape_is_four_hex_digits_and_lone_surrogates_read_as_u_fffd() {
+        for bad in [
+            r#""\u+041""#,
+            r#""\u12""#,
+            r#""\u12"  "#,
+            r#""\u 041""#,
+            r#""\u004g""#,
+        ] {
+            assert!(from_str::<String>(bad).is_err(), "{bad}");
+        }
+        assert!(from_str::<String>(r#""\ud800\u+c00""#).is_err());
+        for (text, read) in [
+            (r#""\u00E9\u00e9""#, "\u{e9}\u{e9}"),
+            (r#""\udc00""#, "\u{fffd}"),
+            (r#""\ud800\u0041""#, "\u{fffd}A"),
+            (r#""\ud800""#, "\u{fffd}"),
+            (r#""\ud800\ud800\udc00""#, "\u{fffd}\u{10000}"),
+        ] {
+            assert_eq!(from_str::<String>(text).unwrap(), read, "{text}");
+        }
     }
 
     #[test]
