@@ -194,7 +194,9 @@ impl<'de> Reader<'de> {
         Ok(())
     }
 
+    /// Eats `word` (after any whitespace).
     fn word(&mut self, word: &'static str) -> Result<()> {
+        self.peek();
         if self.text[self.at..].starts_with(word) {
             self.at += word.len();
             Ok(())
@@ -1157,6 +1159,16 @@ mod tests {
             assert_eq!(value, serde_json::from_str::<f64>(good).unwrap(), "{good}");
             assert_eq!(from_str::<Raw<'_>>(good).unwrap(), Raw(good));
         }
+    }
+
+    #[test]
+    fn whitespace_may_come_before_any_value() {
+        from_str::<()>(" null").unwrap();
+        from_str::<()>("\n\t null ").unwrap();
+        assert!(from_str::<bool>(" true").unwrap());
+        assert_eq!(from_str::<Option<u8>>(" null").unwrap(), None);
+        assert_eq!(from_str::<Vec<()>>("[ null ,\tnull ]").unwrap(), [(), ()]);
+        assert!(from_str::<()>(" nul").is_err());
     }
 
     #[test]
