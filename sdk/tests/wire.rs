@@ -299,3 +299,73 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         json::from_str::<WireEvent>(&event).unwrap();
     });
 }
+
+#[test]
+fn an_event_with_a_key_twice_or_without_type_or_data_is_an_error() {
+    let data = r#"{"epoch":"e","version":1,"checksum":"c","server_time":"t"}"#;
+    let head = r#""id":"e","version":1,"timestamp":"t""#;
+    let read = |body: String| json::from_str::<WireEvent>(&format!("{{{body}}}"));
+    read(format!(r#"{head},"type":"heartbeat","data":{data}"#)).unwrap();
+    for (body, field) in [
+        (
+            format!(r#"{head},"type":"heartbeat","type":"heartbeat","data":{data}"#),
+            "type",
+        ),
+        (
+            format!(r#"{head},"type":"heartbeat","data":{data},"type":"heartbeat""#),
+            "type",
+        ),
+        (
+            format!(r#"{head},"data":{data},"type":"heartbeat","data":{data}"#),
+            "data",
+        ),
+        (
+            format!(r#"{head},"data":{data},"data":{data},"type":"heartbeat""#),
+            "data",
+        ),
+        (
+            format!(r#"{head},"type":"heartbeat","data":{data},"data":{data}"#),
+            "data",
+        ),
+        (
+            format!(r#"{head},"id":"f","type":"heartbeat","data":{data}"#),
+            "id",
+        ),
+        (
+            format!(r#"{head},"version":2,"type":"heartbeat","data":{data}"#),
+            "version",
+        ),
+        (
+            format!(r#"{head},"timestamp":"u","type":"heartbeat","data":{data}"#),
+            "timestamp",
+        ),
+    ] {
+        let error = read(body.clone()).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("duplicate field `{field}`")),
+            "{body}: {error}"
+        );
+    }
+    for (body, expected) in [
+        (format!(r#"{head},"data":{data}"#), "missing field `type`"),
+        (
+            format!(r#"{head},"type":"heartbeat""#),
+            "missing field `data`",
+        ),
+        (
+            format!(r#"{head},"type":"sideways","data":{data}"#),
+            "unknown variant `sideways`",
+        ),
+        (
+            format!(r#"{head},"data":{data},"type":"sideways""#),
+            "unknown variant `sideways`",
+        ),
+        (
+            format!(r#""id":"e","type":"heartbeat","data":{data}"#),
+            "missing field `version`",
+        ),
+    ] {
+        let error = read(body.clone()).unwrap_err().to_string();
+        assert!(error.contains(expected), "{body}: {error}");
+    }
+}
