@@ -1162,6 +1162,33 @@ mod tests {
     }
 
     #[test]
+    fn integers_out_of_their_type_range_are_errors() {
+        assert!(from_str::<i32>("2147483648").is_err());
+        assert!(from_str::<i32>("-2147483649").is_err());
+        assert_eq!(from_str::<i32>("-2147483648").unwrap(), i32::MIN);
+        assert!(from_str::<u8>("256").is_err());
+    }
+
+    #[test]
+    fn what_is_written_serde_json_reads_back() {
+        for value in [1e15, -3.0, 1e-7, 1e21, -1.5e-300, 123456.789, 0.1 + 0.2] {
+            let text = to_string(&value).unwrap();
+            assert_eq!(serde_json::from_str::<f64>(&text).unwrap(), value, "{text}");
+            assert_eq!(from_str::<f64>(&text).unwrap(), value, "{text}");
+        }
+        assert_eq!(to_string(&-3.0).unwrap(), "-3");
+        assert_eq!(to_string(&f64::NEG_INFINITY).unwrap(), "null");
+        let tricky = "\u{7f}\u{2028}\u{0}\u{1f}\u{2029}\"\\/é🦀";
+        let text = to_string(tricky).unwrap();
+        assert_eq!(
+            serde_json::from_str::<String>(&text).unwrap(),
+            tricky,
+            "{text}"
+        );
+        assert_eq!(from_str::<String>(&text).unwrap(), tricky, "{text}");
+    }
+
+    #[test]
     fn whitespace_may_come_before_any_value() {
         from_str::<()>(" null").unwrap();
         from_str::<()>("\n\t null ").unwrap();
@@ -1188,6 +1215,8 @@ mod tests {
         }
         let read: One = from_str(r#"{"x":{"y":[1,"]",null,true,{}]},"a":3,"z":-2.5e-1}"#).unwrap();
         assert_eq!(read, One { a: 3 });
+        let tricky = r#"{"k":"}\"{[","n":[{"a":[]}],"a":4,"f":-1.5e-3}"#;
+        assert_eq!(from_str::<One>(tricky).unwrap(), One { a: 4 });
         let raw: Vec<Raw<'_>> = from_str(r#"[ {"k": [1, 2]} , "s" ]"#).unwrap();
         assert_eq!(raw, [Raw(r#"{"k": [1, 2]}"#), Raw(r#""s""#)]);
     }

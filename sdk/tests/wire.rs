@@ -369,3 +369,68 @@ fn an_event_with_a_key_twice_or_without_type_or_data_is_an_error() {
         assert!(error.contains(expected), "{body}: {error}");
     }
 }
+
+#[test]
+fn data_before_type_is_kept_whole_whatever_its_strings_and_keys_hold() {
+    // Pretty-printed, `data` first, holding a nested "type", strings with
+    // brackets and escaped quotes, and an unknown field of each kind.
+    let text = r#"{
+      "data": {
+        "id": "p}\"{",
+        "name": "a \"}\" b ]",
+        "display_name": "{\"type\":\"x\"}",
+        "provider_type": "x",
+        "extra": { "type": "x", "list": [ "}", "\\", { "type": [] } ], "n": -1.5e-3 },
+        "enabled": true,
+        "priority": 1,
+        "status": "available",
+        "health": { "error_rate": 0.5, "consecutive_failures": 0 },
+        "capabilities": [ "chat" ],
+        "model_ids": [ ],
+        "revision": 2
+      },
+      "id": "ev",
+      "timestamp": "t",
+      "type": "provider_added",
+      "version": 3
+    }"#;
+    let WireEvent(read) = json::from_str(text).unwrap();
+    assert_eq!(read, serde_json::from_str::<SyncEvent>(text).unwrap());
+    let EventPayload::ProviderAdded(provider) = read.payload else {
+        panic!("{read:?}")
+    };
+    assert_eq!(provider.id, "p}\"{");
+    assert_eq!(provider.name, "a \"}\" b ]");
+    assert_eq!(provider.display_name, r#"{"type":"x"}"#);
+}
+
+#[test]
+fn sync_answers_with_nothing_new_or_an_empty_state_read_whole() {
+    for response in [
+        SyncResponse {
+            sync_type: SyncType::None,
+            version: 7,
+            epoch: "e".into(),
+            events: vec![],
+            state: None,
+            reason: None,
+            checksum: "c".into(),
+        },
+        SyncResponse {
+            sync_type: SyncType::Full,
+            version: 0,
+            epoch: "e".into(),
+            events: vec![],
+            state: Some(SyncState::default()),
+            reason: Some(FullSyncReason::EpochMismatch),
+            checksum: String::new(),
+        },
+    ] {
+        let text = serde_json::to_string(&response).unwrap();
+        let read: WireResponse = json::from_str(&text).unwrap();
+        assert_eq!(SyncResponse::from(read), response, "{text}");
+    }
+    let none = r#"{"sync_type":"none","version":7,"epoch":"e","events":[],"state":null,"reason":null,"checksum":"c"}"#;
+    let read: WireResponse = json::from_str(none).unwrap();
+    assert_eq!(SyncResponse::from(read).sync_type, SyncType::None);
+}
