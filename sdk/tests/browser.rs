@@ -553,6 +553,41 @@ fn a_bad_config_throws_an_error_naming_the_field() {
     assert!(message.contains("pollingInterval"), "{message}");
 }
 
+/// The message of what a call threw.
+fn thrown(error: JsError) -> String {
+    let error: JsValue = error.into();
+    js_sys::Reflect::get(&error, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap()
+}
+
+/// A plain object, as a page would pass it.
+fn object<T: Tsify>(json: &str) -> tsify::Ts<T> {
+    tsify::Ts::new_unchecked(js_sys::JSON::parse(json).unwrap())
+}
+
+#[wasm_bindgen_test]
+fn config_and_filter_fields_are_checked_by_type_and_others_ignored() {
+    let error = ProviderSyncService::new(Some(object(r#"{"pollingInterval":"100"}"#))).unwrap_err();
+    let message = thrown(error);
+    assert!(message.contains("pollingInterval"), "{message}");
+    // null is "not set"; a property the config does not have is ignored.
+    let service =
+        ProviderSyncService::new(Some(object(r#"{"pollingInterval":null,"foo":1}"#))).unwrap();
+    let error = service
+        .get_models(Some(object(r#"{"capability":"x"}"#)))
+        .unwrap_err();
+    let message = thrown(error);
+    assert!(message.contains("capability"), "{message}");
+    let none: Array = service
+        .get_models(Some(object(r#"{"capability":null,"bar":true}"#)))
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(none.length(), 0, "no data yet");
+    service.destroy();
+}
+
 #[wasm_bindgen_test]
 async fn initialize_and_destroy_twice_are_safe() {
     let service = started(config(|_| {})).await;
