@@ -71,16 +71,17 @@ impl Urls {
 type Waiters = RefCell<Vec<(Function, Function)>>;
 
 /// JS objects of entities, kept across snapshots: an entity whose revision
-/// did not change is handed out as the same (frozen) object, so a snapshot
-/// converts only what changed (all of it in one `JSON.parse`), and JS code
-/// can compare entities by identity. Revisions restart with a new epoch,
-/// which empties the cache.
+/// did not change, nor the ids it lists (a provider's `model_ids`, which
+/// models coming and going change without a new revision), is handed out as
+/// the same (frozen) object, so a snapshot converts only what changed (all
+/// of it in one `JSON.parse`), and JS code can compare entities by identity.
+/// Revisions restart with a new epoch, which empties the cache.
 #[derive(Debug, Default)]
 struct JsObjects {
     epoch: String,
-    /// Id, revision stamp and object of each entity of the last snapshot, in
-    /// its order: by id, as the state keeps its lists.
-    objects: Vec<(String, u64, JsValue)>,
+    /// Id, revision, listed ids and object of each entity of the last
+    /// snapshot, in its order: by id, as the state keeps its lists.
+    objects: Vec<(String, u64, Vec<String>, JsValue)>,
 }
 
 impl JsObjects {
@@ -88,7 +89,7 @@ impl JsObjects {
         &mut self,
         epoch: &str,
         items: impl Iterator<Item = &'a T>,
-        key: impl Fn(&T) -> (&String, u64),
+        key: impl Fn(&T) -> (&String, u64, &[String]),
     ) -> js_sys::Array {
         if self.epoch != epoch {
             self.objects.clear();
@@ -100,9 +101,11 @@ impl JsObjects {
         let mut kept = Vec::new();
         let mut fresh = Vec::new();
         for item in items {
-            let (id, stamp) = key(item);
-            while old.next_if(|(seen, _, _)| seen < id).is_some() {}
-            let same = old.next_if(|(seen, at, _)| seen == id && *at == stamp);
+            let (id, revision, ids) = key(item);
+            while old.next_if(|(seen, ..)| seen < id).is_some() {}
+            let same = old.next_if(|(seen, at, listed, _)| {
+                seen == id && *at == revision && listed[..] == *ids
+            });
             if same.is_none() {
                 fresh.push(item);
             }
@@ -120,10 +123,10 @@ impl JsObjects {
                 let object = converted.get(next);
                 next += 1;
                 js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
-                let (id, stamp) = key(item);
-                (id.clone(), stamp, object)
+                let (id, revision, ids) = key(item);
+                (id.clone(), revision, ids.to_vec(), object)
             });
-            array.push(&entry.2);
+            array.push(&entry.3);
             self.objects.push(entry);
         }
         array
@@ -430,18 +433,12 @@ impl Driver {
             let models = self.models_js.borrow_mut().array(
                 &state.metadata.epoch,
                 state.all_models.iter().filter(|m| filter.matches(m)),
-                |m| (&m.id, m.revision),
+                |m| (&m.id, m.revision, &[]),
             );
             let providers = self.providers_js.borrow_mut().array(
                 &state.metadata.epoch,
                 state.providers.iter(),
-                // model_ids change without a revision: count them in.
-                |p| {
-                    (
-                        &p.id,
-                        p.revision.wrapping_mul(1 << 20) + p.model_ids.len() as u64,
-                    )
-                },
+                |p| (&p.id, p.revision, &p.model_ids),
             );
             let _ = js_sys::Reflect::set(&value, &"models".into(), &models);
             let _ = js_sys::Reflect::set(&value, &"providers".into(), &providers);

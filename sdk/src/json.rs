@@ -106,7 +106,11 @@ pub fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T> {
 
 /// [`from_str`] with a seed.
 pub fn from_str_seed<'de, S: DeserializeSeed<'de>>(text: &'de str, seed: S) -> Result<S::Value> {
-    let mut reader = Reader { text, at: 0 };
+    let mut reader = Reader {
+        text,
+        at: 0,
+        depth: 0,
+    };
     let value = seed.deserialize(&mut reader)?;
     if reader.peek().is_some() {
         return Err(reader.error("trailing characters"));
@@ -137,9 +141,16 @@ impl<'de> de::Deserialize<'de> for Raw<'de> {
     }
 }
 
+/// How deep arrays and objects may nest: far deeper than any message of the
+/// protocol, and shallow enough for the reader, which recurses per level, to
+/// stay well within the 1 MiB stack of the wasm (where running out traps).
+const MAX_DEPTH: u32 = 128;
+
 struct Reader<'de> {
     text: &'de str,
     at: usize,
+    /// Arrays and objects open around `at`.
+    depth: u32,
 }
 
 impl<'de> Reader<'de> {
@@ -173,7 +184,19 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// Eats `bracket`, opening an array or object one level deeper.
+    fn open(&mut self, bracket: u8) -> Result<()> {
+        self.eat(bracket)?;
+        if self.depth == MAX_DEPTH {
+            return Err(self.error("nested too deeply"));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Eats `word` (after any whitespace).
     fn word(&mut self, word: &'static str) -> Result<()> {
+        self.peek();
         if self.text[self.at..].starts_with(word) {
             self.at += word.len();
             Ok(())
@@ -190,27 +213,48 @@ impl<'de> Reader<'de> {
         }
     }
 
-    /// A number's text; `integer` when it has neither fraction nor exponent.
+    /// Eats the next byte (whitespace is not skipped) if it is one of `set`.
+    fn take(&mut self, set: &[u8]) -> bool {
+        let hit = self
+            .text
+            .as_bytes()
+            .get(self.at)
+            .is_some_and(|b| set.contains(b));
+        self.at += usize::from(hit);
+        hit
+    }
+
+    /// Eats ASCII digits; how many.
+    fn digits(&mut self) -> usize {
+        let from = self.at;
+        while self.take(b"0123456789") {}
+        self.at - from
+    }
+
+    /// A number's text, strictly as JSON has it: `-`?, an integer part
+    /// without leading zeros, `.` and digits?, `e` or `E`, a sign? and
+    /// digits?. `integer` when it has neither fraction nor exponent.
     fn number(&mut self) -> Result<(&'de str, bool)> {
         self.peek();
         let start = self.at;
-        let bytes = self.text.as_bytes();
+        self.take(b"-");
+        let lead = self.text.as_bytes().get(self.at).copied();
+        let mut valid = match self.digits() {
+            0 => false,
+            1 => true,
+            _ => lead != Some(b'0'),
+        };
         let mut integer = true;
-        if bytes.get(self.at) == Some(&b'-') {
-            self.at += 1;
+        if self.take(b".") {
+            integer = false;
+            valid &= self.digits() > 0;
         }
-        let digits = self.at;
-        while let Some(&b) = bytes.get(self.at) {
-            match b {
-                b'0'..=b'9' => {}
-                b'.' | b'e' | b'E' => integer = false,
-                // A sign only opens an exponent.
-                b'+' | b'-' if matches!(bytes[self.at - 1], b'e' | b'E') => {}
-                _ => break,
-            }
-            self.at += 1;
+        if self.take(b"eE") {
+            integer = false;
+            self.take(b"+-");
+            valid &= self.digits() > 0;
         }
-        if self.at == digits || !bytes[digits].is_ascii_digit() {
+        if !valid {
             return Err(self.error("expected a number"));
         }
         Ok((&self.text[start..self.at], integer))
@@ -249,16 +293,32 @@ impl<'de> Reader<'de> {
 
     fn float(&mut self) -> Result<f64> {
         let (text, _) = self.number()?;
-        Ok(parse_f64(text))
+        self.finite(text)
     }
 
+    /// The value of a number's text, which must be finite (`1e400` is not).
+    fn finite(&self, text: &str) -> Result<f64> {
+        let value = parse_f64(text);
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(self.error("number out of range"))
+        }
+    }
+
+    /// The four hex digits of a `\u` escape: exactly four, ASCII only.
     fn hex4(&mut self) -> Result<u32> {
-        let digits = self
-            .text
-            .get(self.at..self.at + 4)
-            .ok_or_else(|| self.error("bad \\u escape"))?;
-        let value = u32::from_str_radix(digits, 16).map_err(|_| self.error("bad \\u escape"))?;
-        self.at += 4;
+        let mut value = 0;
+        for _ in 0..4 {
+            let digit = self
+                .text
+                .as_bytes()
+                .get(self.at)
+                .and_then(|&b| char::from(b).to_digit(16))
+                .ok_or_else(|| self.error("bad \\u escape"))?;
+            value = value << 4 | digit;
+            self.at += 1;
+        }
         Ok(value)
     }
 
@@ -337,23 +397,14 @@ impl<'de> Reader<'de> {
     fn skip(&mut self) -> Result<()> {
         match self.peek() {
             Some(b'"') => self.string().map(drop),
-            Some(b'{') => {
-                self.at += 1;
-                let mut first = true;
-                while self.more(b'}', &mut first)? {
-                    self.string()?;
-                    self.eat(b':')?;
-                    self.skip()?;
-                }
-                Ok(())
-            }
-            Some(b'[') => {
-                self.at += 1;
-                let mut first = true;
-                while self.more(b']', &mut first)? {
-                    self.skip()?;
-                }
-                Ok(())
+            Some(open @ (b'{' | b'[')) => {
+                self.open(open)?;
+                let mut list = List {
+                    reader: self,
+                    first: true,
+                    done: false,
+                };
+                list.finish(if open == b'{' { b'}' } else { b']' })
             }
             Some(b't' | b'f') => self.boolean().map(drop),
             Some(b'n') => self.word("null"),
@@ -396,7 +447,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
                 let start = self.at;
                 let (text, integer) = self.number()?;
                 if !integer {
-                    visitor.visit_f64(parse_f64(text))
+                    visitor.visit_f64(self.finite(text)?)
                 } else if text.starts_with('-') {
                     self.at = start;
                     visitor.visit_i64(self.signed()?)
@@ -505,7 +556,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.eat(b'[')?;
+        self.open(b'[')?;
         let mut list = List {
             reader: self,
             first: true,
@@ -517,7 +568,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.eat(b'{')?;
+        self.open(b'{')?;
         let mut list = List {
             reader: self,
             first: true,
@@ -566,7 +617,8 @@ struct List<'a, 'de> {
 }
 
 impl List<'_, '_> {
-    /// Steps over what the visitor left, up to and including `close`.
+    /// Steps over what the visitor left, up to and including `close`, which
+    /// closes the level.
     fn finish(&mut self, close: u8) -> Result<()> {
         while !self.done && self.reader.more(close, &mut self.first)? {
             if close == b'}' {
@@ -575,6 +627,7 @@ impl List<'_, '_> {
             }
             self.reader.skip()?;
         }
+        self.reader.depth -= 1;
         Ok(())
     }
 
@@ -1055,6 +1108,106 @@ mod tests {
     }
 
     #[test]
+    fn a_u_escape_is_four_hex_digits_and_lone_surrogates_read_as_u_fffd() {
+        for bad in [
+            r#""\u+041""#,
+            r#""\u12""#,
+            r#""\u12"  "#,
+            r#""\u 041""#,
+            r#""\u004g""#,
+        ] {
+            assert!(from_str::<String>(bad).is_err(), "{bad}");
+        }
+        assert!(from_str::<String>(r#""\ud800\u+c00""#).is_err());
+        for (text, read) in [
+            (r#""\u00E9\u00e9""#, "\u{e9}\u{e9}"),
+            (r#""\udc00""#, "\u{fffd}"),
+            (r#""\ud800\u0041""#, "\u{fffd}A"),
+            (r#""\ud800""#, "\u{fffd}"),
+            (r#""\ud800\ud800\udc00""#, "\u{fffd}\u{10000}"),
+        ] {
+            assert_eq!(from_str::<String>(text).unwrap(), read, "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_follow_the_json_grammar_and_are_finite() {
+        for bad in [
+            "01", "-01", "00", "1.", "1.e5", ".5", "-.5", "1e", "1e+", "1E-", "1.2.3", "1e5e5",
+            "1e5.5", "--1", "-a", "1x",
+        ] {
+            assert!(from_str::<f64>(bad).is_err(), "{bad}");
+            assert!(from_str::<Raw<'_>>(bad).is_err(), "{bad}");
+            assert!(from_str::<serde_json::Value>(bad).is_err(), "{bad}");
+            assert!(from_str::<Vec<f64>>(&format!("[{bad}]")).is_err(), "{bad}");
+        }
+        // Well-formed, but past what a float holds: refused where read as
+        // a number (text stepped over or kept raw is not converted).
+        for huge in ["1e400", "-1e400", "1e999999", "1797693134862315800000e288"] {
+            assert!(from_str::<f64>(huge).is_err(), "{huge}");
+            assert!(from_str::<serde_json::Value>(huge).is_err(), "{huge}");
+            assert!(
+                from_str::<Vec<f64>>(&format!("[{huge}]")).is_err(),
+                "{huge}"
+            );
+        }
+        assert!(from_str::<u64>("01").is_err());
+        for good in [
+            "0", "-0", "0.5", "-0.5", "10", "1e5", "1E+5", "1e-5", "-0.0e0", "1.25e+2", "1e-400",
+        ] {
+            let value: f64 = from_str(good).unwrap();
+            assert_eq!(value, serde_json::from_str::<f64>(good).unwrap(), "{good}");
+            assert_eq!(from_str::<Raw<'_>>(good).unwrap(), Raw(good));
+        }
+    }
+
+    #[test]
+    fn integers_out_of_their_type_range_are_errors() {
+        assert!(from_str::<i32>("2147483648").is_err());
+        assert!(from_str::<i32>("-2147483649").is_err());
+        assert_eq!(from_str::<i32>("-2147483648").unwrap(), i32::MIN);
+        assert!(from_str::<u8>("256").is_err());
+    }
+
+    #[test]
+    fn what_is_written_serde_json_reads_back() {
+        for value in [1e15, -3.0, 1e-7, 1e21, -1.5e-300, 123456.789, 0.1 + 0.2] {
+            let text = to_string(&value).unwrap();
+            assert_eq!(serde_json::from_str::<f64>(&text).unwrap(), value, "{text}");
+            assert_eq!(from_str::<f64>(&text).unwrap(), value, "{text}");
+        }
+        assert_eq!(to_string(&-3.0).unwrap(), "-3");
+        assert_eq!(to_string(&f64::NEG_INFINITY).unwrap(), "null");
+        let tricky = "\u{7f}\u{2028}\u{0}\u{1f}\u{2029}\"\\/é🦀";
+        let text = to_string(tricky).unwrap();
+        assert_eq!(
+            serde_json::from_str::<String>(&text).unwrap(),
+            tricky,
+            "{text}"
+        );
+        assert_eq!(from_str::<String>(&text).unwrap(), tricky, "{text}");
+    }
+
+    #[test]
+    fn whitespace_may_come_before_any_value() {
+        from_str::<()>(" null").unwrap();
+        from_str::<()>("\n\t null ").unwrap();
+        assert!(from_str::<bool>(" true").unwrap());
+        assert_eq!(from_str::<Option<u8>>(" null").unwrap(), None);
+        assert_eq!(from_str::<Vec<()>>("[ null ,\tnull ]").unwrap(), [(), ()]);
+        assert!(from_str::<()>(" nul").is_err());
+    }
+
+    #[test]
+    fn a_sign_that_opens_the_text_is_an_error_not_a_panic() {
+        assert!(from_str::<u64>("+1").is_err());
+        assert!(from_str::<i64>("+1").is_err());
+        assert!(from_str::<f64>("+1").is_err());
+        assert!(from_str::<Raw<'_>>("+1").is_err());
+        assert!(from_str::<Raw<'_>>("-").is_err());
+    }
+
+    #[test]
     fn unknown_fields_are_skipped_and_raw_keeps_text() {
         #[derive(Debug, PartialEq, serde::Deserialize)]
         struct One {
@@ -1062,6 +1215,8 @@ mod tests {
         }
         let read: One = from_str(r#"{"x":{"y":[1,"]",null,true,{}]},"a":3,"z":-2.5e-1}"#).unwrap();
         assert_eq!(read, One { a: 3 });
+        let tricky = r#"{"k":"}\"{[","n":[{"a":[]}],"a":4,"f":-1.5e-3}"#;
+        assert_eq!(from_str::<One>(tricky).unwrap(), One { a: 4 });
         let raw: Vec<Raw<'_>> = from_str(r#"[ {"k": [1, 2]} , "s" ]"#).unwrap();
         assert_eq!(raw, [Raw(r#"{"k": [1, 2]}"#), Raw(r#""s""#)]);
     }

@@ -85,6 +85,20 @@ impl<'de> DeserializeSeed<'de> for Payload {
     }
 }
 
+/// Reads the value of `field` into `slot`; a field given twice is an error,
+/// as in serde's derived readers.
+fn once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    slot: &mut Option<T>,
+    field: &'static str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(field));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
 struct EventVisitor;
 
 impl<'de> Visitor<'de> for EventVisitor {
@@ -99,10 +113,13 @@ impl<'de> Visitor<'de> for EventVisitor {
         let (mut kind, mut payload, mut early) = (None, None, None);
         while let Some(key) = map.next_key()? {
             match key {
-                Key::Id => id = Some(map.next_value()?),
-                Key::Version => version = Some(map.next_value()?),
-                Key::Timestamp => timestamp = Some(map.next_value()?),
-                Key::Type => kind = Some(map.next_value()?),
+                Key::Id => once(&mut map, &mut id, "id")?,
+                Key::Version => once(&mut map, &mut version, "version")?,
+                Key::Timestamp => once(&mut map, &mut timestamp, "timestamp")?,
+                Key::Type => once(&mut map, &mut kind, "type")?,
+                Key::Data if payload.is_some() || early.is_some() => {
+                    return Err(de::Error::duplicate_field("data"));
+                }
                 Key::Data => match kind {
                     Some(kind) => payload = Some(map.next_value_seed(Payload(kind))?),
                     None => early = Some(map.next_value::<json::Raw<'de>>()?),

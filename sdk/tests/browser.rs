@@ -271,6 +271,79 @@ async fn an_admin_write_arrives_as_an_event_and_in_the_state() {
     service.destroy();
 }
 
+/// The object of entity `id` in a snapshot's `providers` or `models`.
+fn entity(snapshot: &JsValue, list: &str, id: &str) -> Option<JsValue> {
+    let list: Array = js_sys::Reflect::get(snapshot, &list.into())
+        .unwrap()
+        .unchecked_into();
+    list.iter()
+        .find(|e| js_sys::Reflect::get(e, &"id".into()).unwrap() == id)
+}
+
+/// Whether an event of `kind` about `id` (its data's `id`, or `model_id`
+/// for a removal) was recorded.
+fn saw(seen: &Array, kind: &str, id: &str) -> bool {
+    seen.iter().any(|e| {
+        let get = |v: &JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).unwrap();
+        let data = get(&e, "data");
+        get(&e, "type") == kind && (get(&data, "id") == id || get(&data, "model_id") == id)
+    })
+}
+
+#[wasm_bindgen_test]
+async fn a_provider_whose_models_changed_is_a_new_object_even_at_the_same_count() {
+    let service = connected().await;
+    let (seen, _) = record_events(&service);
+    let provider = format!("swap-{}", js_sys::Date::now() as u64);
+    let (m1, m2) = (format!("{provider}-m1"), format!("{provider}-m2"));
+    let model = |id: &str| {
+        format!(
+            r#"{{"id":"{id}","name":"Swap Model","provider_id":"{provider}","context_window":4096}}"#
+        )
+    };
+    let body = format!(r#"{{"id":"{provider}","name":"Swap"}}"#);
+    assert_eq!(admin("POST", "/providers", &body).await, 201);
+    assert_eq!(admin("POST", "/models", &model(&m1)).await, 201);
+    eventually(3000, "the provider with its first model", || async {
+        state_of(&service)
+            .providers
+            .iter()
+            .any(|p| p.id == provider && p.model_ids == [m1.as_str()])
+    })
+    .await;
+    let before = service.get_state();
+    // One model out, another in, and no snapshot taken in between (only
+    // event listeners run): the provider's revision and model count are
+    // what they were.
+    assert_eq!(admin("DELETE", &format!("/models/{m1}"), "").await, 204);
+    assert_eq!(admin("POST", "/models", &model(&m2)).await, 201);
+    eventually(3000, "both model events", || async {
+        saw(&seen, "model_removed", &m1) && saw(&seen, "model_added", &m2)
+    })
+    .await;
+    let after = service.get_state();
+    let old = entity(&before, "providers", &provider).unwrap();
+    let new = entity(&after, "providers", &provider).unwrap();
+    assert!(!js_sys::Object::is(&old, &new), "a new provider object");
+    let ids: Vec<String> =
+        serde_wasm_bindgen::from_value(js_sys::Reflect::get(&new, &"model_ids".into()).unwrap())
+            .unwrap();
+    assert_eq!(ids, [m2.as_str()]);
+    assert!(js_sys::Object::is_frozen(
+        new.unchecked_ref::<js_sys::Object>()
+    ));
+    // The others are the same objects; the removed model is gone.
+    assert!(js_sys::Object::is(
+        &entity(&before, "providers", "openai").unwrap(),
+        &entity(&after, "providers", "openai").unwrap()
+    ));
+    assert!(entity(&before, "models", &m1).is_some());
+    assert!(entity(&after, "models", &m1).is_none());
+    assert!(entity(&after, "models", &m2).is_some());
+    assert!(converged(&service).await);
+    service.destroy();
+}
+
 #[wasm_bindgen_test]
 async fn a_throwing_listener_does_not_stop_delivery() {
     let service = connected().await;
@@ -478,6 +551,41 @@ fn a_bad_config_throws_an_error_naming_the_field() {
         .as_string()
         .unwrap();
     assert!(message.contains("pollingInterval"), "{message}");
+}
+
+/// The message of what a call threw.
+fn thrown(error: JsError) -> String {
+    let error: JsValue = error.into();
+    js_sys::Reflect::get(&error, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap()
+}
+
+/// A plain object, as a page would pass it.
+fn object<T: Tsify>(json: &str) -> tsify::Ts<T> {
+    tsify::Ts::new_unchecked(js_sys::JSON::parse(json).unwrap())
+}
+
+#[wasm_bindgen_test]
+fn config_and_filter_fields_are_checked_by_type_and_others_ignored() {
+    let error = ProviderSyncService::new(Some(object(r#"{"pollingInterval":"100"}"#))).unwrap_err();
+    let message = thrown(error);
+    assert!(message.contains("pollingInterval"), "{message}");
+    // null is "not set"; a property the config does not have is ignored.
+    let service =
+        ProviderSyncService::new(Some(object(r#"{"pollingInterval":null,"foo":1}"#))).unwrap();
+    let error = service
+        .get_models(Some(object(r#"{"capability":"x"}"#)))
+        .unwrap_err();
+    let message = thrown(error);
+    assert!(message.contains("capability"), "{message}");
+    let none: Array = service
+        .get_models(Some(object(r#"{"capability":null,"bar":true}"#)))
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(none.length(), 0, "no data yet");
+    service.destroy();
 }
 
 #[wasm_bindgen_test]

@@ -251,3 +251,186 @@ fn bad_text_is_an_error_that_says_where() {
         assert!(json::from_str::<serde_json::Value>(bad).is_err(), "{bad:?}");
     }
 }
+
+/// Runs `check` on a thread with a 1 MiB stack, the wasm's whole stack.
+fn on_a_wasm_sized_stack(check: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(check)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    on_a_wasm_sized_stack(|| {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let info = |extra: &str| {
+            format!(r#"{{"version":1,"epoch":"e","server_time":"t","checksum":"c","x":{extra}}}"#)
+        };
+        // An unknown field is stepped over.
+        let error = json::from_str::<VersionInfo>(&info(&deep)).unwrap_err();
+        assert!(error.to_string().contains("nested too deeply"), "{error}");
+        // `data` before `type` is kept as text, stepped over first.
+        let heartbeat = r#"{"epoch":"e","version":1,"checksum":"c","server_time":"t"}"#;
+        for event in [
+            format!(r#"{{"id":"e","version":1,"timestamp":"t","data":{deep},"type":"heartbeat"}}"#),
+            format!(
+                r#"{{"id":"e","version":1,"timestamp":"t","x":{deep},"type":"heartbeat","data":{heartbeat}}}"#
+            ),
+        ] {
+            let error = json::from_str::<WireEvent>(&event).unwrap_err();
+            assert!(error.to_string().contains("nested too deeply"), "{error}");
+        }
+        // Arrays and objects a visitor reads count too.
+        let objects = format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
+        for text in [&deep, &objects] {
+            let error = json::from_str::<serde_json::Value>(text).unwrap_err();
+            assert!(error.to_string().contains("nested too deeply"), "{error}");
+        }
+        // Nesting as deep as real data goes and well beyond is read.
+        let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        json::from_str::<VersionInfo>(&info(&fine)).unwrap();
+        json::from_str::<serde_json::Value>(&fine).unwrap();
+        let event = format!(
+            r#"{{"id":"e","version":1,"timestamp":"t","x":{fine},"data":{heartbeat},"type":"heartbeat"}}"#
+        );
+        json::from_str::<WireEvent>(&event).unwrap();
+    });
+}
+
+#[test]
+fn an_event_with_a_key_twice_or_without_type_or_data_is_an_error() {
+    let data = r#"{"epoch":"e","version":1,"checksum":"c","server_time":"t"}"#;
+    let head = r#""id":"e","version":1,"timestamp":"t""#;
+    let read = |body: String| json::from_str::<WireEvent>(&format!("{{{body}}}"));
+    read(format!(r#"{head},"type":"heartbeat","data":{data}"#)).unwrap();
+    for (body, field) in [
+        (
+            format!(r#"{head},"type":"heartbeat","type":"heartbeat","data":{data}"#),
+            "type",
+        ),
+        (
+            format!(r#"{head},"type":"heartbeat","data":{data},"type":"heartbeat""#),
+            "type",
+        ),
+        (
+            format!(r#"{head},"data":{data},"type":"heartbeat","data":{data}"#),
+            "data",
+        ),
+        (
+            format!(r#"{head},"data":{data},"data":{data},"type":"heartbeat""#),
+            "data",
+        ),
+        (
+            format!(r#"{head},"type":"heartbeat","data":{data},"data":{data}"#),
+            "data",
+        ),
+        (
+            format!(r#"{head},"id":"f","type":"heartbeat","data":{data}"#),
+            "id",
+        ),
+        (
+            format!(r#"{head},"version":2,"type":"heartbeat","data":{data}"#),
+            "version",
+        ),
+        (
+            format!(r#"{head},"timestamp":"u","type":"heartbeat","data":{data}"#),
+            "timestamp",
+        ),
+    ] {
+        let error = read(body.clone()).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("duplicate field `{field}`")),
+            "{body}: {error}"
+        );
+    }
+    for (body, expected) in [
+        (format!(r#"{head},"data":{data}"#), "missing field `type`"),
+        (
+            format!(r#"{head},"type":"heartbeat""#),
+            "missing field `data`",
+        ),
+        (
+            format!(r#"{head},"type":"sideways","data":{data}"#),
+            "unknown variant `sideways`",
+        ),
+        (
+            format!(r#"{head},"data":{data},"type":"sideways""#),
+            "unknown variant `sideways`",
+        ),
+        (
+            format!(r#""id":"e","type":"heartbeat","data":{data}"#),
+            "missing field `version`",
+        ),
+    ] {
+        let error = read(body.clone()).unwrap_err().to_string();
+        assert!(error.contains(expected), "{body}: {error}");
+    }
+}
+
+#[test]
+fn data_before_type_is_kept_whole_whatever_its_strings_and_keys_hold() {
+    // Pretty-printed, `data` first, holding a nested "type", strings with
+    // brackets and escaped quotes, and an unknown field of each kind.
+    let text = r#"{
+      "data": {
+        "id": "p}\"{",
+        "name": "a \"}\" b ]",
+        "display_name": "{\"type\":\"x\"}",
+        "provider_type": "x",
+        "extra": { "type": "x", "list": [ "}", "\\", { "type": [] } ], "n": -1.5e-3 },
+        "enabled": true,
+        "priority": 1,
+        "status": "available",
+        "health": { "error_rate": 0.5, "consecutive_failures": 0 },
+        "capabilities": [ "chat" ],
+        "model_ids": [ ],
+        "revision": 2
+      },
+      "id": "ev",
+      "timestamp": "t",
+      "type": "provider_added",
+      "version": 3
+    }"#;
+    let WireEvent(read) = json::from_str(text).unwrap();
+    assert_eq!(read, serde_json::from_str::<SyncEvent>(text).unwrap());
+    let EventPayload::ProviderAdded(provider) = read.payload else {
+        panic!("{read:?}")
+    };
+    assert_eq!(provider.id, "p}\"{");
+    assert_eq!(provider.name, "a \"}\" b ]");
+    assert_eq!(provider.display_name, r#"{"type":"x"}"#);
+}
+
+#[test]
+fn sync_answers_with_nothing_new_or_an_empty_state_read_whole() {
+    for response in [
+        SyncResponse {
+            sync_type: SyncType::None,
+            version: 7,
+            epoch: "e".into(),
+            events: vec![],
+            state: None,
+            reason: None,
+            checksum: "c".into(),
+        },
+        SyncResponse {
+            sync_type: SyncType::Full,
+            version: 0,
+            epoch: "e".into(),
+            events: vec![],
+            state: Some(SyncState::default()),
+            reason: Some(FullSyncReason::EpochMismatch),
+            checksum: String::new(),
+        },
+    ] {
+        let text = serde_json::to_string(&response).unwrap();
+        let read: WireResponse = json::from_str(&text).unwrap();
+        assert_eq!(SyncResponse::from(read), response, "{text}");
+    }
+    let none = r#"{"sync_type":"none","version":7,"epoch":"e","events":[],"state":null,"reason":null,"checksum":"c"}"#;
+    let read: WireResponse = json::from_str(none).unwrap();
+    assert_eq!(SyncResponse::from(read).sync_type, SyncType::None);
+}
