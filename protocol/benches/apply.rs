@@ -35,9 +35,11 @@ fn model(i: usize, providers: usize) -> ModelSpecification {
         supports_vision: i % 2 == 0,
         supports_function_calling: true,
         supports_json_mode: i % 3 == 0,
+        supports_reasoning: false,
         pricing: Some(ModelPricing {
             input_per_million: 1.25,
             output_per_million: 10.0,
+            cached_input_per_million: None,
         }),
         deprecation_status: DeprecationStatus::Active,
         deprecation_date: None,
@@ -87,6 +89,7 @@ fn bench(c: &mut Criterion) {
     changed.pricing = Some(ModelPricing {
         input_per_million: 2.5,
         output_per_million: 12.0,
+        cached_input_per_million: None,
     });
     changed.revision = 2;
     let update = event(next, EventPayload::ModelUpdated(changed));

@@ -109,6 +109,9 @@ pub struct NewModel {
     pub supports_function_calling: Option<bool>,
     #[serde(default)]
     pub supports_json_mode: Option<bool>,
+    /// Defaults to false.
+    #[serde(default)]
+    pub supports_reasoning: Option<bool>,
     #[serde(default)]
     pub pricing: Option<ModelPricing>,
     #[serde(default)]
@@ -146,6 +149,8 @@ pub struct ModelPatch {
     pub supports_function_calling: Option<bool>,
     #[serde(default)]
     pub supports_json_mode: Option<bool>,
+    #[serde(default)]
+    pub supports_reasoning: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     pub pricing: Option<Option<ModelPricing>>,
     #[serde(default)]

@@ -199,6 +199,14 @@ pub(crate) fn model_digest(m: &ModelSpecification) -> u128 {
     .opt_str(m.deprecation_date.as_deref())
     .opt_str(m.sunset_date.as_deref())
     .opt_str(m.replacement_model_id.as_deref())
-    .u64(m.revision)
-    .finish()
+    .u64(m.revision);
+    // Fields added after the first release are hashed only when set, so a
+    // state without them keeps the checksum it always had.
+    if m.supports_reasoning {
+        c.str("supports_reasoning");
+    }
+    if let Some(cached) = m.pricing.and_then(|p| p.cached_input_per_million) {
+        c.str("cached_input_per_million").f64(cached);
+    }
+    c.finish()
 }

@@ -81,6 +81,16 @@ pub struct ProviderSyncInfo {
 pub struct ModelPricing {
     pub input_per_million: f64,
     pub output_per_million: f64,
+    /// Price of input tokens read from the provider's prompt cache, where the
+    /// provider has one. Absent on the wire when unknown, so clients of an
+    /// older release read the same object as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "tsify", tsify(optional))]
+    pub cached_input_per_million: Option<f64>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Where a model stands in its provider's retirement schedule.
@@ -112,6 +122,12 @@ pub struct ModelSpecification {
     pub supports_vision: bool,
     pub supports_function_calling: bool,
     pub supports_json_mode: bool,
+    /// Thinks before it answers (reasoning effort, thinking tokens). Absent on
+    /// the wire when false, so clients of an older release read the same
+    /// object as before.
+    #[serde(default, skip_serializing_if = "is_false")]
+    #[cfg_attr(feature = "tsify", tsify(optional))]
+    pub supports_reasoning: bool,
     pub pricing: Option<ModelPricing>,
     pub deprecation_status: DeprecationStatus,
     /// `YYYY-MM-DD`.
@@ -132,6 +148,7 @@ pub enum ModelCapability {
     Vision,
     FunctionCalling,
     JsonMode,
+    Reasoning,
 }
 
 impl ModelSpecification {
@@ -141,6 +158,7 @@ impl ModelSpecification {
             ModelCapability::Vision => self.supports_vision,
             ModelCapability::FunctionCalling => self.supports_function_calling,
             ModelCapability::JsonMode => self.supports_json_mode,
+            ModelCapability::Reasoning => self.supports_reasoning,
         }
     }
 

@@ -64,9 +64,11 @@ fn model(id: &str, provider_id: &str) -> ModelSpecification {
         supports_vision: false,
         supports_function_calling: true,
         supports_json_mode: false,
+        supports_reasoning: false,
         pricing: Some(ModelPricing {
             input_per_million: 1.5,
             output_per_million: 2.0,
+            cached_input_per_million: None,
         }),
         deprecation_status: DeprecationStatus::Active,
         deprecation_date: None,

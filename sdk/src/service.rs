@@ -53,9 +53,9 @@ fn filter_of(filter: Ts<ModelFilter>) -> Result<ModelFilter, JsError> {
             provider_id: fields.string("provider_id")?,
             capability: fields.choice(
                 "capability",
-                "must be \"streaming\", \"vision\", \"function_calling\" or \"json_mode\"",
-                &["streaming", "vision", "function_calling", "json_mode"],
-                &[Streaming, Vision, FunctionCalling, JsonMode],
+                "must be \"streaming\", \"vision\", \"function_calling\", \"json_mode\" or \"reasoning\"",
+                &["streaming", "vision", "function_calling", "json_mode", "reasoning"],
+                &[Streaming, Vision, FunctionCalling, JsonMode, Reasoning],
             )?,
             deprecated: fields.boolean("deprecated")?,
             search: fields.string("search")?,

@@ -43,9 +43,11 @@ fn model(id: &str, provider_id: &str, price: f64) -> ModelSpecification {
         supports_vision: false,
         supports_function_calling: true,
         supports_json_mode: false,
+        supports_reasoning: false,
         pricing: Some(ModelPricing {
             input_per_million: price,
             output_per_million: 15.0,
+            cached_input_per_million: None,
         }),
         deprecation_status: DeprecationStatus::Deprecated,
         deprecation_date: Some("2026-02-01".into()),

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+
+use crate::catalog::{CatalogFormat, LitellmFilter, LoadOptions};
 
 /// The authoritative provider-sync server: REST, WebSocket and admin API over
 /// an embedded SQLite store.
@@ -23,10 +25,19 @@ pub struct Config {
     )]
     pub database: String,
 
-    /// A catalog file (TOML) that seeds an empty store and is reconciled into
-    /// a non-empty one: only the differences become events.
+    /// A catalog file (TOML, or LiteLLM's model_prices_and_context_window.json)
+    /// reconciled into the store at start: what the file changed since it was
+    /// last applied becomes events; admin-API edits of anything else stay.
     #[arg(long, env = "PROVIDER_SYNC_CATALOG")]
     pub catalog: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub catalog_source: CatalogSource,
+
+    /// Reconcile the catalog again whenever its file changes (SIGHUP always
+    /// does).
+    #[arg(long, env = "PROVIDER_SYNC_CATALOG_WATCH")]
+    pub catalog_watch: bool,
 
     /// Start a new epoch (after restoring the database from a backup): every
     /// client takes a full state instead of trusting its version.
@@ -123,6 +134,74 @@ pub struct Config {
     /// it degraded).
     #[arg(long, env = "PROVIDER_SYNC_HEALTH_FAILURES", default_value_t = 2)]
     pub health_failures: u32,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// How to read a catalog file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CatalogSource {
+    /// The catalog file's format; `auto` goes by extension (.json is
+    /// LiteLLM's), then content.
+    #[arg(long, env = "PROVIDER_SYNC_CATALOG_FORMAT", value_enum, default_value_t = CatalogFormat::Auto)]
+    pub catalog_format: CatalogFormat,
+
+    /// LiteLLM's catalog: the `mode`s to import, comma-separated (default:
+    /// chat).
+    #[arg(long, env = "PROVIDER_SYNC_CATALOG_MODES", value_delimiter = ',')]
+    pub catalog_modes: Vec<String>,
+
+    /// LiteLLM's catalog: the `litellm_provider`s to import, comma-separated
+    /// (default: all).
+    #[arg(long, env = "PROVIDER_SYNC_CATALOG_PROVIDERS", value_delimiter = ',')]
+    pub catalog_providers: Vec<String>,
+}
+
+impl CatalogSource {
+    pub fn options(&self) -> LoadOptions {
+        LoadOptions {
+            format: self.catalog_format,
+            litellm: LitellmFilter {
+                modes: self.catalog_modes.clone(),
+                providers: self.catalog_providers.clone(),
+            },
+        }
+    }
+}
+
+/// Tools that run instead of the server.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Catalog file tools.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum CatalogCommand {
+    /// Checks a catalog file. Exit code 0: valid; 2: refused (the line and
+    /// field are named).
+    Check {
+        file: PathBuf,
+        #[command(flatten)]
+        source: CatalogSource,
+    },
+    /// Prints the events that reconciling FILE into the store would emit,
+    /// changing nothing. Exit code 0: nothing to change; 1: changes; 2: the
+    /// file is refused (or the store cannot be read).
+    Diff {
+        file: PathBuf,
+        /// Store URL, as for the server.
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "sqlite://provider-sync.db"
+        )]
+        database: String,
+        #[command(flatten)]
+        source: CatalogSource,
+    },
 }
 
 impl Config {

@@ -11,7 +11,9 @@
 //! - `service`: the live state, the write path and catch-up planning.
 //! - `commands`: admin writes turned into events.
 //! - `validate`: field checks shared by the admin API and the catalog file.
-//! - `catalog`: the catalog file, parsed and reconciled.
+//! - `catalog`: the catalog file (TOML or LiteLLM's JSON), parsed,
+//!   reconciled and reloaded.
+//! - `cli`: the `catalog check` and `catalog diff` tools.
 //! - `store`: the persistence trait and its SQLite implementation.
 //! - `health`: provider health probes.
 //! - `metrics`: Prometheus metrics.
@@ -24,6 +26,7 @@
 
 pub mod app;
 pub mod catalog;
+pub mod cli;
 mod clock;
 pub mod commands;
 pub mod config;
@@ -112,7 +115,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         )));
     }
     // Check the file before touching the store: a bad file changes nothing.
-    let catalog = config.catalog.as_deref().map(Catalog::load).transpose()?;
+    let catalog_options = config.catalog_source.options();
+    let catalog = config
+        .catalog
+        .as_deref()
+        .map(|path| Catalog::load_with(path, &catalog_options))
+        .transpose()?;
     let store = store::open(&config.database).await?;
     if config.new_epoch {
         let epoch = store.rotate_epoch().await?;
@@ -120,13 +128,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     let metrics = Arc::new(Metrics::new());
     let service = Service::open(store, config.event_retention, config.ws_queue, metrics).await?;
+    let mut catalog_sources = Vec::new();
     if let Some(catalog) = catalog {
+        let path = config
+            .catalog
+            .as_deref()
+            .unwrap_or(std::path::Path::new(""));
+        catalog.report.log(&path.display().to_string());
         let written = service.write(|draft| Ok(catalog.reconcile(draft))).await?;
-        tracing::info!(
-            events = written.value.events,
-            version = written.version,
-            "catalog reconciled"
-        );
+        log_reconcile(path, &written.value, written.version);
+        catalog_sources = catalog.sources;
     }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -171,6 +182,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             }
         }
     }));
+    let shutdown_for_catalog = shutdown.clone();
     tasks.push(health::spawn(
         service,
         health,
@@ -182,6 +194,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         },
         shutdown,
     ));
+    if let Some(path) = &config.catalog {
+        tasks.push(catalog::watch::spawn(
+            state.service.clone(),
+            path.clone(),
+            catalog_sources,
+            catalog_options,
+            config.catalog_watch,
+            shutdown_for_catalog,
+        ));
+    }
     tracing::info!(%addr, prefix = %config.prefix(), "listening");
     Ok(RunningServer {
         addr,
@@ -190,4 +212,31 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         trigger,
         tasks,
     })
+}
+
+fn log_reconcile(path: &std::path::Path, done: &catalog::Reconciled, version: u64) {
+    let path = path.display().to_string();
+    match done.outcome {
+        catalog::Outcome::Older { file, stored } => tracing::warn!(
+            catalog = %path,
+            file_revision = file,
+            applied_revision = stored,
+            "the catalog file is older than the one already applied; nothing applied"
+        ),
+        _ => {
+            if done.adopted {
+                tracing::warn!(catalog = %path, kept_admin_edits = done.kept_edits, "no record of an applied catalog file: existing entries keep their current values, missing ones are added; later changes to the file apply");
+            }
+            tracing::info!(
+                catalog = %path,
+                events = done.events,
+                added = done.added,
+                updated = done.updated,
+                removed = done.removed,
+                kept_admin_edits = done.kept_edits,
+                version,
+                "catalog reconciled"
+            );
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! SIGTERM, then shut down gracefully.
 
 use clap::Parser;
-use provider_sync_server::{Config, StartError, shutdown};
+use provider_sync_server::config::Command;
+use provider_sync_server::{Config, StartError, cli, shutdown};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -12,7 +13,11 @@ async fn main() -> std::process::ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let config = Config::parse();
+    let mut config = Config::parse();
+    if let Some(Command::Catalog(tool)) = config.command.take() {
+        let code = cli::run(tool, &mut std::io::stdout()).await;
+        return std::process::ExitCode::from(code);
+    }
     let server = match provider_sync_server::start(config).await {
         Ok(server) => server,
         Err(err) => {

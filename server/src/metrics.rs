@@ -18,6 +18,12 @@ pub struct ProbeLabels {
     pub result: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `applied`, `unchanged`, `older` or `refused`.
+    pub result: &'static str,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -28,6 +34,7 @@ pub struct Metrics {
     pub ws_dropped: Counter,
     pub syncs: Family<SyncLabels, Counter>,
     pub probes: Family<ProbeLabels, Counter>,
+    pub catalog_reloads: Family<ReloadLabels, Counter>,
 }
 
 impl Metrics {
@@ -40,6 +47,7 @@ impl Metrics {
         let ws_dropped = Counter::default();
         let syncs = Family::<SyncLabels, Counter>::default();
         let probes = Family::<ProbeLabels, Counter>::default();
+        let catalog_reloads = Family::<ReloadLabels, Counter>::default();
         registry.register("version", "Current catalog version", version.clone());
         registry.register("events", "Change events committed", events.clone());
         registry.register(
@@ -63,6 +71,11 @@ impl Metrics {
             syncs.clone(),
         );
         registry.register("health_probes", "Provider health probes", probes.clone());
+        registry.register(
+            "catalog_reloads",
+            "Catalog file reloads (file watch or SIGHUP) by result",
+            catalog_reloads.clone(),
+        );
         Self {
             registry,
             version,
@@ -72,6 +85,7 @@ impl Metrics {
             ws_dropped,
             syncs,
             probes,
+            catalog_reloads,
         }
     }
 

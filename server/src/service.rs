@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{Mutex, broadcast};
 
+use crate::catalog::Catalog;
 use crate::clock::now_rfc3339;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -190,9 +191,44 @@ pub struct Draft {
     providers: BTreeSet<String>,
     models: BTreeSet<String>,
     pointers: bool,
+    /// The catalog file as last applied, before this write.
+    applied: Option<Arc<Catalog>>,
+    /// A catalog file this write applies, to remember as the last applied.
+    record: Option<Arc<Catalog>>,
 }
 
 impl Draft {
+    /// A draft over a copy of `state`, for planning a write that will not be
+    /// committed (a dry run).
+    pub fn scratch(state: SyncState, applied: Option<Arc<Catalog>>) -> Self {
+        Self {
+            state,
+            now: now_rfc3339(),
+            events: Vec::new(),
+            providers: BTreeSet::new(),
+            models: BTreeSet::new(),
+            pointers: false,
+            applied,
+            record: None,
+        }
+    }
+
+    /// The events emitted so far.
+    pub fn events(&self) -> &[SyncEvent] {
+        &self.events
+    }
+
+    /// The catalog file as last applied (before this write), if any.
+    pub fn applied_catalog(&self) -> Option<&Arc<Catalog>> {
+        self.applied.as_ref()
+    }
+
+    /// Remembers `catalog` as the last applied catalog when this write
+    /// commits (even if it emits no event).
+    pub fn record_catalog(&mut self, catalog: Arc<Catalog>) {
+        self.record = Some(catalog);
+    }
+
     pub fn state(&self) -> &SyncState {
         &self.state
     }
@@ -284,6 +320,8 @@ pub struct Service {
     frames: broadcast::Sender<Frame>,
     retention: usize,
     metrics: Arc<Metrics>,
+    /// The catalog file as last applied; changed only under the writer lock.
+    applied: RwLock<Option<Arc<Catalog>>>,
 }
 
 impl Service {
@@ -328,6 +366,14 @@ impl Service {
         if log.len() > retention {
             log.drain(..log.len() - retention);
         }
+        let applied = loaded.catalog.as_deref().and_then(|json| {
+            serde_json::from_str::<Catalog>(json)
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "the record of the last applied catalog cannot be read; the next reconcile keeps current values")
+                })
+                .ok()
+                .map(Arc::new)
+        });
         metrics.version.set(loaded.version as i64);
         let (frames, _) = broadcast::channel(ws_queue.max(1));
         Ok(Arc::new(Self {
@@ -337,7 +383,13 @@ impl Service {
             frames,
             retention,
             metrics,
+            applied: RwLock::new(applied),
         }))
+    }
+
+    /// The catalog file as last applied, if any.
+    pub fn applied_catalog(&self) -> Option<Arc<Catalog>> {
+        self.applied.read().expect("catalog lock").clone()
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -396,9 +448,11 @@ impl Service {
             providers: BTreeSet::new(),
             models: BTreeSet::new(),
             pointers: false,
+            applied: self.applied_catalog(),
+            record: None,
         };
         let value = build(&mut draft)?;
-        if draft.is_empty() {
+        if draft.is_empty() && draft.record.is_none() {
             return Ok(Written {
                 value,
                 version: base.version(),
@@ -426,6 +480,10 @@ impl Service {
             .iter()
             .map(|e| serde_json::to_string(e).expect("event serialises"))
             .collect();
+        let record = draft
+            .record
+            .as_ref()
+            .map(|c| serde_json::to_string(&**c).expect("catalog serialises"));
         let commit = Commit {
             base_version: base.version(),
             events: draft
@@ -436,13 +494,20 @@ impl Service {
                 .collect(),
             rows: draft.rows(),
             retain: self.retention as u64,
+            catalog: record.as_deref(),
         };
         self.store.commit(&commit).await.map_err(Error::Store)?;
         drop(commit);
 
         let Draft {
-            mut state, events, ..
+            mut state,
+            events,
+            record,
+            ..
         } = draft;
+        if let Some(record) = record {
+            *self.applied.write().expect("catalog lock") = Some(record);
+        }
         state.metadata.server_time = now_rfc3339();
         let new_events: Vec<Arc<LoggedEvent>> = events
             .into_iter()

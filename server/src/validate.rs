@@ -17,19 +17,33 @@ impl Fields<'_> {
     }
 }
 
-const MAX_ID: usize = 128;
+const MAX_ID: usize = 256;
 const MAX_TEXT: usize = 200;
 
+/// Whether a character may appear in an id: anything printable but
+/// whitespace, control characters and the invisible formatting characters
+/// that make one id look like another (bidirectional overrides, zero-width).
+pub(crate) fn id_char(c: char) -> bool {
+    !c.is_whitespace()
+        && !c.is_control()
+        && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Ids are what providers call their models, kept as they write them
+/// (LiteLLM's catalog has `/`, `:`, `.`, `*`, `~` and `@` in ids): any
+/// printable characters but whitespace; the API serves them URL-encoded.
 fn id(at: Fields<'_>, field: &str, value: &str) -> Result<()> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || "._:/@-".contains(c);
     if value.is_empty() || value.len() > MAX_ID {
-        return Err(at.err(field, format!("must be 1 to {MAX_ID} characters")));
+        return Err(at.err(field, format!("must be 1 to {MAX_ID} bytes")));
     }
-    if !value.chars().all(ok_char) || value.starts_with(['/', '.']) {
+    if !value.chars().all(id_char) {
         return Err(at.err(
             field,
-            "may hold only letters, digits and . _ : / @ - and must not start with / or .",
+            "must be printable, without spaces, control or invisible formatting characters",
         ));
+    }
+    if value == "." || value == ".." {
+        return Err(at.err(field, "must not be . or .. (they are not path segments)"));
     }
     Ok(())
 }
@@ -116,20 +130,24 @@ pub(crate) fn model(state: &SyncState, m: &ModelSpecification, at: Fields<'_>) -
             ),
         ));
     }
-    if m.max_output_tokens == 0 || m.max_output_tokens > m.context_window {
-        return Err(at.err(
-            "max_output_tokens",
-            format!(
-                "must be between 1 and the context window ({})",
-                m.context_window
-            ),
-        ));
+    // Not bounded by the context window: providers publish output limits
+    // above their input limits (40 chat models of LiteLLM's catalog do).
+    if m.max_output_tokens == 0 {
+        return Err(at.err("max_output_tokens", "must be greater than 0"));
     }
     if let Some(pricing) = &m.pricing {
         for (field, value) in [
-            ("pricing.input_per_million", pricing.input_per_million),
-            ("pricing.output_per_million", pricing.output_per_million),
+            ("pricing.input_per_million", Some(pricing.input_per_million)),
+            (
+                "pricing.output_per_million",
+                Some(pricing.output_per_million),
+            ),
+            (
+                "pricing.cached_input_per_million",
+                pricing.cached_input_per_million,
+            ),
         ] {
+            let Some(value) = value else { continue };
             if !value.is_finite() || value < 0.0 {
                 return Err(at.err(field, "must be a number of dollars, 0 or more"));
             }

@@ -183,7 +183,7 @@ async fn validation_errors_name_the_field_and_change_nothing() {
         ),
         (
             "/models",
-            json!({"id": "m", "name": "M", "provider_id": "p", "context_window": 10, "max_output_tokens": 11}),
+            json!({"id": "m", "name": "M", "provider_id": "p", "context_window": 10, "max_output_tokens": 0}),
             "max_output_tokens",
         ),
         (

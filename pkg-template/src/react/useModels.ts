@@ -2,7 +2,7 @@ import type { ModelSpecification } from "../index.js";
 import { useProviderSyncContext } from "./context.js";
 import { sameList, sameModel, useSelected } from "./store.js";
 
-export type ModelCapabilityName = "streaming" | "vision" | "function_calling" | "json_mode";
+export type ModelCapabilityName = "streaming" | "vision" | "function_calling" | "json_mode" | "reasoning";
 
 export interface UseModelsOptions {
   providerId?: string;
@@ -23,6 +23,9 @@ function hasCapability(model: ModelSpecification, capability: ModelCapabilityNam
       return model.supports_function_calling;
     case "json_mode":
       return model.supports_json_mode;
+    case "reasoning":
+      // Absent on the wire when false (added after the first release).
+      return model.supports_reasoning === true;
   }
 }
 

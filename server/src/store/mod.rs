@@ -21,6 +21,8 @@ pub struct Loaded {
     pub default_provider_id: Option<String>,
     /// The retained change events, oldest first, with their stored JSON.
     pub log: Vec<(SyncEvent, String)>,
+    /// The catalog file as last applied (its JSON form), if any.
+    pub catalog: Option<String>,
 }
 
 /// One row-level effect of a write.
@@ -48,6 +50,9 @@ pub struct Commit<'a> {
     pub rows: Vec<RowChange<'a>>,
     /// How many events the log keeps after this commit.
     pub retain: u64,
+    /// A catalog file this write applied: its JSON form, kept as the last
+    /// applied catalog.
+    pub catalog: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -38,6 +38,45 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Reads a store without changing it (no file created, no migration run):
+    /// `None` when there is no store at `url` yet.
+    pub async fn peek(url: &str) -> Result<Option<Loaded>, StoreError> {
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        if !options.get_filename().exists() {
+            return Ok(None);
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.read_only(true).create_if_missing(false))
+            .await?;
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&pool)
+                .await?;
+        if !tables.iter().any(|t| t == "sync_meta") {
+            return Ok(None);
+        }
+        let has_meta: Option<i64> = sqlx::query_scalar("SELECT id FROM sync_meta WHERE id = 1")
+            .fetch_optional(&pool)
+            .await?;
+        if has_meta.is_none() {
+            return Ok(None);
+        }
+        let store = Self { pool };
+        let mut loaded = store
+            .read(tables.iter().any(|t| t == "catalog_applied"))
+            .await?;
+        store.pool.close().await;
+        loaded.log.clear();
+        Ok(Some(loaded))
+    }
+}
+
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {err}"))
 }
@@ -46,9 +85,11 @@ fn version_of(value: i64) -> u64 {
     value.max(0) as u64
 }
 
-#[async_trait::async_trait]
-impl Store for SqliteStore {
-    async fn load(&self) -> Result<Loaded, StoreError> {
+impl SqliteStore {
+    /// Reads everything in one transaction (creating the meta row of a new
+    /// store); `with_catalog: false` for a store from before the record of
+    /// the applied catalog.
+    async fn read(&self, with_catalog: bool) -> Result<Loaded, StoreError> {
         let mut tx = self.pool.begin().await?;
         let meta = sqlx::query(
             "SELECT epoch, version, active_provider_id, default_provider_id FROM sync_meta WHERE id = 1",
@@ -100,8 +141,16 @@ impl Store for SqliteStore {
             let event: SyncEvent = serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
             log.push((event, body));
         }
+        let catalog: Option<String> = if with_catalog {
+            sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await?
+        } else {
+            None
+        };
         tx.commit().await?;
         Ok(Loaded {
+            catalog,
             epoch,
             version,
             providers,
@@ -110,6 +159,13 @@ impl Store for SqliteStore {
             default_provider_id,
             log,
         })
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        self.read(true).await
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
@@ -193,6 +249,15 @@ impl Store for SqliteStore {
                 .bind(*body)
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let Some(catalog) = commit.catalog {
+            sqlx::query(
+                "INSERT INTO catalog_applied (id, body) VALUES (1, ?) \
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            )
+            .bind(catalog)
+            .execute(&mut *tx)
+            .await?;
         }
         let keep_from = new_version.saturating_sub(commit.retain);
         sqlx::query("DELETE FROM events WHERE version <= ?")

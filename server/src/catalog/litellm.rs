@@ -1,0 +1,400 @@
+//! LiteLLM's `model_prices_and_context_window.json` as a catalog source.
+//!
+//! One provider per distinct `litellm_provider`, ids kept as LiteLLM writes
+//! them. The mapping onto the protocol's types:
+//!
+//! | LiteLLM | provider-sync |
+//! | --- | --- |
+//! | `litellm_provider` | `provider_id` (and a provider with a readable display name) |
+//! | `max_input_tokens`, else `max_tokens` | `context_window` (an entry with neither is skipped) |
+//! | `max_input_tokens`, `max_output_tokens` | the same, as given (absent: the context window) |
+//! | `input_cost_per_token`, `output_cost_per_token` | `pricing` per 1M tokens (both needed) |
+//! | `cache_read_input_token_cost` | `pricing.cached_input_per_million` |
+//! | `supports_vision`, `supports_function_calling`, `supports_reasoning` | the same |
+//! | `supports_response_schema` | `supports_json_mode` |
+//! | `supports_native_streaming` (absent: true) | `supports_streaming` |
+//! | `deprecation_date` (the day it stops working) | `sunset_date`, with `deprecation_status = deprecated` |
+//! | `successor_model` | `replacement_model_id` (when that model is imported too) |
+//!
+//! Nothing is computed from today's date, so the same file always maps to
+//! the same catalog. What cannot be mapped is skipped and counted, never
+//! refused: one odd entry does not stop the rest.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use provider_sync_protocol::{DeprecationStatus, ModelPricing, NewModel, NewProvider};
+use serde_json::{Map, Value};
+
+use super::{CatalogError, ImportReport};
+
+/// Which entries to import.
+#[derive(Debug, Clone, Default)]
+pub struct LitellmFilter {
+    /// `mode` values to import; empty means `chat`.
+    pub modes: Vec<String>,
+    /// `litellm_provider` values to import; empty means all.
+    pub providers: Vec<String>,
+}
+
+impl LitellmFilter {
+    fn wants_mode(&self, mode: &str) -> bool {
+        if self.modes.is_empty() {
+            mode == "chat"
+        } else {
+            self.modes.iter().any(|m| m == mode)
+        }
+    }
+
+    fn wants_provider(&self, provider: &str) -> bool {
+        self.providers.is_empty() || self.providers.iter().any(|p| p == provider)
+    }
+}
+
+/// What an import produced: create bodies, as the TOML format has them.
+#[derive(Debug, Default)]
+pub(crate) struct Imported {
+    pub providers: Vec<NewProvider>,
+    pub models: Vec<NewModel>,
+}
+
+/// Reads the JSON text of LiteLLM's catalog.
+pub(crate) fn import(
+    path: &str,
+    text: &str,
+    filter: &LitellmFilter,
+    report: &mut ImportReport,
+) -> Result<Imported, CatalogError> {
+    let entries: Map<String, Value> = serde_json::from_str(text).map_err(|e| CatalogError {
+        path: path.to_owned(),
+        line: Some(e.line()),
+        field: None,
+        message: format!("not LiteLLM's catalog (a JSON object of models): {e}"),
+    })?;
+    let mut providers: BTreeMap<String, NewProvider> = BTreeMap::new();
+    let mut models = Vec::new();
+    let mut successors = Vec::new();
+    for (id, entry) in &entries {
+        report.entries += 1;
+        if id == "sample_spec" {
+            report.skip("the format's own example (sample_spec)", id);
+            continue;
+        }
+        let Some(entry) = entry.as_object() else {
+            report.skip("not an object", id);
+            continue;
+        };
+        let mode = entry.get("mode").and_then(Value::as_str).unwrap_or("");
+        if !filter.wants_mode(mode) {
+            report.filtered += 1;
+            continue;
+        }
+        let Some(provider) = entry.get("litellm_provider").and_then(Value::as_str) else {
+            report.skip("no litellm_provider", id);
+            continue;
+        };
+        if !filter.wants_provider(provider) {
+            report.filtered += 1;
+            continue;
+        }
+        let Some(model) = map_model(id, provider, entry, report) else {
+            continue;
+        };
+        if let Some(successor) = entry.get("successor_model").and_then(Value::as_str) {
+            successors.push((models.len(), successor.to_owned()));
+        }
+        providers
+            .entry(provider.to_owned())
+            .or_insert_with(|| map_provider(provider));
+        models.push(model);
+    }
+    let imported: BTreeSet<&str> = models.iter().map(|m| m.id.as_str()).collect();
+    let mut replacements = Vec::new();
+    for (index, successor) in successors {
+        if successor != models[index].id && imported.contains(successor.as_str()) {
+            replacements.push((index, successor));
+        } else {
+            report.adjust(
+                "successor_model not imported: replacement left empty",
+                &models[index].id,
+            );
+        }
+    }
+    for (index, successor) in replacements {
+        models[index].replacement_model_id = Some(successor);
+    }
+    Ok(Imported {
+        providers: providers.into_values().collect(),
+        models,
+    })
+}
+
+fn map_provider(litellm: &str) -> NewProvider {
+    NewProvider {
+        id: litellm.to_owned(),
+        name: display_name(litellm),
+        provider_type: Some(provider_type(litellm)),
+        ..NewProvider::default()
+    }
+}
+
+fn map_model(
+    id: &str,
+    provider: &str,
+    entry: &Map<String, Value>,
+    report: &mut ImportReport,
+) -> Option<NewModel> {
+    let limit = |key: &str| entry.get(key).and_then(whole_number);
+    let max_input = limit("max_input_tokens");
+    let Some(context_window) = max_input.or_else(|| limit("max_tokens")) else {
+        report.skip("no max_input_tokens or max_tokens", id);
+        return None;
+    };
+    let flag = |key: &str| entry.get(key).and_then(Value::as_bool);
+    let price = |key: &str| entry.get(key).and_then(price_per_million);
+    let pricing = match (
+        price("input_cost_per_token"),
+        price("output_cost_per_token"),
+    ) {
+        (Some(input), Some(output)) => Some(ModelPricing {
+            input_per_million: input,
+            output_per_million: output,
+            cached_input_per_million: price("cache_read_input_token_cost"),
+        }),
+        (None, None) => None,
+        _ => {
+            report.adjust("only one of input and output price: no pricing", id);
+            None
+        }
+    };
+    let sunset_date = match entry.get("deprecation_date") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(date)) if provider_sync_protocol::parse_date(date).is_ok() => {
+            Some(date.clone())
+        }
+        Some(_) => {
+            report.adjust("deprecation_date not a YYYY-MM-DD date: left out", id);
+            None
+        }
+    };
+    Some(NewModel {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        provider_id: provider.to_owned(),
+        context_window,
+        max_input_tokens: max_input,
+        max_output_tokens: limit("max_output_tokens"),
+        supports_streaming: Some(flag("supports_native_streaming").unwrap_or(true)),
+        supports_vision: Some(flag("supports_vision").unwrap_or(false)),
+        supports_function_calling: Some(flag("supports_function_calling").unwrap_or(false)),
+        supports_json_mode: Some(flag("supports_response_schema").unwrap_or(false)),
+        supports_reasoning: Some(flag("supports_reasoning").unwrap_or(false)),
+        pricing,
+        deprecation_status: Some(if sunset_date.is_some() {
+            DeprecationStatus::Deprecated
+        } else {
+            DeprecationStatus::Active
+        }),
+        deprecation_date: None,
+        sunset_date,
+        replacement_model_id: None,
+    })
+}
+
+/// A token limit: a positive whole number that fits the protocol's `u32`.
+fn whole_number(value: &Value) -> Option<u32> {
+    match value {
+        Value::Number(n) => match n.as_u64() {
+            Some(n) => u32::try_from(n).ok().filter(|n| *n > 0),
+            None => n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f <= f64::from(u32::MAX))
+                .map(|f| f as u32),
+        },
+        _ => None,
+    }
+}
+
+/// A per-token price in dollars as a per-million price, without the float
+/// noise of a multiplication (2.5e-06 becomes 2.5, not 2.4999999999999996).
+fn price_per_million(value: &Value) -> Option<f64> {
+    let per_token = value.as_f64().filter(|p| p.is_finite() && *p >= 0.0)?;
+    Some(shift_decimal(per_token, 6))
+}
+
+/// `value * 10^places`, done on the shortest decimal form of `value`.
+pub(crate) fn shift_decimal(value: f64, places: i32) -> f64 {
+    let text = format!("{value:e}");
+    let (mantissa, exponent) = text.split_once('e').expect("{:e} writes an exponent");
+    let exponent: i32 = exponent.parse().expect("{:e} writes an integer exponent");
+    format!("{mantissa}e{}", exponent + places)
+        .parse()
+        .expect("a mantissa and an exponent parse")
+}
+
+/// The protocol's provider type for a LiteLLM provider: the family where one
+/// is known, else the LiteLLM name itself.
+fn provider_type(litellm: &str) -> String {
+    let family = match litellm {
+        "openai" | "text-completion-openai" => "openai",
+        "azure" | "azure_text" => "azure",
+        "anthropic" => "anthropic",
+        "gemini" | "palm" => "google",
+        _ if litellm.starts_with("vertex_ai") => "google",
+        "mistral" | "codestral" | "text-completion-codestral" => "mistral",
+        _ if litellm.starts_with("bedrock") => "bedrock",
+        _ => "",
+    };
+    if !family.is_empty() {
+        return family.to_owned();
+    }
+    let word: String = litellm
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .take(64)
+        .collect();
+    if word.is_empty() {
+        "openai_compatible".to_owned()
+    } else {
+        word
+    }
+}
+
+/// A readable name for a LiteLLM provider id.
+pub(crate) fn display_name(litellm: &str) -> String {
+    let known = match litellm {
+        "openai" => "OpenAI",
+        "azure" => "Azure OpenAI",
+        "azure_ai" => "Azure AI Foundry",
+        "anthropic" => "Anthropic",
+        "gemini" => "Google Gemini",
+        "palm" => "Google PaLM",
+        "vertex_ai" | "vertex_ai-language-models" => "Google Vertex AI",
+        "bedrock" => "Amazon Bedrock",
+        "bedrock_converse" => "Amazon Bedrock (Converse)",
+        "bedrock_mantle" => "Amazon Bedrock Mantle",
+        "amazon_nova" => "Amazon Nova",
+        "sagemaker" => "Amazon SageMaker",
+        "mistral" => "Mistral AI",
+        "codestral" => "Mistral Codestral",
+        "deepseek" => "DeepSeek",
+        "xai" => "xAI",
+        "groq" => "Groq",
+        "cerebras" => "Cerebras",
+        "together_ai" => "Together AI",
+        "fireworks_ai" => "Fireworks AI",
+        "openrouter" => "OpenRouter",
+        "perplexity" => "Perplexity",
+        "cohere_chat" | "cohere" => "Cohere",
+        "ai21" => "AI21 Labs",
+        "deepinfra" => "DeepInfra",
+        "sambanova" => "SambaNova",
+        "ollama" => "Ollama",
+        "databricks" => "Databricks",
+        "watsonx" => "IBM watsonx",
+        "nebius" => "Nebius AI Studio",
+        "novita" => "Novita AI",
+        "replicate" => "Replicate",
+        "cloudflare" => "Cloudflare Workers AI",
+        "github_copilot" => "GitHub Copilot",
+        "moonshot" => "Moonshot AI",
+        "dashscope" => "Alibaba Cloud DashScope",
+        "zai" => "Z.ai",
+        "minimax" => "MiniMax",
+        "meta_llama" => "Meta Llama API",
+        "snowflake" => "Snowflake Cortex",
+        "hyperbolic" => "Hyperbolic",
+        "lambda_ai" => "Lambda",
+        "v0" => "Vercel v0",
+        "vercel_ai_gateway" => "Vercel AI Gateway",
+        "anyscale" => "Anyscale",
+        "friendliai" => "FriendliAI",
+        "featherless_ai" => "Featherless AI",
+        "nscale" => "Nscale",
+        "ovhcloud" => "OVHcloud AI Endpoints",
+        "scaleway" => "Scaleway",
+        "oci" => "Oracle Cloud (OCI)",
+        "volcengine" => "Volcengine",
+        "wandb" => "Weights & Biases",
+        "xiaomi_mimo" => "Xiaomi MiMo",
+        "tencent" => "Tencent Hunyuan",
+        "heroku" => "Heroku",
+        "gigachat" => "GigaChat",
+        "nlp_cloud" => "NLP Cloud",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_owned();
+    }
+    // `vertex_ai-anthropic_models` → "Vertex AI Anthropic Models".
+    let words: Vec<String> = litellm
+        .split(['_', '-', '.', '/'])
+        .filter(|w| !w.is_empty())
+        .map(|word| match word {
+            "ai" => "AI".to_owned(),
+            "vertex" => "Vertex".to_owned(),
+            _ => {
+                let mut chars = word.chars();
+                match chars.next() {
+                    Some(first) => first.to_uppercase().chain(chars).collect(),
+                    None => String::new(),
+                }
+            }
+        })
+        .collect();
+    let name = words.join(" ");
+    if name.trim().is_empty() {
+        litellm.to_owned()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_token_prices_become_per_million_without_float_noise() {
+        for (per_token, per_million) in [
+            (2.5e-06, 2.5),
+            (1e-05, 10.0),
+            (1.25e-07, 0.125),
+            (3e-07, 0.3),
+            (1.1e-06, 1.1),
+            (0.0, 0.0),
+            (6e-05, 60.0),
+            (4.4e-06, 4.4),
+            (4.2e-09, 0.0042),
+            (1.05e-08, 0.0105),
+            (6.25e-09, 0.00625),
+        ] {
+            assert_eq!(shift_decimal(per_token, 6), per_million, "{per_token}");
+        }
+        // A plain multiplication would not do (LiteLLM 1.110.2 has 204 such prices).
+        assert_ne!(4.2e-09 * 1e6, 0.0042);
+        assert_ne!(1.05e-08 * 1e6, 0.0105);
+    }
+
+    #[test]
+    fn limits_are_positive_whole_numbers_that_fit() {
+        assert_eq!(whole_number(&serde_json::json!(128000)), Some(128000));
+        assert_eq!(whole_number(&serde_json::json!(8192.0)), Some(8192));
+        assert_eq!(whole_number(&serde_json::json!(0)), None);
+        assert_eq!(whole_number(&serde_json::json!(1.5)), None);
+        assert_eq!(whole_number(&serde_json::json!("8192")), None);
+        assert_eq!(whole_number(&serde_json::json!(5_000_000_000u64)), None);
+    }
+
+    #[test]
+    fn provider_names_are_readable() {
+        assert_eq!(display_name("openai"), "OpenAI");
+        assert_eq!(
+            display_name("vertex_ai-anthropic_models"),
+            "Vertex AI Anthropic Models"
+        );
+        assert_eq!(display_name("scx-ai"), "Scx AI");
+        assert_eq!(provider_type("vertex_ai-anthropic_models"), "google");
+        assert_eq!(provider_type("scx-ai"), "scx-ai");
+    }
+}

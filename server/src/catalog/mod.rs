@@ -1,0 +1,641 @@
+//! The catalog file: read it from one of its formats, check it (naming the
+//! line and field at fault), and reconcile a store with it.
+//!
+//! Formats (`--catalog-format`, detected by extension or content by default):
+//!
+//! - **TOML**: optional `revision`, `active_provider_id` / `default_provider_id`,
+//!   then `[[providers]]` tables (the admin API's create-provider fields) and
+//!   `[[models]]` tables (its create-model fields, `provider_id` included).
+//! - **LiteLLM**: its `model_prices_and_context_window.json`, mapped as
+//!   `litellm` describes.
+//! - **Both**: a TOML file with a `[litellm]` table (`file`, relative to the
+//!   TOML file, and optional `modes` and `providers`) takes LiteLLM's catalog
+//!   as a base; its `[[providers]]` and `[[models]]` tables then override the
+//!   fields they give of an imported entry with the same id (only `id` is
+//!   needed), or add entries of their own (with every required field).
+//!
+//! Reconciling follows `kubectl apply` (see `reconcile`): the store keeps the
+//! catalog it last applied; what the file changed since then is applied, and
+//! everything else — admin-API edits, entities the file never had — stays.
+
+mod litellm;
+mod reconcile;
+pub mod watch;
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use provider_sync_protocol::{
+    ModelSpecification, NewModel, NewProvider, ProviderSyncInfo, SyncState,
+};
+use serde::{Deserialize, Serialize};
+use serde_spanned::Spanned;
+
+pub use litellm::LitellmFilter;
+pub use reconcile::{Outcome, Reconciled};
+
+use crate::commands::{model_from, provider_from};
+use crate::error::Error;
+use crate::validate::{self, Fields};
+
+/// A catalog file's format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CatalogFormat {
+    /// By extension (`.json` is LiteLLM's, `.toml` ours), else by content.
+    #[default]
+    Auto,
+    Toml,
+    Litellm,
+}
+
+/// How to read a catalog file.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub format: CatalogFormat,
+    /// For LiteLLM's format: which entries to import. In a TOML file with a
+    /// `[litellm]` table, a non-empty list here replaces the file's.
+    pub litellm: LitellmFilter,
+}
+
+/// A checked catalog, ready to reconcile. Its JSON form is what the store
+/// keeps as the last applied catalog.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Catalog {
+    /// The file's `revision` (TOML), or the modification time in seconds of
+    /// a plain LiteLLM file. A store that applied a higher revision refuses a
+    /// lower one, so a stale file never moves the catalog backwards.
+    #[serde(default)]
+    pub revision: Option<u64>,
+    /// Sorted by id.
+    pub providers: Vec<ProviderSyncInfo>,
+    /// Sorted by id.
+    pub models: Vec<ModelSpecification>,
+    /// `None`: the file does not say; the store's value stays.
+    pub active_provider_id: Option<String>,
+    pub default_provider_id: Option<String>,
+    /// What reading the file skipped or adjusted (not stored).
+    #[serde(skip)]
+    pub report: ImportReport,
+    /// Files the catalog was read from (not stored): the file itself and,
+    /// for a TOML file with a `[litellm]` table, LiteLLM's file.
+    #[serde(skip)]
+    pub sources: Vec<PathBuf>,
+}
+
+impl Catalog {
+    /// Whether two catalogs say the same thing (what was read, not how).
+    pub fn same_content(&self, other: &Self) -> bool {
+        self.revision == other.revision
+            && self.providers == other.providers
+            && self.models == other.models
+            && self.active_provider_id == other.active_provider_id
+            && self.default_provider_id == other.default_provider_id
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&ProviderSyncInfo> {
+        self.providers
+            .binary_search_by(|p| p.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.providers[i])
+    }
+
+    pub fn model(&self, id: &str) -> Option<&ModelSpecification> {
+        self.models
+            .binary_search_by(|m| m.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.models[i])
+    }
+}
+
+/// What reading a file skipped or changed, by reason, with the first few
+/// entries for each.
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    /// Entries in the source (LiteLLM's format).
+    pub entries: usize,
+    /// Entries left out by the mode and provider filters.
+    pub filtered: usize,
+    /// Entries that could not be mapped: reason, count, first few ids.
+    pub skipped: Vec<(String, usize, Vec<String>)>,
+    /// Entries imported with a field left out: reason, count, first few ids.
+    pub adjusted: Vec<(String, usize, Vec<String>)>,
+}
+
+const EXAMPLES: usize = 3;
+
+fn tally(list: &mut Vec<(String, usize, Vec<String>)>, reason: &str, id: &str) {
+    let at = match list.iter().position(|(r, ..)| r == reason) {
+        Some(at) => at,
+        None => {
+            list.push((reason.to_owned(), 0, Vec::new()));
+            list.len() - 1
+        }
+    };
+    let (_, count, examples) = &mut list[at];
+    *count += 1;
+    if examples.len() < EXAMPLES {
+        examples.push(id.to_owned());
+    }
+}
+
+impl ImportReport {
+    pub(crate) fn skip(&mut self, reason: &str, id: &str) {
+        tally(&mut self.skipped, reason, id);
+    }
+
+    pub(crate) fn adjust(&mut self, reason: &str, id: &str) {
+        tally(&mut self.adjusted, reason, id);
+    }
+
+    pub fn skipped_count(&self) -> usize {
+        self.skipped.iter().map(|(_, n, _)| n).sum()
+    }
+
+    /// Logs what was skipped and adjusted, one line per reason.
+    pub fn log(&self, path: &str) {
+        for (reason, count, examples) in &self.skipped {
+            tracing::warn!(catalog = path, count, first = ?examples, "skipped: {reason}");
+        }
+        for (reason, count, examples) in &self.adjusted {
+            tracing::info!(catalog = path, count, first = ?examples, "imported with a change: {reason}");
+        }
+    }
+}
+
+/// Why a catalog file was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}{}: {}{message}", line.map(|l| format!(":{l}")).unwrap_or_default(), field.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+pub struct CatalogError {
+    pub path: String,
+    pub line: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The TOML format.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlFile {
+    #[serde(default)]
+    revision: Option<u64>,
+    #[serde(default)]
+    active_provider_id: Option<Spanned<String>>,
+    #[serde(default)]
+    default_provider_id: Option<Spanned<String>>,
+    #[serde(default)]
+    providers: Vec<Spanned<NewProvider>>,
+    #[serde(default)]
+    models: Vec<Spanned<NewModel>>,
+}
+
+/// The TOML format over a LiteLLM base: entries may be partial overrides.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CombinedFile {
+    #[serde(default)]
+    revision: Option<u64>,
+    litellm: LitellmSection,
+    #[serde(default)]
+    active_provider_id: Option<Spanned<String>>,
+    #[serde(default)]
+    default_provider_id: Option<Spanned<String>>,
+    #[serde(default)]
+    providers: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    models: Vec<Spanned<toml::Table>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LitellmSection {
+    /// LiteLLM's JSON file, relative to the TOML file.
+    file: Spanned<String>,
+    #[serde(default)]
+    modes: Vec<String>,
+    #[serde(default)]
+    providers: Vec<String>,
+}
+
+/// One entry on its way into a catalog: where it came from decides what an
+/// error does to it.
+struct Entry<T> {
+    value: T,
+    /// A TOML entry: its span and index (an error refuses the file). `None`:
+    /// imported from LiteLLM (an error skips the entry).
+    origin: Option<(Range<usize>, usize)>,
+}
+
+/// The refusal of one file, naming its line and field.
+struct Refuse<'a> {
+    path: &'a str,
+    text: &'a str,
+}
+
+impl Refuse<'_> {
+    fn at(
+        &self,
+        span: Option<Range<usize>>,
+        field: Option<String>,
+        message: String,
+    ) -> CatalogError {
+        CatalogError {
+            path: self.path.to_owned(),
+            line: span.map(|s| line_of(self.text, s.start)),
+            field,
+            message,
+        }
+    }
+}
+
+impl Catalog {
+    /// Reads a catalog file in any format, by extension or content.
+    pub fn load(path: &Path) -> Result<Self, CatalogError> {
+        Self::load_with(path, &LoadOptions::default())
+    }
+
+    pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Self, CatalogError> {
+        let shown = path.display().to_string();
+        let cannot_read = |e: std::io::Error| CatalogError {
+            path: shown.clone(),
+            line: None,
+            field: None,
+            message: format!("cannot read the file: {e}"),
+        };
+        let text = std::fs::read_to_string(path).map_err(cannot_read)?;
+        let format = match options.format {
+            CatalogFormat::Auto => detect(path, &text),
+            other => other,
+        };
+        let mut catalog = match format {
+            CatalogFormat::Litellm => {
+                let mut report = ImportReport::default();
+                let imported = litellm::import(&shown, &text, &options.litellm, &mut report)?;
+                let mut catalog = assemble(
+                    &Refuse {
+                        path: &shown,
+                        text: &text,
+                    },
+                    entries(imported.providers),
+                    entries(imported.models),
+                    [None, None],
+                    report,
+                )?;
+                catalog.revision = modified_secs(path);
+                catalog
+            }
+            _ => Self::parse_toml(path, &text, options)?,
+        };
+        catalog.sources.insert(0, path.to_owned());
+        Ok(catalog)
+    }
+
+    /// Reads the TOML format from text (a `[litellm]` table's file is read
+    /// relative to the current directory).
+    pub fn parse(path: &str, text: &str) -> Result<Self, CatalogError> {
+        Self::parse_toml(Path::new(path), text, &LoadOptions::default())
+    }
+
+    fn parse_toml(path: &Path, text: &str, options: &LoadOptions) -> Result<Self, CatalogError> {
+        let shown = path.display().to_string();
+        let refuse = Refuse { path: &shown, text };
+        let syntax = |e: toml::de::Error| refuse.at(e.span(), None, e.message().trim().to_owned());
+        let table: toml::Table = toml::from_str(text).map_err(syntax)?;
+        if table.contains_key("litellm") {
+            return Self::parse_combined(path, text, options, &refuse);
+        }
+        let file: TomlFile = toml::from_str(text).map_err(syntax)?;
+        let mut catalog = assemble(
+            &refuse,
+            file.providers
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| Entry {
+                    origin: Some((p.span(), i)),
+                    value: p.into_inner(),
+                })
+                .collect(),
+            file.models
+                .into_iter()
+                .enumerate()
+                .map(|(i, m)| Entry {
+                    origin: Some((m.span(), i)),
+                    value: m.into_inner(),
+                })
+                .collect(),
+            [file.active_provider_id, file.default_provider_id],
+            ImportReport::default(),
+        )?;
+        catalog.revision = file.revision;
+        Ok(catalog)
+    }
+
+    fn parse_combined(
+        path: &Path,
+        text: &str,
+        options: &LoadOptions,
+        refuse: &Refuse<'_>,
+    ) -> Result<Self, CatalogError> {
+        let file: CombinedFile = toml::from_str(text)
+            .map_err(|e| refuse.at(e.span(), None, e.message().trim().to_owned()))?;
+        let base_path = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(file.litellm.file.get_ref());
+        let base_text = std::fs::read_to_string(&base_path).map_err(|e| {
+            refuse.at(
+                Some(file.litellm.file.span()),
+                Some("litellm.file".into()),
+                format!("cannot read {}: {e}", base_path.display()),
+            )
+        })?;
+        let filter = LitellmFilter {
+            modes: if options.litellm.modes.is_empty() {
+                file.litellm.modes.clone()
+            } else {
+                options.litellm.modes.clone()
+            },
+            providers: if options.litellm.providers.is_empty() {
+                file.litellm.providers.clone()
+            } else {
+                options.litellm.providers.clone()
+            },
+        };
+        let mut report = ImportReport::default();
+        let imported = litellm::import(
+            &base_path.display().to_string(),
+            &base_text,
+            &filter,
+            &mut report,
+        )?;
+
+        let providers = overlay(
+            refuse,
+            "providers",
+            imported.providers,
+            file.providers,
+            |p| &p.id,
+        )?;
+        let models = overlay(refuse, "models", imported.models, file.models, |m| &m.id)?;
+        let mut catalog = assemble(
+            refuse,
+            providers,
+            models,
+            [file.active_provider_id, file.default_provider_id],
+            report,
+        )?;
+        catalog.revision = file.revision;
+        catalog.sources.push(base_path);
+        Ok(catalog)
+    }
+}
+
+fn detect(path: &Path, text: &str) -> CatalogFormat {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("json") => CatalogFormat::Litellm,
+        Some(ext) if ext.eq_ignore_ascii_case("toml") => CatalogFormat::Toml,
+        _ if text.trim_start().starts_with('{') => CatalogFormat::Litellm,
+        _ => CatalogFormat::Toml,
+    }
+}
+
+fn modified_secs(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(
+        modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs(),
+    )
+}
+
+fn entries<T>(values: Vec<T>) -> Vec<Entry<T>> {
+    values
+        .into_iter()
+        .map(|value| Entry {
+            value,
+            origin: None,
+        })
+        .collect()
+}
+
+/// Lays TOML tables over imported entries: a table whose id matches an
+/// imported entry overrides the fields it gives; any other table is an entry
+/// of its own.
+fn overlay<T>(
+    refuse: &Refuse<'_>,
+    kind: &str,
+    imported: Vec<T>,
+    tables: Vec<Spanned<toml::Table>>,
+    id_of: impl Fn(&T) -> &String,
+) -> Result<Vec<Entry<T>>, CatalogError>
+where
+    T: Serialize + serde::de::DeserializeOwned,
+{
+    let mut out = entries(imported);
+    for (i, table) in tables.into_iter().enumerate() {
+        let span = table.span();
+        let table = table.into_inner();
+        let Some(id) = table
+            .get("id")
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned)
+        else {
+            return Err(refuse.at(
+                Some(span),
+                Some(format!("{kind}[{i}].id")),
+                "missing field `id`".into(),
+            ));
+        };
+        let at = out.iter().position(|e| id_of(&e.value) == &id);
+        let value: T = match at {
+            Some(at) => {
+                let mut merged = serde_json::to_value(&out[at].value).expect("serialises");
+                let fields = serde_json::to_value(&table).map_err(|e| {
+                    refuse.at(
+                        Some(span.clone()),
+                        Some(format!("{kind}[{i}]")),
+                        e.to_string(),
+                    )
+                })?;
+                for (key, value) in fields.as_object().into_iter().flatten() {
+                    merged[key] = value.clone();
+                }
+                serde_json::from_value(merged).map_err(|e| {
+                    refuse.at(
+                        Some(span.clone()),
+                        Some(format!("{kind}[{i}]")),
+                        e.to_string(),
+                    )
+                })?
+            }
+            None => toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    refuse.at(
+                        Some(span.clone()),
+                        Some(format!("{kind}[{i}]")),
+                        e.message().trim().to_owned(),
+                    )
+                })?,
+        };
+        let entry = Entry {
+            value,
+            origin: Some((span, i)),
+        };
+        match at {
+            Some(at) => out[at] = entry,
+            None => out.push(entry),
+        }
+    }
+    Ok(out)
+}
+
+/// Turns create bodies into a checked catalog. An error in a TOML entry
+/// refuses the file with its line and field; an imported entry that does not
+/// pass is skipped and counted (and references to it are cleared).
+fn assemble(
+    refuse: &Refuse<'_>,
+    providers: Vec<Entry<NewProvider>>,
+    models: Vec<Entry<NewModel>>,
+    pointers: [Option<Spanned<String>>; 2],
+    mut report: ImportReport,
+) -> Result<Catalog, CatalogError> {
+    let listed_twice =
+        |kind: &str, what: &str, origin: &Option<(Range<usize>, usize)>, id: &str| {
+            let (span, i) = origin.clone().map_or((None, 0), |(s, i)| (Some(s), i));
+            refuse.at(
+                span,
+                Some(format!("{kind}[{i}].id")),
+                format!("{what} '{id}' is listed twice"),
+            )
+        };
+    let mut seen = HashSet::new();
+    for entry in &providers {
+        if !seen.insert(entry.value.id.clone()) {
+            return Err(listed_twice(
+                "providers",
+                "provider",
+                &entry.origin,
+                &entry.value.id,
+            ));
+        }
+    }
+    seen.clear();
+    for entry in &models {
+        if !seen.insert(entry.value.id.clone()) {
+            return Err(listed_twice(
+                "models",
+                "model",
+                &entry.origin,
+                &entry.value.id,
+            ));
+        }
+    }
+
+    let mut state = SyncState {
+        providers: providers
+            .iter()
+            .map(|e| provider_from(e.value.clone()))
+            .collect(),
+        all_models: models.iter().map(|e| model_from(e.value.clone())).collect(),
+        ..SyncState::default()
+    };
+    state.normalize();
+
+    let as_catalog_error = |origin: &Option<(Range<usize>, usize)>, err: Error| {
+        let span = origin.as_ref().map(|(s, _)| s.clone());
+        match err {
+            Error::Invalid { field, message } => refuse.at(span, Some(field), message),
+            other => refuse.at(span, None, other.to_string()),
+        }
+    };
+    // Imported entries that do not pass are dropped first, so that what
+    // refers to them can be checked against what is left.
+    let mut dropped_providers = HashSet::new();
+    for entry in providers.iter().filter(|e| e.origin.is_none()) {
+        let provider = state.provider(&entry.value.id).expect("just added");
+        if validate::provider(&state, provider, Fields("")).is_err() {
+            report.skip("provider does not pass the checks", &entry.value.id);
+            dropped_providers.insert(entry.value.id.clone());
+        }
+    }
+    let mut dropped_models = HashSet::new();
+    for entry in models.iter().filter(|e| e.origin.is_none()) {
+        let mut model = state.model(&entry.value.id).expect("just added").clone();
+        model.replacement_model_id = None;
+        if dropped_providers.contains(&model.provider_id)
+            || validate::model(&state, &model, Fields("")).is_err()
+        {
+            report.skip("model does not pass the checks", &entry.value.id);
+            dropped_models.insert(entry.value.id.clone());
+        }
+    }
+    if !dropped_providers.is_empty() || !dropped_models.is_empty() {
+        state
+            .providers
+            .retain(|p| !dropped_providers.contains(&p.id));
+        state.all_models.retain(|m| !dropped_models.contains(&m.id));
+        for model in &mut state.all_models {
+            if model
+                .replacement_model_id
+                .as_ref()
+                .is_some_and(|r| dropped_models.contains(r))
+            {
+                model.replacement_model_id = None;
+            }
+        }
+        state.normalize();
+    }
+
+    for entry in &providers {
+        let Some(provider) = state.provider(&entry.value.id) else {
+            continue;
+        };
+        let at = entry
+            .origin
+            .as_ref()
+            .map_or(String::new(), |(_, i)| format!("providers[{i}]."));
+        validate::provider(&state, provider, Fields(&at))
+            .map_err(|e| as_catalog_error(&entry.origin, e))?;
+    }
+    for entry in &models {
+        let Some(model) = state.model(&entry.value.id) else {
+            continue;
+        };
+        let at = entry
+            .origin
+            .as_ref()
+            .map_or(String::new(), |(_, i)| format!("models[{i}]."));
+        validate::model(&state, model, Fields(&at))
+            .map_err(|e| as_catalog_error(&entry.origin, e))?;
+    }
+    let [active, default] = pointers;
+    for (field, pointer) in [
+        ("active_provider_id", &active),
+        ("default_provider_id", &default),
+    ] {
+        if let Some(id) = pointer
+            && state.provider(id.get_ref()).is_none()
+        {
+            return Err(refuse.at(
+                Some(id.span()),
+                Some(field.to_owned()),
+                format!("no provider '{}' in the file", id.get_ref()),
+            ));
+        }
+    }
+    Ok(Catalog {
+        revision: None,
+        providers: state.providers,
+        models: state.all_models,
+        active_provider_id: active.map(Spanned::into_inner),
+        default_provider_id: default.map(Spanned::into_inner),
+        report,
+        sources: Vec::new(),
+    })
+}

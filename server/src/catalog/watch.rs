@@ -1,0 +1,151 @@
+//! Live reload: the catalog file is read again and reconciled when it changes
+//! (`--catalog-watch`) or on SIGHUP. A file that does not pass is refused
+//! with its line and field, and the running catalog stays as it is.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::{Catalog, LoadOptions, Outcome};
+use crate::metrics::ReloadLabels;
+use crate::service::Service;
+use crate::shutdown::Shutdown;
+
+/// Changes closer together than this are one reload (an editor's save is
+/// often several writes and a rename).
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Reads the file again and reconciles it; logs and counts the result.
+pub async fn reload(service: &Arc<Service>, path: &Path, options: &LoadOptions, why: &str) {
+    let shown = path.display().to_string();
+    let load = {
+        let path = path.to_owned();
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || Catalog::load_with(&path, &options))
+    };
+    let catalog = match load.await.expect("loading does not panic") {
+        Ok(catalog) => catalog,
+        Err(err) => {
+            count(service, "refused");
+            tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload refused; the running catalog is unchanged");
+            return;
+        }
+    };
+    catalog.report.log(&shown);
+    match service.write(|draft| Ok(catalog.reconcile(draft))).await {
+        Ok(written) => {
+            let done = written.value;
+            let result = match done.outcome {
+                Outcome::Applied => "applied",
+                Outcome::Unchanged => "unchanged",
+                Outcome::Older { .. } => "older",
+            };
+            count(service, result);
+            if let Outcome::Older { file, stored } = done.outcome {
+                tracing::warn!(catalog = %shown, trigger = why, file_revision = file, applied_revision = stored, "catalog reload: the file is older than the applied catalog; nothing applied");
+            } else {
+                tracing::info!(catalog = %shown, trigger = why, result, events = done.events, added = done.added, updated = done.updated, removed = done.removed, kept_admin_edits = done.kept_edits, version = written.version, "catalog reloaded");
+            }
+        }
+        Err(err) => {
+            count(service, "refused");
+            tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload could not be written; the running catalog is unchanged");
+        }
+    }
+}
+
+fn count(service: &Service, result: &'static str) {
+    service
+        .metrics()
+        .catalog_reloads
+        .get_or_create(&ReloadLabels { result })
+        .inc();
+}
+
+/// Reloads on SIGHUP and, with `watch`, when one of the catalog's files
+/// changes, until shutdown.
+pub fn spawn(
+    service: Arc<Service>,
+    path: PathBuf,
+    sources: Vec<PathBuf>,
+    options: LoadOptions,
+    watch: bool,
+    mut shutdown: Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
+    // The watcher lives as long as the task.
+    let watcher = if watch {
+        match watch_files(&sources, tx.clone()) {
+            Ok(w) => Some(w),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot watch the catalog file; reload with SIGHUP");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangups) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while hangups.recv().await.is_some() {
+                        if tx.send("SIGHUP").is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot listen for SIGHUP"),
+        }
+    }
+    drop(tx);
+    tokio::spawn(async move {
+        let _watcher = watcher;
+        loop {
+            let why = tokio::select! {
+                why = rx.recv() => match why { Some(why) => why, None => return },
+                _ = shutdown.wait() => return,
+            };
+            // Let a burst of changes settle into one reload.
+            tokio::time::sleep(SETTLE).await;
+            while rx.try_recv().is_ok() {}
+            reload(&service, &path, &options, why).await;
+        }
+    })
+}
+
+fn watch_files(
+    sources: &[PathBuf],
+    tx: mpsc::UnboundedSender<&'static str>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    // Editors often replace a file rather than write it: watch the folders
+    // and pick out the files.
+    let files: Vec<PathBuf> = sources
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let wanted = files.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if event.kind.is_access() {
+            return;
+        }
+        if event.paths.iter().any(|p| wanted.iter().any(|w| w == p)) {
+            let _ = tx.send("file change");
+        }
+    })?;
+    let mut folders: Vec<&Path> = files.iter().filter_map(|f| f.parent()).collect();
+    folders.sort();
+    folders.dedup();
+    for folder in folders {
+        watcher.watch(folder, RecursiveMode::NonRecursive)?;
+    }
+    Ok(watcher)
+}

@@ -1,0 +1,227 @@
+//! `provider-sync-server catalog check FILE` and `catalog diff FILE`: a
+//! catalog file checked, and the events a reconcile would emit (like
+//! `terraform plan`), without changing anything.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use provider_sync_protocol::{EventPayload, SyncEvent, SyncState};
+use serde_json::Value;
+
+use crate::catalog::{Catalog, LoadOptions};
+use crate::config::CatalogCommand;
+use crate::service::Draft;
+use crate::store::SqliteStore;
+
+/// Exit codes of the catalog tools.
+pub const NOTHING_TO_CHANGE: u8 = 0;
+pub const CHANGES: u8 = 1;
+pub const INVALID: u8 = 2;
+
+/// Runs one catalog tool; returns its exit code.
+pub async fn run(command: CatalogCommand, out: &mut impl Write) -> u8 {
+    match command {
+        CatalogCommand::Check { file, source } => check(&file, &source.options(), out),
+        CatalogCommand::Diff {
+            file,
+            database,
+            source,
+        } => diff(&file, &database, &source.options(), out).await,
+    }
+}
+
+fn load(file: &Path, options: &LoadOptions) -> Result<Catalog, u8> {
+    Catalog::load_with(file, options).map_err(|err| {
+        eprintln!("provider-sync-server: catalog refused: {err}");
+        INVALID
+    })
+}
+
+fn check(file: &Path, options: &LoadOptions, out: &mut impl Write) -> u8 {
+    let catalog = match load(file, options) {
+        Ok(catalog) => catalog,
+        Err(code) => return code,
+    };
+    let deprecated = catalog.models.iter().filter(|m| m.is_deprecated()).count();
+    let _ = writeln!(
+        out,
+        "{}: valid: {} providers, {} models ({} deprecated){}",
+        file.display(),
+        catalog.providers.len(),
+        catalog.models.len(),
+        deprecated,
+        catalog
+            .revision
+            .map(|r| format!(", revision {r}"))
+            .unwrap_or_default()
+    );
+    report(&catalog, out);
+    NOTHING_TO_CHANGE
+}
+
+fn report(catalog: &Catalog, out: &mut impl Write) {
+    let report = &catalog.report;
+    if report.entries > 0 {
+        let _ = writeln!(
+            out,
+            "  {} entries read, {} left out by --catalog-modes/--catalog-providers, {} skipped",
+            report.entries,
+            report.filtered,
+            report.skipped_count()
+        );
+    }
+    for (reason, count, first) in &report.skipped {
+        let _ = writeln!(
+            out,
+            "  skipped {count}: {reason} (first: {})",
+            first.join(", ")
+        );
+    }
+    for (reason, count, first) in &report.adjusted {
+        let _ = writeln!(
+            out,
+            "  imported {count} with a change: {reason} (first: {})",
+            first.join(", ")
+        );
+    }
+}
+
+async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl Write) -> u8 {
+    let catalog = match load(file, options) {
+        Ok(catalog) => catalog,
+        Err(code) => return code,
+    };
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        eprintln!("provider-sync-server: catalog diff reads SQLite stores only");
+        return INVALID;
+    }
+    let loaded = match SqliteStore::peek(database).await {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("provider-sync-server: cannot read the store {database}: {err}");
+            return INVALID;
+        }
+    };
+    let (state, applied) = match loaded {
+        None => {
+            let _ = writeln!(
+                out,
+                "no store at {database} yet: a new store would be seeded"
+            );
+            (SyncState::default(), None)
+        }
+        Some(loaded) => {
+            let applied = match loaded
+                .catalog
+                .as_deref()
+                .map(serde_json::from_str::<Catalog>)
+            {
+                Some(Ok(catalog)) => Some(Arc::new(catalog)),
+                _ => None,
+            };
+            let mut state = SyncState {
+                providers: loaded.providers,
+                all_models: loaded.models,
+                active_provider_id: loaded.active_provider_id,
+                default_provider_id: loaded.default_provider_id,
+                ..SyncState::default()
+            };
+            state.metadata.version = loaded.version;
+            state.metadata.epoch = loaded.epoch;
+            state.normalize();
+            (state, applied)
+        }
+    };
+    let before = state.clone();
+    let mut draft = Draft::scratch(state, applied);
+    let done = catalog.reconcile(&mut draft);
+    if let crate::catalog::Outcome::Older { file: f, stored } = done.outcome {
+        let _ = writeln!(
+            out,
+            "{}: revision {f} is older than the applied revision {stored}: a reconcile applies nothing",
+            file.display()
+        );
+        return NOTHING_TO_CHANGE;
+    }
+    for event in draft.events() {
+        let _ = writeln!(out, "{}", describe(&before, event));
+    }
+    let _ = writeln!(
+        out,
+        "Plan: {} to add, {} to change, {} to remove ({} events); {} admin edits kept.",
+        done.added, done.updated, done.removed, done.events, done.kept_edits
+    );
+    if done.events == 0 {
+        NOTHING_TO_CHANGE
+    } else {
+        CHANGES
+    }
+}
+
+/// One line per event: `+` added, `~` changed (with the fields), `-` removed.
+fn describe(before: &SyncState, event: &SyncEvent) -> String {
+    let kind = event.event_type();
+    let kind = serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match &event.payload {
+        EventPayload::ProviderAdded(p) => format!("+ {kind} {}", p.id),
+        EventPayload::ModelAdded(m) => format!("+ {kind} {}", m.id),
+        EventPayload::ProviderRemoved(r) => format!(
+            "- {kind} {} (with {} models)",
+            r.provider_id,
+            r.model_ids.len()
+        ),
+        EventPayload::ModelRemoved(r) => format!("- {kind} {}", r.model_id),
+        EventPayload::ProviderUpdated(p) => format!(
+            "~ {kind} {}{}",
+            p.id,
+            fields(
+                before.provider(&p.id),
+                p,
+                &["revision", "model_ids", "status", "health"]
+            )
+        ),
+        EventPayload::ModelUpdated(m) | EventPayload::ModelDeprecated(m) => format!(
+            "~ {kind} {}{}",
+            m.id,
+            fields(before.model(&m.id), m, &["revision"])
+        ),
+        EventPayload::ActiveProviderChanged(c) => format!(
+            "~ {kind} active={} default={}",
+            c.active_provider_id.as_deref().unwrap_or("none"),
+            c.default_provider_id.as_deref().unwrap_or("none")
+        ),
+        _ => format!("~ {kind}"),
+    }
+}
+
+/// `: field: old -> new, …` for the fields that differ.
+fn fields<T: serde::Serialize>(before: Option<&T>, after: &T, skip: &[&str]) -> String {
+    let Some(before) = before else {
+        return String::new();
+    };
+    let (Ok(Value::Object(a)), Ok(Value::Object(b))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return String::new();
+    };
+    let mut changes = Vec::new();
+    for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+        if skip.contains(&key.as_str()) {
+            continue;
+        }
+        let (old, new) = (a.get(key), b.get(key));
+        if old != new {
+            let show = |v: Option<&Value>| v.map_or("absent".to_owned(), Value::to_string);
+            changes.push(format!("{key}: {} -> {}", show(old), show(new)));
+        }
+    }
+    if changes.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", changes.join(", "))
+    }
+}
