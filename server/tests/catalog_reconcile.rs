@@ -1,0 +1,419 @@
+//! Reconciling the catalog file the `kubectl apply` way: what the file
+//! changed since it was last applied is applied; admin-API edits of anything
+//! else survive restarts; entities the file never had stay; a stale file
+//! never moves the catalog backwards.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use provider_sync_protocol::{DeprecationStatus, ProviderStatus, SyncState};
+use reqwest::Method;
+use serde_json::json;
+
+const CATALOG: &str = r#"
+active_provider_id = "alpha"
+
+[[providers]]
+id = "alpha"
+name = "Alpha"
+provider_type = "openai"
+priority = 10
+
+[[providers]]
+id = "beta"
+name = "Beta"
+
+[[models]]
+id = "alpha-large"
+provider_id = "alpha"
+name = "Alpha Large"
+context_window = 128000
+max_output_tokens = 8192
+pricing = { input_per_million = 2.5, output_per_million = 10.0 }
+
+[[models]]
+id = "alpha-small"
+provider_id = "alpha"
+name = "Alpha Small"
+context_window = 32000
+
+[[models]]
+id = "beta-1"
+provider_id = "beta"
+name = "Beta One"
+context_window = 8000
+"#;
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+async fn with_catalog(db: &Path, catalog: &Path) -> TestServer {
+    let mut config = config(db);
+    config.catalog = Some(catalog.to_owned());
+    TestServer::start(config).await
+}
+
+async fn patch(server: &TestServer, path: &str, body: serde_json::Value) {
+    let response = server
+        .admin(Method::PATCH, path)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+/// The state without the parts that move on their own.
+fn content(mut state: SyncState) -> SyncState {
+    state.metadata.server_time.clear();
+    state
+}
+
+#[tokio::test]
+async fn admin_edits_survive_a_restart_with_the_same_catalog() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    write(&catalog, CATALOG);
+    let server = with_catalog(&db, &catalog).await;
+    // An operator deprecates a model, changes a price, renames a provider,
+    // adds a provider and a model of their own, deletes a model and picks
+    // another active provider.
+    let response = server
+        .admin(Method::POST, "/models/alpha-small/deprecate")
+        .json(&json!({"deprecation_date": "2026-12-01", "sunset_date": "2027-03-01", "replacement_model_id": "alpha-large"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    patch(
+        &server,
+        "/models/alpha-large",
+        json!({"pricing": {"input_per_million": 3.0, "output_per_million": 10.0}}),
+    )
+    .await;
+    patch(
+        &server,
+        "/providers/beta",
+        json!({"display_name": "Beta (EU)"}),
+    )
+    .await;
+    server.add_provider("gamma").await;
+    server.add_model("gamma-1", "gamma").await;
+    let response = server
+        .admin(Method::DELETE, "/models/beta-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = server
+        .admin(Method::PUT, "/active-provider")
+        .json(&json!({"provider_id": "gamma"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let before = server.state().await;
+    server.stop().await;
+
+    // A redeploy with the same file changes nothing and emits nothing.
+    let again = with_catalog(&db, &catalog).await;
+    let after = again.state().await;
+    assert_eq!(content(after.clone()), content(before.clone()));
+    let small = after.model("alpha-small").unwrap();
+    assert_eq!(small.deprecation_status, DeprecationStatus::Deprecated);
+    assert_eq!(small.sunset_date.as_deref(), Some("2027-03-01"));
+    assert_eq!(
+        after
+            .model("alpha-large")
+            .unwrap()
+            .pricing
+            .unwrap()
+            .input_per_million,
+        3.0
+    );
+    assert_eq!(after.provider("beta").unwrap().display_name, "Beta (EU)");
+    assert!(after.provider("gamma").is_some());
+    assert!(after.model("gamma-1").is_some());
+    assert!(after.model("beta-1").is_none(), "deleted through the API");
+    assert_eq!(after.active_provider_id.as_deref(), Some("gamma"));
+    again.stop().await;
+}
+
+#[tokio::test]
+async fn what_the_file_changed_is_applied_and_the_rest_kept() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    write(&catalog, CATALOG);
+    let server = with_catalog(&db, &catalog).await;
+    // Admin edits: one price of alpha-large, the name of alpha-small, and
+    // beta's display name.
+    patch(
+        &server,
+        "/models/alpha-large",
+        json!({"pricing": {"input_per_million": 3.0, "output_per_million": 10.0}}),
+    )
+    .await;
+    patch(
+        &server,
+        "/models/alpha-small",
+        json!({"name": "Alpha Small (edited)"}),
+    )
+    .await;
+    patch(
+        &server,
+        "/providers/beta",
+        json!({"display_name": "Beta (EU)"}),
+    )
+    .await;
+    server.add_provider("gamma").await;
+    let version = server.version().await;
+    let epoch = server.state().await.metadata.epoch;
+    server.stop().await;
+
+    // The file changes alpha-large's output price (not the input price the
+    // admin changed), alpha-small's name (the field the admin changed: the
+    // file's new value wins), removes beta-1 and adds alpha-mini.
+    let edited = CATALOG
+        .replace("output_per_million = 10.0", "output_per_million = 12.0")
+        .replace("name = \"Alpha Small\"", "name = \"Alpha Small 2\"")
+        .replace(
+            "[[models]]\nid = \"beta-1\"\nprovider_id = \"beta\"\nname = \"Beta One\"\ncontext_window = 8000\n",
+            "[[models]]\nid = \"alpha-mini\"\nprovider_id = \"alpha\"\nname = \"Alpha Mini\"\ncontext_window = 16000\n",
+        );
+    assert_ne!(edited, CATALOG);
+    write(&catalog, &edited);
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    let pricing = state.model("alpha-large").unwrap().pricing.unwrap();
+    assert_eq!(pricing.input_per_million, 3.0, "admin edit kept");
+    assert_eq!(pricing.output_per_million, 12.0, "file change applied");
+    assert_eq!(state.model("alpha-small").unwrap().name, "Alpha Small 2");
+    assert_eq!(state.provider("beta").unwrap().display_name, "Beta (EU)");
+    assert!(state.provider("gamma").is_some(), "created through the API");
+    assert!(state.model("beta-1").is_none(), "removed from the file");
+    assert!(state.model("alpha-mini").is_some());
+    // Exactly: alpha-large and alpha-small updated, alpha-mini added, beta-1
+    // removed.
+    let body = server
+        .sync(json!({"client_version": version, "client_epoch": epoch}))
+        .await;
+    let events = body["events"].as_array().expect("incremental");
+    let mut kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "model_added",
+            "model_removed",
+            "model_updated",
+            "model_updated"
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_status_is_runtime_state_and_deleted_entities_stay_deleted() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    write(&catalog, CATALOG);
+    let server = with_catalog(&db, &catalog).await;
+    let response = server
+        .admin(Method::PUT, "/providers/alpha/status")
+        .json(&json!({"status": "maintenance", "message": "upgrade"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = server
+        .admin(Method::DELETE, "/providers/beta")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    server.stop().await;
+
+    // An unrelated change to the file: the deleted provider stays deleted,
+    // the status stays.
+    write(&catalog, &CATALOG.replace("priority = 10", "priority = 11"));
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    let alpha = state.provider("alpha").unwrap();
+    assert_eq!(alpha.priority, 11);
+    assert_eq!(alpha.status, ProviderStatus::Maintenance);
+    assert!(state.provider("beta").is_none());
+    assert!(state.model("beta-1").is_none());
+    server.stop().await;
+
+    // The file changes the deleted provider: the file brings it back.
+    write(
+        &catalog,
+        &CATALOG
+            .replace("priority = 10", "priority = 11")
+            .replace("name = \"Beta\"", "name = \"Beta Two\""),
+    );
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    assert_eq!(state.provider("beta").unwrap().name, "Beta Two");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_catalog_keeps_admin_writes_across_a_restart() {
+    let (_dir, db) = temp_db();
+    let catalog = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/catalog.toml"
+    ));
+    let server = with_catalog(&db, catalog).await;
+    // The README's own walk-through.
+    let response = server
+        .admin(Method::PUT, "/providers/openai/status")
+        .json(&json!({"status": "unavailable", "message": "outage"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = server
+        .admin(Method::POST, "/models")
+        .json(&json!({"id": "my-model", "name": "My Model", "provider_id": "openai", "context_window": 128000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let response = server
+        .admin(Method::POST, "/models/my-model/deprecate")
+        .json(&json!({"deprecation_date": "2026-12-01", "sunset_date": "2027-03-01", "replacement_model_id": "gpt-4.1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = server
+        .admin(Method::POST, "/models/gpt-4.1/deprecate")
+        .json(&json!({"deprecation_date": "2026-12-02"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let before = server.state().await;
+    server.stop().await;
+
+    let restarted = with_catalog(&db, catalog).await;
+    let after = restarted.state().await;
+    assert_eq!(after.metadata.version, before.metadata.version, "no event");
+    assert_eq!(content(after.clone()), content(before));
+    assert!(after.model("my-model").unwrap().is_deprecated());
+    assert!(after.model("gpt-4.1").unwrap().is_deprecated());
+    restarted.stop().await;
+}
+
+#[tokio::test]
+async fn an_older_revision_applies_nothing() {
+    let (dir, db) = temp_db();
+    let new = dir.path().join("new.toml");
+    let old = dir.path().join("old.toml");
+    write(&old, &format!("revision = 1\n{CATALOG}"));
+    write(
+        &new,
+        &format!(
+            "revision = 2\n{}",
+            CATALOG.replace("priority = 10", "priority = 20")
+        ),
+    );
+    // Two instances with different files, restarted alternately: the newer
+    // file's change is applied once, the older file never undoes it.
+    let a = with_catalog(&db, &new).await;
+    assert_eq!(a.state().await.provider("alpha").unwrap().priority, 20);
+    let version = a.version().await;
+    a.stop().await;
+    for _ in 0..2 {
+        let b = with_catalog(&db, &old).await;
+        let state = b.state().await;
+        assert_eq!(state.provider("alpha").unwrap().priority, 20);
+        assert_eq!(state.metadata.version, version);
+        b.stop().await;
+        let a = with_catalog(&db, &new).await;
+        assert_eq!(a.version().await, version);
+        a.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_store_from_before_the_record_adopts_the_file_without_reverting() {
+    let (dir, db) = temp_db();
+    // A store with a catalog but no record of an applied file, as every
+    // store written by the first release is.
+    let server = TestServer::start(config(&db)).await;
+    server.add_provider("alpha").await;
+    patch(
+        &server,
+        "/providers/alpha",
+        json!({"display_name": "Alpha (edited)"}),
+    )
+    .await;
+    server.stop().await;
+
+    let catalog = dir.path().join("catalog.toml");
+    write(&catalog, CATALOG);
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    assert_eq!(
+        state.provider("alpha").unwrap().display_name,
+        "Alpha (edited)",
+        "an existing entity keeps its value"
+    );
+    assert!(
+        state.provider("beta").is_some(),
+        "missing entities are added"
+    );
+    assert_eq!(state.all_models.len(), 3);
+    server.stop().await;
+
+    // From now on the file's changes apply.
+    write(
+        &catalog,
+        &CATALOG.replace(
+            "name = \"Alpha\"",
+            "name = \"Alpha 2\"\ndisplay_name = \"Alpha Two\"",
+        ),
+    );
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    assert_eq!(state.provider("alpha").unwrap().display_name, "Alpha Two");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_merge_that_would_break_a_rule_falls_back_to_the_file() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    let first = CATALOG.replace(
+        "context_window = 32000",
+        "context_window = 32000\nmax_input_tokens = 10000",
+    );
+    write(&catalog, &first);
+    let server = with_catalog(&db, &catalog).await;
+    // The admin raises max_input_tokens of alpha-small and renames it.
+    patch(
+        &server,
+        "/models/alpha-small",
+        json!({"max_input_tokens": 20000, "name": "Small"}),
+    )
+    .await;
+    server.stop().await;
+    // The file shrinks the context window below the admin's max_input_tokens:
+    // the merged model would break the rule, so the file's own version wins.
+    write(
+        &catalog,
+        &first.replace("context_window = 32000", "context_window = 16000"),
+    );
+    let server = with_catalog(&db, &catalog).await;
+    let small = server.state().await.model("alpha-small").unwrap().clone();
+    assert_eq!(small.context_window, 16000);
+    assert_eq!(small.max_input_tokens, 10000);
+    assert_eq!(small.name, "Alpha Small");
+    server.stop().await;
+}
