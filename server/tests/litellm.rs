@@ -1,0 +1,445 @@
+//! LiteLLM's `model_prices_and_context_window.json` as a catalog source: the
+//! mapping on a trimmed copy kept in `fixtures/litellm/` (with its license),
+//! then two real releases fetched from PyPI by `scripts/fetch-litellm.sh`
+//! (cached between runs) imported and reconciled one into the other with
+//! clients converging.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use common::*;
+use provider_sync_protocol::{DeprecationStatus, EventPayload, SyncEvent, SyncState, apply_events};
+use provider_sync_server::catalog::{LitellmFilter, LoadOptions};
+use provider_sync_server::{Catalog, catalog};
+use serde_json::json;
+
+const SAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/litellm/model_prices_sample.json"
+);
+
+/// A LiteLLM release's catalog, fetched once and cached.
+fn release(version: &str) -> PathBuf {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fetch-litellm.sh");
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .arg(version)
+        .output()
+        .expect("bash runs");
+    assert!(
+        output.status.success(),
+        "fetching LiteLLM {version}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+/// A copy of `from` at `to` with the given modification time (a plain
+/// LiteLLM file's revision).
+fn copy_with_mtime(from: &Path, to: &Path, secs: u64) {
+    std::fs::copy(from, to).unwrap();
+    let file = std::fs::File::options().write(true).open(to).unwrap();
+    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+        .unwrap();
+}
+
+#[test]
+fn the_sample_maps_field_by_field() {
+    let catalog = Catalog::load(Path::new(SAMPLE)).expect("the sample imports");
+    let gpt = catalog.model("gpt-4o").expect("gpt-4o");
+    assert_eq!(gpt.provider_id, "openai");
+    assert_eq!(gpt.name, "gpt-4o");
+    assert_eq!(gpt.context_window, 128_000);
+    assert_eq!(gpt.max_input_tokens, 128_000);
+    assert_eq!(gpt.max_output_tokens, 16_384);
+    let pricing = gpt.pricing.expect("priced");
+    assert_eq!(pricing.input_per_million, 2.5);
+    assert_eq!(pricing.output_per_million, 10.0);
+    assert_eq!(pricing.cached_input_per_million, Some(1.25));
+    assert!(gpt.supports_vision && gpt.supports_function_calling && gpt.supports_json_mode);
+    assert!(gpt.supports_streaming, "no supports_native_streaming: true");
+    assert!(!gpt.supports_reasoning);
+    // LiteLLM's deprecation_date is the day it stops working.
+    assert_eq!(gpt.deprecation_status, DeprecationStatus::Deprecated);
+    assert_eq!(gpt.sunset_date.as_deref(), Some("2027-01-14"));
+    assert_eq!(gpt.deprecation_date, None);
+    assert_eq!(gpt.replacement_model_id.as_deref(), Some("gpt-6-luna"));
+
+    let claude = catalog.model("claude-sonnet-4-5-20250929").unwrap();
+    assert!(claude.supports_reasoning);
+    assert_eq!(claude.pricing.unwrap().cached_input_per_million, Some(0.3));
+    assert_eq!(
+        claude.replacement_model_id.as_deref(),
+        Some("claude-sonnet-5-5")
+    );
+
+    // Odd ids are kept as LiteLLM writes them.
+    let starred = catalog
+        .model("bedrock/*/1-month-commitment/cohere.command-text-v14")
+        .expect("an id with *");
+    assert_eq!(starred.pricing, None, "no prices: none");
+    assert!(
+        catalog
+            .model("openrouter/~anthropic/claude-opus-latest")
+            .is_some()
+    );
+    // An output limit above the input limit is kept as given.
+    let llama = catalog
+        .model("bedrock/us-gov-west-1/meta.llama3-8b-instruct-v1:0")
+        .unwrap();
+    assert!(llama.max_output_tokens > llama.max_input_tokens);
+    // DeepSeek says it does not stream natively... it says true here.
+    assert!(
+        catalog
+            .model("deepseek/deepseek-chat")
+            .unwrap()
+            .supports_streaming
+    );
+
+    // One provider per litellm_provider, with a readable name.
+    let ids: Vec<&str> = catalog.providers.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "anthropic",
+            "bedrock",
+            "deepseek",
+            "gemini",
+            "openai",
+            "openrouter"
+        ]
+    );
+    assert_eq!(catalog.provider("openai").unwrap().display_name, "OpenAI");
+    assert_eq!(
+        catalog.provider("bedrock").unwrap().display_name,
+        "Amazon Bedrock"
+    );
+
+    // Skipped: the example entry and the model without any limit; the
+    // embedding model and the entry without a mode are filtered out.
+    let report = &catalog.report;
+    assert_eq!(report.entries, 13);
+    assert_eq!(report.filtered, 2);
+    let skipped: Vec<(&str, usize)> = report
+        .skipped
+        .iter()
+        .map(|(reason, n, _)| (reason.as_str(), *n))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("no max_input_tokens or max_tokens", 1),
+            ("the format's own example (sample_spec)", 1)
+        ]
+    );
+    assert_eq!(catalog.models.len(), 9);
+}
+
+#[test]
+fn modes_and_providers_choose_what_to_import() {
+    let options = LoadOptions {
+        litellm: LitellmFilter {
+            modes: vec!["chat".into(), "embedding".into()],
+            providers: vec!["openai".into()],
+        },
+        ..LoadOptions::default()
+    };
+    let catalog = Catalog::load_with(Path::new(SAMPLE), &options).unwrap();
+    let ids: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["gpt-4o", "gpt-6-luna", "text-embedding-3-small"]);
+    assert_eq!(catalog.providers.len(), 1);
+}
+
+#[test]
+fn a_file_that_is_not_litellms_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.json");
+    std::fs::write(&path, "{\n  \"gpt-4o\": {\"mode\": \"chat\",}\n}\n").unwrap();
+    let err = Catalog::load(&path).unwrap_err();
+    assert_eq!(err.line, Some(2), "{err}");
+    let path = dir.path().join("list.json");
+    std::fs::write(&path, "[1, 2]").unwrap();
+    let err = Catalog::load(&path).unwrap_err().to_string();
+    assert!(err.contains("not LiteLLM's catalog"), "{err}");
+}
+
+#[test]
+fn a_toml_file_can_take_litellm_as_a_base_and_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(SAMPLE, dir.path().join("litellm.json")).unwrap();
+    let path = dir.path().join("catalog.toml");
+    std::fs::write(
+        &path,
+        r#"
+revision = 3
+active_provider_id = "openai"
+
+[litellm]
+file = "litellm.json"
+providers = ["openai", "anthropic", "deepseek"]
+
+# Overrides of imported providers: only the fields given change.
+[[providers]]
+id = "openai"
+base_url = "https://api.openai.com/v1"
+fallback_provider_id = "anthropic"
+priority = 10
+
+# A provider of the team's own.
+[[providers]]
+id = "internal"
+name = "Internal Gateway"
+
+[[models]]
+id = "gpt-4o"
+name = "GPT-4o"
+
+[[models]]
+id = "internal-chat"
+name = "Internal Chat"
+provider_id = "internal"
+context_window = 32000
+"#,
+    )
+    .unwrap();
+    let catalog = Catalog::load(&path).unwrap();
+    assert_eq!(catalog.revision, Some(3));
+    assert_eq!(catalog.active_provider_id.as_deref(), Some("openai"));
+    let openai = catalog.provider("openai").unwrap();
+    assert_eq!(openai.display_name, "OpenAI", "kept from the import");
+    assert_eq!(openai.fallback_provider_id.as_deref(), Some("anthropic"));
+    assert_eq!(openai.priority, 10);
+    let gpt = catalog.model("gpt-4o").unwrap();
+    assert_eq!(gpt.name, "GPT-4o");
+    assert_eq!(gpt.context_window, 128_000, "kept from the import");
+    assert!(catalog.model("internal-chat").is_some());
+    assert!(
+        catalog.model("gemini/gemini-2.5-pro").is_none(),
+        "not chosen"
+    );
+    assert_eq!(catalog.sources.len(), 2, "both files are watched");
+
+    // A typo in an override is refused with its line.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("priority = 10", "priorty = 10")).unwrap();
+    let err = Catalog::load(&path).unwrap_err();
+    assert_eq!(err.line, Some(10), "{err}");
+    assert!(err.to_string().contains("priorty"), "{err}");
+}
+
+#[tokio::test]
+async fn odd_ids_are_served_url_encoded() {
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.catalog = Some(SAMPLE.into());
+    let server = TestServer::start(config).await;
+    for id in [
+        "bedrock/*/1-month-commitment/cohere.command-text-v14",
+        "openrouter/~anthropic/claude-opus-latest",
+        "bedrock/us-gov-west-1/meta.llama3-8b-instruct-v1:0",
+    ] {
+        let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let response = server.get(&format!("/models/{encoded}")).await;
+        assert_eq!(response.status(), 200, "{id}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["id"], id);
+    }
+    // The admin API takes such ids too.
+    let response = server
+        .admin(reqwest::Method::POST, "/models")
+        .json(&json!({"id": "openrouter/~openai/gpt-*-latest", "name": "x", "provider_id": "openrouter", "context_window": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    server.stop().await;
+}
+
+#[test]
+fn a_real_release_maps_well_known_models() {
+    let catalog = Catalog::load(&release("1.110.2")).expect("1.110.2 imports");
+    assert!(catalog.providers.len() > 90, "{}", catalog.providers.len());
+    assert!(catalog.models.len() > 3_000, "{}", catalog.models.len());
+    let gpt = catalog.model("gpt-4o").unwrap();
+    assert_eq!(gpt.context_window, 128_000);
+    assert_eq!(gpt.max_output_tokens, 16_384);
+    assert_eq!(gpt.pricing.unwrap().input_per_million, 2.5);
+    assert_eq!(gpt.pricing.unwrap().output_per_million, 10.0);
+    assert_eq!(gpt.sunset_date.as_deref(), Some("2027-01-14"));
+    let gemini = catalog.model("gemini/gemini-2.5-pro").unwrap();
+    assert_eq!(gemini.context_window, 1_048_576);
+    assert_eq!(
+        gemini.pricing.unwrap().cached_input_per_million,
+        Some(0.125)
+    );
+    assert!(gemini.supports_reasoning);
+    let deepseek = catalog.model("deepseek/deepseek-chat").unwrap();
+    assert_eq!(deepseek.pricing.unwrap().input_per_million, 0.28);
+    assert_eq!(deepseek.pricing.unwrap().output_per_million, 0.42);
+    assert_eq!(
+        deepseek.pricing.unwrap().cached_input_per_million,
+        Some(0.028)
+    );
+    // Every price is the per-token price moved six places, with no float
+    // noise: as many significant digits as LiteLLM wrote, never more.
+    let digits = |v: f64| {
+        let text = format!("{v:e}");
+        let mantissa = text.split('e').next().unwrap();
+        mantissa.chars().filter(char::is_ascii_digit).count()
+    };
+    let raw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(release("1.110.2")).unwrap()).unwrap();
+    let mut priced = 0;
+    for model in &catalog.models {
+        let Some(p) = model.pricing else { continue };
+        let entry = &raw[&model.id];
+        for (mapped, key) in [
+            (p.input_per_million, "input_cost_per_token"),
+            (p.output_per_million, "output_cost_per_token"),
+        ] {
+            let per_token = entry[key].as_f64().unwrap();
+            assert!(
+                (mapped / 1e6 - per_token).abs() <= per_token * 1e-12,
+                "{}",
+                model.id
+            );
+            assert!(
+                digits(mapped) <= digits(per_token),
+                "{}: {mapped} from {per_token}",
+                model.id
+            );
+            priced += 1;
+        }
+    }
+    assert!(priced > 5_000, "{priced}");
+    // Nothing in 1.110.2 is refused for an odd id.
+    assert!(
+        catalog
+            .report
+            .skipped
+            .iter()
+            .all(|(reason, ..)| !reason.contains("checks")),
+        "{:?}",
+        catalog.report.skipped
+    );
+}
+
+/// A client that follows `/sync` from its version.
+async fn sync_client(server: &TestServer, state: &mut SyncState) -> &'static str {
+    let body = server
+        .sync(
+            json!({"client_version": state.metadata.version, "client_epoch": state.metadata.epoch}),
+        )
+        .await;
+    match body["sync_type"].as_str().unwrap() {
+        "none" => "none",
+        "incremental" => {
+            let events: Vec<SyncEvent> = serde_json::from_value(body["events"].clone()).unwrap();
+            apply_events(state, &events).expect("the events apply");
+            "incremental"
+        }
+        _ => {
+            *state = serde_json::from_value(body["state"].clone()).unwrap();
+            "full"
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_release_reconciles_into_the_next_and_clients_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let path = dir.path().join("model_prices_and_context_window.json");
+    copy_with_mtime(&release("1.105.0"), &path, 1_700_000_000);
+    let mut config = config(&db);
+    config.catalog = Some(path.clone());
+    config.event_retention = 20_000;
+    config.ws_queue = 16;
+    let server = TestServer::start(config).await;
+    let before = server.state().await;
+    assert!(before.all_models.len() > 3_000);
+
+    // An operator's edit the new release does not touch stays.
+    let kept = "zai/glm-4.5";
+    assert!(before.model(kept).is_some());
+    let response = server
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/models/{}", "zai%2Fglm-4.5"),
+        )
+        .json(&json!({"name": "GLM 4.5 (house default)"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut follower = server.state().await;
+    let mut ws = server
+        .connect(&format!(
+            "?since={}&epoch={}",
+            follower.metadata.version, follower.metadata.epoch
+        ))
+        .await;
+    let hello = next_event(&mut ws).await;
+    assert!(matches!(hello.payload, EventPayload::Hello(_)), "{hello:?}");
+
+    copy_with_mtime(&release("1.110.2"), &path, 1_800_000_000);
+    let started = std::time::Instant::now();
+    catalog::watch::reload(
+        server.server.service(),
+        &path,
+        &LoadOptions::default(),
+        "test",
+    )
+    .await;
+    let took = started.elapsed();
+    let after = server.state().await;
+    let events = after.metadata.version - follower.metadata.version;
+    eprintln!(
+        "reconcile 1.105.0 -> 1.110.2: {events} events in {} ms",
+        took.as_millis()
+    );
+    assert!(events > 1_000, "{events} events");
+    assert_eq!(
+        after.model(kept).unwrap().name,
+        "GLM 4.5 (house default)",
+        "the admin edit survives the reconcile"
+    );
+
+    // A polling client catches up incrementally (the log holds it all).
+    let mut poller = follower.clone();
+    assert_eq!(sync_client(&server, &mut poller).await, "incremental");
+    assert_eq!(poller.metadata.checksum, after.metadata.checksum);
+    assert_eq!(poller.all_models, after.all_models);
+
+    // The WebSocket client, with a small queue, either follows every event
+    // or is told to resync; either way it ends at the server's checksum.
+    loop {
+        let event = next_non_heartbeat(&mut ws).await;
+        match &event.payload {
+            EventPayload::ResyncRequired(_) => {
+                sync_client(&server, &mut follower).await;
+                break;
+            }
+            _ => {
+                apply_events(&mut follower, std::slice::from_ref(&event)).expect("in order");
+                if follower.metadata.version == after.metadata.version {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(follower.metadata.checksum, after.metadata.checksum);
+
+    // Reloading the same file again emits nothing.
+    catalog::watch::reload(
+        server.server.service(),
+        &path,
+        &LoadOptions::default(),
+        "test",
+    )
+    .await;
+    assert_eq!(server.version().await, after.metadata.version);
+    server.stop().await;
+}
