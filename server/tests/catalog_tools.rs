@@ -1,0 +1,323 @@
+//! The binary's catalog tools (`catalog check`, `catalog diff`) with their
+//! exit codes, and live reload of a running server on a file change and on
+//! SIGHUP.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_provider-sync-server");
+const TOKEN: &str = "test-admin-token";
+
+const CATALOG: &str = r#"
+revision = 1
+
+[[providers]]
+id = "alpha"
+name = "Alpha"
+
+[[models]]
+id = "alpha-large"
+provider_id = "alpha"
+name = "Alpha Large"
+context_window = 128000
+
+[[models]]
+id = "alpha-small"
+provider_id = "alpha"
+name = "Alpha Small"
+context_window = 32000
+"#;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(BIN).args(args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn catalog_check_answers_with_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, CATALOG).unwrap();
+    let (code, out, _) = run(&["catalog", "check", s(&good)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("valid: 1 providers, 2 models"), "{out}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        CATALOG.replace("context_window = 32000", "context_window = 0"),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["catalog", "check", s(&bad)]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:14:") && err.contains("models[1].context_window"),
+        "{err}"
+    );
+
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/litellm/model_prices_sample.json"
+    );
+    let (code, out, _) = run(&["catalog", "check", sample, "--catalog-providers", "openai"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("valid: 1 providers, 2 models"), "{out}");
+    assert!(
+        out.contains("sample_spec"),
+        "the skipped entries are named: {out}"
+    );
+}
+
+#[test]
+fn catalog_diff_prints_the_plan_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, CATALOG).unwrap();
+
+    // No store yet: everything would be added; no file is created.
+    let (code, out, err) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("+ provider_added alpha"), "{out}");
+    assert!(
+        out.contains("Plan: 3 to add, 0 to change, 0 to remove"),
+        "{out}"
+    );
+    assert!(!db.exists(), "a dry run creates nothing");
+
+    // Seed the store by running the server once.
+    let mut server = Server::start(&db, &file, &[]);
+    server.stop();
+    let (code, out, _) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Plan: 0 to add, 0 to change, 0 to remove"),
+        "{out}"
+    );
+
+    let before = std::fs::read(&db).unwrap();
+    let edited = CATALOG
+        .replace("revision = 1", "revision = 2")
+        .replace("context_window = 128000", "context_window = 200000")
+        .replace(
+            "[[models]]\nid = \"alpha-small\"\nprovider_id = \"alpha\"\nname = \"Alpha Small\"\ncontext_window = 32000\n",
+            "",
+        );
+    std::fs::write(&file, &edited).unwrap();
+    let (code, out, _) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("~ model_updated alpha-large: context_window: 128000 -> 200000"),
+        "{out}"
+    );
+    assert!(out.contains("- model_removed alpha-small"), "{out}");
+    assert!(
+        out.contains("Plan: 0 to add, 1 to change, 1 to remove (2 events)"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the store is unchanged"
+    );
+
+    std::fs::write(&file, "[[providers]]\nid = \"x\"\n").unwrap();
+    let (code, _, err) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// The server binary on a free loopback port.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(db: &Path, catalog: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--database",
+                s(db),
+                "--catalog",
+                s(catalog),
+            ])
+            .args(["--admin-token", TOKEN, "--health-interval-ms", "3600000"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("provider-sync-server listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    fn get(&self, path: &str) -> String {
+        let url = format!("{}{path}", self.base);
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_once('/').unwrap();
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    fn version(&self) -> u64 {
+        let response = self.get("/version");
+        let body = response.split("\r\n\r\n").nth(1).unwrap();
+        let value: serde_json::Value = serde_json::from_str(body).unwrap();
+        value["version"].as_u64().unwrap()
+    }
+
+    fn metric(&self, name: &str) -> String {
+        self.get("/metrics")
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Waits until the version is `want` (10 s at most).
+    fn wait_for_version(&self, want: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.version() != want {
+            assert!(
+                Instant::now() < deadline,
+                "version {} never became {want}",
+                self.version()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn stop(&mut self) {
+        self.signal("TERM");
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_watched_file_is_reloaded_and_a_broken_edit_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, CATALOG).unwrap();
+    let mut server = Server::start(&db, &file, &["--catalog-watch"]);
+    assert_eq!(server.version(), 3);
+
+    // An edit: one event.
+    std::fs::write(
+        &file,
+        CATALOG.replace("name = \"Alpha Large\"", "name = \"Alpha XL\""),
+    )
+    .unwrap();
+    server.wait_for_version(4);
+    assert!(server.get("/models/alpha-large").contains("Alpha XL"));
+
+    // A broken edit is refused; the running catalog stays.
+    std::fs::write(
+        &file,
+        CATALOG.replace("context_window = 32000", "context_window = -1"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .metric("provider_sync_catalog_reloads_total{result=\"refused\"}")
+        .ends_with(" 1")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            server.metric("provider_sync_catalog_reloads")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.version(), 4);
+    assert!(server.get("/models/alpha-large").contains("Alpha XL"));
+
+    // Fixed again: the difference from the last applied file.
+    std::fs::write(
+        &file,
+        CATALOG.replace("name = \"Alpha Small\"", "name = \"Alpha S\""),
+    )
+    .unwrap();
+    server.wait_for_version(6);
+    assert!(server.get("/models/alpha-large").contains("Alpha Large"));
+    assert!(server.get("/models/alpha-small").contains("Alpha S"));
+    server.stop();
+}
+
+#[test]
+fn sighup_reloads_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, CATALOG).unwrap();
+    let mut server = Server::start(&db, &file, &[]);
+    assert_eq!(server.version(), 3);
+    std::fs::write(
+        &file,
+        CATALOG.replace("name = \"Alpha\"", "name = \"Alpha Inc\""),
+    )
+    .unwrap();
+    // Without --catalog-watch nothing happens until the signal.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(server.version(), 3);
+    server.signal("HUP");
+    server.wait_for_version(4);
+    assert!(server.get("/providers/alpha").contains("Alpha Inc"));
+    let applied = server.metric("provider_sync_catalog_reloads_total{result=\"applied\"}");
+    assert!(applied.ends_with(" 1"), "{applied}");
+    // The same file again: nothing.
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .metric("provider_sync_catalog_reloads_total{result=\"unchanged\"}")
+        .ends_with(" 1")
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.version(), 4);
+    server.stop();
+}
