@@ -6,14 +6,14 @@
 # interleaved with the baseline) and summarised as median (range). Prints
 # markdown tables for BENCHMARKS.md. Never fails on speed. FANOUT_CASES
 # (CLIENTS:INTERVAL_MS ...) picks the fan-out cases; SECTIONS (any of
-# sizes apply fanout rest e2e client) runs only some tables.
+# sizes apply fanout rest e2e client litellm) runs only some tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 REPEAT=${REPEAT:-3}
 FANOUT_CASES=${FANOUT_CASES:-"1000:100 10000:250 10000:100"}
-SECTIONS=${SECTIONS:-"sizes apply fanout rest e2e client"}
+SECTIONS=${SECTIONS:-"sizes apply fanout rest e2e client litellm"}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 cargo build --release -p provider-sync-server -p provider-sync-bench -p provider-sync-testbed
@@ -88,7 +88,7 @@ if want rest; then
   echo
 fi
 
-if want e2e || want client; then
+if want e2e || want client || want litellm; then
   bash scripts/setup.sh >/dev/null
   bash scripts/build-pkg.sh >/dev/null
   site="$work/site"
@@ -112,4 +112,43 @@ if want client; then
   echo "| measure | runs | ms |"
   echo "| --- | ---: | ---: |"
   for run in $(seq 1 "$REPEAT"); do node bench/e2e/client.mjs "$site" "$work/big.toml" 50; done | target/release/median-rows
+fi
+
+if want litellm; then
+  # LiteLLM's catalog (PyPI's litellm wheels, cached by fetch-litellm.sh).
+  old_json=$(bash scripts/fetch-litellm.sh 1.105.0)
+  new_json=$(bash scripts/fetch-litellm.sh 1.110.2)
+  echo
+  echo "## LiteLLM's catalog (1.110.2, chat models) as the workload (median (range) over $REPEAT runs)"
+  echo
+  for run in $(seq 1 "$REPEAT"); do target/release/litellm-catalog "$old_json" "$new_json"; done >"$work/litellm.md"
+  grep '^catalog:' "$work/litellm.md" | head -1
+  echo
+  echo "| measure | runs | value |"
+  echo "| --- | ---: | ---: |"
+  {
+    target/release/median-rows <"$work/litellm.md"
+    for run in $(seq 1 "$REPEAT"); do
+      rm -f "$work"/litellm.db*
+      start=$(date +%s%N)
+      target/release/provider-sync-server --bind 127.0.0.1:18102 --database "$work/litellm.db" \
+        --catalog "$new_json" >"$work/litellm-server.log" 2>&1 &
+      server_pid=$!
+      wait_for http://127.0.0.1:18102/api/provider-sync/healthz
+      ready=$(( ($(date +%s%N) - start) / 1000000 ))
+      curl -s -o /dev/null http://127.0.0.1:18102/api/provider-sync/state
+      rss=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$server_pid/status")
+      kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+      rm -f "$work"/litellm.db*
+      echo "| server start to ready, seeding an empty store (process), ms | $ready |"
+      echo "| server RSS after seeding and one /state, MiB | $rss |"
+      server_pid=""
+    done | target/release/median-rows
+  }
+  echo
+  echo "The SDK in Chromium on that catalog (includeDeprecated, price writes to gpt-4o):"
+  echo
+  echo "| measure | runs | ms |"
+  echo "| --- | ---: | ---: |"
+  for run in $(seq 1 "$REPEAT"); do node bench/e2e/client.mjs "$site" "$new_json" 50 gpt-4o; done | target/release/median-rows
 fi

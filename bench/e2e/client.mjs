@@ -3,13 +3,15 @@
 // - cold start from the IndexedDB cache: the same, with a cached copy;
 // - apply + snapshot: from a WebSocket frame's arrival to the `subscribe`
 //   callback with the new state (parse, apply, checksum, JS snapshot).
-// Usage: node client.mjs SITE_DIR CATALOG [WRITES]  (run by scripts/bench.sh)
+// Usage: node client.mjs SITE_DIR CATALOG [WRITES] [MODEL_ID]  (run by
+// scripts/bench.sh; MODEL_ID is the model whose price the writes change)
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { launchChromium, root, startTestbed } from "../../tests/e2e/testbed.mjs";
 
 const [site, catalog] = process.argv.slice(2);
 const writes = Number(process.argv[4] ?? 50);
+const model = process.argv[5] ?? "model-00042";
 
 writeFileSync(join(site, "bench.html"), "<!doctype html><title>bench</title>");
 const bed = await startTestbed([
@@ -20,7 +22,7 @@ const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.goto(`${urls.control}/bench.html`);
-  const result = await page.evaluate(async ({ api, writes }) => {
+  const result = await page.evaluate(async ({ api, writes, model }) => {
     // Note when each WebSocket frame arrives, before the SDK sees it.
     let arrived = 0;
     const Native = window.WebSocket;
@@ -57,7 +59,7 @@ try {
         });
       });
       const before = second.getState().version;
-      await fetch(`${api}/admin/models/model-00042`, {
+      await fetch(`${api}/admin/models/${encodeURIComponent(model)}`, {
         method: "PATCH",
         headers: { authorization: "Bearer testbed-token", "content-type": "application/json" },
         body: JSON.stringify({ pricing: { input_per_million: 100 + i, output_per_million: 1 } }),
@@ -66,7 +68,7 @@ try {
     }
     second.destroy();
     return { network, cache, fromCache, models, applies };
-  }, { api: urls.server, writes });
+  }, { api: urls.server, writes, model });
   const sorted = result.applies.sort((a, b) => a - b);
   const at = (q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
   console.log(`catalog in the browser: ${result.models} models\n`);
