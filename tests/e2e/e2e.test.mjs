@@ -6,7 +6,7 @@
 // page with the package), examples/react-tanstack/dist. scripts/test-e2e.sh
 // builds them and runs this file.
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import { launchChromium, root, startTestbed } from "./testbed.mjs";
@@ -111,3 +111,110 @@ for (const example of examples) {
     });
   });
 }
+
+// LiteLLM's `model_prices_and_context_window.json` format, generated: 60
+// providers of 25 chat models each (1,500), plus a few with the odd ids of
+// the real catalog (`openrouter/~anthropic/...`, `bedrock/*/1-month-commitment/...`).
+function largeLitellmCatalog() {
+  const entries = {};
+  const entry = (provider, extra = {}) => ({
+    litellm_provider: provider, mode: "chat", max_input_tokens: 128000, max_output_tokens: 8192,
+    input_cost_per_token: 2.5e-06, output_cost_per_token: 1e-05, ...extra,
+  });
+  for (let p = 1; p <= 60; p++) {
+    for (let m = 1; m <= 25; m++) entries[`provider-${p}/model-${m}`] = entry(`provider-${p}`);
+  }
+  // The one a search finds: "~vendor/needle" is in no other id.
+  entries["provider-7/~vendor/needle-opus-latest"] = entry("provider-7", {
+    supports_reasoning: true, cache_read_input_token_cost: 2.5e-07,
+  });
+  // "needle" (without the "~vendor/") finds these too.
+  entries["provider-12/*/1-month-commitment/vendor.needle-text-v14"] = entry("provider-12");
+  entries["provider-12/needle-legacy"] = entry("provider-12", { deprecation_date: "2025-01-31" });
+  return entries;
+}
+
+describe("plain-html with a large catalog", () => {
+  let bed, browser, page;
+  const catalog = largeLitellmCatalog();
+  const total = Object.keys(catalog).length;
+  const showing = (shown, of = total) => `Showing ${shown.toLocaleString("en-US")} of ${of.toLocaleString("en-US")} models`;
+  const rows = () => page.locator("#models tr[data-model-id]");
+  const count = () => page.locator("#model-count");
+
+  before(async () => {
+    assert.ok(total >= 1500);
+    const path = join(output, "large-catalog.json"); // .json: LiteLLM's format
+    writeFileSync(path, JSON.stringify(catalog));
+    bed = await startTestbed(["--catalog", path, "--static-dir", join(root, "target/demo-site")]);
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    page.on("pageerror", (error) => console.error("[plain-html large] page error:", error.message));
+    await page.goto(`${bed.control}/index.html?api=${encodeURIComponent(bed.server)}`);
+  });
+
+  afterEach(async (t) => {
+    if (t.passed === false || t.error) {
+      await page?.screenshot({ path: join(output, `plain-html-large-FAILED-${t.name.replace(/\W+/g, "-")}.png`), fullPage: true });
+    }
+  });
+
+  after(async () => {
+    await browser?.close();
+    bed?.child.kill("SIGTERM");
+  });
+
+  test("search and the provider filter find one model among 1,500", async () => {
+    await page.getByRole("status").first().filter({ hasText: "Synced" }).waitFor({ timeout: 15_000 });
+    // At most 200 rows, and a note that there are more.
+    await count().filter({ hasText: showing(200) }).waitFor({ timeout: 10_000 });
+    assert.equal(await rows().count(), 200);
+    await page.locator("#models-more", { hasText: "Refine the search to see the rest" }).waitFor();
+    // Every provider is in the filter, with its model count.
+    assert.equal(await page.locator("#provider-filter option").count(), 61);
+    await page.locator("#provider-filter option", { hasText: "Provider 7 (26)" }).waitFor({ state: "attached" });
+
+    // Exactly one model, whatever the case of the search.
+    await page.getByLabel("Search models").fill("~VENDOR/Needle");
+    await count().filter({ hasText: showing(1) }).waitFor({ timeout: 2_000 });
+    const needle = page.locator('#models tr[data-model-id="provider-7/~vendor/needle-opus-latest"]');
+    await needle.waitFor();
+    assert.equal(await rows().count(), 1);
+    assert.ok(await page.locator("#models-more").isHidden(), "no more-rows note for one match");
+    await needle.locator(".badge-reasoning", { hasText: "reasoning" }).waitFor();
+    await needle.getByText("$2.50 / $10.00").waitFor();
+    await needle.getByText("cached in $0.25").waitFor();
+
+    // A broader search; the deprecated match shows once asked for.
+    await page.locator("#search").fill("needle");
+    await count().filter({ hasText: showing(2) }).waitFor({ timeout: 2_000 });
+    await page.locator("#show-deprecated").check();
+    await count().filter({ hasText: showing(3) }).waitFor({ timeout: 2_000 });
+    await page.locator('#models tr[data-model-id="provider-12/needle-legacy"] .psync-deprecation').waitFor();
+    await page.locator("#show-deprecated").uncheck();
+
+    // The provider filter narrows the table to that provider's models.
+    await page.locator("#provider-filter").selectOption("provider-12");
+    await count().filter({ hasText: showing(1) }).waitFor({ timeout: 2_000 });
+    await page.locator('#models tr[data-model-id="provider-12/*/1-month-commitment/vendor.needle-text-v14"]').waitFor();
+    await page.locator("#search").fill("");
+    await count().filter({ hasText: showing(26) }).waitFor({ timeout: 2_000 });
+    const ids = await rows().evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-model-id")));
+    assert.equal(ids.length, 26);
+    assert.ok(ids.every((id) => id.startsWith("provider-12/")), ids.join(", "));
+    assert.ok(await page.locator("#models-more").isHidden());
+    await page.screenshot({ path: join(output, "plain-html-large.png"), fullPage: true });
+  });
+
+  test("a live change re-renders without losing the search", async () => {
+    await page.locator("#provider-filter").selectOption("");
+    await page.locator("#search").fill("~vendor/needle");
+    await count().filter({ hasText: showing(1) }).waitFor({ timeout: 2_000 });
+    const id = "provider-7/~vendor/needle-live";
+    await admin(bed, "POST", "/models", { id, name: id, provider_id: "provider-7", context_window: 32000 });
+    await page.locator(`#models tr[data-model-id="${id}"]`).waitFor({ timeout: LIVE_MS });
+    await count().filter({ hasText: showing(2, total + 1) }).waitFor({ timeout: LIVE_MS });
+    assert.equal(await page.locator("#search").inputValue(), "~vendor/needle");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "search", "the search box keeps the focus");
+  });
+});
