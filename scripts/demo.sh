@@ -2,6 +2,11 @@
 # Runs the server on its embedded SQLite default with the sample catalog and
 # serves the live catalog page (examples/plain-html, using the SDK built into
 # pkg/) at http://127.0.0.1:8080/.
+#
+# DEMO_CATALOG=litellm serves LiteLLM's real catalog instead (release
+# ${LITELLM_VERSION:-1.110.2}'s chat models, about 3,300, fetched once from
+# PyPI by scripts/fetch-litellm.sh), in its own database file
+# (provider-sync-litellm.db) so that it does not mix with the sample's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIP_BROWSER=1 bash scripts/setup.sh
@@ -13,7 +18,12 @@ cp -r pkg "$site/provider-sync"
 cargo build --release -p provider-sync-server
 export PROVIDER_SYNC_ADMIN_TOKEN="${PROVIDER_SYNC_ADMIN_TOKEN:-demo-token}"
 echo "Open http://${PROVIDER_SYNC_BIND:-127.0.0.1:8080}/ — admin token: $PROVIDER_SYNC_ADMIN_TOKEN"
+catalog=examples/catalog.toml
+if [ "${DEMO_CATALOG:-sample}" = litellm ]; then
+  catalog=$(bash scripts/fetch-litellm.sh "${LITELLM_VERSION:-1.110.2}")
+  export DATABASE_URL="${DATABASE_URL:-sqlite://provider-sync-litellm.db}"
+fi
 exec target/release/provider-sync-server \
-  --catalog examples/catalog.toml \
+  --catalog "$catalog" \
   --static-dir "$site" \
   "$@"

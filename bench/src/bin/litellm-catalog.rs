@@ -108,13 +108,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| measure | value |");
     println!("| --- | ---: |");
     println!("| import (read, map, check), ms | {} |", ms(import));
-    println!("| seed an empty SQLite store and listen, ms | {} |", ms(seed));
+    println!(
+        "| seed an empty SQLite store and listen, ms | {} |",
+        ms(seed)
+    );
     println!("| `/state` raw, bytes | {} |", raw.len());
     println!("| `/state` gzip as served, bytes | {served_gzip} |");
     println!("| `/state` brotli as served, bytes | {served_br} |");
     println!("| `/state` gzip -9, bytes | {} |", gzip(&raw));
     println!("| `/state` brotli 11, bytes | {} |", brotli(&raw));
-    println!("| reconcile old release into new (reload), ms | {} |", ms(reconcile));
+    println!(
+        "| reconcile old release into new (reload), ms | {} |",
+        ms(reconcile)
+    );
     println!("| reconcile old release into new, events | {events} |");
     Ok(())
 }
