@@ -19,12 +19,20 @@ for version in "$@"; do
     python3 -m pip download --quiet --no-deps --only-binary=:all: \
       --dest "$work" "litellm==$version" >&2
     wheel=$(ls "$work"/litellm-*.whl)
-    python3 - "$wheel" "$out.tmp" <<'PY'
-import sys, zipfile
+    # The file is dated by its release number (wheels carry no usable date:
+    # reproducible builds set 1980), so that releases are ordered by their
+    # modification time, which is a plain LiteLLM file's revision, whatever
+    # order they were fetched in.
+    python3 - "$wheel" "$out.tmp" "$version" <<'PY'
+import os, sys, zipfile
+name = "litellm/model_prices_and_context_window_backup.json"
 with zipfile.ZipFile(sys.argv[1]) as z:
-    data = z.read("litellm/model_prices_and_context_window_backup.json")
+    data = z.read(name)
 with open(sys.argv[2], "wb") as f:
     f.write(data)
+parts = [int(p) for p in sys.argv[3].split(".")[:3] if p.isdigit()] + [0, 0, 0]
+stamp = 1577836800 + parts[0] * 10_000_000 + parts[1] * 10_000 + parts[2]
+os.utime(sys.argv[2], (stamp, stamp))
 PY
     mv "$out.tmp" "$out"
     rm -rf "$work"

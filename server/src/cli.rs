@@ -51,10 +51,11 @@ fn check(file: &Path, options: &LoadOptions, out: &mut impl Write) -> u8 {
         catalog.providers.len(),
         catalog.models.len(),
         deprecated,
-        catalog
-            .revision
-            .map(|r| format!(", revision {r}"))
-            .unwrap_or_default()
+        match (catalog.revision, catalog.modified) {
+            (Some(r), _) => format!(", revision {r}"),
+            (None, Some(m)) => format!(", modified at {m} s (its revision)"),
+            (None, None) => String::new(),
+        }
     );
     report(&catalog, out);
     NOTHING_TO_CHANGE

@@ -18,20 +18,34 @@ impl Fields<'_> {
 }
 
 const MAX_ID: usize = 256;
-const MAX_TEXT: usize = 200;
+const MAX_TEXT: usize = 256;
 
 /// Whether a character may appear in an id: anything printable but
-/// whitespace, control characters and the invisible formatting characters
-/// that make one id look like another (bidirectional overrides, zero-width).
+/// whitespace, control characters, the invisible formatting characters that
+/// make one id look like another (bidirectional overrides, zero-width), and
+/// the few that mean something in a URL or in HTML.
 pub(crate) fn id_char(c: char) -> bool {
     !c.is_whitespace()
         && !c.is_control()
-        && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+        && !matches!(
+            c,
+            '%' | '?' | '#' | '\\' | '<' | '>' | '"' | '\'' | '`'
+                | '\u{ad}'
+                | '\u{61c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
 }
 
 /// Ids are what providers call their models, kept as they write them
-/// (LiteLLM's catalog has `/`, `:`, `.`, `*`, `~` and `@` in ids): any
-/// printable characters but whitespace; the API serves them URL-encoded.
+/// (LiteLLM's catalog has `/`, `:`, `.`, `*`, `~` and `@` in ids): printable
+/// characters but whitespace and `% ? # \ < > " ' ``, in `/`-separated
+/// segments that are neither empty nor `.` or `..`; the API serves them
+/// URL-encoded.
 fn id(at: Fields<'_>, field: &str, value: &str) -> Result<()> {
     if value.is_empty() || value.len() > MAX_ID {
         return Err(at.err(field, format!("must be 1 to {MAX_ID} bytes")));
@@ -39,11 +53,17 @@ fn id(at: Fields<'_>, field: &str, value: &str) -> Result<()> {
     if !value.chars().all(id_char) {
         return Err(at.err(
             field,
-            "must be printable, without spaces, control or invisible formatting characters",
+            "must be printable, without spaces, control or invisible formatting characters, or any of % ? # \\ < > \" ' `",
         ));
     }
-    if value == "." || value == ".." {
-        return Err(at.err(field, "must not be . or .. (they are not path segments)"));
+    if value
+        .split('/')
+        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+    {
+        return Err(at.err(
+            field,
+            "must not start or end with /, hold //, or have . or .. between slashes",
+        ));
     }
     Ok(())
 }

@@ -149,6 +149,16 @@ async fn validation_errors_name_the_field_and_change_nothing() {
     server.add_provider("p").await;
     let cases = [
         ("/providers", json!({"id": "bad id!", "name": "x"}), "id"),
+        ("/providers", json!({"id": "/x", "name": "x"}), "id"),
+        ("/providers", json!({"id": "x/", "name": "x"}), "id"),
+        ("/providers", json!({"id": "a//b", "name": "x"}), "id"),
+        ("/providers", json!({"id": "a/../b", "name": "x"}), "id"),
+        ("/providers", json!({"id": "..", "name": "x"}), "id"),
+        ("/providers", json!({"id": "a%2Fb", "name": "x"}), "id"),
+        ("/providers", json!({"id": "a?b", "name": "x"}), "id"),
+        ("/providers", json!({"id": "a#b", "name": "x"}), "id"),
+        ("/providers", json!({"id": "<b>", "name": "x"}), "id"),
+        ("/providers", json!({"id": "a\u{202e}b", "name": "x"}), "id"),
         ("/providers", json!({"id": "q", "name": "  "}), "name"),
         (
             "/providers",

@@ -140,6 +140,35 @@ async fn admin_edits_survive_a_restart_with_the_same_catalog() {
     assert!(after.model("beta-1").is_none(), "deleted through the API");
     assert_eq!(after.active_provider_id.as_deref(), Some("gamma"));
     again.stop().await;
+
+    // A file change elsewhere runs the merge: the edits still stay.
+    write(
+        &catalog,
+        &format!(
+            "revision = 2\n{}",
+            CATALOG.replace("priority = 10", "priority = 12")
+        ),
+    );
+    let merged = with_catalog(&db, &catalog).await;
+    let state = merged.state().await;
+    assert_eq!(state.provider("alpha").unwrap().priority, 12);
+    assert_eq!(state.provider("beta").unwrap().display_name, "Beta (EU)");
+    assert!(state.model("alpha-small").unwrap().is_deprecated());
+    assert_eq!(
+        state
+            .model("alpha-large")
+            .unwrap()
+            .pricing
+            .unwrap()
+            .input_per_million,
+        3.0
+    );
+    assert!(state.model("gamma-1").is_some());
+    assert!(state.model("beta-1").is_none());
+    assert_eq!(state.active_provider_id.as_deref(), Some("gamma"));
+    // Only alpha changed.
+    assert_eq!(state.metadata.version, before.metadata.version + 1);
+    merged.stop().await;
 }
 
 #[tokio::test]
@@ -415,5 +444,107 @@ async fn a_merge_that_would_break_a_rule_falls_back_to_the_file() {
     assert_eq!(small.context_window, 16000);
     assert_eq!(small.max_input_tokens, 10000);
     assert_eq!(small.name, "Alpha Small");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_that_cannot_apply_now_is_tried_again_later() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    write(&catalog, CATALOG);
+    let server = with_catalog(&db, &catalog).await;
+    // The admin deletes beta, and with it beta-1.
+    let response = server
+        .admin(Method::DELETE, "/providers/beta")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    server.stop().await;
+
+    // The file changes beta-1 but not beta: beta stays deleted, so beta-1's
+    // change has no provider to go to and cannot apply.
+    write(
+        &catalog,
+        &CATALOG.replace("name = \"Beta One\"", "name = \"Beta One v2\""),
+    );
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    assert!(state.provider("beta").is_none());
+    assert!(state.model("beta-1").is_none());
+    // The admin brings beta back.
+    server.add_provider("beta").await;
+    server.stop().await;
+
+    // The same file again: the change that could not apply is tried again.
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    assert_eq!(state.model("beta-1").unwrap().name, "Beta One v2");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn references_to_what_the_file_removes_do_not_cost_other_edits() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    write(&catalog, CATALOG);
+    let server = with_catalog(&db, &catalog).await;
+    patch(
+        &server,
+        "/models/alpha-large",
+        json!({"name": "Alpha L (edited)", "replacement_model_id": "beta-1"}),
+    )
+    .await;
+    server.stop().await;
+
+    // The file removes beta-1 and changes alpha-large's output limit.
+    let edited = CATALOG
+        .replace("max_output_tokens = 8192", "max_output_tokens = 16384")
+        .replace(
+            "[[models]]\nid = \"beta-1\"\nprovider_id = \"beta\"\nname = \"Beta One\"\ncontext_window = 8000\n",
+            "",
+        );
+    write(&catalog, &edited);
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    let large = state.model("alpha-large").unwrap();
+    assert_eq!(
+        large.name, "Alpha L (edited)",
+        "the admin's other edit stays"
+    );
+    assert_eq!(large.max_output_tokens, 16384);
+    assert_eq!(large.replacement_model_id, None, "its replacement is gone");
+    assert!(state.model("beta-1").is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_pointer_to_a_provider_that_is_not_there_keeps_the_current_one() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    write(&catalog, CATALOG);
+    let server = with_catalog(&db, &catalog).await;
+    let response = server
+        .admin(Method::DELETE, "/providers/beta")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    server.stop().await;
+
+    // The file makes beta the active provider, but beta was deleted through
+    // the API and the file did not change it: it stays deleted, and the
+    // active provider stays alpha rather than becoming none.
+    write(
+        &catalog,
+        &CATALOG.replace(
+            "active_provider_id = \"alpha\"",
+            "active_provider_id = \"beta\"",
+        ),
+    );
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    assert!(state.provider("beta").is_none());
+    assert_eq!(state.active_provider_id.as_deref(), Some("alpha"));
     server.stop().await;
 }

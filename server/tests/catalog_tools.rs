@@ -106,6 +106,7 @@ fn catalog_diff_prints_the_plan_and_changes_nothing() {
     );
 
     let before = std::fs::read(&db).unwrap();
+    let files_before = listing(dir.path());
     let edited = CATALOG
         .replace("revision = 1", "revision = 2")
         .replace("context_window = 128000", "context_window = 200000")
@@ -130,10 +131,20 @@ fn catalog_diff_prints_the_plan_and_changes_nothing() {
         before,
         "the store is unchanged"
     );
+    assert_eq!(listing(dir.path()), files_before, "no file added beside it");
 
     std::fs::write(&file, "[[providers]]\nid = \"x\"\n").unwrap();
     let (code, _, err) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
     assert_eq!(code, 2, "{err}");
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
 }
 
 /// The server binary on a free loopback port.
@@ -284,6 +295,47 @@ fn a_watched_file_is_reloaded_and_a_broken_edit_refused() {
     server.wait_for_version(6);
     assert!(server.get("/models/alpha-large").contains("Alpha Large"));
     assert!(server.get("/models/alpha-small").contains("Alpha S"));
+
+    // Saved the way editors save: a new file renamed over the old one.
+    let next = dir.path().join(".catalog.toml.swp");
+    std::fs::write(
+        &next,
+        CATALOG.replace("name = \"Alpha\"", "name = \"Alpha Renamed\""),
+    )
+    .unwrap();
+    std::fs::rename(&next, &file).unwrap();
+    server.wait_for_version(8);
+    assert!(server.get("/providers/alpha").contains("Alpha Renamed"));
+    server.stop();
+}
+
+#[test]
+fn a_litellm_base_file_is_watched_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let base = dir.path().join("litellm.json");
+    let entry = |price: &str| {
+        format!(
+            r#"{{"m-1": {{"litellm_provider": "p", "mode": "chat", "max_input_tokens": 1000, "input_cost_per_token": {price}, "output_cost_per_token": 1e-06}}}}"#
+        )
+    };
+    std::fs::write(&base, entry("2e-06")).unwrap();
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, "revision = 1\n[litellm]\nfile = \"litellm.json\"\n").unwrap();
+    let mut server = Server::start(&db, &file, &["--catalog-watch"]);
+    assert_eq!(server.version(), 2);
+    assert!(
+        server
+            .get("/models/m-1")
+            .contains("\"input_per_million\":2.0")
+    );
+    std::fs::write(&base, entry("3e-06")).unwrap();
+    server.wait_for_version(3);
+    assert!(
+        server
+            .get("/models/m-1")
+            .contains("\"input_per_million\":3.0")
+    );
     server.stop();
 }
 

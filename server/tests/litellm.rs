@@ -443,3 +443,55 @@ async fn one_release_reconciles_into_the_next_and_clients_converge() {
     assert_eq!(server.version().await, after.metadata.version);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn moving_from_a_plain_litellm_file_to_a_toml_file_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let json = dir.path().join("litellm.json");
+    let start = |catalog: PathBuf| {
+        let mut cfg = config(&db);
+        cfg.catalog = Some(catalog);
+        TestServer::start(cfg)
+    };
+    copy_with_mtime(Path::new(SAMPLE), &json, 1_800_000_000);
+    let server = start(json.clone()).await;
+    let version = server.version().await;
+    server.stop().await;
+
+    // A revision is never compared with a modification time.
+    let toml = dir.path().join("catalog.toml");
+    std::fs::write(
+        &toml,
+        "revision = 7\n[litellm]\nfile = \"litellm.json\"\n[[models]]\nid = \"gpt-4o\"\nname = \"GPT-4o\"\n",
+    )
+    .unwrap();
+    let server = start(toml).await;
+    assert_eq!(server.version().await, version + 1);
+    assert_eq!(server.state().await.model("gpt-4o").unwrap().name, "GPT-4o");
+    server.stop().await;
+
+    // Back to the plain file: it applies (the name it gives comes back).
+    let server = start(json.clone()).await;
+    assert_eq!(server.version().await, version + 2);
+    assert_eq!(server.state().await.model("gpt-4o").unwrap().name, "gpt-4o");
+    server.stop().await;
+
+    // A plain file dated before the one applied applies nothing.
+    let older = std::fs::read_to_string(SAMPLE).unwrap().replace(
+        "\"max_output_tokens\": 16384",
+        "\"max_output_tokens\": 9999",
+    );
+    assert!(older.contains("9999"));
+    std::fs::write(&json, older).unwrap();
+    let file = std::fs::File::options().write(true).open(&json).unwrap();
+    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .unwrap();
+    let server = start(json).await;
+    assert_eq!(
+        server.version().await,
+        version + 2,
+        "older than the applied file"
+    );
+    server.stop().await;
+}

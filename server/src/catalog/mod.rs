@@ -62,11 +62,16 @@ pub struct LoadOptions {
 /// keeps as the last applied catalog.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Catalog {
-    /// The file's `revision` (TOML), or the modification time in seconds of
-    /// a plain LiteLLM file. A store that applied a higher revision refuses a
-    /// lower one, so a stale file never moves the catalog backwards.
+    /// The file's `revision` (TOML). A store that applied a higher revision
+    /// refuses a lower one, so a stale file never moves the catalog
+    /// backwards.
     #[serde(default)]
     pub revision: Option<u64>,
+    /// A plain LiteLLM file's modification time in seconds, which plays the
+    /// same part among plain LiteLLM files (a revision and a modification
+    /// time are never compared with each other).
+    #[serde(default)]
+    pub modified: Option<u64>,
     /// Sorted by id.
     pub providers: Vec<ProviderSyncInfo>,
     /// Sorted by id.
@@ -87,6 +92,7 @@ impl Catalog {
     /// Whether two catalogs say the same thing (what was read, not how).
     pub fn same_content(&self, other: &Self) -> bool {
         self.revision == other.revision
+            && self.modified == other.modified
             && self.providers == other.providers
             && self.models == other.models
             && self.active_provider_id == other.active_provider_id
@@ -285,7 +291,7 @@ impl Catalog {
                     [None, None],
                     report,
                 )?;
-                catalog.revision = modified_secs(path);
+                catalog.modified = modified_secs(path);
                 catalog
             }
             _ => Self::parse_toml(path, &text, options)?,
@@ -394,6 +400,26 @@ impl Catalog {
     }
 }
 
+/// Lays `over` on `base`, objects field by field (a `pricing` override
+/// that gives one price keeps the others).
+fn overlay_json(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(over)) => {
+            for (key, value) in over {
+                match base.get_mut(key) {
+                    Some(slot) if slot.is_object() && value.is_object() => {
+                        overlay_json(slot, value)
+                    }
+                    _ => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
+}
+
 fn detect(path: &Path, text: &str) -> CatalogFormat {
     match path.extension().and_then(|e| e.to_str()) {
         Some(ext) if ext.eq_ignore_ascii_case("json") => CatalogFormat::Litellm,
@@ -462,9 +488,7 @@ where
                         e.to_string(),
                     )
                 })?;
-                for (key, value) in fields.as_object().into_iter().flatten() {
-                    merged[key] = value.clone();
-                }
+                overlay_json(&mut merged, &fields);
                 serde_json::from_value(merged).map_err(|e| {
                     refuse.at(
                         Some(span.clone()),
@@ -631,6 +655,7 @@ fn assemble(
     }
     Ok(Catalog {
         revision: None,
+        modified: None,
         providers: state.providers,
         models: state.all_models,
         active_provider_id: active.map(Spanned::into_inner),

@@ -71,26 +71,85 @@ pub struct Reconciled {
 /// it does not pass the checks.
 struct Planned<T> {
     id: String,
-    /// Merged (file changes over live values), then the file's own version,
-    /// then nothing (keep the live entity as it is).
+    /// In order of preference: merged (file changes over live values), the
+    /// file's own version, the file's version without references to other
+    /// entities. Empty: no choice passes; the live entity stays as it is.
     choices: Vec<T>,
+    /// Admin edits the first choice keeps (counted if it is the one taken).
+    kept: usize,
+    /// Whether the first choice is still the one planned.
+    first: bool,
+}
+
+impl<T> Planned<T> {
+    fn new(id: &str, choices: Vec<T>, kept: usize) -> Self {
+        Self {
+            id: id.to_owned(),
+            choices,
+            kept,
+            first: true,
+        }
+    }
+
+    fn fall_back(&mut self) {
+        self.choices.remove(0);
+        self.first = false;
+    }
+}
+
+/// References to entities this reconcile removes are cleared, as removing
+/// them would clear them anyway; a model of a removed provider goes back to
+/// the file's provider.
+fn without_gone_provider(mut p: ProviderSyncInfo, gone: &HashSet<&str>) -> ProviderSyncInfo {
+    if p.fallback_provider_id
+        .as_deref()
+        .is_some_and(|f| gone.contains(f))
+    {
+        p.fallback_provider_id = None;
+    }
+    p
+}
+
+fn without_gone_model(
+    mut m: ModelSpecification,
+    wanted: &ModelSpecification,
+    gone_providers: &HashSet<&str>,
+    gone_models: &HashSet<&str>,
+) -> ModelSpecification {
+    if gone_providers.contains(m.provider_id.as_str()) {
+        m.provider_id = wanted.provider_id.clone();
+    }
+    if m.replacement_model_id
+        .as_deref()
+        .is_some_and(|r| gone_models.contains(r))
+    {
+        m.replacement_model_id = None;
+    }
+    m
 }
 
 impl Catalog {
     /// Emits the fewest events that bring the draft's state to the file, as
-    /// the module documentation describes, and records the file as applied.
+    /// the module documentation describes, and records what was applied.
     pub fn reconcile(&self, draft: &mut Draft) -> Reconciled {
         let last = draft.applied_catalog().cloned();
-        if let (Some(file), Some(stored)) = (self.revision, last.as_ref().and_then(|l| l.revision))
-            && file < stored
-        {
-            return Reconciled {
-                outcome: Outcome::Older { file, stored },
-                ..Reconciled::default()
-            };
-        }
-        if last.as_ref().is_some_and(|l| l.same_content(self)) {
-            return Reconciled::default();
+        if let Some(last) = &last {
+            for (file, stored) in [
+                (self.revision, last.revision),
+                (self.modified, last.modified),
+            ] {
+                if let (Some(file), Some(stored)) = (file, stored)
+                    && file < stored
+                {
+                    return Reconciled {
+                        outcome: Outcome::Older { file, stored },
+                        ..Reconciled::default()
+                    };
+                }
+            }
+            if last.same_content(self) {
+                return Reconciled::default();
+            }
         }
         let live = draft.state();
         let fresh = live.providers.is_empty() && live.all_models.is_empty();
@@ -113,66 +172,6 @@ impl Catalog {
             }
         };
 
-        let mut kept = 0;
-        let mut providers = Vec::new();
-        for wanted in &self.providers {
-            let current = live.provider(&wanted.id);
-            let base = base_provider(&wanted.id, current.is_some());
-            match current {
-                None => {
-                    if base.is_some_and(|b| same_fields(b, wanted, PROVIDER_RUNTIME)) {
-                        kept += 1;
-                        continue;
-                    }
-                    let mut new = wanted.clone();
-                    new.model_ids.clear();
-                    new.revision = 1;
-                    providers.push(Planned {
-                        id: wanted.id.clone(),
-                        choices: vec![new],
-                    });
-                }
-                Some(current) => {
-                    let merged = merge(wanted, base, current, PROVIDER_RUNTIME, &mut kept);
-                    if &merged != current {
-                        let file_wins = merge(wanted, None, current, PROVIDER_RUNTIME, &mut 0);
-                        providers.push(Planned {
-                            id: wanted.id.clone(),
-                            choices: vec![merged, file_wins],
-                        });
-                    }
-                }
-            }
-        }
-        let mut models = Vec::new();
-        for wanted in &self.models {
-            let current = live.model(&wanted.id);
-            let base = base_model(&wanted.id, current.is_some());
-            match current {
-                None => {
-                    if base.is_some_and(|b| same_fields(b, wanted, MODEL_RUNTIME)) {
-                        kept += 1;
-                        continue;
-                    }
-                    let mut new = wanted.clone();
-                    new.revision = 1;
-                    models.push(Planned {
-                        id: wanted.id.clone(),
-                        choices: vec![new],
-                    });
-                }
-                Some(current) => {
-                    let merged = merge(wanted, base, current, MODEL_RUNTIME, &mut kept);
-                    if &merged != current {
-                        let file_wins = merge(wanted, None, current, MODEL_RUNTIME, &mut 0);
-                        models.push(Planned {
-                            id: wanted.id.clone(),
-                            choices: vec![merged, file_wins],
-                        });
-                    }
-                }
-            }
-        }
         // Removed from the file since it was last applied, and still here.
         let (gone_providers, gone_models): (Vec<String>, Vec<String>) = match &last {
             None => (Vec::new(), Vec::new()),
@@ -194,17 +193,114 @@ impl Catalog {
                 (providers, models)
             }
         };
+        let gone_p: HashSet<&str> = gone_providers.iter().map(String::as_str).collect();
+        let gone_m: HashSet<&str> = gone_models.iter().map(String::as_str).collect();
 
-        settle(
-            live,
-            &mut providers,
-            &mut models,
-            &gone_providers,
-            &gone_models,
-        );
+        let mut kept = 0;
+        let mut providers = Vec::new();
+        for wanted in &self.providers {
+            let current = live.provider(&wanted.id);
+            let base = base_provider(&wanted.id, current.is_some());
+            let mut bare = wanted.clone();
+            bare.fallback_provider_id = None;
+            match current {
+                None => {
+                    if base.is_some_and(|b| same_fields(b, wanted, PROVIDER_RUNTIME)) {
+                        kept += 1;
+                        continue;
+                    }
+                    let choices = [wanted.clone(), bare]
+                        .into_iter()
+                        .map(|mut p| {
+                            p.model_ids.clear();
+                            p.revision = 1;
+                            without_gone_provider(p, &gone_p)
+                        })
+                        .collect();
+                    providers.push(Planned::new(&wanted.id, choices, 0));
+                }
+                Some(current) => {
+                    let mut edits = 0;
+                    let merged = merge(wanted, base, current, PROVIDER_RUNTIME, &mut edits);
+                    let merged = without_gone_provider(merged, &gone_p);
+                    if &merged != current {
+                        let choices = vec![
+                            merged,
+                            merge(wanted, None, current, PROVIDER_RUNTIME, &mut 0),
+                            merge(&bare, None, current, PROVIDER_RUNTIME, &mut 0),
+                        ]
+                        .into_iter()
+                        .map(|p| without_gone_provider(p, &gone_p))
+                        .collect();
+                        providers.push(Planned::new(&wanted.id, choices, edits));
+                    } else {
+                        kept += edits;
+                    }
+                }
+            }
+        }
+        let mut models = Vec::new();
+        for wanted in &self.models {
+            let current = live.model(&wanted.id);
+            let base = base_model(&wanted.id, current.is_some());
+            let mut bare = wanted.clone();
+            bare.replacement_model_id = None;
+            match current {
+                None => {
+                    if base.is_some_and(|b| same_fields(b, wanted, MODEL_RUNTIME)) {
+                        kept += 1;
+                        continue;
+                    }
+                    let choices = [wanted.clone(), bare]
+                        .into_iter()
+                        .map(|mut m| {
+                            m.revision = 1;
+                            without_gone_model(m, wanted, &gone_p, &gone_m)
+                        })
+                        .collect();
+                    models.push(Planned::new(&wanted.id, choices, 0));
+                }
+                Some(current) => {
+                    let mut edits = 0;
+                    let merged = merge(wanted, base, current, MODEL_RUNTIME, &mut edits);
+                    let merged = without_gone_model(merged, wanted, &gone_p, &gone_m);
+                    if &merged != current {
+                        let choices = vec![
+                            merged,
+                            merge(wanted, None, current, MODEL_RUNTIME, &mut 0),
+                            merge(&bare, None, current, MODEL_RUNTIME, &mut 0),
+                        ]
+                        .into_iter()
+                        .map(|m| without_gone_model(m, wanted, &gone_p, &gone_m))
+                        .collect();
+                        models.push(Planned::new(&wanted.id, choices, edits));
+                    } else {
+                        kept += edits;
+                    }
+                }
+            }
+        }
+
+        settle(live, &mut providers, &mut models, &gone_p, &gone_m);
+
+        // What is recorded as applied is what was applied: an entity no
+        // choice of which passed keeps its last applied version in the
+        // record, so the next reconcile tries the file's change again.
+        let mut record = self.clone();
+        for planned in providers.iter().filter(|p| p.choices.is_empty()) {
+            let previous = last.as_ref().and_then(|l| l.provider(&planned.id)).cloned();
+            put(&mut record.providers, &planned.id, previous, |p| &p.id);
+        }
+        for planned in models.iter().filter(|m| m.choices.is_empty()) {
+            let previous = last.as_ref().and_then(|l| l.model(&planned.id)).cloned();
+            put(&mut record.models, &planned.id, previous, |m| &m.id);
+        }
 
         let start = draft.events().len();
         for planned in providers {
+            if planned.first {
+                kept += planned.kept;
+            }
             let Some(mut next) = planned.choices.into_iter().next() else {
                 continue;
             };
@@ -217,6 +313,9 @@ impl Catalog {
             }
         }
         for planned in models {
+            if planned.first {
+                kept += planned.kept;
+            }
             let Some(mut next) = planned.choices.into_iter().next() else {
                 continue;
             };
@@ -239,9 +338,9 @@ impl Catalog {
         for id in &gone_providers {
             commands::delete_provider(draft, id, None).expect("the provider exists");
         }
-        self.reconcile_pointers(draft, last.as_deref(), adopted, &mut kept);
+        self.reconcile_pointers(draft, last.as_deref(), adopted, &mut kept, &mut record);
 
-        draft.record_catalog(Arc::new(self.clone()));
+        draft.record_catalog(Arc::new(record));
         let mut done = Reconciled {
             outcome: Outcome::Applied,
             kept_edits: kept,
@@ -256,56 +355,66 @@ impl Catalog {
                 _ => done.updated += 1,
             }
         }
+        if done.events == 0 {
+            done.outcome = Outcome::Unchanged;
+        }
         done
     }
 
     /// The active and default provider: a value the file does not give, or
-    /// did not change since it was last applied, stays as it is.
+    /// did not change since it was last applied, stays as it is; a value
+    /// naming a provider that is not there stays as it is too (and is not
+    /// recorded as applied).
     fn reconcile_pointers(
         &self,
         draft: &mut Draft,
         last: Option<&Catalog>,
         adopted: bool,
         kept: &mut usize,
+        record: &mut Catalog,
     ) {
         let state = draft.state();
-        let pick =
-            |file: &Option<String>, applied: Option<&Option<String>>, live: &Option<String>| {
-                let Some(wanted) = file else {
-                    return live.clone();
-                };
-                let unchanged = match applied {
-                    Some(applied) => applied.as_ref() == Some(wanted),
-                    None => adopted && live.is_some(),
-                };
-                if unchanged {
-                    live.clone()
-                } else {
-                    Some(wanted.clone())
-                }
+        let exists = |id: &str| state.provider(id).is_some();
+        let mut pick = |file: &Option<String>,
+                        applied: Option<&Option<String>>,
+                        live: &Option<String>,
+                        recorded: &mut Option<String>| {
+            let Some(wanted) = file else {
+                return live.clone();
             };
+            let unchanged = match applied {
+                Some(applied) => applied.as_ref() == Some(wanted),
+                None => adopted && live.is_some(),
+            };
+            if unchanged {
+                if live.as_ref() != Some(wanted) {
+                    *kept += 1;
+                }
+                live.clone()
+            } else if exists(wanted) {
+                Some(wanted.clone())
+            } else {
+                tracing::warn!(provider = %wanted, "catalog: the active or default provider it names is not there; kept the current one");
+                *recorded = applied.cloned().flatten();
+                live.clone()
+            }
+        };
         let active = pick(
             &self.active_provider_id,
             last.map(|l| &l.active_provider_id),
             &state.active_provider_id,
+            &mut record.active_provider_id,
         );
         let default = pick(
             &self.default_provider_id,
             last.map(|l| &l.default_provider_id),
             &state.default_provider_id,
+            &mut record.default_provider_id,
         );
-        for (file, chosen) in [
-            (&self.active_provider_id, &active),
-            (&self.default_provider_id, &default),
-        ] {
-            if file.is_some() && chosen != file {
-                *kept += 1;
-            }
-        }
-        let exists = |id: &Option<String>| id.clone().filter(|id| state.provider(id).is_some());
+        let still = |id: Option<String>| id.filter(|id| exists(id));
         let next = ActiveProviderChanged {
-            active_provider_id: exists(&active),
-            default_provider_id: exists(&default),
+            active_provider_id: still(active),
+            default_provider_id: still(default),
         };
         if next.active_provider_id != state.active_provider_id
             || next.default_provider_id != state.default_provider_id
@@ -315,15 +424,28 @@ impl Catalog {
     }
 }
 
+/// Sets (or, with `None`, removes) the entity with `id` in a list sorted by
+/// id.
+fn put<T>(list: &mut Vec<T>, id: &str, value: Option<T>, id_of: impl Fn(&T) -> &String) {
+    match (list.binary_search_by(|e| id_of(e).as_str().cmp(id)), value) {
+        (Ok(at), Some(value)) => list[at] = value,
+        (Ok(at), None) => {
+            list.remove(at);
+        }
+        (Err(at), Some(value)) => list.insert(at, value),
+        (Err(_), None) => {}
+    }
+}
+
 /// Checks every planned entity against the state it will be part of; one
-/// that does not pass falls back to its next choice (the file's own version,
-/// then no change), until everything passes.
+/// that does not pass falls back to its next choice, until everything
+/// passes.
 fn settle(
     live: &SyncState,
     providers: &mut [Planned<ProviderSyncInfo>],
     models: &mut [Planned<ModelSpecification>],
-    gone_providers: &[String],
-    gone_models: &[String],
+    gone_p: &HashSet<&str>,
+    gone_m: &HashSet<&str>,
 ) {
     loop {
         let mut target = live.clone();
@@ -343,8 +465,6 @@ fn settle(
                 }
             }
         }
-        let gone_p: HashSet<&str> = gone_providers.iter().map(String::as_str).collect();
-        let gone_m: HashSet<&str> = gone_models.iter().map(String::as_str).collect();
         target.providers.retain(|p| !gone_p.contains(p.id.as_str()));
         target.all_models.retain(|m| {
             !gone_m.contains(m.id.as_str()) && !gone_p.contains(m.provider_id.as_str())
@@ -357,8 +477,8 @@ fn settle(
             if let Some(next) = p.choices.first()
                 && let Err(err) = validate::provider(&target, next, Fields(""))
             {
-                tracing::warn!(provider = %p.id, error = %err, "catalog: merged provider does not pass the checks; falling back");
-                p.choices.remove(0);
+                tracing::warn!(provider = %p.id, error = %err, "catalog: a provider does not pass the checks; trying the next choice");
+                p.fall_back();
                 fell_back = true;
             }
         }
@@ -366,8 +486,8 @@ fn settle(
             if let Some(next) = m.choices.first()
                 && let Err(err) = validate::model(&target, next, Fields(""))
             {
-                tracing::warn!(model = %m.id, error = %err, "catalog: merged model does not pass the checks; falling back");
-                m.choices.remove(0);
+                tracing::warn!(model = %m.id, error = %err, "catalog: a model does not pass the checks; trying the next choice");
+                m.fall_back();
                 fell_back = true;
             }
         }

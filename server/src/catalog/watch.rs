@@ -19,7 +19,13 @@ use crate::shutdown::Shutdown;
 const SETTLE: Duration = Duration::from_millis(200);
 
 /// Reads the file again and reconciles it; logs and counts the result.
-pub async fn reload(service: &Arc<Service>, path: &Path, options: &LoadOptions, why: &str) {
+/// Returns the files the catalog was read from, when it could be read.
+pub async fn reload(
+    service: &Arc<Service>,
+    path: &Path,
+    options: &LoadOptions,
+    why: &str,
+) -> Option<Vec<PathBuf>> {
     let shown = path.display().to_string();
     let load = {
         let path = path.to_owned();
@@ -31,7 +37,7 @@ pub async fn reload(service: &Arc<Service>, path: &Path, options: &LoadOptions, 
         Err(err) => {
             count(service, "refused");
             tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload refused; the running catalog is unchanged");
-            return;
+            return None;
         }
     };
     catalog.report.log(&shown);
@@ -55,6 +61,17 @@ pub async fn reload(service: &Arc<Service>, path: &Path, options: &LoadOptions, 
             tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload could not be written; the running catalog is unchanged");
         }
     }
+    Some(catalog.sources)
+}
+
+/// What the catalog's files hold, to tell a real change from a touch.
+fn digest(sources: &[PathBuf]) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for source in sources {
+        std::fs::read(source).ok()?.hash(&mut hasher);
+    }
+    Some(hasher.finish())
 }
 
 fn count(service: &Service, result: &'static str) {
@@ -78,7 +95,7 @@ pub fn spawn(
     let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
     // The watcher lives as long as the task.
     let watcher = if watch {
-        match watch_files(&sources, tx.clone()) {
+        match watch_files(&path, &sources, tx.clone()) {
             Ok(w) => Some(w),
             Err(err) => {
                 tracing::error!(error = %err, "cannot watch the catalog file; reload with SIGHUP");
@@ -105,9 +122,10 @@ pub fn spawn(
             Err(err) => tracing::warn!(error = %err, "cannot listen for SIGHUP"),
         }
     }
-    drop(tx);
     tokio::spawn(async move {
-        let _watcher = watcher;
+        let mut sources = sources;
+        let mut seen = digest(&sources);
+        let mut _watcher = watcher;
         loop {
             let why = tokio::select! {
                 why = rx.recv() => match why { Some(why) => why, None => return },
@@ -115,36 +133,77 @@ pub fn spawn(
             };
             // Let a burst of changes settle into one reload.
             tokio::time::sleep(SETTLE).await;
-            while rx.try_recv().is_ok() {}
-            reload(&service, &path, &options, why).await;
+            let mut why = why;
+            while let Ok(next) = rx.try_recv() {
+                if next == "SIGHUP" {
+                    why = next;
+                }
+            }
+            // A file event is any change in the folders (editors rename,
+            // Kubernetes swaps a symlink): reload only if the content moved.
+            let now = digest(&sources);
+            if why != "SIGHUP" && now.is_some() && now == seen {
+                continue;
+            }
+            seen = now;
+            if let Some(read) = reload(&service, &path, &options, why).await
+                && read != sources
+            {
+                sources = read;
+                seen = digest(&sources);
+                if watch {
+                    _watcher = watch_files(&path, &sources, tx.clone())
+                        .map_err(
+                            |err| tracing::error!(error = %err, "cannot watch the catalog's files"),
+                        )
+                        .ok();
+                }
+            }
         }
     })
 }
 
 fn watch_files(
+    path: &Path,
     sources: &[PathBuf],
     tx: mpsc::UnboundedSender<&'static str>,
 ) -> notify::Result<notify::RecommendedWatcher> {
-    // Editors often replace a file rather than write it: watch the folders
-    // and pick out the files.
-    let files: Vec<PathBuf> = sources
-        .iter()
-        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-        .collect();
-    let wanted = files.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if event.kind.is_access() {
-            return;
+    // Editors often replace a file rather than write it, and Kubernetes
+    // swaps a symlink beside it: watch the folders (of the path as given and
+    // of the files it resolves to), and let the content decide.
+    let mut folders: Vec<PathBuf> = Vec::new();
+    for file in std::iter::once(path).chain(sources.iter().map(PathBuf::as_path)) {
+        for resolved in [
+            std::path::absolute(file).ok(),
+            std::fs::canonicalize(file).ok(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(folder) = resolved.parent() {
+                folders.push(folder.to_owned());
+            }
         }
-        if event.paths.iter().any(|p| wanted.iter().any(|w| w == p)) {
+    }
+    folders.sort();
+    folders.dedup();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // A database beside the catalog writes its journal all the time.
+        let journal = |p: &PathBuf| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            name.ends_with("-wal") || name.ends_with("-shm") || name.ends_with("-journal")
+        };
+        if let Ok(event) = event
+            && !event.kind.is_access()
+            && !event.paths.iter().all(journal)
+        {
             let _ = tx.send("file change");
         }
     })?;
-    let mut folders: Vec<&Path> = files.iter().filter_map(|f| f.parent()).collect();
-    folders.sort();
-    folders.dedup();
-    for folder in folders {
+    for folder in &folders {
         watcher.watch(folder, RecursiveMode::NonRecursive)?;
     }
     Ok(watcher)

@@ -47,12 +47,25 @@ impl SqliteStore {
         } else {
             SqliteConnectOptions::new().filename(url)
         };
-        if !options.get_filename().exists() {
+        let file = options.get_filename().to_owned();
+        if !file.exists() {
             return Ok(None);
         }
+        // With no write-ahead log beside it (no server running, none
+        // crashed), the file is opened immutable: SQLite then creates no
+        // -wal or -shm file, which a run as another user would leave behind
+        // for the server to trip over.
+        let mut wal = file.clone().into_os_string();
+        wal.push("-wal");
+        let immutable = !std::path::Path::new(&wal).exists();
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.read_only(true).create_if_missing(false))
+            .connect_with(
+                options
+                    .read_only(true)
+                    .immutable(immutable)
+                    .create_if_missing(false),
+            )
             .await?;
         let tables: Vec<String> =
             sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
