@@ -24,6 +24,17 @@ if [ "${SKIP_BROWSER:-}" != 1 ] && { ! command -v chromedriver >/dev/null || ! c
   DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends chromium chromium-driver
 fi
 
+# PostgreSQL for the scale-out suites, which start their own servers in
+# temporary directories (no service is started or assumed).
+if [ "${SKIP_POSTGRES:-}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+  apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends postgresql postgresql-client
+fi
+if [ "${SKIP_POSTGRES:-}" != 1 ] && [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
+fi
+
 if ! command -v npm >/dev/null; then
   echo "npm is needed (Node.js 20 or later)" >&2
   exit 1

@@ -25,6 +25,11 @@ trap 'rm -f "$log"' EXIT
 step "native tests"
 cargo test --workspace 2>&1 | tee -a "$log"
 
+step "the server's suites again on PostgreSQL (servers of their own), and the cluster tests"
+PROVIDER_SYNC_TEST_STORE=postgres cargo test -p provider-sync-server \
+  --test http_api --test admin_api --test websocket --test convergence \
+  --test persistence --test catalog_reconcile 2>&1 | tee -a "$log"
+
 step "browser tests (headless Chromium against a real server)"
 bash scripts/test-browser.sh 2>&1 | tee -a "$log"
 

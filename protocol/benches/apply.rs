@@ -32,9 +32,9 @@ fn model(i: usize, providers: usize) -> ModelSpecification {
         max_input_tokens: 128_000,
         max_output_tokens: 8192,
         supports_streaming: true,
-        supports_vision: i % 2 == 0,
+        supports_vision: i.is_multiple_of(2),
         supports_function_calling: true,
-        supports_json_mode: i % 3 == 0,
+        supports_json_mode: i.is_multiple_of(3),
         supports_reasoning: false,
         pricing: Some(ModelPricing {
             input_per_million: 1.25,

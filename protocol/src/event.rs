@@ -144,6 +144,19 @@ pub struct Heartbeat {
     pub version: u64,
     pub checksum: String,
     pub server_time: String,
+    /// False when the server has lost its store: its version may be behind
+    /// what other instances have. Absent (true) otherwise.
+    #[serde(default = "reachable", skip_serializing_if = "is_reachable")]
+    #[cfg_attr(feature = "tsify", tsify(optional))]
+    pub store_reachable: bool,
+}
+
+fn reachable() -> bool {
+    true
+}
+
+fn is_reachable(value: &bool) -> bool {
+    *value
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -289,6 +289,7 @@ fn heartbeats_reveal_missed_changes_and_divergence() {
             version,
             checksum: checksum.into(),
             server_time: "t".into(),
+            store_reachable: true,
         }),
     };
     let mut core = connected(&h, 2);
@@ -554,6 +555,7 @@ fn a_socket_that_opens_then_drops_is_backed_off_and_polled_around() {
             version: 1,
             checksum: h.states[1].metadata.checksum.clone(),
             server_time: "t".into(),
+            store_reachable: true,
         }),
     };
     core.handle(Input::SocketEvent(beat), 1.0, 0.5);

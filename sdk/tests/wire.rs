@@ -119,6 +119,7 @@ fn events() -> Vec<SyncEvent> {
             version: 9,
             checksum: "00".into(),
             server_time: "t".into(),
+            store_reachable: true,
         }),
         EventPayload::ResyncRequired(ResyncRequired {
             reason: "lagged".into(),

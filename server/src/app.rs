@@ -108,9 +108,17 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("t.db").display().to_string())
             .await
             .unwrap();
-        let service = Service::open(Arc::new(store), 100, 16, Arc::new(Metrics::new()))
-            .await
-            .unwrap();
+        let service = Service::open(
+            Arc::new(store),
+            crate::service::Retention {
+                events: 100,
+                bytes: u64::MAX,
+            },
+            16,
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .unwrap();
         let mut config = Config::defaults();
         config.admin_token = Some("secret".into());
         AppState {

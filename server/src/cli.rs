@@ -10,9 +10,9 @@ use provider_sync_protocol::{EventPayload, SyncEvent, SyncState};
 use serde_json::Value;
 
 use crate::catalog::{Catalog, LoadOptions};
-use crate::config::CatalogCommand;
+use crate::config::{CatalogCommand, StoreCommand};
 use crate::service::Draft;
-use crate::store::SqliteStore;
+use crate::store::{PostgresStore, SqliteStore};
 
 /// Exit codes of the catalog tools.
 pub const NOTHING_TO_CHANGE: u8 = 0;
@@ -224,5 +224,50 @@ fn fields<T: serde::Serialize>(before: Option<&T>, after: &T, skip: &[&str]) -> 
         String::new()
     } else {
         format!(": {}", changes.join(", "))
+    }
+}
+
+/// Runs one store tool; returns its exit code (0 done, 2 refused).
+pub async fn store(command: StoreCommand, out: &mut impl Write) -> u8 {
+    let StoreCommand::Copy { from, to } = command;
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        eprintln!("provider-sync-server: store copy writes to PostgreSQL (--to postgres://…)");
+        return INVALID;
+    }
+    let loaded = match SqliteStore::peek(&from).await {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => {
+            eprintln!("provider-sync-server: no SQLite store at {from}");
+            return INVALID;
+        }
+        Err(err) => {
+            eprintln!("provider-sync-server: cannot read {from}: {err}");
+            return INVALID;
+        }
+    };
+    let target = match PostgresStore::open(&to).await {
+        Ok(target) => target,
+        Err(err) => {
+            eprintln!("provider-sync-server: cannot open {to}: {err}");
+            return INVALID;
+        }
+    };
+    match target.import(&loaded).await {
+        Ok(()) => {
+            let _ = writeln!(
+                out,
+                "copied epoch {} at version {}: {} providers, {} models, {} events",
+                loaded.epoch,
+                loaded.version,
+                loaded.providers.len(),
+                loaded.models.len(),
+                loaded.log.len()
+            );
+            NOTHING_TO_CHANGE
+        }
+        Err(err) => {
+            eprintln!("provider-sync-server: store copy refused: {err}");
+            INVALID
+        }
     }
 }

@@ -69,6 +69,33 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_EVENT_RETENTION", default_value_t = 1000)]
     pub event_retention: u64,
 
+    /// Bytes of change events kept (the newest that fit), beside the count.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_EVENT_RETENTION_BYTES",
+        default_value_t = 16 * 1024 * 1024
+    )]
+    pub event_retention_bytes: u64,
+
+    /// A SQLite store is written by one process at a time: how long (ms) a
+    /// second process waits for the first to let go before it refuses to
+    /// start (a redeploy that starts the new process first).
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_STORE_LOCK_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub store_lock_timeout_ms: u64,
+
+    /// PostgreSQL: how often (ms) an instance reads the events other
+    /// instances committed when no notification woke it.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_FOLLOW_INTERVAL_MS",
+        default_value_t = 1_000
+    )]
+    pub follow_interval_ms: u64,
+
     /// How often the server sends a heartbeat on every WebSocket, in ms.
     #[arg(long, env = "PROVIDER_SYNC_HEARTBEAT_MS", default_value_t = 25_000)]
     pub heartbeat_ms: u64,
@@ -176,6 +203,24 @@ pub enum Command {
     /// Catalog file tools.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Store tools.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum StoreCommand {
+    /// Copies a SQLite store into a new PostgreSQL database: the same epoch,
+    /// versions, event log and applied catalog, so clients carry on without
+    /// a full state. Stop the server that writes the SQLite store first.
+    Copy {
+        /// The SQLite store (`sqlite://FILE` or a path).
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database (`postgres://…`); it must be empty.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]

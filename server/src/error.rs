@@ -44,7 +44,11 @@ pub enum Error {
     /// 422: a field's value is not acceptable.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
-    /// 500: the store failed; details go to the log only.
+    /// 503: try again shortly (`Retry-After`).
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500 (503 when the database does not answer): the store failed;
+    /// details go to the log only.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -86,6 +90,10 @@ impl Error {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Store(StoreError::Database(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+            }
             Self::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -102,6 +110,10 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let message = match &self {
+            Self::Store(StoreError::Database(err)) => {
+                tracing::error!(error = %err, "the store does not answer");
+                "the store does not answer: the change was not acknowledged (read it back before trying again)".to_owned()
+            }
             Self::Store(err) => {
                 tracing::error!(error = %err, "store failure");
                 "the store failed; the change was not made".to_owned()
@@ -122,6 +134,15 @@ impl IntoResponse for Error {
             }
             _ => (status, Json(ErrorBody { error })).into_response(),
         };
+        if matches!(
+            self,
+            Self::Unavailable(_) | Self::Store(StoreError::Database(_))
+        ) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if let Self::Unauthorized(_) = self {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

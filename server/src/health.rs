@@ -14,6 +14,7 @@ use crate::commands::change_status;
 use crate::metrics::ProbeLabels;
 use crate::service::Service;
 use crate::shutdown::Shutdown;
+use crate::store::Role;
 
 /// Recent results kept per provider for the error rate.
 const WINDOW: usize = 10;
@@ -157,7 +158,7 @@ pub async fn probe_all(
     }
     let written = service
         .write(|draft| {
-            for (id, status, health) in changes {
+            for (id, status, health) in changes.iter().cloned() {
                 // Re-read: an operator may have changed it meanwhile.
                 let Some(current) = draft.state().provider(&id).cloned() else {
                     continue;
@@ -198,7 +199,13 @@ pub fn spawn(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticks.tick() => probe_all(&service, &board, &client, &settings).await,
+                _ = ticks.tick() => {
+                    // One instance of a cluster probes at a time; another
+                    // takes over when it dies.
+                    if service.store().lead(Role::Health).await {
+                        probe_all(&service, &board, &client, &settings).await;
+                    }
+                }
                 _ = shutdown.wait() => return,
             }
         }

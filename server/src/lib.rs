@@ -121,13 +121,28 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .as_deref()
         .map(|path| Catalog::load_with(path, &catalog_options))
         .transpose()?;
-    let store = store::open(&config.database).await?;
+    let store = store::open(
+        &config.database,
+        store::OpenOptions {
+            lock_timeout: std::time::Duration::from_millis(config.store_lock_timeout_ms),
+        },
+    )
+    .await?;
     if config.new_epoch {
         let epoch = store.rotate_epoch().await?;
         tracing::warn!(%epoch, "started a new epoch: every client will take a full state");
     }
     let metrics = Arc::new(Metrics::new());
-    let service = Service::open(store, config.event_retention, config.ws_queue, metrics).await?;
+    let service = Service::open(
+        store,
+        service::Retention {
+            events: config.event_retention,
+            bytes: config.event_retention_bytes,
+        },
+        config.ws_queue,
+        metrics,
+    )
+    .await?;
     let mut catalog_sources = Vec::new();
     if let Some(catalog) = catalog {
         let path = config
@@ -135,6 +150,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             .as_deref()
             .unwrap_or(std::path::Path::new(""));
         catalog.report.log(&path.display().to_string());
+        service.refresh_applied_catalog().await?;
         let written = service.write(|draft| Ok(catalog.reconcile(draft))).await?;
         log_reconcile(path, &written.value, written.version);
         catalog_sources = catalog.sources;
@@ -183,6 +199,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }
     }));
     let shutdown_for_catalog = shutdown.clone();
+    if service.store().shared() {
+        tasks.push(follow(
+            service.clone(),
+            std::time::Duration::from_millis(config.follow_interval_ms.max(10)),
+            shutdown.clone(),
+        ));
+    }
     tasks.push(health::spawn(
         service,
         health,
@@ -239,4 +262,27 @@ fn log_reconcile(path: &std::path::Path, done: &catalog::Reconciled, version: u6
             );
         }
     }
+}
+
+/// Follows the store's log (several instances on one PostgreSQL): every
+/// committed event, from any instance, applied in version order and sent to
+/// this instance's WebSocket clients. A notification wakes it; it also polls,
+/// for notifications lost while the listener was down.
+fn follow(
+    service: Arc<Service>,
+    interval: std::time::Duration,
+    mut shutdown: shutdown::Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = service.store().changed() => {}
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.wait() => return,
+            }
+            if let Err(err) = service.follow().await {
+                tracing::warn!(error = %err, "cannot read the store's log; retrying");
+            }
+        }
+    })
 }

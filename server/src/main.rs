@@ -15,9 +15,16 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let mut config = Config::parse();
-    if let Some(Command::Catalog(tool)) = config.command.take() {
-        let code = cli::run(tool, &mut std::io::stdout()).await;
-        return std::process::ExitCode::from(code);
+    match config.command.take() {
+        Some(Command::Catalog(tool)) => {
+            let code = cli::run(tool, &mut std::io::stdout()).await;
+            return std::process::ExitCode::from(code);
+        }
+        Some(Command::Store(tool)) => {
+            let code = cli::store(tool, &mut std::io::stdout()).await;
+            return std::process::ExitCode::from(code);
+        }
+        None => {}
     }
     let server = match provider_sync_server::start(config).await {
         Ok(server) => server,

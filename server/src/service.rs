@@ -22,7 +22,7 @@ use crate::catalog::Catalog;
 use crate::clock::now_rfc3339;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::store::{Commit, RowChange, Store, StoreError};
+use crate::store::{Commit, Loaded, RowChange, Since, Store, StoreError};
 
 /// A change event kept for incremental sync, with the JSON it was sent as.
 #[derive(Debug)]
@@ -37,6 +37,9 @@ pub struct Frame {
     pub version: u64,
     /// A committed change (as opposed to a heartbeat).
     pub change: bool,
+    /// The state was replaced (reloaded from the store): `text` tells the
+    /// client to resync, and versions may start over.
+    pub reset: bool,
     pub text: Utf8Bytes,
 }
 
@@ -138,12 +141,15 @@ impl Snapshot {
         }
     }
 
-    pub fn heartbeat(&self) -> SyncEvent {
+    /// A heartbeat at this version; `store_reachable: false` says that this
+    /// instance has lost its store, so this version may not be current.
+    pub fn heartbeat(&self, store_reachable: bool) -> SyncEvent {
         self.control_event(EventPayload::Heartbeat(Heartbeat {
             epoch: self.epoch().to_owned(),
             version: self.version(),
             checksum: self.state.metadata.checksum.clone(),
             server_time: now_rfc3339(),
+            store_reachable,
         }))
     }
 
@@ -312,27 +318,104 @@ pub struct Written<T> {
     pub events: usize,
 }
 
+/// How much of the event log is kept (in the store and in memory).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub events: u64,
+    pub bytes: u64,
+}
+
+/// How many times a write is built again after another instance committed
+/// first (with a short, growing, jittered pause between tries).
+const ATTEMPTS: usize = 20;
+/// A number below `n` that differs between calls (for jitter).
+fn rand_below(n: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(n);
+    hasher.finish() % n.max(1)
+}
+
+/// Events read from the store per round when catching up.
+const FOLLOW_BATCH: usize = 1000;
+
 #[derive(Debug)]
 pub struct Service {
     store: Arc<dyn Store>,
     current: RwLock<Arc<Snapshot>>,
     writer: Arc<Mutex<()>>,
     frames: broadcast::Sender<Frame>,
-    retention: usize,
+    retention: Retention,
     metrics: Arc<Metrics>,
     /// The catalog file as last applied; changed only under the writer lock.
     applied: RwLock<Option<Arc<Catalog>>>,
+    /// Whether the last contact with the store succeeded.
+    reachable: std::sync::atomic::AtomicBool,
+}
+
+fn applied_of(json: Option<&str>) -> Option<Arc<Catalog>> {
+    json.and_then(|json| {
+        serde_json::from_str::<Catalog>(json)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "the record of the last applied catalog cannot be read; the next reconcile keeps current values")
+            })
+            .ok()
+            .map(Arc::new)
+    })
+}
+
+/// The in-memory log after adding `new`: contiguous, at most `retention`
+/// events and bytes (newest kept).
+fn trimmed_log(
+    old: &[Arc<LoggedEvent>],
+    new: &[Arc<LoggedEvent>],
+    retention: Retention,
+) -> Vec<Arc<LoggedEvent>> {
+    let all: Vec<&Arc<LoggedEvent>> = old.iter().chain(new).collect();
+    let mut keep = 0;
+    let mut bytes = 0u64;
+    for event in all.iter().rev() {
+        bytes += event.json.len() as u64;
+        if keep as u64 >= retention.events || bytes > retention.bytes {
+            break;
+        }
+        keep += 1;
+    }
+    all[all.len() - keep..]
+        .iter()
+        .map(|e| (*e).clone())
+        .collect()
 }
 
 impl Service {
     /// Loads the store into memory.
     pub async fn open(
         store: Arc<dyn Store>,
-        retention: u64,
+        retention: Retention,
         ws_queue: usize,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, StoreError> {
         let loaded = store.load().await?;
+        let retention = Retention {
+            events: retention.events.max(1),
+            bytes: retention.bytes.max(1),
+        };
+        let (snapshot, applied) = Self::snapshot_of(loaded, retention);
+        metrics.version.set(snapshot.version() as i64);
+        let (frames, _) = broadcast::channel(ws_queue.max(1));
+        Ok(Arc::new(Self {
+            store,
+            current: RwLock::new(Arc::new(snapshot)),
+            writer: Arc::new(Mutex::new(())),
+            frames,
+            retention,
+            metrics,
+            applied: RwLock::new(applied),
+            reachable: std::sync::atomic::AtomicBool::new(true),
+        }))
+    }
+
+    fn snapshot_of(loaded: Loaded, retention: Retention) -> (Snapshot, Option<Arc<Catalog>>) {
         let mut state = SyncState {
             providers: loaded.providers,
             all_models: loaded.models,
@@ -344,8 +427,7 @@ impl Service {
         state.metadata.epoch = loaded.epoch;
         state.metadata.server_time = now_rfc3339();
         state.normalize();
-        let retention = retention.max(1) as usize;
-        let mut log: Vec<Arc<LoggedEvent>> = loaded
+        let log: Vec<Arc<LoggedEvent>> = loaded
             .log
             .into_iter()
             .map(|(event, json)| {
@@ -359,32 +441,16 @@ impl Service {
             .windows(2)
             .all(|w| w[1].event.version == w[0].event.version + 1)
             && log.last().is_none_or(|e| e.event.version == loaded.version);
-        if !contiguous {
+        let log = if contiguous {
+            trimmed_log(&log, &[], retention)
+        } else {
             tracing::warn!("the stored event log has holes; clients will take a full state");
-            log.clear();
-        }
-        if log.len() > retention {
-            log.drain(..log.len() - retention);
-        }
-        let applied = loaded.catalog.as_deref().and_then(|json| {
-            serde_json::from_str::<Catalog>(json)
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "the record of the last applied catalog cannot be read; the next reconcile keeps current values")
-                })
-                .ok()
-                .map(Arc::new)
-        });
-        metrics.version.set(loaded.version as i64);
-        let (frames, _) = broadcast::channel(ws_queue.max(1));
-        Ok(Arc::new(Self {
-            store,
-            current: RwLock::new(Arc::new(Snapshot::new(state, log))),
-            writer: Arc::new(Mutex::new(())),
-            frames,
-            retention,
-            metrics,
-            applied: RwLock::new(applied),
-        }))
+            Vec::new()
+        };
+        (
+            Snapshot::new(state, log),
+            applied_of(loaded.catalog.as_deref()),
+        )
     }
 
     /// The catalog file as last applied, if any.
@@ -410,6 +476,25 @@ impl Service {
         &self.metrics
     }
 
+    /// Whether the last contact with the store (a follow round, a write, a
+    /// readiness check) succeeded.
+    pub fn store_reachable(&self) -> bool {
+        self.reachable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_store_reachable(&self, reachable: bool) {
+        let was = self
+            .reachable
+            .swap(reachable, std::sync::atomic::Ordering::Relaxed);
+        if was != reachable {
+            if reachable {
+                tracing::info!("the store answers again");
+            } else {
+                tracing::warn!("the store does not answer; heartbeats say so");
+            }
+        }
+    }
+
     /// Sends a heartbeat to every WebSocket client. It is sent under the
     /// writer lock, so it always follows the change frames of the version it
     /// names; while a write is under way the tick is skipped.
@@ -418,11 +503,13 @@ impl Service {
             return;
         };
         let snapshot = self.snapshot();
-        let json = serde_json::to_string(&snapshot.heartbeat()).expect("event serialises");
+        let heartbeat = snapshot.heartbeat(self.store_reachable());
+        let json = serde_json::to_string(&heartbeat).expect("event serialises");
         // No receivers is not an error.
         let _ = self.frames.send(Frame {
             version: snapshot.version(),
             change: false,
+            reset: false,
             text: Utf8Bytes::from(json),
         });
     }
@@ -430,48 +517,186 @@ impl Service {
     /// Runs one write: `build` emits events on a draft; if it returns Ok and
     /// emitted anything, the events and rows are committed in one store
     /// transaction, then published and broadcast. On any error nothing
-    /// changes and nothing is sent.
+    /// changes and nothing is sent. If another instance committed first,
+    /// this instance catches up from the store and builds the write again
+    /// (a few times, then it answers 503).
     ///
     /// Commit and publish run in a task of their own: a caller that goes away
     /// (a client disconnecting, a request timeout) cannot leave the store
     /// ahead of the published state.
     pub async fn write<T>(
         self: &Arc<Self>,
-        build: impl FnOnce(&mut Draft) -> Result<T>,
+        mut build: impl FnMut(&mut Draft) -> Result<T>,
     ) -> Result<Written<T>> {
-        let guard = self.writer.clone().lock_owned().await;
-        let base = self.snapshot();
-        let mut draft = Draft {
-            state: base.state.clone(),
-            now: now_rfc3339(),
-            events: Vec::new(),
-            providers: BTreeSet::new(),
-            models: BTreeSet::new(),
-            pointers: false,
-            applied: self.applied_catalog(),
-            record: None,
-        };
-        let value = build(&mut draft)?;
-        if draft.is_empty() && draft.record.is_none() {
-            return Ok(Written {
-                value,
-                version: base.version(),
-                events: 0,
+        let mut guard = self.writer.clone().lock_owned().await;
+        for attempt in 0..ATTEMPTS {
+            let base = self.snapshot();
+            let mut draft = Draft::scratch(base.state.clone(), self.applied_catalog());
+            let value = build(&mut draft)?;
+            if draft.is_empty() && draft.record.is_none() {
+                return Ok(Written {
+                    value,
+                    version: base.version(),
+                    events: 0,
+                });
+            }
+            let service = self.clone();
+            let (outcome, held) = tokio::spawn(async move {
+                let published = service.commit_and_publish(&base, draft).await;
+                if let Err(Error::Store(StoreError::VersionConflict { found, .. })) = &published {
+                    tracing::info!(found, "another instance wrote first; catching up");
+                    if let Err(err) = service.follow_locked().await {
+                        tracing::warn!(error = %err, "cannot catch up from the store");
+                    }
+                }
+                (published, guard)
+            })
+            .await
+            .expect("the commit task does not panic");
+            guard = held;
+            match outcome {
+                Ok((version, events)) => {
+                    self.set_store_reachable(true);
+                    return Ok(Written {
+                        value,
+                        version,
+                        events,
+                    });
+                }
+                Err(Error::Store(StoreError::VersionConflict { .. })) => {
+                    // Let the other instances' writes through before trying
+                    // again (the writer lock is held: local writes wait).
+                    let pause = 1 + rand_below(2 + attempt as u64 * 4);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    continue;
+                }
+                Err(Error::Store(StoreError::Database(err))) => {
+                    self.set_store_reachable(false);
+                    return Err(Error::Store(StoreError::Database(err)));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        drop(guard);
+        Err(Error::Unavailable(
+            "other instances keep writing first; try again".into(),
+        ))
+    }
+
+    /// Reads the record of the last applied catalog again (other instances
+    /// may have applied one), before a reconcile.
+    pub async fn refresh_applied_catalog(&self) -> std::result::Result<(), StoreError> {
+        if self.store.shared() {
+            let json = self.store.applied_catalog().await?;
+            *self.applied.write().expect("catalog lock") = applied_of(json.as_deref());
+        }
+        Ok(())
+    }
+
+    /// Applies what other instances committed since this instance's version
+    /// (or reloads everything when the log no longer reaches back that far,
+    /// or the epoch changed), publishing and broadcasting it.
+    pub async fn follow(&self) -> std::result::Result<(), StoreError> {
+        let _writing = self.writer.lock().await;
+        let followed = self.follow_locked().await;
+        self.set_store_reachable(followed.is_ok());
+        followed
+    }
+
+    /// `follow` for a caller that holds the writer lock.
+    async fn follow_locked(&self) -> std::result::Result<(), StoreError> {
+        loop {
+            let base = self.snapshot();
+            match self
+                .store
+                .since(base.epoch(), base.version(), FOLLOW_BATCH)
+                .await?
+            {
+                Since::Events { events, .. } if events.is_empty() => return Ok(()),
+                Since::Events { events, .. } => {
+                    if !self.publish_followed(&base, events) {
+                        self.reload().await?;
+                        return Ok(());
+                    }
+                }
+                Since::Gone => {
+                    self.reload().await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Applies events read from the store; false if they do not apply (the
+    /// state must be reloaded).
+    fn publish_followed(&self, base: &Snapshot, events: Vec<(SyncEvent, String)>) -> bool {
+        let mut state = base.state.clone();
+        let mut new_events = Vec::with_capacity(events.len());
+        for (event, json) in events {
+            if event.version != state.metadata.version + 1
+                || apply_event(&mut state, &event) != Ok(Applied::Changed)
+            {
+                tracing::warn!(
+                    version = event.version,
+                    "an event from the store does not apply; reloading"
+                );
+                return false;
+            }
+            new_events.push(Arc::new(LoggedEvent {
+                event,
+                json: Utf8Bytes::from(json),
+            }));
+        }
+        state.metadata.server_time = now_rfc3339();
+        self.publish(base, state, new_events);
+        true
+    }
+
+    /// Replaces the state with the store's (another epoch, a trimmed log):
+    /// every WebSocket client is told to resync.
+    async fn reload(&self) -> std::result::Result<(), StoreError> {
+        let loaded = self.store.load().await?;
+        let (snapshot, applied) = Self::snapshot_of(loaded, self.retention);
+        tracing::warn!(
+            epoch = %snapshot.epoch(),
+            version = snapshot.version(),
+            "reloaded the catalog from the store"
+        );
+        let notice = snapshot.control_event(EventPayload::ResyncRequired(
+            provider_sync_protocol::ResyncRequired {
+                reason: "reloaded".into(),
+                missed: 0,
+            },
+        ));
+        let version = snapshot.version();
+        *self.current.write().expect("snapshot lock") = Arc::new(snapshot);
+        *self.applied.write().expect("catalog lock") = applied;
+        self.metrics.version.set(version as i64);
+        let _ = self.frames.send(Frame {
+            version,
+            change: false,
+            reset: true,
+            text: Utf8Bytes::from(serde_json::to_string(&notice).expect("event serialises")),
+        });
+        Ok(())
+    }
+
+    /// Publishes a new snapshot (the state after `new_events`) and broadcasts
+    /// the events.
+    fn publish(&self, base: &Snapshot, state: SyncState, new_events: Vec<Arc<LoggedEvent>>) {
+        let log = trimmed_log(&base.log, &new_events, self.retention);
+        let version = state.metadata.version;
+        *self.current.write().expect("snapshot lock") = Arc::new(Snapshot::new(state, log));
+        self.metrics.version.set(version as i64);
+        self.metrics.events.inc_by(new_events.len() as u64);
+        for logged in &new_events {
+            let _ = self.frames.send(Frame {
+                version: logged.event.version,
+                change: true,
+                reset: false,
+                text: logged.json.clone(),
             });
         }
-        let service = self.clone();
-        let (version, events) = tokio::spawn(async move {
-            let published = service.commit_and_publish(&base, draft).await;
-            drop(guard);
-            published
-        })
-        .await
-        .expect("the commit task does not panic")?;
-        Ok(Written {
-            value,
-            version,
-            events,
-        })
     }
 
     async fn commit_and_publish(&self, base: &Snapshot, draft: Draft) -> Result<(u64, usize)> {
@@ -493,7 +718,8 @@ impl Service {
                 .map(|(e, j)| (e.version, j.as_str()))
                 .collect(),
             rows: draft.rows(),
-            retain: self.retention as u64,
+            retain: self.retention.events,
+            retain_bytes: self.retention.bytes,
             catalog: record.as_deref(),
         };
         self.store.commit(&commit).await.map_err(Error::Store)?;
@@ -519,27 +745,10 @@ impl Service {
                 })
             })
             .collect();
-        let total = base.log.len() + new_events.len();
-        let skip = total.saturating_sub(self.retention);
-        let log: Vec<_> = base
-            .log
-            .iter()
-            .chain(&new_events)
-            .skip(skip)
-            .cloned()
-            .collect();
         let version = state.metadata.version;
-        *self.current.write().expect("snapshot lock") = Arc::new(Snapshot::new(state, log));
-        self.metrics.version.set(version as i64);
-        self.metrics.events.inc_by(new_events.len() as u64);
-        for logged in &new_events {
-            let _ = self.frames.send(Frame {
-                version: logged.event.version,
-                change: true,
-                text: logged.json.clone(),
-            });
-        }
-        Ok((version, new_events.len()))
+        let count = new_events.len();
+        self.publish(base, state, new_events);
+        Ok((version, count))
     }
 }
 
@@ -568,6 +777,17 @@ mod tests {
         async fn rotate_epoch(&self) -> Result<String, StoreError> {
             self.0.rotate_epoch().await
         }
+        async fn since(
+            &self,
+            epoch: &str,
+            after: u64,
+            limit: usize,
+        ) -> Result<crate::store::Since, StoreError> {
+            self.0.since(epoch, after, limit).await
+        }
+        async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
+            self.0.applied_catalog().await
+        }
         async fn ping(&self) -> Result<(), StoreError> {
             self.0.ping().await
         }
@@ -587,9 +807,17 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("c.db").display().to_string())
             .await
             .unwrap();
-        let service = Service::open(Arc::new(SlowAck(store)), 100, 16, Arc::new(Metrics::new()))
-            .await
-            .unwrap();
+        let service = Service::open(
+            Arc::new(SlowAck(store)),
+            Retention {
+                events: 100,
+                bytes: u64::MAX,
+            },
+            16,
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .unwrap();
         let cancelled = tokio::time::timeout(
             Duration::from_millis(20),
             service.write(|d| crate::commands::create_provider(d, provider("a"))),

@@ -107,9 +107,7 @@ async fn a_new_store_is_a_new_epoch() {
     first.add_provider("p").await;
     let old = first.state().await.metadata.epoch;
     first.stop().await;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    wipe_store(&db);
     let wiped = TestServer::start(config(&db)).await;
     let state = wiped.state().await;
     assert_ne!(state.metadata.epoch, old);

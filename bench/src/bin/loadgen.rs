@@ -304,6 +304,7 @@ mod tests {
                 version: 41,
                 checksum: "c".into(),
                 server_time: "2026-11-25T00:00:00Z".into(),
+                store_reachable: true,
             }),
         );
         assert_eq!(version_of(&heartbeat, Target::ProviderSync), None);

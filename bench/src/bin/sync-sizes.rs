@@ -78,10 +78,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert!(changed.status().is_success());
     let frame = loop {
         let message = ws.next().await.unwrap()?;
-        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
-            if text.contains("model_updated") {
-                break text.len();
-            }
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message
+            && text.contains("model_updated")
+        {
+            break text.len();
         }
     };
     let incremental = plain

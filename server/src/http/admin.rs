@@ -157,7 +157,7 @@ pub async fn create_provider(
 ) -> Result<Response> {
     let written = app
         .service
-        .write(|d| commands::create_provider(d, body))
+        .write(|d| commands::create_provider(d, body.clone()))
         .await?;
     Ok(answer_entity(StatusCode::CREATED, written))
 }
@@ -186,7 +186,7 @@ pub async fn update_provider(
 ) -> Result<Response> {
     let written = app
         .service
-        .write(|d| commands::update_provider(d, &id, if_match, body))
+        .write(|d| commands::update_provider(d, &id, if_match, body.clone()))
         .await?;
     Ok(answer_entity(StatusCode::OK, written))
 }
@@ -239,7 +239,7 @@ pub async fn set_status(
 ) -> Result<Response> {
     let written = app
         .service
-        .write(|d| commands::set_status(d, &id, if_match, body))
+        .write(|d| commands::set_status(d, &id, if_match, body.clone()))
         .await?;
     Ok(answer_entity(StatusCode::OK, written))
 }
@@ -265,7 +265,7 @@ pub async fn create_model(
 ) -> Result<Response> {
     let written = app
         .service
-        .write(|d| commands::create_model(d, body))
+        .write(|d| commands::create_model(d, body.clone()))
         .await?;
     Ok(answer_entity(StatusCode::CREATED, written))
 }
@@ -294,7 +294,7 @@ pub async fn update_model(
 ) -> Result<Response> {
     let written = app
         .service
-        .write(|d| commands::update_model(d, &id, if_match, body))
+        .write(|d| commands::update_model(d, &id, if_match, body.clone()))
         .await?;
     Ok(answer_entity(StatusCode::OK, written))
 }
@@ -349,7 +349,7 @@ pub async fn deprecate_model(
 ) -> Result<Response> {
     let written = app
         .service
-        .write(|d| commands::deprecate_model(d, &id, if_match, body))
+        .write(|d| commands::deprecate_model(d, &id, if_match, body.clone()))
         .await?;
     Ok(answer_entity(StatusCode::OK, written))
 }
@@ -372,7 +372,7 @@ pub async fn set_active_provider(
 ) -> Result<Response> {
     let written = app
         .service
-        .write(|d| commands::set_active_provider(d, body))
+        .write(|d| commands::set_active_provider(d, body.clone()))
         .await?;
     Ok(answer(StatusCode::OK, written, None))
 }

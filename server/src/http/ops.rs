@@ -30,7 +30,9 @@ pub async fn healthz() -> Response {
     tag = "ops"
 )]
 pub async fn readyz(State(app): State<AppState>) -> Response {
-    match app.service.store().ping().await {
+    let pinged = app.service.store().ping().await;
+    app.service.set_store_reachable(pinged.is_ok());
+    match pinged {
         Ok(()) => {
             axum::Json(json!({ "status": "ready", "version": app.service.snapshot().version() }))
                 .into_response()

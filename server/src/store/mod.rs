@@ -4,8 +4,10 @@
 //! durable (entities, version, event log in one transaction) and hands the
 //! whole thing back at start-up.
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncEvent};
@@ -50,6 +52,9 @@ pub struct Commit<'a> {
     pub rows: Vec<RowChange<'a>>,
     /// How many events the log keeps after this commit.
     pub retain: u64,
+    /// How many bytes of events the log keeps after this commit (the newest
+    /// events that fit).
+    pub retain_bytes: u64,
     /// A catalog file this write applied: its JSON form, kept as the last
     /// applied catalog.
     pub catalog: Option<&'a str>,
@@ -62,12 +67,71 @@ pub enum StoreError {
     VersionConflict { expected: u64, found: u64 },
     #[error("stored data cannot be read: {0}")]
     Corrupt(String),
-    #[error("unsupported store URL '{0}': use sqlite://FILE or a file path")]
+    #[error("unsupported store URL '{0}': use sqlite://FILE, a file path or postgres://…")]
     UnsupportedUrl(String),
+    #[error(
+        "another provider-sync-server holds the store {path} (its lock file {lock}); waited {waited_ms} ms. \
+         One process writes a SQLite store at a time: stop the other one, or run several instances on PostgreSQL"
+    )]
+    Locked {
+        path: String,
+        lock: String,
+        waited_ms: u64,
+    },
+    #[error("cannot lock the store: {0}")]
+    Lock(std::io::Error),
+    #[error("the target store is not empty (version {0}); copy into a new database")]
+    NotEmpty(u64),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// What the log holds after a version, for catching up from the store.
+#[derive(Debug)]
+pub enum Since {
+    /// The store's version, and the events after the one asked for (at most
+    /// the limit), in order; empty when the store is there too.
+    Events {
+        version: u64,
+        events: Vec<(SyncEvent, String)>,
+    },
+    /// The events after that version are not in the log any more (trimmed,
+    /// another epoch, a restore): reload the whole state.
+    Gone,
+}
+
+/// Work that one instance of a cluster does at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Probing the providers' health.
+    Health,
+}
+
+impl Role {
+    /// The advisory lock key of the role (PostgreSQL).
+    pub fn lock_key(self) -> i64 {
+        match self {
+            // "psync-health" as a number, to stay clear of other users' keys.
+            Role::Health => 0x7073_796e_6368_6c74,
+        }
+    }
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// How long to wait for another process's lock on a SQLite store.
+    pub lock_timeout: std::time::Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            lock_timeout: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -76,17 +140,42 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn load(&self) -> Result<Loaded, StoreError>;
     /// Applies one write atomically.
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError>;
+    /// The events after `after` in the history `epoch`, at most `limit`.
+    async fn since(&self, epoch: &str, after: u64, limit: usize) -> Result<Since, StoreError>;
+    /// The catalog file as last applied (its JSON form), if any.
+    async fn applied_catalog(&self) -> Result<Option<String>, StoreError>;
     /// Starts a new history (after a restore from backup, say): a new epoch
     /// and an empty event log, so every client takes a full state.
     async fn rotate_epoch(&self) -> Result<String, StoreError>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Whether other processes write this store too, so that every instance
+    /// must follow its log.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Returns when another instance may have committed (a wake-up that may
+    /// come late, early or not at all: followers poll as well).
+    async fn changed(&self) {
+        std::future::pending::<()>().await
+    }
+    /// Takes, or checks that this instance still holds, a role that one
+    /// instance of the cluster plays at a time. A store of one process holds
+    /// every role.
+    async fn lead(&self, _role: Role) -> bool {
+        true
+    }
 }
 
 /// Opens the store a URL names.
-pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+pub async fn open(
+    url: &str,
+    options: OpenOptions,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        return Ok(std::sync::Arc::new(PostgresStore::open(url).await?));
     }
-    Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    Ok(std::sync::Arc::new(
+        SqliteStore::open_with(url, options).await?,
+    ))
 }

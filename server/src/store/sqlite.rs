@@ -7,34 +7,93 @@ use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncEvent};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{Commit, Loaded, RowChange, Store, StoreError};
+use super::{Commit, Loaded, OpenOptions, RowChange, Since, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The lock file, held while the store is open: one writer per file.
+    _lock: Option<std::sync::Arc<std::fs::File>>,
+}
+
+/// Takes `FILE.lock` beside the database, waiting up to `timeout` for
+/// another process to let go of it (a redeploy that starts the new process
+/// before it stops the old one). The operating system releases it when the
+/// process dies, however it dies.
+fn lock(file: &std::path::Path, timeout: Duration) -> Result<std::fs::File, StoreError> {
+    let mut lock_path = file.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let handle = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(StoreError::Lock)?;
+    let started = std::time::Instant::now();
+    let mut warned = false;
+    loop {
+        match handle.try_lock() {
+            Ok(()) => return Ok(handle),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if started.elapsed() >= timeout {
+                    return Err(StoreError::Locked {
+                        path: file.display().to_string(),
+                        lock: lock_path.display().to_string(),
+                        waited_ms: started.elapsed().as_millis() as u64,
+                    });
+                }
+                if !warned {
+                    tracing::warn!(lock = %lock_path.display(), timeout_ms = timeout.as_millis() as u64, "another process holds the store; waiting for it to let go");
+                    warned = true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::Error(err)) => return Err(StoreError::Lock(err)),
+        }
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://FILE`,
     /// `sqlite::memory:` or a plain path) and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = if url.starts_with("sqlite:") {
+        Self::open_with(url, OpenOptions::default()).await
+    }
+
+    /// `open`, waiting for another process's lock as `options` says.
+    pub async fn open_with(url: &str, options: OpenOptions) -> Result<Self, StoreError> {
+        let connect = if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url)?
         } else {
             SqliteConnectOptions::new().filename(url)
-        }
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // FULL: a commit is on disk before its events are broadcast, so a crash
-        // cannot take back a version that clients have seen.
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(5));
+        };
+        let file = connect.get_filename().to_owned();
+        let in_memory = url.contains(":memory:") || file.as_os_str().is_empty();
+        let held = if in_memory {
+            None
+        } else {
+            let timeout = options.lock_timeout;
+            let path = file.clone();
+            Some(std::sync::Arc::new(
+                tokio::task::spawn_blocking(move || lock(&path, timeout))
+                    .await
+                    .expect("locking does not panic")?,
+            ))
+        };
+        let options = connect
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before its events are broadcast, so a crash
+            // cannot take back a version that clients have seen.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, _lock: held })
     }
 }
 
@@ -80,12 +139,11 @@ impl SqliteStore {
         if has_meta.is_none() {
             return Ok(None);
         }
-        let store = Self { pool };
-        let mut loaded = store
+        let store = Self { pool, _lock: None };
+        let loaded = store
             .read(tables.iter().any(|t| t == "catalog_applied"))
             .await?;
         store.pool.close().await;
-        loaded.log.clear();
         Ok(Some(loaded))
     }
 }
@@ -277,8 +335,57 @@ impl Store for SqliteStore {
             .bind(keep_from as i64)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "DELETE FROM events WHERE version <= (SELECT version FROM \
+             (SELECT version, SUM(length(CAST(body AS BLOB))) OVER (ORDER BY version DESC) AS newer FROM events) \
+             WHERE newer > ? ORDER BY version DESC LIMIT 1)",
+        )
+        .bind(commit.retain_bytes.min(i64::MAX as u64) as i64)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn since(&self, epoch: &str, after: u64, limit: usize) -> Result<Since, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let (stored_epoch, version): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let version = version_of(version);
+        if stored_epoch != epoch || version < after {
+            return Ok(Since::Gone);
+        }
+        let mut events = Vec::new();
+        if version > after {
+            for row in sqlx::query(
+                "SELECT version, body FROM events WHERE version > ? ORDER BY version LIMIT ?",
+            )
+            .bind(after as i64)
+            .bind(limit as i64)
+            .fetch_all(&mut *tx)
+            .await?
+            {
+                let body: String = row.try_get(1)?;
+                let event: SyncEvent =
+                    serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
+                events.push((event, body));
+            }
+            if events.first().is_none_or(|(e, _)| e.version != after + 1) {
+                return Ok(Since::Gone);
+            }
+        }
+        tx.commit().await?;
+        Ok(Since::Events { version, events })
+    }
+
+    async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn rotate_epoch(&self) -> Result<String, StoreError> {

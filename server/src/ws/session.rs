@@ -179,7 +179,11 @@ where
             biased;
             frame = frames.recv() => match frame {
                 Ok(frame) => {
-                    if frame.change {
+                    if frame.reset {
+                        // The state was reloaded from the store: the client
+                        // is told to resync; versions may start over.
+                        sent_version = frame.version;
+                    } else if frame.change {
                         if frame.version <= sent_version {
                             continue;
                         }
@@ -224,7 +228,8 @@ where
                         // would look like a gap.
                         Ok(ClientMessage::Heartbeat { .. }) => {
                             let snapshot = service.snapshot();
-                            (snapshot.version() == sent_version).then(|| message(&snapshot.heartbeat()))
+                            (snapshot.version() == sent_version)
+                                .then(|| message(&snapshot.heartbeat(service.store_reachable())))
                         }
                         Err(err) => Some(error_frame(
                             &service.snapshot(),
@@ -326,9 +331,17 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("s.db").display().to_string())
             .await
             .unwrap();
-        let service = Service::open(Arc::new(store), 100, 16, Arc::new(Metrics::new()))
-            .await
-            .unwrap();
+        let service = Service::open(
+            Arc::new(store),
+            crate::service::Retention {
+                events: 100,
+                bytes: u64::MAX,
+            },
+            16,
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .unwrap();
         let (out_tx, mut out_rx) = mpsc::unbounded::<Message>();
         let (_in_tx, in_rx) = mpsc::unbounded::<Result<Message, std::convert::Infallible>>();
         let (trigger, shutdown) = crate::shutdown::channel();

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,7 +23,15 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub fn config(db: &Path) -> Config {
     let mut config = Config::defaults();
     config.bind = "127.0.0.1:0".parse().unwrap();
-    config.database = db.display().to_string();
+    // PROVIDER_SYNC_TEST_STORE=postgres runs the same suite on PostgreSQL:
+    // one database per path, so a restart finds the same store.
+    config.database = if pg::selected() {
+        pg::database_for(db)
+    } else {
+        db.display().to_string()
+    };
+    config.store_lock_timeout_ms = 5_000;
+    config.follow_interval_ms = 200;
     config.admin_token = Some(TOKEN.into());
     config.heartbeat_ms = 60_000;
     config.health_interval_ms = 3_600_000;
@@ -155,6 +165,17 @@ where
 
 pub async fn send_text(ws: &mut Ws, text: &str) {
     ws.send(Message::text(text)).await.unwrap();
+}
+
+/// Removes the store at `db` (its files, or its PostgreSQL database).
+pub fn wipe_store(db: &Path) {
+    if pg::selected() {
+        pg::drop_database_for(db);
+    } else {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    }
 }
 
 /// A fresh temporary directory with the database path inside it.

@@ -1,0 +1,493 @@
+//! The shared store for several instances: PostgreSQL.
+//!
+//! - Every write locks the one `sync_meta` row (`SELECT … FOR UPDATE`) for
+//!   the length of its transaction: versions are assigned inside it,
+//!   contiguous and in commit order across instances, and a rolled-back write
+//!   leaves no hole.
+//! - Each commit sends `NOTIFY provider_sync, '<version>'`. A listener on its
+//!   own direct connection (never through a pooler in transaction mode, which
+//!   breaks `LISTEN`) wakes this instance's reader; the reader also polls, so
+//!   a lost notification or a dropped listener only delays it.
+//! - Roles that one instance of the cluster plays at a time (health probes)
+//!   are session advisory locks on a dedicated connection: released when that
+//!   connection or process dies, taken over by another instance's next try.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncEvent};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use tokio::sync::{Mutex, Notify, watch};
+
+use super::{Commit, Loaded, Role, RowChange, Since, Store, StoreError};
+
+const CHANNEL: &str = "provider_sync";
+/// How long a readiness check or a role check waits for the database.
+const QUICK: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+    options: PgConnectOptions,
+    wake: Arc<Notify>,
+    /// Connections that hold a role's advisory lock, by role.
+    roles: Mutex<Vec<(Role, PgConnection)>>,
+    /// Dropped with the store: stops the listener task.
+    _stop: watch::Sender<()>,
+}
+
+fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {err}"))
+}
+
+fn version_of(value: i64) -> u64 {
+    value.max(0) as u64
+}
+
+impl PostgresStore {
+    /// Connects, brings the schema up to date (safe when several instances
+    /// start at once: the migrator holds an advisory lock) and starts the
+    /// listener.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations-postgres").run(&pool).await?;
+        let wake = Arc::new(Notify::new());
+        let (stop, stopped) = watch::channel(());
+        tokio::spawn(listen(options.clone(), wake.clone(), stopped));
+        Ok(Self {
+            pool,
+            options,
+            wake,
+            roles: Mutex::new(Vec::new()),
+            _stop: stop,
+        })
+    }
+
+    /// Fills an empty store with another store's contents: the same epoch,
+    /// versions, entities, event log and applied catalog (`store copy`).
+    pub async fn import(&self, from: &Loaded) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO sync_meta (id, epoch, version) VALUES (1, $1, 0) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&from.epoch)
+        .execute(&mut *tx)
+        .await?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        let entities: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM providers) + (SELECT COUNT(*) FROM models)",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if version != 0 || entities != 0 {
+            return Err(StoreError::NotEmpty(version_of(version)));
+        }
+        sqlx::query(
+            "UPDATE sync_meta SET epoch = $1, version = $2, active_provider_id = $3, default_provider_id = $4 WHERE id = 1",
+        )
+        .bind(&from.epoch)
+        .bind(from.version as i64)
+        .bind(&from.active_provider_id)
+        .bind(&from.default_provider_id)
+        .execute(&mut *tx)
+        .await?;
+        for p in &from.providers {
+            let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
+            sqlx::query("INSERT INTO providers (id, revision, body) VALUES ($1, $2, $3)")
+                .bind(&p.id)
+                .bind(p.revision as i64)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for m in &from.models {
+            let body = serde_json::to_string(m).map_err(|e| corrupt("model", e))?;
+            sqlx::query(
+                "INSERT INTO models (id, provider_id, revision, body) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&m.id)
+            .bind(&m.provider_id)
+            .bind(m.revision as i64)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (event, body) in &from.log {
+            sqlx::query("INSERT INTO events (version, body, bytes) VALUES ($1, $2, $3)")
+                .bind(event.version as i64)
+                .bind(body)
+                .bind(body.len() as i32)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(catalog) = &from.catalog {
+            sqlx::query("INSERT INTO catalog_applied (id, body) VALUES (1, $1)")
+                .bind(catalog)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn read(&self) -> Result<Loaded, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(
+            "SELECT epoch, version, active_provider_id, default_provider_id FROM sync_meta WHERE id = 1",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let (epoch, version, active_provider_id, default_provider_id) = (
+            row.try_get::<String, _>(0)?,
+            version_of(row.try_get(1)?),
+            row.try_get(2)?,
+            row.try_get(3)?,
+        );
+        let mut providers = Vec::new();
+        for row in sqlx::query("SELECT body FROM providers ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let body: String = row.try_get(0)?;
+            let provider: ProviderSyncInfo =
+                serde_json::from_str(&body).map_err(|e| corrupt("provider", e))?;
+            providers.push(provider);
+        }
+        let mut models = Vec::new();
+        for row in sqlx::query("SELECT body FROM models ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let body: String = row.try_get(0)?;
+            let model: ModelSpecification =
+                serde_json::from_str(&body).map_err(|e| corrupt("model", e))?;
+            models.push(model);
+        }
+        let mut log = Vec::new();
+        for row in sqlx::query("SELECT body FROM events ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let body: String = row.try_get(0)?;
+            let event: SyncEvent = serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
+            log.push((event, body));
+        }
+        let catalog: Option<String> =
+            sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(Loaded {
+            epoch,
+            version,
+            providers,
+            models,
+            active_provider_id,
+            default_provider_id,
+            log,
+            catalog,
+        })
+    }
+}
+
+/// Wakes the reader on every notification, and whenever the listening
+/// connection was lost and is back (notifications sent meanwhile are gone).
+async fn listen(options: PgConnectOptions, wake: Arc<Notify>, mut stop: watch::Receiver<()>) {
+    loop {
+        let connected = async {
+            let mut listener =
+                PgListener::connect_with(&PgPool::connect_lazy_with(options.clone())).await?;
+            listener.listen(CHANNEL).await?;
+            wake.notify_one();
+            loop {
+                match listener.try_recv().await? {
+                    Some(_) => wake.notify_one(),
+                    // The connection was lost; the next call reconnects.
+                    None => {
+                        tracing::warn!("the LISTEN connection was lost; reconnecting");
+                        wake.notify_one();
+                    }
+                }
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            result = connected => {
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "cannot LISTEN for changes; retrying (the reader polls meanwhile)");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        let epoch = uuid::Uuid::new_v4().simple().to_string();
+        sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, $1, 0) ON CONFLICT (id) DO NOTHING")
+            .bind(&epoch)
+            .execute(&self.pool)
+            .await?;
+        self.read().await
+    }
+
+    async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        let new_version = commit
+            .events
+            .last()
+            .map_or(commit.base_version, |(v, _)| *v);
+        let mut tx = self.pool.begin().await?;
+        let found: i64 =
+            sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        if version_of(found) != commit.base_version {
+            return Err(StoreError::VersionConflict {
+                expected: commit.base_version,
+                found: version_of(found),
+            });
+        }
+        for row in &commit.rows {
+            match row {
+                RowChange::Provider(p) => {
+                    let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
+                    sqlx::query(
+                        "INSERT INTO providers (id, revision, body) VALUES ($1, $2, $3) \
+                         ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
+                    )
+                    .bind(&p.id)
+                    .bind(p.revision as i64)
+                    .bind(body)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                RowChange::ProviderGone(id) => {
+                    sqlx::query("DELETE FROM providers WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM models WHERE provider_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                RowChange::Model(m) => {
+                    let body = serde_json::to_string(m).map_err(|e| corrupt("model", e))?;
+                    sqlx::query(
+                        "INSERT INTO models (id, provider_id, revision, body) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (id) DO UPDATE SET provider_id = excluded.provider_id, \
+                         revision = excluded.revision, body = excluded.body",
+                    )
+                    .bind(&m.id)
+                    .bind(&m.provider_id)
+                    .bind(m.revision as i64)
+                    .bind(body)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                RowChange::ModelGone(id) => {
+                    sqlx::query("DELETE FROM models WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                RowChange::Pointers { active, default } => {
+                    sqlx::query(
+                        "UPDATE sync_meta SET active_provider_id = $1, default_provider_id = $2 WHERE id = 1",
+                    )
+                    .bind(active)
+                    .bind(default)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        for (version, body) in &commit.events {
+            sqlx::query("INSERT INTO events (version, body, bytes) VALUES ($1, $2, $3)")
+                .bind(*version as i64)
+                .bind(*body)
+                .bind(body.len() as i32)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(catalog) = commit.catalog {
+            sqlx::query(
+                "INSERT INTO catalog_applied (id, body) VALUES (1, $1) \
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            )
+            .bind(catalog)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE sync_meta SET version = $1 WHERE id = 1")
+            .bind(new_version as i64)
+            .execute(&mut *tx)
+            .await?;
+        // Trim the log by count and by bytes (newest kept).
+        sqlx::query("DELETE FROM events WHERE version <= $1")
+            .bind(new_version.saturating_sub(commit.retain) as i64)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM events WHERE version <= (SELECT version FROM \
+             (SELECT version, SUM(bytes) OVER (ORDER BY version DESC) AS newer FROM events) t \
+             WHERE newer > $1 ORDER BY version DESC LIMIT 1)",
+        )
+        .bind(commit.retain_bytes.min(i64::MAX as u64) as i64)
+        .execute(&mut *tx)
+        .await?;
+        if !commit.events.is_empty() {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(new_version.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn since(&self, epoch: &str, after: u64, limit: usize) -> Result<Since, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let (stored_epoch, version): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let version = version_of(version);
+        if stored_epoch != epoch || version < after {
+            return Ok(Since::Gone);
+        }
+        let mut events = Vec::new();
+        if version > after {
+            for row in sqlx::query(
+                "SELECT version, body FROM events WHERE version > $1 ORDER BY version LIMIT $2",
+            )
+            .bind(after as i64)
+            .bind(limit as i64)
+            .fetch_all(&mut *tx)
+            .await?
+            {
+                let body: String = row.try_get(1)?;
+                let event: SyncEvent =
+                    serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
+                events.push((event, body));
+            }
+            if events.first().is_none_or(|(e, _)| e.version != after + 1) {
+                return Ok(Since::Gone);
+            }
+        }
+        tx.commit().await?;
+        Ok(Since::Events { version, events })
+    }
+
+    async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn rotate_epoch(&self) -> Result<String, StoreError> {
+        let epoch = uuid::Uuid::new_v4().simple().to_string();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, $1, 0) ON CONFLICT (id) DO NOTHING")
+            .bind(&epoch)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT version FROM sync_meta WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE sync_meta SET epoch = $1 WHERE id = 1")
+            .bind(&epoch)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_notify($1, 'epoch')")
+            .bind(CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(epoch)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        match tokio::time::timeout(QUICK, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(done) => done.map(drop).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+        }
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn changed(&self) {
+        self.wake.notified().await;
+    }
+
+    async fn lead(&self, role: Role) -> bool {
+        let mut roles = self.roles.lock().await;
+        if let Some(at) = roles.iter().position(|(r, _)| *r == role) {
+            let alive =
+                tokio::time::timeout(QUICK, sqlx::query("SELECT 1").execute(&mut roles[at].1))
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+            if alive {
+                return true;
+            }
+            tracing::warn!(role = ?role, "lost the connection that held a cluster role");
+            roles.remove(at);
+            return false;
+        }
+        let tried = tokio::time::timeout(QUICK, async {
+            let mut conn = PgConnection::connect_with(&self.options).await?;
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(role.lock_key())
+                .fetch_one(&mut conn)
+                .await?;
+            if got {
+                Ok::<_, sqlx::Error>(Some(conn))
+            } else {
+                let _ = conn.close().await;
+                Ok(None)
+            }
+        })
+        .await;
+        match tried {
+            Ok(Ok(Some(conn))) => {
+                tracing::info!(role = ?role, "this instance took a cluster role");
+                roles.push((role, conn));
+                true
+            }
+            Ok(Ok(None)) => false,
+            Ok(Err(err)) => {
+                tracing::warn!(role = ?role, error = %err, "cannot try a cluster role");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+}

@@ -1,0 +1,607 @@
+//! Several instances on one PostgreSQL (started by the test itself): every
+//! event reaches every client of every instance once, in order; writes on any
+//! instance; one instance probes health at a time; a database restart is
+//! survived and reported.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::pg::{PgServer, shared};
+use common::*;
+use provider_sync_protocol::{EventPayload, SyncState, apply_events};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+static NEXT_DB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn fresh_database(server: &PgServer, name: &str) -> String {
+    let n = NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    server.database(&format!("{name}_{}_{n}", std::process::id()))
+}
+
+fn instance_config(url: &str) -> provider_sync_server::Config {
+    let mut config = config(std::path::Path::new("unused"));
+    config.database = url.to_owned();
+    config
+}
+
+/// A WebSocket client that follows one instance from a full state.
+struct Client {
+    ws: Ws,
+    state: SyncState,
+    versions: Vec<u64>,
+}
+
+impl Client {
+    async fn connect(server: &TestServer) -> Self {
+        let mut ws = server.connect("").await;
+        let hello = next_event(&mut ws).await;
+        assert!(matches!(hello.payload, EventPayload::Hello(_)));
+        let full = next_event(&mut ws).await;
+        let EventPayload::FullSync(state) = full.payload else {
+            panic!("expected a full state, got {full:?}");
+        };
+        Self {
+            ws,
+            state,
+            versions: Vec::new(),
+        }
+    }
+
+    /// Applies events until the client is at `version`.
+    async fn follow_to(&mut self, version: u64) {
+        while self.state.metadata.version < version {
+            let event = next_non_heartbeat(&mut self.ws).await;
+            assert!(
+                event.payload.is_change(),
+                "unexpected {:?}",
+                event.event_type()
+            );
+            self.versions.push(event.version);
+            apply_events(&mut self.state, std::slice::from_ref(&event)).expect("in order");
+        }
+    }
+}
+
+async fn wait_for_version(server: &TestServer, version: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.version().await < version {
+        assert!(
+            Instant::now() < deadline,
+            "the instance never reached {version}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_deliver_every_event_to_every_client_in_order() {
+    let url = fresh_database(shared(), "three");
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        instances.push(Arc::new(TestServer::start(instance_config(&url)).await));
+    }
+    let mut clients = Vec::new();
+    for instance in &instances {
+        for _ in 0..2 {
+            clients.push(Client::connect(instance).await);
+        }
+    }
+    let start = clients[0].state.metadata.version;
+
+    // Writes spread over the three instances, three at a time.
+    let mut written = 0;
+    for round in 0..20 {
+        let mut tasks = Vec::new();
+        for (i, instance) in instances.iter().enumerate() {
+            let instance = instance.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("p-{round}-{i}");
+                let response = instance
+                    .admin(Method::POST, "/providers")
+                    .json(&json!({"id": id, "name": id, "priority": round}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+                if round % 2 == 1 {
+                    let response = instance
+                        .admin(Method::PATCH, &format!("/providers/p-{}-{i}", round - 1))
+                        .json(&json!({"display_name": format!("updated on instance {i}")}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                    2
+                } else {
+                    1
+                }
+            }));
+        }
+        for task in tasks {
+            written += task.await.unwrap();
+        }
+    }
+    let last = start + written;
+    for instance in &instances {
+        wait_for_version(instance, last).await;
+    }
+    let truth = instances[0].state().await;
+    assert_eq!(truth.providers.len(), 60);
+    for instance in &instances[1..] {
+        let state = instance.state().await;
+        assert_eq!(state.metadata.checksum, truth.metadata.checksum);
+    }
+    for client in &mut clients {
+        tokio::time::timeout(Duration::from_secs(10), client.follow_to(last))
+            .await
+            .expect("every event arrives");
+        let expected: Vec<u64> = (start + 1..=last).collect();
+        assert_eq!(client.versions, expected, "every event once, in order");
+        assert_eq!(client.state.metadata.checksum, truth.metadata.checksum);
+    }
+    for instance in instances {
+        Arc::try_unwrap(instance).ok().unwrap().stop().await;
+    }
+}
+
+/// The value of one metric line, 0 when absent.
+async fn metric(server: &TestServer, name: &str) -> f64 {
+    let text = server.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_probes_health_and_another_takes_over() {
+    // A health endpoint of the test's own, on loopback.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let health = format!("http://{}/health", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let url = fresh_database(shared(), "health");
+    let start = |url: String| async move {
+        let mut config = instance_config(&url);
+        config.health_interval_ms = 100;
+        TestServer::start(config).await
+    };
+    let a = start(url.clone()).await;
+    let b = start(url.clone()).await;
+    let response = a
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "watched", "name": "Watched", "health_url": health}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let probes = "provider_sync_health_probes_total";
+    let (on_a, on_b) = (metric(&a, probes).await, metric(&b, probes).await);
+    assert!(
+        (on_a > 0.0) != (on_b > 0.0),
+        "exactly one instance probes: a {on_a}, b {on_b}"
+    );
+    // One status change (unknown -> available), not one per instance.
+    let state = a.state().await;
+    let watched = state.provider("watched").unwrap();
+    assert_eq!(watched.revision, 2, "{watched:?}");
+
+    // The prober goes away; the other takes over.
+    let (leader, other) = if on_a > 0.0 { (a, b) } else { (b, a) };
+    leader.stop().await;
+    let before = metric(&other, probes).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&other, probes).await <= before {
+        assert!(Instant::now() < deadline, "nobody took over the probes");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    other.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_is_reported_and_survived() {
+    let pg = PgServer::start();
+    let url = pg.database("restart");
+    let start = |url: String| async move {
+        let mut config = instance_config(&url);
+        config.heartbeat_ms = 200;
+        config.follow_interval_ms = 100;
+        TestServer::start(config).await
+    };
+    let a = start(url.clone()).await;
+    let b = start(url.clone()).await;
+    a.add_provider("before").await;
+    wait_for_version(&b, 1).await;
+    let mut ws = b.connect("?since=1").await;
+
+    pg.stop_immediate();
+    // Both say they are not ready, and b's heartbeats say the store is gone.
+    for instance in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = instance.get("/readyz").await.status();
+            if status == 503 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "/readyz still {status}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let event = next_event(&mut ws).await;
+        if let EventPayload::Heartbeat(h) = &event.payload
+            && !h.store_reachable
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no heartbeat said the store is gone"
+        );
+    }
+    // A write while the database is down is refused, not lost.
+    let response = a
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "during", "name": "During"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+
+    pg.start_again();
+    for instance in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while instance.get("/readyz").await.status() != 200 {
+            assert!(Instant::now() < deadline, "not ready again");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Writes work again, on either instance, and both converge.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = b
+            .admin(Method::POST, "/providers")
+            .json(&json!({"id": "after", "name": "After"}))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 201 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes never work again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let version = b.version().await;
+    wait_for_version(&a, version).await;
+    let (sa, sb): (Value, Value) = (
+        a.get("/version").await.json().await.unwrap(),
+        b.get("/version").await.json().await.unwrap(),
+    );
+    assert_eq!(sa["checksum"], sb["checksum"]);
+    let state = a.state().await;
+    assert!(state.provider("before").is_some() && state.provider("after").is_some());
+    assert!(state.provider("during").is_none());
+    // b's client hears a reachable heartbeat and every change.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let event = next_event(&mut ws).await;
+        if let EventPayload::Heartbeat(h) = &event.payload
+            && h.store_reachable
+            && h.version == version
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The server binary on a free loopback port, on a shared store.
+struct Process {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Process {
+    fn start(url: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--database",
+                url,
+                "--admin-token",
+                TOKEN,
+            ])
+            .args([
+                "--follow-interval-ms",
+                "100",
+                "--health-interval-ms",
+                "3600000",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("provider-sync-server listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    fn addr(&self) -> String {
+        self.base
+            .strip_prefix("http://")
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A load balancer of the test's own: each connection goes to the next
+/// backend that accepts it, round robin.
+async fn balancer(backends: Vec<String>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let backends = backends.clone();
+            let next = next.clone();
+            tokio::spawn(async move {
+                for _ in 0..backends.len() {
+                    let at =
+                        next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % backends.len();
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&backends[at]).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A client behind the load balancer that resumes from its version when its
+/// instance goes away.
+struct Resuming {
+    url: String,
+    ws: Option<Ws>,
+    state: SyncState,
+    versions: Vec<u64>,
+    resumes: usize,
+}
+
+impl Resuming {
+    async fn connect(url: &str) -> Self {
+        let mut client = Self {
+            url: url.to_owned(),
+            ws: None,
+            state: SyncState::default(),
+            versions: Vec::new(),
+            resumes: 0,
+        };
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("{url}/ws"))
+            .await
+            .unwrap();
+        let hello = next_event(&mut ws).await;
+        assert!(matches!(hello.payload, EventPayload::Hello(_)));
+        let EventPayload::FullSync(state) = next_event(&mut ws).await.payload else {
+            panic!("expected a full state");
+        };
+        client.state = state;
+        client.ws = Some(ws);
+        client
+    }
+
+    async fn resume(&mut self) {
+        let query = format!(
+            "{}/ws?since={}&epoch={}",
+            self.url, self.state.metadata.version, self.state.metadata.epoch
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut ws = loop {
+            match tokio_tungstenite::connect_async(&query).await {
+                Ok((ws, _)) => break ws,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(err) => panic!("cannot reconnect: {err}"),
+            }
+        };
+        let hello = next_event(&mut ws).await;
+        let EventPayload::Hello(hello) = hello.payload else {
+            panic!("expected hello");
+        };
+        assert_ne!(
+            hello.sync_type,
+            provider_sync_protocol::SyncType::Full,
+            "a resume within retention takes no full state"
+        );
+        self.resumes += 1;
+        self.ws = Some(ws);
+    }
+
+    async fn follow_to(&mut self, version: u64) {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        while self.state.metadata.version < version {
+            let ws = self.ws.as_mut().unwrap();
+            let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("a frame within 10 s");
+            let text = match message {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                // Its instance went away: resume through the balancer.
+                _ => {
+                    self.resume().await;
+                    continue;
+                }
+            };
+            let event: provider_sync_protocol::SyncEvent = serde_json::from_str(&text).unwrap();
+            if event.payload.is_change() {
+                self.versions.push(event.version);
+                apply_events(&mut self.state, std::slice::from_ref(&event)).expect("in order");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_one_instance_loses_nothing_and_its_clients_resume_elsewhere() {
+    let url = fresh_database(shared(), "kill");
+    let mut processes: Vec<Process> = (0..3).map(|_| Process::start(&url)).collect();
+    let lb = balancer(processes.iter().map(Process::addr).collect()).await;
+    let lb_url = format!("ws://{lb}/api/provider-sync");
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        clients.push(Resuming::connect(&lb_url).await);
+    }
+    let start = clients[0].state.metadata.version;
+    let http = reqwest::Client::new();
+    let bases: Vec<String> = processes.iter().map(|p| p.base.clone()).collect();
+
+    let mut acknowledged = Vec::new();
+    for i in 0..90 {
+        if i == 30 {
+            // kill -9 in the middle of the writes.
+            processes[0].child.kill().unwrap();
+            processes[0].child.wait().unwrap();
+        }
+        let base = &bases[i % 3];
+        let id = format!("w-{i}");
+        let sent = http
+            .post(format!("{base}/admin/providers"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"id": id, "name": id}))
+            .send()
+            .await;
+        if let Ok(response) = sent
+            && response.status() == 201
+        {
+            acknowledged.push(id);
+        }
+    }
+    assert!(
+        acknowledged.len() >= 60,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+    let survivor = &bases[1];
+    let truth: SyncState = http
+        .get(format!("{survivor}/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for id in &acknowledged {
+        assert!(truth.provider(id).is_some(), "acknowledged write {id} lost");
+    }
+    let last = truth.metadata.version;
+    let mut resumed = 0;
+    for client in &mut clients {
+        client.follow_to(last).await;
+        let expected: Vec<u64> = (start + 1..=last).collect();
+        assert_eq!(client.versions, expected, "every event once, in order");
+        assert_eq!(client.state.metadata.checksum, truth.metadata.checksum);
+        resumed += client.resumes;
+    }
+    assert!(
+        resumed >= 1,
+        "the killed instance's clients resumed elsewhere"
+    );
+    drop(processes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_copies_into_postgresql_with_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("single.db");
+    let mut single = config(&db);
+    single.database = db.display().to_string();
+    let server = TestServer::start(single).await;
+    server.add_ballast().await;
+    for i in 0..5 {
+        server.add_provider(&format!("p{i}")).await;
+    }
+    let before = server.state().await;
+    server.stop().await;
+
+    let url = fresh_database(shared(), "copy");
+    let bin = env!("CARGO_BIN_EXE_provider-sync-server");
+    let output = std::process::Command::new(bin)
+        .args([
+            "store",
+            "copy",
+            "--from",
+            db.to_str().unwrap(),
+            "--to",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Into a store that is not empty: refused.
+    let again = std::process::Command::new(bin)
+        .args([
+            "store",
+            "copy",
+            "--from",
+            db.to_str().unwrap(),
+            "--to",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    let copied = TestServer::start(instance_config(&url)).await;
+    let after = copied.state().await;
+    assert_eq!(after.metadata.epoch, before.metadata.epoch);
+    assert_eq!(after.metadata.version, before.metadata.version);
+    assert_eq!(after.metadata.checksum, before.metadata.checksum);
+    // A client of the SQLite server carries on incrementally.
+    let body = copied
+        .sync(json!({"client_version": 2, "client_epoch": before.metadata.epoch}))
+        .await;
+    assert_eq!(body["sync_type"], "incremental", "{body}");
+    assert_eq!(body["events"].as_array().unwrap().len(), 4);
+    copied.stop().await;
+}
