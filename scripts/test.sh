@@ -40,6 +40,10 @@ bash scripts/build-pkg.sh
 step "end to end: both examples in Chromium (Playwright) against a real server"
 PKG_BUILT=1 bash scripts/test-e2e.sh 2>&1 | tee -a "$log"
 
+step "the cluster demo: PostgreSQL, two instances, nginx in front"
+CLUSTER_DEMO_CHECK=1 PKG_BUILT=1 PROFILE=debug LB_PORT=18180 INSTANCE_PORTS="18181 18182" \
+  bash scripts/cluster-demo.sh 2>&1 | tee -a "$log"
+
 step "sizes"
 bash scripts/size-report.sh
 

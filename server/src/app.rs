@@ -48,7 +48,19 @@ fn cors(config: &Config) -> CorsLayer {
         .expose_headers([header::ETAG, HeaderName::from_static("x-sync-version")])
 }
 
+/// The server's whole router: every route under the prefix, the static
+/// directory or a JSON 404 for everything else, and the layers.
 pub fn app(state: AppState) -> Router {
+    build(state, true)
+}
+
+/// Every route under the prefix with the layers, and no fallback (unless a
+/// static directory is set), to merge into an application's own router.
+pub fn routes(state: AppState) -> Router {
+    build(state, false)
+}
+
+fn build(state: AppState, fallback: bool) -> Router {
     let config = state.config.clone();
     let doc = openapi::document(config.prefix());
     let doc_json = serde_json::to_string(&doc).expect("the API description serialises");
@@ -78,9 +90,10 @@ pub fn app(state: AppState) -> Router {
     let api =
         match &config.static_dir {
             Some(dir) => api.fallback_service(ServeDir::new(dir)),
-            None => api.fallback(|uri: Uri| async move {
+            None if fallback => api.fallback(|uri: Uri| async move {
                 Error::not_found("route", uri.path()).into_response()
             }),
+            None => api,
         };
     api.layer(DefaultBodyLimit::max(config.body_limit))
         .layer(axum::middleware::map_response(crate::error::json_errors))

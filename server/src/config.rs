@@ -164,6 +164,13 @@ pub struct Config {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// For an application that mounts provider-sync's router behind its own
+    /// authentication ([`crate::ProviderSync`]): the admin API then takes
+    /// every request that reaches it, without a token. Not a flag: the
+    /// server binary always checks the token.
+    #[arg(skip)]
+    pub admin_trust_caller: bool,
 }
 
 /// How to read a catalog file.

@@ -71,14 +71,164 @@ pub enum StartError {
     },
 }
 
+/// provider-sync's parts, built and running in the background (heartbeats,
+/// health probes, following other instances, catalog reload), but not
+/// listening: for mounting inside an application of your own. `router()`
+/// gives the routes under `config.prefix`; merge them into your router, put
+/// your own middleware in front (your authentication of the admin API, with
+/// [`Config::admin_trust_caller`]), serve it on your own listener, and call
+/// `shutdown` from your own shutdown.
+#[derive(Debug)]
+pub struct ProviderSync {
+    state: AppState,
+    trigger: ShutdownTrigger,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl ProviderSync {
+    /// Opens the store, applies the catalog file if one is given, and starts
+    /// the background tasks.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        if !config.prefix().is_empty() && !config.prefix().starts_with('/') {
+            return Err(StartError::Config(format!(
+                "--prefix must start with / (or be empty), not {:?}",
+                config.prefix
+            )));
+        }
+        // Check the file before touching the store: a bad file changes nothing.
+        let catalog_options = config.catalog_source.options();
+        let catalog = config
+            .catalog
+            .as_deref()
+            .map(|path| Catalog::load_with(path, &catalog_options))
+            .transpose()?;
+        let store = store::open(
+            &config.database,
+            store::OpenOptions {
+                lock_timeout: std::time::Duration::from_millis(config.store_lock_timeout_ms),
+            },
+        )
+        .await?;
+        if config.new_epoch {
+            let epoch = store.rotate_epoch().await?;
+            tracing::warn!(%epoch, "started a new epoch: every client will take a full state");
+        }
+        let metrics = Arc::new(Metrics::new());
+        let service = Service::open(
+            store,
+            service::Retention {
+                events: config.event_retention,
+                bytes: config.event_retention_bytes,
+            },
+            config.ws_queue,
+            metrics,
+        )
+        .await?;
+        let mut catalog_sources = Vec::new();
+        if let Some(catalog) = catalog {
+            let path = config
+                .catalog
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""));
+            catalog.report.log(&path.display().to_string());
+            service.refresh_applied_catalog().await?;
+            let written = service.write(|draft| Ok(catalog.reconcile(draft))).await?;
+            log_reconcile(path, &written.value, written.version);
+            catalog_sources = catalog.sources;
+        }
+        let (trigger, shutdown) = shutdown::channel();
+        let health = Arc::new(HealthBoard::default());
+        let state = AppState {
+            service: service.clone(),
+            config: Arc::new(config.clone()),
+            health: health.clone(),
+            shutdown: trigger.clone(),
+        };
+
+        let mut tasks = Vec::new();
+        let heartbeat_service = service.clone();
+        let mut heartbeat_shutdown = shutdown.clone();
+        let heartbeat = config.heartbeat();
+        tasks.push(tokio::spawn(async move {
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => heartbeat_service.broadcast_heartbeat(),
+                    _ = heartbeat_shutdown.wait() => return,
+                }
+            }
+        }));
+        if service.store().shared() {
+            tasks.push(follow(
+                service.clone(),
+                std::time::Duration::from_millis(config.follow_interval_ms.max(10)),
+                shutdown.clone(),
+            ));
+        }
+        if let Some(path) = &config.catalog {
+            tasks.push(catalog::watch::spawn(
+                service.clone(),
+                path.clone(),
+                catalog_sources,
+                catalog_options,
+                config.catalog_watch,
+                shutdown.clone(),
+            ));
+        }
+        tasks.push(health::spawn(
+            service,
+            health,
+            ProbeSettings {
+                interval: std::time::Duration::from_millis(config.health_interval_ms),
+                timeout: std::time::Duration::from_millis(config.health_timeout_ms),
+                degraded_after: std::time::Duration::from_millis(config.health_degraded_ms),
+                failures: config.health_failures.max(1),
+            },
+            shutdown,
+        ));
+        Ok(Self {
+            state,
+            trigger,
+            tasks,
+        })
+    }
+
+    /// Every route under `config.prefix` (REST, WebSocket, admin, operations,
+    /// OpenAPI), with its layers; without a fallback, so it merges into a
+    /// router that has one (unless `config.static_dir` is set).
+    pub fn router(&self) -> axum::Router {
+        app::routes(self.state.clone())
+    }
+
+    pub fn service(&self) -> &Arc<Service> {
+        &self.state.service
+    }
+
+    /// Resolves when `shutdown` has been called: hand it to
+    /// `axum::serve(..).with_graceful_shutdown`, so that WebSocket clients get
+    /// their close frame and requests in flight finish.
+    pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut waiter = self.trigger.subscribe();
+        async move { waiter.wait().await }
+    }
+
+    /// Closes WebSockets with a close frame and stops every background task.
+    pub async fn shutdown(self) {
+        self.trigger.trigger();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
 /// A server that is listening. Dropping it does not stop it; call `stop`.
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
     prefix: String,
-    state: AppState,
-    trigger: ShutdownTrigger,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    parts: ProviderSync,
+    serving: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -92,69 +242,21 @@ impl RunningServer {
     }
 
     pub fn service(&self) -> &Arc<Service> {
-        &self.state.service
+        self.parts.service()
     }
 
     /// Closes WebSockets with a close frame, finishes requests in flight and
     /// stops every task.
     pub async fn stop(self) {
-        self.trigger.trigger();
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.parts.shutdown().await;
+        let _ = self.serving.await;
     }
 }
 
 /// Opens the store, applies the catalog file if one is given, and starts
 /// listening, the heartbeat and the health probes.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    if !config.prefix().is_empty() && !config.prefix().starts_with('/') {
-        return Err(StartError::Config(format!(
-            "--prefix must start with / (or be empty), not {:?}",
-            config.prefix
-        )));
-    }
-    // Check the file before touching the store: a bad file changes nothing.
-    let catalog_options = config.catalog_source.options();
-    let catalog = config
-        .catalog
-        .as_deref()
-        .map(|path| Catalog::load_with(path, &catalog_options))
-        .transpose()?;
-    let store = store::open(
-        &config.database,
-        store::OpenOptions {
-            lock_timeout: std::time::Duration::from_millis(config.store_lock_timeout_ms),
-        },
-    )
-    .await?;
-    if config.new_epoch {
-        let epoch = store.rotate_epoch().await?;
-        tracing::warn!(%epoch, "started a new epoch: every client will take a full state");
-    }
-    let metrics = Arc::new(Metrics::new());
-    let service = Service::open(
-        store,
-        service::Retention {
-            events: config.event_retention,
-            bytes: config.event_retention_bytes,
-        },
-        config.ws_queue,
-        metrics,
-    )
-    .await?;
-    let mut catalog_sources = Vec::new();
-    if let Some(catalog) = catalog {
-        let path = config
-            .catalog
-            .as_deref()
-            .unwrap_or(std::path::Path::new(""));
-        catalog.report.log(&path.display().to_string());
-        service.refresh_applied_catalog().await?;
-        let written = service.write(|draft| Ok(catalog.reconcile(draft))).await?;
-        log_reconcile(path, &written.value, written.version);
-        catalog_sources = catalog.sources;
-    }
+    let parts = ProviderSync::build(config.clone()).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|source| StartError::Bind {
@@ -165,75 +267,22 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: config.bind,
         source,
     })?;
-    let (trigger, shutdown) = shutdown::channel();
-    let health = Arc::new(HealthBoard::default());
-    let state = AppState {
-        service: service.clone(),
-        config: Arc::new(config.clone()),
-        health: health.clone(),
-        shutdown: trigger.clone(),
-    };
-    let router = app(state.clone());
-
-    let mut tasks = Vec::new();
-    let mut serve_shutdown = shutdown.clone();
-    tasks.push(tokio::spawn(async move {
+    let router = app(parts.state.clone());
+    let stopped = parts.shutdown_signal();
+    let serving = tokio::spawn(async move {
         let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { serve_shutdown.wait().await })
+            .with_graceful_shutdown(stopped)
             .await;
         if let Err(err) = served {
             tracing::error!(error = %err, "server stopped with an error");
         }
-    }));
-    let heartbeat_service = service.clone();
-    let mut heartbeat_shutdown = shutdown.clone();
-    let heartbeat = config.heartbeat();
-    tasks.push(tokio::spawn(async move {
-        let mut ticks =
-            tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => heartbeat_service.broadcast_heartbeat(),
-                _ = heartbeat_shutdown.wait() => return,
-            }
-        }
-    }));
-    let shutdown_for_catalog = shutdown.clone();
-    if service.store().shared() {
-        tasks.push(follow(
-            service.clone(),
-            std::time::Duration::from_millis(config.follow_interval_ms.max(10)),
-            shutdown.clone(),
-        ));
-    }
-    tasks.push(health::spawn(
-        service,
-        health,
-        ProbeSettings {
-            interval: std::time::Duration::from_millis(config.health_interval_ms),
-            timeout: std::time::Duration::from_millis(config.health_timeout_ms),
-            degraded_after: std::time::Duration::from_millis(config.health_degraded_ms),
-            failures: config.health_failures.max(1),
-        },
-        shutdown,
-    ));
-    if let Some(path) = &config.catalog {
-        tasks.push(catalog::watch::spawn(
-            state.service.clone(),
-            path.clone(),
-            catalog_sources,
-            catalog_options,
-            config.catalog_watch,
-            shutdown_for_catalog,
-        ));
-    }
+    });
     tracing::info!(%addr, prefix = %config.prefix(), "listening");
     Ok(RunningServer {
         addr,
         prefix: config.prefix().to_owned(),
-        state,
-        trigger,
-        tasks,
+        parts,
+        serving,
     })
 }
 
