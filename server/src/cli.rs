@@ -234,7 +234,7 @@ pub async fn store(command: StoreCommand, out: &mut impl Write) -> u8 {
         eprintln!("provider-sync-server: store copy writes to PostgreSQL (--to postgres://…)");
         return INVALID;
     }
-    let loaded = match SqliteStore::peek(&from).await {
+    let loaded = match SqliteStore::peek_exclusive(&from).await {
         Ok(Some(loaded)) => loaded,
         Ok(None) => {
             eprintln!("provider-sync-server: no SQLite store at {from}");

@@ -91,7 +91,7 @@ impl Error {
             }
             Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Self::Store(StoreError::Database(_)) => {
+            Self::Store(err) if err.is_unreachable() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
             }
             Self::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -110,7 +110,7 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let message = match &self {
-            Self::Store(StoreError::Database(err)) => {
+            Self::Store(err) if err.is_unreachable() => {
                 tracing::error!(error = %err, "the store does not answer");
                 "the store does not answer: the change was not acknowledged (read it back before trying again)".to_owned()
             }
@@ -134,10 +134,9 @@ impl IntoResponse for Error {
             }
             _ => (status, Json(ErrorBody { error })).into_response(),
         };
-        if matches!(
-            self,
-            Self::Unavailable(_) | Self::Store(StoreError::Database(_))
-        ) {
+        if matches!(&self, Self::Unavailable(_))
+            || matches!(&self, Self::Store(err) if err.is_unreachable())
+        {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from_static("1"),

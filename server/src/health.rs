@@ -153,7 +153,8 @@ pub async fn probe_all(
             changes.push((id, status, health));
         }
     }
-    if changes.is_empty() {
+    // The role may have moved while the probes ran.
+    if changes.is_empty() || !service.store().lead(Role::Health).await {
         return;
     }
     let written = service
@@ -204,6 +205,10 @@ pub fn spawn(
                     // takes over when it dies.
                     if service.store().lead(Role::Health).await {
                         probe_all(&service, &board, &client, &settings).await;
+                    } else {
+                        // Another instance probes: this one's readings would
+                        // only grow stale.
+                        board.retain(|_| false);
                     }
                 }
                 _ = shutdown.wait() => return,

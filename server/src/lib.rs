@@ -131,8 +131,7 @@ impl ProviderSync {
                 .as_deref()
                 .unwrap_or(std::path::Path::new(""));
             catalog.report.log(&path.display().to_string());
-            service.refresh_applied_catalog().await?;
-            let written = service.write(|draft| Ok(catalog.reconcile(draft))).await?;
+            let written = service.reconcile(&catalog).await?;
             log_reconcile(path, &written.value, written.version);
             catalog_sources = catalog.sources;
         }
@@ -213,12 +212,20 @@ impl ProviderSync {
         async move { waiter.wait().await }
     }
 
-    /// Closes WebSockets with a close frame and stops every background task.
+    /// Triggers `shutdown_signal` (WebSockets get a close frame), stops
+    /// every background task and lets go of the store (the SQLite lock, the
+    /// cluster roles); a request still in flight after that is answered 503.
     pub async fn shutdown(self) {
+        let service = self.stop_tasks().await;
+        service.close().await;
+    }
+
+    async fn stop_tasks(self) -> Arc<Service> {
         self.trigger.trigger();
         for task in self.tasks {
             let _ = task.await;
         }
+        self.state.service
     }
 }
 
@@ -248,8 +255,9 @@ impl RunningServer {
     /// Closes WebSockets with a close frame, finishes requests in flight and
     /// stops every task.
     pub async fn stop(self) {
-        self.parts.shutdown().await;
+        let service = self.parts.stop_tasks().await;
         let _ = self.serving.await;
+        service.close().await;
     }
 }
 

@@ -199,6 +199,9 @@ pub struct Draft {
     pointers: bool,
     /// The catalog file as last applied, before this write.
     applied: Option<Arc<Catalog>>,
+    /// Its stored JSON, which the store checks is still the record when this
+    /// write records another.
+    applied_json: Option<Arc<str>>,
     /// A catalog file this write applies, to remember as the last applied.
     record: Option<Arc<Catalog>>,
 }
@@ -215,6 +218,7 @@ impl Draft {
             models: BTreeSet::new(),
             pointers: false,
             applied,
+            applied_json: None,
             record: None,
         }
     }
@@ -328,6 +332,12 @@ pub struct Retention {
 /// How many times a write is built again after another instance committed
 /// first (with a short, growing, jittered pause between tries).
 const ATTEMPTS: usize = 20;
+/// Events read from the store per round when catching up.
+const FOLLOW_BATCH: usize = 1000;
+/// How long one read of the log may take before the store counts as
+/// unreachable.
+const FOLLOW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A number below `n` that differs between calls (for jitter).
 fn rand_below(n: u64) -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -336,31 +346,26 @@ fn rand_below(n: u64) -> u64 {
     hasher.finish() % n.max(1)
 }
 
-/// Events read from the store per round when catching up.
-const FOLLOW_BATCH: usize = 1000;
-
-#[derive(Debug)]
-pub struct Service {
-    store: Arc<dyn Store>,
-    current: RwLock<Arc<Snapshot>>,
-    writer: Arc<Mutex<()>>,
-    frames: broadcast::Sender<Frame>,
-    retention: Retention,
-    metrics: Arc<Metrics>,
-    /// The catalog file as last applied; changed only under the writer lock.
-    applied: RwLock<Option<Arc<Catalog>>>,
-    /// Whether the last contact with the store succeeded.
-    reachable: std::sync::atomic::AtomicBool,
+/// The record of the last applied catalog: as stored, and parsed (`None`
+/// when it cannot be read: the next reconcile then adopts the file).
+#[derive(Debug, Clone)]
+struct AppliedRecord {
+    catalog: Option<Arc<Catalog>>,
+    json: Arc<str>,
 }
 
-fn applied_of(json: Option<&str>) -> Option<Arc<Catalog>> {
-    json.and_then(|json| {
-        serde_json::from_str::<Catalog>(json)
-            .map_err(|e| {
-                tracing::warn!(error = %e, "the record of the last applied catalog cannot be read; the next reconcile keeps current values")
-            })
-            .ok()
-            .map(Arc::new)
+fn applied_of(json: Option<String>) -> Option<AppliedRecord> {
+    let json = json?;
+    let catalog = match serde_json::from_str::<Catalog>(&json) {
+        Ok(catalog) => Some(Arc::new(catalog)),
+        Err(e) => {
+            tracing::warn!(error = %e, "the record of the last applied catalog cannot be read; the next reconcile keeps current values");
+            None
+        }
+    };
+    Some(AppliedRecord {
+        catalog,
+        json: Arc::from(json),
     })
 }
 
@@ -387,6 +392,24 @@ fn trimmed_log(
         .collect()
 }
 
+#[derive(Debug)]
+pub struct Service {
+    store: Arc<dyn Store>,
+    current: RwLock<Arc<Snapshot>>,
+    /// Serialises writes and applying other instances' events.
+    writer: Arc<Mutex<()>>,
+    /// Held while a new snapshot is published and its frames sent, so that a
+    /// heartbeat never goes out ahead of the change frames of its version.
+    publishing: std::sync::Mutex<()>,
+    frames: broadcast::Sender<Frame>,
+    retention: Retention,
+    metrics: Arc<Metrics>,
+    /// The catalog file as last applied; changed only under the writer lock.
+    applied: RwLock<Option<AppliedRecord>>,
+    /// Whether the last contact with the store succeeded.
+    reachable: std::sync::atomic::AtomicBool,
+}
+
 impl Service {
     /// Loads the store into memory.
     pub async fn open(
@@ -407,6 +430,7 @@ impl Service {
             store,
             current: RwLock::new(Arc::new(snapshot)),
             writer: Arc::new(Mutex::new(())),
+            publishing: std::sync::Mutex::new(()),
             frames,
             retention,
             metrics,
@@ -415,7 +439,7 @@ impl Service {
         }))
     }
 
-    fn snapshot_of(loaded: Loaded, retention: Retention) -> (Snapshot, Option<Arc<Catalog>>) {
+    fn snapshot_of(loaded: Loaded, retention: Retention) -> (Snapshot, Option<AppliedRecord>) {
         let mut state = SyncState {
             providers: loaded.providers,
             all_models: loaded.models,
@@ -447,15 +471,16 @@ impl Service {
             tracing::warn!("the stored event log has holes; clients will take a full state");
             Vec::new()
         };
-        (
-            Snapshot::new(state, log),
-            applied_of(loaded.catalog.as_deref()),
-        )
+        (Snapshot::new(state, log), applied_of(loaded.catalog))
     }
 
     /// The catalog file as last applied, if any.
     pub fn applied_catalog(&self) -> Option<Arc<Catalog>> {
-        self.applied.read().expect("catalog lock").clone()
+        self.applied
+            .read()
+            .expect("catalog lock")
+            .as_ref()
+            .and_then(|r| r.catalog.clone())
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -477,7 +502,7 @@ impl Service {
     }
 
     /// Whether the last contact with the store (a follow round, a write, a
-    /// readiness check) succeeded.
+    /// readiness check) found it reachable.
     pub fn store_reachable(&self) -> bool {
         self.reachable.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -495,13 +520,10 @@ impl Service {
         }
     }
 
-    /// Sends a heartbeat to every WebSocket client. It is sent under the
-    /// writer lock, so it always follows the change frames of the version it
-    /// names; while a write is under way the tick is skipped.
+    /// Sends a heartbeat to every WebSocket client, after the change frames
+    /// of the version it names.
     pub fn broadcast_heartbeat(&self) {
-        let Ok(_writing) = self.writer.try_lock() else {
-            return;
-        };
+        let _publishing = self.publishing.lock().expect("publish lock");
         let snapshot = self.snapshot();
         let heartbeat = snapshot.heartbeat(self.store_reachable());
         let json = serde_json::to_string(&heartbeat).expect("event serialises");
@@ -526,12 +548,51 @@ impl Service {
     /// ahead of the published state.
     pub async fn write<T>(
         self: &Arc<Self>,
+        build: impl FnMut(&mut Draft) -> Result<T>,
+    ) -> Result<Written<T>> {
+        self.write_with(build, false).await
+    }
+
+    /// Reconciles the store with a catalog file (see `Catalog::reconcile`).
+    /// On a shared store the record of the last applied file is read again
+    /// under the writer lock before each try, and the commit checks it is
+    /// still the record, so two instances never apply a file over each
+    /// other's.
+    pub async fn reconcile(
+        self: &Arc<Self>,
+        catalog: &Catalog,
+    ) -> Result<Written<crate::catalog::Reconciled>> {
+        self.write_with(|draft| Ok(catalog.reconcile(draft)), true)
+            .await
+    }
+
+    async fn write_with<T>(
+        self: &Arc<Self>,
         mut build: impl FnMut(&mut Draft) -> Result<T>,
+        fresh_record: bool,
     ) -> Result<Written<T>> {
         let mut guard = self.writer.clone().lock_owned().await;
         for attempt in 0..ATTEMPTS {
+            if fresh_record && self.store.shared() {
+                let refreshed = async {
+                    self.follow_locked().await?;
+                    let json = self.store.applied_catalog().await?;
+                    *self.applied.write().expect("catalog lock") = applied_of(json);
+                    Ok::<(), StoreError>(())
+                }
+                .await;
+                if let Err(err) = refreshed {
+                    self.note_store_error(&err);
+                    return Err(Error::Store(err));
+                }
+            }
             let base = self.snapshot();
-            let mut draft = Draft::scratch(base.state.clone(), self.applied_catalog());
+            let applied = self.applied.read().expect("catalog lock").clone();
+            let mut draft = Draft::scratch(
+                base.state.clone(),
+                applied.as_ref().and_then(|r| r.catalog.clone()),
+            );
+            draft.applied_json = applied.map(|r| r.json);
             let value = build(&mut draft)?;
             if draft.is_empty() && draft.record.is_none() {
                 return Ok(Written {
@@ -570,9 +631,9 @@ impl Service {
                     tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                     continue;
                 }
-                Err(Error::Store(StoreError::Database(err))) => {
-                    self.set_store_reachable(false);
-                    return Err(Error::Store(StoreError::Database(err)));
+                Err(Error::Store(err)) => {
+                    self.note_store_error(&err);
+                    return Err(Error::Store(err));
                 }
                 Err(err) => return Err(err),
             }
@@ -583,24 +644,56 @@ impl Service {
         ))
     }
 
-    /// Reads the record of the last applied catalog again (other instances
-    /// may have applied one), before a reconcile.
-    pub async fn refresh_applied_catalog(&self) -> std::result::Result<(), StoreError> {
-        if self.store.shared() {
-            let json = self.store.applied_catalog().await?;
-            *self.applied.write().expect("catalog lock") = applied_of(json.as_deref());
+    fn note_store_error(&self, err: &StoreError) {
+        if err.is_unreachable() {
+            self.set_store_reachable(false);
         }
-        Ok(())
     }
 
     /// Applies what other instances committed since this instance's version
     /// (or reloads everything when the log no longer reaches back that far,
-    /// or the epoch changed), publishing and broadcasting it.
+    /// or the epoch changed), publishing and broadcasting it. The store is
+    /// read without holding the writer lock, so a slow or unreachable store
+    /// does not hold up local writes or heartbeats.
     pub async fn follow(&self) -> std::result::Result<(), StoreError> {
-        let _writing = self.writer.lock().await;
-        let followed = self.follow_locked().await;
-        self.set_store_reachable(followed.is_ok());
+        let followed = self.follow_unlocked().await;
+        match &followed {
+            Ok(()) => self.set_store_reachable(true),
+            Err(err) => self.note_store_error(err),
+        }
         followed
+    }
+
+    async fn follow_unlocked(&self) -> std::result::Result<(), StoreError> {
+        loop {
+            let base = self.snapshot();
+            let read = tokio::time::timeout(
+                FOLLOW_TIMEOUT,
+                self.store.since(base.epoch(), base.version(), FOLLOW_BATCH),
+            )
+            .await
+            .map_err(|_| StoreError::TimedOut(FOLLOW_TIMEOUT.as_millis() as u64))??;
+            let _writing = self.writer.lock().await;
+            if self.snapshot().version() != base.version()
+                || self.snapshot().epoch() != base.epoch()
+            {
+                // A local write (or another round) moved on meanwhile.
+                continue;
+            }
+            match read {
+                Since::Events { events, .. } if events.is_empty() => return Ok(()),
+                Since::Events { events, .. } => {
+                    if !self.publish_followed(&base, events) {
+                        self.reload().await?;
+                        return Ok(());
+                    }
+                }
+                Since::Gone => {
+                    self.reload().await?;
+                    return Ok(());
+                }
+            }
+        }
     }
 
     /// `follow` for a caller that holds the writer lock.
@@ -624,6 +717,20 @@ impl Service {
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// A client says it has `version` of this epoch, ahead of this instance
+    /// (it came from another instance of the cluster): catch up from the
+    /// store first, so that it is not sent an older state.
+    pub async fn catch_up_to(&self, epoch: Option<&str>, version: u64) {
+        let snapshot = self.snapshot();
+        if self.store.shared()
+            && version > snapshot.version()
+            && epoch.is_none_or(|e| e == snapshot.epoch())
+            && let Err(err) = self.follow().await
+        {
+            tracing::warn!(error = %err, "cannot catch up for a client that is ahead");
         }
     }
 
@@ -655,7 +762,9 @@ impl Service {
     /// Replaces the state with the store's (another epoch, a trimmed log):
     /// every WebSocket client is told to resync.
     async fn reload(&self) -> std::result::Result<(), StoreError> {
-        let loaded = self.store.load().await?;
+        let loaded = tokio::time::timeout(FOLLOW_TIMEOUT * 5, self.store.load())
+            .await
+            .map_err(|_| StoreError::TimedOut(FOLLOW_TIMEOUT.as_millis() as u64 * 5))??;
         let (snapshot, applied) = Self::snapshot_of(loaded, self.retention);
         tracing::warn!(
             epoch = %snapshot.epoch(),
@@ -669,6 +778,7 @@ impl Service {
             },
         ));
         let version = snapshot.version();
+        let _publishing = self.publishing.lock().expect("publish lock");
         *self.current.write().expect("snapshot lock") = Arc::new(snapshot);
         *self.applied.write().expect("catalog lock") = applied;
         self.metrics.version.set(version as i64);
@@ -686,6 +796,7 @@ impl Service {
     fn publish(&self, base: &Snapshot, state: SyncState, new_events: Vec<Arc<LoggedEvent>>) {
         let log = trimmed_log(&base.log, &new_events, self.retention);
         let version = state.metadata.version;
+        let _publishing = self.publishing.lock().expect("publish lock");
         *self.current.write().expect("snapshot lock") = Arc::new(Snapshot::new(state, log));
         self.metrics.version.set(version as i64);
         self.metrics.events.inc_by(new_events.len() as u64);
@@ -710,6 +821,7 @@ impl Service {
             .as_ref()
             .map(|c| serde_json::to_string(&**c).expect("catalog serialises"));
         let commit = Commit {
+            base_epoch: base.epoch(),
             base_version: base.version(),
             events: draft
                 .events
@@ -721,6 +833,7 @@ impl Service {
             retain: self.retention.events,
             retain_bytes: self.retention.bytes,
             catalog: record.as_deref(),
+            catalog_base: draft.applied_json.as_deref(),
         };
         self.store.commit(&commit).await.map_err(Error::Store)?;
         drop(commit);
@@ -728,11 +841,14 @@ impl Service {
         let Draft {
             mut state,
             events,
-            record,
+            record: recorded,
             ..
         } = draft;
-        if let Some(record) = record {
-            *self.applied.write().expect("catalog lock") = Some(record);
+        if let (Some(catalog), Some(json)) = (recorded, record) {
+            *self.applied.write().expect("catalog lock") = Some(AppliedRecord {
+                catalog: Some(catalog),
+                json: Arc::from(json),
+            });
         }
         state.metadata.server_time = now_rfc3339();
         let new_events: Vec<Arc<LoggedEvent>> = events
@@ -749,6 +865,11 @@ impl Service {
         let count = new_events.len();
         self.publish(base, state, new_events);
         Ok((version, count))
+    }
+
+    /// Lets go of the store (its lock file, cluster roles, connections).
+    pub async fn close(&self) {
+        self.store.close().await;
     }
 }
 

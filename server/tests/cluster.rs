@@ -106,6 +106,13 @@ async fn three_instances_deliver_every_event_to_every_client_in_order() {
                     .await
                     .unwrap();
                 assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+                // The instance that took the write has applied it already.
+                let own = instance.get(&format!("/providers/{id}")).await;
+                assert_eq!(
+                    own.status(),
+                    200,
+                    "a write is visible on its instance at once"
+                );
                 if round % 2 == 1 {
                     let response = instance
                         .admin(Method::PATCH, &format!("/providers/p-{}-{i}", round - 1))
@@ -482,40 +489,95 @@ async fn kill_9_of_one_instance_loses_nothing_and_its_clients_resume_elsewhere()
     let mut processes: Vec<Process> = (0..3).map(|_| Process::start(&url)).collect();
     let lb = balancer(processes.iter().map(Process::addr).collect()).await;
     let lb_url = format!("ws://{lb}/api/provider-sync");
+    // A state large enough that the missed events stay the smaller answer
+    // (the server sends a full state when that is smaller).
+    let http = reqwest::Client::new();
+    let capabilities: Vec<String> = (0..100)
+        .map(|i| format!("{i:03}-{}", "c".repeat(56)))
+        .collect();
+    for i in 0..10 {
+        let response = http
+            .post(format!("{}/admin/providers", processes[1].base))
+            .bearer_auth(TOKEN)
+            .json(&json!({"id": format!("ballast-{i}"), "name": "Ballast", "capabilities": capabilities}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
     let mut clients = Vec::new();
     for _ in 0..6 {
         clients.push(Resuming::connect(&lb_url).await);
     }
     let start = clients[0].state.metadata.version;
-    let http = reqwest::Client::new();
     let bases: Vec<String> = processes.iter().map(|p| p.base.clone()).collect();
 
+    // Three writers at once, one per instance, while instance 0 is killed.
+    let mut writers = Vec::new();
+    for w in 0..3usize {
+        let http = http.clone();
+        let bases = bases.clone();
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0..40 {
+                let id = format!("w-{w}-{i}");
+                let sent = http
+                    .post(format!("{}/admin/providers", bases[(w + i) % 3]))
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"id": id, "name": id}))
+                    .send()
+                    .await;
+                if let Ok(response) = sent
+                    && response.status() == 201
+                {
+                    acknowledged.push(id);
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    processes[0].child.kill().unwrap();
+    processes[0].child.wait().unwrap();
     let mut acknowledged = Vec::new();
-    for i in 0..90 {
-        if i == 30 {
-            // kill -9 in the middle of the writes.
-            processes[0].child.kill().unwrap();
-            processes[0].child.wait().unwrap();
-        }
-        let base = &bases[i % 3];
-        let id = format!("w-{i}");
-        let sent = http
-            .post(format!("{base}/admin/providers"))
-            .bearer_auth(TOKEN)
-            .json(&json!({"id": id, "name": id}))
-            .send()
-            .await;
-        if let Ok(response) = sent
-            && response.status() == 201
-        {
-            acknowledged.push(id);
-        }
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
     }
     assert!(
         acknowledged.len() >= 60,
         "{} acknowledged",
         acknowledged.len()
     );
+    // The survivors agree.
+    let version_of = |base: String| {
+        let http = http.clone();
+        async move {
+            let v: Value = http
+                .get(format!("{base}/version"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["version"].as_u64().unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (one, two) = (
+            version_of(bases[1].clone()).await,
+            version_of(bases[2].clone()).await,
+        );
+        if one == two {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the survivors never agreed: {one} {two}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let survivor = &bases[1];
     let truth: SyncState = http
         .get(format!("{survivor}/state"))
@@ -604,4 +666,182 @@ async fn a_sqlite_store_copies_into_postgresql_with_its_history() {
     assert_eq!(body["sync_type"], "incremental", "{body}");
     assert_eq!(body["events"].as_array().unwrap().len(), 4);
     copied.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_epoch_on_one_instance_reaches_the_others() {
+    let url = fresh_database(shared(), "epoch");
+    let a = TestServer::start(instance_config(&url)).await;
+    let b = TestServer::start(instance_config(&url)).await;
+    a.add_provider("p").await;
+    wait_for_version(&b, 1).await;
+    let old = b.state().await.metadata.epoch;
+    let mut ws = b.connect(&format!("?since=1&epoch={old}")).await;
+    assert!(matches!(
+        next_event(&mut ws).await.payload,
+        EventPayload::Hello(_)
+    ));
+
+    // A restore: a third instance starts with --new-epoch.
+    let mut restored = instance_config(&url);
+    restored.new_epoch = true;
+    let c = TestServer::start(restored).await;
+    let new = c.state().await.metadata.epoch;
+    assert_ne!(new, old);
+    // b's client is told to resync, and b serves the new epoch.
+    let event = tokio::time::timeout(Duration::from_secs(10), next_non_heartbeat(&mut ws))
+        .await
+        .expect("a resync notice");
+    assert!(
+        matches!(event.payload, EventPayload::ResyncRequired(_)),
+        "{event:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.state().await.metadata.epoch != new {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A write on a, which may not have noticed yet, lands in the new history.
+    let response = a
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "q", "name": "Q"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let state = a.state().await;
+    assert_eq!(state.metadata.epoch, new);
+    assert!(state.provider("p").is_some() && state.provider("q").is_some());
+    let body = c
+        .sync(json!({"client_version": 1, "client_epoch": old}))
+        .await;
+    assert_eq!(body["reason"], "epoch_mismatch");
+    for server in [a, b, c] {
+        server.stop().await;
+    }
+}
+
+const CATALOG: &str = r#"
+[[providers]]
+id = "alpha"
+name = "Alpha"
+priority = PRIORITY
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_with_different_files_apply_the_newer_once() {
+    let url = fresh_database(shared(), "files");
+    let dir = tempfile::tempdir().unwrap();
+    let newer = dir.path().join("newer.toml");
+    let older = dir.path().join("older.toml");
+    std::fs::write(
+        &newer,
+        format!("revision = 3\n{}", CATALOG.replace("PRIORITY", "30")),
+    )
+    .unwrap();
+    std::fs::write(
+        &older,
+        format!("revision = 2\n{}", CATALOG.replace("PRIORITY", "20")),
+    )
+    .unwrap();
+    let with = |file: std::path::PathBuf| {
+        let mut config = instance_config(&url);
+        config.catalog = Some(file);
+        TestServer::start(config)
+    };
+    // Both start at once on an empty store.
+    let (a, b) = tokio::join!(with(newer.clone()), with(older.clone()));
+    let version = a.version().await.max(b.version().await);
+    wait_for_version(&a, version).await;
+    wait_for_version(&b, version).await;
+    for server in [&a, &b] {
+        let state = server.state().await;
+        assert_eq!(
+            state.provider("alpha").unwrap().priority,
+            30,
+            "the newer file wins"
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+    // Restarted alternately: nothing more happens.
+    for file in [older.clone(), newer.clone(), older] {
+        let server = with(file).await;
+        assert_eq!(server.version().await, version);
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_larger_than_the_log_still_reaches_the_other_instances() {
+    let url = fresh_database(shared(), "trim");
+    let start = |url: String| async move {
+        let mut config = instance_config(&url);
+        config.event_retention = 5;
+        TestServer::start(config).await
+    };
+    let a = start(url.clone()).await;
+    let b = start(url.clone()).await;
+    let mut client = Client::connect(&b).await;
+    // One reconcile: 1 provider and 20 models in one commit of 21 events.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.toml");
+    let mut text = String::from("[[providers]]\nid = \"big\"\nname = \"Big\"\n");
+    for i in 0..20 {
+        text += &format!(
+            "[[models]]\nid = \"m{i}\"\nprovider_id = \"big\"\nname = \"M{i}\"\ncontext_window = 1000\n"
+        );
+    }
+    std::fs::write(&file, text).unwrap();
+    provider_sync_server::catalog::watch::reload(
+        a.server.service(),
+        &file,
+        &Default::default(),
+        "test",
+    )
+    .await;
+    assert_eq!(a.version().await, 21);
+    // b follows every event (none was trimmed before it could), and its
+    // client is sent all of them, not told to resync.
+    tokio::time::timeout(Duration::from_secs(10), client.follow_to(21))
+        .await
+        .expect("every event reaches b's client");
+    assert_eq!(client.versions, (1..=21).collect::<Vec<_>>());
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_commit_built_on_another_epoch_is_refused() {
+    use provider_sync_server::store::{Commit, PostgresStore, SqliteStore, Store, StoreError};
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("e.db").display().to_string())
+        .await
+        .unwrap();
+    let postgres = PostgresStore::open(&fresh_database(shared(), "epoch_commit"))
+        .await
+        .unwrap();
+    let stores: [&dyn Store; 2] = [&sqlite, &postgres];
+    for store in stores {
+        let loaded = store.load().await.unwrap();
+        // A restore elsewhere starts a new history at the same version.
+        store.rotate_epoch().await.unwrap();
+        let commit = Commit {
+            base_epoch: &loaded.epoch,
+            base_version: loaded.version,
+            events: vec![],
+            rows: vec![],
+            retain: 10,
+            retain_bytes: 1 << 20,
+            catalog: None,
+            catalog_base: None,
+        };
+        assert!(
+            matches!(
+                store.commit(&commit).await,
+                Err(StoreError::VersionConflict { .. })
+            ),
+            "{store:?}"
+        );
+    }
 }

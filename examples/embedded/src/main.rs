@@ -20,7 +20,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await
     });
     tokio::signal::ctrl_c().await?;
-    sync.shutdown().await;
+    // Triggers the graceful shutdown above; the store is let go of last.
+    let stop = tokio::spawn(sync.shutdown());
     serving.await??;
+    stop.await?;
     Ok(())
 }

@@ -41,12 +41,7 @@ pub async fn reload(
         }
     };
     catalog.report.log(&shown);
-    if let Err(err) = service.refresh_applied_catalog().await {
-        count(service, "refused");
-        tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload: cannot read the applied catalog's record; the running catalog is unchanged");
-        return None;
-    }
-    match service.write(|draft| Ok(catalog.reconcile(draft))).await {
+    match service.reconcile(&catalog).await {
         Ok(written) => {
             let done = written.value;
             let result = match done.outcome {

@@ -82,6 +82,11 @@ pub async fn sync(
     State(app): State<AppState>,
     AppJson(request): AppJson<SyncRequest>,
 ) -> Result<Response> {
+    // A client ahead of this instance (it came from another one) is caught
+    // up to first, rather than sent an older state.
+    app.service
+        .catch_up_to(request.client_epoch.as_deref(), request.client_version)
+        .await;
     let snapshot = app.service.snapshot();
     let catch_up = snapshot.catch_up(
         request.client_version,

@@ -43,8 +43,10 @@ pub enum RowChange<'a> {
 /// One write: made durable as a whole or not at all.
 #[derive(Debug, Clone)]
 pub struct Commit<'a> {
-    /// The version the write was built on; a store at another version refuses
-    /// it (another writer got there first).
+    /// The epoch and version the write was built on; a store at another
+    /// version or epoch refuses it (another writer got there first, or the
+    /// history was restarted).
+    pub base_epoch: &'a str,
     pub base_version: u64,
     /// Change events with consecutive versions from `base_version + 1`, as the
     /// JSON that was broadcast.
@@ -58,6 +60,10 @@ pub struct Commit<'a> {
     /// A catalog file this write applied: its JSON form, kept as the last
     /// applied catalog.
     pub catalog: Option<&'a str>,
+    /// With `catalog`: the record the write was built on (`None`: no record);
+    /// a store holding another record refuses the write like a version
+    /// conflict, so two instances never apply a file over each other's.
+    pub catalog_base: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +90,27 @@ pub enum StoreError {
     NotEmpty(u64),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    #[error("the store did not answer within {0} ms")]
+    TimedOut(u64),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// The database cannot be reached (as opposed to refusing the request).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::TimedOut(_)
+                | StoreError::Database(
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Tls(_)
+                )
+        )
+    }
 }
 
 /// What the log holds after a version, for catching up from the store.
@@ -149,6 +174,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn rotate_epoch(&self) -> Result<String, StoreError>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Lets go of what the store holds for this process (its lock file, the
+    /// cluster roles, its connections) when the server stops.
+    async fn close(&self) {}
     /// Whether other processes write this store too, so that every instance
     /// must follow its log.
     fn shared(&self) -> bool {

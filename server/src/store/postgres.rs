@@ -53,7 +53,7 @@ impl PostgresStore {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(QUICK)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations-postgres").run(&pool).await?;
@@ -256,15 +256,29 @@ impl Store for PostgresStore {
             .last()
             .map_or(commit.base_version, |(v, _)| *v);
         let mut tx = self.pool.begin().await?;
-        let found: i64 =
-            sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1 FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
-        if version_of(found) != commit.base_version {
+        let head = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await?;
+        let (epoch, found): (String, i64) = (head.try_get(0)?, head.try_get(1)?);
+        if version_of(found) != commit.base_version || epoch != commit.base_epoch {
             return Err(StoreError::VersionConflict {
                 expected: commit.base_version,
                 found: version_of(found),
             });
+        }
+        // Under the head row's lock: a catalog is applied over the record it
+        // was built on, or not at all.
+        if commit.catalog.is_some() {
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if current.as_deref() != commit.catalog_base {
+                return Err(StoreError::VersionConflict {
+                    expected: commit.base_version,
+                    found: version_of(found),
+                });
+            }
         }
         for row in &commit.rows {
             match row {
@@ -342,16 +356,23 @@ impl Store for PostgresStore {
             .bind(new_version as i64)
             .execute(&mut *tx)
             .await?;
-        // Trim the log by count and by bytes (newest kept).
+        // Trim the log by count and by bytes (newest kept), never above the
+        // version the write was built on: its own events stay for the other
+        // instances to follow.
         sqlx::query("DELETE FROM events WHERE version <= $1")
-            .bind(new_version.saturating_sub(commit.retain) as i64)
+            .bind(
+                new_version
+                    .saturating_sub(commit.retain)
+                    .min(commit.base_version) as i64,
+            )
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "DELETE FROM events WHERE version <= (SELECT version FROM \
+            "DELETE FROM events WHERE version <= $1 AND version <= (SELECT version FROM \
              (SELECT version, SUM(bytes) OVER (ORDER BY version DESC) AS newer FROM events) t \
-             WHERE newer > $1 ORDER BY version DESC LIMIT 1)",
+             WHERE newer > $2 ORDER BY version DESC LIMIT 1)",
         )
+        .bind(commit.base_version as i64)
         .bind(commit.retain_bytes.min(i64::MAX as u64) as i64)
         .execute(&mut *tx)
         .await?;
@@ -448,6 +469,14 @@ impl Store for PostgresStore {
         self.wake.notified().await;
     }
 
+    async fn close(&self) {
+        let mut roles = self.roles.lock().await;
+        for (_, conn) in roles.drain(..) {
+            let _ = conn.close().await;
+        }
+        self.pool.close().await;
+    }
+
     async fn lead(&self, role: Role) -> bool {
         let mut roles = self.roles.lock().await;
         if let Some(at) = roles.iter().position(|(r, _)| *r == role) {
@@ -463,7 +492,15 @@ impl Store for PostgresStore {
             return false;
         }
         let tried = tokio::time::timeout(QUICK, async {
-            let mut conn = PgConnection::connect_with(&self.options).await?;
+            // Keepalives on the server's side of this session: a connection
+            // that died without a word releases the role in seconds, not
+            // hours.
+            let options = self.options.clone().options([
+                ("tcp_keepalives_idle", "5"),
+                ("tcp_keepalives_interval", "2"),
+                ("tcp_keepalives_count", "3"),
+            ]);
+            let mut conn = PgConnection::connect_with(&options).await?;
             let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                 .bind(role.lock_key())
                 .fetch_one(&mut conn)

@@ -13,7 +13,7 @@ use super::{Commit, Loaded, OpenOptions, RowChange, Since, Store, StoreError};
 pub struct SqliteStore {
     pool: SqlitePool,
     /// The lock file, held while the store is open: one writer per file.
-    _lock: Option<std::sync::Arc<std::fs::File>>,
+    lock: std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
 }
 
 /// Takes `FILE.lock` beside the database, waiting up to `timeout` for
@@ -75,11 +75,11 @@ impl SqliteStore {
         } else {
             let timeout = options.lock_timeout;
             let path = file.clone();
-            Some(std::sync::Arc::new(
+            Some(
                 tokio::task::spawn_blocking(move || lock(&path, timeout))
                     .await
                     .expect("locking does not panic")?,
-            ))
+            )
         };
         let options = connect
             .create_if_missing(true)
@@ -93,11 +93,30 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool, _lock: held })
+        Ok(Self {
+            pool,
+            lock: std::sync::Arc::new(std::sync::Mutex::new(held)),
+        })
     }
 }
 
 impl SqliteStore {
+    /// `peek`, holding the store's lock for the read: refused while a server
+    /// writes it (for `store copy`, which must not copy a moving store).
+    pub async fn peek_exclusive(url: &str) -> Result<Option<Loaded>, StoreError> {
+        let connect = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let file = connect.get_filename().to_owned();
+        if !file.exists() {
+            return Ok(None);
+        }
+        let _held = lock(&file, Duration::ZERO)?;
+        Self::peek(url).await
+    }
+
     /// Reads a store without changing it (no file created, no migration run):
     /// `None` when there is no store at `url` yet.
     pub async fn peek(url: &str) -> Result<Option<Loaded>, StoreError> {
@@ -139,7 +158,10 @@ impl SqliteStore {
         if has_meta.is_none() {
             return Ok(None);
         }
-        let store = Self { pool, _lock: None };
+        let store = Self {
+            pool,
+            lock: Default::default(),
+        };
         let loaded = store
             .read(tables.iter().any(|t| t == "catalog_applied"))
             .await?;
@@ -245,11 +267,14 @@ impl Store for SqliteStore {
             .last()
             .map_or(commit.base_version, |(v, _)| *v);
         let mut tx = self.pool.begin().await?;
-        let moved = sqlx::query("UPDATE sync_meta SET version = ? WHERE id = 1 AND version = ?")
-            .bind(new_version as i64)
-            .bind(commit.base_version as i64)
-            .execute(&mut *tx)
-            .await?;
+        let moved = sqlx::query(
+            "UPDATE sync_meta SET version = ? WHERE id = 1 AND version = ? AND epoch = ?",
+        )
+        .bind(new_version as i64)
+        .bind(commit.base_version as i64)
+        .bind(commit.base_epoch)
+        .execute(&mut *tx)
+        .await?;
         if moved.rows_affected() != 1 {
             let found: i64 = sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1")
                 .fetch_one(&mut *tx)
@@ -322,6 +347,16 @@ impl Store for SqliteStore {
                 .await?;
         }
         if let Some(catalog) = commit.catalog {
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if current.as_deref() != commit.catalog_base {
+                return Err(StoreError::VersionConflict {
+                    expected: commit.base_version,
+                    found: commit.base_version,
+                });
+            }
             sqlx::query(
                 "INSERT INTO catalog_applied (id, body) VALUES (1, ?) \
                  ON CONFLICT (id) DO UPDATE SET body = excluded.body",
@@ -330,16 +365,21 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        let keep_from = new_version.saturating_sub(commit.retain);
+        // Trim by count and by bytes, never above the version the write was
+        // built on: its own events stay for whoever follows the log.
+        let keep_from = new_version
+            .saturating_sub(commit.retain)
+            .min(commit.base_version);
         sqlx::query("DELETE FROM events WHERE version <= ?")
             .bind(keep_from as i64)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "DELETE FROM events WHERE version <= (SELECT version FROM \
+            "DELETE FROM events WHERE version <= ? AND version <= (SELECT version FROM \
              (SELECT version, SUM(length(CAST(body AS BLOB))) OVER (ORDER BY version DESC) AS newer FROM events) \
              WHERE newer > ? ORDER BY version DESC LIMIT 1)",
         )
+        .bind(commit.base_version as i64)
         .bind(commit.retain_bytes.min(i64::MAX as u64) as i64)
         .execute(&mut *tx)
         .await?;
@@ -398,6 +438,12 @@ impl Store for SqliteStore {
         sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(epoch)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+        // Dropping the file lets go of the lock.
+        self.lock.lock().expect("lock mutex").take();
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

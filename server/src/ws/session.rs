@@ -120,6 +120,11 @@ where
         sink: socket,
         timeout: timing.write_timeout,
     };
+    // A client ahead of this instance (it came from another one) is caught
+    // up to first, rather than sent an older state.
+    if let Some(since) = resume.since {
+        service.catch_up_to(resume.epoch.as_deref(), since).await;
+    }
     // Subscribe first: every change committed after this point arrives as a
     // frame, and every change before it is in the snapshot.
     let mut frames = service.subscribe();
