@@ -6,21 +6,23 @@
 # interleaved with the baseline) and summarised as median (range). Prints
 # markdown tables for BENCHMARKS.md. Never fails on speed. FANOUT_CASES
 # (CLIENTS:INTERVAL_MS ...) picks the fan-out cases; SECTIONS (any of
-# sizes apply fanout rest e2e client litellm) runs only some tables.
+# sizes apply fanout rest e2e client litellm cluster) runs only some tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 REPEAT=${REPEAT:-3}
 FANOUT_CASES=${FANOUT_CASES:-"1000:100 10000:250 10000:100"}
-SECTIONS=${SECTIONS:-"sizes apply fanout rest e2e client litellm"}
+SECTIONS=${SECTIONS:-"sizes apply fanout rest e2e client litellm cluster"}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 cargo build --release -p provider-sync-server -p provider-sync-bench -p provider-sync-testbed
 
 work=$(mktemp -d)
 server_pid=""; node_pid=""
+source scripts/postgres.sh
 cleanup() {
+  if [ -d "$work/pg" ]; then pg_stop "$work/pg"; fi
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
   [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null || true
   rm -rf "$work"
@@ -151,4 +153,29 @@ if want litellm; then
   echo "| measure | runs | ms |"
   echo "| --- | ---: | ---: |"
   for run in $(seq 1 "$REPEAT"); do node bench/e2e/client.mjs "$site" "$new_json" 50 gpt-4o; done | target/release/median-rows
+fi
+
+if want cluster; then
+  # Three instances on one throwaway PostgreSQL.
+  echo
+  echo "## Several instances on one PostgreSQL (median (range) over $REPEAT runs)"
+  echo
+  echo "| measure | runs | p50 (or value) | p99 (or value) |"
+  echo "| --- | ---: | ---: | ---: |"
+  for run in $(seq 1 "$REPEAT"); do
+    pg_start "$work/pg"
+    cluster_pids=()
+    for port in 18110 18111 18112; do
+      target/release/provider-sync-server --bind "127.0.0.1:$port" --database "$PG_URL" \
+        --admin-token bench >"$work/cluster-$port.log" 2>&1 &
+      cluster_pids+=($!)
+    done
+    for port in 18110 18111 18112; do wait_for "http://127.0.0.1:$port/api/provider-sync/readyz"; done
+    target/release/cluster --instances http://127.0.0.1:18110/api/provider-sync \
+      http://127.0.0.1:18111/api/provider-sync http://127.0.0.1:18112/api/provider-sync
+    for pid in "${cluster_pids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+    pg_stop "$work/pg"
+    rm -rf "$work/pg"
+  done >"$work/cluster.md"
+  target/release/median-rows <"$work/cluster.md"
 fi

@@ -39,23 +39,18 @@ bin=target/$PROFILE/provider-sync-server
 
 work=$(mktemp -d)
 chmod 755 "$work"
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
+source scripts/postgres.sh
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-  as_pg "$pg_bin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
+  pg_stop "$work/pg"
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-as_pg "$pg_bin/initdb" -D "$work/pg" -A trust -U postgres >/dev/null
-as_pg "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
-  -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
-database="postgres://postgres@127.0.0.1:$pg_port/postgres"
+pg_start "$work/pg"
+database=$PG_URL
 echo "PostgreSQL: $database"
 
 export PROVIDER_SYNC_ADMIN_TOKEN="${PROVIDER_SYNC_ADMIN_TOKEN:-demo-token}"
@@ -133,7 +128,7 @@ if [ "${CLUSTER_DEMO_CHECK:-}" = 1 ]; then
   done
   instances+="]"
   CLUSTER_LB="http://127.0.0.1:$LB_PORT" CLUSTER_INSTANCES="$instances" \
-    node --test tests/e2e/cluster.test.mjs
+    node --test tests/e2e/cluster-failover.mjs
   exit 0
 fi
 
