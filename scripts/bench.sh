@@ -174,8 +174,31 @@ if want cluster; then
     target/release/cluster --instances http://127.0.0.1:18110/api/provider-sync \
       http://127.0.0.1:18111/api/provider-sync http://127.0.0.1:18112/api/provider-sync
     for pid in "${cluster_pids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+    # Fan-out at 10k clients on PostgreSQL: all on one instance, then split
+    # over two (writes on the first), same run.
+    for split in 1 2; do
+      cluster_pids=()
+      for port in 18110 18111; do
+        target/release/provider-sync-server --bind "127.0.0.1:$port" --database "$PG_URL" \
+          --catalog examples/catalog.toml --admin-token bench --ws-queue 1024 >"$work/cluster-$port.log" 2>&1 &
+        cluster_pids+=($!)
+      done
+      for port in 18110 18111; do wait_for "http://127.0.0.1:$port/api/provider-sync/readyz"; done
+      clients=(http://127.0.0.1:18110/api/provider-sync)
+      [ "$split" = 2 ] && clients+=(http://127.0.0.1:18111/api/provider-sync)
+      target/release/loadgen --target provider-sync --url http://127.0.0.1:18110/api/provider-sync \
+        --client-url "${clients[@]}" --clients 10000 --interval-ms 250 \
+        --server-pid "${cluster_pids[@]}" >>"$work/fanout-cluster.md"
+      for pid in "${cluster_pids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+    done
     pg_stop "$work/pg"
     rm -rf "$work/pg"
   done >"$work/cluster.md"
   target/release/median-rows <"$work/cluster.md"
+  echo
+  echo "Fan-out on PostgreSQL, 10k clients, a write every 250 ms (columns as in the fan-out table; CPU and memory summed over both instances):"
+  echo
+  echo "| server | clients | write every ms | runs | p50 ms | p99 ms | max ms | whole p50 ms | whole p99 ms | deliveries/s | server CPU µs per delivery | load generator CPU µs per delivery | server KiB per idle connection | missed |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  target/release/median-rows --key-cells 3 <"$work/fanout-cluster.md"
 fi

@@ -42,9 +42,14 @@ struct Args {
     writes: u64,
     #[arg(long, default_value_t = 100)]
     interval_ms: u64,
-    /// The server's process id, for its memory and CPU time.
-    #[arg(long)]
-    server_pid: u32,
+    /// The server's process id, for its memory and CPU time (several, summed,
+    /// for several instances).
+    #[arg(long, required = true, num_args = 1..)]
+    server_pid: Vec<u32>,
+    /// provider-sync: API bases the clients connect to, round robin (other
+    /// instances of a cluster); default `--url`. Writes go to `--url`.
+    #[arg(long, num_args = 1..)]
+    client_url: Vec<String>,
     /// The model the provider-sync writes change.
     #[arg(long, default_value = "gpt-4o")]
     model: String,
@@ -97,7 +102,7 @@ fn version_of(text: &str, target: Target) -> Option<u64> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let http = reqwest::Client::new();
-    let (ws_url, base_version) = match args.target {
+    let (ws_urls, base_version) = match args.target {
         Target::ProviderSync => {
             let info: Value = http
                 .get(format!("{}/version", args.url))
@@ -107,24 +112,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?;
             let version = info["version"].as_u64().unwrap();
             let epoch = info["epoch"].as_str().unwrap().to_owned();
+            let bases = if args.client_url.is_empty() {
+                vec![args.url.clone()]
+            } else {
+                args.client_url.clone()
+            };
             (
-                format!(
-                    "{}/ws?since={version}&epoch={epoch}",
-                    args.url.replacen("http", "ws", 1)
-                ),
+                bases
+                    .iter()
+                    .map(|base| {
+                        format!(
+                            "{}/ws?since={version}&epoch={epoch}",
+                            base.replacen("http", "ws", 1)
+                        )
+                    })
+                    .collect::<Vec<_>>(),
                 version,
             )
         }
-        Target::Ws => (format!("{}/ws", args.url.replacen("http", "ws", 1)), 0),
+        Target::Ws => (
+            vec![format!("{}/ws", args.url.replacen("http", "ws", 1))],
+            0,
+        ),
     };
+    let rss = |pids: &[u32]| pids.iter().map(|p| rss_kib(*p)).sum::<u64>();
+    let cpu_of = |pids: &[u32]| pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
 
-    let idle_rss = rss_kib(args.server_pid);
+    let idle_rss = rss(&args.server_pid);
     let connecting = Arc::new(Semaphore::new(256));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(args.clients);
     let mut clients = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
+    for i in 0..args.clients {
         let (url, connecting, ready, target, expect) = (
-            ws_url.clone(),
+            ws_urls[i % ws_urls.len()].clone(),
             connecting.clone(),
             ready_tx.clone(),
             args.target,
@@ -165,8 +185,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ready_rx.recv().await.expect("every client connects");
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let loaded_rss = rss_kib(args.server_pid);
-    let cpu_before = cpu_seconds(args.server_pid);
+    let loaded_rss = rss(&args.server_pid);
+    let cpu_before = cpu_of(&args.server_pid);
     let own_cpu_before = cpu_seconds(std::process::id());
 
     let started = Instant::now();
@@ -212,7 +232,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for client in clients {
         finished.push(client.await?);
     }
-    let cpu = cpu_seconds(args.server_pid) - cpu_before;
+    let cpu = cpu_of(&args.server_pid) - cpu_before;
     let own_cpu = cpu_seconds(std::process::id()) - own_cpu_before;
     let mut sockets = Vec::with_capacity(args.clients);
     for (seen, socket) in finished {
@@ -249,9 +269,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One markdown row; `fanout-summary` takes the median of repeated runs.
     println!(
         "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
-        match args.target {
-            Target::ProviderSync => "provider-sync",
-            Target::Ws => "node ws",
+        match (args.target, ws_urls.len()) {
+            (Target::ProviderSync, 1) => "provider-sync".to_owned(),
+            (Target::ProviderSync, n) => format!("provider-sync, clients over {n} instances"),
+            (Target::Ws, _) => "node ws".to_owned(),
         },
         args.clients,
         args.interval_ms,
