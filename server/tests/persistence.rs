@@ -364,3 +364,37 @@ async fn awkward_prices_do_not_cause_spurious_updates_on_restart() {
     assert_eq!(second.version().await, version);
     second.stop().await;
 }
+
+#[tokio::test]
+async fn the_log_is_bounded_by_bytes_as_well_as_by_count() {
+    let (_dir, db) = temp_db();
+    let mut bounded = config(&db);
+    bounded.event_retention_bytes = 3_000;
+    let server = TestServer::start(bounded.clone()).await;
+    server.add_ballast().await;
+    for i in 0..20 {
+        server.add_provider(&format!("p{i:02}")).await;
+    }
+    let epoch = server.state().await.metadata.epoch;
+    // The newest events fit; the oldest do not (each is a few hundred bytes).
+    let recent = server
+        .sync(json!({"client_version": 19, "client_epoch": epoch}))
+        .await;
+    assert_eq!(recent["sync_type"], "incremental", "{recent}");
+    let old = server
+        .sync(json!({"client_version": 2, "client_epoch": epoch}))
+        .await;
+    assert_eq!(old["reason"], "too_old", "{old}");
+    server.stop().await;
+    // The store keeps the same bound across a restart.
+    let restarted = TestServer::start(bounded).await;
+    let old = restarted
+        .sync(json!({"client_version": 2, "client_epoch": epoch}))
+        .await;
+    assert_eq!(old["reason"], "too_old", "{old}");
+    let recent = restarted
+        .sync(json!({"client_version": 19, "client_epoch": epoch}))
+        .await;
+    assert_eq!(recent["sync_type"], "incremental", "{recent}");
+    restarted.stop().await;
+}

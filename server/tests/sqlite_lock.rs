@@ -1,7 +1,8 @@
 //! One writer per SQLite file: a second process waits for the lock up to a
 //! configurable time (a redeploy that starts the new process first), then
 //! refuses to start with a clear message; it never serves beside another
-//! writer. (SQLite only: PostgreSQL takes several instances.)
+//! writer. And a store of the first release opens with this one. (SQLite
+//! only: PostgreSQL takes several instances.)
 
 mod common;
 
@@ -84,4 +85,67 @@ fn the_binary_refuses_a_locked_store_with_a_clear_message() {
             && stderr.contains("db.sqlite.lock"),
         "{stderr}"
     );
+}
+
+/// A store written by the first release (its schema is migration 0001
+/// alone) opens with this one: the data stays, the new table is added, and
+/// a catalog file is adopted without reverting what is there.
+#[tokio::test]
+async fn a_store_of_the_first_release_keeps_working() {
+    let (dir, db) = temp_db();
+    let first_release = dir.path().join("migrations");
+    std::fs::create_dir(&first_release).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/0001_init.sql"),
+        first_release.join("0001_init.sql"),
+    )
+    .unwrap();
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate::Migrator::new(first_release.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        let provider = serde_json::json!({
+            "id": "old", "name": "Old", "display_name": "Old (edited)", "provider_type": "openai",
+            "base_url": null, "health_url": null, "enabled": true, "priority": 0,
+            "status": "available", "health": {"last_check": null, "latency_ms": null,
+            "error_rate": 0.0, "consecutive_failures": 0, "message": null},
+            "fallback_provider_id": null, "capabilities": [], "model_ids": [], "revision": 2
+        });
+        sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, 'wave1', 2)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO providers (id, revision, body) VALUES ('old', 2, ?)")
+            .bind(provider.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let catalog = dir.path().join("catalog.toml");
+    std::fs::write(
+        &catalog,
+        "[[providers]]\nid = \"old\"\nname = \"Old\"\nprovider_type = \"openai\"\n\n[[providers]]\nid = \"new\"\nname = \"New\"\n",
+    )
+    .unwrap();
+    let mut config = config(&db);
+    config.catalog = Some(catalog);
+    let server = TestServer::start(config).await;
+    let state = server.state().await;
+    assert_eq!(state.metadata.epoch, "wave1");
+    assert_eq!(
+        state.provider("old").unwrap().display_name,
+        "Old (edited)",
+        "kept"
+    );
+    assert!(state.provider("new").is_some(), "added");
+    assert_eq!(state.metadata.version, 3);
+    server.stop().await;
 }
