@@ -19,9 +19,10 @@ want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 cargo build --release -p provider-sync-server -p provider-sync-bench -p provider-sync-testbed
 
 work=$(mktemp -d)
-server_pid=""; node_pid=""
+server_pid=""; node_pid=""; cluster_pids=()
 source scripts/postgres.sh
 cleanup() {
+  for pid in "${cluster_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   if [ -d "$work/pg" ]; then pg_stop "$work/pg"; fi
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
   [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null || true

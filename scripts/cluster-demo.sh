@@ -6,7 +6,8 @@
 # demo page. Ctrl-C stops everything and removes the data.
 #
 # Kill one instance (the script prints their process ids) and watch the page
-# carry on through the other. CLUSTER_DEMO_CHECK=1 starts everything, checks
+# carry on through the other. It installs nginx (Debian's nginx-light) with
+# apt when missing; a Debian package may start its own service on port 80. CLUSTER_DEMO_CHECK=1 starts everything, checks
 # the page and both instances through the balancer, and stops (the test
 # command runs it that way). PROFILE=debug builds faster.
 set -euo pipefail
@@ -42,6 +43,13 @@ chmod 755 "$work"
 source scripts/postgres.sh
 pids=()
 cleanup() {
+  local status=$?
+  if [ "$status" != 0 ]; then
+    # What went wrong is in the logs about to be removed.
+    for log in "$work"/instance-*.log "$work"/nginx-error.log "$work"/pg/log; do
+      [ -f "$log" ] && { echo "--- $log" >&2; tail -n 30 "$log" >&2; }
+    done
+  fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
   pg_stop "$work/pg"
@@ -61,10 +69,12 @@ for port in "${PORTS[@]}"; do
   echo "instance on 127.0.0.1:$port: pid $!"
 done
 for port in "${PORTS[@]}"; do
+  ready=""
   for _ in $(seq 1 200); do
-    curl -sf "http://127.0.0.1:$port/api/provider-sync/readyz" >/dev/null 2>&1 && break
+    curl -sf "http://127.0.0.1:$port/api/provider-sync/readyz" >/dev/null 2>&1 && { ready=1; break; }
     sleep 0.1
   done
+  [ -n "$ready" ] || { echo "the instance on port $port did not become ready" >&2; exit 1; }
 done
 
 upstreams=""

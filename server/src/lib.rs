@@ -212,9 +212,17 @@ impl ProviderSync {
         async move { waiter.wait().await }
     }
 
-    /// Triggers `shutdown_signal` (WebSockets get a close frame), stops
-    /// every background task and lets go of the store (the SQLite lock, the
-    /// cluster roles); a request still in flight after that is answered 503.
+    /// Starts the shutdown: `shutdown_signal` resolves and WebSocket clients
+    /// get a close frame. Then let your server finish its requests, and call
+    /// `shutdown`.
+    pub fn begin_shutdown(&self) {
+        self.trigger.trigger();
+    }
+
+    /// Stops every background task and lets go of the store (the SQLite
+    /// lock, the cluster roles, its connections); starts the shutdown first
+    /// if `begin_shutdown` was not called. A request still in flight after
+    /// that is answered 503.
     pub async fn shutdown(self) {
         let service = self.stop_tasks().await;
         service.close().await;
@@ -264,7 +272,7 @@ impl RunningServer {
 /// Opens the store, applies the catalog file if one is given, and starts
 /// listening, the heartbeat and the health probes.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let parts = ProviderSync::build(config.clone()).await?;
+    // Listen first: a port in use stops the start before anything runs.
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|source| StartError::Bind {
@@ -275,6 +283,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: config.bind,
         source,
     })?;
+    let parts = ProviderSync::build(config.clone()).await?;
     let router = app(parts.state.clone());
     let stopped = parts.shutdown_signal();
     let serving = tokio::spawn(async move {

@@ -333,10 +333,10 @@ pub struct Retention {
 /// first (with a short, growing, jittered pause between tries).
 const ATTEMPTS: usize = 20;
 /// Events read from the store per round when catching up.
-const FOLLOW_BATCH: usize = 1000;
+const FOLLOW_BATCH: usize = 200;
 /// How long one read of the log may take before the store counts as
 /// unreachable.
-const FOLLOW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+const FOLLOW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A number below `n` that differs between calls (for jitter).
 fn rand_below(n: u64) -> u64 {
@@ -408,6 +408,8 @@ pub struct Service {
     applied: RwLock<Option<AppliedRecord>>,
     /// Whether the last contact with the store succeeded.
     reachable: std::sync::atomic::AtomicBool,
+    /// One catch-up for clients ahead of this instance at a time.
+    catching_up: Mutex<()>,
 }
 
 impl Service {
@@ -436,6 +438,7 @@ impl Service {
             metrics,
             applied: RwLock::new(applied),
             reachable: std::sync::atomic::AtomicBool::new(true),
+            catching_up: Mutex::new(()),
         }))
     }
 
@@ -573,7 +576,9 @@ impl Service {
     ) -> Result<Written<T>> {
         let mut guard = self.writer.clone().lock_owned().await;
         for attempt in 0..ATTEMPTS {
-            if fresh_record && self.store.shared() {
+            // The record is read again where other instances may write it,
+            // and after a refused try anywhere (the store had another one).
+            if fresh_record && (self.store.shared() || attempt > 0) {
                 let refreshed = async {
                     self.follow_locked().await?;
                     let json = self.store.applied_catalog().await?;
@@ -673,6 +678,9 @@ impl Service {
             )
             .await
             .map_err(|_| StoreError::TimedOut(FOLLOW_TIMEOUT.as_millis() as u64))??;
+            if matches!(&read, Since::Events { events, .. } if events.is_empty()) {
+                return Ok(());
+            }
             let _writing = self.writer.lock().await;
             if self.snapshot().version() != base.version()
                 || self.snapshot().epoch() != base.epoch()
@@ -720,17 +728,31 @@ impl Service {
         }
     }
 
-    /// A client says it has `version` of this epoch, ahead of this instance
-    /// (it came from another instance of the cluster): catch up from the
-    /// store first, so that it is not sent an older state.
+    /// A client says it has `version` of `epoch`, ahead of this instance or
+    /// of another epoch (it came from another instance of the cluster): catch
+    /// up from the store first, so that it is not sent an older state. One
+    /// catch-up at a time, bounded in time; a failure leaves the reachability
+    /// flag to the follower.
     pub async fn catch_up_to(&self, epoch: Option<&str>, version: u64) {
-        let snapshot = self.snapshot();
-        if self.store.shared()
-            && version > snapshot.version()
-            && epoch.is_none_or(|e| e == snapshot.epoch())
-            && let Err(err) = self.follow().await
-        {
-            tracing::warn!(error = %err, "cannot catch up for a client that is ahead");
+        let Some(epoch) = epoch else { return };
+        let behind =
+            |snapshot: &Snapshot| version > snapshot.version() || epoch != snapshot.epoch();
+        if !self.store.shared() || !behind(&self.snapshot()) {
+            return;
+        }
+        let Ok(_one) = tokio::time::timeout(FOLLOW_TIMEOUT, self.catching_up.lock()).await else {
+            return;
+        };
+        // Another catch-up may have done it meanwhile.
+        if !behind(&self.snapshot()) {
+            return;
+        }
+        match tokio::time::timeout(FOLLOW_TIMEOUT, self.follow_unlocked()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "cannot catch up for a client that is ahead")
+            }
+            Err(_) => tracing::warn!("catching up for a client that is ahead took too long"),
         }
     }
 
@@ -762,9 +784,9 @@ impl Service {
     /// Replaces the state with the store's (another epoch, a trimmed log):
     /// every WebSocket client is told to resync.
     async fn reload(&self) -> std::result::Result<(), StoreError> {
-        let loaded = tokio::time::timeout(FOLLOW_TIMEOUT * 5, self.store.load())
+        let loaded = tokio::time::timeout(FOLLOW_TIMEOUT * 6, self.store.load())
             .await
-            .map_err(|_| StoreError::TimedOut(FOLLOW_TIMEOUT.as_millis() as u64 * 5))??;
+            .map_err(|_| StoreError::TimedOut(FOLLOW_TIMEOUT.as_millis() as u64 * 6))??;
         let (snapshot, applied) = Self::snapshot_of(loaded, self.retention);
         tracing::warn!(
             epoch = %snapshot.epoch(),

@@ -845,3 +845,68 @@ async fn a_commit_built_on_another_epoch_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_ahead_of_its_instance_is_caught_up_to_not_sent_back() {
+    use provider_sync_server::metrics::Metrics;
+    use provider_sync_server::service::{Retention, Service};
+    use provider_sync_server::store;
+    let url = fresh_database(shared(), "ahead");
+    let open = || async {
+        let store = store::open(&url, store::OpenOptions::default())
+            .await
+            .unwrap();
+        // No follower task: this instance moves only when asked to.
+        Service::open(
+            store,
+            Retention {
+                events: 100,
+                bytes: u64::MAX,
+            },
+            16,
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .unwrap()
+    };
+    let a = open().await;
+    let b = open().await;
+    for id in ["p1", "p2"] {
+        a.write(|d| {
+            provider_sync_server::commands::create_provider(
+                d,
+                provider_sync_protocol::NewProvider {
+                    id: id.into(),
+                    name: id.into(),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+    }
+    let ahead = a.snapshot();
+    assert_eq!(b.snapshot().version(), 0, "b has not followed");
+    // A client of a (at version 2) comes to b.
+    b.catch_up_to(Some(ahead.epoch()), ahead.version()).await;
+    assert_eq!(b.snapshot().version(), 2);
+    assert_eq!(
+        b.snapshot().state.metadata.checksum,
+        ahead.state.metadata.checksum
+    );
+    // Without an epoch (a client that never synced) nothing is read.
+    a.write(|d| {
+        provider_sync_server::commands::create_provider(
+            d,
+            provider_sync_protocol::NewProvider {
+                id: "p3".into(),
+                name: "p3".into(),
+                ..Default::default()
+            },
+        )
+    })
+    .await
+    .unwrap();
+    b.catch_up_to(None, 3).await;
+    assert_eq!(b.snapshot().version(), 2);
+}

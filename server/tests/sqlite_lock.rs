@@ -149,3 +149,16 @@ async fn a_store_of_the_first_release_keeps_working() {
     assert_eq!(state.metadata.version, 3);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn stopping_lets_go_of_the_lock_even_with_a_websocket_open() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    let _ws = first.connect("").await;
+    first.stop().await;
+    let mut next = config(&db);
+    next.store_lock_timeout_ms = 500;
+    let second = TestServer::start(next).await;
+    assert_eq!(second.version().await, 0);
+    second.stop().await;
+}

@@ -20,9 +20,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await
     });
     tokio::signal::ctrl_c().await?;
-    // Triggers the graceful shutdown above; the store is let go of last.
-    let stop = tokio::spawn(sync.shutdown());
+    // Starts the graceful shutdown above; once the listener has finished its
+    // requests, provider-sync lets go of its store.
+    sync.begin_shutdown();
     serving.await??;
-    stop.await?;
+    sync.shutdown().await;
     Ok(())
 }

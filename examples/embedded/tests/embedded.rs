@@ -65,9 +65,13 @@ async fn provider_sync_mounts_inside_an_application() {
         .unwrap();
     let mut kinds = Vec::new();
     let mut next_kind = async || loop {
-        if let Some(Ok(Message::Text(text))) = ws.next().await {
-            let event: Value = serde_json::from_str(&text).unwrap();
-            return event["type"].as_str().unwrap().to_owned();
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                return event["type"].as_str().unwrap().to_owned();
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended: {other:?}"),
         }
     };
     // Caught up before the write, so that the write comes as an event.
@@ -87,7 +91,7 @@ async fn provider_sync_mounts_inside_an_application() {
     assert_eq!(kinds, ["hello", "full_sync", "provider_added"]);
 
     // The application's shutdown closes the socket with a close frame.
-    sync.shutdown().await;
+    sync.begin_shutdown();
     let closed = loop {
         match ws.next().await {
             Some(Ok(Message::Close(frame))) => break frame,
@@ -97,4 +101,5 @@ async fn provider_sync_mounts_inside_an_application() {
     };
     assert!(closed.is_some());
     serving.await.unwrap().unwrap();
+    sync.shutdown().await;
 }

@@ -97,19 +97,29 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The database cannot be reached (as opposed to refusing the request).
+    /// The database cannot be reached or cannot take the request now (as
+    /// opposed to refusing it): worth a retry later.
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::TimedOut(_)
-                | StoreError::Database(
-                    sqlx::Error::Io(_)
-                        | sqlx::Error::PoolTimedOut
-                        | sqlx::Error::PoolClosed
-                        | sqlx::Error::WorkerCrashed
-                        | sqlx::Error::Tls(_)
-                )
-        )
+        match self {
+            StoreError::TimedOut(_) => true,
+            StoreError::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_),
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(err)) => {
+                let code = err.code().unwrap_or_default();
+                // PostgreSQL: connection exceptions (08…), shutting down or
+                // starting up (57P01-57P03), too many connections (53300);
+                // SQLite: busy or locked (5, 6 and their extended codes).
+                code.starts_with("08")
+                    || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+                    || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            }
+            _ => false,
+        }
     }
 }
 

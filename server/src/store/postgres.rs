@@ -33,8 +33,8 @@ pub struct PostgresStore {
     wake: Arc<Notify>,
     /// Connections that hold a role's advisory lock, by role.
     roles: Mutex<Vec<(Role, PgConnection)>>,
-    /// Dropped with the store: stops the listener task.
-    _stop: watch::Sender<()>,
+    /// Sent on (or dropped with) the store: stops the listener task.
+    stop: watch::Sender<()>,
 }
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -65,7 +65,7 @@ impl PostgresStore {
             options,
             wake,
             roles: Mutex::new(Vec::new()),
-            _stop: stop,
+            stop,
         })
     }
 
@@ -470,11 +470,14 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
+        let _ = self.stop.send(());
         let mut roles = self.roles.lock().await;
         for (_, conn) in roles.drain(..) {
-            let _ = conn.close().await;
+            let _ = tokio::time::timeout(QUICK, conn.close()).await;
         }
-        self.pool.close().await;
+        // A commit stuck on an unreachable database must not hold up the
+        // process's exit.
+        let _ = tokio::time::timeout(QUICK, self.pool.close()).await;
     }
 
     async fn lead(&self, role: Role) -> bool {
