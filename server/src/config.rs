@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::catalog::{CatalogFormat, LitellmFilter, LoadOptions};
 
 /// The authoritative provider-sync server: REST, WebSocket and admin API over
-/// an embedded SQLite store.
+/// an embedded SQLite store, or PostgreSQL for several instances.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "provider-sync-server", version, about)]
 pub struct Config {
@@ -17,7 +17,8 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
-    /// Store URL: `sqlite://FILE` (created if missing) or a plain file path.
+    /// Store URL: `sqlite://FILE` (created if missing), a plain file path, or
+    /// `postgres://…` (several instances on one database).
     #[arg(
         long,
         env = "DATABASE_URL",

@@ -1,6 +1,8 @@
 //! The provider-sync server: the authoritative copy of an AI provider/model
 //! catalog, served over REST and WebSocket, changed through an authenticated
-//! admin API, stored in SQLite.
+//! admin API, stored in SQLite (one process) or PostgreSQL (several
+//! instances); it runs as its own process or inside an axum application of
+//! your own (`ProviderSync`).
 //!
 //! # Layout
 //!
@@ -13,8 +15,9 @@
 //! - `validate`: field checks shared by the admin API and the catalog file.
 //! - `catalog`: the catalog file (TOML or LiteLLM's JSON), parsed,
 //!   reconciled and reloaded.
-//! - `cli`: the `catalog check` and `catalog diff` tools.
-//! - `store`: the persistence trait and its SQLite implementation.
+//! - `cli`: the `catalog check`, `catalog diff` and `store copy` tools.
+//! - `store`: the persistence trait, SQLite (one process) and PostgreSQL
+//!   (several instances).
 //! - `health`: provider health probes.
 //! - `metrics`: Prometheus metrics.
 //! - `openapi`: the generated API description.
