@@ -62,6 +62,7 @@ pub fn routes(state: AppState) -> Router {
 
 fn build(state: AppState, fallback: bool) -> Router {
     let config = state.config.clone();
+    let state_for_probes = state.clone();
     let doc = openapi::document(config.prefix());
     let doc_json = serde_json::to_string(&doc).expect("the API description serialises");
     let api = Router::new()
@@ -87,6 +88,14 @@ fn build(state: AppState, fallback: bool) -> Router {
     } else {
         Router::new().nest(config.prefix(), api)
     };
+    // The standalone server also answers the probes at the root, where load
+    // balancers and Kubernetes look for them (an application that mounts
+    // the routes has its own).
+    let api = if fallback && !config.prefix().is_empty() {
+        api.merge(http::ops::probes(state_for_probes))
+    } else {
+        api
+    };
     let api =
         match &config.static_dir {
             Some(dir) => api.fallback_service(ServeDir::new(dir)),
@@ -96,12 +105,15 @@ fn build(state: AppState, fallback: bool) -> Router {
             None => api,
         };
     api.layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(axum::middleware::map_response(crate::error::json_errors))
-        .layer(CompressionLayer::new())
+        // 504, not 408: a client retries a 408 blindly, and a write that
+        // timed out may have landed. Inside `json_errors`, so it gets the
+        // JSON shape too.
         .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::GATEWAY_TIMEOUT,
             config.request_timeout(),
         ))
+        .layer(axum::middleware::map_response(crate::error::json_errors))
+        .layer(CompressionLayer::new())
         .layer(cors(&config))
         .layer(TraceLayer::new_for_http())
 }
@@ -195,5 +207,58 @@ mod tests {
         let created = app.oneshot(request(Some("secret"))).await.unwrap();
         assert_eq!(created.status(), StatusCode::CREATED);
         assert_eq!(service.snapshot().version(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_timeout_is_a_json_504() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = state(&dir).await;
+        let mut config = (*state.config).clone();
+        config.request_timeout_ms = 50;
+        state.config = Arc::new(config);
+        // A body that arrives too slowly keeps the handler waiting.
+        let slow = futures_util::stream::once(async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{}"))
+        });
+        let response = app(state)
+            .oneshot(
+                Request::post("/api/provider-sync/sync")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from_stream(slow))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["code"], "timeout");
+    }
+
+    #[tokio::test]
+    async fn the_probes_answer_at_the_root_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(state(&dir).await);
+        for path in [
+            "/healthz",
+            "/readyz",
+            "/api/provider-sync/healthz",
+            "/api/provider-sync/readyz",
+        ] {
+            let response = app
+                .clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+        }
+        // Not in the routes an application mounts: it has its own.
+        let other = tempfile::tempdir().unwrap();
+        let mounted = routes(state(&other).await)
+            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(mounted.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -130,13 +130,23 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
 
-    /// HTTP requests that take longer (ms) are answered 408.
+    /// HTTP requests that take longer (ms) are answered 504 (code `timeout`).
     #[arg(
         long,
         env = "PROVIDER_SYNC_REQUEST_TIMEOUT_MS",
         default_value_t = 30_000
     )]
     pub request_timeout_ms: u64,
+
+    /// On SIGTERM or Ctrl-C, how long (ms) requests in flight may take to
+    /// finish before the process exits anyway (WebSocket clients get their
+    /// close frame first).
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_SHUTDOWN_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub shutdown_timeout_ms: u64,
 
     /// How often providers with a `health_url` are probed, in ms.
     #[arg(
@@ -258,6 +268,43 @@ pub enum CatalogCommand {
 }
 
 impl Config {
+    /// Refuses durations and sizes that cannot work, naming the flag.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("--heartbeat-ms", self.heartbeat_ms),
+            ("--client-timeout-ms", self.client_timeout_ms),
+            ("--ws-write-timeout-ms", self.ws_write_timeout_ms),
+            ("--request-timeout-ms", self.request_timeout_ms),
+            ("--shutdown-timeout-ms", self.shutdown_timeout_ms),
+            ("--health-interval-ms", self.health_interval_ms),
+            ("--health-timeout-ms", self.health_timeout_ms),
+            ("--follow-interval-ms", self.follow_interval_ms),
+            ("--event-retention", self.event_retention),
+            ("--event-retention-bytes", self.event_retention_bytes),
+            ("--ws-queue", self.ws_queue as u64),
+            ("--ws-max-message", self.ws_max_message as u64),
+            ("--body-limit", self.body_limit as u64),
+        ];
+        for (flag, value) in positive {
+            if value == 0 {
+                return Err(format!("{flag} must be greater than 0"));
+            }
+        }
+        if self.client_timeout_ms < self.heartbeat_ms {
+            return Err(format!(
+                "--client-timeout-ms ({}) must not be below --heartbeat-ms ({}): clients would be dropped between heartbeats",
+                self.client_timeout_ms, self.heartbeat_ms
+            ));
+        }
+        if !self.prefix().is_empty() && !self.prefix().starts_with('/') {
+            return Err(format!(
+                "--prefix must start with / (or be empty), not {:?}",
+                self.prefix
+            ));
+        }
+        Ok(())
+    }
+
     /// The defaults, as if no flag and no variable were given.
     pub fn defaults() -> Self {
         Self::parse_from(["provider-sync-server"])

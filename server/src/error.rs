@@ -172,7 +172,7 @@ impl From<QueryRejection> for Error {
     }
 }
 
-/// Gives error responses made outside the handlers (405 from the router, 408
+/// Gives error responses made outside the handlers (405 from the router, 504
 /// from the timeout layer, a plain-text rejection, a static file's 404) the
 /// same JSON shape as everything else, keeping their status and headers.
 pub async fn json_errors(response: Response) -> Response {
@@ -197,7 +197,7 @@ pub async fn json_errors(response: Response) -> Response {
     let code = match status {
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => "timeout",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         s if s.is_server_error() => "internal",

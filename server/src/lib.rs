@@ -92,12 +92,7 @@ impl ProviderSync {
     /// Opens the store, applies the catalog file if one is given, and starts
     /// the background tasks.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        if !config.prefix().is_empty() && !config.prefix().starts_with('/') {
-            return Err(StartError::Config(format!(
-                "--prefix must start with / (or be empty), not {:?}",
-                config.prefix
-            )));
-        }
+        config.check().map_err(StartError::Config)?;
         // Check the file before touching the store: a bad file changes nothing.
         let catalog_options = config.catalog_source.options();
         let catalog = config
@@ -275,6 +270,7 @@ impl RunningServer {
 /// Opens the store, applies the catalog file if one is given, and starts
 /// listening, the heartbeat and the health probes.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    config.check().map_err(StartError::Config)?;
     // Listen first: a port in use stops the start before anything runs.
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await

@@ -26,6 +26,7 @@ async fn main() -> std::process::ExitCode {
         }
         None => {}
     }
+    let drain = std::time::Duration::from_millis(config.shutdown_timeout_ms);
     let server = match provider_sync_server::start(config).await {
         Ok(server) => server,
         Err(err) => {
@@ -39,6 +40,11 @@ async fn main() -> std::process::ExitCode {
     println!("provider-sync-server listening on {}", server.base_url());
     shutdown::os_signal().await;
     tracing::info!("shutting down");
-    server.stop().await;
+    if tokio::time::timeout(drain, server.stop()).await.is_err() {
+        tracing::warn!(
+            timeout_ms = drain.as_millis() as u64,
+            "requests still in flight at the shutdown timeout; exiting anyway"
+        );
+    }
     std::process::ExitCode::SUCCESS
 }

@@ -373,3 +373,53 @@ fn sighup_reloads_the_catalog() {
     assert_eq!(server.version(), 4);
     server.stop();
 }
+
+#[test]
+fn shutdown_drains_for_a_bounded_time() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, CATALOG).unwrap();
+    let mut server = Server::start(
+        &db,
+        &file,
+        &[
+            "--shutdown-timeout-ms",
+            "300",
+            "--request-timeout-ms",
+            "120000",
+        ],
+    );
+    // A request that never finishes sending its body.
+    let host = server
+        .base
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stuck = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        stuck,
+        "POST /api/provider-sync/sync HTTP/1.1\r\nHost: {host}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal("TERM");
+    // It exits within its drain bound, not after the request's 120 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stuck);
+}

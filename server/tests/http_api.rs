@@ -529,3 +529,28 @@ async fn a_prefix_without_a_slash_is_refused_at_start() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn durations_that_cannot_work_are_refused_at_start_naming_the_flag() {
+    let (_dir, db) = temp_db();
+    type Edit = fn(&mut provider_sync_server::Config);
+    let cases: [(&str, Edit); 4] = [
+        ("--heartbeat-ms", |c| c.heartbeat_ms = 0),
+        ("--client-timeout-ms", |c| {
+            c.heartbeat_ms = 30_000;
+            c.client_timeout_ms = 10_000
+        }),
+        ("--request-timeout-ms", |c| c.request_timeout_ms = 0),
+        ("--event-retention", |c| c.event_retention = 0),
+    ];
+    for (flag, edit) in cases {
+        let mut config = config(&db);
+        edit(&mut config);
+        let err = provider_sync_server::start(config)
+            .await
+            .expect_err(flag)
+            .to_string();
+        assert!(err.contains(flag), "{flag}: {err}");
+    }
+    assert!(!db.exists(), "refused before the store was touched");
+}

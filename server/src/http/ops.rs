@@ -9,6 +9,14 @@ use serde_json::json;
 
 use crate::app::AppState;
 
+/// `/healthz` and `/readyz` alone, at the root of the server.
+pub fn probes(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
