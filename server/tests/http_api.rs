@@ -455,20 +455,51 @@ async fn cors_allows_browsers_from_other_origins() {
         .to_str()
         .unwrap()
         .to_lowercase();
-    assert!(exposed.contains("etag") && exposed.contains("x-sync-version"));
-    let preflight = server
-        .http
-        .request(reqwest::Method::OPTIONS, server.url("/admin/models"))
-        .header(header::ORIGIN, "http://localhost:5173")
-        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
-        .header(
-            header::ACCESS_CONTROL_REQUEST_HEADERS,
-            "authorization,content-type",
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(preflight.status().is_success());
+    // What the SDK reads from other origins: the ETag, the version, and
+    // Retry-After on 429/503.
+    for name in ["etag", "x-sync-version", "retry-after"] {
+        assert!(exposed.contains(name), "{name} not exposed: {exposed}");
+    }
+    for (method, path, headers) in [
+        ("POST", "/admin/models", "authorization,content-type"),
+        (
+            "PATCH",
+            "/admin/models/m",
+            "authorization,content-type,if-match",
+        ),
+        ("GET", "/state", "if-none-match"),
+    ] {
+        let preflight = server
+            .http
+            .request(reqwest::Method::OPTIONS, server.url(path))
+            .header(header::ORIGIN, "http://localhost:5173")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, method)
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, headers)
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success());
+        let allowed_methods = preflight.headers()[header::ACCESS_CONTROL_ALLOW_METHODS]
+            .to_str()
+            .unwrap()
+            .to_uppercase();
+        assert!(
+            allowed_methods == "*" || allowed_methods.contains(method),
+            "{method}: {allowed_methods}"
+        );
+        // `*` does not cover Authorization (Fetch standard): the headers are
+        // named, not wildcarded.
+        let allowed_headers = preflight.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .unwrap()
+            .to_lowercase();
+        for name in headers.split(',') {
+            assert!(
+                allowed_headers.split(',').any(|h| h.trim() == name),
+                "{name} not allowed: {allowed_headers}"
+            );
+        }
+    }
     server.stop().await;
 }
 
@@ -504,18 +535,41 @@ async fn errors_made_outside_the_handlers_are_json_too() {
 
 #[tokio::test]
 async fn prices_survive_the_json_round_trip_exactly() {
-    let (_dir, server) = seeded().await;
+    let (dir, db) = temp_db();
+    let mut cfg = config(&db);
+    cfg.catalog = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.toml").into());
+    let server = TestServer::start(cfg.clone()).await;
+    let (input, output, cached) = (479.31600000000003_f64, 0.1_f64 + 0.2_f64, 1e-7_f64 / 3.0);
     let response = server
         .admin(reqwest::Method::POST, "/models")
         .json(&json!({"id": "odd-price", "name": "Odd", "provider_id": "openai", "context_window": 1000,
-                      "pricing": {"input_per_million": 479.31600000000003_f64, "output_per_million": 0.1_f64 + 0.2_f64}}))
+                      "pricing": {"input_per_million": input, "output_per_million": output,
+                                  "cached_input_per_million": cached}}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
+    let bits = |state: &provider_sync_protocol::SyncState| {
+        let p = state.model("odd-price").unwrap().pricing.unwrap();
+        (
+            p.input_per_million.to_bits(),
+            p.output_per_million.to_bits(),
+            p.cached_input_per_million.map(f64::to_bits),
+        )
+    };
+    let expected = (input.to_bits(), output.to_bits(), Some(cached.to_bits()));
     let state = server.state().await;
+    // Stored and served bit for bit, not only the same on both sides.
+    assert_eq!(bits(&state), expected);
     assert_eq!(state_checksum(&state).to_hex(), state.metadata.checksum);
     server.stop().await;
+    // And again from the store after a restart.
+    let restarted = TestServer::start(cfg).await;
+    let state = restarted.state().await;
+    assert_eq!(bits(&state), expected);
+    assert_eq!(state_checksum(&state).to_hex(), state.metadata.checksum);
+    restarted.stop().await;
+    drop(dir);
 }
 
 #[tokio::test]

@@ -171,18 +171,24 @@ async fn garbage_frames_get_an_error_event_and_hurt_nothing() {
     next_event(&mut bystander).await;
     next_event(&mut bystander).await;
     ws.send(Message::text("x".repeat(10_000))).await.unwrap();
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+    // Closed by the server: a close frame, or the stream ending; not a
+    // frame that keeps coming.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match ws.next().await {
-                None | Some(Err(_)) => return true,
-                Some(Ok(Message::Close(_))) => return true,
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Text(_))) => continue,
                 Some(Ok(_)) => continue,
             }
         }
     })
-    .await
-    .expect("the oversized frame ends the connection");
-    assert!(closed);
+    .await;
+    assert!(ended.is_ok(), "the oversized frame ends the connection");
+    // Nothing more comes on it.
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_millis(200), ws.next()).await,
+        Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_))))
+    ));
     server.add_provider("still-alive").await;
     assert_eq!(next_non_heartbeat(&mut bystander).await.version, 2);
     assert_eq!(server.version().await, 2);
@@ -212,6 +218,19 @@ async fn a_silent_client_is_closed() {
     .expect("with a close frame");
     assert_eq!(close.code, CloseCode::Policy);
     assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // A client that sends heartbeats stays open well past the timeout.
+    let mut talking = server.connect("").await;
+    let until = std::time::Instant::now() + Duration::from_millis(1_000);
+    while std::time::Instant::now() < until {
+        send_text(&mut talking, r#"{"type":"heartbeat"}"#).await;
+        let frame = tokio::time::timeout(Duration::from_millis(100), talking.next()).await;
+        if let Ok(Some(Ok(Message::Close(frame)))) = frame {
+            panic!("a client that talks was closed: {frame:?}");
+        }
+    }
+    server.add_provider("still-open").await;
+    assert_eq!(next_non_heartbeat(&mut talking).await.version, 1);
     server.stop().await;
 }
 
