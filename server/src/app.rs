@@ -142,10 +142,7 @@ mod tests {
             .unwrap();
         let service = Service::open(
             Arc::new(store),
-            crate::service::Retention {
-                events: 100,
-                bytes: u64::MAX,
-            },
+            crate::service::Retention::events(100),
             16,
             Arc::new(Metrics::new()),
         )

@@ -113,24 +113,11 @@ async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl
             (SyncState::default(), None)
         }
         Some(loaded) => {
-            let applied = match loaded
-                .catalog
+            let (state, _, record) = crate::service::state_of(loaded);
+            let applied = record
                 .as_deref()
-                .map(serde_json::from_str::<Catalog>)
-            {
-                Some(Ok(catalog)) => Some(Arc::new(catalog)),
-                _ => None,
-            };
-            let mut state = SyncState {
-                providers: loaded.providers,
-                all_models: loaded.models,
-                active_provider_id: loaded.active_provider_id,
-                default_provider_id: loaded.default_provider_id,
-                ..SyncState::default()
-            };
-            state.metadata.version = loaded.version;
-            state.metadata.epoch = loaded.epoch;
-            state.normalize();
+                .and_then(|json| serde_json::from_str::<Catalog>(json).ok())
+                .map(Arc::new);
             (state, applied)
         }
     };

@@ -329,6 +329,16 @@ pub struct Retention {
     pub bytes: u64,
 }
 
+impl Retention {
+    /// `events` events, whatever their size.
+    pub fn events(events: u64) -> Self {
+        Self {
+            events,
+            bytes: u64::MAX,
+        }
+    }
+}
+
 /// How many times a write is built again after another instance committed
 /// first (with a short, growing, jittered pause between tries).
 const ATTEMPTS: usize = 20;
@@ -367,6 +377,22 @@ fn applied_of(json: Option<String>) -> Option<AppliedRecord> {
         catalog,
         json: Arc::from(json),
     })
+}
+
+/// The state a store holds, with its log and applied-catalog record.
+pub fn state_of(loaded: Loaded) -> (SyncState, Vec<(SyncEvent, String)>, Option<String>) {
+    let mut state = SyncState {
+        providers: loaded.providers,
+        all_models: loaded.models,
+        active_provider_id: loaded.active_provider_id,
+        default_provider_id: loaded.default_provider_id,
+        ..SyncState::default()
+    };
+    state.metadata.version = loaded.version;
+    state.metadata.epoch = loaded.epoch;
+    state.metadata.server_time = now_rfc3339();
+    state.normalize();
+    (state, loaded.log, loaded.catalog)
 }
 
 /// The in-memory log after adding `new`: contiguous, at most `retention`
@@ -443,19 +469,9 @@ impl Service {
     }
 
     fn snapshot_of(loaded: Loaded, retention: Retention) -> (Snapshot, Option<AppliedRecord>) {
-        let mut state = SyncState {
-            providers: loaded.providers,
-            all_models: loaded.models,
-            active_provider_id: loaded.active_provider_id,
-            default_provider_id: loaded.default_provider_id,
-            ..SyncState::default()
-        };
-        state.metadata.version = loaded.version;
-        state.metadata.epoch = loaded.epoch;
-        state.metadata.server_time = now_rfc3339();
-        state.normalize();
-        let log: Vec<Arc<LoggedEvent>> = loaded
-            .log
+        let (state, log, catalog) = state_of(loaded);
+        let version = state.metadata.version;
+        let log: Vec<Arc<LoggedEvent>> = log
             .into_iter()
             .map(|(event, json)| {
                 Arc::new(LoggedEvent {
@@ -467,14 +483,14 @@ impl Service {
         let contiguous = log
             .windows(2)
             .all(|w| w[1].event.version == w[0].event.version + 1)
-            && log.last().is_none_or(|e| e.event.version == loaded.version);
+            && log.last().is_none_or(|e| e.event.version == version);
         let log = if contiguous {
             trimmed_log(&log, &[], retention)
         } else {
             tracing::warn!("the stored event log has holes; clients will take a full state");
             Vec::new()
         };
-        (Snapshot::new(state, log), applied_of(loaded.catalog))
+        (Snapshot::new(state, log), applied_of(catalog))
     }
 
     /// The catalog file as last applied, if any.
@@ -688,18 +704,8 @@ impl Service {
                 // A local write (or another round) moved on meanwhile.
                 continue;
             }
-            match read {
-                Since::Events { events, .. } if events.is_empty() => return Ok(()),
-                Since::Events { events, .. } => {
-                    if !self.publish_followed(&base, events) {
-                        self.reload().await?;
-                        return Ok(());
-                    }
-                }
-                Since::Gone => {
-                    self.reload().await?;
-                    return Ok(());
-                }
+            if self.apply_read(&base, read).await? {
+                return Ok(());
             }
         }
     }
@@ -708,24 +714,33 @@ impl Service {
     async fn follow_locked(&self) -> std::result::Result<(), StoreError> {
         loop {
             let base = self.snapshot();
-            match self
+            let read = self
                 .store
                 .since(base.epoch(), base.version(), FOLLOW_BATCH)
-                .await?
-            {
-                Since::Events { events, .. } if events.is_empty() => return Ok(()),
-                Since::Events { events, .. } => {
-                    if !self.publish_followed(&base, events) {
-                        self.reload().await?;
-                        return Ok(());
-                    }
-                }
-                Since::Gone => {
-                    self.reload().await?;
-                    return Ok(());
-                }
+                .await?;
+            if self.apply_read(&base, read).await? {
+                return Ok(());
             }
         }
+    }
+
+    /// Applies one read of the log onto `base` (the writer lock is held);
+    /// true when this instance is caught up.
+    async fn apply_read(
+        &self,
+        base: &Snapshot,
+        read: Since,
+    ) -> std::result::Result<bool, StoreError> {
+        let applied = match read {
+            Since::Events { events, .. } if events.is_empty() => return Ok(true),
+            Since::Events { events, .. } => self.publish_followed(base, events),
+            Since::Gone => false,
+        };
+        if !applied {
+            // Events that do not apply, or a log that no longer reaches back.
+            self.reload().await?;
+        }
+        Ok(!applied)
     }
 
     /// A client says it has `version` of `epoch`, ahead of this instance or
@@ -952,10 +967,7 @@ mod tests {
             .unwrap();
         let service = Service::open(
             Arc::new(SlowAck(store)),
-            Retention {
-                events: 100,
-                bytes: u64::MAX,
-            },
+            Retention::events(100),
             16,
             Arc::new(Metrics::new()),
         )

@@ -46,16 +46,6 @@ name = "Beta One"
 context_window = 8000
 "#;
 
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-}
-
-async fn with_catalog(db: &Path, catalog: &Path) -> TestServer {
-    let mut config = config(db);
-    config.catalog = Some(catalog.to_owned());
-    TestServer::start(config).await
-}
-
 async fn patch(server: &TestServer, path: &str, body: serde_json::Value) {
     let response = server
         .admin(Method::PATCH, path)
@@ -64,6 +54,11 @@ async fn patch(server: &TestServer, path: &str, body: serde_json::Value) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+async fn delete(server: &TestServer, path: &str) {
+    let response = server.admin(Method::DELETE, path).send().await.unwrap();
+    assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
 }
 
 /// The state without the parts that move on their own.
@@ -102,12 +97,7 @@ async fn admin_edits_survive_a_restart_with_the_same_catalog() {
     .await;
     server.add_provider("gamma").await;
     server.add_model("gamma-1", "gamma").await;
-    let response = server
-        .admin(Method::DELETE, "/models/beta-1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    delete(&server, "/models/beta-1").await;
     let response = server
         .admin(Method::PUT, "/active-provider")
         .json(&json!({"provider_id": "gamma"}))
@@ -257,12 +247,7 @@ async fn a_status_is_runtime_state_and_deleted_entities_stay_deleted() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let response = server
-        .admin(Method::DELETE, "/providers/beta")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    delete(&server, "/providers/beta").await;
     server.stop().await;
 
     // An unrelated change to the file: the deleted provider stays deleted,
@@ -454,12 +439,7 @@ async fn a_change_that_cannot_apply_now_is_tried_again_later() {
     write(&catalog, CATALOG);
     let server = with_catalog(&db, &catalog).await;
     // The admin deletes beta, and with it beta-1.
-    let response = server
-        .admin(Method::DELETE, "/providers/beta")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    delete(&server, "/providers/beta").await;
     server.stop().await;
 
     // The file changes beta-1 but not beta: beta stays deleted, so beta-1's
@@ -524,12 +504,7 @@ async fn a_pointer_to_a_provider_that_is_not_there_keeps_the_current_one() {
     let catalog = dir.path().join("catalog.toml");
     write(&catalog, CATALOG);
     let server = with_catalog(&db, &catalog).await;
-    let response = server
-        .admin(Method::DELETE, "/providers/beta")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    delete(&server, "/providers/beta").await;
     server.stop().await;
 
     // The file makes beta the active provider, but beta was deleted through

@@ -1,14 +1,16 @@
 //! The binary's catalog tools (`catalog check`, `catalog diff`) with their
-//! exit codes, and live reload of a running server on a file change and on
-//! SIGHUP.
+//! exit codes, live reload of a running server on a file change and on
+//! SIGHUP, and its bounded shutdown.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::TOKEN;
+
 const BIN: &str = env!("CARGO_BIN_EXE_provider-sync-server");
-const TOKEN: &str = "test-admin-token";
 
 const CATALOG: &str = r#"
 revision = 1
@@ -155,30 +157,10 @@ struct Server {
 
 impl Server {
     fn start(db: &Path, catalog: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--database",
-                s(db),
-                "--catalog",
-                s(catalog),
-            ])
-            .args(["--admin-token", TOKEN, "--health-interval-ms", "3600000"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("provider-sync-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let mut args = vec!["--database", s(db), "--catalog", s(catalog)];
+        args.extend(["--admin-token", TOKEN, "--health-interval-ms", "3600000"]);
+        args.extend(extra);
+        let (child, base) = common::spawn_binary(&args);
         Self { child, base }
     }
 

@@ -319,35 +319,16 @@ struct Process {
 
 impl Process {
     fn start(url: &str) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--database",
-                url,
-                "--admin-token",
-                TOKEN,
-            ])
-            .args([
-                "--follow-interval-ms",
-                "100",
-                "--health-interval-ms",
-                "3600000",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("provider-sync-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let (child, base) = spawn_binary(&[
+            "--database",
+            url,
+            "--admin-token",
+            TOKEN,
+            "--follow-interval-ms",
+            "100",
+            "--health-interval-ms",
+            "3600000",
+        ]);
         Self { child, base }
     }
 
@@ -857,17 +838,9 @@ async fn a_client_ahead_of_its_instance_is_caught_up_to_not_sent_back() {
             .await
             .unwrap();
         // No follower task: this instance moves only when asked to.
-        Service::open(
-            store,
-            Retention {
-                events: 100,
-                bytes: u64::MAX,
-            },
-            16,
-            Arc::new(Metrics::new()),
-        )
-        .await
-        .unwrap()
+        Service::open(store, Retention::events(100), 16, Arc::new(Metrics::new()))
+            .await
+            .unwrap()
     };
     let a = open().await;
     let b = open().await;

@@ -48,16 +48,6 @@ sunset_date = "2027-01-01"
 replacement_model_id = "alpha-small"
 "#;
 
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-}
-
-async fn with_catalog(db: &Path, catalog: &Path) -> TestServer {
-    let mut config = config(db);
-    config.catalog = Some(catalog.to_owned());
-    TestServer::start(config).await
-}
-
 async fn events_since(server: &TestServer, since: u64, epoch: &str) -> Vec<SyncEvent> {
     let body = server
         .sync(json!({"client_version": since, "client_epoch": epoch}))

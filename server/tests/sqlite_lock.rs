@@ -55,21 +55,7 @@ fn the_binary_refuses_a_locked_store_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let bin = env!("CARGO_BIN_EXE_provider-sync-server");
-    let mut first = std::process::Command::new(bin)
-        .arg("--database")
-        .arg(&db)
-        .args(["--bind", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(first.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert!(line.contains("listening"), "{line}");
+    let (mut first, _) = spawn_binary(&["--database", db.to_str().unwrap()]);
     let output = std::process::Command::new(bin)
         .arg("--database")
         .arg(&db)

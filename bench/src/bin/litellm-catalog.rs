@@ -5,11 +5,11 @@
 //!
 //! Usage: litellm-catalog OLD.json NEW.json   (run by scripts/bench.sh)
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
+use provider_sync_bench::compressed::{brotli, gzip};
 use provider_sync_server::catalog::{LoadOptions, watch};
 use provider_sync_server::{Catalog, Config};
 
@@ -19,20 +19,6 @@ struct Args {
     old: PathBuf,
     /// The newer release's.
     new: PathBuf,
-}
-
-fn gzip(data: &[u8]) -> usize {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap().len()
-}
-
-fn brotli(data: &[u8]) -> usize {
-    let mut out = Vec::new();
-    let mut writer = brotli::CompressorWriter::new(&mut out, 4096, 11, 22);
-    writer.write_all(data).unwrap();
-    drop(writer);
-    out.len()
 }
 
 fn ms(d: Duration) -> String {

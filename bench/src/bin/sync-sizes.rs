@@ -2,11 +2,10 @@
 //! models): the full state raw, gzip and brotli as the server sends them; an
 //! incremental sync for one change; that change as a WebSocket event.
 
-use std::io::Write;
-
 use clap::Parser;
 use futures_util::StreamExt;
 use provider_sync_bench::catalog::catalog_toml;
+use provider_sync_bench::compressed::{brotli, gzip};
 use provider_sync_server::Config;
 use serde_json::{Value, json};
 
@@ -14,20 +13,6 @@ use serde_json::{Value, json};
 struct Args {
     #[command(flatten)]
     size: provider_sync_bench::catalog::CatalogSize,
-}
-
-fn gzip(data: &[u8]) -> usize {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap().len()
-}
-
-fn brotli(data: &[u8]) -> usize {
-    let mut out = Vec::new();
-    let mut writer = brotli::CompressorWriter::new(&mut out, 4096, 11, 22);
-    writer.write_all(data).unwrap();
-    drop(writer);
-    out.len()
 }
 
 #[tokio::main]

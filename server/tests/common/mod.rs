@@ -167,6 +167,40 @@ pub async fn send_text(ws: &mut Ws, text: &str) {
     ws.send(Message::text(text)).await.unwrap();
 }
 
+/// The server binary with `args` (a loopback port of its own is added), once
+/// it listens: its process and its API base URL.
+pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+        .args(["--bind", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("provider-sync-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, base)
+}
+
+pub fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+/// A server on `db` with the catalog file `catalog`.
+pub async fn with_catalog(db: &Path, catalog: &Path) -> TestServer {
+    let mut config = config(db);
+    config.catalog = Some(catalog.to_owned());
+    TestServer::start(config).await
+}
+
 /// Removes the store at `db` (its files, or its PostgreSQL database).
 pub fn wipe_store(db: &Path) {
     if pg::selected() {
