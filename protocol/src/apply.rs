@@ -63,7 +63,7 @@ pub fn apply_event(state: &mut SyncState, event: &SyncEvent) -> Result<Applied, 
         EventPayload::ProviderRemoved(removed) => edit.remove_provider(&removed.provider_id),
         EventPayload::ProviderStatusChanged(change) => {
             edit.with_provider(&change.provider_id, |p| {
-                p.status = change.status;
+                p.status = change.status.clone();
                 p.health = change.health.clone();
                 p.revision = change.revision;
             })

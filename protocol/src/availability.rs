@@ -108,7 +108,7 @@ pub fn provider_availability(state: &SyncState, id: &str) -> Option<ProviderAvai
     Some(ProviderAvailability {
         provider_id: provider.id.clone(),
         display_name: provider.display_name.clone(),
-        status: provider.status,
+        status: provider.status.clone(),
         enabled: provider.enabled,
         is_available: provider_usable(provider),
         health: provider.health.clone(),
@@ -117,14 +117,15 @@ pub fn provider_availability(state: &SyncState, id: &str) -> Option<ProviderAvai
     })
 }
 
-/// Urgency of a model's retirement as of `today`.
-pub fn sunset_urgency(status: DeprecationStatus, days_until_sunset: Option<i64>) -> SunsetUrgency {
-    match (status, days_until_sunset) {
+/// Urgency of a model's retirement as of `today` (a status this release
+/// does not know counts as deprecated).
+pub fn sunset_urgency(status: &DeprecationStatus, days_until_sunset: Option<i64>) -> SunsetUrgency {
+    match (status.presented(), days_until_sunset) {
         (DeprecationStatus::Sunset, _) => SunsetUrgency::Sunset,
         (_, Some(days)) if days < 0 => SunsetUrgency::Sunset,
         (DeprecationStatus::Active, _) => SunsetUrgency::None,
-        (DeprecationStatus::Deprecated, None) => SunsetUrgency::Low,
-        (DeprecationStatus::Deprecated, Some(days)) => match days {
+        (_, None) => SunsetUrgency::Low,
+        (_, Some(days)) => match days {
             0..=7 => SunsetUrgency::Critical,
             8..=30 => SunsetUrgency::High,
             31..=90 => SunsetUrgency::Medium,
@@ -140,7 +141,7 @@ pub fn model_availability(state: &SyncState, id: &str, today: Date) -> Option<Mo
         .as_deref()
         .and_then(|d| parse_date(d).ok())
         .map(|sunset| (sunset - today).whole_days());
-    let urgency = sunset_urgency(model.deprecation_status, days_until_sunset);
+    let urgency = sunset_urgency(&model.deprecation_status, days_until_sunset);
     let provider = state.provider(&model.provider_id);
     let provider_available = provider.is_some_and(provider_usable);
     let replacement = model
@@ -152,14 +153,14 @@ pub fn model_availability(state: &SyncState, id: &str, today: Date) -> Option<Mo
         name: model.name.clone(),
         provider_id: model.provider_id.clone(),
         is_available: provider_available && urgency != SunsetUrgency::Sunset,
-        deprecation_status: model.deprecation_status,
+        deprecation_status: model.deprecation_status.clone(),
         deprecation_date: model.deprecation_date.clone(),
         sunset_date: model.sunset_date.clone(),
         days_until_sunset,
         urgency,
         replacement_model_id: model.replacement_model_id.clone(),
         replacement_model_name: replacement.map(|m| m.name.clone()),
-        provider_status: provider.map(|p| p.status),
+        provider_status: provider.map(|p| p.status.clone()),
         provider_available,
     })
 }

@@ -142,7 +142,7 @@ pub(crate) fn provider_digest(p: &ProviderSyncInfo) -> u128 {
         .opt_str(p.health_url.as_deref())
         .bool(p.enabled)
         .i64(p.priority.into())
-        .str(status_name(p))
+        .str(p.status.as_str())
         .opt_str(p.fallback_provider_id.as_deref())
         .u64(p.capabilities.len() as u64);
     for capability in &p.capabilities {
@@ -150,17 +150,6 @@ pub(crate) fn provider_digest(p: &ProviderSyncInfo) -> u128 {
     }
     health(&mut c, &p.health);
     c.u64(p.revision).finish()
-}
-
-fn status_name(p: &ProviderSyncInfo) -> &'static str {
-    use crate::model::ProviderStatus::*;
-    match p.status {
-        Available => "available",
-        Degraded => "degraded",
-        Unavailable => "unavailable",
-        Maintenance => "maintenance",
-        Unknown => "unknown",
-    }
 }
 
 fn health(c: &mut Canon, h: &ProviderHealth) {
@@ -172,7 +161,6 @@ fn health(c: &mut Canon, h: &ProviderHealth) {
 }
 
 pub(crate) fn model_digest(m: &ModelSpecification) -> u128 {
-    use crate::model::DeprecationStatus::*;
     let mut c = Canon::new(DOMAIN_MODEL);
     c.str(&m.id)
         .str(&m.name)
@@ -191,16 +179,12 @@ pub(crate) fn model_digest(m: &ModelSpecification) -> u128 {
             .f64(p.input_per_million)
             .f64(p.output_per_million),
     };
-    c.str(match m.deprecation_status {
-        Active => "active",
-        Deprecated => "deprecated",
-        Sunset => "sunset",
-    })
-    .opt_str(m.deprecation_date.as_deref())
-    .opt_str(m.sunset_date.as_deref())
-    .opt_str(m.replacement_model_id.as_deref())
-    .u64(m.revision)
-    .finish()
+    c.str(m.deprecation_status.as_str())
+        .opt_str(m.deprecation_date.as_deref())
+        .opt_str(m.sunset_date.as_deref())
+        .opt_str(m.replacement_model_id.as_deref())
+        .u64(m.revision)
+        .finish()
     // `supports_reasoning` and `pricing.cached_input_per_million` came after
     // the first release and are left out, so that its clients, which drop
     // them, still compute the server's checksum. Any change to them changes

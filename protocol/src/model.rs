@@ -2,11 +2,93 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The string enums of the wire whose set of values may grow: known values
+/// are variants, any other string is kept as `Other` (never an error, so a
+/// newer server cannot break an older client), and `is_known` lets a server
+/// refuse values it does not know in requests.
+macro_rules! open_enum {
+    ($name:ident, $what:literal, $fallback:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            /// Every value this release knows.
+            pub const KNOWN: &'static [&'static str] = &[$($text),+];
+
+            /// The wire name.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Other(text) => text,
+                }
+            }
+
+            /// Whether this release knows the value.
+            pub fn is_known(&self) -> bool {
+                !matches!(self, Self::Other(_))
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                match text {
+                    $($text => Self::$variant,)+
+                    other => Self::Other(other.into()),
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Visit;
+                impl serde::de::Visitor<'_> for Visit {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<$name, E> {
+                        Ok($name::from(text))
+                    }
+                }
+                d.deserialize_str(Visit)
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some(Self::KNOWN.iter().copied()))
+                    .description(Some(concat!(
+                        "One of the values listed; a client shows a value it does not know as `",
+                        $fallback,
+                        "`."
+                    )))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
 /// Whether a provider can take requests right now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
+///
+/// A status this release does not know (sent by a newer server) is kept
+/// verbatim as `Other`, so the copy, its checksum and its cache still match
+/// the server's; it is presented as [`ProviderStatus::presented`] says
+/// (`unknown`: not usable).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "tsify",
+    derive(tsify::Tsify),
+    tsify(type = "\"available\" | \"degraded\" | \"unavailable\" | \"maintenance\" | \"unknown\"")
+)]
 pub enum ProviderStatus {
     Available,
     /// Answers, but slowly or with errors: usable, with care.
@@ -17,12 +99,31 @@ pub enum ProviderStatus {
     /// Never checked.
     #[default]
     Unknown,
+    /// A status a newer server sent that this release does not know.
+    Other(Box<str>),
 }
+
+open_enum!(ProviderStatus, "a provider status", "unknown", {
+    Available => "available",
+    Degraded => "degraded",
+    Unavailable => "unavailable",
+    Maintenance => "maintenance",
+    Unknown => "unknown",
+});
 
 impl ProviderStatus {
     /// Whether requests may be sent to a provider in this status.
-    pub fn is_usable(self) -> bool {
+    pub fn is_usable(&self) -> bool {
         matches!(self, Self::Available | Self::Degraded)
+    }
+
+    /// How a client shows this status: itself, or `Unknown` for a status it
+    /// does not know.
+    pub fn presented(&self) -> Self {
+        match self {
+            Self::Other(_) => Self::Unknown,
+            known => known.clone(),
+        }
     }
 }
 
@@ -94,10 +195,16 @@ fn is_false(value: &bool) -> bool {
 }
 
 /// Where a model stands in its provider's retirement schedule.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
+///
+/// A status this release does not know is kept verbatim as `Other` and
+/// presented as `Deprecated` ([`DeprecationStatus::presented`]): still
+/// listed, flagged, left out unless deprecated models are asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "tsify",
+    derive(tsify::Tsify),
+    tsify(type = "\"active\" | \"deprecated\" | \"sunset\"")
+)]
 pub enum DeprecationStatus {
     #[default]
     Active,
@@ -105,6 +212,25 @@ pub enum DeprecationStatus {
     Deprecated,
     /// No longer served.
     Sunset,
+    /// A status a newer server sent that this release does not know.
+    Other(Box<str>),
+}
+
+open_enum!(DeprecationStatus, "a deprecation status", "deprecated", {
+    Active => "active",
+    Deprecated => "deprecated",
+    Sunset => "sunset",
+});
+
+impl DeprecationStatus {
+    /// How a client shows this status: itself, or `Deprecated` for a status
+    /// it does not know.
+    pub fn presented(&self) -> Self {
+        match self {
+            Self::Other(_) => Self::Deprecated,
+            known => known.clone(),
+        }
+    }
 }
 
 /// One model and what it can do.

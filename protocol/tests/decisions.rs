@@ -100,15 +100,15 @@ fn fallback_prefers_the_configured_one_then_priority() {
 fn sunset_urgency_by_days_left() {
     use DeprecationStatus::*;
     use SunsetUrgency as U;
-    assert_eq!(sunset_urgency(Active, None), U::None);
-    assert_eq!(sunset_urgency(Deprecated, None), U::Low);
-    assert_eq!(sunset_urgency(Deprecated, Some(200)), U::Low);
-    assert_eq!(sunset_urgency(Deprecated, Some(90)), U::Medium);
-    assert_eq!(sunset_urgency(Deprecated, Some(30)), U::High);
-    assert_eq!(sunset_urgency(Deprecated, Some(7)), U::Critical);
-    assert_eq!(sunset_urgency(Deprecated, Some(0)), U::Critical);
-    assert_eq!(sunset_urgency(Deprecated, Some(-1)), U::Sunset);
-    assert_eq!(sunset_urgency(Sunset, Some(100)), U::Sunset);
+    assert_eq!(sunset_urgency(&Active, None), U::None);
+    assert_eq!(sunset_urgency(&Deprecated, None), U::Low);
+    assert_eq!(sunset_urgency(&Deprecated, Some(200)), U::Low);
+    assert_eq!(sunset_urgency(&Deprecated, Some(90)), U::Medium);
+    assert_eq!(sunset_urgency(&Deprecated, Some(30)), U::High);
+    assert_eq!(sunset_urgency(&Deprecated, Some(7)), U::Critical);
+    assert_eq!(sunset_urgency(&Deprecated, Some(0)), U::Critical);
+    assert_eq!(sunset_urgency(&Deprecated, Some(-1)), U::Sunset);
+    assert_eq!(sunset_urgency(&Sunset, Some(100)), U::Sunset);
 }
 
 #[test]

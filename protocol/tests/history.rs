@@ -113,8 +113,8 @@ fn event_for(state: &SyncState, op: &Op) -> Option<EventPayload> {
             let current = state.provider(&pid(p))?;
             EventPayload::ProviderStatusChanged(ProviderStatusChanged {
                 provider_id: current.id.clone(),
-                previous_status: current.status,
-                status: STATUSES[s as usize],
+                previous_status: current.status.clone(),
+                status: STATUSES[s as usize].clone(),
                 health: ProviderHealth {
                     latency_ms: Some(u32::from(s) * 10),
                     error_rate: f64::from(s) / 4.0,

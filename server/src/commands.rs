@@ -239,6 +239,12 @@ pub fn set_status(
     {
         return Err(Error::invalid("message", "must be at most 1000 characters"));
     }
+    validate::known(
+        BODY,
+        "status",
+        update.status.as_str(),
+        ProviderStatus::KNOWN,
+    )?;
     if current.status == update.status && current.health.message == update.message {
         return Ok(current);
     }
@@ -259,7 +265,7 @@ pub fn change_status(
 ) {
     draft.emit(EventPayload::ProviderStatusChanged(ProviderStatusChanged {
         provider_id: current.id.clone(),
-        previous_status: current.status,
+        previous_status: current.status.clone(),
         status,
         health,
         revision: current.revision + 1,

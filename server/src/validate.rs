@@ -2,7 +2,9 @@
 //! The admin API and the catalog loader share these, so both refuse the same
 //! things.
 
-use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncState, parse_date};
+use provider_sync_protocol::{
+    DeprecationStatus, ModelSpecification, ProviderStatus, ProviderSyncInfo, SyncState, parse_date,
+};
 
 use crate::error::{Error, Result};
 
@@ -98,8 +100,19 @@ fn date(at: Fields<'_>, field: &str, value: Option<&str>) -> Result<Option<time:
         .transpose()
 }
 
+/// A provider status or deprecation status this release knows: clients read
+/// any string (so a newer server cannot break them), but a server only
+/// writes the values it knows.
+pub(crate) fn known(at: Fields<'_>, field: &str, value: &str, known: &[&str]) -> Result<()> {
+    if known.contains(&value) {
+        return Ok(());
+    }
+    Err(at.err(field, format!("must be one of {}", known.join(", "))))
+}
+
 pub(crate) fn provider(state: &SyncState, p: &ProviderSyncInfo, at: Fields<'_>) -> Result<()> {
     id(at, "id", &p.id)?;
+    known(at, "status", p.status.as_str(), ProviderStatus::KNOWN)?;
     text(at, "name", &p.name)?;
     text(at, "display_name", &p.display_name)?;
     if p.provider_type.is_empty()
@@ -134,6 +147,12 @@ pub(crate) fn provider(state: &SyncState, p: &ProviderSyncInfo, at: Fields<'_>) 
 
 pub(crate) fn model(state: &SyncState, m: &ModelSpecification, at: Fields<'_>) -> Result<()> {
     id(at, "id", &m.id)?;
+    known(
+        at,
+        "deprecation_status",
+        m.deprecation_status.as_str(),
+        DeprecationStatus::KNOWN,
+    )?;
     text(at, "name", &m.name)?;
     if state.provider(&m.provider_id).is_none() {
         return Err(at.err("provider_id", format!("no provider '{}'", m.provider_id)));

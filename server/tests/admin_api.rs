@@ -181,6 +181,18 @@ async fn validation_errors_name_the_field_and_change_nothing() {
             "provider_type",
         ),
         ("/providers", json!({"id": "q"}), "name"),
+        // Clients read statuses they do not know (a newer server's); a
+        // server writes only the ones it knows.
+        (
+            "/providers",
+            json!({"id": "q", "name": "Q", "status": "on_fire"}),
+            "status",
+        ),
+        (
+            "/models",
+            json!({"id": "m", "name": "M", "provider_id": "p", "context_window": 10, "deprecation_status": "retiring"}),
+            "deprecation_status",
+        ),
         (
             "/providers",
             json!({"id": "q", "name": "Q", "colour": "red"}),
@@ -406,6 +418,34 @@ async fn status_deprecation_and_model_writes_emit_their_events() {
     server.add_provider("p").await;
     server.add_model("old", "p").await;
     server.add_model("new", "p").await;
+    let before = server.version().await;
+
+    for (path, method, body, field) in [
+        (
+            "/providers/p/status",
+            Method::PUT,
+            json!({"status": "on_fire"}),
+            "status",
+        ),
+        (
+            "/providers/p",
+            Method::PATCH,
+            json!({"status": "x"}),
+            "status",
+        ),
+        (
+            "/models/old",
+            Method::PATCH,
+            json!({"deprecation_status": "retiring"}),
+            "deprecation_status",
+        ),
+    ] {
+        let (code, error) =
+            error_of(server.admin(method, path).json(&body).send().await.unwrap()).await;
+        assert_eq!(code, 422, "{path} {body}: {error}");
+        assert_eq!(error["error"]["field"], field, "{path}: {error}");
+    }
+    assert_eq!(server.version().await, before, "a refused status wrote");
 
     let status = server
         .admin(Method::PUT, "/providers/p/status")
