@@ -1,6 +1,11 @@
 //! The cached copy: what is saved (per `apiBaseUrl`), and whether a saved
 //! copy may be used at start. The IndexedDB adapter lives in the browser
 //! layer; this part is plain data and rules.
+//!
+//! A copy's age counts from when it was last known current: saved, or
+//! confirmed unchanged by the server (a heartbeat, a poll), which is stored
+//! apart (a number under [`confirmed_key`]) so that confirming never rewrites
+//! the whole state.
 
 use provider_sync_protocol::SyncState;
 use serde::{Deserialize, Serialize};
@@ -20,12 +25,16 @@ pub struct CacheRecord {
     pub state: SyncState,
 }
 
-/// Why a saved record was not used.
+/// The key under which the time a copy was last confirmed is kept.
+pub fn confirmed_key(source: &str) -> String {
+    format!("{source}#confirmed")
+}
+
+/// Why a saved record was discarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejected {
     OtherSchema,
     OtherSource,
-    Expired,
     /// Its checksum does not match its content: damaged.
     Corrupt,
 }
@@ -35,28 +44,46 @@ impl Rejected {
         match self {
             Self::OtherSchema => "it has another schema",
             Self::OtherSource => "it came from another server",
-            Self::Expired => "it is older than cacheTtl",
             Self::Corrupt => "its checksum does not match its content",
         }
     }
 }
 
-/// Whether `record` may serve as the starting copy at `now`.
-pub fn usable(record: &CacheRecord, source: &str, now: f64, ttl: f64) -> Result<(), Rejected> {
+/// How a sound record may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Younger than `cacheTtl`: shown at once (status `stale`).
+    Fresh,
+    /// Older (or dated in the future by more than a minute): shown only if
+    /// the server cannot be reached.
+    Expired,
+}
+
+/// Whether `record` may serve as the starting copy at `now`, given when it
+/// was last confirmed current (if ever since it was saved).
+pub fn usable(
+    record: &CacheRecord,
+    source: &str,
+    confirmed_at: Option<f64>,
+    now: f64,
+    ttl: f64,
+) -> Result<Freshness, Rejected> {
     if record.schema != CACHE_SCHEMA {
         return Err(Rejected::OtherSchema);
     }
     if record.source != source {
         return Err(Rejected::OtherSource);
     }
-    if !(now - record.saved_at <= ttl && record.saved_at <= now + 60_000.0) {
-        return Err(Rejected::Expired);
-    }
     let computed = provider_sync_protocol::state_checksum(&record.state).to_hex();
     if computed != record.state.metadata.checksum {
         return Err(Rejected::Corrupt);
     }
-    Ok(())
+    let known_current = confirmed_at.map_or(record.saved_at, |c| c.max(record.saved_at));
+    if now - known_current <= ttl && known_current <= now + 60_000.0 {
+        Ok(Freshness::Fresh)
+    } else {
+        Ok(Freshness::Expired)
+    }
 }
 
 #[cfg(test)]
@@ -75,40 +102,62 @@ mod tests {
         }
     }
 
+    const H: &str = "http://h/api";
+
     #[test]
     fn a_fresh_matching_record_is_used() {
         assert_eq!(
-            usable(&record(1000.0), "http://h/api", 2000.0, 5000.0),
-            Ok(())
+            usable(&record(1000.0), H, None, 2000.0, 5000.0),
+            Ok(Freshness::Fresh)
         );
     }
 
     #[test]
-    fn old_foreign_or_damaged_records_are_not() {
+    fn age_counts_from_the_last_confirmation() {
+        // Saved long ago, confirmed a moment ago: fresh.
         assert_eq!(
-            usable(&record(0.0), "http://h/api", 10_000.0, 5000.0),
-            Err(Rejected::Expired)
+            usable(&record(0.0), H, Some(9_000.0), 10_000.0, 5000.0),
+            Ok(Freshness::Fresh)
+        );
+        // Neither recent: expired, but sound (kept for an offline start).
+        assert_eq!(
+            usable(&record(0.0), H, Some(1_000.0), 10_000.0, 5000.0),
+            Ok(Freshness::Expired)
+        );
+        // A confirmation older than the save does not age it.
+        assert_eq!(
+            usable(&record(8_000.0), H, Some(1.0), 10_000.0, 5000.0),
+            Ok(Freshness::Fresh)
+        );
+    }
+
+    #[test]
+    fn old_foreign_or_damaged_records_are_not_fresh() {
+        assert_eq!(
+            usable(&record(0.0), H, None, 10_000.0, 5000.0),
+            Ok(Freshness::Expired)
         );
         assert_eq!(
-            usable(&record(0.0), "http://other/api", 1.0, 5000.0),
+            usable(&record(0.0), "http://other/api", None, 1.0, 5000.0),
             Err(Rejected::OtherSource)
         );
         let mut other = record(0.0);
         other.schema = 99;
         assert_eq!(
-            usable(&other, "http://h/api", 1.0, 5000.0),
+            usable(&other, H, None, 1.0, 5000.0),
             Err(Rejected::OtherSchema)
         );
         let mut damaged = record(0.0);
         damaged.state.active_provider_id = Some("tampered".into());
         assert_eq!(
-            usable(&damaged, "http://h/api", 1.0, 5000.0),
+            usable(&damaged, H, None, 1.0, 5000.0),
             Err(Rejected::Corrupt)
         );
-        // Saved "in the future" (a clock that jumped back a lot): not trusted.
+        // Saved "in the future" (a clock that jumped back a lot): not trusted
+        // as fresh.
         assert_eq!(
-            usable(&record(1e9), "http://h/api", 1.0, 5000.0),
-            Err(Rejected::Expired)
+            usable(&record(1e9), H, None, 1.0, 5000.0),
+            Ok(Freshness::Expired)
         );
     }
 }

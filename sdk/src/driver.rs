@@ -6,6 +6,7 @@
 //! handled (a listener calling `forceSync()`, say) waits its turn, so the
 //! machine is never borrowed twice and listeners run with nothing borrowed.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
@@ -16,7 +17,7 @@ use provider_sync_protocol::{SyncRequest, SyncState};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 
-use crate::cache::{CACHE_SCHEMA, CacheRecord, Rejected, usable};
+use crate::cache::{CACHE_SCHEMA, CacheRecord, Freshness, confirmed_key, usable};
 use crate::config::{LogLevel, Settings};
 use crate::error::SdkError;
 use crate::idb::Idb;
@@ -26,7 +27,10 @@ use crate::page::PageWatch;
 use crate::transport::http::fetch_text;
 use crate::transport::websocket::Socket;
 use crate::transport::{from_js, from_text, to_js};
-use crate::view::{ProviderSyncClientState, effective_filter};
+use crate::view::{
+    ProviderSyncClientState, effective_filter, present_event, present_model, present_provider,
+    touched,
+};
 use crate::wire::{WireEvent, WireResponse};
 
 /// Absolute URLs of the server, resolved against the page.
@@ -50,16 +54,15 @@ impl Urls {
         let api = absolute("apiBaseUrl", &settings.api_base_url)?;
         let ws = match &settings.ws_url {
             Some(url) => absolute("wsUrl", url)?,
-            None => {
-                let ws = absolute("apiBaseUrl", &format!("{}/ws", settings.api_base_url))?;
-                ws.set_protocol(if ws.protocol() == "https:" {
-                    "wss:"
-                } else {
-                    "ws:"
-                });
-                ws
-            }
+            None => absolute("apiBaseUrl", &format!("{}/ws", settings.api_base_url))?,
         };
+        // A relative URL (the seed's own `/api/provider-sync/ws`) resolves to
+        // the page's http(s) scheme: the socket wants ws(s).
+        match ws.protocol().as_str() {
+            "https:" => ws.set_protocol("wss:"),
+            "http:" => ws.set_protocol("ws:"),
+            _ => {}
+        }
         let api = api.href();
         Ok(Self {
             api: api.trim_end_matches('/').to_owned(),
@@ -70,12 +73,14 @@ impl Urls {
 
 type Waiters = RefCell<Vec<(Function, Function)>>;
 
-/// JS objects of entities, kept across snapshots: an entity whose revision
-/// did not change, nor the ids it lists (a provider's `model_ids`, which
-/// models coming and going change without a new revision), is handed out as
-/// the same (frozen) object, so a snapshot converts only what changed (all
-/// of it in one `JSON.parse`), and JS code can compare entities by identity.
-/// Revisions restart with a new epoch, which empties the cache.
+/// JS objects of entities, kept across snapshots: an entity no change has
+/// touched is handed out as the same (frozen) object, so a snapshot converts
+/// only what changed (all of it in one `JSON.parse`), and JS code can compare
+/// entities by identity. An object is dropped when an event names its entity
+/// or a full state replaces it with other content (the machine's
+/// `Replaced`), so a revision that repeats (a model deleted and created
+/// again) never brings back an old object; the revision and the ids listed
+/// (a provider's `model_ids`) are checked besides. A new epoch empties it.
 #[derive(Debug, Default)]
 struct JsObjects {
     epoch: String,
@@ -85,11 +90,32 @@ struct JsObjects {
 }
 
 impl JsObjects {
-    fn array<'a, T: serde::Serialize + 'a>(
+    /// Drops the objects of these entities.
+    fn forget<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        for id in ids {
+            if let Ok(at) = self
+                .objects
+                .binary_search_by(|(seen, ..)| seen.as_str().cmp(id))
+            {
+                self.objects.remove(at);
+            }
+        }
+    }
+
+    /// The object made for `id` in the last snapshot.
+    fn get(&self, id: &str) -> Option<&JsValue> {
+        self.objects
+            .binary_search_by(|(seen, ..)| seen.as_str().cmp(id))
+            .ok()
+            .map(|at| &self.objects[at].3)
+    }
+
+    fn array<'a, T: serde::Serialize + Clone + 'a>(
         &mut self,
         epoch: &str,
         items: impl Iterator<Item = &'a T>,
         key: impl Fn(&T) -> (&String, u64, &[String]),
+        present: impl Fn(&T) -> Option<T>,
     ) -> js_sys::Array {
         if self.epoch != epoch {
             self.objects.clear();
@@ -107,7 +133,7 @@ impl JsObjects {
                 seen == id && *at == revision && listed[..] == *ids
             });
             if same.is_none() {
-                fresh.push(item);
+                fresh.push(present(item).map_or(Cow::Borrowed(item), Cow::Owned));
             }
             kept.push((item, same));
         }
@@ -146,6 +172,8 @@ pub(crate) struct Driver {
     cache: RefCell<Option<Rc<Idb>>>,
     saving: Cell<bool>,
     save_again: Cell<bool>,
+    /// When a confirmation was last written (`Date.now()`).
+    confirmation_written: Cell<f64>,
     page: RefCell<Option<PageWatch>>,
     pub(crate) listeners: Listeners,
     snapshot: RefCell<Option<JsValue>>,
@@ -179,6 +207,7 @@ impl Driver {
             cache: RefCell::default(),
             saving: Cell::new(false),
             save_again: Cell::new(false),
+            confirmation_written: Cell::new(0.0),
             page: RefCell::default(),
             listeners: Listeners::default(),
             snapshot: RefCell::default(),
@@ -197,6 +226,10 @@ impl Driver {
 
     pub(crate) fn api_base_url(&self) -> &str {
         &self.urls.api
+    }
+
+    pub(crate) fn ws_url(&self) -> &str {
+        &self.urls.ws
     }
 
     fn settings(&self) -> Settings {
@@ -270,6 +303,7 @@ impl Driver {
             }
             ClearTimer(timer) => drop(self.timers.borrow_mut()[timer as usize].take()),
             SaveCache => self.save_cache(),
+            Confirmed => self.confirm_cache(),
             Notify(notice) => self.notify(notice),
         }
     }
@@ -308,8 +342,12 @@ impl Driver {
             let input = answer
                 .and_then(|text| match kind {
                     RequestKind::State => from_text(&text, what).map(Input::StateLoaded),
-                    RequestKind::Sync => from_text::<WireResponse>(&text, what)
-                        .map(|response| Input::Synced(response.into())),
+                    RequestKind::Sync => from_text::<WireResponse>(&text, what).map(|response| {
+                        match response.into_parts() {
+                            (response, None) => Input::Synced(response),
+                            (response, Some(kind)) => Input::SyncedUnknown { response, kind },
+                        }
+                    }),
                     RequestKind::Version => from_text(&text, what).map(Input::VersionSeen),
                 })
                 .unwrap_or_else(|error| Input::RequestFailed {
@@ -342,7 +380,14 @@ impl Driver {
             move |message| {
                 let Some(d) = text.upgrade() else { return };
                 match from_text::<WireEvent>(&message, "a WebSocket frame") {
-                    Ok(event) => d.dispatch(Input::SocketEvent(event.0)),
+                    Ok(WireEvent::Known(event)) => d.dispatch(Input::SocketEvent(event)),
+                    Ok(WireEvent::Unknown { kind, version }) => {
+                        d.log(
+                            LogLevel::Debug,
+                            &format!("a frame of a type this release does not know: {kind}"),
+                        );
+                        d.dispatch(Input::SocketUnknown { kind, version });
+                    }
                     Err(error) => d.log(LogLevel::Warn, &format!("ignored: {error}")),
                 }
             },
@@ -365,9 +410,24 @@ impl Driver {
     fn notify(&self, notice: Notice) {
         match notice {
             Notice::Event(event) => {
+                // A listener calling getState() sees the state with this event.
+                self.snapshot.borrow_mut().take();
+                let (providers, models) = touched(&event);
+                self.providers_js.borrow_mut().forget(providers);
+                self.models_js.borrow_mut().forget(models);
                 if !self.listeners.is_empty(Kind::Event) {
-                    self.listeners.call(Kind::Event, &to_js(&*event));
+                    self.listeners
+                        .call(Kind::Event, &to_js(&*present_event(&event)));
                 }
+            }
+            Notice::Replaced { providers, models } => {
+                self.snapshot.borrow_mut().take();
+                self.providers_js
+                    .borrow_mut()
+                    .forget(providers.iter().map(String::as_str));
+                self.models_js
+                    .borrow_mut()
+                    .forget(models.iter().map(String::as_str));
             }
             Notice::Connection(event) => {
                 let (level, message) = match &event {
@@ -387,6 +447,10 @@ impl Driver {
                         (LogLevel::Info, format!("resynced ({reason})"))
                     }
                     ConnectionEvent::SyncError { message } => (LogLevel::Warn, message.clone()),
+                    ConnectionEvent::ServerError { code, message } => (
+                        LogLevel::Error,
+                        format!("the server says {code}: {message}"),
+                    ),
                     ConnectionEvent::CacheError { message } => (LogLevel::Warn, message.clone()),
                 };
                 self.log(level, &message);
@@ -434,11 +498,13 @@ impl Driver {
                 &state.metadata.epoch,
                 state.all_models.iter().filter(|m| filter.matches(m)),
                 |m| (&m.id, m.revision, &[]),
+                present_model,
             );
             let providers = self.providers_js.borrow_mut().array(
                 &state.metadata.epoch,
                 state.providers.iter(),
                 |p| (&p.id, p.revision, &p.model_ids),
+                present_provider,
             );
             let _ = js_sys::Reflect::set(&value, &"models".into(), &models);
             let _ = js_sys::Reflect::set(&value, &"providers".into(), &providers);
@@ -448,14 +514,43 @@ impl Driver {
         value
     }
 
+    /// A list of the current snapshot (`providers` or `models`); empty
+    /// before any data.
+    pub(crate) fn snapshot_list(&self, name: &str) -> js_sys::Array {
+        js_sys::Reflect::get(&self.snapshot(), &name.into())
+            .ok()
+            .and_then(|list| list.dyn_into().ok())
+            .unwrap_or_default()
+    }
+
+    /// The current snapshot's object of a model (or provider), if it holds
+    /// that entity.
+    pub(crate) fn entity_object(&self, model: bool, id: &str) -> Option<JsValue> {
+        self.snapshot();
+        let objects = if model {
+            &self.models_js
+        } else {
+            &self.providers_js
+        };
+        objects.borrow().get(id).cloned()
+    }
+
     pub(crate) fn with_core<T>(&self, f: impl FnOnce(&Core) -> T) -> T {
         f(&self.core.borrow())
     }
 
     async fn idb(&self) -> Option<Rc<Idb>> {
-        if let Some(idb) = self.cache.borrow().as_ref() {
+        if self.core.borrow().is_destroyed() {
+            return None;
+        }
+        if let Some(idb) = self.cache.borrow().as_ref()
+            && !idb.is_closed()
+        {
             return Some(idb.clone());
         }
+        // Closed for another tab's upgrade (or by the browser): let it go,
+        // and open anew when the cache is next used.
+        self.cache.borrow_mut().take();
         match Idb::open().await {
             Ok(Some(idb)) => {
                 let idb = Rc::new(idb);
@@ -482,7 +577,7 @@ impl Driver {
 
     /// Reads the cached copy for this server, discarding one that is damaged
     /// or of another schema.
-    async fn load_cache(&self) -> Option<SyncState> {
+    async fn load_cache(&self) -> Option<(SyncState, Freshness)> {
         let settings = self.settings();
         if !settings.enable_cache {
             return None;
@@ -504,9 +599,19 @@ impl Driver {
                 return None;
             }
         };
-        match usable(&record, &self.urls.api, now(), settings.cache_ttl) {
-            Ok(()) => Some(record.state),
-            Err(Rejected::Expired) => None,
+        let confirmed_at = idb
+            .get(&confirmed_key(&self.urls.api))
+            .await
+            .ok()
+            .and_then(|value| value.as_f64());
+        match usable(
+            &record,
+            &self.urls.api,
+            confirmed_at,
+            now(),
+            settings.cache_ttl,
+        ) {
+            Ok(freshness) => Some((record.state, freshness)),
             Err(why) => {
                 self.cache_error(format!("discarded a cached record: {}", why.describe()));
                 let _ = idb.delete(&self.urls.api).await;
@@ -529,6 +634,10 @@ impl Driver {
         spawn_local(async move {
             loop {
                 let Some(driver) = me.upgrade() else { return };
+                if driver.core.borrow().is_destroyed() {
+                    driver.saving.set(false);
+                    return;
+                }
                 driver.save_again.set(false);
                 let record = driver.core.borrow().state().map(|state| CacheRecord {
                     schema: CACHE_SCHEMA,
@@ -549,9 +658,36 @@ impl Driver {
         });
     }
 
+    /// Records that the copy was confirmed current, at most once a minute
+    /// (a number under its own key: the state is not written again).
+    fn confirm_cache(&self) {
+        const EVERY_MS: f64 = 60_000.0;
+        let at = now();
+        if !self.core.borrow().settings().enable_cache
+            || at - self.confirmation_written.get() < EVERY_MS
+        {
+            return;
+        }
+        self.confirmation_written.set(at);
+        let me = self.me.clone();
+        spawn_local(async move {
+            let Some(driver) = me.upgrade() else { return };
+            if let Some(idb) = driver.idb().await
+                && let Err(message) = idb
+                    .put(&confirmed_key(&driver.urls.api), &JsValue::from_f64(at))
+                    .await
+            {
+                driver.cache_error(format!("cannot save the cache: {message}"));
+            }
+        });
+    }
+
     pub(crate) async fn clear_cache(&self) -> Result<(), String> {
         match self.idb().await {
-            Some(idb) => idb.delete(&self.urls.api).await,
+            Some(idb) => {
+                idb.delete(&confirmed_key(&self.urls.api)).await?;
+                idb.delete(&self.urls.api).await
+            }
             None => Ok(()),
         }
     }
@@ -591,7 +727,7 @@ impl Driver {
         let started = Rc::new(Cell::new(false));
         let start = {
             let (me, started) = (self.me.clone(), started.clone());
-            move |cached: Option<SyncState>| {
+            move |cached: Option<(SyncState, Freshness)>| {
                 if started.replace(true) {
                     return;
                 }
@@ -599,7 +735,12 @@ impl Driver {
                     if driver.core.borrow().is_destroyed() {
                         return;
                     }
-                    driver.dispatch(Input::Start { cached });
+                    driver.dispatch(match cached {
+                        Some((state, Freshness::Expired)) => Input::StartExpired(state),
+                        cached => Input::Start {
+                            cached: cached.map(|(state, _)| state),
+                        },
+                    });
                     if !crate::page::visible() {
                         driver.dispatch(Input::Visibility { visible: false });
                     }

@@ -2,6 +2,9 @@
 //! records keyed by source URL. Every request is awaited as a future whose
 //! handlers it owns.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use js_sys::Promise;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -46,9 +49,12 @@ async fn settle(request: &IdbRequest) -> Result<JsValue, String> {
 #[derive(Debug)]
 pub(crate) struct Idb {
     db: IdbDatabase,
-    /// Closes this connection when another tab upgrades the database, so it
-    /// never blocks the upgrade.
+    /// Closes this connection when another tab upgrades (or deletes) the
+    /// database, so it never blocks that; the browser may also close it
+    /// (storage cleared). Either way the handle is done: set here.
+    closed: Rc<Cell<bool>>,
     _on_version_change: Handler,
+    _on_close: Handler,
 }
 
 impl Idb {
@@ -62,9 +68,9 @@ impl Idb {
             Ok(Some(factory)) => factory,
             _ => return Ok(None),
         };
-        let request: IdbOpenDbRequest = factory
-            .open_with_u32(DATABASE, 1)
-            .map_err(|e| js_message(&e))?;
+        // No version: whatever version the database has (another release, or
+        // another tab, may have upgraded it); a new one is created at 1.
+        let request: IdbOpenDbRequest = factory.open(DATABASE).map_err(|e| js_message(&e))?;
         let upgrading = request.clone();
         let on_upgrade = Closure::<dyn FnMut()>::new(move || {
             if let Ok(result) = upgrading.result()
@@ -81,13 +87,28 @@ impl Idb {
         let db = opened?
             .dyn_into::<IdbDatabase>()
             .map_err(|_| "not a database".to_owned())?;
-        let closing = db.clone();
-        let on_version_change = Closure::<dyn FnMut()>::new(move || closing.close());
+        let closed = Rc::new(Cell::new(false));
+        let (closing, flag) = (db.clone(), closed.clone());
+        let on_version_change = Closure::<dyn FnMut()>::new(move || {
+            flag.set(true);
+            closing.close();
+        });
         db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        let flag = closed.clone();
+        let on_close = Closure::<dyn FnMut()>::new(move || flag.set(true));
+        db.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         Ok(Some(Self {
             db,
+            closed,
             _on_version_change: on_version_change,
+            _on_close: on_close,
         }))
+    }
+
+    /// Whether this connection was closed (an upgrade elsewhere, or the
+    /// browser): a new one must be opened.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
     }
 
     fn store(&self, mode: IdbTransactionMode) -> Result<web_sys::IdbObjectStore, String> {
@@ -125,6 +146,7 @@ impl Idb {
 impl Drop for Idb {
     fn drop(&mut self) {
         self.db.set_onversionchange(None);
+        self.db.set_onclose(None);
         self.db.close();
     }
 }

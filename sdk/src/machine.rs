@@ -4,7 +4,8 @@
 //! carries the commands out; tests drive it with scripted inputs.
 
 use provider_sync_protocol::{
-    Applied, EventPayload, SyncEvent, SyncResponse, SyncState, SyncType, VersionInfo, apply_event,
+    Applied, EventPayload, FullSyncReason, PROTOCOL_VERSION, SyncEvent, SyncResponse, SyncState,
+    SyncType, VersionInfo, apply_event,
 };
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
@@ -18,11 +19,12 @@ use crate::error::SdkError;
 pub enum SyncStatus {
     /// Up to date with the server.
     Synced,
-    /// Fetching the first state.
+    /// Fetching the first state (also before the cache has loaded).
     Syncing,
-    /// Showing a cached state while catching up.
+    /// Showing data not confirmed current: a cached copy, or the copy held
+    /// while the server cannot be reached (`lastError` says why).
     Stale,
-    /// The last attempt to sync failed.
+    /// Nothing to show: the first sync failed and no copy is held.
     Error,
     /// No live link to the server.
     Disconnected,
@@ -59,6 +61,11 @@ pub enum ConnectionEvent {
     SyncError {
         message: String,
     },
+    /// The server sent an `error` frame over the WebSocket.
+    ServerError {
+        code: String,
+        message: String,
+    },
     CacheError {
         message: String,
     },
@@ -73,16 +80,23 @@ pub enum Timer {
     Retry,
     HeartbeatSend,
     HeartbeatCheck,
+    /// Changes are saved to the cache once per burst, when this fires.
+    Save,
 }
 
-pub const ALL_TIMERS: [Timer; 6] = [
+pub const ALL_TIMERS: [Timer; 7] = [
     Timer::Reconnect,
     Timer::Connect,
     Timer::Poll,
     Timer::Retry,
     Timer::HeartbeatSend,
     Timer::HeartbeatCheck,
+    Timer::Save,
 ];
+
+/// How long a burst of changes may run before the cache is written: one
+/// write per burst, not one per event.
+pub const SAVE_DELAY_MS: f64 = 200.0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -108,17 +122,36 @@ pub enum Notice {
     Failed(String),
     /// The sync a `forceSync()` asked for finished.
     SyncSettled(Result<(), String>),
+    /// These entities may have changed without a new revision (the copy was
+    /// replaced): objects made for them must not be reused. Ids of
+    /// providers, then of models.
+    Replaced {
+        providers: Vec<String>,
+        models: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Fetch(Request),
-    OpenSocket { since: u64, epoch: String },
+    OpenSocket {
+        since: u64,
+        epoch: String,
+    },
     CloseSocket,
-    SendHeartbeat { version: u64 },
-    SetTimer { timer: Timer, after_ms: f64 },
+    SendHeartbeat {
+        version: u64,
+    },
+    SetTimer {
+        timer: Timer,
+        after_ms: f64,
+    },
     ClearTimer(Timer),
+    /// Write the copy to the cache.
     SaveCache,
+    /// The copy was confirmed current without changing: record when (so a
+    /// cached copy's age is counted from its last confirmation).
+    Confirmed,
     Notify(Notice),
 }
 
@@ -128,8 +161,18 @@ pub enum Input {
     Start {
         cached: Option<SyncState>,
     },
+    /// `initialize()` with only a cached copy older than `cacheTtl`: not
+    /// shown unless the server cannot be reached.
+    StartExpired(SyncState),
     StateLoaded(SyncState),
     Synced(SyncResponse),
+    /// A `/sync` answer whose events include a type this release does not
+    /// know (`kind`): the events before it are applied, then a full state
+    /// is fetched.
+    SyncedUnknown {
+        response: SyncResponse,
+        kind: String,
+    },
     VersionSeen(VersionInfo),
     RequestFailed {
         request: RequestKind,
@@ -137,6 +180,11 @@ pub enum Input {
     },
     SocketOpened,
     SocketEvent(SyncEvent),
+    /// A frame of a type this release does not know, at `version`.
+    SocketUnknown {
+        kind: String,
+        version: u64,
+    },
     SocketClosed {
         reason: String,
     },
@@ -170,7 +218,10 @@ enum Ask {
     /// The machine itself (a gap, a heartbeat ahead, a resync notice): waits
     /// out a pending retry delay (`Retry-After` included).
     Machine,
-    /// A person or the page (`forceSync()`, back online, visible again).
+    /// The page (visible again, back online): skips a backoff delay, but not
+    /// a server's `Retry-After`.
+    Page,
+    /// A person (`forceSync()`): now.
     Now,
 }
 
@@ -206,6 +257,22 @@ pub struct Core {
     in_flight_forced: bool,
     hidden: bool,
     last_heard: f64,
+    /// A cached copy older than `cacheTtl`, shown only if the server cannot
+    /// be reached.
+    held: Option<SyncState>,
+    /// A `Retry-After` runs until then: only `forceSync()` asks earlier.
+    hold_until: f64,
+    /// A cache write is scheduled (`Timer::Save`).
+    save_pending: bool,
+    /// The socket's `hello` said the server is at this version: the copy is
+    /// `synced` once it gets there.
+    catch_up: Option<u64>,
+    /// From `hello`: how often the server sends heartbeats, and how long it
+    /// waits for ours.
+    server_heartbeat_ms: Option<f64>,
+    client_timeout_ms: Option<f64>,
+    /// A `disconnected` event was sent since the link last worked.
+    down_announced: bool,
     started: bool,
     ready: bool,
     destroyed: bool,
@@ -216,7 +283,9 @@ impl Core {
         Self {
             settings,
             state: None,
-            status: SyncStatus::Disconnected,
+            // Not `disconnected`: nothing has failed, the first data (cache
+            // or network) is on its way.
+            status: SyncStatus::Syncing,
             socket: Socket::Closed,
             socket_proven: false,
             polling: false,
@@ -234,6 +303,13 @@ impl Core {
             in_flight_forced: false,
             hidden: false,
             last_heard: 0.0,
+            held: None,
+            hold_until: 0.0,
+            save_pending: false,
+            catch_up: None,
+            server_heartbeat_ms: None,
+            client_timeout_ms: None,
+            down_announced: false,
             started: false,
             ready: false,
             destroyed: false,
@@ -272,7 +348,18 @@ impl Core {
         self.last_sync_time
     }
 
+    /// Why there is nothing to show (status `error`).
     pub fn error(&self) -> Option<&str> {
+        if self.status == SyncStatus::Error {
+            self.error.as_deref()
+        } else {
+            None
+        }
+    }
+
+    /// Why the last attempt to reach the server failed, until one succeeds;
+    /// set also while a copy is shown (status `stale`).
+    pub fn last_error(&self) -> Option<&str> {
         self.error.as_deref()
     }
 
@@ -292,32 +379,52 @@ impl Core {
             return out;
         }
         match input {
-            Input::Start { cached } => self.start(cached, &mut out),
+            Input::Start { cached } => self.start(cached, None, now, &mut out),
+            Input::StartExpired(held) => self.start(None, Some(held), now, &mut out),
             Input::StateLoaded(state) => {
                 self.in_flight = false;
-                self.replace(state, None, &mut out);
-                self.landed(None, now, &mut out);
+                self.held = None;
+                if !self.is_behind(&state) {
+                    self.replace(state, None, &mut out);
+                }
+                self.landed(None, true, now, &mut out);
             }
-            Input::Synced(response) => self.synced(response, now, &mut out),
-            Input::VersionSeen(info) => self.version_seen(info, &mut out),
-            Input::RequestFailed { request, error } => self.failed(request, error, unit, &mut out),
+            Input::Synced(response) => self.synced(response, None, now, &mut out),
+            Input::SyncedUnknown { response, kind } => {
+                self.synced(response, Some(kind), now, &mut out)
+            }
+            Input::VersionSeen(info) => self.version_seen(info, now, &mut out),
+            Input::RequestFailed { request, error } => {
+                self.failed(request, error, now, unit, &mut out)
+            }
             Input::SocketOpened => self.socket_opened(now, &mut out),
             Input::SocketEvent(event) => self.socket_event(event, now, &mut out),
+            Input::SocketUnknown { kind, version } => {
+                self.last_heard = now;
+                // A change this release cannot apply (its version is past the
+                // copy's) leaves a hole only a full state fills; a control
+                // frame of a newer server (at or before the copy's version)
+                // is ignored.
+                let ours = self.state.as_ref().map(|s| s.metadata.version);
+                if ours.is_none_or(|v| version > v) {
+                    self.resync_because(&format!("unknown_event:{kind}"), true, &mut out);
+                }
+            }
             Input::SocketClosed { reason } => self.socket_closed(reason, unit, &mut out),
             Input::TimerFired(timer) => self.timer(timer, now, unit, &mut out),
             Input::Visibility { visible } => {
                 self.hidden = !visible;
                 if visible {
-                    self.hurry(&mut out);
+                    self.hurry(now, &mut out);
                 } else if self.polling {
                     out.push(Command::ClearTimer(Timer::Poll));
                 }
             }
-            Input::Online => self.hurry(&mut out),
+            Input::Online => self.hurry(now, &mut out),
             Input::ForceSync => {
                 if self.started {
                     self.force_waiting = true;
-                    self.request_sync(false, Ask::Now, &mut out);
+                    self.request_sync(false, Ask::Now, now, &mut out);
                 } else {
                     Self::notify(
                         &mut out,
@@ -327,6 +434,7 @@ impl Core {
             }
             Input::Destroy => {
                 self.destroyed = true;
+                self.status = SyncStatus::Disconnected;
                 out.push(Command::CloseSocket);
                 out.extend(ALL_TIMERS.map(Command::ClearTimer));
                 if self.force_waiting {
@@ -344,7 +452,13 @@ impl Core {
         out.push(Command::Notify(notice));
     }
 
-    fn start(&mut self, cached: Option<SyncState>, out: &mut Vec<Command>) {
+    fn start(
+        &mut self,
+        cached: Option<SyncState>,
+        held: Option<SyncState>,
+        now: f64,
+        out: &mut Vec<Command>,
+    ) {
         if self.started {
             return;
         }
@@ -359,17 +473,25 @@ impl Core {
                 Self::notify(out, Notice::Ready);
             }
             None => {
+                self.held = held;
                 self.status = SyncStatus::Syncing;
                 Self::notify(out, Notice::StateChanged);
             }
         }
-        self.request_sync(false, Ask::Now, out);
+        self.request_sync(false, Ask::Now, now, out);
     }
 
-    /// Asks the server for what the copy lacks; one request at a time, and
-    /// machine-made asks wait out a running retry delay.
-    fn request_sync(&mut self, force_full: bool, ask: Ask, out: &mut Vec<Command>) {
-        if self.in_flight || (self.retry_pending && ask == Ask::Machine) {
+    /// Asks the server for what the copy lacks; one request at a time.
+    /// Machine-made asks wait out a running retry delay, the page's wait out
+    /// a `Retry-After`, a person's (`forceSync()`) do not wait.
+    fn request_sync(&mut self, force_full: bool, ask: Ask, now: f64, out: &mut Vec<Command>) {
+        let held_back = self.retry_pending
+            && match ask {
+                Ask::Machine => true,
+                Ask::Page => now < self.hold_until,
+                Ask::Now => false,
+            };
+        if self.in_flight || held_back {
             self.queued = Some(self.queued.unwrap_or(false) || force_full);
             return;
         }
@@ -391,25 +513,31 @@ impl Core {
 
     fn resync_because(&mut self, reason: &str, force_full: bool, out: &mut Vec<Command>) {
         self.resync_reason.get_or_insert_with(|| reason.to_owned());
-        self.request_sync(force_full, Ask::Machine, out);
+        // A machine-made ask never skips a running delay, so `now` is moot.
+        self.request_sync(force_full, Ask::Machine, 0.0, out);
     }
 
-    /// Replaces the copy with a full state, announcing why if there was one.
+    /// Replaces the copy with a full state, announcing why if there was one,
+    /// and naming the entities whose content may differ from the old copy's
+    /// under the same revision.
     fn replace(&mut self, state: SyncState, reason: Option<&str>, out: &mut Vec<Command>) {
         let previous = self.state.replace(state);
-        if let Some(previous) = previous {
-            let new_epoch = &self.state.as_ref().expect("just set").metadata.epoch;
-            let reason = if &previous.metadata.epoch != new_epoch {
-                Some("epoch_changed".to_owned())
-            } else {
-                self.resync_reason.take().or(reason.map(str::to_owned))
-            };
-            if let Some(reason) = reason {
-                Self::notify(
-                    out,
-                    Notice::Connection(ConnectionEvent::Resynced { reason }),
-                );
-            }
+        let Some(previous) = previous else { return };
+        let next = self.state.as_ref().expect("just set");
+        let (providers, models) = changed_entities(&previous, next);
+        if !providers.is_empty() || !models.is_empty() {
+            Self::notify(out, Notice::Replaced { providers, models });
+        }
+        let reason = if previous.metadata.epoch != next.metadata.epoch {
+            Some("epoch_changed".to_owned())
+        } else {
+            self.resync_reason.take().or(reason.map(str::to_owned))
+        };
+        if let Some(reason) = reason {
+            Self::notify(
+                out,
+                Notice::Connection(ConnectionEvent::Resynced { reason }),
+            );
         }
     }
 
@@ -422,15 +550,56 @@ impl Core {
         })
     }
 
+    /// The copy changed: write it to the cache at the end of the burst.
+    fn save_soon(&mut self, out: &mut Vec<Command>) {
+        if !self.save_pending {
+            self.save_pending = true;
+            out.push(Command::SetTimer {
+                timer: Timer::Save,
+                after_ms: SAVE_DELAY_MS,
+            });
+        }
+    }
+
+    /// The link works again: a later failure is announced anew.
+    fn link_up(&mut self) {
+        self.down_announced = false;
+    }
+
+    /// Whether the copy has reached what the socket's `hello` announced.
+    fn caught_up(&self) -> bool {
+        match (self.catch_up, &self.state) {
+            (None, _) => true,
+            (Some(target), Some(state)) => state.metadata.version >= target,
+            (Some(_), None) => false,
+        }
+    }
+
     /// A sync landed: bookkeeping shared by every successful sync.
-    /// `expected_checksum` is the server's at the copy's version, if known.
-    fn landed(&mut self, expected_checksum: Option<&str>, now: f64, out: &mut Vec<Command>) {
+    /// `expected_checksum` is the server's at the copy's version, if known;
+    /// `changed` says whether the copy changed.
+    fn landed(
+        &mut self,
+        expected_checksum: Option<&str>,
+        changed: bool,
+        now: f64,
+        out: &mut Vec<Command>,
+    ) {
         self.retry_attempt = 0;
+        self.hold_until = 0.0;
         self.error = None;
         self.from_cache = false;
         self.last_sync_time = Some(now);
+        self.link_up();
+        if self.caught_up() {
+            self.catch_up = None;
+        }
         self.status = SyncStatus::Synced;
-        out.push(Command::SaveCache);
+        if changed {
+            self.save_soon(out);
+        } else {
+            out.push(Command::Confirmed);
+        }
         Self::notify(out, Notice::StateChanged);
         if !self.ready {
             self.ready = true;
@@ -453,7 +622,7 @@ impl Core {
         }
         self.settle_force(Ok(()), out);
         if let Some(force_full) = self.queued.take() {
-            self.request_sync(force_full, Ask::Machine, out);
+            self.request_sync(force_full, Ask::Machine, now, out);
         }
     }
 
@@ -494,8 +663,15 @@ impl Core {
         });
     }
 
-    fn synced(&mut self, response: SyncResponse, now: f64, out: &mut Vec<Command>) {
+    fn synced(
+        &mut self,
+        response: SyncResponse,
+        unknown: Option<String>,
+        now: f64,
+        out: &mut Vec<Command>,
+    ) {
         self.in_flight = false;
+        let before = self.state.as_ref().map(|s| s.metadata.checksum.clone());
         match response.sync_type {
             SyncType::None => {}
             SyncType::Incremental => {
@@ -505,9 +681,13 @@ impl Core {
                 };
                 // Listeners hear of every event applied, whichever way it came;
                 // events the socket already brought are skipped.
+                let mut applied = false;
                 for event in response.events {
                     match apply_event(state, &event) {
-                        Ok(Applied::Changed) => Self::notify(out, Notice::Event(Box::new(event))),
+                        Ok(Applied::Changed) => {
+                            applied = true;
+                            Self::notify(out, Notice::Event(Box::new(event)));
+                        }
                         Ok(_) => {}
                         Err(_) => {
                             self.resync_because("gap", true, out);
@@ -515,10 +695,29 @@ impl Core {
                         }
                     }
                 }
+                if let Some(kind) = unknown {
+                    // What was applied stays (and is shown); the rest only a
+                    // full state can bring.
+                    if applied {
+                        self.save_soon(out);
+                        Self::notify(out, Notice::StateChanged);
+                    }
+                    self.resync_because(&format!("unknown_event:{kind}"), true, out);
+                    return;
+                }
             }
             SyncType::Full => match response.state {
-                Some(state) if self.is_behind(&state) => {}
-                Some(state) => self.replace(state, response.reason.map(|r| r.as_str()), out),
+                // A full state is the server's word, but an answer overtaken
+                // by live events is older than the copy: dropped. A server
+                // restored from a backup is behind every client, and says
+                // so (`future_version`): taken.
+                Some(state)
+                    if self.is_behind(&state)
+                        && response.reason != Some(FullSyncReason::FutureVersion) => {}
+                Some(state) => {
+                    self.held = None;
+                    self.replace(state, response.reason.map(|r| r.as_str()), out)
+                }
                 None => {
                     self.resync_because("empty_full_sync", true, out);
                     return;
@@ -532,25 +731,34 @@ impl Core {
             .as_ref()
             .is_some_and(|s| s.metadata.version == response.version);
         let expected = at_version.then_some(response.checksum.as_str());
-        self.landed(expected, now, out);
+        let after = self.state.as_ref().map(|s| &s.metadata.checksum);
+        let changed = before.as_ref() != after;
+        self.landed(expected, changed, now, out);
     }
 
-    fn version_seen(&mut self, info: VersionInfo, out: &mut Vec<Command>) {
+    fn version_seen(&mut self, info: VersionInfo, now: f64, out: &mut Vec<Command>) {
         if !self.polling {
             // An answer to a poll made before the socket came back.
             return;
         }
         let was_ok = self.poll_ok;
         self.poll_ok = true;
+        self.hold_until = 0.0;
+        self.link_up();
         if let Some(state) = &self.state {
             if state.metadata.epoch != info.epoch || state.metadata.version != info.version {
-                self.request_sync(false, Ask::Machine, out);
+                self.request_sync(false, Ask::Machine, now, out);
             } else if !info.checksum.is_empty() && state.metadata.checksum != info.checksum {
                 self.resync_because("checksum_mismatch", true, out);
-            } else if self.status != SyncStatus::Synced {
-                self.status = SyncStatus::Synced;
-                self.error = None;
-                Self::notify(out, Notice::StateChanged);
+            } else {
+                out.push(Command::Confirmed);
+                if self.status != SyncStatus::Synced && !self.in_flight {
+                    self.status = SyncStatus::Synced;
+                    self.error = None;
+                    self.from_cache = false;
+                    self.last_sync_time = Some(now);
+                    Self::notify(out, Notice::StateChanged);
+                }
             }
         }
         if !was_ok {
@@ -564,7 +772,14 @@ impl Core {
         }
     }
 
-    fn failed(&mut self, request: RequestKind, error: SdkError, unit: f64, out: &mut Vec<Command>) {
+    fn failed(
+        &mut self,
+        request: RequestKind,
+        error: SdkError,
+        now: f64,
+        unit: f64,
+        out: &mut Vec<Command>,
+    ) {
         if request == RequestKind::Version && !self.polling {
             return;
         }
@@ -573,6 +788,9 @@ impl Core {
             SdkError::Http { retry_after_ms, .. } => *retry_after_ms,
             _ => None,
         };
+        if let Some(ms) = retry_after {
+            self.hold_until = self.hold_until.max(now + ms);
+        }
         self.error = Some(message.clone());
         Self::notify(
             out,
@@ -580,6 +798,15 @@ impl Core {
                 message: message.clone(),
             }),
         );
+        if !self.down_announced && self.socket != Socket::Open {
+            self.down_announced = true;
+            Self::notify(
+                out,
+                Notice::Connection(ConnectionEvent::Disconnected {
+                    reason: message.clone(),
+                }),
+            );
+        }
         match request {
             RequestKind::Version => {
                 self.poll_ok = false;
@@ -596,17 +823,32 @@ impl Core {
             }
             RequestKind::State | RequestKind::Sync => {
                 self.in_flight = false;
-                let force_full = self.queued.take().unwrap_or(false);
+                // An answer that could not be read may hold what this release
+                // cannot read: ask for the whole state instead.
+                let unreadable = matches!(error, SdkError::Decode { .. });
+                let force_full = self.queued.take().unwrap_or(false) || unreadable;
                 self.queued = Some(force_full);
-                // A cached copy stays "stale" (not confirmed, still shown);
-                // the error says why it is not confirmed.
-                self.status = if self.from_cache {
+                if self.state.is_none()
+                    && let Some(held) = self.held.take()
+                {
+                    // The server cannot be reached: an old copy beats nothing.
+                    self.state = Some(held);
+                    self.from_cache = true;
+                }
+                // A copy held stays shown, `stale` (not confirmed); `error` is
+                // for having nothing to show. `lastError` says why either way.
+                self.status = if self.state.is_some() {
                     SyncStatus::Stale
                 } else {
                     SyncStatus::Error
                 };
                 if !self.ready {
-                    Self::notify(out, Notice::Failed(message.clone()));
+                    if self.state.is_some() {
+                        self.ready = true;
+                        Self::notify(out, Notice::Ready);
+                    } else {
+                        Self::notify(out, Notice::Failed(message.clone()));
+                    }
                 }
                 self.settle_force(Err(message), out);
                 let wait = self.settings.backoff.delay(self.retry_attempt, unit);
@@ -625,14 +867,14 @@ impl Core {
         self.socket = Socket::Open;
         self.socket_proven = false;
         self.last_heard = now;
+        self.link_up();
         out.push(Command::ClearTimer(Timer::Connect));
         if self.polling {
             self.polling = false;
             out.push(Command::ClearTimer(Timer::Poll));
         }
-        if self.state.is_some() && !self.in_flight && self.status != SyncStatus::Stale {
-            self.status = SyncStatus::Synced;
-        }
+        // `synced` waits for the server's `hello` (and the catch-up it
+        // announces), or a heartbeat that confirms the copy.
         Self::notify(
             out,
             Notice::Connection(ConnectionEvent::Connected {
@@ -642,26 +884,107 @@ impl Core {
         Self::notify(out, Notice::StateChanged);
         out.push(Command::SetTimer {
             timer: Timer::HeartbeatSend,
-            after_ms: self.settings.heartbeat_interval,
+            after_ms: self.heartbeat_send_ms(),
         });
         out.push(Command::SetTimer {
             timer: Timer::HeartbeatCheck,
-            after_ms: self.settings.heartbeat_interval * 2.0,
+            after_ms: self.silence_limit_ms(),
         });
+    }
+
+    /// How often to send heartbeats: the configured period, but often enough
+    /// for the server's `client_timeout_ms` (from `hello`).
+    fn heartbeat_send_ms(&self) -> f64 {
+        let own = self.settings.heartbeat_interval;
+        match self.client_timeout_ms {
+            Some(timeout) if timeout > 0.0 => own.min(timeout / 2.0),
+            _ => own,
+        }
+    }
+
+    /// How long the server may stay silent before the link is taken for
+    /// dead: two of its heartbeat periods (from `hello`), never less than two
+    /// of ours.
+    fn silence_limit_ms(&self) -> f64 {
+        let own = self.settings.heartbeat_interval;
+        self.server_heartbeat_ms.unwrap_or(own).max(own) * 2.0
+    }
+
+    /// The copy was confirmed current by the socket.
+    fn confirmed_by_socket(&mut self, now: f64, out: &mut Vec<Command>) {
+        out.push(Command::Confirmed);
+        if self.status != SyncStatus::Synced && !self.in_flight && self.caught_up() {
+            self.catch_up = None;
+            self.status = SyncStatus::Synced;
+            self.error = None;
+            self.from_cache = false;
+            self.last_sync_time = Some(now);
+            Self::notify(out, Notice::StateChanged);
+        }
     }
 
     fn socket_event(&mut self, event: SyncEvent, now: f64, out: &mut Vec<Command>) {
         self.last_heard = now;
         match &event.payload {
-            EventPayload::Hello(_) | EventPayload::Error(_) => {}
-            EventPayload::FullSync(state) => {
-                if !self.is_behind(state) {
-                    self.replace(state.clone(), Some("full_sync"), out);
-                    // What the socket sends does not settle a forceSync().
-                    let forced = std::mem::take(&mut self.in_flight_forced);
-                    self.landed(None, now, out);
-                    self.in_flight_forced = forced;
+            EventPayload::Hello(hello) => {
+                if hello.protocol_version != PROTOCOL_VERSION {
+                    Self::notify(
+                        out,
+                        Notice::Connection(ConnectionEvent::SyncError {
+                            message: format!(
+                                "the server speaks protocol version {}, this client {PROTOCOL_VERSION}: update the client",
+                                hello.protocol_version
+                            ),
+                        }),
+                    );
                 }
+                self.server_heartbeat_ms = Some(hello.heartbeat_interval_ms as f64);
+                self.client_timeout_ms = Some(hello.client_timeout_ms as f64);
+                out.push(Command::SetTimer {
+                    timer: Timer::HeartbeatSend,
+                    after_ms: self.heartbeat_send_ms(),
+                });
+                let same_history = self
+                    .state
+                    .as_ref()
+                    .is_some_and(|s| s.metadata.epoch == hello.epoch);
+                match hello.sync_type {
+                    SyncType::None if same_history => self.confirmed_by_socket(now, out),
+                    // A full state follows (or a sync is needed): synced once
+                    // the copy reaches the server's version.
+                    _ => {
+                        self.catch_up = Some(if same_history {
+                            hello.version
+                        } else {
+                            u64::MAX
+                        });
+                        if self.status == SyncStatus::Synced {
+                            self.status = SyncStatus::Stale;
+                            Self::notify(out, Notice::StateChanged);
+                        }
+                    }
+                }
+            }
+            EventPayload::Error(error) => Self::notify(
+                out,
+                Notice::Connection(ConnectionEvent::ServerError {
+                    code: error.code.clone(),
+                    message: error.message.clone(),
+                }),
+            ),
+            EventPayload::FullSync(state) => {
+                // The socket's full state is the server's word as of its place
+                // in the stream: always taken (a server restored from a backup
+                // is behind its clients).
+                self.held = None;
+                self.catch_up = Some(state.metadata.version);
+                let changed = self.state.as_ref().map(|s| &s.metadata.checksum)
+                    != Some(&state.metadata.checksum);
+                self.replace(state.clone(), Some("full_sync"), out);
+                // What the socket sends does not settle a forceSync().
+                let forced = std::mem::take(&mut self.in_flight_forced);
+                self.landed(None, changed, now, out);
+                self.in_flight_forced = forced;
             }
             EventPayload::Heartbeat(beat) => {
                 // A heartbeat through the socket proves the link works.
@@ -672,26 +995,30 @@ impl Core {
                 let Some(state) = &self.state else { return };
                 if beat.epoch != state.metadata.epoch || beat.version > state.metadata.version {
                     self.resync_because("heartbeat_ahead", false, out);
-                } else if beat.version == state.metadata.version
-                    && beat.checksum != state.metadata.checksum
-                {
-                    self.resync_because("checksum_mismatch", true, out);
+                } else if beat.version == state.metadata.version {
+                    if beat.checksum != state.metadata.checksum {
+                        self.resync_because("checksum_mismatch", true, out);
+                    } else {
+                        self.confirmed_by_socket(now, out);
+                    }
                 }
             }
             EventPayload::ResyncRequired(_) => self.resync_because("server_request", false, out),
             _ => {
                 let Some(state) = self.state.as_mut() else {
-                    self.request_sync(false, Ask::Machine, out);
+                    self.request_sync(false, Ask::Machine, now, out);
                     return;
                 };
                 match apply_event(state, &event) {
                     Ok(Applied::Changed) => {
                         self.last_sync_time = Some(now);
-                        if self.status != SyncStatus::Stale || !self.in_flight {
+                        if !self.in_flight && self.caught_up() {
+                            self.catch_up = None;
                             self.status = SyncStatus::Synced;
                             self.from_cache = false;
+                            self.error = None;
                         }
-                        out.push(Command::SaveCache);
+                        self.save_soon(out);
                         Self::notify(out, Notice::Event(Box::new(event)));
                         Self::notify(out, Notice::StateChanged);
                     }
@@ -708,6 +1035,7 @@ impl Core {
             return;
         }
         self.socket = Socket::Closed;
+        self.catch_up = None;
         out.push(Command::ClearTimer(Timer::Connect));
         out.push(Command::ClearTimer(Timer::HeartbeatSend));
         out.push(Command::ClearTimer(Timer::HeartbeatCheck));
@@ -719,7 +1047,8 @@ impl Core {
             self.attempts + 1
         };
         self.socket_proven = false;
-        if was_open {
+        if was_open && !self.down_announced {
+            self.down_announced = true;
             Self::notify(
                 out,
                 Notice::Connection(ConnectionEvent::Disconnected {
@@ -774,7 +1103,7 @@ impl Core {
             Timer::Retry => {
                 self.retry_pending = false;
                 let force_full = self.queued.take().unwrap_or(false);
-                self.request_sync(force_full, Ask::Machine, out);
+                self.request_sync(force_full, Ask::Machine, now, out);
             }
             Timer::HeartbeatSend => {
                 if self.socket == Socket::Open {
@@ -782,7 +1111,7 @@ impl Core {
                     out.push(Command::SendHeartbeat { version });
                     out.push(Command::SetTimer {
                         timer: Timer::HeartbeatSend,
-                        after_ms: self.settings.heartbeat_interval,
+                        after_ms: self.heartbeat_send_ms(),
                     });
                 }
             }
@@ -790,7 +1119,7 @@ impl Core {
                 if self.socket != Socket::Open {
                     return;
                 }
-                let limit = self.settings.heartbeat_interval * 2.0;
+                let limit = self.silence_limit_ms();
                 let silent = now - self.last_heard;
                 if silent >= limit {
                     out.push(Command::CloseSocket);
@@ -802,11 +1131,16 @@ impl Core {
                     });
                 }
             }
+            Timer::Save => {
+                self.save_pending = false;
+                out.push(Command::SaveCache);
+            }
         }
     }
 
-    /// The page is back (visible, online): catch up now instead of waiting.
-    fn hurry(&mut self, out: &mut Vec<Command>) {
+    /// The page is back (visible, online): catch up now instead of waiting
+    /// out a backoff; a server's `Retry-After` still holds.
+    fn hurry(&mut self, now: f64, out: &mut Vec<Command>) {
         if !self.started {
             return;
         }
@@ -814,12 +1148,49 @@ impl Core {
             out.push(Command::ClearTimer(Timer::Reconnect));
             self.open_socket(out);
         }
-        if self.polling {
+        if self.polling && now >= self.hold_until {
             out.push(Command::ClearTimer(Timer::Poll));
             out.push(Command::Fetch(Request::Version));
         }
         if self.state.is_none() || matches!(self.status, SyncStatus::Error | SyncStatus::Stale) {
-            self.request_sync(false, Ask::Now, out);
+            self.request_sync(false, Ask::Page, now, out);
         }
     }
+}
+
+/// Ids of the entities that differ between two copies (added, removed or
+/// changed), providers then models. Both lists are sorted by id.
+fn changed_entities(old: &SyncState, new: &SyncState) -> (Vec<String>, Vec<String>) {
+    fn diff<T: PartialEq>(old: &[T], new: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
+        let mut changed = Vec::new();
+        let (mut a, mut b) = (old.iter().peekable(), new.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => return changed,
+                (Some(x), Some(y)) if id(x) == id(y) => {
+                    if x != y {
+                        changed.push(id(y).to_owned());
+                    }
+                    a.next();
+                    b.next();
+                }
+                (Some(x), Some(y)) if id(x) < id(y) => {
+                    changed.push(id(x).to_owned());
+                    a.next();
+                }
+                (Some(x), None) => {
+                    changed.push(id(x).to_owned());
+                    a.next();
+                }
+                (_, Some(y)) => {
+                    changed.push(id(y).to_owned());
+                    b.next();
+                }
+            }
+        }
+    }
+    (
+        diff(&old.providers, &new.providers, |p| &p.id),
+        diff(&old.all_models, &new.all_models, |m| &m.id),
+    )
 }

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use provider_sync_protocol::{ModelCapability, ModelFilter};
+use provider_sync_protocol::{ModelCapability, ModelFilter, ModelSpecification};
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
 
@@ -15,7 +15,7 @@ use crate::driver::Driver;
 use crate::fields::{FieldError, Fields};
 use crate::listeners::Kind;
 use crate::transport::to_js;
-use crate::view::effective_filter;
+use crate::view::{effective_filter, present_model};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -23,6 +23,22 @@ const TS_TYPES: &'static str = r#"
  * connection events (`connected`, `disconnected`, `fallback_to_polling`,
  * `resynced`, `sync_error`, `cache_error`). */
 export type ProviderSyncEvent = SyncEvent | ConnectionEvent;
+
+/** What `getModels()` takes: the fields of `useModels()`. Every field
+ * narrows the result. Deprecated models are left out unless the config has
+ * `includeDeprecated` or the query asks for them (`deprecated: true`). */
+export interface ModelQuery {
+  providerId?: string;
+  capability?: ModelCapability;
+  /** Leave out deprecated and sunset models. */
+  excludeDeprecated?: boolean;
+  /** true: only deprecated or sunset models; false: only active ones. */
+  deprecated?: boolean;
+  /** Text in the model's id or name, ignoring ASCII case. */
+  search?: string;
+  /** The snake_case name of `providerId`, still accepted. */
+  provider_id?: string;
+}
 "#;
 
 /// Keeps a copy of the provider/model catalog in step with the server.
@@ -45,25 +61,40 @@ fn config_of(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncConfi
     }
 }
 
-fn filter_of(filter: Ts<ModelFilter>) -> Result<ModelFilter, JsError> {
+fn filter_of(filter: JsValue) -> Result<ModelFilter, JsError> {
     use ModelCapability::*;
     let read = || {
-        let fields = Fields::of(filter.js_value())?;
+        let fields = Fields::of(filter)?;
+        let deprecated = fields.boolean("deprecated")?;
+        let exclude = fields.boolean("excludeDeprecated")? == Some(true);
         Ok(ModelFilter {
-            provider_id: fields.string("provider_id")?,
+            provider_id: match fields.string("providerId")? {
+                Some(id) => Some(id),
+                None => fields.string("provider_id")?,
+            },
             capability: fields.choice(
                 "capability",
                 "must be \"streaming\", \"vision\", \"function_calling\", \"json_mode\" or \"reasoning\"",
                 &["streaming", "vision", "function_calling", "json_mode", "reasoning"],
                 &[Streaming, Vision, FunctionCalling, JsonMode, Reasoning],
             )?,
-            deprecated: fields.boolean("deprecated")?,
+            deprecated: deprecated.or(exclude.then_some(false)),
             search: fields.string("search")?,
         })
     };
     read().map_err(|e: FieldError| {
         JsError::new(&format!("invalid model filter: {} {}", e.field, e.message))
     })
+}
+
+/// A model `getState()` leaves out, as JavaScript sees it.
+fn present(model: &ModelSpecification) -> JsValue {
+    let object = match present_model(model) {
+        Some(shown) => to_js(&shown),
+        None => to_js(model),
+    };
+    js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
+    object
 }
 
 fn promise(start: impl FnOnce(Function, Function)) -> Promise {
@@ -104,50 +135,81 @@ impl ProviderSyncService {
         self.driver.api_base_url().to_owned()
     }
 
+    /// The WebSocket URL in use, resolved against the page (a relative
+    /// `wsUrl` or the default made from `apiBaseUrl`, with a ws/wss scheme).
+    #[wasm_bindgen(getter, js_name = wsUrl)]
+    pub fn ws_url(&self) -> String {
+        self.driver.ws_url().to_owned()
+    }
+
     /// The current state; the same object until something changes.
     #[wasm_bindgen(js_name = getState, unchecked_return_type = "ProviderSyncClientState")]
     pub fn get_state(&self) -> JsValue {
         self.driver.snapshot()
     }
 
+    /// The providers: the objects of `getState()` (same identity), in a new
+    /// array.
     #[wasm_bindgen(js_name = getProviders, unchecked_return_type = "ProviderSyncInfo[]")]
-    pub fn get_providers(&self) -> Result<JsValue, JsError> {
-        Ok(self
-            .driver
-            .with_core(|core| to_js(core.state().map_or(&[][..], |s| &s.providers))))
+    pub fn get_providers(&self) -> js_sys::Array {
+        self.driver.snapshot_list("providers").slice(0, u32::MAX)
     }
 
-    /// Models matching `filter`; deprecated ones only with
-    /// `includeDeprecated` (or `filter.deprecated`).
+    /// Models matching `query` (the fields of `useModels()`; snake_case
+    /// `provider_id` still accepted); deprecated ones only with
+    /// `includeDeprecated` or `deprecated: true`. The objects are those of
+    /// `getState()` where it has them.
     #[wasm_bindgen(js_name = getModels, unchecked_return_type = "ModelSpecification[]")]
-    pub fn get_models(&self, filter: Option<Ts<ModelFilter>>) -> Result<JsValue, JsError> {
-        let filter = filter.map(filter_of).transpose()?;
+    pub fn get_models(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ModelQuery")] query: Option<JsValue>,
+    ) -> Result<js_sys::Array, JsError> {
+        let query = query
+            .filter(|q| !q.is_undefined() && !q.is_null())
+            .map(filter_of)
+            .transpose()?;
+        let shown = self.driver.snapshot_list("models");
         Ok(self.driver.with_core(|core| {
-            let filter = effective_filter(filter, core.settings().include_deprecated);
-            let models: Vec<_> = core
-                .state()
-                .map(|s| s.all_models.iter().filter(|m| filter.matches(m)).collect())
-                .unwrap_or_default();
-            to_js(&models)
+            let include = core.settings().include_deprecated;
+            let (base, query) = (
+                effective_filter(None, include),
+                effective_filter(query, include),
+            );
+            let found = js_sys::Array::new();
+            let mut at = 0;
+            for model in core.state().map_or(&[][..], |s| &s.all_models) {
+                let in_state = base.matches(model);
+                if query.matches(model) {
+                    found.push(&if in_state {
+                        shown.get(at)
+                    } else {
+                        present(model)
+                    });
+                }
+                at += usize::from(in_state) as u32;
+            }
+            found
         }))
     }
 
+    /// One provider, as `getState()` has it.
     #[wasm_bindgen(js_name = getProvider, unchecked_return_type = "ProviderSyncInfo | undefined")]
-    pub fn get_provider(&self, id: &str) -> Result<JsValue, JsError> {
-        Ok(self.driver.with_core(|core| {
-            core.state()
-                .and_then(|s| s.provider(id))
-                .map_or(JsValue::UNDEFINED, to_js)
-        }))
+    pub fn get_provider(&self, id: &str) -> JsValue {
+        self.driver
+            .entity_object(false, id)
+            .unwrap_or(JsValue::UNDEFINED)
     }
 
+    /// One model, deprecated ones too; as `getState()` has it if it does.
     #[wasm_bindgen(js_name = getModel, unchecked_return_type = "ModelSpecification | undefined")]
-    pub fn get_model(&self, id: &str) -> Result<JsValue, JsError> {
-        Ok(self.driver.with_core(|core| {
-            core.state()
-                .and_then(|s| s.model(id))
-                .map_or(JsValue::UNDEFINED, to_js)
-        }))
+    pub fn get_model(&self, id: &str) -> JsValue {
+        self.driver.entity_object(true, id).unwrap_or_else(|| {
+            self.driver.with_core(|core| {
+                core.state()
+                    .and_then(|s| s.model(id))
+                    .map_or(JsValue::UNDEFINED, present)
+            })
+        })
     }
 
     /// Syncs now; resolves when the copy is up to date, rejects if the

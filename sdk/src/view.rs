@@ -1,7 +1,11 @@
 //! What `getState()` returns: the copy and where it stands, in the shape
 //! JavaScript code reads (camelCase), built once per change.
 
-use provider_sync_protocol::{ModelFilter, ModelSpecification, ProviderSyncInfo};
+use std::borrow::Cow;
+
+use provider_sync_protocol::{
+    EventPayload, ModelFilter, ModelSpecification, ProviderSyncInfo, SyncEvent,
+};
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 
@@ -22,7 +26,11 @@ pub struct ProviderSyncClientState {
     pub checksum: Option<String>,
     /// `Date.now()` of the last successful sync.
     pub last_sync_time: Option<f64>,
+    /// Why there is nothing to show (status `error`); null otherwise.
     pub error: Option<String>,
+    /// Why the last attempt to reach the server failed, until one succeeds:
+    /// also set while a copy is shown (status `stale`).
+    pub last_error: Option<String>,
     pub providers: Vec<ProviderSyncInfo>,
     /// Deprecated and sunset models only with `includeDeprecated`.
     pub models: Vec<ModelSpecification>,
@@ -42,6 +50,72 @@ pub fn effective_filter(filter: Option<ModelFilter>, include_deprecated: bool) -
     filter
 }
 
+/// A provider as JavaScript sees it: a status this release does not know
+/// shown as its documented fallback (`unknown`). `None`: shown as it is.
+pub fn present_provider(provider: &ProviderSyncInfo) -> Option<ProviderSyncInfo> {
+    (!provider.status.is_known()).then(|| ProviderSyncInfo {
+        status: provider.status.presented(),
+        ..provider.clone()
+    })
+}
+
+/// A model as JavaScript sees it: a deprecation status this release does
+/// not know shown as `deprecated`. `None`: shown as it is.
+pub fn present_model(model: &ModelSpecification) -> Option<ModelSpecification> {
+    (!model.deprecation_status.is_known()).then(|| ModelSpecification {
+        deprecation_status: model.deprecation_status.presented(),
+        ..model.clone()
+    })
+}
+
+/// An event as `onEvent` listeners see it: the entities in it presented.
+pub fn present_event(event: &SyncEvent) -> Cow<'_, SyncEvent> {
+    use EventPayload as P;
+    let payload = match &event.payload {
+        P::ProviderAdded(p) => present_provider(p).map(P::ProviderAdded),
+        P::ProviderUpdated(p) => present_provider(p).map(P::ProviderUpdated),
+        P::ModelAdded(m) => present_model(m).map(P::ModelAdded),
+        P::ModelUpdated(m) => present_model(m).map(P::ModelUpdated),
+        P::ModelDeprecated(m) => present_model(m).map(P::ModelDeprecated),
+        P::ProviderStatusChanged(change)
+            if !change.status.is_known() || !change.previous_status.is_known() =>
+        {
+            let mut change = change.clone();
+            change.status = change.status.presented();
+            change.previous_status = change.previous_status.presented();
+            Some(P::ProviderStatusChanged(change))
+        }
+        _ => None,
+    };
+    match payload {
+        None => Cow::Borrowed(event),
+        Some(payload) => Cow::Owned(SyncEvent {
+            payload,
+            ..event.clone()
+        }),
+    }
+}
+
+/// The providers and models an event touches, whose objects must be made
+/// anew even if their revision did not move (a model deleted and created
+/// again starts over).
+pub fn touched(event: &SyncEvent) -> (Vec<&str>, Vec<&str>) {
+    use EventPayload as P;
+    match &event.payload {
+        P::ProviderAdded(p) | P::ProviderUpdated(p) => (vec![&p.id], vec![]),
+        P::ProviderRemoved(r) => (
+            vec![&r.provider_id],
+            r.model_ids.iter().map(String::as_str).collect(),
+        ),
+        P::ProviderStatusChanged(c) => (vec![&c.provider_id], vec![]),
+        P::ModelAdded(m) | P::ModelUpdated(m) | P::ModelDeprecated(m) => {
+            (vec![&m.provider_id], vec![&m.id])
+        }
+        P::ModelRemoved(r) => (vec![&r.provider_id], vec![&r.model_id]),
+        _ => (vec![], vec![]),
+    }
+}
+
 impl ProviderSyncClientState {
     /// Everything but the two lists, which the browser layer fills with JS
     /// objects it reuses across snapshots.
@@ -56,6 +130,7 @@ impl ProviderSyncClientState {
             checksum: state.map(|s| s.metadata.checksum.clone()),
             last_sync_time: core.last_sync_time(),
             error: core.error().map(str::to_owned),
+            last_error: core.last_error().map(str::to_owned),
             providers: Vec::new(),
             models: Vec::new(),
             active_provider_id: state.and_then(|s| s.active_provider_id.clone()),

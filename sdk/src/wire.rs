@@ -15,9 +15,26 @@ use serde::{Deserialize, Deserializer};
 
 use crate::json;
 
-/// A `SyncEvent` read without buffering.
+/// A `SyncEvent` read without buffering, or the type and version of an
+/// event of a type this release does not know (its data skipped): a newer
+/// server's event must not make a whole answer unreadable.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WireEvent(pub SyncEvent);
+// Read and taken apart at once; boxing the common case would cost an
+// allocation per event to save stack in the rare one.
+#[allow(clippy::large_enum_variant)]
+pub enum WireEvent {
+    Known(SyncEvent),
+    Unknown { kind: String, version: u64 },
+}
+
+impl WireEvent {
+    pub fn known(self) -> Option<SyncEvent> {
+        match self {
+            Self::Known(event) => Some(event),
+            Self::Unknown { .. } => None,
+        }
+    }
+}
 
 /// `POST /sync`'s answer, with its events read as [`WireEvent`]s.
 #[derive(Debug, Deserialize)]
@@ -27,21 +44,48 @@ pub struct WireResponse {
     epoch: String,
     events: Vec<WireEvent>,
     state: Option<SyncState>,
+    /// A reason this release does not know reads as none.
+    #[serde(deserialize_with = "reason")]
     reason: Option<FullSyncReason>,
     checksum: String,
 }
 
-impl From<WireResponse> for SyncResponse {
-    fn from(wire: WireResponse) -> Self {
-        Self {
-            sync_type: wire.sync_type,
-            version: wire.version,
-            epoch: wire.epoch,
-            events: wire.events.into_iter().map(|e| e.0).collect(),
-            state: wire.state,
-            reason: wire.reason,
-            checksum: wire.checksum,
+fn reason<'de, D: Deserializer<'de>>(d: D) -> Result<Option<FullSyncReason>, D::Error> {
+    use serde::de::IntoDeserializer;
+    let Some(name) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    Ok(FullSyncReason::deserialize(
+        <&str as IntoDeserializer<'_, de::value::Error>>::into_deserializer(&name),
+    )
+    .ok())
+}
+
+impl WireResponse {
+    /// The answer, with its events up to the first of a type this release
+    /// does not know, and that type.
+    pub fn into_parts(self) -> (SyncResponse, Option<String>) {
+        let mut unknown = None;
+        let mut events = Vec::with_capacity(self.events.len());
+        for event in self.events {
+            match event {
+                WireEvent::Known(event) => events.push(event),
+                WireEvent::Unknown { kind, .. } => {
+                    unknown = Some(kind);
+                    break;
+                }
+            }
         }
+        let response = SyncResponse {
+            sync_type: self.sync_type,
+            version: self.version,
+            epoch: self.epoch,
+            events,
+            state: self.state,
+            reason: self.reason,
+            checksum: self.checksum,
+        };
+        (response, unknown)
     }
 }
 
@@ -55,6 +99,26 @@ enum Key {
     Data,
     #[serde(other)]
     Other,
+}
+
+/// An event's `type`: one this release knows, or another's name.
+enum Kind {
+    Known(SyncEventType),
+    Unknown(String),
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::IntoDeserializer;
+        let name = String::deserialize(d)?;
+        let known = SyncEventType::deserialize(
+            <&str as IntoDeserializer<'_, de::value::Error>>::into_deserializer(&name),
+        );
+        Ok(match known {
+            Ok(kind) => Kind::Known(kind),
+            Err(_) => Kind::Unknown(name),
+        })
+    }
 }
 
 /// Reads an event's `data` as the payload its `type` names.
@@ -120,14 +184,22 @@ impl<'de> Visitor<'de> for EventVisitor {
                 Key::Data if payload.is_some() || early.is_some() => {
                     return Err(de::Error::duplicate_field("data"));
                 }
-                Key::Data => match kind {
-                    Some(kind) => payload = Some(map.next_value_seed(Payload(kind))?),
+                Key::Data => match &kind {
+                    Some(Kind::Known(kind)) => payload = Some(map.next_value_seed(Payload(*kind))?),
+                    Some(Kind::Unknown(_)) => {
+                        map.next_value::<IgnoredAny>()?;
+                        early = Some(json::Raw(""));
+                    }
                     None => early = Some(map.next_value::<json::Raw<'de>>()?),
                 },
                 Key::Other => drop(map.next_value::<IgnoredAny>()?),
             }
         }
-        let kind = kind.ok_or_else(|| de::Error::missing_field("type"))?;
+        let version = version.ok_or_else(|| de::Error::missing_field("version"))?;
+        let kind = match kind.ok_or_else(|| de::Error::missing_field("type"))? {
+            Kind::Known(kind) => kind,
+            Kind::Unknown(kind) => return Ok(WireEvent::Unknown { kind, version }),
+        };
         let payload = match (payload, early) {
             (Some(payload), _) => payload,
             (None, Some(text)) => {
@@ -135,9 +207,9 @@ impl<'de> Visitor<'de> for EventVisitor {
             }
             (None, None) => return Err(de::Error::missing_field("data")),
         };
-        Ok(WireEvent(SyncEvent {
+        Ok(WireEvent::Known(SyncEvent {
             id: id.ok_or_else(|| de::Error::missing_field("id"))?,
-            version: version.ok_or_else(|| de::Error::missing_field("version"))?,
+            version,
             timestamp: timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?,
             payload,
         }))

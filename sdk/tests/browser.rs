@@ -200,15 +200,9 @@ async fn initial_full_sync_matches_the_server() {
     assert!(state.models.len() < truth.all_models.len());
     let all: Vec<provider_sync_protocol::ModelSpecification> = serde_wasm_bindgen::from_value(
         service
-            .get_models(Some(
-                provider_sync_protocol::ModelFilter {
-                    deprecated: Some(true),
-                    ..Default::default()
-                }
-                .into_ts()
-                .unwrap(),
-            ))
-            .unwrap(),
+            .get_models(Some(js_sys::JSON::parse(r#"{"deprecated":true}"#).unwrap()))
+            .unwrap()
+            .into(),
     )
     .unwrap();
     assert!(all.iter().all(|m| m.is_deprecated()) && !all.is_empty());
@@ -454,8 +448,7 @@ async fn polling_only_mode_converges() {
 async fn with_the_server_down_the_cache_is_served_as_stale() {
     let first = started(config(|_| {})).await;
     let synced = state_of(&first);
-    // Give the cache write a moment to land.
-    sleep(300).await;
+    wait_for_cache(synced.version).await;
     first.destroy();
     control("stop").await;
 
@@ -576,12 +569,14 @@ fn config_and_filter_fields_are_checked_by_type_and_others_ignored() {
     let service =
         ProviderSyncService::new(Some(object(r#"{"pollingInterval":null,"foo":1}"#))).unwrap();
     let error = service
-        .get_models(Some(object(r#"{"capability":"x"}"#)))
+        .get_models(Some(js_sys::JSON::parse(r#"{"capability":"x"}"#).unwrap()))
         .unwrap_err();
     let message = thrown(error);
     assert!(message.contains("capability"), "{message}");
     let none: Array = service
-        .get_models(Some(object(r#"{"capability":null,"bar":true}"#)))
+        .get_models(Some(
+            js_sys::JSON::parse(r#"{"capability":null,"bar":true}"#).unwrap(),
+        ))
         .unwrap()
         .unchecked_into();
     assert_eq!(none.length(), 0, "no data yet");
@@ -655,7 +650,7 @@ async fn a_damaged_cache_record_is_discarded_not_fatal() {
     let put = js_sys::Function::new_with_args(
         "key",
         "return new Promise((ok, fail) => {
-           const open = indexedDB.open('provider-sync', 1);
+           const open = indexedDB.open('provider-sync');
            open.onupgradeneeded = () => open.result.createObjectStore('states');
            open.onsuccess = () => {
              const tx = open.result.transaction('states', 'readwrite');
@@ -724,4 +719,267 @@ async fn a_listener_may_call_back_into_the_service() {
     eventually(3000, "the listener to run", || async { calls.length() > 0 }).await;
     eventually(3000, "convergence", || async { converged(&service).await }).await;
     service.destroy();
+}
+
+/// Runs a JavaScript function body with `key` (this server's cache key)
+/// and awaits the promise it returns.
+async fn js(body: &str) -> Result<JsValue, JsValue> {
+    let function = Function::new_with_args("key", body);
+    let promise: js_sys::Promise = function
+        .call1(&JsValue::NULL, &server().into())
+        .unwrap()
+        .unchecked_into();
+    JsFuture::from(promise).await
+}
+
+/// The version of this server's copy in IndexedDB, if there is one.
+async fn cached_version() -> Option<u64> {
+    js("return new Promise((ok, fail) => {
+          const open = indexedDB.open('provider-sync');
+          open.onsuccess = () => {
+            const db = open.result;
+            if (!db.objectStoreNames.contains('states')) { db.close(); return ok(null); }
+            const get = db.transaction('states').objectStore('states').get(key);
+            get.onsuccess = () => { db.close(); ok(get.result ? get.result.state.metadata.version : null); };
+            get.onerror = () => { db.close(); fail(get.error); };
+          };
+          open.onerror = () => fail(open.error);
+        });")
+    .await
+    .unwrap()
+    .as_f64()
+    .map(|v| v as u64)
+}
+
+async fn wait_for_cache(version: u64) {
+    eventually(3000, "the cache write", || async {
+        cached_version().await == Some(version)
+    })
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn a_relative_ws_url_becomes_a_ws_url() {
+    // Scheme-relative, as relative as a test page on another port allows:
+    // it resolves to http: like the seed's "/api/provider-sync/ws" does.
+    let relative = format!("{}/ws", server().trim_start_matches("http:"));
+    let service = started(config(|c| c.ws_url = Some(relative.clone()))).await;
+    assert_eq!(service.ws_url(), format!("ws:{relative}"));
+    eventually(3000, "the websocket", || async {
+        state_of(&service).transport == Transport::Websocket
+    })
+    .await;
+    service.destroy();
+    // The default, made from apiBaseUrl, too.
+    let service = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
+    assert_eq!(service.ws_url(), format!("ws:{relative}"));
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn a_model_deleted_and_created_again_is_shown_as_it_is_now() {
+    let service = connected().await;
+    let id = format!("again-{}", js_sys::Date::now() as u64);
+    let create = |name: &str| {
+        format!(r#"{{"id":"{id}","name":"{name}","provider_id":"openai","context_window":4096}}"#)
+    };
+    let name_of = |service: &ProviderSyncService| {
+        entity(&service.get_state(), "models", &id).map(|m| {
+            js_sys::Reflect::get(&m, &"name".into())
+                .unwrap()
+                .as_string()
+                .unwrap()
+        })
+    };
+    assert_eq!(admin("POST", "/models", &create("First")).await, 201);
+    eventually(3000, "the first model", || async {
+        name_of(&service).as_deref() == Some("First")
+    })
+    .await;
+    assert_eq!(admin("DELETE", &format!("/models/{id}"), "").await, 204);
+    // Created again: revision 1 again, other content.
+    assert_eq!(admin("POST", "/models", &create("Second")).await, 201);
+    eventually(3000, "the model as it is now", || async {
+        converged(&service).await
+    })
+    .await;
+    assert_eq!(name_of(&service).as_deref(), Some("Second"));
+    let model = service.get_model(&id);
+    assert_eq!(
+        js_sys::Reflect::get(&model, &"name".into()).unwrap(),
+        "Second"
+    );
+    // getModel and getModels hand out the snapshot's objects.
+    assert!(js_sys::Object::is(
+        &model,
+        &entity(&service.get_state(), "models", &id).unwrap()
+    ));
+    let mine: Array = service
+        .get_models(Some(
+            js_sys::JSON::parse(r#"{"providerId":"openai","search":"again-"}"#).unwrap(),
+        ))
+        .unwrap();
+    assert!(mine.iter().any(|m| js_sys::Object::is(&m, &model)));
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn inside_an_event_listener_get_state_already_shows_the_event() {
+    let service = connected().await;
+    let checked = Array::new();
+    let (inner, sink) = (service.clone(), checked.clone());
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        let get = |v: &JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).unwrap();
+        if get(&event, "type") == "provider_updated" {
+            let shown = get(&inner.get_state(), "version");
+            sink.push(&JsValue::from_bool(shown == get(&event, "version")));
+        }
+    });
+    service.on_event(listener.as_ref().unchecked_ref::<Function>().clone());
+    listener.forget();
+    let priority = js_sys::Date::now() as u64 % 991;
+    let status = admin(
+        "PATCH",
+        "/providers/xai",
+        &format!(r#"{{"priority": {priority}}}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(3000, "the event", || async { checked.length() > 0 }).await;
+    assert_eq!(checked.get(0), JsValue::TRUE);
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn an_expired_cache_is_shown_stale_when_the_server_is_down() {
+    let first = started(config(|_| {})).await;
+    let synced = state_of(&first);
+    wait_for_cache(synced.version).await;
+    first.destroy();
+    control("stop").await;
+    sleep(20).await;
+
+    // Older than cacheTtl: not used while the server answers, but better
+    // than nothing when it does not.
+    let second = ProviderSyncService::new(Some(
+        config(|c| c.cache_ttl = Some(10.0)).into_ts().unwrap(),
+    ))
+    .unwrap();
+    JsFuture::from(second.initialize())
+        .await
+        .expect("resolves from the old copy");
+    let state = state_of(&second);
+    assert_eq!(state.status, SyncStatus::Stale);
+    assert!(state.from_cache);
+    assert_eq!(state.version, synced.version);
+    assert_eq!(state.providers, synced.providers);
+    // Something to show: no `error`; why the server is not confirming it is
+    // in `lastError`.
+    assert_eq!(state.error, None);
+    assert!(state.last_error.is_some());
+
+    control("start").await;
+    eventually(8000, "the old copy to be caught up", || async {
+        converged(&second).await
+    })
+    .await;
+    assert_eq!(state_of(&second).last_error, None);
+    second.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn a_server_that_goes_away_leaves_the_copy_shown_with_the_reason() {
+    let service = connected().await;
+    let (seen, _) = record_events(&service);
+    control("stop").await;
+    JsFuture::from(service.force_sync())
+        .await
+        .expect_err("nothing answers");
+    let state = state_of(&service);
+    assert_ne!(state.status, SyncStatus::Error);
+    assert_eq!(state.error, None);
+    assert!(state.last_error.is_some());
+    assert!(!state.providers.is_empty());
+    assert!(event_types(&seen).contains(&"disconnected".to_owned()));
+    control("start").await;
+    eventually(8000, "the link back", || async {
+        converged(&service).await
+    })
+    .await;
+    service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn another_tab_upgrading_the_database_is_not_blocked() {
+    let service = connected().await;
+    let (seen, _) = record_events(&service);
+    wait_for_cache(state_of(&service).version).await;
+    // What another tab (a newer release) does: open at a higher version.
+    // A connection that stays open blocks it.
+    js("return new Promise((ok, fail) => {
+          const probe = indexedDB.open('provider-sync');
+          probe.onsuccess = () => {
+            const next = probe.result.version + 1;
+            probe.result.close();
+            const open = indexedDB.open('provider-sync', next);
+            open.onblocked = () => fail('blocked by an open connection');
+            open.onsuccess = () => { open.result.close(); ok(); };
+            open.onerror = () => fail(open.error);
+          };
+          probe.onerror = () => fail(probe.error);
+        });")
+    .await
+    .expect("the upgrade goes through");
+    // The service opens the database again for its next write.
+    let priority = js_sys::Date::now() as u64 % 983;
+    let status = admin(
+        "PATCH",
+        "/providers/xai",
+        &format!(r#"{{"priority": {priority}}}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(3000, "convergence", || async { converged(&service).await }).await;
+    wait_for_cache(state_of(&service).version).await;
+    assert!(!event_types(&seen).contains(&"cache_error".to_owned()));
+    service.destroy();
+    // Deleting it is not blocked either; the next test starts afresh.
+    js("return new Promise((ok, fail) => {
+          const del = indexedDB.deleteDatabase('provider-sync');
+          del.onblocked = () => fail('blocked');
+          del.onsuccess = () => ok();
+          del.onerror = () => fail(del.error);
+        });")
+    .await
+    .expect("the delete goes through");
+}
+
+#[wasm_bindgen_test]
+async fn nothing_is_saved_after_destroy() {
+    let service = connected().await;
+    let before = state_of(&service).version;
+    wait_for_cache(before).await;
+    // Destroyed as the change arrives, before its write is due.
+    let inner = service.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        if js_sys::Reflect::get(&event, &"type".into()).unwrap() == "provider_updated" {
+            inner.destroy();
+        }
+    });
+    service.on_event(listener.as_ref().unchecked_ref::<Function>().clone());
+    listener.forget();
+    let priority = js_sys::Date::now() as u64 % 977;
+    let status = admin(
+        "PATCH",
+        "/providers/xai",
+        &format!(r#"{{"priority": {priority}}}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(3000, "the event", || async {
+        state_of(&service).status == SyncStatus::Disconnected
+    })
+    .await;
+    sleep(600).await;
+    assert_eq!(cached_version().await, Some(before));
 }

@@ -117,6 +117,8 @@ fn connected(h: &History, at: usize) -> Core {
     core.handle(Input::Start { cached: None }, 0.0, 0.5);
     core.handle(Input::StateLoaded(h.states[at].clone()), 1.0, 0.5);
     core.handle(Input::SocketOpened, 2.0, 0.5);
+    let saved = core.handle(Input::TimerFired(Timer::Save), 2.1, 0.5);
+    assert_eq!(saved, [Command::SaveCache]);
     core
 }
 
@@ -130,7 +132,7 @@ fn a_first_start_fetches_the_state_then_opens_the_socket() {
 
     let out = core.handle(Input::StateLoaded(h.states[3].clone()), 10.0, 0.5);
     assert!(notices(&out).contains(&&Notice::Ready));
-    assert!(out.contains(&Command::SaveCache));
+    assert_eq!(timer(&out, Timer::Save), Some(SAVE_DELAY_MS));
     assert!(out.contains(&Command::OpenSocket {
         since: 3,
         epoch: "e1".into()
@@ -184,7 +186,7 @@ fn live_events_apply_and_a_gap_is_repaired() {
     let out = core.handle(Input::SocketEvent(h.events[2].clone()), 3.0, 0.5);
     assert_eq!(core.state().unwrap().metadata.version, 3);
     assert!(notices(&out).contains(&&Notice::Event(Box::new(h.events[2].clone()))));
-    assert!(out.contains(&Command::SaveCache));
+    assert_eq!(timer(&out, Timer::Save), Some(SAVE_DELAY_MS));
 
     // Event 5 arrives without 4: nothing applied, a sync is asked for.
     let out = core.handle(Input::SocketEvent(h.events[4].clone()), 4.0, 0.5);
@@ -230,7 +232,12 @@ fn a_cached_copy_stays_stale_while_the_server_is_down() {
     );
     assert_eq!(core.status(), SyncStatus::Stale);
     assert!(core.from_cache());
-    assert_eq!(core.error(), Some("POST /sync failed: Failed to fetch"));
+    // Something to show: not an error, but the reason is kept.
+    assert_eq!(core.error(), None);
+    assert_eq!(
+        core.last_error(),
+        Some("POST /sync failed: Failed to fetch")
+    );
     assert!(
         !notices(&out).iter().any(|n| matches!(n, Notice::Failed(_))),
         "initialize already resolved"
@@ -647,4 +654,483 @@ fn force_sync_settles_on_a_sync_started_after_it() {
         notices(&refused)[..],
         [Notice::SyncSettled(Err(_))]
     ));
+}
+
+fn frame(payload: EventPayload, version: u64) -> SyncEvent {
+    SyncEvent {
+        id: "f".into(),
+        version,
+        timestamp: "t".into(),
+        payload,
+    }
+}
+
+fn heartbeat(h: &History, at: usize) -> SyncEvent {
+    let state = &h.states[at];
+    frame(
+        EventPayload::Heartbeat(Heartbeat {
+            epoch: state.metadata.epoch.clone(),
+            version: state.metadata.version,
+            checksum: state.metadata.checksum.clone(),
+            server_time: "t".into(),
+            store_reachable: true,
+        }),
+        state.metadata.version,
+    )
+}
+
+fn hello(h: &History, at: usize, sync_type: SyncType) -> SyncEvent {
+    let state = &h.states[at];
+    frame(
+        EventPayload::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            epoch: state.metadata.epoch.clone(),
+            version: state.metadata.version,
+            sync_type,
+            heartbeat_interval_ms: 30_000,
+            client_timeout_ms: 90_000,
+        }),
+        state.metadata.version,
+    )
+}
+
+fn failure(request: RequestKind, retry_after_ms: Option<f64>) -> Input {
+    Input::RequestFailed {
+        request,
+        error: SdkError::Http {
+            what: "POST /sync",
+            status: 503,
+            retry_after_ms,
+        },
+    }
+}
+
+fn connection_events(out: &[Command]) -> Vec<&ConnectionEvent> {
+    notices(out)
+        .into_iter()
+        .filter_map(|n| match n {
+            Notice::Connection(event) => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+
+fn full_sync_asked(out: &[Command]) -> bool {
+    fetches(out).iter().any(|r| {
+        matches!(
+            r,
+            Request::Sync {
+                force_full: true,
+                ..
+            }
+        )
+    })
+}
+
+#[test]
+fn before_any_data_the_status_is_syncing_not_disconnected() {
+    let core = Core::new(settings(|_| {}));
+    assert_eq!(core.status(), SyncStatus::Syncing);
+}
+
+#[test]
+fn an_unknown_change_on_the_socket_leads_to_one_full_resync() {
+    let h = history("e1", 4);
+    let mut core = connected(&h, 2);
+    // A newer server's control frame (at the copy's version): ignored.
+    let out = core.handle(
+        Input::SocketUnknown {
+            kind: "server_notice".into(),
+            version: 2,
+        },
+        3.0,
+        0.5,
+    );
+    assert!(fetches(&out).is_empty(), "{out:?}");
+    // A change of a type this release cannot apply: the copy would have a
+    // hole, so the whole state is asked for.
+    let out = core.handle(
+        Input::SocketUnknown {
+            kind: "model_rated".into(),
+            version: 3,
+        },
+        4.0,
+        0.5,
+    );
+    assert!(full_sync_asked(&out), "{out:?}");
+    let out = core.handle(
+        Input::Synced(full(&h, 4, Some(FullSyncReason::Requested))),
+        5.0,
+        0.5,
+    );
+    assert_eq!(core.state().unwrap(), &h.states[4]);
+    assert!(
+        connection_events(&out).contains(&&ConnectionEvent::Resynced {
+            reason: "unknown_event:model_rated".into()
+        })
+    );
+    assert_eq!(core.status(), SyncStatus::Synced);
+}
+
+#[test]
+fn a_sync_answer_with_an_unknown_event_applies_what_it_can_then_asks_for_the_whole() {
+    let h = history("e1", 5);
+    let mut core = connected(&h, 1);
+    core.handle(Input::ForceSync, 2.0, 0.5);
+    let mut answer = incremental(&h, 1, 5);
+    answer.events.truncate(2);
+    let out = core.handle(
+        Input::SyncedUnknown {
+            response: answer,
+            kind: "model_rated".into(),
+        },
+        3.0,
+        0.5,
+    );
+    assert_eq!(core.state().unwrap(), &h.states[3]);
+    assert!(full_sync_asked(&out), "{out:?}");
+    core.handle(Input::Synced(full(&h, 5, None)), 4.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[5]);
+}
+
+#[test]
+fn an_unreadable_sync_answer_is_retried_as_a_full_sync() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 1);
+    core.handle(Input::ForceSync, 2.0, 0.5);
+    core.handle(
+        Input::RequestFailed {
+            request: RequestKind::Sync,
+            error: SdkError::Decode {
+                what: "POST /sync",
+                message: "unknown variant `partial`".into(),
+            },
+        },
+        3.0,
+        0.5,
+    );
+    let retry = core.handle(Input::TimerFired(Timer::Retry), 5000.0, 0.5);
+    assert!(full_sync_asked(&retry), "{retry:?}");
+}
+
+#[test]
+fn a_full_state_from_a_server_restored_from_a_backup_is_taken() {
+    let h = history("e1", 5);
+    let mut core = connected(&h, 5);
+    core.handle(Input::ForceSync, 6.0, 0.5);
+    core.handle(
+        Input::Synced(full(&h, 3, Some(FullSyncReason::FutureVersion))),
+        7.0,
+        0.5,
+    );
+    assert_eq!(core.state().unwrap(), &h.states[3]);
+    // Then the client catches up from there, not with a full state each time.
+    let out = core.handle(Input::ForceSync, 8.0, 0.5);
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync {
+            version: 3,
+            epoch: "e1".into(),
+            force_full: false
+        }]
+    );
+
+    // Over the socket too.
+    let mut core = connected(&h, 5);
+    core.handle(
+        Input::SocketEvent(frame(EventPayload::FullSync(h.states[2].clone()), 2)),
+        9.0,
+        0.5,
+    );
+    assert_eq!(core.state().unwrap(), &h.states[2]);
+}
+
+#[test]
+fn a_replaced_copy_names_the_entities_whose_content_changed() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 3);
+    // The server's copy of p1 differs under the same revision (repaired).
+    let mut repaired = h.states[3].clone();
+    repaired.providers[1].display_name = "P1 (repaired)".into();
+    repaired.providers.retain(|p| p.id != "p2");
+    repaired.refresh_metadata();
+    core.handle(Input::ForceSync, 4.0, 0.5);
+    let mut answer = full(&h, 3, Some(FullSyncReason::Requested));
+    answer.checksum = repaired.metadata.checksum.clone();
+    answer.state = Some(repaired);
+    let out = core.handle(Input::Synced(answer), 5.0, 0.5);
+    assert!(
+        notices(&out).contains(&&Notice::Replaced {
+            providers: vec!["p1".into(), "p2".into()],
+            models: vec![],
+        }),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn an_expired_cache_is_shown_only_when_the_server_cannot_be_reached() {
+    let h = history("e1", 3);
+    // Reachable: the old copy is never shown.
+    let mut core = Core::new(settings(|_| {}));
+    let out = core.handle(Input::StartExpired(h.states[1].clone()), 0.0, 0.5);
+    assert!(core.state().is_none());
+    assert!(!notices(&out).contains(&&Notice::Ready));
+    assert_eq!(fetches(&out), [&Request::State]);
+    core.handle(Input::StateLoaded(h.states[3].clone()), 1.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[3]);
+
+    // Unreachable: shown, stale, from the cache, and initialize() resolves.
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(Input::StartExpired(h.states[1].clone()), 0.0, 0.5);
+    let out = core.handle(failure(RequestKind::State, None), 1.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[1]);
+    assert_eq!(core.status(), SyncStatus::Stale);
+    assert!(core.from_cache());
+    assert!(notices(&out).contains(&&Notice::Ready));
+    assert!(!notices(&out).iter().any(|n| matches!(n, Notice::Failed(_))));
+    // The retry catches up from the old copy's version.
+    let retry = core.handle(Input::TimerFired(Timer::Retry), 5000.0, 0.5);
+    assert_eq!(
+        fetches(&retry),
+        [&Request::Sync {
+            version: 1,
+            epoch: "e1".into(),
+            force_full: false
+        }]
+    );
+}
+
+#[test]
+fn a_copy_confirmed_unchanged_is_recorded_as_current_without_a_save() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    let out = core.handle(Input::SocketEvent(heartbeat(&h, 2)), 3.0, 0.5);
+    assert!(out.contains(&Command::Confirmed), "{out:?}");
+    assert_eq!(timer(&out, Timer::Save), None);
+
+    core.handle(Input::ForceSync, 4.0, 0.5);
+    let none = SyncResponse {
+        sync_type: SyncType::None,
+        ..incremental(&h, 2, 2)
+    };
+    let out = core.handle(Input::Synced(none), 5.0, 0.5);
+    assert!(out.contains(&Command::Confirmed), "{out:?}");
+    assert_eq!(timer(&out, Timer::Save), None, "nothing changed: no write");
+}
+
+#[test]
+fn a_burst_of_changes_is_saved_once() {
+    let h = history("e1", 12);
+    let mut core = connected(&h, 2);
+    let mut out = Vec::new();
+    for event in &h.events[2..12] {
+        out.extend(core.handle(Input::SocketEvent(event.clone()), 3.0, 0.5));
+    }
+    let scheduled = out
+        .iter()
+        .filter(|c| {
+            matches!(
+                c,
+                Command::SetTimer {
+                    timer: Timer::Save,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(scheduled, 1);
+    assert!(!out.contains(&Command::SaveCache));
+    assert_eq!(
+        core.handle(Input::TimerFired(Timer::Save), 200.0, 0.5),
+        [Command::SaveCache]
+    );
+    // The next change starts a new burst.
+    let out = core.handle(Input::SocketEvent(heartbeat(&h, 12)), 300.0, 0.5);
+    assert_eq!(timer(&out, Timer::Save), None);
+}
+
+#[test]
+fn offline_with_a_copy_is_stale_with_the_reason_not_an_error() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    core.handle(
+        Input::SocketClosed {
+            reason: "1006".into(),
+        },
+        3.0,
+        0.5,
+    );
+    core.handle(Input::ForceSync, 4.0, 0.5);
+    let out = core.handle(failure(RequestKind::Sync, None), 5.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Stale);
+    assert_eq!(core.error(), None);
+    assert_eq!(core.last_error(), Some("POST /sync answered HTTP 503"));
+    assert!(core.state().is_some());
+    // The socket's close already said `disconnected`; not said twice.
+    assert!(
+        !connection_events(&out)
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Disconnected { .. }))
+    );
+
+    // A reload with the server down: the first failure says why the link is
+    // down in a `disconnected` event; the copy is shown.
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(
+        Input::Start {
+            cached: Some(h.states[2].clone()),
+        },
+        0.0,
+        0.5,
+    );
+    let out = core.handle(failure(RequestKind::Sync, None), 1.0, 0.5);
+    assert!(
+        connection_events(&out).contains(&&ConnectionEvent::Disconnected {
+            reason: "POST /sync answered HTTP 503".into()
+        })
+    );
+    assert_eq!(core.status(), SyncStatus::Stale);
+    assert_eq!(core.error(), None);
+    let again = core.handle(failure(RequestKind::Sync, None), 2.0, 0.5);
+    assert!(
+        !connection_events(&again)
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Disconnected { .. })),
+        "said once per outage"
+    );
+
+    // Nothing to show: that is an error.
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(failure(RequestKind::State, None), 1.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Error);
+    assert_eq!(core.error(), Some("POST /sync answered HTTP 503"));
+}
+
+#[test]
+fn retry_after_holds_for_the_page_but_not_for_force_sync() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(
+        Input::Start {
+            cached: Some(h.states[2].clone()),
+        },
+        0.0,
+        0.5,
+    );
+    core.handle(failure(RequestKind::Sync, Some(60_000.0)), 1.0, 0.5);
+    let visible = core.handle(Input::Visibility { visible: true }, 1_000.0, 0.5);
+    assert!(fetches(&visible).is_empty(), "{visible:?}");
+    let online = core.handle(Input::Online, 2_000.0, 0.5);
+    assert!(fetches(&online).is_empty(), "{online:?}");
+    let forced = core.handle(Input::ForceSync, 3_000.0, 0.5);
+    assert_eq!(fetches(&forced).len(), 1);
+
+    // A plain backoff (no Retry-After) is skipped by the page.
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(
+        Input::Start {
+            cached: Some(h.states[2].clone()),
+        },
+        0.0,
+        0.5,
+    );
+    core.handle(failure(RequestKind::Sync, None), 1.0, 0.5);
+    let online = core.handle(Input::Online, 2.0, 0.5);
+    assert_eq!(fetches(&online).len(), 1, "{online:?}");
+
+    // Polling: a Retry-After on GET /version holds too.
+    let mut core = Core::new(settings(|c| c.enable_web_socket = Some(false)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    core.handle(failure(RequestKind::Version, Some(60_000.0)), 2.0, 0.5);
+    let online = core.handle(Input::Online, 3.0, 0.5);
+    assert!(!fetches(&online).contains(&&Request::Version), "{online:?}");
+    let later = core.handle(Input::Online, 61_000.0, 0.5);
+    assert!(fetches(&later).contains(&&Request::Version), "{later:?}");
+}
+
+#[test]
+fn hello_sets_the_heartbeat_and_synced_waits_for_the_catch_up() {
+    let h = history("e1", 4);
+    let mut core = connected(&h, 2);
+    core.handle(
+        Input::SocketClosed {
+            reason: "1006".into(),
+        },
+        3.0,
+        0.5,
+    );
+    core.handle(Input::TimerFired(Timer::Reconnect), 4.0, 0.5);
+    core.handle(Input::SocketOpened, 5.0, 0.5);
+    assert_ne!(core.status(), SyncStatus::Synced, "not before the catch-up");
+    let mut announce = hello(&h, 4, SyncType::Incremental);
+    if let EventPayload::Hello(hello) = &mut announce.payload {
+        hello.client_timeout_ms = 10_000;
+        hello.heartbeat_interval_ms = 60_000;
+    }
+    let out = core.handle(Input::SocketEvent(announce), 6.0, 0.5);
+    // Sent often enough for the server's timeout (half of it).
+    assert_eq!(timer(&out, Timer::HeartbeatSend), Some(5_000.0));
+    core.handle(Input::SocketEvent(h.events[2].clone()), 7.0, 0.5);
+    assert_ne!(core.status(), SyncStatus::Synced, "one event still to come");
+    core.handle(Input::SocketEvent(h.events[3].clone()), 8.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    // The server beats every 60 s: silence is judged against that, not
+    // against the client's own 25 s.
+    let check = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 60_000.0, 0.5);
+    assert!(!check.contains(&Command::CloseSocket), "{check:?}");
+    let check = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 120_009.0, 0.5);
+    assert!(check.contains(&Command::CloseSocket), "{check:?}");
+}
+
+#[test]
+fn hello_with_nothing_to_catch_up_confirms_the_copy() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(
+        Input::Start {
+            cached: Some(h.states[2].clone()),
+        },
+        0.0,
+        0.5,
+    );
+    core.handle(Input::Synced(incremental(&h, 2, 2)), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    let out = core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 3.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert!(out.contains(&Command::Confirmed));
+}
+
+#[test]
+fn a_newer_protocol_and_server_errors_are_reported() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    let mut newer = hello(&h, 2, SyncType::None);
+    if let EventPayload::Hello(hello) = &mut newer.payload {
+        hello.protocol_version = PROTOCOL_VERSION + 1;
+    }
+    let out = core.handle(Input::SocketEvent(newer), 3.0, 0.5);
+    assert!(
+        connection_events(&out)
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::SyncError { message } if message.contains("protocol version"))),
+        "{out:?}"
+    );
+    let error = frame(
+        EventPayload::Error(ErrorData {
+            code: "rate_limited".into(),
+            message: "slow down".into(),
+            field: None,
+        }),
+        2,
+    );
+    let out = core.handle(Input::SocketEvent(error), 4.0, 0.5);
+    assert!(
+        connection_events(&out).contains(&&ConnectionEvent::ServerError {
+            code: "rate_limited".into(),
+            message: "slow down".into()
+        })
+    );
 }
