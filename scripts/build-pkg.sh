@@ -16,7 +16,9 @@ fi
 
 rm -rf pkg && mkdir -p pkg
 cargo build -p provider-sync-sdk --target wasm32-unknown-unknown --profile wasm-release
-wasm-bindgen --target web --out-dir pkg target/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm
+# Cargo puts the wasm under CARGO_TARGET_DIR when one is set.
+wasm-bindgen --target web --out-dir pkg \
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm"
 "$tools/node_modules/.bin/wasm-opt" -Oz --converge --strip-debug --strip-producers \
   pkg/provider_sync_sdk_bg.wasm -o pkg/provider_sync_sdk_bg.wasm
 rm -f pkg/.gitignore
