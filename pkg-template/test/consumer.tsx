@@ -122,8 +122,9 @@ function Hooks() {
 
 function QueryHooks() {
   const state = useSyncState();
-  const { provider } = useProviderQuery("openai");
-  const { model } = useModelQuery("gpt-4o");
+  // The same shape as the provider-sync/react hooks of the same names.
+  const provider: ProviderSyncInfo | undefined = useProviderQuery("openai");
+  const model: ModelSpecification | undefined = useModelQuery("gpt-4o");
   const { models } = useModelsFromState({ providerId: "openai", excludeDeprecated: true });
   const { isConnected } = useSyncWebSocket({ onEvent: (e: ProviderSyncEvent) => console.log(e.type) });
   const all = useProviderSyncWithWebSocket();

@@ -2,13 +2,15 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { act, renderHook, waitFor } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { describe, expect, it } from "vitest";
-import { ProviderSyncProvider } from "provider-sync/react";
+import { ProviderSyncProvider, useModel, useProvider } from "provider-sync/react";
 import {
   keysAffectedBy,
   providerSyncKeys,
+  useModel as useModelQuery,
   useModelsFromState,
-  useProvider,
+  useProvider as useProviderQuery,
   useProviderSyncWithWebSocket,
+  useSyncState,
   useSyncWebSocket,
 } from "provider-sync/react-query";
 import { FakeService, model, provider } from "./fake-service";
@@ -93,17 +95,66 @@ describe("state through TanStack Query", () => {
   it("follows the service", async () => {
     const { service, wrapper } = setup();
     const { result } = renderHook(
-      () => ({ all: useProviderSyncWithWebSocket(), openai: useModelsFromState({ providerId: "openai" }), one: useProvider("anthropic") }),
+      () => ({ all: useProviderSyncWithWebSocket(), openai: useModelsFromState({ providerId: "openai" }), one: useProviderQuery("anthropic") }),
       { wrapper },
     );
     await waitFor(() => expect(result.current.all.providers).toHaveLength(2));
     expect(result.current.openai.models.map((m) => m.id)).toEqual(["gpt-4o", "gpt-4.1"]);
-    expect(result.current.one.provider?.id).toBe("anthropic");
+    expect(result.current.one?.id).toBe("anthropic");
     expect(result.current.all.isConnected).toBe(true);
     act(() => service.update({ providers: [...service.state.providers, provider("mistral")] }));
     // TanStack Query delivers cache updates on its own schedule.
     await waitFor(() => expect(result.current.all.providers.map((p) => p.id)).toContain("mistral"));
     await act(() => result.current.all.forceSync());
     expect(service.synced).toBe(1);
+  });
+});
+
+describe("useProvider and useModel", () => {
+  it("return the same entity object from ./react and ./react-query, kept while unchanged", async () => {
+    const { service, wrapper } = setup();
+    const { result } = renderHook(
+      () => ({
+        version: useSyncState().data?.version,
+        provider: useProvider("openai"),
+        providerQuery: useProviderQuery("openai"),
+        model: useModel("gpt-4o"),
+        modelQuery: useModelQuery("gpt-4o"),
+        missing: useModelQuery("nope"),
+      }),
+      { wrapper },
+    );
+    await waitFor(() => expect(result.current.version).toBe(1));
+    const openai = service.state.providers[0]!;
+    const gpt4o = service.state.models[0]!;
+    expect(result.current.provider).toBe(openai);
+    expect(result.current.providerQuery).toBe(openai);
+    expect(result.current.model).toBe(gpt4o);
+    expect(result.current.modelQuery).toBe(gpt4o);
+    expect(result.current.missing).toBeUndefined();
+
+    // New copies of every entity, none changed: both keep the old objects.
+    act(() =>
+      service.update({
+        providers: service.state.providers.map((p) => ({ ...p })),
+        models: service.state.models.map((m) => ({ ...m })),
+      }),
+    );
+    await waitFor(() => expect(result.current.version).toBe(2));
+    expect(result.current.providerQuery).toBe(openai);
+    expect(result.current.provider).toBe(openai);
+    expect(result.current.modelQuery).toBe(gpt4o);
+    expect(result.current.model).toBe(gpt4o);
+
+    // The model changes: both give the new object.
+    act(() =>
+      service.update({
+        models: service.state.models.map((m) => (m.id === "gpt-4o" ? { ...m, name: "GPT-4o!", revision: 2 } : m)),
+      }),
+    );
+    await waitFor(() => expect(result.current.version).toBe(3));
+    expect(result.current.modelQuery?.name).toBe("GPT-4o!");
+    expect(result.current.modelQuery).toBe(result.current.model);
+    expect(result.current.providerQuery).toBe(openai);
   });
 });

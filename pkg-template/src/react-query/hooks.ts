@@ -11,6 +11,7 @@ import type {
   Transport,
 } from "../index.js";
 import { useProviderSyncService, type ProviderSyncServiceLike } from "../react/index.js";
+import { sameModel, sameProvider } from "../react/store.js";
 import { invalidateFor } from "./invalidation.js";
 import { providerSyncKeys } from "./keys.js";
 
@@ -60,20 +61,43 @@ export function useSyncState(): UseQueryResult<ProviderSyncClientState> {
 
 type StateQuery = UseQueryResult<ProviderSyncClientState>;
 
-/** One provider from the synced state. */
-export function useProvider(id: string | undefined): StateQuery & { provider: ProviderSyncInfo | undefined } {
-  const query = useSyncState();
-  const provider: ProviderSyncInfo | undefined = query.data?.providers.find((p) => p.id === id);
-  return { ...query, provider };
+/**
+ * `value`, or the previous one while `same` says it is unchanged within one
+ * history (`epoch`), so the entity keeps its identity across unrelated
+ * updates as in `provider-sync/react`.
+ */
+function useKept<T>(
+  epoch: string | null | undefined,
+  key: string,
+  value: T,
+  same: (a: T, b: T) => boolean,
+): T {
+  const last = useRef<{ epoch: string | null | undefined; key: string; value: T } | null>(null);
+  const previous = last.current;
+  if (previous && previous.key === key && previous.epoch === epoch && same(previous.value, value)) return previous.value;
+  last.current = { epoch, key, value };
+  return value;
 }
 
-/** One model from the synced state (deprecated ones too). */
-export function useModel(id: string | undefined): StateQuery & { model: ModelSpecification | undefined } {
-  const query = useSyncState();
+/**
+ * One provider from the synced state, or undefined: the same shape as
+ * `useProvider` from `provider-sync/react` (`useSyncState()` tells loading
+ * and errors).
+ */
+export function useProvider(id: string | undefined): ProviderSyncInfo | undefined {
+  const { data } = useSyncState();
+  return useKept(data?.epoch, id ?? "", data?.providers.find((p) => p.id === id), sameProvider);
+}
+
+/**
+ * One model from the synced state (deprecated ones too), or undefined: the
+ * same shape as `useModel` from `provider-sync/react`.
+ */
+export function useModel(id: string | undefined): ModelSpecification | undefined {
+  const { data } = useSyncState();
   const service = useProviderSyncService();
-  const model: ModelSpecification | undefined =
-    query.data?.models.find((m) => m.id === id) ?? (id && service && query.data ? service.getModel(id) : undefined);
-  return { ...query, model };
+  const model = data?.models.find((m) => m.id === id) ?? (id && service && data ? service.getModel(id) : undefined);
+  return useKept(data?.epoch, id ?? "", model, sameModel);
 }
 
 export interface UseModelsFromStateOptions {
