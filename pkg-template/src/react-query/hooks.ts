@@ -12,7 +12,7 @@ import type {
 } from "../index.js";
 import { useProviderSyncService, type ProviderSyncServiceLike } from "../react/index.js";
 import { sameModel, sameProvider } from "../react/store.js";
-import { invalidateFor } from "./invalidation.js";
+import { retainLiveInvalidation } from "./invalidation.js";
 import { providerSyncKeys } from "./keys.js";
 
 /** Keeps the state query's data equal to the service's state, from the
@@ -28,18 +28,24 @@ function useStateIntoCache(service: ProviderSyncServiceLike | null) {
   }, [service, client]);
 }
 
-/** Invalidates the availability answers each live event affects. */
+/**
+ * Invalidates the availability answers each live event affects. The wiring
+ * is shared by every hook on the same client and service (see
+ * `retainLiveInvalidation`); `onEvent` is this hook's own listener.
+ */
 function useLiveInvalidation(service: ProviderSyncServiceLike | null, onEvent?: (event: ProviderSyncEvent) => void) {
   const client = useQueryClient();
-  const listener = useRef(onEvent);
-  listener.current = onEvent;
   useEffect(() => {
     if (!service) return;
-    return service.onEvent((event) => {
-      invalidateFor(event, service, client);
-      listener.current?.(event);
-    });
+    return retainLiveInvalidation(client, service);
   }, [service, client]);
+  const listener = useRef(onEvent);
+  listener.current = onEvent;
+  const listening = onEvent !== undefined;
+  useEffect(() => {
+    if (!service || !listening) return;
+    return service.onEvent((event) => listener.current?.(event));
+  }, [service, listening]);
 }
 
 /** The sync state through TanStack Query (key `providerSyncKeys.state()`). */
@@ -127,7 +133,7 @@ export interface UseSyncWebSocketOptions {
 /**
  * Follows the service's live events: calls `onEvent`, keeps the state query
  * current and invalidates exactly the availability queries an event affects
- * (the availability hooks do that last part by themselves too).
+ * (the availability hooks wire that too; the wiring is one per QueryClient).
  */
 export function useSyncWebSocket({ onEvent }: UseSyncWebSocketOptions = {}): {
   isConnected: boolean;
@@ -162,8 +168,9 @@ export function useProviderSyncWithWebSocket(options: UseSyncWebSocketOptions = 
   };
 }
 
-async function fetchJson<T>(url: string): Promise<T> {
-  const response = await fetch(url);
+/** `signal` is TanStack's: the request stops when the query is cancelled. */
+async function fetchJson<T>(url: string, signal: AbortSignal): Promise<T> {
+  const response = await fetch(url, { signal });
   if (!response.ok) {
     const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null;
     throw new Error(body?.error?.message ?? `HTTP ${response.status} from ${url}`);
@@ -177,8 +184,8 @@ export function useModelAvailability(id: string | undefined): UseQueryResult<Mod
   useLiveInvalidation(service);
   return useQuery({
     queryKey: providerSyncKeys.modelAvailability(service?.apiBaseUrl ?? "", id ?? ""),
-    queryFn: () =>
-      fetchJson<ModelAvailability>(`${service!.apiBaseUrl}/models/${encodeURIComponent(id!)}/availability`),
+    queryFn: ({ signal }) =>
+      fetchJson<ModelAvailability>(`${service!.apiBaseUrl}/models/${encodeURIComponent(id!)}/availability`, signal),
     enabled: service !== null && !!id,
   });
 }
@@ -189,8 +196,8 @@ export function useProviderAvailability(id: string | undefined): UseQueryResult<
   useLiveInvalidation(service);
   return useQuery({
     queryKey: providerSyncKeys.providerAvailability(service?.apiBaseUrl ?? "", id ?? ""),
-    queryFn: () =>
-      fetchJson<ProviderAvailability>(`${service!.apiBaseUrl}/providers/${encodeURIComponent(id!)}/availability`),
+    queryFn: ({ signal }) =>
+      fetchJson<ProviderAvailability>(`${service!.apiBaseUrl}/providers/${encodeURIComponent(id!)}/availability`, signal),
     enabled: service !== null && !!id,
   });
 }
