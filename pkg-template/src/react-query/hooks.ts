@@ -1,3 +1,5 @@
+"use client";
+
 import { useQuery, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
 import { useEffect, useRef } from "react";
 import type {

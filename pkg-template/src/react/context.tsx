@@ -1,3 +1,5 @@
+"use client";
+
 import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { createProviderSyncService } from "../index.js";
 import type { ProviderSyncConfig, ProviderSyncEvent, ProviderSyncService } from "../index.js";
