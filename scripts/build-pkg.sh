@@ -16,10 +16,22 @@ fi
 
 rm -rf pkg && mkdir -p pkg
 cargo build -p provider-sync-sdk --target wasm32-unknown-unknown --profile wasm-release
-wasm-bindgen --target web --out-dir pkg target/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm
+# Cargo puts the wasm under CARGO_TARGET_DIR when one is set.
+wasm-bindgen --target web --out-dir pkg \
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm"
 "$tools/node_modules/.bin/wasm-opt" -Oz --converge --strip-debug --strip-producers \
   pkg/provider_sync_sdk_bg.wasm -o pkg/provider_sync_sdk_bg.wasm
 rm -f pkg/.gitignore
+# wasm-bindgen declares `[Symbol.dispose](): void;`, which only type-checks
+# with TypeScript's ESNext.Disposable lib (TS 5.2+): an app with lib ES2022
+# and skipLibCheck false fails on it (TS2550). Drop the declaration; the
+# method itself stays at run time (set where the engine has Symbol.dispose).
+sed -i.bak '/^[[:space:]]*\[Symbol\.dispose\]()[[:space:]]*:[[:space:]]*void;[[:space:]]*$/d' pkg/provider_sync_sdk.d.ts
+rm pkg/provider_sync_sdk.d.ts.bak
+if grep -n 'Symbol\.dispose' pkg/*.d.ts; then
+  echo "build-pkg.sh: a Symbol.dispose declaration is left in the wasm-bindgen .d.ts (see above)" >&2
+  exit 1
+fi
 
 (cd pkg-template && node_modules/.bin/tsc -p tsconfig.build.json)
 cp pkg-template/src/styles.css pkg-template/src/provider-sync.global.js pkg-template/README.md pkg/

@@ -6,6 +6,9 @@ import init, { ProviderSyncService, getProviderSyncService } from "./provider_sy
 import type { ProviderSyncConfig } from "./provider_sync_sdk.js";
 
 export * from "./provider_sync_sdk.js";
+// Both a value and a type each; these named exports take precedence over the
+// type-only names of the same spelling in the `export *` above.
+export { DeprecationStatus, ModelDeprecationStatus, ProviderStatus, SyncEventType, SyncStatus } from "./enums.js";
 
 let loading: Promise<void> | undefined;
 

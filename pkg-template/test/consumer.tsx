@@ -3,7 +3,12 @@
 // declarations in pkg/.
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import {
+  DeprecationStatus,
+  ModelDeprecationStatus,
+  ProviderStatus,
   ProviderSyncService,
+  SyncEventType,
+  SyncStatus,
   createProviderSyncService,
   getProviderSyncService,
   load,
@@ -20,7 +25,6 @@ import {
   type ProviderSyncInfo,
   type SyncEvent,
   type SyncState,
-  type SyncStatus,
   type Transport,
 } from "provider-sync";
 import {
@@ -93,6 +97,34 @@ export async function plain(): Promise<number> {
   return EMPTY_STATE.version;
 }
 
+// The seed's enums: run-time names whose values are the protocol's literals,
+// and types of the same names.
+export function enums(state: ProviderSyncClientState, event: ProviderSyncEvent, model: ModelSpecification): boolean {
+  const status: SyncStatus = SyncStatus.SYNCED;
+  let later: SyncStatus = "synced";
+  later = SyncStatus.DISCONNECTED;
+  const synced: "synced" = SyncStatus.SYNCED;
+  // @ts-expect-error -- a connection event's type is not a sync status
+  const wrong: SyncStatus = "connected";
+  // @ts-expect-error -- the object is frozen (readonly)
+  SyncStatus.SYNCED = "syncing";
+  if (event.type === SyncEventType.MODEL_DEPRECATED) {
+    // Narrowed by the constant, as by the literal.
+    const deprecated: ModelSpecification = event.data;
+    void deprecated;
+  }
+  const eventType: SyncEventType = SyncEventType.PROVIDER_STATUS_CHANGED;
+  const seedName: ModelDeprecationStatus = ModelDeprecationStatus.DEPRECATED;
+  const wasmName: DeprecationStatus = seedName;
+  const provider: ProviderStatus = ProviderStatus.UNAVAILABLE;
+  void [status, later, synced, wrong, eventType, wasmName, provider];
+  return (
+    state.status === SyncStatus.SYNCED &&
+    (model.deprecation_status === ModelDeprecationStatus.DEPRECATED ||
+      model.deprecation_status === DeprecationStatus.SUNSET)
+  );
+}
+
 function Hooks() {
   const value: ProviderSyncValue = useProviderSync();
   const providers: ProviderSyncInfo[] = useProviders({ enabledOnly: true });
@@ -122,8 +154,9 @@ function Hooks() {
 
 function QueryHooks() {
   const state = useSyncState();
-  const { provider } = useProviderQuery("openai");
-  const { model } = useModelQuery("gpt-4o");
+  // The same shape as the provider-sync/react hooks of the same names.
+  const provider: ProviderSyncInfo | undefined = useProviderQuery("openai");
+  const model: ModelSpecification | undefined = useModelQuery("gpt-4o");
   const { models } = useModelsFromState({ providerId: "openai", excludeDeprecated: true });
   const { isConnected } = useSyncWebSocket({ onEvent: (e: ProviderSyncEvent) => console.log(e.type) });
   const all = useProviderSyncWithWebSocket();

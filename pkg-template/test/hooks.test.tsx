@@ -1,5 +1,5 @@
 import { act, render, renderHook, screen } from "@testing-library/react";
-import { StrictMode, type ReactNode } from "react";
+import { memo, StrictMode, type ReactNode } from "react";
 import { describe, expect, it } from "vitest";
 import {
   ProviderSyncProvider,
@@ -8,6 +8,7 @@ import {
   useProvider,
   useProviders,
   useProviderSync,
+  useProviderSyncService,
   useSyncStatus,
 } from "provider-sync/react";
 import { FakeService, model, provider } from "./fake-service";
@@ -165,6 +166,29 @@ describe("the provider", () => {
     expect(service.eventListeners.size).toBe(0);
     expect(service.stateListeners.size).toBe(0);
     expect(service.destroyed).toBe(0);
+  });
+
+  it("does not re-render context consumers when its parent re-renders with the same props", () => {
+    const service = catalog();
+    let renders = 0;
+    const Consumer = memo(function Consumer() {
+      useProviderSyncService();
+      renders += 1;
+      return null;
+    });
+    function Parent({ label }: { label: string }) {
+      return (
+        <ProviderSyncProvider service={service}>
+          <span>{label}</span>
+          <Consumer />
+        </ProviderSyncProvider>
+      );
+    }
+    const { rerender } = render(<Parent label="first" />);
+    expect(renders).toBe(1);
+    rerender(<Parent label="second" />);
+    expect(screen.getByText("second")).toBeTruthy();
+    expect(renders).toBe(1);
   });
 
   it("uses the latest onSyncEvent without resubscribing", () => {

@@ -1,14 +1,18 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { act, renderHook, waitFor } from "@testing-library/react";
 import type { ReactNode } from "react";
-import { describe, expect, it } from "vitest";
-import { ProviderSyncProvider } from "provider-sync/react";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { ProviderSyncProvider, useModel, useProvider } from "provider-sync/react";
 import {
   keysAffectedBy,
   providerSyncKeys,
+  useModel as useModelQuery,
+  useModelAvailability,
   useModelsFromState,
-  useProvider,
+  useProvider as useProviderQuery,
+  useProviderAvailability,
   useProviderSyncWithWebSocket,
+  useSyncState,
   useSyncWebSocket,
 } from "provider-sync/react-query";
 import { FakeService, model, provider } from "./fake-service";
@@ -93,17 +97,191 @@ describe("state through TanStack Query", () => {
   it("follows the service", async () => {
     const { service, wrapper } = setup();
     const { result } = renderHook(
-      () => ({ all: useProviderSyncWithWebSocket(), openai: useModelsFromState({ providerId: "openai" }), one: useProvider("anthropic") }),
+      () => ({ all: useProviderSyncWithWebSocket(), openai: useModelsFromState({ providerId: "openai" }), one: useProviderQuery("anthropic") }),
       { wrapper },
     );
     await waitFor(() => expect(result.current.all.providers).toHaveLength(2));
     expect(result.current.openai.models.map((m) => m.id)).toEqual(["gpt-4o", "gpt-4.1"]);
-    expect(result.current.one.provider?.id).toBe("anthropic");
+    expect(result.current.one?.id).toBe("anthropic");
     expect(result.current.all.isConnected).toBe(true);
     act(() => service.update({ providers: [...service.state.providers, provider("mistral")] }));
     // TanStack Query delivers cache updates on its own schedule.
     await waitFor(() => expect(result.current.all.providers.map((p) => p.id)).toContain("mistral"));
     await act(() => result.current.all.forceSync());
     expect(service.synced).toBe(1);
+  });
+});
+
+describe("useProvider and useModel", () => {
+  it("return the same entity object from ./react and ./react-query, kept while unchanged", async () => {
+    const { service, wrapper } = setup();
+    const { result } = renderHook(
+      () => ({
+        version: useSyncState().data?.version,
+        provider: useProvider("openai"),
+        providerQuery: useProviderQuery("openai"),
+        model: useModel("gpt-4o"),
+        modelQuery: useModelQuery("gpt-4o"),
+        missing: useModelQuery("nope"),
+      }),
+      { wrapper },
+    );
+    await waitFor(() => expect(result.current.version).toBe(1));
+    const openai = service.state.providers[0]!;
+    const gpt4o = service.state.models[0]!;
+    expect(result.current.provider).toBe(openai);
+    expect(result.current.providerQuery).toBe(openai);
+    expect(result.current.model).toBe(gpt4o);
+    expect(result.current.modelQuery).toBe(gpt4o);
+    expect(result.current.missing).toBeUndefined();
+
+    // New copies of every entity, none changed: both keep the old objects.
+    act(() =>
+      service.update({
+        providers: service.state.providers.map((p) => ({ ...p })),
+        models: service.state.models.map((m) => ({ ...m })),
+      }),
+    );
+    await waitFor(() => expect(result.current.version).toBe(2));
+    expect(result.current.providerQuery).toBe(openai);
+    expect(result.current.provider).toBe(openai);
+    expect(result.current.modelQuery).toBe(gpt4o);
+    expect(result.current.model).toBe(gpt4o);
+
+    // The model changes: both give the new object.
+    act(() =>
+      service.update({
+        models: service.state.models.map((m) => (m.id === "gpt-4o" ? { ...m, name: "GPT-4o!", revision: 2 } : m)),
+      }),
+    );
+    await waitFor(() => expect(result.current.version).toBe(3));
+    expect(result.current.modelQuery?.name).toBe("GPT-4o!");
+    expect(result.current.modelQuery).toBe(result.current.model);
+    expect(result.current.providerQuery).toBe(openai);
+  });
+});
+
+describe("availability queries", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  /** A server answering every availability request; counts them by path. */
+  function stubFetch(base: string) {
+    const calls = new Map<string, number>();
+    vi.stubGlobal("fetch", (url: string) => {
+      const path = url.slice(base.length);
+      calls.set(path, (calls.get(path) ?? 0) + 1);
+      const id = decodeURIComponent(path.split("/")[2]!);
+      // claude's answer names gpt-4o as its replacement.
+      const body = { id, replacement_model_id: id === "claude" ? "gpt-4o" : null };
+      return Promise.resolve(new Response(JSON.stringify(body), { status: 200 }));
+    });
+    return calls;
+  }
+
+  it("refetch once per affected key per event, however many hooks are mounted", async () => {
+    const service = new FakeService({
+      providers: [provider("openai", { model_ids: ["gpt-4o", "gpt-4.1"] }), provider("anthropic", { model_ids: ["claude"] })],
+      models: [model("gpt-4o", "openai"), model("gpt-4.1", "openai"), model("claude", "anthropic"), model("llama", "meta")],
+    });
+    const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    const wrapper = ({ children }: { children: ReactNode }) => (
+      <QueryClientProvider client={client}>
+        <ProviderSyncProvider service={service}>{children}</ProviderSyncProvider>
+      </QueryClientProvider>
+    );
+    const calls = stubFetch(service.apiBaseUrl);
+    const models = ["gpt-4o", "gpt-4.1", "claude", "llama"];
+    const providers = ["openai", "anthropic"];
+    const { unmount } = renderHook(
+      () => {
+        // 32 model hooks and 8 provider hooks over six keys, plus the socket hook.
+        for (let i = 0; i < 32; i += 1) useModelAvailability(models[i % 4]);
+        for (let i = 0; i < 8; i += 1) useProviderAvailability(providers[i % 2]);
+        useSyncWebSocket();
+      },
+      { wrapper },
+    );
+    const counts = () => Object.fromEntries([...calls].sort(([a], [b]) => a.localeCompare(b)));
+    const settled = () => waitFor(() => expect(client.isFetching()).toBe(0));
+    await waitFor(() => expect(calls.size).toBe(6));
+    await settled();
+    expect(counts()).toEqual({
+      "/models/claude/availability": 1,
+      "/models/gpt-4.1/availability": 1,
+      "/models/gpt-4o/availability": 1,
+      "/models/llama/availability": 1,
+      "/providers/anthropic/availability": 1,
+      "/providers/openai/availability": 1,
+    });
+    // The provider's own listener and one for invalidation, not one per hook.
+    expect(service.eventListeners.size).toBe(2);
+
+    // gpt-4o is deprecated: its answer and claude's (which names it) again.
+    act(() => service.emit({ id: "e", version: 2, timestamp: "t", type: "model_deprecated", data: model("gpt-4o", "openai") }));
+    await waitFor(() => expect(calls.get("/models/claude/availability")).toBe(2));
+    await settled();
+    expect(counts()).toEqual({
+      "/models/claude/availability": 2,
+      "/models/gpt-4.1/availability": 1,
+      "/models/gpt-4o/availability": 2,
+      "/models/llama/availability": 1,
+      "/providers/anthropic/availability": 1,
+      "/providers/openai/availability": 1,
+    });
+
+    // anthropic's status changes: its model, and every provider's answer.
+    act(() =>
+      service.emit({
+        id: "e",
+        version: 3,
+        timestamp: "t",
+        type: "provider_status_changed",
+        data: {
+          provider_id: "anthropic",
+          previous_status: "available",
+          status: "degraded",
+          health: { last_check: null, latency_ms: null, error_rate: 0.5, consecutive_failures: 1, message: null },
+          revision: 2,
+        },
+      }),
+    );
+    await waitFor(() => expect(calls.get("/providers/openai/availability")).toBe(2));
+    await settled();
+    expect(counts()).toEqual({
+      "/models/claude/availability": 3,
+      "/models/gpt-4.1/availability": 1,
+      "/models/gpt-4o/availability": 2,
+      "/models/llama/availability": 1,
+      "/providers/anthropic/availability": 2,
+      "/providers/openai/availability": 2,
+    });
+
+    unmount();
+    expect(service.eventListeners.size).toBe(0);
+  });
+
+  it("pass TanStack's abort signal to fetch, so unmounting cancels the request", async () => {
+    const service = new FakeService();
+    const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    const wrapper = ({ children }: { children: ReactNode }) => (
+      <QueryClientProvider client={client}>
+        <ProviderSyncProvider service={service}>{children}</ProviderSyncProvider>
+      </QueryClientProvider>
+    );
+    const signals: (AbortSignal | null | undefined)[] = [];
+    // A request that never answers, unless aborted.
+    vi.stubGlobal("fetch", (_url: string, init?: RequestInit) => {
+      signals.push(init?.signal);
+      return new Promise((_resolve, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
+      );
+    });
+    const { unmount } = renderHook(() => useModelAvailability("gpt-4o"), { wrapper });
+    await waitFor(() => expect(signals).toHaveLength(1));
+    const signal = signals[0];
+    expect(signal).toBeInstanceOf(AbortSignal);
+    expect(signal!.aborted).toBe(false);
+    unmount();
+    expect(signal!.aborted).toBe(true);
   });
 });

@@ -1,3 +1,5 @@
+"use client";
+
 import { useQuery, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
 import { useEffect, useRef } from "react";
 import type {
@@ -11,7 +13,8 @@ import type {
   Transport,
 } from "../index.js";
 import { useProviderSyncService, type ProviderSyncServiceLike } from "../react/index.js";
-import { invalidateFor } from "./invalidation.js";
+import { sameModel, sameProvider } from "../react/store.js";
+import { retainLiveInvalidation } from "./invalidation.js";
 import { providerSyncKeys } from "./keys.js";
 
 /** Keeps the state query's data equal to the service's state, from the
@@ -27,18 +30,24 @@ function useStateIntoCache(service: ProviderSyncServiceLike | null) {
   }, [service, client]);
 }
 
-/** Invalidates the availability answers each live event affects. */
+/**
+ * Invalidates the availability answers each live event affects. The wiring
+ * is shared by every hook on the same client and service (see
+ * `retainLiveInvalidation`); `onEvent` is this hook's own listener.
+ */
 function useLiveInvalidation(service: ProviderSyncServiceLike | null, onEvent?: (event: ProviderSyncEvent) => void) {
   const client = useQueryClient();
-  const listener = useRef(onEvent);
-  listener.current = onEvent;
   useEffect(() => {
     if (!service) return;
-    return service.onEvent((event) => {
-      invalidateFor(event, service, client);
-      listener.current?.(event);
-    });
+    return retainLiveInvalidation(client, service);
   }, [service, client]);
+  const listener = useRef(onEvent);
+  listener.current = onEvent;
+  const listening = onEvent !== undefined;
+  useEffect(() => {
+    if (!service || !listening) return;
+    return service.onEvent((event) => listener.current?.(event));
+  }, [service, listening]);
 }
 
 /** The sync state through TanStack Query (key `providerSyncKeys.state()`). */
@@ -60,20 +69,43 @@ export function useSyncState(): UseQueryResult<ProviderSyncClientState> {
 
 type StateQuery = UseQueryResult<ProviderSyncClientState>;
 
-/** One provider from the synced state. */
-export function useProvider(id: string | undefined): StateQuery & { provider: ProviderSyncInfo | undefined } {
-  const query = useSyncState();
-  const provider: ProviderSyncInfo | undefined = query.data?.providers.find((p) => p.id === id);
-  return { ...query, provider };
+/**
+ * `value`, or the previous one while `same` says it is unchanged within one
+ * history (`epoch`), so the entity keeps its identity across unrelated
+ * updates as in `provider-sync/react`.
+ */
+function useKept<T>(
+  epoch: string | null | undefined,
+  key: string,
+  value: T,
+  same: (a: T, b: T) => boolean,
+): T {
+  const last = useRef<{ epoch: string | null | undefined; key: string; value: T } | null>(null);
+  const previous = last.current;
+  if (previous && previous.key === key && previous.epoch === epoch && same(previous.value, value)) return previous.value;
+  last.current = { epoch, key, value };
+  return value;
 }
 
-/** One model from the synced state (deprecated ones too). */
-export function useModel(id: string | undefined): StateQuery & { model: ModelSpecification | undefined } {
-  const query = useSyncState();
+/**
+ * One provider from the synced state, or undefined: the same shape as
+ * `useProvider` from `provider-sync/react` (`useSyncState()` tells loading
+ * and errors).
+ */
+export function useProvider(id: string | undefined): ProviderSyncInfo | undefined {
+  const { data } = useSyncState();
+  return useKept(data?.epoch, id ?? "", data?.providers.find((p) => p.id === id), sameProvider);
+}
+
+/**
+ * One model from the synced state (deprecated ones too), or undefined: the
+ * same shape as `useModel` from `provider-sync/react`.
+ */
+export function useModel(id: string | undefined): ModelSpecification | undefined {
+  const { data } = useSyncState();
   const service = useProviderSyncService();
-  const model: ModelSpecification | undefined =
-    query.data?.models.find((m) => m.id === id) ?? (id && service && query.data ? service.getModel(id) : undefined);
-  return { ...query, model };
+  const model = data?.models.find((m) => m.id === id) ?? (id && service && data ? service.getModel(id) : undefined);
+  return useKept(data?.epoch, id ?? "", model, sameModel);
 }
 
 export interface UseModelsFromStateOptions {
@@ -103,7 +135,7 @@ export interface UseSyncWebSocketOptions {
 /**
  * Follows the service's live events: calls `onEvent`, keeps the state query
  * current and invalidates exactly the availability queries an event affects
- * (the availability hooks do that last part by themselves too).
+ * (the availability hooks wire that too; the wiring is one per QueryClient).
  */
 export function useSyncWebSocket({ onEvent }: UseSyncWebSocketOptions = {}): {
   isConnected: boolean;
@@ -138,8 +170,9 @@ export function useProviderSyncWithWebSocket(options: UseSyncWebSocketOptions = 
   };
 }
 
-async function fetchJson<T>(url: string): Promise<T> {
-  const response = await fetch(url);
+/** `signal` is TanStack's: the request stops when the query is cancelled. */
+async function fetchJson<T>(url: string, signal: AbortSignal): Promise<T> {
+  const response = await fetch(url, { signal });
   if (!response.ok) {
     const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null;
     throw new Error(body?.error?.message ?? `HTTP ${response.status} from ${url}`);
@@ -153,8 +186,8 @@ export function useModelAvailability(id: string | undefined): UseQueryResult<Mod
   useLiveInvalidation(service);
   return useQuery({
     queryKey: providerSyncKeys.modelAvailability(service?.apiBaseUrl ?? "", id ?? ""),
-    queryFn: () =>
-      fetchJson<ModelAvailability>(`${service!.apiBaseUrl}/models/${encodeURIComponent(id!)}/availability`),
+    queryFn: ({ signal }) =>
+      fetchJson<ModelAvailability>(`${service!.apiBaseUrl}/models/${encodeURIComponent(id!)}/availability`, signal),
     enabled: service !== null && !!id,
   });
 }
@@ -165,8 +198,8 @@ export function useProviderAvailability(id: string | undefined): UseQueryResult<
   useLiveInvalidation(service);
   return useQuery({
     queryKey: providerSyncKeys.providerAvailability(service?.apiBaseUrl ?? "", id ?? ""),
-    queryFn: () =>
-      fetchJson<ProviderAvailability>(`${service!.apiBaseUrl}/providers/${encodeURIComponent(id!)}/availability`),
+    queryFn: ({ signal }) =>
+      fetchJson<ProviderAvailability>(`${service!.apiBaseUrl}/providers/${encodeURIComponent(id!)}/availability`, signal),
     enabled: service !== null && !!id,
   });
 }

@@ -1,3 +1,5 @@
+"use client";
+
 // provider-sync/react-query: TanStack Query hooks over the service
 // (`@tanstack/react-query` is an optional peer dependency; import this entry
 // only where it is installed). Use inside a <ProviderSyncProvider> and a

@@ -66,3 +66,43 @@ export function invalidateFor(event: ProviderSyncEvent, service: ProviderSyncSer
   };
   void client.invalidateQueries({ predicate });
 }
+
+interface Wiring {
+  /** Mounted hooks using this client with this service. */
+  count: number;
+  unsubscribe: () => void;
+}
+
+/** The live event subscriptions, per client and service. */
+const wirings = new WeakMap<QueryClient, Map<ProviderSyncServiceLike, Wiring>>();
+
+/**
+ * Wires the service's events to `invalidateFor` on this client, once however
+ * many hooks ask: one event invalidates each affected query once, so it is
+ * fetched once. Returns the release; the last one unsubscribes.
+ */
+export function retainLiveInvalidation(client: QueryClient, service: ProviderSyncServiceLike): () => void {
+  let services = wirings.get(client);
+  if (!services) {
+    services = new Map();
+    wirings.set(client, services);
+  }
+  let wiring = services.get(service);
+  if (!wiring) {
+    wiring = { count: 0, unsubscribe: service.onEvent((event) => invalidateFor(event, service, client)) };
+    services.set(service, wiring);
+  }
+  wiring.count += 1;
+  const held = wiring;
+  const perClient = services;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    held.count -= 1;
+    if (held.count === 0) {
+      held.unsubscribe();
+      perClient.delete(service);
+    }
+  };
+}

@@ -1,4 +1,6 @@
-import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
+"use client";
+
+import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { createProviderSyncService } from "../index.js";
 import type { ProviderSyncConfig, ProviderSyncEvent, ProviderSyncService } from "../index.js";
 
@@ -81,9 +83,10 @@ export function ProviderSyncProvider({ config, service: injected, onSyncEvent, c
     return service.onEvent((event) => listener.current?.(event));
   }, [service]);
 
-  return (
-    <ProviderSyncContext.Provider value={{ service, loadError }}>{children}</ProviderSyncContext.Provider>
-  );
+  // A new object only when a field changes: every consumer re-renders when
+  // the context value's identity does.
+  const value = useMemo(() => ({ service, loadError }), [service, loadError]);
+  return <ProviderSyncContext.Provider value={value}>{children}</ProviderSyncContext.Provider>;
 }
 
 /** The context, or a clear error outside a `ProviderSyncProvider`. */

@@ -1,3 +1,5 @@
+"use client";
+
 // provider-sync/react: a provider, hooks and components over the wasm
 // service. No sync logic lives here; it reads the service's state.
 export {

@@ -1,3 +1,5 @@
+"use client";
+
 import { useCallback, useRef, useSyncExternalStore } from "react";
 import type { ModelSpecification, ProviderSyncClientState, ProviderSyncInfo } from "../index.js";
 import type { ProviderSyncServiceLike } from "./context.js";

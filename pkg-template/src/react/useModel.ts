@@ -1,3 +1,5 @@
+"use client";
+
 import type { ModelSpecification } from "../index.js";
 import { useProviderSyncContext } from "./context.js";
 import { sameModel, useSelected } from "./store.js";

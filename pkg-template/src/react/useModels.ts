@@ -1,3 +1,5 @@
+"use client";
+
 import type { ModelSpecification } from "../index.js";
 import { useProviderSyncContext } from "./context.js";
 import { sameList, sameModel, useSelected } from "./store.js";

@@ -1,3 +1,5 @@
+"use client";
+
 import type { ProviderSyncInfo } from "../index.js";
 import { useProviderSyncContext } from "./context.js";
 import { sameList, sameProvider, useSelected } from "./store.js";

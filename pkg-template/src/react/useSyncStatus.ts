@@ -1,3 +1,5 @@
+"use client";
+
 import type { SyncStatus, Transport } from "../index.js";
 import { useProviderSyncContext } from "./context.js";
 import { useSelected } from "./store.js";

@@ -1,3 +1,5 @@
+"use client";
+
 export interface ModelDeprecationWarningProps {
   modelId: string;
   modelName?: string;

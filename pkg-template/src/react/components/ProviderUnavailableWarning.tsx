@@ -1,3 +1,5 @@
+"use client";
+
 import type { ProviderStatus } from "../../index.js";
 
 export interface ProviderUnavailableWarningProps {

@@ -1,3 +1,5 @@
+"use client";
+
 import type { SyncStatus, Transport } from "../../index.js";
 
 export interface SyncStatusIndicatorProps {
