@@ -14,7 +14,6 @@
   var apiBaseUrl = new URLSearchParams(location.search).get("api") || "/api/provider-sync";
   var $ = function (id) { return document.getElementById(id); };
   var LABELS = { synced: "Synced", syncing: "Syncing…", stale: "Showing cached data", error: "Sync error", disconnected: "Disconnected" };
-  var DAY = 86400000;
   /** Rows of the models table at most; the rest is for the search to narrow. */
   var MAX_ROWS = 200;
   /** Deprecation notices shown while deprecated models are hidden from the table. */
@@ -63,17 +62,20 @@
     $("status-text").textContent = label;
     var when = state.lastSyncTime ? new Date(state.lastSyncTime).toLocaleTimeString() : "never";
     $("status-details").textContent =
-      "version " + state.version + " · " + state.transport + " · last sync " + when + (state.error ? " · " + state.error : "");
+      "version " + state.version + " · " + state.transport + " · last sync " + when + (state.lastError ? " · " + state.lastError : "");
   }
 
-  /** Days until the sunset date (negative once passed), or null without one. */
+  /** Days until the sunset date (negative once passed), or null without one:
+   * the SDK's rule (the server's), not restated here. */
   function daysLeft(model) {
-    return model.sunset_date ? Math.round((Date.parse(model.sunset_date + "T00:00:00Z") - Date.now()) / DAY) : null;
+    return ProviderSync.sunsetOutlook(model.sunset_date, model.deprecation_status).daysUntilSunset;
   }
 
   function deprecation(model, names) {
-    var days = daysLeft(model);
-    var level = days === null ? "notice" : days < 0 ? "sunset" : days <= 30 ? "urgent" : "notice";
+    var outlook = ProviderSync.sunsetOutlook(model.sunset_date, model.deprecation_status);
+    var days = outlook.daysUntilSunset;
+    var level = outlook.urgency === "sunset" ? "sunset"
+      : outlook.urgency === "high" || outlook.urgency === "critical" ? "urgent" : "notice";
     var box = el("div", null, "psync-deprecation psync-deprecation--" + level,
       { role: level === "notice" ? "note" : "alert", "data-model-id": model.id });
     var when = days === null ? "no shutdown date announced" : days < 0 ? "stopped working on " + model.sunset_date

@@ -2,7 +2,7 @@
 // compile the wasm once. Bundlers (Vite, webpack 5, …) and plain
 // `<script type="module">` pages both work: the wasm is found next to this
 // file through `import.meta.url`.
-import init, { ProviderSyncService, getProviderSyncService } from "./provider_sync_sdk.js";
+import init, { ProviderSyncService, getProviderSyncService, initSync } from "./provider_sync_sdk.js";
 import type { ProviderSyncConfig } from "./provider_sync_sdk.js";
 
 export * from "./provider_sync_sdk.js";
@@ -11,6 +11,24 @@ export * from "./provider_sync_sdk.js";
 export { DeprecationStatus, ModelDeprecationStatus, ProviderStatus, SyncEventType, SyncStatus } from "./enums.js";
 
 let loading: Promise<void> | undefined;
+let loaded = false;
+
+/** Whether the wasm is loaded (`load()` resolved, or `loadSync()` ran). */
+export function isLoaded(): boolean {
+  return loaded;
+}
+
+/**
+ * Loads the wasm from its bytes at once, where they are at hand: a server
+ * rendering React (`loadSync(readFileSync(require.resolve(
+ * "provider-sync/provider_sync_sdk_bg.wasm")))`), a worker, a test.
+ */
+export function loadSync(wasm: BufferSource | WebAssembly.Module): void {
+  if (loaded) return;
+  initSync({ module: wasm });
+  loaded = true;
+  loading ??= Promise.resolve();
+}
 
 /**
  * Loads the wasm module; safe to call many times (it loads once). Pass a URL
@@ -18,7 +36,9 @@ let loading: Promise<void> | undefined;
  */
 export function load(wasm?: string | URL | Response | BufferSource): Promise<void> {
   loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then(
-    () => undefined,
+    () => {
+      loaded = true;
+    },
     (error: unknown) => {
       // A failed download may succeed later: let the next call try again.
       loading = undefined;

@@ -1,6 +1,12 @@
 import { fireEvent, render, screen } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { loadSync } from "provider-sync";
 import { ModelDeprecationWarning, ProviderUnavailableWarning, SyncStatusIndicator } from "provider-sync/react";
+
+// The deprecation warning asks the wasm how urgent a sunset is.
+loadSync(readFileSync(resolve("../pkg/provider_sync_sdk_bg.wasm")));
 
 describe("SyncStatusIndicator", () => {
   it("announces the status politely and offers a sync", () => {

@@ -1,6 +1,7 @@
 // A stand-in for the wasm service, for unit tests of the React layer only
 // (the service itself is tested in a real browser against a real server).
 import type {
+  ModelQuery,
   ModelSpecification,
   ProviderSyncClientState,
   ProviderSyncEvent,
@@ -69,6 +70,7 @@ export class FakeService implements ProviderSyncServiceLike {
       checksum: "c",
       lastSyncTime: 1_700_000_000_000,
       error: null,
+      lastError: null,
       providers: [],
       models: [],
       activeProviderId: null,
@@ -87,6 +89,19 @@ export class FakeService implements ProviderSyncServiceLike {
   }
   getModel(id: string) {
     return this.state.models.find((m) => m.id === id);
+  }
+  getProvider(id: string) {
+    return this.state.providers.find((p) => p.id === id);
+  }
+  /** The test's stand-in for the wasm's filter: by provider, capability and
+   * deprecation only, enough for the hooks' tests. */
+  getModels(query: ModelQuery = {}) {
+    return this.state.models.filter(
+      (m) =>
+        (query.providerId === undefined || m.provider_id === query.providerId) &&
+        (!query.excludeDeprecated || m.deprecation_status === "active") &&
+        (query.capability === undefined || (query.capability === "vision" ? m.supports_vision : true)),
+    );
   }
   subscribe(listener: (s: ProviderSyncClientState) => void) {
     this.stateListeners.add(listener);

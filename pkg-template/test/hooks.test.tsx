@@ -52,6 +52,16 @@ describe("useProviderSync", () => {
     expect(service.initialized).toBe(1);
   });
 
+  it("passes on why the link is down without calling cached data an error", () => {
+    const service = catalog();
+    const { result } = renderHook(useProviderSync, { wrapper: wrapperFor(service) });
+    act(() => service.update({ status: "stale", error: null, lastError: "POST /sync answered HTTP 500" }));
+    expect(result.current.status).toBe("stale");
+    expect(result.current.error).toBeNull();
+    expect(result.current.lastError).toBe("POST /sync answered HTTP 500");
+    expect(result.current.providers.map((p) => p.id)).toEqual(["openai", "anthropic"]);
+  });
+
   it("is loading until there is data", () => {
     const service = new FakeService({ epoch: null, status: "syncing", version: 0 });
     const { result } = renderHook(useProviderSync, { wrapper: wrapperFor(service) });
@@ -107,12 +117,12 @@ describe("selector hooks", () => {
     );
     const initial = { ...renders };
 
-    // An OpenAI model changes: new state objects everywhere, but nothing the
-    // provider hooks or the anthropic model list select.
+    // An OpenAI model changes: a new state and a new object for that model
+    // (the service keeps every other entity the same object), but nothing
+    // the provider hooks or the anthropic model list select.
     act(() =>
       service.update({
-        models: service.state.models.map((m) => (m.id === "gpt-4o" ? { ...m, name: "GPT-4o!", revision: 2 } : { ...m })),
-        providers: service.state.providers.map((p) => ({ ...p })),
+        models: service.state.models.map((m) => (m.id === "gpt-4o" ? { ...m, name: "GPT-4o!", revision: 2 } : m)),
       }),
     );
     expect(renders.providers).toBe(initial.providers);
@@ -123,7 +133,7 @@ describe("selector hooks", () => {
     // OpenAI's status changes: the provider list re-renders, anthropic's does not.
     act(() =>
       service.update({
-        providers: service.state.providers.map((p) => (p.id === "openai" ? { ...p, status: "degraded", revision: 2 } : { ...p })),
+        providers: service.state.providers.map((p) => (p.id === "openai" ? { ...p, status: "degraded", revision: 2 } : p)),
       }),
     );
     expect(renders.providers).toBe(initial.providers + 1);

@@ -134,14 +134,27 @@ pub fn sunset_urgency(status: &DeprecationStatus, days_until_sunset: Option<i64>
     }
 }
 
-pub fn model_availability(state: &SyncState, id: &str, today: Date) -> Option<ModelAvailability> {
-    let model = state.model(id)?;
-    let days_until_sunset = model
-        .sunset_date
-        .as_deref()
+/// Days from `today` to a `YYYY-MM-DD` sunset date (negative once passed),
+/// and the urgency that makes: the one rule the server's availability
+/// answers and the SDK's components share.
+pub fn sunset_outlook(
+    status: &DeprecationStatus,
+    sunset_date: Option<&str>,
+    today: Date,
+) -> (SunsetUrgency, Option<i64>) {
+    let days = sunset_date
         .and_then(|d| parse_date(d).ok())
         .map(|sunset| (sunset - today).whole_days());
-    let urgency = sunset_urgency(&model.deprecation_status, days_until_sunset);
+    (sunset_urgency(status, days), days)
+}
+
+pub fn model_availability(state: &SyncState, id: &str, today: Date) -> Option<ModelAvailability> {
+    let model = state.model(id)?;
+    let (urgency, days_until_sunset) = sunset_outlook(
+        &model.deprecation_status,
+        model.sunset_date.as_deref(),
+        today,
+    );
     let provider = state.provider(&model.provider_id);
     let provider_available = provider.is_some_and(provider_usable);
     let replacement = model

@@ -35,7 +35,7 @@ pub use admin::{
 pub use apply::{Applied, ApplyError, apply_event, apply_events};
 pub use availability::{
     ModelAvailability, ProviderAvailability, SunsetUrgency, model_availability, parse_date,
-    provider_availability, suggest_fallback, sunset_urgency,
+    provider_availability, suggest_fallback, sunset_outlook, sunset_urgency,
 };
 pub use checksum::{Checksum, state_checksum};
 pub use event::{

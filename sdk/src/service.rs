@@ -15,7 +15,7 @@ use crate::driver::Driver;
 use crate::fields::{FieldError, Fields};
 use crate::listeners::Kind;
 use crate::transport::to_js;
-use crate::view::{effective_filter, present_model};
+use crate::view::{ProviderSyncClientState, SunsetOutlook, effective_filter, present_model};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -272,6 +272,32 @@ impl ProviderSyncService {
     pub fn destroy(&self) {
         self.driver.destroy();
     }
+}
+
+/// How soon a model stops working: `{ urgency, daysUntilSunset }` for its
+/// `sunsetDate` (`YYYY-MM-DD`) on the UTC day of `now` (ms, default
+/// `Date.now()`). The server's rule: `critical` within 7 days, `high` within
+/// 30, `medium` within 90, `low` beyond or without a date, `sunset` once
+/// passed; `none` for an active model. `deprecationStatus` defaults to
+/// `deprecated`.
+#[wasm_bindgen(js_name = sunsetOutlook, unchecked_return_type = "SunsetOutlook")]
+pub fn sunset_outlook(
+    #[wasm_bindgen(unchecked_param_type = "string | null")] sunset_date: Option<String>,
+    #[wasm_bindgen(unchecked_param_type = "DeprecationStatus")] deprecation_status: Option<String>,
+    now: Option<f64>,
+) -> JsValue {
+    to_js(&SunsetOutlook::of(
+        deprecation_status.as_deref().unwrap_or("deprecated"),
+        sunset_date.as_deref(),
+        now.unwrap_or_else(js_sys::Date::now),
+    ))
+}
+
+/// What `getState()` shows before any data; the React layer's state before
+/// a service exists.
+#[wasm_bindgen(js_name = initialState, unchecked_return_type = "ProviderSyncClientState")]
+pub fn initial_state() -> JsValue {
+    to_js(&ProviderSyncClientState::initial())
 }
 
 thread_local! {

@@ -4,7 +4,8 @@
 use std::borrow::Cow;
 
 use provider_sync_protocol::{
-    EventPayload, ModelFilter, ModelSpecification, ProviderSyncInfo, SyncEvent,
+    Date, DeprecationStatus, EventPayload, ModelFilter, ModelSpecification, ProviderSyncInfo,
+    SunsetUrgency, SyncEvent, sunset_outlook,
 };
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
@@ -38,6 +39,35 @@ pub struct ProviderSyncClientState {
     pub default_provider_id: Option<String>,
     /// The data came from the IndexedDB cache and is not yet confirmed.
     pub from_cache: bool,
+}
+
+/// How soon a model stops working, as `sunsetOutlook()` tells JavaScript:
+/// the server's rule (critical within 7 days, high within 30, medium within
+/// 90, `sunset` once passed), so no page restates it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(missing_as_null)]
+pub struct SunsetOutlook {
+    pub urgency: SunsetUrgency,
+    /// Negative once the sunset date has passed; null without a date.
+    pub days_until_sunset: Option<i64>,
+}
+
+impl SunsetOutlook {
+    /// For a model in `status` with `sunset_date`, on the UTC day of `now_ms`
+    /// (ms since the Unix epoch).
+    pub fn of(status: &str, sunset_date: Option<&str>, now_ms: f64) -> Self {
+        const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
+        let day = (now_ms / 86_400_000.0).floor() as i32;
+        let today =
+            Date::from_julian_day(UNIX_EPOCH_JULIAN_DAY.saturating_add(day)).unwrap_or(Date::MIN);
+        let (urgency, days_until_sunset) =
+            sunset_outlook(&DeprecationStatus::from(status), sunset_date, today);
+        Self {
+            urgency,
+            days_until_sunset,
+        }
+    }
 }
 
 /// The filter a page's `getModels()` call means, with the configured
@@ -117,6 +147,15 @@ pub fn touched(event: &SyncEvent) -> (Vec<&str>, Vec<&str>) {
 }
 
 impl ProviderSyncClientState {
+    /// What `getState()` shows before any data: also the React layer's state
+    /// before a service exists (generated from this at build time).
+    pub fn initial() -> Self {
+        let settings = crate::config::ProviderSyncConfig::default()
+            .settings()
+            .expect("the defaults are valid");
+        Self::scalars(&Core::new(settings))
+    }
+
     /// Everything but the two lists, which the browser layer fills with JS
     /// objects it reuses across snapshots.
     pub fn scalars(core: &Core) -> Self {
@@ -153,6 +192,33 @@ mod tests {
             ..ModelFilter::default()
         };
         assert_eq!(effective_filter(Some(asked), false).deprecated, Some(true));
+    }
+
+    #[test]
+    fn the_sunset_outlook_is_the_servers_rule() {
+        // 2026-11-25T12:00:00Z
+        let now = 1_795_608_000_000.0;
+        let at = |date: &str| SunsetOutlook::of("deprecated", Some(date), now);
+        assert_eq!(at("2026-11-25").days_until_sunset, Some(0));
+        assert_eq!(at("2026-11-25").urgency, SunsetUrgency::Critical);
+        assert_eq!(at("2026-12-25").urgency, SunsetUrgency::High);
+        assert_eq!(at("2027-01-25").urgency, SunsetUrgency::Medium);
+        assert_eq!(at("2027-11-25").urgency, SunsetUrgency::Low);
+        assert_eq!(at("2026-11-24").urgency, SunsetUrgency::Sunset);
+        assert_eq!(at("2026-11-24").days_until_sunset, Some(-1));
+        assert_eq!(
+            SunsetOutlook::of("active", None, now).urgency,
+            SunsetUrgency::None
+        );
+        assert_eq!(
+            SunsetOutlook::of("sunset", None, now).urgency,
+            SunsetUrgency::Sunset
+        );
+        // A status this release does not know counts as deprecated.
+        assert_eq!(
+            SunsetOutlook::of("retiring", None, now).urgency,
+            SunsetUrgency::Low
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ import {
 import type { ProviderSyncInfo } from "provider-sync";
 
 export function App() {
-  const { status, isConnected, lastSyncTime, version, forceSync, isLoading, error } = useProviderSync();
+  const { status, isConnected, lastSyncTime, version, forceSync, isLoading, error, lastError } = useProviderSync();
   const { transport } = useSyncStatus();
   return (
     <>
@@ -25,7 +25,8 @@ export function App() {
         <SyncStatusIndicator status={status} isConnected={isConnected} lastSyncTime={lastSyncTime}
           version={version} transport={transport} onSync={() => void forceSync().catch(() => undefined)} showDetails />
       </header>
-      {isLoading ? <p>Loading the catalog…</p> : error && status === "error" ? <p role="alert">{error}</p> : null}
+      {isLoading ? <p>Loading the catalog…</p> : error ? <p role="alert">{error}</p> : null}
+      {!error && lastError && <p className="psync-offline">Showing the last copy: {lastError}</p>}
       <main>
         <ProviderList />
         <ModelPicker />
@@ -64,7 +65,7 @@ function ProviderList() {
 }
 
 function ModelDetails({ modelId, onSelect }: { modelId: string; onSelect: (id: string) => void }) {
-  const { model } = useModel(modelId);
+  const model = useModel(modelId);
   const { data: availability } = useModelAvailability(modelId);
   if (!model) return <p>That model is gone.</p>;
   return (

@@ -13,7 +13,6 @@ import type {
   Transport,
 } from "../index.js";
 import { useProviderSyncService, type ProviderSyncServiceLike } from "../react/index.js";
-import { sameModel, sameProvider } from "../react/store.js";
 import { retainLiveInvalidation } from "./invalidation.js";
 import { providerSyncKeys } from "./keys.js";
 
@@ -70,31 +69,13 @@ export function useSyncState(): UseQueryResult<ProviderSyncClientState> {
 type StateQuery = UseQueryResult<ProviderSyncClientState>;
 
 /**
- * `value`, or the previous one while `same` says it is unchanged within one
- * history (`epoch`), so the entity keeps its identity across unrelated
- * updates as in `provider-sync/react`.
- */
-function useKept<T>(
-  epoch: string | null | undefined,
-  key: string,
-  value: T,
-  same: (a: T, b: T) => boolean,
-): T {
-  const last = useRef<{ epoch: string | null | undefined; key: string; value: T } | null>(null);
-  const previous = last.current;
-  if (previous && previous.key === key && previous.epoch === epoch && same(previous.value, value)) return previous.value;
-  last.current = { epoch, key, value };
-  return value;
-}
-
-/**
  * One provider from the synced state, or undefined: the same shape as
  * `useProvider` from `provider-sync/react` (`useSyncState()` tells loading
- * and errors).
+ * and errors). The service keeps an unchanged entity the same object.
  */
 export function useProvider(id: string | undefined): ProviderSyncInfo | undefined {
   const { data } = useSyncState();
-  return useKept(data?.epoch, id ?? "", data?.providers.find((p) => p.id === id), sameProvider);
+  return data?.providers.find((p) => p.id === id);
 }
 
 /**
@@ -104,8 +85,7 @@ export function useProvider(id: string | undefined): ProviderSyncInfo | undefine
 export function useModel(id: string | undefined): ModelSpecification | undefined {
   const { data } = useSyncState();
   const service = useProviderSyncService();
-  const model = data?.models.find((m) => m.id === id) ?? (id && service && data ? service.getModel(id) : undefined);
-  return useKept(data?.epoch, id ?? "", model, sameModel);
+  return data?.models.find((m) => m.id === id) ?? (id && service && data ? service.getModel(id) : undefined);
 }
 
 export interface UseModelsFromStateOptions {
@@ -119,11 +99,10 @@ export function useModelsFromState({
   excludeDeprecated = false,
 }: UseModelsFromStateOptions = {}): StateQuery & { models: ModelSpecification[] } {
   const query = useSyncState();
-  const models = (query.data?.models ?? []).filter(
-    (m) =>
-      (providerId === undefined || m.provider_id === providerId) &&
-      (!excludeDeprecated || m.deprecation_status === "active"),
-  );
+  const service = useProviderSyncService();
+  // Filtered by the service (the rule of the server's GET /models), from
+  // the state the query holds.
+  const models = query.data && service ? service.getModels({ providerId, excludeDeprecated }) : [];
   return { ...query, models };
 }
 

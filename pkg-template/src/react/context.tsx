@@ -7,7 +7,16 @@ import type { ProviderSyncConfig, ProviderSyncEvent, ProviderSyncService } from 
 /** What the React layer needs of a service; a test may inject its own. */
 export type ProviderSyncServiceLike = Pick<
   ProviderSyncService,
-  "initialize" | "getState" | "subscribe" | "onEvent" | "forceSync" | "destroy" | "apiBaseUrl" | "getModel"
+  | "initialize"
+  | "getState"
+  | "subscribe"
+  | "onEvent"
+  | "forceSync"
+  | "destroy"
+  | "apiBaseUrl"
+  | "getModel"
+  | "getModels"
+  | "getProvider"
 >;
 
 interface ContextValue {

@@ -1,25 +1,14 @@
 "use client";
 
 import { useCallback, useRef, useSyncExternalStore } from "react";
-import type { ModelSpecification, ProviderSyncClientState, ProviderSyncInfo } from "../index.js";
+import type { ProviderSyncClientState } from "../index.js";
+import { INITIAL_STATE } from "../initial-state.js";
 import type { ProviderSyncServiceLike } from "./context.js";
 
-/** The state before any service exists (also the server-rendering snapshot). */
-export const EMPTY_STATE: ProviderSyncClientState = Object.freeze({
-  status: "syncing",
-  isConnected: false,
-  transport: "offline",
-  version: 0,
-  epoch: null,
-  checksum: null,
-  lastSyncTime: null,
-  error: null,
-  providers: [],
-  models: [],
-  activeProviderId: null,
-  defaultProviderId: null,
-  fromCache: false,
-}) as ProviderSyncClientState;
+/** The state before any service exists (also the server-rendering snapshot
+ * without a `bootstrap`): the wasm's `initialState()`, generated into the
+ * package when it is built, so it is never restated here. */
+export const EMPTY_STATE: ProviderSyncClientState = INITIAL_STATE;
 
 const noSubscription = () => () => undefined;
 const serverSnapshot = () => EMPTY_STATE;
@@ -70,18 +59,13 @@ export function useSelected<T>(
   );
 }
 
-/** Providers are unchanged while ids, revisions and model lists are. */
-export function sameProvider(a: ProviderSyncInfo | undefined, b: ProviderSyncInfo | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b) return false;
-  return a.id === b.id && a.revision === b.revision && a.model_ids.join("\u0000") === b.model_ids.join("\u0000");
-}
-
-/** Models are unchanged while ids and revisions are. */
-export function sameModel(a: ModelSpecification | undefined, b: ModelSpecification | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b) return false;
-  return a.id === b.id && a.revision === b.revision;
+/**
+ * Entities are unchanged while they are the same object: the service hands
+ * out the same frozen object until a change touches the entity (its content
+ * decides, not a revision that can repeat), so identity is the whole rule.
+ */
+export function sameEntity<T>(a: T, b: T): boolean {
+  return Object.is(a, b);
 }
 
 export function sameList<T>(same: (a: T, b: T) => boolean) {

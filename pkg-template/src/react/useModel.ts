@@ -2,7 +2,7 @@
 
 import type { ModelSpecification } from "../index.js";
 import { useProviderSyncContext } from "./context.js";
-import { sameModel, useSelected } from "./store.js";
+import { sameEntity, useSelected } from "./store.js";
 
 /**
  * One model, or undefined; re-renders only when that model changes. Finds
@@ -13,7 +13,7 @@ export function useModel(id: string | undefined): ModelSpecification | undefined
   return useSelected(
     service,
     id ?? "",
-    (state) => state.models.find((m) => m.id === id) ?? (id && service ? service.getModel(id) : undefined),
-    sameModel,
+    () => (id && service ? service.getModel(id) : undefined),
+    sameEntity,
   );
 }

@@ -15,8 +15,12 @@ export interface ProviderSyncValue {
   isConnected: boolean;
   /** No data yet (neither cached nor fetched). */
   isLoading: boolean;
-  /** The last sync error, or why the wasm could not load. */
+  /** Why there is nothing to show (status `error`), or why the wasm could
+   * not load; null while data is shown, even if not confirmed current. */
   error: string | null;
+  /** Why the last attempt to reach the server failed, until one succeeds:
+   * set also while cached data is shown (status `stale`). */
+  lastError: string | null;
   providers: ProviderSyncInfo[];
   /** Deprecated models only with `includeDeprecated` in the config. */
   models: ModelSpecification[];
@@ -48,6 +52,7 @@ export function useProviderSync(): ProviderSyncValue {
       isConnected: state.isConnected,
       isLoading: state.epoch === null && !loadError && state.status !== "error",
       error: loadError ? loadError.message : state.error,
+      lastError: loadError ? loadError.message : state.lastError,
       providers: state.providers,
       models: state.models,
       activeProvider: state.providers.find((p) => p.id === state.activeProviderId) ?? null,

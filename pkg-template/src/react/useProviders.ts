@@ -2,14 +2,14 @@
 
 import type { ProviderSyncInfo } from "../index.js";
 import { useProviderSyncContext } from "./context.js";
-import { sameList, sameProvider, useSelected } from "./store.js";
+import { sameEntity, sameList, useSelected } from "./store.js";
 
 export interface UseProvidersOptions {
   /** Only providers that are enabled. */
   enabledOnly?: boolean;
 }
 
-const sameProviders = sameList(sameProvider);
+const sameProviders = sameList<ProviderSyncInfo>(sameEntity);
 
 /** The providers; keeps its identity until one of them changes. */
 export function useProviders({ enabledOnly = false }: UseProvidersOptions = {}): ProviderSyncInfo[] {

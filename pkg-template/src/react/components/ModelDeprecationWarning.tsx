@@ -1,5 +1,7 @@
 "use client";
 
+import { isLoaded, sunsetOutlook } from "../../index.js";
+
 export interface ModelDeprecationWarningProps {
   modelId: string;
   modelName?: string;
@@ -14,19 +16,12 @@ export interface ModelDeprecationWarningProps {
   className?: string;
 }
 
-const DAY = 86_400_000;
-
-function daysUntil(date: string, now: Date): number | null {
-  const at = Date.parse(`${date}T00:00:00Z`);
-  if (Number.isNaN(at)) return null;
-  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
-  return Math.round((at - today) / DAY);
-}
-
 /**
  * Says a model is deprecated, when it stops working and what replaces it.
- * Within 30 days of its sunset it turns urgent (an alert); past it, it says
- * the model is gone.
+ * How urgent is the server's rule, from the wasm (`sunsetOutlook`): within
+ * 30 days of its sunset (`high` or `critical`) it turns urgent (an alert);
+ * past it, it says the model is gone. Renders nothing until the wasm is
+ * loaded (inside a `ProviderSyncProvider` it is, once there is data).
  */
 export function ModelDeprecationWarning({
   modelId,
@@ -36,12 +31,13 @@ export function ModelDeprecationWarning({
   replacementModelId,
   replacementModelName,
   onSelectReplacement,
-  now = new Date(),
+  now,
   className,
 }: ModelDeprecationWarningProps) {
+  if (!isLoaded()) return null;
   const name = modelName ?? modelId;
-  const days = sunsetDate ? daysUntil(sunsetDate, now) : null;
-  const level = days === null ? "notice" : days < 0 ? "sunset" : days <= 30 ? "urgent" : "notice";
+  const { urgency, daysUntilSunset: days } = sunsetOutlook(sunsetDate ?? null, "deprecated", now?.getTime());
+  const level = urgency === "sunset" ? "sunset" : urgency === "high" || urgency === "critical" ? "urgent" : "notice";
   const replacement = replacementModelName ?? replacementModelId;
   const when =
     days === null
