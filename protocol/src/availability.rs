@@ -134,17 +134,60 @@ pub fn sunset_urgency(status: &DeprecationStatus, days_until_sunset: Option<i64>
     }
 }
 
-/// Days from `today` to a `YYYY-MM-DD` sunset date (negative once passed),
-/// and the urgency that makes: the one rule the server's availability
-/// answers and the SDK's components share.
+/// The day number (days since 1970-01-01) of a `YYYY-MM-DD` date, if it is a
+/// real one. The calendar arithmetic without `time`'s parser, which would
+/// weigh about 17 KB (brotli) on the wasm client, where this runs too; the
+/// server checks dates with [`parse_date`] when they are written.
+pub fn day_number(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = &text[range];
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse().ok())
+            .flatten()
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=days_in_month).contains(&day) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    Some(era * 146_097 + day_of_era - 719_468)
+}
+
+/// The day number of a date (see [`day_number`]).
+pub fn day_number_of(date: Date) -> i64 {
+    i64::from(date.to_julian_day()) - 2_440_588
+}
+
+/// Days from `today` (a [`day_number`]) to a `YYYY-MM-DD` sunset date
+/// (negative once passed), and the urgency that makes: the one rule the
+/// server's availability answers and the SDK share.
 pub fn sunset_outlook(
     status: &DeprecationStatus,
     sunset_date: Option<&str>,
-    today: Date,
+    today: i64,
 ) -> (SunsetUrgency, Option<i64>) {
     let days = sunset_date
-        .and_then(|d| parse_date(d).ok())
-        .map(|sunset| (sunset - today).whole_days());
+        .and_then(day_number)
+        .map(|sunset| sunset - today);
     (sunset_urgency(status, days), days)
 }
 
@@ -153,7 +196,7 @@ pub fn model_availability(state: &SyncState, id: &str, today: Date) -> Option<Mo
     let (urgency, days_until_sunset) = sunset_outlook(
         &model.deprecation_status,
         model.sunset_date.as_deref(),
-        today,
+        day_number_of(today),
     );
     let provider = state.provider(&model.provider_id);
     let provider_available = provider.is_some_and(provider_usable);

@@ -132,7 +132,8 @@ pub(crate) fn pointers_digest(active: Option<&str>, default: Option<&str>) -> u1
         .finish()
 }
 
-pub(crate) fn provider_digest(p: &ProviderSyncInfo) -> u128 {
+/// A provider's share of the checksum: a digest of its content.
+pub fn provider_digest(p: &ProviderSyncInfo) -> u128 {
     let mut c = Canon::new(DOMAIN_PROVIDER);
     c.str(&p.id)
         .str(&p.name)
@@ -160,7 +161,9 @@ fn health(c: &mut Canon, h: &ProviderHealth) {
         .opt_str(h.message.as_deref());
 }
 
-pub(crate) fn model_digest(m: &ModelSpecification) -> u128 {
+/// A model's share of the checksum: a digest of its content (less the fields
+/// added after the first release; their changes move the revision).
+pub fn model_digest(m: &ModelSpecification) -> u128 {
     let mut c = Canon::new(DOMAIN_MODEL);
     c.str(&m.id)
         .str(&m.name)

@@ -34,10 +34,11 @@ pub use admin::{
 };
 pub use apply::{Applied, ApplyError, apply_event, apply_events};
 pub use availability::{
-    ModelAvailability, ProviderAvailability, SunsetUrgency, model_availability, parse_date,
-    provider_availability, suggest_fallback, sunset_outlook, sunset_urgency,
+    ModelAvailability, ProviderAvailability, SunsetUrgency, day_number, day_number_of,
+    model_availability, parse_date, provider_availability, suggest_fallback, sunset_outlook,
+    sunset_urgency,
 };
-pub use checksum::{Checksum, state_checksum};
+pub use checksum::{Checksum, model_digest, provider_digest, state_checksum};
 pub use event::{
     ActiveProviderChanged, ErrorData, EventPayload, Heartbeat, Hello, ModelRemoved,
     ProviderRemoved, ProviderStatusChanged, ResyncRequired, SyncEvent, SyncEventType,

@@ -207,3 +207,40 @@ fn model_filter_combines_every_field() {
     };
     assert_eq!(ids(search), ["claude"]);
 }
+
+#[test]
+fn day_numbers_agree_with_the_calendar_of_time() {
+    // Every day over four centuries (leap years of every kind), against
+    // `time`'s parser and calendar.
+    let mut date = parse_date("1900-01-01").unwrap();
+    let end = parse_date("2300-12-31").unwrap();
+    while date <= end {
+        let text = format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        );
+        assert_eq!(day_number(&text), Some(day_number_of(date)), "{text}");
+        date = date.next_day().unwrap();
+    }
+    assert_eq!(day_number("1970-01-01"), Some(0));
+    for bad in [
+        "2026-02-29",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-04-31",
+        "2026-4-01",
+        "20260401xx",
+        "2026-04-0a",
+        "",
+        "+026-04-01",
+    ] {
+        assert_eq!(day_number(bad), None, "{bad}");
+        assert!(parse_date(bad).is_err(), "{bad}");
+    }
+    assert_eq!(
+        day_number("2024-02-29"),
+        Some(day_number_of(parse_date("2024-02-29").unwrap()))
+    );
+}

@@ -6,7 +6,6 @@
 //! handled (a listener calling `forceSync()`, say) waits its turn, so the
 //! machine is never borrowed twice and listeners run with nothing borrowed.
 
-use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
@@ -28,7 +27,7 @@ use crate::transport::http::fetch_text;
 use crate::transport::websocket::Socket;
 use crate::transport::{from_js, from_text, to_js};
 use crate::view::{
-    ProviderSyncClientState, effective_filter, present_event, present_model, present_provider,
+    ProviderSyncClientState, effective_filter, fallbacks, model_fallback, provider_fallback,
     touched,
 };
 use crate::wire::{WireEvent, WireResponse};
@@ -73,6 +72,11 @@ impl Urls {
 
 type Waiters = RefCell<Vec<(Function, Function)>>;
 
+/// Sets `object[field] = text` (an object just made from JSON: cannot fail).
+pub(crate) fn set(object: &JsValue, field: &str, text: &str) {
+    let _ = js_sys::Reflect::set(object, &field.into(), &text.into());
+}
+
 /// JS objects of entities, kept across snapshots: an entity no change has
 /// touched is handed out as the same (frozen) object, so a snapshot converts
 /// only what changed (all of it in one `JSON.parse`), and JS code can compare
@@ -110,12 +114,12 @@ impl JsObjects {
             .map(|at| &self.objects[at].3)
     }
 
-    fn array<'a, T: serde::Serialize + Clone + 'a>(
+    fn array<'a, T: serde::Serialize + 'a>(
         &mut self,
         epoch: &str,
         items: impl Iterator<Item = &'a T>,
         key: impl Fn(&T) -> (&String, u64, &[String]),
-        present: impl Fn(&T) -> Option<T>,
+        fallback: impl Fn(&T) -> Option<(&'static str, &'static str)>,
     ) -> js_sys::Array {
         if self.epoch != epoch {
             self.objects.clear();
@@ -133,7 +137,7 @@ impl JsObjects {
                 seen == id && *at == revision && listed[..] == *ids
             });
             if same.is_none() {
-                fresh.push(present(item).map_or(Cow::Borrowed(item), Cow::Owned));
+                fresh.push(item);
             }
             kept.push((item, same));
         }
@@ -148,6 +152,9 @@ impl JsObjects {
             let entry = same.unwrap_or_else(|| {
                 let object = converted.get(next);
                 next += 1;
+                if let Some((field, shown)) = fallback(item) {
+                    set(&object, field, shown);
+                }
                 js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
                 let (id, revision, ids) = key(item);
                 (id.clone(), revision, ids.to_vec(), object)
@@ -416,8 +423,15 @@ impl Driver {
                 self.providers_js.borrow_mut().forget(providers);
                 self.models_js.borrow_mut().forget(models);
                 if !self.listeners.is_empty(Kind::Event) {
-                    self.listeners
-                        .call(Kind::Event, &to_js(&*present_event(&event)));
+                    let value = to_js(&*event);
+                    let shown = fallbacks(&event.payload);
+                    if !shown.is_empty() {
+                        let data = js_sys::Reflect::get(&value, &"data".into()).unwrap_or_default();
+                        for (field, text) in shown {
+                            set(&data, field, text);
+                        }
+                    }
+                    self.listeners.call(Kind::Event, &value);
                 }
             }
             Notice::Replaced { providers, models } => {
@@ -498,13 +512,13 @@ impl Driver {
                 &state.metadata.epoch,
                 state.all_models.iter().filter(|m| filter.matches(m)),
                 |m| (&m.id, m.revision, &[]),
-                present_model,
+                model_fallback,
             );
             let providers = self.providers_js.borrow_mut().array(
                 &state.metadata.epoch,
                 state.providers.iter(),
                 |p| (&p.id, p.revision, &p.model_ids),
-                present_provider,
+                provider_fallback,
             );
             let _ = js_sys::Reflect::set(&value, &"models".into(), &models);
             let _ = js_sys::Reflect::set(&value, &"providers".into(), &providers);

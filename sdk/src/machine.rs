@@ -5,7 +5,7 @@
 
 use provider_sync_protocol::{
     Applied, EventPayload, FullSyncReason, PROTOCOL_VERSION, SyncEvent, SyncResponse, SyncState,
-    SyncType, VersionInfo, apply_event,
+    SyncType, VersionInfo, apply_event, model_digest, provider_digest,
 };
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
@@ -1158,39 +1158,36 @@ impl Core {
     }
 }
 
-/// Ids of the entities that differ between two copies (added, removed or
-/// changed), providers then models. Both lists are sorted by id.
+/// Ids of the entities that differ between two copies (added, removed or of
+/// other content, by their checksum digests), providers then models. Both
+/// lists are sorted by id.
 fn changed_entities(old: &SyncState, new: &SyncState) -> (Vec<String>, Vec<String>) {
-    fn diff<T: PartialEq>(old: &[T], new: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
+    fn diff<T>(old: &[T], new: &[T], id: fn(&T) -> &str, digest: fn(&T) -> u128) -> Vec<String> {
         let mut changed = Vec::new();
         let (mut a, mut b) = (old.iter().peekable(), new.iter().peekable());
         loop {
-            match (a.peek(), b.peek()) {
+            let (x, y) = (a.peek(), b.peek());
+            let order = match (x, y) {
                 (None, None) => return changed,
-                (Some(x), Some(y)) if id(x) == id(y) => {
-                    if x != y {
-                        changed.push(id(y).to_owned());
-                    }
-                    a.next();
-                    b.next();
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(x), Some(y)) => id(x).cmp(id(y)),
+            };
+            let gone = match order {
+                std::cmp::Ordering::Less => a.next(),
+                std::cmp::Ordering::Greater => b.next(),
+                std::cmp::Ordering::Equal => {
+                    let (x, y) = (a.next().expect("peeked"), b.next().expect("peeked"));
+                    (digest(x) != digest(y)).then_some(y)
                 }
-                (Some(x), Some(y)) if id(x) < id(y) => {
-                    changed.push(id(x).to_owned());
-                    a.next();
-                }
-                (Some(x), None) => {
-                    changed.push(id(x).to_owned());
-                    a.next();
-                }
-                (_, Some(y)) => {
-                    changed.push(id(y).to_owned());
-                    b.next();
-                }
+            };
+            if let Some(entity) = gone {
+                changed.push(id(entity).to_owned());
             }
         }
     }
     (
-        diff(&old.providers, &new.providers, |p| &p.id),
-        diff(&old.all_models, &new.all_models, |m| &m.id),
+        diff(&old.providers, &new.providers, |p| &p.id, provider_digest),
+        diff(&old.all_models, &new.all_models, |m| &m.id, model_digest),
     )
 }

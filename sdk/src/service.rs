@@ -15,7 +15,7 @@ use crate::driver::Driver;
 use crate::fields::{FieldError, Fields};
 use crate::listeners::Kind;
 use crate::transport::to_js;
-use crate::view::{ProviderSyncClientState, SunsetOutlook, effective_filter, present_model};
+use crate::view::{ProviderSyncClientState, SunsetOutlook, effective_filter, model_fallback};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -89,10 +89,10 @@ fn filter_of(filter: JsValue) -> Result<ModelFilter, JsError> {
 
 /// A model `getState()` leaves out, as JavaScript sees it.
 fn present(model: &ModelSpecification) -> JsValue {
-    let object = match present_model(model) {
-        Some(shown) => to_js(&shown),
-        None => to_js(model),
-    };
+    let object = to_js(model);
+    if let Some((field, shown)) = model_fallback(model) {
+        crate::driver::set(&object, field, shown);
+    }
     js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
     object
 }

@@ -1,11 +1,9 @@
 //! What `getState()` returns: the copy and where it stands, in the shape
 //! JavaScript code reads (camelCase), built once per change.
 
-use std::borrow::Cow;
-
 use provider_sync_protocol::{
-    Date, DeprecationStatus, EventPayload, ModelFilter, ModelSpecification, ProviderSyncInfo,
-    SunsetUrgency, SyncEvent, sunset_outlook,
+    DeprecationStatus, EventPayload, ModelFilter, ModelSpecification, ProviderStatus,
+    ProviderSyncInfo, SunsetUrgency, SyncEvent, sunset_outlook,
 };
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
@@ -57,10 +55,7 @@ impl SunsetOutlook {
     /// For a model in `status` with `sunset_date`, on the UTC day of `now_ms`
     /// (ms since the Unix epoch).
     pub fn of(status: &str, sunset_date: Option<&str>, now_ms: f64) -> Self {
-        const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
-        let day = (now_ms / 86_400_000.0).floor() as i32;
-        let today =
-            Date::from_julian_day(UNIX_EPOCH_JULIAN_DAY.saturating_add(day)).unwrap_or(Date::MIN);
+        let today = (now_ms / 86_400_000.0).floor() as i64;
         let (urgency, days_until_sunset) =
             sunset_outlook(&DeprecationStatus::from(status), sunset_date, today);
         Self {
@@ -80,50 +75,40 @@ pub fn effective_filter(filter: Option<ModelFilter>, include_deprecated: bool) -
     filter
 }
 
-/// A provider as JavaScript sees it: a status this release does not know
-/// shown as its documented fallback (`unknown`). `None`: shown as it is.
-pub fn present_provider(provider: &ProviderSyncInfo) -> Option<ProviderSyncInfo> {
-    (!provider.status.is_known()).then(|| ProviderSyncInfo {
-        status: provider.status.presented(),
-        ..provider.clone()
-    })
-}
-
-/// A model as JavaScript sees it: a deprecation status this release does
-/// not know shown as `deprecated`. `None`: shown as it is.
-pub fn present_model(model: &ModelSpecification) -> Option<ModelSpecification> {
-    (!model.deprecation_status.is_known()).then(|| ModelSpecification {
-        deprecation_status: model.deprecation_status.presented(),
-        ..model.clone()
-    })
-}
-
-/// An event as `onEvent` listeners see it: the entities in it presented.
-pub fn present_event(event: &SyncEvent) -> Cow<'_, SyncEvent> {
+/// The properties of an entity (or of an event's data) that JavaScript sees
+/// differently from the copy: a status this release does not know, shown as
+/// its documented fallback (`unknown` for a provider, `deprecated` for a
+/// model). Empty for known values, which is almost always.
+pub fn fallbacks(event: &EventPayload) -> Vec<(&'static str, &'static str)> {
     use EventPayload as P;
-    let payload = match &event.payload {
-        P::ProviderAdded(p) => present_provider(p).map(P::ProviderAdded),
-        P::ProviderUpdated(p) => present_provider(p).map(P::ProviderUpdated),
-        P::ModelAdded(m) => present_model(m).map(P::ModelAdded),
-        P::ModelUpdated(m) => present_model(m).map(P::ModelUpdated),
-        P::ModelDeprecated(m) => present_model(m).map(P::ModelDeprecated),
-        P::ProviderStatusChanged(change)
-            if !change.status.is_known() || !change.previous_status.is_known() =>
-        {
-            let mut change = change.clone();
-            change.status = change.status.presented();
-            change.previous_status = change.previous_status.presented();
-            Some(P::ProviderStatusChanged(change))
+    let mut shown = Vec::new();
+    let mut provider = |field, status: &ProviderStatus| {
+        if !status.is_known() {
+            shown.push((field, "unknown"));
         }
-        _ => None,
     };
-    match payload {
-        None => Cow::Borrowed(event),
-        Some(payload) => Cow::Owned(SyncEvent {
-            payload,
-            ..event.clone()
-        }),
+    match event {
+        P::ProviderAdded(p) | P::ProviderUpdated(p) => provider("status", &p.status),
+        P::ProviderStatusChanged(c) => {
+            provider("status", &c.status);
+            provider("previous_status", &c.previous_status);
+        }
+        P::ModelAdded(m) | P::ModelUpdated(m) | P::ModelDeprecated(m) => {
+            shown.extend(model_fallback(m));
+        }
+        _ => {}
     }
+    shown
+}
+
+/// A provider's property shown through its fallback, if any.
+pub fn provider_fallback(p: &ProviderSyncInfo) -> Option<(&'static str, &'static str)> {
+    (!p.status.is_known()).then_some(("status", "unknown"))
+}
+
+/// A model's property shown through its fallback, if any.
+pub fn model_fallback(m: &ModelSpecification) -> Option<(&'static str, &'static str)> {
+    (!m.deprecation_status.is_known()).then_some(("deprecation_status", "deprecated"))
 }
 
 /// The providers and models an event touches, whose objects must be made
@@ -150,9 +135,11 @@ impl ProviderSyncClientState {
     /// What `getState()` shows before any data: also the React layer's state
     /// before a service exists (generated from this at build time).
     pub fn initial() -> Self {
-        let settings = crate::config::ProviderSyncConfig::default()
-            .settings()
-            .expect("the defaults are valid");
+        // Not `expect`: formatting the error would bring float formatting
+        // into the wasm (16 KB).
+        let Ok(settings) = crate::config::ProviderSyncConfig::default().settings() else {
+            unreachable!("the defaults are valid")
+        };
         Self::scalars(&Core::new(settings))
     }
 
