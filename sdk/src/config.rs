@@ -74,6 +74,13 @@ pub struct ProviderSyncConfig {
     /// Console logging (default `warn`).
     #[tsify(optional)]
     pub log_level: Option<LogLevel>,
+    /// A state the page already has, as the server's `GET /state` gave it
+    /// (for example fetched while rendering on the server): the service
+    /// shows it at once, before `initialize()`, and then catches up from its
+    /// version with `POST /sync` (no `GET /state`, no IndexedDB read).
+    #[tsify(optional)]
+    #[serde(default)]
+    pub bootstrap: Option<provider_sync_protocol::SyncState>,
 }
 
 /// The configuration with defaults applied and checked. URLs are as given;
@@ -132,6 +139,7 @@ impl ProviderSyncConfig {
                     &["silent", "error", "warn", "info", "debug"],
                     &[Silent, Error, Warn, Info, Debug],
                 )?,
+                bootstrap: fields.state("bootstrap")?,
             })
         };
         read().map_err(|e: crate::fields::FieldError| SdkError::Config {

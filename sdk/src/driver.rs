@@ -706,6 +706,12 @@ impl Driver {
         }
     }
 
+    /// Starts from a state the page already has (`bootstrap`).
+    pub(crate) fn bootstrap(&self, state: SyncState) {
+        self.core.borrow_mut().bootstrap(state);
+        self.ready.set(true);
+    }
+
     /// `initialize()`: resolves once data is there (cache or network).
     pub(crate) fn initialize(&self, resolve: Function, reject: Function) {
         if self.core.borrow().is_destroyed() {
@@ -717,9 +723,9 @@ impl Driver {
         }
         if self.ready.get() {
             let _ = resolve.call0(&JsValue::NULL);
-            return;
+        } else {
+            self.ready_waiters.borrow_mut().push((resolve, reject));
         }
-        self.ready_waiters.borrow_mut().push((resolve, reject));
         if self.started.replace(true) {
             return;
         }
@@ -770,6 +776,12 @@ impl Driver {
                 start(None);
             })
         };
+        if self.core.borrow().state().is_some() {
+            // Bootstrapped: what the page has is newer than any cache.
+            drop(give_up);
+            start(None);
+            return;
+        }
         let me = self.me.clone();
         spawn_local(async move {
             let Some(driver) = me.upgrade() else { return };

@@ -448,6 +448,18 @@ impl Core {
         out
     }
 
+    /// Starts from a state the page already has (server rendering): shown
+    /// at once, `stale` until the server confirms it; `Start` then catches up
+    /// from its version.
+    pub fn bootstrap(&mut self, state: SyncState) {
+        if self.started || self.destroyed {
+            return;
+        }
+        self.state = Some(state);
+        self.status = SyncStatus::Stale;
+        self.ready = true;
+    }
+
     fn notify(out: &mut Vec<Command>, notice: Notice) {
         out.push(Command::Notify(notice));
     }
@@ -463,6 +475,11 @@ impl Core {
             return;
         }
         self.started = true;
+        if self.state.is_some() {
+            // Bootstrapped: shown already; catch up from its version.
+            self.request_sync(false, Ask::Now, now, out);
+            return;
+        }
         match cached {
             Some(state) => {
                 self.state = Some(state);

@@ -112,10 +112,12 @@ impl ProviderSyncService {
     /// its URLs against the page. Nothing is fetched until `initialize()`.
     #[wasm_bindgen(constructor)]
     pub fn new(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncService, JsError> {
-        let settings = config_of(config)?.settings()?;
-        Ok(Self {
-            driver: Driver::new(settings)?,
-        })
+        let config = config_of(config)?;
+        let driver = Driver::new(config.settings()?)?;
+        if let Some(state) = config.bootstrap {
+            driver.bootstrap(state);
+        }
+        Ok(Self { driver })
     }
 
     /// Starts syncing. Resolves once data is available: at once from a fresh

@@ -983,3 +983,43 @@ async fn nothing_is_saved_after_destroy() {
     sleep(600).await;
     assert_eq!(cached_version().await, Some(before));
 }
+
+#[wasm_bindgen_test]
+async fn a_bootstrap_state_is_shown_before_initialize_and_caught_up() {
+    let truth = server_state().await;
+    let text = serde_json::to_string(&truth).unwrap();
+    // As a page would pass it: the plain object of GET /state.
+    let make = |bootstrap: &str| {
+        let config: JsValue = config(|_| {}).into_ts().unwrap().into();
+        js_sys::Reflect::set(
+            &config,
+            &"bootstrap".into(),
+            &js_sys::JSON::parse(bootstrap).unwrap(),
+        )
+        .unwrap();
+        ProviderSyncService::new(Some(tsify::Ts::new_unchecked(config)))
+    };
+    let service = make(&text).unwrap();
+    let state = state_of(&service);
+    assert_eq!(state.version, truth.metadata.version);
+    assert_eq!(state.providers, truth.providers);
+    assert_eq!(state.status, SyncStatus::Stale);
+    JsFuture::from(service.initialize())
+        .await
+        .expect("resolves at once");
+    let priority = js_sys::Date::now() as u64 % 971;
+    let status = admin(
+        "PATCH",
+        "/providers/xai",
+        &format!(r#"{{"priority": {priority}}}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(3000, "the catch-up", || async { converged(&service).await }).await;
+    service.destroy();
+
+    // A state that is not the server's (edited): refused, naming the field.
+    let edited = text.replacen(&truth.providers[0].name, "Edited", 1);
+    let message = thrown(make(&edited).unwrap_err());
+    assert!(message.contains("bootstrap"), "{message}");
+}

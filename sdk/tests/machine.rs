@@ -1134,3 +1134,33 @@ fn a_newer_protocol_and_server_errors_are_reported() {
         })
     );
 }
+
+#[test]
+fn a_bootstrapped_copy_is_shown_at_once_and_caught_up_without_a_full_state() {
+    let h = history("e1", 4);
+    let mut core = Core::new(settings(|_| {}));
+    core.bootstrap(h.states[2].clone());
+    assert_eq!(core.state().unwrap(), &h.states[2]);
+    assert_eq!(core.status(), SyncStatus::Stale);
+    assert!(!core.from_cache());
+    let out = core.handle(
+        Input::Start {
+            cached: Some(h.states[1].clone()),
+        },
+        0.0,
+        0.5,
+    );
+    // The page's copy wins over a cached one, and is caught up by events.
+    assert_eq!(core.state().unwrap(), &h.states[2]);
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync {
+            version: 2,
+            epoch: "e1".into(),
+            force_full: false
+        }]
+    );
+    core.handle(Input::Synced(incremental(&h, 2, 4)), 1.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[4]);
+    assert_eq!(core.status(), SyncStatus::Synced);
+}

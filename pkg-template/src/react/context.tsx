@@ -1,8 +1,8 @@
 "use client";
 
 import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import { createProviderSyncService } from "../index.js";
-import type { ProviderSyncConfig, ProviderSyncEvent, ProviderSyncService } from "../index.js";
+import { ProviderSyncService, createProviderSyncService, isLoaded } from "../index.js";
+import type { ProviderSyncConfig, ProviderSyncEvent, SyncState } from "../index.js";
 
 /** What the React layer needs of a service; a test may inject its own. */
 export type ProviderSyncServiceLike = Pick<
@@ -36,7 +36,50 @@ export interface ProviderSyncProviderProps {
   service?: ProviderSyncServiceLike;
   /** Called with every sync and connection event. */
   onSyncEvent?: (event: ProviderSyncEvent) => void;
+  /**
+   * The catalog the page already has, as the server's `GET /state` gave it
+   * (fetched while rendering on the server). With the wasm loaded before
+   * rendering (`loadSync(bytes)` on the server, `await load()` before
+   * `hydrateRoot` in the browser), the first render already shows it, on
+   * the server and when hydrating alike, and the service then catches up
+   * from its version (no `GET /state`). Read once, when the service is made.
+   */
+  bootstrap?: SyncState;
   children?: ReactNode;
+}
+
+/** Services made while rendering on the server, one per state and config,
+ * shared by the renders that show it; the oldest is freed as new states come
+ * (a service made there is never started, and would otherwise hold its copy
+ * in wasm memory for good). */
+const serverServices = new Map<string, ProviderSyncService>();
+const SERVER_SERVICES = 4;
+
+/** The service a render can have at once: with a bootstrap and the wasm
+ * loaded. */
+function immediate(
+  config: ProviderSyncConfig | undefined,
+  bootstrap: SyncState | undefined,
+): { service: ProviderSyncService | null; error: Error | null } {
+  if (!bootstrap || !isLoaded()) return { service: null, error: null };
+  const onServer = typeof window === "undefined";
+  const key = `${JSON.stringify(config ?? {})}|${bootstrap.metadata.epoch}|${bootstrap.metadata.version}`;
+  const shared = onServer ? serverServices.get(key) : undefined;
+  if (shared) return { service: shared, error: null };
+  try {
+    const service = new ProviderSyncService({ ...config, bootstrap });
+    if (onServer) {
+      serverServices.set(key, service);
+      for (const [old, oldest] of serverServices) {
+        if (serverServices.size <= SERVER_SERVICES) break;
+        serverServices.delete(old);
+        oldest.free();
+      }
+    }
+    return { service, error: null };
+  } catch (error) {
+    return { service: null, error: error instanceof Error ? error : new Error(String(error)) };
+  }
 }
 
 /**
@@ -49,16 +92,36 @@ export interface ProviderSyncProviderProps {
  * </ProviderSyncProvider>
  * ```
  */
-export function ProviderSyncProvider({ config, service: injected, onSyncEvent, children }: ProviderSyncProviderProps) {
-  const [created, setCreated] = useState<ProviderSyncServiceLike | null>(null);
-  const [loadError, setLoadError] = useState<Error | null>(null);
+export function ProviderSyncProvider({
+  config,
+  service: injected,
+  onSyncEvent,
+  bootstrap,
+  children,
+}: ProviderSyncProviderProps) {
+  const [first] = useState(() => (injected ? { service: null, error: null } : immediate(config, bootstrap)));
+  const [created, setCreated] = useState<ProviderSyncServiceLike | null>(first.service);
+  const [loadError, setLoadError] = useState<Error | null>(first.error);
   const configKey = JSON.stringify(config ?? {});
+  // The service made in the first render, for the first effect to adopt.
+  const early = useRef<ProviderSyncServiceLike | null>(first.service);
+  const bootstrapAtStart = useRef(bootstrap);
 
   useEffect(() => {
     if (injected) return;
     let cancelled = false;
-    let made: ProviderSyncServiceLike | null = null;
-    createProviderSyncService(JSON.parse(configKey) as ProviderSyncConfig).then(
+    let made: ProviderSyncServiceLike | null = early.current;
+    early.current = null;
+    if (made) {
+      setCreated(made);
+      return () => {
+        made?.destroy();
+        setCreated(null);
+      };
+    }
+    const bootstrap = bootstrapAtStart.current;
+    const options = { ...(JSON.parse(configKey) as ProviderSyncConfig), ...(bootstrap ? { bootstrap } : {}) };
+    createProviderSyncService(options).then(
       (service) => {
         if (cancelled) {
           service.destroy();

@@ -11,7 +11,6 @@ import type { ProviderSyncServiceLike } from "./context.js";
 export const EMPTY_STATE: ProviderSyncClientState = INITIAL_STATE;
 
 const noSubscription = () => () => undefined;
-const serverSnapshot = () => EMPTY_STATE;
 
 /** The service's state; re-renders only when the service publishes a new one. */
 export function useSyncSnapshot(service: ProviderSyncServiceLike | null): ProviderSyncClientState {
@@ -20,7 +19,9 @@ export function useSyncSnapshot(service: ProviderSyncServiceLike | null): Provid
     [service],
   );
   const getSnapshot = useCallback(() => (service ? service.getState() : EMPTY_STATE), [service]);
-  return useSyncExternalStore(subscribe, getSnapshot, serverSnapshot);
+  // On the server and while hydrating too: a service made from a bootstrap
+  // already holds the catalog, so both render it alike.
+  return useSyncExternalStore(subscribe, getSnapshot, getSnapshot);
 }
 
 /**
@@ -52,11 +53,8 @@ export function useSelected<T>(
     last.current = { state, key, value };
     return value;
   };
-  return useSyncExternalStore(
-    subscribe,
-    () => pick(service ? service.getState() : EMPTY_STATE),
-    () => pick(EMPTY_STATE),
-  );
+  const snapshot = () => pick(service ? service.getState() : EMPTY_STATE);
+  return useSyncExternalStore(subscribe, snapshot, snapshot);
 }
 
 /**
