@@ -144,7 +144,7 @@ pub fn day_number(text: &str) -> Option<i64> {
         return None;
     }
     let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        let digits = &text[range];
+        let digits = text.get(range)?;
         digits
             .bytes()
             .all(|b| b.is_ascii_digit())

@@ -10,7 +10,7 @@
 //! The encoding is part of protocol version 1: clients and servers of the
 //! same protocol version must compute the same value.
 
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::model::{ModelSpecification, ProviderHealth, ProviderSyncInfo};
 use crate::state::SyncState;
@@ -57,13 +57,24 @@ pub fn state_checksum(state: &SyncState) -> Checksum {
 
 /// Feeds fields into the hasher so that no two different field sequences
 /// produce the same bytes (strings and options are length- or tag-prefixed).
-struct Canon(Xxh3);
+/// The bytes are gathered, then hashed at once: the same xxh3-128 value as
+/// streaming them, with the one-shot code only (streaming's weighs about
+/// 3 KB more in the wasm client).
+struct Canon(Bytes);
+
+struct Bytes(Vec<u8>);
+
+impl Bytes {
+    fn update(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+}
 
 impl Canon {
     fn new(domain: u8) -> Self {
-        let mut hasher = Xxh3::new();
-        hasher.update(&[domain]);
-        Self(hasher)
+        let mut bytes = Vec::with_capacity(256);
+        bytes.push(domain);
+        Self(Bytes(bytes))
     }
 
     fn str(&mut self, value: &str) -> &mut Self {
@@ -117,7 +128,7 @@ impl Canon {
     }
 
     fn finish(&self) -> u128 {
-        self.0.digest128()
+        xxh3_128(&self.0.0)
     }
 }
 
@@ -193,4 +204,74 @@ pub fn model_digest(m: &ModelSpecification) -> u128 {
     // them, still compute the server's checksum. Any change to them changes
     // the model's `revision`, which is in, so a missed or extra update is
     // still caught.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DeprecationStatus, ModelPricing, ProviderStatus};
+
+    /// The checksum is part of protocol version 1: released clients compute
+    /// it, so its value for a given state may never change. Pinned here from
+    /// the first release's implementation.
+    #[test]
+    fn the_checksum_of_a_known_state_never_changes() {
+        let mut state = SyncState {
+            active_provider_id: Some("openai".into()),
+            ..SyncState::default()
+        };
+        state.providers.push(ProviderSyncInfo {
+            id: "openai".into(),
+            name: "OpenAI".into(),
+            display_name: "OpenAI — GPT".into(),
+            provider_type: "openai".into(),
+            base_url: Some("https://api.openai.com/v1".into()),
+            health_url: None,
+            enabled: true,
+            priority: -3,
+            status: ProviderStatus::Degraded,
+            health: ProviderHealth {
+                last_check: Some("2026-01-01T00:00:00Z".into()),
+                latency_ms: Some(120),
+                error_rate: 0.25,
+                consecutive_failures: 2,
+                message: None,
+            },
+            fallback_provider_id: None,
+            capabilities: vec!["chat".into(), "x".repeat(300)],
+            model_ids: vec!["gpt-4o".into()],
+            revision: 7,
+        });
+        state.all_models.push(ModelSpecification {
+            id: "gpt-4o".into(),
+            name: "GPT-4o".into(),
+            provider_id: "openai".into(),
+            context_window: 128_000,
+            max_input_tokens: 128_000,
+            max_output_tokens: 16_384,
+            supports_streaming: true,
+            supports_vision: true,
+            supports_function_calling: true,
+            supports_json_mode: false,
+            supports_reasoning: false,
+            pricing: Some(ModelPricing {
+                input_per_million: 2.5,
+                output_per_million: 10.0,
+                cached_input_per_million: None,
+            }),
+            deprecation_status: DeprecationStatus::Deprecated,
+            deprecation_date: Some("2026-06-01".into()),
+            sunset_date: None,
+            replacement_model_id: None,
+            revision: 3,
+        });
+        assert_eq!(
+            state_checksum(&state).to_hex(),
+            "40824c7e0eb31e8504f46ba79a0f60cf"
+        );
+        assert_eq!(
+            format!("{:032x}", provider_digest(&state.providers[0])),
+            "3da41eaca1fba8cb6b11ce8c2dfe432f"
+        );
+    }
 }

@@ -74,6 +74,13 @@ pub struct ProviderSyncConfig {
     /// Console logging (default `warn`).
     #[tsify(optional)]
     pub log_level: Option<LogLevel>,
+    /// Share one connection among the tabs of this origin that sync from
+    /// the same server (default true): one tab (elected with Web Locks)
+    /// holds the WebSocket or the poller and writes the cache; the others
+    /// follow it over a BroadcastChannel. False: this service connects by
+    /// itself.
+    #[tsify(optional)]
+    pub share_connection: Option<bool>,
     /// A state the page already has, as the server's `GET /state` gave it
     /// (for example fetched while rendering on the server): the service
     /// shows it at once, before `initialize()`, and then catches up from its
@@ -99,6 +106,7 @@ pub struct Settings {
     pub enable_cache: bool,
     pub cache_ttl: f64,
     pub log_level: LogLevel,
+    pub share_connection: bool,
 }
 
 fn positive(field: &'static str, value: Option<f64>, default: f64) -> Result<f64, SdkError> {
@@ -140,6 +148,7 @@ impl ProviderSyncConfig {
                     &[Silent, Error, Warn, Info, Debug],
                 )?,
                 bootstrap: fields.state("bootstrap")?,
+                share_connection: fields.boolean("shareConnection")?,
             })
         };
         read().map_err(|e: crate::fields::FieldError| SdkError::Config {
@@ -181,6 +190,7 @@ impl ProviderSyncConfig {
             enable_cache: self.enable_cache.unwrap_or(true),
             cache_ttl: positive("cacheTtl", self.cache_ttl, 300_000.0)?,
             log_level: self.log_level.unwrap_or_default(),
+            share_connection: self.share_connection.unwrap_or(true),
         })
     }
 }

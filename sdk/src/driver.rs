@@ -21,14 +21,17 @@ use crate::config::{LogLevel, Settings};
 use crate::error::SdkError;
 use crate::idb::Idb;
 use crate::listeners::{Kind, Listeners};
-use crate::machine::{ALL_TIMERS, ConnectionEvent, Core, Input, Notice, Request, RequestKind};
+use crate::machine::{
+    ALL_TIMERS, ConnectionEvent, Core, Input, Mirror, Notice, Request, RequestKind,
+};
 use crate::page::PageWatch;
+use crate::tabs::Tabs;
 use crate::transport::http::fetch_text;
 use crate::transport::websocket::Socket;
 use crate::transport::{from_js, from_text, to_js};
 use crate::view::{
     ProviderSyncClientState, effective_filter, fallbacks, model_fallback, provider_fallback,
-    touched,
+    removed,
 };
 use crate::wire::{WireEvent, WireResponse};
 
@@ -71,6 +74,32 @@ impl Urls {
 }
 
 type Waiters = RefCell<Vec<(Function, Function)>>;
+
+/// Where the leading tab stands, from the `getState()` fields it sent.
+fn mirror_of(text: &str) -> Option<Mirror> {
+    use crate::machine::{SyncStatus as S, Transport as T};
+    let fields = crate::fields::Fields::of(js_sys::JSON::parse(text).ok()?).ok()?;
+    let status = fields.choice(
+        "status",
+        "",
+        &["synced", "syncing", "stale", "error", "disconnected"],
+        &[S::Synced, S::Syncing, S::Stale, S::Error, S::Disconnected],
+    );
+    let transport = fields.choice(
+        "transport",
+        "",
+        &["websocket", "polling", "offline"],
+        &[T::Websocket, T::Polling, T::Offline],
+    );
+    Some(Mirror {
+        status: status.ok()??,
+        transport: transport.ok()??,
+        connected: fields.boolean("isConnected").ok()?.unwrap_or(false),
+        last_error: fields.string("lastError").ok()?,
+        last_sync_time: fields.number("lastSyncTime").ok()?,
+        from_cache: fields.boolean("fromCache").ok()?.unwrap_or(false),
+    })
+}
 
 /// Sets `object[field] = text` (an object just made from JSON: cannot fail).
 pub(crate) fn set(object: &JsValue, field: &str, text: &str) {
@@ -182,6 +211,12 @@ pub(crate) struct Driver {
     /// When a confirmation was last written (`Date.now()`).
     confirmation_written: Cell<f64>,
     page: RefCell<Option<PageWatch>>,
+    /// The tabs sharing one connection, when this service shares.
+    tabs: RefCell<Option<Tabs>>,
+    /// As a leader: the epoch and version followers were last brought to
+    /// (by the whole state or by events), and the last status told.
+    shared: RefCell<(String, u64)>,
+    told: RefCell<String>,
     pub(crate) listeners: Listeners,
     snapshot: RefCell<Option<JsValue>>,
     models_js: RefCell<JsObjects>,
@@ -216,6 +251,9 @@ impl Driver {
             save_again: Cell::new(false),
             confirmation_written: Cell::new(0.0),
             page: RefCell::default(),
+            tabs: RefCell::default(),
+            shared: RefCell::default(),
+            told: RefCell::default(),
             listeners: Listeners::default(),
             snapshot: RefCell::default(),
             models_js: RefCell::default(),
@@ -257,6 +295,8 @@ impl Driver {
     }
 
     /// Feeds one input to the machine and carries out what it says.
+    /// Not inlined: it is called from every event handler.
+    #[inline(never)]
     pub(crate) fn dispatch(&self, input: Input) {
         self.queue.borrow_mut().push_back(input);
         if self.dispatching.replace(true) {
@@ -292,6 +332,11 @@ impl Driver {
             Fetch(request) => self.fetch(request),
             OpenSocket { since, epoch } => self.open_socket(since, &epoch),
             CloseSocket => drop(self.socket.borrow_mut().take()),
+            AskLeader { state } => {
+                if let Some(tabs) = self.tabs.borrow().as_ref() {
+                    tabs.send(if state { "h" } else { "f" }, "");
+                }
+            }
             SendHeartbeat { version } => {
                 if let Some(socket) = self.socket.borrow().as_ref() {
                     socket.send(&format!("{{\"type\":\"heartbeat\",\"version\":{version}}}"));
@@ -389,10 +434,7 @@ impl Driver {
                 match from_text::<WireEvent>(&message, "a WebSocket frame") {
                     Ok(WireEvent::Known(event)) => d.dispatch(Input::SocketEvent(event)),
                     Ok(WireEvent::Unknown { kind, version }) => {
-                        d.log(
-                            LogLevel::Debug,
-                            &format!("a frame of a type this release does not know: {kind}"),
-                        );
+                        d.log(LogLevel::Debug, &format!("unknown frame type {kind}"));
                         d.dispatch(Input::SocketUnknown { kind, version });
                     }
                     Err(error) => d.log(LogLevel::Warn, &format!("ignored: {error}")),
@@ -415,13 +457,15 @@ impl Driver {
     }
 
     fn notify(&self, notice: Notice) {
+        self.share(&notice);
         match notice {
             Notice::Event(event) => {
                 // A listener calling getState() sees the state with this event.
                 self.snapshot.borrow_mut().take();
-                let (providers, models) = touched(&event);
-                self.providers_js.borrow_mut().forget(providers);
-                self.models_js.borrow_mut().forget(models);
+                let (provider, models, model) = removed(&event);
+                self.providers_js.borrow_mut().forget(provider);
+                let ids = models.iter().map(String::as_str).chain(model);
+                self.models_js.borrow_mut().forget(ids);
                 if !self.listeners.is_empty(Kind::Event) {
                     let value = to_js(&*event);
                     let shown = fallbacks(&event.payload);
@@ -434,14 +478,10 @@ impl Driver {
                     self.listeners.call(Kind::Event, &value);
                 }
             }
-            Notice::Replaced { providers, models } => {
+            Notice::Replaced => {
                 self.snapshot.borrow_mut().take();
-                self.providers_js
-                    .borrow_mut()
-                    .forget(providers.iter().map(String::as_str));
-                self.models_js
-                    .borrow_mut()
-                    .forget(models.iter().map(String::as_str));
+                *self.providers_js.borrow_mut() = JsObjects::default();
+                *self.models_js.borrow_mut() = JsObjects::default();
             }
             Notice::Connection(event) => {
                 let (level, message) = match &event {
@@ -497,6 +537,163 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// As the leading tab: tells the others what changed.
+    fn share(&self, notice: &Notice) {
+        let tabs = self.tabs.borrow();
+        let Some(tabs) = tabs.as_ref().filter(|t| t.leading()) else {
+            return;
+        };
+        fn text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+            crate::json::to_string(value).unwrap_or_default()
+        }
+        match notice {
+            Notice::Event(event) => {
+                tabs.send("e", &text(&**event));
+                self.shared.borrow_mut().1 = event.version;
+            }
+            Notice::Connection(event) => tabs.send("c", &text(event)),
+            Notice::Replaced => *self.shared.borrow_mut() = Default::default(),
+            // `r` alone: done; `R` and the error's text: failed.
+            Notice::SyncSettled(Ok(())) => tabs.send("r", ""),
+            Notice::SyncSettled(Err(message)) => tabs.send("R", message),
+            Notice::StateChanged => self.tell_state(tabs, false),
+            _ => {}
+        }
+    }
+
+    /// Tells followers the whole state if they may lack it (or `always`),
+    /// and where this copy stands if that changed.
+    fn tell_state(&self, tabs: &Tabs, always: bool) {
+        let core = self.core.borrow();
+        if let Some(state) = core.state() {
+            let at = (state.metadata.epoch.clone(), state.metadata.version);
+            if always || *self.shared.borrow() != at {
+                if let Ok(json) = crate::json::to_string(state) {
+                    tabs.send("s", &json);
+                }
+                *self.shared.borrow_mut() = at;
+            }
+        }
+        // The leader's getState() fields, less the lists: followers read
+        // theirs (status, transport, …) from it.
+        let mirror =
+            crate::json::to_string(&ProviderSyncClientState::scalars(&core)).unwrap_or_default();
+        if always || *self.told.borrow() != mirror {
+            tabs.send("m", &mirror);
+            *self.told.borrow_mut() = mirror;
+        }
+    }
+
+    /// What another tab sent.
+    fn on_tab_message(&self, text: &str) {
+        let (kind, body) = (
+            text.get(..1).unwrap_or_default(),
+            text.get(1..).unwrap_or_default(),
+        );
+        let leading = self.tabs.borrow().as_ref().is_some_and(Tabs::leading);
+        if leading {
+            match kind {
+                "h" => {
+                    if let Some(tabs) = self.tabs.borrow().as_ref() {
+                        self.tell_state(tabs, true);
+                    }
+                }
+                "f" => self.dispatch(Input::ForceSync),
+                "v" => self.dispatch(Input::Visibility { visible: true }),
+                _ => {}
+            }
+            return;
+        }
+        let input = match kind {
+            "s" => from_text(body, "a tab message").map(Input::LeaderState),
+            "e" => match from_text::<WireEvent>(body, "a tab message") {
+                Ok(WireEvent::Known(event)) => Ok(Input::LeaderEvent(event)),
+                // The leader fetches what it cannot read; its state follows.
+                Ok(WireEvent::Unknown { .. }) => return,
+                Err(error) => Err(error),
+            },
+            "m" => match mirror_of(body) {
+                Some(mirror) => Ok(Input::LeaderMirror(mirror)),
+                None => return,
+            },
+            "r" => Ok(Input::LeaderSettled(Ok(()))),
+            "R" => Ok(Input::LeaderSettled(Err(body.to_owned()))),
+            "c" => {
+                // Handed on as the leader wrote it: reading it into a
+                // ConnectionEvent (an internally tagged enum) would bring
+                // serde's buffering into the wasm.
+                if let Ok(event) = js_sys::JSON::parse(body) {
+                    self.listeners.call(Kind::Event, &event);
+                }
+                return;
+            }
+            _ => return,
+        };
+        match input {
+            Ok(input) => self.dispatch(input),
+            Err(error) => self.log(LogLevel::Warn, &format!("ignored: {error}")),
+        }
+    }
+
+    /// Joins the tabs sharing this server's connection, as a follower until
+    /// the lock comes; `false` where the browser cannot share (or sharing is
+    /// off).
+    fn join_tabs(&self) -> bool {
+        if !self.core.borrow().settings().share_connection {
+            return false;
+        }
+        let (message, lead) = (self.me.clone(), self.me.clone());
+        let tabs = Tabs::join(
+            &format!("provider-sync {}", self.urls.api),
+            move |text| {
+                if let Some(d) = message.upgrade() {
+                    d.on_tab_message(&text);
+                }
+            },
+            move || {
+                if let Some(d) = lead.upgrade() {
+                    d.log(LogLevel::Info, "this tab now holds the connection");
+                    *d.told.borrow_mut() = String::new();
+                    d.dispatch(Input::Lead);
+                }
+            },
+        );
+        let joined = tabs.is_some();
+        *self.tabs.borrow_mut() = tabs;
+        joined
+    }
+
+    /// `pagehide`: let another tab take the connection (or, alone, close
+    /// it), so that the page may enter the back/forward cache.
+    fn page_hidden(&self) {
+        let shared = self.tabs.borrow_mut().take().is_some();
+        self.dispatch(if shared {
+            Input::Follow {
+                cached: None,
+                expired: None,
+            }
+        } else {
+            Input::Pause
+        });
+    }
+
+    /// `pageshow` after a `pagehide`: join again (or, alone, reconnect).
+    fn page_shown(&self) {
+        if self.core.borrow().is_destroyed() || self.tabs.borrow().is_some() {
+            return;
+        }
+        let following = self.core.borrow().is_following();
+        self.dispatch(if following && self.join_tabs() {
+            // Back among the tabs: the leader's state brings it up to date.
+            Input::Follow {
+                cached: None,
+                expired: None,
+            }
+        } else {
+            Input::Lead
+        });
     }
 
     /// `getState()`: the same object until something changes.
@@ -659,10 +856,8 @@ impl Driver {
                     saved_at: now(),
                     state: state.clone(),
                 });
-                if let (Some(record), Some(idb)) = (record, driver.idb().await)
-                    && let Err(message) = idb.put(&driver.urls.api, &to_js(&record)).await
-                {
-                    driver.cache_error(format!("cannot save the cache: {message}"));
+                if let Some(record) = record {
+                    driver.store(&driver.urls.api, &to_js(&record)).await;
                 }
                 if !driver.save_again.get() || driver.core.borrow().is_destroyed() {
                     driver.saving.set(false);
@@ -685,15 +880,20 @@ impl Driver {
         self.confirmation_written.set(at);
         let me = self.me.clone();
         spawn_local(async move {
-            let Some(driver) = me.upgrade() else { return };
-            if let Some(idb) = driver.idb().await
-                && let Err(message) = idb
-                    .put(&confirmed_key(&driver.urls.api), &JsValue::from_f64(at))
-                    .await
-            {
-                driver.cache_error(format!("cannot save the cache: {message}"));
+            if let Some(driver) = me.upgrade() {
+                let key = confirmed_key(&driver.urls.api);
+                driver.store(&key, &JsValue::from_f64(at)).await;
             }
         });
+    }
+
+    /// Writes one entry of the cache, reporting a failure.
+    async fn store(&self, key: &str, value: &JsValue) {
+        if let Some(idb) = self.idb().await
+            && let Err(message) = idb.put(key, value).await
+        {
+            self.cache_error(format!("cannot save the cache: {message}"));
+        }
     }
 
     pub(crate) async fn clear_cache(&self) -> Result<(), String> {
@@ -729,16 +929,33 @@ impl Driver {
         if self.started.replace(true) {
             return;
         }
-        let (visibility, online) = (self.me.clone(), self.me.clone());
+        let (visibility, online, page) = (self.me.clone(), self.me.clone(), self.me.clone());
         *self.page.borrow_mut() = PageWatch::new(
             move |visible| {
                 if let Some(d) = visibility.upgrade() {
                     d.dispatch(Input::Visibility { visible });
+                    // A follower in view: the leader (maybe hidden, its
+                    // polling paused) catches up for it.
+                    if visible
+                        && d.core.borrow().is_following()
+                        && let Some(tabs) = d.tabs.borrow().as_ref()
+                    {
+                        tabs.send("v", "");
+                    }
                 }
             },
             move || {
                 if let Some(d) = online.upgrade() {
                     d.dispatch(Input::Online);
+                }
+            },
+            move |shown| {
+                if let Some(d) = page.upgrade() {
+                    if shown {
+                        d.page_shown();
+                    } else {
+                        d.page_hidden();
+                    }
                 }
             },
         );
@@ -755,11 +972,20 @@ impl Driver {
                     if driver.core.borrow().is_destroyed() {
                         return;
                     }
-                    driver.dispatch(match cached {
-                        Some((state, Freshness::Expired)) => Input::StartExpired(state),
-                        cached => Input::Start {
-                            cached: cached.map(|(state, _)| state),
-                        },
+                    let (fresh, expired) = match cached {
+                        Some((state, Freshness::Fresh)) => (Some(state), None),
+                        Some((state, Freshness::Expired)) => (None, Some(state)),
+                        None => (None, None),
+                    };
+                    driver.dispatch(if driver.join_tabs() {
+                        Input::Follow {
+                            cached: fresh,
+                            expired,
+                        }
+                    } else if let Some(state) = expired {
+                        Input::StartExpired(state)
+                    } else {
+                        Input::Start { cached: fresh }
                     });
                     if !crate::page::visible() {
                         driver.dispatch(Input::Visibility { visible: false });
@@ -798,6 +1024,7 @@ impl Driver {
 
     pub(crate) fn destroy(&self) {
         self.dispatch(Input::Destroy);
+        self.tabs.borrow_mut().take();
         self.page.borrow_mut().take();
         self.socket.borrow_mut().take();
         self.cache.borrow_mut().take();

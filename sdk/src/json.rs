@@ -154,6 +154,19 @@ struct Reader<'de> {
 }
 
 impl<'de> Reader<'de> {
+    /// The text from `start` to the reading position. Positions are always
+    /// between characters (the reader stops only at ASCII bytes), so `get`
+    /// never fails; it is used rather than indexing, whose failure path
+    /// would bring string formatting into the wasm.
+    fn slice(&self, start: usize) -> &'de str {
+        self.text.get(start..self.at).unwrap_or_default()
+    }
+
+    /// The text from the reading position on.
+    fn rest(&self) -> &'de str {
+        self.text.get(self.at..).unwrap_or_default()
+    }
+
     fn error(&self, what: &str) -> Error {
         Error(format!("{what} at byte {}", self.at))
     }
@@ -197,7 +210,7 @@ impl<'de> Reader<'de> {
     /// Eats `word` (after any whitespace).
     fn word(&mut self, word: &'static str) -> Result<()> {
         self.peek();
-        if self.text[self.at..].starts_with(word) {
+        if self.rest().starts_with(word) {
             self.at += word.len();
             Ok(())
         } else {
@@ -257,7 +270,7 @@ impl<'de> Reader<'de> {
         if !valid {
             return Err(self.error("expected a number"));
         }
-        Ok((&self.text[start..self.at], integer))
+        Ok((self.slice(start), integer))
     }
 
     fn unsigned(&mut self) -> Result<u64> {
@@ -337,7 +350,7 @@ impl<'de> Reader<'de> {
             };
             match b {
                 b'"' => {
-                    let tail = &self.text[start..self.at];
+                    let tail = self.slice(start);
                     self.at += 1;
                     return Ok(match owned {
                         None => Cow::Borrowed(tail),
@@ -349,7 +362,7 @@ impl<'de> Reader<'de> {
                 }
                 b'\\' => {
                     let s = owned.get_or_insert_with(String::new);
-                    s.push_str(&self.text[start..self.at]);
+                    s.push_str(self.slice(start));
                     let escape = bytes.get(self.at + 1).copied();
                     self.at += 2;
                     let c = match escape {
@@ -364,7 +377,7 @@ impl<'de> Reader<'de> {
                         Some(b'u') => {
                             let unit = self.hex4()?;
                             let code = if (0xD800..0xDC00).contains(&unit)
-                                && self.text[self.at..].starts_with("\\u")
+                                && self.rest().starts_with("\\u")
                             {
                                 let back = self.at;
                                 self.at += 2;
@@ -549,7 +562,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
             self.peek();
             let start = self.at;
             self.skip()?;
-            visitor.visit_borrowed_str(&self.text[start..self.at])
+            visitor.visit_borrowed_str(self.slice(start))
         } else {
             visitor.visit_newtype_struct(self)
         }
@@ -735,7 +748,7 @@ impl Writer {
                 0..=0x1F => "",
                 _ => continue,
             };
-            out.push_str(&value[start..i]);
+            out.push_str(value.get(start..i).unwrap_or_default());
             if escape.is_empty() {
                 let _ = write!(out, "\\u{:04x}", b);
             } else {
@@ -743,7 +756,7 @@ impl Writer {
             }
             start = i + 1;
         }
-        out.push_str(&value[start..]);
+        out.push_str(value.get(start..).unwrap_or_default());
         out.push('"');
     }
 

@@ -5,7 +5,7 @@
 
 use provider_sync_protocol::{
     Applied, EventPayload, FullSyncReason, PROTOCOL_VERSION, SyncEvent, SyncResponse, SyncState,
-    SyncType, VersionInfo, apply_event, model_digest, provider_digest,
+    SyncType, VersionInfo, apply_event,
 };
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
@@ -28,6 +28,18 @@ pub enum SyncStatus {
     Error,
     /// No live link to the server.
     Disconnected,
+}
+
+/// Where a follower's status comes from: the leading tab's, as it tells
+/// (the fields of its `getState()` of the same names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mirror {
+    pub status: SyncStatus,
+    pub transport: Transport,
+    pub connected: bool,
+    pub last_error: Option<String>,
+    pub last_sync_time: Option<f64>,
+    pub from_cache: bool,
 }
 
 /// How changes reach the client.
@@ -122,13 +134,10 @@ pub enum Notice {
     Failed(String),
     /// The sync a `forceSync()` asked for finished.
     SyncSettled(Result<(), String>),
-    /// These entities may have changed without a new revision (the copy was
-    /// replaced): objects made for them must not be reused. Ids of
-    /// providers, then of models.
-    Replaced {
-        providers: Vec<String>,
-        models: Vec<String>,
-    },
+    /// The copy was replaced by a whole state: entities may have changed
+    /// without a new revision, so no object made for the old copy may be
+    /// reused.
+    Replaced,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +150,11 @@ pub enum Command {
     CloseSocket,
     SendHeartbeat {
         version: u64,
+    },
+    /// Ask the leading tab (as a follower): `true` for its whole state (a
+    /// gap, or just joined), `false` for a sync (`forceSync()`).
+    AskLeader {
+        state: bool,
     },
     SetTimer {
         timer: Timer,
@@ -195,6 +209,25 @@ pub enum Input {
     Online,
     ForceSync,
     Destroy,
+    /// Another tab holds the connection: show what it tells (after the
+    /// cache, if one is given and nothing is shown yet). Stops this one's
+    /// own network work, if any.
+    Follow {
+        cached: Option<SyncState>,
+        /// A cached copy older than `cacheTtl`: shown only if this tab
+        /// comes to lead and cannot reach the server.
+        expired: Option<SyncState>,
+    },
+    /// This tab now holds the connection: catch up from the copy's version
+    /// and connect.
+    Lead,
+    /// The page goes away (pagehide): stop the network work, keep the copy.
+    Pause,
+    /// From the leading tab, as a follower.
+    LeaderState(SyncState),
+    LeaderEvent(SyncEvent),
+    LeaderMirror(Mirror),
+    LeaderSettled(Result<(), String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +306,10 @@ pub struct Core {
     client_timeout_ms: Option<f64>,
     /// A `disconnected` event was sent since the link last worked.
     down_announced: bool,
+    /// Another tab holds the connection; this one shows what it tells.
+    following: bool,
+    /// The leading tab's transport and link, as it told.
+    mirrored: Option<(Transport, bool)>,
     started: bool,
     ready: bool,
     destroyed: bool,
@@ -310,6 +347,8 @@ impl Core {
             server_heartbeat_ms: None,
             client_timeout_ms: None,
             down_announced: false,
+            following: false,
+            mirrored: None,
             started: false,
             ready: false,
             destroyed: false,
@@ -329,6 +368,9 @@ impl Core {
     }
 
     pub fn transport(&self) -> Transport {
+        if let Some((transport, _)) = self.mirrored {
+            return transport;
+        }
         match (self.socket, self.polling) {
             (Socket::Open, _) => Transport::Websocket,
             (_, true) => Transport::Polling,
@@ -337,6 +379,9 @@ impl Core {
     }
 
     pub fn is_connected(&self) -> bool {
+        if let Some((_, connected)) = self.mirrored {
+            return connected;
+        }
         self.socket == Socket::Open || (self.polling && self.poll_ok)
     }
 
@@ -367,6 +412,10 @@ impl Core {
         self.destroyed
     }
 
+    pub fn is_following(&self) -> bool {
+        self.following
+    }
+
     pub fn handle(&mut self, input: Input, now: f64, unit: f64) -> Vec<Command> {
         let mut out = Vec::new();
         if self.destroyed {
@@ -378,7 +427,28 @@ impl Core {
             }
             return out;
         }
+        let input = if self.following {
+            match self.follow(input, &mut out) {
+                Some(input) => input,
+                None => return out,
+            }
+        } else {
+            input
+        };
         match input {
+            Input::Follow { cached, expired } => self.step_down(cached, expired, &mut out),
+            // Back after a pause (pageshow), alone: catch up and connect.
+            Input::Lead => {
+                if self.started {
+                    self.request_sync(false, Ask::Page, now, &mut out);
+                }
+            }
+            // Only a follower takes these.
+            Input::LeaderState(_)
+            | Input::LeaderEvent(_)
+            | Input::LeaderMirror(_)
+            | Input::LeaderSettled(_) => {}
+            Input::Pause => self.quiesce(&mut out),
             Input::Start { cached } => self.start(cached, None, now, &mut out),
             Input::StartExpired(held) => self.start(None, Some(held), now, &mut out),
             Input::StateLoaded(state) => {
@@ -446,6 +516,117 @@ impl Core {
             }
         }
         out
+    }
+
+    /// Stops every piece of network work (socket, polling, retries, pending
+    /// requests), keeping the copy.
+    fn quiesce(&mut self, out: &mut Vec<Command>) {
+        if self.save_pending {
+            // What changed is written now: another tab goes on from it.
+            self.save_pending = false;
+            out.push(Command::SaveCache);
+        }
+        out.push(Command::CloseSocket);
+        out.extend(ALL_TIMERS.map(Command::ClearTimer));
+        self.socket = Socket::Closed;
+        self.socket_proven = false;
+        self.polling = false;
+        self.poll_ok = false;
+        self.attempts = 0;
+        self.retry_attempt = 0;
+        self.retry_pending = false;
+        self.in_flight = false;
+        self.in_flight_forced = false;
+        self.queued = None;
+        self.catch_up = None;
+        self.down_announced = false;
+    }
+
+    /// Becomes a follower: another tab holds the connection.
+    fn step_down(
+        &mut self,
+        cached: Option<SyncState>,
+        expired: Option<SyncState>,
+        out: &mut Vec<Command>,
+    ) {
+        self.quiesce(out);
+        self.following = true;
+        if !self.started {
+            self.started = true;
+            self.held = expired.filter(|_| self.state.is_none());
+            if let Some(state) = cached.filter(|_| self.state.is_none()) {
+                self.state = Some(state);
+                self.from_cache = true;
+                self.status = SyncStatus::Stale;
+            }
+            if self.state.is_some() && !self.ready {
+                self.ready = true;
+                Self::notify(out, Notice::Ready);
+            }
+            Self::notify(out, Notice::StateChanged);
+        }
+        out.push(Command::AskLeader { state: true });
+    }
+
+    /// A follower's inputs; gives back those handled as for any tab. Network
+    /// answers and timers left over from leading are dropped.
+    fn follow(&mut self, input: Input, out: &mut Vec<Command>) -> Option<Input> {
+        match input {
+            Input::Lead => {
+                self.following = false;
+                self.mirrored = None;
+                // Catch up from the copy (no full state when it has one),
+                // then connect.
+                self.request_sync(false, Ask::Now, 0.0, out);
+            }
+            Input::Follow { .. } => out.push(Command::AskLeader { state: true }),
+            Input::LeaderState(state) => {
+                if self.state.as_ref().map(|s| &s.metadata) != Some(&state.metadata) {
+                    // Listeners missed what happened between the two copies
+                    // (a page back from the back/forward cache, a hole): say
+                    // so, as for any resync.
+                    self.replace(state, Some("leader_state"), out);
+                    Self::notify(out, Notice::StateChanged);
+                }
+                if !self.ready {
+                    self.ready = true;
+                    Self::notify(out, Notice::Ready);
+                }
+            }
+            Input::LeaderEvent(event) => match self.state.as_mut() {
+                None => out.push(Command::AskLeader { state: true }),
+                Some(state) => match apply_event(state, &event) {
+                    Ok(Applied::Changed) => {
+                        Self::notify(out, Notice::Event(Box::new(event)));
+                        Self::notify(out, Notice::StateChanged);
+                    }
+                    Ok(_) => {}
+                    Err(_) => out.push(Command::AskLeader { state: true }),
+                },
+            },
+            Input::LeaderMirror(mirror) => {
+                self.status = mirror.status;
+                self.error = mirror.last_error;
+                self.last_sync_time = mirror.last_sync_time;
+                self.from_cache = mirror.from_cache;
+                self.mirrored = Some((mirror.transport, mirror.connected));
+                if !self.ready && self.state.is_none() && self.status == SyncStatus::Error {
+                    let message = self.error.clone().unwrap_or_default();
+                    Self::notify(out, Notice::Failed(message));
+                }
+                Self::notify(out, Notice::StateChanged);
+            }
+            Input::LeaderSettled(result) => self.settle_force(result, out),
+            Input::ForceSync => {
+                self.force_waiting = true;
+                self.in_flight_forced = true;
+                out.push(Command::AskLeader { state: false });
+            }
+            Input::Visibility { visible } => self.hidden = !visible,
+            Input::Destroy | Input::Pause => return Some(input),
+            _ => {}
+        }
+        None
     }
 
     /// Starts from a state the page already has (server rendering): shown
@@ -537,15 +718,22 @@ impl Core {
     /// Replaces the copy with a full state, announcing why if there was one,
     /// and naming the entities whose content may differ from the old copy's
     /// under the same revision.
-    fn replace(&mut self, state: SyncState, reason: Option<&str>, out: &mut Vec<Command>) {
+    /// Gives whether the content changed.
+    fn replace(&mut self, state: SyncState, reason: Option<&str>, out: &mut Vec<Command>) -> bool {
         let previous = self.state.replace(state);
-        let Some(previous) = previous else { return };
-        let next = self.state.as_ref().expect("just set");
-        let (providers, models) = changed_entities(&previous, next);
-        if !providers.is_empty() || !models.is_empty() {
-            Self::notify(out, Notice::Replaced { providers, models });
+        let Some(previous) = previous else {
+            return true;
+        };
+        let (old, next) = (
+            &previous.metadata,
+            &self.state.as_ref().expect("just set").metadata,
+        );
+        if old.checksum != next.checksum {
+            Self::notify(out, Notice::Replaced);
         }
-        let reason = if previous.metadata.epoch != next.metadata.epoch {
+        let changed =
+            old.checksum != next.checksum || old.version != next.version || old.epoch != next.epoch;
+        let reason = if old.epoch != next.epoch {
             Some("epoch_changed".to_owned())
         } else {
             self.resync_reason.take().or(reason.map(str::to_owned))
@@ -556,6 +744,7 @@ impl Core {
                 Notice::Connection(ConnectionEvent::Resynced { reason }),
             );
         }
+        changed
     }
 
     /// Whether a full state is older than the copy (same history, lower
@@ -688,7 +877,7 @@ impl Core {
         out: &mut Vec<Command>,
     ) {
         self.in_flight = false;
-        let before = self.state.as_ref().map(|s| s.metadata.checksum.clone());
+        let mut changed = false;
         match response.sync_type {
             SyncType::None => {}
             SyncType::Incremental => {
@@ -698,11 +887,10 @@ impl Core {
                 };
                 // Listeners hear of every event applied, whichever way it came;
                 // events the socket already brought are skipped.
-                let mut applied = false;
                 for event in response.events {
                     match apply_event(state, &event) {
                         Ok(Applied::Changed) => {
-                            applied = true;
+                            changed = true;
                             Self::notify(out, Notice::Event(Box::new(event)));
                         }
                         Ok(_) => {}
@@ -715,7 +903,7 @@ impl Core {
                 if let Some(kind) = unknown {
                     // What was applied stays (and is shown); the rest only a
                     // full state can bring.
-                    if applied {
+                    if changed {
                         self.save_soon(out);
                         Self::notify(out, Notice::StateChanged);
                     }
@@ -733,7 +921,7 @@ impl Core {
                         && response.reason != Some(FullSyncReason::FutureVersion) => {}
                 Some(state) => {
                     self.held = None;
-                    self.replace(state, response.reason.map(|r| r.as_str()), out)
+                    changed = self.replace(state, response.reason.map(|r| r.as_str()), out);
                 }
                 None => {
                     self.resync_because("empty_full_sync", true, out);
@@ -748,8 +936,6 @@ impl Core {
             .as_ref()
             .is_some_and(|s| s.metadata.version == response.version);
         let expected = at_version.then_some(response.checksum.as_str());
-        let after = self.state.as_ref().map(|s| &s.metadata.checksum);
-        let changed = before.as_ref() != after;
         self.landed(expected, changed, now, out);
     }
 
@@ -995,9 +1181,7 @@ impl Core {
                 // is behind its clients).
                 self.held = None;
                 self.catch_up = Some(state.metadata.version);
-                let changed = self.state.as_ref().map(|s| &s.metadata.checksum)
-                    != Some(&state.metadata.checksum);
-                self.replace(state.clone(), Some("full_sync"), out);
+                let changed = self.replace(state.clone(), Some("full_sync"), out);
                 // What the socket sends does not settle a forceSync().
                 let forced = std::mem::take(&mut self.in_flight_forced);
                 self.landed(None, changed, now, out);
@@ -1173,38 +1357,4 @@ impl Core {
             self.request_sync(false, Ask::Page, now, out);
         }
     }
-}
-
-/// Ids of the entities that differ between two copies (added, removed or of
-/// other content, by their checksum digests), providers then models. Both
-/// lists are sorted by id.
-fn changed_entities(old: &SyncState, new: &SyncState) -> (Vec<String>, Vec<String>) {
-    fn diff<T>(old: &[T], new: &[T], id: fn(&T) -> &str, digest: fn(&T) -> u128) -> Vec<String> {
-        let mut changed = Vec::new();
-        let (mut a, mut b) = (old.iter().peekable(), new.iter().peekable());
-        loop {
-            let (x, y) = (a.peek(), b.peek());
-            let order = match (x, y) {
-                (None, None) => return changed,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some(x), Some(y)) => id(x).cmp(id(y)),
-            };
-            let gone = match order {
-                std::cmp::Ordering::Less => a.next(),
-                std::cmp::Ordering::Greater => b.next(),
-                std::cmp::Ordering::Equal => {
-                    let (x, y) = (a.next().expect("peeked"), b.next().expect("peeked"));
-                    (digest(x) != digest(y)).then_some(y)
-                }
-            };
-            if let Some(entity) = gone {
-                changed.push(id(entity).to_owned());
-            }
-        }
-    }
-    (
-        diff(&old.providers, &new.providers, |p| &p.id, provider_digest),
-        diff(&old.all_models, &new.all_models, |m| &m.id, model_digest),
-    )
 }

@@ -111,23 +111,15 @@ pub fn model_fallback(m: &ModelSpecification) -> Option<(&'static str, &'static 
     (!m.deprecation_status.is_known()).then_some(("deprecation_status", "deprecated"))
 }
 
-/// The providers and models an event touches, whose objects must be made
-/// anew even if their revision did not move (a model deleted and created
-/// again starts over).
-pub fn touched(event: &SyncEvent) -> (Vec<&str>, Vec<&str>) {
-    use EventPayload as P;
+/// The providers and models an event removes: their objects must not come
+/// back if they are created again (starting over at revision 1). Any other
+/// change moves the entity's revision, which a kept object is checked
+/// against.
+pub fn removed(event: &SyncEvent) -> (Option<&str>, &[String], Option<&str>) {
     match &event.payload {
-        P::ProviderAdded(p) | P::ProviderUpdated(p) => (vec![&p.id], vec![]),
-        P::ProviderRemoved(r) => (
-            vec![&r.provider_id],
-            r.model_ids.iter().map(String::as_str).collect(),
-        ),
-        P::ProviderStatusChanged(c) => (vec![&c.provider_id], vec![]),
-        P::ModelAdded(m) | P::ModelUpdated(m) | P::ModelDeprecated(m) => {
-            (vec![&m.provider_id], vec![&m.id])
-        }
-        P::ModelRemoved(r) => (vec![&r.provider_id], vec![&r.model_id]),
-        _ => (vec![], vec![]),
+        EventPayload::ProviderRemoved(r) => (Some(&r.provider_id), &r.model_ids, None),
+        EventPayload::ModelRemoved(r) => (None, &[], Some(&r.model_id)),
+        _ => (None, &[], None),
     }
 }
 
@@ -135,12 +127,25 @@ impl ProviderSyncClientState {
     /// What `getState()` shows before any data: also the React layer's state
     /// before a service exists (generated from this at build time).
     pub fn initial() -> Self {
-        // Not `expect`: formatting the error would bring float formatting
-        // into the wasm (16 KB).
-        let Ok(settings) = crate::config::ProviderSyncConfig::default().settings() else {
-            unreachable!("the defaults are valid")
-        };
-        Self::scalars(&Core::new(settings))
+        // Written out rather than read from a new `Core`: building one (its
+        // settings, their strings) would cost the wasm more than this. A
+        // test checks they agree.
+        Self {
+            status: SyncStatus::Syncing,
+            is_connected: false,
+            transport: Transport::Offline,
+            version: 0,
+            epoch: None,
+            checksum: None,
+            last_sync_time: None,
+            error: None,
+            last_error: None,
+            providers: Vec::new(),
+            models: Vec::new(),
+            active_provider_id: None,
+            default_provider_id: None,
+            from_cache: false,
+        }
     }
 
     /// Everything but the two lists, which the browser layer fills with JS
@@ -205,6 +210,19 @@ mod tests {
         assert_eq!(
             SunsetOutlook::of("retiring", None, now).urgency,
             SunsetUrgency::Low
+        );
+    }
+
+    #[test]
+    fn the_initial_state_is_a_new_services() {
+        let core = Core::new(
+            crate::config::ProviderSyncConfig::default()
+                .settings()
+                .unwrap(),
+        );
+        assert_eq!(
+            ProviderSyncClientState::initial(),
+            ProviderSyncClientState::scalars(&core)
         );
     }
 

@@ -87,6 +87,9 @@ fn config(tune: impl FnOnce(&mut ProviderSyncConfig)) -> ProviderSyncConfig {
         heartbeat_interval: Some(1000.0),
         sync_timeout: Some(2000.0),
         polling_interval: Some(300.0),
+        // Each test's service connects by itself unless the test is about
+        // sharing (the services of one page share otherwise, as tabs do).
+        share_connection: Some(false),
         ..ProviderSyncConfig::default()
     };
     tune(&mut config);
@@ -1022,4 +1025,108 @@ async fn a_bootstrap_state_is_shown_before_initialize_and_caught_up() {
     let edited = text.replacen(&truth.providers[0].name, "Edited", 1);
     let message = thrown(make(&edited).unwrap_err());
     assert!(message.contains("bootstrap"), "{message}");
+}
+
+/// The server's count of open WebSocket connections (`/metrics`).
+async fn open_sockets() -> u64 {
+    let response = request("GET", &format!("{}/metrics", server()), None, false).await;
+    let text = JsFuture::from(response.text().unwrap())
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("provider_sync_ws_connections "))
+        .expect("the gauge is listed")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn services_sharing_a_connection_hold_one_socket_and_hand_it_over() {
+    let sockets_before = open_sockets().await;
+    let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
+    let leader = started(config(shared)).await;
+    eventually(3000, "the leader's socket", || async {
+        state_of(&leader).transport == Transport::Websocket
+    })
+    .await;
+    let follower = started(config(shared)).await;
+    let (seen, _) = record_events(&follower);
+    eventually(3000, "the follower to show the leader's copy", || async {
+        converged(&follower).await && state_of(&follower).transport == Transport::Websocket
+    })
+    .await;
+    assert_eq!(
+        open_sockets().await,
+        sockets_before + 1,
+        "one socket for both"
+    );
+
+    let priority = js_sys::Date::now() as u64 % 967;
+    let status = admin(
+        "PATCH",
+        "/providers/xai",
+        &format!(r#"{{"priority": {priority}}}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(3000, "the change in both", || async {
+        converged(&leader).await && converged(&follower).await
+    })
+    .await;
+    assert!(
+        saw(&seen, "provider_updated", "xai"),
+        "the follower's listeners hear it"
+    );
+
+    // The leader goes: the follower takes the connection over, from its own
+    // copy, and misses nothing written meanwhile.
+    let before = state_of(&follower).version;
+    leader.destroy();
+    let status = admin(
+        "PATCH",
+        "/providers/xai",
+        &format!(r#"{{"priority": {}}}"#, priority + 1),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(5000, "the follower leading", || async {
+        converged(&follower).await && state_of(&follower).transport == Transport::Websocket
+    })
+    .await;
+    assert_eq!(state_of(&follower).version, before + 1);
+    assert!(!resync_reasons(&seen).iter().any(|r| r == "full_sync"));
+    eventually(3000, "one socket again", || async {
+        open_sockets().await == sockets_before + 1
+    })
+    .await;
+    follower.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn without_web_locks_each_service_connects_by_itself() {
+    let sockets_before = open_sockets().await;
+    // Hide navigator.locks as browsers without Web Locks lack it.
+    let hide = Function::new_no_args(
+        "const proto = Object.getPrototypeOf(navigator);
+         const saved = Object.getOwnPropertyDescriptor(proto, 'locks');
+         Object.defineProperty(proto, 'locks', { get: () => undefined, configurable: true });
+         return () => Object.defineProperty(proto, 'locks', saved);",
+    );
+    let restore: Function = hide.call0(&JsValue::NULL).unwrap().unchecked_into();
+    let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
+    let first = started(config(shared)).await;
+    let second = started(config(shared)).await;
+    restore.call0(&JsValue::NULL).unwrap();
+    eventually(3000, "both sockets", || async {
+        state_of(&first).transport == Transport::Websocket
+            && state_of(&second).transport == Transport::Websocket
+    })
+    .await;
+    assert_eq!(open_sockets().await, sockets_before + 2);
+    assert!(converged(&first).await && converged(&second).await);
+    first.destroy();
+    second.destroy();
 }

@@ -846,7 +846,7 @@ fn a_full_state_from_a_server_restored_from_a_backup_is_taken() {
 }
 
 #[test]
-fn a_replaced_copy_names_the_entities_whose_content_changed() {
+fn a_copy_replaced_by_other_content_says_so() {
     let h = history("e1", 3);
     let mut core = connected(&h, 3);
     // The server's copy of p1 differs under the same revision (repaired).
@@ -859,13 +859,19 @@ fn a_replaced_copy_names_the_entities_whose_content_changed() {
     answer.checksum = repaired.metadata.checksum.clone();
     answer.state = Some(repaired);
     let out = core.handle(Input::Synced(answer), 5.0, 0.5);
+    // Objects made for the old copy are not reused: a revision that repeats
+    // says nothing here.
+    assert!(notices(&out).contains(&&Notice::Replaced), "{out:?}");
+    // The same content again: nothing to make anew.
+    core.handle(Input::ForceSync, 6.0, 0.5);
+    let same = core.handle(Input::Synced(full(&h, 3, None)), 7.0, 0.5);
     assert!(
-        notices(&out).contains(&&Notice::Replaced {
-            providers: vec!["p1".into(), "p2".into()],
-            models: vec![],
-        }),
-        "{out:?}"
+        notices(&same).contains(&&Notice::Replaced),
+        "back to the server's"
     );
+    core.handle(Input::ForceSync, 8.0, 0.5);
+    let again = core.handle(Input::Synced(full(&h, 3, None)), 9.0, 0.5);
+    assert!(!notices(&again).contains(&&Notice::Replaced), "{again:?}");
 }
 
 #[test]
@@ -1163,4 +1169,156 @@ fn a_bootstrapped_copy_is_shown_at_once_and_caught_up_without_a_full_state() {
     core.handle(Input::Synced(incremental(&h, 2, 4)), 1.0, 0.5);
     assert_eq!(core.state().unwrap(), &h.states[4]);
     assert_eq!(core.status(), SyncStatus::Synced);
+}
+
+fn mirror(status: SyncStatus, transport: Transport) -> Mirror {
+    Mirror {
+        status,
+        transport,
+        connected: transport != Transport::Offline,
+        last_error: None,
+        last_sync_time: Some(1.0),
+        from_cache: false,
+    }
+}
+
+#[test]
+fn a_follower_shows_the_cache_and_what_the_leader_tells_without_any_network() {
+    let h = history("e1", 4);
+    let mut core = Core::new(settings(|_| {}));
+    let out = core.handle(
+        Input::Follow {
+            cached: Some(h.states[1].clone()),
+            expired: None,
+        },
+        0.0,
+        0.5,
+    );
+    assert!(notices(&out).contains(&&Notice::Ready));
+    assert!(out.contains(&Command::AskLeader { state: true }));
+    assert!(fetches(&out).is_empty());
+    assert!(!out.iter().any(|c| matches!(c, Command::OpenSocket { .. })));
+    assert_eq!(core.status(), SyncStatus::Stale);
+
+    core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[2]);
+    let out = core.handle(
+        Input::LeaderMirror(mirror(SyncStatus::Synced, Transport::Websocket)),
+        2.0,
+        0.5,
+    );
+    assert!(notices(&out).contains(&&Notice::StateChanged));
+    assert_eq!(
+        (core.status(), core.transport(), core.is_connected()),
+        (SyncStatus::Synced, Transport::Websocket, true)
+    );
+    let out = core.handle(Input::LeaderEvent(h.events[2].clone()), 3.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[3]);
+    assert!(notices(&out).contains(&&Notice::Event(Box::new(h.events[2].clone()))));
+    assert_eq!(
+        timer(&out, Timer::Save),
+        None,
+        "only the leader writes the cache"
+    );
+    // An event past a hole: the leader's whole state is asked for.
+    let out = core.handle(Input::LeaderEvent(h.events[3].clone()), 4.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[4]);
+    assert!(!out.contains(&Command::AskLeader { state: true }));
+    let skipped = history("e1", 6);
+    let out = core.handle(Input::LeaderEvent(skipped.events[5].clone()), 5.0, 0.5);
+    assert!(out.contains(&Command::AskLeader { state: true }), "{out:?}");
+
+    // forceSync() goes to the leader, and settles with its answer.
+    let out = core.handle(Input::ForceSync, 6.0, 0.5);
+    assert_eq!(out, [Command::AskLeader { state: false }]);
+    let out = core.handle(Input::LeaderSettled(Ok(())), 7.0, 0.5);
+    assert!(notices(&out).contains(&&Notice::SyncSettled(Ok(()))));
+    // Timers and network answers meant for a leader are not for it.
+    assert!(
+        core.handle(Input::TimerFired(Timer::Poll), 8.0, 0.5)
+            .is_empty()
+    );
+    assert!(core.handle(Input::Online, 9.0, 0.5).is_empty());
+}
+
+#[test]
+fn a_follower_that_comes_to_lead_catches_up_from_its_copy() {
+    let h = history("e1", 5);
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(
+        Input::Follow {
+            cached: None,
+            expired: None,
+        },
+        0.0,
+        0.5,
+    );
+    core.handle(Input::LeaderState(h.states[3].clone()), 1.0, 0.5);
+    let out = core.handle(Input::Lead, 2.0, 0.5);
+    assert!(!core.is_following());
+    // No whole state: the events since its version.
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync {
+            version: 3,
+            epoch: "e1".into(),
+            force_full: false
+        }]
+    );
+    let out = core.handle(Input::Synced(incremental(&h, 3, 5)), 3.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[5]);
+    assert!(out.contains(&Command::OpenSocket {
+        since: 5,
+        epoch: "e1".into()
+    }));
+}
+
+#[test]
+fn a_leader_that_steps_down_stops_its_network_work_and_saves_what_is_pending() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 2);
+    core.handle(Input::SocketEvent(h.events[2].clone()), 3.0, 0.5);
+    core.handle(Input::ForceSync, 4.0, 0.5);
+    let out = core.handle(
+        Input::Follow {
+            cached: None,
+            expired: None,
+        },
+        5.0,
+        0.5,
+    );
+    assert!(out.contains(&Command::CloseSocket));
+    assert!(
+        out.contains(&Command::SaveCache),
+        "the burst is written now"
+    );
+    assert!(out.contains(&Command::ClearTimer(Timer::HeartbeatCheck)));
+    assert!(core.is_following());
+    // The answer to the sync it had asked for comes after: not taken.
+    let late = core.handle(Input::Synced(full(&h, 3, None)), 6.0, 0.5);
+    assert!(late.is_empty(), "{late:?}");
+    assert_eq!(core.state().unwrap(), &h.states[3]);
+}
+
+#[test]
+fn a_page_that_goes_away_alone_pauses_and_resumes() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 2);
+    let out = core.handle(Input::Pause, 3.0, 0.5);
+    assert!(out.contains(&Command::CloseSocket));
+    assert_eq!(core.transport(), Transport::Offline);
+    let out = core.handle(Input::Lead, 4.0, 0.5);
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync {
+            version: 2,
+            epoch: "e1".into(),
+            force_full: false
+        }]
+    );
+    let out = core.handle(Input::Synced(incremental(&h, 2, 3)), 5.0, 0.5);
+    assert!(out.contains(&Command::OpenSocket {
+        since: 3,
+        epoch: "e1".into()
+    }));
 }

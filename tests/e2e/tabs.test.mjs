@@ -1,0 +1,132 @@
+// One connection per browser: five pages of one Chromium context on one
+// server. The server counts one WebSocket; a write reaches all five; when
+// the leading page closes, another takes the connection over, and no page
+// misses an event. (The hand-over time is measured in bench/, not here.)
+import assert from "node:assert/strict";
+import { cpSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { launchChromium, root, startTestbed } from "./testbed.mjs";
+
+const site = join(root, "target/tabs-site");
+let bed, browser;
+
+async function admin(method, path, body) {
+  const response = await fetch(`${bed.server}/admin${path}`, {
+    method,
+    headers: { authorization: "Bearer testbed-token", "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.ok(response.ok, `${method} ${path}: HTTP ${response.status}`);
+}
+
+async function serverVersion() {
+  return (await (await fetch(`${bed.server}/version`)).json()).version;
+}
+
+async function openSockets() {
+  const text = await (await fetch(`${bed.server}/metrics`)).text();
+  return Number(text.match(/^provider_sync_ws_connections (\d+)/m)[1]);
+}
+
+/** Polls `check` every 50 ms until it holds, for at most `ms`. */
+async function eventually(what, check, ms = 10_000) {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() - start > ms) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const stateOf = (page) => page.evaluate(() => {
+  const state = window.__sync?.getState();
+  return state && { status: state.status, version: state.version, transport: state.transport };
+});
+
+before(async () => {
+  rmSync(site, { recursive: true, force: true });
+  mkdirSync(site, { recursive: true });
+  cpSync(join(root, "tests/e2e/tabs/index.html"), join(site, "index.html"));
+  cpSync(join(root, "pkg"), join(site, "provider-sync"), { recursive: true });
+  bed = await startTestbed(["--catalog", join(root, "examples/catalog.toml"), "--static-dir", site]);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  bed?.child.kill("SIGTERM");
+});
+
+test("five pages share one WebSocket, hand it over, and miss no event", async () => {
+  const context = await browser.newContext();
+  const url = `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}`;
+  const pages = [];
+  const loadedAt = [];
+  for (let i = 0; i < 5; i++) {
+    const page = await context.newPage();
+    page.on("pageerror", (error) => console.error(`page ${i}:`, error.message));
+    await page.goto(url);
+    await eventually(`page ${i} synced`, async () => (await stateOf(page))?.status === "synced");
+    pages.push(page);
+    loadedAt.push((await stateOf(page)).version);
+  }
+  for (const page of pages) assert.equal((await stateOf(page)).transport, "websocket");
+  await eventually("one socket on the server", async () => (await openSockets()) === 1);
+
+  await admin("PATCH", "/providers/xai", { priority: 11 });
+  let target = await serverVersion();
+  for (const [i, page] of pages.entries()) {
+    await eventually(`page ${i} at ${target}`, async () => (await stateOf(page)).version === target);
+  }
+
+  // The first page got the lock first: it leads. It closes; writes go on
+  // meanwhile.
+  await pages[0].close();
+  for (let i = 0; i < 5; i++) await admin("PATCH", "/providers/xai", { priority: 20 + i });
+  target = await serverVersion();
+  const rest = pages.slice(1);
+  for (const [i, page] of rest.entries()) {
+    await eventually(`page ${i + 1} at ${target}`, async () => {
+      const state = await stateOf(page);
+      return state.version === target && state.status === "synced" && state.transport === "websocket";
+    });
+  }
+  await eventually("one socket again", async () => (await openSockets()) === 1);
+
+  // A page going into the back/forward cache (pagehide) lets its place go:
+  // an open socket or channel would keep it out of that cache. It hears
+  // nothing until it is shown again (pageshow), then catches up. (Chromium
+  // under Playwright does not restore pages from that cache, so the two
+  // events are sent as the browser sends them.)
+  const away = rest[0];
+  const transition = (type) =>
+    away.evaluate((type) => window.dispatchEvent(new PageTransitionEvent(type, { persisted: true })), type);
+  await transition("pagehide");
+  const hiddenAt = (await stateOf(away)).version;
+  await admin("PATCH", "/providers/xai", { priority: 30 });
+  target = await serverVersion();
+  for (const [i, page] of rest.slice(1).entries()) {
+    await eventually(`page ${i + 2} at ${target}`, async () => (await stateOf(page)).version === target);
+  }
+  await eventually("one socket, held by another page", async () => (await openSockets()) === 1);
+  assert.equal((await stateOf(away)).version, hiddenAt, "a page in the cache hears nothing");
+  await transition("pageshow");
+  await eventually("the page back, caught up", async () => {
+    const state = await stateOf(away);
+    return state.version === target && state.status === "synced";
+  });
+  await eventually("still one socket", async () => (await openSockets()) === 1);
+
+  // Every change since each page loaded reached its listeners, once; the
+  // page that was away heard every change until it left, and a resync.
+  for (const [i, page] of rest.entries()) {
+    const seen = await page.evaluate(() => window.__events);
+    const from = loadedAt[i + 1];
+    const until = page === away ? hiddenAt : target;
+    const expected = Array.from({ length: until - from }, (_, k) => from + 1 + k);
+    assert.deepEqual(seen.filter((v) => v > from && v <= until), expected, `page ${i + 1}'s events`);
+  }
+  assert.ok(await away.evaluate(() => window.__resynced.includes("leader_state")), "the page back was told it resynced");
+  await context.close();
+});
