@@ -16,6 +16,7 @@ use provider_sync_protocol::{SyncRequest, SyncState};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 
+use crate::auth::Auth;
 use crate::cache::{CACHE_SCHEMA, CacheRecord, Freshness, confirmed_key, usable};
 use crate::config::{LogLevel, Settings};
 use crate::error::SdkError;
@@ -199,6 +200,13 @@ impl JsObjects {
 pub(crate) struct Driver {
     core: RefCell<Core>,
     urls: Urls,
+    auth: Auth,
+    /// Whose copy this is ([`Auth::identity`]): its cache entry and shared
+    /// connection are its own.
+    identity: RefCell<String>,
+    /// Bumped when a socket is opened or closed: an opening that waited for
+    /// a token is dropped if it was overtaken meanwhile.
+    socket_turn: Cell<u32>,
     me: Weak<Driver>,
     queue: RefCell<VecDeque<Input>>,
     dispatching: Cell<bool>,
@@ -236,11 +244,14 @@ fn now() -> f64 {
 }
 
 impl Driver {
-    pub(crate) fn new(settings: Settings) -> Result<Rc<Self>, SdkError> {
+    pub(crate) fn new(settings: Settings, auth: Auth) -> Result<Rc<Self>, SdkError> {
         let urls = Urls::resolve(&settings)?;
         Ok(Rc::new_cyclic(|me| Self {
             core: RefCell::new(Core::new(settings)),
             urls,
+            auth,
+            identity: RefCell::default(),
+            socket_turn: Cell::new(0),
             me: me.clone(),
             queue: RefCell::default(),
             dispatching: Cell::new(false),
@@ -331,7 +342,10 @@ impl Driver {
         match command {
             Fetch(request) => self.fetch(request),
             OpenSocket { since, epoch } => self.open_socket(since, &epoch),
-            CloseSocket => drop(self.socket.borrow_mut().take()),
+            CloseSocket => {
+                self.socket_turn.set(self.socket_turn.get().wrapping_add(1));
+                drop(self.socket.borrow_mut().take());
+            }
             AskLeader { state } => {
                 if let Some(tabs) = self.tabs.borrow().as_ref() {
                     tabs.send(if state { "h" } else { "f" }, "");
@@ -390,7 +404,17 @@ impl Driver {
         };
         spawn_local(async move {
             let url = format!("{api}{path}");
-            let answer = fetch_text(what, method, &url, body.as_deref(), timeout).await;
+            let Some(driver) = me.upgrade() else { return };
+            let answer = match driver.token().await {
+                Ok(token) => {
+                    let headers = driver.auth.headers(token.as_deref());
+                    let credentials = driver.auth.credentials();
+                    drop(driver);
+                    let body = body.as_deref();
+                    fetch_text(what, method, &url, body, timeout, &headers, credentials).await
+                }
+                Err(error) => Err(error),
+            };
             let input = answer
                 .and_then(|text| match kind {
                     RequestKind::State => from_text(&text, what).map(Input::StateLoaded),
@@ -412,17 +436,66 @@ impl Driver {
         });
     }
 
+    /// The token for the next request or connection, if credentials say
+    /// there is one; keeps the copy's identity in step with it.
+    async fn token(&self) -> Result<Option<String>, SdkError> {
+        let token = self.auth.token().await?;
+        *self.identity.borrow_mut() = self.auth.identity(token.as_deref());
+        Ok(token)
+    }
+
+    /// The cache entry of this copy: by server, and by credentials.
+    fn cache_key(&self) -> String {
+        let identity = self.identity.borrow();
+        if identity.is_empty() {
+            self.urls.api.clone()
+        } else {
+            format!("{}#{identity}", self.urls.api)
+        }
+    }
+
     fn open_socket(&self, since: u64, epoch: &str) {
+        let turn = self.socket_turn.get().wrapping_add(1);
+        self.socket_turn.set(turn);
         let mut url = self.urls.ws.clone();
+        let mut query = Vec::new();
         if !epoch.is_empty() {
             let encoded = String::from(js_sys::encode_uri_component(epoch));
-            url.push_str(if url.contains('?') { "&" } else { "?" });
-            url.push_str(&format!("since={since}&epoch={encoded}"));
+            query.push(format!("since={since}&epoch={encoded}"));
         }
+        let me = self.me.clone();
+        spawn_local(async move {
+            let Some(driver) = me.upgrade() else { return };
+            match driver.token().await {
+                // The socket cannot carry headers: the token goes in the URL.
+                Ok(Some(token)) => {
+                    let token = String::from(js_sys::encode_uri_component(&token));
+                    query.push(format!("access_token={token}"));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    return driver.dispatch(Input::SocketClosed {
+                        reason: error.to_string(),
+                    });
+                }
+            }
+            // Closed or opened again while the token was fetched.
+            if driver.socket_turn.get() != turn || driver.is_destroyed() {
+                return;
+            }
+            for part in &query {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(part);
+            }
+            driver.connect(&url);
+        });
+    }
+
+    fn connect(&self, url: &str) {
         self.log(LogLevel::Debug, &format!("opening {url}"));
         let (open, text, close) = (self.me.clone(), self.me.clone(), self.me.clone());
         let socket = Socket::open(
-            &url,
+            url,
             move || {
                 if let Some(d) = open.upgrade() {
                     d.log(LogLevel::Info, "WebSocket connected");
@@ -646,7 +719,7 @@ impl Driver {
         }
         let (message, lead) = (self.me.clone(), self.me.clone());
         let tabs = Tabs::join(
-            &format!("provider-sync {}", self.urls.api),
+            &format!("provider-sync {}", self.cache_key()),
             move |text| {
                 if let Some(d) = message.upgrade() {
                     d.on_tab_message(&text);
@@ -654,7 +727,6 @@ impl Driver {
             },
             move || {
                 if let Some(d) = lead.upgrade() {
-                    d.log(LogLevel::Info, "this tab now holds the connection");
                     *d.told.borrow_mut() = String::new();
                     d.dispatch(Input::Lead);
                 }
@@ -794,7 +866,10 @@ impl Driver {
             return None;
         }
         let idb = self.idb().await?;
-        let raw = match idb.get(&self.urls.api).await {
+        // Whose copy to read: the credentials decide.
+        let _ = self.token().await;
+        let key = self.cache_key();
+        let raw = match idb.get(&key).await {
             Ok(raw) if raw.is_undefined() || raw.is_null() => return None,
             Ok(raw) => raw,
             Err(message) => {
@@ -806,12 +881,12 @@ impl Driver {
             Ok(record) => record,
             Err(error) => {
                 self.cache_error(format!("discarded an unreadable cached record: {error}"));
-                let _ = idb.delete(&self.urls.api).await;
+                let _ = idb.delete(&key).await;
                 return None;
             }
         };
         let confirmed_at = idb
-            .get(&confirmed_key(&self.urls.api))
+            .get(&confirmed_key(&key))
             .await
             .ok()
             .and_then(|value| value.as_f64());
@@ -825,7 +900,7 @@ impl Driver {
             Ok(freshness) => Some((record.state, freshness)),
             Err(why) => {
                 self.cache_error(format!("discarded a cached record: {}", why.describe()));
-                let _ = idb.delete(&self.urls.api).await;
+                let _ = idb.delete(&key).await;
                 None
             }
         }
@@ -857,7 +932,7 @@ impl Driver {
                     state: state.clone(),
                 });
                 if let Some(record) = record {
-                    driver.store(&driver.urls.api, &to_js(&record)).await;
+                    driver.store(&driver.cache_key(), &to_js(&record)).await;
                 }
                 if !driver.save_again.get() || driver.core.borrow().is_destroyed() {
                     driver.saving.set(false);
@@ -881,7 +956,7 @@ impl Driver {
         let me = self.me.clone();
         spawn_local(async move {
             if let Some(driver) = me.upgrade() {
-                let key = confirmed_key(&driver.urls.api);
+                let key = confirmed_key(&driver.cache_key());
                 driver.store(&key, &JsValue::from_f64(at)).await;
             }
         });
@@ -899,8 +974,9 @@ impl Driver {
     pub(crate) async fn clear_cache(&self) -> Result<(), String> {
         match self.idb().await {
             Some(idb) => {
-                idb.delete(&confirmed_key(&self.urls.api)).await?;
-                idb.delete(&self.urls.api).await
+                let key = self.cache_key();
+                idb.delete(&confirmed_key(&key)).await?;
+                idb.delete(&key).await
             }
             None => Ok(()),
         }

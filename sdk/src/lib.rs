@@ -15,6 +15,7 @@
 //! - `idb` (wasm): the IndexedDB calls the cache needs.
 //! - `service` (wasm): `ProviderSyncService`, the JavaScript class.
 //! - `driver` (wasm): carries out the machine's commands in the browser.
+//! - `auth` (wasm): headers, tokens and credentials for apps behind a login.
 //! - `fields` (wasm): reading the config and filter objects a page passes.
 //! - `transport` (wasm): fetch with timeouts, the WebSocket.
 //! - `listeners` (wasm): callbacks, delivered after the state is released.
@@ -39,6 +40,8 @@ pub mod machine;
 pub mod view;
 pub mod wire;
 
+#[cfg(target_arch = "wasm32")]
+mod auth;
 #[cfg(target_arch = "wasm32")]
 mod driver;
 #[cfg(target_arch = "wasm32")]

@@ -24,6 +24,20 @@ const TS_TYPES: &'static str = r#"
  * `resynced`, `sync_error`, `cache_error`). */
 export type ProviderSyncEvent = SyncEvent | ConnectionEvent;
 
+/** Credentials, for apps behind a login (merged into the config's type). */
+export interface ProviderSyncConfig {
+  /** Sent with every request (an API key, a tenant, …). */
+  headers?: Record<string, string>;
+  /** Called before each request and connection: its token is sent as
+   * `Authorization: Bearer <token>`, and on the WebSocket (which cannot
+   * carry headers) as the `access_token` query parameter. Without it, a
+   * bearer token in `headers.Authorization` goes there. */
+  getToken?: () => string | null | undefined | Promise<string | null | undefined>;
+  /** `fetch`'s credentials mode: `"omit"`, `"same-origin"` (the browser's
+   * default) or `"include"` (cookies to another origin). */
+  credentials?: "omit" | "same-origin" | "include";
+}
+
 /** What `getModels()` takes: the fields of `useModels()`. Every field
  * narrows the result. Deprecated models are left out unless the config has
  * `includeDeprecated` or the query asks for them (`deprecated: true`). */
@@ -112,8 +126,12 @@ impl ProviderSyncService {
     /// its URLs against the page. Nothing is fetched until `initialize()`.
     #[wasm_bindgen(constructor)]
     pub fn new(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncService, JsError> {
+        let auth = match &config {
+            Some(ts) => crate::auth::Auth::read(&ts.js_value())?,
+            None => Default::default(),
+        };
         let config = config_of(config)?;
-        let driver = Driver::new(config.settings()?)?;
+        let driver = Driver::new(config.settings()?, auth)?;
         if let Some(state) = config.bootstrap {
             driver.bootstrap(state);
         }

@@ -1130,3 +1130,98 @@ async fn without_web_locks_each_service_connects_by_itself() {
     first.destroy();
     second.destroy();
 }
+
+/// A config object as a page passes it, with `extra` (JSON) merged in.
+fn with_extra(config: ProviderSyncConfig, extra: &str) -> tsify::Ts<ProviderSyncConfig> {
+    let value: JsValue = config.into_ts().unwrap().into();
+    let extra = js_sys::JSON::parse(extra).unwrap();
+    js_sys::Object::assign(
+        value.unchecked_ref::<js_sys::Object>(),
+        extra.unchecked_ref::<js_sys::Object>(),
+    );
+    tsify::Ts::new_unchecked(value)
+}
+
+#[wasm_bindgen_test]
+async fn credentials_reach_fetch_and_a_failing_token_is_reported() {
+    // "include" to another origin needs the server's consent to cookies
+    // (Access-Control-Allow-Credentials), which a server without a
+    // --cors-origin list does not give: the browser refuses the answer.
+    let given = with_extra(config(|_| {}), r#"{"credentials":"include"}"#);
+    let service = ProviderSyncService::new(Some(given)).unwrap();
+    JsFuture::from(service.clear_cache()).await.unwrap();
+    let failed = JsFuture::from(service.initialize()).await;
+    assert!(failed.is_err(), "the browser kept the answer from the page");
+    service.destroy();
+    // The default mode works, as every other test shows; "omit" too.
+    let given = with_extra(config(|_| {}), r#"{"credentials":"omit"}"#);
+    let service = ProviderSyncService::new(Some(given)).unwrap();
+    JsFuture::from(service.initialize())
+        .await
+        .expect("omit works");
+    service.destroy();
+
+    // A getToken that fails: the request is not sent, and the error says so.
+    let given: JsValue = with_extra(config(|c| c.enable_cache = Some(false)), "{}").into();
+    let failing = Function::new_no_args("return Promise.reject(new Error('signed out'))");
+    js_sys::Reflect::set(&given, &"getToken".into(), &failing).unwrap();
+    let service = ProviderSyncService::new(Some(tsify::Ts::new_unchecked(given))).unwrap();
+    let error = JsFuture::from(service.initialize()).await.unwrap_err();
+    let message = js_sys::Reflect::get(&error, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(
+        message.contains("getToken()") && message.contains("signed out"),
+        "{message}"
+    );
+    service.destroy();
+
+    // Bad values are refused, naming the field.
+    for (extra, field) in [
+        (r#"{"credentials":"sometimes"}"#, "credentials"),
+        (r#"{"headers":{"x-a":1}}"#, "headers"),
+        (r#"{"getToken":"abc"}"#, "getToken"),
+    ] {
+        let message =
+            thrown(ProviderSyncService::new(Some(with_extra(config(|_| {}), extra))).unwrap_err());
+        assert!(message.contains(field), "{extra}: {message}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_cache_written_by_the_previous_release_still_loads() {
+    // The record as the previous release wrote it: schema 1, under the
+    // server's URL, no credentials.
+    let truth = server_state().await;
+    let service = service(config(|_| {})).await;
+    let record = serde_json::json!({
+        "schema": 1,
+        "source": server(),
+        "saved_at": js_sys::Date::now(),
+        "state": truth,
+    });
+    js(&format!(
+        "return new Promise((ok, fail) => {{
+           const open = indexedDB.open('provider-sync');
+           open.onupgradeneeded = () => open.result.createObjectStore('states');
+           open.onsuccess = () => {{
+             const tx = open.result.transaction('states', 'readwrite');
+             tx.objectStore('states').put({record}, key);
+             tx.oncomplete = () => {{ open.result.close(); ok(); }};
+             tx.onerror = () => fail(tx.error);
+           }};
+         }});"
+    ))
+    .await
+    .unwrap();
+    control("stop").await;
+    let started = JsFuture::from(service.initialize()).await;
+    let state = state_of(&service);
+    control("start").await;
+    started.expect("resolves from the old record");
+    assert!(state.from_cache);
+    assert_eq!(state.version, truth.metadata.version);
+    assert_eq!(state.providers, truth.providers);
+    service.destroy();
+}

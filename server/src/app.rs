@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Any, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -31,19 +31,24 @@ pub struct AppState {
 }
 
 fn cors(config: &Config) -> CorsLayer {
-    let origins = if config.cors_origins.is_empty() {
-        AllowOrigin::from(Any)
+    let layer = if config.cors_origins.is_empty() {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::from(Any))
+            .allow_methods(Any)
     } else {
-        AllowOrigin::list(
-            config
-                .cors_origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o.trim()).ok()),
-        )
+        // Named origins may send cookies (`credentials: "include"` in the
+        // SDK): the browser then wants the origin and methods named, not `*`.
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(
+                config
+                    .cors_origins
+                    .iter()
+                    .filter_map(|o| HeaderValue::from_str(o.trim()).ok()),
+            ))
+            .allow_methods(AllowMethods::mirror_request())
+            .allow_credentials(true)
     };
-    CorsLayer::new()
-        .allow_origin(origins)
-        .allow_methods(Any)
+    layer
         // The requested headers are named back: a `*` would not cover
         // `Authorization` (Fetch standard), and admin writes from another
         // origin would be blocked.

@@ -504,6 +504,48 @@ async fn cors_allows_browsers_from_other_origins() {
 }
 
 #[tokio::test]
+async fn named_cors_origins_may_send_cookies_and_others_are_not_named() {
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.cors_origins = vec!["https://app.example".into()];
+    let server = TestServer::start(config).await;
+    let preflight = |origin: &'static str| {
+        server
+            .http
+            .request(reqwest::Method::OPTIONS, server.url("/sync"))
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.unwrap();
+    let headers = allowed.headers();
+    assert_eq!(
+        headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://app.example"
+    );
+    // The SDK's `credentials: "include"` (cookies) needs this, and the
+    // methods named rather than `*`.
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    assert!(
+        headers[header::ACCESS_CONTROL_ALLOW_METHODS]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(
+        !other
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn errors_made_outside_the_handlers_are_json_too() {
     let (_dir, server) = seeded().await;
     let cases = [

@@ -106,6 +106,10 @@ export function ProviderSyncProvider({
   // The service made in the first render, for the first effect to adopt.
   const early = useRef<ProviderSyncServiceLike | null>(first.service);
   const bootstrapAtStart = useRef(bootstrap);
+  // The config as given (with its functions, such as getToken, which the
+  // JSON key leaves out); a new service is made when the key changes.
+  const latestConfig = useRef(config);
+  latestConfig.current = config;
 
   useEffect(() => {
     if (injected) return;
@@ -120,7 +124,13 @@ export function ProviderSyncProvider({
       };
     }
     const bootstrap = bootstrapAtStart.current;
-    const options = { ...(JSON.parse(configKey) as ProviderSyncConfig), ...(bootstrap ? { bootstrap } : {}) };
+    const given = latestConfig.current;
+    const options: ProviderSyncConfig = {
+      ...given,
+      ...(bootstrap ? { bootstrap } : {}),
+      // The latest getToken (an inline arrow is a new function each render).
+      ...(given?.getToken ? { getToken: () => latestConfig.current?.getToken?.() } : {}),
+    };
     createProviderSyncService(options).then(
       (service) => {
         if (cancelled) {

@@ -28,6 +28,8 @@ pub(crate) async fn fetch_text(
     url: &str,
     body: Option<&str>,
     timeout_ms: f64,
+    headers: &[(String, String)],
+    credentials: Option<&str>,
 ) -> Result<String, SdkError> {
     let network = |e: JsValue| SdkError::Network {
         what,
@@ -37,13 +39,21 @@ pub(crate) async fn fetch_text(
     let init = RequestInit::new();
     init.set_method(method);
     init.set_signal(Some(&controller.signal()));
-    if let Some(body) = body {
-        init.set_body(&JsValue::from_str(body));
-        let headers = web_sys::Headers::new().map_err(network)?;
-        headers
-            .set("content-type", "application/json")
-            .map_err(network)?;
-        init.set_headers(&headers);
+    if let Some(credentials) = credentials {
+        // By name: the binding of RequestCredentials weighs more than this.
+        let _ = js_sys::Reflect::set(&init, &"credentials".into(), &credentials.into());
+    }
+    if body.is_some() || !headers.is_empty() {
+        let sent = web_sys::Headers::new().map_err(network)?;
+        for (name, value) in headers {
+            sent.set(name, value).map_err(network)?;
+        }
+        if let Some(body) = body {
+            init.set_body(&JsValue::from_str(body));
+            sent.set("content-type", "application/json")
+                .map_err(network)?;
+        }
+        init.set_headers(&sent);
     }
     let request = Request::new_with_str_and_init(url, &init).map_err(network)?;
     let global = js_sys::global();

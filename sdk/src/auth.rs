@@ -1,0 +1,131 @@
+//! Credentials for apps behind a login: headers sent with every request, a
+//! token asked for before each request and connection (`getToken`), and
+//! `fetch`'s credentials mode. The WebSocket cannot carry headers: the token
+//! goes in its `access_token` query parameter. The cache and the shared
+//! connection are kept apart per token: a copy fetched with one token is
+//! never shown with another.
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::error::SdkError;
+use crate::fields::{FieldError, Fields};
+
+/// What a page's config says about credentials.
+#[derive(Debug, Default)]
+pub(crate) struct Auth {
+    headers: Vec<(String, String)>,
+    get_token: Option<Function>,
+    /// `fetch`'s `credentials`, one of its three names.
+    credentials: Option<&'static str>,
+}
+
+fn field(field: &'static str, message: &'static str) -> SdkError {
+    SdkError::Config {
+        field,
+        message: message.into(),
+    }
+}
+
+impl Auth {
+    /// Reads `headers`, `getToken` and `credentials` from the config object.
+    pub(crate) fn read(config: &JsValue) -> Result<Self, SdkError> {
+        if !config.is_object() {
+            return Ok(Self::default());
+        }
+        let get = |name: &str| {
+            Reflect::get(config, &name.into())
+                .ok()
+                .filter(|v| !v.is_undefined() && !v.is_null())
+        };
+        let mut headers = Vec::new();
+        if let Some(object) = get("headers") {
+            let object: Object = object
+                .dyn_into()
+                .map_err(|_| field("headers", "must be an object of strings"))?;
+            for entry in Object::entries(&object) {
+                let pair: js_sys::Array = entry.unchecked_into();
+                match (pair.get(0).as_string(), pair.get(1).as_string()) {
+                    (Some(name), Some(value)) => headers.push((name, value)),
+                    _ => return Err(field("headers", "must be an object of strings")),
+                }
+            }
+        }
+        let get_token = match get("getToken") {
+            None => None,
+            Some(f) => Some(
+                f.dyn_into::<Function>()
+                    .map_err(|_| field("getToken", "must be a function"))?,
+            ),
+        };
+        let credentials = Fields::of(config.clone())
+            .and_then(|fields| {
+                const MODES: [&str; 3] = ["omit", "same-origin", "include"];
+                fields.choice(
+                    "credentials",
+                    "must be \"omit\", \"same-origin\" or \"include\"",
+                    &MODES,
+                    &MODES,
+                )
+            })
+            .map_err(|e: FieldError| field(e.field, e.message))?;
+        Ok(Self {
+            headers,
+            get_token,
+            credentials,
+        })
+    }
+
+    pub(crate) fn credentials(&self) -> Option<&'static str> {
+        self.credentials
+    }
+
+    /// The headers to send: the configured ones, and the token's.
+    pub(crate) fn headers(&self, token: Option<&str>) -> Vec<(String, String)> {
+        let mut headers = self.headers.clone();
+        if let Some(token) = token {
+            headers.push(("authorization".into(), format!("Bearer {token}")));
+        }
+        headers
+    }
+
+    /// The token for the next request: `getToken()`'s (awaited if it is a
+    /// promise), else a bearer token in the configured `Authorization`.
+    pub(crate) async fn token(&self) -> Result<Option<String>, SdkError> {
+        let Some(get_token) = &self.get_token else {
+            return Ok(self.headers.iter().find_map(|(name, value)| {
+                let bearer = value.strip_prefix("Bearer ")?;
+                name.eq_ignore_ascii_case("authorization")
+                    .then(|| bearer.to_owned())
+            }));
+        };
+        let failed = |e: JsValue| SdkError::Network {
+            what: "getToken()",
+            message: crate::transport::js_message(&e),
+        };
+        let mut value = get_token.call0(&JsValue::NULL).map_err(failed)?;
+        if let Some(promise) = value.dyn_ref::<js_sys::Promise>() {
+            value = JsFuture::from(promise.clone()).await.map_err(failed)?;
+        }
+        Ok(value.as_string().filter(|t| !t.is_empty()))
+    }
+
+    /// Whom a cached copy or a shared connection belongs to: "" without
+    /// credentials, else a digest of them (never the token itself). FNV-1a:
+    /// a key, not a secret, and a few bytes of wasm.
+    pub(crate) fn identity(&self, token: Option<&str>) -> String {
+        let headers = self.headers(token);
+        if headers.is_empty() {
+            return String::new();
+        }
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for (name, value) in &headers {
+            let name = name.to_ascii_lowercase();
+            for byte in [name.as_bytes(), b"\n", value.as_bytes(), b"\n"].concat() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{hash:x}")
+    }
+}

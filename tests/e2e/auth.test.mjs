@@ -1,0 +1,97 @@
+// An app behind a login: every request carries the app's headers and the
+// token getToken gives, the WebSocket carries the token in its URL, and a
+// copy cached for one token is never shown to another.
+import assert from "node:assert/strict";
+import { cpSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { launchChromium, root, startTestbed } from "./testbed.mjs";
+
+const site = join(root, "target/auth-site");
+let bed, browser;
+
+async function control(action) {
+  const body = await (await fetch(`${bed.control}/${action}`, { method: "POST" })).json();
+  assert.equal(body.ok, true, action);
+}
+
+async function eventually(what, check, ms = 10_000) {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() - start > ms) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const stateOf = (page) => page.evaluate(() => {
+  const state = window.__sync?.getState();
+  return state && { status: state.status, providers: state.providers.length, fromCache: state.fromCache };
+});
+
+before(async () => {
+  rmSync(site, { recursive: true, force: true });
+  mkdirSync(site, { recursive: true });
+  cpSync(join(root, "tests/e2e/auth/index.html"), join(site, "index.html"));
+  cpSync(join(root, "pkg"), join(site, "provider-sync"), { recursive: true });
+  bed = await startTestbed(["--catalog", join(root, "examples/catalog.toml"), "--static-dir", site]);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  bed?.child.kill("SIGTERM");
+});
+
+test("credentials go with every request and the cache is kept per token", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const api = new URL(bed.server).pathname;
+  const requests = [];
+  const sockets = [];
+  page.on("request", (request) => {
+    const path = new URL(request.url()).pathname;
+    if (path.startsWith(api) && request.method() !== "OPTIONS") requests.push({ path, headers: request.headers() });
+  });
+  page.on("websocket", (socket) => sockets.push(socket.url()));
+  const url = (token) => `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}&token=${token}`;
+
+  await page.goto(url("token-one"));
+  await eventually("synced", async () => (await stateOf(page))?.status === "synced");
+  await eventually("the socket", async () => sockets.length > 0);
+  assert.ok(requests.length > 0, "requests were made");
+  for (const { path, headers } of requests) {
+    assert.equal(headers.authorization, "Bearer token-one", `${path} carries the token`);
+    assert.equal(headers["x-tenant"], "acme", `${path} carries the app's header`);
+  }
+  assert.ok(sockets.every((u) => new URL(u).searchParams.get("access_token") === "token-one"), sockets.join(" "));
+  // The copy is cached (under this token's entry).
+  await eventually("the cache write", () =>
+    page.evaluate(() => new Promise((ok) => {
+      const open = indexedDB.open("provider-sync");
+      open.onsuccess = () => {
+        const keys = open.result.transaction("states").objectStore("states").getAllKeys();
+        keys.onsuccess = () => { open.result.close(); ok(keys.result.some((k) => String(k).includes("#") && !String(k).endsWith("#confirmed"))); };
+      };
+    })));
+
+  // The server goes down. Another token: nothing to show, not the other
+  // token's copy.
+  await control("stop");
+  await page.goto(url("token-two"));
+  await eventually("an error, with nothing shown", async () => {
+    const state = await stateOf(page);
+    return state?.status === "error";
+  });
+  assert.equal((await stateOf(page)).providers, 0);
+
+  // The first token again: its copy, stale.
+  await page.goto(url("token-one"));
+  await eventually("the cached copy", async () => {
+    const state = await stateOf(page);
+    return state?.status === "stale" && state.fromCache && state.providers > 0;
+  });
+  await control("start");
+  await eventually("synced again", async () => (await stateOf(page))?.status === "synced");
+  await context.close();
+});
