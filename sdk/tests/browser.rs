@@ -1,6 +1,7 @@
-//! The SDK in headless Chromium against a real `provider-sync-server`
-//! (started by `scripts/test.sh` through `provider-sync-testbed`, whose
-//! control service stops, restarts and wipes it).
+//! The SDK in headless Chromium and in headless Firefox ESR against a real
+//! `provider-sync-server` (started by `scripts/test-browser.sh` through
+//! `provider-sync-testbed`, whose control service stops, restarts and wipes
+//! it).
 
 #![cfg(target_arch = "wasm32")]
 
