@@ -28,6 +28,7 @@ cd sdk
 # runs that wasm against this testbed.
 cargo test --target wasm32-unknown-unknown --test browser --no-run
 
+need() { command -v "$1" || { echo "$1 is missing: scripts/setup.sh installs it" >&2; exit 1; }; }
 failed=()
 for engine in ${ENGINES:-chromium firefox}; do
   # wasm-bindgen-test-runner drives the browser whose driver CHROMEDRIVER or
@@ -35,15 +36,15 @@ for engine in ${ENGINES:-chromium firefox}; do
   # (geckodriver in ~/.cargo/bin may come before chromedriver): name one.
   case $engine in
     chromium)
-      driver=(env -u GECKODRIVER CHROMEDRIVER="$(command -v chromedriver)")
+      driver=(env -u GECKODRIVER CHROMEDRIVER="$(need chromedriver)")
       version=$(chromium --version 2>/dev/null) ;;
     firefox)
       # The runner adds -headless; --binary: Debian's ESR, not a `firefox`
       # that PATH might find first. Firefox connects to loopback only (no
       # lookups of Mozilla's services either): geckodriver passes its
       # environment on, and ignores the capabilities' `env` off Android.
-      driver=(env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)"
-        GECKODRIVER_ARGS="--binary $(command -v firefox-esr)" MOZ_DISABLE_NONLOCAL_CONNECTIONS=1)
+      driver=(env -u CHROMEDRIVER GECKODRIVER="$(need geckodriver)"
+        GECKODRIVER_ARGS="--binary $(need firefox-esr)" MOZ_DISABLE_NONLOCAL_CONNECTIONS=1)
       version=$(firefox-esr --version) ;;
     *) echo "unknown engine: $engine" >&2; exit 2 ;;
   esac
