@@ -36,7 +36,7 @@ if [ "$PROFILE" = release ]; then
 else
   cargo build -p provider-sync-server
 fi
-bin=target/$PROFILE/provider-sync-server
+bin=${CARGO_TARGET_DIR:-target}/$PROFILE/provider-sync-server
 
 work=$(mktemp -d)
 chmod 755 "$work"

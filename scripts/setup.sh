@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, when it is missing: the wasm
 # target, wasm-bindgen-cli at exactly the wasm-bindgen crate's version,
-# Chromium and ChromeDriver (Debian), and the npm packages of the package
-# template. Reuses whatever is already there.
+# Chromium and ChromeDriver, Firefox ESR (Debian) and geckodriver (crates.io),
+# and the npm packages of the package template. Reuses whatever is already
+# there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,10 +19,19 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_ver
     || cargo install wasm-bindgen-cli --version "$bindgen_version"
 fi
 
-if [ "${SKIP_BROWSER:-}" != 1 ] && { ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; }; then
+if [ "${SKIP_BROWSER:-}" != 1 ] && { ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null \
+  || ! command -v firefox-esr >/dev/null; }; then
   apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
   apt_get update -qq
-  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends chromium chromium-driver
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends chromium chromium-driver firefox-esr
+fi
+# The driver for Firefox comes from crates.io (compiled once, about 2-4
+# minutes on 2 cores): the npm package and Mozilla's releases download a
+# binary, which cannot work on a machine that reaches only the registries.
+geckodriver_version=0.37.1
+if [ "${SKIP_BROWSER:-}" != 1 ] \
+  && [ "$(geckodriver --version 2>/dev/null | awk 'NR == 1 { print $2 }')" != "$geckodriver_version" ]; then
+  cargo install geckodriver --version "$geckodriver_version" --locked
 fi
 
 # PostgreSQL for the scale-out suites, which start their own servers in

@@ -30,14 +30,14 @@ PROVIDER_SYNC_TEST_STORE=postgres cargo test -p provider-sync-server \
   --test http_api --test admin_api --test websocket --test convergence \
   --test persistence --test catalog_reconcile 2>&1 | tee -a "$log"
 
-step "browser tests (headless Chromium against a real server)"
+step "browser tests (headless Chromium, then headless Firefox ESR, against a real server)"
 bash scripts/test-browser.sh 2>&1 | tee -a "$log"
 
 step "npm package: build, vitest, strict consumer type check"
 bash scripts/build-pkg.sh
 (cd pkg-template && node_modules/.bin/vitest run && node_modules/.bin/tsc -p test/tsconfig.json) 2>&1 | tee -a "$log"
 
-step "end to end: both examples in Chromium (Playwright) against a real server"
+step "end to end: both examples in Chromium (Playwright), the plain page in Firefox ESR (Selenium), against a real server"
 PKG_BUILT=1 bash scripts/test-e2e.sh 2>&1 | tee -a "$log"
 
 step "the cluster demo: PostgreSQL, two instances, nginx in front"

@@ -2,9 +2,10 @@
 // provider-sync-server run by the testbed. The pages are served by the
 // testbed's control service, so they still load while the server is stopped.
 //
-// Needs: target/debug/provider-sync-testbed, target/demo-site (the plain
-// page with the package), examples/react-tanstack/dist. scripts/test-e2e.sh
-// builds them and runs this file.
+// Needs: the debug testbed binary (under CARGO_TARGET_DIR, else target/),
+// target/demo-site (the plain page with the package),
+// examples/react-tanstack/dist. scripts/test-e2e.sh builds them and runs
+// this file.
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

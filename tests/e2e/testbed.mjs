@@ -1,17 +1,21 @@
 // Starting the testbed (a real provider-sync-server plus its control
-// service) and Debian's Chromium, for the end-to-end tests and the browser
-// benchmarks.
+// service), Debian's Chromium and Debian's Firefox ESR, for the end-to-end
+// tests and the browser benchmarks.
 import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
+import { homedir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import firefox from "selenium-webdriver/firefox.js";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
+/** Where cargo put the binaries: CARGO_TARGET_DIR, as cargo reads it. */
+const cargoTarget = resolve(root, process.env.CARGO_TARGET_DIR || "target");
 
 /** Starts the testbed binary (`profile`: "debug" or "release") with `args`;
  * resolves with the child process and its two URLs. */
 export async function startTestbed(args, profile = "debug") {
-  const child = spawn(join(root, `target/${profile}/provider-sync-testbed`), args, {
+  const child = spawn(join(cargoTarget, profile, "provider-sync-testbed"), args, {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const urls = await new Promise((resolve, reject) => {
@@ -34,4 +38,25 @@ export function launchChromium() {
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
       "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
   });
+}
+
+/** Debian's Firefox ESR, headless, through geckodriver (Playwright drives
+ * only its own build of Firefox): a selenium-webdriver session. Both paths
+ * are given, so Selenium Manager, which would download them, never runs. */
+export function launchFirefox({ width = 1280, height = 1000 } = {}) {
+  process.env.SE_MANAGER_PATH = "/nonexistent/selenium-manager"; // fail, never fetch
+  const options = new firefox.Options()
+    .setBinary(process.env.FIREFOX ?? "/usr/bin/firefox-esr")
+    .addArguments("-headless")
+    .windowSize({ width, height });
+  // Where `cargo install` put it (scripts/setup.sh).
+  const geckodriver = process.env.GECKODRIVER ?? join(process.env.CARGO_HOME ?? join(homedir(), ".cargo"), "bin/geckodriver");
+  const service = new firefox.ServiceBuilder(geckodriver)
+    .setHostname("127.0.0.1")
+    // Firefox connects to loopback only, and looks no Mozilla service up.
+    // geckodriver ignores the capabilities' `env` off Android: its own
+    // environment is what Firefox gets.
+    .setEnvironment({ ...process.env, MOZ_DISABLE_NONLOCAL_CONNECTIONS: "1" })
+    .build();
+  return firefox.Driver.createSession(options, service);
 }
