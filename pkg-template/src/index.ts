@@ -12,10 +12,23 @@ export { DeprecationStatus, ModelDeprecationStatus, ProviderStatus, SyncEventTyp
 
 let loading: Promise<void> | undefined;
 let loaded = false;
+const whenLoaded = new Set<() => void>();
 
 /** Whether the wasm is loaded (`load()` resolved, or `loadSync()` ran). */
 export function isLoaded(): boolean {
   return loaded;
+}
+
+/** Calls `listener` once the wasm is loaded; returns the unsubscribe. */
+export function onLoaded(listener: () => void): () => void {
+  whenLoaded.add(listener);
+  return () => whenLoaded.delete(listener);
+}
+
+function markLoaded(): void {
+  loaded = true;
+  for (const listener of [...whenLoaded]) listener();
+  whenLoaded.clear();
 }
 
 /**
@@ -26,7 +39,7 @@ export function isLoaded(): boolean {
 export function loadSync(wasm: BufferSource | WebAssembly.Module): void {
   if (loaded) return;
   initSync({ module: wasm });
-  loaded = true;
+  markLoaded();
   loading ??= Promise.resolve();
 }
 
@@ -36,9 +49,7 @@ export function loadSync(wasm: BufferSource | WebAssembly.Module): void {
  */
 export function load(wasm?: string | URL | Response | BufferSource): Promise<void> {
   loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then(
-    () => {
-      loaded = true;
-    },
+    () => markLoaded(),
     (error: unknown) => {
       // A failed download may succeed later: let the next call try again.
       loading = undefined;

@@ -574,10 +574,6 @@ impl Driver {
                         (LogLevel::Info, format!("resynced ({reason})"))
                     }
                     ConnectionEvent::SyncError { message } => (LogLevel::Warn, message.clone()),
-                    ConnectionEvent::ServerError { code, message } => (
-                        LogLevel::Error,
-                        format!("the server says {code}: {message}"),
-                    ),
                     ConnectionEvent::CacheError { message } => (LogLevel::Warn, message.clone()),
                 };
                 self.log(level, &message);
@@ -674,7 +670,6 @@ impl Driver {
                     }
                 }
                 "f" => self.dispatch(Input::ForceSync),
-                "v" => self.dispatch(Input::Visibility { visible: true }),
                 _ => {}
             }
             return;
@@ -728,6 +723,7 @@ impl Driver {
             move || {
                 if let Some(d) = lead.upgrade() {
                     *d.told.borrow_mut() = String::new();
+                    *d.shared.borrow_mut() = Default::default();
                     d.dispatch(Input::Lead);
                 }
             },
@@ -740,7 +736,8 @@ impl Driver {
     /// `pagehide`: let another tab take the connection (or, alone, close
     /// it), so that the page may enter the back/forward cache.
     fn page_hidden(&self) {
-        let shared = self.tabs.borrow_mut().take().is_some();
+        let shared = self.tabs.borrow().is_some();
+        // Stop (and start writing what is pending) before the lock goes.
         self.dispatch(if shared {
             Input::Follow {
                 cached: None,
@@ -749,6 +746,7 @@ impl Driver {
         } else {
             Input::Pause
         });
+        self.tabs.borrow_mut().take();
     }
 
     /// `pageshow` after a `pagehide`: join again (or, alone, reconnect).
@@ -1009,14 +1007,10 @@ impl Driver {
         *self.page.borrow_mut() = PageWatch::new(
             move |visible| {
                 if let Some(d) = visibility.upgrade() {
-                    d.dispatch(Input::Visibility { visible });
-                    // A follower in view: the leader (maybe hidden, its
-                    // polling paused) catches up for it.
-                    if visible
-                        && d.core.borrow().is_following()
-                        && let Some(tabs) = d.tabs.borrow().as_ref()
-                    {
-                        tabs.send("v", "");
+                    // Shared, a hidden tab may hold the connection for tabs
+                    // in view: only a tab alone pauses when hidden.
+                    if visible || d.tabs.borrow().is_none() {
+                        d.dispatch(Input::Visibility { visible });
                     }
                 }
             },
@@ -1063,7 +1057,7 @@ impl Driver {
                     } else {
                         Input::Start { cached: fresh }
                     });
-                    if !crate::page::visible() {
+                    if !crate::page::visible() && driver.tabs.borrow().is_none() {
                         driver.dispatch(Input::Visibility { visible: false });
                     }
                 }

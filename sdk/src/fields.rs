@@ -67,16 +67,12 @@ impl Fields {
     /// A catalog state, as `GET /state` gives it, whose checksum matches its
     /// content.
     pub(crate) fn state(&self, field: &'static str) -> Field<provider_sync_protocol::SyncState> {
-        self.get(
-            field,
-            "must be the server's GET /state answer, unchanged (its checksum does not match)",
-            |value| {
-                let state: provider_sync_protocol::SyncState =
-                    crate::transport::from_js(value, "bootstrap").ok()?;
-                let sum = provider_sync_protocol::state_checksum(&state).to_hex();
-                (sum == state.metadata.checksum).then_some(state)
-            },
-        )
+        self.get(field, "must be GET /state's answer, unchanged", |value| {
+            let state: provider_sync_protocol::SyncState =
+                crate::transport::from_js(value, "bootstrap").ok()?;
+            let sum = provider_sync_protocol::state_checksum(&state).to_hex();
+            (sum == state.metadata.checksum).then_some(state)
+        })
     }
 
     /// One of `names`, as the matching entry of `values`.

@@ -73,11 +73,6 @@ pub enum ConnectionEvent {
     SyncError {
         message: String,
     },
-    /// The server sent an `error` frame over the WebSocket.
-    ServerError {
-        code: String,
-        message: String,
-    },
     CacheError {
         message: String,
     },
@@ -539,6 +534,7 @@ impl Core {
         self.in_flight_forced = false;
         self.queued = None;
         self.catch_up = None;
+        self.resync_reason = None;
         self.down_announced = false;
     }
 
@@ -551,6 +547,11 @@ impl Core {
     ) {
         self.quiesce(out);
         self.following = true;
+        if self.force_waiting {
+            // A forceSync() in progress: the new leader does it.
+            self.in_flight_forced = true;
+            out.push(Command::AskLeader { state: false });
+        }
         if !self.started {
             self.started = true;
             self.held = expired.filter(|_| self.state.is_none());
@@ -575,11 +576,21 @@ impl Core {
             Input::Lead => {
                 self.following = false;
                 self.mirrored = None;
+                // Other tabs may be in view: the one holding the connection
+                // keeps it while hidden (the page layer stops telling it).
+                self.hidden = false;
                 // Catch up from the copy (no full state when it has one),
-                // then connect.
+                // then connect; and write it, so that the cache is this
+                // copy's (the last leader's write may have been lost).
                 self.request_sync(false, Ask::Now, 0.0, out);
+                self.save_soon(out);
             }
             Input::Follow { .. } => out.push(Command::AskLeader { state: true }),
+            // An older copy of the same history (a leader that has not
+            // caught up yet) is not taken: the leader is asked to sync.
+            Input::LeaderState(state) if self.is_behind(&state) => {
+                out.push(Command::AskLeader { state: false });
+            }
             Input::LeaderState(state) => {
                 if self.state.as_ref().map(|s| &s.metadata) != Some(&state.metadata) {
                     // Listeners missed what happened between the two copies
@@ -605,7 +616,12 @@ impl Core {
                 },
             },
             Input::LeaderMirror(mirror) => {
-                self.status = mirror.status;
+                // A leader with nothing to show says `error`; a follower with
+                // a copy shows it, `stale`.
+                self.status = match mirror.status {
+                    SyncStatus::Error if self.state.is_some() => SyncStatus::Stale,
+                    status => status,
+                };
                 self.error = mirror.last_error;
                 self.last_sync_time = mirror.last_sync_time;
                 self.from_cache = mirror.from_cache;
@@ -1161,7 +1177,10 @@ impl Core {
                         } else {
                             u64::MAX
                         });
-                        if self.status == SyncStatus::Synced {
+                        if self.caught_up() {
+                            // A sync already brought the copy there.
+                            self.catch_up = None;
+                        } else if self.status == SyncStatus::Synced {
                             self.status = SyncStatus::Stale;
                             Self::notify(out, Notice::StateChanged);
                         }
@@ -1170,9 +1189,9 @@ impl Core {
             }
             EventPayload::Error(error) => Self::notify(
                 out,
-                Notice::Connection(ConnectionEvent::ServerError {
-                    code: error.code.clone(),
-                    message: error.message.clone(),
+                // An `error` frame from the server: its code leads the text.
+                Notice::Connection(ConnectionEvent::SyncError {
+                    message: format!("the server says {}: {}", error.code, error.message),
                 }),
             ),
             EventPayload::FullSync(state) => {

@@ -1134,9 +1134,8 @@ fn a_newer_protocol_and_server_errors_are_reported() {
     );
     let out = core.handle(Input::SocketEvent(error), 4.0, 0.5);
     assert!(
-        connection_events(&out).contains(&&ConnectionEvent::ServerError {
-            code: "rate_limited".into(),
-            message: "slow down".into()
+        connection_events(&out).contains(&&ConnectionEvent::SyncError {
+            message: "the server says rate_limited: slow down".into()
         })
     );
 }
@@ -1321,4 +1320,127 @@ fn a_page_that_goes_away_alone_pauses_and_resumes() {
         since: 3,
         epoch: "e1".into()
     }));
+}
+
+#[test]
+fn a_hidden_tab_that_comes_to_lead_connects_for_the_tabs_in_view() {
+    let h = history("e1", 3);
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(
+        Input::Follow {
+            cached: None,
+            expired: None,
+        },
+        0.0,
+        0.5,
+    );
+    core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
+    core.handle(Input::Visibility { visible: false }, 2.0, 0.5);
+    let out = core.handle(Input::Lead, 3.0, 0.5);
+    // Its copy is written: the cache becomes this leader's.
+    assert_eq!(timer(&out, Timer::Save), Some(SAVE_DELAY_MS));
+    let out = core.handle(Input::Synced(incremental(&h, 2, 3)), 4.0, 0.5);
+    assert!(
+        out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_follower_never_goes_back_and_never_calls_its_copy_an_error() {
+    let h = history("e1", 4);
+    let mut core = Core::new(settings(|_| {}));
+    core.bootstrap(h.states[4].clone());
+    core.handle(
+        Input::Follow {
+            cached: None,
+            expired: None,
+        },
+        0.0,
+        0.5,
+    );
+    // A leader behind this copy: not taken; the leader is asked to sync.
+    let out = core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[4]);
+    assert!(
+        out.contains(&Command::AskLeader { state: false }),
+        "{out:?}"
+    );
+    // A leader with nothing to show says error; this tab shows its copy.
+    let mut failing = mirror(SyncStatus::Error, Transport::Offline);
+    failing.last_error = Some("GET /state answered HTTP 503".into());
+    core.handle(Input::LeaderMirror(failing), 2.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Stale);
+    assert_eq!(core.error(), None);
+    assert_eq!(core.last_error(), Some("GET /state answered HTTP 503"));
+}
+
+#[test]
+fn a_force_sync_pending_when_stepping_down_is_settled_by_the_new_leader() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 2);
+    core.handle(Input::ForceSync, 3.0, 0.5);
+    let out = core.handle(
+        Input::Follow {
+            cached: None,
+            expired: None,
+        },
+        4.0,
+        0.5,
+    );
+    assert!(
+        out.contains(&Command::AskLeader { state: false }),
+        "{out:?}"
+    );
+    let out = core.handle(Input::LeaderSettled(Ok(())), 5.0, 0.5);
+    assert!(notices(&out).contains(&&Notice::SyncSettled(Ok(()))));
+}
+
+#[test]
+fn stepping_down_forgets_why_a_resync_was_started() {
+    let h = history("e1", 6);
+    let mut core = connected(&h, 2);
+    // A gap: a resync for that reason is in flight…
+    core.handle(Input::SocketEvent(h.events[4].clone()), 3.0, 0.5);
+    core.handle(
+        Input::Follow {
+            cached: None,
+            expired: None,
+        },
+        4.0,
+        0.5,
+    );
+    // …and the leader's state is announced for what it is.
+    let out = core.handle(Input::LeaderState(h.states[6].clone()), 5.0, 0.5);
+    assert!(
+        connection_events(&out).contains(&&ConnectionEvent::Resynced {
+            reason: "leader_state".into()
+        }),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_hello_after_the_copy_already_caught_up_keeps_it_synced() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 2);
+    core.handle(
+        Input::SocketClosed {
+            reason: "1006".into(),
+        },
+        3.0,
+        0.5,
+    );
+    core.handle(Input::ForceSync, 4.0, 0.5);
+    core.handle(Input::Synced(incremental(&h, 2, 3)), 5.0, 0.5);
+    core.handle(Input::TimerFired(Timer::Reconnect), 6.0, 0.5);
+    core.handle(Input::SocketOpened, 7.0, 0.5);
+    // The socket was asked for events since 2: the hello announces 3, which
+    // the sync already brought.
+    core.handle(
+        Input::SocketEvent(hello(&h, 3, SyncType::Incremental)),
+        8.0,
+        0.5,
+    );
+    assert_eq!(core.status(), SyncStatus::Synced);
 }

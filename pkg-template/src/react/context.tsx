@@ -49,11 +49,13 @@ export interface ProviderSyncProviderProps {
 }
 
 /** Services made while rendering on the server, one per state and config,
- * shared by the renders that show it; the oldest is freed as new states come
- * (a service made there is never started, and would otherwise hold its copy
- * in wasm memory for good). */
+ * shared by the renders that show it. The oldest is let go as new states
+ * come, and freed a minute later (a streaming render may still be reading
+ * it): a service made there is never started, and would otherwise hold its
+ * copy in wasm memory for good. */
 const serverServices = new Map<string, ProviderSyncService>();
 const SERVER_SERVICES = 4;
+const FREE_AFTER_MS = 60_000;
 
 /** The service a render can have at once: with a bootstrap and the wasm
  * loaded. */
@@ -73,7 +75,8 @@ function immediate(
       for (const [old, oldest] of serverServices) {
         if (serverServices.size <= SERVER_SERVICES) break;
         serverServices.delete(old);
-        oldest.free();
+        const timer = setTimeout(() => oldest.free(), FREE_AFTER_MS) as unknown as { unref?: () => void };
+        timer.unref?.(); // Node: the timer does not keep a server alive.
       }
     }
     return { service, error: null };
@@ -106,6 +109,7 @@ export function ProviderSyncProvider({
   // The service made in the first render, for the first effect to adopt.
   const early = useRef<ProviderSyncServiceLike | null>(first.service);
   const bootstrapAtStart = useRef(bootstrap);
+  const firstApi = useRef(config?.apiBaseUrl);
   // The config as given (with its functions, such as getToken, which the
   // JSON key leaves out); a new service is made when the key changes.
   const latestConfig = useRef(config);
@@ -123,14 +127,31 @@ export function ProviderSyncProvider({
         setCreated(null);
       };
     }
-    const bootstrap = bootstrapAtStart.current;
     const given = latestConfig.current;
+    // The bootstrap is the first server's catalog: a service for another
+    // server (a changed apiBaseUrl) starts without it.
+    const bootstrap =
+      JSON.stringify(given?.apiBaseUrl) === JSON.stringify(firstApi.current) ? bootstrapAtStart.current : undefined;
     const options: ProviderSyncConfig = {
       ...given,
       ...(bootstrap ? { bootstrap } : {}),
       // The latest getToken (an inline arrow is a new function each render).
       ...(given?.getToken ? { getToken: () => latestConfig.current?.getToken?.() } : {}),
     };
+    if (isLoaded()) {
+      // Made at once (StrictMode's second run, a new config): no loading
+      // state between two services.
+      try {
+        made = new ProviderSyncService(options);
+        setCreated(made);
+      } catch (error) {
+        setLoadError(error instanceof Error ? error : new Error(String(error)));
+      }
+      return () => {
+        made?.destroy();
+        setCreated(null);
+      };
+    }
     createProviderSyncService(options).then(
       (service) => {
         if (cancelled) {

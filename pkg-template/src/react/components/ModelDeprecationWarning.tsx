@@ -1,6 +1,7 @@
 "use client";
 
-import { isLoaded, sunsetOutlook } from "../../index.js";
+import { useSyncExternalStore } from "react";
+import { isLoaded, onLoaded, sunsetOutlook } from "../../index.js";
 
 export interface ModelDeprecationWarningProps {
   modelId: string;
@@ -21,7 +22,8 @@ export interface ModelDeprecationWarningProps {
  * How urgent is the server's rule, from the wasm (`sunsetOutlook`): within
  * 30 days of its sunset (`high` or `critical`) it turns urgent (an alert);
  * past it, it says the model is gone. Renders nothing until the wasm is
- * loaded (inside a `ProviderSyncProvider` it is, once there is data).
+ * loaded (inside a `ProviderSyncProvider` it is, once there is data), and
+ * renders when it is.
  */
 export function ModelDeprecationWarning({
   modelId,
@@ -34,7 +36,8 @@ export function ModelDeprecationWarning({
   now,
   className,
 }: ModelDeprecationWarningProps) {
-  if (!isLoaded()) return null;
+  const ready = useSyncExternalStore(onLoaded, isLoaded, isLoaded);
+  if (!ready) return null;
   const name = modelName ?? modelId;
   const { urgency, daysUntilSunset: days } = sunsetOutlook(sunsetDate ?? null, "deprecated", now?.getTime());
   const level = urgency === "sunset" ? "sunset" : urgency === "high" || urgency === "critical" ? "urgent" : "notice";
