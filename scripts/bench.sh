@@ -6,14 +6,14 @@
 # interleaved with the baseline) and summarised as median (range). Prints
 # markdown tables for BENCHMARKS.md. Never fails on speed. FANOUT_CASES
 # (CLIENTS:INTERVAL_MS ...) picks the fan-out cases; SECTIONS (any of
-# sizes apply fanout rest e2e client litellm cluster) runs only some tables.
+# sizes apply fanout rest e2e client tabs litellm cluster) runs only some tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 REPEAT=${REPEAT:-3}
 FANOUT_CASES=${FANOUT_CASES:-"1000:100 10000:250 10000:100"}
-SECTIONS=${SECTIONS:-"sizes apply fanout rest e2e client litellm cluster"}
+SECTIONS=${SECTIONS:-"sizes apply fanout rest e2e client tabs litellm cluster"}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 cargo build --release -p provider-sync-server -p provider-sync-bench -p provider-sync-testbed
@@ -91,7 +91,7 @@ if want rest; then
   echo
 fi
 
-if want e2e || want client || want litellm; then
+if want e2e || want client || want litellm || want tabs; then
   bash scripts/setup.sh >/dev/null
   bash scripts/build-pkg.sh >/dev/null
   site="$work/site"
@@ -115,6 +115,15 @@ if want client; then
   echo "| measure | runs | ms |"
   echo "| --- | ---: | ---: |"
   for run in $(seq 1 "$REPEAT"); do node bench/e2e/client.mjs "$site" "$work/big.toml" 50; done | target/release/median-rows
+fi
+
+if want tabs; then
+  echo "## One connection per browser: hand-over when the leading tab closes (3 pages, Chromium)"
+  echo
+  tabs_site="$work/tabs-site"
+  mkdir -p "$tabs_site" && cp tests/e2e/tabs/index.html "$tabs_site/" && cp -r pkg "$tabs_site/provider-sync"
+  node bench/e2e/handover.mjs "$tabs_site" 20
+  echo
 fi
 
 if want litellm; then
