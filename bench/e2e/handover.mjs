@@ -5,8 +5,9 @@
 // writes at once, and measures from the close until
 //   - the server counts one WebSocket again (the new leader connected),
 //   - the write is in every remaining page's state.
-// A new page joins before the next round. Prints one row per measure with
-// the median and range over the rounds.
+// A new page joins before the next round. The baseline, in the same run:
+// a write's way to every page with the leader in place. Prints one row per
+// measure with the median and range over the rounds.
 //
 // Usage: node handover.mjs SITE_DIR [ROUNDS]  (run by scripts/bench.sh)
 import { join } from "node:path";
@@ -34,18 +35,26 @@ try {
   const pages = [await open(), await open(), await open()];
   const reconnect = [];
   const delivered = [];
-  for (let round = 0; round < rounds; round++) {
-    while ((await sockets()) !== 1) await sleep(10);
-    const leader = pages.shift();
-    const closed = performance.now();
-    await leader.close();
+  const baseline = [];
+  const write = async (priority) => {
     const written = await fetch(`${bed.server}/admin/providers/xai`, {
       method: "PATCH",
       headers: { authorization: "Bearer testbed-token", "content-type": "application/json" },
-      body: JSON.stringify({ priority: round }),
+      body: JSON.stringify({ priority }),
     });
     if (!written.ok) throw new Error(`write: HTTP ${written.status}`);
-    const target = (await (await fetch(`${bed.server}/version`)).json()).version;
+    return (await (await fetch(`${bed.server}/version`)).json()).version;
+  };
+  for (let round = 0; round < rounds; round++) {
+    while ((await sockets()) !== 1) await sleep(10);
+    const started = performance.now();
+    const version = await write(1000 + round);
+    while (!(await Promise.all(pages.map(versionOf))).every((v) => v >= version)) await sleep(5);
+    baseline.push(performance.now() - started);
+    const leader = pages.shift();
+    const closed = performance.now();
+    await leader.close();
+    const target = await write(round);
     let connected = null;
     for (;;) {
       if (connected === null && (await sockets()) === 1) connected = performance.now() - closed;
@@ -69,6 +78,8 @@ try {
   console.log("| from the leading page's close | rounds | ms, median (range) |\n| --- | ---: | ---: |");
   console.log(row("until the new leader's socket is counted", reconnect));
   console.log(row("until a write made at the close is in every other page", delivered));
+  console.log(row("baseline: a write to every page, the leader in place", baseline));
+  console.log(`\nratio of the write's way with a hand-over to without: ${(median(delivered) / median(baseline)).toFixed(1)}×`);
 } finally {
   await browser.close();
   bed.child.kill("SIGTERM");
