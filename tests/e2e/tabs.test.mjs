@@ -24,7 +24,7 @@ async function serverVersion() {
   return (await (await fetch(`${bed.server}/version`)).json()).version;
 }
 
-async function openSockets() {
+async function serverSockets() {
   const text = await (await fetch(`${bed.server}/metrics`)).text();
   return Number(text.match(/^provider_sync_ws_connections (\d+)/m)[1]);
 }
@@ -63,16 +63,23 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
   const url = `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}`;
   const pages = [];
   const loadedAt = [];
+  // Which page holds an open WebSocket, as the browser reports it.
+  const openSockets = new Map();
   for (let i = 0; i < 5; i++) {
     const page = await context.newPage();
     page.on("pageerror", (error) => console.error(`page ${i}:`, error.message));
+    openSockets.set(page, 0);
+    page.on("websocket", (socket) => {
+      openSockets.set(page, openSockets.get(page) + 1);
+      socket.on("close", () => openSockets.set(page, openSockets.get(page) - 1));
+    });
     await page.goto(url);
     await eventually(`page ${i} synced`, async () => (await stateOf(page))?.status === "synced");
     pages.push(page);
     loadedAt.push((await stateOf(page)).version);
   }
   for (const page of pages) assert.equal((await stateOf(page)).transport, "websocket");
-  await eventually("one socket on the server", async () => (await openSockets()) === 1);
+  await eventually("one socket on the server", async () => (await serverSockets()) === 1);
 
   await admin("PATCH", "/providers/xai", { priority: 11 });
   let target = await serverVersion();
@@ -80,19 +87,24 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
     await eventually(`page ${i} at ${target}`, async () => (await stateOf(page)).version === target);
   }
 
-  // The first page got the lock first: it leads. It closes; writes go on
-  // meanwhile.
-  await pages[0].close();
+  // One page holds the socket: it leads. It closes; writes go on meanwhile.
+  const holders = () => pages.filter((page) => !page.isClosed() && openSockets.get(page) > 0);
+  await eventually("one page holding a socket", async () => holders().length === 1);
+  const leader = holders()[0];
+  const leaderAt = pages.indexOf(leader);
+  await leader.close();
   for (let i = 0; i < 5; i++) await admin("PATCH", "/providers/xai", { priority: 20 + i });
   target = await serverVersion();
-  const rest = pages.slice(1);
+  const rest = pages.filter((page) => page !== leader);
+  const restLoadedAt = loadedAt.filter((_, i) => i !== leaderAt);
   for (const [i, page] of rest.entries()) {
     await eventually(`page ${i + 1} at ${target}`, async () => {
       const state = await stateOf(page);
       return state.version === target && state.status === "synced" && state.transport === "websocket";
     });
   }
-  await eventually("one socket again", async () => (await openSockets()) === 1);
+  await eventually("one socket again", async () => (await serverSockets()) === 1);
+  await eventually("another page holding it", async () => holders().length === 1 && holders()[0] !== leader);
 
   // A page going into the back/forward cache (pagehide) lets its place go:
   // an open socket or channel would keep it out of that cache. It hears
@@ -109,20 +121,20 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
   for (const [i, page] of rest.slice(1).entries()) {
     await eventually(`page ${i + 2} at ${target}`, async () => (await stateOf(page)).version === target);
   }
-  await eventually("one socket, held by another page", async () => (await openSockets()) === 1);
+  await eventually("one socket, held by another page", async () => (await serverSockets()) === 1);
   assert.equal((await stateOf(away)).version, hiddenAt, "a page in the cache hears nothing");
   await transition("pageshow");
   await eventually("the page back, caught up", async () => {
     const state = await stateOf(away);
     return state.version === target && state.status === "synced";
   });
-  await eventually("still one socket", async () => (await openSockets()) === 1);
+  await eventually("still one socket", async () => (await serverSockets()) === 1);
 
   // Every change since each page loaded reached its listeners, once; the
   // page that was away heard every change until it left, and a resync.
   for (const [i, page] of rest.entries()) {
     const seen = await page.evaluate(() => window.__events);
-    const from = loadedAt[i + 1];
+    const from = restLoadedAt[i];
     const until = page === away ? hiddenAt : target;
     const expected = Array.from({ length: until - from }, (_, k) => from + 1 + k);
     assert.deepEqual(seen.filter((v) => v > from && v <= until), expected, `page ${i + 1}'s events`);
