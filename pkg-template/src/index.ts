@@ -19,16 +19,31 @@ export function isLoaded(): boolean {
   return loaded;
 }
 
-/** Calls `listener` once the wasm is loaded; returns the unsubscribe. */
+/** Calls `listener` once the wasm is loaded (soon, if it is already);
+ * returns the unsubscribe. */
 export function onLoaded(listener: () => void): () => void {
+  if (loaded) {
+    queueMicrotask(listener);
+    return () => undefined;
+  }
   whenLoaded.add(listener);
   return () => whenLoaded.delete(listener);
 }
 
 function markLoaded(): void {
   loaded = true;
-  for (const listener of [...whenLoaded]) listener();
+  const listeners = [...whenLoaded];
   whenLoaded.clear();
+  for (const listener of listeners) {
+    // One listener's failure neither stops the others nor the load.
+    try {
+      listener();
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
 }
 
 /**

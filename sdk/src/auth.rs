@@ -62,12 +62,13 @@ impl Auth {
         let credentials = Fields::of(config.clone())
             .and_then(|fields| {
                 const MODES: [&str; 3] = ["omit", "same-origin", "include"];
-                fields.choice(
-                    "credentials",
-                    "must be \"omit\", \"same-origin\" or \"include\"",
-                    &MODES,
-                    &MODES,
-                )
+                fields
+                    .choice(
+                        "credentials",
+                        "must be \"omit\", \"same-origin\" or \"include\"",
+                        &MODES,
+                    )
+                    .map(|at| at.map(|at| MODES[at]))
             })
             .map_err(|e: FieldError| field(e.field, e.message))?;
         Ok(Self {
@@ -91,8 +92,11 @@ impl Auth {
     }
 
     /// The token for the next request: `getToken()`'s (awaited if it is a
-    /// promise), else a bearer token in the configured `Authorization`.
-    pub(crate) async fn token(&self) -> Result<Option<String>, SdkError> {
+    /// promise or any thenable, for at most `limit_ms`), else a bearer token
+    /// in the configured `Authorization`. A result that is neither a string
+    /// nor null is an error: a request is never sent without the token the
+    /// app meant to give.
+    pub(crate) async fn token(&self, limit_ms: f64) -> Result<Option<String>, SdkError> {
         let Some(get_token) = &self.get_token else {
             return Ok(self.headers.iter().find_map(|(name, value)| {
                 let bearer = value.strip_prefix("Bearer ")?;
@@ -104,11 +108,25 @@ impl Auth {
             what: "getToken()",
             message: crate::transport::js_message(&e),
         };
-        let mut value = get_token.call0(&JsValue::NULL).map_err(failed)?;
-        if let Some(promise) = value.dyn_ref::<js_sys::Promise>() {
-            value = JsFuture::from(promise.clone()).await.map_err(failed)?;
+        let value = get_token.call0(&JsValue::NULL).map_err(failed)?;
+        // Never waited on for good.
+        let late = js_sys::Promise::new(&mut |_, reject| {
+            gloo_timers::callback::Timeout::new(limit_ms as u32, move || {
+                let _ = reject.call1(&JsValue::NULL, &"no answer in time".into());
+            })
+            .forget();
+        });
+        let race = js_sys::Array::of2(&js_sys::Promise::resolve(&value), &late);
+        let value = JsFuture::from(js_sys::Promise::race(&race))
+            .await
+            .map_err(failed)?;
+        match value.as_string() {
+            Some(token) => Ok(Some(token).filter(|t| !t.is_empty())),
+            None if value.is_null() || value.is_undefined() => Ok(None),
+            None => Err(failed(JsValue::from_str(
+                "it gave neither a string nor null",
+            ))),
         }
-        Ok(value.as_string().filter(|t| !t.is_empty()))
     }
 
     /// Whom a cached copy or a shared connection belongs to: "" without

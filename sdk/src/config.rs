@@ -141,12 +141,13 @@ impl ProviderSyncConfig {
                 include_deprecated: fields.boolean("includeDeprecated")?,
                 enable_cache: fields.boolean("enableCache")?,
                 cache_ttl: fields.number("cacheTtl")?,
-                log_level: fields.choice(
-                    "logLevel",
-                    "must be \"silent\", \"error\", \"warn\", \"info\" or \"debug\"",
-                    &["silent", "error", "warn", "info", "debug"],
-                    &[Silent, Error, Warn, Info, Debug],
-                )?,
+                log_level: fields
+                    .choice(
+                        "logLevel",
+                        "must be \"silent\", \"error\", \"warn\", \"info\" or \"debug\"",
+                        &["silent", "error", "warn", "info", "debug"],
+                    )?
+                    .map(|at| [Silent, Error, Warn, Info, Debug][at]),
                 bootstrap: fields.state("bootstrap")?,
                 share_connection: fields.boolean("shareConnection")?,
             })

@@ -80,21 +80,19 @@ type Waiters = RefCell<Vec<(Function, Function)>>;
 fn mirror_of(text: &str) -> Option<Mirror> {
     use crate::machine::{SyncStatus as S, Transport as T};
     let fields = crate::fields::Fields::of(js_sys::JSON::parse(text).ok()?).ok()?;
-    let status = fields.choice(
-        "status",
-        "",
-        &["synced", "syncing", "stale", "error", "disconnected"],
-        &[S::Synced, S::Syncing, S::Stale, S::Error, S::Disconnected],
-    );
-    let transport = fields.choice(
-        "transport",
-        "",
-        &["websocket", "polling", "offline"],
-        &[T::Websocket, T::Polling, T::Offline],
-    );
+    let status = fields
+        .choice(
+            "status",
+            "",
+            &["synced", "syncing", "stale", "error", "disconnected"],
+        )
+        .ok()??;
+    let transport = fields
+        .choice("transport", "", &["websocket", "polling", "offline"])
+        .ok()??;
     Some(Mirror {
-        status: status.ok()??,
-        transport: transport.ok()??,
+        status: [S::Synced, S::Syncing, S::Stale, S::Error, S::Disconnected][status],
+        transport: [T::Websocket, T::Polling, T::Offline][transport],
         connected: fields.boolean("isConnected").ok()?.unwrap_or(false),
         last_error: fields.string("lastError").ok()?,
         last_sync_time: fields.number("lastSyncTime").ok()?,
@@ -201,9 +199,11 @@ pub(crate) struct Driver {
     core: RefCell<Core>,
     urls: Urls,
     auth: Auth,
-    /// Whose copy this is ([`Auth::identity`]): its cache entry and shared
-    /// connection are its own.
-    identity: RefCell<String>,
+    /// Whose copy this is ([`Auth::identity`]), worked out once before the
+    /// cache is read or tabs are joined, from the credentials then (the
+    /// first token): its cache entry and shared connection are its own.
+    /// `None` until then.
+    identity: RefCell<Option<String>>,
     /// Bumped when a socket is opened or closed: an opening that waited for
     /// a token is dropped if it was overtaken meanwhile.
     socket_turn: Cell<u32>,
@@ -438,19 +438,31 @@ impl Driver {
 
     /// The token for the next request or connection, if credentials say
     /// there is one; keeps the copy's identity in step with it.
+    /// Refused once destroyed, and never waiting longer than `syncTimeout`
+    /// for `getToken`.
     async fn token(&self) -> Result<Option<String>, SdkError> {
-        let token = self.auth.token().await?;
-        *self.identity.borrow_mut() = self.auth.identity(token.as_deref());
-        Ok(token)
+        if self.is_destroyed() {
+            return Err(SdkError::Destroyed);
+        }
+        self.auth.token(self.settings().sync_timeout).await
+    }
+
+    /// Works out whose copy this is, once (see `identity`).
+    async fn identify(&self) {
+        if self.identity.borrow().is_some() {
+            return;
+        }
+        // A token that cannot be had now counts as none: the copy is then
+        // kept apart from any token's.
+        let token = self.token().await.ok().flatten();
+        *self.identity.borrow_mut() = Some(self.auth.identity(token.as_deref()));
     }
 
     /// The cache entry of this copy: by server, and by credentials.
     fn cache_key(&self) -> String {
-        let identity = self.identity.borrow();
-        if identity.is_empty() {
-            self.urls.api.clone()
-        } else {
-            format!("{}#{identity}", self.urls.api)
+        match self.identity.borrow().as_deref() {
+            None | Some("") => self.urls.api.clone(),
+            Some(identity) => format!("{}#{identity}", self.urls.api),
         }
     }
 
@@ -473,11 +485,13 @@ impl Driver {
                     query.push(format!("access_token={token}"));
                 }
                 Ok(None) => {}
-                Err(error) => {
+                // Unless closed or opened again while the token was asked.
+                Err(error) if driver.socket_turn.get() == turn => {
                     return driver.dispatch(Input::SocketClosed {
                         reason: error.to_string(),
                     });
                 }
+                Err(_) => return,
             }
             // Closed or opened again while the token was fetched.
             if driver.socket_turn.get() != turn || driver.is_destroyed() {
@@ -492,7 +506,6 @@ impl Driver {
     }
 
     fn connect(&self, url: &str) {
-        self.log(LogLevel::Debug, &format!("opening {url}"));
         let (open, text, close) = (self.me.clone(), self.me.clone(), self.me.clone());
         let socket = Socket::open(
             url,
@@ -709,7 +722,9 @@ impl Driver {
     /// the lock comes; `false` where the browser cannot share (or sharing is
     /// off).
     fn join_tabs(&self) -> bool {
-        if !self.core.borrow().settings().share_connection {
+        // Only with whose copy this is known: tabs share with the same
+        // credentials only.
+        if !self.core.borrow().settings().share_connection || self.identity.borrow().is_none() {
             return false;
         }
         let (message, lead) = (self.me.clone(), self.me.clone());
@@ -734,17 +749,12 @@ impl Driver {
     }
 
     /// `pagehide`: let another tab take the connection (or, alone, close
-    /// it), so that the page may enter the back/forward cache.
+    /// it), so that the page may enter the back/forward cache. The network
+    /// work stops (and what is pending is written) before the lock goes.
     fn page_hidden(&self) {
-        let shared = self.tabs.borrow().is_some();
-        // Stop (and start writing what is pending) before the lock goes.
-        self.dispatch(if shared {
-            Input::Follow {
-                cached: None,
-                expired: None,
-            }
-        } else {
-            Input::Pause
+        self.dispatch(Input::Follow {
+            cached: None,
+            expired: None,
         });
         self.tabs.borrow_mut().take();
     }
@@ -864,8 +874,6 @@ impl Driver {
             return None;
         }
         let idb = self.idb().await?;
-        // Whose copy to read: the credentials decide.
-        let _ = self.token().await;
         let key = self.cache_key();
         let raw = match idb.get(&key).await {
             Ok(raw) if raw.is_undefined() || raw.is_null() => return None,
@@ -960,8 +968,12 @@ impl Driver {
         });
     }
 
-    /// Writes one entry of the cache, reporting a failure.
+    /// Writes one entry of the cache, reporting a failure. Nothing before
+    /// whose copy this is is known (the key would not say).
     async fn store(&self, key: &str, value: &JsValue) {
+        if self.identity.borrow().is_none() {
+            return;
+        }
         if let Some(idb) = self.idb().await
             && let Err(message) = idb.put(key, value).await
         {
@@ -970,6 +982,7 @@ impl Driver {
     }
 
     pub(crate) async fn clear_cache(&self) -> Result<(), String> {
+        self.identify().await;
         match self.idb().await {
             Some(idb) => {
                 let key = self.cache_key();
@@ -1072,16 +1085,18 @@ impl Driver {
                 start(None);
             })
         };
-        if self.core.borrow().state().is_some() {
-            // Bootstrapped: what the page has is newer than any cache.
-            drop(give_up);
-            start(None);
-            return;
-        }
         let me = self.me.clone();
         spawn_local(async move {
             let Some(driver) = me.upgrade() else { return };
-            let cached = driver.load_cache().await;
+            // Whose copy first: the cache entry and the tabs to join depend
+            // on it.
+            driver.identify().await;
+            // Bootstrapped: what the page has is newer than any cache.
+            let cached = if driver.core.borrow().state().is_some() {
+                None
+            } else {
+                driver.load_cache().await
+            };
             drop(give_up);
             start(cached);
         });

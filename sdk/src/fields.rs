@@ -75,18 +75,17 @@ impl Fields {
         })
     }
 
-    /// One of `names`, as the matching entry of `values`.
-    pub(crate) fn choice<T: Copy>(
+    /// One of `names`, as its position (not generic: one copy in the wasm
+    /// for every caller).
+    pub(crate) fn choice(
         &self,
         field: &'static str,
         message: &'static str,
         names: &[&str],
-        values: &[T],
-    ) -> Field<T> {
+    ) -> Field<usize> {
         self.get(field, message, |v| {
             let name = v.as_string()?;
-            let at = names.iter().position(|n| *n == name)?;
-            values.get(at).copied()
+            names.iter().position(|n| *n == name)
         })
     }
 }

@@ -61,6 +61,5 @@ mod transport;
 
 #[cfg(target_arch = "wasm32")]
 pub use service::{
-    ProviderSyncService, get_provider_sync_service, initial_state, reset_provider_sync_service,
-    sunset_outlook,
+    ProviderSyncService, get_provider_sync_service, reset_provider_sync_service, sunset_outlook,
 };

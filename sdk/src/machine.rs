@@ -204,9 +204,9 @@ pub enum Input {
     Online,
     ForceSync,
     Destroy,
-    /// Another tab holds the connection: show what it tells (after the
-    /// cache, if one is given and nothing is shown yet). Stops this one's
-    /// own network work, if any.
+    /// Another tab holds the connection (or the page went away, pagehide):
+    /// show what it tells (after the cache, if one is given and nothing is
+    /// shown yet). Stops this one's own network work, if any.
     Follow {
         cached: Option<SyncState>,
         /// A cached copy older than `cacheTtl`: shown only if this tab
@@ -216,8 +216,6 @@ pub enum Input {
     /// This tab now holds the connection: catch up from the copy's version
     /// and connect.
     Lead,
-    /// The page goes away (pagehide): stop the network work, keep the copy.
-    Pause,
     /// From the leading tab, as a follower.
     LeaderState(SyncState),
     LeaderEvent(SyncEvent),
@@ -305,6 +303,8 @@ pub struct Core {
     following: bool,
     /// The leading tab's transport and link, as it told.
     mirrored: Option<(Transport, bool)>,
+    /// An older state from the leader was refused (once).
+    refused: bool,
     started: bool,
     ready: bool,
     destroyed: bool,
@@ -344,6 +344,7 @@ impl Core {
             down_announced: false,
             following: false,
             mirrored: None,
+            refused: false,
             started: false,
             ready: false,
             destroyed: false,
@@ -432,18 +433,12 @@ impl Core {
         };
         match input {
             Input::Follow { cached, expired } => self.step_down(cached, expired, &mut out),
-            // Back after a pause (pageshow), alone: catch up and connect.
-            Input::Lead => {
-                if self.started {
-                    self.request_sync(false, Ask::Page, now, &mut out);
-                }
-            }
             // Only a follower takes these.
-            Input::LeaderState(_)
+            Input::Lead
+            | Input::LeaderState(_)
             | Input::LeaderEvent(_)
             | Input::LeaderMirror(_)
             | Input::LeaderSettled(_) => {}
-            Input::Pause => self.quiesce(&mut out),
             Input::Start { cached } => self.start(cached, None, now, &mut out),
             Input::StartExpired(held) => self.start(None, Some(held), now, &mut out),
             Input::StateLoaded(state) => {
@@ -548,9 +543,10 @@ impl Core {
         self.quiesce(out);
         self.following = true;
         if self.force_waiting {
-            // A forceSync() in progress: the new leader does it.
+            // A forceSync() in progress is not carried over (the lock is
+            // let go on pagehide): it fails, and says why.
             self.in_flight_forced = true;
-            out.push(Command::AskLeader { state: false });
+            self.settle_force(Err("the page gave up the connection".into()), out);
         }
         if !self.started {
             self.started = true;
@@ -587,11 +583,15 @@ impl Core {
             }
             Input::Follow { .. } => out.push(Command::AskLeader { state: true }),
             // An older copy of the same history (a leader that has not
-            // caught up yet) is not taken: the leader is asked to sync.
-            Input::LeaderState(state) if self.is_behind(&state) => {
+            // caught up yet) is not taken at first: the leader is asked to
+            // sync. What it sends after that is the server's word (a server
+            // restored from a backup is behind its clients).
+            Input::LeaderState(state) if self.is_behind(&state) && !self.refused => {
+                self.refused = true;
                 out.push(Command::AskLeader { state: false });
             }
             Input::LeaderState(state) => {
+                self.refused = false;
                 if self.state.as_ref().map(|s| &s.metadata) != Some(&state.metadata) {
                     // Listeners missed what happened between the two copies
                     // (a page back from the back/forward cache, a hole): say
@@ -639,7 +639,7 @@ impl Core {
                 out.push(Command::AskLeader { state: false });
             }
             Input::Visibility { visible } => self.hidden = !visible,
-            Input::Destroy | Input::Pause => return Some(input),
+            Input::Destroy => return Some(input),
             _ => {}
         }
         None

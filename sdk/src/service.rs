@@ -15,7 +15,7 @@ use crate::driver::Driver;
 use crate::fields::{FieldError, Fields};
 use crate::listeners::Kind;
 use crate::transport::to_js;
-use crate::view::{ProviderSyncClientState, SunsetOutlook, effective_filter, model_fallback};
+use crate::view::{SunsetOutlook, effective_filter, model_fallback};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -86,12 +86,13 @@ fn filter_of(filter: JsValue) -> Result<ModelFilter, JsError> {
                 Some(id) => Some(id),
                 None => fields.string("provider_id")?,
             },
-            capability: fields.choice(
-                "capability",
-                "must be \"streaming\", \"vision\", \"function_calling\", \"json_mode\" or \"reasoning\"",
-                &["streaming", "vision", "function_calling", "json_mode", "reasoning"],
-                &[Streaming, Vision, FunctionCalling, JsonMode, Reasoning],
-            )?,
+            capability: fields
+                .choice(
+                    "capability",
+                    "must be \"streaming\", \"vision\", \"function_calling\", \"json_mode\" or \"reasoning\"",
+                    &["streaming", "vision", "function_calling", "json_mode", "reasoning"],
+                )?
+                .map(|at| [Streaming, Vision, FunctionCalling, JsonMode, Reasoning][at]),
             deprecated: deprecated.or(exclude.then_some(false)),
             search: fields.string("search")?,
         })
@@ -311,13 +312,6 @@ pub fn sunset_outlook(
         sunset_date.as_deref(),
         now.unwrap_or_else(js_sys::Date::now),
     ))
-}
-
-/// What `getState()` shows before any data; the React layer's state before
-/// a service exists.
-#[wasm_bindgen(js_name = initialState, unchecked_return_type = "ProviderSyncClientState")]
-pub fn initial_state() -> JsValue {
-    to_js(&ProviderSyncClientState::initial())
 }
 
 thread_local! {

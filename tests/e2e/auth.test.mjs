@@ -93,5 +93,20 @@ test("credentials go with every request and the cache is kept per token", async 
   });
   await control("start");
   await eventually("synced again", async () => (await stateOf(page))?.status === "synced");
+
+  // Two tokens in two tabs at once: each has a connection of its own (tabs
+  // share only with the same credentials), each socket with its token.
+  const other = await context.newPage();
+  const otherSockets = [];
+  other.on("websocket", (socket) => otherSockets.push(socket.url()));
+  await other.goto(url("token-two"));
+  await eventually("the second token's tab synced", async () => (await stateOf(other))?.status === "synced");
+  await eventually("its own socket", async () => otherSockets.length > 0);
+  assert.ok(
+    otherSockets.every((u) => new URL(u).searchParams.get("access_token") === "token-two"),
+    otherSockets.join(" "),
+  );
+  const counted = Number((await (await fetch(`${bed.server}/metrics`)).text()).match(/^provider_sync_ws_connections (\d+)/m)[1]);
+  assert.equal(counted, 2, "one connection per set of credentials");
   await context.close();
 });

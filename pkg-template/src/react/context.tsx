@@ -57,6 +57,16 @@ const serverServices = new Map<string, ProviderSyncService>();
 const SERVER_SERVICES = 4;
 const FREE_AFTER_MS = 60_000;
 
+/** `config` with a getToken that calls the latest one given (an inline
+ * arrow is a new function each render). */
+function withLatestToken(
+  config: ProviderSyncConfig | undefined,
+  latest: { current: ProviderSyncConfig | undefined },
+): ProviderSyncConfig | undefined {
+  if (!config?.getToken) return config;
+  return { ...config, getToken: () => latest.current?.getToken?.() };
+}
+
 /** The service a render can have at once: with a bootstrap and the wasm
  * loaded. */
 function immediate(
@@ -102,18 +112,22 @@ export function ProviderSyncProvider({
   bootstrap,
   children,
 }: ProviderSyncProviderProps) {
-  const [first] = useState(() => (injected ? { service: null, error: null } : immediate(config, bootstrap)));
-  const [created, setCreated] = useState<ProviderSyncServiceLike | null>(first.service);
-  const [loadError, setLoadError] = useState<Error | null>(first.error);
-  const configKey = JSON.stringify(config ?? {});
-  // The service made in the first render, for the first effect to adopt.
-  const early = useRef<ProviderSyncServiceLike | null>(first.service);
-  const bootstrapAtStart = useRef(bootstrap);
-  const firstApi = useRef(config?.apiBaseUrl);
   // The config as given (with its functions, such as getToken, which the
   // JSON key leaves out); a new service is made when the key changes.
   const latestConfig = useRef(config);
   latestConfig.current = config;
+  const [first] = useState(() =>
+    injected ? { service: null, error: null } : immediate(withLatestToken(config, latestConfig), bootstrap),
+  );
+  const [created, setCreated] = useState<ProviderSyncServiceLike | null>(first.service);
+  const [loadError, setLoadError] = useState<Error | null>(first.error);
+  // Whether there is a getToken counts too (JSON leaves functions out): a
+  // config that gains one after a login makes a new service.
+  const configKey = JSON.stringify({ ...config, getToken: Boolean(config?.getToken) });
+  // The service made in the first render, for the first effect to adopt.
+  const early = useRef<ProviderSyncServiceLike | null>(first.service);
+  const bootstrapAtStart = useRef(bootstrap);
+  const firstKey = useRef(configKey);
 
   useEffect(() => {
     if (injected) return;
@@ -127,16 +141,12 @@ export function ProviderSyncProvider({
         setCreated(null);
       };
     }
-    const given = latestConfig.current;
-    // The bootstrap is the first server's catalog: a service for another
-    // server (a changed apiBaseUrl) starts without it.
-    const bootstrap =
-      JSON.stringify(given?.apiBaseUrl) === JSON.stringify(firstApi.current) ? bootstrapAtStart.current : undefined;
+    // The bootstrap is the catalog of the first config: a service for
+    // another server or other credentials starts without it.
+    const bootstrap = configKey === firstKey.current ? bootstrapAtStart.current : undefined;
     const options: ProviderSyncConfig = {
-      ...given,
+      ...withLatestToken(latestConfig.current, latestConfig),
       ...(bootstrap ? { bootstrap } : {}),
-      // The latest getToken (an inline arrow is a new function each render).
-      ...(given?.getToken ? { getToken: () => latestConfig.current?.getToken?.() } : {}),
     };
     if (isLoaded()) {
       // Made at once (StrictMode's second run, a new config): no loading
@@ -144,6 +154,7 @@ export function ProviderSyncProvider({
       try {
         made = new ProviderSyncService(options);
         setCreated(made);
+        setLoadError(null);
       } catch (error) {
         setLoadError(error instanceof Error ? error : new Error(String(error)));
       }
@@ -160,6 +171,7 @@ export function ProviderSyncProvider({
         }
         made = service;
         setCreated(service);
+        setLoadError(null);
       },
       (error: unknown) => {
         if (!cancelled) setLoadError(error instanceof Error ? error : new Error(String(error)));

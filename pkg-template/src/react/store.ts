@@ -6,7 +6,7 @@ import { INITIAL_STATE } from "../initial-state.js";
 import type { ProviderSyncServiceLike } from "./context.js";
 
 /** The state before any service exists (also the server-rendering snapshot
- * without a `bootstrap`): the wasm's `initialState()`, generated into the
+ * without a `bootstrap`): the SDK's initial state, generated into the
  * package when it is built, so it is never restated here. */
 export const EMPTY_STATE: ProviderSyncClientState = INITIAL_STATE;
 
