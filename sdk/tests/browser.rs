@@ -1050,7 +1050,12 @@ async fn open_sockets() -> u64 {
 
 #[wasm_bindgen_test]
 async fn services_sharing_a_connection_hold_one_socket_and_hand_it_over() {
-    let sockets_before = open_sockets().await;
+    // Earlier tests' sockets close a moment after their services go.
+    eventually(3000, "no socket left from earlier tests", || async {
+        open_sockets().await == 0
+    })
+    .await;
+    let sockets_before = 0;
     let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
     let leader = started(config(shared)).await;
     eventually(3000, "the leader's socket", || async {
@@ -1127,7 +1132,12 @@ async fn services_sharing_a_connection_hold_one_socket_and_hand_it_over() {
 
 #[wasm_bindgen_test]
 async fn without_web_locks_each_service_connects_by_itself() {
-    let sockets_before = open_sockets().await;
+    // Earlier tests' sockets close a moment after their services go.
+    eventually(3000, "no socket left from earlier tests", || async {
+        open_sockets().await == 0
+    })
+    .await;
+    let sockets_before = 0;
     // Hide navigator.locks as browsers without Web Locks lack it.
     let hide = Function::new_no_args(
         "const proto = Object.getPrototypeOf(navigator);
