@@ -12,7 +12,7 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::Function;
-use provider_sync_protocol::{SyncRequest, SyncState};
+use provider_sync_protocol::{ModelSpecification, SyncRequest, SyncState};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 
@@ -134,6 +134,36 @@ impl JsObjects {
         }
     }
 
+    /// The object kept for entity `id` at `revision` (made by `make` if there
+    /// is none, or it is of another revision or epoch).
+    fn kept(
+        &mut self,
+        epoch: &str,
+        id: &str,
+        revision: u64,
+        make: impl FnOnce() -> JsValue,
+    ) -> JsValue {
+        if self.epoch != epoch {
+            self.objects.clear();
+            epoch.clone_into(&mut self.epoch);
+        }
+        match self
+            .objects
+            .binary_search_by(|(seen, ..)| seen.as_str().cmp(id))
+        {
+            Ok(at) if self.objects[at].1 == revision => self.objects[at].3.clone(),
+            found => {
+                let object = make();
+                let entry = (id.to_owned(), revision, Vec::new(), object.clone());
+                match found {
+                    Ok(at) => self.objects[at] = entry,
+                    Err(at) => self.objects.insert(at, entry),
+                }
+                object
+            }
+        }
+    }
+
     /// The object made for `id` in the last snapshot.
     fn get(&self, id: &str) -> Option<&JsValue> {
         self.objects
@@ -229,6 +259,9 @@ pub(crate) struct Driver {
     snapshot: RefCell<Option<JsValue>>,
     models_js: RefCell<JsObjects>,
     providers_js: RefCell<JsObjects>,
+    /// Models `getState()` leaves out (deprecated ones, without
+    /// `includeDeprecated`), as `getModel`/`getModels` hand them out.
+    left_out_js: RefCell<JsObjects>,
     started: Cell<bool>,
     ready: Cell<bool>,
     ready_waiters: Waiters,
@@ -269,6 +302,7 @@ impl Driver {
             snapshot: RefCell::default(),
             models_js: RefCell::default(),
             providers_js: RefCell::default(),
+            left_out_js: RefCell::default(),
             started: Cell::new(false),
             ready: Cell::new(false),
             ready_waiters: RefCell::default(),
@@ -551,7 +585,8 @@ impl Driver {
                 let (provider, models, model) = removed(&event);
                 self.providers_js.borrow_mut().forget(provider);
                 let ids = models.iter().map(String::as_str).chain(model);
-                self.models_js.borrow_mut().forget(ids);
+                self.models_js.borrow_mut().forget(ids.clone());
+                self.left_out_js.borrow_mut().forget(ids);
                 if !self.listeners.is_empty(Kind::Event) {
                     let value = to_js(&*event);
                     let shown = fallbacks(&event.payload);
@@ -568,6 +603,7 @@ impl Driver {
                 self.snapshot.borrow_mut().take();
                 *self.providers_js.borrow_mut() = JsObjects::default();
                 *self.models_js.borrow_mut() = JsObjects::default();
+                *self.left_out_js.borrow_mut() = JsObjects::default();
             }
             Notice::Connection(event) => {
                 let (level, message) = match &event {
@@ -824,6 +860,19 @@ impl Driver {
             &self.providers_js
         };
         objects.borrow().get(id).cloned()
+    }
+
+    /// The object of a model `getState()` leaves out: the same one while
+    /// the model is unchanged.
+    pub(crate) fn left_out_object(
+        &self,
+        epoch: &str,
+        model: &ModelSpecification,
+        make: impl FnOnce() -> JsValue,
+    ) -> JsValue {
+        self.left_out_js
+            .borrow_mut()
+            .kept(epoch, &model.id, model.revision, make)
     }
 
     pub(crate) fn with_core<T>(&self, f: impl FnOnce(&Core) -> T) -> T {

@@ -197,14 +197,18 @@ impl ProviderSyncService {
                 effective_filter(query, include),
             );
             let found = js_sys::Array::new();
+            let Some(state) = core.state() else {
+                return found;
+            };
             let mut at = 0;
-            for model in core.state().map_or(&[][..], |s| &s.all_models) {
+            for model in &state.all_models {
                 let in_state = base.matches(model);
                 if query.matches(model) {
                     found.push(&if in_state {
                         shown.get(at)
                     } else {
-                        present(model)
+                        self.driver
+                            .left_out_object(&state.metadata.epoch, model, || present(model))
                     });
                 }
                 at += usize::from(in_state) as u32;
@@ -226,9 +230,12 @@ impl ProviderSyncService {
     pub fn get_model(&self, id: &str) -> JsValue {
         self.driver.entity_object(true, id).unwrap_or_else(|| {
             self.driver.with_core(|core| {
-                core.state()
-                    .and_then(|s| s.model(id))
-                    .map_or(JsValue::UNDEFINED, present)
+                let Some((state, model)) = core.state().and_then(|s| Some((s, s.model(id)?)))
+                else {
+                    return JsValue::UNDEFINED;
+                };
+                self.driver
+                    .left_out_object(&state.metadata.epoch, model, || present(model))
             })
         })
     }

@@ -1255,3 +1255,39 @@ async fn a_cache_written_by_the_previous_release_still_loads() {
     assert_eq!(state.providers, truth.providers);
     service.destroy();
 }
+
+#[wasm_bindgen_test]
+async fn models_left_out_of_the_state_keep_their_object_until_they_change() {
+    let service = connected().await;
+    let truth = server_state().await;
+    let hidden = truth
+        .all_models
+        .iter()
+        .find(|m| m.is_deprecated())
+        .expect("the sample catalog has a deprecated model")
+        .id
+        .clone();
+    assert!(entity(&service.get_state(), "models", &hidden).is_none());
+    let first = service.get_model(&hidden);
+    assert!(js_sys::Object::is(&first, &service.get_model(&hidden)));
+    let listed: Array = service
+        .get_models(Some(js_sys::JSON::parse(r#"{"deprecated":true}"#).unwrap()))
+        .unwrap();
+    assert!(listed.iter().any(|m| js_sys::Object::is(&m, &first)));
+    let name = format!("Renamed {}", js_sys::Date::now() as u64);
+    let status = admin(
+        "PATCH",
+        &format!("/models/{hidden}"),
+        &format!(r#"{{"name":"{name}"}}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(3000, "the change", || async { converged(&service).await }).await;
+    let changed = service.get_model(&hidden);
+    assert!(!js_sys::Object::is(&first, &changed));
+    assert_eq!(
+        js_sys::Reflect::get(&changed, &"name".into()).unwrap(),
+        name.as_str()
+    );
+    service.destroy();
+}
