@@ -64,6 +64,22 @@ async fn json<T: DeserializeOwned>(response: Response) -> T {
     serde_wasm_bindgen::from_value(value).unwrap()
 }
 
+thread_local! {
+    static PRIORITY: std::cell::Cell<u64> = std::cell::Cell::new(js_sys::Date::now() as u64 % 997);
+}
+
+/// A change through the admin API that every test may make: xAI's priority,
+/// to a value it did not have (each call the next one), so that it is a
+/// change and brings an event.
+async fn change_xai() {
+    let priority = PRIORITY.with(|p| {
+        p.set((p.get() + 1) % 997);
+        p.get()
+    });
+    let body = format!(r#"{{"priority": {priority}}}"#);
+    assert_eq!(admin("PATCH", "/providers/xai", &body).await, 200);
+}
+
 /// A write through the admin API; returns the HTTP status.
 async fn admin(method: &str, path: &str, body: &str) -> u16 {
     let url = format!("{}/admin{path}", server());
@@ -714,12 +730,7 @@ async fn a_listener_may_call_back_into_the_service() {
     });
     service.subscribe(listener.as_ref().unchecked_ref::<Function>().clone());
     listener.forget();
-    admin(
-        "PATCH",
-        "/providers/xai",
-        &format!(r#"{{"priority": {}}}"#, js_sys::Date::now() as u64 % 997),
-    )
-    .await;
+    change_xai().await;
     eventually(3000, "the listener to run", || async { calls.length() > 0 }).await;
     eventually(3000, "convergence", || async { converged(&service).await }).await;
     service.destroy();
@@ -841,14 +852,7 @@ async fn inside_an_event_listener_get_state_already_shows_the_event() {
     });
     service.on_event(listener.as_ref().unchecked_ref::<Function>().clone());
     listener.forget();
-    let priority = js_sys::Date::now() as u64 % 991;
-    let status = admin(
-        "PATCH",
-        "/providers/xai",
-        &format!(r#"{{"priority": {priority}}}"#),
-    )
-    .await;
-    assert_eq!(status, 200);
+    change_xai().await;
     eventually(3000, "the event", || async { checked.length() > 0 }).await;
     assert_eq!(checked.get(0), JsValue::TRUE);
     service.destroy();
@@ -935,14 +939,7 @@ async fn another_tab_upgrading_the_database_is_not_blocked() {
     .await
     .expect("the upgrade goes through");
     // The service opens the database again for its next write.
-    let priority = js_sys::Date::now() as u64 % 983;
-    let status = admin(
-        "PATCH",
-        "/providers/xai",
-        &format!(r#"{{"priority": {priority}}}"#),
-    )
-    .await;
-    assert_eq!(status, 200);
+    change_xai().await;
     eventually(3000, "convergence", || async { converged(&service).await }).await;
     wait_for_cache(state_of(&service).version).await;
     assert!(!event_types(&seen).contains(&"cache_error".to_owned()));
@@ -976,14 +973,7 @@ async fn nothing_is_saved_after_destroy() {
     });
     service.on_event(listener.as_ref().unchecked_ref::<Function>().clone());
     listener.forget();
-    let priority = js_sys::Date::now() as u64 % 977;
-    let status = admin(
-        "PATCH",
-        "/providers/xai",
-        &format!(r#"{{"priority": {priority}}}"#),
-    )
-    .await;
-    assert_eq!(status, 200);
+    change_xai().await;
     eventually(3000, "the event", || async {
         state_of(&service).status == SyncStatus::Disconnected
     })
@@ -1015,14 +1005,7 @@ async fn a_bootstrap_state_is_shown_before_initialize_and_caught_up() {
     JsFuture::from(service.initialize())
         .await
         .expect("resolves at once");
-    let priority = js_sys::Date::now() as u64 % 971;
-    let status = admin(
-        "PATCH",
-        "/providers/xai",
-        &format!(r#"{{"priority": {priority}}}"#),
-    )
-    .await;
-    assert_eq!(status, 200);
+    change_xai().await;
     eventually(3000, "the catch-up", || async { converged(&service).await }).await;
     service.destroy();
 
@@ -1074,14 +1057,7 @@ async fn services_sharing_a_connection_hold_one_socket_and_hand_it_over() {
         "one socket for both"
     );
 
-    let priority = js_sys::Date::now() as u64 % 967;
-    let status = admin(
-        "PATCH",
-        "/providers/xai",
-        &format!(r#"{{"priority": {priority}}}"#),
-    )
-    .await;
-    assert_eq!(status, 200);
+    change_xai().await;
     eventually(3000, "the change in both", || async {
         converged(&leader).await && converged(&follower).await
     })
@@ -1095,13 +1071,7 @@ async fn services_sharing_a_connection_hold_one_socket_and_hand_it_over() {
     // copy, and misses nothing written meanwhile.
     let before = state_of(&follower).version;
     leader.destroy();
-    let status = admin(
-        "PATCH",
-        "/providers/xai",
-        &format!(r#"{{"priority": {}}}"#, priority + 1),
-    )
-    .await;
-    assert_eq!(status, 200);
+    change_xai().await;
     eventually(5000, "the follower leading", || async {
         converged(&follower).await && state_of(&follower).transport == Transport::Websocket
     })

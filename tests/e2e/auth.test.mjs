@@ -5,24 +5,12 @@ import assert from "node:assert/strict";
 import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { launchChromium, root, startTestbed } from "./testbed.mjs";
+import { control, eventually, launchChromium, root, serverSockets, startTestbed } from "./testbed.mjs";
 
 const site = join(root, "target/auth-site");
 let bed, browser;
 
-async function control(action) {
-  const body = await (await fetch(`${bed.control}/${action}`, { method: "POST" })).json();
-  assert.equal(body.ok, true, action);
-}
 
-async function eventually(what, check, ms = 10_000) {
-  const start = Date.now();
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() - start > ms) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const stateOf = (page) => page.evaluate(() => {
   const state = window.__sync?.getState();
@@ -77,7 +65,7 @@ test("credentials go with every request and the cache is kept per token", async 
 
   // The server goes down. Another token: nothing to show, not the other
   // token's copy.
-  await control("stop");
+  await control(bed, "stop");
   await page.goto(url("token-two"));
   await eventually("an error, with nothing shown", async () => {
     const state = await stateOf(page);
@@ -91,7 +79,7 @@ test("credentials go with every request and the cache is kept per token", async 
     const state = await stateOf(page);
     return state?.status === "stale" && state.fromCache && state.providers > 0;
   });
-  await control("start");
+  await control(bed, "start");
   await eventually("synced again", async () => (await stateOf(page))?.status === "synced");
 
   // Two tokens in two tabs at once: each has a connection of its own (tabs
@@ -106,7 +94,6 @@ test("credentials go with every request and the cache is kept per token", async 
     otherSockets.every((u) => new URL(u).searchParams.get("access_token") === "token-two"),
     otherSockets.join(" "),
   );
-  const counted = Number((await (await fetch(`${bed.server}/metrics`)).text()).match(/^provider_sync_ws_connections (\d+)/m)[1]);
-  assert.equal(counted, 2, "one connection per set of credentials");
+  assert.equal(await serverSockets(bed), 2, "one connection per set of credentials");
   await context.close();
 });

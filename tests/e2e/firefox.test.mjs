@@ -10,28 +10,14 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
-import { launchFirefox, root, startTestbed } from "./testbed.mjs";
+import { admin, control, launchFirefox, root, startTestbed } from "./testbed.mjs";
 
 const output = join(root, "test-output/e2e");
 mkdirSync(output, { recursive: true });
-const TOKEN = "testbed-token";
 /** What "shows within a second" allows, from the write's answer. */
 const LIVE_MS = 1000;
 
-async function admin(bed, method, path, body) {
-  const response = await fetch(`${bed.server}/admin${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  assert.ok(response.ok, `${method} ${path}: HTTP ${response.status} ${await response.text()}`);
-}
 
-async function control(bed, action) {
-  const response = await fetch(`${bed.control}/${action}`, { method: "POST" });
-  const body = await response.json();
-  assert.equal(body.ok, true, `${action}: ${JSON.stringify(body)}`);
-}
 
 describe("plain-html in Firefox", () => {
   let bed, driver;

@@ -6,38 +6,17 @@ import assert from "node:assert/strict";
 import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { launchChromium, root, startTestbed } from "./testbed.mjs";
+import { admin, eventually, launchChromium, root, serverSockets, startTestbed } from "./testbed.mjs";
 
 const site = join(root, "target/tabs-site");
 let bed, browser;
 
-async function admin(method, path, body) {
-  const response = await fetch(`${bed.server}/admin${path}`, {
-    method,
-    headers: { authorization: "Bearer testbed-token", "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  assert.ok(response.ok, `${method} ${path}: HTTP ${response.status}`);
-}
 
 async function serverVersion() {
   return (await (await fetch(`${bed.server}/version`)).json()).version;
 }
 
-async function serverSockets() {
-  const text = await (await fetch(`${bed.server}/metrics`)).text();
-  return Number(text.match(/^provider_sync_ws_connections (\d+)/m)[1]);
-}
 
-/** Polls `check` every 50 ms until it holds, for at most `ms`. */
-async function eventually(what, check, ms = 10_000) {
-  const start = Date.now();
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() - start > ms) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const stateOf = (page) => page.evaluate(() => {
   const state = window.__sync?.getState();
@@ -79,9 +58,9 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
     loadedAt.push((await stateOf(page)).version);
   }
   for (const page of pages) assert.equal((await stateOf(page)).transport, "websocket");
-  await eventually("one socket on the server", async () => (await serverSockets()) === 1);
+  await eventually("one socket on the server", async () => (await serverSockets(bed)) === 1);
 
-  await admin("PATCH", "/providers/xai", { priority: 11 });
+  await admin(bed, "PATCH", "/providers/xai", { priority: 11 });
   let target = await serverVersion();
   for (const [i, page] of pages.entries()) {
     await eventually(`page ${i} at ${target}`, async () => (await stateOf(page)).version === target);
@@ -93,7 +72,7 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
   const leader = holders()[0];
   const leaderAt = pages.indexOf(leader);
   await leader.close();
-  for (let i = 0; i < 5; i++) await admin("PATCH", "/providers/xai", { priority: 20 + i });
+  for (let i = 0; i < 5; i++) await admin(bed, "PATCH", "/providers/xai", { priority: 20 + i });
   target = await serverVersion();
   const rest = pages.filter((page) => page !== leader);
   const restLoadedAt = loadedAt.filter((_, i) => i !== leaderAt);
@@ -103,7 +82,7 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
       return state.version === target && state.status === "synced" && state.transport === "websocket";
     });
   }
-  await eventually("one socket again", async () => (await serverSockets()) === 1);
+  await eventually("one socket again", async () => (await serverSockets(bed)) === 1);
   await eventually("another page holding it", async () => holders().length === 1 && holders()[0] !== leader);
 
   // A page going into the back/forward cache (pagehide) lets its place go:
@@ -116,19 +95,19 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
     away.evaluate((type) => window.dispatchEvent(new PageTransitionEvent(type, { persisted: true })), type);
   await transition("pagehide");
   const hiddenAt = (await stateOf(away)).version;
-  await admin("PATCH", "/providers/xai", { priority: 30 });
+  await admin(bed, "PATCH", "/providers/xai", { priority: 30 });
   target = await serverVersion();
   for (const [i, page] of rest.slice(1).entries()) {
     await eventually(`page ${i + 2} at ${target}`, async () => (await stateOf(page)).version === target);
   }
-  await eventually("one socket, held by another page", async () => (await serverSockets()) === 1);
+  await eventually("one socket, held by another page", async () => (await serverSockets(bed)) === 1);
   assert.equal((await stateOf(away)).version, hiddenAt, "a page in the cache hears nothing");
   await transition("pageshow");
   await eventually("the page back, caught up", async () => {
     const state = await stateOf(away);
     return state.version === target && state.status === "synced";
   });
-  await eventually("still one socket", async () => (await serverSockets()) === 1);
+  await eventually("still one socket", async () => (await serverSockets(bed)) === 1);
 
   // Every change since each page loaded reached its listeners, once; the
   // page that was away heard every change until it left, and a resync.

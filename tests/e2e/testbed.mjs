@@ -60,3 +60,39 @@ export function launchFirefox({ width = 1280, height = 1000 } = {}) {
     .build();
   return firefox.Driver.createSession(options, service);
 }
+
+/** The testbed's admin token. */
+export const TOKEN = "testbed-token";
+
+/** A write through the admin API; fails the test unless it succeeds. */
+export async function admin(bed, method, path, body) {
+  const response = await fetch(`${bed.server}/admin${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${await response.text()}`);
+}
+
+/** Stops, starts or wipes the server through the control service. */
+export async function control(bed, action) {
+  const response = await fetch(`${bed.control}/${action}`, { method: "POST" });
+  const body = await response.json();
+  if (body.ok !== true) throw new Error(`${action}: ${JSON.stringify(body)}`);
+}
+
+/** Polls `check` every 50 ms until it holds; throws after `ms`. */
+export async function eventually(what, check, ms = 10_000) {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The server's count of open WebSocket connections (`/metrics`). */
+export async function serverSockets(bed) {
+  const text = await (await fetch(`${bed.server}/metrics`)).text();
+  return Number(text.match(/^provider_sync_ws_connections (\d+)/m)[1]);
+}
