@@ -111,6 +111,30 @@ fn timer(commands: &[Command], which: Timer) -> Option<f64> {
     })
 }
 
+/// Another tab holds the connection (or the page went away): `Follow`
+/// with nothing cached.
+fn follow(core: &mut Core, now: f64) -> Vec<Command> {
+    core.handle(
+        Input::Follow {
+            cached: None,
+            expired: None,
+        },
+        now,
+        0.5,
+    )
+}
+
+/// The socket drops (code 1006, as for a network failure).
+fn drop_socket(core: &mut Core, now: f64) -> Vec<Command> {
+    core.handle(
+        Input::SocketClosed {
+            reason: "1006".into(),
+        },
+        now,
+        0.5,
+    )
+}
+
 /// Started, synced to `h` at `at`, socket open.
 fn connected(h: &History, at: usize) -> Core {
     let mut core = Core::new(settings(|_| {}));
@@ -960,13 +984,7 @@ fn a_burst_of_changes_is_saved_once() {
 fn offline_with_a_copy_is_stale_with_the_reason_not_an_error() {
     let h = history("e1", 2);
     let mut core = connected(&h, 2);
-    core.handle(
-        Input::SocketClosed {
-            reason: "1006".into(),
-        },
-        3.0,
-        0.5,
-    );
+    drop_socket(&mut core, 3.0);
     core.handle(Input::ForceSync, 4.0, 0.5);
     let out = core.handle(failure(RequestKind::Sync, None), 5.0, 0.5);
     assert_eq!(core.status(), SyncStatus::Stale);
@@ -1061,13 +1079,7 @@ fn retry_after_holds_for_the_page_but_not_for_force_sync() {
 fn hello_sets_the_heartbeat_and_synced_waits_for_the_catch_up() {
     let h = history("e1", 4);
     let mut core = connected(&h, 2);
-    core.handle(
-        Input::SocketClosed {
-            reason: "1006".into(),
-        },
-        3.0,
-        0.5,
-    );
+    drop_socket(&mut core, 3.0);
     core.handle(Input::TimerFired(Timer::Reconnect), 4.0, 0.5);
     core.handle(Input::SocketOpened, 5.0, 0.5);
     assert_ne!(core.status(), SyncStatus::Synced, "not before the catch-up");
@@ -1244,14 +1256,7 @@ fn a_follower_shows_the_cache_and_what_the_leader_tells_without_any_network() {
 fn a_follower_that_comes_to_lead_catches_up_from_its_copy() {
     let h = history("e1", 5);
     let mut core = Core::new(settings(|_| {}));
-    core.handle(
-        Input::Follow {
-            cached: None,
-            expired: None,
-        },
-        0.0,
-        0.5,
-    );
+    follow(&mut core, 0.0);
     core.handle(Input::LeaderState(h.states[3].clone()), 1.0, 0.5);
     let out = core.handle(Input::Lead, 2.0, 0.5);
     assert!(!core.is_following());
@@ -1278,14 +1283,7 @@ fn a_leader_that_steps_down_stops_its_network_work_and_saves_what_is_pending() {
     let mut core = connected(&h, 2);
     core.handle(Input::SocketEvent(h.events[2].clone()), 3.0, 0.5);
     core.handle(Input::ForceSync, 4.0, 0.5);
-    let out = core.handle(
-        Input::Follow {
-            cached: None,
-            expired: None,
-        },
-        5.0,
-        0.5,
-    );
+    let out = follow(&mut core, 5.0);
     assert!(out.contains(&Command::CloseSocket));
     assert!(
         out.contains(&Command::SaveCache),
@@ -1304,14 +1302,7 @@ fn a_page_that_goes_away_alone_pauses_and_resumes() {
     let h = history("e1", 3);
     let mut core = connected(&h, 2);
     // pagehide, alone: it steps down from holding its own connection…
-    let out = core.handle(
-        Input::Follow {
-            cached: None,
-            expired: None,
-        },
-        3.0,
-        0.5,
-    );
+    let out = follow(&mut core, 3.0);
     assert!(out.contains(&Command::CloseSocket));
     assert_eq!(core.transport(), Transport::Offline);
     // …and takes it again on pageshow, from its copy.
@@ -1335,14 +1326,7 @@ fn a_page_that_goes_away_alone_pauses_and_resumes() {
 fn a_hidden_tab_that_comes_to_lead_connects_for_the_tabs_in_view() {
     let h = history("e1", 3);
     let mut core = Core::new(settings(|_| {}));
-    core.handle(
-        Input::Follow {
-            cached: None,
-            expired: None,
-        },
-        0.0,
-        0.5,
-    );
+    follow(&mut core, 0.0);
     core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
     core.handle(Input::Visibility { visible: false }, 2.0, 0.5);
     let out = core.handle(Input::Lead, 3.0, 0.5);
@@ -1360,14 +1344,7 @@ fn a_follower_never_goes_back_and_never_calls_its_copy_an_error() {
     let h = history("e1", 4);
     let mut core = Core::new(settings(|_| {}));
     core.bootstrap(h.states[4].clone());
-    core.handle(
-        Input::Follow {
-            cached: None,
-            expired: None,
-        },
-        0.0,
-        0.5,
-    );
+    follow(&mut core, 0.0);
     // A leader behind this copy: not taken; the leader is asked to sync.
     let out = core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
     assert_eq!(core.state().unwrap(), &h.states[4]);
@@ -1393,14 +1370,7 @@ fn a_force_sync_pending_when_stepping_down_fails_rather_than_hangs() {
     let h = history("e1", 3);
     let mut core = connected(&h, 2);
     core.handle(Input::ForceSync, 3.0, 0.5);
-    let out = core.handle(
-        Input::Follow {
-            cached: None,
-            expired: None,
-        },
-        4.0,
-        0.5,
-    );
+    let out = follow(&mut core, 4.0);
     assert!(
         notices(&out)
             .iter()
@@ -1415,14 +1385,7 @@ fn stepping_down_forgets_why_a_resync_was_started() {
     let mut core = connected(&h, 2);
     // A gap: a resync for that reason is in flight…
     core.handle(Input::SocketEvent(h.events[4].clone()), 3.0, 0.5);
-    core.handle(
-        Input::Follow {
-            cached: None,
-            expired: None,
-        },
-        4.0,
-        0.5,
-    );
+    follow(&mut core, 4.0);
     // …and the leader's state is announced for what it is.
     let out = core.handle(Input::LeaderState(h.states[6].clone()), 5.0, 0.5);
     assert!(
@@ -1437,13 +1400,7 @@ fn stepping_down_forgets_why_a_resync_was_started() {
 fn a_hello_after_the_copy_already_caught_up_keeps_it_synced() {
     let h = history("e1", 3);
     let mut core = connected(&h, 2);
-    core.handle(
-        Input::SocketClosed {
-            reason: "1006".into(),
-        },
-        3.0,
-        0.5,
-    );
+    drop_socket(&mut core, 3.0);
     core.handle(Input::ForceSync, 4.0, 0.5);
     core.handle(Input::Synced(incremental(&h, 2, 3)), 5.0, 0.5);
     core.handle(Input::TimerFired(Timer::Reconnect), 6.0, 0.5);
