@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { launchChromium, root, startTestbed } from "./testbed.mjs";
+import { eventually, launchChromium, root, startTestbed } from "./testbed.mjs";
 
 const site = join(root, "target/seed-site");
 const pkg = join(root, "pkg");
@@ -101,20 +101,28 @@ test("the seed's example, reloaded with the backend down, shows the cached catal
   await page.locator("li").first().waitFor({ timeout: 10_000 });
   const listed = await page.locator("li").count();
   assert.ok(listed >= 4, `${listed} providers listed`);
-  // The copy is in IndexedDB before the reload.
-  await page.waitForFunction(
-    () =>
-      new Promise((ok) => {
-        const open = indexedDB.open("provider-sync");
-        open.onsuccess = () => {
-          const db = open.result;
-          if (!db.objectStoreNames.contains("states")) return ok(false);
-          const keys = db.transaction("states").objectStore("states").getAllKeys();
-          keys.onsuccess = () => ok(keys.result.length > 0);
-        };
-      }),
-    null,
-    { timeout: 5_000 },
+  // The copy is in IndexedDB before the reload (page.evaluate awaits the
+  // promise; waitForFunction would take the promise itself as true).
+  await eventually("the copy in IndexedDB", () =>
+    page.evaluate(
+      () =>
+        new Promise((ok) => {
+          const open = indexedDB.open("provider-sync");
+          open.onsuccess = () => {
+            const db = open.result;
+            if (!db.objectStoreNames.contains("states")) {
+              db.close();
+              return ok(false);
+            }
+            const keys = db.transaction("states").objectStore("states").getAllKeys();
+            // The copy itself, not only when it was last confirmed.
+            keys.onsuccess = () => {
+              db.close();
+              ok(keys.result.some((key) => !String(key).endsWith("#confirmed")));
+            };
+          };
+        }),
+    ),
   );
 
   backendDown = true;
@@ -127,7 +135,6 @@ test("the seed's example, reloaded with the backend down, shows the cached catal
   assert.equal(await page.locator("li").count(), listed, "the cached catalog");
   assert.equal(await page.locator('[role="alert"]').count(), 0, "no error for a catalog that is shown");
   // The proxy did answer 500: the page was offline indeed.
-  await page.waitForFunction(() => true);
   assert.ok(failed.some((path) => path.startsWith("/api/provider-sync")), failed.join(" "));
   backendDown = false;
   await page.close();
