@@ -2,12 +2,10 @@
 // token getToken gives, the WebSocket carries the token in its URL, and a
 // copy cached for one token is never shown to another.
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { control, eventually, launchChromium, root, serverSockets, startTestbed } from "./testbed.mjs";
+import { control, eventually, launchChromium, pageSite, root, serverSockets, startTestbed } from "./testbed.mjs";
 
-const site = join(root, "target/auth-site");
 let bed, browser;
 
 
@@ -18,10 +16,7 @@ const stateOf = (page) => page.evaluate(() => {
 });
 
 before(async () => {
-  rmSync(site, { recursive: true, force: true });
-  mkdirSync(site, { recursive: true });
-  cpSync(join(root, "tests/e2e/auth/index.html"), join(site, "index.html"));
-  cpSync(join(root, "pkg"), join(site, "provider-sync"), { recursive: true });
+  const site = pageSite("auth-site", "auth/index.html");
   bed = await startTestbed(["--catalog", join(root, "examples/catalog.toml"), "--static-dir", site]);
   browser = await launchChromium();
 });

@@ -3,12 +3,10 @@
 // the leading page closes, another takes the connection over, and no page
 // misses an event. (The hand-over time is measured in bench/, not here.)
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { admin, eventually, launchChromium, root, serverSockets, startTestbed } from "./testbed.mjs";
+import { admin, eventually, launchChromium, pageSite, root, serverSockets, startTestbed } from "./testbed.mjs";
 
-const site = join(root, "target/tabs-site");
 let bed, browser;
 
 
@@ -24,10 +22,7 @@ const stateOf = (page) => page.evaluate(() => {
 });
 
 before(async () => {
-  rmSync(site, { recursive: true, force: true });
-  mkdirSync(site, { recursive: true });
-  cpSync(join(root, "tests/e2e/tabs/index.html"), join(site, "index.html"));
-  cpSync(join(root, "pkg"), join(site, "provider-sync"), { recursive: true });
+  const site = pageSite("tabs-site", "tabs/index.html");
   bed = await startTestbed(["--catalog", join(root, "examples/catalog.toml"), "--static-dir", site]);
   browser = await launchChromium();
 });

@@ -2,6 +2,7 @@
 // service), Debian's Chromium and Debian's Firefox ESR, for the end-to-end
 // tests and the browser benchmarks.
 import { spawn } from "node:child_process";
+import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -95,4 +96,16 @@ export async function eventually(what, check, ms = 10_000) {
 export async function serverSockets(bed) {
   const text = await (await fetch(`${bed.server}/metrics`)).text();
   return Number(text.match(/^provider_sync_ws_connections (\d+)/m)[1]);
+}
+
+/** A site for the control service to serve: one test page (from
+ * tests/e2e) as index.html, and the built package under provider-sync/.
+ * Returns its directory. */
+export function pageSite(name, page) {
+  const site = join(root, "target", name);
+  rmSync(site, { recursive: true, force: true });
+  mkdirSync(site, { recursive: true });
+  cpSync(join(root, "tests/e2e", page), join(site, "index.html"));
+  cpSync(join(root, "pkg"), join(site, "provider-sync"), { recursive: true });
+  return site;
 }
