@@ -21,6 +21,15 @@ wasm-bindgen --target web --out-dir pkg \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm"
 "$tools/node_modules/.bin/wasm-opt" -Oz --converge --strip-debug --strip-producers \
   pkg/provider_sync_sdk_bg.wasm -o pkg/provider_sync_sdk_bg.wasm
+# Short names between the wasm and its glue (about 3 KB brotli): wasm-opt
+# renames imports, exports and the import module and prints the mapping;
+# scripts/minify-names.mjs applies it to the glue and fails on any name it
+# cannot place.
+names=$(mktemp)
+"$tools/node_modules/.bin/wasm-opt" --minify-imports-and-exports-and-modules \
+  pkg/provider_sync_sdk_bg.wasm -o pkg/provider_sync_sdk_bg.wasm >"$names"
+node scripts/minify-names.mjs "$names" pkg
+rm -f "$names"
 rm -f pkg/.gitignore
 # The glue repeats the Rust doc comments as JSDoc; the .d.ts has them for
 # editors, so the shipped JavaScript drops them (about 1 KB brotli).

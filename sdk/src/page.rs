@@ -24,7 +24,7 @@ impl std::fmt::Debug for PageWatch {
 pub(crate) fn visible() -> bool {
     web_sys::window()
         .and_then(|w| w.document())
-        .is_none_or(|d| d.visibility_state() != web_sys::VisibilityState::Hidden)
+        .is_none_or(|d| !d.hidden())
 }
 
 impl PageWatch {
