@@ -173,6 +173,14 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_HEALTH_FAILURES", default_value_t = 2)]
     pub health_failures: u32,
 
+    /// Let health probes reach loopback, private, link-local and other
+    /// non-public addresses (an in-cluster model server, tests). Without it
+    /// such targets are refused, whether written as an address or resolved
+    /// from a name, so a `health_url` cannot be turned against the network
+    /// the server runs in.
+    #[arg(long, env = "PROVIDER_SYNC_HEALTH_ALLOW_PRIVATE")]
+    pub health_allow_private: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 

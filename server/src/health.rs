@@ -4,6 +4,7 @@
 //! availability endpoint, without an event per probe.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,9 @@ pub struct ProbeSettings {
     pub degraded_after: Duration,
     /// This many failures in a row make a provider `unavailable`.
     pub failures: u32,
+    /// Whether probes may go to loopback, private, link-local and other
+    /// non-public addresses (`--health-allow-private`).
+    pub allow_private: bool,
 }
 
 #[derive(Debug, Default)]
@@ -58,7 +62,7 @@ impl HealthBoard {
     fn record(
         &self,
         provider_id: &str,
-        outcome: Result<Duration, String>,
+        outcome: Result<Duration, Failure>,
         settings: &ProbeSettings,
     ) -> (ProviderStatus, ProviderHealth) {
         let mut tracks = self.tracks.lock().expect("health board lock");
@@ -81,10 +85,10 @@ impl HealthBoard {
                 Some(format!("slow: answered in {} ms", latency.as_millis())),
             ),
             Ok(latency) => (ProviderStatus::Available, Some(latency), None),
-            Err(message) if track.consecutive_failures >= settings.failures => {
-                (ProviderStatus::Unavailable, None, Some(message))
+            Err(failure) if track.consecutive_failures >= settings.failures => {
+                (ProviderStatus::Unavailable, None, Some(failure.message()))
             }
-            Err(message) => (ProviderStatus::Degraded, None, Some(message)),
+            Err(failure) => (ProviderStatus::Degraded, None, Some(failure.message())),
         };
         track.reading = ProviderHealth {
             last_check: Some(now_rfc3339()),
@@ -97,19 +101,200 @@ impl HealthBoard {
     }
 }
 
+/// Whether a probe may connect to `ip` without `--health-allow-private`:
+/// only public unicast addresses. Refused: loopback, private (RFC 1918,
+/// unique local), shared (CGNAT, where some clouds keep their metadata
+/// service), link-local (with the 169.254.169.254 metadata address),
+/// unspecified, broadcast, multicast, documentation, benchmarking and
+/// reserved ranges, and IPv6 forms that carry such an IPv4 address
+/// (mapped, compatible, NAT64, 6to4).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0 // "this network"
+        || (a == 100 && (64..128).contains(&b)) // shared address space
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let segments = ip.segments();
+    // IPv4 inside IPv6: judged as the IPv4 address it reaches.
+    // ::ffff:a.b.c.d and the deprecated ::a.b.c.d (which includes :: and
+    // ::1, refused as 0.0.0.0 and 0.0.0.1).
+    if let Some(v4) = ip.to_ipv4() {
+        return is_public_v4(v4);
+    }
+    let embedded =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_public_v4(embedded(segments[6], segments[7])); // NAT64
+    }
+    if segments[0] == 0x2002 {
+        return is_public_v4(embedded(segments[1], segments[2])); // 6to4
+    }
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (segments[0] & 0xfe00) == 0xfc00 // unique local (fc00::/7)
+        || (segments[0] & 0xffc0) == 0xfe80 // link-local (fe80::/10)
+        || (segments[0] & 0xffc0) == 0xfec0 // site-local, deprecated (fec0::/10)
+        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
+        || (segments[0] == 0x0064 && segments[1] == 0xff9b && segments[2] == 1) // local NAT64
+        || segments[0] == 0x0100 && segments[1..4] == [0, 0, 0]) // discard-only
+}
+
+/// Resolves probe hosts and keeps only the addresses a probe may reach, so
+/// a name cannot lead a probe inside the network (including a name that
+/// resolves differently the second time: the connection uses exactly the
+/// addresses checked here).
+struct GuardedResolver;
+
+/// A probe target with no address a probe may reach.
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the address is not allowed for health probes")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
+            let allowed: Vec<SocketAddr> = found.filter(|a| is_public(a.ip())).collect();
+            if allowed.is_empty() {
+                return Err(Box::new(Refused) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The HTTP client of the probes: no redirects, no proxy from the
+/// environment (its address would be checked instead of the target's) and,
+/// unless private targets are allowed, the guarded resolver.
+fn client(settings: &ProbeSettings) -> reqwest::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(concat!("provider-sync/", env!("CARGO_PKG_VERSION")));
+    if settings.allow_private {
+        builder.build()
+    } else {
+        builder.dns_resolver(Arc::new(GuardedResolver)).build()
+    }
+}
+
+/// Why a probe failed, as published in `provider.health.message`: a short
+/// category, never the upstream's error text or the URL (those go to the
+/// server's log only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    Refused,
+    InvalidUrl,
+    Timeout,
+    Connect,
+    Redirect,
+    Status(u16),
+    Other,
+}
+
+impl Failure {
+    fn message(self) -> String {
+        match self {
+            Self::Refused => "address not allowed".into(),
+            Self::InvalidUrl => "invalid URL".into(),
+            Self::Timeout => "timeout".into(),
+            Self::Connect => "connection failed".into(),
+            Self::Redirect => "redirect not followed".into(),
+            Self::Status(code) => format!("HTTP {code}"),
+            Self::Other => "request failed".into(),
+        }
+    }
+}
+
+/// Whether an error comes from the guarded resolver's refusal.
+fn refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(err) = source {
+        if err.is::<Refused>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// Probes one URL: success is a 2xx answer within the timeout.
-async fn probe(client: &reqwest::Client, url: &str) -> Result<Duration, String> {
+async fn probe(
+    client: &reqwest::Client,
+    provider_id: &str,
+    url: &str,
+    allow_private: bool,
+) -> Result<Duration, Failure> {
+    let failed = |failure: Failure, detail: &dyn std::fmt::Display| {
+        tracing::debug!(provider = %provider_id, url, %detail, "health probe failed");
+        failure
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| failed(Failure::InvalidUrl, &e))?;
+    // An address in the URL itself is not resolved, so it is checked here.
+    let literal = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        Some(url::Host::Domain(_)) => None,
+        None => return Err(failed(Failure::InvalidUrl, &"no host")),
+    };
+    if !allow_private && literal.is_some_and(|ip| !is_public(ip)) {
+        tracing::warn!(
+            provider = %provider_id,
+            "health probe refused: the target is not a public address (start with --health-allow-private to probe it)"
+        );
+        return Err(Failure::Refused);
+    }
     let started = Instant::now();
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("health check failed: {e}"))?;
+    let response = client.get(parsed).send().await.map_err(|e| {
+        let failure = if refused(&e) {
+            tracing::warn!(
+                provider = %provider_id,
+                "health probe refused: the target resolves to no public address (start with --health-allow-private to probe it)"
+            );
+            Failure::Refused
+        } else if e.is_timeout() {
+            Failure::Timeout
+        } else if e.is_connect() {
+            Failure::Connect
+        } else {
+            Failure::Other
+        };
+        failed(failure, &e)
+    })?;
     let status = response.status();
     if status.is_success() {
         Ok(started.elapsed())
+    } else if status.is_redirection() {
+        Err(failed(Failure::Redirect, &status))
     } else {
-        Err(format!("health check answered HTTP {}", status.as_u16()))
+        Err(failed(Failure::Status(status.as_u16()), &status))
     }
 }
 
@@ -132,7 +317,7 @@ pub async fn probe_all(
     // maintenance) are dropped rather than shown stale.
     board.retain(|id| targets.iter().any(|(target, _)| target == id));
     let results = futures_util::future::join_all(targets.into_iter().map(|(id, url)| async move {
-        let outcome = probe(client, &url).await;
+        let outcome = probe(client, &id, &url, settings.allow_private).await;
         (id, outcome)
     }))
     .await;
@@ -185,11 +370,7 @@ pub fn spawn(
     mut shutdown: Shutdown,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .user_agent(concat!("provider-sync/", env!("CARGO_PKG_VERSION")))
-            .build()
-        {
+        let client = match client(&settings) {
             Ok(client) => client,
             Err(err) => {
                 tracing::error!(error = %err, "health probes disabled: no HTTP client");
@@ -215,4 +396,92 @@ pub fn spawn(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn public(text: &str) -> bool {
+        is_public(text.parse().unwrap())
+    }
+
+    #[test]
+    fn only_public_unicast_addresses_may_be_probed() {
+        // No traffic: the addresses are only classified.
+        for refused in [
+            "127.0.0.1",
+            "127.255.255.254",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254", // cloud metadata
+            "169.254.0.1",
+            "100.100.100.200", // metadata in shared address space
+            "100.64.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "198.51.100.1",
+            "203.0.113.1",
+            "240.0.0.1",
+            "::",
+            "::1",
+            "fc00::1",
+            "fd00:ec2::254", // metadata over IPv6
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:0.0.0.1",
+            "::ffff:10.1.2.3",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",   // 6to4 of 127.0.0.1
+            "2002:c0a8:101::1", // 6to4 of 192.168.1.1
+            "100::1",
+        ] {
+            assert!(!public(refused), "{refused} must be refused");
+        }
+        for allowed in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "192.169.0.1",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001::1",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
+            assert!(public(allowed), "{allowed} must be allowed");
+        }
+    }
+
+    #[test]
+    fn failures_are_published_as_categories() {
+        assert_eq!(Failure::Status(503).message(), "HTTP 503");
+        assert_eq!(Failure::Refused.message(), "address not allowed");
+        assert_eq!(Failure::Redirect.message(), "redirect not followed");
+        let board = HealthBoard::default();
+        let settings = ProbeSettings {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            degraded_after: Duration::from_secs(1),
+            failures: 1,
+            allow_private: false,
+        };
+        let (status, health) = board.record("p", Err(Failure::Timeout), &settings);
+        assert_eq!(status, ProviderStatus::Unavailable);
+        assert_eq!(health.message.as_deref(), Some("timeout"));
+    }
 }

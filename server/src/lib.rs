@@ -181,6 +181,7 @@ impl ProviderSync {
                 timeout: std::time::Duration::from_millis(config.health_timeout_ms),
                 degraded_after: std::time::Duration::from_millis(config.health_degraded_ms),
                 failures: config.health_failures.max(1),
+                allow_private: config.health_allow_private,
             },
             shutdown,
         ));

@@ -175,6 +175,7 @@ async fn one_instance_probes_health_and_another_takes_over() {
     let start = |url: String| async move {
         let mut config = instance_config(&url);
         config.health_interval_ms = 100;
+        config.health_allow_private = true;
         TestServer::start(config).await
     };
     let a = start(url.clone()).await;

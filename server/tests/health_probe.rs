@@ -3,7 +3,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -48,6 +48,8 @@ async fn probes_change_status_and_emit_events() {
     let mut config = config(&db);
     config.health_interval_ms = 100;
     config.health_failures = 2;
+    // The stand-in provider listens on loopback.
+    config.health_allow_private = true;
     let server = TestServer::start(config).await;
     server.add_provider("backup").await;
     let response = server
@@ -107,12 +109,8 @@ async fn probes_change_status_and_emit_events() {
             .unwrap()
             >= 2
     );
-    assert!(
-        availability["health"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("503")
-    );
+    // A category, not the upstream's text or the URL.
+    assert_eq!(availability["health"]["message"], "HTTP 503");
 
     // Recovery.
     answer.store(200, Ordering::SeqCst);
@@ -139,5 +137,138 @@ async fn probes_change_status_and_emit_events() {
         .await
         .unwrap();
     assert_eq!(availability["health"]["message"], "upgrading");
+    server.stop().await;
+}
+
+/// A loopback listener that counts the connections it accepts and answers
+/// each with `answer` (raw HTTP); a probe that reaches it is counted.
+async fn counting_listener(answer: &'static str) -> (u16, Arc<AtomicUsize>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (port, count)
+}
+
+/// The health message of a provider once it has become unavailable.
+async fn failure_message(server: &TestServer, id: &str) -> Value {
+    wait_for_status(server, id, ProviderStatus::Unavailable).await;
+    let availability: Value = server
+        .get(&format!("/providers/{id}/availability"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    availability["health"]["message"].clone()
+}
+
+async fn watch(server: &TestServer, id: &str, health_url: &str) {
+    let response = server
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": id, "name": id, "health_url": health_url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{health_url}");
+}
+
+const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+#[tokio::test]
+async fn probes_refuse_non_public_targets_unless_allowed() {
+    // Every target below reaches this loopback listener if it is contacted:
+    // as an address, in the forms that hide one, and through a name.
+    let (port, reached) = counting_listener(OK).await;
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.health_interval_ms = 100;
+    config.health_failures = 2;
+    let server = TestServer::start(config).await;
+    let targets = [
+        ("literal", format!("http://127.0.0.1:{port}/health")),
+        ("decimal", format!("http://2130706433:{port}/health")),
+        ("mapped", format!("http://[::ffff:127.0.0.1]:{port}/health")),
+        ("named", format!("http://localhost:{port}/health")),
+    ];
+    for (id, url) in &targets {
+        watch(&server, id, url).await;
+    }
+    for (id, _) in &targets {
+        assert_eq!(
+            failure_message(&server, id).await,
+            "address not allowed",
+            "{id}"
+        );
+    }
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "a refused probe was sent"
+    );
+    server.stop().await;
+
+    // The same target with --health-allow-private is probed.
+    let (_dir, db) = temp_db();
+    let mut allowing = common::config(&db);
+    allowing.health_interval_ms = 100;
+    allowing.health_allow_private = true;
+    let server = TestServer::start(allowing).await;
+    watch(&server, "literal", &targets[0].1).await;
+    wait_for_status(&server, "literal", ProviderStatus::Available).await;
+    assert!(reached.load(Ordering::SeqCst) > 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn probes_do_not_follow_redirects_and_publish_a_category() {
+    let (elsewhere, followed) = counting_listener(OK).await;
+    let redirect: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{elsewhere}/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        .into_boxed_str(),
+    );
+    let (port, _) = counting_listener(redirect).await;
+    // A port nothing listens on: the connection is refused.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.health_interval_ms = 100;
+    config.health_failures = 2;
+    config.health_allow_private = true;
+    let server = TestServer::start(config).await;
+    watch(&server, "moved", &format!("http://127.0.0.1:{port}/health")).await;
+    watch(
+        &server,
+        "gone",
+        &format!("http://127.0.0.1:{closed}/health"),
+    )
+    .await;
+    assert_eq!(
+        failure_message(&server, "moved").await,
+        "redirect not followed"
+    );
+    assert_eq!(
+        followed.load(Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
+    // The category only: the connection error's text names the address.
+    assert_eq!(failure_message(&server, "gone").await, "connection failed");
+    let state = server.state().await;
+    let gone = state.provider("gone").unwrap();
+    assert_eq!(gone.health.message.as_deref(), Some("connection failed"));
     server.stop().await;
 }
