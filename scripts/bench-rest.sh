@@ -12,6 +12,11 @@ if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends wrk nginx-light
 fi
 cargo build --release -p provider-sync-server
+# Every client of a benchmark comes from one loopback address, and the
+# fan-out holds 10k sockets: the per-address rate limits are off and the
+# connection and session caps raised (the defaults are in the README).
+export PROVIDER_SYNC_READ_RATE_LIMIT=0 PROVIDER_SYNC_ADMIN_RATE_LIMIT=0
+export PROVIDER_SYNC_MAX_CONNECTIONS=100000 PROVIDER_SYNC_MAX_WS_SESSIONS=100000
 
 work=$(mktemp -d)
 server_pid=""

@@ -15,6 +15,11 @@ REPEAT=${REPEAT:-3}
 FANOUT_CASES=${FANOUT_CASES:-"1000:100 10000:250 10000:100"}
 SECTIONS=${SECTIONS:-"sizes apply fanout rest e2e client tabs litellm cluster"}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
+# Every client of a benchmark comes from one loopback address, and the
+# fan-out holds 10k sockets: the per-address rate limits are off and the
+# connection and session caps raised (the defaults are in the README).
+export PROVIDER_SYNC_READ_RATE_LIMIT=0 PROVIDER_SYNC_ADMIN_RATE_LIMIT=0
+export PROVIDER_SYNC_MAX_CONNECTIONS=100000 PROVIDER_SYNC_MAX_WS_SESSIONS=100000
 
 cargo build --release -p provider-sync-server -p provider-sync-bench -p provider-sync-testbed
 

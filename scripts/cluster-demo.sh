@@ -12,6 +12,9 @@
 # command runs it that way). PROFILE=debug builds faster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# nginx (on loopback) names the client in X-Forwarded-For: the instances
+# believe it from there only, so rate limits apply per browser.
+export PROVIDER_SYNC_TRUSTED_PROXIES=127.0.0.1
 
 PROFILE=${PROFILE:-release}
 LB_PORT=${LB_PORT:-8080}

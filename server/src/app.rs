@@ -28,6 +28,8 @@ pub struct AppState {
     pub health: Arc<HealthBoard>,
     /// New WebSocket sessions subscribe to it.
     pub shutdown: ShutdownTrigger,
+    /// Rate limits, origins, WebSocket session slots.
+    pub guards: Arc<crate::limits::Guards>,
 }
 
 fn cors(config: &Config) -> CorsLayer {
@@ -75,15 +77,23 @@ pub fn routes(state: AppState) -> Router {
 fn build(state: AppState, fallback: bool) -> Router {
     let config = state.config.clone();
     let state_for_probes = state.clone();
+    let origin_state = state.clone();
     let doc = openapi::document(config.prefix());
     let doc_json = serde_json::to_string(&doc).expect("the API description serialises");
+    let reads = axum::middleware::from_fn_with_state(state.clone(), crate::limits::limit_reads);
     let api = Router::new()
-        .merge(http::sync::router())
-        .merge(http::catalog::router())
-        .merge(http::availability::router())
+        .merge(http::sync::router().route_layer(reads.clone()))
+        .merge(http::catalog::router().route_layer(reads.clone()))
+        .merge(http::availability::router().route_layer(reads.clone()))
+        .merge(ws::router().route_layer(reads))
         .merge(http::ops::router())
-        .merge(ws::router())
-        .nest("/admin", http::admin::router(state.clone()))
+        .nest(
+            "/admin",
+            http::admin::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::limits::limit_admin,
+            )),
+        )
         .route(
             "/openapi.json",
             get(move || async move {
@@ -127,6 +137,11 @@ fn build(state: AppState, fallback: bool) -> Router {
         .layer(axum::middleware::map_response(crate::error::json_errors))
         .layer(CompressionLayer::new())
         .layer(cors(&config))
+        // Outside CORS: a foreign origin's preflight is refused too.
+        .layer(axum::middleware::from_fn_with_state(
+            origin_state,
+            crate::limits::check_origin,
+        ))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -157,6 +172,7 @@ mod tests {
         config.admin_token = Some("secret".into());
         AppState {
             service,
+            guards: Arc::new(crate::limits::Guards::new(&config)),
             config: Arc::new(config),
             health: Arc::default(),
             shutdown: crate::shutdown::channel().0,

@@ -62,9 +62,68 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
 
-    /// Origins allowed by CORS, comma-separated; empty allows any origin.
-    #[arg(long, env = "PROVIDER_SYNC_CORS_ORIGINS", value_delimiter = ',')]
+    /// The origins (`https://app.example.com`) whose pages may use the API,
+    /// comma-separated: they govern CORS and the WebSocket upgrade's
+    /// `Origin` alike, and a request from any other origin is refused with
+    /// 403. Empty allows every origin (a warning at start when the server
+    /// listens beyond loopback).
+    #[arg(
+        long,
+        visible_alias = "allowed-origins",
+        env = "PROVIDER_SYNC_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
     pub cors_origins: Vec<String>,
+
+    /// Open connections (WebSocket sessions included) served; past it every
+    /// request but `/healthz` and `/readyz` is answered 503 with
+    /// `Retry-After`, and past 125% of it new connections are closed at once.
+    #[arg(long, env = "PROVIDER_SYNC_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+
+    /// Open WebSocket sessions; past it an upgrade is answered 503 with
+    /// `Retry-After` (the SDK then backs off or polls).
+    #[arg(long, env = "PROVIDER_SYNC_MAX_WS_SESSIONS", default_value_t = 10_000)]
+    pub max_ws_sessions: usize,
+
+    /// How long (ms) a client may take to send a request's headers; a
+    /// slow-header client does not hold a socket longer.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// A connection on which neither side has sent a byte for this long (ms)
+    /// is closed (idle keep-alive connections; WebSocket sessions have their
+    /// heartbeats instead). Must exceed --request-timeout-ms.
+    #[arg(long, env = "PROVIDER_SYNC_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Requests per second each client address may make to the read API
+    /// (`/state`, `/sync`, `/version`, `/models`, availability, `/ws`),
+    /// with bursts of five seconds' worth; past it: 429 with `Retry-After`.
+    /// 0 turns the limit off.
+    #[arg(long, env = "PROVIDER_SYNC_READ_RATE_LIMIT", default_value_t = 100)]
+    pub read_rate_limit: u32,
+
+    /// Requests per second each client address may make to the admin API,
+    /// failed authentications included, with bursts of five seconds' worth;
+    /// past it: 429 with `Retry-After`. 0 turns the limit off.
+    #[arg(long, env = "PROVIDER_SYNC_ADMIN_RATE_LIMIT", default_value_t = 20)]
+    pub admin_rate_limit: u32,
+
+    /// Load balancers and proxies (addresses or CIDR ranges, comma-separated)
+    /// whose `X-Forwarded-For` names the client; from any other peer the
+    /// header is ignored and the peer's address is the client's.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_net
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Change events kept for incremental sync; older clients get a full state.
     #[arg(long, env = "PROVIDER_SYNC_EVENT_RETENTION", default_value_t = 1000)]
@@ -292,11 +351,21 @@ impl Config {
             ("--ws-queue", self.ws_queue as u64),
             ("--ws-max-message", self.ws_max_message as u64),
             ("--body-limit", self.body_limit as u64),
+            ("--max-connections", self.max_connections as u64),
+            ("--max-ws-sessions", self.max_ws_sessions as u64),
+            ("--header-read-timeout-ms", self.header_read_timeout_ms),
+            ("--idle-timeout-ms", self.idle_timeout_ms),
         ];
         for (flag, value) in positive {
             if value == 0 {
                 return Err(format!("{flag} must be greater than 0"));
             }
+        }
+        if self.idle_timeout_ms <= self.request_timeout_ms {
+            return Err(format!(
+                "--idle-timeout-ms ({}) must exceed --request-timeout-ms ({}): a request still being worked on would be cut",
+                self.idle_timeout_ms, self.request_timeout_ms
+            ));
         }
         if self.client_timeout_ms < self.heartbeat_ms {
             return Err(format!(
@@ -311,6 +380,15 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The connection-level limits.
+    pub fn connection_limits(&self) -> crate::serve::Limits {
+        crate::serve::Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+        }
     }
 
     /// The defaults, as if no flag and no variable were given.
@@ -338,4 +416,12 @@ impl Config {
     pub fn prefix(&self) -> &str {
         self.prefix.trim_end_matches('/')
     }
+}
+
+/// An address or a CIDR range (`10.0.0.1`, `10.0.0.0/8`, `::1`).
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is neither an address nor a CIDR range"))
 }

@@ -22,6 +22,9 @@ pub enum Error {
     /// 401: missing or wrong admin token.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// 403: a page of a foreign origin.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such provider or model.
     #[error("{kind} '{id}' not found")]
     NotFound { kind: &'static str, id: String },
@@ -44,6 +47,9 @@ pub enum Error {
     /// 422: a field's value is not acceptable.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// 429: past the client's rate limit (`Retry-After` set by the caller).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// 503: try again shortly (`Retry-After`).
     #[error("{0}")]
     Unavailable(String),
@@ -80,6 +86,7 @@ impl Error {
         match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::PreconditionFailed { .. } => {
@@ -90,6 +97,7 @@ impl Error {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Store(err) if err.is_unreachable() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")

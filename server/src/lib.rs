@@ -9,6 +9,8 @@
 //! - `config`: command-line flags and environment variables.
 //! - `app`: `fn app`, the router with every route and layer.
 //! - `http`: REST handlers, one module per resource (sync, catalog, availability, admin, ops).
+//! - `serve`: the accept loop: connection cap, header-read and idle timeouts, write progress.
+//! - `limits`: client addresses (trusted proxies), rate limits, origins, WebSocket slots.
 //! - `ws`: the WebSocket endpoint and one session's loop.
 //! - `service`: the live state, the write path and catch-up planning.
 //! - `commands`: admin writes turned into events.
@@ -36,8 +38,10 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 mod openapi;
+pub mod serve;
 pub mod service;
 pub mod shutdown;
 pub mod store;
@@ -135,14 +139,16 @@ impl ProviderSync {
         }
         let (trigger, shutdown) = shutdown::channel();
         let health = Arc::new(HealthBoard::default());
+        let guards = Arc::new(limits::Guards::new(&config));
         let state = AppState {
             service: service.clone(),
+            guards: guards.clone(),
             config: Arc::new(config.clone()),
             health: health.clone(),
             shutdown: trigger.clone(),
         };
 
-        let mut tasks = Vec::new();
+        let mut tasks = vec![limits::spawn_cleanup(guards, shutdown.clone())];
         let heartbeat_service = service.clone();
         let mut heartbeat_shutdown = shutdown.clone();
         let heartbeat = config.heartbeat();
@@ -286,15 +292,20 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let parts = ProviderSync::build(config.clone()).await?;
     let router = app(parts.state.clone());
     let stopped = parts.shutdown_signal();
-    let serving = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(stopped)
-            .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "server stopped with an error");
-        }
-    });
+    let serving = tokio::spawn(serve::serve(
+        listener,
+        router,
+        config.connection_limits(),
+        parts.service().metrics().clone(),
+        stopped,
+    ));
     tracing::info!(%addr, prefix = %config.prefix(), "listening");
+    if config.cors_origins.is_empty() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "listening beyond loopback with no --cors-origins: pages of every origin may use the API and open WebSockets; name your app's origins"
+        );
+    }
     Ok(RunningServer {
         addr,
         prefix: config.prefix().to_owned(),

@@ -24,6 +24,13 @@ pub struct ReloadLabels {
     pub result: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// `connections` (over --max-connections), `ws_sessions`, `rate_limit`
+    /// or `origin`.
+    pub reason: &'static str,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -35,6 +42,8 @@ pub struct Metrics {
     pub syncs: Family<SyncLabels, Counter>,
     pub probes: Family<ProbeLabels, Counter>,
     pub catalog_reloads: Family<ReloadLabels, Counter>,
+    pub connections: Gauge,
+    pub refusals: Family<RefusedLabels, Counter>,
 }
 
 impl Metrics {
@@ -48,6 +57,8 @@ impl Metrics {
         let syncs = Family::<SyncLabels, Counter>::default();
         let probes = Family::<ProbeLabels, Counter>::default();
         let catalog_reloads = Family::<ReloadLabels, Counter>::default();
+        let connections = Gauge::default();
+        let refusals = Family::<RefusedLabels, Counter>::default();
         registry.register("version", "Current catalog version", version.clone());
         registry.register("events", "Change events committed", events.clone());
         registry.register(
@@ -76,6 +87,16 @@ impl Metrics {
             "Catalog file reloads (file watch or SIGHUP) by result",
             catalog_reloads.clone(),
         );
+        registry.register(
+            "connections",
+            "Open TCP connections (WebSocket sessions included)",
+            connections.clone(),
+        );
+        registry.register(
+            "refused",
+            "Requests and connections refused by a limit, by reason",
+            refusals.clone(),
+        );
         Self {
             registry,
             version,
@@ -86,7 +107,16 @@ impl Metrics {
             syncs,
             probes,
             catalog_reloads,
+            connections,
+            refusals,
         }
+    }
+
+    /// The counter of refusals for one reason.
+    pub fn refused(&self, reason: &'static str) -> Counter {
+        self.refusals
+            .get_or_create(&RefusedLabels { reason })
+            .clone()
     }
 
     /// The OpenMetrics text exposition.

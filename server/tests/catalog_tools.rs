@@ -371,6 +371,8 @@ fn shutdown_drains_for_a_bounded_time() {
             "300",
             "--request-timeout-ms",
             "120000",
+            "--idle-timeout-ms",
+            "180000",
         ],
     );
     // A request that never finishes sending its body.

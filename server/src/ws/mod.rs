@@ -7,13 +7,14 @@ pub use session::{Ended, Resume, Timing, run};
 
 use axum::Router;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{Extension, State, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::{AppQuery, Error};
+use crate::serve::Connection;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -37,12 +38,16 @@ pub fn router() -> Router<AppState> {
     responses(
         (status = 101, description = "Switching to the WebSocket protocol; frames are SyncEvent JSON"),
         (status = 400, description = "Bad query", body = provider_sync_protocol::ErrorBody),
+        (status = 403, description = "A page of an origin not in --cors-origins", body = provider_sync_protocol::ErrorBody),
+        (status = 429, description = "Past this address's rate limit; see Retry-After", body = provider_sync_protocol::ErrorBody),
+        (status = 503, description = "At the WebSocket session limit; see Retry-After", body = provider_sync_protocol::ErrorBody),
     ),
     tag = "sync"
 )]
 pub async fn upgrade(
     State(app): State<AppState>,
     AppQuery(query): AppQuery<WsQuery>,
+    connection: Option<Extension<Connection>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Error> {
     let ws = ws.map_err(|rejection| {
@@ -51,12 +56,21 @@ pub async fn upgrade(
             rejection.body_text()
         ))
     })?;
+    let Some(slot) = app.guards.ws_session() else {
+        app.service.metrics().refused("ws_sessions").inc();
+        return Err(Error::Unavailable(
+            "the server is at its WebSocket session limit: try again shortly, or poll".into(),
+        ));
+    };
     let config = &app.config;
     let timing = Timing {
         heartbeat: config.heartbeat(),
         client_timeout: config.client_timeout(),
         write_timeout: config.ws_write_timeout(),
     };
+    // The write deadline measures the socket's progress when the server
+    // serves the connection itself (not inside an application's own).
+    let progress = connection.map(|Extension(c)| c.activity);
     let resume = Resume {
         since: query.since,
         epoch: query.epoch,
@@ -70,7 +84,8 @@ pub async fn upgrade(
         .on_upgrade(move |socket| async move {
             let metrics = service.metrics().clone();
             metrics.ws_connections.inc();
-            let ended = run(socket, service, resume, timing, shutdown).await;
+            let _slot = slot;
+            let ended = run(socket, service, resume, timing, progress, shutdown).await;
             if matches!(ended, Ended::WriteStalled | Ended::ClientSilent) {
                 metrics.ws_dropped.inc();
             }

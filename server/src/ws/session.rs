@@ -16,6 +16,7 @@ use provider_sync_protocol::{
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+use crate::serve::Activity;
 use crate::service::{CatchUp, Service, Snapshot};
 use crate::shutdown::Shutdown;
 
@@ -31,7 +32,7 @@ pub struct Timing {
     pub heartbeat: Duration,
     /// Silence from the client longer than this closes the session.
     pub client_timeout: Duration,
-    /// A single write taking longer drops the session.
+    /// A write making no progress for this long drops the session.
     pub write_timeout: Duration,
 }
 
@@ -72,6 +73,10 @@ fn error_frame(snapshot: &Snapshot, code: &str, message: String) -> Message {
 struct Writer<S> {
     sink: S,
     timeout: Duration,
+    /// The connection's byte progress, when known: then the deadline is on
+    /// progress (a slow but moving client receiving a large `full_sync`
+    /// keeps its session), not on the whole write.
+    progress: Option<Arc<Activity>>,
 }
 
 impl<S> Writer<S>
@@ -89,10 +94,24 @@ where
             Poll::Ready(outcome) => outcome,
             // Boxed: the timer lives on the heap only while a write waits,
             // not inline in every idle session's future.
-            Poll::Pending => match Box::pin(tokio::time::timeout(self.timeout, sending)).await {
-                Ok(outcome) => outcome,
-                Err(_) => return Err(Ended::WriteStalled),
-            },
+            Poll::Pending => {
+                let mut sending = Box::pin(sending);
+                let mut wait = self.timeout;
+                loop {
+                    match tokio::time::timeout(wait, sending.as_mut()).await {
+                        Ok(outcome) => break outcome,
+                        Err(_) => {
+                            // Bytes went out within the deadline: wait for
+                            // the rest, a deadline from that progress.
+                            let since = self.progress.as_ref().map(|p| p.since_write());
+                            match since {
+                                Some(since) if since < self.timeout => wait = self.timeout - since,
+                                _ => return Err(Ended::WriteStalled),
+                            }
+                        }
+                    }
+                }
+            }
         };
         outcome.map_err(|_| Ended::ClientClosed)
     }
@@ -111,6 +130,7 @@ pub async fn run<S, E>(
     service: Arc<Service>,
     resume: Resume,
     timing: Timing,
+    progress: Option<Arc<Activity>>,
     mut shutdown: Shutdown,
 ) -> Ended
 where
@@ -119,6 +139,7 @@ where
     let mut out = Writer {
         sink: socket,
         timeout: timing.write_timeout,
+        progress,
     };
     // A client ahead of this instance (it came from another one) is caught
     // up to first, rather than sent an older state.
@@ -360,6 +381,7 @@ mod tests {
             service.clone(),
             Resume::default(),
             timing,
+            None,
             shutdown,
         ));
         assert!(matches!(

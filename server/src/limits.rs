@@ -1,0 +1,418 @@
+//! Request-level guards: who the client is (its address, through trusted
+//! proxies only), how often it may call (per-address rate limits: 429 with
+//! `Retry-After`), which origins' pages may call at all (403), and how many
+//! WebSocket sessions may be open (503 with `Retry-After`).
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use ipnet::IpNet;
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::error::Error;
+use crate::serve::Connection;
+
+/// The address of the client that sent `request`: the peer's, unless the
+/// peer is a trusted proxy, in which case the right-most address of
+/// `X-Forwarded-For` that is not itself a trusted proxy. The one place the
+/// client's address is worked out (rate limits and the audit log use it).
+pub fn client_addr(request: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = request
+        .extensions()
+        .get::<Connection>()
+        .map(|c| c.peer.ip())
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+        })?;
+    Some(forwarded_client(peer, request.headers(), trusted))
+}
+
+fn trusted_ip(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    let ip = canonical(ip);
+    trusted.iter().any(|net| net.contains(&ip))
+}
+
+/// An IPv4 address seen as IPv6 (`::ffff:a.b.c.d`) is the IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, perhaps with a port
+/// (`1.2.3.4:5678`, `[::1]:5678`).
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = entry.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    entry.rsplit_once(':')?.0.parse().ok()
+}
+
+fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    if !trusted_ip(peer, trusted) {
+        return canonical(peer);
+    }
+    let mut client = canonical(peer);
+    // Every header, in order, entries right to left: each hop appends.
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for entry in entries.iter().rev() {
+        let Some(ip) = parse_forwarded(entry) else {
+            // A value that is not an address: nothing further left of it
+            // can be trusted either.
+            break;
+        };
+        client = canonical(ip);
+        if !trusted_ip(client, trusted) {
+            break;
+        }
+    }
+    client
+}
+
+/// The key a client is limited by: its address, or for IPv6 its /64 (one
+/// host usually holds a whole /64).
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// A per-address limiter, or none when the limit is 0.
+#[derive(Debug)]
+pub struct RateLimit {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl RateLimit {
+    /// `per_second` requests a second, in bursts of five seconds' worth.
+    pub fn new(per_second: u32) -> Self {
+        let limiter = NonZeroU32::new(per_second).map(|rate| {
+            let burst = rate.saturating_mul(NonZeroU32::new(5).expect("5 is not 0"));
+            governor::RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self { limiter }
+    }
+
+    /// `Ok` if `ip` may make a request now; else how long until it may.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        limiter
+            .check_key(&rate_key(ip))
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Forgets addresses whose allowance is full again, so the table does
+    /// not grow with every address ever seen.
+    pub fn forget_idle(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+/// The guards one server shares across its requests.
+#[derive(Debug)]
+pub struct Guards {
+    pub read: RateLimit,
+    pub admin: RateLimit,
+    trusted_proxies: Vec<IpNet>,
+    origins: Vec<String>,
+    ws_sessions: Arc<AtomicUsize>,
+    max_ws_sessions: usize,
+}
+
+impl Guards {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            read: RateLimit::new(config.read_rate_limit),
+            admin: RateLimit::new(config.admin_rate_limit),
+            trusted_proxies: config.trusted_proxies.clone(),
+            origins: config
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            ws_sessions: Arc::new(AtomicUsize::new(0)),
+            max_ws_sessions: config.max_ws_sessions,
+        }
+    }
+
+    pub fn client_addr(&self, request: &Request) -> Option<IpAddr> {
+        client_addr(request, &self.trusted_proxies)
+    }
+
+    /// A WebSocket session slot, held until the session ends; none when
+    /// every slot is taken.
+    pub fn ws_session(&self) -> Option<SessionSlot> {
+        let taken = self.ws_sessions.fetch_add(1, Ordering::AcqRel);
+        let slot = SessionSlot(self.ws_sessions.clone());
+        (taken < self.max_ws_sessions).then_some(slot)
+    }
+
+    /// Whether a request with this `Origin` may be served: no allowlist, no
+    /// `Origin` (not a browser, or a same-origin GET), an origin on the
+    /// list, or the server's own origin (a page it serves itself).
+    fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        if self.origins.is_empty() {
+            return true;
+        }
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        if self.origins.contains(&origin) {
+            return true;
+        }
+        // Same origin: the page came from this server (scheme aside, which
+        // a proxy may have changed).
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_ascii_lowercase);
+        let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+        matches!((host, origin_host), (Some(host), Some(o)) if host == o)
+    }
+}
+
+/// One open WebSocket session's place under `--max-ws-sessions`.
+#[derive(Debug)]
+pub struct SessionSlot(Arc<AtomicUsize>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn too_many(wait: Duration) -> Response {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = Error::TooManyRequests(format!(
+        "too many requests from this address: try again in {seconds} s"
+    ))
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Middleware: the read API's per-address rate limit.
+pub async fn limit_reads(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    limit(&app, &app.guards.read, request, next, "read").await
+}
+
+/// Middleware: the admin API's per-address rate limit, applied before the
+/// token is checked, so failed authentications count.
+pub async fn limit_admin(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    limit(&app, &app.guards.admin, request, next, "admin").await
+}
+
+async fn limit(
+    app: &AppState,
+    limit: &RateLimit,
+    request: Request,
+    next: Next,
+    api: &'static str,
+) -> Response {
+    if let Some(ip) = app.guards.client_addr(&request)
+        && let Err(wait) = limit.check(ip)
+    {
+        tracing::debug!(client = %ip, api, "rate limited");
+        app.service.metrics().refused("rate_limit").inc();
+        return too_many(wait);
+    }
+    next.run(request).await
+}
+
+/// Middleware: requests from a page of a foreign origin are refused (CORS
+/// alone would let a simple request through, and does not apply to the
+/// WebSocket upgrade at all: cross-site WebSocket hijacking).
+pub async fn check_origin(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    if !app.guards.origin_allowed(request.headers()) {
+        app.service.metrics().refused("origin").inc();
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .unwrap_or("?")
+            .to_owned();
+        tracing::debug!(%origin, path = %request.uri().path(), "foreign origin refused");
+        return Error::Forbidden(format!("requests from the origin {origin} are not allowed"))
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Forgets idle rate-limit entries every minute until shutdown.
+pub fn spawn_cleanup(
+    guards: Arc<Guards>,
+    mut shutdown: crate::shutdown::Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {
+                    guards.read.forget_idle();
+                    guards.admin.forget_idle();
+                }
+                _ = shutdown.wait() => return,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn headers(forwarded: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in forwarded {
+            headers.append("x-forwarded-for", value.parse().unwrap());
+        }
+        headers
+    }
+
+    fn client(peer: &str, forwarded: &[&str], trusted: &[&str]) -> String {
+        forwarded_client(peer.parse().unwrap(), &headers(forwarded), &nets(trusted)).to_string()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        // An untrusted peer's header is ignored: anyone can write one.
+        assert_eq!(client("203.0.113.9", &["1.2.3.4"], &[]), "203.0.113.9");
+        assert_eq!(
+            client("203.0.113.9", &["1.2.3.4"], &["10.0.0.0/8"]),
+            "203.0.113.9"
+        );
+        // A trusted proxy's header names the client.
+        assert_eq!(client("10.0.0.2", &["1.2.3.4"], &["10.0.0.0/8"]), "1.2.3.4");
+        // The right-most untrusted entry: what a client prepends is ignored.
+        assert_eq!(
+            client("10.0.0.2", &["6.6.6.6, 1.2.3.4, 10.0.0.7"], &["10.0.0.0/8"]),
+            "1.2.3.4"
+        );
+        assert_eq!(
+            client("10.0.0.2", &["6.6.6.6", "1.2.3.4"], &["10.0.0.0/8"]),
+            "1.2.3.4"
+        );
+        // Ports and brackets; IPv4 seen as IPv6.
+        assert_eq!(
+            client("10.0.0.2", &["1.2.3.4:5555"], &["10.0.0.0/8"]),
+            "1.2.3.4"
+        );
+        assert_eq!(
+            client("10.0.0.2", &["[2001:db8::1]:443"], &["10.0.0.0/8"]),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            client("::ffff:10.0.0.2", &["1.2.3.4"], &["10.0.0.2/32"]),
+            "1.2.3.4"
+        );
+        // No header, or garbage: the proxy itself.
+        assert_eq!(client("10.0.0.2", &[], &["10.0.0.0/8"]), "10.0.0.2");
+        assert_eq!(
+            client("10.0.0.2", &["unknown"], &["10.0.0.0/8"]),
+            "10.0.0.2"
+        );
+    }
+
+    #[test]
+    fn a_limit_refuses_past_its_burst_and_names_the_wait() {
+        let limit = RateLimit::new(2);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..10 {
+            assert!(limit.check(ip).is_ok());
+        }
+        let wait = limit.check(ip).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        // Another address has its own allowance; IPv6 counts by /64.
+        assert!(limit.check("192.0.2.2".parse().unwrap()).is_ok());
+        let v6 = RateLimit::new(1);
+        for i in 0..5 {
+            assert!(v6.check(format!("2001:db8::{i}").parse().unwrap()).is_ok());
+        }
+        assert!(v6.check("2001:db8::ff".parse().unwrap()).is_err());
+        assert!(v6.check("2001:db8:0:1::1".parse().unwrap()).is_ok());
+        // 0: no limit.
+        let off = RateLimit::new(0);
+        for _ in 0..1000 {
+            assert!(off.check(ip).is_ok());
+        }
+    }
+
+    #[test]
+    fn origins_on_the_list_or_the_servers_own_are_allowed() {
+        let mut config = Config::defaults();
+        config.cors_origins = vec!["https://app.example.com".into()];
+        let guards = Guards::new(&config);
+        let with = |origin: Option<&str>, host: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, host.parse().unwrap());
+            if let Some(origin) = origin {
+                headers.insert(header::ORIGIN, origin.parse().unwrap());
+            }
+            guards.origin_allowed(&headers)
+        };
+        assert!(with(Some("https://app.example.com"), "api.example.com"));
+        assert!(with(Some("https://APP.example.com/"), "api.example.com"));
+        assert!(with(None, "api.example.com"));
+        assert!(with(
+            Some("http://api.example.com:8080"),
+            "api.example.com:8080"
+        ));
+        assert!(!with(Some("https://evil.example"), "api.example.com"));
+        assert!(!with(Some("null"), "api.example.com"));
+        assert!(!with(
+            Some("https://app.example.com.evil.example"),
+            "api.example.com"
+        ));
+        // No list: every origin.
+        let open = Guards::new(&Config::defaults());
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(open.origin_allowed(&headers));
+    }
+}

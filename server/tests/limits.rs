@@ -1,0 +1,489 @@
+//! The limits of an exposed server, against a real server process on
+//! loopback: slow headers and idle connections, the connection and
+//! WebSocket session caps, per-address rate limits (through trusted proxies
+//! only), foreign origins, and the WebSocket write deadline on progress.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::Method;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn start(
+    tune: impl FnOnce(&mut provider_sync_server::Config),
+) -> (tempfile::TempDir, TestServer) {
+    let (dir, db) = temp_db();
+    let mut config = config(&db);
+    tune(&mut config);
+    (dir, TestServer::start(config).await)
+}
+
+/// Waits (at most 20 s) until the server closes `stream`; false if it never does.
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    waited.is_ok()
+}
+
+/// One request on a raw socket; the status line's code.
+async fn raw_request(stream: &mut TcpStream, path: &str, extra: &str) -> (u16, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before an answer");
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let head = &text[..head_end];
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if answer.len() >= head_end + 4 + length {
+                let code = head[9..12].parse().unwrap();
+                return (code, text.into_owned());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed() {
+    let (_dir, server) = start(|c| {
+        c.header_read_timeout_ms = 300;
+        c.request_timeout_ms = 500;
+        c.idle_timeout_ms = 1_000;
+    })
+    .await;
+    let addr = server.server.addr();
+    // Half a request's headers, then nothing.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /api/provider-sync/version HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // A connection that never says anything.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    // A keep-alive connection that made one request and went quiet.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    let (code, _) = raw_request(&mut idle, "/api/provider-sync/version", "").await;
+    assert_eq!(code, 200);
+    assert!(
+        closed_by_server(&mut slow).await,
+        "a slow-header client kept its socket"
+    );
+    assert!(
+        closed_by_server(&mut silent).await,
+        "a silent client kept its socket"
+    );
+    assert!(
+        closed_by_server(&mut idle).await,
+        "an idle keep-alive connection stayed open"
+    );
+    // The server still answers.
+    assert_eq!(server.get("/version").await.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_requests_get_503_and_the_probes_answer() {
+    let (_dir, server) = start(|c| c.max_connections = 3).await;
+    let addr = server.server.addr();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let (code, _) = raw_request(&mut stream, "/api/provider-sync/version", "").await;
+        assert_eq!(code, 200);
+        held.push(stream);
+    }
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    let (code, text) = raw_request(&mut extra, "/api/provider-sync/state", "").await;
+    assert_eq!(code, 503, "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: "),
+        "{text}"
+    );
+    assert!(text.contains(r#""code":"unavailable""#), "{text}");
+    for probe in ["/healthz", "/api/provider-sync/readyz"] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let (code, text) = raw_request(&mut stream, probe, "").await;
+        assert_eq!(code, 200, "{probe}: {text}");
+    }
+    // Connections closed free their places.
+    drop(held);
+    drop(extra);
+    let mut served = false;
+    for _ in 0..100 {
+        if server.get("/state").await.status() == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "the cap never freed up");
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("provider_sync_refused_total{reason=\"connections\"}"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_sessions_past_the_cap_get_503() {
+    let (_dir, server) = start(|c| c.max_ws_sessions = 2).await;
+    let first = server.connect("").await;
+    let _second = server.connect("").await;
+    let refused = tokio_tungstenite::connect_async(server.ws_url(""))
+        .await
+        .expect_err("a third session past the cap");
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("expected an HTTP answer, got {refused:?}");
+    };
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    // REST is unaffected.
+    assert_eq!(server.get("/state").await.status(), 200);
+    drop(first);
+    let mut admitted = false;
+    for _ in 0..100 {
+        if tokio_tungstenite::connect_async(server.ws_url(""))
+            .await
+            .is_ok()
+        {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(admitted, "a closed session's place was not freed");
+    server.stop().await;
+}
+
+async fn get_with(server: &TestServer, path: &str, forwarded: Option<&str>) -> reqwest::Response {
+    let mut request = server.http.get(server.url(path));
+    if let Some(forwarded) = forwarded {
+        request = request.header("x-forwarded-for", forwarded);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn reads_past_the_rate_limit_get_429_with_retry_after() {
+    // One request a second, bursts of five.
+    let (_dir, server) = start(|c| c.read_rate_limit = 1).await;
+    for _ in 0..5 {
+        assert_eq!(get_with(&server, "/state", None).await.status(), 200);
+    }
+    let limited = get_with(&server, "/sync", None).await;
+    assert_eq!(limited.status(), 429);
+    let wait: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // A forged X-Forwarded-For from an untrusted peer changes nothing.
+    assert_eq!(
+        get_with(&server, "/state", Some("198.51.100.7"))
+            .await
+            .status(),
+        429
+    );
+    // Operations endpoints are not limited.
+    assert_eq!(server.get("/healthz").await.status(), 200);
+    // After the wait, the address may read again.
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    assert_eq!(get_with(&server, "/state", None).await.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let (_dir, server) = start(|c| {
+        c.read_rate_limit = 1;
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    for _ in 0..5 {
+        let answer = get_with(&server, "/state", Some("198.51.100.7")).await;
+        assert_eq!(answer.status(), 200);
+    }
+    assert_eq!(
+        get_with(&server, "/state", Some("198.51.100.7"))
+            .await
+            .status(),
+        429
+    );
+    // Another client behind the same proxy, and one that prepends a forged
+    // address (the proxy appends the real one, which is what counts).
+    assert_eq!(
+        get_with(&server, "/state", Some("198.51.100.8"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        get_with(&server, "/state", Some("198.51.100.99, 198.51.100.7"))
+            .await
+            .status(),
+        429
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn admin_requests_past_the_limit_get_429_and_failed_authentication_counts() {
+    let (_dir, server) = start(|c| c.admin_rate_limit = 1).await;
+    for _ in 0..5 {
+        let answer = server
+            .http
+            .post(server.url("/admin/providers"))
+            .bearer_auth("not-the-token")
+            .json(&serde_json::json!({"id": "x", "name": "X"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401);
+    }
+    // Now even the right token waits: the guesses used the allowance.
+    let answer = server
+        .admin(Method::POST, "/providers")
+        .json(&serde_json::json!({"id": "x", "name": "X"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 429);
+    assert!(answer.headers().contains_key("retry-after"));
+    assert!(server.state().await.provider("x").is_none());
+    // Reads have their own allowance.
+    assert_eq!(server.get("/state").await.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn pages_of_foreign_origins_are_refused_over_http_and_websocket() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (_dir, server) = start(|c| c.cors_origins = vec!["http://app.test".into()]).await;
+    let with_origin = |origin: &'static str| {
+        server
+            .http
+            .get(server.url("/state"))
+            .header("origin", origin)
+            .send()
+    };
+    let allowed = with_origin("http://app.test").await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://app.test"
+    );
+    let foreign = with_origin("http://evil.test").await.unwrap();
+    assert_eq!(foreign.status(), 403);
+    let body: Value = foreign.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden");
+    // The preflight of a foreign page, too.
+    let preflight = server
+        .http
+        .request(Method::OPTIONS, server.url("/admin/providers"))
+        .header("origin", "http://evil.test")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 403);
+    // Without an Origin (not a browser): served.
+    assert_eq!(server.get("/state").await.status(), 200);
+
+    // The WebSocket upgrade: cross-site WebSocket hijacking.
+    let upgrade = |origin: &'static str| {
+        let mut request = server.ws_url("").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+    let refused = upgrade("http://evil.test")
+        .await
+        .expect_err("a foreign origin's upgrade");
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("expected an HTTP answer, got {refused:?}");
+    };
+    assert_eq!(response.status(), 403);
+    assert!(upgrade("http://app.test").await.is_ok());
+    server.stop().await;
+}
+
+/// A socket that reads at most `chunk` bytes, then pauses `pause`: a client
+/// on a slow link, still moving.
+struct Throttled {
+    inner: TcpStream,
+    chunk: usize,
+    pause: Duration,
+    resting: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl tokio::io::AsyncRead for Throttled {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        if let Some(rest) = self.resting.as_mut() {
+            if rest.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.resting = None;
+        }
+        let room = buf.remaining().min(self.chunk);
+        let mut limited = tokio::io::ReadBuf::new(buf.initialize_unfilled_to(room));
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, &mut limited);
+        if let Poll::Ready(Ok(())) = polled {
+            let n = limited.filled().len();
+            buf.advance(n);
+            let pause = self.pause;
+            self.resting = Some(Box::pin(tokio::time::sleep(pause)));
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Throttled {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+async fn small_buffer_socket(addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_websocket_write_deadline_measures_progress() {
+    use futures_util::StreamExt;
+    use provider_sync_protocol::{EventPayload, SyncEvent};
+    use tokio_tungstenite::tungstenite::Message;
+
+    // A catalog of about 14 MB: its full_sync is far more than the socket
+    // buffers on both sides hold (4 MiB at most for a send buffer here).
+    let (dir, db) = temp_db();
+    let mut text = String::new();
+    for p in 0..1000 {
+        let capabilities: Vec<String> = (0..200)
+            .map(|c| format!("\"{p:03}-{c:03}-{}\"", "x".repeat(52)))
+            .collect();
+        text.push_str(&format!(
+            "[[providers]]\nid = \"p{p}\"\nname = \"p{p}\"\ncapabilities = [{}]\n\n",
+            capabilities.join(", ")
+        ));
+    }
+    let catalog = dir.path().join("big.toml");
+    write(&catalog, &text);
+    let mut config = config(&db);
+    config.catalog = Some(catalog);
+    // A deadline far shorter than the transfer of the whole state (several
+    // seconds), longer than the kernel's pauses between wake-ups of a
+    // writer whose buffer drains (a third of the buffer, about 0.4 s here).
+    config.ws_write_timeout_ms = 1_500;
+    let server = TestServer::start(config).await;
+    let addr = server.server.addr();
+
+    // Stalled: connects, then never reads.
+    let (stalled, _) =
+        tokio_tungstenite::client_async(server.ws_url(""), small_buffer_socket(addr).await)
+            .await
+            .unwrap();
+    // Slow but moving: 32 KiB every 10 ms (about 3 MB/s: seconds for the state).
+    let throttled = Throttled {
+        inner: small_buffer_socket(addr).await,
+        chunk: 32 * 1024,
+        pause: Duration::from_millis(10),
+        resting: None,
+    };
+    let (mut moving, _) = tokio_tungstenite::client_async(server.ws_url(""), throttled)
+        .await
+        .unwrap();
+    let mut next = async || -> SyncEvent {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(60), moving.next())
+                .await
+                .expect("a frame in time")
+                .expect("the session is open")
+                .expect("a frame");
+            if let Message::Text(text) = frame {
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+    };
+    assert!(matches!(next().await.payload, EventPayload::Hello(_)));
+    let EventPayload::FullSync(state) = next().await.payload else {
+        panic!("expected the full state");
+    };
+    assert_eq!(state.providers.len(), 1000);
+    // Still connected: a later change arrives.
+    server.add_provider("after").await;
+    loop {
+        if let EventPayload::ProviderAdded(p) = next().await.payload {
+            assert_eq!(p.id, "after");
+            break;
+        }
+    }
+    // The stalled one was dropped (and only it).
+    let mut dropped = String::new();
+    for _ in 0..200 {
+        let metrics = server.get("/metrics").await.text().await.unwrap();
+        if metrics.contains("provider_sync_ws_dropped_total 1") {
+            dropped = metrics;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!dropped.is_empty(), "the stalled client was not dropped");
+    assert!(
+        dropped.contains("provider_sync_ws_connections 1"),
+        "{dropped}"
+    );
+    drop(stalled);
+    server.stop().await;
+}
