@@ -234,10 +234,8 @@ pub fn set_status(
 ) -> Result<ProviderSyncInfo> {
     let current = provider_of(draft, id)?;
     check_revision(if_match, current.revision, &current)?;
-    if let Some(message) = &update.message
-        && message.len() > 1000
-    {
-        return Err(Error::invalid("message", "must be at most 1000 characters"));
+    if let Some(message) = &update.message {
+        validate::text_within(BODY, "message", message, validate::MAX_MESSAGE)?;
     }
     validate::known(
         BODY,

@@ -19,28 +19,47 @@ impl Fields<'_> {
     }
 }
 
-const MAX_ID: usize = 256;
-const MAX_TEXT: usize = 256;
+/// The longest id, in bytes.
+pub(crate) const MAX_ID: usize = 256;
+/// The longest name, display name or capability name, in bytes.
+pub(crate) const MAX_TEXT: usize = 256;
+/// The longest capability name, in bytes.
+pub(crate) const MAX_CAPABILITY: usize = 64;
+/// The most capabilities a provider lists.
+pub(crate) const MAX_CAPABILITIES: usize = 64;
+/// The longest `base_url` or `health_url`, in bytes.
+pub(crate) const MAX_URL: usize = 2048;
+/// The most models one provider has (its `model_ids`).
+pub(crate) const MAX_MODELS_PER_PROVIDER: usize = 10_000;
+/// The longest status message an operator sets, in bytes.
+pub(crate) const MAX_MESSAGE: usize = 1000;
+
+/// The invisible formatting characters that make text read other than it
+/// is: soft hyphen, bidirectional marks, embeddings, overrides and
+/// isolates, zero-width characters, the byte-order mark, interlinear
+/// annotation controls.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
+}
 
 /// Whether a character may appear in an id: anything printable but
-/// whitespace, control characters, the invisible formatting characters that
-/// make one id look like another (bidirectional overrides, zero-width), and
+/// whitespace, control characters, the invisible formatting characters, and
 /// the few that mean something in a URL or in HTML.
 pub(crate) fn id_char(c: char) -> bool {
     !c.is_whitespace()
         && !c.is_control()
-        && !matches!(
-            c,
-            '%' | '?' | '#' | '\\' | '<' | '>' | '"' | '\'' | '`'
-                | '\u{ad}'
-                | '\u{61c}'
-                | '\u{180e}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{feff}'
-                | '\u{fff9}'..='\u{fffb}'
-        )
+        && !invisible(c)
+        && !matches!(c, '%' | '?' | '#' | '\\' | '<' | '>' | '"' | '\'' | '`')
 }
 
 /// Ids are what providers call their models, kept as they write them
@@ -70,15 +89,36 @@ fn id(at: Fields<'_>, field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn text(at: Fields<'_>, field: &str, value: &str) -> Result<()> {
-    if value.trim().is_empty() || value.len() > MAX_TEXT {
-        return Err(at.err(field, format!("must be 1 to {MAX_TEXT} characters")));
+/// Whether a character may appear in a name or a message: anything but
+/// control characters (tabs and line breaks included) and the invisible
+/// formatting characters.
+pub(crate) fn text_char(c: char) -> bool {
+    !c.is_control() && !invisible(c)
+}
+
+/// Human-readable text: 1 to `max` bytes, not blank, printable.
+pub(crate) fn text_within(at: Fields<'_>, field: &str, value: &str, max: usize) -> Result<()> {
+    if value.trim().is_empty() || value.len() > max {
+        return Err(at.err(field, format!("must be 1 to {max} bytes, not blank")));
+    }
+    if !value.chars().all(text_char) {
+        return Err(at.err(
+            field,
+            "must not hold control characters or invisible formatting characters (bidirectional overrides, zero-width)",
+        ));
     }
     Ok(())
 }
 
+fn text(at: Fields<'_>, field: &str, value: &str) -> Result<()> {
+    text_within(at, field, value, MAX_TEXT)
+}
+
 fn url(at: Fields<'_>, field: &str, value: Option<&str>) -> Result<()> {
     let Some(value) = value else { return Ok(()) };
+    if value.len() > MAX_URL {
+        return Err(at.err(field, format!("must be at most {MAX_URL} bytes")));
+    }
     let parsed = url::Url::parse(value).map_err(|e| at.err(field, format!("is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(at.err(field, "must be an http or https URL"));
@@ -137,10 +177,19 @@ pub(crate) fn provider(state: &SyncState, p: &ProviderSyncInfo, at: Fields<'_>) 
             return Err(at.err("fallback_provider_id", format!("no provider '{fallback}'")));
         }
     }
+    if p.capabilities.len() > MAX_CAPABILITIES {
+        return Err(at.err(
+            "capabilities",
+            format!("must list at most {MAX_CAPABILITIES} capabilities"),
+        ));
+    }
     for (i, capability) in p.capabilities.iter().enumerate() {
-        if capability.trim().is_empty() || capability.len() > 64 {
-            return Err(at.err(&format!("capabilities[{i}]"), "must be 1 to 64 characters"));
-        }
+        text_within(
+            at,
+            &format!("capabilities[{i}]"),
+            capability,
+            MAX_CAPABILITY,
+        )?;
     }
     Ok(())
 }
@@ -154,8 +203,20 @@ pub(crate) fn model(state: &SyncState, m: &ModelSpecification, at: Fields<'_>) -
         DeprecationStatus::KNOWN,
     )?;
     text(at, "name", &m.name)?;
-    if state.provider(&m.provider_id).is_none() {
+    let Some(provider) = state.provider(&m.provider_id) else {
         return Err(at.err("provider_id", format!("no provider '{}'", m.provider_id)));
+    };
+    let joins = state
+        .model(&m.id)
+        .is_none_or(|old| old.provider_id != m.provider_id);
+    if joins && provider.model_ids.len() >= MAX_MODELS_PER_PROVIDER {
+        return Err(at.err(
+            "provider_id",
+            format!(
+                "provider '{}' has {MAX_MODELS_PER_PROVIDER} models, the most one provider may have",
+                m.provider_id
+            ),
+        ));
     }
     if m.context_window == 0 {
         return Err(at.err("context_window", "must be greater than 0"));
@@ -208,4 +269,68 @@ pub(crate) fn model(state: &SyncState, m: &ModelSpecification, at: Fields<'_>) -
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncState};
+
+    use super::*;
+
+    #[test]
+    fn a_provider_holds_a_bounded_number_of_models() {
+        let mut state = SyncState::default();
+        let mut provider: ProviderSyncInfo = serde_json::from_value(serde_json::json!({
+            "id": "p", "name": "P", "display_name": "P", "provider_type": "openai",
+            "base_url": null, "health_url": null, "enabled": true, "priority": 0,
+            "status": "available", "fallback_provider_id": null, "capabilities": [],
+            "model_ids": [], "revision": 1,
+            "health": {"last_check": null, "latency_ms": null, "error_rate": 0.0,
+                       "consecutive_failures": 0, "message": null}
+        }))
+        .unwrap();
+        provider.model_ids = (0..MAX_MODELS_PER_PROVIDER)
+            .map(|i| format!("m{i}"))
+            .collect();
+        state.providers.push(provider);
+        let model = |id: &str| -> ModelSpecification {
+            serde_json::from_value(serde_json::json!({
+                "id": id, "name": id, "provider_id": "p", "context_window": 10,
+                "max_input_tokens": 10, "max_output_tokens": 10, "supports_streaming": true,
+                "supports_vision": false, "supports_function_calling": false,
+                "supports_json_mode": false, "supports_reasoning": false, "pricing": null,
+                "deprecation_status": "active", "deprecation_date": null,
+                "sunset_date": null, "replacement_model_id": null, "revision": 1
+            }))
+            .unwrap()
+        };
+        let refused = super::model(&state, &model("one-more"), Fields("")).unwrap_err();
+        assert!(refused.to_string().starts_with("provider_id:"), "{refused}");
+        // A model it already has may still change.
+        state.all_models.push(model("m0"));
+        assert!(super::model(&state, &model("m0"), Fields("")).is_ok());
+    }
+
+    #[test]
+    fn names_refuse_control_and_invisible_characters_only() {
+        for good in [
+            "GPT-5 mini",
+            "Llama 3.1 (405B) «Instruct»",
+            "通义千问",
+            "a/b: \"quoted\" #1",
+        ] {
+            assert!(good.chars().all(text_char), "{good}");
+        }
+        for bad in [
+            "a\tb",
+            "a\nb",
+            "a\u{0}b",
+            "a\u{202e}b",
+            "a\u{200d}b",
+            "a\u{2067}b",
+            "\u{feff}a",
+        ] {
+            assert!(!bad.chars().all(text_char), "{bad:?}");
+        }
+    }
 }

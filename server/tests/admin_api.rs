@@ -233,6 +233,52 @@ async fn validation_errors_name_the_field_and_change_nothing() {
             json!({"id": "m", "name": "M", "provider_id": "p", "context_window": "big"}),
             "context_window",
         ),
+        // Bounded by bytes; names free of control and invisible characters.
+        (
+            "/providers",
+            json!({"id": "q", "name": "x".repeat(257)}),
+            "name",
+        ),
+        (
+            "/providers",
+            json!({"id": "q", "name": "Open\u{202e}IA"}),
+            "name",
+        ),
+        (
+            "/providers",
+            json!({"id": "q", "name": "Q", "display_name": "two\nlines"}),
+            "display_name",
+        ),
+        (
+            "/providers",
+            json!({"id": "q", "name": "Q", "display_name": "zero\u{200b}width"}),
+            "display_name",
+        ),
+        (
+            "/providers",
+            json!({"id": "q", "name": "Q", "capabilities": vec!["chat"; 65]}),
+            "capabilities",
+        ),
+        (
+            "/providers",
+            json!({"id": "q", "name": "Q", "capabilities": ["chat", "x".repeat(65)]}),
+            "capabilities[1]",
+        ),
+        (
+            "/providers",
+            json!({"id": "q", "name": "Q", "capabilities": ["vision\u{2066}"]}),
+            "capabilities[0]",
+        ),
+        (
+            "/providers",
+            json!({"id": "q", "name": "Q", "base_url": format!("https://example.com/{}", "a".repeat(2048))}),
+            "base_url",
+        ),
+        (
+            "/models",
+            json!({"id": "m", "name": "M\u{7}", "provider_id": "p", "context_window": 10}),
+            "name",
+        ),
     ];
     for (path, body, field) in cases {
         let (status, error) = error_of(
@@ -248,6 +294,19 @@ async fn validation_errors_name_the_field_and_change_nothing() {
         assert_eq!(error["error"]["code"], "validation_failed", "{body}");
         assert_eq!(error["error"]["field"], field, "{body}: {error}");
     }
+    assert_eq!(server.version().await, 1);
+    // An operator's status message too.
+    let (status, error) = error_of(
+        server
+            .admin(Method::PUT, "/providers/p/status")
+            .json(&json!({"status": "degraded", "message": "slow\u{202e}"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["field"], "message");
     assert_eq!(server.version().await, 1);
 
     let malformed = server

@@ -478,10 +478,10 @@ async fn kill_9_of_one_instance_loses_nothing_and_its_clients_resume_elsewhere()
     // A state large enough that the missed events stay the smaller answer
     // (the server sends a full state when that is smaller).
     let http = reqwest::Client::new();
-    let capabilities: Vec<String> = (0..100)
-        .map(|i| format!("{i:03}-{}", "c".repeat(56)))
+    let capabilities: Vec<String> = (0..64)
+        .map(|i| format!("{i:03}-{}", "c".repeat(60)))
         .collect();
-    for i in 0..10 {
+    for i in 0..16 {
         let response = http
             .post(format!("{}/admin/providers", processes[1].base))
             .bearer_auth(TOKEN)

@@ -407,11 +407,12 @@ async fn the_websocket_write_deadline_measures_progress() {
 
     // A catalog of about 14 MB: its full_sync is far more than the socket
     // buffers on both sides hold (4 MiB at most for a send buffer here).
+    const PROVIDERS: usize = 3_300;
     let (dir, db) = temp_db();
     let mut text = String::new();
-    for p in 0..1000 {
-        let capabilities: Vec<String> = (0..200)
-            .map(|c| format!("\"{p:03}-{c:03}-{}\"", "x".repeat(52)))
+    for p in 0..PROVIDERS {
+        let capabilities: Vec<String> = (0..64)
+            .map(|c| format!("\"{p:04}-{c:02}-{}\"", "x".repeat(56)))
             .collect();
         text.push_str(&format!(
             "[[providers]]\nid = \"p{p}\"\nname = \"p{p}\"\ncapabilities = [{}]\n\n",
@@ -460,7 +461,7 @@ async fn the_websocket_write_deadline_measures_progress() {
     let EventPayload::FullSync(state) = next().await.payload else {
         panic!("expected the full state");
     };
-    assert_eq!(state.providers.len(), 1000);
+    assert_eq!(state.providers.len(), PROVIDERS);
     // Still connected: a later change arrives.
     server.add_provider("after").await;
     loop {

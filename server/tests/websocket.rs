@@ -260,7 +260,8 @@ async fn shutdown_sends_a_close_frame() {
 /// event in order; the server's queue stays bounded throughout.
 #[tokio::test]
 async fn a_slow_consumer_is_told_to_resync_while_others_keep_receiving() {
-    const WRITES: u64 = 600;
+    // About 4 KB each: together more than the socket buffers hold.
+    const WRITES: u64 = 1200;
     let (_dir, server) = start(|c| {
         c.ws_queue = 4;
         c.ws_write_timeout_ms = 30_000;
@@ -290,8 +291,8 @@ async fn a_slow_consumer_is_told_to_resync_while_others_keep_receiving() {
     });
 
     for i in 0..WRITES {
-        let capabilities: Vec<String> = (0..120)
-            .map(|c| format!("{i:05}-{c:03}-{}", "x".repeat(52)))
+        let capabilities: Vec<String> = (0..64)
+            .map(|c| format!("{i:05}-{c:02}-{}", "x".repeat(54)))
             .collect();
         let response = server
             .admin(Method::PATCH, "/providers/p")

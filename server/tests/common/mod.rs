@@ -228,8 +228,9 @@ impl TestServer {
     /// outweighs a handful of events and `/sync` answers incrementally (it
     /// sends the full state when that is smaller).
     pub async fn add_ballast(&self) {
-        let capabilities: Vec<String> = (0..100)
-            .map(|i| format!("{i:03}-{}", "c".repeat(56)))
+        // As many capabilities as a provider may list, each as long as it may be.
+        let capabilities: Vec<String> = (0..64)
+            .map(|i| format!("{i:03}-{}", "c".repeat(60)))
             .collect();
         let response = self
             .admin(reqwest::Method::POST, "/providers")
