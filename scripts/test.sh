@@ -3,6 +3,8 @@
 # they need when it is missing and reuses what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The abuse tests hold about 1,500 sockets on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -28,7 +30,7 @@ cargo test --workspace 2>&1 | tee -a "$log"
 step "the server's suites again on PostgreSQL (servers of their own), and the cluster tests"
 PROVIDER_SYNC_TEST_STORE=postgres cargo test -p provider-sync-server \
   --test http_api --test admin_api --test websocket --test convergence \
-  --test persistence --test catalog_reconcile 2>&1 | tee -a "$log"
+  --test persistence --test catalog_reconcile --test durability 2>&1 | tee -a "$log"
 
 step "browser tests (headless Chromium, then headless Firefox ESR, against a real server)"
 bash scripts/test-browser.sh 2>&1 | tee -a "$log"

@@ -1,0 +1,152 @@
+//! Abuse against the real binary: slow-header clients, a connection flood
+//! and WebSocket clients that never read, all at once, while a well-behaved
+//! client follows a stream of large changes. It receives every event, the
+//! server keeps answering, and its resident memory stays under 256 MiB.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use provider_sync_protocol::{EventPayload, SyncEvent};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The bound this test holds the server to.
+const RSS_LIMIT_KIB: u64 = 256 * 1024;
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_floods_and_non_readers_do_not_starve_others_or_grow_memory() {
+    let (_dir, db) = temp_db();
+    let database = config(&db).database;
+    let (mut child, base) = spawn_binary(&[
+        "--database",
+        &database,
+        "--admin-token",
+        TOKEN,
+        "--admin-rate-limit",
+        "0",
+        "--header-read-timeout-ms",
+        "2000",
+    ]);
+    let pid = child.id();
+    let addr = base
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let ws_url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(format!("{base}/admin/providers"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"id": "p", "name": "P"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+
+    // The well-behaved client.
+    let (mut good, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+
+    // 300 slow-header clients: a few bytes of a request, then silence.
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"GET /api/provider-sync/state HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    // 1,000 connections that say nothing at all.
+    let mut flood = Vec::new();
+    for _ in 0..1000 {
+        flood.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // 50 WebSocket clients with tiny buffers that never read.
+    let mut deaf = Vec::new();
+    for _ in 0..50 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async(&ws_url, stream)
+            .await
+            .unwrap();
+        deaf.push(ws);
+    }
+
+    // 400 changes of about 4 KB each.
+    const WRITES: u64 = 400;
+    let mut peak = 0;
+    for i in 0..WRITES {
+        let capabilities: Vec<String> = (0..64)
+            .map(|c| format!("{i:05}-{c:02}-{}", "x".repeat(54)))
+            .collect();
+        let answer = http
+            .patch(format!("{base}/admin/providers/p"))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "capabilities": capabilities }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        if i % 50 == 0 {
+            peak = peak.max(rss_kib(pid));
+        }
+    }
+    // The good client has every change, in order.
+    let mut versions = Vec::new();
+    while versions.len() < WRITES as usize {
+        let frame = tokio::time::timeout(Duration::from_secs(30), good.next())
+            .await
+            .expect("the good client keeps receiving")
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = frame else { continue };
+        let event: SyncEvent = serde_json::from_str(&text).unwrap();
+        if matches!(event.payload, EventPayload::ProviderUpdated(_)) {
+            versions.push(event.version);
+        }
+    }
+    assert_eq!(versions, (2..2 + WRITES).collect::<Vec<_>>());
+    // Still answering, through all of it.
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let state = http.get(format!("{base}/state")).send().await.unwrap();
+    assert_eq!(state.status(), 200);
+    peak = peak.max(rss_kib(pid));
+    assert!(
+        peak < RSS_LIMIT_KIB,
+        "server RSS peaked at {peak} KiB, over the {RSS_LIMIT_KIB} KiB bound"
+    );
+    // The slow-header clients were cut off by the header-read timeout.
+    let mut cut = 0;
+    for mut stream in slow {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 64];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await
+        {
+            cut += 1;
+        }
+    }
+    assert_eq!(cut, 300, "slow-header clients still hold sockets");
+    drop((flood, deaf));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
