@@ -8,7 +8,7 @@
 use std::future::Future;
 
 use js_sys::{Array, Function};
-use provider_sync_protocol::SyncState;
+use provider_sync_protocol::{ModelSpecification, SyncState, state_checksum};
 use provider_sync_sdk::ProviderSyncService;
 use provider_sync_sdk::config::ProviderSyncConfig;
 use provider_sync_sdk::machine::{SyncStatus, Transport};
@@ -155,14 +155,53 @@ where
     }
 }
 
-/// The client's copy equals the server's: same version, epoch, checksum.
+/// Every model the client holds, deprecated and sunset ones included, as
+/// `getModels` gives them to JavaScript (prices through the browser's own
+/// number reading).
+fn all_models_of(service: &ProviderSyncService) -> Vec<ModelSpecification> {
+    let query = js_sys::JSON::parse(r#"{"includeDeprecated":true}"#).unwrap();
+    serde_wasm_bindgen::from_value(service.get_models(Some(query)).unwrap().into()).unwrap()
+}
+
+/// The client's copy as a `SyncState` of its own data: providers and
+/// pointers from `getState()`, every model from `getModels`, sorted by id.
+fn copy_of(service: &ProviderSyncService) -> SyncState {
+    let ours = state_of(service);
+    let mut copy = SyncState {
+        providers: ours.providers,
+        all_models: all_models_of(service),
+        active_provider_id: ours.active_provider_id,
+        default_provider_id: ours.default_provider_id,
+        metadata: Default::default(),
+    };
+    copy.providers.sort_by(|a, b| a.id.cmp(&b.id));
+    copy.all_models.sort_by(|a, b| a.id.cmp(&b.id));
+    copy
+}
+
+/// The client's copy equals the server's: same version and epoch, synced,
+/// every provider and model (deprecated included) equal field by field to
+/// `GET /state`'s, and the checksum worked out from the client's own data
+/// equal to the server's (the checksum the client reports is the server's,
+/// copied; comparing it alone would compare the server with itself).
 async fn converged(service: &ProviderSyncService) -> bool {
     let ours = state_of(service);
-    let theirs = server_state().await;
-    ours.status == SyncStatus::Synced
+    let mut theirs = server_state().await;
+    if !(ours.status == SyncStatus::Synced
         && ours.version == theirs.metadata.version
         && ours.epoch.as_deref() == Some(theirs.metadata.epoch.as_str())
-        && ours.checksum.as_deref() == Some(theirs.metadata.checksum.as_str())
+        && ours.checksum.as_deref() == Some(theirs.metadata.checksum.as_str()))
+    {
+        return false;
+    }
+    let copy = copy_of(service);
+    theirs.providers.sort_by(|a, b| a.id.cmp(&b.id));
+    theirs.all_models.sort_by(|a, b| a.id.cmp(&b.id));
+    copy.providers == theirs.providers
+        && copy.all_models == theirs.all_models
+        && copy.active_provider_id == theirs.active_provider_id
+        && copy.default_provider_id == theirs.default_provider_id
+        && state_checksum(&copy).to_hex() == theirs.metadata.checksum
 }
 
 /// Collects what `onEvent` listeners see.
@@ -215,6 +254,17 @@ async fn initial_full_sync_matches_the_server() {
         Some(truth.metadata.checksum.as_str())
     );
     assert_eq!(state.providers, truth.providers);
+    // Every model, deprecated included, field by field; and the checksum of
+    // the client's own data (not the server's value it was given).
+    let mut models = all_models_of(&service);
+    let mut expected = truth.all_models.clone();
+    models.sort_by(|a, b| a.id.cmp(&b.id));
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(models, expected);
+    assert_eq!(
+        state_checksum(&copy_of(&service)).to_hex(),
+        truth.metadata.checksum
+    );
     // Deprecated models are left out unless asked for.
     assert!(state.models.iter().all(|m| !m.is_deprecated()));
     assert!(state.models.len() < truth.all_models.len());
@@ -450,16 +500,14 @@ async fn a_server_restart_is_survived_and_converges() {
 async fn polling_only_mode_converges() {
     let service = started(config(|c| c.enable_web_socket = Some(false))).await;
     assert_eq!(state_of(&service).transport, Transport::Polling);
-    admin(
-        "PATCH",
-        "/providers/google",
-        &format!(r#"{{"priority": {}}}"#, js_sys::Date::now() as u64 % 1000),
-    )
-    .await;
+    let before = state_of(&service).version;
+    change_xai().await;
     eventually(5000, "polling to catch up", || async {
         converged(&service).await
     })
     .await;
+    // The change itself arrived, by polling alone.
+    assert!(state_of(&service).version > before);
     assert_eq!(state_of(&service).transport, Transport::Polling);
     service.destroy();
 }
@@ -510,10 +558,101 @@ async fn a_wiped_store_means_a_full_resync() {
     service.destroy();
 }
 
+/// Installs (once per page) a pass-through around every WebSocket's
+/// `onmessage` that the tests below arm to alter what the SDK receives:
+/// `window.__psFrames = {drop: "<event type>" | null, muteHeartbeats}` drops
+/// the next frame of that type, and mutes heartbeats until a change frame
+/// passes after it (or, without `drop`, until disarmed), so the test decides
+/// which of the client's repair paths runs. `window.__psDropped` counts.
+fn arm_frames(drop: Option<&str>) {
+    const SHIM: &str = r#"(() => {
+      if (window.__psShim) return;
+      window.__psShim = true;
+      window.__psDropped = 0;
+      const desc = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
+      Object.defineProperty(WebSocket.prototype, "onmessage", {
+        configurable: true,
+        get() { return desc.get.call(this); },
+        set(handler) {
+          desc.set.call(this, handler && ((event) => {
+            const armed = window.__psFrames;
+            if (armed && typeof event.data === "string") {
+              const type = JSON.parse(event.data).type;
+              if (armed.drop && type === armed.drop) {
+                armed.drop = null;
+                armed.passed = false;
+                window.__psDropped += 1;
+                return;
+              }
+              if (type === "heartbeat" && armed.muteHeartbeats) return;
+              if (!armed.drop && armed.passed === false && type !== "hello") window.__psFrames = null;
+            }
+            return handler.call(this, event);
+          }));
+        },
+      });
+    })()"#;
+    js_sys::eval(SHIM).unwrap();
+    let armed = js_sys::JSON::parse(&match drop {
+        Some(kind) => format!(r#"{{"drop":"{kind}","muteHeartbeats":true}}"#),
+        None => r#"{"drop":null,"muteHeartbeats":true}"#.to_owned(),
+    })
+    .unwrap();
+    js_sys::Reflect::set(&js_sys::global(), &"__psFrames".into(), &armed).unwrap();
+}
+
+fn disarm_frames() {
+    js_sys::Reflect::set(&js_sys::global(), &"__psFrames".into(), &JsValue::NULL).unwrap();
+}
+
+fn frames_dropped() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"__psDropped".into())
+        .unwrap()
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+/// The client sees a version jump in its own stream (one change frame lost
+/// on the way, no notice from the server) and repairs it with `/sync`.
 #[wasm_bindgen_test]
-async fn a_gap_is_repaired() {
+async fn a_gap_the_client_sees_itself_is_repaired() {
     let service = connected().await;
     let (seen, _) = record_events(&service);
+    let before = frames_dropped();
+    arm_frames(Some("provider_updated"));
+    change_xai().await;
+    eventually(3000, "the frame to be lost", || async {
+        frames_dropped() > before
+    })
+    .await;
+    change_xai().await;
+    eventually(8000, "convergence after the gap", || async {
+        converged(&service).await
+    })
+    .await;
+    disarm_frames();
+    let reasons = resync_reasons(&seen);
+    assert_eq!(
+        reasons.first().map(String::as_str),
+        Some("gap"),
+        "{reasons:?}"
+    );
+    assert!(
+        !reasons.iter().any(|r| r == "server_request"),
+        "{reasons:?}"
+    );
+    service.destroy();
+}
+
+/// The server's session falls behind and tells the client to resync
+/// (`resync_required`); the client repairs on that notice.
+#[wasm_bindgen_test]
+async fn a_gap_the_server_announces_is_repaired() {
+    let service = connected().await;
+    let (seen, _) = record_events(&service);
+    // Heartbeats (which carry the current version) are held back, so the
+    // client learns of the lag from the server's notice, not from one.
+    arm_frames(None);
     // One write of many events: a hub provider that ten others fall back to,
     // removed. With the testbed's queue of four frames, the session falls
     // behind, is told to resync, and the stream it gets has a gap.
@@ -537,10 +676,12 @@ async fn a_gap_is_repaired() {
         converged(&service).await
     })
     .await;
+    disarm_frames();
     let reasons = resync_reasons(&seen);
-    assert!(
-        reasons.iter().any(|r| r == "server_request" || r == "gap"),
-        "the client repaired its stream: {reasons:?}"
+    assert_eq!(
+        reasons.first().map(String::as_str),
+        Some("server_request"),
+        "the client repaired its stream on the server's notice: {reasons:?}"
     );
     assert!(
         state_of(&service)
@@ -719,20 +860,29 @@ async fn a_listener_may_call_back_into_the_service() {
     let inner = service.clone();
     let calls = Array::new();
     let sink = calls.clone();
+    let synced = Array::new();
+    let forced = synced.clone();
     let listener = Closure::<dyn FnMut(JsValue)>::new(move |_state: JsValue| {
         // Reading and syncing from inside a listener must not panic.
         let snapshot = inner.get_state();
         let _ = inner.get_models(None).unwrap();
         if sink.length() == 0 {
-            let _ = inner.force_sync();
+            forced.push(&inner.force_sync());
         }
         sink.push(&snapshot);
     });
     service.subscribe(listener.as_ref().unchecked_ref::<Function>().clone());
     listener.forget();
+    let before = state_of(&service).version;
     change_xai().await;
     eventually(3000, "the listener to run", || async { calls.length() > 0 }).await;
+    // The sync started from inside the listener completes.
+    let promise: js_sys::Promise = synced.get(0).unchecked_into();
+    JsFuture::from(promise)
+        .await
+        .expect("forceSync() from a listener resolves");
     eventually(3000, "convergence", || async { converged(&service).await }).await;
+    assert!(state_of(&service).version > before);
     service.destroy();
 }
 
