@@ -12,6 +12,7 @@
 //! - `ws`: the WebSocket endpoint and one session's loop.
 //! - `service`: the live state, the write path and catch-up planning.
 //! - `commands`: admin writes turned into events.
+//! - `revision`: how revisions are assigned and what `If-Match` accepts.
 //! - `validate`: field checks shared by the admin API and the catalog file.
 //! - `catalog`: the catalog file (TOML or LiteLLM's JSON), parsed,
 //!   reconciled and reloaded.
@@ -38,6 +39,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 mod openapi;
+mod revision;
 pub mod service;
 pub mod shutdown;
 pub mod store;

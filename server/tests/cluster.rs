@@ -889,3 +889,64 @@ async fn a_client_ahead_of_its_instance_is_caught_up_to_not_sent_back() {
     b.catch_up_to(None, 3).await;
     assert_eq!(b.snapshot().version(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_change_on_one_instance_leaves_if_match_to_another_as_it_was() {
+    let (health_url, answer) = health_endpoint().await;
+    answer.store(503, std::sync::atomic::Ordering::SeqCst);
+    let url = fresh_database(shared(), "ifmatch");
+    let instances = [
+        TestServer::start(instance_config(&url)).await,
+        TestServer::start(instance_config(&url)).await,
+    ];
+    let created = instances[0]
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "watched", "name": "Watched", "health_url": health_url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let read: Value = created.json().await.unwrap();
+    // Probes write only on the instance that holds the health role.
+    let mut prober = None;
+    for (i, instance) in instances.iter().enumerate() {
+        probe_once(instance).await;
+        if instance
+            .state()
+            .await
+            .provider("watched")
+            .unwrap()
+            .status
+            .as_str()
+            == "unavailable"
+        {
+            prober = Some(i);
+            break;
+        }
+    }
+    let prober = prober.expect("one instance holds the health role");
+    let other = &instances[1 - prober];
+    wait_for_version(other, instances[prober].version().await).await;
+    let seen = other.state().await.provider("watched").unwrap().clone();
+    assert_eq!(
+        seen.status.as_str(),
+        "unavailable",
+        "the other instance has the change"
+    );
+    // The instance that follows the log checks If-Match as the one that
+    // probed would: the probe's change does not count.
+    let patched = other
+        .admin(Method::PATCH, "/providers/watched")
+        .header(
+            reqwest::header::IF_MATCH,
+            format!("\"{}\"", read["revision"]),
+        )
+        .json(&json!({"priority": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
+    for instance in instances {
+        instance.stop().await;
+    }
+}

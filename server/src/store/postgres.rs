@@ -12,6 +12,7 @@
 //!   are session advisory locks on a dedicated connection: released when that
 //!   connection or process dies, taken over by another instance's next try.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,9 +103,10 @@ impl PostgresStore {
         .await?;
         for p in &from.providers {
             let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
+            let operator_revision = from.probed.get(&p.id).copied().unwrap_or(p.revision);
             sqlx::query("INSERT INTO providers (id, revision, body) VALUES ($1, $2, $3)")
                 .bind(&p.id)
-                .bind(p.revision as i64)
+                .bind(operator_revision as i64)
                 .bind(body)
                 .execute(&mut *tx)
                 .await?;
@@ -156,13 +158,18 @@ impl PostgresStore {
             row.try_get(3)?,
         );
         let mut providers = Vec::new();
-        for row in sqlx::query("SELECT body FROM providers ORDER BY id")
+        let mut probed = BTreeMap::new();
+        for row in sqlx::query("SELECT revision, body FROM providers ORDER BY id")
             .fetch_all(&mut *tx)
             .await?
         {
-            let body: String = row.try_get(0)?;
+            let body: String = row.try_get(1)?;
             let provider: ProviderSyncInfo =
                 serde_json::from_str(&body).map_err(|e| corrupt("provider", e))?;
+            let operator_revision = version_of(row.try_get(0)?);
+            if operator_revision < provider.revision {
+                probed.insert(provider.id.clone(), operator_revision);
+            }
             providers.push(provider);
         }
         let mut models = Vec::new();
@@ -198,6 +205,7 @@ impl PostgresStore {
             default_provider_id,
             log,
             catalog,
+            probed,
         })
     }
 }
@@ -282,14 +290,17 @@ impl Store for PostgresStore {
         }
         for row in &commit.rows {
             match row {
-                RowChange::Provider(p) => {
+                RowChange::Provider {
+                    provider: p,
+                    operator_revision,
+                } => {
                     let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
                     sqlx::query(
                         "INSERT INTO providers (id, revision, body) VALUES ($1, $2, $3) \
                          ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
                     )
                     .bind(&p.id)
-                    .bind(p.revision as i64)
+                    .bind(*operator_revision as i64)
                     .bind(body)
                     .execute(&mut *tx)
                     .await?;

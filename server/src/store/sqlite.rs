@@ -1,5 +1,6 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -206,13 +207,18 @@ impl SqliteStore {
             }
         };
         let mut providers = Vec::new();
-        for row in sqlx::query("SELECT id, body FROM providers ORDER BY id")
+        let mut probed = BTreeMap::new();
+        for row in sqlx::query("SELECT id, revision, body FROM providers ORDER BY id")
             .fetch_all(&mut *tx)
             .await?
         {
-            let body: String = row.try_get(1)?;
+            let body: String = row.try_get(2)?;
             let provider: ProviderSyncInfo =
                 serde_json::from_str(&body).map_err(|e| corrupt("provider", e))?;
+            let operator_revision = version_of(row.try_get(1)?);
+            if operator_revision < provider.revision {
+                probed.insert(provider.id.clone(), operator_revision);
+            }
             providers.push(provider);
         }
         let mut models = Vec::new();
@@ -244,6 +250,7 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(Loaded {
             catalog,
+            probed,
             epoch,
             version,
             providers,
@@ -286,14 +293,17 @@ impl Store for SqliteStore {
         }
         for row in &commit.rows {
             match row {
-                RowChange::Provider(p) => {
+                RowChange::Provider {
+                    provider: p,
+                    operator_revision,
+                } => {
                     let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
                     sqlx::query(
                         "INSERT INTO providers (id, revision, body) VALUES (?, ?, ?) \
                          ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
                     )
                     .bind(&p.id)
-                    .bind(p.revision as i64)
+                    .bind(*operator_revision as i64)
                     .bind(body)
                     .execute(&mut *tx)
                     .await?;
