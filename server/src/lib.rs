@@ -16,9 +16,9 @@
 //! - `validate`: field checks shared by the admin API and the catalog file.
 //! - `catalog`: the catalog file (TOML or LiteLLM's JSON), parsed,
 //!   reconciled and reloaded.
-//! - `cli`: the `catalog check`, `catalog diff` and `store copy` tools.
+//! - `cli`: the `catalog check`, `catalog diff`, `store copy` and `backup` tools.
 //! - `store`: the persistence trait, SQLite (one process) and PostgreSQL
-//!   (several instances).
+//!   (several instances), and backups.
 //! - `health`: provider health probes.
 //! - `metrics`: Prometheus metrics.
 //! - `openapi`: the generated API description.

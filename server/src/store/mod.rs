@@ -4,6 +4,7 @@
 //! durable (entities, version, event log in one transaction) and hands the
 //! whole thing back at start-up.
 
+pub mod backup;
 mod postgres;
 mod sqlite;
 

@@ -21,7 +21,7 @@ pub struct SqliteStore {
 /// another process to let go of it (a redeploy that starts the new process
 /// before it stops the old one). The operating system releases it when the
 /// process dies, however it dies.
-fn lock(file: &std::path::Path, timeout: Duration) -> Result<std::fs::File, StoreError> {
+pub(super) fn lock(file: &std::path::Path, timeout: Duration) -> Result<std::fs::File, StoreError> {
     let mut lock_path = file.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = std::path::PathBuf::from(lock_path);
@@ -94,6 +94,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        super::backup::start_new_epoch_if_restored(&pool).await?;
         Ok(Self {
             pool,
             lock: std::sync::Arc::new(std::sync::Mutex::new(held)),
@@ -119,7 +120,9 @@ impl SqliteStore {
     }
 
     /// Reads a store without changing it (no file created, no migration run):
-    /// `None` when there is no store at `url` yet.
+    /// `None` when there is no store at `url` yet. A backup no server has
+    /// opened yet reads as a server would find it: in a new epoch, without
+    /// its log.
     pub async fn peek(url: &str) -> Result<Option<Loaded>, StoreError> {
         let options = if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url)?
@@ -163,9 +166,16 @@ impl SqliteStore {
             pool,
             lock: Default::default(),
         };
-        let loaded = store
+        let mut loaded = store
             .read(tables.iter().any(|t| t == "catalog_applied"))
             .await?;
+        if tables.iter().any(|t| t == "restore_pending")
+            && super::backup::pending(&store.pool).await?
+        {
+            // A backup: what a server that opens it would have.
+            loaded.epoch = uuid::Uuid::new_v4().simple().to_string();
+            loaded.log.clear();
+        }
         store.pool.close().await;
         Ok(Some(loaded))
     }
