@@ -30,7 +30,7 @@ cargo test --workspace 2>&1 | tee -a "$log"
 step "the server's suites again on PostgreSQL (servers of their own), and the cluster tests"
 PROVIDER_SYNC_TEST_STORE=postgres cargo test -p provider-sync-server \
   --test http_api --test admin_api --test websocket --test convergence \
-  --test persistence --test catalog_reconcile --test durability 2>&1 | tee -a "$log"
+  --test persistence --test catalog_reconcile --test durability --test backup 2>&1 | tee -a "$log"
 
 step "browser tests (headless Chromium, then headless Firefox ESR, against a real server)"
 bash scripts/test-browser.sh 2>&1 | tee -a "$log"

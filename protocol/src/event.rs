@@ -101,6 +101,13 @@ pub struct ProviderStatusChanged {
     pub health: ProviderHealth,
     /// The provider's revision after the change.
     pub revision: u64,
+    /// Made by the server's health probes rather than by an operator: the
+    /// admin API's `If-Match` still accepts the revision the provider had
+    /// before it. Absent (false) otherwise, so clients of an older release
+    /// read the same event.
+    #[serde(default, skip_serializing_if = "crate::model::is_false")]
+    #[cfg_attr(feature = "tsify", tsify(optional))]
+    pub automatic: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -190,7 +190,7 @@ pub struct ModelPricing {
     pub cached_input_per_million: Option<f64>,
 }
 
-fn is_false(value: &bool) -> bool {
+pub(crate) fn is_false(value: &bool) -> bool {
     !*value
 }
 

@@ -121,6 +121,7 @@ fn event_for(state: &SyncState, op: &Op) -> Option<EventPayload> {
                     ..ProviderHealth::default()
                 },
                 revision: current.revision + 1,
+                automatic: s % 2 == 0,
             })
         }
         Op::AddModel(m, p) if state.model(&mid(m)).is_none() => {

@@ -110,9 +110,10 @@ pub(crate) fn set(object: &JsValue, field: &str, text: &str) {
 /// only what changed (all of it in one `JSON.parse`), and JS code can compare
 /// entities by identity. An object is dropped when an event names its entity
 /// or a full state replaces it with other content (the machine's
-/// `Replaced`), so a revision that repeats (a model deleted and created
-/// again) never brings back an old object; the revision and the ids listed
-/// (a provider's `model_ids`) are checked besides. A new epoch empties it.
+/// `Replaced`), so a revision that repeats (a store copied back from a
+/// backup without a new epoch) never brings back an old object; the
+/// revision and the ids listed (a provider's `model_ids`) are checked
+/// besides. A new epoch empties it.
 #[derive(Debug, Default)]
 struct JsObjects {
     epoch: String,

@@ -962,7 +962,7 @@ async fn a_model_deleted_and_created_again_is_shown_as_it_is_now() {
     })
     .await;
     assert_eq!(admin("DELETE", &format!("/models/{id}"), "").await, 204);
-    // Created again: revision 1 again, other content.
+    // Created again: other content, at a revision above the first's.
     assert_eq!(admin("POST", "/models", &create("Second")).await, 201);
     eventually(3000, "the model as it is now", || async {
         converged(&service).await

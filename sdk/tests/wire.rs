@@ -94,6 +94,7 @@ fn events() -> Vec<SyncEvent> {
             status: ProviderStatus::Maintenance,
             health: ProviderHealth::default(),
             revision: 3,
+            automatic: true,
         }),
         EventPayload::ModelAdded(model("x", "a", 2.5)),
         EventPayload::ModelUpdated(model("x", "a", 3.0)),

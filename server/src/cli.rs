@@ -1,6 +1,6 @@
 //! `provider-sync-server catalog check FILE` and `catalog diff FILE`: a
 //! catalog file checked, and the events a reconcile would emit (like
-//! `terraform plan`), without changing anything.
+//! `terraform plan`), without changing anything; `store copy` and `backup`.
 
 use std::io::Write;
 use std::path::Path;
@@ -254,6 +254,30 @@ pub async fn store(command: StoreCommand, out: &mut impl Write) -> u8 {
         }
         Err(err) => {
             eprintln!("provider-sync-server: store copy refused: {err}");
+            INVALID
+        }
+    }
+}
+
+/// `backup`: a consistent copy of the store at `database` in the new file
+/// `out`; returns the exit code (0 written, 2 refused).
+pub async fn backup(database: &str, out: &Path, w: &mut impl Write) -> u8 {
+    match crate::store::backup::backup(database, out).await {
+        Ok(taken) => {
+            let _ = writeln!(
+                w,
+                "backed up version {} of epoch {} ({} providers, {} models) to {}; \
+                 a server that opens it starts a new epoch",
+                taken.version,
+                taken.epoch,
+                taken.providers,
+                taken.models,
+                out.display()
+            );
+            NOTHING_TO_CHANGE
+        }
+        Err(err) => {
+            eprintln!("provider-sync-server: backup refused: {err}");
             INVALID
         }
     }

@@ -10,23 +10,22 @@ use provider_sync_protocol::{
 };
 
 use crate::error::{Error, Result};
+use crate::revision;
 use crate::service::Draft;
 use crate::validate::{self, Fields};
 
 const BODY: Fields<'static> = Fields("");
 
-/// Refuses a write whose `If-Match` names another revision.
-fn check_revision<T: serde::Serialize>(
-    if_match: Option<u64>,
-    revision: u64,
-    current: &T,
-) -> Result<()> {
-    match if_match {
-        Some(expected) if expected != revision => {
-            Err(Error::precondition_failed(expected, revision, current))
-        }
-        _ => Ok(()),
-    }
+/// Refuses a provider write whose `If-Match` names a revision the provider
+/// has changed since, other than by the health probes.
+fn check_provider(draft: &Draft, if_match: Option<u64>, current: &ProviderSyncInfo) -> Result<()> {
+    let operator = draft.operator_revisions().of(current);
+    revision::check(if_match, operator, current.revision, current)
+}
+
+/// Refuses a model write whose `If-Match` names another revision.
+fn check_model(if_match: Option<u64>, current: &ModelSpecification) -> Result<()> {
+    revision::check(if_match, current.revision, current.revision, current)
 }
 
 fn provider_of(draft: &Draft, id: &str) -> Result<ProviderSyncInfo> {
@@ -70,6 +69,7 @@ pub fn provider_from(body: NewProvider) -> ProviderSyncInfo {
         fallback_provider_id: body.fallback_provider_id,
         capabilities: body.capabilities.unwrap_or_default(),
         model_ids: Vec::new(),
+        // `Draft::emit` gives the provider its revision when it is added.
         revision: 1,
     }
 }
@@ -100,6 +100,7 @@ pub fn model_from(body: NewModel) -> ModelSpecification {
         deprecation_date: body.deprecation_date,
         sunset_date: body.sunset_date,
         replacement_model_id: body.replacement_model_id,
+        // `Draft::emit` gives the model its revision when it is added.
         revision: 1,
     }
 }
@@ -124,7 +125,7 @@ pub fn update_provider(
     patch: ProviderPatch,
 ) -> Result<ProviderSyncInfo> {
     let current = provider_of(draft, id)?;
-    check_revision(if_match, current.revision, &current)?;
+    check_provider(draft, if_match, &current)?;
     let mut next = current.clone();
     if let Some(v) = patch.name {
         next.name = v;
@@ -157,7 +158,6 @@ pub fn update_provider(
         return Ok(current);
     }
     validate::provider(draft.state(), &next, BODY)?;
-    next.revision += 1;
     draft.emit(EventPayload::ProviderUpdated(next));
     provider_of(draft, id)
 }
@@ -167,7 +167,7 @@ pub fn update_provider(
 /// nothing is left dangling.
 pub fn delete_provider(draft: &mut Draft, id: &str, if_match: Option<u64>) -> Result<()> {
     let current = provider_of(draft, id)?;
-    check_revision(if_match, current.revision, &current)?;
+    check_provider(draft, if_match, &current)?;
     let referrers: Vec<ProviderSyncInfo> = draft
         .state()
         .providers
@@ -177,7 +177,6 @@ pub fn delete_provider(draft: &mut Draft, id: &str, if_match: Option<u64>) -> Re
         .collect();
     for mut provider in referrers {
         provider.fallback_provider_id = None;
-        provider.revision += 1;
         draft.emit(EventPayload::ProviderUpdated(provider));
     }
     clear_replacements(
@@ -208,7 +207,6 @@ fn clear_replacements(draft: &mut Draft, going: impl Fn(&str) -> bool, except_pr
         .collect();
     for mut model in referrers {
         model.replacement_model_id = None;
-        model.revision += 1;
         draft.emit(EventPayload::ModelUpdated(model));
     }
 }
@@ -233,7 +231,7 @@ pub fn set_status(
     update: StatusUpdate,
 ) -> Result<ProviderSyncInfo> {
     let current = provider_of(draft, id)?;
-    check_revision(if_match, current.revision, &current)?;
+    check_provider(draft, if_match, &current)?;
     if let Some(message) = &update.message {
         validate::text_within(BODY, "message", message, validate::MAX_MESSAGE)?;
     }
@@ -250,23 +248,27 @@ pub fn set_status(
         message: update.message,
         ..current.health.clone()
     };
-    change_status(draft, &current, update.status, health);
+    change_status(draft, &current, update.status, health, false);
     provider_of(draft, id)
 }
 
-/// Emits a status change (used by the admin API and the health prober).
+/// Emits a status change: an operator's, or (`automatic`) the health
+/// probes', which leaves what `If-Match` accepts as it was.
 pub fn change_status(
     draft: &mut Draft,
     current: &ProviderSyncInfo,
     status: ProviderStatus,
     health: ProviderHealth,
+    automatic: bool,
 ) {
     draft.emit(EventPayload::ProviderStatusChanged(ProviderStatusChanged {
         provider_id: current.id.clone(),
         previous_status: current.status.clone(),
         status,
         health,
-        revision: current.revision + 1,
+        // Set by `emit`, as every revision is.
+        revision: current.revision,
+        automatic,
     }));
 }
 
@@ -293,7 +295,7 @@ pub fn update_model(
     patch: ModelPatch,
 ) -> Result<ModelSpecification> {
     let current = model_of(draft, id)?;
-    check_revision(if_match, current.revision, &current)?;
+    check_model(if_match, &current)?;
     let mut next = current.clone();
     macro_rules! set {
         ($($field:ident),*) => {$(
@@ -321,7 +323,6 @@ pub fn update_model(
         return Ok(current);
     }
     validate::model(draft.state(), &next, BODY)?;
-    next.revision += 1;
     let newly_deprecated = !current.is_deprecated() && next.is_deprecated();
     draft.emit(if newly_deprecated {
         EventPayload::ModelDeprecated(next)
@@ -334,7 +335,7 @@ pub fn update_model(
 /// Removes a model; models that named it as their replacement lose that.
 pub fn delete_model(draft: &mut Draft, id: &str, if_match: Option<u64>) -> Result<()> {
     let current = model_of(draft, id)?;
-    check_revision(if_match, current.revision, &current)?;
+    check_model(if_match, &current)?;
     clear_replacements(draft, |m| m == id, "");
     draft.emit(EventPayload::ModelRemoved(ModelRemoved {
         model_id: current.id,
@@ -350,7 +351,7 @@ pub fn deprecate_model(
     body: DeprecateModel,
 ) -> Result<ModelSpecification> {
     let current = model_of(draft, id)?;
-    check_revision(if_match, current.revision, &current)?;
+    check_model(if_match, &current)?;
     let mut next = current.clone();
     if next.deprecation_status == DeprecationStatus::Active {
         next.deprecation_status = DeprecationStatus::Deprecated;
@@ -366,7 +367,6 @@ pub fn deprecate_model(
         return Ok(current);
     }
     validate::model(draft.state(), &next, BODY)?;
-    next.revision += 1;
     draft.emit(EventPayload::ModelDeprecated(next));
     model_of(draft, id)
 }

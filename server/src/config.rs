@@ -291,13 +291,30 @@ pub enum Command {
     /// Store tools.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Writes a consistent copy of a store to OUT, a new SQLite file, while
+    /// servers go on writing it. A server that opens the copy starts a new
+    /// epoch by itself (every client takes a full state); restore by
+    /// running a server on it, or, for PostgreSQL, by `store copy --from
+    /// OUT --to` an empty database. Exit code 0: written; 2: refused.
+    Backup {
+        /// The store to copy (`sqlite://FILE`, a path, or `postgres://…`).
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "sqlite://provider-sync.db"
+        )]
+        database: String,
+        /// The file to write; it must not exist.
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum StoreCommand {
     /// Copies a SQLite store into a new PostgreSQL database: the same epoch,
     /// versions, event log and applied catalog, so clients carry on without
-    /// a full state. Stop the server that writes the SQLite store first.
+    /// a full state. Stop the server that writes the SQLite store first. A
+    /// backup (from `backup`) is copied in a new epoch, without its log.
     Copy {
         /// The SQLite store (`sqlite://FILE` or a path).
         #[arg(long)]

@@ -351,7 +351,7 @@ pub async fn probe_all(
                 };
                 if current.status != status && current.status != ProviderStatus::Maintenance {
                     tracing::info!(provider = %id, from = ?current.status, to = ?status, "provider status changed");
-                    change_status(draft, &current, status, health);
+                    change_status(draft, &current, status, health, true);
                 }
             }
             Ok(())

@@ -14,12 +14,13 @@
 //! - `ws`: the WebSocket endpoint and one session's loop.
 //! - `service`: the live state, the write path and catch-up planning.
 //! - `commands`: admin writes turned into events.
+//! - `revision`: how revisions are assigned and what `If-Match` accepts.
 //! - `validate`: field checks shared by the admin API and the catalog file.
 //! - `catalog`: the catalog file (TOML or LiteLLM's JSON), parsed,
 //!   reconciled and reloaded.
-//! - `cli`: the `catalog check`, `catalog diff` and `store copy` tools.
+//! - `cli`: the `catalog check`, `catalog diff`, `store copy` and `backup` tools.
 //! - `store`: the persistence trait, SQLite (one process) and PostgreSQL
-//!   (several instances).
+//!   (several instances), and backups.
 //! - `health`: provider health probes.
 //! - `metrics`: Prometheus metrics.
 //! - `openapi`: the generated API description.
@@ -41,6 +42,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 mod openapi;
+mod revision;
 pub mod serve;
 pub mod service;
 pub mod shutdown;

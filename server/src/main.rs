@@ -24,6 +24,10 @@ async fn main() -> std::process::ExitCode {
             let code = cli::store(tool, &mut std::io::stdout()).await;
             return std::process::ExitCode::from(code);
         }
+        Some(Command::Backup { database, out }) => {
+            let code = cli::backup(&database, &out, &mut std::io::stdout()).await;
+            return std::process::ExitCode::from(code);
+        }
         None => {}
     }
     let drain = std::time::Duration::from_millis(config.shutdown_timeout_ms);

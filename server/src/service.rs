@@ -22,6 +22,7 @@ use crate::catalog::Catalog;
 use crate::clock::now_rfc3339;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::revision::{self, OperatorRevisions};
 use crate::store::{Commit, Loaded, RowChange, Since, Store, StoreError};
 
 /// A change event kept for incremental sync, with the JSON it was sent as.
@@ -47,6 +48,8 @@ pub struct Frame {
 #[derive(Debug)]
 pub struct Snapshot {
     pub state: SyncState,
+    /// What the admin API's `If-Match` is checked against.
+    operator_revisions: OperatorRevisions,
     /// Change events up to `state.metadata.version`, oldest first, contiguous.
     log: Vec<Arc<LoggedEvent>>,
     state_json: OnceLock<Bytes>,
@@ -73,9 +76,14 @@ struct RawEvent<'a> {
 }
 
 impl Snapshot {
-    fn new(state: SyncState, log: Vec<Arc<LoggedEvent>>) -> Self {
+    fn new(
+        state: SyncState,
+        operator_revisions: OperatorRevisions,
+        log: Vec<Arc<LoggedEvent>>,
+    ) -> Self {
         Self {
             state,
+            operator_revisions,
             log,
             state_json: OnceLock::new(),
             full_sync_frame: OnceLock::new(),
@@ -192,6 +200,7 @@ impl Snapshot {
 #[derive(Debug)]
 pub struct Draft {
     state: SyncState,
+    operator_revisions: OperatorRevisions,
     now: String,
     events: Vec<SyncEvent>,
     providers: BTreeSet<String>,
@@ -212,6 +221,7 @@ impl Draft {
     pub fn scratch(state: SyncState, applied: Option<Arc<Catalog>>) -> Self {
         Self {
             state,
+            operator_revisions: OperatorRevisions::default(),
             now: now_rfc3339(),
             events: Vec::new(),
             providers: BTreeSet::new(),
@@ -243,13 +253,19 @@ impl Draft {
         &self.state
     }
 
+    /// What `If-Match` is checked against, as of this draft.
+    pub fn operator_revisions(&self) -> &OperatorRevisions {
+        &self.operator_revisions
+    }
+
     /// The time this write happens, RFC 3339.
     pub fn now(&self) -> &str {
         &self.now
     }
 
-    /// Adds a change event with the next version and applies it.
-    pub fn emit(&mut self, payload: EventPayload) {
+    /// Adds a change event with the next version and applies it; the entity
+    /// it carries gets that version as its revision.
+    pub fn emit(&mut self, mut payload: EventPayload) {
         debug_assert!(payload.is_change());
         match &payload {
             EventPayload::ProviderAdded(p) | EventPayload::ProviderUpdated(p) => {
@@ -274,6 +290,8 @@ impl Draft {
             _ => {}
         }
         let version = self.state.metadata.version + 1;
+        revision::stamp(&mut payload, version);
+        self.operator_revisions.note(&self.state, &payload);
         let event = SyncEvent {
             id: format!("{}:{version}", self.state.metadata.epoch),
             version,
@@ -293,7 +311,10 @@ impl Draft {
         let mut rows = Vec::new();
         for id in &self.providers {
             rows.push(match self.state.provider(id) {
-                Some(p) => RowChange::Provider(p),
+                Some(p) => RowChange::Provider {
+                    provider: p,
+                    operator_revision: self.operator_revisions.of(p),
+                },
                 None => RowChange::ProviderGone(id),
             });
         }
@@ -468,7 +489,8 @@ impl Service {
         }))
     }
 
-    fn snapshot_of(loaded: Loaded, retention: Retention) -> (Snapshot, Option<AppliedRecord>) {
+    fn snapshot_of(mut loaded: Loaded, retention: Retention) -> (Snapshot, Option<AppliedRecord>) {
+        let operator_revisions = OperatorRevisions::new(std::mem::take(&mut loaded.probed));
         let (state, log, catalog) = state_of(loaded);
         let version = state.metadata.version;
         let log: Vec<Arc<LoggedEvent>> = log
@@ -490,7 +512,10 @@ impl Service {
             tracing::warn!("the stored event log has holes; clients will take a full state");
             Vec::new()
         };
-        (Snapshot::new(state, log), applied_of(catalog))
+        (
+            Snapshot::new(state, operator_revisions, log),
+            applied_of(catalog),
+        )
     }
 
     /// The catalog file as last applied, if any.
@@ -613,6 +638,7 @@ impl Service {
                 base.state.clone(),
                 applied.as_ref().and_then(|r| r.catalog.clone()),
             );
+            draft.operator_revisions = base.operator_revisions.clone();
             draft.applied_json = applied.map(|r| r.json);
             let value = build(&mut draft)?;
             if draft.is_empty() && draft.record.is_none() {
@@ -775,11 +801,18 @@ impl Service {
     /// state must be reloaded).
     fn publish_followed(&self, base: &Snapshot, events: Vec<(SyncEvent, String)>) -> bool {
         let mut state = base.state.clone();
+        let mut operator_revisions = base.operator_revisions.clone();
         let mut new_events = Vec::with_capacity(events.len());
         for (event, json) in events {
-            if event.version != state.metadata.version + 1
-                || apply_event(&mut state, &event) != Ok(Applied::Changed)
-            {
+            if event.version != state.metadata.version + 1 {
+                tracing::warn!(
+                    version = event.version,
+                    "an event from the store does not follow; reloading"
+                );
+                return false;
+            }
+            operator_revisions.note(&state, &event.payload);
+            if apply_event(&mut state, &event) != Ok(Applied::Changed) {
                 tracing::warn!(
                     version = event.version,
                     "an event from the store does not apply; reloading"
@@ -792,7 +825,7 @@ impl Service {
             }));
         }
         state.metadata.server_time = now_rfc3339();
-        self.publish(base, state, new_events);
+        self.publish(base, state, operator_revisions, new_events);
         true
     }
 
@@ -830,11 +863,18 @@ impl Service {
 
     /// Publishes a new snapshot (the state after `new_events`) and broadcasts
     /// the events.
-    fn publish(&self, base: &Snapshot, state: SyncState, new_events: Vec<Arc<LoggedEvent>>) {
+    fn publish(
+        &self,
+        base: &Snapshot,
+        state: SyncState,
+        operator_revisions: OperatorRevisions,
+        new_events: Vec<Arc<LoggedEvent>>,
+    ) {
         let log = trimmed_log(&base.log, &new_events, self.retention);
         let version = state.metadata.version;
         let _publishing = self.publishing.lock().expect("publish lock");
-        *self.current.write().expect("snapshot lock") = Arc::new(Snapshot::new(state, log));
+        *self.current.write().expect("snapshot lock") =
+            Arc::new(Snapshot::new(state, operator_revisions, log));
         self.metrics.version.set(version as i64);
         self.metrics.events.inc_by(new_events.len() as u64);
         for logged in &new_events {
@@ -877,6 +917,7 @@ impl Service {
 
         let Draft {
             mut state,
+            operator_revisions,
             events,
             record: recorded,
             ..
@@ -900,7 +941,7 @@ impl Service {
             .collect();
         let version = state.metadata.version;
         let count = new_events.len();
-        self.publish(base, state, new_events);
+        self.publish(base, state, operator_revisions, new_events);
         Ok((version, count))
     }
 

@@ -672,3 +672,149 @@ async fn absent_fields_keep_their_values() {
     assert_eq!(server.state().await.model("old").unwrap().sunset_date, None);
     server.stop().await;
 }
+
+/// A PATCH of a model or provider, with `If-Match` when given.
+async fn patch(
+    server: &TestServer,
+    path: &str,
+    if_match: Option<u64>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = server.admin(Method::PATCH, path).json(&body);
+    if let Some(revision) = if_match {
+        request = request.header(header::IF_MATCH, format!("\"{revision}\""));
+    }
+    request.send().await.unwrap()
+}
+
+fn revision_of(entity: &Value) -> u64 {
+    entity["revision"].as_u64().expect("a revision")
+}
+
+#[tokio::test]
+async fn an_id_deleted_and_created_again_gets_a_revision_above_any_it_had() {
+    let (_dir, server) = server().await;
+    server.add_provider("p").await;
+    let mut model_revisions = vec![revision_of(&server.add_model("m", "p").await)];
+    let mut provider_revisions = vec![];
+    for n in 0..2 {
+        let changed = patch(&server, "/models/m", None, json!({"name": format!("M{n}")})).await;
+        assert_eq!(changed.status(), 200);
+        model_revisions.push(revision_of(&changed.json().await.unwrap()));
+        let changed = patch(&server, "/providers/p", None, json!({"priority": n + 1})).await;
+        assert_eq!(changed.status(), 200);
+        provider_revisions.push(revision_of(&changed.json().await.unwrap()));
+    }
+    let deleted = server
+        .admin(Method::DELETE, "/models/m")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let again = revision_of(&server.add_model("m", "p").await);
+    assert!(
+        model_revisions.iter().all(|old| again > *old),
+        "created again at revision {again}, after {model_revisions:?}"
+    );
+    // An If-Match that names the first model's revisions is refused by the
+    // second: it is another model.
+    for old in &model_revisions {
+        let refused = patch(&server, "/models/m", Some(*old), json!({"name": "Late"})).await;
+        assert_eq!(refused.status(), 412, "If-Match {old}");
+    }
+
+    let deleted = server
+        .admin(Method::DELETE, "/providers/p")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let again = revision_of(&server.add_provider("p").await);
+    assert!(
+        provider_revisions.iter().all(|old| again > *old),
+        "created again at revision {again}, after {provider_revisions:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_health_change_between_read_and_patch_does_not_fail_the_if_match() {
+    let (health_url, answer) = health_endpoint().await;
+    let (_dir, server) = server().await;
+    server.add_provider("backup").await;
+    let created = server
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "watched", "name": "Watched", "health_url": health_url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    // The operator reads the provider ...
+    let read = server.state().await.provider("watched").unwrap().clone();
+    // ... a probe changes its status (whatever the status was, this answer
+    // changes it) ...
+    let failing = read.status == provider_sync_protocol::ProviderStatus::Available;
+    answer.store(
+        if failing { 503 } else { 200 },
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    probe_once(&server).await;
+    let probed = server.state().await.provider("watched").unwrap().clone();
+    assert_ne!(probed.status, read.status, "the probe changed the status");
+    // Clients see a new revision: their copies and objects follow content
+    // that changed.
+    assert!(probed.revision > read.revision);
+
+    // ... and the operator's PATCH of other fields still applies.
+    let patched = patch(
+        &server,
+        "/providers/watched",
+        Some(read.revision),
+        json!({"priority": 7, "fallback_provider_id": "backup"}),
+    )
+    .await;
+    assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["priority"], 7);
+    assert_eq!(
+        patched["status"],
+        probed.status.as_str(),
+        "the probe's status stays"
+    );
+
+    // An operator's own status change does count: an If-Match from before it
+    // is refused.
+    let before_status = revision_of(&patched);
+    let set = server
+        .admin(Method::PUT, "/providers/watched/status")
+        .header(header::IF_MATCH, format!("\"{before_status}\""))
+        .json(&json!({"status": "maintenance"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let (status, body) = error_of(
+        patch(
+            &server,
+            "/providers/watched",
+            Some(before_status),
+            json!({"priority": 8}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 412);
+    assert_eq!(body["current"]["status"], "maintenance");
+    // A revision the provider has not reached yet is stale too.
+    let ahead = revision_of(&body["current"]) + 1;
+    let refused = patch(
+        &server,
+        "/providers/watched",
+        Some(ahead),
+        json!({"priority": 8}),
+    )
+    .await;
+    assert_eq!(refused.status(), 412);
+    server.stop().await;
+}

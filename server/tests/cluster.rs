@@ -890,3 +890,148 @@ async fn a_client_ahead_of_its_instance_is_caught_up_to_not_sent_back() {
     b.catch_up_to(None, 3).await;
     assert_eq!(b.snapshot().version(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_change_on_one_instance_leaves_if_match_to_another_as_it_was() {
+    let (health_url, answer) = health_endpoint().await;
+    answer.store(503, std::sync::atomic::Ordering::SeqCst);
+    let url = fresh_database(shared(), "ifmatch");
+    let instances = [
+        TestServer::start(instance_config(&url)).await,
+        TestServer::start(instance_config(&url)).await,
+    ];
+    let created = instances[0]
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "watched", "name": "Watched", "health_url": health_url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let read: Value = created.json().await.unwrap();
+    // Probes write only on the instance that holds the health role.
+    let mut prober = None;
+    for (i, instance) in instances.iter().enumerate() {
+        probe_once(instance).await;
+        if instance
+            .state()
+            .await
+            .provider("watched")
+            .unwrap()
+            .status
+            .as_str()
+            == "unavailable"
+        {
+            prober = Some(i);
+            break;
+        }
+    }
+    let prober = prober.expect("one instance holds the health role");
+    let other = &instances[1 - prober];
+    wait_for_version(other, instances[prober].version().await).await;
+    let seen = other.state().await.provider("watched").unwrap().clone();
+    assert_eq!(
+        seen.status.as_str(),
+        "unavailable",
+        "the other instance has the change"
+    );
+    // The instance that follows the log checks If-Match as the one that
+    // probed would: the probe's change does not count.
+    let patched = other
+        .admin(Method::PATCH, "/providers/watched")
+        .header(
+            reqwest::header::IF_MATCH,
+            format!("\"{}\"", read["revision"]),
+        )
+        .json(&json!({"priority": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
+    for instance in instances {
+        instance.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_postgresql_restores_into_an_empty_database_in_a_new_epoch() {
+    let (health_url, answer) = health_endpoint().await;
+    answer.store(503, std::sync::atomic::Ordering::SeqCst);
+    let url = fresh_database(shared(), "backup");
+    let live = TestServer::start(instance_config(&url)).await;
+    live.add_provider("p").await;
+    live.add_model("m", "p").await;
+    let created = live
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "watched", "name": "Watched", "health_url": health_url}))
+        .send()
+        .await
+        .unwrap();
+    let read: Value = created.json().await.unwrap();
+    probe_once(&live).await;
+    let before = live.state().await;
+    assert_eq!(
+        before.provider("watched").unwrap().status.as_str(),
+        "unavailable"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pg-backup.db");
+    let bin = env!("CARGO_BIN_EXE_provider-sync-server");
+    let backup = std::process::Command::new(bin)
+        .args(["backup", "--database", &url, out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        backup.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    live.stop().await;
+
+    let target = fresh_database(shared(), "restored");
+    let copy = std::process::Command::new(bin)
+        .args([
+            "store",
+            "copy",
+            "--from",
+            out.to_str().unwrap(),
+            "--to",
+            &target,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        copy.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
+    // Its health probe finds the provider as the backup has it (one failed
+    // answer is unavailable), so it writes nothing.
+    let mut config = instance_config(&target);
+    config.health_failures = 1;
+    let restored = TestServer::start(config).await;
+    let after = restored.state().await;
+    assert_ne!(after.metadata.epoch, before.metadata.epoch, "a new epoch");
+    assert_eq!(after.metadata.version, before.metadata.version);
+    assert_eq!(after.metadata.checksum, before.metadata.checksum);
+    let body = restored
+        .sync(json!({"client_version": 1, "client_epoch": before.metadata.epoch}))
+        .await;
+    assert_eq!(body["sync_type"], "full", "{body}");
+    // What If-Match accepts came along: the probe's change still does not
+    // count.
+    let patched = restored
+        .admin(Method::PATCH, "/providers/watched")
+        .header(
+            reqwest::header::IF_MATCH,
+            format!("\"{}\"", read["revision"]),
+        )
+        .json(&json!({"priority": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
+    restored.stop().await;
+}

@@ -3,33 +3,13 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::get;
 use common::*;
 use provider_sync_protocol::{EventPayload, ProviderStatus};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// A provider health endpoint whose answer the test controls.
-async fn fake_provider() -> (String, Arc<AtomicU16>) {
-    let answer = Arc::new(AtomicU16::new(200));
-    let shared = answer.clone();
-    let app = Router::new().route(
-        "/health",
-        get(move || {
-            let code = shared.load(Ordering::SeqCst);
-            async move { StatusCode::from_u16(code).unwrap() }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/health"), answer)
-}
 
 async fn wait_for_status(server: &TestServer, id: &str, want: ProviderStatus) {
     for _ in 0..100 {
@@ -43,7 +23,7 @@ async fn wait_for_status(server: &TestServer, id: &str, want: ProviderStatus) {
 
 #[tokio::test]
 async fn probes_change_status_and_emit_events() {
-    let (health_url, answer) = fake_provider().await;
+    let (health_url, answer) = health_endpoint().await;
     let (_dir, db) = temp_db();
     let mut config = config(&db);
     config.health_interval_ms = 100;

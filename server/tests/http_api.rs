@@ -24,9 +24,17 @@ async fn state_has_an_etag_and_answers_304_when_unchanged() {
         .unwrap()
         .to_owned();
     let state: SyncState = response.json().await.unwrap();
+    // Epoch, version and the first 8 hex digits of the checksum: a store
+    // copied back from a backup without a new epoch may reach a version it
+    // had before with other content, and the tag still changes.
     assert_eq!(
         etag,
-        format!("\"{}-{}\"", state.metadata.epoch, state.metadata.version)
+        format!(
+            "\"{}-{}-{}\"",
+            state.metadata.epoch,
+            state.metadata.version,
+            &state.metadata.checksum[..8]
+        )
     );
     assert_eq!(state.metadata.checksum, state_checksum(&state).to_hex());
     assert!(state.providers.len() >= 7 && state.all_models.len() >= 30);

@@ -180,7 +180,17 @@ async fn the_catalog_seeds_then_reconciles_only_the_differences() {
             .input_per_million,
         2.0
     );
-    assert_eq!(state.model("alpha-large").unwrap().revision, 2);
+    // Its revision is the version of the event that changed it.
+    let updated = events
+        .iter()
+        .find(|e| {
+            matches!(&e.payload, provider_sync_protocol::EventPayload::ModelUpdated(m) if m.id == "alpha-large")
+        })
+        .unwrap();
+    assert_eq!(
+        state.model("alpha-large").unwrap().revision,
+        updated.version
+    );
     reconciled.stop().await;
 
     // Removing a provider from the file removes it and its models in one event.
@@ -386,5 +396,37 @@ async fn the_log_is_bounded_by_bytes_as_well_as_by_count() {
         .sync(json!({"client_version": 19, "client_epoch": epoch}))
         .await;
     assert_eq!(recent["sync_type"], "incremental", "{recent}");
+    restarted.stop().await;
+}
+
+#[tokio::test]
+async fn what_if_match_accepts_after_a_health_change_survives_a_restart() {
+    let (health_url, answer) = health_endpoint().await;
+    answer.store(503, std::sync::atomic::Ordering::SeqCst);
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(config(&db)).await;
+    let created = server
+        .admin(reqwest::Method::POST, "/providers")
+        .json(&json!({"id": "watched", "name": "Watched", "health_url": health_url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let read = server.state().await.provider("watched").unwrap().clone();
+    probe_once(&server).await;
+    let probed = server.state().await.provider("watched").unwrap().clone();
+    assert_eq!(probed.status.as_str(), "unavailable");
+    assert!(probed.revision > read.revision);
+    server.stop().await;
+
+    let restarted = TestServer::start(config(&db)).await;
+    let patched = restarted
+        .admin(reqwest::Method::PATCH, "/providers/watched")
+        .header(reqwest::header::IF_MATCH, format!("\"{}\"", read.revision))
+        .json(&json!({"priority": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
     restarted.stop().await;
 }

@@ -213,7 +213,6 @@ impl Catalog {
                         .into_iter()
                         .map(|mut p| {
                             p.model_ids.clear();
-                            p.revision = 1;
                             without_gone_provider(p, &gone_p)
                         })
                         .collect();
@@ -253,10 +252,7 @@ impl Catalog {
                     }
                     let choices = [wanted.clone(), bare]
                         .into_iter()
-                        .map(|mut m| {
-                            m.revision = 1;
-                            without_gone_model(m, wanted, &gone_p, &gone_m)
-                        })
+                        .map(|m| without_gone_model(m, wanted, &gone_p, &gone_m))
                         .collect();
                     models.push(Planned::new(&wanted.id, choices, 0));
                 }
@@ -301,29 +297,26 @@ impl Catalog {
             if planned.first {
                 kept += planned.kept;
             }
-            let Some(mut next) = planned.choices.into_iter().next() else {
+            let Some(next) = planned.choices.into_iter().next() else {
                 continue;
             };
+            // `emit` gives the entity its revision.
             match draft.state().provider(&planned.id) {
                 None => draft.emit(EventPayload::ProviderAdded(next)),
-                Some(current) => {
-                    next.revision = current.revision + 1;
-                    draft.emit(EventPayload::ProviderUpdated(next));
-                }
+                Some(_) => draft.emit(EventPayload::ProviderUpdated(next)),
             }
         }
         for planned in models {
             if planned.first {
                 kept += planned.kept;
             }
-            let Some(mut next) = planned.choices.into_iter().next() else {
+            let Some(next) = planned.choices.into_iter().next() else {
                 continue;
             };
             match draft.state().model(&planned.id) {
                 None => draft.emit(EventPayload::ModelAdded(next)),
                 Some(current) => {
                     let deprecated = !current.is_deprecated() && next.is_deprecated();
-                    next.revision = current.revision + 1;
                     draft.emit(if deprecated {
                         EventPayload::ModelDeprecated(next)
                     } else {

@@ -92,6 +92,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
+/// How `If-Match` is read for providers (the health probes change them too).
+const PROVIDER_IF_MATCH: &str = "Revision the change is based on (`\"R\"`): refused with 412 if the provider changed after revision R, unless only the health probes changed it";
+
 /// The answer to a write: status, entity, `ETag` and `X-Sync-Version`.
 fn answer<T: serde::Serialize>(
     status: StatusCode,
@@ -171,7 +174,7 @@ pub async fn create_provider(
     patch,
     path = "/admin/providers/{id}",
     params(("id" = String, Path, description = "Provider id"),
-           ("If-Match" = Option<String>, Header, description = "Revision the change is based on")),
+           ("If-Match" = Option<String>, Header, description = PROVIDER_IF_MATCH)),
     request_body = ProviderPatch,
     responses(
         (status = 200, description = "Updated", body = ProviderSyncInfo),
@@ -200,7 +203,7 @@ pub async fn update_provider(
     delete,
     path = "/admin/providers/{id}",
     params(("id" = String, Path, description = "Provider id"),
-           ("If-Match" = Option<String>, Header, description = "Revision the change is based on")),
+           ("If-Match" = Option<String>, Header, description = PROVIDER_IF_MATCH)),
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such provider", body = ErrorBody),
@@ -225,7 +228,8 @@ pub async fn delete_provider(
 #[utoipa::path(
     put,
     path = "/admin/providers/{id}/status",
-    params(("id" = String, Path, description = "Provider id")),
+    params(("id" = String, Path, description = "Provider id"),
+           ("If-Match" = Option<String>, Header, description = PROVIDER_IF_MATCH)),
     request_body = StatusUpdate,
     responses(
         (status = 200, description = "Status set", body = ProviderSyncInfo),

@@ -15,7 +15,7 @@ use super::{SYNC_VERSION, json_bytes, none_match};
 use crate::app::AppState;
 use crate::error::{AppJson, Result};
 use crate::metrics::SyncLabels;
-use crate::service::CatchUp;
+use crate::service::{CatchUp, Snapshot};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,20 +28,20 @@ fn no_cache(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
 }
 
-/// The whole catalog. `ETag` names epoch and version; a matching
-/// `If-None-Match` gets 304.
+/// The whole catalog. `ETag` is `"<epoch>-<version>-<first 8 hex digits of
+/// the checksum>"`; a matching `If-None-Match` gets 304.
 #[utoipa::path(
     get,
     path = "/state",
     responses(
-        (status = 200, description = "The full state", body = SyncState),
-        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 200, description = "The full state; `ETag: \"<epoch>-<version>-<first 8 hex digits of the checksum>\"` (the checksum part changes the tag of a store copied back from a backup without a new epoch, which may reach a version again with other content)", body = SyncState),
+        (status = 304, description = "Unchanged since the ETag given in `If-None-Match`"),
     ),
     tag = "sync"
 )]
 pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response {
     let snapshot = app.service.snapshot();
-    let etag = format!("\"{}-{}\"", snapshot.epoch(), snapshot.version());
+    let etag = state_etag(&snapshot);
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag.parse().expect("hex and digits"));
     headers.insert(&SYNC_VERSION, snapshot.version().into());
@@ -50,6 +50,15 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     json_bytes(snapshot.state_json().clone(), headers)
+}
+
+/// Epoch and version name a state within one history; the checksum's first
+/// 8 hex digits tell apart two states that reached the same version of the
+/// same epoch (a store copied back from a backup without `--new-epoch`).
+fn state_etag(snapshot: &Snapshot) -> String {
+    let checksum = &snapshot.state.metadata.checksum;
+    let prefix = checksum.get(..8).unwrap_or(checksum);
+    format!("\"{}-{}-{prefix}\"", snapshot.epoch(), snapshot.version())
 }
 
 /// `SyncResponse` with the events and state embedded as the JSON they were

@@ -4,11 +4,14 @@
 //! durable (entities, version, event log in one transaction) and hands the
 //! whole thing back at start-up.
 
+pub mod backup;
 mod postgres;
 mod sqlite;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+use std::collections::BTreeMap;
 
 use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncEvent};
 
@@ -25,12 +28,20 @@ pub struct Loaded {
     pub log: Vec<(SyncEvent, String)>,
     /// The catalog file as last applied (its JSON form), if any.
     pub catalog: Option<String>,
+    /// Providers whose operator revision (what `If-Match` is checked
+    /// against, kept in their row's `revision` column) is below their
+    /// revision: the health probes changed them since.
+    pub probed: BTreeMap<String, u64>,
 }
 
 /// One row-level effect of a write.
 #[derive(Debug, Clone)]
 pub enum RowChange<'a> {
-    Provider(&'a ProviderSyncInfo),
+    /// A provider, with its operator revision for the `revision` column.
+    Provider {
+        provider: &'a ProviderSyncInfo,
+        operator_revision: u64,
+    },
     ProviderGone(&'a str),
     Model(&'a ModelSpecification),
     ModelGone(&'a str),

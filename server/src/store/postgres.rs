@@ -12,6 +12,7 @@
 //!   are session advisory locks on a dedicated connection: released when that
 //!   connection or process dies, taken over by another instance's next try.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,9 +103,10 @@ impl PostgresStore {
         .await?;
         for p in &from.providers {
             let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
+            let operator_revision = from.probed.get(&p.id).copied().unwrap_or(p.revision);
             sqlx::query("INSERT INTO providers (id, revision, body) VALUES ($1, $2, $3)")
                 .bind(&p.id)
-                .bind(p.revision as i64)
+                .bind(operator_revision as i64)
                 .bind(body)
                 .execute(&mut *tx)
                 .await?;
@@ -139,67 +141,93 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn read(&self) -> Result<Loaded, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .execute(&mut *tx)
+    /// Everything the store at `url` holds, read in one transaction, without
+    /// migrating or listening (for `backup`).
+    pub async fn snapshot(url: &str) -> Result<Loaded, StoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(QUICK)
+            .connect_with(options)
             .await?;
-        let row = sqlx::query(
+        let read = read(&pool).await;
+        pool.close().await;
+        read
+    }
+
+    async fn read(&self) -> Result<Loaded, StoreError> {
+        read(&self.pool).await
+    }
+}
+
+/// Reads everything in one `REPEATABLE READ` transaction: one version's
+/// state, whatever commits meanwhile.
+async fn read(pool: &PgPool) -> Result<Loaded, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *tx)
+        .await?;
+    let row = sqlx::query(
             "SELECT epoch, version, active_provider_id, default_provider_id FROM sync_meta WHERE id = 1",
         )
         .fetch_one(&mut *tx)
         .await?;
-        let (epoch, version, active_provider_id, default_provider_id) = (
-            row.try_get::<String, _>(0)?,
-            version_of(row.try_get(1)?),
-            row.try_get(2)?,
-            row.try_get(3)?,
-        );
-        let mut providers = Vec::new();
-        for row in sqlx::query("SELECT body FROM providers ORDER BY id")
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            let body: String = row.try_get(0)?;
-            let provider: ProviderSyncInfo =
-                serde_json::from_str(&body).map_err(|e| corrupt("provider", e))?;
-            providers.push(provider);
+    let (epoch, version, active_provider_id, default_provider_id) = (
+        row.try_get::<String, _>(0)?,
+        version_of(row.try_get(1)?),
+        row.try_get(2)?,
+        row.try_get(3)?,
+    );
+    let mut providers = Vec::new();
+    let mut probed = BTreeMap::new();
+    for row in sqlx::query("SELECT revision, body FROM providers ORDER BY id")
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let body: String = row.try_get(1)?;
+        let provider: ProviderSyncInfo =
+            serde_json::from_str(&body).map_err(|e| corrupt("provider", e))?;
+        let operator_revision = version_of(row.try_get(0)?);
+        if operator_revision < provider.revision {
+            probed.insert(provider.id.clone(), operator_revision);
         }
-        let mut models = Vec::new();
-        for row in sqlx::query("SELECT body FROM models ORDER BY id")
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            let body: String = row.try_get(0)?;
-            let model: ModelSpecification =
-                serde_json::from_str(&body).map_err(|e| corrupt("model", e))?;
-            models.push(model);
-        }
-        let mut log = Vec::new();
-        for row in sqlx::query("SELECT body FROM events ORDER BY version")
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            let body: String = row.try_get(0)?;
-            let event: SyncEvent = serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
-            log.push((event, body));
-        }
-        let catalog: Option<String> =
-            sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(Loaded {
-            epoch,
-            version,
-            providers,
-            models,
-            active_provider_id,
-            default_provider_id,
-            log,
-            catalog,
-        })
+        providers.push(provider);
     }
+    let mut models = Vec::new();
+    for row in sqlx::query("SELECT body FROM models ORDER BY id")
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let body: String = row.try_get(0)?;
+        let model: ModelSpecification =
+            serde_json::from_str(&body).map_err(|e| corrupt("model", e))?;
+        models.push(model);
+    }
+    let mut log = Vec::new();
+    for row in sqlx::query("SELECT body FROM events ORDER BY version")
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let body: String = row.try_get(0)?;
+        let event: SyncEvent = serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
+        log.push((event, body));
+    }
+    let catalog: Option<String> =
+        sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(Loaded {
+        epoch,
+        version,
+        providers,
+        models,
+        active_provider_id,
+        default_provider_id,
+        log,
+        catalog,
+        probed,
+    })
 }
 
 /// Wakes the reader on every notification, and whenever the listening
@@ -282,14 +310,17 @@ impl Store for PostgresStore {
         }
         for row in &commit.rows {
             match row {
-                RowChange::Provider(p) => {
+                RowChange::Provider {
+                    provider: p,
+                    operator_revision,
+                } => {
                     let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
                     sqlx::query(
                         "INSERT INTO providers (id, revision, body) VALUES ($1, $2, $3) \
                          ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
                     )
                     .bind(&p.id)
-                    .bind(p.revision as i64)
+                    .bind(*operator_revision as i64)
                     .bind(body)
                     .execute(&mut *tx)
                     .await?;

@@ -1,5 +1,6 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ pub struct SqliteStore {
 /// another process to let go of it (a redeploy that starts the new process
 /// before it stops the old one). The operating system releases it when the
 /// process dies, however it dies.
-fn lock(file: &std::path::Path, timeout: Duration) -> Result<std::fs::File, StoreError> {
+pub(super) fn lock(file: &std::path::Path, timeout: Duration) -> Result<std::fs::File, StoreError> {
     let mut lock_path = file.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = std::path::PathBuf::from(lock_path);
@@ -93,6 +94,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        super::backup::start_new_epoch_if_restored(&pool).await?;
         Ok(Self {
             pool,
             lock: std::sync::Arc::new(std::sync::Mutex::new(held)),
@@ -118,7 +120,9 @@ impl SqliteStore {
     }
 
     /// Reads a store without changing it (no file created, no migration run):
-    /// `None` when there is no store at `url` yet.
+    /// `None` when there is no store at `url` yet. A backup no server has
+    /// opened yet reads as a server would find it: in a new epoch, without
+    /// its log.
     pub async fn peek(url: &str) -> Result<Option<Loaded>, StoreError> {
         let options = if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url)?
@@ -162,9 +166,16 @@ impl SqliteStore {
             pool,
             lock: Default::default(),
         };
-        let loaded = store
+        let mut loaded = store
             .read(tables.iter().any(|t| t == "catalog_applied"))
             .await?;
+        if tables.iter().any(|t| t == "restore_pending")
+            && super::backup::pending(&store.pool).await?
+        {
+            // A backup: what a server that opens it would have.
+            loaded.epoch = uuid::Uuid::new_v4().simple().to_string();
+            loaded.log.clear();
+        }
         store.pool.close().await;
         Ok(Some(loaded))
     }
@@ -206,13 +217,18 @@ impl SqliteStore {
             }
         };
         let mut providers = Vec::new();
-        for row in sqlx::query("SELECT id, body FROM providers ORDER BY id")
+        let mut probed = BTreeMap::new();
+        for row in sqlx::query("SELECT id, revision, body FROM providers ORDER BY id")
             .fetch_all(&mut *tx)
             .await?
         {
-            let body: String = row.try_get(1)?;
+            let body: String = row.try_get(2)?;
             let provider: ProviderSyncInfo =
                 serde_json::from_str(&body).map_err(|e| corrupt("provider", e))?;
+            let operator_revision = version_of(row.try_get(1)?);
+            if operator_revision < provider.revision {
+                probed.insert(provider.id.clone(), operator_revision);
+            }
             providers.push(provider);
         }
         let mut models = Vec::new();
@@ -244,6 +260,7 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(Loaded {
             catalog,
+            probed,
             epoch,
             version,
             providers,
@@ -286,14 +303,17 @@ impl Store for SqliteStore {
         }
         for row in &commit.rows {
             match row {
-                RowChange::Provider(p) => {
+                RowChange::Provider {
+                    provider: p,
+                    operator_revision,
+                } => {
                     let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
                     sqlx::query(
                         "INSERT INTO providers (id, revision, body) VALUES (?, ?, ?) \
                          ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
                     )
                     .bind(&p.id)
-                    .bind(p.revision as i64)
+                    .bind(*operator_revision as i64)
                     .bind(body)
                     .execute(&mut *tx)
                     .await?;

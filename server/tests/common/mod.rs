@@ -216,6 +216,47 @@ pub fn wipe_store(db: &Path) {
     }
 }
 
+/// A provider health endpoint on loopback whose answer (an HTTP status) the
+/// test controls: its URL and the answer.
+pub async fn health_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicU16>) {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    let answer = std::sync::Arc::new(AtomicU16::new(200));
+    let shared = answer.clone();
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let code = shared.load(Ordering::SeqCst);
+            async move { axum::http::StatusCode::from_u16(code).unwrap() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/health"), answer)
+}
+
+/// Probes the monitored providers of `server` once, as its health task does
+/// on each tick: one failed answer makes a provider unavailable, and no
+/// answer is slow enough to make it degraded.
+pub async fn probe_once(server: &TestServer) {
+    use provider_sync_server::health::{HealthBoard, ProbeSettings, probe_all};
+    let settings = ProbeSettings {
+        interval: Duration::from_secs(3600),
+        timeout: Duration::from_secs(30),
+        degraded_after: Duration::from_secs(30),
+        failures: 1,
+        // The stand-in endpoints listen on loopback.
+        allow_private: true,
+    };
+    probe_all(
+        server.server.service(),
+        &HealthBoard::default(),
+        &reqwest::Client::new(),
+        &settings,
+    )
+    .await;
+}
+
 /// A fresh temporary directory with the database path inside it.
 pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

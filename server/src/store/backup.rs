@@ -1,0 +1,311 @@
+//! Backups: a consistent copy of a store, live or not, in one SQLite file,
+//! marked (the `restore_pending` row) so that whatever opens it starts a new
+//! epoch: the live store may go on past the copy with other content, so no
+//! client may keep a version it had.
+//!
+//! - SQLite: `VACUUM INTO` from a read-only connection copies what one read
+//!   transaction sees, while the server goes on writing through its WAL.
+//! - PostgreSQL: everything is read in one `REPEATABLE READ` transaction and
+//!   written into a new SQLite file, without the event log (a restore starts
+//!   a new epoch, which drops it anyway). Run a server on that file, or put
+//!   it back into an empty database with `store copy`.
+//!
+//! The copy is made under a temporary name beside the target and renamed
+//! once it is complete and marked, so the target is never half a backup.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{Loaded, PostgresStore, StoreError, sqlite};
+use crate::clock::now_rfc3339;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    #[error("{0} already exists: a backup never overwrites a file")]
+    Exists(PathBuf),
+    #[error("no store at {0}")]
+    NoStore(String),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for BackupError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Store(StoreError::Database(err))
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for BackupError {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        Self::Store(StoreError::Migrate(err))
+    }
+}
+
+/// What a backup holds: the store as it was at one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    pub epoch: String,
+    pub version: u64,
+    pub providers: u64,
+    pub models: u64,
+}
+
+/// Copies the store at `database` (a SQLite file or `postgres://…`) into
+/// the new file `out`.
+pub async fn backup(database: &str, out: &Path) -> Result<Taken, BackupError> {
+    if out.exists() {
+        return Err(BackupError::Exists(out.to_owned()));
+    }
+    let mut name = std::ffi::OsString::from(".");
+    name.push(out.file_name().unwrap_or_default());
+    name.push(".partial");
+    let partial = out.with_file_name(name);
+    // Left by a backup that was stopped half-way.
+    let _ = std::fs::remove_file(&partial);
+    let made = async {
+        if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+            let loaded = PostgresStore::snapshot(database).await?;
+            write(&loaded, &partial).await?;
+        } else {
+            vacuum_into(database, &partial).await?;
+        }
+        mark(&partial).await
+    }
+    .await;
+    let finished = made.and_then(|taken| {
+        // Checked again: a file that appeared meanwhile is not replaced.
+        if out.exists() {
+            return Err(BackupError::Exists(out.to_owned()));
+        }
+        std::fs::rename(&partial, out).map_err(|source| BackupError::Io {
+            path: out.to_owned(),
+            source,
+        })?;
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The rename on disk too (best effort: not every system can).
+            let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(taken)
+    });
+    if finished.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    finished
+}
+
+fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
+    Ok(if url.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(url)?
+    } else {
+        SqliteConnectOptions::new().filename(url)
+    })
+}
+
+/// A new (or just copied) SQLite file, in rollback-journal mode so that the
+/// backup stays one file.
+async fn open_copy(file: &Path, create: bool) -> Result<SqlitePool, sqlx::Error> {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(file)
+                .create_if_missing(create)
+                .journal_mode(SqliteJournalMode::Delete)
+                .synchronous(SqliteSynchronous::Full),
+        )
+        .await
+}
+
+/// `VACUUM INTO` from the live SQLite store at `url`.
+async fn vacuum_into(url: &str, partial: &Path) -> Result<(), BackupError> {
+    let connect = sqlite_options(url)?;
+    let file = connect.get_filename().to_owned();
+    if !file.exists() {
+        return Err(BackupError::NoStore(url.to_owned()));
+    }
+    // A running server holds the lock: a read-only connection reads through
+    // its WAL. With none running, the lock is held here, so none starts
+    // writing meanwhile, and a store with no WAL beside it is opened
+    // immutable (SQLite then creates no -wal or -shm file).
+    let held = sqlite::lock(&file, Duration::ZERO).ok();
+    let mut wal = file.clone().into_os_string();
+    wal.push("-wal");
+    let immutable = held.is_some() && !Path::new(&wal).exists();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            connect
+                .read_only(true)
+                .immutable(immutable)
+                .create_if_missing(false),
+        )
+        .await?;
+    let copied = async {
+        let meta: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'sync_meta'",
+        )
+        .fetch_optional(&pool)
+        .await?;
+        if meta.is_none() {
+            return Err(BackupError::NoStore(url.to_owned()));
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(partial.display().to_string())
+            .execute(&pool)
+            .await?;
+        Ok(())
+    }
+    .await;
+    pool.close().await;
+    drop(held);
+    copied
+}
+
+/// Writes what a PostgreSQL store holds into a new SQLite file.
+async fn write(loaded: &Loaded, partial: &Path) -> Result<(), BackupError> {
+    let pool = open_copy(partial, true).await?;
+    let written = async {
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO sync_meta (id, epoch, version, active_provider_id, default_provider_id) \
+             VALUES (1, ?, ?, ?, ?)",
+        )
+        .bind(&loaded.epoch)
+        .bind(loaded.version as i64)
+        .bind(&loaded.active_provider_id)
+        .bind(&loaded.default_provider_id)
+        .execute(&mut *tx)
+        .await?;
+        for p in &loaded.providers {
+            let body = serde_json::to_string(p)
+                .map_err(|e| StoreError::Corrupt(format!("provider: {e}")))?;
+            let operator_revision = loaded.probed.get(&p.id).copied().unwrap_or(p.revision);
+            sqlx::query("INSERT INTO providers (id, revision, body) VALUES (?, ?, ?)")
+                .bind(&p.id)
+                .bind(operator_revision as i64)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for m in &loaded.models {
+            let body =
+                serde_json::to_string(m).map_err(|e| StoreError::Corrupt(format!("model: {e}")))?;
+            sqlx::query("INSERT INTO models (id, provider_id, revision, body) VALUES (?, ?, ?, ?)")
+                .bind(&m.id)
+                .bind(&m.provider_id)
+                .bind(m.revision as i64)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(catalog) = &loaded.catalog {
+            sqlx::query("INSERT INTO catalog_applied (id, body) VALUES (1, ?)")
+                .bind(catalog)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok::<(), BackupError>(())
+    }
+    .await;
+    pool.close().await;
+    written
+}
+
+/// Marks the copy as a backup (bringing its schema up to date first, so a
+/// copy of an older store has the table) and says what it holds.
+async fn mark(partial: &Path) -> Result<Taken, BackupError> {
+    let pool = open_copy(partial, false).await?;
+    let marked = async {
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let mut tx = pool.begin().await?;
+        let Some(meta) = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Err(BackupError::NoStore(
+                "the store was never opened by a server".into(),
+            ));
+        };
+        let (epoch, version): (String, i64) = (meta.try_get(0)?, meta.try_get(1)?);
+        sqlx::query(
+            "INSERT INTO restore_pending (id, epoch, version, taken_at) VALUES (1, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, version = excluded.version, \
+             taken_at = excluded.taken_at",
+        )
+        .bind(&epoch)
+        .bind(version)
+        .bind(now_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        let providers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM providers")
+            .fetch_one(&mut *tx)
+            .await?;
+        let models: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM models")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Taken {
+            epoch,
+            version: version.max(0) as u64,
+            providers: providers.max(0) as u64,
+            models: models.max(0) as u64,
+        })
+    }
+    .await;
+    pool.close().await;
+    marked
+}
+
+/// Whether the SQLite store behind `pool` is a backup no server has opened
+/// yet (its schema has the `restore_pending` table).
+pub(super) async fn pending(pool: &SqlitePool) -> Result<bool, StoreError> {
+    let row: Option<i64> = sqlx::query_scalar("SELECT id FROM restore_pending WHERE id = 1")
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// On opening a backup: a new epoch and an empty log, in one transaction
+/// with removing the mark, so it happens once for each restore.
+pub(super) async fn start_new_epoch_if_restored(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let Some(mark) =
+        sqlx::query("SELECT epoch, version, taken_at FROM restore_pending WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?
+    else {
+        return Ok(());
+    };
+    let (taken_epoch, taken_version, taken_at): (String, i64, String) =
+        (mark.try_get(0)?, mark.try_get(1)?, mark.try_get(2)?);
+    let epoch = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query("UPDATE sync_meta SET epoch = ? WHERE id = 1")
+        .bind(&epoch)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM restore_pending")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::warn!(
+        %epoch,
+        backup_epoch = %taken_epoch,
+        backup_version = taken_version,
+        taken_at = %taken_at,
+        "this store is a restored backup: started a new epoch, every client will take a full state"
+    );
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! `provider-sync-server backup`: a consistent copy of a live store, and a
+//! restore of it always starting a new epoch; and a store copied back by
+//! hand, which the `/state` ETag still tells apart.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use provider_sync_protocol::{SyncState, state_checksum};
+use reqwest::{Method, header};
+use serde_json::json;
+
+/// Runs `provider-sync-server ARGS` to the end: its exit code, stdout and
+/// stderr.
+fn run(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A server on the SQLite file `file`, whatever store the suite runs on.
+async fn on_file(file: &Path) -> TestServer {
+    let mut config = config(file);
+    config.database = file.display().to_string();
+    TestServer::start(config).await
+}
+
+/// Stops `server` on the SQLite file `db` and waits until its connections
+/// have let go of the file: the last one folds the write-ahead log into it
+/// and removes the log, after `stop` has returned. Until then a copy of the
+/// file alone may miss the latest writes.
+async fn stop_and_settle(server: TestServer, db: &Path) {
+    server.stop().await;
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while wal.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stopped server never let go of {}",
+            db.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A copy of the backup at `backup` where a restore puts it: `dir/name`.
+fn restore(backup: &Path, dir: &Path, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(backup, &to).unwrap();
+    to
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_during_writes_restores_what_was_committed_in_a_new_epoch() {
+    let (dir, db) = temp_db();
+    let live_config = config(&db);
+    let database = live_config.database.clone();
+    let live = Arc::new(TestServer::start(live_config).await);
+    live.add_provider("p").await;
+    let live_epoch = live.state().await.metadata.epoch;
+
+    // One writer adds models, one after another, until told to stop; each
+    // acknowledged model with the version its write created.
+    let acknowledged: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let (count_tx, mut count) = tokio::sync::watch::channel(0usize);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let writer = {
+        let (live, acknowledged) = (live.clone(), acknowledged.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !*stop.borrow() {
+                let id = format!("m-{n}");
+                let response = live
+                    .admin(Method::POST, "/models")
+                    .json(
+                        &json!({"id": id, "name": id, "provider_id": "p", "context_window": 1000}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 201);
+                let version: u64 = response.headers()["x-sync-version"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let mut acked = acknowledged.lock().unwrap();
+                acked.push((id, version));
+                count_tx.send_replace(acked.len());
+                n += 1;
+            }
+        })
+    };
+    count.wait_for(|n| *n >= 20).await.unwrap();
+    let before: Vec<(String, u64)> = acknowledged.lock().unwrap().clone();
+
+    let out = dir.path().join("backup.db");
+    let out_arg = out.display().to_string();
+    let (code, stdout, stderr) =
+        tokio::task::spawn_blocking(move || run(&["backup", "--database", &database, &out_arg]))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("new epoch"), "{stdout}");
+    // Writes go on after it; the second one acknowledged from now was sent
+    // after the copy was taken.
+    let after_backup = *count.borrow();
+    count.wait_for(|n| *n >= after_backup + 2).await.unwrap();
+    stop_tx.send_replace(true);
+    writer.await.unwrap();
+    let all: Vec<(String, u64)> = acknowledged.lock().unwrap().clone();
+    let live_state = live.state().await;
+
+    // One file, nothing beside it.
+    assert!(!dir.path().join("backup.db-wal").exists());
+
+    let restored_file = restore(&out, dir.path(), "restored.db");
+    let restored = on_file(&restored_file).await;
+    let state: SyncState = restored.state().await;
+    let version = state.metadata.version;
+    assert_ne!(state.metadata.epoch, live_epoch, "a restore is a new epoch");
+    assert_eq!(state.metadata.checksum, state_checksum(&state).to_hex());
+    // Everything acknowledged before the backup is there ...
+    assert!(before.iter().all(|(id, _)| state.model(id).is_some()));
+    // ... and the copy is the store at one version: exactly the writes
+    // committed up to it, none after.
+    for (id, created) in &all {
+        assert_eq!(
+            state.model(id).is_some(),
+            *created <= version,
+            "{id} (version {created}) in a copy at version {version}"
+        );
+    }
+    assert!(all[after_backup + 1].1 > version, "written after the copy");
+    assert_eq!(state.all_models.len() as u64 + 1, version);
+    // A client of the live store is sent the restored state in full.
+    let answer = restored
+        .sync(json!({"client_version": live_state.metadata.version, "client_epoch": live_epoch}))
+        .await;
+    assert_eq!(answer["sync_type"], "full");
+    assert_eq!(answer["reason"], "epoch_mismatch");
+    restored.stop().await;
+
+    // The mark is the backup's, not the restored store's: that store keeps
+    // its epoch from now on ...
+    let again = on_file(&restored_file).await;
+    assert_eq!(again.state().await.metadata.epoch, state.metadata.epoch);
+    again.stop().await;
+    // ... and the same backup restored again is another new epoch.
+    let second = on_file(&restore(&out, dir.path(), "second.db")).await;
+    let second_state = second.state().await;
+    assert_ne!(second_state.metadata.epoch, state.metadata.epoch);
+    assert_ne!(second_state.metadata.epoch, live_epoch);
+    assert_eq!(second_state.metadata.checksum, state.metadata.checksum);
+    second.stop().await;
+    Arc::into_inner(live).unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn backup_refuses_to_overwrite_and_names_a_missing_store() {
+    let (dir, db) = temp_db();
+    let server = on_file(&db).await;
+    server.add_provider("p").await;
+    let out = dir.path().join("taken.db");
+    std::fs::write(&out, "already here").unwrap();
+    let (code, _, stderr) = run(&[
+        "backup",
+        "--database",
+        &db.display().to_string(),
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "already here");
+    server.stop().await;
+
+    let missing = dir.path().join("nothing.db");
+    let (code, _, stderr) = run(&[
+        "backup",
+        "--database",
+        &missing.display().to_string(),
+        &dir.path().join("other.db").display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no store"), "{stderr}");
+    assert!(!missing.exists(), "nothing created");
+}
+
+#[tokio::test]
+async fn a_store_copied_back_by_hand_changes_the_state_etag_at_the_same_version() {
+    let (dir, db) = temp_db();
+    let server = on_file(&db).await;
+    server.add_provider("a").await;
+    stop_and_settle(server, &db).await;
+    // The operator's own copy, taken while the server was stopped.
+    let saved = dir.path().join("saved.db");
+    std::fs::copy(&db, &saved).unwrap();
+
+    let server = on_file(&db).await;
+    server.add_provider("x").await;
+    let response = server.get("/state").await;
+    let etag = response.headers()[header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let first: SyncState = response.json().await.unwrap();
+    stop_and_settle(server, &db).await;
+
+    // Copied back over the store, without --new-epoch: the same epoch
+    // reaches the same version again, with other content.
+    std::fs::copy(&saved, &db).unwrap();
+    let server = on_file(&db).await;
+    server.add_provider("y").await;
+    let second = server.state().await;
+    assert_eq!(
+        (&second.metadata.epoch, second.metadata.version),
+        (&first.metadata.epoch, first.metadata.version)
+    );
+    let response = server
+        .http
+        .get(server.url("/state"))
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "other content is not 'not modified'"
+    );
+    assert_ne!(response.headers()[header::ETAG].to_str().unwrap(), etag);
+    server.stop().await;
+}
