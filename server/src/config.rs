@@ -49,6 +49,10 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Days an admin write's audit record is kept (`GET /admin/audit`).
+    #[arg(long, env = "PROVIDER_SYNC_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub audit_retention_days: u32,
+
     /// Path prefix every endpoint is mounted under (starts with `/`, or is
     /// empty for the root).
     #[arg(
@@ -284,6 +288,10 @@ impl Config {
             ("--ws-queue", self.ws_queue as u64),
             ("--ws-max-message", self.ws_max_message as u64),
             ("--body-limit", self.body_limit as u64),
+            (
+                "--audit-retention-days",
+                u64::from(self.audit_retention_days),
+            ),
         ];
         for (flag, value) in positive {
             if value == 0 {

@@ -7,6 +7,7 @@
 //! # Layout
 //!
 //! - `config`: command-line flags and environment variables.
+//! - `audit`: who changed what: the record of each admin write, its trim.
 //! - `app`: `fn app`, the router with every route and layer.
 //! - `http`: REST handlers, one module per resource (sync, catalog, availability, admin, ops).
 //! - `ws`: the WebSocket endpoint and one session's loop.
@@ -28,6 +29,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 pub mod app;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 mod clock;
@@ -135,6 +137,7 @@ impl ProviderSync {
         }
         let (trigger, shutdown) = shutdown::channel();
         let health = Arc::new(HealthBoard::default());
+        audit::trim(service.store().as_ref(), config.audit_retention_days).await;
         let state = AppState {
             service: service.clone(),
             config: Arc::new(config.clone()),
@@ -173,6 +176,11 @@ impl ProviderSync {
                 shutdown.clone(),
             ));
         }
+        tasks.push(audit::spawn_trim(
+            service.clone(),
+            config.audit_retention_days,
+            shutdown.clone(),
+        ));
         tasks.push(health::spawn(
             service,
             health,
