@@ -7,6 +7,7 @@
 //! # Layout
 //!
 //! - `config`: command-line flags and environment variables.
+//! - `access`: the named admin and read tokens, matched in constant time.
 //! - `audit`: who changed what: the record of each admin write, its trim.
 //! - `app`: `fn app`, the router with every route and layer.
 //! - `http`: REST handlers, one module per resource (sync, catalog, availability, admin, ops).
@@ -28,6 +29,7 @@
 
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
+pub mod access;
 pub mod app;
 pub mod audit;
 pub mod catalog;
@@ -52,6 +54,7 @@ use std::sync::Arc;
 pub use app::{AppState, app};
 pub use catalog::{Catalog, CatalogError};
 pub use config::Config;
+pub use http::auth::Caller;
 pub use service::Service;
 
 use crate::health::{HealthBoard, ProbeSettings};
@@ -95,6 +98,7 @@ impl ProviderSync {
     /// the background tasks.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         config.check().map_err(StartError::Config)?;
+        let access = Arc::new(access::Access::from_config(&config).map_err(StartError::Config)?);
         // Check the file before touching the store: a bad file changes nothing.
         let catalog_options = config.catalog_source.options();
         let catalog = config
@@ -141,6 +145,7 @@ impl ProviderSync {
         let state = AppState {
             service: service.clone(),
             config: Arc::new(config.clone()),
+            access,
             health: health.clone(),
             shutdown: trigger.clone(),
         };
@@ -294,9 +299,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let router = app(parts.state.clone());
     let stopped = parts.shutdown_signal();
     let serving = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(stopped)
-            .await;
+        // The peer's address reaches the handlers (the audit's client).
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped)
+        .await;
         if let Err(err) = served {
             tracing::error!(error = %err, "server stopped with an error");
         }

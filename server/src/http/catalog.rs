@@ -51,6 +51,7 @@ pub struct ModelsQuery {
         (status = 400, description = "A filter cannot be read", body = ErrorBody),
         (status = 422, description = "Limit out of range", body = ErrorBody),
     ),
+    security((), ("read_token" = [])),
     tag = "catalog"
 )]
 pub async fn list_models(
@@ -100,6 +101,7 @@ pub async fn list_models(
         (status = 200, description = "The model", body = ModelSpecification),
         (status = 404, description = "No such model", body = ErrorBody),
     ),
+    security((), ("read_token" = [])),
     tag = "catalog"
 )]
 pub async fn get_model(
@@ -119,6 +121,7 @@ pub async fn get_model(
     get,
     path = "/providers",
     responses((status = 200, description = "All providers", body = Vec<ProviderSyncInfo>)),
+    security((), ("read_token" = [])),
     tag = "catalog"
 )]
 pub async fn list_providers(State(app): State<AppState>) -> AppJson<Vec<ProviderSyncInfo>> {
@@ -133,6 +136,7 @@ pub async fn list_providers(State(app): State<AppState>) -> AppJson<Vec<Provider
         (status = 200, description = "The provider", body = ProviderSyncInfo),
         (status = 404, description = "No such provider", body = ErrorBody),
     ),
+    security((), ("read_token" = [])),
     tag = "catalog"
 )]
 pub async fn get_provider(

@@ -1,10 +1,17 @@
-//! The REST endpoints, one module per resource; `app.rs` merges their routers.
+//! The REST endpoints, one module per resource (`app.rs` merges their
+//! routers), and what stands in front of them: the token checks (`auth`),
+//! the audit of admin writes (`audit`), the client's address (`client`),
+//! request ids and spans (`trace`).
 
 pub mod admin;
+pub mod audit;
+pub mod auth;
 pub mod availability;
 pub mod catalog;
+pub mod client;
 pub mod ops;
 pub mod sync;
+pub mod trace;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};

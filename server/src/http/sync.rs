@@ -37,6 +37,7 @@ fn no_cache(headers: &mut HeaderMap) {
         (status = 200, description = "The full state", body = SyncState),
         (status = 304, description = "Unchanged since the ETag given"),
     ),
+    security((), ("read_token" = [])),
     tag = "sync"
 )]
 pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response {
@@ -76,6 +77,7 @@ struct RawSyncResponse<'a> {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 422, description = "A field has the wrong type", body = ErrorBody),
     ),
+    security((), ("read_token" = [])),
     tag = "sync"
 )]
 pub async fn sync(
@@ -143,6 +145,7 @@ pub async fn sync(
     get,
     path = "/version",
     responses((status = 200, description = "Where the catalog stands", body = VersionInfo)),
+    security((), ("read_token" = [])),
     tag = "sync"
 )]
 pub async fn version(State(app): State<AppState>) -> Response {

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         (status = 101, description = "Switching to the WebSocket protocol; frames are SyncEvent JSON"),
         (status = 400, description = "Bad query", body = provider_sync_protocol::ErrorBody),
     ),
+    security((), ("read_token" = []), ("access_token" = [])),
     tag = "sync"
 )]
 pub async fn upgrade(
