@@ -14,7 +14,7 @@ use super::{client, trace};
 use crate::access::Holder;
 use crate::app::AppState;
 use crate::audit::{AuditEntry, AuditRecord};
-use crate::error::{AppJson, AppQuery, Error, Result};
+use crate::error::{AppJson, AppQuery, Result};
 use crate::service::{Draft, Service, Written};
 
 /// An admin write in progress, in its request's extensions: who sent it
@@ -85,9 +85,6 @@ pub async fn record(State(app): State<AppState>, mut request: Request, next: Nex
     response
 }
 
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
@@ -124,13 +121,7 @@ pub async fn list(
     State(app): State<AppState>,
     AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<AppJson<AuditPage>> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(Error::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     // One more than asked: whether there is a next page.
     let mut rows = app.service.store().audit(query.before, limit + 1).await?;
     let more = rows.len() > limit as usize;

@@ -20,9 +20,6 @@ pub fn router() -> Router<AppState> {
         .route("/models/{id}", get(get_model))
 }
 
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ModelsQuery {
@@ -58,13 +55,7 @@ pub async fn list_models(
     State(app): State<AppState>,
     AppQuery(query): AppQuery<ModelsQuery>,
 ) -> Result<AppJson<ModelPage>> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(Error::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     let offset = query.offset.unwrap_or(0);
     let filter = ModelFilter {
         provider_id: query.provider_id,
