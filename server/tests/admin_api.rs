@@ -941,7 +941,7 @@ async fn the_log_names_who_wrote_and_never_shows_a_token() {
     let readers = tokens_file(dir.path(), "readers", &[("app", reader)]);
     let log_path = dir.path().join("server.log");
     let db = dir.path().join("log.db");
-    let (mut child, base) = spawn_binary_with(
+    let (child, base) = spawn_binary_with(
         &[
             "--database",
             db.to_str().unwrap(),
@@ -955,6 +955,7 @@ async fn the_log_names_who_wrote_and_never_shows_a_token() {
         &[("RUST_LOG", "debug")],
         std::fs::File::create(&log_path).unwrap().into(),
     );
+    let mut child = KillOnDrop(child);
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{base}/admin/providers"))
@@ -981,11 +982,11 @@ async fn the_log_names_who_wrote_and_never_shows_a_token() {
     drop(socket);
 
     let stopped = std::process::Command::new("kill")
-        .args(["-s", "TERM", &child.id().to_string()])
+        .args(["-s", "TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(stopped.success());
-    child.wait().unwrap();
+    child.0.wait().unwrap();
     let log = std::fs::read_to_string(&log_path).unwrap();
     let line = log
         .lines()

@@ -215,6 +215,17 @@ pub fn spawn_binary_with(
     (child, base)
 }
 
+/// A child process that is killed when dropped, so that a failing test
+/// leaves no server behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The server binary with `args` and `env`, for a start that must be
 /// refused: its exit code and what it printed on stderr. Fails if it starts
 /// listening instead.
