@@ -66,7 +66,7 @@ if want fanout; then
       clients=${case%%:*}; interval=${case##*:}
       rm -f "$work"/bench.db*
       target/release/provider-sync-server --bind 127.0.0.1:18100 --database "$work/bench.db" \
-        --catalog examples/catalog.toml --admin-token bench --ws-queue 1024 >"$work/server.log" 2>&1 &
+        --catalog examples/catalog.toml --admin-token bench-admin-token-of-32-bytes-or-more --ws-queue 1024 >"$work/server.log" 2>&1 &
       server_pid=$!
       wait_for http://127.0.0.1:18100/api/provider-sync/healthz
       target/release/loadgen --target provider-sync --url http://127.0.0.1:18100/api/provider-sync \
@@ -182,7 +182,7 @@ if want cluster; then
     cluster_pids=()
     for port in 18110 18111 18112; do
       target/release/provider-sync-server --bind "127.0.0.1:$port" --database "$PG_URL" \
-        --admin-token bench >"$work/cluster-$port.log" 2>&1 &
+        --admin-token bench-admin-token-of-32-bytes-or-more >"$work/cluster-$port.log" 2>&1 &
       cluster_pids+=($!)
     done
     for port in 18110 18111 18112; do wait_for "http://127.0.0.1:$port/api/provider-sync/readyz"; done
@@ -195,7 +195,7 @@ if want cluster; then
       cluster_pids=()
       for port in 18110 18111; do
         target/release/provider-sync-server --bind "127.0.0.1:$port" --database "$PG_URL" \
-          --catalog examples/catalog.toml --admin-token bench --ws-queue 1024 >"$work/cluster-$port.log" 2>&1 &
+          --catalog examples/catalog.toml --admin-token bench-admin-token-of-32-bytes-or-more --ws-queue 1024 >"$work/cluster-$port.log" 2>&1 &
         cluster_pids+=($!)
       done
       for port in 18110 18111; do wait_for "http://127.0.0.1:$port/api/provider-sync/readyz"; done

@@ -64,7 +64,7 @@ pg_start "$work/pg"
 database=$PG_URL
 echo "PostgreSQL: $database"
 
-export PROVIDER_SYNC_ADMIN_TOKEN="${PROVIDER_SYNC_ADMIN_TOKEN:-demo-token}"
+export PROVIDER_SYNC_ADMIN_TOKEN="${PROVIDER_SYNC_ADMIN_TOKEN:-demo-admin-token-not-for-production-use}"
 for port in "${PORTS[@]}"; do
   "$bin" --bind "127.0.0.1:$port" --database "$database" --catalog examples/catalog.toml \
     --static-dir "$site" >"$work/instance-$port.log" 2>&1 &

@@ -16,7 +16,7 @@ rm -rf "$site" && mkdir -p "$site"
 cp -r examples/plain-html/. "$site/"
 cp -r pkg "$site/provider-sync"
 cargo build --release -p provider-sync-server
-export PROVIDER_SYNC_ADMIN_TOKEN="${PROVIDER_SYNC_ADMIN_TOKEN:-demo-token}"
+export PROVIDER_SYNC_ADMIN_TOKEN="${PROVIDER_SYNC_ADMIN_TOKEN:-demo-admin-token-not-for-production-use}"
 echo "Open http://${PROVIDER_SYNC_BIND:-127.0.0.1:8080}/ — admin token: $PROVIDER_SYNC_ADMIN_TOKEN"
 catalog=examples/catalog.toml
 if [ "${DEMO_CATALOG:-sample}" = litellm ]; then

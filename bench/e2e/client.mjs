@@ -61,7 +61,7 @@ try {
       const before = second.getState().version;
       await fetch(`${api}/admin/models/${encodeURIComponent(model)}`, {
         method: "PATCH",
-        headers: { authorization: "Bearer testbed-token", "content-type": "application/json" },
+        headers: { authorization: "Bearer testbed-admin-token-of-32-bytes-or-more", "content-type": "application/json" },
         body: JSON.stringify({ pricing: { input_per_million: 100 + i, output_per_million: 1 } }),
       });
       applies.push(await seen);

@@ -39,7 +39,7 @@ try {
   const write = async (priority) => {
     const written = await fetch(`${bed.server}/admin/providers/xai`, {
       method: "PATCH",
-      headers: { authorization: "Bearer testbed-token", "content-type": "application/json" },
+      headers: { authorization: "Bearer testbed-admin-token-of-32-bytes-or-more", "content-type": "application/json" },
       body: JSON.stringify({ priority }),
     });
     if (!written.ok) throw new Error(`write: HTTP ${written.status}`);

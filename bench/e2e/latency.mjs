@@ -35,7 +35,7 @@ try {
       });
       const response = await fetch(`${api}/admin/models/gpt-4o`, {
         method: "PATCH",
-        headers: { authorization: "Bearer testbed-token", "content-type": "application/json" },
+        headers: { authorization: "Bearer testbed-admin-token-of-32-bytes-or-more", "content-type": "application/json" },
         body: JSON.stringify({ pricing: { input_per_million: 1000 + i, output_per_million: 1 } }),
       });
       if (!response.ok) throw new Error(`write ${i}: HTTP ${response.status}`);

@@ -24,7 +24,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const SERVER: Option<&str> = option_env!("PROVIDER_SYNC_TEST_SERVER");
 const CONTROL: Option<&str> = option_env!("PROVIDER_SYNC_TEST_CONTROL");
-const TOKEN: &str = "testbed-token";
+const TOKEN: &str = "testbed-admin-token-of-32-bytes-or-more";
 
 fn server() -> &'static str {
     SERVER.expect("PROVIDER_SYNC_TEST_SERVER is set by scripts/test.sh at build time")

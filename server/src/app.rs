@@ -5,15 +5,18 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_scalar::{Scalar, Servable};
 
+use crate::access::Access;
 use crate::config::Config;
 use crate::error::Error;
 use crate::health::HealthBoard;
@@ -25,6 +28,8 @@ use crate::{http, openapi, ws};
 pub struct AppState {
     pub service: Arc<Service>,
     pub config: Arc<Config>,
+    /// The tokens, read from the configuration at start.
+    pub access: Arc<Access>,
     pub health: Arc<HealthBoard>,
     /// New WebSocket sessions subscribe to it.
     pub shutdown: ShutdownTrigger,
@@ -59,6 +64,7 @@ fn cors(config: &Config) -> CorsLayer {
             header::ETAG,
             header::RETRY_AFTER,
             HeaderName::from_static("x-sync-version"),
+            http::trace::REQUEST_ID.clone(),
         ])
 }
 
@@ -80,16 +86,30 @@ fn build(state: AppState, fallback: bool) -> Router {
     let origin_state = state.clone();
     let doc = openapi::document(config.prefix());
     let doc_json = serde_json::to_string(&doc).expect("the API description serialises");
-    let reads = axum::middleware::from_fn_with_state(state.clone(), crate::limits::limit_reads);
+    // With --read-tokens-file these answer only callers with a token; every
+    // one is under the per-address read limit (refused tokens count).
+    let reads = Router::new()
+        .merge(http::sync::router())
+        .merge(http::catalog::router())
+        .merge(http::availability::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::auth::require_read,
+        ))
+        .merge(ws::router().route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::auth::require_read_ws,
+        )))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::limit_reads,
+        ));
     let api = Router::new()
-        .merge(http::sync::router().route_layer(reads.clone()))
-        .merge(http::catalog::router().route_layer(reads.clone()))
-        .merge(http::availability::router().route_layer(reads.clone()))
-        .merge(ws::router().route_layer(reads))
+        .merge(reads)
         .merge(http::ops::router())
         .nest(
             "/admin",
-            http::admin::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+            http::admin::router(state.clone()).layer(middleware::from_fn_with_state(
                 state.clone(),
                 crate::limits::limit_admin,
             )),
@@ -138,11 +158,18 @@ fn build(state: AppState, fallback: bool) -> Router {
         .layer(CompressionLayer::new())
         .layer(cors(&config))
         // Outside CORS: a foreign origin's preflight is refused too.
-        .layer(axum::middleware::from_fn_with_state(
-            origin_state,
+        .layer(middleware::from_fn_with_state(
+            origin_state.clone(),
             crate::limits::check_origin,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(
+            origin_state,
+            crate::limits::identify_client,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(http::trace::RequestSpan))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(http::trace::drop_unfit_request_id))
 }
 
 #[cfg(test)]
@@ -155,6 +182,8 @@ mod tests {
     use super::*;
     use crate::metrics::Metrics;
     use crate::store::SqliteStore;
+
+    const TOKEN: &str = "unit-test-admin-token-of-32-bytes-or-more";
 
     async fn state(dir: &tempfile::TempDir) -> AppState {
         let store = SqliteStore::open(&dir.path().join("t.db").display().to_string())
@@ -169,10 +198,11 @@ mod tests {
         .await
         .unwrap();
         let mut config = Config::defaults();
-        config.admin_token = Some("secret".into());
+        config.admin_token = Some(TOKEN.into());
         AppState {
             service,
             guards: Arc::new(crate::limits::Guards::new(&config)),
+            access: Arc::new(Access::from_config(&config).unwrap()),
             config: Arc::new(config),
             health: Arc::default(),
             shutdown: crate::shutdown::channel().0,
@@ -229,7 +259,7 @@ mod tests {
         assert_eq!(body["error"]["code"], "unauthorized");
         assert_eq!(service.snapshot().version(), 0);
 
-        let created = app.oneshot(request(Some("secret"))).await.unwrap();
+        let created = app.oneshot(request(Some(TOKEN))).await.unwrap();
         assert_eq!(created.status(), StatusCode::CREATED);
         assert_eq!(service.snapshot().version(), 1);
     }

@@ -45,9 +45,28 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_NEW_EPOCH")]
     pub new_epoch: bool,
 
-    /// Bearer token for the admin API. Without it the admin API answers 401.
+    /// Bearer token for the admin API, at least 32 bytes; the audit log
+    /// names it `admin`. Without it (and without `--admin-tokens-file`) the
+    /// admin API answers 401.
     #[arg(long, env = "PROVIDER_SYNC_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// A file of named admin tokens, one `name:token` per line (blank lines
+    /// and `#` comments allowed; each token at least 32 bytes): several
+    /// operators, each named in the audit log. Read at start.
+    #[arg(long, env = "PROVIDER_SYNC_ADMIN_TOKENS_FILE")]
+    pub admin_tokens_file: Option<PathBuf>,
+
+    /// A file of named read tokens, in the same format. When set, the read
+    /// API and the WebSocket answer only requests with a token (read or
+    /// admin): `Authorization: Bearer <token>`, or on the WebSocket the
+    /// `access_token` query parameter. Operations endpoints stay open.
+    #[arg(long, env = "PROVIDER_SYNC_READ_TOKENS_FILE")]
+    pub read_tokens_file: Option<PathBuf>,
+
+    /// Days an admin write's audit record is kept (`GET /admin/audit`).
+    #[arg(long, env = "PROVIDER_SYNC_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub audit_retention_days: u32,
 
     /// Path prefix every endpoint is mounted under (starts with `/`, or is
     /// empty for the root).
@@ -372,6 +391,10 @@ impl Config {
             ("--max-ws-sessions", self.max_ws_sessions as u64),
             ("--header-read-timeout-ms", self.header_read_timeout_ms),
             ("--idle-timeout-ms", self.idle_timeout_ms),
+            (
+                "--audit-retention-days",
+                u64::from(self.audit_retention_days),
+            ),
         ];
         for (flag, value) in positive {
             if value == 0 {

@@ -7,6 +7,8 @@
 //! # Layout
 //!
 //! - `config`: command-line flags and environment variables.
+//! - `access`: the named admin and read tokens, matched in constant time.
+//! - `audit`: who changed what: the record of each admin write, its trim.
 //! - `app`: `fn app`, the router with every route and layer.
 //! - `http`: REST handlers, one module per resource (sync, catalog, availability, admin, ops).
 //! - `serve`: the accept loop: connection cap, header-read and idle timeouts, write progress.
@@ -30,7 +32,9 @@
 
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
+pub mod access;
 pub mod app;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 mod clock;
@@ -56,6 +60,7 @@ use std::sync::Arc;
 pub use app::{AppState, app};
 pub use catalog::{Catalog, CatalogError};
 pub use config::Config;
+pub use http::auth::Caller;
 pub use service::Service;
 
 use crate::health::{HealthBoard, ProbeSettings};
@@ -99,6 +104,7 @@ impl ProviderSync {
     /// the background tasks.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         config.check().map_err(StartError::Config)?;
+        let access = Arc::new(access::Access::from_config(&config).map_err(StartError::Config)?);
         // Check the file before touching the store: a bad file changes nothing.
         let catalog_options = config.catalog_source.options();
         let catalog = config
@@ -141,11 +147,13 @@ impl ProviderSync {
         }
         let (trigger, shutdown) = shutdown::channel();
         let health = Arc::new(HealthBoard::default());
+        audit::trim(service.store().as_ref(), config.audit_retention_days).await;
         let guards = Arc::new(limits::Guards::new(&config));
         let state = AppState {
             service: service.clone(),
             guards: guards.clone(),
             config: Arc::new(config.clone()),
+            access,
             health: health.clone(),
             shutdown: trigger.clone(),
         };
@@ -181,6 +189,11 @@ impl ProviderSync {
                 shutdown.clone(),
             ));
         }
+        tasks.push(audit::spawn_trim(
+            service.clone(),
+            config.audit_retention_days,
+            shutdown.clone(),
+        ));
         tasks.push(health::spawn(
             service,
             health,

@@ -26,7 +26,10 @@ use crate::serve::Connection;
 /// peer is a trusted proxy, in which case the right-most address of
 /// `X-Forwarded-For` that is not itself a trusted proxy. The one place the
 /// client's address is worked out (rate limits and the audit log use it).
-pub fn client_addr(request: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
+pub fn client_addr<B>(request: &axum::http::Request<B>, trusted: &[IpNet]) -> Option<IpAddr> {
+    if let Some(ClientAddr(ip)) = request.extensions().get::<ClientAddr>() {
+        return Some(*ip);
+    }
     let peer = request
         .extensions()
         .get::<Connection>()
@@ -38,6 +41,25 @@ pub fn client_addr(request: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
                 .map(|c| c.0.ip())
         })?;
     Some(forwarded_client(peer, request.headers(), trusted))
+}
+
+/// The client's address as worked out once per request (by
+/// [`identify_client`]), for everything after it: rate limits, the audit,
+/// the logs.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+/// Middleware: works out the client's address (through trusted proxies
+/// only) and keeps it in the request's extensions.
+pub async fn identify_client(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Some(ip) = app.guards.client_addr(&request) {
+        request.extensions_mut().insert(ClientAddr(ip));
+    }
+    next.run(request).await
 }
 
 fn trusted_ip(ip: IpAddr, trusted: &[IpNet]) -> bool {

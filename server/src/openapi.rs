@@ -2,7 +2,7 @@
 //! types (served at `/openapi.json`, browsable at `/docs`).
 
 use provider_sync_protocol as p;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
@@ -13,7 +13,9 @@ use crate::http;
     info(
         title = "provider-sync",
         description = "Keeps an AI provider/model catalog in sync between this server and every client: \
-full and incremental sync over REST, live events over WebSocket, an authenticated admin API."
+full and incremental sync over REST, live events over WebSocket, an authenticated and audited admin API. \
+With --read-tokens-file the read API and the WebSocket need a token too (read_token): an Authorization \
+header, or on the WebSocket the access_token query parameter; operations endpoints never do."
     ),
     paths(
         http::sync::state,
@@ -34,6 +36,7 @@ full and incremental sync over REST, live events over WebSocket, an authenticate
         http::admin::delete_model,
         http::admin::deprecate_model,
         http::admin::set_active_provider,
+        http::audit::list,
         http::ops::healthz,
         http::ops::readyz,
         http::ops::metrics,
@@ -59,6 +62,15 @@ impl Modify for AdminToken {
         components.add_security_scheme(
             "admin_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // Only with --read-tokens-file (an admin token reads too).
+        components.add_security_scheme(
+            "read_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "access_token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("access_token"))),
         );
     }
 }

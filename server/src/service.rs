@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{Mutex, broadcast};
 
+use crate::audit::AuditRecord;
 use crate::catalog::Catalog;
 use crate::clock::now_rfc3339;
 use crate::error::{Error, Result};
@@ -594,7 +595,19 @@ impl Service {
         self: &Arc<Self>,
         build: impl FnMut(&mut Draft) -> Result<T>,
     ) -> Result<Written<T>> {
-        self.write_with(build, false).await
+        self.write_with(build, false, None).await
+    }
+
+    /// `write`, with the record of the admin request that makes it: kept in
+    /// the write's transaction (with the epoch and the versions it
+    /// produced), or on its own when the write changes nothing. Either way
+    /// an acknowledged write has its record.
+    pub async fn write_audited<T>(
+        self: &Arc<Self>,
+        audit: AuditRecord,
+        build: impl FnMut(&mut Draft) -> Result<T>,
+    ) -> Result<Written<T>> {
+        self.write_with(build, false, Some(audit)).await
     }
 
     /// Reconciles the store with a catalog file (see `Catalog::reconcile`).
@@ -606,7 +619,7 @@ impl Service {
         self: &Arc<Self>,
         catalog: &Catalog,
     ) -> Result<Written<crate::catalog::Reconciled>> {
-        self.write_with(|draft| Ok(catalog.reconcile(draft)), true)
+        self.write_with(|draft| Ok(catalog.reconcile(draft)), true, None)
             .await
     }
 
@@ -614,6 +627,7 @@ impl Service {
         self: &Arc<Self>,
         mut build: impl FnMut(&mut Draft) -> Result<T>,
         fresh_record: bool,
+        audit: Option<AuditRecord>,
     ) -> Result<Written<T>> {
         let mut guard = self.writer.clone().lock_owned().await;
         for attempt in 0..ATTEMPTS {
@@ -642,6 +656,13 @@ impl Service {
             draft.applied_json = applied.map(|r| r.json);
             let value = build(&mut draft)?;
             if draft.is_empty() && draft.record.is_none() {
+                if let Some(mut audit) = audit {
+                    audit.epoch = Some(base.epoch().to_owned());
+                    if let Err(err) = self.store.record_audit(&audit).await {
+                        self.note_store_error(&err);
+                        return Err(Error::Store(err));
+                    }
+                }
                 return Ok(Written {
                     value,
                     version: base.version(),
@@ -649,8 +670,11 @@ impl Service {
                 });
             }
             let service = self.clone();
+            let audit = audit.clone();
             let (outcome, held) = tokio::spawn(async move {
-                let published = service.commit_and_publish(&base, draft).await;
+                let published = service
+                    .commit_and_publish(&base, draft, audit.as_ref())
+                    .await;
                 if let Err(Error::Store(StoreError::VersionConflict { found, .. })) = &published {
                     tracing::info!(found, "another instance wrote first; catching up");
                     if let Err(err) = service.follow_locked().await {
@@ -887,7 +911,21 @@ impl Service {
         }
     }
 
-    async fn commit_and_publish(&self, base: &Snapshot, draft: Draft) -> Result<(u64, usize)> {
+    async fn commit_and_publish(
+        &self,
+        base: &Snapshot,
+        draft: Draft,
+        audit: Option<&AuditRecord>,
+    ) -> Result<(u64, usize)> {
+        let audit = audit.map(|audit| AuditRecord {
+            epoch: Some(base.epoch().to_owned()),
+            versions: draft
+                .events
+                .first()
+                .zip(draft.events.last())
+                .map(|(first, last)| (first.version, last.version)),
+            ..audit.clone()
+        });
         let jsons: Vec<String> = draft
             .events
             .iter()
@@ -911,6 +949,7 @@ impl Service {
             retain_bytes: self.retention.bytes,
             catalog: record.as_deref(),
             catalog_base: draft.applied_json.as_deref(),
+            audit: audit.as_ref(),
         };
         self.store.commit(&commit).await.map_err(Error::Store)?;
         drop(commit);
@@ -989,6 +1028,19 @@ mod tests {
         }
         async fn ping(&self) -> Result<(), StoreError> {
             self.0.ping().await
+        }
+        async fn record_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+            self.0.record_audit(record).await
+        }
+        async fn audit(
+            &self,
+            before: Option<u64>,
+            limit: u32,
+        ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
+            self.0.audit(before, limit).await
+        }
+        async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError> {
+            self.0.trim_audit(older_than_ms).await
         }
     }
 

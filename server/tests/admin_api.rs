@@ -818,3 +818,451 @@ async fn a_health_change_between_read_and_patch_does_not_fail_the_if_match() {
     assert_eq!(refused.status(), 412);
     server.stop().await;
 }
+
+// Who changed what: named tokens, the audit table and its log line.
+
+const ALICE: &str = "alice-token-0123456789abcdef0123456789";
+const BOB: &str = "bob-token-0123456789abcdef0123456789ab";
+
+/// `GET /admin/audit` with `query`, as the holder of `token`.
+async fn audit(server: &TestServer, token: &str, query: &str) -> Value {
+    let response = server
+        .http
+        .get(server.url(&format!("/admin/audit{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Every audit entry, newest first.
+async fn audit_entries(server: &TestServer) -> Vec<Value> {
+    let page = audit(server, TOKEN, "?limit=1000").await;
+    page["entries"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_short_admin_token_stops_the_start_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never.db");
+    let database = db.to_str().unwrap();
+    let short = "short-but-secret";
+
+    let (code, stderr) = refused_start(&["--database", database, "--admin-token", short], &[]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--admin-token"), "{stderr}");
+    assert!(stderr.contains("32"), "{stderr}");
+    assert!(
+        !stderr.contains(short),
+        "the token is never printed: {stderr}"
+    );
+
+    let (code, stderr) = refused_start(
+        &["--database", database],
+        &[("PROVIDER_SYNC_ADMIN_TOKEN", short)],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--admin-token"), "{stderr}");
+    assert!(!stderr.contains(short), "{stderr}");
+
+    // In a file: the flag and the line (comments and blank lines count).
+    let file = dir.path().join("admins");
+    write(
+        &file,
+        &format!("# operators\nalice:{ALICE}\n\nbob:{short}\n"),
+    );
+    let (code, stderr) = refused_start(
+        &[
+            "--database",
+            database,
+            "--admin-tokens-file",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--admin-tokens-file line 4"), "{stderr}");
+    assert!(
+        !stderr.contains(short) && !stderr.contains(ALICE),
+        "{stderr}"
+    );
+
+    let (code, stderr) = refused_start(
+        &["--database", database],
+        &[("PROVIDER_SYNC_READ_TOKENS_FILE", file.to_str().unwrap())],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--read-tokens-file line 4"), "{stderr}");
+
+    // Two holders with one name.
+    write(&file, &format!("alice:{ALICE}\nalice:{BOB}\n"));
+    let (_, stderr) = refused_start(
+        &[
+            "--database",
+            database,
+            "--admin-tokens-file",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(stderr.contains("--admin-tokens-file line 2"), "{stderr}");
+    assert!(!db.exists(), "a refused start opens no store");
+}
+
+#[tokio::test]
+async fn tokens_from_a_file_each_write_under_their_own_name() {
+    let (dir, db) = temp_db();
+    let mut config = config(&db);
+    config.admin_token = None;
+    config.admin_tokens_file = Some(tokens_file(
+        dir.path(),
+        "admins",
+        &[("alice", ALICE), ("bob", BOB)],
+    ));
+    let server = TestServer::start(config).await;
+    for (token, id) in [(ALICE, "by-alice"), (BOB, "by-bob")] {
+        let response = server
+            .http
+            .post(server.url("/admin/providers"))
+            .bearer_auth(token)
+            .json(&json!({"id": id, "name": id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    // The command-line token of the other servers is not one of these.
+    let refused = server
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "x", "name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()[header::WWW_AUTHENTICATE], "Bearer");
+
+    let page = audit(&server, BOB, "").await;
+    let who: Vec<(&str, u64)> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["token"].as_str().unwrap(),
+                e["first_version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(who, [("bob", 2), ("alice", 1)], "{page}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_admin_write_is_audited_with_its_versions_token_and_request_id() {
+    let (_dir, server) = server().await;
+    let epoch = server.state().await.metadata.epoch;
+    server.add_provider("a").await;
+    server.add_provider("b").await;
+    let fallback = server
+        .admin(Method::PATCH, "/providers/b")
+        .json(&json!({"fallback_provider_id": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fallback.status(), 200);
+
+    // One write of several events (b loses its fallback, a goes), with the
+    // caller's request id.
+    let deleted = server
+        .admin(Method::DELETE, "/providers/a")
+        .header("x-request-id", "deploy-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(deleted.headers()["x-request-id"], "deploy-42");
+    let entries = audit_entries(&server).await;
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    let newest = &entries[0];
+    assert_eq!(newest["token"], "admin");
+    assert_eq!(newest["request_id"], "deploy-42");
+    assert_eq!(newest["method"], "DELETE");
+    assert_eq!(newest["path"], "/api/provider-sync/admin/providers/a");
+    assert_eq!(newest["status"], 204);
+    assert_eq!(newest["client"], "127.0.0.1");
+    assert_eq!(newest["epoch"], epoch.as_str());
+    assert_eq!(newest["first_version"], 4);
+    assert_eq!(newest["last_version"], 5);
+    assert_eq!(server.version().await, 5);
+    let at = newest["at"].as_str().unwrap();
+    assert!(
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).is_ok(),
+        "{at}"
+    );
+    let created = &entries[3];
+    assert_eq!(
+        (
+            &created["method"],
+            &created["status"],
+            &created["first_version"],
+            &created["last_version"]
+        ),
+        (&json!("POST"), &json!(201), &json!(1), &json!(1))
+    );
+
+    // Without a request id (or with one that is not fit for a log line), the
+    // server makes one, answers with it and records it.
+    for sent in [None, Some("two words"), Some(&*"x".repeat(300))] {
+        let mut request = server
+            .admin(Method::PATCH, "/providers/nope")
+            .json(&json!({"name": "n"}));
+        if let Some(id) = sent {
+            request = request.header("x-request-id", id);
+        }
+        let response = request.send().await.unwrap();
+        // A failed write is recorded too, without versions.
+        assert_eq!(response.status(), 404);
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(!id.is_empty() && Some(id.as_str()) != sent, "{id}");
+        let newest = audit_entries(&server).await.remove(0);
+        assert_eq!(newest["request_id"], id.as_str());
+        assert_eq!(newest["status"], 404);
+        assert_eq!(newest["first_version"], Value::Null);
+        assert_eq!(newest["last_version"], Value::Null);
+    }
+
+    // A write that changes nothing is recorded, without versions.
+    let unchanged = server
+        .admin(Method::PATCH, "/providers/b")
+        .json(&json!({"name": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 200);
+    let newest = audit_entries(&server).await.remove(0);
+    assert_eq!(
+        (
+            &newest["method"],
+            &newest["status"],
+            &newest["first_version"]
+        ),
+        (&json!("PATCH"), &json!(200), &Value::Null)
+    );
+    assert_eq!(server.version().await, 5);
+
+    // A refused token leaves no record (it names no one), nor does reading
+    // the audit.
+    let count = audit_entries(&server).await.len();
+    let refused = server
+        .http
+        .delete(server.url("/admin/providers/b"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("x-request-id"));
+    assert_eq!(audit_entries(&server).await.len(), count);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_audit_needs_the_admin_token_and_pages_newest_first() {
+    let (_dir, server) = server().await;
+    for id in ["p1", "p2", "p3", "p4", "p5"] {
+        server.add_provider(id).await;
+    }
+    for token in [None, Some(ALICE)] {
+        let mut request = server.http.get(server.url("/admin/audit"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let (status, error) = error_of(request.send().await.unwrap()).await;
+        assert_eq!(status, 401);
+        assert_eq!(error["error"]["code"], "unauthorized");
+    }
+
+    let mut paths = Vec::new();
+    let mut ids = Vec::new();
+    let mut query = "?limit=2".to_owned();
+    loop {
+        let page = audit(&server, TOKEN, &query).await;
+        let entries = page["entries"].as_array().unwrap();
+        assert!(entries.len() <= 2, "{page}");
+        for entry in entries {
+            ids.push(entry["id"].as_u64().unwrap());
+            paths.push(
+                entry["path"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        match page["next_before"].as_u64() {
+            Some(before) => {
+                assert_eq!(Some(before), ids.last().copied());
+                query = format!("?limit=2&before={before}");
+            }
+            None => break,
+        }
+    }
+    // Every write once, newest first (the bodies name the providers; the
+    // path is the collection's).
+    assert_eq!(paths, ["providers"; 5]);
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
+    let versions: Vec<u64> = audit_entries(&server)
+        .await
+        .iter()
+        .map(|e| e["first_version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [5, 4, 3, 2, 1]);
+
+    for bad in ["?limit=0", "?limit=1001", "?before=x"] {
+        let response = server
+            .http
+            .get(server.url(&format!("/admin/audit{bad}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{bad}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_log_names_who_wrote_and_never_shows_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = "reader-token-0123456789abcdef012345678";
+    let admins = tokens_file(dir.path(), "admins", &[("alice", ALICE)]);
+    let readers = tokens_file(dir.path(), "readers", &[("app", reader)]);
+    let log_path = dir.path().join("server.log");
+    let db = dir.path().join("log.db");
+    let (child, base) = spawn_binary_with(
+        &[
+            "--database",
+            db.to_str().unwrap(),
+            "--admin-tokens-file",
+            admins.to_str().unwrap(),
+            "--read-tokens-file",
+            readers.to_str().unwrap(),
+            "--health-interval-ms",
+            "3600000",
+        ],
+        &[("RUST_LOG", "debug")],
+        std::fs::File::create(&log_path).unwrap().into(),
+    );
+    let mut child = KillOnDrop(child);
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{base}/admin/providers"))
+        .bearer_auth(ALICE)
+        .header("x-request-id", "log-test-1")
+        .json(&json!({"id": "p", "name": "P"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let state = http
+        .get(format!("{base}/state"))
+        .bearer_auth(reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state.status(), 200);
+    let ws = format!(
+        "{}/ws?access_token={reader}",
+        base.replacen("http://", "ws://", 1)
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws).await.unwrap();
+    next_event(&mut socket).await;
+    drop(socket);
+
+    let stopped = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    child.0.wait().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("log-test-1") && l.contains("alice"))
+        .unwrap_or_else(|| panic!("no audit line in {log}"));
+    for part in [
+        "INFO",
+        "127.0.0.1",
+        "POST",
+        "/admin/providers",
+        "201",
+        "1..1",
+    ] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    assert!(
+        log.contains("access_token"),
+        "the WebSocket request is logged: {log}"
+    );
+    assert!(!log.contains(ALICE), "{log}");
+    assert!(!log.contains(reader), "{log}");
+}
+
+#[tokio::test]
+async fn audit_records_past_the_retention_are_trimmed() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(config(&db)).await;
+    server.add_provider("today").await;
+    server.stop().await;
+
+    // Two records from the past, put in the stopped server's store.
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let store = provider_sync_server::store::open(&config(&db).database, Default::default())
+        .await
+        .unwrap();
+    for (days, request_id) in [(91, "91-days-ago"), (45, "45-days-ago")] {
+        let record = provider_sync_server::audit::AuditRecord {
+            at_ms: now - days * DAY_MS,
+            token: "alice".into(),
+            client: "127.0.0.1".into(),
+            request_id: request_id.into(),
+            method: "POST".into(),
+            path: "/api/provider-sync/admin/providers".into(),
+            status: 201,
+            epoch: None,
+            versions: None,
+        };
+        store.record_audit(&record).await.unwrap();
+    }
+    assert_eq!(store.audit(None, 10).await.unwrap().len(), 3);
+    store.close().await;
+
+    let request_ids = |entries: Vec<Value>| -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| e["request_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The default keeps 90 days.
+    let server = TestServer::start(config(&db)).await;
+    let kept = request_ids(audit_entries(&server).await);
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[0], "45-days-ago");
+    server.stop().await;
+
+    let mut shorter = config(&db);
+    shorter.audit_retention_days = 30;
+    let server = TestServer::start(shorter).await;
+    let kept = audit_entries(&server).await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["first_version"], 1, "today's write stays");
+    server.stop().await;
+}

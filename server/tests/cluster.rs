@@ -823,6 +823,7 @@ async fn a_commit_built_on_another_epoch_is_refused() {
             retain_bytes: 1 << 20,
             catalog: None,
             catalog_base: None,
+            audit: None,
         };
         assert!(
             matches!(

@@ -437,11 +437,23 @@ async fn operations_endpoints() {
         "/ws",
         "/admin/providers/{id}",
         "/admin/active-provider",
+        "/admin/audit",
     ] {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
     assert_eq!(doc["servers"][0]["url"], "/api/provider-sync");
-    assert!(doc["components"]["schemas"]["SyncState"].is_object());
+    for schema in ["SyncState", "AuditPage", "AuditEntry"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    // Reads name the optional read token; the WebSocket its query form.
+    for scheme in ["admin_token", "read_token", "access_token"] {
+        assert!(
+            doc["components"]["securitySchemes"][scheme].is_object(),
+            "{scheme}"
+        );
+    }
+    let ws_security = doc["paths"]["/ws"]["get"]["security"].to_string();
+    assert!(ws_security.contains("access_token"), "{ws_security}");
     let docs = server.get("/docs").await;
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("openapi"));
@@ -657,4 +669,78 @@ async fn durations_that_cannot_work_are_refused_at_start_naming_the_flag() {
         assert!(err.contains(flag), "{flag}: {err}");
     }
     assert!(!db.exists(), "refused before the store was touched");
+}
+
+const READER: &str = "reader-token-0123456789abcdef012345678";
+
+#[tokio::test]
+async fn read_tokens_close_the_read_api_and_leave_operations_open() {
+    let (dir, db) = temp_db();
+    let mut config = config(&db);
+    config.catalog = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.toml").into());
+    config.read_tokens_file = Some(tokens_file(dir.path(), "readers", &[("app", READER)]));
+    let server = TestServer::start(config).await;
+    let model = server.state_with(READER).await.all_models[0].id.clone();
+    let reads = [
+        ("GET", "/state".to_owned()),
+        ("POST", "/sync".to_owned()),
+        ("GET", "/version".to_owned()),
+        ("GET", "/providers".to_owned()),
+        ("GET", "/providers/openai".to_owned()),
+        ("GET", "/models".to_owned()),
+        ("GET", format!("/models/{model}")),
+        ("GET", "/providers/openai/availability".to_owned()),
+        ("GET", format!("/models/{model}/availability")),
+    ];
+    for (method, path) in &reads {
+        let request = |token: Option<&str>| {
+            let mut request = server
+                .http
+                .request(method.parse().unwrap(), server.url(path))
+                .json(&json!({"client_version": 0}));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        for refused in [None, Some("not-a-token-but-long-enough-0123456789")] {
+            let response = request(refused).await.unwrap();
+            assert_eq!(response.status(), 401, "{method} {path} with {refused:?}");
+            assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unauthorized", "{path}");
+        }
+        // The read token, and an admin token, read.
+        for token in [READER, TOKEN] {
+            let response = request(Some(token)).await.unwrap();
+            assert_eq!(response.status(), 200, "{method} {path}");
+        }
+    }
+    // HTTP reads take the header only: a token in the URL ends up in logs
+    // and caches (the WebSocket, which cannot send a header, is the exception).
+    let in_url = server.get(&format!("/state?access_token={READER}")).await;
+    assert_eq!(in_url.status(), 401);
+    // Operations stay open for probes and scrapers.
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        assert_eq!(server.get(path).await.status(), 200, "{path}");
+    }
+    // A read token does not write.
+    let write = server
+        .http
+        .post(server.url("/admin/providers"))
+        .bearer_auth(READER)
+        .json(&json!({"id": "x", "name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_read_tokens_reads_are_open() {
+    let (_dir, server) = seeded().await;
+    assert_eq!(server.get("/state").await.status(), 200);
+    assert_eq!(server.get("/version").await.status(), 200);
+    server.stop().await;
 }

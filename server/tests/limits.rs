@@ -488,3 +488,33 @@ async fn the_websocket_write_deadline_measures_progress() {
     drop(stalled);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_audit_names_the_forwarded_client_only_behind_a_trusted_proxy() {
+    for (trusted, expected) in [(true, "198.51.100.7"), (false, "127.0.0.1")] {
+        let (_dir, server) = start(|c| {
+            if trusted {
+                c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+            }
+        })
+        .await;
+        let answer = server
+            .admin(Method::POST, "/providers")
+            .header("x-forwarded-for", "198.51.100.7")
+            .json(&serde_json::json!({"id": "x", "name": "X"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 201);
+        let page: Value = server
+            .admin(Method::GET, "/audit")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["entries"][0]["client"], expected, "{page}");
+        server.stop().await;
+    }
+}

@@ -373,3 +373,35 @@ async fn heartbeats_follow_the_changes_they_name() {
     assert!(heartbeats > 0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn read_tokens_guard_the_websocket() {
+    let reader = "reader-token-0123456789abcdef012345678";
+    let (dir, db) = temp_db();
+    let mut config = config(&db);
+    config.read_tokens_file = Some(tokens_file(dir.path(), "readers", &[("app", reader)]));
+    let server = TestServer::start(config).await;
+    for query in ["", "?access_token=wrong-token-0123456789abcdef0123456789"] {
+        let refused = tokio_tungstenite::connect_async(server.ws_url(query)).await;
+        match refused {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401, "{query}");
+            }
+            other => panic!("{query}: expected a refused upgrade, got {other:?}"),
+        }
+    }
+    // A browser cannot set headers on a WebSocket: the token goes in the URL.
+    let mut ws = server.connect(&format!("?access_token={reader}")).await;
+    hello_sync_type(&next_event(&mut ws).await);
+    // Other clients may send the header; an admin token reads too.
+    for token in [reader, TOKEN] {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = server.ws_url("").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        hello_sync_type(&next_event(&mut ws).await);
+    }
+    server.stop().await;
+}

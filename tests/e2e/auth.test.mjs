@@ -1,14 +1,20 @@
 // An app behind a login: every request carries the app's headers and the
-// token getToken gives, the WebSocket carries the token in its URL, and a
+// token getToken gives, the WebSocket carries the token in its URL (and the
+// server, which keeps its catalog behind read tokens, takes both), and a
 // copy cached for one token is never shown to another.
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { control, eventually, launchChromium, pageSite, root, serverSockets, startTestbed } from "./testbed.mjs";
 
 let bed, browser;
 
-
+// Two users' tokens, both read tokens of the server (at least 32 bytes),
+// and one the server does not know.
+const ONE = "token-one-of-at-least-32-bytes-0001";
+const TWO = "token-two-of-at-least-32-bytes-0002";
+const UNKNOWN = "token-the-server-does-not-know-0003";
 
 const stateOf = (page) => page.evaluate(() => {
   const state = window.__sync?.getState();
@@ -17,7 +23,10 @@ const stateOf = (page) => page.evaluate(() => {
 
 before(async () => {
   const site = pageSite("auth-site", "auth/index.html");
-  bed = await startTestbed(["--catalog", join(root, "examples/catalog.toml"), "--static-dir", site]);
+  const readers = join(root, "target", "auth-read-tokens");
+  writeFileSync(readers, `# the app's users\none:${ONE}\ntwo:${TWO}\n`);
+  bed = await startTestbed(["--catalog", join(root, "examples/catalog.toml"), "--static-dir", site,
+    "--read-tokens-file", readers]);
   browser = await launchChromium();
 });
 
@@ -39,15 +48,15 @@ test("credentials go with every request and the cache is kept per token", async 
   page.on("websocket", (socket) => sockets.push(socket.url()));
   const url = (token) => `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}&token=${token}`;
 
-  await page.goto(url("token-one"));
+  await page.goto(url(ONE));
   await eventually("synced", async () => (await stateOf(page))?.status === "synced");
   await eventually("the socket", async () => sockets.length > 0);
   assert.ok(requests.length > 0, "requests were made");
   for (const { path, headers } of requests) {
-    assert.equal(headers.authorization, "Bearer token-one", `${path} carries the token`);
+    assert.equal(headers.authorization, `Bearer ${ONE}`, `${path} carries the token`);
     assert.equal(headers["x-tenant"], "acme", `${path} carries the app's header`);
   }
-  assert.ok(sockets.every((u) => new URL(u).searchParams.get("access_token") === "token-one"), sockets.join(" "));
+  assert.ok(sockets.every((u) => new URL(u).searchParams.get("access_token") === ONE), sockets.join(" "));
   // The copy is cached (under this token's entry).
   await eventually("the cache write", () =>
     page.evaluate(() => new Promise((ok) => {
@@ -61,7 +70,7 @@ test("credentials go with every request and the cache is kept per token", async 
   // The server goes down. Another token: nothing to show, not the other
   // token's copy.
   await control(bed, "stop");
-  await page.goto(url("token-two"));
+  await page.goto(url(TWO));
   await eventually("an error, with nothing shown", async () => {
     const state = await stateOf(page);
     return state?.status === "error";
@@ -69,7 +78,7 @@ test("credentials go with every request and the cache is kept per token", async 
   assert.equal((await stateOf(page)).providers, 0);
 
   // The first token again: its copy, stale.
-  await page.goto(url("token-one"));
+  await page.goto(url(ONE));
   await eventually("the cached copy", async () => {
     const state = await stateOf(page);
     return state?.status === "stale" && state.fromCache && state.providers > 0;
@@ -82,13 +91,23 @@ test("credentials go with every request and the cache is kept per token", async 
   const other = await context.newPage();
   const otherSockets = [];
   other.on("websocket", (socket) => otherSockets.push(socket.url()));
-  await other.goto(url("token-two"));
+  await other.goto(url(TWO));
   await eventually("the second token's tab synced", async () => (await stateOf(other))?.status === "synced");
   await eventually("its own socket", async () => otherSockets.length > 0);
   assert.ok(
-    otherSockets.every((u) => new URL(u).searchParams.get("access_token") === "token-two"),
+    otherSockets.every((u) => new URL(u).searchParams.get("access_token") === TWO),
     otherSockets.join(" "),
   );
   assert.equal(await serverSockets(bed), 2, "one connection per set of credentials");
+  await context.close();
+});
+
+test("a token the server does not know gets nothing", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const url = `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}&token=${UNKNOWN}`;
+  await page.goto(url);
+  await eventually("an error", async () => (await stateOf(page))?.status === "error");
+  assert.equal((await stateOf(page)).providers, 0);
   await context.close();
 });

@@ -94,7 +94,7 @@ test("a server-rendered catalog hydrates without a mismatch or a GET /state", as
   // Live after hydration.
   const response = await fetch(`${bed.server}/admin/providers/mistral/status`, {
     method: "PUT",
-    headers: { authorization: "Bearer testbed-token", "content-type": "application/json" },
+    headers: { authorization: "Bearer testbed-admin-token-of-32-bytes-or-more", "content-type": "application/json" },
     body: JSON.stringify({ status: "degraded", message: "ssr e2e" }),
   });
   assert.ok(response.ok);

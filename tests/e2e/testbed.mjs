@@ -63,7 +63,7 @@ export function launchFirefox({ width = 1280, height = 1000 } = {}) {
 }
 
 /** The testbed's admin token. */
-export const TOKEN = "testbed-token";
+export const TOKEN = "testbed-admin-token-of-32-bytes-or-more";
 
 /** A write through the admin API; fails the test unless it succeeds. */
 export async function admin(bed, method, path, body) {

@@ -24,7 +24,7 @@ struct Args {
     /// API bases of the instances (`http://…/api/provider-sync`), at least 2.
     #[arg(long, required = true, num_args = 2..)]
     instances: Vec<String>,
-    #[arg(long, default_value = "bench")]
+    #[arg(long, default_value = "bench-admin-token-of-32-bytes-or-more")]
     token: String,
     /// Writes for the latency figures.
     #[arg(long, default_value_t = 200)]

@@ -34,7 +34,7 @@ struct Args {
     /// provider-sync: the API base (`http://…/api/provider-sync`); ws: `http://host:port`.
     #[arg(long)]
     url: String,
-    #[arg(long, default_value = "bench")]
+    #[arg(long, default_value = "bench-admin-token-of-32-bytes-or-more")]
     token: String,
     #[arg(long, default_value_t = 1000)]
     clients: usize,

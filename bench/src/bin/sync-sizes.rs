@@ -9,6 +9,9 @@ use provider_sync_bench::compressed::{brotli, gzip};
 use provider_sync_server::Config;
 use serde_json::{Value, json};
 
+/// The admin token (at least 32 bytes, as the server requires).
+const TOKEN: &str = "bench-admin-token-of-32-bytes-or-more";
+
 #[derive(Debug, Parser)]
 struct Args {
     #[command(flatten)]
@@ -25,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.bind = "127.0.0.1:0".parse()?;
     config.database = dir.path().join("bench.db").display().to_string();
     config.catalog = Some(catalog);
-    config.admin_token = Some("bench".into());
+    config.admin_token = Some(TOKEN.into());
     let server = provider_sync_server::start(config).await?;
     let base = server.base_url();
     let plain = reqwest::Client::builder().no_gzip().no_brotli().build()?;
@@ -56,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ws.next().await; // hello
     let changed = plain
         .patch(format!("{base}/admin/models/model-00042"))
-        .bearer_auth("bench")
+        .bearer_auth(TOKEN)
         .json(&json!({"pricing": {"input_per_million": 9.75, "output_per_million": 19.5}}))
         .send()
         .await?;

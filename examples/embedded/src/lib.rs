@@ -5,7 +5,8 @@
 //! own listener and its own shutdown. provider-sync's router is merged in at
 //! `/catalog/api` (its `prefix`); the application's middleware stands in
 //! front of the admin API, which then trusts what reaches it
-//! (`admin_trust_caller`), so there is no second token to manage.
+//! (`admin_trust_caller`), so there is no second token to manage; it names
+//! the caller for provider-sync's audit (`Caller`).
 
 use axum::Router;
 use axum::extract::Request;
@@ -13,13 +14,14 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use provider_sync_server::{Config, ProviderSync, StartError};
+use provider_sync_server::{Caller, Config, ProviderSync, StartError};
 
 /// Where provider-sync's routes live in this application.
 pub const PREFIX: &str = "/catalog/api";
 
-/// The application's own check: only operators reach the admin API.
-async fn operators_only(request: Request, next: Next) -> Response {
+/// The application's own check: only operators reach the admin API, and
+/// provider-sync's audit names them (`Caller`).
+async fn operators_only(mut request: Request, next: Next) -> Response {
     let admin = request.uri().path().starts_with(&format!("{PREFIX}/admin"));
     let operator = request
         .headers()
@@ -27,6 +29,9 @@ async fn operators_only(request: Request, next: Next) -> Response {
         .is_some_and(|user| user == "operator");
     if admin && !operator {
         return (StatusCode::FORBIDDEN, "operators only").into_response();
+    }
+    if operator {
+        request.extensions_mut().insert(Caller("operator".into()));
     }
     next.run(request).await
 }

@@ -85,6 +85,18 @@ async fn provider_sync_mounts_inside_an_application() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    // The audit names the application's user.
+    let audit: Value = http
+        .get(format!("{base}{PREFIX}/admin/audit"))
+        .header("x-user", "operator")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["entries"][0]["token"], "operator", "{audit}");
+    assert_eq!(audit["entries"][0]["first_version"], 1, "{audit}");
 
     // The WebSocket under the mount: hello, the full state, the new provider.
     kinds.push(next_kind().await);

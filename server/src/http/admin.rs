@@ -1,25 +1,27 @@
 //! The admin API: authenticated writes. Each handler runs one write (one
-//! transaction, consecutive versions) and answers with the entity, its
-//! `ETag` (the revision) and `X-Sync-Version` (the catalog version after it).
+//! transaction, consecutive versions, the audit record with them) and
+//! answers with the entity, its `ETag` (the revision) and `X-Sync-Version`
+//! (the catalog version after it). `GET /admin/audit` reads the records.
 
-use axum::extract::{FromRequestParts, Path, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post, put};
-use axum::{Json, Router};
-use provider_sync_protocol::{
-    ActiveProviderChanged, DeprecateModel, ErrorBody, ModelPatch, ModelSpecification, NewModel,
-    NewProvider, ProviderPatch, ProviderSyncInfo, SetActiveProvider, StatusUpdate,
-};
-use subtle::ConstantTimeEq;
+use std::sync::Arc;
 
-use super::SYNC_VERSION;
+use super::audit::{self, AdminWrite};
+use super::{SYNC_VERSION, auth};
 use crate::app::AppState;
 use crate::commands;
 use crate::error::{AppJson, Error, Result};
 use crate::service::Written;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use axum::{Extension, Json, Router};
+use provider_sync_protocol::{
+    ActiveProviderChanged, DeprecateModel, ErrorBody, ModelPatch, ModelSpecification, NewModel,
+    NewProvider, ProviderPatch, ProviderSyncInfo, SetActiveProvider, StatusUpdate,
+};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -33,35 +35,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/models/{id}", patch(update_model).delete(delete_model))
         .route("/models/{id}/deprecate", post(deprecate_model))
         .route("/active-provider", put(set_active_provider))
-        .route_layer(middleware::from_fn_with_state(state, require_admin))
-}
-
-/// Checks `Authorization: Bearer <token>` in constant time.
-async fn require_admin(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    // Mounted inside an application that authenticates its own callers.
-    if app.config.admin_trust_caller {
-        return next.run(request).await;
-    }
-    let Some(expected) = app.config.admin_token.as_deref().filter(|t| !t.is_empty()) else {
-        return Error::Unauthorized(
-            "the admin API is disabled: start the server with --admin-token or PROVIDER_SYNC_ADMIN_TOKEN",
-        )
-        .into_response();
-    };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
-        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
-            next.run(request).await
-        }
-        Some(_) => Error::Unauthorized("the admin token is not valid").into_response(),
-        None => Error::Unauthorized("send the admin token as Authorization: Bearer <token>")
-            .into_response(),
-    }
+        .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
+        // Reading the audit is not a write: it leaves no record.
+        .route("/audit", get(audit::list))
+        .route_layer(middleware::from_fn_with_state(state, auth::require_admin))
 }
 
 /// The revision an `If-Match` header names: `"3"`, `W/"3"` or `3`; `*` or no
@@ -160,11 +137,13 @@ fn answer_empty(written: Written<()>) -> Response {
 )]
 pub async fn create_provider(
     State(app): State<AppState>,
+    Extension(write): Extension<Arc<AdminWrite>>,
     AppJson(body): AppJson<NewProvider>,
 ) -> Result<Response> {
-    let written = app
-        .service
-        .write(|d| commands::create_provider(d, body.clone()))
+    let written = write
+        .write(&app.service, StatusCode::CREATED, |d| {
+            commands::create_provider(d, body.clone())
+        })
         .await?;
     Ok(answer_entity(StatusCode::CREATED, written))
 }
@@ -187,13 +166,15 @@ pub async fn create_provider(
 )]
 pub async fn update_provider(
     State(app): State<AppState>,
+    Extension(write): Extension<Arc<AdminWrite>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     AppJson(body): AppJson<ProviderPatch>,
 ) -> Result<Response> {
-    let written = app
-        .service
-        .write(|d| commands::update_provider(d, &id, if_match, body.clone()))
+    let written = write
+        .write(&app.service, StatusCode::OK, |d| {
+            commands::update_provider(d, &id, if_match, body.clone())
+        })
         .await?;
     Ok(answer_entity(StatusCode::OK, written))
 }
@@ -214,12 +195,14 @@ pub async fn update_provider(
 )]
 pub async fn delete_provider(
     State(app): State<AppState>,
+    Extension(write): Extension<Arc<AdminWrite>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
 ) -> Result<Response> {
-    let written = app
-        .service
-        .write(|d| commands::delete_provider(d, &id, if_match))
+    let written = write
+        .write(&app.service, StatusCode::NO_CONTENT, |d| {
+            commands::delete_provider(d, &id, if_match)
+        })
         .await?;
     Ok(answer_empty(written))
 }
@@ -241,13 +224,15 @@ pub async fn delete_provider(
 )]
 pub async fn set_status(
     State(app): State<AppState>,
+    Extension(write): Extension<Arc<AdminWrite>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     AppJson(body): AppJson<StatusUpdate>,
 ) -> Result<Response> {
-    let written = app
-        .service
-        .write(|d| commands::set_status(d, &id, if_match, body.clone()))
+    let written = write
+        .write(&app.service, StatusCode::OK, |d| {
+            commands::set_status(d, &id, if_match, body.clone())
+        })
         .await?;
     Ok(answer_entity(StatusCode::OK, written))
 }
@@ -269,11 +254,13 @@ pub async fn set_status(
 )]
 pub async fn create_model(
     State(app): State<AppState>,
+    Extension(write): Extension<Arc<AdminWrite>>,
     AppJson(body): AppJson<NewModel>,
 ) -> Result<Response> {
-    let written = app
-        .service
-        .write(|d| commands::create_model(d, body.clone()))
+    let written = write
+        .write(&app.service, StatusCode::CREATED, |d| {
+            commands::create_model(d, body.clone())
+        })
         .await?;
     Ok(answer_entity(StatusCode::CREATED, written))
 }
@@ -296,13 +283,15 @@ pub async fn create_model(
 )]
 pub async fn update_model(
     State(app): State<AppState>,
+    Extension(write): Extension<Arc<AdminWrite>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     AppJson(body): AppJson<ModelPatch>,
 ) -> Result<Response> {
-    let written = app
-        .service
-        .write(|d| commands::update_model(d, &id, if_match, body.clone()))
+    let written = write
+        .write(&app.service, StatusCode::OK, |d| {
+            commands::update_model(d, &id, if_match, body.clone())
+        })
         .await?;
     Ok(answer_entity(StatusCode::OK, written))
 }
@@ -323,12 +312,14 @@ pub async fn update_model(
 )]
 pub async fn delete_model(
     State(app): State<AppState>,
+    Extension(write): Extension<Arc<AdminWrite>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
 ) -> Result<Response> {
-    let written = app
-        .service
-        .write(|d| commands::delete_model(d, &id, if_match))
+    let written = write
+        .write(&app.service, StatusCode::NO_CONTENT, |d| {
+            commands::delete_model(d, &id, if_match)
+        })
         .await?;
     Ok(answer_empty(written))
 }
@@ -351,13 +342,15 @@ pub async fn delete_model(
 )]
 pub async fn deprecate_model(
     State(app): State<AppState>,
+    Extension(write): Extension<Arc<AdminWrite>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     AppJson(body): AppJson<DeprecateModel>,
 ) -> Result<Response> {
-    let written = app
-        .service
-        .write(|d| commands::deprecate_model(d, &id, if_match, body.clone()))
+    let written = write
+        .write(&app.service, StatusCode::OK, |d| {
+            commands::deprecate_model(d, &id, if_match, body.clone())
+        })
         .await?;
     Ok(answer_entity(StatusCode::OK, written))
 }
@@ -376,11 +369,13 @@ pub async fn deprecate_model(
 )]
 pub async fn set_active_provider(
     State(app): State<AppState>,
+    Extension(write): Extension<Arc<AdminWrite>>,
     AppJson(body): AppJson<SetActiveProvider>,
 ) -> Result<Response> {
-    let written = app
-        .service
-        .write(|d| commands::set_active_provider(d, body.clone()))
+    let written = write
+        .write(&app.service, StatusCode::OK, |d| {
+            commands::set_active_provider(d, body.clone())
+        })
         .await?;
     Ok(answer(StatusCode::OK, written, None))
 }

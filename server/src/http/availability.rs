@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         (status = 200, description = "Availability", body = ProviderAvailability),
         (status = 404, description = "No such provider", body = ErrorBody),
     ),
+    security((), ("read_token" = [])),
     tag = "availability"
 )]
 pub async fn provider(
@@ -59,6 +60,7 @@ pub async fn provider(
         (status = 200, description = "Availability", body = ModelAvailability),
         (status = 404, description = "No such model", body = ErrorBody),
     ),
+    security((), ("read_token" = [])),
     tag = "availability"
 )]
 pub async fn model(

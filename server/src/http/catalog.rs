@@ -20,9 +20,6 @@ pub fn router() -> Router<AppState> {
         .route("/models/{id}", get(get_model))
 }
 
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ModelsQuery {
@@ -51,19 +48,14 @@ pub struct ModelsQuery {
         (status = 400, description = "A filter cannot be read", body = ErrorBody),
         (status = 422, description = "Limit out of range", body = ErrorBody),
     ),
+    security((), ("read_token" = [])),
     tag = "catalog"
 )]
 pub async fn list_models(
     State(app): State<AppState>,
     AppQuery(query): AppQuery<ModelsQuery>,
 ) -> Result<AppJson<ModelPage>> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(Error::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     let offset = query.offset.unwrap_or(0);
     let filter = ModelFilter {
         provider_id: query.provider_id,
@@ -100,6 +92,7 @@ pub async fn list_models(
         (status = 200, description = "The model", body = ModelSpecification),
         (status = 404, description = "No such model", body = ErrorBody),
     ),
+    security((), ("read_token" = [])),
     tag = "catalog"
 )]
 pub async fn get_model(
@@ -119,6 +112,7 @@ pub async fn get_model(
     get,
     path = "/providers",
     responses((status = 200, description = "All providers", body = Vec<ProviderSyncInfo>)),
+    security((), ("read_token" = [])),
     tag = "catalog"
 )]
 pub async fn list_providers(State(app): State<AppState>) -> AppJson<Vec<ProviderSyncInfo>> {
@@ -133,6 +127,7 @@ pub async fn list_providers(State(app): State<AppState>) -> AppJson<Vec<Provider
         (status = 200, description = "The provider", body = ProviderSyncInfo),
         (status = 404, description = "No such provider", body = ErrorBody),
     ),
+    security((), ("read_token" = [])),
     tag = "catalog"
 )]
 pub async fn get_provider(

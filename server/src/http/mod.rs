@@ -1,13 +1,22 @@
-//! The REST endpoints, one module per resource; `app.rs` merges their routers.
+//! The REST endpoints, one module per resource (`app.rs` merges their
+//! routers), and what stands in front of them: the token checks (`auth`),
+//! the audit of admin writes (`audit`), the client's address (`client`),
+//! request ids and spans (`trace`).
 
 pub mod admin;
+pub mod audit;
+pub mod auth;
 pub mod availability;
 pub mod catalog;
+pub mod client;
 pub mod ops;
 pub mod sync;
+pub mod trace;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+
+use crate::error::{Error, Result};
 
 /// The catalog version after a request, on every admin and sync answer.
 pub static SYNC_VERSION: HeaderName = HeaderName::from_static("x-sync-version");
@@ -31,4 +40,21 @@ pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
         .flat_map(|v| v.split(','))
         .map(|tag| tag.trim().trim_start_matches("W/"))
         .any(|tag| tag == "*" || tag == etag)
+}
+
+/// Page size of a paginated list when the query names none.
+const DEFAULT_PAGE: u32 = 100;
+/// The largest page a client may ask for.
+const MAX_PAGE: u32 = 1000;
+
+/// The page size a `limit` query parameter asks for: 100 without one, 1 to
+/// 1000 (else 422 naming `limit`).
+pub fn page_limit(limit: Option<u32>) -> Result<u32> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        limit @ 1..=MAX_PAGE => Ok(limit),
+        _ => Err(Error::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        )),
+    }
 }

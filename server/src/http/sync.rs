@@ -37,6 +37,7 @@ fn no_cache(headers: &mut HeaderMap) {
         (status = 200, description = "The full state; `ETag: \"<epoch>-<version>-<first 8 hex digits of the checksum>\"` (the checksum part changes the tag of a store copied back from a backup without a new epoch, which may reach a version again with other content)", body = SyncState),
         (status = 304, description = "Unchanged since the ETag given in `If-None-Match`"),
     ),
+    security((), ("read_token" = [])),
     tag = "sync"
 )]
 pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response {
@@ -85,6 +86,7 @@ struct RawSyncResponse<'a> {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 422, description = "A field has the wrong type", body = ErrorBody),
     ),
+    security((), ("read_token" = [])),
     tag = "sync"
 )]
 pub async fn sync(
@@ -152,6 +154,7 @@ pub async fn sync(
     get,
     path = "/version",
     responses((status = 200, description = "Where the catalog stands", body = VersionInfo)),
+    security((), ("read_token" = [])),
     tag = "sync"
 )]
 pub async fn version(State(app): State<AppState>) -> Response {

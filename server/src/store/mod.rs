@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncEvent};
 
+use crate::audit::AuditRecord;
+
 /// Everything a store holds, as read at start-up.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -75,6 +77,8 @@ pub struct Commit<'a> {
     /// a store holding another record refuses the write like a version
     /// conflict, so two instances never apply a file over each other's.
     pub catalog_base: Option<&'a str>,
+    /// The admin request that made this write, kept in the same transaction.
+    pub audit: Option<&'a AuditRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +199,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn rotate_epoch(&self) -> Result<String, StoreError>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Keeps an audit record on its own: a write that changed nothing or was
+    /// refused (one that committed has its record in `Commit::audit`).
+    async fn record_audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
+    /// Audit records with an id below `before` (all without it), newest
+    /// first, at most `limit`.
+    async fn audit(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, AuditRecord)>, StoreError>;
+    /// Removes the audit records from before `older_than_ms` (ms since the
+    /// Unix epoch); how many went. On a shared store one instance trims at a
+    /// time; the others find nothing to do.
+    async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError>;
     /// Lets go of what the store holds for this process (its lock file, the
     /// cluster roles, its connections) when the server stops.
     async fn close(&self) {}

@@ -22,6 +22,7 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::{Mutex, Notify, watch};
 
 use super::{Commit, Loaded, Role, RowChange, Since, Store, StoreError};
+use crate::audit::AuditRecord;
 
 const CHANNEL: &str = "provider_sync";
 /// How long a readiness check or a role check waits for the database.
@@ -44,6 +45,50 @@ fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
 
 fn version_of(value: i64) -> u64 {
     value.max(0) as u64
+}
+
+/// The transaction-level advisory lock the audit trim runs under ("psyncaud"
+/// as a number): one instance trims at a time, and nothing is held between
+/// trims.
+const AUDIT_TRIM_LOCK: i64 = 0x7073_796e_6361_7564;
+
+async fn insert_audit(conn: &mut PgConnection, record: &AuditRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit (at_ms, token, client, request_id, method, path, status, epoch, \
+         first_version, last_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(record.at_ms)
+    .bind(&record.token)
+    .bind(&record.client)
+    .bind(&record.request_id)
+    .bind(&record.method)
+    .bind(&record.path)
+    .bind(i32::from(record.status))
+    .bind(&record.epoch)
+    .bind(record.versions.map(|v| v.0 as i64))
+    .bind(record.versions.map(|v| v.1 as i64))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn audit_of(row: &sqlx::postgres::PgRow) -> Result<(u64, AuditRecord), StoreError> {
+    let first: Option<i64> = row.try_get("first_version")?;
+    let last: Option<i64> = row.try_get("last_version")?;
+    Ok((
+        version_of(row.try_get("id")?),
+        AuditRecord {
+            at_ms: row.try_get("at_ms")?,
+            token: row.try_get("token")?,
+            client: row.try_get("client")?,
+            request_id: row.try_get("request_id")?,
+            method: row.try_get("method")?,
+            path: row.try_get("path")?,
+            status: u16::try_from(row.try_get::<i32, _>("status")?).unwrap_or(0),
+            epoch: row.try_get("epoch")?,
+            versions: first.zip(last).map(|(f, l)| (version_of(f), version_of(l))),
+        },
+    ))
 }
 
 impl PostgresStore {
@@ -383,6 +428,9 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(record) = commit.audit {
+            insert_audit(&mut tx, record).await?;
+        }
         sqlx::query("UPDATE sync_meta SET version = $1 WHERE id = 1")
             .bind(new_version as i64)
             .execute(&mut *tx)
@@ -490,6 +538,42 @@ impl Store for PostgresStore {
             Ok(done) => done.map(drop).map_err(StoreError::from),
             Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
         }
+    }
+
+    async fn record_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        insert_audit(&mut *self.pool.acquire().await?, record).await
+    }
+
+    async fn audit(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
+        sqlx::query("SELECT * FROM audit WHERE id < $1 ORDER BY id DESC LIMIT $2")
+            .bind(before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(audit_of)
+            .collect()
+    }
+
+    async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(AUDIT_TRIM_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !ours {
+            return Ok(0);
+        }
+        let done = sqlx::query("DELETE FROM audit WHERE at_ms < $1")
+            .bind(older_than_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     fn shared(&self) -> bool {

@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{Commit, Loaded, OpenOptions, RowChange, Since, Store, StoreError};
+use crate::audit::AuditRecord;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -187,6 +188,48 @@ fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
 
 fn version_of(value: i64) -> u64 {
     value.max(0) as u64
+}
+
+async fn insert_audit(
+    conn: &mut sqlx::SqliteConnection,
+    record: &AuditRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit (at_ms, token, client, request_id, method, path, status, epoch, \
+         first_version, last_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(record.at_ms)
+    .bind(&record.token)
+    .bind(&record.client)
+    .bind(&record.request_id)
+    .bind(&record.method)
+    .bind(&record.path)
+    .bind(i64::from(record.status))
+    .bind(&record.epoch)
+    .bind(record.versions.map(|v| v.0 as i64))
+    .bind(record.versions.map(|v| v.1 as i64))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn audit_of(row: &sqlx::sqlite::SqliteRow) -> Result<(u64, AuditRecord), StoreError> {
+    let first: Option<i64> = row.try_get("first_version")?;
+    let last: Option<i64> = row.try_get("last_version")?;
+    Ok((
+        version_of(row.try_get("id")?),
+        AuditRecord {
+            at_ms: row.try_get("at_ms")?,
+            token: row.try_get("token")?,
+            client: row.try_get("client")?,
+            request_id: row.try_get("request_id")?,
+            method: row.try_get("method")?,
+            path: row.try_get("path")?,
+            status: u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0),
+            epoch: row.try_get("epoch")?,
+            versions: first.zip(last).map(|(f, l)| (version_of(f), version_of(l))),
+        },
+    ))
 }
 
 impl SqliteStore {
@@ -385,6 +428,9 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(record) = commit.audit {
+            insert_audit(&mut tx, record).await?;
+        }
         // Trim by count and by bytes, never above the version the write was
         // built on: its own events stay for whoever follows the log.
         let keep_from = new_version
@@ -458,6 +504,33 @@ impl Store for SqliteStore {
         sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(epoch)
+    }
+
+    async fn record_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        insert_audit(&mut *self.pool.acquire().await?, record).await
+    }
+
+    async fn audit(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
+        sqlx::query("SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?")
+            .bind(before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(audit_of)
+            .collect()
+    }
+
+    async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit WHERE at_ms < ?")
+            .bind(older_than_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn close(&self) {

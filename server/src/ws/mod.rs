@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
         (status = 429, description = "Past this address's rate limit; see Retry-After", body = provider_sync_protocol::ErrorBody),
         (status = 503, description = "At the WebSocket session limit; see Retry-After", body = provider_sync_protocol::ErrorBody),
     ),
+    security((), ("read_token" = []), ("access_token" = [])),
     tag = "sync"
 )]
 pub async fn upgrade(

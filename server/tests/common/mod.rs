@@ -16,7 +16,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const TOKEN: &str = "test-admin-token";
+/// The admin token of the test servers (`--admin-token`: the audit log
+/// calls its holder `admin`).
+pub const TOKEN: &str = "test-admin-token-of-at-least-32-bytes";
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -75,6 +77,19 @@ impl TestServer {
 
     pub async fn state(&self) -> SyncState {
         self.get("/state").await.json().await.unwrap()
+    }
+
+    /// `GET /state` with a bearer token (a server with read tokens).
+    pub async fn state_with(&self, token: &str) -> SyncState {
+        let response = self
+            .http
+            .get(self.url("/state"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
     }
 
     pub async fn version(&self) -> u64 {
@@ -174,12 +189,22 @@ pub async fn send_text(ws: &mut Ws, text: &str) {
 /// The server binary with `args` (a loopback port of its own is added), once
 /// it listens: its process and its API base URL.
 pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
+    spawn_binary_with(args, &[], std::process::Stdio::null())
+}
+
+/// `spawn_binary` with environment variables and somewhere for its log.
+pub fn spawn_binary_with(
+    args: &[&str],
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
         .args(["--bind", "127.0.0.1:0"])
         .args(args)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -192,6 +217,62 @@ pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
     (child, base)
+}
+
+/// A child process that is killed when dropped, so that a failing test
+/// leaves no server behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The server binary with `args` and `env`, for a start that must be
+/// refused: its exit code and what it printed on stderr. Fails if it starts
+/// listening instead.
+pub fn refused_start(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    use std::io::{BufRead, Read};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+        .args(["--bind", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("PROVIDER_SYNC_ADMIN_TOKEN")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if !line.is_empty() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server started: {line:?}");
+    }
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), stderr)
+}
+
+/// A token file (`name:token` lines) in `dir`.
+pub fn tokens_file(dir: &Path, name: &str, lines: &[(&str, &str)]) -> PathBuf {
+    let path = dir.join(name);
+    let text: String = lines
+        .iter()
+        .map(|(name, token)| format!("{name}:{token}\n"))
+        .collect();
+    std::fs::write(&path, format!("# tokens for the tests\n\n{text}")).unwrap();
+    path
 }
 
 pub fn write(path: &Path, text: &str) {

@@ -27,8 +27,12 @@ struct Args {
     #[arg(long)]
     catalog: Option<PathBuf>,
     /// Admin token of the server.
-    #[arg(long, default_value = "testbed-token")]
+    #[arg(long, default_value = "testbed-admin-token-of-32-bytes-or-more")]
     admin_token: String,
+    /// Named read tokens (`name:token` lines): the read API and the
+    /// WebSocket then need one.
+    #[arg(long)]
+    read_tokens_file: Option<PathBuf>,
     /// Server heartbeat, ms.
     #[arg(long, default_value_t = 500)]
     heartbeat_ms: u64,
@@ -99,6 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.database = dir.path().join("testbed.db").display().to_string();
     config.catalog = args.catalog.clone();
     config.admin_token = Some(args.admin_token);
+    config.read_tokens_file = args.read_tokens_file;
     config.heartbeat_ms = args.heartbeat_ms;
     config.client_timeout_ms = args.heartbeat_ms * 20;
     config.ws_queue = args.ws_queue;
