@@ -399,7 +399,7 @@ async fn small_buffer_socket(addr: std::net::SocketAddr) -> TcpStream {
     socket.connect(addr).await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_write_deadline_measures_progress() {
     use futures_util::StreamExt;
     use provider_sync_protocol::{EventPayload, SyncEvent};
@@ -423,10 +423,11 @@ async fn the_websocket_write_deadline_measures_progress() {
     write(&catalog, &text);
     let mut config = config(&db);
     config.catalog = Some(catalog);
-    // A deadline far shorter than the transfer of the whole state (several
-    // seconds), longer than the kernel's pauses between wake-ups of a
-    // writer whose buffer drains (a third of the buffer, about 0.4 s here).
-    config.ws_write_timeout_ms = 1_500;
+    // A deadline shorter than the transfer of what the socket buffers do
+    // not hold (about 10 MB at 1.6 MB/s: 6 s), and several times the
+    // kernel's pauses between wake-ups of a writer whose buffer drains (a
+    // third of a 4 MiB buffer: under a second at that rate).
+    config.ws_write_timeout_ms = 4_000;
     let server = TestServer::start(config).await;
     let addr = server.server.addr();
 
@@ -435,11 +436,11 @@ async fn the_websocket_write_deadline_measures_progress() {
         tokio_tungstenite::client_async(server.ws_url(""), small_buffer_socket(addr).await)
             .await
             .unwrap();
-    // Slow but moving: 32 KiB every 10 ms (about 3 MB/s: seconds for the state).
+    // Slow but moving: 32 KiB every 20 ms (about 1.6 MB/s: seconds for the state).
     let throttled = Throttled {
         inner: small_buffer_socket(addr).await,
         chunk: 32 * 1024,
-        pause: Duration::from_millis(10),
+        pause: Duration::from_millis(20),
         resting: None,
     };
     let (mut moving, _) = tokio_tungstenite::client_async(server.ws_url(""), throttled)
