@@ -159,8 +159,15 @@ where
 /// `getModels` gives them to JavaScript (prices through the browser's own
 /// number reading).
 fn all_models_of(service: &ProviderSyncService) -> Vec<ModelSpecification> {
-    let query = js_sys::JSON::parse(r#"{"includeDeprecated":true}"#).unwrap();
-    serde_wasm_bindgen::from_value(service.get_models(Some(query)).unwrap().into()).unwrap()
+    let mut all = Vec::new();
+    for deprecated in ["false", "true"] {
+        let query = js_sys::JSON::parse(&format!(r#"{{"deprecated":{deprecated}}}"#)).unwrap();
+        let models: Vec<ModelSpecification> =
+            serde_wasm_bindgen::from_value(service.get_models(Some(query)).unwrap().into())
+                .unwrap();
+        all.extend(models);
+    }
+    all
 }
 
 /// The client's copy as a `SyncState` of its own data: providers and
