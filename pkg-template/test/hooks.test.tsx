@@ -148,11 +148,22 @@ describe("selector hooks", () => {
     expect(result.current).toBe(first);
   });
 
-  it("useModel finds a model that the state leaves out", () => {
+  // What getModel finds (models the state leaves out included) is the
+  // wasm's, tested in browsers (sdk/tests/browser.rs); here: the hook asks
+  // the service, not the state, and asks again when the state changes.
+  it("useModel asks the service's getModel, and again after a change", () => {
     const service = catalog();
-    const hidden = model("old", "openai", { deprecation_status: "sunset" });
-    service.getModel = (id: string) => (id === "old" ? hidden : undefined);
+    let hidden = model("old", "openai", { deprecation_status: "deprecated" });
+    const asked: string[] = [];
+    service.getModel = (id: string) => {
+      asked.push(id);
+      return id === "old" ? hidden : undefined;
+    };
     const { result } = renderHook(() => useModel("old"), { wrapper: wrapperFor(service) });
+    expect(result.current?.deprecation_status).toBe("deprecated");
+    expect(asked).toContain("old");
+    hidden = model("old", "openai", { deprecation_status: "sunset" });
+    act(() => service.update({ version: 2 }));
     expect(result.current?.deprecation_status).toBe("sunset");
   });
 });

@@ -775,14 +775,36 @@ async fn the_singleton_is_shared_until_reset() {
         js_sys::Object::is(&a.get_state(), &b.get_state()),
         "one service behind both"
     );
-    // A destroyed shared service is replaced, not handed out again.
+    // A destroyed shared service is replaced, not handed out again: the
+    // replacement starts (a destroyed service refuses to) and syncs.
     b.destroy();
-    let fresh = provider_sync_sdk::get_provider_sync_service(None).unwrap();
-    assert_eq!(state_of(&fresh).version, 0, "a new service after destroy");
+    assert!(
+        JsFuture::from(a.initialize()).await.is_err(),
+        "a is destroyed"
+    );
+    let fresh =
+        provider_sync_sdk::get_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
+            .unwrap();
+    JsFuture::from(fresh.initialize())
+        .await
+        .expect("the replacement starts");
+    eventually(3000, "the replacement to sync", || async {
+        converged(&fresh).await
+    })
+    .await;
+    let again = provider_sync_sdk::get_provider_sync_service(None).unwrap();
+    assert!(js_sys::Object::is(&again.get_state(), &fresh.get_state()));
+    // After a reset, another instance: destroying the old one leaves it working.
     provider_sync_sdk::reset_provider_sync_service();
     let c = provider_sync_sdk::get_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
         .unwrap();
-    assert_eq!(state_of(&c).version, 0, "a fresh service after reset");
+    JsFuture::from(c.initialize()).await.expect("c starts");
+    fresh.destroy();
+    change_xai().await;
+    eventually(3000, "the new instance to follow a change", || async {
+        converged(&c).await
+    })
+    .await;
     c.destroy();
 }
 

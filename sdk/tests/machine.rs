@@ -614,7 +614,7 @@ fn a_socket_that_never_opens_times_out() {
 }
 
 #[test]
-fn polling_answers_after_the_socket_is_back_are_ignored_and_checksums_are_checked() {
+fn a_poll_with_another_checksum_forces_a_full_sync_and_a_poll_failure_without_polling_is_dropped() {
     let h = history("e1", 2);
     let mut core = Core::new(settings(|c| c.enable_web_socket = Some(false)));
     core.handle(Input::Start { cached: None }, 0.0, 0.5);
@@ -1413,4 +1413,52 @@ fn a_hello_after_the_copy_already_caught_up_keeps_it_synced() {
         0.5,
     );
     assert_eq!(core.status(), SyncStatus::Synced);
+}
+
+/// A `/version` poll sent while the socket was down, answered after the
+/// socket is back: the answer is stale news and changes nothing, whatever
+/// it says (a version ahead would otherwise start a sync; a failure would
+/// otherwise mark the link down).
+#[test]
+fn a_poll_answered_after_the_socket_is_back_is_ignored() {
+    let h = history("e1", 3);
+    let mut core = Core::new(settings(|c| c.max_reconnect_attempts = Some(1)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    // The socket drops: one attempt allowed, so polling starts at once.
+    drop_socket(&mut core, 3.0);
+    assert_eq!(core.transport(), Transport::Polling);
+    let poll = core.handle(Input::TimerFired(Timer::Poll), 4.0, 0.5);
+    assert_eq!(fetches(&poll), [&Request::Version]);
+    // The socket comes back before the poll is answered.
+    core.handle(Input::TimerFired(Timer::Reconnect), 5.0, 0.5);
+    core.handle(Input::SocketOpened, 6.0, 0.5);
+    assert_eq!(core.transport(), Transport::Websocket);
+    let status = core.status();
+    // The late answer names a version ahead of the copy: no sync for it (the
+    // socket's own catch-up covers it).
+    let ahead = VersionInfo {
+        version: 3,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: h.states[3].metadata.checksum.clone(),
+    };
+    let late = core.handle(Input::VersionSeen(ahead), 7.0, 0.5);
+    assert!(late.is_empty(), "{late:?}");
+    // A late failure of that poll does not mark the link down.
+    let failed = core.handle(
+        Input::RequestFailed {
+            request: RequestKind::Version,
+            error: SdkError::Timeout {
+                what: "GET /version",
+                ms: 10,
+            },
+        },
+        8.0,
+        0.5,
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(core.status(), status);
+    assert_eq!(core.transport(), Transport::Websocket);
 }
