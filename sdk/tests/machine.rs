@@ -1462,3 +1462,43 @@ fn a_poll_answered_after_the_socket_is_back_is_ignored() {
     assert_eq!(core.status(), status);
     assert_eq!(core.transport(), Transport::Websocket);
 }
+
+/// An incremental `/sync` answer whose events do not add up to the checksum
+/// it names (a copy that drifted): the client asks for the full state at
+/// once, takes it, and announces the repair as `checksum_mismatch`.
+#[test]
+fn a_sync_answer_that_does_not_add_up_is_repaired_with_a_full_state_and_announced() {
+    let h = history("e1", 4);
+    let mut core = connected(&h, 2);
+    let mut drifted = incremental(&h, 2, 4);
+    drifted.checksum = "f".repeat(32);
+    let out = core.handle(Input::Synced(drifted), 3.0, 0.5);
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync {
+            version: 4,
+            epoch: "e1".into(),
+            force_full: true
+        }]
+    );
+    // Not announced until the repair has landed.
+    assert!(
+        !notices(&out)
+            .iter()
+            .any(|n| matches!(n, Notice::Connection(ConnectionEvent::Resynced { .. }))),
+        "{out:?}"
+    );
+    let out = core.handle(
+        Input::Synced(full(&h, 4, Some(FullSyncReason::Requested))),
+        4.0,
+        0.5,
+    );
+    assert_eq!(core.state().unwrap(), &h.states[4]);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert!(
+        notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
+            reason: "checksum_mismatch".into()
+        })),
+        "{out:?}"
+    );
+}
