@@ -94,6 +94,16 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
+    /// How long (ms) a version must stay current before `GET /state` is
+    /// compressed for it once at the best brotli and gzip levels (in the
+    /// background; until then answers are compressed on the fly).
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_PRECOMPRESS_AFTER_MS",
+        default_value_t = 1_000
+    )]
+    pub precompress_after_ms: u64,
+
     /// Open connections (WebSocket sessions included) served; past it every
     /// request but `/healthz` and `/readyz` is answered 503 with
     /// `Retry-After`, and past 125% of it new connections are closed at once.

@@ -26,6 +26,7 @@
 //! - `health`: provider health probes.
 //! - `metrics`: Prometheus metrics.
 //! - `openapi`: the generated API description.
+//! - `precompress`: `GET /state` compressed once per stable version at the best levels.
 //! - `error`: the error type and its JSON responses.
 //! - `clock`: the current time in protocol formats.
 //! - `shutdown`: the shutdown signal every task listens to.
@@ -46,6 +47,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 mod openapi;
+pub mod precompress;
 mod revision;
 pub mod serve;
 pub mod service;
@@ -158,7 +160,14 @@ impl ProviderSync {
             shutdown: trigger.clone(),
         };
 
-        let mut tasks = vec![limits::spawn_cleanup(guards, shutdown.clone())];
+        let mut tasks = vec![
+            limits::spawn_cleanup(guards, shutdown.clone()),
+            precompress::spawn(
+                service.clone(),
+                std::time::Duration::from_millis(config.precompress_after_ms),
+                shutdown.clone(),
+            ),
+        ];
         let heartbeat_service = service.clone();
         let mut heartbeat_shutdown = shutdown.clone();
         let heartbeat = config.heartbeat();

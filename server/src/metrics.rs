@@ -44,6 +44,7 @@ pub struct Metrics {
     pub catalog_reloads: Family<ReloadLabels, Counter>,
     pub connections: Gauge,
     pub refusals: Family<RefusedLabels, Counter>,
+    pub precompressions: Family<ReloadLabels, Counter>,
 }
 
 impl Metrics {
@@ -59,6 +60,7 @@ impl Metrics {
         let catalog_reloads = Family::<ReloadLabels, Counter>::default();
         let connections = Gauge::default();
         let refusals = Family::<RefusedLabels, Counter>::default();
+        let precompressions = Family::<ReloadLabels, Counter>::default();
         registry.register("version", "Current catalog version", version.clone());
         registry.register("events", "Change events committed", events.clone());
         registry.register(
@@ -97,6 +99,11 @@ impl Metrics {
             "Requests and connections refused by a limit, by reason",
             refusals.clone(),
         );
+        registry.register(
+            "state_precompressions",
+            "Versions of GET /state compressed at the best levels, by result (ready, superseded)",
+            precompressions.clone(),
+        );
         Self {
             registry,
             version,
@@ -109,7 +116,15 @@ impl Metrics {
             catalog_reloads,
             connections,
             refusals,
+            precompressions,
         }
+    }
+
+    /// The counter of precompressed versions with one result.
+    pub fn precompressed(&self, result: &'static str) -> Counter {
+        self.precompressions
+            .get_or_create(&ReloadLabels { result })
+            .clone()
     }
 
     /// The counter of refusals for one reason.

@@ -55,6 +55,9 @@ pub struct Snapshot {
     log: Vec<Arc<LoggedEvent>>,
     state_json: OnceLock<Bytes>,
     full_sync_frame: OnceLock<Utf8Bytes>,
+    /// `state_json` at the best brotli and gzip levels, once the version has
+    /// been stable for a moment (`crate::precompress`).
+    pub(crate) precompressed: OnceLock<crate::precompress::Compressed>,
 }
 
 /// How to bring one client up to date from a snapshot.
@@ -88,6 +91,7 @@ impl Snapshot {
             log,
             state_json: OnceLock::new(),
             full_sync_frame: OnceLock::new(),
+            precompressed: OnceLock::new(),
         }
     }
 

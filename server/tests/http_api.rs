@@ -744,3 +744,75 @@ async fn without_read_tokens_reads_are_open() {
     assert_eq!(server.get("/version").await.status(), 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn state_is_served_precompressed_once_a_version_is_stable() {
+    use std::io::Read;
+    let (_dir, db) = temp_db();
+    let mut cfg = config(&db);
+    cfg.catalog = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.toml").into());
+    cfg.precompress_after_ms = 50;
+    let server = TestServer::start(cfg).await;
+    // A client that shows the bytes as sent.
+    let raw = reqwest::Client::builder()
+        .no_brotli()
+        .no_gzip()
+        .build()
+        .unwrap();
+    let fetch = |encoding: &'static str| {
+        raw.get(server.url("/state"))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    let plain = fetch("identity").await.unwrap().bytes().await.unwrap();
+    let metric = "provider_sync_state_precompressions_total{result=\"ready\"}";
+    let mut ready = false;
+    for _ in 0..200 {
+        if server
+            .get("/metrics")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(metric)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(ready, "the stable version was never precompressed");
+    let best = provider_sync_server::precompress::compress(&plain);
+    for (encoding, expected) in [("br", &best.br), ("gzip", &best.gzip)] {
+        let answer = fetch(encoding).await.unwrap();
+        assert_eq!(answer.headers()["content-encoding"], encoding);
+        let body = answer.bytes().await.unwrap();
+        // The precompressed bytes themselves: the best levels, not the
+        // compression layer's on-the-fly ones.
+        assert_eq!(&body, expected, "{encoding}");
+    }
+    let answer = fetch("gzip, deflate, br").await.unwrap();
+    let body = answer.bytes().await.unwrap();
+    let mut json = Vec::new();
+    brotli::Decompressor::new(&body[..], 4096)
+        .read_to_end(&mut json)
+        .unwrap();
+    assert_eq!(json, plain);
+
+    // A new version is never answered with the old one's bytes.
+    server.add_provider("fresh").await;
+    let answer = fetch("br").await.unwrap();
+    let etag = answer.headers()["etag"].to_str().unwrap().to_owned();
+    let body = answer.bytes().await.unwrap();
+    let mut json = Vec::new();
+    brotli::Decompressor::new(&body[..], 4096)
+        .read_to_end(&mut json)
+        .unwrap();
+    let state: provider_sync_protocol::SyncState = serde_json::from_slice(&json).unwrap();
+    assert!(state.provider("fresh").is_some());
+    assert!(
+        etag.contains(&format!("-{}-", state.metadata.version)),
+        "{etag}"
+    );
+    server.stop().await;
+}

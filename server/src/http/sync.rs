@@ -50,6 +50,15 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
     if none_match(&request, &etag) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    // This version's bytes at the best levels once they are ready; before
+    // that the compression layer compresses on the fly.
+    if let Some(ready) = snapshot.precompressed.get()
+        && let Some((encoding, body)) = crate::precompress::pick(&request, ready)
+    {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        return json_bytes(body.clone(), headers);
+    }
     json_bytes(snapshot.state_json().clone(), headers)
 }
 
