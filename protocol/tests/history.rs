@@ -300,3 +300,90 @@ fn moving_a_model_moves_its_id_between_providers() {
     assert!(last.provider("p1").unwrap().model_ids.is_empty());
     assert_eq!(last.provider("p2").unwrap().model_ids, ["m1"]);
 }
+
+/// Applies `payload` as the next version of `state`.
+fn apply_next(state: &mut SyncState, payload: EventPayload) -> Applied {
+    let event = SyncEvent {
+        id: "e".into(),
+        version: state.metadata.version + 1,
+        timestamp: "t".into(),
+        payload,
+    };
+    apply_event(state, &event).unwrap()
+}
+
+/// Each change lands in the content itself, and the running checksum equals
+/// one computed from scratch (checked against content, not only against the
+/// incremental checksum, which a no-op would keep consistent).
+#[test]
+fn each_change_event_changes_the_content_it_names() {
+    let (states, _) = run(&[Op::AddProvider(1), Op::AddProvider(2), Op::AddModel(1, 1)]);
+    let mut state = states.last().unwrap().clone();
+
+    let applied = apply_next(
+        &mut state,
+        EventPayload::ProviderStatusChanged(ProviderStatusChanged {
+            provider_id: "p1".into(),
+            previous_status: ProviderStatus::Unknown,
+            status: ProviderStatus::Degraded,
+            health: ProviderHealth {
+                latency_ms: Some(900),
+                ..ProviderHealth::default()
+            },
+            revision: 7,
+            automatic: false,
+        }),
+    );
+    assert_eq!(applied, Applied::Changed);
+    let p1 = state.provider("p1").unwrap();
+    assert_eq!(p1.status, ProviderStatus::Degraded);
+    assert_eq!(p1.health.latency_ms, Some(900));
+    assert_eq!(p1.revision, 7);
+    assert_eq!(state.metadata.checksum, state_checksum(&state).to_hex());
+
+    apply_next(
+        &mut state,
+        EventPayload::ActiveProviderChanged(ActiveProviderChanged {
+            active_provider_id: Some("p2".into()),
+            default_provider_id: Some("p1".into()),
+        }),
+    );
+    assert_eq!(state.active_provider_id.as_deref(), Some("p2"));
+    assert_eq!(state.default_provider_id.as_deref(), Some("p1"));
+    assert_eq!(state.metadata.checksum, state_checksum(&state).to_hex());
+
+    apply_next(
+        &mut state,
+        EventPayload::ModelRemoved(ModelRemoved {
+            model_id: "m1".into(),
+            provider_id: "p1".into(),
+        }),
+    );
+    assert!(state.model("m1").is_none());
+    assert!(state.provider("p1").unwrap().model_ids.is_empty());
+    assert_eq!(state.metadata.model_count, 0);
+    assert_eq!(state.metadata.checksum, state_checksum(&state).to_hex());
+}
+
+#[test]
+fn apply_events_counts_the_events_that_changed_the_state() {
+    let (states, events) = run(&[Op::AddProvider(1), Op::AddProvider(2), Op::AddProvider(3)]);
+    let mut state = states[0].clone();
+    assert_eq!(apply_events(&mut state, &events).unwrap(), 3);
+    // Replayed: already applied, nothing counted.
+    assert_eq!(apply_events(&mut state, &events).unwrap(), 0);
+    assert_eq!(&state, states.last().unwrap());
+}
+
+#[test]
+fn a_patch_tells_an_absent_field_from_a_null_one() {
+    let patch: ProviderPatch = serde_json::from_str(r#"{"base_url": null}"#).unwrap();
+    assert_eq!(patch.base_url, Some(None));
+    assert_eq!(patch.health_url, None);
+    let patch: ProviderPatch =
+        serde_json::from_str(r#"{"health_url": "https://h.example/health"}"#).unwrap();
+    assert_eq!(
+        patch.health_url,
+        Some(Some("https://h.example/health".to_owned()))
+    );
+}
