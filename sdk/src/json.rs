@@ -306,7 +306,12 @@ impl<'de> Reader<'de> {
         if !integer {
             return Err(self.error("expected an integer"));
         }
-        to_i64(text).ok_or_else(|| self.error("integer out of range"))
+        match to_i64(text) {
+            // `-0` is a float to serde_json, and so to the server.
+            Some(0) if text.starts_with('-') => Err(self.error("expected an integer")),
+            Some(n) => Ok(n),
+            None => Err(self.error("integer out of range")),
+        }
     }
 
     fn float(&mut self) -> Result<f64> {
@@ -1207,6 +1212,18 @@ mod tests {
             assert_eq!(ours.is_f64(), theirs.is_f64(), "{text}");
         }
         assert!(from_str::<serde_json::Value>("1e400").is_err());
+    }
+
+    /// Found by the sdk_json fuzz check on a hand-written input
+    /// (fuzz/corpus/sdk_json/regression-negative-zero-integer): `-0` read as
+    /// the integer 0, where serde_json, and so the server, refuses it.
+    #[test]
+    fn minus_zero_is_not_an_integer_as_for_serde_json() {
+        assert!(from_str::<i32>("-0").is_err());
+        assert!(from_str::<i64>("[-0]").is_err());
+        assert!(serde_json::from_str::<i32>("-0").is_err());
+        assert_eq!(from_str::<i32>("0").unwrap(), 0);
+        assert_eq!(from_str::<f64>("-0").unwrap(), 0.0);
     }
 
     #[test]
