@@ -15,9 +15,10 @@
 # fail once every target ran. The ordinary test run replays the kept corpus
 # (tests/fuzz-checks/tests/replay.rs); commit what a run adds to it.
 #
-# Installs cargo-fuzz and the nightly toolchain when missing. The targets
-# are safe Rust, so they run without a sanitizer (several times faster),
-# with debug assertions on.
+# A target with a dictionary of its format's words (fuzz/dict/<target>.dict)
+# is run with it. The targets are safe Rust, so they run without a
+# sanitizer (several times faster), with debug assertions on. Installs
+# cargo-fuzz and the nightly toolchain when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,8 +52,11 @@ for target in "${targets[@]}"; do
   tmp=$scratch/$target
   mkdir -p "$corpus" "$work" "fuzz/artifacts/$target" "$tmp/kept" "$tmp/pool"
   printf '\n== %s: %s s\n' "$target" "$seconds"
+  # The format's words, where a target has them (fuzz/dict/).
+  dict=()
+  [ ! -f "fuzz/dict/$target.dict" ] || dict=(-dict="fuzz/dict/$target.dict")
   # New inputs go to the first directory; the kept corpus is only read.
-  fuzz run "${build[@]}" "$target" "$work" "$corpus" -- \
+  fuzz run "${build[@]}" "$target" "$work" "$corpus" -- "${dict[@]}" \
     -max_total_time="$seconds" -max_len="$(max_len "$target")" -timeout=10 \
     -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$target/" >"$tmp/log" 2>&1 || true
   grep -E '^#[0-9]+ +(INITED|DONE)|^(==[0-9]+==|SUMMARY|Done [0-9]+ runs)|panicked at|^stat::number_of_executed_units' \
