@@ -118,6 +118,26 @@ pub fn from_str_seed<'de, S: DeserializeSeed<'de>>(text: &'de str, seed: S) -> R
     Ok(value)
 }
 
+/// The value of an integer's digits, if a `u64` holds it.
+fn to_u64(digits: &str) -> Option<u64> {
+    digits.bytes().try_fold(0u64, |n, d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// The value of an integer's text (`-`? and digits), if an `i64` holds it.
+fn to_i64(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    digits.bytes().try_fold(0i64, |n, d| {
+        let d = i64::from(d - b'0');
+        n.checked_mul(10)?
+            .checked_add(if negative { -d } else { d })
+    })
+}
+
 /// One JSON value as its text, unparsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Raw<'de>(pub &'de str);
@@ -278,11 +298,7 @@ impl<'de> Reader<'de> {
         if !integer || text.starts_with('-') {
             return Err(self.error("expected an unsigned integer"));
         }
-        text.bytes()
-            .try_fold(0u64, |n, d| {
-                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-            })
-            .ok_or_else(|| self.error("integer out of range"))
+        to_u64(text).ok_or_else(|| self.error("integer out of range"))
     }
 
     fn signed(&mut self) -> Result<i64> {
@@ -290,18 +306,12 @@ impl<'de> Reader<'de> {
         if !integer {
             return Err(self.error("expected an integer"));
         }
-        let (negative, digits) = match text.strip_prefix('-') {
-            Some(digits) => (true, digits),
-            None => (false, text),
-        };
-        digits
-            .bytes()
-            .try_fold(0i64, |n, d| {
-                let d = i64::from(d - b'0');
-                n.checked_mul(10)?
-                    .checked_add(if negative { -d } else { d })
-            })
-            .ok_or_else(|| self.error("integer out of range"))
+        match to_i64(text) {
+            // `-0` is a float to serde_json, and so to the server.
+            Some(0) if text.starts_with('-') => Err(self.error("expected an integer")),
+            Some(n) => Ok(n),
+            None => Err(self.error("integer out of range")),
+        }
     }
 
     fn float(&mut self) -> Result<f64> {
@@ -457,17 +467,21 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
             Some(b't' | b'f') => self.deserialize_bool(visitor),
             Some(b'n') => self.deserialize_unit(visitor),
             _ => {
-                let start = self.at;
+                // As serde_json and `JSON.parse` read a number of no
+                // given type: an integer that 64 bits hold is an integer;
+                // anything else (a fraction, an exponent, `-0`, an integer
+                // past 64 bits) is a float.
                 let (text, integer) = self.number()?;
-                if !integer {
-                    visitor.visit_f64(self.finite(text)?)
-                } else if text.starts_with('-') {
-                    self.at = start;
-                    visitor.visit_i64(self.signed()?)
-                } else {
-                    self.at = start;
-                    visitor.visit_u64(self.unsigned()?)
+                if integer {
+                    if !text.starts_with('-') {
+                        if let Some(n) = to_u64(text) {
+                            return visitor.visit_u64(n);
+                        }
+                    } else if let Some(n) = to_i64(text).filter(|&n| n != 0) {
+                        return visitor.visit_i64(n);
+                    }
                 }
+                visitor.visit_f64(self.finite(text)?)
             }
         }
     }
@@ -1172,6 +1186,44 @@ mod tests {
             assert_eq!(value, serde_json::from_str::<f64>(good).unwrap(), "{good}");
             assert_eq!(from_str::<Raw<'_>>(good).unwrap(), Raw(good));
         }
+    }
+
+    /// Found by the sdk_json fuzz check (fuzz/corpus/sdk_json/numbers): a
+    /// value of any type (`serde_json::Value`) read integers past 64 bits
+    /// as errors and `-0` as the integer 0, where serde_json and
+    /// `JSON.parse` read floats.
+    #[test]
+    fn a_value_of_any_type_reads_numbers_as_serde_json_does() {
+        for text in [
+            "18446744073709551616",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+            "-0",
+            "0",
+            "-1",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "-0.0",
+            "1e2",
+        ] {
+            let ours: serde_json::Value = from_str(text).unwrap();
+            let theirs: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(ours, theirs, "{text}");
+            assert_eq!(ours.is_f64(), theirs.is_f64(), "{text}");
+        }
+        assert!(from_str::<serde_json::Value>("1e400").is_err());
+    }
+
+    /// Found by the sdk_json fuzz check on a hand-written input
+    /// (fuzz/corpus/sdk_json/regression-negative-zero-integer): `-0` read as
+    /// the integer 0, where serde_json, and so the server, refuses it.
+    #[test]
+    fn minus_zero_is_not_an_integer_as_for_serde_json() {
+        assert!(from_str::<i32>("-0").is_err());
+        assert!(from_str::<i64>("[-0]").is_err());
+        assert!(serde_json::from_str::<i32>("-0").is_err());
+        assert_eq!(from_str::<i32>("0").unwrap(), 0);
+        assert_eq!(from_str::<f64>("-0").unwrap(), 0.0);
     }
 
     #[test]

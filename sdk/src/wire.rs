@@ -44,8 +44,10 @@ pub struct WireResponse {
     epoch: String,
     events: Vec<WireEvent>,
     state: Option<SyncState>,
-    /// A reason this release does not know reads as none.
-    #[serde(deserialize_with = "reason")]
+    /// A reason this release does not know reads as none; so does a
+    /// missing one, as for any `Option` (`deserialize_with` alone would
+    /// make it required).
+    #[serde(default, deserialize_with = "reason")]
     reason: Option<FullSyncReason>,
     checksum: String,
 }

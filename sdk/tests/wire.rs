@@ -535,3 +535,15 @@ fn statuses_this_release_does_not_know_are_kept_verbatim() {
     );
     assert!(read.all_models[0].is_deprecated());
 }
+
+/// Found by fuzzing (fuzz/corpus/sdk_json/regression-response-without-reason):
+/// an answer without `reason`, which serde_json reads as the protocol's
+/// `SyncResponse` with none, was refused as a whole ("missing field").
+#[test]
+fn an_answer_without_a_reason_reads_as_one_with_none() {
+    let text =
+        r#"{"sync_type":"none","version":7,"epoch":"e","events":[],"state":null,"checksum":"c"}"#;
+    let theirs: SyncResponse = serde_json::from_str(text).unwrap();
+    let ours = json::from_str::<WireResponse>(text).unwrap().into_parts();
+    assert_eq!(ours, (theirs, None));
+}

@@ -307,12 +307,25 @@ impl Catalog {
     }
 
     fn parse_toml(path: &Path, text: &str, options: &LoadOptions) -> Result<Self, CatalogError> {
+        Self::parse_with(path, text, options, |base| std::fs::read_to_string(base))
+    }
+
+    /// Reads the TOML format from text, as [`Catalog::load_with`] does, with
+    /// `read` reading a `[litellm]` table's file (its path relative to
+    /// `path`'s directory): nothing else touches the filesystem, so the fuzz
+    /// target runs the loader as it is on text alone.
+    pub fn parse_with(
+        path: &Path,
+        text: &str,
+        options: &LoadOptions,
+        read: impl FnOnce(&Path) -> std::io::Result<String>,
+    ) -> Result<Self, CatalogError> {
         let shown = path.display().to_string();
         let refuse = Refuse { path: &shown, text };
         let syntax = |e: toml::de::Error| refuse.at(e.span(), None, e.message().trim().to_owned());
         let table: toml::Table = toml::from_str(text).map_err(syntax)?;
         if table.contains_key("litellm") {
-            return Self::parse_combined(path, text, options, &refuse);
+            return Self::parse_combined(path, text, options, &refuse, read);
         }
         let file: TomlFile = toml::from_str(text).map_err(syntax)?;
         let mut catalog = assemble(
@@ -345,6 +358,7 @@ impl Catalog {
         text: &str,
         options: &LoadOptions,
         refuse: &Refuse<'_>,
+        read: impl FnOnce(&Path) -> std::io::Result<String>,
     ) -> Result<Self, CatalogError> {
         let file: CombinedFile = toml::from_str(text)
             .map_err(|e| refuse.at(e.span(), None, e.message().trim().to_owned()))?;
@@ -352,7 +366,7 @@ impl Catalog {
             .parent()
             .unwrap_or(Path::new("."))
             .join(file.litellm.file.get_ref());
-        let base_text = std::fs::read_to_string(&base_path).map_err(|e| {
+        let base_text = read(&base_path).map_err(|e| {
             refuse.at(
                 Some(file.litellm.file.span()),
                 Some("litellm.file".into()),

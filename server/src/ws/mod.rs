@@ -3,7 +3,7 @@
 
 mod session;
 
-pub use session::{Ended, Resume, Timing, run};
+pub use session::{Ended, Resume, Timing, read_client_frame, run};
 
 use axum::Router;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;

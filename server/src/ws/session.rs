@@ -67,6 +67,17 @@ fn error_frame(snapshot: &Snapshot, code: &str, message: String) -> Message {
     )
 }
 
+/// What a client's text frame says, or the data of the error frame that
+/// answers a frame that cannot be read. Kept apart from the session's loop,
+/// and pure, so that the fuzz target reads frames exactly as a session does.
+pub fn read_client_frame(text: &str) -> Result<ClientMessage, ErrorData> {
+    serde_json::from_str(text).map_err(|err| ErrorData {
+        code: "invalid_message".to_owned(),
+        message: format!("cannot read this message: {err}; send {{\"type\":\"heartbeat\"}}"),
+        field: None,
+    })
+}
+
 /// The socket, written with a deadline. One task owns it whole (no split
 /// halves behind a lock): it reads in the `select!` below and writes in its
 /// branches.
@@ -247,7 +258,7 @@ where
                 };
                 last_heard = Instant::now();
                 let reply = match received {
-                    Message::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
+                    Message::Text(text) => match read_client_frame(&text) {
                         // Answer only when this client has every change
                         // the heartbeat would name; otherwise those change
                         // frames are queued and a heartbeat ahead of them
@@ -257,11 +268,7 @@ where
                             (snapshot.version() == sent_version)
                                 .then(|| message(&snapshot.heartbeat(service.store_reachable())))
                         }
-                        Err(err) => Some(error_frame(
-                            &service.snapshot(),
-                            "invalid_message",
-                            format!("cannot read this message: {err}; send {{\"type\":\"heartbeat\"}}"),
-                        )),
+                        Err(error) => Some(control(&service.snapshot(), EventPayload::Error(error))),
                     },
                     Message::Binary(_) => Some(error_frame(
                         &service.snapshot(),

@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| provider_sync_fuzz_checks::catalog_toml::check(data));
