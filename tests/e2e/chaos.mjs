@@ -13,7 +13,7 @@
 // browser, the server and this script is not reproducible, so a seed that
 // failed once may pass the next time (the report keeps the action log).
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createTcpServer, connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -58,9 +58,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The real `provider-sync-server` binary as a child process, on one store
  * and, after the first start, one port. */
 class ServerProcess {
-  constructor(dir, log) {
+  constructor(dir, log, retention) {
     this.dir = dir;
     this.log = log;
+    this.retention = retention;
     this.port = 0;
     this.child = null;
     this.starts = 0;
@@ -70,7 +71,8 @@ class ServerProcess {
     return this.child !== null;
   }
 
-  async start() {
+  /** `once`: flags for this start only (`--new-epoch`). */
+  async start(once = []) {
     const args = [
       "--bind", `127.0.0.1:${this.port}`,
       "--database", join(this.dir, "chaos.db"),
@@ -82,6 +84,8 @@ class ServerProcess {
       "--health-interval-ms", "3600000",
       "--shutdown-timeout-ms", "2000",
       "--store-lock-timeout-ms", "10000",
+      "--event-retention", String(this.retention),
+      ...once,
     ];
     const child = spawn(join(cargoTarget, "debug", "provider-sync-server"), args, {
       stdio: ["ignore", "pipe", "pipe"],
@@ -106,7 +110,7 @@ class ServerProcess {
     this.port = Number(new URL(url).port);
     this.child = child;
     this.starts += 1;
-    this.log(`server up (start ${this.starts}, pid ${child.pid})`);
+    this.log(`server up (start ${this.starts}, pid ${child.pid}${once.length ? `, ${once.join(" ")}` : ""})`);
     return url;
   }
 
@@ -117,6 +121,37 @@ class ServerProcess {
     this.child = null;
     child.kill(signal);
     await this.exited;
+  }
+
+  /** The store's files (the database, its WAL and shared memory). */
+  files(dir = this.dir) {
+    return ["chaos.db", "chaos.db-wal", "chaos.db-shm"].map((name) => join(dir, name));
+  }
+
+  /** A copy of the store as the crash left it (the server is down). */
+  backup() {
+    const to = join(this.dir, "backup");
+    rmSync(to, { recursive: true, force: true });
+    mkdirSync(to);
+    for (const [from, into] of this.files().map((f, i) => [f, this.files(to)[i]])) {
+      if (existsSync(from)) copyFileSync(from, into);
+    }
+    this.hasBackup = true;
+  }
+
+  /** The backup put back in place of the store (the server is down). */
+  restore() {
+    const from = join(this.dir, "backup");
+    for (const [file, saved] of this.files().map((f, i) => [f, this.files(from)[i]])) {
+      rmSync(file, { force: true });
+      if (existsSync(saved)) copyFileSync(saved, file);
+    }
+  }
+
+  /** The store deleted (the server is down): the next start is a new
+   * store, a new epoch, seeded from the catalog. */
+  wipe() {
+    for (const file of this.files()) rmSync(file, { force: true });
   }
 }
 
@@ -402,11 +437,19 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
     if (verbose) console.error(`[chaos ${seed}] ${line}`);
   };
   const dir = mkdtempSync(join(tmpdir(), "provider-sync-chaos-"));
-  const server = new ServerProcess(dir, log);
+  // A short event log makes clients that were away long enough need the
+  // whole state ("too_old") rather than the missed events.
+  const retention = d.pick([1000, 40, 12]);
+  const server = new ServerProcess(dir, log, retention);
   const proxies = [];
   const pageErrors = [];
-  const counts = { writes: 0, refused: 0, stale: 0, lost: 0, kills: 0, restarts: 0, cuts: 0, stalls: 0, offline: 0, reloads: 0 };
-  const acked = []; // versions the server acknowledged
+  const resyncs = {}; // reason -> count, every page
+  const pageLabels = new Map();
+  const counts = {
+    writes: 0, refused: 0, stale: 0, lost: 0, kills: 0, restarts: 0, epochs: 0, cuts: 0, stalls: 0, offline: 0,
+    reloads: 0, away: 0, tabs: 0,
+  };
+  let acked = []; // versions the server acknowledged, this epoch
   let site, browser;
   const timers = new Set();
   const later = (ms, fn) => {
@@ -432,17 +475,24 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       proxies.push(proxy);
       const api = `http://127.0.0.1:${await proxy.listen()}${PREFIX}`;
       const context = await browser.newContext();
+      await context.exposeBinding("__chaosReport", ({ page }, reason) => {
+        resyncs[reason] = (resyncs[reason] ?? 0) + 1;
+        log(`${pageLabels.get(page) ?? spec.name}: resynced (${reason})`);
+      });
       const client = { ...spec, proxy, context, offline: false, stalled: false, pages: [] };
-      for (const [i, options] of spec.pages.entries()) {
+      client.open = async (i) => {
+        const options = spec.pages[i];
         const page = await context.newPage();
         const label = `${spec.name}${spec.pages.length > 1 ? `#${i}` : ""}`;
+        pageLabels.set(page, label);
         page.on("pageerror", (error) => pageErrors.push(`${label}: ${error.message}`));
         const query = new URLSearchParams({ api });
         if (options.deprecated) query.set("deprecated", "1");
         if (options.polling) query.set("polling", "1");
         await page.goto(`${site.url}/index.html?${query}`);
-        client.pages.push({ page, label, includeDeprecated: !!options.deprecated });
-      }
+        client.pages[i] = { page, label, index: i, includeDeprecated: !!options.deprecated, away: false };
+      };
+      for (let i = 0; i < spec.pages.length; i++) await client.open(i);
       clients.push(client);
     }
     const admin = async (write) => {
@@ -489,11 +539,15 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       log(`v${answer.version || "="} ${describe(w)}`);
     };
 
+    let nextStart = []; // flags for the next start only
     const restart = async () => {
       if (server.up) return;
-      await server.start();
+      await server.start(nextStart);
+      nextStart = [];
       counts.restarts += 1;
     };
+    const pageTransition = (p, type) =>
+      p.page.evaluate((type) => window.dispatchEvent(new PageTransitionEvent(type, { persisted: true })), type);
 
     const actions = [
       [30, "write"],
@@ -505,6 +559,9 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       [3, "stall"],
       [3, "offline"],
       [3, "reload"],
+      [2, "away"],
+      [2, "replace_tab"],
+      [1, "new_epoch"],
     ];
     let downUntil = 0;
     while (Date.now() - began < durationMs) {
@@ -549,7 +606,9 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
           await server.stop("SIGKILL");
           counts.kills += 1;
           const down = d.int(100, 3000);
-          log(`SIGKILL; down for ${down} ms`);
+          const backup = d.chance(0.3);
+          if (backup) server.backup();
+          log(`SIGKILL; down for ${down} ms${backup ? "; the store as it was backed up" : ""}`);
           if (inFlight) await inFlight;
           // Started again by this loop (never beside a write, so a write
           // sent while it is down surely fails).
@@ -601,10 +660,61 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
           // An offline context cannot load its page; a stalled one can
           // (the page comes from elsewhere).
           if (client.offline) break;
-          const { page, label } = d.pick(client.pages);
-          log(`reload ${label}`);
-          await page.reload({ waitUntil: "load" });
+          const p = d.pick(client.pages);
+          log(`reload ${p.label}`);
+          await p.page.reload({ waitUntil: "load" });
+          p.away = false;
           counts.reloads += 1;
+          break;
+        }
+        case "away": {
+          // Into the back/forward cache and out again (pagehide and
+          // pageshow, as the browser sends them): a tab lets the shared
+          // connection go while away and catches up when shown.
+          const p = d.pick(client.pages);
+          if (p.away) break;
+          const ms = d.int(300, 5000);
+          log(`${p.label} away (pagehide) for ${ms} ms`);
+          p.away = true;
+          await pageTransition(p, "pagehide");
+          counts.away += 1;
+          later(ms, () => track((async () => {
+            if (!p.away || p.page.isClosed()) return;
+            p.away = false;
+            await pageTransition(p, "pageshow");
+            log(`${p.label} back (pageshow)`);
+          })()));
+          break;
+        }
+        case "replace_tab": {
+          // A tab of the shared connection closed (the leader or not) and
+          // a new one opened: it starts from the cache and joins.
+          const tabs = clients.find((c) => c.pages.length > 1);
+          if (tabs.offline) break;
+          const p = d.pick(tabs.pages);
+          log(`close ${p.label} and open it again`);
+          p.away = false;
+          await p.page.close();
+          await tabs.open(p.index);
+          counts.tabs += 1;
+          break;
+        }
+        case "new_epoch": {
+          // A new history: the store wiped (a new store from the catalog)
+          // or the backup restored with --new-epoch, as an operator does.
+          const restore = server.hasBackup && d.chance(0.6);
+          await server.stop("SIGKILL");
+          if (restore) {
+            server.restore();
+            nextStart = ["--new-epoch"];
+          } else {
+            server.wipe();
+          }
+          acked = [];
+          counts.epochs += 1;
+          const down = d.int(100, 2000);
+          log(`SIGKILL, ${restore ? "the backup restored (--new-epoch)" : "the store wiped"}; down for ${down} ms`);
+          downUntil = Date.now() + down;
           break;
         }
       }
@@ -618,6 +728,10 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
     timers.clear();
     await Promise.all(pending);
     for (const client of clients) {
+      for (const p of client.pages) {
+        if (p.away) await pageTransition(p, "pageshow");
+        p.away = false;
+      }
       client.proxy.stall(false);
       client.stalled = false;
       if (client.offline) await client.context.setOffline(false);
@@ -670,10 +784,13 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       found.push(...differences(final, { ...s, includeDeprecated: p.includeDeprecated }, p.label));
     }
     if (pageErrors.length) found.push(...pageErrors.map((e) => `page error: ${e}`));
+    // Self-repaired, but a divergence all the same: a copy at the server's
+    // version with other content.
+    if (resyncs.checksum_mismatch) found.push(`${resyncs.checksum_mismatch} repair(s) for checksum_mismatch`);
     if (found.length) throw new Error(`divergence:\n${found.slice(0, 40).join("\n")}`);
     const summary = {
       seed, version: final.metadata.version, providers: final.providers.length, models: final.all_models.length,
-      seconds: Math.round((Date.now() - began) / 1000), ...counts,
+      retention, seconds: Math.round((Date.now() - began) / 1000), ...counts, resyncs,
     };
     log(`converged: ${JSON.stringify(summary)}`);
     return summary;
