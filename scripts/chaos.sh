@@ -21,7 +21,9 @@ args+=("$@" --duration "${CHAOS_DURATION_MS:-40000}")
 
 [ "${PKG_BUILT:-}" = 1 ] || bash scripts/build-pkg.sh
 # The harness runs the server binary from CARGO_TARGET_DIR (else target/).
-cargo build -p provider-sync-server --bin provider-sync-server
+# The same packages as scripts/test-e2e.sh builds (another set of packages
+# unifies other features and rebuilds the binary each time).
+cargo build -p provider-sync-testbed -p provider-sync-server --bins
 (
   cd tests/e2e
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
