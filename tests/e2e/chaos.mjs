@@ -58,10 +58,11 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The real `provider-sync-server` binary as a child process, on one store
  * and, after the first start, one port. */
 class ServerProcess {
-  constructor(dir, log, retention) {
+  constructor(dir, log, { retention, wsQueue }) {
     this.dir = dir;
     this.log = log;
     this.retention = retention;
+    this.wsQueue = wsQueue;
     this.port = 0;
     this.child = null;
     this.starts = 0;
@@ -85,6 +86,9 @@ class ServerProcess {
       "--shutdown-timeout-ms", "2000",
       "--store-lock-timeout-ms", "10000",
       "--event-retention", String(this.retention),
+      // A small queue sends resync_required to a client that falls behind
+      // (a stalled socket during a burst); a short write deadline drops it.
+      "--ws-queue", String(this.wsQueue), "--ws-write-timeout-ms", "3000",
       ...once,
     ];
     const child = spawn(join(cargoTarget, "debug", "provider-sync-server"), args, {
@@ -249,10 +253,14 @@ const CAPABILITIES = ["chat", "streaming", "vision", "function_calling", "json_m
 
 /** One valid admin write for `state`, or null when none applies: { method,
  * path, body, ifMatch?, expect } where expect is "ok" or 412 (a stale
- * If-Match: nothing may change). */
-function chooseWrite(d, state, counter) {
-  const providers = state.providers;
-  const models = state.all_models;
+ * If-Match: nothing may change). With `busy` (ids other writes of a
+ * parallel burst touch), only writes that stay valid whatever order those
+ * commit in: none on those ids, no deletes, no new references. */
+function chooseWrite(d, state, counter, busy = null) {
+  const free = (e) => !busy || !busy.has(e.id);
+  const providers = state.providers.filter(free);
+  const models = state.all_models.filter(free);
+  const parallel = busy !== null;
   const date = (year = d.int(2026, 2027)) => `${year}-${String(d.int(1, 12)).padStart(2, "0")}-${String(d.int(1, 28)).padStart(2, "0")}`;
   const name = () => `${d.pick(WORDS)} ${d.int(1, 99)}`;
   const pricing = () => ({
@@ -264,124 +272,137 @@ function chooseWrite(d, state, counter) {
   const kinds = [
     [3, "create_provider"],
     [providers.length ? 5 : 0, "patch_provider"],
-    [providers.length > 3 ? 1 : 0, "delete_provider"],
+    [providers.length > 3 && !parallel ? 1 : 0, "delete_provider"],
     [providers.length ? 5 : 0, "status"],
     [providers.length ? 5 : 0, "create_model"],
     [models.length ? 6 : 0, "patch_model"],
-    [models.length > 5 ? 2 : 0, "delete_model"],
+    [models.length > 5 && !parallel ? 2 : 0, "delete_model"],
     [models.length ? 4 : 0, "deprecate"],
-    [providers.length ? 2 : 0, "active"],
-    [providers.length ? 1 : 0, "stale"],
+    [providers.length && !parallel ? 2 : 0, "active"],
+    [providers.length && !parallel ? 1 : 0, "stale"],
   ];
+  if (kinds.every(([weight]) => weight === 0)) return null;
   const kind = d.weighted(kinds);
-  switch (kind) {
-    case "create_provider": {
-      const id = `chaos-p${counter}`;
-      const body = { id, name: id, provider_type: d.pick(PROVIDER_TYPES) };
-      if (d.chance(0.5)) body.display_name = name();
-      if (d.chance(0.5)) body.priority = d.int(0, 200);
-      if (d.chance(0.3)) body.enabled = d.chance(0.5);
-      if (d.chance(0.5)) body.base_url = `https://api.example-${d.int(1, 9)}.com/v1`;
-      if (d.chance(0.4) && providers.length) body.fallback_provider_id = d.pick(providers).id;
-      if (d.chance(0.5)) body.capabilities = CAPABILITIES.filter(() => d.chance(0.5));
-      if (d.chance(0.3)) body.status = d.pick(STATUSES);
-      return { method: "POST", path: "/providers", body, expect: "ok" };
-    }
-    case "patch_provider": {
-      const p = d.pick(providers);
-      const body = {};
-      while (Object.keys(body).length === 0) {
-        if (d.chance(0.4)) body.display_name = name();
-        if (d.chance(0.4)) body.priority = d.int(0, 200);
+  const write = chosen(kind);
+  if (write && busy) for (const id of write.touches ?? []) busy.add(id);
+  return write;
+
+  function chosen(kind) {
+    switch (kind) {
+      case "create_provider": {
+        const id = `chaos-p${counter}`;
+        const body = { id, name: id, provider_type: d.pick(PROVIDER_TYPES) };
+        if (d.chance(0.5)) body.display_name = name();
+        if (d.chance(0.5)) body.priority = d.int(0, 200);
         if (d.chance(0.3)) body.enabled = d.chance(0.5);
-        if (d.chance(0.2)) body.capabilities = CAPABILITIES.filter(() => d.chance(0.5));
-        if (d.chance(0.2)) body.base_url = d.chance(0.3) ? null : `https://api.example-${d.int(1, 9)}.com/v${d.int(1, 3)}`;
-        if (d.chance(0.2)) {
-          const others = otherProvider(p.id);
-          body.fallback_provider_id = others.length && d.chance(0.7) ? d.pick(others).id : null;
+        if (d.chance(0.5)) body.base_url = `https://api.example-${d.int(1, 9)}.com/v1`;
+        if (d.chance(0.4) && providers.length && !parallel) body.fallback_provider_id = d.pick(providers).id;
+        if (d.chance(0.5)) body.capabilities = CAPABILITIES.filter(() => d.chance(0.5));
+        if (d.chance(0.3)) body.status = d.pick(STATUSES);
+        return { method: "POST", path: "/providers", body, expect: "ok", touches: [id] };
+      }
+      case "patch_provider": {
+        const p = d.pick(providers);
+        const body = {};
+        while (Object.keys(body).length === 0) {
+          if (d.chance(0.4)) body.display_name = name();
+          if (d.chance(0.4)) body.priority = d.int(0, 200);
+          if (d.chance(0.3)) body.enabled = d.chance(0.5);
+          if (d.chance(0.2)) body.capabilities = CAPABILITIES.filter(() => d.chance(0.5));
+          if (d.chance(0.2)) body.base_url = d.chance(0.3) ? null : `https://api.example-${d.int(1, 9)}.com/v${d.int(1, 3)}`;
+          if (d.chance(0.2) && !parallel) {
+            const others = otherProvider(p.id);
+            body.fallback_provider_id = others.length && d.chance(0.7) ? d.pick(others).id : null;
+          }
         }
+        return {
+          method: "PATCH", path: `/providers/${encodeURIComponent(p.id)}`, body, expect: "ok", touches: [p.id],
+          ifMatch: d.chance(0.3) && !parallel ? p.revision : undefined,
+        };
       }
-      return { method: "PATCH", path: `/providers/${encodeURIComponent(p.id)}`, body, ifMatch: d.chance(0.3) ? p.revision : undefined, expect: "ok" };
-    }
-    case "delete_provider": {
-      const p = d.pick(providers);
-      return { method: "DELETE", path: `/providers/${encodeURIComponent(p.id)}`, expect: "ok" };
-    }
-    case "status": {
-      const p = d.pick(providers);
-      const body = { status: d.pick(STATUSES) };
-      if (d.chance(0.4)) body.message = `chaos ${d.int(1, 999)}`;
-      return { method: "PUT", path: `/providers/${encodeURIComponent(p.id)}/status`, body, expect: "ok" };
-    }
-    case "create_model": {
-      const id = d.chance(0.2) ? `chaos/m${counter}:${d.int(1, 9)}` : `chaos-m${counter}`;
-      const context = d.pick([8192, 32000, 128000, 200000, 1000000]);
-      const body = { id, name: name(), provider_id: d.pick(providers).id, context_window: context };
-      if (d.chance(0.5)) body.max_output_tokens = d.pick([4096, 8192, 16384]);
-      if (d.chance(0.5)) body.max_input_tokens = d.int(1, context);
-      for (const flag of ["supports_streaming", "supports_vision", "supports_function_calling", "supports_json_mode", "supports_reasoning"]) {
-        if (d.chance(0.3)) body[flag] = d.chance(0.5);
+      case "delete_provider": {
+        const p = d.pick(providers);
+        return { method: "DELETE", path: `/providers/${encodeURIComponent(p.id)}`, expect: "ok" };
       }
-      if (d.chance(0.6)) body.pricing = pricing();
-      if (d.chance(0.2)) {
-        body.deprecation_status = "deprecated";
-        body.deprecation_date = date(2026);
-        if (d.chance(0.5)) body.sunset_date = date(2027);
-        if (d.chance(0.5) && models.length) body.replacement_model_id = d.pick(models).id;
+      case "status": {
+        const p = d.pick(providers);
+        const body = { status: d.pick(STATUSES) };
+        if (d.chance(0.4)) body.message = `chaos ${d.int(1, 999)}`;
+        return { method: "PUT", path: `/providers/${encodeURIComponent(p.id)}/status`, body, expect: "ok", touches: [p.id] };
       }
-      return { method: "POST", path: "/models", body, expect: "ok" };
-    }
-    case "patch_model": {
-      const m = d.pick(models);
-      const body = {};
-      while (Object.keys(body).length === 0) {
-        if (d.chance(0.3)) body.name = name();
-        if (d.chance(0.2)) {
-          body.context_window = d.pick([8192, 32000, 128000, 200000, 1000000]);
-          body.max_input_tokens = d.int(1, body.context_window);
+      case "create_model": {
+        const id = d.chance(0.2) ? `chaos/m${counter}:${d.int(1, 9)}` : `chaos-m${counter}`;
+        const context = d.pick([8192, 32000, 128000, 200000, 1000000]);
+        const body = { id, name: name(), provider_id: d.pick(providers).id, context_window: context };
+        if (d.chance(0.5)) body.max_output_tokens = d.pick([4096, 8192, 16384]);
+        if (d.chance(0.5)) body.max_input_tokens = d.int(1, context);
+        for (const flag of ["supports_streaming", "supports_vision", "supports_function_calling", "supports_json_mode", "supports_reasoning"]) {
+          if (d.chance(0.3)) body[flag] = d.chance(0.5);
         }
-        if (d.chance(0.2)) body.max_output_tokens = d.pick([2048, 4096, 8192, 16384, 65536]);
-        if (d.chance(0.2)) body[d.pick(["supports_streaming", "supports_vision", "supports_function_calling", "supports_json_mode", "supports_reasoning"])] = d.chance(0.5);
-        if (d.chance(0.2)) body.pricing = d.chance(0.2) ? null : pricing();
-        if (d.chance(0.15)) body.provider_id = d.pick(providers).id;
-        if (d.chance(0.15)) body.deprecation_status = d.pick(["active", "deprecated", "sunset"]);
-        if (d.chance(0.1)) {
+        if (d.chance(0.6)) body.pricing = pricing();
+        if (d.chance(0.2)) {
+          body.deprecation_status = "deprecated";
+          body.deprecation_date = date(2026);
+          if (d.chance(0.5)) body.sunset_date = date(2027);
+          if (d.chance(0.5) && models.length && !parallel) body.replacement_model_id = d.pick(models).id;
+        }
+        return { method: "POST", path: "/models", body, expect: "ok", touches: [id] };
+      }
+      case "patch_model": {
+        const m = d.pick(models);
+        const body = {};
+        while (Object.keys(body).length === 0) {
+          if (d.chance(0.3)) body.name = name();
+          if (d.chance(0.2)) {
+            body.context_window = d.pick([8192, 32000, 128000, 200000, 1000000]);
+            body.max_input_tokens = d.int(1, body.context_window);
+          }
+          if (d.chance(0.2)) body.max_output_tokens = d.pick([2048, 4096, 8192, 16384, 65536]);
+          if (d.chance(0.2)) body[d.pick(["supports_streaming", "supports_vision", "supports_function_calling", "supports_json_mode", "supports_reasoning"])] = d.chance(0.5);
+          if (d.chance(0.2)) body.pricing = d.chance(0.2) ? null : pricing();
+          if (d.chance(0.15) && !parallel) body.provider_id = d.pick(providers).id;
+          if (d.chance(0.15)) body.deprecation_status = d.pick(["active", "deprecated", "sunset"]);
+          if (d.chance(0.1) && !parallel) {
+            const others = models.filter((o) => o.id !== m.id);
+            body.replacement_model_id = others.length && d.chance(0.7) ? d.pick(others).id : null;
+          }
+        }
+        return {
+          method: "PATCH", path: `/models/${encodeURIComponent(m.id)}`, body, expect: "ok", touches: [m.id],
+          ifMatch: d.chance(0.3) && !parallel ? m.revision : undefined,
+        };
+      }
+      case "delete_model": {
+        const m = d.pick(models);
+        return { method: "DELETE", path: `/models/${encodeURIComponent(m.id)}`, expect: "ok" };
+      }
+      case "deprecate": {
+        const m = d.pick(models);
+        const body = { deprecation_date: date(2026) };
+        if (d.chance(0.6)) body.sunset_date = d.chance(0.2) ? null : date(2027);
+        else if (m.sunset_date && m.sunset_date < body.deprecation_date) body.sunset_date = null;
+        if (d.chance(0.5) && !parallel) {
           const others = models.filter((o) => o.id !== m.id);
-          body.replacement_model_id = others.length && d.chance(0.7) ? d.pick(others).id : null;
+          body.replacement_model_id = others.length && d.chance(0.8) ? d.pick(others).id : null;
         }
+        return { method: "POST", path: `/models/${encodeURIComponent(m.id)}/deprecate`, body, expect: "ok", touches: [m.id] };
       }
-      return { method: "PATCH", path: `/models/${encodeURIComponent(m.id)}`, body, ifMatch: d.chance(0.3) ? m.revision : undefined, expect: "ok" };
-    }
-    case "delete_model": {
-      const m = d.pick(models);
-      return { method: "DELETE", path: `/models/${encodeURIComponent(m.id)}`, expect: "ok" };
-    }
-    case "deprecate": {
-      const m = d.pick(models);
-      const body = { deprecation_date: date(2026) };
-      if (d.chance(0.6)) body.sunset_date = d.chance(0.2) ? null : date(2027);
-      else if (m.sunset_date && m.sunset_date < body.deprecation_date) body.sunset_date = null;
-      if (d.chance(0.5)) {
-        const others = models.filter((o) => o.id !== m.id);
-        body.replacement_model_id = others.length && d.chance(0.8) ? d.pick(others).id : null;
+      case "active": {
+        const body = { provider_id: d.chance(0.85) ? d.pick(providers).id : null };
+        if (d.chance(0.4)) body.default_provider_id = d.chance(0.8) ? d.pick(providers).id : null;
+        return { method: "PUT", path: "/active-provider", body, expect: "ok" };
       }
-      return { method: "POST", path: `/models/${encodeURIComponent(m.id)}/deprecate`, body, expect: "ok" };
+      case "stale": {
+        // A write based on an old revision: 412, and nothing changes.
+        const p = d.pick(providers);
+        return {
+          method: "PATCH", path: `/providers/${encodeURIComponent(p.id)}`, body: { priority: d.int(0, 200) },
+          ifMatch: p.revision + d.int(1, 5), expect: 412,
+        };
+      }
     }
-    case "active": {
-      const body = { provider_id: d.chance(0.85) ? d.pick(providers).id : null };
-      if (d.chance(0.4)) body.default_provider_id = d.chance(0.8) ? d.pick(providers).id : null;
-      return { method: "PUT", path: "/active-provider", body, expect: "ok" };
-    }
-    case "stale": {
-      // A write based on an old revision: 412, and nothing changes.
-      const p = d.pick(providers);
-      return {
-        method: "PATCH", path: `/providers/${encodeURIComponent(p.id)}`, body: { priority: d.int(0, 200) },
-        ifMatch: p.revision + d.int(1, 5), expect: 412,
-      };
-    }
+    return null;
   }
-  return null;
 }
 
 /** Every field the page holds against the server's state; a list of
@@ -400,11 +421,6 @@ function differences(server, page, label) {
   expectEqual("status", "synced", page.state.status);
   expectEqual("active_provider_id", server.active_provider_id, page.state.activeProviderId);
   expectEqual("default_provider_id", server.default_provider_id, page.state.defaultProviderId);
-  const canonical = (value) =>
-    Array.isArray(value) ? value.map(canonical)
-      : value && typeof value === "object"
-        ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]))
-        : value;
   const compareLists = (what, serverList, pageList, ordered = true) => {
     const byId = (list) => new Map(list.map((e) => [e.id, e]));
     const s = byId(serverList);
@@ -425,6 +441,50 @@ function differences(server, page, label) {
   return found;
 }
 
+/** The copy a context's IndexedDB holds for `api` (the leading tab's
+ * last save), read through `page`: its state, or null. */
+function cachedState(page, api) {
+  return page.evaluate((api) => new Promise((resolve, reject) => {
+    const open = indexedDB.open("provider-sync");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      if (!db.objectStoreNames.contains("states")) return resolve(null);
+      const all = db.transaction("states").objectStore("states").getAll();
+      all.onerror = () => reject(all.error);
+      all.onsuccess = () => {
+        db.close();
+        const record = all.result.find((r) => r && typeof r === "object" && r.source === api);
+        resolve(record ? record.state : null);
+      };
+    };
+  }), api);
+}
+
+/** A whole `SyncState` (a cached copy) against the server's. */
+function stateDifferences(server, state, label) {
+  const found = [];
+  const expectEqual = (what, a, b) => {
+    const x = JSON.stringify(canonical(a));
+    const y = JSON.stringify(canonical(b));
+    if (x !== y) found.push(`${label}: ${what}: cached ${y} != server ${x}`);
+  };
+  for (const field of ["version", "epoch", "checksum"]) expectEqual(field, server.metadata[field], state.metadata[field]);
+  expectEqual("active_provider_id", server.active_provider_id, state.active_provider_id);
+  expectEqual("default_provider_id", server.default_provider_id, state.default_provider_id);
+  expectEqual("providers", server.providers, state.providers);
+  expectEqual("all_models", server.all_models, state.all_models);
+  return found;
+}
+
+/** Objects with their keys sorted, so that JSON text compares content. */
+function canonical(value) {
+  return Array.isArray(value) ? value.map(canonical)
+    : value && typeof value === "object"
+      ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]))
+      : value;
+}
+
 /** Runs one schedule; resolves with its summary, rejects with a report
  * that names the seed. `log` gets each line as it happens (or nothing). */
 export async function runSchedule({ seed, durationMs = 40_000, verbose = false } = {}) {
@@ -440,14 +500,15 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
   // A short event log makes clients that were away long enough need the
   // whole state ("too_old") rather than the missed events.
   const retention = d.pick([1000, 40, 12]);
-  const server = new ServerProcess(dir, log, retention);
+  const wsQueue = d.pick([256, 16, 4]);
+  const server = new ServerProcess(dir, log, { retention, wsQueue });
   const proxies = [];
   const pageErrors = [];
   const resyncs = {}; // reason -> count, every page
   const pageLabels = new Map();
   const counts = {
     writes: 0, refused: 0, stale: 0, lost: 0, kills: 0, restarts: 0, epochs: 0, cuts: 0, stalls: 0, offline: 0,
-    reloads: 0, away: 0, tabs: 0,
+    reloads: 0, away: 0, hidden: 0, forced: 0, tabs: 0,
   };
   let acked = []; // versions the server acknowledged, this epoch
   let site, browser;
@@ -479,7 +540,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
         resyncs[reason] = (resyncs[reason] ?? 0) + 1;
         log(`${pageLabels.get(page) ?? spec.name}: resynced (${reason})`);
       });
-      const client = { ...spec, proxy, context, offline: false, stalled: false, pages: [] };
+      const client = { ...spec, api, proxy, context, offline: false, stalled: false, pages: [] };
       client.open = async (i) => {
         const options = spec.pages[i];
         const page = await context.newPage();
@@ -511,11 +572,26 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
 
     /** A write while the server is meant to be up: it must be answered as
      * expected; while it is down it must fail and is not counted. */
-    const write = async () => {
+    const refresh = async () => {
       if (server.up) {
         lastState = await (await fetch(`${baseUrl}/state`, { signal: AbortSignal.timeout(15_000) })).json();
       }
-      const w = chooseWrite(d, lastState, counter++);
+    };
+    const write = async () => {
+      await refresh();
+      await send(chooseWrite(d, lastState, counter++));
+    };
+    /** Several writes at once (one snapshot, none depending on another):
+     * concurrent transactions, events broadcast in version order. */
+    const parallel = async (n) => {
+      await refresh();
+      const busy = new Set();
+      const writes = [];
+      for (let i = 0; i < n; i++) writes.push(chooseWrite(d, lastState, counter++, busy));
+      log(`${n} writes at once`);
+      await Promise.all(writes.map(send));
+    };
+    const send = async (w) => {
       if (!w) return;
       const wasUp = server.up;
       let answer;
@@ -546,12 +622,20 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       nextStart = [];
       counts.restarts += 1;
     };
+    // The page hidden or shown as a browser does it (document.hidden and
+    // a visibilitychange event; headless Chromium has no tab to switch).
+    const setHidden = (p, hidden) => p.page.evaluate((hidden) => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+      Object.defineProperty(document, "visibilityState", { configurable: true, get: () => (hidden ? "hidden" : "visible") });
+      document.dispatchEvent(new Event("visibilitychange"));
+    }, hidden);
     const pageTransition = (p, type) =>
       p.page.evaluate((type) => window.dispatchEvent(new PageTransitionEvent(type, { persisted: true })), type);
 
     const actions = [
       [30, "write"],
       [4, "burst"],
+      [3, "parallel"],
       [3, "kill"],
       [1, "kill_mid_write"],
       [1, "graceful_restart"],
@@ -560,6 +644,8 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       [3, "offline"],
       [3, "reload"],
       [2, "away"],
+      [2, "hidden"],
+      [2, "force_sync"],
       [2, "replace_tab"],
       [1, "new_epoch"],
     ];
@@ -571,6 +657,9 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       switch (action) {
         case "write":
           await write();
+          break;
+        case "parallel":
+          await parallel(d.int(2, 8));
           break;
         case "burst": {
           const n = d.int(3, 8);
@@ -664,6 +753,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
           log(`reload ${p.label}`);
           await p.page.reload({ waitUntil: "load" });
           p.away = false;
+          p.hidden = false;
           counts.reloads += 1;
           break;
         }
@@ -686,6 +776,33 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
           })()));
           break;
         }
+        case "hidden": {
+          const p = d.pick(client.pages);
+          if (p.hidden) break;
+          const ms = d.int(300, 5000);
+          log(`${p.label} hidden for ${ms} ms`);
+          p.hidden = true;
+          await setHidden(p, true);
+          counts.hidden += 1;
+          later(ms, () => track((async () => {
+            if (!p.hidden || p.page.isClosed()) return;
+            p.hidden = false;
+            await setHidden(p, false);
+            log(`${p.label} visible`);
+          })()));
+          break;
+        }
+        case "force_sync": {
+          // A user's "sync now": not awaited (it waits for the server,
+          // which may be down); its failure is the page's business.
+          const p = d.pick(client.pages);
+          log(`${p.label} forceSync()`);
+          await p.page.evaluate(() => {
+            window.__sync?.forceSync().catch(() => {});
+          });
+          counts.forced += 1;
+          break;
+        }
         case "replace_tab": {
           // A tab of the shared connection closed (the leader or not) and
           // a new one opened: it starts from the cache and joins.
@@ -694,6 +811,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
           const p = d.pick(tabs.pages);
           log(`close ${p.label} and open it again`);
           p.away = false;
+          p.hidden = false;
           await p.page.close();
           await tabs.open(p.index);
           counts.tabs += 1;
@@ -730,7 +848,9 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
     for (const client of clients) {
       for (const p of client.pages) {
         if (p.away) await pageTransition(p, "pageshow");
+        if (p.hidden) await setHidden(p, false);
         p.away = false;
+        p.hidden = false;
       }
       client.proxy.stall(false);
       client.stalled = false;
@@ -783,6 +903,22 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       const s = await snapshot(p);
       found.push(...differences(final, { ...s, includeDeprecated: p.includeDeprecated }, p.label));
     }
+    // Each context's cache holds that state too, once its leader saved it
+    // (a burst is saved after a short delay).
+    for (const client of clients) {
+      const page = client.pages[0].page;
+      const label = `${client.name} (cache)`;
+      const cacheDeadline = Date.now() + 30_000;
+      let cached;
+      while ((cached = await cachedState(page, client.api))?.metadata.version !== final.metadata.version) {
+        if (Date.now() > cacheDeadline) {
+          found.push(`${label}: holds version ${cached?.metadata.version} after 30 s, not ${final.metadata.version}`);
+          break;
+        }
+        await sleep(200);
+      }
+      if (cached?.metadata.version === final.metadata.version) found.push(...stateDifferences(final, cached, label));
+    }
     if (pageErrors.length) found.push(...pageErrors.map((e) => `page error: ${e}`));
     // Self-repaired, but a divergence all the same: a copy at the server's
     // version with other content.
@@ -790,7 +926,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
     if (found.length) throw new Error(`divergence:\n${found.slice(0, 40).join("\n")}`);
     const summary = {
       seed, version: final.metadata.version, providers: final.providers.length, models: final.all_models.length,
-      retention, seconds: Math.round((Date.now() - began) / 1000), ...counts, resyncs,
+      retention, wsQueue, seconds: Math.round((Date.now() - began) / 1000), ...counts, resyncs,
     };
     log(`converged: ${JSON.stringify(summary)}`);
     return summary;
