@@ -256,8 +256,13 @@ const CAPABILITIES = ["chat", "streaming", "vision", "function_calling", "json_m
  * If-Match: nothing may change). With `busy` (ids other writes of a
  * parallel burst touch), only writes that stay valid whatever order those
  * commit in: none on those ids, no deletes, no new references. */
-function chooseWrite(d, state, counter, busy = null) {
+function chooseWrite(d, state, counter, seen, busy = null) {
   const free = (e) => !busy || !busy.has(e.id);
+  // Ids that existed once and are gone: created again, an entity starts
+  // over at revision 1 with other content.
+  const gone = (ids, list) => [...ids].filter((id) => !list.some((e) => e.id === id) && !busy?.has(id));
+  const goneProviders = gone(seen.providers, state.providers);
+  const goneModels = gone(seen.models, state.all_models);
   const providers = state.providers.filter(free);
   const models = state.all_models.filter(free);
   const parallel = busy !== null;
@@ -290,7 +295,7 @@ function chooseWrite(d, state, counter, busy = null) {
   function chosen(kind) {
     switch (kind) {
       case "create_provider": {
-        const id = `chaos-p${counter}`;
+        const id = goneProviders.length && d.chance(0.4) ? d.pick(goneProviders) : `chaos-p${counter}`;
         const body = { id, name: id, provider_type: d.pick(PROVIDER_TYPES) };
         if (d.chance(0.5)) body.display_name = name();
         if (d.chance(0.5)) body.priority = d.int(0, 200);
@@ -299,7 +304,7 @@ function chooseWrite(d, state, counter, busy = null) {
         if (d.chance(0.4) && providers.length && !parallel) body.fallback_provider_id = d.pick(providers).id;
         if (d.chance(0.5)) body.capabilities = CAPABILITIES.filter(() => d.chance(0.5));
         if (d.chance(0.3)) body.status = d.pick(STATUSES);
-        return { method: "POST", path: "/providers", body, expect: "ok", touches: [id] };
+        return { method: "POST", path: "/providers", body, expect: "ok", touches: [id], again: seen.providers.has(id) };
       }
       case "patch_provider": {
         const p = d.pick(providers);
@@ -331,7 +336,8 @@ function chooseWrite(d, state, counter, busy = null) {
         return { method: "PUT", path: `/providers/${encodeURIComponent(p.id)}/status`, body, expect: "ok", touches: [p.id] };
       }
       case "create_model": {
-        const id = d.chance(0.2) ? `chaos/m${counter}:${d.int(1, 9)}` : `chaos-m${counter}`;
+        const id = goneModels.length && d.chance(0.4) ? d.pick(goneModels)
+          : d.chance(0.2) ? `chaos/m${counter}:${d.int(1, 9)}` : `chaos-m${counter}`;
         const context = d.pick([8192, 32000, 128000, 200000, 1000000]);
         const body = { id, name: name(), provider_id: d.pick(providers).id, context_window: context };
         if (d.chance(0.5)) body.max_output_tokens = d.pick([4096, 8192, 16384]);
@@ -346,7 +352,7 @@ function chooseWrite(d, state, counter, busy = null) {
           if (d.chance(0.5)) body.sunset_date = date(2027);
           if (d.chance(0.5) && models.length && !parallel) body.replacement_model_id = d.pick(models).id;
         }
-        return { method: "POST", path: "/models", body, expect: "ok", touches: [id] };
+        return { method: "POST", path: "/models", body, expect: "ok", touches: [id], again: seen.models.has(id) };
       }
       case "patch_model": {
         const m = d.pick(models);
@@ -507,7 +513,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
   const resyncs = {}; // reason -> count, every page
   const pageLabels = new Map();
   const counts = {
-    writes: 0, refused: 0, stale: 0, lost: 0, kills: 0, restarts: 0, epochs: 0, cuts: 0, stalls: 0, offline: 0,
+    writes: 0, recreated: 0, refused: 0, stale: 0, lost: 0, kills: 0, restarts: 0, epochs: 0, cuts: 0, stalls: 0, offline: 0,
     reloads: 0, away: 0, hidden: 0, forced: 0, tabs: 0,
   };
   let acked = []; // versions the server acknowledged, this epoch
@@ -572,14 +578,17 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
 
     /** A write while the server is meant to be up: it must be answered as
      * expected; while it is down it must fail and is not counted. */
+    const seen = { providers: new Set(), models: new Set() };
     const refresh = async () => {
       if (server.up) {
         lastState = await (await fetch(`${baseUrl}/state`, { signal: AbortSignal.timeout(15_000) })).json();
+        for (const p of lastState.providers) seen.providers.add(p.id);
+        for (const m of lastState.all_models) seen.models.add(m.id);
       }
     };
     const write = async () => {
       await refresh();
-      await send(chooseWrite(d, lastState, counter++));
+      await send(chooseWrite(d, lastState, counter++, seen));
     };
     /** Several writes at once (one snapshot, none depending on another):
      * concurrent transactions, events broadcast in version order. */
@@ -587,7 +596,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       await refresh();
       const busy = new Set();
       const writes = [];
-      for (let i = 0; i < n; i++) writes.push(chooseWrite(d, lastState, counter++, busy));
+      for (let i = 0; i < n; i++) writes.push(chooseWrite(d, lastState, counter++, seen, busy));
       log(`${n} writes at once`);
       await Promise.all(writes.map(send));
     };
@@ -611,8 +620,9 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       }
       if (answer.status < 200 || answer.status > 299) throw new Error(`${describe(w)}: HTTP ${answer.status} ${answer.text}`);
       counts.writes += 1;
+      if (w.again) counts.recreated += 1;
       if (answer.version) acked.push(answer.version);
-      log(`v${answer.version || "="} ${describe(w)}`);
+      log(`v${answer.version || "="} ${w.again ? "(again) " : ""}${describe(w)}`);
     };
 
     let nextStart = []; // flags for the next start only
@@ -672,8 +682,8 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
           if (!server.up) break;
           let inFlight = null;
           if (action === "kill_mid_write") {
-            lastState = await (await fetch(`${baseUrl}/state`)).json();
-            const w = chooseWrite(d, lastState, counter++);
+            await refresh();
+            const w = chooseWrite(d, lastState, counter++, seen);
             if (w && w.expect === "ok") {
               inFlight = admin(w).then(
                 (answer) => {
