@@ -13,7 +13,7 @@
 // browser, the server and this script is not reproducible, so a seed that
 // failed once may pass the next time (the report keeps the action log).
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createTcpServer, connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -60,12 +60,24 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 class ServerProcess {
   constructor(dir, log, { retention, wsQueue }) {
     this.dir = dir;
+    this.catalog = join(dir, "catalog.toml");
     this.log = log;
     this.retention = retention;
     this.wsQueue = wsQueue;
     this.port = 0;
     this.child = null;
     this.starts = 0;
+    this.errors = []; // the server's ERROR lines
+  }
+
+  /** Catalog reloads so far by result, from /metrics. */
+  async reloads(baseUrl) {
+    const text = await (await fetch(`${baseUrl}/metrics`)).text();
+    const counts = {};
+    for (const [, result, n] of text.matchAll(/^provider_sync_catalog_reloads_total\{result="(\w+)"\} (\d+)/gm)) {
+      counts[result] = Number(n);
+    }
+    return counts;
   }
 
   get up() {
@@ -77,7 +89,7 @@ class ServerProcess {
     const args = [
       "--bind", `127.0.0.1:${this.port}`,
       "--database", join(this.dir, "chaos.db"),
-      "--catalog", join(root, "examples/catalog.toml"),
+      "--catalog", this.catalog,
       "--admin-token", TOKEN,
       // Every client is on one loopback address.
       "--read-rate-limit", "0", "--admin-rate-limit", "0",
@@ -99,6 +111,9 @@ class ServerProcess {
     child.stderr.on("data", (chunk) => {
       errors += chunk;
       if (process.env.CHAOS_VERBOSE) process.stderr.write(chunk);
+      for (const line of String(chunk).split("\n")) {
+        if (/\bERROR\b/.test(line)) this.errors.push(line.replace(/\x1b\[[0-9;]*m/g, ""));
+      }
     });
     const url = await new Promise((resolve, reject) => {
       let text = "";
@@ -326,7 +341,7 @@ function chooseWrite(d, state, counter, seen, busy = null) {
         };
       }
       case "delete_provider": {
-        const p = d.pick(providers);
+        const p = d.pick(providers.filter((p) => p.id !== CATALOG_PROVIDER));
         return { method: "DELETE", path: `/providers/${encodeURIComponent(p.id)}`, expect: "ok" };
       }
       case "status": {
@@ -409,6 +424,26 @@ function chooseWrite(d, state, counter, seen, busy = null) {
     }
     return null;
   }
+}
+
+/** The catalog file: the example's, plus a provider of its own whose
+ * models come and go and change with each edit (round 0: all six). Only
+ * this part changes, so every version of the file stays valid whatever the
+ * admin API did meanwhile (the chaos never deletes this provider). */
+const CATALOG_PROVIDER = "chaos-catalog";
+function catalogText(d, round) {
+  let text = readFileSync(join(root, "examples/catalog.toml"), "utf8");
+  text += `\n[[providers]]\nid = "${CATALOG_PROVIDER}"\nname = "${CATALOG_PROVIDER}"\nprovider_type = "openai_compatible"\n`;
+  text += `priority = ${round === 0 ? 10 : d.int(0, 50)}\n`;
+  for (let i = 0; i < 6; i++) {
+    if (round > 0 && !d.chance(0.7)) continue;
+    const context = d.pick([8192, 32000, 128000]);
+    text += `\n[[models]]\nid = "cat-${i}"\nprovider_id = "${CATALOG_PROVIDER}"\nname = "Catalog ${i}"\ncontext_window = ${context}\n`;
+    if (d.chance(0.5)) text += `max_output_tokens = ${d.pick([2048, 4096])}\n`;
+    if (d.chance(0.6)) text += `pricing = { input_per_million = ${d.int(0, 900) / 100}, output_per_million = ${d.int(0, 900) / 100} }\n`;
+    if (d.chance(0.3)) text += `supports_reasoning = ${d.chance(0.5)}\n`;
+  }
+  return text;
 }
 
 /** Every field the page holds against the server's state; a list of
@@ -514,7 +549,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
   const pageLabels = new Map();
   const counts = {
     writes: 0, recreated: 0, refused: 0, stale: 0, lost: 0, kills: 0, restarts: 0, epochs: 0, cuts: 0, stalls: 0, offline: 0,
-    reloads: 0, away: 0, hidden: 0, forced: 0, tabs: 0,
+    reloads: 0, catalog: 0, away: 0, hidden: 0, forced: 0, tabs: 0,
   };
   let acked = []; // versions the server acknowledged, this epoch
   let site, browser;
@@ -533,6 +568,8 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
   };
 
   try {
+    let catalogRound = 0;
+    writeFileSync(server.catalog, catalogText(d, catalogRound++));
     const baseUrl = await server.start();
     site = await staticSite(pageSite("chaos-site", "chaos/index.html"));
     browser = await launchChromium();
@@ -658,6 +695,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       [2, "force_sync"],
       [2, "replace_tab"],
       [1, "new_epoch"],
+      [2, "catalog"],
     ];
     let downUntil = 0;
     while (Date.now() - began < durationMs) {
@@ -827,6 +865,34 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
           counts.tabs += 1;
           break;
         }
+        case "catalog": {
+          // The team edits the catalog file; SIGHUP reloads it (a server
+          // that is down reads it when it starts). Waits for the reload.
+          const next = `${server.catalog}.next`;
+          writeFileSync(next, catalogText(d, catalogRound++));
+          renameSync(next, server.catalog);
+          counts.catalog += 1;
+          if (!server.up) {
+            log("catalog edited (read at the next start)");
+            break;
+          }
+          const total = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
+          const before = await server.reloads(baseUrl);
+          server.child.kill("SIGHUP");
+          const waitUntil = Date.now() + 15_000;
+          let after = before;
+          while (total(after) === total(before)) {
+            if (Date.now() > waitUntil) throw new Error("no catalog reload within 15 s of SIGHUP");
+            await sleep(50);
+            after = await server.reloads(baseUrl);
+          }
+          const results = Object.keys(after).filter((k) => after[k] !== before[k]);
+          log(`catalog edited, SIGHUP: ${results.join(", ")}`);
+          if (results.some((r) => r !== "applied" && r !== "unchanged")) {
+            throw new Error(`catalog reload ${results.join(", ")}: ${server.errors.slice(-3).join(" | ")}`);
+          }
+          break;
+        }
         case "new_epoch": {
           // A new history: the store wiped (a new store from the catalog)
           // or the backup restored with --new-epoch, as an operator does.
@@ -930,6 +996,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       if (cached?.metadata.version === final.metadata.version) found.push(...stateDifferences(final, cached, label));
     }
     if (pageErrors.length) found.push(...pageErrors.map((e) => `page error: ${e}`));
+    if (server.errors.length) found.push(...server.errors.slice(0, 10).map((e) => `server error: ${e}`));
     // Self-repaired, but a divergence all the same: a copy at the server's
     // version with other content.
     if (resyncs.checksum_mismatch) found.push(`${resyncs.checksum_mismatch} repair(s) for checksum_mismatch`);
