@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end: packs the npm package, builds both examples from it (the React
 # app installs the tarball as an application would), then drives them in
-# Chromium against a real server, and the plain page in Firefox ESR too.
-# Screenshots: test-output/e2e/.
+# Chromium against a real server, and the plain page in Firefox ESR too;
+# among them three fixed chaos schedules (tests/e2e/chaos.test.mjs, about
+# 45 s each; scripts/chaos.sh for long runs). Screenshots: test-output/e2e/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,8 +30,9 @@ cp -r pkg "$site/provider-sync"
   npm run build
 )
 
-# testbed.mjs runs it from CARGO_TARGET_DIR when that is set.
-cargo build -p provider-sync-testbed
+# testbed.mjs runs them from CARGO_TARGET_DIR when that is set; the chaos
+# suite runs the server binary itself (it SIGKILLs it).
+cargo build -p provider-sync-testbed -p provider-sync-server --bins
 (
   cd tests/e2e
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

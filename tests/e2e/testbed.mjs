@@ -11,7 +11,7 @@ import firefox from "selenium-webdriver/firefox.js";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 /** Where cargo put the binaries: CARGO_TARGET_DIR, as cargo reads it. */
-const cargoTarget = resolve(root, process.env.CARGO_TARGET_DIR || "target");
+export const cargoTarget = resolve(root, process.env.CARGO_TARGET_DIR || "target");
 
 /** Starts the testbed binary (`profile`: "debug" or "release") with `args`;
  * resolves with the child process and its two URLs. */
