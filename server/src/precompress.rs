@@ -8,6 +8,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -26,22 +27,40 @@ pub struct Compressed {
 /// Compresses `json` at the best brotli (quality 11, 4 MiB window) and gzip
 /// (level 9) settings.
 pub fn compress(json: &[u8]) -> Compressed {
+    compress_unless(json, &|| false).expect("never cancelled")
+}
+
+/// [`compress`], fed 64 KiB at a time and given up (None) as soon as
+/// `cancelled` says so: a version superseded, or the server shutting down,
+/// does not hold a thread for the seconds a large state takes.
+pub fn compress_unless(json: &[u8], cancelled: &dyn Fn() -> bool) -> Option<Compressed> {
+    const CHUNK: usize = 64 * 1024;
     let mut br = Vec::with_capacity(json.len() / 8);
     {
-        let mut writer = brotli::CompressorWriter::new(&mut br, 64 * 1024, 11, 22);
-        writer
-            .write_all(json)
-            .expect("writing to a Vec cannot fail");
+        let mut writer = brotli::CompressorWriter::new(&mut br, CHUNK, 11, 22);
+        for chunk in json.chunks(CHUNK) {
+            if cancelled() {
+                return None;
+            }
+            writer
+                .write_all(chunk)
+                .expect("writing to a Vec cannot fail");
+        }
     }
     let mut gzip = flate2::write::GzEncoder::new(
         Vec::with_capacity(json.len() / 6),
         flate2::Compression::best(),
     );
-    gzip.write_all(json).expect("writing to a Vec cannot fail");
-    Compressed {
+    for chunk in json.chunks(CHUNK) {
+        if cancelled() {
+            return None;
+        }
+        gzip.write_all(chunk).expect("writing to a Vec cannot fail");
+    }
+    Some(Compressed {
         br: Bytes::from(br),
         gzip: Bytes::from(gzip.finish().expect("writing to a Vec cannot fail")),
-    }
+    })
 }
 
 /// Which precompressed encoding a request accepts, brotli first; none when
@@ -75,14 +94,26 @@ pub fn pick<'a>(headers: &HeaderMap, ready: &'a Compressed) -> Option<(&'static 
 
 /// Compresses `snapshot` unless it has been superseded by the time it is
 /// done; gives whether its bytes were kept.
-async fn compress_if_current(service: &Arc<Service>, snapshot: Arc<Snapshot>) -> bool {
+async fn compress_if_current(
+    service: &Arc<Service>,
+    snapshot: Arc<Snapshot>,
+    stopping: Arc<AtomicBool>,
+) -> bool {
     let work = snapshot.clone();
+    let watched = service.clone();
     let started = Instant::now();
-    let Ok(compressed) = tokio::task::spawn_blocking(move || compress(work.state_json())).await
-    else {
+    let compressed = tokio::task::spawn_blocking(move || {
+        let version = work.version();
+        compress_unless(work.state_json(), &|| {
+            stopping.load(Ordering::Relaxed) || watched.snapshot().version() != version
+        })
+    })
+    .await;
+    let metrics = service.metrics();
+    let Ok(Some(compressed)) = compressed else {
+        metrics.precompressed("superseded").inc();
         return false;
     };
-    let metrics = service.metrics();
     if service.snapshot().version() != snapshot.version() {
         metrics.precompressed("superseded").inc();
         return false;
@@ -125,7 +156,16 @@ pub fn spawn(
                     if (*version, epoch.as_str()) == (key.0, key.1.as_str()) =>
                 {
                     if since.elapsed() >= settle {
-                        compress_if_current(&service, snapshot).await;
+                        let stopping = Arc::new(AtomicBool::new(false));
+                        let work = compress_if_current(&service, snapshot, stopping.clone());
+                        tokio::select! {
+                            _ = work => {}
+                            _ = shutdown.wait() => {
+                                // The blocking thread sees it at its next chunk.
+                                stopping.store(true, Ordering::Relaxed);
+                                return;
+                            }
+                        }
                     }
                 }
                 _ => seen = Some((key.0, key.1, Instant::now())),

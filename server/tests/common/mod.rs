@@ -37,6 +37,8 @@ pub fn config(db: &Path) -> Config {
     config.admin_token = Some(TOKEN.into());
     config.heartbeat_ms = 60_000;
     config.health_interval_ms = 3_600_000;
+    // No background compression of large test states (its own test sets it).
+    config.precompress_after_ms = 3_600_000;
     // Suites that write hundreds of times a second from one address; the
     // limits have tests of their own (`limits.rs`).
     config.read_rate_limit = 0;
