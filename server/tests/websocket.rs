@@ -229,8 +229,41 @@ async fn a_silent_client_is_closed() {
             panic!("a client that talks was closed: {frame:?}");
         }
     }
-    server.add_provider("still-open").await;
-    assert_eq!(next_non_heartbeat(&mut talking).await.version, 1);
+    // A change reaches it; it keeps talking while waiting (a loaded machine
+    // may take longer than the timeout to make the change).
+    let base = server.base.clone();
+    let write = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{base}/admin/providers"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"id": "still-open", "name": "Still open"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let version = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change never came"
+        );
+        send_text(&mut talking, r#"{"type":"heartbeat"}"#).await;
+        match tokio::time::timeout(Duration::from_millis(100), talking.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let event: provider_sync_protocol::SyncEvent = serde_json::from_str(&text).unwrap();
+                if matches!(event.payload, EventPayload::ProviderAdded(_)) {
+                    break event.version;
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                panic!("a client that talks was closed: {frame:?}")
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(write.await.unwrap(), 201);
+    assert_eq!(version, 1);
     server.stop().await;
 }
 
