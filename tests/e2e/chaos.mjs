@@ -84,6 +84,8 @@ class ServerProcess {
     this.child = null;
     this.starts = 0;
     this.errors = []; // the server's ERROR lines
+    this.tail = []; // its last log lines
+    this.died = null;
   }
 
   /** Catalog reloads so far by result, from /metrics. */
@@ -128,7 +130,9 @@ class ServerProcess {
       errors += chunk;
       if (process.env.CHAOS_VERBOSE) process.stderr.write(chunk);
       for (const line of String(chunk).split("\n")) {
-        if (/\bERROR\b/.test(line)) this.errors.push(line.replace(/\x1b\[[0-9;]*m/g, ""));
+        const plain = line.replace(/\x1b\[[0-9;]*m/g, "");
+        if (/\bERROR\b/.test(plain)) this.errors.push(plain);
+        if (plain.trim()) this.tail = [...this.tail.slice(-39), plain];
       }
     });
     const url = await new Promise((resolve, reject) => {
@@ -142,6 +146,12 @@ class ServerProcess {
     });
     child.removeAllListeners("exit");
     this.exited = new Promise((resolve) => child.on("exit", resolve));
+    child.on("exit", (code, signal) => {
+      // Not stopped by the harness: it died by itself.
+      if (this.child !== child) return;
+      this.died = `pid ${child.pid} exited by itself (${code ?? signal}); its last log lines:\n${this.tail.join("\n")}`;
+      this.log(`server ${this.died}`);
+    });
     this.port = Number(new URL(url).port);
     this.child = child;
     this.starts += 1;
@@ -606,6 +616,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
     const baseUrl = await server.start();
     site = await staticSite(pageSite("chaos-site", "chaos/index.html"));
     browser = await launchChromium();
+    browser.on("disconnected", () => log("the browser disconnected"));
     const clients = [];
     for (const spec of CLIENTS) {
       const proxy = new Proxy(() => server.port);
@@ -623,6 +634,10 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
         const label = `${spec.name}${spec.pages.length > 1 ? `#${i}` : ""}`;
         pageLabels.set(page, label);
         page.on("pageerror", (error) => pageErrors.push(`${label}: ${error.message}`));
+        page.on("crash", () => {
+          pageErrors.push(`${label}: the page crashed`);
+          log(`${label}: the page crashed`);
+        });
         const query = new URLSearchParams({ api });
         if (options.deprecated) query.set("deprecated", "1");
         if (options.polling) query.set("polling", "1");
@@ -677,7 +692,10 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       try {
         answer = await admin(w);
       } catch (error) {
-        if (wasUp) throw new Error(`${describe(w)}: no answer from a running server: ${error.cause?.message ?? error.message}`);
+        if (wasUp) {
+          throw new Error(`${describe(w)}: no answer from a running server: ${error.cause?.message ?? error.message}` +
+            (server.died ? `\nthe server ${server.died}` : ""));
+        }
         counts.refused += 1;
         log(`refused while down: ${describe(w)}`);
         return;
