@@ -1,11 +1,27 @@
-// The chaos convergence harness: several SDK clients in separate Chromium
-// contexts (one of them with two tabs sharing a connection), a real
-// provider-sync-server process, and a seeded schedule of faults: admin
-// writes, SIGKILL and restart of the server (with writes refused while it
-// is down), graceful restarts, cut and stalled sockets, offline spells and
-// reloads. Afterwards every page must hold exactly the server's `GET /state`
-// (version, epoch, checksum and every field of every provider and model)
-// with status `synced`.
+// The chaos convergence harness: five SDK pages in four Chromium contexts
+// (separate IndexedDB and connections; one context holds two tabs sharing a
+// connection, one page polls and never opens a WebSocket), each context
+// behind its own TCP proxy to a real provider-sync-server process, and a
+// seeded schedule of faults:
+// - admin writes of every kind (one at a time, in bursts, several at once
+//   on distinct entities; ids that existed once are created again), each
+//   answered as expected; writes sent while the server is down must fail
+//   and are not counted, and one may be in flight at a SIGKILL;
+// - the server: SIGKILL and restart on the same port and store (sometimes
+//   taking a crash-time backup), SIGTERM and restart, SIGSTOP/SIGCONT, a
+//   wiped store or the backup restored with --new-epoch (new epochs), the
+//   catalog file edited and reloaded with SIGHUP; per seed, a short event
+//   log (too_old) and a small WebSocket queue (resync_required);
+// - the clients: cut connections (a reset), stalled ones (both ways or
+//   one), offline spells (setOffline), reloads, hidden pages, pages into
+//   the back/forward cache and back, a tab closed and opened again,
+//   forceSync() calls.
+// Afterwards every page must hold exactly the server's `GET /state`
+// (version, epoch, checksum, and every field of every provider and model,
+// deprecated ones included) with status `synced`, each context's IndexedDB
+// copy must equal it too, no copy may have been repaired for a
+// checksum_mismatch, and neither a page nor the server may have logged an
+// error.
 //
 // chaos.test.mjs runs a few fixed seeds; scripts/chaos.sh runs many:
 //   node tests/e2e/chaos.mjs [--runs N] [--seed S]... [--duration MS]
@@ -68,6 +84,8 @@ class ServerProcess {
     this.child = null;
     this.starts = 0;
     this.errors = []; // the server's ERROR lines
+    this.tail = []; // its last log lines
+    this.died = null;
   }
 
   /** Catalog reloads so far by result, from /metrics. */
@@ -112,7 +130,9 @@ class ServerProcess {
       errors += chunk;
       if (process.env.CHAOS_VERBOSE) process.stderr.write(chunk);
       for (const line of String(chunk).split("\n")) {
-        if (/\bERROR\b/.test(line)) this.errors.push(line.replace(/\x1b\[[0-9;]*m/g, ""));
+        const plain = line.replace(/\x1b\[[0-9;]*m/g, "");
+        if (/\bERROR\b/.test(plain)) this.errors.push(plain);
+        if (plain.trim()) this.tail = [...this.tail.slice(-39), plain];
       }
     });
     const url = await new Promise((resolve, reject) => {
@@ -126,6 +146,12 @@ class ServerProcess {
     });
     child.removeAllListeners("exit");
     this.exited = new Promise((resolve) => child.on("exit", resolve));
+    child.on("exit", (code, signal) => {
+      // Not stopped by the harness: it died by itself.
+      if (this.child !== child) return;
+      this.died = `pid ${child.pid} exited by itself (${code ?? signal}); its last log lines:\n${this.tail.join("\n")}`;
+      this.log(`server ${this.died}`);
+    });
     this.port = Number(new URL(url).port);
     this.child = child;
     this.starts += 1;
@@ -138,8 +164,25 @@ class ServerProcess {
     const child = this.child;
     if (!child) return;
     this.child = null;
+    // A stopped process acts on SIGTERM only once it runs again.
+    if (this.frozen && signal !== "SIGKILL") child.kill("SIGCONT");
+    this.frozen = false;
     child.kill(signal);
     await this.exited;
+  }
+
+  /** SIGSTOP (a process paused: a VM migrating, a long GC, a debugger):
+   * its connections stay open, nothing answers; `thaw()` is SIGCONT. */
+  freeze() {
+    if (!this.child || this.frozen) return false;
+    this.child.kill("SIGSTOP");
+    this.frozen = true;
+    return true;
+  }
+
+  thaw() {
+    if (this.child && this.frozen) this.child.kill("SIGCONT");
+    this.frozen = false;
   }
 
   /** The store's files (the database, its WAL and shared memory). */
@@ -176,14 +219,14 @@ class ServerProcess {
 
 /** A TCP proxy in front of the server for one browser context: `cut()`
  * closes every connection through it (a reset in mid-stream, as a
- * dropped NAT entry or a crashed proxy does), `stall(true)` holds every
- * byte in both directions (the connection stays open but says nothing),
- * `stall(false)` delivers them. */
+ * dropped NAT entry or a crashed proxy does), `stall(["up", "down"])`
+ * holds every byte in those directions (up: to the server; the connection
+ * stays open but says nothing), `stall([])` delivers them. */
 class Proxy {
   constructor(target) {
     this.target = target; // () => port
     this.pairs = new Set();
-    this.stalled = false;
+    this.stalled = new Set(); // "up", "down" 
     this.server = createTcpServer((client) => this.accept(client));
   }
 
@@ -195,12 +238,12 @@ class Proxy {
     const upstream = connect(this.target(), "127.0.0.1");
     const pair = { client, upstream, held: [] };
     this.pairs.add(pair);
-    const forward = (from, to) => from.on("data", (chunk) => {
-      if (this.stalled) pair.held.push([to, chunk]);
+    const forward = (from, to, direction) => from.on("data", (chunk) => {
+      if (this.stalled.has(direction)) pair.held.push([to, chunk]);
       else to.write(chunk);
     });
-    forward(client, upstream);
-    forward(upstream, client);
+    forward(client, upstream, "up");
+    forward(upstream, client, "down");
     const close = () => {
       this.pairs.delete(pair);
       client.destroy();
@@ -220,9 +263,9 @@ class Proxy {
     this.pairs.clear();
   }
 
-  stall(on) {
-    this.stalled = on;
-    if (on) return;
+  stall(directions) {
+    this.stalled = new Set(directions);
+    if (this.stalled.size) return;
     for (const pair of this.pairs) {
       for (const [to, chunk] of pair.held) if (!to.destroyed) to.write(chunk);
       pair.held = [];
@@ -549,7 +592,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
   const pageLabels = new Map();
   const counts = {
     writes: 0, recreated: 0, refused: 0, stale: 0, lost: 0, kills: 0, restarts: 0, epochs: 0, cuts: 0, stalls: 0, offline: 0,
-    reloads: 0, catalog: 0, away: 0, hidden: 0, forced: 0, tabs: 0,
+    reloads: 0, catalog: 0, frozen: 0, away: 0, hidden: 0, forced: 0, tabs: 0,
   };
   let acked = []; // versions the server acknowledged, this epoch
   let site, browser;
@@ -573,6 +616,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
     const baseUrl = await server.start();
     site = await staticSite(pageSite("chaos-site", "chaos/index.html"));
     browser = await launchChromium();
+    browser.on("disconnected", () => log("the browser disconnected"));
     const clients = [];
     for (const spec of CLIENTS) {
       const proxy = new Proxy(() => server.port);
@@ -590,6 +634,10 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
         const label = `${spec.name}${spec.pages.length > 1 ? `#${i}` : ""}`;
         pageLabels.set(page, label);
         page.on("pageerror", (error) => pageErrors.push(`${label}: ${error.message}`));
+        page.on("crash", () => {
+          pageErrors.push(`${label}: the page crashed`);
+          log(`${label}: the page crashed`);
+        });
         const query = new URLSearchParams({ api });
         if (options.deprecated) query.set("deprecated", "1");
         if (options.polling) query.set("polling", "1");
@@ -644,7 +692,10 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       try {
         answer = await admin(w);
       } catch (error) {
-        if (wasUp) throw new Error(`${describe(w)}: no answer from a running server: ${error.cause?.message ?? error.message}`);
+        if (wasUp) {
+          throw new Error(`${describe(w)}: no answer from a running server: ${error.cause?.message ?? error.message}` +
+            (server.died ? `\nthe server ${server.died}` : ""));
+        }
         counts.refused += 1;
         log(`refused while down: ${describe(w)}`);
         return;
@@ -696,6 +747,7 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
       [2, "replace_tab"],
       [1, "new_epoch"],
       [2, "catalog"],
+      [2, "freeze"],
     ];
     let downUntil = 0;
     while (Date.now() - began < durationMs) {
@@ -767,13 +819,17 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
           if (client.stalled) break;
           const ms = d.int(300, 7000);
           const thenCut = d.chance(0.3);
-          log(`stall ${client.name} for ${ms} ms${thenCut ? ", then cut" : ""}`);
+          // Both ways, or one: a server that stops hearing the client's
+          // heartbeats while the client still hears the server's, or the
+          // other way round.
+          const directions = d.pick([["up", "down"], ["up", "down"], ["up"], ["down"]]);
+          log(`stall ${client.name} (${directions.join("+")}) for ${ms} ms${thenCut ? ", then cut" : ""}`);
           client.stalled = true;
-          client.proxy.stall(true);
+          client.proxy.stall(directions);
           counts.stalls += 1;
           later(ms, () => {
             if (thenCut) client.proxy.cut();
-            client.proxy.stall(false);
+            client.proxy.stall([]);
             client.stalled = false;
             log(`${client.name} unstalled${thenCut ? " (cut)" : ""}`);
           });
@@ -865,6 +921,19 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
           counts.tabs += 1;
           break;
         }
+        case "freeze": {
+          const ms = d.int(300, 6000);
+          if (!server.freeze()) break;
+          const child = server.child;
+          log(`server frozen (SIGSTOP) for ${ms} ms`);
+          counts.frozen += 1;
+          later(ms, () => {
+            if (server.child !== child || !server.frozen) return;
+            server.thaw();
+            log("server thawed (SIGCONT)");
+          });
+          break;
+        }
         case "catalog": {
           // The team edits the catalog file; SIGHUP reloads it (a server
           // that is down reads it when it starts). Waits for the reload.
@@ -928,11 +997,12 @@ export async function runSchedule({ seed, durationMs = 40_000, verbose = false }
         p.away = false;
         p.hidden = false;
       }
-      client.proxy.stall(false);
+      client.proxy.stall([]);
       client.stalled = false;
       if (client.offline) await client.context.setOffline(false);
       client.offline = false;
     }
+    server.thaw();
     await restart();
     await write();
 
