@@ -227,25 +227,81 @@ pub async fn json_errors(response: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::from(body))
 }
 
-/// The field serde named in a message such as "missing field `name`" or
-/// "context_window: invalid type".
+/// The field serde named in a message such as "context_window: invalid
+/// type: floating point `1.5`" (the path before the error) or "missing
+/// field `name`" (the name it quotes).
 fn field_of(message: &str) -> Option<String> {
-    if let Some(start) = message.find('`') {
-        let rest = &message[start + 1..];
-        if let Some(end) = rest.find('`') {
-            return Some(rest[..end].to_owned());
-        }
+    let detail = message
+        .rsplit_once("target type: ")
+        .map_or(message, |(_, detail)| detail);
+    if let Some((path, _)) = detail.split_once(": ")
+        && !path.contains(' ')
+    {
+        return Some(path.to_owned());
     }
-    let detail = message.rsplit_once("target type: ")?.1;
-    let (path, _) = detail.split_once(": ")?;
-    (!path.contains(' ')).then(|| path.to_owned())
+    let start = detail.find('`')?;
+    let rest = &detail[start + 1..];
+    let end = rest.find('`')?;
+    Some(rest[..end].to_owned())
 }
 
 /// `Json` whose rejections are this crate's `Error`, so a malformed body gets
-/// the same error shape as everything else.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(Error))]
+/// the same error shape as everything else. Every body of the API is a JSON
+/// object (serde would also read a struct from an array: `[null, null]`),
+/// and a number without a fractional part is an integer however it is
+/// written (`128000.0`), as JSON Schema counts it.
+#[derive(Debug)]
 pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Error;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self> {
+        // Content type (415), size (413) and syntax (400) first.
+        let Json(mut body) = Json::<serde_json::Value>::from_request(request, state).await?;
+        if !body.is_object() {
+            return Err(Error::invalid("body", "must be a JSON object"));
+        }
+        whole_numbers_as_integers(&mut body);
+        let bytes = serde_json::to_vec(&body).expect("a JSON value serialises");
+        // The fields' types (422, naming the field).
+        let Json(value) = Json::<T>::from_bytes(&bytes)?;
+        Ok(Self(value))
+    }
+}
+
+/// Numbers without a fractional part, written as floats (`3.0`, `1e3`),
+/// become integers, which serde reads into integer fields too.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+            {
+                let integer = if (0.0..2f64.powi(64)).contains(&float) {
+                    Some(serde_json::Number::from(float as u64))
+                } else if float < 0.0 && float >= i64::MIN as f64 {
+                    Some(serde_json::Number::from(float as i64))
+                } else {
+                    None
+                };
+                if let Some(integer) = integer
+                    && integer.as_f64() == Some(float)
+                {
+                    *number = integer;
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
+}
 
 impl<T: Serialize> IntoResponse for AppJson<T> {
     fn into_response(self) -> Response {
@@ -271,6 +327,14 @@ mod tests {
         assert_eq!(
             field_of("Failed to deserialize the JSON body into the target type: context_window: invalid type: string \"x\", expected u32 at line 1 column 30").as_deref(),
             Some("context_window")
+        );
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: max_output_tokens: invalid type: floating point `29686668.5`, expected u32 at line 1 column 83").as_deref(),
+            Some("max_output_tokens")
+        );
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: unknown field `colour`, expected one of `id`, `name` at line 1 column 9").as_deref(),
+            Some("colour")
         );
         assert_eq!(field_of("something else entirely"), None);
     }

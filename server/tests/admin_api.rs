@@ -589,6 +589,82 @@ async fn status_deprecation_and_model_writes_emit_their_events() {
     server.stop().await;
 }
 
+/// Bodies are JSON objects: serde would read a struct from an array too,
+/// and `[null, null]` would be an empty patch that answers 200.
+#[tokio::test]
+async fn bodies_must_be_json_objects() {
+    let (_dir, server) = server().await;
+    server.add_provider("p").await;
+    server.add_model("m", "p").await;
+    let before = server.version().await;
+    for (method, path) in [
+        (Method::PATCH, "/providers/p"),
+        (Method::PATCH, "/models/m"),
+        (Method::PUT, "/active-provider"),
+        (Method::POST, "/providers"),
+    ] {
+        for body in ["[null, null]", "[]", "null", "3", "\"p\""] {
+            let response = server
+                .admin(method.clone(), path)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let (status, error) = error_of(response).await;
+            assert_eq!(status, 422, "{method} {path} {body}: {error}");
+            assert_eq!(error["error"]["field"], "body", "{error}");
+        }
+    }
+    assert_eq!(server.version().await, before);
+    server.stop().await;
+}
+
+/// A whole number is an integer however it is written (JSON Schema counts
+/// `8192.0` as an integer; Python's `json` writes floats that way), and a
+/// type error names the field, not the value.
+#[tokio::test]
+async fn whole_numbers_written_as_floats_are_integers() {
+    let (_dir, server) = server().await;
+    server.add_provider("p").await;
+    let created = server
+        .admin(Method::POST, "/models")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(r#"{"id": "m", "name": "M", "provider_id": "p", "context_window": 8192.0, "max_output_tokens": 1e3}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let model = server.state().await;
+    let model = model.model("m").unwrap();
+    assert_eq!(
+        (model.context_window, model.max_output_tokens),
+        (8192, 1000)
+    );
+    let synced = server
+        .http
+        .post(server.url("/sync"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(r#"{"client_version": 0.0}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(synced.status(), 200);
+    let (status, error) = error_of(
+        server
+            .admin(Method::PATCH, "/models/m")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(r#"{"context_window": 8192.5}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["field"], "context_window", "{error}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn active_provider_must_exist() {
     let (_dir, server) = server().await;
