@@ -25,12 +25,26 @@ pub enum Error {
     /// 403: a page of a foreign origin.
     #[error("{0}")]
     Forbidden(String),
-    /// 404: no such provider or model.
+    /// 404: no such provider or model, in the path or named by a field of
+    /// the body (`field`).
     #[error("{kind} '{id}' not found")]
-    NotFound { kind: &'static str, id: String },
+    NotFound {
+        kind: &'static str,
+        id: String,
+        field: Option<String>,
+    },
     /// 409: the id is taken.
     #[error("{0}")]
     Conflict(String),
+    /// 409: the change is acceptable on its own but contradicts a field the
+    /// entity keeps (a sunset date before its stored deprecation date);
+    /// carries the current entity.
+    #[error("{field}: {message}")]
+    Contradicts {
+        field: String,
+        message: String,
+        current: serde_json::Value,
+    },
     /// 412: `If-Match` named a stale revision; carries the current entity.
     #[error("revision {expected} is stale: the current revision is {revision}")]
     PreconditionFailed {
@@ -71,6 +85,28 @@ impl Error {
         Self::NotFound {
             kind,
             id: id.into(),
+            field: None,
+        }
+    }
+
+    /// 404 for an entity a field of the body names.
+    pub fn missing(field: impl Into<String>, kind: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    pub fn contradicts(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        current: &impl Serialize,
+    ) -> Self {
+        Self::Contradicts {
+            field: field.into(),
+            message: message.into(),
+            current: serde_json::to_value(current).unwrap_or_default(),
         }
     }
 
@@ -88,7 +124,7 @@ impl Error {
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Conflict(_) | Self::Contradicts { .. } => (StatusCode::CONFLICT, "conflict"),
             Self::PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
@@ -107,7 +143,8 @@ impl Error {
     }
 }
 
-/// The body of a 412: the error plus the entity as it is now.
+/// The body of a 412 (and of a 409 that contradicts the entity): the error
+/// plus the entity as it is now.
 #[derive(Serialize)]
 struct PreconditionBody<'a> {
     error: ErrorData,
@@ -132,12 +169,15 @@ impl IntoResponse for Error {
             code: code.to_owned(),
             message,
             field: match &self {
-                Self::Invalid { field, .. } => Some(field.clone()),
+                Self::Invalid { field, .. } | Self::Contradicts { field, .. } => {
+                    Some(field.clone())
+                }
+                Self::NotFound { field, .. } => field.clone(),
                 _ => None,
             },
         };
         let mut response = match &self {
-            Self::PreconditionFailed { current, .. } => {
+            Self::PreconditionFailed { current, .. } | Self::Contradicts { current, .. } => {
                 (status, Json(PreconditionBody { error, current })).into_response()
             }
             _ => (status, Json(ErrorBody { error })).into_response(),
