@@ -411,6 +411,62 @@ pub(crate) fn model_relations(m: &ModelSpecification) -> Option<Contradiction> {
 /// non-capturing groups, no look-around. The tests below hold each to its
 /// predicate.
 pub(crate) mod patterns {
+    use std::fmt::Write as _;
+
+    use super::classes::{CONTROL, ID_PUNCTUATION, INVISIBLE, WHITESPACE};
+
+    /// A character class of everything outside `classes` (and `extra`),
+    /// their ranges sorted and merged.
+    fn outside(classes: &[&[(char, char)]], extra: &[char]) -> String {
+        let mut ranges: Vec<(u32, u32)> = classes
+            .iter()
+            .flat_map(|c| c.iter())
+            .map(|&(low, high)| (u32::from(low), u32::from(high)))
+            .chain(extra.iter().map(|&c| (u32::from(c), u32::from(c))))
+            .collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::new();
+        for (low, high) in ranges {
+            match merged.last_mut() {
+                Some(last) if low <= last.1 + 1 => last.1 = last.1.max(high),
+                _ => merged.push((low, high)),
+            }
+        }
+        let mut out = String::from("[^");
+        for (low, high) in merged {
+            write!(out, "\\u{low:04X}").expect("writing to a String");
+            if high != low {
+                write!(out, "-\\u{high:04X}").expect("writing to a String");
+            }
+        }
+        out.push(']');
+        out
+    }
+
+    /// An id: `/`-separated segments of id characters, none empty, `.` or
+    /// `..` (a segment holds a character other than `.`, or three dots or
+    /// more).
+    pub(crate) fn id() -> String {
+        let any = outside(&[WHITESPACE, CONTROL, INVISIBLE, ID_PUNCTUATION], &['/']);
+        let not_dot = outside(
+            &[WHITESPACE, CONTROL, INVISIBLE, ID_PUNCTUATION],
+            &['/', '.'],
+        );
+        let segment = format!("(?:\\.*{not_dot}{any}*|\\.{{3,}})");
+        format!("^{segment}(?:/{segment})*$")
+    }
+
+    /// Text: no control or invisible formatting characters, and not blank
+    /// (one character that is not white space).
+    pub(crate) fn text() -> String {
+        let printable = outside(&[CONTROL, INVISIBLE], &[]);
+        let visible = outside(&[CONTROL, INVISIBLE, WHITESPACE], &[]);
+        format!("^{printable}*{visible}{printable}*$")
+    }
+
+    /// A `provider_type`: lowercase ASCII letters, digits, `_` and `-`.
+    pub(crate) const PROVIDER_TYPE: &str = "^[-_a-z0-9]+$";
+
     const DEC_OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
     /// 0 to 4294967295: an IPv4 address written as one number.
     const NUMBER32: &str = "(?:429496729[0-5]|42949672[0-8][0-9]|4294967[01][0-9]{2}|429496[0-6][0-9]{3}|42949[0-5][0-9]{4}|4294[0-8][0-9]{5}|429[0-3][0-9]{6}|42[0-8][0-9]{7}|4[01][0-9]{8}|[1-3][0-9]{9}|[1-9][0-9]{0,8}|0)";
@@ -509,6 +565,68 @@ mod tests {
         for c in (0..=0x10FFFF).filter_map(char::from_u32) {
             assert_eq!(contains(CONTROL, c), c.is_control(), "{c:?}");
             assert_eq!(contains(WHITESPACE, c), c.is_whitespace(), "{c:?}");
+        }
+    }
+
+    /// Every character the classes name is in the BMP; past it, a sample.
+    fn chars() -> impl Iterator<Item = char> {
+        (0..=0xFFFF)
+            .chain((0x10000..=0x10FFFF).step_by(251))
+            .filter_map(char::from_u32)
+    }
+
+    fn regex(pattern: &str) -> regex::Regex {
+        regex::Regex::new(pattern).unwrap()
+    }
+
+    #[test]
+    fn the_text_pattern_is_the_text_rule() {
+        let text = regex(&patterns::text());
+        for c in chars() {
+            let check = |s: &str| text_within(Fields(""), "f", s, MAX_TEXT).is_ok();
+            for sample in [format!("a{c}"), c.to_string()] {
+                assert_eq!(text.is_match(&sample), check(&sample), "{sample:?}");
+            }
+        }
+        assert!(!text.is_match(""));
+        assert!(!text.is_match(" \u{3000} "));
+    }
+
+    #[test]
+    fn the_id_pattern_is_the_id_rule() {
+        let pattern = regex(&patterns::id());
+        let check = |s: &str| id(Fields(""), "id", s).is_ok();
+        for c in chars() {
+            for sample in [format!("a{c}"), c.to_string(), format!("{c}/b")] {
+                assert_eq!(pattern.is_match(&sample), check(&sample), "{sample:?}");
+            }
+        }
+        // Segments: every string of up to six of these characters.
+        let alphabet = ['a', '.', '/', 'é'];
+        let mut samples = vec![String::new()];
+        for _ in 0..6 {
+            samples = samples
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .chain(samples.iter().cloned())
+                .collect();
+            samples.sort();
+            samples.dedup();
+        }
+        for sample in samples {
+            assert_eq!(pattern.is_match(&sample), check(&sample), "{sample:?}");
+        }
+    }
+
+    #[test]
+    fn the_provider_type_pattern_is_its_rule() {
+        let pattern = regex(patterns::PROVIDER_TYPE);
+        for c in chars() {
+            assert_eq!(
+                pattern.is_match(&c.to_string()),
+                provider_type_char(c),
+                "{c:?}"
+            );
         }
     }
 

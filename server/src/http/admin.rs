@@ -41,9 +41,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, auth::require_admin))
 }
 
-/// The revision an `If-Match` header names: `*` (any revision), or one
-/// revision as `"3"`, `W/"3"` or `3` (at most 19 digits: every revision
-/// fits); no header means any, anything else is a 400.
+/// What `If-Match` may hold: `*` (any revision), or one revision as `"3"`,
+/// `W/"3"` or `3` (at most 19 digits: every revision fits).
+pub(crate) const IF_MATCH_PATTERN: &str = r#"^(?:\*|(?:W/)?"[0-9]{1,19}"|[0-9]{1,19})$"#;
+
+/// The revision an `If-Match` header names (see [`IF_MATCH_PATTERN`]); `*`
+/// or no header means any, anything else is a 400.
 #[derive(Debug, Clone, Copy)]
 pub struct IfMatch(pub Option<u64>);
 
@@ -396,4 +399,49 @@ pub async fn set_active_provider(
         })
         .await?;
     Ok(answer(StatusCode::OK, written, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_takes_what_its_pattern_says() {
+        let pattern = regex::Regex::new(IF_MATCH_PATTERN).unwrap();
+        for text in [
+            "*",
+            "3",
+            "\"3\"",
+            "W/\"3\"",
+            "0",
+            "9999999999999999999",
+            "99999999999999999999",
+            "",
+            "\"",
+            "\"\"",
+            "\"3",
+            "3\"",
+            "\"\"3\"\"",
+            "W/3",
+            "W/W/\"3\"",
+            "w/\"3\"",
+            " 3",
+            "3 ",
+            "-1",
+            "+1",
+            "null",
+            "**",
+            "\"*\"",
+            "3, 4",
+            "٣",
+        ] {
+            assert_eq!(
+                IfMatch::parse(text).is_some(),
+                pattern.is_match(text),
+                "{text:?}"
+            );
+        }
+        assert_eq!(IfMatch::parse("W/\"42\"").unwrap().0, Some(42));
+        assert_eq!(IfMatch::parse("*").unwrap().0, None);
+    }
 }
