@@ -42,7 +42,10 @@ def _swap_if_reversed(body, low, high, ordered):
 
 
 def _count(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A whole number, as JSON Schema's integer (`8192` or `8192.0`)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
 def _date(value):
