@@ -2,8 +2,8 @@
 # Installs what building and testing need, when it is missing: the wasm
 # target, wasm-bindgen-cli at exactly the wasm-bindgen crate's version,
 # Chromium and ChromeDriver, Firefox ESR (Debian) and geckodriver (crates.io),
-# and the npm packages of the package template. Reuses whatever is already
-# there.
+# Python's venv (Debian), and the npm packages of the package template.
+# Reuses whatever is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +43,14 @@ if [ "${SKIP_POSTGRES:-}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/
 fi
 if [ "${SKIP_POSTGRES:-}" != 1 ] && [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
+fi
+
+# Python's venv, into which scripts/schemathesis.sh installs schemathesis
+# once (Debian ships it apart from python3).
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+  apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends python3-venv
 fi
 
 if ! command -v npm >/dev/null; then

@@ -32,6 +32,9 @@ PROVIDER_SYNC_TEST_STORE=postgres cargo test -p provider-sync-server \
   --test http_api --test admin_api --test websocket --test convergence \
   --test persistence --test catalog_reconcile --test durability --test backup 2>&1 | tee -a "$log"
 
+step "schemathesis against the OpenAPI document of a real server (seed 1, at most 50 cases per operation; long runs: scripts/schemathesis.sh 500 \$RANDOM)"
+bash scripts/schemathesis.sh
+
 step "browser tests (headless Chromium, then headless Firefox ESR, against a real server)"
 bash scripts/test-browser.sh 2>&1 | tee -a "$log"
 

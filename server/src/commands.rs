@@ -28,6 +28,64 @@ fn check_model(if_match: Option<u64>, current: &ModelSpecification) -> Result<()
     revision::check(if_match, current.revision, current.revision, current)
 }
 
+/// The checks of a provider write, each with the status that fits it: a
+/// field that is not acceptable on its own 422, a fallback that does not
+/// exist 404 (naming the field), a fallback that is the provider itself 422.
+fn check_provider_write(draft: &Draft, next: &ProviderSyncInfo) -> Result<()> {
+    validate::provider_fields(next, BODY)?;
+    if let Some(fallback) = &next.fallback_provider_id
+        && fallback != &next.id
+        && draft.state().provider(fallback).is_none()
+    {
+        return Err(Error::missing("fallback_provider_id", "provider", fallback));
+    }
+    validate::provider_references(draft.state(), next, BODY)
+}
+
+/// The checks of a model write, each with the status that fits it: a field
+/// that is not acceptable on its own 422; a provider or replacement that
+/// does not exist 404 (naming the field); a rule between two fields (the
+/// input limit within the context window, the sunset not before the
+/// deprecation) 422 when the request set both, and 409 with the current
+/// model when it contradicts a value the model keeps (`sent` tells which
+/// fields the request set; `current` is the model before the write).
+fn check_model_write(
+    draft: &Draft,
+    next: &ModelSpecification,
+    current: Option<&ModelSpecification>,
+    sent: impl Fn(&str) -> bool,
+) -> Result<()> {
+    validate::model_fields(next, BODY)?;
+    if draft.state().provider(&next.provider_id).is_none() {
+        return Err(Error::missing("provider_id", "provider", &next.provider_id));
+    }
+    if let Some(replacement) = &next.replacement_model_id
+        && replacement != &next.id
+        && draft.state().model(replacement).is_none()
+    {
+        return Err(Error::missing("replacement_model_id", "model", replacement));
+    }
+    validate::model_references(draft.state(), next, BODY)?;
+    let Some(broken) = validate::model_relations(next) else {
+        return Ok(());
+    };
+    let [field, other] = broken.fields;
+    match current {
+        Some(current) if !(sent(field) && sent(other)) => {
+            let kept = if sent(field) { other } else { field };
+            Err(Error::contradicts(
+                if sent(field) { field } else { other },
+                format!(
+                    "{field} {}: the model keeps its {kept}; change both in one request",
+                    broken.message
+                ),
+                current,
+            ))
+        }
+        _ => Err(Error::invalid(field, broken.message)),
+    }
+}
+
 fn provider_of(draft: &Draft, id: &str) -> Result<ProviderSyncInfo> {
     draft
         .state()
@@ -113,7 +171,7 @@ pub fn create_provider(draft: &mut Draft, body: NewProvider) -> Result<ProviderS
         )));
     }
     let provider = provider_from(body);
-    validate::provider(draft.state(), &provider, BODY)?;
+    check_provider_write(draft, &provider)?;
     draft.emit(EventPayload::ProviderAdded(provider.clone()));
     provider_of(draft, &provider.id)
 }
@@ -157,7 +215,7 @@ pub fn update_provider(
     if next == current {
         return Ok(current);
     }
-    validate::provider(draft.state(), &next, BODY)?;
+    check_provider_write(draft, &next)?;
     draft.emit(EventPayload::ProviderUpdated(next));
     provider_of(draft, id)
 }
@@ -279,11 +337,8 @@ pub fn create_model(draft: &mut Draft, body: NewModel) -> Result<ModelSpecificat
             body.id
         )));
     }
-    if draft.state().provider(&body.provider_id).is_none() {
-        return Err(Error::not_found("provider", body.provider_id));
-    }
     let model = model_from(body);
-    validate::model(draft.state(), &model, BODY)?;
+    check_model_write(draft, &model, None, |_| true)?;
     draft.emit(EventPayload::ModelAdded(model.clone()));
     model_of(draft, &model.id)
 }
@@ -296,6 +351,12 @@ pub fn update_model(
 ) -> Result<ModelSpecification> {
     let current = model_of(draft, id)?;
     check_model(if_match, &current)?;
+    let sent = [
+        ("context_window", patch.context_window.is_some()),
+        ("max_input_tokens", patch.max_input_tokens.is_some()),
+        ("deprecation_date", patch.deprecation_date.is_some()),
+        ("sunset_date", patch.sunset_date.is_some()),
+    ];
     let mut next = current.clone();
     macro_rules! set {
         ($($field:ident),*) => {$(
@@ -322,7 +383,9 @@ pub fn update_model(
     if next == current {
         return Ok(current);
     }
-    validate::model(draft.state(), &next, BODY)?;
+    check_model_write(draft, &next, Some(&current), |field| {
+        sent.iter().any(|&(name, set)| set && name == field)
+    })?;
     let newly_deprecated = !current.is_deprecated() && next.is_deprecated();
     draft.emit(if newly_deprecated {
         EventPayload::ModelDeprecated(next)
@@ -352,6 +415,7 @@ pub fn deprecate_model(
 ) -> Result<ModelSpecification> {
     let current = model_of(draft, id)?;
     check_model(if_match, &current)?;
+    let sunset_sent = body.sunset_date.is_some();
     let mut next = current.clone();
     if next.deprecation_status == DeprecationStatus::Active {
         next.deprecation_status = DeprecationStatus::Deprecated;
@@ -366,7 +430,9 @@ pub fn deprecate_model(
     if next == current {
         return Ok(current);
     }
-    validate::model(draft.state(), &next, BODY)?;
+    check_model_write(draft, &next, Some(&current), |field| {
+        field == "deprecation_date" || (field == "sunset_date" && sunset_sent)
+    })?;
     draft.emit(EventPayload::ModelDeprecated(next));
     model_of(draft, id)
 }
@@ -375,15 +441,17 @@ pub fn set_active_provider(
     draft: &mut Draft,
     body: SetActiveProvider,
 ) -> Result<ActiveProviderChanged> {
-    for id in [
-        body.provider_id.as_ref(),
-        body.default_provider_id.as_ref().and_then(Option::as_ref),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if draft.state().provider(id).is_none() {
-            return Err(Error::not_found("provider", id.clone()));
+    for (field, id) in [
+        ("provider_id", body.provider_id.as_ref()),
+        (
+            "default_provider_id",
+            body.default_provider_id.as_ref().and_then(Option::as_ref),
+        ),
+    ] {
+        if let Some(id) = id
+            && draft.state().provider(id).is_none()
+        {
+            return Err(Error::missing(field, "provider", id.clone()));
         }
     }
     let state = draft.state();

@@ -25,12 +25,26 @@ pub enum Error {
     /// 403: a page of a foreign origin.
     #[error("{0}")]
     Forbidden(String),
-    /// 404: no such provider or model.
+    /// 404: no such provider or model, in the path or named by a field of
+    /// the body (`field`).
     #[error("{kind} '{id}' not found")]
-    NotFound { kind: &'static str, id: String },
+    NotFound {
+        kind: &'static str,
+        id: String,
+        field: Option<String>,
+    },
     /// 409: the id is taken.
     #[error("{0}")]
     Conflict(String),
+    /// 409: the change is acceptable on its own but contradicts a field the
+    /// entity keeps (a sunset date before its stored deprecation date);
+    /// carries the current entity.
+    #[error("{field}: {message}")]
+    Contradicts {
+        field: String,
+        message: String,
+        current: serde_json::Value,
+    },
     /// 412: `If-Match` named a stale revision; carries the current entity.
     #[error("revision {expected} is stale: the current revision is {revision}")]
     PreconditionFailed {
@@ -71,6 +85,28 @@ impl Error {
         Self::NotFound {
             kind,
             id: id.into(),
+            field: None,
+        }
+    }
+
+    /// 404 for an entity a field of the body names.
+    pub fn missing(field: impl Into<String>, kind: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    pub fn contradicts(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        current: &impl Serialize,
+    ) -> Self {
+        Self::Contradicts {
+            field: field.into(),
+            message: message.into(),
+            current: serde_json::to_value(current).unwrap_or_default(),
         }
     }
 
@@ -88,7 +124,7 @@ impl Error {
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Conflict(_) | Self::Contradicts { .. } => (StatusCode::CONFLICT, "conflict"),
             Self::PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
@@ -107,7 +143,8 @@ impl Error {
     }
 }
 
-/// The body of a 412: the error plus the entity as it is now.
+/// The body of a 412 (and of a 409 that contradicts the entity): the error
+/// plus the entity as it is now.
 #[derive(Serialize)]
 struct PreconditionBody<'a> {
     error: ErrorData,
@@ -132,12 +169,15 @@ impl IntoResponse for Error {
             code: code.to_owned(),
             message,
             field: match &self {
-                Self::Invalid { field, .. } => Some(field.clone()),
+                Self::Invalid { field, .. } | Self::Contradicts { field, .. } => {
+                    Some(field.clone())
+                }
+                Self::NotFound { field, .. } => field.clone(),
                 _ => None,
             },
         };
         let mut response = match &self {
-            Self::PreconditionFailed { current, .. } => {
+            Self::PreconditionFailed { current, .. } | Self::Contradicts { current, .. } => {
                 (status, Json(PreconditionBody { error, current })).into_response()
             }
             _ => (status, Json(ErrorBody { error })).into_response(),
@@ -227,25 +267,81 @@ pub async fn json_errors(response: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::from(body))
 }
 
-/// The field serde named in a message such as "missing field `name`" or
-/// "context_window: invalid type".
+/// The field serde named in a message such as "context_window: invalid
+/// type: floating point `1.5`" (the path before the error) or "missing
+/// field `name`" (the name it quotes).
 fn field_of(message: &str) -> Option<String> {
-    if let Some(start) = message.find('`') {
-        let rest = &message[start + 1..];
-        if let Some(end) = rest.find('`') {
-            return Some(rest[..end].to_owned());
-        }
+    let detail = message
+        .rsplit_once("target type: ")
+        .map_or(message, |(_, detail)| detail);
+    if let Some((path, _)) = detail.split_once(": ")
+        && !path.contains(' ')
+    {
+        return Some(path.to_owned());
     }
-    let detail = message.rsplit_once("target type: ")?.1;
-    let (path, _) = detail.split_once(": ")?;
-    (!path.contains(' ')).then(|| path.to_owned())
+    let start = detail.find('`')?;
+    let rest = &detail[start + 1..];
+    let end = rest.find('`')?;
+    Some(rest[..end].to_owned())
 }
 
 /// `Json` whose rejections are this crate's `Error`, so a malformed body gets
-/// the same error shape as everything else.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(Error))]
+/// the same error shape as everything else. Every body of the API is a JSON
+/// object (serde would also read a struct from an array: `[null, null]`),
+/// and a number without a fractional part is an integer however it is
+/// written (`128000.0`), as JSON Schema counts it.
+#[derive(Debug)]
 pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Error;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self> {
+        // Content type (415), size (413) and syntax (400) first.
+        let Json(mut body) = Json::<serde_json::Value>::from_request(request, state).await?;
+        if !body.is_object() {
+            return Err(Error::invalid("body", "must be a JSON object"));
+        }
+        whole_numbers_as_integers(&mut body);
+        let bytes = serde_json::to_vec(&body).expect("a JSON value serialises");
+        // The fields' types (422, naming the field).
+        let Json(value) = Json::<T>::from_bytes(&bytes)?;
+        Ok(Self(value))
+    }
+}
+
+/// Numbers without a fractional part, written as floats (`3.0`, `1e3`),
+/// become integers, which serde reads into integer fields too.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+            {
+                let integer = if (0.0..2f64.powi(64)).contains(&float) {
+                    Some(serde_json::Number::from(float as u64))
+                } else if float < 0.0 && float >= i64::MIN as f64 {
+                    Some(serde_json::Number::from(float as i64))
+                } else {
+                    None
+                };
+                if let Some(integer) = integer
+                    && integer.as_f64() == Some(float)
+                {
+                    *number = integer;
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
+}
 
 impl<T: Serialize> IntoResponse for AppJson<T> {
     fn into_response(self) -> Response {
@@ -271,6 +367,14 @@ mod tests {
         assert_eq!(
             field_of("Failed to deserialize the JSON body into the target type: context_window: invalid type: string \"x\", expected u32 at line 1 column 30").as_deref(),
             Some("context_window")
+        );
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: max_output_tokens: invalid type: floating point `29686668.5`, expected u32 at line 1 column 83").as_deref(),
+            Some("max_output_tokens")
+        );
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: unknown field `colour`, expected one of `id`, `name` at line 1 column 9").as_deref(),
+            Some("colour")
         );
         assert_eq!(field_of("something else entirely"), None);
     }

@@ -173,13 +173,20 @@ fn is_probe(path: &str) -> bool {
     path.ends_with("/healthz") || path.ends_with("/readyz")
 }
 
-fn over_capacity() -> axum::response::Response {
+/// The answer past the connection cap, made before the router: it carries
+/// a request id as every answer does.
+fn over_capacity(request: &Request<Incoming>) -> axum::response::Response {
     let mut response =
         Error::Unavailable("the server is at its connection limit: try again shortly".into())
             .into_response();
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         axum::http::header::CONNECTION,
         axum::http::HeaderValue::from_static("close"),
+    );
+    headers.insert(
+        &crate::http::trace::REQUEST_ID,
+        crate::http::trace::id_for(request.headers()),
     );
     response
 }
@@ -256,7 +263,7 @@ pub async fn serve(
             let router = router.clone();
             async move {
                 if over && !is_probe(request.uri().path()) {
-                    return Ok::<_, std::convert::Infallible>(over_capacity());
+                    return Ok::<_, std::convert::Infallible>(over_capacity(&request));
                 }
                 router.oneshot(request.map(Body::new)).await
             }

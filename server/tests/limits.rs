@@ -148,6 +148,39 @@ async fn past_the_connection_cap_requests_get_503_and_the_probes_answer() {
 }
 
 #[tokio::test]
+async fn the_503_past_the_connection_cap_carries_a_request_id() {
+    let (_dir, server) = start(|c| c.max_connections = 1).await;
+    let addr = server.server.addr();
+    let mut held = TcpStream::connect(addr).await.unwrap();
+    let (code, _) = raw_request(&mut held, "/api/provider-sync/version", "").await;
+    assert_eq!(code, 200);
+    // Every answer carries one, as the README and the OpenAPI document say:
+    // the client's own when usable, else one the server makes.
+    for (sent, echoed) in [
+        (Some("cap-42"), true),
+        (Some("two words"), false),
+        (None, false),
+    ] {
+        let mut extra = TcpStream::connect(addr).await.unwrap();
+        let header = sent.map_or(String::new(), |id| format!("X-Request-Id: {id}\r\n"));
+        let (code, text) = raw_request(&mut extra, "/api/provider-sync/state", &header).await;
+        assert_eq!(code, 503, "{text}");
+        let id = text
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("x-request-id:")
+                    .map(|v| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no request id: {text}"));
+        assert_eq!(id == "cap-42", echoed, "{text}");
+        assert!(!id.is_empty() && id.len() <= 128, "{id}");
+    }
+    drop(held);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn websocket_sessions_past_the_cap_get_503() {
     let (_dir, server) = start(|c| c.max_ws_sessions = 2).await;
     let first = server.connect("").await;

@@ -41,10 +41,34 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, auth::require_admin))
 }
 
-/// The revision an `If-Match` header names: `"3"`, `W/"3"` or `3`; `*` or no
-/// header means any.
+/// What `If-Match` may hold: `*` (any revision), or one revision as `"3"`,
+/// `W/"3"` or `3` (at most 19 digits: every revision fits).
+pub(crate) const IF_MATCH_PATTERN: &str = r#"^(?:\*|(?:W/)?"[0-9]{1,19}"|[0-9]{1,19})$"#;
+
+/// The revision an `If-Match` header names (see [`IF_MATCH_PATTERN`]); `*`
+/// or no header means any, anything else is a 400.
 #[derive(Debug, Clone, Copy)]
 pub struct IfMatch(pub Option<u64>);
+
+impl IfMatch {
+    /// The header's value read, or `None` if it is not of the pattern's form.
+    fn parse(text: &str) -> Option<Self> {
+        if text == "*" {
+            return Some(Self(None));
+        }
+        let digits = match text.strip_prefix("W/") {
+            Some(tag) => tag.strip_prefix('"')?.strip_suffix('"')?,
+            None => match text.strip_prefix('"') {
+                Some(tag) => tag.strip_suffix('"')?,
+                None => text,
+            },
+        };
+        if !(1..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok().map(|revision| Self(Some(revision)))
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = Error;
@@ -53,19 +77,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         let Some(value) = parts.headers.get(header::IF_MATCH) else {
             return Ok(Self(None));
         };
-        let text = value.to_str().unwrap_or("").trim();
-        if text == "*" {
-            return Ok(Self(None));
-        }
-        text.trim_start_matches("W/")
-            .trim_matches('"')
-            .parse()
-            .map(|revision| Self(Some(revision)))
-            .map_err(|_| {
-                Error::BadRequest(format!(
-                    "If-Match must name a revision such as \"3\", not {text:?}"
-                ))
-            })
+        let text = value.to_str().unwrap_or("");
+        Self::parse(text).ok_or_else(|| {
+            Error::BadRequest(format!(
+                "If-Match must name a revision such as \"3\" (or be *), not {text:?}"
+            ))
+        })
     }
 }
 
@@ -129,6 +146,7 @@ fn answer_empty(written: Written<()>) -> Response {
     responses(
         (status = 201, description = "Created", body = ProviderSyncInfo),
         (status = 401, description = "No or wrong admin token", body = ErrorBody),
+        (status = 404, description = "The fallback provider does not exist (`field` names it)", body = ErrorBody),
         (status = 409, description = "The id exists", body = ErrorBody),
         (status = 422, description = "A field is not acceptable", body = ErrorBody),
     ),
@@ -157,7 +175,7 @@ pub async fn create_provider(
     request_body = ProviderPatch,
     responses(
         (status = 200, description = "Updated", body = ProviderSyncInfo),
-        (status = 404, description = "No such provider", body = ErrorBody),
+        (status = 404, description = "No such provider, or no such fallback provider (`field` names it)", body = ErrorBody),
         (status = 412, description = "Stale revision; the body has the current provider", body = ErrorBody),
         (status = 422, description = "A field is not acceptable", body = ErrorBody),
     ),
@@ -245,7 +263,7 @@ pub async fn set_status(
     request_body = NewModel,
     responses(
         (status = 201, description = "Created", body = ModelSpecification),
-        (status = 404, description = "Its provider does not exist", body = ErrorBody),
+        (status = 404, description = "Its provider or replacement does not exist (`field` names it)", body = ErrorBody),
         (status = 409, description = "The id exists", body = ErrorBody),
         (status = 422, description = "A field is not acceptable", body = ErrorBody),
     ),
@@ -274,7 +292,8 @@ pub async fn create_model(
     request_body = ModelPatch,
     responses(
         (status = 200, description = "Updated", body = ModelSpecification),
-        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 404, description = "No such model, or no such provider or replacement (`field` names it)", body = ErrorBody),
+        (status = 409, description = "The change contradicts a field the model keeps (an input limit above its context window, a sunset before its deprecation date): set both in one request; the body has the current model", body = ErrorBody),
         (status = 412, description = "Stale revision; the body has the current model", body = ErrorBody),
         (status = 422, description = "A field is not acceptable", body = ErrorBody),
     ),
@@ -333,7 +352,8 @@ pub async fn delete_model(
     request_body = DeprecateModel,
     responses(
         (status = 200, description = "Deprecated", body = ModelSpecification),
-        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 404, description = "No such model, or no such replacement (`field` names it)", body = ErrorBody),
+        (status = 409, description = "The change contradicts a field the model keeps (an input limit above its context window, a sunset before its deprecation date): set both in one request; the body has the current model", body = ErrorBody),
         (status = 412, description = "Stale revision", body = ErrorBody),
         (status = 422, description = "A date or the replacement is not acceptable", body = ErrorBody),
     ),
@@ -362,7 +382,8 @@ pub async fn deprecate_model(
     request_body = SetActiveProvider,
     responses(
         (status = 200, description = "Set", body = ActiveProviderChanged),
-        (status = 404, description = "No such provider", body = ErrorBody),
+        (status = 404, description = "No such provider (`field` names which)", body = ErrorBody),
+        (status = 422, description = "`provider_id` is missing, or a field has the wrong type", body = ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -378,4 +399,49 @@ pub async fn set_active_provider(
         })
         .await?;
     Ok(answer(StatusCode::OK, written, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_takes_what_its_pattern_says() {
+        let pattern = regex::Regex::new(IF_MATCH_PATTERN).unwrap();
+        for text in [
+            "*",
+            "3",
+            "\"3\"",
+            "W/\"3\"",
+            "0",
+            "9999999999999999999",
+            "99999999999999999999",
+            "",
+            "\"",
+            "\"\"",
+            "\"3",
+            "3\"",
+            "\"\"3\"\"",
+            "W/3",
+            "W/W/\"3\"",
+            "w/\"3\"",
+            " 3",
+            "3 ",
+            "-1",
+            "+1",
+            "null",
+            "**",
+            "\"*\"",
+            "3, 4",
+            "٣",
+        ] {
+            assert_eq!(
+                IfMatch::parse(text).is_some(),
+                pattern.is_match(text),
+                "{text:?}"
+            );
+        }
+        assert_eq!(IfMatch::parse("W/\"42\"").unwrap().0, Some(42));
+        assert_eq!(IfMatch::parse("*").unwrap().0, None);
+    }
 }

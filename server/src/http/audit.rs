@@ -107,6 +107,7 @@ pub struct AuditPage {
 #[utoipa::path(
     get,
     path = "/admin/audit",
+    operation_id = "list_audit",
     params(AuditQuery),
     responses(
         (status = 200, description = "One page of records, newest first", body = AuditPage),

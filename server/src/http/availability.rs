@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(
     get,
     path = "/providers/{id}/availability",
+    operation_id = "get_provider_availability",
     params(("id" = String, Path, description = "Provider id")),
     responses(
         (status = 200, description = "Availability", body = ProviderAvailability),
@@ -55,6 +56,7 @@ pub async fn provider(
 #[utoipa::path(
     get,
     path = "/models/{id}/availability",
+    operation_id = "get_model_availability",
     params(("id" = String, Path, description = "Model id (URL-encoded)")),
     responses(
         (status = 200, description = "Availability", body = ModelAvailability),

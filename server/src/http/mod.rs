@@ -43,9 +43,9 @@ pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 /// Page size of a paginated list when the query names none.
-const DEFAULT_PAGE: u32 = 100;
+pub(crate) const DEFAULT_PAGE: u32 = 100;
 /// The largest page a client may ask for.
-const MAX_PAGE: u32 = 1000;
+pub(crate) const MAX_PAGE: u32 = 1000;
 
 /// The page size a `limit` query parameter asks for: 100 without one, 1 to
 /// 1000 (else 422 naming `limit`).

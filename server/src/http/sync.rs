@@ -33,9 +33,13 @@ fn no_cache(headers: &mut HeaderMap) {
 #[utoipa::path(
     get,
     path = "/state",
+    operation_id = "get_state",
+    params(("If-None-Match" = Option<String>, Header, description = "ETags the client holds (`*`, a list, weak tags)")),
     responses(
-        (status = 200, description = "The full state; `ETag: \"<epoch>-<version>-<first 8 hex digits of the checksum>\"` (the checksum part changes the tag of a store copied back from a backup without a new epoch, which may reach a version again with other content)", body = SyncState),
-        (status = 304, description = "Unchanged since the ETag given in `If-None-Match`"),
+        (status = 200, description = "The full state; `ETag: \"<epoch>-<version>-<first 8 hex digits of the checksum>\"` (the checksum part changes the tag of a store copied back from a backup without a new epoch, which may reach a version again with other content)", body = SyncState,
+         headers(("ETag" = String, description = "\"<epoch>-<version>-<first 8 hex digits of the checksum>\""), ("X-Sync-Version" = u64, description = "The catalog version"))),
+        (status = 304, description = "Unchanged since the ETag given in `If-None-Match`",
+         headers(("ETag" = String, description = "The current tag"), ("X-Sync-Version" = u64, description = "The catalog version"))),
     ),
     security((), ("read_token" = [])),
     tag = "sync"
@@ -91,7 +95,8 @@ struct RawSyncResponse<'a> {
     path = "/sync",
     request_body = SyncRequest,
     responses(
-        (status = 200, description = "What the client needs", body = SyncResponse),
+        (status = 200, description = "What the client needs", body = SyncResponse,
+         headers(("X-Sync-Version" = u64, description = "The catalog version"))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 422, description = "A field has the wrong type", body = ErrorBody),
     ),
@@ -162,6 +167,7 @@ pub async fn sync(
 #[utoipa::path(
     get,
     path = "/version",
+    operation_id = "get_version",
     responses((status = 200, description = "Where the catalog stands", body = VersionInfo)),
     security((), ("read_token" = [])),
     tag = "sync"

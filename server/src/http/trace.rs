@@ -4,7 +4,7 @@
 //! method, path, query and that id, never the value of `access_token`.
 
 use axum::extract::{OriginalUri, Request};
-use axum::http::{HeaderName, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use tower_http::trace::MakeSpan;
 
 use super::auth::ACCESS_TOKEN;
@@ -23,16 +23,31 @@ fn fit(id: &[u8]) -> bool {
             .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
 }
 
+/// The client's request id, if it sent one (once) that is fit.
+fn usable(headers: &HeaderMap) -> Option<&HeaderValue> {
+    let mut ids = headers.get_all(&REQUEST_ID).iter();
+    match (ids.next(), ids.next()) {
+        (Some(id), None) if fit(id.as_bytes()) => Some(id),
+        _ => None,
+    }
+}
+
 /// Drops a client's request id that is unfit (or given twice), so that the
 /// request-id layer makes one.
 pub async fn drop_unfit_request_id(mut request: Request) -> Request {
-    let ids = request.headers().get_all(&REQUEST_ID);
-    let mut ids = ids.iter();
-    let keep = matches!((ids.next(), ids.next()), (Some(id), None) if fit(id.as_bytes()));
-    if !keep {
+    if usable(request.headers()).is_none() {
         request.headers_mut().remove(&REQUEST_ID);
     }
     request
+}
+
+/// The id of an answer made before the router (and its request-id layers)
+/// sees the request, such as the connection cap's 503: the client's own if
+/// usable, else a new one, as the layers would have done.
+pub fn id_for(headers: &HeaderMap) -> HeaderValue {
+    usable(headers).cloned().unwrap_or_else(|| {
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a header value")
+    })
 }
 
 /// The request's id (set by the request-id layer; `-` outside it).

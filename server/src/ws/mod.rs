@@ -34,10 +34,17 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(
     get,
     path = "/ws",
-    params(WsQuery),
+    operation_id = "connect",
+    params(
+        WsQuery,
+        ("Connection" = String, Header, description = "Names `upgrade`, as every WebSocket client sends it"),
+        ("Upgrade" = String, Header, description = "`websocket`"),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`"),
+        ("Sec-WebSocket-Key" = String, Header, description = "The client's nonce (RFC 6455)"),
+    ),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol; frames are SyncEvent JSON"),
-        (status = 400, description = "Bad query", body = provider_sync_protocol::ErrorBody),
+        (status = 400, description = "Bad query, or not a WebSocket upgrade", body = provider_sync_protocol::ErrorBody),
         (status = 403, description = "A page of an origin not in --cors-origins", body = provider_sync_protocol::ErrorBody),
         (status = 429, description = "Past this address's rate limit; see Retry-After", body = provider_sync_protocol::ErrorBody),
         (status = 503, description = "At the WebSocket session limit; see Retry-After", body = provider_sync_protocol::ErrorBody),
