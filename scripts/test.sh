@@ -6,7 +6,17 @@ cd "$(dirname "$0")/.."
 # The abuse tests hold about 1,500 sockets on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step's heading, with how long the step before it took (and, at the
+# end, every step's time again: where a run's minutes went).
+times=""
+last_step="" last_start=$SECONDS
+step() {
+  if [ -n "$last_step" ]; then
+    times+="$(printf '%5d s  %s' $((SECONDS - last_start)) "$last_step")"$'\n'
+  fi
+  last_step=$1 last_start=$SECONDS
+  printf '\n== %s\n' "$*"
+}
 
 step "toolchain"
 bash scripts/setup.sh
@@ -61,3 +71,5 @@ sed 's/\x1b\[[0-9;]*m//g' "$log" | awk '
   /^# pass [0-9]/ { p += $3 }
   /^# fail [0-9]/ { f += $3 }
   END { printf "\nall tests: %d passed, %d failed\n", p, f }'
+step "done"
+printf '\ntime per step:\n%s%5d s  in all\n' "$times" "$SECONDS"
