@@ -573,12 +573,13 @@ async fn a_wiped_store_means_a_full_resync() {
 }
 
 /// Installs (once per page) a pass-through around every WebSocket's
-/// `onmessage` that the tests below arm to alter what the SDK receives:
+/// `onmessage` set from then on (so a test calls it before its service
+/// connects), which the tests below arm to alter what the SDK receives:
 /// `window.__psFrames = {drop: "<event type>" | null, muteHeartbeats}` drops
 /// the next frame of that type, and mutes heartbeats until a change frame
 /// passes after it (or, without `drop`, until disarmed), so the test decides
 /// which of the client's repair paths runs. `window.__psDropped` counts.
-fn arm_frames(drop: Option<&str>) {
+fn install_frame_shim() {
     const SHIM: &str = r#"(() => {
       if (window.__psShim) return;
       window.__psShim = true;
@@ -607,6 +608,10 @@ fn arm_frames(drop: Option<&str>) {
       });
     })()"#;
     js_sys::eval(SHIM).unwrap();
+}
+
+/// Arms the pass-through of [`install_frame_shim`].
+fn arm_frames(drop: Option<&str>) {
     let armed = js_sys::JSON::parse(&match drop {
         Some(kind) => format!(r#"{{"drop":"{kind}","muteHeartbeats":true}}"#),
         None => r#"{"drop":null,"muteHeartbeats":true}"#.to_owned(),
@@ -630,6 +635,7 @@ fn frames_dropped() -> f64 {
 /// on the way, no notice from the server) and repairs it with `/sync`.
 #[wasm_bindgen_test]
 async fn a_gap_the_client_sees_itself_is_repaired() {
+    install_frame_shim();
     let service = connected().await;
     let (seen, _) = record_events(&service);
     let before = frames_dropped();
@@ -662,6 +668,7 @@ async fn a_gap_the_client_sees_itself_is_repaired() {
 /// (`resync_required`); the client repairs on that notice.
 #[wasm_bindgen_test]
 async fn a_gap_the_server_announces_is_repaired() {
+    install_frame_shim();
     let service = connected().await;
     let (seen, _) = record_events(&service);
     // Heartbeats (which carry the current version) are held back, so the
@@ -1445,5 +1452,178 @@ async fn models_left_out_of_the_state_keep_their_object_until_they_change() {
         js_sys::Reflect::get(&changed, &"name".into()).unwrap(),
         name.as_str()
     );
+    service.destroy();
+}
+
+/// One request of the page to the server's read API, as `record_reads`
+/// saw it: times from `performance.now()`, and `Retry-After` as the page
+/// can read it (only when CORS exposes it).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Read {
+    url: String,
+    start: f64,
+    end: Option<f64>,
+    status: Option<u16>,
+    retry_after: Option<String>,
+}
+
+/// Starts recording the page's requests to this server's read API (the
+/// admin API and the control service are left out) in `window.__psReads`,
+/// through a pass-through around `window.fetch`, installed once per page.
+fn record_reads() {
+    const SHIM: &str = r#"(() => {
+      if (window.__psFetchShim) return;
+      window.__psFetchShim = true;
+      const fetch = window.fetch;
+      window.fetch = function (input, init) {
+        const url = typeof input === "string" ? input : input.url;
+        const reads = window.__psReads;
+        if (!reads || !url.startsWith(window.__psReadsOf) || url.includes("/admin/")) {
+          return fetch.call(this, input, init);
+        }
+        const entry = { url, start: performance.now() };
+        reads.push(entry);
+        return fetch.call(this, input, init).then(
+          (response) => {
+            entry.end = performance.now();
+            entry.status = response.status;
+            entry.retryAfter = response.headers.get("retry-after");
+            return response;
+          },
+          (error) => {
+            entry.end = performance.now();
+            throw error;
+          },
+        );
+      };
+    })()"#;
+    js_sys::eval(SHIM).unwrap();
+    let global = js_sys::global();
+    js_sys::Reflect::set(&global, &"__psReadsOf".into(), &server().into()).unwrap();
+    js_sys::Reflect::set(&global, &"__psReads".into(), &Array::new()).unwrap();
+}
+
+/// The requests recorded so far.
+fn reads() -> Vec<Read> {
+    let reads = js_sys::Reflect::get(&js_sys::global(), &"__psReads".into()).unwrap();
+    serde_wasm_bindgen::from_value(reads).unwrap()
+}
+
+fn stop_recording_reads() {
+    js_sys::Reflect::set(&js_sys::global(), &"__psReads".into(), &JsValue::NULL).unwrap();
+}
+
+/// `Retry-After` end to end: past the per-address read limit the server
+/// answers 429 with `Retry-After`, CORS lets the page read it, and the SDK
+/// asks again no sooner than it says, though its polling interval (100 ms)
+/// would have it ask ten times a second.
+#[wasm_bindgen_test]
+async fn a_rate_limited_client_asks_again_only_after_retry_after() {
+    // One request a second per address, in bursts of five.
+    control("read-limit/1").await;
+    record_reads();
+    let service = service(config(|c| {
+        c.enable_web_socket = Some(false);
+        c.polling_interval = Some(100.0);
+    }))
+    .await;
+    let (seen, _) = record_events(&service);
+    JsFuture::from(service.initialize())
+        .await
+        .expect("initialize resolves within the burst");
+    eventually(
+        10_000,
+        "two 429 answers, each followed by a request",
+        || async {
+            let reads = reads();
+            let refused = reads.iter().filter(|r| r.status == Some(429)).count();
+            refused >= 2 && reads.last().is_some_and(|r| r.status != Some(429))
+        },
+    )
+    .await;
+    let reads = reads();
+    stop_recording_reads();
+    service.destroy();
+    control("read-limit/0").await;
+
+    let mut checked = 0;
+    for (i, refused) in reads.iter().enumerate() {
+        if refused.status != Some(429) {
+            continue;
+        }
+        let seconds: f64 = refused
+            .retry_after
+            .as_deref()
+            .expect("Retry-After is exposed to the page")
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!(seconds >= 1.0, "{refused:?}");
+        let Some(next) = reads.get(i + 1) else {
+            continue;
+        };
+        let waited = next.start - refused.end.unwrap();
+        // A little slack for the coarse clocks of some engines.
+        assert!(
+            waited >= seconds * 1000.0 - 20.0,
+            "asked again {waited} ms after a 429 with Retry-After: {seconds}: {next:?} after {refused:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "{reads:?}");
+    // Only the polls and the first state: a refused poll does not turn
+    // into fetching the whole state.
+    assert!(
+        reads
+            .iter()
+            .all(|r| r.url.ends_with("/version") || r.url.ends_with("/state")),
+        "{reads:?}"
+    );
+    let errors: Vec<String> = seen
+        .iter()
+        .filter(|e| js_sys::Reflect::get(e, &"type".into()).unwrap() == "sync_error")
+        .filter_map(|e| {
+            js_sys::Reflect::get(&e, &"message".into())
+                .unwrap()
+                .as_string()
+        })
+        .collect();
+    assert!(
+        errors.iter().any(|m| m.contains("429")),
+        "the refusal is announced: {errors:?}"
+    );
+}
+
+/// A socket on which the server has gone quiet is given up through the
+/// page's own timers: with heartbeats held back (the server's are every
+/// 500 ms, the client's every second), the SDK closes it after twice the
+/// longer interval, says why, and opens a new one.
+#[wasm_bindgen_test]
+async fn a_silent_server_is_detected_and_the_socket_replaced() {
+    install_frame_shim();
+    let service = connected().await;
+    let (seen, _) = record_events(&service);
+    arm_frames(None);
+    eventually(6000, "the silence to be noticed", || async {
+        seen.iter().any(|e| {
+            js_sys::Reflect::get(&e, &"type".into()).unwrap() == "disconnected"
+                && js_sys::Reflect::get(&e, &"reason".into()).unwrap()
+                    == "no heartbeat from the server"
+        })
+    })
+    .await;
+    disarm_frames();
+    eventually(5000, "a new socket", || async {
+        let state = state_of(&service);
+        state.is_connected && state.transport == Transport::Websocket
+    })
+    .await;
+    change_xai().await;
+    eventually(5000, "convergence on the new socket", || async {
+        converged(&service).await
+    })
+    .await;
+    let types = event_types(&seen);
+    assert!(types.contains(&"connected".to_owned()), "{types:?}");
     service.destroy();
 }

@@ -4,16 +4,17 @@
 //! It prints `SERVER_URL=…` and `CONTROL_URL=…` once both listen, then runs
 //! until it gets SIGTERM or Ctrl-C. Control endpoints (CORS open, loopback
 //! only): `POST /stop`, `POST /start` (same port, same store), `POST /wipe`
-//! (delete the store and start again: a new epoch), `GET /status`, and
-//! `GET /hang/…`, which answers only after a minute; with `--static-dir`, it
-//! serves that directory too.
+//! (delete the store and start again: a new epoch), `POST /read-limit/N`
+//! (restart with `--read-rate-limit N`; 0, the start's setting, is none),
+//! `GET /status`, and `GET /hang/…`, which answers only after a minute; with
+//! `--static-dir`, it serves that directory too.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use clap::Parser;
 use provider_sync_server::{Config, RunningServer};
@@ -150,6 +151,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let wiped = bed.wipe().await;
                 answer(wiped, &bed).await
             }),
+        )
+        // The server again with another per-address read limit (requests a
+        // second): for tests of 429 and Retry-After.
+        .route(
+            "/read-limit/{per_second}",
+            post(
+                |State(bed): State<Shared>, Path(per_second): Path<u32>| async move {
+                    let mut bed = bed.lock().await;
+                    bed.stop().await;
+                    bed.config.read_rate_limit = per_second;
+                    let started = bed.start().await;
+                    answer(started, &bed).await
+                },
+            ),
         )
         // Never answers in time: for tests of request deadlines.
         .route(
