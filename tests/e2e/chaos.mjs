@@ -38,7 +38,7 @@ import { fileURLToPath } from "node:url";
 import { cargoTarget, launchChromium, pageSite, root } from "./testbed.mjs";
 
 /** Tokens are about to need 32 bytes; this one has 40. */
-const TOKEN = "chaos-admin-token-0123456789abcdef012345";
+export const TOKEN = "chaos-admin-token-0123456789abcdef012345";
 const PREFIX = "/api/provider-sync";
 
 /** mulberry32: a small seeded PRNG, enough to pick actions. */
@@ -73,7 +73,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The real `provider-sync-server` binary as a child process, on one store
  * and, after the first start, one port. */
-class ServerProcess {
+export class ServerProcess {
   constructor(dir, log, { retention, wsQueue }) {
     this.dir = dir;
     this.catalog = join(dir, "catalog.toml");
@@ -281,7 +281,7 @@ class Proxy {
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".json": "application/json" };
 
 /** The chaos page and the package, from a server that never goes down. */
-function staticSite(dir) {
+export function staticSite(dir) {
   const server = createHttpServer((request, response) => {
     const path = normalize(decodeURIComponent(new URL(request.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
     try {
