@@ -45,6 +45,7 @@ pub struct Metrics {
     pub connections: Gauge,
     pub refusals: Family<RefusedLabels, Counter>,
     pub precompressions: Family<ReloadLabels, Counter>,
+    pub sync_precompressions: Family<ReloadLabels, Counter>,
 }
 
 impl Metrics {
@@ -61,6 +62,7 @@ impl Metrics {
         let connections = Gauge::default();
         let refusals = Family::<RefusedLabels, Counter>::default();
         let precompressions = Family::<ReloadLabels, Counter>::default();
+        let sync_precompressions = Family::<ReloadLabels, Counter>::default();
         registry.register("version", "Current catalog version", version.clone());
         registry.register("events", "Change events committed", events.clone());
         registry.register(
@@ -104,6 +106,11 @@ impl Metrics {
             "Versions of GET /state compressed at the best levels, by result (ready, superseded)",
             precompressions.clone(),
         );
+        registry.register(
+            "sync_precompressions",
+            "Full POST /sync answers (one per version and reason) compressed at the best levels, by result (ready, superseded)",
+            sync_precompressions.clone(),
+        );
         Self {
             registry,
             version,
@@ -117,12 +124,20 @@ impl Metrics {
             connections,
             refusals,
             precompressions,
+            sync_precompressions,
         }
     }
 
     /// The counter of precompressed versions with one result.
     pub fn precompressed(&self, result: &'static str) -> Counter {
         self.precompressions
+            .get_or_create(&ReloadLabels { result })
+            .clone()
+    }
+
+    /// The counter of precompressed full `/sync` answers with one result.
+    pub fn sync_precompressed(&self, result: &'static str) -> Counter {
+        self.sync_precompressions
             .get_or_create(&ReloadLabels { result })
             .clone()
     }

@@ -1,21 +1,123 @@
-//! `GET /state` at the best compression: once a version has been stable for
-//! a moment (`--precompress-after-ms`), its JSON is compressed once with
-//! brotli at quality 11 and gzip at level 9, on a blocking thread, one
-//! version at a time, and kept with that version's snapshot. Until then (and
-//! for a version superseded before its turn) requests are compressed on the
+//! `GET /state` and full `POST /sync` answers at the best compression: once
+//! a version has been stable for a moment (`--precompress-after-ms`), its
+//! state JSON is compressed once with brotli at quality 11 and gzip at level
+//! 9, on a blocking thread, one version at a time, and kept with that
+//! version's snapshot; then, the same way, the full `/sync` answer for each
+//! reason (`too_old`, `epoch_mismatch`, …) that a client has been given at
+//! this version (the answers differ by their reason, and compressing all
+//! five for every version would cost five times the CPU). Until then (and
+//! for a version superseded before its turn) answers are compressed on the
 //! fly as before. The bytes belong to the snapshot they were made from, so a
 //! newer version can never be answered with an older one's bytes.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
+use prometheus_client::metrics::counter::Counter;
+use provider_sync_protocol::FullSyncReason;
 
 use crate::service::{Service, Snapshot};
 use crate::shutdown::Shutdown;
+
+/// Every reason a full `/sync` answer can give, in [`reason_index`] order.
+const REASONS: [FullSyncReason; 5] = [
+    FullSyncReason::Requested,
+    FullSyncReason::EpochMismatch,
+    FullSyncReason::TooOld,
+    FullSyncReason::FutureVersion,
+    FullSyncReason::Smaller,
+];
+
+fn reason_index(reason: FullSyncReason) -> usize {
+    match reason {
+        FullSyncReason::Requested => 0,
+        FullSyncReason::EpochMismatch => 1,
+        FullSyncReason::TooOld => 2,
+        FullSyncReason::FutureVersion => 3,
+        FullSyncReason::Smaller => 4,
+    }
+}
+
+/// One version's full `/sync` answers at the best levels, per reason: made
+/// in the background for a reason once a client has been given it.
+#[derive(Debug, Default)]
+pub struct FullSyncs {
+    wanted: [AtomicBool; REASONS.len()],
+    ready: [OnceLock<Compressed>; REASONS.len()],
+}
+
+impl FullSyncs {
+    /// The answer for `reason` at the best levels, if it is ready.
+    pub fn get(&self, reason: FullSyncReason) -> Option<&Compressed> {
+        self.ready[reason_index(reason)].get()
+    }
+
+    /// A client was given the answer for `reason`: make it at the best
+    /// levels when this version has been stable for a moment.
+    pub fn want(&self, reason: FullSyncReason) {
+        self.wanted[reason_index(reason)].store(true, Ordering::Relaxed);
+    }
+
+    /// The reasons wanted and not ready yet.
+    fn pending(&self) -> Vec<FullSyncReason> {
+        REASONS
+            .into_iter()
+            .filter(|&r| {
+                self.wanted[reason_index(r)].load(Ordering::Relaxed) && self.get(r).is_none()
+            })
+            .collect()
+    }
+
+    fn set(&self, reason: FullSyncReason, compressed: Compressed) {
+        let _ = self.ready[reason_index(reason)].set(compressed);
+    }
+}
+
+/// What the background task compresses for a version.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    State,
+    FullSync(FullSyncReason),
+}
+
+impl Job {
+    fn json(self, snapshot: &Snapshot) -> Bytes {
+        match self {
+            Self::State => snapshot.state_json().clone(),
+            Self::FullSync(reason) => {
+                Bytes::from(crate::http::sync::full_sync_body(snapshot, reason))
+            }
+        }
+    }
+
+    fn done(self, snapshot: &Snapshot) -> bool {
+        match self {
+            Self::State => snapshot.precompressed.get().is_some(),
+            Self::FullSync(reason) => snapshot.full_syncs.get(reason).is_some(),
+        }
+    }
+
+    fn keep(self, snapshot: &Snapshot, compressed: Compressed) {
+        match self {
+            Self::State => {
+                let _ = snapshot.precompressed.set(compressed);
+            }
+            Self::FullSync(reason) => snapshot.full_syncs.set(reason, compressed),
+        }
+    }
+
+    fn counter(self, service: &Service, result: &'static str) -> Counter {
+        let metrics = service.metrics();
+        match self {
+            Self::State => metrics.precompressed(result),
+            Self::FullSync(_) => metrics.sync_precompressed(result),
+        }
+    }
+}
 
 /// One version's state JSON, compressed at the best levels.
 #[derive(Debug, Clone)]
@@ -92,11 +194,12 @@ pub fn pick<'a>(headers: &HeaderMap, ready: &'a Compressed) -> Option<(&'static 
     }
 }
 
-/// Compresses `snapshot` unless it has been superseded by the time it is
-/// done; gives whether its bytes were kept.
+/// Compresses what `job` names of `snapshot` unless the version has been
+/// superseded by the time it is done; gives whether its bytes were kept.
 async fn compress_if_current(
     service: &Arc<Service>,
     snapshot: Arc<Snapshot>,
+    job: Job,
     stopping: Arc<AtomicBool>,
 ) -> bool {
     let work = snapshot.clone();
@@ -104,31 +207,44 @@ async fn compress_if_current(
     let started = Instant::now();
     let compressed = tokio::task::spawn_blocking(move || {
         let version = work.version();
-        compress_unless(work.state_json(), &|| {
+        let json = job.json(&work);
+        let compressed = compress_unless(&json, &|| {
             stopping.load(Ordering::Relaxed) || watched.snapshot().version() != version
-        })
+        });
+        (json.len(), compressed)
     })
     .await;
-    let metrics = service.metrics();
-    let Ok(Some(compressed)) = compressed else {
-        metrics.precompressed("superseded").inc();
+    let Ok((json, Some(compressed))) = compressed else {
+        job.counter(service, "superseded").inc();
         return false;
     };
     if service.snapshot().version() != snapshot.version() {
-        metrics.precompressed("superseded").inc();
+        job.counter(service, "superseded").inc();
         return false;
     }
     tracing::debug!(
         version = snapshot.version(),
-        json = snapshot.state_json().len(),
+        what = ?job,
+        json,
         br = compressed.br.len(),
         gzip = compressed.gzip.len(),
         ms = started.elapsed().as_millis() as u64,
-        "state precompressed"
+        "precompressed"
     );
-    let _ = snapshot.precompressed.set(compressed);
-    metrics.precompressed("ready").inc();
+    job.keep(&snapshot, compressed);
+    job.counter(service, "ready").inc();
     true
+}
+
+/// What is left to compress for `snapshot`: its state, then the full
+/// `/sync` answers clients have been given.
+fn jobs(snapshot: &Snapshot) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    if !Job::State.done(snapshot) {
+        jobs.push(Job::State);
+    }
+    jobs.extend(snapshot.full_syncs.pending().into_iter().map(Job::FullSync));
+    jobs
 }
 
 /// Watches the current version and precompresses each one that has been
@@ -147,19 +263,20 @@ pub fn spawn(
                 _ = shutdown.wait() => return,
             }
             let snapshot = service.snapshot();
-            if snapshot.precompressed.get().is_some() {
-                continue;
-            }
             let key = (snapshot.version(), snapshot.epoch().to_owned());
             match &seen {
                 Some((version, epoch, since))
                     if (*version, epoch.as_str()) == (key.0, key.1.as_str()) =>
                 {
-                    if since.elapsed() >= settle {
+                    if since.elapsed() < settle {
+                        continue;
+                    }
+                    for job in jobs(&snapshot) {
                         let stopping = Arc::new(AtomicBool::new(false));
-                        let work = compress_if_current(&service, snapshot, stopping.clone());
+                        let work =
+                            compress_if_current(&service, snapshot.clone(), job, stopping.clone());
                         tokio::select! {
-                            _ = work => {}
+                            kept = work => if !kept { break },
                             _ = shutdown.wait() => {
                                 // The blocking thread sees it at its next chunk.
                                 stopping.store(true, Ordering::Relaxed);
@@ -194,6 +311,25 @@ mod tests {
             .read_to_end(&mut plain)
             .unwrap();
         assert_eq!(plain, json);
+    }
+
+    #[test]
+    fn every_reason_has_its_own_place() {
+        for (i, reason) in REASONS.into_iter().enumerate() {
+            assert_eq!(reason_index(reason), i, "{reason:?}");
+        }
+        let syncs = FullSyncs::default();
+        assert!(syncs.pending().is_empty());
+        syncs.want(FullSyncReason::TooOld);
+        syncs.want(FullSyncReason::Requested);
+        assert_eq!(
+            syncs.pending(),
+            [FullSyncReason::Requested, FullSyncReason::TooOld]
+        );
+        syncs.set(FullSyncReason::TooOld, compress(b"{}"));
+        assert!(syncs.get(FullSyncReason::TooOld).is_some());
+        assert!(syncs.get(FullSyncReason::Requested).is_none());
+        assert_eq!(syncs.pending(), [FullSyncReason::Requested]);
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct Snapshot {
     /// `state_json` at the best brotli and gzip levels, once the version has
     /// been stable for a moment (`crate::precompress`).
     pub(crate) precompressed: OnceLock<crate::precompress::Compressed>,
+    /// Full `POST /sync` answers at the best levels, for the reasons this
+    /// version has been given to clients (`crate::precompress`).
+    pub(crate) full_syncs: crate::precompress::FullSyncs,
 }
 
 /// How to bring one client up to date from a snapshot.
@@ -92,6 +95,7 @@ impl Snapshot {
             state_json: OnceLock::new(),
             full_sync_frame: OnceLock::new(),
             precompressed: OnceLock::new(),
+            full_syncs: Default::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use provider_sync_protocol::{SyncState, state_checksum};
+use provider_sync_protocol::{FullSyncReason, SyncState, state_checksum};
 use reqwest::header;
 use serde_json::{Value, json};
 
@@ -814,5 +814,101 @@ async fn state_is_served_precompressed_once_a_version_is_stable() {
         etag.contains(&format!("-{}-", state.metadata.version)),
         "{etag}"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn full_sync_answers_are_served_precompressed_per_reason() {
+    use std::io::Read;
+    let (_dir, db) = temp_db();
+    let mut cfg = config(&db);
+    cfg.catalog = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.toml").into());
+    cfg.precompress_after_ms = 50;
+    let server = TestServer::start(cfg).await;
+    // A client that shows the bytes as sent.
+    let raw = reqwest::Client::builder()
+        .no_brotli()
+        .no_gzip()
+        .build()
+        .unwrap();
+    let sync = |request: serde_json::Value, encoding: &'static str| {
+        raw.post(server.url("/sync"))
+            .header("accept-encoding", encoding)
+            .json(&request)
+            .send()
+    };
+    let ready = |count: u32| {
+        let metric =
+            format!("provider_sync_sync_precompressions_total{{result=\"ready\"}} {count}");
+        let server = &server;
+        async move {
+            for _ in 0..200 {
+                let text = server.get("/metrics").await.text().await.unwrap();
+                if text.contains(&metric) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("never reached: {metric}");
+        }
+    };
+    let unbrotli = |body: &[u8]| {
+        let mut json = Vec::new();
+        brotli::Decompressor::new(body, 4096)
+            .read_to_end(&mut json)
+            .unwrap();
+        json
+    };
+
+    // A client with nothing: a full answer, as requested.
+    let nothing = json!({"client_version": 0});
+    let answer = sync(nothing.clone(), "identity").await.unwrap();
+    assert_eq!(answer.headers()["vary"], "accept-encoding");
+    let plain = answer.bytes().await.unwrap();
+    let parsed: provider_sync_protocol::SyncResponse = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(parsed.reason, Some(FullSyncReason::Requested));
+    // Given once, that answer is made at the best levels in the background.
+    ready(1).await;
+    let best = provider_sync_server::precompress::compress(&plain);
+    for (encoding, expected) in [("br", &best.br), ("gzip", &best.gzip)] {
+        let answer = sync(nothing.clone(), encoding).await.unwrap();
+        assert_eq!(answer.headers()["content-encoding"], encoding);
+        assert_eq!(answer.headers()["vary"], "accept-encoding");
+        let body = answer.bytes().await.unwrap();
+        // The precompressed bytes themselves, not the compression layer's.
+        assert_eq!(&body, expected, "{encoding}");
+    }
+
+    // Another reason at the same version has its own bytes: never the
+    // first reason's. Until they are ready it is compressed on the fly.
+    let other_epoch = json!({"client_version": parsed.version, "client_epoch": "another-epoch"});
+    let answer = sync(other_epoch.clone(), "br").await.unwrap();
+    let json = unbrotli(&answer.bytes().await.unwrap());
+    let first: provider_sync_protocol::SyncResponse = serde_json::from_slice(&json).unwrap();
+    assert_eq!(first.reason, Some(FullSyncReason::EpochMismatch));
+    ready(2).await;
+    let answer = sync(other_epoch, "br").await.unwrap();
+    let body = answer.bytes().await.unwrap();
+    assert_eq!(unbrotli(&body), json);
+    assert_eq!(body, provider_sync_server::precompress::compress(&json).br);
+
+    // Incremental answers are not touched.
+    server.add_provider("fresh").await;
+    let caught_up = json!({"client_version": parsed.version, "client_epoch": parsed.epoch});
+    let answer = sync(caught_up, "identity").await.unwrap();
+    let incremental: provider_sync_protocol::SyncResponse =
+        serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        incremental.sync_type,
+        provider_sync_protocol::SyncType::Incremental
+    );
+
+    // A new version is never answered with the old one's bytes.
+    let answer = sync(nothing, "br").await.unwrap();
+    let body = answer.bytes().await.unwrap();
+    let full: provider_sync_protocol::SyncResponse =
+        serde_json::from_slice(&unbrotli(&body)).unwrap();
+    assert!(full.version > parsed.version);
+    assert!(full.state.unwrap().provider("fresh").is_some());
     server.stop().await;
 }

@@ -105,6 +105,7 @@ struct RawSyncResponse<'a> {
 )]
 pub async fn sync(
     State(app): State<AppState>,
+    request_headers: HeaderMap,
     AppJson(request): AppJson<SyncRequest>,
 ) -> Result<Response> {
     // A client ahead of this instance (it came from another one) is caught
@@ -118,9 +119,23 @@ pub async fn sync(
         request.client_epoch.as_deref(),
         request.force_full.unwrap_or(false),
     );
-    let (sync_type, events, state, reason) = match &catch_up {
-        CatchUp::UpToDate => (SyncType::None, vec![], None, None),
-        CatchUp::Events(events) => (
+    let label = match &catch_up {
+        CatchUp::UpToDate => "none",
+        CatchUp::Events(_) => "incremental",
+        CatchUp::Full(_) => "full",
+    };
+    app.service
+        .metrics()
+        .syncs
+        .get_or_create(&SyncLabels { sync_type: label })
+        .inc();
+    let mut headers = HeaderMap::new();
+    headers.insert(&SYNC_VERSION, snapshot.version().into());
+    no_cache(&mut headers);
+    let body = match &catch_up {
+        CatchUp::UpToDate => sync_body(&snapshot, SyncType::None, vec![], None),
+        CatchUp::Events(events) => sync_body(
+            &snapshot,
             SyncType::Incremental,
             events
                 .iter()
@@ -128,39 +143,51 @@ pub async fn sync(
                 .collect::<Result<Vec<_>, _>>()
                 .expect("logged events are valid JSON"),
             None,
-            None,
         ),
-        CatchUp::Full(reason) => (
-            SyncType::Full,
-            vec![],
-            Some(snapshot.state_raw()),
-            Some(*reason),
-        ),
+        CatchUp::Full(reason) => {
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            // This version's answer for this reason at the best levels once
+            // it is ready (asked for now if it is not); before that the
+            // compression layer compresses on the fly.
+            let ready = snapshot.full_syncs.get(*reason);
+            if ready.is_none() {
+                snapshot.full_syncs.want(*reason);
+            }
+            if let Some(ready) = ready
+                && let Some((encoding, body)) = crate::precompress::pick(&request_headers, ready)
+            {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+                return Ok(json_bytes(body.clone(), headers));
+            }
+            full_sync_body(&snapshot, *reason)
+        }
     };
-    let label = match sync_type {
-        SyncType::None => "none",
-        SyncType::Incremental => "incremental",
-        SyncType::Full => "full",
-    };
-    app.service
-        .metrics()
-        .syncs
-        .get_or_create(&SyncLabels { sync_type: label })
-        .inc();
-    let body = serde_json::to_vec(&RawSyncResponse {
+    Ok(json_bytes(body, headers))
+}
+
+fn sync_body(
+    snapshot: &Snapshot,
+    sync_type: SyncType,
+    events: Vec<&RawValue>,
+    reason: Option<FullSyncReason>,
+) -> Vec<u8> {
+    serde_json::to_vec(&RawSyncResponse {
         sync_type,
         version: snapshot.version(),
         epoch: snapshot.epoch(),
         events,
-        state,
+        state: (sync_type == SyncType::Full).then(|| snapshot.state_raw()),
         reason,
         checksum: &snapshot.state.metadata.checksum,
     })
-    .expect("response serialises");
-    let mut headers = HeaderMap::new();
-    headers.insert(&SYNC_VERSION, snapshot.version().into());
-    no_cache(&mut headers);
-    Ok(json_bytes(body, headers))
+    .expect("response serialises")
+}
+
+/// The full `POST /sync` answer of `snapshot` for `reason`: the same bytes
+/// for every client given that reason at that version, so they can be
+/// compressed once (`crate::precompress`).
+pub(crate) fn full_sync_body(snapshot: &Snapshot, reason: FullSyncReason) -> Vec<u8> {
+    sync_body(snapshot, SyncType::Full, vec![], Some(reason))
 }
 
 /// The current version and epoch: the polling fallback's cheap check.
