@@ -24,13 +24,14 @@ export PROVIDER_SYNC_MAX_CONNECTIONS=100000 PROVIDER_SYNC_MAX_WS_SESSIONS=100000
 cargo build --release -p provider-sync-server -p provider-sync-bench -p provider-sync-testbed
 
 work=$(mktemp -d)
-server_pid=""; node_pid=""; cluster_pids=()
+server_pid=""; node_pid=""; floor_pid=""; cluster_pids=()
 source scripts/postgres.sh
 cleanup() {
   for pid in "${cluster_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   if [ -d "$work/pg" ]; then pg_stop "$work/pg"; fi
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
   [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null || true
+  [ -n "$floor_pid" ] && kill "$floor_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -79,11 +80,41 @@ if want fanout; then
       target/release/loadgen --target ws --url http://127.0.0.1:18101 --clients "$clients" \
         --interval-ms "$interval" --server-pid "$node_pid" >>"$rows"
       kill "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pid=""
+
+      # The floor: one frame written to every socket with plain
+      # non-blocking writes (bench/src/bin/floor.rs).
+      target/release/floor 18102 >"$work/floor.log" 2>&1 &
+      floor_pid=$!
+      wait_for_port 18102
+      target/release/loadgen --target floor --url http://127.0.0.1:18102 --clients "$clients" \
+        --interval-ms "$interval" --server-pid "$floor_pid" >>"$rows"
+      kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true; floor_pid=""
     done
   done
   echo "| server | clients | write every ms | runs | p50 ms | p99 ms | max ms | whole p50 ms | whole p99 ms | deliveries/s | server CPU µs per delivery | load generator CPU µs per delivery | server KiB per idle connection | missed |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  target/release/median-rows --key-cells 3 <"$rows"
+  target/release/median-rows --key-cells 3 <"$rows" | tee "$work/fanout-medians.md"
+  echo
+  echo "Ratios to the floor (medians; server CPU per delivery, and whole p99):"
+  echo
+  echo "| clients | write every ms | provider-sync CPU | node ws CPU | provider-sync whole p99 | node ws whole p99 |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+  # Cells: server, clients, interval, runs, p50, p99, max, whole p50,
+  # whole p99 (10), deliveries/s, server CPU (12); a median's range is
+  # after it in brackets.
+  awk -F'|' '
+    function first(cell) { split(cell, part, " "); return part[1] + 0 }
+    { gsub(/^ +| +$/, "", $2); key = $3 "|" $4; cpu[$2, key] = first($12); p99[$2, key] = first($10)
+      if (!(key in seen)) { seen[key] = 1; keys[++n] = key } }
+    END {
+      for (i = 1; i <= n; i++) {
+        k = keys[i]; f = cpu["floor", k]; q = p99["floor", k]
+        if (!f || !q) continue
+        split(k, c, "|")
+        printf "| %s | %s | %.2f× | %.2f× | %.2f× | %.2f× |\n", c[1] + 0, c[2] + 0,
+          cpu["provider-sync", k] / f, cpu["node ws", k] / f, p99["provider-sync", k] / q, p99["node ws", k] / q
+      }
+    }' "$work/fanout-medians.md"
   echo
 fi
 

@@ -5,8 +5,9 @@
 //! deliveries per second, the CPU time per delivery of the server and of the
 //! load generator itself, and the server's memory per idle connection. The
 //! same workload runs against provider-sync (`--target provider-sync`, admin
-//! writes) or the Node `ws` baseline (`--target ws`, `POST /broadcast` of a
-//! frame of the same size). With `LOADGEN_PER_WRITE` set it also prints,
+//! writes), the Node `ws` baseline (`--target ws`, `POST /broadcast` of a
+//! frame of the same size) or the floor (`--target floor`, `src/bin/floor.rs`:
+//! the same protocol as the baseline, served with plain non-blocking writes). With `LOADGEN_PER_WRITE` set it also prints,
 //! on stderr, p50/p99/max per write: how a tail was found to come from one
 //! write (the last one, while 10k sockets closed) rather than from all.
 
@@ -25,6 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 enum Target {
     ProviderSync,
     Ws,
+    Floor,
 }
 
 #[derive(Debug, Parser)]
@@ -130,7 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 version,
             )
         }
-        Target::Ws => (
+        Target::Ws | Target::Floor => (
             vec![format!("{}/ws", args.url.replacen("http", "ws", 1))],
             0,
         ),
@@ -212,7 +214,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 acked.insert(version - base_version, now);
                 sent.insert(version - base_version, sent_at);
             }
-            Target::Ws => {
+            Target::Ws | Target::Floor => {
                 let body = format!("{{\"version\":{i},\"pad\":\"{pad}\"}}");
                 http.post(format!("{}/broadcast", args.url))
                     .body(body)
@@ -273,6 +275,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (Target::ProviderSync, 1) => "provider-sync".to_owned(),
             (Target::ProviderSync, n) => format!("provider-sync, clients over {n} instances"),
             (Target::Ws, _) => "node ws".to_owned(),
+            (Target::Floor, _) => "floor".to_owned(),
         },
         args.clients,
         args.interval_ms,
