@@ -148,7 +148,7 @@ if want client; then
   echo "## The SDK in Chromium on 50 x 2,000 models (median (range) over $REPEAT runs)"
   echo
   target/release/gen-catalog >"$work/big.toml"
-  echo "| measure | runs | ms |"
+  echo "| measure | runs | value |"
   echo "| --- | ---: | ---: |"
   for run in $(seq 1 "$REPEAT"); do node bench/e2e/client.mjs "$site" "$work/big.toml" 50; done | target/release/median-rows
 fi
@@ -196,7 +196,7 @@ if want litellm; then
   echo
   echo "The SDK in Chromium on that catalog (includeDeprecated, price writes to gpt-4o):"
   echo
-  echo "| measure | runs | ms |"
+  echo "| measure | runs | value |"
   echo "| --- | ---: | ---: |"
   for run in $(seq 1 "$REPEAT"); do node bench/e2e/client.mjs "$site" "$new_json" 50 gpt-4o; done | target/release/median-rows
 fi
