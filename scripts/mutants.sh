@@ -35,15 +35,15 @@ add() { package[$1]=$2; files[$1]=$3; tests[$1]=$4; }
 
 sdk_pkg=provider-sync-sdk
 # `view`'s unit tests build a machine; the wire tests read cache records.
-add sdk:machine "$sdk_pkg" sdk/src/machine.rs "--lib --test machine"
-add sdk:backoff "$sdk_pkg" sdk/src/backoff.rs "--lib --test machine"
-add sdk:config "$sdk_pkg" sdk/src/config.rs "--lib --test machine"
-add sdk:view "$sdk_pkg" sdk/src/view.rs "--lib --test machine"
-add sdk:cache "$sdk_pkg" sdk/src/cache.rs "--lib --test wire"
-add sdk:wire "$sdk_pkg" sdk/src/wire.rs "--lib --test wire"
-add sdk:json "$sdk_pkg" sdk/src/json.rs "--lib --test wire"
+add sdk:machine "$sdk_pkg" sdk/src/machine.rs "--lib --test=machine"
+add sdk:backoff "$sdk_pkg" sdk/src/backoff.rs "--lib --test=machine"
+add sdk:config "$sdk_pkg" sdk/src/config.rs "--lib --test=machine"
+add sdk:view "$sdk_pkg" sdk/src/view.rs "--lib --test=machine"
+add sdk:cache "$sdk_pkg" sdk/src/cache.rs "--lib --test=wire"
+add sdk:wire "$sdk_pkg" sdk/src/wire.rs "--lib --test=wire"
+add sdk:json "$sdk_pkg" sdk/src/json.rs "--lib --test=wire"
 
-protocol_tests="--lib --test decisions --test history"
+protocol_tests="--lib --test=decisions --test=history"
 add protocol provider-sync-protocol "protocol/src/*.rs" "$protocol_tests"
 for f in protocol/src/*.rs; do
   m=$(basename "$f" .rs)
@@ -52,13 +52,13 @@ done
 
 server_pkg=provider-sync-server
 add server:validate "$server_pkg" server/src/validate.rs \
-  "--lib --test admin_api --test http_api --test catalog_tools --test catalog_reconcile --test litellm"
+  "--lib --test=admin_api --test=http_api --test=catalog_tools --test=catalog_reconcile --test=litellm"
 add server:catalog "$server_pkg" "server/src/catalog/*.rs" \
-  "--lib --test catalog_reconcile --test catalog_tools --test litellm"
+  "--lib --test=catalog_reconcile --test=catalog_tools --test=litellm"
 add server:commands "$server_pkg" server/src/commands.rs \
-  "--lib --test admin_api --test http_api --test websocket"
+  "--lib --test=admin_api --test=http_api --test=websocket"
 add server:service "$server_pkg" server/src/service.rs \
-  "--lib --test admin_api --test http_api --test websocket --test convergence --test persistence"
+  "--lib --test=admin_api --test=http_api --test=websocket --test=convergence --test=persistence"
 
 sdk_all=(sdk:machine sdk:backoff sdk:config sdk:view sdk:cache sdk:wire sdk:json)
 server_all=(server:validate server:catalog server:commands server:service)
@@ -103,13 +103,16 @@ for m in "${modules[@]}"; do
   mkdir -p "$dir"
   file_args=()
   for f in ${files[$m]}; do file_args+=(--file "$f"); done
+  # As cargo arguments (not test arguments after `--`), so that the builds
+  # too make only these test binaries: linking every one of the server's
+  # would cost more than the compiling.
+  target_args=()
+  for t in ${tests[$m]}; do target_args+=(--cargo-arg="$t"); done
   echo "== $m: ${package[$m]} ${files[$m]} (tests: ${tests[$m]})" >&2
   start=$(date +%s)
   status=0
-  # Word splitting of the test targets is intended.
-  # shellcheck disable=SC2086
-  cargo mutants --package "${package[$m]}" "${file_args[@]}" --timeout 120 \
-    --build-timeout 600 --output "$dir" ${extra[@]+"${extra[@]}"} -- ${tests[$m]} || status=$?
+  cargo mutants --package "${package[$m]}" "${file_args[@]}" "${target_args[@]}" \
+    --timeout 120 --build-timeout 600 --output "$dir" ${extra[@]+"${extra[@]}"} || status=$?
   seconds=$(($(date +%s) - start))
   # cargo mutants exits 2 when mutants were missed, 3 on timeouts: results.
   # Anything else (1, 4: a failing baseline) means the run did not happen.
