@@ -274,6 +274,9 @@ fn day_numbers_agree_with_the_calendar_of_time() {
     assert_eq!(day_number("1970-01-01"), Some(0));
     for bad in [
         "2026-02-29",
+        // Centuries are leap years only every 400 years.
+        "1900-02-29",
+        "2100-02-29",
         "2026-13-01",
         "2026-00-10",
         "2026-04-31",
