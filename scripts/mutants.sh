@@ -7,7 +7,7 @@
 # MODULE is `crate:module` (sdk:machine, server:validate, protocol:apply),
 # a crate's whole set (sdk = its native modules, server = service, commands,
 # catalog and validate, protocol = the whole crate), or `list`. Default:
-# sdk protocol (about 40 minutes on two shared cores; a server mutant costs
+# sdk protocol (over an hour on two shared cores; a server mutant costs
 # about 30 s to build, so name server modules one at a time). Options after
 # `--` go to cargo mutants, e.g. `-- --in-place` (mutate this tree and reuse
 # its target/ instead of building a copy from scratch: the server's copy
