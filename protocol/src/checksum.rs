@@ -211,6 +211,22 @@ mod tests {
     use super::*;
     use crate::model::{DeprecationStatus, ModelPricing, ProviderStatus};
 
+    #[test]
+    fn hex_reads_back_what_it_wrote_and_nothing_else() {
+        for sum in [
+            Checksum(0),
+            Checksum(1),
+            Checksum(u128::MAX),
+            Checksum(0xabc << 64),
+        ] {
+            assert_eq!(Checksum::from_hex(&sum.to_hex()), Some(sum));
+        }
+        let hex = Checksum(0xabc).to_hex();
+        for bad in [&hex[1..], &format!("{hex}0"), &hex.replace('a', "g"), ""] {
+            assert_eq!(Checksum::from_hex(bad), None, "{bad}");
+        }
+    }
+
     /// The checksum is part of protocol version 1: released clients compute
     /// it, so its value for a given state may never change. Pinned here from
     /// the first release's implementation.

@@ -206,6 +206,53 @@ fn model_filter_combines_every_field() {
         ..ModelFilter::default()
     };
     assert_eq!(ids(search), ["claude"]);
+    // Found in the name alone (or the id alone) is enough.
+    let mut named = models.to_vec();
+    named[2].name = "Claude Opus".into();
+    let search = ModelFilter {
+        search: Some("opus".into()),
+        ..ModelFilter::default()
+    };
+    let found: Vec<&str> = named
+        .iter()
+        .filter(|m| search.matches(m))
+        .map(|m| m.id.as_str())
+        .collect();
+    assert_eq!(found, ["claude"]);
+}
+
+#[test]
+fn full_sync_reasons_are_named_as_on_the_wire() {
+    for reason in [
+        FullSyncReason::Requested,
+        FullSyncReason::EpochMismatch,
+        FullSyncReason::TooOld,
+        FullSyncReason::FutureVersion,
+        FullSyncReason::Smaller,
+    ] {
+        assert_eq!(
+            serde_json::to_value(reason).unwrap(),
+            reason.as_str(),
+            "{reason:?}"
+        );
+    }
+}
+
+#[test]
+fn a_provider_status_is_presented_as_itself_or_unknown() {
+    for status in [
+        ProviderStatus::Available,
+        ProviderStatus::Degraded,
+        ProviderStatus::Unavailable,
+        ProviderStatus::Maintenance,
+        ProviderStatus::Unknown,
+    ] {
+        assert_eq!(status.presented(), status);
+    }
+    assert_eq!(
+        ProviderStatus::from("overloaded").presented(),
+        ProviderStatus::Unknown
+    );
 }
 
 #[test]
@@ -227,6 +274,9 @@ fn day_numbers_agree_with_the_calendar_of_time() {
     assert_eq!(day_number("1970-01-01"), Some(0));
     for bad in [
         "2026-02-29",
+        // Centuries are leap years only every 400 years.
+        "1900-02-29",
+        "2100-02-29",
         "2026-13-01",
         "2026-00-10",
         "2026-04-31",

@@ -387,3 +387,92 @@ fn a_patch_tells_an_absent_field_from_a_null_one() {
         Some(Some("https://h.example/health".to_owned()))
     );
 }
+
+/// Fields added after the first release are left out of the JSON while
+/// they hold their old meaning, so an older client reads the same objects;
+/// a missing one reads as that meaning.
+#[test]
+fn fields_added_later_are_left_out_while_unset() {
+    let mut m = model("m1", "p1");
+    let json = serde_json::to_value(&m).unwrap();
+    assert!(json.get("supports_reasoning").is_none(), "{json}");
+    m.supports_reasoning = true;
+    let json = serde_json::to_value(&m).unwrap();
+    assert_eq!(json["supports_reasoning"], true);
+
+    let mut change = ProviderStatusChanged {
+        provider_id: "p1".into(),
+        previous_status: ProviderStatus::Available,
+        status: ProviderStatus::Degraded,
+        health: ProviderHealth::default(),
+        revision: 2,
+        automatic: false,
+    };
+    let json = serde_json::to_value(&change).unwrap();
+    assert!(json.get("automatic").is_none(), "{json}");
+    change.automatic = true;
+    let json = serde_json::to_value(&change).unwrap();
+    assert_eq!(json["automatic"], true);
+
+    let mut beat = Heartbeat {
+        epoch: "e1".into(),
+        version: 3,
+        checksum: "0".repeat(32),
+        server_time: "t".into(),
+        store_reachable: true,
+    };
+    let json = serde_json::to_value(&beat).unwrap();
+    assert!(json.get("store_reachable").is_none(), "{json}");
+    let back: Heartbeat = serde_json::from_value(json).unwrap();
+    assert!(back.store_reachable, "absent means reachable");
+    beat.store_reachable = false;
+    let json = serde_json::to_value(&beat).unwrap();
+    assert_eq!(json["store_reachable"], false);
+    assert_eq!(serde_json::from_value::<Heartbeat>(json).unwrap(), beat);
+}
+
+/// Only committed changes have versions of their own: the others never
+/// count as a gap nor as already applied.
+#[test]
+fn only_committed_changes_are_change_events() {
+    let (states, events) = run(&[Op::AddProvider(1)]);
+    assert!(events[0].payload.is_change());
+    let beat = EventPayload::Heartbeat(Heartbeat {
+        epoch: states[1].metadata.epoch.clone(),
+        version: 5,
+        checksum: states[1].metadata.checksum.clone(),
+        server_time: "t".into(),
+        store_reachable: true,
+    });
+    let resync = EventPayload::ResyncRequired(ResyncRequired {
+        reason: "lagged".into(),
+        missed: 4,
+    });
+    for payload in [beat, resync] {
+        assert!(!payload.is_change(), "{payload:?}");
+        // Past the state's next version: not a gap, ignored.
+        let mut state = states[1].clone();
+        let event = SyncEvent {
+            id: "x".into(),
+            version: 5,
+            timestamp: "t".into(),
+            payload,
+        };
+        assert_eq!(apply_event(&mut state, &event), Ok(Applied::Ignored));
+        assert_eq!(state, states[1]);
+    }
+}
+
+#[test]
+fn models_of_lists_one_providers_models_in_id_order() {
+    let mut state = SyncState {
+        providers: vec![provider("p1"), provider("p2")],
+        all_models: vec![model("b", "p1"), model("a", "p2"), model("c", "p1")],
+        ..SyncState::default()
+    };
+    state.normalize();
+    let ids = |p: &str| -> Vec<String> { state.models_of(p).map(|m| m.id.clone()).collect() };
+    assert_eq!(ids("p1"), ["b", "c"]);
+    assert_eq!(ids("p2"), ["a"]);
+    assert!(ids("p3").is_empty());
+}

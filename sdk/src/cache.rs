@@ -159,5 +159,28 @@ mod tests {
             usable(&record(1e9), H, None, 1.0, 5000.0),
             Ok(Freshness::Expired)
         );
+        // Up to a minute ahead is clock skew between tabs: fresh; more is not.
+        let now = 1_795_608_000_000.0;
+        assert_eq!(
+            usable(&record(now + 60_000.0), H, None, now, 5000.0),
+            Ok(Freshness::Fresh)
+        );
+        assert_eq!(
+            usable(&record(now + 60_001.0), H, None, now, 5000.0),
+            Ok(Freshness::Expired)
+        );
+    }
+
+    #[test]
+    fn confirmations_are_kept_beside_the_record_of_their_source() {
+        // Stored in IndexedDB: a new key would forget every confirmation.
+        assert_eq!(confirmed_key(H), "http://h/api#confirmed");
+    }
+
+    #[test]
+    fn each_rejection_says_why() {
+        assert!(Rejected::OtherSchema.describe().contains("schema"));
+        assert!(Rejected::OtherSource.describe().contains("another server"));
+        assert!(Rejected::Corrupt.describe().contains("checksum"));
     }
 }

@@ -262,4 +262,25 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn a_fixed_delay_and_a_blank_socket_url_are_allowed() {
+        let s = ProviderSyncConfig {
+            reconnect_base_delay: Some(5000.0),
+            reconnect_max_delay: Some(5000.0),
+            ws_url: Some(" ".into()),
+            ..Default::default()
+        }
+        .settings()
+        .unwrap();
+        assert_eq!(s.backoff.max_ms, 5000.0);
+        assert_eq!(s.ws_url, None, "blank: derived from apiBaseUrl");
+        let s = ProviderSyncConfig {
+            ws_url: Some("wss://sync.example/ws".into()),
+            ..Default::default()
+        }
+        .settings()
+        .unwrap();
+        assert_eq!(s.ws_url.as_deref(), Some("wss://sync.example/ws"));
+    }
 }

@@ -1112,6 +1112,31 @@ mod tests {
         assert_eq!(from_str::<String>(&text).unwrap(), "q\"\\\n\u{1}é");
     }
 
+    /// A value of the wrong kind is named as serde names it (without
+    /// printing a float): what a person reads in a `sync_error`.
+    #[test]
+    fn a_value_of_the_wrong_kind_is_named() {
+        for (text, named) in [
+            ("true", "boolean `true`"),
+            ("7", "integer `7`"),
+            ("-7", "integer `-7`"),
+            ("1.5", "a number with a fraction"),
+            ("null", "null"),
+            ("[1]", "an array"),
+            ("{}", "an object"),
+        ] {
+            assert_eq!(
+                from_str::<char>(text).unwrap_err().to_string(),
+                format!("invalid type: {named}, expected a character"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            from_str::<char>(r#""xy""#).unwrap_err().to_string(),
+            r#"invalid value: string "xy", expected a character"#
+        );
+    }
+
     #[test]
     fn numbers() {
         assert_eq!(from_str::<u64>(" 18446744073709551615 ").unwrap(), u64::MAX);

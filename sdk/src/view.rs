@@ -174,6 +174,7 @@ impl ProviderSyncClientState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use provider_sync_protocol::{ModelRemoved, ProviderRemoved, ProviderStatusChanged};
 
     #[test]
     fn include_deprecated_applies_only_when_the_filter_does_not_say() {
@@ -224,6 +225,126 @@ mod tests {
             ProviderSyncClientState::initial(),
             ProviderSyncClientState::scalars(&core)
         );
+    }
+
+    fn provider(status: &str) -> ProviderSyncInfo {
+        ProviderSyncInfo {
+            id: "p".into(),
+            name: "p".into(),
+            display_name: "P".into(),
+            provider_type: "openai".into(),
+            base_url: None,
+            health_url: None,
+            enabled: true,
+            priority: 0,
+            status: ProviderStatus::from(status),
+            health: Default::default(),
+            fallback_provider_id: None,
+            capabilities: vec![],
+            model_ids: vec![],
+            revision: 1,
+        }
+    }
+
+    fn model(status: &str) -> ModelSpecification {
+        ModelSpecification {
+            id: "m".into(),
+            name: "M".into(),
+            provider_id: "p".into(),
+            context_window: 1,
+            max_input_tokens: 1,
+            max_output_tokens: 1,
+            supports_streaming: false,
+            supports_vision: false,
+            supports_function_calling: false,
+            supports_json_mode: false,
+            supports_reasoning: false,
+            pricing: None,
+            deprecation_status: DeprecationStatus::from(status),
+            deprecation_date: None,
+            sunset_date: None,
+            replacement_model_id: None,
+            revision: 1,
+        }
+    }
+
+    #[test]
+    fn statuses_this_release_does_not_know_are_shown_through_their_fallbacks() {
+        use EventPayload as P;
+        assert_eq!(provider_fallback(&provider("available")), None);
+        assert_eq!(
+            provider_fallback(&provider("overloaded")),
+            Some(("status", "unknown"))
+        );
+        assert_eq!(model_fallback(&model("sunset")), None);
+        assert_eq!(
+            model_fallback(&model("retiring")),
+            Some(("deprecation_status", "deprecated"))
+        );
+
+        for event in [
+            P::ProviderAdded(provider("overloaded")),
+            P::ProviderUpdated(provider("overloaded")),
+        ] {
+            assert_eq!(fallbacks(&event), [("status", "unknown")], "{event:?}");
+        }
+        assert!(fallbacks(&P::ProviderUpdated(provider("degraded"))).is_empty());
+        let change = |previous: &str, status: &str| {
+            P::ProviderStatusChanged(ProviderStatusChanged {
+                provider_id: "p".into(),
+                previous_status: ProviderStatus::from(previous),
+                status: ProviderStatus::from(status),
+                health: Default::default(),
+                revision: 2,
+                automatic: false,
+            })
+        };
+        assert_eq!(
+            fallbacks(&change("overloaded", "warming")),
+            [("status", "unknown"), ("previous_status", "unknown")]
+        );
+        assert_eq!(
+            fallbacks(&change("available", "warming")),
+            [("status", "unknown")]
+        );
+        assert!(fallbacks(&change("available", "degraded")).is_empty());
+        for event in [
+            P::ModelAdded(model("retiring")),
+            P::ModelUpdated(model("retiring")),
+            P::ModelDeprecated(model("retiring")),
+        ] {
+            assert_eq!(
+                fallbacks(&event),
+                [("deprecation_status", "deprecated")],
+                "{event:?}"
+            );
+        }
+        assert!(fallbacks(&P::ModelDeprecated(model("deprecated"))).is_empty());
+    }
+
+    #[test]
+    fn removals_name_what_they_remove() {
+        let event = |payload| SyncEvent {
+            id: "e:1".into(),
+            version: 1,
+            timestamp: "t".into(),
+            payload,
+        };
+        let gone = event(EventPayload::ProviderRemoved(ProviderRemoved {
+            provider_id: "p".into(),
+            model_ids: vec!["m1".into(), "m2".into()],
+        }));
+        assert_eq!(
+            removed(&gone),
+            (Some("p"), &["m1".to_owned(), "m2".to_owned()][..], None)
+        );
+        let gone = event(EventPayload::ModelRemoved(ModelRemoved {
+            model_id: "m1".into(),
+            provider_id: "p".into(),
+        }));
+        assert_eq!(removed(&gone), (None, &[][..], Some("m1")));
+        let kept = event(EventPayload::ModelUpdated(model("active")));
+        assert_eq!(removed(&kept), (None, &[][..], None));
     }
 
     #[test]

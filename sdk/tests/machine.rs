@@ -1502,3 +1502,485 @@ fn a_sync_answer_that_does_not_add_up_is_repaired_with_a_full_state_and_announce
         "{out:?}"
     );
 }
+
+/// A follower with nothing cached has nothing to show: `initialize()`
+/// waits for the leader's state, resolves with it once, and a leader with
+/// nothing either makes it reject.
+#[test]
+fn a_follower_with_nothing_is_ready_with_the_leaders_state_and_not_before() {
+    let h = history("e1", 3);
+    let mut core = Core::new(settings(|_| {}));
+    let out = follow(&mut core, 0.0);
+    assert!(!notices(&out).contains(&&Notice::Ready), "{out:?}");
+    // Told again (another tab took over): it asks the new leader again.
+    let out = follow(&mut core, 0.5);
+    assert_eq!(out, [Command::AskLeader { state: true }]);
+    // A leader still syncing: nothing has failed.
+    let out = core.handle(
+        Input::LeaderMirror(mirror(SyncStatus::Syncing, Transport::Offline)),
+        1.0,
+        0.5,
+    );
+    assert!(!notices(&out).iter().any(|n| matches!(n, Notice::Failed(_))));
+    let out = core.handle(Input::LeaderState(h.states[2].clone()), 2.0, 0.5);
+    assert_eq!(
+        notices(&out)
+            .iter()
+            .filter(|n| ***n == Notice::Ready)
+            .count(),
+        1,
+        "{out:?}"
+    );
+    let out = core.handle(Input::LeaderState(h.states[3].clone()), 3.0, 0.5);
+    assert!(
+        !notices(&out).contains(&&Notice::Ready),
+        "ready once: {out:?}"
+    );
+
+    // The leader has nothing to show either: `error`, and initialize()
+    // rejects with its reason.
+    let mut core = Core::new(settings(|_| {}));
+    follow(&mut core, 0.0);
+    let mut failing = mirror(SyncStatus::Error, Transport::Offline);
+    failing.last_error = Some("GET /state answered HTTP 503".into());
+    let out = core.handle(Input::LeaderMirror(failing), 1.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Error);
+    assert_eq!(core.error(), Some("GET /state answered HTTP 503"));
+    assert!(
+        notices(&out).contains(&&Notice::Failed("GET /state answered HTTP 503".into())),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_follower_can_be_destroyed() {
+    let h = history("e1", 3);
+    let mut core = Core::new(settings(|_| {}));
+    follow(&mut core, 0.0);
+    core.handle(Input::LeaderState(h.states[1].clone()), 1.0, 0.5);
+    assert!(!core.is_destroyed());
+    let out = core.handle(Input::Destroy, 2.0, 0.5);
+    assert!(core.is_destroyed());
+    assert!(out.contains(&Command::CloseSocket), "{out:?}");
+    assert!(
+        core.handle(Input::LeaderEvent(h.events[1].clone()), 3.0, 0.5)
+            .is_empty()
+    );
+    assert_eq!(core.state().unwrap(), &h.states[1]);
+}
+
+#[test]
+fn a_bootstrap_after_start_is_ignored() {
+    let h = history("e1", 3);
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[3].clone()), 1.0, 0.5);
+    core.bootstrap(h.states[1].clone());
+    assert_eq!(core.state().unwrap(), &h.states[3]);
+    assert_eq!(core.status(), SyncStatus::Synced);
+}
+
+#[test]
+fn the_page_may_ask_again_the_moment_retry_after_ends() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(
+        Input::Start {
+            cached: Some(h.states[2].clone()),
+        },
+        0.0,
+        0.5,
+    );
+    core.handle(failure(RequestKind::Sync, Some(60_000.0)), 1.0, 0.5);
+    let before = core.handle(Input::Online, 60_000.0, 0.5);
+    assert!(fetches(&before).is_empty(), "{before:?}");
+    let at_end = core.handle(Input::Online, 60_001.0, 0.5);
+    assert_eq!(fetches(&at_end).len(), 1, "{at_end:?}");
+}
+
+#[test]
+fn a_full_resync_asked_for_during_a_sync_is_made_after_it() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    core.handle(Input::ForceSync, 3.0, 0.5);
+    // While that sync is out, a heartbeat shows the copy diverged.
+    let mut diverged = heartbeat(&h, 2);
+    if let EventPayload::Heartbeat(beat) = &mut diverged.payload {
+        beat.checksum = "0".repeat(32);
+    }
+    let out = core.handle(Input::SocketEvent(diverged), 4.0, 0.5);
+    assert!(fetches(&out).is_empty(), "one at a time: {out:?}");
+    let none = SyncResponse {
+        sync_type: SyncType::None,
+        ..incremental(&h, 2, 2)
+    };
+    let out = core.handle(Input::Synced(none), 5.0, 0.5);
+    assert!(full_sync_asked(&out), "{out:?}");
+}
+
+#[test]
+fn a_copy_is_saved_when_its_content_changes_and_only_then() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 3);
+    // Other content under the same version and epoch: saved.
+    let mut repaired = h.states[3].clone();
+    repaired.providers[1].display_name = "P1 (repaired)".into();
+    repaired.refresh_metadata();
+    core.handle(Input::ForceSync, 4.0, 0.5);
+    let mut answer = full(&h, 3, Some(FullSyncReason::Requested));
+    answer.checksum = repaired.metadata.checksum.clone();
+    answer.state = Some(repaired);
+    let out = core.handle(Input::Synced(answer), 5.0, 0.5);
+    assert_eq!(timer(&out, Timer::Save), Some(SAVE_DELAY_MS), "{out:?}");
+    core.handle(Input::TimerFired(Timer::Save), 6.0, 0.5);
+    // The same state again: confirmed, not written.
+    core.handle(Input::ForceSync, 7.0, 0.5);
+    core.handle(Input::Synced(full(&h, 3, None)), 8.0, 0.5);
+    core.handle(Input::TimerFired(Timer::Save), 9.0, 0.5);
+    core.handle(Input::ForceSync, 10.0, 0.5);
+    let out = core.handle(Input::Synced(full(&h, 3, None)), 11.0, 0.5);
+    assert_eq!(timer(&out, Timer::Save), None, "{out:?}");
+    assert!(out.contains(&Command::Confirmed), "{out:?}");
+    // Another version of the same history (same content is impossible, but
+    // the version alone counts) and another epoch: saved.
+    let mut later = h.states[3].clone();
+    later.metadata.version = 4;
+    core.handle(Input::ForceSync, 12.0, 0.5);
+    let mut answer = full(&h, 3, None);
+    answer.version = 4;
+    answer.state = Some(later.clone());
+    let out = core.handle(Input::Synced(answer), 13.0, 0.5);
+    assert_eq!(timer(&out, Timer::Save), Some(SAVE_DELAY_MS), "{out:?}");
+    core.handle(Input::TimerFired(Timer::Save), 14.0, 0.5);
+    let mut moved = later;
+    moved.metadata.epoch = "e2".into();
+    core.handle(Input::ForceSync, 15.0, 0.5);
+    let mut answer = full(&h, 3, Some(FullSyncReason::EpochMismatch));
+    answer.version = 4;
+    answer.epoch = "e2".into();
+    answer.state = Some(moved);
+    let out = core.handle(Input::Synced(answer), 16.0, 0.5);
+    assert_eq!(timer(&out, Timer::Save), Some(SAVE_DELAY_MS), "{out:?}");
+}
+
+#[test]
+fn each_outage_is_announced_once() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    let disconnected = |out: &[Command]| {
+        connection_events(out)
+            .iter()
+            .filter(|e| matches!(e, ConnectionEvent::Disconnected { .. }))
+            .count()
+    };
+    assert_eq!(disconnected(&drop_socket(&mut core, 3.0)), 1);
+    // A reconnect that fails before opening is the same outage.
+    core.handle(Input::TimerFired(Timer::Reconnect), 4.0, 0.5);
+    assert_eq!(disconnected(&drop_socket(&mut core, 5.0)), 0);
+    // Back, then down again: a new outage.
+    core.handle(Input::TimerFired(Timer::Reconnect), 6.0, 0.5);
+    core.handle(Input::SocketOpened, 7.0, 0.5);
+    assert_eq!(disconnected(&drop_socket(&mut core, 8.0)), 1);
+
+    // A first socket that never opens: the link was never up, nothing to
+    // announce.
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    assert_eq!(disconnected(&drop_socket(&mut core, 2.0)), 0);
+}
+
+#[test]
+fn a_sync_that_lands_while_the_socket_is_open_opens_no_other() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 1);
+    core.handle(Input::ForceSync, 3.0, 0.5);
+    let out = core.handle(Input::Synced(incremental(&h, 1, 3)), 4.0, 0.5);
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
+    // Nor does a reconnect timer left over from an earlier drop.
+    let out = core.handle(Input::TimerFired(Timer::Reconnect), 5.0, 0.5);
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn polling_confirms_the_copy_and_says_when_the_link_comes_back() {
+    let h = history("e1", 2);
+    let info = VersionInfo {
+        version: 2,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: h.states[2].metadata.checksum.clone(),
+    };
+    let mut core = Core::new(settings(|c| {
+        c.enable_web_socket = Some(false);
+        c.polling_interval = Some(1000.0);
+    }));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    // Already synced: a poll that finds nothing new changes nothing shown.
+    let out = core.handle(Input::VersionSeen(info.clone()), 2.0, 0.5);
+    assert!(out.contains(&Command::Confirmed), "{out:?}");
+    assert!(!notices(&out).contains(&&Notice::StateChanged), "{out:?}");
+    assert_eq!(core.last_sync_time(), Some(1.0));
+    // A failed poll: disconnected, polled again after the interval (or the
+    // server's Retry-After, if longer).
+    let out = core.handle(failure(RequestKind::Version, None), 3.0, 0.5);
+    assert_eq!(timer(&out, Timer::Poll), Some(1000.0));
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+    assert!(!core.is_connected());
+    let out = core.handle(failure(RequestKind::Version, Some(5000.0)), 4.0, 0.5);
+    assert_eq!(timer(&out, Timer::Poll), Some(5000.0));
+    // The next poll confirms the copy: synced and connected again, said.
+    let out = core.handle(Input::VersionSeen(info), 9000.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert!(core.is_connected());
+    assert_eq!(core.last_sync_time(), Some(9000.0));
+    assert!(notices(&out).contains(&&Notice::StateChanged), "{out:?}");
+
+    // Hidden: a failed poll is not repeated until the page is back.
+    let mut core = Core::new(settings(|c| c.enable_web_socket = Some(false)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    core.handle(Input::Visibility { visible: false }, 2.0, 0.5);
+    let out = core.handle(failure(RequestKind::Version, None), 3.0, 0.5);
+    assert_eq!(timer(&out, Timer::Poll), None, "{out:?}");
+}
+
+#[test]
+fn failed_syncs_back_off_further_each_time() {
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    let mut delays = vec![];
+    for i in 0..3 {
+        let now = 100_000.0 * f64::from(i);
+        let out = core.handle(failure(RequestKind::State, None), now + 1.0, 0.999);
+        delays.push(timer(&out, Timer::Retry).unwrap().round());
+        core.handle(Input::TimerFired(Timer::Retry), now + 50_000.0, 0.5);
+    }
+    assert_eq!(delays, [999.0, 1998.0, 3996.0]);
+}
+
+#[test]
+fn a_hello_without_a_client_timeout_keeps_the_own_heartbeat_period() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    let mut announce = hello(&h, 2, SyncType::None);
+    if let EventPayload::Hello(hello) = &mut announce.payload {
+        hello.client_timeout_ms = 0;
+    }
+    let out = core.handle(Input::SocketEvent(announce), 3.0, 0.5);
+    assert_eq!(timer(&out, Timer::HeartbeatSend), Some(25_000.0));
+}
+
+#[test]
+fn the_socket_confirms_a_stale_copy_and_leaves_a_synced_one_alone() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    // Synced already: a matching heartbeat changes nothing shown.
+    let out = core.handle(Input::SocketEvent(heartbeat(&h, 2)), 3.0, 0.5);
+    assert!(!notices(&out).contains(&&Notice::StateChanged), "{out:?}");
+    assert_eq!(core.last_sync_time(), Some(1.0));
+    // Offline, a sync fails: stale. The socket comes back and a heartbeat
+    // confirms the copy: synced.
+    drop_socket(&mut core, 4.0);
+    core.handle(Input::ForceSync, 5.0, 0.5);
+    core.handle(failure(RequestKind::Sync, None), 6.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Stale);
+    core.handle(Input::TimerFired(Timer::Reconnect), 7.0, 0.5);
+    core.handle(Input::SocketOpened, 8.0, 0.5);
+    let out = core.handle(Input::SocketEvent(heartbeat(&h, 2)), 9.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert_eq!(core.last_error(), None);
+    assert_eq!(core.last_sync_time(), Some(9.0));
+    assert!(notices(&out).contains(&&Notice::StateChanged), "{out:?}");
+}
+
+#[test]
+fn a_full_state_on_the_socket_replaces_the_copy_and_says_so() {
+    let h = history("e1", 4);
+    let mut core = connected(&h, 2);
+    let out = core.handle(
+        Input::SocketEvent(frame(EventPayload::FullSync(h.states[4].clone()), 4)),
+        3.0,
+        0.5,
+    );
+    assert_eq!(core.state().unwrap(), &h.states[4]);
+    assert!(notices(&out).contains(&&Notice::Replaced), "{out:?}");
+    assert!(
+        connection_events(&out).contains(&&ConnectionEvent::Resynced {
+            reason: "full_sync".into()
+        }),
+        "{out:?}"
+    );
+    assert_eq!(timer(&out, Timer::Save), Some(SAVE_DELAY_MS));
+    assert_eq!(core.status(), SyncStatus::Synced);
+}
+
+#[test]
+fn a_resync_required_frame_leads_to_a_sync_announced_as_the_servers_request() {
+    let h = history("e1", 4);
+    let mut core = connected(&h, 2);
+    let out = core.handle(
+        Input::SocketEvent(frame(
+            EventPayload::ResyncRequired(ResyncRequired {
+                reason: "lagged".into(),
+                missed: 2,
+            }),
+            2,
+        )),
+        3.0,
+        0.5,
+    );
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync {
+            version: 2,
+            epoch: "e1".into(),
+            force_full: false
+        }]
+    );
+    let out = core.handle(Input::Synced(incremental(&h, 2, 4)), 4.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[4]);
+    assert!(
+        connection_events(&out).contains(&&ConnectionEvent::Resynced {
+            reason: "server_request".into()
+        }),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_hello_ahead_of_a_synced_copy_makes_it_stale_until_caught_up() {
+    let h = history("e1", 4);
+    let mut core = connected(&h, 2);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    let out = core.handle(
+        Input::SocketEvent(hello(&h, 4, SyncType::Incremental)),
+        3.0,
+        0.5,
+    );
+    assert_eq!(core.status(), SyncStatus::Stale);
+    assert!(notices(&out).contains(&&Notice::StateChanged), "{out:?}");
+    core.handle(Input::SocketEvent(h.events[2].clone()), 4.0, 0.5);
+    core.handle(Input::SocketEvent(h.events[3].clone()), 5.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+
+    // `none` from a server of another history does not confirm the copy.
+    let other = history("e2", 2);
+    let mut core = connected(&h, 2);
+    let out = core.handle(
+        Input::SocketEvent(hello(&other, 2, SyncType::None)),
+        3.0,
+        0.5,
+    );
+    assert!(!out.contains(&Command::Confirmed), "{out:?}");
+    assert_eq!(core.status(), SyncStatus::Stale);
+}
+
+#[test]
+fn while_polling_works_a_failed_reconnect_leaves_the_status_alone() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|c| c.max_reconnect_attempts = Some(1)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    // One attempt allowed: the drop falls back to polling, not yet heard.
+    drop_socket(&mut core, 3.0);
+    assert_eq!(core.transport(), Transport::Polling);
+    assert!(!core.is_connected());
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+    let info = VersionInfo {
+        version: 2,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: h.states[2].metadata.checksum.clone(),
+    };
+    core.handle(Input::VersionSeen(info), 4.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    // The socket is tried again and fails: polling still works.
+    core.handle(Input::TimerFired(Timer::Reconnect), 5.0, 0.5);
+    drop_socket(&mut core, 6.0);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert!(core.is_connected());
+    // The socket comes back (polling stops), then drops: disconnected.
+    core.handle(Input::TimerFired(Timer::Reconnect), 7.0, 0.5);
+    core.handle(Input::SocketOpened, 8.0, 0.5);
+    core.handle(Input::SocketEvent(heartbeat(&h, 2)), 9.0, 0.5);
+    drop_socket(&mut core, 10.0);
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+}
+
+#[test]
+fn heartbeats_are_sent_while_the_socket_is_open() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    let out = core.handle(Input::TimerFired(Timer::HeartbeatSend), 25_000.0, 0.5);
+    assert_eq!(
+        out,
+        [
+            Command::SendHeartbeat { version: 2 },
+            Command::SetTimer {
+                timer: Timer::HeartbeatSend,
+                after_ms: 25_000.0
+            }
+        ]
+    );
+    drop_socket(&mut core, 26_000.0);
+    let out = core.handle(Input::TimerFired(Timer::HeartbeatSend), 50_000.0, 0.5);
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn silence_is_counted_from_the_last_frame_heard() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    core.handle(Input::SocketEvent(heartbeat(&h, 2)), 100_000.0, 0.5);
+    // 30 s of silence of the 50 s allowed: checked again when 20 s are left.
+    let out = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 130_000.0, 0.5);
+    assert_eq!(
+        out,
+        [Command::SetTimer {
+            timer: Timer::HeartbeatCheck,
+            after_ms: 20_000.0
+        }]
+    );
+    let out = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 150_000.0, 0.5);
+    assert!(out.contains(&Command::CloseSocket), "{out:?}");
+}
+
+#[test]
+fn the_page_back_reconnects_at_once_but_never_opens_a_socket_in_polling_mode() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    drop_socket(&mut core, 3.0);
+    let out = core.handle(Input::Online, 4.0, 0.5);
+    assert!(
+        out.contains(&Command::ClearTimer(Timer::Reconnect)),
+        "{out:?}"
+    );
+    assert!(
+        out.contains(&Command::OpenSocket {
+            since: 2,
+            epoch: "e1".into()
+        }),
+        "{out:?}"
+    );
+    // While it connects, the page coming back again opens no other.
+    let out = core.handle(Input::Visibility { visible: true }, 5.0, 0.5);
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
+
+    let mut core = Core::new(settings(|c| c.enable_web_socket = Some(false)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    let out = core.handle(Input::Online, 2.0, 0.5);
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
+}
