@@ -10,7 +10,9 @@ tools=target/tools
 if [ ! -x "$tools/node_modules/.bin/wasm-opt" ]; then
   npm install --silent --no-save --no-audit --no-fund --prefix "$tools" binaryen@132.0.0 >/dev/null
 fi
-if [ ! -d pkg-template/node_modules ]; then
+# Installed, or again when the lockfile changed since (esbuild joined it).
+if [ ! -d pkg-template/node_modules ] ||
+  [ pkg-template/package-lock.json -nt pkg-template/node_modules/.package-lock.json ]; then
   (cd pkg-template && npm ci --no-audit --no-fund)
 fi
 
@@ -40,6 +42,10 @@ rm -f pkg/.gitignore
 # it for editors. The first line, the types directive, is kept.
 glue=pkg/provider_sync_sdk.js
 directive=$(head -n 1 "$glue")
+case $directive in
+  "/* @ts-self-types="*) ;;
+  *) echo "build-pkg.sh: the glue's first line is not its @ts-self-types directive: $directive" >&2; exit 1 ;;
+esac
 pkg-template/node_modules/.bin/esbuild "$glue" --minify --target=es2020 \
   --log-level=warning --outfile="$glue.min"
 { printf '%s\n' "$directive"; cat "$glue.min"; } >"$glue"

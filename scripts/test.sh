@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 # The abuse tests hold about 1,500 sockets on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# Each step's heading, with how long the step before it took (and, at the
-# end, every step's time again: where a run's minutes went).
+# Each step's heading; each step's time is kept and printed when the run
+# ends, passed or failed: where a run's minutes went.
 times=""
 last_step="" last_start=$SECONDS
 step() {
@@ -17,6 +17,13 @@ step() {
   last_step=$1 last_start=$SECONDS
   printf '\n== %s\n' "$*"
 }
+print_times() {
+  step "end"
+  printf '\ntime per step:\n%s%5d s  in all\n' "$times" "$SECONDS"
+}
+
+log=$(mktemp)
+trap 'rm -f "$log"; print_times' EXIT
 
 step "toolchain"
 bash scripts/setup.sh
@@ -31,8 +38,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p provider-sync-protocol --features tsify,openapi -- -D warnings
 cargo clippy -p provider-sync-sdk --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 
 step "native tests"
 cargo test --workspace 2>&1 | tee -a "$log"
@@ -71,5 +76,3 @@ sed 's/\x1b\[[0-9;]*m//g' "$log" | awk '
   /^# pass [0-9]/ { p += $3 }
   /^# fail [0-9]/ { f += $3 }
   END { printf "\nall tests: %d passed, %d failed\n", p, f }'
-step "done"
-printf '\ntime per step:\n%s%5d s  in all\n' "$times" "$SECONDS"

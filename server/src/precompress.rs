@@ -165,6 +165,26 @@ pub fn compress_unless(json: &[u8], cancelled: &dyn Fn() -> bool) -> Option<Comp
     })
 }
 
+/// A request's `Accept-Encoding` values alone (all [`pick`] reads), so a
+/// handler that may answer with precompressed bytes copies no other header.
+#[derive(Debug)]
+pub struct AcceptEncoding(pub HeaderMap);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AcceptEncoding {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let mut headers = HeaderMap::new();
+        for value in parts.headers.get_all(header::ACCEPT_ENCODING) {
+            headers.append(header::ACCEPT_ENCODING, value.clone());
+        }
+        Ok(Self(headers))
+    }
+}
+
 /// Which precompressed encoding a request accepts, brotli first; none when
 /// it accepts neither (or refuses both with `q=0`).
 pub fn pick<'a>(headers: &HeaderMap, ready: &'a Compressed) -> Option<(&'static str, &'a Bytes)> {
@@ -206,10 +226,9 @@ async fn compress_if_current(
     let watched = service.clone();
     let started = Instant::now();
     let compressed = tokio::task::spawn_blocking(move || {
-        let version = work.version();
         let json = job.json(&work);
         let compressed = compress_unless(&json, &|| {
-            stopping.load(Ordering::Relaxed) || watched.snapshot().version() != version
+            stopping.load(Ordering::Relaxed) || !same_state(&watched.snapshot(), &work)
         });
         (json.len(), compressed)
     })
@@ -218,7 +237,7 @@ async fn compress_if_current(
         job.counter(service, "superseded").inc();
         return false;
     };
-    if service.snapshot().version() != snapshot.version() {
+    if !same_state(&service.snapshot(), &snapshot) {
         job.counter(service, "superseded").inc();
         return false;
     }
@@ -234,6 +253,15 @@ async fn compress_if_current(
     job.keep(&snapshot, compressed);
     job.counter(service, "ready").inc();
     true
+}
+
+/// Whether `now` holds the state `then` did: the same version of the same
+/// epoch with the same checksum (a store copied back from a backup without
+/// a new epoch can reach a version again with other content).
+fn same_state(now: &Snapshot, then: &Snapshot) -> bool {
+    now.version() == then.version()
+        && now.epoch() == then.epoch()
+        && now.state.metadata.checksum == then.state.metadata.checksum
 }
 
 /// What is left to compress for `snapshot`: its state, then the full
@@ -256,18 +284,15 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let tick = (settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
-        let mut seen: Option<(u64, String, Instant)> = None;
+        let mut seen: Option<(Arc<Snapshot>, Instant)> = None;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = shutdown.wait() => return,
             }
             let snapshot = service.snapshot();
-            let key = (snapshot.version(), snapshot.epoch().to_owned());
             match &seen {
-                Some((version, epoch, since))
-                    if (*version, epoch.as_str()) == (key.0, key.1.as_str()) =>
-                {
+                Some((then, since)) if same_state(&snapshot, then) => {
                     if since.elapsed() < settle {
                         continue;
                     }
@@ -285,7 +310,7 @@ pub fn spawn(
                         }
                     }
                 }
-                _ => seen = Some((key.0, key.1, Instant::now())),
+                _ => seen = Some((snapshot.clone(), Instant::now())),
             }
         }
     })

@@ -878,6 +878,10 @@ async fn full_sync_answers_are_served_precompressed_per_reason() {
         // The precompressed bytes themselves, not the compression layer's.
         assert_eq!(&body, expected, "{encoding}");
     }
+    // A client that takes neither still gets the JSON as it is.
+    let answer = sync(nothing.clone(), "identity").await.unwrap();
+    assert!(answer.headers().get("content-encoding").is_none());
+    assert_eq!(answer.bytes().await.unwrap(), plain);
 
     // Another reason at the same version has its own bytes: never the
     // first reason's. Until they are ready it is compressed on the fly.

@@ -105,7 +105,8 @@ fn broadcast(clients: &mut Vec<TcpStream>, written: &mut Vec<usize>, frame: &[u8
     let mut left = clients.len();
     while left > 0 {
         for (client, done) in clients.iter_mut().zip(written.iter_mut()) {
-            if *done == frame.len() {
+            // Done, or gone (usize::MAX).
+            if *done >= frame.len() {
                 continue;
             }
             match client.write(&frame[*done..]) {

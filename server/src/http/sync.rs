@@ -15,6 +15,7 @@ use super::{SYNC_VERSION, json_bytes, none_match};
 use crate::app::AppState;
 use crate::error::{AppJson, Result};
 use crate::metrics::SyncLabels;
+use crate::precompress::AcceptEncoding;
 use crate::service::{CatchUp, Snapshot};
 
 pub fn router() -> Router<AppState> {
@@ -105,7 +106,7 @@ struct RawSyncResponse<'a> {
 )]
 pub async fn sync(
     State(app): State<AppState>,
-    request_headers: HeaderMap,
+    AcceptEncoding(accepted): AcceptEncoding,
     AppJson(request): AppJson<SyncRequest>,
 ) -> Result<Response> {
     // A client ahead of this instance (it came from another one) is caught
@@ -154,7 +155,7 @@ pub async fn sync(
                 snapshot.full_syncs.want(*reason);
             }
             if let Some(ready) = ready
-                && let Some((encoding, body)) = crate::precompress::pick(&request_headers, ready)
+                && let Some((encoding, body)) = crate::precompress::pick(&accepted, ready)
             {
                 headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
                 return Ok(json_bytes(body.clone(), headers));
