@@ -826,6 +826,16 @@ async fn lengths_are_counted_in_characters() {
         .await
         .unwrap();
     assert_eq!(status.status(), 200, "{}", status.text().await.unwrap());
+    // A URL of exactly the limit (2,048 characters) is taken.
+    let at_limit = format!("https://example.com/{}", "a".repeat(2048 - 20));
+    assert_eq!(at_limit.len(), 2048);
+    let created = server
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "u", "name": "U", "base_url": at_limit}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
     for (body, field) in [
         (json!({"id": "q", "name": "通".repeat(257)}), "name"),
         (json!({"id": "é".repeat(257), "name": "Q"}), "id"),
