@@ -67,6 +67,20 @@ fn catalog_check_answers_with_its_exit_code() {
         "{err}"
     );
 
+    // A provider's own fields are checked as an admin write's are.
+    let bad = dir.path().join("bad-provider.toml");
+    std::fs::write(
+        &bad,
+        CATALOG.replace("name = \"Alpha\"", "name = \"Al\\u0007pha\""),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["catalog", "check", s(&bad)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad-provider.toml:") && err.contains("providers[0].name"),
+        "{err}"
+    );
+
     let sample = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/litellm/model_prices_sample.json"
