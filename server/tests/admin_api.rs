@@ -799,6 +799,14 @@ async fn a_change_that_contradicts_the_models_own_fields_is_409_with_the_model()
     )
     .await;
     assert_eq!(status, 200);
+    // Sunset on the day of the deprecation is not before it.
+    let (status, model) = send(
+        Method::POST,
+        "/models/m/deprecate",
+        json!({"deprecation_date": "2027-06-01", "sunset_date": "2027-06-01"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{model}");
     server.stop().await;
 }
 
