@@ -135,6 +135,20 @@ fn drop_socket(core: &mut Core, now: f64) -> Vec<Command> {
     )
 }
 
+/// A core started from the cached copy of `h` at `at` (shown stale), and
+/// what it did on start.
+fn from_cache(h: &History, at: usize) -> (Core, Vec<Command>) {
+    let mut core = Core::new(settings(|_| {}));
+    let out = core.handle(
+        Input::Start {
+            cached: Some(h.states[at].clone()),
+        },
+        0.0,
+        0.5,
+    );
+    (core, out)
+}
+
 /// Started, synced to `h` at `at`, socket open.
 fn connected(h: &History, at: usize) -> Core {
     let mut core = Core::new(settings(|_| {}));
@@ -178,14 +192,7 @@ fn a_first_start_fetches_the_state_then_opens_the_socket() {
 #[test]
 fn a_cached_copy_is_served_at_once_as_stale_then_caught_up() {
     let h = history("e1", 5);
-    let mut core = Core::new(settings(|_| {}));
-    let out = core.handle(
-        Input::Start {
-            cached: Some(h.states[2].clone()),
-        },
-        0.0,
-        0.5,
-    );
+    let (mut core, out) = from_cache(&h, 2);
     assert_eq!(core.status(), SyncStatus::Stale);
     assert!(core.from_cache());
     assert!(notices(&out).contains(&&Notice::Ready));
@@ -235,14 +242,7 @@ fn live_events_apply_and_a_gap_is_repaired() {
 #[test]
 fn a_cached_copy_stays_stale_while_the_server_is_down() {
     let h = history("e1", 2);
-    let mut core = Core::new(settings(|_| {}));
-    core.handle(
-        Input::Start {
-            cached: Some(h.states[2].clone()),
-        },
-        0.0,
-        0.5,
-    );
+    let (mut core, _) = from_cache(&h, 2);
     let out = core.handle(
         Input::RequestFailed {
             request: RequestKind::Sync,
@@ -1000,14 +1000,7 @@ fn offline_with_a_copy_is_stale_with_the_reason_not_an_error() {
 
     // A reload with the server down: the first failure says why the link is
     // down in a `disconnected` event; the copy is shown.
-    let mut core = Core::new(settings(|_| {}));
-    core.handle(
-        Input::Start {
-            cached: Some(h.states[2].clone()),
-        },
-        0.0,
-        0.5,
-    );
+    let (mut core, _) = from_cache(&h, 2);
     let out = core.handle(failure(RequestKind::Sync, None), 1.0, 0.5);
     assert!(
         connection_events(&out).contains(&&ConnectionEvent::Disconnected {
@@ -1035,14 +1028,7 @@ fn offline_with_a_copy_is_stale_with_the_reason_not_an_error() {
 #[test]
 fn retry_after_holds_for_the_page_but_not_for_force_sync() {
     let h = history("e1", 2);
-    let mut core = Core::new(settings(|_| {}));
-    core.handle(
-        Input::Start {
-            cached: Some(h.states[2].clone()),
-        },
-        0.0,
-        0.5,
-    );
+    let (mut core, _) = from_cache(&h, 2);
     core.handle(failure(RequestKind::Sync, Some(60_000.0)), 1.0, 0.5);
     let visible = core.handle(Input::Visibility { visible: true }, 1_000.0, 0.5);
     assert!(fetches(&visible).is_empty(), "{visible:?}");
@@ -1052,14 +1038,7 @@ fn retry_after_holds_for_the_page_but_not_for_force_sync() {
     assert_eq!(fetches(&forced).len(), 1);
 
     // A plain backoff (no Retry-After) is skipped by the page.
-    let mut core = Core::new(settings(|_| {}));
-    core.handle(
-        Input::Start {
-            cached: Some(h.states[2].clone()),
-        },
-        0.0,
-        0.5,
-    );
+    let (mut core, _) = from_cache(&h, 2);
     core.handle(failure(RequestKind::Sync, None), 1.0, 0.5);
     let online = core.handle(Input::Online, 2.0, 0.5);
     assert_eq!(fetches(&online).len(), 1, "{online:?}");
@@ -1106,14 +1085,7 @@ fn hello_sets_the_heartbeat_and_synced_waits_for_the_catch_up() {
 #[test]
 fn hello_with_nothing_to_catch_up_confirms_the_copy() {
     let h = history("e1", 2);
-    let mut core = Core::new(settings(|_| {}));
-    core.handle(
-        Input::Start {
-            cached: Some(h.states[2].clone()),
-        },
-        0.0,
-        0.5,
-    );
+    let (mut core, _) = from_cache(&h, 2);
     core.handle(Input::Synced(incremental(&h, 2, 2)), 1.0, 0.5);
     core.handle(Input::SocketOpened, 2.0, 0.5);
     let out = core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 3.0, 0.5);
@@ -1583,14 +1555,7 @@ fn a_bootstrap_after_start_is_ignored() {
 #[test]
 fn the_page_may_ask_again_the_moment_retry_after_ends() {
     let h = history("e1", 2);
-    let mut core = Core::new(settings(|_| {}));
-    core.handle(
-        Input::Start {
-            cached: Some(h.states[2].clone()),
-        },
-        0.0,
-        0.5,
-    );
+    let (mut core, _) = from_cache(&h, 2);
     core.handle(failure(RequestKind::Sync, Some(60_000.0)), 1.0, 0.5);
     let before = core.handle(Input::Online, 60_000.0, 0.5);
     assert!(fetches(&before).is_empty(), "{before:?}");

@@ -745,20 +745,26 @@ async fn without_read_tokens_reads_are_open() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn state_is_served_precompressed_once_a_version_is_stable() {
-    use std::io::Read;
-    let (_dir, db) = temp_db();
+/// A server with the sample catalog that precompresses a version 50 ms
+/// after it became current, and a client that shows the bytes as sent.
+async fn precompressing_server() -> (tempfile::TempDir, TestServer, reqwest::Client) {
+    let (dir, db) = temp_db();
     let mut cfg = config(&db);
     cfg.catalog = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.toml").into());
     cfg.precompress_after_ms = 50;
     let server = TestServer::start(cfg).await;
-    // A client that shows the bytes as sent.
     let raw = reqwest::Client::builder()
         .no_brotli()
         .no_gzip()
         .build()
         .unwrap();
+    (dir, server, raw)
+}
+
+#[tokio::test]
+async fn state_is_served_precompressed_once_a_version_is_stable() {
+    use std::io::Read;
+    let (_dir, server, raw) = precompressing_server().await;
     let fetch = |encoding: &'static str| {
         raw.get(server.url("/state"))
             .header("accept-encoding", encoding)
@@ -820,17 +826,7 @@ async fn state_is_served_precompressed_once_a_version_is_stable() {
 #[tokio::test]
 async fn full_sync_answers_are_served_precompressed_per_reason() {
     use std::io::Read;
-    let (_dir, db) = temp_db();
-    let mut cfg = config(&db);
-    cfg.catalog = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.toml").into());
-    cfg.precompress_after_ms = 50;
-    let server = TestServer::start(cfg).await;
-    // A client that shows the bytes as sent.
-    let raw = reqwest::Client::builder()
-        .no_brotli()
-        .no_gzip()
-        .build()
-        .unwrap();
+    let (_dir, server, raw) = precompressing_server().await;
     let sync = |request: serde_json::Value, encoding: &'static str| {
         raw.post(server.url("/sync"))
             .header("accept-encoding", encoding)
