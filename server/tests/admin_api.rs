@@ -579,6 +579,84 @@ async fn status_deprecation_and_model_writes_emit_their_events() {
     server.stop().await;
 }
 
+/// The same status with a new message is a change (the message is part of
+/// what clients show); the same status and message again is none.
+/// (cargo-mutants: `set_status`'s `==` on the message → `!=` was missed.)
+#[tokio::test]
+async fn a_status_write_may_change_the_message_alone_and_a_repeat_writes_nothing() {
+    let (_dir, server) = server().await;
+    server.add_provider("p").await;
+    let put = |body: Value| {
+        server
+            .admin(Method::PUT, "/providers/p/status")
+            .json(&body)
+            .send()
+    };
+    let first = put(json!({"status": "degraded", "message": "slow"}))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let after_first = server.version().await;
+
+    let reworded = put(json!({"status": "degraded", "message": "slow in eu-west"}))
+        .await
+        .unwrap();
+    assert_eq!(reworded.status(), 200);
+    assert_eq!(
+        server.version().await,
+        after_first + 1,
+        "a new message is a change"
+    );
+    let state = server.state().await;
+    assert_eq!(
+        state.provider("p").unwrap().health.message.as_deref(),
+        Some("slow in eu-west")
+    );
+
+    let repeated = put(json!({"status": "degraded", "message": "slow in eu-west"}))
+        .await
+        .unwrap();
+    assert_eq!(repeated.status(), 200);
+    assert_eq!(
+        server.version().await,
+        after_first + 1,
+        "a repeat writes nothing"
+    );
+    server.stop().await;
+}
+
+/// A PATCH that deprecates a model emits `model_deprecated`; a later PATCH
+/// of the deprecated model (its price) emits `model_updated`, not a second
+/// deprecation. (cargo-mutants: `update_model`'s `!` in `newly_deprecated`
+/// deleted was missed.)
+#[tokio::test]
+async fn a_patch_deprecates_once_and_then_updates() {
+    let (_dir, server) = server().await;
+    server.add_ballast().await;
+    server.add_provider("p").await;
+    server.add_model("m", "p").await;
+    let before = server.version().await;
+    for body in [
+        json!({"deprecation_status": "deprecated", "deprecation_date": "2026-11-01"}),
+        json!({"pricing": {"input_per_million": 2.0, "output_per_million": 4.0}}),
+    ] {
+        let response = server
+            .admin(Method::PATCH, "/models/m")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{body}");
+    }
+    let kinds: Vec<String> = events_since(&server, before)
+        .await
+        .iter()
+        .map(|e| format!("{}:{:?}", e.version - before, e.payload.event_type()))
+        .collect();
+    assert_eq!(kinds, ["1:ModelDeprecated", "2:ModelUpdated"]);
+    server.stop().await;
+}
+
 /// A body that names an entity that does not exist is answered as an id in
 /// the path that names none: 404, with the field that names it (the
 /// document allows any id there; only the catalog can tell).
