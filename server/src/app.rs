@@ -35,6 +35,8 @@ pub struct AppState {
     pub shutdown: ShutdownTrigger,
     /// Rate limits, origins, WebSocket session slots.
     pub guards: Arc<crate::limits::Guards>,
+    /// Where WebSocket sessions run (`--ws-threads`).
+    pub sessions: ws::Sessions,
 }
 
 fn cors(config: &Config) -> CorsLayer {
@@ -206,6 +208,7 @@ mod tests {
             config: Arc::new(config),
             health: Arc::default(),
             shutdown: crate::shutdown::channel().0,
+            sessions: ws::Sessions::default(),
         }
     }
 

@@ -206,6 +206,13 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_WS_MAX_MESSAGE", default_value_t = 64 * 1024)]
     pub ws_max_message: usize,
 
+    /// Threads that run the WebSocket sessions, apart from the threads that
+    /// answer HTTP: a change broadcast to thousands of sockets then never
+    /// queues an admin write's answer or a `/sync` behind it. 0 runs the
+    /// sessions on the serving threads. Default: one per CPU.
+    #[arg(long, env = "PROVIDER_SYNC_WS_THREADS")]
+    pub ws_threads: Option<usize>,
+
     /// A WebSocket write that takes longer (ms) drops the connection.
     #[arg(
         long,

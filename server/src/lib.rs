@@ -151,7 +151,12 @@ impl ProviderSync {
         let health = Arc::new(HealthBoard::default());
         audit::trim(service.store().as_ref(), config.audit_retention_days).await;
         let guards = Arc::new(limits::Guards::new(&config));
+        let sessions =
+            ws::Sessions::new(ws::Sessions::threads(config.ws_threads)).map_err(|err| {
+                StartError::Config(format!("cannot start the WebSocket threads: {err}"))
+            })?;
         let state = AppState {
+            sessions,
             service: service.clone(),
             guards: guards.clone(),
             config: Arc::new(config.clone()),

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub ws_connections: Gauge,
     pub ws_resyncs: Counter,
     pub ws_dropped: Counter,
+    pub ws_coalesced: Counter,
+    pub ws_lag_repairs: Counter,
     pub syncs: Family<SyncLabels, Counter>,
     pub probes: Family<ProbeLabels, Counter>,
     pub catalog_reloads: Family<ReloadLabels, Counter>,
@@ -56,6 +58,8 @@ impl Metrics {
         let ws_connections = Gauge::default();
         let ws_resyncs = Counter::default();
         let ws_dropped = Counter::default();
+        let ws_coalesced = Counter::default();
+        let ws_lag_repairs = Counter::default();
         let syncs = Family::<SyncLabels, Counter>::default();
         let probes = Family::<ProbeLabels, Counter>::default();
         let catalog_reloads = Family::<ReloadLabels, Counter>::default();
@@ -79,6 +83,16 @@ impl Metrics {
             "ws_dropped",
             "WebSocket connections dropped for a stalled write or silence",
             ws_dropped.clone(),
+        );
+        registry.register(
+            "ws_coalesced_frames",
+            "WebSocket frames that left in the same write as an earlier one (a session that fell behind catches up in fewer writes)",
+            ws_coalesced.clone(),
+        );
+        registry.register(
+            "ws_lag_repairs",
+            "WebSocket clients that fell behind the frame queue and were sent what they missed from the event log (instead of a resync)",
+            ws_lag_repairs.clone(),
         );
         registry.register(
             "sync_responses",
@@ -118,6 +132,8 @@ impl Metrics {
             ws_connections,
             ws_resyncs,
             ws_dropped,
+            ws_coalesced,
+            ws_lag_repairs,
             syncs,
             probes,
             catalog_reloads,

@@ -187,6 +187,25 @@ impl Snapshot {
         client_epoch: Option<&str>,
         force_full: bool,
     ) -> CatchUp {
+        self.catch_up_with(client_version, client_epoch, force_full, true)
+    }
+
+    /// What a WebSocket session that fell behind its queue sends: the events
+    /// it missed whenever the log still has them, even where the full state
+    /// would be fewer bytes — the session's client is live and applies
+    /// events, while a resync would send every such client to `/sync` at
+    /// once.
+    pub fn missed_since(&self, client_version: u64, client_epoch: &str) -> CatchUp {
+        self.catch_up_with(client_version, Some(client_epoch), false, false)
+    }
+
+    fn catch_up_with(
+        &self,
+        client_version: u64,
+        client_epoch: Option<&str>,
+        force_full: bool,
+        prefer_smaller: bool,
+    ) -> CatchUp {
         match plan_sync(client_version, client_epoch, force_full, self.window()) {
             SyncPlan::UpToDate => CatchUp::UpToDate,
             SyncPlan::Full(reason) => CatchUp::Full(reason),
@@ -194,7 +213,7 @@ impl Snapshot {
                 let from = self.log.partition_point(|e| e.event.version <= since);
                 let events = self.log[from..].to_vec();
                 let bytes = events.iter().map(|e| e.json.len()).sum();
-                if prefer_full(bytes, self.state_json().len()) {
+                if prefer_smaller && prefer_full(bytes, self.state_json().len()) {
                     CatchUp::Full(FullSyncReason::Smaller)
                 } else {
                     CatchUp::Events(events)

@@ -288,16 +288,22 @@ async fn shutdown_sends_a_close_frame() {
     stopping.await.unwrap();
 }
 
-/// A client that stops reading while many large events are broadcast is told
-/// to resync once it reads again; a client that keeps reading gets every
-/// event in order; the server's queue stays bounded throughout.
-#[tokio::test]
-async fn a_slow_consumer_is_told_to_resync_while_others_keep_receiving() {
+/// Changes written while a client with a tiny receive buffer does not read
+/// (so that its session falls far behind the queue of 4 frames); a client
+/// that keeps reading gets every event in order meanwhile. Returns the slow
+/// client, not read yet.
+async fn slow_consumer(
+    retention: u64,
+) -> (
+    tempfile::TempDir,
+    TestServer,
+    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) {
     // About 4 KB each: together more than the socket buffers hold.
-    const WRITES: u64 = 1200;
-    let (_dir, server) = start(|c| {
+    let (dir, server) = start(|c| {
         c.ws_queue = 4;
         c.ws_write_timeout_ms = 30_000;
+        c.event_retention = retention;
     })
     .await;
     server.add_provider("p").await;
@@ -306,7 +312,7 @@ async fn a_slow_consumer_is_told_to_resync_while_others_keep_receiving() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(server.server.addr()).await.unwrap();
-    let (mut slow, _) = tokio_tungstenite::client_async(server.ws_url(""), stream)
+    let (slow, _) = tokio_tungstenite::client_async(server.ws_url(""), stream)
         .await
         .unwrap();
 
@@ -314,7 +320,7 @@ async fn a_slow_consumer_is_told_to_resync_while_others_keep_receiving() {
     let mut fast = server.connect("?since=1&epoch=").await;
     let fast_reader = tokio::spawn(async move {
         let mut versions = vec![];
-        while versions.len() < WRITES as usize {
+        while versions.len() < SLOW_WRITES as usize {
             let event = next_event(&mut fast).await;
             if matches!(event.payload, EventPayload::ProviderUpdated(_)) {
                 versions.push(event.version);
@@ -323,7 +329,7 @@ async fn a_slow_consumer_is_told_to_resync_while_others_keep_receiving() {
         versions
     });
 
-    for i in 0..WRITES {
+    for i in 0..SLOW_WRITES {
         let capabilities: Vec<String> = (0..64)
             .map(|c| format!("{i:05}-{c:02}-{}", "x".repeat(54)))
             .collect();
@@ -339,8 +345,18 @@ async fn a_slow_consumer_is_told_to_resync_while_others_keep_receiving() {
         .await
         .expect("the fast client gets every event")
         .unwrap();
-    assert_eq!(versions, (2..2 + WRITES).collect::<Vec<_>>());
+    assert_eq!(versions, (2..2 + SLOW_WRITES).collect::<Vec<_>>());
+    (dir, server, slow)
+}
 
+const SLOW_WRITES: u64 = 1200;
+
+/// A slow client whose missed events are no longer all in the log is told
+/// to resync once it reads again; the server's queue stays bounded
+/// throughout.
+#[tokio::test]
+async fn a_slow_consumer_beyond_the_log_is_told_to_resync_while_others_keep_receiving() {
+    let (_dir, server, mut slow) = slow_consumer(50).await;
     // Now the slow client reads: somewhere in its stream is a resync notice.
     let told = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
@@ -358,6 +374,38 @@ async fn a_slow_consumer_is_told_to_resync_while_others_keep_receiving() {
     assert!(
         !metrics.contains("provider_sync_ws_resyncs_total 0"),
         "{metrics}"
+    );
+    server.stop().await;
+}
+
+/// A slow client whose missed events are all still in the log gets every
+/// one of them once it reads again, in order and each once, without a
+/// resync: the session sends them from the log.
+#[tokio::test]
+async fn a_slow_consumer_within_the_log_gets_every_event_from_it() {
+    let (_dir, server, mut slow) = slow_consumer(10_000).await;
+    let mut versions = vec![];
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while versions.last() != Some(&(1 + SLOW_WRITES)) {
+            let event = next_event(&mut slow).await;
+            match event.payload {
+                EventPayload::ProviderUpdated(_) => versions.push(event.version),
+                EventPayload::ResyncRequired(notice) => panic!("told to resync: {notice:?}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the slow client gets every event");
+    assert_eq!(versions, (2..2 + SLOW_WRITES).collect::<Vec<_>>());
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("provider_sync_ws_resyncs_total 0"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("provider_sync_ws_lag_repairs_total 0"),
+        "the session fell behind the queue: {metrics}"
     );
     server.stop().await;
 }

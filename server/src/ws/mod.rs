@@ -1,8 +1,10 @@
 //! `GET /ws`: the upgrade, with the socket limits, handing each connection to
 //! a session.
 
+mod runtime;
 mod session;
 
+pub use runtime::Sessions;
 pub use session::{Ended, Resume, Timing, read_client_frame, run};
 
 use axum::Router;
@@ -85,6 +87,7 @@ pub async fn upgrade(
     };
     let service = app.service.clone();
     let shutdown = app.shutdown.subscribe();
+    let sessions = app.sessions.clone();
     Ok(ws
         .read_buffer_size(1024)
         .max_message_size(config.ws_max_message)
@@ -93,7 +96,10 @@ pub async fn upgrade(
             let metrics = service.metrics().clone();
             metrics.ws_connections.inc();
             let _slot = slot;
-            let ended = run(socket, service, resume, timing, progress, shutdown).await;
+            let ended = sessions
+                .run(run(socket, service, resume, timing, progress, shutdown))
+                .await
+                .unwrap_or(Ended::ServerGone);
             if matches!(ended, Ended::WriteStalled | Ended::ClientSilent) {
                 metrics.ws_dropped.inc();
             }

@@ -13,11 +13,11 @@ use provider_sync_protocol::{
     ClientMessage, ErrorData, EventPayload, Hello, PROTOCOL_VERSION, ResyncRequired, SyncEvent,
     SyncType,
 };
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 
 use crate::serve::Activity;
-use crate::service::{CatchUp, Service, Snapshot};
+use crate::service::{CatchUp, Frame, Service, Snapshot};
 use crate::shutdown::Shutdown;
 
 /// Where the client says it stands, from the `/ws` query.
@@ -90,41 +90,73 @@ struct Writer<S> {
     progress: Option<Arc<Activity>>,
 }
 
-impl<S> Writer<S>
+/// Most frames written to one socket before a flush: a session far behind
+/// still gives the others their turn.
+const MAX_BATCH: usize = 64;
+
+/// Runs one write on the socket with the deadline. The deadline's timer is
+/// only set up when the socket cannot take the write at once: with
+/// thousands of clients, a timer per message per client is measurable, and
+/// a stalled socket is the exception.
+async fn within<F, E>(timeout: Duration, progress: Option<&Activity>, write: F) -> Result<(), Ended>
 where
-    S: Sink<Message> + Unpin,
+    F: Future<Output = Result<(), E>>,
 {
-    /// Sends one message. The deadline's timer is only set up when the
-    /// socket cannot take the message at once: with thousands of clients, a
-    /// timer per message per client is measurable, and a stalled socket is
-    /// the exception.
-    async fn send(&mut self, message: Message) -> Result<(), Ended> {
-        let mut sending = std::pin::pin!(self.sink.send(message));
-        let first = std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
-        let outcome = match first {
-            Poll::Ready(outcome) => outcome,
-            // Boxed: the timer lives on the heap only while a write waits,
-            // not inline in every idle session's future.
-            Poll::Pending => {
-                let mut sending = Box::pin(sending);
-                let mut wait = self.timeout;
-                loop {
-                    match tokio::time::timeout(wait, sending.as_mut()).await {
-                        Ok(outcome) => break outcome,
-                        Err(_) => {
-                            // Bytes went out within the deadline: wait for
-                            // the rest, a deadline from that progress.
-                            let since = self.progress.as_ref().map(|p| p.since_write());
-                            match since {
-                                Some(since) if since < self.timeout => wait = self.timeout - since,
-                                _ => return Err(Ended::WriteStalled),
-                            }
+    let mut write = std::pin::pin!(write);
+    let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+    let outcome = match first {
+        Poll::Ready(outcome) => outcome,
+        // Boxed: the timer lives on the heap only while a write waits, not
+        // inline in every idle session's future.
+        Poll::Pending => {
+            let mut write = Box::pin(write);
+            let mut wait = timeout;
+            loop {
+                match tokio::time::timeout(wait, write.as_mut()).await {
+                    Ok(outcome) => break outcome,
+                    Err(_) => {
+                        // Bytes went out within the deadline: wait for the
+                        // rest, a deadline from that progress.
+                        match progress.map(Activity::since_write) {
+                            Some(since) if since < timeout => wait = timeout - since,
+                            _ => return Err(Ended::WriteStalled),
                         }
                     }
                 }
             }
-        };
-        outcome.map_err(|_| Ended::ClientClosed)
+        }
+    };
+    outcome.map_err(|_| Ended::ClientClosed)
+}
+
+impl<S> Writer<S>
+where
+    S: Sink<Message> + Unpin,
+{
+    /// Sends one message and flushes it.
+    async fn send(&mut self, message: Message) -> Result<(), Ended> {
+        within(
+            self.timeout,
+            self.progress.as_deref(),
+            self.sink.send(message),
+        )
+        .await
+    }
+
+    /// Queues one message in the socket's write buffer without flushing it
+    /// (the buffer still goes out when full): several frames then leave in
+    /// one write.
+    async fn feed(&mut self, message: Message) -> Result<(), Ended> {
+        within(
+            self.timeout,
+            self.progress.as_deref(),
+            self.sink.feed(message),
+        )
+        .await
+    }
+
+    async fn flush(&mut self) -> Result<(), Ended> {
+        within(self.timeout, self.progress.as_deref(), self.sink.flush()).await
     }
 
     async fn close(&mut self, code: u16, reason: &'static str) {
@@ -134,6 +166,42 @@ where
         };
         let _ = self.send(Message::Close(Some(frame))).await;
     }
+}
+
+/// What a session does with one frame from the ring.
+enum Step {
+    Send(Utf8Bytes),
+    /// Already sent (a change this client caught up on), or a heartbeat
+    /// older than what it has.
+    Skip,
+    /// A heartbeat found the client silent past its timeout.
+    Silent,
+}
+
+fn step(
+    frame: Frame,
+    sent_version: &mut u64,
+    epoch: &mut String,
+    service: &Service,
+    last_heard: Instant,
+    timing: &Timing,
+) -> Step {
+    if frame.reset {
+        // The state was reloaded from the store: the client is told to
+        // resync; versions may start over, in the epoch now current.
+        *sent_version = frame.version;
+        *epoch = service.snapshot().epoch().to_owned();
+    } else if frame.change {
+        if frame.version <= *sent_version {
+            return Step::Skip;
+        }
+        *sent_version = frame.version;
+    } else if frame.version < *sent_version {
+        return Step::Skip;
+    } else if last_heard.elapsed() > timing.client_timeout {
+        return Step::Silent;
+    }
+    Step::Send(frame.text)
 }
 
 pub async fn run<S, E>(
@@ -191,9 +259,12 @@ where
                     .await?
             }
             CatchUp::Events(events) => {
+                // Fed, then flushed once: a client owed many events gets
+                // them in as few writes as the socket's buffer allows.
                 for logged in events {
-                    out.send(Message::Text(logged.json.clone())).await?;
+                    out.feed(Message::Text(logged.json.clone())).await?;
                 }
+                out.flush().await?;
             }
         }
         Ok::<(), Ended>(())
@@ -202,6 +273,8 @@ where
         return ended;
     }
     let mut sent_version = snapshot.version();
+    // The epoch of the client's copy, for catching it up from the log.
+    let mut epoch = snapshot.epoch().to_owned();
     drop(snapshot);
     let mut last_heard = Instant::now();
     // Pinned once: a fresh shutdown future per turn of the loop would join
@@ -214,44 +287,89 @@ where
             // Frames first: a wake-up for a broadcast then costs no poll of
             // the socket's read side, which is idle nearly always.
             biased;
-            frame = frames.recv() => match frame {
-                Ok(frame) => {
-                    if frame.reset {
-                        // The state was reloaded from the store: the client
-                        // is told to resync; versions may start over.
-                        sent_version = frame.version;
-                    } else if frame.change {
-                        if frame.version <= sent_version {
-                            continue;
+            frame = frames.recv() => {
+                // Every frame already on the ring goes out with this one, in
+                // one flush: under load a session writes once per wake-up,
+                // not once per frame, and each frame stays a whole message
+                // with its own version.
+                let mut next = Some(frame);
+                let mut fed = 0;
+                while let Some(frame) = next.take() {
+                    let message = match frame {
+                        Ok(frame) => match step(frame, &mut sent_version, &mut epoch, &service, last_heard, &timing) {
+                            Step::Send(text) => Some(Message::Text(text)),
+                            Step::Skip => None,
+                            Step::Silent => {
+                                out.close(close_code::POLICY, "no heartbeat from the client").await;
+                                return Ended::ClientSilent;
+                            }
+                        },
+                        Err(RecvError::Lagged(missed)) => {
+                            // Frames were dropped from the ring before this
+                            // session read them (a burst larger than the
+                            // queue, or a slow socket). The log still has
+                            // them, most often: sent from there, each once,
+                            // and the frames still on the ring that follow
+                            // are sent as usual (those already sent are
+                            // skipped by version). Otherwise the client is
+                            // told to resync.
+                            let snapshot = service.snapshot();
+                            match snapshot.missed_since(sent_version, &epoch) {
+                                CatchUp::UpToDate => None,
+                                CatchUp::Events(events) => {
+                                    service.metrics().ws_lag_repairs.inc();
+                                    for logged in events {
+                                        if logged.event.version <= sent_version {
+                                            continue;
+                                        }
+                                        sent_version = logged.event.version;
+                                        if let Err(ended) =
+                                            out.feed(Message::Text(logged.json.clone())).await
+                                        {
+                                            return ended;
+                                        }
+                                        fed += 1;
+                                    }
+                                    None
+                                }
+                                CatchUp::Full(_) => {
+                                    service.metrics().ws_resyncs.inc();
+                                    Some(control(&snapshot, EventPayload::ResyncRequired(ResyncRequired {
+                                        reason: "lagged".into(),
+                                        missed,
+                                    })))
+                                }
+                            }
                         }
-                        sent_version = frame.version;
-                    } else if frame.version < sent_version {
-                        // A heartbeat older than what this client has.
-                        continue;
-                    } else if last_heard.elapsed() > timing.client_timeout {
-                        out.close(close_code::POLICY, "no heartbeat from the client").await;
-                        return Ended::ClientSilent;
+                        Err(RecvError::Closed) => {
+                            out.close(close_code::AWAY, "server shutting down").await;
+                            return Ended::ServerGone;
+                        }
+                    };
+                    if let Some(message) = message {
+                        if let Err(ended) = out.feed(message).await {
+                            return ended;
+                        }
+                        fed += 1;
                     }
-                    if let Err(ended) = out.send(Message::Text(frame.text)).await {
-                        return ended;
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    service.metrics().ws_resyncs.inc();
-                    let snapshot = service.snapshot();
-                    let notice = control(&snapshot, EventPayload::ResyncRequired(ResyncRequired {
-                        reason: "lagged".into(),
-                        missed,
-                    }));
-                    if let Err(ended) = out.send(notice).await {
-                        return ended;
+                    if fed < MAX_BATCH {
+                        next = match frames.try_recv() {
+                            Ok(frame) => Some(Ok(frame)),
+                            Err(TryRecvError::Empty) => None,
+                            Err(TryRecvError::Lagged(missed)) => Some(Err(RecvError::Lagged(missed))),
+                            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                        };
                     }
                 }
-                Err(RecvError::Closed) => {
-                    out.close(close_code::AWAY, "server shutting down").await;
-                    return Ended::ServerGone;
+                if fed > 1 {
+                    service.metrics().ws_coalesced.inc_by(fed as u64 - 1);
                 }
-            },
+                if fed > 0
+                    && let Err(ended) = out.flush().await
+                {
+                    return ended;
+                }
+            }
             incoming = out.sink.next() => {
                 let Some(Ok(received)) = incoming else {
                     return Ended::ClientClosed;
@@ -295,6 +413,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use futures_channel::mpsc;
     use provider_sync_protocol::SyncEvent;
 
@@ -307,6 +427,8 @@ mod tests {
     struct Duplex {
         out: mpsc::UnboundedSender<Message>,
         incoming: mpsc::UnboundedReceiver<Result<Message, std::convert::Infallible>>,
+        /// Flushes asked of the socket: each is one write to the network.
+        flushes: Arc<AtomicUsize>,
     }
 
     impl Sink<Message> for Duplex {
@@ -327,7 +449,9 @@ mod tests {
             self: std::pin::Pin<&mut Self>,
             cx: &mut std::task::Context<'_>,
         ) -> Poll<Result<(), Self::Error>> {
-            std::pin::Pin::new(&mut self.get_mut().out).poll_flush(cx)
+            let this = self.get_mut();
+            this.flushes.fetch_add(1, Ordering::SeqCst);
+            std::pin::Pin::new(&mut this.out).poll_flush(cx)
         }
 
         fn poll_close(
@@ -356,34 +480,50 @@ mod tests {
         }
     }
 
-    /// A session over channels instead of a socket: catch-up, a live event,
-    /// and a close frame on shutdown.
-    #[tokio::test]
-    async fn runs_without_a_socket() {
+    struct Running {
+        service: Arc<Service>,
+        out: mpsc::UnboundedReceiver<Message>,
+        flushes: Arc<AtomicUsize>,
+        trigger: crate::shutdown::ShutdownTrigger,
+        session: tokio::task::JoinHandle<Ended>,
+        _in: mpsc::UnboundedSender<Result<Message, std::convert::Infallible>>,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A session over channels instead of a socket, past its `hello` and
+    /// `full_sync`.
+    async fn session() -> Running {
+        session_keeping(100).await
+    }
+
+    /// `session`, over a queue of 16 frames and a log of `retention` events.
+    async fn session_keeping(retention: u64) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db").display().to_string())
             .await
             .unwrap();
         let service = Service::open(
             Arc::new(store),
-            crate::service::Retention::events(100),
+            crate::service::Retention::events(retention),
             16,
             Arc::new(Metrics::new()),
         )
         .await
         .unwrap();
-        let (out_tx, mut out_rx) = mpsc::unbounded::<Message>();
-        let (_in_tx, in_rx) = mpsc::unbounded::<Result<Message, std::convert::Infallible>>();
+        let (out_tx, mut out) = mpsc::unbounded::<Message>();
+        let (in_tx, in_rx) = mpsc::unbounded::<Result<Message, std::convert::Infallible>>();
         let (trigger, shutdown) = crate::shutdown::channel();
         let timing = Timing {
             heartbeat: Duration::from_secs(60),
             client_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(5),
         };
+        let flushes = Arc::new(AtomicUsize::new(0));
         let session = tokio::spawn(run(
             Duplex {
                 out: out_tx,
                 incoming: in_rx,
+                flushes: flushes.clone(),
             },
             service.clone(),
             Resume::default(),
@@ -392,35 +532,145 @@ mod tests {
             shutdown,
         ));
         assert!(matches!(
-            event(out_rx.next().await.unwrap()).payload,
+            event(out.next().await.unwrap()).payload,
             EventPayload::Hello(_)
         ));
         assert!(matches!(
-            event(out_rx.next().await.unwrap()).payload,
+            event(out.next().await.unwrap()).payload,
             EventPayload::FullSync(_)
         ));
+        Running {
+            service,
+            out,
+            flushes,
+            trigger,
+            session,
+            _in: in_tx,
+            _dir: dir,
+        }
+    }
 
+    fn provider(id: &str) -> provider_sync_protocol::NewProvider {
+        provider_sync_protocol::NewProvider {
+            id: id.into(),
+            name: id.to_uppercase(),
+            ..Default::default()
+        }
+    }
+
+    /// Catch-up, a live event, and a close frame on shutdown.
+    #[tokio::test]
+    async fn runs_without_a_socket() {
+        let mut running = session().await;
+        let (service, out) = (&running.service, &mut running.out);
         service
-            .write(|draft| {
-                crate::commands::create_provider(
-                    draft,
-                    provider_sync_protocol::NewProvider {
-                        id: "p".into(),
-                        name: "P".into(),
-                        ..Default::default()
-                    },
-                )
-            })
+            .write(|draft| crate::commands::create_provider(draft, provider("p")))
             .await
             .unwrap();
-        let live = event(out_rx.next().await.unwrap());
+        let live = event(out.next().await.unwrap());
         assert_eq!(live.version, 1);
 
-        trigger.trigger();
-        match out_rx.next().await.unwrap() {
+        running.trigger.trigger();
+        match running.out.next().await.unwrap() {
             Message::Close(Some(frame)) => assert_eq!(frame.code, close_code::AWAY),
             other => panic!("expected a close frame, got {other:?}"),
         }
-        assert_eq!(session.await.unwrap(), Ended::Shutdown);
+        assert_eq!(running.session.await.unwrap(), Ended::Shutdown);
+    }
+
+    /// Frames that wait on the ring when the session wakes leave in one
+    /// write (one flush), each still its own message with its own version.
+    #[tokio::test]
+    async fn frames_waiting_on_the_ring_leave_in_one_write() {
+        let mut running = session().await;
+        let (service, out, flushes) = (&running.service, &mut running.out, &running.flushes);
+        let before = flushes.load(Ordering::SeqCst);
+        // One write of three changes: three frames on the ring before the
+        // session (on this one-thread runtime) runs again.
+        service
+            .write(|draft| {
+                for id in ["a", "b", "c"] {
+                    crate::commands::create_provider(draft, provider(id))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let versions: Vec<u64> = [
+            out.next().await.unwrap(),
+            out.next().await.unwrap(),
+            out.next().await.unwrap(),
+        ]
+        .into_iter()
+        .map(|m| event(m).version)
+        .collect();
+        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(flushes.load(Ordering::SeqCst) - before, 1);
+        assert_eq!(service.metrics().ws_coalesced.get(), 2);
+    }
+
+    /// Writes `count` providers in one write: `count` frames on the ring at
+    /// once, more than its 16 if `count` is larger.
+    async fn burst(service: &Arc<Service>, count: usize) {
+        service
+            .write(|draft| {
+                for i in 0..count {
+                    crate::commands::create_provider(draft, provider(&format!("p{i:03}")))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// A burst larger than the queue: the session falls behind the ring and
+    /// sends what it missed from the log, every event once and in order,
+    /// with no resync.
+    #[tokio::test]
+    async fn a_session_behind_the_queue_is_caught_up_from_the_log() {
+        let mut running = session_keeping(100).await;
+        burst(&running.service, 40).await;
+        let mut versions = vec![];
+        while versions.len() < 40 {
+            let event = event(running.out.next().await.unwrap());
+            assert!(
+                !matches!(event.payload, EventPayload::ResyncRequired(_)),
+                "{event:?}"
+            );
+            versions.push(event.version);
+        }
+        assert_eq!(versions, (1..=40).collect::<Vec<_>>());
+        let metrics = running.service.metrics();
+        assert_eq!(metrics.ws_lag_repairs.get(), 1);
+        assert_eq!(metrics.ws_resyncs.get(), 0);
+
+        // It goes on from the ring afterwards.
+        burst_one(&running.service, "after").await;
+        assert_eq!(event(running.out.next().await.unwrap()).version, 41);
+    }
+
+    async fn burst_one(service: &Arc<Service>, id: &str) {
+        service
+            .write(|draft| crate::commands::create_provider(draft, provider(id)))
+            .await
+            .unwrap();
+    }
+
+    /// When the log no longer reaches back to what the session sent, the
+    /// client is told to resync.
+    #[tokio::test]
+    async fn a_session_behind_the_log_is_told_to_resync() {
+        let mut running = session_keeping(10).await;
+        burst(&running.service, 40).await;
+        let told = loop {
+            let event = event(running.out.next().await.unwrap());
+            if let EventPayload::ResyncRequired(notice) = event.payload {
+                break notice;
+            }
+        };
+        assert_eq!(told.reason, "lagged");
+        assert!(told.missed > 0);
+        assert_eq!(running.service.metrics().ws_resyncs.get(), 1);
+        assert_eq!(running.service.metrics().ws_lag_repairs.get(), 0);
     }
 }

@@ -1,0 +1,106 @@
+//! The threads the WebSocket sessions run on (`--ws-threads`), apart from
+//! the ones that answer HTTP.
+//!
+//! A change wakes every session at once; on one runtime those thousands of
+//! tasks fill the queues the HTTP tasks wait in, so near capacity the next
+//! admin write waited behind the previous fan-out (its answer took 128 ms
+//! instead of 12, see BENCHMARKS.md). On a runtime of their own the sessions
+//! still share the CPUs, but the operating system's scheduler, not one task
+//! queue, shares them: the mostly idle HTTP threads run as soon as they are
+//! woken.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::runtime::{Builder, Runtime};
+
+/// Where sessions run: their own runtime, or (none) the caller's.
+#[derive(Debug, Clone, Default)]
+pub struct Sessions(Option<Arc<Owned>>);
+
+/// Shut down without waiting when the last handle goes (which may be inside
+/// an async task, where a blocking drop would panic): the sessions have had
+/// their close frames by then, or the process is ending.
+#[derive(Debug)]
+struct Owned(Option<Runtime>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Sessions {
+    /// `threads` worker threads of their own; 0 for the caller's runtime.
+    pub fn new(threads: usize) -> std::io::Result<Self> {
+        if threads == 0 {
+            return Ok(Self(None));
+        }
+        let runtime = Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("provider-sync-ws")
+            .enable_all()
+            .build()?;
+        Ok(Self(Some(Arc::new(Owned(Some(runtime))))))
+    }
+
+    /// The default: one thread per CPU.
+    pub fn threads(configured: Option<usize>) -> usize {
+        configured.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+    }
+
+    /// Whether sessions run apart from the caller's runtime.
+    pub fn separate(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Runs `session` where sessions run, and waits for it. `None` when its
+    /// runtime was shut down under it.
+    pub async fn run<F>(&self, session: F) -> Option<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let Some(owned) = &self.0 else {
+            return Some(session.await);
+        };
+        // The handle is held while the session runs: its runtime outlives it.
+        let owned = owned.clone();
+        let runtime = owned.0.as_ref().expect("dropped only in Drop");
+        match runtime.spawn(session).await {
+            Ok(output) => Some(output),
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_session_runs_on_threads_of_its_own() {
+        let sessions = Sessions::new(1).unwrap();
+        assert!(sessions.separate());
+        let name = sessions
+            .run(async { std::thread::current().name().map(str::to_owned) })
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("provider-sync-ws"));
+
+        let inline = Sessions::new(0).unwrap();
+        assert!(!inline.separate());
+        let here = std::thread::current().id();
+        assert_eq!(
+            inline.run(async { std::thread::current().id() }).await,
+            Some(here)
+        );
+    }
+}
