@@ -657,6 +657,73 @@ async fn a_patch_deprecates_once_and_then_updates() {
     server.stop().await;
 }
 
+/// `deprecate` marks an active model deprecated, and leaves a sunset model
+/// sunset (a new date is no return to "deprecated"). (cargo-mutants:
+/// `deprecate_model`'s `== Active` → `!=` was missed.)
+#[tokio::test]
+async fn deprecate_marks_an_active_model_and_keeps_a_sunset_one_sunset() {
+    let (_dir, server) = server().await;
+    server.add_provider("p").await;
+    server.add_model("active", "p").await;
+    let created = server
+        .admin(Method::POST, "/models")
+        .json(&json!({"id": "gone", "name": "Gone", "provider_id": "p", "context_window": 8192,
+            "deprecation_status": "sunset", "deprecation_date": "2025-01-01", "sunset_date": "2025-06-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    for id in ["active", "gone"] {
+        let response = server
+            .admin(Method::POST, &format!("/models/{id}/deprecate"))
+            .json(&json!({"deprecation_date": "2025-02-01"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "{id}: {}",
+            response.text().await.unwrap()
+        );
+    }
+    let state = server.state().await;
+    let status = |id: &str| state.model(id).unwrap().deprecation_status.clone();
+    assert_eq!(
+        (status("active"), status("gone")),
+        (
+            provider_sync_protocol::DeprecationStatus::Deprecated,
+            provider_sync_protocol::DeprecationStatus::Sunset
+        )
+    );
+    server.stop().await;
+}
+
+/// Naming a new active provider is a change even when the default stays;
+/// naming the same one again is none. (cargo-mutants:
+/// `set_active_provider`'s first `!=` → `==` was missed.)
+#[tokio::test]
+async fn a_new_active_provider_is_a_change_and_the_same_one_is_none() {
+    let (_dir, server) = server().await;
+    server.add_provider("p1").await;
+    server.add_provider("p2").await;
+    let mut versions = vec![server.version().await];
+    for id in ["p1", "p1", "p2"] {
+        let response = server
+            .admin(Method::PUT, "/active-provider")
+            .json(&json!({"provider_id": id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        versions.push(server.version().await);
+        assert_eq!(server.state().await.active_provider_id.as_deref(), Some(id));
+    }
+    let steps: Vec<u64> = versions.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(steps, [1, 0, 1]);
+    server.stop().await;
+}
+
 /// A body that names an entity that does not exist is answered as an id in
 /// the path that names none: 404, with the field that names it (the
 /// document allows any id there; only the catalog can tell).
