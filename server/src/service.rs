@@ -229,6 +229,7 @@ impl Snapshot {
 pub struct Draft {
     state: SyncState,
     operator_revisions: OperatorRevisions,
+    /// The time this write happens, RFC 3339: every event's timestamp.
     now: String,
     events: Vec<SyncEvent>,
     providers: BTreeSet<String>,
@@ -284,11 +285,6 @@ impl Draft {
     /// What `If-Match` is checked against, as of this draft.
     pub fn operator_revisions(&self) -> &OperatorRevisions {
         &self.operator_revisions
-    }
-
-    /// The time this write happens, RFC 3339.
-    pub fn now(&self) -> &str {
-        &self.now
     }
 
     /// Adds a change event with the next version and applies it; the entity

@@ -90,6 +90,101 @@ async fn a_restart_keeps_version_epoch_and_incremental_sync() {
     second.stop().await;
 }
 
+/// Every kind of write reaches the store's rows, not only its log: a
+/// status change, a price change, a deprecation, a provider removed with its
+/// models, the active provider. After a restart the state is the same.
+/// (cargo-mutants: `Draft::emit`'s arms for `provider_removed` and
+/// `provider_status_changed` could each be deleted, the row then never
+/// written, and no test noticed: the removed provider came back.)
+#[tokio::test]
+async fn every_kind_of_write_survives_a_restart() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    for provider in ["p", "q"] {
+        first.add_provider(provider).await;
+    }
+    for (model, provider) in [("pm", "p"), ("qm1", "q"), ("qm2", "q")] {
+        first.add_model(model, provider).await;
+    }
+    let writes = [
+        (
+            reqwest::Method::PUT,
+            "/providers/p/status",
+            json!({"status": "degraded", "message": "slow"}),
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/models/pm",
+            json!({"pricing": {"input_per_million": 1.25, "output_per_million": 5.0}}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/models/pm/deprecate",
+            json!({"deprecation_date": "2026-12-01"}),
+        ),
+        (reqwest::Method::DELETE, "/providers/q", json!({})),
+        (
+            reqwest::Method::PUT,
+            "/active-provider",
+            json!({"provider_id": "p"}),
+        ),
+    ];
+    for (method, path, body) in writes {
+        let request = first.admin(method.clone(), path);
+        let request = if method == reqwest::Method::DELETE {
+            request
+        } else {
+            request.json(&body)
+        };
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    let before = first.state().await;
+    assert!(before.provider("q").is_none() && before.model("qm1").is_none());
+    first.stop().await;
+
+    let second = TestServer::start(config(&db)).await;
+    let after = second.state().await;
+    assert_eq!(after.providers, before.providers);
+    assert_eq!(after.all_models, before.all_models);
+    assert_eq!(after.active_provider_id.as_deref(), Some("p"));
+    assert_eq!(after.metadata.checksum, before.metadata.checksum);
+    second.stop().await;
+}
+
+/// A client exactly at the version before the oldest event in the log
+/// resumes from the log; one version older takes the full state.
+/// (cargo-mutants: `Snapshot::window`'s `- 1` → `+ 1` or `/ 1` was missed.)
+#[tokio::test]
+async fn a_client_at_the_oldest_resumable_version_resumes() {
+    let (_dir, db) = temp_db();
+    let mut short = config(&db);
+    short.event_retention = 5;
+    let server = TestServer::start(short).await;
+    server.add_ballast().await;
+    for i in 0..10 {
+        server.add_provider(&format!("p{i}")).await;
+    }
+    let state = server.state().await;
+    let (version, epoch) = (state.metadata.version, state.metadata.epoch);
+    let oldest_kept = version - 4;
+    let resumed = events_since(&server, oldest_kept - 1, &epoch).await;
+    assert_eq!(
+        resumed.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (oldest_kept..=version).collect::<Vec<_>>()
+    );
+    let too_old = server
+        .sync(json!({"client_version": oldest_kept - 2, "client_epoch": epoch}))
+        .await;
+    assert_eq!(too_old["sync_type"], "full", "{too_old}");
+    assert_eq!(too_old["reason"], "too_old", "{too_old}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_new_store_is_a_new_epoch() {
     let (_dir, db) = temp_db();

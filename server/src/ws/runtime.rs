@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use tokio::runtime::{Builder, Runtime};
 
-/// Where sessions run: their own runtime, or (none) the caller's.
+/// Where sessions run: their own runtime, or (none) the caller's, each as a
+/// task of its own.
 #[derive(Debug, Clone, Default)]
 pub struct Sessions(Option<Arc<Owned>>);
 
@@ -60,23 +61,33 @@ impl Sessions {
         self.0.is_some()
     }
 
-    /// Runs `session` where sessions run, and waits for it. `None` when its
-    /// runtime was shut down under it.
-    pub async fn run<F>(&self, session: F) -> Option<F::Output>
+    /// Starts `session` where sessions run, as a task of its own; the
+    /// future waits for it (`None` when its runtime was shut down under it).
+    /// Not an `async fn`: the session is moved into its task at once, so the
+    /// waiting future holds a handle, not a second copy of the session's
+    /// state (which doubled the memory per connection).
+    pub fn run<F>(&self, session: F) -> impl Future<Output = Option<F::Output>> + Send + 'static
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let Some(owned) = &self.0 else {
-            return Some(session.await);
-        };
         // The handle is held while the session runs: its runtime outlives it.
-        let owned = owned.clone();
-        let runtime = owned.0.as_ref().expect("dropped only in Drop");
-        match runtime.spawn(session).await {
-            Ok(output) => Some(output),
-            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-            Err(_) => None,
+        let owned = self.0.clone();
+        let task = match &owned {
+            Some(owned) => owned
+                .0
+                .as_ref()
+                .expect("dropped only in Drop")
+                .spawn(session),
+            None => tokio::spawn(session),
+        };
+        async move {
+            let _owned = owned;
+            match task.await {
+                Ok(output) => Some(output),
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(_) => None,
+            }
         }
     }
 }
@@ -102,5 +113,26 @@ mod tests {
             inline.run(async { std::thread::current().id() }).await,
             Some(here)
         );
+    }
+
+    /// What waits for a session holds a task handle, not the session: each
+    /// connection's state exists once.
+    #[tokio::test]
+    async fn waiting_for_a_session_does_not_hold_a_copy_of_it() {
+        for sessions in [Sessions::new(1).unwrap(), Sessions::new(0).unwrap()] {
+            let session = async {
+                let state = [7u8; 4096];
+                tokio::task::yield_now().await;
+                state.iter().map(|&b| b as usize).sum::<usize>()
+            };
+            assert!(std::mem::size_of_val(&session) >= 4096);
+            let waiting = sessions.run(session);
+            assert!(
+                std::mem::size_of_val(&waiting) < 256,
+                "{} bytes",
+                std::mem::size_of_val(&waiting)
+            );
+            assert_eq!(waiting.await, Some(7 * 4096));
+        }
     }
 }
