@@ -6,14 +6,16 @@
 # interleaved with the baseline) and summarised as median (range). Prints
 # markdown tables for BENCHMARKS.md. Never fails on speed. FANOUT_CASES
 # (CLIENTS:INTERVAL_MS ...) picks the fan-out cases; SECTIONS (any of
-# sizes apply fanout rest e2e client tabs litellm cluster) runs only some tables.
+# sizes apply fanout burst rest e2e client tabs litellm cluster) runs only
+# some tables. BURST_CASES (CLIENTS:EVENTS ...) picks the burst cases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 REPEAT=${REPEAT:-3}
 FANOUT_CASES=${FANOUT_CASES:-"1000:100 10000:250 10000:100"}
-SECTIONS=${SECTIONS:-"sizes apply fanout rest e2e client tabs litellm cluster"}
+BURST_CASES=${BURST_CASES:-"10000:300 1000:3000"}
+SECTIONS=${SECTIONS:-"sizes apply fanout burst rest e2e client tabs litellm cluster"}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 # Every client of a benchmark comes from one loopback address, and the
 # fan-out holds 10k sockets: the per-address rate limits are off and the
@@ -91,30 +93,74 @@ if want fanout; then
       kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true; floor_pid=""
     done
   done
-  echo "| server | clients | write every ms | runs | p50 ms | p99 ms | max ms | whole p50 ms | whole p99 ms | deliveries/s | server CPU µs per delivery | load generator CPU µs per delivery | server KiB per idle connection | missed |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| server | clients | write every ms | runs | p50 ms | p99 ms | max ms | whole p50 ms | whole p99 ms | deliveries/s | server CPU µs per delivery | load generator CPU µs per delivery | server KiB per idle connection | missed | from due p50 ms | from due p99 ms |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   target/release/median-rows --key-cells 3 <"$rows" | tee "$work/fanout-medians.md"
   echo
   echo "Ratios to the floor (medians; server CPU per delivery, and whole p99):"
   echo
-  echo "| clients | write every ms | provider-sync CPU | node ws CPU | provider-sync whole p99 | node ws whole p99 |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| clients | write every ms | provider-sync CPU | node ws CPU | provider-sync whole p99 | node ws whole p99 | provider-sync p99 from due | node ws p99 from due |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   # Cells: server, clients, interval, runs, p50, p99, max, whole p50,
-  # whole p99 (10), deliveries/s, server CPU (12); a median's range is
-  # after it in brackets.
+  # whole p99 (10), deliveries/s, server CPU (12), ..., p99 from due (17);
+  # a median's range is after it in brackets.
   awk -F'|' '
     function first(cell) { split(cell, part, " "); return part[1] + 0 }
-    { gsub(/^ +| +$/, "", $2); key = $3 "|" $4; cpu[$2, key] = first($12); p99[$2, key] = first($10)
+    { gsub(/^ +| +$/, "", $2); key = $3 "|" $4; cpu[$2, key] = first($12); p99[$2, key] = first($10); due[$2, key] = first($17)
       if (!(key in seen)) { seen[key] = 1; keys[++n] = key } }
     END {
       for (i = 1; i <= n; i++) {
-        k = keys[i]; f = cpu["floor", k]; q = p99["floor", k]
-        if (!f || !q) continue
+        k = keys[i]; f = cpu["floor", k]; q = p99["floor", k]; d = due["floor", k]
+        if (!f || !q || !d) continue
         split(k, c, "|")
-        printf "| %s | %s | %.2f× | %.2f× | %.2f× | %.2f× |\n", c[1] + 0, c[2] + 0,
-          cpu["provider-sync", k] / f, cpu["node ws", k] / f, p99["provider-sync", k] / q, p99["node ws", k] / q
+        printf "| %s | %s | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× |\n", c[1] + 0, c[2] + 0,
+          cpu["provider-sync", k] / f, cpu["node ws", k] / f, p99["provider-sync", k] / q, p99["node ws", k] / q,
+          due["provider-sync", k] / d, due["node ws", k] / d
       }
     }' "$work/fanout-medians.md"
+  echo
+fi
+
+if want burst; then
+  (cd bench/ws-baseline && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; })
+  echo "## Burst: every change at once (median (range) over $REPEAT runs)"
+  echo
+  echo "provider-sync reloads a generated catalog (SIGHUP) in which every model's price changed: one transaction, one event per model; the baseline and the floor get as many broadcasts back to back. Time from the reload (or the first broadcast) until the last client has the last event."
+  echo
+  rows="$work/burst.md"
+  : >"$rows"
+  for run in $(seq 1 "$REPEAT"); do
+    for case in $BURST_CASES; do
+      clients=${case%%:*}; events=${case##*:}
+      rm -f "$work"/bench.db*
+      target/release/gen-catalog --providers 50 --models "$events" >"$work/burst.toml"
+      target/release/provider-sync-server --bind 127.0.0.1:18100 --database "$work/bench.db" \
+        --catalog "$work/burst.toml" --admin-token bench-admin-token-of-32-bytes-or-more --ws-queue 4096 >"$work/server.log" 2>&1 &
+      server_pid=$!
+      wait_for http://127.0.0.1:18100/api/provider-sync/healthz
+      target/release/loadgen --target provider-sync --url http://127.0.0.1:18100/api/provider-sync \
+        --clients "$clients" --writes "$events" --burst --burst-catalog "$work/burst.toml" \
+        --providers 50 --models "$events" --deadline-s 300 --server-pid "$server_pid" >>"$rows"
+      kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+      node bench/ws-baseline/server.mjs 18101 >"$work/node.log" 2>&1 &
+      node_pid=$!
+      wait_for_port 18101
+      target/release/loadgen --target ws --url http://127.0.0.1:18101 --clients "$clients" \
+        --writes "$events" --burst --deadline-s 300 --server-pid "$node_pid" >>"$rows"
+      kill "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pid=""
+
+      target/release/floor 18102 >"$work/floor.log" 2>&1 &
+      floor_pid=$!
+      wait_for_port 18102
+      target/release/loadgen --target floor --url http://127.0.0.1:18102 --clients "$clients" \
+        --writes "$events" --burst --deadline-s 300 --server-pid "$floor_pid" >>"$rows"
+      kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true; floor_pid=""
+    done
+  done
+  echo "| server | clients | events | runs | last client has the last event, ms | deliveries/s | server CPU µs per delivery | missed |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  target/release/median-rows --key-cells 3 <"$rows"
   echo
 fi
 
@@ -244,7 +290,7 @@ if want cluster; then
   echo
   echo "Fan-out on PostgreSQL, 10k clients, a write every 250 ms (columns as in the fan-out table; CPU and memory summed over both instances):"
   echo
-  echo "| server | clients | write every ms | runs | p50 ms | p99 ms | max ms | whole p50 ms | whole p99 ms | deliveries/s | server CPU µs per delivery | load generator CPU µs per delivery | server KiB per idle connection | missed |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| server | clients | write every ms | runs | p50 ms | p99 ms | max ms | whole p50 ms | whole p99 ms | deliveries/s | server CPU µs per delivery | load generator CPU µs per delivery | server KiB per idle connection | missed | from due p50 ms | from due p99 ms |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   target/release/median-rows --key-cells 3 <"$work/fanout-cluster.md"
 fi

@@ -14,6 +14,13 @@ pub struct CatalogSize {
 
 /// `providers` providers with `models` models spread over them.
 pub fn catalog_toml(providers: usize, models: usize) -> String {
+    catalog_toml_priced(providers, models, 0)
+}
+
+/// `catalog_toml` with every input price raised by `raise` dollars: the
+/// same catalog with every model changed, for a reload that emits one event
+/// per model.
+pub fn catalog_toml_priced(providers: usize, models: usize, raise: usize) -> String {
     let mut out = String::from("active_provider_id = \"provider-000\"\n");
     for p in 0..providers {
         let _ = write!(
@@ -36,7 +43,7 @@ pub fn catalog_toml(providers: usize, models: usize) -> String {
             32_768 << (m % 4),
             m % 2 == 0,
             m % 3 == 0,
-            1 + m % 7,
+            1 + m % 7 + raise,
             2 + m % 11,
         );
         if deprecated {
