@@ -8,7 +8,9 @@ target=${CARGO_TARGET_DIR:-target}
 
 cargo build -p provider-sync-testbed
 log_dir=$(mktemp -d)
-"$target/debug/provider-sync-testbed" --catalog examples/catalog.toml --ws-queue 4 \
+# A queue of 4 frames and a log of 10 events: a write of 41 events puts a
+# session beyond both, so the server tells the client to resync.
+"$target/debug/provider-sync-testbed" --catalog examples/catalog.toml --ws-queue 4 --event-retention 10 \
   > "$log_dir/urls" 2> "$log_dir/testbed.log" &
 testbed=$!
 trap 'kill $testbed 2>/dev/null; wait $testbed 2>/dev/null; rm -rf "$log_dir"' EXIT

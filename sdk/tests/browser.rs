@@ -579,6 +579,7 @@ async fn a_wiped_store_means_a_full_resync() {
 /// the next frame of that type, and mutes heartbeats until a change frame
 /// passes after it (or, without `drop`, until disarmed), so the test decides
 /// which of the client's repair paths runs. `window.__psDropped` counts.
+/// Only the newest socket (the last given a handler) is altered.
 fn install_frame_shim() {
     const SHIM: &str = r#"(() => {
       if (window.__psShim) return;
@@ -589,9 +590,14 @@ fn install_frame_shim() {
         configurable: true,
         get() { return desc.get.call(this); },
         set(handler) {
+          // Only the newest socket is altered: one of an earlier test's
+          // service may still be closing, and a frame dropped there would
+          // leave this test's stream whole.
+          const socket = this;
+          if (handler) window.__psSocket = socket;
           desc.set.call(this, handler && ((event) => {
             const armed = window.__psFrames;
-            if (armed && typeof event.data === "string") {
+            if (armed && socket === window.__psSocket && typeof event.data === "string") {
               const type = JSON.parse(event.data).type;
               if (armed.drop && type === armed.drop) {
                 armed.drop = null;
@@ -674,9 +680,11 @@ async fn a_gap_the_server_announces_is_repaired() {
     // Heartbeats (which carry the current version) are held back, so the
     // client learns of the lag from the server's notice, not from one.
     arm_frames(None);
-    // One write of many events: a hub provider that ten others fall back to,
-    // removed. With the testbed's queue of four frames, the session falls
-    // behind, is told to resync, and the stream it gets has a gap.
+    // One write of many events: a hub provider that forty others fall back
+    // to, removed. With the testbed's queue of four frames and log of ten
+    // events, the session falls behind both (however its thread keeps up
+    // with the sending), is told to resync, and the stream it gets has a
+    // gap.
     let hub = format!("hub-{}", js_sys::Date::now() as u64);
     assert_eq!(
         admin(
@@ -687,7 +695,7 @@ async fn a_gap_the_server_announces_is_repaired() {
         .await,
         201
     );
-    for i in 0..10 {
+    for i in 0..40 {
         let body =
             format!(r#"{{"id":"{hub}-{i}","name":"Spoke {i}","fallback_provider_id":"{hub}"}}"#);
         assert_eq!(admin("POST", "/providers", &body).await, 201);
@@ -710,6 +718,43 @@ async fn a_gap_the_server_announces_is_repaired() {
             .iter()
             .all(|p| p.fallback_provider_id.as_deref() != Some(hub.as_str()))
     );
+    service.destroy();
+}
+
+/// A write of more events than the session's queue holds (the testbed's 4)
+/// but fewer than the log keeps (its 10): the session falls behind and
+/// sends what it missed from the log, and the client follows every event
+/// with no resync at all. (Whether the session falls behind depends on how
+/// the threads run; `server/src/ws/session.rs`'s unit tests and
+/// `server/tests/websocket.rs` pin the catch-up itself.)
+#[wasm_bindgen_test]
+async fn a_burst_beyond_the_queue_but_within_the_log_needs_no_resync() {
+    let service = connected().await;
+    let (seen, _) = record_events(&service);
+    let hub = format!("hub-{}", js_sys::Date::now() as u64);
+    assert_eq!(
+        admin(
+            "POST",
+            "/providers",
+            &format!(r#"{{"id":"{hub}","name":"Hub"}}"#)
+        )
+        .await,
+        201
+    );
+    for i in 0..8 {
+        let body =
+            format!(r#"{{"id":"{hub}-{i}","name":"Spoke {i}","fallback_provider_id":"{hub}"}}"#);
+        assert_eq!(admin("POST", "/providers", &body).await, 201);
+    }
+    let before = state_of(&service).version;
+    // Nine events in one write: the hub removed, eight fallbacks cleared.
+    assert_eq!(admin("DELETE", &format!("/providers/{hub}"), "").await, 204);
+    eventually(8000, "convergence after the burst", || async {
+        converged(&service).await
+    })
+    .await;
+    assert!(state_of(&service).version >= before + 9);
+    assert_eq!(resync_reasons(&seen), Vec::<String>::new());
     service.destroy();
 }
 

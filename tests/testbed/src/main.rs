@@ -40,6 +40,10 @@ struct Args {
     /// Frames queued per WebSocket before a client is told to resync.
     #[arg(long, default_value_t = 256)]
     ws_queue: usize,
+    /// Events kept in the log: a session that falls further behind its queue
+    /// than this is told to resync (within it, it is caught up from the log).
+    #[arg(long, default_value_t = 1000)]
+    event_retention: u64,
     /// A directory the control service serves at `/`: pages that must stay
     /// reachable while the server is stopped.
     #[arg(long)]
@@ -108,6 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.heartbeat_ms = args.heartbeat_ms;
     config.client_timeout_ms = args.heartbeat_ms * 20;
     config.ws_queue = args.ws_queue;
+    config.event_retention = args.event_retention;
     config.health_interval_ms = 3_600_000;
     // The suites run many clients and writes from one loopback address in
     // little time: no per-address rate limits here (the server's own tests
