@@ -300,9 +300,12 @@ async fn slow_consumer(
     tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
 ) {
     // About 4 KB each: together more than the socket buffers hold.
+    // The slow client reads nothing until every write is done, which takes
+    // a minute on a loaded machine: a write deadline shorter than that
+    // would drop its session (another test checks the deadline).
     let (dir, server) = start(|c| {
         c.ws_queue = 4;
-        c.ws_write_timeout_ms = 30_000;
+        c.ws_write_timeout_ms = 600_000;
         c.event_retention = retention;
     })
     .await;
