@@ -670,6 +670,27 @@ async fn a_gap_the_client_sees_itself_is_repaired() {
     service.destroy();
 }
 
+/// A new hub provider and `spokes` providers that fall back to it: removing
+/// the hub is then one write of `spokes + 1` events. Returns the hub's id.
+async fn hub_with_spokes(spokes: usize) -> String {
+    let hub = format!("hub-{}", js_sys::Date::now() as u64);
+    assert_eq!(
+        admin(
+            "POST",
+            "/providers",
+            &format!(r#"{{"id":"{hub}","name":"Hub"}}"#)
+        )
+        .await,
+        201
+    );
+    for i in 0..spokes {
+        let body =
+            format!(r#"{{"id":"{hub}-{i}","name":"Spoke {i}","fallback_provider_id":"{hub}"}}"#);
+        assert_eq!(admin("POST", "/providers", &body).await, 201);
+    }
+    hub
+}
+
 /// The server's session falls behind and tells the client to resync
 /// (`resync_required`); the client repairs on that notice.
 #[wasm_bindgen_test]
@@ -685,21 +706,7 @@ async fn a_gap_the_server_announces_is_repaired() {
     // events, the session falls behind both (however its thread keeps up
     // with the sending), is told to resync, and the stream it gets has a
     // gap.
-    let hub = format!("hub-{}", js_sys::Date::now() as u64);
-    assert_eq!(
-        admin(
-            "POST",
-            "/providers",
-            &format!(r#"{{"id":"{hub}","name":"Hub"}}"#)
-        )
-        .await,
-        201
-    );
-    for i in 0..40 {
-        let body =
-            format!(r#"{{"id":"{hub}-{i}","name":"Spoke {i}","fallback_provider_id":"{hub}"}}"#);
-        assert_eq!(admin("POST", "/providers", &body).await, 201);
-    }
+    let hub = hub_with_spokes(40).await;
     assert_eq!(admin("DELETE", &format!("/providers/{hub}"), "").await, 204);
     eventually(8000, "convergence after the burst", || async {
         converged(&service).await
@@ -731,21 +738,7 @@ async fn a_gap_the_server_announces_is_repaired() {
 async fn a_burst_beyond_the_queue_but_within_the_log_needs_no_resync() {
     let service = connected().await;
     let (seen, _) = record_events(&service);
-    let hub = format!("hub-{}", js_sys::Date::now() as u64);
-    assert_eq!(
-        admin(
-            "POST",
-            "/providers",
-            &format!(r#"{{"id":"{hub}","name":"Hub"}}"#)
-        )
-        .await,
-        201
-    );
-    for i in 0..8 {
-        let body =
-            format!(r#"{{"id":"{hub}-{i}","name":"Spoke {i}","fallback_provider_id":"{hub}"}}"#);
-        assert_eq!(admin("POST", "/providers", &body).await, 201);
-    }
+    let hub = hub_with_spokes(8).await;
     let before = state_of(&service).version;
     // Nine events in one write: the hub removed, eight fallbacks cleared.
     assert_eq!(admin("DELETE", &format!("/providers/{hub}"), "").await, 204);

@@ -609,13 +609,13 @@ mod tests {
         assert_eq!(service.metrics().ws_coalesced.get(), 2);
     }
 
-    /// Writes `count` providers in one write: `count` frames on the ring at
-    /// once, more than its 16 if `count` is larger.
-    async fn burst(service: &Arc<Service>, count: usize) {
+    /// Writes `count` providers named `prefix…` in one write: `count` frames
+    /// on the ring at once, more than its 16 if `count` is larger.
+    async fn burst(service: &Arc<Service>, prefix: &str, count: usize) {
         service
             .write(|draft| {
                 for i in 0..count {
-                    crate::commands::create_provider(draft, provider(&format!("p{i:03}")))?;
+                    crate::commands::create_provider(draft, provider(&format!("{prefix}{i:03}")))?;
                 }
                 Ok(())
             })
@@ -629,7 +629,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_behind_the_queue_is_caught_up_from_the_log() {
         let mut running = session_keeping(100).await;
-        burst(&running.service, 40).await;
+        burst(&running.service, "p", 40).await;
         let mut versions = vec![];
         while versions.len() < 40 {
             let event = event(running.out.next().await.unwrap());
@@ -645,15 +645,8 @@ mod tests {
         assert_eq!(metrics.ws_resyncs.get(), 0);
 
         // It goes on from the ring afterwards.
-        burst_one(&running.service, "after").await;
+        burst(&running.service, "after", 1).await;
         assert_eq!(event(running.out.next().await.unwrap()).version, 41);
-    }
-
-    async fn burst_one(service: &Arc<Service>, id: &str) {
-        service
-            .write(|draft| crate::commands::create_provider(draft, provider(id)))
-            .await
-            .unwrap();
     }
 
     /// When the log no longer reaches back to what the session sent, the
@@ -661,7 +654,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_behind_the_log_is_told_to_resync() {
         let mut running = session_keeping(10).await;
-        burst(&running.service, 40).await;
+        burst(&running.service, "p", 40).await;
         let told = loop {
             let event = event(running.out.next().await.unwrap());
             if let EventPayload::ResyncRequired(notice) = event.payload {
