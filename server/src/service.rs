@@ -42,6 +42,8 @@ pub struct Frame {
     /// The state was replaced (reloaded from the store): `text` tells the
     /// client to resync, and versions may start over.
     pub reset: bool,
+    /// With `reset`: the epoch of the reloaded state.
+    pub epoch: Option<Arc<str>>,
     pub text: Utf8Bytes,
 }
 
@@ -600,6 +602,7 @@ impl Service {
             version: snapshot.version(),
             change: false,
             reset: false,
+            epoch: None,
             text: Utf8Bytes::from(json),
         });
     }
@@ -895,6 +898,7 @@ impl Service {
             },
         ));
         let version = snapshot.version();
+        let epoch: Arc<str> = Arc::from(snapshot.epoch());
         let _publishing = self.publishing.lock().expect("publish lock");
         *self.current.write().expect("snapshot lock") = Arc::new(snapshot);
         *self.applied.write().expect("catalog lock") = applied;
@@ -903,6 +907,7 @@ impl Service {
             version,
             change: false,
             reset: true,
+            epoch: Some(epoch),
             text: Utf8Bytes::from(serde_json::to_string(&notice).expect("event serialises")),
         });
         Ok(())
@@ -929,6 +934,7 @@ impl Service {
                 version: logged.event.version,
                 change: true,
                 reset: false,
+                epoch: None,
                 text: logged.json.clone(),
             });
         }

@@ -182,15 +182,20 @@ fn step(
     frame: Frame,
     sent_version: &mut u64,
     epoch: &mut String,
-    service: &Service,
     last_heard: Instant,
     timing: &Timing,
 ) -> Step {
     if frame.reset {
         // The state was reloaded from the store: the client is told to
-        // resync; versions may start over, in the epoch now current.
-        *sent_version = frame.version;
-        *epoch = service.snapshot().epoch().to_owned();
+        // resync. In a new epoch versions start over; in the same one, a
+        // repair from the log may already have sent past this version.
+        let reloaded = frame.epoch.as_deref().unwrap_or(epoch.as_str());
+        if reloaded == epoch.as_str() {
+            *sent_version = (*sent_version).max(frame.version);
+        } else {
+            *sent_version = frame.version;
+            *epoch = reloaded.to_owned();
+        }
     } else if frame.change {
         if frame.version <= *sent_version {
             return Step::Skip;
@@ -293,10 +298,13 @@ where
                 // not once per frame, and each frame stays a whole message
                 // with its own version.
                 let mut next = Some(frame);
+                // Frames from the ring fed into this write, and whether a
+                // repair from the log fed any.
                 let mut fed = 0;
+                let mut repaired = false;
                 while let Some(frame) = next.take() {
                     let message = match frame {
-                        Ok(frame) => match step(frame, &mut sent_version, &mut epoch, &service, last_heard, &timing) {
+                        Ok(frame) => match step(frame, &mut sent_version, &mut epoch, last_heard, &timing) {
                             Step::Send(text) => Some(Message::Text(text)),
                             Step::Skip => None,
                             Step::Silent => {
@@ -328,11 +336,15 @@ where
                                         {
                                             return ended;
                                         }
-                                        fed += 1;
+                                        repaired = true;
                                     }
                                     None
                                 }
                                 CatchUp::Full(_) => {
+                                    // The client resyncs to this state (or
+                                    // a later one): follow on from it.
+                                    sent_version = snapshot.version();
+                                    epoch = snapshot.epoch().to_owned();
                                     service.metrics().ws_resyncs.inc();
                                     Some(control(&snapshot, EventPayload::ResyncRequired(ResyncRequired {
                                         reason: "lagged".into(),
@@ -364,7 +376,7 @@ where
                 if fed > 1 {
                     service.metrics().ws_coalesced.inc_by(fed as u64 - 1);
                 }
-                if fed > 0
+                if (fed > 0 || repaired)
                     && let Err(ended) = out.flush().await
                 {
                     return ended;
@@ -665,5 +677,11 @@ mod tests {
         assert!(told.missed > 0);
         assert_eq!(running.service.metrics().ws_resyncs.get(), 1);
         assert_eq!(running.service.metrics().ws_lag_repairs.get(), 0);
+
+        // The client resyncs to the state of the notice: the session follows
+        // on from there, and frames still on the ring from before are not
+        // sent after the notice.
+        burst(&running.service, "after", 1).await;
+        assert_eq!(event(running.out.next().await.unwrap()).version, 41);
     }
 }
