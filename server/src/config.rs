@@ -197,8 +197,9 @@ pub struct Config {
     )]
     pub client_timeout_ms: u64,
 
-    /// Frames queued for all WebSocket clients; one that falls further behind
-    /// is told to resync.
+    /// Frames queued for all WebSocket clients; a session that falls further
+    /// behind sends what its client missed from the event log, or, when the
+    /// log no longer reaches back, tells it to resync.
     #[arg(long, env = "PROVIDER_SYNC_WS_QUEUE", default_value_t = 256)]
     pub ws_queue: usize,
 

@@ -37,7 +37,8 @@ struct Args {
     /// Server heartbeat, ms.
     #[arg(long, default_value_t = 500)]
     heartbeat_ms: u64,
-    /// Frames queued per WebSocket before a client is told to resync.
+    /// Frames queued per WebSocket before a session falls behind (then it is
+    /// caught up from the log, or told to resync past it).
     #[arg(long, default_value_t = 256)]
     ws_queue: usize,
     /// Events kept in the log: a session that falls further behind its queue
