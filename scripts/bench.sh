@@ -41,6 +41,36 @@ trap cleanup EXIT
 wait_for_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
 wait_for() { for _ in $(seq 1 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
+# Runs the load generator (with the arguments after the first three) against
+# provider-sync (a fresh store, the catalog CATALOG, --ws-queue QUEUE), then
+# the Node baseline, then the floor (bench/src/bin/floor.rs: one frame
+# written to every socket with plain non-blocking writes), appending their
+# rows to ROWS. ps_args (an array) adds arguments to the provider-sync run.
+against_all() {
+  local catalog=$1 queue=$2 rows=$3
+  shift 3
+  rm -f "$work"/bench.db*
+  target/release/provider-sync-server --bind 127.0.0.1:18100 --database "$work/bench.db" \
+    --catalog "$catalog" --admin-token bench-admin-token-of-32-bytes-or-more --ws-queue "$queue" >"$work/server.log" 2>&1 &
+  server_pid=$!
+  wait_for http://127.0.0.1:18100/api/provider-sync/healthz
+  target/release/loadgen --target provider-sync --url http://127.0.0.1:18100/api/provider-sync \
+    "$@" ${ps_args[@]+"${ps_args[@]}"} --server-pid "$server_pid" >>"$rows"
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+  node bench/ws-baseline/server.mjs 18101 >"$work/node.log" 2>&1 &
+  node_pid=$!
+  wait_for_port 18101
+  target/release/loadgen --target ws --url http://127.0.0.1:18101 "$@" --server-pid "$node_pid" >>"$rows"
+  kill "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pid=""
+
+  target/release/floor 18102 >"$work/floor.log" 2>&1 &
+  floor_pid=$!
+  wait_for_port 18102
+  target/release/loadgen --target floor --url http://127.0.0.1:18102 "$@" --server-pid "$floor_pid" >>"$rows"
+  kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true; floor_pid=""
+}
+
 if want sizes; then
   echo "## Sync payload sizes"
   target/release/sync-sizes
@@ -67,30 +97,8 @@ if want fanout; then
   for run in $(seq 1 "$REPEAT"); do
     for case in $FANOUT_CASES; do
       clients=${case%%:*}; interval=${case##*:}
-      rm -f "$work"/bench.db*
-      target/release/provider-sync-server --bind 127.0.0.1:18100 --database "$work/bench.db" \
-        --catalog examples/catalog.toml --admin-token bench-admin-token-of-32-bytes-or-more --ws-queue 1024 >"$work/server.log" 2>&1 &
-      server_pid=$!
-      wait_for http://127.0.0.1:18100/api/provider-sync/healthz
-      target/release/loadgen --target provider-sync --url http://127.0.0.1:18100/api/provider-sync \
-        --clients "$clients" --interval-ms "$interval" --server-pid "$server_pid" >>"$rows"
-      kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
-
-      node bench/ws-baseline/server.mjs 18101 >"$work/node.log" 2>&1 &
-      node_pid=$!
-      wait_for_port 18101
-      target/release/loadgen --target ws --url http://127.0.0.1:18101 --clients "$clients" \
-        --interval-ms "$interval" --server-pid "$node_pid" >>"$rows"
-      kill "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pid=""
-
-      # The floor: one frame written to every socket with plain
-      # non-blocking writes (bench/src/bin/floor.rs).
-      target/release/floor 18102 >"$work/floor.log" 2>&1 &
-      floor_pid=$!
-      wait_for_port 18102
-      target/release/loadgen --target floor --url http://127.0.0.1:18102 --clients "$clients" \
-        --interval-ms "$interval" --server-pid "$floor_pid" >>"$rows"
-      kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true; floor_pid=""
+      ps_args=()
+      against_all examples/catalog.toml 1024 "$rows" --clients "$clients" --interval-ms "$interval"
     done
   done
   echo "| server | clients | write every ms | runs | p50 ms | p99 ms | max ms | whole p50 ms | whole p99 ms | deliveries/s | server CPU µs per delivery | load generator CPU µs per delivery | server KiB per idle connection | missed | from due p50 ms | from due p99 ms |"
@@ -132,30 +140,9 @@ if want burst; then
   for run in $(seq 1 "$REPEAT"); do
     for case in $BURST_CASES; do
       clients=${case%%:*}; events=${case##*:}
-      rm -f "$work"/bench.db*
       target/release/gen-catalog --providers 50 --models "$events" >"$work/burst.toml"
-      target/release/provider-sync-server --bind 127.0.0.1:18100 --database "$work/bench.db" \
-        --catalog "$work/burst.toml" --admin-token bench-admin-token-of-32-bytes-or-more --ws-queue 4096 >"$work/server.log" 2>&1 &
-      server_pid=$!
-      wait_for http://127.0.0.1:18100/api/provider-sync/healthz
-      target/release/loadgen --target provider-sync --url http://127.0.0.1:18100/api/provider-sync \
-        --clients "$clients" --writes "$events" --burst --burst-catalog "$work/burst.toml" \
-        --providers 50 --models "$events" --deadline-s 300 --server-pid "$server_pid" >>"$rows"
-      kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
-
-      node bench/ws-baseline/server.mjs 18101 >"$work/node.log" 2>&1 &
-      node_pid=$!
-      wait_for_port 18101
-      target/release/loadgen --target ws --url http://127.0.0.1:18101 --clients "$clients" \
-        --writes "$events" --burst --deadline-s 300 --server-pid "$node_pid" >>"$rows"
-      kill "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pid=""
-
-      target/release/floor 18102 >"$work/floor.log" 2>&1 &
-      floor_pid=$!
-      wait_for_port 18102
-      target/release/loadgen --target floor --url http://127.0.0.1:18102 --clients "$clients" \
-        --writes "$events" --burst --deadline-s 300 --server-pid "$floor_pid" >>"$rows"
-      kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true; floor_pid=""
+      ps_args=(--burst-catalog "$work/burst.toml" --providers 50 --models "$events")
+      against_all "$work/burst.toml" 4096 "$rows" --clients "$clients" --writes "$events" --burst --deadline-s 300
     done
   done
   echo "| server | clients | events | runs | last client has the last event, ms | deliveries/s | server CPU µs per delivery | missed |"
