@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, when it is missing: the wasm
-# target, wasm-bindgen-cli at exactly the wasm-bindgen crate's version,
+# target and the standard library's source, wasm-bindgen-cli at exactly the wasm-bindgen crate's version,
 # Chromium and ChromeDriver, Firefox ESR (Debian) and geckodriver (crates.io),
 # Python's venv (Debian), and the npm packages of the package template.
 # Reuses whatever is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for component in rustfmt clippy; do
+# rust-src: scripts/build-pkg.sh builds the standard library for the wasm
+# (smaller; see there).
+for component in rustfmt clippy rust-src; do
   rustup component list --installed | grep -q "^$component" || rustup component add "$component"
 done
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
