@@ -1081,6 +1081,63 @@ mod tests {
         }
     }
 
+    /// Logged events of versions `from..to`, each `len` bytes of JSON.
+    fn logged(versions: std::ops::Range<u64>, len: usize) -> Vec<Arc<LoggedEvent>> {
+        versions
+            .map(|version| {
+                Arc::new(LoggedEvent {
+                    event: SyncEvent {
+                        id: format!("e:{version}"),
+                        version,
+                        timestamp: String::new(),
+                        payload: EventPayload::ActiveProviderChanged(
+                            provider_sync_protocol::ActiveProviderChanged {
+                                active_provider_id: None,
+                                default_provider_id: None,
+                            },
+                        ),
+                    },
+                    json: Utf8Bytes::from("x".repeat(len)),
+                })
+            })
+            .collect()
+    }
+
+    fn versions(log: &[Arc<LoggedEvent>]) -> Vec<u64> {
+        log.iter().map(|e| e.event.version).collect()
+    }
+
+    #[test]
+    fn the_log_keeps_the_newest_events_up_to_both_bounds_inclusive() {
+        let old = logged(1..4, 10);
+        let new = logged(4..6, 10);
+        // Exactly the count, or exactly the bytes, of the newest three fit.
+        let by_count = trimmed_log(&old, &new, Retention::events(3));
+        assert_eq!(versions(&by_count), [3, 4, 5]);
+        let by_bytes = trimmed_log(
+            &old,
+            &new,
+            Retention {
+                events: 100,
+                bytes: 30,
+            },
+        );
+        assert_eq!(versions(&by_bytes), [3, 4, 5]);
+        // One byte short: two.
+        let short = trimmed_log(
+            &old,
+            &new,
+            Retention {
+                events: 100,
+                bytes: 29,
+            },
+        );
+        assert_eq!(versions(&short), [4, 5]);
+        // Room for everything: everything, oldest first.
+        let all = trimmed_log(&old, &new, Retention::events(10));
+        assert_eq!(versions(&all), [1, 2, 3, 4, 5]);
+    }
+
     #[tokio::test]
     async fn a_cancelled_write_still_publishes_what_it_committed() {
         let dir = tempfile::tempdir().unwrap();
