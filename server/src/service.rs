@@ -1107,6 +1107,39 @@ mod tests {
         log.iter().map(|e| e.event.version).collect()
     }
 
+    /// A store's contents at version 5 with `log` as its event log.
+    fn loaded_with(log: &[u64]) -> Loaded {
+        Loaded {
+            epoch: "e".into(),
+            version: 5,
+            providers: Vec::new(),
+            models: Vec::new(),
+            active_provider_id: None,
+            default_provider_id: None,
+            log: log
+                .iter()
+                .flat_map(|&v| logged(v..v + 1, 10))
+                .map(|e| (e.event.clone(), e.json.to_string()))
+                .collect(),
+            catalog: None,
+            probed: std::collections::BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_stored_log_with_a_hole_or_behind_the_state_is_not_served() {
+        let retention = Retention::events(100);
+        let whole = Service::snapshot_of(loaded_with(&[2, 3, 4, 5]), retention).0;
+        assert!(matches!(whole.missed_since(1, "e"), CatchUp::Events(events) if events.len() == 4));
+        // A hole (4 missing) ending at the state's version: resuming from 1
+        // across it would skip an event, so the log is dropped.
+        let holed = Service::snapshot_of(loaded_with(&[2, 3, 5]), retention).0;
+        assert!(matches!(holed.missed_since(1, "e"), CatchUp::Full(_)));
+        // Contiguous but ending before the state's version.
+        let behind = Service::snapshot_of(loaded_with(&[2, 3, 4]), retention).0;
+        assert!(matches!(behind.missed_since(1, "e"), CatchUp::Full(_)));
+    }
+
     #[test]
     fn the_log_keeps_the_newest_events_up_to_both_bounds_inclusive() {
         let old = logged(1..4, 10);
