@@ -544,15 +544,6 @@ impl Service {
         )
     }
 
-    /// The catalog file as last applied, if any.
-    pub fn applied_catalog(&self) -> Option<Arc<Catalog>> {
-        self.applied
-            .read()
-            .expect("catalog lock")
-            .as_ref()
-            .and_then(|r| r.catalog.clone())
-    }
-
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.read().expect("snapshot lock").clone()
     }
