@@ -1103,6 +1103,42 @@ impl ser::SerializeStructVariant for Compound<'_> {
 mod tests {
     use super::*;
 
+    /// A syntax error says what was expected and where: what a person
+    /// reads in a `sync_error` about a malformed answer.
+    #[test]
+    fn a_syntax_error_names_what_was_expected_and_where() {
+        use std::collections::BTreeMap;
+        type Object = BTreeMap<String, u32>;
+        for (error, expected) in [
+            (
+                from_str::<Vec<u32>>(" {}").unwrap_err(),
+                "expected an array at byte 1",
+            ),
+            (
+                from_str::<Object>("[]").unwrap_err(),
+                "expected an object at byte 0",
+            ),
+            (
+                from_str::<Object>(r#"{"a" 1}"#).unwrap_err(),
+                "expected `:` at byte 5",
+            ),
+            (
+                from_str::<String>("1").unwrap_err(),
+                "expected a string at byte 0",
+            ),
+            (
+                from_str::<Vec<u32>>("[1 2]").unwrap_err(),
+                "expected `,` or the end of a list at byte 3",
+            ),
+            (
+                from_str::<u32>("1 2").unwrap_err(),
+                "trailing characters at byte 2",
+            ),
+        ] {
+            assert_eq!(error.to_string(), expected);
+        }
+    }
+
     #[test]
     fn strings_and_escapes() {
         let read: String = from_str(r#""a\"b\\c\/d\b\f\n\r\t\u00e9\ud83e\udd80 \ud800x""#).unwrap();
