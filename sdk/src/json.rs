@@ -1134,6 +1134,11 @@ mod tests {
                 from_str::<u32>("1 2").unwrap_err(),
                 "trailing characters at byte 2",
             ),
+            // A comma before the first element is not a separator.
+            (
+                from_str::<Vec<u32>>("[,1]").unwrap_err(),
+                "expected a number at byte 1",
+            ),
         ] {
             assert_eq!(error.to_string(), expected);
         }
