@@ -1319,6 +1319,66 @@ mod tests {
         assert_eq!(from_str::<String>(&text).unwrap(), tricky, "{text}");
     }
 
+    /// Every shape of serde's data model this writer takes is written as
+    /// serde_json writes it (the protocol's types use only some of them
+    /// today; a type that starts using another must not get a different
+    /// JSON from the SDK than from the server). Tuple and struct variants
+    /// are refused, by name.
+    #[test]
+    fn every_shape_is_written_as_serde_json_writes_it() {
+        #[derive(serde::Serialize)]
+        struct Unit;
+        #[derive(serde::Serialize)]
+        struct Newtype(u8);
+        #[derive(serde::Serialize)]
+        struct Pair(i16, u16);
+        #[derive(serde::Serialize)]
+        enum Shape {
+            Newtype(i8),
+            Tuple(u8, char),
+            Struct { a: f32 },
+        }
+        fn as_bytes<S: serde::Serializer>(v: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(v)
+        }
+        #[derive(serde::Serialize)]
+        struct All<'a> {
+            small: (i8, i16, u8, u16),
+            float: f32,
+            letter: char,
+            #[serde(serialize_with = "as_bytes")]
+            bytes: &'a [u8],
+            unit: Unit,
+            newtype: Newtype,
+            pair: Pair,
+            variant: Shape,
+        }
+        let value = All {
+            small: (-8, -16, 8, 16),
+            float: 0.5,
+            letter: '"',
+            bytes: &[0, 7, 255],
+            unit: Unit,
+            newtype: Newtype(3),
+            pair: Pair(-1, 1),
+            variant: Shape::Newtype(-2),
+        };
+        assert_eq!(
+            to_string(&value).unwrap(),
+            serde_json::to_string(&value).unwrap()
+        );
+        assert_eq!(
+            to_string(&Shape::Tuple(4, 'é')).unwrap_err().to_string(),
+            "tuple variants are not written"
+        );
+        assert_eq!(
+            to_string(&Shape::Struct { a: 1.5 })
+                .unwrap_err()
+                .to_string(),
+            "struct variants are not written"
+        );
+    }
+
     #[test]
     fn whitespace_may_come_before_any_value() {
         from_str::<()>(" null").unwrap();
