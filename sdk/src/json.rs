@@ -1148,6 +1148,8 @@ mod tests {
     fn strings_and_escapes() {
         let read: String = from_str(r#""a\"b\\c\/d\b\f\n\r\t\u00e9\ud83e\udd80 \ud800x""#).unwrap();
         assert_eq!(read, "a\"b\\c/d\u{8}\u{c}\n\r\t\u{e9}\u{1f980} \u{fffd}x");
+        // Short escapes where JSON has them, as JSON.stringify writes them.
+        assert_eq!(to_string("\r\t\n").unwrap(), r#""\r\t\n""#);
         let text = to_string("q\"\\\n\u{1}é").unwrap();
         assert_eq!(text, r#""q\"\\\n\u0001é""#);
         assert_eq!(from_str::<String>(&text).unwrap(), "q\"\\\n\u{1}é");
@@ -1377,6 +1379,17 @@ mod tests {
                 .to_string(),
             "struct variants are not written"
         );
+    }
+
+    /// Depth counts nesting, not siblings: a long list of objects is not
+    /// "nested too deeply".
+    #[test]
+    fn many_siblings_are_not_nesting() {
+        let text = format!("[{}{{}}]", "{},".repeat(300));
+        let read: Vec<std::collections::BTreeMap<String, u32>> = from_str(&text).unwrap();
+        assert_eq!(read.len(), 301);
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        assert!(from_str::<serde::de::IgnoredAny>(&deep).is_err());
     }
 
     #[test]
