@@ -760,6 +760,59 @@ async fn instances_with_different_files_apply_the_newer_once() {
     }
 }
 
+/// A catalog reload compares the file with the one last applied by any
+/// instance, not the one this instance last saw: b started when the first
+/// file was applied, a applied a second since (b followed its events), and
+/// b's reload of a third — which sets back what the second changed — must
+/// change it back, not take it for unchanged since the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_builds_on_the_file_another_instance_applied_last() {
+    let url = fresh_database(shared(), "reload_base");
+    let dir = tempfile::tempdir().unwrap();
+    let file = |revision: u32, priority: u32| {
+        let path = dir.path().join(format!("catalog-{revision}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "revision = {revision}\n{}",
+                CATALOG.replace("PRIORITY", &priority.to_string())
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let reload = |server: &TestServer, path: std::path::PathBuf| {
+        let service = server.server.service().clone();
+        async move {
+            provider_sync_server::catalog::watch::reload(
+                &service,
+                &path,
+                &Default::default(),
+                "test",
+            )
+            .await;
+        }
+    };
+    let a = TestServer::start(instance_config(&url)).await;
+    reload(&a, file(1, 10)).await;
+    let b = TestServer::start(instance_config(&url)).await;
+    reload(&a, file(2, 20)).await;
+    let version = a.version().await;
+    wait_for_version(&b, version).await;
+    assert_eq!(b.state().await.provider("alpha").unwrap().priority, 20);
+    reload(&b, file(3, 10)).await;
+    assert!(
+        b.version().await > version,
+        "the third file changed something"
+    );
+    wait_for_version(&a, b.version().await).await;
+    for server in [&a, &b] {
+        assert_eq!(server.state().await.provider("alpha").unwrap().priority, 10);
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_larger_than_the_log_still_reaches_the_other_instances() {
     let url = fresh_database(shared(), "trim");
