@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, when it is missing: the wasm
-# target and the standard library's source, wasm-bindgen-cli at exactly the wasm-bindgen crate's version,
+# target and the standard library's source, wasm-bindgen-cli at exactly
+# the wasm-bindgen crate's version,
 # Chromium and ChromeDriver, Firefox ESR (Debian) and geckodriver (crates.io),
 # Python's venv (Debian), and the npm packages of the package template.
 # Reuses whatever is already there.
