@@ -31,6 +31,11 @@ impl Shutdown {
     pub async fn wait(&mut self) {
         let _ = self.0.wait_for(|down| *down).await;
     }
+
+    /// Whether shutdown has been triggered, without waiting.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

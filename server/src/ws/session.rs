@@ -284,6 +284,8 @@ where
     let mut last_heard = Instant::now();
     // Pinned once: a fresh shutdown future per turn of the loop would join
     // and leave the signal's waiter list (behind its lock) on every frame.
+    // For checks between the frames of a long catch-up from the log.
+    let stopping = shutdown.clone();
     let shutting_down = shutdown.wait();
     tokio::pin!(shutting_down);
 
@@ -329,6 +331,14 @@ where
                                     for logged in events {
                                         if logged.event.version <= sent_version {
                                             continue;
+                                        }
+                                        // Up to the whole log for a slow
+                                        // client: not while the server
+                                        // stops (the client resumes from
+                                        // what it has, elsewhere or later).
+                                        if stopping.is_triggered() {
+                                            out.close(close_code::AWAY, "server shutting down").await;
+                                            return Ended::Shutdown;
                                         }
                                         sent_version = logged.event.version;
                                         if let Err(ended) =
@@ -437,7 +447,7 @@ mod tests {
     /// A socket made of two channels: what the session writes goes to `out`,
     /// what it reads comes from `incoming`.
     struct Duplex {
-        out: mpsc::UnboundedSender<Message>,
+        out: mpsc::Sender<Message>,
         incoming: mpsc::UnboundedReceiver<Result<Message, std::convert::Infallible>>,
         /// Flushes asked of the socket: each is one write to the network.
         flushes: Arc<AtomicUsize>,
@@ -494,7 +504,7 @@ mod tests {
 
     struct Running {
         service: Arc<Service>,
-        out: mpsc::UnboundedReceiver<Message>,
+        out: mpsc::Receiver<Message>,
         flushes: Arc<AtomicUsize>,
         trigger: crate::shutdown::ShutdownTrigger,
         session: tokio::task::JoinHandle<Ended>,
@@ -510,6 +520,12 @@ mod tests {
 
     /// `session`, over a queue of 16 frames and a log of `retention` events.
     async fn session_keeping(retention: u64) -> Running {
+        session_with(retention, 1024).await
+    }
+
+    /// `session_keeping`, over a socket that takes `room` messages before
+    /// its reader reads them (the session then waits, as on a full socket).
+    async fn session_with(retention: u64, room: usize) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db").display().to_string())
             .await
@@ -522,7 +538,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let (out_tx, mut out) = mpsc::unbounded::<Message>();
+        let (out_tx, mut out) = mpsc::channel::<Message>(room);
         let (in_tx, in_rx) = mpsc::unbounded::<Result<Message, std::convert::Infallible>>();
         let (trigger, shutdown) = crate::shutdown::channel();
         let timing = Timing {
@@ -659,6 +675,32 @@ mod tests {
         // It goes on from the ring afterwards.
         burst(&running.service, "after", 1).await;
         assert_eq!(event(running.out.next().await.unwrap()).version, 41);
+    }
+
+    /// A catch-up from the log stops when the server does: a client whose
+    /// socket is full gets the close frame next, not the rest of the log.
+    #[tokio::test]
+    async fn a_catch_up_from_the_log_stops_at_shutdown() {
+        let mut running = session_with(100, 2).await;
+        burst(&running.service, "p", 40).await;
+        // The session is in its catch-up, waiting on the full socket.
+        let first = event(running.out.next().await.unwrap());
+        assert_eq!(first.version, 1);
+        assert_eq!(running.service.metrics().ws_lag_repairs.get(), 1);
+        running.trigger.trigger();
+        let mut after = 0;
+        loop {
+            match running.out.next().await.unwrap() {
+                Message::Close(Some(frame)) => {
+                    assert_eq!(frame.code, close_code::AWAY);
+                    break;
+                }
+                _ => after += 1,
+            }
+        }
+        // What the socket already held, no more.
+        assert!(after <= 4, "{after} events after the shutdown");
+        assert_eq!(running.session.await.unwrap(), Ended::Shutdown);
     }
 
     /// When the log no longer reaches back to what the session sent, the
