@@ -228,18 +228,8 @@ async fn a_database_restart_is_reported_and_survived() {
     let mut ws = b.connect("?since=1").await;
 
     pg.stop_immediate();
-    // Both say they are not ready, and b's heartbeats say the store is gone.
-    for instance in [&a, &b] {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let status = instance.get("/readyz").await.status();
-            if status == 503 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "/readyz still {status}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    // b's heartbeats say the store is gone, from b's own failing reads of
+    // it (nothing has asked /readyz yet), and both say they are not ready.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let event = next_event(&mut ws).await;
@@ -252,6 +242,17 @@ async fn a_database_restart_is_reported_and_survived() {
             Instant::now() < deadline,
             "no heartbeat said the store is gone"
         );
+    }
+    for instance in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = instance.get("/readyz").await.status();
+            if status == 503 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "/readyz still {status}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     // A write while the database is down is refused, not lost.
     let response = a
