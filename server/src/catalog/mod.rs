@@ -678,3 +678,46 @@ fn assemble(
         sources: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(list: &[(String, usize, Vec<String>)]) -> Vec<(&str, usize, Vec<&str>)> {
+        list.iter()
+            .map(|(reason, n, first)| {
+                (
+                    reason.as_str(),
+                    *n,
+                    first.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// What `catalog check` and the start-up log show of an import: each
+    /// reason once, in the order first met, with its count and its first
+    /// three entries.
+    #[test]
+    fn the_report_counts_each_reason_and_names_its_first_three() {
+        let mut report = ImportReport::default();
+        for id in ["a", "b", "c", "d"] {
+            report.skip("no limit", id);
+        }
+        report.skip("the example", "sample_spec");
+        report.adjust("a bad date", "x");
+        report.adjust("a bad date", "y");
+        assert_eq!(
+            entries(&report.skipped),
+            [
+                ("no limit", 4, vec!["a", "b", "c"]),
+                ("the example", 1, vec!["sample_spec"])
+            ]
+        );
+        assert_eq!(
+            entries(&report.adjusted),
+            [("a bad date", 2, vec!["x", "y"])]
+        );
+        assert_eq!(report.skipped_count(), 5);
+    }
+}
