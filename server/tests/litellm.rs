@@ -195,6 +195,8 @@ name = "Internal Gateway"
 [[models]]
 id = "gpt-4o"
 name = "GPT-4o"
+# One price of a nested table: the other stays as imported.
+pricing = { input_per_million = 1.25 }
 
 [[models]]
 id = "internal-chat"
@@ -214,6 +216,15 @@ context_window = 32000
     let gpt = catalog.model("gpt-4o").unwrap();
     assert_eq!(gpt.name, "GPT-4o");
     assert_eq!(gpt.context_window, 128_000, "kept from the import");
+    let imported = Catalog::load(Path::new(SAMPLE)).unwrap();
+    let imported = imported.model("gpt-4o").unwrap().pricing.unwrap();
+    let pricing = gpt.pricing.unwrap();
+    assert_eq!(pricing.input_per_million, 1.25);
+    assert_ne!(imported.input_per_million, 1.25);
+    assert_eq!(
+        pricing.output_per_million, imported.output_per_million,
+        "kept from the import"
+    );
     assert!(catalog.model("internal-chat").is_some());
     assert!(
         catalog.model("gemini/gemini-2.5-pro").is_none(),

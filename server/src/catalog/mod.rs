@@ -695,6 +695,20 @@ mod tests {
             .collect()
     }
 
+    /// The TOML format read from text, as the library's users call it.
+    #[test]
+    fn parse_reads_toml_text_and_names_the_path_in_errors() {
+        let catalog = Catalog::parse(
+            "inline.toml",
+            "revision = 2\n[[providers]]\nid = \"a\"\nname = \"A\"\n",
+        )
+        .unwrap();
+        assert_eq!(catalog.revision, Some(2));
+        assert_eq!(catalog.provider("a").unwrap().name, "A");
+        let err = Catalog::parse("inline.toml", "[[providers]]\nname = \"A\"\n").unwrap_err();
+        assert!(err.to_string().starts_with("inline.toml"), "{err}");
+    }
+
     /// What `catalog check` and the start-up log show of an import: each
     /// reason once, in the order first met, with its count and its first
     /// three entries.
