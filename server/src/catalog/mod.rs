@@ -709,6 +709,22 @@ mod tests {
         assert!(err.to_string().starts_with("inline.toml"), "{err}");
     }
 
+    /// `--catalog-format auto`: the extension decides (in any case), and
+    /// without a known one the content does.
+    #[test]
+    fn the_format_is_told_by_extension_then_by_content() {
+        use CatalogFormat::{Litellm, Toml};
+        for (path, text, format) in [
+            ("prices.JSON", "revision = 1", Litellm),
+            ("catalog.Toml", "{}", Toml),
+            ("catalog", "  {\"gpt-4o\": {}}", Litellm),
+            ("catalog.conf", "revision = 1\n", Toml),
+            ("catalog", "", Toml),
+        ] {
+            assert_eq!(detect(Path::new(path), text), format, "{path}: {text}");
+        }
+    }
+
     /// What `catalog check` and the start-up log show of an import: each
     /// reason once, in the order first met, with its count and its first
     /// three entries.
