@@ -719,6 +719,7 @@ mod tests {
             ("catalog.Toml", "{}", Toml),
             ("catalog", "  {\"gpt-4o\": {}}", Litellm),
             ("catalog.conf", "revision = 1\n", Toml),
+            ("prices.txt", "{}", Litellm),
             ("catalog", "", Toml),
         ] {
             assert_eq!(detect(Path::new(path), text), format, "{path}: {text}");
