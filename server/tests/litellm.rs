@@ -137,6 +137,66 @@ fn the_sample_maps_field_by_field() {
     assert_eq!(catalog.models.len(), 9);
 }
 
+/// Imported entries that do not pass the checks are left out with the
+/// reason, and so are the models of a provider left out; the rest imports.
+#[test]
+fn entries_that_do_not_pass_the_checks_are_skipped_with_their_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let chat = |provider: &str| {
+        json!({"litellm_provider": provider, "mode": "chat",
+               "max_input_tokens": 1000, "max_output_tokens": 100})
+    };
+    let load = |entries: serde_json::Value| {
+        let path = dir.path().join("prices.json");
+        std::fs::write(&path, entries.to_string()).unwrap();
+        Catalog::load(&path).unwrap()
+    };
+    let skipped = |catalog: &Catalog| -> Vec<(String, usize, Vec<String>)> {
+        let mut skipped = catalog.report.skipped.clone();
+        for (_, _, first) in &mut skipped {
+            first.sort();
+        }
+        skipped
+    };
+    let ids = |catalog: &Catalog| -> (Vec<String>, Vec<String>) {
+        (
+            catalog.providers.iter().map(|p| p.id.clone()).collect(),
+            catalog.models.iter().map(|m| m.id.clone()).collect(),
+        )
+    };
+
+    // A model alone: its id has a space.
+    let catalog = load(json!({"good": chat("openai"), "bad model": chat("openai")}));
+    assert_eq!(ids(&catalog), (vec!["openai".into()], vec!["good".into()]));
+    assert_eq!(
+        skipped(&catalog),
+        [(
+            "model does not pass the checks".to_owned(),
+            1,
+            vec!["bad model".to_owned()]
+        )]
+    );
+
+    // A provider, and with it its model (which would pass by itself).
+    let catalog = load(json!({"good": chat("openai"), "fine": chat("bad provider")}));
+    assert_eq!(ids(&catalog), (vec!["openai".into()], vec!["good".into()]));
+    assert_eq!(
+        skipped(&catalog),
+        [
+            (
+                "provider does not pass the checks".to_owned(),
+                1,
+                vec!["bad provider".to_owned()]
+            ),
+            (
+                "model does not pass the checks".to_owned(),
+                1,
+                vec!["fine".to_owned()]
+            )
+        ]
+    );
+}
+
 #[test]
 fn modes_and_providers_choose_what_to_import() {
     let options = LoadOptions {
