@@ -149,6 +149,15 @@ fn catalog_diff_prints_the_plan_and_changes_nothing() {
     );
     assert_eq!(listing(dir.path()), files_before, "no file added beside it");
 
+    // A revision older than the applied one applies nothing, and says so.
+    std::fs::write(&file, CATALOG.replace("revision = 1", "revision = 0")).unwrap();
+    let (code, out, _) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("revision 0 is older than the applied revision 1"),
+        "{out}"
+    );
+
     std::fs::write(&file, "[[providers]]\nid = \"x\"\n").unwrap();
     let (code, _, err) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
     assert_eq!(code, 2, "{err}");

@@ -112,6 +112,15 @@ fn the_sample_maps_field_by_field() {
         ]
     );
     assert_eq!(catalog.provider("openai").unwrap().display_name, "OpenAI");
+    // The kind of API, by LiteLLM's provider family.
+    for (id, kind) in [
+        ("openai", "openai"),
+        ("anthropic", "anthropic"),
+        ("gemini", "google"),
+        ("bedrock", "bedrock"),
+    ] {
+        assert_eq!(catalog.provider(id).unwrap().provider_type, kind, "{id}");
+    }
     assert_eq!(
         catalog.provider("bedrock").unwrap().display_name,
         "Amazon Bedrock"
