@@ -219,6 +219,23 @@ fn modes_and_providers_choose_what_to_import() {
     let ids: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["gpt-4o", "gpt-6-luna", "text-embedding-3-small"]);
     assert_eq!(catalog.providers.len(), 1);
+    // Every entry is read; those of other modes or providers are counted
+    // as left out (not as skipped).
+    assert_eq!(catalog.report.entries, 13);
+    assert_eq!(catalog.report.skipped_count(), 1, "{:?}", catalog.report);
+    assert_eq!(catalog.report.filtered, 13 - 3 - 1);
+
+    // One mode alone.
+    let options = LoadOptions {
+        litellm: LitellmFilter {
+            modes: vec!["embedding".into()],
+            providers: Vec::new(),
+        },
+        ..LoadOptions::default()
+    };
+    let catalog = Catalog::load_with(Path::new(SAMPLE), &options).unwrap();
+    let ids: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["text-embedding-3-small"]);
 }
 
 #[test]
