@@ -1148,7 +1148,8 @@ mod tests {
     fn strings_and_escapes() {
         let read: String = from_str(r#""a\"b\\c\/d\b\f\n\r\t\u00e9\ud83e\udd80 \ud800x""#).unwrap();
         assert_eq!(read, "a\"b\\c/d\u{8}\u{c}\n\r\t\u{e9}\u{1f980} \u{fffd}x");
-        // Short escapes where JSON has them, as JSON.stringify writes them.
+        // Short escapes for newline, carriage return and tab, as
+        // JSON.stringify writes them.
         assert_eq!(to_string("\r\t\n").unwrap(), r#""\r\t\n""#);
         let text = to_string("q\"\\\n\u{1}é").unwrap();
         assert_eq!(text, r#""q\"\\\n\u0001é""#);
@@ -1323,8 +1324,8 @@ mod tests {
 
     /// Every shape of serde's data model this writer takes is written as
     /// serde_json writes it (the protocol's types use only some of them
-    /// today; a type that starts using another must not get a different
-    /// JSON from the SDK than from the server). Tuple and struct variants
+    /// today), numbers aside: floats follow `JSON.stringify` (`1`, not
+    /// `1.0`; an `f32` widened to `f64` first). Tuple and struct variants
     /// are refused, by name.
     #[test]
     fn every_shape_is_written_as_serde_json_writes_it() {

@@ -523,8 +523,9 @@ mod tests {
         session_with(retention, 1024).await
     }
 
-    /// `session_keeping`, over a socket that takes `room` messages before
-    /// its reader reads them (the session then waits, as on a full socket).
+    /// `session_keeping`, over a socket that takes `room` + 1 messages
+    /// before its reader reads them (the session then waits, as on a full
+    /// socket).
     async fn session_with(retention: u64, room: usize) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db").display().to_string())
