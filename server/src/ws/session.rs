@@ -282,10 +282,10 @@ where
     let mut epoch = snapshot.epoch().to_owned();
     drop(snapshot);
     let mut last_heard = Instant::now();
-    // Pinned once: a fresh shutdown future per turn of the loop would join
-    // and leave the signal's waiter list (behind its lock) on every frame.
     // For checks between the frames of a long catch-up from the log.
     let stopping = shutdown.clone();
+    // Pinned once: a fresh shutdown future per turn of the loop would join
+    // and leave the signal's waiter list (behind its lock) on every frame.
     let shutting_down = shutdown.wait();
     tokio::pin!(shutting_down);
 
