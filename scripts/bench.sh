@@ -46,6 +46,7 @@ wait_for() { for _ in $(seq 1 100); do curl -sf "$1" >/dev/null 2>&1 && return 0
 # the Node baseline, then the floor (bench/src/bin/floor.rs: one frame
 # written to every socket with plain non-blocking writes), appending their
 # rows to ROWS. ps_args (an array) adds arguments to the provider-sync run.
+# Installs the baseline's npm packages when they are missing.
 against_all() {
   local catalog=$1 queue=$2 rows=$3
   shift 3
@@ -58,6 +59,7 @@ against_all() {
     "$@" ${ps_args[@]+"${ps_args[@]}"} --server-pid "$server_pid" >>"$rows"
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 
+  (cd bench/ws-baseline && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; })
   node bench/ws-baseline/server.mjs 18101 >"$work/node.log" 2>&1 &
   node_pid=$!
   wait_for_port 18101
@@ -84,7 +86,6 @@ if want apply; then
 fi
 
 if want fanout; then
-  (cd bench/ws-baseline && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; })
   echo "## WebSocket fan-out (50 writes per run; median (range) over $REPEAT runs)"
   echo
   echo "Latency from the write's acknowledgement (p50/p99/max) and from its sending (whole p50/p99)."
@@ -130,7 +131,6 @@ if want fanout; then
 fi
 
 if want burst; then
-  (cd bench/ws-baseline && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; })
   echo "## Burst: every change at once (median (range) over $REPEAT runs)"
   echo
   echo "provider-sync reloads a generated catalog (SIGHUP) in which every model's price changed: one transaction, one event per model; the baseline and the floor get as many broadcasts back to back. Time from the reload (or the first broadcast) until the last client has the last event."
