@@ -267,6 +267,12 @@ where
                 // Fed, then flushed once: a client owed many events gets
                 // them in as few writes as the socket's buffer allows.
                 for logged in events {
+                    // Up to the whole log for a client far behind: not
+                    // while the server stops (it resumes from what it has).
+                    if shutdown.is_triggered() {
+                        out.close(close_code::AWAY, "server shutting down").await;
+                        return Err(Ended::Shutdown);
+                    }
                     out.feed(Message::Text(logged.json.clone())).await?;
                 }
                 out.flush().await?;
@@ -527,6 +533,22 @@ mod tests {
     /// before its reader reads them (the session then waits, as on a full
     /// socket).
     async fn session_with(retention: u64, room: usize) -> Running {
+        let (service, dir) = service_keeping(retention).await;
+        let mut running = start(service, dir, room, Resume::default());
+        assert!(matches!(
+            event(running.out.next().await.unwrap()).payload,
+            EventPayload::Hello(_)
+        ));
+        assert!(matches!(
+            event(running.out.next().await.unwrap()).payload,
+            EventPayload::FullSync(_)
+        ));
+        running
+    }
+
+    /// A service on a fresh store, with a queue of 16 frames and a log of
+    /// `retention` events.
+    async fn service_keeping(retention: u64) -> (Arc<Service>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db").display().to_string())
             .await
@@ -539,7 +561,18 @@ mod tests {
         )
         .await
         .unwrap();
-        let (out_tx, mut out) = mpsc::channel::<Message>(room);
+        (service, dir)
+    }
+
+    /// A session of `service` for a client at `resume`, over a socket that
+    /// takes `room` + 1 messages before its reader reads them.
+    fn start(
+        service: Arc<Service>,
+        dir: tempfile::TempDir,
+        room: usize,
+        resume: Resume,
+    ) -> Running {
+        let (out_tx, out) = mpsc::channel::<Message>(room);
         let (in_tx, in_rx) = mpsc::unbounded::<Result<Message, std::convert::Infallible>>();
         let (trigger, shutdown) = crate::shutdown::channel();
         let timing = Timing {
@@ -555,18 +588,10 @@ mod tests {
                 flushes: flushes.clone(),
             },
             service.clone(),
-            Resume::default(),
+            resume,
             timing,
             None,
             shutdown,
-        ));
-        assert!(matches!(
-            event(out.next().await.unwrap()).payload,
-            EventPayload::Hello(_)
-        ));
-        assert!(matches!(
-            event(out.next().await.unwrap()).payload,
-            EventPayload::FullSync(_)
         ));
         Running {
             service,
@@ -700,6 +725,41 @@ mod tests {
             }
         }
         // What the socket already held, no more.
+        assert!(after <= 4, "{after} events after the shutdown");
+        assert_eq!(running.session.await.unwrap(), Ended::Shutdown);
+    }
+
+    /// So does the catch-up of a client resuming from far behind: it gets
+    /// the close frame after what its socket already held, and resumes
+    /// later (or elsewhere) from what it has.
+    #[tokio::test]
+    async fn a_resuming_catch_up_stops_at_shutdown() {
+        let (service, dir) = service_keeping(100).await;
+        // A state larger than the 40 events the client lacks: it is sent
+        // the events, not the state.
+        burst(&service, "p", 200).await;
+        burst(&service, "q", 40).await;
+        let resume = Resume {
+            since: Some(200),
+            epoch: Some(service.snapshot().epoch().to_owned()),
+        };
+        let mut running = start(service, dir, 2, resume);
+        match event(running.out.next().await.unwrap()).payload {
+            EventPayload::Hello(hello) => assert_eq!(hello.sync_type, SyncType::Incremental),
+            other => panic!("expected hello, got {other:?}"),
+        }
+        assert_eq!(event(running.out.next().await.unwrap()).version, 201);
+        running.trigger.trigger();
+        let mut after = 0;
+        loop {
+            match running.out.next().await.unwrap() {
+                Message::Close(Some(frame)) => {
+                    assert_eq!(frame.code, close_code::AWAY);
+                    break;
+                }
+                _ => after += 1,
+            }
+        }
         assert!(after <= 4, "{after} events after the shutdown");
         assert_eq!(running.session.await.unwrap(), Ended::Shutdown);
     }
