@@ -59,9 +59,10 @@ add server:commands "$server_pkg" server/src/commands.rs \
   "--lib --test=admin_api --test=http_api --test=websocket"
 # `cluster` (several instances on a PostgreSQL the tests start) and
 # `catalog_tools` reach what the others do not: conflicts between
-# instances, the store's reachability, a reload's dry run.
+# instances, the store's reachability, a reload's dry run; `sqlite_lock`,
+# letting go of the store at shutdown.
 add server:service "$server_pkg" server/src/service.rs \
-  "--lib --test=admin_api --test=http_api --test=websocket --test=convergence --test=persistence --test=cluster --test=catalog_tools"
+  "--lib --test=admin_api --test=http_api --test=websocket --test=convergence --test=persistence --test=cluster --test=catalog_tools --test=sqlite_lock"
 
 sdk_all=(sdk:machine sdk:backoff sdk:config sdk:view sdk:cache sdk:wire sdk:json)
 server_all=(server:validate server:catalog server:commands server:service)

@@ -403,6 +403,13 @@ fn rand_below(n: u64) -> u64 {
     hasher.finish() % n.max(1)
 }
 
+/// The pause before another try after a conflict with another instance:
+/// jittered, so that instances do not retry in step, and growing with the
+/// tries, so that a busy store gets room.
+fn conflict_pause(attempt: usize) -> std::time::Duration {
+    std::time::Duration::from_millis(1 + rand_below(2 + attempt as u64 * 4))
+}
+
 /// The record of the last applied catalog: as stored, and parsed (`None`
 /// when it cannot be read: the next reconcile then adopts the file).
 #[derive(Debug, Clone)]
@@ -715,8 +722,7 @@ impl Service {
                 Err(Error::Store(StoreError::VersionConflict { .. })) => {
                     // Let the other instances' writes through before trying
                     // again (the writer lock is held: local writes wait).
-                    let pause = 1 + rand_below(2 + attempt as u64 * 4);
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    tokio::time::sleep(conflict_pause(attempt)).await;
                     continue;
                 }
                 Err(Error::Store(err)) => {
@@ -1160,6 +1166,57 @@ mod tests {
         // Room for everything: everything, oldest first.
         let all = trimmed_log(&old, &new, Retention::events(10));
         assert_eq!(versions(&all), [1, 2, 3, 4, 5]);
+    }
+
+    /// The pause after a conflict: from 1 to 2 ms at the first, up to 4 ms
+    /// more at each further try, and spread over its whole range.
+    #[test]
+    fn the_pause_after_a_conflict_is_jittered_and_grows() {
+        for attempt in [0, 1, 4] {
+            let most = 2 + attempt as u64 * 4;
+            let seen: std::collections::BTreeSet<u64> = (0..2000)
+                .map(|_| conflict_pause(attempt).as_millis() as u64)
+                .collect();
+            // Every value from 1 to `most` (2,000 draws of at most 18
+            // values leave one out with a chance below 10^-45).
+            assert_eq!(seen, (1..=most).collect(), "attempt {attempt}");
+        }
+    }
+
+    /// A follower several batches of the log behind catches up in one
+    /// `follow`, not one batch per call.
+    #[tokio::test]
+    async fn a_follower_several_batches_behind_catches_up_in_one_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("f.db").display().to_string())
+                .await
+                .unwrap(),
+        );
+        let open = || {
+            Service::open(
+                store.clone(),
+                Retention::events(1000),
+                16,
+                Arc::new(Metrics::new()),
+            )
+        };
+        let (leader, follower) = (open().await.unwrap(), open().await.unwrap());
+        let count = FOLLOW_BATCH * 2 + 50;
+        leader
+            .write(|d| {
+                for i in 0..count {
+                    crate::commands::create_provider(d, provider(&format!("p{i:03}")))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        follower.follow().await.unwrap();
+        let (ahead, behind) = (leader.snapshot(), follower.snapshot());
+        assert_eq!(behind.version(), count as u64);
+        assert_eq!(behind.epoch(), ahead.epoch());
+        assert_eq!(behind.state.providers, ahead.state.providers);
     }
 
     #[tokio::test]
