@@ -368,6 +368,8 @@ async fn a_store_from_before_the_record_adopts_the_file_without_reverting() {
         json!({"display_name": "Alpha (edited)"}),
     )
     .await;
+    // Named ALPHA-LARGE with a window of 8,192 (the file says otherwise).
+    server.add_model("alpha-large", "alpha").await;
     server.stop().await;
 
     let catalog = dir.path().join("catalog.toml");
@@ -378,6 +380,12 @@ async fn a_store_from_before_the_record_adopts_the_file_without_reverting() {
         state.provider("alpha").unwrap().display_name,
         "Alpha (edited)",
         "an existing entity keeps its value"
+    );
+    let large = state.model("alpha-large").unwrap();
+    assert_eq!(
+        (large.name.as_str(), large.context_window),
+        ("ALPHA-LARGE", 8192),
+        "so does an existing model"
     );
     assert!(
         state.provider("beta").is_some(),
