@@ -575,3 +575,56 @@ fn set(out: &mut Map<String, Value>, key: &str, value: Option<&Value>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use provider_sync_protocol::SyncState;
+
+    use super::*;
+
+    const FILE: &str = r#"
+[[providers]]
+id = "a"
+name = "A"
+
+[[models]]
+id = "m"
+provider_id = "a"
+name = "M"
+context_window = 1000
+"#;
+
+    /// What a reconcile reports (the start-up log, `catalog diff`): the
+    /// store adopted only when it has entries and no record of a file, and
+    /// the admin edits the file left alone, counted.
+    #[test]
+    fn the_report_says_when_a_store_was_adopted_and_counts_kept_edits() {
+        let file = Catalog::parse("c.toml", FILE).unwrap();
+        let mut draft = Draft::scratch(SyncState::default(), None);
+        let done = file.reconcile(&mut draft);
+        assert_eq!(
+            (done.outcome, done.added, done.kept_edits, done.adopted),
+            (Outcome::Applied, 2, 0, false),
+            "an empty store is filled, not adopted"
+        );
+        // An admin renames the model.
+        let mut edited = draft.state().clone();
+        edited.all_models[0].name = "Edited".into();
+
+        // The file changes the provider's name only: applied over the
+        // record, the model's edit kept.
+        let changed = Catalog::parse("c.toml", &FILE.replace("\"A\"", "\"A2\"")).unwrap();
+        let mut draft = Draft::scratch(edited.clone(), Some(Arc::new(file.clone())));
+        let done = changed.reconcile(&mut draft);
+        assert_eq!(
+            (done.outcome, done.updated, done.kept_edits, done.adopted),
+            (Outcome::Applied, 1, 1, false)
+        );
+        assert_eq!(draft.state().all_models[0].name, "Edited");
+
+        // The same store without a record: adopted, the edit kept.
+        let mut draft = Draft::scratch(edited, None);
+        let done = file.reconcile(&mut draft);
+        assert_eq!((done.events, done.kept_edits, done.adopted), (0, 1, true));
+    }
+}
