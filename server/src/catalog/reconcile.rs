@@ -587,6 +587,10 @@ mod tests {
 id = "a"
 name = "A"
 
+[[providers]]
+id = "b"
+name = "B"
+
 [[models]]
 id = "m"
 provider_id = "a"
@@ -596,7 +600,7 @@ context_window = 1000
 
     /// What a reconcile reports (the start-up log, `catalog diff`): the
     /// store adopted only when it has entries and no record of a file, and
-    /// the admin edits the file left alone, counted.
+    /// every admin edit the file left alone counted.
     #[test]
     fn the_report_says_when_a_store_was_adopted_and_counts_kept_edits() {
         let file = Catalog::parse("c.toml", FILE).unwrap();
@@ -604,27 +608,41 @@ context_window = 1000
         let done = file.reconcile(&mut draft);
         assert_eq!(
             (done.outcome, done.added, done.kept_edits, done.adopted),
-            (Outcome::Applied, 2, 0, false),
+            (Outcome::Applied, 3, 0, false),
             "an empty store is filled, not adopted"
         );
-        // An admin renames the model.
+        // An admin renames the provider and the model and deletes `b`.
         let mut edited = draft.state().clone();
+        edited.providers.retain(|p| p.id != "b");
+        edited.providers[0].display_name = "Edited A".into();
         edited.all_models[0].name = "Edited".into();
 
-        // The file changes the provider's name only: applied over the
-        // record, the model's edit kept.
-        let changed = Catalog::parse("c.toml", &FILE.replace("\"A\"", "\"A2\"")).unwrap();
+        // The file changes the model's window only: applied over the
+        // record, the three edits kept.
+        let changed = Catalog::parse("c.toml", &FILE.replace("1000", "2000")).unwrap();
         let mut draft = Draft::scratch(edited.clone(), Some(Arc::new(file.clone())));
         let done = changed.reconcile(&mut draft);
         assert_eq!(
             (done.outcome, done.updated, done.kept_edits, done.adopted),
-            (Outcome::Applied, 1, 1, false)
+            (Outcome::Applied, 1, 3, false)
         );
-        assert_eq!(draft.state().all_models[0].name, "Edited");
+        let state = draft.state();
+        assert_eq!(
+            (
+                state.all_models[0].name.as_str(),
+                state.all_models[0].context_window
+            ),
+            ("Edited", 2000)
+        );
+        assert_eq!(state.providers.len(), 1);
 
-        // The same store without a record: adopted, the edit kept.
+        // The same store without a record: adopted, its values kept (two
+        // edits); `b`, which it cannot know was deleted, added.
         let mut draft = Draft::scratch(edited, None);
         let done = file.reconcile(&mut draft);
-        assert_eq!((done.events, done.kept_edits, done.adopted), (0, 1, true));
+        assert_eq!(
+            (done.added, done.updated, done.kept_edits, done.adopted),
+            (1, 0, 2, true)
+        );
     }
 }
