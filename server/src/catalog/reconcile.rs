@@ -596,6 +596,12 @@ id = "m"
 provider_id = "a"
 name = "M"
 context_window = 1000
+
+[[models]]
+id = "n"
+provider_id = "a"
+name = "N"
+context_window = 1000
 "#;
 
     /// What a reconcile reports (the start-up log, `catalog diff`): the
@@ -608,23 +614,25 @@ context_window = 1000
         let done = file.reconcile(&mut draft);
         assert_eq!(
             (done.outcome, done.added, done.kept_edits, done.adopted),
-            (Outcome::Applied, 3, 0, false),
+            (Outcome::Applied, 4, 0, false),
             "an empty store is filled, not adopted"
         );
-        // An admin renames the provider and the model and deletes `b`.
+        // An admin renames the provider and the model `m`, and deletes the
+        // provider `b` and the model `n`.
         let mut edited = draft.state().clone();
         edited.providers.retain(|p| p.id != "b");
+        edited.all_models.retain(|m| m.id != "n");
         edited.providers[0].display_name = "Edited A".into();
         edited.all_models[0].name = "Edited".into();
 
-        // The file changes the model's window only: applied over the
-        // record, the three edits kept.
-        let changed = Catalog::parse("c.toml", &FILE.replace("1000", "2000")).unwrap();
+        // The file changes `m`'s window only: applied over the record, the
+        // four edits kept.
+        let changed = Catalog::parse("c.toml", &FILE.replacen("1000", "2000", 1)).unwrap();
         let mut draft = Draft::scratch(edited.clone(), Some(Arc::new(file.clone())));
         let done = changed.reconcile(&mut draft);
         assert_eq!(
             (done.outcome, done.updated, done.kept_edits, done.adopted),
-            (Outcome::Applied, 1, 3, false)
+            (Outcome::Applied, 1, 4, false)
         );
         let state = draft.state();
         assert_eq!(
@@ -634,15 +642,15 @@ context_window = 1000
             ),
             ("Edited", 2000)
         );
-        assert_eq!(state.providers.len(), 1);
+        assert_eq!((state.providers.len(), state.all_models.len()), (1, 1));
 
         // The same store without a record: adopted, its values kept (two
-        // edits); `b`, which it cannot know was deleted, added.
+        // edits); `b` and `n`, which it cannot know were deleted, added.
         let mut draft = Draft::scratch(edited, None);
         let done = file.reconcile(&mut draft);
         assert_eq!(
             (done.added, done.updated, done.kept_edits, done.adopted),
-            (1, 0, 2, true)
+            (2, 0, 2, true)
         );
     }
 }
