@@ -314,6 +314,48 @@ fn a_watched_file_is_reloaded_and_a_broken_edit_refused() {
     server.stop();
 }
 
+/// A file event that changes no content (a touch, a save of the same text,
+/// another file in the folder) reloads nothing; SIGHUP reloads even then,
+/// also when it comes in one burst with file events.
+#[test]
+fn only_a_change_of_content_or_sighup_reloads_a_watched_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, CATALOG).unwrap();
+    let mut server = Server::start(&db, &file, &["--catalog-watch"]);
+    assert_eq!(server.version(), 3);
+    let unchanged = "provider_sync_catalog_reloads_total{result=\"unchanged\"}";
+
+    std::fs::write(&file, CATALOG).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not the catalog").unwrap();
+    // Past the settle time (200 ms), so that these are a burst of their
+    // own, reloaded (wrongly) before the change below if at all.
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::write(
+        &file,
+        CATALOG.replace("name = \"Alpha Large\"", "name = \"Alpha XL\""),
+    )
+    .unwrap();
+    server.wait_for_version(4);
+    assert_eq!(server.metric(unchanged), "", "a touch reloaded the catalog");
+
+    // The same content saved and a SIGHUP at once: reloaded.
+    std::fs::write(
+        &file,
+        CATALOG.replace("name = \"Alpha Large\"", "name = \"Alpha XL\""),
+    )
+    .unwrap();
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.metric(unchanged).ends_with(" 1") {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.version(), 4);
+    server.stop();
+}
+
 #[test]
 fn a_litellm_base_file_is_watched_too() {
     let dir = tempfile::tempdir().unwrap();
