@@ -578,7 +578,7 @@ fn set(out: &mut Map<String, Value>, key: &str, value: Option<&Value>) {
 
 #[cfg(test)]
 mod tests {
-    use provider_sync_protocol::SyncState;
+    use provider_sync_protocol::{SyncEvent, SyncState};
 
     use super::*;
 
@@ -643,6 +643,30 @@ context_window = 1000
             ("Edited", 2000)
         );
         assert_eq!((state.providers.len(), state.all_models.len()), (1, 1));
+
+        // A file that deprecates `m`: a `model_deprecated` event (the one
+        // clients announce), not an update; undeprecating it, an update.
+        let deprecating = FILE.replacen(
+            "context_window = 1000",
+            "context_window = 1000\ndeprecation_status = \"deprecated\"",
+            1,
+        );
+        let deprecating = Catalog::parse("c.toml", &deprecating).unwrap();
+        let mut draft = Draft::scratch(state.clone(), Some(Arc::new(changed.clone())));
+        deprecating.reconcile(&mut draft);
+        assert!(
+            matches!(draft.events(), [SyncEvent { payload: EventPayload::ModelDeprecated(m), .. }] if m.id == "m"),
+            "{:?}",
+            draft.events()
+        );
+        let deprecated = draft.state().clone();
+        let mut draft = Draft::scratch(deprecated, Some(Arc::new(deprecating)));
+        file.reconcile(&mut draft);
+        assert!(
+            matches!(draft.events(), [SyncEvent { payload: EventPayload::ModelUpdated(m), .. }] if !m.is_deprecated()),
+            "{:?}",
+            draft.events()
+        );
 
         // The same store without a record: adopted, its values kept (two
         // edits); `b` and `n`, which it cannot know were deleted, added.
