@@ -583,6 +583,8 @@ mod tests {
     use super::*;
 
     const FILE: &str = r#"
+active_provider_id = "a"
+
 [[providers]]
 id = "a"
 name = "A"
@@ -617,22 +619,24 @@ context_window = 1000
             (Outcome::Applied, 4, 0, false),
             "an empty store is filled, not adopted"
         );
-        // An admin renames the provider and the model `m`, and deletes the
-        // provider `b` and the model `n`.
+        // An admin renames the provider and the model `m`, deletes the
+        // provider `b` and the model `n`, and clears the active provider.
         let mut edited = draft.state().clone();
+        assert_eq!(edited.active_provider_id.as_deref(), Some("a"));
+        edited.active_provider_id = None;
         edited.providers.retain(|p| p.id != "b");
         edited.all_models.retain(|m| m.id != "n");
         edited.providers[0].display_name = "Edited A".into();
         edited.all_models[0].name = "Edited".into();
 
         // The file changes `m`'s window only: applied over the record, the
-        // four edits kept.
+        // five edits kept.
         let changed = Catalog::parse("c.toml", &FILE.replacen("1000", "2000", 1)).unwrap();
         let mut draft = Draft::scratch(edited.clone(), Some(Arc::new(file.clone())));
         let done = changed.reconcile(&mut draft);
         assert_eq!(
             (done.outcome, done.updated, done.kept_edits, done.adopted),
-            (Outcome::Applied, 1, 4, false)
+            (Outcome::Applied, 1, 5, false)
         );
         let state = draft.state();
         assert_eq!(
@@ -643,6 +647,7 @@ context_window = 1000
             ("Edited", 2000)
         );
         assert_eq!((state.providers.len(), state.all_models.len()), (1, 1));
+        assert_eq!(state.active_provider_id, None);
 
         // A file that deprecates `m`: a `model_deprecated` event (the one
         // clients announce), not an update; undeprecating it, an update.
@@ -669,12 +674,13 @@ context_window = 1000
         );
 
         // The same store without a record: adopted, its values kept (two
-        // edits); `b` and `n`, which it cannot know were deleted, added.
+        // edits); `b` and `n`, which it cannot know were deleted, added, and
+        // the active provider, which it has none of, set (an update).
         let mut draft = Draft::scratch(edited, None);
         let done = file.reconcile(&mut draft);
         assert_eq!(
             (done.added, done.updated, done.kept_edits, done.adopted),
-            (2, 0, 2, true)
+            (2, 1, 2, true)
         );
     }
 }
