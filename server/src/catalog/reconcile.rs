@@ -683,4 +683,40 @@ context_window = 1000
             (2, 1, 2, true)
         );
     }
+
+    /// A changed model is checked against the state it will be part of:
+    /// its replacement, which the file keeps, is there, so the change
+    /// applies whole (not its fallback without the reference).
+    #[test]
+    fn a_changed_model_keeps_a_replacement_the_file_keeps() {
+        let file = r#"
+[[providers]]
+id = "a"
+name = "A"
+
+[[models]]
+id = "m-new"
+provider_id = "a"
+name = "New"
+context_window = 1000
+
+[[models]]
+id = "m-old"
+provider_id = "a"
+name = "Old"
+context_window = 1000
+replacement_model_id = "m-new"
+"#;
+        let first = Catalog::parse("c.toml", file).unwrap();
+        let mut draft = Draft::scratch(SyncState::default(), None);
+        first.reconcile(&mut draft);
+        let state = draft.state().clone();
+        let renamed = Catalog::parse("c.toml", &file.replace("\"Old\"", "\"Older\"")).unwrap();
+        let mut draft = Draft::scratch(state, Some(Arc::new(first)));
+        let done = renamed.reconcile(&mut draft);
+        assert_eq!(done.updated, 1);
+        let old = draft.state().model("m-old").unwrap();
+        assert_eq!(old.name, "Older");
+        assert_eq!(old.replacement_model_id.as_deref(), Some("m-new"));
+    }
 }
