@@ -98,8 +98,9 @@ impl<T> Planned<T> {
 }
 
 /// References to entities this reconcile removes are cleared, as removing
-/// them would clear them anyway; a model of a removed provider goes back to
-/// the file's provider.
+/// them would clear them anyway (`gone_models`: every model removed, with
+/// its provider or alone); a model of a removed provider goes back to the
+/// file's provider.
 fn without_gone_provider(mut p: ProviderSyncInfo, gone: &HashSet<&str>) -> ProviderSyncInfo {
     if p.fallback_provider_id
         .as_deref()
@@ -195,6 +196,15 @@ impl Catalog {
         };
         let gone_p: HashSet<&str> = gone_providers.iter().map(String::as_str).collect();
         let gone_m: HashSet<&str> = gone_models.iter().map(String::as_str).collect();
+        // Every model this reconcile removes: those above, and those that go
+        // with a removed provider (unless the file keeps them elsewhere).
+        let going_m: HashSet<&str> = live
+            .all_models
+            .iter()
+            .filter(|m| gone_p.contains(m.provider_id.as_str()) && self.model(&m.id).is_none())
+            .map(|m| m.id.as_str())
+            .chain(gone_m.iter().copied())
+            .collect();
 
         let mut kept = 0;
         let mut providers = Vec::new();
@@ -252,14 +262,14 @@ impl Catalog {
                     }
                     let choices = [wanted.clone(), bare]
                         .into_iter()
-                        .map(|m| without_gone_model(m, wanted, &gone_p, &gone_m))
+                        .map(|m| without_gone_model(m, wanted, &gone_p, &going_m))
                         .collect();
                     models.push(Planned::new(&wanted.id, choices, 0));
                 }
                 Some(current) => {
                     let mut edits = 0;
                     let merged = merge(wanted, base, current, MODEL_RUNTIME, &mut edits);
-                    let merged = without_gone_model(merged, wanted, &gone_p, &gone_m);
+                    let merged = without_gone_model(merged, wanted, &gone_p, &going_m);
                     if &merged != current {
                         let choices = vec![
                             merged,
@@ -267,7 +277,7 @@ impl Catalog {
                             merge(&bare, None, current, MODEL_RUNTIME, &mut 0),
                         ]
                         .into_iter()
-                        .map(|m| without_gone_model(m, wanted, &gone_p, &gone_m))
+                        .map(|m| without_gone_model(m, wanted, &gone_p, &going_m))
                         .collect();
                         models.push(Planned::new(&wanted.id, choices, edits));
                     } else {
@@ -718,5 +728,70 @@ replacement_model_id = "m-new"
         let old = draft.state().model("m-old").unwrap();
         assert_eq!(old.name, "Older");
         assert_eq!(old.replacement_model_id.as_deref(), Some("m-new"));
+    }
+
+    /// A reference to a model that goes with a provider the file removes is
+    /// cleared like one to a model the file removes: the admin's other edits
+    /// of the referring model stay, and so do references to models the
+    /// file never had.
+    #[test]
+    fn a_reference_to_a_model_of_a_removed_provider_costs_no_other_edit() {
+        let model = |id: &str, provider: &str| {
+            format!(
+                "[[models]]\nid = \"{id}\"\nprovider_id = \"{provider}\"\nname = \"{id}\"\ncontext_window = 1000\n"
+            )
+        };
+        let a = "[[providers]]\nid = \"a\"\nname = \"A\"\n";
+        let x = "[[providers]]\nid = \"x\"\nname = \"X\"\n";
+        let text = [a, x, &model("m", "a"), &model("p", "a"), &model("w", "x")].concat();
+        let first = Catalog::parse("c.toml", &text).unwrap();
+        let mut draft = Draft::scratch(SyncState::default(), None);
+        first.reconcile(&mut draft);
+        // The admin renames `m` and names `w` its replacement, adds a model
+        // of its own, and names that `p`'s replacement.
+        let mut edited = draft.state().clone();
+        let mut own = edited.model("p").unwrap().clone();
+        own.id = "own".into();
+        edited.all_models.push(own);
+        edited.all_models.sort_by(|x, y| x.id.cmp(&y.id));
+        edited.providers[0].model_ids.push("own".into());
+        edited.providers[0].model_ids.sort();
+        for model in &mut edited.all_models {
+            match model.id.as_str() {
+                "m" => {
+                    model.name = "Renamed".into();
+                    model.replacement_model_id = Some("w".into());
+                }
+                "p" => model.replacement_model_id = Some("own".into()),
+                _ => {}
+            }
+        }
+
+        // The file drops `x` (and `w` with it) and widens `m`.
+        let text = [
+            a,
+            &model("m", "a").replace("1000", "2000"),
+            &model("p", "a"),
+        ]
+        .concat();
+        let next = Catalog::parse("c.toml", &text).unwrap();
+        let mut draft = Draft::scratch(edited, Some(Arc::new(first)));
+        let done = next.reconcile(&mut draft);
+        let state = draft.state();
+        assert!(state.provider("x").is_none() && state.model("w").is_none());
+        let m = state.model("m").unwrap();
+        assert_eq!(
+            (
+                m.name.as_str(),
+                m.context_window,
+                m.replacement_model_id.as_deref()
+            ),
+            ("Renamed", 2000, None)
+        );
+        let p = state.model("p").unwrap();
+        assert_eq!(p.replacement_model_id.as_deref(), Some("own"));
+        // The rename, `p`'s reference, and `m`'s reference, which the merge
+        // kept before the removal cleared it.
+        assert_eq!(done.kept_edits, 3);
     }
 }
