@@ -1217,6 +1217,8 @@ mod tests {
         assert_eq!(behind.version(), count as u64);
         assert_eq!(behind.epoch(), ahead.epoch());
         assert_eq!(behind.state.providers, ahead.state.providers);
+        // From the log, event by event (a reload would publish none).
+        assert_eq!(follower.metrics().events.get(), count as u64);
     }
 
     #[tokio::test]

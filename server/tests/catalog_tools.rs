@@ -327,7 +327,17 @@ fn only_a_change_of_content_or_sighup_reloads_a_watched_catalog() {
     assert_eq!(server.version(), 3);
     let unchanged = "provider_sync_catalog_reloads_total{result=\"unchanged\"}";
 
-    std::fs::write(&file, CATALOG).unwrap();
+    // A touch, a save of the same text (written beside it and renamed
+    // over it, as editors save) and another file in the folder.
+    std::fs::File::options()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
+        .unwrap();
+    let same = dir.path().join(".catalog.toml.new");
+    std::fs::write(&same, CATALOG).unwrap();
+    std::fs::rename(&same, &file).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not the catalog").unwrap();
     // Past the settle time (200 ms), so that these are a burst of their
     // own, reloaded (wrongly) before the change below if at all.
@@ -342,10 +352,11 @@ fn only_a_change_of_content_or_sighup_reloads_a_watched_catalog() {
 
     // The same content saved and a SIGHUP at once: reloaded.
     std::fs::write(
-        &file,
+        &same,
         CATALOG.replace("name = \"Alpha Large\"", "name = \"Alpha XL\""),
     )
     .unwrap();
+    std::fs::rename(&same, &file).unwrap();
     server.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !server.metric(unchanged).ends_with(" 1") {

@@ -268,7 +268,8 @@ where
                 // them in as few writes as the socket's buffer allows.
                 for logged in events {
                     // Up to the whole log for a client far behind: not
-                    // while the server stops (it resumes from what it has).
+                    // while the server stops (the client resumes from what
+                    // it has, elsewhere or later).
                     if shutdown.is_triggered() {
                         out.close(close_code::AWAY, "server shutting down").await;
                         return Err(Ended::Shutdown);
@@ -760,6 +761,8 @@ mod tests {
                 _ => after += 1,
             }
         }
+        // What the socket already held: the channel's room (2), its sender's
+        // own slot, and the one write waiting on it.
         assert!(after <= 4, "{after} events after the shutdown");
         assert_eq!(running.session.await.unwrap(), Ended::Shutdown);
     }
