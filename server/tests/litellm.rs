@@ -189,6 +189,60 @@ fn entries_that_do_not_pass_the_checks_are_skipped_with_their_models() {
     );
 }
 
+/// What cannot be taken as LiteLLM gives it is left out of the entry,
+/// which imports, and reported as an adjustment: a date that is not one,
+/// a price without its other half. An entry with no prices at all is not
+/// adjusted (it has none to lose).
+#[test]
+fn what_cannot_be_taken_is_left_out_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prices.json");
+    let chat = |extra: serde_json::Value| {
+        let mut entry =
+            json!({"litellm_provider": "openai", "mode": "chat", "max_input_tokens": 1000});
+        entry
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        entry
+    };
+    let entries = json!({
+        "bad-date": chat(json!({"deprecation_date": "2026-02-30"})),
+        "good-date": chat(json!({"deprecation_date": "2026-02-28"})),
+        "half-priced": chat(json!({"input_cost_per_token": 1e-06})),
+        "unpriced": chat(json!({})),
+    });
+    std::fs::write(&path, entries.to_string()).unwrap();
+    let catalog = Catalog::load(&path).unwrap();
+    assert_eq!(catalog.models.len(), 4);
+    let bad = catalog.model("bad-date").unwrap();
+    assert_eq!(
+        (bad.sunset_date.as_deref(), &bad.deprecation_status),
+        (None, &DeprecationStatus::Active)
+    );
+    let good = catalog.model("good-date").unwrap();
+    assert_eq!(
+        (good.sunset_date.as_deref(), &good.deprecation_status),
+        (Some("2026-02-28"), &DeprecationStatus::Deprecated)
+    );
+    assert_eq!(catalog.model("half-priced").unwrap().pricing, None);
+    assert_eq!(
+        catalog.report.adjusted,
+        [
+            (
+                "deprecation_date not a YYYY-MM-DD date: left out".to_owned(),
+                1,
+                vec!["bad-date".to_owned()]
+            ),
+            (
+                "only one of input and output price: no pricing".to_owned(),
+                1,
+                vec!["half-priced".to_owned()]
+            ),
+        ]
+    );
+}
+
 #[test]
 fn modes_and_providers_choose_what_to_import() {
     let options = LoadOptions {
