@@ -126,7 +126,7 @@ async fn every_kind_of_write_survives_a_restart() {
         (
             reqwest::Method::PUT,
             "/active-provider",
-            json!({"provider_id": "p"}),
+            json!({"provider_id": "p", "default_provider_id": "p"}),
         ),
     ];
     for (method, path, body) in writes {
@@ -152,6 +152,7 @@ async fn every_kind_of_write_survives_a_restart() {
     assert_eq!(after.providers, before.providers);
     assert_eq!(after.all_models, before.all_models);
     assert_eq!(after.active_provider_id.as_deref(), Some("p"));
+    assert_eq!(after.default_provider_id.as_deref(), Some("p"));
     assert_eq!(after.metadata.checksum, before.metadata.checksum);
     second.stop().await;
 }
