@@ -397,4 +397,32 @@ mod tests {
         assert_eq!(provider_type("vertex_ai-anthropic_models"), "google");
         assert_eq!(provider_type("scx-ai"), "scx-ai");
     }
+
+    /// Each of LiteLLM's names for a family's API is that family; any other
+    /// name is itself, as a lower-case word (letters, digits, `_`, `-`).
+    #[test]
+    fn provider_types_name_the_family() {
+        for (litellm, family) in [
+            ("text-completion-openai", "openai"),
+            ("azure_text", "azure"),
+            ("palm", "google"),
+            ("vertex_ai", "google"),
+            ("codestral", "mistral"),
+            ("text-completion-codestral", "mistral"),
+            ("bedrock_converse", "bedrock"),
+            ("Together_AI-2", "together_ai-2"),
+            ("my provider!", "myprovider"),
+            ("!!!", "openai_compatible"),
+        ] {
+            assert_eq!(provider_type(litellm), family, "{litellm}");
+        }
+    }
+
+    #[test]
+    fn a_price_is_a_finite_number_of_zero_or_more() {
+        assert_eq!(price_per_million(&serde_json::json!(2.5e-06)), Some(2.5));
+        assert_eq!(price_per_million(&serde_json::json!(0)), Some(0.0));
+        assert_eq!(price_per_million(&serde_json::json!(-1e-06)), None);
+        assert_eq!(price_per_million(&serde_json::json!("2.5e-06")), None);
+    }
 }
