@@ -1023,23 +1023,44 @@ mod tests {
     use super::*;
     use crate::store::{Loaded, SqliteStore};
 
-    /// A store whose commits are acknowledged late, to cancel a write between
-    /// the commit and its publication.
+    /// A SQLite store that can acknowledge its commits late (to cancel a
+    /// write between the commit and its publication), pass for one that
+    /// several instances share, and counts its reads of the log.
     #[derive(Debug)]
-    struct SlowAck(SqliteStore);
+    struct Wrapped {
+        store: SqliteStore,
+        ack_delay: Duration,
+        shared: bool,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Wrapped {
+        async fn open(dir: &tempfile::TempDir, ack_delay: Duration, shared: bool) -> Self {
+            let path = dir.path().join("w.db").display().to_string();
+            Self {
+                store: SqliteStore::open(&path).await.unwrap(),
+                ack_delay,
+                shared,
+                reads: Default::default(),
+            }
+        }
+    }
 
     #[async_trait::async_trait]
-    impl Store for SlowAck {
+    impl Store for Wrapped {
+        fn shared(&self) -> bool {
+            self.shared
+        }
         async fn load(&self) -> Result<Loaded, StoreError> {
-            self.0.load().await
+            self.store.load().await
         }
         async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-            self.0.commit(commit).await?;
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.store.commit(commit).await?;
+            tokio::time::sleep(self.ack_delay).await;
             Ok(())
         }
         async fn rotate_epoch(&self) -> Result<String, StoreError> {
-            self.0.rotate_epoch().await
+            self.store.rotate_epoch().await
         }
         async fn since(
             &self,
@@ -1047,26 +1068,27 @@ mod tests {
             after: u64,
             limit: usize,
         ) -> Result<crate::store::Since, StoreError> {
-            self.0.since(epoch, after, limit).await
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.store.since(epoch, after, limit).await
         }
         async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
-            self.0.applied_catalog().await
+            self.store.applied_catalog().await
         }
         async fn ping(&self) -> Result<(), StoreError> {
-            self.0.ping().await
+            self.store.ping().await
         }
         async fn record_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
-            self.0.record_audit(record).await
+            self.store.record_audit(record).await
         }
         async fn audit(
             &self,
             before: Option<u64>,
             limit: u32,
         ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
-            self.0.audit(before, limit).await
+            self.store.audit(before, limit).await
         }
         async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError> {
-            self.0.trim_audit(older_than_ms).await
+            self.store.trim_audit(older_than_ms).await
         }
     }
 
@@ -1221,14 +1243,45 @@ mod tests {
         assert_eq!(follower.metrics().events.get(), count as u64);
     }
 
+    /// A client that comes to this instance of a cluster already at its
+    /// version costs no read of the store (thousands reconnect at once
+    /// after a restart); one ahead of it, or of another epoch, is caught
+    /// up to first.
+    #[tokio::test]
+    async fn only_a_client_ahead_of_the_instance_makes_it_read_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Wrapped::open(&dir, Duration::ZERO, true).await);
+        let service = Service::open(
+            store.clone(),
+            Retention::events(100),
+            16,
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .unwrap();
+        service
+            .write(|d| crate::commands::create_provider(d, provider("a")))
+            .await
+            .unwrap();
+        let reads = || store.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let epoch = service.snapshot().epoch().to_owned();
+        let before = reads();
+        service.catch_up_to(Some(&epoch), 1).await;
+        service.catch_up_to(Some(&epoch), 0).await;
+        service.catch_up_to(None, 5).await;
+        assert_eq!(reads(), before, "a client at or behind this instance");
+        service.catch_up_to(Some(&epoch), 2).await;
+        assert!(reads() > before, "a client ahead of it");
+        let before = reads();
+        service.catch_up_to(Some("another epoch"), 1).await;
+        assert!(reads() > before, "a client of another epoch");
+    }
+
     #[tokio::test]
     async fn a_cancelled_write_still_publishes_what_it_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("c.db").display().to_string())
-            .await
-            .unwrap();
         let service = Service::open(
-            Arc::new(SlowAck(store)),
+            Arc::new(Wrapped::open(&dir, Duration::from_millis(200), false).await),
             Retention::events(100),
             16,
             Arc::new(Metrics::new()),
