@@ -136,6 +136,23 @@ async fn a_store_of_the_first_release_keeps_working() {
     server.stop().await;
 }
 
+/// An application that embeds the server may keep its service (in its
+/// router's state, say) after stopping it: the store is let go all the same.
+#[tokio::test]
+async fn stopping_lets_go_of_the_lock_while_the_service_is_still_held() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_provider("p").await;
+    let held = first.server.service().clone();
+    first.stop().await;
+    let mut next = config(&db);
+    next.store_lock_timeout_ms = 500;
+    let second = TestServer::start(next).await;
+    assert_eq!(second.version().await, 1);
+    second.stop().await;
+    drop(held);
+}
+
 #[tokio::test]
 async fn stopping_lets_go_of_the_lock_even_with_a_websocket_open() {
     let (_dir, db) = temp_db();
