@@ -218,6 +218,21 @@ impl Server {
             .join("\n")
     }
 
+    /// Waits until the catalog reloads with `result` were counted `count`
+    /// times (10 s at most).
+    fn wait_for_reloads(&self, result: &str, count: u32) {
+        let name = format!("provider_sync_catalog_reloads_total{{result=\"{result}\"}}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.metric(&name).ends_with(&format!(" {count}")) {
+            assert!(
+                Instant::now() < deadline,
+                "no {count} {result} reloads: {}",
+                self.metric("provider_sync_catalog_reloads")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until the version is `want` (10 s at most).
     fn wait_for_version(&self, want: u64) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -276,18 +291,7 @@ fn a_watched_file_is_reloaded_and_a_broken_edit_refused() {
         CATALOG.replace("context_window = 32000", "context_window = -1"),
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server
-        .metric("provider_sync_catalog_reloads_total{result=\"refused\"}")
-        .ends_with(" 1")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            server.metric("provider_sync_catalog_reloads")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    server.wait_for_reloads("refused", 1);
     assert_eq!(server.version(), 4);
     assert!(server.get("/models/alpha-large").contains("Alpha XL"));
 
@@ -358,11 +362,7 @@ fn only_a_change_of_content_or_sighup_reloads_a_watched_catalog() {
     .unwrap();
     std::fs::rename(&same, &file).unwrap();
     server.signal("HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.metric(unchanged).ends_with(" 1") {
-        assert!(Instant::now() < deadline, "SIGHUP did not reload");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    server.wait_for_reloads("unchanged", 1);
     assert_eq!(server.version(), 4);
     server.stop();
 }
@@ -420,14 +420,7 @@ fn sighup_reloads_the_catalog() {
     assert!(applied.ends_with(" 1"), "{applied}");
     // The same file again: nothing.
     server.signal("HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server
-        .metric("provider_sync_catalog_reloads_total{result=\"unchanged\"}")
-        .ends_with(" 1")
-    {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    server.wait_for_reloads("unchanged", 1);
     assert_eq!(server.version(), 4);
     server.stop();
 }
