@@ -2,7 +2,7 @@
 //! exit codes, live reload of a running server on a file change and on
 //! SIGHUP, and its bounded shutdown.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -267,14 +267,20 @@ impl Drop for Server {
     }
 }
 
+/// A server of `catalog`, written to `catalog.toml` in a new folder (with
+/// the store beside it), started with `extra` options; at version 3.
+fn serving(catalog: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, catalog).unwrap();
+    let server = Server::start(&dir.path().join("sync.db"), &file, extra);
+    assert_eq!(server.version(), 3);
+    (dir, file, server)
+}
+
 #[test]
 fn a_watched_file_is_reloaded_and_a_broken_edit_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sync.db");
-    let file = dir.path().join("catalog.toml");
-    std::fs::write(&file, CATALOG).unwrap();
-    let mut server = Server::start(&db, &file, &["--catalog-watch"]);
-    assert_eq!(server.version(), 3);
+    let (dir, file, mut server) = serving(CATALOG, &["--catalog-watch"]);
 
     // An edit: one event.
     std::fs::write(
@@ -323,12 +329,7 @@ fn a_watched_file_is_reloaded_and_a_broken_edit_refused() {
 /// also when it comes in one burst with file events.
 #[test]
 fn only_a_change_of_content_or_sighup_reloads_a_watched_catalog() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sync.db");
-    let file = dir.path().join("catalog.toml");
-    std::fs::write(&file, CATALOG).unwrap();
-    let mut server = Server::start(&db, &file, &["--catalog-watch"]);
-    assert_eq!(server.version(), 3);
+    let (dir, file, mut server) = serving(CATALOG, &["--catalog-watch"]);
     let unchanged = "provider_sync_catalog_reloads_total{result=\"unchanged\"}";
 
     // A touch, a save of the same text (written beside it and renamed
@@ -399,12 +400,7 @@ fn a_litellm_base_file_is_watched_too() {
 
 #[test]
 fn sighup_reloads_the_catalog() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sync.db");
-    let file = dir.path().join("catalog.toml");
-    std::fs::write(&file, CATALOG).unwrap();
-    let mut server = Server::start(&db, &file, &[]);
-    assert_eq!(server.version(), 3);
+    let (_dir, file, mut server) = serving(CATALOG, &[]);
     std::fs::write(
         &file,
         CATALOG.replace("name = \"Alpha\"", "name = \"Alpha Inc\""),
