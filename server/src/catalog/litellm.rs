@@ -260,73 +260,63 @@ fn provider_type(litellm: &str) -> String {
     }
 }
 
+/// LiteLLM provider ids whose readable name is not the one made from the id
+/// (`generated_name`), sorted by id.
+const KNOWN_NAMES: &[(&str, &str)] = &[
+    ("ai21", "AI21 Labs"),
+    ("azure", "Azure OpenAI"),
+    ("azure_ai", "Azure AI Foundry"),
+    ("bedrock", "Amazon Bedrock"),
+    ("bedrock_converse", "Amazon Bedrock (Converse)"),
+    ("bedrock_mantle", "Amazon Bedrock Mantle"),
+    ("cloudflare", "Cloudflare Workers AI"),
+    ("codestral", "Mistral Codestral"),
+    ("cohere_chat", "Cohere"),
+    ("dashscope", "Alibaba Cloud DashScope"),
+    ("deepinfra", "DeepInfra"),
+    ("deepseek", "DeepSeek"),
+    ("friendliai", "FriendliAI"),
+    ("gemini", "Google Gemini"),
+    ("gigachat", "GigaChat"),
+    ("github_copilot", "GitHub Copilot"),
+    ("lambda_ai", "Lambda"),
+    ("meta_llama", "Meta Llama API"),
+    ("minimax", "MiniMax"),
+    ("mistral", "Mistral AI"),
+    ("moonshot", "Moonshot AI"),
+    ("nebius", "Nebius AI Studio"),
+    ("nlp_cloud", "NLP Cloud"),
+    ("novita", "Novita AI"),
+    ("oci", "Oracle Cloud (OCI)"),
+    ("openai", "OpenAI"),
+    ("openrouter", "OpenRouter"),
+    ("ovhcloud", "OVHcloud AI Endpoints"),
+    ("palm", "Google PaLM"),
+    ("sagemaker", "Amazon SageMaker"),
+    ("sambanova", "SambaNova"),
+    ("snowflake", "Snowflake Cortex"),
+    ("tencent", "Tencent Hunyuan"),
+    ("v0", "Vercel v0"),
+    ("vertex_ai", "Google Vertex AI"),
+    ("vertex_ai-language-models", "Google Vertex AI"),
+    ("wandb", "Weights & Biases"),
+    ("watsonx", "IBM watsonx"),
+    ("xai", "xAI"),
+    ("xiaomi_mimo", "Xiaomi MiMo"),
+    ("zai", "Z.ai"),
+];
+
 /// A readable name for a LiteLLM provider id.
 pub(crate) fn display_name(litellm: &str) -> String {
-    let known = match litellm {
-        "openai" => "OpenAI",
-        "azure" => "Azure OpenAI",
-        "azure_ai" => "Azure AI Foundry",
-        "anthropic" => "Anthropic",
-        "gemini" => "Google Gemini",
-        "palm" => "Google PaLM",
-        "vertex_ai" | "vertex_ai-language-models" => "Google Vertex AI",
-        "bedrock" => "Amazon Bedrock",
-        "bedrock_converse" => "Amazon Bedrock (Converse)",
-        "bedrock_mantle" => "Amazon Bedrock Mantle",
-        "amazon_nova" => "Amazon Nova",
-        "sagemaker" => "Amazon SageMaker",
-        "mistral" => "Mistral AI",
-        "codestral" => "Mistral Codestral",
-        "deepseek" => "DeepSeek",
-        "xai" => "xAI",
-        "groq" => "Groq",
-        "cerebras" => "Cerebras",
-        "together_ai" => "Together AI",
-        "fireworks_ai" => "Fireworks AI",
-        "openrouter" => "OpenRouter",
-        "perplexity" => "Perplexity",
-        "cohere_chat" | "cohere" => "Cohere",
-        "ai21" => "AI21 Labs",
-        "deepinfra" => "DeepInfra",
-        "sambanova" => "SambaNova",
-        "ollama" => "Ollama",
-        "databricks" => "Databricks",
-        "watsonx" => "IBM watsonx",
-        "nebius" => "Nebius AI Studio",
-        "novita" => "Novita AI",
-        "replicate" => "Replicate",
-        "cloudflare" => "Cloudflare Workers AI",
-        "github_copilot" => "GitHub Copilot",
-        "moonshot" => "Moonshot AI",
-        "dashscope" => "Alibaba Cloud DashScope",
-        "zai" => "Z.ai",
-        "minimax" => "MiniMax",
-        "meta_llama" => "Meta Llama API",
-        "snowflake" => "Snowflake Cortex",
-        "hyperbolic" => "Hyperbolic",
-        "lambda_ai" => "Lambda",
-        "v0" => "Vercel v0",
-        "vercel_ai_gateway" => "Vercel AI Gateway",
-        "anyscale" => "Anyscale",
-        "friendliai" => "FriendliAI",
-        "featherless_ai" => "Featherless AI",
-        "nscale" => "Nscale",
-        "ovhcloud" => "OVHcloud AI Endpoints",
-        "scaleway" => "Scaleway",
-        "oci" => "Oracle Cloud (OCI)",
-        "volcengine" => "Volcengine",
-        "wandb" => "Weights & Biases",
-        "xiaomi_mimo" => "Xiaomi MiMo",
-        "tencent" => "Tencent Hunyuan",
-        "heroku" => "Heroku",
-        "gigachat" => "GigaChat",
-        "nlp_cloud" => "NLP Cloud",
-        _ => "",
-    };
-    if !known.is_empty() {
-        return known.to_owned();
+    match KNOWN_NAMES.binary_search_by(|(id, _)| id.cmp(&litellm)) {
+        Ok(at) => KNOWN_NAMES[at].1.to_owned(),
+        Err(_) => generated_name(litellm),
     }
-    // `vertex_ai-anthropic_models` → "Vertex AI Anthropic Models".
+}
+
+/// A name made from the id's words: `vertex_ai-anthropic_models` →
+/// "Vertex AI Anthropic Models".
+fn generated_name(litellm: &str) -> String {
     let words: Vec<String> = litellm
         .split(['_', '-', '.', '/'])
         .filter(|w| !w.is_empty())
@@ -384,6 +374,29 @@ mod tests {
         assert_eq!(whole_number(&serde_json::json!(1.5)), None);
         assert_eq!(whole_number(&serde_json::json!("8192")), None);
         assert_eq!(whole_number(&serde_json::json!(5_000_000_000u64)), None);
+    }
+
+    /// The table of names is sorted by id (it is searched), and each of its
+    /// entries is needed: the name made from the id would be another.
+    #[test]
+    fn every_known_name_is_needed_and_found() {
+        let redundant: Vec<&str> = KNOWN_NAMES
+            .iter()
+            .filter(|(id, name)| generated_name(id) == *name)
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(
+            redundant,
+            Vec::<&str>::new(),
+            "names made from the id anyway"
+        );
+        assert!(
+            KNOWN_NAMES.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, unique"
+        );
+        for (id, name) in KNOWN_NAMES {
+            assert_eq!(display_name(id), *name);
+        }
     }
 
     #[test]
