@@ -771,10 +771,18 @@ impl Service {
                 return Ok(());
             }
             let _writing = self.writer.lock().await;
-            if self.snapshot().version() != base.version()
-                || self.snapshot().epoch() != base.epoch()
-            {
-                // A local write (or another round) moved on meanwhile.
+            let now = self.snapshot();
+            if now.version() != base.version() || now.epoch() != base.epoch() {
+                // A local write (or another round) moved on meanwhile. If it
+                // reached where the store stood at this read, this instance
+                // is caught up: reading again would find the next local
+                // write, and under a stream of them never end.
+                if let Since::Events { version, .. } = &read
+                    && now.epoch() == base.epoch()
+                    && now.version() >= *version
+                {
+                    return Ok(());
+                }
                 continue;
             }
             if self.apply_read(&base, read).await? {
@@ -1032,6 +1040,10 @@ mod tests {
         ack_delay: Duration,
         shared: bool,
         reads: std::sync::atomic::AtomicUsize,
+        /// Writes this service makes, one at the start of each read of the
+        /// log while any are left: local writes landing while it follows.
+        writes_on_read: std::sync::atomic::AtomicUsize,
+        service: std::sync::OnceLock<std::sync::Weak<Service>>,
     }
 
     impl Wrapped {
@@ -1042,6 +1054,8 @@ mod tests {
                 ack_delay,
                 shared,
                 reads: Default::default(),
+                writes_on_read: Default::default(),
+                service: Default::default(),
             }
         }
     }
@@ -1068,7 +1082,21 @@ mod tests {
             after: u64,
             limit: usize,
         ) -> Result<crate::store::Since, StoreError> {
-            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            use std::sync::atomic::Ordering::SeqCst;
+            self.reads.fetch_add(1, SeqCst);
+            let service = self.service.get().and_then(std::sync::Weak::upgrade);
+            if let Some(service) = service
+                && self
+                    .writes_on_read
+                    .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                let id = format!("local{}", self.reads.load(SeqCst));
+                service
+                    .write(|d| crate::commands::create_provider(d, provider(&id)))
+                    .await
+                    .unwrap();
+            }
             self.store.since(epoch, after, limit).await
         }
         async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
@@ -1275,6 +1303,34 @@ mod tests {
         let before = reads();
         service.catch_up_to(Some("another epoch"), 1).await;
         assert!(reads() > before, "a client of another epoch");
+    }
+
+    /// A follow ends once this instance has what the store held when it
+    /// read, even while local writes keep landing between its read and its
+    /// turn at the writer lock (each would otherwise make it read again).
+    #[tokio::test]
+    async fn a_follow_ends_while_local_writes_keep_coming() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Wrapped::open(&dir, Duration::ZERO, true).await);
+        let service = Service::open(
+            store.clone(),
+            Retention::events(100),
+            16,
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .unwrap();
+        store.service.set(Arc::downgrade(&service)).unwrap();
+        store.writes_on_read.store(10, SeqCst);
+        service.follow().await.unwrap();
+        assert_eq!(store.reads.load(SeqCst), 1);
+        assert_eq!(
+            store.writes_on_read.load(SeqCst),
+            9,
+            "the other writes waited for nothing"
+        );
+        assert_eq!(service.snapshot().version(), 1);
     }
 
     #[tokio::test]
