@@ -1092,9 +1092,13 @@ mod tests {
                     .is_ok()
             {
                 let id = format!("local{}", self.reads.load(SeqCst));
-                service
-                    .write(|d| crate::commands::create_provider(d, provider(&id)))
+                // Only for reads without the writer lock (a `follow`):
+                // under it (a reconcile on a shared store, a conflict) this
+                // write would wait for ever.
+                let write = service.write(|d| crate::commands::create_provider(d, provider(&id)));
+                tokio::time::timeout(Duration::from_secs(10), write)
                     .await
+                    .expect("a read without the writer lock")
                     .unwrap();
             }
             self.store.since(epoch, after, limit).await
@@ -1331,6 +1335,7 @@ mod tests {
             "the other writes waited for nothing"
         );
         assert_eq!(service.snapshot().version(), 1);
+        store.writes_on_read.store(0, SeqCst);
     }
 
     #[tokio::test]
