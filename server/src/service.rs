@@ -1124,6 +1124,19 @@ mod tests {
         }
     }
 
+    /// A service on `store` with a log of `retention` events and a queue of
+    /// 16 frames.
+    async fn service_on(store: Arc<dyn Store>, retention: u64) -> Arc<Service> {
+        Service::open(
+            store,
+            Retention::events(retention),
+            16,
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .unwrap()
+    }
+
     fn provider(id: &str) -> provider_sync_protocol::NewProvider {
         provider_sync_protocol::NewProvider {
             id: id.into(),
@@ -1247,15 +1260,10 @@ mod tests {
                 .await
                 .unwrap(),
         );
-        let open = || {
-            Service::open(
-                store.clone(),
-                Retention::events(1000),
-                16,
-                Arc::new(Metrics::new()),
-            )
-        };
-        let (leader, follower) = (open().await.unwrap(), open().await.unwrap());
+        let (leader, follower) = (
+            service_on(store.clone(), 1000).await,
+            service_on(store.clone(), 1000).await,
+        );
         let count = FOLLOW_BATCH * 2 + 50;
         leader
             .write(|d| {
@@ -1283,14 +1291,7 @@ mod tests {
     async fn only_a_client_ahead_of_the_instance_makes_it_read_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Wrapped::open(&dir, Duration::ZERO, true).await);
-        let service = Service::open(
-            store.clone(),
-            Retention::events(100),
-            16,
-            Arc::new(Metrics::new()),
-        )
-        .await
-        .unwrap();
+        let service = service_on(store.clone(), 100).await;
         service
             .write(|d| crate::commands::create_provider(d, provider("a")))
             .await
@@ -1317,14 +1318,7 @@ mod tests {
         use std::sync::atomic::Ordering::SeqCst;
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Wrapped::open(&dir, Duration::ZERO, true).await);
-        let service = Service::open(
-            store.clone(),
-            Retention::events(100),
-            16,
-            Arc::new(Metrics::new()),
-        )
-        .await
-        .unwrap();
+        let service = service_on(store.clone(), 100).await;
         store.service.set(Arc::downgrade(&service)).unwrap();
         store.writes_on_read.store(10, SeqCst);
         service.follow().await.unwrap();
@@ -1341,14 +1335,8 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_write_still_publishes_what_it_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let service = Service::open(
-            Arc::new(Wrapped::open(&dir, Duration::from_millis(200), false).await),
-            Retention::events(100),
-            16,
-            Arc::new(Metrics::new()),
-        )
-        .await
-        .unwrap();
+        let store = Wrapped::open(&dir, Duration::from_millis(200), false).await;
+        let service = service_on(Arc::new(store), 100).await;
         let cancelled = tokio::time::timeout(
             Duration::from_millis(20),
             service.write(|d| crate::commands::create_provider(d, provider("a"))),
