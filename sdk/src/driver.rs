@@ -12,7 +12,7 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::Function;
-use provider_sync_protocol::{ModelSpecification, SyncRequest, SyncState};
+use provider_sync_protocol::{EventPayload, ModelSpecification, SyncRequest, SyncState};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 
@@ -32,7 +32,7 @@ use crate::transport::websocket::Socket;
 use crate::transport::{from_js, from_text, to_js};
 use crate::view::{
     ProviderSyncClientState, effective_filter, fallbacks, model_fallback, provider_fallback,
-    removed,
+    removed, touched,
 };
 use crate::wire::{WireEvent, WireResponse};
 
@@ -105,6 +105,10 @@ pub(crate) fn set(object: &JsValue, field: &str, text: &str) {
     let _ = js_sys::Reflect::set(object, &field.into(), &text.into());
 }
 
+/// How many entities events may name before the next list is made by a
+/// walk rather than patched.
+const MOST_NAMED: usize = 256;
+
 /// JS objects of entities, kept across snapshots: an entity no change has
 /// touched is handed out as the same (frozen) object, so a snapshot converts
 /// only what changed (all of it in one `JSON.parse`), and JS code can compare
@@ -114,23 +118,73 @@ pub(crate) fn set(object: &JsValue, field: &str, text: &str) {
 /// backup without a new epoch) never brings back an old object; the
 /// revision and the ids listed (a provider's `model_ids`) are checked
 /// besides. A new epoch empties it.
+///
+/// The list handed out last is kept too: while every change since is an
+/// event that names the entities it touched ([`JsObjects::note`]), the next
+/// list is a copy of it with those entries replaced, added or taken out, so
+/// an event costs the entities it names, not the whole list (3,345 models
+/// of LiteLLM's catalog walked per event cost about 1 ms).
 #[derive(Debug, Default)]
 struct JsObjects {
     epoch: String,
-    /// Id, revision, listed ids and object of each entity of the last
-    /// snapshot, in its order: by id, as the state keeps its lists.
-    objects: Vec<(String, u64, Vec<String>, JsValue)>,
+    /// Id, revision (`None` once an event removed it: never reused), listed
+    /// ids and object of each entity of the last snapshot, in its order: by
+    /// id, as the state keeps its lists.
+    objects: Vec<(String, Option<u64>, Vec<String>, JsValue)>,
+    /// The list handed out last (its entries are `objects`', one for one),
+    /// the version of the state it showed and the filter's key.
+    list: Option<(js_sys::Array, u64, bool)>,
+    /// The version of the last event noted since that list, and the ids
+    /// of the entities those events named.
+    noted: u64,
+    named: Vec<String>,
 }
 
 impl JsObjects {
-    /// Drops the objects of these entities.
+    /// Marks the objects of these entities as not to be handed out again.
     fn forget<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
         for id in ids {
-            if let Ok(at) = self
-                .objects
-                .binary_search_by(|(seen, ..)| seen.as_str().cmp(id))
+            if let Ok(at) = self.find(id) {
+                self.objects[at].1 = None;
+            }
+        }
+    }
+
+    fn find(&self, id: &str) -> Result<usize, usize> {
+        self.objects
+            .binary_search_by(|(seen, ..)| seen.as_str().cmp(id))
+    }
+
+    /// Whether the last list's entity `id`, not named by an event since,
+    /// lists `listed` (so a provider's `model_ids` held that model before
+    /// the event being noted).
+    fn lists(&self, id: &str, listed: &str) -> bool {
+        self.list.is_some()
+            && !self.named.iter().any(|named| named == id)
+            && self.find(id).is_ok_and(|at| {
+                let (_, revision, ids, _) = &self.objects[at];
+                revision.is_some() && ids.binary_search_by(|x| x.as_str().cmp(listed)).is_ok()
+            })
+    }
+
+    /// An event of `version` changed the state, touching the entities
+    /// `ids` (`None`: it may have touched any). The next list is patched
+    /// only if every version since the last list was noted.
+    fn note<'a>(&mut self, version: u64, ids: Option<impl IntoIterator<Item = &'a str>>) {
+        match ids {
+            // Past a few hundred, walking the list is as cheap (and a page
+            // that never takes a snapshot keeps no growing list of names).
+            Some(ids)
+                if self.list.is_some()
+                    && version == self.noted + 1
+                    && self.named.len() < MOST_NAMED =>
             {
-                self.objects.remove(at);
+                self.noted = version;
+                self.named.extend(ids.into_iter().map(str::to_owned));
+            }
+            _ => {
+                self.list = None;
+                self.named.clear();
             }
         }
     }
@@ -148,14 +202,11 @@ impl JsObjects {
             self.objects.clear();
             epoch.clone_into(&mut self.epoch);
         }
-        match self
-            .objects
-            .binary_search_by(|(seen, ..)| seen.as_str().cmp(id))
-        {
-            Ok(at) if self.objects[at].1 == revision => self.objects[at].3.clone(),
+        match self.find(id) {
+            Ok(at) if self.objects[at].1 == Some(revision) => self.objects[at].3.clone(),
             found => {
                 let object = make();
-                let entry = (id.to_owned(), revision, Vec::new(), object.clone());
+                let entry = (id.to_owned(), Some(revision), Vec::new(), object.clone());
                 match found {
                     Ok(at) => self.objects[at] = entry,
                     Err(at) => self.objects.insert(at, entry),
@@ -167,61 +218,199 @@ impl JsObjects {
 
     /// The object made for `id` in the last snapshot.
     fn get(&self, id: &str) -> Option<&JsValue> {
-        self.objects
-            .binary_search_by(|(seen, ..)| seen.as_str().cmp(id))
-            .ok()
-            .map(|at| &self.objects[at].3)
+        self.find(id).ok().map(|at| &self.objects[at].3)
     }
 
-    fn array<'a, T: serde::Serialize + 'a>(
+    /// The list of the entities `list` shows, at the state's `version`,
+    /// with `key` the filter's own.
+    fn array(
         &mut self,
         epoch: &str,
-        items: impl Iterator<Item = &'a T>,
-        key: impl Fn(&T) -> (&String, u64, &[String]),
-        fallback: impl Fn(&T) -> Option<(&'static str, &'static str)>,
+        version: u64,
+        key: bool,
+        list: &dyn Entities,
     ) -> js_sys::Array {
         if self.epoch != epoch {
             self.objects.clear();
+            self.list = None;
             epoch.clone_into(&mut self.epoch);
         }
+        let named = std::mem::take(&mut self.named);
+        let array = match self.list.take() {
+            Some((last, _, was)) if was == key && self.noted == version => {
+                self.patch(last, named, list)
+            }
+            _ => self.walk(list),
+        };
+        self.list = Some((array.clone(), version, key));
+        self.noted = version;
+        array
+    }
+
+    /// Whether the kept object of `id` is good for the entity at `at`.
+    fn same(&self, id: &str, list: &dyn Entities, at: usize) -> bool {
+        let (_, revision, ids) = list.entry(at);
+        self.find(id).is_ok_and(|kept| {
+            let (_, kept, listed, _) = &self.objects[kept];
+            *kept == Some(revision) && listed[..] == *ids
+        })
+    }
+
+    /// The last list with the entries of the entities `named` made anew,
+    /// added or taken out.
+    fn patch(
+        &mut self,
+        last: js_sys::Array,
+        mut named: Vec<String>,
+        list: &dyn Entities,
+    ) -> js_sys::Array {
+        named.sort_unstable();
+        named.dedup();
+        // Where each named entity is in the state now (if shown), and
+        // whether its object is still good.
+        let now: Vec<_> = named
+            .iter()
+            .map(|id| {
+                let at = list.find(id);
+                (at, at.is_some_and(|at| self.same(id, list, at)))
+            })
+            .collect();
+        let fresh: Vec<usize> = now
+            .iter()
+            .filter(|(_, same)| !same)
+            .filter_map(|(at, _)| *at)
+            .collect();
+        let made = list.objects(&fresh);
+        let mut next = 0;
+        let array = last.slice_from(0);
+        for (id, (at, same)) in named.into_iter().zip(now) {
+            let found = self.find(&id);
+            match (at, found) {
+                (_, _) if same => {}
+                (None, Ok(kept)) => {
+                    self.objects.remove(kept);
+                    array.splice_many(kept as u32, 1, &[]);
+                }
+                (None, Err(_)) => {}
+                (Some(at), found) => {
+                    let object = made.get(next);
+                    next += 1;
+                    let (_, revision, ids) = list.entry(at);
+                    let entry = (id, Some(revision), ids.to_vec(), object.clone());
+                    match found {
+                        Ok(kept) => {
+                            self.objects[kept] = entry;
+                            array.set(kept as u32, object);
+                        }
+                        Err(kept) => {
+                            self.objects.insert(kept, entry);
+                            array.splice(kept as u32, 0, &object);
+                        }
+                    }
+                }
+            }
+        }
+        array
+    }
+
+    /// The list made by walking every entity shown: the objects of those
+    /// unchanged since the last list are reused.
+    fn walk(&mut self, list: &dyn Entities) -> js_sys::Array {
         // Both lists are sorted by id: one walk pairs each entity with its
         // previous object. (Out of order, an entity is just converted anew.)
         let mut old = std::mem::take(&mut self.objects).into_iter().peekable();
         let mut kept = Vec::new();
         let mut fresh = Vec::new();
-        for item in items {
-            let (id, revision, ids) = key(item);
+        for at in (0..list.len()).filter(|&at| list.shows(at)) {
+            let (id, revision, ids) = list.entry(at);
             while old.next_if(|(seen, ..)| seen < id).is_some() {}
-            let same = old.next_if(|(seen, at, listed, _)| {
-                seen == id && *at == revision && listed[..] == *ids
+            let same = old.next_if(|(seen, kept, listed, _)| {
+                seen == id && *kept == Some(revision) && listed[..] == *ids
             });
             if same.is_none() {
-                fresh.push(item);
+                fresh.push(at);
             }
-            kept.push((item, same));
+            kept.push((at, same));
         }
-        let converted: js_sys::Array = if fresh.is_empty() {
-            js_sys::Array::new()
-        } else {
-            to_js(&fresh).unchecked_into()
-        };
-        let array = js_sys::Array::new();
+        let made = list.objects(&fresh);
         let mut next = 0;
-        for (item, same) in kept {
+        let array = js_sys::Array::new();
+        for (at, same) in kept {
             let entry = same.unwrap_or_else(|| {
-                let object = converted.get(next);
+                let object = made.get(next);
                 next += 1;
-                if let Some((field, shown)) = fallback(item) {
-                    set(&object, field, shown);
-                }
-                js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
-                let (id, revision, ids) = key(item);
-                (id.clone(), revision, ids.to_vec(), object)
+                let (id, revision, ids) = list.entry(at);
+                (id.clone(), Some(revision), ids.to_vec(), object)
             });
             array.push(&entry.3);
             self.objects.push(entry);
         }
         array
+    }
+}
+
+/// One of `getState()`'s lists as the state holds it, for [`JsObjects`]
+/// (through a trait object: one copy of its code serves both lists).
+trait Entities {
+    /// How many entities the state holds, shown or not.
+    fn len(&self) -> usize;
+    /// Whether the entity at `at` is shown.
+    fn shows(&self, at: usize) -> bool;
+    /// The position of entity `id`, if the state holds it and it is shown.
+    fn find(&self, id: &str) -> Option<usize>;
+    /// The id, revision and listed ids of the entity at `at`.
+    fn entry(&self, at: usize) -> (&String, u64, &[String]);
+    /// The frozen JS objects of the entities at `ats` (one `JSON.parse`).
+    fn objects(&self, ats: &[usize]) -> js_sys::Array;
+}
+
+/// `array`'s objects, each frozen, with its fallback shown if it has one.
+fn frozen(array: js_sys::Array, shown: Vec<Option<(&str, &str)>>) -> js_sys::Array {
+    for (at, shown) in shown.into_iter().enumerate() {
+        let object = array.get(at as u32);
+        if let Some((field, text)) = shown {
+            set(&object, field, text);
+        }
+        js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
+    }
+    array
+}
+
+/// The entities of a list of the state (sorted by id), those `shown` keeps.
+struct Listed<'a, T> {
+    items: &'a [T],
+    shown: &'a dyn Fn(&T) -> bool,
+    entry: fn(&T) -> (&String, u64, &[String]),
+    fallback: fn(&T) -> Option<(&'static str, &'static str)>,
+}
+
+impl<T: serde::Serialize> Entities for Listed<'_, T> {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn shows(&self, at: usize) -> bool {
+        (self.shown)(&self.items[at])
+    }
+
+    fn find(&self, id: &str) -> Option<usize> {
+        self.items
+            .binary_search_by(|item| (self.entry)(item).0.as_str().cmp(id))
+            .ok()
+            .filter(|&at| (self.shown)(&self.items[at]))
+    }
+
+    fn entry(&self, at: usize) -> (&String, u64, &[String]) {
+        (self.entry)(&self.items[at])
+    }
+
+    fn objects(&self, ats: &[usize]) -> js_sys::Array {
+        if ats.is_empty() {
+            return js_sys::Array::new();
+        }
+        let items: Vec<&T> = ats.iter().map(|&at| &self.items[at]).collect();
+        let shown: Vec<_> = items.iter().map(|item| (self.fallback)(item)).collect();
+        frozen(to_js(&items).unchecked_into(), shown)
     }
 }
 
@@ -256,6 +445,12 @@ pub(crate) struct Driver {
     /// (by the whole state or by events), and the last status told.
     shared: RefCell<(String, u64)>,
     told: RefCell<String>,
+    /// Whether another tab has spoken on the channel since this one
+    /// joined. Every tab says `h` when it starts to follow, and the tabs
+    /// there before it hear that; a tab that has heard no one is alone, and
+    /// as the leader tells no one (a `postMessage` per event and per status
+    /// change, about 0.1 ms each on LiteLLM's catalog) until someone comes.
+    company: Cell<bool>,
     pub(crate) listeners: Listeners,
     snapshot: RefCell<Option<JsValue>>,
     models_js: RefCell<JsObjects>,
@@ -299,6 +494,7 @@ impl Driver {
             tabs: RefCell::default(),
             shared: RefCell::default(),
             told: RefCell::default(),
+            company: Cell::new(false),
             listeners: Listeners::default(),
             snapshot: RefCell::default(),
             models_js: RefCell::default(),
@@ -588,6 +784,19 @@ impl Driver {
                 let ids = models.iter().map(String::as_str).chain(model);
                 self.models_js.borrow_mut().forget(ids.clone());
                 self.left_out_js.borrow_mut().forget(ids);
+                let (mut in_providers, in_models) = touched(&event.payload);
+                if let EventPayload::ModelAdded(m)
+                | EventPayload::ModelUpdated(m)
+                | EventPayload::ModelDeprecated(m) = &event.payload
+                    && self.providers_js.borrow().lists(&m.provider_id, &m.id)
+                {
+                    // Already its provider's: no provider's `model_ids` moved.
+                    in_providers = Some(None);
+                }
+                self.providers_js
+                    .borrow_mut()
+                    .note(event.version, in_providers);
+                self.models_js.borrow_mut().note(event.version, in_models);
                 if !self.listeners.is_empty(Kind::Event) {
                     let value = to_js(&*event);
                     let shown = fallbacks(&event.payload);
@@ -661,7 +870,7 @@ impl Driver {
     /// As the leading tab: tells the others what changed.
     fn share(&self, notice: &Notice) {
         let tabs = self.tabs.borrow();
-        let Some(tabs) = tabs.as_ref().filter(|t| t.leading()) else {
+        let Some(tabs) = tabs.as_ref().filter(|t| t.leading() && self.company.get()) else {
             return;
         };
         fn text<T: serde::Serialize + ?Sized>(value: &T) -> String {
@@ -711,6 +920,7 @@ impl Driver {
             text.get(..1).unwrap_or_default(),
             text.get(1..).unwrap_or_default(),
         );
+        self.company.set(true);
         let leading = self.tabs.borrow().as_ref().is_some_and(Tabs::leading);
         if leading {
             match kind {
@@ -781,6 +991,7 @@ impl Driver {
             },
         );
         let joined = tabs.is_some();
+        self.company.set(false);
         *self.tabs.borrow_mut() = tabs;
         joined
     }
@@ -822,17 +1033,28 @@ impl Driver {
         let value = to_js(&ProviderSyncClientState::scalars(&core));
         if let Some(state) = core.state() {
             let filter = effective_filter(None, core.settings().include_deprecated);
+            let (epoch, version) = (&state.metadata.epoch, state.metadata.version);
             let models = self.models_js.borrow_mut().array(
-                &state.metadata.epoch,
-                state.all_models.iter().filter(|m| filter.matches(m)),
-                |m| (&m.id, m.revision, &[]),
-                model_fallback,
+                epoch,
+                version,
+                core.settings().include_deprecated,
+                &Listed {
+                    items: &state.all_models,
+                    shown: &|m| filter.matches(m),
+                    entry: |m| (&m.id, m.revision, &[]),
+                    fallback: model_fallback,
+                },
             );
             let providers = self.providers_js.borrow_mut().array(
-                &state.metadata.epoch,
-                state.providers.iter(),
-                |p| (&p.id, p.revision, &p.model_ids),
-                provider_fallback,
+                epoch,
+                version,
+                true,
+                &Listed {
+                    items: &state.providers,
+                    shown: &|_| true,
+                    entry: |p| (&p.id, p.revision, &p.model_ids),
+                    fallback: provider_fallback,
+                },
             );
             let _ = js_sys::Reflect::set(&value, &"models".into(), &models);
             let _ = js_sys::Reflect::set(&value, &"providers".into(), &providers);

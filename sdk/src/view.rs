@@ -111,6 +111,27 @@ pub fn model_fallback(m: &ModelSpecification) -> Option<(&'static str, &'static 
     (!m.deprecation_status.is_known()).then_some(("deprecation_status", "deprecated"))
 }
 
+/// The provider and the model a change event touched, for the lists of
+/// `getState()` (providers first): `Some(None)` when it touched none of that
+/// list, `None` when it may have touched any of it (a provider's removal
+/// takes its models; a model's change may move it from one provider's
+/// `model_ids` to another's).
+#[allow(clippy::type_complexity)]
+pub fn touched(event: &EventPayload) -> (Option<Option<&str>>, Option<Option<&str>>) {
+    use EventPayload as P;
+    match event {
+        P::ProviderAdded(p) | P::ProviderUpdated(p) => (Some(Some(&p.id)), Some(None)),
+        P::ProviderStatusChanged(c) => (Some(Some(&c.provider_id)), Some(None)),
+        P::ProviderRemoved(r) => (Some(Some(&r.provider_id)), None),
+        P::ModelAdded(m) | P::ModelUpdated(m) | P::ModelDeprecated(m) => (None, Some(Some(&m.id))),
+        P::ModelRemoved(r) => (None, Some(Some(&r.model_id))),
+        P::ActiveProviderChanged(_) => (Some(None), Some(None)),
+        P::FullSync(_) | P::Hello(_) | P::Heartbeat(_) | P::ResyncRequired(_) | P::Error(_) => {
+            (None, None)
+        }
+    }
+}
+
 /// The providers and models an event removes: their objects must not come
 /// back if they are created again (starting over at revision 1). Any other
 /// change moves the entity's revision, which a kept object is checked
@@ -345,6 +366,58 @@ mod tests {
         assert_eq!(removed(&gone), (None, &[][..], Some("m1")));
         let kept = event(EventPayload::ModelUpdated(model("active")));
         assert_eq!(removed(&kept), (None, &[][..], None));
+    }
+
+    #[test]
+    fn changes_name_the_entries_of_the_lists_they_touch() {
+        use EventPayload as P;
+        use provider_sync_protocol::ActiveProviderChanged;
+        let provider = provider("available");
+        assert_eq!(
+            touched(&P::ProviderUpdated(provider.clone())),
+            (Some(Some("p")), Some(None))
+        );
+        assert_eq!(
+            touched(&P::ProviderAdded(provider)),
+            (Some(Some("p")), Some(None))
+        );
+        let status = P::ProviderStatusChanged(ProviderStatusChanged {
+            provider_id: "p".into(),
+            previous_status: ProviderStatus::Available,
+            status: ProviderStatus::Degraded,
+            health: Default::default(),
+            revision: 2,
+            automatic: false,
+        });
+        assert_eq!(touched(&status), (Some(Some("p")), Some(None)));
+        // A provider's removal takes its models: the models' list is walked.
+        let gone = P::ProviderRemoved(ProviderRemoved {
+            provider_id: "p".into(),
+            model_ids: vec!["m".into()],
+        });
+        assert_eq!(touched(&gone), (Some(Some("p")), None));
+        // A model's change may move it between providers' `model_ids`.
+        for event in [
+            P::ModelAdded(model("active")),
+            P::ModelUpdated(model("active")),
+            P::ModelDeprecated(model("deprecated")),
+        ] {
+            assert_eq!(touched(&event), (None, Some(Some("m"))), "{event:?}");
+        }
+        let gone = P::ModelRemoved(ModelRemoved {
+            model_id: "m".into(),
+            provider_id: "p".into(),
+        });
+        assert_eq!(touched(&gone), (None, Some(Some("m"))));
+        let pointers = P::ActiveProviderChanged(ActiveProviderChanged {
+            active_provider_id: Some("p".into()),
+            default_provider_id: None,
+        });
+        assert_eq!(touched(&pointers), (Some(None), Some(None)));
+        assert_eq!(
+            touched(&P::FullSync(provider_sync_protocol::SyncState::default())),
+            (None, None)
+        );
     }
 
     #[test]

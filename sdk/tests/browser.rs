@@ -8,7 +8,9 @@
 use std::future::Future;
 
 use js_sys::{Array, Function};
-use provider_sync_protocol::{ModelSpecification, SyncState, state_checksum};
+use provider_sync_protocol::{
+    Applied, ModelSpecification, SyncEvent, SyncState, apply_event, state_checksum,
+};
 use provider_sync_sdk::ProviderSyncService;
 use provider_sync_sdk::config::ProviderSyncConfig;
 use provider_sync_sdk::machine::{SyncStatus, Transport};
@@ -1069,6 +1071,138 @@ async fn a_model_deleted_and_created_again_is_shown_as_it_is_now() {
     service.destroy();
 }
 
+/// Every snapshot a `subscribe` listener was handed, as the state replayed
+/// from the events has it at that version: the lists patched event by
+/// event (and several events at a time) hold what a full walk would.
+#[wasm_bindgen_test]
+async fn each_snapshot_lists_what_the_events_made_of_the_state() {
+    let service = connected().await;
+    eventually(3000, "a converged copy", || async {
+        converged(&service).await
+    })
+    .await;
+    let mut replayed = server_state().await;
+    replayed.providers.sort_by(|a, b| a.id.cmp(&b.id));
+    replayed.all_models.sort_by(|a, b| a.id.cmp(&b.id));
+    let (seen, _) = record_events(&service);
+    let snapshots = Array::new();
+    let sink = snapshots.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
+        sink.push(&state);
+    });
+    service.subscribe(listener.as_ref().unchecked_ref::<Function>().clone());
+    listener.forget();
+
+    let stamp = js_sys::Date::now() as u64;
+    let [p, a, b, c] = ["", "-a", "-b", "-c"].map(|suffix| format!("patch-{stamp}{suffix}"));
+    let model = |id: &str, provider: &str| {
+        format!(
+            r#"{{"id":"{id}","name":"Patched","provider_id":"{provider}","context_window":4096}}"#
+        )
+    };
+    let writes: Vec<(&str, String, String, u16)> = vec![
+        (
+            "POST",
+            "/providers".into(),
+            format!(r#"{{"id":"{p}","name":"Patch"}}"#),
+            201,
+        ),
+        ("POST", "/models".into(), model(&a, "openai"), 201),
+        (
+            "PATCH",
+            format!("/models/{a}"),
+            r#"{"pricing":{"input_per_million":1,"output_per_million":2}}"#.into(),
+            200,
+        ),
+        (
+            "PATCH",
+            format!("/models/{a}"),
+            format!(r#"{{"provider_id":"{p}"}}"#),
+            200,
+        ),
+        ("POST", "/models".into(), model(&b, &p), 201),
+        (
+            "PATCH",
+            format!("/models/{a}"),
+            r#"{"deprecation_status":"deprecated"}"#.into(),
+            200,
+        ),
+        (
+            "PATCH",
+            format!("/models/{a}"),
+            r#"{"deprecation_status":"active"}"#.into(),
+            200,
+        ),
+        ("DELETE", format!("/models/{a}"), String::new(), 204),
+        ("POST", "/models".into(), model(&a, "openai"), 201),
+        (
+            "PUT",
+            format!("/providers/{p}/status"),
+            r#"{"status":"degraded"}"#.into(),
+            200,
+        ),
+        (
+            "PATCH",
+            format!("/models/{b}"),
+            r#"{"provider_id":"openai"}"#.into(),
+            200,
+        ),
+        ("POST", "/models".into(), model(&c, &p), 201),
+        ("DELETE", format!("/providers/{p}"), String::new(), 204),
+    ];
+    for (at, (method, path, body, status)) in writes.iter().enumerate() {
+        assert_eq!(
+            admin(method, path, body).await,
+            *status,
+            "write {at}: {method} {path}"
+        );
+        // Half of them wait for their snapshot; the others pile up.
+        if at % 2 == 0 {
+            let version = server_state().await.metadata.version;
+            eventually(3000, "the write's snapshot", || async {
+                state_of(&service).version >= version
+            })
+            .await;
+        }
+    }
+    eventually(3000, "the last write", || async {
+        converged(&service).await
+    })
+    .await;
+
+    let mut checked = 0;
+    for event in seen.iter() {
+        let Ok(event) = serde_wasm_bindgen::from_value::<SyncEvent>(event) else {
+            continue; // a connection event
+        };
+        if apply_event(&mut replayed, &event) != Ok(Applied::Changed) {
+            continue;
+        }
+        for snapshot in snapshots.iter() {
+            let shown: ProviderSyncClientState = serde_wasm_bindgen::from_value(snapshot).unwrap();
+            if shown.version != event.version {
+                continue;
+            }
+            let models: Vec<_> = replayed
+                .all_models
+                .iter()
+                .filter(|m| !m.is_deprecated())
+                .cloned()
+                .collect();
+            assert_eq!(shown.models, models, "models at version {}", event.version);
+            assert_eq!(
+                shown.providers, replayed.providers,
+                "providers at version {}",
+                event.version
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= writes.len(), "{checked} snapshots checked");
+    assert_eq!(replayed.metadata.version, state_of(&service).version);
+    service.destroy();
+}
+
 #[wasm_bindgen_test]
 async fn inside_an_event_listener_get_state_already_shows_the_event() {
     let service = connected().await;
@@ -1329,6 +1463,61 @@ async fn services_sharing_a_connection_hold_one_socket_and_hand_it_over() {
     })
     .await;
     follower.destroy();
+}
+
+/// A leading tab no other tab has spoken to posts nothing on the channel
+/// (no message per event or status change); once one says `h`, as every
+/// tab does when it starts to follow, it is told the state and the events.
+#[wasm_bindgen_test]
+async fn a_tab_alone_tells_no_one_until_another_speaks() {
+    let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
+    let leader = started(config(shared)).await;
+    eventually(3000, "the leader's socket", || async {
+        state_of(&leader).transport == Transport::Websocket
+    })
+    .await;
+    // Another page's view of the channel, silent until told to speak.
+    let channel = web_sys::BroadcastChannel::new(&format!("provider-sync {}", server())).unwrap();
+    let heard = Array::new();
+    let sink = heard.clone();
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
+            sink.push(&m.data());
+        });
+    channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let letters = || -> Vec<String> {
+        heard
+            .iter()
+            .map(|m| m.as_string().unwrap_or_default().chars().take(1).collect())
+            .collect()
+    };
+    let before = state_of(&leader).version;
+    change_xai().await;
+    eventually(3000, "the change", || async {
+        state_of(&leader).version > before
+    })
+    .await;
+    sleep(200).await;
+    assert_eq!(
+        letters(),
+        Vec::<String>::new(),
+        "nothing posted by a tab alone"
+    );
+
+    channel.post_message(&"h".into()).unwrap();
+    eventually(3000, "the state and status told", || async {
+        let seen = letters();
+        seen.contains(&"s".to_owned()) && seen.contains(&"m".to_owned())
+    })
+    .await;
+    change_xai().await;
+    eventually(3000, "the event told", || async {
+        letters().contains(&"e".to_owned())
+    })
+    .await;
+    channel.close();
+    drop(on_message);
+    leader.destroy();
 }
 
 #[wasm_bindgen_test]
