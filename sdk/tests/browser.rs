@@ -1071,11 +1071,26 @@ async fn a_model_deleted_and_created_again_is_shown_as_it_is_now() {
     service.destroy();
 }
 
-/// Every snapshot a `subscribe` listener was handed, as the state replayed
-/// from the events has it at that version: the lists patched event by
-/// event (and several events at a time) hold what a full walk would.
-#[wasm_bindgen_test]
-async fn each_snapshot_lists_what_the_events_made_of_the_state() {
+/// Reverses a snapshot's list in place, as a page sorting the list it was
+/// handed may: later snapshots must not change with it. (The snapshot
+/// itself stays `getState()`'s until the next change, so its entries stay
+/// readable.)
+fn scramble(snapshot: &JsValue, list: &str) {
+    let list: Array = js_sys::Reflect::get(snapshot, &list.into())
+        .unwrap()
+        .unchecked_into();
+    list.reverse();
+}
+
+/// Thirteen mixed writes (providers and models added, changed, moved
+/// between providers, deprecated, removed and created again, a provider
+/// removed with its models), a snapshot taken after each event (by a
+/// `subscribe` listener) or after each group of two to four events (by
+/// `getState()`, nothing else taking one in between), each list scrambled
+/// by the page once handed out. Every snapshot must hold what the events,
+/// replayed on the server's state from before them, make of the state at
+/// its version.
+async fn snapshots_follow_the_events(per_event: bool) {
     let service = connected().await;
     eventually(3000, "a converged copy", || async {
         converged(&service).await
@@ -1085,13 +1100,25 @@ async fn each_snapshot_lists_what_the_events_made_of_the_state() {
     replayed.providers.sort_by(|a, b| a.id.cmp(&b.id));
     replayed.all_models.sort_by(|a, b| a.id.cmp(&b.id));
     let (seen, _) = record_events(&service);
-    let snapshots = Array::new();
-    let sink = snapshots.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
-        sink.push(&state);
-    });
-    service.subscribe(listener.as_ref().unchecked_ref::<Function>().clone());
-    listener.forget();
+    let taken = std::rc::Rc::new(std::cell::RefCell::new(
+        Vec::<ProviderSyncClientState>::new(),
+    ));
+    let take = {
+        let taken = taken.clone();
+        move |state: JsValue| {
+            taken
+                .borrow_mut()
+                .push(serde_wasm_bindgen::from_value(state.clone()).unwrap());
+            scramble(&state, "models");
+            scramble(&state, "providers");
+        }
+    };
+    if per_event {
+        let take = take.clone();
+        let listener = Closure::<dyn FnMut(JsValue)>::new(take);
+        service.subscribe(listener.as_ref().unchecked_ref::<Function>().clone());
+        listener.forget();
+    }
 
     let stamp = js_sys::Date::now() as u64;
     let [p, a, b, c] = ["", "-a", "-b", "-c"].map(|suffix| format!("patch-{stamp}{suffix}"));
@@ -1100,69 +1127,82 @@ async fn each_snapshot_lists_what_the_events_made_of_the_state() {
             r#"{{"id":"{id}","name":"Patched","provider_id":"{provider}","context_window":4096}}"#
         )
     };
-    let writes: Vec<(&str, String, String, u16)> = vec![
-        (
-            "POST",
-            "/providers".into(),
-            format!(r#"{{"id":"{p}","name":"Patch"}}"#),
-            201,
-        ),
-        ("POST", "/models".into(), model(&a, "openai"), 201),
-        (
-            "PATCH",
-            format!("/models/{a}"),
-            r#"{"pricing":{"input_per_million":1,"output_per_million":2}}"#.into(),
-            200,
-        ),
-        (
-            "PATCH",
-            format!("/models/{a}"),
-            format!(r#"{{"provider_id":"{p}"}}"#),
-            200,
-        ),
-        ("POST", "/models".into(), model(&b, &p), 201),
-        (
-            "PATCH",
-            format!("/models/{a}"),
-            r#"{"deprecation_status":"deprecated"}"#.into(),
-            200,
-        ),
-        (
-            "PATCH",
-            format!("/models/{a}"),
-            r#"{"deprecation_status":"active"}"#.into(),
-            200,
-        ),
-        ("DELETE", format!("/models/{a}"), String::new(), 204),
-        ("POST", "/models".into(), model(&a, "openai"), 201),
-        (
-            "PUT",
-            format!("/providers/{p}/status"),
-            r#"{"status":"degraded"}"#.into(),
-            200,
-        ),
-        (
-            "PATCH",
-            format!("/models/{b}"),
-            r#"{"provider_id":"openai"}"#.into(),
-            200,
-        ),
-        ("POST", "/models".into(), model(&c, &p), 201),
-        ("DELETE", format!("/providers/{p}"), String::new(), 204),
+    let groups: Vec<Vec<(&str, String, String, u16)>> = vec![
+        vec![
+            (
+                "POST",
+                "/providers".into(),
+                format!(r#"{{"id":"{p}","name":"Patch"}}"#),
+                201,
+            ),
+            ("POST", "/models".into(), model(&a, "openai"), 201),
+            (
+                "PATCH",
+                format!("/models/{a}"),
+                r#"{"pricing":{"input_per_million":1,"output_per_million":2}}"#.into(),
+                200,
+            ),
+        ],
+        vec![
+            (
+                "PATCH",
+                format!("/models/{a}"),
+                format!(r#"{{"provider_id":"{p}"}}"#),
+                200,
+            ),
+            ("POST", "/models".into(), model(&b, &p), 201),
+            (
+                "PATCH",
+                format!("/models/{a}"),
+                r#"{"deprecation_status":"deprecated"}"#.into(),
+                200,
+            ),
+            (
+                "PATCH",
+                format!("/models/{a}"),
+                r#"{"deprecation_status":"active"}"#.into(),
+                200,
+            ),
+        ],
+        vec![
+            ("DELETE", format!("/models/{a}"), String::new(), 204),
+            ("POST", "/models".into(), model(&a, "openai"), 201),
+        ],
+        vec![
+            (
+                "PUT",
+                format!("/providers/{p}/status"),
+                r#"{"status":"degraded"}"#.into(),
+                200,
+            ),
+            (
+                "PATCH",
+                format!("/models/{b}"),
+                r#"{"provider_id":"openai"}"#.into(),
+                200,
+            ),
+            ("POST", "/models".into(), model(&c, &p), 201),
+            ("DELETE", format!("/providers/{p}"), String::new(), 204),
+        ],
     ];
-    for (at, (method, path, body, status)) in writes.iter().enumerate() {
-        assert_eq!(
-            admin(method, path, body).await,
-            *status,
-            "write {at}: {method} {path}"
-        );
-        // Half of them wait for their snapshot; the others pile up.
-        if at % 2 == 0 {
-            let version = server_state().await.metadata.version;
-            eventually(3000, "the write's snapshot", || async {
-                state_of(&service).version >= version
-            })
-            .await;
+    let heard = |version: u64| {
+        seen.iter().any(|e| {
+            js_sys::Reflect::get(&e, &"version".into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .is_some_and(|v| v as u64 >= version)
+        })
+    };
+    let mut writes = 0;
+    for group in &groups {
+        for (method, path, body, status) in group {
+            assert_eq!(admin(method, path, body).await, *status, "{method} {path}");
+            writes += 1;
+        }
+        let version = server_state().await.metadata.version;
+        eventually(3000, "the group's events", || async { heard(version) }).await;
+        if !per_event {
+            take(service.get_state());
         }
     }
     eventually(3000, "the last write", || async {
@@ -1170,6 +1210,7 @@ async fn each_snapshot_lists_what_the_events_made_of_the_state() {
     })
     .await;
 
+    let taken = taken.borrow();
     let mut checked = 0;
     for event in seen.iter() {
         let Ok(event) = serde_wasm_bindgen::from_value::<SyncEvent>(event) else {
@@ -1178,11 +1219,7 @@ async fn each_snapshot_lists_what_the_events_made_of_the_state() {
         if apply_event(&mut replayed, &event) != Ok(Applied::Changed) {
             continue;
         }
-        for snapshot in snapshots.iter() {
-            let shown: ProviderSyncClientState = serde_wasm_bindgen::from_value(snapshot).unwrap();
-            if shown.version != event.version {
-                continue;
-            }
+        for shown in taken.iter().filter(|shown| shown.version == event.version) {
             let models: Vec<_> = replayed
                 .all_models
                 .iter()
@@ -1198,9 +1235,23 @@ async fn each_snapshot_lists_what_the_events_made_of_the_state() {
             checked += 1;
         }
     }
-    assert!(checked >= writes.len(), "{checked} snapshots checked");
+    let expected = if per_event { writes } else { groups.len() };
+    assert!(
+        checked >= expected,
+        "{checked} snapshots checked of {expected}"
+    );
     assert_eq!(replayed.metadata.version, state_of(&service).version);
     service.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn each_snapshot_after_an_event_lists_what_the_events_made_of_the_state() {
+    snapshots_follow_the_events(true).await;
+}
+
+#[wasm_bindgen_test]
+async fn each_snapshot_after_several_events_lists_what_they_made_of_the_state() {
+    snapshots_follow_the_events(false).await;
 }
 
 #[wasm_bindgen_test]
