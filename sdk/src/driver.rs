@@ -1069,12 +1069,21 @@ impl Driver {
         value
     }
 
-    /// A list of the current snapshot (`providers` or `models`); empty
-    /// before any data.
-    pub(crate) fn snapshot_list(&self, name: &str) -> js_sys::Array {
-        js_sys::Reflect::get(&self.snapshot(), &name.into())
-            .ok()
-            .and_then(|list| list.dyn_into().ok())
+    /// The current snapshot's list of models (or providers) as made: the
+    /// page's copy may have been sorted or changed since. Empty before any
+    /// data.
+    pub(crate) fn snapshot_list(&self, models: bool) -> js_sys::Array {
+        self.snapshot();
+        let objects = if models {
+            &self.models_js
+        } else {
+            &self.providers_js
+        };
+        let objects = objects.borrow();
+        objects
+            .list
+            .as_ref()
+            .map(|(list, ..)| list.clone())
             .unwrap_or_default()
     }
 

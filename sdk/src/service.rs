@@ -173,7 +173,7 @@ impl ProviderSyncService {
     /// array.
     #[wasm_bindgen(js_name = getProviders, unchecked_return_type = "ProviderSyncInfo[]")]
     pub fn get_providers(&self) -> js_sys::Array {
-        self.driver.snapshot_list("providers").slice(0, u32::MAX)
+        self.driver.snapshot_list(false).slice(0, u32::MAX)
     }
 
     /// Models matching `query` (the fields of `useModels()`; snake_case
@@ -189,7 +189,7 @@ impl ProviderSyncService {
             .filter(|q| !q.is_undefined() && !q.is_null())
             .map(filter_of)
             .transpose()?;
-        let shown = self.driver.snapshot_list("models");
+        let shown = self.driver.snapshot_list(true);
         Ok(self.driver.with_core(|core| {
             let include = core.settings().include_deprecated;
             let (base, query) = (

@@ -1204,6 +1204,21 @@ async fn snapshots_follow_the_events(per_event: bool) {
         if !per_event {
             take(service.get_state());
         }
+        // getModels maps the state's models onto the snapshot's objects:
+        // the list as made, not the page's reversed copy.
+        let openai: Array = service
+            .get_models(Some(
+                js_sys::JSON::parse(r#"{"providerId":"openai"}"#).unwrap(),
+            ))
+            .unwrap();
+        assert!(openai.length() > 0);
+        for model in openai.iter() {
+            let provider = js_sys::Reflect::get(&model, &"provider_id".into()).unwrap();
+            assert_eq!(
+                provider, "openai",
+                "getModels after the page sorted its list"
+            );
+        }
     }
     eventually(3000, "the last write", || async {
         converged(&service).await
