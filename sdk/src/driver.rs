@@ -1169,7 +1169,12 @@ impl Driver {
                 return None;
             }
         };
-        let record = match from_js::<CacheRecord>(&raw, "the cached record") {
+        // Saved as JSON text; a release before kept the record as an object.
+        let record = match raw.as_string() {
+            Some(text) => from_text::<CacheRecord>(&text, "the cached record"),
+            None => from_js::<CacheRecord>(&raw, "the cached record"),
+        };
+        let record = match record {
             Ok(record) => record,
             Err(error) => {
                 self.cache_error(format!("discarded an unreadable cached record: {error}"));
@@ -1223,8 +1228,13 @@ impl Driver {
                     saved_at: now(),
                     state: state.clone(),
                 });
-                if let Some(record) = record {
-                    driver.store(&driver.cache_key(), &to_js(&record)).await;
+                // As JSON text: one string for IndexedDB to copy, where an
+                // object (3,345 models of LiteLLM's catalog) was first made
+                // by `JSON.parse` and then cloned field by field by `put()`.
+                if let Some(Ok(text)) = record.map(|r| crate::json::to_string(&r)) {
+                    driver
+                        .store(&driver.cache_key(), &JsValue::from_str(&text))
+                        .await;
                 }
                 if !driver.save_again.get() || driver.core.borrow().is_destroyed() {
                     driver.saving.set(false);

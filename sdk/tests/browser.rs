@@ -889,35 +889,47 @@ async fn a_request_past_sync_timeout_is_aborted() {
 
 #[wasm_bindgen_test]
 async fn a_damaged_cache_record_is_discarded_not_fatal() {
-    // Put a record of another shape where this server's copy would be.
-    let service = service(config(|_| {})).await;
+    // Put a record of another shape where this server's copy would be: an
+    // object (as a release before saved them), then JSON text cut short.
     let put = js_sys::Function::new_with_args(
-        "key",
+        "key, record",
         "return new Promise((ok, fail) => {
            const open = indexedDB.open('provider-sync');
            open.onupgradeneeded = () => open.result.createObjectStore('states');
            open.onsuccess = () => {
              const tx = open.result.transaction('states', 'readwrite');
-             tx.objectStore('states').put({ schema: 1, garbage: true }, key);
+             tx.objectStore('states').put(record, key);
              tx.oncomplete = () => { open.result.close(); ok(); };
              tx.onerror = () => fail(tx.error);
            };
            open.onerror = () => fail(open.error);
          });",
     );
-    let promise: js_sys::Promise = put
-        .call1(&JsValue::NULL, &server().into())
-        .unwrap()
-        .unchecked_into();
-    JsFuture::from(promise).await.unwrap();
-    let (seen, _) = record_events(&service);
-    JsFuture::from(service.initialize())
-        .await
-        .expect("starts from the network");
-    assert!(!state_of(&service).from_cache);
-    assert!(event_types(&seen).contains(&"cache_error".to_owned()));
-    assert!(converged(&service).await);
-    service.destroy();
+    let damaged = [
+        js_sys::JSON::parse(r#"{ "schema": 1, "garbage": true }"#).unwrap(),
+        JsValue::from_str(
+            r#"{"schema":1,"source":"http://127.0.0.1/","saved_at":1,"state":{"provid"#,
+        ),
+    ];
+    for record in damaged {
+        let service = service(config(|_| {})).await;
+        let promise: js_sys::Promise = put
+            .call2(&JsValue::NULL, &server().into(), &record)
+            .unwrap()
+            .unchecked_into();
+        JsFuture::from(promise).await.unwrap();
+        let (seen, _) = record_events(&service);
+        JsFuture::from(service.initialize())
+            .await
+            .expect("starts from the network");
+        assert!(!state_of(&service).from_cache, "{record:?}");
+        assert!(
+            event_types(&seen).contains(&"cache_error".to_owned()),
+            "{record:?}"
+        );
+        assert!(converged(&service).await);
+        service.destroy();
+    }
 }
 
 #[wasm_bindgen_test]
@@ -988,7 +1000,11 @@ async fn cached_version() -> Option<u64> {
             const db = open.result;
             if (!db.objectStoreNames.contains('states')) { db.close(); return ok(null); }
             const get = db.transaction('states').objectStore('states').get(key);
-            get.onsuccess = () => { db.close(); ok(get.result ? get.result.state.metadata.version : null); };
+            get.onsuccess = () => {
+              db.close();
+              const record = typeof get.result === 'string' ? JSON.parse(get.result) : get.result;
+              ok(record ? record.state.metadata.version : null);
+            };
             get.onerror = () => { db.close(); fail(get.error); };
           };
           open.onerror = () => fail(open.error);

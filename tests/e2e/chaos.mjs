@@ -538,7 +538,9 @@ function cachedState(page, api) {
       all.onerror = () => reject(all.error);
       all.onsuccess = () => {
         db.close();
-        const record = all.result.find((r) => r && typeof r === "object" && r.source === api);
+        // Saved as JSON text (a release before saved objects).
+        const records = all.result.map((r) => (typeof r === "string" ? JSON.parse(r) : r));
+        const record = records.find((r) => r && typeof r === "object" && r.source === api);
         resolve(record ? record.state : null);
       };
     };
