@@ -557,6 +557,14 @@ impl Driver {
                 .core
                 .borrow_mut()
                 .handle(input, now(), js_sys::Math::random());
+            // The state is already where all of these events lead, and a
+            // listener of the first may take a snapshot of it: no object of
+            // an entity a later one removes may be handed out again.
+            for command in &commands {
+                if let crate::machine::Command::Notify(Notice::Event(event)) = command {
+                    self.forget_removed(event);
+                }
+            }
             for command in commands {
                 self.execute(command);
             }
@@ -778,17 +786,23 @@ impl Driver {
         }
     }
 
+    /// Drops the objects of the entities `event` removes: if they are
+    /// created again (from revision 1), they get new ones.
+    fn forget_removed(&self, event: &provider_sync_protocol::SyncEvent) {
+        let (provider, models, model) = removed(event);
+        self.providers_js.borrow_mut().forget(provider);
+        let ids = models.iter().map(String::as_str).chain(model);
+        self.models_js.borrow_mut().forget(ids.clone());
+        self.left_out_js.borrow_mut().forget(ids);
+    }
+
     fn notify(&self, notice: Notice) {
         self.share(&notice);
         match notice {
             Notice::Event(event) => {
                 // A listener calling getState() sees the state with this event.
                 self.snapshot.borrow_mut().take();
-                let (provider, models, model) = removed(&event);
-                self.providers_js.borrow_mut().forget(provider);
-                let ids = models.iter().map(String::as_str).chain(model);
-                self.models_js.borrow_mut().forget(ids.clone());
-                self.left_out_js.borrow_mut().forget(ids);
+                self.forget_removed(&event);
                 let (mut in_providers, in_models) = touched(&event.payload);
                 if let EventPayload::ModelAdded(m)
                 | EventPayload::ModelUpdated(m)

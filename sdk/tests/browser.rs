@@ -1285,6 +1285,178 @@ async fn each_snapshot_after_several_events_lists_what_they_made_of_the_state() 
     snapshots_follow_the_events(false).await;
 }
 
+/// A model of the fake server's catalog below.
+fn fake_model(id: &str, revision: u64, name: &str) -> ModelSpecification {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "name": name, "provider_id": "p", "context_window": 1000,
+        "max_input_tokens": 1000, "max_output_tokens": 100, "supports_streaming": true,
+        "supports_vision": false, "supports_function_calling": false,
+        "supports_json_mode": false, "pricing": null, "deprecation_status": "active",
+        "deprecation_date": null, "sunset_date": null, "replacement_model_id": null,
+        "revision": revision
+    }))
+    .unwrap()
+}
+
+/// One `/sync` answer brings three events; a listener of the first calls
+/// `getState()`, which already shows the last (the state the answer led
+/// to). The third re-creates a model the second removed, at the revision
+/// it had (a store copied back from a backup without a new epoch): that
+/// snapshot must show the model as created again, not its old object.
+/// The server is a fake behind `window.fetch` (for its own base URL only),
+/// so that revisions can repeat.
+#[wasm_bindgen_test]
+async fn get_state_inside_a_batch_does_not_reuse_an_object_a_later_event_replaces() {
+    use provider_sync_protocol::{
+        EventPayload, ModelRemoved, ProviderSyncInfo, SyncResponse, SyncType, VersionInfo,
+    };
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let provider: ProviderSyncInfo = serde_json::from_value(serde_json::json!({
+        "id": "p", "name": "P", "display_name": "P", "provider_type": "openai",
+        "base_url": null, "health_url": null, "enabled": true, "priority": 0,
+        "status": "available", "health": {"last_check": null, "latency_ms": null, "message": null},
+        "fallback_provider_id": null, "capabilities": [], "model_ids": [], "revision": 1
+    }))
+    .unwrap();
+    let mut truth = SyncState {
+        providers: vec![provider],
+        all_models: vec![fake_model("a", 1, "A"), fake_model("m", 1, "Old")],
+        ..SyncState::default()
+    };
+    truth.metadata.epoch = "e1".into();
+    truth.metadata.version = 1;
+    truth.normalize();
+    let fake = Rc::new(RefCell::new((truth, Vec::<SyncEvent>::new())));
+    let server = fake.clone();
+    let handler =
+        Closure::<dyn FnMut(String, String) -> String>::new(move |url: String, body: String| {
+            let (truth, log) = &*server.borrow();
+            if url.ends_with("/version") {
+                let info = VersionInfo {
+                    version: truth.metadata.version,
+                    epoch: truth.metadata.epoch.clone(),
+                    server_time: "2026-01-01T00:00:00Z".into(),
+                    checksum: truth.metadata.checksum.clone(),
+                };
+                return serde_json::to_string(&info).unwrap();
+            }
+            if url.ends_with("/state") {
+                return serde_json::to_string(truth).unwrap();
+            }
+            let asked: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let since = asked["client_version"].as_u64().unwrap_or(0);
+            let full = since == 0;
+            let answer = SyncResponse {
+                sync_type: if full {
+                    SyncType::Full
+                } else {
+                    SyncType::Incremental
+                },
+                version: truth.metadata.version,
+                epoch: truth.metadata.epoch.clone(),
+                events: log
+                    .iter()
+                    .filter(|e| !full && e.version > since)
+                    .cloned()
+                    .collect(),
+                state: full.then(|| truth.clone()),
+                reason: full.then_some(provider_sync_protocol::FullSyncReason::Requested),
+                checksum: truth.metadata.checksum.clone(),
+            };
+            serde_json::to_string(&answer).unwrap()
+        });
+    let base = "http://127.0.0.1:9/fake-batch";
+    let install = Function::new_with_args(
+        "handler, base",
+        "const original = window.fetch;
+         window.__psRestoreFetch = () => { window.fetch = original; };
+         window.fetch = async (input, init) => {
+           const request = new Request(input, init);
+           if (!request.url.startsWith(base)) return original(input, init);
+           const body = request.method === 'POST' ? await request.text() : '';
+           return new Response(handler(request.url, body),
+             { status: 200, headers: { 'content-type': 'application/json' } });
+         };",
+    );
+    install
+        .call2(&JsValue::NULL, handler.as_ref(), &base.into())
+        .unwrap();
+    let service = Rc::new(
+        ProviderSyncService::new(Some(
+            config(|c| {
+                c.api_base_url = Some(base.into());
+                c.enable_web_socket = Some(false);
+                c.enable_cache = Some(false);
+                c.share_connection = Some(false);
+                c.polling_interval = Some(50.0);
+            })
+            .into_ts()
+            .unwrap(),
+        ))
+        .unwrap(),
+    );
+    let inside = Array::new();
+    let (sink, me) = (inside.clone(), Rc::downgrade(&service));
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        let version = js_sys::Reflect::get(&event, &"version".into()).unwrap();
+        if version == 2
+            && let Some(service) = me.upgrade()
+        {
+            sink.push(&service.get_state());
+        }
+    });
+    service.on_event(listener.as_ref().unchecked_ref::<Function>().clone());
+    JsFuture::from(service.initialize()).await.unwrap();
+    assert_eq!(state_of(&service).version, 1);
+
+    {
+        let (truth, log) = &mut *fake.borrow_mut();
+        for (version, payload) in [
+            (2, EventPayload::ModelUpdated(fake_model("a", 2, "A2"))),
+            (
+                3,
+                EventPayload::ModelRemoved(ModelRemoved {
+                    model_id: "m".into(),
+                    provider_id: "p".into(),
+                }),
+            ),
+            (4, EventPayload::ModelAdded(fake_model("m", 1, "New"))),
+        ] {
+            let event = SyncEvent {
+                id: format!("e{version}"),
+                version,
+                timestamp: "2026-01-01T00:00:00Z".into(),
+                payload,
+            };
+            assert_eq!(apply_event(truth, &event), Ok(Applied::Changed));
+            log.push(event);
+        }
+    }
+    eventually(3000, "the batch", || async {
+        state_of(&service).version == 4
+    })
+    .await;
+    let restore = js_sys::Reflect::get(&js_sys::global(), &"__psRestoreFetch".into()).unwrap();
+    restore
+        .unchecked_ref::<Function>()
+        .call0(&JsValue::NULL)
+        .unwrap();
+    service.destroy();
+    drop((listener, handler));
+
+    let want = fake.borrow().0.all_models.clone();
+    assert_eq!(
+        inside.length(),
+        1,
+        "the listener of the batch's first event ran once"
+    );
+    let shown: ProviderSyncClientState = serde_wasm_bindgen::from_value(inside.get(0)).unwrap();
+    assert_eq!(shown.version, 4);
+    assert_eq!(shown.models, want, "inside the batch");
+    assert_eq!(state_of(&service).models, want, "after it");
+}
+
 #[wasm_bindgen_test]
 async fn inside_an_event_listener_get_state_already_shows_the_event() {
     let service = connected().await;
