@@ -133,9 +133,8 @@ struct JsObjects {
     /// id, as the state keeps its lists.
     objects: Vec<(String, Option<u64>, Vec<String>, JsValue)>,
     /// The last list as made (the page was handed a copy; its entries are
-    /// `objects`', one for one), the version of the state it showed and the
-    /// filter's key.
-    list: Option<(js_sys::Array, u64, bool)>,
+    /// `objects`', one for one) and the filter's key.
+    list: Option<(js_sys::Array, bool)>,
     /// The version of the last event noted since that list, and the ids
     /// of the entities those events named.
     noted: u64,
@@ -245,7 +244,7 @@ impl JsObjects {
         }
         let named = std::mem::take(&mut self.named);
         let kept = match self.list.take() {
-            Some((last, _, was)) if was == key && self.noted == version => {
+            Some((last, was)) if was == key && self.noted == version => {
                 self.patch(&last, named, list);
                 last
             }
@@ -254,7 +253,7 @@ impl JsObjects {
         // Handed out as a copy (native `slice`): the page may sort or
         // change the list it was given; the one kept stays as made.
         let array = kept.slice_from(0);
-        self.list = Some((kept, version, key));
+        self.list = Some((kept, key));
         self.noted = version;
         array
     }
@@ -801,8 +800,9 @@ impl Driver {
         match notice {
             Notice::Event(event) => {
                 // A listener calling getState() sees the state with this event.
+                // (What it removes was forgotten when the machine's commands
+                // came: `dispatch`.)
                 self.snapshot.borrow_mut().take();
-                self.forget_removed(&event);
                 let (mut in_providers, in_models) = touched(&event.payload);
                 if let EventPayload::ModelAdded(m)
                 | EventPayload::ModelUpdated(m)
