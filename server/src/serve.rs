@@ -66,7 +66,7 @@ pub struct Activity {
 }
 
 impl Activity {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let now = now_ms();
         Self {
             read: AtomicU64::new(now),
@@ -96,13 +96,242 @@ impl Activity {
 pub struct Connection {
     pub peer: SocketAddr,
     pub activity: Arc<Activity>,
+    /// The socket itself, which a WebSocket session's fan-out lane writes
+    /// frames to directly (`crate::ws`).
+    pub socket: Arc<Socket>,
+}
+
+/// One connection's socket, shared by the task that serves it (through
+/// [`Tracked`]) and, after a WebSocket upgrade, the fan-out lane that
+/// writes the session's frames without waking its task. Writes are
+/// serialised by a lock; in whole-write mode (set for a session in a lane)
+/// a write is never taken in part: what the socket cannot take at once is
+/// kept, in order, and written first by the next write or flush, so the
+/// frames of two writers never interleave.
+#[derive(Debug)]
+pub struct Socket {
+    tcp: TcpStream,
+    activity: Arc<Activity>,
+    out: std::sync::Mutex<Out>,
+}
+
+#[derive(Debug, Default)]
+struct Out {
+    /// Bytes accepted and not yet written, from `start` on.
+    pending: Vec<u8>,
+    start: usize,
+    whole: bool,
+    /// Bytes written to the socket so far: a flush waits for the bytes
+    /// accepted before it, not for later ones.
+    written: u64,
+}
+
+impl Out {
+    fn waiting(&self) -> usize {
+        self.pending.len() - self.start
+    }
+
+    /// `n` kept bytes were written.
+    fn advance(&mut self, n: usize) {
+        self.start += n;
+        if self.waiting() == 0 {
+            // A large write's leftover (a full state) is not kept allocated
+            // for the rest of a long session.
+            if self.pending.capacity() > 64 << 10 {
+                self.pending = Vec::new();
+            } else {
+                self.pending.clear();
+            }
+            self.start = 0;
+        } else if self.start >= 64 << 10 && self.start >= self.pending.len() / 2 {
+            // Bytes keep coming while earlier ones leave: what was written
+            // is dropped, so the buffer holds at most about twice what waits.
+            self.pending.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    fn keep(&mut self, parts: &[io::IoSlice<'_>], mut skip: usize) {
+        for part in parts {
+            if skip >= part.len() {
+                skip -= part.len();
+                continue;
+            }
+            self.pending.extend_from_slice(&part[skip..]);
+            skip = 0;
+        }
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(tcp: TcpStream, activity: Arc<Activity>) -> Self {
+        Self {
+            tcp,
+            activity,
+            out: std::sync::Mutex::new(Out::default()),
+        }
+    }
+
+    fn out(&self) -> std::sync::MutexGuard<'_, Out> {
+        // A panic while holding it cannot leave `Out` half-changed in a way
+        // that matters more than the panic itself.
+        self.out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wrote(&self, out: &mut Out, n: usize) {
+        out.written += n as u64;
+        if n > 0 {
+            self.activity.written.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Writes what is kept, as far as the socket takes it now.
+    fn drain(&self, out: &mut Out) -> io::Result<()> {
+        while out.waiting() > 0 {
+            match self.tcp.try_write(&out.pending[out.start..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wrote(out, n);
+                    out.advance(n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    /// From now on, every write is taken whole (see [`Socket`]).
+    pub fn write_whole(&self) {
+        self.out().whole = true;
+    }
+
+    /// Writes `parts` whole, without waiting: what the socket does not take
+    /// now is kept and written, in order, before anything written later.
+    /// Returns the bytes kept, which whoever owns the session flushes.
+    pub fn send(&self, parts: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.send_whole(&mut self.out(), parts)
+    }
+
+    fn send_whole(&self, out: &mut Out, parts: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        if out.waiting() > 0 {
+            self.drain(out)?;
+        }
+        if out.waiting() > 0 {
+            out.keep(parts, 0);
+            return Ok(out.waiting());
+        }
+        // One part goes out with `send` rather than `writev`: the kernel's
+        // vectored path costs more per call (perf, 10k clients: `writev`'s
+        // own work and its file-position lock were about 6% of the server's
+        // CPU).
+        let tried = match parts {
+            [one] => self.tcp.try_write(one),
+            _ => self.tcp.try_write_vectored(parts),
+        };
+        let written = match tried {
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(err) => return Err(err),
+        };
+        self.wrote(out, written);
+        out.keep(parts, written);
+        Ok(out.waiting())
+    }
+
+    /// Bytes kept, not yet written.
+    pub fn waiting(&self) -> usize {
+        self.out().waiting()
+    }
+
+    /// Where a flush of every byte accepted so far ends.
+    pub fn flush_target(&self) -> u64 {
+        let out = self.out();
+        out.written + out.waiting() as u64
+    }
+
+    /// Writes what is kept until the socket has taken every byte up to
+    /// `target` ([`Socket::flush_target`]); bytes accepted later (a lane
+    /// writing to a slow socket all along) do not hold it.
+    pub fn poll_flush_to(&self, cx: &mut Context<'_>, target: u64) -> Poll<io::Result<()>> {
+        loop {
+            let mut out = self.out();
+            self.drain(&mut out)?;
+            if out.written >= target {
+                return Poll::Ready(Ok(()));
+            }
+            drop(out);
+            std::task::ready!(self.tcp.poll_write_ready(cx))?;
+        }
+    }
+
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        loop {
+            std::task::ready!(self.tcp.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match self.tcp.try_read(unfilled) {
+                Ok(n) => {
+                    if n > 0 {
+                        self.activity.read.store(now_ms(), Ordering::Relaxed);
+                    }
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Poll::Ready(Err(err)),
+            }
+        }
+    }
+
+    fn poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        parts: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total: usize = parts.iter().map(|part| part.len()).sum();
+        loop {
+            let mut out = self.out();
+            if out.whole {
+                return Poll::Ready(self.send_whole(&mut out, parts).map(|_| total));
+            }
+            if out.waiting() > 0 {
+                self.drain(&mut out)?;
+            }
+            if out.waiting() == 0 {
+                match self.tcp.try_write_vectored(parts) {
+                    Ok(n) => {
+                        self.wrote(&mut out, n);
+                        return Poll::Ready(Ok(n));
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(err) => return Poll::Ready(Err(err)),
+                }
+            }
+            drop(out);
+            std::task::ready!(self.tcp.poll_write_ready(cx))?;
+        }
+    }
+
+    /// Writes everything kept; pending until the socket has taken it.
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let mut out = self.out();
+            self.drain(&mut out)?;
+            if out.waiting() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            drop(out);
+            std::task::ready!(self.tcp.poll_write_ready(cx))?;
+        }
+    }
 }
 
 /// A socket that records its progress, and counts itself open until it is
 /// dropped (after a WebSocket upgrade, when the session ends).
 struct Tracked {
-    io: TcpStream,
-    activity: Arc<Activity>,
+    socket: Arc<Socket>,
     open: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
 }
@@ -116,54 +345,43 @@ impl Drop for Tracked {
 
 impl AsyncRead for Tracked {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.read.store(now_ms(), Ordering::Relaxed);
-        }
-        polled
+        self.socket.poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Tracked {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.written.store(now_ms(), Ordering::Relaxed);
-        }
-        polled
+        self.socket.poll_write(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.written.store(now_ms(), Ordering::Relaxed);
-        }
-        polled
+        self.socket.poll_write(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        true
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.socket.poll_flush(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.socket.poll_flush(cx))?;
+        // What `TcpStream`'s own shutdown does, through the shared handle.
+        Poll::Ready(socket2::SockRef::from(&self.socket.tcp).shutdown(std::net::Shutdown::Write))
     }
 }
 
@@ -236,18 +454,19 @@ pub async fn serve(
         let count = open.fetch_add(1, Ordering::Relaxed) + 1;
         metrics.connections.inc();
         let activity = Arc::new(Activity::new());
+        let _ = stream.set_nodelay(true);
+        let socket = Arc::new(Socket::new(stream, activity.clone()));
         let io = Tracked {
-            io: stream,
-            activity: activity.clone(),
+            socket: socket.clone(),
             open: open.clone(),
             metrics: metrics.clone(),
         };
         if count > limits.ceiling() {
             metrics.refused("connections").inc();
             drop(io);
+            drop(socket);
             continue;
         }
-        let _ = io.io.set_nodelay(true);
         let over = count > limits.max_connections;
         if over {
             metrics.refused("connections").inc();
@@ -255,6 +474,7 @@ pub async fn serve(
         let connection = Connection {
             peer,
             activity: activity.clone(),
+            socket,
         };
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
@@ -291,4 +511,125 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A connected pair on loopback: the server's side as a [`Socket`], and
+    /// the client's.
+    pub(crate) async fn pair() -> (Arc<Socket>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (client, accepted) = tokio::join!(
+            TcpStream::connect(listener.local_addr().unwrap()),
+            listener.accept()
+        );
+        let (server, client) = (accepted.unwrap().0, client.unwrap());
+        // Small buffers: a test fills them with little.
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(64 << 10)
+            .unwrap();
+        socket2::SockRef::from(&client)
+            .set_recv_buffer_size(64 << 10)
+            .unwrap();
+        let socket = Socket::new(server, Arc::new(Activity::new()));
+        (Arc::new(socket), client)
+    }
+
+    /// Whole writes larger than the socket takes at once: what it does not
+    /// take is kept and goes out first, so the peer reads every byte in
+    /// the order written, across writers (`send`, and `Tracked`'s
+    /// `poll_write`, which the WebSocket's own writes go through).
+    #[tokio::test]
+    async fn whole_writes_keep_what_the_socket_does_not_take_in_order() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (socket, mut client) = pair().await;
+        socket.write_whole();
+        // 1 MiB each: more than the buffers take at once.
+        let chunks: Vec<Vec<u8>> = (1..=3u8).map(|i| vec![i; 1 << 20]).collect();
+        socket.send(&[io::IoSlice::new(&chunks[0])]).unwrap();
+        assert!(socket.waiting() > 0, "the socket took 1 MiB at once");
+        let mut tracked = Tracked {
+            socket: socket.clone(),
+            open: Arc::new(AtomicUsize::new(1)),
+            metrics: Arc::new(Metrics::new()),
+        };
+        tracked.metrics.connections.inc();
+        // Taken whole although the socket is full.
+        let taken = tokio::time::timeout(Duration::from_secs(2), tracked.write(&chunks[1]))
+            .await
+            .expect("a whole write waited for the socket");
+        assert_eq!(taken.unwrap(), chunks[1].len());
+        socket
+            .send(&[
+                io::IoSlice::new(&chunks[2][..1]),
+                io::IoSlice::new(&chunks[2][1..]),
+            ])
+            .unwrap();
+        let total = chunks.iter().map(Vec::len).sum::<usize>();
+        let reader = tokio::spawn(async move {
+            let mut received = vec![0u8; total];
+            client.read_exact(&mut received).await.unwrap();
+            received
+        });
+        tracked.flush().await.unwrap();
+        assert_eq!(socket.waiting(), 0);
+        let received = reader.await.unwrap();
+        assert!(received == chunks.concat(), "bytes lost or out of order");
+    }
+
+    /// A socket that never empties (bytes keep coming as others leave):
+    /// what was written is dropped, the buffer holds about twice what waits.
+    #[test]
+    fn the_kept_bytes_stay_bounded_while_never_all_written() {
+        let mut out = Out::default();
+        let chunk = vec![1u8; 1000];
+        for _ in 0..10_000 {
+            out.keep(&[io::IoSlice::new(&chunk)], 0);
+            out.advance(999);
+            assert!(out.waiting() > 0);
+            assert!(
+                out.pending.len() <= 2 * out.waiting() + (64 << 10) + chunk.len(),
+                "{} bytes held for {} waiting",
+                out.pending.len(),
+                out.waiting()
+            );
+        }
+        assert_eq!(out.waiting(), 10_000);
+        assert!(out.pending[out.start..].iter().all(|&b| b == 1));
+    }
+
+    /// A flush waits for the bytes accepted before it, not for those a lane
+    /// keeps adding to a slow socket.
+    #[tokio::test]
+    async fn a_flush_ends_with_the_bytes_before_it() {
+        use tokio::io::AsyncReadExt;
+        let (socket, mut client) = pair().await;
+        socket.write_whole();
+        let first = vec![1u8; 1 << 20];
+        socket.send(&[io::IoSlice::new(&first)]).unwrap();
+        let target = socket.flush_target();
+        assert_eq!(target, first.len() as u64);
+        let later = vec![2u8; 1 << 20];
+        socket.send(&[io::IoSlice::new(&later)]).unwrap();
+        // The client reads the first MiB only, then holds the connection.
+        let (done, hold) = tokio::sync::oneshot::channel::<()>();
+        let reader = tokio::spawn(async move {
+            let mut received = vec![0u8; 1 << 20];
+            client.read_exact(&mut received).await.unwrap();
+            let _ = hold.await;
+            received
+        });
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            std::future::poll_fn(|cx| socket.poll_flush_to(cx, target)),
+        )
+        .await
+        .expect("the flush waited for bytes accepted after it")
+        .unwrap();
+        assert!(socket.waiting() > 0, "the later bytes wait for the client");
+        drop(done);
+        assert!(reader.await.unwrap() == first);
+    }
 }

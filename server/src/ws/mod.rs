@@ -1,6 +1,7 @@
 //! `GET /ws`: the upgrade, with the socket limits, handing each connection to
 //! a session.
 
+mod lane;
 mod runtime;
 mod session;
 
@@ -58,6 +59,7 @@ pub async fn upgrade(
     State(app): State<AppState>,
     AppQuery(query): AppQuery<WsQuery>,
     connection: Option<Extension<Connection>>,
+    version: axum::http::Version,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Error> {
     let ws = ws.map_err(|rejection| {
@@ -80,7 +82,18 @@ pub async fn upgrade(
     };
     // The write deadline measures the socket's progress when the server
     // serves the connection itself (not inside an application's own).
-    let progress = connection.map(|Extension(c)| c.activity);
+    let connection = connection.map(|Extension(c)| c);
+    let progress = connection.as_ref().map(|c| c.activity.clone());
+    // Served by this server over HTTP/1.1: the socket is at hand, and the
+    // session's change frames go through a fan-out lane. Inside an
+    // application's own server, the session writes them itself.
+    let laned = connection
+        .filter(|_| version == axum::http::Version::HTTP_11)
+        .map(|c| {
+            let lanes = app.sessions.lanes(&app.service, app.config.ws_queue);
+            let member = lanes.member(c.socket, timing.client_timeout);
+            (lanes, member)
+        });
     let resume = Resume {
         since: query.since,
         epoch: query.epoch,
@@ -96,10 +109,21 @@ pub async fn upgrade(
             let metrics = service.metrics().clone();
             metrics.ws_connections.inc();
             let _slot = slot;
-            let ended = sessions
-                .run(run(socket, service, resume, timing, progress, shutdown))
-                .await
-                .unwrap_or(Ended::ServerGone);
+            let ended = match laned {
+                Some((lanes, member)) => {
+                    sessions
+                        .run(lane::run(
+                            socket, member, lanes, service, resume, timing, progress, shutdown,
+                        ))
+                        .await
+                }
+                None => {
+                    sessions
+                        .run(run(socket, service, resume, timing, progress, shutdown))
+                        .await
+                }
+            }
+            .unwrap_or(Ended::ServerGone);
             if matches!(ended, Ended::WriteStalled | Ended::ClientSilent) {
                 metrics.ws_dropped.inc();
             }

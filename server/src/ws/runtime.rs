@@ -10,14 +10,17 @@
 //! woken.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::runtime::{Builder, Runtime};
+
+use super::lane::Lanes;
+use crate::service::Service;
 
 /// Where sessions run: their own runtime, or (none) the caller's, each as a
 /// task of its own.
 #[derive(Debug, Clone, Default)]
-pub struct Sessions(Option<Arc<Owned>>);
+pub struct Sessions(Option<Arc<Owned>>, Arc<OnceLock<Arc<Lanes>>>);
 
 /// Shut down without waiting when the last handle goes (which may be inside
 /// an async task, where a blocking drop would panic): the sessions have had
@@ -37,14 +40,32 @@ impl Sessions {
     /// `threads` worker threads of their own; 0 for the caller's runtime.
     pub fn new(threads: usize) -> std::io::Result<Self> {
         if threads == 0 {
-            return Ok(Self(None));
+            return Ok(Self(None, Arc::default()));
         }
         let runtime = Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("provider-sync-ws")
             .enable_all()
             .build()?;
-        Ok(Self(Some(Arc::new(Owned(Some(runtime))))))
+        Ok(Self(Some(Arc::new(Owned(Some(runtime)))), Arc::default()))
+    }
+
+    /// The fan-out lanes of `service`, started on first use where sessions
+    /// run: one per thread of their own, or one per CPU on the caller's.
+    pub(super) fn lanes(&self, service: &Service, room: usize) -> Arc<Lanes> {
+        self.1
+            .get_or_init(|| {
+                let runtime = self.0.as_ref().and_then(|owned| owned.0.as_ref());
+                let count = match runtime {
+                    Some(runtime) => runtime.metrics().num_workers(),
+                    None => Self::threads(None),
+                };
+                Arc::new(Lanes::start(count, service, room, |lane| match runtime {
+                    Some(runtime) => drop(runtime.spawn(lane)),
+                    None => drop(tokio::spawn(lane)),
+                }))
+            })
+            .clone()
     }
 
     /// The default: one thread per CPU.

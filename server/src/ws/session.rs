@@ -46,14 +46,40 @@ pub enum Ended {
     ServerGone,
 }
 
+pub(super) fn event_text(event: &SyncEvent) -> String {
+    serde_json::to_string(event).expect("event serialises")
+}
+
 fn message(event: &SyncEvent) -> Message {
-    Message::Text(Utf8Bytes::from(
-        serde_json::to_string(event).expect("event serialises"),
-    ))
+    Message::Text(Utf8Bytes::from(event_text(event)))
+}
+
+pub(super) fn control_text(snapshot: &Snapshot, payload: EventPayload) -> String {
+    event_text(&snapshot.control_event(payload))
 }
 
 fn control(snapshot: &Snapshot, payload: EventPayload) -> Message {
     message(&snapshot.control_event(payload))
+}
+
+/// The `hello` a session starts with, saying how it catches its client up.
+pub(super) fn hello(snapshot: &Snapshot, catch_up: &CatchUp, timing: &Timing) -> String {
+    let sync_type = match catch_up {
+        CatchUp::UpToDate => SyncType::None,
+        CatchUp::Events(_) => SyncType::Incremental,
+        CatchUp::Full(_) => SyncType::Full,
+    };
+    control_text(
+        snapshot,
+        EventPayload::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            epoch: snapshot.epoch().to_owned(),
+            version: snapshot.version(),
+            sync_type,
+            heartbeat_interval_ms: timing.heartbeat.as_millis() as u64,
+            client_timeout_ms: timing.client_timeout.as_millis() as u64,
+        }),
+    )
 }
 
 fn error_frame(snapshot: &Snapshot, code: &str, message: String) -> Message {
@@ -81,24 +107,28 @@ pub fn read_client_frame(text: &str) -> Result<ClientMessage, ErrorData> {
 /// The socket, written with a deadline. One task owns it whole (no split
 /// halves behind a lock): it reads in the `select!` below and writes in its
 /// branches.
-struct Writer<S> {
-    sink: S,
-    timeout: Duration,
+pub(super) struct Writer<S> {
+    pub(super) sink: S,
+    pub(super) timeout: Duration,
     /// The connection's byte progress, when known: then the deadline is on
     /// progress (a slow but moving client receiving a large `full_sync`
     /// keeps its session), not on the whole write.
-    progress: Option<Arc<Activity>>,
+    pub(super) progress: Option<Arc<Activity>>,
 }
 
 /// Most frames written to one socket before a flush: a session far behind
 /// still gives the others their turn.
-const MAX_BATCH: usize = 64;
+pub(super) const MAX_BATCH: usize = 64;
 
 /// Runs one write on the socket with the deadline. The deadline's timer is
 /// only set up when the socket cannot take the write at once: with
 /// thousands of clients, a timer per message per client is measurable, and
 /// a stalled socket is the exception.
-async fn within<F, E>(timeout: Duration, progress: Option<&Activity>, write: F) -> Result<(), Ended>
+pub(super) async fn within<F, E>(
+    timeout: Duration,
+    progress: Option<&Activity>,
+    write: F,
+) -> Result<(), Ended>
 where
     F: Future<Output = Result<(), E>>,
 {
@@ -134,7 +164,7 @@ where
     S: Sink<Message> + Unpin,
 {
     /// Sends one message and flushes it.
-    async fn send(&mut self, message: Message) -> Result<(), Ended> {
+    pub(super) async fn send(&mut self, message: Message) -> Result<(), Ended> {
         within(
             self.timeout,
             self.progress.as_deref(),
@@ -155,11 +185,11 @@ where
         .await
     }
 
-    async fn flush(&mut self) -> Result<(), Ended> {
+    pub(super) async fn flush(&mut self) -> Result<(), Ended> {
         within(self.timeout, self.progress.as_deref(), self.sink.flush()).await
     }
 
-    async fn close(&mut self, code: u16, reason: &'static str) {
+    pub(super) async fn close(&mut self, code: u16, reason: &'static str) {
         let frame = CloseFrame {
             code,
             reason: Utf8Bytes::from_static(reason),
@@ -178,13 +208,16 @@ enum Step {
     Silent,
 }
 
-fn step(
-    frame: Frame,
+/// Whether a frame goes to a client that was sent `sent_version` of
+/// `epoch` (both updated); `silent` says whether the client has been quiet
+/// past its timeout, asked only at heartbeats. Shared by sessions and the
+/// fan-out lanes.
+pub(super) fn decide(
+    frame: &Frame,
     sent_version: &mut u64,
     epoch: &mut String,
-    last_heard: Instant,
-    timing: &Timing,
-) -> Step {
+    silent: impl FnOnce() -> bool,
+) -> Decision {
     if frame.reset {
         // The state was reloaded from the store: the client is told to
         // resync. In a new epoch versions start over; in the same one, a
@@ -198,15 +231,38 @@ fn step(
         }
     } else if frame.change {
         if frame.version <= *sent_version {
-            return Step::Skip;
+            return Decision::Skip;
         }
         *sent_version = frame.version;
     } else if frame.version < *sent_version {
-        return Step::Skip;
-    } else if last_heard.elapsed() > timing.client_timeout {
-        return Step::Silent;
+        return Decision::Skip;
+    } else if silent() {
+        return Decision::Silent;
     }
-    Step::Send(frame.text)
+    Decision::Send
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Decision {
+    Send,
+    Skip,
+    Silent,
+}
+
+fn step(
+    frame: Frame,
+    sent_version: &mut u64,
+    epoch: &mut String,
+    last_heard: Instant,
+    timing: &Timing,
+) -> Step {
+    match decide(&frame, sent_version, epoch, || {
+        last_heard.elapsed() > timing.client_timeout
+    }) {
+        Decision::Send => Step::Send(frame.text),
+        Decision::Skip => Step::Skip,
+        Decision::Silent => Step::Silent,
+    }
 }
 
 pub async fn run<S, E>(
@@ -239,22 +295,7 @@ where
         resume.epoch.as_deref(),
         resume.since.is_none(),
     );
-    let sync_type = match &catch_up {
-        CatchUp::UpToDate => SyncType::None,
-        CatchUp::Events(_) => SyncType::Incremental,
-        CatchUp::Full(_) => SyncType::Full,
-    };
-    let hello = control(
-        &snapshot,
-        EventPayload::Hello(Hello {
-            protocol_version: PROTOCOL_VERSION,
-            epoch: snapshot.epoch().to_owned(),
-            version: snapshot.version(),
-            sync_type,
-            heartbeat_interval_ms: timing.heartbeat.as_millis() as u64,
-            client_timeout_ms: timing.client_timeout.as_millis() as u64,
-        }),
-    );
+    let hello = Message::Text(Utf8Bytes::from(hello(&snapshot, &catch_up, &timing)));
     let caught_up = async {
         out.send(hello).await?;
         match catch_up {
@@ -441,7 +482,7 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use futures_channel::mpsc;
@@ -549,7 +590,9 @@ mod tests {
 
     /// A service on a fresh store, with a queue of 16 frames and a log of
     /// `retention` events.
-    async fn service_keeping(retention: u64) -> (Arc<Service>, tempfile::TempDir) {
+    pub(in crate::ws) async fn service_keeping(
+        retention: u64,
+    ) -> (Arc<Service>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db").display().to_string())
             .await
@@ -666,7 +709,7 @@ mod tests {
 
     /// Writes `count` providers named `prefix…` in one write: `count` frames
     /// on the ring at once, more than its 16 if `count` is larger.
-    async fn burst(service: &Arc<Service>, prefix: &str, count: usize) {
+    pub(in crate::ws) async fn burst(service: &Arc<Service>, prefix: &str, count: usize) {
         service
             .write(|draft| {
                 for i in 0..count {
