@@ -1012,7 +1012,12 @@ async fn a_backup_of_postgresql_restores_into_an_empty_database_in_a_new_epoch()
     let (health_url, answer) = health_endpoint().await;
     answer.store(503, std::sync::atomic::Ordering::SeqCst);
     let url = fresh_database(shared(), "backup");
-    let live = TestServer::start(instance_config(&url)).await;
+    // Its own prober, if its first round comes after the provider exists,
+    // reads the 503 as `probe_once` does.
+    let mut settings = instance_config(&url);
+    settings.health_allow_private = true;
+    settings.health_failures = 1;
+    let live = TestServer::start(settings).await;
     live.add_provider("p").await;
     live.add_model("m", "p").await;
     let created = live

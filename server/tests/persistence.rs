@@ -500,7 +500,14 @@ async fn what_if_match_accepts_after_a_health_change_survives_a_restart() {
     let (health_url, answer) = health_endpoint().await;
     answer.store(503, std::sync::atomic::Ordering::SeqCst);
     let (_dir, db) = temp_db();
-    let server = TestServer::start(config(&db)).await;
+    // The server's own prober, whose first round runs at start and on a
+    // loaded machine may come after the provider exists, reads the 503 as
+    // `probe_once` does (by default it refuses loopback and waits for three
+    // failures: `degraded`).
+    let mut settings = config(&db);
+    settings.health_allow_private = true;
+    settings.health_failures = 1;
+    let server = TestServer::start(settings.clone()).await;
     let created = server
         .admin(reqwest::Method::POST, "/providers")
         .json(&json!({"id": "watched", "name": "Watched", "health_url": health_url}))
@@ -515,7 +522,7 @@ async fn what_if_match_accepts_after_a_health_change_survives_a_restart() {
     assert!(probed.revision > read.revision);
     server.stop().await;
 
-    let restarted = TestServer::start(config(&db)).await;
+    let restarted = TestServer::start(settings).await;
     let patched = restarted
         .admin(reqwest::Method::PATCH, "/providers/watched")
         .header(reqwest::header::IF_MATCH, format!("\"{}\"", read.revision))
