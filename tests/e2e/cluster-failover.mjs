@@ -26,7 +26,14 @@ test("the SDK behind a balancer converges after the instance it follows is kille
     page.on("pageerror", (error) => console.error("[cluster] page error:", error.message));
     await page.goto(`${lb}/`);
     await page.getByRole("status").first().filter({ hasText: "Synced" }).waitFor({ timeout: 20_000 });
-    const open = await Promise.all(instances.map((i) => connections(i.port)));
+    // "Synced" can come from the first POST /sync, before the socket is
+    // open: wait (up to 10 s) for it to be.
+    let open = [];
+    for (let tries = 0; tries < 100; tries++) {
+      open = await Promise.all(instances.map((i) => connections(i.port)));
+      if (open.some((n) => n >= 1)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     assert.deepEqual(open.filter((n) => n >= 1).length, 1, `exactly one instance holds the page's socket: ${open}`);
     const victim = open.findIndex((n) => n >= 1);
     const survivor = instances[1 - victim];
