@@ -28,6 +28,10 @@ pub struct ProviderAvailability {
 
 /// How soon a deprecated model stops working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "wire",
+    derive(provider_sync_wire::Read, provider_sync_wire::Write)
+)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]

@@ -57,6 +57,20 @@ macro_rules! open_enum {
             }
         }
 
+        #[cfg(feature = "wire")]
+        impl provider_sync_wire::Read for $name {
+            fn read(r: &mut provider_sync_wire::Reader<'_>) -> provider_sync_wire::Result<Self> {
+                r.string().map(|text| Self::from(&*text))
+            }
+        }
+
+        #[cfg(feature = "wire")]
+        impl provider_sync_wire::Write for $name {
+            fn write(&self, out: &mut provider_sync_wire::Writer) {
+                out.string(self.as_str());
+            }
+        }
+
         #[cfg(feature = "openapi")]
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
@@ -130,6 +144,10 @@ impl ProviderStatus {
 /// What the last health check saw. It travels with status changes only, so it
 /// is the health as of the last change of status, not of the last probe.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "wire",
+    derive(provider_sync_wire::Read, provider_sync_wire::Write)
+)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProviderHealth {
@@ -148,6 +166,10 @@ pub struct ProviderHealth {
 /// One AI provider as clients see it. Never carries secrets: `base_url` is
 /// checked to hold no credentials.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "wire",
+    derive(provider_sync_wire::Read, provider_sync_wire::Write)
+)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProviderSyncInfo {
@@ -177,6 +199,10 @@ pub struct ProviderSyncInfo {
 
 /// Price in US dollars per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "wire",
+    derive(provider_sync_wire::Read, provider_sync_wire::Write)
+)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelPricing {
@@ -235,6 +261,10 @@ impl DeprecationStatus {
 
 /// One model and what it can do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "wire",
+    derive(provider_sync_wire::Read, provider_sync_wire::Write)
+)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelSpecification {
@@ -266,6 +296,10 @@ pub struct ModelSpecification {
 
 /// A model capability that `GET /models` can filter on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "wire",
+    derive(provider_sync_wire::Read, provider_sync_wire::Write)
+)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]

@@ -8,6 +8,10 @@ use crate::model::{ModelSpecification, ProviderSyncInfo};
 /// (`apply` keeps them so), which makes lookups a binary search and lets two
 /// copies of the same history compare equal.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "wire",
+    derive(provider_sync_wire::Read, provider_sync_wire::Write)
+)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncState {
@@ -23,6 +27,10 @@ pub struct SyncState {
 /// Where a state stands: which history (`epoch`), how far along it
 /// (`version`), and a content checksum to verify a copy against.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "wire",
+    derive(provider_sync_wire::Read, provider_sync_wire::Write)
+)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncMetadata {

@@ -15,7 +15,18 @@ use serde::{Deserialize, Serialize};
 pub const CACHE_SCHEMA: u32 = 1;
 
 /// One saved copy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Read and written by the SDK with [`provider_sync_wire::Read`] and
+/// [`provider_sync_wire::Write`]; serde's derives are kept for the tests
+/// and fuzz checks, which hold the two side by side.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    provider_sync_wire::Read,
+    provider_sync_wire::Write,
+)]
 pub struct CacheRecord {
     pub schema: u32,
     /// The `apiBaseUrl` (resolved) the state came from; the record's key.

@@ -388,7 +388,7 @@ struct Listed<'a, T> {
     fallback: fn(&T) -> Option<(&'static str, &'static str)>,
 }
 
-impl<T: serde::Serialize> Entities for Listed<'_, T> {
+impl<T: crate::json::Write> Entities for Listed<'_, T> {
     fn len(&self) -> usize {
         self.items.len()
     }
@@ -634,7 +634,7 @@ impl Driver {
                     include_deprecated: None,
                     force_full: force_full.then_some(true),
                 };
-                let body = crate::json::to_string(&body).ok();
+                let body = Some(crate::json::write(&body));
                 (RequestKind::Sync, "POST /sync", "POST", "/sync", body)
             }
             Request::Version => (
@@ -892,9 +892,7 @@ impl Driver {
         let Some(tabs) = tabs.as_ref().filter(|t| t.leading() && self.company.get()) else {
             return;
         };
-        fn text<T: serde::Serialize + ?Sized>(value: &T) -> String {
-            crate::json::to_string(value).unwrap_or_default()
-        }
+        use crate::json::write as text;
         match notice {
             Notice::Event(event) => {
                 tabs.send("e", &text(&**event));
@@ -917,16 +915,13 @@ impl Driver {
         if let Some(state) = core.state() {
             let at = (state.metadata.epoch.clone(), state.metadata.version);
             if always || *self.shared.borrow() != at {
-                if let Ok(json) = crate::json::to_string(state) {
-                    tabs.send("s", &json);
-                }
+                tabs.send("s", &crate::json::write(state));
                 *self.shared.borrow_mut() = at;
             }
         }
         // The leader's getState() fields, less the lists: followers read
         // theirs (status, transport, …) from it.
-        let mirror =
-            crate::json::to_string(&ProviderSyncClientState::scalars(&core)).unwrap_or_default();
+        let mirror = crate::json::write(&ProviderSyncClientState::scalars(&core));
         if always || *self.told.borrow() != mirror {
             tabs.send("m", &mirror);
             *self.told.borrow_mut() = mirror;
@@ -1245,7 +1240,7 @@ impl Driver {
                 // As JSON text: one string for IndexedDB to copy, where an
                 // object (3,345 models of LiteLLM's catalog) was first made
                 // by `JSON.parse` and then cloned field by field by `put()`.
-                if let Some(Ok(text)) = record.map(|r| crate::json::to_string(&r)) {
+                if let Some(text) = record.map(|r| crate::json::write(&r)) {
                     driver
                         .store(&driver.cache_key(), &JsValue::from_str(&text))
                         .await;

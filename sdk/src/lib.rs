@@ -35,7 +35,8 @@ pub mod backoff;
 pub mod cache;
 pub mod config;
 pub mod error;
-pub mod json;
+/// JSON text ↔ the wire types: the crate `provider-sync-wire`.
+pub use provider_sync_wire as json;
 pub mod machine;
 pub mod view;
 pub mod wire;

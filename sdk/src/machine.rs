@@ -14,7 +14,9 @@ use crate::config::Settings;
 use crate::error::SdkError;
 
 /// Where the client's copy stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Tsify, provider_sync_wire::Write,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncStatus {
     /// Up to date with the server.
@@ -43,7 +45,9 @@ pub struct Mirror {
 }
 
 /// How changes reach the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Tsify, provider_sync_wire::Write,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Websocket,
@@ -76,6 +80,28 @@ pub enum ConnectionEvent {
     CacheError {
         message: String,
     },
+}
+
+/// As serde writes it (`{"type": "connected", "transport": "websocket"}`):
+/// the tests hold the two to the same text.
+impl provider_sync_wire::Write for ConnectionEvent {
+    fn write(&self, out: &mut provider_sync_wire::Writer) {
+        let (kind, field, value): (&str, &str, &dyn provider_sync_wire::Write) = match self {
+            Self::Connected { transport } => ("connected", "transport", transport),
+            Self::Disconnected { reason } => ("disconnected", "reason", reason),
+            Self::FallbackToPolling { attempts } => ("fallback_to_polling", "attempts", attempts),
+            Self::Resynced { reason } => ("resynced", "reason", reason),
+            Self::SyncError { message } => ("sync_error", "message", message),
+            Self::CacheError { message } => ("cache_error", "message", message),
+        };
+        out.raw("{\"type\":");
+        out.string(kind);
+        out.raw(",");
+        out.string(field);
+        out.raw(":");
+        value.write(out);
+        out.raw("}");
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

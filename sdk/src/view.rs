@@ -12,7 +12,7 @@ use crate::machine::{Core, SyncStatus, Transport};
 
 /// The service's state as `getState()` and `subscribe` listeners see it.
 /// The object keeps its identity until something in it changes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify, provider_sync_wire::Write)]
 #[serde(rename_all = "camelCase")]
 #[tsify(missing_as_null)]
 pub struct ProviderSyncClientState {
@@ -42,7 +42,7 @@ pub struct ProviderSyncClientState {
 /// How soon a model stops working, as `sunsetOutlook()` tells JavaScript:
 /// the server's rule (critical within 7 days, high within 30, medium within
 /// 90, `sunset` once passed), so no page restates it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify, provider_sync_wire::Write)]
 #[serde(rename_all = "camelCase")]
 #[tsify(missing_as_null)]
 pub struct SunsetOutlook {

@@ -5,15 +5,11 @@
 //! before `type` is kept as text ([`json::Raw`]) until the type is known.
 //! The JSON is the same; only the reading differs.
 
-use std::fmt;
-
 use provider_sync_protocol::{
     EventPayload, FullSyncReason, SyncEvent, SyncEventType, SyncResponse, SyncState, SyncType,
 };
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
 
-use crate::json;
+use crate::json::{self, Read, Reader};
 
 /// A `SyncEvent` read without buffering, or the type and version of an
 /// event of a type this release does not know (its data skipped): a newer
@@ -37,30 +33,26 @@ impl WireEvent {
 }
 
 /// `POST /sync`'s answer, with its events read as [`WireEvent`]s.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Read)]
 pub struct WireResponse {
     sync_type: SyncType,
     version: u64,
     epoch: String,
     events: Vec<WireEvent>,
     state: Option<SyncState>,
-    /// A reason this release does not know reads as none; so does a
-    /// missing one, as for any `Option` (`deserialize_with` alone would
-    /// make it required).
-    #[serde(default, deserialize_with = "reason")]
+    /// A reason this release does not know reads as none, as does a
+    /// missing one.
+    #[serde(default)]
+    #[wire(with = "reason")]
     reason: Option<FullSyncReason>,
     checksum: String,
 }
 
-fn reason<'de, D: Deserializer<'de>>(d: D) -> Result<Option<FullSyncReason>, D::Error> {
-    use serde::de::IntoDeserializer;
-    let Some(name) = Option::<String>::deserialize(d)? else {
-        return Ok(None);
-    };
-    Ok(FullSyncReason::deserialize(
-        <&str as IntoDeserializer<'_, de::value::Error>>::into_deserializer(&name),
-    )
-    .ok())
+fn reason(r: &mut Reader<'_>) -> json::Result<Option<FullSyncReason>> {
+    // A string or null, as any `Option<String>`.
+    let text = r.raw()?;
+    let name: Option<String> = json::read(text)?;
+    Ok(name.and_then(|_| json::read(text).ok()))
 }
 
 impl WireResponse {
@@ -91,32 +83,17 @@ impl WireResponse {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "snake_case")]
-enum Key {
-    Id,
-    Version,
-    Timestamp,
-    Type,
-    Data,
-    #[serde(other)]
-    Other,
-}
-
 /// An event's `type`: one this release knows, or another's name.
 enum Kind {
     Known(SyncEventType),
     Unknown(String),
 }
 
-impl<'de> Deserialize<'de> for Kind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::IntoDeserializer;
-        let name = String::deserialize(d)?;
-        let known = SyncEventType::deserialize(
-            <&str as IntoDeserializer<'_, de::value::Error>>::into_deserializer(&name),
-        );
-        Ok(match known {
+impl Read for Kind {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let text = r.raw()?;
+        let name = String::read(&mut Reader::new(text))?;
+        Ok(match json::read(text) {
             Ok(kind) => Kind::Known(kind),
             Err(_) => Kind::Unknown(name),
         })
@@ -124,102 +101,83 @@ impl<'de> Deserialize<'de> for Kind {
 }
 
 /// Reads an event's `data` as the payload its `type` names.
-struct Payload(SyncEventType);
-
-impl<'de> DeserializeSeed<'de> for Payload {
-    type Value = EventPayload;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<EventPayload, D::Error> {
-        use EventPayload as P;
-        use SyncEventType as T;
-        Ok(match self.0 {
-            T::FullSync => P::FullSync(Deserialize::deserialize(d)?),
-            T::ProviderAdded => P::ProviderAdded(Deserialize::deserialize(d)?),
-            T::ProviderUpdated => P::ProviderUpdated(Deserialize::deserialize(d)?),
-            T::ProviderRemoved => P::ProviderRemoved(Deserialize::deserialize(d)?),
-            T::ProviderStatusChanged => P::ProviderStatusChanged(Deserialize::deserialize(d)?),
-            T::ModelAdded => P::ModelAdded(Deserialize::deserialize(d)?),
-            T::ModelUpdated => P::ModelUpdated(Deserialize::deserialize(d)?),
-            T::ModelRemoved => P::ModelRemoved(Deserialize::deserialize(d)?),
-            T::ModelDeprecated => P::ModelDeprecated(Deserialize::deserialize(d)?),
-            T::ActiveProviderChanged => P::ActiveProviderChanged(Deserialize::deserialize(d)?),
-            T::Hello => P::Hello(Deserialize::deserialize(d)?),
-            T::Heartbeat => P::Heartbeat(Deserialize::deserialize(d)?),
-            T::ResyncRequired => P::ResyncRequired(Deserialize::deserialize(d)?),
-            T::Error => P::Error(Deserialize::deserialize(d)?),
-        })
-    }
+fn payload(r: &mut Reader<'_>, kind: SyncEventType) -> json::Result<EventPayload> {
+    use EventPayload as P;
+    use SyncEventType as T;
+    Ok(match kind {
+        T::FullSync => P::FullSync(Read::read(r)?),
+        T::ProviderAdded => P::ProviderAdded(Read::read(r)?),
+        T::ProviderUpdated => P::ProviderUpdated(Read::read(r)?),
+        T::ProviderRemoved => P::ProviderRemoved(Read::read(r)?),
+        T::ProviderStatusChanged => P::ProviderStatusChanged(Read::read(r)?),
+        T::ModelAdded => P::ModelAdded(Read::read(r)?),
+        T::ModelUpdated => P::ModelUpdated(Read::read(r)?),
+        T::ModelRemoved => P::ModelRemoved(Read::read(r)?),
+        T::ModelDeprecated => P::ModelDeprecated(Read::read(r)?),
+        T::ActiveProviderChanged => P::ActiveProviderChanged(Read::read(r)?),
+        T::Hello => P::Hello(Read::read(r)?),
+        T::Heartbeat => P::Heartbeat(Read::read(r)?),
+        T::ResyncRequired => P::ResyncRequired(Read::read(r)?),
+        T::Error => P::Error(Read::read(r)?),
+    })
 }
 
 /// Reads the value of `field` into `slot`; a field given twice is an error,
 /// as in serde's derived readers.
-fn once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
-    map: &mut A,
-    slot: &mut Option<T>,
-    field: &'static str,
-) -> Result<(), A::Error> {
+fn once<T: Read>(r: &mut Reader<'_>, slot: &mut Option<T>, field: &str) -> json::Result<()> {
     if slot.is_some() {
-        return Err(de::Error::duplicate_field(field));
+        return Err(duplicate(field));
     }
-    *slot = Some(map.next_value()?);
+    *slot = Some(T::read(r)?);
     Ok(())
 }
 
-struct EventVisitor;
+fn duplicate(field: &str) -> json::Error {
+    json::Error::new(format!("duplicate field `{field}`"))
+}
 
-impl<'de> Visitor<'de> for EventVisitor {
-    type Value = WireEvent;
+fn missing(field: &str) -> json::Error {
+    json::Error::new(format!("missing field `{field}`"))
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a sync event")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireEvent, A::Error> {
+impl Read for WireEvent {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
         let (mut id, mut version, mut timestamp) = (None, None, None);
-        let (mut kind, mut payload, mut early) = (None, None, None);
-        while let Some(key) = map.next_key()? {
-            match key {
-                Key::Id => once(&mut map, &mut id, "id")?,
-                Key::Version => once(&mut map, &mut version, "version")?,
-                Key::Timestamp => once(&mut map, &mut timestamp, "timestamp")?,
-                Key::Type => once(&mut map, &mut kind, "type")?,
-                Key::Data if payload.is_some() || early.is_some() => {
-                    return Err(de::Error::duplicate_field("data"));
+        let (mut kind, mut data, mut early) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "id" => once(r, &mut id, "id"),
+            "version" => once(r, &mut version, "version"),
+            "timestamp" => once(r, &mut timestamp, "timestamp"),
+            "type" => once(r, &mut kind, "type"),
+            "data" if data.is_some() || early.is_some() => Err(duplicate("data")),
+            "data" => {
+                match &kind {
+                    Some(Kind::Known(kind)) => data = Some(payload(r, *kind)?),
+                    // The data of an event this release does not know is
+                    // stepped over; `early` marks it seen.
+                    Some(Kind::Unknown(_)) => early = Some(r.raw().map(|_| "")?),
+                    // Before its type: kept as text until the type is known.
+                    None => early = Some(r.raw()?),
                 }
-                Key::Data => match &kind {
-                    Some(Kind::Known(kind)) => payload = Some(map.next_value_seed(Payload(*kind))?),
-                    Some(Kind::Unknown(_)) => {
-                        map.next_value::<IgnoredAny>()?;
-                        early = Some(json::Raw(""));
-                    }
-                    None => early = Some(map.next_value::<json::Raw<'de>>()?),
-                },
-                Key::Other => drop(map.next_value::<IgnoredAny>()?),
+                Ok(())
             }
-        }
-        let version = version.ok_or_else(|| de::Error::missing_field("version"))?;
-        let kind = match kind.ok_or_else(|| de::Error::missing_field("type"))? {
+            _ => r.skip(),
+        })?;
+        let version = version.ok_or_else(|| missing("version"))?;
+        let kind = match kind.ok_or_else(|| missing("type"))? {
             Kind::Known(kind) => kind,
             Kind::Unknown(kind) => return Ok(WireEvent::Unknown { kind, version }),
         };
-        let payload = match (payload, early) {
+        let payload = match (data, early) {
             (Some(payload), _) => payload,
-            (None, Some(text)) => {
-                json::from_str_seed(text.0, Payload(kind)).map_err(de::Error::custom)?
-            }
-            (None, None) => return Err(de::Error::missing_field("data")),
+            (None, Some(text)) => json::read_with(text, |r| payload(r, kind))?,
+            (None, None) => return Err(missing("data")),
         };
         Ok(WireEvent::Known(SyncEvent {
-            id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+            id: id.ok_or_else(|| missing("id"))?,
             version,
-            timestamp: timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?,
+            timestamp: timestamp.ok_or_else(|| missing("timestamp"))?,
             payload,
         }))
-    }
-}
-
-impl<'de> Deserialize<'de> for WireEvent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(EventVisitor)
     }
 }

@@ -122,6 +122,21 @@ fn events() -> Vec<SyncEvent> {
             server_time: "t".into(),
             store_reachable: true,
         }),
+        EventPayload::Heartbeat(Heartbeat {
+            epoch: "e".into(),
+            version: 9,
+            checksum: "00".into(),
+            server_time: "t".into(),
+            store_reachable: false,
+        }),
+        EventPayload::ProviderStatusChanged(ProviderStatusChanged {
+            provider_id: "a".into(),
+            previous_status: ProviderStatus::Other("on_fire".into()),
+            status: ProviderStatus::Available,
+            health: ProviderHealth::default(),
+            revision: 4,
+            automatic: false,
+        }),
         EventPayload::ResyncRequired(ResyncRequired {
             reason: "lagged".into(),
             missed: 12,
@@ -153,7 +168,7 @@ fn events() -> Vec<SyncEvent> {
 fn events_read_as_serde_json_reads_them_in_either_key_order() {
     for event in events() {
         let text = serde_json::to_string(&event).unwrap();
-        let read = json::from_str::<WireEvent>(&text).unwrap().known().unwrap();
+        let read = json::read::<WireEvent>(&text).unwrap().known().unwrap();
         assert_eq!(read, event, "{text}");
         // A JSON value's keys come sorted: `data` before `type`.
         let sorted = serde_json::to_string(&serde_json::to_value(&event).unwrap()).unwrap();
@@ -161,10 +176,7 @@ fn events_read_as_serde_json_reads_them_in_either_key_order() {
             sorted.find("\"data\"") < sorted.find("\"type\""),
             "{sorted}"
         );
-        let read = json::from_str::<WireEvent>(&sorted)
-            .unwrap()
-            .known()
-            .unwrap();
+        let read = json::read::<WireEvent>(&sorted).unwrap().known().unwrap();
         assert_eq!(read, event, "{sorted}");
     }
 }
@@ -181,7 +193,7 @@ fn sync_answers_read_whole() {
         checksum: "abc".into(),
     };
     let text = serde_json::to_string(&response).unwrap();
-    let read: WireResponse = json::from_str(&text).unwrap();
+    let read: WireResponse = json::read(&text).unwrap();
     assert_eq!(read.into_parts().0, response);
 }
 
@@ -193,14 +205,14 @@ fn what_the_sdk_writes_serde_json_reads_back_the_same() {
         saved_at: 1_764_000_000_123.0,
         state: state(),
     };
-    let text = json::to_string(&record).unwrap();
+    let text = json::write(&record);
     assert_eq!(
         serde_json::from_str::<CacheRecord>(&text).unwrap(),
         record,
         "{text}"
     );
     for event in events() {
-        let text = json::to_string(&event).unwrap();
+        let text = json::write(&event);
         // Whole floats are written as integers: the same number in JS.
         assert_eq!(serde_json::from_str::<SyncEvent>(&text).unwrap(), event);
     }
@@ -211,7 +223,7 @@ fn what_the_sdk_writes_serde_json_reads_back_the_same() {
         force_full: Some(true),
     };
     assert_eq!(
-        json::to_string(&request).unwrap(),
+        json::write(&request),
         r#"{"client_version":3,"client_epoch":"e","include_deprecated":null,"force_full":true}"#
     );
 }
@@ -220,7 +232,7 @@ fn what_the_sdk_writes_serde_json_reads_back_the_same() {
 fn what_serde_json_writes_the_sdk_reads_back_the_same() {
     let state = state();
     let text = serde_json::to_string_pretty(&state).unwrap();
-    assert_eq!(json::from_str::<SyncState>(&text).unwrap(), state);
+    assert_eq!(json::read::<SyncState>(&text).unwrap(), state);
     let info = VersionInfo {
         version: u64::MAX,
         epoch: "e".into(),
@@ -228,21 +240,21 @@ fn what_serde_json_writes_the_sdk_reads_back_the_same() {
         checksum: "c".into(),
     };
     let text = serde_json::to_string(&info).unwrap();
-    assert_eq!(json::from_str::<VersionInfo>(&text).unwrap(), info);
+    assert_eq!(json::read::<VersionInfo>(&text).unwrap(), info);
 }
 
 #[test]
 fn bad_text_is_an_error_that_says_where() {
-    let missing = json::from_str::<VersionInfo>(r#"{"version":1}"#).unwrap_err();
+    let missing = json::read::<VersionInfo>(r#"{"version":1}"#).unwrap_err();
     assert!(
         missing.to_string().contains("missing field `epoch`"),
         "{missing}"
     );
-    let wrong = json::from_str::<VersionInfo>(r#"{"version":1.5}"#).unwrap_err();
+    let wrong = json::read::<VersionInfo>(r#"{"version":1.5}"#).unwrap_err();
     assert!(wrong.to_string().contains("at byte 14"), "{wrong}");
-    let typed = json::from_str::<Vec<u32>>(r#"["1"]"#).unwrap_err();
+    let typed = json::read::<Vec<u32>>(r#"["1"]"#).unwrap_err();
     assert!(typed.to_string().contains("expected a number"), "{typed}");
-    let variant = json::from_str::<SyncType>(r#""sideways""#).unwrap_err();
+    let variant = json::read::<SyncType>(r#""sideways""#).unwrap_err();
     assert!(variant.to_string().contains("unknown variant"), "{variant}");
     for bad in [
         "",
@@ -277,7 +289,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
             format!(r#"{{"version":1,"epoch":"e","server_time":"t","checksum":"c","x":{extra}}}"#)
         };
         // An unknown field is stepped over.
-        let error = json::from_str::<VersionInfo>(&info(&deep)).unwrap_err();
+        let error = json::read::<VersionInfo>(&info(&deep)).unwrap_err();
         assert!(error.to_string().contains("nested too deeply"), "{error}");
         // `data` before `type` is kept as text, stepped over first.
         let heartbeat = r#"{"epoch":"e","version":1,"checksum":"c","server_time":"t"}"#;
@@ -287,7 +299,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
                 r#"{{"id":"e","version":1,"timestamp":"t","x":{deep},"type":"heartbeat","data":{heartbeat}}}"#
             ),
         ] {
-            let error = json::from_str::<WireEvent>(&event).unwrap_err();
+            let error = json::read::<WireEvent>(&event).unwrap_err();
             assert!(error.to_string().contains("nested too deeply"), "{error}");
         }
         // Arrays and objects a visitor reads count too.
@@ -298,12 +310,12 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         }
         // Nesting as deep as real data goes and well beyond is read.
         let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
-        json::from_str::<VersionInfo>(&info(&fine)).unwrap();
+        json::read::<VersionInfo>(&info(&fine)).unwrap();
         json::from_str::<serde_json::Value>(&fine).unwrap();
         let event = format!(
             r#"{{"id":"e","version":1,"timestamp":"t","x":{fine},"data":{heartbeat},"type":"heartbeat"}}"#
         );
-        json::from_str::<WireEvent>(&event).unwrap();
+        json::read::<WireEvent>(&event).unwrap();
     });
 }
 
@@ -311,7 +323,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
 fn an_event_with_a_key_twice_or_without_type_or_data_is_an_error() {
     let data = r#"{"epoch":"e","version":1,"checksum":"c","server_time":"t"}"#;
     let head = r#""id":"e","version":1,"timestamp":"t""#;
-    let read = |body: String| json::from_str::<WireEvent>(&format!("{{{body}}}"));
+    let read = |body: String| json::read::<WireEvent>(&format!("{{{body}}}"));
     read(format!(r#"{head},"type":"heartbeat","data":{data}"#)).unwrap();
     for (body, field) in [
         (
@@ -393,7 +405,7 @@ fn data_before_type_is_kept_whole_whatever_its_strings_and_keys_hold() {
       "type": "provider_added",
       "version": 3
     }"#;
-    let read = json::from_str::<WireEvent>(text).unwrap().known().unwrap();
+    let read = json::read::<WireEvent>(text).unwrap().known().unwrap();
     assert_eq!(read, serde_json::from_str::<SyncEvent>(text).unwrap());
     let EventPayload::ProviderAdded(provider) = read.payload else {
         panic!("{read:?}")
@@ -426,11 +438,11 @@ fn sync_answers_with_nothing_new_or_an_empty_state_read_whole() {
         },
     ] {
         let text = serde_json::to_string(&response).unwrap();
-        let read: WireResponse = json::from_str(&text).unwrap();
+        let read: WireResponse = json::read(&text).unwrap();
         assert_eq!(read.into_parts().0, response, "{text}");
     }
     let none = r#"{"sync_type":"none","version":7,"epoch":"e","events":[],"state":null,"reason":null,"checksum":"c"}"#;
-    let read: WireResponse = json::from_str(none).unwrap();
+    let read: WireResponse = json::read(none).unwrap();
     assert_eq!(read.into_parts().0.sync_type, SyncType::None);
 }
 
@@ -441,7 +453,7 @@ fn an_event_of_a_type_this_release_does_not_know_is_named_not_an_error() {
         r#"{"data":{"model_id":"m"},"id":"e:9","timestamp":"t","type":"model_rated","version":9}"#,
         r#"{"id":"e:9","version":9,"timestamp":"t","type":"model_rated","data":null,"extra":1}"#,
     ] {
-        let read = json::from_str::<WireEvent>(text).unwrap();
+        let read = json::read::<WireEvent>(text).unwrap();
         assert_eq!(
             read,
             WireEvent::Unknown {
@@ -452,8 +464,8 @@ fn an_event_of_a_type_this_release_does_not_know_is_named_not_an_error() {
         );
     }
     // Still an error: no version to place it by, or a type that is no string.
-    json::from_str::<WireEvent>(r#"{"id":"e","timestamp":"t","type":"x","data":1}"#).unwrap_err();
-    json::from_str::<WireEvent>(r#"{"id":"e","version":1,"timestamp":"t","type":7,"data":1}"#)
+    json::read::<WireEvent>(r#"{"id":"e","timestamp":"t","type":"x","data":1}"#).unwrap_err();
+    json::read::<WireEvent>(r#"{"id":"e","version":1,"timestamp":"t","type":7,"data":1}"#)
         .unwrap_err();
 }
 
@@ -477,7 +489,7 @@ fn a_sync_answer_with_an_unknown_event_keeps_the_events_before_it() {
         known(2),
         known(4)
     );
-    let (response, unknown) = json::from_str::<WireResponse>(&text).unwrap().into_parts();
+    let (response, unknown) = json::read::<WireResponse>(&text).unwrap().into_parts();
     assert_eq!(unknown.as_deref(), Some("model_rated"));
     assert_eq!(
         response
@@ -503,7 +515,7 @@ fn statuses_this_release_does_not_know_are_kept_verbatim() {
     value["all_models"] = serde_json::json!([model]);
     let text = value.to_string();
 
-    let mut read: SyncState = json::from_str(&text).unwrap();
+    let mut read: SyncState = json::read(&text).unwrap();
     assert_eq!(
         read.providers[0].status,
         ProviderStatus::Other("on_fire".into())
@@ -513,7 +525,7 @@ fn statuses_this_release_does_not_know_are_kept_verbatim() {
         DeprecationStatus::Other("retiring".into())
     );
     // Written back as read: the cache holds what the server sent.
-    let back: serde_json::Value = serde_json::from_str(&json::to_string(&read).unwrap()).unwrap();
+    let back: serde_json::Value = serde_json::from_str(&json::write(&read)).unwrap();
     assert_eq!(back["providers"][0]["status"], "on_fire");
     assert_eq!(back["all_models"][0]["deprecation_status"], "retiring");
     // The checksum is the one a server that knows the values computes (the
@@ -544,6 +556,128 @@ fn an_answer_without_a_reason_reads_as_one_with_none() {
     let text =
         r#"{"sync_type":"none","version":7,"epoch":"e","events":[],"state":null,"checksum":"c"}"#;
     let theirs: SyncResponse = serde_json::from_str(text).unwrap();
-    let ours = json::from_str::<WireResponse>(text).unwrap().into_parts();
+    let ours = json::read::<WireResponse>(text).unwrap().into_parts();
     assert_eq!(ours, (theirs, None));
+}
+
+/// Numbers compared by value: the table writer writes `15.0` as `15`, as
+/// `JSON.stringify` does, where serde_json writes `15.0`.
+fn by_value(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => n.as_f64().map_or(Value::Null, Value::from),
+        Value::Array(items) => items.into_iter().map(by_value).collect(),
+        Value::Object(map) => map.into_iter().map(|(k, v)| (k, by_value(v))).collect(),
+        other => other,
+    }
+}
+
+/// The table writer (`json::write`) against serde's derived writer of the
+/// same type, for every type the SDK writes: the same members in the same
+/// order, the same values (numbers by value).
+fn writes_as_serde<T: json::Write + serde::Serialize>(value: &T) {
+    let ours = json::write(value);
+    let theirs = serde_json::to_string(value).unwrap();
+    let read = |text: &str| -> serde_json::Value {
+        // `preserve_order` is not enabled: compare member order apart.
+        serde_json::from_str(text).unwrap()
+    };
+    assert_eq!(by_value(read(&ours)), by_value(read(&theirs)), "{ours}");
+    let keys = |text: &str| {
+        let mut keys = Vec::new();
+        let mut reader = json::Reader::new(text);
+        reader
+            .object(&mut |r, key| {
+                keys.push(key.to_owned());
+                r.skip()
+            })
+            .unwrap();
+        keys
+    };
+    if theirs.starts_with('{') {
+        assert_eq!(keys(&ours), keys(&theirs), "{ours}");
+    }
+}
+
+#[test]
+fn the_table_writer_writes_what_serde_writes() {
+    use provider_sync_sdk::machine::{ConnectionEvent, SyncStatus, Transport};
+    use provider_sync_sdk::view::{ProviderSyncClientState, SunsetOutlook};
+    let state = state();
+    writes_as_serde(&state);
+    writes_as_serde(&CacheRecord {
+        schema: CACHE_SCHEMA,
+        source: "http://h/api \"q\"".into(),
+        saved_at: 1_764_000_000_123.5,
+        state: state.clone(),
+    });
+    let mut unknown = model("m", "p", 0.1);
+    unknown.deprecation_status = DeprecationStatus::Other("retiring".into());
+    unknown.supports_reasoning = true;
+    unknown.pricing = Some(ModelPricing {
+        input_per_million: 1e-7,
+        output_per_million: 1e21,
+        cached_input_per_million: Some(0.5),
+    });
+    writes_as_serde(&unknown);
+    let mut on_fire = provider("p");
+    on_fire.status = ProviderStatus::Other("on_fire".into());
+    writes_as_serde(&on_fire);
+    for event in events() {
+        writes_as_serde(&event);
+    }
+    for request in [
+        SyncRequest::default(),
+        SyncRequest {
+            client_version: u64::MAX,
+            client_epoch: Some("e".into()),
+            include_deprecated: Some(false),
+            force_full: Some(true),
+        },
+    ] {
+        writes_as_serde(&request);
+        // No floats: the very same text.
+        assert_eq!(
+            json::write(&request),
+            serde_json::to_string(&request).unwrap()
+        );
+    }
+    for event in [
+        ConnectionEvent::Connected {
+            transport: Transport::Websocket,
+        },
+        ConnectionEvent::Disconnected { reason: "r".into() },
+        ConnectionEvent::FallbackToPolling { attempts: 3 },
+        ConnectionEvent::Resynced {
+            reason: "gap".into(),
+        },
+        ConnectionEvent::SyncError {
+            message: "m".into(),
+        },
+        ConnectionEvent::CacheError {
+            message: "c".into(),
+        },
+    ] {
+        assert_eq!(json::write(&event), serde_json::to_string(&event).unwrap());
+    }
+    let client = ProviderSyncClientState {
+        status: SyncStatus::Stale,
+        is_connected: true,
+        transport: Transport::Polling,
+        version: 9,
+        epoch: Some("e".into()),
+        checksum: None,
+        last_sync_time: Some(1.5),
+        error: None,
+        last_error: Some("x".into()),
+        providers: state.providers.clone(),
+        models: state.all_models.clone(),
+        active_provider_id: Some("p".into()),
+        default_provider_id: None,
+        from_cache: true,
+    };
+    writes_as_serde(&client);
+    for (status, sunset) in [("deprecated", Some("2026-01-01")), ("active", None)] {
+        writes_as_serde(&SunsetOutlook::of(status, sunset, 1.7e12));
+    }
 }

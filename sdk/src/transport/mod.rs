@@ -4,8 +4,6 @@
 pub(crate) mod http;
 pub(crate) mod websocket;
 
-use serde::Serialize;
-use serde::de::{Deserialize, DeserializeOwned};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::SdkError;
@@ -14,19 +12,13 @@ use crate::json;
 /// Rust → JS the way the wire does it (`None` is `null`, structs and maps
 /// are plain objects): written as JSON text and read by the browser's
 /// `JSON.parse`, one call for the whole value.
-pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    json::to_string(value)
-        .ok()
-        .and_then(|text| js_sys::JSON::parse(&text).ok())
-        .unwrap_or(JsValue::NULL)
+pub(crate) fn to_js<T: json::Write + ?Sized>(value: &T) -> JsValue {
+    js_sys::JSON::parse(&json::write(value)).unwrap_or(JsValue::NULL)
 }
 
 /// JSON text → Rust, naming what was being read.
-pub(crate) fn from_text<'a, T: Deserialize<'a>>(
-    text: &'a str,
-    what: &'static str,
-) -> Result<T, SdkError> {
-    json::from_str(text).map_err(|e| SdkError::Decode {
+pub(crate) fn from_text<T: json::Read>(text: &str, what: &'static str) -> Result<T, SdkError> {
+    json::read(text).map_err(|e| SdkError::Decode {
         what,
         message: e.to_string(),
     })
@@ -34,10 +26,7 @@ pub(crate) fn from_text<'a, T: Deserialize<'a>>(
 
 /// A JS value (plain data, such as a stored record) → Rust, through
 /// `JSON.stringify`.
-pub(crate) fn from_js<T: DeserializeOwned>(
-    value: &JsValue,
-    what: &'static str,
-) -> Result<T, SdkError> {
+pub(crate) fn from_js<T: json::Read>(value: &JsValue, what: &'static str) -> Result<T, SdkError> {
     let text = js_sys::JSON::stringify(value)
         .map_err(|e| SdkError::Decode {
             what,

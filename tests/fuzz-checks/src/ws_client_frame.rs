@@ -36,7 +36,7 @@ pub fn check(data: &[u8]) {
                 payload: EventPayload::Error(error),
             };
             let frame = serde_json::to_string(&event).expect("an event serialises");
-            match json::from_str::<WireEvent>(&frame) {
+            match json::read::<WireEvent>(&frame) {
                 Ok(WireEvent::Known(read)) => assert_eq!(read, event, "{frame}"),
                 other => panic!("the SDK cannot read the error frame {frame}: {other:?}"),
             }

@@ -69,7 +69,15 @@ impl ser::Error for Error {
     }
 }
 
-type Result<T, E = Error> = std::result::Result<T, E>;
+/// A result of reading or writing.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error with this message.
+    pub fn new(message: String) -> Self {
+        Self(message)
+    }
+}
 
 #[cfg(target_arch = "wasm32")]
 fn parse_f64(text: &str) -> f64 {
@@ -106,16 +114,7 @@ pub fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T> {
 
 /// [`from_str`] with a seed.
 pub fn from_str_seed<'de, S: DeserializeSeed<'de>>(text: &'de str, seed: S) -> Result<S::Value> {
-    let mut reader = Reader {
-        text,
-        at: 0,
-        depth: 0,
-    };
-    let value = seed.deserialize(&mut reader)?;
-    if reader.peek().is_some() {
-        return Err(reader.error("trailing characters"));
-    }
-    Ok(value)
+    crate::read_with(text, |reader| seed.deserialize(reader))
 }
 
 /// The value of an integer's digits, if a `u64` holds it.
@@ -166,7 +165,9 @@ impl<'de> de::Deserialize<'de> for Raw<'de> {
 /// stay well within the 1 MiB stack of the wasm (where running out traps).
 const MAX_DEPTH: u32 = 128;
 
-struct Reader<'de> {
+/// Reads JSON text: the primitives of [`crate::Read`]'s implementations, and
+/// a serde `Deserializer` (`&mut Reader`).
+pub struct Reader<'de> {
     text: &'de str,
     at: usize,
     /// Arrays and objects open around `at`.
@@ -174,6 +175,66 @@ struct Reader<'de> {
 }
 
 impl<'de> Reader<'de> {
+    /// A reader at the start of `text`.
+    pub fn new(text: &'de str) -> Self {
+        Self {
+            text,
+            at: 0,
+            depth: 0,
+        }
+    }
+
+    /// Fails unless only whitespace is left.
+    pub fn end(&mut self) -> Result<()> {
+        match self.peek() {
+            Some(_) => Err(self.error("trailing characters")),
+            None => Ok(()),
+        }
+    }
+
+    /// Eats `null` if it comes next: whether it did.
+    pub fn null(&mut self) -> Result<bool> {
+        if self.peek() == Some(b'n') {
+            self.word("null")?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Steps over one value: its text.
+    pub fn raw(&mut self) -> Result<&'de str> {
+        self.peek();
+        let start = self.at;
+        self.skip()?;
+        Ok(self.slice(start))
+    }
+
+    /// Reads an object: `member` is given each member's name and reads (or
+    /// skips) its value.
+    pub fn object(&mut self, member: &mut dyn FnMut(&mut Self, &str) -> Result<()>) -> Result<()> {
+        self.open(b'{')?;
+        let mut first = true;
+        while self.more(b'}', &mut first)? {
+            let key = self.string()?;
+            self.eat(b':')?;
+            member(self, &key)?;
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Reads an array: `element` reads each element.
+    pub fn array(&mut self, element: &mut dyn FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.open(b'[')?;
+        let mut first = true;
+        while self.more(b']', &mut first)? {
+            element(self)?;
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
     /// The text from `start` to the reading position. Positions are always
     /// between characters (the reader stops only at ASCII bytes), so `get`
     /// never fails; it is used rather than indexing, whose failure path
@@ -187,7 +248,7 @@ impl<'de> Reader<'de> {
         self.text.get(self.at..).unwrap_or_default()
     }
 
-    fn error(&self, what: &str) -> Error {
+    pub fn error(&self, what: &str) -> Error {
         Error(format!("{what} at byte {}", self.at))
     }
 
@@ -238,7 +299,7 @@ impl<'de> Reader<'de> {
         }
     }
 
-    fn boolean(&mut self) -> Result<bool> {
+    pub fn boolean(&mut self) -> Result<bool> {
         match self.peek() {
             Some(b't') => self.word("true").map(|()| true),
             Some(b'f') => self.word("false").map(|()| false),
@@ -293,7 +354,7 @@ impl<'de> Reader<'de> {
         Ok((self.slice(start), integer))
     }
 
-    fn unsigned(&mut self) -> Result<u64> {
+    pub fn unsigned(&mut self) -> Result<u64> {
         let (text, integer) = self.number()?;
         if !integer || text.starts_with('-') {
             return Err(self.error("expected an unsigned integer"));
@@ -301,7 +362,7 @@ impl<'de> Reader<'de> {
         to_u64(text).ok_or_else(|| self.error("integer out of range"))
     }
 
-    fn signed(&mut self) -> Result<i64> {
+    pub fn signed(&mut self) -> Result<i64> {
         let (text, integer) = self.number()?;
         if !integer {
             return Err(self.error("expected an integer"));
@@ -314,7 +375,7 @@ impl<'de> Reader<'de> {
         }
     }
 
-    fn float(&mut self) -> Result<f64> {
+    pub fn float(&mut self) -> Result<f64> {
         let (text, _) = self.number()?;
         self.finite(text)
     }
@@ -346,7 +407,7 @@ impl<'de> Reader<'de> {
     }
 
     /// A string, borrowed from the text when it has no escapes.
-    fn string(&mut self) -> Result<Cow<'de, str>> {
+    pub fn string(&mut self) -> Result<Cow<'de, str>> {
         if self.peek() != Some(b'"') {
             return Err(self.error("expected a string"));
         }
@@ -417,7 +478,7 @@ impl<'de> Reader<'de> {
     }
 
     /// Steps over one value of any kind.
-    fn skip(&mut self) -> Result<()> {
+    pub fn skip(&mut self) -> Result<()> {
         match self.peek() {
             Some(b'"') => self.string().map(drop),
             Some(open @ (b'{' | b'[')) => {
@@ -573,10 +634,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
         visitor: V,
     ) -> Result<V::Value> {
         if name == RAW {
-            self.peek();
-            let start = self.at;
-            self.skip()?;
-            visitor.visit_borrowed_str(self.slice(start))
+            visitor.visit_borrowed_str(self.raw()?)
         } else {
             visitor.visit_newtype_struct(self)
         }
@@ -745,10 +803,34 @@ pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     Ok(writer.0)
 }
 
-struct Writer(String);
+/// JSON text being written: the primitives of [`crate::Write`]'s
+/// implementations, and a serde `Serializer` (`&mut Writer`).
+#[derive(Default)]
+pub struct Writer(String);
 
 impl Writer {
-    fn string(&mut self, value: &str) {
+    /// The text written.
+    pub fn finish(self) -> String {
+        self.0
+    }
+
+    /// Appends `text` as it is.
+    pub fn raw(&mut self, text: &str) {
+        self.0.push_str(text);
+    }
+
+    /// An unsigned integer.
+    pub fn unsigned(&mut self, value: u64) {
+        let _ = write!(self.0, "{value}");
+    }
+
+    /// A signed integer.
+    pub fn signed(&mut self, value: i64) {
+        let _ = write!(self.0, "{value}");
+    }
+
+    /// A string, quoted and escaped.
+    pub fn string(&mut self, value: &str) {
         let out = &mut self.0;
         out.push('"');
         let mut start = 0;
@@ -774,7 +856,8 @@ impl Writer {
         out.push('"');
     }
 
-    fn float(&mut self, value: f64) {
+    /// A number, as `JSON.stringify` writes it (not finite: `null`).
+    pub fn float(&mut self, value: f64) {
         if !value.is_finite() {
             self.0.push_str("null");
         } else if value == 0.0 && value.is_sign_negative() {
@@ -787,8 +870,8 @@ impl Writer {
     }
 }
 
-/// An array or object being written.
-struct Compound<'a> {
+/// An array or object being written by serde.
+pub struct Compound<'a> {
     writer: &'a mut Writer,
     first: bool,
 }
@@ -847,7 +930,7 @@ impl<'a> ser::Serializer for &'a mut Writer {
     }
 
     fn serialize_i64(self, v: i64) -> Result<()> {
-        let _ = write!(self.0, "{v}");
+        self.signed(v);
         Ok(())
     }
 
@@ -864,7 +947,7 @@ impl<'a> ser::Serializer for &'a mut Writer {
     }
 
     fn serialize_u64(self, v: u64) -> Result<()> {
-        let _ = write!(self.0, "{v}");
+        self.unsigned(v);
         Ok(())
     }
 

@@ -1,0 +1,226 @@
+//! The table-driven reader: JSON text straight into the wire types, with one
+//! decoder for every struct. `#[derive(Read)]` describes a struct as a table
+//! of its fields (wire name, offset, and the reader, drop and default of the
+//! field's type); [`read_struct`] fills the struct in place from an object.
+//! So the code in the wasm grows with the number of field *types* (a dozen),
+//! not with the number of fields (a hundred and more), as serde's derived
+//! readers do.
+//!
+//! It reads what serde's derived readers read from the same text, through
+//! the same attributes: unknown members skipped, a member given twice an
+//! error, a missing `Option` field `None`, a missing field with
+//! `#[serde(default)]` its default, any other missing field an error.
+
+use std::borrow::Cow;
+use std::mem::MaybeUninit;
+
+use crate::json::{Error, Reader, Result};
+
+/// A type read from JSON text by this crate's reader.
+pub trait Read: Sized {
+    /// Reads one value.
+    fn read(r: &mut Reader<'_>) -> Result<Self>;
+
+    /// For a struct field of this type that the object lacks: writes the
+    /// field's value at the place given, or `None` when the field is
+    /// required. `Option` fields are `None` when missing, as with serde.
+    const MISSING: Option<unsafe fn(*mut u8)> = None;
+}
+
+/// Reads one `T` from JSON text; only whitespace may follow it.
+pub fn read<T: Read>(text: &str) -> Result<T> {
+    read_with(text, T::read)
+}
+
+/// Reads one value from JSON text with `read`; only whitespace may follow.
+pub fn read_with<'de, T>(
+    text: &'de str,
+    read: impl FnOnce(&mut Reader<'de>) -> Result<T>,
+) -> Result<T> {
+    let mut reader = Reader::new(text);
+    let value = read(&mut reader)?;
+    reader.end()?;
+    Ok(value)
+}
+
+/// One field of a struct, as `#[derive(Read)]` describes it.
+pub struct Field {
+    /// The member's name in the JSON object.
+    pub name: &'static str,
+    /// The field's offset in the struct.
+    pub offset: usize,
+    /// Reads the field's type and writes it at the place given.
+    pub read: unsafe fn(&mut Reader<'_>, *mut u8) -> Result<()>,
+    /// Drops a value of the field's type in place.
+    pub drop: unsafe fn(*mut u8),
+    /// Writes the value of a missing field; `None` when it is required.
+    pub missing: Option<unsafe fn(*mut u8)>,
+}
+
+/// Reads a `T` and writes it at `at`.
+///
+/// # Safety
+/// `at` is valid for writes and aligned for a `T`, and holds no value that
+/// needs dropping.
+pub unsafe fn read_at<T: Read>(r: &mut Reader<'_>, at: *mut u8) -> Result<()> {
+    let value = T::read(r)?;
+    // SAFETY: the caller's promise.
+    unsafe { at.cast::<T>().write(value) };
+    Ok(())
+}
+
+/// Drops the `T` at `at`.
+///
+/// # Safety
+/// `at` holds a `T`, which is not used again.
+pub unsafe fn drop_at<T>(at: *mut u8) {
+    // SAFETY: the caller's promise.
+    unsafe { at.cast::<T>().drop_in_place() }
+}
+
+/// Writes `T::default()` at `at`.
+///
+/// # Safety
+/// As [`read_at`].
+pub unsafe fn default_at<T: Default>(at: *mut u8) {
+    // SAFETY: the caller's promise.
+    unsafe { at.cast::<T>().write(T::default()) }
+}
+
+/// Writes `None` at `at`.
+///
+/// # Safety
+/// As [`read_at`], for an `Option<T>`.
+unsafe fn none_at<T>(at: *mut u8) {
+    // SAFETY: the caller's promise.
+    unsafe { at.cast::<Option<T>>().write(None) }
+}
+
+/// Reads a `T` from an object, field by field as `fields` describes them.
+///
+/// # Safety
+/// `fields` describes every field of `T` once, each with its own offset in
+/// `T` and the `read`, `drop` and `missing` of its own type; `T` has no
+/// other fields and no invariant beyond its fields' own.
+pub unsafe fn read_struct<T>(r: &mut Reader<'_>, fields: &'static [Field]) -> Result<T> {
+    let mut out = MaybeUninit::<T>::uninit();
+    // SAFETY: `out` is a `T`'s place; the caller's promise does the rest.
+    unsafe {
+        read_fields(r, fields, out.as_mut_ptr().cast())?;
+        // Every field is written: `read_fields` succeeds only then.
+        Ok(out.assume_init())
+    }
+}
+
+/// [`read_struct`]'s work, the same code for every struct: each member read
+/// into its field's place, then each field still unwritten given its
+/// default; on any error, the fields already written are dropped.
+unsafe fn read_fields(r: &mut Reader<'_>, fields: &[Field], out: *mut u8) -> Result<()> {
+    let mut written = 0u64;
+    let result = r.object(&mut |r, key| {
+        let Some(index) = fields.iter().position(|f| f.name == key) else {
+            return r.skip();
+        };
+        let field = &fields[index];
+        if written & 1 << index != 0 {
+            return Err(Error::new(format!("duplicate field `{}`", field.name)));
+        }
+        // SAFETY: the field's place in `out`, not yet written.
+        unsafe { (field.read)(r, out.add(field.offset))? };
+        written |= 1 << index;
+        Ok(())
+    });
+    let result = result.and_then(|()| {
+        for (index, field) in fields.iter().enumerate() {
+            if written & 1 << index == 0 {
+                let Some(missing) = field.missing else {
+                    return Err(Error::new(format!("missing field `{}`", field.name)));
+                };
+                // SAFETY: as above.
+                unsafe { missing(out.add(field.offset)) };
+                written |= 1 << index;
+            }
+        }
+        Ok(())
+    });
+    if result.is_err() {
+        for (index, field) in fields.iter().enumerate() {
+            if written & 1 << index != 0 {
+                // SAFETY: written above, and given up now.
+                unsafe { (field.drop)(out.add(field.offset)) };
+            }
+        }
+    }
+    result
+}
+
+/// Reads a string that must be one of `names` (a unit enum variant): its
+/// position.
+pub fn read_variant(r: &mut Reader<'_>, names: &[&str]) -> Result<usize> {
+    let name = r.string()?;
+    names
+        .iter()
+        .position(|n| *n == name)
+        .ok_or_else(|| Error::new(format!("unknown variant `{name}`")))
+}
+
+impl Read for String {
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        r.string().map(Cow::into_owned)
+    }
+}
+
+impl Read for bool {
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        r.boolean()
+    }
+}
+
+impl Read for u64 {
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        r.unsigned()
+    }
+}
+
+impl Read for u32 {
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        let n = r.unsigned()?;
+        u32::try_from(n).map_err(|_| r.error("integer out of range"))
+    }
+}
+
+impl Read for i32 {
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        let n = r.signed()?;
+        i32::try_from(n).map_err(|_| r.error("integer out of range"))
+    }
+}
+
+impl Read for f64 {
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        r.float()
+    }
+}
+
+impl<T: Read> Read for Option<T> {
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        if r.null()? {
+            Ok(None)
+        } else {
+            T::read(r).map(Some)
+        }
+    }
+
+    const MISSING: Option<unsafe fn(*mut u8)> = Some(none_at::<T>);
+}
+
+impl<T: Read> Read for Vec<T> {
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        let mut out = Vec::new();
+        r.array(&mut |r| {
+            out.push(T::read(r)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
