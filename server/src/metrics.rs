@@ -41,6 +41,7 @@ pub struct Metrics {
     pub ws_dropped: Counter,
     pub ws_coalesced: Counter,
     pub ws_lag_repairs: Counter,
+    pub ws_lane_restarts: Counter,
     pub syncs: Family<SyncLabels, Counter>,
     pub probes: Family<ProbeLabels, Counter>,
     pub catalog_reloads: Family<ReloadLabels, Counter>,
@@ -60,6 +61,7 @@ impl Metrics {
         let ws_dropped = Counter::default();
         let ws_coalesced = Counter::default();
         let ws_lag_repairs = Counter::default();
+        let ws_lane_restarts = Counter::default();
         let syncs = Family::<SyncLabels, Counter>::default();
         let probes = Family::<ProbeLabels, Counter>::default();
         let catalog_reloads = Family::<ReloadLabels, Counter>::default();
@@ -93,6 +95,11 @@ impl Metrics {
             "ws_lag_repairs",
             "WebSocket clients that fell behind the frame queue and were sent what they missed from the event log (instead of a resync)",
             ws_lag_repairs.clone(),
+        );
+        registry.register(
+            "ws_lane_restarts",
+            "Fan-out lanes started again after a failure (a bug; their sessions repaired from the event log)",
+            ws_lane_restarts.clone(),
         );
         registry.register(
             "sync_responses",
@@ -134,6 +141,7 @@ impl Metrics {
             ws_dropped,
             ws_coalesced,
             ws_lag_repairs,
+            ws_lane_restarts,
             syncs,
             probes,
             catalog_reloads,

@@ -340,6 +340,9 @@ impl Drop for Leaving<'_> {
 struct Lane {
     joining: Mutex<Vec<(Arc<Member>, u64)>>,
     closed: AtomicBool,
+    /// A test's fault: the lane panics on its next batch.
+    #[cfg(test)]
+    fail: AtomicBool,
 }
 
 impl Lane {
@@ -371,7 +374,7 @@ impl Lanes {
             .map(|_| Arc::new(Lane::default()))
             .collect();
         for lane in &lanes {
-            spawn(Box::pin(run_lane(
+            spawn(Box::pin(supervise(
                 lane.clone(),
                 service.subscribe(),
                 service.metrics().clone(),
@@ -419,8 +422,56 @@ impl Lanes {
     }
 }
 
+/// Runs a lane until the server stops. A lane that panics (a bug: it
+/// would otherwise leave its members without frames for good) is started
+/// again on a new reader of the ring, and every member it had, or that was
+/// joining it, is sent back to the log, as when a lane falls behind: the
+/// frames of the gap reach no one otherwise.
+async fn supervise(lane: Arc<Lane>, frames: broadcast::Receiver<Frame>, metrics: Arc<Metrics>) {
+    use futures_util::FutureExt;
+    let mut frames = frames;
+    loop {
+        // A reader for the next run, taken before this one can fail: a
+        // member that joins after the failure is served from its frames.
+        let spare = frames.resubscribe();
+        let run = std::panic::AssertUnwindSafe(run_lane(lane.clone(), frames, metrics.clone()));
+        if run.catch_unwind().await.is_ok() {
+            return;
+        }
+        tracing::error!("a fan-out lane failed; its sessions repair from the log");
+        metrics.ws_lane_restarts.inc();
+        frames = spare;
+        let joining = std::mem::take(&mut *lane.joining());
+        stop_all(joining, Why::Behind);
+    }
+}
+
+/// Stops each member still in the joining or live state of the generation
+/// the entry was made for.
+fn stop_all(members: impl IntoIterator<Item = (Arc<Member>, u64)>, why: Why) {
+    for (member, generation) in members {
+        let mut state = member.state();
+        if state.generation == generation && matches!(state.mode, Mode::Held(_) | Mode::Live) {
+            member.stop(&mut state, why);
+        }
+    }
+}
+
+/// A lane's members; if the lane panics, each is sent back to the log as
+/// the list is dropped.
+struct Members(Vec<(Arc<Member>, u64)>);
+
+impl Drop for Members {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            stop_all(self.0.drain(..), Why::Behind);
+        }
+    }
+}
+
 async fn run_lane(lane: Arc<Lane>, mut frames: broadcast::Receiver<Frame>, metrics: Arc<Metrics>) {
-    let mut members: Vec<(Arc<Member>, u64)> = Vec::new();
+    let mut members = Members(Vec::new());
+    let members = &mut members.0;
     let mut batch: Vec<Frame> = Vec::with_capacity(MAX_BATCH);
     let mut framed: Vec<u8> = Vec::new();
     let mut ends: Vec<usize> = Vec::with_capacity(MAX_BATCH);
@@ -444,6 +495,10 @@ async fn run_lane(lane: Arc<Lane>, mut frames: broadcast::Receiver<Frame>, metri
         // After the frames were read: a member that joined before one was
         // published is in the list for it.
         members.append(&mut lane.joining());
+        #[cfg(test)]
+        if lane.fail.swap(false, Ordering::Relaxed) {
+            panic!("a test's fault in a fan-out lane");
+        }
         framed.clear();
         ends.clear();
         for frame in &batch {
@@ -468,14 +523,7 @@ async fn run_lane(lane: Arc<Lane>, mut frames: broadcast::Receiver<Frame>, metri
                 lane.closed.store(true, Ordering::Release);
                 members.append(&mut lane.joining());
             }
-            for (member, generation) in members.drain(..) {
-                let mut state = member.state();
-                if state.generation == generation
-                    && matches!(state.mode, Mode::Held(_) | Mode::Live)
-                {
-                    member.stop(&mut state, why);
-                }
-            }
+            stop_all(members.drain(..), why);
             if why == Why::ServerGone {
                 return;
             }
@@ -895,5 +943,38 @@ mod tests {
         service.broadcast_heartbeat();
         until("the lane let it go", || member.out().is_some()).await;
         assert_eq!(member.out(), Some(Why::Silent));
+    }
+
+    /// A lane that panics is started again: its members, live or joining,
+    /// are sent back to the log (the frames of the gap reached neither), and
+    /// a member that joins afterwards gets the frames published after.
+    #[tokio::test]
+    async fn a_failed_lane_sends_its_members_to_the_log_and_starts_again() {
+        let (service, _dir) = service_keeping(100).await;
+        let (lanes, live, _socket, mut client) = joined(&service, 16).await;
+        let epoch = service.snapshot().epoch().to_owned();
+        live.set_position(0, &epoch);
+        assert_eq!(live.go_live(), Ok(0));
+        burst(&service, "a", 1).await;
+        assert_eq!(received(&mut client).await, [1]);
+        let (socket, _other) = pair().await;
+        let joining = lanes.member(socket.clone(), Duration::from_secs(60));
+        lanes.join(&joining);
+        let restarts = service.metrics().ws_lane_restarts.get();
+
+        lanes.lanes[0].fail.store(true, Ordering::Relaxed);
+        burst(&service, "b", 1).await;
+        until("the live member let go", || live.out().is_some()).await;
+        assert_eq!(live.out(), Some(Why::Behind));
+        assert_eq!(joining.out(), Some(Why::Behind));
+        assert_eq!(service.metrics().ws_lane_restarts.get(), restarts + 1);
+
+        // The lane runs again: a member that joins now gets what follows.
+        lanes.join(&live);
+        live.set_position(2, &epoch);
+        burst(&service, "c", 1).await;
+        until("the new frame held", || held(&live) == 1).await;
+        assert_eq!(live.go_live(), Ok(0));
+        assert_eq!(received(&mut client).await, [3]);
     }
 }
