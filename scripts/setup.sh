@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, when it is missing: the wasm
-# target and the standard library's source, wasm-bindgen-cli at exactly
+# target and the standard library's source, Miri (nightly), wasm-bindgen-cli at exactly
 # the wasm-bindgen crate's version,
 # Chromium and ChromeDriver, Firefox ESR (Debian) and geckodriver (crates.io),
 # Python's venv (Debian), and the npm packages of the package template.
@@ -14,6 +14,16 @@ for component in rustfmt clippy rust-src; do
   rustup component list --installed | grep -q "^$component" || rustup component add "$component"
 done
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# Miri on the nightly toolchain: the test command runs the wire crate's
+# table-driven decoder (unsafe) under it. Without a nightly, the newest one
+# that has Miri.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  rustup toolchain install nightly --profile minimal --component miri,rust-src --allow-downgrade
+fi
+for component in miri rust-src; do
+  rustup component list --toolchain nightly --installed | grep -q "^$component" \
+    || rustup component add --toolchain nightly "$component"
+done
 
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then

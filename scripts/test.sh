@@ -43,11 +43,8 @@ step "native tests"
 cargo test --workspace 2>&1 | tee -a "$log"
 
 step "Miri: the wire crate's table-driven reader (unsafe: fields written in place, dropped on errors) under its tests"
-# The nightly toolchain's Miri checks each read, write and drop of the
-# decoder against Rust's rules, and reports leaks.
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-rustup component list --toolchain nightly --installed | grep -q '^miri' ||
-  rustup component add miri rust-src --toolchain nightly
+# The nightly toolchain's Miri (scripts/setup.sh) checks each read, write
+# and drop of the decoder against Rust's rules, and reports leaks.
 cargo +nightly miri test -p provider-sync-wire --test derive 2>&1 | tee -a "$log"
 
 step "the server's suites again on PostgreSQL (servers of their own), and the cluster tests"

@@ -21,10 +21,12 @@ pub trait Read: Sized {
     /// Reads one value.
     fn read(r: &mut Reader<'_>) -> Result<Self>;
 
-    /// For a struct field of this type that the object lacks: writes the
-    /// field's value at the place given, or `None` when the field is
-    /// required. `Option` fields are `None` when missing, as with serde.
-    const MISSING: Option<unsafe fn(*mut u8)> = None;
+    /// The value of a struct field of this type that the object lacks, or
+    /// `None` when such a field is required. An `Option` field is `None`
+    /// when missing, as with serde.
+    fn missing() -> Option<Self> {
+        None
+    }
 }
 
 /// Reads one `T` from JSON text; only whitespace may follow it.
@@ -53,8 +55,9 @@ pub struct Field {
     pub read: unsafe fn(&mut Reader<'_>, *mut u8) -> Result<()>,
     /// Drops a value of the field's type in place.
     pub drop: unsafe fn(*mut u8),
-    /// Writes the value of a missing field; `None` when it is required.
-    pub missing: Option<unsafe fn(*mut u8)>,
+    /// Writes the value of a missing field at the place given; whether
+    /// there is one (the field is required when not).
+    pub missing: unsafe fn(*mut u8) -> bool,
 }
 
 /// Reads a `T` and writes it at `at`.
@@ -78,30 +81,36 @@ pub unsafe fn drop_at<T>(at: *mut u8) {
     unsafe { at.cast::<T>().drop_in_place() }
 }
 
-/// Writes `T::default()` at `at`.
+/// Writes `T::missing()` at `at`, if there is one: whether it did.
 ///
 /// # Safety
 /// As [`read_at`].
-pub unsafe fn default_at<T: Default>(at: *mut u8) {
+pub unsafe fn missing_at<T: Read>(at: *mut u8) -> bool {
+    let Some(value) = T::missing() else {
+        return false;
+    };
     // SAFETY: the caller's promise.
-    unsafe { at.cast::<T>().write(T::default()) }
+    unsafe { at.cast::<T>().write(value) };
+    true
 }
 
-/// Writes `None` at `at`.
+/// Writes `T::default()` at `at` (`#[serde(default)]`): always.
 ///
 /// # Safety
-/// As [`read_at`], for an `Option<T>`.
-unsafe fn none_at<T>(at: *mut u8) {
+/// As [`read_at`].
+pub unsafe fn default_at<T: Default>(at: *mut u8) -> bool {
     // SAFETY: the caller's promise.
-    unsafe { at.cast::<Option<T>>().write(None) }
+    unsafe { at.cast::<T>().write(T::default()) };
+    true
 }
 
 /// Reads a `T` from an object, field by field as `fields` describes them.
 ///
 /// # Safety
-/// `fields` describes every field of `T` once, each with its own offset in
-/// `T` and the `read`, `drop` and `missing` of its own type; `T` has no
-/// other fields and no invariant beyond its fields' own.
+/// `fields` describes every field of `T` once (at most 64 of them), each
+/// with its own offset in `T` and the `read`, `drop` and `missing` of its
+/// own type; `T` has no other fields, no invariant beyond its fields' own,
+/// and is not packed.
 pub unsafe fn read_struct<T>(r: &mut Reader<'_>, fields: &'static [Field]) -> Result<T> {
     let mut out = MaybeUninit::<T>::uninit();
     // SAFETY: `out` is a `T`'s place; the caller's promise does the rest.
@@ -116,6 +125,8 @@ pub unsafe fn read_struct<T>(r: &mut Reader<'_>, fields: &'static [Field]) -> Re
 /// into its field's place, then each field still unwritten given its
 /// default; on any error, the fields already written are dropped.
 unsafe fn read_fields(r: &mut Reader<'_>, fields: &[Field], out: *mut u8) -> Result<()> {
+    // One bit per field.
+    assert!(fields.len() <= 64);
     let mut written = 0u64;
     let result = r.object(&mut |r, key| {
         let Some(index) = fields.iter().position(|f| f.name == key) else {
@@ -132,14 +143,11 @@ unsafe fn read_fields(r: &mut Reader<'_>, fields: &[Field], out: *mut u8) -> Res
     });
     let result = result.and_then(|()| {
         for (index, field) in fields.iter().enumerate() {
-            if written & 1 << index == 0 {
-                let Some(missing) = field.missing else {
-                    return Err(Error::new(format!("missing field `{}`", field.name)));
-                };
-                // SAFETY: as above.
-                unsafe { missing(out.add(field.offset)) };
-                written |= 1 << index;
+            // SAFETY: as above.
+            if written & 1 << index == 0 && !unsafe { (field.missing)(out.add(field.offset)) } {
+                return Err(Error::new(format!("missing field `{}`", field.name)));
             }
+            written |= 1 << index;
         }
         Ok(())
     });
@@ -211,7 +219,9 @@ impl<T: Read> Read for Option<T> {
         }
     }
 
-    const MISSING: Option<unsafe fn(*mut u8)> = Some(none_at::<T>);
+    fn missing() -> Option<Self> {
+        Some(None)
+    }
 }
 
 impl<T: Read> Read for Vec<T> {

@@ -30,6 +30,12 @@ impl Drop for Counted {
     }
 }
 
+impl Default for Counted {
+    fn default() -> Self {
+        Self::from(String::new())
+    }
+}
+
 impl Write for Counted {
     fn write(&self, out: &mut Writer) {
         self.0.write(out);
@@ -84,6 +90,8 @@ struct Outer {
     big: u64,
     inner: Inner,
     inners: Vec<Inner>,
+    #[serde(default)]
+    defaulted: Counted,
     last: Counted,
 }
 
@@ -122,7 +130,8 @@ fn reads_what_serde_reads() {
     let read = both(sparse).unwrap();
     assert_eq!((&read.maybe, read.flag, read.count), (&None, false, 7));
     assert_eq!(read.kind, Kind::FullSync);
-    assert_eq!(live(), 3);
+    // `first`, `inner.name`, `defaulted` (its default) and `last`.
+    assert_eq!(live(), 4);
     drop(read);
     assert_eq!(live(), 0);
 }
@@ -130,7 +139,8 @@ fn reads_what_serde_reads() {
 #[test]
 fn wrong_text_is_an_error_that_leaks_and_double_drops_nothing() {
     let cases = [
-        // A required field missing, at the end and in a nested struct.
+        // A required field missing, at the end (after `defaulted` was given
+        // its default, which is dropped) and in a nested struct.
         (
             WHOLE.replace(r#", "last": "z""#, ""),
             "missing field `last`",
@@ -138,6 +148,13 @@ fn wrong_text_is_an_error_that_leaks_and_double_drops_nothing() {
         (
             WHOLE.replace(r#""name": "n", "#, ""),
             "missing field `name`",
+        ),
+        // A field read, then a required one missing.
+        (
+            WHOLE
+                .replace(r#", "last": "z""#, "")
+                .replace(r#""first""#, r#""defaulted": "d", "first""#),
+            "missing field `last`",
         ),
         // A field twice: the first value is dropped, once.
         (
@@ -223,5 +240,43 @@ fn writes_what_serde_writes() {
         assert_eq!(wire::write(&camel), serde_json::to_string(&camel).unwrap());
     }
     drop(read);
+    assert_eq!(live(), 0);
+}
+
+/// How an event's `reason` is read in the SDK: a string, or null.
+fn lenient(r: &mut Reader<'_>) -> wire::Result<Option<Counted>> {
+    let text = r.raw()?;
+    let name: Option<String> = wire::read(text)?;
+    Ok(name.filter(|name| name != "unknown").map(Counted::from))
+}
+
+#[derive(Debug, Read)]
+struct With {
+    first: Counted,
+    #[serde(default)]
+    #[wire(with = "lenient")]
+    lenient: Option<Counted>,
+    last: Counted,
+}
+
+#[test]
+fn a_field_read_with_a_function_of_its_own() {
+    let read = wire::read::<With>(r#"{"first":"a","lenient":"b","last":"c"}"#).unwrap();
+    assert_eq!(read.lenient.as_ref().map(|c| c.0.as_str()), Some("b"));
+    drop(read);
+    let read = wire::read::<With>(r#"{"first":"a","lenient":"unknown","last":"c"}"#).unwrap();
+    assert_eq!(read.lenient, None);
+    drop(read);
+    let read = wire::read::<With>(r#"{"first":"a","last":"c"}"#).unwrap();
+    assert_eq!(read.lenient, None);
+    drop(read);
+    for bad in [
+        r#"{"first":"a","lenient":5,"last":"c"}"#,
+        r#"{"first":"a","lenient":"b"}"#,
+        r#"{"first":"a","lenient":"b","last":"c","lenient":"d"}"#,
+    ] {
+        wire::read::<With>(bad).unwrap_err();
+        assert_eq!(live(), 0, "{bad}");
+    }
     assert_eq!(live(), 0);
 }

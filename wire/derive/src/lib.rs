@@ -17,6 +17,7 @@
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
 use quote::quote;
+use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Error, Fields, LitStr, Path, spanned::Spanned};
 
 /// How names are written on the wire (serde's `rename_all`).
@@ -181,6 +182,21 @@ fn shape(input: &DeriveInput, side: Side) -> Result<Shape<'_>, Error> {
     if !input.generics.params.is_empty() {
         return Err(side.error(&input.generics, "generic types are not supported"));
     }
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("repr")) {
+        let mut packed = false;
+        attr.parse_nested_meta(|meta| {
+            packed |= meta.path.is_ident("packed");
+            if meta.input.peek(syn::token::Paren) {
+                let _content;
+                syn::parenthesized!(_content in meta.input);
+            }
+            Ok(())
+        })?;
+        if packed {
+            // Fields are read and written in place, which needs them aligned.
+            return Err(side.error(attr, "packed structs are not supported"));
+        }
+    }
     let rename = container_rename(input, side)?;
     match &input.data {
         Data::Struct(data) => {
@@ -197,7 +213,7 @@ fn shape(input: &DeriveInput, side: Side) -> Result<Shape<'_>, Error> {
                 let name = attrs
                     .rename
                     .clone()
-                    .unwrap_or_else(|| rename.field(&ident.to_string()));
+                    .unwrap_or_else(|| rename.field(&ident.unraw().to_string()));
                 out.push((field, attrs, name));
             }
             Ok(Shape::Struct(out))
@@ -208,7 +224,7 @@ fn shape(input: &DeriveInput, side: Side) -> Result<Shape<'_>, Error> {
                 if !matches!(variant.fields, Fields::Unit) {
                     return Err(side.error(variant, "only enums of unit variants"));
                 }
-                let mut name = rename.variant(&variant.ident.to_string());
+                let mut name = rename.variant(&variant.ident.unraw().to_string());
                 for attr in variant.attrs.iter().filter(|a| a.path().is_ident("serde")) {
                     attr.parse_nested_meta(|meta| {
                         if meta.path.is_ident("rename") {
@@ -270,14 +286,16 @@ fn expand_read(input: &DeriveInput) -> Result<Tokens, Error> {
                     }),
                 };
                 let missing = match &attrs.default {
-                    None => quote!(<#ty as w::Read>::MISSING),
-                    Some(None) => quote!(Some(w::default_at::<#ty>)),
+                    None => quote!(w::missing_at::<#ty>),
+                    Some(None) => quote!(w::default_at::<#ty>),
                     Some(Some(path)) => quote!({
-                        unsafe fn missing(at: *mut u8) {
+                        unsafe fn missing(at: *mut u8) -> bool {
+                            let value: #ty = #path();
                             // SAFETY: as `default_at`.
-                            unsafe { at.cast::<#ty>().write(#path()) }
+                            unsafe { at.cast::<#ty>().write(value) };
+                            true
                         }
-                        Some(missing)
+                        missing
                     }),
                 };
                 entries.push(quote! {
