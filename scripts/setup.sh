@@ -22,8 +22,11 @@ if ! rustup run nightly rustc --version >/dev/null 2>&1; then
 fi
 for component in miri rust-src; do
   rustup component list --toolchain nightly --installed | grep -q "^$component" \
-    || rustup component add --toolchain nightly "$component"
+    || rustup component add --toolchain nightly "$component" \
+    || rustup toolchain install nightly --profile minimal --component miri,rust-src --allow-downgrade
 done
+# Miri's own standard library, built once here rather than inside a test run.
+cargo +nightly miri setup >/dev/null
 
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then

@@ -607,8 +607,8 @@ fn tokens(text: &str) -> Vec<String> {
                     Ok(n) => n.to_string(),
                     Err(_) => {
                         let x: f64 = text.parse().unwrap();
-                        if x.fract() == 0.0 && x.abs() < 9e15 {
-                            (x as i64).to_string()
+                        if x.fract() == 0.0 && x.abs() < 1e21 {
+                            format!("{x:.0}")
                         } else {
                             format!("{x:?}")
                         }

@@ -431,16 +431,20 @@ async fn supervise(lane: Arc<Lane>, frames: broadcast::Receiver<Frame>, metrics:
     use futures_util::FutureExt;
     let mut frames = frames;
     loop {
-        // A reader for the next run, taken before this one can fail: a
-        // member that joins after the failure is served from its frames.
+        // Kept to subscribe again once this run has failed (its own reader
+        // goes with it); never read, so it only holds what the ring holds.
         let spare = frames.resubscribe();
         let run = std::panic::AssertUnwindSafe(run_lane(lane.clone(), frames, metrics.clone()));
-        if run.catch_unwind().await.is_ok() {
+        if run.catch_unwind().await.is_ok() || lane.closed.load(Ordering::Acquire) {
             return;
         }
         tracing::error!("a fan-out lane failed; its sessions repair from the log");
         metrics.ws_lane_restarts.inc();
-        frames = spare;
+        // The next run reads from here on; every member that joined before
+        // this point is stopped below (those of the failed run were stopped
+        // as it unwound), so none misses a frame unknowingly.
+        frames = spare.resubscribe();
+        drop(spare);
         let joining = std::mem::take(&mut *lane.joining());
         stop_all(joining, Why::Behind);
     }
@@ -448,8 +452,17 @@ async fn supervise(lane: Arc<Lane>, frames: broadcast::Receiver<Frame>, metrics:
 
 /// Stops each member still in the joining or live state of the generation
 /// the entry was made for.
+/// A member whose lock a failure left poisoned was being written to: its
+/// position may count frames its socket never took whole, so it is not
+/// repaired from that position but closed (`Broken`), and its client
+/// resumes from what it has.
 fn stop_all(members: impl IntoIterator<Item = (Arc<Member>, u64)>, why: Why) {
     for (member, generation) in members {
+        let why = if member.state.is_poisoned() {
+            Why::Broken
+        } else {
+            why
+        };
         let mut state = member.state();
         if state.generation == generation && matches!(state.mode, Mode::Held(_) | Mode::Live) {
             member.stop(&mut state, why);
@@ -492,13 +505,13 @@ async fn run_lane(lane: Arc<Lane>, mut frames: broadcast::Receiver<Frame>, metri
                 Err(TryRecvError::Closed) => end = Some(Why::ServerGone),
             }
         }
-        // After the frames were read: a member that joined before one was
-        // published is in the list for it.
-        members.append(&mut lane.joining());
         #[cfg(test)]
         if lane.fail.swap(false, Ordering::Relaxed) {
             panic!("a test's fault in a fan-out lane");
         }
+        // After the frames were read: a member that joined before one was
+        // published is in the list for it.
+        members.append(&mut lane.joining());
         framed.clear();
         ends.clear();
         for frame in &batch {
@@ -976,5 +989,21 @@ mod tests {
         until("the new frame held", || held(&live) == 1).await;
         assert_eq!(live.go_live(), Ok(0));
         assert_eq!(received(&mut client).await, [3]);
+    }
+
+    /// A member whose lock a failure poisoned was being written to: it is
+    /// closed, not repaired from a position that may count unsent frames.
+    #[tokio::test]
+    async fn a_member_a_failure_left_poisoned_is_closed_not_repaired() {
+        let (service, _dir) = service_keeping(100).await;
+        let (_lanes, member, _socket, _client) = joined(&service, 16).await;
+        let generation = member.state().generation;
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _writing = member.state();
+            panic!("a test's fault while writing");
+        }));
+        assert!(failed.is_err());
+        stop_all([(member.clone(), generation)], Why::Behind);
+        assert_eq!(member.out(), Some(Why::Broken));
     }
 }

@@ -296,14 +296,17 @@ fn response(input: &Input<'_>) {
                 "SyncResponse: text nested {} deep was read",
                 input.depth
             );
-            let Ok(mut value) = serde_json::from_str::<Value>(&input.theirs) else {
-                assert!(
-                    input.depth == MAX_DEPTH
-                        && e.to_string().starts_with("recursion limit exceeded"),
-                    "WireResponse: the SDK reads what serde_json refuses ({e}): {:?}",
-                    input.text
-                );
-                return;
+            let mut value = match serde_json::from_str::<Value>(&input.theirs) {
+                Ok(value) => value,
+                Err(ve) => {
+                    assert!(
+                        input.depth == MAX_DEPTH
+                            && ve.to_string().starts_with("recursion limit exceeded"),
+                        "WireResponse: the SDK reads what serde_json refuses ({e}; {ve}): {:?}",
+                        input.text
+                    );
+                    return;
+                }
             };
             let known = |kind: &Value| SyncEventType::deserialize(kind).is_ok();
             if let Some(reason) = value.get_mut("reason").filter(|r| r.is_string())
@@ -321,6 +324,17 @@ fn response(input: &Input<'_>) {
                     "an event cut that the SDK read: {:?}",
                     input.text
                 );
+                // The events after the cut the SDK read too: those of a
+                // known type serde_json reads as well.
+                for event in &events[first..] {
+                    if event.get("type").is_some_and(known) {
+                        assert!(
+                            SyncEvent::deserialize(event).is_ok(),
+                            "an event after the cut that serde_json refuses: {:?}",
+                            input.text
+                        );
+                    }
+                }
                 events.truncate(first);
             }
             let theirs = serde_json::from_value::<SyncResponse>(value).unwrap_or_else(|e| {

@@ -275,8 +275,13 @@ fn expand_read(input: &DeriveInput) -> Result<Tokens, Error> {
                 let read = match &attrs.with {
                     None => quote!(w::read_at::<#ty>),
                     Some(path) => quote!({
+                        // The path is called from a safe function: an
+                        // `unsafe fn` there does not compile.
+                        fn value(r: &mut w::Reader<'_>) -> w::Result<#ty> {
+                            #path(r)
+                        }
                         unsafe fn read(r: &mut w::Reader<'_>, at: *mut u8) -> w::Result<()> {
-                            let value: #ty = #path(r)?;
+                            let value = value(r)?;
                             // SAFETY: as `read_at`: `at` is this field's
                             // place, unwritten.
                             unsafe { at.cast::<#ty>().write(value) };
@@ -289,8 +294,11 @@ fn expand_read(input: &DeriveInput) -> Result<Tokens, Error> {
                     None => quote!(w::missing_at::<#ty>),
                     Some(None) => quote!(w::default_at::<#ty>),
                     Some(Some(path)) => quote!({
+                        fn value() -> #ty {
+                            #path()
+                        }
                         unsafe fn missing(at: *mut u8) -> bool {
-                            let value: #ty = #path();
+                            let value = value();
                             // SAFETY: as `default_at`.
                             unsafe { at.cast::<#ty>().write(value) };
                             true
