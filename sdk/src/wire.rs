@@ -1,9 +1,10 @@
-//! The server's messages as the SDK reads them. `SyncEvent` flattens its
-//! payload, and serde reads a flattened field by buffering the whole object
-//! into a generic tree first: code the wasm cannot afford. Here `type`
-//! picks the payload's type and `data` is read straight into it; `data` sent
-//! before `type` is kept as text ([`json::Raw`]) until the type is known.
-//! The JSON is the same; only the reading differs.
+//! The server's messages as the SDK reads them, on the table-driven reader
+//! of `provider_sync_wire`. `SyncEvent` flattens its payload, and serde
+//! reads a flattened field by buffering the whole object into a generic
+//! tree first: code the wasm cannot afford. Here `type` picks the payload's
+//! type and `data` is read straight into it; `data` sent before `type` is
+//! kept as text ([`Reader::raw`]) until the type is known. The JSON is the
+//! same; only the reading differs.
 
 use provider_sync_protocol::{
     EventPayload, FullSyncReason, SyncEvent, SyncEventType, SyncResponse, SyncState, SyncType,

@@ -1,6 +1,7 @@
-//! JSON text ↔ Rust values for the wire types, in the little code the wasm
-//! can afford: serde's derives drive a reader and a writer of exactly the
-//! JSON the protocol uses. Numbers with a fraction are read and written by
+//! JSON text ↔ Rust values: the reader's and writer's primitives (strings,
+//! numbers, objects and arrays), which the table-driven `Read` and `Write`
+//! use, and a serde reader and writer of exactly the JSON the protocol uses
+//! on the same primitives. Numbers with a fraction are read and written by
 //! the browser (`parseFloat`, `JSON.stringify`), so no float parsing or
 //! formatting is compiled into the wasm; natively (tests) the standard
 //! library does it.
