@@ -161,7 +161,7 @@ if want rest; then
 fi
 
 if want e2e || want client || want litellm || want tabs; then
-  bash scripts/setup.sh >/dev/null
+  SKIP_MIRI=1 bash scripts/setup.sh >/dev/null
   bash scripts/build-pkg.sh >/dev/null
   site="$work/site"
   mkdir -p "$site" && cp -r examples/plain-html/. "$site/" && cp -r pkg "$site/provider-sync"

@@ -20,7 +20,7 @@ PROFILE=${PROFILE:-release}
 LB_PORT=${LB_PORT:-8080}
 PORTS=(${INSTANCE_PORTS:-8081 8082})
 
-SKIP_BROWSER=1 bash scripts/setup.sh >/dev/null
+SKIP_BROWSER=1 SKIP_MIRI=1 bash scripts/setup.sh >/dev/null
 apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   apt_get update -qq

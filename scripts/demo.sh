@@ -9,7 +9,7 @@
 # (provider-sync-litellm.db) so that it does not mix with the sample's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SKIP_BROWSER=1 bash scripts/setup.sh
+SKIP_BROWSER=1 SKIP_MIRI=1 bash scripts/setup.sh
 bash scripts/build-pkg.sh
 site=target/demo-site
 rm -rf "$site" && mkdir -p "$site"

@@ -16,17 +16,19 @@ done
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 # Miri on the nightly toolchain: the test command runs the wire crate's
 # table-driven decoder (unsafe) under it. Without a nightly, the newest one
-# that has Miri.
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-  rustup toolchain install nightly --profile minimal --component miri,rust-src --allow-downgrade
+# that has Miri. Not for the demos (SKIP_MIRI=1), which do not need it.
+if [ "${SKIP_MIRI:-}" != 1 ]; then
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal --component miri,rust-src --allow-downgrade
+  fi
+  for component in miri rust-src; do
+    rustup component list --toolchain nightly --installed | grep -q "^$component" \
+      || rustup component add --toolchain nightly "$component" \
+      || rustup toolchain install nightly --profile minimal --component miri,rust-src --allow-downgrade
+  done
+  # Miri's own standard library, built once here rather than inside a test run.
+  cargo +nightly miri setup >/dev/null
 fi
-for component in miri rust-src; do
-  rustup component list --toolchain nightly --installed | grep -q "^$component" \
-    || rustup component add --toolchain nightly "$component" \
-    || rustup toolchain install nightly --profile minimal --component miri,rust-src --allow-downgrade
-done
-# Miri's own standard library, built once here rather than inside a test run.
-cargo +nightly miri setup >/dev/null
 
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
