@@ -62,10 +62,12 @@ case $directive in
   "/* @ts-self-types="*) ;;
   *) echo "build-pkg.sh: the glue's first line is not its @ts-self-types directive: $directive" >&2; exit 1 ;;
 esac
-pkg-template/node_modules/.bin/esbuild "$glue" --minify --target=es2020 \
+# The SDK's JavaScript snippets (sdk/js/, which the glue imports from
+# pkg/snippets/) are bundled into it: one file, as before them.
+pkg-template/node_modules/.bin/esbuild "$glue" --bundle --format=esm --minify --target=es2020 \
   --log-level=warning --outfile="$glue.min"
 { printf '%s\n' "$directive"; cat "$glue.min"; } >"$glue"
-rm "$glue.min"
+rm -r "$glue.min" pkg/snippets
 # wasm-bindgen declares `[Symbol.dispose](): void;`, which only type-checks
 # with TypeScript's ESNext.Disposable lib (TS 5.2+): an app with lib ES2022
 # and skipLibCheck false fails on it (TS2550). Drop the declaration; the

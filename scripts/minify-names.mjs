@@ -26,9 +26,17 @@ const wasm = fs.readFileSync(path.join(dir, "provider_sync_sdk_bg.wasm"));
 const modules = new Set(WebAssembly.Module.imports(new WebAssembly.Module(wasm)).map((i) => i.module));
 if (modules.size !== 1) fail(`expected one import module, found ${[...modules].join(", ")}`);
 const [module] = modules;
+// wasm-bindgen's own module, and the SDK's JavaScript snippets (sdk/js/),
+// which wasm-opt merges into the one module: what the wasm imports from a
+// snippet is then provided under its short name by the glue's own import
+// object (`import0.d = import1.idbClosed`).
+const mainModule = "./provider_sync_sdk_bg.js";
 const oldModules = new Set(map.imports.map(([m]) => m));
-if (oldModules.size !== 1) fail(`expected one original module, found ${[...oldModules].join(", ")}`);
-const [oldModule] = oldModules;
+if (!oldModules.has(mainModule)) fail(`no imports from ${mainModule}`);
+for (const m of oldModules) {
+  if (m !== mainModule && !m.startsWith("./snippets/")) fail(`imports from an unknown module ${m}`);
+}
+const oldModule = mainModule;
 
 const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const ident = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -47,9 +55,34 @@ function rewrite(file, edits) {
 // The glue: the import object's keys, its module name, and `wasm.<export>`.
 const glue = path.join(dir, "provider_sync_sdk.js");
 const edits = [];
-for (const [, from, to] of map.imports) {
+const fromSnippets = new Map();
+for (const [from_module, from, to] of map.imports) {
   if (!ident.test(to)) fail(`import ${from} renamed to ${to}, not a JavaScript name`);
+  if (from_module !== mainModule) {
+    if (!fromSnippets.has(from_module)) fromSnippets.set(from_module, []);
+    fromSnippets.get(from_module).push([from, to]);
+    continue;
+  }
   edits.push([new RegExp(`(^|[\\s{,])${escape(from)}(?=\\s*:)`, "m"), `$1${to}`, `import ${from}`]);
+}
+let glueText = fs.readFileSync(glue, "utf8");
+const mainObject = glueText.match(new RegExp(`"${escape(mainModule)}"\\s*:\\s*(import\\d+)\\s*,`));
+if (!mainObject) fail(`the glue's import object for ${mainModule} not found`);
+const assignments = [];
+for (const [snippet, names] of fromSnippets) {
+  // wasm-bindgen may list a snippet's module more than once (one namespace
+  // import each): every one of them goes, any of them provides the names.
+  const keys = new RegExp(`\\n\\s*"${escape(snippet)}"\\s*:\\s*(import\\d+)\\s*,`, "g");
+  const found = [...glueText.matchAll(keys)];
+  if (found.length === 0) fail(`the glue's import object for ${snippet} not found`);
+  edits.push([keys, "", `module ${snippet}`]);
+  for (const [from, to] of names) {
+    if (!ident.test(from)) fail(`snippet import ${from} is not a JavaScript name`);
+    assignments.push(`${mainObject[1]}.${to} = ${found[0][1]}.${from};`);
+  }
+}
+if (assignments.length > 0) {
+  edits.push([/\n(\s*)return \{\n\s*__proto__: null,/, `\n$1${assignments.join(" ")}$&`, "the import object's return"]);
 }
 edits.push([new RegExp(`"${escape(oldModule)}"(?=\\s*:)`), JSON.stringify(module), `module ${oldModule}`]);
 const exports = new Map(map.exports);
