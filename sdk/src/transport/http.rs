@@ -1,24 +1,26 @@
-//! `fetch` with a deadline (an `AbortController` fired by a timer) and
-//! errors that say what failed, including `Retry-After` on 429/503.
+//! `fetch` with a deadline and errors that say what failed, including
+//! `Retry-After` on 429/503. The request itself is made by `sdk/js/http.js`
+//! (a snippet the glue imports): the request's bindings and the deadline's
+//! timer cost the wasm nothing.
 
-use gloo_timers::callback::Timeout;
+use js_sys::{Array, Promise};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Request, RequestInit, Response};
 
-use super::js_message;
 use crate::error::SdkError;
 
-/// `Retry-After` in ms: delta-seconds or an HTTP date.
-fn retry_after(response: &Response) -> Option<f64> {
-    let value = response.headers().get("retry-after").ok()??;
-    // Parsed by JS (`Number`), which keeps float parsing out of the wasm.
-    let seconds = js_sys::Number::from(JsValue::from_str(value.trim())).value_of();
-    if !seconds.is_nan() {
-        return Some(seconds.max(0.0) * 1000.0);
-    }
-    let at = js_sys::Date::parse(&value);
-    (!at.is_nan()).then(|| (at - js_sys::Date::now()).max(0.0))
+#[wasm_bindgen(module = "/js/http.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = fetchText)]
+    fn fetch_js(
+        method: &str,
+        url: &str,
+        body: Option<String>,
+        timeout_ms: f64,
+        headers: &Array,
+        credentials: Option<String>,
+    ) -> Promise;
 }
 
 /// Sends a request and reads the answer's text (JSON, read by the caller).
@@ -31,74 +33,53 @@ pub(crate) async fn fetch_text(
     headers: &[(String, String)],
     credentials: Option<&str>,
 ) -> Result<String, SdkError> {
-    let network = |e: JsValue| SdkError::Network {
-        what,
-        message: js_message(&e),
-    };
-    let controller = AbortController::new().map_err(network)?;
-    let init = RequestInit::new();
-    init.set_method(method);
-    init.set_signal(Some(&controller.signal()));
-    if let Some(credentials) = credentials {
-        // By name: the binding of RequestCredentials weighs more than this.
-        let _ = js_sys::Reflect::set(&init, &"credentials".into(), &credentials.into());
+    // Names and values in turn.
+    let sent = Array::new();
+    for (name, value) in headers {
+        sent.push(&JsValue::from_str(name));
+        sent.push(&JsValue::from_str(value));
     }
-    if body.is_some() || !headers.is_empty() {
-        let sent = web_sys::Headers::new().map_err(network)?;
-        for (name, value) in headers {
-            sent.set(name, value).map_err(network)?;
-        }
-        if let Some(body) = body {
-            init.set_body(&JsValue::from_str(body));
-            sent.set("content-type", "application/json")
-                .map_err(network)?;
-        }
-        init.set_headers(&sent);
+    let promise = fetch_js(
+        method,
+        url,
+        body.map(str::to_owned),
+        timeout_ms,
+        &sent,
+        credentials.map(str::to_owned),
+    );
+    match JsFuture::from(promise).await {
+        Ok(text) => Ok(text.as_string().unwrap_or_default()),
+        Err(failure) => Err(failure_of(what, timeout_ms, &failure)),
     }
-    let request = Request::new_with_str_and_init(url, &init).map_err(network)?;
-    let global = js_sys::global();
-    let promise = if let Some(window) = global.dyn_ref::<web_sys::Window>() {
-        window.fetch_with_request(&request)
-    } else {
-        return Err(SdkError::Network {
+}
+
+/// The error a rejection of `fetchText` stands for (see `sdk/js/http.js`).
+fn failure_of(what: &'static str, timeout_ms: f64, failure: &JsValue) -> SdkError {
+    let Some(failure) = failure.dyn_ref::<Array>() else {
+        return SdkError::Network {
             what,
-            message: "no window: the SDK runs in a browser page".into(),
-        });
+            message: super::js_message(failure),
+        };
     };
-    let deadline = Timeout::new(timeout_ms.min(u32::MAX as f64) as u32, move || {
-        controller.abort()
-    });
-    let answered = JsFuture::from(promise).await;
-    let response: Response = match answered {
-        Ok(response) => response.unchecked_into(),
-        Err(e) => {
-            let aborted = e
-                .dyn_ref::<web_sys::DomException>()
-                .is_some_and(|d| d.name() == "AbortError");
-            return Err(if aborted {
-                SdkError::Timeout {
-                    what,
-                    ms: timeout_ms as u32,
-                }
-            } else {
-                network(e)
-            });
-        }
-    };
-    if !response.ok() {
-        deadline.cancel();
-        return Err(SdkError::Http {
+    let detail = failure.get(1);
+    let message = || detail.as_string().unwrap_or_default();
+    match failure.get(0).as_f64() {
+        Some(1.0) => SdkError::Timeout {
             what,
-            status: response.status(),
-            retry_after_ms: retry_after(&response),
-        });
+            ms: timeout_ms as u32,
+        },
+        Some(2.0) => SdkError::Http {
+            what,
+            status: detail.as_f64().unwrap_or_default() as u16,
+            retry_after_ms: failure.get(2).as_f64(),
+        },
+        Some(3.0) => SdkError::Decode {
+            what,
+            message: message(),
+        },
+        _ => SdkError::Network {
+            what,
+            message: message(),
+        },
     }
-    let text = response.text().map_err(network)?;
-    let read = JsFuture::from(text).await;
-    deadline.cancel();
-    read.map(|text| text.as_string().unwrap_or_default())
-        .map_err(|e| SdkError::Decode {
-            what,
-            message: js_message(&e),
-        })
 }
