@@ -25,10 +25,10 @@ use crate::listeners::{Kind, Listeners};
 use crate::machine::{
     ALL_TIMERS, ConnectionEvent, Core, Input, Mirror, Notice, Request, RequestKind,
 };
-use crate::page::PageWatch;
-use crate::tabs::Tabs;
+use crate::page::{self, PageWatch};
+use crate::tabs::{self, Tabs};
 use crate::transport::http::fetch_text;
-use crate::transport::websocket::Socket;
+use crate::transport::websocket::{self, Socket};
 use crate::transport::{from_js, from_text, to_js};
 use crate::view::{
     ProviderSyncClientState, effective_filter, fallbacks, model_fallback, provider_fallback,
@@ -749,34 +749,30 @@ impl Driver {
     }
 
     fn connect(&self, url: &str) {
-        let (open, text, close) = (self.me.clone(), self.me.clone(), self.me.clone());
-        let socket = Socket::open(
-            url,
-            move || {
-                if let Some(d) = open.upgrade() {
+        let me = self.me.clone();
+        let socket = Socket::open(url, move |what, text| {
+            let Some(d) = me.upgrade() else { return };
+            match what {
+                websocket::OPENED => {
                     d.log(LogLevel::Info, "WebSocket connected");
                     d.dispatch(Input::SocketOpened);
                 }
-            },
-            move |message| {
-                let Some(d) = text.upgrade() else { return };
-                match from_text::<WireEvent>(&message, "a WebSocket frame") {
+                websocket::FRAME => match from_text::<WireEvent>(&text, "a WebSocket frame") {
                     Ok(WireEvent::Known(event)) => d.dispatch(Input::SocketEvent(event)),
                     Ok(WireEvent::Unknown { kind, version }) => {
                         d.log(LogLevel::Debug, &format!("unknown frame type {kind}"));
                         d.dispatch(Input::SocketUnknown { kind, version });
                     }
                     Err(error) => d.log(LogLevel::Warn, &format!("ignored: {error}")),
-                }
-            },
-            move |reason| {
-                if let Some(d) = close.upgrade() {
+                },
+                websocket::CLOSED => {
                     d.socket.borrow_mut().take();
-                    d.log(LogLevel::Info, &format!("WebSocket {reason}"));
-                    d.dispatch(Input::SocketClosed { reason });
+                    d.log(LogLevel::Info, &format!("WebSocket {text}"));
+                    d.dispatch(Input::SocketClosed { reason: text });
                 }
-            },
-        );
+                _ => {}
+            }
+        });
         match socket {
             Ok(socket) => *self.socket.borrow_mut() = Some(socket),
             Err(error) => self.later(Input::SocketClosed {
@@ -988,19 +984,19 @@ impl Driver {
         if !self.core.borrow().settings().share_connection || self.identity.borrow().is_none() {
             return false;
         }
-        let (message, lead) = (self.me.clone(), self.me.clone());
+        let me = self.me.clone();
         let tabs = Tabs::join(
             &format!("provider-sync {}", self.cache_key()),
-            move |text| {
-                if let Some(d) = message.upgrade() {
-                    d.on_tab_message(&text);
-                }
-            },
-            move || {
-                if let Some(d) = lead.upgrade() {
-                    *d.told.borrow_mut() = String::new();
-                    *d.shared.borrow_mut() = Default::default();
-                    d.dispatch(Input::Lead);
+            move |what, text| {
+                let Some(d) = me.upgrade() else { return };
+                match what {
+                    tabs::MESSAGE => d.on_tab_message(&text),
+                    tabs::LEAD => {
+                        *d.told.borrow_mut() = String::new();
+                        *d.shared.borrow_mut() = Default::default();
+                        d.dispatch(Input::Lead);
+                    }
+                    _ => {}
                 }
             },
         );
@@ -1321,32 +1317,21 @@ impl Driver {
         if self.started.replace(true) {
             return;
         }
-        let (visibility, online, page) = (self.me.clone(), self.me.clone(), self.me.clone());
-        *self.page.borrow_mut() = PageWatch::new(
-            move |visible| {
-                if let Some(d) = visibility.upgrade() {
-                    // Shared, a hidden tab may hold the connection for tabs
-                    // in view: only a tab alone pauses when hidden.
-                    if visible || d.tabs.borrow().is_none() {
-                        d.dispatch(Input::Visibility { visible });
-                    }
+        let me = self.me.clone();
+        *self.page.borrow_mut() = PageWatch::new(move |what, flag| {
+            let Some(d) = me.upgrade() else { return };
+            match what {
+                // Shared, a hidden tab may hold the connection for tabs in
+                // view: only a tab alone pauses when hidden.
+                page::VISIBILITY if flag || d.tabs.borrow().is_none() => {
+                    d.dispatch(Input::Visibility { visible: flag });
                 }
-            },
-            move || {
-                if let Some(d) = online.upgrade() {
-                    d.dispatch(Input::Online);
-                }
-            },
-            move |shown| {
-                if let Some(d) = page.upgrade() {
-                    if shown {
-                        d.page_shown();
-                    } else {
-                        d.page_hidden();
-                    }
-                }
-            },
-        );
+                page::ONLINE => d.dispatch(Input::Online),
+                page::PAGE if flag => d.page_shown(),
+                page::PAGE => d.page_hidden(),
+                _ => {}
+            }
+        });
         // Start from the cache, but never wait on IndexedDB for long: an open
         // that hangs (blocked, or a browser bug) must not stop the service.
         let started = Rc::new(Cell::new(false));

@@ -1,6 +1,6 @@
 //! IndexedDB, just enough for the cache: one database, one object store,
 //! records keyed by source URL. The requests themselves are made by
-//! `sdk/js/idb.js` (a snippet the glue imports): each answers with a promise,
+//! `sdk/js/host.js` (a snippet the glue imports): each answers with a promise,
 //! awaited here; handlers written in JavaScript cost the wasm nothing.
 
 use js_sys::Promise;
@@ -10,7 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::transport::js_message;
 
-#[wasm_bindgen(module = "/js/idb.js")]
+#[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
     #[wasm_bindgen(js_name = idbOpen)]
     fn idb_open() -> Promise;
@@ -42,7 +42,12 @@ impl Idb {
     /// (some private modes): the SDK then keeps its state in memory only.
     pub(crate) async fn open() -> Result<Option<Self>, String> {
         let handle = settle(idb_open()).await?;
-        Ok((!handle.is_null()).then_some(Self { handle }))
+        // Not `then_some`: a value made and dropped would close nothing.
+        if handle.is_null() {
+            Ok(None)
+        } else {
+            Ok(Some(Self { handle }))
+        }
     }
 
     /// Whether this connection was closed (another tab upgraded or deleted

@@ -1,18 +1,30 @@
 //! The page's visibility, the browser's online state and the page going into
-//! (and out of) the back/forward cache, watched while the service runs; the
-//! handlers are removed when the watcher is dropped.
+//! (and out of) the back/forward cache, watched by `sdk/js/host.js` (a
+//! snippet the glue imports) while the service runs; the handlers are
+//! removed when the watcher is dropped.
 
+use js_sys::Function;
 use wasm_bindgen::JsCast;
-use wasm_bindgen::prelude::Closure;
+use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 
-pub(crate) struct PageWatch {
-    on_visibility: Closure<dyn FnMut()>,
-    on_online: Closure<dyn FnMut()>,
-    on_hide: Closure<dyn FnMut()>,
-    on_show: Closure<dyn FnMut()>,
+#[wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    /// Whether the page is visible now.
+    #[wasm_bindgen(js_name = pageVisible)]
+    pub(crate) fn visible() -> bool;
+    #[wasm_bindgen(js_name = watchPage)]
+    fn watch_page(on: &Function) -> Option<Function>;
 }
 
-const PAGE_EVENTS: [&str; 2] = ["pagehide", "pageshow"];
+/// What a watcher's handler hears, with its flag.
+pub(crate) const VISIBILITY: u32 = 0;
+pub(crate) const ONLINE: u32 = 1;
+pub(crate) const PAGE: u32 = 2;
+
+pub(crate) struct PageWatch {
+    stop: Function,
+    _on: Closure<dyn FnMut(u32, bool)>,
+}
 
 impl std::fmt::Debug for PageWatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -20,77 +32,20 @@ impl std::fmt::Debug for PageWatch {
     }
 }
 
-/// Whether the page is visible now.
-pub(crate) fn visible() -> bool {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .is_none_or(|d| !d.hidden())
-}
-
 impl PageWatch {
-    /// `on_page(false)` on `pagehide`, `on_page(true)` on a `pageshow` that
-    /// follows one (a page back from the back/forward cache).
-    pub(crate) fn new(
-        mut on_visibility: impl FnMut(bool) + 'static,
-        on_online: impl FnMut() + 'static,
-        on_page: impl FnMut(bool) + 'static,
-    ) -> Option<Self> {
-        let window = web_sys::window()?;
-        let document = window.document()?;
-        let on_visibility = Closure::<dyn FnMut()>::new(move || on_visibility(visible()));
-        let on_online = Closure::<dyn FnMut()>::new(on_online);
-        document
-            .add_event_listener_with_callback(
-                "visibilitychange",
-                on_visibility.as_ref().unchecked_ref(),
-            )
-            .ok()?;
-        window
-            .add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())
-            .ok()?;
-        let on_page = std::rc::Rc::new(std::cell::RefCell::new(on_page));
-        let hidden = std::rc::Rc::new(std::cell::Cell::new(false));
-        let (page, gone) = (on_page.clone(), hidden.clone());
-        let on_hide = Closure::<dyn FnMut()>::new(move || {
-            gone.set(true);
-            (page.borrow_mut())(false);
-        });
-        let on_show = Closure::<dyn FnMut()>::new(move || {
-            if hidden.replace(false) {
-                (on_page.borrow_mut())(true);
-            }
-        });
-        for (name, handler) in PAGE_EVENTS.iter().zip([&on_hide, &on_show]) {
-            window
-                .add_event_listener_with_callback(name, handler.as_ref().unchecked_ref())
-                .ok()?;
-        }
-        Some(Self {
-            on_visibility,
-            on_online,
-            on_hide,
-            on_show,
-        })
+    /// `on(what, flag)`: [`VISIBILITY`] (whether visible), [`ONLINE`],
+    /// [`PAGE`] (false on `pagehide`, true on a `pageshow` that follows one:
+    /// a page back from the back/forward cache). `None` where there is no
+    /// page.
+    pub(crate) fn new(on: impl FnMut(u32, bool) + 'static) -> Option<Self> {
+        let on = Closure::<dyn FnMut(u32, bool)>::new(on);
+        let stop = watch_page(on.as_ref().unchecked_ref())?;
+        Some(Self { stop, _on: on })
     }
 }
 
 impl Drop for PageWatch {
     fn drop(&mut self) {
-        if let Some(window) = web_sys::window() {
-            if let Some(document) = window.document() {
-                let _ = document.remove_event_listener_with_callback(
-                    "visibilitychange",
-                    self.on_visibility.as_ref().unchecked_ref(),
-                );
-            }
-            let _ = window.remove_event_listener_with_callback(
-                "online",
-                self.on_online.as_ref().unchecked_ref(),
-            );
-            for (name, handler) in PAGE_EVENTS.iter().zip([&self.on_hide, &self.on_show]) {
-                let _ = window
-                    .remove_event_listener_with_callback(name, handler.as_ref().unchecked_ref());
-            }
-        }
+        let _ = self.stop.call0(&wasm_bindgen::JsValue::NULL);
     }
 }

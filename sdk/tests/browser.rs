@@ -941,12 +941,37 @@ async fn without_indexeddb_it_works_in_memory() {
          return () => Object.defineProperty(window, 'indexedDB', { value: saved, configurable: true });",
     );
     let restore: Function = hide.call0(&JsValue::NULL).unwrap().unchecked_into();
+    // Nothing the service does on the way may throw where no one catches
+    // it (a handle to no database, closed: a TypeError that stopped the
+    // start until the cache wait gave up).
+    let uncaught = Array::new();
+    let seen = uncaught.clone();
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        seen.push(&event);
+    });
+    let window = web_sys::window().unwrap();
+    window
+        .add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref())
+        .unwrap();
     let service = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
     let started = JsFuture::from(service.initialize()).await;
     restore.call0(&JsValue::NULL).unwrap();
     started.expect("initialize works without IndexedDB");
     assert!(converged(&service).await);
     service.destroy();
+    window
+        .remove_event_listener_with_callback("error", on_error.as_ref().unchecked_ref())
+        .unwrap();
+    let messages: Vec<String> = uncaught
+        .iter()
+        .map(|event| {
+            js_sys::Reflect::get(&event, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(messages.is_empty(), "uncaught errors: {messages:?}");
 }
 
 #[wasm_bindgen_test]

@@ -1,5 +1,5 @@
 //! `fetch` with a deadline and errors that say what failed, including
-//! `Retry-After` on 429/503. The request itself is made by `sdk/js/http.js`
+//! `Retry-After` on 429/503. The request itself is made by `sdk/js/host.js`
 //! (a snippet the glue imports): the request's bindings and the deadline's
 //! timer cost the wasm nothing.
 
@@ -10,7 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::error::SdkError;
 
-#[wasm_bindgen(module = "/js/http.js")]
+#[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
     #[wasm_bindgen(js_name = fetchText)]
     fn fetch_js(
@@ -53,7 +53,7 @@ pub(crate) async fn fetch_text(
     }
 }
 
-/// The error a rejection of `fetchText` stands for (see `sdk/js/http.js`).
+/// The error a rejection of `fetchText` stands for (see `sdk/js/host.js`).
 fn failure_of(what: &'static str, timeout_ms: f64, failure: &JsValue) -> SdkError {
     let Some(failure) = failure.dyn_ref::<Array>() else {
         return SdkError::Network {

@@ -1,75 +1,64 @@
-//! The WebSocket, with its handlers owned by the value that set them: when
-//! it is dropped the handlers are removed and the socket closed.
+//! The WebSocket, opened by `sdk/js/host.js` (a snippet the glue imports)
+//! with one handler for all it hears; when the value is dropped the
+//! handler is removed and the socket closed.
 
-use wasm_bindgen::JsCast;
-use wasm_bindgen::prelude::Closure;
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use wasm_bindgen::prelude::{Closure, wasm_bindgen};
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::SdkError;
 
+#[wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = socketOpen, catch)]
+    fn socket_open(url: &str, on: &js_sys::Function) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = socketSend)]
+    fn socket_send(ws: &JsValue, text: &str);
+    #[wasm_bindgen(js_name = socketClose)]
+    fn socket_close(ws: &JsValue);
+    #[wasm_bindgen(js_name = socketUrl)]
+    fn socket_url(ws: &JsValue) -> String;
+}
+
+/// What a socket's handler hears, with its text: opened (no text), a text
+/// frame (the frame), closed (why, as a message).
+pub(crate) const OPENED: u32 = 0;
+pub(crate) const FRAME: u32 = 1;
+pub(crate) const CLOSED: u32 = 2;
+
 pub(crate) struct Socket {
-    ws: WebSocket,
-    _on_open: Closure<dyn FnMut()>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    ws: JsValue,
+    _on: Closure<dyn FnMut(u32, String)>,
 }
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Socket")
-            .field("url", &self.ws.url())
+            .field("url", &socket_url(&self.ws))
             .finish()
     }
 }
 
 impl Socket {
-    pub(crate) fn open(
-        url: &str,
-        on_open: impl FnMut() + 'static,
-        mut on_text: impl FnMut(String) + 'static,
-        mut on_close: impl FnMut(String) + 'static,
-    ) -> Result<Self, SdkError> {
-        let ws = WebSocket::new(url).map_err(|e| SdkError::Network {
+    /// Opens a socket to `url`; `on(what, text)` hears it ([`OPENED`],
+    /// [`FRAME`], [`CLOSED`]).
+    pub(crate) fn open(url: &str, on: impl FnMut(u32, String) + 'static) -> Result<Self, SdkError> {
+        let on = Closure::<dyn FnMut(u32, String)>::new(on);
+        let ws = socket_open(url, on.as_ref().unchecked_ref()).map_err(|e| SdkError::Network {
             what: "WebSocket",
             message: super::js_message(&e),
         })?;
-        let on_open = Closure::<dyn FnMut()>::new(on_open);
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            if let Some(text) = event.data().as_string() {
-                on_text(text);
-            }
-        });
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-            let reason = if event.reason().is_empty() {
-                format!("closed with code {}", event.code())
-            } else {
-                format!("closed with code {}: {}", event.code(), event.reason())
-            };
-            on_close(reason);
-        });
-        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        Ok(Self {
-            ws,
-            _on_open: on_open,
-            _on_message: on_message,
-            _on_close: on_close,
-        })
+        Ok(Self { ws, _on: on })
     }
 
+    /// Sends a text frame; dropped on a socket that is closing (its close
+    /// follows).
     pub(crate) fn send(&self, text: &str) {
-        // A send on a socket that is closing is dropped; its close event
-        // follows.
-        let _ = self.ws.send_with_str(text);
+        socket_send(&self.ws, text);
     }
 }
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
-        let _ = self.ws.close_with_code_and_reason(1000, "client closed");
+        socket_close(&self.ws);
     }
 }

@@ -1,0 +1,232 @@
+// What the SDK asks of the browser, in JavaScript: each part is called by
+// the Rust module named in its heading. The glue imports this one file (a
+// wasm-bindgen snippet; scripts/build-pkg.sh bundles it into the glue);
+// handlers written here cost the wasm nothing. One file rather than one per
+// part: the test runner's server fails now and then on several module
+// requests at once.
+
+const message = (e) =>
+  e instanceof Error ? e.message : typeof e === "string" ? e : "an unknown JavaScript error";
+
+// ---- IndexedDB (sdk/src/idb.rs)
+// IndexedDB, just enough for the SDK's cache: one database, one object
+// store, records keyed by source URL. Called by sdk/src/idb.rs; every
+// function answers with a promise, rejected with the failure's message.
+const DATABASE = "provider-sync";
+const STORE = "states";
+
+const settle = (request) =>
+  new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => {
+      const error = request.error;
+      reject(error ? `${error.name}: ${error.message}` : "IndexedDB request failed");
+    };
+  });
+
+// The database, or null where the browser has none (some private modes).
+// No version: whatever version the database has (another release or tab
+// may have upgraded it); a new one is created at 1. The handle is marked
+// closed when another tab upgrades or deletes the database (this connection
+// is closed so it never blocks that) or the browser closes it.
+export async function idbOpen() {
+  let factory;
+  try {
+    factory = globalThis.window?.indexedDB;
+  } catch {
+    return null;
+  }
+  if (!factory) return null;
+  const request = factory.open(DATABASE);
+  request.onupgradeneeded = () => {
+    const db = request.result;
+    if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE);
+  };
+  const db = await settle(request);
+  const handle = { db, closed: false };
+  db.onversionchange = () => {
+    handle.closed = true;
+    db.close();
+  };
+  db.onclose = () => (handle.closed = true);
+  return handle;
+}
+
+const store = (handle, mode) => handle.db.transaction(STORE, mode).objectStore(STORE);
+
+export const idbGet = async (handle, key) => settle(store(handle, "readonly").get(key));
+export const idbPut = async (handle, key, value) => void (await settle(store(handle, "readwrite").put(value, key)));
+export const idbDelete = async (handle, key) => void (await settle(store(handle, "readwrite").delete(key)));
+export const idbClosed = (handle) => handle.closed;
+
+export function idbClose(handle) {
+  handle.db.onversionchange = handle.db.onclose = null;
+  handle.db.close();
+}
+
+// ---- fetch (sdk/src/transport/http.rs)
+// `fetch` with a deadline (an AbortController fired by a timer), for
+// sdk/src/transport/http.rs. Resolves with the answer's text; rejects with
+// [kind, detail, retryAfterMs]: kind 0 network (detail: the message),
+// 1 timeout, 2 HTTP status (detail: the status; `Retry-After` in ms, if
+// any, on 429/503 and the like), 3 the body could not be read (detail: the
+// message).
+
+// `Retry-After` in ms: delta-seconds or an HTTP date.
+function retryAfter(response) {
+  const value = response.headers.get("retry-after");
+  if (value === null) return undefined;
+  const seconds = Number(value.trim());
+  if (!Number.isNaN(seconds)) return Math.max(seconds, 0) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(at - Date.now(), 0);
+}
+
+// `headers`: names and values in turn.
+export async function fetchText(method, url, body, timeoutMs, headers, credentials) {
+  if (typeof window === "undefined") throw [0, "no window: the SDK runs in a browser page"];
+  const controller = new AbortController();
+  let request;
+  try {
+    const init = { method, signal: controller.signal };
+    if (credentials) init.credentials = credentials;
+    if (body !== undefined || headers.length > 0) {
+      const sent = new Headers();
+      for (let i = 0; i < headers.length; i += 2) sent.set(headers[i], headers[i + 1]);
+      if (body !== undefined) {
+        init.body = body;
+        sent.set("content-type", "application/json");
+      }
+      init.headers = sent;
+    }
+    request = new Request(url, init);
+  } catch (e) {
+    throw [0, message(e)];
+  }
+  const deadline = setTimeout(() => controller.abort(), Math.min(timeoutMs, 2 ** 31 - 1));
+  try {
+    let response;
+    try {
+      response = await fetch(request);
+    } catch (e) {
+      throw e?.name === "AbortError" ? [1] : [0, message(e)];
+    }
+    if (!response.ok) throw [2, response.status, retryAfter(response)];
+    try {
+      return await response.text();
+    } catch (e) {
+      throw [3, message(e)];
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+// ---- the WebSocket (sdk/src/transport/websocket.rs)
+// The WebSocket, for sdk/src/transport/websocket.rs: `on(kind, text)` hears
+// 0 opened, 1 a text frame (the frame), 2 closed (the reason, as a
+// message). Closing it (`socketClose`) removes the handlers first.
+export function socketOpen(url, on) {
+  const ws = new WebSocket(url);
+  ws.onopen = () => on(0, "");
+  ws.onmessage = (event) => {
+    if (typeof event.data === "string") on(1, event.data);
+  };
+  ws.onclose = (event) =>
+    on(2, `closed with code ${event.code}${event.reason ? `: ${event.reason}` : ""}`);
+  return ws;
+}
+
+export const socketSend = (ws, text) => {
+  // A send on a socket that is closing is dropped; its close event follows.
+  try {
+    ws.send(text);
+  } catch {}
+};
+
+export function socketClose(ws) {
+  ws.onopen = ws.onmessage = ws.onclose = null;
+  try {
+    ws.close(1000, "client closed");
+  } catch {}
+}
+
+export const socketUrl = (ws) => ws.url;
+
+// ---- the page (sdk/src/page.rs)
+// The page's visibility, the browser's online state and the page going into
+// (and out of) the back/forward cache, for sdk/src/page.rs: `on(what,
+// flag)` hears 0 a visibility change (whether visible), 1 back online,
+// 2 `pagehide` (false) and a `pageshow` that follows one (true: back from
+// the back/forward cache). Answers the function that stops watching, or
+// null where there is no page.
+export const pageVisible = () => typeof document === "undefined" || !document.hidden;
+
+export function watchPage(on) {
+  if (typeof window === "undefined" || typeof document === "undefined") return null;
+  let hidden = false;
+  const handlers = [
+    [document, "visibilitychange", () => on(0, pageVisible())],
+    [window, "online", () => on(1, true)],
+    [window, "pagehide", () => ((hidden = true), on(2, false))],
+    [window, "pageshow", () => hidden && ((hidden = false), on(2, true))],
+  ];
+  for (const [target, name, handler] of handlers) target.addEventListener(name, handler);
+  return () => {
+    for (const [target, name, handler] of handlers) target.removeEventListener(name, handler);
+  };
+}
+
+// ---- the tabs sharing a connection (sdk/src/tabs.rs)
+// The tabs of one origin that share a connection, for sdk/src/tabs.rs: a
+// BroadcastChannel for their messages and a Web Lock to elect the leader.
+// `on(what, text)` hears 0 a message from another tab (its text) and 1 this
+// tab got the lock (it leads until it leaves). Answers the tab's handle, or
+// null where the browser lacks Web Locks or BroadcastChannel (each tab then
+// connects by itself).
+export function joinTabs(name, on) {
+  const locks = globalThis.navigator?.locks;
+  if (typeof locks?.request !== "function" || typeof BroadcastChannel === "undefined") return null;
+  const channel = new BroadcastChannel(name);
+  const abort = new AbortController();
+  // Resolves the promise the lock is held by: releases it.
+  let release;
+  const tab = { channel, abort, alive: true, leading: false, release: () => release?.() };
+  channel.onmessage = (event) => {
+    if (typeof event.data === "string") on(0, event.data);
+  };
+  // The lock manager may call this after the tab left: it is then handed
+  // back at once.
+  let granted;
+  try {
+    granted = locks.request(name, { signal: abort.signal }, () => {
+      if (!tab.alive) return undefined;
+      const held = new Promise((resolve) => (release = resolve));
+      tab.leading = true;
+      on(1, "");
+      return held;
+    });
+  } catch {
+    channel.close();
+    return null;
+  }
+  // Withdrawn requests reject (AbortError): expected, not reported.
+  granted.catch(() => {});
+  return tab;
+}
+
+export const tabsLeading = (tab) => tab.leading;
+export const tabsSend = (tab, text) => tab.channel.postMessage(text);
+
+// Leaves: closes the channel and releases the lock (or gives up waiting for
+// it: a request whose callback has not run yet is let go when the page
+// goes; until then its callback finds the tab gone).
+export function leaveTabs(tab) {
+  tab.channel.onmessage = null;
+  tab.channel.close();
+  tab.alive = false;
+  tab.abort.abort();
+  tab.leading = false;
+  tab.release();
+}
+
