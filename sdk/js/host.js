@@ -230,3 +230,13 @@ export function leaveTabs(tab) {
   tab.release();
 }
 
+
+// ---- timers (sdk/src/driver.rs, sdk/src/auth.rs)
+// `on(which)` after `ms` (at most setTimeout's own limit); the handle
+// cancels it.
+export const timerSet = (on, ms, which) => setTimeout(on, Math.min(Math.max(ms, 0), 2 ** 31 - 1), which);
+export const timerClear = (handle) => clearTimeout(handle);
+// `value` (a promise or any thenable, or a value) if it settles within `ms`,
+// else a rejection: "no answer in time".
+export const within = (value, ms) =>
+  Promise.race([value, new Promise((_, reject) => setTimeout(reject, ms, "no answer in time"))]);

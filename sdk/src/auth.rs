@@ -9,6 +9,12 @@ use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    /// `value` if it settles within `ms`, else a rejection.
+    fn within(value: &JsValue, ms: f64) -> js_sys::Promise;
+}
+
 use crate::error::SdkError;
 use crate::fields::{FieldError, Fields};
 
@@ -110,14 +116,7 @@ impl Auth {
         };
         let value = get_token.call0(&JsValue::NULL).map_err(failed)?;
         // Never waited on for good.
-        let late = js_sys::Promise::new(&mut |_, reject| {
-            gloo_timers::callback::Timeout::new(limit_ms as u32, move || {
-                let _ = reject.call1(&JsValue::NULL, &"no answer in time".into());
-            })
-            .forget();
-        });
-        let race = js_sys::Array::of2(&js_sys::Promise::resolve(&value), &late);
-        let value = JsFuture::from(js_sys::Promise::race(&race))
+        let value = JsFuture::from(within(&value, limit_ms))
             .await
             .map_err(failed)?;
         match value.as_string() {

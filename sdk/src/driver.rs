@@ -10,9 +10,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
 use js_sys::Function;
 use provider_sync_protocol::{EventPayload, ModelSpecification, SyncRequest, SyncState};
+use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 
@@ -35,6 +35,31 @@ use crate::view::{
     removed, touched,
 };
 use crate::wire::{WireEvent, WireResponse};
+
+#[wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    /// `on(which)` after `ms`; the handle cancels it.
+    #[wasm_bindgen(js_name = timerSet)]
+    fn timer_set(on: &Function, ms: f64, which: u32) -> f64;
+    #[wasm_bindgen(js_name = timerClear)]
+    fn timer_clear(handle: f64);
+}
+
+/// The timer, beside the machine's, that ends the wait for the cache at
+/// start.
+const CACHE_WAIT: u32 = ALL_TIMERS.len() as u32;
+
+/// What starts the machine once the cache was read (or given up on).
+struct Start(Box<dyn FnOnce(Option<Cached>)>);
+
+/// A cached copy, and how fresh it is.
+type Cached = (SyncState, Freshness);
+
+impl std::fmt::Debug for Start {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Start")
+    }
+}
 
 /// Absolute URLs of the server, resolved against the page.
 #[derive(Debug, Clone)]
@@ -435,8 +460,13 @@ pub(crate) struct Driver {
     queue: RefCell<VecDeque<Input>>,
     dispatching: Cell<bool>,
     socket: RefCell<Option<Socket>>,
-    /// By `Timer as usize`.
-    timers: RefCell<[Option<Timeout>; ALL_TIMERS.len()]>,
+    /// Pending timers' handles: by `Timer as usize`, then [`CACHE_WAIT`].
+    timers: RefCell<[Option<f64>; ALL_TIMERS.len() + 1]>,
+    /// What every timer calls, with its index in `timers`.
+    on_timer: Closure<dyn FnMut(u32)>,
+    /// Until the machine is started: what starts it (whichever comes
+    /// first, the cache or the end of its wait, takes it).
+    starting: RefCell<Option<Start>>,
     cache: RefCell<Option<Rc<Idb>>>,
     saving: Cell<bool>,
     save_again: Cell<bool>,
@@ -470,7 +500,7 @@ pub(crate) struct Driver {
 
 /// How long `initialize()` waits for the IndexedDB cache before going to
 /// the network without it.
-const CACHE_WAIT_MS: u32 = 3000;
+const CACHE_WAIT_MS: f64 = 3000.0;
 
 fn now() -> f64 {
     js_sys::Date::now()
@@ -490,6 +520,15 @@ impl Driver {
             dispatching: Cell::new(false),
             socket: RefCell::default(),
             timers: RefCell::default(),
+            on_timer: {
+                let me = me.clone();
+                Closure::new(move |which| {
+                    if let Some(driver) = me.upgrade() {
+                        driver.timer_fired(which);
+                    }
+                })
+            },
+            starting: RefCell::default(),
             cache: RefCell::default(),
             saving: Cell::new(false),
             save_again: Cell::new(false),
@@ -599,21 +638,45 @@ impl Driver {
                     socket.send(&format!("{{\"type\":\"heartbeat\",\"version\":{version}}}"));
                 }
             }
-            SetTimer { timer, after_ms } => {
-                let me = self.me.clone();
-                let handle = Timeout::new(after_ms.clamp(0.0, 2_147_483_647.0) as u32, move || {
-                    if let Some(driver) = me.upgrade() {
-                        driver.timers.borrow_mut()[timer as usize] = None;
-                        driver.dispatch(Input::TimerFired(timer));
-                    }
-                });
-                // Replacing a pending timer cancels it.
-                self.timers.borrow_mut()[timer as usize] = Some(handle);
-            }
-            ClearTimer(timer) => drop(self.timers.borrow_mut()[timer as usize].take()),
+            SetTimer { timer, after_ms } => self.set_timer(timer as u32, after_ms),
+            ClearTimer(timer) => self.clear_timer(timer as u32),
             SaveCache => self.save_cache(),
             Confirmed => self.confirm_cache(),
             Notify(notice) => self.notify(notice),
+        }
+    }
+
+    /// Sets timer `which` (replacing a pending one cancels it).
+    fn set_timer(&self, which: u32, after_ms: f64) {
+        self.clear_timer(which);
+        let handle = timer_set(self.on_timer.as_ref().unchecked_ref(), after_ms, which);
+        self.timers.borrow_mut()[which as usize] = Some(handle);
+    }
+
+    fn clear_timer(&self, which: u32) {
+        if let Some(handle) = self.timers.borrow_mut()[which as usize].take() {
+            timer_clear(handle);
+        }
+    }
+
+    fn clear_timers(&self) {
+        for handle in self.timers.take().into_iter().flatten() {
+            timer_clear(handle);
+        }
+    }
+
+    fn timer_fired(&self, which: u32) {
+        self.timers.borrow_mut()[which as usize] = None;
+        if which == CACHE_WAIT {
+            let start = self.starting.borrow_mut().take();
+            if let Some(Start(start)) = start {
+                web_sys::console::warn_1(&JsValue::from_str(
+                    "provider-sync: IndexedDB did not answer in time; starting from the network",
+                ));
+                start(None);
+            }
+        } else if let Some(&timer) = ALL_TIMERS.get(which as usize) {
+            self.dispatch(Input::TimerFired(timer));
         }
     }
 
@@ -1334,47 +1397,33 @@ impl Driver {
         });
         // Start from the cache, but never wait on IndexedDB for long: an open
         // that hangs (blocked, or a browser bug) must not stop the service.
-        let started = Rc::new(Cell::new(false));
-        let start = {
-            let (me, started) = (self.me.clone(), started.clone());
-            move |cached: Option<(SyncState, Freshness)>| {
-                if started.replace(true) {
-                    return;
-                }
-                if let Some(driver) = me.upgrade() {
-                    if driver.core.borrow().is_destroyed() {
-                        return;
-                    }
-                    let (fresh, expired) = match cached {
-                        Some((state, Freshness::Fresh)) => (Some(state), None),
-                        Some((state, Freshness::Expired)) => (None, Some(state)),
-                        None => (None, None),
-                    };
-                    driver.dispatch(if driver.join_tabs() {
-                        Input::Follow {
-                            cached: fresh,
-                            expired,
-                        }
-                    } else if let Some(state) = expired {
-                        Input::StartExpired(state)
-                    } else {
-                        Input::Start { cached: fresh }
-                    });
-                    if !crate::page::visible() && driver.tabs.borrow().is_none() {
-                        driver.dispatch(Input::Visibility { visible: false });
-                    }
-                }
+        // The first of the two to come takes `starting`.
+        let me = self.me.clone();
+        *self.starting.borrow_mut() = Some(Start(Box::new(move |cached| {
+            let Some(driver) = me.upgrade() else { return };
+            if driver.core.borrow().is_destroyed() {
+                return;
             }
-        };
-        let give_up = {
-            let start = start.clone();
-            Timeout::new(CACHE_WAIT_MS, move || {
-                web_sys::console::warn_1(&JsValue::from_str(
-                    "provider-sync: IndexedDB did not answer in time; starting from the network",
-                ));
-                start(None);
-            })
-        };
+            let (fresh, expired) = match cached {
+                Some((state, Freshness::Fresh)) => (Some(state), None),
+                Some((state, Freshness::Expired)) => (None, Some(state)),
+                None => (None, None),
+            };
+            driver.dispatch(if driver.join_tabs() {
+                Input::Follow {
+                    cached: fresh,
+                    expired,
+                }
+            } else if let Some(state) = expired {
+                Input::StartExpired(state)
+            } else {
+                Input::Start { cached: fresh }
+            });
+            if !crate::page::visible() && driver.tabs.borrow().is_none() {
+                driver.dispatch(Input::Visibility { visible: false });
+            }
+        })));
+        self.set_timer(CACHE_WAIT, CACHE_WAIT_MS);
         let me = self.me.clone();
         spawn_local(async move {
             let Some(driver) = me.upgrade() else { return };
@@ -1387,8 +1436,11 @@ impl Driver {
             } else {
                 driver.load_cache().await
             };
-            drop(give_up);
-            start(cached);
+            driver.clear_timer(CACHE_WAIT);
+            let start = driver.starting.borrow_mut().take();
+            if let Some(Start(start)) = start {
+                start(cached);
+            }
         });
     }
 
@@ -1403,7 +1455,8 @@ impl Driver {
         self.page.borrow_mut().take();
         self.socket.borrow_mut().take();
         self.cache.borrow_mut().take();
-        self.timers.take();
+        self.clear_timers();
+        self.starting.take();
         self.listeners.clear();
         let destroyed = js_sys::Error::new("the service was destroyed");
         for (_, reject) in self
@@ -1414,5 +1467,12 @@ impl Driver {
         {
             let _ = reject.call1(&JsValue::NULL, &destroyed);
         }
+    }
+}
+
+impl Drop for Driver {
+    /// A timer left pending would call the handler dropped with this.
+    fn drop(&mut self) {
+        self.clear_timers();
     }
 }

@@ -286,12 +286,13 @@ impl ProviderSyncService {
     #[wasm_bindgen(js_name = clearCache, unchecked_return_type = "Promise<void>")]
     pub fn clear_cache(&self) -> Promise {
         let driver = self.driver.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            driver
-                .clear_cache()
-                .await
-                .map(|()| JsValue::UNDEFINED)
-                .map_err(|m| js_sys::Error::new(&m).into())
+        promise(move |resolve, reject| {
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = match driver.clear_cache().await {
+                    Ok(()) => resolve.call0(&JsValue::NULL),
+                    Err(message) => reject.call1(&JsValue::NULL, &js_sys::Error::new(&message)),
+                };
+            })
         })
     }
 
