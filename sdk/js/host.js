@@ -8,10 +8,29 @@
 const message = (e) =>
   e instanceof Error ? e.message : typeof e === "string" ? e : "an unknown JavaScript error";
 
-// ---- IndexedDB (sdk/src/idb.rs)
-// IndexedDB, just enough for the SDK's cache: one database, one object
-// store, records keyed by source URL. Called by sdk/src/idb.rs; every
-// function answers with a promise, rejected with the failure's message.
+// ---- answers (sdk/src/driver.rs)
+// The driver waits for nothing: it hands a promise to `track` with a number,
+// and hears `on(number, fulfilled, value)` when it settles. `on` is the
+// driver's one handler, held by a hook it turns off when it goes (a late
+// answer then finds no one).
+export const hookNew = (on) => ({ on });
+export const hookOff = (hook) => void (hook.on = null);
+export const track = (hook, which, promise) =>
+  void Promise.resolve(promise).then(
+    (value) => hook.on?.(which, true, value),
+    (error) => hook.on?.(which, false, error),
+  );
+// `on(which, true)` once what runs now is done (a microtask).
+export const soon = (hook, which) => queueMicrotask(() => hook.on?.(which, true, undefined));
+
+// ---- the IndexedDB cache (sdk/src/driver.rs)
+// One database, one object store, records keyed by source URL. Each service
+// has its own connection in a holder (`cacheNew`), opened when first used
+// and again after another tab's upgrade (or deletion) of the database or the
+// browser closed it: this connection is closed then, so it never blocks
+// that. Each function answers [outcome, ...]: 0 no IndexedDB here (some
+// private modes), 1 it would not open (the message), 2 the request failed
+// (the message), 3 done (with what was read).
 const DATABASE = "provider-sync";
 const STORE = "states";
 
@@ -24,12 +43,22 @@ const settle = (request) =>
     };
   });
 
-// The database, or null where the browser has none (some private modes).
+export const cacheNew = () => ({ db: null });
+
+export function cacheClose(holder) {
+  const db = holder.db;
+  holder.db = null;
+  if (db) {
+    db.onversionchange = db.onclose = null;
+    db.close();
+  }
+}
+
+// The holder's database, opened if need be; null where there is none.
 // No version: whatever version the database has (another release or tab
-// may have upgraded it); a new one is created at 1. The handle is marked
-// closed when another tab upgrades or deletes the database (this connection
-// is closed so it never blocks that) or the browser closes it.
-export async function idbOpen() {
+// may have upgraded it); a new one is created at 1.
+async function opened(holder) {
+  if (holder.db) return holder.db;
   let factory;
   try {
     factory = globalThis.window?.indexedDB;
@@ -43,26 +72,47 @@ export async function idbOpen() {
     if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE);
   };
   const db = await settle(request);
-  const handle = { db, closed: false };
-  db.onversionchange = () => {
-    handle.closed = true;
-    db.close();
+  const closed = () => {
+    if (holder.db === db) cacheClose(holder);
   };
-  db.onclose = () => (handle.closed = true);
-  return handle;
+  db.onversionchange = db.onclose = closed;
+  holder.db = db;
+  return db;
 }
 
-const store = (handle, mode) => handle.db.transaction(STORE, mode).objectStore(STORE);
-
-export const idbGet = async (handle, key) => settle(store(handle, "readonly").get(key));
-export const idbPut = async (handle, key, value) => void (await settle(store(handle, "readwrite").put(value, key)));
-export const idbDelete = async (handle, key) => void (await settle(store(handle, "readwrite").delete(key)));
-export const idbClosed = (handle) => handle.closed;
-
-export function idbClose(handle) {
-  handle.db.onversionchange = handle.db.onclose = null;
-  handle.db.close();
+// Runs `use(database)`: [0] without one, [1, message] when it would not
+// open, [2, message] when `use` failed, else [3, what it gave].
+async function withCache(holder, use) {
+  let db;
+  try {
+    db = await opened(holder);
+  } catch (e) {
+    return [1, message(e)];
+  }
+  if (!db) return [0];
+  try {
+    return [3, await use((mode) => db.transaction(STORE, mode).objectStore(STORE))];
+  } catch (e) {
+    return [2, message(e)];
+  }
 }
+
+// The record under `key` (undefined if none), and the time under
+// `confirmedKey` (undefined if none or unreadable).
+export const cacheLoad = (holder, key, confirmedKey) =>
+  withCache(holder, async (store) => {
+    const record = await settle(store("readonly").get(key));
+    if (record === undefined || record === null) return [undefined];
+    const confirmed = await settle(store("readonly").get(confirmedKey)).catch(() => undefined);
+    return [record, confirmed];
+  });
+export const cachePut = (holder, key, value) => withCache(holder, (store) => settle(store("readwrite").put(value, key)));
+// Deletes `first`, then `second` if given.
+export const cacheDelete = (holder, first, second) =>
+  withCache(holder, async (store) => {
+    await settle(store("readwrite").delete(first));
+    if (second !== undefined) await settle(store("readwrite").delete(second));
+  });
 
 // ---- fetch (sdk/src/transport/http.rs)
 // `fetch` with a deadline (an AbortController fired by a timer), for

@@ -7,7 +7,6 @@
 
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/js/host.js")]
 extern "C" {
@@ -25,6 +24,21 @@ pub(crate) struct Auth {
     get_token: Option<Function>,
     /// `fetch`'s `credentials`, one of its three names.
     credentials: Option<&'static str>,
+}
+
+/// The token, known at once or asked of `getToken()`.
+#[derive(Debug)]
+pub(crate) enum Token {
+    Known(Option<String>),
+    /// Settles with `getToken()`'s answer, or fails past the time limit.
+    Asked(js_sys::Promise),
+}
+
+fn token_failed(e: JsValue) -> SdkError {
+    SdkError::Network {
+        what: "getToken()",
+        message: crate::transport::js_message(&e),
+    }
 }
 
 fn field(field: &'static str, message: &'static str) -> SdkError {
@@ -98,31 +112,33 @@ impl Auth {
     }
 
     /// The token for the next request: `getToken()`'s (awaited if it is a
-    /// promise or any thenable, for at most `limit_ms`), else a bearer token
-    /// in the configured `Authorization`. A result that is neither a string
-    /// nor null is an error: a request is never sent without the token the
-    /// app meant to give.
-    pub(crate) async fn token(&self, limit_ms: f64) -> Result<Option<String>, SdkError> {
+    /// promise or any thenable, for at most `limit_ms`: then [`Token::Asked`],
+    /// whose answer [`Auth::token_of`] reads), else a bearer token in the
+    /// configured `Authorization`.
+    pub(crate) fn token(&self, limit_ms: f64) -> Result<Token, SdkError> {
         let Some(get_token) = &self.get_token else {
-            return Ok(self.headers.iter().find_map(|(name, value)| {
-                let bearer = value.strip_prefix("Bearer ")?;
-                name.eq_ignore_ascii_case("authorization")
-                    .then(|| bearer.to_owned())
-            }));
+            return Ok(Token::Known(self.headers.iter().find_map(
+                |(name, value)| {
+                    let bearer = value.strip_prefix("Bearer ")?;
+                    name.eq_ignore_ascii_case("authorization")
+                        .then(|| bearer.to_owned())
+                },
+            )));
         };
-        let failed = |e: JsValue| SdkError::Network {
-            what: "getToken()",
-            message: crate::transport::js_message(&e),
-        };
-        let value = get_token.call0(&JsValue::NULL).map_err(failed)?;
+        let value = get_token.call0(&JsValue::NULL).map_err(token_failed)?;
         // Never waited on for good.
-        let value = JsFuture::from(within(&value, limit_ms))
-            .await
-            .map_err(failed)?;
+        Ok(Token::Asked(within(&value, limit_ms)))
+    }
+
+    /// The token `getToken()` answered (or the reason it did not). A result
+    /// that is neither a string nor null is an error: a request is never
+    /// sent without the token the app meant to give.
+    pub(crate) fn token_of(answer: Result<JsValue, JsValue>) -> Result<Option<String>, SdkError> {
+        let value = answer.map_err(token_failed)?;
         match value.as_string() {
             Some(token) => Ok(Some(token).filter(|t| !t.is_empty())),
             None if value.is_null() || value.is_undefined() => Ok(None),
-            None => Err(failed(JsValue::from_str(
+            None => Err(token_failed(JsValue::from_str(
                 "it gave neither a string nor null",
             ))),
         }

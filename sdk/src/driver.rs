@@ -10,24 +10,23 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use js_sys::Function;
+use js_sys::{Array, Function};
 use provider_sync_protocol::{EventPayload, ModelSpecification, SyncRequest, SyncState};
 use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::spawn_local;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, Token};
 use crate::cache::{CACHE_SCHEMA, CacheRecord, Freshness, confirmed_key, usable};
 use crate::config::{LogLevel, Settings};
 use crate::error::SdkError;
-use crate::idb::Idb;
+use crate::idb::{Outcome, cache_close, cache_delete, cache_load, cache_new, cache_put};
 use crate::listeners::{Kind, Listeners};
 use crate::machine::{
     ALL_TIMERS, ConnectionEvent, Core, Input, Mirror, Notice, Request, RequestKind,
 };
 use crate::page::{self, PageWatch};
 use crate::tabs::{self, Tabs};
-use crate::transport::http::fetch_text;
+use crate::transport::http::{failure_of, fetch_text};
 use crate::transport::websocket::{self, Socket};
 use crate::transport::{from_js, from_text, to_js};
 use crate::view::{
@@ -43,6 +42,15 @@ extern "C" {
     fn timer_set(on: &Function, ms: f64, which: u32) -> f64;
     #[wasm_bindgen(js_name = timerClear)]
     fn timer_clear(handle: f64);
+    /// A hook for `on(which, fulfilled, value)`, until turned off.
+    #[wasm_bindgen(js_name = hookNew)]
+    fn hook_new(on: &Function) -> JsValue;
+    #[wasm_bindgen(js_name = hookOff)]
+    fn hook_off(hook: &JsValue);
+    /// The hook hears `which` when `promise` settles.
+    fn track(hook: &JsValue, which: u32, promise: &js_sys::Promise);
+    /// The hook hears `which` once what runs now is done (a microtask).
+    fn soon(hook: &JsValue, which: u32);
 }
 
 /// The timer, beside the machine's, that ends the wait for the cache at
@@ -59,6 +67,60 @@ impl std::fmt::Debug for Start {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Start")
     }
+}
+
+/// What the driver does once a promise it handed to JavaScript settles (or,
+/// for `Later`, once what runs now is done).
+#[derive(Debug)]
+enum Step {
+    Later(Input),
+    /// `initialize()`'s start: whose copy this is, then the cache.
+    Begin,
+    Token(ForToken),
+    /// A request's answer.
+    Answer {
+        kind: RequestKind,
+        what: &'static str,
+        timeout: f64,
+    },
+    /// The cache read at start, under this key.
+    Loaded(String),
+    /// The copy saved (one of `save_cache`'s writes).
+    Saved,
+    /// A confirmation stored.
+    Stored,
+    /// `clearCache()`'s deletes.
+    Cleared(Function, Function),
+}
+
+/// What a token is asked for.
+#[derive(Debug)]
+enum ForToken {
+    Fetch {
+        kind: RequestKind,
+        what: &'static str,
+        method: &'static str,
+        url: String,
+        body: Option<String>,
+        timeout: f64,
+    },
+    /// A socket's opening, in its turn, to `url` with `query`.
+    Socket {
+        turn: u32,
+        url: String,
+        query: Vec<String>,
+    },
+    /// Whose copy this is, then what was waiting for it.
+    Identify(Identified),
+}
+
+/// What waits for the copy's identity.
+#[derive(Debug)]
+enum Identified {
+    /// Reading the cache at start.
+    Load,
+    /// `clearCache()`.
+    Clear(Function, Function),
 }
 
 /// Absolute URLs of the server, resolved against the page.
@@ -467,7 +529,15 @@ pub(crate) struct Driver {
     /// Until the machine is started: what starts it (whichever comes
     /// first, the cache or the end of its wait, takes it).
     starting: RefCell<Option<Start>>,
-    cache: RefCell<Option<Rc<Idb>>>,
+    /// The holder of this service's IndexedDB connection (`sdk/js/host.js`).
+    cache: JsValue,
+    /// What to do as each promise handed to JavaScript settles, by the
+    /// number it was handed with (a free slot is reused).
+    steps: RefCell<Vec<Option<Step>>>,
+    /// What hears them: `answered`.
+    on_answer: Closure<dyn FnMut(u32, bool, JsValue)>,
+    /// `on_answer` as JavaScript holds it, turned off when the driver goes.
+    hook: JsValue,
     saving: Cell<bool>,
     save_again: Cell<bool>,
     /// When a confirmation was last written (`Date.now()`).
@@ -509,7 +579,15 @@ fn now() -> f64 {
 impl Driver {
     pub(crate) fn new(settings: Settings, auth: Auth) -> Result<Rc<Self>, SdkError> {
         let urls = Urls::resolve(&settings)?;
-        Ok(Rc::new_cyclic(|me| Self {
+        Ok(Rc::new_cyclic(|me| {
+            let mut driver = Self::with(settings, urls, auth, me);
+            driver.hook = hook_new(driver.on_answer.as_ref().unchecked_ref());
+            driver
+        }))
+    }
+
+    fn with(settings: Settings, urls: Urls, auth: Auth, me: &Weak<Driver>) -> Self {
+        Self {
             core: RefCell::new(Core::new(settings)),
             urls,
             auth,
@@ -529,7 +607,17 @@ impl Driver {
                 })
             },
             starting: RefCell::default(),
-            cache: RefCell::default(),
+            cache: cache_new(),
+            steps: RefCell::default(),
+            hook: JsValue::UNDEFINED,
+            on_answer: {
+                let me = me.clone();
+                Closure::new(move |which, fulfilled, value| {
+                    if let Some(driver) = me.upgrade() {
+                        driver.answered(which, fulfilled, value);
+                    }
+                })
+            },
             saving: Cell::new(false),
             save_again: Cell::new(false),
             confirmation_written: Cell::new(0.0),
@@ -547,7 +635,7 @@ impl Driver {
             ready: Cell::new(false),
             ready_waiters: RefCell::default(),
             sync_waiters: RefCell::default(),
-        }))
+        }
     }
 
     pub(crate) fn is_destroyed(&self) -> bool {
@@ -611,12 +699,78 @@ impl Driver {
     }
 
     fn later(&self, input: Input) {
-        let me = self.me.clone();
-        spawn_local(async move {
-            if let Some(driver) = me.upgrade() {
-                driver.dispatch(input);
-            }
+        self.later_step(Step::Later(input));
+    }
+
+    /// Does `step` once what runs now is done.
+    fn later_step(&self, step: Step) {
+        soon(&self.hook, self.step(step));
+    }
+
+    /// Keeps `step` for when its promise settles: its number.
+    fn step(&self, step: Step) -> u32 {
+        let mut steps = self.steps.borrow_mut();
+        let at = steps.iter().position(Option::is_none).unwrap_or_else(|| {
+            steps.push(None);
+            steps.len() - 1
         });
+        steps[at] = Some(step);
+        at as u32
+    }
+
+    /// Does `step` once `promise` settles.
+    fn wait(&self, promise: &js_sys::Promise, step: Step) {
+        track(&self.hook, self.step(step), promise);
+    }
+
+    /// A promise handed to JavaScript settled: its step goes on.
+    fn answered(&self, which: u32, fulfilled: bool, value: JsValue) {
+        let step = self
+            .steps
+            .borrow_mut()
+            .get_mut(which as usize)
+            .and_then(Option::take);
+        match step {
+            None => {}
+            Some(Step::Later(input)) => self.dispatch(input),
+            Some(Step::Begin) => self.identify(Identified::Load),
+            Some(Step::Token(then)) => {
+                let answer = if fulfilled { Ok(value) } else { Err(value) };
+                self.token_known(then, Auth::token_of(answer));
+            }
+            Some(Step::Answer {
+                kind,
+                what,
+                timeout,
+            }) => {
+                let input = if fulfilled {
+                    read_answer(kind, what, &value.as_string().unwrap_or_default())
+                } else {
+                    Err(failure_of(what, timeout, &value))
+                };
+                self.dispatch(input.unwrap_or_else(|error| Input::RequestFailed {
+                    request: kind,
+                    error,
+                }));
+            }
+            Some(Step::Loaded(key)) => {
+                let cached = self.loaded(&key, Outcome::of(fulfilled, &value));
+                self.begin(cached);
+            }
+            Some(Step::Saved) => {
+                self.stored(Outcome::of(fulfilled, &value));
+                self.saved();
+            }
+            Some(Step::Stored) => self.stored(Outcome::of(fulfilled, &value)),
+            Some(Step::Cleared(resolve, reject)) => {
+                let _ = match self.opened(Outcome::of(fulfilled, &value)) {
+                    Some(Outcome::Failed(message)) => {
+                        reject.call1(&JsValue::NULL, &js_sys::Error::new(&message))
+                    }
+                    _ => resolve.call0(&JsValue::NULL),
+                };
+            }
+        }
     }
 
     fn execute(&self, command: crate::machine::Command) {
@@ -681,8 +835,6 @@ impl Driver {
     }
 
     fn fetch(&self, request: Request) {
-        let me = self.me.clone();
-        let api = self.urls.api.clone();
         let timeout = self.core.borrow().settings().sync_timeout;
         let (kind, what, method, path, body) = match request {
             Request::State => (RequestKind::State, "GET /state", "GET", "/state", None),
@@ -708,60 +860,139 @@ impl Driver {
                 None,
             ),
         };
-        spawn_local(async move {
-            let url = format!("{api}{path}");
-            let Some(driver) = me.upgrade() else { return };
-            let answer = match driver.token().await {
-                Ok(token) => {
-                    let headers = driver.auth.headers(token.as_deref());
-                    let credentials = driver.auth.credentials();
-                    drop(driver);
-                    let body = body.as_deref();
-                    fetch_text(what, method, &url, body, timeout, &headers, credentials).await
-                }
-                Err(error) => Err(error),
-            };
-            let input = answer
-                .and_then(|text| match kind {
-                    RequestKind::State => from_text(&text, what).map(Input::StateLoaded),
-                    RequestKind::Sync => from_text::<WireResponse>(&text, what).map(|response| {
-                        match response.into_parts() {
-                            (response, None) => Input::Synced(response),
-                            (response, Some(kind)) => Input::SyncedUnknown { response, kind },
-                        }
-                    }),
-                    RequestKind::Version => from_text(&text, what).map(Input::VersionSeen),
-                })
-                .unwrap_or_else(|error| Input::RequestFailed {
-                    request: kind,
-                    error,
-                });
-            if let Some(driver) = me.upgrade() {
-                driver.dispatch(input);
-            }
+        self.with_token(ForToken::Fetch {
+            kind,
+            what,
+            method,
+            url: format!("{}{path}", self.urls.api),
+            body,
+            timeout,
         });
     }
 
-    /// The token for the next request or connection, if credentials say
-    /// there is one; keeps the copy's identity in step with it.
-    /// Refused once destroyed, and never waiting longer than `syncTimeout`
-    /// for `getToken`.
-    async fn token(&self) -> Result<Option<String>, SdkError> {
+    /// Goes on with `then` once the token for the next request or
+    /// connection is known, if credentials say there is one: at once
+    /// without `getToken`, else when it answers (never waiting longer than
+    /// `syncTimeout`). Refused once destroyed.
+    fn with_token(&self, then: ForToken) {
         if self.is_destroyed() {
-            return Err(SdkError::Destroyed);
+            return self.token_known(then, Err(SdkError::Destroyed));
         }
-        self.auth.token(self.settings().sync_timeout).await
+        match self.auth.token(self.settings().sync_timeout) {
+            Ok(Token::Known(token)) => self.token_known(then, Ok(token)),
+            Ok(Token::Asked(promise)) => self.wait(&promise, Step::Token(then)),
+            Err(error) => self.token_known(then, Err(error)),
+        }
     }
 
-    /// Works out whose copy this is, once (see `identity`).
-    async fn identify(&self) {
-        if self.identity.borrow().is_some() {
-            return;
+    fn token_known(&self, then: ForToken, token: Result<Option<String>, SdkError>) {
+        match then {
+            ForToken::Fetch {
+                kind,
+                what,
+                method,
+                url,
+                body,
+                timeout,
+            } => match token {
+                Ok(token) => {
+                    let headers = self.auth.headers(token.as_deref());
+                    let credentials = self.auth.credentials();
+                    let answer = fetch_text(
+                        method,
+                        &url,
+                        body.as_deref(),
+                        timeout,
+                        &headers,
+                        credentials,
+                    );
+                    self.wait(
+                        &answer,
+                        Step::Answer {
+                            kind,
+                            what,
+                            timeout,
+                        },
+                    );
+                }
+                Err(error) => self.dispatch(Input::RequestFailed {
+                    request: kind,
+                    error,
+                }),
+            },
+            ForToken::Socket {
+                turn,
+                mut url,
+                mut query,
+            } => {
+                match token {
+                    // The socket cannot carry headers: the token goes in the URL.
+                    Ok(Some(token)) => {
+                        let token = String::from(js_sys::encode_uri_component(&token));
+                        query.push(format!("access_token={token}"));
+                    }
+                    Ok(None) => {}
+                    // Unless closed or opened again while the token was asked.
+                    Err(error) if self.socket_turn.get() == turn => {
+                        return self.dispatch(Input::SocketClosed {
+                            reason: error.to_string(),
+                        });
+                    }
+                    Err(_) => return,
+                }
+                // Closed or opened again while the token was fetched.
+                if self.socket_turn.get() != turn || self.is_destroyed() {
+                    return;
+                }
+                for part in &query {
+                    url.push(if url.contains('?') { '&' } else { '?' });
+                    url.push_str(part);
+                }
+                self.connect(&url);
+            }
+            ForToken::Identify(then) => {
+                // A token that cannot be had now counts as none: the copy is
+                // then kept apart from any token's.
+                let token = token.ok().flatten();
+                *self.identity.borrow_mut() = Some(self.auth.identity(token.as_deref()));
+                self.identified(then);
+            }
         }
-        // A token that cannot be had now counts as none: the copy is then
-        // kept apart from any token's.
-        let token = self.token().await.ok().flatten();
-        *self.identity.borrow_mut() = Some(self.auth.identity(token.as_deref()));
+    }
+
+    /// Works out whose copy this is, once (see `identity`), then goes on
+    /// with `then`.
+    fn identify(&self, then: Identified) {
+        if self.identity.borrow().is_some() {
+            self.identified(then);
+        } else {
+            self.with_token(ForToken::Identify(then));
+        }
+    }
+
+    fn identified(&self, then: Identified) {
+        let key = self.cache_key();
+        match then {
+            // Bootstrapped: what the page has is newer than any cache.
+            Identified::Load
+                if self.core.borrow().state().is_some()
+                    || !self.settings().enable_cache
+                    || self.is_destroyed() =>
+            {
+                self.begin(None);
+            }
+            Identified::Load => {
+                let read = cache_load(&self.cache, &key, &confirmed_key(&key));
+                self.wait(&read, Step::Loaded(key));
+            }
+            Identified::Clear(resolve, _) if self.is_destroyed() => {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+            Identified::Clear(resolve, reject) => {
+                let deleted = cache_delete(&self.cache, &confirmed_key(&key), Some(key));
+                self.wait(&deleted, Step::Cleared(resolve, reject));
+            }
+        }
     }
 
     /// The cache entry of this copy: by server, and by credentials.
@@ -775,39 +1006,15 @@ impl Driver {
     fn open_socket(&self, since: u64, epoch: &str) {
         let turn = self.socket_turn.get().wrapping_add(1);
         self.socket_turn.set(turn);
-        let mut url = self.urls.ws.clone();
         let mut query = Vec::new();
         if !epoch.is_empty() {
             let encoded = String::from(js_sys::encode_uri_component(epoch));
             query.push(format!("since={since}&epoch={encoded}"));
         }
-        let me = self.me.clone();
-        spawn_local(async move {
-            let Some(driver) = me.upgrade() else { return };
-            match driver.token().await {
-                // The socket cannot carry headers: the token goes in the URL.
-                Ok(Some(token)) => {
-                    let token = String::from(js_sys::encode_uri_component(&token));
-                    query.push(format!("access_token={token}"));
-                }
-                Ok(None) => {}
-                // Unless closed or opened again while the token was asked.
-                Err(error) if driver.socket_turn.get() == turn => {
-                    return driver.dispatch(Input::SocketClosed {
-                        reason: error.to_string(),
-                    });
-                }
-                Err(_) => return,
-            }
-            // Closed or opened again while the token was fetched.
-            if driver.socket_turn.get() != turn || driver.is_destroyed() {
-                return;
-            }
-            for part in &query {
-                url.push(if url.contains('?') { '&' } else { '?' });
-                url.push_str(part);
-            }
-            driver.connect(&url);
+        self.with_token(ForToken::Socket {
+            turn,
+            url: self.urls.ws.clone(),
+            query,
         });
     }
 
@@ -1184,59 +1391,44 @@ impl Driver {
         f(&self.core.borrow())
     }
 
-    async fn idb(&self) -> Option<Rc<Idb>> {
-        if self.core.borrow().is_destroyed() {
-            return None;
-        }
-        if let Some(idb) = self.cache.borrow().as_ref()
-            && !idb.is_closed()
-        {
-            return Some(idb.clone());
-        }
-        // Closed for another tab's upgrade (or by the browser): let it go,
-        // and open anew when the cache is next used.
-        self.cache.borrow_mut().take();
-        match Idb::open().await {
-            Ok(Some(idb)) => {
-                let idb = Rc::new(idb);
-                *self.cache.borrow_mut() = Some(idb.clone());
-                Some(idb)
-            }
-            Ok(None) => {
+    fn cache_error(&self, message: String) {
+        self.notify(Notice::Connection(ConnectionEvent::CacheError { message }));
+    }
+
+    /// A cache request's outcome once the database was there: `None`
+    /// (reported) when there is none here or it would not open.
+    fn opened(&self, outcome: Outcome) -> Option<Outcome> {
+        match outcome {
+            Outcome::NoDatabase => {
                 self.log(
                     LogLevel::Info,
                     "no IndexedDB here: keeping the state in memory only",
                 );
                 None
             }
-            Err(message) => {
+            Outcome::WouldNotOpen(message) => {
                 self.cache_error(format!("cannot open IndexedDB: {message}"));
                 None
             }
+            outcome => Some(outcome),
         }
     }
 
-    fn cache_error(&self, message: String) {
-        self.notify(Notice::Connection(ConnectionEvent::CacheError { message }));
-    }
-
-    /// Reads the cached copy for this server, discarding one that is damaged
-    /// or of another schema.
-    async fn load_cache(&self) -> Option<(SyncState, Freshness)> {
-        let settings = self.settings();
-        if !settings.enable_cache {
-            return None;
-        }
-        let idb = self.idb().await?;
-        let key = self.cache_key();
-        let raw = match idb.get(&key).await {
-            Ok(raw) if raw.is_undefined() || raw.is_null() => return None,
-            Ok(raw) => raw,
-            Err(message) => {
+    /// The cached copy for this server, read under `key`; one that is
+    /// damaged or of another schema is discarded.
+    fn loaded(&self, key: &str, outcome: Outcome) -> Option<Cached> {
+        let found = match self.opened(outcome)? {
+            Outcome::Done(found) => Array::from(&found),
+            Outcome::Failed(message) => {
                 self.cache_error(format!("cannot read the cache: {message}"));
                 return None;
             }
+            _ => return None,
         };
+        let raw = found.get(0);
+        if raw.is_undefined() || raw.is_null() {
+            return None;
+        }
         // Saved as JSON text; a release before kept the record as an object.
         let record = match raw.as_string() {
             Some(text) => from_text::<CacheRecord>(&text, "the cached record"),
@@ -1246,15 +1438,14 @@ impl Driver {
             Ok(record) => record,
             Err(error) => {
                 self.cache_error(format!("discarded an unreadable cached record: {error}"));
-                let _ = idb.delete(&key).await;
+                // Before any later write of the same key (IndexedDB keeps
+                // the order of writes to one store).
+                let _ = cache_delete(&self.cache, key, None);
                 return None;
             }
         };
-        let confirmed_at = idb
-            .get(&confirmed_key(&key))
-            .await
-            .ok()
-            .and_then(|value| value.as_f64());
+        let confirmed_at = found.get(1).as_f64();
+        let settings = self.settings();
         match usable(
             &record,
             &self.urls.api,
@@ -1265,7 +1456,7 @@ impl Driver {
             Ok(freshness) => Some((record.state, freshness)),
             Err(why) => {
                 self.cache_error(format!("discarded a cached record: {}", why.describe()));
-                let _ = idb.delete(&key).await;
+                let _ = cache_delete(&self.cache, key, None);
                 None
             }
         }
@@ -1281,35 +1472,41 @@ impl Driver {
             self.save_again.set(true);
             return;
         }
-        let me = self.me.clone();
-        spawn_local(async move {
-            loop {
-                let Some(driver) = me.upgrade() else { return };
-                if driver.core.borrow().is_destroyed() {
-                    driver.saving.set(false);
-                    return;
-                }
-                driver.save_again.set(false);
-                let record = driver.core.borrow().state().map(|state| CacheRecord {
-                    schema: CACHE_SCHEMA,
-                    source: driver.urls.api.clone(),
-                    saved_at: now(),
-                    state: state.clone(),
-                });
-                // As JSON text: one string for IndexedDB to copy, where an
-                // object (3,345 models of LiteLLM's catalog) was first made
-                // by `JSON.parse` and then cloned field by field by `put()`.
-                if let Some(text) = record.map(|r| crate::json::write(&r)) {
-                    driver
-                        .store(&driver.cache_key(), &JsValue::from_str(&text))
-                        .await;
-                }
-                if !driver.save_again.get() || driver.core.borrow().is_destroyed() {
-                    driver.saving.set(false);
-                    return;
-                }
-            }
+        self.save_next();
+    }
+
+    fn save_next(&self) {
+        if self.is_destroyed() {
+            self.saving.set(false);
+            return;
+        }
+        self.save_again.set(false);
+        let record = self.core.borrow().state().map(|state| CacheRecord {
+            schema: CACHE_SCHEMA,
+            source: self.urls.api.clone(),
+            saved_at: now(),
+            state: state.clone(),
         });
+        // As JSON text: one string for IndexedDB to copy, where an object
+        // (3,345 models of LiteLLM's catalog) was first made by `JSON.parse`
+        // and then cloned field by field by `put()`.
+        let written = record.and_then(|record| {
+            let text = crate::json::write(&record);
+            self.store(&self.cache_key(), &JsValue::from_str(&text))
+        });
+        match written {
+            Some(written) => self.wait(&written, Step::Saved),
+            None => self.saved(),
+        }
+    }
+
+    /// One write of `save_cache` is done: the next, if changes came since.
+    fn saved(&self) {
+        if !self.save_again.get() || self.is_destroyed() {
+            self.saving.set(false);
+        } else {
+            self.save_next();
+        }
     }
 
     /// Records that the copy was confirmed current, at most once a minute
@@ -1323,38 +1520,31 @@ impl Driver {
             return;
         }
         self.confirmation_written.set(at);
-        let me = self.me.clone();
-        spawn_local(async move {
-            if let Some(driver) = me.upgrade() {
-                let key = confirmed_key(&driver.cache_key());
-                driver.store(&key, &JsValue::from_f64(at)).await;
-            }
-        });
+        let key = confirmed_key(&self.cache_key());
+        if let Some(written) = self.store(&key, &JsValue::from_f64(at)) {
+            self.wait(&written, Step::Stored);
+        }
     }
 
-    /// Writes one entry of the cache, reporting a failure. Nothing before
-    /// whose copy this is is known (the key would not say).
-    async fn store(&self, key: &str, value: &JsValue) {
-        if self.identity.borrow().is_none() {
-            return;
+    /// Writes one entry of the cache: the write, whose outcome `stored`
+    /// reports. None before whose copy this is is known (the key would not
+    /// say), nor once destroyed.
+    fn store(&self, key: &str, value: &JsValue) -> Option<js_sys::Promise> {
+        if self.identity.borrow().is_none() || self.is_destroyed() {
+            return None;
         }
-        if let Some(idb) = self.idb().await
-            && let Err(message) = idb.put(key, value).await
-        {
+        Some(cache_put(&self.cache, key, value))
+    }
+
+    fn stored(&self, outcome: Outcome) {
+        if let Some(Outcome::Failed(message)) = self.opened(outcome) {
             self.cache_error(format!("cannot save the cache: {message}"));
         }
     }
 
-    pub(crate) async fn clear_cache(&self) -> Result<(), String> {
-        self.identify().await;
-        match self.idb().await {
-            Some(idb) => {
-                let key = self.cache_key();
-                idb.delete(&confirmed_key(&key)).await?;
-                idb.delete(&key).await
-            }
-            None => Ok(()),
-        }
+    /// `clearCache()`: removes this server's copy from IndexedDB.
+    pub(crate) fn clear_cache(&self, resolve: Function, reject: Function) {
+        self.identify(Identified::Clear(resolve, reject));
     }
 
     /// Starts from a state the page already has (`bootstrap`).
@@ -1424,24 +1614,19 @@ impl Driver {
             }
         })));
         self.set_timer(CACHE_WAIT, CACHE_WAIT_MS);
-        let me = self.me.clone();
-        spawn_local(async move {
-            let Some(driver) = me.upgrade() else { return };
-            // Whose copy first: the cache entry and the tabs to join depend
-            // on it.
-            driver.identify().await;
-            // Bootstrapped: what the page has is newer than any cache.
-            let cached = if driver.core.borrow().state().is_some() {
-                None
-            } else {
-                driver.load_cache().await
-            };
-            driver.clear_timer(CACHE_WAIT);
-            let start = driver.starting.borrow_mut().take();
-            if let Some(Start(start)) = start {
-                start(cached);
-            }
-        });
+        // Once `initialize()` has returned: whose copy this is first (the
+        // cache entry and the tabs to join depend on it), then the cache.
+        self.later_step(Step::Begin);
+    }
+
+    /// The cache was read (or there was none to read): the machine starts,
+    /// unless the wait for it gave up first.
+    fn begin(&self, cached: Option<Cached>) {
+        self.clear_timer(CACHE_WAIT);
+        let start = self.starting.borrow_mut().take();
+        if let Some(Start(start)) = start {
+            start(cached);
+        }
     }
 
     pub(crate) fn force_sync(&self, resolve: Function, reject: Function) {
@@ -1454,7 +1639,7 @@ impl Driver {
         self.tabs.borrow_mut().take();
         self.page.borrow_mut().take();
         self.socket.borrow_mut().take();
-        self.cache.borrow_mut().take();
+        cache_close(&self.cache);
         self.clear_timers();
         self.starting.take();
         self.listeners.clear();
@@ -1471,8 +1656,25 @@ impl Driver {
 }
 
 impl Drop for Driver {
-    /// A timer left pending would call the handler dropped with this.
+    /// A timer left pending, or a promise not settled yet, would call a
+    /// handler dropped with this.
     fn drop(&mut self) {
         self.clear_timers();
+        hook_off(&self.hook);
+        cache_close(&self.cache);
+    }
+}
+
+/// A request's answer as the machine's input.
+fn read_answer(kind: RequestKind, what: &'static str, text: &str) -> Result<Input, SdkError> {
+    match kind {
+        RequestKind::State => from_text(text, what).map(Input::StateLoaded),
+        RequestKind::Sync => {
+            from_text::<WireResponse>(text, what).map(|response| match response.into_parts() {
+                (response, None) => Input::Synced(response),
+                (response, Some(kind)) => Input::SyncedUnknown { response, kind },
+            })
+        }
+        RequestKind::Version => from_text(text, what).map(Input::VersionSeen),
     }
 }

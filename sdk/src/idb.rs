@@ -1,76 +1,60 @@
-//! IndexedDB, just enough for the cache: one database, one object store,
-//! records keyed by source URL. The requests themselves are made by
-//! `sdk/js/host.js` (a snippet the glue imports): each answers with a promise,
-//! awaited here; handlers written in JavaScript cost the wasm nothing.
+//! The IndexedDB cache: one database, one object store, records keyed by
+//! source URL. The requests are made by `sdk/js/host.js` (a snippet the glue
+//! imports), which keeps each service's connection in a holder, opens it
+//! when first used and again after another tab's upgrade (or the browser)
+//! closed it; each answers a promise of an [`Outcome`].
 
-use js_sys::Promise;
-use wasm_bindgen::JsValue;
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::transport::js_message;
 
 #[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = idbOpen)]
-    fn idb_open() -> Promise;
-    #[wasm_bindgen(js_name = idbGet)]
-    fn idb_get(handle: &JsValue, key: &str) -> Promise;
-    #[wasm_bindgen(js_name = idbPut)]
-    fn idb_put(handle: &JsValue, key: &str, value: &JsValue) -> Promise;
-    #[wasm_bindgen(js_name = idbDelete)]
-    fn idb_delete(handle: &JsValue, key: &str) -> Promise;
-    #[wasm_bindgen(js_name = idbClosed)]
-    fn idb_closed(handle: &JsValue) -> bool;
-    #[wasm_bindgen(js_name = idbClose)]
-    fn idb_close(handle: &JsValue);
+    /// A holder for one service's connection, not opened yet.
+    #[wasm_bindgen(js_name = cacheNew)]
+    pub(crate) fn cache_new() -> JsValue;
+    #[wasm_bindgen(js_name = cacheClose)]
+    pub(crate) fn cache_close(holder: &JsValue);
+    /// The record under `key` and the time under `confirmed_key`:
+    /// [`Outcome::Done`] with `[record, confirmedAt]` (each undefined if
+    /// none).
+    #[wasm_bindgen(js_name = cacheLoad)]
+    pub(crate) fn cache_load(holder: &JsValue, key: &str, confirmed_key: &str) -> Promise;
+    #[wasm_bindgen(js_name = cachePut)]
+    pub(crate) fn cache_put(holder: &JsValue, key: &str, value: &JsValue) -> Promise;
+    /// Deletes `first`, then `second` if given.
+    #[wasm_bindgen(js_name = cacheDelete)]
+    pub(crate) fn cache_delete(holder: &JsValue, first: &str, second: Option<String>) -> Promise;
 }
 
-/// A promise's value, or its failure's message.
-async fn settle(promise: Promise) -> Result<JsValue, String> {
-    JsFuture::from(promise).await.map_err(|e| js_message(&e))
-}
-
+/// What a cache request came to.
 #[derive(Debug)]
-pub(crate) struct Idb {
-    /// The database and whether it was closed under us (see `is_closed`).
-    handle: JsValue,
+pub(crate) enum Outcome {
+    /// The browser has no IndexedDB (some private modes): the SDK keeps its
+    /// state in memory only.
+    NoDatabase,
+    /// The database would not open: why.
+    WouldNotOpen(String),
+    /// The request failed: why.
+    Failed(String),
+    /// Done, with what was read.
+    Done(JsValue),
 }
 
-impl Idb {
-    /// Opens the database; `Ok(None)` where the browser has no IndexedDB
-    /// (some private modes): the SDK then keeps its state in memory only.
-    pub(crate) async fn open() -> Result<Option<Self>, String> {
-        let handle = settle(idb_open()).await?;
-        // Not `then_some`: a value made and dropped would close nothing.
-        if handle.is_null() {
-            Ok(None)
-        } else {
-            Ok(Some(Self { handle }))
+impl Outcome {
+    /// From a request's settled promise (see `sdk/js/host.js`).
+    pub(crate) fn of(fulfilled: bool, value: &JsValue) -> Self {
+        let Some(answer) = value.dyn_ref::<Array>().filter(|_| fulfilled) else {
+            return Self::Failed(js_message(value));
+        };
+        let text = || answer.get(1).as_string().unwrap_or_default();
+        match answer.get(0).as_f64() {
+            Some(0.0) => Self::NoDatabase,
+            Some(1.0) => Self::WouldNotOpen(text()),
+            Some(2.0) => Self::Failed(text()),
+            _ => Self::Done(answer.get(1)),
         }
-    }
-
-    /// Whether this connection was closed (another tab upgraded or deleted
-    /// the database, or the browser closed it): a new one must be opened.
-    pub(crate) fn is_closed(&self) -> bool {
-        idb_closed(&self.handle)
-    }
-
-    pub(crate) async fn get(&self, key: &str) -> Result<JsValue, String> {
-        settle(idb_get(&self.handle, key)).await
-    }
-
-    pub(crate) async fn put(&self, key: &str, value: &JsValue) -> Result<(), String> {
-        settle(idb_put(&self.handle, key, value)).await.map(drop)
-    }
-
-    pub(crate) async fn delete(&self, key: &str) -> Result<(), String> {
-        settle(idb_delete(&self.handle, key)).await.map(drop)
-    }
-}
-
-impl Drop for Idb {
-    fn drop(&mut self) {
-        idb_close(&self.handle);
     }
 }

@@ -286,14 +286,7 @@ impl ProviderSyncService {
     #[wasm_bindgen(js_name = clearCache, unchecked_return_type = "Promise<void>")]
     pub fn clear_cache(&self) -> Promise {
         let driver = self.driver.clone();
-        promise(move |resolve, reject| {
-            wasm_bindgen_futures::spawn_local(async move {
-                let _ = match driver.clear_cache().await {
-                    Ok(()) => resolve.call0(&JsValue::NULL),
-                    Err(message) => reject.call1(&JsValue::NULL, &js_sys::Error::new(&message)),
-                };
-            })
-        })
+        promise(move |resolve, reject| driver.clear_cache(resolve, reject))
     }
 
     /// Closes the socket, cancels every timer and drops every listener.

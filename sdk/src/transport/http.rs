@@ -6,7 +6,6 @@
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
 use crate::error::SdkError;
 
@@ -23,38 +22,34 @@ extern "C" {
     ) -> Promise;
 }
 
-/// Sends a request and reads the answer's text (JSON, read by the caller).
-pub(crate) async fn fetch_text(
-    what: &'static str,
+/// Sends a request: the promise of the answer's text (JSON, read by the
+/// caller), rejected with what [`failure_of`] reads.
+pub(crate) fn fetch_text(
     method: &str,
     url: &str,
     body: Option<&str>,
     timeout_ms: f64,
     headers: &[(String, String)],
     credentials: Option<&str>,
-) -> Result<String, SdkError> {
+) -> Promise {
     // Names and values in turn.
     let sent = Array::new();
     for (name, value) in headers {
         sent.push(&JsValue::from_str(name));
         sent.push(&JsValue::from_str(value));
     }
-    let promise = fetch_js(
+    fetch_js(
         method,
         url,
         body.map(str::to_owned),
         timeout_ms,
         &sent,
         credentials.map(str::to_owned),
-    );
-    match JsFuture::from(promise).await {
-        Ok(text) => Ok(text.as_string().unwrap_or_default()),
-        Err(failure) => Err(failure_of(what, timeout_ms, &failure)),
-    }
+    )
 }
 
 /// The error a rejection of `fetchText` stands for (see `sdk/js/host.js`).
-fn failure_of(what: &'static str, timeout_ms: f64, failure: &JsValue) -> SdkError {
+pub(crate) fn failure_of(what: &'static str, timeout_ms: f64, failure: &JsValue) -> SdkError {
     let Some(failure) = failure.dyn_ref::<Array>() else {
         return SdkError::Network {
             what,
