@@ -82,6 +82,9 @@ for (const [snippet, names] of fromSnippets) {
   }
 }
 if (assignments.length > 0) {
+  const returns = /\n(\s*)return \{\n\s*__proto__: null,/g;
+  const found = glueText.match(returns)?.length ?? 0;
+  if (found !== 1) fail(`expected one import object's return in the glue, found ${found}`);
   edits.push([/\n(\s*)return \{\n\s*__proto__: null,/, `\n$1${assignments.join(" ")}$&`, "the import object's return"]);
 }
 edits.push([new RegExp(`"${escape(oldModule)}"(?=\\s*:)`), JSON.stringify(module), `module ${oldModule}`]);

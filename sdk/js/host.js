@@ -43,9 +43,13 @@ const settle = (request) =>
     };
   });
 
-export const cacheNew = () => ({ db: null });
+// `opening`: the open under way, which every request waits for (two opens
+// at once would leave one connection open for good, blocking other tabs'
+// upgrades); `gone`: the service went (a connection opened after that is
+// closed at once).
+export const cacheNew = () => ({ db: null, opening: null, gone: false });
 
-export function cacheClose(holder) {
+function closeDb(holder) {
   const db = holder.db;
   holder.db = null;
   if (db) {
@@ -54,11 +58,22 @@ export function cacheClose(holder) {
   }
 }
 
-// The holder's database, opened if need be; null where there is none.
+export function cacheClose(holder) {
+  holder.gone = true;
+  closeDb(holder);
+}
+
+// The holder's database, opened if need be; null where there is none (or
+// the service went).
+function opened(holder) {
+  if (holder.db || holder.gone) return Promise.resolve(holder.db);
+  holder.opening ??= open(holder).finally(() => (holder.opening = null));
+  return holder.opening;
+}
+
 // No version: whatever version the database has (another release or tab
 // may have upgraded it); a new one is created at 1.
-async function opened(holder) {
-  if (holder.db) return holder.db;
+async function open(holder) {
   let factory;
   try {
     factory = globalThis.window?.indexedDB;
@@ -72,10 +87,11 @@ async function opened(holder) {
     if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE);
   };
   const db = await settle(request);
-  const closed = () => {
-    if (holder.db === db) cacheClose(holder);
-  };
-  db.onversionchange = db.onclose = closed;
+  if (holder.gone) {
+    db.close();
+    return null;
+  }
+  db.onversionchange = db.onclose = () => closeDb(holder);
   holder.db = db;
   return db;
 }
@@ -237,7 +253,14 @@ export function watchPage(on) {
 export function joinTabs(name, on) {
   const locks = globalThis.navigator?.locks;
   if (typeof locks?.request !== "function" || typeof BroadcastChannel === "undefined") return null;
-  const channel = new BroadcastChannel(name);
+  let channel;
+  try {
+    // Throws where storage is refused (Firefox's strict cookie settings in
+    // an embedded frame): each tab then connects by itself.
+    channel = new BroadcastChannel(name);
+  } catch {
+    return null;
+  }
   const abort = new AbortController();
   // Resolves the promise the lock is held by: releases it.
   let release;
@@ -266,7 +289,11 @@ export function joinTabs(name, on) {
 }
 
 export const tabsLeading = (tab) => tab.leading;
-export const tabsSend = (tab, text) => tab.channel.postMessage(text);
+export const tabsSend = (tab, text) => {
+  try {
+    tab.channel.postMessage(text);
+  } catch {}
+};
 
 // Leaves: closes the channel and releases the lock (or gives up waiting for
 // it: a request whose callback has not run yet is let go when the page

@@ -76,6 +76,10 @@ enum Step {
     Later(Input),
     /// `initialize()`'s start: whose copy this is, then the cache.
     Begin,
+    /// Asking for a token, once what runs now is done (the commands of the
+    /// batch that asked are carried out first: a `destroy()` among them
+    /// refuses it).
+    Ask(ForToken),
     Token(ForToken),
     /// A request's answer.
     Answer {
@@ -90,7 +94,21 @@ enum Step {
     /// A confirmation stored.
     Stored,
     /// `clearCache()`'s deletes.
-    Cleared(Function, Function),
+    Cleared(Clearing),
+}
+
+/// A `clearCache()` under way: its promise's functions, and the driver,
+/// kept until they are called (a page may let go of the service first).
+struct Clearing {
+    resolve: Function,
+    reject: Function,
+    _driver: Rc<Driver>,
+}
+
+impl std::fmt::Debug for Clearing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clearing")
+    }
 }
 
 /// What a token is asked for.
@@ -120,7 +138,7 @@ enum Identified {
     /// Reading the cache at start.
     Load,
     /// `clearCache()`.
-    Clear(Function, Function),
+    Clear(Clearing),
 }
 
 /// Absolute URLs of the server, resolved against the page.
@@ -734,6 +752,7 @@ impl Driver {
             None => {}
             Some(Step::Later(input)) => self.dispatch(input),
             Some(Step::Begin) => self.identify(Identified::Load),
+            Some(Step::Ask(then)) => self.ask_token(then),
             Some(Step::Token(then)) => {
                 let answer = if fulfilled { Ok(value) } else { Err(value) };
                 self.token_known(then, Auth::token_of(answer));
@@ -762,12 +781,17 @@ impl Driver {
                 self.saved();
             }
             Some(Step::Stored) => self.stored(Outcome::of(fulfilled, &value)),
-            Some(Step::Cleared(resolve, reject)) => {
-                let _ = match self.opened(Outcome::of(fulfilled, &value)) {
-                    Some(Outcome::Failed(message)) => {
-                        reject.call1(&JsValue::NULL, &js_sys::Error::new(&message))
+            Some(Step::Cleared(clearing)) => {
+                // Without a database (or one that would not open, reported)
+                // there is nothing to clear.
+                let _ = match Outcome::of(fulfilled, &value) {
+                    Outcome::Failed(message) => clearing
+                        .reject
+                        .call1(&JsValue::NULL, &js_sys::Error::new(&message)),
+                    outcome => {
+                        self.opened(outcome);
+                        clearing.resolve.call0(&JsValue::NULL)
                     }
-                    _ => resolve.call0(&JsValue::NULL),
                 };
             }
         }
@@ -871,10 +895,15 @@ impl Driver {
     }
 
     /// Goes on with `then` once the token for the next request or
-    /// connection is known, if credentials say there is one: at once
-    /// without `getToken`, else when it answers (never waiting longer than
-    /// `syncTimeout`). Refused once destroyed.
+    /// connection is known, if credentials say there is one: asked once what
+    /// runs now is done, answered at once without `getToken`, else when it
+    /// answers (never waiting longer than `syncTimeout`). Refused once
+    /// destroyed.
     fn with_token(&self, then: ForToken) {
+        self.later_step(Step::Ask(then));
+    }
+
+    fn ask_token(&self, then: ForToken) {
         if self.is_destroyed() {
             return self.token_known(then, Err(SdkError::Destroyed));
         }
@@ -985,12 +1014,12 @@ impl Driver {
                 let read = cache_load(&self.cache, &key, &confirmed_key(&key));
                 self.wait(&read, Step::Loaded(key));
             }
-            Identified::Clear(resolve, _) if self.is_destroyed() => {
-                let _ = resolve.call0(&JsValue::NULL);
+            Identified::Clear(clearing) if self.is_destroyed() => {
+                let _ = clearing.resolve.call0(&JsValue::NULL);
             }
-            Identified::Clear(resolve, reject) => {
+            Identified::Clear(clearing) => {
                 let deleted = cache_delete(&self.cache, &confirmed_key(&key), Some(key));
-                self.wait(&deleted, Step::Cleared(resolve, reject));
+                self.wait(&deleted, Step::Cleared(clearing));
             }
         }
     }
@@ -1397,7 +1426,11 @@ impl Driver {
 
     /// A cache request's outcome once the database was there: `None`
     /// (reported) when there is none here or it would not open.
+    /// Nothing once destroyed (the connection was closed then).
     fn opened(&self, outcome: Outcome) -> Option<Outcome> {
+        if self.is_destroyed() {
+            return None;
+        }
         match outcome {
             Outcome::NoDatabase => {
                 self.log(
@@ -1543,8 +1576,12 @@ impl Driver {
     }
 
     /// `clearCache()`: removes this server's copy from IndexedDB.
-    pub(crate) fn clear_cache(&self, resolve: Function, reject: Function) {
-        self.identify(Identified::Clear(resolve, reject));
+    pub(crate) fn clear_cache(self: &Rc<Self>, resolve: Function, reject: Function) {
+        self.identify(Identified::Clear(Clearing {
+            resolve,
+            reject,
+            _driver: self.clone(),
+        }));
     }
 
     /// Starts from a state the page already has (`bootstrap`).

@@ -37,25 +37,36 @@ impl Fields {
         message: &'static str,
         read: impl FnOnce(&JsValue) -> Option<T>,
     ) -> Field<T> {
-        let value = Reflect::get(&self.0, &JsValue::from_str(field)).unwrap_or(JsValue::UNDEFINED);
-        if value.is_undefined() || value.is_null() {
-            return Ok(None);
+        match self.value(field) {
+            None => Ok(None),
+            Some(value) => read(&value).map(Some).ok_or(FieldError { field, message }),
         }
-        read(&value).map(Some).ok_or(FieldError { field, message })
     }
 
+    /// The field's value, unless `undefined` or `null`. Not inlined: one
+    /// copy for every field read.
+    #[inline(never)]
+    fn value(&self, field: &str) -> Option<JsValue> {
+        let value = Reflect::get(&self.0, &JsValue::from_str(field)).unwrap_or(JsValue::UNDEFINED);
+        (!value.is_undefined() && !value.is_null()).then_some(value)
+    }
+
+    #[inline(never)]
     pub(crate) fn string(&self, field: &'static str) -> Field<String> {
         self.get(field, "must be a string", JsValue::as_string)
     }
 
+    #[inline(never)]
     pub(crate) fn boolean(&self, field: &'static str) -> Field<bool> {
         self.get(field, "must be a boolean", JsValue::as_bool)
     }
 
+    #[inline(never)]
     pub(crate) fn number(&self, field: &'static str) -> Field<f64> {
         self.get(field, "must be a number", JsValue::as_f64)
     }
 
+    #[inline(never)]
     pub(crate) fn count(&self, field: &'static str) -> Field<u32> {
         self.get(field, "must be a whole number", |v| {
             v.as_f64()

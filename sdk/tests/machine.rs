@@ -1949,3 +1949,13 @@ fn the_page_back_reconnects_at_once_but_never_opens_a_socket_in_polling_mode() {
         "{out:?}"
     );
 }
+
+/// The driver keeps timers by `Timer as usize` and maps a fired index back
+/// through `ALL_TIMERS`: both orders must agree, each timer once.
+#[test]
+fn all_timers_are_listed_in_their_own_order() {
+    for (at, timer) in ALL_TIMERS.into_iter().enumerate() {
+        assert_eq!(timer as usize, at, "{timer:?}");
+    }
+    assert_eq!(ALL_TIMERS.len(), Timer::Save as usize + 1);
+}
