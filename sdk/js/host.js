@@ -98,29 +98,30 @@ async function open(holder) {
 
 // Runs `use(database)`: [0] without one, [1, message] when it would not
 // open, [2, message] when `use` failed, else [3, what it gave].
+// Once the service went, as without a database: its connection was closed
+// under the request, which is not a failure to report.
 async function withCache(holder, use) {
   let db;
   try {
     db = await opened(holder);
   } catch (e) {
-    return [1, message(e)];
+    return holder.gone ? [0] : [1, message(e)];
   }
-  if (!db) return [0];
+  if (!db || holder.gone) return [0];
   try {
     return [3, await use((mode) => db.transaction(STORE, mode).objectStore(STORE))];
   } catch (e) {
-    return [2, message(e)];
+    return holder.gone ? [0] : [2, message(e)];
   }
 }
 
 // The record under `key` (undefined if none), and the time under
 // `confirmedKey` (undefined if none or unreadable).
+// Both read in one transaction, asked at once.
 export const cacheLoad = (holder, key, confirmedKey) =>
-  withCache(holder, async (store) => {
-    const record = await settle(store("readonly").get(key));
-    if (record === undefined || record === null) return [undefined];
-    const confirmed = await settle(store("readonly").get(confirmedKey)).catch(() => undefined);
-    return [record, confirmed];
+  withCache(holder, (store) => {
+    const read = store("readonly");
+    return Promise.all([settle(read.get(key)), settle(read.get(confirmedKey)).catch(() => undefined)]);
   });
 export const cachePut = (holder, key, value) => withCache(holder, (store) => settle(store("readwrite").put(value, key)));
 // Deletes `first`, then `second` if given.

@@ -974,7 +974,11 @@ fn uncaught_messages(events: &Array) -> Vec<String> {
     events
         .iter()
         .map(|event| {
-            let get = |of: &JsValue, name: &str| js_sys::Reflect::get(of, &name.into()).ok();
+            let get = |of: &JsValue, name: &str| {
+                js_sys::Reflect::get(of, &name.into())
+                    .ok()
+                    .filter(|value| !value.is_undefined())
+            };
             let said = get(&event, "message")
                 .or_else(|| get(&event, "reason").and_then(|reason| get(&reason, "message")))
                 .and_then(|m| m.as_string());
@@ -1844,12 +1848,21 @@ async fn without_web_locks_each_service_connects_by_itself() {
 /// that would share its connection starts and connects by itself.
 #[wasm_bindgen_test]
 async fn a_refused_broadcast_channel_means_connecting_alone() {
-    let refuse = Function::new_no_args(
+    // Each call counted: the test means nothing unless the SDK tried one.
+    let tries = Array::new();
+    let refuse = Function::new_with_args(
+        "tries",
         "const saved = window.BroadcastChannel;
-         window.BroadcastChannel = function () { throw new DOMException('The operation is insecure.', 'SecurityError'); };
+         window.BroadcastChannel = function () {
+           tries.push(1);
+           throw new DOMException('The operation is insecure.', 'SecurityError');
+         };
          return () => { window.BroadcastChannel = saved; };",
     );
-    let restore: Function = refuse.call0(&JsValue::NULL).unwrap().unchecked_into();
+    let restore: Function = refuse
+        .call1(&JsValue::NULL, &tries)
+        .unwrap()
+        .unchecked_into();
     let uncaught = Array::new();
     let seen = uncaught.clone();
     let on_error = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
@@ -1875,6 +1888,10 @@ async fn a_refused_broadcast_channel_means_connecting_alone() {
     .await;
     restore.call0(&JsValue::NULL).unwrap();
     started.expect("initialize resolves without a channel");
+    assert!(
+        tries.length() > 0,
+        "the SDK never asked for a BroadcastChannel"
+    );
     eventually(3000, "its own socket", || async {
         state_of(&service).transport == Transport::Websocket
     })
