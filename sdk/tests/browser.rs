@@ -987,6 +987,19 @@ fn uncaught_messages(events: &Array) -> Vec<String> {
         .collect()
 }
 
+/// A page signing out clears the copy and lets the service go in one
+/// turn: the clear still settles as done (the connection closed under it is
+/// the service going, not a failure).
+#[wasm_bindgen_test]
+async fn clear_cache_then_destroy_at_once_resolves() {
+    let service = started(config(|_| {})).await;
+    let cleared = service.clear_cache();
+    service.destroy();
+    JsFuture::from(cleared)
+        .await
+        .expect("clearCache() resolves when destroy() follows it");
+}
+
 #[wasm_bindgen_test]
 async fn a_listener_may_call_back_into_the_service() {
     let service = connected().await;
