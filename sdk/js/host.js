@@ -247,8 +247,9 @@ export function watchPage(on) {
 // ---- the tabs sharing a connection (sdk/src/tabs.rs)
 // The tabs of one origin that share a connection, for sdk/src/tabs.rs: a
 // BroadcastChannel for their messages and a Web Lock to elect the leader.
-// `on(what, text)` hears 0 a message from another tab (its text) and 1 this
-// tab got the lock (it leads until it leaves). Answers the tab's handle, or
+// `on(what, text)` hears 0 a message from another tab (its text), 1 this
+// tab got the lock (it leads until it leaves) and 2 the lock was refused
+// (it is to connect by itself). Answers the tab's handle, or
 // null where the browser lacks Web Locks or BroadcastChannel (each tab then
 // connects by itself).
 export function joinTabs(name, on) {
@@ -284,8 +285,12 @@ export function joinTabs(name, on) {
     channel.close();
     return null;
   }
-  // Withdrawn requests reject (AbortError): expected, not reported.
-  granted.catch(() => {});
+  // Withdrawn requests reject (AbortError): expected. A request refused
+  // otherwise while the tab is still there (an opaque origin, say) would
+  // leave it following no one: it connects by itself instead.
+  granted.catch(() => {
+    if (tab.alive && !tab.leading) on(2, "");
+  });
   return tab;
 }
 

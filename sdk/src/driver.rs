@@ -1295,6 +1295,12 @@ impl Driver {
                         *d.shared.borrow_mut() = Default::default();
                         d.dispatch(Input::Lead);
                     }
+                    // As where there are no Web Locks: this tab leaves the
+                    // others and connects by itself.
+                    tabs::REFUSED => {
+                        d.tabs.borrow_mut().take();
+                        d.dispatch(Input::Lead);
+                    }
                     _ => {}
                 }
             },

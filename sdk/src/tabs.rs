@@ -38,6 +38,8 @@ extern "C" {
 /// and this tab getting the lock (it leads until it leaves).
 pub(crate) const MESSAGE: u32 = 0;
 pub(crate) const LEAD: u32 = 1;
+/// The lock was refused (not withdrawn): no tab would lead this one.
+pub(crate) const REFUSED: u32 = 2;
 
 /// This tab's place among the tabs sharing a connection (its channel and
 /// lock request live in `sdk/js/host.js`).

@@ -1889,10 +1889,10 @@ async fn a_refused_broadcast_channel_means_connecting_alone() {
     }
     let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
     let service = ProviderSyncService::new(Some(config(shared).into_ts().unwrap())).unwrap();
-    // Within 5 s: a start that threw would leave initialize() pending for
+    // Within 10 s: a start that threw would leave initialize() pending for
     // good.
     let late = js_sys::Promise::new(&mut |_, reject| {
-        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&reject, 5000);
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&reject, 10_000);
     });
     let started = JsFuture::from(js_sys::Promise::race(&Array::of2(
         &service.initialize(),
@@ -1917,6 +1917,49 @@ async fn a_refused_broadcast_channel_means_connecting_alone() {
             .unwrap();
     }
     assert_eq!(uncaught_messages(&uncaught), Vec::<String>::new());
+}
+
+/// Where the lock manager refuses the request (an opaque origin, say) the
+/// tab is not left following no one: it connects by itself.
+#[wasm_bindgen_test]
+async fn a_refused_lock_means_connecting_alone() {
+    let tries = Array::new();
+    let refuse = Function::new_with_args(
+        "tries",
+        "const proto = Object.getPrototypeOf(navigator.locks);
+         const saved = proto.request;
+         proto.request = function () {
+           tries.push(1);
+           return Promise.reject(new DOMException('Access denied.', 'SecurityError'));
+         };
+         return () => { proto.request = saved; };",
+    );
+    let restore: Function = refuse
+        .call1(&JsValue::NULL, &tries)
+        .unwrap()
+        .unchecked_into();
+    let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
+    let service = ProviderSyncService::new(Some(config(shared).into_ts().unwrap())).unwrap();
+    // Within 10 s: a tab following no one would have no data to start from.
+    let late = js_sys::Promise::new(&mut |_, reject| {
+        let _ = web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&reject, 10_000);
+    });
+    let started = JsFuture::from(js_sys::Promise::race(&Array::of2(
+        &service.initialize(),
+        &late,
+    )))
+    .await;
+    restore.call0(&JsValue::NULL).unwrap();
+    started.expect("initialize resolves without the lock");
+    assert!(tries.length() > 0, "the SDK never asked for the lock");
+    eventually(3000, "its own socket", || async {
+        state_of(&service).transport == Transport::Websocket
+    })
+    .await;
+    assert!(converged(&service).await);
+    service.destroy();
 }
 
 /// A config object as a page passes it, with `extra` (JSON) merged in.
