@@ -944,47 +944,79 @@ async fn without_indexeddb_it_works_in_memory() {
     // Nothing the service does on the way may throw where no one catches
     // it (a handle to no database, closed: a TypeError that stopped the
     // start until the cache wait gave up).
-    let uncaught = Array::new();
-    let seen = uncaught.clone();
-    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-        seen.push(&event);
-    });
-    let window = web_sys::window().unwrap();
-    for kind in ["error", "unhandledrejection"] {
-        window
-            .add_event_listener_with_callback(kind, on_error.as_ref().unchecked_ref())
-            .unwrap();
-    }
+    let uncaught = Uncaught::watch();
     let service = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
     let started = JsFuture::from(service.initialize()).await;
     restore.call0(&JsValue::NULL).unwrap();
     started.expect("initialize works without IndexedDB");
     assert!(converged(&service).await);
     service.destroy();
-    for kind in ["error", "unhandledrejection"] {
-        window
-            .remove_event_listener_with_callback(kind, on_error.as_ref().unchecked_ref())
-            .unwrap();
-    }
-    assert_eq!(uncaught_messages(&uncaught), Vec::<String>::new());
+    assert_eq!(uncaught.messages(), Vec::<String>::new());
 }
 
-/// What the `error` and `unhandledrejection` events in `events` say.
-fn uncaught_messages(events: &Array) -> Vec<String> {
-    events
-        .iter()
-        .map(|event| {
-            let get = |of: &JsValue, name: &str| {
-                js_sys::Reflect::get(of, &name.into())
-                    .ok()
-                    .filter(|value| !value.is_undefined())
-            };
-            let said = get(&event, "message")
-                .or_else(|| get(&event, "reason").and_then(|reason| get(&reason, "message")))
-                .and_then(|m| m.as_string());
-            said.unwrap_or_else(|| "an uncaught error".into())
-        })
-        .collect()
+/// The `error` and `unhandledrejection` events the window hears while this
+/// watches; its listeners go with it (a failing test leaves none).
+struct Uncaught {
+    events: Array,
+    on: Closure<dyn FnMut(JsValue)>,
+}
+
+const UNCAUGHT: [&str; 2] = ["error", "unhandledrejection"];
+
+impl Uncaught {
+    fn watch() -> Self {
+        let events = Array::new();
+        let seen = events.clone();
+        let on = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            seen.push(&event);
+        });
+        let window = web_sys::window().unwrap();
+        for kind in UNCAUGHT {
+            window
+                .add_event_listener_with_callback(kind, on.as_ref().unchecked_ref())
+                .unwrap();
+        }
+        Self { events, on }
+    }
+
+    /// What the events heard so far say.
+    fn messages(&self) -> Vec<String> {
+        let get = |of: &JsValue, name: &str| {
+            js_sys::Reflect::get(of, &name.into())
+                .ok()
+                .filter(|value| !value.is_undefined())
+        };
+        self.events
+            .iter()
+            .map(|event| {
+                let said = get(&event, "message")
+                    .or_else(|| get(&event, "reason").and_then(|reason| get(&reason, "message")))
+                    .and_then(|m| m.as_string());
+                said.unwrap_or_else(|| "an uncaught error".into())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Uncaught {
+    fn drop(&mut self) {
+        let window = web_sys::window().unwrap();
+        for kind in UNCAUGHT {
+            let _ =
+                window.remove_event_listener_with_callback(kind, self.on.as_ref().unchecked_ref());
+        }
+    }
+}
+
+/// `promise`'s outcome, or a rejection (`undefined`) after `ms`: a promise
+/// that never settles fails the test instead of hanging it.
+async fn settled_within(promise: &js_sys::Promise, ms: i32) -> Result<JsValue, JsValue> {
+    let late = js_sys::Promise::new(&mut |_, reject| {
+        let _ = web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&reject, ms);
+    });
+    JsFuture::from(js_sys::Promise::race(&Array::of2(promise, &late))).await
 }
 
 /// A page signing out clears the copy and lets the service go in one
@@ -1876,29 +1908,12 @@ async fn a_refused_broadcast_channel_means_connecting_alone() {
         .call1(&JsValue::NULL, &tries)
         .unwrap()
         .unchecked_into();
-    let uncaught = Array::new();
-    let seen = uncaught.clone();
-    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-        seen.push(&event);
-    });
-    let window = web_sys::window().unwrap();
-    for kind in ["error", "unhandledrejection"] {
-        window
-            .add_event_listener_with_callback(kind, on_error.as_ref().unchecked_ref())
-            .unwrap();
-    }
+    let uncaught = Uncaught::watch();
     let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
     let service = ProviderSyncService::new(Some(config(shared).into_ts().unwrap())).unwrap();
     // Within 10 s: a start that threw would leave initialize() pending for
     // good.
-    let late = js_sys::Promise::new(&mut |_, reject| {
-        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&reject, 10_000);
-    });
-    let started = JsFuture::from(js_sys::Promise::race(&Array::of2(
-        &service.initialize(),
-        &late,
-    )))
-    .await;
+    let started = settled_within(&service.initialize(), 10_000).await;
     restore.call0(&JsValue::NULL).unwrap();
     started.expect("initialize resolves without a channel");
     assert!(
@@ -1911,12 +1926,7 @@ async fn a_refused_broadcast_channel_means_connecting_alone() {
     .await;
     assert!(converged(&service).await);
     service.destroy();
-    for kind in ["error", "unhandledrejection"] {
-        window
-            .remove_event_listener_with_callback(kind, on_error.as_ref().unchecked_ref())
-            .unwrap();
-    }
-    assert_eq!(uncaught_messages(&uncaught), Vec::<String>::new());
+    assert_eq!(uncaught.messages(), Vec::<String>::new());
 }
 
 /// Where the lock manager refuses the request (an opaque origin, say) the
@@ -1938,19 +1948,11 @@ async fn a_refused_lock_means_connecting_alone() {
         .call1(&JsValue::NULL, &tries)
         .unwrap()
         .unchecked_into();
+    let uncaught = Uncaught::watch();
     let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
     let service = ProviderSyncService::new(Some(config(shared).into_ts().unwrap())).unwrap();
     // Within 10 s: a tab following no one would have no data to start from.
-    let late = js_sys::Promise::new(&mut |_, reject| {
-        let _ = web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&reject, 10_000);
-    });
-    let started = JsFuture::from(js_sys::Promise::race(&Array::of2(
-        &service.initialize(),
-        &late,
-    )))
-    .await;
+    let started = settled_within(&service.initialize(), 10_000).await;
     restore.call0(&JsValue::NULL).unwrap();
     started.expect("initialize resolves without the lock");
     assert!(tries.length() > 0, "the SDK never asked for the lock");
@@ -1960,6 +1962,7 @@ async fn a_refused_lock_means_connecting_alone() {
     .await;
     assert!(converged(&service).await);
     service.destroy();
+    assert_eq!(uncaught.messages(), Vec::<String>::new());
 }
 
 /// A config object as a page passes it, with `extra` (JSON) merged in.
