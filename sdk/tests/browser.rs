@@ -1888,22 +1888,14 @@ async fn without_web_locks_each_service_connects_by_itself() {
     second.destroy();
 }
 
-/// Where the browser refuses a BroadcastChannel (Firefox's strict cookie
-/// settings in an embedded frame throw from its constructor), a service
-/// that would share its connection starts and connects by itself.
-#[wasm_bindgen_test]
-async fn a_refused_broadcast_channel_means_connecting_alone() {
+/// A service that would share its connection, started where `refuse` (the
+/// body of a JS function of `tries`, answering the function that undoes it)
+/// makes the browser refuse `what`: it starts, and connects by itself, with
+/// nothing thrown where no one catches it.
+async fn connects_alone_when_refused(refuse: &str, what: &str) {
     // Each call counted: the test means nothing unless the SDK tried one.
     let tries = Array::new();
-    let refuse = Function::new_with_args(
-        "tries",
-        "const saved = window.BroadcastChannel;
-         window.BroadcastChannel = function () {
-           tries.push(1);
-           throw new DOMException('The operation is insecure.', 'SecurityError');
-         };
-         return () => { window.BroadcastChannel = saved; };",
-    );
+    let refuse = Function::new_with_args("tries", refuse);
     let restore: Function = refuse
         .call1(&JsValue::NULL, &tries)
         .unwrap()
@@ -1911,15 +1903,12 @@ async fn a_refused_broadcast_channel_means_connecting_alone() {
     let uncaught = Uncaught::watch();
     let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
     let service = ProviderSyncService::new(Some(config(shared).into_ts().unwrap())).unwrap();
-    // Within 10 s: a start that threw would leave initialize() pending for
-    // good.
+    // Within 10 s: a start that threw, or a tab following no one, would
+    // leave initialize() pending for good.
     let started = settled_within(&service.initialize(), 10_000).await;
     restore.call0(&JsValue::NULL).unwrap();
-    started.expect("initialize resolves without a channel");
-    assert!(
-        tries.length() > 0,
-        "the SDK never asked for a BroadcastChannel"
-    );
+    started.unwrap_or_else(|e| panic!("initialize resolves without {what}: {e:?}"));
+    assert!(tries.length() > 0, "the SDK never asked for {what}");
     eventually(3000, "its own socket", || async {
         state_of(&service).transport == Transport::Websocket
     })
@@ -1929,13 +1918,28 @@ async fn a_refused_broadcast_channel_means_connecting_alone() {
     assert_eq!(uncaught.messages(), Vec::<String>::new());
 }
 
+/// Where the browser refuses a BroadcastChannel (Firefox's strict cookie
+/// settings in an embedded frame throw from its constructor), a service
+/// that would share its connection starts and connects by itself.
+#[wasm_bindgen_test]
+async fn a_refused_broadcast_channel_means_connecting_alone() {
+    connects_alone_when_refused(
+        "const saved = window.BroadcastChannel;
+         window.BroadcastChannel = function () {
+           tries.push(1);
+           throw new DOMException('The operation is insecure.', 'SecurityError');
+         };
+         return () => { window.BroadcastChannel = saved; };",
+        "a BroadcastChannel",
+    )
+    .await;
+}
+
 /// Where the lock manager refuses the request (an opaque origin, say) the
 /// tab is not left following no one: it connects by itself.
 #[wasm_bindgen_test]
 async fn a_refused_lock_means_connecting_alone() {
-    let tries = Array::new();
-    let refuse = Function::new_with_args(
-        "tries",
+    connects_alone_when_refused(
         "const proto = Object.getPrototypeOf(navigator.locks);
          const saved = proto.request;
          proto.request = function () {
@@ -1943,26 +1947,9 @@ async fn a_refused_lock_means_connecting_alone() {
            return Promise.reject(new DOMException('Access denied.', 'SecurityError'));
          };
          return () => { proto.request = saved; };",
-    );
-    let restore: Function = refuse
-        .call1(&JsValue::NULL, &tries)
-        .unwrap()
-        .unchecked_into();
-    let uncaught = Uncaught::watch();
-    let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
-    let service = ProviderSyncService::new(Some(config(shared).into_ts().unwrap())).unwrap();
-    // Within 10 s: a tab following no one would have no data to start from.
-    let started = settled_within(&service.initialize(), 10_000).await;
-    restore.call0(&JsValue::NULL).unwrap();
-    started.expect("initialize resolves without the lock");
-    assert!(tries.length() > 0, "the SDK never asked for the lock");
-    eventually(3000, "its own socket", || async {
-        state_of(&service).transport == Transport::Websocket
-    })
+        "the lock",
+    )
     .await;
-    assert!(converged(&service).await);
-    service.destroy();
-    assert_eq!(uncaught.messages(), Vec::<String>::new());
 }
 
 /// A config object as a page passes it, with `extra` (JSON) merged in.
