@@ -122,12 +122,8 @@ enum ForToken {
         body: Option<String>,
         timeout: f64,
     },
-    /// A socket's opening, in its turn, to `url` with `query`.
-    Socket {
-        turn: u32,
-        url: String,
-        query: Vec<String>,
-    },
+    /// A socket's opening, in its turn, with `query` on the socket's URL.
+    Socket { turn: u32, query: Vec<String> },
     /// Whose copy this is, then what was waiting for it.
     Identify(Identified),
 }
@@ -949,11 +945,7 @@ impl Driver {
                     error,
                 }),
             },
-            ForToken::Socket {
-                turn,
-                mut url,
-                mut query,
-            } => {
+            ForToken::Socket { turn, mut query } => {
                 match token {
                     // The socket cannot carry headers: the token goes in the URL.
                     Ok(Some(token)) => {
@@ -973,6 +965,7 @@ impl Driver {
                 if self.socket_turn.get() != turn || self.is_destroyed() {
                     return;
                 }
+                let mut url = self.urls.ws.clone();
                 for part in &query {
                     url.push(if url.contains('?') { '&' } else { '?' });
                     url.push_str(part);
@@ -1040,11 +1033,7 @@ impl Driver {
             let encoded = String::from(js_sys::encode_uri_component(epoch));
             query.push(format!("since={since}&epoch={encoded}"));
         }
-        self.with_token(ForToken::Socket {
-            turn,
-            url: self.urls.ws.clone(),
-            query,
-        });
+        self.with_token(ForToken::Socket { turn, query });
     }
 
     fn connect(&self, url: &str) {

@@ -839,6 +839,23 @@ mod tests {
         panic!("{what}: not within 5 s");
     }
 
+    /// `member` joins `lanes` again at `position` (version, epoch), and
+    /// the next change reaches its client through the lane, held first.
+    async fn joins_again_and_gets_the_next(
+        service: &Arc<Service>,
+        lanes: &Lanes,
+        member: &Arc<Member>,
+        (version, epoch): (u64, &str),
+        client: &mut Client,
+    ) {
+        lanes.join(member);
+        member.set_position(version, epoch);
+        burst(service, "next", 1).await;
+        until("the new frame held", || held(member) == 1).await;
+        assert_eq!(member.go_live(), Ok(0));
+        assert_eq!(received(client).await, [version + 1]);
+    }
+
     fn held(member: &Member) -> usize {
         match &member.state().mode {
             Mode::Held(held) => held.len(),
@@ -879,12 +896,8 @@ mod tests {
         assert_eq!(member.out(), Some(Why::Behind));
         assert_eq!(member.go_live(), Err(Why::Behind));
         // Joining again starts a new holding; the old entry is not used.
-        lanes.join(&member);
-        member.set_position(3, service.snapshot().epoch());
-        burst(&service, "q", 1).await;
-        until("the new frame held", || held(&member) == 1).await;
-        assert_eq!(member.go_live(), Ok(0));
-        assert_eq!(received(&mut client).await, [4]);
+        let epoch = service.snapshot().epoch().to_owned();
+        joins_again_and_gets_the_next(&service, &lanes, &member, (3, &epoch), &mut client).await;
     }
 
     /// A batch of frames reaches a live member in one write, skipping those
@@ -983,12 +996,7 @@ mod tests {
         assert_eq!(service.metrics().ws_lane_restarts.get(), restarts + 1);
 
         // The lane runs again: a member that joins now gets what follows.
-        lanes.join(&live);
-        live.set_position(2, &epoch);
-        burst(&service, "c", 1).await;
-        until("the new frame held", || held(&live) == 1).await;
-        assert_eq!(live.go_live(), Ok(0));
-        assert_eq!(received(&mut client).await, [3]);
+        joins_again_and_gets_the_next(&service, &lanes, &live, (2, &epoch), &mut client).await;
     }
 
     /// A member whose lock a failure poisoned was being written to: it is
