@@ -37,9 +37,12 @@ env -u CARGO_ENCODED_RUSTFLAGS RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -
 # Cargo puts the wasm under CARGO_TARGET_DIR when one is set.
 wasm-bindgen --target web --out-dir pkg \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm"
-# After -Oz: whole-program flow analysis (GUFA), dead-argument elimination
-# and inlining, each followed by the usual optimizations (about 130 B).
-"$tools/node_modules/.bin/wasm-opt" -Oz --converge --gufa-optimizing --dae-optimizing \
+# After -Oz: the control flow rebuilt from flat IR by the relooper
+# (`--flatten --rereloop`, then -Oz again: about 500 B brotli), then
+# whole-program flow analysis (GUFA), dead-argument elimination and
+# inlining, each followed by the usual optimizations (about 130 B).
+"$tools/node_modules/.bin/wasm-opt" -Oz --flatten --rereloop -Oz -Oz \
+  --converge --gufa-optimizing --dae-optimizing \
   --inlining-optimizing --strip-debug --strip-producers \
   pkg/provider_sync_sdk_bg.wasm -o pkg/provider_sync_sdk_bg.wasm
 # Short names between the wasm and its glue (about 3 KB brotli): wasm-opt

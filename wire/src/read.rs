@@ -27,11 +27,53 @@ pub trait Read: Sized {
     fn missing() -> Option<Self> {
         None
     }
+
+    /// Reads one value into `at`: by default [`Read::read`]'s value moved
+    /// there; a derived struct reads each member straight into its field
+    /// (no struct-sized moves, and the same code for every struct).
+    ///
+    /// # Safety
+    /// As [`read_at`].
+    unsafe fn read_to(r: &mut Reader<'_>, at: *mut u8) -> Result<()> {
+        let value = Self::read(r)?;
+        // SAFETY: the caller's promise.
+        unsafe { at.cast::<Self>().write(value) };
+        Ok(())
+    }
 }
 
 /// Reads one `T` from JSON text; only whitespace may follow it.
 pub fn read<T: Read>(text: &str) -> Result<T> {
-    read_with(text, T::read)
+    let mut out = MaybeUninit::<T>::uninit();
+    // SAFETY: `out` is a `T`'s place holding nothing, and `read_at` and
+    // `drop_at` are `T`'s own; `read_into` succeeds only with a `T` there.
+    unsafe {
+        read_into(text, out.as_mut_ptr().cast(), T::read_to, drop_at::<T>)?;
+        Ok(out.assume_init())
+    }
+}
+
+/// [`read`]'s work, the same code for every type (its part for each type
+/// is only the value's move out): the value read into `at` by `read`, then
+/// the rest of the text checked, dropping the value with `drop` if more
+/// than whitespace follows.
+///
+/// # Safety
+/// As [`read_at`]; `read` and `drop` are those of one type.
+#[inline(never)]
+unsafe fn read_into(
+    text: &str,
+    at: *mut u8,
+    read: unsafe fn(&mut Reader<'_>, *mut u8) -> Result<()>,
+    drop: unsafe fn(*mut u8),
+) -> Result<()> {
+    let mut reader = Reader::new(text);
+    // SAFETY: the caller's promise.
+    unsafe { read(&mut reader, at)? };
+    reader.end().inspect_err(|_| {
+        // SAFETY: written just above, and given up now.
+        unsafe { drop(at) }
+    })
 }
 
 /// Reads one value from JSON text with `read`; only whitespace may follow.
@@ -66,10 +108,8 @@ pub struct Field {
 /// `at` is valid for writes and aligned for a `T`, and holds no value that
 /// needs dropping.
 pub unsafe fn read_at<T: Read>(r: &mut Reader<'_>, at: *mut u8) -> Result<()> {
-    let value = T::read(r)?;
     // SAFETY: the caller's promise.
-    unsafe { at.cast::<T>().write(value) };
-    Ok(())
+    unsafe { T::read_to(r, at) }
 }
 
 /// Drops the `T` at `at`.
@@ -104,27 +144,34 @@ pub unsafe fn default_at<T: Default>(at: *mut u8) -> bool {
     true
 }
 
-/// Reads a `T` from an object, field by field as `fields` describes them.
+/// Reads a `T` whose [`Read::read_to`] is [`read_fields`] (a derived
+/// struct's `read`).
 ///
 /// # Safety
-/// `fields` describes every field of `T` once (at most 64 of them), each
-/// with its own offset in `T` and the `read`, `drop` and `missing` of its
-/// own type; `T` has no other fields, no invariant beyond its fields' own,
-/// and is not packed.
-pub unsafe fn read_struct<T>(r: &mut Reader<'_>, fields: &'static [Field]) -> Result<T> {
+/// `T::read_to` writes a whole `T` at the place given when it succeeds,
+/// and nothing that needs dropping when it fails.
+pub unsafe fn read_struct<T: Read>(r: &mut Reader<'_>) -> Result<T> {
     let mut out = MaybeUninit::<T>::uninit();
     // SAFETY: `out` is a `T`'s place; the caller's promise does the rest.
     unsafe {
-        read_fields(r, fields, out.as_mut_ptr().cast())?;
-        // Every field is written: `read_fields` succeeds only then.
+        T::read_to(r, out.as_mut_ptr().cast())?;
         Ok(out.assume_init())
     }
 }
 
-/// [`read_struct`]'s work, the same code for every struct: each member read
-/// into its field's place, then each field still unwritten given its
-/// default; on any error, the fields already written are dropped.
-unsafe fn read_fields(r: &mut Reader<'_>, fields: &[Field], out: *mut u8) -> Result<()> {
+/// Reads a struct from an object into `out`, field by field as `fields`
+/// describes them, the same code for every struct: each member read into
+/// its field's place, then each field still unwritten given its default;
+/// on any error, the fields already written are dropped (and `out` holds
+/// nothing that needs dropping).
+///
+/// # Safety
+/// `out` is valid for writes and aligned for the struct, and holds no value
+/// that needs dropping. `fields` describes every field of the struct once
+/// (at most 64 of them), each with its own offset and the `read`, `drop`
+/// and `missing` of its own type; the struct has no other fields, no
+/// invariant beyond its fields' own, and is not packed.
+pub unsafe fn read_fields(r: &mut Reader<'_>, fields: &[Field], out: *mut u8) -> Result<()> {
     // One bit per field.
     assert!(fields.len() <= 64);
     let mut written = 0u64;
@@ -226,9 +273,16 @@ impl<T: Read> Read for Option<T> {
 
 impl<T: Read> Read for Vec<T> {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
-        let mut out = Vec::new();
+        let mut out = Vec::<T>::new();
         r.array(&mut |r| {
-            out.push(T::read(r)?);
+            out.reserve(1);
+            let len = out.len();
+            // SAFETY: the spare place after the last element, written by
+            // `read_to` (whole when it succeeds) before it is counted.
+            unsafe {
+                T::read_to(r, out.as_mut_ptr().add(len).cast())?;
+                out.set_len(len + 1);
+            }
             Ok(())
         })?;
         Ok(out)

@@ -163,6 +163,11 @@ fn wrong_text_is_an_error_that_leaks_and_double_drops_nothing() {
         ),
         // A bad value after other fields were read, deep inside.
         (WHOLE.replace(r#""t2""#, "2"), "expected a string"),
+        // In an element of a list of structs, after its first field.
+        (
+            WHOLE.replace(r#""name": "i""#, r#""name": 5"#),
+            "expected a string",
+        ),
         (WHOLE.replace("third", "fourth"), "unknown variant `fourth`"),
         (WHOLE.replace("-4", "2147483648"), "integer out of range"),
         (WHOLE.replace("2.5", "\"2.5\""), "expected a number"),

@@ -273,7 +273,7 @@ fn expand_read(input: &DeriveInput) -> Result<Tokens, Error> {
                 let ident = field.ident.as_ref().expect("named field");
                 let ty = &field.ty;
                 let read = match &attrs.with {
-                    None => quote!(w::read_at::<#ty>),
+                    None => quote!(<#ty as w::Read>::read_to),
                     Some(path) => quote!({
                         // The path is called from a safe function: an
                         // `unsafe fn` there does not compile.
@@ -316,12 +316,23 @@ fn expand_read(input: &DeriveInput) -> Result<Tokens, Error> {
                     }
                 });
             }
-            quote! {
-                static FIELDS: &[w::Field] = &[#(#entries),*];
-                // SAFETY: the table names every field of this struct once,
-                // each with its offset and the readers of its own type.
-                unsafe { w::read_struct::<#name>(r, FIELDS) }
-            }
+            (
+                // SAFETY: `read_to` below reads a whole struct, or nothing.
+                quote!(unsafe { w::read_struct::<#name>(r) }),
+                Some(quote! {
+                    unsafe fn read_to(
+                        r: &mut ::provider_sync_wire::Reader<'_>,
+                        at: *mut u8,
+                    ) -> ::provider_sync_wire::Result<()> {
+                        use ::provider_sync_wire::__private as w;
+                        static FIELDS: &[w::Field] = &[#(#entries),*];
+                        // SAFETY: the table names every field of this struct
+                        // once, each with its offset and the readers of its
+                        // own type; `at` is the caller's promise.
+                        unsafe { w::read_fields(r, FIELDS, at) }
+                    }
+                }),
+            )
         }
         Shape::Enum(variants) => {
             let count = variants.len();
@@ -334,19 +345,24 @@ fn expand_read(input: &DeriveInput) -> Result<Tokens, Error> {
                     quote!(#index => Self::#ident)
                 }
             });
-            quote! {
-                Ok(match w::read_variant(r, &[#(#names),*])? {
-                    #(#arms,)*
-                })
-            }
+            (
+                quote! {
+                    Ok(match w::read_variant(r, &[#(#names),*])? {
+                        #(#arms,)*
+                    })
+                },
+                None,
+            )
         }
     };
+    let (body, read_to) = body;
     Ok(quote! {
         impl ::provider_sync_wire::Read for #name {
             fn read(r: &mut ::provider_sync_wire::Reader<'_>) -> ::provider_sync_wire::Result<Self> {
                 use ::provider_sync_wire::__private as w;
                 #body
             }
+            #read_to
         }
     })
 }
