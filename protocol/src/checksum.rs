@@ -21,7 +21,12 @@ pub struct Checksum(pub u128);
 
 impl Checksum {
     pub fn to_hex(self) -> String {
-        format!("{:032x}", self.0)
+        // Digit by digit rather than by `format!`: the wasm client then
+        // needs no `core::fmt` (and its `u128` formatting) for it.
+        (0..32)
+            .rev()
+            .map(|at| char::from(b"0123456789abcdef"[(self.0 >> (at * 4)) as usize & 0xF]))
+            .collect()
     }
 
     pub fn from_hex(hex: &str) -> Option<Self> {

@@ -106,7 +106,7 @@ impl Auth {
     pub(crate) fn headers(&self, token: Option<&str>) -> Vec<(String, String)> {
         let mut headers = self.headers.clone();
         if let Some(token) = token {
-            headers.push(("authorization".into(), format!("Bearer {token}")));
+            headers.push(("authorization".into(), ["Bearer ", token].concat()));
         }
         headers
     }
@@ -159,6 +159,8 @@ impl Auth {
                 hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
             }
         }
-        format!("{hash:x}")
+        let mut out = String::new();
+        crate::json::push_hex(&mut out, hash.into(), 1);
+        out
     }
 }

@@ -38,7 +38,7 @@ pub struct CacheRecord {
 
 /// The key under which the time a copy was last confirmed is kept.
 pub fn confirmed_key(source: &str) -> String {
-    format!("{source}#confirmed")
+    [source, "#confirmed"].concat()
 }
 
 /// Why a saved record was discarded.

@@ -18,7 +18,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::auth::{Auth, Token};
 use crate::cache::{CACHE_SCHEMA, CacheRecord, Freshness, confirmed_key, usable};
 use crate::config::{LogLevel, Settings};
-use crate::error::SdkError;
+use crate::error::{SdkError, decimal};
 use crate::idb::{Outcome, cache_close, cache_delete, cache_load, cache_new, cache_put};
 use crate::listeners::{Kind, Listeners};
 use crate::machine::{
@@ -152,13 +152,13 @@ impl Urls {
         let absolute = |field: &'static str, url: &str| {
             web_sys::Url::new_with_base(url, &base).map_err(|_| SdkError::Config {
                 field,
-                message: format!("\"{url}\" is not a URL"),
+                message: ["\"", url, "\" is not a URL"].concat(),
             })
         };
         let api = absolute("apiBaseUrl", &settings.api_base_url)?;
         let ws = match &settings.ws_url {
             Some(url) => absolute("wsUrl", url)?,
-            None => absolute("apiBaseUrl", &format!("{}/ws", settings.api_base_url))?,
+            None => absolute("apiBaseUrl", &[&settings.api_base_url, "/ws"].concat())?,
         };
         // A relative URL (the seed's own `/api/provider-sync/ws`) resolves to
         // the page's http(s) scheme: the socket wants ws(s).
@@ -672,7 +672,7 @@ impl Driver {
         if level > self.core.borrow().settings().log_level || level == LogLevel::Silent {
             return;
         }
-        let text = JsValue::from_str(&format!("provider-sync: {message}"));
+        let text = JsValue::from_str(&["provider-sync: ", message].concat());
         match level {
             LogLevel::Error => web_sys::console::error_1(&text),
             LogLevel::Warn => web_sys::console::warn_1(&text),
@@ -809,7 +809,14 @@ impl Driver {
             }
             SendHeartbeat { version } => {
                 if let Some(socket) = self.socket.borrow().as_ref() {
-                    socket.send(&format!("{{\"type\":\"heartbeat\",\"version\":{version}}}"));
+                    socket.send(
+                        &[
+                            "{\"type\":\"heartbeat\",\"version\":",
+                            &decimal(version),
+                            "}",
+                        ]
+                        .concat(),
+                    );
                 }
             }
             SetTimer { timer, after_ms } => self.set_timer(timer as u32, after_ms),
@@ -884,7 +891,7 @@ impl Driver {
             kind,
             what,
             method,
-            url: format!("{}{path}", self.urls.api),
+            url: [&self.urls.api, path].concat(),
             body,
             timeout,
         });
@@ -950,13 +957,13 @@ impl Driver {
                     // The socket cannot carry headers: the token goes in the URL.
                     Ok(Some(token)) => {
                         let token = String::from(js_sys::encode_uri_component(&token));
-                        query.push(format!("access_token={token}"));
+                        query.push(["access_token=", &token].concat());
                     }
                     Ok(None) => {}
                     // Unless closed or opened again while the token was asked.
                     Err(error) if self.socket_turn.get() == turn => {
                         return self.dispatch(Input::SocketClosed {
-                            reason: error.to_string(),
+                            reason: error.message(),
                         });
                     }
                     Err(_) => return,
@@ -1021,7 +1028,7 @@ impl Driver {
     fn cache_key(&self) -> String {
         match self.identity.borrow().as_deref() {
             None | Some("") => self.urls.api.clone(),
-            Some(identity) => format!("{}#{identity}", self.urls.api),
+            Some(identity) => [&self.urls.api, "#", identity].concat(),
         }
     }
 
@@ -1031,7 +1038,7 @@ impl Driver {
         let mut query = Vec::new();
         if !epoch.is_empty() {
             let encoded = String::from(js_sys::encode_uri_component(epoch));
-            query.push(format!("since={since}&epoch={encoded}"));
+            query.push(["since=", &decimal(since), "&epoch=", &encoded].concat());
         }
         self.with_token(ForToken::Socket { turn, query });
     }
@@ -1048,14 +1055,14 @@ impl Driver {
                 websocket::FRAME => match from_text::<WireEvent>(&text, "a WebSocket frame") {
                     Ok(WireEvent::Known(event)) => d.dispatch(Input::SocketEvent(event)),
                     Ok(WireEvent::Unknown { kind, version }) => {
-                        d.log(LogLevel::Debug, &format!("unknown frame type {kind}"));
+                        d.log(LogLevel::Debug, &["unknown frame type ", &kind].concat());
                         d.dispatch(Input::SocketUnknown { kind, version });
                     }
-                    Err(error) => d.log(LogLevel::Warn, &format!("ignored: {error}")),
+                    Err(error) => d.log(LogLevel::Warn, &["ignored: ", &error.message()].concat()),
                 },
                 websocket::CLOSED => {
                     d.socket.borrow_mut().take();
-                    d.log(LogLevel::Info, &format!("WebSocket {text}"));
+                    d.log(LogLevel::Info, &["WebSocket ", &text].concat());
                     d.dispatch(Input::SocketClosed { reason: text });
                 }
                 _ => {}
@@ -1064,7 +1071,7 @@ impl Driver {
         match socket {
             Ok(socket) => *self.socket.borrow_mut() = Some(socket),
             Err(error) => self.later(Input::SocketClosed {
-                reason: error.to_string(),
+                reason: error.message(),
             }),
         }
     }
@@ -1124,16 +1131,19 @@ impl Driver {
                         (LogLevel::Info, "connected over WebSocket".to_owned())
                     }
                     ConnectionEvent::Disconnected { reason } => {
-                        (LogLevel::Warn, format!("disconnected: {reason}"))
+                        (LogLevel::Warn, ["disconnected: ", reason].concat())
                     }
                     ConnectionEvent::FallbackToPolling { attempts } => (
                         LogLevel::Warn,
-                        format!(
-                            "WebSocket failed {attempts} times: polling GET /version until it is back"
-                        ),
+                        [
+                            "WebSocket failed ",
+                            &decimal((*attempts).into()),
+                            " times: polling GET /version until it is back",
+                        ]
+                        .concat(),
                     ),
                     ConnectionEvent::Resynced { reason } => {
-                        (LogLevel::Info, format!("resynced ({reason})"))
+                        (LogLevel::Info, ["resynced (", reason, ")"].concat())
                     }
                     ConnectionEvent::SyncError { message } => (LogLevel::Warn, message.clone()),
                     ConnectionEvent::CacheError { message } => (LogLevel::Warn, message.clone()),
@@ -1259,7 +1269,7 @@ impl Driver {
         };
         match input {
             Ok(input) => self.dispatch(input),
-            Err(error) => self.log(LogLevel::Warn, &format!("ignored: {error}")),
+            Err(error) => self.log(LogLevel::Warn, &["ignored: ", &error.message()].concat()),
         }
     }
 
@@ -1274,7 +1284,7 @@ impl Driver {
         }
         let me = self.me.clone();
         let tabs = Tabs::join(
-            &format!("provider-sync {}", self.cache_key()),
+            &["provider-sync ", &self.cache_key()].concat(),
             move |what, text| {
                 let Some(d) = me.upgrade() else { return };
                 match what {
@@ -1435,7 +1445,7 @@ impl Driver {
                 None
             }
             Outcome::WouldNotOpen(message) => {
-                self.cache_error(format!("cannot open IndexedDB: {message}"));
+                self.cache_error(["cannot open IndexedDB: ", &message].concat());
                 None
             }
             outcome => Some(outcome),
@@ -1448,7 +1458,7 @@ impl Driver {
         let found = match self.opened(outcome)? {
             Outcome::Done(found) => Array::from(&found),
             Outcome::Failed(message) => {
-                self.cache_error(format!("cannot read the cache: {message}"));
+                self.cache_error(["cannot read the cache: ", &message].concat());
                 return None;
             }
             _ => return None,
@@ -1465,7 +1475,9 @@ impl Driver {
         let record = match record {
             Ok(record) => record,
             Err(error) => {
-                self.cache_error(format!("discarded an unreadable cached record: {error}"));
+                self.cache_error(
+                    ["discarded an unreadable cached record: ", &error.message()].concat(),
+                );
                 // Before any later write of the same key (IndexedDB keeps
                 // the order of writes to one store).
                 let _ = cache_delete(&self.cache, key, None);
@@ -1483,7 +1495,7 @@ impl Driver {
         ) {
             Ok(freshness) => Some((record.state, freshness)),
             Err(why) => {
-                self.cache_error(format!("discarded a cached record: {}", why.describe()));
+                self.cache_error(["discarded a cached record: ", why.describe()].concat());
                 let _ = cache_delete(&self.cache, key, None);
                 None
             }
@@ -1566,7 +1578,7 @@ impl Driver {
 
     fn stored(&self, outcome: Outcome) {
         if let Some(Outcome::Failed(message)) = self.opened(outcome) {
-            self.cache_error(format!("cannot save the cache: {message}"));
+            self.cache_error(["cannot save the cache: ", &message].concat());
         }
     }
 

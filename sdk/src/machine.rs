@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 
 use crate::config::Settings;
-use crate::error::SdkError;
+use crate::error::{SdkError, decimal};
 
 /// Where the client's copy stands.
 #[derive(
@@ -493,7 +493,7 @@ impl Core {
                 // is ignored.
                 let ours = self.state.as_ref().map(|s| s.metadata.version);
                 if ours.is_none_or(|v| version > v) {
-                    self.resync_because(&format!("unknown_event:{kind}"), true, &mut out);
+                    self.resync_because(&["unknown_event:", &kind].concat(), true, &mut out);
                 }
             }
             Input::SocketClosed { reason } => self.socket_closed(reason, unit, &mut out),
@@ -949,7 +949,7 @@ impl Core {
                         self.save_soon(out);
                         Self::notify(out, Notice::StateChanged);
                     }
-                    self.resync_because(&format!("unknown_event:{kind}"), true, out);
+                    self.resync_because(&["unknown_event:", &kind].concat(), true, out);
                     return;
                 }
             }
@@ -1028,7 +1028,7 @@ impl Core {
         if request == RequestKind::Version && !self.polling {
             return;
         }
-        let message = error.to_string();
+        let message = error.message();
         let retry_after = match &error {
             SdkError::Http { retry_after_ms, .. } => *retry_after_ms,
             _ => None,
@@ -1176,10 +1176,14 @@ impl Core {
                     Self::notify(
                         out,
                         Notice::Connection(ConnectionEvent::SyncError {
-                            message: format!(
-                                "the server speaks protocol version {}, this client {PROTOCOL_VERSION}: update the client",
-                                hello.protocol_version
-                            ),
+                            message: [
+                                "the server speaks protocol version ",
+                                &decimal(hello.protocol_version.into()),
+                                ", this client ",
+                                &decimal(PROTOCOL_VERSION.into()),
+                                ": update the client",
+                            ]
+                            .concat(),
                         }),
                     );
                 }
@@ -1217,7 +1221,7 @@ impl Core {
                 out,
                 // An `error` frame from the server: its code leads the text.
                 Notice::Connection(ConnectionEvent::SyncError {
-                    message: format!("the server says {}: {}", error.code, error.message),
+                    message: ["the server says ", &error.code, ": ", &error.message].concat(),
                 }),
             ),
             EventPayload::FullSync(state) => {

@@ -98,7 +98,7 @@ fn filter_of(filter: JsValue) -> Result<ModelFilter, JsError> {
         })
     };
     read().map_err(|e: FieldError| {
-        JsError::new(&format!("invalid model filter: {} {}", e.field, e.message))
+        JsError::new(&["invalid model filter: ", e.field, " ", e.message].concat())
     })
 }
 

@@ -79,7 +79,7 @@ impl Tabs {
 
     /// Sends a message: its letter, then its payload.
     pub(crate) fn send(&self, letter: &str, payload: &str) {
-        tabs_send(&self.tab, &format!("{letter}{payload}"));
+        tabs_send(&self.tab, &[letter, payload].concat());
     }
 }
 

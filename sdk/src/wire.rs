@@ -134,11 +134,11 @@ fn once<T: Read>(r: &mut Reader<'_>, slot: &mut Option<T>, field: &str) -> json:
 }
 
 fn duplicate(field: &str) -> json::Error {
-    json::Error::new(format!("duplicate field `{field}`"))
+    json::Error::new(["duplicate field `", field, "`"].concat())
 }
 
 fn missing(field: &str) -> json::Error {
-    json::Error::new(format!("missing field `{field}`"))
+    json::Error::new(["missing field `", field, "`"].concat())
 }
 
 impl Read for WireEvent {

@@ -12,7 +12,7 @@
 //! take `data` before it knows the event `type` that decides its shape.
 
 use std::borrow::Cow;
-use std::fmt::{self, Display, Write as _};
+use std::fmt::{self, Display};
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Unexpected, Visitor};
 use serde::ser::{self, Serialize};
@@ -78,6 +78,38 @@ impl Error {
     pub fn new(message: String) -> Self {
         Self(message)
     }
+
+    /// Its message (as `Display` writes it, without `core::fmt`).
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Appends the decimal digits of `n`. The wasm's numbers are written with
+/// this and [`push_hex`] rather than `core::fmt`, whose machinery (padding,
+/// `u128` division, the `Formatter`) would otherwise be compiled in.
+pub fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
+/// Appends `n` in lowercase hex, with leading zeros to `width` digits (as
+/// `format!("{n:0width$x}")`; `width` 1 is `{n:x}`).
+pub fn push_hex(out: &mut String, n: u128, width: u32) {
+    let digits = (128 - n.leading_zeros()).div_ceil(4).max(width);
+    for at in (0..digits).rev() {
+        let digit = (n >> (at * 4)) as u8 & 0xF;
+        out.push(char::from(b"0123456789abcdef"[usize::from(digit)]));
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -103,6 +135,7 @@ fn write_fraction(out: &mut String, value: f64) {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn write_fraction(out: &mut String, value: f64) {
+    use std::fmt::Write as _;
     let _ = write!(out, "{value:?}");
 }
 
@@ -250,7 +283,9 @@ impl<'de> Reader<'de> {
     }
 
     pub fn error(&self, what: &str) -> Error {
-        Error(format!("{what} at byte {}", self.at))
+        let mut message = [what, " at byte "].concat();
+        push_decimal(&mut message, self.at as u64);
+        Error(message)
     }
 
     /// The next byte that is not whitespace, left in place.
@@ -822,12 +857,15 @@ impl Writer {
 
     /// An unsigned integer.
     pub fn unsigned(&mut self, value: u64) {
-        let _ = write!(self.0, "{value}");
+        push_decimal(&mut self.0, value);
     }
 
     /// A signed integer.
     pub fn signed(&mut self, value: i64) {
-        let _ = write!(self.0, "{value}");
+        if value < 0 {
+            self.0.push('-');
+        }
+        push_decimal(&mut self.0, value.unsigned_abs());
     }
 
     /// A string, quoted and escaped.
@@ -847,7 +885,8 @@ impl Writer {
             };
             out.push_str(value.get(start..i).unwrap_or_default());
             if escape.is_empty() {
-                let _ = write!(out, "\\u{:04x}", b);
+                out.push_str("\\u");
+                push_hex(out, u128::from(b), 4);
             } else {
                 out.push_str(escape);
             }
@@ -864,7 +903,7 @@ impl Writer {
         } else if value == 0.0 && value.is_sign_negative() {
             self.0.push_str("-0");
         } else if value.fract() == 0.0 && value.abs() < 1e15 {
-            let _ = write!(self.0, "{}", value as i64);
+            self.signed(value as i64);
         } else {
             write_fraction(&mut self.0, value);
         }
@@ -1189,6 +1228,36 @@ mod tests {
 
     /// A syntax error says what was expected and where: what a person
     /// reads in a `sync_error` about a malformed answer.
+    #[test]
+    fn numbers_are_written_as_core_fmt_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 4_294_967_296, u64::MAX - 1, u64::MAX] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+        for (n, width) in [
+            (0u128, 1),
+            (0, 4),
+            (0x1f, 4),
+            (0xabc, 1),
+            (u128::from(u64::MAX), 1),
+            (1 << 127, 32),
+            (u128::MAX, 32),
+            (0x42, 32),
+        ] {
+            let mut out = String::new();
+            push_hex(&mut out, n, width);
+            assert_eq!(out, format!("{n:0width$x}", width = width as usize));
+        }
+        let mut w = Writer::default();
+        w.signed(i64::MIN);
+        w.raw(",");
+        w.float(-3.0);
+        w.raw(",");
+        w.string("\u{1}\u{1f}");
+        assert_eq!(w.finish(), r#"-9223372036854775808,-3,"\u0001\u001f""#);
+    }
+
     #[test]
     fn a_syntax_error_names_what_was_expected_and_where() {
         use std::collections::BTreeMap;

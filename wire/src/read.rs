@@ -181,7 +181,7 @@ pub unsafe fn read_fields(r: &mut Reader<'_>, fields: &[Field], out: *mut u8) ->
         };
         let field = &fields[index];
         if written & 1 << index != 0 {
-            return Err(Error::new(format!("duplicate field `{}`", field.name)));
+            return Err(Error::new(["duplicate field `", field.name, "`"].concat()));
         }
         // SAFETY: the field's place in `out`, not yet written.
         unsafe { (field.read)(r, out.add(field.offset))? };
@@ -192,7 +192,7 @@ pub unsafe fn read_fields(r: &mut Reader<'_>, fields: &[Field], out: *mut u8) ->
         for (index, field) in fields.iter().enumerate() {
             // SAFETY: as above.
             if written & 1 << index == 0 && !unsafe { (field.missing)(out.add(field.offset)) } {
-                return Err(Error::new(format!("missing field `{}`", field.name)));
+                return Err(Error::new(["missing field `", field.name, "`"].concat()));
             }
             written |= 1 << index;
         }
@@ -216,7 +216,7 @@ pub fn read_variant(r: &mut Reader<'_>, names: &[&str]) -> Result<usize> {
     names
         .iter()
         .position(|n| *n == name)
-        .ok_or_else(|| Error::new(format!("unknown variant `{name}`")))
+        .ok_or_else(|| Error::new(["unknown variant `", &name, "`"].concat()))
 }
 
 impl Read for String {

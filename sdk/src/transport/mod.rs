@@ -20,7 +20,7 @@ pub(crate) fn to_js<T: json::Write + ?Sized>(value: &T) -> JsValue {
 pub(crate) fn from_text<T: json::Read>(text: &str, what: &'static str) -> Result<T, SdkError> {
     json::read(text).map_err(|e| SdkError::Decode {
         what,
-        message: e.to_string(),
+        message: e.message().to_owned(),
     })
 }
 
