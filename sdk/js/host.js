@@ -8,6 +8,29 @@
 const message = (e) =>
   e instanceof Error ? e.message : typeof e === "string" ? e : "an unknown JavaScript error";
 
+// ---- URLs and the console (sdk/src/driver.rs, sdk/src/listeners.rs)
+// `url` resolved against the page (outside a page, against
+// http://localhost/), a socket's with a ws(s) scheme where it was http(s);
+// undefined if it is not a URL.
+export function resolveUrl(url, socket) {
+  let resolved;
+  try {
+    resolved = new URL(url, typeof window === "undefined" ? "http://localhost/" : window.location.href);
+  } catch {
+    return undefined;
+  }
+  if (socket && /^https?:$/.test(resolved.protocol)) {
+    resolved.protocol = resolved.protocol === "https:" ? "wss:" : "ws:";
+  }
+  return resolved.href;
+}
+// The console, by level: 1 error, 2 warn, 3 info, 4 debug (as `LogLevel`).
+export const log = (level, text, detail) =>
+  console[["error", "warn", "info", "debug"][level - 1] ?? "debug"](
+    text,
+    ...(detail === undefined ? [] : [detail]),
+  );
+
 // ---- answers (sdk/src/driver.rs)
 // The driver waits for nothing: it hands a promise to `track` with a number,
 // and hears `on(number, fulfilled, value)` when it settles. `on` is the

@@ -51,6 +51,13 @@ extern "C" {
     fn track(hook: &JsValue, which: u32, promise: &js_sys::Promise);
     /// The hook hears `which` once what runs now is done (a microtask).
     fn soon(hook: &JsValue, which: u32);
+    /// `url` resolved against the page (a socket's with a ws(s) scheme);
+    /// `None` if it is not a URL.
+    #[wasm_bindgen(js_name = resolveUrl)]
+    fn resolve_url(url: &str, socket: bool) -> Option<String>;
+    /// Writes `text` to the console at `level` (`LogLevel as u32`), with
+    /// `detail` after it unless undefined.
+    pub(crate) fn log(level: u32, text: &str, detail: &JsValue);
 }
 
 /// The timer, beside the machine's, that ends the wait for the cache at
@@ -146,31 +153,26 @@ pub(crate) struct Urls {
 
 impl Urls {
     pub(crate) fn resolve(settings: &Settings) -> Result<Self, SdkError> {
-        let base = web_sys::window()
-            .and_then(|w| w.location().href().ok())
-            .unwrap_or_else(|| "http://localhost/".into());
-        let absolute = |field: &'static str, url: &str| {
-            web_sys::Url::new_with_base(url, &base).map_err(|_| SdkError::Config {
+        // A relative URL (the seed's own `/api/provider-sync/ws`) resolves to
+        // the page's http(s) scheme: the socket wants ws(s).
+        let absolute = |field: &'static str, url: &str, socket: bool| {
+            resolve_url(url, socket).ok_or_else(|| SdkError::Config {
                 field,
                 message: ["\"", url, "\" is not a URL"].concat(),
             })
         };
-        let api = absolute("apiBaseUrl", &settings.api_base_url)?;
+        let api = absolute("apiBaseUrl", &settings.api_base_url, false)?;
         let ws = match &settings.ws_url {
-            Some(url) => absolute("wsUrl", url)?,
-            None => absolute("apiBaseUrl", &[&settings.api_base_url, "/ws"].concat())?,
+            Some(url) => absolute("wsUrl", url, true)?,
+            None => absolute(
+                "apiBaseUrl",
+                &[&settings.api_base_url, "/ws"].concat(),
+                true,
+            )?,
         };
-        // A relative URL (the seed's own `/api/provider-sync/ws`) resolves to
-        // the page's http(s) scheme: the socket wants ws(s).
-        match ws.protocol().as_str() {
-            "https:" => ws.set_protocol("wss:"),
-            "http:" => ws.set_protocol("ws:"),
-            _ => {}
-        }
-        let api = api.href();
         Ok(Self {
             api: api.trim_end_matches('/').to_owned(),
-            ws: ws.href(),
+            ws,
         })
     }
 }
@@ -672,13 +674,11 @@ impl Driver {
         if level > self.core.borrow().settings().log_level || level == LogLevel::Silent {
             return;
         }
-        let text = JsValue::from_str(&["provider-sync: ", message].concat());
-        match level {
-            LogLevel::Error => web_sys::console::error_1(&text),
-            LogLevel::Warn => web_sys::console::warn_1(&text),
-            LogLevel::Info => web_sys::console::info_1(&text),
-            _ => web_sys::console::debug_1(&text),
-        }
+        log(
+            level as u32,
+            &["provider-sync: ", message].concat(),
+            &JsValue::UNDEFINED,
+        );
     }
 
     /// Feeds one input to the machine and carries out what it says.
@@ -851,9 +851,11 @@ impl Driver {
         if which == CACHE_WAIT {
             let start = self.starting.borrow_mut().take();
             if let Some(Start(start)) = start {
-                web_sys::console::warn_1(&JsValue::from_str(
+                log(
+                    LogLevel::Warn as u32,
                     "provider-sync: IndexedDB did not answer in time; starting from the network",
-                ));
+                    &JsValue::UNDEFINED,
+                );
                 start(None);
             }
         } else if let Some(&timer) = ALL_TIMERS.get(which as usize) {

@@ -55,8 +55,9 @@ impl Listeners {
                 continue;
             }
             if let Err(thrown) = listener.call1(&JsValue::NULL, argument) {
-                web_sys::console::error_2(
-                    &JsValue::from_str("provider-sync: a listener threw; the others still run:"),
+                crate::driver::log(
+                    crate::config::LogLevel::Error as u32,
+                    "provider-sync: a listener threw; the others still run:",
                     &thrown,
                 );
             }

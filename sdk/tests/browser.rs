@@ -420,6 +420,14 @@ async fn a_provider_whose_models_changed_is_a_new_object_even_at_the_same_count(
 #[wasm_bindgen_test]
 async fn a_throwing_listener_does_not_stop_delivery() {
     let service = connected().await;
+    // What the console is told, meanwhile.
+    let console = Function::new_no_args(
+        "const seen = [], error = console.error;
+         console.error = (...args) => { seen.push(args); error.apply(console, args); };
+         return { seen, restore: () => { console.error = error; } };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
     let thrower = Function::new_no_args("throw new Error('listener failure on purpose')");
     service.subscribe(thrower.clone());
     service.on_event(thrower);
@@ -448,6 +456,25 @@ async fn a_throwing_listener_does_not_stop_delivery() {
     })
     .await;
     assert!(calls.length() > 0, "the second listener was called");
+    // Each throw was reported with what was thrown.
+    let seen: Array = js_sys::Reflect::get(&console, &"seen".into())
+        .unwrap()
+        .unchecked_into();
+    let restore: Function = js_sys::Reflect::get(&console, &"restore".into())
+        .unwrap()
+        .unchecked_into();
+    restore.call0(&JsValue::NULL).unwrap();
+    let reported = seen.iter().any(|args| {
+        let args: Array = args.unchecked_into();
+        args.get(0)
+            .as_string()
+            .is_some_and(|text| text.contains("a listener threw"))
+            && args
+                .get(1)
+                .dyn_into::<js_sys::Error>()
+                .is_ok_and(|e| String::from(e.message()) == "listener failure on purpose")
+    });
+    assert!(reported, "the throw was reported on the console");
     unsubscribe.call0(&JsValue::NULL).unwrap();
     unsubscribe
         .call0(&JsValue::NULL)
@@ -1121,6 +1148,37 @@ async fn a_relative_ws_url_becomes_a_ws_url() {
     let service = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
     assert_eq!(service.ws_url(), format!("ws:{relative}"));
     service.destroy();
+}
+
+/// URLs are resolved by the page's `URL`: https becomes wss for the socket,
+/// a socket URL given with its own scheme keeps it, and a URL that is not
+/// one is refused naming its field. (Nothing is fetched: never initialized.)
+#[wasm_bindgen_test]
+fn urls_resolve_against_the_page_and_a_bad_one_names_its_field() {
+    let made = |json: &str| ProviderSyncService::new(Some(object(json)));
+    let service = made(r#"{"apiBaseUrl":"https://127.0.0.1:9/sync/"}"#).unwrap();
+    assert_eq!(service.api_base_url(), "https://127.0.0.1:9/sync");
+    assert_eq!(service.ws_url(), "wss://127.0.0.1:9/sync/ws");
+    service.destroy();
+    let service = made(r#"{"apiBaseUrl":"/a","wsUrl":"ws://127.0.0.1:9/live"}"#).unwrap();
+    assert!(
+        service.api_base_url().ends_with("/a"),
+        "{}",
+        service.api_base_url()
+    );
+    assert!(service.api_base_url().starts_with("http"));
+    assert_eq!(service.ws_url(), "ws://127.0.0.1:9/live");
+    service.destroy();
+    for (json, field) in [
+        (r#"{"apiBaseUrl":"http://127.0.0.1:99999/"}"#, "apiBaseUrl"),
+        (r#"{"wsUrl":"ws://[::1"}"#, "wsUrl"),
+    ] {
+        let message = thrown(made(json).unwrap_err());
+        assert!(
+            message.contains(field) && message.contains("is not a URL"),
+            "{message}"
+        );
+    }
 }
 
 #[wasm_bindgen_test]
