@@ -472,7 +472,7 @@ async fn a_throwing_listener_does_not_stop_delivery() {
             && args
                 .get(1)
                 .dyn_into::<js_sys::Error>()
-                .is_ok_and(|e| String::from(e.message()) == "listener failure on purpose")
+                .is_ok_and(|e| e.message() == "listener failure on purpose")
     });
     assert!(reported, "the throw was reported on the console");
     unsubscribe.call0(&JsValue::NULL).unwrap();
