@@ -8,7 +8,7 @@
 const message = (e) =>
   e instanceof Error ? e.message : typeof e === "string" ? e : "an unknown JavaScript error";
 
-// ---- URLs and the console (sdk/src/driver.rs, sdk/src/listeners.rs)
+// ---- URLs and the console (sdk/src/driver.rs)
 // `url` resolved against the page (outside a page, against
 // http://localhost/), a socket's with a ws(s) scheme where it was http(s);
 // undefined if it is not a URL.
@@ -25,11 +25,31 @@ export function resolveUrl(url, socket) {
   return resolved.href;
 }
 // The console, by level: 1 error, 2 warn, 3 info, 4 debug (as `LogLevel`).
-export const log = (level, text, detail) =>
-  console[["error", "warn", "info", "debug"][level - 1] ?? "debug"](
-    text,
-    ...(detail === undefined ? [] : [detail]),
-  );
+export const log = (level, text) =>
+  console[["error", "warn", "info", "debug"][level - 1] ?? "debug"](text);
+
+// ---- listeners (sdk/src/listeners.rs)
+// A service's `subscribe` (0) and `onEvent` (1) listeners. Each
+// subscription is its own entry (the same function twice is called twice);
+// a round goes over a copy, skipping entries taken out during it.
+export const listenersNew = () => [new Set(), new Set()];
+export function listen(lists, kind, listener) {
+  const entry = [listener];
+  lists[kind].add(entry);
+  return () => void lists[kind].delete(entry);
+}
+export const listening = (lists, kind) => lists[kind].size > 0;
+export function callListeners(lists, kind, value) {
+  for (const entry of [...lists[kind]]) {
+    if (!lists[kind].has(entry)) continue;
+    try {
+      entry[0].call(null, value);
+    } catch (error) {
+      console.error("provider-sync: a listener threw; the others still run:", error);
+    }
+  }
+}
+export const listenersClear = (lists) => lists.forEach((list) => list.clear());
 
 // ---- answers (sdk/src/driver.rs)
 // The driver waits for nothing: it hands a promise to `track` with a number,

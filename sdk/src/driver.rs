@@ -55,9 +55,8 @@ extern "C" {
     /// `None` if it is not a URL.
     #[wasm_bindgen(js_name = resolveUrl)]
     fn resolve_url(url: &str, socket: bool) -> Option<String>;
-    /// Writes `text` to the console at `level` (`LogLevel as u32`), with
-    /// `detail` after it unless undefined.
-    pub(crate) fn log(level: u32, text: &str, detail: &JsValue);
+    /// Writes `text` to the console at `level` (`LogLevel as u32`).
+    fn log(level: u32, text: &str);
 }
 
 /// The timer, beside the machine's, that ends the wait for the cache at
@@ -674,11 +673,7 @@ impl Driver {
         if level > self.core.borrow().settings().log_level || level == LogLevel::Silent {
             return;
         }
-        log(
-            level as u32,
-            &["provider-sync: ", message].concat(),
-            &JsValue::UNDEFINED,
-        );
+        log(level as u32, &["provider-sync: ", message].concat());
     }
 
     /// Feeds one input to the machine and carries out what it says.
@@ -854,7 +849,6 @@ impl Driver {
                 log(
                     LogLevel::Warn as u32,
                     "provider-sync: IndexedDB did not answer in time; starting from the network",
-                    &JsValue::UNDEFINED,
                 );
                 start(None);
             }

@@ -1,11 +1,25 @@
-//! JavaScript callbacks. Delivery works on a copy of the list, so a listener
-//! may subscribe, unsubscribe or call back into the service; a listener that
-//! throws is reported on the console and the others still run.
-
-use std::cell::{Cell, RefCell};
+//! JavaScript callbacks, kept in JavaScript (`sdk/js/host.js`): each
+//! subscription is its own entry, delivery works on a copy of the list (so
+//! a listener may subscribe, unsubscribe or call back into the service,
+//! and one removed by an earlier listener of the same round is skipped),
+//! and a listener that throws is reported on the console while the others
+//! still run.
 
 use js_sys::Function;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = listenersNew)]
+    fn listeners_new() -> JsValue;
+    /// Adds `listener` to list `kind`: the function that takes it out.
+    fn listen(lists: &JsValue, kind: u32, listener: &Function) -> Function;
+    fn listening(lists: &JsValue, kind: u32) -> bool;
+    #[wasm_bindgen(js_name = callListeners)]
+    fn call_listeners(lists: &JsValue, kind: u32, value: &JsValue);
+    #[wasm_bindgen(js_name = listenersClear)]
+    fn listeners_clear(lists: &JsValue);
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -15,52 +29,31 @@ pub(crate) enum Kind {
     Event,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct Listeners {
-    next_id: Cell<u32>,
-    list: RefCell<Vec<(u32, Kind, Function)>>,
+#[derive(Debug)]
+pub(crate) struct Listeners(JsValue);
+
+impl Default for Listeners {
+    fn default() -> Self {
+        Self(listeners_new())
+    }
 }
 
 impl Listeners {
-    pub(crate) fn add(&self, kind: Kind, listener: Function) -> u32 {
-        let id = self.next_id.get() + 1;
-        self.next_id.set(id);
-        self.list.borrow_mut().push((id, kind, listener));
-        id
-    }
-
-    pub(crate) fn remove(&self, id: u32) {
-        self.list.borrow_mut().retain(|(i, _, _)| *i != id);
+    /// Adds `listener`: the function that takes it out (any number of
+    /// times; after `clear`, a no-op).
+    pub(crate) fn add(&self, kind: Kind, listener: &Function) -> Function {
+        listen(&self.0, kind as u32, listener)
     }
 
     pub(crate) fn clear(&self) {
-        self.list.borrow_mut().clear();
+        listeners_clear(&self.0);
     }
 
     pub(crate) fn is_empty(&self, kind: Kind) -> bool {
-        !self.list.borrow().iter().any(|(_, k, _)| *k == kind)
+        !listening(&self.0, kind as u32)
     }
 
     pub(crate) fn call(&self, kind: Kind, argument: &JsValue) {
-        let targets: Vec<(u32, Function)> = self
-            .list
-            .borrow()
-            .iter()
-            .filter(|(_, k, _)| *k == kind)
-            .map(|(id, _, f)| (*id, f.clone()))
-            .collect();
-        for (id, listener) in targets {
-            // Skip one removed by an earlier listener in this round.
-            if !self.list.borrow().iter().any(|(i, _, _)| *i == id) {
-                continue;
-            }
-            if let Err(thrown) = listener.call1(&JsValue::NULL, argument) {
-                crate::driver::log(
-                    crate::config::LogLevel::Error as u32,
-                    "provider-sync: a listener threw; the others still run:",
-                    &thrown,
-                );
-            }
-        }
+        call_listeners(&self.0, kind as u32, argument);
     }
 }

@@ -271,15 +271,7 @@ impl ProviderSyncService {
     }
 
     fn listen(&self, kind: Kind, listener: Function) -> JsValue {
-        let id = self.driver.listeners.add(kind, listener);
-        let driver = Rc::downgrade(&self.driver);
-        // Callable any number of times; JavaScript owns it from here.
-        Closure::<dyn FnMut()>::new(move || {
-            if let Some(driver) = driver.upgrade() {
-                driver.listeners.remove(id);
-            }
-        })
-        .into_js_value()
+        self.driver.listeners.add(kind, &listener).into()
     }
 
     /// Removes this server's copy from IndexedDB.

@@ -1091,6 +1091,62 @@ async fn a_listener_may_call_back_into_the_service() {
     service.destroy();
 }
 
+/// Each subscription is its own (the same function twice is called twice,
+/// and one unsubscribe takes out one); a round goes over a copy, skipping a
+/// listener an earlier one took out; after `destroy` an unsubscribe is
+/// harmless.
+#[wasm_bindgen_test]
+async fn listener_rounds_go_over_a_copy_and_each_subscription_counts() {
+    let service = connected().await;
+    let log = Array::new();
+    let named = |name: &str| {
+        Function::new_with_args("log", &format!("return () => log.push('{name}')"))
+            .call1(&JsValue::NULL, &log)
+            .unwrap()
+            .unchecked_into::<Function>()
+    };
+    let twice = named("twice");
+    let later = named("later");
+    let stops = Array::new();
+    // Takes out `later` (subscribed after it) when it runs.
+    let first = Function::new_with_args(
+        "log, stops",
+        "return () => { log.push('first'); stops[1](); }",
+    )
+    .call2(&JsValue::NULL, &log, &stops)
+    .unwrap()
+    .unchecked_into::<Function>();
+    stops.push(&service.subscribe(first));
+    stops.push(&service.subscribe(later));
+    let stop_twice = service.subscribe(twice.clone());
+    service.subscribe(twice);
+    change_xai().await;
+    eventually(3000, "a round of listeners", || async { log.length() > 0 }).await;
+    let round: Vec<String> = log.iter().filter_map(|v| v.as_string()).collect();
+    assert_eq!(round[..3], ["first", "twice", "twice"], "{round:?}");
+    assert!(!round.contains(&"later".to_owned()), "{round:?}");
+    // One of the two `twice` subscriptions out: the next round calls it once.
+    stop_twice
+        .unchecked_ref::<Function>()
+        .call0(&JsValue::NULL)
+        .unwrap();
+    log.set_length(0);
+    change_xai().await;
+    eventually(3000, "another round", || async { log.length() > 0 }).await;
+    let round: Vec<String> = log.iter().filter_map(|v| v.as_string()).collect();
+    assert_eq!(round[..2], ["first", "twice"], "{round:?}");
+    assert_eq!(
+        round.iter().filter(|n| *n == "twice").count() * 2,
+        round.len(),
+        "{round:?}"
+    );
+    service.destroy();
+    stop_twice
+        .unchecked_ref::<Function>()
+        .call0(&JsValue::NULL)
+        .expect("unsubscribing after destroy is harmless");
+}
+
 /// Runs a JavaScript function body with `key` (this server's cache key)
 /// and awaits the promise it returns.
 async fn js(body: &str) -> Result<JsValue, JsValue> {
