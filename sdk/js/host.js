@@ -51,6 +51,24 @@ export function callListeners(lists, kind, value) {
 }
 export const listenersClear = (lists) => lists.forEach((list) => list.clear());
 
+// ---- promises handed to the page (sdk/src/driver.rs)
+// Each pending promise is kept as the function that settles it: with no
+// message it resolves, with one it rejects with an Error of it. Waiting
+// `initialize()` (0) and `forceSync()` (1) promises are settled together.
+const pending = (list) =>
+  new Promise((resolve, reject) =>
+    list.push((message) => (message === undefined ? resolve() : reject(new Error(message)))),
+  );
+export const waitersNew = () => [[], []];
+export const waitFor = (waiters, kind) => pending(waiters[kind]);
+export const settleAll = (waiters, kind, message) =>
+  waiters[kind].splice(0).forEach((settle) => settle(message));
+// One promise and the function that settles it: [promise, settle].
+export function deferred() {
+  const list = [];
+  return [pending(list), list[0]];
+}
+
 // ---- answers (sdk/src/driver.rs)
 // The driver waits for nothing: it hands a promise to `track` with a number,
 // and hears `on(number, fulfilled, value)` when it settles. `on` is the

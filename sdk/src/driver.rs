@@ -57,7 +57,25 @@ extern "C" {
     fn resolve_url(url: &str, socket: bool) -> Option<String>;
     /// Writes `text` to the console at `level` (`LogLevel as u32`).
     fn log(level: u32, text: &str);
+    /// The lists of promises waiting for [`READY`] and [`SYNCED`].
+    #[wasm_bindgen(js_name = waitersNew)]
+    fn waiters_new() -> JsValue;
+    /// A promise waiting in list `kind`.
+    #[wasm_bindgen(js_name = waitFor)]
+    fn wait_for(waiters: &JsValue, kind: u32) -> js_sys::Promise;
+    /// Settles every promise waiting in list `kind`: resolved, or rejected
+    /// with an `Error` of `message`.
+    #[wasm_bindgen(js_name = settleAll)]
+    fn settle_all(waiters: &JsValue, kind: u32, message: Option<&str>);
+    /// A promise and the function that settles it (as `settle_all` does).
+    fn deferred() -> Array;
 }
+
+/// The promises of `initialize()` and of `forceSync()`.
+const READY: u32 = 0;
+const SYNCED: u32 = 1;
+/// Why a promise of a destroyed service is rejected.
+const DESTROYED: &str = "the service was destroyed";
 
 /// The timer, beside the machine's, that ends the wait for the cache at
 /// start.
@@ -103,11 +121,10 @@ enum Step {
     Cleared(Clearing),
 }
 
-/// A `clearCache()` under way: its promise's functions, and the driver,
-/// kept until they are called (a page may let go of the service first).
+/// A `clearCache()` under way: what settles its promise, and the driver,
+/// kept until then (a page may let go of the service first).
 struct Clearing {
-    resolve: Function,
-    reject: Function,
+    settle: Function,
     _driver: Rc<Driver>,
 }
 
@@ -176,7 +193,6 @@ impl Urls {
     }
 }
 
-type Waiters = RefCell<Vec<(Function, Function)>>;
 
 /// Where the leading tab stands, from the `getState()` fields it sent.
 fn mirror_of(text: &str) -> Option<Mirror> {
@@ -579,8 +595,9 @@ pub(crate) struct Driver {
     left_out_js: RefCell<JsObjects>,
     started: Cell<bool>,
     ready: Cell<bool>,
-    ready_waiters: Waiters,
-    sync_waiters: Waiters,
+    /// The promises of `initialize()` and `forceSync()` not settled yet
+    /// (`sdk/js/host.js`).
+    waiters: JsValue,
 }
 
 /// How long `initialize()` waits for the IndexedDB cache before going to
@@ -648,8 +665,7 @@ impl Driver {
             left_out_js: RefCell::default(),
             started: Cell::new(false),
             ready: Cell::new(false),
-            ready_waiters: RefCell::default(),
-            sync_waiters: RefCell::default(),
+            waiters: waiters_new(),
         }
     }
 
@@ -776,12 +792,12 @@ impl Driver {
                 // Without a database (or one that would not open, reported)
                 // there is nothing to clear.
                 let _ = match Outcome::of(fulfilled, &value) {
-                    Outcome::Failed(message) => clearing
-                        .reject
-                        .call1(&JsValue::NULL, &js_sys::Error::new(&message)),
+                    Outcome::Failed(message) => {
+                        clearing.settle.call1(&JsValue::NULL, &message.into())
+                    }
                     outcome => {
                         self.opened(outcome);
-                        clearing.resolve.call0(&JsValue::NULL)
+                        clearing.settle.call0(&JsValue::NULL)
                     }
                 };
             }
@@ -1011,7 +1027,7 @@ impl Driver {
                 self.wait(&read, Step::Loaded(key));
             }
             Identified::Clear(clearing) if self.is_destroyed() => {
-                let _ = clearing.resolve.call0(&JsValue::NULL);
+                let _ = clearing.settle.call0(&JsValue::NULL);
             }
             Identified::Clear(clearing) => {
                 let deleted = cache_delete(&self.cache, &confirmed_key(&key), Some(key));
@@ -1156,22 +1172,11 @@ impl Driver {
             }
             Notice::Ready => {
                 self.ready.set(true);
-                for (resolve, _) in self.ready_waiters.take() {
-                    let _ = resolve.call0(&JsValue::NULL);
-                }
+                settle_all(&self.waiters, READY, None);
             }
-            Notice::Failed(message) => {
-                for (_, reject) in self.ready_waiters.take() {
-                    let _ = reject.call1(&JsValue::NULL, &js_sys::Error::new(&message));
-                }
-            }
+            Notice::Failed(message) => settle_all(&self.waiters, READY, Some(&message)),
             Notice::SyncSettled(result) => {
-                for (resolve, reject) in self.sync_waiters.take() {
-                    let _ = match &result {
-                        Ok(()) => resolve.call0(&JsValue::NULL),
-                        Err(message) => reject.call1(&JsValue::NULL, &js_sys::Error::new(message)),
-                    };
-                }
+                settle_all(&self.waiters, SYNCED, result.err().as_deref());
             }
         }
     }
@@ -1579,12 +1584,13 @@ impl Driver {
     }
 
     /// `clearCache()`: removes this server's copy from IndexedDB.
-    pub(crate) fn clear_cache(self: &Rc<Self>, resolve: Function, reject: Function) {
+    pub(crate) fn clear_cache(self: &Rc<Self>) -> js_sys::Promise {
+        let promise = deferred();
         self.identify(Identified::Clear(Clearing {
-            resolve,
-            reject,
+            settle: promise.get(1).unchecked_into(),
             _driver: self.clone(),
         }));
+        promise.get(0).unchecked_into()
     }
 
     /// Starts from a state the page already has (`bootstrap`).
@@ -1594,21 +1600,19 @@ impl Driver {
     }
 
     /// `initialize()`: resolves once data is there (cache or network).
-    pub(crate) fn initialize(&self, resolve: Function, reject: Function) {
+    pub(crate) fn initialize(&self) -> js_sys::Promise {
+        let promise = wait_for(&self.waiters, READY);
+        // Nothing else waits then: those waiting before were settled when
+        // it was destroyed, or when the data came.
         if self.core.borrow().is_destroyed() {
-            let _ = reject.call1(
-                &JsValue::NULL,
-                &js_sys::Error::new("the service was destroyed"),
-            );
-            return;
+            settle_all(&self.waiters, READY, Some(DESTROYED));
+            return promise;
         }
         if self.ready.get() {
-            let _ = resolve.call0(&JsValue::NULL);
-        } else {
-            self.ready_waiters.borrow_mut().push((resolve, reject));
+            settle_all(&self.waiters, READY, None);
         }
         if self.started.replace(true) {
-            return;
+            return promise;
         }
         let me = self.me.clone();
         *self.page.borrow_mut() = PageWatch::new(move |what, flag| {
@@ -1657,6 +1661,7 @@ impl Driver {
         // Once `initialize()` has returned: whose copy this is first (the
         // cache entry and the tabs to join depend on it), then the cache.
         self.later_step(Step::Begin);
+        promise
     }
 
     /// The cache was read (or there was none to read): the machine starts,
@@ -1669,9 +1674,10 @@ impl Driver {
         }
     }
 
-    pub(crate) fn force_sync(&self, resolve: Function, reject: Function) {
-        self.sync_waiters.borrow_mut().push((resolve, reject));
+    pub(crate) fn force_sync(&self) -> js_sys::Promise {
+        let promise = wait_for(&self.waiters, SYNCED);
         self.dispatch(Input::ForceSync);
+        promise
     }
 
     pub(crate) fn destroy(&self) {
@@ -1683,15 +1689,8 @@ impl Driver {
         self.clear_timers();
         self.starting.take();
         self.listeners.clear();
-        let destroyed = js_sys::Error::new("the service was destroyed");
-        for (_, reject) in self
-            .ready_waiters
-            .take()
-            .into_iter()
-            .chain(self.sync_waiters.take())
-        {
-            let _ = reject.call1(&JsValue::NULL, &destroyed);
-        }
+        settle_all(&self.waiters, READY, Some(DESTROYED));
+        settle_all(&self.waiters, SYNCED, Some(DESTROYED));
     }
 }
 

@@ -112,14 +112,6 @@ fn present(model: &ModelSpecification) -> JsValue {
     object
 }
 
-fn promise(start: impl FnOnce(Function, Function)) -> Promise {
-    let mut start = Some(start);
-    Promise::new(&mut |resolve, reject| {
-        if let Some(start) = start.take() {
-            start(resolve, reject);
-        }
-    })
-}
 
 #[wasm_bindgen]
 impl ProviderSyncService {
@@ -145,8 +137,7 @@ impl ProviderSyncService {
     /// keeps retrying). Calling it again is harmless.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn initialize(&self) -> Promise {
-        let driver = self.driver.clone();
-        promise(move |resolve, reject| driver.initialize(resolve, reject))
+        self.driver.initialize()
     }
 
     /// The REST base URL in use, resolved against the page (for requests the
@@ -244,8 +235,7 @@ impl ProviderSyncService {
     /// server cannot be reached.
     #[wasm_bindgen(js_name = forceSync, unchecked_return_type = "Promise<void>")]
     pub fn force_sync(&self) -> Promise {
-        let driver = self.driver.clone();
-        promise(move |resolve, reject| driver.force_sync(resolve, reject))
+        self.driver.force_sync()
     }
 
     /// Calls `listener` with the new state after every change; returns the
@@ -277,8 +267,7 @@ impl ProviderSyncService {
     /// Removes this server's copy from IndexedDB.
     #[wasm_bindgen(js_name = clearCache, unchecked_return_type = "Promise<void>")]
     pub fn clear_cache(&self) -> Promise {
-        let driver = self.driver.clone();
-        promise(move |resolve, reject| driver.clear_cache(resolve, reject))
+        self.driver.clear_cache()
     }
 
     /// Closes the socket, cancels every timer and drops every listener.
