@@ -681,10 +681,6 @@ impl Driver {
         &self.urls.ws
     }
 
-    fn settings(&self) -> Settings {
-        self.core.borrow().settings().clone()
-    }
-
     fn log(&self, level: LogLevel, message: &str) {
         if level > self.core.borrow().settings().log_level || level == LogLevel::Silent {
             return;
@@ -922,7 +918,8 @@ impl Driver {
         if self.is_destroyed() {
             return self.token_known(then, Err(SdkError::Destroyed));
         }
-        match self.auth.token(self.settings().sync_timeout) {
+        let timeout = self.core.borrow().settings().sync_timeout;
+        match self.auth.token(timeout) {
             Ok(Token::Known(token)) => self.token_known(then, Ok(token)),
             Ok(Token::Asked(promise)) => self.wait(&promise, Step::Token(then)),
             Err(error) => self.token_known(then, Err(error)),
@@ -1017,7 +1014,7 @@ impl Driver {
             // Bootstrapped: what the page has is newer than any cache.
             Identified::Load
                 if self.core.borrow().state().is_some()
-                    || !self.settings().enable_cache
+                    || !self.core.borrow().settings().enable_cache
                     || self.is_destroyed() =>
             {
                 self.begin(None);
@@ -1486,14 +1483,8 @@ impl Driver {
             }
         };
         let confirmed_at = found.get(1).as_f64();
-        let settings = self.settings();
-        match usable(
-            &record,
-            &self.urls.api,
-            confirmed_at,
-            now(),
-            settings.cache_ttl,
-        ) {
+        let ttl = self.core.borrow().settings().cache_ttl;
+        match usable(&record, &self.urls.api, confirmed_at, now(), ttl) {
             Ok(freshness) => Some((record.state, freshness)),
             Err(why) => {
                 self.cache_error(["discarded a cached record: ", why.describe()].concat());
