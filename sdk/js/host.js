@@ -69,20 +69,23 @@ export function deferred() {
   return [pending(list), list[0]];
 }
 
-// ---- answers (sdk/src/driver.rs)
-// The driver waits for nothing: it hands a promise to `track` with a number,
-// and hears `on(number, fulfilled, value)` when it settles. `on` is the
-// driver's one handler, held by a hook it turns off when it goes (a late
-// answer then finds no one).
+// ---- answers and events (sdk/src/driver.rs)
+// The driver has one handler for all it hears, `on(from, what, value)`,
+// held by a hook it turns off when it goes (what comes later finds no one).
+// `from`: 0 a promise handed to `track` fulfilled and 1 rejected (`what` is
+// the number it was handed with), 2 a timer, 3 the page, 4 the WebSocket,
+// 5 the tabs (`what` and `value` as those parts below say).
 export const hookNew = (on) => ({ on });
 export const hookOff = (hook) => void (hook.on = null);
+// The function a part below calls, `(what, value)`, for the hook as `from`.
+export const hookFor = (hook, from) => (what, value) => hook.on?.(from, what, value);
 export const track = (hook, which, promise) =>
   void Promise.resolve(promise).then(
-    (value) => hook.on?.(which, true, value),
-    (error) => hook.on?.(which, false, error),
+    (value) => hook.on?.(0, which, value),
+    (error) => hook.on?.(1, which, error),
   );
-// `on(which, true)` once what runs now is done (a microtask).
-export const soon = (hook, which) => queueMicrotask(() => hook.on?.(which, true, undefined));
+// `which` fulfilled once what runs now is done (a microtask).
+export const soon = (hook, which) => queueMicrotask(() => hook.on?.(0, which, undefined));
 
 // ---- the IndexedDB cache (sdk/src/driver.rs)
 // One database, one object store, records keyed by source URL. Each service

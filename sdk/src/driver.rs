@@ -42,11 +42,14 @@ extern "C" {
     fn timer_set(on: &Function, ms: f64, which: u32) -> f64;
     #[wasm_bindgen(js_name = timerClear)]
     fn timer_clear(handle: f64);
-    /// A hook for `on(which, fulfilled, value)`, until turned off.
+    /// A hook for `on(from, what, value)`, until turned off.
     #[wasm_bindgen(js_name = hookNew)]
     fn hook_new(on: &Function) -> JsValue;
     #[wasm_bindgen(js_name = hookOff)]
     fn hook_off(hook: &JsValue);
+    /// The function `(what, value)` that the hook hears as `from`.
+    #[wasm_bindgen(js_name = hookFor)]
+    fn hook_for(hook: &JsValue, from: u32) -> Function;
     /// The hook hears `which` when `promise` settles.
     fn track(hook: &JsValue, which: u32, promise: &js_sys::Promise);
     /// The hook hears `which` once what runs now is done (a microtask).
@@ -76,6 +79,16 @@ const READY: u32 = 0;
 const SYNCED: u32 = 1;
 /// Why a promise of a destroyed service is rejected.
 const DESTROYED: &str = "the service was destroyed";
+
+/// Where what the driver's one handler hears comes from (`sdk/js/host.js`):
+/// a promise handed to `track` settled (fulfilled or rejected), a timer,
+/// the page, the WebSocket, the tabs.
+const FULFILLED: u32 = 0;
+const REJECTED: u32 = 1;
+const TIMER: u32 = 2;
+const PAGE: u32 = 3;
+const SOCKET: u32 = 4;
+const TABS: u32 = 5;
 
 /// The timer, beside the machine's, that ends the wait for the cache at
 /// start.
@@ -192,7 +205,6 @@ impl Urls {
         })
     }
 }
-
 
 /// Where the leading tab stands, from the `getState()` fields it sent.
 fn mirror_of(text: &str) -> Option<Mirror> {
@@ -555,8 +567,8 @@ pub(crate) struct Driver {
     socket: RefCell<Option<Socket>>,
     /// Pending timers' handles: by `Timer as usize`, then [`CACHE_WAIT`].
     timers: RefCell<[Option<f64>; ALL_TIMERS.len() + 1]>,
-    /// What every timer calls, with its index in `timers`.
-    on_timer: Closure<dyn FnMut(u32)>,
+    /// What every timer calls, with its index in `timers` (the hook's).
+    on_timer: Function,
     /// Until the machine is started: what starts it (whichever comes
     /// first, the cache or the end of its wait, takes it).
     starting: RefCell<Option<Start>>,
@@ -565,9 +577,10 @@ pub(crate) struct Driver {
     /// What to do as each promise handed to JavaScript settles, by the
     /// number it was handed with (a free slot is reused).
     steps: RefCell<Vec<Option<Step>>>,
-    /// What hears them: `answered`.
-    on_answer: Closure<dyn FnMut(u32, bool, JsValue)>,
-    /// `on_answer` as JavaScript holds it, turned off when the driver goes.
+    /// The driver's one handler of all it hears: [`Driver::heard`] (kept
+    /// for `hook`).
+    _on_heard: Closure<dyn FnMut(u32, u32, JsValue)>,
+    /// `_on_heard` as JavaScript holds it, turned off when the driver goes.
     hook: JsValue,
     saving: Cell<bool>,
     save_again: Cell<bool>,
@@ -611,14 +624,19 @@ fn now() -> f64 {
 impl Driver {
     pub(crate) fn new(settings: Settings, auth: Auth) -> Result<Rc<Self>, SdkError> {
         let urls = Urls::resolve(&settings)?;
-        Ok(Rc::new_cyclic(|me| {
-            let mut driver = Self::with(settings, urls, auth, me);
-            driver.hook = hook_new(driver.on_answer.as_ref().unchecked_ref());
-            driver
-        }))
+        Ok(Rc::new_cyclic(|me| Self::with(settings, urls, auth, me)))
     }
 
     fn with(settings: Settings, urls: Urls, auth: Auth, me: &Weak<Driver>) -> Self {
+        let on_heard = {
+            let me = me.clone();
+            Closure::new(move |from, what, value| {
+                if let Some(driver) = me.upgrade() {
+                    driver.heard(from, what, value);
+                }
+            })
+        };
+        let hook = hook_new(on_heard.as_ref().unchecked_ref());
         Self {
             core: RefCell::new(Core::new(settings)),
             urls,
@@ -630,26 +648,12 @@ impl Driver {
             dispatching: Cell::new(false),
             socket: RefCell::default(),
             timers: RefCell::default(),
-            on_timer: {
-                let me = me.clone();
-                Closure::new(move |which| {
-                    if let Some(driver) = me.upgrade() {
-                        driver.timer_fired(which);
-                    }
-                })
-            },
+            on_timer: hook_for(&hook, TIMER),
             starting: RefCell::default(),
             cache: cache_new(),
             steps: RefCell::default(),
-            hook: JsValue::UNDEFINED,
-            on_answer: {
-                let me = me.clone();
-                Closure::new(move |which, fulfilled, value| {
-                    if let Some(driver) = me.upgrade() {
-                        driver.answered(which, fulfilled, value);
-                    }
-                })
-            },
+            hook,
+            _on_heard: on_heard,
             saving: Cell::new(false),
             save_again: Cell::new(false),
             confirmation_written: Cell::new(0.0),
@@ -742,6 +746,19 @@ impl Driver {
     /// Does `step` once `promise` settles.
     fn wait(&self, promise: &js_sys::Promise, step: Step) {
         track(&self.hook, self.step(step), promise);
+    }
+
+    /// What the driver's one handler hears (see [`FULFILLED`] and the rest).
+    fn heard(&self, from: u32, what: u32, value: JsValue) {
+        let text = || value.as_string().unwrap_or_default();
+        match from {
+            FULFILLED | REJECTED => self.answered(what, from == FULFILLED, value),
+            TIMER => self.timer_fired(what),
+            PAGE => self.page_event(what, value.is_truthy()),
+            SOCKET => self.socket_event(what, text()),
+            TABS => self.tabs_event(what, text()),
+            _ => {}
+        }
     }
 
     /// A promise handed to JavaScript settled: its step goes on.
@@ -837,7 +854,7 @@ impl Driver {
     /// Sets timer `which` (replacing a pending one cancels it).
     fn set_timer(&self, which: u32, after_ms: f64) {
         self.clear_timer(which);
-        let handle = timer_set(self.on_timer.as_ref().unchecked_ref(), after_ms, which);
+        let handle = timer_set(&self.on_timer, after_ms, which);
         self.timers.borrow_mut()[which as usize] = Some(handle);
     }
 
@@ -1052,31 +1069,32 @@ impl Driver {
         self.with_token(ForToken::Socket { turn, query });
     }
 
-    fn connect(&self, url: &str) {
-        let me = self.me.clone();
-        let socket = Socket::open(url, move |what, text| {
-            let Some(d) = me.upgrade() else { return };
-            match what {
-                websocket::OPENED => {
-                    d.log(LogLevel::Info, "WebSocket connected");
-                    d.dispatch(Input::SocketOpened);
-                }
-                websocket::FRAME => match from_text::<WireEvent>(&text, "a WebSocket frame") {
-                    Ok(WireEvent::Known(event)) => d.dispatch(Input::SocketEvent(event)),
-                    Ok(WireEvent::Unknown { kind, version }) => {
-                        d.log(LogLevel::Debug, &["unknown frame type ", &kind].concat());
-                        d.dispatch(Input::SocketUnknown { kind, version });
-                    }
-                    Err(error) => d.log(LogLevel::Warn, &["ignored: ", &error.message()].concat()),
-                },
-                websocket::CLOSED => {
-                    d.socket.borrow_mut().take();
-                    d.log(LogLevel::Info, &["WebSocket ", &text].concat());
-                    d.dispatch(Input::SocketClosed { reason: text });
-                }
-                _ => {}
+    /// What the socket says ([`websocket::OPENED`], …), with its text.
+    fn socket_event(&self, what: u32, text: String) {
+        match what {
+            websocket::OPENED => {
+                self.log(LogLevel::Info, "WebSocket connected");
+                self.dispatch(Input::SocketOpened);
             }
-        });
+            websocket::FRAME => match from_text::<WireEvent>(&text, "a WebSocket frame") {
+                Ok(WireEvent::Known(event)) => self.dispatch(Input::SocketEvent(event)),
+                Ok(WireEvent::Unknown { kind, version }) => {
+                    self.log(LogLevel::Debug, &["unknown frame type ", &kind].concat());
+                    self.dispatch(Input::SocketUnknown { kind, version });
+                }
+                Err(error) => self.log(LogLevel::Warn, &["ignored: ", &error.message()].concat()),
+            },
+            websocket::CLOSED => {
+                self.socket.borrow_mut().take();
+                self.log(LogLevel::Info, &["WebSocket ", &text].concat());
+                self.dispatch(Input::SocketClosed { reason: text });
+            }
+            _ => {}
+        }
+    }
+
+    fn connect(&self, url: &str) {
+        let socket = Socket::open(url, &hook_for(&self.hook, SOCKET));
         match socket {
             Ok(socket) => *self.socket.borrow_mut() = Some(socket),
             Err(error) => self.later(Input::SocketClosed {
@@ -1280,32 +1298,48 @@ impl Driver {
         if !self.core.borrow().settings().share_connection || self.identity.borrow().is_none() {
             return false;
         }
-        let me = self.me.clone();
         let tabs = Tabs::join(
             &["provider-sync ", &self.cache_key()].concat(),
-            move |what, text| {
-                let Some(d) = me.upgrade() else { return };
-                match what {
-                    tabs::MESSAGE => d.on_tab_message(&text),
-                    tabs::LEAD => {
-                        *d.told.borrow_mut() = String::new();
-                        *d.shared.borrow_mut() = Default::default();
-                        d.dispatch(Input::Lead);
-                    }
-                    // As where there are no Web Locks: this tab leaves the
-                    // others and connects by itself.
-                    tabs::REFUSED => {
-                        d.tabs.borrow_mut().take();
-                        d.dispatch(Input::Lead);
-                    }
-                    _ => {}
-                }
-            },
+            &hook_for(&self.hook, TABS),
         );
         let joined = tabs.is_some();
         self.company.set(false);
         *self.tabs.borrow_mut() = tabs;
         joined
+    }
+
+    /// What the tabs say ([`tabs::MESSAGE`], …), with its text.
+    fn tabs_event(&self, what: u32, text: String) {
+        match what {
+            tabs::MESSAGE => self.on_tab_message(&text),
+            tabs::LEAD => {
+                *self.told.borrow_mut() = String::new();
+                *self.shared.borrow_mut() = Default::default();
+                self.dispatch(Input::Lead);
+            }
+            // As where there are no Web Locks: this tab leaves the others
+            // and connects by itself.
+            tabs::REFUSED => {
+                self.tabs.borrow_mut().take();
+                self.dispatch(Input::Lead);
+            }
+            _ => {}
+        }
+    }
+
+    /// What the page says ([`page::VISIBILITY`], …), with its flag.
+    fn page_event(&self, what: u32, flag: bool) {
+        match what {
+            // Shared, a hidden tab may hold the connection for tabs in
+            // view: only a tab alone pauses when hidden.
+            page::VISIBILITY if flag || self.tabs.borrow().is_none() => {
+                self.dispatch(Input::Visibility { visible: flag });
+            }
+            page::ONLINE => self.dispatch(Input::Online),
+            page::PAGE if flag => self.page_shown(),
+            page::PAGE => self.page_hidden(),
+            _ => {}
+        }
     }
 
     /// `pagehide`: let another tab take the connection (or, alone, close
@@ -1605,21 +1639,7 @@ impl Driver {
         if self.started.replace(true) {
             return promise;
         }
-        let me = self.me.clone();
-        *self.page.borrow_mut() = PageWatch::new(move |what, flag| {
-            let Some(d) = me.upgrade() else { return };
-            match what {
-                // Shared, a hidden tab may hold the connection for tabs in
-                // view: only a tab alone pauses when hidden.
-                page::VISIBILITY if flag || d.tabs.borrow().is_none() => {
-                    d.dispatch(Input::Visibility { visible: flag });
-                }
-                page::ONLINE => d.dispatch(Input::Online),
-                page::PAGE if flag => d.page_shown(),
-                page::PAGE => d.page_hidden(),
-                _ => {}
-            }
-        });
+        *self.page.borrow_mut() = PageWatch::new(&hook_for(&self.hook, PAGE));
         // Start from the cache, but never wait on IndexedDB for long: an open
         // that hangs (blocked, or a browser bug) must not stop the service.
         // The first of the two to come takes `starting`.

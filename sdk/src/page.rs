@@ -4,8 +4,7 @@
 //! removed when the watcher is dropped.
 
 use js_sys::Function;
-use wasm_bindgen::JsCast;
-use wasm_bindgen::prelude::{Closure, wasm_bindgen};
+use wasm_bindgen::prelude::wasm_bindgen;
 
 #[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
@@ -23,7 +22,6 @@ pub(crate) const PAGE: u32 = 2;
 
 pub(crate) struct PageWatch {
     stop: Function,
-    _on: Closure<dyn FnMut(u32, bool)>,
 }
 
 impl std::fmt::Debug for PageWatch {
@@ -37,10 +35,10 @@ impl PageWatch {
     /// [`PAGE`] (false on `pagehide`, true on a `pageshow` that follows one:
     /// a page back from the back/forward cache). `None` where there is no
     /// page.
-    pub(crate) fn new(on: impl FnMut(u32, bool) + 'static) -> Option<Self> {
-        let on = Closure::<dyn FnMut(u32, bool)>::new(on);
-        let stop = watch_page(on.as_ref().unchecked_ref())?;
-        Some(Self { stop, _on: on })
+    pub(crate) fn new(on: &Function) -> Option<Self> {
+        Some(Self {
+            stop: watch_page(on)?,
+        })
     }
 }
 

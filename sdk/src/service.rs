@@ -112,7 +112,6 @@ fn present(model: &ModelSpecification) -> JsValue {
     object
 }
 
-
 #[wasm_bindgen]
 impl ProviderSyncService {
     /// Checks the config (throws an `Error` naming a bad field) and resolves

@@ -19,8 +19,8 @@
 //! | follower | `h` | "send me your state" |
 //! | follower | `f` | "sync now" (its `forceSync()`) |
 
-use wasm_bindgen::prelude::{Closure, wasm_bindgen};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
 
 #[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
@@ -45,7 +45,6 @@ pub(crate) const REFUSED: u32 = 2;
 /// lock request live in `sdk/js/host.js`).
 pub(crate) struct Tabs {
     tab: JsValue,
-    _on: Closure<dyn FnMut(u32, String)>,
 }
 
 impl std::fmt::Debug for Tabs {
@@ -61,15 +60,14 @@ impl Tabs {
     /// from other tabs and [`LEAD`] when this tab gets the lock. `None`
     /// where the browser lacks Web Locks or BroadcastChannel (each tab then
     /// connects by itself).
-    pub(crate) fn join(name: &str, on: impl FnMut(u32, String) + 'static) -> Option<Self> {
-        let on = Closure::<dyn FnMut(u32, String)>::new(on);
-        let tab = join_tabs(name, on.as_ref().unchecked_ref());
+    pub(crate) fn join(name: &str, on: &js_sys::Function) -> Option<Self> {
+        let tab = join_tabs(name, on);
         // Not `then_some`: a value made and dropped would leave a tab that
         // never joined.
         if tab.is_null() {
             None
         } else {
-            Some(Self { tab, _on: on })
+            Some(Self { tab })
         }
     }
 

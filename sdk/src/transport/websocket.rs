@@ -2,8 +2,8 @@
 //! with one handler for all it hears; when the value is dropped the
 //! handler is removed and the socket closed.
 
-use wasm_bindgen::prelude::{Closure, wasm_bindgen};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
 
 use crate::error::SdkError;
 
@@ -27,7 +27,6 @@ pub(crate) const CLOSED: u32 = 2;
 
 pub(crate) struct Socket {
     ws: JsValue,
-    _on: Closure<dyn FnMut(u32, String)>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -41,13 +40,12 @@ impl std::fmt::Debug for Socket {
 impl Socket {
     /// Opens a socket to `url`; `on(what, text)` hears it ([`OPENED`],
     /// [`FRAME`], [`CLOSED`]).
-    pub(crate) fn open(url: &str, on: impl FnMut(u32, String) + 'static) -> Result<Self, SdkError> {
-        let on = Closure::<dyn FnMut(u32, String)>::new(on);
-        let ws = socket_open(url, on.as_ref().unchecked_ref()).map_err(|e| SdkError::Network {
+    pub(crate) fn open(url: &str, on: &js_sys::Function) -> Result<Self, SdkError> {
+        let ws = socket_open(url, on).map_err(|e| SdkError::Network {
             what: "WebSocket",
             message: super::js_message(&e),
         })?;
-        Ok(Self { ws, _on: on })
+        Ok(Self { ws })
     }
 
     /// Sends a text frame; dropped on a socket that is closing (its close
