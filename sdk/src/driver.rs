@@ -94,17 +94,8 @@ const TABS: u32 = 5;
 /// start.
 const CACHE_WAIT: u32 = ALL_TIMERS.len() as u32;
 
-/// What starts the machine once the cache was read (or given up on).
-struct Start(Box<dyn FnOnce(Option<Cached>)>);
-
 /// A cached copy, and how fresh it is.
 type Cached = (SyncState, Freshness);
-
-impl std::fmt::Debug for Start {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Start")
-    }
-}
 
 /// What the driver does once a promise it handed to JavaScript settles (or,
 /// for `Later`, once what runs now is done).
@@ -561,7 +552,6 @@ pub(crate) struct Driver {
     /// Bumped when a socket is opened or closed: an opening that waited for
     /// a token is dropped if it was overtaken meanwhile.
     socket_turn: Cell<u32>,
-    me: Weak<Driver>,
     queue: RefCell<VecDeque<Input>>,
     dispatching: Cell<bool>,
     socket: RefCell<Option<Socket>>,
@@ -571,7 +561,7 @@ pub(crate) struct Driver {
     on_timer: Function,
     /// Until the machine is started: what starts it (whichever comes
     /// first, the cache or the end of its wait, takes it).
-    starting: RefCell<Option<Start>>,
+    starting: Cell<bool>,
     /// The holder of this service's IndexedDB connection (`sdk/js/host.js`).
     cache: JsValue,
     /// What to do as each promise handed to JavaScript settles, by the
@@ -643,13 +633,12 @@ impl Driver {
             auth,
             identity: RefCell::default(),
             socket_turn: Cell::new(0),
-            me: me.clone(),
             queue: RefCell::default(),
             dispatching: Cell::new(false),
             socket: RefCell::default(),
             timers: RefCell::default(),
             on_timer: hook_for(&hook, TIMER),
-            starting: RefCell::default(),
+            starting: Cell::new(false),
             cache: cache_new(),
             steps: RefCell::default(),
             hook,
@@ -873,13 +862,12 @@ impl Driver {
     fn timer_fired(&self, which: u32) {
         self.timers.borrow_mut()[which as usize] = None;
         if which == CACHE_WAIT {
-            let start = self.starting.borrow_mut().take();
-            if let Some(Start(start)) = start {
+            if self.starting.replace(false) {
                 log(
                     LogLevel::Warn as u32,
                     "provider-sync: IndexedDB did not answer in time; starting from the network",
                 );
-                start(None);
+                self.start(None);
             }
         } else if let Some(&timer) = ALL_TIMERS.get(which as usize) {
             self.dispatch(Input::TimerFired(timer));
@@ -1643,31 +1631,7 @@ impl Driver {
         // Start from the cache, but never wait on IndexedDB for long: an open
         // that hangs (blocked, or a browser bug) must not stop the service.
         // The first of the two to come takes `starting`.
-        let me = self.me.clone();
-        *self.starting.borrow_mut() = Some(Start(Box::new(move |cached| {
-            let Some(driver) = me.upgrade() else { return };
-            if driver.core.borrow().is_destroyed() {
-                return;
-            }
-            let (fresh, expired) = match cached {
-                Some((state, Freshness::Fresh)) => (Some(state), None),
-                Some((state, Freshness::Expired)) => (None, Some(state)),
-                None => (None, None),
-            };
-            driver.dispatch(if driver.join_tabs() {
-                Input::Follow {
-                    cached: fresh,
-                    expired,
-                }
-            } else if let Some(state) = expired {
-                Input::StartExpired(state)
-            } else {
-                Input::Start { cached: fresh }
-            });
-            if !crate::page::visible() && driver.tabs.borrow().is_none() {
-                driver.dispatch(Input::Visibility { visible: false });
-            }
-        })));
+        self.starting.set(true);
         self.set_timer(CACHE_WAIT, CACHE_WAIT_MS);
         // Once `initialize()` has returned: whose copy this is first (the
         // cache entry and the tabs to join depend on it), then the cache.
@@ -1675,13 +1639,37 @@ impl Driver {
         promise
     }
 
+    /// Starts the machine from the cache read (or from nothing).
+    fn start(&self, cached: Option<Cached>) {
+        if self.core.borrow().is_destroyed() {
+            return;
+        }
+        let (fresh, expired) = match cached {
+            Some((state, Freshness::Fresh)) => (Some(state), None),
+            Some((state, Freshness::Expired)) => (None, Some(state)),
+            None => (None, None),
+        };
+        self.dispatch(if self.join_tabs() {
+            Input::Follow {
+                cached: fresh,
+                expired,
+            }
+        } else if let Some(state) = expired {
+            Input::StartExpired(state)
+        } else {
+            Input::Start { cached: fresh }
+        });
+        if !crate::page::visible() && self.tabs.borrow().is_none() {
+            self.dispatch(Input::Visibility { visible: false });
+        }
+    }
+
     /// The cache was read (or there was none to read): the machine starts,
     /// unless the wait for it gave up first.
     fn begin(&self, cached: Option<Cached>) {
         self.clear_timer(CACHE_WAIT);
-        let start = self.starting.borrow_mut().take();
-        if let Some(Start(start)) = start {
-            start(cached);
+        if self.starting.replace(false) {
+            self.start(cached);
         }
     }
 
@@ -1698,7 +1686,7 @@ impl Driver {
         self.socket.borrow_mut().take();
         cache_close(&self.cache);
         self.clear_timers();
-        self.starting.take();
+        self.starting.set(false);
         self.listeners.clear();
         settle_all(&self.waiters, READY, Some(DESTROYED));
         settle_all(&self.waiters, SYNCED, Some(DESTROYED));
