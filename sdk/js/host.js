@@ -213,17 +213,19 @@ function retryAfter(response) {
   return Number.isNaN(at) ? undefined : Math.max(at - Date.now(), 0);
 }
 
-// `headers`: names and values in turn.
-export async function fetchText(method, url, body, timeoutMs, headers, credentials) {
+// `headers`: names and values in turn; `token`, if there is one, goes in
+// `Authorization` (over a configured one).
+export async function fetchText(method, url, body, timeoutMs, headers, token, credentials) {
   if (typeof window === "undefined") throw [0, "no window: the SDK runs in a browser page"];
   const controller = new AbortController();
   let request;
   try {
     const init = { method, signal: controller.signal };
     if (credentials) init.credentials = credentials;
-    if (body !== undefined || headers.length > 0) {
+    if (body !== undefined || headers.length > 0 || token !== undefined) {
       const sent = new Headers();
       for (let i = 0; i < headers.length; i += 2) sent.set(headers[i], headers[i + 1]);
+      if (token !== undefined) sent.set("authorization", `Bearer ${token}`);
       if (body !== undefined) {
         init.body = body;
         sent.set("content-type", "application/json");

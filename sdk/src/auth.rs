@@ -21,6 +21,8 @@ use crate::fields::{FieldError, Fields};
 #[derive(Debug, Default)]
 pub(crate) struct Auth {
     headers: Vec<(String, String)>,
+    /// The same, as `fetchText` takes them: names and values in turn.
+    sent: js_sys::Array,
     get_token: Option<Function>,
     /// `fetch`'s `credentials`, one of its three names.
     credentials: Option<&'static str>,
@@ -91,8 +93,14 @@ impl Auth {
                     .map(|at| at.map(|at| MODES[at]))
             })
             .map_err(|e: FieldError| field(e.field, e.message))?;
+        let sent = js_sys::Array::new();
+        for (name, value) in &headers {
+            sent.push(&name.into());
+            sent.push(&value.into());
+        }
         Ok(Self {
             headers,
+            sent,
             get_token,
             credentials,
         })
@@ -100,6 +108,12 @@ impl Auth {
 
     pub(crate) fn credentials(&self) -> Option<&'static str> {
         self.credentials
+    }
+
+    /// The configured headers, names and values in turn (the token is sent
+    /// besides).
+    pub(crate) fn sent(&self) -> &js_sys::Array {
+        &self.sent
     }
 
     /// The headers to send: the configured ones, and the token's.

@@ -942,15 +942,14 @@ impl Driver {
                 timeout,
             } => match token {
                 Ok(token) => {
-                    let headers = self.auth.headers(token.as_deref());
-                    let credentials = self.auth.credentials();
                     let answer = fetch_text(
                         method,
                         &url,
                         body.as_deref(),
                         timeout,
-                        &headers,
-                        credentials,
+                        self.auth.sent(),
+                        token.as_deref(),
+                        self.auth.credentials(),
                     );
                     self.wait(
                         &answer,

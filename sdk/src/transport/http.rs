@@ -11,41 +11,20 @@ use crate::error::SdkError;
 
 #[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
+    /// Sends a request: the promise of the answer's text (JSON, read by the
+    /// caller), rejected with what [`failure_of`] reads. `headers`: names
+    /// and values in turn; `token` goes in `Authorization` as a bearer
+    /// token.
     #[wasm_bindgen(js_name = fetchText)]
-    fn fetch_js(
+    pub(crate) fn fetch_text(
         method: &str,
         url: &str,
-        body: Option<String>,
+        body: Option<&str>,
         timeout_ms: f64,
         headers: &Array,
-        credentials: Option<String>,
+        token: Option<&str>,
+        credentials: Option<&str>,
     ) -> Promise;
-}
-
-/// Sends a request: the promise of the answer's text (JSON, read by the
-/// caller), rejected with what [`failure_of`] reads.
-pub(crate) fn fetch_text(
-    method: &str,
-    url: &str,
-    body: Option<&str>,
-    timeout_ms: f64,
-    headers: &[(String, String)],
-    credentials: Option<&str>,
-) -> Promise {
-    // Names and values in turn.
-    let sent = Array::new();
-    for (name, value) in headers {
-        sent.push(&JsValue::from_str(name));
-        sent.push(&JsValue::from_str(value));
-    }
-    fetch_js(
-        method,
-        url,
-        body.map(str::to_owned),
-        timeout_ms,
-        &sent,
-        credentials.map(str::to_owned),
-    )
 }
 
 /// The error a rejection of `fetchText` stands for (see `sdk/js/host.js`).
