@@ -120,7 +120,10 @@ impl Auth {
     pub(crate) fn headers(&self, token: Option<&str>) -> Vec<(String, String)> {
         let mut headers = self.headers.clone();
         if let Some(token) = token {
-            headers.push(("authorization".into(), ["Bearer ", token].concat()));
+            headers.push((
+                "authorization".into(),
+                crate::json::concat(&["Bearer ", token]),
+            ));
         }
         headers
     }

@@ -38,7 +38,7 @@ pub struct CacheRecord {
 
 /// The key under which the time a copy was last confirmed is kept.
 pub fn confirmed_key(source: &str) -> String {
-    [source, "#confirmed"].concat()
+    crate::json::concat(&[source, "#confirmed"])
 }
 
 /// Why a saved record was discarded.

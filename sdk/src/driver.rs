@@ -178,7 +178,7 @@ impl Urls {
         let absolute = |field: &'static str, url: &str, socket: bool| {
             resolve_url(url, socket).ok_or_else(|| SdkError::Config {
                 field,
-                message: ["\"", url, "\" is not a URL"].concat(),
+                message: crate::json::concat(&["\"", url, "\" is not a URL"]),
             })
         };
         let api = absolute("apiBaseUrl", &settings.api_base_url, false)?;
@@ -186,7 +186,7 @@ impl Urls {
             Some(url) => absolute("wsUrl", url, true)?,
             None => absolute(
                 "apiBaseUrl",
-                &[&settings.api_base_url, "/ws"].concat(),
+                &crate::json::concat(&[&settings.api_base_url, "/ws"]),
                 true,
             )?,
         };
@@ -678,7 +678,10 @@ impl Driver {
         if level > self.core.borrow().settings().log_level || level == LogLevel::Silent {
             return;
         }
-        log(level as u32, &["provider-sync: ", message].concat());
+        log(
+            level as u32,
+            &crate::json::concat(&["provider-sync: ", message]),
+        );
     }
 
     /// Feeds one input to the machine and carries out what it says.
@@ -822,14 +825,11 @@ impl Driver {
             }
             SendHeartbeat { version } => {
                 if let Some(socket) = self.socket.borrow().as_ref() {
-                    socket.send(
-                        &[
-                            "{\"type\":\"heartbeat\",\"version\":",
-                            &decimal(version),
-                            "}",
-                        ]
-                        .concat(),
-                    );
+                    socket.send(&crate::json::concat(&[
+                        "{\"type\":\"heartbeat\",\"version\":",
+                        &decimal(version),
+                        "}",
+                    ]));
                 }
             }
             SetTimer { timer, after_ms } => self.set_timer(timer as u32, after_ms),
@@ -904,7 +904,7 @@ impl Driver {
             kind,
             what,
             method,
-            url: [&self.urls.api, path].concat(),
+            url: crate::json::concat(&[&self.urls.api, path]),
             body,
             timeout,
         });
@@ -970,7 +970,7 @@ impl Driver {
                     // The socket cannot carry headers: the token goes in the URL.
                     Ok(Some(token)) => {
                         let token = String::from(js_sys::encode_uri_component(&token));
-                        query.push(["access_token=", &token].concat());
+                        query.push(crate::json::concat(&["access_token=", &token]));
                     }
                     Ok(None) => {}
                     // Unless closed or opened again while the token was asked.
@@ -1041,7 +1041,7 @@ impl Driver {
     fn cache_key(&self) -> String {
         match self.identity.borrow().as_deref() {
             None | Some("") => self.urls.api.clone(),
-            Some(identity) => [&self.urls.api, "#", identity].concat(),
+            Some(identity) => crate::json::concat(&[&self.urls.api, "#", identity]),
         }
     }
 
@@ -1051,7 +1051,12 @@ impl Driver {
         let mut query = Vec::new();
         if !epoch.is_empty() {
             let encoded = String::from(js_sys::encode_uri_component(epoch));
-            query.push(["since=", &decimal(since), "&epoch=", &encoded].concat());
+            query.push(crate::json::concat(&[
+                "since=",
+                &decimal(since),
+                "&epoch=",
+                &encoded,
+            ]));
         }
         self.with_token(ForToken::Socket { turn, query });
     }
@@ -1066,14 +1071,20 @@ impl Driver {
             websocket::FRAME => match from_text::<WireEvent>(&text, "a WebSocket frame") {
                 Ok(WireEvent::Known(event)) => self.dispatch(Input::SocketEvent(event)),
                 Ok(WireEvent::Unknown { kind, version }) => {
-                    self.log(LogLevel::Debug, &["unknown frame type ", &kind].concat());
+                    self.log(
+                        LogLevel::Debug,
+                        &crate::json::concat(&["unknown frame type ", &kind]),
+                    );
                     self.dispatch(Input::SocketUnknown { kind, version });
                 }
-                Err(error) => self.log(LogLevel::Warn, &["ignored: ", &error.message()].concat()),
+                Err(error) => self.log(
+                    LogLevel::Warn,
+                    &crate::json::concat(&["ignored: ", &error.message()]),
+                ),
             },
             websocket::CLOSED => {
                 self.socket.borrow_mut().take();
-                self.log(LogLevel::Info, &["WebSocket ", &text].concat());
+                self.log(LogLevel::Info, &crate::json::concat(&["WebSocket ", &text]));
                 self.dispatch(Input::SocketClosed { reason: text });
             }
             _ => {}
@@ -1144,21 +1155,22 @@ impl Driver {
                     ConnectionEvent::Connected { .. } => {
                         (LogLevel::Info, "connected over WebSocket".to_owned())
                     }
-                    ConnectionEvent::Disconnected { reason } => {
-                        (LogLevel::Warn, ["disconnected: ", reason].concat())
-                    }
+                    ConnectionEvent::Disconnected { reason } => (
+                        LogLevel::Warn,
+                        crate::json::concat(&["disconnected: ", reason]),
+                    ),
                     ConnectionEvent::FallbackToPolling { attempts } => (
                         LogLevel::Warn,
-                        [
+                        crate::json::concat(&[
                             "WebSocket failed ",
                             &decimal((*attempts).into()),
                             " times: polling GET /version until it is back",
-                        ]
-                        .concat(),
+                        ]),
                     ),
-                    ConnectionEvent::Resynced { reason } => {
-                        (LogLevel::Info, ["resynced (", reason, ")"].concat())
-                    }
+                    ConnectionEvent::Resynced { reason } => (
+                        LogLevel::Info,
+                        crate::json::concat(&["resynced (", reason, ")"]),
+                    ),
                     ConnectionEvent::SyncError { message } => (LogLevel::Warn, message.clone()),
                     ConnectionEvent::CacheError { message } => (LogLevel::Warn, message.clone()),
                 };
@@ -1272,7 +1284,10 @@ impl Driver {
         };
         match input {
             Ok(input) => self.dispatch(input),
-            Err(error) => self.log(LogLevel::Warn, &["ignored: ", &error.message()].concat()),
+            Err(error) => self.log(
+                LogLevel::Warn,
+                &crate::json::concat(&["ignored: ", &error.message()]),
+            ),
         }
     }
 
@@ -1286,7 +1301,7 @@ impl Driver {
             return false;
         }
         let tabs = Tabs::join(
-            &["provider-sync ", &self.cache_key()].concat(),
+            &crate::json::concat(&["provider-sync ", &self.cache_key()]),
             &hook_for(&self.hook, TABS),
         );
         let joined = tabs.is_some();
@@ -1464,7 +1479,7 @@ impl Driver {
                 None
             }
             Outcome::WouldNotOpen(message) => {
-                self.cache_error(["cannot open IndexedDB: ", &message].concat());
+                self.cache_error(crate::json::concat(&["cannot open IndexedDB: ", &message]));
                 None
             }
             outcome => Some(outcome),
@@ -1477,7 +1492,7 @@ impl Driver {
         let found = match self.opened(outcome)? {
             Outcome::Done(found) => Array::from(&found),
             Outcome::Failed(message) => {
-                self.cache_error(["cannot read the cache: ", &message].concat());
+                self.cache_error(crate::json::concat(&["cannot read the cache: ", &message]));
                 return None;
             }
             _ => return None,
@@ -1494,9 +1509,10 @@ impl Driver {
         let record = match record {
             Ok(record) => record,
             Err(error) => {
-                self.cache_error(
-                    ["discarded an unreadable cached record: ", &error.message()].concat(),
-                );
+                self.cache_error(crate::json::concat(&[
+                    "discarded an unreadable cached record: ",
+                    &error.message(),
+                ]));
                 // Before any later write of the same key (IndexedDB keeps
                 // the order of writes to one store).
                 let _ = cache_delete(&self.cache, key, None);
@@ -1508,7 +1524,10 @@ impl Driver {
         match usable(&record, &self.urls.api, confirmed_at, now(), ttl) {
             Ok(freshness) => Some((record.state, freshness)),
             Err(why) => {
-                self.cache_error(["discarded a cached record: ", why.describe()].concat());
+                self.cache_error(crate::json::concat(&[
+                    "discarded a cached record: ",
+                    why.describe(),
+                ]));
                 let _ = cache_delete(&self.cache, key, None);
                 None
             }
@@ -1591,7 +1610,7 @@ impl Driver {
 
     fn stored(&self, outcome: Outcome) {
         if let Some(Outcome::Failed(message)) = self.opened(outcome) {
-            self.cache_error(["cannot save the cache: ", &message].concat());
+            self.cache_error(crate::json::concat(&["cannot save the cache: ", &message]));
         }
     }
 

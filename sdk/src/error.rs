@@ -41,17 +41,19 @@ impl SdkError {
         use SdkError::*;
         match self {
             Config { field, message } => {
-                ["invalid ProviderSyncService config: ", field, " ", message].concat()
+                crate::json::concat(&["invalid ProviderSyncService config: ", field, " ", message])
             }
-            Network { what, message } => [what, " failed: ", message.as_str()].concat(),
+            Network { what, message } => {
+                crate::json::concat(&[what, " failed: ", message.as_str()])
+            }
             Timeout { what, ms } => {
-                [what, " timed out after ", &decimal((*ms).into()), " ms"].concat()
+                crate::json::concat(&[what, " timed out after ", &decimal((*ms).into()), " ms"])
             }
             Http { what, status, .. } => {
-                [what, " answered HTTP ", &decimal((*status).into())].concat()
+                crate::json::concat(&[what, " answered HTTP ", &decimal((*status).into())])
             }
             Decode { what, message } => {
-                [what, " sent a body that cannot be read: ", message.as_str()].concat()
+                crate::json::concat(&[what, " sent a body that cannot be read: ", message.as_str()])
             }
             Destroyed => "the service was destroyed".to_owned(),
         }

@@ -493,7 +493,11 @@ impl Core {
                 // is ignored.
                 let ours = self.state.as_ref().map(|s| s.metadata.version);
                 if ours.is_none_or(|v| version > v) {
-                    self.resync_because(&["unknown_event:", &kind].concat(), true, &mut out);
+                    self.resync_because(
+                        &crate::json::concat(&["unknown_event:", &kind]),
+                        true,
+                        &mut out,
+                    );
                 }
             }
             Input::SocketClosed { reason } => self.socket_closed(reason, unit, &mut out),
@@ -949,7 +953,11 @@ impl Core {
                         self.save_soon(out);
                         Self::notify(out, Notice::StateChanged);
                     }
-                    self.resync_because(&["unknown_event:", &kind].concat(), true, out);
+                    self.resync_because(
+                        &crate::json::concat(&["unknown_event:", &kind]),
+                        true,
+                        out,
+                    );
                     return;
                 }
             }
@@ -1176,14 +1184,13 @@ impl Core {
                     Self::notify(
                         out,
                         Notice::Connection(ConnectionEvent::SyncError {
-                            message: [
+                            message: crate::json::concat(&[
                                 "the server speaks protocol version ",
                                 &decimal(hello.protocol_version.into()),
                                 ", this client ",
                                 &decimal(PROTOCOL_VERSION.into()),
                                 ": update the client",
-                            ]
-                            .concat(),
+                            ]),
                         }),
                     );
                 }
@@ -1221,7 +1228,12 @@ impl Core {
                 out,
                 // An `error` frame from the server: its code leads the text.
                 Notice::Connection(ConnectionEvent::SyncError {
-                    message: ["the server says ", &error.code, ": ", &error.message].concat(),
+                    message: crate::json::concat(&[
+                        "the server says ",
+                        &error.code,
+                        ": ",
+                        &error.message,
+                    ]),
                 }),
             ),
             EventPayload::FullSync(state) => {

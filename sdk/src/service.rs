@@ -98,7 +98,12 @@ fn filter_of(filter: JsValue) -> Result<ModelFilter, JsError> {
         })
     };
     read().map_err(|e: FieldError| {
-        JsError::new(&["invalid model filter: ", e.field, " ", e.message].concat())
+        JsError::new(&crate::json::concat(&[
+            "invalid model filter: ",
+            e.field,
+            " ",
+            e.message,
+        ]))
     })
 }
 

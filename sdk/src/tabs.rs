@@ -77,7 +77,7 @@ impl Tabs {
 
     /// Sends a message: its letter, then its payload.
     pub(crate) fn send(&self, letter: &str, payload: &str) {
-        tabs_send(&self.tab, &[letter, payload].concat());
+        tabs_send(&self.tab, &crate::json::concat(&[letter, payload]));
     }
 }
 

@@ -134,11 +134,11 @@ fn once<T: Read>(r: &mut Reader<'_>, slot: &mut Option<T>, field: &str) -> json:
 }
 
 fn duplicate(field: &str) -> json::Error {
-    json::Error::new(["duplicate field `", field, "`"].concat())
+    json::Error::new(crate::json::concat(&["duplicate field `", field, "`"]))
 }
 
 fn missing(field: &str) -> json::Error {
-    json::Error::new(["missing field `", field, "`"].concat())
+    json::Error::new(crate::json::concat(&["missing field `", field, "`"]))
 }
 
 impl Read for WireEvent {

@@ -22,7 +22,8 @@ mod read;
 mod write;
 
 pub use json::{
-    Error, Raw, Reader, Result, Writer, from_str, from_str_seed, push_decimal, push_hex, to_string,
+    Error, Raw, Reader, Result, Writer, concat, from_str, from_str_seed, push_decimal, push_hex,
+    to_string,
 };
 pub use provider_sync_wire_derive::{Read, Write};
 pub use read::{Read, read, read_with};

@@ -181,7 +181,11 @@ pub unsafe fn read_fields(r: &mut Reader<'_>, fields: &[Field], out: *mut u8) ->
         };
         let field = &fields[index];
         if written & 1 << index != 0 {
-            return Err(Error::new(["duplicate field `", field.name, "`"].concat()));
+            return Err(Error::new(crate::concat(&[
+                "duplicate field `",
+                field.name,
+                "`",
+            ])));
         }
         // SAFETY: the field's place in `out`, not yet written.
         unsafe { (field.read)(r, out.add(field.offset))? };
@@ -192,7 +196,11 @@ pub unsafe fn read_fields(r: &mut Reader<'_>, fields: &[Field], out: *mut u8) ->
         for (index, field) in fields.iter().enumerate() {
             // SAFETY: as above.
             if written & 1 << index == 0 && !unsafe { (field.missing)(out.add(field.offset)) } {
-                return Err(Error::new(["missing field `", field.name, "`"].concat()));
+                return Err(Error::new(crate::concat(&[
+                    "missing field `",
+                    field.name,
+                    "`",
+                ])));
             }
             written |= 1 << index;
         }
@@ -216,7 +224,7 @@ pub fn read_variant(r: &mut Reader<'_>, names: &[&str]) -> Result<usize> {
     names
         .iter()
         .position(|n| *n == name)
-        .ok_or_else(|| Error::new(["unknown variant `", &name, "`"].concat()))
+        .ok_or_else(|| Error::new(crate::concat(&["unknown variant `", &name, "`"])))
 }
 
 impl Read for String {
