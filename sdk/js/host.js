@@ -69,6 +69,76 @@ export function deferred() {
   return [pending(list), list[0]];
 }
 
+// ---- getState()'s objects (sdk/src/driver.rs)
+// The frozen objects of the entities of one of getState()'s lists (or of
+// the models it leaves out), by id, and the list made last (the page gets
+// copies of it). The driver decides which entities a list holds, in what
+// order, and which changed; an entity keeps its object while its revision
+// (and a provider's `model_ids`) is what it was.
+export const objectsNew = () => ({ byId: new Map(), list: [], plan: null });
+export const objectsEmpty = (o) => o.byId.size === 0;
+export const objectsForget = (o, id) => void o.byId.delete(id);
+export const objectsLists = (o, id, listed) => !!o.byId.get(id)?.model_ids?.includes(listed);
+export const objectsGet = (o, id) => o.byId.get(id);
+export const objectsList = (o) => o.list;
+export function objectsKept(o, id, revision) {
+  const kept = o.byId.get(id);
+  return kept?.revision === revision ? kept : undefined;
+}
+export const objectsKeep = (o, id, object) => void o.byId.set(id, object);
+// `entries`: JSON text of `[id, revision, listed ids or null, place,
+// shown]` for each entity to place, in id order, or none when none is kept
+// (every entity, in order, needs its object). A walk makes the list anew
+// from them; otherwise they are the entities named since the last list,
+// each put at its place (how many shown entities come before it) or taken
+// out. Answers which entries need a new object, for `objectsFill`.
+export function objectsPlan(o, walk, entries) {
+  const list = entries == null ? null : JSON.parse(entries);
+  const need = [];
+  list?.forEach(([id, revision, listed, , shown], at) => {
+    const kept = o.byId.get(id);
+    const same =
+      kept?.revision === revision &&
+      (!listed || (kept.model_ids.length === listed.length && listed.every((x, i) => x === kept.model_ids[i])));
+    if (shown && !same) need.push(at);
+  });
+  o.plan = [walk, list, need];
+  return Uint32Array.from(need);
+}
+// `made`: JSON text of the new objects, in the order `objectsPlan` asked
+// for them; `fallbacks`: [index, field, text] in turn, a value shown in
+// place of one this release does not know. Answers a copy of the list.
+export function objectsFill(o, made, fallbacks) {
+  const [walk, list, need] = o.plan;
+  o.plan = null;
+  const objects = JSON.parse(made);
+  for (let i = 0; i < fallbacks.length; i += 3) objects[fallbacks[i]][fallbacks[i + 1]] = fallbacks[i + 2];
+  objects.forEach(Object.freeze);
+  const fresh = new Map(need.map((at, i) => [at, objects[i]]));
+  if (list === null) {
+    o.list = objects;
+  } else if (walk) {
+    o.list = list.map(([id], at) => fresh.get(at) ?? o.byId.get(id));
+  } else {
+    // In id order, each at its place in the list as it is to be: those
+    // before it are already where they go.
+    list.forEach(([id, , , place, shown], at) => {
+      const here = o.list[place]?.id === id;
+      if (!shown) {
+        if (here) o.list.splice(place, 1);
+        o.byId.delete(id);
+        return;
+      }
+      const object = fresh.get(at) ?? o.byId.get(id);
+      if (here) o.list[place] = object;
+      else o.list.splice(place, 0, object);
+      o.byId.set(id, object);
+    });
+  }
+  if (walk) o.byId = new Map(o.list.map((object) => [object.id, object]));
+  return o.list.slice();
+}
+
 // ---- answers and events (sdk/src/driver.rs)
 // The driver has one handler for all it hears, `on(from, what, value)`,
 // held by a hook it turns off when it goes (what comes later finds no one).

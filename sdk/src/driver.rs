@@ -230,57 +230,88 @@ pub(crate) fn set(object: &JsValue, field: &str, text: &str) {
 /// walk rather than patched.
 const MOST_NAMED: usize = 256;
 
-/// JS objects of entities, kept across snapshots: an entity no change has
-/// touched is handed out as the same (frozen) object, so a snapshot converts
-/// only what changed (all of it in one `JSON.parse`), and JS code can compare
-/// entities by identity. An object is dropped when an event names its entity
-/// or a full state replaces it with other content (the machine's
-/// `Replaced`), so a revision that repeats (a store copied back from a
-/// backup without a new epoch) never brings back an old object; the
-/// revision and the ids listed (a provider's `model_ids`) are checked
-/// besides. A new epoch empties it.
+#[wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = objectsNew)]
+    fn objects_new() -> JsValue;
+    /// Whether it holds no object.
+    #[wasm_bindgen(js_name = objectsEmpty)]
+    fn objects_empty(objects: &JsValue) -> bool;
+    /// Lets go of entity `id`'s object (the list made last keeps it until
+    /// the next is made).
+    #[wasm_bindgen(js_name = objectsForget)]
+    fn objects_forget(objects: &JsValue, id: &str);
+    /// Whether entity `id`'s object lists `listed` in its `model_ids`.
+    #[wasm_bindgen(js_name = objectsLists)]
+    fn objects_lists(objects: &JsValue, id: &str, listed: &str) -> bool;
+    #[wasm_bindgen(js_name = objectsGet)]
+    fn objects_get(objects: &JsValue, id: &str) -> Option<JsValue>;
+    /// Entity `id`'s object if it is of `revision`.
+    #[wasm_bindgen(js_name = objectsKept)]
+    fn objects_kept(objects: &JsValue, id: &str, revision: f64) -> Option<JsValue>;
+    #[wasm_bindgen(js_name = objectsKeep)]
+    fn objects_keep(objects: &JsValue, id: &str, object: &JsValue);
+    /// The list made last (the one kept, not a copy).
+    #[wasm_bindgen(js_name = objectsList)]
+    fn objects_list(objects: &JsValue) -> Array;
+    /// Which of `entries` need a new object (see `sdk/js/host.js`).
+    #[wasm_bindgen(js_name = objectsPlan)]
+    fn objects_plan(objects: &JsValue, walk: bool, entries: Option<&str>) -> Vec<u32>;
+    /// Places the new objects (`made`, JSON text, with their `fallbacks`):
+    /// a copy of the list made.
+    #[wasm_bindgen(js_name = objectsFill)]
+    fn objects_fill(objects: &JsValue, made: &str, fallbacks: &Array) -> Array;
+}
+
+/// JS objects of entities, kept across snapshots by `sdk/js/host.js`: an
+/// entity no change has touched is handed out as the same (frozen) object,
+/// so a snapshot converts only what changed (all of it in one
+/// `JSON.parse`), and JS code can compare entities by identity. An object
+/// is let go when an event names its entity or a full state replaces it
+/// with other content (the machine's `Replaced`), so a revision that repeats
+/// (a store copied back from a backup without a new epoch) never brings
+/// back an old object; the revision and the ids listed (a provider's
+/// `model_ids`) are checked besides. A new epoch empties it.
 ///
 /// The last list is kept too (the page gets copies of it): while every
 /// change since is an event that names the entities it touched
 /// ([`JsObjects::note`]), those entries are made anew, added or taken out
 /// and the rest stays, so an event costs the entities it names, not the
 /// whole list (the walk of LiteLLM's 3,345 models was about 0.5 ms an
-/// event in Chromium).
-#[derive(Debug, Default)]
+/// event in Chromium). Which entities a list holds, in what order, and
+/// which of them were named is decided here; the objects and the list are
+/// JavaScript's.
+#[derive(Debug)]
 struct JsObjects {
+    objects: JsValue,
     epoch: String,
-    /// Id, revision (`None` once an event removed it: never reused), listed
-    /// ids and object of each entity of the last snapshot, in its order: by
-    /// id, as the state keeps its lists.
-    objects: Vec<(String, Option<u64>, Vec<String>, JsValue)>,
-    /// The last list as made (the page was handed a copy; its entries are
-    /// `objects`', one for one) and the filter's key.
-    list: Option<(js_sys::Array, bool)>,
+    /// The filter's key of the last list made, if one is kept.
+    list: Option<bool>,
     /// The version of the last event noted since that list, and the ids
     /// of the entities those events named.
     noted: u64,
     named: Vec<String>,
 }
 
-impl JsObjects {
-    /// Drops the objects of these entities; while a list is kept, marks
-    /// them instead (the list's next patch takes their entries out, or
-    /// makes them anew).
-    fn forget<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
-        for id in ids {
-            if let Ok(at) = self.find(id) {
-                if self.list.is_some() {
-                    self.objects[at].1 = None;
-                } else {
-                    self.objects.remove(at);
-                }
-            }
+impl Default for JsObjects {
+    fn default() -> Self {
+        Self {
+            objects: objects_new(),
+            epoch: String::new(),
+            list: None,
+            noted: 0,
+            named: Vec::new(),
         }
     }
+}
 
-    fn find(&self, id: &str) -> Result<usize, usize> {
-        self.objects
-            .binary_search_by(|(seen, ..)| seen.as_str().cmp(id))
+impl JsObjects {
+    /// Lets go of the objects of these entities (a list kept holds them
+    /// until its next patch takes their entries out, or makes them anew).
+    fn forget<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        for id in ids {
+            objects_forget(&self.objects, id);
+        }
     }
 
     /// Whether the last list's entity `id`, not named by an event since,
@@ -289,10 +320,7 @@ impl JsObjects {
     fn lists(&self, id: &str, listed: &str) -> bool {
         self.list.is_some()
             && !self.named.iter().any(|named| named == id)
-            && self.find(id).is_ok_and(|at| {
-                let (_, revision, ids, _) = &self.objects[at];
-                revision.is_some() && ids.binary_search_by(|x| x.as_str().cmp(listed)).is_ok()
-            })
+            && objects_lists(&self.objects, id, listed)
     }
 
     /// An event of `version` changed the state, touching the entities
@@ -317,6 +345,16 @@ impl JsObjects {
         }
     }
 
+    /// Empties it for `epoch`, unless it is of that epoch already.
+    fn of_epoch(&mut self, epoch: &str) {
+        if self.epoch != epoch {
+            *self = Self {
+                epoch: epoch.to_owned(),
+                ..Self::default()
+            };
+        }
+    }
+
     /// The object kept for entity `id` at `revision` (made by `make` if there
     /// is none, or it is of another revision or epoch).
     fn kept(
@@ -326,27 +364,26 @@ impl JsObjects {
         revision: u64,
         make: impl FnOnce() -> JsValue,
     ) -> JsValue {
-        if self.epoch != epoch {
-            self.objects.clear();
-            epoch.clone_into(&mut self.epoch);
-        }
-        match self.find(id) {
-            Ok(at) if self.objects[at].1 == Some(revision) => self.objects[at].3.clone(),
-            found => {
-                let object = make();
-                let entry = (id.to_owned(), Some(revision), Vec::new(), object.clone());
-                match found {
-                    Ok(at) => self.objects[at] = entry,
-                    Err(at) => self.objects.insert(at, entry),
-                }
-                object
-            }
-        }
+        self.of_epoch(epoch);
+        objects_kept(&self.objects, id, revision as f64).unwrap_or_else(|| {
+            let object = make();
+            objects_keep(&self.objects, id, &object);
+            object
+        })
     }
 
     /// The object made for `id` in the last snapshot.
-    fn get(&self, id: &str) -> Option<&JsValue> {
-        self.find(id).ok().map(|at| &self.objects[at].3)
+    fn get(&self, id: &str) -> Option<JsValue> {
+        objects_get(&self.objects, id)
+    }
+
+    /// The last list made (empty if none is kept).
+    fn made(&self) -> Array {
+        if self.list.is_some() {
+            objects_list(&self.objects)
+        } else {
+            Array::new()
+        }
     }
 
     /// The list of the entities `list` shows, at the state's `version`,
@@ -358,121 +395,71 @@ impl JsObjects {
         key: bool,
         list: &dyn Entities,
     ) -> js_sys::Array {
-        if self.epoch != epoch {
-            self.objects.clear();
-            self.list = None;
-            epoch.clone_into(&mut self.epoch);
-        }
-        let named = std::mem::take(&mut self.named);
-        let kept = match self.list.take() {
-            Some((last, was)) if was == key && self.noted == version => {
-                self.patch(&last, named, list);
-                last
-            }
-            _ => self.walk(list),
-        };
-        // Handed out as a copy (native `slice`): the page may sort or
-        // change the list it was given; the one kept stays as made.
-        let array = kept.slice_from(0);
-        self.list = Some((kept, key));
-        self.noted = version;
-        array
-    }
-
-    /// Whether the kept object of `id` is good for the entity at `at`.
-    fn same(&self, id: &str, list: &dyn Entities, at: usize) -> bool {
-        let (_, revision, ids) = list.entry(at);
-        self.find(id).is_ok_and(|kept| {
-            let (_, kept, listed, _) = &self.objects[kept];
-            *kept == Some(revision) && listed[..] == *ids
-        })
-    }
-
-    /// Makes the entries of the entities `named` in the kept list anew, or
-    /// adds or takes them out.
-    fn patch(&mut self, array: &js_sys::Array, mut named: Vec<String>, list: &dyn Entities) {
-        named.sort_unstable();
-        named.dedup();
-        // Where each named entity is in the state now (if shown), and
-        // whether its object is still good.
-        let now: Vec<_> = named
-            .iter()
-            .map(|id| {
-                let at = list.find(id);
-                (at, at.is_some_and(|at| self.same(id, list, at)))
-            })
-            .collect();
-        let fresh: Vec<usize> = now
-            .iter()
-            .filter(|(_, same)| !same)
-            .filter_map(|(at, _)| *at)
-            .collect();
-        let made = list.objects(&fresh);
-        let mut next = 0;
-        for (id, (at, same)) in named.into_iter().zip(now) {
-            let found = self.find(&id);
-            match (at, found) {
-                (_, _) if same => {}
-                (None, Ok(kept)) => {
-                    self.objects.remove(kept);
-                    array.splice_many(kept as u32, 1, &[]);
-                }
-                (None, Err(_)) => {}
-                (Some(at), found) => {
-                    let object = made.get(next);
-                    next += 1;
-                    let (_, revision, ids) = list.entry(at);
-                    let entry = (id, Some(revision), ids.to_vec(), object.clone());
-                    match found {
-                        Ok(kept) => {
-                            self.objects[kept] = entry;
-                            array.set(kept as u32, object);
-                        }
-                        Err(kept) => {
-                            self.objects.insert(kept, entry);
-                            array.splice(kept as u32, 0, &object);
-                        }
+        self.of_epoch(epoch);
+        let mut named = std::mem::take(&mut self.named);
+        let walk = self.list != Some(key) || self.noted != version;
+        // Nothing kept to reuse: every entity needs its object, and the
+        // entries need not be written.
+        let fresh = walk && objects_empty(&self.objects);
+        // Each entry: [id, revision, listed ids or null, place, shown], and
+        // the position in the state of each shown one.
+        let mut entries = crate::json::Writer::default();
+        let mut ats = Vec::new();
+        let mut entry = |id: &str, at: Option<usize>, place: usize| {
+            if !fresh {
+                entries.raw(if ats.is_empty() { "[[" } else { ",[" });
+                entries.string(id);
+                match at {
+                    Some(at) => {
+                        let (_, revision, listed) = list.entry(at);
+                        entries.raw(",");
+                        entries.unsigned(revision);
+                        entries.raw(",");
+                        crate::json::Write::write(&listed, &mut entries);
+                        entries.raw(",");
+                        entries.unsigned(place as u64);
+                        entries.raw(",1]");
+                    }
+                    None => {
+                        entries.raw(",0,null,");
+                        entries.unsigned(place as u64);
+                        entries.raw(",0]");
                     }
                 }
             }
-        }
-    }
-
-    /// The list made by walking every entity shown: the objects of those
-    /// unchanged since the last list are reused.
-    fn walk(&mut self, list: &dyn Entities) -> js_sys::Array {
-        // Both lists are sorted by id: one walk pairs each entity with its
-        // previous object. (Out of order, an entity is just converted anew.)
-        let mut old = std::mem::take(&mut self.objects).into_iter().peekable();
-        let mut kept = Vec::new();
-        let mut fresh = Vec::new();
-        for at in (0..list.len()).filter(|&at| list.shows(at)) {
-            let (id, revision, ids) = list.entry(at);
-            while old.next_if(|(seen, ..)| seen < id).is_some() {}
-            let same = old.next_if(|(seen, kept, listed, _)| {
-                seen == id && *kept == Some(revision) && listed[..] == *ids
-            });
-            if same.is_none() {
-                fresh.push(at);
+            ats.push(at);
+        };
+        if walk {
+            let shown = (0..list.len()).filter(|&at| list.shows(at));
+            for (place, at) in shown.enumerate() {
+                entry(list.entry(at).0, Some(at), place);
             }
-            kept.push((at, same));
+        } else {
+            named.sort_unstable();
+            named.dedup();
+            for id in &named {
+                entry(id, list.find(id), list.rank(id));
+            }
         }
-        let made = list.objects(&fresh);
-        let mut next = 0;
-        let array = js_sys::Array::new();
-        for (at, same) in kept {
-            let entry = same.unwrap_or_else(|| {
-                let object = made.get(next);
-                next += 1;
-                let (id, revision, ids) = list.entry(at);
-                (id.clone(), Some(revision), ids.to_vec(), object)
-            });
-            array.push(&entry.3);
-            self.objects.push(entry);
-        }
-        array
+        let need: Vec<u32> = if fresh {
+            objects_plan(&self.objects, true, None);
+            (0..ats.len() as u32).collect()
+        } else {
+            entries.raw(if ats.is_empty() { "[]" } else { "]" });
+            objects_plan(&self.objects, walk, Some(&entries.finish()))
+        };
+        let ats: Vec<usize> = need.iter().filter_map(|&i| ats[i as usize]).collect();
+        let (made, fallbacks) = list.objects(&ats);
+        self.list = Some(key);
+        self.noted = version;
+        named.clear();
+        self.named = named;
+        objects_fill(&self.objects, &made, &fallbacks)
     }
 }
+
+/// An entity's id, revision and listed ids (a provider's `model_ids`).
+type Entry<'a> = (&'a String, u64, Option<&'a [String]>);
 
 /// One of `getState()`'s lists as the state holds it, for [`JsObjects`]
 /// (through a trait object: one copy of its code serves both lists).
@@ -483,29 +470,21 @@ trait Entities {
     fn shows(&self, at: usize) -> bool;
     /// The position of entity `id`, if the state holds it and it is shown.
     fn find(&self, id: &str) -> Option<usize>;
-    /// The id, revision and listed ids of the entity at `at`.
-    fn entry(&self, at: usize) -> (&String, u64, &[String]);
-    /// The frozen JS objects of the entities at `ats` (one `JSON.parse`).
-    fn objects(&self, ats: &[usize]) -> js_sys::Array;
-}
-
-/// `array`'s objects, each frozen, with its fallback shown if it has one.
-fn frozen(array: js_sys::Array, shown: Vec<Option<(&str, &str)>>) -> js_sys::Array {
-    for (at, shown) in shown.into_iter().enumerate() {
-        let object = array.get(at as u32);
-        if let Some((field, text)) = shown {
-            set(&object, field, text);
-        }
-        js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
-    }
-    array
+    /// How many shown entities come before `id`.
+    fn rank(&self, id: &str) -> usize;
+    /// The id, revision and listed ids (a provider's `model_ids`) of the
+    /// entity at `at`.
+    fn entry(&self, at: usize) -> Entry<'_>;
+    /// The entities at `ats` as JSON text, and the fallbacks they show:
+    /// `[index, field, text]` in turn.
+    fn objects(&self, ats: &[usize]) -> (String, Array);
 }
 
 /// The entities of a list of the state (sorted by id), those `shown` keeps.
 struct Listed<'a, T> {
     items: &'a [T],
     shown: &'a dyn Fn(&T) -> bool,
-    entry: fn(&T) -> (&String, u64, &[String]),
+    entry: fn(&T) -> Entry<'_>,
     fallback: fn(&T) -> Option<(&'static str, &'static str)>,
 }
 
@@ -525,17 +504,31 @@ impl<T: crate::json::Write> Entities for Listed<'_, T> {
             .filter(|&at| (self.shown)(&self.items[at]))
     }
 
-    fn entry(&self, at: usize) -> (&String, u64, &[String]) {
+    fn rank(&self, id: &str) -> usize {
+        let end = self
+            .items
+            .partition_point(|item| (self.entry)(item).0.as_str() < id);
+        self.items[..end]
+            .iter()
+            .filter(|item| (self.shown)(item))
+            .count()
+    }
+
+    fn entry(&self, at: usize) -> Entry<'_> {
         (self.entry)(&self.items[at])
     }
 
-    fn objects(&self, ats: &[usize]) -> js_sys::Array {
-        if ats.is_empty() {
-            return js_sys::Array::new();
-        }
+    fn objects(&self, ats: &[usize]) -> (String, Array) {
         let items: Vec<&T> = ats.iter().map(|&at| &self.items[at]).collect();
-        let shown: Vec<_> = items.iter().map(|item| (self.fallback)(item)).collect();
-        frozen(to_js(&items).unchecked_into(), shown)
+        let fallbacks = Array::new();
+        for (index, item) in items.iter().enumerate() {
+            if let Some((field, text)) = (self.fallback)(item) {
+                fallbacks.push(&(index as u32).into());
+                fallbacks.push(&field.into());
+                fallbacks.push(&text.into());
+            }
+        }
+        (crate::json::write(&items), fallbacks)
     }
 }
 
@@ -1389,7 +1382,7 @@ impl Driver {
                 &Listed {
                     items: &state.all_models,
                     shown: &|m| filter.matches(m),
-                    entry: |m| (&m.id, m.revision, &[]),
+                    entry: |m| (&m.id, m.revision, None),
                     fallback: model_fallback,
                 },
             );
@@ -1400,7 +1393,7 @@ impl Driver {
                 &Listed {
                     items: &state.providers,
                     shown: &|_| true,
-                    entry: |p| (&p.id, p.revision, &p.model_ids),
+                    entry: |p| (&p.id, p.revision, Some(&p.model_ids)),
                     fallback: provider_fallback,
                 },
             );
@@ -1422,12 +1415,7 @@ impl Driver {
         } else {
             &self.providers_js
         };
-        let objects = objects.borrow();
-        objects
-            .list
-            .as_ref()
-            .map(|(list, ..)| list.clone())
-            .unwrap_or_default()
+        objects.borrow().made()
     }
 
     /// The current snapshot's object of a model (or provider), if it holds
@@ -1439,7 +1427,7 @@ impl Driver {
         } else {
             &self.providers_js
         };
-        objects.borrow().get(id).cloned()
+        objects.borrow().get(id)
     }
 
     /// The object of a model `getState()` leaves out: the same one while

@@ -344,6 +344,102 @@ async fn an_admin_write_arrives_as_an_event_and_in_the_state() {
     service.destroy();
 }
 
+/// The ids of a snapshot's `providers` or `models`, in their order.
+fn ids_of(snapshot: &JsValue, list: &str) -> Vec<String> {
+    let list: Array = js_sys::Reflect::get(snapshot, &list.into())
+        .unwrap()
+        .unchecked_into();
+    list.iter()
+        .map(|e| {
+            js_sys::Reflect::get(&e, &"id".into())
+                .unwrap()
+                .as_string()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// getState()'s lists, patched event by event (an entity added first and
+/// last in id order, changed, deprecated out of the list, deleted), hold
+/// what a new service makes of the same state (the same entities in id
+/// order, the same content), and every entity no event named keeps its
+/// object from one snapshot to the next.
+#[wasm_bindgen_test]
+async fn patched_lists_are_what_a_new_service_makes_and_keep_untouched_objects() {
+    let service = connected().await;
+    let stamp = js_sys::Date::now() as u64;
+    let (first, last) = (format!("0-patch-{stamp}"), format!("zzz-patch-{stamp}"));
+    let model = |id: &str| {
+        format!(r#"{{"id":"{id}","name":"Patch","provider_id":"openai","context_window":4096}}"#)
+    };
+    let deprecate = r#"{"deprecation_date":"2026-11-01","sunset_date":"2027-06-01"}"#;
+    let steps = [
+        ("POST", "/models".to_owned(), model(&first)),
+        ("POST", "/models".to_owned(), model(&last)),
+        (
+            "PATCH",
+            format!("/models/{first}"),
+            r#"{"context_window":8192}"#.to_owned(),
+        ),
+        (
+            "POST",
+            format!("/models/{last}/deprecate"),
+            deprecate.to_owned(),
+        ),
+        ("DELETE", format!("/models/{first}"), String::new()),
+        ("DELETE", format!("/models/{last}"), String::new()),
+    ];
+    let mut before = service.get_state();
+    for (method, path, body) in steps {
+        let version = state_of(&service).version;
+        assert!(admin(method, &path, &body).await < 300, "{method} {path}");
+        eventually(3000, "the change", || async {
+            state_of(&service).version > version && converged(&service).await
+        })
+        .await;
+        let after = service.get_state();
+        // A new service's lists, made in one walk from the same state.
+        let fresh = started(config(|c| c.share_connection = Some(false))).await;
+        eventually(3000, "the new service to catch up", || async {
+            converged(&fresh).await && state_of(&fresh).version == state_of(&service).version
+        })
+        .await;
+        let walked = fresh.get_state();
+        for list in ["models", "providers"] {
+            let ids = ids_of(&after, list);
+            assert_eq!(ids, ids_of(&walked, list), "{list} after {method} {path}");
+            let mut sorted = ids.clone();
+            sorted.sort();
+            assert_eq!(ids, sorted, "{list} in id order");
+            for id in &ids {
+                let ours = entity(&after, list, id).unwrap();
+                let theirs = entity(&walked, list, id).unwrap();
+                assert_eq!(
+                    js_sys::JSON::stringify(&ours).unwrap(),
+                    js_sys::JSON::stringify(&theirs).unwrap(),
+                    "{id} after {method} {path}"
+                );
+                assert!(js_sys::Object::is_frozen(
+                    ours.unchecked_ref::<js_sys::Object>()
+                ));
+            }
+        }
+        // Untouched entities: the same objects as before the change.
+        for id in ids_of(&after, "models") {
+            if id != first
+                && id != last
+                && let Some(old) = entity(&before, "models", &id)
+            {
+                let new = entity(&after, "models", &id).unwrap();
+                assert!(js_sys::Object::is(&old, &new), "{id} kept its object");
+            }
+        }
+        fresh.destroy();
+        before = after;
+    }
+    service.destroy();
+}
+
 /// The object of entity `id` in a snapshot's `providers` or `models`.
 fn entity(snapshot: &JsValue, list: &str, id: &str) -> Option<JsValue> {
     let list: Array = js_sys::Reflect::get(snapshot, &list.into())
