@@ -135,7 +135,10 @@ export function objectsFill(o, made, fallbacks) {
       o.byId.set(id, object);
     });
   }
-  if (walk) o.byId = new Map(o.list.map((object) => [object.id, object]));
+  if (walk) {
+    o.byId = new Map();
+    for (const object of o.list) o.byId.set(object.id, object);
+  }
   return o.list.slice();
 }
 
