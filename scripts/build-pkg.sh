@@ -38,7 +38,7 @@ env -u CARGO_ENCODED_RUSTFLAGS RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -
 wasm-bindgen --target web --out-dir pkg \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm"
 # After -Oz: the control flow rebuilt from flat IR by the relooper
-# (`--flatten --rereloop`, then -Oz again: about 500 B brotli), then
+# (`--flatten --rereloop`, then -Oz twice: about 430 B brotli), then
 # whole-program flow analysis (GUFA), dead-argument elimination and
 # inlining, each followed by the usual optimizations (about 130 B).
 "$tools/node_modules/.bin/wasm-opt" -Oz --flatten --rereloop -Oz -Oz \

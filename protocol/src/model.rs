@@ -58,7 +58,8 @@ macro_rules! open_enum {
         }
 
         #[cfg(feature = "wire")]
-        impl provider_sync_wire::Read for $name {
+        // SAFETY: the default `read_to`.
+        unsafe impl provider_sync_wire::Read for $name {
             fn read(r: &mut provider_sync_wire::Reader<'_>) -> provider_sync_wire::Result<Self> {
                 r.string().map(|text| Self::from(&*text))
             }

@@ -76,9 +76,15 @@ export function deferred() {
 // order, and which changed; an entity keeps its object while its revision
 // (and a provider's `model_ids`) is what it was.
 export const objectsNew = () => ({ byId: new Map(), list: [], plan: null });
+// A provider's `model_ids` as made (frozen is only the object: a page may
+// sort its array in place), by object.
+const listedOf = new WeakMap();
 export const objectsEmpty = (o) => o.byId.size === 0;
 export const objectsForget = (o, id) => void o.byId.delete(id);
-export const objectsLists = (o, id, listed) => !!o.byId.get(id)?.model_ids?.includes(listed);
+export function objectsLists(o, id, listed) {
+  const kept = o.byId.get(id);
+  return !!kept && !!listedOf.get(kept)?.includes(listed);
+}
 export const objectsGet = (o, id) => o.byId.get(id);
 export const objectsList = (o) => o.list;
 export function objectsKept(o, id, revision) {
@@ -97,9 +103,10 @@ export function objectsPlan(o, walk, entries) {
   const need = [];
   list?.forEach(([id, revision, listed, , shown], at) => {
     const kept = o.byId.get(id);
+    const was = kept && listedOf.get(kept);
     const same =
       kept?.revision === revision &&
-      (!listed || (kept.model_ids.length === listed.length && listed.every((x, i) => x === kept.model_ids[i])));
+      (!listed || (was.length === listed.length && listed.every((x, i) => x === was[i])));
     if (shown && !same) need.push(at);
   });
   o.plan = [walk, list, need];
@@ -113,7 +120,10 @@ export function objectsFill(o, made, fallbacks) {
   o.plan = null;
   const objects = JSON.parse(made);
   for (let i = 0; i < fallbacks.length; i += 3) objects[fallbacks[i]][fallbacks[i + 1]] = fallbacks[i + 2];
-  objects.forEach(Object.freeze);
+  for (const object of objects) {
+    if (object.model_ids) listedOf.set(object, object.model_ids.slice());
+    Object.freeze(object);
+  }
   const fresh = new Map(need.map((at, i) => [at, objects[i]]));
   if (list === null) {
     o.list = objects;

@@ -116,7 +116,8 @@ impl Auth {
         &self.sent
     }
 
-    /// The headers to send: the configured ones, and the token's.
+    /// The configured headers and the token's: what [`Auth::identity`]
+    /// digests (requests send the token beside [`Auth::sent`]).
     pub(crate) fn headers(&self, token: Option<&str>) -> Vec<(String, String)> {
         let mut headers = self.headers.clone();
         if let Some(token) = token {

@@ -266,12 +266,13 @@ extern "C" {
 /// JS objects of entities, kept across snapshots by `sdk/js/host.js`: an
 /// entity no change has touched is handed out as the same (frozen) object,
 /// so a snapshot converts only what changed (all of it in one
-/// `JSON.parse`), and JS code can compare entities by identity. An object
-/// is let go when an event names its entity or a full state replaces it
-/// with other content (the machine's `Replaced`), so a revision that repeats
-/// (a store copied back from a backup without a new epoch) never brings
-/// back an old object; the revision and the ids listed (a provider's
-/// `model_ids`) are checked besides. A new epoch empties it.
+/// `JSON.parse`), and JS code can compare entities by identity. An entity
+/// keeps its object while its revision and the ids it lists (a provider's
+/// `model_ids`) are what they were. An object is let go when an event
+/// removes its entity or a full state replaces the state (the machine's
+/// `Replaced`), so a revision that repeats (an entity created again, or a
+/// store copied back from a backup without a new epoch) never brings back
+/// an old object. A new epoch empties it.
 ///
 /// The last list is kept too (the page gets copies of it): while every
 /// change since is an event that names the entities it touched
@@ -437,8 +438,15 @@ impl JsObjects {
         } else {
             named.sort_unstable();
             named.dedup();
+            // One pass over the state for all their places: how many shown
+            // entities come before each.
+            let (mut at, mut before) = (0, 0);
             for id in &named {
-                entry(id, list.find(id), list.rank(id));
+                while at < list.len() && list.entry(at).0.as_str() < id.as_str() {
+                    before += usize::from(list.shows(at));
+                    at += 1;
+                }
+                entry(id, list.find(id), before);
             }
         }
         let need: Vec<u32> = if fresh {
@@ -470,8 +478,6 @@ trait Entities {
     fn shows(&self, at: usize) -> bool;
     /// The position of entity `id`, if the state holds it and it is shown.
     fn find(&self, id: &str) -> Option<usize>;
-    /// How many shown entities come before `id`.
-    fn rank(&self, id: &str) -> usize;
     /// The id, revision and listed ids (a provider's `model_ids`) of the
     /// entity at `at`.
     fn entry(&self, at: usize) -> Entry<'_>;
@@ -502,16 +508,6 @@ impl<T: crate::json::Write> Entities for Listed<'_, T> {
             .binary_search_by(|item| (self.entry)(item).0.as_str().cmp(id))
             .ok()
             .filter(|&at| (self.shown)(&self.items[at]))
-    }
-
-    fn rank(&self, id: &str) -> usize {
-        let end = self
-            .items
-            .partition_point(|item| (self.entry)(item).0.as_str() < id);
-        self.items[..end]
-            .iter()
-            .filter(|item| (self.shown)(item))
-            .count()
     }
 
     fn entry(&self, at: usize) -> Entry<'_> {
@@ -561,8 +557,11 @@ pub(crate) struct Driver {
     /// number it was handed with (a free slot is reused).
     steps: RefCell<Vec<Option<Step>>>,
     /// The driver's one handler of all it hears: [`Driver::heard`] (kept
-    /// for `hook`).
-    _on_heard: Closure<dyn FnMut(u32, u32, JsValue)>,
+    /// for `hook`). A `Fn`, not a `FnMut`: one source may be heard while
+    /// another's handler runs (a listener dispatching a page event, say),
+    /// which wasm-bindgen refuses for a `FnMut`; `dispatch` queues what
+    /// comes in meanwhile.
+    _on_heard: Closure<dyn Fn(u32, u32, JsValue)>,
     /// `_on_heard` as JavaScript holds it, turned off when the driver goes.
     hook: JsValue,
     saving: Cell<bool>,
@@ -611,7 +610,7 @@ impl Driver {
     }
 
     fn with(settings: Settings, urls: Urls, auth: Auth, me: &Weak<Driver>) -> Self {
-        let on_heard = {
+        let on_heard: Closure<dyn Fn(u32, u32, JsValue)> = {
             let me = me.clone();
             Closure::new(move |from, what, value| {
                 if let Some(driver) = me.upgrade() {

@@ -90,7 +90,8 @@ enum Kind {
     Unknown(String),
 }
 
-impl Read for Kind {
+// SAFETY: the default `read_to`.
+unsafe impl Read for Kind {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
         let text = r.raw()?;
         let name = String::read(&mut Reader::new(text))?;
@@ -141,7 +142,8 @@ fn missing(field: &str) -> json::Error {
     json::Error::new(crate::json::concat(&["missing field `", field, "`"]))
 }
 
-impl Read for WireEvent {
+// SAFETY: the default `read_to`.
+unsafe impl Read for WireEvent {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
         let (mut id, mut version, mut timestamp) = (None, None, None);
         let (mut kind, mut data, mut early) = (None, None, None);

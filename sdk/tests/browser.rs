@@ -1243,6 +1243,32 @@ async fn listener_rounds_go_over_a_copy_and_each_subscription_counts() {
         .expect("unsubscribing after destroy is harmless");
 }
 
+/// One source heard while another's handler runs: a state listener (run
+/// while a WebSocket frame is handled) that fires the page's `online` event
+/// is heard, with nothing thrown, and the service carries on.
+#[wasm_bindgen_test]
+async fn an_event_fired_from_inside_a_listener_is_heard_without_an_error() {
+    let service = connected().await;
+    let uncaught = Uncaught::watch();
+    let fired = Array::new();
+    let listener = Function::new_with_args(
+        "fired",
+        "return () => { if (fired.length < 3) { fired.push(1); window.dispatchEvent(new Event('online')); } }",
+    )
+    .call1(&JsValue::NULL, &fired)
+    .unwrap();
+    service.subscribe(listener.unchecked_into());
+    change_xai().await;
+    eventually(3000, "the listener to fire the event", || async {
+        fired.length() > 0
+    })
+    .await;
+    change_xai().await;
+    eventually(3000, "convergence", || async { converged(&service).await }).await;
+    assert!(uncaught.messages().is_empty(), "{:?}", uncaught.messages());
+    service.destroy();
+}
+
 /// Runs a JavaScript function body with `key` (this server's cache key)
 /// and awaits the promise it returns.
 async fn js(body: &str) -> Result<JsValue, JsValue> {

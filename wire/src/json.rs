@@ -114,11 +114,11 @@ pub fn push_decimal(out: &mut String, mut n: u64) {
 }
 
 /// Appends `n` in lowercase hex, with leading zeros to `width` digits (as
-/// `format!("{n:0width$x}")`; `width` 1 is `{n:x}`).
+/// `format!("{n:0width$x}")`; `width` 0 or 1 is `{n:x}`).
 pub fn push_hex(out: &mut String, n: u128, width: u32) {
-    let digits = (128 - n.leading_zeros()).div_ceil(4).max(width);
+    let digits = (128 - n.leading_zeros()).div_ceil(4).max(width).max(1);
     for at in (0..digits).rev() {
-        let digit = (n >> (at * 4)) as u8 & 0xF;
+        let digit = n.checked_shr(at * 4).unwrap_or(0) as u8 & 0xF;
         out.push(char::from(b"0123456789abcdef"[usize::from(digit)]));
     }
 }
@@ -1237,8 +1237,6 @@ impl ser::SerializeStructVariant for Compound<'_> {
 mod tests {
     use super::*;
 
-    /// A syntax error says what was expected and where: what a person
-    /// reads in a `sync_error` about a malformed answer.
     #[test]
     fn numbers_are_written_as_core_fmt_writes_them() {
         for n in [0, 1, 9, 10, 99, 100, 4_294_967_296, u64::MAX - 1, u64::MAX] {
@@ -1247,7 +1245,10 @@ mod tests {
             assert_eq!(out, format!("x{n}"));
         }
         for (n, width) in [
-            (0u128, 1),
+            (0u128, 0),
+            (0, 1),
+            (0xabc, 0),
+            (0x5, 40),
             (0, 4),
             (0x1f, 4),
             (0xabc, 1),
@@ -1269,6 +1270,8 @@ mod tests {
         assert_eq!(w.finish(), r#"-9223372036854775808,-3,"\u0001\u001f""#);
     }
 
+    /// A syntax error says what was expected and where: what a person
+    /// reads in a `sync_error` about a malformed answer.
     #[test]
     fn a_syntax_error_names_what_was_expected_and_where() {
         use std::collections::BTreeMap;

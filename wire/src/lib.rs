@@ -34,8 +34,7 @@ pub use write::{Write, write};
 pub mod __private {
     pub use crate::json::{Reader, Result};
     pub use crate::read::{
-        Field, Read, default_at, drop_at, missing_at, read_at, read_fields, read_struct,
-        read_variant,
+        Field, Read, default_at, drop_at, missing_at, read_fields, read_struct, read_variant,
     };
     pub use crate::write::{Member, write_at, write_struct};
 }

@@ -1,7 +1,7 @@
 //! The table-driven reader: JSON text straight into the wire types, with one
 //! decoder for every struct. `#[derive(Read)]` describes a struct as a table
 //! of its fields (wire name, offset, and the reader, drop and default of the
-//! field's type); [`read_struct`] fills the struct in place from an object.
+//! field's type); [`read_fields`] fills the struct in place from an object.
 //! So the code in the wasm grows with the number of field *types* (a dozen),
 //! not with the number of fields (a hundred and more), as serde's derived
 //! readers do.
@@ -17,7 +17,14 @@ use std::mem::MaybeUninit;
 use crate::json::{Error, Reader, Result};
 
 /// A type read from JSON text by this crate's reader.
-pub trait Read: Sized {
+///
+/// # Safety
+/// The safe readers ([`read`], `Vec<T>`'s) take a value written by
+/// [`Read::read_to`] as whole when it returns `Ok`: an implementation that
+/// overrides it writes a whole `Self` at the place given when it succeeds,
+/// and leaves nothing there that needs dropping when it fails. One that
+/// keeps the default (most) has nothing to uphold.
+pub unsafe trait Read: Sized {
     /// Reads one value.
     fn read(r: &mut Reader<'_>) -> Result<Self>;
 
@@ -33,7 +40,8 @@ pub trait Read: Sized {
     /// (no struct-sized moves, and the same code for every struct).
     ///
     /// # Safety
-    /// As [`read_at`].
+    /// `at` is valid for writes and aligned for a `Self`, and holds no
+    /// value that needs dropping.
     unsafe fn read_to(r: &mut Reader<'_>, at: *mut u8) -> Result<()> {
         let value = Self::read(r)?;
         // SAFETY: the caller's promise.
@@ -45,8 +53,9 @@ pub trait Read: Sized {
 /// Reads one `T` from JSON text; only whitespace may follow it.
 pub fn read<T: Read>(text: &str) -> Result<T> {
     let mut out = MaybeUninit::<T>::uninit();
-    // SAFETY: `out` is a `T`'s place holding nothing, and `read_at` and
-    // `drop_at` are `T`'s own; `read_into` succeeds only with a `T` there.
+    // SAFETY: `out` is a `T`'s place holding nothing, and `T::read_to` and
+    // `drop_at` are `T`'s own; `read_into` succeeds only with a `T` there
+    // (the trait's promise for `read_to`).
     unsafe {
         read_into(text, out.as_mut_ptr().cast(), T::read_to, drop_at::<T>)?;
         Ok(out.assume_init())
@@ -59,7 +68,8 @@ pub fn read<T: Read>(text: &str) -> Result<T> {
 /// than whitespace follows.
 ///
 /// # Safety
-/// As [`read_at`]; `read` and `drop` are those of one type.
+/// As [`Read::read_to`]; `read` and `drop` are those of one type, `read`
+/// keeping the trait's promise.
 #[inline(never)]
 unsafe fn read_into(
     text: &str,
@@ -102,16 +112,6 @@ pub struct Field {
     pub missing: unsafe fn(*mut u8) -> bool,
 }
 
-/// Reads a `T` and writes it at `at`.
-///
-/// # Safety
-/// `at` is valid for writes and aligned for a `T`, and holds no value that
-/// needs dropping.
-pub unsafe fn read_at<T: Read>(r: &mut Reader<'_>, at: *mut u8) -> Result<()> {
-    // SAFETY: the caller's promise.
-    unsafe { T::read_to(r, at) }
-}
-
 /// Drops the `T` at `at`.
 ///
 /// # Safety
@@ -124,7 +124,7 @@ pub unsafe fn drop_at<T>(at: *mut u8) {
 /// Writes `T::missing()` at `at`, if there is one: whether it did.
 ///
 /// # Safety
-/// As [`read_at`].
+/// As [`Read::read_to`].
 pub unsafe fn missing_at<T: Read>(at: *mut u8) -> bool {
     let Some(value) = T::missing() else {
         return false;
@@ -137,22 +137,19 @@ pub unsafe fn missing_at<T: Read>(at: *mut u8) -> bool {
 /// Writes `T::default()` at `at` (`#[serde(default)]`): always.
 ///
 /// # Safety
-/// As [`read_at`].
+/// As [`Read::read_to`].
 pub unsafe fn default_at<T: Default>(at: *mut u8) -> bool {
     // SAFETY: the caller's promise.
     unsafe { at.cast::<T>().write(T::default()) };
     true
 }
 
-/// Reads a `T` whose [`Read::read_to`] is [`read_fields`] (a derived
-/// struct's `read`).
-///
-/// # Safety
-/// `T::read_to` writes a whole `T` at the place given when it succeeds,
-/// and nothing that needs dropping when it fails.
-pub unsafe fn read_struct<T: Read>(r: &mut Reader<'_>) -> Result<T> {
+/// Reads a `T` through its [`Read::read_to`] (a derived struct's `read`,
+/// whose `read_to` is [`read_fields`]).
+pub fn read_struct<T: Read>(r: &mut Reader<'_>) -> Result<T> {
     let mut out = MaybeUninit::<T>::uninit();
-    // SAFETY: `out` is a `T`'s place; the caller's promise does the rest.
+    // SAFETY: `out` is a `T`'s place holding nothing; the trait's promise
+    // makes it a whole `T` when `read_to` succeeds.
     unsafe {
         T::read_to(r, out.as_mut_ptr().cast())?;
         Ok(out.assume_init())
@@ -227,45 +224,52 @@ pub fn read_variant(r: &mut Reader<'_>, names: &[&str]) -> Result<usize> {
         .ok_or_else(|| Error::new(crate::concat(&["unknown variant `", &name, "`"])))
 }
 
-impl Read for String {
+// SAFETY: the default `read_to`.
+unsafe impl Read for String {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         r.string().map(Cow::into_owned)
     }
 }
 
-impl Read for bool {
+// SAFETY: the default `read_to`.
+unsafe impl Read for bool {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         r.boolean()
     }
 }
 
-impl Read for u64 {
+// SAFETY: the default `read_to`.
+unsafe impl Read for u64 {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         r.unsigned()
     }
 }
 
-impl Read for u32 {
+// SAFETY: the default `read_to`.
+unsafe impl Read for u32 {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         let n = r.unsigned()?;
         u32::try_from(n).map_err(|_| r.error("integer out of range"))
     }
 }
 
-impl Read for i32 {
+// SAFETY: the default `read_to`.
+unsafe impl Read for i32 {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         let n = r.signed()?;
         i32::try_from(n).map_err(|_| r.error("integer out of range"))
     }
 }
 
-impl Read for f64 {
+// SAFETY: the default `read_to`.
+unsafe impl Read for f64 {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         r.float()
     }
 }
 
-impl<T: Read> Read for Option<T> {
+// SAFETY: the default `read_to`.
+unsafe impl<T: Read> Read for Option<T> {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         if r.null()? {
             Ok(None)
@@ -279,7 +283,8 @@ impl<T: Read> Read for Option<T> {
     }
 }
 
-impl<T: Read> Read for Vec<T> {
+// SAFETY: the default `read_to`.
+unsafe impl<T: Read> Read for Vec<T> {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         let mut out = Vec::<T>::new();
         r.array(&mut |r| {

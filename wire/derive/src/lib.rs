@@ -282,8 +282,8 @@ fn expand_read(input: &DeriveInput) -> Result<Tokens, Error> {
                         }
                         unsafe fn read(r: &mut w::Reader<'_>, at: *mut u8) -> w::Result<()> {
                             let value = value(r)?;
-                            // SAFETY: as `read_at`: `at` is this field's
-                            // place, unwritten.
+                            // SAFETY: as `Read::read_to`: `at` is this
+                            // field's place, unwritten.
                             unsafe { at.cast::<#ty>().write(value) };
                             Ok(())
                         }
@@ -317,8 +317,7 @@ fn expand_read(input: &DeriveInput) -> Result<Tokens, Error> {
                 });
             }
             (
-                // SAFETY: `read_to` below reads a whole struct, or nothing.
-                quote!(unsafe { w::read_struct::<#name>(r) }),
+                quote!(w::read_struct::<#name>(r)),
                 Some(quote! {
                     unsafe fn read_to(
                         r: &mut ::provider_sync_wire::Reader<'_>,
@@ -357,7 +356,10 @@ fn expand_read(input: &DeriveInput) -> Result<Tokens, Error> {
     };
     let (body, read_to) = body;
     Ok(quote! {
-        impl ::provider_sync_wire::Read for #name {
+        // SAFETY: a struct's `read_to` is `read_fields` on a table of every
+        // field (which writes the whole struct, or drops what it wrote); an
+        // enum keeps the default.
+        unsafe impl ::provider_sync_wire::Read for #name {
             fn read(r: &mut ::provider_sync_wire::Reader<'_>) -> ::provider_sync_wire::Result<Self> {
                 use ::provider_sync_wire::__private as w;
                 #body
