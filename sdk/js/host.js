@@ -92,22 +92,41 @@ export function objectsKept(o, id, revision) {
   return kept?.revision === revision ? kept : undefined;
 }
 export const objectsKeep = (o, id, object) => void o.byId.set(id, object);
-// `entries`: JSON text of `[id, revision, listed ids or null, place,
-// shown]` for each entity to place, in id order, or none when none is kept
-// (every entity, in order, needs its object). A walk makes the list anew
-// from them; otherwise they are the entities named since the last list,
-// each put at its place (how many shown entities come before it) or taken
-// out. Answers which entries need a new object, for `objectsFill`.
+// Whether id `a` sorts before `b` as the driver sorts them (by code point,
+// as Rust compares strings; UTF-16 units sort surrogates below U+E000).
+function sortsBefore(a, b) {
+  let i = 0;
+  while (i < a.length && i < b.length && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === a.length || i === b.length) return a.length < b.length;
+  const rank = (unit) => (unit >= 0xd800 && unit < 0xe000 ? unit + 0x2000 : unit >= 0xe000 ? unit - 0x800 : unit);
+  return rank(a.charCodeAt(i)) < rank(b.charCodeAt(i));
+}
+// Where `id` is or goes in the list (kept in the driver's order).
+function placeOf(list, id) {
+  let [low, high] = [0, list.length];
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (sortsBefore(list[mid].id, id)) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+// `entries`: JSON text of `[id, revision, listed ids or null]` for each
+// shown entity to place, `[id]` for one not shown, in the driver's order;
+// or none when none is kept (every entity, in order, needs its object). A
+// walk makes the list anew from them; otherwise they are the entities named
+// since the last list, each put in its place or taken out. Answers which
+// entries need a new object, for `objectsFill`.
 export function objectsPlan(o, walk, entries) {
   const list = entries == null ? null : JSON.parse(entries);
   const need = [];
-  list?.forEach(([id, revision, listed, , shown], at) => {
+  list?.forEach(([id, revision, listed], at) => {
     const kept = o.byId.get(id);
     const was = kept && listedOf.get(kept);
     const same =
       kept?.revision === revision &&
       (!listed || (was.length === listed.length && listed.every((x, i) => x === was[i])));
-    if (shown && !same) need.push(at);
+    if (revision !== undefined && !same) need.push(at);
   });
   o.plan = [walk, list, need];
   return Uint32Array.from(need);
@@ -130,11 +149,11 @@ export function objectsFill(o, made, fallbacks) {
   } else if (walk) {
     o.list = list.map(([id], at) => fresh.get(at) ?? o.byId.get(id));
   } else {
-    // In id order, each at its place in the list as it is to be: those
-    // before it are already where they go.
-    list.forEach(([id, , , place, shown], at) => {
+    // The list stays in order as each is put in or taken out.
+    list.forEach(([id, revision], at) => {
+      const place = placeOf(o.list, id);
       const here = o.list[place]?.id === id;
-      if (!shown) {
+      if (revision === undefined) {
         if (here) o.list.splice(place, 1);
         o.byId.delete(id);
         return;

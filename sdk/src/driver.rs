@@ -402,51 +402,35 @@ impl JsObjects {
         // Nothing kept to reuse: every entity needs its object, and the
         // entries need not be written.
         let fresh = walk && objects_empty(&self.objects);
-        // Each entry: [id, revision, listed ids or null, place, shown], and
-        // the position in the state of each shown one.
+        // Each entry: [id, revision, listed ids or null] of a shown entity,
+        // or [id] of one not shown; and the position in the state of each
+        // shown one.
         let mut entries = crate::json::Writer::default();
         let mut ats = Vec::new();
-        let mut entry = |id: &str, at: Option<usize>, place: usize| {
+        let mut entry = |id: &str, at: Option<usize>| {
             if !fresh {
                 entries.raw(if ats.is_empty() { "[[" } else { ",[" });
                 entries.string(id);
-                match at {
-                    Some(at) => {
-                        let (_, revision, listed) = list.entry(at);
-                        entries.raw(",");
-                        entries.unsigned(revision);
-                        entries.raw(",");
-                        crate::json::Write::write(&listed, &mut entries);
-                        entries.raw(",");
-                        entries.unsigned(place as u64);
-                        entries.raw(",1]");
-                    }
-                    None => {
-                        entries.raw(",0,null,");
-                        entries.unsigned(place as u64);
-                        entries.raw(",0]");
-                    }
+                if let Some(at) = at {
+                    let (_, revision, listed) = list.entry(at);
+                    entries.raw(",");
+                    entries.unsigned(revision);
+                    entries.raw(",");
+                    crate::json::Write::write(&listed, &mut entries);
                 }
+                entries.raw("]");
             }
             ats.push(at);
         };
         if walk {
-            let shown = (0..list.len()).filter(|&at| list.shows(at));
-            for (place, at) in shown.enumerate() {
-                entry(list.entry(at).0, Some(at), place);
+            for at in (0..list.len()).filter(|&at| list.shows(at)) {
+                entry(list.entry(at).0, Some(at));
             }
         } else {
             named.sort_unstable();
             named.dedup();
-            // One pass over the state for all their places: how many shown
-            // entities come before each.
-            let (mut at, mut before) = (0, 0);
             for id in &named {
-                while at < list.len() && list.entry(at).0.as_str() < id.as_str() {
-                    before += usize::from(list.shows(at));
-                    at += 1;
-                }
-                entry(id, list.find(id), before);
+                entry(id, list.find(id));
             }
         }
         let need: Vec<u32> = if fresh {

@@ -360,7 +360,8 @@ fn ids_of(snapshot: &JsValue, list: &str) -> Vec<String> {
 }
 
 /// getState()'s lists, patched event by event (an entity added first and
-/// last in id order, changed, deprecated out of the list, deleted), hold
+/// last in id order, changed, deprecated out of the list, deleted; two
+/// whose order by code point, the SDK's, is not their order in UTF-16), hold
 /// what a new service makes of the same state (the same entities in id
 /// order, the same content), and every entity no event named keeps its
 /// object from one snapshot to the next.
@@ -369,6 +370,12 @@ async fn patched_lists_are_what_a_new_service_makes_and_keep_untouched_objects()
     let service = connected().await;
     let stamp = js_sys::Date::now() as u64;
     let (first, last) = (format!("0-patch-{stamp}"), format!("zzz-patch-{stamp}"));
+    // U+FF5A sorts before U+1F600 by code point, after it in UTF-16 units.
+    let (wide, emoji) = (
+        format!("\u{ff5a}-patch-{stamp}"),
+        format!("\u{1f600}-patch-{stamp}"),
+    );
+    let path = |id: &str| format!("/models/{}", String::from(js_sys::encode_uri_component(id)));
     let model = |id: &str| {
         format!(r#"{{"id":"{id}","name":"Patch","provider_id":"openai","context_window":4096}}"#)
     };
@@ -376,6 +383,8 @@ async fn patched_lists_are_what_a_new_service_makes_and_keep_untouched_objects()
     let steps = [
         ("POST", "/models".to_owned(), model(&first)),
         ("POST", "/models".to_owned(), model(&last)),
+        ("POST", "/models".to_owned(), model(&emoji)),
+        ("POST", "/models".to_owned(), model(&wide)),
         (
             "PATCH",
             format!("/models/{first}"),
@@ -388,6 +397,8 @@ async fn patched_lists_are_what_a_new_service_makes_and_keep_untouched_objects()
         ),
         ("DELETE", format!("/models/{first}"), String::new()),
         ("DELETE", format!("/models/{last}"), String::new()),
+        ("DELETE", path(&wide), String::new()),
+        ("DELETE", path(&emoji), String::new()),
     ];
     let mut before = service.get_state();
     for (method, path, body) in steps {
@@ -426,8 +437,7 @@ async fn patched_lists_are_what_a_new_service_makes_and_keep_untouched_objects()
         }
         // Untouched entities: the same objects as before the change.
         for id in ids_of(&after, "models") {
-            if id != first
-                && id != last
+            if ![&first, &last, &wide, &emoji].contains(&&id)
                 && let Some(old) = entity(&before, "models", &id)
             {
                 let new = entity(&after, "models", &id).unwrap();
