@@ -1141,6 +1141,29 @@ impl Drop for Uncaught {
     }
 }
 
+/// `initialize()` and `forceSync()` still waiting when the service is
+/// destroyed are rejected, saying so, rather than left pending.
+#[wasm_bindgen_test]
+async fn waiting_promises_are_rejected_when_the_service_is_destroyed() {
+    let reason = |outcome: Result<JsValue, JsValue>| {
+        let error = outcome.expect_err("rejected");
+        js_sys::Reflect::get(&error, &"message".into())
+            .unwrap()
+            .as_string()
+            .unwrap()
+    };
+    let fresh = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
+    let initialized = fresh.initialize();
+    fresh.destroy();
+    let outcome = settled_within(&initialized, 3000).await;
+    assert_eq!(reason(outcome), "the service was destroyed");
+    let service = connected().await;
+    let forced = service.force_sync();
+    service.destroy();
+    let outcome = settled_within(&forced, 3000).await;
+    assert_eq!(reason(outcome), "the service was destroyed");
+}
+
 /// `promise`'s outcome, or a rejection (`undefined`) after `ms`: a promise
 /// that never settles fails the test instead of hanging it.
 async fn settled_within(promise: &js_sys::Promise, ms: i32) -> Result<JsValue, JsValue> {
