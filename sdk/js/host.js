@@ -177,8 +177,11 @@ export function objectsFill(o, made, fallbacks) {
 // `from`: 0 a promise handed to `track` fulfilled and 1 rejected (`what` is
 // the number it was handed with), 2 a timer, 3 the page, 4 the WebSocket,
 // 5 the tabs (`what` and `value` as those parts below say).
-export const hookNew = (on) => ({ on });
+// A destroyed service's hook is marked (`hookDestroyed`): what it then asks
+// for (a token) is refused, what it waits on still comes.
+export const hookNew = (on) => ({ on, destroyed: false });
 export const hookOff = (hook) => void (hook.on = null);
+export const hookDestroyed = (hook) => void (hook.destroyed = true);
 // The function a part below calls, `(what, value)`, for the hook as `from`.
 export const hookFor = (hook, from) => (what, value) => hook.on?.(from, what, value);
 export const track = (hook, which, promise) =>
@@ -297,13 +300,61 @@ export const cacheDelete = (holder, first, second) =>
     if (second !== undefined) await settle(store("readwrite").delete(second));
   });
 
+// ---- credentials (sdk/src/auth.rs)
+// The config's `headers` (an object of strings), `getToken` (a function)
+// and `credentials` (`fetch`'s mode), checked in that order: an object of
+// them, or the number of the first that is wrong (1, 2, 3).
+const MODES = ["omit", "same-origin", "include"];
+export function credentialsOf(config) {
+  const given = (name) => (typeof config === "object" && config !== null ? config[name] ?? undefined : undefined);
+  const headers = given("headers");
+  const entries = headers === undefined ? [] : headers instanceof Object ? Object.entries(headers) : null;
+  if (!entries || entries.some(([, value]) => typeof value !== "string")) return 1;
+  const getToken = given("getToken");
+  if (getToken !== undefined && !(getToken instanceof Function)) return 2;
+  const mode = given("credentials");
+  if (mode !== undefined && !MODES.includes(mode)) return 3;
+  return { headers: entries, getToken, mode };
+}
+// What whose copy this is comes from (sdk/src/auth.rs digests it): each
+// header's name (ASCII lower case) and value, then the token's, a line
+// each; "" without either.
+export const identityText = (creds, token) =>
+  [...creds.headers, ...(token === undefined ? [] : [["authorization", `Bearer ${token}`]])]
+    .map(([name, value]) => `${name.replace(/[A-Z]+/g, (upper) => upper.toLowerCase())}\n${value}\n`)
+    .join("");
+// The token for the next request or connection, asked once what runs now
+// is done: getToken()'s (awaited if it is a promise or any thenable, for at
+// most `ms`), else a bearer token in the configured Authorization;
+// undefined for none. Rejects with [4, message] when getToken fails (or
+// gives neither a string nor null), [5] when the service was destroyed
+// first: a request is never sent without the token the app meant to give.
+export async function tokenOf(hook, creds, ms) {
+  await null;
+  if (hook.destroyed) throw [5];
+  if (!creds.getToken) {
+    const [, value] = creds.headers.find(([name, value]) => /^authorization$/i.test(name) && value.startsWith("Bearer ")) ?? [];
+    return value?.slice(7);
+  }
+  let token;
+  try {
+    token = await within(creds.getToken.call(null), ms);
+  } catch (e) {
+    throw [4, message(e)];
+  }
+  if (typeof token === "string") return token || undefined;
+  if (token == null) return undefined;
+  throw [4, "it gave neither a string nor null"];
+}
+
 // ---- fetch (sdk/src/transport/http.rs)
 // `fetch` with a deadline (an AbortController fired by a timer), for
-// sdk/src/transport/http.rs. Resolves with the answer's text; rejects with
-// [kind, detail, retryAfterMs]: kind 0 network (detail: the message),
+// sdk/src/transport/http.rs, with the credentials (`credentialsOf`) and
+// the token (`tokenOf`) first. Resolves with the answer's text; rejects
+// with [kind, detail, retryAfterMs]: kind 0 network (detail: the message),
 // 1 timeout, 2 HTTP status (detail: the status; `Retry-After` in ms, if
 // any, on 429/503 and the like), 3 the body could not be read (detail: the
-// message).
+// message), or as `tokenOf` (4, 5).
 
 // `Retry-After` in ms: delta-seconds or an HTTP date.
 function retryAfter(response) {
@@ -315,18 +366,19 @@ function retryAfter(response) {
   return Number.isNaN(at) ? undefined : Math.max(at - Date.now(), 0);
 }
 
-// `headers`: names and values in turn; `token`, if there is one, goes in
-// `Authorization` (over a configured one).
-export async function fetchText(method, url, body, timeoutMs, headers, token, credentials) {
+// The token, if there is one, goes in `Authorization` (over a configured
+// one).
+export async function fetchText(hook, creds, method, url, body, timeoutMs) {
+  const token = await tokenOf(hook, creds, timeoutMs);
   if (typeof window === "undefined") throw [0, "no window: the SDK runs in a browser page"];
   const controller = new AbortController();
   let request;
   try {
     const init = { method, signal: controller.signal };
-    if (credentials) init.credentials = credentials;
-    if (body !== undefined || headers.length > 0 || token !== undefined) {
+    if (creds.mode) init.credentials = creds.mode;
+    if (body !== undefined || creds.headers.length > 0 || token !== undefined) {
       const sent = new Headers();
-      for (let i = 0; i < headers.length; i += 2) sent.set(headers[i], headers[i + 1]);
+      for (const [name, value] of creds.headers) sent.set(name, value);
       if (token !== undefined) sent.set("authorization", `Bearer ${token}`);
       if (body !== undefined) {
         init.body = body;
@@ -338,7 +390,7 @@ export async function fetchText(method, url, body, timeoutMs, headers, token, cr
   } catch (e) {
     throw [0, message(e)];
   }
-  const deadline = setTimeout(() => controller.abort(), Math.min(timeoutMs, 2 ** 31 - 1));
+  const deadline = setTimeout(() => controller.abort(), longest(timeoutMs));
   try {
     let response;
     try {
@@ -482,12 +534,13 @@ export function leaveTabs(tab) {
 }
 
 
-// ---- timers (sdk/src/driver.rs, sdk/src/auth.rs)
+// ---- timers (sdk/src/driver.rs; `within` for `tokenOf`)
 // `on(which)` after `ms` (at most setTimeout's own limit); the handle
 // cancels it.
-export const timerSet = (on, ms, which) => setTimeout(on, Math.min(Math.max(ms, 0), 2 ** 31 - 1), which);
+const longest = (ms) => Math.min(Math.max(ms, 0), 2 ** 31 - 1);
+export const timerSet = (on, ms, which) => setTimeout(on, longest(ms), which);
 export const timerClear = (handle) => clearTimeout(handle);
 // `value` (a promise or any thenable, or a value) if it settles within `ms`,
 // else a rejection: "no answer in time".
-export const within = (value, ms) =>
-  Promise.race([value, new Promise((_, reject) => setTimeout(reject, ms, "no answer in time"))]);
+const within = (value, ms) =>
+  Promise.race([value, new Promise((_, reject) => setTimeout(reject, longest(ms), "no answer in time"))]);

@@ -15,7 +15,7 @@ use provider_sync_protocol::{EventPayload, ModelSpecification, SyncRequest, Sync
 use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::auth::{Auth, Token};
+use crate::auth::{Auth, token_of};
 use crate::cache::{CACHE_SCHEMA, CacheRecord, Freshness, confirmed_key, usable};
 use crate::config::{LogLevel, Settings};
 use crate::error::{SdkError, decimal};
@@ -47,6 +47,9 @@ extern "C" {
     fn hook_new(on: &Function) -> JsValue;
     #[wasm_bindgen(js_name = hookOff)]
     fn hook_off(hook: &JsValue);
+    /// Marks the hook's service destroyed: a token is no longer asked for.
+    #[wasm_bindgen(js_name = hookDestroyed)]
+    fn hook_destroyed(hook: &JsValue);
     /// The function `(what, value)` that the hook hears as `from`.
     #[wasm_bindgen(js_name = hookFor)]
     fn hook_for(hook: &JsValue, from: u32) -> Function;
@@ -100,15 +103,21 @@ type Cached = (SyncState, Freshness);
 /// What the driver does once a promise it handed to JavaScript settles (or,
 /// for `Later`, once what runs now is done).
 #[derive(Debug)]
+// A few are kept at a time (`steps`); boxing the input would cost an
+// allocation per step to save a few hundred bytes of their slots.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Later(Input),
     /// `initialize()`'s start: whose copy this is, then the cache.
     Begin,
-    /// Asking for a token, once what runs now is done (the commands of the
-    /// batch that asked are carried out first: a `destroy()` among them
-    /// refuses it).
-    Ask(ForToken),
-    Token(ForToken),
+    /// The token for a socket's opening, in its turn, with `query` on the
+    /// socket's URL.
+    SocketToken {
+        turn: u32,
+        query: Vec<String>,
+    },
+    /// The token, to work out whose copy this is; then what was waiting.
+    Identity(Identified),
     /// A request's answer.
     Answer {
         kind: RequestKind,
@@ -136,23 +145,6 @@ impl std::fmt::Debug for Clearing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Clearing")
     }
-}
-
-/// What a token is asked for.
-#[derive(Debug)]
-enum ForToken {
-    Fetch {
-        kind: RequestKind,
-        what: &'static str,
-        method: &'static str,
-        url: String,
-        body: Option<String>,
-        timeout: f64,
-    },
-    /// A socket's opening, in its turn, with `query` on the socket's URL.
-    Socket { turn: u32, query: Vec<String> },
-    /// Whose copy this is, then what was waiting for it.
-    Identify(Identified),
 }
 
 /// What waits for the copy's identity.
@@ -740,10 +732,15 @@ impl Driver {
             None => {}
             Some(Step::Later(input)) => self.dispatch(input),
             Some(Step::Begin) => self.identify(Identified::Load),
-            Some(Step::Ask(then)) => self.ask_token(then),
-            Some(Step::Token(then)) => {
-                let answer = if fulfilled { Ok(value) } else { Err(value) };
-                self.token_known(then, Auth::token_of(answer));
+            Some(Step::SocketToken { turn, query }) => {
+                self.socket_token(turn, query, token_in(fulfilled, &value));
+            }
+            Some(Step::Identity(then)) => {
+                // A token that cannot be had now counts as none: the copy is
+                // then kept apart from any token's.
+                let token = token_in(fulfilled, &value).ok().flatten();
+                *self.identity.borrow_mut() = Some(self.auth.identity(token.as_deref()));
+                self.identified(then);
             }
             Some(Step::Answer {
                 kind,
@@ -876,106 +873,67 @@ impl Driver {
                 None,
             ),
         };
-        self.with_token(ForToken::Fetch {
-            kind,
-            what,
+        let url = crate::json::concat(&[&self.urls.api, path]);
+        let answer = fetch_text(
+            &self.hook,
+            self.auth.js(),
             method,
-            url: crate::json::concat(&[&self.urls.api, path]),
-            body,
+            &url,
+            body.as_deref(),
             timeout,
-        });
-    }
-
-    /// Goes on with `then` once the token for the next request or
-    /// connection is known, if credentials say there is one: asked once what
-    /// runs now is done, answered at once without `getToken`, else when it
-    /// answers (never waiting longer than `syncTimeout`). Refused once
-    /// destroyed.
-    fn with_token(&self, then: ForToken) {
-        self.later_step(Step::Ask(then));
-    }
-
-    fn ask_token(&self, then: ForToken) {
-        if self.is_destroyed() {
-            return self.token_known(then, Err(SdkError::Destroyed));
-        }
-        let timeout = self.core.borrow().settings().sync_timeout;
-        match self.auth.token(timeout) {
-            Ok(Token::Known(token)) => self.token_known(then, Ok(token)),
-            Ok(Token::Asked(promise)) => self.wait(&promise, Step::Token(then)),
-            Err(error) => self.token_known(then, Err(error)),
-        }
-    }
-
-    fn token_known(&self, then: ForToken, token: Result<Option<String>, SdkError>) {
-        match then {
-            ForToken::Fetch {
+        );
+        self.wait(
+            &answer,
+            Step::Answer {
                 kind,
                 what,
-                method,
-                url,
-                body,
                 timeout,
-            } => match token {
-                Ok(token) => {
-                    let answer = fetch_text(
-                        method,
-                        &url,
-                        body.as_deref(),
-                        timeout,
-                        self.auth.sent(),
-                        token.as_deref(),
-                        self.auth.credentials(),
-                    );
-                    self.wait(
-                        &answer,
-                        Step::Answer {
-                            kind,
-                            what,
-                            timeout,
-                        },
-                    );
-                }
-                Err(error) => self.dispatch(Input::RequestFailed {
-                    request: kind,
-                    error,
-                }),
             },
-            ForToken::Socket { turn, mut query } => {
-                match token {
-                    // The socket cannot carry headers: the token goes in the URL.
-                    Ok(Some(token)) => {
-                        let token = String::from(js_sys::encode_uri_component(&token));
-                        query.push(crate::json::concat(&["access_token=", &token]));
-                    }
-                    Ok(None) => {}
-                    // Unless closed or opened again while the token was asked.
-                    Err(error) if self.socket_turn.get() == turn => {
-                        return self.dispatch(Input::SocketClosed {
-                            reason: error.message(),
-                        });
-                    }
-                    Err(_) => return,
-                }
-                // Closed or opened again while the token was fetched.
-                if self.socket_turn.get() != turn || self.is_destroyed() {
-                    return;
-                }
-                let mut url = self.urls.ws.clone();
-                for part in &query {
-                    url.push(if url.contains('?') { '&' } else { '?' });
-                    url.push_str(part);
-                }
-                self.connect(&url);
+        );
+    }
+
+    /// Asks for the token (`tokenOf`: once what runs now is done, so the
+    /// commands of the batch that asked are carried out first, and a
+    /// `destroy()` among them refuses it; never waiting longer than
+    /// `syncTimeout`), then goes on with `step`.
+    fn with_token(&self, step: Step) {
+        let timeout = self.core.borrow().settings().sync_timeout;
+        self.wait(&token_of(&self.hook, self.auth.js(), timeout), step);
+    }
+
+    /// A socket's opening, once its token is known: unless closed or opened
+    /// again meanwhile.
+    fn socket_token(
+        &self,
+        turn: u32,
+        mut query: Vec<String>,
+        token: Result<Option<String>, SdkError>,
+    ) {
+        match token {
+            // The socket cannot carry headers: the token goes in the URL.
+            Ok(Some(token)) => {
+                let token = String::from(js_sys::encode_uri_component(&token));
+                query.push(crate::json::concat(&["access_token=", &token]));
             }
-            ForToken::Identify(then) => {
-                // A token that cannot be had now counts as none: the copy is
-                // then kept apart from any token's.
-                let token = token.ok().flatten();
-                *self.identity.borrow_mut() = Some(self.auth.identity(token.as_deref()));
-                self.identified(then);
+            Ok(None) => {}
+            // Unless closed or opened again while the token was asked.
+            Err(error) if self.socket_turn.get() == turn => {
+                return self.dispatch(Input::SocketClosed {
+                    reason: error.message(),
+                });
             }
+            Err(_) => return,
         }
+        // Closed or opened again while the token was fetched.
+        if self.socket_turn.get() != turn || self.is_destroyed() {
+            return;
+        }
+        let mut url = self.urls.ws.clone();
+        for part in &query {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(part);
+        }
+        self.connect(&url);
     }
 
     /// Works out whose copy this is, once (see `identity`), then goes on
@@ -984,7 +942,7 @@ impl Driver {
         if self.identity.borrow().is_some() {
             self.identified(then);
         } else {
-            self.with_token(ForToken::Identify(then));
+            self.with_token(Step::Identity(then));
         }
     }
 
@@ -1034,7 +992,7 @@ impl Driver {
                 &encoded,
             ]));
         }
-        self.with_token(ForToken::Socket { turn, query });
+        self.with_token(Step::SocketToken { turn, query });
     }
 
     /// What the socket says ([`websocket::OPENED`], …), with its text.
@@ -1669,6 +1627,7 @@ impl Driver {
     }
 
     pub(crate) fn destroy(&self) {
+        hook_destroyed(&self.hook);
         self.dispatch(Input::Destroy);
         self.tabs.borrow_mut().take();
         self.page.borrow_mut().take();
@@ -1703,5 +1662,14 @@ fn read_answer(kind: RequestKind, what: &'static str, text: &str) -> Result<Inpu
             })
         }
         RequestKind::Version => from_text(text, what).map(Input::VersionSeen),
+    }
+}
+
+/// The token `tokenOf` settled with (or why there is none).
+fn token_in(fulfilled: bool, value: &JsValue) -> Result<Option<String>, SdkError> {
+    if fulfilled {
+        Ok(value.as_string())
+    } else {
+        Err(failure_of("getToken()", 0.0, value))
     }
 }

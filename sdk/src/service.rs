@@ -123,10 +123,7 @@ impl ProviderSyncService {
     /// its URLs against the page. Nothing is fetched until `initialize()`.
     #[wasm_bindgen(constructor)]
     pub fn new(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncService, JsError> {
-        let auth = match &config {
-            Some(ts) => crate::auth::Auth::read(&ts.js_value())?,
-            None => Default::default(),
-        };
+        let auth = crate::auth::Auth::read(&config.as_ref().map(Ts::js_value).unwrap_or_default())?;
         let config = config_of(config)?;
         let driver = Driver::new(config.settings()?, auth)?;
         if let Some(state) = config.bootstrap {

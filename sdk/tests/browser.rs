@@ -2279,6 +2279,101 @@ async fn credentials_reach_fetch_and_a_failing_token_is_reported() {
     }
 }
 
+/// The error `initialize()` rejects with.
+async fn initialize_error(service: &ProviderSyncService) -> String {
+    let error = JsFuture::from(service.initialize()).await.unwrap_err();
+    js_sys::Reflect::get(&error, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap()
+}
+
+/// A config with `extra` (JSON) and `getToken` made of `body`, which may
+/// count its calls in `globalThis.tokenAsked`.
+fn with_get_token(
+    tune: impl FnOnce(&mut ProviderSyncConfig),
+    extra: &str,
+    body: &str,
+) -> tsify::Ts<ProviderSyncConfig> {
+    let given: JsValue = with_extra(config(tune), extra).into();
+    let get_token = Function::new_no_args(body);
+    js_sys::Reflect::set(&given, &"getToken".into(), &get_token).unwrap();
+    tsify::Ts::new_unchecked(given)
+}
+
+#[wasm_bindgen_test]
+async fn get_token_is_awaited_within_the_timeout_refused_after_destroy_and_keys_the_cache() {
+    let no_cache = |c: &mut ProviderSyncConfig| {
+        c.enable_cache = Some(false);
+        c.sync_timeout = Some(300.0);
+    };
+    // Neither a string nor null: nothing is sent without the token meant.
+    let service =
+        ProviderSyncService::new(Some(with_get_token(no_cache, "{}", "return 42"))).unwrap();
+    let message = initialize_error(&service).await;
+    assert_eq!(
+        message,
+        "getToken() failed: it gave neither a string nor null"
+    );
+    service.destroy();
+    // One that never answers is given up after syncTimeout.
+    let service = ProviderSyncService::new(Some(with_get_token(
+        no_cache,
+        "{}",
+        "return new Promise(() => {})",
+    )))
+    .unwrap();
+    let message = initialize_error(&service).await;
+    assert_eq!(message, "getToken() failed: no answer in time");
+    service.destroy();
+    // Destroyed in the same turn as initialize(): never asked.
+    js_sys::Reflect::set(&js_sys::global(), &"tokenAsked".into(), &0.into()).unwrap();
+    let counting = "globalThis.tokenAsked += 1; return null";
+    let service = ProviderSyncService::new(Some(with_get_token(no_cache, "{}", counting))).unwrap();
+    let waiting = JsFuture::from(service.initialize());
+    service.destroy();
+    assert!(
+        waiting.await.is_err(),
+        "initialize() rejects once destroyed"
+    );
+    sleep(100).await;
+    let asked = js_sys::Reflect::get(&js_sys::global(), &"tokenAsked".into()).unwrap();
+    assert_eq!(asked.as_f64(), Some(0.0), "getToken was not called");
+    // Whose copy it is: the headers (names in lower case) and the token,
+    // digested with FNV-1a as releases before this one did, so a copy
+    // they cached under a token still loads.
+    let service = ProviderSyncService::new(Some(with_get_token(
+        |_| {},
+        r#"{"headers":{"X-Tenant":"acme"}}"#,
+        "return Promise.resolve('abc')",
+    )))
+    .unwrap();
+    JsFuture::from(service.clear_cache()).await.unwrap();
+    JsFuture::from(service.initialize()).await.unwrap();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "x-tenant\nacme\nauthorization\nBearer abc\n".bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let entry = format!("{}#{hash:x}", server());
+    eventually(5000, "the copy cached under its credentials", || async {
+        let keys = js("return new Promise((ok, fail) => {
+               const open = indexedDB.open('provider-sync');
+               open.onerror = () => fail(open.error);
+               open.onsuccess = () => {
+                 try {
+                   const keys = open.result.transaction('states').objectStore('states').getAllKeys();
+                   keys.onsuccess = () => { open.result.close(); ok(keys.result.map(String)); };
+                 } catch (e) { open.result.close(); ok([]); }
+               };
+             })")
+        .await
+        .unwrap();
+        js_sys::Array::from(&keys).includes(&entry.clone().into(), 0)
+    })
+    .await;
+    service.destroy();
+}
+
 #[wasm_bindgen_test]
 async fn a_cache_written_by_the_previous_release_still_loads() {
     // The record as the previous release wrote it: schema 1, under the

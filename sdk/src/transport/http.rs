@@ -11,19 +11,18 @@ use crate::error::SdkError;
 
 #[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
-    /// Sends a request: the promise of the answer's text (JSON, read by the
-    /// caller), rejected with what [`failure_of`] reads. `headers`: names
-    /// and values in turn; `token` goes in `Authorization` as a bearer
-    /// token.
+    /// Sends a request with the credentials (`crate::auth::Auth::js`) and,
+    /// first, the token (`tokenOf`): the promise of the answer's text
+    /// (JSON, read by the caller), rejected with what [`failure_of`] reads.
+    /// `hook`: the driver's, which says whether the service was destroyed.
     #[wasm_bindgen(js_name = fetchText)]
     pub(crate) fn fetch_text(
+        hook: &JsValue,
+        credentials: &JsValue,
         method: &str,
         url: &str,
         body: Option<&str>,
         timeout_ms: f64,
-        headers: &Array,
-        token: Option<&str>,
-        credentials: Option<&str>,
     ) -> Promise;
 }
 
@@ -51,6 +50,13 @@ pub(crate) fn failure_of(what: &'static str, timeout_ms: f64, failure: &JsValue)
             what,
             message: message(),
         },
+        // The token for it (`tokenOf`): getToken failed, or the service
+        // was destroyed before it was asked.
+        Some(4.0) => SdkError::Network {
+            what: "getToken()",
+            message: message(),
+        },
+        Some(5.0) => SdkError::Destroyed,
         _ => SdkError::Network {
             what,
             message: message(),
