@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::auth::{Auth, token_of};
-use crate::cache::{CACHE_SCHEMA, CacheRecord, Freshness, confirmed_key, usable};
+use crate::cache::{CacheRecord, Freshness, confirmed_key, record_text, usable};
 use crate::config::{LogLevel, Settings};
 use crate::error::{SdkError, decimal};
 use crate::idb::{Outcome, cache_close, cache_delete, cache_load, cache_new, cache_put};
@@ -1482,19 +1482,16 @@ impl Driver {
             return;
         }
         self.save_again.set(false);
-        let record = self.core.borrow().state().map(|state| CacheRecord {
-            schema: CACHE_SCHEMA,
-            source: self.urls.api.clone(),
-            saved_at: now(),
-            state: state.clone(),
-        });
         // As JSON text: one string for IndexedDB to copy, where an object
         // (3,345 models of LiteLLM's catalog) was first made by `JSON.parse`
         // and then cloned field by field by `put()`.
-        let written = record.and_then(|record| {
-            let text = crate::json::write(&record);
-            self.store(&self.cache_key(), &JsValue::from_str(&text))
-        });
+        let text = self
+            .core
+            .borrow()
+            .state()
+            .map(|state| record_text(&self.urls.api, now(), state));
+        let written =
+            text.and_then(|text| self.store(&self.cache_key(), &JsValue::from_str(&text)));
         match written {
             Some(written) => self.wait(&written, Step::Saved),
             None => self.saved(),
