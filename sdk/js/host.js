@@ -306,12 +306,22 @@ export const cacheDelete = (holder, first, second) =>
 // them, or the number of the first that is wrong (1, 2, 3).
 const MODES = ["omit", "same-origin", "include"];
 export function credentialsOf(config) {
-  const given = (name) => (typeof config === "object" && config !== null ? config[name] ?? undefined : undefined);
+  // A property whose getter throws counts as not set.
+  const given = (name) => {
+    try {
+      return typeof config === "object" && config !== null ? config[name] ?? undefined : undefined;
+    } catch {
+      return undefined;
+    }
+  };
   const headers = given("headers");
-  const entries = headers === undefined ? [] : headers instanceof Object ? Object.entries(headers) : null;
+  let entries = null;
+  try {
+    entries = headers === undefined ? [] : headers instanceof Object ? Object.entries(headers) : null;
+  } catch {}
   if (!entries || entries.some(([, value]) => typeof value !== "string")) return 1;
   const getToken = given("getToken");
-  if (getToken !== undefined && !(getToken instanceof Function)) return 2;
+  if (getToken !== undefined && typeof getToken !== "function") return 2;
   const mode = given("credentials");
   if (mode !== undefined && !MODES.includes(mode)) return 3;
   return { headers: entries, getToken, mode };
@@ -327,11 +337,13 @@ export const identityText = (creds, token) =>
 // is done: getToken()'s (awaited if it is a promise or any thenable, for at
 // most `ms`), else a bearer token in the configured Authorization;
 // undefined for none. Rejects with [4, message] when getToken fails (or
-// gives neither a string nor null), [5] when the service was destroyed
-// first: a request is never sent without the token the app meant to give.
+// gives neither a string nor null), [5] when the service was destroyed (or
+// let go of) before the token was asked or while it was: a request is never
+// sent without the token the app meant to give, nor for a service gone.
+const gone = (hook) => hook.destroyed || !hook.on;
 export async function tokenOf(hook, creds, ms) {
   await null;
-  if (hook.destroyed) throw [5];
+  if (gone(hook)) throw [5];
   if (!creds.getToken) {
     const [, value] = creds.headers.find(([name, value]) => /^authorization$/i.test(name) && value.startsWith("Bearer ")) ?? [];
     return value?.slice(7);
@@ -342,6 +354,7 @@ export async function tokenOf(hook, creds, ms) {
   } catch (e) {
     throw [4, message(e)];
   }
+  if (gone(hook)) throw [5];
   if (typeof token === "string") return token || undefined;
   if (token == null) return undefined;
   throw [4, "it gave neither a string nor null"];

@@ -2279,9 +2279,19 @@ async fn credentials_reach_fetch_and_a_failing_token_is_reported() {
     }
 }
 
-/// The error `initialize()` rejects with.
+/// The error `initialize()` rejects with (within 5 s, or the test fails).
 async fn initialize_error(service: &ProviderSyncService) -> String {
-    let error = JsFuture::from(service.initialize()).await.unwrap_err();
+    let race = Function::new_with_args(
+        "p",
+        "return Promise.race([p, new Promise((ok) => setTimeout(ok, 5000, 'settled'))])",
+    );
+    let raced: js_sys::Promise = race
+        .call1(&JsValue::NULL, &service.initialize())
+        .unwrap()
+        .unchecked_into();
+    let error = JsFuture::from(raced)
+        .await
+        .expect_err("initialize() rejected within 5 s");
     js_sys::Reflect::get(&error, &"message".into())
         .unwrap()
         .as_string()
@@ -2326,6 +2336,16 @@ async fn get_token_is_awaited_within_the_timeout_refused_after_destroy_and_keys_
     let message = initialize_error(&service).await;
     assert_eq!(message, "getToken() failed: no answer in time");
     service.destroy();
+    // One that throws at once, called on nothing (`this` is null).
+    let service = ProviderSyncService::new(Some(with_get_token(
+        no_cache,
+        "{}",
+        "'use strict'; throw new Error(this === null ? 'signed out' : 'this was set')",
+    )))
+    .unwrap();
+    let message = initialize_error(&service).await;
+    assert_eq!(message, "getToken() failed: signed out");
+    service.destroy();
     // Destroyed in the same turn as initialize(): never asked.
     js_sys::Reflect::set(&js_sys::global(), &"tokenAsked".into(), &0.into()).unwrap();
     let counting = "globalThis.tokenAsked += 1; return null";
@@ -2356,22 +2376,45 @@ async fn get_token_is_awaited_within_the_timeout_refused_after_destroy_and_keys_
     }
     let entry = format!("{}#{hash:x}", server());
     eventually(5000, "the copy cached under its credentials", || async {
-        let keys = js("return new Promise((ok, fail) => {
-               const open = indexedDB.open('provider-sync');
-               open.onerror = () => fail(open.error);
-               open.onsuccess = () => {
-                 try {
-                   const keys = open.result.transaction('states').objectStore('states').getAllKeys();
-                   keys.onsuccess = () => { open.result.close(); ok(keys.result.map(String)); };
-                 } catch (e) { open.result.close(); ok([]); }
-               };
-             })")
-        .await
-        .unwrap();
-        js_sys::Array::from(&keys).includes(&entry.clone().into(), 0)
+        js_sys::Array::from(&cached_keys().await).includes(&entry.clone().into(), 0)
     })
     .await;
     service.destroy();
+    // Without getToken, the bearer token of a configured Authorization
+    // header is the token (its line comes twice, as before).
+    let given = with_extra(
+        config(|_| {}),
+        r#"{"headers":{"Authorization":"Bearer xyz"}}"#,
+    );
+    let service = ProviderSyncService::new(Some(given)).unwrap();
+    JsFuture::from(service.clear_cache()).await.unwrap();
+    JsFuture::from(service.initialize()).await.unwrap();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "authorization\nBearer xyz\nauthorization\nBearer xyz\n".bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let entry = format!("{}#{hash:x}", server());
+    eventually(5000, "the copy cached under the header's token", || async {
+        js_sys::Array::from(&cached_keys().await).includes(&entry.clone().into(), 0)
+    })
+    .await;
+    service.destroy();
+}
+
+/// The keys of the IndexedDB records (none before the store is made).
+async fn cached_keys() -> JsValue {
+    js("return new Promise((ok, fail) => {
+           const open = indexedDB.open('provider-sync');
+           open.onerror = () => fail(open.error);
+           open.onsuccess = () => {
+             try {
+               const keys = open.result.transaction('states').objectStore('states').getAllKeys();
+               keys.onsuccess = () => { open.result.close(); ok(keys.result.map(String)); };
+             } catch (e) { open.result.close(); ok([]); }
+           };
+         })")
+    .await
+    .unwrap()
 }
 
 #[wasm_bindgen_test]

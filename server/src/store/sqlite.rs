@@ -21,8 +21,8 @@ pub struct SqliteStore {
     /// holding the lock writes the file, so it is exact; a commit holds it
     /// for its length. With it, a commit looks for events to trim by bytes
     /// only when the log has outgrown its bound: the window over every
-    /// body that finds them read the whole log each time (0.5–1.2 ms of a
-    /// write's 1.5 ms of CPU with 650 events; BENCHMARKS.md).
+    /// body that finds them read the whole log each time (1.1–1.3 ms of
+    /// CPU on a log of 1,000 events; BENCHMARKS.md).
     log_bytes: std::sync::Arc<tokio::sync::Mutex<Option<u64>>>,
 }
 
@@ -460,26 +460,34 @@ impl Store for SqliteStore {
             .iter()
             .map(|(_, body)| body.len() as u64)
             .sum();
-        let trimmed: u64 = trimmed.iter().map(|&bytes| bytes.max(0) as u64).sum();
-        let total = match known.map(|bytes| (bytes + added).saturating_sub(trimmed)) {
+        let sum = |bytes: &[i64]| bytes.iter().map(|&b| b.max(0) as u64).sum::<u64>();
+        // Unknown if it was, or if more went than it counted.
+        let counted = known.and_then(|bytes| (bytes + added).checked_sub(sum(&trimmed)));
+        let total = match counted {
             Some(total) if total <= commit.retain_bytes => total,
-            // Outgrown (or not known yet): trim by bytes, then count again.
+            // Outgrown (or not known): trim by bytes, less what that took.
             _ => {
-                sqlx::query(
+                let trimmed: Vec<i64> = sqlx::query_scalar(
                     "DELETE FROM events WHERE version <= ? AND version <= (SELECT version FROM \
                      (SELECT version, SUM(length(CAST(body AS BLOB))) OVER (ORDER BY version DESC) AS newer FROM events) \
-                     WHERE newer > ? ORDER BY version DESC LIMIT 1)",
+                     WHERE newer > ? ORDER BY version DESC LIMIT 1) \
+                     RETURNING length(CAST(body AS BLOB))",
                 )
                 .bind(commit.base_version as i64)
                 .bind(commit.retain_bytes.min(i64::MAX as u64) as i64)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await?;
-                let total: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(SUM(length(CAST(body AS BLOB))), 0) FROM events",
-                )
-                .fetch_one(&mut *tx)
-                .await?;
-                total.max(0) as u64
+                match counted.and_then(|total| total.checked_sub(sum(&trimmed))) {
+                    Some(total) => total,
+                    None => {
+                        let total: i64 = sqlx::query_scalar(
+                            "SELECT COALESCE(SUM(length(CAST(body AS BLOB))), 0) FROM events",
+                        )
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        total.max(0) as u64
+                    }
+                }
             }
         };
         tx.commit().await?;
@@ -706,6 +714,13 @@ mod tests {
             let trimmed = rule(&mut expected, &new, retain, retain_bytes);
             bound = [bound[0] || trimmed[0], bound[1] || trimmed[1]];
             assert_eq!(logged(&store).await, expected, "after commit {i}");
+            // The count is the log's, known after every commit.
+            let bytes = expected.iter().map(|e| e.1).sum::<u64>();
+            assert_eq!(
+                *store.log_bytes.lock().await,
+                Some(bytes),
+                "after commit {i}"
+            );
         }
         assert_eq!(bound, [true, true], "both rules took events out");
         store.close().await;
