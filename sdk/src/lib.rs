@@ -41,6 +41,11 @@ pub mod machine;
 pub mod view;
 pub mod wire;
 
+// wasm-bindgen reads `js/host.js` (the snippet the glue imports) while
+// compiling this crate; including it here makes cargo rebuild the crate
+// when it changes. The constant itself is not used.
+#[cfg(target_arch = "wasm32")]
+const _HOST_JS: &str = include_str!("../js/host.js");
 #[cfg(target_arch = "wasm32")]
 mod auth;
 #[cfg(target_arch = "wasm32")]

@@ -2368,18 +2368,7 @@ async fn get_token_is_awaited_within_the_timeout_refused_after_destroy_and_keys_
         "return Promise.resolve('abc')",
     )))
     .unwrap();
-    JsFuture::from(service.clear_cache()).await.unwrap();
-    JsFuture::from(service.initialize()).await.unwrap();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in "x-tenant\nacme\nauthorization\nBearer abc\n".bytes() {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let entry = format!("{}#{hash:x}", server());
-    eventually(5000, "the copy cached under its credentials", || async {
-        js_sys::Array::from(&cached_keys().await).includes(&entry.clone().into(), 0)
-    })
-    .await;
-    service.destroy();
+    cached_under(&service, "x-tenant\nacme\nauthorization\nBearer abc\n").await;
     // Without getToken, the bearer token of a configured Authorization
     // header is the token (its line comes twice, as before).
     let given = with_extra(
@@ -2387,15 +2376,26 @@ async fn get_token_is_awaited_within_the_timeout_refused_after_destroy_and_keys_
         r#"{"headers":{"Authorization":"Bearer xyz"}}"#,
     );
     let service = ProviderSyncService::new(Some(given)).unwrap();
+    cached_under(
+        &service,
+        "authorization\nBearer xyz\nauthorization\nBearer xyz\n",
+    )
+    .await;
+}
+
+/// Starts `service` from nothing and waits for its copy in IndexedDB
+/// under the key of `lines` (its credentials' lines), digested with
+/// FNV-1a; then destroys it.
+async fn cached_under(service: &ProviderSyncService, lines: &str) {
     JsFuture::from(service.clear_cache()).await.unwrap();
     JsFuture::from(service.initialize()).await.unwrap();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in "authorization\nBearer xyz\nauthorization\nBearer xyz\n".bytes() {
+    for byte in lines.bytes() {
         hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
     }
-    let entry = format!("{}#{hash:x}", server());
-    eventually(5000, "the copy cached under the header's token", || async {
-        js_sys::Array::from(&cached_keys().await).includes(&entry.clone().into(), 0)
+    let entry: JsValue = format!("{}#{hash:x}", server()).into();
+    eventually(5000, "the copy cached under its credentials", || async {
+        js_sys::Array::from(&cached_keys().await).includes(&entry, 0)
     })
     .await;
     service.destroy();
