@@ -18,7 +18,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::auth::{Auth, token_of};
 use crate::cache::{CacheRecord, Freshness, confirmed_key, record_text, usable};
 use crate::config::{LogLevel, Settings};
-use crate::error::{SdkError, decimal};
+use crate::error::{DESTROYED, SdkError, decimal};
 use crate::idb::{Outcome, cache_close, cache_delete, cache_load, cache_new, cache_put};
 use crate::listeners::{Kind, Listeners};
 use crate::machine::{
@@ -80,8 +80,6 @@ extern "C" {
 /// The promises of `initialize()` and of `forceSync()`.
 const READY: u32 = 0;
 const SYNCED: u32 = 1;
-/// Why a promise of a destroyed service is rejected.
-const DESTROYED: &str = "the service was destroyed";
 
 /// Where what the driver's one handler hears comes from (`sdk/js/host.js`):
 /// a promise handed to `track` settled (fulfilled or rejected), a timer,
@@ -1351,24 +1349,23 @@ impl Driver {
     /// data.
     pub(crate) fn snapshot_list(&self, models: bool) -> js_sys::Array {
         self.snapshot();
-        let objects = if models {
-            &self.models_js
-        } else {
-            &self.providers_js
-        };
-        objects.borrow().made()
+        self.objects_of(models).borrow().made()
     }
 
     /// The current snapshot's object of a model (or provider), if it holds
     /// that entity.
     pub(crate) fn entity_object(&self, model: bool, id: &str) -> Option<JsValue> {
         self.snapshot();
-        let objects = if model {
+        self.objects_of(model).borrow().get(id)
+    }
+
+    /// The objects of `getState()`'s models, or of its providers.
+    fn objects_of(&self, models: bool) -> &RefCell<JsObjects> {
+        if models {
             &self.models_js
         } else {
             &self.providers_js
-        };
-        objects.borrow().get(id)
+        }
     }
 
     /// The object of a model `getState()` leaves out: the same one while

@@ -27,6 +27,9 @@ pub enum SdkError {
     Destroyed,
 }
 
+/// [`SdkError::Destroyed`]'s message.
+pub(crate) const DESTROYED: &str = "the service was destroyed";
+
 /// The decimal digits of `n`.
 pub(crate) fn decimal(n: u64) -> String {
     let mut out = String::new();
@@ -55,7 +58,7 @@ impl SdkError {
             Decode { what, message } => {
                 crate::json::concat(&[what, " sent a body that cannot be read: ", message.as_str()])
             }
-            Destroyed => "the service was destroyed".to_owned(),
+            Destroyed => DESTROYED.to_owned(),
         }
     }
 }

@@ -2317,35 +2317,27 @@ async fn get_token_is_awaited_within_the_timeout_refused_after_destroy_and_keys_
         c.enable_cache = Some(false);
         c.sync_timeout = Some(300.0);
     };
-    // Neither a string nor null: nothing is sent without the token meant.
-    let service =
-        ProviderSyncService::new(Some(with_get_token(no_cache, "{}", "return 42"))).unwrap();
-    let message = initialize_error(&service).await;
-    assert_eq!(
-        message,
-        "getToken() failed: it gave neither a string nor null"
-    );
-    service.destroy();
-    // One that never answers is given up after syncTimeout.
-    let service = ProviderSyncService::new(Some(with_get_token(
-        no_cache,
-        "{}",
-        "return new Promise(() => {})",
-    )))
-    .unwrap();
-    let message = initialize_error(&service).await;
-    assert_eq!(message, "getToken() failed: no answer in time");
-    service.destroy();
-    // One that throws at once, called on nothing (`this` is null).
-    let service = ProviderSyncService::new(Some(with_get_token(
-        no_cache,
-        "{}",
-        "'use strict'; throw new Error(this === null ? 'signed out' : 'this was set')",
-    )))
-    .unwrap();
-    let message = initialize_error(&service).await;
-    assert_eq!(message, "getToken() failed: signed out");
-    service.destroy();
+    for (get_token, expected) in [
+        // Neither a string nor null: nothing is sent without the token meant.
+        ("return 42", "it gave neither a string nor null"),
+        // One that never answers is given up after syncTimeout.
+        ("return new Promise(() => {})", "no answer in time"),
+        // One that throws at once, called on nothing (`this` is null).
+        (
+            "'use strict'; throw new Error(this === null ? 'signed out' : 'this was set')",
+            "signed out",
+        ),
+    ] {
+        let service =
+            ProviderSyncService::new(Some(with_get_token(no_cache, "{}", get_token))).unwrap();
+        let message = initialize_error(&service).await;
+        assert_eq!(
+            message,
+            format!("getToken() failed: {expected}"),
+            "{get_token}"
+        );
+        service.destroy();
+    }
     // Destroyed in the same turn as initialize(): never asked.
     js_sys::Reflect::set(&js_sys::global(), &"tokenAsked".into(), &0.into()).unwrap();
     let counting = "globalThis.tokenAsked += 1; return null";
