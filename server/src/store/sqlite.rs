@@ -100,6 +100,10 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // No ping before each use: a connection to a local file does
+            // not go stale, and the ping is a round trip to the
+            // connection's worker thread on every write and read.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
