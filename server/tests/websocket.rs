@@ -299,6 +299,70 @@ async fn shutdown_sends_a_close_frame() {
     stopping.await.unwrap();
 }
 
+/// A client that closes gets a close frame back with its own code (RFC 6455
+/// §5.5.1): without it, browsers report code 1006, as if the connection had
+/// been lost.
+async fn closing_gets_the_close_frame_back(mut ws: Ws) {
+    next_event(&mut ws).await;
+    next_event(&mut ws).await;
+    ws.send(Message::Close(Some(
+        tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        },
+    )))
+    .await
+    .unwrap();
+    let answer = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("an answer in time")
+        {
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
+            Some(Ok(_)) => continue,
+            other => panic!("expected the close frame back, got {other:?}"),
+        }
+    };
+    assert_eq!(answer.code, CloseCode::Normal);
+    // Then the server ends the connection.
+    let end = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("the end in time");
+    assert!(end.is_none() || matches!(end, Some(Err(_))), "got {end:?}");
+}
+
+#[tokio::test]
+async fn a_client_closing_gets_its_close_frame_back() {
+    let (_dir, server) = start(|_| {}).await;
+    closing_gets_the_close_frame_back(server.connect("").await).await;
+    server.stop().await;
+}
+
+/// The same where an application serves the routes itself (the session
+/// writes its own frames: no fan-out lane).
+#[tokio::test]
+async fn a_client_closing_gets_its_close_frame_back_inside_an_application() {
+    let (_dir, db) = temp_db();
+    let sync = provider_sync_server::ProviderSync::build(config(&db))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = sync.router();
+    let stopped = sync.shutdown_signal();
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+    });
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/provider-sync/ws"))
+        .await
+        .expect("websocket connects");
+    closing_gets_the_close_frame_back(ws).await;
+    sync.shutdown().await;
+    serving.await.unwrap().unwrap();
+}
+
 /// Changes written while a client with a tiny receive buffer does not read
 /// (so that its session falls far behind the queue of 4 frames); a client
 /// that keeps reading gets every event in order meanwhile. Returns the slow

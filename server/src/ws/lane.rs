@@ -642,6 +642,14 @@ pub(super) async fn run(
                         let Some(Ok(received)) = incoming else {
                             return Ended::ClientClosed;
                         };
+                        if let Message::Close(_) = received {
+                            // The socket queued its answer, the client's
+                            // close frame echoed (RFC 6455 §5.5.1): it
+                            // goes out last, once the lane has let go.
+                            member.leave();
+                            let _ = out.flush().await;
+                            return Ended::ClientClosed;
+                        }
                         member.heard();
                         if let Err(ended) = answer(&member, &service, received) {
                             return ended;
@@ -779,6 +787,7 @@ fn answer(member: &Member, service: &Service, received: Message) -> Result<(), E
                 }),
             ))
             .map(Some),
+        // Answered by `run` before it comes here.
         Message::Close(_) => return Err(Ended::ClientClosed),
         // Pings are answered by the socket itself.
         Message::Ping(_) | Message::Pong(_) => Ok(None),

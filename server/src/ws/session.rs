@@ -463,7 +463,12 @@ where
                         "invalid_message",
                         "binary frames are not part of the protocol; send JSON text".into(),
                     )),
-                    Message::Close(_) => return Ended::ClientClosed,
+                    Message::Close(_) => {
+                        // The socket queued its answer, the client's close
+                        // frame echoed (RFC 6455 §5.5.1): sent as it ends.
+                        let _ = out.flush().await;
+                        return Ended::ClientClosed;
+                    }
                     // Pings are answered by the socket itself.
                     Message::Ping(_) | Message::Pong(_) => None,
                 };
