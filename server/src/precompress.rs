@@ -185,29 +185,32 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AcceptEncoding {
     }
 }
 
-/// Which precompressed encoding a request accepts, brotli first; none when
-/// it accepts neither (or refuses both with `q=0`).
+/// Which precompressed encoding a request prefers: the one with the higher
+/// `q` (1 when not given), brotli on a tie, as the on-the-fly compression
+/// chooses; none when it names neither (or refuses both with `q=0`).
 pub fn pick<'a>(headers: &HeaderMap, ready: &'a Compressed) -> Option<(&'static str, &'a Bytes)> {
-    let accepts = |wanted: &str| {
-        headers
-            .get_all(header::ACCEPT_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|item| {
-                let mut parts = item.split(';').map(str::trim);
-                let name = parts.next().unwrap_or("");
-                let refused = parts.any(|p| {
-                    p.strip_prefix("q=")
-                        .and_then(|q| q.trim().parse::<f32>().ok())
-                        .is_some_and(|q| q <= 0.0)
-                });
-                name.eq_ignore_ascii_case(wanted) && !refused
-            })
-    };
-    if accepts("br") {
+    let (mut br, mut gzip) = (0.0_f32, 0.0_f32);
+    let items = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    for item in items {
+        let mut parts = item.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("");
+        let q = parts
+            .find_map(|p| p.strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if name.eq_ignore_ascii_case("br") {
+            br = br.max(q);
+        } else if name.eq_ignore_ascii_case("gzip") {
+            gzip = gzip.max(q);
+        }
+    }
+    if br > 0.0 && br >= gzip {
         Some(("br", &ready.br))
-    } else if accepts("gzip") {
+    } else if gzip > 0.0 {
         Some(("gzip", &ready.gzip))
     } else {
         None
@@ -371,6 +374,11 @@ mod tests {
         assert_eq!(with("BR"), Some("br"));
         assert_eq!(with("identity"), None);
         assert_eq!(with("br;q=0, gzip;q=0"), None);
+        // The client's preference by q, brotli on a tie.
+        assert_eq!(with("br;q=0.5, gzip;q=1"), Some("gzip"));
+        assert_eq!(with("gzip;q=0.001, br;q=0.0001"), Some("gzip"));
+        assert_eq!(with("gzip;q=0.8, br;q=0.8"), Some("br"));
+        assert_eq!(with("gzip;q=0.5, br"), Some("br"));
         assert_eq!(pick(&HeaderMap::new(), &ready).map(|(n, _)| n), None);
     }
 }
