@@ -345,7 +345,7 @@ export async function tokenOf(hook, creds, ms) {
   await null;
   if (gone(hook)) throw [5];
   if (!creds.getToken) {
-    const [, value] = creds.headers.find(([name, value]) => /^authorization$/i.test(name) && value.startsWith("Bearer ")) ?? [];
+    const [, value] = creds.headers.find(([name, value]) => /^authorization$/i.test(name) && /^bearer /i.test(value)) ?? [];
     return value?.slice(7);
   }
   let token;

@@ -2373,6 +2373,17 @@ async fn get_token_is_awaited_within_the_timeout_refused_after_destroy_and_keys_
         "authorization\nBearer xyz\nauthorization\nBearer xyz\n",
     )
     .await;
+    // The scheme's name in any case, as the server reads it.
+    let given = with_extra(
+        config(|_| {}),
+        r#"{"headers":{"Authorization":"bearer xyz"}}"#,
+    );
+    let service = ProviderSyncService::new(Some(given)).unwrap();
+    cached_under(
+        &service,
+        "authorization\nbearer xyz\nauthorization\nBearer xyz\n",
+    )
+    .await;
 }
 
 /// Starts `service` from nothing and waits for its copy in IndexedDB

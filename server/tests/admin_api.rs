@@ -56,6 +56,29 @@ async fn the_token_is_required_and_checked() {
         .unwrap();
     assert_eq!(wrong.status(), 401);
     assert_eq!(server.version().await, 0, "nothing was written");
+    // The scheme's name is matched in any case (RFC 9110 §11.1).
+    for scheme in ["bearer", "BEARER"] {
+        let written = server
+            .http
+            .post(server.url("/admin/providers"))
+            .header(header::AUTHORIZATION, format!("{scheme} {TOKEN}"))
+            .json(&json!({"id": scheme, "name": scheme}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(written.status(), 201, "{scheme}");
+    }
+    assert_eq!(server.version().await, 2);
+    let basic = server
+        .http
+        .post(server.url("/admin/providers"))
+        .header(header::AUTHORIZATION, format!("Basic {TOKEN}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    assert_eq!(server.version().await, 2, "nothing was written");
 
     // Without a configured token the admin API is closed.
     let (_dir2, db) = temp_db();

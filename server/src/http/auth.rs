@@ -26,13 +26,12 @@ pub struct Caller(pub String);
 /// The query parameter a WebSocket client puts its token in.
 pub const ACCESS_TOKEN: &str = "access_token";
 
-/// The token of `Authorization: Bearer <token>`.
+/// The token of `Authorization: Bearer <token>`; the scheme's name in any
+/// case (RFC 9110 §11.1: `bearer` and `BEARER` name it too).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The token of `?access_token=…`.
