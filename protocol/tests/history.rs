@@ -386,6 +386,31 @@ fn a_patch_tells_an_absent_field_from_a_null_one() {
         patch.health_url,
         Some(Some("https://h.example/health".to_owned()))
     );
+    // A field the entity always has is left out to keep it, never cleared.
+    for field in ["name", "enabled", "priority", "capabilities"] {
+        let refused = serde_json::from_str::<ProviderPatch>(&format!(r#"{{"{field}": null}}"#));
+        assert!(refused.is_err(), "{field}: null");
+    }
+    for field in [
+        "name",
+        "context_window",
+        "max_input_tokens",
+        "supports_vision",
+    ] {
+        let refused = serde_json::from_str::<ModelPatch>(&format!(r#"{{"{field}": null}}"#));
+        assert!(refused.is_err(), "{field}: null");
+    }
+    let patch: ModelPatch = serde_json::from_str(r#"{"pricing": null, "name": "N"}"#).unwrap();
+    assert_eq!(patch.pricing, Some(None));
+    // Written back the same way: absent stays absent, a clearing stays null.
+    assert_eq!(
+        serde_json::to_string(&patch).unwrap(),
+        r#"{"name":"N","pricing":null}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&ProviderPatch::default()).unwrap(),
+        "{}"
+    );
 }
 
 /// Fields added after the first release are left out of the JSON while

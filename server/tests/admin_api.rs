@@ -1145,6 +1145,53 @@ async fn bodies_must_be_json_objects() {
     server.stop().await;
 }
 
+/// `null` clears an optional field in a PATCH; on a field every entity has
+/// it is a bad value (422 naming the field), not "leave it", and changes
+/// nothing.
+#[tokio::test]
+async fn a_patch_cannot_clear_a_field_every_entity_has() {
+    let (_dir, server) = server().await;
+    server.add_provider("p").await;
+    server.add_model("m", "p").await;
+    let before = server.state().await;
+    let cases = [
+        ("/providers/p", "name"),
+        ("/providers/p", "display_name"),
+        ("/providers/p", "enabled"),
+        ("/providers/p", "priority"),
+        ("/providers/p", "capabilities"),
+        ("/models/m", "name"),
+        ("/models/m", "provider_id"),
+        ("/models/m", "context_window"),
+        ("/models/m", "max_input_tokens"),
+        ("/models/m", "supports_streaming"),
+        ("/models/m", "deprecation_status"),
+    ];
+    for (path, field) in cases {
+        let (status, error) = error_of(
+            server
+                .admin(Method::PATCH, path)
+                .json(&json!({ field: null }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 422, "{path} {field}: {error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
+    assert_eq!(server.state().await, before, "nothing changed");
+    // An optional one is cleared.
+    let cleared = server
+        .admin(Method::PATCH, "/models/m")
+        .json(&json!({"pricing": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 200);
+    server.stop().await;
+}
+
 /// A whole number is an integer however it is written (JSON Schema counts
 /// `8192.0` as an integer; Python's `json` writes floats that way), and a
 /// type error names the field, not the value.

@@ -224,3 +224,43 @@ fn links_name_operations_that_exist() {
     let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "operation ids repeat: {ids:?}");
 }
+
+/// `null` in a PATCH clears an optional field and is refused for the others:
+/// the schemas say which.
+#[test]
+fn patches_say_where_null_clears() {
+    let doc = document("/api/provider-sync");
+    let nullable = |schema: &str, field: &str| {
+        let property = &doc["components"]["schemas"][schema]["properties"][field];
+        assert!(property.is_object(), "{schema}.{field}");
+        has_type(property, "null")
+            || property["oneOf"]
+                .as_array()
+                .is_some_and(|options| options.iter().any(|s| s["type"] == "null"))
+    };
+    let cases = [
+        ("ProviderPatch", "name", false),
+        ("ProviderPatch", "display_name", false),
+        ("ProviderPatch", "provider_type", false),
+        ("ProviderPatch", "enabled", false),
+        ("ProviderPatch", "priority", false),
+        ("ProviderPatch", "capabilities", false),
+        ("ProviderPatch", "base_url", true),
+        ("ProviderPatch", "health_url", true),
+        ("ProviderPatch", "fallback_provider_id", true),
+        ("ModelPatch", "name", false),
+        ("ModelPatch", "provider_id", false),
+        ("ModelPatch", "context_window", false),
+        ("ModelPatch", "max_input_tokens", false),
+        ("ModelPatch", "max_output_tokens", false),
+        ("ModelPatch", "supports_reasoning", false),
+        ("ModelPatch", "deprecation_status", false),
+        ("ModelPatch", "pricing", true),
+        ("ModelPatch", "deprecation_date", true),
+        ("ModelPatch", "sunset_date", true),
+        ("ModelPatch", "replacement_model_id", true),
+    ];
+    for (schema, field, expected) in cases {
+        assert_eq!(nullable(schema, field), expected, "{schema}.{field}");
+    }
+}
