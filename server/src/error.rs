@@ -308,10 +308,29 @@ where
         }
         whole_numbers_as_integers(&mut body);
         let bytes = serde_json::to_vec(&body).expect("a JSON value serialises");
-        // The fields' types (422, naming the field).
-        let Json(value) = Json::<T>::from_bytes(&bytes)?;
+        // The fields' types (422, naming the field). Without serde's
+        // position: it counts in these bytes (the body as read back, its
+        // keys sorted), not in the body as it was sent.
+        let Json(value) = Json::<T>::from_bytes(&bytes).map_err(|rejection| {
+            let text = rejection.body_text();
+            let text = without_position(&text);
+            Error::invalid(field_of(text).unwrap_or_else(|| "body".into()), text)
+        })?;
         Ok(Self(value))
     }
+}
+
+/// `message` without serde's " at line L column C" at its end.
+fn without_position(message: &str) -> &str {
+    let Some((before, position)) = message.rsplit_once(" at line ") else {
+        return message;
+    };
+    let numbers = position.split_once(" column ").filter(|(line, column)| {
+        [line, column]
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if numbers.is_some() { before } else { message }
 }
 
 /// Numbers without a fractional part, written as floats (`3.0`, `1e3`),
@@ -356,7 +375,25 @@ pub struct AppQuery<T>(pub T);
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use super::{field_of, without_position};
+
+    #[test]
+    fn drops_the_position_serde_counts_in_the_normalised_body() {
+        assert_eq!(
+            without_position(
+                "enabled: invalid type: string \"yes\", expected a boolean at line 1 column 16"
+            ),
+            "enabled: invalid type: string \"yes\", expected a boolean"
+        );
+        // Text that only looks like it stays.
+        for kept in [
+            "missing field `name`",
+            "a b at line x column 2",
+            "at line 3 column ",
+        ] {
+            assert_eq!(without_position(kept), kept);
+        }
+    }
 
     #[test]
     fn finds_the_field_serde_names() {

@@ -1234,6 +1234,22 @@ async fn whole_numbers_written_as_floats_are_integers() {
     .await;
     assert_eq!(status, 422, "{error}");
     assert_eq!(error["error"]["field"], "context_window", "{error}");
+    // No position: serde's would count in the body as read back (its keys
+    // sorted), not as it was sent.
+    let (status, error) = error_of(
+        server
+            .admin(Method::PATCH, "/models/m")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(r#"{"name": "x", "supports_vision": "yes"}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["field"], "supports_vision", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.ends_with("expected a boolean"), "{message}");
     server.stop().await;
 }
 
