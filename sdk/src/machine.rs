@@ -1090,10 +1090,13 @@ impl Core {
                 }
                 // A copy held stays shown, `stale` (not confirmed); `error` is
                 // for having nothing to show. `lastError` says why either way.
-                self.status = if self.state.is_some() {
-                    SyncStatus::Stale
-                } else {
-                    SyncStatus::Error
+                // A live link that dropped stays `disconnected` whichever
+                // request fails meanwhile (a poll or a `forceSync()`): one
+                // outage, one status.
+                self.status = match self.status {
+                    _ if self.state.is_none() => SyncStatus::Error,
+                    SyncStatus::Disconnected => SyncStatus::Disconnected,
+                    _ => SyncStatus::Stale,
                 };
                 if !self.ready {
                     if self.state.is_some() {

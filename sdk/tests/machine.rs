@@ -980,14 +980,18 @@ fn a_burst_of_changes_is_saved_once() {
     assert_eq!(timer(&out, Timer::Save), None);
 }
 
+/// A copy shown while the server cannot be reached is no error; the live
+/// link that dropped says `disconnected` whichever request fails meanwhile
+/// (one outage, one status), and a copy never confirmed says `stale`.
 #[test]
-fn offline_with_a_copy_is_stale_with_the_reason_not_an_error() {
+fn offline_with_a_copy_is_not_an_error_and_keeps_one_status() {
     let h = history("e1", 2);
     let mut core = connected(&h, 2);
     drop_socket(&mut core, 3.0);
+    assert_eq!(core.status(), SyncStatus::Disconnected);
     core.handle(Input::ForceSync, 4.0, 0.5);
     let out = core.handle(failure(RequestKind::Sync, None), 5.0, 0.5);
-    assert_eq!(core.status(), SyncStatus::Stale);
+    assert_eq!(core.status(), SyncStatus::Disconnected);
     assert_eq!(core.error(), None);
     assert_eq!(core.last_error(), Some("POST /sync answered HTTP 503"));
     assert!(core.state().is_some());
@@ -1748,12 +1752,12 @@ fn the_socket_confirms_a_stale_copy_and_leaves_a_synced_one_alone() {
     let out = core.handle(Input::SocketEvent(heartbeat(&h, 2)), 3.0, 0.5);
     assert!(!notices(&out).contains(&&Notice::StateChanged), "{out:?}");
     assert_eq!(core.last_sync_time(), Some(1.0));
-    // Offline, a sync fails: stale. The socket comes back and a heartbeat
-    // confirms the copy: synced.
+    // Offline, a sync fails: still disconnected. The socket comes back and
+    // a heartbeat confirms the copy: synced.
     drop_socket(&mut core, 4.0);
     core.handle(Input::ForceSync, 5.0, 0.5);
     core.handle(failure(RequestKind::Sync, None), 6.0, 0.5);
-    assert_eq!(core.status(), SyncStatus::Stale);
+    assert_eq!(core.status(), SyncStatus::Disconnected);
     core.handle(Input::TimerFired(Timer::Reconnect), 7.0, 0.5);
     core.handle(Input::SocketOpened, 8.0, 0.5);
     let out = core.handle(Input::SocketEvent(heartbeat(&h, 2)), 9.0, 0.5);
