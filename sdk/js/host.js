@@ -22,7 +22,7 @@ export function resolveUrl(url, socket) {
   if (socket && /^https?:$/.test(resolved.protocol)) {
     resolved.protocol = resolved.protocol === "https:" ? "wss:" : "ws:";
   }
-  return resolved.href;
+  return (socket ? /^wss?:$/ : /^https?:$/).test(resolved.protocol) ? resolved.href : undefined;
 }
 // The console, by level: 1 error, 2 warn, 3 info, 4 debug (as `LogLevel`).
 export const log = (level, text) =>

@@ -168,7 +168,15 @@ impl Urls {
         let absolute = |field: &'static str, url: &str, socket: bool| {
             resolve_url(url, socket).ok_or_else(|| SdkError::Config {
                 field,
-                message: crate::json::concat(&["\"", url, "\" is not a URL"]),
+                message: crate::json::concat(&[
+                    "\"",
+                    url,
+                    if socket {
+                        "\" is not a ws(s) or http(s) URL"
+                    } else {
+                        "\" is not an http(s) URL"
+                    },
+                ]),
             })
         };
         let api = absolute("apiBaseUrl", &settings.api_base_url, false)?;
@@ -557,6 +565,11 @@ pub(crate) struct Driver {
     company: Cell<bool>,
     pub(crate) listeners: Listeners,
     snapshot: RefCell<Option<JsValue>>,
+    /// The JSON of `snapshot`'s fields but its lists: a change of state
+    /// that changes none of them (a retry failing as the one before) keeps
+    /// the object and calls no listener. The lists cannot change without
+    /// them: the version and checksum are among them.
+    shown: RefCell<String>,
     models_js: RefCell<JsObjects>,
     providers_js: RefCell<JsObjects>,
     /// Models `getState()` leaves out (deprecated ones, without
@@ -619,6 +632,7 @@ impl Driver {
             company: Cell::new(false),
             listeners: Listeners::default(),
             snapshot: RefCell::default(),
+            shown: RefCell::default(),
             models_js: RefCell::default(),
             providers_js: RefCell::default(),
             left_out_js: RefCell::default(),
@@ -1110,6 +1124,14 @@ impl Driver {
                 self.listeners.call(Kind::Event, &to_js(&event));
             }
             Notice::StateChanged => {
+                if self.snapshot.borrow().is_some()
+                    && *self.shown.borrow()
+                        == crate::json::write(&ProviderSyncClientState::scalars(
+                            &self.core.borrow(),
+                        ))
+                {
+                    return;
+                }
                 self.snapshot.borrow_mut().take();
                 if !self.listeners.is_empty(Kind::State) {
                     let snapshot = self.snapshot();
@@ -1310,7 +1332,9 @@ impl Driver {
             return value.clone();
         }
         let core = self.core.borrow();
-        let value = to_js(&ProviderSyncClientState::scalars(&core));
+        let shown = crate::json::write(&ProviderSyncClientState::scalars(&core));
+        let value = js_sys::JSON::parse(&shown).unwrap_or(JsValue::NULL);
+        *self.shown.borrow_mut() = shown;
         if let Some(state) = core.state() {
             let filter = effective_filter(None, core.settings().include_deprecated);
             let (epoch, version) = (&state.metadata.epoch, state.metadata.version);

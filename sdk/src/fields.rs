@@ -68,7 +68,7 @@ impl Fields {
 
     #[inline(never)]
     pub(crate) fn count(&self, field: &'static str) -> Field<u32> {
-        self.get(field, "must be a whole number", |v| {
+        self.get(field, "must be a whole number, 0 or more", |v| {
             v.as_f64()
                 .filter(|n| n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(n))
                 .map(|n| n as u32)

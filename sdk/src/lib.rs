@@ -67,5 +67,6 @@ mod transport;
 
 #[cfg(target_arch = "wasm32")]
 pub use service::{
-    ProviderSyncService, get_provider_sync_service, reset_provider_sync_service, sunset_outlook,
+    ProviderSyncService, get_provider_sync_service, reset_provider_sync_service,
+    shared_provider_sync_service, sunset_outlook,
 };

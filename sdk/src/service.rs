@@ -298,25 +298,41 @@ pub fn sunset_outlook(
 }
 
 thread_local! {
-    static SHARED: RefCell<Option<ProviderSyncService>> = const { RefCell::new(None) };
+    /// The shared service, and the one JavaScript object that stands for it.
+    static SHARED: RefCell<Option<(ProviderSyncService, JsValue)>> = const { RefCell::new(None) };
 }
 
 /// The shared service of the page: created with `config` on the first call,
 /// the same one afterwards (a later `config` is ignored), a new one once it
-/// was destroyed.
-#[wasm_bindgen(js_name = getProviderSyncService)]
+/// was destroyed. The same object each time (`===`), not a new wrapper of
+/// the same service.
+#[wasm_bindgen(js_name = getProviderSyncService, unchecked_return_type = "ProviderSyncService")]
 pub fn get_provider_sync_service(
     config: Option<Ts<ProviderSyncConfig>>,
+) -> Result<JsValue, JsError> {
+    shared(config).map(|(_, object)| object)
+}
+
+/// `getProviderSyncService`'s service, as Rust holds it.
+pub fn shared_provider_sync_service(
+    config: Option<Ts<ProviderSyncConfig>>,
 ) -> Result<ProviderSyncService, JsError> {
+    shared(config).map(|(service, _)| service)
+}
+
+fn shared(
+    config: Option<Ts<ProviderSyncConfig>>,
+) -> Result<(ProviderSyncService, JsValue), JsError> {
     SHARED.with(|shared| {
-        if let Some(service) = shared.borrow().as_ref()
-            && !service.driver.is_destroyed()
+        if let Some(held) = shared.borrow().as_ref()
+            && !held.0.driver.is_destroyed()
         {
-            return Ok(service.clone());
+            return Ok(held.clone());
         }
         let service = ProviderSyncService::new(config)?;
-        *shared.borrow_mut() = Some(service.clone());
-        Ok(service)
+        let held = (service.clone(), JsValue::from(service));
+        *shared.borrow_mut() = Some(held.clone());
+        Ok(held)
     })
 }
 
@@ -324,7 +340,7 @@ pub fn get_provider_sync_service(
 /// new one (tests, sign-out, a change of server).
 #[wasm_bindgen(js_name = resetProviderSyncService)]
 pub fn reset_provider_sync_service() {
-    if let Some(service) = SHARED.with(|shared| shared.borrow_mut().take()) {
+    if let Some((service, _)) = SHARED.with(|shared| shared.borrow_mut().take()) {
         service.destroy();
     }
 }

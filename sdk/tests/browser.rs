@@ -692,6 +692,44 @@ async fn with_the_server_down_the_cache_is_served_as_stale() {
     second.destroy();
 }
 
+/// While the server cannot be reached, a retry that fails as the one
+/// before changes nothing the page sees: no listener call and no new
+/// `getState()` object (a React app rendered again at every retry).
+#[wasm_bindgen_test]
+async fn retries_that_change_nothing_call_no_listener() {
+    let service = connected().await;
+    let seen = Array::new();
+    let sink = seen.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
+        sink.push(&state);
+    });
+    service.subscribe(listener.as_ref().unchecked_ref::<Function>().clone());
+    listener.forget();
+    control("stop").await;
+    // Several reconnections and polls fail meanwhile (100–500 ms apart).
+    sleep(2500).await;
+    let states: Vec<JsValue> = seen.iter().collect();
+    assert!(!states.is_empty(), "the lost connection is told");
+    let texts: Vec<String> = states
+        .iter()
+        .map(|s| js_sys::JSON::stringify(s).unwrap().into())
+        .collect();
+    for pair in texts.windows(2) {
+        assert_ne!(pair[0], pair[1], "the same state told twice");
+    }
+    // What the page holds is the last object told.
+    assert!(js_sys::Object::is(
+        &service.get_state(),
+        states.last().unwrap()
+    ));
+    control("start").await;
+    eventually(8000, "the connection back", || async {
+        converged(&service).await
+    })
+    .await;
+    service.destroy();
+}
+
 #[wasm_bindgen_test]
 async fn a_wiped_store_means_a_full_resync() {
     let service = connected().await;
@@ -954,9 +992,14 @@ async fn initialize_and_destroy_twice_are_safe() {
 
 #[wasm_bindgen_test]
 async fn the_singleton_is_shared_until_reset() {
-    let a = provider_sync_sdk::get_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
-        .unwrap();
-    let b = provider_sync_sdk::get_provider_sync_service(None).unwrap();
+    // JavaScript gets one object for it, not a new wrapper per call.
+    let first =
+        provider_sync_sdk::get_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
+            .unwrap();
+    let second = provider_sync_sdk::get_provider_sync_service(None).unwrap();
+    assert!(js_sys::Object::is(&first, &second), "the same object");
+    let a = provider_sync_sdk::shared_provider_sync_service(None).unwrap();
+    let b = provider_sync_sdk::shared_provider_sync_service(None).unwrap();
     JsFuture::from(a.initialize()).await.unwrap();
     assert!(
         js_sys::Object::is(&a.get_state(), &b.get_state()),
@@ -970,7 +1013,7 @@ async fn the_singleton_is_shared_until_reset() {
         "a is destroyed"
     );
     let fresh =
-        provider_sync_sdk::get_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
+        provider_sync_sdk::shared_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
             .unwrap();
     JsFuture::from(fresh.initialize())
         .await
@@ -979,12 +1022,19 @@ async fn the_singleton_is_shared_until_reset() {
         converged(&fresh).await
     })
     .await;
-    let again = provider_sync_sdk::get_provider_sync_service(None).unwrap();
+    let again = provider_sync_sdk::shared_provider_sync_service(None).unwrap();
     assert!(js_sys::Object::is(&again.get_state(), &fresh.get_state()));
+    // A new object for the new service.
+    let third = provider_sync_sdk::get_provider_sync_service(None).unwrap();
+    assert!(
+        !js_sys::Object::is(&first, &third),
+        "a new object once destroyed"
+    );
     // After a reset, another instance: destroying the old one leaves it working.
     provider_sync_sdk::reset_provider_sync_service();
-    let c = provider_sync_sdk::get_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
-        .unwrap();
+    let c =
+        provider_sync_sdk::shared_provider_sync_service(Some(config(|_| {}).into_ts().unwrap()))
+            .unwrap();
     JsFuture::from(c.initialize()).await.expect("c starts");
     fresh.destroy();
     change_xai().await;
@@ -1380,13 +1430,37 @@ fn urls_resolve_against_the_page_and_a_bad_one_names_its_field() {
     assert!(service.api_base_url().starts_with("http"));
     assert_eq!(service.ws_url(), "ws://127.0.0.1:9/live");
     service.destroy();
-    for (json, field) in [
-        (r#"{"apiBaseUrl":"http://127.0.0.1:99999/"}"#, "apiBaseUrl"),
-        (r#"{"wsUrl":"ws://[::1"}"#, "wsUrl"),
+    for (json, field, wanted) in [
+        (
+            r#"{"apiBaseUrl":"http://127.0.0.1:99999/"}"#,
+            "apiBaseUrl",
+            "is not an http(s) URL",
+        ),
+        (
+            r#"{"wsUrl":"ws://[::1"}"#,
+            "wsUrl",
+            "is not a ws(s) or http(s) URL",
+        ),
+        // A URL of another scheme cannot be fetched or connected to.
+        (
+            r#"{"apiBaseUrl":"ftp://127.0.0.1:9/x"}"#,
+            "apiBaseUrl",
+            "is not an http(s) URL",
+        ),
+        (
+            r#"{"apiBaseUrl":"ws://127.0.0.1:9/x"}"#,
+            "apiBaseUrl",
+            "is not an http(s) URL",
+        ),
+        (
+            r#"{"wsUrl":"ftp://127.0.0.1:9/ws"}"#,
+            "wsUrl",
+            "is not a ws(s) or http(s) URL",
+        ),
     ] {
         let message = thrown(made(json).unwrap_err());
         assert!(
-            message.contains(field) && message.contains("is not a URL"),
+            message.contains(field) && message.contains(wanted),
             "{message}"
         );
     }
