@@ -570,6 +570,8 @@ pub(crate) struct Driver {
     /// the object and calls no listener. The lists cannot change without
     /// them: the version and checksum are among them.
     shown: RefCell<String>,
+    /// The same JSON, as the `subscribe` listeners were last told it.
+    announced: RefCell<String>,
     models_js: RefCell<JsObjects>,
     providers_js: RefCell<JsObjects>,
     /// Models `getState()` leaves out (deprecated ones, without
@@ -633,6 +635,7 @@ impl Driver {
             listeners: Listeners::default(),
             snapshot: RefCell::default(),
             shown: RefCell::default(),
+            announced: RefCell::default(),
             models_js: RefCell::default(),
             providers_js: RefCell::default(),
             left_out_js: RefCell::default(),
@@ -1124,15 +1127,20 @@ impl Driver {
                 self.listeners.call(Kind::Event, &to_js(&event));
             }
             Notice::StateChanged => {
-                if self.snapshot.borrow().is_some()
-                    && *self.shown.borrow()
-                        == crate::json::write(&ProviderSyncClientState::scalars(
-                            &self.core.borrow(),
-                        ))
-                {
+                let now =
+                    crate::json::write(&ProviderSyncClientState::scalars(&self.core.borrow()));
+                // Nothing shown changed since the listeners were last told
+                // (a retry failing as the one before): no call, the same
+                // object.
+                if *self.announced.borrow() == now && self.snapshot.borrow().is_some() {
                     return;
                 }
-                self.snapshot.borrow_mut().take();
+                // One made meanwhile (by a `getState()` in an `onEvent`
+                // listener, say) is kept if it shows this.
+                if *self.shown.borrow() != now {
+                    self.snapshot.borrow_mut().take();
+                }
+                *self.announced.borrow_mut() = now;
                 if !self.listeners.is_empty(Kind::State) {
                     let snapshot = self.snapshot();
                     self.listeners.call(Kind::State, &snapshot);

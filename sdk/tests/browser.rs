@@ -730,6 +730,43 @@ async fn retries_that_change_nothing_call_no_listener() {
     service.destroy();
 }
 
+/// An `onEvent` listener that reads `getState()` does not keep the
+/// `subscribe` listeners from being told the change.
+#[wasm_bindgen_test]
+async fn a_state_read_by_an_event_listener_is_still_told() {
+    let service = connected().await;
+    let inner = service.clone();
+    let reader = Closure::<dyn FnMut(JsValue)>::new(move |_event: JsValue| {
+        inner.get_state();
+    });
+    service.on_event(reader.as_ref().unchecked_ref::<Function>().clone());
+    reader.forget();
+    let told = Array::new();
+    let sink = told.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
+        sink.push(&state);
+    });
+    service.subscribe(listener.as_ref().unchecked_ref::<Function>().clone());
+    listener.forget();
+    let before = state_of(&service).version;
+    change_xai().await;
+    eventually(3000, "the change told to subscribe", || async {
+        told.iter().any(|state| {
+            js_sys::Reflect::get(&state, &"version".into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .is_some_and(|v| v > before as f64)
+        })
+    })
+    .await;
+    // The object told is the one getState() gives.
+    assert!(js_sys::Object::is(
+        &service.get_state(),
+        &told.get(told.length() - 1)
+    ));
+    service.destroy();
+}
+
 #[wasm_bindgen_test]
 async fn a_wiped_store_means_a_full_resync() {
     let service = connected().await;
