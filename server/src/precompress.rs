@@ -185,11 +185,14 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AcceptEncoding {
     }
 }
 
-/// Which precompressed encoding a request prefers: the one with the higher
-/// `q` (1 when not given), brotli on a tie, as the on-the-fly compression
-/// chooses; none when it names neither (or refuses both with `q=0`).
+/// Which precompressed encoding a request prefers, as tower-http's
+/// on-the-fly compression chooses: the listed encoding with the highest `q`
+/// (1 when not given; an entry with a `q` outside 0–1 is left out), brotli
+/// before gzip (`x-gzip` too) and either before `identity` on a tie; none
+/// when neither is listed, both are refused with `q=0`, or `identity` is
+/// preferred.
 pub fn pick<'a>(headers: &HeaderMap, ready: &'a Compressed) -> Option<(&'static str, &'a Bytes)> {
-    let (mut br, mut gzip) = (0.0_f32, 0.0_f32);
+    let (mut br, mut gzip, mut identity) = (0.0_f32, 0.0_f32, 0.0_f32);
     let items = headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
@@ -198,23 +201,30 @@ pub fn pick<'a>(headers: &HeaderMap, ready: &'a Compressed) -> Option<(&'static 
     for item in items {
         let mut parts = item.split(';').map(str::trim);
         let name = parts.next().unwrap_or("");
-        let q = parts
-            .find_map(|p| p.strip_prefix("q="))
-            .and_then(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        if name.eq_ignore_ascii_case("br") {
-            br = br.max(q);
-        } else if name.eq_ignore_ascii_case("gzip") {
-            gzip = gzip.max(q);
-        }
+        let q = match parts.find_map(|p| p.strip_prefix("q=")) {
+            None => 1.0,
+            Some(q) => match q.trim().parse::<f32>() {
+                Ok(q) if (0.0..=1.0).contains(&q) => q,
+                _ => continue,
+            },
+        };
+        let slot = if name.eq_ignore_ascii_case("br") {
+            &mut br
+        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            &mut gzip
+        } else if name.eq_ignore_ascii_case("identity") {
+            &mut identity
+        } else {
+            continue;
+        };
+        *slot = slot.max(q);
     }
-    if br > 0.0 && br >= gzip {
-        Some(("br", &ready.br))
-    } else if gzip > 0.0 {
-        Some(("gzip", &ready.gzip))
+    let (best, name, bytes) = if br >= gzip {
+        (br, "br", &ready.br)
     } else {
-        None
-    }
+        (gzip, "gzip", &ready.gzip)
+    };
+    (best > 0.0 && best >= identity).then_some((name, bytes))
 }
 
 /// Compresses what `job` names of `snapshot` unless the version has been
@@ -379,6 +389,12 @@ mod tests {
         assert_eq!(with("gzip;q=0.001, br;q=0.0001"), Some("gzip"));
         assert_eq!(with("gzip;q=0.8, br;q=0.8"), Some("br"));
         assert_eq!(with("gzip;q=0.5, br"), Some("br"));
+        // identity listed above both: nothing compressed; x-gzip is gzip; a
+        // q out of range leaves its entry out.
+        assert_eq!(with("identity;q=1, br;q=0.5"), None);
+        assert_eq!(with("identity;q=0.5, br;q=0.5"), Some("br"));
+        assert_eq!(with("x-gzip"), Some("gzip"));
+        assert_eq!(with("br;q=5, gzip;q=0.2"), Some("gzip"));
         assert_eq!(pick(&HeaderMap::new(), &ready).map(|(n, _)| n), None);
     }
 }

@@ -171,19 +171,20 @@ async fn garbage_frames_get_an_error_event_and_hurt_nothing() {
     next_event(&mut bystander).await;
     next_event(&mut bystander).await;
     ws.send(Message::text("x".repeat(10_000))).await.unwrap();
-    // Closed by the server: a close frame, or the stream ending; not a
-    // frame that keeps coming.
-    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+    // Closed by the server with 1009 (RFC 6455 §7.4.1: too big to
+    // process), not a frame that keeps coming.
+    let close = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match ws.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(Message::Text(_))) => continue,
+                Some(Ok(Message::Close(frame))) => return frame,
                 Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
             }
         }
     })
-    .await;
-    assert!(ended.is_ok(), "the oversized frame ends the connection");
+    .await
+    .expect("the oversized frame ends the connection");
+    assert_eq!(close.map(|f| f.code), Some(CloseCode::Size));
     // Nothing more comes on it.
     assert!(matches!(
         tokio::time::timeout(Duration::from_millis(200), ws.next()).await,
@@ -339,11 +340,14 @@ async fn a_client_closing_gets_its_close_frame_back() {
 }
 
 /// The same where an application serves the routes itself (the session
-/// writes its own frames: no fan-out lane).
+/// writes its own frames: no fan-out lane), and a frame over the limit
+/// answered with 1009 there too.
 #[tokio::test]
 async fn a_client_closing_gets_its_close_frame_back_inside_an_application() {
     let (_dir, db) = temp_db();
-    let sync = provider_sync_server::ProviderSync::build(config(&db))
+    let mut config = config(&db);
+    config.ws_max_message = 1024;
+    let sync = provider_sync_server::ProviderSync::build(config)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -355,12 +359,141 @@ async fn a_client_closing_gets_its_close_frame_back_inside_an_application() {
             .with_graceful_shutdown(stopped)
             .await
     });
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/provider-sync/ws"))
+    let url = format!("ws://{addr}/api/provider-sync/ws");
+    let (ws, _) = tokio_tungstenite::connect_async(&url)
         .await
         .expect("websocket connects");
     closing_gets_the_close_frame_back(ws).await;
+    // A frame over the limit: 1009, as from the server's own listener.
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    next_event(&mut ws).await;
+    next_event(&mut ws).await;
+    ws.send(Message::text("x".repeat(10_000))).await.unwrap();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("an answer in time")
+        {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| f.code), Some(CloseCode::Size));
     sync.shutdown().await;
     serving.await.unwrap().unwrap();
+}
+
+/// A client that closes while frames still wait for its socket to take
+/// them gets them, then its close frame back: the answer is not left
+/// behind in what was waiting.
+#[tokio::test]
+async fn a_slow_client_closing_gets_what_waited_then_its_close_frame() {
+    let (_dir, server) = start(|c| c.ws_write_timeout_ms = 60_000).await;
+    server.add_provider("p").await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.server.addr()).await.unwrap();
+    let (mut slow, _) = tokio_tungstenite::client_async(server.ws_url(""), stream)
+        .await
+        .unwrap();
+    next_event(&mut slow).await;
+    assert_eq!(next_event(&mut slow).await.version, 1);
+    // About 4 KB a change, 600 KB in all: more than the socket buffers take
+    // from a client that does not read, less than a lane lets wait.
+    const WRITES: u64 = 150;
+    for i in 0..WRITES {
+        let capabilities: Vec<String> = (0..64)
+            .map(|c| format!("{i:05}-{c:02}-{}", "x".repeat(54)))
+            .collect();
+        let response = server
+            .admin(Method::PATCH, "/providers/p")
+            .json(&json!({ "capabilities": capabilities }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    slow.send(Message::Close(Some(
+        tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        },
+    )))
+    .await
+    .unwrap();
+    let mut last = 1;
+    let close = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match slow.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(Message::Text(text))) => {
+                    let event: provider_sync_protocol::SyncEvent =
+                        serde_json::from_str(&text).unwrap();
+                    if matches!(event.payload, EventPayload::ProviderUpdated(_)) {
+                        assert_eq!(event.version, last + 1, "no gap");
+                        last = event.version;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("expected the close frame after version {last}, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the close frame in time");
+    // What the lane wrote before the session heard the close (most of the
+    // changes, in order, from version 2 on), then the answer.
+    assert!(last > 1, "changes were waiting");
+    assert_eq!(close.map(|f| f.code), Some(CloseCode::Normal));
+    server.stop().await;
+}
+
+/// A client frame that breaks the protocol (here, unmasked) is answered
+/// with close code 1002 before the connection ends.
+#[tokio::test]
+async fn an_unmasked_client_frame_gets_1002() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_dir, server) = start(|_| {}).await;
+    let address = server.base.trim_start_matches("http://");
+    let host = address.split('/').next().unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
+    let path = format!("/{}/ws", address.split_once('/').unwrap().1);
+    let upgrade = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(upgrade.as_bytes()).await.unwrap();
+    // Everything the server sends until it closes: the 101 answer, hello,
+    // full_sync, then the close frame.
+    let mut sent_unmasked = false;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buffer))
+            .await
+            .expect("the server answers in time")
+            .unwrap();
+        if read == 0 {
+            break;
+        }
+        received.extend_from_slice(&buffer[..read]);
+        if !sent_unmasked && received.windows(4).any(|w| w == b"\r\n\r\n") {
+            // A text frame "hi" without the mask a client must set.
+            tcp.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+            sent_unmasked = true;
+        }
+    }
+    // The last frame: a close (0x88) whose code is 1002 (0x03ea).
+    let close = received
+        .windows(4)
+        .rposition(|w| w[0] == 0x88 && w[2] == 0x03 && w[3] == 0xea);
+    assert!(
+        close.is_some(),
+        "no close frame with 1002 in {:?}",
+        received.len()
+    );
+    server.stop().await;
 }
 
 /// Changes written while a client with a tiny receive buffer does not read

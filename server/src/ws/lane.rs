@@ -45,7 +45,7 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::session::{
     Decision, Ended, MAX_BATCH, Resume, Timing, Writer, control_text, decide, event_text, hello,
-    read_client_frame, within,
+    read_client_frame, refusal, within,
 };
 use crate::metrics::Metrics;
 use crate::serve::{Activity, Socket};
@@ -639,15 +639,30 @@ pub(super) async fn run(
                         }
                     }
                     incoming = out.sink.next() => {
-                        let Some(Ok(received)) = incoming else {
-                            return Ended::ClientClosed;
+                        let received = match incoming {
+                            Some(Ok(received)) => received,
+                            Some(Err(error)) => {
+                                if let Some((code, reason)) = refusal(&error) {
+                                    member.leave();
+                                    out.close(code, reason).await;
+                                    let _ = flush(&member, timing.write_timeout, progress.as_deref()).await;
+                                }
+                                return Ended::ClientClosed;
+                            }
+                            None => return Ended::ClientClosed,
                         };
                         if let Message::Close(_) = received {
                             // The socket queued its answer, the client's
                             // close frame echoed (RFC 6455 §5.5.1): it
-                            // goes out last, once the lane has let go.
+                            // goes out last, once the lane has let go,
+                            // after what was waiting. tungstenite does not
+                            // flush the stream after a server's last frame,
+                            // and this socket takes every write whole,
+                            // keeping what the kernel did not take: that
+                            // is flushed here, under the write deadline.
                             member.leave();
                             let _ = out.flush().await;
+                            let _ = flush(&member, timing.write_timeout, progress.as_deref()).await;
                             return Ended::ClientClosed;
                         }
                         member.heard();

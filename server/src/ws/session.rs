@@ -93,6 +93,22 @@ fn error_frame(snapshot: &Snapshot, code: &str, message: String) -> Message {
     )
 }
 
+/// The close frame that answers a client frame the socket could not read:
+/// 1009 for one over `--ws-max-message`, 1002 for one that breaks the
+/// protocol (unmasked, a bad opcode); none for a connection that failed.
+pub(super) fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<(u16, &'static str)> {
+    use tungstenite::Error as E;
+    let inner = match error.downcast_ref::<E>() {
+        Some(inner) => inner,
+        None => error.source()?.downcast_ref::<E>()?,
+    };
+    match inner {
+        E::Capacity(_) => Some((close_code::SIZE, "message too big")),
+        E::Protocol(_) => Some((close_code::PROTOCOL, "protocol error")),
+        _ => None,
+    }
+}
+
 /// What a client's text frame says, or the data of the error frame that
 /// answers a frame that cannot be read. Kept apart from the session's loop,
 /// and pure, so that the fuzz target reads frames exactly as a session does.
@@ -275,6 +291,7 @@ pub async fn run<S, E>(
 ) -> Ended
 where
     S: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    E: std::error::Error + 'static,
 {
     let mut out = Writer {
         sink: socket,
@@ -441,8 +458,15 @@ where
                 }
             }
             incoming = out.sink.next() => {
-                let Some(Ok(received)) = incoming else {
-                    return Ended::ClientClosed;
+                let received = match incoming {
+                    Some(Ok(received)) => received,
+                    Some(Err(error)) => {
+                        if let Some((code, reason)) = refusal(&error) {
+                            out.close(code, reason).await;
+                        }
+                        return Ended::ClientClosed;
+                    }
+                    None => return Ended::ClientClosed,
                 };
                 last_heard = Instant::now();
                 let reply = match received {
