@@ -9,13 +9,13 @@ const message = (e) =>
   e instanceof Error ? e.message : typeof e === "string" ? e : "an unknown JavaScript error";
 
 // ---- URLs and the console (sdk/src/driver.rs)
-// `url` resolved against the page (outside a page, against
-// http://localhost/), a socket's with a ws(s) scheme where it was http(s);
-// undefined if it is not a URL.
+// `url` resolved against the page (or a worker's location; elsewhere
+// against http://localhost/), a socket's with a ws(s) scheme where it was
+// http(s); undefined if it is not an http(s) URL (a socket's: ws(s)).
 export function resolveUrl(url, socket) {
   let resolved;
   try {
-    resolved = new URL(url, typeof window === "undefined" ? "http://localhost/" : window.location.href);
+    resolved = new URL(url, globalThis.location?.href ?? "http://localhost/");
   } catch {
     return undefined;
   }

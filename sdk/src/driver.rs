@@ -1132,7 +1132,10 @@ impl Driver {
                 // Nothing shown changed since the listeners were last told
                 // (a retry failing as the one before): no call, the same
                 // object.
-                if *self.announced.borrow() == now && self.snapshot.borrow().is_some() {
+                if *self.announced.borrow() == now
+                    && *self.shown.borrow() == now
+                    && self.snapshot.borrow().is_some()
+                {
                     return;
                 }
                 // One made meanwhile (by a `getState()` in an `onEvent`

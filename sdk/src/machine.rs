@@ -1091,11 +1091,12 @@ impl Core {
                 // A copy held stays shown, `stale` (not confirmed); `error` is
                 // for having nothing to show. `lastError` says why either way.
                 // A live link that dropped stays `disconnected` whichever
-                // request fails meanwhile (a poll or a `forceSync()`): one
-                // outage, one status.
+                // request fails until it is back (a poll or a
+                // `forceSync()`): one outage, one status. Once it is back,
+                // a failure leaves the copy `stale`.
                 self.status = match self.status {
                     _ if self.state.is_none() => SyncStatus::Error,
-                    SyncStatus::Disconnected => SyncStatus::Disconnected,
+                    SyncStatus::Disconnected if !self.is_connected() => SyncStatus::Disconnected,
                     _ => SyncStatus::Stale,
                 };
                 if !self.ready {

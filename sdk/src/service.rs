@@ -324,14 +324,23 @@ fn shared(
     config: Option<Ts<ProviderSyncConfig>>,
 ) -> Result<(ProviderSyncService, JsValue), JsError> {
     SHARED.with(|shared| {
-        if let Some(held) = shared.borrow().as_ref()
-            && !held.0.driver.is_destroyed()
-        {
-            return Ok(held.clone());
-        }
-        let service = ProviderSyncService::new(config)?;
+        let mut shared = shared.borrow_mut();
+        let service = match shared.take() {
+            Some(held) if !held.0.driver.is_destroyed() => {
+                // The page may have let go of the object (`free()`, or
+                // `using`'s dispose): then a new one for the same service.
+                let freed = js_sys::Reflect::get(&held.1, &"__wbg_ptr".into())
+                    .is_ok_and(|pointer| pointer.as_f64() == Some(0.0));
+                if !freed {
+                    *shared = Some(held.clone());
+                    return Ok(held);
+                }
+                held.0
+            }
+            _ => ProviderSyncService::new(config)?,
+        };
         let held = (service.clone(), JsValue::from(service));
-        *shared.borrow_mut() = Some(held.clone());
+        *shared = Some(held.clone());
         Ok(held)
     })
 }

@@ -1035,6 +1035,18 @@ async fn the_singleton_is_shared_until_reset() {
             .unwrap();
     let second = provider_sync_sdk::get_provider_sync_service(None).unwrap();
     assert!(js_sys::Object::is(&first, &second), "the same object");
+    // Freed by the page (`free()`, or `using`'s dispose): the next call
+    // makes a new object for the same service, which works.
+    let free: Function = js_sys::Reflect::get(&first, &"free".into())
+        .unwrap()
+        .unchecked_into();
+    free.call0(&first).unwrap();
+    let renewed = provider_sync_sdk::get_provider_sync_service(None).unwrap();
+    assert!(!js_sys::Object::is(&first, &renewed), "a live object");
+    let get_state: Function = js_sys::Reflect::get(&renewed, &"getState".into())
+        .unwrap()
+        .unchecked_into();
+    assert!(get_state.call0(&renewed).is_ok(), "the new object works");
     let a = provider_sync_sdk::shared_provider_sync_service(None).unwrap();
     let b = provider_sync_sdk::shared_provider_sync_service(None).unwrap();
     JsFuture::from(a.initialize()).await.unwrap();

@@ -1002,6 +1002,15 @@ fn offline_with_a_copy_is_not_an_error_and_keeps_one_status() {
             .any(|e| matches!(e, ConnectionEvent::Disconnected { .. }))
     );
 
+    // Once the link is back, a failed request leaves the copy `stale`, not
+    // `disconnected` beside a socket that is open.
+    core.handle(Input::TimerFired(Timer::Reconnect), 6.0, 0.5);
+    core.handle(Input::SocketOpened, 7.0, 0.5);
+    assert!(core.is_connected());
+    core.handle(Input::ForceSync, 8.0, 0.5);
+    core.handle(failure(RequestKind::Sync, None), 9.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Stale);
+
     // A reload with the server down: the first failure says why the link is
     // down in a `disconnected` event; the copy is shown.
     let (mut core, _) = from_cache(&h, 2);
