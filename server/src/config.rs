@@ -376,7 +376,8 @@ pub enum CatalogCommand {
     /// file is refused (or the store cannot be read).
     Diff {
         file: PathBuf,
-        /// Store URL, as for the server.
+        /// The SQLite store (`sqlite://FILE` or a file path; a PostgreSQL
+        /// store is not read here: copy it to SQLite with `store copy`).
         #[arg(
             long,
             env = "DATABASE_URL",

@@ -352,8 +352,9 @@ pub(crate) fn model_references(
         return Err(at.err(
             "provider_id",
             format!(
-                "provider '{}' has {MAX_MODELS_PER_PROVIDER} models, the most one provider may have",
-                m.provider_id
+                "provider '{}' already has {} models, and {MAX_MODELS_PER_PROVIDER} is the most one provider may have",
+                m.provider_id,
+                provider.model_ids.len()
             ),
         ));
     }

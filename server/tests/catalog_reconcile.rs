@@ -531,3 +531,71 @@ async fn a_pointer_to_a_provider_that_is_not_there_keeps_the_current_one() {
     assert_eq!(state.active_provider_id.as_deref(), Some("alpha"));
     server.stop().await;
 }
+
+/// A file without `revision` never undoes a numbered one (the shipped
+/// sample has none), and an empty file (a save in progress, say) is
+/// refused: neither touches the catalog or the admin edits.
+#[tokio::test]
+async fn an_unnumbered_or_empty_file_never_undoes_the_catalog() {
+    let (dir, db) = temp_db();
+    let numbered = dir.path().join("c.toml");
+    write(
+        &numbered,
+        &format!(
+            "revision = 5\n{}",
+            CATALOG.replace("priority = 10", "priority = 20")
+        ),
+    );
+    let server = with_catalog(&db, &numbered).await;
+    patch(
+        &server,
+        "/models/alpha-small",
+        json!({"name": "Renamed by hand"}),
+    )
+    .await;
+    let before = content(server.state().await);
+    server.stop().await;
+    let plain = dir.path().join("plain.toml");
+    write(&plain, CATALOG);
+    let server = with_catalog(&db, &plain).await;
+    assert_eq!(content(server.state().await), before);
+    server.stop().await;
+    let empty = dir.path().join("empty.toml");
+    write(&empty, "");
+    let mut refused = config(&db);
+    refused.catalog = Some(empty);
+    assert!(provider_sync_server::start(refused).await.is_err());
+    let server = with_catalog(&db, &numbered).await;
+    assert_eq!(content(server.state().await), before);
+    server.stop().await;
+}
+
+/// A provider the file drops while it holds a model made through the admin
+/// API stays, with that model (entities the file never had are not the
+/// file's to remove); the file's own models of it go.
+#[tokio::test]
+async fn a_provider_holding_a_model_made_by_hand_stays_when_the_file_drops_it() {
+    let (dir, db) = temp_db();
+    let file = dir.path().join("c.toml");
+    write(&file, &format!("revision = 1\n{CATALOG}"));
+    let server = with_catalog(&db, &file).await;
+    server.add_model("beta-by-hand", "beta").await;
+    server.stop().await;
+    let without_beta = CATALOG
+        .replace("[[providers]]\nid = \"beta\"\nname = \"Beta\"\n", "")
+        .replace(
+            "[[models]]\nid = \"beta-1\"\nprovider_id = \"beta\"\nname = \"Beta One\"\ncontext_window = 8000\n",
+            "",
+        );
+    assert!(!without_beta.contains("beta"), "{without_beta}");
+    write(&file, &format!("revision = 2\n{without_beta}"));
+    let server = with_catalog(&db, &file).await;
+    let state = server.state().await;
+    assert!(state.provider("beta").is_some(), "the provider stays");
+    assert!(
+        state.model("beta-by-hand").is_some(),
+        "its model made by hand stays"
+    );
+    assert!(state.model("beta-1").is_none(), "the file's own model goes");
+    server.stop().await;
+}

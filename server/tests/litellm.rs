@@ -211,10 +211,12 @@ fn what_cannot_be_taken_is_left_out_and_reported() {
         "good-date": chat(json!({"deprecation_date": "2026-02-28"})),
         "half-priced": chat(json!({"input_cost_per_token": 1e-06})),
         "unpriced": chat(json!({})),
+        "negative-price": chat(json!({"input_cost_per_token": -1e-06, "output_cost_per_token": 1e-06})),
+        "string-limits": {"litellm_provider": "openai", "mode": "chat", "max_input_tokens": "1000", "max_tokens": 0},
     });
     std::fs::write(&path, entries.to_string()).unwrap();
     let catalog = Catalog::load(&path).unwrap();
-    assert_eq!(catalog.models.len(), 4);
+    assert_eq!(catalog.models.len(), 5);
     let bad = catalog.model("bad-date").unwrap();
     assert_eq!(
         (bad.sunset_date.as_deref(), &bad.deprecation_status),
@@ -226,6 +228,8 @@ fn what_cannot_be_taken_is_left_out_and_reported() {
         (Some("2026-02-28"), &DeprecationStatus::Deprecated)
     );
     assert_eq!(catalog.model("half-priced").unwrap().pricing, None);
+    assert_eq!(catalog.model("negative-price").unwrap().pricing, None);
+    // Each named for what it is.
     assert_eq!(
         catalog.report.adjusted,
         [
@@ -239,7 +243,20 @@ fn what_cannot_be_taken_is_left_out_and_reported() {
                 1,
                 vec!["half-priced".to_owned()]
             ),
+            (
+                "a price not a number of zero or more: no pricing".to_owned(),
+                1,
+                vec!["negative-price".to_owned()]
+            ),
         ]
+    );
+    assert_eq!(
+        catalog.report.skipped,
+        [(
+            "max_input_tokens and max_tokens not positive whole numbers".to_owned(),
+            1,
+            vec!["string-limits".to_owned()]
+        )]
     );
 }
 

@@ -145,8 +145,17 @@ fn map_model(
 ) -> Option<NewModel> {
     let limit = |key: &str| entry.get(key).and_then(whole_number);
     let max_input = limit("max_input_tokens");
+    // A key given with a value that is not what it should be (not `null`).
+    let given = |key: &str| entry.get(key).is_some_and(|v| !v.is_null());
     let Some(context_window) = max_input.or_else(|| limit("max_tokens")) else {
-        report.skip("no max_input_tokens or max_tokens", id);
+        report.skip(
+            if given("max_input_tokens") || given("max_tokens") {
+                "max_input_tokens and max_tokens not positive whole numbers"
+            } else {
+                "no max_input_tokens or max_tokens"
+            },
+            id,
+        );
         return None;
     };
     let flag = |key: &str| entry.get(key).and_then(Value::as_bool);
@@ -160,9 +169,15 @@ fn map_model(
             output_per_million: output,
             cached_input_per_million: price("cache_read_input_token_cost"),
         }),
-        (None, None) => None,
-        _ => {
-            report.adjust("only one of input and output price: no pricing", id);
+        (input, output) => {
+            let unreadable = ["input_cost_per_token", "output_cost_per_token"]
+                .iter()
+                .any(|key| given(key) && price(key).is_none());
+            if unreadable {
+                report.adjust("a price not a number of zero or more: no pricing", id);
+            } else if input.is_some() || output.is_some() {
+                report.adjust("only one of input and output price: no pricing", id);
+            }
             None
         }
     };

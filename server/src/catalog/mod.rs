@@ -652,6 +652,42 @@ fn assemble(
         validate::model(&state, model, Fields(&at))
             .map_err(|e| as_catalog_error(&entry.origin, e))?;
     }
+    // As through the admin API: at most so many models per provider.
+    let mut per_provider = std::collections::HashMap::<&str, usize>::new();
+    for entry in &models {
+        let Some(model) = state.model(&entry.value.id) else {
+            continue;
+        };
+        let held = per_provider.entry(model.provider_id.as_str()).or_default();
+        *held += 1;
+        if *held > validate::MAX_MODELS_PER_PROVIDER {
+            let (span, at) = entry
+                .origin
+                .as_ref()
+                .map_or((None, String::new()), |(s, i)| {
+                    (Some(s.clone()), format!("models[{i}]."))
+                });
+            return Err(refuse.at(
+                span,
+                Some(format!("{at}provider_id")),
+                format!(
+                    "provider '{}' would have more than {} models, the most one provider may have",
+                    model.provider_id,
+                    validate::MAX_MODELS_PER_PROVIDER
+                ),
+            ));
+        }
+    }
+    // A file without a provider would remove every provider the file had:
+    // an empty or half-written file (a save in progress), or filters that
+    // match nothing; never a catalog.
+    if state.providers.is_empty() {
+        return Err(refuse.at(
+            None,
+            None,
+            "holds no providers: refused, as it would remove every provider a file gave (an empty or half-written file, or filters that match nothing?)".to_owned(),
+        ));
+    }
     let [active, default] = pointers;
     for (field, pointer) in [
         ("active_provider_id", &active),
@@ -707,6 +743,39 @@ mod tests {
         assert_eq!(catalog.provider("a").unwrap().name, "A");
         let err = Catalog::parse("inline.toml", "[[providers]]\nname = \"A\"\n").unwrap_err();
         assert!(err.to_string().starts_with("inline.toml"), "{err}");
+    }
+
+    /// A file without a provider is refused (an empty or half-written file
+    /// would otherwise remove the whole catalog), and so is one that gives
+    /// a provider more models than the admin API lets it have, naming the
+    /// first model over the bound.
+    #[test]
+    fn an_empty_file_and_a_provider_past_its_bound_are_refused() {
+        for text in ["", "revision = 3\n", "active_provider_id = \"a\"\n"] {
+            let err = Catalog::parse("empty.toml", text).unwrap_err();
+            assert!(
+                err.message.contains("holds no providers"),
+                "{text:?}: {err}"
+            );
+        }
+        let mut text = String::from("[[providers]]\nid = \"a\"\nname = \"A\"\n");
+        for i in 0..=validate::MAX_MODELS_PER_PROVIDER {
+            text.push_str(&format!(
+                "[[models]]\nid = \"m{i}\"\nname = \"M\"\nprovider_id = \"a\"\ncontext_window = 10\n"
+            ));
+        }
+        let err = Catalog::parse("big.toml", &text).unwrap_err();
+        assert_eq!(
+            err.field.as_deref(),
+            Some(format!("models[{}].provider_id", validate::MAX_MODELS_PER_PROVIDER).as_str())
+        );
+        assert!(err.message.contains("more than 10000 models"), "{err}");
+        // At the bound itself it passes.
+        let at_bound = &text[..text.rfind("[[models]]").unwrap()];
+        assert_eq!(
+            Catalog::parse("big.toml", at_bound).unwrap().models.len(),
+            validate::MAX_MODELS_PER_PROVIDER
+        );
     }
 
     /// `--catalog-format auto`: the extension decides (in any case), and

@@ -135,10 +135,11 @@ impl Catalog {
     pub fn reconcile(&self, draft: &mut Draft) -> Reconciled {
         let last = draft.applied_catalog().cloned();
         if let Some(last) = &last {
-            for (file, stored) in [
-                (self.revision, last.revision),
-                (self.modified, last.modified),
-            ] {
+            // A TOML file without a `revision` counts as revision 0 against
+            // one that had a revision (the shipped sample has none): an
+            // older copy never undoes a numbered one.
+            let revision = self.revision.or(self.modified.is_none().then_some(0));
+            for (file, stored) in [(revision, last.revision), (self.modified, last.modified)] {
                 if let (Some(file), Some(stored)) = (file, stored)
                     && file < stored
                 {
@@ -177,10 +178,27 @@ impl Catalog {
         let (gone_providers, gone_models): (Vec<String>, Vec<String>) = match &last {
             None => (Vec::new(), Vec::new()),
             Some(last) => {
+                // A provider that holds models the file never had (made
+                // through the admin API) stays, with them: entities the
+                // file never had are not the file's to remove. Its models
+                // that were the file's go one by one.
+                let file_had = |id: &str| last.model(id).is_some() || self.model(id).is_some();
                 let providers: Vec<String> = last
                     .providers
                     .iter()
                     .filter(|p| self.provider(&p.id).is_none() && live.provider(&p.id).is_some())
+                    .filter(|p| {
+                        let own: Vec<&str> = live
+                            .all_models
+                            .iter()
+                            .filter(|m| m.provider_id == p.id && !file_had(&m.id))
+                            .map(|m| m.id.as_str())
+                            .collect();
+                        if !own.is_empty() {
+                            tracing::warn!(provider = %p.id, models = ?own, "catalog: the file removes a provider that holds models it never had (made through the admin API); the provider stays with them");
+                        }
+                        own.is_empty()
+                    })
                     .map(|p| p.id.clone())
                     .collect();
                 let models = last
