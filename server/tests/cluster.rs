@@ -1095,3 +1095,44 @@ async fn a_backup_of_postgresql_restores_into_an_empty_database_in_a_new_epoch()
     assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
     restored.stop().await;
 }
+
+/// An instance frozen in the middle of a write holds the head row (a
+/// paused VM, a debugger): another instance's write waits for it only so
+/// long, then answers 503 with `Retry-After`, not acknowledged and not
+/// stored, rather than hanging until the request times out; once the row
+/// is free, writes go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_held_up_by_a_frozen_instance_answers_503_not_a_timeout() {
+    use sqlx::Connection;
+    let pg = shared();
+    let url = fresh_database(pg, "frozen");
+    let server = TestServer::start(instance_config(&url)).await;
+    server.add_provider("before").await;
+    // The frozen instance: a transaction that took the head row and stops.
+    let mut frozen = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut frozen).await.unwrap();
+    sqlx::query("SELECT version FROM sync_meta WHERE id = 1 FOR UPDATE")
+        .execute(&mut frozen)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let response = server
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "held", "name": "Held"}))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    // Well before the request's own time limit (30 s): the lock's (5 s).
+    assert!(waited < Duration::from_secs(20), "waited {waited:?}");
+    sqlx::query("ROLLBACK").execute(&mut frozen).await.unwrap();
+    let state = server.state().await;
+    assert!(state.provider("held").is_none(), "not stored");
+    server.add_provider("after").await;
+    assert!(server.state().await.provider("after").is_some());
+    server.stop().await;
+}

@@ -296,6 +296,9 @@ impl Catalog {
             }
             _ => Self::parse_toml(path, &text, options)?,
         };
+        if catalog.revision.is_none() && catalog.modified.is_none() {
+            tracing::warn!(catalog = %shown, "the catalog has no `revision`: between two copies without one nothing tells the older, so an instance restarted with an older copy would undo a newer one; give it `revision = 1` and raise it with every edit");
+        }
         catalog.sources.insert(0, path.to_owned());
         Ok(catalog)
     }
