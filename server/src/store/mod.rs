@@ -127,15 +127,10 @@ impl StoreError {
             StoreError::Database(sqlx::Error::Database(err)) => {
                 let code = err.code().unwrap_or_default();
                 // PostgreSQL: connection exceptions (08…), shutting down or
-                // starting up (57P01-57P03), too many connections (53300),
-                // a lock not had in time (55P03: another instance holds the
-                // head row), a session ended idle in a transaction (25P03);
+                // starting up (57P01-57P03), too many connections (53300);
                 // SQLite: busy or locked (5, 6 and their extended codes).
                 code.starts_with("08")
-                    || matches!(
-                        &*code,
-                        "57P01" | "57P02" | "57P03" | "53300" | "55P03" | "25P03"
-                    )
+                    || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
                     || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
             }
             _ => false,

@@ -47,31 +47,6 @@ fn version_of(value: i64) -> u64 {
     value.max(0) as u64
 }
 
-/// How long a write waits for the head row before it answers 503 (not
-/// acknowledged), and how long a session may sit idle inside a transaction
-/// before PostgreSQL ends it, rolling it back. Every write holds the head
-/// row for its transaction: an instance frozen in the middle of one (a
-/// paused VM, a debugger, swapping) held every instance's writes until each
-/// request timed out (504). The URL's own `options` (`?options=-c
-/// lock_timeout=…`) take precedence.
-const SESSION_LIMITS: [(&str, &str); 2] = [
-    ("lock_timeout", "5s"),
-    ("idle_in_transaction_session_timeout", "15s"),
-];
-
-fn session_limits(options: PgConnectOptions) -> PgConnectOptions {
-    let given = options.get_options().unwrap_or_default().to_owned();
-    let missing: Vec<_> = SESSION_LIMITS
-        .into_iter()
-        .filter(|(name, _)| !given.contains(name))
-        .collect();
-    if missing.is_empty() {
-        options
-    } else {
-        options.options(missing)
-    }
-}
-
 /// The transaction-level advisory lock the audit trim runs under ("psyncaud"
 /// as a number): one instance trims at a time, and nothing is held between
 /// trims.
@@ -121,7 +96,7 @@ impl PostgresStore {
     /// start at once: the migrator holds an advisory lock) and starts the
     /// listener.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = session_limits(url.parse()?);
+        let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(QUICK)

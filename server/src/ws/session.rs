@@ -94,16 +94,23 @@ fn error_frame(snapshot: &Snapshot, code: &str, message: String) -> Message {
 }
 
 /// The close frame that answers a client frame the socket could not read:
-/// 1009 for one over `--ws-max-message`, 1002 for one that breaks the
-/// protocol (unmasked, a bad opcode); none for a connection that failed.
+/// 1009 for one over `--ws-max-message`, 1007 for text that is not UTF-8,
+/// 1002 for one that breaks the protocol (unmasked, a bad opcode); none for
+/// a connection that ended or failed (a client gone without its close
+/// frame is no protocol error to answer).
 pub(super) fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<(u16, &'static str)> {
     use tungstenite::Error as E;
+    use tungstenite::error::ProtocolError as P;
     let inner = match error.downcast_ref::<E>() {
         Some(inner) => inner,
         None => error.source()?.downcast_ref::<E>()?,
     };
     match inner {
         E::Capacity(_) => Some((close_code::SIZE, "message too big")),
+        E::Utf8(_) => Some((close_code::INVALID, "text that is not UTF-8")),
+        E::Protocol(
+            P::ResetWithoutClosingHandshake | P::ReceivedAfterClosing | P::SendAfterClosing,
+        ) => None,
         E::Protocol(_) => Some((close_code::PROTOCOL, "protocol error")),
         _ => None,
     }
