@@ -1095,3 +1095,35 @@ async fn a_backup_of_postgresql_restores_into_an_empty_database_in_a_new_epoch()
     assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
     restored.stop().await;
 }
+
+/// An instance frozen in the middle of a write (a paused VM, a debugger)
+/// holds the head row, which every instance's writes wait for, only so
+/// long: PostgreSQL ends its transaction once it has sat idle for 15 s, and
+/// another instance's write that waited goes through (it used to wait until
+/// its request timed out: 504).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_held_up_by_a_frozen_instance_goes_through_once_it_is_ended() {
+    use sqlx::Connection;
+    let pg = shared();
+    let url = fresh_database(pg, "frozen");
+    let server = TestServer::start(instance_config(&url)).await;
+    server.add_provider("before").await;
+    // The frozen instance: its write's first statement, then nothing.
+    let mut frozen = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut frozen).await.unwrap();
+    sqlx::query(provider_sync_server::store::PostgresStore::HEAD_FOR_WRITE)
+        .execute(&mut frozen)
+        .await
+        .unwrap();
+    let response = server
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "held", "name": "Held"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert!(server.state().await.provider("held").is_some());
+    // The frozen transaction was ended, its connection with it.
+    assert!(sqlx::query("SELECT 1").execute(&mut frozen).await.is_err());
+    server.stop().await;
+}

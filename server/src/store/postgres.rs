@@ -92,6 +92,20 @@ fn audit_of(row: &sqlx::postgres::PgRow) -> Result<(u64, AuditRecord), StoreErro
 }
 
 impl PostgresStore {
+    /// A write's first statement: the head row, locked for the write's
+    /// transaction (so versions follow commit order), and a bound on how
+    /// long that transaction may sit idle, 15 s, unless the server or role
+    /// sets one. Every instance's writes wait for the head row: an instance
+    /// frozen in the middle of one (a paused VM, a debugger, swapping) held
+    /// them all until their requests timed out (504); PostgreSQL now ends
+    /// its transaction, rolling it back (that write was not acknowledged),
+    /// and the others go on. Set for the transaction only
+    /// (`set_config(…, true)`), so it holds behind PgBouncer in any mode.
+    pub const HEAD_FOR_WRITE: &'static str = "SELECT epoch, version, \
+         CASE WHEN current_setting('idle_in_transaction_session_timeout') = '0' \
+         THEN set_config('idle_in_transaction_session_timeout', '15s', true) END \
+         FROM sync_meta WHERE id = 1 FOR UPDATE";
+
     /// Connects, brings the schema up to date (safe when several instances
     /// start at once: the migrator holds an advisory lock) and starts the
     /// listener.
@@ -329,7 +343,7 @@ impl Store for PostgresStore {
             .last()
             .map_or(commit.base_version, |(v, _)| *v);
         let mut tx = self.pool.begin().await?;
-        let head = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1 FOR UPDATE")
+        let head = sqlx::query(Self::HEAD_FOR_WRITE)
             .fetch_one(&mut *tx)
             .await?;
         let (epoch, found): (String, i64) = (head.try_get(0)?, head.try_get(1)?);
