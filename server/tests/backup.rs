@@ -193,6 +193,20 @@ async fn backup_refuses_to_overwrite_and_names_a_missing_store() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no store"), "{stderr}");
     assert!(!missing.exists(), "nothing created");
+    // A directory named as the store (it read "disk I/O error").
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    let (code, _, stderr) = run(&[
+        "backup",
+        "--database",
+        &folder.display().to_string(),
+        &dir.path().join("other.db").display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("a directory, not a SQLite file"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

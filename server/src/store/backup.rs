@@ -133,6 +133,9 @@ async fn vacuum_into(url: &str, partial: &Path) -> Result<(), BackupError> {
     if !file.exists() {
         return Err(BackupError::NoStore(url.to_owned()));
     }
+    if file.is_dir() {
+        return Err(StoreError::Directory(url.to_owned()).into());
+    }
     // A running server holds the lock: a read-only connection reads through
     // its WAL. With none running, the lock is held here, so none starts
     // writing meanwhile, and a store with no WAL beside it is opened

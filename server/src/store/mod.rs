@@ -90,6 +90,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported store URL '{0}': use sqlite://FILE, a file path or postgres://…")]
     UnsupportedUrl(String),
+    #[error("the store {0} is a directory, not a SQLite file")]
+    Directory(String),
     #[error(
         "another provider-sync-server holds the store {path} (its lock file {lock}); waited {waited_ms} ms. \
          One process writes a SQLite store at a time: stop the other one, or run several instances on PostgreSQL"

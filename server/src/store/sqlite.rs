@@ -79,6 +79,9 @@ impl SqliteStore {
             SqliteConnectOptions::new().filename(url)
         };
         let file = connect.get_filename().to_owned();
+        if file.is_dir() {
+            return Err(StoreError::Directory(file.display().to_string()));
+        }
         let in_memory = url.contains(":memory:") || file.as_os_str().is_empty();
         let held = if in_memory {
             None
