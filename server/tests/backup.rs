@@ -168,40 +168,33 @@ async fn a_backup_taken_during_writes_restores_what_was_committed_in_a_new_epoch
 #[tokio::test]
 async fn backup_refuses_to_overwrite_and_names_a_missing_store() {
     let (dir, db) = temp_db();
+    let backup = |database: &Path, out: &Path| {
+        run(&[
+            "backup",
+            "--database",
+            &database.display().to_string(),
+            &out.display().to_string(),
+        ])
+    };
     let server = on_file(&db).await;
     server.add_provider("p").await;
     let out = dir.path().join("taken.db");
     std::fs::write(&out, "already here").unwrap();
-    let (code, _, stderr) = run(&[
-        "backup",
-        "--database",
-        &db.display().to_string(),
-        &out.display().to_string(),
-    ]);
+    let (code, _, stderr) = backup(&db, &out);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("already exists"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "already here");
     server.stop().await;
 
     let missing = dir.path().join("nothing.db");
-    let (code, _, stderr) = run(&[
-        "backup",
-        "--database",
-        &missing.display().to_string(),
-        &dir.path().join("other.db").display().to_string(),
-    ]);
+    let (code, _, stderr) = backup(&missing, &dir.path().join("other.db"));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no store"), "{stderr}");
     assert!(!missing.exists(), "nothing created");
     // A directory named as the store (it read "disk I/O error").
     let folder = dir.path().join("folder");
     std::fs::create_dir(&folder).unwrap();
-    let (code, _, stderr) = run(&[
-        "backup",
-        "--database",
-        &folder.display().to_string(),
-        &dir.path().join("other.db").display().to_string(),
-    ]);
+    let (code, _, stderr) = backup(&folder, &dir.path().join("other.db"));
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("a directory, not a SQLite file"),

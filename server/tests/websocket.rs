@@ -35,6 +35,24 @@ fn hello_sync_type(event: &provider_sync_protocol::SyncEvent) -> SyncType {
     }
 }
 
+/// The code of the close frame the server sends next (frames before it
+/// skipped), within 5 s; anything else (the stream ending without one, an
+/// error, a close without a code) fails the test.
+async fn close_code(ws: &mut Ws) -> CloseCode {
+    let frame = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close frame within 5 s");
+    frame.expect("a close frame with a code").code
+}
+
 #[tokio::test]
 async fn a_new_client_gets_hello_then_the_full_state_then_live_events() {
     let (_dir, server) = start(|_| {}).await;
@@ -173,18 +191,7 @@ async fn garbage_frames_get_an_error_event_and_hurt_nothing() {
     ws.send(Message::text("x".repeat(10_000))).await.unwrap();
     // Closed by the server with 1009 (RFC 6455 §7.4.1: too big to
     // process), not a frame that keeps coming.
-    let close = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
-                other => panic!("expected a close frame, got {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("the oversized frame ends the connection");
-    assert_eq!(close.map(|f| f.code), Some(CloseCode::Size));
+    assert_eq!(close_code(&mut ws).await, CloseCode::Size);
     // Nothing more comes on it.
     assert!(matches!(
         tokio::time::timeout(Duration::from_millis(200), ws.next()).await,
@@ -208,19 +215,7 @@ async fn a_silent_client_is_closed() {
     // `connect` returns here.
     let started = std::time::Instant::now();
     let mut ws = server.connect("").await;
-    let close = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
-                other => panic!("expected a close frame, got {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("closed within 5 s")
-    .expect("with a close frame");
-    assert_eq!(close.code, CloseCode::Policy);
+    assert_eq!(close_code(&mut ws).await, CloseCode::Policy);
     assert!(started.elapsed() >= Duration::from_millis(300));
     server.stop().await;
 
@@ -286,17 +281,7 @@ async fn shutdown_sends_a_close_frame() {
     next_event(&mut ws).await;
     next_event(&mut ws).await;
     let stopping = tokio::spawn(server.stop());
-    let close = loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .unwrap()
-        {
-            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(close.code, CloseCode::Away);
+    assert_eq!(close_code(&mut ws).await, CloseCode::Away);
     stopping.await.unwrap();
 }
 
@@ -314,17 +299,7 @@ async fn closing_gets_the_close_frame_back(mut ws: Ws) {
     )))
     .await
     .unwrap();
-    let answer = loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("an answer in time")
-        {
-            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
-            Some(Ok(_)) => continue,
-            other => panic!("expected the close frame back, got {other:?}"),
-        }
-    };
-    assert_eq!(answer.code, CloseCode::Normal);
+    assert_eq!(close_code(&mut ws).await, CloseCode::Normal);
     // Then the server ends the connection.
     let end = tokio::time::timeout(Duration::from_secs(5), ws.next())
         .await
@@ -369,17 +344,7 @@ async fn a_client_closing_gets_its_close_frame_back_inside_an_application() {
     next_event(&mut ws).await;
     next_event(&mut ws).await;
     ws.send(Message::text("x".repeat(10_000))).await.unwrap();
-    let close = loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("an answer in time")
-        {
-            Some(Ok(Message::Close(frame))) => break frame,
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(close.map(|f| f.code), Some(CloseCode::Size));
+    assert_eq!(close_code(&mut ws).await, CloseCode::Size);
     sync.shutdown().await;
     serving.await.unwrap().unwrap();
 }
