@@ -335,7 +335,7 @@ async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
         (
             CATALOG.replace("name = \"Beta\"", "nmae = \"Beta\""),
             13,
-            "unknown field `nmae`",
+            "providers[1].nmae: unknown field `nmae`",
         ),
         (
             CATALOG.replace("sunset_date = \"2027-01-01\"", "sunset_date = \"soon\""),
@@ -345,7 +345,7 @@ async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
         (
             CATALOG.replace("priority = 10", "priority = \"high\""),
             9,
-            "invalid type",
+            "providers[0].priority: invalid type",
         ),
         (
             CATALOG.replace(

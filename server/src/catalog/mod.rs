@@ -258,6 +258,42 @@ impl Refuse<'_> {
     }
 }
 
+impl Refuse<'_> {
+    /// Reads the file as `T`; a value of the wrong type or an unknown key is
+    /// refused with its line and the path to its field
+    /// (`providers[1].priority`), not only serde's "invalid type".
+    fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, CatalogError> {
+        let syntax = |e: toml::de::Error| self.at(e.span(), None, e.message().trim().to_owned());
+        let deserializer = toml::Deserializer::parse(self.text).map_err(syntax)?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = field_path(e.path());
+            let e = e.into_inner();
+            self.at(e.span(), field, e.message().trim().to_owned())
+        })
+    }
+}
+
+/// `providers[1].priority` from serde_path_to_error's path, without the keys
+/// `Spanned` reads its value through.
+fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut shown = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => shown.push_str(&format!("[{index}]")),
+            Segment::Map { key } if key.starts_with("$__serde_spanned") => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !shown.is_empty() {
+                    shown.push('.');
+                }
+                shown.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    (!shown.is_empty()).then_some(shown)
+}
+
 impl Catalog {
     /// Reads a catalog file in any format, by extension or content.
     pub fn load(path: &Path) -> Result<Self, CatalogError> {
@@ -328,9 +364,9 @@ impl Catalog {
         let syntax = |e: toml::de::Error| refuse.at(e.span(), None, e.message().trim().to_owned());
         let table: toml::Table = toml::from_str(text).map_err(syntax)?;
         if table.contains_key("litellm") {
-            return Self::parse_combined(path, text, options, &refuse, read);
+            return Self::parse_combined(path, options, &refuse, read);
         }
-        let file: TomlFile = toml::from_str(text).map_err(syntax)?;
+        let file: TomlFile = refuse.typed()?;
         let mut catalog = assemble(
             &refuse,
             file.providers
@@ -358,13 +394,11 @@ impl Catalog {
 
     fn parse_combined(
         path: &Path,
-        text: &str,
         options: &LoadOptions,
         refuse: &Refuse<'_>,
         read: impl FnOnce(&Path) -> std::io::Result<String>,
     ) -> Result<Self, CatalogError> {
-        let file: CombinedFile = toml::from_str(text)
-            .map_err(|e| refuse.at(e.span(), None, e.message().trim().to_owned()))?;
+        let file: CombinedFile = refuse.typed()?;
         let base_path = path
             .parent()
             .unwrap_or(Path::new("."))
