@@ -20,6 +20,19 @@ describe("SyncStatusIndicator", () => {
     expect(onSync).toHaveBeenCalledOnce();
   });
 
+  it("keeps a failed sync to the status it shows: no unhandled rejection", async () => {
+    const unhandled = vi.fn();
+    process.on("unhandledRejection", unhandled);
+    try {
+      render(<SyncStatusIndicator status="disconnected" onSync={() => Promise.reject(new Error("POST /sync failed"))} />);
+      fireEvent.click(screen.getByRole("button", { name: "Sync now" }));
+      await new Promise((ok) => setTimeout(ok, 20));
+      expect(unhandled).not.toHaveBeenCalled();
+    } finally {
+      process.off("unhandledRejection", unhandled);
+    }
+  });
+
   it("shows a disconnected or polling link", () => {
     const { rerender } = render(<SyncStatusIndicator isConnected={false} />);
     expect(screen.getByRole("status").textContent).toContain("Disconnected");
@@ -50,6 +63,23 @@ describe("ModelDeprecationWarning", () => {
     rerender(<ModelDeprecationWarning modelId="old" sunsetDate="2026-11-01" now={now} />);
     expect(screen.getByRole("alert").textContent).toContain("stopped working on 2026-11-01");
     expect(screen.getByRole("alert").textContent).toContain("old has been retired");
+  });
+});
+
+describe("ModelDeprecationWarning of a retired model", () => {
+  it("says a sunset model is retired, whatever its date", () => {
+    const now = new Date("2026-11-25T12:00:00Z");
+    const { rerender } = render(
+      <ModelDeprecationWarning modelId="old" sunsetDate="2027-06-01" deprecationStatus="sunset" now={now} />,
+    );
+    const alert = screen.getByRole("alert");
+    expect(alert.className).toContain("psync-deprecation--sunset");
+    expect(alert.textContent).toContain("old has been retired");
+    expect(alert.textContent).toContain("It no longer works.");
+    rerender(<ModelDeprecationWarning modelId="old" deprecationStatus="sunset" now={now} />);
+    expect(screen.getByRole("alert").textContent).toContain("It no longer works.");
+    rerender(<ModelDeprecationWarning modelId="old" sunsetDate="2027-06-01" deprecationStatus="deprecated" now={now} />);
+    expect(screen.getByRole("note").textContent).toContain("in 188 days");
   });
 });
 

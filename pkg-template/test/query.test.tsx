@@ -281,3 +281,83 @@ describe("availability queries", () => {
     expect(signal!.aborted).toBe(true);
   });
 });
+
+describe("what the black-box check of the package found (2026-12-01)", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  function around(service: FakeService, client: QueryClient) {
+    return ({ children }: { children: ReactNode }) => (
+      <QueryClientProvider client={client}>
+        <ProviderSyncProvider service={service}>{children}</ProviderSyncProvider>
+      </QueryClientProvider>
+    );
+  }
+
+  it("availability goes through the service's fetchJson, and an answer the server refused is not asked again", async () => {
+    const service = new FakeService({ models: [model("gpt-4o", "openai")] });
+    const asked: [string, AbortSignal | null | undefined][] = [];
+    const plain = vi.fn();
+    vi.stubGlobal("fetch", plain);
+    Object.assign(service, {
+      fetchJson: (path: string, signal?: AbortSignal | null) => {
+        asked.push([path, signal]);
+        if (path.includes("gone")) return Promise.reject(Object.assign(new Error("GET …: HTTP 404"), { status: 404 }));
+        return Promise.resolve({ model_id: "gpt-4o", is_available: true });
+      },
+    });
+    // TanStack's default: three retries, a second or more apart.
+    const client = new QueryClient();
+    const { result } = renderHook(() => ({ ok: useModelAvailability("gpt-4o"), gone: useModelAvailability("gone") }), {
+      wrapper: around(service, client),
+    });
+    await waitFor(() => expect(result.current.ok.data?.model_id).toBe("gpt-4o"));
+    await waitFor(() => expect(result.current.gone.isError).toBe(true));
+    expect((result.current.gone.error as Error & { status?: number }).status).toBe(404);
+    expect(asked.map(([path]) => path).sort()).toEqual(["/models/gone/availability", "/models/gpt-4o/availability"]);
+    expect(asked.every(([, signal]) => signal instanceof AbortSignal)).toBe(true);
+    expect(plain).not.toHaveBeenCalled();
+  });
+
+  it("keys name the server the same way configured or resolved", () => {
+    const resolved = new URL("/api/provider-sync", location.href).href;
+    expect(providerSyncKeys.state("/api/provider-sync")).toEqual(providerSyncKeys.state(resolved));
+    expect(providerSyncKeys.state("/api/provider-sync/")).toEqual(providerSyncKeys.state(resolved));
+    expect(providerSyncKeys.modelAvailability("/api/provider-sync", "m")).toEqual(
+      providerSyncKeys.modelAvailability(resolved, "m"),
+    );
+    expect(providerSyncKeys.state("http://a.invalid/x")).not.toEqual(providerSyncKeys.state("http://b.invalid/x"));
+  });
+
+  it("the state query is pending until there is a catalog and failed when the first fetch fails", async () => {
+    const service = new FakeService({ status: "syncing", epoch: null, version: 0, providers: [], models: [] });
+    const pending: ((e: Error) => void)[] = [];
+    const fail = (e: Error) => pending.splice(0).forEach((reject) => reject(e));
+    service.initialize = () => new Promise<void>((_, reject) => pending.push(reject));
+    const client = new QueryClient();
+    const { result } = renderHook(() => useSyncState(), { wrapper: around(service, client) });
+    expect(result.current.isPending).toBe(true);
+    // A state without a catalog (the service's error) is not the data.
+    act(() => service.update({ status: "error", epoch: null }));
+    expect(result.current.isPending).toBe(true);
+    act(() => fail(new Error("GET /state failed")));
+    await waitFor(() => expect(result.current.isError).toBe(true));
+    // The service keeps retrying; once it has the catalog, so has the query.
+    act(() => service.update({ status: "synced", epoch: "e1", providers: [provider("openai")] }));
+    await waitFor(() => expect(result.current.isSuccess).toBe(true));
+    expect(result.current.data?.providers).toHaveLength(1);
+  });
+
+  it("a catalog the service holds is the data of the first render", () => {
+    const service = new FakeService({ providers: [provider("openai")], models: [model("gpt-5", "openai")] });
+    const client = new QueryClient();
+    const firsts: (string | undefined)[] = [];
+    function First() {
+      const model = useModelQuery("gpt-5");
+      const { data, isPending } = useSyncState();
+      if (firsts.length === 0) firsts.push(model?.id, String(isPending), String(data?.providers.length));
+      return null;
+    }
+    renderHook(() => null, { wrapper: () => around(service, client)({ children: <First /> }) });
+    expect(firsts).toEqual(["gpt-5", "false", "1"]);
+  });
+});

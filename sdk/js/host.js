@@ -381,10 +381,14 @@ function retryAfter(response) {
 
 // The token, if there is one, goes in `Authorization` (over a configured
 // one).
-export async function fetchText(hook, creds, method, url, body, timeoutMs) {
+export async function fetchText(hook, creds, method, url, body, timeoutMs, signal) {
   const token = await tokenOf(hook, creds, timeoutMs);
   if (typeof window === "undefined") throw [0, "no window: the SDK runs in a browser page"];
   const controller = new AbortController();
+  if (signal instanceof AbortSignal) {
+    if (signal.aborted) throw [0, "aborted"];
+    signal.addEventListener("abort", () => controller.abort(), { once: true });
+  }
   let request;
   try {
     const init = { method, signal: controller.signal };
@@ -420,6 +424,29 @@ export async function fetchText(hook, creds, method, url, body, timeoutMs) {
   } finally {
     clearTimeout(deadline);
   }
+}
+
+// `fetchJson(path, signal)` for the page (sdk/src/service.rs): a GET as the
+// service's own requests go; the answer's JSON, or an Error that says what
+// failed (`status`: the HTTP status, when the server refused).
+export async function getJson(hook, creds, base, path, timeoutMs, signal) {
+  const url = base + (path.startsWith("/") ? "" : "/") + path;
+  let text;
+  try {
+    text = await fetchText(hook, creds, "GET", url, undefined, timeoutMs, signal);
+  } catch (failure) {
+    const [kind, detail] = Array.isArray(failure) ? failure : [0, message(failure)];
+    const error = new Error(
+      kind === 1 ? `GET ${url}: no answer in ${timeoutMs} ms`
+      : kind === 2 ? `GET ${url}: HTTP ${detail}`
+      : kind === 4 ? `getToken() failed: ${detail}`
+      : kind === 5 ? "the service was destroyed"
+      : `GET ${url} failed: ${detail}`,
+    );
+    if (kind === 2) error.status = detail;
+    throw error;
+  }
+  return JSON.parse(text);
 }
 
 // ---- the WebSocket (sdk/src/transport/websocket.rs)

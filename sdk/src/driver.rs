@@ -26,7 +26,7 @@ use crate::machine::{
 };
 use crate::page::{self, PageWatch};
 use crate::tabs::{self, Tabs};
-use crate::transport::http::{failure_of, fetch_text};
+use crate::transport::http::{failure_of, fetch_text, get_json};
 use crate::transport::websocket::{self, Socket};
 use crate::transport::{from_js, from_text, to_js};
 use crate::view::{
@@ -655,6 +655,20 @@ impl Driver {
 
     pub(crate) fn ws_url(&self) -> &str {
         &self.urls.ws
+    }
+
+    /// A GET the page asks for (`fetchJson`), with this service's
+    /// credentials and request time limit.
+    pub(crate) fn get_json(&self, path: &str, signal: &JsValue) -> js_sys::Promise {
+        let timeout = self.core.borrow().settings().sync_timeout;
+        get_json(
+            &self.hook,
+            self.auth.js(),
+            &self.urls.api,
+            path,
+            timeout,
+            signal,
+        )
     }
 
     fn log(&self, level: LogLevel, message: &str) {

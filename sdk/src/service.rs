@@ -148,6 +148,24 @@ impl ProviderSyncService {
         self.driver.api_base_url().to_owned()
     }
 
+    /// GETs `path` under `apiBaseUrl` (`"/models/gpt-4o/availability"`) as
+    /// the service's own requests go: with its `headers`, `getToken`'s token
+    /// and `credentials` mode, within its request time limit; `signal`
+    /// stops it. Resolves with the answer's JSON; rejects with an `Error`
+    /// (with the HTTP status as `status` when the server refused). The
+    /// TanStack Query hooks' availability requests go through it.
+    #[wasm_bindgen(js_name = fetchJson, unchecked_return_type = "Promise<unknown>")]
+    pub fn fetch_json(
+        &self,
+        path: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "AbortSignal | null")] signal: Option<
+            JsValue,
+        >,
+    ) -> Promise {
+        self.driver
+            .get_json(path, &signal.unwrap_or(JsValue::UNDEFINED))
+    }
+
     /// The WebSocket URL in use, resolved against the page (a relative
     /// `wsUrl` or the default made from `apiBaseUrl`, with a ws/wss scheme).
     #[wasm_bindgen(getter, js_name = wsUrl)]
@@ -175,7 +193,7 @@ impl ProviderSyncService {
     #[wasm_bindgen(js_name = getModels, unchecked_return_type = "ModelSpecification[]")]
     pub fn get_models(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "ModelQuery")] query: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "ModelQuery | null")] query: Option<JsValue>,
     ) -> Result<js_sys::Array, JsError> {
         let query = query
             .filter(|q| !q.is_undefined() && !q.is_null())
@@ -287,8 +305,9 @@ impl ProviderSyncService {
 #[wasm_bindgen(js_name = sunsetOutlook, unchecked_return_type = "SunsetOutlook")]
 pub fn sunset_outlook(
     #[wasm_bindgen(unchecked_param_type = "string | null")] sunset_date: Option<String>,
-    #[wasm_bindgen(unchecked_param_type = "DeprecationStatus")] deprecation_status: Option<String>,
-    now: Option<f64>,
+    #[wasm_bindgen(unchecked_optional_param_type = "DeprecationStatus | null")]
+    deprecation_status: Option<String>,
+    #[wasm_bindgen(unchecked_optional_param_type = "number | null")] now: Option<f64>,
 ) -> JsValue {
     to_js(&SunsetOutlook::of(
         deprecation_status.as_deref().unwrap_or("deprecated"),

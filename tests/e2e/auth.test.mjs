@@ -111,3 +111,37 @@ test("a token the server does not know gets nothing", async () => {
   assert.equal((await stateOf(page)).providers, 0);
   await context.close();
 });
+
+test("fetchJson sends a request of the page's as the service sends its own", async () => {
+  // The TanStack Query hooks' availability requests go through it: behind
+  // read tokens, a plain fetch gets 401.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const api = new URL(bed.server).pathname;
+  const seen = [];
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname.startsWith(`${api}/models/`)) seen.push(request.headers());
+  });
+  await page.goto(`${bed.control}/index.html?api=${encodeURIComponent(bed.server)}&token=${ONE}`);
+  await eventually("synced", async () => (await stateOf(page))?.status === "synced");
+  const answers = await page.evaluate(async () => {
+    const outcome = (promise) =>
+      promise.then((value) => ({ value }), (error) => ({ message: error.message, status: error.status }));
+    const api = window.__sync.apiBaseUrl;
+    return {
+      found: await outcome(window.__sync.fetchJson("/models/gpt-4o/availability")),
+      missing: await outcome(window.__sync.fetchJson("models/no-such-model/availability")),
+      plain: (await fetch(`${api}/models/gpt-4o/availability`)).status,
+      aborted: await outcome(window.__sync.fetchJson("/models/gpt-4o/availability", AbortSignal.abort())),
+    };
+  });
+  assert.equal(answers.plain, 401, "the server keeps its catalog behind read tokens");
+  assert.equal(answers.found.value?.model_id, "gpt-4o", JSON.stringify(answers.found));
+  assert.equal(answers.missing.status, 404, JSON.stringify(answers.missing));
+  assert.match(answers.missing.message, /HTTP 404/);
+  assert.ok(answers.aborted.message, "an aborted signal rejects");
+  assert.equal(seen.length, 3, "the aborted request was not sent; the plain one was");
+  for (const headers of seen.filter((h) => h.authorization)) assert.equal(headers["x-tenant"], "acme");
+  assert.equal(seen.filter((h) => h.authorization === `Bearer ${ONE}`).length, 2);
+  await context.close();
+});

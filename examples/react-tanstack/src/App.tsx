@@ -78,7 +78,7 @@ function ModelDetails({ modelId, onSelect }: { modelId: string; onSelect: (id: s
       </p>
       {model.deprecation_status !== "active" && (
         <ModelDeprecationWarning modelId={model.id} modelName={model.name} deprecationDate={model.deprecation_date}
-          sunsetDate={model.sunset_date} replacementModelId={availability?.replacement_model_id ?? model.replacement_model_id}
+          sunsetDate={model.sunset_date} deprecationStatus={model.deprecation_status} replacementModelId={availability?.replacement_model_id ?? model.replacement_model_id}
           replacementModelName={availability?.replacement_model_name} onSelectReplacement={onSelect} />
       )}
     </div>
@@ -116,7 +116,7 @@ function DeprecatedModels() {
       <h2 id="deprecated-title">Deprecated models ({deprecated.length})</h2>
       {deprecated.map((m) => (
         <ModelDeprecationWarning key={m.id} modelId={m.id} modelName={m.name} deprecationDate={m.deprecation_date}
-          sunsetDate={m.sunset_date} replacementModelId={m.replacement_model_id}
+          sunsetDate={m.sunset_date} deprecationStatus={m.deprecation_status} replacementModelId={m.replacement_model_id}
           replacementModelName={m.replacement_model_id ? names.get(m.replacement_model_id) : undefined} />
       ))}
     </section>

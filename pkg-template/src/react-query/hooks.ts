@@ -23,9 +23,14 @@ function useStateIntoCache(service: ProviderSyncServiceLike | null) {
   useEffect(() => {
     if (!service) return;
     const key = providerSyncKeys.state(service.apiBaseUrl);
-    const current = service.getState();
-    if (current.epoch !== null) client.setQueryData(key, current);
-    return service.subscribe((state) => client.setQueryData(key, state));
+    // Only a state with a catalog is the query's data: until the first one
+    // the query is pending, and failed if the service's first fetch fails
+    // (`isPending`, `isError`), as TanStack's own queries are.
+    const take = (state: ProviderSyncClientState) => {
+      if (state.epoch !== null) client.setQueryData(key, state);
+    };
+    take(service.getState());
+    return service.subscribe(take);
   }, [service, client]);
 }
 
@@ -60,7 +65,16 @@ export function useSyncState(): UseQueryResult<ProviderSyncClientState> {
       return service!.getState();
     },
     enabled: service !== null,
+    // A catalog the service already holds (a `bootstrap` while rendering on
+    // the server and hydrating, a copy synced before this hook mounted) is
+    // the data from the first render: no loading flash.
+    initialData: () => {
+      const state = service?.getState();
+      return state && state.epoch !== null ? state : undefined;
+    },
     staleTime: Infinity,
+    // The service retries by itself; its first failure is the query's.
+    retry: false,
     // The service's own objects: no structural sharing needed.
     structuralSharing: false,
   });
@@ -149,14 +163,30 @@ export function useProviderSyncWithWebSocket(options: UseSyncWebSocketOptions = 
   };
 }
 
-/** `signal` is TanStack's: the request stops when the query is cancelled. */
-async function fetchJson<T>(url: string, signal: AbortSignal): Promise<T> {
+/**
+ * A GET under the service's `apiBaseUrl` as the service sends its own
+ * requests (`fetchJson`: its headers, `getToken`'s token, its credentials
+ * mode). `signal` is TanStack's: the request stops when the query is
+ * cancelled. A service without `fetchJson` (an injected stand-in) gets a
+ * plain `fetch`.
+ */
+async function fetchJson<T>(service: ProviderSyncServiceLike, path: string, signal: AbortSignal): Promise<T> {
+  if (service.fetchJson) return (await service.fetchJson(path, signal)) as T;
+  const url = service.apiBaseUrl + path;
   const response = await fetch(url, { signal });
   if (!response.ok) {
-    const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null;
-    throw new Error(body?.error?.message ?? `HTTP ${response.status} from ${url}`);
+    const error = new Error(`GET ${url}: HTTP ${response.status}`) as Error & { status?: number };
+    error.status = response.status;
+    throw error;
   }
   return (await response.json()) as T;
+}
+
+/** TanStack's three retries, but none for an answer the server refused
+ * (404 for a model deleted meanwhile, 401): asking again changes nothing. */
+function retryUnlessRefused(failures: number, error: Error): boolean {
+  const status = (error as { status?: unknown } | null)?.status;
+  return !(typeof status === "number" && status >= 400 && status < 500 && status !== 408 && status !== 429) && failures < 3;
 }
 
 /** `GET /models/{id}/availability`, refreshed when the model or its provider changes. */
@@ -166,8 +196,9 @@ export function useModelAvailability(id: string | undefined): UseQueryResult<Mod
   return useQuery({
     queryKey: providerSyncKeys.modelAvailability(service?.apiBaseUrl ?? "", id ?? ""),
     queryFn: ({ signal }) =>
-      fetchJson<ModelAvailability>(`${service!.apiBaseUrl}/models/${encodeURIComponent(id!)}/availability`, signal),
+      fetchJson<ModelAvailability>(service!, `/models/${encodeURIComponent(id!)}/availability`, signal),
     enabled: service !== null && !!id,
+    retry: retryUnlessRefused,
   });
 }
 
@@ -178,7 +209,8 @@ export function useProviderAvailability(id: string | undefined): UseQueryResult<
   return useQuery({
     queryKey: providerSyncKeys.providerAvailability(service?.apiBaseUrl ?? "", id ?? ""),
     queryFn: ({ signal }) =>
-      fetchJson<ProviderAvailability>(`${service!.apiBaseUrl}/providers/${encodeURIComponent(id!)}/availability`, signal),
+      fetchJson<ProviderAvailability>(service!, `/providers/${encodeURIComponent(id!)}/availability`, signal),
     enabled: service !== null && !!id,
+    retry: retryUnlessRefused,
   });
 }

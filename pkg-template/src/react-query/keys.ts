@@ -1,14 +1,31 @@
 /**
+ * The server as the service names it (`service.apiBaseUrl`): the URL
+ * resolved against the page, without a trailing slash. So
+ * `providerSyncKeys.state("/api/provider-sync")` is the key the hooks use
+ * for a service configured with that `apiBaseUrl`.
+ */
+function server(apiBaseUrl: string): string {
+  if (apiBaseUrl === "") return apiBaseUrl;
+  try {
+    const base = (globalThis as { location?: { href?: string } }).location?.href ?? "http://localhost/";
+    return new URL(apiBaseUrl.replace(/\/+$/, ""), base).href.replace(/\/+$/, "");
+  } catch {
+    return apiBaseUrl;
+  }
+}
+
+/**
  * The TanStack Query keys this package uses, for your own invalidations.
- * Every key names the server (`apiBaseUrl`), so two services never share
- * cached answers.
+ * Every key names the server (`apiBaseUrl`, as configured or as
+ * `service.apiBaseUrl` gives it: both name the same key), so services of
+ * two servers never share cached answers.
  */
 export const providerSyncKeys = {
   all: ["provider-sync"] as const,
-  server: (apiBaseUrl: string) => ["provider-sync", apiBaseUrl] as const,
-  state: (apiBaseUrl: string) => ["provider-sync", apiBaseUrl, "state"] as const,
+  server: (apiBaseUrl: string) => ["provider-sync", server(apiBaseUrl)] as const,
+  state: (apiBaseUrl: string) => ["provider-sync", server(apiBaseUrl), "state"] as const,
   modelAvailability: (apiBaseUrl: string, modelId: string) =>
-    ["provider-sync", apiBaseUrl, "model-availability", modelId] as const,
+    ["provider-sync", server(apiBaseUrl), "model-availability", modelId] as const,
   providerAvailability: (apiBaseUrl: string, providerId: string) =>
-    ["provider-sync", apiBaseUrl, "provider-availability", providerId] as const,
+    ["provider-sync", server(apiBaseUrl), "provider-availability", providerId] as const,
 };

@@ -17,7 +17,10 @@ export type ProviderSyncServiceLike = Pick<
   | "getModel"
   | "getModels"
   | "getProvider"
->;
+> &
+  // Optional, so a stand-in for tests need not have it: the TanStack
+  // hooks' availability requests go through it when it is there.
+  Partial<Pick<ProviderSyncService, "fetchJson">>;
 
 interface ContextValue {
   /** Null while the wasm loads. */

@@ -24,6 +24,19 @@ extern "C" {
         body: Option<&str>,
         timeout_ms: f64,
     ) -> Promise;
+
+    /// `fetchJson` for the page: a GET of `path` under `base` as
+    /// `fetchText` sends it, `signal` also stopping it; the answer's JSON,
+    /// or an `Error` (`status` set for an HTTP status).
+    #[wasm_bindgen(js_name = getJson)]
+    pub(crate) fn get_json(
+        hook: &JsValue,
+        credentials: &JsValue,
+        base: &str,
+        path: &str,
+        timeout_ms: f64,
+        signal: &JsValue,
+    ) -> Promise;
 }
 
 /// The error a rejection of `fetchText` stands for (see `sdk/js/host.js`).

@@ -1,13 +1,16 @@
 "use client";
 
 import { useSyncExternalStore } from "react";
-import { isLoaded, onLoaded, sunsetOutlook } from "../../index.js";
+import { isLoaded, onLoaded, sunsetOutlook, type DeprecationStatus } from "../../index.js";
 
 export interface ModelDeprecationWarningProps {
   modelId: string;
   modelName?: string;
   deprecationDate?: string | null;
   sunsetDate?: string | null;
+  /** The model's `deprecation_status` (default `deprecated`): a `sunset`
+   * model has been retired whatever its date says. */
+  deprecationStatus?: DeprecationStatus | null;
   replacementModelId?: string | null;
   replacementModelName?: string | null;
   /** Shows a button to switch to the replacement. */
@@ -30,6 +33,7 @@ export function ModelDeprecationWarning({
   modelName,
   deprecationDate,
   sunsetDate,
+  deprecationStatus,
   replacementModelId,
   replacementModelName,
   onSelectReplacement,
@@ -39,11 +43,17 @@ export function ModelDeprecationWarning({
   const ready = useSyncExternalStore(onLoaded, isLoaded, isLoaded);
   if (!ready) return null;
   const name = modelName ?? modelId;
-  const { urgency, daysUntilSunset: days } = sunsetOutlook(sunsetDate ?? null, "deprecated", now?.getTime());
+  const { urgency, daysUntilSunset: days } = sunsetOutlook(
+    sunsetDate ?? null,
+    deprecationStatus ?? "deprecated",
+    now?.getTime(),
+  );
   const level = urgency === "sunset" ? "sunset" : urgency === "high" || urgency === "critical" ? "urgent" : "notice";
   const replacement = replacementModelName ?? replacementModelId;
   const when =
-    days === null
+    level === "sunset" && (days === null || days >= 0)
+      ? "It no longer works."
+      : days === null
       ? "No shutdown date has been announced."
       : days < 0
         ? `It stopped working on ${sunsetDate}.`

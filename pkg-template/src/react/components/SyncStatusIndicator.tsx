@@ -8,8 +8,9 @@ export interface SyncStatusIndicatorProps {
   lastSyncTime?: Date | number | null;
   version?: number;
   transport?: Transport;
-  /** Shows a "Sync now" button that calls it. */
-  onSync?: () => void;
+  /** Shows a "Sync now" button that calls it (`forceSync` fits: a failure
+   * it rejects with is the status's to show, not an unhandled rejection). */
+  onSync?: () => void | PromiseLike<unknown>;
   /** Version, transport and last sync time under the status. */
   showDetails?: boolean;
   className?: string;
@@ -68,7 +69,7 @@ export function SyncStatusIndicator({
         </dl>
       )}
       {onSync && (
-        <button type="button" className="psync-status__sync" onClick={() => onSync()}>
+        <button type="button" className="psync-status__sync" onClick={() => void Promise.resolve(onSync()).catch(() => {})}>
           Sync now
         </button>
       )}
