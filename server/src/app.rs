@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
@@ -40,7 +41,8 @@ pub struct AppState {
 }
 
 fn cors(config: &Config) -> CorsLayer {
-    let layer = if config.cors_origins.is_empty() {
+    let origins = config.allowed_origins();
+    let layer = if origins.is_empty() {
         CorsLayer::new()
             .allow_origin(AllowOrigin::from(Any))
             .allow_methods(Any)
@@ -49,10 +51,7 @@ fn cors(config: &Config) -> CorsLayer {
         // SDK): the browser then wants the origin and methods named, not `*`.
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(
-                config
-                    .cors_origins
-                    .iter()
-                    .filter_map(|o| HeaderValue::from_str(o.trim()).ok()),
+                origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
             ))
             .allow_methods(AllowMethods::mirror_request())
             .allow_credentials(true)
@@ -68,6 +67,41 @@ fn cors(config: &Config) -> CorsLayer {
             HeaderName::from_static("x-sync-version"),
             http::trace::REQUEST_ID.clone(),
         ])
+}
+
+/// Keeps `--static-dir` to its own files: a path with a segment starting
+/// with `.` (`.env`, `.git/`; `.well-known/` is served) and a file whose
+/// real path (symbolic links followed) is outside the directory answer 404,
+/// as a missing file does.
+async fn within_static_dir(
+    root: Arc<std::path::PathBuf>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let path = percent_encoding::percent_decode_str(request.uri().path())
+        .decode_utf8_lossy()
+        .into_owned();
+    let hidden = path
+        .split(['/', '\\'])
+        .any(|segment| segment.starts_with('.') && segment != ".well-known");
+    let outside = async {
+        let wanted = root.join(path.trim_start_matches('/'));
+        let Ok(real) = tokio::fs::canonicalize(&wanted).await else {
+            return false;
+        };
+        if !real.starts_with(&*root) {
+            return true;
+        }
+        // A directory is answered with its index.html.
+        real.is_dir()
+            && tokio::fs::canonicalize(real.join("index.html"))
+                .await
+                .is_ok_and(|index| !index.starts_with(&*root))
+    };
+    if hidden || outside.await {
+        return Error::not_found("file", &path).into_response();
+    }
+    next.run(request).await
 }
 
 /// The server's whole router: every route under the prefix, the static
@@ -142,13 +176,23 @@ fn build(state: AppState, fallback: bool) -> Router {
     };
     let api =
         match &config.static_dir {
-            Some(dir) => api.fallback_service(ServeDir::new(dir)),
+            Some(dir) => {
+                // Refused at start if it is not a directory (`Config::check`).
+                let root = Arc::new(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
+                let guard = middleware::from_fn(move |request, next| {
+                    within_static_dir(root.clone(), request, next)
+                });
+                api.fallback_service(tower::Layer::layer(&guard, ServeDir::new(dir)))
+            }
             None if fallback => api.fallback(|uri: Uri| async move {
                 Error::not_found("route", uri.path()).into_response()
             }),
             None => api,
         };
     api.layer(DefaultBodyLimit::max(config.body_limit))
+        // A declared length past the limit is refused before any of the body
+        // is waited for (413 at once, not when the bytes have come).
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
         // 504, not 408: a client retries a 408 blindly, and a write that
         // timed out may have landed. Inside `json_errors`, so it gets the
         // JSON shape too.
@@ -158,6 +202,7 @@ fn build(state: AppState, fallback: bool) -> Router {
         ))
         .layer(axum::middleware::map_response(crate::error::json_errors))
         .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(crate::serve::refuse_over_capacity))
         .layer(cors(&config))
         // Outside CORS: a foreign origin's preflight is refused too.
         .layer(middleware::from_fn_with_state(

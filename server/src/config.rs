@@ -4,9 +4,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::catalog::{CatalogFormat, LitellmFilter, LoadOptions};
+
+/// `--ws-threads` past this is a mistake (and past what the OS gives, an
+/// abort rather than an error).
+const MAX_WS_THREADS: usize = 256;
 
 /// The authoritative provider-sync server: REST, WebSocket and admin API over
 /// an embedded SQLite store, or PostgreSQL for several instances.
@@ -37,12 +42,12 @@ pub struct Config {
 
     /// Reconcile the catalog again whenever its file changes (SIGHUP always
     /// does).
-    #[arg(long, env = "PROVIDER_SYNC_CATALOG_WATCH")]
+    #[arg(long, env = "PROVIDER_SYNC_CATALOG_WATCH", value_parser = BoolishValueParser::new())]
     pub catalog_watch: bool,
 
     /// Start a new epoch (after restoring the database from a backup): every
     /// client takes a full state instead of trusting its version.
-    #[arg(long, env = "PROVIDER_SYNC_NEW_EPOCH")]
+    #[arg(long, env = "PROVIDER_SYNC_NEW_EPOCH", value_parser = BoolishValueParser::new())]
     pub new_epoch: bool,
 
     /// Bearer token for the admin API, at least 32 bytes; the audit log
@@ -274,7 +279,7 @@ pub struct Config {
     /// such targets are refused, whether written as an address or resolved
     /// from a name, so a `health_url` cannot be turned against the network
     /// the server runs in.
-    #[arg(long, env = "PROVIDER_SYNC_HEALTH_ALLOW_PRIVATE")]
+    #[arg(long, env = "PROVIDER_SYNC_HEALTH_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
     pub health_allow_private: bool,
 
     #[command(subcommand)]
@@ -432,6 +437,19 @@ impl Config {
                 self.client_timeout_ms, self.heartbeat_ms
             ));
         }
+        self.origins()?;
+        if let Some(dir) = &self.static_dir
+            && !dir.is_dir()
+        {
+            return Err(format!("--static-dir {}: not a directory", dir.display()));
+        }
+        if let Some(threads) = self.ws_threads
+            && threads > MAX_WS_THREADS
+        {
+            return Err(format!(
+                "--ws-threads ({threads}) must not exceed {MAX_WS_THREADS}: a thread or two per CPU is what helps"
+            ));
+        }
         if !self.prefix().is_empty() && !self.prefix().starts_with('/') {
             return Err(format!(
                 "--prefix must start with / (or be empty), not {:?}",
@@ -439,6 +457,59 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The allowed origins (`--cors-origins`) as browsers send them:
+    /// `scheme://host[:port]`, in lower case, without a default port or a
+    /// trailing slash. `*` and anything that is not an origin (a path, a
+    /// query, no host) are refused naming the value.
+    pub fn origins(&self) -> Result<Vec<String>, String> {
+        let mut origins = Vec::new();
+        for given in &self.cors_origins {
+            let given = given.trim();
+            if given.is_empty() {
+                continue;
+            }
+            let refuse = |why: &str| Err(format!("--cors-origins: {given:?} {why}"));
+            if given == "*" {
+                return refuse(
+                    "is not an origin: leave --cors-origins empty to allow every origin, or name each (https://app.example.com)",
+                );
+            }
+            let Ok(url) = url::Url::parse(given) else {
+                return refuse(
+                    "is not an origin (scheme://host[:port], such as https://app.example.com)",
+                );
+            };
+            let origin = url.origin();
+            if !origin.is_tuple()
+                || !matches!(url.scheme(), "http" | "https")
+                || url.path() != "/"
+                || url.query().is_some()
+                || url.fragment().is_some()
+                || !url.username().is_empty()
+                || url.password().is_some()
+            {
+                return refuse(
+                    "is not an origin: an http(s) scheme and host, and an optional port, nothing else (https://app.example.com)",
+                );
+            }
+            origins.push(origin.ascii_serialization());
+        }
+        Ok(origins)
+    }
+
+    /// [`Config::origins`], or where a config that was never checked has
+    /// a value that is not an origin, the values as given, in lower case
+    /// (still a list: never every origin by mistake).
+    pub fn allowed_origins(&self) -> Vec<String> {
+        self.origins().unwrap_or_else(|_| {
+            self.cors_origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect()
+        })
     }
 
     /// The connection-level limits.
@@ -483,4 +554,43 @@ fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("{text:?} is neither an address nor a CIDR range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_kept_as_browsers_send_them() {
+        let mut config = Config::defaults();
+        config.cors_origins = vec![
+            "https://APP.example.com/".into(),
+            " http://localhost:5173 ".into(),
+            "https://b.example.com:443".into(),
+            "".into(),
+        ];
+        assert_eq!(
+            config.origins().unwrap(),
+            [
+                "https://app.example.com",
+                "http://localhost:5173",
+                "https://b.example.com"
+            ]
+        );
+        assert_eq!(config.allowed_origins(), config.origins().unwrap());
+        for bad in [
+            "*",
+            "https://a.example.com/x",
+            "ftp://a.example.com",
+            "null",
+            "https://u:p@a.example.com",
+            "https://a.example.com?x",
+        ] {
+            config.cors_origins = vec![bad.into()];
+            let err = config.origins().unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+            // Never every origin by mistake.
+            assert!(!config.allowed_origins().is_empty(), "{bad}");
+        }
+    }
 }

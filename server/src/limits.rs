@@ -179,12 +179,7 @@ impl Guards {
             read: RateLimit::new(config.read_rate_limit),
             admin: RateLimit::new(config.admin_rate_limit),
             trusted_proxies: config.trusted_proxies.clone(),
-            origins: config
-                .cors_origins
-                .iter()
-                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
-                .filter(|o| !o.is_empty())
-                .collect(),
+            origins: config.allowed_origins(),
             ws_sessions: Arc::new(AtomicUsize::new(0)),
             max_ws_sessions: config.max_ws_sessions,
         }

@@ -6,8 +6,27 @@ use provider_sync_server::config::Command;
 use provider_sync_server::{Config, StartError, cli, shutdown};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // An empty variable counts as not set (a deployment template writes
+    // `PROVIDER_SYNC_CATALOG=` for "none"): clap would refuse it as a
+    // missing value of the flag.
+    for (name, value) in std::env::vars_os() {
+        let ours = name
+            .to_str()
+            .is_some_and(|n| n.starts_with("PROVIDER_SYNC_") || n == "DATABASE_URL");
+        if ours && value.is_empty() {
+            // SAFETY: no other thread runs yet: the runtime starts below.
+            unsafe { std::env::remove_var(&name) };
+        }
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+        .block_on(run())
+}
+
+async fn run() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -43,12 +62,23 @@ async fn main() -> std::process::ExitCode {
     };
     println!("provider-sync-server listening on {}", server.base_url());
     shutdown::os_signal().await;
-    tracing::info!("shutting down");
-    if tokio::time::timeout(drain, server.stop()).await.is_err() {
-        tracing::warn!(
-            timeout_ms = drain.as_millis() as u64,
-            "requests still in flight at the shutdown timeout; exiting anyway"
-        );
+    tracing::info!("shutting down (a second Ctrl-C or SIGTERM exits at once)");
+    // Exit code 1 when requests in flight were cut short: at the shutdown
+    // timeout, or by a second signal.
+    tokio::select! {
+        stopped = tokio::time::timeout(drain, server.stop()) => {
+            if stopped.is_err() {
+                tracing::warn!(
+                    timeout_ms = drain.as_millis() as u64,
+                    "requests still in flight at the shutdown timeout; exiting anyway"
+                );
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+        () = shutdown::os_signal() => {
+            tracing::warn!("a second signal: exiting without waiting for requests in flight");
+            return std::process::ExitCode::FAILURE;
+        }
     }
     std::process::ExitCode::SUCCESS
 }

@@ -63,7 +63,23 @@ fn now_ms() -> u64 {
 pub struct Activity {
     read: AtomicU64,
     written: AtomicU64,
+    /// Where an HTTP/1 connection stands between requests (`HEAD_*`), for
+    /// `--header-read-timeout-ms`: hyper's own timer also runs while a
+    /// keep-alive connection waits for its next request, which would make
+    /// it the idle timeout (closing pooled connections after 10 s, not 60).
+    head: std::sync::atomic::AtomicU8,
+    /// When the first byte of a request's head came (ms; 0: none yet).
+    head_since: AtomicU64,
+    /// Whether any byte came yet.
+    seen: std::sync::atomic::AtomicBool,
 }
+
+/// Waiting for a request's head (its bytes are timed from the first).
+const HEAD_AWAITED: u8 = 0;
+/// A request is being read or answered.
+const HEAD_READ: u8 = 1;
+/// HTTP/2, or a connection upgraded to a WebSocket: no heads to time.
+const HEAD_NONE: u8 = 2;
 
 impl Activity {
     pub(crate) fn new() -> Self {
@@ -71,7 +87,59 @@ impl Activity {
         Self {
             read: AtomicU64::new(now),
             written: AtomicU64::new(now),
+            head: std::sync::atomic::AtomicU8::new(HEAD_AWAITED),
+            head_since: AtomicU64::new(0),
+            seen: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Bytes came: the first of a connection tells HTTP/2 by its preface;
+    /// the first while a head is awaited starts its clock.
+    fn bytes_read(&self, bytes: &[u8]) {
+        let now = now_ms();
+        self.read.store(now, Ordering::Relaxed);
+        let first = !self.seen.swap(true, Ordering::Relaxed);
+        if first && bytes.starts_with(b"PRI * HTTP/2.0") {
+            self.head.store(HEAD_NONE, Ordering::Relaxed);
+        }
+        if self.head.load(Ordering::Relaxed) == HEAD_AWAITED {
+            let _ = self
+                .head_since
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// A request's head was read whole.
+    fn request_began(&self) {
+        let _ = self.head.compare_exchange(
+            HEAD_AWAITED,
+            HEAD_READ,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.head_since.store(0, Ordering::Relaxed);
+    }
+
+    /// Its answer is on its way: the next bytes are the next request's
+    /// (none after a switch of protocols).
+    fn request_answered(&self, upgraded: bool) {
+        if upgraded {
+            self.head.store(HEAD_NONE, Ordering::Relaxed);
+        } else {
+            let _ = self.head.compare_exchange(
+                HEAD_READ,
+                HEAD_AWAITED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// How long the head being read has taken so far, if one is.
+    fn head_taking(&self) -> Option<Duration> {
+        let since = self.head_since.load(Ordering::Relaxed);
+        (since != 0 && self.head.load(Ordering::Relaxed) == HEAD_AWAITED)
+            .then(|| Duration::from_millis(now_ms().saturating_sub(since)))
     }
 
     /// How long ago the socket last accepted bytes from the server.
@@ -274,7 +342,7 @@ impl Socket {
             match self.tcp.try_read(unfilled) {
                 Ok(n) => {
                     if n > 0 {
-                        self.activity.read.store(now_ms(), Ordering::Relaxed);
+                        self.activity.bytes_read(&unfilled[..n]);
                     }
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
@@ -391,22 +459,24 @@ fn is_probe(path: &str) -> bool {
     path.ends_with("/healthz") || path.ends_with("/readyz")
 }
 
-/// The answer past the connection cap, made before the router: it carries
-/// a request id as every answer does.
-fn over_capacity(request: &Request<Incoming>) -> axum::response::Response {
-    let mut response =
-        Error::Unavailable("the server is at its connection limit: try again shortly".into())
-            .into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        axum::http::header::CONNECTION,
-        axum::http::HeaderValue::from_static("close"),
-    );
-    headers.insert(
-        &crate::http::trace::REQUEST_ID,
-        crate::http::trace::id_for(request.headers()),
-    );
-    response
+/// Marks a request that came past the connection cap (a request
+/// extension): [`refuse_over_capacity`] answers it.
+#[derive(Debug, Clone, Copy)]
+pub struct OverCapacity;
+
+/// Answers a request past the connection cap with 503 (and `Retry-After`),
+/// as a layer inside CORS and the request id, so the answer carries both.
+pub async fn refuse_over_capacity(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.extensions().get::<OverCapacity>().is_some() {
+        return Error::Unavailable(
+            "the server is at its connection limit: try again shortly".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Accept errors that concern one connection only; others (out of file
@@ -430,10 +500,14 @@ pub async fn serve(
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's header timer runs from when a connection waits for its next
+    // request, so it would close idle keep-alive connections too: the head
+    // is timed from its first byte below, and hyper's timer is only a
+    // backstop at the idle timeout.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.idle_timeout.max(limits.header_read_timeout));
     builder.http2().timer(TokioTimer::new());
     let open = Arc::new(AtomicUsize::new(0));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -481,27 +555,52 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             request.extensions_mut().insert(connection.clone());
             let router = router.clone();
+            let activity = connection.activity.clone();
             async move {
-                if over && !is_probe(request.uri().path()) {
-                    return Ok::<_, std::convert::Infallible>(over_capacity(&request));
+                activity.request_began();
+                let refused = over && !is_probe(request.uri().path());
+                if refused {
+                    // Answered 503 inside the router's layers
+                    // (`refuse_over_capacity`): with the CORS headers a page
+                    // of another origin needs to read its `Retry-After`.
+                    request.extensions_mut().insert(OverCapacity);
                 }
-                router.oneshot(request.map(Body::new)).await
+                let mut answer = router.oneshot(request.map(Body::new)).await;
+                if let Ok(response) = &mut answer {
+                    activity.request_answered(
+                        response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS,
+                    );
+                    if refused {
+                        response.headers_mut().insert(
+                            axum::http::header::CONNECTION,
+                            axum::http::HeaderValue::from_static("close"),
+                        );
+                    }
+                }
+                answer
             }
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
         let connection = graceful.watch(connection);
-        let idle_timeout = limits.idle_timeout;
+        let (idle_timeout, head_timeout) = (limits.idle_timeout, limits.header_read_timeout);
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
             loop {
-                let wait = idle_timeout.saturating_sub(activity.idle());
+                let mut wait = idle_timeout.saturating_sub(activity.idle());
+                if let Some(taking) = activity.head_taking() {
+                    wait = wait.min(head_timeout.saturating_sub(taking));
+                }
                 tokio::select! {
                     _ = &mut connection => return,
                     _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {
-                        if activity.idle() >= idle_timeout {
-                            // Dropping the connection closes the socket.
+                        // Silent both ways too long, or a head taking too
+                        // long from its first byte: dropping the
+                        // connection closes the socket.
+                        if activity.idle() >= idle_timeout
+                            || activity.head_taking().is_some_and(|t| t >= head_timeout)
+                        {
                             return;
                         }
                     }

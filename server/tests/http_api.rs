@@ -650,8 +650,25 @@ async fn a_prefix_without_a_slash_is_refused_at_start() {
 async fn durations_that_cannot_work_are_refused_at_start_naming_the_flag() {
     let (_dir, db) = temp_db();
     type Edit = fn(&mut provider_sync_server::Config);
-    let cases: [(&str, Edit); 4] = [
+    let cases: [(&str, Edit); 9] = [
         ("--heartbeat-ms", |c| c.heartbeat_ms = 0),
+        // Not durations, but refused the same way (they panicked or aborted
+        // after the store was made, or passed and failed later).
+        ("--cors-origins: \"*\" is not an origin", |c| {
+            c.cors_origins = vec!["https://a.example.com".into(), "*".into()]
+        }),
+        ("--cors-origins: \"https://a.example.com/app\"", |c| {
+            c.cors_origins = vec!["https://a.example.com/app".into()]
+        }),
+        ("--cors-origins: \"app.example.com\"", |c| {
+            c.cors_origins = vec!["app.example.com".into()]
+        }),
+        ("--ws-threads (100000) must not exceed", |c| {
+            c.ws_threads = Some(100_000)
+        }),
+        ("--static-dir /no/such/dir: not a directory", |c| {
+            c.static_dir = Some("/no/such/dir".into())
+        }),
         ("--client-timeout-ms", |c| {
             c.heartbeat_ms = 30_000;
             c.client_timeout_ms = 10_000
@@ -911,4 +928,92 @@ async fn full_sync_answers_are_served_precompressed_per_reason() {
     assert!(full.version > parsed.version);
     assert!(full.state.unwrap().provider("fresh").is_some());
     server.stop().await;
+}
+
+/// A deployment template writes `X=` for "not set", and `1` or `yes` for
+/// a switch on: the server starts (it stopped with "a value is required
+/// for '--catalog'" and "invalid value '1'").
+#[tokio::test]
+async fn empty_variables_count_as_not_set_and_switches_read_1_and_0() {
+    let (dir, db) = temp_db();
+    let empty = [
+        "PROVIDER_SYNC_CATALOG",
+        "PROVIDER_SYNC_STATIC_DIR",
+        "PROVIDER_SYNC_WS_THREADS",
+        "PROVIDER_SYNC_MAX_CONNECTIONS",
+        "PROVIDER_SYNC_TRUSTED_PROXIES",
+        "PROVIDER_SYNC_READ_TOKENS_FILE",
+    ];
+    let mut env: Vec<(&str, &str)> = empty.iter().map(|name| (*name, "")).collect();
+    env.extend([
+        ("DATABASE_URL", db.to_str().unwrap()),
+        ("PROVIDER_SYNC_CATALOG_WATCH", "1"),
+        ("PROVIDER_SYNC_NEW_EPOCH", "no"),
+    ]);
+    let (child, base) = spawn_binary_with(&[], &env, std::process::Stdio::null());
+    let mut child = KillOnDrop(child);
+    let answer = reqwest::get(format!("{base}/version")).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    assert!(child.0.wait().unwrap().success());
+    drop(dir);
+}
+
+/// A second Ctrl-C or SIGTERM ends the process at once (it waited out the
+/// whole shutdown timeout), with exit code 1: a request was cut short.
+#[test]
+fn a_second_signal_exits_without_waiting_for_requests_in_flight() {
+    use std::io::Write;
+    let (_dir, db) = temp_db();
+    let (child, base) = spawn_binary(&[
+        "--database",
+        db.to_str().unwrap(),
+        "--shutdown-timeout-ms",
+        "60000",
+    ]);
+    let mut child = KillOnDrop(child);
+    // A request whose body has not all come: in flight.
+    let addr = base
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .write_all(
+            b"POST /api/provider-sync/sync HTTP/1.1\r\nHost: x\r\n\
+              content-type: application/json\r\ncontent-length: 100\r\n\r\n{\"client",
+        )
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = child.0.id().to_string();
+    let signal = || {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+    };
+    signal();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "it waits for the request"
+    );
+    let sent = std::time::Instant::now();
+    signal();
+    let deadline = sent + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 10 s after the second signal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    drop(stream);
 }

@@ -104,6 +104,68 @@ async fn slow_headers_and_idle_connections_are_closed() {
 }
 
 #[tokio::test]
+async fn a_keep_alive_connection_waits_the_idle_timeout_and_a_slow_head_does_not() {
+    let (_dir, server) = start(|c| {
+        c.header_read_timeout_ms = 300;
+        c.request_timeout_ms = 500;
+        c.idle_timeout_ms = 3_000;
+    })
+    .await;
+    let addr = server.server.addr();
+    // Quiet between two requests for longer than the header timeout (it
+    // was closed at 300 ms: hyper's header timer ran while it waited).
+    let mut pooled = TcpStream::connect(addr).await.unwrap();
+    let (code, _) = raw_request(&mut pooled, "/api/provider-sync/version", "").await;
+    assert_eq!(code, 200);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let (code, _) = raw_request(&mut pooled, "/api/provider-sync/version", "").await;
+    assert_eq!(code, 200, "the pooled connection was closed while idle");
+    // The next request's head, begun and not finished: cut at the header
+    // timeout from its first byte, long before the idle timeout.
+    let started = std::time::Instant::now();
+    pooled
+        .write_all(b"GET /api/provider-sync/version HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_by_server(&mut pooled).await,
+        "the slow head kept its socket"
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(2_500), "cut after {took:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_declared_body_past_the_limit_is_refused_before_it_comes() {
+    let (_dir, server) = start(|c| c.body_limit = 1024).await;
+    let mut stream = TcpStream::connect(server.server.addr()).await.unwrap();
+    stream
+        .write_all(
+            b"POST /api/provider-sync/sync HTTP/1.1\r\nHost: x\r\n\
+              content-type: application/json\r\ncontent-length: 999999999999\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        while !String::from_utf8_lossy(&answer).contains("payload_too_large") {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "no answer while the body was awaited: {text}");
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn past_the_connection_cap_requests_get_503_and_the_probes_answer() {
     let (_dir, server) = start(|c| c.max_connections = 3).await;
     let addr = server.server.addr();
@@ -115,12 +177,20 @@ async fn past_the_connection_cap_requests_get_503_and_the_probes_answer() {
         held.push(stream);
     }
     let mut extra = TcpStream::connect(addr).await.unwrap();
-    let (code, text) = raw_request(&mut extra, "/api/provider-sync/state", "").await;
+    let (code, text) = raw_request(
+        &mut extra,
+        "/api/provider-sync/state",
+        "Origin: https://app.example.com\r\n",
+    )
+    .await;
     assert_eq!(code, 503, "{text}");
-    assert!(
-        text.to_ascii_lowercase().contains("retry-after: "),
-        "{text}"
-    );
+    let lower = text.to_ascii_lowercase();
+    assert!(lower.contains("retry-after: "), "{text}");
+    // A page of another origin can read it (and its Retry-After).
+    assert!(lower.contains("access-control-allow-origin: *"), "{text}");
+    assert!(lower.contains("access-control-expose-headers: "), "{text}");
+    assert!(lower.contains("x-request-id: "), "{text}");
+    assert!(lower.contains("connection: close"), "{text}");
     assert!(text.contains(r#""code":"unavailable""#), "{text}");
     for probe in ["/healthz", "/api/provider-sync/readyz"] {
         let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -317,7 +387,9 @@ async fn admin_requests_past_the_limit_get_429_and_failed_authentication_counts(
 #[tokio::test]
 async fn pages_of_foreign_origins_are_refused_over_http_and_websocket() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let (_dir, server) = start(|c| c.cors_origins = vec!["http://app.test".into()]).await;
+    // Written with capitals and a trailing slash, as operators do: the
+    // allowed page still gets its header (it got 200 without one before).
+    let (_dir, server) = start(|c| c.cors_origins = vec!["http://APP.test/".into()]).await;
     let with_origin = |origin: &'static str| {
         server
             .http
@@ -551,4 +623,81 @@ async fn the_audit_names_the_forwarded_client_only_behind_a_trusted_proxy() {
         assert_eq!(page["entries"][0]["client"], expected, "{page}");
         server.stop().await;
     }
+}
+
+#[tokio::test]
+async fn admin_paths_no_route_has_answer_401_without_a_token() {
+    let (_dir, server) = start(|_| {}).await;
+    // Without a token every /admin path is alike: which exist is not told.
+    for path in [
+        "/admin/providers",
+        "/admin/nonexistent",
+        "/admin/models/x/y/z",
+    ] {
+        let response = server
+            .http
+            .post(server.url(path))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert_eq!(status, 401, "{path}: {}", response.text().await.unwrap());
+    }
+    let response = server
+        .http
+        .get(server.url("/admin/nonexistent"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_static_directory_serves_its_own_files_only() {
+    let outside = tempfile::tempdir().unwrap();
+    let www = outside.path().join("www");
+    std::fs::create_dir_all(www.join(".well-known")).unwrap();
+    std::fs::create_dir_all(www.join(".git")).unwrap();
+    std::fs::write(www.join("index.html"), "<p>page</p>").unwrap();
+    std::fs::write(www.join(".env"), "SECRET=1").unwrap();
+    std::fs::write(www.join(".git/config"), "[core]").unwrap();
+    std::fs::write(www.join(".well-known/security.txt"), "Contact: x").unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "SECRET").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), www.join("leak.txt")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), www.join("up")).unwrap();
+    std::fs::write(www.join("inside.txt"), "inside").unwrap();
+    std::os::unix::fs::symlink(www.join("inside.txt"), www.join("alias.txt")).unwrap();
+    let (_dir, server) = start(|c| c.static_dir = Some(www.clone())).await;
+    let root = format!("http://{}", server.server.addr());
+    let get = |path: &'static str| {
+        let url = format!("{root}{path}");
+        let http = server.http.clone();
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/").await, (200, "<p>page</p>".into()));
+    assert_eq!(get("/.well-known/security.txt").await.0, 200);
+    assert_eq!(get("/alias.txt").await, (200, "inside".into()));
+    for hidden in [
+        "/.env",
+        "/%2eenv",
+        "/.git/config",
+        "/leak.txt",
+        "/up/secret.txt",
+    ] {
+        let (status, body) = get(hidden).await;
+        assert_eq!(status, 404, "{hidden}: {body}");
+        assert!(
+            !body.contains("SECRET") && !body.contains("[core]"),
+            "{hidden}: {body}"
+        );
+    }
+    server.stop().await;
 }

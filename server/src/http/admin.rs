@@ -38,7 +38,18 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
         // Reading the audit is not a write: it leaves no record.
         .route("/audit", get(audit::list))
-        .route_layer(middleware::from_fn_with_state(state, auth::require_admin))
+        // A path no route has is answered 404 only to a caller with a token:
+        // without one, every path under /admin is 401 alike (and counted
+        // against the admin limit), telling nothing of which exist.
+        // (A route, not a fallback: a nested router's fallback is lost when
+        // the API is nested again under its prefix.)
+        .route(
+            "/{*path}",
+            axum::routing::any(|uri: axum::extract::OriginalUri| async move {
+                Error::not_found("route", uri.path()).into_response()
+            }),
+        )
+        .layer(middleware::from_fn_with_state(state, auth::require_admin))
 }
 
 /// What `If-Match` may hold: `*` (any revision), or one revision as `"3"`,

@@ -41,15 +41,6 @@ pub async fn drop_unfit_request_id(mut request: Request) -> Request {
     request
 }
 
-/// The id of an answer made before the router (and its request-id layers)
-/// sees the request, such as the connection cap's 503: the client's own if
-/// usable, else a new one, as the layers would have done.
-pub fn id_for(headers: &HeaderMap) -> HeaderValue {
-    usable(headers).cloned().unwrap_or_else(|| {
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a header value")
-    })
-}
-
 /// The request's id (set by the request-id layer; `-` outside it).
 pub fn request_id<B>(request: &axum::http::Request<B>) -> &str {
     request
