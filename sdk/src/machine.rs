@@ -1264,6 +1264,14 @@ impl Core {
                 } else if beat.version == state.metadata.version {
                     if beat.checksum != state.metadata.checksum {
                         self.resync_because("checksum_mismatch", true, out);
+                    } else if !beat.store_reachable {
+                        // An instance cut off from its store cannot vouch
+                        // for its version (others may have moved on): the
+                        // copy is not current until one that can says so.
+                        if self.status == SyncStatus::Synced {
+                            self.status = SyncStatus::Stale;
+                            Self::notify(out, Notice::StateChanged);
+                        }
                     } else {
                         self.confirmed_by_socket(now, out);
                     }

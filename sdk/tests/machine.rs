@@ -356,6 +356,30 @@ fn heartbeats_reveal_missed_changes_and_divergence() {
     );
 }
 
+/// A heartbeat from an instance that lost its store (`store_reachable:
+/// false`) does not confirm the copy: `stale` until one that can vouch for
+/// it says so (it stayed `synced`).
+#[test]
+fn a_heartbeat_that_cannot_vouch_for_its_version_leaves_the_copy_stale() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 2);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    let mut cut_off = heartbeat(&h, 2);
+    if let EventPayload::Heartbeat(beat) = &mut cut_off.payload {
+        beat.store_reachable = false;
+    }
+    let heard = core.handle(Input::SocketEvent(cut_off.clone()), 3.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Stale);
+    assert_eq!(notices(&heard), [&Notice::StateChanged]);
+    assert!(!heard.contains(&Command::Confirmed), "{heard:?}");
+    // Again: nothing new to tell.
+    let again = core.handle(Input::SocketEvent(cut_off), 4.0, 0.5);
+    assert!(notices(&again).is_empty(), "{again:?}");
+    let back = core.handle(Input::SocketEvent(heartbeat(&h, 2)), 5.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert!(back.contains(&Command::Confirmed));
+}
+
 #[test]
 fn a_silent_socket_is_closed_and_reconnected() {
     let h = history("e1", 1);

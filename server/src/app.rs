@@ -138,6 +138,10 @@ fn build(state: AppState, fallback: bool) -> Router {
         )))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
+            crate::limits::require_current,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
             crate::limits::limit_reads,
         ));
     let api = Router::new()

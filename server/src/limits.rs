@@ -247,6 +247,26 @@ fn too_many(wait: Duration) -> Response {
     response
 }
 
+/// Middleware: an instance of several (a shared store) that cannot reach
+/// the store does not know whether its copy is current, so it serves no
+/// reads (nor new WebSocket sessions) until it reaches the store again:
+/// 503 with `Retry-After`, which a load balancer or the SDK takes as "ask
+/// again, maybe elsewhere", rather than its last copy as if current (a
+/// client told "none" while other instances had moved on, or rolled back
+/// by a full state older than its own). Its open sessions' heartbeats say
+/// `store_reachable: false`. One process on SQLite holds the only copy
+/// there is: it always serves.
+pub async fn require_current(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if app.service.store().shared() && !app.service.store_reachable() {
+        return Error::Store(crate::store::StoreError::Unreachable).into_response();
+    }
+    next.run(request).await
+}
+
 /// Middleware: the read API's per-address rate limit.
 pub async fn limit_reads(State(app): State<AppState>, request: Request, next: Next) -> Response {
     limit(&app, &app.guards.read, request, next, "read").await

@@ -829,26 +829,36 @@ impl Service {
     /// up from the store first, so that it is not sent an older state. One
     /// catch-up at a time, bounded in time; a failure leaves the reachability
     /// flag to the follower.
-    pub async fn catch_up_to(&self, epoch: Option<&str>, version: u64) {
-        let Some(epoch) = epoch else { return };
+    ///
+    /// False when it had to and could not (the store did not answer in
+    /// time): what this instance holds may then be older than what the
+    /// client holds, and must not be sent as the current state.
+    pub async fn catch_up_to(&self, epoch: Option<&str>, version: u64) -> bool {
+        let Some(epoch) = epoch else { return true };
         let behind =
             |snapshot: &Snapshot| version > snapshot.version() || epoch != snapshot.epoch();
         if !self.store.shared() || !behind(&self.snapshot()) {
-            return;
+            return true;
         }
         let Ok(_one) = tokio::time::timeout(FOLLOW_TIMEOUT, self.catching_up.lock()).await else {
-            return;
+            return false;
         };
         // Another catch-up may have done it meanwhile.
         if !behind(&self.snapshot()) {
-            return;
+            return true;
         }
         match tokio::time::timeout(FOLLOW_TIMEOUT, self.follow_unlocked()).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => true,
             Ok(Err(err)) => {
-                tracing::warn!(error = %err, "cannot catch up for a client that is ahead")
+                tracing::warn!(error = %err, "cannot catch up for a client that is ahead");
+                self.note_store_error(&err);
+                false
             }
-            Err(_) => tracing::warn!("catching up for a client that is ahead took too long"),
+            Err(_) => {
+                tracing::warn!("catching up for a client that is ahead took too long");
+                self.set_store_reachable(false);
+                false
+            }
         }
     }
 
@@ -887,9 +897,27 @@ impl Service {
     /// Replaces the state with the store's (another epoch, a trimmed log):
     /// every WebSocket client is told to resync.
     async fn reload(&self) -> std::result::Result<(), StoreError> {
-        let loaded = tokio::time::timeout(FOLLOW_TIMEOUT * 6, self.store.load())
-            .await
-            .map_err(|_| StoreError::TimedOut(FOLLOW_TIMEOUT.as_millis() as u64 * 6))??;
+        let load = || async {
+            tokio::time::timeout(FOLLOW_TIMEOUT * 6, self.store.load())
+                .await
+                .map_err(|_| StoreError::TimedOut(FOLLOW_TIMEOUT.as_millis() as u64 * 6))?
+        };
+        let mut loaded = load().await?;
+        let held = self.snapshot();
+        if loaded.epoch == held.epoch() && loaded.version < held.version() {
+            // The store went back in time under this instance (a restore
+            // from a backup, a failover to a replica that lagged): the
+            // versions after it would be given again to other changes, and
+            // a client holding one of the lost history would take them as
+            // its own. A new epoch sends every client a full state.
+            tracing::warn!(
+                store_version = loaded.version,
+                held_version = held.version(),
+                "the store is behind what this instance applied (restored, or failed over); starting a new epoch"
+            );
+            self.store.rotate_epoch().await?;
+            loaded = load().await?;
+        }
         let (snapshot, applied) = Self::snapshot_of(loaded, self.retention);
         tracing::warn!(
             epoch = %snapshot.epoch(),

@@ -226,6 +226,7 @@ async fn a_database_restart_is_reported_and_survived() {
     a.add_provider("before").await;
     wait_for_version(&b, 1).await;
     let mut ws = b.connect("?since=1").await;
+    let epoch = b.state().await.metadata.epoch;
 
     pg.stop_immediate();
     // b's heartbeats say the store is gone, from b's own failing reads of
@@ -254,6 +255,33 @@ async fn a_database_restart_is_reported_and_survived() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // Cut off from the store, an instance cannot tell whether its copy is
+    // current: it serves no reads (they were answered from its last copy,
+    // "none" to a client behind the others), nor new WebSocket sessions.
+    for (method, path) in [
+        (Method::GET, "/version"),
+        (Method::GET, "/state"),
+        (Method::GET, "/models"),
+        (Method::POST, "/sync"),
+    ] {
+        let response = b
+            .http
+            .request(method, b.url(path))
+            .json(&json!({"client_version": 1, "client_epoch": epoch}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503, "{path}");
+        assert!(response.headers().contains_key("retry-after"), "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "store_unavailable", "{path}");
+    }
+    assert!(
+        tokio_tungstenite::connect_async(b.ws_url("?since=1"))
+            .await
+            .is_err(),
+        "a new session on an instance cut off from the store"
+    );
     // A write while the database is down is refused, not lost.
     let response = a
         .admin(Method::POST, "/providers")
@@ -1126,4 +1154,83 @@ async fn a_write_held_up_by_a_frozen_instance_goes_through_once_it_is_ended() {
     // The frozen transaction was ended, its connection with it.
     assert!(sqlx::query("SELECT 1").execute(&mut frozen).await.is_err());
     server.stop().await;
+}
+
+/// The store goes back in time under running instances (a restore from a
+/// backup, a failover to a replica that lagged): they start a new epoch,
+/// so no client keeps a version of the lost history as if the versions
+/// given again later were its own (they kept the epoch, and a client at a
+/// lost version was sent the new history's events from there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_gone_back_in_time_starts_a_new_epoch() {
+    use sqlx::Connection;
+    let pg = shared();
+    let url = fresh_database(pg, "rewound");
+    let mut tuned = instance_config(&url);
+    tuned.follow_interval_ms = 100;
+    let a = TestServer::start(tuned.clone()).await;
+    let b = TestServer::start(tuned).await;
+    for id in ["one", "two", "three"] {
+        a.add_provider(id).await;
+    }
+    wait_for_version(&b, 3).await;
+    let lost = b.state().await;
+    // The database as a backup taken at version 2 would have it.
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    for statement in [
+        "DELETE FROM providers WHERE id = 'three'",
+        "DELETE FROM events WHERE version > 2",
+        "UPDATE sync_meta SET version = 2 WHERE id = 1",
+    ] {
+        sqlx::query(statement).execute(&mut db).await.unwrap();
+    }
+    for instance in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let state = instance.state().await;
+            if state.metadata.epoch != lost.metadata.epoch {
+                assert!(state.provider("three").is_none());
+                assert!(state.provider("two").is_some());
+                break;
+            }
+            assert!(Instant::now() < deadline, "still on the old epoch");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // A new change takes the next version in the new epoch; a client that
+    // held version 3 of the lost history is sent a full state.
+    a.add_provider("four").await;
+    let answer: Value = b
+        .http
+        .post(b.url("/sync"))
+        .json(&json!({"client_version": 3, "client_epoch": lost.metadata.epoch}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut answer = answer;
+    while answer["state"]["providers"]
+        .as_array()
+        .is_none_or(|p| p.len() != 3)
+    {
+        assert!(Instant::now() < deadline, "{answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        answer = b
+            .http
+            .post(b.url("/sync"))
+            .json(&json!({"client_version": 3, "client_epoch": lost.metadata.epoch}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    assert_eq!(answer["sync_type"], "full", "{answer}");
+    assert_ne!(answer["epoch"], json!(lost.metadata.epoch));
+    a.stop().await;
+    b.stop().await;
 }

@@ -124,7 +124,7 @@ impl Operation {
         if !self.probe() {
             statuses.push((
                 "503",
-                "At the server's connection limit, or the store does not answer; see Retry-After"
+                "At the server's connection limit, or the store does not answer (an instance of several that cannot reach it serves no reads: it cannot tell whether its copy is current); see Retry-After"
                     .into(),
             ));
         }

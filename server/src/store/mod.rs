@@ -109,6 +109,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("the store did not answer within {0} ms")]
     TimedOut(u64),
+    #[error(
+        "this instance cannot reach the store, so it cannot tell whether its copy is current; try again (another instance may answer)"
+    )]
+    Unreachable,
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -118,7 +122,7 @@ impl StoreError {
     /// opposed to refusing it): worth a retry later.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            StoreError::TimedOut(_) => true,
+            StoreError::TimedOut(_) | StoreError::Unreachable => true,
             StoreError::Database(
                 sqlx::Error::Io(_)
                 | sqlx::Error::PoolTimedOut
