@@ -382,7 +382,8 @@ pub enum CatalogCommand {
     Diff {
         file: PathBuf,
         /// The SQLite store (`sqlite://FILE` or a file path; a PostgreSQL
-        /// store is not read here: copy it to SQLite with `store copy`).
+        /// store is not read here: copy it to a SQLite file with `backup`,
+        /// then diff against that).
         #[arg(
             long,
             env = "DATABASE_URL",

@@ -1234,3 +1234,60 @@ async fn a_store_gone_back_in_time_starts_a_new_epoch() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A catalog edit made while the store cannot be reached is applied once it
+/// can (it was dropped: the served catalog stayed behind the file until the
+/// next edit, SIGHUP or restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_edit_made_during_an_outage_lands_when_the_store_is_back() {
+    let pg = PgServer::start();
+    let url = pg.database("edit_in_outage");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(
+        &file,
+        format!("revision = 1\n{}", CATALOG.replace("PRIORITY", "10")),
+    )
+    .unwrap();
+    let mut config = instance_config(&url);
+    config.catalog = Some(file.clone());
+    config.catalog_watch = true;
+    config.follow_interval_ms = 100;
+    let server = TestServer::start(config).await;
+    assert_eq!(server.state().await.provider("alpha").unwrap().priority, 10);
+
+    pg.stop_immediate();
+    std::fs::write(
+        &file,
+        format!("revision = 2\n{}", CATALOG.replace("PRIORITY", "20")),
+    )
+    .unwrap();
+    // The reload fails: counted as such, not as a refused file.
+    let failed = "provider_sync_catalog_reloads_total{result=\"failed\"}";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = server.get("/metrics").await.text().await.unwrap();
+        if metrics
+            .lines()
+            .any(|l| l.starts_with(failed) && !l.ends_with(" 0"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed reload counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pg.start_again();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let answer = server.get("/providers/alpha").await;
+        if answer.status() == 200 {
+            let provider: Value = answer.json().await.unwrap();
+            if provider["priority"] == 20 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the edit never landed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.stop().await;
+}

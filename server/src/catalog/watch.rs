@@ -18,14 +18,32 @@ use crate::shutdown::Shutdown;
 /// often several writes and a rename).
 const SETTLE: Duration = Duration::from_millis(200);
 
+/// A reload the store could not take (unreachable, or other instances
+/// writing first) is tried again, this long after the first failure,
+/// doubling up to [`RETRY_MAX`], until it lands or a newer edit replaces it:
+/// an edit made during an outage is applied once the store is back.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// What came of a reload.
+#[derive(Debug, PartialEq)]
+pub enum Reloaded {
+    /// Applied, unchanged or older than the applied one: the files it was
+    /// read from.
+    Done(Vec<PathBuf>),
+    /// The file did not pass: nothing to try again until it changes.
+    Refused,
+    /// The store could not take it: worth trying again.
+    Failed(Vec<PathBuf>),
+}
+
 /// Reads the file again and reconciles it; logs and counts the result.
-/// Returns the files the catalog was read from, when it could be read.
 pub async fn reload(
     service: &Arc<Service>,
     path: &Path,
     options: &LoadOptions,
     why: &str,
-) -> Option<Vec<PathBuf>> {
+) -> Reloaded {
     let shown = path.display().to_string();
     let load = {
         let path = path.to_owned();
@@ -37,7 +55,7 @@ pub async fn reload(
         Err(err) => {
             count(service, "refused");
             tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload refused; the running catalog is unchanged");
-            return None;
+            return Reloaded::Refused;
         }
     };
     catalog.report.log(&shown);
@@ -56,12 +74,18 @@ pub async fn reload(
                 tracing::info!(catalog = %shown, trigger = why, result, events = done.events, added = done.added, updated = done.updated, removed = done.removed, kept_admin_edits = done.kept_edits, version = written.version, "catalog reloaded");
             }
         }
+        Err(err @ (crate::error::Error::Store(_) | crate::error::Error::Unavailable(_))) => {
+            count(service, "failed");
+            tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload could not be written; the running catalog is unchanged until it is, tried again shortly");
+            return Reloaded::Failed(catalog.sources);
+        }
         Err(err) => {
             count(service, "refused");
-            tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload could not be written; the running catalog is unchanged");
+            tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload refused; the running catalog is unchanged");
+            return Reloaded::Refused;
         }
     }
-    Some(catalog.sources)
+    Reloaded::Done(catalog.sources)
 }
 
 /// What the catalog's files hold, to tell a real change from a touch.
@@ -126,9 +150,19 @@ pub fn spawn(
         let mut sources = sources;
         let mut seen = digest(&sources);
         let mut _watcher = watcher;
+        // A reload the store could not take: when to try again, and the
+        // wait after that.
+        let mut retry: Option<(tokio::time::Instant, Duration)> = None;
         loop {
+            let again = async {
+                match retry {
+                    Some((at, _)) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let why = tokio::select! {
                 why = rx.recv() => match why { Some(why) => why, None => return },
+                () = again => "retry",
                 _ = shutdown.wait() => return,
             };
             // Let a burst of changes settle into one reload.
@@ -142,11 +176,27 @@ pub fn spawn(
             // A file event is any change in the folders (editors rename,
             // Kubernetes swaps a symlink): reload only if the content moved.
             let now = digest(&sources);
-            if why != "SIGHUP" && now.is_some() && now == seen {
+            if why != "SIGHUP" && why != "retry" && retry.is_none() && now.is_some() && now == seen
+            {
                 continue;
             }
             seen = now;
-            if let Some(read) = reload(&service, &path, &options, why).await
+            let read = match reload(&service, &path, &options, why).await {
+                Reloaded::Done(read) => {
+                    retry = None;
+                    Some(read)
+                }
+                Reloaded::Refused => {
+                    retry = None;
+                    None
+                }
+                Reloaded::Failed(read) => {
+                    let wait = retry.map_or(RETRY_FIRST, |(_, wait)| (wait * 2).min(RETRY_MAX));
+                    retry = Some((tokio::time::Instant::now() + wait, wait));
+                    Some(read)
+                }
+            };
+            if let Some(read) = read
                 && read != sources
             {
                 sources = read;
