@@ -72,6 +72,9 @@ pub struct Activity {
     head_since: AtomicU64,
     /// Whether any byte came yet.
     seen: std::sync::atomic::AtomicBool,
+    /// Wakes the connection's timer when a head's clock starts (it may be
+    /// asleep until the idle timeout).
+    head_started: tokio::sync::Notify,
 }
 
 /// Waiting for a request's head (its bytes are timed from the first).
@@ -90,6 +93,7 @@ impl Activity {
             head: std::sync::atomic::AtomicU8::new(HEAD_AWAITED),
             head_since: AtomicU64::new(0),
             seen: std::sync::atomic::AtomicBool::new(false),
+            head_started: tokio::sync::Notify::new(),
         }
     }
 
@@ -102,10 +106,13 @@ impl Activity {
         if first && bytes.starts_with(b"PRI * HTTP/2.0") {
             self.head.store(HEAD_NONE, Ordering::Relaxed);
         }
-        if self.head.load(Ordering::Relaxed) == HEAD_AWAITED {
-            let _ = self
+        if self.head.load(Ordering::Relaxed) == HEAD_AWAITED
+            && self
                 .head_since
-                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.head_started.notify_one();
         }
     }
 
@@ -594,6 +601,8 @@ pub async fn serve(
                 }
                 tokio::select! {
                     _ = &mut connection => return,
+                    // A head began: wait for it rather than for idleness.
+                    () = activity.head_started.notified() => continue,
                     _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {
                         // Silent both ways too long, or a head taking too
                         // long from its first byte: dropping the
