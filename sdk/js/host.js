@@ -385,9 +385,13 @@ export async function fetchText(hook, creds, method, url, body, timeoutMs, signa
   const token = await tokenOf(hook, creds, timeoutMs);
   if (typeof window === "undefined") throw [0, "no window: the SDK runs in a browser page"];
   const controller = new AbortController();
-  if (signal instanceof AbortSignal) {
+  // A page's signal (of any realm) stops it too; its listener goes with the
+  // request.
+  const stop = () => controller.abort();
+  const watched = typeof signal?.addEventListener === "function";
+  if (watched) {
     if (signal.aborted) throw [0, "aborted"];
-    signal.addEventListener("abort", () => controller.abort(), { once: true });
+    signal.addEventListener("abort", stop, { once: true });
   }
   let request;
   try {
@@ -423,6 +427,7 @@ export async function fetchText(hook, creds, method, url, body, timeoutMs, signa
     }
   } finally {
     clearTimeout(deadline);
+    if (watched) signal.removeEventListener("abort", stop);
   }
 }
 
@@ -435,6 +440,8 @@ export async function getJson(hook, creds, base, path, timeoutMs, signal) {
   try {
     text = await fetchText(hook, creds, "GET", url, undefined, timeoutMs, signal);
   } catch (failure) {
+    // Stopped by the page: its reason (an AbortError), as fetch rejects.
+    if (signal?.aborted) throw signal.reason ?? new DOMException("aborted", "AbortError");
     const [kind, detail] = Array.isArray(failure) ? failure : [0, message(failure)];
     const error = new Error(
       kind === 1 ? `GET ${url}: no answer in ${timeoutMs} ms`

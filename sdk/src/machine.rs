@@ -484,7 +484,7 @@ impl Core {
                 self.failed(request, error, now, unit, &mut out)
             }
             Input::SocketOpened => self.socket_opened(now, &mut out),
-            Input::SocketEvent(event) => self.socket_event(event, now, &mut out),
+            Input::SocketEvent(event) => self.socket_event(event, now, unit, &mut out),
             Input::SocketUnknown { kind, version } => {
                 self.last_heard = now;
                 // A change this release cannot apply (its version is past the
@@ -1180,7 +1180,7 @@ impl Core {
         }
     }
 
-    fn socket_event(&mut self, event: SyncEvent, now: f64, out: &mut Vec<Command>) {
+    fn socket_event(&mut self, event: SyncEvent, now: f64, unit: f64, out: &mut Vec<Command>) {
         self.last_heard = now;
         match &event.payload {
             EventPayload::Hello(hello) => {
@@ -1267,11 +1267,11 @@ impl Core {
                     } else if !beat.store_reachable {
                         // An instance cut off from its store cannot vouch
                         // for its version (others may have moved on): the
-                        // copy is not current until one that can says so.
-                        if self.status == SyncStatus::Synced {
-                            self.status = SyncStatus::Stale;
-                            Self::notify(out, Notice::StateChanged);
-                        }
+                        // copy is not current, and the link goes, to come
+                        // back (through a load balancer) to an instance that
+                        // can; this one refuses new sessions meanwhile.
+                        out.push(Command::CloseSocket);
+                        self.socket_closed("the server lost its database".into(), unit, out);
                     } else {
                         self.confirmed_by_socket(now, out);
                     }

@@ -357,10 +357,11 @@ fn heartbeats_reveal_missed_changes_and_divergence() {
 }
 
 /// A heartbeat from an instance that lost its store (`store_reachable:
-/// false`) does not confirm the copy: `stale` until one that can vouch for
-/// it says so (it stayed `synced`).
+/// false`) does not confirm the copy: the link is closed, to come back to
+/// an instance that can vouch for it (it stayed `synced` on the cut-off
+/// instance for the whole outage).
 #[test]
-fn a_heartbeat_that_cannot_vouch_for_its_version_leaves_the_copy_stale() {
+fn a_heartbeat_that_cannot_vouch_for_its_version_drops_the_link() {
     let h = history("e1", 3);
     let mut core = connected(&h, 2);
     assert_eq!(core.status(), SyncStatus::Synced);
@@ -368,16 +369,24 @@ fn a_heartbeat_that_cannot_vouch_for_its_version_leaves_the_copy_stale() {
     if let EventPayload::Heartbeat(beat) = &mut cut_off.payload {
         beat.store_reachable = false;
     }
-    let heard = core.handle(Input::SocketEvent(cut_off.clone()), 3.0, 0.5);
-    assert_eq!(core.status(), SyncStatus::Stale);
-    assert_eq!(notices(&heard), [&Notice::StateChanged]);
+    let heard = core.handle(Input::SocketEvent(cut_off), 3.0, 0.5);
+    assert!(heard.contains(&Command::CloseSocket), "{heard:?}");
     assert!(!heard.contains(&Command::Confirmed), "{heard:?}");
-    // Again: nothing new to tell.
-    let again = core.handle(Input::SocketEvent(cut_off), 4.0, 0.5);
-    assert!(notices(&again).is_empty(), "{again:?}");
-    let back = core.handle(Input::SocketEvent(heartbeat(&h, 2)), 5.0, 0.5);
+    assert_ne!(core.status(), SyncStatus::Synced);
+    assert!(
+        timer(&heard, Timer::Reconnect).is_some(),
+        "a reconnect is due: {heard:?}"
+    );
+    // The copy is kept, and the next link confirms it.
+    assert_eq!(
+        core.state().unwrap().metadata.version,
+        h.states[2].metadata.version
+    );
+    core.handle(Input::TimerFired(Timer::Reconnect), 10.0, 0.5);
+    core.handle(Input::SocketOpened, 10.1, 0.5);
+    let back = core.handle(Input::SocketEvent(heartbeat(&h, 2)), 11.0, 0.5);
+    assert!(back.contains(&Command::Confirmed), "{back:?}");
     assert_eq!(core.status(), SyncStatus::Synced);
-    assert!(back.contains(&Command::Confirmed));
 }
 
 #[test]

@@ -85,18 +85,23 @@ async fn within_static_dir(
         .split(['/', '\\'])
         .any(|segment| segment.starts_with('.') && segment != ".well-known");
     let outside = async {
+        // Resolved for each request: a deploy that swaps a symbolic link to
+        // the directory (`current -> releases/N`) serves the new one.
+        let root = tokio::fs::canonicalize(&*root)
+            .await
+            .unwrap_or_else(|_| (*root).clone());
         let wanted = root.join(path.trim_start_matches('/'));
         let Ok(real) = tokio::fs::canonicalize(&wanted).await else {
             return false;
         };
-        if !real.starts_with(&*root) {
+        if !real.starts_with(&root) {
             return true;
         }
         // A directory is answered with its index.html.
         real.is_dir()
             && tokio::fs::canonicalize(real.join("index.html"))
                 .await
-                .is_ok_and(|index| !index.starts_with(&*root))
+                .is_ok_and(|index| !index.starts_with(&root))
     };
     if hidden || outside.await {
         return Error::not_found("file", &path).into_response();
@@ -182,7 +187,7 @@ fn build(state: AppState, fallback: bool) -> Router {
         match &config.static_dir {
             Some(dir) => {
                 // Refused at start if it is not a directory (`Config::check`).
-                let root = Arc::new(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
+                let root = Arc::new(dir.clone());
                 let guard = middleware::from_fn(move |request, next| {
                     within_static_dir(root.clone(), request, next)
                 });

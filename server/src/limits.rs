@@ -261,7 +261,7 @@ pub async fn require_current(
     request: Request,
     next: Next,
 ) -> Response {
-    if app.service.store().shared() && !app.service.store_reachable() {
+    if !app.service.vouches() {
         return Error::Store(crate::store::StoreError::Unreachable).into_response();
     }
     next.run(request).await

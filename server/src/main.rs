@@ -77,7 +77,9 @@ async fn run() -> std::process::ExitCode {
         }
         () = shutdown::os_signal() => {
             tracing::warn!("a second signal: exiting without waiting for requests in flight");
-            return std::process::ExitCode::FAILURE;
+            // At once: returning would drop the runtime, which waits for
+            // its blocking tasks (a precompression, a catalog read).
+            std::process::exit(1);
         }
     }
     std::process::ExitCode::SUCCESS

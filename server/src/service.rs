@@ -575,6 +575,14 @@ impl Service {
         self.reachable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether this instance can vouch that its copy is current, as its
+    /// heartbeats say (`store_reachable`) and reads require: one process on
+    /// SQLite holds the only copy there is (a failing disk fails its writes,
+    /// not its copy); an instance of several must reach the store.
+    pub fn vouches(&self) -> bool {
+        !self.store.shared() || self.store_reachable()
+    }
+
     pub fn set_store_reachable(&self, reachable: bool) {
         let was = self
             .reachable
@@ -593,7 +601,7 @@ impl Service {
     pub fn broadcast_heartbeat(&self) {
         let _publishing = self.publishing.lock().expect("publish lock");
         let snapshot = self.snapshot();
-        let heartbeat = snapshot.heartbeat(self.store_reachable());
+        let heartbeat = snapshot.heartbeat(self.vouches());
         let json = serde_json::to_string(&heartbeat).expect("event serialises");
         // No receivers is not an error.
         let _ = self.frames.send(Frame {
@@ -921,7 +929,11 @@ impl Service {
                 held_version = held.version(),
                 "the store is behind what this instance applied (restored, or failed over); starting a new epoch"
             );
-            self.store.rotate_epoch().await?;
+            // Only from where it was found: another instance that found
+            // the same may have rotated it already.
+            self.store
+                .rotate_epoch_from(&loaded.epoch, loaded.version)
+                .await?;
             loaded = load().await?;
         }
         let (snapshot, applied) = Self::snapshot_of(loaded, self.retention);

@@ -1197,6 +1197,12 @@ async fn a_store_gone_back_in_time_starts_a_new_epoch() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // One new history between them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.state().await.metadata.epoch != b.state().await.metadata.epoch {
+        assert!(Instant::now() < deadline, "two new epochs");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // A new change takes the next version in the new epoch; a client that
     // held version 3 of the lost history is sent a full state.
     a.add_provider("four").await;

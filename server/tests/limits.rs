@@ -672,7 +672,10 @@ async fn the_static_directory_serves_its_own_files_only() {
     std::os::unix::fs::symlink(outside.path(), www.join("up")).unwrap();
     std::fs::write(www.join("inside.txt"), "inside").unwrap();
     std::os::unix::fs::symlink(www.join("inside.txt"), www.join("alias.txt")).unwrap();
-    let (_dir, server) = start(|c| c.static_dir = Some(www.clone())).await;
+    // Served through a link, as deploys swap `current -> releases/N`.
+    let current = outside.path().join("current");
+    std::os::unix::fs::symlink(&www, &current).unwrap();
+    let (_dir, server) = start(|c| c.static_dir = Some(current.clone())).await;
     let root = format!("http://{}", server.server.addr());
     let get = |path: &'static str| {
         let url = format!("{root}{path}");
@@ -699,5 +702,13 @@ async fn the_static_directory_serves_its_own_files_only() {
             "{hidden}: {body}"
         );
     }
+    // The next release: the link swapped, the new files served.
+    let next = outside.path().join("next");
+    std::fs::create_dir(&next).unwrap();
+    std::fs::write(next.join("index.html"), "<p>next</p>").unwrap();
+    let swapped = outside.path().join("current.new");
+    std::os::unix::fs::symlink(&next, &swapped).unwrap();
+    std::fs::rename(&swapped, &current).unwrap();
+    assert_eq!(get("/").await, (200, "<p>next</p>".into()));
     server.stop().await;
 }

@@ -126,7 +126,7 @@ test("fetchJson sends a request of the page's as the service sends its own", asy
   await eventually("synced", async () => (await stateOf(page))?.status === "synced");
   const answers = await page.evaluate(async () => {
     const outcome = (promise) =>
-      promise.then((value) => ({ value }), (error) => ({ message: error.message, status: error.status }));
+      promise.then((value) => ({ value }), (error) => ({ message: error.message, status: error.status, name: error.name }));
     const api = window.__sync.apiBaseUrl;
     return {
       found: await outcome(window.__sync.fetchJson("/models/gpt-4o/availability")),
@@ -140,6 +140,7 @@ test("fetchJson sends a request of the page's as the service sends its own", asy
   assert.equal(answers.missing.status, 404, JSON.stringify(answers.missing));
   assert.match(answers.missing.message, /HTTP 404/);
   assert.ok(answers.aborted.message, "an aborted signal rejects");
+  assert.equal(answers.aborted.name, "AbortError", JSON.stringify(answers.aborted));
   assert.equal(seen.length, 3, "the aborted request was not sent; the plain one was");
   for (const headers of seen.filter((h) => h.authorization)) assert.equal(headers["x-tenant"], "acme");
   assert.equal(seen.filter((h) => h.authorization === `Bearer ${ONE}`).length, 2);

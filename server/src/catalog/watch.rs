@@ -74,7 +74,12 @@ pub async fn reload(
                 tracing::info!(catalog = %shown, trigger = why, result, events = done.events, added = done.added, updated = done.updated, removed = done.removed, kept_admin_edits = done.kept_edits, version = written.version, "catalog reloaded");
             }
         }
-        Err(err @ (crate::error::Error::Store(_) | crate::error::Error::Unavailable(_))) => {
+        // Worth trying again: the store did not answer, or other instances
+        // kept writing first (not a store that refuses the catalog).
+        Err(err)
+            if matches!(&err, crate::error::Error::Unavailable(_))
+                || matches!(&err, crate::error::Error::Store(e) if e.is_unreachable()) =>
+        {
             count(service, "failed");
             tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload could not be written; the running catalog is unchanged until it is, tried again shortly");
             return Reloaded::Failed(catalog.sources);

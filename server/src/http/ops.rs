@@ -39,7 +39,19 @@ pub async fn healthz() -> Response {
 )]
 pub async fn readyz(State(app): State<AppState>) -> Response {
     let pinged = app.service.store().ping().await;
-    app.service.set_store_reachable(pinged.is_ok());
+    let shared = app.service.store().shared();
+    // On a shared store a ping that answers says nothing of what this
+    // instance missed: only a follow that caught up makes it current again
+    // (and ready). A ping that fails says it is not.
+    if pinged.is_err() || !shared {
+        app.service.set_store_reachable(pinged.is_ok());
+    }
+    let pinged = match pinged {
+        Ok(()) if shared && !app.service.store_reachable() => {
+            Err(crate::store::StoreError::Unreachable)
+        }
+        pinged => pinged,
+    };
     match pinged {
         Ok(()) => {
             axum::Json(json!({ "status": "ready", "version": app.service.snapshot().version() }))

@@ -203,6 +203,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Starts a new history (after a restore from backup, say): a new epoch
     /// and an empty event log, so every client takes a full state.
     async fn rotate_epoch(&self) -> Result<String, StoreError>;
+    /// [`Store::rotate_epoch`] only if the store still stands at `version`
+    /// of `epoch` (false: it moved, or another instance rotated it first),
+    /// so that instances that all found the store gone back in time start
+    /// one new history between them, not one each. One process writes a
+    /// SQLite store: there it rotates.
+    async fn rotate_epoch_from(&self, epoch: &str, version: u64) -> Result<bool, StoreError> {
+        let _ = (epoch, version);
+        self.rotate_epoch().await.map(|_| true)
+    }
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Keeps an audit record on its own: a write that changed nothing or was

@@ -547,6 +547,30 @@ impl Store for PostgresStore {
         Ok(epoch)
     }
 
+    async fn rotate_epoch_from(&self, epoch: &str, version: u64) -> Result<bool, StoreError> {
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        let mut tx = self.pool.begin().await?;
+        let head = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1 FOR UPDATE")
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(head) = head else { return Ok(false) };
+        let (stored_epoch, stored): (String, i64) = (head.try_get(0)?, head.try_get(1)?);
+        if stored_epoch != epoch || version_of(stored) != version {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE sync_meta SET epoch = $1 WHERE id = 1")
+            .bind(&fresh)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_notify($1, 'epoch')")
+            .bind(CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         match tokio::time::timeout(QUICK, sqlx::query("SELECT 1").execute(&self.pool)).await {
             Ok(done) => done.map(drop).map_err(StoreError::from),

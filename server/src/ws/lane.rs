@@ -782,7 +782,7 @@ fn answer(member: &Member, service: &Service, received: Message) -> Result<(), E
             Ok(ClientMessage::Heartbeat { .. }) => {
                 let snapshot = service.snapshot();
                 member.send_if_at(snapshot.version(), || {
-                    event_text(&snapshot.heartbeat(service.store_reachable()))
+                    event_text(&snapshot.heartbeat(service.vouches()))
                 })
             }
             Err(error) => member

@@ -485,7 +485,7 @@ where
                         Ok(ClientMessage::Heartbeat { .. }) => {
                             let snapshot = service.snapshot();
                             (snapshot.version() == sent_version)
-                                .then(|| message(&snapshot.heartbeat(service.store_reachable())))
+                                .then(|| message(&snapshot.heartbeat(service.vouches())))
                         }
                         Err(error) => Some(control(&service.snapshot(), EventPayload::Error(error))),
                     },
