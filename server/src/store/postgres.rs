@@ -534,16 +534,7 @@ impl Store for PostgresStore {
         sqlx::query("SELECT version FROM sync_meta WHERE id = 1 FOR UPDATE")
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE sync_meta SET epoch = $1 WHERE id = 1")
-            .bind(&epoch)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
-        sqlx::query("SELECT pg_notify($1, 'epoch')")
-            .bind(CHANNEL)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        start_epoch(tx, &epoch).await?;
         Ok(epoch)
     }
 
@@ -558,16 +549,7 @@ impl Store for PostgresStore {
         if stored_epoch != epoch || version_of(stored) != version {
             return Ok(false);
         }
-        sqlx::query("UPDATE sync_meta SET epoch = $1 WHERE id = 1")
-            .bind(&fresh)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
-        sqlx::query("SELECT pg_notify($1, 'epoch')")
-            .bind(CHANNEL)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        start_epoch(tx, &fresh).await?;
         Ok(true)
     }
 
@@ -683,4 +665,23 @@ impl Store for PostgresStore {
             Err(_) => false,
         }
     }
+}
+
+/// Under the head row's lock (taken by `tx`): `epoch` from now on, with an
+/// empty log, and the other instances told.
+async fn start_epoch(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    epoch: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sync_meta SET epoch = $1 WHERE id = 1")
+        .bind(epoch)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+    sqlx::query("SELECT pg_notify($1, 'epoch')")
+        .bind(CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
