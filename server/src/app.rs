@@ -94,7 +94,15 @@ async fn within_static_dir(
         let Ok(real) = tokio::fs::canonicalize(&wanted).await else {
             return false;
         };
-        if !real.starts_with(&root) {
+        // Outside the directory, or a hidden file reached through a link
+        // inside it (`visible -> .env`).
+        let Ok(inside) = real.strip_prefix(&root) else {
+            return true;
+        };
+        if inside.components().any(|part| {
+            let part = part.as_os_str().to_string_lossy();
+            part.starts_with('.') && part != ".well-known"
+        }) {
             return true;
         }
         // A directory is answered with its index.html.

@@ -482,20 +482,34 @@ impl Config {
                     "is not an origin (scheme://host[:port], such as https://app.example.com)",
                 );
             };
-            let origin = url.origin();
-            if !origin.is_tuple()
-                || !matches!(url.scheme(), "http" | "https")
-                || url.path() != "/"
+            let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+                return refuse("is not an origin: it has no host (https://app.example.com)");
+            };
+            if host.contains('*') {
+                return refuse(
+                    "names no one origin: a wildcard never matches what browsers send; name each origin",
+                );
+            }
+            if !matches!(url.path(), "" | "/")
                 || url.query().is_some()
                 || url.fragment().is_some()
                 || !url.username().is_empty()
                 || url.password().is_some()
             {
                 return refuse(
-                    "is not an origin: an http(s) scheme and host, and an optional port, nothing else (https://app.example.com)",
+                    "is not an origin: a scheme, a host and an optional port, nothing else (https://app.example.com)",
                 );
             }
-            origins.push(origin.ascii_serialization());
+            // As browsers send it: http(s) by the URL standard (lower case,
+            // no default port); an app's own scheme (capacitor://localhost,
+            // tauri://localhost, chrome-extension://id) in lower case.
+            let origin = url.origin();
+            origins.push(if origin.is_tuple() {
+                origin.ascii_serialization()
+            } else {
+                let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+                format!("{}://{}{port}", url.scheme(), host.to_ascii_lowercase())
+            });
         }
         Ok(origins)
     }
@@ -579,13 +593,28 @@ mod tests {
             ]
         );
         assert_eq!(config.allowed_origins(), config.origins().unwrap());
+        config.cors_origins = vec![
+            "capacitor://localhost".into(),
+            "tauri://LOCALHOST".into(),
+            "chrome-extension://abcdefghijklmnop".into(),
+        ];
+        assert_eq!(
+            config.origins().unwrap(),
+            [
+                "capacitor://localhost",
+                "tauri://localhost",
+                "chrome-extension://abcdefghijklmnop"
+            ]
+        );
         for bad in [
             "*",
+            "https://*.example.com",
             "https://a.example.com/x",
-            "ftp://a.example.com",
             "null",
+            "file:///home/x",
             "https://u:p@a.example.com",
             "https://a.example.com?x",
+            "app.example.com",
         ] {
             config.cors_origins = vec![bad.into()];
             let err = config.origins().unwrap_err();

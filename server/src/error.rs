@@ -155,6 +155,9 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let message = match &self {
+            // A read on an instance cut off from a shared store: nothing to
+            // acknowledge, and no error to log per request.
+            Self::Store(err @ crate::store::StoreError::Unreachable) => err.to_string(),
             Self::Store(err) if err.is_unreachable() => {
                 tracing::error!(error = %err, "the store does not answer");
                 "the store does not answer: the change was not acknowledged (read it back before trying again)".to_owned()

@@ -510,11 +510,12 @@ pub async fn serve(
     // hyper's header timer runs from when a connection waits for its next
     // request, so it would close idle keep-alive connections too: the head
     // is timed from its first byte below, and hyper's timer is only a
-    // backstop at the idle timeout.
+    // backstop past both (a head begun just before the idle timeout still
+    // has its whole header time).
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.idle_timeout.max(limits.header_read_timeout));
+        .header_read_timeout(limits.idle_timeout + limits.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let open = Arc::new(AtomicUsize::new(0));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

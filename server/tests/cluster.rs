@@ -275,6 +275,12 @@ async fn a_database_restart_is_reported_and_survived() {
         assert!(response.headers().contains_key("retry-after"), "{path}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "store_unavailable", "{path}");
+        // A read's message, not a write's ("not acknowledged").
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("cannot reach the store"),
+            "{path}: {message}"
+        );
     }
     assert!(
         tokio_tungstenite::connect_async(b.ws_url("?since=1"))

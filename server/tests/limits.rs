@@ -136,6 +136,42 @@ async fn a_keep_alive_connection_waits_the_idle_timeout_and_a_slow_head_does_not
     server.stop().await;
 }
 
+/// A head begun just before the idle timeout has its whole header time
+/// (hyper's own timer, a backstop, cut it at the idle timeout).
+#[tokio::test]
+async fn a_head_begun_near_the_idle_timeout_is_still_read() {
+    let (_dir, server) = start(|c| {
+        c.header_read_timeout_ms = 1_500;
+        c.request_timeout_ms = 2_000;
+        c.idle_timeout_ms = 5_000;
+    })
+    .await;
+    let mut pooled = TcpStream::connect(server.server.addr()).await.unwrap();
+    let (code, _) = raw_request(&mut pooled, "/api/provider-sync/version", "").await;
+    assert_eq!(code, 200);
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    pooled
+        .write_all(b"GET /api/provider-sync/ver")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The connection may be gone by now: a write error or EOF says so.
+    let rest = pooled
+        .write_all(b"sion HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while rest.is_ok() && !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match pooled.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "cut: {rest:?} {text:?}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_declared_body_past_the_limit_is_refused_before_it_comes() {
     let (_dir, server) = start(|c| c.body_limit = 1024).await;
@@ -671,6 +707,9 @@ async fn the_static_directory_serves_its_own_files_only() {
     std::os::unix::fs::symlink(outside.path().join("secret.txt"), www.join("leak.txt")).unwrap();
     std::os::unix::fs::symlink(outside.path(), www.join("up")).unwrap();
     std::fs::write(www.join("inside.txt"), "inside").unwrap();
+    // Links inside it to its hidden files.
+    std::os::unix::fs::symlink(www.join(".env"), www.join("visible-env")).unwrap();
+    std::os::unix::fs::symlink(www.join(".git"), www.join("gitdir")).unwrap();
     std::os::unix::fs::symlink(www.join("inside.txt"), www.join("alias.txt")).unwrap();
     // Served through a link, as deploys swap `current -> releases/N`.
     let current = outside.path().join("current");
@@ -694,6 +733,8 @@ async fn the_static_directory_serves_its_own_files_only() {
         "/.git/config",
         "/leak.txt",
         "/up/secret.txt",
+        "/visible-env",
+        "/gitdir/config",
     ] {
         let (status, body) = get(hidden).await;
         assert_eq!(status, 404, "{hidden}: {body}");
