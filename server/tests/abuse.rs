@@ -31,7 +31,7 @@ fn rss_kib(pid: u32) -> u64 {
 async fn slow_floods_and_non_readers_do_not_starve_others_or_grow_memory() {
     let (_dir, db) = temp_db();
     let database = config(&db).database;
-    let (mut child, base) = spawn_binary(&[
+    let (child, base) = spawn_binary(&[
         "--database",
         &database,
         "--admin-token",
@@ -41,7 +41,9 @@ async fn slow_floods_and_non_readers_do_not_starve_others_or_grow_memory() {
         "--header-read-timeout-ms",
         "2000",
     ]);
-    let pid = child.id();
+    // Killed when dropped: a failing assertion leaves no server behind.
+    let child = KillOnDrop(child);
+    let pid = child.0.id();
     let addr = base
         .strip_prefix("http://")
         .unwrap()
@@ -147,6 +149,5 @@ async fn slow_floods_and_non_readers_do_not_starve_others_or_grow_memory() {
     }
     assert_eq!(cut, 300, "slow-header clients still hold sockets");
     drop((flood, deaf));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 }
