@@ -14,6 +14,7 @@ import {
   load,
   loadProviderSyncService,
   resetProviderSyncService,
+  sunsetOutlook,
   type ConnectionEvent,
   type ModelAvailability,
   type ModelFilter,
@@ -84,6 +85,11 @@ export async function plain(): Promise<number> {
   await service.initialize();
   await service.forceSync();
   const models: ModelSpecification[] = service.getModels(filter);
+  // As the README calls them: no filter, a date alone; and a page's request.
+  const every: ModelSpecification[] = service.getModels();
+  const outlook = sunsetOutlook("2027-01-01");
+  const availability = (await service.fetchJson("/models/gpt-4o/availability", new AbortController().signal)) as ModelAvailability;
+  void [every, outlook, availability];
   const provider: ProviderSyncInfo | undefined = service.getProvider("openai");
   const url: string = service.apiBaseUrl;
   await service.clearCache();

@@ -1212,34 +1212,16 @@ async fn a_store_gone_back_in_time_starts_a_new_epoch() {
     // A new change takes the next version in the new epoch; a client that
     // held version 3 of the lost history is sent a full state.
     a.add_provider("four").await;
-    let answer: Value = b
-        .http
-        .post(b.url("/sync"))
-        .json(&json!({"client_version": 3, "client_epoch": lost.metadata.epoch}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let held = json!({"client_version": 3, "client_epoch": lost.metadata.epoch});
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut answer = answer;
+    let mut answer = b.sync(held.clone()).await;
     while answer["state"]["providers"]
         .as_array()
         .is_none_or(|p| p.len() != 3)
     {
         assert!(Instant::now() < deadline, "{answer}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-        answer = b
-            .http
-            .post(b.url("/sync"))
-            .json(&json!({"client_version": 3, "client_epoch": lost.metadata.epoch}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        answer = b.sync(held.clone()).await;
     }
     assert_eq!(answer["sync_type"], "full", "{answer}");
     assert_ne!(answer["epoch"], json!(lost.metadata.epoch));

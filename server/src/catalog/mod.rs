@@ -243,6 +243,11 @@ struct Refuse<'a> {
 }
 
 impl Refuse<'_> {
+    /// A TOML error at its line, as toml words it.
+    fn syntax(&self, e: toml::de::Error) -> CatalogError {
+        self.at(e.span(), None, e.message().trim().to_owned())
+    }
+
     fn at(
         &self,
         span: Option<Range<usize>>,
@@ -263,8 +268,7 @@ impl Refuse<'_> {
     /// refused with its line and the path to its field
     /// (`providers[1].priority`), not only serde's "invalid type".
     fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, CatalogError> {
-        let syntax = |e: toml::de::Error| self.at(e.span(), None, e.message().trim().to_owned());
-        let deserializer = toml::Deserializer::parse(self.text).map_err(syntax)?;
+        let deserializer = toml::Deserializer::parse(self.text).map_err(|e| self.syntax(e))?;
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let field = field_path(e.path());
             let e = e.into_inner();
@@ -361,8 +365,7 @@ impl Catalog {
     ) -> Result<Self, CatalogError> {
         let shown = path.display().to_string();
         let refuse = Refuse { path: &shown, text };
-        let syntax = |e: toml::de::Error| refuse.at(e.span(), None, e.message().trim().to_owned());
-        let table: toml::Table = toml::from_str(text).map_err(syntax)?;
+        let table: toml::Table = toml::from_str(text).map_err(|e| refuse.syntax(e))?;
         if table.contains_key("litellm") {
             return Self::parse_combined(path, options, &refuse, read);
         }
