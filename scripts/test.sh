@@ -29,11 +29,11 @@ step "toolchain"
 # A fresh checkout gains nothing from incremental builds, which keep a second
 # copy of each crate's work: off in CI (a developer's warm tree keeps them).
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
-# The run needs about 15 GB under target/: say so before a build fails
-# half-way on a full disk.
+# A fresh checkout's run leaves about 4.5 GB under target/: say so before a
+# build fails half-way on a full disk.
 free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
-if [ "${free_kb:-0}" -lt $((15 * 1024 * 1024)) ]; then
-  echo "warning: $((free_kb / 1024 / 1024)) GB free here; the run needs about 15 GB under target/" >&2
+if [ "${free_kb:-0}" -lt $((6 * 1024 * 1024)) ]; then
+  echo "warning: $((free_kb / 1024 / 1024)) GB free here; the run needs about 5 GB under target/" >&2
 fi
 bash scripts/setup.sh
 
