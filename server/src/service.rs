@@ -109,6 +109,16 @@ impl Snapshot {
         &self.state.metadata.epoch
     }
 
+    /// The stored JSON of the event that made this version, when the log
+    /// holds it: what the store's event of this version is compared with,
+    /// to tell a store that went back and was written on again.
+    fn tip(&self) -> Option<&str> {
+        self.log
+            .last()
+            .filter(|e| e.event.version == self.version())
+            .map(|e| e.json.as_str())
+    }
+
     /// The state as JSON, serialised once per version.
     pub fn state_json(&self) -> &Bytes {
         self.state_json
@@ -777,7 +787,8 @@ impl Service {
             let base = self.snapshot();
             let read = tokio::time::timeout(
                 FOLLOW_TIMEOUT,
-                self.store.since(base.epoch(), base.version(), FOLLOW_BATCH),
+                self.store
+                    .since(base.epoch(), base.version(), base.tip(), FOLLOW_BATCH),
             )
             .await
             .map_err(|_| StoreError::TimedOut(FOLLOW_TIMEOUT.as_millis() as u64))??;
@@ -811,7 +822,7 @@ impl Service {
             let base = self.snapshot();
             let read = self
                 .store
-                .since(base.epoch(), base.version(), FOLLOW_BATCH)
+                .since(base.epoch(), base.version(), base.tip(), FOLLOW_BATCH)
                 .await?;
             if self.apply_read(&base, read).await? {
                 return Ok(());
@@ -830,10 +841,14 @@ impl Service {
             Since::Events { events, .. } if events.is_empty() => return Ok(true),
             Since::Events { events, .. } => self.publish_followed(base, events),
             Since::Gone => false,
+            Since::Diverged => {
+                self.reload(true).await?;
+                return Ok(true);
+            }
         };
         if !applied {
             // Events that do not apply, or a log that no longer reaches back.
-            self.reload().await?;
+            self.reload(false).await?;
         }
         Ok(!applied)
     }
@@ -909,8 +924,10 @@ impl Service {
     }
 
     /// Replaces the state with the store's (another epoch, a trimmed log):
-    /// every WebSocket client is told to resync.
-    async fn reload(&self) -> std::result::Result<(), StoreError> {
+    /// every WebSocket client is told to resync. `diverged`: the store's
+    /// history is not this instance's from some version on (it went back in
+    /// time and was written on again).
+    async fn reload(&self, diverged: bool) -> std::result::Result<(), StoreError> {
         let load = || async {
             tokio::time::timeout(FOLLOW_TIMEOUT * 6, self.store.load())
                 .await
@@ -918,23 +935,37 @@ impl Service {
         };
         let mut loaded = load().await?;
         let held = self.snapshot();
-        if loaded.epoch == held.epoch() && loaded.version < held.version() {
+        if loaded.epoch == held.epoch() && (diverged || loaded.version < held.version()) {
             // The store went back in time under this instance (a restore
-            // from a backup, a failover to a replica that lagged): the
-            // versions after it would be given again to other changes, and
-            // a client holding one of the lost history would take them as
-            // its own. A new epoch sends every client a full state.
+            // from a backup, a failover to a replica that lagged), and was
+            // perhaps written on again since: the versions after where it
+            // went back are given to other changes, and a client holding one
+            // of the lost history would take them as its own. A new epoch
+            // sends every client a full state.
             tracing::warn!(
                 store_version = loaded.version,
                 held_version = held.version(),
-                "the store is behind what this instance applied (restored, or failed over); starting a new epoch"
+                diverged,
+                "the store went back in time under this instance (restored, or failed over); starting a new epoch"
             );
             // Only from where it was found: another instance that found
-            // the same may have rotated it already.
-            self.store
-                .rotate_epoch_from(&loaded.epoch, loaded.version)
-                .await?;
-            loaded = load().await?;
+            // the same may have rotated it already. One that wrote meanwhile
+            // moved it on, still in the history to leave.
+            let mut tries = 0;
+            while loaded.epoch == held.epoch() {
+                self.store
+                    .rotate_epoch_from(&loaded.epoch, loaded.version)
+                    .await?;
+                loaded = load().await?;
+                tries += 1;
+                if loaded.epoch == held.epoch() && tries == 10 {
+                    // Not served as current: the follower tries again.
+                    return Err(StoreError::VersionConflict {
+                        expected: loaded.version,
+                        found: loaded.version,
+                    });
+                }
+            }
         }
         let (snapshot, applied) = Self::snapshot_of(loaded, self.retention);
         tracing::warn!(
@@ -1018,6 +1049,7 @@ impl Service {
         let commit = Commit {
             base_epoch: base.epoch(),
             base_version: base.version(),
+            base_tip: base.tip(),
             events: draft
                 .events
                 .iter()
@@ -1126,6 +1158,7 @@ mod tests {
             &self,
             epoch: &str,
             after: u64,
+            tip: Option<&str>,
             limit: usize,
         ) -> Result<crate::store::Since, StoreError> {
             use std::sync::atomic::Ordering::SeqCst;
@@ -1147,7 +1180,7 @@ mod tests {
                     .expect("a read without the writer lock")
                     .unwrap();
             }
-            self.store.since(epoch, after, limit).await
+            self.store.since(epoch, after, tip, limit).await
         }
         async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
             self.store.applied_catalog().await

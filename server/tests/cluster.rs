@@ -905,6 +905,7 @@ async fn a_commit_built_on_another_epoch_is_refused() {
         let commit = Commit {
             base_epoch: &loaded.epoch,
             base_version: loaded.version,
+            base_tip: None,
             events: vec![],
             rows: vec![],
             retain: 10,
@@ -920,6 +921,82 @@ async fn a_commit_built_on_another_epoch_is_refused() {
             ),
             "{store:?}"
         );
+    }
+}
+
+/// A write built on a version whose event the store holds another of (it
+/// went back in time and was written on again to that version) is refused
+/// like one built on an older version, and a read from there says the
+/// histories parted; a write or read on the same event goes through.
+#[tokio::test]
+async fn a_commit_or_read_from_another_history_of_the_same_version_is_refused() {
+    use provider_sync_server::store::{Commit, PostgresStore, Since, Store, StoreError};
+    let store = PostgresStore::open(&fresh_database(shared(), "tip_commit"))
+        .await
+        .unwrap();
+    let loaded = store.load().await.unwrap();
+    let event = |version: u64, name: &str| {
+        json!({
+            "id": format!("{}:{version}", loaded.epoch),
+            "version": version,
+            "timestamp": "2026-12-01T00:00:00Z",
+            "type": "provider_removed",
+            "data": {"provider_id": name, "model_ids": []},
+        })
+        .to_string()
+    };
+    let (first, other, next) = (event(1, "kept"), event(1, "lost"), event(2, "next"));
+    let (first, other) = (first.as_str(), other.as_str());
+    async fn put(
+        store: &dyn Store,
+        epoch: &str,
+        version: u64,
+        tip: Option<&str>,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        store
+            .commit(&Commit {
+                base_epoch: epoch,
+                base_version: version,
+                base_tip: tip,
+                events: vec![(version + 1, body)],
+                rows: vec![],
+                retain: 10,
+                retain_bytes: 1 << 20,
+                catalog: None,
+                catalog_base: None,
+                audit: None,
+            })
+            .await
+    }
+    let commit = |version, tip, body| put(&store, &loaded.epoch, version, tip, body);
+    commit(0, None, first).await.unwrap();
+    assert!(matches!(
+        commit(1, Some(other), &next).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    assert!(matches!(
+        store.since(&loaded.epoch, 1, Some(other), 10).await,
+        Ok(Since::Diverged)
+    ));
+    assert!(matches!(
+        store.since(&loaded.epoch, 1, Some(first), 10).await,
+        Ok(Since::Events { version: 1, ref events }) if events.is_empty()
+    ));
+    commit(1, Some(first), &next).await.unwrap();
+    match store
+        .since(&loaded.epoch, 1, Some(first), 10)
+        .await
+        .unwrap()
+    {
+        Since::Events { version, events } => {
+            assert_eq!(version, 2);
+            assert_eq!(
+                events.iter().map(|(e, _)| e.version).collect::<Vec<_>>(),
+                [2]
+            );
+        }
+        other => panic!("{other:?}"),
     }
 }
 
@@ -1229,6 +1306,76 @@ async fn a_store_gone_back_in_time_starts_a_new_epoch() {
     b.stop().await;
 }
 
+/// The store goes back in time and another instance writes on it up to and
+/// past a running instance's version before that one reads it (a failover
+/// while it could not reach the store, then a fresh instance's writes): the
+/// events from its version on are another history. It applied them on top
+/// of its own (the lost history's provider kept, the new history's first
+/// change missed, under the same versions as the others); it now takes the
+/// store's state, in a new epoch, so that no client keeps a mixed state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_gone_back_and_written_on_past_an_instance_is_another_history() {
+    use sqlx::Connection;
+    let pg = shared();
+    let url = fresh_database(pg, "diverged");
+    // Only a notification wakes it: it does not poll the store meanwhile.
+    let mut asleep = instance_config(&url);
+    asleep.follow_interval_ms = 3_600_000;
+    let a = TestServer::start(asleep).await;
+    for id in ["one", "two", "three"] {
+        a.add_provider(id).await;
+    }
+    let lost = a.state().await;
+    assert_eq!(lost.metadata.version, 3);
+    // The database as a backup taken at version 2 would have it.
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    for statement in [
+        "DELETE FROM providers WHERE id = 'three'",
+        "DELETE FROM events WHERE version > 2",
+        "UPDATE sync_meta SET version = 2 WHERE id = 1",
+    ] {
+        sqlx::query(statement).execute(&mut db).await.unwrap();
+    }
+    // A new instance on the store as restored writes versions 3 and 4.
+    let c = TestServer::start(instance_config(&url)).await;
+    c.add_provider("four").await;
+    c.add_provider("five").await;
+    let ids = |state: &SyncState| {
+        let mut ids: Vec<String> = state.providers.iter().map(|p| p.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (held, store) = (a.state().await, c.state().await);
+        if held.metadata.epoch != lost.metadata.epoch
+            && held.metadata.epoch == store.metadata.epoch
+            && ids(&held) == ids(&store)
+        {
+            assert_eq!(ids(&held), ["five", "four", "one", "two"]);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the instance kept {:?} at version {} of epoch {} (the lost one: {}); the store has {:?}",
+            ids(&held),
+            held.metadata.version,
+            held.metadata.epoch,
+            held.metadata.epoch == lost.metadata.epoch,
+            ids(&store)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A client holding version 3 of the lost history is sent a full state.
+    let answer = a
+        .sync(json!({"client_version": 3, "client_epoch": lost.metadata.epoch}))
+        .await;
+    assert_eq!(answer["sync_type"], "full", "{answer}");
+    a.stop().await;
+    c.stop().await;
+}
+
+/// A catalog edit made while the store cannot be reached is applied once it
 /// A catalog edit made while the store cannot be reached is applied once it
 /// can (it was dropped: the served catalog stayed behind the file until the
 /// next edit, SIGHUP or restart).

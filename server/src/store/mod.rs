@@ -61,6 +61,10 @@ pub struct Commit<'a> {
     /// history was restarted).
     pub base_epoch: &'a str,
     pub base_version: u64,
+    /// The stored JSON of the event at `base_version` the write was built
+    /// on, if held: a shared store whose event there is another refuses it
+    /// too (it went back in time and was written on again to that version).
+    pub base_tip: Option<&'a str>,
     /// Change events with consecutive versions from `base_version + 1`, as the
     /// JSON that was broadcast.
     pub events: Vec<(u64, &'a str)>,
@@ -156,6 +160,38 @@ pub enum Since {
     /// The events after that version are not in the log any more (trimmed,
     /// another epoch, a restore): reload the whole state.
     Gone,
+    /// The store's event at that version is not the one the instance holds
+    /// there: the store went back in time and was written on again (a
+    /// restore or a failover, then another instance's writes), so its
+    /// versions from there on are another history than the instance's.
+    Diverged,
+}
+
+/// [`Since`] from the log's rows read from `after` (with the row at `after`
+/// itself when `tip` is given) when the store stands at `version`.
+pub(crate) fn since_of(
+    rows: Vec<(i64, String)>,
+    after: u64,
+    version: u64,
+    tip: Option<&str>,
+) -> Result<Since, StoreError> {
+    let mut rows = rows.into_iter().peekable();
+    if let Some(tip) = tip
+        && let Some((_, body)) = rows.next_if(|(v, _)| *v >= 0 && *v as u64 == after)
+        && body != tip
+    {
+        return Ok(Since::Diverged);
+    }
+    let mut events = Vec::new();
+    for (_, body) in rows {
+        let event: SyncEvent =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("event: {e}")))?;
+        events.push((event, body));
+    }
+    if version > after && events.first().is_none_or(|(e, _)| e.version != after + 1) {
+        return Ok(Since::Gone);
+    }
+    Ok(Since::Events { version, events })
 }
 
 /// Work that one instance of a cluster does at a time.
@@ -197,7 +233,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Applies one write atomically.
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError>;
     /// The events after `after` in the history `epoch`, at most `limit`.
-    async fn since(&self, epoch: &str, after: u64, limit: usize) -> Result<Since, StoreError>;
+    /// `tip` is the stored JSON of the event the caller holds at `after`, if
+    /// it holds it: [`Since::Diverged`] when the store's event there is
+    /// another (event ids are the epoch and version: the same in two
+    /// histories of one epoch; a body also has the change and its time).
+    async fn since(
+        &self,
+        epoch: &str,
+        after: u64,
+        tip: Option<&str>,
+        limit: usize,
+    ) -> Result<Since, StoreError>;
     /// The catalog file as last applied (its JSON form), if any.
     async fn applied_catalog(&self) -> Result<Option<String>, StoreError>;
     /// Starts a new history (after a restore from backup, say): a new epoch

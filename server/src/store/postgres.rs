@@ -21,7 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::{Mutex, Notify, watch};
 
-use super::{Commit, Loaded, Role, RowChange, Since, Store, StoreError};
+use super::{Commit, Loaded, Role, RowChange, Since, Store, StoreError, since_of};
 use crate::audit::AuditRecord;
 
 const CHANNEL: &str = "provider_sync";
@@ -353,6 +353,23 @@ impl Store for PostgresStore {
                 found: version_of(found),
             });
         }
+        // The same history, not only the same version.
+        if let Some(tip) = commit.base_tip
+            && commit.base_version > 0
+        {
+            let same: Option<bool> =
+                sqlx::query_scalar("SELECT body = $2 FROM events WHERE version = $1")
+                    .bind(commit.base_version as i64)
+                    .bind(tip)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if same == Some(false) {
+                return Err(StoreError::VersionConflict {
+                    expected: commit.base_version,
+                    found: version_of(found),
+                });
+            }
+        }
         // Under the head row's lock: a catalog is applied over the record it
         // was built on, or not at all.
         if commit.catalog.is_some() {
@@ -480,7 +497,13 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn since(&self, epoch: &str, after: u64, limit: usize) -> Result<Since, StoreError> {
+    async fn since(
+        &self,
+        epoch: &str,
+        after: u64,
+        tip: Option<&str>,
+        limit: usize,
+    ) -> Result<Since, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .execute(&mut *tx)
@@ -493,27 +516,27 @@ impl Store for PostgresStore {
         if stored_epoch != epoch || version < after {
             return Ok(Since::Gone);
         }
-        let mut events = Vec::new();
-        if version > after {
+        // From the event at `after` when there is one to compare.
+        let from = if tip.is_some() && after > 0 {
+            after
+        } else {
+            after + 1
+        };
+        let mut rows = Vec::new();
+        if version >= from {
             for row in sqlx::query(
-                "SELECT version, body FROM events WHERE version > $1 ORDER BY version LIMIT $2",
+                "SELECT version, body FROM events WHERE version >= $1 ORDER BY version LIMIT $2",
             )
-            .bind(after as i64)
-            .bind(limit as i64)
+            .bind(from as i64)
+            .bind((limit + (from == after) as usize) as i64)
             .fetch_all(&mut *tx)
             .await?
             {
-                let body: String = row.try_get(1)?;
-                let event: SyncEvent =
-                    serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
-                events.push((event, body));
-            }
-            if events.first().is_none_or(|(e, _)| e.version != after + 1) {
-                return Ok(Since::Gone);
+                rows.push((row.try_get(0)?, row.try_get(1)?));
             }
         }
         tx.commit().await?;
-        Ok(Since::Events { version, events })
+        since_of(rows, after, version, tip)
     }
 
     async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {

@@ -8,7 +8,7 @@ use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncEvent};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{Commit, Loaded, OpenOptions, RowChange, Since, Store, StoreError};
+use super::{Commit, Loaded, OpenOptions, RowChange, Since, Store, StoreError, since_of};
 use crate::audit::AuditRecord;
 
 #[derive(Debug, Clone)]
@@ -502,7 +502,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn since(&self, epoch: &str, after: u64, limit: usize) -> Result<Since, StoreError> {
+    async fn since(
+        &self,
+        epoch: &str,
+        after: u64,
+        tip: Option<&str>,
+        limit: usize,
+    ) -> Result<Since, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1")
             .fetch_one(&mut *tx)
@@ -512,27 +518,27 @@ impl Store for SqliteStore {
         if stored_epoch != epoch || version < after {
             return Ok(Since::Gone);
         }
-        let mut events = Vec::new();
-        if version > after {
+        // From the event at `after` when there is one to compare.
+        let from = if tip.is_some() && after > 0 {
+            after
+        } else {
+            after + 1
+        };
+        let mut rows = Vec::new();
+        if version >= from {
             for row in sqlx::query(
-                "SELECT version, body FROM events WHERE version > ? ORDER BY version LIMIT ?",
+                "SELECT version, body FROM events WHERE version >= ? ORDER BY version LIMIT ?",
             )
-            .bind(after as i64)
-            .bind(limit as i64)
+            .bind(from as i64)
+            .bind((limit + (from == after) as usize) as i64)
             .fetch_all(&mut *tx)
             .await?
             {
-                let body: String = row.try_get(1)?;
-                let event: SyncEvent =
-                    serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
-                events.push((event, body));
-            }
-            if events.first().is_none_or(|(e, _)| e.version != after + 1) {
-                return Ok(Since::Gone);
+                rows.push((row.try_get(0)?, row.try_get(1)?));
             }
         }
         tx.commit().await?;
-        Ok(Since::Events { version, events })
+        since_of(rows, after, version, tip)
     }
 
     async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
@@ -704,6 +710,7 @@ mod tests {
             let commit = Commit {
                 base_epoch: &loaded.epoch,
                 base_version: version,
+                base_tip: None,
                 events: new
                     .iter()
                     .zip(&bodies)
