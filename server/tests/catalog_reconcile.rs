@@ -599,3 +599,59 @@ async fn a_provider_holding_a_model_made_by_hand_stays_when_the_file_drops_it() 
     assert!(state.model("beta-1").is_none(), "the file's own model goes");
     server.stop().await;
 }
+
+/// A file that adds an entity made through the admin API sets the fields
+/// it gives; the others keep their values (they were wiped: the provider's
+/// base URL, the model's pricing and flags set back to the defaults).
+#[tokio::test]
+async fn a_file_that_adds_what_the_api_made_sets_only_the_fields_it_gives() {
+    let (dir, db) = temp_db();
+    let file = dir.path().join("c.toml");
+    write(&file, &format!("revision = 1\n{CATALOG}"));
+    let server = with_catalog(&db, &file).await;
+    for (path, body) in [
+        (
+            "/providers",
+            json!({"id": "gamma", "name": "API Gamma", "base_url": "https://api.example.com/v1",
+                   "priority": 7}),
+        ),
+        (
+            "/models",
+            json!({"id": "gamma-1", "provider_id": "gamma", "name": "API Gamma One",
+                   "context_window": 64000, "supports_vision": true,
+                   "pricing": {"input_per_million": 1.0, "output_per_million": 2.0}}),
+        ),
+    ] {
+        let response = server
+            .admin(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    }
+    server.stop().await;
+    let added = "\n[[providers]]\nid = \"gamma\"\nname = \"File Gamma\"\n\n\
+                 [[models]]\nid = \"gamma-1\"\nprovider_id = \"gamma\"\nname = \"File Gamma One\"\n\
+                 context_window = 100000\nsupports_streaming = false\n";
+    write(&file, &format!("revision = 2\n{CATALOG}{added}"));
+    let server = with_catalog(&db, &file).await;
+    let state = server.state().await;
+    let gamma = state.provider("gamma").unwrap();
+    assert_eq!(gamma.name, "File Gamma", "a field the file gives applies");
+    assert_eq!(
+        gamma.base_url.as_deref(),
+        Some("https://api.example.com/v1")
+    );
+    assert_eq!(gamma.priority, 7);
+    let model = state.model("gamma-1").unwrap();
+    assert_eq!(model.name, "File Gamma One");
+    assert_eq!(model.context_window, 100_000);
+    assert!(!model.supports_streaming);
+    assert!(model.supports_vision, "{model:?}");
+    assert_eq!(
+        model.pricing.as_ref().map(|p| p.input_per_million),
+        Some(1.0)
+    );
+    server.stop().await;
+}

@@ -22,7 +22,7 @@ mod litellm;
 mod reconcile;
 pub mod watch;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -86,6 +86,37 @@ pub struct Catalog {
     /// for a TOML file with a `[litellm]` table, LiteLLM's file.
     #[serde(skip)]
     pub sources: Vec<PathBuf>,
+    /// The fields each entry gave a value (not stored), by provider and by
+    /// model id: when the file adds an entity the store has already (made
+    /// through the admin API), the fields it did not give keep the store's
+    /// values.
+    #[serde(skip)]
+    pub given: Given,
+}
+
+/// The fields of each entry a file gave a value, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    pub providers: HashMap<String, HashSet<String>>,
+    pub models: HashMap<String, HashSet<String>>,
+}
+
+/// The fields of a create body that have a value; a field the contract
+/// derives from another (a model's deprecation status from its date) counts
+/// as given with it.
+fn given_fields<T: Serialize>(body: &T) -> HashSet<String> {
+    let mut given: HashSet<String> = match serde_json::to_value(body) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .filter(|(_, value)| !value.is_null())
+            .map(|(key, _)| key)
+            .collect(),
+        _ => HashSet::new(),
+    };
+    if given.contains("deprecation_date") {
+        given.insert("deprecation_status".to_owned());
+    }
+    given
 }
 
 impl Catalog {
@@ -743,6 +774,16 @@ fn assemble(
             ));
         }
     }
+    let given = Given {
+        providers: providers
+            .iter()
+            .map(|e| (e.value.id.clone(), given_fields(&e.value)))
+            .collect(),
+        models: models
+            .iter()
+            .map(|e| (e.value.id.clone(), given_fields(&e.value)))
+            .collect(),
+    };
     Ok(Catalog {
         revision: None,
         modified: None,
@@ -752,6 +793,7 @@ fn assemble(
         default_provider_id: default.map(Spanned::into_inner),
         report,
         sources: Vec::new(),
+        given,
     })
 }
 

@@ -248,7 +248,12 @@ impl Catalog {
                 }
                 Some(current) => {
                     let mut edits = 0;
-                    let merged = merge(wanted, base, current, PROVIDER_RUNTIME, &mut edits);
+                    let merged = match (base, self.given.providers.get(&wanted.id)) {
+                        (None, Some(given)) => {
+                            merge_given(wanted, given, current, PROVIDER_RUNTIME, &mut edits)
+                        }
+                        _ => merge(wanted, base, current, PROVIDER_RUNTIME, &mut edits),
+                    };
                     let merged = without_gone_provider(merged, &gone_p);
                     if &merged != current {
                         let choices = vec![
@@ -286,7 +291,12 @@ impl Catalog {
                 }
                 Some(current) => {
                     let mut edits = 0;
-                    let merged = merge(wanted, base, current, MODEL_RUNTIME, &mut edits);
+                    let merged = match (base, self.given.models.get(&wanted.id)) {
+                        (None, Some(given)) => {
+                            merge_given(wanted, given, current, MODEL_RUNTIME, &mut edits)
+                        }
+                        _ => merge(wanted, base, current, MODEL_RUNTIME, &mut edits),
+                    };
                     let merged = without_gone_model(merged, wanted, &gone_p, &going_m);
                     if &merged != current {
                         let choices = vec![
@@ -551,6 +561,28 @@ fn merge<T: Serialize + DeserializeOwned>(
         runtime,
         kept,
     );
+    serde_json::from_value(Value::Object(merged)).expect("a merge of two entities is one")
+}
+
+/// The merge of an entity the file adds while the store has it already
+/// (made through the admin API; the file never had it): the fields the file
+/// gave apply, the others keep the store's values (they were set to the
+/// contract's defaults: a base_url, pricing or flags given through the API
+/// were wiped).
+fn merge_given<T: Serialize + DeserializeOwned>(
+    file: &T,
+    given: &HashSet<String>,
+    live: &T,
+    runtime: &[&str],
+    kept: &mut usize,
+) -> T {
+    let file = json(file);
+    let base: Map<String, Value> = file
+        .iter()
+        .filter(|(key, _)| !given.contains(*key))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let merged = merge_maps(&file, Some(&base), &json(live), runtime, kept);
     serde_json::from_value(Value::Object(merged)).expect("a merge of two entities is one")
 }
 
