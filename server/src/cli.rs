@@ -124,12 +124,25 @@ async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl
     let before = state.clone();
     let mut draft = Draft::scratch(state, applied);
     let done = catalog.reconcile(&mut draft);
-    if let crate::catalog::Outcome::Older { file: f, stored } = done.outcome {
-        let _ = writeln!(
-            out,
-            "{}: revision {f} is older than the applied revision {stored}: a reconcile applies nothing",
-            file.display()
-        );
+    if let crate::catalog::Outcome::Older {
+        file: f,
+        stored,
+        by_time,
+    } = done.outcome
+    {
+        let _ = if by_time {
+            writeln!(
+                out,
+                "{}: its LiteLLM file (modified at {f}, Unix seconds) is older than the one applied (modified at {stored}): a reconcile applies nothing",
+                file.display()
+            )
+        } else {
+            writeln!(
+                out,
+                "{}: revision {f} is older than the applied revision {stored}: a reconcile applies nothing",
+                file.display()
+            )
+        };
         return NOTHING_TO_CHANGE;
     }
     for event in draft.events() {

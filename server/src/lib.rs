@@ -346,7 +346,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 fn log_reconcile(path: &std::path::Path, done: &catalog::Reconciled, version: u64) {
     let path = path.display().to_string();
     match done.outcome {
-        catalog::Outcome::Older { file, stored } => tracing::warn!(
+        catalog::Outcome::Older { file, stored, .. } => tracing::warn!(
             catalog = %path,
             file_revision = file,
             applied_revision = stored,

@@ -646,3 +646,57 @@ async fn moving_from_a_plain_litellm_file_to_a_toml_file_applies() {
     );
     server.stop().await;
 }
+
+/// A TOML file whose revision stays while the LiteLLM file it names is
+/// replaced by an older one applies nothing (it applied, undoing LiteLLM's
+/// newer values); a raised revision applies whatever file it names.
+#[tokio::test]
+async fn an_older_litellm_file_under_the_same_toml_revision_applies_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let json = dir.path().join("litellm.json");
+    let toml = dir.path().join("catalog.toml");
+    let start = || {
+        let mut cfg = config(&db);
+        cfg.catalog = Some(toml.clone());
+        TestServer::start(cfg)
+    };
+    let combined = |revision: u32| {
+        std::fs::write(
+            &toml,
+            format!("revision = {revision}\n[litellm]\nfile = \"litellm.json\"\n"),
+        )
+        .unwrap();
+    };
+    copy_with_mtime(Path::new(SAMPLE), &json, 1_800_000_000);
+    combined(3);
+    let server = start().await;
+    let version = server.version().await;
+    let output = |state: &SyncState| state.model("gpt-4o").unwrap().max_output_tokens;
+    assert_eq!(output(&server.state().await), 16_384);
+    server.stop().await;
+
+    let older = std::fs::read_to_string(SAMPLE).unwrap().replace(
+        "\"max_output_tokens\": 16384",
+        "\"max_output_tokens\": 9999",
+    );
+    assert!(older.contains("9999"));
+    std::fs::write(&json, older).unwrap();
+    let file = std::fs::File::options().write(true).open(&json).unwrap();
+    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .unwrap();
+    let server = start().await;
+    assert_eq!(
+        server.version().await,
+        version,
+        "older than the applied file"
+    );
+    assert_eq!(output(&server.state().await), 16_384);
+    server.stop().await;
+
+    // The operator raises the revision: the older file is what they want.
+    combined(4);
+    let server = start().await;
+    assert_eq!(output(&server.state().await), 9999);
+    server.stop().await;
+}

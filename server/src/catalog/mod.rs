@@ -67,11 +67,17 @@ pub struct Catalog {
     /// backwards.
     #[serde(default)]
     pub revision: Option<u64>,
-    /// A plain LiteLLM file's modification time in seconds, which plays the
-    /// same part among plain LiteLLM files (a revision and a modification
-    /// time are never compared with each other).
+    /// The modification time in seconds of the LiteLLM file read (plain,
+    /// or named by a TOML file's `[litellm]` table), which plays the same
+    /// part among plain LiteLLM files, and among TOML files of one
+    /// revision (a revision and a modification time are never compared
+    /// with each other).
     #[serde(default)]
     pub modified: Option<u64>,
+    /// Read from a plain LiteLLM file (not stored): it has no revision,
+    /// where a TOML file without one counts as revision 0.
+    #[serde(skip)]
+    pub plain_litellm: bool,
     /// Sorted by id.
     pub providers: Vec<ProviderSyncInfo>,
     /// Sorted by id.
@@ -363,11 +369,17 @@ impl Catalog {
                     report,
                 )?;
                 catalog.modified = modified_secs(path);
+                catalog.plain_litellm = true;
                 catalog
             }
-            _ => Self::parse_toml(path, &text, options)?,
+            _ => {
+                let mut catalog = Self::parse_toml(path, &text, options)?;
+                // The LiteLLM file a `[litellm]` table names.
+                catalog.modified = catalog.sources.first().and_then(|base| modified_secs(base));
+                catalog
+            }
         };
-        if catalog.revision.is_none() && catalog.modified.is_none() {
+        if catalog.revision.is_none() && !catalog.plain_litellm {
             tracing::warn!(catalog = %shown, "the catalog has no `revision`: between two copies without one nothing tells the older, so an instance restarted with an older copy would undo a newer one; give it `revision = 1` and raise it with every edit");
         }
         catalog.sources.insert(0, path.to_owned());
@@ -787,6 +799,7 @@ fn assemble(
     Ok(Catalog {
         revision: None,
         modified: None,
+        plain_litellm: false,
         providers: state.providers,
         models: state.all_models,
         active_provider_id: active.map(Spanned::into_inner),

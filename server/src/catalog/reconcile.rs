@@ -45,8 +45,13 @@ pub enum Outcome {
     /// The file is the one last applied: nothing to do.
     #[default]
     Unchanged,
-    /// The file's revision is older than the applied one: nothing applied.
-    Older { file: u64, stored: u64 },
+    /// The file's revision is older than the applied one (or, `by_time`,
+    /// its LiteLLM file's modification time, in seconds): nothing applied.
+    Older {
+        file: u64,
+        stored: u64,
+        by_time: bool,
+    },
 }
 
 /// What a reconcile changed and kept.
@@ -137,17 +142,34 @@ impl Catalog {
         if let Some(last) = &last {
             // A TOML file without a `revision` counts as revision 0 against
             // one that had a revision (the shipped sample has none): an
-            // older copy never undoes a numbered one.
-            let revision = self.revision.or(self.modified.is_none().then_some(0));
-            for (file, stored) in [(revision, last.revision), (self.modified, last.modified)] {
-                if let (Some(file), Some(stored)) = (file, stored)
-                    && file < stored
-                {
-                    return Reconciled {
-                        outcome: Outcome::Older { file, stored },
-                        ..Reconciled::default()
-                    };
+            // older copy never undoes a numbered one. The LiteLLM file's
+            // modification time counts between two plain LiteLLM files, and
+            // between two TOML files of one revision that name one (a
+            // revision raised applies whatever LiteLLM file it names).
+            let revision = self.revision.or((!self.plain_litellm).then_some(0));
+            let older = match (revision, last.revision) {
+                (Some(file), Some(stored)) if file != stored => {
+                    (file < stored).then_some(Outcome::Older {
+                        file,
+                        stored,
+                        by_time: false,
+                    })
                 }
+                (Some(_), Some(_)) | (None, None) => match (self.modified, last.modified) {
+                    (Some(file), Some(stored)) if file < stored => Some(Outcome::Older {
+                        file,
+                        stored,
+                        by_time: true,
+                    }),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(outcome) = older {
+                return Reconciled {
+                    outcome,
+                    ..Reconciled::default()
+                };
             }
             if last.same_content(self) {
                 return Reconciled::default();

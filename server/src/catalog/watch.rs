@@ -68,7 +68,7 @@ pub async fn reload(
                 Outcome::Older { .. } => "older",
             };
             count(service, result);
-            if let Outcome::Older { file, stored } = done.outcome {
+            if let Outcome::Older { file, stored, .. } = done.outcome {
                 tracing::warn!(catalog = %shown, trigger = why, file_revision = file, applied_revision = stored, "catalog reload: the file is older than the applied catalog; nothing applied");
             } else {
                 tracing::info!(catalog = %shown, trigger = why, result, events = done.events, added = done.added, updated = done.updated, removed = done.removed, kept_admin_edits = done.kept_edits, version = written.version, "catalog reloaded");
