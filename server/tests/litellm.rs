@@ -292,6 +292,44 @@ fn modes_and_providers_choose_what_to_import() {
     assert_eq!(ids, ["text-embedding-3-small"]);
 }
 
+/// A filter value that no entry has is refused, naming it and the name
+/// it resembles (a misspelt provider removed everything it was meant to
+/// keep, silently).
+#[test]
+fn a_filter_value_that_matches_nothing_is_refused() {
+    for (modes, providers, named, hint) in [
+        (
+            vec![],
+            vec!["openai", "anthropc"],
+            "'anthropc'",
+            "did you mean 'anthropic'?",
+        ),
+        (
+            vec!["chat", "chatt"],
+            vec![],
+            "'chatt'",
+            "did you mean 'chat'?",
+        ),
+        (
+            vec![],
+            vec!["no-such-provider-at-all"],
+            "'no-such-provider-at-all'",
+            "refused",
+        ),
+    ] {
+        let options = LoadOptions {
+            litellm: LitellmFilter {
+                modes: modes.into_iter().map(String::from).collect(),
+                providers: providers.into_iter().map(String::from).collect(),
+            },
+            ..LoadOptions::default()
+        };
+        let err = Catalog::load_with(Path::new(SAMPLE), &options).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(named) && text.contains(hint), "{text}");
+    }
+}
+
 #[test]
 fn a_file_that_is_not_litellms_is_refused_with_its_line() {
     let dir = tempfile::tempdir().unwrap();

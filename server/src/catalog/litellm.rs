@@ -57,6 +57,41 @@ pub(crate) struct Imported {
     pub models: Vec<NewModel>,
 }
 
+/// A filter value no entry has (a misspelt `anthropc`) is refused: it
+/// would remove what the name was meant to keep.
+fn refuse_unmatched(
+    path: &str,
+    entries: &Map<String, Value>,
+    filter: &LitellmFilter,
+) -> Result<(), CatalogError> {
+    for (filter_name, wanted, key) in [
+        ("mode", &filter.modes, "mode"),
+        ("provider", &filter.providers, "litellm_provider"),
+    ] {
+        let found: BTreeSet<&str> = entries
+            .values()
+            .filter_map(|e| e.get(key).and_then(Value::as_str))
+            .collect();
+        if let Some(missing) = wanted.iter().find(|w| !found.contains(w.as_str())) {
+            let closest = found
+                .iter()
+                .map(|f| (strsim::jaro_winkler(missing, f), *f))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let hint = closest.map_or(String::new(), |(_, f)| format!(" (did you mean '{f}'?)"));
+            return Err(CatalogError {
+                path: path.to_owned(),
+                line: None,
+                field: None,
+                message: format!(
+                    "the {filter_name} filter's '{missing}' (--catalog-{filter_name}s, or the [litellm] table's {filter_name}s) is no entry's {key}{hint}: refused, as importing without it would remove what it names"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Reads the JSON text of LiteLLM's catalog.
 pub(crate) fn import(
     path: &str,
@@ -70,6 +105,7 @@ pub(crate) fn import(
         field: None,
         message: format!("not LiteLLM's catalog (a JSON object of models): {e}"),
     })?;
+    refuse_unmatched(path, &entries, filter)?;
     let mut providers: BTreeMap<String, NewProvider> = BTreeMap::new();
     let mut models = Vec::new();
     let mut successors = Vec::new();
