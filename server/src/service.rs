@@ -775,10 +775,9 @@ impl Service {
     /// does not hold up local writes or heartbeats.
     pub async fn follow(&self) -> std::result::Result<(), StoreError> {
         let followed = self.follow_unlocked().await;
-        match &followed {
-            Ok(()) => self.set_store_reachable(true),
-            Err(err) => self.note_store_error(err),
-        }
+        // Whatever kept it from reading the log (the store gone, its tables
+        // dropped), this instance cannot vouch for its copy until it can.
+        self.set_store_reachable(followed.is_ok());
         followed
     }
 

@@ -953,6 +953,7 @@ async fn a_commit_or_read_from_another_history_of_the_same_version_is_refused() 
         version: u64,
         tip: Option<&str>,
         body: &str,
+        retain: u64,
     ) -> Result<(), StoreError> {
         store
             .commit(&Commit {
@@ -961,7 +962,7 @@ async fn a_commit_or_read_from_another_history_of_the_same_version_is_refused() 
                 base_tip: tip,
                 events: vec![(version + 1, body)],
                 rows: vec![],
-                retain: 10,
+                retain,
                 retain_bytes: 1 << 20,
                 catalog: None,
                 catalog_base: None,
@@ -969,7 +970,7 @@ async fn a_commit_or_read_from_another_history_of_the_same_version_is_refused() 
             })
             .await
     }
-    let commit = |version, tip, body| put(&store, &loaded.epoch, version, tip, body);
+    let commit = |version, tip, body| put(&store, &loaded.epoch, version, tip, body, 10);
     commit(0, None, first).await.unwrap();
     assert!(matches!(
         commit(1, Some(other), &next).await,
@@ -998,6 +999,76 @@ async fn a_commit_or_read_from_another_history_of_the_same_version_is_refused() 
         }
         other => panic!("{other:?}"),
     }
+    // A log trimmed up to a version exactly cannot tell what follows it:
+    // the whole state is read again (it was applied onto the reader's own).
+    let last = event(3, "last");
+    put(&store, &loaded.epoch, 2, Some(&next), &last, 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.since(&loaded.epoch, 2, Some(&next), 10).await,
+        Ok(Since::Gone)
+    ));
+    assert!(matches!(
+        store.since(&loaded.epoch, 3, Some(&last), 10).await,
+        Ok(Since::Events { version: 3, ref events }) if events.is_empty()
+    ));
+}
+
+/// The store's tables wiped under running instances: a new store, a new
+/// epoch with what it holds (they served the old catalog as current); its
+/// log unreadable: no reads until it is back (they were answered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_or_unreadable_store_is_not_served_as_current() {
+    use sqlx::Connection;
+    let url = fresh_database(shared(), "wiped");
+    let mut tuned = instance_config(&url);
+    tuned.follow_interval_ms = 100;
+    let a = TestServer::start(tuned).await;
+    a.add_provider("one").await;
+    let before = a.state().await;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    async fn wait_for(a: &TestServer, what: &str, ok: fn(u16) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = a.get("/state").await.status().as_u16();
+            if ok(status) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}: still {status}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    sqlx::query("ALTER TABLE events RENAME TO events_away")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    wait_for(&a, "unreadable log", |s| s == 503).await;
+    sqlx::query("ALTER TABLE events_away RENAME TO events")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    wait_for(&a, "readable again", |s| s == 200).await;
+    assert_eq!(a.state().await.metadata.epoch, before.metadata.epoch);
+
+    sqlx::query("TRUNCATE sync_meta, events, models, providers, catalog_applied")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = a.state().await;
+        if state.metadata.epoch != before.metadata.epoch {
+            assert!(state.providers.is_empty(), "{:?}", state.providers);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the wiped store's catalog still served"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.stop().await;
 }
 
 #[tokio::test]

@@ -164,6 +164,8 @@ pub enum Since {
     /// there: the store went back in time and was written on again (a
     /// restore or a failover, then another instance's writes), so its
     /// versions from there on are another history than the instance's.
+    /// (When the log no longer holds that event but holds the next, nothing
+    /// tells: that is [`Since::Gone`].)
     Diverged,
 }
 
@@ -176,11 +178,23 @@ pub(crate) fn since_of(
     tip: Option<&str>,
 ) -> Result<Since, StoreError> {
     let mut rows = rows.into_iter().peekable();
-    if let Some(tip) = tip
-        && let Some((_, body)) = rows.next_if(|(v, _)| *v >= 0 && *v as u64 == after)
-        && body != tip
-    {
-        return Ok(Since::Diverged);
+    if let Some(tip) = tip {
+        match rows.next_if(|(v, _)| *v >= 0 && *v as u64 == after) {
+            Some((_, body)) if body != tip => return Ok(Since::Diverged),
+            Some(_) => {}
+            // The log was trimmed up to the caller's version exactly: the
+            // events after it cannot be told to follow from the caller's (a
+            // store gone back in time and written on again to just past it
+            // trims so too), so the caller reloads the whole state rather
+            // than apply them.
+            None if rows
+                .peek()
+                .is_some_and(|(v, _)| *v >= 0 && *v as u64 == after + 1) =>
+            {
+                return Ok(Since::Gone);
+            }
+            None => {}
+        }
     }
     let mut events = Vec::new();
     for (_, body) in rows {

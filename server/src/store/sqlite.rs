@@ -510,9 +510,13 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Since, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
+        // No head row: the store was wiped (a new one starts at the reload).
+        let Some(row) = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Since::Gone);
+        };
         let (stored_epoch, version): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
         let version = version_of(version);
         if stored_epoch != epoch || version < after {
