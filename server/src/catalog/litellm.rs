@@ -57,11 +57,46 @@ pub(crate) struct Imported {
     pub models: Vec<NewModel>,
 }
 
+const TWICE: &str = "the key ";
+
+/// The file's entries by key, sorted; a key given twice is refused where
+/// its second copy is (a JSON object keeps its last copy silently).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of models")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut entries: BTreeMap<String, Value> = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if entries.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "{TWICE}'{key}' is given twice (a JSON reader would keep one of the two silently)"
+                        )));
+                    }
+                    let value = map.next_value()?;
+                    entries.insert(key, value);
+                }
+                Ok(Entries(entries.into_iter().collect()))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
 /// A filter value no entry has (a misspelt `anthropc`) is refused: it
 /// would remove what the name was meant to keep.
 fn refuse_unmatched(
     path: &str,
-    entries: &Map<String, Value>,
+    entries: &[(String, Value)],
     filter: &LitellmFilter,
 ) -> Result<(), CatalogError> {
     for (filter_name, wanted, key) in [
@@ -69,7 +104,8 @@ fn refuse_unmatched(
         ("provider", &filter.providers, "litellm_provider"),
     ] {
         let found: BTreeSet<&str> = entries
-            .values()
+            .iter()
+            .map(|(_, e)| e)
             .filter_map(|e| e.get(key).and_then(Value::as_str))
             .collect();
         if let Some(missing) = wanted.iter().find(|w| !found.contains(w.as_str())) {
@@ -99,17 +135,21 @@ pub(crate) fn import(
     filter: &LitellmFilter,
     report: &mut ImportReport,
 ) -> Result<Imported, CatalogError> {
-    let entries: Map<String, Value> = serde_json::from_str(text).map_err(|e| CatalogError {
+    let Entries(entries) = serde_json::from_str(text).map_err(|e| CatalogError {
         path: path.to_owned(),
         line: Some(e.line()),
         field: None,
-        message: format!("not LiteLLM's catalog (a JSON object of models): {e}"),
+        message: if e.to_string().starts_with(TWICE) {
+            e.to_string()
+        } else {
+            format!("not LiteLLM's catalog (a JSON object of models): {e}")
+        },
     })?;
     refuse_unmatched(path, &entries, filter)?;
     let mut providers: BTreeMap<String, NewProvider> = BTreeMap::new();
     let mut models = Vec::new();
     let mut successors = Vec::new();
-    for (id, entry) in &entries {
+    for (id, entry) in entries.iter() {
         report.entries += 1;
         if id == "sample_spec" {
             report.skip("the format's own example (sample_spec)", id);
