@@ -575,6 +575,53 @@ async fn heartbeats_follow_the_changes_they_name() {
     server.stop().await;
 }
 
+/// An `error` answering a client's frame names the version the client was
+/// sent last, as a heartbeat does (it named the instance's, which could run
+/// ahead of the changes on their way, or fall behind them).
+#[tokio::test]
+async fn errors_follow_the_changes_they_name() {
+    let (_dir, server) = start(|_| {}).await;
+    server.add_provider("p").await;
+    let epoch = server.state().await.metadata.epoch;
+    let mut ws = server.connect(&format!("?since=1&epoch={epoch}")).await;
+    assert_eq!(hello_sync_type(&next_event(&mut ws).await), SyncType::None);
+    let writer = {
+        let http = server.http.clone();
+        let url = server.url("/admin/providers/p");
+        tokio::spawn(async move {
+            for i in 0..200 {
+                http.patch(&url)
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"priority": i + 1}))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut seen = 1;
+    let mut errors = 0;
+    while seen < 201 {
+        send_text(&mut ws, r#"{"type":"no_such_message"}"#).await;
+        let event = next_event(&mut ws).await;
+        match event.payload {
+            EventPayload::Error(_) => {
+                assert_eq!(event.version, seen, "an error out of step with the changes");
+                assert_eq!(event.id, format!("{epoch}:{seen}:error"));
+                errors += 1;
+            }
+            EventPayload::ProviderUpdated(_) => {
+                assert_eq!(event.version, seen + 1);
+                seen = event.version;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    writer.await.unwrap();
+    assert!(errors > 0);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn read_tokens_guard_the_websocket() {
     let reader = "reader-token-0123456789abcdef012345678";

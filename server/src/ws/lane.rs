@@ -321,6 +321,27 @@ impl Member {
         self.send_text(&text()).map(Some)
     }
 
+    /// An answer to the client (an `error`) at the version and epoch this
+    /// member was sent last, under its lock: the instance's current version
+    /// ran ahead of changes still on their way, or, with them passing it,
+    /// behind the stream.
+    fn send_control(&self, payload: EventPayload) -> io::Result<usize> {
+        let state = self.state();
+        let kind = serde_json::to_value(payload.event_type()).unwrap_or_default();
+        let event = provider_sync_protocol::SyncEvent {
+            id: format!(
+                "{}:{}:{}",
+                state.epoch,
+                state.sent_version,
+                kind.as_str().unwrap_or("control")
+            ),
+            version: state.sent_version,
+            timestamp: crate::clock::now_rfc3339(),
+            payload,
+        };
+        self.send_text(&event_text(&event))
+    }
+
     /// The lane writes no more to it.
     fn leave(&self) {
         self.state().mode = Mode::Gone;
@@ -785,22 +806,14 @@ fn answer(member: &Member, service: &Service, received: Message) -> Result<(), E
                     event_text(&snapshot.heartbeat(service.vouches()))
                 })
             }
-            Err(error) => member
-                .send_text(&control_text(
-                    &service.snapshot(),
-                    EventPayload::Error(error),
-                ))
-                .map(Some),
+            Err(error) => member.send_control(EventPayload::Error(error)).map(Some),
         },
         Message::Binary(_) => member
-            .send_text(&control_text(
-                &service.snapshot(),
-                EventPayload::Error(provider_sync_protocol::ErrorData {
-                    code: "invalid_message".to_owned(),
-                    message: "binary frames are not part of the protocol; send JSON text".into(),
-                    field: None,
-                }),
-            ))
+            .send_control(EventPayload::Error(provider_sync_protocol::ErrorData {
+                code: "invalid_message".to_owned(),
+                message: "binary frames are not part of the protocol; send JSON text".into(),
+                field: None,
+            }))
             .map(Some),
         // Answered by `run` before it comes here.
         Message::Close(_) => return Err(Ended::ClientClosed),

@@ -82,9 +82,20 @@ pub(super) fn hello(snapshot: &Snapshot, catch_up: &CatchUp, timing: &Timing) ->
     )
 }
 
-fn error_frame(snapshot: &Snapshot, code: &str, message: String) -> Message {
-    control(
+/// An answer to the client at `version`, the one it was sent last (the
+/// instance's may be ahead of the changes still on their way).
+fn control_at(snapshot: &Snapshot, version: u64, payload: EventPayload) -> Message {
+    let mut event = snapshot.control_event(payload);
+    let kind = event.id.rsplit(':').next().unwrap_or("control").to_owned();
+    event.id = format!("{}:{version}:{kind}", snapshot.epoch());
+    event.version = version;
+    message(&event)
+}
+
+fn error_frame(snapshot: &Snapshot, version: u64, code: &str, message: String) -> Message {
+    control_at(
         snapshot,
+        version,
         EventPayload::Error(ErrorData {
             code: code.to_owned(),
             message,
@@ -487,10 +498,15 @@ where
                             (snapshot.version() == sent_version)
                                 .then(|| message(&snapshot.heartbeat(service.vouches())))
                         }
-                        Err(error) => Some(control(&service.snapshot(), EventPayload::Error(error))),
+                        Err(error) => Some(control_at(
+                            &service.snapshot(),
+                            sent_version,
+                            EventPayload::Error(error),
+                        )),
                     },
                     Message::Binary(_) => Some(error_frame(
                         &service.snapshot(),
+                        sent_version,
                         "invalid_message",
                         "binary frames are not part of the protocol; send JSON text".into(),
                     )),
