@@ -338,7 +338,7 @@ fn without_position(message: &str) -> &str {
 
 /// Numbers without a fractional part, written as floats (`3.0`, `1e3`),
 /// become integers, which serde reads into integer fields too.
-fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+pub(crate) fn whole_numbers_as_integers(value: &mut serde_json::Value) {
     use serde_json::Value;
     match value {
         Value::Number(number) => {

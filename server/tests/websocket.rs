@@ -152,9 +152,20 @@ async fn heartbeats_carry_the_current_version_both_ways() {
     let mut ws = slow_beats.connect("").await;
     next_event(&mut ws).await;
     next_event(&mut ws).await;
-    send_text(&mut ws, r#"{"type":"heartbeat","version":0}"#).await;
-    let reply = next_event(&mut ws).await;
-    assert!(matches!(reply.payload, EventPayload::Heartbeat(h) if h.version == 0));
+    // Its version written as a float without a fractional part is an
+    // integer, as in the HTTP bodies (it was refused).
+    for frame in [
+        r#"{"type":"heartbeat","version":0}"#,
+        r#"{"type":"heartbeat","version":0.0}"#,
+        r#"{"type":"heartbeat","version":0e3}"#,
+    ] {
+        send_text(&mut ws, frame).await;
+        let reply = next_event(&mut ws).await;
+        assert!(
+            matches!(reply.payload, EventPayload::Heartbeat(ref h) if h.version == 0),
+            "{frame}: {reply:?}"
+        );
+    }
     slow_beats.stop().await;
     server.stop().await;
 }

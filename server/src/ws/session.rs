@@ -131,11 +131,16 @@ pub(super) fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<(u16,
 /// answers a frame that cannot be read. Kept apart from the session's loop,
 /// and pure, so that the fuzz target reads frames exactly as a session does.
 pub fn read_client_frame(text: &str) -> Result<ClientMessage, ErrorData> {
-    serde_json::from_str(text).map_err(|err| ErrorData {
+    let invalid = |err: serde_json::Error| ErrorData {
         code: "invalid_message".to_owned(),
         message: format!("cannot read this message: {err}; send {{\"type\":\"heartbeat\"}}"),
         field: None,
-    })
+    };
+    // A number without a fractional part is an integer however it is
+    // written (`42.0`), as in the HTTP API's bodies.
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+    crate::error::whole_numbers_as_integers(&mut value);
+    serde_json::from_value(value).map_err(invalid)
 }
 
 /// The socket, written with a deadline. One task owns it whole (no split
