@@ -316,12 +316,12 @@ async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
     let before = seeded.state().await;
     seeded.stop().await;
 
-    // Errors in a table name the line of its header; syntax and type errors
-    // the line of the key.
+    // Errors name the line of the key (a value's check named the line of
+    // its table's header).
     let cases = [
         (
             CATALOG.replace("context_window = 32000", "context_window = 0"),
-            24,
+            28,
             "models[1].context_window",
         ),
         (
@@ -329,7 +329,7 @@ async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
                 "fallback_provider_id = \"alpha\"",
                 "fallback_provider_id = \"gamma\"",
             ),
-            11,
+            14,
             "providers[1].fallback_provider_id",
         ),
         (
@@ -339,7 +339,7 @@ async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
         ),
         (
             CATALOG.replace("sunset_date = \"2027-01-01\"", "sunset_date = \"soon\""),
-            30,
+            36,
             "models[2].sunset_date",
         ),
         (
@@ -352,7 +352,7 @@ async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
                 "[[models]]\nid = \"alpha-small\"",
                 "[[models]]\nid = \"alpha-large\"",
             ),
-            24,
+            25,
             "listed twice",
         ),
         (

@@ -291,12 +291,48 @@ impl Refuse<'_> {
         field: Option<String>,
         message: String,
     ) -> CatalogError {
+        let at = span.map(|s| match &field {
+            Some(field) => self.key_in(s, field),
+            None => s.start,
+        });
         CatalogError {
             path: self.path.to_owned(),
-            line: span.map(|s| line_of(self.text, s.start)),
+            line: at.map(|at| line_of(self.text, at)),
             field,
             message,
         }
+    }
+
+    /// Where in `span` (an entry's table) its field `field`
+    /// (`models[3].pricing.input_per_million`) is written, at its key's
+    /// line (`pricing = …`); the span's start when it is not found there
+    /// (a value's own span, a key written quoted).
+    fn key_in(&self, span: Range<usize>, field: &str) -> usize {
+        let rest = field.split_once(']').map_or(field, |(_, rest)| rest);
+        let key = rest
+            .trim_start_matches('.')
+            .split(['.', '['])
+            .next()
+            .unwrap_or_default();
+        // An entry's span may be its header alone: its keys follow, up to
+        // the next header.
+        let Some(text) = self.text.get(span.start..).filter(|_| !key.is_empty()) else {
+            return span.start;
+        };
+        let mut offset = 0;
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            let trimmed = line.trim_start();
+            if i > 0 && trimmed.starts_with('[') && offset >= span.len() {
+                break;
+            }
+            if let Some(after) = trimmed.strip_prefix(key)
+                && (after.trim_start().starts_with('=') || after.starts_with('.'))
+            {
+                return span.start + offset + (line.len() - trimmed.len());
+            }
+            offset += line.len();
+        }
+        span.start
     }
 }
 
