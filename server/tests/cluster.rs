@@ -1015,6 +1015,28 @@ async fn a_commit_or_read_from_another_history_of_the_same_version_is_refused() 
     ));
 }
 
+/// A write whose connection PostgreSQL ended while this instance sat in
+/// its transaction (frozen: a paused VM, a debugger) was not made and may
+/// be tried again: the store counts as unreachable for it (503 with
+/// `Retry-After`; it answered 500 `internal`).
+#[tokio::test]
+async fn a_transaction_ended_for_idling_counts_as_the_store_unreachable() {
+    use provider_sync_server::store::StoreError;
+    use sqlx::Connection;
+    let url = fresh_database(shared(), "idled");
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("SET idle_in_transaction_session_timeout = '100ms'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut db).await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut db).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let err = sqlx::query("SELECT 1").execute(&mut db).await.unwrap_err();
+    let err = StoreError::Database(err);
+    assert!(err.is_unreachable(), "{err:?}");
+}
+
 /// The store's tables wiped under running instances: a new store, a new
 /// epoch with what it holds (they served the old catalog as current); its
 /// log unreadable: no reads until it is back (they were answered).

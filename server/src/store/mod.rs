@@ -137,10 +137,15 @@ impl StoreError {
             StoreError::Database(sqlx::Error::Database(err)) => {
                 let code = err.code().unwrap_or_default();
                 // PostgreSQL: connection exceptions (08…), shutting down or
-                // starting up (57P01-57P03), too many connections (53300);
+                // starting up (57P01-57P03), too many connections (53300),
+                // a connection ended for sitting idle in a transaction or
+                // idle (25P03, 57P05: this instance was frozen mid-write);
                 // SQLite: busy or locked (5, 6 and their extended codes).
                 code.starts_with("08")
-                    || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+                    || matches!(
+                        &*code,
+                        "57P01" | "57P02" | "57P03" | "57P05" | "53300" | "25P03"
+                    )
                     || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
             }
             _ => false,
