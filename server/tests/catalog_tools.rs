@@ -63,7 +63,7 @@ fn catalog_check_answers_with_its_exit_code() {
     let (code, _, err) = run(&["catalog", "check", s(&bad)]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("bad.toml:14:") && err.contains("models[1].context_window"),
+        err.contains("bad.toml:18:") && err.contains("models[1].context_window"),
         "{err}"
     );
 

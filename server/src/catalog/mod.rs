@@ -340,14 +340,59 @@ impl Refuse<'_> {
     /// Reads the file as `T`; a value of the wrong type or an unknown key is
     /// refused with its line and the path to its field
     /// (`providers[1].priority`), not only serde's "invalid type".
+    ///
+    /// A whole number written as a float (`128000.0`, `1e3`) where an
+    /// integer is expected is read as that integer, as the admin API's
+    /// bodies are: written again as one and the file read again (the lines
+    /// stay where they were).
     fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, CatalogError> {
-        let deserializer = toml::Deserializer::parse(self.text).map_err(|e| self.syntax(e))?;
-        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let mut text = std::borrow::Cow::Borrowed(self.text);
+        let mut rewritten = 0;
+        loop {
+            let here = Refuse {
+                path: self.path,
+                text: &text,
+            };
+            let deserializer = toml::Deserializer::parse(&text).map_err(|e| here.syntax(e))?;
+            let e = match serde_path_to_error::deserialize(deserializer) {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
             let field = field_path(e.path());
             let e = e.into_inner();
-            self.at(e.span(), field, e.message().trim().to_owned())
-        })
+            let message = e.message().trim().to_owned();
+            let whole = e
+                .span()
+                .filter(|_| {
+                    rewritten < 1_000
+                        && message.starts_with("invalid type: floating point")
+                        && (message.contains("expected u") || message.contains("expected i"))
+                })
+                .and_then(|span| Some((whole_number(text.get(span.clone())?)?, span)));
+            match whole {
+                Some((integer, span)) => {
+                    let mut next = text.into_owned();
+                    next.replace_range(span, &integer);
+                    text = std::borrow::Cow::Owned(next);
+                    rewritten += 1;
+                }
+                None => return Err(here.at(e.span(), field, message)),
+            }
+        }
     }
+}
+
+/// A TOML float without a fractional part (`128000.0`, `1e3`, `+5.0`) as an
+/// integer's text; `None` for any other.
+fn whole_number(text: &str) -> Option<String> {
+    let float: f64 = text
+        .trim()
+        .trim_start_matches('+')
+        .replace('_', "")
+        .parse()
+        .ok()?;
+    let whole = float.is_finite() && float.fract() == 0.0 && float.abs() < 2f64.powi(63);
+    whole.then(|| format!("{}", float as i64))
 }
 
 /// `providers[1].priority` from serde_path_to_error's path, without the keys
@@ -874,6 +919,28 @@ mod tests {
         assert_eq!(catalog.provider("a").unwrap().name, "A");
         let err = Catalog::parse("inline.toml", "[[providers]]\nname = \"A\"\n").unwrap_err();
         assert!(err.to_string().starts_with("inline.toml"), "{err}");
+    }
+
+    /// A whole number written as a float is an integer, as in the admin
+    /// API's bodies (it was refused: "expected u32"); a fraction is still
+    /// refused at its line.
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers() {
+        let text = "[[providers]]\nid = \"a\"\nname = \"A\"\npriority = 1e1\n\n\
+                    [[models]]\nid = \"m\"\nprovider_id = \"a\"\nname = \"M\"\n\
+                    context_window = 128_000.0\nmax_output_tokens = 8192.0\n\
+                    pricing = { input_per_million = 2.0, output_per_million = 10.0 }\n";
+        let catalog = Catalog::parse("f.toml", text).unwrap();
+        assert_eq!(catalog.provider("a").unwrap().priority, 10);
+        let model = catalog.model("m").unwrap();
+        assert_eq!(
+            (model.context_window, model.max_output_tokens),
+            (128_000, 8192)
+        );
+        assert_eq!(model.pricing.as_ref().unwrap().input_per_million, 2.0);
+        let err = Catalog::parse("f.toml", &text.replace("8192.0", "8192.5")).unwrap_err();
+        assert_eq!(err.line, Some(11), "{err}");
+        assert!(err.to_string().contains("floating point"), "{err}");
     }
 
     /// A file without a provider is refused (an empty or half-written file
