@@ -174,7 +174,7 @@ fn entries_that_do_not_pass_the_checks_are_skipped_with_their_models() {
     assert_eq!(ids(&catalog), (vec!["openai".into()], vec!["good".into()]));
     assert_eq!(
         catalog.report.skipped,
-        [entry("model does not pass the checks", "bad model")]
+        [entry("model does not pass the checks: id", "bad model")]
     );
 
     // A provider, and with it its model (which would pass by itself).
@@ -183,8 +183,8 @@ fn entries_that_do_not_pass_the_checks_are_skipped_with_their_models() {
     assert_eq!(
         catalog.report.skipped,
         [
-            entry("provider does not pass the checks", "bad provider"),
-            entry("model does not pass the checks", "fine")
+            entry("provider does not pass the checks: id", "bad provider"),
+            entry("model of a provider left out", "fine")
         ]
     );
 }

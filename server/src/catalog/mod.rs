@@ -697,6 +697,15 @@ where
     Ok(out)
 }
 
+/// The reason an imported entry is skipped, naming the field that failed
+/// its check (`model does not pass the checks: pricing.input_per_million`).
+fn failed_check(what: &str, err: &Error) -> String {
+    match err {
+        Error::Invalid { field, .. } => format!("{what} does not pass the checks: {field}"),
+        _ => format!("{what} does not pass the checks"),
+    }
+}
+
 /// Turns create bodies into a checked catalog. An error in a TOML entry
 /// refuses the file with its line and field; an imported entry that does not
 /// pass is skipped and counted (and references to it are cleared).
@@ -761,8 +770,8 @@ fn assemble(
     let mut dropped_providers = HashSet::new();
     for entry in providers.iter().filter(|e| e.origin.is_none()) {
         let provider = state.provider(&entry.value.id).expect("just added");
-        if validate::provider(&state, provider, Fields("")).is_err() {
-            report.skip("provider does not pass the checks", &entry.value.id);
+        if let Err(err) = validate::provider(&state, provider, Fields("")) {
+            report.skip(&failed_check("provider", &err), &entry.value.id);
             dropped_providers.insert(entry.value.id.clone());
         }
     }
@@ -770,10 +779,15 @@ fn assemble(
     for entry in models.iter().filter(|e| e.origin.is_none()) {
         let mut model = state.model(&entry.value.id).expect("just added").clone();
         model.replacement_model_id = None;
-        if dropped_providers.contains(&model.provider_id)
-            || validate::model(&state, &model, Fields("")).is_err()
-        {
-            report.skip("model does not pass the checks", &entry.value.id);
+        let failed = if dropped_providers.contains(&model.provider_id) {
+            Some("model of a provider left out".to_owned())
+        } else {
+            validate::model(&state, &model, Fields(""))
+                .err()
+                .map(|err| failed_check("model", &err))
+        };
+        if let Some(reason) = failed {
+            report.skip(&reason, &entry.value.id);
             dropped_models.insert(entry.value.id.clone());
         }
     }
