@@ -336,7 +336,7 @@ impl Refuse<'_> {
     }
 }
 
-impl Refuse<'_> {
+impl<'a> Refuse<'a> {
     /// Reads the file as `T`; a value of the wrong type or an unknown key is
     /// refused with its line and the path to its field
     /// (`providers[1].priority`), not only serde's "invalid type".
@@ -344,8 +344,11 @@ impl Refuse<'_> {
     /// A whole number written as a float (`128000.0`, `1e3`) where an
     /// integer is expected is read as that integer, as the admin API's
     /// bodies are: written again as one and the file read again (the lines
-    /// stay where they were).
-    fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, CatalogError> {
+    /// stay where they were). With the text read, which the spans in `T`
+    /// point into.
+    fn typed<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<(T, std::borrow::Cow<'a, str>), CatalogError> {
         let mut text = std::borrow::Cow::Borrowed(self.text);
         let mut rewritten = 0;
         loop {
@@ -355,7 +358,7 @@ impl Refuse<'_> {
             };
             let deserializer = toml::Deserializer::parse(&text).map_err(|e| here.syntax(e))?;
             let e = match serde_path_to_error::deserialize(deserializer) {
-                Ok(value) => return Ok(value),
+                Ok(value) => return Ok((value, text)),
                 Err(e) => e,
             };
             let field = field_path(e.path());
@@ -364,9 +367,11 @@ impl Refuse<'_> {
             let whole = e
                 .span()
                 .filter(|_| {
-                    rewritten < 1_000
+                    rewritten < 256
                         && message.starts_with("invalid type: floating point")
-                        && (message.contains("expected u") || message.contains("expected i"))
+                        && message.rsplit_once("expected ").is_some_and(|(_, ty)| {
+                            ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"].contains(&ty)
+                        })
                 })
                 .and_then(|span| Some((whole_number(text.get(span.clone())?)?, span)));
             match whole {
@@ -493,7 +498,11 @@ impl Catalog {
         if table.contains_key("litellm") {
             return Self::parse_combined(path, options, &refuse, read);
         }
-        let file: TomlFile = refuse.typed()?;
+        let (file, text): (TomlFile, _) = refuse.typed()?;
+        let refuse = Refuse {
+            path: &shown,
+            text: &text,
+        };
         let mut catalog = assemble(
             &refuse,
             file.providers
@@ -525,7 +534,11 @@ impl Catalog {
         refuse: &Refuse<'_>,
         read: impl FnOnce(&Path) -> std::io::Result<String>,
     ) -> Result<Self, CatalogError> {
-        let file: CombinedFile = refuse.typed()?;
+        let (file, text): (CombinedFile, _) = refuse.typed()?;
+        let refuse = &Refuse {
+            path: refuse.path,
+            text: &text,
+        };
         let base_path = path
             .parent()
             .unwrap_or(Path::new("."))
@@ -955,6 +968,16 @@ mod tests {
         let err = Catalog::parse("f.toml", &text.replace("8192.0", "8192.5")).unwrap_err();
         assert_eq!(err.line, Some(11), "{err}");
         assert!(err.to_string().contains("floating point"), "{err}");
+        // Errors found after the rewrite point into the text as read (an
+        // offset into the file as written fell inside a character: a panic).
+        let text = "[[providers]]\nid = \"a\"\npriority = 128_000.0\nname = \"Modèle été\"\n\n\
+                    [[providers]]\nid = \"b\"\nname = \"B\"\nfallback_provider_id = \"zz\"\n";
+        let err = Catalog::parse("f.toml", text).unwrap_err();
+        assert_eq!(err.line, Some(9), "{err}");
+        assert_eq!(
+            err.field.as_deref(),
+            Some("providers[1].fallback_provider_id")
+        );
     }
 
     /// A file without a provider is refused (an empty or half-written file
