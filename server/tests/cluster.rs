@@ -859,6 +859,13 @@ async fn a_write_larger_than_the_log_still_reaches_the_other_instances() {
     let a = start(url.clone()).await;
     let b = start(url.clone()).await;
     let mut client = Client::connect(&b).await;
+    // From a version above 0: the event b holds is kept by the large write
+    // (it was trimmed, and b, which could not tell that the write follows
+    // from its copy, read the whole state and told its clients to resync).
+    a.add_provider("first").await;
+    tokio::time::timeout(Duration::from_secs(10), client.follow_to(1))
+        .await
+        .expect("the first event reaches b's client");
     // One reconcile: 1 provider and 20 models in one commit of 21 events.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("catalog.toml");
@@ -876,13 +883,13 @@ async fn a_write_larger_than_the_log_still_reaches_the_other_instances() {
         "test",
     )
     .await;
-    assert_eq!(a.version().await, 21);
+    assert_eq!(a.version().await, 22);
     // b follows every event (none was trimmed before it could), and its
     // client is sent all of them, not told to resync.
-    tokio::time::timeout(Duration::from_secs(10), client.follow_to(21))
+    tokio::time::timeout(Duration::from_secs(10), client.follow_to(22))
         .await
         .expect("every event reaches b's client");
-    assert_eq!(client.versions, (1..=21).collect::<Vec<_>>());
+    assert_eq!(client.versions, (1..=22).collect::<Vec<_>>());
     a.stop().await;
     b.stop().await;
 }
@@ -1001,8 +1008,12 @@ async fn a_commit_or_read_from_another_history_of_the_same_version_is_refused() 
     }
     // A log trimmed up to a version exactly cannot tell what follows it:
     // the whole state is read again (it was applied onto the reader's own).
-    let last = event(3, "last");
-    put(&store, &loaded.epoch, 2, Some(&next), &last, 1)
+    // A write keeps the event it was built on, so that takes two writes.
+    let (third, fourth) = (event(3, "third"), event(4, "fourth"));
+    put(&store, &loaded.epoch, 2, Some(&next), &third, 1)
+        .await
+        .unwrap();
+    put(&store, &loaded.epoch, 3, Some(&third), &fourth, 1)
         .await
         .unwrap();
     assert!(matches!(
@@ -1010,8 +1021,8 @@ async fn a_commit_or_read_from_another_history_of_the_same_version_is_refused() 
         Ok(Since::Gone)
     ));
     assert!(matches!(
-        store.since(&loaded.epoch, 3, Some(&last), 10).await,
-        Ok(Since::Events { version: 3, ref events }) if events.is_empty()
+        store.since(&loaded.epoch, 3, Some(&third), 10).await,
+        Ok(Since::Events { version: 4, ref events }) if events.len() == 1
     ));
 }
 
@@ -1033,6 +1044,11 @@ async fn a_transaction_ended_for_idling_counts_as_the_store_unreachable() {
     sqlx::query("SELECT 1").execute(&mut db).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     let err = sqlx::query("SELECT 1").execute(&mut db).await.unwrap_err();
+    let code = err
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned());
+    assert_eq!(code.as_deref(), Some("25P03"), "{err:?}");
     let err = StoreError::Database(err);
     assert!(err.is_unreachable(), "{err:?}");
 }

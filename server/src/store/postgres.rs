@@ -466,15 +466,14 @@ impl Store for PostgresStore {
             .bind(new_version as i64)
             .execute(&mut *tx)
             .await?;
-        // Trim the log by count and by bytes (newest kept), never above the
-        // version the write was built on: its own events stay for the other
-        // instances to follow.
+        // Trim the log by count and by bytes (newest kept), never at or
+        // above the version the write was built on: its own events stay for
+        // the other instances to follow, and so does the event they hold
+        // (what tells them the write follows from their copy; without it
+        // they would read the whole state again after each large write).
+        let keep_from = commit.base_version.saturating_sub(1);
         sqlx::query("DELETE FROM events WHERE version <= $1")
-            .bind(
-                new_version
-                    .saturating_sub(commit.retain)
-                    .min(commit.base_version) as i64,
-            )
+            .bind(new_version.saturating_sub(commit.retain).min(keep_from) as i64)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -482,7 +481,7 @@ impl Store for PostgresStore {
              (SELECT version, SUM(bytes) OVER (ORDER BY version DESC) AS newer FROM events) t \
              WHERE newer > $2 ORDER BY version DESC LIMIT 1)",
         )
-        .bind(commit.base_version as i64)
+        .bind(keep_from as i64)
         .bind(commit.retain_bytes.min(i64::MAX as u64) as i64)
         .execute(&mut *tx)
         .await?;
