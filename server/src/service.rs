@@ -966,7 +966,15 @@ impl Service {
                 }
             }
         }
-        let (snapshot, applied) = Self::snapshot_of(loaded, self.retention);
+        let (mut snapshot, applied) = Self::snapshot_of(loaded, self.retention);
+        if snapshot.epoch() == held.epoch() {
+            // Nothing told that the store's events after this instance's
+            // version follow from its copy (the log no longer reached it):
+            // a client at a version it held is sent a full state, not
+            // events that may belong to another history.
+            let held_version = held.version();
+            snapshot.log.retain(|e| e.event.version > held_version + 1);
+        }
         tracing::warn!(
             epoch = %snapshot.epoch(),
             version = snapshot.version(),
