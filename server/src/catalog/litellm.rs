@@ -57,11 +57,10 @@ pub(crate) struct Imported {
     pub models: Vec<NewModel>,
 }
 
-const TWICE: &str = "the key ";
-
-/// The file's entries by key, sorted; a key given twice is refused where
-/// its second copy is (a JSON object keeps its last copy silently).
-struct Entries(Vec<(String, Value)>);
+/// The file's entries by key, sorted, and the keys given more than once:
+/// the last copy is taken, as LiteLLM's own loader takes it (its file has
+/// shipped with such keys), and each is reported.
+struct Entries(Vec<(String, Value)>, Vec<String>);
 
 impl<'de> serde::Deserialize<'de> for Entries {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -76,16 +75,13 @@ impl<'de> serde::Deserialize<'de> for Entries {
                 mut map: A,
             ) -> Result<Entries, A::Error> {
                 let mut entries: BTreeMap<String, Value> = BTreeMap::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if entries.contains_key(&key) {
-                        return Err(serde::de::Error::custom(format!(
-                            "{TWICE}'{key}' is given twice (a JSON reader would keep one of the two silently)"
-                        )));
+                let mut twice = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    if entries.insert(key.clone(), value).is_some() {
+                        twice.push(key);
                     }
-                    let value = map.next_value()?;
-                    entries.insert(key, value);
                 }
-                Ok(Entries(entries.into_iter().collect()))
+                Ok(Entries(entries.into_iter().collect(), twice))
             }
         }
         deserializer.deserialize_map(Visit)
@@ -135,16 +131,15 @@ pub(crate) fn import(
     filter: &LitellmFilter,
     report: &mut ImportReport,
 ) -> Result<Imported, CatalogError> {
-    let Entries(entries) = serde_json::from_str(text).map_err(|e| CatalogError {
+    let Entries(entries, twice) = serde_json::from_str(text).map_err(|e| CatalogError {
         path: path.to_owned(),
         line: Some(e.line()),
         field: None,
-        message: if e.to_string().starts_with(TWICE) {
-            e.to_string()
-        } else {
-            format!("not LiteLLM's catalog (a JSON object of models): {e}")
-        },
+        message: format!("not LiteLLM's catalog (a JSON object of models): {e}"),
     })?;
+    for key in &twice {
+        report.adjust("key given more than once: its last copy taken", key);
+    }
     refuse_unmatched(path, &entries, filter)?;
     let mut providers: BTreeMap<String, NewProvider> = BTreeMap::new();
     let mut models = Vec::new();
