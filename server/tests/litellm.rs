@@ -705,6 +705,36 @@ async fn moving_from_a_plain_litellm_file_to_a_toml_file_applies() {
     server.stop().await;
 }
 
+/// From a TOML file without a revision that names a LiteLLM file back to a
+/// plain LiteLLM file dated before it: another kind of file, which applies
+/// (it was taken for an older plain file and refused).
+#[tokio::test]
+async fn from_an_unnumbered_toml_file_back_to_a_plain_litellm_file_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let json = dir.path().join("litellm.json");
+    let older = dir.path().join("older.json");
+    let toml = dir.path().join("catalog.toml");
+    let start = |catalog: PathBuf| {
+        let mut cfg = config(&db);
+        cfg.catalog = Some(catalog);
+        TestServer::start(cfg)
+    };
+    copy_with_mtime(Path::new(SAMPLE), &json, 1_800_000_000);
+    std::fs::write(
+        &toml,
+        "[litellm]\nfile = \"litellm.json\"\n[[models]]\nid = \"gpt-4o\"\nname = \"GPT-4o\"\n",
+    )
+    .unwrap();
+    let server = start(toml).await;
+    assert_eq!(server.state().await.model("gpt-4o").unwrap().name, "GPT-4o");
+    server.stop().await;
+    copy_with_mtime(Path::new(SAMPLE), &older, 1_700_000_000);
+    let server = start(older).await;
+    assert_eq!(server.state().await.model("gpt-4o").unwrap().name, "gpt-4o");
+    server.stop().await;
+}
+
 /// A TOML file whose revision stays while the LiteLLM file it names is
 /// replaced by an older one applies nothing (it applied, undoing LiteLLM's
 /// newer values); a raised revision applies whatever file it names.

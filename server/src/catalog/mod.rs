@@ -467,6 +467,10 @@ impl Catalog {
         };
         if catalog.revision.is_none() && !catalog.plain_litellm {
             tracing::warn!(catalog = %shown, "the catalog has no `revision`: between two copies without one nothing tells the older, so an instance restarted with an older copy would undo a newer one; give it `revision = 1` and raise it with every edit");
+            // Kept as revision 0 in the record, so that the record says it
+            // was a TOML file: a plain LiteLLM file after it is another kind
+            // of file, not an older one.
+            catalog.revision = Some(0);
         }
         catalog.sources.insert(0, path.to_owned());
         Ok(catalog)
