@@ -619,7 +619,8 @@ async fn a_file_that_adds_what_the_api_made_sets_only_the_fields_it_gives() {
             "/models",
             json!({"id": "gamma-1", "provider_id": "gamma", "name": "API Gamma One",
                    "context_window": 64000, "supports_vision": true,
-                   "pricing": {"input_per_million": 1.0, "output_per_million": 2.0}}),
+                   "pricing": {"input_per_million": 1.0, "output_per_million": 2.0,
+                               "cached_input_per_million": 0.5}}),
         ),
     ] {
         let response = server
@@ -633,12 +634,15 @@ async fn a_file_that_adds_what_the_api_made_sets_only_the_fields_it_gives() {
     server.stop().await;
     let added = "\n[[providers]]\nid = \"gamma\"\nname = \"File Gamma\"\n\n\
                  [[models]]\nid = \"gamma-1\"\nprovider_id = \"gamma\"\nname = \"File Gamma One\"\n\
-                 context_window = 100000\nsupports_streaming = false\n";
+                 context_window = 100000\nsupports_streaming = false\n\
+                 pricing = { input_per_million = 3.0, output_per_million = 4.0 }\n";
     write(&file, &format!("revision = 2\n{CATALOG}{added}"));
     let server = with_catalog(&db, &file).await;
     let state = server.state().await;
     let gamma = state.provider("gamma").unwrap();
     assert_eq!(gamma.name, "File Gamma", "a field the file gives applies");
+    // And what the contract derives from it.
+    assert_eq!(gamma.display_name, "File Gamma");
     assert_eq!(
         gamma.base_url.as_deref(),
         Some("https://api.example.com/v1")
@@ -647,11 +651,21 @@ async fn a_file_that_adds_what_the_api_made_sets_only_the_fields_it_gives() {
     let model = state.model("gamma-1").unwrap();
     assert_eq!(model.name, "File Gamma One");
     assert_eq!(model.context_window, 100_000);
+    assert_eq!(
+        (model.max_input_tokens, model.max_output_tokens),
+        (100_000, 100_000)
+    );
     assert!(!model.supports_streaming);
     assert!(model.supports_vision, "{model:?}");
+    let pricing = model.pricing.as_ref().unwrap();
     assert_eq!(
-        model.pricing.as_ref().map(|p| p.input_per_million),
-        Some(1.0)
+        (pricing.input_per_million, pricing.output_per_million),
+        (3.0, 4.0)
+    );
+    assert_eq!(
+        pricing.cached_input_per_million,
+        Some(0.5),
+        "a member the file left empty"
     );
     server.stop().await;
 }

@@ -108,8 +108,9 @@ pub struct Given {
 }
 
 /// The fields of a create body that have a value; a field the contract
-/// derives from another (a model's deprecation status from its date) counts
-/// as given with it.
+/// derives from another (a model's deprecation status from its date, its
+/// token limits from its context window, a provider's display name from its
+/// name) counts as given with it.
 fn given_fields<T: Serialize>(body: &T) -> HashSet<String> {
     let mut given: HashSet<String> = match serde_json::to_value(body) {
         Ok(serde_json::Value::Object(map)) => map
@@ -119,8 +120,15 @@ fn given_fields<T: Serialize>(body: &T) -> HashSet<String> {
             .collect(),
         _ => HashSet::new(),
     };
-    if given.contains("deprecation_date") {
-        given.insert("deprecation_status".to_owned());
+    for (from, derived) in [
+        ("deprecation_date", "deprecation_status"),
+        ("name", "display_name"),
+        ("context_window", "max_input_tokens"),
+        ("context_window", "max_output_tokens"),
+    ] {
+        if given.contains(from) {
+            given.insert(derived.to_owned());
+        }
     }
     given
 }

@@ -599,10 +599,25 @@ fn merge_given<T: Serialize + DeserializeOwned>(
     kept: &mut usize,
 ) -> T {
     let file = json(file);
+    // A field not given is its own base (unchanged: the store's value
+    // stays); in a given object (`pricing`), so is each member it leaves
+    // empty (a `cached_input_per_million` set through the API stays).
     let base: Map<String, Value> = file
         .iter()
-        .filter(|(key, _)| !given.contains(*key))
-        .map(|(key, value)| (key.clone(), value.clone()))
+        .filter_map(|(key, value)| match value {
+            _ if !given.contains(key) => Some((key.clone(), value.clone())),
+            Value::Object(members) => Some((
+                key.clone(),
+                Value::Object(
+                    members
+                        .iter()
+                        .filter(|(_, member)| member.is_null())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+            )),
+            _ => None,
+        })
         .collect();
     let merged = merge_maps(&file, Some(&base), &json(live), runtime, kept);
     serde_json::from_value(Value::Object(merged)).expect("a merge of two entities is one")
