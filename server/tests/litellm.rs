@@ -436,6 +436,19 @@ context_window = 32000
     let err = Catalog::load(&path).unwrap_err();
     assert_eq!(err.line, Some(10), "{err}");
     assert!(err.to_string().contains("priorty"), "{err}");
+
+    // Whole numbers written as floats are integers in overrides and new
+    // entries too (they were refused: "expected u32").
+    let floats = text
+        .replace("priority = 10", "priority = 10.0")
+        .replace("context_window = 32000", "context_window = 32e3");
+    std::fs::write(&path, floats).unwrap();
+    let catalog = Catalog::load(&path).unwrap();
+    assert_eq!(catalog.provider("openai").unwrap().priority, 10);
+    assert_eq!(
+        catalog.model("internal-chat").unwrap().context_window,
+        32_000
+    );
 }
 
 #[tokio::test]

@@ -684,13 +684,15 @@ where
         let value: T = match at {
             Some(at) => {
                 let mut merged = serde_json::to_value(&out[at].value).expect("serialises");
-                let fields = serde_json::to_value(&table).map_err(|e| {
+                let mut fields = serde_json::to_value(&table).map_err(|e| {
                     refuse.at(
                         Some(span.clone()),
                         Some(format!("{kind}[{i}]")),
                         e.to_string(),
                     )
                 })?;
+                // `128000.0` is an integer here too.
+                crate::error::whole_numbers_as_integers(&mut fields);
                 overlay_json(&mut merged, &fields);
                 serde_json::from_value(merged).map_err(|e| {
                     refuse.at(
@@ -700,15 +702,23 @@ where
                     )
                 })?
             }
-            None => toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
+            None => {
+                let mut fields = serde_json::to_value(&table).map_err(|e| {
                     refuse.at(
                         Some(span.clone()),
                         Some(format!("{kind}[{i}]")),
-                        e.message().trim().to_owned(),
+                        e.to_string(),
                     )
-                })?,
+                })?;
+                crate::error::whole_numbers_as_integers(&mut fields);
+                serde_json::from_value(fields).map_err(|e| {
+                    refuse.at(
+                        Some(span.clone()),
+                        Some(format!("{kind}[{i}]")),
+                        e.to_string(),
+                    )
+                })?
+            }
         };
         let entry = Entry {
             value,
