@@ -31,7 +31,7 @@ step "toolchain"
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 # A fresh checkout's run leaves about 4.5 GB under target/: say so before a
 # build fails half-way on a full disk.
-free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+free_kb=$(df -Pk . 2>/dev/null | awk 'NR == 2 { print $4 }' || true)
 if [ "${free_kb:-0}" -lt $((6 * 1024 * 1024)) ]; then
   echo "warning: $((free_kb / 1024 / 1024)) GB free here; the run needs about 5 GB under target/" >&2
 fi

@@ -957,12 +957,13 @@ impl Service {
                     .await?;
                 loaded = load().await?;
                 tries += 1;
-                if loaded.epoch == held.epoch() && tries == 10 {
-                    // Not served as current: the follower tries again.
-                    return Err(StoreError::VersionConflict {
-                        expected: loaded.version,
-                        found: loaded.version,
-                    });
+                if loaded.epoch == held.epoch() {
+                    if tries == 10 {
+                        // Not served as current: the follower tries again,
+                        // and a write waiting on this is told to retry.
+                        return Err(StoreError::Unreachable);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
                 }
             }
         }

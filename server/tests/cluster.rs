@@ -1106,6 +1106,23 @@ async fn a_wiped_or_unreadable_store_is_not_served_as_current() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // Its head row alone wiped: a new history, whose writes go through (the
+    // old log's versions were given again: 500).
+    a.add_provider("two").await;
+    let before = a.state().await;
+    sqlx::query("DELETE FROM sync_meta")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.state().await.metadata.epoch == before.metadata.epoch {
+        assert!(Instant::now() < deadline, "the old head still served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.add_provider("three").await;
+    let after = a.state().await;
+    assert!(after.provider("two").is_some() && after.provider("three").is_some());
     a.stop().await;
 }
 

@@ -330,10 +330,17 @@ async fn listen(options: PgConnectOptions, wake: Arc<Notify>, mut stop: watch::R
 impl Store for PostgresStore {
     async fn load(&self) -> Result<Loaded, StoreError> {
         let epoch = uuid::Uuid::new_v4().simple().to_string();
-        sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, $1, 0) ON CONFLICT (id) DO NOTHING")
+        let mut tx = self.pool.begin().await?;
+        let started = sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, $1, 0) ON CONFLICT (id) DO NOTHING")
             .bind(&epoch)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if started.rows_affected() == 1 {
+            // A new history has no log (its head row alone was wiped: the
+            // old events' versions would be given again).
+            sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         self.read().await
     }
 

@@ -82,19 +82,26 @@ pub(super) fn hello(snapshot: &Snapshot, catch_up: &CatchUp, timing: &Timing) ->
     )
 }
 
-/// An answer to the client at `version`, the one it was sent last (the
-/// instance's may be ahead of the changes still on their way).
-fn control_at(snapshot: &Snapshot, version: u64, payload: EventPayload) -> Message {
+/// An answer to the client at `version` of `epoch`, the last it was sent
+/// (the instance's may be ahead of the changes still on their way).
+fn control_at(snapshot: &Snapshot, epoch: &str, version: u64, payload: EventPayload) -> Message {
     let mut event = snapshot.control_event(payload);
     let kind = event.id.rsplit(':').next().unwrap_or("control").to_owned();
-    event.id = format!("{}:{version}:{kind}", snapshot.epoch());
+    event.id = format!("{epoch}:{version}:{kind}");
     event.version = version;
     message(&event)
 }
 
-fn error_frame(snapshot: &Snapshot, version: u64, code: &str, message: String) -> Message {
+fn error_frame(
+    snapshot: &Snapshot,
+    epoch: &str,
+    version: u64,
+    code: &str,
+    message: String,
+) -> Message {
     control_at(
         snapshot,
+        epoch,
         version,
         EventPayload::Error(ErrorData {
             code: code.to_owned(),
@@ -505,12 +512,14 @@ where
                         }
                         Err(error) => Some(control_at(
                             &service.snapshot(),
+                            &epoch,
                             sent_version,
                             EventPayload::Error(error),
                         )),
                     },
                     Message::Binary(_) => Some(error_frame(
                         &service.snapshot(),
+                        &epoch,
                         sent_version,
                         "invalid_message",
                         "binary frames are not part of the protocol; send JSON text".into(),
