@@ -681,44 +681,24 @@ where
             ));
         };
         let at = out.iter().position(|e| id_of(&e.value) == &id);
+        let refused = |e: serde_json::Error| {
+            refuse.at(
+                Some(span.clone()),
+                Some(format!("{kind}[{i}]")),
+                e.to_string(),
+            )
+        };
+        let mut fields = serde_json::to_value(&table).map_err(refused)?;
+        // `128000.0` is an integer here too.
+        crate::error::whole_numbers_as_integers(&mut fields);
         let value: T = match at {
+            // Only the fields given change.
             Some(at) => {
                 let mut merged = serde_json::to_value(&out[at].value).expect("serialises");
-                let mut fields = serde_json::to_value(&table).map_err(|e| {
-                    refuse.at(
-                        Some(span.clone()),
-                        Some(format!("{kind}[{i}]")),
-                        e.to_string(),
-                    )
-                })?;
-                // `128000.0` is an integer here too.
-                crate::error::whole_numbers_as_integers(&mut fields);
                 overlay_json(&mut merged, &fields);
-                serde_json::from_value(merged).map_err(|e| {
-                    refuse.at(
-                        Some(span.clone()),
-                        Some(format!("{kind}[{i}]")),
-                        e.to_string(),
-                    )
-                })?
+                serde_json::from_value(merged).map_err(refused)?
             }
-            None => {
-                let mut fields = serde_json::to_value(&table).map_err(|e| {
-                    refuse.at(
-                        Some(span.clone()),
-                        Some(format!("{kind}[{i}]")),
-                        e.to_string(),
-                    )
-                })?;
-                crate::error::whole_numbers_as_integers(&mut fields);
-                serde_json::from_value(fields).map_err(|e| {
-                    refuse.at(
-                        Some(span.clone()),
-                        Some(format!("{kind}[{i}]")),
-                        e.to_string(),
-                    )
-                })?
-            }
+            None => serde_json::from_value(fields).map_err(refused)?,
         };
         let entry = Entry {
             value,
