@@ -50,6 +50,9 @@ async fn run() -> std::process::ExitCode {
         None => {}
     }
     let drain = std::time::Duration::from_millis(config.shutdown_timeout_ms);
+    // Caught from here on: a signal sent as soon as the server says it
+    // listens shuts it down (it could kill it before the first wait).
+    let mut signals = shutdown::OsSignals::new();
     let server = match provider_sync_server::start(config).await {
         Ok(server) => server,
         Err(err) => {
@@ -61,7 +64,7 @@ async fn run() -> std::process::ExitCode {
         }
     };
     println!("provider-sync-server listening on {}", server.base_url());
-    shutdown::os_signal().await;
+    signals.recv().await;
     tracing::info!("shutting down (a second Ctrl-C or SIGTERM exits at once)");
     // Exit code 1 when requests in flight were cut short: at the shutdown
     // timeout, or by a second signal.
@@ -75,7 +78,7 @@ async fn run() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         }
-        () = shutdown::os_signal() => {
+        () = signals.recv() => {
             tracing::warn!("a second signal: exiting without waiting for requests in flight");
             // At once: returning would drop the runtime, which waits for
             // its blocking tasks (a precompression, a catalog read).

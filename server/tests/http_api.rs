@@ -961,6 +961,23 @@ async fn empty_variables_count_as_not_set_and_switches_read_1_and_0() {
     drop(dir);
 }
 
+/// A SIGTERM sent as soon as the server says it listens shuts it down with
+/// exit code 0 (its handler was installed at the first wait, after that
+/// line: the signal's default action could kill it first).
+#[test]
+fn a_signal_sent_as_soon_as_it_listens_is_a_clean_shutdown() {
+    for _ in 0..20 {
+        let (_dir, db) = temp_db();
+        let (child, _) = spawn_binary(&["--database", db.to_str().unwrap()]);
+        let mut child = KillOnDrop(child);
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.0.id().to_string()])
+            .status();
+        let status = child.0.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+    }
+}
+
 /// A second Ctrl-C or SIGTERM ends the process at once (it waited out the
 /// whole shutdown timeout), with exit code 1: a request was cut short.
 #[test]

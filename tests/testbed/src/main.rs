@@ -195,13 +195,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let control_url = format!("http://{}", listener.local_addr()?);
+    // Caught before the URLs are printed (a test may signal at once).
+    let mut signals = provider_sync_server::shutdown::OsSignals::new();
     println!("SERVER_URL={server_url}");
     println!("CONTROL_URL={control_url}");
     tokio::spawn(async move {
         let _ = axum::serve(listener, control).await;
     });
 
-    provider_sync_server::shutdown::os_signal().await;
+    signals.recv().await;
     bed.lock().await.stop().await;
     Ok(())
 }
