@@ -53,7 +53,18 @@ async fn run() -> std::process::ExitCode {
     // Caught from here on: a signal sent as soon as the server says it
     // listens shuts it down (it could kill it before the first wait).
     let mut signals = shutdown::OsSignals::new();
-    let server = match provider_sync_server::start(config).await {
+    // A signal during the start (a store lock waited for, a long catalog
+    // import) stops it there, as it did before it was caught.
+    let started = tokio::select! {
+        started = provider_sync_server::start(config) => started,
+        () = signals.recv() => {
+            eprintln!("provider-sync-server: stopped by a signal before it started");
+            // At once: returning would drop the runtime, which waits for
+            // its blocking tasks (the wait for a store's lock).
+            std::process::exit(1);
+        }
+    };
+    let server = match started {
         Ok(server) => server,
         Err(err) => {
             eprintln!("provider-sync-server: {err}");

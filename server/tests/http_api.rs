@@ -978,6 +978,44 @@ fn a_signal_sent_as_soon_as_it_listens_is_a_clean_shutdown() {
     }
 }
 
+/// A signal while the server waits for another process's store lock stops
+/// it there, with exit code 1 (caught from the start, it waited out the
+/// whole lock timeout first).
+#[test]
+fn a_signal_during_the_start_stops_it_there() {
+    let (_dir, db) = temp_db();
+    let (holder, _) = spawn_binary(&["--database", db.to_str().unwrap()]);
+    let _holder = KillOnDrop(holder);
+    let waiting = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+        .args(["--bind", "127.0.0.1:0", "--database", db.to_str().unwrap()])
+        .args(["--store-lock-timeout-ms", "60000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut waiting = KillOnDrop(waiting);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        waiting.0.try_wait().unwrap().is_none(),
+        "it waits for the lock"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &waiting.0.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = waiting.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still waiting 10 s after the signal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}
+
 /// A second Ctrl-C or SIGTERM ends the process at once (it waited out the
 /// whole shutdown timeout), with exit code 1: a request was cut short.
 #[test]
