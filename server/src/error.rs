@@ -61,6 +61,10 @@ pub enum Error {
     /// 422: a field's value is not acceptable.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// 426: a WebSocket upgrade in a version of the protocol other than
+    /// RFC 6455's 13 (answered with `Sec-WebSocket-Version: 13`).
+    #[error("{0}")]
+    UpgradeRequired(String),
     /// 429: past the client's rate limit (`Retry-After` set by the caller).
     #[error("{0}")]
     TooManyRequests(String),
@@ -133,6 +137,7 @@ impl Error {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Self::UpgradeRequired(_) => (StatusCode::UPGRADE_REQUIRED, "upgrade_required"),
             Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Store(err) if err.is_unreachable() => {
@@ -185,6 +190,13 @@ impl IntoResponse for Error {
             }
             _ => (status, Json(ErrorBody { error })).into_response(),
         };
+        if matches!(&self, Self::UpgradeRequired(_)) {
+            // RFC 6455, 4.4: the versions this server speaks.
+            response.headers_mut().insert(
+                axum::http::header::SEC_WEBSOCKET_VERSION,
+                axum::http::HeaderValue::from_static("13"),
+            );
+        }
         if matches!(&self, Self::Unavailable(_))
             || matches!(&self, Self::Store(err) if err.is_unreachable())
         {

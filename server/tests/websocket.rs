@@ -407,6 +407,44 @@ async fn an_unmasked_client_frame_gets_1002() {
     server.stop().await;
 }
 
+/// An upgrade in another version of the protocol is answered 426 with the
+/// version the server speaks (RFC 6455, 4.4), not a bare 400; one that is
+/// not an upgrade at all stays a 400.
+#[tokio::test]
+async fn another_websocket_version_gets_426_naming_13() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_dir, server) = start(|_| {}).await;
+    let address = server.base.trim_start_matches("http://");
+    let host = address.split('/').next().unwrap();
+    let path = format!("/{}/ws", address.split_once('/').unwrap().1);
+    let answer = |extra: &'static str| {
+        let upgrade = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Connection: close\r\n\r\n"
+        );
+        async move {
+            let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
+            tcp.write_all(upgrade.as_bytes()).await.unwrap();
+            let mut received = String::new();
+            tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut received))
+                .await
+                .expect("the server answers in time")
+                .unwrap();
+            received.to_ascii_lowercase()
+        }
+    };
+    let old =
+        answer("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n").await;
+    assert!(old.starts_with("http/1.1 426"), "{old}");
+    assert!(old.contains("\r\nsec-websocket-version: 13\r\n"), "{old}");
+    assert!(old.contains("\"code\":\"upgrade_required\""), "{old}");
+    let missing = answer("Upgrade: websocket\r\nConnection: Upgrade\r\n").await;
+    assert!(missing.starts_with("http/1.1 426"), "{missing}");
+    let plain = answer("").await;
+    assert!(plain.starts_with("http/1.1 400"), "{plain}");
+    server.stop().await;
+}
+
 /// Changes written while a client with a tiny receive buffer does not read
 /// (so that its session falls far behind the queue of 4 frames); a client
 /// that keeps reading gets every event in order meanwhile. Returns the slow
