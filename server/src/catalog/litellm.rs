@@ -229,7 +229,34 @@ fn map_model(
         );
         return None;
     };
-    let flag = |key: &str| entry.get(key).and_then(Value::as_bool);
+    if given("max_input_tokens") && max_input.is_none() {
+        report.adjust(
+            "max_input_tokens not a positive whole number: left out (max_tokens taken as the context window)",
+            id,
+        );
+    }
+    let max_output = limit("max_output_tokens");
+    if given("max_output_tokens") && max_output.is_none() {
+        report.adjust(
+            "max_output_tokens not a positive whole number: left out",
+            id,
+        );
+    }
+    // A capability given as something other than true or false is read as
+    // not supported, and said so.
+    let mut flag = |key: &'static str, absent: bool| match entry.get(key) {
+        None | Some(Value::Null) => absent,
+        Some(Value::Bool(value)) => *value,
+        Some(_) => {
+            report.adjust(&[key, " not true or false: taken as false"].concat(), id);
+            false
+        }
+    };
+    let supports_streaming = flag("supports_native_streaming", true);
+    let supports_vision = flag("supports_vision", false);
+    let supports_function_calling = flag("supports_function_calling", false);
+    let supports_json_mode = flag("supports_response_schema", false);
+    let supports_reasoning = flag("supports_reasoning", false);
     let price = |key: &str| entry.get(key).and_then(price_per_million);
     let pricing = match (
         price("input_cost_per_token"),
@@ -268,12 +295,12 @@ fn map_model(
         provider_id: provider.to_owned(),
         context_window,
         max_input_tokens: max_input,
-        max_output_tokens: limit("max_output_tokens"),
-        supports_streaming: Some(flag("supports_native_streaming").unwrap_or(true)),
-        supports_vision: Some(flag("supports_vision").unwrap_or(false)),
-        supports_function_calling: Some(flag("supports_function_calling").unwrap_or(false)),
-        supports_json_mode: Some(flag("supports_response_schema").unwrap_or(false)),
-        supports_reasoning: Some(flag("supports_reasoning").unwrap_or(false)),
+        max_output_tokens: max_output,
+        supports_streaming: Some(supports_streaming),
+        supports_vision: Some(supports_vision),
+        supports_function_calling: Some(supports_function_calling),
+        supports_json_mode: Some(supports_json_mode),
+        supports_reasoning: Some(supports_reasoning),
         pricing,
         deprecation_status: Some(if sunset_date.is_some() {
             DeprecationStatus::Deprecated
@@ -515,6 +542,77 @@ mod tests {
         ] {
             assert_eq!(provider_type(litellm), family, "{litellm}");
         }
+    }
+
+    /// A limit or a capability given in a form that cannot be taken as it
+    /// is (LiteLLM 1.110.2 has `max_output_tokens: 0` on 12 entries) is left
+    /// out or read as false, and the report says so for each entry.
+    #[test]
+    fn values_not_taken_as_given_are_reported() {
+        let text = r#"{
+            "a": {"litellm_provider": "openai", "mode": "chat", "max_input_tokens": 1000,
+                  "max_output_tokens": 0, "supports_vision": "yes"},
+            "b": {"litellm_provider": "openai", "mode": "chat", "max_input_tokens": "lots",
+                  "max_tokens": 2000, "supports_reasoning": 1, "supports_native_streaming": "no"},
+            "c": {"litellm_provider": "openai", "mode": "chat", "max_input_tokens": 3000,
+                  "max_output_tokens": null, "supports_vision": true}
+        }"#;
+        let mut report = ImportReport::default();
+        let imported = import("t.json", text, &LitellmFilter::default(), &mut report).unwrap();
+        let [a, b, c] = &imported.models[..] else {
+            panic!("{:?}", imported.models)
+        };
+        assert_eq!(
+            (a.max_output_tokens, a.supports_vision),
+            (None, Some(false))
+        );
+        assert_eq!((b.context_window, b.max_input_tokens), (2000, None));
+        assert_eq!(
+            (b.supports_reasoning, b.supports_streaming),
+            (Some(false), Some(false))
+        );
+        assert_eq!((c.max_output_tokens, c.supports_vision), (None, Some(true)));
+        let adjusted: Vec<(&str, usize, Vec<&str>)> = report
+            .adjusted
+            .iter()
+            .map(|(reason, n, ids)| {
+                (
+                    reason.as_str(),
+                    *n,
+                    ids.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            adjusted,
+            vec![
+                (
+                    "max_output_tokens not a positive whole number: left out",
+                    1,
+                    vec!["a"]
+                ),
+                (
+                    "supports_vision not true or false: taken as false",
+                    1,
+                    vec!["a"]
+                ),
+                (
+                    "max_input_tokens not a positive whole number: left out (max_tokens taken as the context window)",
+                    1,
+                    vec!["b"]
+                ),
+                (
+                    "supports_native_streaming not true or false: taken as false",
+                    1,
+                    vec!["b"]
+                ),
+                (
+                    "supports_reasoning not true or false: taken as false",
+                    1,
+                    vec!["b"]
+                ),
+            ]
+        );
     }
 
     #[test]
