@@ -120,6 +120,16 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_MAX_WS_SESSIONS", default_value_t = 10_000)]
     pub max_ws_sessions: usize,
 
+    /// Open WebSocket sessions from one client address (IPv6: its /64),
+    /// so that one address cannot take every session; past it an upgrade
+    /// is answered 429 with `Retry-After`. `0`: no limit per address.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_MAX_WS_SESSIONS_PER_ADDRESS",
+        default_value_t = 1_000
+    )]
+    pub max_ws_sessions_per_address: usize,
+
     /// How long (ms) a client may take to send a request's headers; a
     /// slow-header client does not hold a socket longer.
     #[arg(

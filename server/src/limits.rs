@@ -1,12 +1,14 @@
 //! Request-level guards: who the client is (its address, through trusted
 //! proxies only), how often it may call (per-address rate limits: 429 with
 //! `Retry-After`), which origins' pages may call at all (403), and how many
-//! WebSocket sessions may be open (503 with `Retry-After`).
+//! WebSocket sessions may be open (503 with `Retry-After`; 429 past one
+//! address's share).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -171,6 +173,19 @@ pub struct Guards {
     origins: Vec<String>,
     ws_sessions: Arc<AtomicUsize>,
     max_ws_sessions: usize,
+    /// Open sessions by client address (its [`rate_key`]); an address
+    /// leaves the table with its last session.
+    ws_by_address: Arc<ByAddress>,
+    max_ws_per_address: usize,
+}
+
+/// Why an upgrade gets no session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoSession {
+    /// Every one of `--max-ws-sessions` is taken.
+    Full,
+    /// This address holds `--max-ws-sessions-per-address` already.
+    AddressFull,
 }
 
 impl Guards {
@@ -182,6 +197,8 @@ impl Guards {
             origins: config.allowed_origins(),
             ws_sessions: Arc::new(AtomicUsize::new(0)),
             max_ws_sessions: config.max_ws_sessions,
+            ws_by_address: Arc::default(),
+            max_ws_per_address: config.max_ws_sessions_per_address,
         }
     }
 
@@ -189,12 +206,29 @@ impl Guards {
         client_addr(request, &self.trusted_proxies)
     }
 
-    /// A WebSocket session slot, held until the session ends; none when
-    /// every slot is taken.
-    pub fn ws_session(&self) -> Option<SessionSlot> {
+    /// A WebSocket session slot for a client at `ip` (when known), held
+    /// until the session ends; none when every slot is taken, or every one
+    /// this address may hold.
+    pub fn ws_session(&self, ip: Option<IpAddr>) -> Result<SessionSlot, NoSession> {
         let taken = self.ws_sessions.fetch_add(1, Ordering::AcqRel);
-        let slot = SessionSlot(self.ws_sessions.clone());
-        (taken < self.max_ws_sessions).then_some(slot)
+        let mut slot = SessionSlot {
+            all: self.ws_sessions.clone(),
+            address: None,
+        };
+        if taken >= self.max_ws_sessions {
+            return Err(NoSession::Full);
+        }
+        if let Some(ip) = ip.filter(|_| self.max_ws_per_address > 0) {
+            let key = rate_key(ip);
+            let mut by_address = lock(&self.ws_by_address);
+            let held = by_address.entry(key).or_default();
+            if *held >= self.max_ws_per_address {
+                return Err(NoSession::AddressFull);
+            }
+            *held += 1;
+            slot.address = Some((self.ws_by_address.clone(), key));
+        }
+        Ok(slot)
     }
 
     /// Whether a request with this `Origin` may be served: no allowlist, no
@@ -225,14 +259,38 @@ impl Guards {
     }
 }
 
-/// One open WebSocket session's place under `--max-ws-sessions`.
+/// One open WebSocket session's place under `--max-ws-sessions`, and under
+/// its address's `--max-ws-sessions-per-address`.
 #[derive(Debug)]
-pub struct SessionSlot(Arc<AtomicUsize>);
+pub struct SessionSlot {
+    all: Arc<AtomicUsize>,
+    address: Option<(Arc<ByAddress>, IpAddr)>,
+}
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.all.fetch_sub(1, Ordering::AcqRel);
+        if let Some((by_address, key)) = &self.address {
+            let mut by_address = lock(by_address);
+            if let Some(held) = by_address.get_mut(key) {
+                *held -= 1;
+                if *held == 0 {
+                    by_address.remove(key);
+                }
+            }
+        }
     }
+}
+
+/// Open WebSocket sessions by client address.
+type ByAddress = Mutex<HashMap<IpAddr, usize>>;
+
+/// The table's lock; a panic while it was held left only counts, which
+/// stay usable.
+fn lock(table: &ByAddress) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+    table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn too_many(wait: Duration) -> Response {

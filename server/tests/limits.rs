@@ -317,6 +317,62 @@ async fn websocket_sessions_past_the_cap_get_503() {
     server.stop().await;
 }
 
+/// One address may hold `--max-ws-sessions-per-address` sessions; past it
+/// its upgrades get 429 with `Retry-After`, while other addresses (here
+/// through a trusted proxy's `X-Forwarded-For`) still connect; a closed
+/// session frees its address's place.
+#[tokio::test]
+async fn one_address_cannot_take_every_websocket_session() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (_dir, server) = start(|c| {
+        c.max_ws_sessions_per_address = 2;
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let from = |client: &str| {
+        let mut request = server.ws_url("").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", client.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+    let first = from("203.0.113.7").await.expect("first session");
+    let _second = from("203.0.113.7").await.expect("second session");
+    let refused = from("203.0.113.7")
+        .await
+        .expect_err("a third from one address");
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("expected an HTTP answer, got {refused:?}");
+    };
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "10");
+    let body = String::from_utf8(response.body().clone().unwrap_or_default()).unwrap();
+    assert!(body.contains("--max-ws-sessions-per-address"), "{body}");
+    // IPv6: one /64 is one address.
+    let _v6 = from("2001:db8:1:2::1").await.expect("an IPv6 client");
+    let _v6b = from("2001:db8:1:2::2").await.expect("its /64's second");
+    from("2001:db8:1:2:ffff::3")
+        .await
+        .expect_err("a third from the same /64");
+    // Others are served.
+    let _other = from("203.0.113.8").await.expect("another address");
+    let _local = server.connect("").await;
+    drop(first);
+    let mut admitted = false;
+    for _ in 0..100 {
+        if from("203.0.113.7").await.is_ok() {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        admitted,
+        "a closed session's place was not freed for its address"
+    );
+    server.stop().await;
+}
+
 async fn get_with(server: &TestServer, path: &str, forwarded: Option<&str>) -> reqwest::Response {
     let mut request = server.http.get(server.url(path));
     if let Some(forwarded) = forwarded {

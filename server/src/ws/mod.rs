@@ -11,12 +11,13 @@ pub use session::{Ended, Resume, Timing, read_client_frame, run};
 use axum::Router;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Extension, State, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::{AppQuery, Error};
+use crate::limits::{ClientAddr, NoSession};
 use crate::serve::Connection;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -49,7 +50,8 @@ pub fn router() -> Router<AppState> {
         (status = 101, description = "Switching to the WebSocket protocol; frames are SyncEvent JSON"),
         (status = 400, description = "Bad query, or not a WebSocket upgrade", body = provider_sync_protocol::ErrorBody),
         (status = 403, description = "A page of an origin not in --cors-origins", body = provider_sync_protocol::ErrorBody),
-        (status = 429, description = "Past this address's rate limit; see Retry-After", body = provider_sync_protocol::ErrorBody),
+        (status = 426, description = "A WebSocket version other than 13; the answer's Sec-WebSocket-Version names 13", body = provider_sync_protocol::ErrorBody),
+        (status = 429, description = "Past this address's rate limit, or its share of the WebSocket sessions (--max-ws-sessions-per-address); see Retry-After", body = provider_sync_protocol::ErrorBody),
         (status = 503, description = "At the WebSocket session limit; see Retry-After", body = provider_sync_protocol::ErrorBody),
     ),
     security((), ("read_token" = []), ("access_token" = [])),
@@ -59,20 +61,45 @@ pub async fn upgrade(
     State(app): State<AppState>,
     AppQuery(query): AppQuery<WsQuery>,
     connection: Option<Extension<Connection>>,
+    client: Option<Extension<ClientAddr>>,
     version: axum::http::Version,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Error> {
-    let ws = ws.map_err(|rejection| {
-        Error::BadRequest(format!(
+    let ws = ws.map_err(|rejection| match rejection {
+        WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_) => Error::UpgradeRequired(
+            "this server speaks version 13 of the WebSocket protocol (RFC 6455): send Sec-WebSocket-Version: 13".into(),
+        ),
+        rejection => Error::BadRequest(format!(
             "{}: connect with a WebSocket client",
             rejection.body_text()
-        ))
+        )),
     })?;
-    let Some(slot) = app.guards.ws_session() else {
-        app.service.metrics().refused("ws_sessions").inc();
-        return Err(Error::Unavailable(
-            "the server is at its WebSocket session limit: try again shortly, or poll".into(),
-        ));
+    let slot = match app
+        .guards
+        .ws_session(client.map(|Extension(ClientAddr(ip))| ip))
+    {
+        Ok(slot) => slot,
+        Err(NoSession::Full) => {
+            app.service.metrics().refused("ws_sessions").inc();
+            return Err(Error::Unavailable(
+                "the server is at its WebSocket session limit: try again shortly, or poll".into(),
+            ));
+        }
+        Err(NoSession::AddressFull) => {
+            app.service
+                .metrics()
+                .refused("ws_sessions_per_address")
+                .inc();
+            let mut response = Error::TooManyRequests(
+                "this address holds as many WebSocket sessions as one address may (--max-ws-sessions-per-address): close one, or poll".into(),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("10"),
+            );
+            return Ok(response);
+        }
     };
     let config = &app.config;
     let timing = Timing {
