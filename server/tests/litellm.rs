@@ -449,6 +449,20 @@ context_window = 32000
         catalog.model("internal-chat").unwrap().context_window,
         32_000
     );
+
+    // An override of a model the filters leave out (gemini is not among
+    // the providers chosen) says why it is taken as a new entry, rather
+    // than only that a field is missing.
+    let filtered =
+        format!("{text}\n[[models]]\nid = \"gemini/gemini-2.5-pro\"\nname = \"Gemini\"\n");
+    std::fs::write(&path, filtered).unwrap();
+    let err = Catalog::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("'gemini/gemini-2.5-pro' is no entry imported from the LiteLLM file")
+            && err.contains("filters leave it out")
+            && err.contains("missing field `provider_id`"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

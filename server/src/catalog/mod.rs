@@ -698,7 +698,17 @@ where
                 overlay_json(&mut merged, &fields);
                 serde_json::from_value(merged).map_err(refused)?
             }
-            None => serde_json::from_value(fields).map_err(refused)?,
+            // Not an override: a whole entry of its own, which says so when
+            // it is not whole (an override of an entry the `[litellm]`
+            // filters leave out, or one the import skipped).
+            None => serde_json::from_value(fields).map_err(|e| {
+                let mut err = refused(e);
+                err.message = format!(
+                    "'{id}' is no entry imported from the LiteLLM file (the [litellm] filters leave it out, the import skipped it, or the file has none), so this table is a new entry and needs every field: {}",
+                    err.message
+                );
+                err
+            })?,
         };
         let entry = Entry {
             value,
