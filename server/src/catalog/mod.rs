@@ -443,7 +443,7 @@ impl Catalog {
             field: None,
             message: format!("cannot read the file: {e}"),
         };
-        let text = std::fs::read_to_string(path).map_err(cannot_read)?;
+        let text = read_text(path).map_err(cannot_read)?;
         let format = match options.format {
             CatalogFormat::Auto => detect(path, &text),
             other => other,
@@ -491,7 +491,7 @@ impl Catalog {
     }
 
     fn parse_toml(path: &Path, text: &str, options: &LoadOptions) -> Result<Self, CatalogError> {
-        Self::parse_with(path, text, options, |base| std::fs::read_to_string(base))
+        Self::parse_with(path, text, options, read_text)
     }
 
     /// Reads the TOML format from text, as [`Catalog::load_with`] does, with
@@ -621,6 +621,30 @@ fn overlay_json(base: &mut serde_json::Value, over: &serde_json::Value) {
         }
         (base, over) => *base = over.clone(),
     }
+}
+
+/// A catalog file's text: UTF-8, its byte-order mark (which editors on
+/// Windows write) left out; a byte that is not UTF-8 is refused with its
+/// line and column.
+fn read_text(path: &Path) -> std::io::Result<String> {
+    let mut bytes = std::fs::read(path)?;
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let before = std::str::from_utf8(&bytes[..at]).expect("valid up to here");
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "not UTF-8 text: the byte 0x{:02x} at line {line}, column {column} (save the file as UTF-8)",
+                bytes[at]
+            ),
+        )
+    })
 }
 
 fn detect(path: &Path, text: &str) -> CatalogFormat {
@@ -958,6 +982,46 @@ mod tests {
         assert_eq!(catalog.provider("a").unwrap().name, "A");
         let err = Catalog::parse("inline.toml", "[[providers]]\nname = \"A\"\n").unwrap_err();
         assert!(err.to_string().starts_with("inline.toml"), "{err}");
+    }
+
+    /// A file saved with a byte-order mark reads (TOML, LiteLLM's JSON and
+    /// a combined file's base); one with a byte that is not UTF-8 is refused
+    /// with the byte's line and column.
+    #[test]
+    fn a_byte_order_mark_is_read_and_a_non_utf8_byte_is_placed() {
+        let dir = tempfile::tempdir().unwrap();
+        let bom = |text: &str| [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+        let toml = dir.path().join("c.toml");
+        std::fs::write(
+            &toml,
+            bom("revision = 1\n[[providers]]\nid = \"a\"\nname = \"A\"\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            Catalog::load(&toml).unwrap().provider("a").unwrap().name,
+            "A"
+        );
+        let json = dir.path().join("l.json");
+        let entry = r#"{"m": {"litellm_provider": "openai", "mode": "chat", "max_tokens": 10}}"#;
+        std::fs::write(&json, bom(entry)).unwrap();
+        assert!(Catalog::load(&json).unwrap().model("m").is_some());
+        let combined = dir.path().join("both.toml");
+        std::fs::write(&combined, "revision = 1\n[litellm]\nfile = \"l.json\"\n").unwrap();
+        assert!(Catalog::load(&combined).unwrap().model("m").is_some());
+
+        std::fs::write(
+            &toml,
+            b"revision = 1\n[[providers]]\nid = \"a\"\nname = \"Caf\xE9\"\n",
+        )
+        .unwrap();
+        let err = Catalog::load(&toml).unwrap_err().to_string();
+        assert!(
+            err.contains("not UTF-8 text: the byte 0xe9 at line 4, column 12"),
+            "{err}"
+        );
+        std::fs::write(&json, b"{\"m\xff\": {}}").unwrap();
+        let err = Catalog::load(&combined).unwrap_err().to_string();
+        assert!(err.contains("the byte 0xff at line 1, column 4"), "{err}");
     }
 
     /// A whole number written as a float is an integer, as in the admin
