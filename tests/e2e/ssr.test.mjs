@@ -101,3 +101,29 @@ test("a server-rendered catalog hydrates without a mismatch or a GET /state", as
   await page.locator('[data-provider-id="mistral"]', { hasText: "degraded" }).waitFor({ timeout: 5_000 });
   await page.close();
 });
+
+// Rendering many distinct states (a catalog reload writes thousands of
+// versions in seconds, each page rendered with the one it fetched) holds a
+// bounded number of copies in wasm memory: the provider's services let go
+// wait at most eight at a time to be freed (they grew it by a copy each,
+// freed only a minute later).
+test("server renders of many distinct states do not grow wasm memory", async () => {
+  const config = { apiBaseUrl: bed.server, logLevel: "silent" };
+  const wasm = join(site, "provider_sync_sdk_bg.wasm");
+  const { render, wasmMemoryBytes } = await import(pathToFileURL(join(site, "server.mjs")).href);
+  const states = [];
+  for (let i = 0; i < 80; i++) {
+    const response = await fetch(`${bed.server}/admin/providers/openai`, {
+      method: "PATCH",
+      headers: { authorization: "Bearer testbed-admin-token-of-32-bytes-or-more", "content-type": "application/json" },
+      body: JSON.stringify({ display_name: `OpenAI ${i % 10}` }),
+    });
+    assert.ok(response.ok, `write ${i}: ${response.status}`);
+    states.push(await (await fetch(`${bed.server}/state`)).json());
+  }
+  for (const state of states.slice(0, 20)) render(wasm, config, state);
+  const warm = wasmMemoryBytes(wasm);
+  for (const state of states.slice(20)) render(wasm, config, state);
+  const grown = wasmMemoryBytes(wasm) - warm;
+  assert.ok(grown <= 128 * 1024, `60 more distinct states grew wasm memory by ${grown} B`);
+});

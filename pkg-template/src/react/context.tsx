@@ -59,6 +59,28 @@ export interface ProviderSyncProviderProps {
 const serverServices = new Map<string, ProviderSyncService>();
 const SERVER_SERVICES = 4;
 const FREE_AFTER_MS = 60_000;
+/** Services let go and waiting to be freed. At most this many wait: when
+ * states come faster (a catalog reload writes thousands of versions in
+ * seconds, each rendered with its own bootstrap), the oldest waiting is
+ * freed at once, so wasm memory holds at most SERVER_SERVICES +
+ * FREE_WAITING copies of the catalog however fast it changes. */
+const freeWaiting: Array<{ service: ProviderSyncService; timer: ReturnType<typeof setTimeout> }> = [];
+const FREE_WAITING = 8;
+
+function freeLater(service: ProviderSyncService): void {
+  const timer = setTimeout(() => {
+    const at = freeWaiting.findIndex((waiting) => waiting.service === service);
+    if (at >= 0) freeWaiting.splice(at, 1);
+    service.free();
+  }, FREE_AFTER_MS);
+  (timer as unknown as { unref?: () => void }).unref?.(); // Node: the timer does not keep a server alive.
+  freeWaiting.push({ service, timer });
+  while (freeWaiting.length > FREE_WAITING) {
+    const oldest = freeWaiting.shift()!;
+    clearTimeout(oldest.timer);
+    oldest.service.free();
+  }
+}
 
 /** `config` with a getToken that calls the latest one given (an inline
  * arrow is a new function each render). */
@@ -88,8 +110,7 @@ function immediate(
       for (const [old, oldest] of serverServices) {
         if (serverServices.size <= SERVER_SERVICES) break;
         serverServices.delete(old);
-        const timer = setTimeout(() => oldest.free(), FREE_AFTER_MS) as unknown as { unref?: () => void };
-        timer.unref?.(); // Node: the timer does not keep a server alive.
+        freeLater(oldest);
       }
     }
     return { service, error: null };
