@@ -11,7 +11,8 @@ const message = (e) =>
 // ---- URLs and the console (sdk/src/driver.rs)
 // `url` resolved against the page (or a worker's location; elsewhere
 // against http://localhost/), a socket's with a ws(s) scheme where it was
-// http(s); undefined if it is not an http(s) URL (a socket's: ws(s)).
+// http(s); undefined if it is not an http(s) URL (a socket's: ws(s)), or
+// has a query or fragment (paths and the socket's query are added to it).
 export function resolveUrl(url, socket) {
   let resolved;
   try {
@@ -22,7 +23,9 @@ export function resolveUrl(url, socket) {
   if (socket && /^https?:$/.test(resolved.protocol)) {
     resolved.protocol = resolved.protocol === "https:" ? "wss:" : "ws:";
   }
-  return (socket ? /^wss?:$/ : /^https?:$/).test(resolved.protocol) ? resolved.href : undefined;
+  return (socket ? /^wss?:$/ : /^https?:$/).test(resolved.protocol) && !/[?#]/.test(resolved.href)
+    ? resolved.href
+    : undefined;
 }
 // The console, by level: 1 error, 2 warn, 3 info, 4 debug (as `LogLevel`).
 export const log = (level, text) =>
@@ -317,8 +320,13 @@ export function credentialsOf(config) {
   const headers = given("headers");
   let entries = null;
   try {
-    entries = headers === undefined ? [] : headers instanceof Object ? Object.entries(headers) : null;
-  } catch {}
+    entries =
+      headers === undefined ? [] : headers instanceof Object && !Array.isArray(headers) ? Object.entries(headers) : null;
+    // Names and values `fetch` would refuse at the first request.
+    if (entries?.every(([, value]) => typeof value === "string") && typeof Headers === "function") new Headers(entries);
+  } catch {
+    entries = null;
+  }
   if (!entries || entries.some(([, value]) => typeof value !== "string")) return 1;
   const getToken = given("getToken");
   if (getToken !== undefined && typeof getToken !== "function") return 2;

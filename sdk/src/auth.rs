@@ -44,7 +44,10 @@ impl Auth {
         let credentials = credentials_of(config);
         let (field, message) = match credentials.as_f64() {
             None => return Ok(Self(credentials)),
-            Some(1.0) => ("headers", "must be an object of strings"),
+            Some(1.0) => (
+                "headers",
+                "must be an object of header names and string values",
+            ),
             Some(2.0) => ("getToken", "must be a function"),
             Some(_) => (
                 "credentials",

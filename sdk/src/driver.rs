@@ -172,9 +172,9 @@ impl Urls {
                     "\"",
                     url,
                     if socket {
-                        "\" is not a ws(s) or http(s) URL"
+                        "\" is not a ws(s) or http(s) URL without a query or fragment"
                     } else {
-                        "\" is not an http(s) URL"
+                        "\" is not an http(s) URL without a query or fragment"
                     },
                 ]),
             })
@@ -1257,7 +1257,11 @@ impl Driver {
                 if let Ok(event) = js_sys::JSON::parse(body) {
                     self.listeners.call(Kind::Event, &event);
                 }
-                return;
+                // Written by this SDK's writer: the type comes first.
+                if !body.starts_with("{\"type\":\"resynced\"") {
+                    return;
+                }
+                Ok(Input::LeaderResynced)
             }
             _ => return,
         };
@@ -1553,14 +1557,21 @@ impl Driver {
         }
     }
 
-    /// Records that the copy was confirmed current, at most once a minute
-    /// (a number under its own key: the state is not written again).
+    /// Records that the copy was confirmed current, at most every tenth of
+    /// `cacheTtl` and once a minute (a number under its own key: the state
+    /// is not written again): the age a later start reads is off by a tenth
+    /// of the time to live at most.
     fn confirm_cache(&self) {
-        const EVERY_MS: f64 = 60_000.0;
         let at = now();
-        if !self.core.borrow().settings().enable_cache
-            || at - self.confirmation_written.get() < EVERY_MS
-        {
+        let (enabled, every) = {
+            let core = self.core.borrow();
+            let settings = core.settings();
+            (
+                settings.enable_cache,
+                (settings.cache_ttl / 10.0).min(60_000.0),
+            )
+        };
+        if !enabled || at - self.confirmation_written.get() < every {
             return;
         }
         self.confirmation_written.set(at);

@@ -247,6 +247,9 @@ pub enum Input {
     LeaderEvent(SyncEvent),
     LeaderMirror(Mirror),
     LeaderSettled(Result<(), String>),
+    /// The leader told its listeners of a resync (handed on to this tab's
+    /// as it was): the leader's state that follows is not announced again.
+    LeaderResynced,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,6 +334,8 @@ pub struct Core {
     mirrored: Option<(Transport, bool)>,
     /// An older state from the leader was refused (once).
     refused: bool,
+    /// The leader's resync was handed on: its next state is not announced.
+    resync_told: bool,
     started: bool,
     ready: bool,
     destroyed: bool,
@@ -371,6 +376,7 @@ impl Core {
             following: false,
             mirrored: None,
             refused: false,
+            resync_told: false,
             started: false,
             ready: false,
             destroyed: false,
@@ -464,7 +470,8 @@ impl Core {
             | Input::LeaderState(_)
             | Input::LeaderEvent(_)
             | Input::LeaderMirror(_)
-            | Input::LeaderSettled(_) => {}
+            | Input::LeaderSettled(_)
+            | Input::LeaderResynced => {}
             Input::Start { cached } => self.start(cached, None, now, &mut out),
             Input::StartExpired(held) => self.start(None, Some(held), now, &mut out),
             Input::StateLoaded(state) => {
@@ -622,11 +629,23 @@ impl Core {
             }
             Input::LeaderState(state) => {
                 self.refused = false;
+                let told = std::mem::take(&mut self.resync_told);
                 if self.state.as_ref().map(|s| &s.metadata) != Some(&state.metadata) {
                     // Listeners missed what happened between the two copies
                     // (a page back from the back/forward cache, a hole): say
-                    // so, as for any resync.
-                    self.replace(state, Some("leader_state"), out);
+                    // so, as for any resync, unless the leader's own
+                    // announcement of it was handed on already.
+                    let mut replaced = Vec::new();
+                    self.replace(state, Some("leader_state"), &mut replaced);
+                    out.extend(replaced.into_iter().filter(|c| {
+                        !told
+                            || !matches!(
+                                c,
+                                Command::Notify(Notice::Connection(
+                                    ConnectionEvent::Resynced { .. }
+                                ))
+                            )
+                    }));
                     Self::notify(out, Notice::StateChanged);
                 }
                 if !self.ready {
@@ -663,6 +682,7 @@ impl Core {
                 Self::notify(out, Notice::StateChanged);
             }
             Input::LeaderSettled(result) => self.settle_force(result, out),
+            Input::LeaderResynced => self.resync_told = true,
             Input::ForceSync => {
                 self.force_waiting = true;
                 self.in_flight_forced = true;

@@ -39,7 +39,7 @@ export interface ProviderSyncConfig {
 }
 
 /** What `getModels()` takes: the fields of `useModels()`. Every field
- * narrows the result. Deprecated models are left out unless the config has
+ * narrows the result (`deprecated: true` with `excludeDeprecated`: none). Deprecated models are left out unless the config has
  * `includeDeprecated` or the query asks for them (`deprecated: true`). */
 export interface ModelQuery {
   providerId?: string;
@@ -75,13 +75,19 @@ fn config_of(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncConfi
     }
 }
 
-fn filter_of(filter: JsValue) -> Result<ModelFilter, JsError> {
+/// The filter a query asks for; `None` for one whose fields contradict each
+/// other (`deprecated: true` with `excludeDeprecated`), which matches no
+/// model (every field narrows the result).
+fn filter_of(filter: JsValue) -> Result<Option<ModelFilter>, JsError> {
     use ModelCapability::*;
     let read = || {
         let fields = Fields::of(filter)?;
         let deprecated = fields.boolean("deprecated")?;
         let exclude = fields.boolean("excludeDeprecated")? == Some(true);
-        Ok(ModelFilter {
+        if exclude && deprecated == Some(true) {
+            return Ok(None);
+        }
+        Ok(Some(ModelFilter {
             provider_id: match fields.string("providerId")? {
                 Some(id) => Some(id),
                 None => fields.string("provider_id")?,
@@ -95,7 +101,7 @@ fn filter_of(filter: JsValue) -> Result<ModelFilter, JsError> {
                 .map(|at| [Streaming, Vision, FunctionCalling, JsonMode, Reasoning][at]),
             deprecated: deprecated.or(exclude.then_some(false)),
             search: fields.string("search")?,
-        })
+        }))
     };
     read().map_err(|e: FieldError| {
         JsError::new(&crate::json::concat(&[
@@ -195,10 +201,13 @@ impl ProviderSyncService {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "ModelQuery | null")] query: Option<JsValue>,
     ) -> Result<js_sys::Array, JsError> {
-        let query = query
-            .filter(|q| !q.is_undefined() && !q.is_null())
-            .map(filter_of)
-            .transpose()?;
+        let query = match query.filter(|q| !q.is_undefined() && !q.is_null()) {
+            Some(query) => match filter_of(query)? {
+                Some(filter) => Some(filter),
+                None => return Ok(js_sys::Array::new()),
+            },
+            None => None,
+        };
         let shown = self.driver.snapshot_list(true);
         Ok(self.driver.with_core(|core| {
             let include = core.settings().include_deprecated;

@@ -285,6 +285,13 @@ async fn initial_full_sync_matches_the_server() {
     )
     .unwrap();
     assert!(all.iter().all(|m| m.is_deprecated()) && !all.is_empty());
+    // Every field narrows: deprecated ones only, and none deprecated, is none.
+    let contradiction = service
+        .get_models(Some(
+            js_sys::JSON::parse(r#"{"deprecated":true,"excludeDeprecated":true}"#).unwrap(),
+        ))
+        .unwrap();
+    assert_eq!(contradiction.length(), 0);
     // The same object until something changes.
     assert!(js_sys::Object::is(
         &service.get_state(),
@@ -689,6 +696,38 @@ async fn with_the_server_down_the_cache_is_served_as_stale() {
     })
     .await;
     assert!(!state_of(&second).from_cache);
+    second.destroy();
+}
+
+/// A copy's age counts from the server's last confirmation: a page kept
+/// open past `cacheTtl` with nothing changing (each poll confirming it)
+/// leaves a copy the next start shows at once. (The confirmation was
+/// written once a minute at most: a `cacheTtl` under a minute never had it
+/// shown.)
+#[wasm_bindgen_test]
+async fn a_copy_confirmed_by_polls_stays_young_for_the_next_start() {
+    let tuned = || {
+        config(|c| {
+            c.enable_web_socket = Some(false);
+            c.cache_ttl = Some(1500.0);
+        })
+    };
+    let first = started(tuned()).await;
+    wait_for_cache(state_of(&first).version).await;
+    // Twice the time to live, nothing written meanwhile: polls only.
+    sleep(3000).await;
+    first.destroy();
+    // (Not `started`, which clears the cache first.)
+    let second = ProviderSyncService::new(Some(tuned().into_ts().unwrap())).unwrap();
+    JsFuture::from(second.initialize())
+        .await
+        .expect("initialize resolves");
+    let state = state_of(&second);
+    assert!(
+        state.from_cache,
+        "a copy confirmed within its time to live was not shown at once: {:?}",
+        state.status
+    );
     second.destroy();
 }
 
@@ -1505,6 +1544,23 @@ fn urls_resolve_against_the_page_and_a_bad_one_names_its_field() {
             r#"{"wsUrl":"ftp://127.0.0.1:9/ws"}"#,
             "wsUrl",
             "is not a ws(s) or http(s) URL",
+        ),
+        // Paths are added to it: a query or fragment would end up before
+        // them (`/api?x=1/state`).
+        (
+            r#"{"apiBaseUrl":"http://127.0.0.1:9/api?tenant=a"}"#,
+            "apiBaseUrl",
+            "without a query or fragment",
+        ),
+        (
+            r#"{"apiBaseUrl":"/api#x"}"#,
+            "apiBaseUrl",
+            "without a query or fragment",
+        ),
+        (
+            r#"{"wsUrl":"ws://127.0.0.1:9/ws?"}"#,
+            "wsUrl",
+            "without a query or fragment",
         ),
     ] {
         let message = thrown(made(json).unwrap_err());
@@ -2394,6 +2450,11 @@ async fn credentials_reach_fetch_and_a_failing_token_is_reported() {
     for (extra, field) in [
         (r#"{"credentials":"sometimes"}"#, "credentials"),
         (r#"{"headers":{"x-a":1}}"#, "headers"),
+        // Names and values fetch would refuse at the first request, and a
+        // list rather than an object.
+        (r#"{"headers":{"bad header":"x"}}"#, "headers"),
+        (r#"{"headers":{"x-a":"line\nbreak"}}"#, "headers"),
+        (r#"{"headers":["x"]}"#, "headers"),
         (r#"{"getToken":"abc"}"#, "getToken"),
     ] {
         let message =

@@ -1414,6 +1414,31 @@ fn stepping_down_forgets_why_a_resync_was_started() {
     );
 }
 
+/// A follower hands on the leader's own `resynced` (to its listeners, as
+/// the leader wrote it); the leader's new state after it is not announced a
+/// second time. A state that comes without one is still announced.
+#[test]
+fn a_follower_tells_a_leaders_resync_once() {
+    let h = history("e1", 3);
+    let other = history("e2", 3);
+    let mut core = Core::new(settings(|_| {}));
+    follow(&mut core, 0.0);
+    core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
+    core.handle(Input::LeaderResynced, 2.0, 0.5);
+    let out = core.handle(Input::LeaderState(other.states[2].clone()), 2.1, 0.5);
+    assert_eq!(core.state().unwrap(), &other.states[2]);
+    assert_eq!(connection_events(&out), Vec::<&ConnectionEvent>::new());
+    assert!(notices(&out).contains(&&Notice::StateChanged), "{out:?}");
+    // Told once: the next state without the leader's word is announced.
+    let out = core.handle(Input::LeaderState(h.states[3].clone()), 3.0, 0.5);
+    assert_eq!(
+        connection_events(&out),
+        vec![&ConnectionEvent::Resynced {
+            reason: "epoch_changed".into()
+        }]
+    );
+}
+
 #[test]
 fn a_hello_after_the_copy_already_caught_up_keeps_it_synced() {
     let h = history("e1", 3);

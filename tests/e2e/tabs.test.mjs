@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { admin, eventually, launchChromium, pageSite, root, serverSockets, startTestbed } from "./testbed.mjs";
+import { admin, control, eventually, launchChromium, pageSite, root, serverSockets, startTestbed } from "./testbed.mjs";
 
 let bed, browser;
 
@@ -114,5 +114,34 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
     assert.deepEqual(seen.filter((v) => v > from && v <= until), expected, `page ${i + 1}'s events`);
   }
   assert.ok(await away.evaluate(() => window.__resynced.includes("leader_state")), "the page back was told it resynced");
+
+  // The server's store wiped (a new epoch): every page is told once, the
+  // leader by its own resync and the others by the leader's, handed on
+  // (a follower told it twice: the leader's, then its own for the new
+  // state).
+  const resyncedBefore = await Promise.all(rest.map((page) => page.evaluate(() => window.__resynced.length)));
+  const epochOf = async () => (await (await fetch(`${bed.server}/version`)).json()).epoch;
+  const oldEpoch = await epochOf();
+  await control(bed, "wipe");
+  // (A connection kept alive from before the restart may fail once.)
+  let newEpoch;
+  await eventually("the wiped server", async () => {
+    newEpoch = await epochOf().catch(() => undefined);
+    return newEpoch !== undefined;
+  });
+  assert.notEqual(newEpoch, oldEpoch);
+  for (const [i, page] of rest.entries()) {
+    await eventually(`page ${i + 1} on the new epoch`, async () =>
+      page.evaluate((epoch) => {
+        const state = window.__sync.getState();
+        return state.epoch === epoch && state.status === "synced";
+      }, newEpoch),
+    );
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  for (const [i, page] of rest.entries()) {
+    const told = (await page.evaluate(() => window.__resynced)).slice(resyncedBefore[i]);
+    assert.deepEqual(told, ["epoch_changed"], `page ${i + 1}'s resyncs after the wipe`);
+  }
   await context.close();
 });
