@@ -48,9 +48,18 @@ fn reason_index(reason: FullSyncReason) -> usize {
 pub struct FullSyncs {
     wanted: [AtomicBool; REASONS.len()],
     ready: [OnceLock<Compressed>; REASONS.len()],
+    /// The answers as JSON, made once per reason and shared by every
+    /// request given it (as `/state`'s bytes are): a client that does not
+    /// read its answer holds a reference, not a copy of the catalog.
+    json: [OnceLock<Bytes>; REASONS.len()],
 }
 
 impl FullSyncs {
+    /// The JSON answer for `reason`, made by `make` the first time.
+    pub fn json(&self, reason: FullSyncReason, make: impl FnOnce() -> Vec<u8>) -> &Bytes {
+        self.json[reason_index(reason)].get_or_init(|| Bytes::from(make()))
+    }
+
     /// The answer for `reason` at the best levels, if it is ready.
     pub fn get(&self, reason: FullSyncReason) -> Option<&Compressed> {
         self.ready[reason_index(reason)].get()
@@ -88,9 +97,7 @@ impl Job {
     fn json(self, snapshot: &Snapshot) -> Bytes {
         match self {
             Self::State => snapshot.state_json().clone(),
-            Self::FullSync(reason) => {
-                Bytes::from(crate::http::sync::full_sync_body(snapshot, reason))
-            }
+            Self::FullSync(reason) => crate::http::sync::full_sync_body(snapshot, reason),
         }
     }
 
@@ -368,6 +375,29 @@ mod tests {
         assert!(syncs.get(FullSyncReason::TooOld).is_some());
         assert!(syncs.get(FullSyncReason::Requested).is_none());
         assert_eq!(syncs.pending(), [FullSyncReason::Requested]);
+    }
+
+    /// Every request given a reason's full answer at one version shares its
+    /// bytes (each built its own: 1.8 MB with LiteLLM's catalog, held per
+    /// connection by a client that does not read).
+    #[test]
+    fn a_full_answer_is_made_once_and_shared() {
+        let syncs = FullSyncs::default();
+        let made = std::cell::Cell::new(0);
+        let make = || {
+            made.set(made.get() + 1);
+            b"{\"sync_type\":\"full\"}".to_vec()
+        };
+        let first = syncs.json(FullSyncReason::TooOld, make).clone();
+        let second = syncs.json(FullSyncReason::TooOld, make).clone();
+        assert_eq!(made.get(), 1);
+        assert_eq!(
+            first.as_ptr(),
+            second.as_ptr(),
+            "the same bytes, not a copy"
+        );
+        syncs.json(FullSyncReason::Requested, make);
+        assert_eq!(made.get(), 2, "each reason its own");
     }
 
     #[test]

@@ -171,7 +171,7 @@ pub async fn sync(
                 headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
                 return Ok(json_bytes(body.clone(), headers));
             }
-            full_sync_body(&snapshot, *reason)
+            return Ok(json_bytes(full_sync_body(&snapshot, *reason), headers));
         }
     };
     Ok(json_bytes(body, headers))
@@ -196,10 +196,17 @@ fn sync_body(
 }
 
 /// The full `POST /sync` answer of `snapshot` for `reason`: the same bytes
-/// for every client given that reason at that version, so they can be
-/// compressed once (`crate::precompress`).
-pub(crate) fn full_sync_body(snapshot: &Snapshot, reason: FullSyncReason) -> Vec<u8> {
-    sync_body(snapshot, SyncType::Full, vec![], Some(reason))
+/// for every client given that reason at that version, made once and
+/// shared (each request held its own copy of the catalog: a client that
+/// does not read its answer kept one per connection), and compressed once
+/// (`crate::precompress`).
+pub(crate) fn full_sync_body(snapshot: &Snapshot, reason: FullSyncReason) -> axum::body::Bytes {
+    snapshot
+        .full_syncs
+        .json(reason, || {
+            sync_body(snapshot, SyncType::Full, vec![], Some(reason))
+        })
+        .clone()
 }
 
 /// The current version and epoch: the polling fallback's cheap check.
