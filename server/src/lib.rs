@@ -324,7 +324,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let serving = tokio::spawn(serve::serve(
         listener,
         router,
-        config.connection_limits(),
+        config.connection_limits().within_open_files(),
         parts.service().metrics().clone(),
         stopped,
     ));

@@ -46,10 +46,64 @@ impl Limits {
     /// a quarter more than the cap, so the 503s themselves cannot exhaust
     /// the process's file descriptors.
     pub fn ceiling(&self) -> usize {
-        self.max_connections
-            .saturating_add(self.max_connections / 4)
-            .max(self.max_connections.saturating_add(16))
+        ceiling_of(self.max_connections)
     }
+}
+
+/// Descriptors kept for what is not a client's connection: the store's
+/// files or connections, the listener, the runtime's, health probes.
+const RESERVED_FILES: u64 = 128;
+
+impl Limits {
+    /// These limits as the process's open-file limit allows them: the soft
+    /// limit raised to the hard one first, then `max_connections` lowered
+    /// (with a warning) until its ceiling fits under it with
+    /// [`RESERVED_FILES`] to spare. Past the open-file limit a server can
+    /// accept nothing at all (not even `/healthz`, nor the 503 that says to
+    /// come back), while its own cap was never reached.
+    pub fn within_open_files(self) -> Self {
+        #[cfg(unix)]
+        {
+            let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
+                Ok(open_files) => open_files,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the open-file limit: --max-connections taken as given");
+                    return self;
+                }
+            };
+            let fitting = fitting_connections(open_files);
+            if fitting < self.max_connections {
+                tracing::warn!(
+                    open_files,
+                    "the open-file limit ({open_files}) leaves room for {fitting} connections: --max-connections lowered from {} to {fitting}; raise the limit (`ulimit -n`, LimitNOFILE= in a systemd unit) to serve more",
+                    self.max_connections
+                );
+                return Self {
+                    max_connections: fitting,
+                    ..self
+                };
+            }
+        }
+        self
+    }
+}
+
+fn ceiling_of(max_connections: usize) -> usize {
+    max_connections
+        .saturating_add(max_connections / 4)
+        .max(max_connections.saturating_add(16))
+}
+
+/// The largest `max_connections` whose [`Limits::ceiling`] stays
+/// [`RESERVED_FILES`] under `open_files`.
+fn fitting_connections(open_files: u64) -> usize {
+    let budget = usize::try_from(open_files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
+    // Four fifths, less the rounding of the quarter: a few steps up.
+    let mut fitting = (budget / 5 * 4).min(budget.saturating_sub(16));
+    while fitting < budget && ceiling_of(fitting + 1) <= budget {
+        fitting += 1;
+    }
+    fitting
 }
 
 static BASE: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -625,6 +679,31 @@ pub async fn serve(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// The cap fitted to an open-file limit is the largest whose ceiling
+    /// (the cap, then a quarter or 16 more closed at once) leaves the
+    /// reserve free.
+    #[test]
+    fn the_connection_cap_fits_the_open_file_limit() {
+        let limits = |max_connections| Limits {
+            max_connections,
+            header_read_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+        };
+        for open_files in [0, 100, 128, 144, 145, 200, 1024, 4096, 20_000, 1 << 20] {
+            let fitting = fitting_connections(open_files);
+            let room = open_files.saturating_sub(RESERVED_FILES) as usize;
+            if fitting > 0 {
+                assert!(limits(fitting).ceiling() <= room, "{open_files}");
+            }
+            assert!(
+                limits(fitting + 1).ceiling() > room,
+                "{open_files}: {fitting} is not the largest"
+            );
+        }
+        assert_eq!(fitting_connections(1024), 717);
+        assert_eq!(fitting_connections(200), 56);
+    }
 
     /// A connected pair on loopback: the server's side as a [`Socket`], and
     /// the client's.

@@ -809,3 +809,82 @@ async fn the_static_directory_serves_its_own_files_only() {
     assert_eq!(get("/").await, (200, "<p>next</p>".into()));
     server.stop().await;
 }
+
+/// Under an open-file limit lower than `--max-connections` allows for, the
+/// cap is lowered to fit (with a warning): past it clients get 503 with
+/// `Retry-After` and `/healthz` still answers, where the process ran out of
+/// descriptors and accepted nothing at all (the cap of 16,384 was never
+/// reached). The binary runs under `ulimit -n 200`: room for 56.
+#[test]
+fn the_connection_cap_fits_under_the_open_file_limit() {
+    use std::io::{BufRead, Read, Write};
+    let (_dir, db) = temp_db();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 200 && exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_provider-sync-server"))
+        .args(["--bind", "127.0.0.1:0", "--database", db.to_str().unwrap()])
+        .args(["--read-rate-limit", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let child = KillOnDrop(child);
+    let base = line
+        .trim()
+        .strip_prefix("provider-sync-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    let addr = base
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "/{}",
+        base.trim_start_matches("http://")
+            .split_once('/')
+            .unwrap()
+            .1
+    );
+    // 60 idle connections: past the fitted cap of 56, under its ceiling of 72.
+    let held: Vec<std::net::TcpStream> = (0..60)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let get = |target: &str| {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path}{target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .expect("an answer, not a hang");
+        answer.to_ascii_lowercase()
+    };
+    let version = get("/version");
+    assert!(version.starts_with("http/1.1 503"), "{version}");
+    assert!(version.contains("\r\nretry-after: "), "{version}");
+    let health = get("/healthz");
+    assert!(health.starts_with("http/1.1 200"), "{health}");
+    drop(held);
+    drop(child);
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).unwrap();
+    assert!(
+        log.contains("--max-connections lowered from 16384 to 56"),
+        "{log}"
+    );
+}
