@@ -316,8 +316,19 @@ where
     type Rejection = Error;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self> {
-        // Content type (415), size (413) and syntax (400) first.
-        let Json(mut body) = Json::<serde_json::Value>::from_request(request, state).await?;
+        // A compressed body would be read as JSON text and fail as bad
+        // syntax (an unknown coding was ignored): the coding is refused.
+        if let Some(coding) = request.headers().get(header::CONTENT_ENCODING)
+            && !coding.as_bytes().eq_ignore_ascii_case(b"identity")
+        {
+            return Err(Self::Rejection::UnsupportedMediaType(format!(
+                "the body's Content-Encoding {} is not supported: send the JSON uncompressed",
+                String::from_utf8_lossy(coding.as_bytes())
+            )));
+        }
+        // Content type (415), size (413) and syntax (400) first; a key
+        // given twice in an object (422).
+        let Json(Unique(mut body)) = Json::<Unique>::from_request(request, state).await?;
         if !body.is_object() {
             return Err(Error::invalid("body", "must be a JSON object"));
         }
@@ -332,6 +343,76 @@ where
             Error::invalid(field_of(text).unwrap_or_else(|| "body".into()), text)
         })?;
         Ok(Self(value))
+    }
+}
+
+/// A JSON value whose objects give each key once: a body with a field twice
+/// is ambiguous (serde_json's own `Value` keeps the last copy silently).
+struct Unique(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, Into::into))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(items.into())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key `{key}`: give each field once"
+                )));
+            }
+            let Unique(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(object.into())
     }
 }
 

@@ -1145,6 +1145,82 @@ async fn bodies_must_be_json_objects() {
     server.stop().await;
 }
 
+/// A body that gives a field twice is ambiguous: 422 naming the key, not
+/// the last copy taken silently (also nested, and in `POST /sync`); a body
+/// sent compressed (any `Content-Encoding` but identity) is refused 415, not
+/// read as JSON text (and an unknown coding was ignored). Nothing changes.
+#[tokio::test]
+async fn duplicate_keys_and_compressed_bodies_are_refused() {
+    let (_dir, server) = server().await;
+    server.add_provider("p").await;
+    let before = server.version().await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/providers",
+            r#"{"id":"x","name":"y","name":"z"}"#,
+        ),
+        (
+            Method::PATCH,
+            "/providers/p",
+            r#"{"name":"a","priority":1,"name":"b"}"#,
+        ),
+        (
+            Method::POST,
+            "/models",
+            r#"{"id":"m","name":"M","provider_id":"p","context_window":8,
+               "pricing":{"input_per_million":1,"output_per_million":2,"input_per_million":3}}"#,
+        ),
+    ] {
+        let response = server
+            .admin(method.clone(), path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, error) = error_of(response).await;
+        assert_eq!(status, 422, "{method} {path}: {error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains("duplicate key `"), "{message}");
+    }
+    for coding in ["gzip", "bogus", "br"] {
+        let response = server
+            .admin(Method::POST, "/providers")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_ENCODING, coding)
+            .body(r#"{"id":"x","name":"y"}"#)
+            .send()
+            .await
+            .unwrap();
+        let (status, error) = error_of(response).await;
+        assert_eq!(status, 415, "{coding}: {error}");
+        assert_eq!(error["error"]["code"], "unsupported_media_type");
+        assert!(error["error"]["message"].as_str().unwrap().contains(coding));
+    }
+    assert_eq!(server.version().await, before);
+    let sync = server
+        .http
+        .post(server.url("/sync"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(r#"{"client_version":0,"client_version":5}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sync.status(), 422);
+    // An identity coding is no coding.
+    let response = server
+        .admin(Method::POST, "/providers")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_ENCODING, "identity")
+        .body(r#"{"id":"x","name":"y"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    server.stop().await;
+}
+
 /// `null` clears an optional field in a PATCH; on a field every entity has
 /// it is a bad value (422 naming the field), not "leave it", and changes
 /// nothing.

@@ -109,10 +109,13 @@ impl Operation {
         }
         if self.body {
             statuses.push(("413", "The body is larger than --body-limit".into()));
-            statuses.push(("415", "The body is not sent as application/json".into()));
+            statuses.push((
+                "415",
+                "The body is not sent as application/json, or is sent compressed (a Content-Encoding other than identity)".into(),
+            ));
             statuses.push((
                 "422",
-                "A field's value is not acceptable (named in `field`)".into(),
+                "A field's value is not acceptable (named in `field`), or an object gives a key twice".into(),
             ));
         }
         if self.admin || self.read {
