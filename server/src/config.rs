@@ -115,6 +115,16 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_MAX_CONNECTIONS", default_value_t = 16_384)]
     pub max_connections: usize,
 
+    /// Open connections from one client address (IPv6: its /64; the
+    /// `--trusted-proxies` excepted), so that one address cannot hold every
+    /// connection; past it a new one is closed at once. `0`: no limit.
+    #[arg(
+        long,
+        env = "PROVIDER_SYNC_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 1_024
+    )]
+    pub max_connections_per_address: usize,
+
     /// Open WebSocket sessions; past it an upgrade is answered 503 with
     /// `Retry-After` (the SDK then backs off or polls).
     #[arg(long, env = "PROVIDER_SYNC_MAX_WS_SESSIONS", default_value_t = 10_000)]
@@ -541,6 +551,8 @@ impl Config {
     pub fn connection_limits(&self) -> crate::serve::Limits {
         crate::serve::Limits {
             max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            trusted_proxies: self.trusted_proxies.clone(),
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
         }

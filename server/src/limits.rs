@@ -64,7 +64,7 @@ pub async fn identify_client(
     next.run(request).await
 }
 
-fn trusted_ip(ip: IpAddr, trusted: &[IpNet]) -> bool {
+pub(crate) fn trusted_ip(ip: IpAddr, trusted: &[IpNet]) -> bool {
     let ip = canonical(ip);
     trusted.iter().any(|net| net.contains(&ip))
 }
@@ -173,10 +173,8 @@ pub struct Guards {
     origins: Vec<String>,
     ws_sessions: Arc<AtomicUsize>,
     max_ws_sessions: usize,
-    /// Open sessions by client address (its [`rate_key`]); an address
-    /// leaves the table with its last session.
-    ws_by_address: Arc<ByAddress>,
-    max_ws_per_address: usize,
+    /// Open sessions by client address.
+    ws_by_address: Arc<PerAddress>,
 }
 
 /// Why an upgrade gets no session.
@@ -197,8 +195,7 @@ impl Guards {
             origins: config.allowed_origins(),
             ws_sessions: Arc::new(AtomicUsize::new(0)),
             max_ws_sessions: config.max_ws_sessions,
-            ws_by_address: Arc::default(),
-            max_ws_per_address: config.max_ws_sessions_per_address,
+            ws_by_address: PerAddress::new(config.max_ws_sessions_per_address),
         }
     }
 
@@ -218,15 +215,11 @@ impl Guards {
         if taken >= self.max_ws_sessions {
             return Err(NoSession::Full);
         }
-        if let Some(ip) = ip.filter(|_| self.max_ws_per_address > 0) {
-            let key = rate_key(ip);
-            let mut by_address = lock(&self.ws_by_address);
-            let held = by_address.entry(key).or_default();
-            if *held >= self.max_ws_per_address {
-                return Err(NoSession::AddressFull);
-            }
-            *held += 1;
-            slot.address = Some((self.ws_by_address.clone(), key));
+        if let Some(ip) = ip {
+            slot.address = self
+                .ws_by_address
+                .take(ip)
+                .map_err(|AddressFull| NoSession::AddressFull)?;
         }
         Ok(slot)
     }
@@ -264,33 +257,82 @@ impl Guards {
 #[derive(Debug)]
 pub struct SessionSlot {
     all: Arc<AtomicUsize>,
-    address: Option<(Arc<ByAddress>, IpAddr)>,
+    address: Option<AddressSlot>,
 }
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
         self.all.fetch_sub(1, Ordering::AcqRel);
-        if let Some((by_address, key)) = &self.address {
-            let mut by_address = lock(by_address);
-            if let Some(held) = by_address.get_mut(key) {
-                *held -= 1;
-                if *held == 0 {
-                    by_address.remove(key);
-                }
-            }
-        }
     }
 }
 
-/// Open WebSocket sessions by client address.
-type ByAddress = Mutex<HashMap<IpAddr, usize>>;
+/// How many of something (open connections, WebSocket sessions) each
+/// client address holds, under a cap per address (IPv6: per /64, as the
+/// rate limits count); an address leaves the table with its last one.
+#[derive(Debug)]
+pub struct PerAddress {
+    held: Mutex<HashMap<IpAddr, usize>>,
+    /// 0: no cap, nothing counted.
+    cap: usize,
+}
 
-/// The table's lock; a panic while it was held left only counts, which
-/// stay usable.
-fn lock(table: &ByAddress) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
-    table
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+impl PerAddress {
+    pub fn new(cap: usize) -> Arc<Self> {
+        Arc::new(Self {
+            held: Mutex::default(),
+            cap,
+        })
+    }
+
+    /// A place for one more at `ip`, held until dropped: `Ok(None)` without
+    /// a cap, `Err` when the address holds its cap already.
+    pub fn take(self: &Arc<Self>, ip: IpAddr) -> Result<Option<AddressSlot>, AddressFull> {
+        if self.cap == 0 {
+            return Ok(None);
+        }
+        let key = rate_key(canonical(ip));
+        let mut held = self.lock();
+        let count = held.entry(key).or_default();
+        if *count >= self.cap {
+            return Err(AddressFull);
+        }
+        *count += 1;
+        Ok(Some(AddressSlot {
+            table: self.clone(),
+            key,
+        }))
+    }
+
+    /// The table's lock; a panic while it was held left only counts, which
+    /// stay usable.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The address holds its [`PerAddress`] cap already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressFull;
+
+/// One place of an address under its [`PerAddress`] cap.
+#[derive(Debug)]
+pub struct AddressSlot {
+    table: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut held = self.table.lock();
+        if let Some(count) = held.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
 }
 
 fn too_many(wait: Duration) -> Response {

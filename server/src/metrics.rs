@@ -26,8 +26,9 @@ pub struct ReloadLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusedLabels {
-    /// `connections` (over --max-connections), `ws_sessions`,
-    /// `ws_sessions_per_address`, `rate_limit` or `origin`.
+    /// `connections` (over --max-connections),
+    /// `connections_per_address`, `ws_sessions`, `ws_sessions_per_address`,
+    /// `rate_limit` or `origin`.
     pub reason: &'static str,
 }
 

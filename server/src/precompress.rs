@@ -193,45 +193,66 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AcceptEncoding {
 }
 
 /// Which precompressed encoding a request prefers, as tower-http's
-/// on-the-fly compression chooses: the listed encoding with the highest `q`
-/// (1 when not given; an entry with a `q` outside 0–1 is left out), brotli
-/// before gzip (`x-gzip` too) and either before `identity` on a tie; none
-/// when neither is listed, both are refused with `q=0`, or `identity` is
-/// preferred.
+/// on-the-fly compression chooses (held to it by a test that asks the
+/// layer itself): each entry's `q` as tower-http reads it ([`qvalue`]; an
+/// entry whose parameter is anything else is left out, as are unknown
+/// codings), refused codings (`q=0`) dropped, then the highest `q`, brotli
+/// before gzip (`x-gzip` too) before `identity` on a tie; none when that is
+/// `identity` or nothing is left.
 pub fn pick<'a>(headers: &HeaderMap, ready: &'a Compressed) -> Option<(&'static str, &'a Bytes)> {
-    let (mut br, mut gzip, mut identity) = (0.0_f32, 0.0_f32, 0.0_f32);
-    let items = headers
+    const IDENTITY: u8 = 0;
+    const GZIP: u8 = 1;
+    const BR: u8 = 2;
+    let best = headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','));
-    for item in items {
-        let mut parts = item.split(';').map(str::trim);
-        let name = parts.next().unwrap_or("");
-        let q = match parts.find_map(|p| p.strip_prefix("q=")) {
-            None => 1.0,
-            Some(q) => match q.trim().parse::<f32>() {
-                Ok(q) if (0.0..=1.0).contains(&q) => q,
-                _ => continue,
-            },
-        };
-        let slot = if name.eq_ignore_ascii_case("br") {
-            &mut br
-        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
-            &mut gzip
-        } else if name.eq_ignore_ascii_case("identity") {
-            &mut identity
-        } else {
-            continue;
-        };
-        *slot = slot.max(q);
+        .flat_map(|v| v.split(','))
+        .filter_map(|item| {
+            let mut parts = item.splitn(2, ';');
+            let name = parts.next()?.trim();
+            let coding = if name.eq_ignore_ascii_case("br") {
+                BR
+            } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+                GZIP
+            } else if name.eq_ignore_ascii_case("identity") {
+                IDENTITY
+            } else {
+                return None;
+            };
+            let q = match parts.next() {
+                None => 1000,
+                Some(q) => qvalue(q.trim())?,
+            };
+            Some((q, coding))
+        })
+        .filter(|&(q, _)| q > 0)
+        .max();
+    match best {
+        Some((_, BR)) => Some(("br", &ready.br)),
+        Some((_, GZIP)) => Some(("gzip", &ready.gzip)),
+        _ => None,
     }
-    let (best, name, bytes) = if br >= gzip {
-        (br, "br", &ready.br)
-    } else {
-        (gzip, "gzip", &ready.gzip)
+}
+
+/// A q-value in thousandths, as tower-http reads one (RFC 9110, 12.4.2):
+/// `q=` (or `Q=`), then `0` or `1`, optionally a point and at most three
+/// digits, at most 1; anything else is none.
+fn qvalue(text: &str) -> Option<u16> {
+    let rest = text.strip_prefix(['q', 'Q'])?.strip_prefix('=')?;
+    let (whole, fraction) = rest.split_once('.').unwrap_or((rest, ""));
+    let mut value: u16 = match whole {
+        "0" => 0,
+        "1" => 1000,
+        _ => return None,
     };
-    (best > 0.0 && best >= identity).then_some((name, bytes))
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    for (digit, factor) in fraction.bytes().zip([100, 10, 1]) {
+        value += u16::from(digit - b'0') * factor;
+    }
+    (value <= 1000).then_some(value)
 }
 
 /// Compresses what `job` names of `snapshot` unless the version has been
@@ -245,15 +266,24 @@ async fn compress_if_current(
     let work = snapshot.clone();
     let watched = service.clone();
     let started = Instant::now();
-    let compressed = tokio::task::spawn_blocking(move || {
-        let json = job.json(&work);
-        let compressed = compress_unless(&json, &|| {
-            stopping.load(Ordering::Relaxed) || !same_state(&watched.snapshot(), &work)
+    // On a thread of its own at the lowest priority: seconds of CPU for a
+    // large catalog, which answers to clients must not wait behind.
+    let (done, compressed) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("precompress".into())
+        .spawn(move || {
+            lowest_priority();
+            let json = job.json(&work);
+            let compressed = compress_unless(&json, &|| {
+                stopping.load(Ordering::Relaxed) || !same_state(&watched.snapshot(), &work)
+            });
+            let _ = done.send((json.len(), compressed));
         });
-        (json.len(), compressed)
-    })
-    .await;
-    let Ok((json, Some(compressed))) = compressed else {
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "cannot start a thread to precompress: answers stay compressed on the fly");
+        return false;
+    }
+    let Ok((json, Some(compressed))) = compressed.await else {
         job.counter(service, "superseded").inc();
         return false;
     };
@@ -273,6 +303,17 @@ async fn compress_if_current(
     job.keep(&snapshot, compressed);
     job.counter(service, "ready").inc();
     true
+}
+
+/// Gives the calling thread the lowest scheduling priority (nice 19: on
+/// Linux a thread's own), so that it takes only CPU time the others leave.
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its arguments; `who` 0 is the calling
+    // thread on Linux.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
 }
 
 /// Whether `now` holds the state `then` did: the same version of the same
@@ -341,6 +382,25 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+
+    /// The precompressing thread runs at nice 19; the others keep theirs.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_compressing_thread_takes_the_lowest_priority() {
+        let nice = || {
+            // SAFETY: getpriority only reads its arguments.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+        };
+        let before = nice();
+        let inside = std::thread::spawn(move || {
+            lowest_priority();
+            nice()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(inside, 19);
+        assert_eq!(nice(), before, "only the calling thread");
+    }
 
     #[test]
     fn both_encodings_give_back_the_json() {
@@ -426,5 +486,71 @@ mod tests {
         assert_eq!(with("x-gzip"), Some("gzip"));
         assert_eq!(with("br;q=5, gzip;q=0.2"), Some("gzip"));
         assert_eq!(pick(&HeaderMap::new(), &ready).map(|(n, _)| n), None);
+    }
+
+    /// The stored copy's encoding is the one tower-http's compression layer
+    /// picks on the fly for the same request (they differed: `Q=0` was not
+    /// read as a refusal, `q=.5` was taken), so that an answer's encoding
+    /// does not depend on whether its version has settled.
+    #[tokio::test]
+    async fn the_stored_copy_is_picked_as_the_layer_picks() {
+        use tower::{Service, ServiceBuilder, ServiceExt};
+        let ready = compress(b"{}");
+        let mut layer = ServiceBuilder::new()
+            .layer(tower_http::compression::CompressionLayer::new())
+            .service_fn(|_: axum::http::Request<axum::body::Body>| async {
+                let mut response =
+                    axum::http::Response::new(axum::body::Body::from(vec![b' '; 4096]));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+                Ok::<_, std::convert::Infallible>(response)
+            });
+        for accept in [
+            "gzip;Q=0",
+            "gzip;Q=0.1, br;q=0.5",
+            "br;q=.5",
+            "br;q=0.50000",
+            "br;level=3",
+            "br;q=0.5;level=3",
+            "gzip, deflate, br, zstd",
+            "gzip",
+            "br;q=0, gzip;q=0.5",
+            "BR",
+            "identity",
+            "br;q=0, gzip;q=0",
+            "br;q=0.5, gzip;q=1",
+            "gzip;q=0.001, br;q=0.0001",
+            "gzip;q=0.8, br;q=0.8",
+            "gzip;q=0.5, br",
+            "identity;q=1, br;q=0.5",
+            "identity;q=0.5, br;q=0.5",
+            "identity;q=0, br;q=0",
+            "x-gzip",
+            "br;q=5, gzip;q=0.2",
+            "gzip;q=0., br;q=0.",
+            "gzip;q=1.000",
+            "gzip;q=1.001",
+            " gzip\t; q=0.5 ,\tbr ;\tq=0.8\t",
+            "*",
+            "zstd, deflate",
+            "",
+        ] {
+            let mut request = axum::http::Request::new(axum::body::Body::empty());
+            request
+                .headers_mut()
+                .insert(header::ACCEPT_ENCODING, accept.parse().unwrap());
+            let picked = pick(request.headers(), &ready).map(|(name, _)| name);
+            let response = layer.ready().await.unwrap().call(request).await.unwrap();
+            let on_the_fly = response
+                .headers()
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(
+                picked.map(str::to_owned),
+                on_the_fly,
+                "Accept-Encoding: {accept:?}"
+            );
+        }
     }
 }

@@ -33,10 +33,14 @@ use crate::metrics::Metrics;
 
 /// The connection-level limits (`--max-connections`,
 /// `--header-read-timeout-ms`, `--idle-timeout-ms`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Open connections (WebSocket sessions included) served normally.
     pub max_connections: usize,
+    /// Open connections from one address (IPv6: its /64), the trusted
+    /// proxies' excepted; past it a new one is closed at once. 0: no cap.
+    pub max_connections_per_address: usize,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
 }
@@ -463,6 +467,8 @@ struct Tracked {
     socket: Arc<Socket>,
     open: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
+    /// Its place under its address's cap, given back when it closes.
+    _address: Option<crate::limits::AddressSlot>,
 }
 
 impl Drop for Tracked {
@@ -572,6 +578,7 @@ pub async fn serve(
         .header_read_timeout(limits.idle_timeout + limits.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let open = Arc::new(AtomicUsize::new(0));
+    let per_address = crate::limits::PerAddress::new(limits.max_connections_per_address);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -587,6 +594,19 @@ pub async fn serve(
             },
             _ = &mut stop => break,
         };
+        // One address may not hold every connection: past its share a new
+        // one is closed without a word, as past the ceiling (a trusted
+        // proxy's carry many clients).
+        let address = if crate::limits::trusted_ip(peer.ip(), &limits.trusted_proxies) {
+            Ok(None)
+        } else {
+            per_address.take(peer.ip())
+        };
+        let Ok(address) = address else {
+            metrics.refused("connections_per_address").inc();
+            drop(stream);
+            continue;
+        };
         let count = open.fetch_add(1, Ordering::Relaxed) + 1;
         metrics.connections.inc();
         let activity = Arc::new(Activity::new());
@@ -596,6 +616,7 @@ pub async fn serve(
             socket: socket.clone(),
             open: open.clone(),
             metrics: metrics.clone(),
+            _address: address,
         };
         if count > limits.ceiling() {
             metrics.refused("connections").inc();
@@ -687,6 +708,8 @@ pub(crate) mod tests {
     fn the_connection_cap_fits_the_open_file_limit() {
         let limits = |max_connections| Limits {
             max_connections,
+            max_connections_per_address: 0,
+            trusted_proxies: Vec::new(),
             header_read_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
         };
@@ -742,6 +765,7 @@ pub(crate) mod tests {
             socket: socket.clone(),
             open: Arc::new(AtomicUsize::new(1)),
             metrics: Arc::new(Metrics::new()),
+            _address: None,
         };
         tracked.metrics.connections.inc();
         // Taken whole although the socket is full.

@@ -47,6 +47,16 @@ async fn state_has_an_etag_and_answers_304_when_unchanged() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
+    // The Vary the 200 carries, as a 304 must (RFC 9110, 15.4.5).
+    assert!(
+        again.headers().get_all(header::VARY).iter().any(|v| v
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("accept-encoding")),
+        "{:?}",
+        again.headers()
+    );
     assert!(again.bytes().await.unwrap().is_empty());
 
     // After a change the old tag no longer matches.

@@ -888,3 +888,76 @@ fn the_connection_cap_fits_under_the_open_file_limit() {
         "{log}"
     );
 }
+
+/// One address may hold `--max-connections-per-address` connections; past
+/// it a new one is closed at once, while other addresses are served; a
+/// closed connection frees its address's place.
+#[tokio::test]
+async fn one_address_cannot_hold_every_connection() {
+    let (_dir, server) = start(|c| c.max_connections_per_address = 3).await;
+    let addr: std::net::SocketAddr = server
+        .base
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = format!(
+        "/{}/version",
+        server
+            .base
+            .trim_start_matches("http://")
+            .split_once('/')
+            .unwrap()
+            .1
+    );
+    let from = |source: &str| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        socket.connect(addr)
+    };
+    // An answer to GET /version on a new connection from `source`, or
+    // none if the server closes it unanswered.
+    let version_from = |source: &'static str| {
+        let path = path.clone();
+        async move {
+            let mut stream = from(source).await.unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(request.as_bytes()).await;
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+                .await
+                .expect("answered or closed in time");
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(from("127.0.0.7").await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = version_from("127.0.0.7").await;
+    assert_eq!(
+        refused, "",
+        "a fourth from one address is closed unanswered"
+    );
+    let other = version_from("127.0.0.8").await;
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+    held.pop();
+    let mut admitted = false;
+    for _ in 0..100 {
+        if version_from("127.0.0.7").await.starts_with("HTTP/1.1 200") {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(admitted, "a closed connection's place was not freed");
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"reason="connections_per_address""#),
+        "{metrics}"
+    );
+    server.stop().await;
+}

@@ -52,10 +52,11 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
     headers.insert(header::ETAG, etag.parse().expect("hex and digits"));
     headers.insert(&SYNC_VERSION, snapshot.version().into());
     no_cache(&mut headers);
+    // On a 304 too: it carries the Vary the 200 would (RFC 9110, 15.4.5).
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if none_match(&request, &etag) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     // This version's bytes at the best levels once they are ready; before
     // that the compression layer compresses on the fly.
     if let Some(ready) = snapshot.precompressed.get()
