@@ -170,7 +170,15 @@ function QueryHooks() {
   const providerAvailability: ProviderAvailability | undefined = useProviderAvailability("openai").data;
   const keys = [providerSyncKeys.state("/api"), providerSyncKeys.modelAvailability("/api", "m"), providerSyncKeys.all];
   void [state.data?.version, provider, model, models, isConnected, all.forceSync, availability, providerAvailability, keys, keysAffectedBy];
-  return null;
+  // The README's ModelInfo: values that may be undefined passed as they are
+  // (this file is checked with exactOptionalPropertyTypes).
+  return model ? (
+    <ModelDeprecationWarning modelId={model.id} modelName={model.name}
+      deprecationDate={model.deprecation_date} sunsetDate={model.sunset_date}
+      deprecationStatus={model.deprecation_status}
+      replacementModelId={availability?.replacement_model_id}
+      replacementModelName={availability?.replacement_model_name} />
+  ) : null;
 }
 
 export function App() {

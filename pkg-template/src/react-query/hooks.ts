@@ -103,8 +103,8 @@ export function useModel(id: string | undefined): ModelSpecification | undefined
 }
 
 export interface UseModelsFromStateOptions {
-  providerId?: string;
-  excludeDeprecated?: boolean;
+  providerId?: string | undefined;
+  excludeDeprecated?: boolean | undefined;
 }
 
 /** Models from the synced state, filtered. */
@@ -122,7 +122,7 @@ export function useModelsFromState({
 
 export interface UseSyncWebSocketOptions {
   /** Every sync and connection event. */
-  onEvent?: (event: ProviderSyncEvent) => void;
+  onEvent?: ((event: ProviderSyncEvent) => void) | undefined;
 }
 
 /**

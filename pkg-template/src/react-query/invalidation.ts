@@ -9,9 +9,9 @@ export interface Affected {
   /** Provider availability answers, by provider id; `"all"` for every one. */
   providers: string[] | "all";
   /** Model answers naming this model as their replacement. */
-  replacementOf?: string;
+  replacementOf?: string | undefined;
   /** Everything (the client cannot tell what changed). */
-  everything?: boolean;
+  everything?: boolean | undefined;
 }
 
 /**

@@ -34,11 +34,11 @@ ProviderSyncContext.displayName = "ProviderSyncContext";
 
 export interface ProviderSyncProviderProps {
   /** Service options; a change of value (compared as JSON) makes a new service. */
-  config?: ProviderSyncConfig;
+  config?: ProviderSyncConfig | undefined;
   /** A service made elsewhere; the provider neither creates nor destroys it. */
-  service?: ProviderSyncServiceLike;
+  service?: ProviderSyncServiceLike | undefined;
   /** Called with every sync and connection event. */
-  onSyncEvent?: (event: ProviderSyncEvent) => void;
+  onSyncEvent?: ((event: ProviderSyncEvent) => void) | undefined;
   /**
    * The catalog the page already has, as the server's `GET /state` gave it
    * (fetched while rendering on the server). With the wasm loaded before
@@ -47,8 +47,8 @@ export interface ProviderSyncProviderProps {
    * the server and when hydrating alike, and the service then catches up
    * from its version (no `GET /state`). Read once, when the service is made.
    */
-  bootstrap?: SyncState;
-  children?: ReactNode;
+  bootstrap?: SyncState | undefined;
+  children?: ReactNode | undefined;
 }
 
 /** Services made while rendering on the server, one per state and config,

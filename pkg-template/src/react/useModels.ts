@@ -8,10 +8,10 @@ import { sameEntity, sameList, useSelected } from "./store.js";
 export type ModelCapabilityName = ModelCapability;
 
 export interface UseModelsOptions {
-  providerId?: string;
+  providerId?: string | undefined;
   /** Leave out deprecated and sunset models. */
-  excludeDeprecated?: boolean;
-  capability?: ModelCapabilityName;
+  excludeDeprecated?: boolean | undefined;
+  capability?: ModelCapabilityName | undefined;
 }
 
 const sameModels = sameList<ModelSpecification>(sameEntity);

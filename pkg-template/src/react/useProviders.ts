@@ -6,7 +6,7 @@ import { sameEntity, sameList, useSelected } from "./store.js";
 
 export interface UseProvidersOptions {
   /** Only providers that are enabled. */
-  enabledOnly?: boolean;
+  enabledOnly?: boolean | undefined;
 }
 
 const sameProviders = sameList<ProviderSyncInfo>(sameEntity);

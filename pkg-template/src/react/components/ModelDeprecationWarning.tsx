@@ -5,19 +5,19 @@ import { isLoaded, onLoaded, sunsetOutlook, type DeprecationStatus } from "../..
 
 export interface ModelDeprecationWarningProps {
   modelId: string;
-  modelName?: string;
-  deprecationDate?: string | null;
-  sunsetDate?: string | null;
+  modelName?: string | undefined;
+  deprecationDate?: string | null | undefined;
+  sunsetDate?: string | null | undefined;
   /** The model's `deprecation_status` (default `deprecated`): a `sunset`
    * model has been retired whatever its date says. */
-  deprecationStatus?: DeprecationStatus | null;
-  replacementModelId?: string | null;
-  replacementModelName?: string | null;
+  deprecationStatus?: DeprecationStatus | null | undefined;
+  replacementModelId?: string | null | undefined;
+  replacementModelName?: string | null | undefined;
   /** Shows a button to switch to the replacement. */
-  onSelectReplacement?: (replacementModelId: string) => void;
+  onSelectReplacement?: ((replacementModelId: string) => void) | undefined;
   /** "Today", for the days-to-sunset count (defaults to now). */
-  now?: Date;
-  className?: string;
+  now?: Date | undefined;
+  className?: string | undefined;
 }
 
 /**

@@ -4,15 +4,15 @@ import type { ProviderStatus } from "../../index.js";
 
 export interface ProviderUnavailableWarningProps {
   providerId: string;
-  providerName?: string;
+  providerName?: string | undefined;
   status: ProviderStatus;
   /** Why, from the provider's health. */
-  message?: string | null;
-  fallbackProviderId?: string | null;
-  fallbackProviderName?: string | null;
+  message?: string | null | undefined;
+  fallbackProviderId?: string | null | undefined;
+  fallbackProviderName?: string | null | undefined;
   /** Shows a button to switch to the fallback. */
-  onSelectFallback?: (fallbackProviderId: string) => void;
-  className?: string;
+  onSelectFallback?: ((fallbackProviderId: string) => void) | undefined;
+  className?: string | undefined;
 }
 
 const PHRASES: Record<ProviderStatus, string> = {

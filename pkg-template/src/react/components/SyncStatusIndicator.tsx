@@ -3,17 +3,17 @@
 import type { SyncStatus, Transport } from "../../index.js";
 
 export interface SyncStatusIndicatorProps {
-  status?: SyncStatus;
-  isConnected?: boolean;
-  lastSyncTime?: Date | number | null;
-  version?: number;
-  transport?: Transport;
+  status?: SyncStatus | undefined;
+  isConnected?: boolean | undefined;
+  lastSyncTime?: Date | number | null | undefined;
+  version?: number | undefined;
+  transport?: Transport | undefined;
   /** Shows a "Sync now" button that calls it (`forceSync` fits: a failure
    * it rejects with is the status's to show, not an unhandled rejection). */
-  onSync?: () => void | PromiseLike<unknown>;
+  onSync?: (() => void | PromiseLike<unknown>) | undefined;
   /** Version, transport and last sync time under the status. */
-  showDetails?: boolean;
-  className?: string;
+  showDetails?: boolean | undefined;
+  className?: string | undefined;
 }
 
 const LABELS: Record<SyncStatus, string> = {
