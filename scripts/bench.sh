@@ -21,7 +21,7 @@ want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 # fan-out holds 10k sockets: the per-address rate limits are off and the
 # connection and session caps raised (the defaults are in the README).
 export PROVIDER_SYNC_READ_RATE_LIMIT=0 PROVIDER_SYNC_ADMIN_RATE_LIMIT=0
-export PROVIDER_SYNC_MAX_CONNECTIONS=100000 PROVIDER_SYNC_MAX_WS_SESSIONS=100000 PROVIDER_SYNC_MAX_WS_SESSIONS_PER_ADDRESS=0
+export PROVIDER_SYNC_MAX_CONNECTIONS=100000 PROVIDER_SYNC_MAX_WS_SESSIONS=100000 PROVIDER_SYNC_MAX_WS_SESSIONS_PER_ADDRESS=0 PROVIDER_SYNC_MAX_CONNECTIONS_PER_ADDRESS=0
 
 cargo build --release -p provider-sync-server -p provider-sync-bench -p provider-sync-testbed
 
