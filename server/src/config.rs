@@ -118,12 +118,10 @@ pub struct Config {
     /// Open connections from one client address (IPv6: its /64; the
     /// `--trusted-proxies` excepted), so that one address cannot hold every
     /// connection; past it a new one is closed at once. `0`: no limit.
-    #[arg(
-        long,
-        env = "PROVIDER_SYNC_MAX_CONNECTIONS_PER_ADDRESS",
-        default_value_t = 1_024
-    )]
-    pub max_connections_per_address: usize,
+    /// Default: 1024, or a quarter of `--max-connections` (as fitted to the
+    /// open-file limit) when that is less.
+    #[arg(long, env = "PROVIDER_SYNC_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
 
     /// Open WebSocket sessions; past it an upgrade is answered 503 with
     /// `Retry-After` (the SDK then backs off or polls).

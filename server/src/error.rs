@@ -318,12 +318,18 @@ where
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self> {
         // A compressed body would be read as JSON text and fail as bad
         // syntax (an unknown coding was ignored): the coding is refused.
-        if let Some(coding) = request.headers().get(header::CONTENT_ENCODING)
-            && !coding.as_bytes().eq_ignore_ascii_case(b"identity")
-        {
+        // Every coding named, in every Content-Encoding header.
+        let coded = request
+            .headers()
+            .get_all(header::CONTENT_ENCODING)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .find(|coding| !coding.eq_ignore_ascii_case(b"identity"));
+        if let Some(coding) = coded {
             return Err(Self::Rejection::UnsupportedMediaType(format!(
                 "the body's Content-Encoding {} is not supported: send the JSON uncompressed",
-                String::from_utf8_lossy(coding.as_bytes())
+                String::from_utf8_lossy(coding)
             )));
         }
         // Content type (415), size (413) and syntax (400) first; a key

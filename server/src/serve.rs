@@ -38,8 +38,9 @@ pub struct Limits {
     /// Open connections (WebSocket sessions included) served normally.
     pub max_connections: usize,
     /// Open connections from one address (IPv6: its /64), the trusted
-    /// proxies' excepted; past it a new one is closed at once. 0: no cap.
-    pub max_connections_per_address: usize,
+    /// proxies' excepted; past it a new one is closed at once. 0: no cap;
+    /// none given: [`Limits::per_address`]'s default.
+    pub max_connections_per_address: Option<usize>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
@@ -51,6 +52,14 @@ impl Limits {
     /// the process's file descriptors.
     pub fn ceiling(&self) -> usize {
         ceiling_of(self.max_connections)
+    }
+
+    /// The cap per address: as given, else 1024 or a quarter of the cap on
+    /// all connections when that is less (one address never holds them
+    /// all); 0 for none.
+    pub fn per_address(&self) -> usize {
+        self.max_connections_per_address
+            .unwrap_or_else(|| (self.max_connections / 4).clamp(1, 1024))
     }
 }
 
@@ -70,10 +79,17 @@ impl Limits {
         {
             let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
                 Ok(open_files) => open_files,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot read the open-file limit: --max-connections taken as given");
-                    return self;
-                }
+                // Not raised (a sandbox may refuse it): the limit as it is.
+                Err(err) => match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+                    Ok((soft, _)) => {
+                        tracing::warn!(error = %err, open_files = soft, "cannot raise the open-file limit: the connection cap fits the current one");
+                        soft
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read the open-file limit: --max-connections taken as given");
+                        return self;
+                    }
+                },
             };
             let fitting = fitting_connections(open_files);
             if fitting < self.max_connections {
@@ -578,7 +594,7 @@ pub async fn serve(
         .header_read_timeout(limits.idle_timeout + limits.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let open = Arc::new(AtomicUsize::new(0));
-    let per_address = crate::limits::PerAddress::new(limits.max_connections_per_address);
+    let per_address = crate::limits::PerAddress::new(limits.per_address());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -708,7 +724,7 @@ pub(crate) mod tests {
     fn the_connection_cap_fits_the_open_file_limit() {
         let limits = |max_connections| Limits {
             max_connections,
-            max_connections_per_address: 0,
+            max_connections_per_address: None,
             trusted_proxies: Vec::new(),
             header_read_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
@@ -726,6 +742,14 @@ pub(crate) mod tests {
         }
         assert_eq!(fitting_connections(1024), 717);
         assert_eq!(fitting_connections(200), 56);
+        // The default cap per address is at most a quarter of the fitted
+        // cap: one address cannot take every connection there either.
+        assert_eq!(limits(16_384).per_address(), 1024);
+        assert_eq!(limits(fitting_connections(1024)).per_address(), 179);
+        assert_eq!(limits(2).per_address(), 1);
+        let mut given = limits(100);
+        given.max_connections_per_address = Some(0);
+        assert_eq!(given.per_address(), 0);
     }
 
     /// A connected pair on loopback: the server's side as a [`Socket`], and

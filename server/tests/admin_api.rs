@@ -1198,6 +1198,21 @@ async fn duplicate_keys_and_compressed_bodies_are_refused() {
         assert_eq!(error["error"]["code"], "unsupported_media_type");
         assert!(error["error"]["message"].as_str().unwrap().contains(coding));
     }
+    // A coding after identity, in a list or in a second header.
+    for codings in [&["identity, gzip"][..], &["identity", "gzip"]] {
+        let mut request = server
+            .admin(Method::POST, "/providers")
+            .header(header::CONTENT_TYPE, "application/json");
+        for coding in codings {
+            request = request.header(header::CONTENT_ENCODING, *coding);
+        }
+        let response = request
+            .body(r#"{"id":"x","name":"y"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 415, "{codings:?}");
+    }
     assert_eq!(server.version().await, before);
     let sync = server
         .http

@@ -203,7 +203,12 @@ async fn a_declared_body_past_the_limit_is_refused_before_it_comes() {
 
 #[tokio::test]
 async fn past_the_connection_cap_requests_get_503_and_the_probes_answer() {
-    let (_dir, server) = start(|c| c.max_connections = 3).await;
+    let (_dir, server) = start(|c| {
+        c.max_connections = 3;
+        // One loopback address stands in for many clients.
+        c.max_connections_per_address = Some(0);
+    })
+    .await;
     let addr = server.server.addr();
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -255,7 +260,12 @@ async fn past_the_connection_cap_requests_get_503_and_the_probes_answer() {
 
 #[tokio::test]
 async fn the_503_past_the_connection_cap_carries_a_request_id() {
-    let (_dir, server) = start(|c| c.max_connections = 1).await;
+    let (_dir, server) = start(|c| {
+        c.max_connections = 1;
+        // One loopback address stands in for many clients.
+        c.max_connections_per_address = Some(0);
+    })
+    .await;
     let addr = server.server.addr();
     let mut held = TcpStream::connect(addr).await.unwrap();
     let (code, _) = raw_request(&mut held, "/api/provider-sync/version", "").await;
@@ -824,7 +834,13 @@ fn the_connection_cap_fits_under_the_open_file_limit() {
         .arg(r#"ulimit -n 200 && exec "$0" "$@""#)
         .arg(env!("CARGO_BIN_EXE_provider-sync-server"))
         .args(["--bind", "127.0.0.1:0", "--database", db.to_str().unwrap()])
-        .args(["--read-rate-limit", "0"])
+        // One loopback address stands in for many clients here.
+        .args([
+            "--read-rate-limit",
+            "0",
+            "--max-connections-per-address",
+            "0",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -894,7 +910,7 @@ fn the_connection_cap_fits_under_the_open_file_limit() {
 /// closed connection frees its address's place.
 #[tokio::test]
 async fn one_address_cannot_hold_every_connection() {
-    let (_dir, server) = start(|c| c.max_connections_per_address = 3).await;
+    let (_dir, server) = start(|c| c.max_connections_per_address = Some(3)).await;
     let addr: std::net::SocketAddr = server
         .base
         .trim_start_matches("http://")
