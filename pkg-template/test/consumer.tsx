@@ -60,6 +60,19 @@ import {
 } from "provider-sync/react-query";
 
 const config: ProviderSyncConfig = { apiBaseUrl: "/api/provider-sync", pollingInterval: 30_000, logLevel: "info" };
+// Values that may be undefined, passed as they are (this file is checked
+// with exactOptionalPropertyTypes): an environment variable, an optional token.
+declare const fromEnvironment: string | undefined;
+declare const maybeToken: (() => string) | undefined;
+export const maybeConfig: ProviderSyncConfig = {
+  apiBaseUrl: fromEnvironment,
+  wsUrl: fromEnvironment,
+  cacheTtl: undefined,
+  bootstrap: undefined,
+  headers: undefined,
+  getToken: maybeToken,
+  credentials: undefined,
+};
 const filter: ModelFilter = { provider_id: "openai", capability: "vision" };
 
 export async function plain(): Promise<number> {

@@ -12,7 +12,8 @@ const message = (e) =>
 // `url` resolved against the page (or a worker's location; elsewhere
 // against http://localhost/), a socket's with a ws(s) scheme where it was
 // http(s); undefined if it is not an http(s) URL (a socket's: ws(s)), or
-// has a query or fragment (paths and the socket's query are added to it).
+// has a fragment, or (not a socket's) a query: paths are added to it (the
+// socket's query is added to its own).
 export function resolveUrl(url, socket) {
   let resolved;
   try {
@@ -23,7 +24,7 @@ export function resolveUrl(url, socket) {
   if (socket && /^https?:$/.test(resolved.protocol)) {
     resolved.protocol = resolved.protocol === "https:" ? "wss:" : "ws:";
   }
-  return (socket ? /^wss?:$/ : /^https?:$/).test(resolved.protocol) && !/[?#]/.test(resolved.href)
+  return (socket ? /^wss?:$/ : /^https?:$/).test(resolved.protocol) && !(socket ? /#/ : /[?#]/).test(resolved.href)
     ? resolved.href
     : undefined;
 }

@@ -35,57 +35,57 @@ pub enum LogLevel {
 pub struct ProviderSyncConfig {
     /// Base URL of the REST API; relative URLs resolve against the page.
     /// Default `/api/provider-sync`.
-    #[tsify(optional)]
+    #[tsify(optional, type = "string | undefined")]
     pub api_base_url: Option<String>,
     /// WebSocket URL; default `apiBaseUrl` + `/ws` with a ws/wss scheme.
-    #[tsify(optional)]
+    #[tsify(optional, type = "string | undefined")]
     pub ws_url: Option<String>,
     /// Use the WebSocket (default true); false polls only.
-    #[tsify(optional)]
+    #[tsify(optional, type = "boolean | undefined")]
     pub enable_web_socket: Option<bool>,
     /// Milliseconds between `GET /version` checks when polling (default 30000).
-    #[tsify(optional)]
+    #[tsify(optional, type = "number | undefined")]
     pub polling_interval: Option<f64>,
     /// Failed WebSocket attempts before falling back to polling (default 5).
-    #[tsify(optional)]
+    #[tsify(optional, type = "number | undefined")]
     pub max_reconnect_attempts: Option<u32>,
     /// First reconnect delay ceiling in ms (default 1000).
-    #[tsify(optional)]
+    #[tsify(optional, type = "number | undefined")]
     pub reconnect_base_delay: Option<f64>,
     /// Largest reconnect delay in ms (default 30000).
-    #[tsify(optional)]
+    #[tsify(optional, type = "number | undefined")]
     pub reconnect_max_delay: Option<f64>,
     /// Client heartbeat period in ms (default 25000); a link silent for two
     /// periods is treated as dead.
-    #[tsify(optional)]
+    #[tsify(optional, type = "number | undefined")]
     pub heartbeat_interval: Option<f64>,
     /// Requests taking longer (ms) are aborted (default 10000).
-    #[tsify(optional)]
+    #[tsify(optional, type = "number | undefined")]
     pub sync_timeout: Option<f64>,
     /// Include deprecated and sunset models in `getModels()` (default false).
-    #[tsify(optional)]
+    #[tsify(optional, type = "boolean | undefined")]
     pub include_deprecated: Option<bool>,
     /// Keep the state in IndexedDB and start from it (default true).
-    #[tsify(optional)]
+    #[tsify(optional, type = "boolean | undefined")]
     pub enable_cache: Option<bool>,
     /// How old (ms) a cached state may be to be used at start (default 300000).
-    #[tsify(optional)]
+    #[tsify(optional, type = "number | undefined")]
     pub cache_ttl: Option<f64>,
     /// Console logging (default `warn`).
-    #[tsify(optional)]
+    #[tsify(optional, type = "LogLevel | undefined")]
     pub log_level: Option<LogLevel>,
     /// Share one connection among the tabs of this origin that sync from
     /// the same server (default true): one tab (elected with Web Locks)
     /// holds the WebSocket or the poller and writes the cache; the others
     /// follow it over a BroadcastChannel. False: this service connects by
     /// itself.
-    #[tsify(optional)]
+    #[tsify(optional, type = "boolean | undefined")]
     pub share_connection: Option<bool>,
     /// A state the page already has, as the server's `GET /state` gave it
     /// (for example fetched while rendering on the server): the service
     /// shows it at once, before `initialize()`, and then catches up from its
     /// version with `POST /sync` (no `GET /state`, no IndexedDB read).
-    #[tsify(optional)]
+    #[tsify(optional, type = "SyncState | undefined")]
     #[serde(default)]
     pub bootstrap: Option<provider_sync_protocol::SyncState>,
 }

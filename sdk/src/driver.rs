@@ -172,7 +172,7 @@ impl Urls {
                     "\"",
                     url,
                     if socket {
-                        "\" is not a ws(s) or http(s) URL without a query or fragment"
+                        "\" is not a ws(s) or http(s) URL without a fragment"
                     } else {
                         "\" is not an http(s) URL without a query or fragment"
                     },

@@ -605,6 +605,12 @@ impl Core {
     /// A follower's inputs; gives back those handled as for any tab. Network
     /// answers and timers left over from leading are dropped.
     fn follow(&mut self, input: Input, out: &mut Vec<Command>) -> Option<Input> {
+        // The leader's resync it handed on covers the state it sends right
+        // after (a full replace); anything else first (events, its status:
+        // a resync repaired by events) ends it.
+        if !matches!(input, Input::LeaderState(_) | Input::LeaderResynced) {
+            self.resync_told = false;
+        }
         match input {
             Input::Lead => {
                 self.following = false;

@@ -27,31 +27,31 @@ export type ProviderSyncEvent = SyncEvent | ConnectionEvent;
 /** Credentials, for apps behind a login (merged into the config's type). */
 export interface ProviderSyncConfig {
   /** Sent with every request (an API key, a tenant, …). */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** Called before each request and connection: its token is sent as
    * `Authorization: Bearer <token>`, and on the WebSocket (which cannot
    * carry headers) as the `access_token` query parameter. Without it, a
    * bearer token in `headers.Authorization` goes there. */
-  getToken?: () => string | null | undefined | Promise<string | null | undefined>;
+  getToken?: (() => string | null | undefined | Promise<string | null | undefined>) | undefined;
   /** `fetch`'s credentials mode: `"omit"`, `"same-origin"` (the browser's
    * default) or `"include"` (cookies to another origin). */
-  credentials?: "omit" | "same-origin" | "include";
+  credentials?: "omit" | "same-origin" | "include" | undefined;
 }
 
 /** What `getModels()` takes: the fields of `useModels()`. Every field
  * narrows the result (`deprecated: true` with `excludeDeprecated`: none). Deprecated models are left out unless the config has
  * `includeDeprecated` or the query asks for them (`deprecated: true`). */
 export interface ModelQuery {
-  providerId?: string;
-  capability?: ModelCapability;
+  providerId?: string | undefined;
+  capability?: ModelCapability | undefined;
   /** Leave out deprecated and sunset models. */
-  excludeDeprecated?: boolean;
+  excludeDeprecated?: boolean | undefined;
   /** true: only deprecated or sunset models; false: only active ones. */
-  deprecated?: boolean;
+  deprecated?: boolean | undefined;
   /** Text in the model's id or name, ignoring ASCII case. */
-  search?: string;
+  search?: string | undefined;
   /** The snake_case name of `providerId`, still accepted. */
-  provider_id?: string;
+  provider_id?: string | undefined;
 }
 "#;
 

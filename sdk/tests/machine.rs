@@ -1437,6 +1437,21 @@ fn a_follower_tells_a_leaders_resync_once() {
             reason: "epoch_changed".into()
         }]
     );
+    // A resync the leader repaired with events (its word, then its status,
+    // no state): a state that comes later is announced all the same.
+    core.handle(Input::LeaderResynced, 4.0, 0.5);
+    core.handle(
+        Input::LeaderMirror(mirror(SyncStatus::Synced, Transport::Websocket)),
+        4.1,
+        0.5,
+    );
+    let out = core.handle(Input::LeaderState(other.states[3].clone()), 5.0, 0.5);
+    assert_eq!(
+        connection_events(&out),
+        vec![&ConnectionEvent::Resynced {
+            reason: "epoch_changed".into()
+        }]
+    );
 }
 
 #[test]

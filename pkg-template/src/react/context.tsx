@@ -59,13 +59,15 @@ export interface ProviderSyncProviderProps {
 const serverServices = new Map<string, ProviderSyncService>();
 const SERVER_SERVICES = 4;
 const FREE_AFTER_MS = 60_000;
-/** Services let go and waiting to be freed. At most this many wait: when
- * states come faster (a catalog reload writes thousands of versions in
- * seconds, each rendered with its own bootstrap), the oldest waiting is
- * freed at once, so wasm memory holds at most SERVER_SERVICES +
- * FREE_WAITING copies of the catalog however fast it changes. */
-const freeWaiting: Array<{ service: ProviderSyncService; timer: ReturnType<typeof setTimeout> }> = [];
+/** Services let go and waiting to be freed. When more than FREE_WAITING
+ * wait (states come fast: an admin script writing a version a request,
+ * each page rendered with its own bootstrap), those let go at least
+ * FREE_SOON_MS ago are freed at once rather than a minute later, so wasm
+ * memory holds the copies of about ten seconds of states, not of a minute.
+ * Never sooner: a streaming render (Suspense) may still be reading one. */
+const freeWaiting: Array<{ service: ProviderSyncService; since: number; timer: ReturnType<typeof setTimeout> }> = [];
 const FREE_WAITING = 8;
+const FREE_SOON_MS = 10_000;
 
 function freeLater(service: ProviderSyncService): void {
   const timer = setTimeout(() => {
@@ -74,8 +76,9 @@ function freeLater(service: ProviderSyncService): void {
     service.free();
   }, FREE_AFTER_MS);
   (timer as unknown as { unref?: () => void }).unref?.(); // Node: the timer does not keep a server alive.
-  freeWaiting.push({ service, timer });
-  while (freeWaiting.length > FREE_WAITING) {
+  const now = Date.now();
+  freeWaiting.push({ service, since: now, timer });
+  while (freeWaiting.length > FREE_WAITING && now - freeWaiting[0]!.since >= FREE_SOON_MS) {
     const oldest = freeWaiting.shift()!;
     clearTimeout(oldest.timer);
     oldest.service.free();
