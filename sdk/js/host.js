@@ -32,6 +32,19 @@ export function resolveUrl(url, socket) {
 export const log = (level, text) =>
   console[["error", "warn", "info", "debug"][level - 1] ?? "debug"](text);
 
+// ---- the config's options (sdk/src/fields.rs)
+// The first own property of `object` that is none of `known` (the names the
+// SDK read, joined by commas) nor of the credentials' options (read here):
+// a misspelt option is warned of rather than ignored.
+export function unknownOption(object, known) {
+  const names = new Set([...known.split(","), "headers", "getToken", "credentials"]);
+  try {
+    return Object.keys(object).find((key) => !names.has(key));
+  } catch {
+    return undefined;
+  }
+}
+
 // ---- listeners (sdk/src/listeners.rs)
 // A service's `subscribe` (0) and `onEvent` (1) listeners. Each
 // subscription is its own entry (the same function twice is called twice);

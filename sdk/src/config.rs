@@ -124,11 +124,14 @@ fn positive(field: &'static str, value: Option<f64>, default: f64) -> Result<f64
 impl ProviderSyncConfig {
     /// Reads the object a page passed, field by field.
     #[cfg(target_arch = "wasm32")]
-    pub(crate) fn from_js(value: wasm_bindgen::JsValue) -> Result<Self, SdkError> {
+    /// Also gives the first property that is no option (misspelt), to warn of.
+    pub(crate) fn from_js(
+        value: wasm_bindgen::JsValue,
+    ) -> Result<(Self, Option<String>), SdkError> {
         use LogLevel::*;
         let read = || {
             let fields = crate::fields::Fields::of(value)?;
-            Ok(Self {
+            let config = Self {
                 api_base_url: fields.string("apiBaseUrl")?,
                 ws_url: fields.string("wsUrl")?,
                 enable_web_socket: fields.boolean("enableWebSocket")?,
@@ -150,7 +153,8 @@ impl ProviderSyncConfig {
                     .map(|at| [Silent, Error, Warn, Info, Debug][at]),
                 bootstrap: fields.state("bootstrap")?,
                 share_connection: fields.boolean("shareConnection")?,
-            })
+            };
+            Ok((config, fields.unknown()))
         };
         read().map_err(|e: crate::fields::FieldError| SdkError::Config {
             field: e.field,

@@ -671,7 +671,7 @@ impl Driver {
         )
     }
 
-    fn log(&self, level: LogLevel, message: &str) {
+    pub(crate) fn log(&self, level: LogLevel, message: &str) {
         if level > self.core.borrow().settings().log_level || level == LogLevel::Silent {
             return;
         }

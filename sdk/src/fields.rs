@@ -15,14 +15,23 @@ pub(crate) struct FieldError {
 /// What an object does not have, it has as "not set"; a value that is not an
 /// object at all is refused.
 #[derive(Debug)]
-pub(crate) struct Fields(JsValue);
+pub(crate) struct Fields(JsValue, std::cell::RefCell<Vec<&'static str>>);
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    /// The first own property of `object` not among `known` (names joined
+    /// by commas) nor the credentials' (read by the snippet).
+    #[wasm_bindgen(js_name = unknownOption)]
+    fn unknown_option(object: &JsValue, known: &str) -> Option<String>;
+}
 
 type Field<T> = Result<Option<T>, FieldError>;
 
 impl Fields {
     pub(crate) fn of(value: JsValue) -> Result<Self, FieldError> {
         if value.is_object() {
-            Ok(Self(value))
+            Ok(Self(value, Default::default()))
         } else {
             Err(FieldError {
                 field: "the value",
@@ -46,9 +55,17 @@ impl Fields {
     /// The field's value, unless `undefined` or `null`. Not inlined: one
     /// copy for every field read.
     #[inline(never)]
-    fn value(&self, field: &str) -> Option<JsValue> {
+    fn value(&self, field: &'static str) -> Option<JsValue> {
+        self.1.borrow_mut().push(field);
         let value = Reflect::get(&self.0, &JsValue::from_str(field)).unwrap_or(JsValue::UNDEFINED);
         (!value.is_undefined() && !value.is_null()).then_some(value)
+    }
+
+    /// The first property of the object that no read asked for (a misspelt
+    /// option, otherwise ignored without a word).
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn unknown(&self) -> Option<String> {
+        unknown_option(&self.0, &self.1.borrow().join(","))
     }
 
     #[inline(never)]

@@ -10,7 +10,7 @@ use provider_sync_protocol::{ModelCapability, ModelFilter, ModelSpecification};
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
 
-use crate::config::ProviderSyncConfig;
+use crate::config::{LogLevel, ProviderSyncConfig};
 use crate::driver::Driver;
 use crate::fields::{FieldError, Fields};
 use crate::listeners::Kind;
@@ -68,9 +68,12 @@ pub struct ProviderSyncService {
     driver: Rc<Driver>,
 }
 
-fn config_of(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncConfig, JsError> {
+/// The config, and the first property of it that is no option.
+fn config_of(
+    config: Option<Ts<ProviderSyncConfig>>,
+) -> Result<(ProviderSyncConfig, Option<String>), JsError> {
     match config {
-        None => Ok(ProviderSyncConfig::default()),
+        None => Ok((ProviderSyncConfig::default(), None)),
         Some(ts) => Ok(ProviderSyncConfig::from_js(ts.js_value())?),
     }
 }
@@ -130,8 +133,14 @@ impl ProviderSyncService {
     #[wasm_bindgen(constructor)]
     pub fn new(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncService, JsError> {
         let auth = crate::auth::Auth::read(&config.as_ref().map(Ts::js_value).unwrap_or_default())?;
-        let config = config_of(config)?;
+        let (config, unknown) = config_of(config)?;
         let driver = Driver::new(config.settings()?, auth)?;
+        if let Some(name) = unknown {
+            driver.log(
+                LogLevel::Warn,
+                &crate::json::concat(&["ignored the config's \"", &name, "\": no such option"]),
+            );
+        }
         if let Some(state) = config.bootstrap {
             driver.bootstrap(state);
         }

@@ -1015,6 +1015,43 @@ fn a_bad_config_throws_an_error_naming_the_field() {
     assert!(message.contains("pollingInterval"), "{message}");
 }
 
+/// A property that is no option (a misspelt one) is warned of on the
+/// console, naming it, rather than ignored without a word; the options and
+/// the credentials' are not.
+#[wasm_bindgen_test]
+fn a_misspelt_option_is_warned_of() {
+    let console = Function::new_no_args(
+        "const seen = [], warn = console.warn;
+         console.warn = (...args) => { seen.push(args.join(' ')); };
+         return { seen, restore: () => { console.warn = warn; } };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
+    let seen = || -> Vec<String> {
+        let seen: Array = js_sys::Reflect::get(&console, &"seen".into())
+            .unwrap()
+            .unchecked_into();
+        seen.iter().map(|v| v.as_string().unwrap()).collect()
+    };
+    let made = |json: &str| ProviderSyncService::new(Some(object(json))).unwrap();
+    made(r#"{"apiBaseUrl":"/a","pollingIntervall":5000}"#).destroy();
+    let warned = seen();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("\"pollingIntervall\""), "{warned:?}");
+    made(
+        r#"{"apiBaseUrl":"/a","pollingInterval":5000,"headers":{},"credentials":"omit",
+            "logLevel":"warn","shareConnection":false,"cacheTtl":1}"#,
+    )
+    .destroy();
+    // Silent means silent.
+    made(r#"{"apiBaseUrl":"/a","logLevel":"silent","typo":1}"#).destroy();
+    assert_eq!(seen().len(), 1, "{:?}", seen());
+    let restore: Function = js_sys::Reflect::get(&console, &"restore".into())
+        .unwrap()
+        .unchecked_into();
+    restore.call0(&JsValue::NULL).unwrap();
+}
+
 /// The message of what a call threw.
 fn thrown(error: JsError) -> String {
     let error: JsValue = error.into();
