@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use provider_sync_protocol::{ProviderHealth, ProviderStatus};
+use provider_sync_protocol::{ProviderHealth, ProviderStatus, ProviderSyncInfo};
 
 use crate::clock::now_rfc3339;
 use crate::commands::change_status;
@@ -38,6 +38,8 @@ struct Track {
     results: VecDeque<bool>,
     consecutive_failures: u32,
     reading: ProviderHealth,
+    /// The status the last reading implied; none before the first.
+    status: Option<ProviderStatus>,
 }
 
 /// The latest reading of every probed provider.
@@ -58,13 +60,15 @@ impl HealthBoard {
         tracks.retain(|id, _| keep(id));
     }
 
-    /// Records one probe result and returns the status and health it implies.
+    /// Records one probe result and returns the status and health it
+    /// implies, and the status the reading before it implied (none for the
+    /// first).
     fn record(
         &self,
         provider_id: &str,
         outcome: Result<Duration, Failure>,
         settings: &ProbeSettings,
-    ) -> (ProviderStatus, ProviderHealth) {
+    ) -> (ProviderStatus, ProviderHealth, Option<ProviderStatus>) {
         let mut tracks = self.tracks.lock().expect("health board lock");
         let track = tracks.entry(provider_id.to_owned()).or_default();
         let ok = outcome.is_ok();
@@ -97,7 +101,8 @@ impl HealthBoard {
             consecutive_failures: track.consecutive_failures,
             message,
         };
-        (status, track.reading.clone())
+        let previous = track.status.replace(status.clone());
+        (status, track.reading.clone(), previous)
     }
 }
 
@@ -329,13 +334,13 @@ pub async fn probe_all(
             .probes
             .get_or_create(&ProbeLabels { result })
             .inc();
-        let (status, health) = board.record(&id, outcome, settings);
+        let (status, health, previous) = board.record(&id, outcome, settings);
         if snapshot
             .state
             .provider(&id)
             .is_some_and(|p| p.status != status)
         {
-            changes.push((id, status, health));
+            changes.push((id, status, health, previous));
         }
     }
     // The role may have moved while the probes ran.
@@ -344,21 +349,50 @@ pub async fn probe_all(
     }
     let written = service
         .write(|draft| {
-            for (id, status, health) in changes.iter().cloned() {
+            for (id, status, health, previous) in changes.iter().cloned() {
                 // Re-read: an operator may have changed it meanwhile.
                 let Some(current) = draft.state().provider(&id).cloned() else {
                     continue;
                 };
-                if current.status != status && current.status != ProviderStatus::Maintenance {
-                    tracing::info!(provider = %id, from = ?current.status, to = ?status, "provider status changed");
-                    change_status(draft, &current, status, health, true);
+                if current.status == status || current.status == ProviderStatus::Maintenance {
+                    continue;
                 }
+                if !probes_may_set(&current, draft.operator_revisions(), previous.as_ref(), &status) {
+                    tracing::debug!(provider = %id, held = ?current.status, reading = ?status, "an operator's status held against an unchanged reading");
+                    continue;
+                }
+                tracing::info!(provider = %id, from = ?current.status, to = ?status, "provider status changed");
+                change_status(draft, &current, status, health, true);
             }
             Ok(())
         })
         .await;
     if let Err(err) = written {
         tracing::error!(error = %err, "could not record provider status changes");
+    }
+}
+
+/// Whether the probes may set `current`'s status to what their reading
+/// implies (`status`; `previous`, what the reading before implied): when
+/// the status is theirs (their change is its last, as the operator
+/// revisions tell across restarts), when their reading changed, or at
+/// their first reading when the status says nothing an operator chose
+/// (`available`, `unknown`). So a status an operator set holds until the
+/// probes' reading changes: it is not silently put back at the next tick.
+fn probes_may_set(
+    current: &ProviderSyncInfo,
+    operators: &crate::revision::OperatorRevisions,
+    previous: Option<&ProviderStatus>,
+    status: &ProviderStatus,
+) -> bool {
+    let theirs = operators.of(current) < current.revision;
+    match previous {
+        _ if theirs => true,
+        Some(previous) => previous != status,
+        None => matches!(
+            current.status,
+            ProviderStatus::Available | ProviderStatus::Unknown
+        ),
     }
 }
 
@@ -480,8 +514,65 @@ mod tests {
             failures: 1,
             allow_private: false,
         };
-        let (status, health) = board.record("p", Err(Failure::Timeout), &settings);
+        let (status, health, previous) = board.record("p", Err(Failure::Timeout), &settings);
         assert_eq!(status, ProviderStatus::Unavailable);
         assert_eq!(health.message.as_deref(), Some("timeout"));
+        assert_eq!(previous, None, "the first reading");
+        let (_, _, previous) = board.record("p", Ok(Duration::ZERO), &settings);
+        assert_eq!(previous, Some(ProviderStatus::Unavailable));
+    }
+
+    /// The probes set a status that is theirs, or when their reading
+    /// changes, or at their first reading over `available`/`unknown`; an
+    /// operator's `unavailable` holds against an unchanged reading (it was
+    /// put back at the next tick), also after a restart (first reading).
+    #[test]
+    fn an_operators_status_holds_until_the_reading_changes() {
+        use ProviderStatus::*;
+        let provider = |status: ProviderStatus| ProviderSyncInfo {
+            id: "p".into(),
+            name: "P".into(),
+            display_name: "P".into(),
+            provider_type: "openai".into(),
+            base_url: None,
+            health_url: None,
+            enabled: true,
+            priority: 0,
+            status,
+            health: ProviderHealth::default(),
+            fallback_provider_id: None,
+            capabilities: vec![],
+            model_ids: vec![],
+            revision: 7,
+        };
+        let operator = crate::revision::OperatorRevisions::default();
+        let probed = crate::revision::OperatorRevisions::new([("p".to_owned(), 5)].into());
+        // The operator's own: held while the reading stays, at the first
+        // reading too; taken over once the reading changes.
+        let set = provider(Unavailable);
+        assert!(!probes_may_set(
+            &set,
+            &operator,
+            Some(&Available),
+            &Available
+        ));
+        assert!(!probes_may_set(&set, &operator, None, &Available));
+        assert!(probes_may_set(&set, &operator, Some(&Available), &Degraded));
+        // The probes' own: theirs to change at any reading.
+        assert!(probes_may_set(&set, &probed, Some(&Available), &Available));
+        assert!(probes_may_set(&set, &probed, None, &Available));
+        // A first reading over a status that says nothing chosen.
+        assert!(probes_may_set(
+            &provider(Available),
+            &operator,
+            None,
+            &Degraded
+        ));
+        assert!(probes_may_set(
+            &provider(Unknown),
+            &operator,
+            None,
+            &Available
+        ));
     }
 }

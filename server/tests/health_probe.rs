@@ -96,6 +96,25 @@ async fn probes_change_status_and_emit_events() {
     answer.store(200, Ordering::SeqCst);
     wait_for_status(&server, "watched", ProviderStatus::Available).await;
 
+    // An operator's status holds while the probes' reading stays as it was
+    // (it was put back at the next tick, the operator's message gone)...
+    let response = server
+        .admin(Method::PUT, "/providers/watched/status")
+        .json(&json!({"status": "unavailable", "message": "manual outage"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let held = server.state().await.provider("watched").unwrap().clone();
+    assert_eq!(held.status, ProviderStatus::Unavailable);
+    assert_eq!(held.health.message.as_deref(), Some("manual outage"));
+    // ...and the probes take over once their reading changes.
+    answer.store(503, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    answer.store(200, Ordering::SeqCst);
+    wait_for_status(&server, "watched", ProviderStatus::Available).await;
+
     // Maintenance set by an operator is left alone by the probes.
     server
         .admin(Method::PUT, "/providers/watched/status")
