@@ -1444,7 +1444,8 @@ impl Core {
         if !self.started {
             return;
         }
-        if self.settings.enable_websocket && self.socket == Socket::Closed {
+        if self.settings.enable_websocket && self.socket == Socket::Closed && now >= self.hold_until
+        {
             out.push(Command::ClearTimer(Timer::Reconnect));
             self.open_socket(out);
         }

@@ -511,6 +511,16 @@ fn a_failed_first_sync_rejects_then_retries_honouring_retry_after() {
     );
     assert_eq!(core.status(), SyncStatus::Error);
     assert_eq!(timer(&out, Timer::Retry), Some(7000.0));
+    // The page back online, or in view, within the server's Retry-After:
+    // nothing is sent, the socket included (it was opened at once).
+    for input in [Input::Online, Input::Visibility { visible: true }] {
+        let out = core.handle(input, 1500.0, 0.5);
+        assert!(
+            !out.iter()
+                .any(|c| matches!(c, Command::OpenSocket { .. } | Command::Fetch(_))),
+            "{out:?}"
+        );
+    }
     let retry = core.handle(Input::TimerFired(Timer::Retry), 7001.0, 0.5);
     assert_eq!(fetches(&retry), [&Request::State]);
 }
