@@ -1040,12 +1040,7 @@ fn a_second_signal_exits_without_waiting_for_requests_in_flight() {
     ]);
     let mut child = KillOnDrop(child);
     // A request whose body has not all come: in flight.
-    let addr = base
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let addr = host_of(&base);
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     stream
         .write_all(

@@ -827,13 +827,14 @@ async fn the_static_directory_serves_its_own_files_only() {
 /// reached). The binary runs under `ulimit -n 200`: room for 56.
 #[test]
 fn the_connection_cap_fits_under_the_open_file_limit() {
-    use std::io::{BufRead, Read, Write};
+    use std::io::{Read, Write};
     let (_dir, db) = temp_db();
-    let mut child = std::process::Command::new("sh")
+    let mut command = std::process::Command::new("sh");
+    command
         .arg("-c")
         .arg(r#"ulimit -n 200 && exec "$0" "$@""#)
         .arg(env!("CARGO_BIN_EXE_provider-sync-server"))
-        .args(["--bind", "127.0.0.1:0", "--database", db.to_str().unwrap()])
+        .args(["--database", db.to_str().unwrap()])
         // One loopback address stands in for many clients here.
         .args([
             "--read-rate-limit",
@@ -841,27 +842,11 @@ fn the_connection_cap_fits_under_the_open_file_limit() {
             "--max-connections-per-address",
             "0",
         ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+        .stderr(std::process::Stdio::piped());
+    let (mut child, base) = spawn_listening(command);
     let mut stderr = child.stderr.take().unwrap();
     let child = KillOnDrop(child);
-    let base = line
-        .trim()
-        .strip_prefix("provider-sync-server listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    let addr = base
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let addr = host_of(&base);
     let path = format!(
         "/{}",
         base.trim_start_matches("http://")

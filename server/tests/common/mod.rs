@@ -200,13 +200,19 @@ pub fn spawn_binary_with(
     env: &[(&str, &str)],
     stderr: std::process::Stdio,
 ) -> (std::process::Child, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"));
+    command.args(args).envs(env.iter().copied()).stderr(stderr);
+    spawn_listening(command)
+}
+
+/// Starts `command` (the server binary, or a shell that runs it) on a port
+/// of its choosing (`--bind 127.0.0.1:0` added) and waits until it says it
+/// listens: the child and its base URL.
+pub fn spawn_listening(mut command: std::process::Command) -> (std::process::Child, String) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+    let mut child = command
         .args(["--bind", "127.0.0.1:0"])
-        .args(args)
-        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
-        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -219,6 +225,15 @@ pub fn spawn_binary_with(
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
     (child, base)
+}
+
+/// The `host:port` of a base URL (`http://127.0.0.1:1234/api/provider-sync`).
+pub fn host_of(base: &str) -> String {
+    base.trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// A child process that is killed when dropped, so that a failing test
