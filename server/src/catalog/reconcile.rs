@@ -385,13 +385,23 @@ impl Catalog {
                 }
             }
         }
+        // The pointers first, knowing which providers go: a file that
+        // removes the active provider and names another moves it in one
+        // event (the removal cleared it in an event of its own first).
+        self.reconcile_pointers(
+            draft,
+            last.as_deref(),
+            adopted,
+            &gone_providers,
+            &mut kept,
+            &mut record,
+        );
         for id in &gone_models {
             commands::delete_model(draft, id, None).expect("the model exists");
         }
         for id in &gone_providers {
             commands::delete_provider(draft, id, None).expect("the provider exists");
         }
-        self.reconcile_pointers(draft, last.as_deref(), adopted, &mut kept, &mut record);
 
         draft.record_catalog(Arc::new(record));
         let mut done = Reconciled {
@@ -423,11 +433,12 @@ impl Catalog {
         draft: &mut Draft,
         last: Option<&Catalog>,
         adopted: bool,
+        going: &[String],
         kept: &mut usize,
         record: &mut Catalog,
     ) {
         let state = draft.state();
-        let exists = |id: &str| state.provider(id).is_some();
+        let exists = |id: &str| state.provider(id).is_some() && !going.iter().any(|g| g == id);
         let mut pick = |file: &Option<String>,
                         applied: Option<&Option<String>>,
                         live: &Option<String>,
@@ -779,6 +790,47 @@ context_window = 1000
             (done.added, done.updated, done.kept_edits, done.adopted),
             (2, 1, 2, true)
         );
+    }
+
+    /// A file that removes the active provider and names another moves the
+    /// pointer in one event: the removal no longer clears it in an event of
+    /// its own first.
+    #[test]
+    fn removing_the_active_provider_for_another_is_one_pointer_event() {
+        let file = Catalog::parse("c.toml", FILE).unwrap();
+        let mut draft = Draft::scratch(SyncState::default(), None);
+        file.reconcile(&mut draft);
+        let state = draft.state().clone();
+        assert_eq!(state.active_provider_id.as_deref(), Some("a"));
+        let without_a = r#"
+active_provider_id = "b"
+
+[[providers]]
+id = "b"
+name = "B"
+"#;
+        let next = Catalog::parse("c.toml", without_a).unwrap();
+        let mut draft = Draft::scratch(state, Some(Arc::new(file)));
+        next.reconcile(&mut draft);
+        let pointers: Vec<&ActiveProviderChanged> = draft
+            .events()
+            .iter()
+            .filter_map(|e| match &e.payload {
+                EventPayload::ActiveProviderChanged(change) => Some(change),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            pointers,
+            [&ActiveProviderChanged {
+                active_provider_id: Some("b".into()),
+                default_provider_id: None,
+            }],
+            "{:?}",
+            draft.events()
+        );
+        assert_eq!(draft.state().active_provider_id.as_deref(), Some("b"));
+        assert!(draft.state().provider("a").is_none());
     }
 
     /// A changed model is checked against the state it will be part of:
