@@ -1095,6 +1095,23 @@ async fn inputs_of_other_forms_than_the_documents_are_refused() {
         .await;
         assert_eq!(status, 400, "{if_match}: {error}");
     }
+    // Two header lines, a stale revision after the current one or the
+    // other way round: a list, refused (only the first line was read).
+    for lines in [
+        [format!("\"{revision}\""), "\"1\"".to_owned()],
+        ["\"1\"".to_owned(), format!("\"{revision}\"")],
+    ] {
+        let response = server
+            .admin(Method::PATCH, "/providers/p")
+            .header(header::IF_MATCH, &lines[0])
+            .header(header::IF_MATCH, &lines[1])
+            .json(&json!({"priority": 3}))
+            .send()
+            .await
+            .unwrap();
+        let (status, error) = error_of(response).await;
+        assert_eq!(status, 400, "{lines:?}: {error}");
+    }
     assert_eq!(server.version().await, before, "a refused write wrote");
     for if_match in [
         format!("\"{revision}\""),

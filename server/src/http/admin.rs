@@ -85,9 +85,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
-        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+        let mut values = parts.headers.get_all(header::IF_MATCH).iter();
+        let Some(value) = values.next() else {
             return Ok(Self(None));
         };
+        // Two header lines are a list (RFC 9110), which names no one
+        // revision: refused as a list in one line is (only the first line
+        // was read).
+        if values.next().is_some() {
+            return Err(Error::BadRequest(
+                "If-Match must name one revision such as \"3\" (or be *): it was sent more than once".into(),
+            ));
+        }
         let text = value.to_str().unwrap_or("");
         Self::parse(text).ok_or_else(|| {
             Error::BadRequest(format!(
