@@ -1444,14 +1444,30 @@ impl Core {
         if !self.started {
             return;
         }
-        if self.settings.enable_websocket && self.socket == Socket::Closed && now >= self.hold_until
-        {
+        // Within a server's Retry-After: at its end rather than now (a
+        // timer, since nothing else may come to open the socket or poll).
+        let held = self.hold_until - now;
+        if self.settings.enable_websocket && self.socket == Socket::Closed {
             out.push(Command::ClearTimer(Timer::Reconnect));
-            self.open_socket(out);
+            if held > 0.0 {
+                out.push(Command::SetTimer {
+                    timer: Timer::Reconnect,
+                    after_ms: held,
+                });
+            } else {
+                self.open_socket(out);
+            }
         }
-        if self.polling && now >= self.hold_until {
+        if self.polling {
             out.push(Command::ClearTimer(Timer::Poll));
-            out.push(Command::Fetch(Request::Version));
+            if held > 0.0 {
+                out.push(Command::SetTimer {
+                    timer: Timer::Poll,
+                    after_ms: held,
+                });
+            } else {
+                out.push(Command::Fetch(Request::Version));
+            }
         }
         if self.state.is_none() || matches!(self.status, SyncStatus::Error | SyncStatus::Stale) {
             self.request_sync(false, Ask::Page, now, out);

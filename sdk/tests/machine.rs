@@ -473,6 +473,27 @@ fn polling_only_mode_never_opens_a_socket() {
     assert_eq!(core.transport(), Transport::Polling);
     let out = core.handle(Input::TimerFired(Timer::Poll), 1001.0, 0.5);
     assert_eq!(fetches(&out), [&Request::Version]);
+    // A poll answered 503 with Retry-After, the page hidden (its poll timer
+    // cleared), then shown within the wait: the next poll comes at its end
+    // (none was ever sent again).
+    core.handle(
+        Input::RequestFailed {
+            request: RequestKind::Version,
+            error: SdkError::Http {
+                what: "GET /version",
+                status: 503,
+                retry_after_ms: Some(30_000.0),
+            },
+        },
+        1100.0,
+        0.5,
+    );
+    core.handle(Input::Visibility { visible: false }, 2000.0, 0.5);
+    let out = core.handle(Input::Visibility { visible: true }, 11_100.0, 0.5);
+    assert_eq!(fetches(&out), Vec::<&Request>::new());
+    assert_eq!(timer(&out, Timer::Poll), Some(20_000.0), "{out:?}");
+    let out = core.handle(Input::TimerFired(Timer::Poll), 31_100.0, 0.5);
+    assert_eq!(fetches(&out), [&Request::Version]);
 }
 
 #[test]
@@ -520,7 +541,14 @@ fn a_failed_first_sync_rejects_then_retries_honouring_retry_after() {
                 .any(|c| matches!(c, Command::OpenSocket { .. } | Command::Fetch(_))),
             "{out:?}"
         );
+        // ...but at its end: nothing else may come to open the socket.
+        assert_eq!(timer(&out, Timer::Reconnect), Some(5501.0), "{out:?}");
     }
+    let out = core.handle(Input::TimerFired(Timer::Reconnect), 7001.0, 0.5);
+    assert!(
+        out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
     let retry = core.handle(Input::TimerFired(Timer::Retry), 7001.0, 0.5);
     assert_eq!(fetches(&retry), [&Request::State]);
 }

@@ -101,8 +101,19 @@ impl HealthBoard {
             consecutive_failures: track.consecutive_failures,
             message,
         };
-        let previous = track.status.replace(status.clone());
-        (status, track.reading.clone(), previous)
+        (status, track.reading.clone(), track.status.clone())
+    }
+
+    /// Remembers the status each provider's latest reading implied, once it
+    /// is written (or needed no write): a reading whose write failed is
+    /// not taken as seen, so the next tick tries again.
+    fn settle(&self, readings: &[(String, ProviderStatus)]) {
+        let mut tracks = self.tracks.lock().expect("health board lock");
+        for (id, status) in readings {
+            if let Some(track) = tracks.get_mut(id) {
+                track.status = Some(status.clone());
+            }
+        }
     }
 }
 
@@ -327,6 +338,7 @@ pub async fn probe_all(
     }))
     .await;
     let mut changes = Vec::new();
+    let mut readings = Vec::new();
     for (id, outcome) in results {
         let result = if outcome.is_ok() { "ok" } else { "failed" };
         service
@@ -335,6 +347,7 @@ pub async fn probe_all(
             .get_or_create(&ProbeLabels { result })
             .inc();
         let (status, health, previous) = board.record(&id, outcome, settings);
+        readings.push((id.clone(), status.clone()));
         if snapshot
             .state
             .provider(&id)
@@ -343,8 +356,12 @@ pub async fn probe_all(
             changes.push((id, status, health, previous));
         }
     }
+    if changes.is_empty() {
+        board.settle(&readings);
+        return;
+    }
     // The role may have moved while the probes ran.
-    if changes.is_empty() || !service.store().lead(Role::Health).await {
+    if !service.store().lead(Role::Health).await {
         return;
     }
     let written = service
@@ -367,33 +384,28 @@ pub async fn probe_all(
             Ok(())
         })
         .await;
-    if let Err(err) = written {
-        tracing::error!(error = %err, "could not record provider status changes");
+    match written {
+        Ok(_) => board.settle(&readings),
+        Err(err) => tracing::error!(error = %err, "could not record provider status changes"),
     }
 }
 
 /// Whether the probes may set `current`'s status to what their reading
-/// implies (`status`; `previous`, what the reading before implied): when
-/// the status is theirs (their change is its last, as the operator
-/// revisions tell across restarts), when their reading changed, or at
-/// their first reading when the status says nothing an operator chose
-/// (`available`, `unknown`). So a status an operator set holds until the
-/// probes' reading changes: it is not silently put back at the next tick.
+/// implies (`status`; `previous`, what the reading before implied, none at
+/// their first): when the status is theirs (no operator change since
+/// theirs), when their reading changed (their first reading counts: after a
+/// restart, a move of the probes to another instance, a provider enabled
+/// again), or over `unknown`. So a status an operator set holds while the
+/// reading stays as it was: it is not silently put back at the next tick.
 fn probes_may_set(
     current: &ProviderSyncInfo,
     operators: &crate::revision::OperatorRevisions,
     previous: Option<&ProviderStatus>,
     status: &ProviderStatus,
 ) -> bool {
-    let theirs = operators.of(current) < current.revision;
-    match previous {
-        _ if theirs => true,
-        Some(previous) => previous != status,
-        None => matches!(
-            current.status,
-            ProviderStatus::Available | ProviderStatus::Unknown
-        ),
-    }
+    operators.of(current) < current.revision
+        || previous != Some(status)
+        || current.status == ProviderStatus::Unknown
 }
 
 /// Runs the probes until shutdown.
@@ -518,6 +530,10 @@ mod tests {
         assert_eq!(status, ProviderStatus::Unavailable);
         assert_eq!(health.message.as_deref(), Some("timeout"));
         assert_eq!(previous, None, "the first reading");
+        // Not written (the store failed): not taken as seen.
+        let (_, _, previous) = board.record("p", Err(Failure::Timeout), &settings);
+        assert_eq!(previous, None);
+        board.settle(&[("p".to_owned(), ProviderStatus::Unavailable)]);
         let (_, _, previous) = board.record("p", Ok(Duration::ZERO), &settings);
         assert_eq!(previous, Some(ProviderStatus::Unavailable));
     }
@@ -547,8 +563,10 @@ mod tests {
         };
         let operator = crate::revision::OperatorRevisions::default();
         let probed = crate::revision::OperatorRevisions::new([("p".to_owned(), 5)].into());
-        // The operator's own: held while the reading stays, at the first
-        // reading too; taken over once the reading changes.
+        // The operator's own: held while the reading stays; taken over once
+        // the reading changes, or at a first reading (after a restart, a
+        // move of the probes, a provider enabled again: where an edit of
+        // another field left the probes' own status stuck).
         let set = provider(Unavailable);
         assert!(!probes_may_set(
             &set,
@@ -556,22 +574,16 @@ mod tests {
             Some(&Available),
             &Available
         ));
-        assert!(!probes_may_set(&set, &operator, None, &Available));
         assert!(probes_may_set(&set, &operator, Some(&Available), &Degraded));
+        assert!(probes_may_set(&set, &operator, None, &Available));
         // The probes' own: theirs to change at any reading.
         assert!(probes_may_set(&set, &probed, Some(&Available), &Available));
-        assert!(probes_may_set(&set, &probed, None, &Available));
-        // A first reading over a status that says nothing chosen.
-        assert!(probes_may_set(
-            &provider(Available),
-            &operator,
-            None,
-            &Degraded
-        ));
+        // `unknown` (a provider deleted and made again under its id between
+        // two readings) is always theirs to replace.
         assert!(probes_may_set(
             &provider(Unknown),
             &operator,
-            None,
+            Some(&Available),
             &Available
         ));
     }

@@ -115,6 +115,26 @@ async fn probes_change_status_and_emit_events() {
     answer.store(200, Ordering::SeqCst);
     wait_for_status(&server, "watched", ProviderStatus::Available).await;
 
+    // The probes' own status, then an operator's edit of another field (a
+    // provider disabled during the outage, enabled again once it is over):
+    // the probes still bring it back (it stayed unavailable for good).
+    answer.store(503, Ordering::SeqCst);
+    wait_for_status(&server, "watched", ProviderStatus::Unavailable).await;
+    for enabled in [false, true] {
+        if enabled {
+            answer.store(200, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let response = server
+            .admin(Method::PATCH, "/providers/watched")
+            .json(&json!({ "enabled": enabled }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    wait_for_status(&server, "watched", ProviderStatus::Available).await;
+
     // Maintenance set by an operator is left alone by the probes.
     server
         .admin(Method::PUT, "/providers/watched/status")
