@@ -63,12 +63,19 @@ pub async fn upgrade(
     connection: Option<Extension<Connection>>,
     client: Option<Extension<ClientAddr>>,
     version: axum::http::Version,
+    headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Error> {
     let ws = ws.map_err(|rejection| match rejection {
-        WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_) => Error::UpgradeRequired(
+        // A version other than 13 (RFC 6455, 4.4); a missing one is a bad
+        // request like any missing header.
+        WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_)
+            if headers.contains_key(axum::http::header::SEC_WEBSOCKET_VERSION) =>
+        {
+            Error::UpgradeRequired(
             "this server speaks version 13 of the WebSocket protocol (RFC 6455): send Sec-WebSocket-Version: 13".into(),
-        ),
+            )
+        }
         rejection => Error::BadRequest(format!(
             "{}: connect with a WebSocket client",
             rejection.body_text()
