@@ -438,9 +438,12 @@ async fn another_websocket_version_gets_426_naming_13() {
     assert!(old.starts_with("http/1.1 426"), "{old}");
     assert!(old.contains("\r\nsec-websocket-version: 13\r\n"), "{old}");
     assert!(old.contains("\"code\":\"upgrade_required\""), "{old}");
-    // A missing version is a bad request, as any missing header.
+    // A missing or malformed version is a bad request, as any bad header.
     let missing = answer("Upgrade: websocket\r\nConnection: Upgrade\r\n").await;
     assert!(missing.starts_with("http/1.1 400"), "{missing}");
+    let malformed =
+        answer("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: {}\r\n").await;
+    assert!(malformed.starts_with("http/1.1 400"), "{malformed}");
     let plain = answer("").await;
     assert!(plain.starts_with("http/1.1 400"), "{plain}");
     server.stop().await;

@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
         WsQuery,
         ("Connection" = String, Header, description = "Names `upgrade`, as every WebSocket client sends it"),
         ("Upgrade" = String, Header, description = "`websocket`"),
-        ("Sec-WebSocket-Version" = String, Header, description = "`13`"),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`; another version gets 426"),
         ("Sec-WebSocket-Key" = String, Header, description = "The client's nonce (RFC 6455)"),
     ),
     responses(
@@ -67,10 +67,15 @@ pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Error> {
     let ws = ws.map_err(|rejection| match rejection {
-        // A version other than 13 (RFC 6455, 4.4); a missing one is a bad
-        // request like any missing header.
+        // A version other than 13 (RFC 6455, 4.4: a number); a missing or
+        // malformed one is a bad request like any bad header.
         WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_)
-            if headers.contains_key(axum::http::header::SEC_WEBSOCKET_VERSION) =>
+            if headers
+                .get(axum::http::header::SEC_WEBSOCKET_VERSION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.bytes().all(|b| b.is_ascii_digit()) && v.parse::<i32>().is_ok()
+                }) =>
         {
             Error::UpgradeRequired(
             "this server speaks version 13 of the WebSocket protocol (RFC 6455): send Sec-WebSocket-Version: 13".into(),
