@@ -336,7 +336,9 @@ async fn one_address_cannot_take_every_websocket_session() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let (_dir, server) = start(|c| {
         c.max_ws_sessions_per_address = 2;
-        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        // The test's own address is the proxy; the clients it names are
+        // other loopback addresses (nothing is sent to them).
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     let from = |client: &str| {
@@ -346,9 +348,9 @@ async fn one_address_cannot_take_every_websocket_session() {
             .insert("x-forwarded-for", client.parse().unwrap());
         tokio_tungstenite::connect_async(request)
     };
-    let first = from("203.0.113.7").await.expect("first session");
-    let _second = from("203.0.113.7").await.expect("second session");
-    let refused = from("203.0.113.7")
+    let first = from("127.0.0.7").await.expect("first session");
+    let _second = from("127.0.0.7").await.expect("second session");
+    let refused = from("127.0.0.7")
         .await
         .expect_err("a third from one address");
     let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
@@ -358,19 +360,14 @@ async fn one_address_cannot_take_every_websocket_session() {
     assert_eq!(response.headers()["retry-after"], "10");
     let body = String::from_utf8(response.body().clone().unwrap_or_default()).unwrap();
     assert!(body.contains("--max-ws-sessions-per-address"), "{body}");
-    // IPv6: one /64 is one address.
-    let _v6 = from("2001:db8:1:2::1").await.expect("an IPv6 client");
-    let _v6b = from("2001:db8:1:2::2").await.expect("its /64's second");
-    from("2001:db8:1:2:ffff::3")
-        .await
-        .expect_err("a third from the same /64");
-    // Others are served.
-    let _other = from("203.0.113.8").await.expect("another address");
+    // Others are served. (An IPv6 client counts by its /64, the key the
+    // rate limits use: `rate_key`, tested with them.)
+    let _other = from("127.0.0.8").await.expect("another address");
     let _local = server.connect("").await;
     drop(first);
     let mut admitted = false;
     for _ in 0..100 {
-        if from("203.0.113.7").await.is_ok() {
+        if from("127.0.0.7").await.is_ok() {
             admitted = true;
             break;
         }
