@@ -583,6 +583,23 @@ async fn a_slow_consumer_within_the_log_gets_every_event_from_it() {
     server.stop().await;
 }
 
+/// `n` writes of provider `p`'s priority, one after another, in a task of
+/// their own.
+fn patch_priority(server: &TestServer, n: i32) -> tokio::task::JoinHandle<()> {
+    let http = server.http.clone();
+    let url = server.url("/admin/providers/p");
+    tokio::spawn(async move {
+        for i in 0..n {
+            http.patch(&url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"priority": i + 1}))
+                .send()
+                .await
+                .unwrap();
+        }
+    })
+}
+
 /// Heartbeats, broadcast or answered, never name a version ahead of the
 /// change events the client has received, and never one behind.
 #[tokio::test]
@@ -592,20 +609,7 @@ async fn heartbeats_follow_the_changes_they_name() {
     let epoch = server.state().await.metadata.epoch;
     let mut ws = server.connect(&format!("?since=1&epoch={epoch}")).await;
     assert_eq!(hello_sync_type(&next_event(&mut ws).await), SyncType::None);
-    let writer = {
-        let http = server.http.clone();
-        let url = server.url("/admin/providers/p");
-        tokio::spawn(async move {
-            for i in 0..100 {
-                http.patch(&url)
-                    .bearer_auth(TOKEN)
-                    .json(&json!({"priority": i + 1}))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        })
-    };
+    let writer = patch_priority(&server, 100);
     let mut seen = 1;
     let mut heartbeats = 0;
     while seen < 101 {
@@ -638,20 +642,7 @@ async fn errors_follow_the_changes_they_name() {
     let epoch = server.state().await.metadata.epoch;
     let mut ws = server.connect(&format!("?since=1&epoch={epoch}")).await;
     assert_eq!(hello_sync_type(&next_event(&mut ws).await), SyncType::None);
-    let writer = {
-        let http = server.http.clone();
-        let url = server.url("/admin/providers/p");
-        tokio::spawn(async move {
-            for i in 0..200 {
-                http.patch(&url)
-                    .bearer_auth(TOKEN)
-                    .json(&json!({"priority": i + 1}))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        })
-    };
+    let writer = patch_priority(&server, 200);
     let mut seen = 1;
     let mut errors = 0;
     while seen < 201 {
