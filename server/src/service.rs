@@ -24,7 +24,7 @@ use crate::clock::now_rfc3339;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::revision::{self, OperatorRevisions};
-use crate::store::{Commit, Loaded, RowChange, Since, Store, StoreError};
+use crate::store::{Commit, Loaded, RowChange, Since, Store, StoreError, WriteTurn};
 
 /// A change event kept for incremental sync, with the JSON it was sent as.
 #[derive(Debug)]
@@ -673,15 +673,21 @@ impl Service {
     ) -> Result<Written<T>> {
         let mut guard = self.writer.clone().lock_owned().await;
         for attempt in 0..ATTEMPTS {
-            // After a refused try, what other instances wrote during the
-            // pause is read first: the next try is built on the store as it
-            // is now, not as it was before the pause (built on that, a try
-            // lost again to any instance writing steadily: 1% of writes
-            // answered 503 with two instances writing). The catalog's
-            // record is read again where other instances may write it.
+            // After a refused try, this instance takes the cluster's write
+            // turn (other instances' commits wait for it), then reads what
+            // they wrote: the next try is built on the store as it is, and
+            // nothing can be committed before it. Without the turn a try
+            // could lose again to any instance writing steadily, each time,
+            // up to the last (answered 503: once in CI with two instances
+            // writing 150 times each). The catalog's record is read again
+            // where other instances may write it.
+            let mut turn = None;
             if attempt > 0 || (fresh_record && self.store.shared()) {
                 let refreshed = async {
-                    self.follow_locked().await?;
+                    if attempt > 0 {
+                        turn = self.store.write_turn().await?;
+                    }
+                    self.follow_locked(&mut turn).await?;
                     if fresh_record {
                         let json = self.store.applied_catalog().await?;
                         *self.applied.write().expect("catalog lock") = applied_of(json);
@@ -721,11 +727,11 @@ impl Service {
             let audit = audit.clone();
             let (outcome, held) = tokio::spawn(async move {
                 let published = service
-                    .commit_and_publish(&base, draft, audit.as_ref())
+                    .commit_and_publish(&base, draft, audit.as_ref(), turn)
                     .await;
                 if let Err(Error::Store(StoreError::VersionConflict { found, .. })) = &published {
                     tracing::info!(found, "another instance wrote first; catching up");
-                    if let Err(err) = service.follow_locked().await {
+                    if let Err(err) = service.follow_locked(&mut None).await {
                         tracing::warn!(error = %err, "cannot catch up from the store");
                     }
                 }
@@ -809,21 +815,26 @@ impl Service {
                 }
                 continue;
             }
-            if self.apply_read(&base, read).await? {
+            if self.apply_read(&base, read, &mut None).await? {
                 return Ok(());
             }
         }
     }
 
-    /// `follow` for a caller that holds the writer lock.
-    async fn follow_locked(&self) -> std::result::Result<(), StoreError> {
+    /// `follow` for a caller that holds the writer lock, and maybe the write
+    /// turn (let go before a reload: one that starts a new epoch waits for
+    /// the turn).
+    async fn follow_locked(
+        &self,
+        turn: &mut Option<Box<dyn WriteTurn>>,
+    ) -> std::result::Result<(), StoreError> {
         loop {
             let base = self.snapshot();
             let read = self
                 .store
                 .since(base.epoch(), base.version(), base.tip(), FOLLOW_BATCH)
                 .await?;
-            if self.apply_read(&base, read).await? {
+            if self.apply_read(&base, read, turn).await? {
                 return Ok(());
             }
         }
@@ -835,18 +846,21 @@ impl Service {
         &self,
         base: &Snapshot,
         read: Since,
+        turn: &mut Option<Box<dyn WriteTurn>>,
     ) -> std::result::Result<bool, StoreError> {
         let applied = match read {
             Since::Events { events, .. } if events.is_empty() => return Ok(true),
             Since::Events { events, .. } => self.publish_followed(base, events),
             Since::Gone => false,
             Since::Diverged => {
+                *turn = None;
                 self.reload(true).await?;
                 return Ok(true);
             }
         };
         if !applied {
             // Events that do not apply, or a log that no longer reaches back.
+            *turn = None;
             self.reload(false).await?;
         }
         Ok(!applied)
@@ -1035,6 +1049,7 @@ impl Service {
         base: &Snapshot,
         draft: Draft,
         audit: Option<&AuditRecord>,
+        turn: Option<Box<dyn WriteTurn>>,
     ) -> Result<(u64, usize)> {
         let audit = audit.map(|audit| AuditRecord {
             epoch: Some(base.epoch().to_owned()),
@@ -1071,7 +1086,11 @@ impl Service {
             catalog_base: draft.applied_json.as_deref(),
             audit: audit.as_ref(),
         };
-        self.store.commit(&commit).await.map_err(Error::Store)?;
+        match turn {
+            Some(turn) => turn.commit(&commit).await,
+            None => self.store.commit(&commit).await,
+        }
+        .map_err(Error::Store)?;
         drop(commit);
 
         let Draft {

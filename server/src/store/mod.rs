@@ -306,12 +306,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn changed(&self) {
         std::future::pending::<()>().await
     }
+    /// Takes the cluster's write turn: until it ends (committed, or
+    /// dropped), no other instance commits; their commits wait for it. A
+    /// write that lost to another instance's commit takes it for its next
+    /// try, reads what was committed and is built on that, and cannot lose
+    /// again (without it, a writer could lose every try to an instance
+    /// writing steadily, and be answered 503). A store that one process
+    /// writes has no turn to take: `None`.
+    async fn write_turn(&self) -> Result<Option<Box<dyn WriteTurn>>, StoreError> {
+        Ok(None)
+    }
     /// Takes, or checks that this instance still holds, a role that one
     /// instance of the cluster plays at a time. A store of one process holds
     /// every role.
     async fn lead(&self, _role: Role) -> bool {
         true
     }
+}
+
+/// A shared store's write turn (see [`Store::write_turn`]). Dropped
+/// without a commit, it ends and nothing is written.
+#[async_trait::async_trait]
+pub trait WriteTurn: Send {
+    /// Applies one write atomically (as [`Store::commit`]) and ends the
+    /// turn.
+    async fn commit(self: Box<Self>, commit: &Commit<'_>) -> Result<(), StoreError>;
 }
 
 /// Opens the store a URL names.

@@ -21,7 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::{Mutex, Notify, watch};
 
-use super::{Commit, Loaded, Role, RowChange, Since, Store, StoreError, since_of};
+use super::{Commit, Loaded, Role, RowChange, Since, Store, StoreError, WriteTurn, since_of};
 use crate::audit::AuditRecord;
 
 const CHANNEL: &str = "provider_sync";
@@ -105,6 +105,16 @@ impl PostgresStore {
          CASE WHEN current_setting('idle_in_transaction_session_timeout') = '0' \
          THEN set_config('idle_in_transaction_session_timeout', '15s', true) END \
          FROM sync_meta WHERE id = 1 FOR UPDATE";
+
+    /// Begins a write: the head row locked (see [`Self::HEAD_FOR_WRITE`]).
+    async fn head_for_write(&self) -> Result<Head, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = sqlx::query(Self::HEAD_FOR_WRITE)
+            .fetch_one(&mut *tx)
+            .await?;
+        let head = (head.try_get(0)?, head.try_get(1)?);
+        Ok((tx, head))
+    }
 
     /// Connects, brings the schema up to date (safe when several instances
     /// start at once: the migrator holds an advisory lock) and starts the
@@ -345,162 +355,13 @@ impl Store for PostgresStore {
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        let new_version = commit
-            .events
-            .last()
-            .map_or(commit.base_version, |(v, _)| *v);
-        let mut tx = self.pool.begin().await?;
-        let head = sqlx::query(Self::HEAD_FOR_WRITE)
-            .fetch_one(&mut *tx)
-            .await?;
-        let (epoch, found): (String, i64) = (head.try_get(0)?, head.try_get(1)?);
-        if version_of(found) != commit.base_version || epoch != commit.base_epoch {
-            return Err(StoreError::VersionConflict {
-                expected: commit.base_version,
-                found: version_of(found),
-            });
-        }
-        // The same history, not only the same version.
-        if let Some(tip) = commit.base_tip
-            && commit.base_version > 0
-        {
-            let same: Option<bool> =
-                sqlx::query_scalar("SELECT body = $2 FROM events WHERE version = $1")
-                    .bind(commit.base_version as i64)
-                    .bind(tip)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if same == Some(false) {
-                return Err(StoreError::VersionConflict {
-                    expected: commit.base_version,
-                    found: version_of(found),
-                });
-            }
-        }
-        // Under the head row's lock: a catalog is applied over the record it
-        // was built on, or not at all.
-        if commit.catalog.is_some() {
-            let current: Option<String> =
-                sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if current.as_deref() != commit.catalog_base {
-                return Err(StoreError::VersionConflict {
-                    expected: commit.base_version,
-                    found: version_of(found),
-                });
-            }
-        }
-        for row in &commit.rows {
-            match row {
-                RowChange::Provider {
-                    provider: p,
-                    operator_revision,
-                } => {
-                    let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
-                    sqlx::query(
-                        "INSERT INTO providers (id, revision, body) VALUES ($1, $2, $3) \
-                         ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
-                    )
-                    .bind(&p.id)
-                    .bind(*operator_revision as i64)
-                    .bind(body)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                RowChange::ProviderGone(id) => {
-                    sqlx::query("DELETE FROM providers WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("DELETE FROM models WHERE provider_id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                RowChange::Model(m) => {
-                    let body = serde_json::to_string(m).map_err(|e| corrupt("model", e))?;
-                    sqlx::query(
-                        "INSERT INTO models (id, provider_id, revision, body) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (id) DO UPDATE SET provider_id = excluded.provider_id, \
-                         revision = excluded.revision, body = excluded.body",
-                    )
-                    .bind(&m.id)
-                    .bind(&m.provider_id)
-                    .bind(m.revision as i64)
-                    .bind(body)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                RowChange::ModelGone(id) => {
-                    sqlx::query("DELETE FROM models WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                RowChange::Pointers { active, default } => {
-                    sqlx::query(
-                        "UPDATE sync_meta SET active_provider_id = $1, default_provider_id = $2 WHERE id = 1",
-                    )
-                    .bind(active)
-                    .bind(default)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-        for (version, body) in &commit.events {
-            sqlx::query("INSERT INTO events (version, body, bytes) VALUES ($1, $2, $3)")
-                .bind(*version as i64)
-                .bind(*body)
-                .bind(body.len() as i32)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(catalog) = commit.catalog {
-            sqlx::query(
-                "INSERT INTO catalog_applied (id, body) VALUES (1, $1) \
-                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-            )
-            .bind(catalog)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(record) = commit.audit {
-            insert_audit(&mut tx, record).await?;
-        }
-        sqlx::query("UPDATE sync_meta SET version = $1 WHERE id = 1")
-            .bind(new_version as i64)
-            .execute(&mut *tx)
-            .await?;
-        // Trim the log by count and by bytes (newest kept), never at or
-        // above the version the write was built on: its own events stay for
-        // the other instances to follow, and so does the event they hold
-        // (what tells them the write follows from their copy; without it
-        // they would read the whole state again after each large write).
-        let keep_from = commit.base_version.saturating_sub(1);
-        sqlx::query("DELETE FROM events WHERE version <= $1")
-            .bind(new_version.saturating_sub(commit.retain).min(keep_from) as i64)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "DELETE FROM events WHERE version <= $1 AND version <= (SELECT version FROM \
-             (SELECT version, SUM(bytes) OVER (ORDER BY version DESC) AS newer FROM events) t \
-             WHERE newer > $2 ORDER BY version DESC LIMIT 1)",
-        )
-        .bind(keep_from as i64)
-        .bind(commit.retain_bytes.min(i64::MAX as u64) as i64)
-        .execute(&mut *tx)
-        .await?;
-        if !commit.events.is_empty() {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(new_version.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (tx, head) = self.head_for_write().await?;
+        write_in(tx, head, commit).await
+    }
+
+    async fn write_turn(&self) -> Result<Option<Box<dyn WriteTurn>>, StoreError> {
+        let (tx, head) = self.head_for_write().await?;
+        Ok(Some(Box::new(PgTurn { tx, head })))
     }
 
     async fn since(
@@ -715,6 +576,182 @@ async fn start_epoch(
         .bind(CHANNEL)
         .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The head row and the transaction that holds its lock: a write's start.
+type Head = (sqlx::Transaction<'static, sqlx::Postgres>, (String, i64));
+
+/// The write turn: the head row locked in a transaction, for one write.
+struct PgTurn {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    head: (String, i64),
+}
+
+#[async_trait::async_trait]
+impl WriteTurn for PgTurn {
+    async fn commit(self: Box<Self>, commit: &Commit<'_>) -> Result<(), StoreError> {
+        write_in(self.tx, self.head, commit).await
+    }
+}
+
+/// Applies one write in the transaction that locked the head row, which
+/// read `head` (its epoch and version), and commits it.
+async fn write_in(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    (epoch, found): (String, i64),
+    commit: &Commit<'_>,
+) -> Result<(), StoreError> {
+    let new_version = commit
+        .events
+        .last()
+        .map_or(commit.base_version, |(v, _)| *v);
+    if version_of(found) != commit.base_version || epoch != commit.base_epoch {
+        return Err(StoreError::VersionConflict {
+            expected: commit.base_version,
+            found: version_of(found),
+        });
+    }
+    // The same history, not only the same version.
+    if let Some(tip) = commit.base_tip
+        && commit.base_version > 0
+    {
+        let same: Option<bool> =
+            sqlx::query_scalar("SELECT body = $2 FROM events WHERE version = $1")
+                .bind(commit.base_version as i64)
+                .bind(tip)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if same == Some(false) {
+            return Err(StoreError::VersionConflict {
+                expected: commit.base_version,
+                found: version_of(found),
+            });
+        }
+    }
+    // Under the head row's lock: a catalog is applied over the record it
+    // was built on, or not at all.
+    if commit.catalog.is_some() {
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current.as_deref() != commit.catalog_base {
+            return Err(StoreError::VersionConflict {
+                expected: commit.base_version,
+                found: version_of(found),
+            });
+        }
+    }
+    for row in &commit.rows {
+        match row {
+            RowChange::Provider {
+                provider: p,
+                operator_revision,
+            } => {
+                let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
+                sqlx::query(
+                    "INSERT INTO providers (id, revision, body) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
+                )
+                .bind(&p.id)
+                .bind(*operator_revision as i64)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+            }
+            RowChange::ProviderGone(id) => {
+                sqlx::query("DELETE FROM providers WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM models WHERE provider_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            RowChange::Model(m) => {
+                let body = serde_json::to_string(m).map_err(|e| corrupt("model", e))?;
+                sqlx::query(
+                    "INSERT INTO models (id, provider_id, revision, body) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (id) DO UPDATE SET provider_id = excluded.provider_id, \
+                     revision = excluded.revision, body = excluded.body",
+                )
+                .bind(&m.id)
+                .bind(&m.provider_id)
+                .bind(m.revision as i64)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+            }
+            RowChange::ModelGone(id) => {
+                sqlx::query("DELETE FROM models WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            RowChange::Pointers { active, default } => {
+                sqlx::query(
+                    "UPDATE sync_meta SET active_provider_id = $1, default_provider_id = $2 WHERE id = 1",
+                )
+                .bind(active)
+                .bind(default)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
+    for (version, body) in &commit.events {
+        sqlx::query("INSERT INTO events (version, body, bytes) VALUES ($1, $2, $3)")
+            .bind(*version as i64)
+            .bind(*body)
+            .bind(body.len() as i32)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(catalog) = commit.catalog {
+        sqlx::query(
+            "INSERT INTO catalog_applied (id, body) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+        )
+        .bind(catalog)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(record) = commit.audit {
+        insert_audit(&mut tx, record).await?;
+    }
+    sqlx::query("UPDATE sync_meta SET version = $1 WHERE id = 1")
+        .bind(new_version as i64)
+        .execute(&mut *tx)
+        .await?;
+    // Trim the log by count and by bytes (newest kept), never at or
+    // above the version the write was built on: its own events stay for
+    // the other instances to follow, and so does the event they hold
+    // (what tells them the write follows from their copy; without it
+    // they would read the whole state again after each large write).
+    let keep_from = commit.base_version.saturating_sub(1);
+    sqlx::query("DELETE FROM events WHERE version <= $1")
+        .bind(new_version.saturating_sub(commit.retain).min(keep_from) as i64)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM events WHERE version <= $1 AND version <= (SELECT version FROM \
+         (SELECT version, SUM(bytes) OVER (ORDER BY version DESC) AS newer FROM events) t \
+         WHERE newer > $2 ORDER BY version DESC LIMIT 1)",
+    )
+    .bind(keep_from as i64)
+    .bind(commit.retain_bytes.min(i64::MAX as u64) as i64)
+    .execute(&mut *tx)
+    .await?;
+    if !commit.events.is_empty() {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(new_version.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(())
 }
