@@ -507,7 +507,7 @@ impl Core {
                     );
                 }
             }
-            Input::SocketClosed { reason } => self.socket_closed(reason, unit, &mut out),
+            Input::SocketClosed { reason } => self.socket_closed(reason, now, unit, &mut out),
             Input::TimerFired(timer) => self.timer(timer, now, unit, &mut out),
             Input::Visibility { visible } => {
                 self.hidden = !visible;
@@ -1297,7 +1297,7 @@ impl Core {
                         // back (through a load balancer) to an instance that
                         // can; this one refuses new sessions meanwhile.
                         out.push(Command::CloseSocket);
-                        self.socket_closed("the server lost its database".into(), unit, out);
+                        self.socket_closed("the server lost its database".into(), now, unit, out);
                     } else {
                         self.confirmed_by_socket(now, out);
                     }
@@ -1329,7 +1329,7 @@ impl Core {
         }
     }
 
-    fn socket_closed(&mut self, reason: String, unit: f64, out: &mut Vec<Command>) {
+    fn socket_closed(&mut self, reason: String, now: f64, unit: f64, out: &mut Vec<Command>) {
         let was_open = self.socket == Socket::Open;
         if self.socket == Socket::Closed {
             return;
@@ -1373,7 +1373,12 @@ impl Core {
             self.status = SyncStatus::Disconnected;
         }
         if !self.hidden {
-            let delay = self.settings.backoff.delay(self.attempts - 1, unit);
+            // Not before a server's `Retry-After` ends.
+            let delay = self
+                .settings
+                .backoff
+                .delay(self.attempts - 1, unit)
+                .max(self.hold_until - now);
             out.push(Command::SetTimer {
                 timer: Timer::Reconnect,
                 after_ms: delay,
@@ -1392,7 +1397,7 @@ impl Core {
             Timer::Connect => {
                 if self.socket == Socket::Connecting {
                     out.push(Command::CloseSocket);
-                    self.socket_closed("the WebSocket did not open in time".into(), unit, out);
+                    self.socket_closed("the WebSocket did not open in time".into(), now, unit, out);
                 }
             }
             Timer::Poll => {
@@ -1423,7 +1428,7 @@ impl Core {
                 let silent = now - self.last_heard;
                 if silent >= limit {
                     out.push(Command::CloseSocket);
-                    self.socket_closed("no heartbeat from the server".into(), unit, out);
+                    self.socket_closed("no heartbeat from the server".into(), now, unit, out);
                 } else {
                     out.push(Command::SetTimer {
                         timer: Timer::HeartbeatCheck,

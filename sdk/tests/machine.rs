@@ -553,6 +553,41 @@ fn a_failed_first_sync_rejects_then_retries_honouring_retry_after() {
     assert_eq!(fetches(&retry), [&Request::State]);
 }
 
+/// The socket closes within a server's `Retry-After`: the next try waits
+/// for its end as well, not only for the backoff's delay
+/// (which was all it waited for: a reconnect 0.5 s later, at the server
+/// that had said 7 s).
+#[test]
+fn a_socket_closed_within_retry_after_reconnects_at_its_end() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 1);
+    core.handle(Input::ForceSync, 0.0, 0.5);
+    core.handle(failure(RequestKind::Sync, Some(7000.0)), 1.0, 0.5);
+    let out = core.handle(
+        Input::SocketClosed {
+            reason: "refused".into(),
+        },
+        100.0,
+        0.5,
+    );
+    assert_eq!(timer(&out, Timer::Reconnect), Some(6901.0), "{out:?}");
+    // Past the hold, the backoff's own delay again.
+    let out = core.handle(Input::TimerFired(Timer::Reconnect), 7001.0, 0.5);
+    assert!(
+        out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
+    let out = core.handle(
+        Input::SocketClosed {
+            reason: "refused".into(),
+        },
+        7100.0,
+        0.5,
+    );
+    let delay = timer(&out, Timer::Reconnect).expect("a reconnect timer");
+    assert!(delay < 6000.0, "{delay}");
+}
+
 #[test]
 fn destroy_stops_everything_and_later_input_is_ignored() {
     let h = history("e1", 2);
