@@ -318,14 +318,15 @@ where
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self> {
         // A compressed body would be read as JSON text and fail as bad
         // syntax (an unknown coding was ignored): the coding is refused.
-        // Every coding named, in every Content-Encoding header.
+        // Every coding named, in every Content-Encoding header (a list's
+        // empty elements name none: RFC 9110, 5.6.1).
         let coded = request
             .headers()
             .get_all(header::CONTENT_ENCODING)
             .iter()
             .flat_map(|value| value.as_bytes().split(|&b| b == b','))
             .map(<[u8]>::trim_ascii)
-            .find(|coding| !coding.eq_ignore_ascii_case(b"identity"));
+            .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"));
         if let Some(coding) = coded {
             return Err(Self::Rejection::UnsupportedMediaType(format!(
                 "the body's Content-Encoding {} is not supported: send the JSON uncompressed",

@@ -1240,16 +1240,23 @@ async fn duplicate_keys_and_compressed_bodies_are_refused() {
         .await
         .unwrap();
     assert_eq!(sync.status(), 422);
-    // An identity coding is no coding.
-    let response = server
-        .admin(Method::POST, "/providers")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_ENCODING, "identity")
-        .body(r#"{"id":"x","name":"y"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    // An identity coding is no coding; empty elements of the list are no
+    // codings either (RFC 9110, 5.6.1: they were refused, the message
+    // naming an empty coding).
+    for (n, coding) in ["identity", "identity,", ", identity ,,", ""]
+        .into_iter()
+        .enumerate()
+    {
+        let response = server
+            .admin(Method::POST, "/providers")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_ENCODING, coding)
+            .body(format!(r#"{{"id":"x{n}","name":"y"}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{coding:?}");
+    }
     server.stop().await;
 }
 
