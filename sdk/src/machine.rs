@@ -280,6 +280,9 @@ enum Ask {
     Now,
 }
 
+/// The longest a server's `Retry-After` is waited for, in ms.
+pub const MAX_HOLD_MS: f64 = 300_000.0;
+
 /// The state machine. `now` is milliseconds on any monotonic clock; `unit`
 /// is a uniform draw in [0, 1) for backoff jitter.
 #[derive(Debug)]
@@ -844,6 +847,18 @@ impl Core {
         self.down_announced = false;
     }
 
+    /// The server answered: its `Retry-After` no longer holds. A closed
+    /// socket whose next try waited for it opens now (its timer would have
+    /// kept the copy without live events until the hold's end).
+    fn release_hold(&mut self, now: f64, out: &mut Vec<Command>) {
+        let held = self.hold_until > now;
+        self.hold_until = 0.0;
+        if held && self.socket == Socket::Closed && !self.hidden && self.settings.enable_websocket {
+            out.push(Command::ClearTimer(Timer::Reconnect));
+            self.open_socket(out);
+        }
+    }
+
     /// Whether the copy has reached what the socket's `hello` announced.
     fn caught_up(&self) -> bool {
         match (self.catch_up, &self.state) {
@@ -864,7 +879,7 @@ impl Core {
         out: &mut Vec<Command>,
     ) {
         self.retry_attempt = 0;
-        self.hold_until = 0.0;
+        self.release_hold(now, out);
         self.error = None;
         self.from_cache = false;
         self.last_sync_time = Some(now);
@@ -1022,7 +1037,7 @@ impl Core {
         }
         let was_ok = self.poll_ok;
         self.poll_ok = true;
-        self.hold_until = 0.0;
+        self.release_hold(now, out);
         self.link_up();
         if let Some(state) = &self.state {
             if state.metadata.epoch != info.epoch || state.metadata.version != info.version {
@@ -1063,8 +1078,10 @@ impl Core {
             return;
         }
         let message = error.message();
+        // A `Retry-After` past five minutes (a proxy's day, say) is taken
+        // as five minutes: longer would keep a page without live events.
         let retry_after = match &error {
-            SdkError::Http { retry_after_ms, .. } => *retry_after_ms,
+            SdkError::Http { retry_after_ms, .. } => retry_after_ms.map(|ms| ms.min(MAX_HOLD_MS)),
             _ => None,
         };
         if let Some(ms) = retry_after {

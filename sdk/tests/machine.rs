@@ -588,6 +588,46 @@ fn a_socket_closed_within_retry_after_reconnects_at_its_end() {
     assert!(delay < 6000.0, "{delay}");
 }
 
+/// A sync that lands within the hold ends it: the socket waiting for the
+/// hold's end opens at once (it stayed closed until then, the copy synced
+/// but without live events for the rest of a minute). A `Retry-After` of a
+/// day is waited for five minutes at most.
+#[test]
+fn a_sync_that_lands_ends_a_retry_after_and_a_day_is_five_minutes() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 1);
+    core.handle(Input::ForceSync, 0.0, 0.5);
+    core.handle(failure(RequestKind::Sync, Some(60_000.0)), 1.0, 0.5);
+    let closed = core.handle(
+        Input::SocketClosed {
+            reason: "refused".into(),
+        },
+        100.0,
+        0.5,
+    );
+    assert_eq!(timer(&closed, Timer::Reconnect), Some(59_901.0));
+    core.handle(Input::ForceSync, 200.0, 0.5);
+    let out = core.handle(Input::Synced(incremental(&h, 1, 2)), 300.0, 0.5);
+    assert!(out.contains(&Command::ClearTimer(Timer::Reconnect)), "{out:?}");
+    assert!(
+        out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
+    // A day's Retry-After.
+    let mut core = connected(&h, 1);
+    core.handle(Input::ForceSync, 0.0, 0.5);
+    let out = core.handle(failure(RequestKind::Sync, Some(86_400_000.0)), 1.0, 0.5);
+    assert_eq!(timer(&out, Timer::Retry), Some(300_000.0), "{out:?}");
+    let closed = core.handle(
+        Input::SocketClosed {
+            reason: "refused".into(),
+        },
+        100.0,
+        0.5,
+    );
+    assert_eq!(timer(&closed, Timer::Reconnect), Some(299_901.0));
+}
+
 #[test]
 fn destroy_stops_everything_and_later_input_is_ignored() {
     let h = history("e1", 2);
