@@ -608,7 +608,10 @@ fn a_sync_that_lands_ends_a_retry_after_and_a_day_is_five_minutes() {
     assert_eq!(timer(&closed, Timer::Reconnect), Some(59_901.0));
     core.handle(Input::ForceSync, 200.0, 0.5);
     let out = core.handle(Input::Synced(incremental(&h, 1, 2)), 300.0, 0.5);
-    assert!(out.contains(&Command::ClearTimer(Timer::Reconnect)), "{out:?}");
+    assert!(
+        out.contains(&Command::ClearTimer(Timer::Reconnect)),
+        "{out:?}"
+    );
     assert!(
         out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
         "{out:?}"

@@ -62,15 +62,26 @@ impl HealthBoard {
 
     /// Records one probe result and returns the status and health it
     /// implies, and the status the reading before it implied (none for the
-    /// first).
+    /// first). `stored` is the provider's health as the store has it: a
+    /// provider this board has not probed yet (after a restart, or the
+    /// probes' move to another instance) goes on from its stored failure
+    /// streak, so one that was down is not made usable by its next failure.
     fn record(
         &self,
         provider_id: &str,
+        stored: Option<&ProviderHealth>,
         outcome: Result<Duration, Failure>,
         settings: &ProbeSettings,
     ) -> (ProviderStatus, ProviderHealth, Option<ProviderStatus>) {
         let mut tracks = self.tracks.lock().expect("health board lock");
-        let track = tracks.entry(provider_id.to_owned()).or_default();
+        let track = tracks.entry(provider_id.to_owned()).or_insert_with(|| {
+            let streak = stored.map_or(0, |health| health.consecutive_failures);
+            Track {
+                results: std::iter::repeat_n(false, (streak as usize).min(WINDOW)).collect(),
+                consecutive_failures: streak,
+                ..Track::default()
+            }
+        });
         let ok = outcome.is_ok();
         track.results.push_back(ok);
         if track.results.len() > WINDOW {
@@ -346,7 +357,8 @@ pub async fn probe_all(
             .probes
             .get_or_create(&ProbeLabels { result })
             .inc();
-        let (status, health, previous) = board.record(&id, outcome, settings);
+        let stored = snapshot.state.provider(&id).map(|p| &p.health);
+        let (status, health, previous) = board.record(&id, stored, outcome, settings);
         readings.push((id.clone(), status.clone()));
         if snapshot
             .state
@@ -526,15 +538,15 @@ mod tests {
             failures: 1,
             allow_private: false,
         };
-        let (status, health, previous) = board.record("p", Err(Failure::Timeout), &settings);
+        let (status, health, previous) = board.record("p", None, Err(Failure::Timeout), &settings);
         assert_eq!(status, ProviderStatus::Unavailable);
         assert_eq!(health.message.as_deref(), Some("timeout"));
         assert_eq!(previous, None, "the first reading");
         // Not written (the store failed): not taken as seen.
-        let (_, _, previous) = board.record("p", Err(Failure::Timeout), &settings);
+        let (_, _, previous) = board.record("p", None, Err(Failure::Timeout), &settings);
         assert_eq!(previous, None);
         board.settle(&[("p".to_owned(), ProviderStatus::Unavailable)]);
-        let (_, _, previous) = board.record("p", Ok(Duration::ZERO), &settings);
+        let (_, _, previous) = board.record("p", None, Ok(Duration::ZERO), &settings);
         assert_eq!(previous, Some(ProviderStatus::Unavailable));
     }
 

@@ -533,3 +533,57 @@ async fn what_if_match_accepts_after_a_health_change_survives_a_restart() {
     assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
     restarted.stop().await;
 }
+
+/// A provider the probes found down (`--health-failures` 2 in a row) is
+/// still down after a restart whose first probe fails again: the streak is
+/// the stored one, not counted again from zero. It was: the first failure
+/// after the restart made it `degraded` (usable, by the availability
+/// endpoint) and the next `unavailable` again, two events for nothing.
+#[tokio::test]
+async fn a_failure_streak_survives_a_restart() {
+    use provider_sync_server::health::{HealthBoard, ProbeSettings, probe_all};
+    let (health_url, answer) = health_endpoint().await;
+    answer.store(503, std::sync::atomic::Ordering::SeqCst);
+    let (_dir, db) = temp_db();
+    let settings = ProbeSettings {
+        interval: std::time::Duration::from_secs(3600),
+        timeout: std::time::Duration::from_secs(30),
+        degraded_after: std::time::Duration::from_secs(30),
+        failures: 2,
+        allow_private: true,
+    };
+    // Each board is one process's probes.
+    let client = reqwest::Client::new();
+    let probe = async |server: &TestServer, board: &HealthBoard| {
+        probe_all(server.server.service(), board, &client, &settings).await
+    };
+    let server = TestServer::start(config(&db)).await;
+    server
+        .admin(reqwest::Method::POST, "/providers")
+        .json(&json!({"id": "down", "name": "Down", "health_url": health_url}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let board = HealthBoard::default();
+    probe(&server, &board).await;
+    probe(&server, &board).await;
+    let state = server.state().await;
+    let down = state.provider("down").unwrap();
+    assert_eq!(down.status.as_str(), "unavailable");
+    assert_eq!(down.health.consecutive_failures, 2);
+    let version = state.metadata.version;
+    server.stop().await;
+
+    let restarted = TestServer::start(config(&db)).await;
+    probe(&restarted, &HealthBoard::default()).await;
+    let state = restarted.state().await;
+    let down = state.provider("down").unwrap();
+    assert_eq!(down.status.as_str(), "unavailable");
+    assert_eq!(state.metadata.version, version, "no event");
+    let availability = restarted.get("/providers/down/availability").await;
+    let availability: serde_json::Value = availability.json().await.unwrap();
+    assert_eq!(availability["is_available"], false, "{availability}");
+    restarted.stop().await;
+}
