@@ -39,7 +39,9 @@ pub struct SyncMetadata {
     /// Names one history of versions; a client of another epoch must take a
     /// full state.
     pub epoch: String,
-    /// RFC 3339 time the server produced this copy.
+    /// RFC 3339 time this version of the state was made (its last change,
+    /// or the server's start): one copy per version is served, compressed
+    /// once. The server's time now is in `GET /version` and in heartbeats.
     pub server_time: String,
     /// `checksum::state_checksum` of the content, as 32 hex digits.
     pub checksum: String,

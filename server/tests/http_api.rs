@@ -295,6 +295,30 @@ async fn models_filter_and_paginate() {
     assert_eq!(body["error"]["code"], "bad_request");
     let bad_limit = server.get("/models?limit=0").await;
     assert_eq!(bad_limit.status(), 422);
+    // `provider`, as the contract names the filter, is `provider_id`; a
+    // parameter of no filter is refused, naming it, rather than ignored
+    // (`?provider=anthropic` answered every model).
+    let by_provider = page("?provider=anthropic").await;
+    assert_eq!(
+        by_provider["total"],
+        page("?provider_id=anthropic").await["total"]
+    );
+    assert!(
+        ids(&by_provider)
+            .iter()
+            .all(|id| state.model(id).unwrap().provider_id == "anthropic")
+    );
+    assert!(!ids(&by_provider).is_empty());
+    let unknown = server.get("/models?provder=anthropic").await;
+    assert_eq!(unknown.status(), 400);
+    let body: Value = unknown.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("provder"),
+        "{body}"
+    );
     server.stop().await;
 }
 

@@ -20,10 +20,14 @@ pub fn router() -> Router<AppState> {
         .route("/models/{id}", get(get_model))
 }
 
+/// A parameter of no filter is refused (400 naming it), not ignored: a
+/// misspelt filter would otherwise answer every model.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ModelsQuery {
-    /// Only this provider's models.
+    /// Only this provider's models (`provider` is read as the same).
+    #[serde(alias = "provider")]
     provider_id: Option<String>,
     /// Only models with this capability.
     capability: Option<ModelCapability>,
