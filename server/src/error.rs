@@ -215,9 +215,28 @@ impl IntoResponse for Error {
     }
 }
 
+/// axum's wording of a rejection without its framework prefix, which names
+/// Rust's types ("…into the target type: ") rather than the request: what
+/// is left names the field and the problem.
+fn plain(text: String) -> String {
+    const PREFIXES: [(&str, &str); 2] = [
+        (
+            "Failed to deserialize the JSON body into the target type: ",
+            "",
+        ),
+        ("Failed to deserialize query string: ", "query string: "),
+    ];
+    for (prefix, instead) in PREFIXES {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            return format!("{instead}{rest}");
+        }
+    }
+    text
+}
+
 impl From<JsonRejection> for Error {
     fn from(rejection: JsonRejection) -> Self {
-        let text = rejection.body_text();
+        let text = plain(rejection.body_text());
         match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(text),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(text),
@@ -231,7 +250,7 @@ impl From<JsonRejection> for Error {
 
 impl From<QueryRejection> for Error {
     fn from(rejection: QueryRejection) -> Self {
-        Self::BadRequest(rejection.body_text())
+        Self::BadRequest(plain(rejection.body_text()))
     }
 }
 
@@ -345,7 +364,7 @@ where
         // position: it counts in these bytes (the body as read back, its
         // keys sorted), not in the body as it was sent.
         let Json(value) = Json::<T>::from_bytes(&bytes).map_err(|rejection| {
-            let text = rejection.body_text();
+            let text = plain(rejection.body_text());
             let text = without_position(&text);
             Error::invalid(field_of(text).unwrap_or_else(|| "body".into()), text)
         })?;

@@ -516,6 +516,10 @@ async fn status_deprecation_and_model_writes_emit_their_events() {
             error_of(server.admin(method, path).json(&body).send().await.unwrap()).await;
         assert_eq!(code, 422, "{path} {body}: {error}");
         assert_eq!(error["error"]["field"], field, "{path}: {error}");
+        // The field and the problem, without axum's words for Rust's types.
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{message}");
+        assert!(!message.contains("target type"), "{message}");
     }
     assert_eq!(server.version().await, before, "a refused status wrote");
 
