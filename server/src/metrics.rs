@@ -50,6 +50,9 @@ pub struct Metrics {
     pub refusals: Family<RefusedLabels, Counter>,
     pub precompressions: Family<ReloadLabels, Counter>,
     pub sync_precompressions: Family<ReloadLabels, Counter>,
+    pub store_reachable: Gauge,
+    pub write_conflicts: Counter,
+    pub store_reloads: Counter,
 }
 
 impl Metrics {
@@ -70,6 +73,10 @@ impl Metrics {
         let refusals = Family::<RefusedLabels, Counter>::default();
         let precompressions = Family::<ReloadLabels, Counter>::default();
         let sync_precompressions = Family::<ReloadLabels, Counter>::default();
+        let store_reachable = Gauge::default();
+        store_reachable.set(1);
+        let write_conflicts = Counter::default();
+        let store_reloads = Counter::default();
         registry.register("version", "Current catalog version", version.clone());
         registry.register("events", "Change events committed", events.clone());
         registry.register(
@@ -133,6 +140,21 @@ impl Metrics {
             "Full POST /sync answers (one per version and reason) compressed at the best levels, by result (ready, superseded)",
             sync_precompressions.clone(),
         );
+        registry.register(
+            "store_reachable",
+            "1 while this instance reads and writes its store, 0 while it cannot (it then refuses reads, writes and new WebSocket sessions with 503, and its heartbeats say so)",
+            store_reachable.clone(),
+        );
+        registry.register(
+            "write_conflicts",
+            "Writes built again because another instance committed first (PostgreSQL); the next try takes the cluster's write turn",
+            write_conflicts.clone(),
+        );
+        registry.register(
+            "store_reloads",
+            "Times this instance read the whole catalog from the store again (its log no longer reached back, or another history): every WebSocket client is told to resync (reason reloaded)",
+            store_reloads.clone(),
+        );
         Self {
             registry,
             version,
@@ -150,6 +172,9 @@ impl Metrics {
             refusals,
             precompressions,
             sync_precompressions,
+            store_reachable,
+            write_conflicts,
+            store_reloads,
         }
     }
 

@@ -597,6 +597,7 @@ impl Service {
         let was = self
             .reachable
             .swap(reachable, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.store_reachable.set(i64::from(reachable));
         if was != reachable {
             if reachable {
                 tracing::info!("the store answers again");
@@ -750,6 +751,7 @@ impl Service {
                     });
                 }
                 Err(Error::Store(StoreError::VersionConflict { .. })) => {
+                    self.metrics.write_conflicts.inc();
                     // Let the other instances' writes through before trying
                     // again (the writer lock is held: local writes wait).
                     tokio::time::sleep(conflict_pause(attempt)).await;
@@ -995,6 +997,7 @@ impl Service {
             version = snapshot.version(),
             "reloaded the catalog from the store"
         );
+        self.metrics.store_reloads.inc();
         let notice = snapshot.control_event(EventPayload::ResyncRequired(
             provider_sync_protocol::ResyncRequired {
                 reason: "reloaded".into(),

@@ -254,6 +254,8 @@ async fn a_database_restart_is_reported_and_survived() {
             assert!(Instant::now() < deadline, "/readyz still {status}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // ...and the metrics (they had no word for it).
+        assert_eq!(metric(instance, "provider_sync_store_reachable").await, 0.0);
     }
     // Cut off from the store, an instance cannot tell whether its copy is
     // current: it serves no reads (they were answered from its last copy,
@@ -305,6 +307,7 @@ async fn a_database_restart_is_reported_and_survived() {
             assert!(Instant::now() < deadline, "not ready again");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        assert_eq!(metric(instance, "provider_sync_store_reachable").await, 1.0);
     }
     // Writes work again, on either instance, and both converge.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -724,6 +727,8 @@ async fn a_new_epoch_on_one_instance_reaches_the_others() {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The metrics count the reload that told b's clients to resync.
+    assert!(metric(&b, "provider_sync_store_reloads_total").await >= 1.0);
     // A write on a, which may not have noticed yet, lands in the new history.
     let response = a
         .admin(Method::POST, "/providers")
@@ -1661,6 +1666,11 @@ async fn a_write_gets_through_while_another_instance_writes_back_to_back() {
     let state = a.state().await;
     let pa = state.providers.iter().find(|p| p.id == "pa").unwrap();
     assert_eq!(pa.priority, 40, "the occasional writer's last write");
+    // The tries lost to the other instance are counted (hundreds here).
+    let conflicts = metric(&a, "provider_sync_write_conflicts_total").await
+        + metric(&b, "provider_sync_write_conflicts_total").await;
+    eprintln!("write conflicts: {conflicts}");
+    assert!(conflicts >= 1.0);
     a.stop().await;
     b.stop().await;
 }

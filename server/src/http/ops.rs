@@ -38,8 +38,15 @@ pub async fn healthz() -> Response {
     tag = "ops"
 )]
 pub async fn readyz(State(app): State<AppState>) -> Response {
-    let pinged = app.service.store().ping().await;
     let shared = app.service.store().shared();
+    // On a shared store an instance that knows it lost the store is not
+    // ready whatever a ping says (below): it answers at once, not after the
+    // ping's wait for a database that is down (2 s, past a probe's 1 s).
+    let pinged = if shared && !app.service.store_reachable() {
+        Err(crate::store::StoreError::Unreachable)
+    } else {
+        app.service.store().ping().await
+    };
     // On a shared store a ping that answers says nothing of what this
     // instance missed: only a follow that caught up makes it current again
     // (and ready). A ping that fails says it is not.
