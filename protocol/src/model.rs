@@ -153,14 +153,19 @@ impl ProviderStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProviderHealth {
     /// RFC 3339 time of the check.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_check: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub latency_ms: Option<u32>,
     /// Share of failed checks among the recent ones, 0.0 to 1.0.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub error_rate: f64,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub consecutive_failures: u32,
     /// What went wrong, or why an operator changed the status.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub message: Option<String>,
 }
 
@@ -180,8 +185,10 @@ pub struct ProviderSyncInfo {
     /// `openai`, `anthropic`, `google`, `mistral`, `openai_compatible`, …:
     /// a string so that new kinds need no protocol change.
     pub provider_type: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub base_url: Option<String>,
     /// Probed by the server's health checker when set.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub health_url: Option<String>,
     pub enabled: bool,
     /// Higher is preferred when a fallback is chosen.
@@ -189,6 +196,7 @@ pub struct ProviderSyncInfo {
     pub status: ProviderStatus,
     pub health: ProviderHealth,
     /// Where to send traffic while this provider is unusable.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub fallback_provider_id: Option<String>,
     pub capabilities: Vec<String>,
     /// Ids of this provider's models, sorted; kept in step with the models by
@@ -285,12 +293,16 @@ pub struct ModelSpecification {
     #[serde(default, skip_serializing_if = "is_false")]
     #[cfg_attr(feature = "tsify", tsify(optional))]
     pub supports_reasoning: bool,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub pricing: Option<ModelPricing>,
     pub deprecation_status: DeprecationStatus,
     /// `YYYY-MM-DD`.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub deprecation_date: Option<String>,
     /// `YYYY-MM-DD`: the day the provider stops serving it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub sunset_date: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub replacement_model_id: Option<String>,
     pub revision: u64,
 }

@@ -18,8 +18,10 @@ pub struct SyncState {
     pub providers: Vec<ProviderSyncInfo>,
     pub all_models: Vec<ModelSpecification>,
     /// The provider the application should use now.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub active_provider_id: Option<String>,
     /// The provider to use when nothing else is chosen.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub default_provider_id: Option<String>,
     pub metadata: SyncMetadata,
 }

@@ -92,8 +92,10 @@ pub struct SyncResponse {
     pub version: u64,
     pub epoch: String,
     pub events: Vec<SyncEvent>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub state: Option<SyncState>,
     /// Set when `sync_type` is `full`.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub reason: Option<FullSyncReason>,
     /// The server's checksum at `version`, to verify the result against.
     pub checksum: String,

@@ -486,6 +486,34 @@ async fn operations_endpoints() {
             "{scheme}"
         );
     }
+    // Every field the server sends is `required` in its schema (nullable
+    // where it may be null): what a client generated from the document may
+    // count on, and what the TypeScript declarations say. ProviderHealth's
+    // and SyncResponse's were not.
+    let required = |schema: &str, value: &Value| {
+        let listed: Vec<&str> = doc["components"]["schemas"][schema]["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for key in value.as_object().expect(schema).keys() {
+            assert!(
+                listed.contains(&key.as_str()),
+                "{schema}.{key} is sent but not required"
+            );
+        }
+    };
+    let state: Value = server.get("/state").await.json().await.unwrap();
+    required("SyncState", &state);
+    required("SyncMetadata", &state["metadata"]);
+    for provider in state["providers"].as_array().unwrap() {
+        required("ProviderSyncInfo", provider);
+        required("ProviderHealth", &provider["health"]);
+    }
+    for model in state["all_models"].as_array().unwrap() {
+        required("ModelSpecification", model);
+    }
+    let full = server.sync(json!({"client_version": 0})).await;
+    required("SyncResponse", &full);
     let ws_security = doc["paths"]["/ws"]["get"]["security"].to_string();
     assert!(ws_security.contains("access_token"), "{ws_security}");
     let docs = server.get("/docs").await;
