@@ -212,6 +212,11 @@ pub fn update_provider(
     if let Some(v) = patch.capabilities {
         next.capabilities = v;
     }
+    // Another endpoint, or probes starting again: the probes' failure
+    // streak (which they go on from after a restart) starts again too.
+    if next.health_url != current.health_url || (next.enabled && !current.enabled) {
+        next.health.consecutive_failures = 0;
+    }
     if next == current {
         return Ok(current);
     }
@@ -302,8 +307,11 @@ pub fn set_status(
     if current.status == update.status && current.health.message == update.message {
         return Ok(current);
     }
+    // The operator's word starts the probes' failure streak again (they go
+    // on from the stored one after a restart: not from before it).
     let health = ProviderHealth {
         message: update.message,
+        consecutive_failures: 0,
         ..current.health.clone()
     };
     change_status(draft, &current, update.status, health, false);

@@ -585,5 +585,34 @@ async fn a_failure_streak_survives_a_restart() {
     let availability = restarted.get("/providers/down/availability").await;
     let availability: serde_json::Value = availability.json().await.unwrap();
     assert_eq!(availability["is_available"], false, "{availability}");
+    // An operator's status starts the streak again: after maintenance and
+    // back to available, one failure (in a process that has not probed it
+    // yet) is `degraded`, not `unavailable` from the streak of before.
+    for status in ["maintenance", "available"] {
+        restarted
+            .admin(reqwest::Method::PUT, "/providers/down/status")
+            .json(&json!({ "status": status }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+    probe(&restarted, &HealthBoard::default()).await;
+    let down = restarted.state().await.provider("down").unwrap().clone();
+    assert_eq!(down.status.as_str(), "degraded");
+    assert_eq!(down.health.consecutive_failures, 1);
+    // Another endpoint starts it again as well.
+    let (other_url, _) = health_endpoint().await;
+    let patched: serde_json::Value = restarted
+        .admin(reqwest::Method::PATCH, "/providers/down")
+        .json(&json!({ "health_url": other_url }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["health"]["consecutive_failures"], 0, "{patched}");
     restarted.stop().await;
 }
