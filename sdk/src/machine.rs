@@ -320,6 +320,10 @@ pub struct Core {
     held: Option<SyncState>,
     /// A `Retry-After` runs until then: only `forceSync()` asks earlier.
     hold_until: f64,
+    /// The reconnect and poll timers wait for the hold's end (longer than
+    /// they would without it): a request that gets through ends them.
+    reconnect_held: bool,
+    poll_held: bool,
     /// A cache write is scheduled (`Timer::Save`).
     save_pending: bool,
     /// The socket's `hello` said the server is at this version: the copy is
@@ -371,6 +375,8 @@ impl Core {
             last_heard: 0.0,
             held: None,
             hold_until: 0.0,
+            reconnect_held: false,
+            poll_held: false,
             save_pending: false,
             catch_up: None,
             server_heartbeat_ms: None,
@@ -850,13 +856,53 @@ impl Core {
     /// The server answered: its `Retry-After` no longer holds. A closed
     /// socket whose next try waited for it opens now (its timer would have
     /// kept the copy without live events until the hold's end).
+    /// The timers that waited for it go now: the socket's reconnect (not
+    /// one that waits out the backoff anyway), the next poll (at the
+    /// polling interval) and a machine-made sync's retry.
     fn release_hold(&mut self, now: f64, out: &mut Vec<Command>) {
         let held = self.hold_until > now;
         self.hold_until = 0.0;
-        if held && self.socket == Socket::Closed && !self.hidden && self.settings.enable_websocket {
+        if !held {
+            return;
+        }
+        if std::mem::take(&mut self.reconnect_held)
+            && self.socket == Socket::Closed
+            && !self.hidden
+            && self.settings.enable_websocket
+        {
             out.push(Command::ClearTimer(Timer::Reconnect));
             self.open_socket(out);
         }
+        if std::mem::take(&mut self.poll_held) && self.polling && !self.hidden {
+            out.push(Command::SetTimer {
+                timer: Timer::Poll,
+                after_ms: self.settings.polling_interval,
+            });
+        }
+        if self.retry_pending {
+            out.push(Command::SetTimer {
+                timer: Timer::Retry,
+                after_ms: 0.0,
+            });
+        }
+    }
+
+    /// Sets a reconnect or poll timer for `after_ms`, or for the hold's end
+    /// if that is later (marking it held).
+    fn set_held_timer(&mut self, timer: Timer, after_ms: f64, now: f64, out: &mut Vec<Command>) {
+        let held = self.hold_until - now > after_ms;
+        match timer {
+            Timer::Reconnect => self.reconnect_held = held,
+            _ => self.poll_held = held,
+        }
+        out.push(Command::SetTimer {
+            timer,
+            after_ms: if held {
+                self.hold_until - now
+            } else {
+                after_ms
+            },
+        });
     }
 
     /// Whether the copy has reached what the socket's `hello` announced.
@@ -949,6 +995,7 @@ impl Core {
             None => (0, String::new()),
         };
         self.socket = Socket::Connecting;
+        self.reconnect_held = false;
         out.push(Command::OpenSocket { since, epoch });
         out.push(Command::SetTimer {
             timer: Timer::Connect,
@@ -1059,6 +1106,7 @@ impl Core {
             Self::notify(out, Notice::StateChanged);
         }
         if !self.hidden {
+            self.poll_held = false;
             out.push(Command::SetTimer {
                 timer: Timer::Poll,
                 after_ms: self.settings.polling_interval,
@@ -1108,13 +1156,8 @@ impl Core {
                 self.poll_ok = false;
                 self.status = SyncStatus::Disconnected;
                 if !self.hidden {
-                    let wait = retry_after
-                        .unwrap_or(0.0)
-                        .max(self.settings.polling_interval);
-                    out.push(Command::SetTimer {
-                        timer: Timer::Poll,
-                        after_ms: wait,
-                    });
+                    // Not before a server's `Retry-After` ends.
+                    self.set_held_timer(Timer::Poll, self.settings.polling_interval, now, out);
                 }
             }
             RequestKind::State | RequestKind::Sync => {
@@ -1391,15 +1434,8 @@ impl Core {
         }
         if !self.hidden {
             // Not before a server's `Retry-After` ends.
-            let delay = self
-                .settings
-                .backoff
-                .delay(self.attempts - 1, unit)
-                .max(self.hold_until - now);
-            out.push(Command::SetTimer {
-                timer: Timer::Reconnect,
-                after_ms: delay,
-            });
+            let delay = self.settings.backoff.delay(self.attempts - 1, unit);
+            self.set_held_timer(Timer::Reconnect, delay, now, out);
         }
         Self::notify(out, Notice::StateChanged);
     }
@@ -1407,8 +1443,14 @@ impl Core {
     fn timer(&mut self, timer: Timer, now: f64, unit: f64, out: &mut Vec<Command>) {
         match timer {
             Timer::Reconnect => {
+                self.reconnect_held = false;
                 if self.socket == Socket::Closed && !self.hidden && self.settings.enable_websocket {
-                    self.open_socket(out);
+                    if self.hold_until > now {
+                        // Set before a `Retry-After` came: its end instead.
+                        self.set_held_timer(Timer::Reconnect, 0.0, now, out);
+                    } else {
+                        self.open_socket(out);
+                    }
                 }
             }
             Timer::Connect => {
@@ -1418,8 +1460,13 @@ impl Core {
                 }
             }
             Timer::Poll => {
+                self.poll_held = false;
                 if self.polling && !self.hidden {
-                    out.push(Command::Fetch(Request::Version));
+                    if self.hold_until > now {
+                        self.set_held_timer(Timer::Poll, 0.0, now, out);
+                    } else {
+                        out.push(Command::Fetch(Request::Version));
+                    }
                 }
             }
             Timer::Retry => {
@@ -1468,25 +1515,19 @@ impl Core {
         }
         // Within a server's Retry-After: at its end rather than now (a
         // timer, since nothing else may come to open the socket or poll).
-        let held = self.hold_until - now;
+        let held = self.hold_until > now;
         if self.settings.enable_websocket && self.socket == Socket::Closed {
             out.push(Command::ClearTimer(Timer::Reconnect));
-            if held > 0.0 {
-                out.push(Command::SetTimer {
-                    timer: Timer::Reconnect,
-                    after_ms: held,
-                });
+            if held {
+                self.set_held_timer(Timer::Reconnect, 0.0, now, out);
             } else {
                 self.open_socket(out);
             }
         }
         if self.polling {
             out.push(Command::ClearTimer(Timer::Poll));
-            if held > 0.0 {
-                out.push(Command::SetTimer {
-                    timer: Timer::Poll,
-                    after_ms: held,
-                });
+            if held {
+                self.set_held_timer(Timer::Poll, 0.0, now, out);
             } else {
                 out.push(Command::Fetch(Request::Version));
             }

@@ -631,6 +631,85 @@ fn a_sync_that_lands_ends_a_retry_after_and_a_day_is_five_minutes() {
     assert_eq!(timer(&closed, Timer::Reconnect), Some(299_901.0));
 }
 
+/// The hold's other timers (review of the Retry-After fixes): a reconnect
+/// set before the hold waits for its end; polling resumes at its interval
+/// once a sync lands; a machine-made sync held by it goes once a poll gets
+/// through; and a socket whose own backoff is longer than the hold keeps
+/// its backoff.
+#[test]
+fn a_hold_covers_every_timer_and_ends_for_each() {
+    let h = history("e1", 2);
+    // A reconnect set before the Retry-After came.
+    let mut core = connected(&h, 1);
+    let dropped = drop_socket(&mut core, 10.0);
+    assert_eq!(timer(&dropped, Timer::Reconnect), Some(500.0));
+    core.handle(Input::ForceSync, 20.0, 0.5);
+    core.handle(failure(RequestKind::Sync, Some(60_000.0)), 30.0, 0.5);
+    let out = core.handle(Input::TimerFired(Timer::Reconnect), 510.0, 0.5);
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
+    assert_eq!(timer(&out, Timer::Reconnect), Some(59_520.0), "{out:?}");
+
+    // Polling only: a failed poll holds the next one; a sync that lands
+    // puts it back at the polling interval.
+    let mut core = Core::new(settings(|c| {
+        c.enable_web_socket = Some(false);
+        c.polling_interval = Some(1000.0);
+    }));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    core.handle(Input::TimerFired(Timer::Poll), 1001.0, 0.5);
+    let out = core.handle(failure(RequestKind::Version, Some(60_000.0)), 1100.0, 0.5);
+    assert_eq!(timer(&out, Timer::Poll), Some(60_000.0));
+    core.handle(Input::ForceSync, 2000.0, 0.5);
+    let out = core.handle(Input::Synced(incremental(&h, 1, 2)), 2100.0, 0.5);
+    assert_eq!(timer(&out, Timer::Poll), Some(1000.0), "{out:?}");
+
+    // A sync held by a Retry-After goes once a poll gets through.
+    let mut core = Core::new(settings(|c| {
+        c.enable_web_socket = Some(false);
+        c.polling_interval = Some(1000.0);
+    }));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    core.handle(Input::ForceSync, 10.0, 0.5);
+    core.handle(failure(RequestKind::Sync, Some(120_000.0)), 20.0, 0.5);
+    let info = VersionInfo {
+        version: 2,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: String::new(),
+    };
+    let out = core.handle(Input::VersionSeen(info), 1001.0, 0.5);
+    assert_eq!(timer(&out, Timer::Retry), Some(0.0), "{out:?}");
+    let out = core.handle(Input::TimerFired(Timer::Retry), 1002.0, 0.5);
+    assert_eq!(fetches(&out).len(), 1, "{out:?}");
+
+    // A socket backing off for longer than the hold keeps its backoff.
+    let mut core = connected(&h, 1);
+    for i in 0..5 {
+        drop_socket(&mut core, 10.0 + f64::from(i));
+        core.handle(
+            Input::TimerFired(Timer::Reconnect),
+            20.0 + f64::from(i),
+            0.5,
+        );
+    }
+    core.handle(Input::ForceSync, 100.0, 0.5);
+    core.handle(failure(RequestKind::Sync, Some(2_000.0)), 110.0, 0.5);
+    let out = drop_socket(&mut core, 120.0);
+    let backoff = timer(&out, Timer::Reconnect).unwrap();
+    assert!(backoff > 2_000.0, "{backoff}");
+    core.handle(Input::ForceSync, 200.0, 0.5);
+    let out = core.handle(Input::Synced(incremental(&h, 1, 2)), 300.0, 0.5);
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn destroy_stops_everything_and_later_input_is_ignored() {
     let h = history("e1", 2);

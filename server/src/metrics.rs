@@ -142,7 +142,7 @@ impl Metrics {
         );
         registry.register(
             "store_reachable",
-            "1 while this instance reads and writes its store, 0 while it cannot (it then refuses reads, writes and new WebSocket sessions with 503, and its heartbeats say so)",
+            "1 while this instance reads and writes its store, 0 while it cannot (on PostgreSQL it then refuses reads, writes and new WebSocket sessions with 503, and its heartbeats say so; on SQLite, the one process that holds the file, it still serves reads from its copy)",
             store_reachable.clone(),
         );
         registry.register(
