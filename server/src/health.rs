@@ -340,17 +340,27 @@ pub async fn probe_all(
         .filter(|p| p.enabled && p.status != ProviderStatus::Maintenance)
         .filter_map(|p| Some((p.id.clone(), p.health_url.clone()?)))
         .collect();
-    // Readings of providers no longer probed (deleted, unmonitored, in
-    // maintenance) are dropped rather than shown stale.
-    board.retain(|id| targets.iter().any(|(target, _)| target == id));
+    // Readings of providers no longer probed (deleted, unmonitored,
+    // disabled) are dropped rather than shown stale. One in maintenance
+    // keeps its last reading: an operator's status that ends maintenance
+    // then holds while the reading stays as it was (without it, the next
+    // reading counted as a first, and replaced that status at once).
+    let resting: Vec<&str> = snapshot
+        .state
+        .providers
+        .iter()
+        .filter(|p| p.status == ProviderStatus::Maintenance && p.health_url.is_some())
+        .map(|p| p.id.as_str())
+        .collect();
+    board.retain(|id| targets.iter().any(|(target, _)| target == id) || resting.contains(&id));
     let results = futures_util::future::join_all(targets.into_iter().map(|(id, url)| async move {
         let outcome = probe(client, &id, &url, settings.allow_private).await;
-        (id, outcome)
+        (id, url, outcome)
     }))
     .await;
     let mut changes = Vec::new();
     let mut readings = Vec::new();
-    for (id, outcome) in results {
+    for (id, url, outcome) in results {
         let result = if outcome.is_ok() { "ok" } else { "failed" };
         service
             .metrics()
@@ -365,7 +375,7 @@ pub async fn probe_all(
             .provider(&id)
             .is_some_and(|p| p.status != status)
         {
-            changes.push((id, status, health, previous));
+            changes.push((id, url, status, health, previous));
         }
     }
     if changes.is_empty() {
@@ -378,15 +388,22 @@ pub async fn probe_all(
     }
     let written = service
         .write(|draft| {
-            for (id, status, health, previous) in changes.iter().cloned() {
-                // Re-read: an operator may have changed it meanwhile.
+            for (id, url, status, health, previous) in changes.iter().cloned() {
+                // Re-read: an operator may have changed it meanwhile. A
+                // reading is of the endpoint probed: not for a provider
+                // that no longer has it (deleted and created again without
+                // it, given another, disabled).
                 let Some(current) = draft.state().provider(&id).cloned() else {
                     continue;
                 };
+                if current.health_url.as_deref() != Some(url.as_str()) || !current.enabled {
+                    continue;
+                }
                 if current.status == status || current.status == ProviderStatus::Maintenance {
                     continue;
                 }
-                if !probes_may_set(&current, draft.operator_revisions(), previous.as_ref(), &status) {
+                let failed = health.consecutive_failures > 0;
+                if !probes_may_set(&current, draft.operator_revisions(), previous.as_ref(), &status, failed) {
                     tracing::debug!(provider = %id, held = ?current.status, reading = ?status, "an operator's status held against an unchanged reading");
                     continue;
                 }
@@ -409,15 +426,36 @@ pub async fn probe_all(
 /// restart, a move of the probes to another instance, a provider enabled
 /// again), or over `unknown`. So a status an operator set holds while the
 /// reading stays as it was: it is not silently put back at the next tick.
+///
+/// A failed probe never makes an operator's status more available than it
+/// is (an operator's `unavailable` is not replaced by the `degraded` of a
+/// first failure: it holds until the failures make it `unavailable`, or the
+/// endpoint recovers).
 fn probes_may_set(
     current: &ProviderSyncInfo,
     operators: &crate::revision::OperatorRevisions,
     previous: Option<&ProviderStatus>,
     status: &ProviderStatus,
+    failed: bool,
 ) -> bool {
-    operators.of(current) < current.revision
-        || previous != Some(status)
-        || current.status == ProviderStatus::Unknown
+    if current.status == ProviderStatus::Unknown {
+        return true;
+    }
+    let theirs = operators.of(current) < current.revision;
+    if !theirs && failed && usable_rank(status) > usable_rank(&current.status) {
+        return false;
+    }
+    theirs || previous != Some(status)
+}
+
+/// How usable a status says a provider is, for comparing two.
+fn usable_rank(status: &ProviderStatus) -> u8 {
+    match status {
+        ProviderStatus::Available => 3,
+        ProviderStatus::Degraded => 2,
+        ProviderStatus::Unknown => 1,
+        _ => 0,
+    }
 }
 
 /// Runs the probes until shutdown.
@@ -584,19 +622,67 @@ mod tests {
             &set,
             &operator,
             Some(&Available),
-            &Available
+            &Available,
+            false
         ));
-        assert!(probes_may_set(&set, &operator, Some(&Available), &Degraded));
-        assert!(probes_may_set(&set, &operator, None, &Available));
+        // Slow: degraded.
+        assert!(probes_may_set(
+            &set,
+            &operator,
+            Some(&Available),
+            &Degraded,
+            false
+        ));
+        assert!(probes_may_set(&set, &operator, None, &Available, false));
+        // A failure never makes the operator's status more usable: their
+        // `unavailable` is not replaced by a first failure's `degraded`
+        // (the black-box tester's case: usable for a tick), but is by the
+        // failures' own `unavailable`, and an operator's `available` is by
+        // a failure's `degraded`.
+        assert!(!probes_may_set(
+            &set,
+            &operator,
+            Some(&Available),
+            &Degraded,
+            true
+        ));
+        assert!(probes_may_set(
+            &set,
+            &operator,
+            Some(&Degraded),
+            &Unavailable,
+            true
+        ));
+        assert!(probes_may_set(
+            &provider(Available),
+            &operator,
+            Some(&Available),
+            &Degraded,
+            true
+        ));
         // The probes' own: theirs to change at any reading.
-        assert!(probes_may_set(&set, &probed, Some(&Available), &Available));
+        assert!(probes_may_set(
+            &set,
+            &probed,
+            Some(&Available),
+            &Available,
+            false
+        ));
+        assert!(probes_may_set(
+            &set,
+            &probed,
+            Some(&Unavailable),
+            &Degraded,
+            true
+        ));
         // `unknown` (a provider deleted and made again under its id between
         // two readings) is always theirs to replace.
         assert!(probes_may_set(
             &provider(Unknown),
             &operator,
             Some(&Available),
-            &Available
+            &Available,
+            false
         ));
     }
 }

@@ -291,3 +291,184 @@ async fn probes_do_not_follow_redirects_and_publish_a_category() {
     assert_eq!(gone.health.message.as_deref(), Some("connection failed"));
     server.stop().await;
 }
+
+/// Probes as one process's health task makes them, round by round on
+/// `board`, with a failure threshold of two.
+async fn probe_round(server: &TestServer, board: &provider_sync_server::health::HealthBoard) {
+    use provider_sync_server::health::{ProbeSettings, probe_all};
+    let settings = ProbeSettings {
+        interval: Duration::from_secs(3600),
+        timeout: Duration::from_secs(30),
+        degraded_after: Duration::from_secs(30),
+        failures: 2,
+        allow_private: true,
+    };
+    probe_all(
+        server.server.service(),
+        board,
+        &reqwest::Client::new(),
+        &settings,
+    )
+    .await;
+}
+
+async fn put_status(server: &TestServer, id: &str, body: Value) {
+    server
+        .admin(Method::PUT, &format!("/providers/{id}/status"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
+/// Three cases a black-box tester found (2026-12-02): an operator's
+/// `unavailable` made usable (`degraded`) by the endpoint's first failure;
+/// an operator's status that ends maintenance replaced at the next reading
+/// (maintenance had dropped the probes' last reading, so the next counted
+/// as a first); and the availability endpoint without the operator's
+/// reason once a healthy reading came.
+#[tokio::test]
+async fn an_operators_status_is_not_made_more_usable_by_a_failure_or_lost_after_maintenance() {
+    let (health_url, answer) = health_endpoint().await;
+    let (_dir, db) = temp_db();
+    let server = TestServer::start(config(&db)).await;
+    server
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "w", "name": "W", "health_url": health_url}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let board = provider_sync_server::health::HealthBoard::default();
+    probe_round(&server, &board).await;
+    let status =
+        async |server: &TestServer| server.state().await.provider("w").unwrap().status.clone();
+    assert_eq!(status(&server).await, ProviderStatus::Available);
+
+    put_status(
+        &server,
+        "w",
+        json!({"status": "unavailable", "message": "vendor outage"}),
+    )
+    .await;
+    probe_round(&server, &board).await;
+    let availability: Value = server
+        .get("/providers/w/availability")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        availability["health"]["message"], "vendor outage",
+        "{availability}"
+    );
+    assert_eq!(availability["is_available"], false);
+    answer.store(503, Ordering::SeqCst);
+    probe_round(&server, &board).await;
+    assert_eq!(
+        status(&server).await,
+        ProviderStatus::Unavailable,
+        "a failure made it usable"
+    );
+    let availability: Value = server
+        .get("/providers/w/availability")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(availability["is_available"], false, "{availability}");
+    // Recovered: the reading changed, the probes take over.
+    answer.store(200, Ordering::SeqCst);
+    probe_round(&server, &board).await;
+    assert_eq!(status(&server).await, ProviderStatus::Available);
+
+    // Maintenance, then an operator's status over a healthy endpoint.
+    put_status(&server, "w", json!({"status": "maintenance"})).await;
+    probe_round(&server, &board).await;
+    put_status(
+        &server,
+        "w",
+        json!({"status": "unavailable", "message": "still broken"}),
+    )
+    .await;
+    let version = server.version().await;
+    probe_round(&server, &board).await;
+    assert_eq!(status(&server).await, ProviderStatus::Unavailable);
+    assert_eq!(server.version().await, version, "the probes replaced it");
+    server.stop().await;
+}
+
+/// A probe's answer that comes after its provider was deleted and created
+/// again under the same id without a health URL is not applied to the new
+/// one (it was: the failure made the new one `degraded`, never probed
+/// again to mend it).
+#[tokio::test]
+async fn a_reading_is_not_applied_to_a_provider_made_again_under_its_id() {
+    use tokio::sync::Notify;
+    // An endpoint that answers 503 once the test lets it, and says when it
+    // has a request waiting.
+    let (arrived, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (on_arrival, on_release) = (arrived.clone(), release.clone());
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let (arrived, release) = (on_arrival.clone(), on_release.clone());
+            async move {
+                arrived.notify_one();
+                release.notified().await;
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let (_dir, db) = temp_db();
+    let server = Arc::new(TestServer::start(config(&db)).await);
+    server
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "z", "name": "Z", "health_url": format!("http://{addr}/health")}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let probing = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let board = provider_sync_server::health::HealthBoard::default();
+            probe_round(&server, &board).await;
+        })
+    };
+    arrived.notified().await;
+    let deleted = server
+        .admin(Method::DELETE, "/providers/z")
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    server
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "z", "name": "Z again"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let version = server.version().await;
+    let made = server.state().await.provider("z").unwrap().clone();
+    release.notify_one();
+    probing.await.unwrap();
+    let z = server.state().await.provider("z").unwrap().clone();
+    assert_eq!(z, made);
+    assert_eq!(
+        server.version().await,
+        version,
+        "the old reading was applied"
+    );
+    Arc::try_unwrap(server).ok().unwrap().stop().await;
+}

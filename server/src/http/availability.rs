@@ -45,7 +45,12 @@ pub async fn provider(
         .state
         .provider(&id)
         .is_some_and(|p| p.health_url.is_some() && p.status != ProviderStatus::Maintenance);
-    if let Some(reading) = app.health.reading(&id).filter(|_| probed) {
+    if let Some(mut reading) = app.health.reading(&id).filter(|_| probed) {
+        // A healthy reading has no message: the stored one (an operator's
+        // reason for a status that holds) stays.
+        if reading.message.is_none() {
+            reading.message = availability.health.message.take();
+        }
         availability.health = reading;
     }
     Ok(AppJson(availability))
