@@ -853,11 +853,10 @@ impl Core {
         self.down_announced = false;
     }
 
-    /// The server answered: its `Retry-After` no longer holds. A closed
-    /// socket whose next try waited for it opens now (its timer would have
-    /// kept the copy without live events until the hold's end).
-    /// The timers that waited for it go now: the socket's reconnect (not
-    /// one that waits out the backoff anyway), the next poll (at the
+    /// The server answered: its `Retry-After` no longer holds, and the
+    /// timers that waited for it go now (they would have kept the copy
+    /// without live events until the hold's end): the socket's reconnect
+    /// (not one that waits out the backoff anyway), the next poll (at the
     /// polling interval) and a machine-made sync's retry.
     fn release_hold(&mut self, now: f64, out: &mut Vec<Command>) {
         let held = self.hold_until > now;
