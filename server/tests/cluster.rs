@@ -1564,6 +1564,17 @@ async fn a_catalog_edit_made_during_an_outage_lands_when_the_store_is_back() {
     server.stop().await;
 }
 
+/// Sets a provider's priority; the status if the write was refused.
+async fn refused_priority(server: &TestServer, id: &str, priority: i64) -> Option<u16> {
+    let answer = server
+        .admin(Method::PATCH, &format!("/providers/{id}"))
+        .json(&json!({ "priority": priority }))
+        .send()
+        .await
+        .unwrap();
+    (!answer.status().is_success()).then(|| answer.status().as_u16())
+}
+
 /// Two instances, each with a client writing one change after another to
 /// its own provider: every write is acknowledged. A write that lost the
 /// head row to the other instance was tried again on the state from before
@@ -1576,24 +1587,12 @@ async fn steady_writers_on_two_instances_all_get_through() {
     let b = TestServer::start(instance_config(&url)).await;
     a.add_provider("pa").await;
     b.add_provider("pb").await;
-    let writer = |server: &TestServer, id: &'static str| {
-        let requests: Vec<_> = (1..=150)
-            .map(|priority| {
-                server
-                    .admin(Method::PATCH, &format!("/providers/{id}"))
-                    .json(&json!({ "priority": priority }))
-            })
-            .collect();
-        async move {
-            let mut refused = Vec::new();
-            for request in requests {
-                let answer = request.send().await.unwrap();
-                if !answer.status().is_success() {
-                    refused.push(answer.status().as_u16());
-                }
-            }
-            refused
+    let writer = async |server: &TestServer, id: &'static str| {
+        let mut refused = Vec::new();
+        for priority in 1..=150 {
+            refused.extend(refused_priority(server, id, priority).await);
         }
+        refused
     };
     let (on_a, on_b) = tokio::join!(writer(&a, "pa"), writer(&b, "pb"));
     assert!(
@@ -1626,15 +1625,7 @@ async fn a_write_gets_through_while_another_instance_writes_back_to_back() {
             let mut priority = n * 10_000;
             while busy.load(std::sync::atomic::Ordering::Relaxed) {
                 priority += 1;
-                let answer = b
-                    .admin(Method::PATCH, "/providers/pb")
-                    .json(&json!({ "priority": priority }))
-                    .send()
-                    .await
-                    .unwrap();
-                if !answer.status().is_success() {
-                    refused.push(answer.status().as_u16());
-                }
+                refused.extend(refused_priority(b, "pb", priority).await);
             }
             refused
         }
@@ -1644,15 +1635,7 @@ async fn a_write_gets_through_while_another_instance_writes_back_to_back() {
         let mut refused = Vec::new();
         for priority in 1..=40 {
             tokio::time::sleep(Duration::from_millis(5)).await;
-            let answer = a
-                .admin(Method::PATCH, "/providers/pa")
-                .json(&json!({ "priority": priority }))
-                .send()
-                .await
-                .unwrap();
-            if !answer.status().is_success() {
-                refused.push(answer.status().as_u16());
-            }
+            refused.extend(refused_priority(&a, "pa", priority).await);
         }
         busy.store(false, std::sync::atomic::Ordering::Relaxed);
         refused
