@@ -104,6 +104,12 @@ export async function plain(): Promise<number> {
   const availability = (await service.fetchJson("/models/gpt-4o/availability", new AbortController().signal)) as ModelAvailability;
   void [every, outlook, availability];
   const provider: ProviderSyncInfo | undefined = service.getProvider("openai");
+  // Always sent, so not optional in the types: no `?? 0` needed.
+  const health: { error_rate: number; failures: number } | undefined = provider && {
+    error_rate: provider.health.error_rate,
+    failures: provider.health.consecutive_failures,
+  };
+  void health;
   const url: string = service.apiBaseUrl;
   await service.clearCache();
   unsubscribe();

@@ -157,11 +157,11 @@ pub struct ProviderHealth {
     pub last_check: Option<String>,
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub latency_ms: Option<u32>,
-    /// Share of failed checks among the recent ones, 0.0 to 1.0.
-    #[serde(default)]
+    /// Share of failed checks among the recent ones, 0.0 to 1.0. Always
+    /// sent (no serde default: tsify would declare it optional).
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub error_rate: f64,
-    #[serde(default)]
+    /// Failed checks in a row, 0 after a success. Always sent.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub consecutive_failures: u32,
     /// What went wrong, or why an operator changed the status.

@@ -1887,7 +1887,8 @@ async fn get_state_inside_a_batch_does_not_reuse_an_object_a_later_event_replace
     let provider: ProviderSyncInfo = serde_json::from_value(serde_json::json!({
         "id": "p", "name": "P", "display_name": "P", "provider_type": "openai",
         "base_url": null, "health_url": null, "enabled": true, "priority": 0,
-        "status": "available", "health": {"last_check": null, "latency_ms": null, "message": null},
+        "status": "available", "health": {"last_check": null, "latency_ms": null, "error_rate": 0.0,
+            "consecutive_failures": 0, "message": null},
         "fallback_provider_id": null, "capabilities": [], "model_ids": [], "revision": 1
     }))
     .unwrap();
