@@ -108,9 +108,11 @@ pub struct Given {
 }
 
 /// The fields of a create body that have a value; a field the contract
-/// derives from another (a model's deprecation status from its date, its
-/// token limits from its context window, a provider's display name from its
-/// name) counts as given with it.
+/// derives from another (a model's deprecation status from its date, a
+/// provider's display name from its name) counts as given with it. A
+/// model's token limits do not: left out, they are the context window's,
+/// which does not replace a limit an admin set (see the reconcile's
+/// `merge_model`).
 fn given_fields<T: Serialize>(body: &T) -> HashSet<String> {
     let mut given: HashSet<String> = match serde_json::to_value(body) {
         Ok(serde_json::Value::Object(map)) => map
@@ -123,8 +125,6 @@ fn given_fields<T: Serialize>(body: &T) -> HashSet<String> {
     for (from, derived) in [
         ("deprecation_date", "deprecation_status"),
         ("name", "display_name"),
-        ("context_window", "max_input_tokens"),
-        ("context_window", "max_output_tokens"),
     ] {
         if given.contains(from) {
             given.insert(derived.to_owned());

@@ -313,12 +313,8 @@ impl Catalog {
                 }
                 Some(current) => {
                     let mut edits = 0;
-                    let merged = match (base, self.given.models.get(&wanted.id)) {
-                        (None, Some(given)) => {
-                            merge_given(wanted, given, current, MODEL_RUNTIME, &mut edits)
-                        }
-                        _ => merge(wanted, base, current, MODEL_RUNTIME, &mut edits),
-                    };
+                    let given = self.given.models.get(&wanted.id);
+                    let merged = merge_model(wanted, base, given, current, &mut edits);
                     let merged = without_gone_model(merged, wanted, &gone_p, &going_m);
                     if &merged != current {
                         let choices = vec![
@@ -610,11 +606,17 @@ fn merge_given<T: Serialize + DeserializeOwned>(
     kept: &mut usize,
 ) -> T {
     let file = json(file);
-    // A field not given is its own base (unchanged: the store's value
-    // stays); in a given object (`pricing`), so is each member it leaves
-    // empty (a `cached_input_per_million` set through the API stays).
-    let base: Map<String, Value> = file
-        .iter()
+    let base = given_base(&file, given);
+    let merged = merge_maps(&file, Some(&base), &json(live), runtime, kept);
+    serde_json::from_value(Value::Object(merged)).expect("a merge of two entities is one")
+}
+
+/// The base `merge_given` merges against: a field not given is its own
+/// base (unchanged: the store's value stays); in a given object
+/// (`pricing`), so is each member it leaves empty (a
+/// `cached_input_per_million` set through the API stays).
+fn given_base(file: &Map<String, Value>, given: &HashSet<String>) -> Map<String, Value> {
+    file.iter()
         .filter_map(|(key, value)| match value {
             _ if !given.contains(key) => Some((key.clone(), value.clone())),
             Value::Object(members) => Some((
@@ -629,9 +631,62 @@ fn merge_given<T: Serialize + DeserializeOwned>(
             )),
             _ => None,
         })
-        .collect();
-    let merged = merge_maps(&file, Some(&base), &json(live), runtime, kept);
-    serde_json::from_value(Value::Object(merged)).expect("a merge of two entities is one")
+        .collect()
+}
+
+/// A model's token limits, which the contract makes the context window's
+/// when a file leaves them out.
+const WINDOW_LIMITS: [&str; 2] = ["max_input_tokens", "max_output_tokens"];
+
+/// A model's merge: `merge` against the file as last applied, or
+/// `merge_given` for a model the file adds while the store has it (made
+/// through the API). With one rule of its own: a token limit the file
+/// leaves out is not the file setting it. It follows the file's window
+/// where the live limit followed the window (it is still the one last
+/// applied; with no record, it equals the live window), and keeps what an
+/// admin set otherwise; an input limit past the merged window is cut to it
+/// (what a limit left out would be).
+fn merge_model(
+    file: &ModelSpecification,
+    base: Option<&ModelSpecification>,
+    given: Option<&HashSet<String>>,
+    live: &ModelSpecification,
+    kept: &mut usize,
+) -> ModelSpecification {
+    let Some(given) = given else {
+        return merge(file, base, live, MODEL_RUNTIME, kept);
+    };
+    let file_map = json(file);
+    let live_map = json(live);
+    let mut base_map = match base {
+        Some(base) => json(base),
+        None => given_base(&file_map, given),
+    };
+    for key in WINDOW_LIMITS
+        .into_iter()
+        .filter(|key| !given.contains(*key))
+    {
+        let follows = match base {
+            Some(_) => base_map.get(key) == live_map.get(key),
+            None => live_map.get(key) == live_map.get("context_window"),
+        };
+        if follows {
+            // The file's value (the window's) is taken where it differs.
+            if base.is_none() {
+                base_map.remove(key);
+            }
+        } else if let Some(value) = file_map.get(key) {
+            // As if the file had not changed it: the live value stays.
+            base_map.insert(key.to_owned(), value.clone());
+        }
+    }
+    let merged = merge_maps(&file_map, Some(&base_map), &live_map, MODEL_RUNTIME, kept);
+    let mut merged: ModelSpecification =
+        serde_json::from_value(Value::Object(merged)).expect("a merge of two entities is one");
+    if !given.contains("max_input_tokens") {
+        merged.max_input_tokens = merged.max_input_tokens.min(merged.context_window);
+    }
+    merged
 }
 
 fn merge_maps(
@@ -686,7 +741,7 @@ fn set(out: &mut Map<String, Value>, key: &str, value: Option<&Value>) {
 
 #[cfg(test)]
 mod tests {
-    use provider_sync_protocol::{SyncEvent, SyncState};
+    use provider_sync_protocol::{ModelPatch, NewModel, SyncEvent, SyncState};
 
     use super::*;
 
@@ -790,6 +845,85 @@ context_window = 1000
             (done.added, done.updated, done.kept_edits, done.adopted),
             (2, 1, 2, true)
         );
+    }
+
+    /// A token limit the file leaves out is the context window's (the
+    /// contract's default), not the file setting it: it follows the file's
+    /// window where the store's limit followed the window, and an admin's
+    /// limit stays (an input limit cut to a window that shrank below it).
+    /// Before, the window's value replaced every admin-set limit.
+    #[test]
+    fn token_limits_the_file_leaves_out_keep_what_an_admin_set() {
+        let model = |id: &str, window: u32| -> NewModel {
+            serde_json::from_value(serde_json::json!({
+                "id": id, "name": id, "provider_id": "a", "context_window": window
+            }))
+            .unwrap()
+        };
+        let limits = |draft: &Draft, id: &str| {
+            let m = draft.state().model(id).unwrap();
+            (m.context_window, m.max_input_tokens, m.max_output_tokens)
+        };
+        let file = Catalog::parse("c.toml", FILE).unwrap();
+        let mut draft = Draft::scratch(SyncState::default(), None);
+        file.reconcile(&mut draft);
+        // Through the API: `m`'s output limit narrowed; `x` and `y` made
+        // with limits of their own, `z` with none (the window's).
+        let narrowed = ModelPatch {
+            max_output_tokens: Some(500),
+            ..ModelPatch::default()
+        };
+        commands::update_model(&mut draft, "m", None, narrowed).unwrap();
+        let mut x = model("x", 128_000);
+        x.max_input_tokens = Some(100_000);
+        x.max_output_tokens = Some(4096);
+        commands::create_model(&mut draft, x).unwrap();
+        let mut y = model("y", 8000);
+        y.max_input_tokens = Some(6000);
+        commands::create_model(&mut draft, y).unwrap();
+        commands::create_model(&mut draft, model("z", 8000)).unwrap();
+        let live = draft.state().clone();
+
+        // The file widens `m` and `n` and adds `x`, `y` (narrower than its
+        // input limit) and `z`, none with limits.
+        let mut text = FILE.replace("context_window = 1000", "context_window = 2000");
+        for (id, window) in [("x", 128_000), ("y", 4000), ("z", 16_000)] {
+            text.push_str(&format!(
+                "\n[[models]]\nid = \"{id}\"\nprovider_id = \"a\"\nname = \"{id} from file\"\ncontext_window = {window}\n"
+            ));
+        }
+        let changed = Catalog::parse("c.toml", &text).unwrap();
+        let mut draft = Draft::scratch(live, Some(Arc::new(file)));
+        changed.reconcile(&mut draft);
+        assert_eq!(
+            limits(&draft, "m"),
+            (2000, 2000, 500),
+            "the admin's output limit kept"
+        );
+        assert_eq!(
+            limits(&draft, "n"),
+            (2000, 2000, 2000),
+            "untouched limits follow the window"
+        );
+        assert_eq!(limits(&draft, "x"), (128_000, 100_000, 4096));
+        assert_eq!(
+            limits(&draft, "y"),
+            (4000, 4000, 4000),
+            "the input limit cut to the window"
+        );
+        assert_eq!(limits(&draft, "z"), (16_000, 16_000, 16_000));
+        assert_eq!(draft.state().model("x").unwrap().name, "x from file");
+
+        // A file that gives a limit sets it, over an admin's.
+        let given = text.replacen(
+            "context_window = 2000",
+            "context_window = 2000\nmax_output_tokens = 700",
+            1,
+        );
+        let given = Catalog::parse("c.toml", &given).unwrap();
+        let mut draft = Draft::scratch(draft.state().clone(), Some(Arc::new(changed)));
+        given.reconcile(&mut draft);
+        assert_eq!(limits(&draft, "m"), (2000, 2000, 700));
     }
 
     /// A file that removes the active provider and names another moves the
