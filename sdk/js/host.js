@@ -93,15 +93,20 @@ export function deferred() {
 // order, and which changed; an entity keeps its object while its revision
 // (and a provider's `model_ids`) is what it was.
 export const objectsNew = () => ({ byId: new Map(), list: [], plan: null });
-// A provider's `model_ids` as made (frozen is only the object: a page may
-// sort its array in place), by object.
-const listedOf = new WeakMap();
+// Frozen through: an entity's nested objects and lists (`pricing`,
+// `health`, `capabilities`, `model_ids`) too, so that no page can change
+// what every other reader of the state is handed. What is frozen already
+// is left as it is.
+export function freezeDeep(value) {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key in value) freezeDeep(value[key]);
+  }
+  return value;
+}
 export const objectsEmpty = (o) => o.byId.size === 0;
 export const objectsForget = (o, id) => void o.byId.delete(id);
-export function objectsLists(o, id, listed) {
-  const kept = o.byId.get(id);
-  return !!kept && !!listedOf.get(kept)?.includes(listed);
-}
+export const objectsLists = (o, id, listed) => !!o.byId.get(id)?.model_ids?.includes(listed);
 export const objectsGet = (o, id) => o.byId.get(id);
 export const objectsList = (o) => o.list;
 export function objectsKept(o, id, revision) {
@@ -139,7 +144,7 @@ export function objectsPlan(o, walk, entries) {
   const need = [];
   list?.forEach(([id, revision, listed], at) => {
     const kept = o.byId.get(id);
-    const was = kept && listedOf.get(kept);
+    const was = kept?.model_ids;
     const same =
       kept?.revision === revision &&
       (!listed || (was.length === listed.length && listed.every((x, i) => x === was[i])));
@@ -150,16 +155,14 @@ export function objectsPlan(o, walk, entries) {
 }
 // `made`: JSON text of the new objects, in the order `objectsPlan` asked
 // for them; `fallbacks`: [index, field, text] in turn, a value shown in
-// place of one this release does not know. Answers a copy of the list.
+// place of one this release does not know. Answers a frozen copy of the
+// list.
 export function objectsFill(o, made, fallbacks) {
   const [walk, list, need] = o.plan;
   o.plan = null;
   const objects = JSON.parse(made);
   for (let i = 0; i < fallbacks.length; i += 3) objects[fallbacks[i]][fallbacks[i + 1]] = fallbacks[i + 2];
-  for (const object of objects) {
-    if (object.model_ids) listedOf.set(object, object.model_ids.slice());
-    Object.freeze(object);
-  }
+  objects.forEach(freezeDeep);
   const fresh = new Map(need.map((at, i) => [at, objects[i]]));
   if (list === null) {
     o.list = objects;
@@ -185,7 +188,7 @@ export function objectsFill(o, made, fallbacks) {
     o.byId = new Map();
     for (const object of o.list) o.byId.set(object.id, object);
   }
-  return o.list.slice();
+  return Object.freeze(o.list.slice());
 }
 
 // ---- answers and events (sdk/src/driver.rs)

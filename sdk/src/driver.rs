@@ -256,9 +256,13 @@ extern "C" {
     #[wasm_bindgen(js_name = objectsPlan)]
     fn objects_plan(objects: &JsValue, walk: bool, entries: Option<&str>) -> Vec<u32>;
     /// Places the new objects (`made`, JSON text, with their `fallbacks`):
-    /// a copy of the list made.
+    /// a frozen copy of the list made.
     #[wasm_bindgen(js_name = objectsFill)]
     fn objects_fill(objects: &JsValue, made: &str, fallbacks: &Array) -> Array;
+    /// Freezes an object and everything in it (what is frozen already is
+    /// left as it is).
+    #[wasm_bindgen(js_name = freezeDeep)]
+    pub(crate) fn freeze_deep(value: &JsValue);
 }
 
 /// JS objects of entities, kept across snapshots by `sdk/js/host.js`: an
@@ -272,7 +276,7 @@ extern "C" {
 /// store copied back from a backup without a new epoch) never brings back
 /// an old object. A new epoch empties it.
 ///
-/// The last list is kept too (the page gets copies of it): while every
+/// The last list is kept too (the page gets frozen copies of it): while every
 /// change since is an event that names the entities it touched
 /// ([`JsObjects::note`]), those entries are made anew, added or taken out
 /// and the rest stays, so an event costs the entities it names, not the
@@ -1392,14 +1396,13 @@ impl Driver {
             let _ = js_sys::Reflect::set(&value, &"models".into(), &models);
             let _ = js_sys::Reflect::set(&value, &"providers".into(), &providers);
         }
-        js_sys::Object::freeze(value.unchecked_ref::<js_sys::Object>());
+        freeze_deep(&value);
         *self.snapshot.borrow_mut() = Some(value.clone());
         value
     }
 
-    /// The current snapshot's list of models (or providers) as made: the
-    /// page's copy may have been sorted or changed since. Empty before any
-    /// data.
+    /// The current snapshot's list of models (or providers) as made (the
+    /// list kept, not the page's frozen copy). Empty before any data.
     pub(crate) fn snapshot_list(&self, models: bool) -> js_sys::Array {
         self.snapshot();
         self.objects_of(models).borrow().made()

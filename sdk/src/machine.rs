@@ -926,9 +926,24 @@ impl Core {
         self.retry_attempt = 0;
         self.release_hold(now, out);
         self.error = None;
+        self.link_up();
+        let ours = self.state.as_ref().map(|s| s.metadata.checksum.as_str());
+        if let (Some(expected), Some(ours)) = (expected_checksum, ours)
+            && expected != ours
+        {
+            // The server answered, and says the copy is not its own at this
+            // version (a store copied back from a backup without a new
+            // epoch): neither confirmed nor shown as synced, but repaired
+            // by a full state first. What was applied is shown.
+            if changed {
+                Self::notify(out, Notice::StateChanged);
+            }
+            // The forced sync, if any, is now this repair.
+            self.resync_because("checksum_mismatch", true, out);
+            return;
+        }
         self.from_cache = false;
         self.last_sync_time = Some(now);
-        self.link_up();
         if self.caught_up() {
             self.catch_up = None;
         }
@@ -944,14 +959,6 @@ impl Core {
             Self::notify(out, Notice::Ready);
         }
         self.start_transport(out);
-        let ours = self.state.as_ref().map(|s| s.metadata.checksum.as_str());
-        if let (Some(expected), Some(ours)) = (expected_checksum, ours)
-            && expected != ours
-        {
-            // The forced sync, if any, is now this repair.
-            self.resync_because("checksum_mismatch", true, out);
-            return;
-        }
         if let Some(reason) = self.resync_reason.take() {
             Self::notify(
                 out,
@@ -1430,6 +1437,9 @@ impl Core {
         }
         if !self.polling || !self.poll_ok {
             self.status = SyncStatus::Disconnected;
+            // Why, until an attempt gets through (a WebSocket's close code
+            // says little, but it is all the browser tells).
+            self.error = Some(reason);
         }
         if !self.hidden {
             // Not before a server's `Retry-After` ends.

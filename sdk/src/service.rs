@@ -122,7 +122,7 @@ fn present(model: &ModelSpecification) -> JsValue {
     if let Some((field, shown)) = model_fallback(model) {
         crate::driver::set(&object, field, shown);
     }
-    js_sys::Object::freeze(object.unchecked_ref::<js_sys::Object>());
+    crate::driver::freeze_deep(&object);
     object
 }
 

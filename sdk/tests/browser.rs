@@ -1659,23 +1659,51 @@ async fn a_model_deleted_and_created_again_is_shown_as_it_is_now() {
     service.destroy();
 }
 
-/// Reverses a snapshot's list in place, as a page sorting the list it was
-/// handed may: later snapshots must not change with it. (The snapshot
-/// itself stays `getState()`'s until the next change, so its entries stay
-/// readable.)
-fn scramble(snapshot: &JsValue, list: &str) {
-    let list: Array = js_sys::Reflect::get(snapshot, &list.into())
-        .unwrap()
-        .unchecked_into();
-    list.reverse();
+/// Where in `value` an object or array is not frozen (its path, `(top)`
+/// for `value` itself), or an empty string.
+fn unfrozen(value: &JsValue) -> String {
+    Function::new_with_args(
+        "value",
+        "const walk = (v, at) => { if (!v || typeof v !== 'object') return ''; \
+         if (!Object.isFrozen(v)) return at || '(top)'; \
+         for (const k in v) { const found = walk(v[k], at + '.' + k); if (found) return found; } \
+         return ''; }; return walk(value, '');",
+    )
+    .call1(&JsValue::NULL, value)
+    .unwrap()
+    .as_string()
+    .unwrap()
+}
+
+/// What the page is handed is frozen through: the snapshot, its lists and
+/// every entity with what it holds (`pricing`, `health`, `capabilities`,
+/// `model_ids`), so that a page sorting or editing what it was handed (an
+/// in-place sort in a render) gets a `TypeError` rather than changing what
+/// every other reader of the state sees. Before, the lists and the
+/// entities' nested values could be changed: a sort of `getState().models`
+/// reordered every later `getState()` until the next change.
+fn assert_frozen_through(snapshot: &JsValue) {
+    assert_eq!(unfrozen(snapshot), "", "not frozen");
+    let sorts = Function::new_with_args(
+        "list",
+        "try { list.reverse(); return true; } catch (e) { return !(e instanceof TypeError); }",
+    );
+    for list in ["models", "providers"] {
+        let list = js_sys::Reflect::get(snapshot, &list.into()).unwrap();
+        assert_eq!(
+            sorts.call1(&JsValue::NULL, &list).unwrap(),
+            JsValue::FALSE,
+            "a sort in place throws"
+        );
+    }
 }
 
 /// Thirteen mixed writes (providers and models added, changed, moved
 /// between providers, deprecated, removed and created again, a provider
 /// removed with its models), a snapshot taken after each event (by a
 /// `subscribe` listener) or after each group of two to four events (by
-/// `getState()`, nothing else taking one in between), each list scrambled
-/// by the page once handed out. Every snapshot must hold what the events,
+/// `getState()`, nothing else taking one in between), each checked frozen
+/// through once handed out. Every snapshot must hold what the events,
 /// replayed on the server's state from before them, make of the state at
 /// its version.
 async fn snapshots_follow_the_events(per_event: bool) {
@@ -1697,8 +1725,7 @@ async fn snapshots_follow_the_events(per_event: bool) {
             taken
                 .borrow_mut()
                 .push(serde_wasm_bindgen::from_value(state.clone()).unwrap());
-            scramble(&state, "models");
-            scramble(&state, "providers");
+            assert_frozen_through(&state);
         }
     };
     if per_event {
@@ -1792,8 +1819,7 @@ async fn snapshots_follow_the_events(per_event: bool) {
         if !per_event {
             take(service.get_state());
         }
-        // getModels maps the state's models onto the snapshot's objects:
-        // the list as made, not the page's reversed copy.
+        // getModels maps the state's models onto the snapshot's objects.
         let openai: Array = service
             .get_models(Some(
                 js_sys::JSON::parse(r#"{"providerId":"openai"}"#).unwrap(),
@@ -1802,10 +1828,8 @@ async fn snapshots_follow_the_events(per_event: bool) {
         assert!(openai.length() > 0);
         for model in openai.iter() {
             let provider = js_sys::Reflect::get(&model, &"provider_id".into()).unwrap();
-            assert_eq!(
-                provider, "openai",
-                "getModels after the page sorted its list"
-            );
+            assert_eq!(provider, "openai", "getModels' provider filter");
+            assert_eq!(unfrozen(&model), "", "getModels' objects frozen through");
         }
     }
     eventually(3000, "the last write", || async {

@@ -2254,3 +2254,74 @@ fn all_timers_are_listed_in_their_own_order() {
     }
     assert_eq!(ALL_TIMERS.len(), 7);
 }
+
+/// A live link that drops says why in `lastError` from the drop on, each
+/// failed reconnect with its own reason, until a link gets through. Before,
+/// `lastError` stayed empty until polling began (several seconds of
+/// `disconnected` without a reason).
+#[test]
+fn a_dropped_link_says_why_until_one_gets_through() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    assert_eq!(core.last_error(), None);
+    drop_socket(&mut core, 3.0);
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+    assert_eq!(core.last_error(), Some("1006"));
+    // A reconnect that fails.
+    core.handle(Input::TimerFired(Timer::Reconnect), 4.0, 0.5);
+    core.handle(
+        Input::SocketClosed {
+            reason: "closed with code 1006".into(),
+        },
+        4.1,
+        0.5,
+    );
+    assert_eq!(core.last_error(), Some("closed with code 1006"));
+    // One that gets through: the server's hello confirms the copy.
+    core.handle(Input::TimerFired(Timer::Reconnect), 6.0, 0.5);
+    core.handle(Input::SocketOpened, 6.1, 0.5);
+    core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 6.2, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert_eq!(core.last_error(), None);
+}
+
+/// A catch-up answer (`none`, or events) whose checksum is not the copy's
+/// at the answer's version (a store copied back from a backup without a
+/// new epoch): the copy is neither confirmed (the cache's confirmation
+/// time) nor shown as `synced` before the full state repairs it. Before,
+/// subscribers heard `synced` with the old copy first.
+#[test]
+fn a_catch_up_that_contradicts_the_copy_is_not_shown_as_synced() {
+    let h = history("e1", 3);
+    let (mut core, _) = from_cache(&h, 3);
+    assert_eq!(core.status(), SyncStatus::Stale);
+    let mut none = incremental(&h, 3, 3);
+    none.sync_type = SyncType::None;
+    none.checksum = "f".repeat(32);
+    let out = core.handle(Input::Synced(none), 1.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Stale, "{out:?}");
+    assert!(core.from_cache());
+    assert!(!out.contains(&Command::Confirmed), "{out:?}");
+    assert!(!notices(&out).contains(&&Notice::StateChanged), "{out:?}");
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync {
+            version: 3,
+            epoch: "e1".into(),
+            force_full: true
+        }]
+    );
+    let out = core.handle(
+        Input::Synced(full(&h, 3, Some(FullSyncReason::Requested))),
+        2.0,
+        0.5,
+    );
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert!(!core.from_cache());
+    assert!(
+        notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
+            reason: "checksum_mismatch".into()
+        })),
+        "{out:?}"
+    );
+}
