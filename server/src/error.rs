@@ -335,41 +335,110 @@ where
     type Rejection = Error;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self> {
-        // A compressed body would be read as JSON text and fail as bad
-        // syntax (an unknown coding was ignored): the coding is refused.
-        // Every coding named, in every Content-Encoding header (a list's
-        // empty elements name none: RFC 9110, 5.6.1).
-        let coded = request
-            .headers()
-            .get_all(header::CONTENT_ENCODING)
-            .iter()
-            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-            .map(<[u8]>::trim_ascii)
-            .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"));
-        if let Some(coding) = coded {
-            return Err(Self::Rejection::UnsupportedMediaType(format!(
-                "the body's Content-Encoding {} is not supported: send the JSON uncompressed",
-                String::from_utf8_lossy(coding)
-            )));
-        }
-        // Content type (415), size (413) and syntax (400) first; a key
-        // given twice in an object (422).
-        let Json(Unique(mut body)) = Json::<Unique>::from_request(request, state).await?;
-        if !body.is_object() {
-            return Err(Error::invalid("body", "must be a JSON object"));
-        }
-        whole_numbers_as_integers(&mut body);
-        let bytes = serde_json::to_vec(&body).expect("a JSON value serialises");
-        // The fields' types (422, naming the field). Without serde's
-        // position: it counts in these bytes (the body as read back, its
-        // keys sorted), not in the body as it was sent.
-        let Json(value) = Json::<T>::from_bytes(&bytes).map_err(|rejection| {
-            let text = plain(rejection.body_text());
-            let text = without_position(&text);
-            Error::invalid(field_of(text).unwrap_or_else(|| "body".into()), text)
-        })?;
-        Ok(Self(value))
+        read_body(request, state)
+            .await
+            .map(|(value, _)| Self(value))
     }
+}
+
+/// `AppJson` for the admin API's bodies, whose types refuse unknown fields:
+/// a nested object's unknown field is refused too (422 naming its path,
+/// `pricing.cached_input_per_milion`), where the nested type is one the
+/// server also sends (`pricing`) and serde would skip it.
+#[derive(Debug)]
+pub struct StrictJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for StrictJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Error;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self> {
+        let (value, body) = read_body::<S, T>(request, state).await?;
+        let mut unknown = None;
+        let _: std::result::Result<T, _> = serde_ignored::deserialize(&body, |path| {
+            unknown.get_or_insert_with(|| field_path(&path));
+        });
+        match unknown {
+            Some(field) => {
+                let key = field.rsplit('.').next().unwrap_or(&field).to_owned();
+                Err(Error::invalid(field, format!("unknown field `{key}`")))
+            }
+            None => Ok(Self(value)),
+        }
+    }
+}
+
+/// A path serde_ignored reports, as the API and the catalog file name
+/// fields: `pricing.cached_input_per_million`, `models[2].pricing.x`.
+pub(crate) fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = field_path(parent);
+            // The TOML reader's spans travel as a private key.
+            if key.starts_with("$__serde_spanned_private") {
+                parent
+            } else if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
+    }
+}
+
+/// What `AppJson` reads: the body as `T`, and as the JSON value it was read
+/// from.
+async fn read_body<S, T>(
+    request: axum::extract::Request,
+    state: &S,
+) -> Result<(T, serde_json::Value)>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    // A compressed body would be read as JSON text and fail as bad
+    // syntax (an unknown coding was ignored): the coding is refused.
+    // Every coding named, in every Content-Encoding header (a list's
+    // empty elements name none: RFC 9110, 5.6.1).
+    let coded = request
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"));
+    if let Some(coding) = coded {
+        return Err(Error::UnsupportedMediaType(format!(
+            "the body's Content-Encoding {} is not supported: send the JSON uncompressed",
+            String::from_utf8_lossy(coding)
+        )));
+    }
+    // Content type (415), size (413) and syntax (400) first; a key
+    // given twice in an object (422).
+    let Json(Unique(mut body)) = Json::<Unique>::from_request(request, state).await?;
+    if !body.is_object() {
+        return Err(Error::invalid("body", "must be a JSON object"));
+    }
+    whole_numbers_as_integers(&mut body);
+    let bytes = serde_json::to_vec(&body).expect("a JSON value serialises");
+    // The fields' types (422, naming the field). Without serde's
+    // position: it counts in these bytes (the body as read back, its
+    // keys sorted), not in the body as it was sent.
+    let Json(value) = Json::<T>::from_bytes(&bytes).map_err(|rejection| {
+        let text = plain(rejection.body_text());
+        let text = without_position(&text);
+        Error::invalid(field_of(text).unwrap_or_else(|| "body".into()), text)
+    })?;
+    Ok((value, body))
 }
 
 /// A JSON value whose objects give each key once: a body with a field twice

@@ -1235,6 +1235,38 @@ async fn duplicate_keys_and_compressed_bodies_are_refused() {
         assert_eq!(response.status(), 415, "{codings:?}");
     }
     assert_eq!(server.version().await, before);
+    // An unknown key in a nested object (`pricing`, a type the server also
+    // sends): refused, naming its path (it was skipped, the price lost).
+    server
+        .admin(Method::POST, "/models")
+        .json(&json!({"id": "priced", "name": "P", "provider_id": "p", "context_window": 8}))
+        .send()
+        .await
+        .unwrap();
+    let before = server.version().await;
+    for (method, path) in [(Method::POST, "/models"), (Method::PATCH, "/models/priced")] {
+        let mut body = json!({"pricing": {"input_per_million": 1, "output_per_million": 2,
+            "cached_input_per_milion": 0.5}});
+        if method == Method::POST {
+            body["id"] = json!("m2");
+            body["name"] = json!("M");
+            body["provider_id"] = json!("p");
+            body["context_window"] = json!(8);
+        }
+        let response = server
+            .admin(method.clone(), path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, error) = error_of(response).await;
+        assert_eq!(status, 422, "{method} {path}: {error}");
+        assert_eq!(
+            error["error"]["field"], "pricing.cached_input_per_milion",
+            "{error}"
+        );
+    }
+    assert_eq!(server.version().await, before);
     let sync = server
         .http
         .post(server.url("/sync"))

@@ -337,6 +337,16 @@ async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
             13,
             "providers[1].nmae: unknown field `nmae`",
         ),
+        // In a nested table of a type the server also sends (it was
+        // skipped: the price left out without a word).
+        (
+            CATALOG.replace(
+                "output_per_million = 10.0 }",
+                "output_per_million = 10.0, cached_input_per_milion = 1.0 }",
+            ),
+            22,
+            "models[0].pricing.cached_input_per_milion: unknown field `cached_input_per_milion`",
+        ),
         (
             CATALOG.replace("sunset_date = \"2027-01-01\"", "sunset_date = \"soon\""),
             36,

@@ -365,7 +365,23 @@ impl<'a> Refuse<'a> {
                 text: &text,
             };
             let deserializer = toml::Deserializer::parse(&text).map_err(|e| here.syntax(e))?;
-            let e = match serde_path_to_error::deserialize(deserializer) {
+            // A key serde would skip: one in a nested table of a type the
+            // server also sends (`pricing`), which does not refuse unknown
+            // keys itself.
+            let mut unknown = None;
+            let mut note = |path: serde_ignored::Path<'_>| {
+                unknown.get_or_insert_with(|| crate::error::field_path(&path));
+            };
+            let read = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+                deserializer,
+                &mut note,
+            ));
+            let e = match read {
+                Ok(_) if let Some(field) = unknown => {
+                    let key = field.rsplit('.').next().unwrap_or(&field).to_owned();
+                    let span = key_span(&text, &key);
+                    return Err(here.at(span, Some(field), format!("unknown field `{key}`")));
+                }
                 Ok(value) => return Ok((value, text)),
                 Err(e) => e,
             };
@@ -393,6 +409,20 @@ impl<'a> Refuse<'a> {
             }
         }
     }
+}
+
+/// Where `key` is first written as a key (`key =`, bare or quoted) in
+/// `text`, for the line of an error that names it.
+fn key_span(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
+    text.match_indices(key)
+        .map(|(at, _)| at)
+        .find(|&at| {
+            let before = text[..at].trim_end_matches(['"', '\'']);
+            let after = text[at + key.len()..].trim_start_matches(['"', '\'']);
+            before.ends_with(|c: char| c.is_whitespace() || c == '{' || c == ',' || c == '.')
+                && after.trim_start_matches([' ', '\t']).starts_with('=')
+        })
+        .map(|at| at..at + key.len())
 }
 
 /// A TOML float without a fractional part (`128000.0`, `1e3`, `+5.0`) as an

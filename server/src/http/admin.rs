@@ -9,7 +9,7 @@ use super::audit::{self, AdminWrite};
 use super::{SYNC_VERSION, auth};
 use crate::app::AppState;
 use crate::commands;
-use crate::error::{AppJson, Error, Result};
+use crate::error::{Error, Result, StrictJson};
 use crate::service::Written;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -176,7 +176,7 @@ fn answer_empty(written: Written<()>) -> Response {
 pub async fn create_provider(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
-    AppJson(body): AppJson<NewProvider>,
+    StrictJson(body): StrictJson<NewProvider>,
 ) -> Result<Response> {
     let written = write
         .write(&app.service, StatusCode::CREATED, |d| {
@@ -207,7 +207,7 @@ pub async fn update_provider(
     Extension(write): Extension<Arc<AdminWrite>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
-    AppJson(body): AppJson<ProviderPatch>,
+    StrictJson(body): StrictJson<ProviderPatch>,
 ) -> Result<Response> {
     let written = write
         .write(&app.service, StatusCode::OK, |d| {
@@ -265,7 +265,7 @@ pub async fn set_status(
     Extension(write): Extension<Arc<AdminWrite>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
-    AppJson(body): AppJson<StatusUpdate>,
+    StrictJson(body): StrictJson<StatusUpdate>,
 ) -> Result<Response> {
     let written = write
         .write(&app.service, StatusCode::OK, |d| {
@@ -293,7 +293,7 @@ pub async fn set_status(
 pub async fn create_model(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
-    AppJson(body): AppJson<NewModel>,
+    StrictJson(body): StrictJson<NewModel>,
 ) -> Result<Response> {
     let written = write
         .write(&app.service, StatusCode::CREATED, |d| {
@@ -325,7 +325,7 @@ pub async fn update_model(
     Extension(write): Extension<Arc<AdminWrite>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
-    AppJson(body): AppJson<ModelPatch>,
+    StrictJson(body): StrictJson<ModelPatch>,
 ) -> Result<Response> {
     let written = write
         .write(&app.service, StatusCode::OK, |d| {
@@ -385,7 +385,7 @@ pub async fn deprecate_model(
     Extension(write): Extension<Arc<AdminWrite>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
-    AppJson(body): AppJson<DeprecateModel>,
+    StrictJson(body): StrictJson<DeprecateModel>,
 ) -> Result<Response> {
     let written = write
         .write(&app.service, StatusCode::OK, |d| {
@@ -411,7 +411,7 @@ pub async fn deprecate_model(
 pub async fn set_active_provider(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
-    AppJson(body): AppJson<SetActiveProvider>,
+    StrictJson(body): StrictJson<SetActiveProvider>,
 ) -> Result<Response> {
     let written = write
         .write(&app.service, StatusCode::OK, |d| {

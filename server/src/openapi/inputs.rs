@@ -281,6 +281,10 @@ pub(super) fn apply(doc: &mut Value) {
     // `null` clears the active provider, but the field must be there: an
     // empty body is a mistake (422), not a request to clear it.
     doc["components"]["schemas"]["SetActiveProvider"]["required"] = json!(["provider_id"]);
+    // The admin API refuses an unknown key in `pricing` too, as in the
+    // bodies around it (their types refuse unknown fields; this one, also
+    // sent by the server, is checked by `StrictJson`).
+    doc["components"]["schemas"]["ModelPricing"]["additionalProperties"] = json!(false);
     let rules = parameters();
     let mut unused: Vec<(&str, &str)> = rules.iter().map(|(at, name, _)| (*at, *name)).collect();
     for (_, _, operation) in super::operations(doc) {
