@@ -290,6 +290,12 @@ impl Draft {
         self.record = Some(catalog);
     }
 
+    /// The catalog this write will record as last applied, if any.
+    #[cfg(test)]
+    pub fn recorded_catalog(&self) -> Option<Arc<Catalog>> {
+        self.record.clone()
+    }
+
     pub fn state(&self) -> &SyncState {
         &self.state
     }

@@ -16,7 +16,7 @@
 //!   written before this record existed) adopts the file: existing entities
 //!   keep their values, missing ones are added.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use provider_sync_protocol::{
@@ -533,6 +533,32 @@ fn settle(
         target.all_models.sort_by(|a, b| a.id.cmp(&b.id));
 
         let mut fell_back = false;
+        // A provider's models, the file's and the API's together, within
+        // the most one provider may have: past it, the file's models that
+        // would join it (the last first) are left out, as a write through
+        // the API would be refused.
+        let mut held: HashMap<&str, usize> = HashMap::new();
+        for m in &target.all_models {
+            *held.entry(m.provider_id.as_str()).or_default() += 1;
+        }
+        for m in models.iter_mut().rev() {
+            let Some(next) = m.choices.first() else {
+                continue;
+            };
+            let joins = live
+                .model(&m.id)
+                .is_none_or(|old| old.provider_id != next.provider_id);
+            let Some(count) = held.get_mut(next.provider_id.as_str()) else {
+                continue;
+            };
+            if joins && *count > validate::MAX_MODELS_PER_PROVIDER {
+                tracing::warn!(model = %m.id, provider = %next.provider_id, "catalog: the provider would have more than {} models; the model is left out", validate::MAX_MODELS_PER_PROVIDER);
+                *count -= 1;
+                m.choices.clear();
+                m.first = false;
+                fell_back = true;
+            }
+        }
         for p in providers.iter_mut() {
             if let Some(next) = p.choices.first()
                 && let Err(err) = validate::provider(&target, next, Fields(""))
@@ -924,6 +950,60 @@ context_window = 1000
         let mut draft = Draft::scratch(draft.state().clone(), Some(Arc::new(changed)));
         given.reconcile(&mut draft);
         assert_eq!(limits(&draft, "m"), (2000, 2000, 700));
+    }
+
+    /// A provider's models, the file's and the API's together, stay within
+    /// the most one provider may have: the file's models past it are left
+    /// out (the last first) and tried again by the next reconcile, once
+    /// there is room. Before, the reconcile went past the bound.
+    #[test]
+    fn a_reconcile_keeps_a_provider_within_its_most_models() {
+        let most = validate::MAX_MODELS_PER_PROVIDER;
+        let file_of = |models: usize| {
+            let mut text = String::from("[[providers]]\nid = \"a\"\nname = \"A\"\n");
+            for i in 0..models {
+                text.push_str(&format!(
+                    "[[models]]\nid = \"m{i:05}\"\nprovider_id = \"a\"\nname = \"M\"\ncontext_window = 8\n"
+                ));
+            }
+            Catalog::parse("c.toml", &text).unwrap()
+        };
+        let count = |draft: &Draft| draft.state().provider("a").unwrap().model_ids.len();
+        let first = file_of(most - 2);
+        let mut draft = Draft::scratch(SyncState::default(), None);
+        first.reconcile(&mut draft);
+        for id in ["x", "y"] {
+            let api: NewModel = serde_json::from_value(serde_json::json!({
+                "id": id, "name": "X", "provider_id": "a", "context_window": 8
+            }))
+            .unwrap();
+            commands::create_model(&mut draft, api).unwrap();
+        }
+        assert_eq!(count(&draft), most);
+
+        // Two more in the file: both left out.
+        let second = file_of(most);
+        let mut draft = Draft::scratch(draft.state().clone(), Some(Arc::new(first)));
+        let done = second.reconcile(&mut draft);
+        assert_eq!(done.added, 0);
+        assert_eq!(count(&draft), most);
+        let record = draft.recorded_catalog().unwrap();
+        assert_eq!(
+            record.models.len(),
+            most - 2,
+            "the record keeps them unapplied"
+        );
+
+        // One of the API's models goes: the same file again adds the first
+        // of the two, not the second.
+        commands::delete_model(&mut draft, "x", None).unwrap();
+        let mut draft = Draft::scratch(draft.state().clone(), Some(record));
+        let done = second.reconcile(&mut draft);
+        assert_eq!(done.added, 1);
+        assert_eq!(count(&draft), most);
+        let (added, left_out) = (format!("m{:05}", most - 2), format!("m{:05}", most - 1));
+        assert!(draft.state().model(&added).is_some(), "{added}");
+        assert!(draft.state().model(&left_out).is_none(), "{left_out}");
     }
 
     /// A file that removes the active provider and names another moves the
