@@ -368,6 +368,31 @@ fn only_a_change_of_content_or_sighup_reloads_a_watched_catalog() {
     server.stop();
 }
 
+/// A watched file that goes missing is refused once, not again at every
+/// other event in its folder (the store's own files beside it changed
+/// several times a second: an error logged and counted each time), and
+/// read again when it is back.
+#[test]
+fn a_missing_watched_file_is_refused_once_until_it_is_back() {
+    let (dir, file, mut server) = serving(CATALOG, &["--catalog-watch"]);
+    std::fs::remove_file(&file).unwrap();
+    server.wait_for_reloads("refused", 1);
+    // Other files in the folder change, in bursts past the settle time.
+    for n in 0..4 {
+        std::fs::write(dir.path().join("notes.txt"), format!("note {n}")).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    std::fs::write(
+        &file,
+        CATALOG.replace("name = \"Alpha Large\"", "name = \"Alpha XL\""),
+    )
+    .unwrap();
+    server.wait_for_version(4);
+    let refused = "provider_sync_catalog_reloads_total{result=\"refused\"}";
+    assert_eq!(server.metric(refused), format!("{refused} 1"));
+    server.stop();
+}
+
 #[test]
 fn a_litellm_base_file_is_watched_too() {
     let dir = tempfile::tempdir().unwrap();

@@ -179,10 +179,12 @@ pub fn spawn(
                 }
             }
             // A file event is any change in the folders (editors rename,
-            // Kubernetes swaps a symlink): reload only if the content moved.
+            // Kubernetes swaps a symlink, the store's own files beside it):
+            // reload only if the content moved. A file that went missing
+            // is that too, once: then refused, not again at every event
+            // until it is back.
             let now = digest(&sources);
-            if why != "SIGHUP" && why != "retry" && retry.is_none() && now.is_some() && now == seen
-            {
+            if why != "SIGHUP" && why != "retry" && retry.is_none() && now == seen {
                 continue;
             }
             seen = now;
