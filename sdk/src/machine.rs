@@ -1301,7 +1301,17 @@ impl Core {
                     .as_ref()
                     .is_some_and(|s| s.metadata.epoch == hello.epoch);
                 match hello.sync_type {
-                    SyncType::None if same_history => self.confirmed_by_socket(now, out),
+                    SyncType::None if same_history => {
+                        self.confirmed_by_socket(now, out);
+                        // The hello names no checksum: a heartbeat at once
+                        // has the server's answer vouch for the copy's
+                        // content, so a copy that differs at the same
+                        // version (a store copied back from a backup
+                        // without a new epoch) is repaired now, not at the
+                        // next heartbeat.
+                        let version = self.state.as_ref().map_or(0, |s| s.metadata.version);
+                        out.push(Command::SendHeartbeat { version });
+                    }
                     // A full state follows (or a sync is needed): synced once
                     // the copy reaches the server's version.
                     _ => {

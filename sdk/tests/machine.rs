@@ -2325,3 +2325,35 @@ fn a_catch_up_that_contradicts_the_copy_is_not_shown_as_synced() {
         "{out:?}"
     );
 }
+
+/// A `hello` that finds the copy up to date names no checksum: the client
+/// sends a heartbeat at once, so the server's answer vouches for the
+/// copy's content, and a copy that differs at the same version (a store
+/// copied back from a backup without a new epoch) is repaired within a
+/// round trip. Before, it stayed `synced` until the next heartbeat (25 s).
+#[test]
+fn an_up_to_date_hello_is_followed_by_a_heartbeat_at_once() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 2);
+    drop_socket(&mut core, 3.0);
+    core.handle(Input::TimerFired(Timer::Reconnect), 4.0, 0.5);
+    core.handle(Input::SocketOpened, 4.1, 0.5);
+    let out = core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 4.2, 0.5);
+    assert!(
+        out.contains(&Command::SendHeartbeat { version: 2 }),
+        "{out:?}"
+    );
+    let mut other = heartbeat(&h, 2);
+    if let EventPayload::Heartbeat(beat) = &mut other.payload {
+        beat.checksum = "0".repeat(32);
+    }
+    let out = core.handle(Input::SocketEvent(other), 4.3, 0.5);
+    assert_eq!(
+        fetches(&out),
+        [&Request::Sync {
+            version: 2,
+            epoch: "e1".into(),
+            force_full: true
+        }]
+    );
+}
