@@ -234,6 +234,7 @@ fn build(state: AppState, fallback: bool) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(middleware::map_request(http::trace::drop_unfit_request_id))
+        .layer(middleware::from_fn(crate::serve::close_unread))
 }
 
 #[cfg(test)]

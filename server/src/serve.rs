@@ -10,7 +10,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -560,6 +560,67 @@ pub async fn refuse_over_capacity(
         .into_response();
     }
     next.run(request).await
+}
+
+/// Says `Connection: close` on an HTTP/1 answer given before its request's
+/// body was read to its end (a 401, 404, 413, 415 or 429 answered from the
+/// headers): hyper closes such a connection, since what is left of the body
+/// would otherwise be read as the next request, and a client told nothing
+/// sends its next request on it and gets a broken pipe instead of an
+/// answer (RFC 9112, 9.6). The outermost layer, so that every answer of
+/// the router is seen.
+pub async fn close_unread(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use hyper::body::Body as _;
+    if request.version() > axum::http::Version::HTTP_11 || request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let read = Arc::new(AtomicBool::new(false));
+    let (parts, body) = request.into_parts();
+    let body = Body::new(ReadToEnd {
+        inner: body,
+        read: read.clone(),
+    });
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if !read.load(Ordering::Acquire) {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// A request body that notes when it was read to its end.
+struct ReadToEnd {
+    inner: Body,
+    read: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for ReadToEnd {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.read.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Accept errors that concern one connection only; others (out of file

@@ -1129,3 +1129,74 @@ fn a_second_signal_exits_without_waiting_for_requests_in_flight() {
     assert_eq!(status.code(), Some(1));
     drop(stream);
 }
+
+/// Sends `head` and `body` on `stream` and reads the answer's head and
+/// body (by its `content-length`), lowercased head first.
+async fn exchange(
+    stream: &mut tokio::net::TcpStream,
+    head: &str,
+    body: &[u8],
+) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Some of a large body may never be read: the server answers first.
+    let _ = stream.write_all(body).await;
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "the answer's head ended early"
+        );
+        seen.push(byte[0]);
+    }
+    let head = String::from_utf8(seen).unwrap().to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut answer = vec![0u8; length];
+    stream.read_exact(&mut answer).await.unwrap();
+    (head, answer)
+}
+
+/// An answer given before the request's body was read (a 401 from the
+/// headers) says `Connection: close`, since the server closes that
+/// connection; one that read its body keeps the connection for the next
+/// request. Before, the early answer said nothing and the client's next
+/// request on the connection met a broken pipe.
+#[tokio::test]
+async fn an_answer_before_the_body_is_read_says_the_connection_closes() {
+    let (_dir, server) = seeded().await;
+    let rest = server.base.strip_prefix("http://").unwrap();
+    let (host, prefix) = rest.split_once('/').unwrap();
+    let body = format!(r#"{{"name":"{}"}}"#, "x".repeat(200_000));
+    let mut early = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "PATCH /{prefix}/admin/models/gpt-5 HTTP/1.1\r\nhost: {host}\r\n\
+         authorization: Bearer wrong-token-wrong-token-wrong-token\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let (answer, _) = exchange(&mut early, &head, body.as_bytes()).await;
+    assert!(answer.starts_with("http/1.1 401"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+
+    let mut kept = tokio::net::TcpStream::connect(host).await.unwrap();
+    let body = br#"{"client_version":0}"#;
+    let head = format!(
+        "POST /{prefix}/sync HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        body.len()
+    );
+    let (answer, _) = exchange(&mut kept, &head, body).await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert!(!answer.contains("connection: close"), "{answer}");
+    let head = format!("GET /{prefix}/version HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    let (answer, _) = exchange(&mut kept, &head, b"").await;
+    assert!(
+        answer.starts_with("http/1.1 200"),
+        "the connection was kept: {answer}"
+    );
+}
