@@ -436,7 +436,13 @@ where
     let Json(value) = Json::<T>::from_bytes(&bytes).map_err(|rejection| {
         let text = plain(rejection.body_text());
         let text = without_position(&text);
-        Error::invalid(field_of(text).unwrap_or_else(|| "body".into()), text)
+        let field = field_of(text).unwrap_or_else(|| "body".into());
+        // The message names the field once (the error shows it before).
+        let message = text
+            .strip_prefix(field.as_str())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(text);
+        Error::invalid(field, message)
     })?;
     Ok((value, body))
 }

@@ -520,6 +520,11 @@ async fn status_deprecation_and_model_writes_emit_their_events() {
         let message = error["error"]["message"].as_str().unwrap();
         assert!(message.starts_with(field), "{message}");
         assert!(!message.contains("target type"), "{message}");
+        // Named once (it was `status: status: invalid type…`).
+        assert!(
+            !message.starts_with(&format!("{field}: {field}")),
+            "{message}"
+        );
     }
     assert_eq!(server.version().await, before, "a refused status wrote");
 
