@@ -44,8 +44,8 @@ use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::session::{
-    Decision, Ended, MAX_BATCH, Resume, Timing, Writer, control_text, decide, event_text, hello,
-    read_client_frame, refusal, within,
+    Answers, Decision, Ended, MAX_BATCH, Resume, Timing, Writer, control_text, decide, event_text,
+    hello, read_client_frame, refusal, within,
 };
 use crate::metrics::Metrics;
 use crate::serve::{Activity, Socket};
@@ -634,6 +634,7 @@ pub(super) async fn run(
     }
     member.set_position(snapshot.version(), snapshot.epoch());
     drop(snapshot);
+    let mut answers = Answers::new();
     // For checks between the frames of a repair from the log.
     let stopping = shutdown.clone();
     let shutting_down = shutdown.wait();
@@ -687,7 +688,7 @@ pub(super) async fn run(
                             return Ended::ClientClosed;
                         }
                         member.heard();
-                        if let Err(ended) = answer(&member, &service, received) {
+                        if let Err(ended) = answer(&member, &service, received, &mut answers) {
                             return ended;
                         }
                         if let Err(ended) = flush(&member, timing.write_timeout, progress.as_deref()).await {
@@ -796,8 +797,17 @@ async fn flush(
 }
 
 /// What the session answers a message from its client with (written under
-/// the member's lock, between the lane's writes).
-fn answer(member: &Member, service: &Service, received: Message) -> Result<(), Ended> {
+/// the member's lock, between the lane's writes), within `answers`.
+fn answer(
+    member: &Member,
+    service: &Service,
+    received: Message,
+    answers: &mut Answers,
+) -> Result<(), Ended> {
+    let answered = matches!(received, Message::Text(_) | Message::Binary(_));
+    if answered && !answers.take() {
+        return Ok(());
+    }
     let written = match received {
         Message::Text(text) => match read_client_frame(&text) {
             Ok(ClientMessage::Heartbeat { .. }) => {

@@ -62,6 +62,37 @@ fn control(snapshot: &Snapshot, payload: EventPayload) -> Message {
     message(&snapshot.control_event(payload))
 }
 
+/// Answers to a client's frames (heartbeats, errors): at most eight in a
+/// second. Past that, frames are read and not answered, so a client
+/// flooding its socket with heartbeats costs the server little (each
+/// answer was made and sent: four flooding clients took over a core). The
+/// SDK sends one heartbeat every 25 s and one after `hello`.
+#[derive(Debug)]
+pub(super) struct Answers {
+    since: Instant,
+    count: u32,
+}
+
+impl Answers {
+    const MOST: u32 = 8;
+
+    pub(super) fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            count: 0,
+        }
+    }
+
+    /// Whether one more frame may be answered now (counted if so).
+    pub(super) fn take(&mut self) -> bool {
+        if self.since.elapsed() >= Duration::from_secs(1) {
+            *self = Self::new();
+        }
+        self.count += 1;
+        self.count <= Self::MOST
+    }
+}
+
 /// The `hello` a session starts with, saying how it catches its client up.
 pub(super) fn hello(snapshot: &Snapshot, catch_up: &CatchUp, timing: &Timing) -> String {
     let sync_type = match catch_up {
@@ -377,6 +408,7 @@ where
     let mut epoch = snapshot.epoch().to_owned();
     drop(snapshot);
     let mut last_heard = Instant::now();
+    let mut answers = Answers::new();
     // For checks between the frames of a long catch-up from the log.
     let stopping = shutdown.clone();
     // Pinned once: a fresh shutdown future per turn of the loop would join
@@ -534,6 +566,7 @@ where
                     Message::Ping(_) | Message::Pong(_) => None,
                 };
                 if let Some(reply) = reply
+                    && answers.take()
                     && let Err(ended) = out.send(reply).await
                 {
                     return ended;
