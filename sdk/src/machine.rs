@@ -935,9 +935,9 @@ impl Core {
             // version (a store copied back from a backup without a new
             // epoch): neither confirmed nor shown as synced, but repaired
             // by a full state first. What was applied is shown.
-            if changed {
-                Self::notify(out, Notice::StateChanged);
-            }
+            // What was applied, or `lastError` cleared.
+            Self::notify(out, Notice::StateChanged);
+            self.start_transport(out);
             // The forced sync, if any, is now this repair.
             self.resync_because("checksum_mismatch", true, out);
             return;
@@ -1302,13 +1302,13 @@ impl Core {
                     .is_some_and(|s| s.metadata.epoch == hello.epoch);
                 match hello.sync_type {
                     SyncType::None if same_history => {
-                        self.confirmed_by_socket(now, out);
-                        // The hello names no checksum: a heartbeat at once
-                        // has the server's answer vouch for the copy's
-                        // content, so a copy that differs at the same
-                        // version (a store copied back from a backup
-                        // without a new epoch) is repaired now, not at the
-                        // next heartbeat.
+                        // The hello names no checksum: a heartbeat at once,
+                        // and the server's answer vouches for the copy's
+                        // content (then it is shown as synced), so a copy
+                        // that differs at the same version (a store copied
+                        // back from a backup without a new epoch) is
+                        // repaired now, not shown as synced until the next
+                        // heartbeat.
                         let version = self.state.as_ref().map_or(0, |s| s.metadata.version);
                         out.push(Command::SendHeartbeat { version });
                     }

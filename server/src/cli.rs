@@ -153,6 +153,13 @@ async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl
         "Plan: {} to add, {} to change, {} to remove ({} events); {} admin edits kept.",
         done.added, done.updated, done.removed, done.events, done.kept_edits
     );
+    if done.pending > 0 {
+        let _ = writeln!(
+            out,
+            "{} of the file's entries not applied in full (the server's log says why): tried again by the next reconcile.",
+            done.pending
+        );
+    }
     if done.events == 0 {
         NOTHING_TO_CHANGE
     } else {

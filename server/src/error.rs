@@ -359,21 +359,37 @@ where
         let (value, body) = read_body::<S, T>(request, state).await?;
         let mut unknown = None;
         let _: std::result::Result<T, _> = serde_ignored::deserialize(&body, |path| {
-            unknown.get_or_insert_with(|| field_path(&path));
+            unknown.get_or_insert_with(|| unknown_field(&path));
         });
         match unknown {
-            Some(field) => {
-                let key = field.rsplit('.').next().unwrap_or(&field).to_owned();
-                Err(Error::invalid(field, format!("unknown field `{key}`")))
-            }
+            Some((field, message)) => Err(Error::invalid(field, message)),
             None => Ok(Self(value)),
         }
     }
 }
 
-/// A path serde_ignored reports, as the API and the catalog file name
-/// fields: `pricing.cached_input_per_million`, `models[2].pricing.x`.
-pub(crate) fn field_path(path: &serde_ignored::Path<'_>) -> String {
+/// A key serde_ignored reports: its path, as the API and the catalog file
+/// name fields (`pricing.cached_input_per_million`, `models[2].pricing.x`),
+/// and the message that refuses it.
+pub(crate) fn unknown_field(path: &serde_ignored::Path<'_>) -> (String, String) {
+    fn last_key(path: &serde_ignored::Path<'_>) -> String {
+        use serde_ignored::Path;
+        match path {
+            Path::Root => String::new(),
+            Path::Seq { index, .. } => index.to_string(),
+            Path::Map { key, .. } => key.clone(),
+            Path::Some { parent }
+            | Path::NewtypeStruct { parent }
+            | Path::NewtypeVariant { parent } => last_key(parent),
+        }
+    }
+    (
+        field_path(path),
+        format!("unknown field `{}`", last_key(path)),
+    )
+}
+
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
     use serde_ignored::Path;
     match path {
         Path::Root => String::new(),

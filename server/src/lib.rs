@@ -363,6 +363,7 @@ fn log_reconcile(path: &std::path::Path, done: &catalog::Reconciled, version: u6
                 updated = done.updated,
                 removed = done.removed,
                 kept_admin_edits = done.kept_edits,
+                pending = done.pending,
                 version,
                 "catalog reconciled"
             );

@@ -420,6 +420,21 @@ fn a_litellm_base_file_is_watched_too() {
             .get("/models/m-1")
             .contains("\"input_per_million\":3.0")
     );
+
+    // The LiteLLM file renamed: refused once; the TOML file then pointed
+    // at its new name is read (it was not: the missing file stopped every
+    // later change from counting as one).
+    let renamed = dir.path().join("prices.json");
+    std::fs::rename(&base, &renamed).unwrap();
+    server.wait_for_reloads("refused", 1);
+    std::fs::write(&renamed, entry("4e-06")).unwrap();
+    std::fs::write(&file, "revision = 2\n[litellm]\nfile = \"prices.json\"\n").unwrap();
+    server.wait_for_version(4);
+    assert!(
+        server
+            .get("/models/m-1")
+            .contains("\"input_per_million\":4.0")
+    );
     server.stop();
 }
 

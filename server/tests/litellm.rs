@@ -436,6 +436,23 @@ context_window = 32000
     let err = Catalog::load(&path).unwrap_err();
     assert_eq!(err.line, Some(10), "{err}");
     assert!(err.to_string().contains("priorty"), "{err}");
+    // So is one in a nested table of an override (it was skipped: the
+    // price left out without a word).
+    std::fs::write(
+        &path,
+        text.replace(
+            "pricing = { input_per_million = 1.25 }",
+            "pricing = { input_per_million = 1.25, cached_input_per_milion = 0.5 }",
+        ),
+    )
+    .unwrap();
+    let err = Catalog::load(&path).unwrap_err();
+    assert_eq!(err.line, Some(21), "{err}"); // the entry's table
+    assert!(
+        err.to_string()
+            .contains("pricing.cached_input_per_milion: unknown field `cached_input_per_milion`"),
+        "{err}"
+    );
 
     // Whole numbers written as floats are integers in overrides and new
     // entries too (they were refused: "expected u32").

@@ -347,6 +347,16 @@ async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
             22,
             "models[0].pricing.cached_input_per_milion: unknown field `cached_input_per_milion`",
         ),
+        // Its line is found in its own entry (not at the first `name =`,
+        // a provider's).
+        (
+            CATALOG.replace(
+                "context_window = 8000",
+                "context_window = 8000\npricing = { input_per_million = 1.0, output_per_million = 2.0, name = \"x\" }",
+            ),
+            35,
+            "models[2].pricing.name: unknown field `name`",
+        ),
         (
             CATALOG.replace("sunset_date = \"2027-01-01\"", "sunset_date = \"soon\""),
             36,

@@ -370,19 +370,20 @@ impl<'a> Refuse<'a> {
             // keys itself.
             let mut unknown = None;
             let mut note = |path: serde_ignored::Path<'_>| {
-                unknown.get_or_insert_with(|| crate::error::field_path(&path));
+                unknown.get_or_insert_with(|| crate::error::unknown_field(&path));
             };
             let read = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
                 deserializer,
                 &mut note,
             ));
             let e = match read {
-                Ok(_) if let Some(field) = unknown => {
-                    let key = field.rsplit('.').next().unwrap_or(&field).to_owned();
-                    let span = key_span(&text, &key);
-                    return Err(here.at(span, Some(field), format!("unknown field `{key}`")));
-                }
-                Ok(value) => return Ok((value, text)),
+                Ok(value) => match unknown {
+                    Some((field, message)) => {
+                        let span = key_span(&text, &field);
+                        return Err(here.at(span, Some(field), message));
+                    }
+                    None => return Ok((value, text)),
+                },
                 Err(e) => e,
             };
             let field = field_path(e.path());
@@ -411,18 +412,50 @@ impl<'a> Refuse<'a> {
     }
 }
 
-/// Where `key` is first written as a key (`key =`, bare or quoted) in
-/// `text`, for the line of an error that names it.
-fn key_span(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
-    text.match_indices(key)
+/// Where the last key of `field` (`models[4].pricing.x`) is written in
+/// `text`, for the line of an error that names it: within the entry's
+/// table (the fifth `[[models]]`) when the path names one, as a key (`x =`,
+/// bare or quoted).
+fn key_span(text: &str, field: &str) -> Option<Range<usize>> {
+    let key = field.rsplit('.').next()?;
+    let (mut from, mut to) = (0, text.len());
+    if let Some((table, rest)) = field.split_once('[')
+        && let Some((index, _)) = rest.split_once(']')
+        && let Ok(index) = index.parse::<usize>()
+    {
+        let header = format!("[[{table}]]");
+        let mut offset = 0;
+        let mut headers = Vec::new();
+        for line in text.split_inclusive('\n') {
+            if line.trim_start().starts_with("[[") || line.trim_start().starts_with('[') {
+                headers.push((offset, line.trim() == header));
+            }
+            offset += line.len();
+        }
+        let ours: Vec<usize> = (0..headers.len()).filter(|&i| headers[i].1).collect();
+        if let Some(&i) = ours.get(index) {
+            from = headers[i].0;
+            // Up to the next entry of any array of tables (its own nested
+            // tables, `[models.pricing]`, stay in).
+            to = headers[i + 1..]
+                .iter()
+                .find(|(at, _)| text[*at..].trim_start().starts_with("[["))
+                .map_or(text.len(), |(at, _)| *at);
+        }
+    }
+    let within = &text[from..to];
+    within
+        .match_indices(key)
         .map(|(at, _)| at)
         .find(|&at| {
-            let before = text[..at].trim_end_matches(['"', '\'']);
-            let after = text[at + key.len()..].trim_start_matches(['"', '\'']);
-            before.ends_with(|c: char| c.is_whitespace() || c == '{' || c == ',' || c == '.')
+            let before = within[..at].trim_end_matches(['"', '\'']);
+            let after = within[at + key.len()..].trim_start_matches(['"', '\'']);
+            (before.is_empty()
+                || before
+                    .ends_with(|c: char| c.is_whitespace() || c == '{' || c == ',' || c == '.'))
                 && after.trim_start_matches([' ', '\t']).starts_with('=')
         })
-        .map(|at| at..at + key.len())
+        .map(|at| from + at..from + at + key.len())
 }
 
 /// A TOML float without a fractional part (`128000.0`, `1e3`, `+5.0`) as an
@@ -750,12 +783,12 @@ where
             Some(at) => {
                 let mut merged = serde_json::to_value(&out[at].value).expect("serialises");
                 overlay_json(&mut merged, &fields);
-                serde_json::from_value(merged).map_err(refused)?
+                from_value_strict(merged).map_err(refused)?
             }
             // Not an override: a whole entry of its own, which says so when
             // it is not whole (an override of an entry the `[litellm]`
             // filters leave out, or one the import skipped).
-            None => serde_json::from_value(fields).map_err(|e| {
+            None => from_value_strict(fields).map_err(|e| {
                 let mut err = refused(e);
                 err.message = format!(
                     "'{id}' is no entry imported from the LiteLLM file (the [litellm] filters leave it out, the import skipped it, or the file has none), so this table is a new entry and needs every field: {}",
@@ -774,6 +807,22 @@ where
         }
     }
     Ok(out)
+}
+
+/// `serde_json::from_value`, refusing a key serde would skip (one in
+/// `pricing`, whose type does not refuse unknown keys itself), as the plain
+/// TOML file and the admin API do.
+fn from_value_strict<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, serde_json::Error> {
+    let mut unknown = None;
+    let read = serde_ignored::deserialize(value, |path| {
+        unknown.get_or_insert_with(|| crate::error::unknown_field(&path));
+    })?;
+    match unknown {
+        Some((field, message)) => Err(serde::de::Error::custom(format_args!("{field}: {message}"))),
+        None => Ok(read),
+    }
 }
 
 /// The reason an imported entry is skipped, naming the field that failed

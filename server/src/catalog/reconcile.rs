@@ -70,6 +70,10 @@ pub struct Reconciled {
     /// The store had no record of an applied file: existing entities were
     /// adopted with their current values.
     pub adopted: bool,
+    /// The file's entries not applied in full (they did not pass the
+    /// checks, named what is not there, or would take a provider past its
+    /// bound on models): tried again by the next reconcile.
+    pub pending: usize,
 }
 
 /// One entity's wanted state after the merge, with what to fall back to if
@@ -99,6 +103,12 @@ impl<T> Planned<T> {
     fn fall_back(&mut self) {
         self.choices.remove(0);
         self.first = false;
+    }
+
+    /// Whether the file's version is not what is applied in full: no choice
+    /// passed, or only the last one, without references to other entities.
+    fn unapplied(&self) -> bool {
+        self.choices.is_empty() || (!self.first && self.choices.len() == 1)
     }
 }
 
@@ -336,14 +346,19 @@ impl Catalog {
         settle(live, &mut providers, &mut models, &gone_p, &gone_m);
 
         // What is recorded as applied is what was applied: an entity no
-        // choice of which passed keeps its last applied version in the
-        // record, so the next reconcile tries the file's change again.
+        // choice of which passed, or one applied without its references
+        // (its last choice, taken when what it names is not there: a model
+        // the bound on a provider's models left out), keeps its last
+        // applied version in the record, so the next reconcile tries the
+        // file's change again.
         let mut record = self.clone();
-        for planned in providers.iter().filter(|p| p.choices.is_empty()) {
+        let pending = providers.iter().filter(|p| p.unapplied()).count()
+            + models.iter().filter(|m| m.unapplied()).count();
+        for planned in providers.iter().filter(|p| p.unapplied()) {
             let previous = last.as_ref().and_then(|l| l.provider(&planned.id)).cloned();
             put(&mut record.providers, &planned.id, previous, |p| &p.id);
         }
-        for planned in models.iter().filter(|m| m.choices.is_empty()) {
+        for planned in models.iter().filter(|m| m.unapplied()) {
             let previous = last.as_ref().and_then(|l| l.model(&planned.id)).cloned();
             put(&mut record.models, &planned.id, previous, |m| &m.id);
         }
@@ -404,6 +419,7 @@ impl Catalog {
             outcome: Outcome::Applied,
             kept_edits: kept,
             adopted,
+            pending,
             ..Reconciled::default()
         };
         for event in &draft.events()[start..] {
@@ -959,14 +975,26 @@ context_window = 1000
     #[test]
     fn a_reconcile_keeps_a_provider_within_its_most_models() {
         let most = validate::MAX_MODELS_PER_PROVIDER;
+        // The second file's first model names its last as its replacement.
         let file_of = |models: usize| {
             let mut text = String::from("[[providers]]\nid = \"a\"\nname = \"A\"\n");
             for i in 0..models {
                 text.push_str(&format!(
                     "[[models]]\nid = \"m{i:05}\"\nprovider_id = \"a\"\nname = \"M\"\ncontext_window = 8\n"
                 ));
+                if i == 0 && models == most {
+                    text.push_str(&format!("replacement_model_id = \"m{:05}\"\n", most - 1));
+                }
             }
             Catalog::parse("c.toml", &text).unwrap()
+        };
+        let replacement = |draft: &Draft| {
+            draft
+                .state()
+                .model("m00000")
+                .unwrap()
+                .replacement_model_id
+                .clone()
         };
         let count = |draft: &Draft| draft.state().provider("a").unwrap().model_ids.len();
         let first = file_of(most - 2);
@@ -985,7 +1013,11 @@ context_window = 1000
         let second = file_of(most);
         let mut draft = Draft::scratch(draft.state().clone(), Some(Arc::new(first)));
         let done = second.reconcile(&mut draft);
-        assert_eq!(done.added, 0);
+        assert_eq!(
+            (done.added, done.pending),
+            (0, 3),
+            "two left out, one without its replacement"
+        );
         assert_eq!(count(&draft), most);
         let record = draft.recorded_catalog().unwrap();
         assert_eq!(
@@ -1004,6 +1036,21 @@ context_window = 1000
         let (added, left_out) = (format!("m{:05}", most - 2), format!("m{:05}", most - 1));
         assert!(draft.state().model(&added).is_some(), "{added}");
         assert!(draft.state().model(&left_out).is_none(), "{left_out}");
+        // The model that names it as its replacement was applied without
+        // the reference, and kept unapplied in the record.
+        assert_eq!(replacement(&draft), None);
+
+        // The other goes too: the last model is added, and the reference
+        // to it set (it stayed unset: the record said it was applied).
+        let record = draft.recorded_catalog().unwrap();
+        commands::delete_model(&mut draft, "y", None).unwrap();
+        let mut draft = Draft::scratch(draft.state().clone(), Some(record));
+        let done = second.reconcile(&mut draft);
+        assert_eq!(done.added, 1);
+        assert!(draft.state().model(&left_out).is_some(), "{left_out}");
+        assert_eq!(replacement(&draft), Some(left_out));
+        let record = draft.recorded_catalog().unwrap();
+        assert!(record.same_content(&second), "all of the file applied");
     }
 
     /// A file that removes the active provider and names another moves the

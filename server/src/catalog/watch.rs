@@ -71,7 +71,7 @@ pub async fn reload(
             if let Outcome::Older { file, stored, .. } = done.outcome {
                 tracing::warn!(catalog = %shown, trigger = why, file_revision = file, applied_revision = stored, "catalog reload: the file is older than the applied catalog; nothing applied");
             } else {
-                tracing::info!(catalog = %shown, trigger = why, result, events = done.events, added = done.added, updated = done.updated, removed = done.removed, kept_admin_edits = done.kept_edits, version = written.version, "catalog reloaded");
+                tracing::info!(catalog = %shown, trigger = why, result, events = done.events, added = done.added, updated = done.updated, removed = done.removed, kept_admin_edits = done.kept_edits, pending = done.pending, version = written.version, "catalog reloaded");
             }
         }
         // Worth trying again: the store did not answer, or other instances
@@ -93,14 +93,17 @@ pub async fn reload(
     Reloaded::Done(catalog.sources)
 }
 
-/// What the catalog's files hold, to tell a real change from a touch.
-fn digest(sources: &[PathBuf]) -> Option<u64> {
+/// What the catalog's files hold, to tell a real change from a touch: each
+/// file's content, or that it cannot be read (a file that went missing, or
+/// came back, is a change; one still missing while another changes is
+/// not the only thing looked at).
+fn digest(sources: &[PathBuf]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     for source in sources {
-        std::fs::read(source).ok()?.hash(&mut hasher);
+        std::fs::read(source).ok().hash(&mut hasher);
     }
-    Some(hasher.finish())
+    hasher.finish()
 }
 
 fn count(service: &Service, result: &'static str) {

@@ -283,8 +283,26 @@ pub(super) fn apply(doc: &mut Value) {
     doc["components"]["schemas"]["SetActiveProvider"]["required"] = json!(["provider_id"]);
     // The admin API refuses an unknown key in `pricing` too, as in the
     // bodies around it (their types refuse unknown fields; this one, also
-    // sent by the server, is checked by `StrictJson`).
-    doc["components"]["schemas"]["ModelPricing"]["additionalProperties"] = json!(false);
+    // sent by the server, is checked by `StrictJson`). Said of the request
+    // bodies' copy only: a response's pricing may gain fields in a later
+    // release.
+    let schemas = &mut doc["components"]["schemas"];
+    let mut input = schemas["ModelPricing"].clone();
+    input["additionalProperties"] = json!(false);
+    schemas["ModelPricingInput"] = input;
+    for body in ["NewModel", "ModelPatch"] {
+        let pricing = &mut schemas[body]["properties"]["pricing"];
+        let text = pricing.to_string().replace(
+            "#/components/schemas/ModelPricing\"",
+            "#/components/schemas/ModelPricingInput\"",
+        );
+        assert_ne!(
+            text,
+            pricing.to_string(),
+            "{body}.pricing names ModelPricing"
+        );
+        *pricing = serde_json::from_str(&text).expect("JSON text of a schema");
+    }
     let rules = parameters();
     let mut unused: Vec<(&str, &str)> = rules.iter().map(|(at, name, _)| (*at, *name)).collect();
     for (_, _, operation) in super::operations(doc) {

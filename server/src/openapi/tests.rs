@@ -120,6 +120,33 @@ fn a_set_active_provider_body_names_the_provider() {
     assert_eq!(required, &serde_json::json!(["provider_id"]));
 }
 
+/// The request bodies' `pricing` refuses keys it does not know, as the
+/// server does; a response's may gain fields in a later release.
+#[test]
+fn only_request_bodies_refuse_unknown_pricing_keys() {
+    let doc = doc();
+    let schemas = &doc["components"]["schemas"];
+    for body in ["NewModel", "ModelPatch"] {
+        let pricing = schemas[body]["properties"]["pricing"].to_string();
+        assert!(
+            pricing.contains("/ModelPricingInput\""),
+            "{body}: {pricing}"
+        );
+    }
+    assert_eq!(schemas["ModelPricingInput"]["additionalProperties"], false);
+    let sent = schemas["ModelSpecification"]["properties"]["pricing"].to_string();
+    assert!(sent.contains("/ModelPricing\""), "{sent}");
+    assert!(
+        schemas["ModelPricing"]
+            .get("additionalProperties")
+            .is_none()
+    );
+    assert_eq!(
+        schemas["ModelPricingInput"]["properties"], schemas["ModelPricing"]["properties"],
+        "the same fields and rules"
+    );
+}
+
 #[test]
 fn parameters_state_their_rules() {
     let doc = doc();
