@@ -305,6 +305,8 @@ pub struct Core {
     /// A retry delay is running: machine-made syncs wait for it.
     retry_pending: bool,
     in_flight: bool,
+    /// The sync in flight asks for the full state.
+    in_flight_full: bool,
     /// A sync asked for while one was in flight: `Some(force_full)`.
     queued: Option<bool>,
     /// Why the sync in flight was started, to announce when it lands.
@@ -367,6 +369,7 @@ impl Core {
             retry_attempt: 0,
             retry_pending: false,
             in_flight: false,
+            in_flight_full: false,
             queued: None,
             resync_reason: None,
             force_waiting: false,
@@ -771,10 +774,15 @@ impl Core {
                 Ask::Now => false,
             };
         if self.in_flight || held_back {
-            self.queued = Some(self.queued.unwrap_or(false) || force_full);
+            // A full state on its way already brings what another would
+            // (a heartbeat's mismatch heard while the repair runs).
+            if !(self.in_flight && self.in_flight_full && force_full) {
+                self.queued = Some(self.queued.unwrap_or(false) || force_full);
+            }
             return;
         }
         self.in_flight = true;
+        self.in_flight_full = force_full || self.state.is_none();
         self.in_flight_forced = self.force_waiting;
         if self.retry_pending {
             self.retry_pending = false;

@@ -2342,8 +2342,8 @@ fn a_catch_up_that_contradicts_the_copy_is_not_shown_as_synced() {
 /// sends a heartbeat at once, so the server's answer vouches for the
 /// copy's content, and a copy that differs at the same version (a store
 /// copied back from a backup without a new epoch) is repaired within a
-/// round trip, never shown as synced. Before, it was shown as synced until
-/// the next heartbeat (25 s).
+/// round trip, not shown as synced before the answer. Before, it was shown
+/// as synced until the next heartbeat (25 s).
 #[test]
 fn an_up_to_date_hello_is_followed_by_a_heartbeat_at_once() {
     let h = history("e1", 2);
@@ -2370,4 +2370,33 @@ fn an_up_to_date_hello_is_followed_by_a_heartbeat_at_once() {
             force_full: true
         }]
     );
+}
+
+/// A heartbeat that contradicts the copy while the full state that repairs
+/// it is on its way asks for nothing more: the repair was fetched twice
+/// (the socket opens as the first answer lands, and its heartbeat often
+/// comes back before the full state).
+#[test]
+fn a_mismatch_heard_during_the_repair_fetches_the_full_state_once() {
+    let h = history("e1", 3);
+    let (mut core, _) = from_cache(&h, 3);
+    let mut none = incremental(&h, 3, 3);
+    none.sync_type = SyncType::None;
+    none.checksum = "f".repeat(32);
+    core.handle(Input::Synced(none), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 1.1, 0.5);
+    core.handle(Input::SocketEvent(hello(&h, 3, SyncType::None)), 1.2, 0.5);
+    let mut other = heartbeat(&h, 3);
+    if let EventPayload::Heartbeat(beat) = &mut other.payload {
+        beat.checksum = "f".repeat(32);
+    }
+    let out = core.handle(Input::SocketEvent(other), 1.3, 0.5);
+    assert!(fetches(&out).is_empty(), "{out:?}");
+    let out = core.handle(
+        Input::Synced(full(&h, 3, Some(FullSyncReason::Requested))),
+        2.0,
+        0.5,
+    );
+    assert!(fetches(&out).is_empty(), "a second repair: {out:?}");
+    assert_eq!(core.status(), SyncStatus::Synced);
 }

@@ -240,9 +240,7 @@ impl From<JsonRejection> for Error {
         match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(text),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(text),
-            StatusCode::UNPROCESSABLE_ENTITY => {
-                Self::invalid(field_of(&text).unwrap_or_else(|| "body".into()), text)
-            }
+            StatusCode::UNPROCESSABLE_ENTITY => invalid_from(without_position(&text)),
             _ => Self::BadRequest(text),
         }
     }
@@ -299,6 +297,18 @@ pub async fn json_errors(response: Response) -> Response {
         axum::http::HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// A 422 from serde's message: the field it names, and the message naming
+/// it once (the error shows the field before it: it read `pricing: pricing:
+/// duplicate key …`).
+fn invalid_from(text: &str) -> Error {
+    let field = field_of(text).unwrap_or_else(|| "body".into());
+    let message = text
+        .strip_prefix(field.as_str())
+        .and_then(|rest| rest.strip_prefix(": "))
+        .unwrap_or(text);
+    Error::invalid(field, message)
 }
 
 /// The field serde named in a message such as "context_window: invalid
@@ -451,14 +461,7 @@ where
     // keys sorted), not in the body as it was sent.
     let Json(value) = Json::<T>::from_bytes(&bytes).map_err(|rejection| {
         let text = plain(rejection.body_text());
-        let text = without_position(&text);
-        let field = field_of(text).unwrap_or_else(|| "body".into());
-        // The message names the field once (the error shows it before).
-        let message = text
-            .strip_prefix(field.as_str())
-            .and_then(|rest| rest.strip_prefix(": "))
-            .unwrap_or(text);
-        Error::invalid(field, message)
+        invalid_from(without_position(&text))
     })?;
     Ok((value, body))
 }

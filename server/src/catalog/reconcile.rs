@@ -371,9 +371,12 @@ impl Catalog {
             let Some(next) = planned.choices.into_iter().next() else {
                 continue;
             };
-            // `emit` gives the entity its revision.
+            // `emit` gives the entity its revision. A choice that is the
+            // live entity already (the reference-free one of an entity still
+            // pending) emits nothing.
             match draft.state().provider(&planned.id) {
                 None => draft.emit(EventPayload::ProviderAdded(next)),
+                Some(current) if same_fields(&next, current, PROVIDER_RUNTIME) => {}
                 Some(_) => draft.emit(EventPayload::ProviderUpdated(next)),
             }
         }
@@ -386,6 +389,7 @@ impl Catalog {
             };
             match draft.state().model(&planned.id) {
                 None => draft.emit(EventPayload::ModelAdded(next)),
+                Some(current) if same_fields(&next, current, MODEL_RUNTIME) => {}
                 Some(current) => {
                     let deprecated = !current.is_deprecated() && next.is_deprecated();
                     draft.emit(if deprecated {
@@ -1039,6 +1043,12 @@ context_window = 1000
         // The model that names it as its replacement was applied without
         // the reference, and kept unapplied in the record.
         assert_eq!(replacement(&draft), None);
+        // Again with no room: nothing emitted (the model without its
+        // replacement was sent again, unchanged, by every reconcile).
+        let record = draft.recorded_catalog().unwrap();
+        let mut again = Draft::scratch(draft.state().clone(), Some(record));
+        let done = second.reconcile(&mut again);
+        assert_eq!((done.events, done.pending), (0, 2), "{:?}", again.events());
 
         // The other goes too: the last model is added, and the reference
         // to it set (it stayed unset: the record said it was applied).
