@@ -124,6 +124,14 @@ fn follow(core: &mut Core, now: f64) -> Vec<Command> {
     )
 }
 
+/// The socket drops, its reconnect timer fires and the new one opens, at
+/// these times.
+fn reconnected(core: &mut Core, [dropped, reconnect, opened]: [f64; 3]) {
+    drop_socket(core, dropped);
+    core.handle(Input::TimerFired(Timer::Reconnect), reconnect, 0.5);
+    core.handle(Input::SocketOpened, opened, 0.5);
+}
+
 /// The socket drops (code 1006, as for a network failure).
 fn drop_socket(core: &mut Core, now: f64) -> Vec<Command> {
     core.handle(
@@ -931,6 +939,24 @@ fn heartbeat(h: &History, at: usize) -> SyncEvent {
     )
 }
 
+/// A heartbeat at `h`'s version `at` whose checksum is not `h`'s there.
+fn contradicting_heartbeat(h: &History, at: usize) -> SyncEvent {
+    let mut beat = heartbeat(h, at);
+    if let EventPayload::Heartbeat(heartbeat) = &mut beat.payload {
+        heartbeat.checksum = "0".repeat(32);
+    }
+    beat
+}
+
+/// A `/sync` answer that finds the copy at `h`'s version `at` up to date
+/// (`none`), with a checksum that is not `h`'s there.
+fn contradicting_none(h: &History, at: usize) -> SyncResponse {
+    let mut none = incremental(h, at, at);
+    none.sync_type = SyncType::None;
+    none.checksum = "f".repeat(32);
+    none
+}
+
 fn hello(h: &History, at: usize, sync_type: SyncType) -> SyncEvent {
     let state = &h.states[at];
     frame(
@@ -1299,9 +1325,7 @@ fn retry_after_holds_for_the_page_but_not_for_force_sync() {
 fn hello_sets_the_heartbeat_and_synced_waits_for_the_catch_up() {
     let h = history("e1", 4);
     let mut core = connected(&h, 2);
-    drop_socket(&mut core, 3.0);
-    core.handle(Input::TimerFired(Timer::Reconnect), 4.0, 0.5);
-    core.handle(Input::SocketOpened, 5.0, 0.5);
+    reconnected(&mut core, [3.0, 4.0, 5.0]);
     assert_ne!(core.status(), SyncStatus::Synced, "not before the catch-up");
     let mut announce = hello(&h, 4, SyncType::Incremental);
     if let EventPayload::Hello(hello) = &mut announce.payload {
@@ -1330,9 +1354,7 @@ fn hello_with_nothing_to_catch_up_has_the_heartbeat_confirm_the_copy() {
     let h = history("e1", 2);
     let (mut core, _) = from_cache(&h, 2);
     core.handle(Input::Synced(incremental(&h, 2, 2)), 1.0, 0.5);
-    drop_socket(&mut core, 1.5);
-    core.handle(Input::TimerFired(Timer::Reconnect), 1.8, 0.5);
-    core.handle(Input::SocketOpened, 2.0, 0.5);
+    reconnected(&mut core, [1.5, 1.8, 2.0]);
     let out = core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 3.0, 0.5);
     assert!(
         out.contains(&Command::SendHeartbeat { version: 2 }),
@@ -1752,12 +1774,18 @@ fn a_sync_answer_that_does_not_add_up_is_repaired_with_a_full_state_and_announce
             .any(|n| matches!(n, Notice::Connection(ConnectionEvent::Resynced { .. }))),
         "{out:?}"
     );
+    repaired(&mut core, &h, 4, 4.0);
+}
+
+/// The full state of `h` at `at` lands as the repair of a mismatch: the
+/// copy is `h`'s, synced, and the repair announced.
+fn repaired(core: &mut Core, h: &History, at: usize, now: f64) -> Vec<Command> {
     let out = core.handle(
-        Input::Synced(full(&h, 4, Some(FullSyncReason::Requested))),
-        4.0,
+        Input::Synced(full(h, at, Some(FullSyncReason::Requested))),
+        now,
         0.5,
     );
-    assert_eq!(core.state().unwrap(), &h.states[4]);
+    assert_eq!(core.state().unwrap(), &h.states[at]);
     assert_eq!(core.status(), SyncStatus::Synced);
     assert!(
         notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
@@ -1765,6 +1793,7 @@ fn a_sync_answer_that_does_not_add_up_is_repaired_with_a_full_state_and_announce
         })),
         "{out:?}"
     );
+    out
 }
 
 /// A follower with nothing cached has nothing to show: `initialize()`
@@ -1861,11 +1890,7 @@ fn a_full_resync_asked_for_during_a_sync_is_made_after_it() {
     let mut core = connected(&h, 2);
     core.handle(Input::ForceSync, 3.0, 0.5);
     // While that sync is out, a heartbeat shows the copy diverged.
-    let mut diverged = heartbeat(&h, 2);
-    if let EventPayload::Heartbeat(beat) = &mut diverged.payload {
-        beat.checksum = "0".repeat(32);
-    }
-    let out = core.handle(Input::SocketEvent(diverged), 4.0, 0.5);
+    let out = core.handle(Input::SocketEvent(contradicting_heartbeat(&h, 2)), 4.0, 0.5);
     assert!(fetches(&out).is_empty(), "one at a time: {out:?}");
     let none = SyncResponse {
         sync_type: SyncType::None,
@@ -2308,10 +2333,7 @@ fn a_catch_up_that_contradicts_the_copy_is_not_shown_as_synced() {
     let h = history("e1", 3);
     let (mut core, _) = from_cache(&h, 3);
     assert_eq!(core.status(), SyncStatus::Stale);
-    let mut none = incremental(&h, 3, 3);
-    none.sync_type = SyncType::None;
-    none.checksum = "f".repeat(32);
-    let out = core.handle(Input::Synced(none), 1.0, 0.5);
+    let out = core.handle(Input::Synced(contradicting_none(&h, 3)), 1.0, 0.5);
     assert_eq!(core.status(), SyncStatus::Stale, "{out:?}");
     assert!(core.from_cache());
     assert!(!out.contains(&Command::Confirmed), "{out:?}");
@@ -2323,19 +2345,8 @@ fn a_catch_up_that_contradicts_the_copy_is_not_shown_as_synced() {
             force_full: true
         }]
     );
-    let out = core.handle(
-        Input::Synced(full(&h, 3, Some(FullSyncReason::Requested))),
-        2.0,
-        0.5,
-    );
-    assert_eq!(core.status(), SyncStatus::Synced);
+    repaired(&mut core, &h, 3, 2.0);
     assert!(!core.from_cache());
-    assert!(
-        notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
-            reason: "checksum_mismatch".into()
-        })),
-        "{out:?}"
-    );
 }
 
 /// A `hello` that finds the copy up to date names no checksum: the client
@@ -2348,28 +2359,15 @@ fn a_catch_up_that_contradicts_the_copy_is_not_shown_as_synced() {
 fn an_up_to_date_hello_is_followed_by_a_heartbeat_at_once() {
     let h = history("e1", 2);
     let mut core = connected(&h, 2);
-    drop_socket(&mut core, 3.0);
-    core.handle(Input::TimerFired(Timer::Reconnect), 4.0, 0.5);
-    core.handle(Input::SocketOpened, 4.1, 0.5);
+    reconnected(&mut core, [3.0, 4.0, 4.1]);
     let out = core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 4.2, 0.5);
     assert!(
         out.contains(&Command::SendHeartbeat { version: 2 }),
         "{out:?}"
     );
     assert_ne!(core.status(), SyncStatus::Synced);
-    let mut other = heartbeat(&h, 2);
-    if let EventPayload::Heartbeat(beat) = &mut other.payload {
-        beat.checksum = "0".repeat(32);
-    }
-    let out = core.handle(Input::SocketEvent(other), 4.3, 0.5);
-    assert_eq!(
-        fetches(&out),
-        [&Request::Sync {
-            version: 2,
-            epoch: "e1".into(),
-            force_full: true
-        }]
-    );
+    let out = core.handle(Input::SocketEvent(contradicting_heartbeat(&h, 2)), 4.3, 0.5);
+    assert!(full_sync_asked(&out), "{out:?}");
 }
 
 /// A heartbeat that contradicts the copy while the full state that repairs
@@ -2380,23 +2378,11 @@ fn an_up_to_date_hello_is_followed_by_a_heartbeat_at_once() {
 fn a_mismatch_heard_during_the_repair_fetches_the_full_state_once() {
     let h = history("e1", 3);
     let (mut core, _) = from_cache(&h, 3);
-    let mut none = incremental(&h, 3, 3);
-    none.sync_type = SyncType::None;
-    none.checksum = "f".repeat(32);
-    core.handle(Input::Synced(none), 1.0, 0.5);
+    core.handle(Input::Synced(contradicting_none(&h, 3)), 1.0, 0.5);
     core.handle(Input::SocketOpened, 1.1, 0.5);
     core.handle(Input::SocketEvent(hello(&h, 3, SyncType::None)), 1.2, 0.5);
-    let mut other = heartbeat(&h, 3);
-    if let EventPayload::Heartbeat(beat) = &mut other.payload {
-        beat.checksum = "f".repeat(32);
-    }
-    let out = core.handle(Input::SocketEvent(other), 1.3, 0.5);
+    let out = core.handle(Input::SocketEvent(contradicting_heartbeat(&h, 3)), 1.3, 0.5);
     assert!(fetches(&out).is_empty(), "{out:?}");
-    let out = core.handle(
-        Input::Synced(full(&h, 3, Some(FullSyncReason::Requested))),
-        2.0,
-        0.5,
-    );
+    let out = repaired(&mut core, &h, 3, 2.0);
     assert!(fetches(&out).is_empty(), "a second repair: {out:?}");
-    assert_eq!(core.status(), SyncStatus::Synced);
 }
