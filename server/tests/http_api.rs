@@ -1200,3 +1200,48 @@ async fn an_answer_before_the_body_is_read_says_the_connection_closes() {
         "the connection was kept: {answer}"
     );
 }
+
+/// One model or provider read alone carries its revision as `ETag`, which
+/// a write takes as `If-Match` (as the admin API's answers do): read,
+/// then write what was read; a tag gone stale gets 412.
+#[tokio::test]
+async fn an_entity_read_alone_carries_its_revision_for_if_match() {
+    let (_dir, server) = seeded().await;
+    for (read, write, body) in [
+        (
+            "/models/gpt-5",
+            "/models/gpt-5",
+            json!({"name": "GPT-5 (read first)"}),
+        ),
+        (
+            "/providers/openai",
+            "/providers/openai",
+            json!({"priority": 7}),
+        ),
+    ] {
+        let response = server.get(read).await;
+        assert_eq!(response.status(), 200);
+        let tag = response.headers()[header::ETAG]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let entity: Value = response.json().await.unwrap();
+        assert_eq!(tag, format!("\"{}\"", entity["revision"]), "{read}");
+        let written = server
+            .admin(reqwest::Method::PATCH, write)
+            .header(header::IF_MATCH, &tag)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(written.status(), 200, "{write}");
+        let stale = server
+            .admin(reqwest::Method::PATCH, write)
+            .header(header::IF_MATCH, &tag)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 412, "{write}");
+    }
+}

@@ -3,6 +3,8 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use provider_sync_protocol::{
     ErrorBody, ModelCapability, ModelFilter, ModelPage, ModelSpecification, ProviderSyncInfo,
@@ -93,22 +95,26 @@ pub async fn list_models(
     path = "/models/{id}",
     params(("id" = String, Path, description = "Model id (URL-encoded)")),
     responses(
-        (status = 200, description = "The model", body = ModelSpecification),
+        (status = 200, description = "The model; its `ETag` is its revision, what a write's `If-Match` names", body = ModelSpecification),
         (status = 404, description = "No such model", body = ErrorBody),
     ),
     security((), ("read_token" = [])),
     tag = "catalog"
 )]
-pub async fn get_model(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<AppJson<ModelSpecification>> {
+pub async fn get_model(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let snapshot = app.service.snapshot();
     let model = snapshot
         .state
         .model(&id)
         .ok_or_else(|| Error::not_found("model", &id))?;
-    Ok(AppJson(model.clone()))
+    Ok(with_revision(model.revision, AppJson(model.clone())))
+}
+
+/// An entity's answer with its revision as `ETag` (`"R"`), as the admin
+/// API's writes answer: a client reads, then writes with `If-Match`.
+fn with_revision(revision: u64, body: impl IntoResponse) -> Response {
+    let tag = format!("\"{revision}\"");
+    ([(header::ETAG, tag)], body).into_response()
 }
 
 /// Every provider, in id order.
@@ -128,20 +134,17 @@ pub async fn list_providers(State(app): State<AppState>) -> AppJson<Vec<Provider
     path = "/providers/{id}",
     params(("id" = String, Path, description = "Provider id")),
     responses(
-        (status = 200, description = "The provider", body = ProviderSyncInfo),
+        (status = 200, description = "The provider; its `ETag` is its revision, what a write's `If-Match` names", body = ProviderSyncInfo),
         (status = 404, description = "No such provider", body = ErrorBody),
     ),
     security((), ("read_token" = [])),
     tag = "catalog"
 )]
-pub async fn get_provider(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<AppJson<ProviderSyncInfo>> {
+pub async fn get_provider(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let snapshot = app.service.snapshot();
     let provider = snapshot
         .state
         .provider(&id)
         .ok_or_else(|| Error::not_found("provider", &id))?;
-    Ok(AppJson(provider.clone()))
+    Ok(with_revision(provider.revision, AppJson(provider.clone())))
 }

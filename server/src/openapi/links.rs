@@ -7,11 +7,9 @@
 use serde_json::{Value, json};
 
 /// Where an entity's answer leads: the operations on the same entity.
-fn on_provider(etag: bool) -> Value {
-    let mut write = json!({ "id": "$response.body#/id" });
-    if etag {
-        write["header.If-Match"] = json!("$response.header.ETag");
-    }
+fn on_provider() -> Value {
+    // Every answer with the entity carries its revision as `ETag`.
+    let write = json!({ "id": "$response.body#/id", "header.If-Match": "$response.header.ETag" });
     json!({
         "GetProvider": { "operationId": "get_provider", "parameters": { "id": "$response.body#/id" } },
         "GetProviderAvailability": {
@@ -29,11 +27,9 @@ fn on_provider(etag: bool) -> Value {
     })
 }
 
-fn on_model(etag: bool) -> Value {
-    let mut write = json!({ "id": "$response.body#/id" });
-    if etag {
-        write["header.If-Match"] = json!("$response.header.ETag");
-    }
+fn on_model() -> Value {
+    // Every answer with the entity carries its revision as `ETag`.
+    let write = json!({ "id": "$response.body#/id", "header.If-Match": "$response.header.ETag" });
     json!({
         "GetModel": { "operationId": "get_model", "parameters": { "id": "$response.body#/id" } },
         "GetModelAvailability": {
@@ -64,24 +60,14 @@ fn on_providers() -> Value {
 pub(super) fn apply(doc: &mut Value) {
     let answers = [
         ("/providers", "get", "200", on_providers()),
-        ("/admin/providers", "post", "201", on_provider(true)),
-        ("/admin/providers/{id}", "patch", "200", on_provider(true)),
-        (
-            "/admin/providers/{id}/status",
-            "put",
-            "200",
-            on_provider(true),
-        ),
-        ("/providers/{id}", "get", "200", on_provider(false)),
-        ("/admin/models", "post", "201", on_model(true)),
-        ("/admin/models/{id}", "patch", "200", on_model(true)),
-        (
-            "/admin/models/{id}/deprecate",
-            "post",
-            "200",
-            on_model(true),
-        ),
-        ("/models/{id}", "get", "200", on_model(false)),
+        ("/admin/providers", "post", "201", on_provider()),
+        ("/admin/providers/{id}", "patch", "200", on_provider()),
+        ("/admin/providers/{id}/status", "put", "200", on_provider()),
+        ("/providers/{id}", "get", "200", on_provider()),
+        ("/admin/models", "post", "201", on_model()),
+        ("/admin/models/{id}", "patch", "200", on_model()),
+        ("/admin/models/{id}/deprecate", "post", "200", on_model()),
+        ("/models/{id}", "get", "200", on_model()),
     ];
     for (path, method, status, links) in answers {
         let response = doc["paths"][path][method]["responses"]

@@ -236,11 +236,15 @@ fn shape(op: &Operation, status: &str, response: &mut Map<String, Value>) {
         }
         _ => {}
     }
-    // Entities written answer with their revision.
+    // Entities written, or read one at a time, answer with their revision.
     let entity = response.get("content").is_some_and(|c| {
         c.to_string().contains("ProviderSyncInfo") || c.to_string().contains("ModelSpecification")
     });
-    if op.write && status.starts_with('2') && entity {
+    let one = response
+        .get("content")
+        .and_then(|c| c.pointer("/application~1json/schema/$ref"))
+        .is_some();
+    if status.starts_with('2') && entity && (op.write || one) {
         response["headers"]["ETag"] = header("ETag");
     }
 }
