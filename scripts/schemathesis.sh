@@ -64,8 +64,16 @@ schema="http://127.0.0.1:$port/api/provider-sync/openapi.json"
 run() {
   local phases=$1
   printf '\n== schemathesis: %s (seed %s, at most %s examples per operation)\n' "$phases" "$seed" "$max_examples"
+  # Every check but one: a write whose body names another entity that does
+  # not exist (a fallback provider, a model's provider or replacement) is
+  # answered 404 naming that field, as the README says, and the stateful
+  # phase, following a link from the answer that created the entity, reads
+  # any such 404 as the entity itself gone ("created resource not found",
+  # ST302); it cannot tell the two apart. That an entity is there at once
+  # after its creation is checked by the server's own suites.
   "$st" --config-file scripts/schemathesis.toml run "$schema" \
-    --phases "$phases" --checks all --seed "$seed" --max-examples "$max_examples" \
+    --phases "$phases" --checks all --exclude-checks ensure_resource_availability \
+    --seed "$seed" --max-examples "$max_examples" \
     --header "Authorization: Bearer $token" --no-color --generation-database none \
     --report junit --report-dir "$work/report"
 }
