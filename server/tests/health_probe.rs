@@ -75,12 +75,7 @@ async fn probes_change_status_and_emit_events() {
         seen,
         [ProviderStatus::Degraded, ProviderStatus::Unavailable]
     );
-    let availability: Value = server
-        .get("/providers/watched/availability")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let availability = availability_of(&server, "watched").await;
     assert_eq!(availability["is_available"], false);
     assert_eq!(availability["fallback_provider_id"], "backup");
     assert!(
@@ -149,12 +144,7 @@ async fn probes_change_status_and_emit_events() {
         ProviderStatus::Maintenance
     );
     // The probe's last reading is not shown for a provider it no longer probes.
-    let availability: Value = server
-        .get("/providers/watched/availability")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let availability = availability_of(&server, "watched").await;
     assert_eq!(availability["health"]["message"], "upgrading");
     server.stop().await;
 }
@@ -176,15 +166,20 @@ async fn counting_listener(answer: &'static str) -> (u16, Arc<AtomicUsize>) {
     (port, count)
 }
 
-/// The health message of a provider once it has become unavailable.
-async fn failure_message(server: &TestServer, id: &str) -> Value {
-    wait_for_status(server, id, ProviderStatus::Unavailable).await;
-    let availability: Value = server
+/// `GET /providers/{id}/availability`'s answer.
+async fn availability_of(server: &TestServer, id: &str) -> Value {
+    server
         .get(&format!("/providers/{id}/availability"))
         .await
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The health message of a provider once it has become unavailable.
+async fn failure_message(server: &TestServer, id: &str) -> Value {
+    wait_for_status(server, id, ProviderStatus::Unavailable).await;
+    let availability = availability_of(server, id).await;
     availability["health"]["message"].clone()
 }
 
@@ -355,12 +350,7 @@ async fn an_operators_status_is_not_made_more_usable_by_a_failure_or_lost_after_
     )
     .await;
     probe_round(&server, &board).await;
-    let availability: Value = server
-        .get("/providers/w/availability")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let availability = availability_of(&server, "w").await;
     assert_eq!(
         availability["health"]["message"], "vendor outage",
         "{availability}"
@@ -373,12 +363,7 @@ async fn an_operators_status_is_not_made_more_usable_by_a_failure_or_lost_after_
         ProviderStatus::Unavailable,
         "a failure made it usable"
     );
-    let availability: Value = server
-        .get("/providers/w/availability")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let availability = availability_of(&server, "w").await;
     assert_eq!(availability["is_available"], false, "{availability}");
     // Recovered: the reading changed, the probes take over.
     answer.store(200, Ordering::SeqCst);
