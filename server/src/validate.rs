@@ -250,6 +250,13 @@ pub(crate) fn provider_fields(p: &ProviderSyncInfo, at: Fields<'_>) -> Result<()
             capability,
             MAX_CAPABILITY,
         )?;
+        if p.capabilities[..i].contains(capability) {
+            // A list clients filter by: twice is a slip, not a weight.
+            return Err(at.err(
+                &format!("capabilities[{i}]"),
+                format!("'{capability}' is listed twice"),
+            ));
+        }
     }
     Ok(())
 }

@@ -284,6 +284,11 @@ async fn validation_errors_name_the_field_and_change_nothing() {
         ),
         (
             "/providers",
+            json!({"id": "q", "name": "Q", "capabilities": ["chat", "vision", "chat"]}),
+            "capabilities[2]",
+        ),
+        (
+            "/providers",
             json!({"id": "q", "name": "Q", "base_url": format!("https://example.com/{}", "a".repeat(2048))}),
             "base_url",
         ),

@@ -109,6 +109,7 @@ fn bodies() -> Vec<(&'static str, &'static str, Rule)> {
                 "capabilities",
                 Rule::new(json!({
                     "maxItems": MAX_CAPABILITIES,
+                    "uniqueItems": true,
                     "items": text(MAX_CAPABILITY).keywords,
                 })),
             ),
