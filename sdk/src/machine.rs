@@ -131,6 +131,11 @@ pub const ALL_TIMERS: [Timer; 7] = [
 /// write per burst, not one per event.
 pub const SAVE_DELAY_MS: f64 = 200.0;
 
+/// How soon after a change that came while a heartbeat answer was awaited
+/// the heartbeat is sent again (the rest of a burst usually follows within
+/// it; the server answers only once it has sent everything).
+pub const VOUCH_AGAIN_MS: f64 = 250.0;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     State,
@@ -331,6 +336,11 @@ pub struct Core {
     /// The socket's `hello` said the server is at this version: the copy is
     /// `synced` once it gets there.
     catch_up: Option<u64>,
+    /// The socket's `hello` found nothing to send and named no checksum:
+    /// the copy is shown as synced only once a heartbeat answer vouches for
+    /// it (a change the socket brings meanwhile does not), and `.1` says a
+    /// heartbeat was asked for again soon after such a change.
+    awaiting_vouch: (bool, bool),
     /// From `hello`: how often the server sends heartbeats, and how long it
     /// waits for ours.
     server_heartbeat_ms: Option<f64>,
@@ -382,6 +392,7 @@ impl Core {
             poll_held: false,
             save_pending: false,
             catch_up: None,
+            awaiting_vouch: (false, false),
             server_heartbeat_ms: None,
             client_timeout_ms: None,
             down_announced: false,
@@ -955,6 +966,7 @@ impl Core {
         if self.caught_up() {
             self.catch_up = None;
         }
+        self.awaiting_vouch = (false, false);
         self.status = SyncStatus::Synced;
         if changed {
             self.save_soon(out);
@@ -1270,6 +1282,7 @@ impl Core {
     /// The copy was confirmed current by the socket.
     fn confirmed_by_socket(&mut self, now: f64, out: &mut Vec<Command>) {
         out.push(Command::Confirmed);
+        self.awaiting_vouch = (false, false);
         if self.status != SyncStatus::Synced && !self.in_flight && self.caught_up() {
             self.catch_up = None;
             self.status = SyncStatus::Synced;
@@ -1319,6 +1332,7 @@ impl Core {
                         // heartbeat.
                         let version = self.state.as_ref().map_or(0, |s| s.metadata.version);
                         out.push(Command::SendHeartbeat { version });
+                        self.awaiting_vouch = (true, false);
                     }
                     // A full state follows (or a sync is needed): synced once
                     // the copy reaches the server's version.
@@ -1396,7 +1410,17 @@ impl Core {
                 match apply_event(state, &event) {
                     Ok(Applied::Changed) => {
                         self.last_sync_time = Some(now);
-                        if !self.in_flight && self.caught_up() {
+                        if self.awaiting_vouch == (true, false) {
+                            // The server did not answer the heartbeat while
+                            // this change was on its way to the client: it
+                            // is asked again once the change is in.
+                            self.awaiting_vouch.1 = true;
+                            out.push(Command::SetTimer {
+                                timer: Timer::HeartbeatSend,
+                                after_ms: VOUCH_AGAIN_MS,
+                            });
+                        }
+                        if !self.in_flight && self.caught_up() && !self.awaiting_vouch.0 {
                             self.catch_up = None;
                             self.status = SyncStatus::Synced;
                             self.from_cache = false;
@@ -1420,6 +1444,7 @@ impl Core {
         }
         self.socket = Socket::Closed;
         self.catch_up = None;
+        self.awaiting_vouch = (false, false);
         out.push(Command::ClearTimer(Timer::Connect));
         out.push(Command::ClearTimer(Timer::HeartbeatSend));
         out.push(Command::ClearTimer(Timer::HeartbeatCheck));

@@ -1367,6 +1367,49 @@ fn hello_with_nothing_to_catch_up_has_the_heartbeat_confirm_the_copy() {
     assert!(out.contains(&Command::Confirmed));
 }
 
+/// A live change that comes between such a hello and the heartbeat's
+/// answer (the server answers a heartbeat only when it has nothing queued
+/// for the client) does not vouch for the copy it was applied to: the copy
+/// is shown as synced only once a heartbeat answer names its version and
+/// checksum, asked for again soon after the change, not a period later.
+#[test]
+fn a_change_before_the_heartbeat_answer_waits_for_one() {
+    let h = history("e1", 3);
+    let (mut core, _) = from_cache(&h, 2);
+    core.handle(Input::Synced(incremental(&h, 2, 2)), 1.0, 0.5);
+    reconnected(&mut core, [1.5, 1.8, 2.0]);
+    core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 3.0, 0.5);
+    let out = core.handle(Input::SocketEvent(h.events[2].clone()), 3.1, 0.5);
+    assert_ne!(core.status(), SyncStatus::Synced, "{out:?}");
+    let soon = out.iter().find_map(|c| match c {
+        Command::SetTimer {
+            timer: Timer::HeartbeatSend,
+            after_ms,
+        } => Some(*after_ms),
+        _ => None,
+    });
+    assert!(soon.is_some_and(|ms| ms <= 1_000.0), "{out:?}");
+    let out = core.handle(Input::TimerFired(Timer::HeartbeatSend), 3.4, 0.5);
+    assert!(
+        out.contains(&Command::SendHeartbeat { version: 3 }),
+        "{out:?}"
+    );
+    // A second change before that answer does not shorten the period
+    // again: a steady stream of changes still lets heartbeats out.
+    let h4 = history("e1", 4);
+    let out = core.handle(Input::SocketEvent(h4.events[3].clone()), 3.5, 0.5);
+    assert!(
+        !out.iter().any(|c| matches!(
+            c,
+            Command::SetTimer { timer: Timer::HeartbeatSend, after_ms } if *after_ms <= 1_000.0
+        )),
+        "{out:?}"
+    );
+    assert_ne!(core.status(), SyncStatus::Synced);
+    core.handle(Input::SocketEvent(heartbeat(&h4, 4)), 3.6, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+}
+
 #[test]
 fn a_newer_protocol_and_server_errors_are_reported() {
     let h = history("e1", 2);
