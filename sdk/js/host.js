@@ -32,12 +32,12 @@ export function resolveUrl(url, socket) {
 export const log = (level, text) =>
   console[["error", "warn", "info", "debug"][level - 1] ?? "debug"](text);
 
-// ---- the config's options (sdk/src/fields.rs)
+// ---- the config's options and a model filter's fields (sdk/src/fields.rs)
 // The first own property of `object` that is none of `known` (the names the
-// SDK read, joined by commas) nor of the credentials' options (read here):
-// a misspelt option is warned of rather than ignored.
+// SDK read, joined by commas): a misspelt option is warned of, a misspelt
+// filter field refused, rather than ignored.
 export function unknownOption(object, known) {
-  const names = new Set([...known.split(","), "headers", "getToken", "credentials"]);
+  const names = new Set(known.split(","));
   try {
     return Object.keys(object).find((key) => !names.has(key));
   } catch {

@@ -154,7 +154,8 @@ impl ProviderSyncConfig {
                 bootstrap: fields.state("bootstrap")?,
                 share_connection: fields.boolean("shareConnection")?,
             };
-            Ok((config, fields.unknown()))
+            // The credentials' options are read by the snippet.
+            Ok((config, fields.unknown("headers,getToken,credentials")))
         };
         read().map_err(|e: crate::fields::FieldError| SdkError::Config {
             field: e.field,
@@ -167,7 +168,7 @@ impl ProviderSyncConfig {
             .api_base_url
             .clone()
             .unwrap_or_else(|| "/api/provider-sync".into());
-        if api_base_url.trim().is_empty() {
+        if api_base_url.chars().all(char::is_whitespace) {
             return Err(SdkError::Config {
                 field: "apiBaseUrl",
                 message: "must not be empty".into(),
@@ -184,7 +185,7 @@ impl ProviderSyncConfig {
         }
         Ok(Settings {
             api_base_url: api_base_url.trim_end_matches('/').to_owned(),
-            ws_url: self.ws_url.clone().filter(|u| !u.trim().is_empty()),
+            ws_url: self.ws_url.clone().filter(|u| !u.chars().all(char::is_whitespace)),
             enable_websocket: self.enable_web_socket.unwrap_or(true),
             polling_interval: positive("pollingInterval", self.polling_interval, 30_000.0)?,
             max_reconnect_attempts: self.max_reconnect_attempts.unwrap_or(5),

@@ -1,6 +1,7 @@
 //! The plain objects JavaScript passes in (the config, a model filter), read
 //! field by field: `undefined` and `null` mean "not set", a value of the
-//! wrong type is an error naming its field, other properties are ignored.
+//! wrong type is an error naming its field; [`Fields::unknown`] names a
+//! property no read asked for (warned of in a config, refused in a filter).
 
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
@@ -21,7 +22,7 @@ pub(crate) struct Fields(JsValue, std::cell::RefCell<Vec<&'static str>>);
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/js/host.js")]
 extern "C" {
     /// The first own property of `object` not among `known` (names joined
-    /// by commas) nor the credentials' (read by the snippet).
+    /// by commas).
     #[wasm_bindgen(js_name = unknownOption)]
     fn unknown_option(object: &JsValue, known: &str) -> Option<String>;
 }
@@ -61,11 +62,19 @@ impl Fields {
         (!value.is_undefined() && !value.is_null()).then_some(value)
     }
 
-    /// The first property of the object that no read asked for (a misspelt
-    /// option, otherwise ignored without a word).
+    /// The first property of the object that no read asked for, nor is
+    /// among `also` (names joined by commas, read elsewhere): a misspelt
+    /// option or filter field, otherwise ignored without a word.
     #[cfg(target_arch = "wasm32")]
-    pub(crate) fn unknown(&self) -> Option<String> {
-        unknown_option(&self.0, &self.1.borrow().join(","))
+    pub(crate) fn unknown(&self, also: &str) -> Option<String> {
+        // Joined by hand: `[&str]::join` brings a specialised copy loop of
+        // its own into the wasm.
+        let mut known = String::from(also);
+        for name in self.1.borrow().iter() {
+            known.push(',');
+            known.push_str(name);
+        }
+        unknown_option(&self.0, &known)
     }
 
     #[inline(never)]

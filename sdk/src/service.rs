@@ -83,14 +83,19 @@ fn config_of(
 /// model (every field narrows the result).
 fn filter_of(filter: JsValue) -> Result<Option<ModelFilter>, JsError> {
     use ModelCapability::*;
+    let invalid = |field: &str, message: &str| {
+        JsError::new(&crate::json::concat(&[
+            "invalid model filter: ",
+            field,
+            " ",
+            message,
+        ]))
+    };
+    let fields = Fields::of(filter).map_err(|e| invalid(e.field, e.message))?;
     let read = || {
-        let fields = Fields::of(filter)?;
         let deprecated = fields.boolean("deprecated")?;
         let exclude = fields.boolean("excludeDeprecated")? == Some(true);
-        if exclude && deprecated == Some(true) {
-            return Ok(None);
-        }
-        Ok(Some(ModelFilter {
+        let filter = ModelFilter {
             provider_id: match fields.string("providerId")? {
                 Some(id) => Some(id),
                 None => fields.string("provider_id")?,
@@ -104,16 +109,18 @@ fn filter_of(filter: JsValue) -> Result<Option<ModelFilter>, JsError> {
                 .map(|at| [Streaming, Vision, FunctionCalling, JsonMode, Reasoning][at]),
             deprecated: deprecated.or(exclude.then_some(false)),
             search: fields.string("search")?,
-        }))
+        };
+        Ok((!(exclude && deprecated == Some(true))).then_some(filter))
     };
-    read().map_err(|e: FieldError| {
-        JsError::new(&crate::json::concat(&[
-            "invalid model filter: ",
-            e.field,
-            " ",
-            e.message,
-        ]))
-    })
+    let filter = read().map_err(|e: FieldError| invalid(e.field, e.message))?;
+    // Every field was read (`provider_id` only without `providerId`).
+    match fields.unknown("provider_id") {
+        Some(name) => Err(invalid(
+            &name,
+            "is no filter field (providerId, capability, excludeDeprecated, deprecated, search)",
+        )),
+        None => Ok(filter),
+    }
 }
 
 /// A model `getState()` leaves out, as JavaScript sees it.

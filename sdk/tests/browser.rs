@@ -1066,8 +1066,12 @@ fn object<T: Tsify>(json: &str) -> tsify::Ts<T> {
     tsify::Ts::new_unchecked(js_sys::JSON::parse(json).unwrap())
 }
 
+/// A config's fields and a filter's are checked by type; a property the
+/// config does not have is warned of (`a_misspelt_option_is_warned_of`),
+/// one a filter does not have refused, naming it (`{"provider": "x"}`
+/// would otherwise match every model).
 #[wasm_bindgen_test]
-fn config_and_filter_fields_are_checked_by_type_and_others_ignored() {
+fn config_and_filter_fields_are_checked_by_type_and_unknown_filter_fields_refused() {
     let error = ProviderSyncService::new(Some(object(r#"{"pollingInterval":"100"}"#))).unwrap_err();
     let message = thrown(error);
     assert!(message.contains("pollingInterval"), "{message}");
@@ -1081,11 +1085,33 @@ fn config_and_filter_fields_are_checked_by_type_and_others_ignored() {
     assert!(message.contains("capability"), "{message}");
     let none: Array = service
         .get_models(Some(
-            js_sys::JSON::parse(r#"{"capability":null,"bar":true}"#).unwrap(),
+            js_sys::JSON::parse(r#"{"capability":null,"provider_id":"p","search":"x"}"#).unwrap(),
         ))
         .unwrap()
         .unchecked_into();
     assert_eq!(none.length(), 0, "no data yet");
+    for misspelt in [
+        r#"{"provider":"openai"}"#,
+        r#"{"providerId":"openai","excludeDeprecate":true}"#,
+        r#"{"deprecated":true,"excludeDeprecated":true,"serach":"x"}"#,
+    ] {
+        let error = service
+            .get_models(Some(js_sys::JSON::parse(misspelt).unwrap()))
+            .unwrap_err();
+        let message = thrown(error);
+        assert!(
+            message.starts_with("invalid model filter: ") && message.contains("is no filter field"),
+            "{misspelt}: {message}"
+        );
+    }
+    let message = thrown(
+        service
+            .get_models(Some(
+                js_sys::JSON::parse(r#"{"provider":"openai"}"#).unwrap(),
+            ))
+            .unwrap_err(),
+    );
+    assert!(message.contains("provider is no filter field"), "{message}");
     service.destroy();
 }
 
