@@ -206,8 +206,9 @@ pub struct ProviderSyncInfo {
     pub revision: u64,
 }
 
-/// Price in US dollars per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Price in US dollars per million tokens. Read from an object only (see
+/// the `Deserialize` impl below).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[cfg_attr(
     feature = "wire",
     derive(provider_sync_wire::Read, provider_sync_wire::Write)
@@ -223,6 +224,38 @@ pub struct ModelPricing {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "tsify", tsify(optional))]
     pub cached_input_per_million: Option<f64>,
+}
+
+/// serde's derived reader of a struct also takes a list of its fields'
+/// values in order (`"pricing": [1, 2]` in JSON or TOML), which no catalog
+/// or admin body means: prices are read from an object only, through this
+/// mirror of the fields (the compiler holds it to `ModelPricing`'s).
+#[derive(Deserialize)]
+#[serde(remote = "ModelPricing")]
+struct PricingFields {
+    input_per_million: f64,
+    output_per_million: f64,
+    #[serde(default)]
+    cached_input_per_million: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for ModelPricing {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = ModelPricing;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of prices")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ModelPricing, A::Error> {
+                PricingFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer.deserialize_map(Object)
+    }
 }
 
 pub(crate) fn is_false(value: &bool) -> bool {

@@ -185,7 +185,10 @@ impl ProviderSyncConfig {
         }
         Ok(Settings {
             api_base_url: api_base_url.trim_end_matches('/').to_owned(),
-            ws_url: self.ws_url.clone().filter(|u| !u.chars().all(char::is_whitespace)),
+            ws_url: self
+                .ws_url
+                .clone()
+                .filter(|u| !u.chars().all(char::is_whitespace)),
             enable_websocket: self.enable_web_socket.unwrap_or(true),
             polling_interval: positive("pollingInterval", self.polling_interval, 30_000.0)?,
             max_reconnect_attempts: self.max_reconnect_attempts.unwrap_or(5),

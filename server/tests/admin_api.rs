@@ -1276,6 +1276,30 @@ async fn duplicate_keys_and_compressed_bodies_are_refused() {
             "{error}"
         );
     }
+    // Prices given as a list of values in the fields' order: serde's
+    // derived reader took `[1, 2, 3]` as input, output and cached prices.
+    for (method, path, pricing) in [
+        (Method::POST, "/models", json!([7, 8])),
+        (Method::PATCH, "/models/priced", json!([1, 2, 3])),
+        (Method::PATCH, "/models/priced", json!([])),
+    ] {
+        let mut body = json!({ "pricing": pricing });
+        if method == Method::POST {
+            body["id"] = json!("m3");
+            body["name"] = json!("M");
+            body["provider_id"] = json!("p");
+            body["context_window"] = json!(8);
+        }
+        let response = server
+            .admin(method.clone(), path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, error) = error_of(response).await;
+        assert_eq!(status, 422, "{method} {path} {pricing}: {error}");
+        assert_eq!(error["error"]["field"], "pricing", "{error}");
+    }
     assert_eq!(server.version().await, before);
     let sync = server
         .http

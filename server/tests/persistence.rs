@@ -357,6 +357,16 @@ async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
             35,
             "models[2].pricing.name: unknown field `name`",
         ),
+        // Prices as a list of values (serde's derived reader took them in
+        // the fields' order).
+        (
+            CATALOG.replace(
+                "pricing = { input_per_million = 2.5, output_per_million = 10.0 }",
+                "pricing = [2.5, 10.0]",
+            ),
+            22,
+            "models[0].pricing: invalid type: sequence, expected an object of prices",
+        ),
         (
             CATALOG.replace("sunset_date = \"2027-01-01\"", "sunset_date = \"soon\""),
             36,
