@@ -48,7 +48,9 @@ pub struct NewProvider {
     /// Defaults to 0.
     #[serde(default)]
     pub priority: Option<i32>,
-    /// Defaults to `unknown` (or what the health probe finds).
+    /// Defaults to `available` without a `health_url` (an unmonitored
+    /// provider is assumed usable); with one, `unknown` until the health
+    /// probe's first reading.
     #[serde(default)]
     pub status: Option<ProviderStatus>,
     #[serde(default)]

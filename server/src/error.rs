@@ -3,7 +3,7 @@
 //! and internals are logged, not shown.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -583,6 +583,27 @@ impl<T: Serialize> IntoResponse for AppJson<T> {
         Json(self.0).into_response()
     }
 }
+
+impl From<PathRejection> for Error {
+    fn from(rejection: PathRejection) -> Self {
+        use axum::extract::path::ErrorKind;
+        match &rejection {
+            // Ids are text: bytes that are not UTF-8 name no entity, as any
+            // id of another form (the document's 404).
+            PathRejection::FailedToDeserializePathParams(e)
+                if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+            {
+                Self::not_found("entity", "an id that is not UTF-8")
+            }
+            _ => Self::BadRequest(plain(rejection.body_text())),
+        }
+    }
+}
+
+/// `Path` whose rejections are this crate's `Error`.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Error))]
+pub struct AppPath<T>(pub T);
 
 /// `Query` whose rejections are this crate's `Error`.
 #[derive(Debug, FromRequestParts)]

@@ -761,6 +761,47 @@ async fn a_new_active_provider_is_a_change_and_the_same_one_is_none() {
     server.stop().await;
 }
 
+/// An id in the path whose bytes are not UTF-8 names no entity: 404, as
+/// any id of another form (it was 400, which the document does not list),
+/// and nothing changes.
+#[tokio::test]
+async fn path_ids_that_are_not_utf8_are_404() {
+    let (_dir, server) = server().await;
+    server.add_provider("p").await;
+    server.add_model("m", "p").await;
+    let before = server.version().await;
+    for (method, path, body) in [
+        (Method::PATCH, "/providers/%FF", json!({"name": "X"})),
+        (Method::DELETE, "/providers/%C3", json!({})),
+        (
+            Method::PUT,
+            "/providers/%FF/status",
+            json!({"status": "degraded"}),
+        ),
+        (Method::PATCH, "/models/%FF", json!({"name": "X"})),
+        (Method::DELETE, "/models/%C3%28", json!({})),
+        (
+            Method::POST,
+            "/models/%FF/deprecate",
+            json!({"deprecation_date": "2026-06-01"}),
+        ),
+    ] {
+        let (status, error) = error_of(
+            server
+                .admin(method.clone(), path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 404, "{method} {path}: {error}");
+        assert_eq!(error["error"]["code"], "not_found", "{error}");
+    }
+    assert_eq!(server.version().await, before);
+    server.stop().await;
+}
+
 /// A body that names an entity that does not exist is answered as an id in
 /// the path that names none: 404, with the field that names it (the
 /// document allows any id there; only the catalog can tell).

@@ -355,6 +355,12 @@ async fn single_entities_and_unknown_ids() {
         "/models/no-such-model/availability",
         "/providers/no-such-provider/availability",
         "/no-such-route",
+        // Bytes that are not UTF-8 name no entity either (they were 400,
+        // which the document does not list for these operations).
+        "/models/%FF",
+        "/providers/%C3",
+        "/models/%FF/availability",
+        "/providers/%C3/availability",
     ] {
         let response = server.get(path).await;
         assert_eq!(response.status(), 404, "{path}");

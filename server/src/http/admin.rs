@@ -9,9 +9,9 @@ use super::audit::{self, AdminWrite};
 use super::{SYNC_VERSION, auth};
 use crate::app::AppState;
 use crate::commands;
-use crate::error::{Error, Result, StrictJson};
+use crate::error::{AppPath, Error, Result, StrictJson};
 use crate::service::Written;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
@@ -205,7 +205,7 @@ pub async fn create_provider(
 pub async fn update_provider(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     IfMatch(if_match): IfMatch,
     StrictJson(body): StrictJson<ProviderPatch>,
 ) -> Result<Response> {
@@ -234,7 +234,7 @@ pub async fn update_provider(
 pub async fn delete_provider(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     IfMatch(if_match): IfMatch,
 ) -> Result<Response> {
     let written = write
@@ -263,7 +263,7 @@ pub async fn delete_provider(
 pub async fn set_status(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     IfMatch(if_match): IfMatch,
     StrictJson(body): StrictJson<StatusUpdate>,
 ) -> Result<Response> {
@@ -323,7 +323,7 @@ pub async fn create_model(
 pub async fn update_model(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     IfMatch(if_match): IfMatch,
     StrictJson(body): StrictJson<ModelPatch>,
 ) -> Result<Response> {
@@ -352,7 +352,7 @@ pub async fn update_model(
 pub async fn delete_model(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     IfMatch(if_match): IfMatch,
 ) -> Result<Response> {
     let written = write
@@ -383,7 +383,7 @@ pub async fn delete_model(
 pub async fn deprecate_model(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     IfMatch(if_match): IfMatch,
     StrictJson(body): StrictJson<DeprecateModel>,
 ) -> Result<Response> {

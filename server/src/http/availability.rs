@@ -1,7 +1,7 @@
 //! `GET /providers/{id}/availability` and `GET /models/{id}/availability`.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use provider_sync_protocol::{
     ErrorBody, ModelAvailability, ProviderAvailability, ProviderStatus, model_availability,
@@ -10,7 +10,7 @@ use provider_sync_protocol::{
 
 use crate::app::AppState;
 use crate::clock::today;
-use crate::error::{AppJson, Error, Result};
+use crate::error::{AppJson, AppPath, Error, Result};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,7 +34,7 @@ pub fn router() -> Router<AppState> {
 )]
 pub async fn provider(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<AppJson<ProviderAvailability>> {
     let snapshot = app.service.snapshot();
     let mut availability = provider_availability(&snapshot.state, &id)
@@ -72,7 +72,7 @@ pub async fn provider(
 )]
 pub async fn model(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<AppJson<ModelAvailability>> {
     let snapshot = app.service.snapshot();
     model_availability(&snapshot.state, &id, today())

@@ -2,7 +2,7 @@
 //! paginated) and single entities.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,7 +12,7 @@ use provider_sync_protocol::{
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::error::{AppJson, AppQuery, Error, Result};
+use crate::error::{AppJson, AppPath, AppQuery, Error, Result};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,7 +35,8 @@ pub struct ModelsQuery {
     capability: Option<ModelCapability>,
     /// `true`: only deprecated or sunset models; `false`: only active ones.
     deprecated: Option<bool>,
-    /// Text in the model's id or name (case-insensitive).
+    /// Text in the model's id or name, ignoring the case of ASCII letters
+    /// (other characters match as written).
     #[serde(alias = "q")]
     search: Option<String>,
     /// Models to skip (default 0).
@@ -101,7 +102,10 @@ pub async fn list_models(
     security((), ("read_token" = [])),
     tag = "catalog"
 )]
-pub async fn get_model(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+pub async fn get_model(
+    State(app): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<Response> {
     let snapshot = app.service.snapshot();
     let model = snapshot
         .state
@@ -140,7 +144,10 @@ pub async fn list_providers(State(app): State<AppState>) -> AppJson<Vec<Provider
     security((), ("read_token" = [])),
     tag = "catalog"
 )]
-pub async fn get_provider(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+pub async fn get_provider(
+    State(app): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<Response> {
     let snapshot = app.service.snapshot();
     let provider = snapshot
         .state
