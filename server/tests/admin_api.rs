@@ -2015,7 +2015,9 @@ async fn the_audit_needs_the_admin_token_and_pages_newest_first() {
         .collect();
     assert_eq!(versions, [5, 4, 3, 2, 1]);
 
-    for bad in ["?limit=0", "?limit=1001", "?before=x"] {
+    // A parameter it does not have (a misspelt `befor`) is refused, as
+    // `GET /models` refuses one, rather than ignored.
+    for bad in ["?limit=0", "?limit=1001", "?before=x", "?befor=3"] {
         let response = server
             .http
             .get(server.url(&format!("/admin/audit{bad}")))

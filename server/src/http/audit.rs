@@ -87,6 +87,7 @@ pub async fn record(State(app): State<AppState>, mut request: Request, next: Nex
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only records older than this id (the previous page's `next_before`).
     before: Option<u64>,
