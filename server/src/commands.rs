@@ -134,13 +134,13 @@ pub fn provider_from(body: NewProvider) -> ProviderSyncInfo {
 
 /// A new model from a create body, with the contract's defaults.
 pub fn model_from(body: NewModel) -> ModelSpecification {
-    let deprecation_status =
-        body.deprecation_status
-            .unwrap_or(if body.deprecation_date.is_some() {
-                DeprecationStatus::Deprecated
-            } else {
-                DeprecationStatus::Active
-            });
+    let deprecation_status = body.deprecation_status.unwrap_or(
+        if body.deprecation_date.is_some() || body.sunset_date.is_some() {
+            DeprecationStatus::Deprecated
+        } else {
+            DeprecationStatus::Active
+        },
+    );
     ModelSpecification {
         id: body.id,
         name: body.name,
@@ -362,6 +362,7 @@ pub fn update_model(
     let sent = [
         ("context_window", patch.context_window.is_some()),
         ("max_input_tokens", patch.max_input_tokens.is_some()),
+        ("deprecation_status", patch.deprecation_status.is_some()),
         ("deprecation_date", patch.deprecation_date.is_some()),
         ("sunset_date", patch.sunset_date.is_some()),
     ];

@@ -385,8 +385,8 @@ pub(crate) struct Contradiction {
 }
 
 /// The rules between a model's fields (its fields each passed on their
-/// own): the input limit within the context window, the sunset not before
-/// the deprecation.
+/// own): the input limit within the context window, no retirement dates on
+/// an active model, the sunset not before the deprecation.
 pub(crate) fn model_relations(m: &ModelSpecification) -> Option<Contradiction> {
     if m.max_input_tokens > m.context_window {
         return Some(Contradiction {
@@ -396,6 +396,26 @@ pub(crate) fn model_relations(m: &ModelSpecification) -> Option<Contradiction> {
                 m.context_window
             ),
         });
+    }
+    // A date of retirement makes a model deprecated (the deprecate
+    // operation sets both): an active one with a sunset date was listed as
+    // active by `GET /models` while its availability said it was gone.
+    if m.deprecation_status == DeprecationStatus::Active {
+        let dated = [
+            ("deprecation_date", &m.deprecation_date),
+            ("sunset_date", &m.sunset_date),
+        ]
+        .into_iter()
+        .find_map(|(field, date)| date.as_ref().map(|_| field));
+        if let Some(dated) = dated {
+            return Some(Contradiction {
+                fields: ["deprecation_status", dated],
+                message: format!(
+                    "must not be active for a model with a {dated}: make it deprecated \
+                     (POST /admin/models/{{id}}/deprecate), or take the date away"
+                ),
+            });
+        }
     }
     let day = |d: &Option<String>| d.as_deref().and_then(|d| parse_date(d).ok());
     if let (Some(deprecated), Some(sunset)) = (day(&m.deprecation_date), day(&m.sunset_date))

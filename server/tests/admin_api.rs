@@ -1033,6 +1033,80 @@ async fn a_change_that_contradicts_the_models_own_fields_is_409_with_the_model()
     server.stop().await;
 }
 
+/// A retirement date makes a model deprecated: an active model with a
+/// sunset date was listed as active by `GET /models` while its
+/// availability said it was gone. Given with `active` in one body, 422;
+/// against the model's own status or dates, 409 with the model; a new
+/// model with a date and no status is deprecated.
+#[tokio::test]
+async fn an_active_model_has_no_retirement_dates() {
+    let (_dir, server) = server().await;
+    server.add_provider("p").await;
+    server.add_model("m", "p").await;
+    let send = |method: Method, path: &'static str, body: Value| {
+        let request = server.admin(method, path).json(&body);
+        async move { error_of(request.send().await.unwrap()).await }
+    };
+    let before = server.version().await;
+    for date in ["deprecation_date", "sunset_date"] {
+        let mut body = json!({"id": "n", "name": "N", "provider_id": "p",
+            "context_window": 10, "deprecation_status": "active"});
+        body[date] = json!("2025-06-01");
+        let (status, error) = send(Method::POST, "/models", body).await;
+        assert_eq!(status, 422, "{date}: {error}");
+        assert_eq!(error["error"]["field"], "deprecation_status", "{error}");
+    }
+    let (status, error) = send(
+        Method::PATCH,
+        "/models/m",
+        json!({"sunset_date": "2020-01-01"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{error}");
+    assert_eq!(error["error"]["field"], "sunset_date", "{error}");
+    assert_eq!(error["current"]["deprecation_status"], "active", "{error}");
+    assert_eq!(server.version().await, before, "a refused write wrote");
+
+    let (status, created) = send(
+        Method::POST,
+        "/models",
+        json!({"id": "n", "name": "N", "provider_id": "p", "context_window": 10,
+            "sunset_date": "2025-06-01"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["deprecation_status"], "deprecated");
+    let (status, error) = send(
+        Method::PATCH,
+        "/models/n",
+        json!({"deprecation_status": "active"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{error}");
+    assert_eq!(error["error"]["field"], "deprecation_status", "{error}");
+    let (status, model) = send(
+        Method::PATCH,
+        "/models/n",
+        json!({"deprecation_status": "active", "sunset_date": null}),
+    )
+    .await;
+    assert_eq!(status, 200, "{model}");
+    let active: Value = server
+        .get("/models?deprecated=false")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = active["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m", "n"]);
+    server.stop().await;
+}
+
 /// Lengths are what the OpenAPI document's `maxLength` counts: characters.
 #[tokio::test]
 async fn lengths_are_counted_in_characters() {

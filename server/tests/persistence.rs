@@ -372,6 +372,15 @@ async fn a_bad_catalog_is_refused_with_line_and_field_and_changes_nothing() {
             36,
             "models[2].sunset_date",
         ),
+        // Retirement dates on a model the file calls active.
+        (
+            CATALOG.replace(
+                "deprecation_date = \"2026-01-01\"",
+                "deprecation_status = \"active\"\ndeprecation_date = \"2026-01-01\"",
+            ),
+            35,
+            "models[2].deprecation_status: must not be active for a model with a deprecation_date",
+        ),
         (
             CATALOG.replace("priority = 10", "priority = \"high\""),
             9,
