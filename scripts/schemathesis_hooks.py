@@ -87,6 +87,11 @@ def before_call(context, case, kwargs):
         _swap_if_reversed(body, "max_input_tokens", "context_window", _count)
         # The sunset not before the deprecation.
         _swap_if_reversed(body, "deprecation_date", "sunset_date", _date)
+        # No retirement dates on an active model.
+        if body.get("deprecation_status") == "active" and any(
+            _date(body.get(field)) for field in ("deprecation_date", "sunset_date")
+        ):
+            body["deprecation_status"] = "deprecated"
     elif label == "POST /admin/models/{id}/deprecate":
         _not_itself(body, "replacement_model_id", path_id)
         _swap_if_reversed(body, "deprecation_date", "sunset_date", _date)

@@ -425,7 +425,11 @@ function chooseWrite(d, state, counter, seen, busy = null) {
           if (d.chance(0.2)) body[d.pick(["supports_streaming", "supports_vision", "supports_function_calling", "supports_json_mode", "supports_reasoning"])] = d.chance(0.5);
           if (d.chance(0.2)) body.pricing = d.chance(0.2) ? null : pricing();
           if (d.chance(0.15) && !parallel) body.provider_id = d.pick(providers).id;
-          if (d.chance(0.15)) body.deprecation_status = d.pick(["active", "deprecated", "sunset"]);
+          if (d.chance(0.15)) {
+            body.deprecation_status = d.pick(["active", "deprecated", "sunset"]);
+            // An active model has no retirement dates (the server refuses them).
+            if (body.deprecation_status === "active") Object.assign(body, { deprecation_date: null, sunset_date: null });
+          }
           if (d.chance(0.1) && !parallel) {
             const others = models.filter((o) => o.id !== m.id);
             body.replacement_model_id = others.length && d.chance(0.7) ? d.pick(others).id : null;

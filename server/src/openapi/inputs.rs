@@ -84,6 +84,7 @@ const PROVIDER: &str = "404 (naming this field) if there is no such provider.";
 const REPLACEMENT: &str = "Another model's id: 404 (naming this field) if there is no such model, 422 if it is this model's own.";
 const INPUT_LIMIT: &str = "At most the context window: 422 when the request sets both, 409 (with the current model) when it contradicts the model's own.";
 const SUNSET: &str = "Not before the deprecation date: 422 when the request sets both, 409 (with the current model) when it contradicts the model's own.";
+const ACTIVE: &str = "Not `active` for a model with a deprecation or sunset date: 422 when the request sets both, 409 (with the current model) when it contradicts the model's own. A new model with a date and no status is `deprecated`.";
 
 /// The properties of request bodies and the rule each gets.
 fn bodies() -> Vec<(&'static str, &'static str, Rule)> {
@@ -125,6 +126,7 @@ fn bodies() -> Vec<(&'static str, &'static str, Rule)> {
             (schema, "max_output_tokens", tokens()),
             (schema, "deprecation_date", date()),
             (schema, "sunset_date", date().note(SUNSET)),
+            (schema, "deprecation_status", Rule::new(json!({})).note(ACTIVE)),
             (schema, "replacement_model_id", id().note(REPLACEMENT)),
         ]);
     }
