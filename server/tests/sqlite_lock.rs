@@ -30,6 +30,66 @@ async fn a_second_process_on_one_sqlite_file_waits_then_refuses() {
     first.stop().await;
 }
 
+/// Another name of the same file is the same store: a symbolic link (to
+/// the file or to its directory) shares the lock; a hard link, which SQLite
+/// cannot keep whole (its journal goes beside the name it was opened by),
+/// is refused. Both started a second writer beside the first, which then
+/// never saw the other's writes.
+#[tokio::test]
+async fn another_name_of_the_file_is_the_same_store() {
+    let (dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_provider("p").await;
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    let linked_dir = dir.path().join("linked-dir");
+    std::os::unix::fs::symlink(dir.path(), &linked_dir).unwrap();
+    for name in [link.clone(), linked_dir.join(db.file_name().unwrap())] {
+        let mut second = config(&name);
+        second.store_lock_timeout_ms = 100;
+        let err = provider_sync_server::start(second)
+            .await
+            .expect_err("a second writer through a symbolic link is refused");
+        let message = err.to_string();
+        assert!(
+            message.contains("another provider-sync-server holds the store"),
+            "{}: {message}",
+            name.display()
+        );
+    }
+    first.stop().await;
+    let hard = dir.path().join("hard.db");
+    std::fs::hard_link(&db, &hard).unwrap();
+    for name in [&db, &hard] {
+        let err = provider_sync_server::start(config(name))
+            .await
+            .expect_err("a file with two names is refused");
+        assert!(err.to_string().contains("hard links"), "{err}");
+    }
+    std::fs::remove_file(&hard).unwrap();
+    let again = TestServer::start(config(&link)).await;
+    assert_eq!(again.version().await, 1);
+    again.stop().await;
+}
+
+/// A database URL that names no file is refused, not opened as a database
+/// per pooled connection (which failed with "no such table").
+#[tokio::test]
+async fn a_store_url_without_a_file_is_refused() {
+    for url in ["", "sqlite://"] {
+        let (_dir, db) = temp_db();
+        let mut config = config(&db);
+        config.database = url.into();
+        let err = provider_sync_server::start(config)
+            .await
+            .expect_err("no file named");
+        assert!(
+            err.to_string().contains("unsupported store URL"),
+            "{url:?}: {err}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_redeploy_that_starts_the_new_process_first_works() {
     let (_dir, db) = temp_db();

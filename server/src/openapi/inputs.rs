@@ -126,7 +126,11 @@ fn bodies() -> Vec<(&'static str, &'static str, Rule)> {
             (schema, "max_output_tokens", tokens()),
             (schema, "deprecation_date", date()),
             (schema, "sunset_date", date().note(SUNSET)),
-            (schema, "deprecation_status", Rule::new(json!({})).note(ACTIVE)),
+            (
+                schema,
+                "deprecation_status",
+                Rule::new(json!({})).note(ACTIVE),
+            ),
             (schema, "replacement_model_id", id().note(REPLACEMENT)),
         ]);
     }

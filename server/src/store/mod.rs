@@ -105,8 +105,18 @@ pub enum StoreError {
         lock: String,
         waited_ms: u64,
     },
-    #[error("cannot lock the store: {0}")]
-    Lock(std::io::Error),
+    #[error("cannot lock the store {path} (its lock file {lock}): {source}")]
+    Lock {
+        path: String,
+        lock: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the store {path} has {links} names (hard links): SQLite keeps its journal beside the \
+         name it was opened by, so two names of one file would be two stores that corrupt each \
+         other; use one name (a symbolic link is fine)"
+    )]
+    HardLinked { path: String, links: u64 },
     #[error("the target store is not empty (version {0}); copy into a new database")]
     NotEmpty(u64),
     #[error(transparent)]

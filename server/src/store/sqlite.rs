@@ -26,20 +26,59 @@ pub struct SqliteStore {
     log_bytes: std::sync::Arc<tokio::sync::Mutex<Option<u64>>>,
 }
 
-/// Takes `FILE.lock` beside the database, waiting up to `timeout` for
-/// another process to let go of it (a redeploy that starts the new process
-/// before it stops the old one). The operating system releases it when the
-/// process dies, however it dies.
+/// The file a path names, symbolic links resolved (in its directories too,
+/// when the file is not there yet), so that every name of it that a link
+/// makes shares one lock, as SQLite (which resolves them too) shares one
+/// journal.
+fn resolved(file: &std::path::Path) -> std::path::PathBuf {
+    if let Ok(path) = std::fs::canonicalize(file) {
+        return path;
+    }
+    match (file.parent(), file.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                dir
+            };
+            std::fs::canonicalize(dir).map_or_else(|_| file.to_owned(), |dir| dir.join(name))
+        }
+        _ => file.to_owned(),
+    }
+}
+
+/// Takes `FILE.lock` beside the database (its symbolic links resolved),
+/// waiting up to `timeout` for another process to let go of it (a redeploy
+/// that starts the new process before it stops the old one). The operating
+/// system releases it when the process dies, however it dies. A file with
+/// several hard links is refused: no lock beside one name covers the
+/// others, and SQLite cannot keep such a file whole either.
 pub(super) fn lock(file: &std::path::Path, timeout: Duration) -> Result<std::fs::File, StoreError> {
+    let file = &resolved(file);
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(file) {
+        use std::os::unix::fs::MetadataExt;
+        if meta.is_file() && meta.nlink() > 1 {
+            return Err(StoreError::HardLinked {
+                path: file.display().to_string(),
+                links: meta.nlink(),
+            });
+        }
+    }
     let mut lock_path = file.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = std::path::PathBuf::from(lock_path);
+    let failed = |source| StoreError::Lock {
+        path: file.display().to_string(),
+        lock: lock_path.display().to_string(),
+        source,
+    };
     let handle = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(StoreError::Lock)?;
+        .map_err(failed)?;
     let started = std::time::Instant::now();
     let mut warned = false;
     loop {
@@ -59,7 +98,7 @@ pub(super) fn lock(file: &std::path::Path, timeout: Duration) -> Result<std::fs:
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(std::fs::TryLockError::Error(err)) => return Err(StoreError::Lock(err)),
+            Err(std::fs::TryLockError::Error(err)) => return Err(failed(err)),
         }
     }
 }
@@ -82,7 +121,12 @@ impl SqliteStore {
         if file.is_dir() {
             return Err(StoreError::Directory(file.display().to_string()));
         }
-        let in_memory = url.contains(":memory:") || file.as_os_str().is_empty();
+        let in_memory = url.contains(":memory:");
+        if !in_memory && file.as_os_str().is_empty() {
+            // No file named (`--database ""`, `sqlite://`): each pooled
+            // connection would get a database of its own.
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        }
         let held = if in_memory {
             None
         } else {
