@@ -53,6 +53,20 @@ async fn run() -> std::process::ExitCode {
     // Caught from here on: a signal sent as soon as the server says it
     // listens shuts it down (it could kill it before the first wait).
     let mut signals = shutdown::OsSignals::new();
+    #[cfg(unix)]
+    if config.catalog.is_none() {
+        // SIGHUP reloads the catalog file; without one its default would
+        // end the process (a service manager's `kill -HUP` reload, a log
+        // rotation's hook).
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hangups) = signal(SignalKind::hangup()) {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    tracing::warn!("SIGHUP: no --catalog to reload; ignored");
+                }
+            });
+        }
+    }
     // A signal during the start (a store lock waited for, a long catalog
     // import) stops it there, as it did before it was caught.
     let started = tokio::select! {

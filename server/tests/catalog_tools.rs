@@ -278,6 +278,26 @@ fn serving(catalog: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Server
     (dir, file, server)
 }
 
+/// SIGHUP reloads the catalog; a server without one ignores it (its
+/// default action ended the process: a service manager's `kill -HUP`
+/// reload took the server down).
+#[test]
+fn sighup_without_a_catalog_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let (child, base) = common::spawn_binary(&["--database", s(&db), "--admin-token", TOKEN]);
+    let mut server = Server { child, base };
+    assert_eq!(server.version(), 0);
+    server.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server ended on SIGHUP"
+    );
+    assert_eq!(server.version(), 0);
+    server.stop();
+}
+
 #[test]
 fn a_watched_file_is_reloaded_and_a_broken_edit_refused() {
     let (dir, file, mut server) = serving(CATALOG, &["--catalog-watch"]);
