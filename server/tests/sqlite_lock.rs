@@ -90,6 +90,30 @@ async fn a_store_url_without_a_file_is_refused() {
     }
 }
 
+/// A store the process may read but not write (SQLite then opens it
+/// read-only without a word) stops the start, naming the file: it started,
+/// said it was ready, and answered every write with 500.
+#[tokio::test]
+async fn a_store_that_cannot_be_written_stops_the_start() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_provider("p").await;
+    first.stop().await;
+    let mut read_only = config(&db);
+    read_only.database = format!("sqlite://{}?mode=ro", db.display());
+    let err = provider_sync_server::start(read_only)
+        .await
+        .expect_err("a read-only store is refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("cannot be written") && message.contains(db.to_str().unwrap()),
+        "{message}"
+    );
+    let again = TestServer::start(config(&db)).await;
+    assert_eq!(again.version().await, 1);
+    again.stop().await;
+}
+
 #[tokio::test]
 async fn a_redeploy_that_starts_the_new_process_first_works() {
     let (_dir, db) = temp_db();

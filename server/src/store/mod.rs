@@ -112,6 +112,11 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
+        "the store {path} cannot be written ({reason}): give this process write access to the \
+         file and its directory (and a URL without mode=ro)"
+    )]
+    NotWritable { path: String, reason: String },
+    #[error(
         "the store {path} has {links} names (hard links): SQLite keeps its journal beside the \
          name it was opened by, so two names of one file would be two stores that corrupt each \
          other; use one name (a symbolic link is fine)"

@@ -153,6 +153,24 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
+        // SQLite opens a file it may not write read-only, without a word:
+        // every write would then fail. A write made and rolled back here
+        // (a table, in a transaction) fails the start instead, naming the
+        // file.
+        if !in_memory {
+            let mut conn = pool.acquire().await?;
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            let wrote = sqlx::query("CREATE TABLE main.provider_sync_write_check (x INTEGER)")
+                .execute(&mut *conn)
+                .await;
+            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            if let Err(err) = wrote {
+                return Err(StoreError::NotWritable {
+                    path: file.display().to_string(),
+                    reason: err.to_string(),
+                });
+            }
+        }
         sqlx::migrate!("./migrations").run(&pool).await?;
         super::backup::start_new_epoch_if_restored(&pool).await?;
         Ok(Self {
