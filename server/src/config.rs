@@ -237,7 +237,8 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_SYNC_WS_THREADS")]
     pub ws_threads: Option<usize>,
 
-    /// A WebSocket write that takes longer (ms) drops the connection.
+    /// A WebSocket client that takes no bytes of what is sent to it for this
+    /// long (ms) is dropped; a slow but moving one keeps its session.
     #[arg(
         long,
         env = "PROVIDER_SYNC_WS_WRITE_TIMEOUT_MS",

@@ -273,6 +273,8 @@ struct Out {
     /// Bytes written to the socket so far: a flush waits for the bytes
     /// accepted before it, not for later ones.
     written: u64,
+    /// The kernel's send queue as last seen while a flush waited.
+    queued: Option<u32>,
 }
 
 impl Out {
@@ -334,6 +336,38 @@ impl Socket {
         if n > 0 {
             self.activity.written.store(now_ms(), Ordering::Relaxed);
         }
+    }
+
+    /// While a flush waits: bytes the client took from the kernel's send
+    /// queue count as progress too. The socket is only woken for more once
+    /// a good part of that queue (up to megabytes) has gone, which takes a
+    /// slow but moving client longer than the write deadline: it was
+    /// dropped in the middle of a large `full_sync`.
+    fn note_queue(&self, out: &mut Out) {
+        let queued = self.unsent();
+        if let (Some(before), Some(now)) = (out.queued, queued)
+            && now < before
+        {
+            self.activity.written.store(now_ms(), Ordering::Relaxed);
+        }
+        out.queued = queued;
+    }
+
+    /// Bytes in the kernel's send queue not yet taken by the client.
+    #[cfg(target_os = "linux")]
+    fn unsent(&self) -> Option<u32> {
+        use std::os::fd::AsRawFd;
+        let mut queued: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ writes one int through the pointer, which lives
+        // for the call; the descriptor is this socket's, open while `self`
+        // is.
+        let done = unsafe { libc::ioctl(self.tcp.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+        (done == 0).then(|| queued.max(0) as u32)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn unsent(&self) -> Option<u32> {
+        None
     }
 
     /// Writes what is kept, as far as the socket takes it now.
@@ -409,8 +443,10 @@ impl Socket {
             let mut out = self.out();
             self.drain(&mut out)?;
             if out.written >= target {
+                out.queued = None;
                 return Poll::Ready(Ok(()));
             }
+            self.note_queue(&mut out);
             drop(out);
             std::task::ready!(self.tcp.poll_write_ready(cx))?;
         }
@@ -469,8 +505,10 @@ impl Socket {
             let mut out = self.out();
             self.drain(&mut out)?;
             if out.waiting() == 0 {
+                out.queued = None;
                 return Poll::Ready(Ok(()));
             }
+            self.note_queue(&mut out);
             drop(out);
             std::task::ready!(self.tcp.poll_write_ready(cx))?;
         }

@@ -694,6 +694,73 @@ async fn the_websocket_write_deadline_measures_progress() {
     server.stop().await;
 }
 
+/// A client that takes the state steadily but slower than the kernel
+/// wakes a writer (it waits until a good part of a send queue of up to
+/// megabytes has gone) keeps its session: what it takes from the kernel's
+/// queue counts as progress. It was dropped in the middle of its
+/// `full_sync` once a wake-up took longer than the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_slower_than_the_kernels_wake_ups_keeps_its_session() {
+    use futures_util::StreamExt;
+    use provider_sync_protocol::{EventPayload, SyncEvent};
+    use tokio_tungstenite::tungstenite::Message;
+
+    // About 7 MB of state.
+    const PROVIDERS: usize = 1_650;
+    let (dir, db) = temp_db();
+    let mut text = String::new();
+    for p in 0..PROVIDERS {
+        let capabilities: Vec<String> = (0..64)
+            .map(|c| format!("\"{p:04}-{c:02}-{}\"", "x".repeat(56)))
+            .collect();
+        text.push_str(&format!(
+            "[[providers]]\nid = \"p{p}\"\nname = \"p{p}\"\ncapabilities = [{}]\n\n",
+            capabilities.join(", ")
+        ));
+    }
+    let catalog = dir.path().join("big.toml");
+    write(&catalog, &text);
+    let mut config = config(&db);
+    config.catalog = Some(catalog);
+    // Shorter than the kernel's pauses between wake-ups at this client's
+    // pace (a third of a send queue of up to 4 MiB at 640 KB/s: seconds),
+    // far longer than the client's own pauses (100 ms).
+    config.ws_write_timeout_ms = 1_000;
+    let server = TestServer::start(config).await;
+    let throttled = Throttled {
+        inner: small_buffer_socket(server.server.addr()).await,
+        chunk: 64 * 1024,
+        pause: Duration::from_millis(100),
+        resting: None,
+    };
+    let (mut moving, _) = tokio_tungstenite::client_async(server.ws_url(""), throttled)
+        .await
+        .unwrap();
+    let mut next = async || -> SyncEvent {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(60), moving.next())
+                .await
+                .expect("a frame in time")
+                .expect("the session is open")
+                .expect("a frame");
+            if let Message::Text(text) = frame {
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+    };
+    assert!(matches!(next().await.payload, EventPayload::Hello(_)));
+    let EventPayload::FullSync(state) = next().await.payload else {
+        panic!("expected the full state");
+    };
+    assert_eq!(state.providers.len(), PROVIDERS);
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("provider_sync_ws_dropped_total 0"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn the_audit_names_the_forwarded_client_only_behind_a_trusted_proxy() {
     for (trusted, expected) in [(true, "198.51.100.7"), (false, "127.0.0.1")] {

@@ -222,6 +222,13 @@ where
                 match tokio::time::timeout(wait, write.as_mut()).await {
                     Ok(outcome) => break outcome,
                     Err(_) => {
+                        // Polled once more, the socket notes what the
+                        // client took meanwhile (it is not woken for each
+                        // byte the client reads).
+                        let again = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx)));
+                        if let Poll::Ready(outcome) = again.await {
+                            break outcome;
+                        }
                         // Bytes went out within the deadline: wait for the
                         // rest, a deadline from that progress.
                         match progress.map(Activity::since_write) {
