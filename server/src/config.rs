@@ -439,6 +439,8 @@ impl Config {
                 "--audit-retention-days",
                 u64::from(self.audit_retention_days),
             ),
+            ("--health-failures", u64::from(self.health_failures)),
+            ("--health-degraded-ms", self.health_degraded_ms),
         ];
         for (flag, value) in positive {
             if value == 0 {

@@ -718,7 +718,7 @@ async fn a_prefix_without_a_slash_is_refused_at_start() {
 async fn durations_that_cannot_work_are_refused_at_start_naming_the_flag() {
     let (_dir, db) = temp_db();
     type Edit = fn(&mut provider_sync_server::Config);
-    let cases: [(&str, Edit); 9] = [
+    let cases: [(&str, Edit); 10] = [
         ("--heartbeat-ms", |c| c.heartbeat_ms = 0),
         // Not durations, but refused the same way (they panicked or aborted
         // after the store was made, or passed and failed later).
@@ -743,6 +743,10 @@ async fn durations_that_cannot_work_are_refused_at_start_naming_the_flag() {
         }),
         ("--request-timeout-ms", |c| c.request_timeout_ms = 0),
         ("--event-retention", |c| c.event_retention = 0),
+        // Taken as 1 before: one failure made a provider unavailable.
+        ("--health-failures must be greater than 0", |c| {
+            c.health_failures = 0
+        }),
     ];
     for (flag, edit) in cases {
         let mut config = config(&db);
