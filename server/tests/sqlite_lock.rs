@@ -114,6 +114,41 @@ async fn a_store_that_cannot_be_written_stops_the_start() {
     again.stop().await;
 }
 
+/// A SQLite file of another application is refused, left as it was (this
+/// store's tables were added beside its own).
+#[tokio::test]
+async fn a_sqlite_file_of_something_else_is_left_alone() {
+    let (_dir, db) = temp_db();
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::query("CREATE TABLE invoices (id INTEGER)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let err = provider_sync_server::start(config(&db))
+        .await
+        .expect_err("another application's database is refused");
+    assert!(
+        err.to_string()
+            .contains("SQLite database of something else (its tables: invoices)"),
+        "{err}"
+    );
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tables, ["invoices"]);
+    pool.close().await;
+}
+
 #[tokio::test]
 async fn a_redeploy_that_starts_the_new_process_first_works() {
     let (_dir, db) = temp_db();

@@ -112,6 +112,11 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
+        "{path} is a SQLite database of something else (its tables: {tables}): point the store \
+         at a new file or at a provider-sync store"
+    )]
+    Foreign { path: String, tables: String },
+    #[error(
         "the store {path} cannot be written ({reason}): give this process write access to the \
          file and its directory (and a URL without mode=ro)"
     )]

@@ -171,6 +171,20 @@ impl SqliteStore {
                 });
             }
         }
+        // A file of another application is left as it is, not given this
+        // store's tables beside its own.
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await?;
+        let ours = ["_sqlx_migrations", "sync_meta"];
+        if !tables.is_empty() && !tables.iter().any(|t| ours.contains(&t.as_str())) {
+            return Err(StoreError::Foreign {
+                path: file.display().to_string(),
+                tables: tables.join(", "),
+            });
+        }
         sqlx::migrate!("./migrations").run(&pool).await?;
         super::backup::start_new_epoch_if_restored(&pool).await?;
         Ok(Self {
