@@ -118,10 +118,7 @@ fn answer<T: serde::Serialize>(
     let mut headers = HeaderMap::new();
     headers.insert(&SYNC_VERSION, written.version.into());
     if let Some(revision) = revision {
-        headers.insert(
-            header::ETAG,
-            format!("\"{revision}\"").parse().expect("digits"),
-        );
+        headers.insert(header::ETAG, super::revision_etag(revision));
     }
     (status, headers, Json(written.value)).into_response()
 }

@@ -117,8 +117,7 @@ pub async fn get_model(
 /// An entity's answer with its revision as `ETag` (`"R"`), as the admin
 /// API's writes answer: a client reads, then writes with `If-Match`.
 fn with_revision(revision: u64, body: impl IntoResponse) -> Response {
-    let tag = format!("\"{revision}\"");
-    ([(header::ETAG, tag)], body).into_response()
+    ([(header::ETAG, super::revision_etag(revision))], body).into_response()
 }
 
 /// Every provider, in id order.

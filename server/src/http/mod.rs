@@ -31,6 +31,12 @@ pub fn json_bytes(body: impl Into<axum::body::Body>, headers: HeaderMap) -> Resp
     response
 }
 
+/// An entity's `ETag`: its revision, quoted (`"R"`), as the admin API's
+/// `If-Match` takes it.
+pub(crate) fn revision_etag(revision: u64) -> axum::http::HeaderValue {
+    format!("\"{revision}\"").parse().expect("digits")
+}
+
 /// Whether an `If-None-Match` header matches `etag` (`*`, a list, weak tags).
 pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
