@@ -71,6 +71,16 @@ fn check_model_write(
     };
     let [field, other] = broken.fields;
     match current {
+        // A model that broke this rule already (stored by an earlier
+        // release) still takes edits of its other fields.
+        Some(current)
+            if !sent(field)
+                && !sent(other)
+                && validate::model_relations(current)
+                    .is_some_and(|c| c.fields == broken.fields) =>
+        {
+            Ok(())
+        }
         Some(current) if !(sent(field) && sent(other)) => {
             let kept = if sent(field) { other } else { field };
             Err(Error::contradicts(

@@ -669,3 +669,63 @@ async fn a_file_that_adds_what_the_api_made_sets_only_the_fields_it_gives() {
     );
     server.stop().await;
 }
+
+/// A model active in the store that the merge gives the file's retirement
+/// date takes the file's status with it (an active model has no dates):
+/// the merge used to fail that rule, and the file's whole entry replaced
+/// the admin's other edits. Both ways a model comes to be merged: one the
+/// file had (an admin made it active again; the file then moves its date),
+/// and one made through the API that the file then adds with only a
+/// sunset date.
+#[tokio::test]
+async fn a_date_from_the_file_brings_its_status_and_keeps_admin_edits() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    let dated = CATALOG.replace(
+        "name = \"Beta One\"",
+        "name = \"Beta One\"\ndeprecation_status = \"deprecated\"\ndeprecation_date = \"2026-01-01\"",
+    );
+    write(&catalog, &dated);
+    let server = with_catalog(&db, &catalog).await;
+    patch(
+        &server,
+        "/models/beta-1",
+        json!({"deprecation_status": "active", "deprecation_date": null, "name": "Edited",
+            "pricing": {"input_per_million": 3.0, "output_per_million": 4.0}}),
+    )
+    .await;
+    // An admin's model, with a price and a flag, that the file adds later.
+    let response = server
+        .admin(Method::POST, "/models")
+        .json(
+            &json!({"id": "beta-2", "name": "Beta Two", "provider_id": "beta",
+            "context_window": 8000, "supports_vision": true,
+            "pricing": {"input_per_million": 1.0, "output_per_million": 2.0}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    server.stop().await;
+
+    write(
+        &catalog,
+        &format!(
+            "{}\n[[models]]\nid = \"beta-2\"\nprovider_id = \"beta\"\nname = \"Beta Two\"\ncontext_window = 8000\nsunset_date = \"2027-01-01\"\n",
+            dated.replace("2026-01-01", "2026-02-01")
+        ),
+    );
+    let again = with_catalog(&db, &catalog).await;
+    let state = again.state().await;
+    let one = state.model("beta-1").unwrap();
+    assert_eq!(one.name, "Edited", "{one:?}");
+    assert_eq!(one.pricing.unwrap().input_per_million, 3.0, "{one:?}");
+    assert_eq!(one.deprecation_date.as_deref(), Some("2026-02-01"));
+    assert_eq!(one.deprecation_status, DeprecationStatus::Deprecated);
+    let two = state.model("beta-2").unwrap();
+    assert!(two.supports_vision, "{two:?}");
+    assert_eq!(two.pricing.unwrap().input_per_million, 1.0, "{two:?}");
+    assert_eq!(two.sunset_date.as_deref(), Some("2027-01-01"));
+    assert_eq!(two.deprecation_status, DeprecationStatus::Deprecated);
+    again.stop().await;
+}

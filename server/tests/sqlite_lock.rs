@@ -284,3 +284,49 @@ async fn stopping_lets_go_of_the_lock_even_with_a_websocket_open() {
     assert_eq!(second.version().await, 0);
     second.stop().await;
 }
+
+/// A model an earlier release let be active with a retirement date still
+/// takes edits of its other fields; an edit of its status or dates is held
+/// to the rule (409 with the model).
+#[tokio::test]
+async fn a_model_stored_active_with_a_date_still_takes_other_edits() {
+    use reqwest::Method;
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_provider("p").await;
+    first.add_model("m", "p").await;
+    first.stop().await;
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::query(
+            "UPDATE models SET body = json_set(body, '$.sunset_date', '2025-01-01') WHERE id = 'm'",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let server = TestServer::start(config(&db)).await;
+    let model = server.state().await.model("m").cloned().unwrap();
+    assert_eq!(model.sunset_date.as_deref(), Some("2025-01-01"));
+    assert_eq!(
+        model.deprecation_status,
+        provider_sync_protocol::DeprecationStatus::Active
+    );
+    let renamed = server
+        .admin(Method::PATCH, "/models/m")
+        .json(&serde_json::json!({"name": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 200, "{}", renamed.text().await.unwrap());
+    let dated = server
+        .admin(Method::PATCH, "/models/m")
+        .json(&serde_json::json!({"sunset_date": "2025-02-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dated.status(), 409, "{}", dated.text().await.unwrap());
+    server.stop().await;
+}

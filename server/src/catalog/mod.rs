@@ -124,6 +124,7 @@ fn given_fields<T: Serialize>(body: &T) -> HashSet<String> {
     };
     for (from, derived) in [
         ("deprecation_date", "deprecation_status"),
+        ("sunset_date", "deprecation_status"),
         ("name", "display_name"),
     ] {
         if given.contains(from) {

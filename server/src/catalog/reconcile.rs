@@ -20,8 +20,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use provider_sync_protocol::{
-    ActiveProviderChanged, EventPayload, ModelSpecification, ProviderSyncInfo, SyncEventType,
-    SyncState,
+    ActiveProviderChanged, DeprecationStatus, EventPayload, ModelSpecification, ProviderSyncInfo,
+    SyncEventType, SyncState,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -700,7 +700,8 @@ fn merge_model(
     kept: &mut usize,
 ) -> ModelSpecification {
     let Some(given) = given else {
-        return merge(file, base, live, MODEL_RUNTIME, kept);
+        let merged = merge(file, base, live, MODEL_RUNTIME, kept);
+        return with_dates_status(merged, file);
     };
     let file_map = json(file);
     let live_map = json(live);
@@ -731,6 +732,25 @@ fn merge_model(
         serde_json::from_value(Value::Object(merged)).expect("a merge of two entities is one");
     if !given.contains("max_input_tokens") {
         merged.max_input_tokens = merged.max_input_tokens.min(merged.context_window);
+    }
+    with_dates_status(merged, file)
+}
+
+/// A model active in the store (an admin's, or as the file had it) that the
+/// merge gives the file's retirement date: the date brings the file's
+/// status along (an active model has no dates), rather than the merge
+/// failing the checks and the file's whole entry replacing the admin's
+/// other edits.
+fn with_dates_status(
+    mut merged: ModelSpecification,
+    file: &ModelSpecification,
+) -> ModelSpecification {
+    let dated = merged.deprecation_date.is_some() || merged.sunset_date.is_some();
+    if dated
+        && merged.deprecation_status == DeprecationStatus::Active
+        && file.deprecation_status != DeprecationStatus::Active
+    {
+        merged.deprecation_status = file.deprecation_status.clone();
     }
     merged
 }
