@@ -146,7 +146,90 @@ async fn a_sqlite_file_of_something_else_is_left_alone() {
             .await
             .unwrap();
     assert_eq!(tables, ["invoices"]);
+    // Not switched to WAL, no lock file beside it.
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "delete");
     pool.close().await;
+    let mut lock = db.as_os_str().to_owned();
+    lock.push(".lock");
+    assert!(!std::path::Path::new(&lock).exists());
+}
+
+/// A symbolic link to a store not made yet names the file it will be: a
+/// second server on that file's own name waits for the same lock.
+#[tokio::test]
+async fn a_link_to_a_store_not_made_yet_shares_its_lock() {
+    let (dir, db) = temp_db();
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    assert!(!db.exists());
+    let first = TestServer::start(config(&link)).await;
+    assert!(db.exists(), "made through the link");
+    let mut second = config(&db);
+    second.store_lock_timeout_ms = 100;
+    let err = provider_sync_server::start(second)
+        .await
+        .expect_err("a second writer on the file's own name is refused");
+    assert!(
+        err.to_string()
+            .contains("another provider-sync-server holds the store"),
+        "{err}"
+    );
+    first.stop().await;
+}
+
+/// A release that locked only the name it was given (a link) still
+/// excludes this one on that name: a redeploy that starts the new process
+/// first does not make two writers.
+#[tokio::test]
+async fn the_given_name_is_locked_as_well_as_the_file() {
+    let (dir, db) = temp_db();
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    let held = std::fs::File::create(dir.path().join("link.db.lock")).unwrap();
+    held.try_lock().unwrap();
+    let mut next = config(&link);
+    next.store_lock_timeout_ms = 100;
+    let err = provider_sync_server::start(next)
+        .await
+        .expect_err("the older process holds the link's lock");
+    assert!(err.to_string().contains("link.db.lock"), "{err}");
+    drop(held);
+    let started = TestServer::start(config(&link)).await;
+    started.stop().await;
+}
+
+/// A store in rollback-journal mode (as `backup` writes them) that cannot be
+/// written: refused naming the file (switching it to WAL failed with
+/// SQLite's bare "attempt to write a readonly database").
+#[tokio::test]
+async fn a_read_only_store_in_rollback_journal_mode_is_named() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_provider("p").await;
+    first.stop().await;
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::query("PRAGMA journal_mode = DELETE")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let mut read_only = config(&db);
+    read_only.database = format!("sqlite://{}?mode=ro", db.display());
+    let err = provider_sync_server::start(read_only)
+        .await
+        .expect_err("a read-only store is refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("cannot be written") && message.contains(db.to_str().unwrap()),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,8 +15,8 @@ use crate::audit::AuditRecord;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The lock file, held while the store is open: one writer per file.
-    lock: std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
+    /// The lock files, held while the store is open: one writer per file.
+    lock: std::sync::Arc<std::sync::Mutex<Option<Vec<std::fs::File>>>>,
     /// The bytes of the event log's bodies as this process last committed
     /// them (`None` until the first commit works them out). Only the process
     /// holding the lock writes the file, so it is exact; a commit holds it
@@ -26,48 +27,77 @@ pub struct SqliteStore {
     log_bytes: std::sync::Arc<tokio::sync::Mutex<Option<u64>>>,
 }
 
-/// The file a path names, symbolic links resolved (in its directories too,
-/// when the file is not there yet), so that every name of it that a link
-/// makes shares one lock, as SQLite (which resolves them too) shares one
-/// journal.
-fn resolved(file: &std::path::Path) -> std::path::PathBuf {
+/// The file a path names, symbolic links resolved (a link to a file not
+/// made yet, and links in its directories, too), so that every name of it
+/// that a link makes shares one lock, as SQLite (which resolves them too)
+/// shares one journal.
+fn resolved(file: &Path) -> PathBuf {
     if let Ok(path) = std::fs::canonicalize(file) {
         return path;
     }
-    match (file.parent(), file.file_name()) {
+    // A dangling link: followed to the name SQLite will create.
+    let mut path = file.to_owned();
+    for _ in 0..40 {
+        match std::fs::read_link(&path) {
+            Ok(target) => {
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    match (path.parent(), path.file_name()) {
         (Some(dir), Some(name)) => {
             let dir = if dir.as_os_str().is_empty() {
-                std::path::Path::new(".")
+                Path::new(".")
             } else {
                 dir
             };
-            std::fs::canonicalize(dir).map_or_else(|_| file.to_owned(), |dir| dir.join(name))
+            std::fs::canonicalize(dir).map_or_else(|_| path.clone(), |dir| dir.join(name))
         }
-        _ => file.to_owned(),
+        _ => path,
     }
 }
 
-/// Takes `FILE.lock` beside the database (its symbolic links resolved),
-/// waiting up to `timeout` for another process to let go of it (a redeploy
-/// that starts the new process before it stops the old one). The operating
-/// system releases it when the process dies, however it dies. A file with
-/// several hard links is refused: no lock beside one name covers the
-/// others, and SQLite cannot keep such a file whole either.
-pub(super) fn lock(file: &std::path::Path, timeout: Duration) -> Result<std::fs::File, StoreError> {
-    let file = &resolved(file);
+/// Takes `FILE.lock` beside the database: beside the name it was given and,
+/// when that is a symbolic link, beside the file it names too (so that a
+/// release that locked only the given name still excludes this one),
+/// waiting up to `timeout` for another process to let go (a redeploy that
+/// starts the new process before it stops the old one). The operating
+/// system releases the locks when the process dies, however it dies. A
+/// file with several hard links is refused: no lock beside one name covers
+/// the others, and SQLite cannot keep such a file whole either.
+pub(super) fn lock(file: &Path, timeout: Duration) -> Result<Vec<std::fs::File>, StoreError> {
+    let real = resolved(file);
     #[cfg(unix)]
-    if let Ok(meta) = std::fs::metadata(file) {
+    if let Ok(meta) = std::fs::metadata(&real) {
         use std::os::unix::fs::MetadataExt;
         if meta.is_file() && meta.nlink() > 1 {
             return Err(StoreError::HardLinked {
-                path: file.display().to_string(),
+                path: real.display().to_string(),
                 links: meta.nlink(),
             });
         }
     }
+    let started = std::time::Instant::now();
+    let mut held = vec![lock_one(file, started, timeout)?];
+    if std::path::absolute(file).ok().as_deref() != Some(real.as_path()) {
+        held.push(lock_one(&real, started, timeout)?);
+    }
+    Ok(held)
+}
+
+/// Takes one `FILE.lock`, waiting until `timeout` after `started`.
+fn lock_one(
+    file: &Path,
+    started: std::time::Instant,
+    timeout: Duration,
+) -> Result<std::fs::File, StoreError> {
     let mut lock_path = file.as_os_str().to_owned();
     lock_path.push(".lock");
-    let lock_path = std::path::PathBuf::from(lock_path);
+    let lock_path = PathBuf::from(lock_path);
     let failed = |source| StoreError::Lock {
         path: file.display().to_string(),
         lock: lock_path.display().to_string(),
@@ -79,7 +109,6 @@ pub(super) fn lock(file: &std::path::Path, timeout: Duration) -> Result<std::fs:
         .write(true)
         .open(&lock_path)
         .map_err(failed)?;
-    let started = std::time::Instant::now();
     let mut warned = false;
     loop {
         match handle.try_lock() {
@@ -103,6 +132,48 @@ pub(super) fn lock(file: &std::path::Path, timeout: Duration) -> Result<std::fs:
     }
 }
 
+/// The tables of an existing file's database, read without changing it
+/// (read-only, no journal mode set): a database of another application is
+/// refused before anything (a lock file, WAL mode, this store's tables) is
+/// added to it. Only `_sqlx_migrations` (a first start cut short) or this
+/// store's `sync_meta` count as this store's.
+async fn refuse_foreign(connect: &SqliteConnectOptions, file: &Path) -> Result<(), StoreError> {
+    use sqlx::ConnectOptions as _;
+    let mut conn = connect
+        .clone()
+        .read_only(true)
+        .create_if_missing(false)
+        .connect()
+        .await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    drop(conn);
+    let foreign =
+        !tables.iter().any(|t| t == "sync_meta") && tables.iter().any(|t| t != "_sqlx_migrations");
+    if foreign {
+        return Err(StoreError::Foreign {
+            path: file.display().to_string(),
+            tables: tables.join(", "),
+        });
+    }
+    Ok(())
+}
+
+/// Whether SQLite refused a write because the file (or its directory)
+/// cannot be written: `SQLITE_READONLY` and its extended codes.
+fn read_only(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<u32>().ok())
+            .is_some_and(|code| code & 0xff == 8),
+        _ => false,
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://FILE`,
     /// `sqlite::memory:` or a plain path) and brings its schema up to date.
@@ -121,11 +192,14 @@ impl SqliteStore {
         if file.is_dir() {
             return Err(StoreError::Directory(file.display().to_string()));
         }
-        let in_memory = url.contains(":memory:");
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory && file.as_os_str().is_empty() {
             // No file named (`--database ""`, `sqlite://`): each pooled
             // connection would get a database of its own.
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        }
+        if !in_memory && file.exists() {
+            refuse_foreign(&connect, &file).await?;
         }
         let held = if in_memory {
             None
@@ -137,6 +211,16 @@ impl SqliteStore {
                     .await
                     .expect("locking does not panic")?,
             )
+        };
+        let not_writable = |err: sqlx::Error| {
+            if read_only(&err) {
+                StoreError::NotWritable {
+                    path: file.display().to_string(),
+                    reason: err.to_string(),
+                }
+            } else {
+                err.into()
+            }
         };
         let options = connect
             .create_if_missing(true)
@@ -152,38 +236,30 @@ impl SqliteStore {
             // connection's worker thread on every write and read.
             .test_before_acquire(false)
             .connect_with(options)
-            .await?;
-        // SQLite opens a file it may not write read-only, without a word:
-        // every write would then fail. A write made and rolled back here
-        // (a table, in a transaction) fails the start instead, naming the
-        // file.
+            .await
+            .map_err(not_writable)?;
+        // SQLite opens a file it may not write read-only, without a word
+        // (switching a file already in WAL mode to it writes nothing): every
+        // write would then fail. A write made and rolled back here (a
+        // table, in a transaction) fails the start instead, naming the file.
         if !in_memory {
             let mut conn = pool.acquire().await?;
-            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *conn)
+                .await
+                .map_err(not_writable)?;
             let wrote = sqlx::query("CREATE TABLE main.provider_sync_write_check (x INTEGER)")
                 .execute(&mut *conn)
                 .await;
-            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            // A failed write may have ended the transaction already.
+            let rolled_back = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             if let Err(err) = wrote {
                 return Err(StoreError::NotWritable {
                     path: file.display().to_string(),
                     reason: err.to_string(),
                 });
             }
-        }
-        // A file of another application is left as it is, not given this
-        // store's tables beside its own.
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-        )
-        .fetch_all(&pool)
-        .await?;
-        let ours = ["_sqlx_migrations", "sync_meta"];
-        if !tables.is_empty() && !tables.iter().any(|t| ours.contains(&t.as_str())) {
-            return Err(StoreError::Foreign {
-                path: file.display().to_string(),
-                tables: tables.join(", "),
-            });
+            rolled_back?;
         }
         sqlx::migrate!("./migrations").run(&pool).await?;
         super::backup::start_new_epoch_if_restored(&pool).await?;
