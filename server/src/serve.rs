@@ -223,6 +223,12 @@ impl Activity {
             .then(|| Duration::from_millis(now_ms().saturating_sub(since)))
     }
 
+    /// The socket took bytes from the server (or the client took bytes
+    /// from the kernel's queue) now.
+    pub(crate) fn note_written(&self) {
+        self.written.store(now_ms(), Ordering::Relaxed);
+    }
+
     /// How long ago the socket last accepted bytes from the server.
     pub fn since_write(&self) -> Duration {
         Duration::from_millis(now_ms().saturating_sub(self.written.load(Ordering::Relaxed)))
@@ -334,7 +340,7 @@ impl Socket {
     fn wrote(&self, out: &mut Out, n: usize) {
         out.written += n as u64;
         if n > 0 {
-            self.activity.written.store(now_ms(), Ordering::Relaxed);
+            self.activity.note_written();
         }
     }
 
@@ -348,7 +354,7 @@ impl Socket {
         if let (Some(before), Some(now)) = (out.queued, queued)
             && now < before
         {
-            self.activity.written.store(now_ms(), Ordering::Relaxed);
+            self.activity.note_written();
         }
         out.queued = queued;
     }

@@ -222,15 +222,12 @@ where
                 match tokio::time::timeout(wait, write.as_mut()).await {
                     Ok(outcome) => break outcome,
                     Err(_) => {
-                        // Polled once more, the socket notes what the
+                        // `timeout` polled the write once more as the
+                        // deadline came, so the socket has noted what the
                         // client took meanwhile (it is not woken for each
-                        // byte the client reads).
-                        let again = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx)));
-                        if let Poll::Ready(outcome) = again.await {
-                            break outcome;
-                        }
-                        // Bytes went out within the deadline: wait for the
-                        // rest, a deadline from that progress.
+                        // byte the client reads). Bytes went out within the
+                        // deadline: wait for the rest, a deadline from that
+                        // progress.
                         match progress.map(Activity::since_write) {
                             Some(since) if since < timeout => wait = timeout - since,
                             _ => return Err(Ended::WriteStalled),
@@ -596,6 +593,34 @@ pub(super) mod tests {
 
     use super::*;
     use crate::metrics::Metrics;
+
+    /// A write whose socket notes its progress only when polled (the
+    /// kernel does not wake a writer for each byte its client takes) is
+    /// polled again at each deadline (by `timeout` itself), and kept while
+    /// it moves.
+    #[tokio::test]
+    async fn a_write_that_moves_between_wake_ups_is_not_stalled() {
+        let activity = Activity::new();
+        let polls = AtomicUsize::new(0);
+        let write = std::future::poll_fn(|_| {
+            activity.note_written();
+            if polls.fetch_add(1, Ordering::Relaxed) < 3 {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok::<(), ()>(()))
+            }
+        });
+        let outcome = within(Duration::from_millis(50), Some(&activity), write).await;
+        assert!(outcome.is_ok(), "taken for stalled");
+        assert_eq!(polls.load(Ordering::Relaxed), 4);
+        // One that never moves is still dropped.
+        let stuck = std::future::pending::<Result<(), ()>>();
+        let stalled = Activity::new();
+        assert!(matches!(
+            within(Duration::from_millis(50), Some(&stalled), stuck).await,
+            Err(Ended::WriteStalled)
+        ));
+    }
     use crate::store::SqliteStore;
 
     /// A socket made of two channels: what the session writes goes to `out`,
