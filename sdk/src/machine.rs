@@ -589,6 +589,7 @@ impl Core {
         self.in_flight_forced = false;
         self.queued = None;
         self.catch_up = None;
+        self.awaiting_vouch = (false, false);
         self.resync_reason = None;
         self.down_announced = false;
     }

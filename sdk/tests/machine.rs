@@ -1410,6 +1410,34 @@ fn a_change_before_the_heartbeat_answer_waits_for_one() {
     assert_eq!(core.status(), SyncStatus::Synced);
 }
 
+/// A tab that steps down while it waits for that answer does not keep
+/// waiting once it leads again: the copy its new socket catches up is
+/// synced as usual.
+#[test]
+fn a_tab_that_steps_down_before_the_answer_does_not_wait_for_it_later() {
+    let h = history("e1", 3);
+    let (mut core, _) = from_cache(&h, 2);
+    core.handle(Input::Synced(incremental(&h, 2, 2)), 1.0, 0.5);
+    reconnected(&mut core, [1.5, 1.8, 2.0]);
+    core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 3.0, 0.5);
+    follow(&mut core, 4.0);
+    core.handle(Input::Lead, 5.0, 0.5);
+    core.handle(failure(RequestKind::Sync, None), 6.0, 0.5);
+    let out = core.handle(Input::TimerFired(Timer::Reconnect), 7.0, 0.5);
+    assert!(
+        out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
+    core.handle(Input::SocketOpened, 8.0, 0.5);
+    core.handle(
+        Input::SocketEvent(hello(&h, 3, SyncType::Incremental)),
+        8.1,
+        0.5,
+    );
+    core.handle(Input::SocketEvent(h.events[2].clone()), 8.2, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+}
+
 #[test]
 fn a_newer_protocol_and_server_errors_are_reported() {
     let h = history("e1", 2);
