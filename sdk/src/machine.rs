@@ -347,6 +347,9 @@ pub struct Core {
     client_timeout_ms: Option<f64>,
     /// A `disconnected` event was sent since the link last worked.
     down_announced: bool,
+    /// A `connected` event with transport `polling` was sent since polling
+    /// last began or failed.
+    poll_announced: bool,
     /// Another tab holds the connection; this one shows what it tells.
     following: bool,
     /// The leading tab's transport and link, as it told.
@@ -396,6 +399,7 @@ impl Core {
             server_heartbeat_ms: None,
             client_timeout_ms: None,
             down_announced: false,
+            poll_announced: false,
             following: false,
             mirrored: None,
             refused: false,
@@ -592,6 +596,7 @@ impl Core {
         self.awaiting_vouch = (false, false);
         self.resync_reason = None;
         self.down_announced = false;
+        self.poll_announced = false;
     }
 
     /// Becomes a follower: another tab holds the connection.
@@ -873,6 +878,21 @@ impl Core {
         self.down_announced = false;
     }
 
+    /// Polling works (the server answered while it is the transport): said
+    /// once for each stretch of it, as the socket's opening is, so that a
+    /// page that heard `disconnected` hears that the link is back.
+    fn polling_up(&mut self, out: &mut Vec<Command>) {
+        if self.polling && self.socket != Socket::Open && !self.poll_announced {
+            self.poll_announced = true;
+            Self::notify(
+                out,
+                Notice::Connection(ConnectionEvent::Connected {
+                    transport: Transport::Polling,
+                }),
+            );
+        }
+    }
+
     /// The server answered: its `Retry-After` no longer holds, and the
     /// timers that waited for it go now (they would have kept the copy
     /// without live events until the hold's end): the socket's reconnect
@@ -980,6 +1000,7 @@ impl Core {
             Self::notify(out, Notice::Ready);
         }
         self.start_transport(out);
+        self.polling_up(out);
         if let Some(reason) = self.resync_reason.take() {
             Self::notify(
                 out,
@@ -1113,6 +1134,7 @@ impl Core {
         self.poll_ok = true;
         self.release_hold(now, out);
         self.link_up();
+        self.polling_up(out);
         if let Some(state) = &self.state {
             if state.metadata.epoch != info.epoch || state.metadata.version != info.version {
                 self.request_sync(false, Ask::Machine, now, out);
@@ -1171,6 +1193,7 @@ impl Core {
         );
         if !self.down_announced && self.socket != Socket::Open {
             self.down_announced = true;
+            self.poll_announced = false;
             Self::notify(
                 out,
                 Notice::Connection(ConnectionEvent::Disconnected {
@@ -1235,6 +1258,7 @@ impl Core {
 
     fn socket_opened(&mut self, now: f64, out: &mut Vec<Command>) {
         self.socket = Socket::Open;
+        self.poll_announced = false;
         self.socket_proven = false;
         self.last_heard = now;
         self.link_up();
@@ -1459,6 +1483,7 @@ impl Core {
         self.socket_proven = false;
         if was_open && !self.down_announced {
             self.down_announced = true;
+            self.poll_announced = false;
             Self::notify(
                 out,
                 Notice::Connection(ConnectionEvent::Disconnected {

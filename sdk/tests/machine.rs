@@ -467,6 +467,51 @@ fn reconnects_back_off_then_fall_back_to_polling_and_return() {
     assert_eq!(core.transport(), Transport::Websocket);
 }
 
+/// Polling says it works as the socket does: `connected` (transport
+/// `polling`) when it first brings the state and again once it is back
+/// after a `disconnected` (a page's "offline" banner never cleared).
+#[test]
+fn polling_announces_that_it_is_connected_again() {
+    let h = history("e1", 1);
+    let mut core = Core::new(settings(|c| {
+        c.enable_web_socket = Some(false);
+        c.polling_interval = Some(1000.0);
+    }));
+    let connected = |out: &[Command]| {
+        connection_events(out)
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    ConnectionEvent::Connected {
+                        transport: Transport::Polling
+                    }
+                )
+            })
+            .count()
+    };
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    let out = core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    assert_eq!(connected(&out), 1, "{out:?}");
+    let info = VersionInfo {
+        version: 1,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: String::new(),
+    };
+    let out = core.handle(Input::VersionSeen(info.clone()), 1001.0, 0.5);
+    assert_eq!(connected(&out), 0, "once per stretch: {out:?}");
+    let out = core.handle(failure(RequestKind::Version, None), 2001.0, 0.5);
+    assert!(
+        connection_events(&out)
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Disconnected { .. })),
+        "{out:?}"
+    );
+    let out = core.handle(Input::VersionSeen(info), 3001.0, 0.5);
+    assert_eq!(connected(&out), 1, "{out:?}");
+}
+
 #[test]
 fn polling_only_mode_never_opens_a_socket() {
     let h = history("e1", 1);
