@@ -112,6 +112,28 @@ describe("state through TanStack Query", () => {
   });
 });
 
+describe("the sync status without a catalog", () => {
+  it("is error once the first fetch failed, not syncing", async () => {
+    class Unreachable extends FakeService {
+      override initialize() {
+        this.initialized += 1;
+        return Promise.reject(new Error("the server cannot be reached"));
+      }
+    }
+    const service = new Unreachable({ status: "error", epoch: null, isConnected: false, transport: "offline" });
+    const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    const wrapper = ({ children }: { children: ReactNode }) => (
+      <QueryClientProvider client={client}>
+        <ProviderSyncProvider service={service}>{children}</ProviderSyncProvider>
+      </QueryClientProvider>
+    );
+    const { result } = renderHook(() => useProviderSyncWithWebSocket(), { wrapper });
+    expect(result.current.syncStatus).toBe("syncing");
+    await waitFor(() => expect(result.current.isError).toBe(true));
+    expect(result.current.syncStatus).toBe("error");
+  });
+});
+
 describe("useProvider and useModel", () => {
   it("return the same entity object from ./react and ./react-query, kept while unchanged", async () => {
     const { service, wrapper } = setup();

@@ -157,7 +157,9 @@ export function useProviderSyncWithWebSocket(options: UseSyncWebSocketOptions = 
     ...query,
     providers: query.data?.providers ?? [],
     models: query.data?.models ?? [],
-    syncStatus: query.data?.status ?? "syncing",
+    // Without a catalog yet: pending while the first fetch runs, `error`
+    // once it failed (it said "syncing" through a whole outage).
+    syncStatus: query.data?.status ?? (query.isError ? "error" : "syncing"),
     isConnected,
     forceSync: () => (service ? service.forceSync() : Promise.reject(new Error("provider-sync is still loading"))),
   };
