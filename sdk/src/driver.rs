@@ -22,7 +22,7 @@ use crate::error::{DESTROYED, SdkError, decimal};
 use crate::idb::{Outcome, cache_close, cache_delete, cache_load, cache_new, cache_put};
 use crate::listeners::{Kind, Listeners};
 use crate::machine::{
-    ALL_TIMERS, ConnectionEvent, Core, Input, Mirror, Notice, Request, RequestKind,
+    ALL_TIMERS, ConnectionEvent, Core, Input, Mirror, Notice, Request, RequestKind, Timer,
 };
 use crate::page::{self, PageWatch};
 use crate::tabs::{self, Tabs};
@@ -529,6 +529,8 @@ pub(crate) struct Driver {
     socket_turn: Cell<u32>,
     queue: RefCell<VecDeque<Input>>,
     dispatching: Cell<bool>,
+    /// The page was told (once) that it has no IndexedDB.
+    no_database_told: Cell<bool>,
     socket: RefCell<Option<Socket>>,
     /// Pending timers' handles: by `Timer as usize`, then [`CACHE_WAIT`].
     timers: RefCell<[Option<f64>; ALL_TIMERS.len() + 1]>,
@@ -620,6 +622,7 @@ impl Driver {
             socket_turn: Cell::new(0),
             queue: RefCell::default(),
             dispatching: Cell::new(false),
+            no_database_told: Cell::new(false),
             socket: RefCell::default(),
             timers: RefCell::default(),
             on_timer: hook_for(&hook, TIMER),
@@ -998,6 +1001,10 @@ impl Driver {
                 let _ = clearing.settle.call0(&JsValue::NULL);
             }
             Identified::Clear(clearing) => {
+                // A write the last burst scheduled would put it back.
+                if self.core.borrow_mut().drop_pending_save() {
+                    self.clear_timer(Timer::Save as u32);
+                }
                 let deleted = cache_delete(&self.cache, &confirmed_key(&key), Some(key));
                 self.wait(&deleted, Step::Cleared(clearing));
             }
@@ -1454,10 +1461,13 @@ impl Driver {
         }
         match outcome {
             Outcome::NoDatabase => {
-                self.log(
-                    LogLevel::Info,
-                    "no IndexedDB here: keeping the state in memory only",
-                );
+                // Said once, as the package's README promises: a
+                // `cache_error` event (and its warning on the console).
+                if !self.no_database_told.replace(true) {
+                    self.cache_error(
+                        "no IndexedDB here: keeping the state in memory only".to_owned(),
+                    );
+                }
                 None
             }
             Outcome::WouldNotOpen(message) => {

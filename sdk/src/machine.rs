@@ -862,6 +862,12 @@ impl Core {
         })
     }
 
+    /// `clearCache()`: a write the burst scheduled would put the copy back;
+    /// it is dropped (the next change schedules one again). Whether one was.
+    pub fn drop_pending_save(&mut self) -> bool {
+        std::mem::take(&mut self.save_pending)
+    }
+
     /// The copy changed: write it to the cache at the end of the burst.
     fn save_soon(&mut self, out: &mut Vec<Command>) {
         if !self.save_pending {

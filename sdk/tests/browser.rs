@@ -1280,10 +1280,18 @@ async fn without_indexeddb_it_works_in_memory() {
     // start until the cache wait gave up).
     let uncaught = Uncaught::watch();
     let service = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
+    let (seen, _) = record_events(&service);
     let started = JsFuture::from(service.initialize()).await;
     restore.call0(&JsValue::NULL).unwrap();
     started.expect("initialize works without IndexedDB");
     assert!(converged(&service).await);
+    // A `cache_error` event says so, once (there was only a log line at
+    // level info, once per cache request).
+    let told = event_types(&seen)
+        .iter()
+        .filter(|t| *t == "cache_error")
+        .count();
+    assert_eq!(told, 1, "{:?}", event_types(&seen));
     service.destroy();
     assert_eq!(uncaught.messages(), Vec::<String>::new());
 }
@@ -1387,6 +1395,25 @@ async fn clear_cache_then_destroy_at_once_resolves() {
     JsFuture::from(cleared)
         .await
         .expect("clearCache() resolves when destroy() follows it");
+}
+
+/// `clearCache()` while a burst's write is pending: the write does not put
+/// the copy back (it did, 200 ms after the clear resolved).
+#[wasm_bindgen_test]
+async fn clear_cache_during_a_burst_stays_cleared() {
+    let service = connected().await;
+    wait_for_cache(state_of(&service).version).await;
+    let before = state_of(&service).version;
+    change_xai().await;
+    eventually(3000, "the change", || async {
+        state_of(&service).version > before
+    })
+    .await;
+    // The burst's write is due 200 ms after the change came.
+    JsFuture::from(service.clear_cache()).await.unwrap();
+    sleep(600).await;
+    assert_eq!(cached_version().await, None);
+    service.destroy();
 }
 
 #[wasm_bindgen_test]
