@@ -252,17 +252,32 @@ impl ProviderSyncService {
         }))
     }
 
-    /// One provider, as `getState()` has it.
+    /// One provider, as `getState()` has it; `undefined` for an id that is
+    /// not a string (none has one).
     #[wasm_bindgen(js_name = getProvider, unchecked_return_type = "ProviderSyncInfo | undefined")]
-    pub fn get_provider(&self, id: &str) -> JsValue {
+    pub fn get_provider(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> JsValue {
+        let Some(id) = id.as_string() else {
+            return JsValue::UNDEFINED;
+        };
         self.driver
-            .entity_object(false, id)
+            .entity_object(false, &id)
             .unwrap_or(JsValue::UNDEFINED)
     }
 
-    /// One model, deprecated ones too; as `getState()` has it if it does.
+    /// One model, deprecated ones too; as `getState()` has it if it does;
+    /// `undefined` for an id that is not a string.
     #[wasm_bindgen(js_name = getModel, unchecked_return_type = "ModelSpecification | undefined")]
-    pub fn get_model(&self, id: &str) -> JsValue {
+    pub fn get_model(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> JsValue {
+        let Some(id) = id.as_string() else {
+            return JsValue::UNDEFINED;
+        };
+        let id = id.as_str();
         self.driver.entity_object(true, id).unwrap_or_else(|| {
             self.driver.with_core(|core| {
                 let Some((state, model)) = core.state().and_then(|s| Some((s, s.model(id)?)))
@@ -304,7 +319,13 @@ impl ProviderSyncService {
         self.listen(Kind::Event, listener)
     }
 
+    /// A listener that is no function is refused here (thrown before
+    /// anything is held), not at each later call ("r[0].call is not a
+    /// function" on the console).
     fn listen(&self, kind: Kind, listener: Function) -> JsValue {
+        if !listener.is_function() {
+            wasm_bindgen::throw_str("a listener must be a function");
+        }
         self.driver.listeners.add(kind, &listener).into()
     }
 

@@ -1397,6 +1397,30 @@ async fn clear_cache_then_destroy_at_once_resolves() {
         .expect("clearCache() resolves when destroy() follows it");
 }
 
+/// A listener that is no function is refused when it is given (it was
+/// taken, and each later round logged "r[0].call is not a function").
+#[wasm_bindgen_test]
+fn a_listener_that_is_no_function_is_refused() {
+    let service = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
+    let attempt = Function::new_with_args(
+        "s",
+        "const out = [];
+         for (const bad of ['x', null, 5]) {
+           for (const m of ['subscribe', 'onEvent']) {
+             try { s[m](bad); out.push('accepted'); } catch (e) { out.push(e.message); }
+           }
+         }
+         return out;",
+    );
+    let answers: Array = attempt
+        .call1(&JsValue::NULL, &JsValue::from(service.clone()))
+        .unwrap()
+        .unchecked_into();
+    let answers: Vec<String> = answers.iter().map(|v| v.as_string().unwrap()).collect();
+    assert_eq!(answers, vec!["a listener must be a function"; 6]);
+    service.destroy();
+}
+
 /// `clearCache()` while a burst's write is pending: the write does not put
 /// the copy back (it did, 200 ms after the clear resolved).
 #[wasm_bindgen_test]
@@ -1693,7 +1717,12 @@ async fn a_model_deleted_and_created_again_is_shown_as_it_is_now() {
     })
     .await;
     assert_eq!(name_of(&service).as_deref(), Some("Second"));
-    let model = service.get_model(&id);
+    let model = service.get_model(id.as_str().into());
+    // An id that is not a string names nothing (no id is one): undefined,
+    // not a TypeError from inside the glue.
+    assert!(service.get_model(JsValue::UNDEFINED).is_undefined());
+    assert!(service.get_provider(JsValue::UNDEFINED).is_undefined());
+    assert!(service.get_provider(JsValue::from(5)).is_undefined());
     assert_eq!(
         js_sys::Reflect::get(&model, &"name".into()).unwrap(),
         "Second"
@@ -2772,8 +2801,11 @@ async fn models_left_out_of_the_state_keep_their_object_until_they_change() {
         .id
         .clone();
     assert!(entity(&service.get_state(), "models", &hidden).is_none());
-    let first = service.get_model(&hidden);
-    assert!(js_sys::Object::is(&first, &service.get_model(&hidden)));
+    let first = service.get_model(hidden.as_str().into());
+    assert!(js_sys::Object::is(
+        &first,
+        &service.get_model(hidden.as_str().into())
+    ));
     let listed: Array = service
         .get_models(Some(js_sys::JSON::parse(r#"{"deprecated":true}"#).unwrap()))
         .unwrap();
@@ -2787,7 +2819,7 @@ async fn models_left_out_of_the_state_keep_their_object_until_they_change() {
     .await;
     assert_eq!(status, 200);
     eventually(3000, "the change", || async { converged(&service).await }).await;
-    let changed = service.get_model(&hidden);
+    let changed = service.get_model(hidden.as_str().into());
     assert!(!js_sys::Object::is(&first, &changed));
     assert_eq!(
         js_sys::Reflect::get(&changed, &"name".into()).unwrap(),
