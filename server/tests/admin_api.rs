@@ -1369,9 +1369,28 @@ async fn duplicate_keys_and_compressed_bodies_are_refused() {
         .await
         .unwrap();
     let before = server.version().await;
-    for (method, path) in [(Method::POST, "/models"), (Method::PATCH, "/models/priced")] {
-        let mut body = json!({"pricing": {"input_per_million": 1, "output_per_million": 2,
-            "cached_input_per_milion": 0.5}});
+    let unknown_key = json!({"input_per_million": 1, "output_per_million": 2,
+        "cached_input_per_milion": 0.5});
+    for (method, path, pricing, field) in [
+        (
+            Method::POST,
+            "/models",
+            unknown_key.clone(),
+            "pricing.cached_input_per_milion",
+        ),
+        (
+            Method::PATCH,
+            "/models/priced",
+            unknown_key,
+            "pricing.cached_input_per_milion",
+        ),
+        // Prices given as a list of values in the fields' order: serde's
+        // derived reader took `[1, 2, 3]` as input, output and cached prices.
+        (Method::POST, "/models", json!([7, 8]), "pricing"),
+        (Method::PATCH, "/models/priced", json!([1, 2, 3]), "pricing"),
+        (Method::PATCH, "/models/priced", json!([]), "pricing"),
+    ] {
+        let mut body = json!({ "pricing": pricing });
         if method == Method::POST {
             body["id"] = json!("m2");
             body["name"] = json!("M");
@@ -1385,35 +1404,8 @@ async fn duplicate_keys_and_compressed_bodies_are_refused() {
             .await
             .unwrap();
         let (status, error) = error_of(response).await;
-        assert_eq!(status, 422, "{method} {path}: {error}");
-        assert_eq!(
-            error["error"]["field"], "pricing.cached_input_per_milion",
-            "{error}"
-        );
-    }
-    // Prices given as a list of values in the fields' order: serde's
-    // derived reader took `[1, 2, 3]` as input, output and cached prices.
-    for (method, path, pricing) in [
-        (Method::POST, "/models", json!([7, 8])),
-        (Method::PATCH, "/models/priced", json!([1, 2, 3])),
-        (Method::PATCH, "/models/priced", json!([])),
-    ] {
-        let mut body = json!({ "pricing": pricing });
-        if method == Method::POST {
-            body["id"] = json!("m3");
-            body["name"] = json!("M");
-            body["provider_id"] = json!("p");
-            body["context_window"] = json!(8);
-        }
-        let response = server
-            .admin(method.clone(), path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let (status, error) = error_of(response).await;
         assert_eq!(status, 422, "{method} {path} {pricing}: {error}");
-        assert_eq!(error["error"]["field"], "pricing", "{error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
     }
     assert_eq!(server.version().await, before);
     let sync = server

@@ -603,18 +603,12 @@ async fn small_buffer_socket(addr: std::net::SocketAddr) -> TcpStream {
     socket.connect(addr).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_websocket_write_deadline_measures_progress() {
-    use futures_util::StreamExt;
-    use provider_sync_protocol::{EventPayload, SyncEvent};
-    use tokio_tungstenite::tungstenite::Message;
-
-    // A catalog of about 14 MB: its full_sync is far more than the socket
-    // buffers on both sides hold (4 MiB at most for a send buffer here).
-    const PROVIDERS: usize = 3_300;
+/// A server's config whose catalog has `providers` providers of about 4 KB
+/// each (64 long capabilities), in a new folder.
+fn big_catalog(providers: usize) -> (tempfile::TempDir, provider_sync_server::Config) {
     let (dir, db) = temp_db();
     let mut text = String::new();
-    for p in 0..PROVIDERS {
+    for p in 0..providers {
         let capabilities: Vec<String> = (0..64)
             .map(|c| format!("\"{p:04}-{c:02}-{}\"", "x".repeat(56)))
             .collect();
@@ -627,6 +621,19 @@ async fn the_websocket_write_deadline_measures_progress() {
     write(&catalog, &text);
     let mut config = config(&db);
     config.catalog = Some(catalog);
+    (dir, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_write_deadline_measures_progress() {
+    use futures_util::StreamExt;
+    use provider_sync_protocol::{EventPayload, SyncEvent};
+    use tokio_tungstenite::tungstenite::Message;
+
+    // A catalog of about 14 MB: its full_sync is far more than the socket
+    // buffers on both sides hold (4 MiB at most for a send buffer here).
+    const PROVIDERS: usize = 3_300;
+    let (_dir, mut config) = big_catalog(PROVIDERS);
     // A deadline shorter than the transfer of what the socket buffers do
     // not hold (about 10 MB at 1.6 MB/s: 6 s), and several times the
     // kernel's pauses between wake-ups of a writer whose buffer drains (a
@@ -707,21 +714,7 @@ async fn a_client_slower_than_the_kernels_wake_ups_keeps_its_session() {
 
     // About 7 MB of state.
     const PROVIDERS: usize = 1_650;
-    let (dir, db) = temp_db();
-    let mut text = String::new();
-    for p in 0..PROVIDERS {
-        let capabilities: Vec<String> = (0..64)
-            .map(|c| format!("\"{p:04}-{c:02}-{}\"", "x".repeat(56)))
-            .collect();
-        text.push_str(&format!(
-            "[[providers]]\nid = \"p{p}\"\nname = \"p{p}\"\ncapabilities = [{}]\n\n",
-            capabilities.join(", ")
-        ));
-    }
-    let catalog = dir.path().join("big.toml");
-    write(&catalog, &text);
-    let mut config = config(&db);
-    config.catalog = Some(catalog);
+    let (_dir, mut config) = big_catalog(PROVIDERS);
     // Shorter than the kernel's pauses between wake-ups at this client's
     // pace (a third of a send queue of up to 4 MiB at 640 KB/s: seconds),
     // far longer than the client's own pauses (100 ms).

@@ -92,26 +92,39 @@ async fn a_store_url_without_a_file_is_refused() {
 
 /// A store the process may read but not write (SQLite then opens it
 /// read-only without a word) stops the start, naming the file: it started,
-/// said it was ready, and answered every write with 500.
+/// said it was ready, and answered every write with 500. In WAL mode and
+/// in rollback-journal mode (as `backup` writes them: switching it to WAL
+/// failed with SQLite's bare "attempt to write a readonly database").
 #[tokio::test]
 async fn a_store_that_cannot_be_written_stops_the_start() {
-    let (_dir, db) = temp_db();
-    let first = TestServer::start(config(&db)).await;
-    first.add_provider("p").await;
-    first.stop().await;
-    let mut read_only = config(&db);
-    read_only.database = format!("sqlite://{}?mode=ro", db.display());
-    let err = provider_sync_server::start(read_only)
-        .await
-        .expect_err("a read-only store is refused");
-    let message = err.to_string();
-    assert!(
-        message.contains("cannot be written") && message.contains(db.to_str().unwrap()),
-        "{message}"
-    );
-    let again = TestServer::start(config(&db)).await;
-    assert_eq!(again.version().await, 1);
-    again.stop().await;
+    for journal in ["WAL", "DELETE"] {
+        let (_dir, db) = temp_db();
+        let first = TestServer::start(config(&db)).await;
+        first.add_provider("p").await;
+        first.stop().await;
+        {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            sqlx::query(&format!("PRAGMA journal_mode = {journal}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        let mut read_only = config(&db);
+        read_only.database = format!("sqlite://{}?mode=ro", db.display());
+        let err = provider_sync_server::start(read_only)
+            .await
+            .expect_err("a read-only store is refused");
+        let message = err.to_string();
+        assert!(
+            message.contains("cannot be written") && message.contains(db.to_str().unwrap()),
+            "{journal}: {message}"
+        );
+        let again = TestServer::start(config(&db)).await;
+        assert_eq!(again.version().await, 1);
+        again.stop().await;
+    }
 }
 
 /// A SQLite file of another application is refused, left as it was (this
@@ -200,36 +213,6 @@ async fn the_given_name_is_locked_as_well_as_the_file() {
     drop(held);
     let started = TestServer::start(config(&link)).await;
     started.stop().await;
-}
-
-/// A store in rollback-journal mode (as `backup` writes them) that cannot be
-/// written: refused naming the file (switching it to WAL failed with
-/// SQLite's bare "attempt to write a readonly database").
-#[tokio::test]
-async fn a_read_only_store_in_rollback_journal_mode_is_named() {
-    let (_dir, db) = temp_db();
-    let first = TestServer::start(config(&db)).await;
-    first.add_provider("p").await;
-    first.stop().await;
-    {
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::query("PRAGMA journal_mode = DELETE")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
-    let mut read_only = config(&db);
-    read_only.database = format!("sqlite://{}?mode=ro", db.display());
-    let err = provider_sync_server::start(read_only)
-        .await
-        .expect_err("a read-only store is refused");
-    let message = err.to_string();
-    assert!(
-        message.contains("cannot be written") && message.contains(db.to_str().unwrap()),
-        "{message}"
-    );
 }
 
 #[tokio::test]
