@@ -1182,6 +1182,9 @@ impl Driver {
             Notice::SyncSettled(result) => {
                 settle_all(&self.waiters, SYNCED, result.err().as_deref());
             }
+            Notice::ForceAbandoned(message) => {
+                settle_all(&self.waiters, SYNCED, Some(&message));
+            }
         }
     }
 
@@ -1202,6 +1205,9 @@ impl Driver {
             // `r` alone: done; `R` and the error's text: failed.
             Notice::SyncSettled(Ok(())) => tabs.send("r", ""),
             Notice::SyncSettled(Err(message)) => tabs.send("R", message),
+            // Not a failure of the follower's forceSync(): it asks the next
+            // leader.
+            Notice::ForceAbandoned(_) => tabs.send("g", ""),
             Notice::StateChanged => self.tell_state(tabs, false),
             _ => {}
         }
@@ -1261,6 +1267,7 @@ impl Driver {
             },
             "r" => Ok(Input::LeaderSettled(Ok(()))),
             "R" => Ok(Input::LeaderSettled(Err(body.to_owned()))),
+            "g" => Ok(Input::LeaderGone),
             "c" => {
                 // Handed on as the leader wrote it: reading it into a
                 // ConnectionEvent (an internally tagged enum) would bring

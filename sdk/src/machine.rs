@@ -160,6 +160,10 @@ pub enum Notice {
     Failed(String),
     /// The sync a `forceSync()` asked for finished.
     SyncSettled(Result<(), String>),
+    /// This tab let go of the connection with a `forceSync()` unfinished:
+    /// its own page's is refused with this message; a follower's that it
+    /// was doing is asked of the next leader.
+    ForceAbandoned(String),
     /// The copy was replaced by a whole state: entities may have changed
     /// without a new revision, so no object made for the old copy may be
     /// reused.
@@ -252,6 +256,9 @@ pub enum Input {
     LeaderEvent(SyncEvent),
     LeaderMirror(Mirror),
     LeaderSettled(Result<(), String>),
+    /// The leader let go of the connection with a `forceSync()` unfinished
+    /// (it went away): one this tab asked for is asked of the next leader.
+    LeaderGone,
     /// The leader told its listeners of a resync (handed on to this tab's
     /// as it was): the leader's state that follows is not announced again.
     LeaderResynced,
@@ -350,6 +357,9 @@ pub struct Core {
     /// A `connected` event with transport `polling` was sent since polling
     /// last began or failed.
     poll_announced: bool,
+    /// This follower's `forceSync()` waited on a leader that went: asked of
+    /// the next one when it first speaks.
+    reask_force: bool,
     /// Another tab holds the connection; this one shows what it tells.
     following: bool,
     /// The leading tab's transport and link, as it told.
@@ -400,6 +410,7 @@ impl Core {
             client_timeout_ms: None,
             down_announced: false,
             poll_announced: false,
+            reask_force: false,
             following: false,
             mirrored: None,
             refused: false,
@@ -498,6 +509,7 @@ impl Core {
             | Input::LeaderEvent(_)
             | Input::LeaderMirror(_)
             | Input::LeaderSettled(_)
+            | Input::LeaderGone
             | Input::LeaderResynced => {}
             Input::Start { cached } => self.start(cached, None, now, &mut out),
             Input::StartExpired(held) => self.start(None, Some(held), now, &mut out),
@@ -599,6 +611,15 @@ impl Core {
         self.poll_announced = false;
     }
 
+    /// A follower's `forceSync()` left unfinished by a leader that went,
+    /// asked of the one that now speaks.
+    fn reask_of_new_leader(&mut self, out: &mut Vec<Command>) {
+        if std::mem::take(&mut self.reask_force) && self.force_waiting {
+            self.in_flight_forced = true;
+            out.push(Command::AskLeader { state: false });
+        }
+    }
+
     /// Becomes a follower: another tab holds the connection.
     fn step_down(
         &mut self,
@@ -610,9 +631,13 @@ impl Core {
         self.following = true;
         if self.force_waiting {
             // A forceSync() in progress is not carried over (the lock is
-            // let go on pagehide): it fails, and says why.
-            self.in_flight_forced = true;
-            self.settle_force(Err("the page gave up the connection".into()), out);
+            // let go on pagehide): this page's fails, and says why; a
+            // follower's is asked of the next leader.
+            self.force_waiting = false;
+            Self::notify(
+                out,
+                Notice::ForceAbandoned("the page gave up the connection".into()),
+            );
         }
         if !self.started {
             self.started = true;
@@ -642,6 +667,8 @@ impl Core {
         }
         match input {
             Input::Lead => {
+                // A forceSync() this tab waits for is its own sync's now.
+                self.reask_force = false;
                 self.following = false;
                 self.mirrored = None;
                 // Other tabs may be in view: the one holding the connection
@@ -663,6 +690,7 @@ impl Core {
                 out.push(Command::AskLeader { state: false });
             }
             Input::LeaderState(state) => {
+                self.reask_of_new_leader(out);
                 self.refused = false;
                 let told = std::mem::take(&mut self.resync_told);
                 if self.state.as_ref().map(|s| &s.metadata) != Some(&state.metadata) {
@@ -700,6 +728,7 @@ impl Core {
                 },
             },
             Input::LeaderMirror(mirror) => {
+                self.reask_of_new_leader(out);
                 // A leader with nothing to show says `error`; a follower with
                 // a copy shows it, `stale`.
                 self.status = match mirror.status {
@@ -716,7 +745,11 @@ impl Core {
                 }
                 Self::notify(out, Notice::StateChanged);
             }
-            Input::LeaderSettled(result) => self.settle_force(result, out),
+            Input::LeaderSettled(result) => {
+                self.reask_force = false;
+                self.settle_force(result, out);
+            }
+            Input::LeaderGone => self.reask_force = self.force_waiting,
             Input::LeaderResynced => self.resync_told = true,
             Input::ForceSync => {
                 self.force_waiting = true;

@@ -1736,9 +1736,61 @@ fn a_force_sync_pending_when_stepping_down_fails_rather_than_hangs() {
     assert!(
         notices(&out)
             .iter()
-            .any(|n| matches!(n, Notice::SyncSettled(Err(m)) if m.contains("gave up"))),
+            .any(|n| matches!(n, Notice::ForceAbandoned(m) if m.contains("gave up"))),
         "{out:?}"
     );
+}
+
+/// A follower's `forceSync()` outlives a leader that goes while doing it:
+/// the leader says it gave up (not that the sync failed: the follower's
+/// was refused with "the page gave up the connection" though the server
+/// was fine), and the follower asks the next leader once it speaks, or
+/// does it itself if it comes to lead.
+#[test]
+fn a_followers_force_sync_outlives_its_leader() {
+    let h = history("e1", 4);
+    for comes_to_lead in [false, true] {
+        let mut core = Core::new(settings(|_| {}));
+        follow(&mut core, 0.0);
+        core.handle(Input::LeaderState(h.states[3].clone()), 1.0, 0.5);
+        let out = core.handle(Input::ForceSync, 2.0, 0.5);
+        assert!(out.contains(&Command::AskLeader { state: false }));
+        let out = core.handle(Input::LeaderGone, 3.0, 0.5);
+        assert!(notices(&out).is_empty(), "{out:?}");
+        if comes_to_lead {
+            core.handle(Input::Lead, 4.0, 0.5);
+            let out = core.handle(Input::Synced(incremental(&h, 3, 4)), 5.0, 0.5);
+            assert!(
+                notices(&out).contains(&&Notice::SyncSettled(Ok(()))),
+                "{out:?}"
+            );
+        } else {
+            let out = core.handle(
+                Input::LeaderMirror(mirror(SyncStatus::Synced, Transport::Websocket)),
+                4.0,
+                0.5,
+            );
+            assert!(
+                out.contains(&Command::AskLeader { state: false }),
+                "{out:?}"
+            );
+            // Asked once, not at every word of the new leader.
+            let out = core.handle(
+                Input::LeaderMirror(mirror(SyncStatus::Synced, Transport::Websocket)),
+                4.5,
+                0.5,
+            );
+            assert!(
+                !out.contains(&Command::AskLeader { state: false }),
+                "{out:?}"
+            );
+            let out = core.handle(Input::LeaderSettled(Ok(())), 5.0, 0.5);
+            assert!(
+                notices(&out).contains(&&Notice::SyncSettled(Ok(()))),
+                "{out:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -145,3 +145,34 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
   }
   await context.close();
 });
+
+// A follower's forceSync() while its leader goes away resolves (the sync is
+// done by the next leader, here the follower itself): it was refused with
+// "the page gave up the connection" though the server was fine.
+test("a follower's forceSync outlives its leader", async () => {
+  const context = await browser.newContext();
+  const url = `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}`;
+  const pages = [];
+  for (let i = 0; i < 2; i++) {
+    const page = await context.newPage();
+    await page.goto(url);
+    await eventually(`page ${i} synced`, async () => (await stateOf(page))?.status === "synced");
+    pages.push(page);
+  }
+  const [leader, follower] = pages;
+  // The leader's sync for the follower hangs (its answer held back), so
+  // the leader is in the middle of it when it goes.
+  await leader.route("**/sync", () => {});
+  const asked = leader.waitForRequest("**/sync");
+  await follower.evaluate(() => {
+    window.__forced = window.__sync.forceSync().then(() => "resolved", (error) => error.message);
+  });
+  await asked;
+  await leader.close();
+  assert.equal(await follower.evaluate(() => window.__forced), "resolved");
+  await eventually("the follower leads, synced", async () => {
+    const state = await stateOf(follower);
+    return state.status === "synced" && state.transport === "websocket";
+  });
+  await context.close();
+});
