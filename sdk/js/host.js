@@ -460,6 +460,11 @@ export async function fetchText(hook, creds, method, url, body, timeoutMs, signa
 // service's own requests go; the answer's JSON, or an Error that says what
 // failed (`status`: the HTTP status, when the server refused).
 export async function getJson(hook, creds, base, path, timeoutMs, signal) {
+  // Under apiBaseUrl only: no `.` or `..` segment (`%2e` too, as URLs
+  // read it), no scheme or host of its own.
+  if (/^\/\/|^[a-z][a-z\d+.-]*:/i.test(path) || path.split(/[/\\?#]/).some((s) => /^(\.|%2e){1,2}$/i.test(s))) {
+    throw new TypeError(`fetchJson: ${path} is not a path under apiBaseUrl`);
+  }
   const url = base + (path.startsWith("/") ? "" : "/") + path;
   let text;
   try {
@@ -478,7 +483,11 @@ export async function getJson(hook, creds, base, path, timeoutMs, signal) {
     if (kind === 2) error.status = detail;
     throw error;
   }
-  return JSON.parse(text);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`GET ${url}: the answer is not JSON`);
+  }
 }
 
 // ---- the WebSocket (sdk/src/transport/websocket.rs)

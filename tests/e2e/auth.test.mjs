@@ -133,8 +133,14 @@ test("fetchJson sends a request of the page's as the service sends its own", asy
       missing: await outcome(window.__sync.fetchJson("models/no-such-model/availability")),
       plain: (await fetch(`${api}/models/gpt-4o/availability`)).status,
       aborted: await outcome(window.__sync.fetchJson("/models/gpt-4o/availability", AbortSignal.abort())),
+      // Paths that would leave apiBaseUrl (the server's /healthz was read).
+      escaping: await Promise.all(["/../../healthz", "/%2e%2e/%2E%2E/healthz", "/models/./x"].map((path) => outcome(window.__sync.fetchJson(path)))),
     };
   });
+  for (const refused of answers.escaping) {
+    assert.equal(refused.name, "TypeError", JSON.stringify(refused));
+    assert.match(refused.message, /is not a path under apiBaseUrl/);
+  }
   assert.equal(answers.plain, 401, "the server keeps its catalog behind read tokens");
   assert.equal(answers.found.value?.model_id, "gpt-4o", JSON.stringify(answers.found));
   assert.equal(answers.missing.status, 404, JSON.stringify(answers.missing));
