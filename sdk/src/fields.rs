@@ -31,12 +31,13 @@ type Field<T> = Result<Option<T>, FieldError>;
 
 impl Fields {
     pub(crate) fn of(value: JsValue) -> Result<Self, FieldError> {
-        if value.is_object() {
+        // A list is an object too, but no config or filter.
+        if value.is_object() && !js_sys::Array::is_array(&value) {
             Ok(Self(value, Default::default()))
         } else {
             Err(FieldError {
                 field: "the value",
-                message: "must be an object",
+                message: "must be a plain object",
             })
         }
     }

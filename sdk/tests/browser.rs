@@ -1013,6 +1013,15 @@ fn a_bad_config_throws_an_error_naming_the_field() {
         .as_string()
         .unwrap();
     assert!(message.contains("pollingInterval"), "{message}");
+    // A list is no config (it was taken as an empty one), nor a filter.
+    let list = ProviderSyncService::new(Some(object("[]"))).unwrap_err();
+    assert!(thrown(list).contains("must be a plain object"));
+    let service = ProviderSyncService::new(None).unwrap();
+    let filter = service
+        .get_models(Some(js_sys::JSON::parse("[]").unwrap()))
+        .unwrap_err();
+    assert!(thrown(filter).contains("must be a plain object"));
+    service.destroy();
 }
 
 /// A property that is no option (a misspelt one) is warned of on the
