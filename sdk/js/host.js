@@ -460,9 +460,10 @@ export async function fetchText(hook, creds, method, url, body, timeoutMs, signa
 // service's own requests go; the answer's JSON, or an Error that says what
 // failed (`status`: the HTTP status, when the server refused).
 export async function getJson(hook, creds, base, path, timeoutMs, signal) {
-  // Under apiBaseUrl only: no `.` or `..` segment (`%2e` too, as URLs
-  // read it), no scheme or host of its own.
-  if (/^\/\/|^[a-z][a-z\d+.-]*:/i.test(path) || path.split(/[/\\?#]/).some((s) => /^(\.|%2e){1,2}$/i.test(s))) {
+  // Under apiBaseUrl only: no `.` or `..` segment in the path (`%2e` too,
+  // and tabs and line breaks, which URLs drop, as URLs read them).
+  const route = path.split(/[?#]/)[0].replace(/[\t\n\r]/g, "");
+  if (route.split(/[/\\]/).some((s) => /^(\.|%2e){1,2}$/i.test(s))) {
     throw new TypeError(`fetchJson: ${path} is not a path under apiBaseUrl`);
   }
   const url = base + (path.startsWith("/") ? "" : "/") + path;

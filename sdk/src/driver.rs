@@ -1001,10 +1001,12 @@ impl Driver {
                 let _ = clearing.settle.call0(&JsValue::NULL);
             }
             Identified::Clear(clearing) => {
-                // A write the last burst scheduled would put it back.
+                // A write the last burst scheduled, or one queued behind
+                // a write in progress, would put it back.
                 if self.core.borrow_mut().drop_pending_save() {
                     self.clear_timer(Timer::Save as u32);
                 }
+                self.save_again.set(false);
                 let deleted = cache_delete(&self.cache, &confirmed_key(&key), Some(key));
                 self.wait(&deleted, Step::Cleared(clearing));
             }
@@ -1126,9 +1128,14 @@ impl Driver {
             }
             Notice::Connection(event) => {
                 let (level, message) = match &event {
-                    ConnectionEvent::Connected { .. } => {
-                        (LogLevel::Info, "connected over WebSocket".to_owned())
-                    }
+                    ConnectionEvent::Connected { transport } => (
+                        LogLevel::Info,
+                        if *transport == crate::machine::Transport::Polling {
+                            "polling works".to_owned()
+                        } else {
+                            "connected over WebSocket".to_owned()
+                        },
+                    ),
                     ConnectionEvent::Disconnected { reason } => (
                         LogLevel::Warn,
                         crate::json::concat(&["disconnected: ", reason]),

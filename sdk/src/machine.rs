@@ -574,9 +574,11 @@ impl Core {
                 out.push(Command::CloseSocket);
                 out.extend(ALL_TIMERS.map(Command::ClearTimer));
                 if self.force_waiting {
+                    // This page's forceSync() fails; a follower's that a
+                    // leading tab was doing is asked of the next leader.
                     Self::notify(
                         &mut out,
-                        Notice::SyncSettled(Err("the service was destroyed".into())),
+                        Notice::ForceAbandoned("the service was destroyed".into()),
                     );
                 }
             }
@@ -921,7 +923,7 @@ impl Core {
     /// once for each stretch of it, as the socket's opening is, so that a
     /// page that heard `disconnected` hears that the link is back.
     fn polling_up(&mut self, out: &mut Vec<Command>) {
-        if self.polling && self.socket != Socket::Open && !self.poll_announced {
+        if self.polling && self.poll_ok && self.socket != Socket::Open && !self.poll_announced {
             self.poll_announced = true;
             Self::notify(
                 out,
@@ -1173,7 +1175,6 @@ impl Core {
         self.poll_ok = true;
         self.release_hold(now, out);
         self.link_up();
-        self.polling_up(out);
         if let Some(state) = &self.state {
             if state.metadata.epoch != info.epoch || state.metadata.version != info.version {
                 self.request_sync(false, Ask::Machine, now, out);
@@ -1188,6 +1189,10 @@ impl Core {
                     self.last_sync_time = Some(now);
                     Self::notify(out, Notice::StateChanged);
                 }
+                // Back once the copy is current again (a sync it needs
+                // says so when it lands): not at every poll answered
+                // while `/sync` still fails.
+                self.polling_up(out);
             }
         }
         if !was_ok {

@@ -304,7 +304,7 @@ impl ProviderSyncService {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(state: ProviderSyncClientState) => void")]
         listener: Function,
-    ) -> JsValue {
+    ) -> Result<JsValue, JsError> {
         self.listen(Kind::State, listener)
     }
 
@@ -315,18 +315,18 @@ impl ProviderSyncService {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(event: ProviderSyncEvent) => void")]
         listener: Function,
-    ) -> JsValue {
+    ) -> Result<JsValue, JsError> {
         self.listen(Kind::Event, listener)
     }
 
-    /// A listener that is no function is refused here (thrown before
-    /// anything is held), not at each later call ("r[0].call is not a
-    /// function" on the console).
-    fn listen(&self, kind: Kind, listener: Function) -> JsValue {
+    /// A listener that is no function is refused here (an error the glue
+    /// throws once the call has let go of the service), not at each later
+    /// call ("r[0].call is not a function" on the console).
+    fn listen(&self, kind: Kind, listener: Function) -> Result<JsValue, JsError> {
         if !listener.is_function() {
-            wasm_bindgen::throw_str("a listener must be a function");
+            return Err(JsError::new("a listener must be a function"));
         }
-        self.driver.listeners.add(kind, &listener).into()
+        Ok(self.driver.listeners.add(kind, &listener).into())
     }
 
     /// Removes this server's copy from IndexedDB.

@@ -16,6 +16,7 @@
 //! | leader | `c` | a connection event |
 //! | leader | `r` | a `forceSync()` settled |
 //! | leader | `R` | a `forceSync()` failed: the error's text |
+//! | leader | `g` | it let go with a `forceSync()` unfinished: ask the next |
 //! | follower | `h` | "send me your state" |
 //! | follower | `f` | "sync now" (its `forceSync()`) |
 

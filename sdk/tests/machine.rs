@@ -510,6 +510,44 @@ fn polling_announces_that_it_is_connected_again() {
     );
     let out = core.handle(Input::VersionSeen(info), 3001.0, 0.5);
     assert_eq!(connected(&out), 1, "{out:?}");
+    // A poll answered while the copy needs a sync is not "back" yet (with
+    // `/sync` failing, a page's banner went on and off at every poll): the
+    // sync's landing is.
+    let h2 = history("e1", 2);
+    core.handle(failure(RequestKind::Version, None), 4001.0, 0.5);
+    let newer = VersionInfo {
+        version: 2,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: String::new(),
+    };
+    let out = core.handle(Input::VersionSeen(newer), 5001.0, 0.5);
+    assert_eq!(connected(&out), 0, "{out:?}");
+    let out = core.handle(Input::Synced(incremental(&h2, 1, 2)), 5100.0, 0.5);
+    assert_eq!(connected(&out), 1, "{out:?}");
+}
+
+/// A leading tab destroyed with a follower's `forceSync()` in progress
+/// gives it up (the follower asks the next leader) rather than failing it
+/// with "the service was destroyed", which was not the follower's.
+#[test]
+fn a_leader_destroyed_in_a_forced_sync_gives_it_up() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 2);
+    core.handle(Input::ForceSync, 3.0, 0.5);
+    let out = core.handle(Input::Destroy, 4.0, 0.5);
+    assert!(
+        notices(&out)
+            .iter()
+            .any(|n| matches!(n, Notice::ForceAbandoned(m) if m.contains("destroyed"))),
+        "{out:?}"
+    );
+    assert!(
+        !notices(&out)
+            .iter()
+            .any(|n| matches!(n, Notice::SyncSettled(_))),
+        "{out:?}"
+    );
 }
 
 #[test]

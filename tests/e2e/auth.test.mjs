@@ -134,7 +134,7 @@ test("fetchJson sends a request of the page's as the service sends its own", asy
       plain: (await fetch(`${api}/models/gpt-4o/availability`)).status,
       aborted: await outcome(window.__sync.fetchJson("/models/gpt-4o/availability", AbortSignal.abort())),
       // Paths that would leave apiBaseUrl (the server's /healthz was read).
-      escaping: await Promise.all(["/../../healthz", "/%2e%2e/%2E%2E/healthz", "/models/./x"].map((path) => outcome(window.__sync.fetchJson(path)))),
+      escaping: await Promise.all(["/../../healthz", "/%2e%2e/%2E%2E/healthz", "/models/./x", "/.\t./.\n./healthz"].map((path) => outcome(window.__sync.fetchJson(path)))),
     };
   });
   for (const refused of answers.escaping) {
