@@ -31,6 +31,16 @@ async fn error_of(response: reqwest::Response) -> (StatusCode, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// An admin request's status and JSON answer.
+async fn admin_answer(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    error_of(server.admin(method, path).json(body).send().await.unwrap()).await
+}
+
 #[tokio::test]
 async fn the_token_is_required_and_checked() {
     let (_dir, server) = server().await;
@@ -299,15 +309,7 @@ async fn validation_errors_name_the_field_and_change_nothing() {
         ),
     ];
     for (path, body, field) in cases {
-        let (status, error) = error_of(
-            server
-                .admin(Method::POST, path)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, error) = admin_answer(&server, Method::POST, path, &body).await;
         assert_eq!(status, 422, "{body}");
         assert_eq!(error["error"]["code"], "validation_failed", "{body}");
         assert_eq!(error["error"]["field"], field, "{body}: {error}");
@@ -347,15 +349,7 @@ async fn oversized_bodies_get_413() {
     config.body_limit = 4096;
     let server = TestServer::start(config).await;
     let huge = json!({"id": "p", "name": "x".repeat(10_000)});
-    let (status, error) = error_of(
-        server
-            .admin(Method::POST, "/providers")
-            .json(&huge)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, error) = admin_answer(&server, Method::POST, "/providers", &huge).await;
     assert_eq!(status, 413);
     assert_eq!(error["error"]["code"], "payload_too_large");
     assert_eq!(server.version().await, 0);
@@ -517,8 +511,7 @@ async fn status_deprecation_and_model_writes_emit_their_events() {
             "deprecation_status",
         ),
     ] {
-        let (code, error) =
-            error_of(server.admin(method, path).json(&body).send().await.unwrap()).await;
+        let (code, error) = admin_answer(&server, method, path, &body).await;
         assert_eq!(code, 422, "{path} {body}: {error}");
         assert_eq!(error["error"]["field"], field, "{path}: {error}");
         // The field and the problem, without axum's words for Rust's types.
@@ -900,15 +893,7 @@ async fn references_to_unknown_entities_are_404_naming_the_field() {
             "replacement_model_id",
         ),
     ] {
-        let (status, error) = error_of(
-            server
-                .admin(Method::PATCH, path)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, error) = admin_answer(&server, Method::PATCH, path, &body).await;
         assert_eq!(status, 422, "{path}: {error}");
         assert_eq!(error["error"]["field"], field, "{error}");
     }
@@ -927,8 +912,8 @@ async fn a_change_that_contradicts_the_models_own_fields_is_409_with_the_model()
     server.add_model("m", "p").await; // context window and input limit 8192
     let before = server.version().await;
     let send = |method: Method, path: &'static str, body: Value| {
-        let request = server.admin(method, path).json(&body);
-        async move { error_of(request.send().await.unwrap()).await }
+        let server = &server;
+        async move { admin_answer(server, method, path, &body).await }
     };
     for (method, path, body, field) in [
         (
@@ -1044,8 +1029,8 @@ async fn an_active_model_has_no_retirement_dates() {
     server.add_provider("p").await;
     server.add_model("m", "p").await;
     let send = |method: Method, path: &'static str, body: Value| {
-        let request = server.admin(method, path).json(&body);
-        async move { error_of(request.send().await.unwrap()).await }
+        let server = &server;
+        async move { admin_answer(server, method, path, &body).await }
     };
     let before = server.version().await;
     for date in ["deprecation_date", "sunset_date"] {
@@ -1149,15 +1134,7 @@ async fn lengths_are_counted_in_characters() {
             "capabilities[0]",
         ),
     ] {
-        let (status, error) = error_of(
-            server
-                .admin(Method::POST, "/providers")
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, error) = admin_answer(&server, Method::POST, "/providers", &body).await;
         assert_eq!(status, 422, "{error}");
         assert_eq!(error["error"]["field"], field, "{error}");
     }

@@ -603,6 +603,50 @@ async fn small_buffer_socket(addr: std::net::SocketAddr) -> TcpStream {
     socket.connect(addr).await.unwrap()
 }
 
+/// The next event a session sends (a minute at most).
+async fn next_event<S>(socket: &mut S) -> provider_sync_protocol::SyncEvent
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the session is open")
+            .expect("a frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+/// A new session's `hello`, then its `full_sync`: the state.
+async fn hello_and_state<S>(socket: &mut S) -> provider_sync_protocol::SyncState
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use provider_sync_protocol::EventPayload;
+    assert!(matches!(
+        next_event(socket).await.payload,
+        EventPayload::Hello(_)
+    ));
+    let EventPayload::FullSync(state) = next_event(socket).await.payload else {
+        panic!("expected the full state");
+    };
+    state
+}
+
 /// A server's config whose catalog has `providers` providers of about 4 KB
 /// each (64 long capabilities), in a new folder.
 fn big_catalog(providers: usize) -> (tempfile::TempDir, provider_sync_server::Config) {
@@ -626,9 +670,7 @@ fn big_catalog(providers: usize) -> (tempfile::TempDir, provider_sync_server::Co
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_write_deadline_measures_progress() {
-    use futures_util::StreamExt;
-    use provider_sync_protocol::{EventPayload, SyncEvent};
-    use tokio_tungstenite::tungstenite::Message;
+    use provider_sync_protocol::EventPayload;
 
     // A catalog of about 14 MB: its full_sync is far more than the socket
     // buffers on both sides hold (4 MiB at most for a send buffer here).
@@ -657,27 +699,12 @@ async fn the_websocket_write_deadline_measures_progress() {
     let (mut moving, _) = tokio_tungstenite::client_async(server.ws_url(""), throttled)
         .await
         .unwrap();
-    let mut next = async || -> SyncEvent {
-        loop {
-            let frame = tokio::time::timeout(Duration::from_secs(60), moving.next())
-                .await
-                .expect("a frame in time")
-                .expect("the session is open")
-                .expect("a frame");
-            if let Message::Text(text) = frame {
-                return serde_json::from_str(&text).unwrap();
-            }
-        }
-    };
-    assert!(matches!(next().await.payload, EventPayload::Hello(_)));
-    let EventPayload::FullSync(state) = next().await.payload else {
-        panic!("expected the full state");
-    };
+    let state = hello_and_state(&mut moving).await;
     assert_eq!(state.providers.len(), PROVIDERS);
     // Still connected: a later change arrives.
     server.add_provider("after").await;
     loop {
-        if let EventPayload::ProviderAdded(p) = next().await.payload {
+        if let EventPayload::ProviderAdded(p) = next_event(&mut moving).await.payload {
             assert_eq!(p.id, "after");
             break;
         }
@@ -708,10 +735,6 @@ async fn the_websocket_write_deadline_measures_progress() {
 /// `full_sync` once a wake-up took longer than the deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_slower_than_the_kernels_wake_ups_keeps_its_session() {
-    use futures_util::StreamExt;
-    use provider_sync_protocol::{EventPayload, SyncEvent};
-    use tokio_tungstenite::tungstenite::Message;
-
     // About 7 MB of state.
     const PROVIDERS: usize = 1_650;
     let (_dir, mut config) = big_catalog(PROVIDERS);
@@ -729,22 +752,7 @@ async fn a_client_slower_than_the_kernels_wake_ups_keeps_its_session() {
     let (mut moving, _) = tokio_tungstenite::client_async(server.ws_url(""), throttled)
         .await
         .unwrap();
-    let mut next = async || -> SyncEvent {
-        loop {
-            let frame = tokio::time::timeout(Duration::from_secs(60), moving.next())
-                .await
-                .expect("a frame in time")
-                .expect("the session is open")
-                .expect("a frame");
-            if let Message::Text(text) = frame {
-                return serde_json::from_str(&text).unwrap();
-            }
-        }
-    };
-    assert!(matches!(next().await.payload, EventPayload::Hello(_)));
-    let EventPayload::FullSync(state) = next().await.payload else {
-        panic!("expected the full state");
-    };
+    let state = hello_and_state(&mut moving).await;
     assert_eq!(state.providers.len(), PROVIDERS);
     let metrics = server.get("/metrics").await.text().await.unwrap();
     assert!(

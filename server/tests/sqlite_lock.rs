@@ -8,6 +8,17 @@ mod common;
 
 use common::*;
 
+/// Runs one statement on the SQLite file `db` (made if missing), as
+/// another program would.
+async fn execute_on(db: &std::path::Path, sql: &str) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::query(sql).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
 #[tokio::test]
 async fn a_second_process_on_one_sqlite_file_waits_then_refuses() {
     let (_dir, db) = temp_db();
@@ -102,15 +113,7 @@ async fn a_store_that_cannot_be_written_stops_the_start() {
         let first = TestServer::start(config(&db)).await;
         first.add_provider("p").await;
         first.stop().await;
-        {
-            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
-            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-            sqlx::query(&format!("PRAGMA journal_mode = {journal}"))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
+        execute_on(&db, &format!("PRAGMA journal_mode = {journal}")).await;
         let mut read_only = config(&db);
         read_only.database = format!("sqlite://{}?mode=ro", db.display());
         let err = provider_sync_server::start(read_only)
@@ -132,17 +135,7 @@ async fn a_store_that_cannot_be_written_stops_the_start() {
 #[tokio::test]
 async fn a_sqlite_file_of_something_else_is_left_alone() {
     let (_dir, db) = temp_db();
-    {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&db)
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::query("CREATE TABLE invoices (id INTEGER)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
+    execute_on(&db, "CREATE TABLE invoices (id INTEGER)").await;
     let err = provider_sync_server::start(config(&db))
         .await
         .expect_err("another application's database is refused");
@@ -362,17 +355,11 @@ async fn a_model_stored_active_with_a_date_still_takes_other_edits() {
     first.add_provider("p").await;
     first.add_model("m", "p").await;
     first.stop().await;
-    {
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::query(
-            "UPDATE models SET body = json_set(body, '$.sunset_date', '2025-01-01') WHERE id = 'm'",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
-    }
+    execute_on(
+        &db,
+        "UPDATE models SET body = json_set(body, '$.sunset_date', '2025-01-01') WHERE id = 'm'",
+    )
+    .await;
     let server = TestServer::start(config(&db)).await;
     let model = server.state().await.model("m").cloned().unwrap();
     assert_eq!(model.sunset_date.as_deref(), Some("2025-01-01"));
@@ -380,19 +367,17 @@ async fn a_model_stored_active_with_a_date_still_takes_other_edits() {
         model.deprecation_status,
         provider_sync_protocol::DeprecationStatus::Active
     );
-    let renamed = server
-        .admin(Method::PATCH, "/models/m")
-        .json(&serde_json::json!({"name": "Renamed"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(renamed.status(), 200, "{}", renamed.text().await.unwrap());
-    let dated = server
-        .admin(Method::PATCH, "/models/m")
-        .json(&serde_json::json!({"sunset_date": "2025-02-01"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dated.status(), 409, "{}", dated.text().await.unwrap());
+    for (body, status) in [
+        (serde_json::json!({"name": "Renamed"}), 200),
+        (serde_json::json!({"sunset_date": "2025-02-01"}), 409),
+    ] {
+        let answer = server
+            .admin(Method::PATCH, "/models/m")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "{}", answer.text().await.unwrap());
+    }
     server.stop().await;
 }
