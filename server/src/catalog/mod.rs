@@ -229,6 +229,51 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The field whose key is written on the line at `offset`, with the table it
+/// is in (`models[3].context_window`, `litellm.file`, `revision`): the last
+/// header above it (`[[models]]` counted) and the line's key. `None` when
+/// the line is not `key = …` (a header, a broken line).
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let bare = |key: &str| {
+        !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    let line = text[start..].lines().next().unwrap_or_default();
+    let key = line.split_once('=')?.0.trim();
+    if !bare(key) {
+        return None;
+    }
+    let mut counts = std::collections::HashMap::<&str, usize>::new();
+    let mut table = String::new();
+    for line in text[..start].lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix("[[").and_then(|l| l.split_once("]]")) {
+            let name = name.0.trim();
+            let n = counts.entry(name).or_default();
+            table = format!("{name}[{n}]");
+            *n += 1;
+        } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.split_once(']')) {
+            let name = name.0.trim();
+            // `[models.pricing]` after `[[models]]`: the last model's.
+            table = match name.split_once('.') {
+                Some((array, rest)) if counts.get(array).is_some_and(|n| *n > 0) => {
+                    format!("{array}[{}].{rest}", counts[array] - 1)
+                }
+                _ => name.to_owned(),
+            };
+        }
+    }
+    Some(if table.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{table}.{key}")
+    })
+}
+
 /// The TOML format.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -289,9 +334,25 @@ struct Refuse<'a> {
 }
 
 impl Refuse<'_> {
-    /// A TOML error at its line, as toml words it.
+    /// A TOML error at its line, as toml words it, with the field written
+    /// there when the line is a key's (`models[3].context_window`); a
+    /// number past what TOML holds (a 64-bit integer) is said so, not as
+    /// toml's "invalid type: integer … as i128".
     fn syntax(&self, e: toml::de::Error) -> CatalogError {
-        self.at(e.span(), None, e.message().trim().to_owned())
+        let message = e.message().trim();
+        let message = match message
+            .strip_prefix("invalid type: integer `")
+            .and_then(|rest| rest.split_once('`'))
+        {
+            Some((number, rest)) if rest.starts_with(" as i128") => format!(
+                "{number} is out of range: a number in the file is at most {}",
+                i64::MAX
+            ),
+            _ => message.to_owned(),
+        };
+        let mut error = self.at(e.span(), None, message);
+        error.field = e.span().and_then(|span| field_at(self.text, span.start));
+        error
     }
 
     fn at(
@@ -1134,6 +1195,40 @@ mod tests {
             err.field.as_deref(),
             Some("providers[1].fallback_provider_id")
         );
+    }
+
+    /// A value toml cannot read is refused naming its field, as a value of
+    /// the wrong type is: a number past a 64-bit integer (it was "invalid
+    /// type: integer `…` as i128, expected any valid TOML value", with no
+    /// field), a broken string.
+    #[test]
+    fn a_value_toml_cannot_read_names_its_field() {
+        let text = "revision = 1\n[[providers]]\nid = \"a\"\nname = \"A\"\n\n\
+                    [[providers]]\nid = \"b\"\nname = \"B\"\n\n\
+                    [[models]]\nid = \"m\"\nprovider_id = \"a\"\nname = \"M\"\n\
+                    context_window = 99999999999999999999999\n";
+        let err = Catalog::parse("f.toml", text).unwrap_err();
+        assert_eq!(err.line, Some(14), "{err}");
+        assert_eq!(err.field.as_deref(), Some("models[0].context_window"), "{err}");
+        assert!(
+            err.message
+                .contains("99999999999999999999999 is out of range: a number in the file is at most 9223372036854775807"),
+            "{err}"
+        );
+        let text = text.replace("context_window = 99999999999999999999999", "context_window = 10")
+            + "[models.pricing]\ninput_per_million = 1\noutput_per_million = 1e999999\n";
+        let err = Catalog::parse("f.toml", &text).unwrap_err();
+        assert_eq!(err.line, Some(17), "{err}");
+        assert_eq!(
+            err.field.as_deref(),
+            Some("models[0].pricing.output_per_million"),
+            "{err}"
+        );
+        let err = Catalog::parse("f.toml", "[[providers]]\nid = \"a\nname = \"A\"\n").unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("providers[0].id"), "{err}");
+        // A broken header names no field.
+        let err = Catalog::parse("f.toml", "[[providers]\nid = \"a\"\n").unwrap_err();
+        assert_eq!((err.line, err.field.as_deref()), (Some(1), None), "{err}");
     }
 
     /// A file without a provider is refused (an empty or half-written file
