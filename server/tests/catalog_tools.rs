@@ -92,6 +92,17 @@ fn catalog_check_answers_with_its_exit_code() {
         out.contains("sample_spec"),
         "the skipped entries are named: {out}"
     );
+
+    // LiteLLM's filters given for a TOML file (which has no LiteLLM
+    // entries) are refused, not dropped without a word.
+    for flag in ["--catalog-providers", "--catalog-modes"] {
+        let (code, out, err) = run(&["catalog", "check", s(&good), flag, "openai"]);
+        assert_eq!(code, 2, "{flag}: {out}");
+        assert!(
+            err.contains("good.toml: --catalog-modes and --catalog-providers choose entries of LiteLLM's catalog"),
+            "{flag}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -635,6 +635,18 @@ impl Catalog {
         if table.contains_key("litellm") {
             return Self::parse_combined(path, options, &refuse, read);
         }
+        // The filters choose LiteLLM entries: given for a file that has
+        // none, they would be dropped without a word.
+        if !options.litellm.modes.is_empty() || !options.litellm.providers.is_empty() {
+            return Err(refuse.at(
+                None,
+                None,
+                "--catalog-modes and --catalog-providers choose entries of LiteLLM's catalog, \
+                 and this TOML file has no [litellm] table: leave them out, or give LiteLLM's \
+                 file"
+                    .into(),
+            ));
+        }
         let (file, text): (TomlFile, _) = refuse.typed()?;
         let refuse = Refuse {
             path: &shown,
@@ -1209,14 +1221,20 @@ mod tests {
                     context_window = 99999999999999999999999\n";
         let err = Catalog::parse("f.toml", text).unwrap_err();
         assert_eq!(err.line, Some(14), "{err}");
-        assert_eq!(err.field.as_deref(), Some("models[0].context_window"), "{err}");
+        assert_eq!(
+            err.field.as_deref(),
+            Some("models[0].context_window"),
+            "{err}"
+        );
         assert!(
             err.message
                 .contains("99999999999999999999999 is out of range: a number in the file is at most 9223372036854775807"),
             "{err}"
         );
-        let text = text.replace("context_window = 99999999999999999999999", "context_window = 10")
-            + "[models.pricing]\ninput_per_million = 1\noutput_per_million = 1e999999\n";
+        let text = text.replace(
+            "context_window = 99999999999999999999999",
+            "context_window = 10",
+        ) + "[models.pricing]\ninput_per_million = 1\noutput_per_million = 1e999999\n";
         let err = Catalog::parse("f.toml", &text).unwrap_err();
         assert_eq!(err.line, Some(17), "{err}");
         assert_eq!(
