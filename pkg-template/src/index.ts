@@ -2,10 +2,45 @@
 // compile the wasm once. Bundlers (Vite, webpack 5, …) and plain
 // `<script type="module">` pages both work: the wasm is found next to this
 // file through `import.meta.url`.
-import init, { ProviderSyncService, getProviderSyncService, initSync } from "./provider_sync_sdk.js";
+import init, {
+  ProviderSyncService as Service,
+  getProviderSyncService as getService,
+  initSync,
+  resetProviderSyncService as resetService,
+  sunsetOutlook as outlook,
+} from "./provider_sync_sdk.js";
 import type { ProviderSyncConfig } from "./provider_sync_sdk.js";
 
 export * from "./provider_sync_sdk.js";
+
+/** Runs `call`; before the wasm is loaded that fails with the glue's own
+ * "Cannot read properties of undefined (reading 'Sa')", which says
+ * nothing: it is told what to do instead. */
+function loadedFirst<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    if (!loaded && error instanceof TypeError) {
+      throw new Error(
+        "provider-sync: the wasm is not loaded yet: await load() (or call loadSync()) first, " +
+          "or use createProviderSyncService()",
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+// These named exports take precedence over the glue's in the `export *`
+// above: the same class and functions, with `loadedFirst`'s error.
+/** The client: `new ProviderSyncService(config)` once `load()` resolved. */
+export const ProviderSyncService: typeof Service = new Proxy(Service, {
+  construct: (target, args, newTarget) => loadedFirst(() => Reflect.construct(target, args, newTarget)),
+});
+export type ProviderSyncService = Service;
+export const getProviderSyncService: typeof getService = (config) => loadedFirst(() => getService(config));
+export const resetProviderSyncService: typeof resetService = () => loadedFirst(resetService);
+export const sunsetOutlook: typeof outlook = (...args) => loadedFirst(() => outlook(...args));
 // Both a value and a type each; these named exports take precedence over the
 // type-only names of the same spelling in the `export *` above.
 export { DeprecationStatus, ModelDeprecationStatus, ProviderStatus, SyncEventType, SyncStatus } from "./enums.js";

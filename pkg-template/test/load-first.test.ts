@@ -1,0 +1,40 @@
+// The client before and after its wasm is loaded, with the real wasm (this
+// file's module copy starts unloaded: vitest isolates each test file).
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  ProviderSyncService,
+  getProviderSyncService,
+  isLoaded,
+  loadSync,
+  resetProviderSyncService,
+  sunsetOutlook,
+} from "provider-sync";
+
+const config = { apiBaseUrl: "http://127.0.0.1:9/api/provider-sync", enableCache: false };
+
+describe("the client before load()", () => {
+  it("says to load the wasm first, then works as the glue's own class", () => {
+    expect(isLoaded()).toBe(false);
+    // It was "Cannot read properties of undefined (reading 'Sa')".
+    const told = /the wasm is not loaded yet: await load\(\) \(or call loadSync\(\)\) first/;
+    expect(() => new ProviderSyncService(config)).toThrow(told);
+    expect(() => getProviderSyncService(config)).toThrow(told);
+    expect(() => sunsetOutlook("2030-01-01")).toThrow(told);
+    expect(() => resetProviderSyncService()).toThrow(told);
+
+    loadSync(readFileSync(resolve("../pkg/provider_sync_sdk_bg.wasm")));
+    const service = new ProviderSyncService(config);
+    expect(service).toBeInstanceOf(ProviderSyncService);
+    expect(service.getProviders()).toEqual([]);
+    service.destroy();
+    const shared = getProviderSyncService(config);
+    expect(shared).toBeInstanceOf(ProviderSyncService);
+    expect(getProviderSyncService()).toBe(shared);
+    resetProviderSyncService();
+    expect(sunsetOutlook("2030-01-01", "deprecated", Date.UTC(2029, 11, 1)).daysUntilSunset).toBe(31);
+    // An error of the client's own (a bad config) is passed on as it is.
+    expect(() => new ProviderSyncService({ pollingInterval: "soon" } as never)).toThrow(/pollingInterval/);
+  });
+});
