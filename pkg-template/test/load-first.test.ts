@@ -34,6 +34,11 @@ describe("the client before load()", () => {
     expect(getProviderSyncService()).toBe(shared);
     resetProviderSyncService();
     expect(sunsetOutlook("2030-01-01", "deprecated", Date.UTC(2029, 11, 1)).daysUntilSunset).toBe(31);
+    // A date that is not one is an error, not "no date" (it was `low`).
+    for (const [date, now] of [["2030-13-45", 0], ["soon", 0], ["2030-01-01", NaN]] as const) {
+      expect(() => sunsetOutlook(date, "deprecated", now)).toThrow(/sunsetDate must be a YYYY-MM-DD date or null/);
+    }
+    expect(sunsetOutlook(null, "deprecated", 0)).toEqual({ urgency: "low", daysUntilSunset: null });
     // An error of the client's own (a bad config) is passed on as it is.
     expect(() => new ProviderSyncService({ pollingInterval: "soon" } as never)).toThrow(/pollingInterval/);
   });

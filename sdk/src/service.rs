@@ -347,19 +347,30 @@ impl ProviderSyncService {
 /// `Date.now()`). The server's rule: `critical` within 7 days, `high` within
 /// 30, `medium` within 90, `low` beyond or without a date, `sunset` once
 /// passed; `none` for an active model. `deprecationStatus` defaults to
-/// `deprecated`.
+/// `deprecated`. A date that is not `YYYY-MM-DD` or a `now` that is not a
+/// number of ms is an error (it read as "no date": `low`).
 #[wasm_bindgen(js_name = sunsetOutlook, unchecked_return_type = "SunsetOutlook")]
 pub fn sunset_outlook(
     #[wasm_bindgen(unchecked_param_type = "string | null")] sunset_date: Option<String>,
     #[wasm_bindgen(unchecked_optional_param_type = "DeprecationStatus | null")]
     deprecation_status: Option<String>,
     #[wasm_bindgen(unchecked_optional_param_type = "number | null")] now: Option<f64>,
-) -> JsValue {
-    to_js(&SunsetOutlook::of(
+) -> Result<JsValue, JsError> {
+    let now = now.unwrap_or_else(js_sys::Date::now);
+    if sunset_date
+        .as_deref()
+        .is_some_and(|date| provider_sync_protocol::day_number(date).is_none())
+        || !now.is_finite()
+    {
+        return Err(JsError::new(
+            "sunsetOutlook: sunsetDate must be a YYYY-MM-DD date or null, now a number of ms",
+        ));
+    }
+    Ok(to_js(&SunsetOutlook::of(
         deprecation_status.as_deref().unwrap_or("deprecated"),
         sunset_date.as_deref(),
-        now.unwrap_or_else(js_sys::Date::now),
-    ))
+        now,
+    )))
 }
 
 thread_local! {
