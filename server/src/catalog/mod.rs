@@ -235,7 +235,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// the line is not `key = …` (a header, a broken line).
 fn field_at(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
-    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
     let bare = |key: &str| {
         !key.is_empty()
             && key
