@@ -12,7 +12,7 @@ import type {
   SyncStatus,
   Transport,
 } from "../index.js";
-import { useProviderSyncService, type ProviderSyncServiceLike } from "../react/index.js";
+import { useProviderSyncContext, type ProviderSyncServiceLike } from "../react/context.js";
 import { retainLiveInvalidation } from "./invalidation.js";
 import { providerSyncKeys } from "./keys.js";
 
@@ -54,17 +54,30 @@ function useLiveInvalidation(service: ProviderSyncServiceLike | null, onEvent?: 
   }, [service, listening]);
 }
 
+/** The service, null while the wasm loads; `failed`: why there is none
+ * (the wasm or the config could not be loaded), which a query without a
+ * service fails with rather than stay pending for good. */
+function useService(hook: string): { service: ProviderSyncServiceLike | null; failed: Error | null } {
+  const { service, loadError } = useProviderSyncContext(hook);
+  return { service, failed: service ? null : loadError };
+}
+
 /** The sync state through TanStack Query (key `providerSyncKeys.state()`). */
 export function useSyncState(): UseQueryResult<ProviderSyncClientState> {
-  const service = useProviderSyncService();
+  return useSyncStateOf("useSyncState");
+}
+
+function useSyncStateOf(hook: string): UseQueryResult<ProviderSyncClientState> {
+  const { service, failed } = useService(hook);
   useStateIntoCache(service);
   return useQuery({
     queryKey: providerSyncKeys.state(service?.apiBaseUrl ?? ""),
     queryFn: async () => {
-      await service!.initialize();
-      return service!.getState();
+      if (!service) throw failed;
+      await service.initialize();
+      return service.getState();
     },
-    enabled: service !== null,
+    enabled: service !== null || failed !== null,
     // A catalog the service already holds (a `bootstrap` while rendering on
     // the server and hydrating, a copy synced before this hook mounted) is
     // the data from the first render: no loading flash.
@@ -88,7 +101,7 @@ type StateQuery = UseQueryResult<ProviderSyncClientState>;
  * and errors). The service keeps an unchanged entity the same object.
  */
 export function useProvider(id: string | undefined): ProviderSyncInfo | undefined {
-  const { data } = useSyncState();
+  const { data } = useSyncStateOf("useProvider");
   return data?.providers.find((p) => p.id === id);
 }
 
@@ -97,8 +110,8 @@ export function useProvider(id: string | undefined): ProviderSyncInfo | undefine
  * same shape as `useModel` from `provider-sync/react`.
  */
 export function useModel(id: string | undefined): ModelSpecification | undefined {
-  const { data } = useSyncState();
-  const service = useProviderSyncService();
+  const { data } = useSyncStateOf("useModel");
+  const { service } = useService("useModel");
   return data?.models.find((m) => m.id === id) ?? (id && service && data ? service.getModel(id) : undefined);
 }
 
@@ -112,8 +125,8 @@ export function useModelsFromState({
   providerId,
   excludeDeprecated = false,
 }: UseModelsFromStateOptions = {}): StateQuery & { models: ModelSpecification[] } {
-  const query = useSyncState();
-  const service = useProviderSyncService();
+  const query = useSyncStateOf("useModelsFromState");
+  const { service } = useService("useModelsFromState");
   // Filtered by the service (the rule of the server's GET /models), from
   // the state the query holds.
   const models = query.data && service ? service.getModels({ providerId, excludeDeprecated }) : [];
@@ -130,14 +143,21 @@ export interface UseSyncWebSocketOptions {
  * current and invalidates exactly the availability queries an event affects
  * (the availability hooks wire that too; the wiring is one per QueryClient).
  */
-export function useSyncWebSocket({ onEvent }: UseSyncWebSocketOptions = {}): {
+export function useSyncWebSocket(options: UseSyncWebSocketOptions = {}): {
   isConnected: boolean;
   transport: Transport;
 } {
-  const service = useProviderSyncService();
+  return useSyncWebSocketOf("useSyncWebSocket", options);
+}
+
+function useSyncWebSocketOf(
+  hook: string,
+  { onEvent }: UseSyncWebSocketOptions,
+): { isConnected: boolean; transport: Transport } {
+  const { service } = useService(hook);
   useStateIntoCache(service);
   useLiveInvalidation(service, onEvent);
-  const { data } = useSyncState();
+  const { data } = useSyncStateOf(hook);
   return { isConnected: data?.isConnected ?? false, transport: data?.transport ?? "offline" };
 }
 
@@ -150,9 +170,10 @@ export function useProviderSyncWithWebSocket(options: UseSyncWebSocketOptions = 
   isConnected: boolean;
   forceSync: () => Promise<void>;
 } {
-  const service = useProviderSyncService();
-  const { isConnected } = useSyncWebSocket(options);
-  const query = useSyncState();
+  const hook = "useProviderSyncWithWebSocket";
+  const { service } = useService(hook);
+  const { isConnected } = useSyncWebSocketOf(hook, options);
+  const query = useSyncStateOf(hook);
   return {
     ...query,
     providers: query.data?.providers ?? [],
@@ -193,26 +214,32 @@ function retryUnlessRefused(failures: number, error: Error): boolean {
 
 /** `GET /models/{id}/availability`, refreshed when the model or its provider changes. */
 export function useModelAvailability(id: string | undefined): UseQueryResult<ModelAvailability> {
-  const service = useProviderSyncService();
+  const { service, failed } = useService("useModelAvailability");
   useLiveInvalidation(service);
   return useQuery({
     queryKey: providerSyncKeys.modelAvailability(service?.apiBaseUrl ?? "", id ?? ""),
     queryFn: ({ signal }) =>
-      fetchJson<ModelAvailability>(service!, `/models/${encodeURIComponent(id!)}/availability`, signal),
-    enabled: service !== null && !!id,
-    retry: retryUnlessRefused,
+      service
+        ? fetchJson<ModelAvailability>(service, `/models/${encodeURIComponent(id!)}/availability`, signal)
+        : Promise.reject(failed),
+    enabled: (service !== null || failed !== null) && !!id,
+    // No service: asking again gives the same error.
+    retry: (failures, error) => service !== null && retryUnlessRefused(failures, error),
   });
 }
 
 /** `GET /providers/{id}/availability`, refreshed when the provider changes. */
 export function useProviderAvailability(id: string | undefined): UseQueryResult<ProviderAvailability> {
-  const service = useProviderSyncService();
+  const { service, failed } = useService("useProviderAvailability");
   useLiveInvalidation(service);
   return useQuery({
     queryKey: providerSyncKeys.providerAvailability(service?.apiBaseUrl ?? "", id ?? ""),
     queryFn: ({ signal }) =>
-      fetchJson<ProviderAvailability>(service!, `/providers/${encodeURIComponent(id!)}/availability`, signal),
-    enabled: service !== null && !!id,
-    retry: retryUnlessRefused,
+      service
+        ? fetchJson<ProviderAvailability>(service, `/providers/${encodeURIComponent(id!)}/availability`, signal)
+        : Promise.reject(failed),
+    enabled: (service !== null || failed !== null) && !!id,
+    // No service: asking again gives the same error.
+    retry: (failures, error) => service !== null && retryUnlessRefused(failures, error),
   });
 }

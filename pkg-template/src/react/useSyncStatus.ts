@@ -1,5 +1,6 @@
 "use client";
 
+import { useMemo } from "react";
 import type { SyncStatus, Transport } from "../index.js";
 import { useProviderSyncContext } from "./context.js";
 import { useSelected } from "./store.js";
@@ -23,10 +24,11 @@ const sameStatus = (a: SyncStatusValue, b: SyncStatusValue) =>
   a.version === b.version &&
   a.lastSyncTime === b.lastSyncTime;
 
-/** Where the sync stands, without the catalog. */
+/** Where the sync stands, without the catalog: status `error` when the
+ * wasm or the config could not be loaded, as `useProviderSync` says. */
 export function useSyncStatus(): SyncStatusValue {
-  const { service } = useProviderSyncContext("useSyncStatus");
-  return useSelected(
+  const { service, loadError } = useProviderSyncContext("useSyncStatus");
+  const selected = useSelected(
     service,
     "",
     (state) => ({
@@ -41,5 +43,13 @@ export function useSyncStatus(): SyncStatusValue {
       lastSyncTime: state.lastSyncTime,
     }),
     sameStatus,
+  );
+  const failed = loadError !== null;
+  return useMemo(
+    () =>
+      failed
+        ? { ...selected, status: "error", isSynced: false, isSyncing: false, isStale: false, hasError: true }
+        : selected,
+    [selected, failed],
   );
 }
