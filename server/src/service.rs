@@ -689,7 +689,8 @@ impl Service {
             // writing 150 times each). The catalog's record is read again
             // where other instances may write it.
             let mut turn = None;
-            if attempt > 0 || (fresh_record && self.store.shared()) {
+            let fresh = attempt > 0 || (fresh_record && self.store.shared());
+            if fresh {
                 let refreshed = async {
                     if attempt > 0 {
                         turn = self.store.write_turn().await?;
@@ -715,7 +716,18 @@ impl Service {
             );
             draft.operator_revisions = base.operator_revisions.clone();
             draft.applied_json = applied.map(|r| r.json);
-            let value = build(&mut draft)?;
+            let value = match build(&mut draft) {
+                Ok(value) => value,
+                // Refused on this instance's copy, which may trail what
+                // another instance has acknowledged (a model it just
+                // created, the revision it just answered): the next try
+                // takes the write turn, reads the store and is built
+                // again, and its answer stands. It was refused at once (404
+                // for a model that exists, 412 for a revision the client
+                // was just given).
+                Err(_) if !fresh && self.store.shared() => continue,
+                Err(err) => return Err(err),
+            };
             if draft.is_empty() && draft.record.is_none() {
                 if let Some(mut audit) = audit {
                     audit.epoch = Some(base.epoch().to_owned());
