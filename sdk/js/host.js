@@ -24,7 +24,12 @@ export function resolveUrl(url, socket) {
   if (socket && /^https?:$/.test(resolved.protocol)) {
     resolved.protocol = resolved.protocol === "https:" ? "wss:" : "ws:";
   }
-  return (socket ? /^wss?:$/ : /^https?:$/).test(resolved.protocol) && !(socket ? /#/ : /[?#]/).test(resolved.href)
+  // Credentials in the URL: fetch refuses them at every request (and each
+  // error would show the password), so the config refuses them at once.
+  return (socket ? /^wss?:$/ : /^https?:$/).test(resolved.protocol) &&
+    !(socket ? /#/ : /[?#]/).test(resolved.href) &&
+    !resolved.username &&
+    !resolved.password
     ? resolved.href
     : undefined;
 }

@@ -172,26 +172,23 @@ impl Urls {
                     "\"",
                     url,
                     if socket {
-                        "\" is not a ws(s) or http(s) URL without a fragment"
+                        "\" is not a ws(s) or http(s) URL without a fragment or credentials"
                     } else {
-                        "\" is not an http(s) URL without a query or fragment"
+                        "\" is not an http(s) URL without a query, fragment or credentials"
                     },
                 ]),
             })
         };
         let api = absolute("apiBaseUrl", &settings.api_base_url, false)?;
+        let api = api.trim_end_matches('/').to_owned();
+        // From the URL as resolved (the parser drops what it trims, such
+        // as spaces around it, which the raw text would carry into the
+        // socket's path as %20).
         let ws = match &settings.ws_url {
             Some(url) => absolute("wsUrl", url, true)?,
-            None => absolute(
-                "apiBaseUrl",
-                &crate::json::concat(&[&settings.api_base_url, "/ws"]),
-                true,
-            )?,
+            None => absolute("apiBaseUrl", &crate::json::concat(&[&api, "/ws"]), true)?,
         };
-        Ok(Self {
-            api: api.trim_end_matches('/').to_owned(),
-            ws,
-        })
+        Ok(Self { api, ws })
     }
 }
 
@@ -1215,7 +1212,11 @@ impl Driver {
             // Not a failure of the follower's forceSync(): it asks the next
             // leader.
             Notice::ForceAbandoned(_) => tabs.send("g", ""),
-            Notice::StateChanged => self.tell_state(tabs, false),
+            // A leader being destroyed hands over: its own last state
+            // (nothing connected) is not the others'.
+            Notice::StateChanged if !self.core.borrow().is_destroyed() => {
+                self.tell_state(tabs, false)
+            }
             _ => {}
         }
     }

@@ -1,5 +1,6 @@
 //! The plain objects JavaScript passes in (the config, a model filter), read
-//! field by field: `undefined` and `null` mean "not set", a value of the
+//! field by field: `undefined` and `null` mean "not set" (in a model
+//! filter only `undefined`: see [`Fields::strict`]), a value of the
 //! wrong type is an error naming its field; [`Fields::unknown`] names a
 //! property no read asked for (warned of in a config, refused in a filter).
 
@@ -16,7 +17,7 @@ pub(crate) struct FieldError {
 /// What an object does not have, it has as "not set"; a value that is not an
 /// object at all is refused.
 #[derive(Debug)]
-pub(crate) struct Fields(JsValue, std::cell::RefCell<Vec<&'static str>>);
+pub(crate) struct Fields(JsValue, std::cell::RefCell<Vec<&'static str>>, bool);
 
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/js/host.js")]
@@ -31,9 +32,20 @@ type Field<T> = Result<Option<T>, FieldError>;
 
 impl Fields {
     pub(crate) fn of(value: JsValue) -> Result<Self, FieldError> {
+        Self::read(value, false)
+    }
+
+    /// As [`Fields::of`], with `null` a value of the wrong type, not "not
+    /// set": a model filter's `{ providerId: selectedOrNull }` would
+    /// otherwise match every model.
+    pub(crate) fn strict(value: JsValue) -> Result<Self, FieldError> {
+        Self::read(value, true)
+    }
+
+    fn read(value: JsValue, strict: bool) -> Result<Self, FieldError> {
         // A list is an object too, but no config or filter.
         if value.is_object() && !js_sys::Array::is_array(&value) {
-            Ok(Self(value, Default::default()))
+            Ok(Self(value, Default::default(), strict))
         } else {
             Err(FieldError {
                 field: "the value",
@@ -54,13 +66,13 @@ impl Fields {
         }
     }
 
-    /// The field's value, unless `undefined` or `null`. Not inlined: one
-    /// copy for every field read.
+    /// The field's value, unless `undefined` or (unless strict) `null`. Not
+    /// inlined: one copy for every field read.
     #[inline(never)]
     fn value(&self, field: &'static str) -> Option<JsValue> {
         self.1.borrow_mut().push(field);
         let value = Reflect::get(&self.0, &JsValue::from_str(field)).unwrap_or(JsValue::UNDEFINED);
-        (!value.is_undefined() && !value.is_null()).then_some(value)
+        (!value.is_undefined() && (self.2 || !value.is_null())).then_some(value)
     }
 
     /// The first property of the object that no read asked for, nor is

@@ -571,6 +571,12 @@ impl Core {
             Input::Destroy => {
                 self.destroyed = true;
                 self.status = SyncStatus::Disconnected;
+                // Nothing is connected any more, a leading tab's state no
+                // longer mirrored.
+                self.socket = Socket::Closed;
+                self.polling = false;
+                self.mirrored = None;
+                Self::notify(&mut out, Notice::StateChanged);
                 out.push(Command::CloseSocket);
                 out.extend(ALL_TIMERS.map(Command::ClearTimer));
                 if self.force_waiting {
@@ -1525,7 +1531,11 @@ impl Core {
             self.attempts + 1
         };
         self.socket_proven = false;
-        if was_open && !self.down_announced {
+        // Down: no socket, and no polling that works. A socket that never
+        // opened counts too (it left the status `disconnected` without the
+        // event); one failing behind working polling does not.
+        let down = !self.polling || !self.poll_ok;
+        if down && !self.down_announced {
             self.down_announced = true;
             self.poll_announced = false;
             Self::notify(

@@ -91,7 +91,7 @@ fn filter_of(filter: JsValue) -> Result<Option<ModelFilter>, JsError> {
             message,
         ]))
     };
-    let fields = Fields::of(filter).map_err(|e| invalid(e.field, e.message))?;
+    let fields = Fields::strict(filter).map_err(|e| invalid(e.field, e.message))?;
     let read = || {
         let deprecated = fields.boolean("deprecated")?;
         let exclude = fields.boolean("excludeDeprecated")? == Some(true);

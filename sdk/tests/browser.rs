@@ -1103,11 +1103,28 @@ fn config_and_filter_fields_are_checked_by_type_and_unknown_filter_fields_refuse
     assert!(message.contains("capability"), "{message}");
     let none: Array = service
         .get_models(Some(
-            js_sys::JSON::parse(r#"{"capability":null,"provider_id":"p","search":"x"}"#).unwrap(),
+            js_sys::JSON::parse(r#"{"provider_id":"p","search":"x"}"#).unwrap(),
         ))
         .unwrap()
         .unchecked_into();
     assert_eq!(none.length(), 0, "no data yet");
+    // In a filter, null is a value of the wrong type, not "any": it matched
+    // every model (`{ providerId: selectedOrNull }`).
+    for field in [
+        "providerId",
+        "provider_id",
+        "capability",
+        "search",
+        "deprecated",
+        "excludeDeprecated",
+    ] {
+        let filter = js_sys::JSON::parse(&format!(r#"{{"{field}":null}}"#)).unwrap();
+        let message = thrown(service.get_models(Some(filter)).unwrap_err());
+        assert!(
+            message.starts_with(&format!("invalid model filter: {field} must be")),
+            "{field}: {message}"
+        );
+    }
     for misspelt in [
         r#"{"provider":"openai"}"#,
         r#"{"providerId":"openai","excludeDeprecate":true}"#,
@@ -1661,6 +1678,12 @@ fn urls_resolve_against_the_page_and_a_bad_one_names_its_field() {
     let service = made(r#"{"wsUrl":"wss://127.0.0.1:9/live?tenant=a"}"#).unwrap();
     assert_eq!(service.ws_url(), "wss://127.0.0.1:9/live?tenant=a");
     service.destroy();
+    // The socket's default is made from apiBaseUrl as resolved: spaces the
+    // parser trims do not end up in its path (it was ".../sync%20/ws").
+    let service = made(r#"{"apiBaseUrl":" http://127.0.0.1:9/sync \n"}"#).unwrap();
+    assert_eq!(service.api_base_url(), "http://127.0.0.1:9/sync");
+    assert_eq!(service.ws_url(), "ws://127.0.0.1:9/sync/ws");
+    service.destroy();
     for (json, field, wanted) in [
         (
             r#"{"apiBaseUrl":"http://127.0.0.1:99999/"}"#,
@@ -1693,17 +1716,33 @@ fn urls_resolve_against_the_page_and_a_bad_one_names_its_field() {
         (
             r#"{"apiBaseUrl":"http://127.0.0.1:9/api?tenant=a"}"#,
             "apiBaseUrl",
-            "without a query or fragment",
+            "without a query, fragment or credentials",
         ),
         (
             r#"{"apiBaseUrl":"/api#x"}"#,
             "apiBaseUrl",
-            "without a query or fragment",
+            "without a query, fragment or credentials",
         ),
         (
             r#"{"wsUrl":"ws://127.0.0.1:9/ws#x"}"#,
             "wsUrl",
-            "without a fragment",
+            "without a fragment or credentials",
+        ),
+        // Credentials in the URL: fetch refuses them at every request.
+        (
+            r#"{"apiBaseUrl":"http://user:pw@127.0.0.1:9/api"}"#,
+            "apiBaseUrl",
+            "without a query, fragment or credentials",
+        ),
+        (
+            r#"{"apiBaseUrl":"http://user@127.0.0.1:9/api"}"#,
+            "apiBaseUrl",
+            "without a query, fragment or credentials",
+        ),
+        (
+            r#"{"wsUrl":"ws://user:pw@127.0.0.1:9/ws"}"#,
+            "wsUrl",
+            "without a fragment or credentials",
         ),
     ] {
         let message = thrown(made(json).unwrap_err());

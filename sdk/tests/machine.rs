@@ -644,6 +644,67 @@ fn a_failed_first_sync_rejects_then_retries_honouring_retry_after() {
     assert_eq!(fetches(&retry), [&Request::State]);
 }
 
+/// A socket that never opens leaves the status `disconnected`: that is an
+/// outage, told once with its reason (it was told by the status alone),
+/// and not again at each failed attempt; one failing behind polling that
+/// works is not.
+#[test]
+fn a_socket_that_never_opens_is_one_disconnected_event() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|c| c.max_reconnect_attempts = Some(2)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    let disconnected = |out: &[Command]| {
+        notices(out)
+            .iter()
+            .filter(|n| {
+                matches!(n, Notice::Connection(ConnectionEvent::Disconnected { reason }) if reason == "closed with code 1006")
+            })
+            .count()
+    };
+    let close = |core: &mut Core, at: f64| {
+        core.handle(
+            Input::SocketClosed {
+                reason: "closed with code 1006".into(),
+            },
+            at,
+            0.5,
+        )
+    };
+    let out = close(&mut core, 2.0);
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+    assert_eq!(disconnected(&out), 1, "{out:?}");
+    core.handle(Input::TimerFired(Timer::Reconnect), 600.0, 0.5);
+    let out = close(&mut core, 700.0);
+    assert_eq!(disconnected(&out), 0, "once per outage: {out:?}");
+    assert!(
+        notices(&out).iter().any(|n| matches!(
+            n,
+            Notice::Connection(ConnectionEvent::FallbackToPolling { .. })
+        )),
+        "{out:?}"
+    );
+    // Polling works: connected again; a socket failing behind it is no
+    // outage.
+    let current = VersionInfo {
+        version: 1,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: h.states[1].metadata.checksum.clone(),
+    };
+    let out = core.handle(Input::VersionSeen(current), 800.0, 0.5);
+    assert!(
+        notices(&out).contains(&&Notice::Connection(ConnectionEvent::Connected {
+            transport: Transport::Polling
+        })),
+        "{out:?}"
+    );
+    core.handle(Input::TimerFired(Timer::Reconnect), 5000.0, 0.5);
+    let out = close(&mut core, 5100.0);
+    assert_eq!(disconnected(&out), 0, "{out:?}");
+    assert_ne!(core.status(), SyncStatus::Disconnected);
+}
+
 /// The socket closes within a server's `Retry-After`: the next try waits
 /// for its end as well, not only for the backoff's delay
 /// (which was all it waited for: a reconnect 0.5 s later, at the server
@@ -805,11 +866,19 @@ fn a_hold_covers_every_timer_and_ends_for_each() {
 fn destroy_stops_everything_and_later_input_is_ignored() {
     let h = history("e1", 2);
     let mut core = connected(&h, 1);
+    assert!(core.is_connected());
     let out = core.handle(Input::Destroy, 5.0, 0.5);
     assert!(out.contains(&Command::CloseSocket));
     for t in ALL_TIMERS {
         assert!(out.contains(&Command::ClearTimer(t)));
     }
+    // Nothing claims a connection any more, and getState() is told so (it
+    // kept isConnected and the websocket transport, and its last status).
+    assert_eq!(
+        (core.status(), core.is_connected(), core.transport()),
+        (SyncStatus::Disconnected, false, Transport::Offline)
+    );
+    assert!(notices(&out).contains(&&Notice::StateChanged), "{out:?}");
     assert!(
         core.handle(Input::SocketEvent(h.events[1].clone()), 6.0, 0.5)
             .is_empty()
@@ -2170,12 +2239,15 @@ fn each_outage_is_announced_once() {
     core.handle(Input::SocketOpened, 7.0, 0.5);
     assert_eq!(disconnected(&drop_socket(&mut core, 8.0)), 1);
 
-    // A first socket that never opens: the link was never up, nothing to
-    // announce.
+    // A first socket that never opens: the status is `disconnected`, and
+    // the event says so once (it said nothing: a status without its event).
     let mut core = Core::new(settings(|_| {}));
     core.handle(Input::Start { cached: None }, 0.0, 0.5);
     core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
-    assert_eq!(disconnected(&drop_socket(&mut core, 2.0)), 0);
+    assert_eq!(disconnected(&drop_socket(&mut core, 2.0)), 1);
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+    core.handle(Input::TimerFired(Timer::Reconnect), 4.0, 0.5);
+    assert_eq!(disconnected(&drop_socket(&mut core, 5.0)), 0);
 }
 
 #[test]
