@@ -179,13 +179,21 @@ impl ProviderSyncService {
     #[wasm_bindgen(js_name = fetchJson, unchecked_return_type = "Promise<unknown>")]
     pub fn fetch_json(
         &self,
-        path: &str,
+        // Not `&str`: the glue would turn a number into an empty path (a GET
+        // of `apiBaseUrl` itself).
+        #[wasm_bindgen(unchecked_param_type = "string")] path: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "AbortSignal | null")] signal: Option<
             JsValue,
         >,
     ) -> Promise {
-        self.driver
-            .get_json(path, &signal.unwrap_or(JsValue::UNDEFINED))
+        match path.as_string() {
+            Some(path) => self
+                .driver
+                .get_json(&path, &signal.unwrap_or(JsValue::UNDEFINED)),
+            None => Promise::reject(
+                &js_sys::TypeError::new("fetchJson: the path must be a string").into(),
+            ),
+        }
     }
 
     /// The WebSocket URL in use, resolved against the page (a relative

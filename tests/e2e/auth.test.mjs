@@ -135,8 +135,14 @@ test("fetchJson sends a request of the page's as the service sends its own", asy
       aborted: await outcome(window.__sync.fetchJson("/models/gpt-4o/availability", AbortSignal.abort())),
       // Paths that would leave apiBaseUrl (the server's /healthz was read).
       escaping: await Promise.all(["/../../healthz", "/%2e%2e/%2E%2E/healthz", "/models/./x", "/.\t./.\n./healthz"].map((path) => outcome(window.__sync.fetchJson(path)))),
+      // Not a path at all (a number was sent as "": a GET of apiBaseUrl).
+      notPaths: await Promise.all([5, null, undefined, { path: "/models" }].map((path) => outcome(window.__sync.fetchJson(path)))),
     };
   });
+  for (const refused of answers.notPaths) {
+    assert.equal(refused.name, "TypeError", JSON.stringify(refused));
+    assert.match(refused.message, /fetchJson: the path must be a string/);
+  }
   for (const refused of answers.escaping) {
     assert.equal(refused.name, "TypeError", JSON.stringify(refused));
     assert.match(refused.message, /is not a path under apiBaseUrl/);
