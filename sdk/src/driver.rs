@@ -1275,7 +1275,7 @@ impl Driver {
             },
             "r" => Ok(Input::LeaderSettled(Ok(()))),
             "R" => Ok(Input::LeaderSettled(Err(body.to_owned()))),
-            "g" => Ok(Input::LeaderGone),
+            "g" | "n" => Ok(Input::LeaderGone),
             "c" => {
                 // Handed on as the leader wrote it: reading it into a
                 // ConnectionEvent (an internally tagged enum) would bring
@@ -1326,6 +1326,12 @@ impl Driver {
             tabs::LEAD => {
                 *self.told.borrow_mut() = String::new();
                 *self.shared.borrow_mut() = Default::default();
+                // A new leader: a follower's forceSync() asked of the last
+                // one (which may have crashed, or gone before it read the
+                // request) is asked again of this one.
+                if let Some(tabs) = self.tabs.borrow().as_ref() {
+                    tabs.send("n", "");
+                }
                 self.dispatch(Input::Lead);
             }
             // As where there are no Web Locks: this tab leaves the others

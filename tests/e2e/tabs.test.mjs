@@ -149,6 +149,39 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
 // A follower's forceSync() while its leader goes away resolves (the sync is
 // done by the next leader, here the follower itself): it was refused with
 // "the page gave up the connection" though the server was fine.
+test("a follower's forceSync outlives a leader that crashed, when another follower leads next", async () => {
+  // Three tabs: the leader crashes (no pagehide, no word to the others)
+  // while it syncs for the third; the second takes the lead. The third's
+  // forceSync waited for good (only a leader that went in order said so).
+  const context = await browser.newContext();
+  const url = `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}`;
+  const pages = [];
+  for (let i = 0; i < 3; i++) {
+    const page = await context.newPage();
+    await page.goto(url);
+    await eventually(`page ${i} synced`, async () => (await stateOf(page))?.status === "synced");
+    pages.push(page);
+  }
+  const [leader, next, waiting] = pages;
+  await leader.route("**/sync", () => {});
+  const asked = leader.waitForRequest("**/sync");
+  await waiting.evaluate(() => {
+    window.__forced = window.__sync.forceSync().then(() => "resolved", (error) => error.message);
+  });
+  await asked;
+  const cdp = await context.newCDPSession(leader);
+  // Not awaited: a crashed page answers nothing.
+  cdp.send("Page.crash").catch(() => undefined);
+  await eventually("the second tab leads", async () => (await stateOf(next))?.transport === "websocket");
+  await eventually("the third tab's forceSync settles", async () =>
+    waiting.evaluate(() => Promise.race([window.__forced, new Promise((r) => setTimeout(() => r("pending"), 50))])).then(
+      (outcome) => outcome !== "pending",
+    ),
+  );
+  assert.equal(await waiting.evaluate(() => window.__forced), "resolved");
+  await context.close();
+});
+
 test("a follower's forceSync outlives its leader", async () => {
   const context = await browser.newContext();
   const url = `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}`;
