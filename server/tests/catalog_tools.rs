@@ -355,6 +355,29 @@ fn a_watched_file_is_reloaded_and_a_broken_edit_refused() {
     server.stop();
 }
 
+/// A file written in two steps with a pause between (a script's `cat >
+/// file` of a slow source, a copy) is read once it stays still: its first
+/// half parses, and was applied (removing what the second half holds, and
+/// admin edits on it with it), then the whole.
+#[test]
+fn a_watched_file_written_in_steps_is_read_once_still() {
+    let (_dir, file, server) = serving(CATALOG, &["--catalog-watch"]);
+    let whole = CATALOG
+        .replace("revision = 1", "revision = 2")
+        .replace("name = \"Alpha Large\"", "name = \"Alpha XL\"");
+    let half = &whole[..whole.rfind("[[models]]").unwrap()];
+    std::fs::write(&file, half).unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::write(&file, &whole).unwrap();
+    // The rename alone: nothing removed and added back.
+    server.wait_for_version(4);
+    server.wait_for_reloads("applied", 1);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(server.version(), 4);
+    assert!(server.get("/models/alpha-small").contains("Alpha Small"));
+    assert!(server.get("/models/alpha-large").contains("Alpha XL"));
+}
+
 /// A file event that changes no content (a touch, a save of the same text,
 /// another file in the folder) reloads nothing; SIGHUP reloads even then,
 /// also when it comes in one burst with file events.

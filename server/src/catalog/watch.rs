@@ -18,6 +18,12 @@ use crate::shutdown::Shutdown;
 /// often several writes and a rename).
 const SETTLE: Duration = Duration::from_millis(200);
 
+/// How long a changed file must stay as it is before it is read: a file
+/// written in several steps (a script's `cat > file`, a slow copy) is not
+/// read half-written, which may still parse and would remove what its
+/// missing half holds (admin edits on it with it). A SIGHUP reads at once.
+const STILL: Duration = Duration::from_secs(2);
+
 /// A reload the store could not take (unreachable, or other instances
 /// writing first) is tried again, this long after the first failure,
 /// doubling up to [`RETRY_MAX`], until it lands or a newer edit replaces it:
@@ -173,13 +179,32 @@ pub fn spawn(
                 () = again => "retry",
                 _ = shutdown.wait() => return,
             };
-            // Let a burst of changes settle into one reload.
-            tokio::time::sleep(SETTLE).await;
+            // Let a burst of changes settle into one reload; a file change
+            // waits until the files stay still.
             let mut why = why;
-            while let Ok(next) = rx.try_recv() {
-                if next == "SIGHUP" {
-                    why = next;
+            let mut before = digest(&sources);
+            loop {
+                let wait = if why == "SIGHUP" || why == "retry" {
+                    SETTLE
+                } else {
+                    STILL
+                };
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    _ = shutdown.wait() => return,
                 }
+                while let Ok(next) = rx.try_recv() {
+                    if next == "SIGHUP" {
+                        why = next;
+                    }
+                }
+                // By content: events come for any file in the folders (the
+                // store's own beside it, at every write).
+                let after = digest(&sources);
+                if why == "SIGHUP" || why == "retry" || after == before {
+                    break;
+                }
+                before = after;
             }
             // A file event is any change in the folders (editors rename,
             // Kubernetes swaps a symlink, the store's own files beside it):
