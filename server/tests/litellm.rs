@@ -126,11 +126,12 @@ fn the_sample_maps_field_by_field() {
         "Amazon Bedrock"
     );
 
-    // Skipped: the example entry and the model without any limit; the
-    // embedding model and the entry without a mode are filtered out.
+    // Skipped: the example entry, the model without any limit and the
+    // alias (it was counted as filtered out: it has no mode); the
+    // embedding model is filtered out.
     let report = &catalog.report;
     assert_eq!(report.entries, 13);
-    assert_eq!(report.filtered, 2);
+    assert_eq!(report.filtered, 1);
     let skipped: Vec<(&str, usize)> = report
         .skipped
         .iter()
@@ -140,6 +141,10 @@ fn the_sample_maps_field_by_field() {
         skipped,
         [
             ("no max_input_tokens or max_tokens", 1),
+            (
+                "an alias of another entry (alias_of): imported under that entry's id",
+                1
+            ),
             ("the format's own example (sample_spec)", 1)
         ]
     );
@@ -276,8 +281,8 @@ fn modes_and_providers_choose_what_to_import() {
     // Every entry is read; those of other modes or providers are counted
     // as left out (not as skipped).
     assert_eq!(catalog.report.entries, 13);
-    assert_eq!(catalog.report.skipped_count(), 1, "{:?}", catalog.report);
-    assert_eq!(catalog.report.filtered, 13 - 3 - 1);
+    assert_eq!(catalog.report.skipped_count(), 2, "{:?}", catalog.report);
+    assert_eq!(catalog.report.filtered, 13 - 3 - 2);
 
     // One mode alone.
     let options = LoadOptions {

@@ -154,6 +154,16 @@ pub(crate) fn import(
             report.skip("not an object", id);
             continue;
         };
+        // LiteLLM's other name for an entry (`claude-opus-latest`), with
+        // nothing of its own: the entry it names is imported under its own
+        // id. (Counted as left out by the mode filter, it had no mode.)
+        if entry.contains_key("alias_of") && !entry.contains_key("litellm_provider") {
+            report.skip(
+                "an alias of another entry (alias_of): imported under that entry's id",
+                id,
+            );
+            continue;
+        }
         let mode = entry.get("mode").and_then(Value::as_str).unwrap_or("");
         if !filter.wants_mode(mode) {
             report.filtered += 1;
@@ -477,6 +487,27 @@ mod tests {
         // A plain multiplication would not do (LiteLLM 1.110.2 has 204 such prices).
         assert_ne!(4.2e-09 * 1e6, 0.0042);
         assert_ne!(1.05e-08 * 1e6, 0.0105);
+    }
+
+    /// An alias (LiteLLM 1.110.2 has 98) is reported as one, not counted
+    /// as left out by the mode filter; the entry it names is imported.
+    #[test]
+    fn an_alias_is_reported_as_one() {
+        let text = r#"{"claude-opus-5-5": {"litellm_provider": "anthropic", "mode": "chat", "max_input_tokens": 200000},
+                       "claude-opus-latest": {"alias_of": "claude-opus-5-5"}}"#;
+        let mut report = ImportReport::default();
+        let imported = import("a.json", text, &LitellmFilter::default(), &mut report).unwrap();
+        assert_eq!(imported.models.len(), 1);
+        assert_eq!(imported.models[0].id, "claude-opus-5-5");
+        assert_eq!(report.filtered, 0);
+        assert_eq!(
+            report.skipped,
+            [(
+                "an alias of another entry (alias_of): imported under that entry's id".to_owned(),
+                1,
+                vec!["claude-opus-latest".to_owned()]
+            )]
+        );
     }
 
     #[test]
