@@ -342,6 +342,23 @@ fn a_file_that_is_not_litellms_is_refused_with_its_line() {
     std::fs::write(&path, "{\n  \"gpt-4o\": {\"mode\": \"chat\",}\n}\n").unwrap();
     let err = Catalog::load(&path).unwrap_err();
     assert_eq!(err.line, Some(2), "{err}");
+    assert!(
+        err.message
+            .starts_with("not JSON text, so no entry can be read"),
+        "{err}"
+    );
+    // NaN (Python's json.dump writes it) and a number past f64 make the
+    // text no JSON: said so, not "not LiteLLM's catalog".
+    for odd in ["NaN", "1e400"] {
+        std::fs::write(
+            &path,
+            format!("{{\n  \"m\": {{\"input_cost_per_token\": {odd}}}\n}}\n"),
+        )
+        .unwrap();
+        let err = Catalog::load(&path).unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(err.message.starts_with("not JSON text"), "{odd}: {err}");
+    }
     let path = dir.path().join("list.json");
     std::fs::write(&path, "[1, 2]").unwrap();
     let err = Catalog::load(&path).unwrap_err().to_string();

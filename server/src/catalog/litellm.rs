@@ -135,7 +135,14 @@ pub(crate) fn import(
         path: path.to_owned(),
         line: Some(e.line()),
         field: None,
-        message: format!("not LiteLLM's catalog (a JSON object of models): {e}"),
+        message: match e.classify() {
+            // The text as a whole is no JSON (NaN, a number past f64, a
+            // file cut short): no entry can be read.
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!("not JSON text, so no entry can be read: {e}")
+            }
+            _ => format!("not LiteLLM's catalog (a JSON object of models): {e}"),
+        },
     })?;
     for key in &twice {
         report.adjust("key given more than once: its last copy taken", key);
