@@ -182,9 +182,22 @@ impl Catalog {
                 };
             }
             if last.same_content(self) {
-                return Reconciled::default();
+                // Nothing to apply, and nothing is written; what a reconcile
+                // would keep of the admin edits is still counted (it said 0).
+                let mut scratch = Draft::scratch(draft.state().clone(), Some(last.clone()));
+                let kept = self.apply(&mut scratch, Some(last.clone())).kept_edits;
+                return Reconciled {
+                    kept_edits: kept,
+                    ..Reconciled::default()
+                };
             }
         }
+        self.apply(draft, last)
+    }
+
+    /// [`Catalog::reconcile`] past its checks of the file against `last`,
+    /// the file applied last.
+    fn apply(&self, draft: &mut Draft, last: Option<Arc<Catalog>>) -> Reconciled {
         let live = draft.state();
         let fresh = live.providers.is_empty() && live.all_models.is_empty();
         let adopted = last.is_none() && !fresh;
@@ -877,6 +890,16 @@ context_window = 1000
         );
         assert_eq!((state.providers.len(), state.all_models.len()), (1, 1));
         assert_eq!(state.active_provider_id, None);
+
+        // The same file again: nothing to apply (no event), and the
+        // edits it keeps still counted (it said 0).
+        let mut again = Draft::scratch(edited.clone(), Some(Arc::new(file.clone())));
+        let done = file.reconcile(&mut again);
+        assert_eq!(
+            (done.outcome, done.events, done.kept_edits),
+            (Outcome::Unchanged, 0, 5)
+        );
+        assert!(again.events().is_empty());
 
         // A file that deprecates `m`: a `model_deprecated` event (the one
         // clients announce), not an update; undeprecating it, an update.
