@@ -450,7 +450,15 @@ impl<'a> Refuse<'a> {
             };
             let field = field_path(e.path());
             let e = e.into_inner();
-            let message = e.message().trim().to_owned();
+            let mut message = e.message().trim().to_owned();
+            // A TOML date (`sunset_date = 2026-02-01`) reads as a map to
+            // serde: said as what it is.
+            let written = e.span().and_then(|span| text.get(span)).unwrap_or_default();
+            if message.starts_with("invalid type: map")
+                && written.starts_with(|c: char| c.is_ascii_digit())
+            {
+                message = format!("{written} is a TOML date: write it as a string (\"{written}\")");
+            }
             let whole = e
                 .span()
                 .filter(|_| {
@@ -1241,6 +1249,18 @@ mod tests {
             err.field.as_deref(),
             Some("models[0].pricing.output_per_million"),
             "{err}"
+        );
+        // A TOML date where a string is expected is said as one (it was
+        // "invalid type: map, expected a string").
+        let dated = text.replace("1e999999", "1").replace(
+            "context_window = 10\n",
+            "context_window = 10\nsunset_date = 2027-02-01\n",
+        );
+        let err = Catalog::parse("f.toml", &dated).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("models[0].sunset_date"), "{err}");
+        assert_eq!(
+            err.message,
+            "2027-02-01 is a TOML date: write it as a string (\"2027-02-01\")"
         );
         let err = Catalog::parse("f.toml", "[[providers]]\nid = \"a\nname = \"A\"\n").unwrap_err();
         assert_eq!(err.field.as_deref(), Some("providers[0].id"), "{err}");
