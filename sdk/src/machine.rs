@@ -278,6 +278,22 @@ enum Socket {
     Open,
 }
 
+/// Whether a full state's content is what its checksum says (the checksum
+/// is the server's word for it; a bootstrap and a cached copy are checked
+/// the same way).
+fn vouched(state: &SyncState) -> bool {
+    provider_sync_protocol::state_checksum(state).to_hex() == state.metadata.checksum
+}
+
+/// A full state from the server that [`vouched`] refuses, as a failure of
+/// the request that brought it.
+fn unvouched(what: &'static str) -> SdkError {
+    SdkError::Decode {
+        what,
+        message: "a full state whose checksum does not match its content".into(),
+    }
+}
+
 /// Who asked for a sync, which decides whether it may skip a pending
 /// backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -513,6 +529,21 @@ impl Core {
             | Input::LeaderResynced => {}
             Input::Start { cached } => self.start(cached, None, now, &mut out),
             Input::StartExpired(held) => self.start(None, Some(held), now, &mut out),
+            Input::StateLoaded(state) if !vouched(&state) => self.failed(
+                RequestKind::State,
+                unvouched("GET /state"),
+                now,
+                unit,
+                &mut out,
+            ),
+            Input::Synced(response) if response.state.as_ref().is_some_and(|s| !vouched(s)) => self
+                .failed(
+                    RequestKind::Sync,
+                    unvouched("POST /sync"),
+                    now,
+                    unit,
+                    &mut out,
+                ),
             Input::StateLoaded(state) => {
                 self.in_flight = false;
                 self.held = None;
@@ -880,10 +911,13 @@ impl Core {
         }
         let changed =
             old.checksum != next.checksum || old.version != next.version || old.epoch != next.epoch;
+        // What asked for this state is answered by it, whatever the reason
+        // given (a new epoch's was announced again at the next full state).
+        let asked = self.resync_reason.take();
         let reason = if old.epoch != next.epoch {
             Some("epoch_changed".to_owned())
         } else {
-            self.resync_reason.take().or(reason.map(str::to_owned))
+            asked.or(reason.map(str::to_owned))
         };
         if let Some(reason) = reason {
             Self::notify(
@@ -1439,6 +1473,12 @@ impl Core {
                     ]),
                 }),
             ),
+            // A full state whose content is not what its checksum says is
+            // not the server's word: asked for again (over HTTP, checked
+            // as well) rather than shown and cached as synced.
+            EventPayload::FullSync(state) if !vouched(state) => {
+                self.resync_because("checksum_mismatch", true, out);
+            }
             EventPayload::FullSync(state) => {
                 // The socket's full state is the server's word as of its place
                 // in the stream: always taken (a server restored from a backup
@@ -1460,6 +1500,15 @@ impl Core {
                 let Some(state) = &self.state else { return };
                 if beat.epoch != state.metadata.epoch || beat.version > state.metadata.version {
                     self.resync_because("heartbeat_ahead", false, out);
+                } else if beat.version < state.metadata.version {
+                    // Sent after every change up to its version: a server
+                    // behind the copy in the same history (a store restored
+                    // from a backup without a new epoch) is asked, and its
+                    // answer (`future_version`: its state) taken. The copy
+                    // was kept as synced.
+                    if !self.in_flight {
+                        self.resync_because("heartbeat_behind", false, out);
+                    }
                 } else if beat.version == state.metadata.version {
                     if beat.checksum != state.metadata.checksum {
                         self.resync_because("checksum_mismatch", true, out);

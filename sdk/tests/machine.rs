@@ -2664,3 +2664,117 @@ fn a_mismatch_heard_during_the_repair_fetches_the_full_state_once() {
     let out = repaired(&mut core, &h, 3, 2.0);
     assert!(fetches(&out).is_empty(), "a second repair: {out:?}");
 }
+
+/// A full state whose content is not what its checksum says (from
+/// `GET /state`, a `POST /sync` answer or the socket) is not the server's
+/// word: never shown or cached as synced (it was, and the next heartbeat,
+/// carrying the same checksum, kept it so).
+#[test]
+fn a_full_state_that_its_checksum_does_not_vouch_for_is_refused() {
+    let h = history("e1", 3);
+    let tampered = |at: usize| {
+        let mut state = h.states[at].clone();
+        state.providers[0].display_name = "TAMPERED".into();
+        state
+    };
+    let refused = |out: &[Command]| {
+        notices(out).iter().any(|n| {
+            matches!(n, Notice::Connection(ConnectionEvent::SyncError { message })
+                if message.contains("a full state whose checksum does not match its content"))
+        })
+    };
+    // GET /state at start: nothing to show, and tried again.
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    let out = core.handle(Input::StateLoaded(tampered(2)), 1.0, 0.5);
+    assert!(refused(&out), "{out:?}");
+    assert!(core.state().is_none());
+    assert_eq!(core.status(), SyncStatus::Error);
+    assert!(timer(&out, Timer::Retry).is_some(), "{out:?}");
+    assert!(!out.contains(&Command::SaveCache));
+
+    // A POST /sync answer: the copy stays.
+    let mut core = connected(&h, 1);
+    core.handle(Input::ForceSync, 3.0, 0.5);
+    let mut answer = full(&h, 3, Some(FullSyncReason::TooOld));
+    answer.state = Some(tampered(3));
+    let out = core.handle(Input::Synced(answer), 4.0, 0.5);
+    assert!(refused(&out), "{out:?}");
+    assert_eq!(core.state().unwrap(), &h.states[1]);
+    assert_ne!(core.status(), SyncStatus::Synced);
+
+    // The socket's: asked for again, in full.
+    let mut core = connected(&h, 1);
+    let out = core.handle(
+        Input::SocketEvent(frame(EventPayload::FullSync(tampered(3)), 3)),
+        5.0,
+        0.5,
+    );
+    assert_eq!(core.state().unwrap(), &h.states[1]);
+    assert!(
+        fetches(&out).iter().any(|r| matches!(
+            r,
+            Request::Sync {
+                force_full: true,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+}
+
+/// A heartbeat behind the copy in the same history (a store restored from a
+/// backup without a new epoch): the server is asked, and its full state
+/// (`future_version`) taken. It was ignored: the copy stayed "synced".
+#[test]
+fn a_heartbeat_behind_the_copy_asks_the_server() {
+    let h = history("e1", 3);
+    let mut core = connected(&h, 3);
+    let out = core.handle(Input::SocketEvent(heartbeat(&h, 1)), 5.0, 0.5);
+    assert_eq!(fetches(&out).len(), 1, "{out:?}");
+    let out = core.handle(
+        Input::Synced(full(&h, 1, Some(FullSyncReason::FutureVersion))),
+        6.0,
+        0.5,
+    );
+    assert_eq!(core.state().unwrap(), &h.states[1]);
+    assert!(
+        notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
+            reason: "heartbeat_behind".into()
+        })),
+        "{out:?}"
+    );
+}
+
+/// A new epoch a heartbeat revealed is announced once, as `epoch_changed`:
+/// the heartbeat's reason was kept and announced again at the next full
+/// state.
+#[test]
+fn a_new_epoch_is_announced_once() {
+    let old = history("e1", 2);
+    let new = history("e2", 3);
+    let mut core = connected(&old, 2);
+    let out = core.handle(Input::SocketEvent(heartbeat(&new, 3)), 5.0, 0.5);
+    assert_eq!(fetches(&out).len(), 1, "{out:?}");
+    let resynced = |out: &[Command]| -> Vec<String> {
+        notices(out)
+            .iter()
+            .filter_map(|n| match n {
+                Notice::Connection(ConnectionEvent::Resynced { reason }) => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let out = core.handle(
+        Input::Synced(full(&new, 3, Some(FullSyncReason::EpochMismatch))),
+        6.0,
+        0.5,
+    );
+    assert_eq!(resynced(&out), ["epoch_changed"]);
+    // A later full state of the same history: nothing left to announce.
+    core.handle(Input::ForceSync, 7.0, 0.5);
+    let mut again = full(&new, 3, None);
+    again.state.as_mut().unwrap().metadata.version = 3;
+    let out = core.handle(Input::Synced(again), 8.0, 0.5);
+    assert_eq!(resynced(&out), Vec::<String>::new(), "{out:?}");
+}
