@@ -285,6 +285,32 @@ fn vouched(state: &SyncState) -> bool {
     provider_sync_protocol::state_checksum(state).to_hex() == state.metadata.checksum
 }
 
+/// Whether the next change `event` (at the copy's version + 1) names an
+/// entity the copy does not have, or lacks one it adds: the server never
+/// sends such a change to a copy that is whole, so the copy has drifted (it
+/// was applied, a no-op or an orphan, and shown as synced until the next
+/// heartbeat's checksum).
+fn drifted(state: &SyncState, event: &SyncEvent) -> bool {
+    use EventPayload as P;
+    if event.version != state.metadata.version + 1 {
+        return false;
+    }
+    let no_provider = |id: &str| state.provider(id).is_none();
+    let no_model = |id: &str| state.model(id).is_none();
+    match &event.payload {
+        P::ProviderAdded(p) => !no_provider(&p.id),
+        P::ProviderUpdated(p) => no_provider(&p.id),
+        P::ProviderRemoved(r) => no_provider(&r.provider_id),
+        P::ProviderStatusChanged(c) => no_provider(&c.provider_id),
+        P::ModelAdded(m) => !no_model(&m.id) || no_provider(&m.provider_id),
+        P::ModelUpdated(m) | P::ModelDeprecated(m) => {
+            no_model(&m.id) || no_provider(&m.provider_id)
+        }
+        P::ModelRemoved(r) => no_model(&r.model_id),
+        _ => false,
+    }
+}
+
 /// A full state from the server that [`vouched`] refuses, as a failure of
 /// the request that brought it.
 fn unvouched(what: &'static str) -> SdkError {
@@ -1151,6 +1177,10 @@ impl Core {
                 // Listeners hear of every event applied, whichever way it came;
                 // events the socket already brought are skipped.
                 for event in response.events {
+                    if drifted(state, &event) {
+                        self.resync_because("drift", true, out);
+                        return;
+                    }
                     match apply_event(state, &event) {
                         Ok(Applied::Changed) => {
                             changed = true;
@@ -1531,6 +1561,10 @@ impl Core {
                     self.request_sync(false, Ask::Machine, now, out);
                     return;
                 };
+                if drifted(state, &event) {
+                    self.resync_because("drift", true, out);
+                    return;
+                }
                 match apply_event(state, &event) {
                     Ok(Applied::Changed) => {
                         self.last_sync_time = Some(now);

@@ -2778,3 +2778,52 @@ fn a_new_epoch_is_announced_once() {
     let out = core.handle(Input::Synced(again), 8.0, 0.5);
     assert_eq!(resynced(&out), Vec::<String>::new(), "{out:?}");
 }
+
+/// A change naming an entity the copy does not have (or adding one it has)
+/// means the copy drifted: repaired with a full state, not applied and
+/// shown as synced until the next heartbeat (it was).
+#[test]
+fn a_change_naming_what_the_copy_lacks_is_repaired() {
+    let h = history("e1", 3);
+    let gone = frame(
+        EventPayload::ModelRemoved(ModelRemoved {
+            model_id: "ghost".into(),
+            provider_id: "p0".into(),
+        }),
+        4,
+    );
+    let unknown = frame(EventPayload::ProviderUpdated(provider("ghost")), 4);
+    for event in [gone, unknown] {
+        let mut core = connected(&h, 3);
+        let out = core.handle(Input::SocketEvent(event.clone()), 5.0, 0.5);
+        assert_eq!(core.state().unwrap(), &h.states[3], "{event:?}");
+        assert!(
+            fetches(&out).iter().any(|r| matches!(
+                r,
+                Request::Sync {
+                    force_full: true,
+                    ..
+                }
+            )),
+            "{out:?}"
+        );
+        // The same change in a POST /sync answer.
+        let mut core = connected(&h, 3);
+        core.handle(Input::ForceSync, 6.0, 0.5);
+        let mut answer = incremental(&h, 3, 3);
+        answer.events = vec![event];
+        answer.version = 4;
+        let out = core.handle(Input::Synced(answer), 7.0, 0.5);
+        assert_eq!(core.state().unwrap(), &h.states[3]);
+        assert!(
+            fetches(&out).iter().any(|r| matches!(
+                r,
+                Request::Sync {
+                    force_full: true,
+                    ..
+                }
+            )),
+            "{out:?}"
+        );
+    }
+}
