@@ -137,3 +137,98 @@ async fn sigkill_under_a_stream_of_writes_loses_no_acknowledged_write() {
         child.wait().unwrap();
     }
 }
+
+/// Writes that fail on the disk (the store's files made immutable: as an
+/// I/O error, a file system remounted read-only) are refused, and the
+/// writes after the disk is back are kept across a restart. They were
+/// acknowledged and then lost: the failed write's connection stayed inside
+/// a transaction its rollback could not end, the next write committed only
+/// a savepoint in it (acknowledged at a version handed out again after the
+/// restart, with other content), and every write after that was refused
+/// ("database is locked") while the server said it was ready. Needs
+/// `chattr +i` (root on ext4, as CI runs); without it the test says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_after_failed_disk_writes_are_kept() {
+    if std::env::var("PROVIDER_SYNC_TEST_STORE").as_deref() == Ok("postgres") {
+        return; // The file system of SQLite's files.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let files = [db.clone(), dir.path().join("sync.db-wal")];
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .args(&files)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let (mut child, base) = start(db.to_str().unwrap());
+    let http = reqwest::Client::new();
+    let status = |message: &'static str| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let answer = http
+                .post(format!("{base}/admin/providers"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"id": message, "name": message}))
+                .send()
+                .await
+                .unwrap();
+            let version = answer
+                .headers()
+                .get("x-sync-version")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let code = answer.status().as_u16();
+            if code >= 300 {
+                eprintln!("{message}: {code} {}", answer.text().await.unwrap_or_default());
+            }
+            (code, version)
+        }
+    };
+    assert_eq!(status("a1").await.0, 201);
+    if !chattr("+i") {
+        eprintln!(
+            "writes_after_failed_disk_writes_are_kept: not run: `chattr +i` is not allowed here (it needs root on ext4)"
+        );
+        let _ = child.kill();
+        return;
+    }
+    let refused = [status("b1").await, status("b2").await];
+    assert!(chattr("-i"), "chattr -i");
+    for (code, _) in refused {
+        assert!(
+            code >= 500,
+            "a write the disk refused was acknowledged: {code}"
+        );
+    }
+    // The disk is back: writes go through again (the first may still meet
+    // the error; none is acknowledged unless it is kept).
+    let mut c1 = None;
+    for _ in 0..40 {
+        if let (201, version) = status("c1").await {
+            c1 = version;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let c1 = c1.expect("writes go through again once the disk is back");
+    let (code, version) = status("c2").await;
+    assert_eq!((code, version), (201, Some(c1 + 1)));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let (mut child, base) = start(db.to_str().unwrap());
+    let state = state(&base).await;
+    assert_eq!(
+        state.metadata.version,
+        c1 + 1,
+        "acknowledged writes were lost"
+    );
+    for id in ["a1", "c1", "c2"] {
+        assert!(state.provider(id).is_some(), "{id} was lost");
+    }
+    assert!(state.provider("b1").is_none() && state.provider("b2").is_none());
+    let _ = child.kill();
+    let _ = child.wait();
+}

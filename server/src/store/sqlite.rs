@@ -491,14 +491,147 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        let mut log_bytes = self.log_bytes.lock().await;
+        let mut conn = self.pool.acquire().await?;
+        let result = self.commit_on(&mut conn, commit, &mut log_bytes).await;
+        if let Err(err) = &result
+            && !matches!(err, StoreError::VersionConflict { .. })
+        {
+            // A write that failed part way (an I/O error, a full disk) can
+            // leave its connection out of step with the transaction the
+            // driver thinks it has: its rollback failed, so the next
+            // write's BEGIN became a savepoint inside a transaction that
+            // never commits (acknowledged, then gone at the restart, its
+            // version handed out again), and that open transaction locked
+            // out every write after it. The connection is closed (SQLite
+            // rolls back whatever it holds) and never used again; the pool
+            // opens another.
+            tracing::warn!(error = %err, "a write failed; its database connection is closed");
+            let _ = sqlx::Connection::close(conn.detach()).await;
+        }
+        result
+    }
+
+    async fn since(
+        &self,
+        epoch: &str,
+        after: u64,
+        tip: Option<&str>,
+        limit: usize,
+    ) -> Result<Since, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // No head row: the store was wiped (a new one starts at the reload).
+        let Some(row) = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Since::Gone);
+        };
+        let (stored_epoch, version): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let version = version_of(version);
+        if stored_epoch != epoch || version < after {
+            return Ok(Since::Gone);
+        }
+        // From the event at `after` when there is one to compare.
+        let from = if tip.is_some() && after > 0 {
+            after
+        } else {
+            after + 1
+        };
+        let mut rows = Vec::new();
+        if version >= from {
+            for row in sqlx::query(
+                "SELECT version, body FROM events WHERE version >= ? ORDER BY version LIMIT ?",
+            )
+            .bind(from as i64)
+            .bind((limit + (from == after) as usize) as i64)
+            .fetch_all(&mut *tx)
+            .await?
+            {
+                rows.push((row.try_get(0)?, row.try_get(1)?));
+            }
+        }
+        tx.commit().await?;
+        since_of(rows, after, version, tip)
+    }
+
+    async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn rotate_epoch(&self) -> Result<String, StoreError> {
+        let epoch = uuid::Uuid::new_v4().simple().to_string();
+        // The log is emptied: counted again by the next commit.
+        let mut log_bytes = self.log_bytes.lock().await;
+        *log_bytes = None;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch")
+            .bind(&epoch)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(epoch)
+    }
+
+    async fn record_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        insert_audit(&mut *self.pool.acquire().await?, record).await
+    }
+
+    async fn audit(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
+        sqlx::query("SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?")
+            .bind(before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(audit_of)
+            .collect()
+    }
+
+    async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit WHERE at_ms < ?")
+            .bind(older_than_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+        // Dropping the file lets go of the lock.
+        self.lock.lock().expect("lock mutex").take();
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// [`Store::commit`] on `conn`, in one transaction.
+    async fn commit_on(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+        commit: &Commit<'_>,
+        log_bytes: &mut Option<u64>,
+    ) -> Result<(), StoreError> {
         let new_version = commit
             .events
             .last()
             .map_or(commit.base_version, |(v, _)| *v);
-        let mut log_bytes = self.log_bytes.lock().await;
         // Unknown until this commit is known to have landed.
         let known = log_bytes.take();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
         let moved = sqlx::query(
             "UPDATE sync_meta SET version = ? WHERE id = 1 AND version = ? AND epoch = ?",
         )
@@ -651,110 +784,6 @@ impl Store for SqliteStore {
         };
         tx.commit().await?;
         *log_bytes = Some(total);
-        Ok(())
-    }
-
-    async fn since(
-        &self,
-        epoch: &str,
-        after: u64,
-        tip: Option<&str>,
-        limit: usize,
-    ) -> Result<Since, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // No head row: the store was wiped (a new one starts at the reload).
-        let Some(row) = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1")
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(Since::Gone);
-        };
-        let (stored_epoch, version): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
-        let version = version_of(version);
-        if stored_epoch != epoch || version < after {
-            return Ok(Since::Gone);
-        }
-        // From the event at `after` when there is one to compare.
-        let from = if tip.is_some() && after > 0 {
-            after
-        } else {
-            after + 1
-        };
-        let mut rows = Vec::new();
-        if version >= from {
-            for row in sqlx::query(
-                "SELECT version, body FROM events WHERE version >= ? ORDER BY version LIMIT ?",
-            )
-            .bind(from as i64)
-            .bind((limit + (from == after) as usize) as i64)
-            .fetch_all(&mut *tx)
-            .await?
-            {
-                rows.push((row.try_get(0)?, row.try_get(1)?));
-            }
-        }
-        tx.commit().await?;
-        since_of(rows, after, version, tip)
-    }
-
-    async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn rotate_epoch(&self) -> Result<String, StoreError> {
-        let epoch = uuid::Uuid::new_v4().simple().to_string();
-        // The log is emptied: counted again by the next commit.
-        let mut log_bytes = self.log_bytes.lock().await;
-        *log_bytes = None;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch")
-            .bind(&epoch)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(epoch)
-    }
-
-    async fn record_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
-        insert_audit(&mut *self.pool.acquire().await?, record).await
-    }
-
-    async fn audit(
-        &self,
-        before: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
-        sqlx::query("SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?")
-            .bind(before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(audit_of)
-            .collect()
-    }
-
-    async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM audit WHERE at_ms < ?")
-            .bind(older_than_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-        // Dropping the file lets go of the lock.
-        self.lock.lock().expect("lock mutex").take();
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 }
