@@ -181,7 +181,10 @@ async fn writes_after_failed_disk_writes_are_kept() {
                 .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
             let code = answer.status().as_u16();
             if code >= 300 {
-                eprintln!("{message}: {code} {}", answer.text().await.unwrap_or_default());
+                eprintln!(
+                    "{message}: {code} {}",
+                    answer.text().await.unwrap_or_default()
+                );
             }
             (code, version)
         }

@@ -406,7 +406,18 @@ impl SqliteStore {
     /// store); `with_catalog: false` for a store from before the record of
     /// the applied catalog.
     async fn read(&self, with_catalog: bool) -> Result<Loaded, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.pool.acquire().await?;
+        let result = self.read_on(&mut conn, with_catalog).await;
+        close_on_error(conn, &result).await;
+        result
+    }
+
+    async fn read_on(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        with_catalog: bool,
+    ) -> Result<Loaded, StoreError> {
+        let mut tx = sqlx::Connection::begin(conn).await?;
         let meta = sqlx::query(
             "SELECT epoch, version, active_provider_id, default_provider_id FROM sync_meta WHERE id = 1",
         )
@@ -494,21 +505,7 @@ impl Store for SqliteStore {
         let mut log_bytes = self.log_bytes.lock().await;
         let mut conn = self.pool.acquire().await?;
         let result = self.commit_on(&mut conn, commit, &mut log_bytes).await;
-        if let Err(err) = &result
-            && !matches!(err, StoreError::VersionConflict { .. })
-        {
-            // A write that failed part way (an I/O error, a full disk) can
-            // leave its connection out of step with the transaction the
-            // driver thinks it has: its rollback failed, so the next
-            // write's BEGIN became a savepoint inside a transaction that
-            // never commits (acknowledged, then gone at the restart, its
-            // version handed out again), and that open transaction locked
-            // out every write after it. The connection is closed (SQLite
-            // rolls back whatever it holds) and never used again; the pool
-            // opens another.
-            tracing::warn!(error = %err, "a write failed; its database connection is closed");
-            let _ = sqlx::Connection::close(conn.detach()).await;
-        }
+        close_on_error(conn, &result).await;
         result
     }
 
@@ -519,40 +516,10 @@ impl Store for SqliteStore {
         tip: Option<&str>,
         limit: usize,
     ) -> Result<Since, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // No head row: the store was wiped (a new one starts at the reload).
-        let Some(row) = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1")
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(Since::Gone);
-        };
-        let (stored_epoch, version): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
-        let version = version_of(version);
-        if stored_epoch != epoch || version < after {
-            return Ok(Since::Gone);
-        }
-        // From the event at `after` when there is one to compare.
-        let from = if tip.is_some() && after > 0 {
-            after
-        } else {
-            after + 1
-        };
-        let mut rows = Vec::new();
-        if version >= from {
-            for row in sqlx::query(
-                "SELECT version, body FROM events WHERE version >= ? ORDER BY version LIMIT ?",
-            )
-            .bind(from as i64)
-            .bind((limit + (from == after) as usize) as i64)
-            .fetch_all(&mut *tx)
-            .await?
-            {
-                rows.push((row.try_get(0)?, row.try_get(1)?));
-            }
-        }
-        tx.commit().await?;
-        since_of(rows, after, version, tip)
+        let mut conn = self.pool.acquire().await?;
+        let result = self.since_on(&mut conn, epoch, after, tip, limit).await;
+        close_on_error(conn, &result).await;
+        result
     }
 
     async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
@@ -568,14 +535,20 @@ impl Store for SqliteStore {
         // The log is emptied: counted again by the next commit.
         let mut log_bytes = self.log_bytes.lock().await;
         *log_bytes = None;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch")
-            .bind(&epoch)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(epoch)
+        let mut conn = self.pool.acquire().await?;
+        let result = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch")
+                .bind(&epoch)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(epoch)
+        }
+        .await;
+        close_on_error(conn, &result).await;
+        result
     }
 
     async fn record_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
@@ -617,7 +590,71 @@ impl Store for SqliteStore {
     }
 }
 
+/// Closes `conn` if its work failed (other than losing to another writer):
+/// a transaction whose rollback failed (an I/O error) leaves the
+/// connection out of step with the driver, whose next BEGIN on it is then a
+/// savepoint in a transaction that never commits (a write acknowledged and
+/// lost at the restart, its version handed out again), and whose open
+/// transaction locks out every write after it. SQLite rolls back what a
+/// closed connection held; the pool opens another.
+async fn close_on_error<T>(
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    result: &Result<T, StoreError>,
+) {
+    if let Err(err) = result
+        && !matches!(err, StoreError::VersionConflict { .. })
+    {
+        tracing::warn!(error = %err, "a store transaction failed; its database connection is closed");
+        let _ = sqlx::Connection::close(conn.detach()).await;
+    }
+}
+
 impl SqliteStore {
+    /// [`Store::since`] on `conn`, in one transaction.
+    async fn since_on(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        epoch: &str,
+        after: u64,
+        tip: Option<&str>,
+        limit: usize,
+    ) -> Result<Since, StoreError> {
+        let mut tx = sqlx::Connection::begin(conn).await?;
+        // No head row: the store was wiped (a new one starts at the reload).
+        let Some(row) = sqlx::query("SELECT epoch, version FROM sync_meta WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Since::Gone);
+        };
+        let (stored_epoch, version): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let version = version_of(version);
+        if stored_epoch != epoch || version < after {
+            return Ok(Since::Gone);
+        }
+        // From the event at `after` when there is one to compare.
+        let from = if tip.is_some() && after > 0 {
+            after
+        } else {
+            after + 1
+        };
+        let mut rows = Vec::new();
+        if version >= from {
+            for row in sqlx::query(
+                "SELECT version, body FROM events WHERE version >= ? ORDER BY version LIMIT ?",
+            )
+            .bind(from as i64)
+            .bind((limit + (from == after) as usize) as i64)
+            .fetch_all(&mut *tx)
+            .await?
+            {
+                rows.push((row.try_get(0)?, row.try_get(1)?));
+            }
+        }
+        tx.commit().await?;
+        since_of(rows, after, version, tip)
+    }
+
     /// [`Store::commit`] on `conn`, in one transaction.
     async fn commit_on(
         &self,
