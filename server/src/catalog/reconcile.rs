@@ -542,19 +542,24 @@ fn settle(
 ) {
     loop {
         let mut target = live.clone();
+        // The live lists are sorted by id: each planned entity (one per id)
+        // is found by a binary search among them (a linear one made a
+        // reconcile quadratic: 8 s for 40k models), a new one appended.
+        let live_providers = target.providers.len();
         for p in providers.iter() {
             if let Some(next) = p.choices.first() {
-                match target.providers.iter_mut().find(|x| x.id == p.id) {
-                    Some(slot) => *slot = next.clone(),
-                    None => target.providers.push(next.clone()),
+                match target.providers[..live_providers].binary_search_by(|x| x.id.cmp(&p.id)) {
+                    Ok(at) => target.providers[at] = next.clone(),
+                    Err(_) => target.providers.push(next.clone()),
                 }
             }
         }
+        let live_models = target.all_models.len();
         for m in models.iter() {
             if let Some(next) = m.choices.first() {
-                match target.all_models.iter_mut().find(|x| x.id == m.id) {
-                    Some(slot) => *slot = next.clone(),
-                    None => target.all_models.push(next.clone()),
+                match target.all_models[..live_models].binary_search_by(|x| x.id.cmp(&m.id)) {
+                    Ok(at) => target.all_models[at] = next.clone(),
+                    Err(_) => target.all_models.push(next.clone()),
                 }
             }
         }
