@@ -9,6 +9,17 @@ set -euo pipefail
 
 cache="${PROVIDER_SYNC_CACHE:-$HOME/.cache/provider-sync}/litellm"
 mkdir -p "$cache"
+# LiteLLM's license notice beside its files (MIT: the notice goes where the
+# data goes), from the one the repository keeps for its excerpt.
+if [ ! -s "$cache/LICENSE" ]; then
+  {
+    echo "The *.json files in this folder are LiteLLM's model_prices_and_context_window.json"
+    echo "(from the \`litellm\` wheels on PyPI, unchanged), under LiteLLM's MIT license:"
+    echo
+    sed -n '/^MIT License/,$p' "$(dirname "$0")/../server/tests/fixtures/litellm/LICENSE"
+  } > "$cache/LICENSE.tmp"
+  mv "$cache/LICENSE.tmp" "$cache/LICENSE"
+fi
 [ $# -gt 0 ] || set -- 1.105.0 1.110.2
 
 for version in "$@"; do
