@@ -83,6 +83,21 @@ describe("ModelDeprecationWarning of a retired model", () => {
   });
 });
 
+describe("ModelDeprecationWarning with a date it cannot read", () => {
+  it("shows the date as given, without a countdown, and warns; an empty one is no date", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const now = new Date("2026-11-25T12:00:00Z");
+    const { rerender } = render(<ModelDeprecationWarning modelId="old" sunsetDate="next spring" now={now} />);
+    expect(screen.getByRole("note").textContent).toContain("It stops working on next spring.");
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining("sunsetDate must be a YYYY-MM-DD date"));
+    rerender(<ModelDeprecationWarning modelId="old" sunsetDate="2027-06-01" now={new Date(NaN)} />);
+    expect(screen.getByRole("note").textContent).toContain("It stops working on 2027-06-01.");
+    rerender(<ModelDeprecationWarning modelId="old" sunsetDate="" now={now} />);
+    expect(screen.getByRole("note").textContent).toContain("No shutdown date has been announced.");
+    warn.mockRestore();
+  });
+});
+
 describe("ProviderUnavailableWarning", () => {
   it("renders nothing while the provider is available", () => {
     const { container } = render(<ProviderUnavailableWarning providerId="p" status="available" />);

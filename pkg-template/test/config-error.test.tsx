@@ -58,6 +58,25 @@ describe("a config the service refuses", () => {
     expect(result.current.provider.error?.message).toMatch(refused);
   });
 
+  it("is no error once a service is given instead", async () => {
+    const client = new QueryClient();
+    const config = { apiBaseUrl: "http://127.0.0.1:9/api/provider-sync", pollingInterval: "soon" as never, enableCache: false };
+    const { FakeService } = await import("./fake-service");
+    const service = new FakeService({ providers: [], models: [] });
+    let given: InstanceType<typeof FakeService> | undefined;
+    const wrapper = ({ children }: { children: ReactNode }) => (
+      <QueryClientProvider client={client}>
+        <ProviderSyncProvider config={config} service={given}>{children}</ProviderSyncProvider>
+      </QueryClientProvider>
+    );
+    const { result, rerender } = renderHook(() => ({ sync: useProviderSync(), status: useSyncStatus() }), { wrapper });
+    await waitFor(() => expect(result.current.sync.status).toBe("error"));
+    given = service;
+    rerender();
+    await waitFor(() => expect(result.current.status.hasError).toBe(false));
+    expect(result.current.sync.error).toBe(null);
+  });
+
   it("a hook outside the provider names itself", () => {
     const client = new QueryClient();
     const wrapper = ({ children }: { children: ReactNode }) => (

@@ -1536,8 +1536,12 @@ impl Core {
                     // from a backup without a new epoch) is asked, and its
                     // answer (`future_version`: its state) taken. The copy
                     // was kept as synced.
+                    // No reason of its own: a full state that comes back
+                    // is announced with the server's (`future_version`),
+                    // and an answer of "nothing new" (the copy got ahead
+                    // of the socket over HTTP) announces nothing.
                     if !self.in_flight {
-                        self.resync_because("heartbeat_behind", false, out);
+                        self.request_sync(false, Ask::Machine, now, out);
                     }
                 } else if beat.version == state.metadata.version {
                     if beat.checksum != state.metadata.checksum {

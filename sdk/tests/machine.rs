@@ -2740,8 +2740,22 @@ fn a_heartbeat_behind_the_copy_asks_the_server() {
     assert_eq!(core.state().unwrap(), &h.states[1]);
     assert!(
         notices(&out).contains(&&Notice::Connection(ConnectionEvent::Resynced {
-            reason: "heartbeat_behind".into()
+            reason: "future_version".into()
         })),
+        "{out:?}"
+    );
+    // A copy ahead of the socket's heartbeat on a healthy server (it got
+    // there over HTTP): the answer says nothing new, and no resync is
+    // announced.
+    let mut core = connected(&h, 3);
+    core.handle(Input::SocketEvent(heartbeat(&h, 2)), 5.0, 0.5);
+    let mut none = incremental(&h, 3, 3);
+    none.sync_type = SyncType::None;
+    let out = core.handle(Input::Synced(none), 6.0, 0.5);
+    assert!(
+        !notices(&out)
+            .iter()
+            .any(|n| matches!(n, Notice::Connection(ConnectionEvent::Resynced { .. }))),
         "{out:?}"
     );
 }
@@ -2773,9 +2787,7 @@ fn a_new_epoch_is_announced_once() {
     assert_eq!(resynced(&out), ["epoch_changed"]);
     // A later full state of the same history: nothing left to announce.
     core.handle(Input::ForceSync, 7.0, 0.5);
-    let mut again = full(&new, 3, None);
-    again.state.as_mut().unwrap().metadata.version = 3;
-    let out = core.handle(Input::Synced(again), 8.0, 0.5);
+    let out = core.handle(Input::Synced(full(&new, 3, None)), 8.0, 0.5);
     assert_eq!(resynced(&out), Vec::<String>::new(), "{out:?}");
 }
 

@@ -679,6 +679,10 @@ impl Service {
         audit: Option<AuditRecord>,
     ) -> Result<Written<T>> {
         let mut guard = self.writer.clone().lock_owned().await;
+        // The next try follows a refusal on this instance's copy: it reads
+        // the store without the write turn (a refusal needs no turn, and
+        // holding it would hold up every instance's writes).
+        let mut after_refusal = false;
         for attempt in 0..ATTEMPTS {
             // After a refused try, this instance takes the cluster's write
             // turn (other instances' commits wait for it), then reads what
@@ -692,7 +696,7 @@ impl Service {
             let fresh = attempt > 0 || (fresh_record && self.store.shared());
             if fresh {
                 let refreshed = async {
-                    if attempt > 0 {
+                    if attempt > 0 && !std::mem::take(&mut after_refusal) {
                         turn = self.store.write_turn().await?;
                     }
                     self.follow_locked(&mut turn).await?;
@@ -721,11 +725,15 @@ impl Service {
                 // Refused on this instance's copy, which may trail what
                 // another instance has acknowledged (a model it just
                 // created, the revision it just answered): the next try
-                // takes the write turn, reads the store and is built
-                // again, and its answer stands. It was refused at once (404
-                // for a model that exists, 412 for a revision the client
-                // was just given).
-                Err(_) if !fresh && self.store.shared() => continue,
+                // reads the store and is built again, and its answer
+                // stands (a refusal then is one against every write
+                // acknowledged before this one came). It was refused at
+                // once (404 for a model that exists, 412 for a revision the
+                // client was just given).
+                Err(_) if !fresh && self.store.shared() => {
+                    after_refusal = true;
+                    continue;
+                }
                 Err(err) => return Err(err),
             };
             if draft.is_empty() && draft.record.is_none() {

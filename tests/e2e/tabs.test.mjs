@@ -146,9 +146,6 @@ test("five pages share one WebSocket, hand it over, and miss no event", async ()
   await context.close();
 });
 
-// A follower's forceSync() while its leader goes away resolves (the sync is
-// done by the next leader, here the follower itself): it was refused with
-// "the page gave up the connection" though the server was fine.
 test("a follower's forceSync outlives a leader that crashed, when another follower leads next", async () => {
   // Three tabs: the leader crashes (no pagehide, no word to the others)
   // while it syncs for the third; the second takes the lead. The third's
@@ -182,6 +179,9 @@ test("a follower's forceSync outlives a leader that crashed, when another follow
   await context.close();
 });
 
+// A follower's forceSync() while its leader goes away resolves (the sync is
+// done by the next leader, here the follower itself): it was refused with
+// "the page gave up the connection" though the server was fine.
 test("a follower's forceSync outlives its leader", async () => {
   const context = await browser.newContext();
   const url = `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}`;

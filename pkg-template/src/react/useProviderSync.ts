@@ -40,7 +40,9 @@ export interface ProviderSyncValue {
  * re-render only when their part changes.
  */
 export function useProviderSync(): ProviderSyncValue {
-  const { service, loadError } = useProviderSyncContext("useProviderSync");
+  const { service, loadError: failed } = useProviderSyncContext("useProviderSync");
+  // A service given after a config that failed is the one that counts.
+  const loadError = service ? null : failed;
   const state = useSyncSnapshot(service);
   const forceSync = useCallback(
     () => (service ? service.forceSync() : Promise.reject(new Error("provider-sync is still loading"))),

@@ -44,7 +44,8 @@ export function useSyncStatus(): SyncStatusValue {
     }),
     sameStatus,
   );
-  const failed = loadError !== null;
+  // A service given after a config that failed is the one that counts.
+  const failed = loadError !== null && service === null;
   return useMemo(
     () =>
       failed

@@ -184,11 +184,9 @@ pub fn spawn(
             let mut why = why;
             let mut before = digest(&sources);
             loop {
-                let wait = if why == "SIGHUP" || why == "retry" {
-                    SETTLE
-                } else {
-                    STILL
-                };
+                // A retry waits for stillness too: the file may be
+                // changing while the store was out.
+                let wait = if why == "SIGHUP" { SETTLE } else { STILL };
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     _ = shutdown.wait() => return,
@@ -201,7 +199,7 @@ pub fn spawn(
                 // By content: events come for any file in the folders (the
                 // store's own beside it, at every write).
                 let after = digest(&sources);
-                if why == "SIGHUP" || why == "retry" || after == before {
+                if why == "SIGHUP" || after == before {
                     break;
                 }
                 before = after;

@@ -590,8 +590,9 @@ impl Store for SqliteStore {
     }
 }
 
-/// Closes `conn` if its work failed (other than losing to another writer):
-/// a transaction whose rollback failed (an I/O error) leaves the
+/// Closes `conn` if its work failed (losing to another writer too: that
+/// refusal may come after rows were written in the transaction): a
+/// transaction whose rollback failed (an I/O error) leaves the
 /// connection out of step with the driver, whose next BEGIN on it is then a
 /// savepoint in a transaction that never commits (a write acknowledged and
 /// lost at the restart, its version handed out again), and whose open
@@ -601,9 +602,7 @@ async fn close_on_error<T>(
     conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
     result: &Result<T, StoreError>,
 ) {
-    if let Err(err) = result
-        && !matches!(err, StoreError::VersionConflict { .. })
-    {
+    if let Err(err) = result {
         tracing::warn!(error = %err, "a store transaction failed; its database connection is closed");
         let _ = sqlx::Connection::close(conn.detach()).await;
     }

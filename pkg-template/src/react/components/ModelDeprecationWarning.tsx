@@ -1,7 +1,7 @@
 "use client";
 
 import { useSyncExternalStore } from "react";
-import { isLoaded, onLoaded, sunsetOutlook, type DeprecationStatus } from "../../index.js";
+import { isLoaded, onLoaded, sunsetOutlook, type DeprecationStatus, type SunsetOutlook } from "../../index.js";
 
 export interface ModelDeprecationWarningProps {
   modelId: string;
@@ -43,15 +43,24 @@ export function ModelDeprecationWarning({
   const ready = useSyncExternalStore(onLoaded, isLoaded, isLoaded);
   if (!ready) return null;
   const name = modelName ?? modelId;
-  const { urgency, daysUntilSunset: days } = sunsetOutlook(
-    sunsetDate ?? null,
-    deprecationStatus ?? "deprecated",
-    now?.getTime(),
-  );
+  // A date `sunsetOutlook` cannot read (not YYYY-MM-DD, or an invalid
+  // `now`) is shown as given, without a countdown, and said on the console:
+  // a warning that takes the page down with it helps no one.
+  let outlook: SunsetOutlook;
+  let unread = false;
+  try {
+    outlook = sunsetOutlook(sunsetDate || null, deprecationStatus ?? "deprecated", now?.getTime());
+  } catch (error) {
+    unread = true;
+    outlook = { urgency: "low", daysUntilSunset: null };
+    console.warn(`ModelDeprecationWarning (${modelId}): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const { urgency, daysUntilSunset: days } = outlook;
   const level = urgency === "sunset" ? "sunset" : urgency === "high" || urgency === "critical" ? "urgent" : "notice";
   const replacement = replacementModelName ?? replacementModelId;
-  const when =
-    level === "sunset" && (days === null || days >= 0)
+  const when = unread
+    ? `It stops working on ${sunsetDate}.`
+    : level === "sunset" && (days === null || days >= 0)
       ? "It no longer works."
       : days === null
       ? "No shutdown date has been announced."
