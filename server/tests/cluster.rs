@@ -1201,88 +1201,58 @@ async fn a_write_is_checked_against_what_another_instance_acknowledged() {
     let a = TestServer::start(instance_config(&url)).await;
     let b = TestServer::start(instance_config(&url)).await;
     a.add_provider("p").await;
-    let answer = |response: reqwest::Response| async move {
+    // A write through `server`, with `If-Match: "<revision>"` when given: its
+    // status and body.
+    async fn write(
+        server: &TestServer,
+        method: Method,
+        path: &str,
+        revision: Option<&Value>,
+        body: Value,
+    ) -> (u16, Value) {
+        let mut request = server.admin(method, path).json(&body);
+        if let Some(revision) = revision {
+            request = request.header(reqwest::header::IF_MATCH, format!("\"{revision}\""));
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        (
-            status,
-            response.json::<Value>().await.unwrap_or(Value::Null),
-        )
-    };
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
     for i in 0..25 {
         let id = format!("m{i}");
         let path = format!("/models/{id}");
         let model = json!({"id": id, "name": "M", "provider_id": "p", "context_window": 10});
-        let (status, body) = answer(
-            a.admin(Method::POST, "/models")
-                .json(&model)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = write(&a, Method::POST, "/models", None, model.clone()).await;
         assert_eq!(status, 201, "{body}");
-        let (status, body) = answer(
-            b.admin(Method::PATCH, &path)
-                .json(&json!({"name": "N"}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = write(&b, Method::PATCH, &path, None, json!({"name": "N"})).await;
         assert_eq!(status, 200, "{i}: a model just created elsewhere: {body}");
-        let (status, body) = answer(
-            a.admin(Method::PATCH, &path)
-                .header(
-                    reqwest::header::IF_MATCH,
-                    format!("\"{}\"", body["revision"]),
-                )
-                .json(&json!({"name": "O"}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(
-            status, 200,
-            "{i}: the revision just answered elsewhere: {body}"
-        );
-        let (status, body) = answer(
-            b.admin(Method::PATCH, &path)
-                .header(
-                    reqwest::header::IF_MATCH,
-                    format!("\"{}\"", body["revision"]),
-                )
-                .json(&json!({"name": "P"}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(
-            status, 200,
-            "{i}: the revision just answered elsewhere: {body}"
-        );
+        // The revision one instance answered, in If-Match to the other, both
+        // ways.
+        let mut body = body;
+        for (server, name) in [(&a, "O"), (&b, "P")] {
+            let revision = body["revision"].clone();
+            let (status, answer) = write(
+                server,
+                Method::PATCH,
+                &path,
+                Some(&revision),
+                json!({"name": name}),
+            )
+            .await;
+            assert_eq!(
+                status, 200,
+                "{i}: the revision just answered elsewhere: {answer}"
+            );
+            body = answer;
+        }
         let deleted = a.admin(Method::DELETE, &path).send().await.unwrap();
         assert_eq!(deleted.status(), 204);
-        let (status, body) = answer(
-            b.admin(Method::POST, "/models")
-                .json(&model)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = write(&b, Method::POST, "/models", None, model).await;
         assert_eq!(status, 201, "{i}: an id just deleted elsewhere: {body}");
     }
     // A refusal that stands still is one: no model, no write.
     let before = b.version().await;
-    let (status, _) = answer(
-        b.admin(Method::DELETE, "/models/no-such-model")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = write(&b, Method::DELETE, "/models/no-such-model", None, json!({})).await;
     assert_eq!(status, 404);
     assert_eq!(b.version().await, before);
     a.stop().await;
