@@ -163,6 +163,10 @@ impl IntoResponse for Error {
             // A read on an instance cut off from a shared store: nothing to
             // acknowledge, and no error to log per request.
             Self::Store(err @ crate::store::StoreError::Unreachable) => err.to_string(),
+            Self::Store(err @ crate::store::StoreError::Gone(_)) => {
+                tracing::error!(error = %err, "the store's file is gone");
+                err.to_string()
+            }
             Self::Store(err) if err.is_unreachable() => {
                 tracing::error!(error = %err, "the store does not answer");
                 "the store does not answer: the change was not acknowledged (read it back before trying again)".to_owned()

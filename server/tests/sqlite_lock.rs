@@ -381,3 +381,36 @@ async fn a_model_stored_active_with_a_date_still_takes_other_edits() {
     }
     server.stop().await;
 }
+
+/// A store file removed (or replaced) under the running server takes no
+/// more writes: they went into the unlinked file, acknowledged and lost at
+/// the restart, while `/readyz` said ready. Now 503 naming the file, and
+/// not ready.
+#[tokio::test]
+async fn a_store_file_removed_under_the_server_takes_no_writes() {
+    let (dir, db) = temp_db();
+    let server = TestServer::start(config(&db)).await;
+    server.add_provider("kept").await;
+    let before = server.version().await;
+    assert_eq!(server.get("/readyz").await.status(), 200);
+    for name in ["sync.db", "sync.db-wal", "sync.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(name));
+    }
+    let answer = server
+        .admin(reqwest::Method::POST, "/providers")
+        .json(&serde_json::json!({"id": "lost", "name": "Lost"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("was removed or replaced"), "{message}");
+    assert_eq!(server.version().await, before);
+    assert_eq!(server.get("/readyz").await.status(), 503);
+    // Another file put in its place is not this store either.
+    std::fs::write(&db, b"").unwrap();
+    assert_eq!(server.get("/readyz").await.status(), 503);
+    server.stop().await;
+}

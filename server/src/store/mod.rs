@@ -137,6 +137,11 @@ pub enum StoreError {
         "this instance cannot reach the store, so it cannot tell whether its copy is current; try again (another instance may answer)"
     )]
     Unreachable,
+    #[error(
+        "the store file {0} was removed or replaced while the server ran: the change was not made \
+         (it would go into a file no one can open again); restart the server on the store"
+    )]
+    Gone(String),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -146,7 +151,7 @@ impl StoreError {
     /// opposed to refusing it): worth a retry later.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            StoreError::TimedOut(_) | StoreError::Unreachable => true,
+            StoreError::TimedOut(_) | StoreError::Unreachable | StoreError::Gone(_) => true,
             StoreError::Database(
                 sqlx::Error::Io(_)
                 | sqlx::Error::PoolTimedOut

@@ -25,6 +25,17 @@ pub struct SqliteStore {
     /// body that finds them read the whole log each time (1.1–1.3 ms of
     /// CPU on a log of 1,000 events; BENCHMARKS.md).
     log_bytes: std::sync::Arc<tokio::sync::Mutex<Option<u64>>>,
+    /// The file the store was opened on, and which file it was (device and
+    /// inode): one removed or replaced under the running server is no
+    /// longer written (its writes would go into an unlinked file, lost at
+    /// the restart). `None` in memory.
+    opened: Option<(std::path::PathBuf, (u64, u64))>,
+}
+
+/// Which file `path` names now (device and inode, through links).
+fn identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| (m.dev(), m.ino()))
 }
 
 /// The file a path names, symbolic links resolved (a link to a file not
@@ -263,10 +274,16 @@ impl SqliteStore {
         }
         sqlx::migrate!("./migrations").run(&pool).await?;
         super::backup::start_new_epoch_if_restored(&pool).await?;
+        let opened = if in_memory {
+            None
+        } else {
+            Some((file.clone(), identity(&file).map_err(sqlx::Error::Io)?))
+        };
         Ok(Self {
             pool,
             lock: std::sync::Arc::new(std::sync::Mutex::new(held)),
             log_bytes: Default::default(),
+            opened,
         })
     }
 }
@@ -335,6 +352,7 @@ impl SqliteStore {
             pool,
             lock: Default::default(),
             log_bytes: Default::default(),
+            opened: None,
         };
         let mut loaded = store
             .read(tables.iter().any(|t| t == "catalog_applied"))
@@ -502,6 +520,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        self.still_there()?;
         let mut log_bytes = self.log_bytes.lock().await;
         let mut conn = self.pool.acquire().await?;
         let result = self.commit_on(&mut conn, commit, &mut log_bytes).await;
@@ -585,6 +604,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        self.still_there()?;
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
@@ -609,6 +629,17 @@ async fn close_on_error<T>(
 }
 
 impl SqliteStore {
+    /// Whether the file the store was opened on is still the one its name
+    /// gives (not removed, nor replaced by another).
+    fn still_there(&self) -> Result<(), StoreError> {
+        match &self.opened {
+            Some((path, opened)) if identity(path).ok().as_ref() != Some(opened) => {
+                Err(StoreError::Gone(path.display().to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// [`Store::since`] on `conn`, in one transaction.
     async fn since_on(
         &self,
