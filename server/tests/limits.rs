@@ -603,45 +603,25 @@ async fn small_buffer_socket(addr: std::net::SocketAddr) -> TcpStream {
     socket.connect(addr).await.unwrap()
 }
 
-/// The next event a session sends (a minute at most).
-async fn next_event<S>(socket: &mut S) -> provider_sync_protocol::SyncEvent
+/// A new session's `hello`, then its `full_sync` (a minute at most each:
+/// the readers here are slow): the state.
+async fn hello_and_state<S>(
+    socket: &mut tokio_tungstenite::WebSocketStream<S>,
+) -> provider_sync_protocol::SyncState
 where
-    S: futures_util::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
-    use futures_util::StreamExt;
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
-            .await
-            .expect("a frame in time")
-            .expect("the session is open")
-            .expect("a frame");
-        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
-/// A new session's `hello`, then its `full_sync`: the state.
-async fn hello_and_state<S>(socket: &mut S) -> provider_sync_protocol::SyncState
-where
-    S: futures_util::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use provider_sync_protocol::EventPayload;
     assert!(matches!(
-        next_event(socket).await.payload,
+        next_event_within(socket, Duration::from_secs(60))
+            .await
+            .payload,
         EventPayload::Hello(_)
     ));
-    let EventPayload::FullSync(state) = next_event(socket).await.payload else {
+    let EventPayload::FullSync(state) = next_event_within(socket, Duration::from_secs(60))
+        .await
+        .payload
+    else {
         panic!("expected the full state");
     };
     state
@@ -704,7 +684,11 @@ async fn the_websocket_write_deadline_measures_progress() {
     // Still connected: a later change arrives.
     server.add_provider("after").await;
     loop {
-        if let EventPayload::ProviderAdded(p) = next_event(&mut moving).await.payload {
+        if let EventPayload::ProviderAdded(p) =
+            next_event_within(&mut moving, Duration::from_secs(60))
+                .await
+                .payload
+        {
             assert_eq!(p.id, "after");
             break;
         }

@@ -157,10 +157,18 @@ pub async fn next_event<S>(ws: &mut WebSocketStream<S>) -> SyncEvent
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    next_event_within(ws, Duration::from_secs(5)).await
+}
+
+/// The next text frame as an event; fails after `within`.
+pub async fn next_event_within<S>(ws: &mut WebSocketStream<S>, within: Duration) -> SyncEvent
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        let message = tokio::time::timeout(within, ws.next())
             .await
-            .expect("a frame within 5 s")
+            .expect("a frame in time")
             .expect("the socket is open")
             .expect("a valid frame");
         match message {
