@@ -655,11 +655,9 @@ fn a_socket_that_never_opens_is_one_disconnected_event() {
     core.handle(Input::Start { cached: None }, 0.0, 0.5);
     core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
     let disconnected = |out: &[Command]| {
-        notices(out)
+        connection_events(out)
             .iter()
-            .filter(|n| {
-                matches!(n, Notice::Connection(ConnectionEvent::Disconnected { reason }) if reason == "closed with code 1006")
-            })
+            .filter(|e| matches!(e, ConnectionEvent::Disconnected { reason } if reason == "closed with code 1006"))
             .count()
     };
     let close = |core: &mut Core, at: f64| {
@@ -2711,16 +2709,7 @@ fn a_full_state_that_its_checksum_does_not_vouch_for_is_refused() {
         0.5,
     );
     assert_eq!(core.state().unwrap(), &h.states[1]);
-    assert!(
-        fetches(&out).iter().any(|r| matches!(
-            r,
-            Request::Sync {
-                force_full: true,
-                ..
-            }
-        )),
-        "{out:?}"
-    );
+    assert!(full_sync_asked(&out), "{out:?}");
 }
 
 /// A heartbeat behind the copy in the same history (a store restored from a
@@ -2771,10 +2760,10 @@ fn a_new_epoch_is_announced_once() {
     let out = core.handle(Input::SocketEvent(heartbeat(&new, 3)), 5.0, 0.5);
     assert_eq!(fetches(&out).len(), 1, "{out:?}");
     let resynced = |out: &[Command]| -> Vec<String> {
-        notices(out)
-            .iter()
-            .filter_map(|n| match n {
-                Notice::Connection(ConnectionEvent::Resynced { reason }) => Some(reason.clone()),
+        connection_events(out)
+            .into_iter()
+            .filter_map(|e| match e {
+                ConnectionEvent::Resynced { reason } => Some(reason.clone()),
                 _ => None,
             })
             .collect()
@@ -2809,16 +2798,7 @@ fn a_change_naming_what_the_copy_lacks_is_repaired() {
         let mut core = connected(&h, 3);
         let out = core.handle(Input::SocketEvent(event.clone()), 5.0, 0.5);
         assert_eq!(core.state().unwrap(), &h.states[3], "{event:?}");
-        assert!(
-            fetches(&out).iter().any(|r| matches!(
-                r,
-                Request::Sync {
-                    force_full: true,
-                    ..
-                }
-            )),
-            "{out:?}"
-        );
+        assert!(full_sync_asked(&out), "{out:?}");
         // The same change in a POST /sync answer.
         let mut core = connected(&h, 3);
         core.handle(Input::ForceSync, 6.0, 0.5);
@@ -2827,15 +2807,6 @@ fn a_change_naming_what_the_copy_lacks_is_repaired() {
         answer.version = 4;
         let out = core.handle(Input::Synced(answer), 7.0, 0.5);
         assert_eq!(core.state().unwrap(), &h.states[3]);
-        assert!(
-            fetches(&out).iter().any(|r| matches!(
-                r,
-                Request::Sync {
-                    force_full: true,
-                    ..
-                }
-            )),
-            "{out:?}"
-        );
+        assert!(full_sync_asked(&out), "{out:?}");
     }
 }

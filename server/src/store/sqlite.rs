@@ -688,7 +688,7 @@ impl SqliteStore {
     /// [`Store::commit`] on `conn`, in one transaction.
     async fn commit_on(
         &self,
-        conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+        conn: &mut sqlx::SqliteConnection,
         commit: &Commit<'_>,
         log_bytes: &mut Option<u64>,
     ) -> Result<(), StoreError> {
@@ -698,7 +698,7 @@ impl SqliteStore {
             .map_or(commit.base_version, |(v, _)| *v);
         // Unknown until this commit is known to have landed.
         let known = log_bytes.take();
-        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+        let mut tx = sqlx::Connection::begin(conn).await?;
         let moved = sqlx::query(
             "UPDATE sync_meta SET version = ? WHERE id = 1 AND version = ? AND epoch = ?",
         )
