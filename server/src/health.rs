@@ -353,11 +353,55 @@ pub async fn probe_all(
         .map(|p| p.id.as_str())
         .collect();
     board.retain(|id| targets.iter().any(|(target, _)| target == id) || resting.contains(&id));
-    let results = futures_util::future::join_all(targets.into_iter().map(|(id, url)| async move {
-        let outcome = probe(client, &id, &url, settings.allow_private).await;
-        (id, url, outcome)
-    }))
-    .await;
+    // Tasks of their own: a probe's latency is timed while the readings in
+    // hand are written.
+    let mut probes = tokio::task::JoinSet::new();
+    for (id, url) in targets {
+        let (client, allow_private) = (client.clone(), settings.allow_private);
+        probes.spawn(async move {
+            let outcome = probe(&client, &id, &url, allow_private).await;
+            (id, url, outcome)
+        });
+    }
+    // The readings in hand are written once every probe is in, or when the
+    // slowest could still succeed only as `degraded`: an endpoint that
+    // hangs until the timeout does not hold back the others' changes. The
+    // rest are written once they are all in: two writes a round at most.
+    let first_batch = tokio::time::sleep(settings.degraded_after.min(settings.timeout));
+    tokio::pin!(first_batch);
+    let mut results = Vec::new();
+    loop {
+        tokio::select! {
+            next = probes.join_next() => match next {
+                Some(Ok(result)) => results.push(result),
+                Some(Err(err)) => tracing::error!(error = %err, "a health probe's task failed"),
+                None => break,
+            },
+            _ = &mut first_batch, if !results.is_empty() => break,
+        }
+    }
+    record_round(service, board, &snapshot, results, settings).await;
+    let mut rest = Vec::new();
+    while let Some(next) = probes.join_next().await {
+        match next {
+            Ok(result) => rest.push(result),
+            Err(err) => tracing::error!(error = %err, "a health probe's task failed"),
+        }
+    }
+    if !rest.is_empty() {
+        record_round(service, board, &snapshot, rest, settings).await;
+    }
+}
+
+/// Records a round's probe results (all or some of them) and writes the
+/// status changes they imply.
+async fn record_round(
+    service: &Arc<Service>,
+    board: &HealthBoard,
+    snapshot: &crate::service::Snapshot,
+    results: Vec<(String, String, Result<Duration, Failure>)>,
+    settings: &ProbeSettings,
+) {
     let mut changes = Vec::new();
     let mut readings = Vec::new();
     for (id, url, outcome) in results {

@@ -457,3 +457,81 @@ async fn a_reading_is_not_applied_to_a_provider_made_again_under_its_id() {
     );
     Arc::try_unwrap(server).ok().unwrap().stop().await;
 }
+
+/// A listener that accepts and never answers, until `release` is sent (then
+/// it closes what it holds).
+async fn hanging_listener() -> (u16, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (release, mut released) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, _)) => held.push(socket),
+                    Err(_) => return,
+                },
+                _ = &mut released => return,
+            }
+        }
+    });
+    (port, release)
+}
+
+/// Found by a black-box tester (2026-12-02): one endpoint that hangs held
+/// every other provider's change until its own timeout. The readings in
+/// hand are written once the slowest could only be `degraded`; the hanging
+/// one's follows when it ends.
+#[tokio::test]
+async fn an_endpoint_that_hangs_does_not_hold_back_the_others() {
+    use provider_sync_server::health::{HealthBoard, ProbeSettings, probe_all};
+    let (hanging, release) = hanging_listener().await;
+    let (failing, _) = counting_listener(
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.health_allow_private = true;
+    let server = TestServer::start(config).await;
+    watch(
+        &server,
+        "stuck",
+        &format!("http://127.0.0.1:{hanging}/health"),
+    )
+    .await;
+    watch(
+        &server,
+        "down",
+        &format!("http://127.0.0.1:{failing}/health"),
+    )
+    .await;
+    let service = server.server.service().clone();
+    let round = tokio::spawn(async move {
+        let settings = ProbeSettings {
+            interval: Duration::from_secs(3600),
+            timeout: Duration::from_secs(120),
+            degraded_after: Duration::from_millis(500),
+            failures: 1,
+            allow_private: true,
+        };
+        let board = HealthBoard::default();
+        probe_all(&service, &board, &reqwest::Client::new(), &settings).await;
+    });
+    wait_for_status(&server, "down", ProviderStatus::Unavailable).await;
+    assert!(!round.is_finished(), "the hanging probe ended on its own");
+    assert_eq!(
+        server.state().await.provider("stuck").unwrap().status,
+        ProviderStatus::Unknown
+    );
+    // The hanging endpoint closes its connection: that probe fails, and
+    // its reading is written in the same round.
+    release.send(()).unwrap();
+    round.await.unwrap();
+    assert_eq!(
+        server.state().await.provider("stuck").unwrap().status,
+        ProviderStatus::Unavailable
+    );
+    server.stop().await;
+}
