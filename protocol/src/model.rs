@@ -251,7 +251,16 @@ impl<'de> Deserialize<'de> for ModelPricing {
                 self,
                 map: A,
             ) -> Result<ModelPricing, A::Error> {
-                PricingFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                let read =
+                    PricingFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                // `-0.0` (a TOML catalog's, Python's negated zero) is 0: a
+                // price kept with its sign would be served as `-0.0`.
+                // Adding 0 drops the sign and changes no other value.
+                Ok(ModelPricing {
+                    input_per_million: read.input_per_million + 0.0,
+                    output_per_million: read.output_per_million + 0.0,
+                    cached_input_per_million: read.cached_input_per_million.map(|p| p + 0.0),
+                })
             }
         }
         deserializer.deserialize_map(Object)

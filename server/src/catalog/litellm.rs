@@ -348,7 +348,8 @@ fn whole_number(value: &Value) -> Option<u32> {
 /// noise of a multiplication (2.5e-06 becomes 2.5, not 2.4999999999999996).
 fn price_per_million(value: &Value) -> Option<f64> {
     let per_token = value.as_f64().filter(|p| p.is_finite() && *p >= 0.0)?;
-    Some(shift_decimal(per_token, 6))
+    // `-0.0` is free, as 0 (adding 0 drops the sign).
+    Some(shift_decimal(per_token, 6) + 0.0)
 }
 
 /// `value * 10^places`, done on the shortest decimal form of `value`.
@@ -658,6 +659,9 @@ mod tests {
         assert_eq!(price_per_million(&serde_json::json!(2.5e-06)), Some(2.5));
         assert_eq!(price_per_million(&serde_json::json!(0)), Some(0.0));
         assert_eq!(price_per_million(&serde_json::json!(-1e-06)), None);
+        // `-0.0` (as Python writes a zero that was negated) is 0, unsigned.
+        let zero = price_per_million(&serde_json::json!(-0.0)).unwrap();
+        assert!(zero == 0.0 && zero.is_sign_positive(), "{zero}");
         assert_eq!(price_per_million(&serde_json::json!("2.5e-06")), None);
     }
 }

@@ -1202,6 +1202,15 @@ mod tests {
             (128_000, 8192)
         );
         assert_eq!(model.pricing.as_ref().unwrap().input_per_million, 2.0);
+        // A zero with a sign is 0: it was served as `-0.0`.
+        let catalog = Catalog::parse("f.toml", &text.replace("= 2.0", "= -0.0")).unwrap();
+        let price = catalog
+            .model("m")
+            .unwrap()
+            .pricing
+            .unwrap()
+            .input_per_million;
+        assert!(price == 0.0 && price.is_sign_positive(), "{price}");
         let err = Catalog::parse("f.toml", &text.replace("8192.0", "8192.5")).unwrap_err();
         assert_eq!(err.line, Some(11), "{err}");
         assert!(err.to_string().contains("floating point"), "{err}");
