@@ -93,23 +93,22 @@ async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl
         Ok(catalog) => catalog,
         Err(code) => return code,
     };
-    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
-        eprintln!("provider-sync-server: catalog diff reads SQLite stores only");
-        return INVALID;
-    }
-    let loaded = match SqliteStore::peek(database).await {
+    let loaded = if is_postgres(database) {
+        PostgresStore::peek(database).await
+    } else {
+        SqliteStore::peek(database).await
+    };
+    let shown = without_password(database);
+    let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(err) => {
-            eprintln!("provider-sync-server: cannot read the store {database}: {err}");
+            eprintln!("provider-sync-server: cannot read the store {shown}: {err}");
             return INVALID;
         }
     };
     let (state, applied) = match loaded {
         None => {
-            let _ = writeln!(
-                out,
-                "no store at {database} yet: a new store would be seeded"
-            );
+            let _ = writeln!(out, "no store at {shown} yet: a new store would be seeded");
             (SyncState::default(), None)
         }
         Some(loaded) => {
@@ -164,6 +163,22 @@ async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl
         NOTHING_TO_CHANGE
     } else {
         CHANGES
+    }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A store's URL as shown in messages: a PostgreSQL URL's password is not
+/// printed.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if is_postgres(url) && parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -237,7 +252,7 @@ fn fields<T: serde::Serialize>(before: Option<&T>, after: &T, skip: &[&str]) -> 
 /// Runs one store tool; returns its exit code (0 done, 2 refused).
 pub async fn store(command: StoreCommand, out: &mut impl Write) -> u8 {
     let StoreCommand::Copy { from, to } = command;
-    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+    if !is_postgres(&to) {
         eprintln!("provider-sync-server: store copy writes to PostgreSQL (--to postgres://…)");
         return INVALID;
     }
@@ -255,7 +270,10 @@ pub async fn store(command: StoreCommand, out: &mut impl Write) -> u8 {
     let target = match PostgresStore::open(&to).await {
         Ok(target) => target,
         Err(err) => {
-            eprintln!("provider-sync-server: cannot open {to}: {err}");
+            eprintln!(
+                "provider-sync-server: cannot open {}: {err}",
+                without_password(&to)
+            );
             return INVALID;
         }
     };
@@ -300,5 +318,23 @@ pub async fn backup(database: &str, out: &Path, w: &mut impl Write) -> u8 {
             eprintln!("provider-sync-server: backup refused: {err}");
             INVALID
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_urls_password_is_not_shown() {
+        assert_eq!(
+            without_password("postgres://sync:s3cret@db.internal:5432/catalog"),
+            "postgres://sync:***@db.internal:5432/catalog"
+        );
+        assert_eq!(
+            without_password("postgresql://sync@db/catalog"),
+            "postgresql://sync@db/catalog"
+        );
+        assert_eq!(without_password("sqlite://a:b@c.db"), "sqlite://a:b@c.db");
     }
 }

@@ -729,3 +729,70 @@ async fn a_date_from_the_file_brings_its_status_and_keeps_admin_edits() {
     assert_eq!(two.deprecation_status, DeprecationStatus::Deprecated);
     again.stop().await;
 }
+
+/// `catalog diff` reads the store the server runs on, SQLite or PostgreSQL
+/// (it refused PostgreSQL), and changes nothing.
+#[tokio::test]
+async fn catalog_diff_plans_against_the_store_and_changes_nothing() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    let database = config(&db).database;
+    let diff = |catalog: std::path::PathBuf, database: String| async move {
+        tokio::task::spawn_blocking(move || {
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+                .args(["catalog", "diff"])
+                .arg(&catalog)
+                .args(["--database", &database])
+                .output()
+                .unwrap();
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        })
+        .await
+        .unwrap()
+    };
+    write(&catalog, CATALOG);
+    // No store yet (a new database): everything would be added.
+    let (code, out, err) = diff(catalog.clone(), database.clone()).await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("a new store would be seeded"), "{out}");
+    assert!(
+        out.contains("Plan: 5 to add, 1 to change, 0 to remove (6 events)"),
+        "{out}"
+    );
+
+    let server = with_catalog(&db, &catalog).await;
+    patch(
+        &server,
+        "/providers/beta",
+        json!({"display_name": "Beta (EU)"}),
+    )
+    .await;
+    let before = server.state().await;
+    server.stop().await;
+    let (code, out, err) = diff(catalog.clone(), database.clone()).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("Plan: 0 to add, 0 to change, 0 to remove (0 events); 1 admin edits kept."),
+        "{out}"
+    );
+
+    write(
+        &catalog,
+        &CATALOG.replace("context_window = 32000", "context_window = 64000"),
+    );
+    let (code, out, err) = diff(catalog.clone(), database.clone()).await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("~ model_updated alpha-small: context_window: 32000 -> 64000"),
+        "{out}"
+    );
+    // Nothing was written: a server without the file finds the store as it
+    // was left.
+    let again = TestServer::start(config(&db)).await;
+    assert_eq!(content(again.state().await), content(before));
+    again.stop().await;
+}

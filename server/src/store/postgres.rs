@@ -213,13 +213,28 @@ impl PostgresStore {
     /// Everything the store at `url` holds, read in one transaction, without
     /// migrating or listening (for `backup`).
     pub async fn snapshot(url: &str) -> Result<Loaded, StoreError> {
-        let options: PgConnectOptions = url.parse()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(QUICK)
-            .connect_with(options)
-            .await?;
+        let pool = one_connection(url).await?;
         let read = read(&pool).await;
+        pool.close().await;
+        read
+    }
+
+    /// Reads the store at `url` without changing it (no migration, no
+    /// listener, no head row written): `None` when the database has no
+    /// store yet (`catalog diff`).
+    pub async fn peek(url: &str) -> Result<Option<Loaded>, StoreError> {
+        let pool = one_connection(url).await?;
+        let read = async {
+            let table: bool = sqlx::query_scalar("SELECT to_regclass('sync_meta') IS NOT NULL")
+                .fetch_one(&pool)
+                .await?;
+            if table {
+                read(&pool).await.map(Some)
+            } else {
+                Ok::<_, StoreError>(None)
+            }
+        }
+        .await;
         pool.close().await;
         read
     }
@@ -227,6 +242,16 @@ impl PostgresStore {
     async fn read(&self) -> Result<Loaded, StoreError> {
         read(&self.pool).await
     }
+}
+
+/// One connection to `url`, for a tool's read.
+async fn one_connection(url: &str) -> Result<PgPool, StoreError> {
+    let options: PgConnectOptions = url.parse()?;
+    Ok(PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(QUICK)
+        .connect_with(options)
+        .await?)
 }
 
 /// Reads everything in one `REPEATABLE READ` transaction: one version's
