@@ -503,9 +503,9 @@ export async function getJson(hook, creds, base, path, timeoutMs, signal) {
 export function socketOpen(url, on) {
   const ws = new WebSocket(url);
   ws.onopen = () => on(0, "");
-  ws.onmessage = (event) => {
-    if (typeof event.data === "string") on(1, event.data);
-  };
+  // A binary frame is none the SDK can read: it is passed on as empty text
+  // (unreadable, so the server is asked what it may have said).
+  ws.onmessage = (event) => on(1, typeof event.data === "string" ? event.data : "");
   ws.onclose = (event) =>
     on(2, `closed with code ${event.code}${event.reason ? `: ${event.reason}` : ""}`);
   return ws;

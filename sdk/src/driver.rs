@@ -1050,10 +1050,13 @@ impl Driver {
                     );
                     self.dispatch(Input::SocketUnknown { kind, version });
                 }
-                Err(error) => self.log(
-                    LogLevel::Warn,
-                    &crate::json::concat(&["ignored: ", &error.message()]),
-                ),
+                Err(error) => {
+                    self.log(
+                        LogLevel::Warn,
+                        &crate::json::concat(&["unreadable: ", &error.message()]),
+                    );
+                    self.dispatch(Input::SocketUnreadable);
+                }
             },
             websocket::CLOSED => {
                 self.socket.borrow_mut().take();

@@ -229,6 +229,10 @@ pub enum Input {
         kind: String,
         version: u64,
     },
+    /// A frame this release cannot read (not JSON, binary, a known type
+    /// with data of another shape): whatever it said is asked of the
+    /// server.
+    SocketUnreadable,
     SocketClosed {
         reason: String,
     },
@@ -286,10 +290,11 @@ fn vouched(state: &SyncState) -> bool {
 }
 
 /// Whether the next change `event` (at the copy's version + 1) names an
-/// entity the copy does not have, or lacks one it adds: the server never
-/// sends such a change to a copy that is whole, so the copy has drifted (it
-/// was applied, a no-op or an orphan, and shown as synced until the next
-/// heartbeat's checksum).
+/// entity the copy does not have, lacks one it adds, or changes one without
+/// raising its revision: the server never sends such a change to a copy
+/// that is whole, so the copy has drifted (it was applied, a no-op or an
+/// orphan, and shown as synced until the next heartbeat's checksum; an
+/// entity changed under the same revision kept its old object on the page).
 fn drifted(state: &SyncState, event: &SyncEvent) -> bool {
     use EventPayload as P;
     if event.version != state.metadata.version + 1 {
@@ -297,14 +302,19 @@ fn drifted(state: &SyncState, event: &SyncEvent) -> bool {
     }
     let no_provider = |id: &str| state.provider(id).is_none();
     let no_model = |id: &str| state.model(id).is_none();
+    let provider_not_after =
+        |id: &str, revision: u64| state.provider(id).is_none_or(|p| revision <= p.revision);
     match &event.payload {
         P::ProviderAdded(p) => !no_provider(&p.id),
-        P::ProviderUpdated(p) => no_provider(&p.id),
+        P::ProviderUpdated(p) => provider_not_after(&p.id, p.revision),
         P::ProviderRemoved(r) => no_provider(&r.provider_id),
-        P::ProviderStatusChanged(c) => no_provider(&c.provider_id),
+        P::ProviderStatusChanged(c) => provider_not_after(&c.provider_id, c.revision),
         P::ModelAdded(m) => !no_model(&m.id) || no_provider(&m.provider_id),
         P::ModelUpdated(m) | P::ModelDeprecated(m) => {
-            no_model(&m.id) || no_provider(&m.provider_id)
+            state
+                .model(&m.id)
+                .is_none_or(|old| m.revision <= old.revision)
+                || no_provider(&m.provider_id)
         }
         P::ModelRemoved(r) => no_model(&r.model_id),
         _ => false,
@@ -333,6 +343,9 @@ enum Ask {
     /// A person (`forceSync()`): now.
     Now,
 }
+
+/// Unreadable frames ask the server at most this often, in ms.
+pub const UNREADABLE_ASK_MS: f64 = 5_000.0;
 
 /// The longest a server's `Retry-After` is waited for, in ms.
 pub const MAX_HOLD_MS: f64 = 300_000.0;
@@ -371,6 +384,10 @@ pub struct Core {
     in_flight_forced: bool,
     hidden: bool,
     last_heard: f64,
+    /// An unreadable frame last asked the server then: one ask per
+    /// [`UNREADABLE_ASK_MS`]; the gap check and the heartbeat catch what
+    /// falls between.
+    unreadable_asked: Option<f64>,
     /// A cached copy older than `cacheTtl`, shown only if the server cannot
     /// be reached.
     held: Option<SyncState>,
@@ -441,6 +458,7 @@ impl Core {
             in_flight_forced: false,
             hidden: false,
             last_heard: 0.0,
+            unreadable_asked: None,
             held: None,
             hold_until: 0.0,
             reconnect_held: false,
@@ -479,9 +497,11 @@ impl Core {
         if let Some((transport, _)) = self.mirrored {
             return transport;
         }
+        // Polling stays the transport while a socket opened beside it is on
+        // trial.
         match (self.socket, self.polling) {
-            (Socket::Open, _) => Transport::Websocket,
             (_, true) => Transport::Polling,
+            (Socket::Open, false) => Transport::Websocket,
             _ => Transport::Offline,
         }
     }
@@ -490,7 +510,11 @@ impl Core {
         if let Some((_, connected)) = self.mirrored {
             return connected;
         }
-        self.socket == Socket::Open || (self.polling && self.poll_ok)
+        if self.polling {
+            self.poll_ok
+        } else {
+            self.socket == Socket::Open
+        }
     }
 
     pub fn from_cache(&self) -> bool {
@@ -601,6 +625,20 @@ impl Core {
                         true,
                         &mut out,
                     );
+                }
+            }
+            Input::SocketUnreadable => {
+                self.last_heard = now;
+                // The frame may have been a change: the server is asked what
+                // came since the copy's version (it sends the whole state if
+                // that is what it takes). A server or proxy that keeps
+                // sending such frames gets one ask per interval.
+                if self
+                    .unreadable_asked
+                    .is_none_or(|at| now - at >= UNREADABLE_ASK_MS)
+                {
+                    self.unreadable_asked = Some(now);
+                    self.request_sync(false, Ask::Machine, now, &mut out);
                 }
             }
             Input::SocketClosed { reason } => self.socket_closed(reason, now, unit, &mut out),
@@ -989,7 +1027,7 @@ impl Core {
     /// once for each stretch of it, as the socket's opening is, so that a
     /// page that heard `disconnected` hears that the link is back.
     fn polling_up(&mut self, out: &mut Vec<Command>) {
-        if self.polling && self.poll_ok && self.socket != Socket::Open && !self.poll_announced {
+        if self.polling && self.poll_ok && !self.poll_announced {
             self.poll_announced = true;
             Self::notify(
                 out,
@@ -1316,6 +1354,12 @@ impl Core {
             );
         }
         match request {
+            RequestKind::Version if self.socket == Socket::Open => {
+                // Polling failed beside a socket on trial: the socket is the
+                // link that is left, and takes over.
+                self.poll_ok = false;
+                self.go_live(out);
+            }
             RequestKind::Version => {
                 self.poll_ok = false;
                 self.status = SyncStatus::Disconnected;
@@ -1372,24 +1416,17 @@ impl Core {
 
     fn socket_opened(&mut self, now: f64, out: &mut Vec<Command>) {
         self.socket = Socket::Open;
-        self.poll_announced = false;
         self.socket_proven = false;
         self.last_heard = now;
-        self.link_up();
         out.push(Command::ClearTimer(Timer::Connect));
-        if self.polling {
-            self.polling = false;
-            out.push(Command::ClearTimer(Timer::Poll));
+        // Beside polling that works, a socket is on trial until a heartbeat
+        // proves it: polling goes on and nothing is announced, so a socket
+        // that is accepted and dropped at each retry (a proxy that does not
+        // carry WebSockets) does not flip the transport each time.
+        if !(self.polling && self.poll_ok) {
+            self.link_up();
+            self.go_live(out);
         }
-        // `synced` waits for the server's `hello` (and the catch-up it
-        // announces), or a heartbeat that confirms the copy.
-        Self::notify(
-            out,
-            Notice::Connection(ConnectionEvent::Connected {
-                transport: Transport::Websocket,
-            }),
-        );
-        Self::notify(out, Notice::StateChanged);
         out.push(Command::SetTimer {
             timer: Timer::HeartbeatSend,
             after_ms: self.heartbeat_send_ms(),
@@ -1398,6 +1435,24 @@ impl Core {
             timer: Timer::HeartbeatCheck,
             after_ms: self.silence_limit_ms(),
         });
+    }
+
+    /// The open socket becomes the transport: polling stops, and the page
+    /// hears it. `synced` waits for the server's `hello` (and the catch-up
+    /// it announces), or a heartbeat that confirms the copy.
+    fn go_live(&mut self, out: &mut Vec<Command>) {
+        self.poll_announced = false;
+        if self.polling {
+            self.polling = false;
+            out.push(Command::ClearTimer(Timer::Poll));
+        }
+        Self::notify(
+            out,
+            Notice::Connection(ConnectionEvent::Connected {
+                transport: Transport::Websocket,
+            }),
+        );
+        Self::notify(out, Notice::StateChanged);
     }
 
     /// How often to send heartbeats: the configured period, but often enough
@@ -1526,6 +1581,11 @@ impl Core {
                 if !self.socket_proven {
                     self.socket_proven = true;
                     self.attempts = 0;
+                    if self.polling {
+                        // The socket on trial beside polling takes over.
+                        self.link_up();
+                        self.go_live(out);
+                    }
                 }
                 let Some(state) = &self.state else { return };
                 if beat.epoch != state.metadata.epoch || beat.version > state.metadata.version {

@@ -835,7 +835,8 @@ async fn a_wiped_store_means_a_full_resync() {
 /// connects), which the tests below arm to alter what the SDK receives:
 /// `window.__psFrames = {drop: "<event type>" | null, muteHeartbeats}` drops
 /// the next frame of that type, and mutes heartbeats until a change frame
-/// passes after it (or, without `drop`, until disarmed), so the test decides
+/// passes after it (or, without `drop`, until disarmed; with `garble`, the
+/// frame is passed on cut short instead of dropped), so the test decides
 /// which of the client's repair paths runs. `window.__psDropped` counts.
 /// Only the newest socket (the last given a handler) is altered.
 fn install_frame_shim() {
@@ -861,6 +862,10 @@ fn install_frame_shim() {
                 armed.drop = null;
                 armed.passed = false;
                 window.__psDropped += 1;
+                if (armed.garble) {
+                  // Cut short rather than dropped: a frame that cannot be read.
+                  return handler.call(this, new MessageEvent("message", { data: event.data.slice(0, -2) }));
+                }
                 return;
               }
               if (type === "heartbeat" && armed.muteHeartbeats) return;
@@ -925,6 +930,40 @@ async fn a_gap_the_client_sees_itself_is_repaired() {
         !reasons.iter().any(|r| r == "server_request"),
         "{reasons:?}"
     );
+    service.destroy();
+}
+
+/// A change frame that cannot be read (cut short on the way) is not
+/// dropped in silence: the client asks the server what it missed, before
+/// any heartbeat (held back here) or later change would show the gap.
+#[wasm_bindgen_test]
+async fn an_unreadable_frame_is_repaired_at_once() {
+    install_frame_shim();
+    let service = connected().await;
+    let (seen, _) = record_events(&service);
+    let before = frames_dropped();
+    let armed =
+        js_sys::JSON::parse(r#"{"drop":"provider_updated","muteHeartbeats":true,"garble":true}"#)
+            .unwrap();
+    js_sys::Reflect::set(&js_sys::global(), &"__psFrames".into(), &armed).unwrap();
+    change_xai().await;
+    eventually(3000, "the frame to be garbled", || async {
+        frames_dropped() > before
+    })
+    .await;
+    eventually(5000, "convergence without a heartbeat", || async {
+        converged(&service).await
+    })
+    .await;
+    disarm_frames();
+    // Repaired by asking for what came since the copy's version: the
+    // change itself, not the whole state.
+    assert_eq!(resync_reasons(&seen), Vec::<String>::new());
+    let types = event_types(&seen);
+    assert!(types.contains(&"provider_updated".to_owned()), "{types:?}");
+    // Not by the reconnect that a socket silent for too long gets (the
+    // catch-up of its `hello` would have repaired it too).
+    assert!(!types.contains(&"disconnected".to_owned()), "{types:?}");
     service.destroy();
 }
 

@@ -461,10 +461,147 @@ fn reconnects_back_off_then_fall_back_to_polling_and_return() {
     let out = core.handle(Input::VersionSeen(info(2)), 2.0, 0.5);
     assert!(fetches(&out).is_empty());
 
-    // The socket comes back: polling stops.
+    // The socket comes back: polling stops once a heartbeat proves it.
     let out = core.handle(Input::SocketOpened, 3.0, 0.5);
+    assert!(!out.contains(&Command::ClearTimer(Timer::Poll)));
+    assert_eq!(core.transport(), Transport::Polling);
+    let out = core.handle(Input::SocketEvent(heartbeat(&h, 2)), 4.0, 0.5);
     assert!(out.contains(&Command::ClearTimer(Timer::Poll)));
     assert_eq!(core.transport(), Transport::Websocket);
+}
+
+/// Found by a black-box tester (2026-12-02): behind a proxy that accepts
+/// the socket and drops it at once, each background retry flipped the
+/// transport to websocket and back, with `connected` and
+/// `fallback_to_polling` events each time. Beside working polling, a socket
+/// is on trial until a heartbeat comes through it.
+#[test]
+fn a_socket_on_trial_beside_polling_changes_nothing_until_a_heartbeat() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 1);
+    for _ in 0..5 {
+        core.handle(
+            Input::SocketClosed {
+                reason: "dropped".into(),
+            },
+            0.0,
+            0.5,
+        );
+        core.handle(Input::TimerFired(Timer::Reconnect), 0.0, 0.5);
+    }
+    core.handle(
+        Input::SocketClosed {
+            reason: "dropped".into(),
+        },
+        0.0,
+        0.5,
+    );
+    assert_eq!(core.transport(), Transport::Polling);
+    let info = VersionInfo {
+        version: 1,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: String::new(),
+    };
+    core.handle(Input::VersionSeen(info.clone()), 1.0, 0.5);
+    assert!(core.is_connected());
+    // Retries that open and drop at once: nothing the page hears, polling
+    // goes on, and they are backed off from.
+    let mut delays = vec![];
+    for round in 0..4 {
+        let now = 10.0 + round as f64;
+        let mut heard = vec![];
+        let out = core.handle(Input::TimerFired(Timer::Reconnect), now, 0.5);
+        assert!(matches!(out[0], Command::OpenSocket { .. }), "{out:?}");
+        let out = core.handle(Input::SocketOpened, now, 0.5);
+        assert!(!out.contains(&Command::ClearTimer(Timer::Poll)), "{out:?}");
+        heard.extend(connection_events(&out).into_iter().cloned());
+        assert_eq!(core.transport(), Transport::Polling);
+        assert!(core.is_connected());
+        let out = core.handle(
+            Input::SocketClosed {
+                reason: "dropped".into(),
+            },
+            now,
+            0.5,
+        );
+        heard.extend(connection_events(&out).into_iter().cloned());
+        assert!(heard.is_empty(), "{heard:?}");
+        assert_eq!(core.status(), SyncStatus::Synced);
+        delays.push(timer(&out, Timer::Reconnect).unwrap());
+        // Polling still answers in between.
+        let out = core.handle(Input::VersionSeen(info.clone()), now, 0.5);
+        assert_eq!(timer(&out, Timer::Poll), Some(30_000.0));
+    }
+    assert!(delays.windows(2).all(|d| d[1] >= d[0]), "{delays:?}");
+    // A socket that does work: its first heartbeat makes it the transport.
+    core.handle(Input::TimerFired(Timer::Reconnect), 20.0, 0.5);
+    core.handle(Input::SocketOpened, 20.0, 0.5);
+    let out = core.handle(Input::SocketEvent(heartbeat(&h, 1)), 21.0, 0.5);
+    assert!(out.contains(&Command::ClearTimer(Timer::Poll)));
+    assert_eq!(
+        connection_events(&out),
+        vec![&ConnectionEvent::Connected {
+            transport: Transport::Websocket
+        }]
+    );
+    assert_eq!(core.transport(), Transport::Websocket);
+    // Dropped after that: counted from one, and polling is not back until
+    // the attempts run out again.
+    core.handle(
+        Input::SocketClosed {
+            reason: "gone".into(),
+        },
+        22.0,
+        0.5,
+    );
+    assert_eq!(core.transport(), Transport::Offline);
+}
+
+/// Polling fails while a socket is on trial beside it: the socket takes
+/// over rather than the page going `disconnected` with a socket open.
+#[test]
+fn a_poll_that_fails_beside_a_socket_on_trial_hands_over_to_it() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 1);
+    for _ in 0..6 {
+        core.handle(
+            Input::SocketClosed {
+                reason: "dropped".into(),
+            },
+            0.0,
+            0.5,
+        );
+        core.handle(Input::TimerFired(Timer::Reconnect), 0.0, 0.5);
+    }
+    let info = VersionInfo {
+        version: 1,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: String::new(),
+    };
+    core.handle(Input::VersionSeen(info), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    assert_eq!(core.transport(), Transport::Polling);
+    let out = core.handle(
+        Input::RequestFailed {
+            request: RequestKind::Version,
+            error: SdkError::Network {
+                what: "fetch",
+                message: "down".into(),
+            },
+        },
+        3.0,
+        0.5,
+    );
+    assert_eq!(core.transport(), Transport::Websocket);
+    assert!(core.is_connected());
+    assert!(
+        !connection_events(&out)
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Disconnected { .. })),
+        "{out:?}"
+    );
 }
 
 /// Polling says it works as the socket does: `connected` (transport
@@ -2780,8 +2917,8 @@ fn a_new_epoch_is_announced_once() {
     assert_eq!(resynced(&out), Vec::<String>::new(), "{out:?}");
 }
 
-/// A change naming an entity the copy does not have (or adding one it has)
-/// means the copy drifted: repaired with a full state, not applied and
+/// A change naming an entity the copy does not have (or adding one it has,
+/// or changing one without raising its revision) means the copy drifted: repaired with a full state, not applied and
 /// shown as synced until the next heartbeat (it was).
 #[test]
 fn a_change_naming_what_the_copy_lacks_is_repaired() {
@@ -2794,7 +2931,16 @@ fn a_change_naming_what_the_copy_lacks_is_repaired() {
         4,
     );
     let unknown = frame(EventPayload::ProviderUpdated(provider("ghost")), 4);
-    for event in [gone, unknown] {
+    // A change under the revision the copy has (the page kept the old
+    // object for it).
+    let unraised = frame(
+        EventPayload::ProviderUpdated(ProviderSyncInfo {
+            name: "renamed".into(),
+            ..provider("p0")
+        }),
+        4,
+    );
+    for event in [gone, unknown, unraised] {
         let mut core = connected(&h, 3);
         let out = core.handle(Input::SocketEvent(event.clone()), 5.0, 0.5);
         assert_eq!(core.state().unwrap(), &h.states[3], "{event:?}");
@@ -2809,4 +2955,34 @@ fn a_change_naming_what_the_copy_lacks_is_repaired() {
         assert_eq!(core.state().unwrap(), &h.states[3]);
         assert!(full_sync_asked(&out), "{out:?}");
     }
+}
+
+#[test]
+fn an_unreadable_frame_asks_the_server_what_it_said_once_per_interval() {
+    let h = history("e1", 4);
+    let mut core = connected(&h, 2);
+    // A change the SDK could not read: the server is asked what came
+    // since the copy's version (not the whole state).
+    let out = core.handle(Input::SocketUnreadable, 3.0, 0.5);
+    assert_eq!(
+        fetches(&out),
+        vec![&Request::Sync {
+            version: 2,
+            epoch: "e1".into(),
+            force_full: false
+        }],
+        "{out:?}"
+    );
+    core.handle(Input::Synced(incremental(&h, 2, 3)), 4.0, 0.5);
+    assert_eq!(core.state().unwrap(), &h.states[3]);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    // More of them soon after: no new ask (a proxy that garbles every
+    // frame does not turn each into a request).
+    let out = core.handle(Input::SocketUnreadable, 5.0, 0.5);
+    assert!(fetches(&out).is_empty(), "{out:?}");
+    let out = core.handle(Input::SocketUnreadable, 3.0 + UNREADABLE_ASK_MS - 1.0, 0.5);
+    assert!(fetches(&out).is_empty(), "{out:?}");
+    // Once the interval has passed, the next one asks again.
+    let out = core.handle(Input::SocketUnreadable, 3.0 + UNREADABLE_ASK_MS, 0.5);
+    assert_eq!(fetches(&out).len(), 1, "{out:?}");
 }
