@@ -192,8 +192,13 @@ export function objectsFill(o, made, fallbacks) {
   if (walk) {
     o.byId = new Map();
     for (const object of o.list) o.byId.set(object.id, object);
+  } else if (list?.length === 0 && o.shown) {
+    // Nothing changed in it (a new snapshot for another field, such as a
+    // leading tab's sync time): the same array, so that what compares it
+    // does not take it for new.
+    return o.shown;
   }
-  return Object.freeze(o.list.slice());
+  return (o.shown = Object.freeze(o.list.slice()));
 }
 
 // ---- answers and events (sdk/src/driver.rs)

@@ -361,6 +361,11 @@ pub struct Core {
     /// The open socket has shown it works (a heartbeat came through); until
     /// then a close counts as a failed attempt.
     socket_proven: bool,
+    /// The page was told the open socket is the transport (`connected`):
+    /// once the server spoke through it (beside working polling, once a
+    /// heartbeat did). A socket that is accepted and dropped, or stays
+    /// mute, never was.
+    live: bool,
     polling: bool,
     poll_ok: bool,
     from_cache: bool,
@@ -442,6 +447,7 @@ impl Core {
             status: SyncStatus::Syncing,
             socket: Socket::Closed,
             socket_proven: false,
+            live: false,
             polling: false,
             poll_ok: false,
             from_cache: false,
@@ -501,7 +507,7 @@ impl Core {
         // trial.
         match (self.socket, self.polling) {
             (_, true) => Transport::Polling,
-            (Socket::Open, false) => Transport::Websocket,
+            (Socket::Open, false) if self.live => Transport::Websocket,
             _ => Transport::Offline,
         }
     }
@@ -513,7 +519,7 @@ impl Core {
         if self.polling {
             self.poll_ok
         } else {
-            self.socket == Socket::Open
+            self.socket == Socket::Open && self.live
         }
     }
 
@@ -560,7 +566,7 @@ impl Core {
             return out;
         }
         let input = if self.following {
-            match self.follow(input, &mut out) {
+            match self.follow(input, unit, &mut out) {
                 Some(input) => input,
                 None => return out,
             }
@@ -699,6 +705,7 @@ impl Core {
         out.extend(ALL_TIMERS.map(Command::ClearTimer));
         self.socket = Socket::Closed;
         self.socket_proven = false;
+        self.live = false;
         self.polling = false;
         self.poll_ok = false;
         self.attempts = 0;
@@ -759,9 +766,35 @@ impl Core {
         out.push(Command::AskLeader { state: true });
     }
 
+    /// A follower comes to lead: it goes on from where the last leader's
+    /// link stood, as it told (its pages heard that leader's events). An
+    /// outage it announced is not announced again; a connection that had
+    /// fallen back to polling goes on polling, its socket retried in the
+    /// background, rather than through the reconnect attempts again (each
+    /// tab heard `connected` and `disconnected` again, then a second
+    /// `fallback_to_polling`).
+    fn take_over(&mut self, unit: f64, out: &mut Vec<Command>) {
+        match self.mirrored.take() {
+            Some((Transport::Polling, connected)) if self.settings.enable_websocket => {
+                self.polling = true;
+                self.poll_ok = connected;
+                self.poll_announced = connected;
+                self.down_announced = !connected;
+                self.attempts = self.settings.max_reconnect_attempts.max(1);
+                out.push(Command::Fetch(Request::Version));
+                out.push(Command::SetTimer {
+                    timer: Timer::Reconnect,
+                    after_ms: self.settings.backoff.delay(self.attempts - 1, unit),
+                });
+            }
+            Some((_, false)) => self.down_announced = true,
+            _ => {}
+        }
+    }
+
     /// A follower's inputs; gives back those handled as for any tab. Network
     /// answers and timers left over from leading are dropped.
-    fn follow(&mut self, input: Input, out: &mut Vec<Command>) -> Option<Input> {
+    fn follow(&mut self, input: Input, unit: f64, out: &mut Vec<Command>) -> Option<Input> {
         // The leader's resync it handed on covers the state it sends right
         // after (a full replace); anything else first (events, its status:
         // a resync repaired by events) ends it.
@@ -773,7 +806,6 @@ impl Core {
                 // A forceSync() this tab waits for is its own sync's now.
                 self.reask_force = false;
                 self.following = false;
-                self.mirrored = None;
                 // Other tabs may be in view: the one holding the connection
                 // keeps it while hidden (the page layer stops telling it).
                 self.hidden = false;
@@ -782,8 +814,14 @@ impl Core {
                 // copy's (the last leader's write may have been lost).
                 self.request_sync(false, Ask::Now, 0.0, out);
                 self.save_soon(out);
+                self.take_over(unit, out);
             }
-            Input::Follow { .. } => out.push(Command::AskLeader { state: true }),
+            Input::Follow { .. } => {
+                // Back from the back/forward cache (or going into it): what
+                // the leader last told may be long past.
+                self.mirrored = None;
+                out.push(Command::AskLeader { state: true });
+            }
             // An older copy of the same history (a leader that has not
             // caught up yet) is not taken at first: the leader is asked to
             // sync. What it sends after that is the server's word (a server
@@ -1343,7 +1381,7 @@ impl Core {
                 message: message.clone(),
             }),
         );
-        if !self.down_announced && self.socket != Socket::Open {
+        if !self.down_announced && !(self.socket == Socket::Open && self.live) {
             self.down_announced = true;
             self.poll_announced = false;
             Self::notify(
@@ -1354,12 +1392,6 @@ impl Core {
             );
         }
         match request {
-            RequestKind::Version if self.socket == Socket::Open => {
-                // Polling failed beside a socket on trial: the socket is the
-                // link that is left, and takes over.
-                self.poll_ok = false;
-                self.go_live(out);
-            }
             RequestKind::Version => {
                 self.poll_ok = false;
                 self.status = SyncStatus::Disconnected;
@@ -1417,16 +1449,13 @@ impl Core {
     fn socket_opened(&mut self, now: f64, out: &mut Vec<Command>) {
         self.socket = Socket::Open;
         self.socket_proven = false;
+        self.live = false;
         self.last_heard = now;
         out.push(Command::ClearTimer(Timer::Connect));
-        // Beside polling that works, a socket is on trial until a heartbeat
-        // proves it: polling goes on and nothing is announced, so a socket
-        // that is accepted and dropped at each retry (a proxy that does not
-        // carry WebSockets) does not flip the transport each time.
-        if !(self.polling && self.poll_ok) {
-            self.link_up();
-            self.go_live(out);
-        }
+        // Not the transport yet: it is once the server speaks through it
+        // (`live`). So a socket that is accepted and dropped at each retry
+        // (a proxy that does not carry WebSockets), or that stays mute,
+        // tells the page nothing and does not flip the transport.
         out.push(Command::SetTimer {
             timer: Timer::HeartbeatSend,
             after_ms: self.heartbeat_send_ms(),
@@ -1438,9 +1467,11 @@ impl Core {
     }
 
     /// The open socket becomes the transport: polling stops, and the page
-    /// hears it. `synced` waits for the server's `hello` (and the catch-up
-    /// it announces), or a heartbeat that confirms the copy.
+    /// hears it. `synced` waits for the catch-up the server's `hello`
+    /// announces, or a heartbeat that confirms the copy.
     fn go_live(&mut self, out: &mut Vec<Command>) {
+        self.live = true;
+        self.link_up();
         self.poll_announced = false;
         if self.polling {
             self.polling = false;
@@ -1489,6 +1520,12 @@ impl Core {
 
     fn socket_event(&mut self, event: SyncEvent, now: f64, unit: f64, out: &mut Vec<Command>) {
         self.last_heard = now;
+        // The server spoke: the socket is the transport. Beside polling
+        // that works it is on trial until a heartbeat proves the link.
+        let heartbeat = matches!(event.payload, EventPayload::Heartbeat(_));
+        if !self.live && (heartbeat || !(self.polling && self.poll_ok)) {
+            self.go_live(out);
+        }
         match &event.payload {
             EventPayload::Hello(hello) => {
                 if hello.protocol_version != PROTOCOL_VERSION {
@@ -1581,11 +1618,6 @@ impl Core {
                 if !self.socket_proven {
                     self.socket_proven = true;
                     self.attempts = 0;
-                    if self.polling {
-                        // The socket on trial beside polling takes over.
-                        self.link_up();
-                        self.go_live(out);
-                    }
                 }
                 let Some(state) = &self.state else { return };
                 if beat.epoch != state.metadata.epoch || beat.version > state.metadata.version {
@@ -1678,6 +1710,7 @@ impl Core {
             self.attempts + 1
         };
         self.socket_proven = false;
+        self.live = false;
         // Down: no socket, and no polling that works. A socket that never
         // opened counts too (it left the status `disconnected` without the
         // event); one failing behind working polling does not.

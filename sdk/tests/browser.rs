@@ -2509,6 +2509,59 @@ async fn services_sharing_a_connection_hold_one_socket_and_hand_it_over() {
     follower.destroy();
 }
 
+/// Found by a black-box tester (2026-12-02): a follower's listeners were
+/// called twice for each change, the second time (for the leader's new
+/// `lastSyncTime`) with new `providers` and `models` arrays of the same
+/// content, re-rendering whatever compares them.
+#[wasm_bindgen_test]
+async fn a_followers_lists_keep_their_identity_while_their_content_does() {
+    let shared = |c: &mut ProviderSyncConfig| c.share_connection = Some(true);
+    let leader = started(config(shared)).await;
+    eventually(3000, "the leader's socket", || async {
+        state_of(&leader).transport == Transport::Websocket
+    })
+    .await;
+    let follower = started(config(shared)).await;
+    eventually(3000, "the follower to show the leader's copy", || async {
+        converged(&follower).await && state_of(&follower).transport == Transport::Websocket
+    })
+    .await;
+    let states = Array::new();
+    let sink = states.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
+        sink.push(&state);
+    });
+    follower
+        .subscribe(listener.as_ref().unchecked_ref::<Function>().clone())
+        .unwrap();
+    listener.forget();
+    change_xai().await;
+    eventually(3000, "the change in both", || async {
+        converged(&leader).await && converged(&follower).await
+    })
+    .await;
+    // What the leader tells after the change (its sync time) has come too.
+    sleep(500).await;
+    let get = |v: &JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).unwrap();
+    let version = JsValue::from_f64(state_of(&follower).version as f64);
+    let current: Vec<JsValue> = states
+        .iter()
+        .filter(|s| get(s, "version") == version)
+        .collect();
+    assert!(!current.is_empty());
+    for state in &current {
+        for list in ["models", "providers"] {
+            assert!(
+                js_sys::Object::is(&get(state, list), &get(&current[0], list)),
+                "{} calls at version {version:?}: a new {list} array",
+                current.len()
+            );
+        }
+    }
+    leader.destroy();
+    follower.destroy();
+}
+
 /// A leading tab no other tab has spoken to posts nothing on the channel
 /// (no message per event or status change); once one says `h`, as every
 /// tab does when it starts to follow, it is told the state and the events.

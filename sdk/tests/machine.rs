@@ -157,12 +157,14 @@ fn from_cache(h: &History, at: usize) -> (Core, Vec<Command>) {
     (core, out)
 }
 
-/// Started, synced to `h` at `at`, socket open.
+/// Started, synced to `h` at `at`, socket open and heard from (a
+/// heartbeat).
 fn connected(h: &History, at: usize) -> Core {
     let mut core = Core::new(settings(|_| {}));
     core.handle(Input::Start { cached: None }, 0.0, 0.5);
     core.handle(Input::StateLoaded(h.states[at].clone()), 1.0, 0.5);
     core.handle(Input::SocketOpened, 2.0, 0.5);
+    core.handle(Input::SocketEvent(heartbeat(h, at)), 2.0, 0.5);
     let saved = core.handle(Input::TimerFired(Timer::Save), 2.1, 0.5);
     assert_eq!(saved, [Command::SaveCache]);
     core
@@ -187,14 +189,19 @@ fn a_first_start_fetches_the_state_then_opens_the_socket() {
     assert_eq!(core.last_sync_time(), Some(10.0));
 
     let out = core.handle(Input::SocketOpened, 11.0, 0.5);
-    assert!(
-        notices(&out).contains(&&Notice::Connection(ConnectionEvent::Connected {
+    assert_eq!(timer(&out, Timer::HeartbeatSend), Some(25_000.0));
+    // Open, but the transport once the server speaks through it.
+    assert!(connection_events(&out).is_empty(), "{out:?}");
+    assert_eq!(core.transport(), Transport::Offline);
+    let out = core.handle(Input::SocketEvent(hello(&h, 3, SyncType::None)), 11.5, 0.5);
+    assert_eq!(
+        connection_events(&out),
+        [&ConnectionEvent::Connected {
             transport: Transport::Websocket
-        }))
+        }]
     );
     assert_eq!(core.transport(), Transport::Websocket);
     assert!(core.is_connected());
-    assert_eq!(timer(&out, Timer::HeartbeatSend), Some(25_000.0));
 }
 
 #[test]
@@ -558,10 +565,11 @@ fn a_socket_on_trial_beside_polling_changes_nothing_until_a_heartbeat() {
     assert_eq!(core.transport(), Transport::Offline);
 }
 
-/// Polling fails while a socket is on trial beside it: the socket takes
-/// over rather than the page going `disconnected` with a socket open.
+/// Polling fails while a socket is on trial beside it: the link is down
+/// (polling was the transport) until the socket speaks, which then makes it
+/// the transport at once.
 #[test]
-fn a_poll_that_fails_beside_a_socket_on_trial_hands_over_to_it() {
+fn a_poll_that_fails_beside_a_socket_on_trial_leaves_it_to_the_socket() {
     let h = history("e1", 2);
     let mut core = connected(&h, 1);
     for _ in 0..6 {
@@ -594,14 +602,23 @@ fn a_poll_that_fails_beside_a_socket_on_trial_hands_over_to_it() {
         3.0,
         0.5,
     );
-    assert_eq!(core.transport(), Transport::Websocket);
-    assert!(core.is_connected());
+    assert!(!core.is_connected());
     assert!(
-        !connection_events(&out)
+        connection_events(&out)
             .iter()
             .any(|e| matches!(e, ConnectionEvent::Disconnected { .. })),
         "{out:?}"
     );
+    // Any frame now (not only a heartbeat) makes the socket the transport.
+    let out = core.handle(Input::SocketEvent(hello(&h, 1, SyncType::None)), 4.0, 0.5);
+    assert_eq!(
+        connection_events(&out),
+        [&ConnectionEvent::Connected {
+            transport: Transport::Websocket
+        }]
+    );
+    assert_eq!(core.transport(), Transport::Websocket);
+    assert!(core.is_connected());
 }
 
 /// Polling says it works as the socket does: `connected` (transport
@@ -1547,6 +1564,7 @@ fn offline_with_a_copy_is_not_an_error_and_keeps_one_status() {
     // `disconnected` beside a socket that is open.
     core.handle(Input::TimerFired(Timer::Reconnect), 6.0, 0.5);
     core.handle(Input::SocketOpened, 7.0, 0.5);
+    core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 7.1, 0.5);
     assert!(core.is_connected());
     core.handle(Input::ForceSync, 8.0, 0.5);
     core.handle(failure(RequestKind::Sync, None), 9.0, 0.5);
@@ -2130,6 +2148,7 @@ fn a_poll_answered_after_the_socket_is_back_is_ignored() {
     // The socket comes back before the poll is answered.
     core.handle(Input::TimerFired(Timer::Reconnect), 5.0, 0.5);
     core.handle(Input::SocketOpened, 6.0, 0.5);
+    core.handle(Input::SocketEvent(hello(&h, 1, SyncType::None)), 6.1, 0.5);
     assert_eq!(core.transport(), Transport::Websocket);
     let status = core.status();
     // The late answer names a version ahead of the copy: no sync for it (the
@@ -2369,9 +2388,19 @@ fn each_outage_is_announced_once() {
     // A reconnect that fails before opening is the same outage.
     core.handle(Input::TimerFired(Timer::Reconnect), 4.0, 0.5);
     assert_eq!(disconnected(&drop_socket(&mut core, 5.0)), 0);
-    // Back, then down again: a new outage.
+    // A socket accepted and dropped before the server says anything (a
+    // proxy that does not carry WebSockets): the same outage, and nothing
+    // said in between.
+    core.handle(Input::TimerFired(Timer::Reconnect), 5.5, 0.5);
+    let out = core.handle(Input::SocketOpened, 5.6, 0.5);
+    assert!(connection_events(&out).is_empty(), "{out:?}");
+    assert_eq!(core.transport(), Transport::Offline);
+    assert!(!core.is_connected());
+    assert_eq!(disconnected(&drop_socket(&mut core, 5.7)), 0);
+    // Back (the server speaks), then down again: a new outage.
     core.handle(Input::TimerFired(Timer::Reconnect), 6.0, 0.5);
     core.handle(Input::SocketOpened, 7.0, 0.5);
+    core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 7.1, 0.5);
     assert_eq!(disconnected(&drop_socket(&mut core, 8.0)), 1);
 
     // A first socket that never opens: the status is `disconnected`, and
@@ -2985,4 +3014,86 @@ fn an_unreadable_frame_asks_the_server_what_it_said_once_per_interval() {
     // Once the interval has passed, the next one asks again.
     let out = core.handle(Input::SocketUnreadable, 3.0 + UNREADABLE_ASK_MS, 0.5);
     assert_eq!(fetches(&out).len(), 1, "{out:?}");
+}
+
+/// Found by a black-box tester (2026-12-02): a tab that came to lead
+/// started over. During an outage each tab heard a second `disconnected`
+/// for it; behind a proxy that does not carry WebSockets (the link
+/// polling), each tab heard `connected`, `disconnected` and a second
+/// `fallback_to_polling`. The new leader goes on from where the last
+/// leader's link stood.
+#[test]
+fn a_tab_that_comes_to_lead_goes_on_from_the_last_leaders_link() {
+    let h = history("e1", 3);
+    // The last leader was polling, and polling worked.
+    let mut core = Core::new(settings(|_| {}));
+    follow(&mut core, 0.0);
+    core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
+    core.handle(
+        Input::LeaderMirror(mirror(SyncStatus::Synced, Transport::Polling)),
+        1.5,
+        0.5,
+    );
+    let out = core.handle(Input::Lead, 2.0, 0.5);
+    assert!(connection_events(&out).is_empty(), "{out:?}");
+    assert!(fetches(&out).contains(&&Request::Version), "{out:?}");
+    assert!(timer(&out, Timer::Reconnect).is_some(), "{out:?}");
+    assert_eq!(core.transport(), Transport::Polling);
+    assert!(core.is_connected());
+    let out = core.handle(Input::Synced(incremental(&h, 2, 3)), 3.0, 0.5);
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "polling goes on; the socket is retried in the background: {out:?}"
+    );
+    // The background retry is accepted and dropped: nothing said.
+    let mut heard = vec![];
+    let out = core.handle(Input::TimerFired(Timer::Reconnect), 4.0, 0.5);
+    assert!(matches!(out[0], Command::OpenSocket { .. }), "{out:?}");
+    heard.extend(
+        connection_events(&core.handle(Input::SocketOpened, 4.1, 0.5))
+            .into_iter()
+            .cloned(),
+    );
+    heard.extend(
+        connection_events(&drop_socket(&mut core, 4.2))
+            .into_iter()
+            .cloned(),
+    );
+    assert!(heard.is_empty(), "{heard:?}");
+    assert_eq!(core.transport(), Transport::Polling);
+
+    // The last leader's link was down (it said `disconnected`): the new
+    // leader's failures are the same outage.
+    let mut core = Core::new(settings(|_| {}));
+    follow(&mut core, 0.0);
+    core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
+    core.handle(
+        Input::LeaderMirror(mirror(SyncStatus::Disconnected, Transport::Offline)),
+        1.5,
+        0.5,
+    );
+    core.handle(Input::Lead, 2.0, 0.5);
+    let out = core.handle(failure(RequestKind::Sync, None), 3.0, 0.5);
+    assert!(
+        !connection_events(&out)
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Disconnected { .. })),
+        "{out:?}"
+    );
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+    // Back: announced, as for any outage's end.
+    core.handle(Input::TimerFired(Timer::Retry), 4.0, 0.5);
+    let out = core.handle(Input::Synced(incremental(&h, 2, 3)), 5.0, 0.5);
+    assert!(
+        out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
+    core.handle(Input::SocketOpened, 6.0, 0.5);
+    let out = core.handle(Input::SocketEvent(hello(&h, 3, SyncType::None)), 6.1, 0.5);
+    assert_eq!(
+        connection_events(&out),
+        [&ConnectionEvent::Connected {
+            transport: Transport::Websocket
+        }]
+    );
 }
