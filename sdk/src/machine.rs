@@ -1381,7 +1381,8 @@ impl Core {
                 message: message.clone(),
             }),
         );
-        if !self.down_announced && !(self.socket == Socket::Open && self.live) {
+        let live_socket = self.socket == Socket::Open && self.live;
+        if !self.down_announced && !live_socket {
             self.down_announced = true;
             self.poll_announced = false;
             Self::notify(
