@@ -1287,10 +1287,16 @@ impl Driver {
                     self.listeners.call(Kind::Event, &event);
                 }
                 // Written by this SDK's writer: the type comes first.
-                if !body.starts_with("{\"type\":\"resynced\"") {
+                let kind = |name: &str| {
+                    body.starts_with(&crate::json::concat(&["{\"type\":\"", name, "\""]))
+                };
+                if kind("resynced") {
+                    Ok(Input::LeaderResynced)
+                } else if kind("connected") || kind("disconnected") {
+                    Ok(Input::LeaderLink(kind("connected")))
+                } else {
                     return;
                 }
-                Ok(Input::LeaderResynced)
             }
             _ => return,
         };

@@ -266,6 +266,9 @@ pub enum Input {
     /// The leader told its listeners of a resync (handed on to this tab's
     /// as it was): the leader's state that follows is not announced again.
     LeaderResynced,
+    /// The leader told its listeners `connected` (`true`) or
+    /// `disconnected` (handed on to this tab's as it was).
+    LeaderLink(bool),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,6 +435,9 @@ pub struct Core {
     refused: bool,
     /// The leader's resync was handed on: its next state is not announced.
     resync_told: bool,
+    /// This follower's listeners were told the link is up (a `connected`
+    /// handed on, or said on joining a leader that is connected).
+    link_told: bool,
     started: bool,
     ready: bool,
     destroyed: bool,
@@ -481,6 +487,7 @@ impl Core {
             mirrored: None,
             refused: false,
             resync_told: false,
+            link_told: false,
             started: false,
             ready: false,
             destroyed: false,
@@ -582,7 +589,8 @@ impl Core {
             | Input::LeaderMirror(_)
             | Input::LeaderSettled(_)
             | Input::LeaderGone
-            | Input::LeaderResynced => {}
+            | Input::LeaderResynced
+            | Input::LeaderLink(_) => {}
             Input::Start { cached } => self.start(cached, None, now, &mut out),
             Input::StartExpired(held) => self.start(None, Some(held), now, &mut out),
             Input::StateLoaded(state) if !vouched(&state) => self.failed(
@@ -820,6 +828,7 @@ impl Core {
                 // Back from the back/forward cache (or going into it): what
                 // the leader last told may be long past.
                 self.mirrored = None;
+                self.link_told = false;
                 out.push(Command::AskLeader { state: true });
             }
             // An older copy of the same history (a leader that has not
@@ -879,6 +888,19 @@ impl Core {
                 self.error = mirror.last_error;
                 self.last_sync_time = mirror.last_sync_time;
                 self.from_cache = mirror.from_cache;
+                // A tab that joins a connected leader hears `connected`, as
+                // the leader's own page did (it heard none: the leader's
+                // came before it joined, unless it was just handed on).
+                // Later changes of the link are the leader's own events.
+                if self.mirrored.is_none() && mirror.connected && !self.link_told {
+                    self.link_told = true;
+                    Self::notify(
+                        out,
+                        Notice::Connection(ConnectionEvent::Connected {
+                            transport: mirror.transport,
+                        }),
+                    );
+                }
                 self.mirrored = Some((mirror.transport, mirror.connected));
                 if !self.ready && self.state.is_none() && self.status == SyncStatus::Error {
                     let message = self.error.clone().unwrap_or_default();
@@ -892,6 +914,7 @@ impl Core {
             }
             Input::LeaderGone => self.reask_force = self.force_waiting,
             Input::LeaderResynced => self.resync_told = true,
+            Input::LeaderLink(up) => self.link_told = up,
             Input::ForceSync => {
                 self.force_waiting = true;
                 self.in_flight_forced = true;

@@ -3097,3 +3097,46 @@ fn a_tab_that_comes_to_lead_goes_on_from_the_last_leaders_link() {
         }]
     );
 }
+
+/// Found by a black-box tester (2026-12-02): a tab that joined a connected
+/// leader never heard `connected` (the leader's came before it joined),
+/// though its state said connected. It hears it once on joining; after
+/// that the leader's own events are handed on.
+#[test]
+fn a_tab_that_joins_a_connected_leader_hears_connected_once() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|_| {}));
+    follow(&mut core, 0.0);
+    core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
+    let told = |out: &[Command]| -> Vec<ConnectionEvent> {
+        connection_events(out).into_iter().cloned().collect()
+    };
+    let up = mirror(SyncStatus::Synced, Transport::Websocket);
+    let out = core.handle(Input::LeaderMirror(up.clone()), 1.5, 0.5);
+    assert_eq!(
+        told(&out),
+        [ConnectionEvent::Connected {
+            transport: Transport::Websocket
+        }]
+    );
+    assert!(told(&core.handle(Input::LeaderMirror(up.clone()), 2.0, 0.5)).is_empty());
+    // The leader's link drops and comes back: its own events (handed on
+    // to this tab's listeners by the page layer) say so, not a second one
+    // from here.
+    core.handle(Input::LeaderLink(false), 3.0, 0.5);
+    let down = mirror(SyncStatus::Disconnected, Transport::Offline);
+    assert!(told(&core.handle(Input::LeaderMirror(down), 3.1, 0.5)).is_empty());
+    // Its state may come before its event (polling that works again).
+    assert!(told(&core.handle(Input::LeaderMirror(up.clone()), 4.0, 0.5)).is_empty());
+    core.handle(Input::LeaderLink(true), 4.1, 0.5);
+    // A connected leader's event handed on before its first state: not
+    // said twice.
+    let mut joined = Core::new(settings(|_| {}));
+    follow(&mut joined, 0.0);
+    joined.handle(Input::LeaderLink(true), 0.5, 0.5);
+    assert!(told(&joined.handle(Input::LeaderMirror(up.clone()), 0.6, 0.5)).is_empty());
+    // Back from the back/forward cache, joined again: told again.
+    follow(&mut core, 5.0);
+    let out = core.handle(Input::LeaderMirror(up), 5.1, 0.5);
+    assert_eq!(told(&out).len(), 1, "{out:?}");
+}
