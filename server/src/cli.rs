@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::catalog::{Catalog, LoadOptions};
 use crate::config::{CatalogCommand, StoreCommand};
 use crate::service::Draft;
-use crate::store::{PostgresStore, SqliteStore};
+use crate::store::{PostgresStore, SqliteStore, is_postgres, without_password};
 
 /// Exit codes of the catalog tools.
 pub const NOTHING_TO_CHANGE: u8 = 0;
@@ -166,22 +166,6 @@ async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl
     }
 }
 
-fn is_postgres(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// A store's URL as shown in messages: a PostgreSQL URL's password is not
-/// printed.
-fn without_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if is_postgres(url) && parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// One line per event: `+` added, `~` changed (with the fields), `-` removed.
 fn describe(before: &SyncState, event: &SyncEvent) -> String {
     let kind = event.event_type();
@@ -267,6 +251,26 @@ pub async fn store(command: StoreCommand, out: &mut impl Write) -> u8 {
             return INVALID;
         }
     };
+    // Into a database of its own: tables of another application beside the
+    // store's were taken for an empty database.
+    match PostgresStore::other_tables(&to).await {
+        Ok(others) if !others.is_empty() => {
+            eprintln!(
+                "provider-sync-server: store copy refused: {} holds other tables ({}); copy into a new, empty database",
+                without_password(&to),
+                others.join(", ")
+            );
+            return INVALID;
+        }
+        Ok(_) => {}
+        Err(err) => {
+            eprintln!(
+                "provider-sync-server: cannot open {}: {err}",
+                without_password(&to)
+            );
+            return INVALID;
+        }
+    }
     let target = match PostgresStore::open(&to).await {
         Ok(target) => target,
         Err(err) => {

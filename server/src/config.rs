@@ -380,7 +380,8 @@ pub enum StoreCommand {
         /// The SQLite store (`sqlite://FILE` or a path).
         #[arg(long)]
         from: String,
-        /// The PostgreSQL database (`postgres://…`); it must be empty.
+        /// The PostgreSQL database (`postgres://…`); it must be empty (no
+        /// tables in its schema).
         #[arg(long)]
         to: String,
     },
@@ -400,9 +401,8 @@ pub enum CatalogCommand {
     /// file is refused (or the store cannot be read).
     Diff {
         file: PathBuf,
-        /// The SQLite store (`sqlite://FILE` or a file path; a PostgreSQL
-        /// store is not read here: copy it to a SQLite file with `backup`,
-        /// then diff against that).
+        /// The store (`sqlite://FILE`, a file path or `postgres://…`), read
+        /// without any change.
         #[arg(
             long,
             env = "DATABASE_URL",

@@ -191,6 +191,17 @@ async fn backup_refuses_to_overwrite_and_names_a_missing_store() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no store"), "{stderr}");
     assert!(!missing.exists(), "nothing created");
+    // A database of the suite's kind with no store in it (on PostgreSQL a
+    // new database: it said `relation "sync_meta" does not exist`).
+    let empty = config(&dir.path().join("empty.db")).database;
+    let (code, _, stderr) = run(&[
+        "backup",
+        "--database",
+        &empty,
+        &dir.path().join("other.db").display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no store"), "{stderr}");
     // A directory named as the store (it read "disk I/O error").
     let folder = dir.path().join("folder");
     std::fs::create_dir(&folder).unwrap();

@@ -646,8 +646,40 @@ async fn a_sqlite_store_copies_into_postgresql_with_its_history() {
     let before = server.state().await;
     server.stop().await;
 
-    let url = fresh_database(shared(), "copy");
     let bin = env!("CARGO_BIN_EXE_provider-sync-server");
+    // A database holding another application's table: refused, unchanged
+    // (it was taken for empty: found by a black-box tester, 2026-12-02).
+    {
+        use sqlx::Connection;
+        let foreign = fresh_database(shared(), "foreign");
+        let mut conn = sqlx::PgConnection::connect(&foreign).await.unwrap();
+        sqlx::query("CREATE TABLE customers (id int)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let refused = std::process::Command::new(bin)
+            .args([
+                "store",
+                "copy",
+                "--from",
+                db.to_str().unwrap(),
+                "--to",
+                &foreign,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("holds other tables (customers)"), "{err}");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(tables, ["customers"]);
+    }
+    let url = fresh_database(shared(), "copy");
     let output = std::process::Command::new(bin)
         .args([
             "store",
@@ -1087,6 +1119,18 @@ async fn a_wiped_or_unreadable_store_is_not_served_as_current() {
         .await
         .unwrap();
     wait_for(&a, "unreadable log", |s| s == 503).await;
+    // A write is not acknowledged, and says to try again (it was a 500
+    // without `Retry-After`: found by a black-box tester, 2026-12-02).
+    let refused = a
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "while-away", "name": "While away"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
     sqlx::query("ALTER TABLE events_away RENAME TO events")
         .execute(&mut db)
         .await
@@ -1727,4 +1771,33 @@ async fn a_write_gets_through_while_another_instance_writes_back_to_back() {
     assert!(conflicts >= 1.0);
     a.stop().await;
     b.stop().await;
+}
+
+/// The database dropped under a running instance: a write is refused as
+/// unavailable (503, `Retry-After`), not as an internal error (500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_to_a_dropped_database_is_refused_as_unavailable() {
+    use sqlx::Connection;
+    let url = fresh_database(shared(), "dropped");
+    let a = TestServer::start(instance_config(&url)).await;
+    a.add_provider("one").await;
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = sqlx::PgConnection::connect(&shared().url("postgres"))
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let refused = a
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "two", "name": "Two"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    a.stop().await;
 }

@@ -73,8 +73,10 @@ pub async fn backup(database: &str, out: &Path) -> Result<Taken, BackupError> {
     // Left by a backup that was stopped half-way.
     let _ = std::fs::remove_file(&partial);
     let made = async {
-        if database.starts_with("postgres://") || database.starts_with("postgresql://") {
-            let loaded = PostgresStore::snapshot(database).await?;
+        if super::is_postgres(database) {
+            let loaded = PostgresStore::peek(database)
+                .await?
+                .ok_or_else(|| BackupError::NoStore(super::without_password(database)))?;
             write(&loaded, &partial).await?;
         } else {
             vacuum_into(database, &partial).await?;

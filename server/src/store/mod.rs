@@ -164,12 +164,23 @@ impl StoreError {
                 // PostgreSQL: connection exceptions (08…), shutting down or
                 // starting up (57P01-57P03), too many connections (53300),
                 // a connection ended for sitting idle in a transaction or
-                // idle (25P03, 57P05: this instance was frozen mid-write);
+                // idle (25P03, 57P05: this instance was frozen mid-write),
+                // the store's tables or database gone (42P01 a table
+                // dropped or renamed, 3D000 and 57P04 the database
+                // dropped: its log cannot be read, as `/readyz` says);
                 // SQLite: busy or locked (5, 6 and their extended codes).
                 code.starts_with("08")
                     || matches!(
                         &*code,
-                        "57P01" | "57P02" | "57P03" | "57P05" | "53300" | "25P03"
+                        "57P01"
+                            | "57P02"
+                            | "57P03"
+                            | "57P04"
+                            | "57P05"
+                            | "53300"
+                            | "25P03"
+                            | "42P01"
+                            | "3D000"
                     )
                     || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
             }
@@ -358,12 +369,29 @@ pub trait WriteTurn: Send {
     async fn commit(self: Box<Self>, commit: &Commit<'_>) -> Result<(), StoreError>;
 }
 
+/// Whether `url` names a PostgreSQL store.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A store's URL as shown in messages: a PostgreSQL URL's password is not
+/// printed.
+pub fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if is_postgres(url) && parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Opens the store a URL names.
 pub async fn open(
     url: &str,
     options: OpenOptions,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_postgres(url) {
         return Ok(std::sync::Arc::new(PostgresStore::open(url).await?));
     }
     Ok(std::sync::Arc::new(

@@ -210,18 +210,36 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Everything the store at `url` holds, read in one transaction, without
-    /// migrating or listening (for `backup`).
-    pub async fn snapshot(url: &str) -> Result<Loaded, StoreError> {
+    /// The tables in the schema of the database at `url` that are not a
+    /// store's: `store copy` writes only into a database that holds none.
+    pub async fn other_tables(url: &str) -> Result<Vec<String>, StoreError> {
         let pool = one_connection(url).await?;
-        let read = read(&pool).await;
+        let found = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name::text <> ALL($1) \
+             ORDER BY table_name",
+        )
+        .bind(
+            [
+                "sync_meta",
+                "providers",
+                "models",
+                "events",
+                "catalog_applied",
+                "audit",
+                "_sqlx_migrations",
+            ]
+            .as_slice(),
+        )
+        .fetch_all(&pool)
+        .await;
         pool.close().await;
-        read
+        Ok(found?)
     }
 
-    /// Reads the store at `url` without changing it (no migration, no
-    /// listener, no head row written): `None` when the database has no
-    /// store yet (`catalog diff`).
+    /// Reads the store at `url` without changing it, in one transaction
+    /// (no migration, no listener, no head row written): `None` when the
+    /// database has no store yet (`catalog diff`, `backup`).
     pub async fn peek(url: &str) -> Result<Option<Loaded>, StoreError> {
         let pool = one_connection(url).await?;
         let read = async {
