@@ -567,3 +567,31 @@ fn shutdown_drains_for_a_bounded_time() {
     }
     drop(stuck);
 }
+
+/// A PostgreSQL store that cannot be reached: the tools say why (it said
+/// only "pool timed out") and never print the URL's password.
+#[test]
+fn the_tools_say_why_a_postgresql_store_cannot_be_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, CATALOG).unwrap();
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://sync:s3cret-pw@127.0.0.1:{port}/catalog");
+    let (code, out, err) = run(&["catalog", "diff", s(&file), "--database", &url]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(err.contains("sync:***@"), "{err}");
+    let backup = dir.path().join("b.db");
+    let (code, out, err) = run(&["backup", "--database", &url, s(&backup)]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+    for text in [&out, &err] {
+        assert!(!text.contains("s3cret-pw"), "{text}");
+    }
+    assert!(!backup.exists());
+}

@@ -121,11 +121,7 @@ impl PostgresStore {
     /// listener.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(QUICK)
-            .connect_with(options.clone())
-            .await?;
+        let pool = pool_of(&options, 8).await?;
         sqlx::migrate!("./migrations-postgres").run(&pool).await?;
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(());
@@ -264,12 +260,27 @@ impl PostgresStore {
 
 /// One connection to `url`, for a tool's read.
 async fn one_connection(url: &str) -> Result<PgPool, StoreError> {
-    let options: PgConnectOptions = url.parse()?;
-    Ok(PgPoolOptions::new()
-        .max_connections(1)
+    pool_of(&url.parse()?, 1).await
+}
+
+/// A pool of at most `max` connections, with one made at once. When the
+/// pool gives up ("pool timed out"), one connection of its own says why
+/// (refused, no such host, a password refused).
+async fn pool_of(options: &PgConnectOptions, max: u32) -> Result<PgPool, StoreError> {
+    let made = PgPoolOptions::new()
+        .max_connections(max)
         .acquire_timeout(QUICK)
-        .connect_with(options)
-        .await?)
+        .connect_with(options.clone())
+        .await;
+    match made {
+        Err(sqlx::Error::PoolTimedOut) => {
+            match tokio::time::timeout(QUICK, PgConnection::connect_with(options)).await {
+                Ok(Err(why)) => Err(why.into()),
+                _ => Err(sqlx::Error::PoolTimedOut.into()),
+            }
+        }
+        made => Ok(made?),
+    }
 }
 
 /// Reads everything in one `REPEATABLE READ` transaction: one version's
