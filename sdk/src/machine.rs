@@ -627,7 +627,8 @@ impl Core {
             Input::SocketOpened => self.socket_opened(now, &mut out),
             Input::SocketEvent(event) => self.socket_event(event, now, unit, &mut out),
             Input::SocketUnknown { kind, version } => {
-                self.last_heard = now;
+                // A newer server's frame: it spoke.
+                self.spoke(now, None, &mut out);
                 // A change this release cannot apply (its version is past the
                 // copy's) leaves a hole only a full state fills; a control
                 // frame of a newer server (at or before the copy's version)
@@ -642,8 +643,9 @@ impl Core {
                 }
             }
             Input::SocketUnreadable => {
-                self.last_heard = now;
-                // The frame may have been a change: the server is asked what
+                // Not heard from: a socket that brings nothing readable is
+                // closed as silent, not kept open for good. The frame may
+                // have been a change: the server is asked what
                 // came since the copy's version (it sends the whole state if
                 // that is what it takes). A server or proxy that keeps
                 // sending such frames gets one ask per interval.
@@ -783,17 +785,20 @@ impl Core {
     /// `fallback_to_polling`).
     fn take_over(&mut self, unit: f64, out: &mut Vec<Command>) {
         match self.mirrored.take() {
-            Some((Transport::Polling, connected)) if self.settings.enable_websocket => {
+            Some((Transport::Polling, connected)) => {
                 self.polling = true;
                 self.poll_ok = connected;
                 self.poll_announced = connected;
                 self.down_announced = !connected;
-                self.attempts = self.settings.max_reconnect_attempts.max(1);
+                // Its answer sets the poll timer.
                 out.push(Command::Fetch(Request::Version));
-                out.push(Command::SetTimer {
-                    timer: Timer::Reconnect,
-                    after_ms: self.settings.backoff.delay(self.attempts - 1, unit),
-                });
+                if self.settings.enable_websocket {
+                    self.attempts = self.settings.max_reconnect_attempts.max(1);
+                    out.push(Command::SetTimer {
+                        timer: Timer::Reconnect,
+                        after_ms: self.settings.backoff.delay(self.attempts - 1, unit),
+                    });
+                }
             }
             Some((_, false)) => self.down_announced = true,
             _ => {}
@@ -1200,13 +1205,16 @@ impl Core {
         } else {
             out.push(Command::Confirmed);
         }
+        // The link's `connected` before the state that shows it: other tabs
+        // hear them in this order (a tab that joins meanwhile then does not
+        // say it a second time).
+        self.start_transport(out);
+        self.polling_up(out);
         Self::notify(out, Notice::StateChanged);
         if !self.ready {
             self.ready = true;
             Self::notify(out, Notice::Ready);
         }
-        self.start_transport(out);
-        self.polling_up(out);
         if let Some(reason) = self.resync_reason.take() {
             Self::notify(
                 out,
@@ -1351,6 +1359,11 @@ impl Core {
                 self.resync_because("checksum_mismatch", true, out);
             } else {
                 out.push(Command::Confirmed);
+                // Back once the copy is current again (a sync it needs
+                // says so when it lands): not at every poll answered
+                // while `/sync` still fails. Said before the state that
+                // shows it (see `landed`).
+                self.polling_up(out);
                 if self.status != SyncStatus::Synced && !self.in_flight {
                     self.status = SyncStatus::Synced;
                     self.error = None;
@@ -1358,10 +1371,6 @@ impl Core {
                     self.last_sync_time = Some(now);
                     Self::notify(out, Notice::StateChanged);
                 }
-                // Back once the copy is current again (a sync it needs
-                // says so when it lands): not at every poll answered
-                // while `/sync` still fails.
-                self.polling_up(out);
             }
         }
         if !was_ok {
@@ -1542,14 +1551,27 @@ impl Core {
         }
     }
 
-    fn socket_event(&mut self, event: SyncEvent, now: f64, unit: f64, out: &mut Vec<Command>) {
+    /// The server spoke through the socket; `beat` says whether it was a
+    /// heartbeat, and whether that heartbeat vouches for its version. The
+    /// socket becomes the transport; beside polling that works it is on
+    /// trial until a heartbeat that vouches proves the link. A heartbeat
+    /// that cannot vouch (its instance lost the store) makes nothing live.
+    fn spoke(&mut self, now: f64, beat: Option<bool>, out: &mut Vec<Command>) {
         self.last_heard = now;
-        // The server spoke: the socket is the transport. Beside polling
-        // that works it is on trial until a heartbeat proves the link.
-        let heartbeat = matches!(event.payload, EventPayload::Heartbeat(_));
-        if !self.live && (heartbeat || !(self.polling && self.poll_ok)) {
+        if !self.live
+            && beat != Some(false)
+            && (beat == Some(true) || !(self.polling && self.poll_ok))
+        {
             self.go_live(out);
         }
+    }
+
+    fn socket_event(&mut self, event: SyncEvent, now: f64, unit: f64, out: &mut Vec<Command>) {
+        let beat = match &event.payload {
+            EventPayload::Heartbeat(beat) => Some(beat.store_reachable),
+            _ => None,
+        };
+        self.spoke(now, beat, out);
         match &event.payload {
             EventPayload::Hello(hello) => {
                 if hello.protocol_version != PROTOCOL_VERSION {
@@ -1638,8 +1660,9 @@ impl Core {
                 self.in_flight_forced = forced;
             }
             EventPayload::Heartbeat(beat) => {
-                // A heartbeat through the socket proves the link works.
-                if !self.socket_proven {
+                // A heartbeat through the socket proves the link works (one
+                // that cannot vouch for its version does not: the link goes).
+                if !self.socket_proven && beat.store_reachable {
                     self.socket_proven = true;
                     self.attempts = 0;
                 }

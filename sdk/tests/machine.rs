@@ -3140,3 +3140,121 @@ fn a_tab_that_joins_a_connected_leader_hears_connected_once() {
     let out = core.handle(Input::LeaderMirror(up), 5.1, 0.5);
     assert_eq!(told(&out).len(), 1, "{out:?}");
 }
+
+/// From a review (2026-12-02) of the changes above: a socket that brings
+/// only frames the SDK cannot read is closed as silent (each frame had
+/// counted as heard: it stayed open for good, never the transport, asking
+/// `/sync` every 5 s).
+#[test]
+fn a_socket_that_brings_only_unreadable_frames_is_closed_as_silent() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|_| {}));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    let mut closed = false;
+    for i in 1..=10 {
+        let now = 2.0 + 10_000.0 * i as f64;
+        core.handle(Input::SocketUnreadable, now - 1.0, 0.5);
+        let out = core.handle(Input::TimerFired(Timer::HeartbeatCheck), now, 0.5);
+        if out.contains(&Command::CloseSocket) {
+            closed = true;
+            assert!(timer(&out, Timer::Reconnect).is_some(), "{out:?}");
+            break;
+        }
+    }
+    assert!(closed, "the socket was kept open");
+    assert_eq!(core.transport(), Transport::Offline);
+}
+
+/// From the same review: beside working polling, a socket's first heartbeat
+/// that cannot vouch for its version (its instance lost the store) does not
+/// make it the transport: it closed it at once, and polling was dropped
+/// with `connected` and `disconnected` said.
+#[test]
+fn a_heartbeat_that_cannot_vouch_does_not_end_polling() {
+    let h = history("e1", 2);
+    let mut core = connected(&h, 1);
+    for _ in 0..6 {
+        drop_socket(&mut core, 0.0);
+        core.handle(Input::TimerFired(Timer::Reconnect), 0.0, 0.5);
+    }
+    let info = VersionInfo {
+        version: 1,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: String::new(),
+    };
+    core.handle(Input::VersionSeen(info), 1.0, 0.5);
+    assert_eq!(core.transport(), Transport::Polling);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    let mut cut_off = heartbeat(&h, 1);
+    if let EventPayload::Heartbeat(beat) = &mut cut_off.payload {
+        beat.store_reachable = false;
+    }
+    let out = core.handle(Input::SocketEvent(cut_off), 3.0, 0.5);
+    assert!(connection_events(&out).is_empty(), "{out:?}");
+    assert!(!out.contains(&Command::ClearTimer(Timer::Poll)), "{out:?}");
+    assert_eq!(core.transport(), Transport::Polling);
+    assert!(core.is_connected());
+}
+
+/// From the same review: with `enableWebSocket: false`, a tab that came to
+/// lead announced `connected` again to every tab.
+#[test]
+fn a_polling_only_tab_that_comes_to_lead_says_nothing_new() {
+    let h = history("e1", 3);
+    let mut core = Core::new(settings(|c| c.enable_web_socket = Some(false)));
+    follow(&mut core, 0.0);
+    core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
+    core.handle(
+        Input::LeaderMirror(mirror(SyncStatus::Synced, Transport::Polling)),
+        1.5,
+        0.5,
+    );
+    let mut heard = vec![];
+    let out = core.handle(Input::Lead, 2.0, 0.5);
+    heard.extend(connection_events(&out).into_iter().cloned());
+    let out = core.handle(Input::Synced(incremental(&h, 2, 3)), 3.0, 0.5);
+    heard.extend(connection_events(&out).into_iter().cloned());
+    let info = VersionInfo {
+        version: 3,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: String::new(),
+    };
+    let out = core.handle(Input::VersionSeen(info), 4.0, 0.5);
+    heard.extend(connection_events(&out).into_iter().cloned());
+    assert!(heard.is_empty(), "{heard:?}");
+    assert_eq!(timer(&out, Timer::Poll), Some(30_000.0));
+    assert_eq!(core.transport(), Transport::Polling);
+}
+
+/// From the same review: polling back after an outage says `connected`
+/// before the state that shows it, so that another tab hears them in that
+/// order (a tab joining meanwhile said it a second time).
+#[test]
+fn polling_back_says_connected_before_the_state() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|c| c.enable_web_socket = Some(false)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    core.handle(failure(RequestKind::Version, None), 2.0, 0.5);
+    let info = VersionInfo {
+        version: 2,
+        epoch: "e1".into(),
+        server_time: "t".into(),
+        checksum: String::new(),
+    };
+    let out = core.handle(Input::VersionSeen(info), 3.0, 0.5);
+    let at = |want: &dyn Fn(&Command) -> bool| out.iter().position(want);
+    let connected = at(&|c| {
+        matches!(
+            c,
+            Command::Notify(Notice::Connection(ConnectionEvent::Connected { .. }))
+        )
+    })
+    .expect("connected said");
+    let state = at(&|c| matches!(c, Command::Notify(Notice::StateChanged))).unwrap();
+    assert!(connected < state, "{out:?}");
+}

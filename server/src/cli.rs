@@ -324,21 +324,3 @@ pub async fn backup(database: &str, out: &Path, w: &mut impl Write) -> u8 {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_store_urls_password_is_not_shown() {
-        assert_eq!(
-            without_password("postgres://sync:s3cret@db.internal:5432/catalog"),
-            "postgres://sync:***@db.internal:5432/catalog"
-        );
-        assert_eq!(
-            without_password("postgresql://sync@db/catalog"),
-            "postgresql://sync@db/catalog"
-        );
-        assert_eq!(without_password("sqlite://a:b@c.db"), "sqlite://a:b@c.db");
-    }
-}

@@ -795,4 +795,21 @@ async fn catalog_diff_plans_against_the_store_and_changes_nothing() {
     let again = TestServer::start(config(&db)).await;
     assert_eq!(content(again.state().await), content(before));
     again.stop().await;
+
+    if common::pg::selected() {
+        // Its head row wiped alone: read as a server opening it finds it
+        // (what the tables hold), not refused ("no rows returned").
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&database).await.unwrap();
+        sqlx::query("DELETE FROM sync_meta")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (code, out, err) = diff(catalog.clone(), database.clone()).await;
+        assert_eq!(code, Some(1), "{out}{err}");
+        assert!(
+            out.contains("~ model_updated alpha-small: context_window: 32000 -> 64000"),
+            "{out}"
+        );
+    }
 }

@@ -374,16 +374,38 @@ pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// A store's URL as shown in messages: a PostgreSQL URL's password is not
-/// printed.
+/// A store's URL as shown in messages: a PostgreSQL URL's password (in
+/// its user part or a `password` parameter) is printed as `***`, a fragment
+/// (where an unencoded `#` in a password puts the rest of it) is dropped,
+/// and one that cannot be read is not printed.
 pub fn without_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if is_postgres(url) && parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
+    if !is_postgres(url) {
+        return url.to_owned();
     }
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "a postgres:// URL that cannot be read".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    parsed.set_fragment(None);
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let secret =
+                    key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword");
+                let value = if secret {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// Opens the store a URL names.
@@ -397,4 +419,33 @@ pub async fn open(
     Ok(std::sync::Arc::new(
         SqliteStore::open_with(url, options).await?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_store_urls_password_is_not_shown() {
+        assert_eq!(
+            without_password("postgres://sync:s3cret@db.internal:5432/catalog"),
+            "postgres://sync:***@db.internal:5432/catalog"
+        );
+        assert_eq!(
+            without_password("postgresql://sync@db/catalog"),
+            "postgresql://sync@db/catalog"
+        );
+        // As a parameter (sqlx reads `password=`), in any case.
+        assert_eq!(
+            without_password("postgres://db/x?user=u&Password=s3cret&sslmode=require"),
+            "postgres://db/x?user=u&Password=***&sslmode=require"
+        );
+        // An unencoded `#` in a password: the rest is not shown.
+        let shown = without_password("postgres://u@db/x?password=ab#cdef");
+        assert!(!shown.contains("cdef"), "{shown}");
+        // Not readable as a URL: not shown at all.
+        let shown = without_password("postgres://u:s3cret@[db/x");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(without_password("sqlite://a.db"), "sqlite://a.db");
+    }
 }

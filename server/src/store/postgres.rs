@@ -212,7 +212,8 @@ impl PostgresStore {
         let pool = one_connection(url).await?;
         let found = sqlx::query_scalar(
             "SELECT table_name::text FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_name::text <> ALL($1) \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+             AND table_name::text <> ALL($1) \
              ORDER BY table_name",
         )
         .bind(
@@ -276,7 +277,11 @@ async fn pool_of(options: &PgConnectOptions, max: u32) -> Result<PgPool, StoreEr
         Err(sqlx::Error::PoolTimedOut) => {
             match tokio::time::timeout(QUICK, PgConnection::connect_with(options)).await {
                 Ok(Err(why)) => Err(why.into()),
-                _ => Err(sqlx::Error::PoolTimedOut.into()),
+                Ok(Ok(connection)) => {
+                    let _ = connection.close().await;
+                    Err(sqlx::Error::PoolTimedOut.into())
+                }
+                Err(_) => Err(sqlx::Error::PoolTimedOut.into()),
             }
         }
         made => Ok(made?),
@@ -293,14 +298,22 @@ async fn read(pool: &PgPool) -> Result<Loaded, StoreError> {
     let row = sqlx::query(
             "SELECT epoch, version, active_provider_id, default_provider_id FROM sync_meta WHERE id = 1",
         )
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-    let (epoch, version, active_provider_id, default_provider_id) = (
-        row.try_get::<String, _>(0)?,
-        version_of(row.try_get(1)?),
-        row.try_get(2)?,
-        row.try_get(3)?,
-    );
+    // Without its head row (wiped alone) the store is read as a server
+    // opening it finds it: what its tables hold, at version 0 of a history
+    // not started yet (no epoch) and without the old log. `load` writes
+    // the head row first.
+    let headless = row.is_none();
+    let (epoch, version, active_provider_id, default_provider_id) = match row {
+        Some(row) => (
+            row.try_get::<String, _>(0)?,
+            version_of(row.try_get(1)?),
+            row.try_get(2)?,
+            row.try_get(3)?,
+        ),
+        None => (String::new(), 0, None, None),
+    };
     let mut providers = Vec::new();
     let mut probed = BTreeMap::new();
     for row in sqlx::query("SELECT revision, body FROM providers ORDER BY id")
@@ -327,7 +340,8 @@ async fn read(pool: &PgPool) -> Result<Loaded, StoreError> {
         models.push(model);
     }
     let mut log = Vec::new();
-    for row in sqlx::query("SELECT body FROM events ORDER BY version")
+    for row in sqlx::query("SELECT body FROM events WHERE NOT $1 ORDER BY version")
+        .bind(headless)
         .fetch_all(&mut *tx)
         .await?
     {
