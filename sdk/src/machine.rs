@@ -643,12 +643,12 @@ impl Core {
                 }
             }
             Input::SocketUnreadable => {
-                // Not heard from: a socket that brings nothing readable is
-                // closed as silent, not kept open for good. The frame may
-                // have been a change: the server is asked what
-                // came since the copy's version (it sends the whole state if
-                // that is what it takes). A server or proxy that keeps
-                // sending such frames gets one ask per interval.
+                // Not counted as heard: a socket that brings nothing
+                // readable is closed as silent, not kept open for good.
+                // The frame may have been a change: the server is asked
+                // what came since the copy's version (it sends the whole
+                // state if that is what it takes). A server or proxy that
+                // keeps sending such frames gets one ask per interval.
                 if self
                     .unreadable_asked
                     .is_none_or(|at| now - at >= UNREADABLE_ASK_MS)
@@ -1559,6 +1559,7 @@ impl Core {
     fn spoke(&mut self, now: f64, beat: Option<bool>, out: &mut Vec<Command>) {
         self.last_heard = now;
         if !self.live
+            && self.socket == Socket::Open
             && beat != Some(false)
             && (beat == Some(true) || !(self.polling && self.poll_ok))
         {
