@@ -227,6 +227,20 @@ fn record_events(service: &ProviderSyncService) -> (Array, JsValue) {
     (seen, unsubscribe)
 }
 
+/// Every state `service`'s `subscribe` listeners are called with, from now.
+fn record_states(service: &ProviderSyncService) -> Array {
+    let seen = Array::new();
+    let sink = seen.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
+        sink.push(&state);
+    });
+    service
+        .subscribe(listener.as_ref().unchecked_ref::<Function>().clone())
+        .unwrap();
+    listener.forget();
+    seen
+}
+
 /// The reasons of the `resynced` events among those recorded.
 fn resync_reasons(seen: &Array) -> Vec<String> {
     seen.iter()
@@ -740,15 +754,7 @@ async fn a_copy_confirmed_by_polls_stays_young_for_the_next_start() {
 #[wasm_bindgen_test]
 async fn retries_that_change_nothing_call_no_listener() {
     let service = connected().await;
-    let seen = Array::new();
-    let sink = seen.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
-        sink.push(&state);
-    });
-    service
-        .subscribe(listener.as_ref().unchecked_ref::<Function>().clone())
-        .unwrap();
-    listener.forget();
+    let seen = record_states(&service);
     control("stop").await;
     // Several reconnections and polls fail meanwhile (100–500 ms apart).
     sleep(2500).await;
@@ -2526,15 +2532,7 @@ async fn a_followers_lists_keep_their_identity_while_their_content_does() {
         converged(&follower).await && state_of(&follower).transport == Transport::Websocket
     })
     .await;
-    let states = Array::new();
-    let sink = states.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
-        sink.push(&state);
-    });
-    follower
-        .subscribe(listener.as_ref().unchecked_ref::<Function>().clone())
-        .unwrap();
-    listener.forget();
+    let states = record_states(&follower);
     change_xai().await;
     eventually(3000, "the change in both", || async {
         converged(&leader).await && converged(&follower).await

@@ -143,6 +143,42 @@ fn drop_socket(core: &mut Core, now: f64) -> Vec<Command> {
     )
 }
 
+/// A poll's answer: the server at `h`'s version `at`, naming no checksum.
+fn version_at(h: &History, at: usize) -> VersionInfo {
+    VersionInfo {
+        version: h.states[at].metadata.version,
+        epoch: h.states[at].metadata.epoch.clone(),
+        server_time: "t".into(),
+        checksum: String::new(),
+    }
+}
+
+/// Synced to `h` at `at` over a socket that then fails until the machine
+/// falls back to polling, and a poll that finds the server there: polling
+/// works, and the socket's background retry is due next.
+fn polling_works(h: &History, at: usize) -> Core {
+    let mut core = connected(h, at);
+    for _ in 0..5 {
+        drop_socket(&mut core, 0.0);
+        core.handle(Input::TimerFired(Timer::Reconnect), 0.0, 0.5);
+    }
+    drop_socket(&mut core, 0.0);
+    assert_eq!(core.transport(), Transport::Polling);
+    core.handle(Input::VersionSeen(version_at(h, at)), 1.0, 0.5);
+    assert!(core.is_connected());
+    core
+}
+
+/// As [`polling_works`], and the socket's background retry opens: a socket
+/// on trial beside working polling, not heard from yet.
+fn on_trial(h: &History, at: usize) -> Core {
+    let mut core = polling_works(h, at);
+    core.handle(Input::TimerFired(Timer::Reconnect), 1.5, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    assert_eq!(core.transport(), Transport::Polling);
+    core
+}
+
 /// A core started from the cached copy of `h` at `at` (shown stale), and
 /// what it did on start.
 fn from_cache(h: &History, at: usize) -> (Core, Vec<Command>) {
@@ -485,33 +521,8 @@ fn reconnects_back_off_then_fall_back_to_polling_and_return() {
 #[test]
 fn a_socket_on_trial_beside_polling_changes_nothing_until_a_heartbeat() {
     let h = history("e1", 2);
-    let mut core = connected(&h, 1);
-    for _ in 0..5 {
-        core.handle(
-            Input::SocketClosed {
-                reason: "dropped".into(),
-            },
-            0.0,
-            0.5,
-        );
-        core.handle(Input::TimerFired(Timer::Reconnect), 0.0, 0.5);
-    }
-    core.handle(
-        Input::SocketClosed {
-            reason: "dropped".into(),
-        },
-        0.0,
-        0.5,
-    );
-    assert_eq!(core.transport(), Transport::Polling);
-    let info = VersionInfo {
-        version: 1,
-        epoch: "e1".into(),
-        server_time: "t".into(),
-        checksum: String::new(),
-    };
-    core.handle(Input::VersionSeen(info.clone()), 1.0, 0.5);
-    assert!(core.is_connected());
+    let mut core = polling_works(&h, 1);
+    let info = version_at(&h, 1);
     // Retries that open and drop at once: nothing the page hears, polling
     // goes on, and they are backed off from.
     let mut delays = vec![];
@@ -525,13 +536,7 @@ fn a_socket_on_trial_beside_polling_changes_nothing_until_a_heartbeat() {
         heard.extend(connection_events(&out).into_iter().cloned());
         assert_eq!(core.transport(), Transport::Polling);
         assert!(core.is_connected());
-        let out = core.handle(
-            Input::SocketClosed {
-                reason: "dropped".into(),
-            },
-            now,
-            0.5,
-        );
+        let out = drop_socket(&mut core, now);
         heard.extend(connection_events(&out).into_iter().cloned());
         assert!(heard.is_empty(), "{heard:?}");
         assert_eq!(core.status(), SyncStatus::Synced);
@@ -555,13 +560,7 @@ fn a_socket_on_trial_beside_polling_changes_nothing_until_a_heartbeat() {
     assert_eq!(core.transport(), Transport::Websocket);
     // Dropped after that: counted from one, and polling is not back until
     // the attempts run out again.
-    core.handle(
-        Input::SocketClosed {
-            reason: "gone".into(),
-        },
-        22.0,
-        0.5,
-    );
+    drop_socket(&mut core, 22.0);
     assert_eq!(core.transport(), Transport::Offline);
 }
 
@@ -571,25 +570,7 @@ fn a_socket_on_trial_beside_polling_changes_nothing_until_a_heartbeat() {
 #[test]
 fn a_poll_that_fails_beside_a_socket_on_trial_leaves_it_to_the_socket() {
     let h = history("e1", 2);
-    let mut core = connected(&h, 1);
-    for _ in 0..6 {
-        core.handle(
-            Input::SocketClosed {
-                reason: "dropped".into(),
-            },
-            0.0,
-            0.5,
-        );
-        core.handle(Input::TimerFired(Timer::Reconnect), 0.0, 0.5);
-    }
-    let info = VersionInfo {
-        version: 1,
-        epoch: "e1".into(),
-        server_time: "t".into(),
-        checksum: String::new(),
-    };
-    core.handle(Input::VersionSeen(info), 1.0, 0.5);
-    core.handle(Input::SocketOpened, 2.0, 0.5);
+    let mut core = on_trial(&h, 1);
     assert_eq!(core.transport(), Transport::Polling);
     let out = core.handle(
         Input::RequestFailed {
@@ -3174,20 +3155,7 @@ fn a_socket_that_brings_only_unreadable_frames_is_closed_as_silent() {
 #[test]
 fn a_heartbeat_that_cannot_vouch_does_not_end_polling() {
     let h = history("e1", 2);
-    let mut core = connected(&h, 1);
-    for _ in 0..6 {
-        drop_socket(&mut core, 0.0);
-        core.handle(Input::TimerFired(Timer::Reconnect), 0.0, 0.5);
-    }
-    let info = VersionInfo {
-        version: 1,
-        epoch: "e1".into(),
-        server_time: "t".into(),
-        checksum: String::new(),
-    };
-    core.handle(Input::VersionSeen(info), 1.0, 0.5);
-    assert_eq!(core.transport(), Transport::Polling);
-    core.handle(Input::SocketOpened, 2.0, 0.5);
+    let mut core = on_trial(&h, 1);
     let mut cut_off = heartbeat(&h, 1);
     if let EventPayload::Heartbeat(beat) = &mut cut_off.payload {
         beat.store_reachable = false;
@@ -3217,13 +3185,7 @@ fn a_polling_only_tab_that_comes_to_lead_says_nothing_new() {
     heard.extend(connection_events(&out).into_iter().cloned());
     let out = core.handle(Input::Synced(incremental(&h, 2, 3)), 3.0, 0.5);
     heard.extend(connection_events(&out).into_iter().cloned());
-    let info = VersionInfo {
-        version: 3,
-        epoch: "e1".into(),
-        server_time: "t".into(),
-        checksum: String::new(),
-    };
-    let out = core.handle(Input::VersionSeen(info), 4.0, 0.5);
+    let out = core.handle(Input::VersionSeen(version_at(&h, 3)), 4.0, 0.5);
     heard.extend(connection_events(&out).into_iter().cloned());
     assert!(heard.is_empty(), "{heard:?}");
     assert_eq!(timer(&out, Timer::Poll), Some(30_000.0));
@@ -3240,13 +3202,7 @@ fn polling_back_says_connected_before_the_state() {
     core.handle(Input::Start { cached: None }, 0.0, 0.5);
     core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
     core.handle(failure(RequestKind::Version, None), 2.0, 0.5);
-    let info = VersionInfo {
-        version: 2,
-        epoch: "e1".into(),
-        server_time: "t".into(),
-        checksum: String::new(),
-    };
-    let out = core.handle(Input::VersionSeen(info), 3.0, 0.5);
+    let out = core.handle(Input::VersionSeen(version_at(&h, 2)), 3.0, 0.5);
     let at = |want: &dyn Fn(&Command) -> bool| out.iter().position(want);
     let connected = at(&|c| {
         matches!(

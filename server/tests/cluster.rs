@@ -646,7 +646,13 @@ async fn a_sqlite_store_copies_into_postgresql_with_its_history() {
     let before = server.state().await;
     server.stop().await;
 
-    let bin = env!("CARGO_BIN_EXE_provider-sync-server");
+    // `store copy` from the SQLite file into `to`.
+    let copy_into = |to: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+            .args(["store", "copy", "--from", db.to_str().unwrap(), "--to", to])
+            .output()
+            .unwrap()
+    };
     // A database holding another application's table: refused, unchanged
     // (it was taken for empty: found by a black-box tester, 2026-12-02).
     {
@@ -657,17 +663,7 @@ async fn a_sqlite_store_copies_into_postgresql_with_its_history() {
             .execute(&mut conn)
             .await
             .unwrap();
-        let refused = std::process::Command::new(bin)
-            .args([
-                "store",
-                "copy",
-                "--from",
-                db.to_str().unwrap(),
-                "--to",
-                &foreign,
-            ])
-            .output()
-            .unwrap();
+        let refused = copy_into(&foreign);
         assert_eq!(refused.status.code(), Some(2));
         let err = String::from_utf8_lossy(&refused.stderr);
         assert!(err.contains("holds other tables (customers)"), "{err}");
@@ -680,17 +676,7 @@ async fn a_sqlite_store_copies_into_postgresql_with_its_history() {
         assert_eq!(tables, ["customers"]);
     }
     let url = fresh_database(shared(), "copy");
-    let output = std::process::Command::new(bin)
-        .args([
-            "store",
-            "copy",
-            "--from",
-            db.to_str().unwrap(),
-            "--to",
-            &url,
-        ])
-        .output()
-        .unwrap();
+    let output = copy_into(&url);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -698,17 +684,7 @@ async fn a_sqlite_store_copies_into_postgresql_with_its_history() {
         String::from_utf8_lossy(&output.stderr)
     );
     // Into a store that is not empty: refused.
-    let again = std::process::Command::new(bin)
-        .args([
-            "store",
-            "copy",
-            "--from",
-            db.to_str().unwrap(),
-            "--to",
-            &url,
-        ])
-        .output()
-        .unwrap();
+    let again = copy_into(&url);
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 
