@@ -1178,6 +1178,12 @@ impl Core {
         self.release_hold(now, out);
         self.error = None;
         self.link_up();
+        // The server answered: polling works (said below with `connected`,
+        // not left `isConnected: false` beside a synced copy until the next
+        // poll).
+        if self.polling {
+            self.poll_ok = true;
+        }
         let ours = self.state.as_ref().map(|s| s.metadata.checksum.as_str());
         if let (Some(expected), Some(ours)) = (expected_checksum, ours)
             && expected != ours

@@ -3214,3 +3214,26 @@ fn polling_back_says_connected_before_the_state() {
     let state = at(&|c| matches!(c, Command::Notify(Notice::StateChanged))).unwrap();
     assert!(connected < state, "{out:?}");
 }
+
+/// Found by a black-box tester (2026-12-02): polling down, a `forceSync()`
+/// that gets through left the page `synced` with `isConnected: false` until
+/// the next poll (and a later failure said `disconnected` again with no
+/// `connected` between). A sync that lands is polling working again.
+#[test]
+fn a_sync_that_lands_while_polling_is_down_says_polling_works() {
+    let h = history("e1", 3);
+    let mut core = polling_works(&h, 1);
+    let out = core.handle(failure(RequestKind::Version, None), 2.0, 0.5);
+    assert!(!core.is_connected());
+    assert_eq!(connection_events(&out).len(), 2, "{out:?}");
+    core.handle(Input::ForceSync, 3.0, 0.5);
+    let out = core.handle(Input::Synced(incremental(&h, 1, 3)), 4.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    assert!(core.is_connected());
+    assert!(
+        connection_events(&out).contains(&&ConnectionEvent::Connected {
+            transport: Transport::Polling
+        }),
+        "{out:?}"
+    );
+}
