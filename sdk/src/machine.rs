@@ -438,6 +438,10 @@ pub struct Core {
     /// This follower's listeners were told the link is up (a `connected`
     /// handed on, or said on joining a leader that is connected).
     link_told: bool,
+    /// This tab came to lead from a leader whose socket was up, and no
+    /// outage was announced since: its own socket's `connected` is not
+    /// said again.
+    inherited_up: bool,
     started: bool,
     ready: bool,
     destroyed: bool,
@@ -488,6 +492,7 @@ impl Core {
             refused: false,
             resync_told: false,
             link_told: false,
+            inherited_up: false,
             started: false,
             ready: false,
             destroyed: false,
@@ -729,6 +734,7 @@ impl Core {
         self.resync_reason = None;
         self.down_announced = false;
         self.poll_announced = false;
+        self.inherited_up = false;
     }
 
     /// A follower's `forceSync()` left unfinished by a leader that went,
@@ -801,6 +807,7 @@ impl Core {
                 }
             }
             Some((_, false)) => self.down_announced = true,
+            Some((Transport::Websocket, true)) => self.inherited_up = true,
             _ => {}
         }
     }
@@ -1422,6 +1429,7 @@ impl Core {
         let live_socket = self.socket == Socket::Open && self.live;
         if !self.down_announced && !live_socket {
             self.down_announced = true;
+            self.inherited_up = false;
             self.poll_announced = false;
             Self::notify(
                 out,
@@ -1516,12 +1524,16 @@ impl Core {
             self.polling = false;
             out.push(Command::ClearTimer(Timer::Poll));
         }
-        Self::notify(
-            out,
-            Notice::Connection(ConnectionEvent::Connected {
-                transport: Transport::Websocket,
-            }),
-        );
+        // A new leading tab's socket, where the last leader's was up: its
+        // pages heard `connected` already, and nothing since said otherwise.
+        if !std::mem::take(&mut self.inherited_up) {
+            Self::notify(
+                out,
+                Notice::Connection(ConnectionEvent::Connected {
+                    transport: Transport::Websocket,
+                }),
+            );
+        }
         Self::notify(out, Notice::StateChanged);
     }
 
@@ -1771,6 +1783,7 @@ impl Core {
         let down = !self.polling || !self.poll_ok;
         if down && !self.down_announced {
             self.down_announced = true;
+            self.inherited_up = false;
             self.poll_announced = false;
             Self::notify(
                 out,

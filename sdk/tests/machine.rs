@@ -3237,3 +3237,51 @@ fn a_sync_that_lands_while_polling_is_down_says_polling_works() {
         "{out:?}"
     );
 }
+
+/// Found by the same black-box tester: a tab that came to lead from a
+/// leader whose socket was up said `connected` again when its own socket
+/// came (every tab heard it, with no `disconnected` before). Said again only
+/// after an outage was announced.
+#[test]
+fn a_tab_taking_over_a_live_socket_does_not_say_connected_again() {
+    let h = history("e1", 3);
+    let take_over = || {
+        let mut core = Core::new(settings(|_| {}));
+        follow(&mut core, 0.0);
+        core.handle(Input::LeaderState(h.states[2].clone()), 1.0, 0.5);
+        core.handle(
+            Input::LeaderMirror(mirror(SyncStatus::Synced, Transport::Websocket)),
+            1.5,
+            0.5,
+        );
+        core.handle(Input::Lead, 2.0, 0.5);
+        core.handle(Input::Synced(incremental(&h, 2, 3)), 3.0, 0.5);
+        core.handle(Input::SocketOpened, 4.0, 0.5);
+        core
+    };
+    let mut core = take_over();
+    let out = core.handle(Input::SocketEvent(hello(&h, 3, SyncType::None)), 4.1, 0.5);
+    assert!(connection_events(&out).is_empty(), "{out:?}");
+    assert_eq!(core.transport(), Transport::Websocket);
+    assert!(core.is_connected());
+    // Its socket drops and comes back: both said, as for any outage.
+    assert_eq!(connection_events(&drop_socket(&mut core, 5.0)).len(), 1);
+    core.handle(Input::TimerFired(Timer::Reconnect), 6.0, 0.5);
+    core.handle(Input::SocketOpened, 7.0, 0.5);
+    let out = core.handle(Input::SocketEvent(hello(&h, 3, SyncType::None)), 7.1, 0.5);
+    assert_eq!(
+        connection_events(&out),
+        [&ConnectionEvent::Connected {
+            transport: Transport::Websocket
+        }]
+    );
+    // Its first socket never opens: `disconnected`, then `connected` when
+    // one does.
+    let mut core = take_over();
+    let out = drop_socket(&mut core, 5.0);
+    assert_eq!(connection_events(&out).len(), 1, "{out:?}");
+    core.handle(Input::TimerFired(Timer::Reconnect), 6.0, 0.5);
+    core.handle(Input::SocketOpened, 7.0, 0.5);
+    let out = core.handle(Input::SocketEvent(hello(&h, 3, SyncType::None)), 7.1, 0.5);
+    assert_eq!(connection_events(&out).len(), 1, "{out:?}");
+}
