@@ -793,15 +793,7 @@ async fn a_state_read_by_an_event_listener_is_still_told() {
         .on_event(reader.as_ref().unchecked_ref::<Function>().clone())
         .unwrap();
     reader.forget();
-    let told = Array::new();
-    let sink = told.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
-        sink.push(&state);
-    });
-    service
-        .subscribe(listener.as_ref().unchecked_ref::<Function>().clone())
-        .unwrap();
-    listener.forget();
+    let told = record_states(&service);
     let before = state_of(&service).version;
     change_xai().await;
     eventually(3000, "the change told to subscribe", || async {

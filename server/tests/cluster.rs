@@ -1097,16 +1097,7 @@ async fn a_wiped_or_unreadable_store_is_not_served_as_current() {
     wait_for(&a, "unreadable log", |s| s == 503).await;
     // A write is not acknowledged, and says to try again (it was a 500
     // without `Retry-After`: found by a black-box tester, 2026-12-02).
-    let refused = a
-        .admin(Method::POST, "/providers")
-        .json(&json!({"id": "while-away", "name": "While away"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 503);
-    assert!(refused.headers().contains_key("retry-after"));
-    let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    refused_as_unavailable(&a, "while-away").await;
     sqlx::query("ALTER TABLE events_away RENAME TO events")
         .execute(&mut db)
         .await
@@ -1765,9 +1756,16 @@ async fn a_write_to_a_dropped_database_is_refused_as_unavailable() {
         .execute(&mut admin)
         .await
         .unwrap();
+    refused_as_unavailable(&a, "two").await;
+    a.stop().await;
+}
+
+/// A provider `id` written through `a` is refused as unavailable: `503
+/// store_unavailable` with `Retry-After`, not acknowledged.
+async fn refused_as_unavailable(a: &TestServer, id: &str) {
     let refused = a
         .admin(Method::POST, "/providers")
-        .json(&json!({"id": "two", "name": "Two"}))
+        .json(&json!({"id": id, "name": id}))
         .send()
         .await
         .unwrap();
@@ -1775,5 +1773,4 @@ async fn a_write_to_a_dropped_database_is_refused_as_unavailable() {
     assert!(refused.headers().contains_key("retry-after"));
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
-    a.stop().await;
 }
