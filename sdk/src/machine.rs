@@ -656,7 +656,7 @@ impl Core {
                 // keeps sending such frames gets one ask per interval.
                 if self
                     .unreadable_asked
-                    .is_none_or(|at| now - at >= UNREADABLE_ASK_MS)
+                    .is_none_or(|at| !(0.0..UNREADABLE_ASK_MS).contains(&(now - at)))
                 {
                     self.unreadable_asked = Some(now);
                     self.request_sync(false, Ask::Machine, now, &mut out);
@@ -996,7 +996,7 @@ impl Core {
         let held_back = self.retry_pending
             && match ask {
                 Ask::Machine => true,
-                Ask::Page => now < self.hold_until,
+                Ask::Page => self.hold_left(now) > 0.0,
                 Ask::Now => false,
             };
         if self.in_flight || held_back {
@@ -1117,7 +1117,7 @@ impl Core {
     /// (not one that waits out the backoff anyway), the next poll (at the
     /// polling interval) and a machine-made sync's retry.
     fn release_hold(&mut self, now: f64, out: &mut Vec<Command>) {
-        let held = self.hold_until > now;
+        let held = self.hold_left(now) > 0.0;
         self.hold_until = 0.0;
         if !held {
             return;
@@ -1147,19 +1147,28 @@ impl Core {
     /// Sets a reconnect or poll timer for `after_ms`, or for the hold's end
     /// if that is later (marking it held).
     fn set_held_timer(&mut self, timer: Timer, after_ms: f64, now: f64, out: &mut Vec<Command>) {
-        let held = self.hold_until - now > after_ms;
+        let left = self.hold_left(now);
+        let held = left > after_ms;
         match timer {
             Timer::Reconnect => self.reconnect_held = held,
             _ => self.poll_held = held,
         }
         out.push(Command::SetTimer {
             timer,
-            after_ms: if held {
-                self.hold_until - now
-            } else {
-                after_ms
-            },
+            after_ms: if held { left } else { after_ms },
         });
+    }
+
+    /// What is left of a server's `Retry-After`, in ms. The clock is the
+    /// page's (`Date.now()`): one stepped back leaves a hold further off
+    /// than any server may set ([`MAX_HOLD_MS`]), which is taken as over.
+    fn hold_left(&self, now: f64) -> f64 {
+        let left = self.hold_until - now;
+        if left > 0.0 && left <= MAX_HOLD_MS {
+            left
+        } else {
+            0.0
+        }
     }
 
     /// Whether the copy has reached what the socket's `hello` announced.
@@ -1417,7 +1426,7 @@ impl Core {
             _ => None,
         };
         if let Some(ms) = retry_after {
-            self.hold_until = self.hold_until.max(now + ms);
+            self.hold_until = (now + self.hold_left(now)).max(now + ms);
         }
         self.error = Some(message.clone());
         Self::notify(
@@ -1763,6 +1772,9 @@ impl Core {
             return;
         }
         self.socket = Socket::Closed;
+        // A catch-up the socket announced (its `hello` said the server is
+        // ahead) and did not bring.
+        let owed = !self.caught_up();
         self.catch_up = None;
         self.awaiting_vouch = (false, false);
         out.push(Command::ClearTimer(Timer::Connect));
@@ -1810,6 +1822,10 @@ impl Core {
             // Why, until an attempt gets through (a WebSocket's close code
             // says little, but it is all the browser tells).
             self.error = Some(reason);
+        } else if owed && !self.hidden {
+            // Polling works (the socket was on trial beside it): what the
+            // socket owed is asked for over HTTP now, not at the next poll.
+            self.request_sync(false, Ask::Machine, now, out);
         }
         if !self.hidden {
             // Not before a server's `Retry-After` ends.
@@ -1824,7 +1840,7 @@ impl Core {
             Timer::Reconnect => {
                 self.reconnect_held = false;
                 if self.socket == Socket::Closed && !self.hidden && self.settings.enable_websocket {
-                    if self.hold_until > now {
+                    if self.hold_left(now) > 0.0 {
                         // Set before a `Retry-After` came: its end instead.
                         self.set_held_timer(Timer::Reconnect, 0.0, now, out);
                     } else {
@@ -1841,7 +1857,7 @@ impl Core {
             Timer::Poll => {
                 self.poll_held = false;
                 if self.polling && !self.hidden {
-                    if self.hold_until > now {
+                    if self.hold_left(now) > 0.0 {
                         self.set_held_timer(Timer::Poll, 0.0, now, out);
                     } else {
                         out.push(Command::Fetch(Request::Version));
@@ -1894,7 +1910,7 @@ impl Core {
         }
         // Within a server's Retry-After: at its end rather than now (a
         // timer, since nothing else may come to open the socket or poll).
-        let held = self.hold_until > now;
+        let held = self.hold_left(now) > 0.0;
         if self.settings.enable_websocket && self.socket == Socket::Closed {
             out.push(Command::ClearTimer(Timer::Reconnect));
             if held {

@@ -602,6 +602,33 @@ fn a_poll_that_fails_beside_a_socket_on_trial_leaves_it_to_the_socket() {
     assert!(core.is_connected());
 }
 
+/// A socket on trial beside working polling whose `hello` says the server
+/// is ahead, then drops before the catch-up: the copy is asked for over
+/// HTTP at once. It stayed `stale` until the next poll (30 s by default).
+#[test]
+fn a_socket_on_trial_that_drops_before_its_catch_up_leaves_a_sync_behind() {
+    let h = history("e1", 2);
+    let mut core = on_trial(&h, 1);
+    core.handle(
+        Input::SocketEvent(hello(&h, 2, SyncType::Incremental)),
+        3.0,
+        0.5,
+    );
+    assert_eq!(core.status(), SyncStatus::Stale);
+    let out = drop_socket(&mut core, 4.0);
+    assert!(
+        out.contains(&Command::Fetch(Request::Sync {
+            version: h.states[1].metadata.version,
+            epoch: "e1".into(),
+            force_full: false,
+        })),
+        "{out:?}"
+    );
+    assert_eq!(core.transport(), Transport::Polling);
+    core.handle(Input::Synced(incremental(&h, 1, 2)), 5.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+}
+
 /// Polling says it works as the socket does: `connected` (transport
 /// `polling`) when it first brings the state and again once it is back
 /// after a `disconnected` (a page's "offline" banner never cleared).
@@ -2995,6 +3022,33 @@ fn an_unreadable_frame_asks_the_server_what_it_said_once_per_interval() {
     // Once the interval has passed, the next one asks again.
     let out = core.handle(Input::SocketUnreadable, 3.0 + UNREADABLE_ASK_MS, 0.5);
     assert_eq!(fetches(&out).len(), 1, "{out:?}");
+}
+
+/// The driver's clock is the page's (`Date.now()`), which can be stepped
+/// back. An hour back after an unreadable frame's ask kept every later
+/// one from asking until the clock caught up; after a `Retry-After`, it
+/// held the socket closed for that hour as well.
+#[test]
+fn a_clock_stepped_back_neither_silences_asks_nor_stretches_a_hold() {
+    const HOUR: f64 = 3_600_000.0;
+    let h = history("e1", 4);
+    let mut core = connected(&h, 2);
+    core.handle(Input::SocketUnreadable, HOUR, 0.5);
+    core.handle(Input::Synced(incremental(&h, 2, 3)), HOUR + 1.0, 0.5);
+    let out = core.handle(Input::SocketUnreadable, 10.0, 0.5);
+    assert_eq!(fetches(&out).len(), 1, "{out:?}");
+
+    let mut core = connected(&h, 1);
+    core.handle(Input::ForceSync, HOUR, 0.5);
+    core.handle(failure(RequestKind::Sync, Some(7000.0)), HOUR + 1.0, 0.5);
+    let closed = drop_socket(&mut core, 100.0);
+    let delay = timer(&closed, Timer::Reconnect).expect("a reconnect timer");
+    assert!(delay < 7000.0, "{delay}");
+    let out = core.handle(Input::TimerFired(Timer::Reconnect), 100.0 + delay, 0.5);
+    assert!(
+        out.iter().any(|c| matches!(c, Command::OpenSocket { .. })),
+        "{out:?}"
+    );
 }
 
 /// Found by a black-box tester (2026-12-02): a tab that came to lead
