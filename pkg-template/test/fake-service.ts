@@ -59,6 +59,7 @@ export class FakeService implements ProviderSyncServiceLike {
   destroyed = 0;
   synced = 0;
   readonly apiBaseUrl = "http://test.invalid/api/provider-sync";
+  includeDeprecated?: boolean;
 
   constructor(state: Partial<ProviderSyncClientState> = {}) {
     this.state = {

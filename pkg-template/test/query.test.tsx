@@ -89,7 +89,13 @@ describe("query keys affected by events", () => {
   it("are everything (but the state) after a resync", () => {
     const service = new FakeService();
     expect(keysAffectedBy({ type: "resynced", reason: "epoch_changed" }, service).everything).toBe(true);
-    expect(keysAffectedBy({ type: "connected", transport: "websocket" }, service)).toEqual({ models: [], providers: [] });
+    // The link up: what failed is asked again (an answer refused before a
+    // login, a request the outage failed).
+    expect(keysAffectedBy({ type: "connected", transport: "websocket" }, service)).toEqual({
+      models: [],
+      providers: [],
+      failed: true,
+    });
   });
 });
 

@@ -196,6 +196,15 @@ impl ProviderSyncService {
         }
     }
 
+    /// Whether the state lists deprecated and sunset models (the config's
+    /// `includeDeprecated`): two services of one server differ in their
+    /// state by it (the TanStack Query hooks' state key names it).
+    #[wasm_bindgen(getter, js_name = includeDeprecated)]
+    pub fn include_deprecated(&self) -> bool {
+        self.driver
+            .with_core(|core| core.settings().include_deprecated)
+    }
+
     /// The WebSocket URL in use, resolved against the page (a relative
     /// `wsUrl` or the default made from `apiBaseUrl`, with a ws/wss scheme).
     #[wasm_bindgen(getter, js_name = wsUrl)]

@@ -1701,6 +1701,12 @@ fn urls_resolve_against_the_page_and_a_bad_one_names_its_field() {
     let service = made(r#"{"apiBaseUrl":"https://127.0.0.1:9/sync/"}"#).unwrap();
     assert_eq!(service.api_base_url(), "https://127.0.0.1:9/sync");
     assert_eq!(service.ws_url(), "wss://127.0.0.1:9/sync/ws");
+    // The config's includeDeprecated, which the TanStack hooks' state key
+    // names (false unless set).
+    assert!(!service.include_deprecated());
+    service.destroy();
+    let service = made(r#"{"apiBaseUrl":"/a","includeDeprecated":true}"#).unwrap();
+    assert!(service.include_deprecated());
     service.destroy();
     let service = made(r#"{"apiBaseUrl":"/a","wsUrl":"ws://127.0.0.1:9/live"}"#).unwrap();
     assert!(

@@ -12,9 +12,22 @@ import type {
   SyncStatus,
   Transport,
 } from "../index.js";
-import { useProviderSyncContext, type ProviderSyncServiceLike } from "../react/context.js";
+import { isRetired, useProviderSyncContext, type ProviderSyncServiceLike } from "../react/context.js";
 import { retainLiveInvalidation } from "./invalidation.js";
 import { providerSyncKeys } from "./keys.js";
+
+/** The state query's key for this service (none yet: the empty server's). */
+function stateKey(service: ProviderSyncServiceLike | null) {
+  return providerSyncKeys.state(service?.apiBaseUrl ?? "", service?.includeDeprecated ?? false);
+}
+
+/** Which service each state the query holds came from. */
+const owners = new WeakMap<ProviderSyncClientState, ProviderSyncServiceLike>();
+
+function owned(state: ProviderSyncClientState, service: ProviderSyncServiceLike): ProviderSyncClientState {
+  owners.set(state, service);
+  return state;
+}
 
 /** Keeps the state query's data equal to the service's state, from the
  * moment it mounts (not only from the next change). */
@@ -22,14 +35,37 @@ function useStateIntoCache(service: ProviderSyncServiceLike | null) {
   const client = useQueryClient();
   useEffect(() => {
     if (!service) return;
-    const key = providerSyncKeys.state(service.apiBaseUrl);
+    const key = stateKey(service);
     // Only a state with a catalog is the query's data: until the first one
     // the query is pending, and failed if the service's first fetch fails
-    // (`isPending`, `isError`), as TanStack's own queries are.
+    // (`isPending`, `isError`), as TanStack's own queries are. What a
+    // service says once its provider let go of it is no one's catalog.
     const take = (state: ProviderSyncClientState) => {
-      if (state.epoch !== null) client.setQueryData(key, state);
+      if (state.epoch !== null && !isRetired(service)) client.setQueryData(key, owned(state, service));
     };
-    take(service.getState());
+    const now = service.getState();
+    const held = client.getQueryData<ProviderSyncClientState>(key);
+    const from = held && owners.get(held);
+    if (now.epoch === null && from && from !== service && isRetired(from)) {
+      // A new service (a remount, a new config) without a catalog yet: the
+      // catalog of the one let go of is not its data. Pending again, then
+      // its own first fetch (this runs after the query's options became
+      // this service's: `useQuery` comes first in `useSyncStateOf`).
+      // `resetQueries` would restore the query's first data, which was the
+      // old service's.
+      client.getQueryCache().find({ queryKey: key, exact: true })?.setState({
+        data: undefined,
+        dataUpdatedAt: 0,
+        status: "pending",
+        error: null,
+        errorUpdatedAt: 0,
+        fetchFailureCount: 0,
+        fetchFailureReason: null,
+        isInvalidated: false,
+      });
+      void client.refetchQueries({ queryKey: key, exact: true });
+    }
+    take(now);
     return service.subscribe(take);
   }, [service, client]);
 }
@@ -69,13 +105,12 @@ export function useSyncState(): UseQueryResult<ProviderSyncClientState> {
 
 function useSyncStateOf(hook: string): UseQueryResult<ProviderSyncClientState> {
   const { service, failed } = useService(hook);
-  useStateIntoCache(service);
-  return useQuery({
-    queryKey: providerSyncKeys.state(service?.apiBaseUrl ?? ""),
+  const query = useQuery({
+    queryKey: stateKey(service),
     queryFn: async () => {
       if (!service) throw failed;
       await service.initialize();
-      return service.getState();
+      return owned(service.getState(), service);
     },
     enabled: service !== null || failed !== null,
     // A catalog the service already holds (a `bootstrap` while rendering on
@@ -83,7 +118,7 @@ function useSyncStateOf(hook: string): UseQueryResult<ProviderSyncClientState> {
     // the data from the first render: no loading flash.
     initialData: () => {
       const state = service?.getState();
-      return state && state.epoch !== null ? state : undefined;
+      return service && state && state.epoch !== null ? owned(state, service) : undefined;
     },
     staleTime: Infinity,
     // The service retries by itself; its first failure is the query's.
@@ -91,6 +126,9 @@ function useSyncStateOf(hook: string): UseQueryResult<ProviderSyncClientState> {
     // The service's own objects: no structural sharing needed.
     structuralSharing: false,
   });
+  // After `useQuery`: its effects (the query's options) run first.
+  useStateIntoCache(service);
+  return query;
 }
 
 type StateQuery = UseQueryResult<ProviderSyncClientState>;
@@ -155,7 +193,6 @@ function useSyncWebSocketOf(
   { onEvent }: UseSyncWebSocketOptions,
 ): { isConnected: boolean; transport: Transport } {
   const { service } = useService(hook);
-  useStateIntoCache(service);
   useLiveInvalidation(service, onEvent);
   const { data } = useSyncStateOf(hook);
   return { isConnected: data?.isConnected ?? false, transport: data?.transport ?? "offline" };
@@ -215,8 +252,7 @@ function retryUnlessRefused(failures: number, error: Error): boolean {
 /** `GET /models/{id}/availability`, refreshed when the model or its provider changes. */
 export function useModelAvailability(id: string | undefined): UseQueryResult<ModelAvailability> {
   const { service, failed } = useService("useModelAvailability");
-  useLiveInvalidation(service);
-  return useQuery({
+  const query = useQuery({
     queryKey: providerSyncKeys.modelAvailability(service?.apiBaseUrl ?? "", id ?? ""),
     queryFn: ({ signal }) =>
       service
@@ -226,13 +262,16 @@ export function useModelAvailability(id: string | undefined): UseQueryResult<Mod
     // No service: asking again gives the same error.
     retry: (failures, error) => service !== null && retryUnlessRefused(failures, error),
   });
+  // After `useQuery`: a new service's first invalidation (it got through
+  // already) refetches with this service's request, not the last one's.
+  useLiveInvalidation(service);
+  return query;
 }
 
 /** `GET /providers/{id}/availability`, refreshed when the provider changes. */
 export function useProviderAvailability(id: string | undefined): UseQueryResult<ProviderAvailability> {
   const { service, failed } = useService("useProviderAvailability");
-  useLiveInvalidation(service);
-  return useQuery({
+  const query = useQuery({
     queryKey: providerSyncKeys.providerAvailability(service?.apiBaseUrl ?? "", id ?? ""),
     queryFn: ({ signal }) =>
       service
@@ -242,4 +281,8 @@ export function useProviderAvailability(id: string | undefined): UseQueryResult<
     // No service: asking again gives the same error.
     retry: (failures, error) => service !== null && retryUnlessRefused(failures, error),
   });
+  // After `useQuery`: a new service's first invalidation (it got through
+  // already) refetches with this service's request, not the last one's.
+  useLiveInvalidation(service);
+  return query;
 }

@@ -12,13 +12,17 @@ export interface Affected {
   replacementOf?: string | undefined;
   /** Everything (the client cannot tell what changed). */
   everything?: boolean | undefined;
+  /** The answers that failed (the service got through: asking again may
+   * succeed where they could not reach the server or were refused). */
+  failed?: boolean | undefined;
 }
 
 /**
  * A model event: that model's availability, and the answers that name it as
  * a replacement. A provider event: every provider's availability (fallback
  * suggestions depend on the others) and that provider's models' (deprecated
- * ones included). A resync or full state: everything.
+ * ones included). A resync or full state: everything. The link up
+ * (`connected`): the answers that failed.
  */
 export function keysAffectedBy(event: ProviderSyncEvent, service: ProviderSyncServiceLike): Affected {
   const modelsOf = (providerId: string) =>
@@ -40,6 +44,8 @@ export function keysAffectedBy(event: ProviderSyncEvent, service: ProviderSyncSe
     case "resynced":
     case "full_sync":
       return { models: [], providers: [], everything: true };
+    case "connected":
+      return { models: [], providers: [], failed: true };
     default:
       return { models: [], providers: [] };
   }
@@ -54,6 +60,7 @@ export function invalidateFor(event: ProviderSyncEvent, service: ProviderSyncSer
     const [root, base, kind, id] = query.queryKey as unknown[];
     if (root !== "provider-sync" || base !== server || kind === "state") return false;
     if (affected.everything) return true;
+    if (affected.failed && query.state.status === "error") return true;
     if (kind === "provider-availability") {
       return affected.providers === "all" || affected.providers.includes(id as string);
     }
@@ -91,6 +98,11 @@ export function retainLiveInvalidation(client: QueryClient, service: ProviderSyn
   if (!wiring) {
     wiring = { count: 0, unsubscribe: service.onEvent((event) => invalidateFor(event, service, client)) };
     services.set(service, wiring);
+    // A service that is through already (one made after a login, taking
+    // over from one the server refused) said `connected` before this.
+    if (service.getState().isConnected) {
+      invalidateFor({ type: "connected", transport: service.getState().transport }, service, client);
+    }
   }
   wiring.count += 1;
   const held = wiring;

@@ -23,7 +23,13 @@ function server(apiBaseUrl: string): string {
 export const providerSyncKeys = {
   all: ["provider-sync"] as const,
   server: (apiBaseUrl: string) => ["provider-sync", server(apiBaseUrl)] as const,
-  state: (apiBaseUrl: string) => ["provider-sync", server(apiBaseUrl), "state"] as const,
+  /** A service with `includeDeprecated` has a state of its own (its models
+   * list the deprecated ones): its key says so after the plain one's parts,
+   * so invalidating the plain key reaches both. */
+  state: (apiBaseUrl: string, includeDeprecated = false) =>
+    includeDeprecated
+      ? (["provider-sync", server(apiBaseUrl), "state", "include-deprecated"] as const)
+      : (["provider-sync", server(apiBaseUrl), "state"] as const),
   modelAvailability: (apiBaseUrl: string, modelId: string) =>
     ["provider-sync", server(apiBaseUrl), "model-availability", modelId] as const,
   providerAvailability: (apiBaseUrl: string, providerId: string) =>

@@ -18,9 +18,25 @@ export type ProviderSyncServiceLike = Pick<
   | "getModels"
   | "getProvider"
 > &
-  // Optional, so a stand-in for tests need not have it: the TanStack
-  // hooks' availability requests go through it when it is there.
-  Partial<Pick<ProviderSyncService, "fetchJson">>;
+  // Optional, so a stand-in for tests need not have them: the TanStack
+  // hooks' availability requests go through `fetchJson` when it is there,
+  // and their state key names `includeDeprecated`.
+  Partial<Pick<ProviderSyncService, "fetchJson" | "includeDeprecated">>;
+
+/** Services a provider let go of (destroyed): what they say from then on
+ * (the last state a destroyed service announces) is no one's catalog. */
+const retired = new WeakSet<ProviderSyncServiceLike>();
+
+/** Whether a provider let go of this service. */
+export function isRetired(service: ProviderSyncServiceLike): boolean {
+  return retired.has(service);
+}
+
+function retire(service: ProviderSyncServiceLike | null): void {
+  if (!service) return;
+  retired.add(service);
+  service.destroy();
+}
 
 interface ContextValue {
   /** Null while the wasm loads. */
@@ -164,7 +180,7 @@ export function ProviderSyncProvider({
     if (made) {
       setCreated(made);
       return () => {
-        made?.destroy();
+        retire(made);
         setCreated(null);
       };
     }
@@ -186,14 +202,14 @@ export function ProviderSyncProvider({
         setLoadError(error instanceof Error ? error : new Error(String(error)));
       }
       return () => {
-        made?.destroy();
+        retire(made);
         setCreated(null);
       };
     }
     createProviderSyncService(options).then(
       (service) => {
         if (cancelled) {
-          service.destroy();
+          retire(service);
           return;
         }
         made = service;
@@ -206,7 +222,7 @@ export function ProviderSyncProvider({
     );
     return () => {
       cancelled = true;
-      made?.destroy();
+      retire(made);
       setCreated(null);
     };
   }, [injected, configKey]);

@@ -1,0 +1,161 @@
+// The TanStack Query hooks across the provider's own services (no `service`
+// prop): a new service on a config change or a remount, two providers under
+// one QueryClient. The wasm service is replaced by a stand-in whose every
+// instance the test plans (the real one is tested in browsers); found by a
+// black-box check of the package (2026-12-02).
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { act, render, waitFor } from "@testing-library/react";
+import type { ReactNode } from "react";
+import { describe, expect, it, vi } from "vitest";
+import type { ProviderSyncConfig } from "provider-sync";
+import { ProviderSyncProvider, useProviderSync } from "provider-sync/react";
+import { useModelAvailability, useProviderSyncWithWebSocket, useSyncState } from "provider-sync/react-query";
+import { FakeService, model, provider } from "./fake-service";
+
+const plan = vi.hoisted(() => ({
+  make: (_config: Record<string, unknown>): unknown => {
+    throw new Error("no service planned");
+  },
+  made: [] as unknown[],
+}));
+
+vi.mock("provider-sync", async (importOriginal) => {
+  const actual = await importOriginal<Record<string, unknown>>();
+  // `new` on a function that returns an object gives that object.
+  function Planned(config: Record<string, unknown>) {
+    const service = plan.make(config);
+    plan.made.push(service);
+    return service;
+  }
+  return {
+    ...actual,
+    isLoaded: () => true,
+    ProviderSyncService: Planned,
+    createProviderSyncService: async (config: Record<string, unknown>) => plan.make(config),
+  };
+});
+
+/** A service as the real one behaves when destroyed: it announces its last
+ * state (disconnected) to its listeners. */
+function service(state: ConstructorParameters<typeof FakeService>[0], extra: Record<string, unknown> = {}) {
+  const made = new FakeService(state);
+  made.destroy = () => {
+    made.destroyed += 1;
+    made.update({ status: "disconnected", isConnected: false, transport: "offline" });
+  };
+  return Object.assign(made, extra);
+}
+
+function refused(status: number) {
+  return Promise.reject(Object.assign(new Error(`GET …: HTTP ${status}`), { status }));
+}
+
+function tree(client: QueryClient, config: ProviderSyncConfig, children: ReactNode) {
+  return (
+    <QueryClientProvider client={client}>
+      <ProviderSyncProvider config={config}>{children}</ProviderSyncProvider>
+    </QueryClientProvider>
+  );
+}
+
+describe("the TanStack hooks across the provider's services", () => {
+  it("a new service without a catalog does not show the last one's, which it let go of", async () => {
+    const seen: { query: ReturnType<typeof useSyncState>; status: string }[] = [];
+    function Probe() {
+      const query = useSyncState();
+      const { status } = useProviderSync();
+      seen.push({ query, status });
+      return null;
+    }
+    plan.make = () => service({ providers: [provider("openai")], models: [model("gpt-4o", "openai")] });
+    const client = new QueryClient();
+    const config = { apiBaseUrl: "http://test.invalid/api/provider-sync", pollingInterval: 1000 };
+    const { rerender } = render(tree(client, config, <Probe />));
+    await waitFor(() => expect(seen.at(-1)!.query.data?.models).toHaveLength(1));
+    // The server is gone and the new service has nothing cached: its first
+    // fetch fails.
+    plan.make = () => {
+      const next = service({ status: "syncing", isConnected: false, epoch: null, version: 0 });
+      next.initialize = () => Promise.reject(new Error("GET /state failed"));
+      return next;
+    };
+    rerender(tree(client, { ...config, pollingInterval: 2000 }, <Probe />));
+    await waitFor(() => expect(seen.at(-1)!.query.isError).toBe(true));
+    const last = seen.at(-1)!;
+    expect(last.query.data).toBeUndefined();
+    expect(last.status).not.toBe("synced");
+  });
+
+  it("two providers of one server with and without includeDeprecated each show their own state", async () => {
+    const made: FakeService[] = [];
+    plan.make = (config) => {
+      const all = config.includeDeprecated === true;
+      const models = [model("gpt-4o", "openai")];
+      if (all) models.push(model("gpt-3", "openai", { deprecation_status: "deprecated" }));
+      const next = service({ providers: [provider("openai")], models }, { includeDeprecated: all });
+      made.push(next);
+      return next;
+    };
+    const shown: Record<string, number> = {};
+    function Count({ name }: { name: string }) {
+      shown[name] = useProviderSyncWithWebSocket().models.length;
+      return null;
+    }
+    const client = new QueryClient();
+    const api = "http://test.invalid/api/provider-sync";
+    render(
+      <>
+        {tree(client, { apiBaseUrl: api }, <Count name="plain" />)}
+        {tree(client, { apiBaseUrl: api, includeDeprecated: true }, <Count name="all" />)}
+      </>,
+    );
+    await waitFor(() => expect(shown).toEqual({ plain: 1, all: 2 }));
+    // An admin write reaches both; whichever announces last.
+    const [plain, all] = [made.find((s) => !s.includeDeprecated)!, made.find((s) => s.includeDeprecated)!];
+    act(() => all.update({}));
+    act(() => plain.update({}));
+    await waitFor(() => expect(shown).toEqual({ plain: 1, all: 2 }));
+    act(() => all.update({}));
+    await waitFor(() => expect(shown).toEqual({ plain: 1, all: 2 }));
+  });
+
+  it("availability answers that failed are asked again once a service gets through", async () => {
+    const api = "http://test.invalid/api/provider-sync";
+    let answer = () => refused(401);
+    // Behind a login, no token yet: refused, and not retried.
+    plan.make = () =>
+      service(
+        { status: "error", isConnected: false, transport: "offline", epoch: null, version: 0 },
+        { fetchJson: () => answer() },
+      );
+    const seen: ReturnType<typeof useModelAvailability>[] = [];
+    function Probe() {
+      seen.push(useModelAvailability("gpt-4o"));
+      return null;
+    }
+    const client = new QueryClient();
+    const { rerender } = render(tree(client, { apiBaseUrl: api }, <Probe />));
+    await waitFor(() => expect(seen.at(-1)!.isError).toBe(true));
+    // After the login: a config with getToken makes a new service, which
+    // gets through.
+    plan.make = () =>
+      service({}, { fetchJson: () => Promise.resolve({ model_id: "gpt-4o", is_available: true }) });
+    rerender(tree(client, { apiBaseUrl: api, getToken: () => "t" }, <Probe />));
+    await waitFor(() => expect(seen.at(-1)!.data?.model_id).toBe("gpt-4o"));
+
+    // The same service, the server down and then back: `connected`.
+    const other = new QueryClient();
+    const down = service({ status: "disconnected", isConnected: false }, { fetchJson: () => answer() });
+    plan.make = () => down;
+    const after: ReturnType<typeof useModelAvailability>[] = [];
+    function Other() {
+      after.push(useModelAvailability("gpt-4o"));
+      return null;
+    }
+    render(tree(other, { apiBaseUrl: api, pollingInterval: 5000 }, <Other />));
+    await waitFor(() => expect(after.at(-1)!.isError).toBe(true));
+    answer = () => Promise.resolve({ model_id: "gpt-4o", is_available: true });
+    act(() => down.emit({ type: "connected", transport: "websocket" }));
+    await waitFor(() => expect(after.at(-1)!.data?.model_id).toBe("gpt-4o"));
+  });
+});
