@@ -678,6 +678,9 @@ fn is_connection_error(err: &io::Error) -> bool {
     )
 }
 
+/// The longest HTTP/1 request head read (hyper's read buffer).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// Serves `router` on `listener` until `stop` resolves, then lets the
 /// connections in flight finish (the caller bounds how long).
 pub async fn serve(
@@ -693,10 +696,14 @@ pub async fn serve(
     // is timed from its first byte below, and hyper's timer is only a
     // backstop past both (a head begun just before the idle timeout still
     // has its whole header time).
+    // A head past 64 KiB gets 431 as it comes (hyper's default buffer,
+    // about 400 KB, let each unfinished head hold that much until its time
+    // limit).
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.idle_timeout + limits.header_read_timeout);
+        .header_read_timeout(limits.idle_timeout + limits.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
     builder.http2().timer(TokioTimer::new());
     let open = Arc::new(AtomicUsize::new(0));
     let per_address = crate::limits::PerAddress::new(limits.per_address());

@@ -183,6 +183,15 @@ async fn a_declared_body_past_the_limit_is_refused_before_it_comes() {
         )
         .await
         .unwrap();
+    let text = too_large_answer(&mut stream).await;
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    server.stop().await;
+}
+
+/// What the server answers within 5 s, read until it says
+/// `payload_too_large`; fails if it does not answer while the body is
+/// awaited.
+async fn too_large_answer(stream: &mut TcpStream) -> String {
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     let read = tokio::time::timeout(Duration::from_secs(5), async {
@@ -195,9 +204,80 @@ async fn a_declared_body_past_the_limit_is_refused_before_it_comes() {
         }
     })
     .await;
-    let text = String::from_utf8_lossy(&answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
     assert!(read.is_ok(), "no answer while the body was awaited: {text}");
+    text
+}
+
+/// Found by a black-box check (2026-12-02): a request head could grow to
+/// hyper's default buffer (about 400 KB) before it was refused, held for
+/// the header time limit: 1000 unfinished heads from one address took the
+/// server from 22 MB to 532 MB. A head is taken up to 64 KiB (cookies and
+/// tokens fit); past that it gets 431 as it comes.
+#[tokio::test]
+async fn a_head_past_64_kib_is_refused_as_it_comes() {
+    let (_dir, server) = start(|_| {}).await;
+    let mut stream = TcpStream::connect(server.server.addr()).await.unwrap();
+    let head = format!(
+        "GET /api/provider-sync/version HTTP/1.1\r\nHost: x\r\nx-big: {}",
+        "a".repeat(100_000)
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        while answer.len() < 12 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "no answer while the head was awaited");
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    // A head of 40 KB (a large cookie) is still read.
+    let mut stream = TcpStream::connect(server.server.addr()).await.unwrap();
+    let cookie = format!("Cookie: c={}\r\n", "b".repeat(40_000));
+    let (code, text) = raw_request(&mut stream, "/api/provider-sync/version", &cookie).await;
+    assert_eq!(code, 200, "{text}");
+    server.stop().await;
+}
+
+/// Found by a black-box check (2026-12-02): `POST /sync`, which needs no
+/// token, took bodies up to `--body-limit` (1 MiB) and held what came of
+/// them until the request timeout: 400 unfinished bodies from one address
+/// took the server from 22 MB to 712 MB. A sync request is a few hundred
+/// bytes: past 16 KiB it is refused, declared or as it comes.
+#[tokio::test]
+async fn a_sync_request_past_its_own_small_limit_is_refused() {
+    let (_dir, server) = start(|_| {}).await;
+    let head = "POST /api/provider-sync/sync HTTP/1.1\r\nHost: x\r\n\
+                content-type: application/json\r\n";
+    let mut stream = TcpStream::connect(server.server.addr()).await.unwrap();
+    let declared = format!("{head}content-length: 20000\r\n\r\n{{");
+    stream.write_all(declared.as_bytes()).await.unwrap();
+    let text = too_large_answer(&mut stream).await;
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    // Chunked: refused once 16 KiB have come, the body still open.
+    let mut stream = TcpStream::connect(server.server.addr()).await.unwrap();
+    let chunk = " ".repeat(20_000);
+    let streamed = format!(
+        "{head}transfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n",
+        chunk.len()
+    );
+    stream.write_all(streamed.as_bytes()).await.unwrap();
+    let text = too_large_answer(&mut stream).await;
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    // A real one still syncs.
+    let answer = reqwest::Client::new()
+        .post(server.url("/sync"))
+        .json(&serde_json::json!({"client_version": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
     server.stop().await;
 }
 

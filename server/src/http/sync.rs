@@ -18,10 +18,23 @@ use crate::metrics::SyncLabels;
 use crate::precompress::AcceptEncoding;
 use crate::service::{CatchUp, Snapshot};
 
+/// The longest `POST /sync` body taken, whatever `--body-limit` says: a
+/// sync request is a few hundred bytes, and it needs no token, so a longer
+/// one held open would only pin the server's memory (16 KiB, not 1 MiB, per
+/// unfinished request).
+pub const SYNC_BODY_LIMIT: usize = 16 * 1024;
+
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/state", get(state))
         .route("/sync", post(sync))
+        // A declared length past it is refused at once; a body that grows
+        // past it (chunked), as it comes. (The server's own `--body-limit`
+        // still applies outside, if it is smaller.)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            SYNC_BODY_LIMIT,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(SYNC_BODY_LIMIT))
+        .route("/state", get(state))
         .route("/version", get(version))
 }
 
