@@ -242,14 +242,27 @@ impl Guards {
             return true;
         }
         // Same origin: the page came from this server (scheme aside, which
-        // a proxy may have changed).
+        // a proxy may have changed), named by its address. Not by a name:
+        // any site can point its own name at this server's address (DNS
+        // rebinding), and its pages then send that name as both `Host` and
+        // `Origin`. A page this server serves under a name is listed.
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .map(str::to_ascii_lowercase);
         let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-        matches!((host, origin_host), (Some(host), Some(o)) if host == o)
+        matches!((host, origin_host), (Some(host), Some(o)) if host == o && names_an_address(o))
     }
+}
+
+/// Whether a `Host` (with or without its port) is an IP address or
+/// `localhost`: a name no other site can point here.
+fn names_an_address(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next(),
+        None => host.split(':').next(),
+    };
+    name.is_some_and(|name| name == "localhost" || name.parse::<IpAddr>().is_ok())
 }
 
 /// One open WebSocket session's place under `--max-ws-sessions`, and under
@@ -536,10 +549,19 @@ mod tests {
         assert!(with(Some("https://app.example.com"), "api.example.com"));
         assert!(with(Some("https://APP.example.com/"), "api.example.com"));
         assert!(with(None, "api.example.com"));
-        assert!(with(
+        // The server's own page, named by its address.
+        assert!(with(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"));
+        assert!(with(Some("https://[::1]:8443"), "[::1]:8443"));
+        assert!(with(Some("http://localhost:8080"), "localhost:8080"));
+        assert!(!with(Some("http://127.0.0.1:8080"), "127.0.0.1:9090"));
+        // Found by a black-box check (2026-12-02): by a name, any site's
+        // page whose name points here (DNS rebinding) passed as the
+        // server's own; such a page is listed if it is one.
+        assert!(!with(
             Some("http://api.example.com:8080"),
             "api.example.com:8080"
         ));
+        assert!(!with(Some("http://evil.example:8080"), "evil.example:8080"));
         assert!(!with(Some("https://evil.example"), "api.example.com"));
         assert!(!with(Some("null"), "api.example.com"));
         assert!(!with(
