@@ -50,6 +50,7 @@ pub struct Metrics {
     pub refusals: Family<RefusedLabels, Counter>,
     pub precompressions: Family<ReloadLabels, Counter>,
     pub sync_precompressions: Family<ReloadLabels, Counter>,
+    pub quick_compressions: Counter,
     pub store_reachable: Gauge,
     pub write_conflicts: Counter,
     pub store_reloads: Counter,
@@ -73,6 +74,7 @@ impl Metrics {
         let refusals = Family::<RefusedLabels, Counter>::default();
         let precompressions = Family::<ReloadLabels, Counter>::default();
         let sync_precompressions = Family::<ReloadLabels, Counter>::default();
+        let quick_compressions = Counter::default();
         let store_reachable = Gauge::default();
         store_reachable.set(1);
         let write_conflicts = Counter::default();
@@ -141,6 +143,11 @@ impl Metrics {
             sync_precompressions.clone(),
         );
         registry.register(
+            "quick_compressions",
+            "Full-state answers (GET /state, full POST /sync) compressed at the on-the-fly levels before their version's best copy was ready: once per version, answer and encoding, shared by the requests meanwhile",
+            quick_compressions.clone(),
+        );
+        registry.register(
             "store_reachable",
             "1 while this instance reads and writes its store, 0 while it cannot (on PostgreSQL it then refuses reads, writes and new WebSocket sessions with 503, and its heartbeats say so; on SQLite, the one process that holds the file, it still serves reads from its copy)",
             store_reachable.clone(),
@@ -172,6 +179,7 @@ impl Metrics {
             refusals,
             precompressions,
             sync_precompressions,
+            quick_compressions,
             store_reachable,
             write_conflicts,
             store_reloads,

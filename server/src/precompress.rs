@@ -6,9 +6,10 @@
 //! reason (`too_old`, `epoch_mismatch`, …) that a client has been given at
 //! this version (the answers differ by their reason, and compressing all
 //! five for every version would cost five times the CPU). Until then (and
-//! for a version superseded before its turn) answers are compressed on the
-//! fly as before. The bytes belong to the snapshot they were made from, so a
-//! newer version can never be answered with an older one's bytes.
+//! for a version superseded before its turn) answers are compressed at the
+//! on-the-fly levels, once per answer and encoding ([`QuickCopies`]). The
+//! bytes belong to the snapshot they were made from, so a newer version can
+//! never be answered with an older one's bytes.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -172,6 +173,103 @@ pub fn compress_unless(json: &[u8], cancelled: &dyn Fn() -> bool) -> Option<Comp
     })
 }
 
+/// A compressed encoding a client can be answered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Br,
+    Gzip,
+}
+
+impl Coding {
+    /// Its `Content-Encoding`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Br => "br",
+            Self::Gzip => "gzip",
+        }
+    }
+
+    /// These bytes of a version's best copies.
+    pub fn of(self, ready: &Compressed) -> &Bytes {
+        match self {
+            Self::Br => &ready.br,
+            Self::Gzip => &ready.gzip,
+        }
+    }
+}
+
+/// A full-state answer of one version: `GET /state`'s, or the full
+/// `POST /sync` answer for a reason.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer {
+    State,
+    FullSync(FullSyncReason),
+}
+
+/// One version's full-state answers compressed at the levels of on-the-fly
+/// compression (brotli 4, gzip 6: tower-http's), made by the first request
+/// that needs one before the best copies are ready and shared by every
+/// request for it meanwhile. Each request compressed the whole catalog for
+/// itself before: with a 6 MB state, 60–130 ms of CPU per request for the
+/// seconds the best copies take, which a flood of full syncs after a write
+/// turned into seconds of latency for everyone else.
+#[derive(Debug, Default)]
+pub struct QuickCopies {
+    /// By answer (`GET /state`, then the reasons in [`reason_index`] order)
+    /// and encoding (brotli, gzip).
+    copies: [[tokio::sync::OnceCell<Option<Bytes>>; 2]; 1 + REASONS.len()],
+}
+
+impl QuickCopies {
+    /// The `answer` in `coding`, compressed from `json` the first time (on
+    /// a blocking thread); none if that could not be done (the caller then
+    /// answers uncompressed and the layer compresses).
+    pub async fn get(
+        &self,
+        answer: Answer,
+        coding: Coding,
+        metrics: &crate::metrics::Metrics,
+        json: impl FnOnce() -> Bytes,
+    ) -> Option<Bytes> {
+        let slot = match answer {
+            Answer::State => 0,
+            Answer::FullSync(reason) => 1 + reason_index(reason),
+        };
+        let cell = &self.copies[slot][coding as usize];
+        cell.get_or_init(|| async move {
+            let json = json();
+            let made = tokio::task::spawn_blocking(move || compress_quick(&json, coding)).await;
+            if made.is_ok() {
+                metrics.quick_compressions.inc();
+            }
+            made.ok()
+        })
+        .await
+        .clone()
+    }
+}
+
+/// `json` at the levels of on-the-fly compression.
+fn compress_quick(json: &[u8], coding: Coding) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() / 6);
+    match coding {
+        Coding::Br => {
+            let mut writer = brotli::CompressorWriter::new(&mut out, 64 * 1024, 4, 22);
+            writer
+                .write_all(json)
+                .expect("writing to a Vec cannot fail");
+        }
+        Coding::Gzip => {
+            let mut writer = flate2::write::GzEncoder::new(&mut out, flate2::Compression::new(6));
+            writer
+                .write_all(json)
+                .expect("writing to a Vec cannot fail");
+            writer.finish().expect("writing to a Vec cannot fail");
+        }
+    }
+    Bytes::from(out)
+}
+
 /// A request's `Accept-Encoding` values alone (all [`pick`] reads), so a
 /// handler that may answer with precompressed bytes copies no other header.
 #[derive(Debug)]
@@ -200,6 +298,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AcceptEncoding {
 /// before gzip (`x-gzip` too) before `identity` on a tie; none when that is
 /// `identity` or nothing is left.
 pub fn pick<'a>(headers: &HeaderMap, ready: &'a Compressed) -> Option<(&'static str, &'a Bytes)> {
+    preferred(headers).map(|coding| (coding.name(), coding.of(ready)))
+}
+
+/// The encoding [`pick`] chooses for a request, if any.
+pub fn preferred(headers: &HeaderMap) -> Option<Coding> {
     const IDENTITY: u8 = 0;
     const GZIP: u8 = 1;
     const BR: u8 = 2;
@@ -229,8 +332,8 @@ pub fn pick<'a>(headers: &HeaderMap, ready: &'a Compressed) -> Option<(&'static 
         .filter(|&(q, _)| q > 0)
         .max();
     match best {
-        Some((_, BR)) => Some(("br", &ready.br)),
-        Some((_, GZIP)) => Some(("gzip", &ready.gzip)),
+        Some((_, BR)) => Some(Coding::Br),
+        Some((_, GZIP)) => Some(Coding::Gzip),
         _ => None,
     }
 }

@@ -63,6 +63,9 @@ pub struct Snapshot {
     /// Full `POST /sync` answers at the best levels, for the reasons this
     /// version has been given to clients (`crate::precompress`).
     pub(crate) full_syncs: crate::precompress::FullSyncs,
+    /// Full-state answers at the on-the-fly levels, made once per answer
+    /// and encoding until the best copies are ready (`crate::precompress`).
+    pub(crate) quick: crate::precompress::QuickCopies,
 }
 
 /// How to bring one client up to date from a snapshot.
@@ -98,6 +101,7 @@ impl Snapshot {
             full_sync_frame: OnceLock::new(),
             precompressed: OnceLock::new(),
             full_syncs: Default::default(),
+            quick: Default::default(),
         }
     }
 

@@ -834,6 +834,106 @@ async fn without_read_tokens_reads_are_open() {
     server.stop().await;
 }
 
+/// The count of full-state answers compressed at the on-the-fly levels.
+async fn quick_compressions(server: &TestServer) -> u64 {
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("provider_sync_quick_compressions_total "))
+        .unwrap_or_else(|| panic!("no quick_compressions counter: {metrics}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Found by a black-box check (2026-12-02): until a version's best copies
+/// were ready (seconds for a large catalog), every request for the full
+/// state compressed the whole catalog for itself; with a 6 MB state a
+/// flood of them after a write took a bystander's `/version` from 3 ms to
+/// 390 ms. Each answer is now compressed once per version and encoding,
+/// and shared by the requests that come meanwhile.
+#[tokio::test]
+async fn before_its_best_copy_a_version_is_compressed_once_for_every_request() {
+    use std::io::Read;
+    // Best copies never made (the tests' configuration).
+    let (_dir, server) = seeded().await;
+    server.add_provider("fresh").await;
+    let raw = reqwest::Client::builder()
+        .no_brotli()
+        .no_gzip()
+        .build()
+        .unwrap();
+    let plain = raw
+        .get(server.url("/state"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let before = quick_compressions(&server).await;
+    let get = |encoding: &'static str| {
+        raw.get(server.url("/state"))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    let full_sync = || {
+        raw.post(server.url("/sync"))
+            .header("accept-encoding", "br")
+            .json(&json!({"client_version": 0}))
+            .send()
+    };
+    let (brs, gzips, syncs) = tokio::join!(
+        futures_util::future::join_all((0..8).map(|_| get("br"))),
+        futures_util::future::join_all((0..8).map(|_| get("gzip"))),
+        futures_util::future::join_all((0..4).map(|_| full_sync())),
+    );
+    let mut bodies = Vec::new();
+    for (encoding, answers) in [("br", brs), ("gzip", gzips), ("br", syncs)] {
+        let mut seen = Vec::new();
+        for answer in answers {
+            let answer = answer.unwrap();
+            assert_eq!(answer.status(), 200);
+            assert_eq!(answer.headers()["content-encoding"], encoding);
+            seen.push(answer.bytes().await.unwrap());
+        }
+        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{encoding}");
+        bodies.push((encoding, seen.remove(0)));
+    }
+    // GET /state's bytes decompress to the state; the full sync's to a
+    // full answer with it.
+    let mut json = Vec::new();
+    brotli::Decompressor::new(&bodies[0].1[..], 4096)
+        .read_to_end(&mut json)
+        .unwrap();
+    assert_eq!(json, plain);
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(&bodies[1].1[..])
+        .read_to_end(&mut json)
+        .unwrap();
+    assert_eq!(json, plain);
+    let mut json = Vec::new();
+    brotli::Decompressor::new(&bodies[2].1[..], 4096)
+        .read_to_end(&mut json)
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(answer["sync_type"], "full");
+    assert!(answer["state"]["providers"].as_array().unwrap().len() > 1);
+    // Three answers made: the state in brotli and in gzip, the full sync.
+    assert_eq!(quick_compressions(&server).await - before, 3);
+    // A new version gets its own.
+    server.add_provider("fresher").await;
+    let answer = get("br").await.unwrap();
+    let mut json = Vec::new();
+    brotli::Decompressor::new(&answer.bytes().await.unwrap()[..], 4096)
+        .read_to_end(&mut json)
+        .unwrap();
+    let state: SyncState = serde_json::from_slice(&json).unwrap();
+    assert!(state.provider("fresher").is_some());
+    assert_eq!(quick_compressions(&server).await - before, 4);
+    server.stop().await;
+}
+
 /// A server with the sample catalog that precompresses a version 50 ms
 /// after it became current, and a client that shows the bytes as sent.
 async fn precompressing_server() -> (tempfile::TempDir, TestServer, reqwest::Client) {

@@ -15,7 +15,7 @@ use super::{SYNC_VERSION, json_bytes, none_match};
 use crate::app::AppState;
 use crate::error::{AppJson, Result};
 use crate::metrics::SyncLabels;
-use crate::precompress::AcceptEncoding;
+use crate::precompress::{AcceptEncoding, Answer};
 use crate::service::{CatchUp, Snapshot};
 
 /// The longest `POST /sync` body taken, whatever `--body-limit` says: a
@@ -71,12 +71,26 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     // This version's bytes at the best levels once they are ready; before
-    // that the compression layer compresses on the fly.
-    if let Some(ready) = snapshot.precompressed.get()
-        && let Some((encoding, body)) = crate::precompress::pick(&request, ready)
-    {
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
-        return json_bytes(body.clone(), headers);
+    // that at the on-the-fly levels, compressed once for every request.
+    if let Some(coding) = crate::precompress::preferred(&request) {
+        let body = match snapshot.precompressed.get() {
+            Some(ready) => Some(coding.of(ready).clone()),
+            None => {
+                snapshot
+                    .quick
+                    .get(Answer::State, coding, app.service.metrics(), || {
+                        snapshot.state_json().clone()
+                    })
+                    .await
+            }
+        };
+        if let Some(body) = body {
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.name()),
+            );
+            return json_bytes(body, headers);
+        }
     }
     json_bytes(snapshot.state_json().clone(), headers)
 }
@@ -173,17 +187,34 @@ pub async fn sync(
         CatchUp::Full(reason) => {
             headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
             // This version's answer for this reason at the best levels once
-            // it is ready (asked for now if it is not); before that the
-            // compression layer compresses on the fly.
+            // it is ready (asked for now if it is not); before that at the
+            // on-the-fly levels, compressed once for every request.
             let ready = snapshot.full_syncs.get(*reason);
             if ready.is_none() {
                 snapshot.full_syncs.want(*reason);
             }
-            if let Some(ready) = ready
-                && let Some((encoding, body)) = crate::precompress::pick(&accepted, ready)
-            {
-                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
-                return Ok(json_bytes(body.clone(), headers));
+            if let Some(coding) = crate::precompress::preferred(&accepted) {
+                let body = match ready {
+                    Some(ready) => Some(coding.of(ready).clone()),
+                    None => {
+                        snapshot
+                            .quick
+                            .get(
+                                Answer::FullSync(*reason),
+                                coding,
+                                app.service.metrics(),
+                                || full_sync_body(&snapshot, *reason),
+                            )
+                            .await
+                    }
+                };
+                if let Some(body) = body {
+                    headers.insert(
+                        header::CONTENT_ENCODING,
+                        HeaderValue::from_static(coding.name()),
+                    );
+                    return Ok(json_bytes(body, headers));
+                }
             }
             return Ok(json_bytes(full_sync_body(&snapshot, *reason), headers));
         }
