@@ -81,9 +81,14 @@ async fn within_static_dir(
     let path = percent_encoding::percent_decode_str(request.uri().path())
         .decode_utf8_lossy()
         .into_owned();
-    let hidden = path
-        .split(['/', '\\'])
-        .any(|segment| segment.starts_with('.') && segment != ".well-known");
+    // An empty segment names no file; and `//name` (or `/\\name`, a
+    // browser reads `\\` as `/`) would be redirected to `//name/`, which a
+    // browser reads as another host.
+    let hidden = path.contains("//")
+        || path.contains('\\')
+        || path
+            .split(['/', '\\'])
+            .any(|segment| segment.starts_with('.') && segment != ".well-known");
     let outside = async {
         // Resolved for each request: a deploy that swaps a symbolic link to
         // the directory (`current -> releases/N`) serves the new one.
@@ -235,6 +240,14 @@ fn build(state: AppState, fallback: bool) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(middleware::map_request(http::trace::drop_unfit_request_id))
         .layer(middleware::from_fn(crate::serve::close_unread))
+        // No answer of this server is to be read as another type than it
+        // says (a browser sniffing a JSON error, or a static file, as HTML).
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+        )
 }
 
 #[cfg(test)]

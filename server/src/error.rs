@@ -609,10 +609,40 @@ impl From<PathRejection> for Error {
 #[from_request(via(axum::extract::Path), rejection(Error))]
 pub struct AppPath<T>(pub T);
 
-/// `Query` whose rejections are this crate's `Error`.
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(Error))]
+/// `Query` whose rejections are this crate's `Error`, and which refuses a
+/// query whose percent-escapes are not UTF-8 text (axum's reads them with
+/// replacement characters: `?provider_id=%ff` answered 200 with an empty
+/// list).
+#[derive(Debug)]
 pub struct AppQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self> {
+        let query = parts.uri.query().unwrap_or_default();
+        let text = query
+            .split('&')
+            .flat_map(|pair| pair.split('='))
+            .all(|part| {
+                percent_encoding::percent_decode_str(&part.replace('+', " "))
+                    .decode_utf8()
+                    .is_ok()
+            });
+        if !text {
+            return Err(Self::Rejection::BadRequest(
+                "the query string's escapes are not UTF-8 text".into(),
+            ));
+        }
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -528,6 +528,45 @@ async fn operations_endpoints() {
     server.stop().await;
 }
 
+/// Found by a black-box check (2026-12-02): a query whose escapes are not
+/// UTF-8 was read with replacement characters and answered 200 with an
+/// empty list; the README says a query that cannot be read is a 400.
+#[tokio::test]
+async fn a_query_whose_escapes_are_not_text_is_refused() {
+    let (_dir, server) = seeded().await;
+    let response = server.get("/models?provider_id=%ff").await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_request");
+    // Escaped UTF-8 is text.
+    assert_eq!(server.get("/models?provider_id=%C3%A9").await.status(), 200);
+    server.stop().await;
+}
+
+/// Found by a black-box check (2026-12-02): no answer said
+/// `X-Content-Type-Options`, so a browser could sniff a JSON error (which
+/// echoes a path) or a static file as HTML.
+#[tokio::test]
+async fn every_answer_says_nosniff() {
+    let (_dir, server) = seeded().await;
+    for (path, status) in [
+        ("/state", 200),
+        ("/version", 200),
+        ("/no/such/route", 404),
+        ("/admin/audit", 401),
+        ("/metrics", 200),
+    ] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(
+            response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff",
+            "{path}"
+        );
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn cors_allows_browsers_from_other_origins() {
     let (_dir, server) = seeded().await;

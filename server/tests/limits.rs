@@ -938,6 +938,35 @@ async fn the_static_directory_serves_its_own_files_only() {
             "{hidden}: {body}"
         );
     }
+    // A path with an empty segment is no file: `//sub` was redirected to
+    // `//sub/`, which a browser reads as another host (found by a
+    // black-box check, 2026-12-02). Raw requests: nothing follows a
+    // redirect off loopback.
+    std::fs::create_dir(www.join("sub")).unwrap();
+    std::fs::write(www.join("sub/index.html"), "<p>sub</p>").unwrap();
+    for path in [
+        "//sub",
+        "//sub/",
+        "/sub//",
+        "//inside.txt",
+        "/%5Csub",
+        "/%2F%2Fsub",
+    ] {
+        let mut stream = TcpStream::connect(server.server.addr()).await.unwrap();
+        let (code, text) = raw_request(&mut stream, path, "").await;
+        assert_eq!(code, 404, "{path}: {text}");
+        assert!(
+            !text.to_ascii_lowercase().contains("location:"),
+            "{path}: {text}"
+        );
+    }
+    let mut stream = TcpStream::connect(server.server.addr()).await.unwrap();
+    let (code, text) = raw_request(&mut stream, "/sub", "").await;
+    assert_eq!(code, 307, "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("location: /sub/\r\n"),
+        "{text}"
+    );
     // The next release: the link swapped, the new files served.
     let next = outside.path().join("next");
     std::fs::create_dir(&next).unwrap();

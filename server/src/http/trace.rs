@@ -20,7 +20,7 @@ fn fit(id: &[u8]) -> bool {
     (1..=MAX_REQUEST_ID).contains(&id.len())
         && id
             .iter()
-            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            .all(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\'))
 }
 
 /// The client's request id, if it sent one (once) that is fit.
@@ -124,6 +124,8 @@ mod tests {
         assert!(!fit(b""));
         assert!(!fit(b"two words"));
         assert!(!fit(b"quote\"d"));
+        // Single quotes too, as the README says (found by a black-box check).
+        assert!(!fit(b"quote'd"));
         assert!(!fit("é".as_bytes()));
         assert!(!fit(&[b'x'; 129]));
     }
