@@ -854,3 +854,69 @@ async fn an_older_litellm_file_under_the_same_toml_revision_applies_nothing() {
     assert_eq!(output(&server.state().await), 9999);
     server.stop().await;
 }
+
+/// Found by a black-box check (2026-12-02): an admin renamed, priced and
+/// deprecated a model of a LiteLLM file; the file then dated it as well,
+/// and later dropped the date (upstream made it active again). The merge
+/// (the admin's date, the file's status) broke the rule that an active
+/// model has no dates, and the file's whole entry replaced the admin's:
+/// the name and the price went back too, with a warning that did not say
+/// so. The file's retirement fields win, alone.
+#[tokio::test]
+async fn a_conflict_in_the_retirement_fields_keeps_the_admins_other_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let json = dir.path().join("litellm.json");
+    let start = || {
+        let mut cfg = config(&db);
+        cfg.catalog = Some(json.clone());
+        TestServer::start(cfg)
+    };
+    let file = |date: &str, secs: u64| {
+        let date = if date.is_empty() {
+            String::new()
+        } else {
+            format!(r#", "deprecation_date": "{date}""#)
+        };
+        std::fs::write(
+            &json,
+            format!(
+                r#"{{"m": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": 8000, "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06{date}}}}}"#
+            ),
+        )
+        .unwrap();
+        let handle = std::fs::File::options().write(true).open(&json).unwrap();
+        handle
+            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
+    };
+    file("", 1_800_000_000);
+    let server = start().await;
+    let patched = server
+        .admin(reqwest::Method::PATCH, "/models/m")
+        .json(&serde_json::json!({"name": "Team name", "pricing": {"input_per_million": 9.0, "output_per_million": 9.0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let deprecated = server
+        .admin(reqwest::Method::POST, "/models/m/deprecate")
+        .json(&serde_json::json!({"deprecation_date": "2027-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deprecated.status(), 200);
+    server.stop().await;
+    file("2027-06-01", 1_800_000_100);
+    let server = start().await;
+    assert_eq!(server.state().await.model("m").unwrap().name, "Team name");
+    server.stop().await;
+    file("", 1_800_000_200);
+    let server = start().await;
+    let m = server.state().await.model("m").unwrap().clone();
+    assert_eq!(m.name, "Team name", "{m:?}");
+    assert_eq!(m.pricing.unwrap().input_per_million, 9.0, "{m:?}");
+    assert_eq!(m.deprecation_status, DeprecationStatus::Active, "{m:?}");
+    assert_eq!(m.deprecation_date, None, "{m:?}");
+    server.stop().await;
+}

@@ -84,14 +84,23 @@ struct Planned<T> {
     /// file's own version, the file's version without references to other
     /// entities. Empty: no choice passes; the live entity stays as it is.
     choices: Vec<T>,
-    /// Admin edits the first choice keeps (counted if it is the one taken).
-    kept: usize,
+    /// Admin edits each choice keeps (counted for the one taken).
+    kept: Vec<usize>,
     /// Whether the first choice is still the one planned.
     first: bool,
 }
 
 impl<T> Planned<T> {
+    /// `kept`: the admin edits the first choice keeps; the others keep none.
     fn new(id: &str, choices: Vec<T>, kept: usize) -> Self {
+        let mut each = vec![0; choices.len()];
+        if let Some(first) = each.first_mut() {
+            *first = kept;
+        }
+        Self::with_kept(id, choices, each)
+    }
+
+    fn with_kept(id: &str, choices: Vec<T>, kept: Vec<usize>) -> Self {
         Self {
             id: id.to_owned(),
             choices,
@@ -102,7 +111,19 @@ impl<T> Planned<T> {
 
     fn fall_back(&mut self) {
         self.choices.remove(0);
+        if !self.kept.is_empty() {
+            self.kept.remove(0);
+        }
         self.first = false;
+    }
+
+    /// The admin edits the choice that will be taken keeps.
+    fn kept(&self) -> usize {
+        if self.choices.is_empty() {
+            0
+        } else {
+            self.kept.first().copied().unwrap_or(0)
+        }
     }
 
     /// Whether the file's version is not what is applied in full: no choice
@@ -340,15 +361,45 @@ impl Catalog {
                     let merged = merge_model(wanted, base, given, current, &mut edits);
                     let merged = without_gone_model(merged, wanted, &gone_p, &going_m);
                     if &merged != current {
-                        let choices = vec![
-                            merged,
+                        let file_wins = without_gone_model(
                             merge(wanted, None, current, MODEL_RUNTIME, &mut 0),
-                            merge(&bare, None, current, MODEL_RUNTIME, &mut 0),
-                        ]
-                        .into_iter()
-                        .map(|m| without_gone_model(m, wanted, &gone_p, &going_m))
-                        .collect();
-                        models.push(Planned::new(&wanted.id, choices, edits));
+                            wanted,
+                            &gone_p,
+                            &going_m,
+                        );
+                        // Between the merge and the file's version: the
+                        // merge with the file's values for one group of
+                        // fields that must agree (the retirement, the
+                        // limits), then both, so that a conflict there
+                        // does not take the admin's other edits (a name, a
+                        // price) with it.
+                        let mut choices = vec![(merged.clone(), edits)];
+                        for groups in [&[RETIREMENT][..], &[LIMITS][..], &[RETIREMENT, LIMITS][..]]
+                        {
+                            let partial = with_fields_of(&merged, &file_wins, groups);
+                            if partial != file_wins
+                                && choices.iter().all(|(choice, _)| *choice != partial)
+                            {
+                                let kept = edits.saturating_sub(differing_fields(
+                                    &merged,
+                                    &partial,
+                                    MODEL_RUNTIME,
+                                ));
+                                choices.push((partial, kept));
+                            }
+                        }
+                        choices.push((file_wins, 0));
+                        choices.push((
+                            without_gone_model(
+                                merge(&bare, None, current, MODEL_RUNTIME, &mut 0),
+                                wanted,
+                                &gone_p,
+                                &going_m,
+                            ),
+                            0,
+                        ));
+                        let (choices, kept) = choices.into_iter().unzip();
+                        models.push(Planned::with_kept(&wanted.id, choices, kept));
                     } else {
                         kept += edits;
                     }
@@ -378,9 +429,7 @@ impl Catalog {
 
         let start = draft.events().len();
         for planned in providers {
-            if planned.first {
-                kept += planned.kept;
-            }
+            kept += planned.kept();
             let Some(next) = planned.choices.into_iter().next() else {
                 continue;
             };
@@ -394,9 +443,7 @@ impl Catalog {
             }
         }
         for planned in models {
-            if planned.first {
-                kept += planned.kept;
-            }
+            kept += planned.kept();
             let Some(next) = planned.choices.into_iter().next() else {
                 continue;
             };
@@ -610,7 +657,12 @@ fn settle(
             if let Some(next) = m.choices.first()
                 && let Err(err) = validate::model(&target, next, Fields(""))
             {
-                tracing::warn!(model = %m.id, error = %err, "catalog: a model does not pass the checks; trying the next choice");
+                // Which of the admin's values the next choice gives up for
+                // the file's.
+                let taken = m.choices.get(1).map_or_else(String::new, |then| {
+                    differing_field_names(next, then, MODEL_RUNTIME).join(", ")
+                });
+                tracing::warn!(model = %m.id, error = %err, file_values_taken_for = %taken, "catalog: a model does not pass the checks; trying the next choice");
                 m.fall_back();
                 fell_back = true;
             }
@@ -626,6 +678,50 @@ fn json<T: Serialize>(value: &T) -> Map<String, Value> {
         Value::Object(map) => map,
         _ => unreachable!("entities are objects"),
     }
+}
+
+/// A model's fields that must agree with each other, taken from the file
+/// together when the merge breaks their rules.
+const RETIREMENT: &[&str] = &[
+    "deprecation_status",
+    "deprecation_date",
+    "sunset_date",
+    "replacement_model_id",
+];
+const LIMITS: &[&str] = &["context_window", "max_input_tokens", "max_output_tokens"];
+
+/// `merged` with the fields of `groups` as `file` has them.
+fn with_fields_of(
+    merged: &ModelSpecification,
+    file: &ModelSpecification,
+    groups: &[&[&str]],
+) -> ModelSpecification {
+    let (mut out, file) = (json(merged), json(file));
+    for key in groups.iter().flat_map(|group| group.iter()) {
+        match file.get(*key) {
+            Some(value) => out.insert((*key).to_owned(), value.clone()),
+            None => out.remove(*key),
+        };
+    }
+    serde_json::from_value(Value::Object(out)).expect("a model with another's fields is one")
+}
+
+/// The fields (but the runtime ones) in which two versions of an entity
+/// differ, by name.
+fn differing_field_names<T: Serialize>(a: &T, b: &T, runtime: &[&str]) -> Vec<String> {
+    let (a, b) = (json(a), json(b));
+    let mut names: Vec<String> = a
+        .keys()
+        .chain(b.keys().filter(|k| !a.contains_key(*k)))
+        .filter(|k| !runtime.contains(&k.as_str()) && a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+fn differing_fields<T: Serialize>(a: &T, b: &T, runtime: &[&str]) -> usize {
+    differing_field_names(a, b, runtime).len()
 }
 
 /// Whether two versions of an entity agree on every field but the runtime
