@@ -450,6 +450,23 @@ context_window = 32000
         catalog.model("gemini/gemini-2.5-pro").is_none(),
         "not chosen"
     );
+    // A date given over an active imported model, without a status: the
+    // date makes it deprecated, as for the file's own entries (it was
+    // refused, an active model with a date; found by a black-box check).
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "name = \"GPT-4o\"\n",
+            "name = \"GPT-4o\"\nsunset_date = \"2027-05-01\"\n",
+        ),
+    )
+    .unwrap();
+    let dated = Catalog::load(&path).unwrap();
+    let gpt = dated.model("gpt-4o").unwrap();
+    assert_eq!(gpt.sunset_date.as_deref(), Some("2027-05-01"));
+    assert_eq!(gpt.deprecation_status, DeprecationStatus::Deprecated);
+    std::fs::write(&path, &text).unwrap();
     assert_eq!(catalog.sources.len(), 2, "both files are watched");
 
     // A typo in an override is refused with its line.
@@ -919,4 +936,74 @@ async fn a_conflict_in_the_retirement_fields_keeps_the_admins_other_edits() {
     assert_eq!(m.deprecation_status, DeprecationStatus::Active, "{m:?}");
     assert_eq!(m.deprecation_date, None, "{m:?}");
     server.stop().await;
+}
+
+/// Found by a black-box check (2026-12-02): an admin's input limit that a
+/// shrinking window cut was taken, once the window grew again, for one that
+/// follows the window (both equal the window by then): the admin's 6,000
+/// became the window's 8,000, with no warning. The cut is remembered in the
+/// record: the limit comes back up to the admin's value, and an admin's
+/// later edit of it stands.
+#[tokio::test]
+async fn an_admin_input_limit_cut_by_a_smaller_window_comes_back_when_it_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let json = dir.path().join("litellm.json");
+    let start = || {
+        let mut cfg = config(&db);
+        cfg.catalog = Some(json.clone());
+        TestServer::start(cfg)
+    };
+    let mut secs = 1_800_000_000;
+    let mut file = |window: u32| {
+        std::fs::write(
+            &json,
+            format!(
+                r#"{{"m": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": {window}, "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}}}}"#
+            ),
+        )
+        .unwrap();
+        secs += 100;
+        let handle = std::fs::File::options().write(true).open(&json).unwrap();
+        handle
+            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
+    };
+    file(8000);
+    let server = start().await;
+    let patch = |server: &TestServer, input: u32| {
+        server
+            .admin(reqwest::Method::PATCH, "/models/m")
+            .json(&serde_json::json!({"max_input_tokens": input}))
+            .send()
+    };
+    assert_eq!(patch(&server, 6000).await.unwrap().status(), 200);
+    server.stop().await;
+    let mut steps = Vec::new();
+    for window in [4000, 8000, 5000, 10000] {
+        file(window);
+        let server = start().await;
+        steps.push(window_and_input(&server).await);
+        server.stop().await;
+    }
+    assert_eq!(
+        steps,
+        [(4000, 4000), (8000, 6000), (5000, 5000), (10000, 6000)]
+    );
+    // Cut again, then the admin sets another limit: theirs stands.
+    file(3000);
+    let server = start().await;
+    assert_eq!(window_and_input(&server).await, (3000, 3000));
+    assert_eq!(patch(&server, 2000).await.unwrap().status(), 200);
+    server.stop().await;
+    file(9000);
+    let server = start().await;
+    assert_eq!(window_and_input(&server).await, (9000, 2000));
+    server.stop().await;
+}
+
+/// Model `m`'s context window and input limit.
+async fn window_and_input(server: &TestServer) -> (u32, u32) {
+    let m = server.state().await.model("m").unwrap().clone();
+    (m.context_window, m.max_input_tokens)
 }

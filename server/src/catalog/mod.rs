@@ -22,7 +22,7 @@ mod litellm;
 mod reconcile;
 pub mod watch;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -98,6 +98,22 @@ pub struct Catalog {
     /// values.
     #[serde(skip)]
     pub given: Given,
+    /// In the record of an applied file only: input limits an admin set
+    /// that the file's window, shrinking below them, cut; by model id. While
+    /// a model's limit is still what it was cut to, it is the admin's, and
+    /// it comes back (up to the window) when the file's window grows again,
+    /// rather than following the window as a limit the admin never set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cut_limits: BTreeMap<String, CutLimit>,
+}
+
+/// An admin's input limit, cut to a smaller window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutLimit {
+    /// What the admin set.
+    pub admin: u32,
+    /// What it was cut to (the window then).
+    pub to: u32,
 }
 
 /// The fields of each entry a file gave a value, by id.
@@ -821,6 +837,22 @@ fn entries<T>(values: Vec<T>) -> Vec<Entry<T>> {
         .collect()
 }
 
+/// A model's override that gives a deprecation or sunset date, and no
+/// status, over an imported model that is active: the date makes it
+/// deprecated, as it does an entry of the file's own (it was refused, an
+/// active model with a date).
+fn dated_means_deprecated(merged: &mut serde_json::Value, over: &serde_json::Value) {
+    let dated = ["deprecation_date", "sunset_date"]
+        .iter()
+        .any(|key| over.get(key).is_some_and(|v| !v.is_null()));
+    if dated
+        && over.get("deprecation_status").is_none()
+        && merged.get("deprecation_status").and_then(|v| v.as_str()) == Some("active")
+    {
+        merged["deprecation_status"] = "deprecated".into();
+    }
+}
+
 /// Lays TOML tables over imported entries: a table whose id matches an
 /// imported entry overrides the fields it gives; any other table is an entry
 /// of its own.
@@ -865,6 +897,7 @@ where
             Some(at) => {
                 let mut merged = serde_json::to_value(&out[at].value).expect("serialises");
                 overlay_json(&mut merged, &fields);
+                dated_means_deprecated(&mut merged, &fields);
                 from_value_strict(merged).map_err(refused)?
             }
             // Not an override: a whole entry of its own, which says so when
@@ -1112,6 +1145,7 @@ fn assemble(
         report,
         sources: Vec::new(),
         given,
+        cut_limits: BTreeMap::new(),
     })
 }
 

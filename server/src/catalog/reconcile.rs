@@ -338,6 +338,9 @@ impl Catalog {
             }
         }
         let mut models = Vec::new();
+        // The admin limits the merges cut (recorded once the merge is what
+        // is applied).
+        let mut cuts = std::collections::BTreeMap::new();
         for wanted in &self.models {
             let current = live.model(&wanted.id);
             let base = base_model(&wanted.id, current.is_some());
@@ -358,7 +361,12 @@ impl Catalog {
                 Some(current) => {
                     let mut edits = 0;
                     let given = self.given.models.get(&wanted.id);
-                    let merged = merge_model(wanted, base, given, current, &mut edits);
+                    let was_cut = last.as_ref().and_then(|l| l.cut_limits.get(&wanted.id));
+                    let (merged, cut) =
+                        merge_model(wanted, base, given, current, was_cut, &mut edits);
+                    if let Some(cut) = cut {
+                        cuts.insert(wanted.id.clone(), cut);
+                    }
                     let merged = without_gone_model(merged, wanted, &gone_p, &going_m);
                     if &merged != current {
                         let file_wins = without_gone_model(
@@ -416,6 +424,10 @@ impl Catalog {
         // applied version in the record, so the next reconcile tries the
         // file's change again.
         let mut record = self.clone();
+        for m in models.iter().filter(|m| !m.first) {
+            cuts.remove(&m.id);
+        }
+        record.cut_limits = cuts;
         let pending = providers.iter().filter(|p| p.unapplied()).count()
             + models.iter().filter(|m| m.unapplied()).count();
         for planned in providers.iter().filter(|p| p.unapplied()) {
@@ -805,20 +817,31 @@ const WINDOW_LIMITS: [&str; 2] = ["max_input_tokens", "max_output_tokens"];
 /// where the live limit followed the window (it is still the one last
 /// applied; with no record, it equals the live window), and keeps what an
 /// admin set otherwise; an input limit past the merged window is cut to it
-/// (what a limit left out would be).
+/// (what a limit left out would be), and given with the cut (`was_cut` of
+/// the next reconcile) so that it comes back once the window grows again.
 fn merge_model(
     file: &ModelSpecification,
     base: Option<&ModelSpecification>,
     given: Option<&HashSet<String>>,
     live: &ModelSpecification,
+    was_cut: Option<&super::CutLimit>,
     kept: &mut usize,
-) -> ModelSpecification {
+) -> (ModelSpecification, Option<super::CutLimit>) {
     let Some(given) = given else {
         let merged = merge(file, base, live, MODEL_RUNTIME, kept);
-        return with_dates_status(merged, file);
+        return (with_dates_status(merged, file), None);
     };
     let file_map = json(file);
-    let live_map = json(live);
+    let mut live_map = json(live);
+    // An admin's input limit that a smaller window cut, still as it was cut:
+    // the admin's value is the live one (up to the window again below).
+    let restored = was_cut
+        .filter(|cut| !given.contains("max_input_tokens") && live.max_input_tokens == cut.to);
+    if let Some(cut) = restored {
+        live_map.insert("max_input_tokens".into(), cut.admin.into());
+    }
+    // Whether the input limit is the admin's (not the window's).
+    let mut admins_input = false;
     let mut base_map = match base {
         Some(base) => json(base),
         None => given_base(&file_map, given),
@@ -828,9 +851,13 @@ fn merge_model(
         .filter(|key| !given.contains(*key))
     {
         let follows = match base {
+            _ if key == "max_input_tokens" && restored.is_some() => false,
             Some(_) => base_map.get(key) == live_map.get(key),
             None => live_map.get(key) == live_map.get("context_window"),
         };
+        if key == "max_input_tokens" {
+            admins_input = !follows;
+        }
         if follows {
             // The file's value (the window's) is taken where it differs.
             if base.is_none() {
@@ -844,10 +871,18 @@ fn merge_model(
     let merged = merge_maps(&file_map, Some(&base_map), &live_map, MODEL_RUNTIME, kept);
     let mut merged: ModelSpecification =
         serde_json::from_value(Value::Object(merged)).expect("a merge of two entities is one");
-    if !given.contains("max_input_tokens") {
-        merged.max_input_tokens = merged.max_input_tokens.min(merged.context_window);
+    let mut cut = None;
+    if !given.contains("max_input_tokens") && merged.max_input_tokens > merged.context_window {
+        // Past the window: cut; an admin's limit is remembered.
+        if admins_input {
+            cut = Some(super::CutLimit {
+                admin: merged.max_input_tokens,
+                to: merged.context_window,
+            });
+        }
+        merged.max_input_tokens = merged.context_window;
     }
-    with_dates_status(merged, file)
+    (with_dates_status(merged, file), cut)
 }
 
 /// A model active in the store (an admin's, or as the file had it) that the
