@@ -235,7 +235,11 @@ fn build(state: AppState, fallback: bool) -> Router {
             origin_state,
             crate::limits::identify_client,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(http::trace::RequestSpan))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(http::trace::RequestSpan)
+                .on_failure(http::trace::on_failure),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(middleware::map_request(http::trace::drop_unfit_request_id))

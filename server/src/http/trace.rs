@@ -32,6 +32,27 @@ fn usable(headers: &HeaderMap) -> Option<&HeaderValue> {
     }
 }
 
+/// A 5xx answer, logged: an error, but for 503, a refusal the server
+/// chose (past the connection cap, a store this instance cannot reach),
+/// which the metrics count and which a flood would otherwise turn into an
+/// error line per request (debug instead).
+pub fn on_failure(
+    failure: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass;
+    let latency = latency.as_millis();
+    match failure {
+        ServerErrorsFailureClass::StatusCode(status)
+            if status == axum::http::StatusCode::SERVICE_UNAVAILABLE =>
+        {
+            tracing::debug!(%status, latency_ms = latency, "refused: 503");
+        }
+        failure => tracing::error!(%failure, latency_ms = latency, "response failed"),
+    }
+}
+
 /// Drops a client's request id that is unfit (or given twice), so that the
 /// request-id layer makes one.
 pub async fn drop_unfit_request_id(mut request: Request) -> Request {
