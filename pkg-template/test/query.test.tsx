@@ -375,6 +375,24 @@ describe("what the black-box check of the package found (2026-12-01)", () => {
     expect(result.current.data?.providers).toHaveLength(1);
   });
 
+  it("useModelsFromState's models and useProviderSyncWithWebSocket's forceSync keep their identity across renders (2026-12-02)", async () => {
+    const service = new FakeService({ providers: [provider("openai")], models: [model("gpt-5", "openai")] });
+    const client = new QueryClient();
+    const { result, rerender } = renderHook(
+      () => ({ filtered: useModelsFromState({ providerId: "openai" }), live: useProviderSyncWithWebSocket() }),
+      { wrapper: around(service, client) },
+    );
+    const first = result.current;
+    expect(first.filtered.models.map((m) => m.id)).toEqual(["gpt-5"]);
+    rerender();
+    // Effects that depend on them ran at every render.
+    expect(result.current.filtered.models).toBe(first.filtered.models);
+    expect(result.current.live.forceSync).toBe(first.live.forceSync);
+    // A change gives new ones.
+    act(() => service.update({ models: [model("gpt-5", "openai"), model("gpt-6", "openai")] }));
+    await waitFor(() => expect(result.current.filtered.models.map((m) => m.id)).toEqual(["gpt-5", "gpt-6"]));
+  });
+
   it("a catalog the service holds is the data of the first render", () => {
     const service = new FakeService({ providers: [provider("openai")], models: [model("gpt-5", "openai")] });
     const client = new QueryClient();

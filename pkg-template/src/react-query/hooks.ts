@@ -1,7 +1,7 @@
 "use client";
 
 import { useQuery, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
-import { useEffect, useRef } from "react";
+import { useCallback, useEffect, useMemo, useRef } from "react";
 import type {
   ModelAvailability,
   ModelSpecification,
@@ -153,6 +153,9 @@ export function useModel(id: string | undefined): ModelSpecification | undefined
   return data?.models.find((m) => m.id === id) ?? (id && service && data ? service.getModel(id) : undefined);
 }
 
+const NO_MODELS: ModelSpecification[] = [];
+const NO_PROVIDERS: ProviderSyncInfo[] = [];
+
 export interface UseModelsFromStateOptions {
   providerId?: string | undefined;
   excludeDeprecated?: boolean | undefined;
@@ -166,8 +169,14 @@ export function useModelsFromState({
   const query = useSyncStateOf("useModelsFromState");
   const { service } = useService("useModelsFromState");
   // Filtered by the service (the rule of the server's GET /models), from
-  // the state the query holds.
-  const models = query.data && service ? service.getModels({ providerId, excludeDeprecated }) : [];
+  // the state the query holds; the same array while that state and the
+  // filter are (a new one each render made an effect that depends on it
+  // run at every render).
+  const data = query.data;
+  const models = useMemo(
+    () => (data && service ? service.getModels({ providerId, excludeDeprecated }) : NO_MODELS),
+    [data, service, providerId, excludeDeprecated],
+  );
   return { ...query, models };
 }
 
@@ -211,15 +220,20 @@ export function useProviderSyncWithWebSocket(options: UseSyncWebSocketOptions = 
   const { service } = useService(hook);
   const { isConnected } = useSyncWebSocketOf(hook, options);
   const query = useSyncStateOf(hook);
+  // The same function while the service is (for effects that depend on it).
+  const forceSync = useCallback(
+    () => (service ? service.forceSync() : Promise.reject(new Error("provider-sync is still loading"))),
+    [service],
+  );
   return {
     ...query,
-    providers: query.data?.providers ?? [],
-    models: query.data?.models ?? [],
+    providers: query.data?.providers ?? NO_PROVIDERS,
+    models: query.data?.models ?? NO_MODELS,
     // Without a catalog yet: pending while the first fetch runs, `error`
     // once it failed (it said "syncing" through a whole outage).
     syncStatus: query.data?.status ?? (query.isError ? "error" : "syncing"),
     isConnected,
-    forceSync: () => (service ? service.forceSync() : Promise.reject(new Error("provider-sync is still loading"))),
+    forceSync,
   };
 }
 
