@@ -33,6 +33,24 @@ describe("SyncStatusIndicator", () => {
     }
   });
 
+  it("without a status, inside a provider, shows the provider's (2026-12-02)", async () => {
+    const { FakeService } = await import("./fake-service");
+    const { ProviderSyncProvider } = await import("provider-sync/react");
+    const { act } = await import("@testing-library/react");
+    const service = new FakeService({ status: "error", isConnected: false, epoch: null });
+    render(
+      <ProviderSyncProvider service={service}>
+        <SyncStatusIndicator />
+      </ProviderSyncProvider>,
+    );
+    // It said "Synced" for a catalog that failed to load.
+    expect(screen.getByRole("status").textContent).toContain("Sync error");
+    act(() => service.update({ status: "stale", isConnected: true, epoch: "e1" }));
+    expect(screen.getByRole("status").textContent).toContain("Showing cached data");
+    act(() => service.update({ status: "synced", transport: "polling" }));
+    expect(screen.getByRole("status").textContent).toContain("Synced (polling)");
+  });
+
   it("shows a disconnected or polling link", () => {
     const { rerender } = render(<SyncStatusIndicator isConnected={false} />);
     expect(screen.getByRole("status").textContent).toContain("Disconnected");

@@ -256,6 +256,12 @@ export function useProviderSyncContext(hook: string): ContextValue {
   return value;
 }
 
+/** The context, or null outside a `ProviderSyncProvider` (for components
+ * that work either way). */
+export function useOptionalProviderSyncContext(): ContextValue | null {
+  return useContext(ProviderSyncContext);
+}
+
 /** The service itself (null while the wasm loads). */
 export function useProviderSyncService(): ProviderSyncServiceLike | null {
   return useProviderSyncContext("useProviderSyncService").service;

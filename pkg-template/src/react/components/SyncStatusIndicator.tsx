@@ -1,6 +1,8 @@
 "use client";
 
 import type { SyncStatus, Transport } from "../../index.js";
+import { useOptionalProviderSyncContext } from "../context.js";
+import { useSyncSnapshot } from "../store.js";
 
 export interface SyncStatusIndicatorProps {
   status?: SyncStatus | undefined;
@@ -40,6 +42,17 @@ export function SyncStatusIndicator({
   showDetails = false,
   className,
 }: SyncStatusIndicatorProps) {
+  // Without a `status`, inside a provider: the provider's own (it said
+  // "Synced" for a catalog that failed to load). Outside one, as before:
+  // from `isConnected` alone.
+  const context = useOptionalProviderSyncContext();
+  const own = status === undefined ? context : null;
+  const live = useSyncSnapshot(own?.service ?? null);
+  if (own) {
+    status = own.loadError && !own.service ? "error" : live.status;
+    isConnected ??= live.isConnected;
+    transport ??= live.transport;
+  }
   const shown: SyncStatus = status ?? (isConnected === false ? "disconnected" : "synced");
   const label =
     shown === "synced" && transport === "polling" ? "Synced (polling)" : LABELS[shown];
