@@ -990,16 +990,120 @@ async fn an_admin_input_limit_cut_by_a_smaller_window_comes_back_when_it_grows()
         steps,
         [(4000, 4000), (8000, 6000), (5000, 5000), (10000, 6000)]
     );
-    // Cut again, then the admin sets another limit: theirs stands.
+    // Cut again, then the admin edits the model, setting the limit it was
+    // cut to (a form that sends every field): the 6,000 no longer comes
+    // back over that write (from the review). A write that changes nothing
+    // is none: the limit is still the cut one.
     file(3000);
     let server = start().await;
     assert_eq!(window_and_input(&server).await, (3000, 3000));
-    assert_eq!(patch(&server, 2000).await.unwrap().status(), 200);
+    let edited = server
+        .admin(reqwest::Method::PATCH, "/models/m")
+        .json(&serde_json::json!({"max_input_tokens": 3000, "name": "renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
     server.stop().await;
     file(9000);
     let server = start().await;
-    assert_eq!(window_and_input(&server).await, (9000, 2000));
+    // Not the 6,000; the admin's 3,000 equals the window it was set
+    // under, which the README's rule takes for a limit that follows it.
+    assert_eq!(window_and_input(&server).await, (9000, 9000));
+    // Cut once more, then deleted and made again through the API: the new
+    // model's limit is its own, not the deleted one's.
+    assert_eq!(patch(&server, 7000).await.unwrap().status(), 200);
     server.stop().await;
+    file(3000);
+    let server = start().await;
+    assert_eq!(window_and_input(&server).await, (3000, 3000));
+    let deleted = server
+        .admin(reqwest::Method::DELETE, "/models/m")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let made = server
+        .admin(reqwest::Method::POST, "/models")
+        .json(&serde_json::json!({"id": "m", "name": "m", "provider_id": "openai", "context_window": 3000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    server.stop().await;
+    file(9000);
+    let server = start().await;
+    let (_, input) = window_and_input(&server).await;
+    assert_ne!(input, 7000, "the deleted model's limit");
+    server.stop().await;
+}
+
+/// From the review of the above: a retirement conflict (the file's
+/// retirement fields taken, the merge's limits kept) kept the cut limit
+/// but forgot it was the admin's; the window's growth then replaced it.
+#[tokio::test]
+async fn a_cut_limit_is_remembered_through_a_retirement_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let json = dir.path().join("litellm.json");
+    let start = || {
+        let mut cfg = config(&db);
+        cfg.catalog = Some(json.clone());
+        TestServer::start(cfg)
+    };
+    let mut secs = 1_800_000_000;
+    let mut file = |window: u32, date: &str| {
+        let date = if date.is_empty() {
+            String::new()
+        } else {
+            format!(r#", "deprecation_date": "{date}""#)
+        };
+        std::fs::write(
+            &json,
+            format!(
+                r#"{{"m": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": {window}, "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06{date}}}}}"#
+            ),
+        )
+        .unwrap();
+        secs += 100;
+        let handle = std::fs::File::options().write(true).open(&json).unwrap();
+        handle
+            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
+    };
+    file(8000, "");
+    let server = start().await;
+    let patched = server
+        .admin(reqwest::Method::PATCH, "/models/m")
+        .json(&serde_json::json!({"name": "Team name", "max_input_tokens": 6000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let deprecated = server
+        .admin(reqwest::Method::POST, "/models/m/deprecate")
+        .json(&serde_json::json!({"deprecation_date": "2027-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deprecated.status(), 200);
+    server.stop().await;
+    let mut steps = Vec::new();
+    for (window, date) in [(4000, "2027-06-01"), (5000, ""), (10000, "")] {
+        file(window, date);
+        let server = start().await;
+        let m = server.state().await.model("m").unwrap().clone();
+        steps.push((m.context_window, m.max_input_tokens, m.name));
+        server.stop().await;
+    }
+    assert_eq!(
+        steps,
+        [
+            (4000, 4000, "Team name".to_owned()),
+            (5000, 5000, "Team name".to_owned()),
+            (10000, 6000, "Team name".to_owned()),
+        ]
+    );
 }
 
 /// Model `m`'s context window and input limit.

@@ -114,6 +114,11 @@ pub struct CutLimit {
     pub admin: u32,
     /// What it was cut to (the window then).
     pub to: u32,
+    /// The model's revision once cut: a write to it since (an admin's edit,
+    /// even to the same value; a delete and a new model of that id) makes
+    /// the limit that write's, no longer the cut one.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// The fields of each entry a file gave a value, by id.

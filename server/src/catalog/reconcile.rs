@@ -424,10 +424,6 @@ impl Catalog {
         // applied version in the record, so the next reconcile tries the
         // file's change again.
         let mut record = self.clone();
-        for m in models.iter().filter(|m| !m.first) {
-            cuts.remove(&m.id);
-        }
-        record.cut_limits = cuts;
         let pending = providers.iter().filter(|p| p.unapplied()).count()
             + models.iter().filter(|m| m.unapplied()).count();
         for planned in providers.iter().filter(|p| p.unapplied()) {
@@ -490,6 +486,32 @@ impl Catalog {
             commands::delete_provider(draft, id, None).expect("the provider exists");
         }
 
+        // The cuts made, where what was applied is still the cut limit (a
+        // partial choice may have kept it; the file's limits, not), with the
+        // revision the model has now; and the last record's cuts of models
+        // no write has touched since (one whose change is still pending).
+        let now = draft.state();
+        let still_cut = |id: &str, cut: &super::CutLimit| {
+            now.model(id)
+                .filter(|m| m.max_input_tokens == cut.to && m.context_window == cut.to)
+        };
+        let mut kept_cuts: std::collections::BTreeMap<String, super::CutLimit> = cuts
+            .into_iter()
+            .filter_map(|(id, cut)| {
+                let revision = still_cut(&id, &cut)?.revision;
+                Some((id, super::CutLimit { revision, ..cut }))
+            })
+            .collect();
+        if let Some(last) = &last {
+            for (id, cut) in &last.cut_limits {
+                if !kept_cuts.contains_key(id)
+                    && still_cut(id, cut).is_some_and(|m| m.revision == cut.revision)
+                {
+                    kept_cuts.insert(id.clone(), *cut);
+                }
+            }
+        }
+        record.cut_limits = kept_cuts;
         draft.record_catalog(Arc::new(record));
         let mut done = Reconciled {
             outcome: Outcome::Applied,
@@ -835,8 +857,11 @@ fn merge_model(
     let mut live_map = json(live);
     // An admin's input limit that a smaller window cut, still as it was cut:
     // the admin's value is the live one (up to the window again below).
-    let restored = was_cut
-        .filter(|cut| !given.contains("max_input_tokens") && live.max_input_tokens == cut.to);
+    let restored = was_cut.filter(|cut| {
+        !given.contains("max_input_tokens")
+            && live.max_input_tokens == cut.to
+            && live.revision == cut.revision
+    });
     if let Some(cut) = restored {
         live_map.insert("max_input_tokens".into(), cut.admin.into());
     }
@@ -878,6 +903,8 @@ fn merge_model(
             cut = Some(super::CutLimit {
                 admin: merged.max_input_tokens,
                 to: merged.context_window,
+                // The revision the model has once applied (`Catalog::apply`).
+                revision: 0,
             });
         }
         merged.max_input_tokens = merged.context_window;
