@@ -113,8 +113,12 @@ impl Job {
         match self {
             Self::State => {
                 let _ = snapshot.precompressed.set(compressed);
+                snapshot.quick.clear(Answer::State);
             }
-            Self::FullSync(reason) => snapshot.full_syncs.set(reason, compressed),
+            Self::FullSync(reason) => {
+                snapshot.full_syncs.set(reason, compressed);
+                snapshot.quick.clear(Answer::FullSync(reason));
+            }
         }
     }
 
@@ -212,40 +216,73 @@ pub enum Answer {
 /// request for it meanwhile. Each request compressed the whole catalog for
 /// itself before: with a 6 MB state, 60–130 ms of CPU per request for the
 /// seconds the best copies take, which a flood of full syncs after a write
-/// turned into seconds of latency for everyone else.
-#[derive(Debug, Default)]
+/// turned into seconds of latency for everyone else. Dropped once the
+/// answer's best copies are ready ([`QuickCopies::clear`]).
+#[derive(Default)]
 pub struct QuickCopies {
     /// By answer (`GET /state`, then the reasons in [`reason_index`] order)
     /// and encoding (brotli, gzip).
-    copies: [[tokio::sync::OnceCell<Option<Bytes>>; 2]; 1 + REASONS.len()],
+    copies: [[std::sync::Mutex<Option<Quick>>; 2]; 1 + REASONS.len()],
+}
+
+/// A compression on the blocking pool, awaited by every request that wants
+/// its bytes.
+type Quick = futures_util::future::Shared<futures_util::future::BoxFuture<'static, Option<Bytes>>>;
+
+impl std::fmt::Debug for QuickCopies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuickCopies").finish_non_exhaustive()
+    }
 }
 
 impl QuickCopies {
+    fn slots(&self, answer: Answer) -> &[std::sync::Mutex<Option<Quick>>; 2] {
+        &self.copies[match answer {
+            Answer::State => 0,
+            Answer::FullSync(reason) => 1 + reason_index(reason),
+        }]
+    }
+
     /// The `answer` in `coding`, compressed from `json` the first time (on
-    /// a blocking thread); none if that could not be done (the caller then
-    /// answers uncompressed and the layer compresses).
+    /// the blocking pool, to its end even if the request that started it
+    /// goes away: the requests that come meanwhile, or later, take its
+    /// bytes rather than start again; `made` counts it); none if that
+    /// could not be done (the caller then answers uncompressed and the
+    /// layer compresses).
     pub async fn get(
         &self,
         answer: Answer,
         coding: Coding,
-        metrics: &crate::metrics::Metrics,
+        made: &Counter,
         json: impl FnOnce() -> Bytes,
     ) -> Option<Bytes> {
-        let slot = match answer {
-            Answer::State => 0,
-            Answer::FullSync(reason) => 1 + reason_index(reason),
+        use futures_util::FutureExt;
+        let quick = {
+            let mut slot = self.slots(answer)[coding as usize]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            slot.get_or_insert_with(|| {
+                let json = json();
+                let made = made.clone();
+                let task = tokio::task::spawn_blocking(move || {
+                    let bytes = compress_quick(&json, coding);
+                    made.inc();
+                    bytes
+                });
+                async move { task.await.ok() }.boxed().shared()
+            })
+            .clone()
         };
-        let cell = &self.copies[slot][coding as usize];
-        cell.get_or_init(|| async move {
-            let json = json();
-            let made = tokio::task::spawn_blocking(move || compress_quick(&json, coding)).await;
-            if made.is_ok() {
-                metrics.quick_compressions.inc();
-            }
-            made.ok()
-        })
-        .await
-        .clone()
+        quick.await
+    }
+
+    /// Drops the copies of `answer`: its best ones are ready.
+    pub fn clear(&self, answer: Answer) {
+        for slot in self.slots(answer) {
+            *slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
     }
 }
 

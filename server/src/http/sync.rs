@@ -78,9 +78,12 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
             None => {
                 snapshot
                     .quick
-                    .get(Answer::State, coding, app.service.metrics(), || {
-                        snapshot.state_json().clone()
-                    })
+                    .get(
+                        Answer::State,
+                        coding,
+                        &app.service.metrics().quick_compressions,
+                        || snapshot.state_json().clone(),
+                    )
                     .await
             }
         };
@@ -202,7 +205,7 @@ pub async fn sync(
                             .get(
                                 Answer::FullSync(*reason),
                                 coding,
-                                app.service.metrics(),
+                                &app.service.metrics().quick_compressions,
                                 || full_sync_body(&snapshot, *reason),
                             )
                             .await
