@@ -157,5 +157,27 @@ describe("the TanStack hooks across the provider's services", () => {
     answer = () => Promise.resolve({ model_id: "gpt-4o", is_available: true });
     act(() => down.emit({ type: "connected", transport: "websocket" }));
     await waitFor(() => expect(after.at(-1)!.data?.model_id).toBe("gpt-4o"));
+
+    // An answer refused for good (404: an unknown model) is not asked again.
+    const third = new QueryClient();
+    let asked = 0;
+    const up = service({}, {
+      fetchJson: () => {
+        asked += 1;
+        return refused(404);
+      },
+    });
+    plan.make = () => up;
+    const gone: ReturnType<typeof useModelAvailability>[] = [];
+    function Gone() {
+      gone.push(useModelAvailability("no-such-model"));
+      return null;
+    }
+    render(tree(third, { apiBaseUrl: api, pollingInterval: 7000 }, <Gone />));
+    await waitFor(() => expect(gone.at(-1)!.isError).toBe(true));
+    const before = asked;
+    act(() => up.emit({ type: "connected", transport: "websocket" }));
+    await new Promise((ok) => setTimeout(ok, 50));
+    expect(asked).toBe(before);
   });
 });

@@ -51,6 +51,15 @@ export function keysAffectedBy(event: ProviderSyncEvent, service: ProviderSyncSe
   }
 }
 
+/** Whether a failed answer may come out otherwise once the service gets
+ * through: not one the server refused for good (a 404 for an unknown id, a
+ * 422), as the hooks do not retry those either; a 401 or 403 may (a login
+ * since), as may an answer that never came. */
+function askAgain(error: unknown): boolean {
+  const status = (error as { status?: unknown } | null)?.status;
+  return !(typeof status === "number" && status >= 400 && status < 500 && ![401, 403, 408, 429].includes(status));
+}
+
 /** Invalidates exactly what `keysAffectedBy` names, for this service's server. */
 export function invalidateFor(event: ProviderSyncEvent, service: ProviderSyncServiceLike, client: QueryClient) {
   const affected = keysAffectedBy(event, service);
@@ -60,7 +69,7 @@ export function invalidateFor(event: ProviderSyncEvent, service: ProviderSyncSer
     const [root, base, kind, id] = query.queryKey as unknown[];
     if (root !== "provider-sync" || base !== server || kind === "state") return false;
     if (affected.everything) return true;
-    if (affected.failed && query.state.status === "error") return true;
+    if (affected.failed && query.state.status === "error") return askAgain(query.state.error);
     if (kind === "provider-availability") {
       return affected.providers === "all" || affected.providers.includes(id as string);
     }
