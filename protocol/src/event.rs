@@ -162,7 +162,8 @@ pub struct Hello {
     /// How the server will bring this client up to date next.
     pub sync_type: crate::sync::SyncType,
     /// The server sends a heartbeat this often, and closes a connection it has
-    /// heard nothing from for `client_timeout_ms`.
+    /// heard nothing from for `client_timeout_ms` (at its next heartbeat:
+    /// within one heartbeat period after that).
     pub heartbeat_interval_ms: u64,
     pub client_timeout_ms: u64,
 }
