@@ -335,6 +335,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             "listening beyond loopback with no --cors-origins: pages of every origin may use the API and open WebSockets; name your app's origins"
         );
     }
+    if !config.cors_origins.is_empty() && config.static_dir.is_some() {
+        tracing::info!(
+            "--static-dir with --cors-origins: the pages served here are excepted from the list only when they name the server by its address; under a DNS name, list their origin too"
+        );
+    }
     Ok(RunningServer {
         addr,
         prefix: config.prefix().to_owned(),
