@@ -53,45 +53,40 @@ mod classes {
     /// The invisible characters that make text read other than it is:
     /// Unicode's default-ignorable code points (soft hyphen, the combining
     /// grapheme joiner, bidirectional marks, embeddings, overrides and
-    /// isolates, zero-width characters, the Hangul fillers that stand
-    /// alone, the byte-order mark, the deprecated format characters), the
-    /// interlinear annotation controls, and the noncharacters. Those of the
-    /// Basic Multilingual Plane; [`INVISIBLE_ASTRAL`] has the rest, and
-    /// [`INVISIBLE_IN_IDS`] those that text needs.
+    /// isolates, zero-width characters, the Hangul fillers, the Mongolian
+    /// and emoji variation selectors, the byte-order mark, the deprecated
+    /// format characters), the interlinear annotation controls, and the
+    /// noncharacters. Those of the Basic Multilingual Plane;
+    /// [`INVISIBLE_ASTRAL`] has the rest. The variation selectors go too:
+    /// a name such as "GPT-4o" followed by one reads as "GPT-4o", and a name
+    /// of only such characters reads as none (an emoji is written without
+    /// its selector).
     pub(super) const INVISIBLE: &[(char, char)] = &[
         ('\u{ad}', '\u{ad}'),
         ('\u{34f}', '\u{34f}'),
         ('\u{61c}', '\u{61c}'),
+        ('\u{115f}', '\u{1160}'),
         ('\u{17b4}', '\u{17b5}'),
-        ('\u{180e}', '\u{180e}'),
+        ('\u{180b}', '\u{180f}'),
         ('\u{200b}', '\u{200f}'),
         ('\u{202a}', '\u{202e}'),
         ('\u{2060}', '\u{206f}'),
         ('\u{3164}', '\u{3164}'),
         ('\u{fdd0}', '\u{fdef}'),
+        ('\u{fe00}', '\u{fe0f}'),
         ('\u{feff}', '\u{feff}'),
         ('\u{ffa0}', '\u{ffa0}'),
         ('\u{fff0}', '\u{fffb}'),
         ('\u{fffe}', '\u{ffff}'),
     ];
 
-    /// Default-ignorable code points that text needs (the variation
-    /// selectors of emoji and of Mongolian, the conjoining Hangul fillers)
-    /// and an id does not: refused in ids only.
-    pub(super) const INVISIBLE_IN_IDS: &[(char, char)] = &[
-        ('\u{115f}', '\u{1160}'),
-        ('\u{180b}', '\u{180d}'),
-        ('\u{180f}', '\u{180f}'),
-        ('\u{fe00}', '\u{fe0f}'),
-    ];
-
     /// The default-ignorable code points past the Basic Multilingual Plane
     /// (shorthand format controls, musical symbol formatting, the tag
-    /// characters, which can spell out hidden ASCII text, and the
-    /// unassigned rest of their block) and the noncharacters of every
-    /// plane. Refused by the checks; the API document's patterns name only
-    /// the Basic Multilingual Plane's classes, as a `\uXXXX` escape reads
-    /// alike in every regular expression dialect.
+    /// characters, which can spell out hidden ASCII text, the ideographic
+    /// variation selectors, and the unassigned rest of their block) and the
+    /// noncharacters of every plane. Refused by the checks; the API
+    /// document's patterns name only [`INVISIBLE`], as a `\uXXXX` escape
+    /// reads alike in every regular expression dialect.
     pub(super) const INVISIBLE_ASTRAL: &[(char, char)] = &[
         ('\u{1bca0}', '\u{1bca3}'),
         ('\u{1d173}', '\u{1d17a}'),
@@ -108,15 +103,11 @@ mod classes {
         ('\u{bfffe}', '\u{bffff}'),
         ('\u{cfffe}', '\u{cffff}'),
         ('\u{dfffe}', '\u{dffff}'),
-        ('\u{e0000}', '\u{e00ff}'),
-        ('\u{e01f0}', '\u{e0fff}'),
+        ('\u{e0000}', '\u{e0fff}'),
         ('\u{efffe}', '\u{effff}'),
         ('\u{ffffe}', '\u{fffff}'),
         ('\u{10fffe}', '\u{10ffff}'),
     ];
-
-    /// The ideographic variation selectors: text needs them, ids do not.
-    pub(super) const INVISIBLE_ASTRAL_IN_IDS: &[(char, char)] = &[('\u{e0100}', '\u{e01ef}')];
 
     /// The line and paragraph separators: line breaks, refused in text
     /// (white space, so refused in ids too).
@@ -157,8 +148,7 @@ mod classes {
 }
 
 use classes::{
-    CONTROL, ID_PUNCTUATION, INVISIBLE, INVISIBLE_ASTRAL, INVISIBLE_ASTRAL_IN_IDS,
-    INVISIBLE_IN_IDS, LINE_BREAK, WHITESPACE, contains,
+    CONTROL, ID_PUNCTUATION, INVISIBLE, INVISIBLE_ASTRAL, LINE_BREAK, WHITESPACE, contains,
 };
 
 /// Whether a character may appear in an id: anything printable but
@@ -169,9 +159,7 @@ pub(crate) fn id_char(c: char) -> bool {
         WHITESPACE,
         CONTROL,
         INVISIBLE,
-        INVISIBLE_IN_IDS,
         INVISIBLE_ASTRAL,
-        INVISIBLE_ASTRAL_IN_IDS,
         ID_PUNCTUATION,
     ]
     .iter()
@@ -511,9 +499,7 @@ pub(crate) fn model_relations(m: &ModelSpecification) -> Option<Contradiction> {
 pub(crate) mod patterns {
     use std::fmt::Write as _;
 
-    use super::classes::{
-        CONTROL, ID_PUNCTUATION, INVISIBLE, INVISIBLE_IN_IDS, LINE_BREAK, WHITESPACE,
-    };
+    use super::classes::{CONTROL, ID_PUNCTUATION, INVISIBLE, LINE_BREAK, WHITESPACE};
 
     /// A character class of everything outside `classes` (and `extra`),
     /// their ranges sorted and merged.
@@ -547,13 +533,7 @@ pub(crate) mod patterns {
     /// `..` (a segment holds a character other than `.`, or three dots or
     /// more).
     pub(crate) fn id() -> String {
-        let refused = [
-            WHITESPACE,
-            CONTROL,
-            INVISIBLE,
-            INVISIBLE_IN_IDS,
-            ID_PUNCTUATION,
-        ];
+        let refused = [WHITESPACE, CONTROL, INVISIBLE, ID_PUNCTUATION];
         let any = outside(&refused, &['/']);
         let not_dot = outside(&refused, &['/', '.']);
         let segment = format!("(?:\\.*{not_dot}{any}*|\\.{{3,}})");
@@ -679,7 +659,7 @@ mod tests {
         (0..=0xFFFF)
             .chain((0x10000..=0x10FFFF).step_by(251))
             .filter_map(char::from_u32)
-            .filter(|&c| !contains(INVISIBLE_ASTRAL, c) && !contains(INVISIBLE_ASTRAL_IN_IDS, c))
+            .filter(|&c| !contains(INVISIBLE_ASTRAL, c))
     }
 
     #[test]
@@ -687,12 +667,6 @@ mod tests {
         for &(low, high) in INVISIBLE_ASTRAL {
             for c in [low, high] {
                 assert!(!id_char(c) && !text_char(c), "{c:?}");
-            }
-        }
-        // Ideographic variation selectors: in text, not in ids.
-        for &(low, high) in INVISIBLE_ASTRAL_IN_IDS {
-            for c in [low, high] {
-                assert!(!id_char(c) && text_char(c), "{c:?}");
             }
         }
         // From the review: every plane's noncharacters.
@@ -838,18 +812,20 @@ mod tests {
             "Llama 3.1 (405B) «Instruct»",
             "通义千问",
             "a/b: \"quoted\" #1",
-            // From the review: what text needs of the default-ignorable
-            // code points (an emoji's variation selector, Mongolian's, a
-            // conjoining Hangul filler), which ids refuse.
-            "\u{2601}\u{fe0f} Cloud",
-            "\u{1820}\u{180b}",
-            "\u{1100}\u{1160}",
         ] {
             assert!(good.chars().all(text_char), "{good}");
         }
-        for id_only in ["a\u{fe0f}", "a\u{180b}", "a\u{1160}", "a\u{e0100}"] {
-            assert!(id_only.chars().all(text_char), "{id_only:?}");
-            assert!(!id_only.chars().all(id_char), "{id_only:?}");
+        // From the second review: variation selectors and fillers read as
+        // nothing: a name of them alone, or one that reads as another's.
+        for spoof in [
+            "\u{115f}",
+            "\u{fe0f}",
+            "GPT-4o\u{fe0f}",
+            "a\u{180b}",
+            "a\u{e0100}",
+        ] {
+            assert!(!spoof.chars().all(text_char), "{spoof:?}");
+            assert!(!spoof.chars().all(id_char), "{spoof:?}");
         }
         for bad in [
             "a\tb",
