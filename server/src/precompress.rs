@@ -257,21 +257,30 @@ impl QuickCopies {
         json: impl FnOnce() -> Bytes,
     ) -> Option<Bytes> {
         use futures_util::FutureExt;
-        let quick = {
-            let mut slot = self.slots(answer)[coding as usize]
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            slot.get_or_insert_with(|| {
+        let slot = &self.slots(answer)[coding as usize];
+        let lock = || {
+            slot.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let started = lock().clone();
+        let quick = match started {
+            Some(quick) => quick,
+            None => {
+                // The JSON made (a full answer's, the first time) outside the
+                // lock; a request that started the work meanwhile wins.
                 let json = json();
-                let made = made.clone();
-                let task = tokio::task::spawn_blocking(move || {
-                    let bytes = compress_quick(&json, coding);
-                    made.inc();
-                    bytes
-                });
-                async move { task.await.ok() }.boxed().shared()
-            })
-            .clone()
+                lock()
+                    .get_or_insert_with(|| {
+                        let made = made.clone();
+                        let task = tokio::task::spawn_blocking(move || {
+                            let bytes = compress_quick(&json, coding);
+                            made.inc();
+                            bytes
+                        });
+                        async move { task.await.ok() }.boxed().shared()
+                    })
+                    .clone()
+            }
         };
         quick.await
     }

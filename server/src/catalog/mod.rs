@@ -114,9 +114,11 @@ pub struct CutLimit {
     pub admin: u32,
     /// What it was cut to (the window then).
     pub to: u32,
-    /// The model's revision once cut: a write to it since (an admin's edit,
-    /// even to the same value; a delete and a new model of that id) makes
-    /// the limit that write's, no longer the cut one.
+    /// The model's revision once cut: a write that changed it since (an
+    /// admin's edit, a delete and a new model of that id) makes the limit
+    /// that write's, no longer the cut one. (Any write to the model does: a
+    /// rename too, after which the limit follows the window again. A write
+    /// that changes nothing is none.)
     #[serde(default)]
     pub revision: u64,
 }

@@ -86,6 +86,9 @@ struct Planned<T> {
     choices: Vec<T>,
     /// Admin edits each choice keeps (counted for the one taken).
     kept: Vec<usize>,
+    /// Whether each choice has the file's limits in place of the merge's
+    /// (a model's; an admin's cut input limit is then no longer theirs).
+    file_limits: Vec<bool>,
     /// Whether the first choice is still the one planned.
     first: bool,
 }
@@ -97,14 +100,16 @@ impl<T> Planned<T> {
         if let Some(first) = each.first_mut() {
             *first = kept;
         }
-        Self::with_kept(id, choices, each)
+        let file_limits = vec![false; choices.len()];
+        Self::with_kept(id, choices, each, file_limits)
     }
 
-    fn with_kept(id: &str, choices: Vec<T>, kept: Vec<usize>) -> Self {
+    fn with_kept(id: &str, choices: Vec<T>, kept: Vec<usize>, file_limits: Vec<bool>) -> Self {
         Self {
             id: id.to_owned(),
             choices,
             kept,
+            file_limits,
             first: true,
         }
     }
@@ -114,7 +119,16 @@ impl<T> Planned<T> {
         if !self.kept.is_empty() {
             self.kept.remove(0);
         }
+        if !self.file_limits.is_empty() {
+            self.file_limits.remove(0);
+        }
         self.first = false;
+    }
+
+    /// Whether the choice that will be taken has the file's limits, or no
+    /// choice is taken.
+    fn takes_file_limits(&self) -> bool {
+        self.file_limits.first().copied().unwrap_or(true)
     }
 
     /// The admin edits the choice that will be taken keeps.
@@ -381,22 +395,24 @@ impl Catalog {
                         // limits), then both, so that a conflict there
                         // does not take the admin's other edits (a name, a
                         // price) with it.
-                        let mut choices = vec![(merged.clone(), edits)];
+                        // Each with the admin edits it keeps, and whether
+                        // it has the file's limits.
+                        let mut choices = vec![(merged.clone(), edits, false)];
                         for groups in [&[RETIREMENT][..], &[LIMITS][..], &[RETIREMENT, LIMITS][..]]
                         {
                             let partial = with_fields_of(&merged, &file_wins, groups);
                             if partial != file_wins
-                                && choices.iter().all(|(choice, _)| *choice != partial)
+                                && choices.iter().all(|(choice, _, _)| *choice != partial)
                             {
                                 let kept = edits.saturating_sub(differing_fields(
                                     &merged,
                                     &partial,
                                     MODEL_RUNTIME,
                                 ));
-                                choices.push((partial, kept));
+                                choices.push((partial, kept, groups.contains(&LIMITS)));
                             }
                         }
-                        choices.push((file_wins, 0));
+                        choices.push((file_wins, 0, true));
                         choices.push((
                             without_gone_model(
                                 merge(&bare, None, current, MODEL_RUNTIME, &mut 0),
@@ -405,9 +421,19 @@ impl Catalog {
                                 &going_m,
                             ),
                             0,
+                            true,
                         ));
-                        let (choices, kept) = choices.into_iter().unzip();
-                        models.push(Planned::with_kept(&wanted.id, choices, kept));
+                        let mut kept = Vec::new();
+                        let mut file_limits = Vec::new();
+                        let choices = choices
+                            .into_iter()
+                            .map(|(choice, keeps, limits)| {
+                                kept.push(keeps);
+                                file_limits.push(limits);
+                                choice
+                            })
+                            .collect();
+                        models.push(Planned::with_kept(&wanted.id, choices, kept, file_limits));
                     } else {
                         kept += edits;
                     }
@@ -416,6 +442,11 @@ impl Catalog {
         }
 
         settle(live, &mut providers, &mut models, &gone_p, &gone_m);
+        // A cut the merge made is the admin's only where the merge's limits
+        // are what is applied (not the file's, taken for a conflict).
+        for m in models.iter().filter(|m| m.takes_file_limits()) {
+            cuts.remove(&m.id);
+        }
 
         // What is recorded as applied is what was applied: an entity no
         // choice of which passed, or one applied without its references
@@ -486,10 +517,11 @@ impl Catalog {
             commands::delete_provider(draft, id, None).expect("the provider exists");
         }
 
-        // The cuts made, where what was applied is still the cut limit (a
-        // partial choice may have kept it; the file's limits, not), with the
-        // revision the model has now; and the last record's cuts of models
-        // no write has touched since (one whose change is still pending).
+        // The cuts made whose merge's limits were applied (the merge's, or a
+        // partial choice that kept them), where the limit applied is still
+        // the cut one, with the revision the model has now; and the last
+        // record's cuts of models no write has touched since (one whose
+        // change is still pending).
         let now = draft.state();
         let still_cut = |id: &str, cut: &super::CutLimit| {
             now.model(id)
