@@ -571,7 +571,13 @@ impl Store for SqliteStore {
     }
 
     async fn record_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
-        insert_audit(&mut *self.pool.acquire().await?, record).await
+        // Closed if it fails, as a write's: the audit of a write the disk
+        // refused fails too, and left its connection in a transaction that
+        // refused a later write on it (a 500 after the disk was back).
+        let mut conn = self.pool.acquire().await?;
+        let result = insert_audit(&mut conn, record).await;
+        close_on_error(conn, &result).await;
+        result
     }
 
     async fn audit(
@@ -590,11 +596,15 @@ impl Store for SqliteStore {
     }
 
     async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM audit WHERE at_ms < ?")
+        let mut conn = self.pool.acquire().await?;
+        let result = sqlx::query("DELETE FROM audit WHERE at_ms < ?")
             .bind(older_than_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(StoreError::from);
+        close_on_error(conn, &result).await;
+        result
     }
 
     async fn close(&self) {
