@@ -872,6 +872,74 @@ async fn an_older_litellm_file_under_the_same_toml_revision_applies_nothing() {
     server.stop().await;
 }
 
+/// A store and a plain LiteLLM file of one model, `m`, written anew (each
+/// time with a later modification time, so it applies) by the tests of
+/// admin edits against the file's changes.
+struct OneModel {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    json: PathBuf,
+    secs: u64,
+}
+
+impl OneModel {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            db: dir.path().join("sync.db"),
+            json: dir.path().join("litellm.json"),
+            _dir: dir,
+            secs: 1_800_000_000,
+        }
+    }
+
+    /// `m` with a context window of `window` and, unless empty, a
+    /// deprecation date.
+    fn write(&mut self, window: u32, date: &str) {
+        let date = if date.is_empty() {
+            String::new()
+        } else {
+            format!(r#", "deprecation_date": "{date}""#)
+        };
+        std::fs::write(
+            &self.json,
+            format!(
+                r#"{{"m": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": {window}, "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06{date}}}}}"#
+            ),
+        )
+        .unwrap();
+        self.secs += 100;
+        let handle = std::fs::File::options()
+            .write(true)
+            .open(&self.json)
+            .unwrap();
+        handle
+            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(self.secs))
+            .unwrap();
+    }
+
+    async fn start(&self) -> TestServer {
+        let mut cfg = config(&self.db);
+        cfg.catalog = Some(self.json.clone());
+        TestServer::start(cfg).await
+    }
+}
+
+/// An admin write's status.
+async fn admin(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> u16 {
+    let request = server.admin(method, path);
+    let request = match body {
+        Some(body) => request.json(&body),
+        None => request,
+    };
+    request.send().await.unwrap().status().as_u16()
+}
+
 /// Found by a black-box check (2026-12-02): an admin renamed, priced and
 /// deprecated a model of a LiteLLM file; the file then dated it as well,
 /// and later dropped the date (upstream made it active again). The merge
@@ -881,55 +949,32 @@ async fn an_older_litellm_file_under_the_same_toml_revision_applies_nothing() {
 /// so. The file's retirement fields win, alone.
 #[tokio::test]
 async fn a_conflict_in_the_retirement_fields_keeps_the_admins_other_edits() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sync.db");
-    let json = dir.path().join("litellm.json");
-    let start = || {
-        let mut cfg = config(&db);
-        cfg.catalog = Some(json.clone());
-        TestServer::start(cfg)
-    };
-    let file = |date: &str, secs: u64| {
-        let date = if date.is_empty() {
-            String::new()
-        } else {
-            format!(r#", "deprecation_date": "{date}""#)
-        };
-        std::fs::write(
-            &json,
-            format!(
-                r#"{{"m": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": 8000, "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06{date}}}}}"#
-            ),
+    let mut file = OneModel::new();
+    file.write(8000, "");
+    let server = file.start().await;
+    let edit = json!({"name": "Team name", "pricing": {"input_per_million": 9.0, "output_per_million": 9.0}});
+    assert_eq!(
+        admin(&server, reqwest::Method::PATCH, "/models/m", Some(edit)).await,
+        200
+    );
+    let date = json!({"deprecation_date": "2027-01-01"});
+    assert_eq!(
+        admin(
+            &server,
+            reqwest::Method::POST,
+            "/models/m/deprecate",
+            Some(date)
         )
-        .unwrap();
-        let handle = std::fs::File::options().write(true).open(&json).unwrap();
-        handle
-            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-            .unwrap();
-    };
-    file("", 1_800_000_000);
-    let server = start().await;
-    let patched = server
-        .admin(reqwest::Method::PATCH, "/models/m")
-        .json(&serde_json::json!({"name": "Team name", "pricing": {"input_per_million": 9.0, "output_per_million": 9.0}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(patched.status(), 200);
-    let deprecated = server
-        .admin(reqwest::Method::POST, "/models/m/deprecate")
-        .json(&serde_json::json!({"deprecation_date": "2027-01-01"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deprecated.status(), 200);
+        .await,
+        200
+    );
     server.stop().await;
-    file("2027-06-01", 1_800_000_100);
-    let server = start().await;
+    file.write(8000, "2027-06-01");
+    let server = file.start().await;
     assert_eq!(server.state().await.model("m").unwrap().name, "Team name");
     server.stop().await;
-    file("", 1_800_000_200);
-    let server = start().await;
+    file.write(8000, "");
+    let server = file.start().await;
     let m = server.state().await.model("m").unwrap().clone();
     assert_eq!(m.name, "Team name", "{m:?}");
     assert_eq!(m.pricing.unwrap().input_per_million, 9.0, "{m:?}");
@@ -946,43 +991,19 @@ async fn a_conflict_in_the_retirement_fields_keeps_the_admins_other_edits() {
 /// later edit of it stands.
 #[tokio::test]
 async fn an_admin_input_limit_cut_by_a_smaller_window_comes_back_when_it_grows() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sync.db");
-    let json = dir.path().join("litellm.json");
-    let start = || {
-        let mut cfg = config(&db);
-        cfg.catalog = Some(json.clone());
-        TestServer::start(cfg)
-    };
-    let mut secs = 1_800_000_000;
-    let mut file = |window: u32| {
-        std::fs::write(
-            &json,
-            format!(
-                r#"{{"m": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": {window}, "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}}}}"#
-            ),
-        )
-        .unwrap();
-        secs += 100;
-        let handle = std::fs::File::options().write(true).open(&json).unwrap();
-        handle
-            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-            .unwrap();
-    };
-    file(8000);
-    let server = start().await;
-    let patch = |server: &TestServer, input: u32| {
-        server
-            .admin(reqwest::Method::PATCH, "/models/m")
-            .json(&serde_json::json!({"max_input_tokens": input}))
-            .send()
-    };
-    assert_eq!(patch(&server, 6000).await.unwrap().status(), 200);
+    let mut file = OneModel::new();
+    let limit = |input: u32| Some(json!({ "max_input_tokens": input }));
+    file.write(8000, "");
+    let server = file.start().await;
+    assert_eq!(
+        admin(&server, reqwest::Method::PATCH, "/models/m", limit(6000)).await,
+        200
+    );
     server.stop().await;
     let mut steps = Vec::new();
     for window in [4000, 8000, 5000, 10000] {
-        file(window);
-        let server = start().await;
+        file.write(window, "");
+        let server = file.start().await;
         steps.push(window_and_input(&server).await);
         server.stop().await;
     }
@@ -994,45 +1015,42 @@ async fn an_admin_input_limit_cut_by_a_smaller_window_comes_back_when_it_grows()
     // cut to (a form that sends every field): the 6,000 no longer comes
     // back over that write (from the review). A write that changes nothing
     // is none: the limit is still the cut one.
-    file(3000);
-    let server = start().await;
+    file.write(3000, "");
+    let server = file.start().await;
     assert_eq!(window_and_input(&server).await, (3000, 3000));
-    let edited = server
-        .admin(reqwest::Method::PATCH, "/models/m")
-        .json(&serde_json::json!({"max_input_tokens": 3000, "name": "renamed"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(edited.status(), 200);
+    let edit = json!({"max_input_tokens": 3000, "name": "renamed"});
+    assert_eq!(
+        admin(&server, reqwest::Method::PATCH, "/models/m", Some(edit)).await,
+        200
+    );
     server.stop().await;
-    file(9000);
-    let server = start().await;
+    file.write(9000, "");
+    let server = file.start().await;
     // Not the 6,000; the admin's 3,000 equals the window it was set
     // under, which the README's rule takes for a limit that follows it.
     assert_eq!(window_and_input(&server).await, (9000, 9000));
     // Cut once more, then deleted and made again through the API: the new
     // model's limit is its own, not the deleted one's.
-    assert_eq!(patch(&server, 7000).await.unwrap().status(), 200);
+    assert_eq!(
+        admin(&server, reqwest::Method::PATCH, "/models/m", limit(7000)).await,
+        200
+    );
     server.stop().await;
-    file(3000);
-    let server = start().await;
+    file.write(3000, "");
+    let server = file.start().await;
     assert_eq!(window_and_input(&server).await, (3000, 3000));
-    let deleted = server
-        .admin(reqwest::Method::DELETE, "/models/m")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
-    let made = server
-        .admin(reqwest::Method::POST, "/models")
-        .json(&serde_json::json!({"id": "m", "name": "m", "provider_id": "openai", "context_window": 3000}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(made.status(), 201);
+    assert_eq!(
+        admin(&server, reqwest::Method::DELETE, "/models/m", None).await,
+        204
+    );
+    let made = json!({"id": "m", "name": "m", "provider_id": "openai", "context_window": 3000});
+    assert_eq!(
+        admin(&server, reqwest::Method::POST, "/models", Some(made)).await,
+        201
+    );
     server.stop().await;
-    file(9000);
-    let server = start().await;
+    file.write(9000, "");
+    let server = file.start().await;
     let (_, input) = window_and_input(&server).await;
     assert_ne!(input, 7000, "the deleted model's limit");
     server.stop().await;
@@ -1043,55 +1061,30 @@ async fn an_admin_input_limit_cut_by_a_smaller_window_comes_back_when_it_grows()
 /// but forgot it was the admin's; the window's growth then replaced it.
 #[tokio::test]
 async fn a_cut_limit_is_remembered_through_a_retirement_conflict() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sync.db");
-    let json = dir.path().join("litellm.json");
-    let start = || {
-        let mut cfg = config(&db);
-        cfg.catalog = Some(json.clone());
-        TestServer::start(cfg)
-    };
-    let mut secs = 1_800_000_000;
-    let mut file = |window: u32, date: &str| {
-        let date = if date.is_empty() {
-            String::new()
-        } else {
-            format!(r#", "deprecation_date": "{date}""#)
-        };
-        std::fs::write(
-            &json,
-            format!(
-                r#"{{"m": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": {window}, "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06{date}}}}}"#
-            ),
+    let mut file = OneModel::new();
+    file.write(8000, "");
+    let server = file.start().await;
+    let edit = json!({"name": "Team name", "max_input_tokens": 6000});
+    assert_eq!(
+        admin(&server, reqwest::Method::PATCH, "/models/m", Some(edit)).await,
+        200
+    );
+    let date = json!({"deprecation_date": "2027-01-01"});
+    assert_eq!(
+        admin(
+            &server,
+            reqwest::Method::POST,
+            "/models/m/deprecate",
+            Some(date)
         )
-        .unwrap();
-        secs += 100;
-        let handle = std::fs::File::options().write(true).open(&json).unwrap();
-        handle
-            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-            .unwrap();
-    };
-    file(8000, "");
-    let server = start().await;
-    let patched = server
-        .admin(reqwest::Method::PATCH, "/models/m")
-        .json(&serde_json::json!({"name": "Team name", "max_input_tokens": 6000}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(patched.status(), 200);
-    let deprecated = server
-        .admin(reqwest::Method::POST, "/models/m/deprecate")
-        .json(&serde_json::json!({"deprecation_date": "2027-01-01"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deprecated.status(), 200);
+        .await,
+        200
+    );
     server.stop().await;
     let mut steps = Vec::new();
     for (window, date) in [(4000, "2027-06-01"), (5000, ""), (10000, "")] {
-        file(window, date);
-        let server = start().await;
+        file.write(window, date);
+        let server = file.start().await;
         let m = server.state().await.model("m").unwrap().clone();
         steps.push((m.context_window, m.max_input_tokens, m.name));
         server.stop().await;
