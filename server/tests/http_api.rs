@@ -72,14 +72,19 @@ async fn state_has_an_etag_and_answers_304_when_unchanged() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn state_is_compressed_with_gzip_and_brotli() {
-    let (_dir, server) = seeded().await;
-    let plain = reqwest::Client::builder()
+/// A client that shows the bytes as sent (no decompression).
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
         .no_gzip()
         .no_brotli()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn state_is_compressed_with_gzip_and_brotli() {
+    let (_dir, server) = seeded().await;
+    let plain = raw_client();
     let raw = plain
         .get(server.url("/state"))
         .send()
@@ -897,11 +902,7 @@ async fn before_its_best_copy_a_version_is_compressed_once_for_every_request() {
     // Best copies never made (the tests' configuration).
     let (_dir, server) = seeded().await;
     server.add_provider("fresh").await;
-    let raw = reqwest::Client::builder()
-        .no_brotli()
-        .no_gzip()
-        .build()
-        .unwrap();
+    let raw = raw_client();
     let plain = raw
         .get(server.url("/state"))
         .send()
@@ -981,11 +982,7 @@ async fn precompressing_server() -> (tempfile::TempDir, TestServer, reqwest::Cli
     cfg.catalog = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.toml").into());
     cfg.precompress_after_ms = 50;
     let server = TestServer::start(cfg).await;
-    let raw = reqwest::Client::builder()
-        .no_brotli()
-        .no_gzip()
-        .build()
-        .unwrap();
+    let raw = raw_client();
     (dir, server, raw)
 }
 

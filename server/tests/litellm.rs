@@ -940,6 +940,25 @@ async fn admin(
     request.send().await.unwrap().status().as_u16()
 }
 
+/// An admin's edit of `m`, then its deprecation from 2027-01-01.
+async fn edit_and_deprecate(server: &TestServer, edit: serde_json::Value) {
+    assert_eq!(
+        admin(server, reqwest::Method::PATCH, "/models/m", Some(edit)).await,
+        200
+    );
+    let date = json!({"deprecation_date": "2027-01-01"});
+    assert_eq!(
+        admin(
+            server,
+            reqwest::Method::POST,
+            "/models/m/deprecate",
+            Some(date)
+        )
+        .await,
+        200
+    );
+}
+
 /// Found by a black-box check (2026-12-02): an admin renamed, priced and
 /// deprecated a model of a LiteLLM file; the file then dated it as well,
 /// and later dropped the date (upstream made it active again). The merge
@@ -953,21 +972,7 @@ async fn a_conflict_in_the_retirement_fields_keeps_the_admins_other_edits() {
     file.write(8000, "");
     let server = file.start().await;
     let edit = json!({"name": "Team name", "pricing": {"input_per_million": 9.0, "output_per_million": 9.0}});
-    assert_eq!(
-        admin(&server, reqwest::Method::PATCH, "/models/m", Some(edit)).await,
-        200
-    );
-    let date = json!({"deprecation_date": "2027-01-01"});
-    assert_eq!(
-        admin(
-            &server,
-            reqwest::Method::POST,
-            "/models/m/deprecate",
-            Some(date)
-        )
-        .await,
-        200
-    );
+    edit_and_deprecate(&server, edit).await;
     server.stop().await;
     file.write(8000, "2027-06-01");
     let server = file.start().await;
@@ -1065,21 +1070,7 @@ async fn a_cut_limit_is_remembered_through_a_retirement_conflict() {
     file.write(8000, "");
     let server = file.start().await;
     let edit = json!({"name": "Team name", "max_input_tokens": 6000});
-    assert_eq!(
-        admin(&server, reqwest::Method::PATCH, "/models/m", Some(edit)).await,
-        200
-    );
-    let date = json!({"deprecation_date": "2027-01-01"});
-    assert_eq!(
-        admin(
-            &server,
-            reqwest::Method::POST,
-            "/models/m/deprecate",
-            Some(date)
-        )
-        .await,
-        200
-    );
+    edit_and_deprecate(&server, edit).await;
     server.stop().await;
     let mut steps = Vec::new();
     for (window, date) in [(4000, "2027-06-01"), (5000, ""), (10000, "")] {
