@@ -734,6 +734,53 @@ async fn a_date_from_the_file_brings_its_status_and_keeps_admin_edits() {
     again.stop().await;
 }
 
+/// An admin made a dated model active with no dates; the file then adds a
+/// sunset date. The retirement's fields must agree, so the file's are taken
+/// together (status, both dates), as the README says; the admin's name
+/// stays. (The file's status alone was taken beside the admin's cleared
+/// deprecation date: a deprecated model with no deprecation date.)
+#[tokio::test]
+async fn a_sunset_the_file_adds_to_a_model_made_active_takes_the_files_retirement() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    let dated = CATALOG.replace(
+        "name = \"Beta One\"",
+        "name = \"Beta One\"\ndeprecation_date = \"2026-01-01\"",
+    );
+    write(&catalog, &dated);
+    let server = with_catalog(&db, &catalog).await;
+    patch(
+        &server,
+        "/models/beta-1",
+        json!({"deprecation_status": "active", "deprecation_date": null, "name": "Edited"}),
+    )
+    .await;
+    server.stop().await;
+
+    write(
+        &catalog,
+        &dated.replace(
+            "deprecation_date = \"2026-01-01\"",
+            "deprecation_date = \"2026-01-01\"\nsunset_date = \"2027-01-01\"",
+        ),
+    );
+    let again = with_catalog(&db, &catalog).await;
+    let one = again.state().await.model("beta-1").unwrap().clone();
+    assert_eq!(one.name, "Edited", "{one:?}");
+    assert_eq!(
+        one.deprecation_status,
+        DeprecationStatus::Deprecated,
+        "{one:?}"
+    );
+    assert_eq!(
+        one.deprecation_date.as_deref(),
+        Some("2026-01-01"),
+        "{one:?}"
+    );
+    assert_eq!(one.sunset_date.as_deref(), Some("2027-01-01"), "{one:?}");
+    again.stop().await;
+}
+
 /// `catalog diff` reads the store the server runs on, SQLite or PostgreSQL
 /// (it refused PostgreSQL), and changes nothing.
 #[tokio::test]

@@ -130,7 +130,11 @@ async fn probes_change_status_and_emit_events() {
     }
     wait_for_status(&server, "watched", ProviderStatus::Available).await;
 
-    // Maintenance set by an operator is left alone by the probes.
+    // Maintenance set by an operator is left alone by the probes. The
+    // availability answer keeps the probes' last reading (not the older
+    // one stored with the last status change) and the operator's message.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = availability_of(&server, "watched").await["health"].clone();
     server
         .admin(Method::PUT, "/providers/watched/status")
         .json(&json!({"status": "maintenance", "message": "upgrading"}))
@@ -143,9 +147,17 @@ async fn probes_change_status_and_emit_events() {
         server.state().await.provider("watched").unwrap().status,
         ProviderStatus::Maintenance
     );
-    // The probe's last reading is not shown for a provider it no longer probes.
     let availability = availability_of(&server, "watched").await;
     assert_eq!(availability["health"]["message"], "upgrading");
+    let last_check = |health: &Value| {
+        let text = health["last_check"].as_str().unwrap();
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    assert!(
+        last_check(&availability["health"]) >= last_check(&before),
+        "the reading went back: {before} then {}",
+        availability["health"]
+    );
     server.stop().await;
 }
 

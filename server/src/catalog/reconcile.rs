@@ -882,8 +882,11 @@ fn merge_model(
     kept: &mut usize,
 ) -> (ModelSpecification, Option<super::CutLimit>) {
     let Some(given) = given else {
-        let merged = merge(file, base, live, MODEL_RUNTIME, kept);
-        return (with_dates_status(merged, file), None);
+        // A date the file brings to a model an admin made active is a
+        // conflict in the retirement's fields: the merge fails the checks
+        // and the file's retirement is taken whole (with the warning), not
+        // its status alone beside the admin's dates.
+        return (merge(file, base, live, MODEL_RUNTIME, kept), None);
     };
     let file_map = json(file);
     let mut live_map = json(live);
@@ -941,26 +944,7 @@ fn merge_model(
         }
         merged.max_input_tokens = merged.context_window;
     }
-    (with_dates_status(merged, file), cut)
-}
-
-/// A model active in the store (an admin's, or as the file had it) that the
-/// merge gives the file's retirement date: the date brings the file's
-/// status along (an active model has no dates), rather than the merge
-/// failing the checks and the file's whole entry replacing the admin's
-/// other edits.
-fn with_dates_status(
-    mut merged: ModelSpecification,
-    file: &ModelSpecification,
-) -> ModelSpecification {
-    let dated = merged.deprecation_date.is_some() || merged.sunset_date.is_some();
-    if dated
-        && merged.deprecation_status == DeprecationStatus::Active
-        && file.deprecation_status != DeprecationStatus::Active
-    {
-        merged.deprecation_status = file.deprecation_status.clone();
-    }
-    merged
+    (merged, cut)
 }
 
 fn merge_maps(

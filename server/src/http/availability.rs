@@ -40,15 +40,18 @@ pub async fn provider(
     let mut availability = provider_availability(&snapshot.state, &id)
         .ok_or_else(|| Error::not_found("provider", &id))?;
     // The probe's latest reading is fresher than the one in the state, which
-    // only changes with the status; it applies while the probes run.
-    let probed = snapshot
-        .state
-        .provider(&id)
-        .is_some_and(|p| p.health_url.is_some() && p.status != ProviderStatus::Maintenance);
+    // only changes with the status. The board keeps it while the probes run
+    // and, for a provider in maintenance, as they left it (not probed
+    // meanwhile): the stored one would go back to the last status change.
+    let (probed, resting) = snapshot.state.provider(&id).map_or((false, false), |p| {
+        let resting = p.status == ProviderStatus::Maintenance;
+        (p.health_url.is_some(), resting)
+    });
     if let Some(mut reading) = app.health.reading(&id).filter(|_| probed) {
-        // A healthy reading has no message: the stored one (an operator's
-        // reason for a status that holds) stays.
-        if reading.message.is_none() {
+        // A healthy reading has no message, and one in maintenance is the
+        // operator's: the stored one (their reason for a status that holds)
+        // stays.
+        if reading.message.is_none() || resting {
             reading.message = availability.health.message.take();
         }
         availability.health = reading;
