@@ -237,7 +237,7 @@ impl Guards {
         let Ok(origin) = origin.to_str() else {
             return false;
         };
-        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        let origin = origin_key(origin);
         if self.origins.contains(&origin) {
             return true;
         }
@@ -253,6 +253,13 @@ impl Guards {
         let origin_host = origin.split_once("://").map(|(_, rest)| rest);
         matches!((host, origin_host), (Some(host), Some(o)) if host == o && names_an_address(o))
     }
+}
+
+/// An `Origin` as the allowlist has it (`Config::origins`): case and a
+/// trailing slash do not matter. The CORS answer and the 403 check compare
+/// the same way.
+pub(crate) fn origin_key(origin: &str) -> String {
+    origin.trim().trim_end_matches('/').to_ascii_lowercase()
 }
 
 /// Whether a `Host` (with or without its port) is an IP address or

@@ -202,6 +202,27 @@ pub(crate) fn text_char(c: char) -> bool {
         .any(|class| contains(class, c))
 }
 
+/// Text from outside (a catalog entry's key, which the checks may have
+/// refused) as a log line or a terminal may show it: what [`text_char`]
+/// refuses (bidirectional overrides, zero-width and control characters)
+/// and the backslash written as `\u{…}` escapes, and no more than 100
+/// characters (then `…`).
+pub(crate) fn shown(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == 100 {
+            out.push('…');
+            break;
+        }
+        if text_char(c) && c != '\\' {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+    }
+    out
+}
+
 /// Human-readable text: 1 to `max` characters, not blank, printable.
 pub(crate) fn text_within(at: Fields<'_>, field: &str, value: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() || value.chars().count() > max {
@@ -230,8 +251,8 @@ fn url(at: Fields<'_>, field: &str, value: Option<&str>) -> Result<()> {
     if !URL.is_match(value) {
         return Err(at.err(
             field,
-            "must be an http or https URL with a host name or address, an optional port and path, \
-             and no credentials or query string (no secrets in the catalog)",
+            "must be an http or https URL (the scheme in lower case) with a host name or address, \
+             an optional port and path, and no credentials or query string (no secrets in the catalog)",
         ));
     }
     // The pattern admits only what parses; a host in punycode (`xn--`) must
@@ -609,6 +630,20 @@ mod tests {
     use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncState};
 
     use super::*;
+
+    /// Found by a black-box check (2026-12-03): a skipped entry's key was
+    /// printed as it was, its bidirectional override reordering the line.
+    #[test]
+    fn text_from_outside_is_shown_escaped_and_bounded() {
+        assert_eq!(shown("gpt-4o"), "gpt-4o");
+        assert_eq!(
+            shown("evil\u{202e}gpt\u{200b}\\\n"),
+            "evil\\u{202e}gpt\\u{200b}\\u{5c}\\u{a}"
+        );
+        assert_eq!(shown("x\u{3164}y"), "x\\u{3164}y");
+        let long = "a".repeat(500);
+        assert_eq!(shown(&long), format!("{}…", "a".repeat(100)));
+    }
 
     #[test]
     fn a_provider_holds_a_bounded_number_of_models() {

@@ -668,6 +668,14 @@ async fn named_cors_origins_may_send_cookies_and_others_are_not_named() {
             .unwrap()
             .contains("POST")
     );
+    // Compared as the 403 check compares (case and a trailing slash do not
+    // matter, README): that check let this through, and the answer had no
+    // `Access-Control-Allow-Origin` (black-box check, 2026-12-03).
+    let spelt = preflight("https://APP.example/").await.unwrap();
+    assert_eq!(
+        spelt.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://APP.example/"
+    );
     let other = preflight("https://evil.example").await.unwrap();
     assert!(
         !other

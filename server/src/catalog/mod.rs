@@ -210,7 +210,7 @@ fn tally(list: &mut Vec<(String, usize, Vec<String>)>, reason: &str, id: &str) {
     let (_, count, examples) = &mut list[at];
     *count += 1;
     if examples.len() < EXAMPLES {
-        examples.push(id.to_owned());
+        examples.push(crate::validate::shown(id));
     }
 }
 
@@ -1393,5 +1393,8 @@ mod tests {
             [("a bad date", 2, vec!["x", "y"])]
         );
         assert_eq!(report.skipped_count(), 5);
+        // A key is shown escaped (it may be what the checks refused).
+        report.skip("odd", "a\u{202e}b");
+        assert_eq!(report.skipped.last().unwrap().2, ["a\\u{202e}b"]);
     }
 }

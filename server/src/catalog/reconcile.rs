@@ -20,8 +20,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use provider_sync_protocol::{
-    ActiveProviderChanged, DeprecationStatus, EventPayload, ModelSpecification, ProviderSyncInfo,
-    SyncEventType, SyncState,
+    ActiveProviderChanged, EventPayload, ModelSpecification, ProviderSyncInfo, SyncEventType,
+    SyncState,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -600,7 +600,7 @@ impl Catalog {
             } else if exists(wanted) {
                 Some(wanted.clone())
             } else {
-                tracing::warn!(provider = %wanted, "catalog: the active or default provider it names is not there; kept the current one");
+                tracing::warn!(provider = %validate::shown(wanted), "catalog: the active or default provider it names is not there; kept the current one");
                 *recorded = applied.cloned().flatten();
                 live.clone()
             }
@@ -703,7 +703,7 @@ fn settle(
                 continue;
             };
             if joins && *count > validate::MAX_MODELS_PER_PROVIDER {
-                tracing::warn!(model = %m.id, provider = %next.provider_id, "catalog: the provider would have more than {} models; the model is left out", validate::MAX_MODELS_PER_PROVIDER);
+                tracing::warn!(model = %validate::shown(&m.id), provider = %validate::shown(&next.provider_id), "catalog: the provider would have more than {} models; the model is left out", validate::MAX_MODELS_PER_PROVIDER);
                 *count -= 1;
                 m.choices.clear();
                 m.first = false;
@@ -714,7 +714,7 @@ fn settle(
             if let Some(next) = p.choices.first()
                 && let Err(err) = validate::provider(&target, next, Fields(""))
             {
-                tracing::warn!(provider = %p.id, error = %err, "catalog: a provider does not pass the checks; trying the next choice");
+                tracing::warn!(provider = %validate::shown(&p.id), error = %err, "catalog: a provider does not pass the checks; trying the next choice");
                 p.fall_back();
                 fell_back = true;
             }
@@ -728,7 +728,7 @@ fn settle(
                 let taken = m.choices.get(1).map_or_else(String::new, |then| {
                     differing_field_names(next, then, MODEL_RUNTIME).join(", ")
                 });
-                tracing::warn!(model = %m.id, error = %err, file_values_taken_for = %taken, "catalog: a model does not pass the checks; trying the next choice");
+                tracing::warn!(model = %validate::shown(&m.id), error = %err, file_values_taken_for = %taken, "catalog: a model does not pass the checks; trying the next choice");
                 m.fall_back();
                 fell_back = true;
             }

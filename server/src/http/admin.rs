@@ -100,7 +100,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         let text = value.to_str().unwrap_or("");
         Self::parse(text).ok_or_else(|| {
             Error::BadRequest(format!(
-                "If-Match must name a revision such as \"3\" (or be *), not {text:?}"
+                "If-Match must name a revision such as \"3\" (at most 19 digits: no revision has more) or be *, not {text:?}"
             ))
         })
     }
