@@ -376,6 +376,11 @@ mod tests {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(json["error"]["code"], "timeout");
+        // A write that timed out may still land (black-box check,
+        // 2026-12-03: it did, 10 s after a 504 that said only "Gateway
+        // Timeout"): the message says so.
+        let message = json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("read it back"), "{message}");
     }
 
     #[tokio::test]

@@ -273,7 +273,14 @@ pub async fn json_errors(response: Response) -> Response {
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
         .unwrap_or_default();
-    let message = if text.is_empty() {
+    let message = if text.is_empty() && status == StatusCode::GATEWAY_TIMEOUT {
+        // `TimeoutLayer`'s: the handler was dropped, not the store's work
+        // it had started. A write may still land (it was handed to the
+        // store; the audit log records what came of it), as after a 503.
+        "the request took longer than --request-timeout-ms: not answered in time; a write may \
+         still be applied (read it back, or see GET /admin/audit, before trying again)"
+            .to_owned()
+    } else if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_owned()
     } else {
         text

@@ -33,6 +33,14 @@ pub struct ProbeSettings {
     pub allow_private: bool,
 }
 
+impl ProbeSettings {
+    /// How often the instance that probes asks for its role at the most
+    /// (a tick, and its probes' time limit).
+    fn lead_every(&self) -> Duration {
+        self.interval + self.timeout
+    }
+}
+
 #[derive(Debug, Default)]
 struct Track {
     results: VecDeque<bool>,
@@ -427,7 +435,11 @@ async fn record_round(
         return;
     }
     // The role may have moved while the probes ran.
-    if !service.store().lead(Role::Health).await {
+    if !service
+        .store()
+        .lead(Role::Health, settings.lead_every())
+        .await
+    {
         return;
     }
     let written = service
@@ -524,7 +536,7 @@ pub fn spawn(
                 _ = ticks.tick() => {
                     // One instance of a cluster probes at a time; another
                     // takes over when it dies.
-                    if service.store().lead(Role::Health).await {
+                    if service.store().lead(Role::Health, settings.lead_every()).await {
                         probe_all(&service, &board, &client, &settings).await;
                     } else {
                         // Another instance probes: this one's readings would

@@ -5,7 +5,7 @@
 //! Readers take an `Arc<Snapshot>` and never wait on a writer. Writers are
 //! serialised by a mutex; a write that fails to commit leaves no trace.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use axum::body::Bytes;
@@ -510,7 +510,16 @@ pub struct Service {
     reachable: std::sync::atomic::AtomicBool,
     /// One catch-up for clients ahead of this instance at a time.
     catching_up: Mutex<()>,
+    /// The epochs this instance left, with the last version it held in
+    /// each: a store that comes back to one of them at an earlier version
+    /// (the same backup restored twice under running instances) went back
+    /// in time in that history as much as in the current one.
+    left_epochs: std::sync::Mutex<HashMap<String, u64>>,
 }
+
+/// The most epochs [`Service::left_epochs`] remembers (one is left at each
+/// reload to another epoch: a restore, a new store).
+const LEFT_EPOCHS: usize = 64;
 
 impl Service {
     /// Loads the store into memory.
@@ -539,6 +548,7 @@ impl Service {
             applied: RwLock::new(applied),
             reachable: std::sync::atomic::AtomicBool::new(true),
             catching_up: Mutex::new(()),
+            left_epochs: std::sync::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -980,30 +990,43 @@ impl Service {
         };
         let mut loaded = load().await?;
         let held = self.snapshot();
-        if loaded.epoch == held.epoch() && (diverged || loaded.version < held.version()) {
+        // The last version this instance held in the store's epoch: now, or
+        // when it left that epoch.
+        let held_there = if loaded.epoch == held.epoch() {
+            Some(held.version())
+        } else {
+            let left = self.left_epochs.lock().expect("epochs lock");
+            left.get(&loaded.epoch).copied()
+        };
+        let went_back = held_there.is_some_and(|there| {
+            loaded.version < there || (diverged && loaded.epoch == held.epoch())
+        });
+        if went_back {
             // The store went back in time under this instance (a restore
-            // from a backup, a failover to a replica that lagged), and was
-            // perhaps written on again since: the versions after where it
-            // went back are given to other changes, and a client holding one
-            // of the lost history would take them as its own. A new epoch
-            // sends every client a full state.
+            // from a backup, a failover to a replica that lagged, the same
+            // backup restored again after a first restore's new epoch), and
+            // was perhaps written on again since: the versions after where
+            // it went back are given to other changes, and a client holding
+            // one of the lost history would take them as its own. A new
+            // epoch sends every client a full state.
             tracing::warn!(
                 store_version = loaded.version,
-                held_version = held.version(),
+                held_version = held_there,
                 diverged,
                 "the store went back in time under this instance (restored, or failed over); starting a new epoch"
             );
             // Only from where it was found: another instance that found
             // the same may have rotated it already. One that wrote meanwhile
             // moved it on, still in the history to leave.
+            let gone = loaded.epoch.clone();
             let mut tries = 0;
-            while loaded.epoch == held.epoch() {
+            while loaded.epoch == gone {
                 self.store
                     .rotate_epoch_from(&loaded.epoch, loaded.version)
                     .await?;
                 loaded = load().await?;
                 tries += 1;
-                if loaded.epoch == held.epoch() {
+                if loaded.epoch == gone {
                     if tries == 10 {
                         // Not served as current: the follower tries again,
                         // and a write waiting on this is told to retry.
@@ -1012,6 +1035,17 @@ impl Service {
                     tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
                 }
             }
+        }
+        if loaded.epoch != held.epoch() {
+            let mut left = self.left_epochs.lock().expect("epochs lock");
+            if left.len() >= LEFT_EPOCHS && !left.contains_key(held.epoch()) {
+                // The lowest version's: the oldest, most likely.
+                if let Some(oldest) = left.iter().min_by_key(|(_, v)| **v).map(|(e, _)| e.clone()) {
+                    left.remove(&oldest);
+                }
+            }
+            let last = left.entry(held.epoch().to_owned()).or_default();
+            *last = (*last).max(held.version());
         }
         let (mut snapshot, applied) = Self::snapshot_of(loaded, self.retention);
         if snapshot.epoch() == held.epoch() {

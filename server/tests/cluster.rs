@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::pg::{PgServer, shared};
 use common::*;
-use provider_sync_protocol::{EventPayload, SyncState, apply_events};
+use provider_sync_protocol::{EventPayload, ProviderStatus, SyncState, apply_events};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -209,6 +209,52 @@ async fn one_instance_probes_health_and_another_takes_over() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     other.stop().await;
+}
+
+/// An instance holding the health role that stops answering while its
+/// connection stays open (frozen by SIGSTOP, or cut off behind a proxy
+/// that keeps the connection: keepalives answered for it) held the role
+/// for good, and no one probed (found by a black-box check, 2026-12-03).
+/// Its session, silent for three of its turns, is ended by the next
+/// instance to try, which takes the role. The frozen holder here is a
+/// connection that took the role's lock and says nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_holder_of_the_health_role_is_replaced() {
+    use sqlx::Connection;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let health = format!("http://{}/health", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let url = fresh_database(shared(), "frozen_role");
+    let mut frozen = sqlx::PgConnection::connect(&url).await.unwrap();
+    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(provider_sync_server::store::Role::Health.lock_key())
+        .fetch_one(&mut frozen)
+        .await
+        .unwrap();
+    assert!(held);
+
+    let mut config = instance_config(&url);
+    config.health_interval_ms = 100;
+    config.health_timeout_ms = 200;
+    config.health_allow_private = true;
+    let a = TestServer::start(config).await;
+    let response = a
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "watched", "name": "Watched", "health_url": health}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    // Three turns of 0.3 s and 5 s more, then the next tick.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while a.state().await.provider("watched").unwrap().status != ProviderStatus::Available {
+        assert!(Instant::now() < deadline, "no one probes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(sqlx::query("SELECT 1").execute(&mut frozen).await.is_err());
+    a.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1515,6 +1561,88 @@ async fn a_store_gone_back_in_time_starts_a_new_epoch() {
     }
     assert_eq!(answer["sync_type"], "full", "{answer}");
     assert_ne!(answer["epoch"], json!(lost.metadata.epoch));
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The instance's state once its epoch is none of `from`.
+async fn off_epoch(instance: &TestServer, from: Vec<String>) -> SyncState {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = instance.state().await;
+        if !from.contains(&state.metadata.epoch) {
+            return state;
+        }
+        assert!(Instant::now() < deadline, "still on {from:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The same backup restored twice under running instances (found by a
+/// black-box check, 2026-12-03): the first restore started a new epoch;
+/// the second brought back the backup's own epoch at its version, which
+/// the instances took as another store's history and adopted, so the
+/// versions after it were given out twice in that epoch (a client that
+/// held one of the first was sent `none`, or the second's events on top).
+/// They remember the epochs they left and how far they got in each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_backup_restored_twice_starts_a_new_epoch_each_time() {
+    use sqlx::Connection;
+    let pg = shared();
+    let url = fresh_database(pg, "restored_twice");
+    let mut tuned = instance_config(&url);
+    tuned.follow_interval_ms = 100;
+    let a = TestServer::start(tuned.clone()).await;
+    let b = TestServer::start(tuned).await;
+    for id in ["one", "two", "three"] {
+        a.add_provider(id).await;
+    }
+    wait_for_version(&b, 3).await;
+    let first = b.state().await;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    // The database as a backup taken at version 2 has it, in its epoch.
+    let restore = |epoch: String| {
+        [
+            "DELETE FROM providers WHERE id NOT IN ('one', 'two')".to_owned(),
+            "DELETE FROM events WHERE version > 2".to_owned(),
+            format!("UPDATE sync_meta SET version = 2, epoch = '{epoch}' WHERE id = 1"),
+        ]
+    };
+    for statement in restore(first.metadata.epoch.clone()) {
+        sqlx::query(&statement).execute(&mut db).await.unwrap();
+    }
+    let second = off_epoch(&a, vec![first.metadata.epoch.clone()]).await;
+    off_epoch(&b, vec![first.metadata.epoch.clone()]).await;
+    a.add_provider("four").await;
+    wait_for_version(&b, 3).await;
+
+    // The same backup again: its epoch is the first one, at version 2.
+    for statement in restore(first.metadata.epoch.clone()) {
+        sqlx::query(&statement).execute(&mut db).await.unwrap();
+    }
+    let left = vec![first.metadata.epoch.clone(), second.metadata.epoch.clone()];
+    for instance in [&a, &b] {
+        let third = off_epoch(instance, left.clone()).await;
+        assert!(third.provider("three").is_none() && third.provider("four").is_none());
+    }
+    // Written on again to version 3: a client that held version 3 of the
+    // first history is sent a full state, not `none`.
+    a.add_provider("five").await;
+    let held = json!({"client_version": 3, "client_epoch": first.metadata.epoch});
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = b.sync(held.clone()).await;
+        if answer["sync_type"] == "full"
+            && answer["state"]["providers"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["id"] == "five"))
+        {
+            assert!(!left.contains(&answer["epoch"].as_str().unwrap().to_owned()));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     a.stop().await;
     b.stop().await;
 }

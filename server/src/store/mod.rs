@@ -353,9 +353,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         Ok(None)
     }
     /// Takes, or checks that this instance still holds, a role that one
-    /// instance of the cluster plays at a time. A store of one process holds
-    /// every role.
-    async fn lead(&self, _role: Role) -> bool {
+    /// instance of the cluster plays at a time; the holder asks at least
+    /// once every `every`, and one that has not asked for three times that
+    /// (frozen, or cut off behind a proxy that keeps its connection open)
+    /// is taken to be gone. A store of one process holds every role.
+    async fn lead(&self, _role: Role, _every: std::time::Duration) -> bool {
         true
     }
 }

@@ -577,7 +577,7 @@ impl Store for PostgresStore {
         let _ = tokio::time::timeout(QUICK, self.pool.close()).await;
     }
 
-    async fn lead(&self, role: Role) -> bool {
+    async fn lead(&self, role: Role, every: Duration) -> bool {
         let mut roles = self.roles.lock().await;
         if let Some(at) = roles.iter().position(|(r, _)| *r == role) {
             let alive =
@@ -608,6 +608,32 @@ impl Store for PostgresStore {
             if got {
                 Ok::<_, sqlx::Error>(Some(conn))
             } else {
+                // The holder's connection asks `SELECT 1` at every one of
+                // its turns; one silent for three of them is a process
+                // frozen or cut off behind something that keeps its
+                // connection open (keepalives answered for it): its session
+                // is ended, and its lock with it, for the next try to take.
+                let stale = (every * 3 + Duration::from_secs(5)).as_secs_f64();
+                let ended: Option<i32> = sqlx::query_scalar(
+                    // Materialised first: the session ended is only ever
+                    // the one found (no condition's order left to the
+                    // planner).
+                    "WITH silent AS MATERIALIZED (SELECT a.pid FROM pg_locks l \
+                     JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+                     AND l.classid = (($1 >> 32) & 4294967295)::oid \
+                     AND l.objid = ($1 & 4294967295)::oid \
+                     AND a.state = 'idle' \
+                     AND a.state_change < now() - make_interval(secs => $2)) \
+                     SELECT pid FROM silent WHERE pg_terminate_backend(pid)",
+                )
+                .bind(role.lock_key())
+                .bind(stale)
+                .fetch_optional(&mut conn)
+                .await?;
+                if let Some(pid) = ended {
+                    tracing::warn!(role = ?role, holder = pid, silent_for_more_than_s = stale, "the instance holding a cluster role has not checked it in time (frozen, or cut off); ended its session");
+                }
                 let _ = conn.close().await;
                 Ok(None)
             }
