@@ -191,7 +191,8 @@ pub struct Config {
 
     /// A SQLite store is written by one process at a time: how long (ms) a
     /// second process waits for the first to let go before it refuses to
-    /// start (a redeploy that starts the new process first).
+    /// start (a redeploy that starts the new process first). On PostgreSQL:
+    /// how long it waits at start for a database that does not answer yet.
     #[arg(
         long,
         env = "PROVIDER_SYNC_STORE_LOCK_TIMEOUT_MS",

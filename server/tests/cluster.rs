@@ -257,6 +257,27 @@ async fn a_frozen_holder_of_the_health_role_is_replaced() {
     a.stop().await;
 }
 
+/// A server started while its database does not answer yet (started
+/// beside it, as a compose file does) waits for it, as it waits for a
+/// SQLite lock, rather than exiting at once (black-box check, 2026-12-03).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_before_its_database_waits_for_it() {
+    let pg = Arc::new(PgServer::start());
+    let url = pg.database("late");
+    pg.stop_immediate();
+    let later = pg.clone();
+    let comes_up = std::thread::spawn(move || {
+        // Longer than a connection's own wait (2 s).
+        std::thread::sleep(Duration::from_millis(4000));
+        later.start_again();
+    });
+    let a = TestServer::start(instance_config(&url)).await;
+    comes_up.join().unwrap();
+    a.add_provider("one").await;
+    assert_eq!(a.state().await.metadata.version, 1);
+    a.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_is_reported_and_survived() {
     let pg = PgServer::start();

@@ -416,7 +416,27 @@ pub async fn open(
     options: OpenOptions,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if is_postgres(url) {
-        return Ok(std::sync::Arc::new(PostgresStore::open(url).await?));
+        // A database that does not answer yet (started beside the server,
+        // still starting up) is waited for, as a SQLite lock is.
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(250);
+        loop {
+            match PostgresStore::open(url).await {
+                Ok(store) => return Ok(std::sync::Arc::new(store)),
+                Err(err)
+                    if err.is_unreachable() && started.elapsed() + pause < options.lock_timeout =>
+                {
+                    tracing::warn!(
+                        error = %err,
+                        retry_in_ms = pause.as_millis() as u64,
+                        "the store does not answer yet; waiting for it (--store-lock-timeout-ms)"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(4));
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
     Ok(std::sync::Arc::new(
         SqliteStore::open_with(url, options).await?,
