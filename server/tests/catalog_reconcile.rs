@@ -781,6 +781,54 @@ async fn a_sunset_the_file_adds_to_a_model_made_active_takes_the_files_retiremen
     again.stop().await;
 }
 
+/// As above, where the file's retirement names a replacement an admin
+/// deleted (review, 2026-12-03): the file's retirement but its replacement
+/// is taken, and the admin's name stays (the file's whole entry replaced
+/// the admin's edits, and stayed pending).
+#[tokio::test]
+async fn the_files_retirement_without_a_replacement_an_admin_deleted() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    let dated = CATALOG.replace(
+        "name = \"Beta One\"",
+        "name = \"Beta One\"\ndeprecation_date = \"2026-01-01\"\nreplacement_model_id = \"alpha-small\"",
+    );
+    write(&catalog, &dated);
+    let server = with_catalog(&db, &catalog).await;
+    let response = server
+        .admin(Method::DELETE, "/models/alpha-small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    patch(
+        &server,
+        "/models/beta-1",
+        json!({"deprecation_status": "active", "deprecation_date": null, "name": "Edited"}),
+    )
+    .await;
+    server.stop().await;
+
+    write(&catalog, &dated.replace("2026-01-01", "2026-02-01"));
+    let again = with_catalog(&db, &catalog).await;
+    let state = again.state().await;
+    assert!(state.model("alpha-small").is_none());
+    let one = state.model("beta-1").unwrap();
+    assert_eq!(one.name, "Edited", "{one:?}");
+    assert_eq!(
+        one.deprecation_status,
+        DeprecationStatus::Deprecated,
+        "{one:?}"
+    );
+    assert_eq!(
+        one.deprecation_date.as_deref(),
+        Some("2026-02-01"),
+        "{one:?}"
+    );
+    assert_eq!(one.replacement_model_id, None, "{one:?}");
+    again.stop().await;
+}
+
 /// `catalog diff` reads the store the server runs on, SQLite or PostgreSQL
 /// (it refused PostgreSQL), and changes nothing.
 #[tokio::test]

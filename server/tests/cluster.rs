@@ -227,13 +227,19 @@ async fn a_frozen_holder_of_the_health_role_is_replaced() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let url = fresh_database(shared(), "frozen_role");
+    // The same role's holder in another database of the same server (another
+    // deployment), as silent: not this cluster's, not to be ended.
+    let elsewhere = fresh_database(shared(), "frozen_role_elsewhere");
     let mut frozen = sqlx::PgConnection::connect(&url).await.unwrap();
-    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(provider_sync_server::store::Role::Health.lock_key())
-        .fetch_one(&mut frozen)
-        .await
-        .unwrap();
-    assert!(held);
+    let mut other = sqlx::PgConnection::connect(&elsewhere).await.unwrap();
+    for connection in [&mut frozen, &mut other] {
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(provider_sync_server::store::Role::Health.lock_key())
+            .fetch_one(connection)
+            .await
+            .unwrap();
+        assert!(held);
+    }
 
     let mut config = instance_config(&url);
     config.health_interval_ms = 100;
@@ -254,6 +260,7 @@ async fn a_frozen_holder_of_the_health_role_is_replaced() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(sqlx::query("SELECT 1").execute(&mut frozen).await.is_err());
+    assert!(sqlx::query("SELECT 1").execute(&mut other).await.is_ok());
     a.stop().await;
 }
 

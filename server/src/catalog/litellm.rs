@@ -110,13 +110,16 @@ fn refuse_unmatched(
                 .map(|f| (strsim::jaro_winkler(missing, f), *f))
                 .filter(|(score, _)| *score > 0.8)
                 .max_by(|a, b| a.0.total_cmp(&b.0));
-            let hint = closest.map_or(String::new(), |(_, f)| format!(" (did you mean '{f}'?)"));
+            let hint = closest.map_or(String::new(), |(_, f)| {
+                format!(" (did you mean '{}'?)", crate::validate::shown(f))
+            });
             return Err(CatalogError {
                 path: path.to_owned(),
                 line: None,
                 field: None,
                 message: format!(
-                    "the {filter_name} filter's '{missing}' (--catalog-{filter_name}s, or the [litellm] table's {filter_name}s) is no entry's {key}{hint}: refused, as importing without it would remove what it names"
+                    "the {filter_name} filter's '{}' (--catalog-{filter_name}s, or the [litellm] table's {filter_name}s) is no entry's {key}{hint}: refused, as importing without it would remove what it names",
+                    crate::validate::shown(missing)
                 ),
             });
         }

@@ -230,10 +230,13 @@ impl ImportReport {
     /// Logs what was skipped and adjusted, one line per reason.
     pub fn log(&self, path: &str) {
         for (reason, count, examples) in &self.skipped {
-            tracing::warn!(catalog = path, count, first = ?examples, "skipped: {reason}");
+            // Shown escaped already (`tally`).
+            let first = examples.join(", ");
+            tracing::warn!(catalog = path, count, %first, "skipped: {reason}");
         }
         for (reason, count, examples) in &self.adjusted {
-            tracing::info!(catalog = path, count, first = ?examples, "imported with a change: {reason}");
+            let first = examples.join(", ");
+            tracing::info!(catalog = path, count, %first, "imported with a change: {reason}");
         }
     }
 }
@@ -913,7 +916,8 @@ where
             None => from_value_strict(fields).map_err(|e| {
                 let mut err = refused(e);
                 err.message = format!(
-                    "'{id}' is no entry imported from the LiteLLM file (the [litellm] filters leave it out, the import skipped it, or the file has none), so this table is a new entry and needs every field: {}",
+                    "'{}' is no entry imported from the LiteLLM file (the [litellm] filters leave it out, the import skipped it, or the file has none), so this table is a new entry and needs every field: {}",
+                    crate::validate::shown(&id),
                     err.message
                 );
                 err
@@ -972,7 +976,7 @@ fn assemble(
             refuse.at(
                 span,
                 Some(format!("{kind}[{i}].id")),
-                format!("{what} '{id}' is listed twice"),
+                format!("{what} '{}' is listed twice", crate::validate::shown(id)),
             )
         };
     let mut seen = HashSet::new();

@@ -394,12 +394,19 @@ impl Catalog {
                         // fields that must agree (the retirement, the
                         // limits), then both, so that a conflict there
                         // does not take the admin's other edits (a name, a
-                        // price) with it.
+                        // price) with it. The retirement also without the
+                        // file's replacement, for one that is not there (an
+                        // admin deleted it, or it is left out).
                         // Each with the admin edits it keeps, and whether
                         // it has the file's limits.
                         let mut choices = vec![(merged.clone(), edits, false)];
-                        for groups in [&[RETIREMENT][..], &[LIMITS][..], &[RETIREMENT, LIMITS][..]]
-                        {
+                        for groups in [
+                            &[RETIREMENT][..],
+                            &[RETIREMENT_DATES][..],
+                            &[LIMITS][..],
+                            &[RETIREMENT, LIMITS][..],
+                            &[RETIREMENT_DATES, LIMITS][..],
+                        ] {
                             let partial = with_fields_of(&merged, &file_wins, groups);
                             if partial != file_wins
                                 && choices.iter().all(|(choice, _, _)| *choice != partial)
@@ -754,6 +761,8 @@ const RETIREMENT: &[&str] = &[
     "sunset_date",
     "replacement_model_id",
 ];
+/// [`RETIREMENT`] but the replacement.
+const RETIREMENT_DATES: &[&str] = &["deprecation_status", "deprecation_date", "sunset_date"];
 const LIMITS: &[&str] = &["context_window", "max_input_tokens", "max_output_tokens"];
 
 /// `merged` with the fields of `groups` as `file` has them.

@@ -147,6 +147,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database does not answer yet, as one starting beside the server
+    /// does: no connection, or one it refuses while it starts up or is
+    /// full. Not a missing database, a refused login or TLS (waiting would
+    /// not change them).
+    fn not_up_yet(&self) -> bool {
+        match self {
+            StoreError::TimedOut(_)
+            | StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
+            StoreError::Database(sqlx::Error::Database(err)) => {
+                let code = err.code().unwrap_or_default();
+                code.starts_with("08") || matches!(&*code, "57P03" | "53300")
+            }
+            _ => false,
+        }
+    }
+
     /// The database cannot be reached or cannot take the request now (as
     /// opposed to refusing it): worth a retry later.
     pub fn is_unreachable(&self) -> bool {
@@ -424,7 +440,7 @@ pub async fn open(
             match PostgresStore::open(url).await {
                 Ok(store) => return Ok(std::sync::Arc::new(store)),
                 Err(err)
-                    if err.is_unreachable() && started.elapsed() + pause < options.lock_timeout =>
+                    if err.not_up_yet() && started.elapsed() + pause < options.lock_timeout =>
                 {
                     tracing::warn!(
                         error = %err,

@@ -613,6 +613,9 @@ impl Store for PostgresStore {
                 // frozen or cut off behind something that keeps its
                 // connection open (keepalives answered for it): its session
                 // is ended, and its lock with it, for the next try to take.
+                // Only in this database (advisory locks are per database;
+                // another deployment on the same server uses the same key)
+                // and of this user (whose sessions it may end).
                 let stale = (every * 3 + Duration::from_secs(5)).as_secs_f64();
                 let ended: Option<i32> = sqlx::query_scalar(
                     // Materialised first: the session ended is only ever
@@ -621,6 +624,8 @@ impl Store for PostgresStore {
                     "WITH silent AS MATERIALIZED (SELECT a.pid FROM pg_locks l \
                      JOIN pg_stat_activity a ON a.pid = l.pid \
                      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                     AND a.usename = current_user \
                      AND l.classid = (($1 >> 32) & 4294967295)::oid \
                      AND l.objid = ($1 & 4294967295)::oid \
                      AND a.state = 'idle' \
