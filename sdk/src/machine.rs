@@ -1102,6 +1102,7 @@ impl Core {
     fn polling_up(&mut self, out: &mut Vec<Command>) {
         if self.polling && self.poll_ok && !self.poll_announced {
             self.poll_announced = true;
+            self.link_up();
             Self::notify(
                 out,
                 Notice::Connection(ConnectionEvent::Connected {
@@ -1373,7 +1374,9 @@ impl Core {
         let was_ok = self.poll_ok;
         self.poll_ok = true;
         self.release_hold(now, out);
-        self.link_up();
+        // Not the link back yet (`polling_up`, or the sync's landing): with
+        // `/sync` failing, each failure after a poll's answer was another
+        // `disconnected` in one outage.
         if let Some(state) = &self.state {
             if state.metadata.epoch != info.epoch || state.metadata.version != info.version {
                 self.request_sync(false, Ask::Machine, now, out);

@@ -683,9 +683,22 @@ fn polling_announces_that_it_is_connected_again() {
         server_time: "t".into(),
         checksum: String::new(),
     };
-    let out = core.handle(Input::VersionSeen(newer), 5001.0, 0.5);
+    let out = core.handle(Input::VersionSeen(newer.clone()), 5001.0, 0.5);
     assert_eq!(connected(&out), 0, "{out:?}");
-    let out = core.handle(Input::Synced(incremental(&h2, 1, 2)), 5100.0, 0.5);
+    // ...and while `/sync` fails, each poll's answer is not a new stretch
+    // either: one `disconnected` for the outage, not one per failed sync
+    // (black-box check, 2026-12-03: four in 13 s, no `connected` between).
+    for at in [5050.0, 7050.0] {
+        let out = core.handle(failure(RequestKind::Sync, None), at, 0.5);
+        assert!(
+            !connection_events(&out)
+                .iter()
+                .any(|e| matches!(e, ConnectionEvent::Disconnected { .. })),
+            "{out:?}"
+        );
+        core.handle(Input::VersionSeen(newer.clone()), at + 950.0, 0.5);
+    }
+    let out = core.handle(Input::Synced(incremental(&h2, 1, 2)), 8100.0, 0.5);
     assert_eq!(connected(&out), 1, "{out:?}");
 }
 
