@@ -352,8 +352,10 @@ impl ProviderSyncService {
         self.driver.clear_cache()
     }
 
-    /// Closes the socket, cancels every timer and drops every listener.
-    /// Safe to call more than once.
+    /// Closes the socket, cancels every timer and drops every listener,
+    /// once each `subscribe` listener has heard the last state (`isConnected`
+    /// false, status `disconnected`; the copy kept). Safe to call more than
+    /// once.
     pub fn destroy(&self) {
         self.driver.destroy();
     }
