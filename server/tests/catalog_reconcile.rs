@@ -734,21 +734,27 @@ async fn a_date_from_the_file_brings_its_status_and_keeps_admin_edits() {
     again.stop().await;
 }
 
-/// An admin made a dated model active with no dates; the file then adds a
-/// sunset date. The retirement's fields must agree, so the file's are taken
-/// together (status, both dates), as the README says; the admin's name
-/// stays. (The file's status alone was taken beside the admin's cleared
-/// deprecation date: a deprecated model with no deprecation date.)
-#[tokio::test]
-async fn a_sunset_the_file_adds_to_a_model_made_active_takes_the_files_retirement() {
+/// `beta-1` with `retirement` in the file; an admin deletes `deleted` (if
+/// any) and makes `beta-1` active, undated and renamed "Edited"; the file
+/// then reads `edit(file)`. The state after that reconcile.
+async fn admin_undated_then_file_edited(
+    retirement: &str,
+    deleted: Option<&str>,
+    edit: impl FnOnce(&str) -> String,
+) -> SyncState {
     let (dir, db) = temp_db();
     let catalog = dir.path().join("catalog.toml");
     let dated = CATALOG.replace(
         "name = \"Beta One\"",
-        "name = \"Beta One\"\ndeprecation_date = \"2026-01-01\"",
+        &format!("name = \"Beta One\"\n{retirement}"),
     );
     write(&catalog, &dated);
     let server = with_catalog(&db, &catalog).await;
+    if let Some(id) = deleted {
+        let path = format!("/models/{id}");
+        let response = server.admin(Method::DELETE, &path).send().await.unwrap();
+        assert_eq!(response.status(), 204);
+    }
     patch(
         &server,
         "/models/beta-1",
@@ -756,29 +762,30 @@ async fn a_sunset_the_file_adds_to_a_model_made_active_takes_the_files_retiremen
     )
     .await;
     server.stop().await;
-
-    write(
-        &catalog,
-        &dated.replace(
-            "deprecation_date = \"2026-01-01\"",
-            "deprecation_date = \"2026-01-01\"\nsunset_date = \"2027-01-01\"",
-        ),
-    );
+    write(&catalog, &edit(&dated));
     let again = with_catalog(&db, &catalog).await;
-    let one = again.state().await.model("beta-1").unwrap().clone();
-    assert_eq!(one.name, "Edited", "{one:?}");
-    assert_eq!(
-        one.deprecation_status,
-        DeprecationStatus::Deprecated,
-        "{one:?}"
-    );
-    assert_eq!(
-        one.deprecation_date.as_deref(),
-        Some("2026-01-01"),
-        "{one:?}"
-    );
-    assert_eq!(one.sunset_date.as_deref(), Some("2027-01-01"), "{one:?}");
+    let state = again.state().await;
     again.stop().await;
+    state
+}
+
+/// An admin made a dated model active with no dates; the file then adds a
+/// sunset date. The retirement's fields must agree, so the file's are taken
+/// together (status, both dates), as the README says; the admin's name
+/// stays. (The file's status alone was taken beside the admin's cleared
+/// deprecation date: a deprecated model with no deprecation date.)
+#[tokio::test]
+async fn a_sunset_the_file_adds_to_a_model_made_active_takes_the_files_retirement() {
+    let dated = "deprecation_date = \"2026-01-01\"";
+    let state = admin_undated_then_file_edited(dated, None, |file| {
+        file.replace(dated, &format!("{dated}\nsunset_date = \"2027-01-01\""))
+    })
+    .await;
+    let one = state.model("beta-1").unwrap();
+    assert_eq!(one.name, "Edited", "{one:?}");
+    assert_eq!(one.deprecation_status, DeprecationStatus::Deprecated);
+    assert_eq!(one.deprecation_date.as_deref(), Some("2026-01-01"));
+    assert_eq!(one.sunset_date.as_deref(), Some("2027-01-01"));
 }
 
 /// As above, where the file's retirement names a replacement an admin
@@ -787,46 +794,18 @@ async fn a_sunset_the_file_adds_to_a_model_made_active_takes_the_files_retiremen
 /// the admin's edits, and stayed pending).
 #[tokio::test]
 async fn the_files_retirement_without_a_replacement_an_admin_deleted() {
-    let (dir, db) = temp_db();
-    let catalog = dir.path().join("catalog.toml");
-    let dated = CATALOG.replace(
-        "name = \"Beta One\"",
-        "name = \"Beta One\"\ndeprecation_date = \"2026-01-01\"\nreplacement_model_id = \"alpha-small\"",
-    );
-    write(&catalog, &dated);
-    let server = with_catalog(&db, &catalog).await;
-    let response = server
-        .admin(Method::DELETE, "/models/alpha-small")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
-    patch(
-        &server,
-        "/models/beta-1",
-        json!({"deprecation_status": "active", "deprecation_date": null, "name": "Edited"}),
+    let state = admin_undated_then_file_edited(
+        "deprecation_date = \"2026-01-01\"\nreplacement_model_id = \"alpha-small\"",
+        Some("alpha-small"),
+        |file| file.replace("2026-01-01", "2026-02-01"),
     )
     .await;
-    server.stop().await;
-
-    write(&catalog, &dated.replace("2026-01-01", "2026-02-01"));
-    let again = with_catalog(&db, &catalog).await;
-    let state = again.state().await;
     assert!(state.model("alpha-small").is_none());
     let one = state.model("beta-1").unwrap();
     assert_eq!(one.name, "Edited", "{one:?}");
-    assert_eq!(
-        one.deprecation_status,
-        DeprecationStatus::Deprecated,
-        "{one:?}"
-    );
-    assert_eq!(
-        one.deprecation_date.as_deref(),
-        Some("2026-02-01"),
-        "{one:?}"
-    );
+    assert_eq!(one.deprecation_status, DeprecationStatus::Deprecated);
+    assert_eq!(one.deprecation_date.as_deref(), Some("2026-02-01"));
     assert_eq!(one.replacement_model_id, None, "{one:?}");
-    again.stop().await;
 }
 
 /// `catalog diff` reads the store the server runs on, SQLite or PostgreSQL

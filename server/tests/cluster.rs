@@ -1526,16 +1526,14 @@ async fn a_write_held_up_by_a_frozen_instance_goes_through_once_it_is_ended() {
     server.stop().await;
 }
 
-/// The store goes back in time under running instances (a restore from a
-/// backup, a failover to a replica that lagged): they start a new epoch,
-/// so no client keeps a version of the lost history as if the versions
-/// given again later were its own (they kept the epoch, and a client at a
-/// lost version was sent the new history's events from there).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_gone_back_in_time_starts_a_new_epoch() {
+/// Two instances on a fresh database (following every 100 ms) after three
+/// providers were added through the first: both at version 3, that state,
+/// and a connection to the database for the test's own statements.
+async fn two_instances_at_three(
+    name: &str,
+) -> (TestServer, TestServer, SyncState, sqlx::PgConnection) {
     use sqlx::Connection;
-    let pg = shared();
-    let url = fresh_database(pg, "rewound");
+    let url = fresh_database(shared(), name);
     let mut tuned = instance_config(&url);
     tuned.follow_interval_ms = 100;
     let a = TestServer::start(tuned.clone()).await;
@@ -1544,9 +1542,20 @@ async fn a_store_gone_back_in_time_starts_a_new_epoch() {
         a.add_provider(id).await;
     }
     wait_for_version(&b, 3).await;
-    let lost = b.state().await;
+    let state = b.state().await;
+    let db = sqlx::PgConnection::connect(&url).await.unwrap();
+    (a, b, state, db)
+}
+
+/// The store goes back in time under running instances (a restore from a
+/// backup, a failover to a replica that lagged): they start a new epoch,
+/// so no client keeps a version of the lost history as if the versions
+/// given again later were its own (they kept the epoch, and a client at a
+/// lost version was sent the new history's events from there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_gone_back_in_time_starts_a_new_epoch() {
+    let (a, b, lost, mut db) = two_instances_at_three("rewound").await;
     // The database as a backup taken at version 2 would have it.
-    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
     for statement in [
         "DELETE FROM providers WHERE id = 'three'",
         "DELETE FROM events WHERE version > 2",
@@ -1615,19 +1624,7 @@ async fn off_epoch(instance: &TestServer, from: Vec<String>) -> SyncState {
 /// They remember the epochs they left and how far they got in each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_backup_restored_twice_starts_a_new_epoch_each_time() {
-    use sqlx::Connection;
-    let pg = shared();
-    let url = fresh_database(pg, "restored_twice");
-    let mut tuned = instance_config(&url);
-    tuned.follow_interval_ms = 100;
-    let a = TestServer::start(tuned.clone()).await;
-    let b = TestServer::start(tuned).await;
-    for id in ["one", "two", "three"] {
-        a.add_provider(id).await;
-    }
-    wait_for_version(&b, 3).await;
-    let first = b.state().await;
-    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let (a, b, first, mut db) = two_instances_at_three("restored_twice").await;
     // The database as a backup taken at version 2 has it, in its epoch.
     let restore = |epoch: String| {
         [
