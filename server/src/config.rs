@@ -74,7 +74,7 @@ pub struct Config {
     pub audit_retention_days: u32,
 
     /// Path prefix every endpoint is mounted under (starts with `/`, or is
-    /// empty for the root).
+    /// empty for the root; letters, digits, `/` and `-._~!$&'()*+,;=:@`).
     #[arg(
         long,
         env = "PROVIDER_SYNC_PREFIX",
@@ -479,6 +479,26 @@ impl Config {
                 self.prefix
             ));
         }
+        // What a request's path can hold as it is: a space, `?`, `#`, `%`
+        // or a non-ASCII character would be sent encoded (or start the
+        // query), and no request would ever reach the endpoints; `{` `}`
+        // would be taken as a route's parameter.
+        if let Some(bad) = self.prefix().chars().find(|&c| !prefix_char(c)) {
+            return Err(format!(
+                "--prefix {:?}: {bad:?} cannot be in it as it is (letters, digits, / and -._~!$&'()*+,;=:@ can)",
+                self.prefix
+            ));
+        }
+        if self.prefix().len() > 1
+            && self.prefix()[1..]
+                .split('/')
+                .any(|segment| matches!(segment, "" | "." | ".."))
+        {
+            return Err(format!(
+                "--prefix {:?}: an empty, `.` or `..` segment is not a path a browser keeps",
+                self.prefix
+            ));
+        }
         Ok(())
     }
 
@@ -593,6 +613,12 @@ fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("{text:?} is neither an address nor a CIDR range"))
+}
+
+/// A character a `--prefix` may hold: an unreserved or sub-delimiter
+/// character of a URL path (RFC 3986's `pchar` without `%`), or `/`.
+fn prefix_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@".contains(c)
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ impl ProbeSettings {
 
 #[derive(Debug, Default)]
 struct Track {
+    /// The endpoint the readings are of.
+    url: String,
     results: VecDeque<bool>,
     consecutive_failures: u32,
     reading: ProviderHealth,
@@ -57,10 +59,14 @@ pub struct HealthBoard {
 }
 
 impl HealthBoard {
-    /// The latest reading, if the provider was probed.
-    pub fn reading(&self, provider_id: &str) -> Option<ProviderHealth> {
+    /// The latest reading of the endpoint `url`, if the provider was probed
+    /// there (not one of the endpoint it had before).
+    pub fn reading(&self, provider_id: &str, url: &str) -> Option<ProviderHealth> {
         let tracks = self.tracks.lock().expect("health board lock");
-        tracks.get(provider_id).map(|t| t.reading.clone())
+        tracks
+            .get(provider_id)
+            .filter(|t| t.url == url)
+            .map(|t| t.reading.clone())
     }
 
     fn retain(&self, keep: impl Fn(&str) -> bool) {
@@ -77,19 +83,26 @@ impl HealthBoard {
     fn record(
         &self,
         provider_id: &str,
+        url: &str,
         stored: Option<&ProviderHealth>,
         outcome: Result<Duration, Failure>,
         settings: &ProbeSettings,
     ) -> (ProviderStatus, ProviderHealth, Option<ProviderStatus>) {
         let mut tracks = self.tracks.lock().expect("health board lock");
-        let track = tracks.entry(provider_id.to_owned()).or_insert_with(|| {
+        let fresh = || {
             let streak = stored.map_or(0, |health| health.consecutive_failures);
             Track {
+                url: url.to_owned(),
                 results: std::iter::repeat_n(false, (streak as usize).min(WINDOW)).collect(),
                 consecutive_failures: streak,
                 ..Track::default()
             }
-        });
+        };
+        let track = tracks.entry(provider_id.to_owned()).or_insert_with(fresh);
+        if track.url != url {
+            // Another endpoint: its readings start again.
+            *track = fresh();
+        }
         let ok = outcome.is_ok();
         track.results.push_back(ok);
         if track.results.len() > WINDOW {
@@ -357,7 +370,7 @@ pub async fn probe_all(
         .state
         .providers
         .iter()
-        .filter(|p| p.status == ProviderStatus::Maintenance && p.health_url.is_some())
+        .filter(|p| p.status == ProviderStatus::Maintenance && p.enabled && p.health_url.is_some())
         .map(|p| p.id.as_str())
         .collect();
     board.retain(|id| targets.iter().any(|(target, _)| target == id) || resting.contains(&id));
@@ -420,7 +433,7 @@ async fn record_round(
             .get_or_create(&ProbeLabels { result })
             .inc();
         let stored = snapshot.state.provider(&id).map(|p| &p.health);
-        let (status, health, previous) = board.record(&id, stored, outcome, settings);
+        let (status, health, previous) = board.record(&id, &url, stored, outcome, settings);
         readings.push((id.clone(), status.clone()));
         if snapshot
             .state
@@ -632,16 +645,28 @@ mod tests {
             failures: 1,
             allow_private: false,
         };
-        let (status, health, previous) = board.record("p", None, Err(Failure::Timeout), &settings);
+        let (status, health, previous) =
+            board.record("p", "http://p", None, Err(Failure::Timeout), &settings);
         assert_eq!(status, ProviderStatus::Unavailable);
         assert_eq!(health.message.as_deref(), Some("timeout"));
         assert_eq!(previous, None, "the first reading");
         // Not written (the store failed): not taken as seen.
-        let (_, _, previous) = board.record("p", None, Err(Failure::Timeout), &settings);
+        let (_, _, previous) =
+            board.record("p", "http://p", None, Err(Failure::Timeout), &settings);
         assert_eq!(previous, None);
         board.settle(&[("p".to_owned(), ProviderStatus::Unavailable)]);
-        let (_, _, previous) = board.record("p", None, Ok(Duration::ZERO), &settings);
+        let (_, _, previous) = board.record("p", "http://p", None, Ok(Duration::ZERO), &settings);
         assert_eq!(previous, Some(ProviderStatus::Unavailable));
+        assert!(board.reading("p", "http://p").is_some());
+        // Another endpoint: the readings of the one before are not its
+        // own, and its first reading is a first.
+        assert_eq!(board.reading("p", "http://q"), None);
+        let (_, health, previous) =
+            board.record("p", "http://q", None, Err(Failure::Timeout), &settings);
+        assert_eq!(previous, None);
+        assert_eq!(health.consecutive_failures, 1);
+        assert_eq!(board.reading("p", "http://p"), None);
+        assert_eq!(board.reading("p", "http://q"), Some(health));
     }
 
     /// The probes set a status that is theirs, or when their reading

@@ -511,10 +511,13 @@ pub struct Service {
     /// One catch-up for clients ahead of this instance at a time.
     catching_up: Mutex<()>,
     /// The epochs this instance left, with the last version it held in
-    /// each: a store that comes back to one of them at an earlier version
-    /// (the same backup restored twice under running instances) went back
-    /// in time in that history as much as in the current one.
-    left_epochs: std::sync::Mutex<HashMap<String, u64>>,
+    /// each and that version's event as stored (when it held it): a store
+    /// that comes back to one of them at an earlier version (the same backup
+    /// restored twice under running instances), or at that version or later
+    /// with another event there (written on again by an instance that does
+    /// not remember), went back in time in that history as much as in the
+    /// current one.
+    left_epochs: std::sync::Mutex<HashMap<String, (u64, Option<String>)>>,
 }
 
 /// The most epochs [`Service::left_epochs`] remembers (one is left at each
@@ -993,14 +996,33 @@ impl Service {
         // The last version this instance held in the store's epoch: now, or
         // when it left that epoch.
         let held_there = if loaded.epoch == held.epoch() {
-            Some(held.version())
+            Some((held.version(), None))
         } else {
             let left = self.left_epochs.lock().expect("epochs lock");
-            left.get(&loaded.epoch).copied()
+            left.get(&loaded.epoch).cloned()
         };
-        let went_back = held_there.is_some_and(|there| {
-            loaded.version < there || (diverged && loaded.epoch == held.epoch())
+        let mut went_back = held_there.as_ref().is_some_and(|(there, _)| {
+            loaded.version < *there || (diverged && loaded.epoch == held.epoch())
         });
+        if let Some((there, tip)) = held_there.as_ref().filter(|_| loaded.epoch != held.epoch())
+            && !went_back
+        {
+            // Back in an epoch it left, as far as it got there or further:
+            // the same history only if the store's event at that version is
+            // the one it held (another instance, which never held this
+            // history, may have written on it from an earlier version); when
+            // that cannot be told (not held, trimmed), not taken as the same.
+            went_back = match tip {
+                Some(tip) => !matches!(
+                    self.store
+                        .since(&loaded.epoch, *there, Some(tip), 1)
+                        .await?,
+                    Since::Events { .. }
+                ),
+                None => true,
+            };
+        }
+        let held_there = held_there.map(|(there, _)| there);
         if went_back {
             // The store went back in time under this instance (a restore
             // from a backup, a failover to a replica that lagged, the same
@@ -1040,12 +1062,19 @@ impl Service {
             let mut left = self.left_epochs.lock().expect("epochs lock");
             if left.len() >= LEFT_EPOCHS && !left.contains_key(held.epoch()) {
                 // The lowest version's: the oldest, most likely.
-                if let Some(oldest) = left.iter().min_by_key(|(_, v)| **v).map(|(e, _)| e.clone()) {
+                if let Some(oldest) = left
+                    .iter()
+                    .min_by_key(|(_, (v, _))| *v)
+                    .map(|(e, _)| e.clone())
+                {
                     left.remove(&oldest);
                 }
             }
-            let last = left.entry(held.epoch().to_owned()).or_default();
-            *last = (*last).max(held.version());
+            let tip = held.tip().map(str::to_owned);
+            let last = left.entry(held.epoch().to_owned()).or_insert((0, None));
+            if held.version() > last.0 || (held.version() == last.0 && last.1.is_none()) {
+                *last = (held.version(), tip);
+            }
         }
         let (mut snapshot, applied) = Self::snapshot_of(loaded, self.retention);
         if snapshot.epoch() == held.epoch() {

@@ -213,6 +213,83 @@ async fn backup_refuses_to_overwrite_and_names_a_missing_store() {
     );
 }
 
+/// Two backups to one file: one is written, the other refused with why
+/// (both used to write the same temporary copy, and often both failed with
+/// SQLite's errors and no backup at all); a temporary copy a stopped backup
+/// left is used again.
+#[tokio::test]
+async fn a_second_backup_to_the_same_file_is_refused_and_the_first_is_whole() {
+    let (dir, db) = temp_db();
+    let server = on_file(&db).await;
+    server.add_provider("p").await;
+    let backup = |out: &Path| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"));
+        command
+            .args(["backup", "--database", &db.display().to_string()])
+            .arg(out)
+            .env_remove("DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let out = dir.path().join("b.db");
+    let partial = dir.path().join(".b.db.partial");
+    // Another backup at work: its temporary copy is locked.
+    let held = std::fs::File::create(&partial).unwrap();
+    held.lock().unwrap();
+    let (code, _, stderr) = run(&[
+        "backup",
+        "--database",
+        &db.display().to_string(),
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("another backup is writing"), "{stderr}");
+    assert!(!out.exists());
+    assert!(partial.exists(), "the other backup's copy is left alone");
+    // Stopped half-way, leaving its copy unlocked and not empty.
+    std::fs::write(&partial, "half a backup").unwrap();
+    drop(held);
+    let (code, _, stderr) = run(&[
+        "backup",
+        "--database",
+        &db.display().to_string(),
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!partial.exists());
+    let restored = on_file(&restore(&out, dir.path(), "r0.db")).await;
+    assert!(restored.state().await.providers.iter().any(|p| p.id == "p"));
+    restored.stop().await;
+
+    // Started together, five times: one backup each time, whole.
+    for round in 1..=5 {
+        let out = dir.path().join(format!("race{round}.db"));
+        let (a, b) = (backup(&out).spawn().unwrap(), backup(&out).spawn().unwrap());
+        let outcomes = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+        let stderrs: Vec<_> = outcomes
+            .iter()
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .collect();
+        let written = outcomes.iter().filter(|o| o.status.success()).count();
+        assert_eq!(written, 1, "round {round}: {stderrs:?}");
+        let refused = outcomes
+            .iter()
+            .zip(&stderrs)
+            .find(|(o, _)| !o.status.success());
+        let (refused, why) = refused.unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{why}");
+        assert!(
+            why.contains("another backup is writing") || why.contains("already exists"),
+            "round {round}: {why}"
+        );
+        let restored = on_file(&restore(&out, dir.path(), &format!("r{round}.db"))).await;
+        assert!(restored.state().await.providers.iter().any(|p| p.id == "p"));
+        restored.stop().await;
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_store_copied_back_by_hand_changes_the_state_etag_at_the_same_version() {
     let (dir, db) = temp_db();

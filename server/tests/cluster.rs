@@ -1672,6 +1672,69 @@ async fn the_same_backup_restored_twice_starts_a_new_epoch_each_time() {
     b.stop().await;
 }
 
+/// The same backup restored twice, and written on again to the version the
+/// instances had reached in its epoch before they read it (an instance
+/// started after the first restore remembers nothing of that history, and
+/// takes the store as it finds it): the version is where they left the
+/// epoch, but its event is another. They took it as the history they had
+/// left (a client holding that version of the first history was sent
+/// `none`); they now compare the event there and start a new epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_left_epoch_written_on_again_to_where_it_was_left_starts_a_new_epoch() {
+    use sqlx::Connection;
+    let (a, b, first, mut db) = two_instances_at_three("left_written_on").await;
+    let (event, provider): (String, String) = sqlx::query_as(
+        "SELECT e.body, p.body FROM events e, providers p WHERE e.version = 3 AND p.id = 'three'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    let restore = |epoch: &str, to: u64| {
+        let mut statements = vec![
+            "DELETE FROM providers WHERE id NOT IN ('one', 'two')".to_owned(),
+            "DELETE FROM events WHERE version > 2".to_owned(),
+            format!("UPDATE sync_meta SET version = {to}, epoch = '{epoch}' WHERE id = 1"),
+        ];
+        if to == 3 {
+            // Version 3 again, another change: `other`, not `three`.
+            let [event, provider] = [&event, &provider]
+                .map(|body| body.replace("\"three\"", "\"other\"").replace('\'', "''"));
+            assert!(event.contains("\"other\"") && provider.contains("\"other\""));
+            statements.push(format!(
+                "INSERT INTO providers (id, revision, body) VALUES ('other', 3, '{provider}')"
+            ));
+            statements.push(format!(
+                "INSERT INTO events (version, body, bytes) VALUES (3, '{event}', octet_length('{event}'))"
+            ));
+        }
+        statements
+    };
+    for statement in restore(&first.metadata.epoch, 2) {
+        sqlx::query(&statement).execute(&mut db).await.unwrap();
+    }
+    let second = off_epoch(&a, vec![first.metadata.epoch.clone()]).await;
+    off_epoch(&b, vec![first.metadata.epoch.clone()]).await;
+    // Both remember the first epoch at version 3. The backup again, and
+    // version 3 written in one transaction, so that no instance sees it at 2.
+    let mut tx = db.begin().await.unwrap();
+    for statement in restore(&first.metadata.epoch, 3) {
+        sqlx::query(&statement).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let left = vec![first.metadata.epoch.clone(), second.metadata.epoch.clone()];
+    for instance in [&a, &b] {
+        let third = off_epoch(instance, left.clone()).await;
+        assert!(third.provider("other").is_some() && third.provider("three").is_none());
+    }
+    // A client holding version 3 of the first history is sent the state.
+    let held = json!({"client_version": 3, "client_epoch": first.metadata.epoch});
+    let answer = b.sync(held).await;
+    assert_eq!(answer["sync_type"], "full", "{answer}");
+    assert!(!left.contains(&answer["epoch"].as_str().unwrap().to_owned()));
+    a.stop().await;
+    b.stop().await;
+}
+
 /// The store goes back in time and another instance writes on it up to and
 /// past a running instance's version before that one reads it (a failover
 /// while it could not reach the store, then a fresh instance's writes): the

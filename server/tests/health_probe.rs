@@ -158,6 +158,30 @@ async fn probes_change_status_and_emit_events() {
         "the reading went back: {before} then {}",
         availability["health"]
     );
+    // Given another endpoint while in maintenance: the reading of the one
+    // it had is no longer shown (nothing probed the new one yet), nor once
+    // it is disabled.
+    for edit in [
+        json!({"health_url": format!("{health_url}/other")}),
+        json!({"health_url": health_url, "enabled": false}),
+    ] {
+        let response = server
+            .admin(Method::PATCH, "/providers/watched")
+            .json(&edit)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let stored =
+            serde_json::to_value(&server.state().await.provider("watched").unwrap().health)
+                .unwrap();
+        let availability = availability_of(&server, "watched").await;
+        assert_eq!(availability["health"], stored, "{edit}");
+        assert_ne!(
+            availability["health"]["last_check"], before["last_check"],
+            "{edit}"
+        );
+    }
     server.stop().await;
 }
 

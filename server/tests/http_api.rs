@@ -764,6 +764,39 @@ async fn a_prefix_without_a_slash_is_refused_at_start() {
         err.to_string().contains("--prefix must start with /"),
         "{err}"
     );
+    // A prefix no request could reach (it started, and every endpoint
+    // answered 404).
+    for (prefix, why) in [
+        ("/a b", "' ' cannot be in it"),
+        ("/a?x", "'?' cannot be in it"),
+        ("/a#x", "'#' cannot be in it"),
+        ("/a%20b", "'%' cannot be in it"),
+        ("/é", "'é' cannot be in it"),
+        ("/a/{id}", "'{' cannot be in it"),
+        ("/a//b", "an empty, `.` or `..` segment"),
+        ("/a/../b", "an empty, `.` or `..` segment"),
+    ] {
+        let mut refused = common::config(&db);
+        refused.prefix = prefix.into();
+        let err = provider_sync_server::start(refused).await.unwrap_err();
+        assert!(err.to_string().contains(why), "{prefix}: {err}");
+    }
+}
+
+/// A prefix with the characters a path may hold as they are is served.
+#[tokio::test]
+async fn a_prefix_with_punctuation_serves_the_api() {
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.prefix = "/v1/sync-api_~x:y@z/".into();
+    let server = TestServer::start(config).await;
+    assert!(
+        server.base.ends_with("/v1/sync-api_~x:y@z"),
+        "{}",
+        server.base
+    );
+    assert_eq!(server.get("/version").await.status(), 200);
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -1131,7 +1131,10 @@ fn assemble(
             return Err(refuse.at(
                 Some(id.span()),
                 Some(field.to_owned()),
-                format!("no provider '{}' in the file", id.get_ref()),
+                format!(
+                    "no provider '{}' in the file",
+                    crate::validate::shown(id.get_ref())
+                ),
             ));
         }
     }
@@ -1188,6 +1191,18 @@ mod tests {
         assert_eq!(catalog.provider("a").unwrap().name, "A");
         let err = Catalog::parse("inline.toml", "[[providers]]\nname = \"A\"\n").unwrap_err();
         assert!(err.to_string().starts_with("inline.toml"), "{err}");
+        // A pointer to no provider is named escaped (it is not checked as
+        // an id: a bidirectional override would reorder the line).
+        let err = Catalog::parse(
+            "inline.toml",
+            "active_provider_id = \"x\u{202e}y\"\n[[providers]]\nid = \"a\"\nname = \"A\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no provider 'x\\u{202e}y' in the file"),
+            "{err}"
+        );
     }
 
     /// A file saved with a byte-order mark reads (TOML, LiteLLM's JSON and

@@ -43,11 +43,13 @@ pub async fn provider(
     // only changes with the status. The board keeps it while the probes run
     // and, for a provider in maintenance, as they left it (not probed
     // meanwhile): the stored one would go back to the last status change.
-    let (probed, resting) = snapshot.state.provider(&id).map_or((false, false), |p| {
+    // A reading is of the endpoint the provider has now, and of one that
+    // is probed (not disabled).
+    let (probed, resting) = snapshot.state.provider(&id).map_or((None, false), |p| {
         let resting = p.status == ProviderStatus::Maintenance;
-        (p.health_url.is_some(), resting)
+        (p.health_url.as_deref().filter(|_| p.enabled), resting)
     });
-    if let Some(mut reading) = app.health.reading(&id).filter(|_| probed) {
+    if let Some(mut reading) = probed.and_then(|url| app.health.reading(&id, url)) {
         // A healthy reading has no message, and one in maintenance is the
         // operator's: the stored one (their reason for a status that holds)
         // stays.

@@ -10,8 +10,10 @@
 //!   a new epoch, which drops it anyway). Run a server on that file, or put
 //!   it back into an empty database with `store copy`.
 //!
-//! The copy is made under a temporary name beside the target and renamed
-//! once it is complete and marked, so the target is never half a backup.
+//! The copy is made under a temporary name beside the target (locked while
+//! it is written: a second backup to the same target is refused) and given
+//! the target's name once it is complete and marked, so the target is never
+//! half a backup, nor a file that was there already.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -28,6 +30,8 @@ use crate::clock::now_rfc3339;
 pub enum BackupError {
     #[error("{0} already exists: a backup never overwrites a file")]
     Exists(PathBuf),
+    #[error("another backup is writing {0} now: wait for it, or choose another file")]
+    Busy(PathBuf),
     #[error("no store at {0}")]
     NoStore(String),
     #[error("cannot write {path}: {source}")]
@@ -70,8 +74,13 @@ pub async fn backup(database: &str, out: &Path) -> Result<Taken, BackupError> {
     name.push(out.file_name().unwrap_or_default());
     name.push(".partial");
     let partial = out.with_file_name(name);
-    // Left by a backup that was stopped half-way.
-    let _ = std::fs::remove_file(&partial);
+    // The temporary copy is claimed with a lock held to the end: a second
+    // backup to the same file (a scheduled one overlapping one by hand) is
+    // refused rather than writing into the first one's copy (both failed,
+    // with SQLite's errors). One left by a backup that was stopped half-way
+    // holds no lock: it is emptied and used (`VACUUM INTO` takes an empty
+    // file).
+    let claim = claim(&partial, out)?;
     let made = async {
         if super::is_postgres(database) {
             let loaded = PostgresStore::peek(database)
@@ -85,16 +94,9 @@ pub async fn backup(database: &str, out: &Path) -> Result<Taken, BackupError> {
     }
     .await;
     let finished = made.and_then(|taken| {
-        // Checked again: a file that appeared meanwhile is not replaced.
-        if out.exists() {
-            return Err(BackupError::Exists(out.to_owned()));
-        }
-        std::fs::rename(&partial, out).map_err(|source| BackupError::Io {
-            path: out.to_owned(),
-            source,
-        })?;
+        put_in_place(&partial, out)?;
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // The rename on disk too (best effort: not every system can).
+            // The new name on disk too (best effort: not every system can).
             let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
         }
         Ok(taken)
@@ -102,7 +104,60 @@ pub async fn backup(database: &str, out: &Path) -> Result<Taken, BackupError> {
     if finished.is_err() {
         let _ = std::fs::remove_file(&partial);
     }
+    drop(claim);
     finished
+}
+
+/// Opens and locks the temporary copy `partial` of a backup to `out`,
+/// emptied; refused while another backup holds it.
+fn claim(partial: &Path, out: &Path) -> Result<std::fs::File, BackupError> {
+    let io = |source| BackupError::Io {
+        path: partial.to_owned(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(partial)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(BackupError::Busy(out.to_owned()));
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+    }
+    file.set_len(0).map_err(io)?;
+    Ok(file)
+}
+
+/// Gives the finished copy its name, never replacing a file that has it
+/// (one may have appeared while the copy was made): a new link, then the
+/// temporary name removed; where the file system has no links, a rename
+/// after a last look.
+fn put_in_place(partial: &Path, out: &Path) -> Result<(), BackupError> {
+    let io = |source| BackupError::Io {
+        path: out.to_owned(),
+        source,
+    };
+    match std::fs::hard_link(partial, out) {
+        Ok(()) => {
+            // The backup is in place; a temporary name left over would be
+            // emptied by the next backup to this file.
+            let _ = std::fs::remove_file(partial);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(BackupError::Exists(out.to_owned()))
+        }
+        Err(_) => {
+            if out.exists() {
+                return Err(BackupError::Exists(out.to_owned()));
+            }
+            std::fs::rename(partial, out).map_err(io)
+        }
+    }
 }
 
 fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
