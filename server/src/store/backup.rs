@@ -121,6 +121,19 @@ fn claim(partial: &Path, out: &Path) -> Result<std::fs::File, BackupError> {
         .truncate(false)
         .open(partial)
         .map_err(io)?;
+    claim_opened(file, partial, out)
+}
+
+/// [`claim`] once `partial` is open as `file`.
+fn claim_opened(
+    file: std::fs::File,
+    partial: &Path,
+    out: &Path,
+) -> Result<std::fs::File, BackupError> {
+    let io = |source| BackupError::Io {
+        path: partial.to_owned(),
+        source,
+    };
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -128,8 +141,31 @@ fn claim(partial: &Path, out: &Path) -> Result<std::fs::File, BackupError> {
         }
         Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
     }
+    // Opened just before the backup holding it gave it the target's name
+    // and let go: that file is the finished backup now, not a copy to
+    // empty.
+    if !still_named(&file, partial) {
+        return Err(BackupError::Busy(out.to_owned()));
+    }
     file.set_len(0).map_err(io)?;
     Ok(file)
+}
+
+/// Whether `path` still names the open `file` (and nothing else does).
+#[cfg(unix)]
+fn still_named(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => {
+            open.dev() == named.dev() && open.ino() == named.ino() && open.nlink() == 1
+        }
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn still_named(_: &std::fs::File, path: &Path) -> bool {
+    path.exists()
 }
 
 /// Gives the finished copy its name, never replacing a file that has it
@@ -368,4 +404,35 @@ pub(super) async fn start_new_epoch_if_restored(pool: &SqlitePool) -> Result<(),
         "this store is a restored backup: started a new epoch, every client will take a full state"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backup that opened the temporary copy just before the one holding
+    /// it gave it the target's name and let go: the file it has open is the
+    /// finished backup, which it must not empty.
+    #[test]
+    fn a_copy_opened_as_it_became_the_backup_is_left_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (partial, out) = (dir.path().join(".b.db.partial"), dir.path().join("b.db"));
+        let first = claim(&partial, &out).unwrap();
+        std::fs::write(&partial, "the whole backup").unwrap();
+        let early = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&partial)
+            .unwrap();
+        put_in_place(&partial, &out).unwrap();
+        drop(first);
+        assert!(matches!(
+            claim_opened(early, &partial, &out),
+            Err(BackupError::Busy(_))
+        ));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "the whole backup");
+        // A copy nothing holds is emptied and used.
+        std::fs::write(&partial, "left by a stopped backup").unwrap();
+        let _second = claim(&partial, &dir.path().join("c.db")).unwrap();
+        assert_eq!(std::fs::metadata(&partial).unwrap().len(), 0);
+    }
 }
