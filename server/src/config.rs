@@ -74,7 +74,8 @@ pub struct Config {
     pub audit_retention_days: u32,
 
     /// Path prefix every endpoint is mounted under (starts with `/`, or is
-    /// empty for the root; letters, digits, `/` and `-._~!$&'()*+,;=:@`).
+    /// empty for the root; letters, digits, `/`, `-._~!$&'()*+,;=:@` and
+    /// `%XX` escapes).
     #[arg(
         long,
         env = "PROVIDER_SYNC_PREFIX",
@@ -479,25 +480,40 @@ impl Config {
                 self.prefix
             ));
         }
-        // What a request's path can hold as it is: a space, `?`, `#`, `%`
-        // or a non-ASCII character would be sent encoded (or start the
-        // query), and no request would ever reach the endpoints; `{` `}`
+        // What a request's path can hold as it is: a space, `?`, `#` or a
+        // non-ASCII character would be sent encoded (or start the query),
+        // and no request would ever reach the endpoints (written encoded,
+        // `%20`, `%C3%A9`, they do: routes match the path as sent); `{` `}`
         // would be taken as a route's parameter.
-        if let Some(bad) = self.prefix().chars().find(|&c| !prefix_char(c)) {
+        let prefix = self.prefix();
+        let bad = prefix.char_indices().find(|&(i, c)| {
+            !(prefix_char(c)
+                || c == '%'
+                    && prefix
+                        .get(i + 1..i + 3)
+                        .is_some_and(|hex| hex.chars().all(|h| h.is_ascii_hexdigit())))
+        });
+        if let Some((_, bad)) = bad {
             return Err(format!(
-                "--prefix {:?}: {bad:?} cannot be in it as it is (letters, digits, / and -._~!$&'()*+,;=:@ can)",
+                "--prefix {:?}: {bad:?} cannot be in it as it is (letters, digits, / and -._~!$&'()*+,;=:@ can, and %XX escapes)",
                 self.prefix
             ));
         }
-        if self.prefix().len() > 1
-            && self.prefix()[1..]
-                .split('/')
-                .any(|segment| matches!(segment, "" | "." | ".."))
-        {
-            return Err(format!(
-                "--prefix {:?}: an empty, `.` or `..` segment is not a path a browser keeps",
-                self.prefix
-            ));
+        if prefix.len() > 1 {
+            for segment in prefix[1..].split('/') {
+                if matches!(segment, "." | "..") {
+                    return Err(format!(
+                        "--prefix {:?}: a `.` or `..` segment is not a path a browser keeps",
+                        self.prefix
+                    ));
+                }
+                if segment.starts_with([':', '*']) {
+                    return Err(format!(
+                        "--prefix {:?}: a segment may not start with `:` or `*` (the router's old parameter syntax)",
+                        self.prefix
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -615,8 +631,9 @@ fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("{text:?} is neither an address nor a CIDR range"))
 }
 
-/// A character a `--prefix` may hold: an unreserved or sub-delimiter
-/// character of a URL path (RFC 3986's `pchar` without `%`), or `/`.
+/// A character a `--prefix` may hold as it is: an unreserved or
+/// sub-delimiter character of a URL path (RFC 3986's `pchar` but `%`, which
+/// only starts an escape), or `/`.
 fn prefix_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@".contains(c)
 }

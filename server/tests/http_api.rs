@@ -770,11 +770,14 @@ async fn a_prefix_without_a_slash_is_refused_at_start() {
         ("/a b", "' ' cannot be in it"),
         ("/a?x", "'?' cannot be in it"),
         ("/a#x", "'#' cannot be in it"),
-        ("/a%20b", "'%' cannot be in it"),
+        ("/a%2", "'%' cannot be in it"),
+        ("/a%zz", "'%' cannot be in it"),
         ("/é", "'é' cannot be in it"),
         ("/a/{id}", "'{' cannot be in it"),
-        ("/a//b", "an empty, `.` or `..` segment"),
-        ("/a/../b", "an empty, `.` or `..` segment"),
+        ("/a/./b", "a `.` or `..` segment"),
+        ("/a/../b", "a `.` or `..` segment"),
+        ("/:v1", "may not start with `:` or `*`"),
+        ("/a/*rest", "may not start with `:` or `*`"),
     ] {
         let mut refused = common::config(&db);
         refused.prefix = prefix.into();
@@ -783,20 +786,23 @@ async fn a_prefix_without_a_slash_is_refused_at_start() {
     }
 }
 
-/// A prefix with the characters a path may hold as they are is served.
+/// A prefix with the characters a path may hold as it is, escapes and an
+/// empty segment is served.
 #[tokio::test]
 async fn a_prefix_with_punctuation_serves_the_api() {
-    let (_dir, db) = temp_db();
-    let mut config = config(&db);
-    config.prefix = "/v1/sync-api_~x:y@z/".into();
-    let server = TestServer::start(config).await;
-    assert!(
-        server.base.ends_with("/v1/sync-api_~x:y@z"),
-        "{}",
-        server.base
-    );
-    assert_eq!(server.get("/version").await.status(), 200);
-    server.stop().await;
+    for prefix in ["/v1/sync-api_~x:y@z/", "/team%20a/%C3%A9", "/a//b"] {
+        let (_dir, db) = temp_db();
+        let mut config = config(&db);
+        config.prefix = prefix.into();
+        let server = TestServer::start(config).await;
+        assert!(
+            server.base.ends_with(prefix.trim_end_matches('/')),
+            "{}",
+            server.base
+        );
+        assert_eq!(server.get("/version").await.status(), 200, "{prefix}");
+        server.stop().await;
+    }
 }
 
 #[tokio::test]

@@ -74,12 +74,12 @@ pub async fn backup(database: &str, out: &Path) -> Result<Taken, BackupError> {
     name.push(out.file_name().unwrap_or_default());
     name.push(".partial");
     let partial = out.with_file_name(name);
-    // The temporary copy is claimed with a lock held to the end: a second
+    // The temporary copy is made anew and locked to the end: a second
     // backup to the same file (a scheduled one overlapping one by hand) is
     // refused rather than writing into the first one's copy (both failed,
     // with SQLite's errors). One left by a backup that was stopped half-way
-    // holds no lock: it is emptied and used (`VACUUM INTO` takes an empty
-    // file).
+    // holds no lock: it is removed first. (`VACUUM INTO` takes an empty
+    // file.)
     let claim = claim(&partial, out)?;
     let made = async {
         if super::is_postgres(database) {
@@ -108,23 +108,66 @@ pub async fn backup(database: &str, out: &Path) -> Result<Taken, BackupError> {
     finished
 }
 
-/// Opens and locks the temporary copy `partial` of a backup to `out`,
-/// emptied; refused while another backup holds it.
+/// Creates and locks the temporary copy `partial` of a backup to `out`;
+/// refused while another backup holds it. One a stopped backup left (or
+/// anything else under that name: a link, another user's file) is not
+/// written into but unlinked, so a file it may also name (the backup it
+/// became, moved away since) is left whole.
 fn claim(partial: &Path, out: &Path) -> Result<std::fs::File, BackupError> {
     let io = |source| BackupError::Io {
         path: partial.to_owned(),
         source,
     };
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(partial)
-        .map_err(io)?;
-    claim_opened(file, partial, out)
+    for _ in 0..3 {
+        match open_no_follow(partial) {
+            Ok(left) => match left.try_lock() {
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(BackupError::Busy(out.to_owned()));
+                }
+                Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+                Ok(()) => remove_unless_gone(partial).map_err(io)?,
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // A symbolic link, a file this user may not read.
+            Err(_) => remove_unless_gone(partial).map_err(io)?,
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(partial)
+        {
+            Ok(file) => return claim_opened(file, partial, out),
+            // Another backup made it meanwhile: look again.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => return Err(io(source)),
+        }
+    }
+    Err(BackupError::Busy(out.to_owned()))
 }
 
-/// [`claim`] once `partial` is open as `file`.
+/// Removes `path`; gone already is fine.
+fn remove_unless_gone(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Opens `path` to read, not through a symbolic link.
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// [`claim`] once `partial` is made as `file`: locked, and still the file
+/// of that name (another backup may have taken the name for a file of its
+/// own between the two).
 fn claim_opened(
     file: std::fs::File,
     partial: &Path,
@@ -141,13 +184,9 @@ fn claim_opened(
         }
         Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
     }
-    // Opened just before the backup holding it gave it the target's name
-    // and let go: that file is the finished backup now, not a copy to
-    // empty.
     if !still_named(&file, partial) {
         return Err(BackupError::Busy(out.to_owned()));
     }
-    file.set_len(0).map_err(io)?;
     Ok(file)
 }
 
@@ -179,8 +218,8 @@ fn put_in_place(partial: &Path, out: &Path) -> Result<(), BackupError> {
     };
     match std::fs::hard_link(partial, out) {
         Ok(()) => {
-            // The backup is in place; a temporary name left over would be
-            // emptied by the next backup to this file.
+            // The backup is in place; a temporary name left over is
+            // unlinked by the next backup to this file.
             let _ = std::fs::remove_file(partial);
             Ok(())
         }
@@ -412,7 +451,7 @@ mod tests {
 
     /// A backup that opened the temporary copy just before the one holding
     /// it gave it the target's name and let go: the file it has open is the
-    /// finished backup, which it must not empty.
+    /// finished backup, which it must not take.
     #[test]
     fn a_copy_opened_as_it_became_the_backup_is_left_whole() {
         let dir = tempfile::tempdir().unwrap();
@@ -423,6 +462,7 @@ mod tests {
             .write(true)
             .open(&partial)
             .unwrap();
+        assert!(matches!(claim(&partial, &out), Err(BackupError::Busy(_))));
         put_in_place(&partial, &out).unwrap();
         drop(first);
         assert!(matches!(
@@ -430,9 +470,35 @@ mod tests {
             Err(BackupError::Busy(_))
         ));
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "the whole backup");
-        // A copy nothing holds is emptied and used.
-        std::fs::write(&partial, "left by a stopped backup").unwrap();
-        let _second = claim(&partial, &dir.path().join("c.db")).unwrap();
-        assert_eq!(std::fs::metadata(&partial).unwrap().len(), 0);
+    }
+
+    /// What a stopped backup left under the temporary name is unlinked, not
+    /// written into: the finished backup it also names (stopped between its
+    /// two names; the backup moved away since), a symbolic link's target.
+    #[test]
+    fn what_is_left_under_the_temporary_name_is_unlinked_not_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let (partial, out) = (dir.path().join(".b.db.partial"), dir.path().join("b.db"));
+        std::fs::write(&partial, "a finished backup").unwrap();
+        let moved = dir.path().join("b.db.1");
+        std::fs::hard_link(&partial, &moved).unwrap();
+        let claimed = claim(&partial, &out).unwrap();
+        assert_eq!(claimed.metadata().unwrap().len(), 0);
+        assert_eq!(
+            std::fs::read_to_string(&moved).unwrap(),
+            "a finished backup"
+        );
+        drop(claimed);
+        std::fs::remove_file(&partial).unwrap();
+        #[cfg(unix)]
+        {
+            let target = dir.path().join("precious");
+            std::fs::write(&target, "not a backup").unwrap();
+            std::os::unix::fs::symlink(&target, &partial).unwrap();
+            let claimed = claim(&partial, &out).unwrap();
+            assert!(!std::fs::symlink_metadata(&partial).unwrap().is_symlink());
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "not a backup");
+            drop(claimed);
+        }
     }
 }
