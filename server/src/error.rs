@@ -75,6 +75,11 @@ pub enum Error {
     /// details go to the log only.
     #[error(transparent)]
     Store(#[from] StoreError),
+
+    /// A read of what only the store holds (the audit) that it did not
+    /// answer: nothing was to be acknowledged.
+    #[error(transparent)]
+    StoreRead(StoreError),
 }
 
 impl Error {
@@ -144,6 +149,10 @@ impl Error {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
             }
             Self::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::StoreRead(err) if err.is_unreachable() => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+            }
+            Self::StoreRead(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }
@@ -175,6 +184,14 @@ impl IntoResponse for Error {
                 tracing::error!(error = %err, "store failure");
                 "the store failed; the change was not made".to_owned()
             }
+            Self::StoreRead(err) if err.is_unreachable() => {
+                tracing::warn!(error = %err, "the store does not answer a read");
+                "the store does not answer; try again".to_owned()
+            }
+            Self::StoreRead(err) => {
+                tracing::error!(error = %err, "store failure on a read");
+                "the store failed to answer".to_owned()
+            }
             other => other.to_string(),
         };
         let error = ErrorData {
@@ -202,7 +219,7 @@ impl IntoResponse for Error {
             );
         }
         if matches!(&self, Self::Unavailable(_))
-            || matches!(&self, Self::Store(err) if err.is_unreachable())
+            || matches!(&self, Self::Store(err) | Self::StoreRead(err) if err.is_unreachable())
         {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -464,9 +464,22 @@ pub fn state_of(loaded: Loaded) -> (SyncState, Vec<(SyncEvent, String)>, Option<
     };
     state.metadata.version = loaded.version;
     state.metadata.epoch = loaded.epoch;
-    state.metadata.server_time = now_rfc3339();
+    state.metadata.server_time = made_at(
+        loaded
+            .log
+            .last()
+            .map(|(event, _)| event)
+            .filter(|event| event.version == loaded.version),
+    );
     state.normalize();
     (state, loaded.log, loaded.catalog)
+}
+
+/// A version's `server_time`: when the event that made it was made (the
+/// same on every instance, whenever each applied it), or now when that is
+/// not known (the log no longer holds it).
+fn made_at(last: Option<&SyncEvent>) -> String {
+    last.map_or_else(now_rfc3339, |event| event.timestamp.clone())
 }
 
 /// The in-memory log after adding `new`: contiguous, at most `retention`
@@ -976,7 +989,7 @@ impl Service {
                 json: Utf8Bytes::from(json),
             }));
         }
-        state.metadata.server_time = now_rfc3339();
+        state.metadata.server_time = made_at(new_events.last().map(|e| &e.event));
         self.publish(base, state, operator_revisions, new_events);
         true
     }
@@ -1202,7 +1215,6 @@ impl Service {
                 json: Arc::from(json),
             });
         }
-        state.metadata.server_time = now_rfc3339();
         let new_events: Vec<Arc<LoggedEvent>> = events
             .into_iter()
             .zip(jsons)
@@ -1213,6 +1225,7 @@ impl Service {
                 })
             })
             .collect();
+        state.metadata.server_time = made_at(new_events.last().map(|e| &e.event));
         let version = state.metadata.version;
         let count = new_events.len();
         self.publish(base, state, operator_revisions, new_events);

@@ -364,6 +364,17 @@ async fn a_database_restart_is_reported_and_survived() {
             .is_err(),
         "a new session on an instance cut off from the store"
     );
+    // The audit, which only the store holds: a read's answer too (it said
+    // a change was not acknowledged).
+    let response = b.admin(Method::GET, "/audit").send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    assert_eq!(
+        body["error"]["message"], "the store does not answer; try again",
+        "{body}"
+    );
     // A write while the database is down is refused, not lost.
     let response = a
         .admin(Method::POST, "/providers")
@@ -1555,6 +1566,12 @@ async fn two_instances_at_three(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_gone_back_in_time_starts_a_new_epoch() {
     let (a, b, lost, mut db) = two_instances_at_three("rewound").await;
+    // Each version's time is the same on both: when it was made, not when
+    // each applied it.
+    assert_eq!(
+        a.state().await.metadata.server_time,
+        lost.metadata.server_time
+    );
     // The database as a backup taken at version 2 would have it.
     for statement in [
         "DELETE FROM providers WHERE id = 'three'",

@@ -90,6 +90,28 @@ async fn a_restart_keeps_version_epoch_and_incremental_sync() {
     second.stop().await;
 }
 
+/// `/state`'s `server_time` is when its version was made: the last event's
+/// time, the same after a restart (it was the restart's time) and on every
+/// instance (each put its own time of applying it).
+#[tokio::test]
+async fn server_time_is_when_the_version_was_made_across_a_restart() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_provider("p").await;
+    let before = first.state().await;
+    let made = events_since(&first, 0, &before.metadata.epoch).await;
+    assert_eq!(made.last().unwrap().version, before.metadata.version);
+    assert_eq!(before.metadata.server_time, made.last().unwrap().timestamp);
+    first.stop().await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    let second = TestServer::start(config(&db)).await;
+    let after = second.state().await;
+    assert_eq!(after.metadata.version, before.metadata.version);
+    assert_eq!(after.metadata.server_time, before.metadata.server_time);
+    second.stop().await;
+}
+
 /// Every kind of write reaches the store's rows, not only its log: a
 /// status change, a price change, a deprecation, a provider removed with its
 /// models, the active provider. After a restart the state is the same.

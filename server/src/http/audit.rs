@@ -14,7 +14,7 @@ use super::{client, trace};
 use crate::access::Holder;
 use crate::app::AppState;
 use crate::audit::{AuditEntry, AuditRecord};
-use crate::error::{AppJson, AppQuery, Result};
+use crate::error::{AppJson, AppQuery, Error, Result};
 use crate::service::{Draft, Service, Written};
 
 /// An admin write in progress, in its request's extensions: who sent it
@@ -125,7 +125,12 @@ pub async fn list(
 ) -> Result<AppJson<AuditPage>> {
     let limit = super::page_limit(query.limit)?;
     // One more than asked: whether there is a next page.
-    let mut rows = app.service.store().audit(query.before, limit + 1).await?;
+    let mut rows = app
+        .service
+        .store()
+        .audit(query.before, limit + 1)
+        .await
+        .map_err(Error::StoreRead)?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_before = if more { rows.last().map(|r| r.0) } else { None };
