@@ -237,26 +237,21 @@ async fn a_second_backup_to_the_same_file_is_refused_and_the_first_is_whole() {
     // Another backup at work: its temporary copy is locked.
     let held = std::fs::File::create(&partial).unwrap();
     held.lock().unwrap();
-    let (code, _, stderr) = run(&[
-        "backup",
-        "--database",
-        &db.display().to_string(),
-        &out.display().to_string(),
-    ]);
-    assert_eq!(code, 2, "{stderr}");
+    let once = |out: &Path| {
+        let output = backup(out).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stderr)
+    };
+    let (code, stderr) = once(&out);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("another backup is writing"), "{stderr}");
     assert!(!out.exists());
     assert!(partial.exists(), "the other backup's copy is left alone");
     // Stopped half-way, leaving its copy unlocked and not empty.
     std::fs::write(&partial, "half a backup").unwrap();
     drop(held);
-    let (code, _, stderr) = run(&[
-        "backup",
-        "--database",
-        &db.display().to_string(),
-        &out.display().to_string(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    let (code, stderr) = once(&out);
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(!partial.exists());
     let restored = on_file(&restore(&out, dir.path(), "r0.db")).await;
     assert!(restored.state().await.providers.iter().any(|p| p.id == "p"));

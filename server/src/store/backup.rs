@@ -120,13 +120,10 @@ fn claim(partial: &Path, out: &Path) -> Result<std::fs::File, BackupError> {
     };
     for _ in 0..3 {
         match open_no_follow(partial) {
-            Ok(left) => match left.try_lock() {
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(BackupError::Busy(out.to_owned()));
-                }
-                Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
-                Ok(()) => remove_unless_gone(partial).map_err(io)?,
-            },
+            Ok(left) => {
+                lock(&left, partial, out)?;
+                remove_unless_gone(partial).map_err(io)?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             // A symbolic link, a file this user may not read.
             Err(_) => remove_unless_gone(partial).map_err(io)?,
@@ -173,21 +170,24 @@ fn claim_opened(
     partial: &Path,
     out: &Path,
 ) -> Result<std::fs::File, BackupError> {
-    let io = |source| BackupError::Io {
-        path: partial.to_owned(),
-        source,
-    };
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(BackupError::Busy(out.to_owned()));
-        }
-        Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
-    }
+    lock(&file, partial, out)?;
     if !still_named(&file, partial) {
         return Err(BackupError::Busy(out.to_owned()));
     }
     Ok(file)
+}
+
+/// Locks `file` (opened as `partial`) for the backup to `out`: refused
+/// while another backup holds it.
+fn lock(file: &std::fs::File, partial: &Path, out: &Path) -> Result<(), BackupError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::Busy(out.to_owned())),
+        Err(std::fs::TryLockError::Error(source)) => Err(BackupError::Io {
+            path: partial.to_owned(),
+            source,
+        }),
+    }
 }
 
 /// Whether `path` still names the open `file` (and nothing else does).
