@@ -243,17 +243,22 @@ impl QuickCopies {
         }]
     }
 
-    /// The `answer` in `coding`, compressed from `json` the first time (on
-    /// the blocking pool, to its end even if the request that started it
-    /// goes away: the requests that come meanwhile, or later, take its
-    /// bytes rather than start again; `made` counts it); none if that
-    /// could not be done (the caller then answers uncompressed and the
-    /// layer compresses).
+    /// The `answer` in `coding`: its best copy if `best` has one ready;
+    /// else compressed from `json` the first time (on the blocking pool, to
+    /// its end even if the request that started it goes away: the requests
+    /// that come meanwhile, or later, take its bytes rather than start
+    /// again; `made` counts it); none if that could not be done (the caller
+    /// then answers uncompressed and the layer compresses). `best` is asked
+    /// under the slot's lock before a compression starts: the best copy is
+    /// kept before [`QuickCopies::clear`] takes that lock, so a request
+    /// racing the best copy either takes it or starts a copy that `clear`
+    /// then drops (none is left in memory beside the best one).
     pub async fn get(
         &self,
         answer: Answer,
         coding: Coding,
         made: &Counter,
+        best: impl Fn() -> Option<Bytes>,
         json: impl FnOnce() -> Bytes,
     ) -> Option<Bytes> {
         use futures_util::FutureExt;
@@ -262,24 +267,33 @@ impl QuickCopies {
             slot.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        let started = lock().clone();
+        let started = {
+            let held = lock();
+            if let Some(bytes) = best() {
+                return Some(bytes);
+            }
+            held.clone()
+        };
         let quick = match started {
             Some(quick) => quick,
             None => {
                 // The JSON made (a full answer's, the first time) outside the
                 // lock; a request that started the work meanwhile wins.
                 let json = json();
-                lock()
-                    .get_or_insert_with(|| {
-                        let made = made.clone();
-                        let task = tokio::task::spawn_blocking(move || {
-                            let bytes = compress_quick(&json, coding);
-                            made.inc();
-                            bytes
-                        });
-                        async move { task.await.ok() }.boxed().shared()
-                    })
-                    .clone()
+                let mut held = lock();
+                if let Some(bytes) = best() {
+                    return Some(bytes);
+                }
+                held.get_or_insert_with(|| {
+                    let made = made.clone();
+                    let task = tokio::task::spawn_blocking(move || {
+                        let bytes = compress_quick(&json, coding);
+                        made.inc();
+                        bytes
+                    });
+                    async move { task.await.ok() }.boxed().shared()
+                })
+                .clone()
             }
         };
         quick.await
@@ -619,6 +633,56 @@ mod tests {
         );
         syncs.json(FullSyncReason::Requested, make);
         assert_eq!(made.get(), 2, "each reason its own");
+    }
+
+    /// A request that found no best copy and, while it built the JSON to
+    /// compress, saw the best copy kept (and the quick copies cleared) takes
+    /// the best copy: no quick compression is started then, and none stays
+    /// in memory beside the best one. Before, it started one that nothing
+    /// cleared until the version was superseded.
+    #[tokio::test]
+    async fn a_quick_copy_is_not_started_once_the_best_one_is_kept() {
+        let copies = QuickCopies::default();
+        let made = Counter::default();
+        let best = std::sync::OnceLock::<Bytes>::new();
+        let body = copies
+            .get(
+                Answer::State,
+                Coding::Br,
+                &made,
+                || best.get().cloned(),
+                || {
+                    // The background task keeps the best copy, then clears.
+                    best.set(Bytes::from_static(b"best")).unwrap();
+                    copies.clear(Answer::State);
+                    Bytes::from_static(b"{}")
+                },
+            )
+            .await;
+        assert_eq!(body.as_deref(), Some(&b"best"[..]));
+        assert_eq!(made.get(), 0, "no quick compression");
+        assert!(
+            copies.slots(Answer::State)[Coding::Br as usize]
+                .lock()
+                .unwrap()
+                .is_none()
+        );
+
+        // Before the best copy, a request compresses once for every one.
+        let copies = QuickCopies::default();
+        let get = || {
+            copies.get(
+                Answer::State,
+                Coding::Gzip,
+                &made,
+                || None,
+                || Bytes::from_static(b"{\"providers\":[]}"),
+            )
+        };
+        let (one, two) = tokio::join!(get(), get());
+        assert_eq!(one, two);
+        assert!(one.is_some());
+        assert_eq!(made.get(), 1);
     }
 
     #[test]

@@ -73,20 +73,16 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
     // This version's bytes at the best levels once they are ready; before
     // that at the on-the-fly levels, compressed once for every request.
     if let Some(coding) = crate::precompress::preferred(&request) {
-        let body = match snapshot.precompressed.get() {
-            Some(ready) => Some(coding.of(ready).clone()),
-            None => {
-                snapshot
-                    .quick
-                    .get(
-                        Answer::State,
-                        coding,
-                        &app.service.metrics().quick_compressions,
-                        || snapshot.state_json().clone(),
-                    )
-                    .await
-            }
-        };
+        let body = snapshot
+            .quick
+            .get(
+                Answer::State,
+                coding,
+                &app.service.metrics().quick_compressions,
+                || snapshot.precompressed.get().map(|r| coding.of(r).clone()),
+                || snapshot.state_json().clone(),
+            )
+            .await;
         if let Some(body) = body {
             headers.insert(
                 header::CONTENT_ENCODING,
@@ -192,25 +188,25 @@ pub async fn sync(
             // This version's answer for this reason at the best levels once
             // it is ready (asked for now if it is not); before that at the
             // on-the-fly levels, compressed once for every request.
-            let ready = snapshot.full_syncs.get(*reason);
-            if ready.is_none() {
+            if snapshot.full_syncs.get(*reason).is_none() {
                 snapshot.full_syncs.want(*reason);
             }
             if let Some(coding) = crate::precompress::preferred(&accepted) {
-                let body = match ready {
-                    Some(ready) => Some(coding.of(ready).clone()),
-                    None => {
-                        snapshot
-                            .quick
-                            .get(
-                                Answer::FullSync(*reason),
-                                coding,
-                                &app.service.metrics().quick_compressions,
-                                || full_sync_body(&snapshot, *reason),
-                            )
-                            .await
-                    }
-                };
+                let body = snapshot
+                    .quick
+                    .get(
+                        Answer::FullSync(*reason),
+                        coding,
+                        &app.service.metrics().quick_compressions,
+                        || {
+                            snapshot
+                                .full_syncs
+                                .get(*reason)
+                                .map(|r| coding.of(r).clone())
+                        },
+                        || full_sync_body(&snapshot, *reason),
+                    )
+                    .await;
                 if let Some(body) = body {
                     headers.insert(
                         header::CONTENT_ENCODING,
