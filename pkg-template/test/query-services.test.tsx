@@ -86,6 +86,35 @@ describe("the TanStack hooks across the provider's services", () => {
     expect(last.status).not.toBe("synced");
   });
 
+  it("a swapped service prop without a catalog does not show the last one's", async () => {
+    // Found in a review (2026-12-02): the reset covered only services the
+    // provider made; a page's own service swapped for another (after a
+    // login) kept showing the old one's catalog while the new one failed.
+    const seen: ReturnType<typeof useSyncState>[] = [];
+    function Probe() {
+      seen.push(useSyncState());
+      return null;
+    }
+    const given = (service: FakeService) => (
+      <QueryClientProvider client={client}>
+        <ProviderSyncProvider service={service}>
+          <Probe />
+        </ProviderSyncProvider>
+      </QueryClientProvider>
+    );
+    const client = new QueryClient();
+    const first = service({ providers: [provider("openai")], models: [model("gpt-4o", "openai")] });
+    const { rerender } = render(given(first));
+    await waitFor(() => expect(seen.at(-1)!.data?.models).toHaveLength(1));
+    const next = service({ status: "syncing", isConnected: false, epoch: null, version: 0 });
+    next.initialize = () => Promise.reject(new Error("GET /state failed"));
+    rerender(given(next));
+    await waitFor(() => expect(seen.at(-1)!.isError).toBe(true));
+    expect(seen.at(-1)!.data).toBeUndefined();
+    // The page's service, not the provider's: left alive.
+    expect(first.destroyed).toBe(0);
+  });
+
   it("two providers of one server with and without includeDeprecated each show their own state", async () => {
     const made: FakeService[] = [];
     plan.make = (config) => {

@@ -12,7 +12,7 @@ import type {
   SyncStatus,
   Transport,
 } from "../index.js";
-import { isRetired, useProviderSyncContext, type ProviderSyncServiceLike } from "../react/context.js";
+import { isLetGo, isRetired, useProviderSyncContext, type ProviderSyncServiceLike } from "../react/context.js";
 import { retainLiveInvalidation } from "./invalidation.js";
 import { providerSyncKeys } from "./keys.js";
 
@@ -46,9 +46,10 @@ function useStateIntoCache(service: ProviderSyncServiceLike | null) {
     const now = service.getState();
     const held = client.getQueryData<ProviderSyncClientState>(key);
     const from = held && owners.get(held);
-    if (now.epoch === null && from && from !== service && isRetired(from)) {
-      // A new service (a remount, a new config) without a catalog yet: the
-      // catalog of the one let go of is not its data. Pending again, then
+    if (now.epoch === null && from && from !== service && isLetGo(from)) {
+      // A new service (a remount, a new config, a `service` prop swapped
+      // for another) without a catalog yet: the catalog of the one let go
+      // of is not its data. Pending again, then
       // its own first fetch (this runs after the query's options became
       // this service's: `useQuery` comes first in `useSyncStateOf`).
       // `resetQueries` would restore the query's first data, which was the
