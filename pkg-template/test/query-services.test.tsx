@@ -9,7 +9,12 @@ import type { ReactNode } from "react";
 import { describe, expect, it, vi } from "vitest";
 import type { ProviderSyncConfig } from "provider-sync";
 import { ProviderSyncProvider, useProviderSync } from "provider-sync/react";
-import { useModelAvailability, useProviderSyncWithWebSocket, useSyncState } from "provider-sync/react-query";
+import {
+  useModelAvailability,
+  useProviderSyncWithWebSocket,
+  useSyncState,
+  useSyncWebSocket,
+} from "provider-sync/react-query";
 import { FakeService, model, provider } from "./fake-service";
 
 const plan = vi.hoisted(() => ({
@@ -171,6 +176,43 @@ describe("the TanStack hooks across the provider's services", () => {
       service({}, { fetchJson: () => Promise.resolve({ model_id: "gpt-4o", is_available: true }) });
     rerender(tree(client, { apiBaseUrl: api, getToken: () => "t" }, <Probe />));
     await waitFor(() => expect(seen.at(-1)!.data?.model_id).toBe("gpt-4o"));
+
+    // A sibling wires the new service first (its effects run before the
+    // availability hook's, which give the query the new service's
+    // request): the failed answer is asked again with the new service's
+    // request, not the old one's (found in a review, 2026-12-02).
+    answer = () => refused(401);
+    plan.make = () =>
+      service(
+        { status: "error", isConnected: false, transport: "offline", epoch: null, version: 0 },
+        { fetchJson: () => answer() },
+      );
+    const later: ReturnType<typeof useModelAvailability>[] = [];
+    function Sibling() {
+      useSyncWebSocket();
+      return null;
+    }
+    function Asker() {
+      later.push(useModelAvailability("gpt-4o"));
+      return null;
+    }
+    const fourth = new QueryClient();
+    const both = (config: ProviderSyncConfig) =>
+      tree(
+        fourth,
+        config,
+        <>
+          <Sibling />
+          <Asker />
+        </>,
+      );
+    const view = render(both({ apiBaseUrl: api, pollingInterval: 3000 }));
+    await waitFor(() => expect(later.at(-1)!.isError).toBe(true));
+    plan.make = () =>
+      service({}, { fetchJson: () => Promise.resolve({ model_id: "gpt-4o", is_available: true }) });
+    view.rerender(both({ apiBaseUrl: api, pollingInterval: 3000, getToken: () => "t" }));
+    await waitFor(() => expect(later.at(-1)!.data?.model_id).toBe("gpt-4o"));
+    view.unmount();
 
     // The same service, the server down and then back: `connected`.
     const other = new QueryClient();

@@ -108,10 +108,16 @@ export function retainLiveInvalidation(client: QueryClient, service: ProviderSyn
     wiring = { count: 0, unsubscribe: service.onEvent((event) => invalidateFor(event, service, client)) };
     services.set(service, wiring);
     // A service that is through already (one made after a login, taking
-    // over from one the server refused) said `connected` before this.
-    if (service.getState().isConnected) {
-      invalidateFor({ type: "connected", transport: service.getState().transport }, service, client);
-    }
+    // over from one the server refused) said `connected` before this. Once
+    // this commit's effects have all run: a sibling's query may be given
+    // this service's request by an effect that runs after this one, and
+    // refetched before that, it would ask with the last service's.
+    const made = wiring;
+    queueMicrotask(() => {
+      if (services.get(service) === made && service.getState().isConnected) {
+        invalidateFor({ type: "connected", transport: service.getState().transport }, service, client);
+      }
+    });
   }
   wiring.count += 1;
   const held = wiring;
