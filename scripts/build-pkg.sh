@@ -48,9 +48,10 @@ wasm-bindgen --target web --out-dir pkg \
 # Short names between the wasm and its glue (about 3 KB brotli): wasm-opt
 # renames imports, exports and the import module and prints the mapping;
 # scripts/minify-names.mjs applies it to the glue and fails on any name it
-# cannot place.
+# cannot place. The `target_features` section goes too (browsers do not read
+# it; 80 B brotli).
 names=$(mktemp)
-"$tools/node_modules/.bin/wasm-opt" --minify-imports-and-exports-and-modules \
+"$tools/node_modules/.bin/wasm-opt" --minify-imports-and-exports-and-modules --strip-target-features \
   pkg/provider_sync_sdk_bg.wasm -o pkg/provider_sync_sdk_bg.wasm >"$names"
 node scripts/minify-names.mjs "$names" pkg
 rm -f "$names"
