@@ -258,6 +258,11 @@ pub struct Draft {
     applied_json: Option<Arc<str>>,
     /// A catalog file this write applies, to remember as the last applied.
     record: Option<Arc<Catalog>>,
+    /// The state's version before this write.
+    base_version: u64,
+    /// The log of committed events up to `base_version` as this instance
+    /// holds it, for a write that looks back (a reconcile); empty otherwise.
+    history: Vec<Arc<LoggedEvent>>,
 }
 
 impl Draft {
@@ -265,6 +270,8 @@ impl Draft {
     /// committed (a dry run).
     pub fn scratch(state: SyncState, applied: Option<Arc<Catalog>>) -> Self {
         Self {
+            base_version: state.metadata.version,
+            history: Vec::new(),
             state,
             operator_revisions: OperatorRevisions::default(),
             now: now_rfc3339(),
@@ -281,6 +288,22 @@ impl Draft {
     /// The events emitted so far.
     pub fn events(&self) -> &[SyncEvent] {
         &self.events
+    }
+
+    /// The events committed after `version` and before this write, oldest
+    /// first; `None` when the log this write was given does not reach back
+    /// to `version` (a write is given it only to look back: a reconcile).
+    pub fn committed_since(&self, version: u64) -> Option<&[Arc<LoggedEvent>]> {
+        if version >= self.base_version {
+            return Some(&[]);
+        }
+        let first = self.history.first()?.event.version;
+        let last = self.history.last()?.event.version;
+        if first > version + 1 || last != self.base_version {
+            return None;
+        }
+        self.history
+            .get(usize::try_from(version + 1 - first).ok()?..)
     }
 
     /// The catalog file as last applied (before this write), if any.
@@ -750,6 +773,11 @@ impl Service {
             );
             draft.operator_revisions = base.operator_revisions.clone();
             draft.applied_json = applied.map(|r| r.json);
+            if fresh_record {
+                // A reconcile tells from the log whether a limit it cut was
+                // changed since (`catalog::reconcile`).
+                draft.history = base.log.clone();
+            }
             let value = match build(&mut draft) {
                 Ok(value) => value,
                 // Refused on this instance's copy, which may trail what
@@ -1566,5 +1594,44 @@ mod tests {
             .await
             .expect("the store and the snapshot agree");
         assert_eq!(next.version, 2);
+    }
+
+    /// What a reconcile reads of the log to tell whether a limit it cut was
+    /// changed since: the events after a version, or none when the log it
+    /// holds no longer reaches back there.
+    #[test]
+    fn the_events_committed_since_a_version_or_none_past_the_log() {
+        let mut state = SyncState::default();
+        state.metadata.version = 9;
+        let mut draft = Draft::scratch(state, None);
+        let event = |version: u64| {
+            Arc::new(LoggedEvent {
+                event: SyncEvent {
+                    id: version.to_string(),
+                    version,
+                    timestamp: String::new(),
+                    payload: EventPayload::ResyncRequired(provider_sync_protocol::ResyncRequired {
+                        reason: String::new(),
+                        missed: 0,
+                    }),
+                },
+                json: Utf8Bytes::from_static("{}"),
+            })
+        };
+        let versions = |since: Option<&[Arc<LoggedEvent>]>| {
+            since.map(|events| events.iter().map(|e| e.event.version).collect::<Vec<_>>())
+        };
+        // No log given (a write that does not look back): only from the
+        // current version on.
+        assert_eq!(versions(draft.committed_since(9)), Some(vec![]));
+        assert_eq!(versions(draft.committed_since(8)), None);
+        draft.history = (6..=9).map(event).collect();
+        assert_eq!(versions(draft.committed_since(5)), Some(vec![6, 7, 8, 9]));
+        assert_eq!(versions(draft.committed_since(7)), Some(vec![8, 9]));
+        assert_eq!(versions(draft.committed_since(12)), Some(vec![]));
+        assert_eq!(versions(draft.committed_since(4)), None, "trimmed");
+        // A log that does not end where the state is (reloaded) says nothing.
+        draft.history.pop();
+        assert_eq!(versions(draft.committed_since(7)), None);
     }
 }

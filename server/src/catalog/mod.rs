@@ -114,11 +114,13 @@ pub struct CutLimit {
     pub admin: u32,
     /// What it was cut to (the window then).
     pub to: u32,
-    /// The model's revision once cut: a write that changed it since (an
-    /// admin's edit, a delete and a new model of that id) makes the limit
-    /// that write's, no longer the cut one. (Any write to the model does: a
-    /// rename too, after which the limit follows the window again. A write
-    /// that changes nothing is none.)
+    /// The model's revision when the cut was last known to stand. A write
+    /// since that changed the model's limits, or deleted it (and perhaps
+    /// made a new model of that id), makes the limit that write's, no
+    /// longer the cut one; other edits (a rename, a price, a retirement)
+    /// leave the cut standing. Told from the log of events after this
+    /// revision; when the log no longer reaches back to it, only a model
+    /// untouched since is known to be.
     #[serde(default)]
     pub revision: u64,
 }

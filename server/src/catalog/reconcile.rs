@@ -375,7 +375,10 @@ impl Catalog {
                 Some(current) => {
                     let mut edits = 0;
                     let given = self.given.models.get(&wanted.id);
-                    let was_cut = last.as_ref().and_then(|l| l.cut_limits.get(&wanted.id));
+                    let was_cut = last
+                        .as_ref()
+                        .and_then(|l| l.cut_limits.get(&wanted.id))
+                        .filter(|cut| cut_stands(draft, cut, current));
                     let (merged, cut) =
                         merge_model(wanted, base, given, current, was_cut, &mut edits);
                     if let Some(cut) = cut {
@@ -526,9 +529,9 @@ impl Catalog {
 
         // The cuts made whose merge's limits were applied (the merge's, or a
         // partial choice that kept them), where the limit applied is still
-        // the cut one, with the revision the model has now; and the last
-        // record's cuts of models no write has touched since (one whose
-        // change is still pending).
+        // the cut one; and the last record's cuts that still stand (a model
+        // whose change is still pending, or that this reconcile left alone
+        // or changed otherwise). Each with the revision the model has now.
         let now = draft.state();
         let still_cut = |id: &str, cut: &super::CutLimit| {
             now.model(id)
@@ -543,10 +546,12 @@ impl Catalog {
             .collect();
         if let Some(last) = &last {
             for (id, cut) in &last.cut_limits {
-                if !kept_cuts.contains_key(id)
-                    && still_cut(id, cut).is_some_and(|m| m.revision == cut.revision)
-                {
-                    kept_cuts.insert(id.clone(), *cut);
+                if kept_cuts.contains_key(id) {
+                    continue;
+                }
+                if let Some(m) = now.model(id).filter(|m| cut_stands(draft, cut, m)) {
+                    let revision = m.revision;
+                    kept_cuts.insert(id.clone(), super::CutLimit { revision, ..*cut });
                 }
             }
         }
@@ -901,11 +906,8 @@ fn merge_model(
     let mut live_map = json(live);
     // An admin's input limit that a smaller window cut, still as it was cut:
     // the admin's value is the live one (up to the window again below).
-    let restored = was_cut.filter(|cut| {
-        !given.contains("max_input_tokens")
-            && live.max_input_tokens == cut.to
-            && live.revision == cut.revision
-    });
+    let restored = was_cut
+        .filter(|cut| !given.contains("max_input_tokens") && live.max_input_tokens == cut.to);
     if let Some(cut) = restored {
         live_map.insert("max_input_tokens".into(), cut.admin.into());
     }
@@ -954,6 +956,36 @@ fn merge_model(
         merged.max_input_tokens = merged.context_window;
     }
     (merged, cut)
+}
+
+/// Whether a remembered cut still stands for `model` as it is in `draft`:
+/// its limits are still what they were cut to, and no write since the cut
+/// changed them on the way or deleted the model (a rename, a price, a
+/// retirement leave it standing; a write that changes nothing is none). Told
+/// from the log; when the log no longer reaches back to the cut, only a
+/// model untouched since (by its revision) is known to be.
+fn cut_stands(draft: &Draft, cut: &super::CutLimit, model: &ModelSpecification) -> bool {
+    let at_cut =
+        |m: &ModelSpecification| m.max_input_tokens == cut.to && m.context_window == cut.to;
+    if !at_cut(model) {
+        return false;
+    }
+    if model.revision == cut.revision {
+        return true;
+    }
+    let Some(since) = draft.committed_since(cut.revision) else {
+        return false;
+    };
+    since.iter().all(|logged| match &logged.event.payload {
+        EventPayload::ModelUpdated(m) | EventPayload::ModelDeprecated(m) => {
+            m.id != model.id || at_cut(m)
+        }
+        EventPayload::ModelAdded(m) => m.id != model.id,
+        EventPayload::ModelRemoved(removed) => removed.model_id != model.id,
+        EventPayload::ProviderRemoved(removed) => !removed.model_ids.contains(&model.id),
+        EventPayload::FullSync(_) => false,
+        _ => true,
+    })
 }
 
 fn merge_maps(
