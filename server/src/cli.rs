@@ -88,7 +88,21 @@ fn report(catalog: &Catalog, out: &mut impl Write) {
     }
 }
 
+/// The store URL a tool was given, normalized (`normalized_url`), or the
+/// refusal printed (exit code 2).
+fn store_url(flag: &str, url: &str) -> Result<String, u8> {
+    crate::store::normalized_url(url).map_err(|err| {
+        eprintln!("provider-sync-server: {flag}: {err}");
+        INVALID
+    })
+}
+
 async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl Write) -> u8 {
+    let database = match store_url("--database (DATABASE_URL)", database) {
+        Ok(url) => url,
+        Err(code) => return code,
+    };
+    let database = database.as_str();
     let catalog = match load(file, options) {
         Ok(catalog) => catalog,
         Err(code) => return code,
@@ -236,6 +250,10 @@ fn fields<T: serde::Serialize>(before: Option<&T>, after: &T, skip: &[&str]) -> 
 /// Runs one store tool; returns its exit code (0 done, 2 refused).
 pub async fn store(command: StoreCommand, out: &mut impl Write) -> u8 {
     let StoreCommand::Copy { from, to } = command;
+    let (from, to) = match (store_url("--from", &from), store_url("--to", &to)) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
     if !is_postgres(&to) {
         eprintln!("provider-sync-server: store copy writes to PostgreSQL (--to postgres://…)");
         return INVALID;
@@ -304,7 +322,11 @@ pub async fn store(command: StoreCommand, out: &mut impl Write) -> u8 {
 /// `backup`: a consistent copy of the store at `database` in the new file
 /// `out`; returns the exit code (0 written, 2 refused).
 pub async fn backup(database: &str, out: &Path, w: &mut impl Write) -> u8 {
-    match crate::store::backup::backup(database, out).await {
+    let database = match store_url("--database (DATABASE_URL)", database) {
+        Ok(url) => url,
+        Err(code) => return code,
+    };
+    match crate::store::backup::backup(&database, out).await {
         Ok(taken) => {
             let _ = writeln!(
                 w,

@@ -461,6 +461,8 @@ impl Config {
                 self.client_timeout_ms, self.heartbeat_ms
             ));
         }
+        crate::store::normalized_url(&self.database)
+            .map_err(|err| format!("--database (DATABASE_URL): {err}"))?;
         self.origins()?;
         if let Some(dir) = &self.static_dir
             && !dir.is_dir()

@@ -114,8 +114,15 @@ impl ProviderSync {
             .as_deref()
             .map(|path| Catalog::load_with(path, &catalog_options))
             .transpose()?;
+        let database = store::normalized_url(&config.database).map_err(StartError::Config)?;
+        if store::in_memory(&database) {
+            tracing::warn!(
+                database = %database,
+                "the store is in memory: every write is lost when the server stops; give a file for a store that lasts"
+            );
+        }
         let store = store::open(
-            &config.database,
+            &database,
             store::OpenOptions {
                 lock_timeout: std::time::Duration::from_millis(config.store_lock_timeout_ms),
             },

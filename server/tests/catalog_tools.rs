@@ -595,3 +595,58 @@ fn the_tools_say_why_a_postgresql_store_cannot_be_reached() {
     }
     assert!(!backup.exists());
 }
+
+/// Found by a black-box check (2026-12-04): a store URL of another scheme
+/// (`postgress://…` misspelt, `mysql://…`) was opened as a SQLite file of
+/// that name, by the server and by the tools, which printed its password
+/// ("no store at postgress://u:PASSWORD@… yet", a diff planning a new store
+/// and exiting 1). Each refuses it now, naming the scheme alone, and
+/// creates nothing.
+#[test]
+fn a_store_url_of_another_scheme_is_refused_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, CATALOG).unwrap();
+    let backup = dir.path().join("b.db");
+    let url = "postgress://u:hunter2secret@127.0.0.1:9/x";
+    let runs: [(&[&str], i32); 4] = [
+        (&["catalog", "diff", s(&file), "--database", url], 2),
+        (&["backup", "--database", url, s(&backup)], 2),
+        (
+            &[
+                "store",
+                "copy",
+                "--from",
+                url,
+                "--to",
+                "postgres://u@127.0.0.1:9/x",
+            ],
+            2,
+        ),
+        // The server itself, before it listens or opens anything: an
+        // invalid configuration (exit code 1, as every one).
+        (&["--bind", "127.0.0.1:0", "--database", url], 1),
+    ];
+    for (args, code) in runs {
+        let output = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        );
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {out}{err}");
+        assert!(
+            err.contains("`postgress://` is no store this server opens"),
+            "{args:?}: {err}"
+        );
+        assert!(!format!("{out}{err}").contains("hunter2secret"), "{err}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["catalog.toml"], "nothing created");
+}

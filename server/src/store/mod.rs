@@ -392,6 +392,40 @@ pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// `url` with its scheme in lower case when it is one this server opens
+/// (`sqlite`, `postgres`, `postgresql`: schemes are case-insensitive, so
+/// `Postgres://…` is `postgres://…`); or why it cannot be opened: any other
+/// `SCHEME://…` (`mysql://…`, a misspelt `postgress://…`) was taken for a
+/// file path and opened a new SQLite file of that name. The message names
+/// the scheme alone, never the rest of the URL (its password).
+pub fn normalized_url(url: &str) -> Result<String, String> {
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return Ok(url.to_owned());
+    };
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return Ok(url.to_owned());
+    }
+    let lower = scheme.to_ascii_lowercase();
+    match lower.as_str() {
+        "sqlite" | "postgres" | "postgresql" => Ok(format!("{lower}:{rest}")),
+        _ if rest.starts_with("//") => Err(format!(
+            "`{scheme}://` is no store this server opens: give sqlite://FILE, a file path, or postgres://USER@HOST/DATABASE"
+        )),
+        // A file path with a colon in it (`a:b.db`).
+        _ => Ok(url.to_owned()),
+    }
+}
+
+/// Whether `url` (normalized) names a SQLite store in memory, which loses
+/// every write when the server stops.
+pub fn in_memory(url: &str) -> bool {
+    !is_postgres(url) && (url.contains(":memory:") || url.contains("mode=memory"))
+}
+
 /// A store's URL as shown in messages: a PostgreSQL URL's password (in
 /// its user part or a `password` parameter) is printed as `***`, a fragment
 /// (where an unencoded `#` in a password puts the rest of it) is dropped,
@@ -462,6 +496,37 @@ pub async fn open(
 #[cfg(test)]
 mod tests {
     use super::without_password;
+
+    /// Found by a black-box check (2026-12-04): `postgress://u:PASSWORD@…`
+    /// and `mysql://…` were opened as SQLite files of that name (the
+    /// password printed in "cannot lock the store …"), and `Postgres://`
+    /// too.
+    #[test]
+    fn a_store_url_of_another_scheme_is_refused_without_its_password() {
+        use super::normalized_url;
+        for url in [
+            "postgress://u:hunter2secret@127.0.0.1/x",
+            "mysql://x@127.0.0.1/db",
+            "MySQL://u:hunter2secret@h/db",
+        ] {
+            let err = normalized_url(url).unwrap_err();
+            assert!(!err.contains("hunter2secret"), "{err}");
+            assert!(err.contains("is no store this server opens"), "{err}");
+        }
+        assert_eq!(
+            normalized_url("Postgres://u:p@h/db").unwrap(),
+            "postgres://u:p@h/db"
+        );
+        assert_eq!(normalized_url("SQLITE://a.db").unwrap(), "sqlite://a.db");
+        for path in [
+            "provider-sync.db",
+            "./a:b.db",
+            "dir/x://y.db",
+            "sqlite::memory:",
+        ] {
+            assert_eq!(normalized_url(path).unwrap(), path);
+        }
+    }
 
     #[test]
     fn a_store_urls_password_is_not_shown() {
