@@ -376,6 +376,11 @@ pub fn update_model(
         ("deprecation_date", patch.deprecation_date.is_some()),
         ("sunset_date", patch.sunset_date.is_some()),
     ];
+    // An admin's write naming the limits makes them theirs: a cut the file
+    // made of their input limit is no longer remembered (`CutLimit`).
+    let limits_sent = patch.context_window.is_some()
+        || patch.max_input_tokens.is_some()
+        || patch.max_output_tokens.is_some();
     let mut next = current.clone();
     macro_rules! set {
         ($($field:ident),*) => {$(
@@ -411,6 +416,9 @@ pub fn update_model(
     } else {
         EventPayload::ModelUpdated(next)
     });
+    if limits_sent {
+        draft.forget_cut(id);
+    }
     model_of(draft, id)
 }
 

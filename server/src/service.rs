@@ -258,11 +258,6 @@ pub struct Draft {
     applied_json: Option<Arc<str>>,
     /// A catalog file this write applies, to remember as the last applied.
     record: Option<Arc<Catalog>>,
-    /// The state's version before this write.
-    base_version: u64,
-    /// The log of committed events up to `base_version` as this instance
-    /// holds it, for a write that looks back (a reconcile); empty otherwise.
-    history: Vec<Arc<LoggedEvent>>,
 }
 
 impl Draft {
@@ -270,8 +265,6 @@ impl Draft {
     /// committed (a dry run).
     pub fn scratch(state: SyncState, applied: Option<Arc<Catalog>>) -> Self {
         Self {
-            base_version: state.metadata.version,
-            history: Vec::new(),
             state,
             operator_revisions: OperatorRevisions::default(),
             now: now_rfc3339(),
@@ -288,22 +281,6 @@ impl Draft {
     /// The events emitted so far.
     pub fn events(&self) -> &[SyncEvent] {
         &self.events
-    }
-
-    /// The events committed after `version` and before this write, oldest
-    /// first; `None` when the log this write was given does not reach back
-    /// to `version` (a write is given it only to look back: a reconcile).
-    pub fn committed_since(&self, version: u64) -> Option<&[Arc<LoggedEvent>]> {
-        if version >= self.base_version {
-            return Some(&[]);
-        }
-        let first = self.history.first()?.event.version;
-        let last = self.history.last()?.event.version;
-        if first > version + 1 || last != self.base_version {
-            return None;
-        }
-        self.history
-            .get(usize::try_from(version + 1 - first).ok()?..)
     }
 
     /// The catalog file as last applied (before this write), if any.
@@ -336,6 +313,35 @@ impl Draft {
     /// it carries gets that version as its revision.
     pub fn emit(&mut self, mut payload: EventPayload) {
         debug_assert!(payload.is_change());
+        // Models whose remembered cut (`CutLimit`) this event concerns, and
+        // whether it leaves their limits as they were.
+        let cuts: Vec<(String, bool)> = if self.has_cuts() {
+            match &payload {
+                EventPayload::ModelUpdated(m) | EventPayload::ModelDeprecated(m) => {
+                    let same = self.state.model(&m.id).is_some_and(|before| {
+                        before.context_window == m.context_window
+                            && before.max_input_tokens == m.max_input_tokens
+                            && before.max_output_tokens == m.max_output_tokens
+                    });
+                    vec![(m.id.clone(), same)]
+                }
+                EventPayload::ModelAdded(m) => vec![(m.id.clone(), false)],
+                EventPayload::ModelRemoved(removed) => vec![(removed.model_id.clone(), false)],
+                EventPayload::ProviderRemoved(removed) => removed
+                    .model_ids
+                    .iter()
+                    .map(|id| (id.clone(), false))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        // The revision each of them had, for a cut that still stands.
+        let before: Vec<Option<u64>> = cuts
+            .iter()
+            .map(|(id, _)| self.state.model(id).map(|m| m.revision))
+            .collect();
         match &payload {
             EventPayload::ProviderAdded(p) | EventPayload::ProviderUpdated(p) => {
                 self.providers.insert(p.id.clone());
@@ -370,6 +376,70 @@ impl Draft {
         let applied = apply_event(&mut self.state, &event);
         debug_assert_eq!(applied, Ok(Applied::Changed));
         self.events.push(event);
+        // A cut that stands (the model untouched since it was made) is
+        // carried through a write that leaves the limits alone (a rename, a
+        // price, a retirement), with the model's new revision; any other
+        // write to the model ends it.
+        for ((id, same), revision) in cuts.into_iter().zip(before) {
+            let stands = self
+                .cut_of(&id)
+                .is_some_and(|cut| Some(cut.revision) == revision);
+            self.change_cut(&id, (same && stands).then_some(version));
+        }
+    }
+
+    /// Whether the record this write leaves remembers any cut.
+    fn has_cuts(&self) -> bool {
+        self.record
+            .as_ref()
+            .or(self.applied.as_ref())
+            .is_some_and(|c| !c.cut_limits.is_empty())
+    }
+
+    /// The remembered cut of model `id`'s input limit (`CutLimit`) in the
+    /// record as this write leaves it.
+    pub fn cut_of(&self, id: &str) -> Option<crate::catalog::CutLimit> {
+        self.record
+            .as_ref()
+            .or(self.applied.as_ref())?
+            .cut_limits
+            .get(id)
+            .copied()
+    }
+
+    /// Forgets the remembered cut of model `id`'s input limit, if there is
+    /// one: an admin's write named the model's limits, and they are theirs
+    /// from now on (the record is written again, without it, in this
+    /// write's commit).
+    pub fn forget_cut(&mut self, id: &str) {
+        self.change_cut(id, None);
+    }
+
+    /// Gives the remembered cut of model `id` the revision `to`, or forgets
+    /// it (`None`), in the record this write commits (the last applied one,
+    /// copied, when this write applies none: the store checks that it is
+    /// still the record, as for a reconcile).
+    fn change_cut(&mut self, id: &str, to: Option<u64>) {
+        let Some(cut) = self.cut_of(id) else {
+            return;
+        };
+        if self.record.is_none() {
+            self.record = self.applied.clone();
+        }
+        let Some(record) = self.record.as_mut() else {
+            return;
+        };
+        let record = Arc::make_mut(record);
+        match to {
+            Some(revision) => {
+                record
+                    .cut_limits
+                    .insert(id.to_owned(), crate::catalog::CutLimit { revision, ..cut });
+            }
+            None => {
+                record.cut_limits.remove(id);
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -736,6 +806,10 @@ impl Service {
         // the store without the write turn (a refusal needs no turn, and
         // holding it would hold up every instance's writes).
         let mut after_refusal = false;
+        // The last try wrote the catalog's record and lost to another
+        // instance's: the next one reads the record again (a record this
+        // instance holds may trail the store's).
+        let mut record_refused = false;
         for attempt in 0..ATTEMPTS {
             // After a refused try, this instance takes the cluster's write
             // turn (other instances' commits wait for it), then reads what
@@ -753,7 +827,7 @@ impl Service {
                         turn = self.store.write_turn().await?;
                     }
                     self.follow_locked(&mut turn).await?;
-                    if fresh_record {
+                    if fresh_record || std::mem::take(&mut record_refused) {
                         let json = self.store.applied_catalog().await?;
                         *self.applied.write().expect("catalog lock") = applied_of(json);
                     }
@@ -773,11 +847,6 @@ impl Service {
             );
             draft.operator_revisions = base.operator_revisions.clone();
             draft.applied_json = applied.map(|r| r.json);
-            if fresh_record {
-                // A reconcile tells from the log whether a limit it cut was
-                // changed since (`catalog::reconcile`).
-                draft.history = base.log.clone();
-            }
             let value = match build(&mut draft) {
                 Ok(value) => value,
                 // Refused on this instance's copy, which may trail what
@@ -808,6 +877,7 @@ impl Service {
                     events: 0,
                 });
             }
+            let records = draft.record.is_some();
             let service = self.clone();
             let audit = audit.clone();
             let (outcome, held) = tokio::spawn(async move {
@@ -835,6 +905,7 @@ impl Service {
                     });
                 }
                 Err(Error::Store(StoreError::VersionConflict { .. })) => {
+                    record_refused = records;
                     self.metrics.write_conflicts.inc();
                     // Let the other instances' writes through before trying
                     // again (the writer lock is held: local writes wait).
@@ -1594,44 +1665,5 @@ mod tests {
             .await
             .expect("the store and the snapshot agree");
         assert_eq!(next.version, 2);
-    }
-
-    /// What a reconcile reads of the log to tell whether a limit it cut was
-    /// changed since: the events after a version, or none when the log it
-    /// holds no longer reaches back there.
-    #[test]
-    fn the_events_committed_since_a_version_or_none_past_the_log() {
-        let mut state = SyncState::default();
-        state.metadata.version = 9;
-        let mut draft = Draft::scratch(state, None);
-        let event = |version: u64| {
-            Arc::new(LoggedEvent {
-                event: SyncEvent {
-                    id: version.to_string(),
-                    version,
-                    timestamp: String::new(),
-                    payload: EventPayload::ResyncRequired(provider_sync_protocol::ResyncRequired {
-                        reason: String::new(),
-                        missed: 0,
-                    }),
-                },
-                json: Utf8Bytes::from_static("{}"),
-            })
-        };
-        let versions = |since: Option<&[Arc<LoggedEvent>]>| {
-            since.map(|events| events.iter().map(|e| e.event.version).collect::<Vec<_>>())
-        };
-        // No log given (a write that does not look back): only from the
-        // current version on.
-        assert_eq!(versions(draft.committed_since(9)), Some(vec![]));
-        assert_eq!(versions(draft.committed_since(8)), None);
-        draft.history = (6..=9).map(event).collect();
-        assert_eq!(versions(draft.committed_since(5)), Some(vec![6, 7, 8, 9]));
-        assert_eq!(versions(draft.committed_since(7)), Some(vec![8, 9]));
-        assert_eq!(versions(draft.committed_since(12)), Some(vec![]));
-        assert_eq!(versions(draft.committed_since(4)), None, "trimmed");
-        // A log that does not end where the state is (reloaded) says nothing.
-        draft.history.pop();
-        assert_eq!(versions(draft.committed_since(7)), None);
     }
 }

@@ -1016,17 +1016,16 @@ async fn an_admin_input_limit_cut_by_a_smaller_window_comes_back_when_it_grows()
         steps,
         [(4000, 4000), (8000, 6000), (5000, 5000), (10000, 6000)]
     );
-    // Cut again, then the admin renames the model through a form that
-    // sends every field, the limit as it was cut too: the cut stands (a
-    // rename is no edit of the limit, and sending the value it has changes
-    // nothing), and the 6,000 comes back when the window grows. Until
-    // 2026-12-04 any write to the model forgot the cut, a rename included.
+    // Cut again, then the admin renames the model and changes its price:
+    // writes that neither change nor name its limits carry the cut, and
+    // the 6,000 comes back when the window grows (until 2026-12-04 any
+    // write to the model ended the cut).
     file.write(3000, "");
     let server = file.start().await;
     assert_eq!(window_and_input(&server).await, (3000, 3000));
-    let edit = json!({"max_input_tokens": 3000, "name": "renamed"});
+    let rename = json!({"name": "Team name"});
     assert_eq!(
-        admin(&server, reqwest::Method::PATCH, "/models/m", Some(edit)).await,
+        admin(&server, reqwest::Method::PATCH, "/models/m", Some(rename)).await,
         200
     );
     let price = json!({"pricing": {"input_per_million": 3.0, "output_per_million": 4.0}});
@@ -1038,22 +1037,26 @@ async fn an_admin_input_limit_cut_by_a_smaller_window_comes_back_when_it_grows()
     file.write(9000, "");
     let server = file.start().await;
     assert_eq!(window_and_input(&server).await, (9000, 6000));
-    let m = server.state().await.model("m").unwrap().clone();
-    assert_eq!(m.name, "renamed", "the admin's other edits stay");
+    assert_eq!(server.state().await.model("m").unwrap().name, "Team name");
     server.stop().await;
-    // Cut again, then the admin changes the limit: it is theirs from then
-    // on, and stays when the window grows.
+    // Cut again, then the admin edits the model, setting the limit it was
+    // cut to (a form that sends every field): the 6,000 no longer comes
+    // back over that write (from the review). A write that changes nothing
+    // is none: the limit is still the cut one.
     file.write(3000, "");
     let server = file.start().await;
     assert_eq!(window_and_input(&server).await, (3000, 3000));
+    let edit = json!({"max_input_tokens": 3000, "name": "renamed"});
     assert_eq!(
-        admin(&server, reqwest::Method::PATCH, "/models/m", limit(2000)).await,
+        admin(&server, reqwest::Method::PATCH, "/models/m", Some(edit)).await,
         200
     );
     server.stop().await;
     file.write(9000, "");
     let server = file.start().await;
-    assert_eq!(window_and_input(&server).await, (9000, 2000));
+    // Not the 6,000; the admin's 3,000 equals the window it was set
+    // under, which the README's rule takes for a limit that follows it.
+    assert_eq!(window_and_input(&server).await, (9000, 9000));
     // Cut once more, then deleted and made again through the API: the new
     // model's limit is its own, not the deleted one's.
     assert_eq!(

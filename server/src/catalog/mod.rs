@@ -114,13 +114,14 @@ pub struct CutLimit {
     pub admin: u32,
     /// What it was cut to (the window then).
     pub to: u32,
-    /// The model's revision when the cut was last known to stand. A write
-    /// since that changed the model's limits, or deleted it (and perhaps
-    /// made a new model of that id), makes the limit that write's, no
-    /// longer the cut one; other edits (a rename, a price, a retirement)
-    /// leave the cut standing. Told from the log of events after this
-    /// revision; when the log no longer reaches back to it, only a model
-    /// untouched since is known to be.
+    /// The model's revision once cut. A write that leaves the model's
+    /// limits alone and does not name them (a rename, a price, a
+    /// retirement) carries the cut, with the model's new revision, in the
+    /// record it writes (`Draft::emit`); any other write to the model (one
+    /// that changes or names its limits, a delete, a new model of that id)
+    /// ends it. A write that changes nothing is none. So does a write that
+    /// did not carry it (an instance holding an older record): the
+    /// revisions then differ, and the limit follows the window again.
     #[serde(default)]
     pub revision: u64,
 }

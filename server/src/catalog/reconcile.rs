@@ -375,10 +375,7 @@ impl Catalog {
                 Some(current) => {
                     let mut edits = 0;
                     let given = self.given.models.get(&wanted.id);
-                    let was_cut = last
-                        .as_ref()
-                        .and_then(|l| l.cut_limits.get(&wanted.id))
-                        .filter(|cut| cut_stands(draft, cut, current));
+                    let was_cut = last.as_ref().and_then(|l| l.cut_limits.get(&wanted.id));
                     let (merged, cut) =
                         merge_model(wanted, base, given, current, was_cut, &mut edits);
                     if let Some(cut) = cut {
@@ -529,9 +526,9 @@ impl Catalog {
 
         // The cuts made whose merge's limits were applied (the merge's, or a
         // partial choice that kept them), where the limit applied is still
-        // the cut one; and the last record's cuts that still stand (a model
-        // whose change is still pending, or that this reconcile left alone
-        // or changed otherwise). Each with the revision the model has now.
+        // the cut one, with the revision the model has now; and the last
+        // record's cuts of models no write has touched since (one whose
+        // change is still pending).
         let now = draft.state();
         let still_cut = |id: &str, cut: &super::CutLimit| {
             now.model(id)
@@ -545,13 +542,17 @@ impl Catalog {
             })
             .collect();
         if let Some(last) = &last {
-            for (id, cut) in &last.cut_limits {
-                if kept_cuts.contains_key(id) {
+            for id in last.cut_limits.keys() {
+                // As this reconcile's own events left it: carried through a
+                // change of the model's other fields, ended by one of its
+                // limits (`Draft::emit`).
+                let Some(cut) = draft.cut_of(id) else {
                     continue;
-                }
-                if let Some(m) = now.model(id).filter(|m| cut_stands(draft, cut, m)) {
-                    let revision = m.revision;
-                    kept_cuts.insert(id.clone(), super::CutLimit { revision, ..*cut });
+                };
+                if !kept_cuts.contains_key(id)
+                    && still_cut(id, &cut).is_some_and(|m| m.revision == cut.revision)
+                {
+                    kept_cuts.insert(id.clone(), cut);
                 }
             }
         }
@@ -906,8 +907,11 @@ fn merge_model(
     let mut live_map = json(live);
     // An admin's input limit that a smaller window cut, still as it was cut:
     // the admin's value is the live one (up to the window again below).
-    let restored = was_cut
-        .filter(|cut| !given.contains("max_input_tokens") && live.max_input_tokens == cut.to);
+    let restored = was_cut.filter(|cut| {
+        !given.contains("max_input_tokens")
+            && live.max_input_tokens == cut.to
+            && live.revision == cut.revision
+    });
     if let Some(cut) = restored {
         live_map.insert("max_input_tokens".into(), cut.admin.into());
     }
@@ -956,36 +960,6 @@ fn merge_model(
         merged.max_input_tokens = merged.context_window;
     }
     (merged, cut)
-}
-
-/// Whether a remembered cut still stands for `model` as it is in `draft`:
-/// its limits are still what they were cut to, and no write since the cut
-/// changed them on the way or deleted the model (a rename, a price, a
-/// retirement leave it standing; a write that changes nothing is none). Told
-/// from the log; when the log no longer reaches back to the cut, only a
-/// model untouched since (by its revision) is known to be.
-fn cut_stands(draft: &Draft, cut: &super::CutLimit, model: &ModelSpecification) -> bool {
-    let at_cut =
-        |m: &ModelSpecification| m.max_input_tokens == cut.to && m.context_window == cut.to;
-    if !at_cut(model) {
-        return false;
-    }
-    if model.revision == cut.revision {
-        return true;
-    }
-    let Some(since) = draft.committed_since(cut.revision) else {
-        return false;
-    };
-    since.iter().all(|logged| match &logged.event.payload {
-        EventPayload::ModelUpdated(m) | EventPayload::ModelDeprecated(m) => {
-            m.id != model.id || at_cut(m)
-        }
-        EventPayload::ModelAdded(m) => m.id != model.id,
-        EventPayload::ModelRemoved(removed) => removed.model_id != model.id,
-        EventPayload::ProviderRemoved(removed) => !removed.model_ids.contains(&model.id),
-        EventPayload::FullSync(_) => false,
-        _ => true,
-    })
 }
 
 fn merge_maps(
@@ -1466,5 +1440,102 @@ replacement_model_id = "m-new"
         // The rename, `p`'s reference, and `m`'s reference, which the merge
         // kept before the removal cleared it.
         assert_eq!(done.kept_edits, 3);
+    }
+
+    /// A remembered cut follows the writes to its model (`Draft::emit`):
+    /// carried, with the model's new revision, through one that leaves the
+    /// limits alone and does not name them; ended by one that changes or
+    /// names them, or removes the model; and not carried once it no longer
+    /// stands (the model written since by a write that did not carry it).
+    #[test]
+    fn a_remembered_cut_is_carried_or_ended_by_the_writes_to_its_model() {
+        let file = Catalog::parse("c.toml", FILE).unwrap();
+        let mut draft = Draft::scratch(SyncState::default(), None);
+        file.reconcile(&mut draft);
+        let state = draft.state().clone();
+        let revision = |id: &str| state.model(id).unwrap().revision;
+        let mut record = file.clone();
+        for id in ["m", "n"] {
+            let cut = super::super::CutLimit {
+                admin: 6000,
+                to: 1000,
+                revision: revision(id),
+            };
+            record.cut_limits.insert(id.to_owned(), cut);
+        }
+        let record = Arc::new(record);
+        let fresh = || Draft::scratch(state.clone(), Some(record.clone()));
+        let patch = |json: serde_json::Value| serde_json::from_value::<ModelPatch>(json).unwrap();
+
+        // A rename carries the cut: the record written has the new revision.
+        let mut draft = fresh();
+        commands::update_model(
+            &mut draft,
+            "m",
+            None,
+            patch(serde_json::json!({"name": "Team"})),
+        )
+        .unwrap();
+        let carried = draft.cut_of("m").unwrap();
+        assert_eq!(carried.revision, draft.state().model("m").unwrap().revision);
+        assert_ne!(carried.revision, revision("m"));
+        assert_eq!(
+            draft.cut_of("n").unwrap().revision,
+            revision("n"),
+            "the other untouched"
+        );
+        // A write that changes nothing writes no record.
+        let mut draft = fresh();
+        commands::update_model(
+            &mut draft,
+            "m",
+            None,
+            patch(serde_json::json!({"name": "M"})),
+        )
+        .unwrap();
+        assert!(draft.is_empty());
+        assert!(draft.recorded_catalog().is_none());
+
+        // Ends it: naming the limits (even as they are, beside a rename),
+        // changing them, deleting the model, deleting its provider.
+        let ends: [&dyn Fn(&mut Draft); 4] = [
+            &|d| {
+                let named = patch(serde_json::json!({"name": "Team", "max_input_tokens": 1000}));
+                commands::update_model(d, "m", None, named).unwrap();
+            },
+            &|d| {
+                let narrowed = patch(serde_json::json!({"max_output_tokens": 10}));
+                commands::update_model(d, "m", None, narrowed).unwrap();
+            },
+            &|d| commands::delete_model(d, "m", None).unwrap(),
+            &|d| commands::delete_provider(d, "a", None).unwrap(),
+        ];
+        for (i, end) in ends.iter().enumerate() {
+            let mut draft = fresh();
+            end(&mut draft);
+            assert!(draft.cut_of("m").is_none(), "write {i}");
+            let written = draft.recorded_catalog().expect("the record written again");
+            assert!(!written.cut_limits.contains_key("m"), "write {i}");
+        }
+
+        // A cut whose model was written since without it being carried (by
+        // an instance holding an older record) does not stand: a rename
+        // now ends it rather than carrying it.
+        let mut moved = state.clone();
+        moved
+            .all_models
+            .iter_mut()
+            .find(|m| m.id == "m")
+            .unwrap()
+            .revision += 100;
+        let mut draft = Draft::scratch(moved, Some(record.clone()));
+        commands::update_model(
+            &mut draft,
+            "m",
+            None,
+            patch(serde_json::json!({"name": "Team"})),
+        )
+        .unwrap();
+        assert!(draft.cut_of("m").is_none());
     }
 }
