@@ -109,6 +109,14 @@ describe("the TanStack hooks across the provider's services", () => {
     );
     const client = new QueryClient();
     const first = service({ providers: [provider("openai")], models: [model("gpt-4o", "openai")] });
+    // Another part of the page keeps the first service, under a client of
+    // its own (from the review: the page-wide count of holders kept the
+    // old catalog here).
+    render(
+      <QueryClientProvider client={new QueryClient()}>
+        <ProviderSyncProvider service={first}>{null}</ProviderSyncProvider>
+      </QueryClientProvider>,
+    );
     const { rerender } = render(given(first));
     await waitFor(() => expect(seen.at(-1)!.data?.models).toHaveLength(1));
     const next = service({ status: "syncing", isConnected: false, epoch: null, version: 0 });

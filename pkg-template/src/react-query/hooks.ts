@@ -12,7 +12,7 @@ import type {
   SyncStatus,
   Transport,
 } from "../index.js";
-import { isLetGo, isRetired, useProviderSyncContext, type ProviderSyncServiceLike } from "../react/context.js";
+import { isRetired, useProviderSyncContext, type ProviderSyncServiceLike } from "../react/context.js";
 import { retainLiveInvalidation } from "./invalidation.js";
 import { providerSyncKeys } from "./keys.js";
 
@@ -33,8 +33,12 @@ function owned(state: ProviderSyncClientState, service: ProviderSyncServiceLike)
  * moment it mounts (not only from the next change). */
 function useStateIntoCache(service: ProviderSyncServiceLike | null) {
   const client = useQueryClient();
+  // The service this hook wrote into the query before this one.
+  const last = useRef<ProviderSyncServiceLike | null>(null);
   useEffect(() => {
     if (!service) return;
+    const replaced = last.current;
+    last.current = service;
     const key = stateKey(service);
     // Only a state with a catalog is the query's data: until the first one
     // the query is pending, and failed if the service's first fetch fails
@@ -46,10 +50,11 @@ function useStateIntoCache(service: ProviderSyncServiceLike | null) {
     const now = service.getState();
     const held = client.getQueryData<ProviderSyncClientState>(key);
     const from = held && owners.get(held);
-    if (now.epoch === null && from && from !== service && isLetGo(from)) {
-      // A new service (a remount, a new config, a `service` prop swapped
-      // for another) without a catalog yet: the catalog of the one let go
-      // of is not its data. Pending again, then
+    if (now.epoch === null && from && from !== service && (isRetired(from) || from === replaced)) {
+      // A new service without a catalog yet, in place of the one whose
+      // catalog the query holds (a provider let go of it: a remount, a new
+      // config; or this hook's provider was given another: a `service`
+      // prop swapped): that catalog is not its data. Pending again, then
       // its own first fetch (this runs after the query's options became
       // this service's: `useQuery` comes first in `useSyncStateOf`).
       // `resetQueries` would restore the query's first data, which was the

@@ -32,17 +32,6 @@ export function isRetired(service: ProviderSyncServiceLike): boolean {
   return retired.has(service);
 }
 
-/** How many mounted providers were given each service (`service` prop). */
-const holders = new WeakMap<ProviderSyncServiceLike, number>();
-
-/** Whether no provider holds this service any longer: one a provider made
- * and let go of (destroyed), or one given to providers that have all let go
- * of it (a `service` prop swapped for another, a provider unmounted). The
- * catalog it left in a query is no longer any provider's. */
-export function isLetGo(service: ProviderSyncServiceLike): boolean {
-  return retired.has(service) || holders.get(service) === 0;
-}
-
 function retire(service: ProviderSyncServiceLike | null): void {
   if (!service) return;
   retired.add(service);
@@ -237,14 +226,6 @@ export function ProviderSyncProvider({
       setCreated(null);
     };
   }, [injected, configKey]);
-
-  useEffect(() => {
-    if (!injected) return;
-    holders.set(injected, (holders.get(injected) ?? 0) + 1);
-    return () => {
-      holders.set(injected, Math.max((holders.get(injected) ?? 1) - 1, 0));
-    };
-  }, [injected]);
 
   const service = injected ?? created;
 
