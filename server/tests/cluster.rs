@@ -285,6 +285,34 @@ async fn a_server_started_before_its_database_waits_for_it() {
     a.stop().await;
 }
 
+/// Found by a black-box check (2026-12-04): with the database stopped, a
+/// readiness check and the follower's read waited out sqlx's pool, which
+/// tries a refused connection again until its acquire timeout, and said
+/// only "pool timed out" (`/readyz` answered 503 after 2 s, heartbeats said
+/// the store was gone after about 4 s, where the README says a refused
+/// connection is known at once). The store now tries a connection of its
+/// own when the pool does not hand one out at once: the answer is the
+/// refusal itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_database_is_told_by_its_refusal_not_by_the_pools_timeout() {
+    use provider_sync_server::store::{PostgresStore, Store, StoreError};
+    let pg = PgServer::start();
+    let store = PostgresStore::open(&pg.database("refused")).await.unwrap();
+    store.ping().await.unwrap();
+    store.since("no-such-epoch", 0, None, 10).await.unwrap();
+    pg.stop_immediate();
+    let refused = |err: &StoreError| {
+        matches!(err, StoreError::Database(sqlx::Error::Io(io))
+            if io.kind() == std::io::ErrorKind::ConnectionRefused)
+    };
+    let pinged = store.ping().await.unwrap_err();
+    assert!(refused(&pinged), "{pinged:?}");
+    let read = store.since("no-such-epoch", 0, None, 10).await.unwrap_err();
+    assert!(refused(&read), "{read:?}");
+    assert!(read.is_unreachable());
+    pg.start_again();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_is_reported_and_survived() {
     let pg = PgServer::start();

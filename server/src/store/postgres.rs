@@ -27,6 +27,29 @@ use crate::audit::AuditRecord;
 const CHANNEL: &str = "provider_sync";
 /// How long a readiness check or a role check waits for the database.
 const QUICK: Duration = Duration::from_secs(2);
+/// How long a pooled connection may take before the store tries one of its
+/// own, to learn whether the database refuses connections
+/// ([`PostgresStore::connection`]).
+const REFUSED_AFTER: Duration = Duration::from_millis(100);
+
+/// Whether a connection's failure says the database refuses connections
+/// now: nothing listens (stopped), or it is shutting down or starting up.
+fn refuses(err: &sqlx::Error) -> bool {
+    use std::io::ErrorKind;
+    match err {
+        sqlx::Error::Io(io) => matches!(
+            io.kind(),
+            ErrorKind::ConnectionRefused
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::NotFound
+        ),
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
 
 #[derive(Debug)]
 pub struct PostgresStore {
@@ -37,6 +60,9 @@ pub struct PostgresStore {
     roles: Mutex<Vec<(Role, PgConnection)>>,
     /// Sent on (or dropped with) the store: stops the listener task.
     stop: watch::Sender<()>,
+    /// Held while a connection of the store's own asks whether the database
+    /// refuses connections (one at a time).
+    probing: Mutex<()>,
 }
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -132,7 +158,40 @@ impl PostgresStore {
             wake,
             roles: Mutex::new(Vec::new()),
             stop,
+            probing: Mutex::new(()),
         })
+    }
+
+    /// A connection from the pool, or, when the database refuses
+    /// connections, that refusal at once. sqlx's pool tries a refused
+    /// connection again until its acquire timeout (2 s): a stopped database
+    /// was reported that late by `/readyz`, and about 4 s late in
+    /// heartbeats. So when the pool has not handed one out within 100 ms,
+    /// one connection of the store's own is tried (one at a time), and a
+    /// refusal (nothing listens, or the database is shutting down or
+    /// starting up) is the answer; otherwise the pool's.
+    async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+        let acquire = self.pool.acquire();
+        tokio::pin!(acquire);
+        tokio::select! {
+            got = &mut acquire => return Ok(got?),
+            () = tokio::time::sleep(REFUSED_AFTER) => {}
+        }
+        let refused = async {
+            let _probing = self.probing.try_lock().ok()?;
+            match tokio::time::timeout(QUICK, PgConnection::connect_with(&self.options)).await {
+                Ok(Err(err)) if refuses(&err) => Some(err),
+                Ok(Ok(connection)) => {
+                    let _ = connection.close().await;
+                    None
+                }
+                _ => None,
+            }
+        };
+        tokio::select! {
+            got = &mut acquire => Ok(got?),
+            Some(err) = refused => Err(err.into()),
+        }
     }
 
     /// Fills an empty store with another store's contents: the same epoch,
@@ -439,7 +498,8 @@ impl Store for PostgresStore {
         tip: Option<&str>,
         limit: usize,
     ) -> Result<Since, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut connection = self.connection().await?;
+        let mut tx = connection.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .execute(&mut *tx)
             .await?;
@@ -516,8 +576,13 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        match tokio::time::timeout(QUICK, sqlx::query("SELECT 1").execute(&self.pool)).await {
-            Ok(done) => done.map(drop).map_err(StoreError::from),
+        let ping = async {
+            let mut connection = self.connection().await?;
+            sqlx::query("SELECT 1").execute(&mut *connection).await?;
+            Ok(())
+        };
+        match tokio::time::timeout(QUICK, ping).await {
+            Ok(done) => done,
             Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
         }
     }
