@@ -1201,6 +1201,30 @@ async fn inputs_of_other_forms_than_the_documents_are_refused() {
         .await;
         assert_eq!(status, 400, "{if_match}: {error}");
     }
+    // Creates and the active provider too, which have no revision to
+    // compare a readable one with (they took any header: a black-box check,
+    // 2026-12-04).
+    for (path, method, body) in [
+        ("/providers", Method::POST, json!({"id": "q", "name": "Q"})),
+        (
+            "/models",
+            Method::POST,
+            json!({"id": "n", "name": "N", "provider_id": "p", "context_window": 1000}),
+        ),
+        ("/active-provider", Method::PUT, json!({"provider_id": "p"})),
+    ] {
+        let (status, error) = error_of(
+            server
+                .admin(method.clone(), path)
+                .header(header::IF_MATCH, "garbage")
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{method} {path}: {error}");
+    }
     // Two header lines, a stale revision after the current one or the
     // other way round: a list, refused (only the first line was read).
     for lines in [

@@ -173,6 +173,9 @@ fn answer_empty(written: Written<()>) -> Response {
 pub async fn create_provider(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
+    // Read (an unreadable one is a 400, as everywhere) but not compared:
+    // there is no revision of this write's target to compare it with.
+    _if_match: IfMatch,
     StrictJson(body): StrictJson<NewProvider>,
 ) -> Result<Response> {
     let written = write
@@ -290,6 +293,9 @@ pub async fn set_status(
 pub async fn create_model(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
+    // Read (an unreadable one is a 400, as everywhere) but not compared:
+    // there is no revision of this write's target to compare it with.
+    _if_match: IfMatch,
     StrictJson(body): StrictJson<NewModel>,
 ) -> Result<Response> {
     let written = write
@@ -408,6 +414,9 @@ pub async fn deprecate_model(
 pub async fn set_active_provider(
     State(app): State<AppState>,
     Extension(write): Extension<Arc<AdminWrite>>,
+    // Read (an unreadable one is a 400, as everywhere) but not compared:
+    // there is no revision of this write's target to compare it with.
+    _if_match: IfMatch,
     StrictJson(body): StrictJson<SetActiveProvider>,
 ) -> Result<Response> {
     let written = write

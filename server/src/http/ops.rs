@@ -24,17 +24,38 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
+/// `/healthz`'s answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Alive {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
+    status: &'static str,
+}
+
+/// `/readyz`'s answer when ready.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// Always `ready`.
+    #[schema(pattern = "^ready$")]
+    status: &'static str,
+    /// The catalog version this instance serves.
+    version: u64,
+}
+
 /// The process answers.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")), tag = "ops")]
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive", body = Alive)), tag = "ops")]
 pub async fn healthz() -> Response {
-    axum::Json(json!({ "status": "ok" })).into_response()
+    axum::Json(Alive { status: "ok" }).into_response()
 }
 
 /// The store answers too.
 #[utoipa::path(
     get,
     path = "/readyz",
-    responses((status = 200, description = "Ready"), (status = 503, description = "The store does not answer")),
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "The store does not answer (or, on a shared store, this instance cannot vouch for its copy)")
+    ),
     tag = "ops"
 )]
 pub async fn readyz(State(app): State<AppState>) -> Response {
@@ -60,10 +81,11 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
         pinged => pinged,
     };
     match pinged {
-        Ok(()) => {
-            axum::Json(json!({ "status": "ready", "version": app.service.snapshot().version() }))
-                .into_response()
-        }
+        Ok(()) => axum::Json(Ready {
+            status: "ready",
+            version: app.service.snapshot().version(),
+        })
+        .into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "store does not answer");
             (
@@ -76,7 +98,17 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 /// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Metrics text")), tag = "ops")]
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses((
+        status = 200,
+        description = "Metrics text (OpenMetrics); answered while the store is down too (`provider_sync_store_reachable` is 0)",
+        body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    )),
+    tag = "ops"
+)]
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let mut response = app.service.metrics().render().into_response();
     response.headers_mut().insert(

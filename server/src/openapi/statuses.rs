@@ -124,11 +124,17 @@ impl Operation {
                 "Past this address's rate limit (--read-rate-limit, --admin-rate-limit); see Retry-After".into(),
             ));
         }
-        if !self.probe() {
+        if self.admin || self.read {
             statuses.push((
                 "503",
                 "At the server's connection limit, or the store does not answer (an instance of several that cannot reach it serves no reads: it cannot tell whether its copy is current); see Retry-After"
                     .into(),
+            ));
+        } else if !self.probe() {
+            // `/metrics` answers whatever the store does.
+            statuses.push((
+                "503",
+                "At the server's connection limit; see Retry-After".into(),
             ));
         }
         statuses.push(("504", "Not answered within --request-timeout-ms".into()));

@@ -175,6 +175,30 @@ fn parameters_state_their_rules() {
 
 /// Every status the layers in front of the handlers answer is named, with
 /// the error body and the headers that go with it.
+/// Found by a black-box check (2026-12-04): the operations endpoints' 200
+/// answers declared no content (the server sends JSON and OpenMetrics
+/// text), and `/metrics`' 503 said it answered so when the store does not
+/// answer (it answers 200 then, with `provider_sync_store_reachable 0`).
+#[test]
+fn the_operations_endpoints_say_what_they_answer() {
+    let doc = doc();
+    let ok = |path: &str| doc["paths"][path]["get"]["responses"]["200"]["content"].clone();
+    let alive = ok("/healthz")["application/json"]["schema"].to_string();
+    assert!(alive.contains("Alive"), "{alive}");
+    let ready = ok("/readyz")["application/json"]["schema"].to_string();
+    assert!(ready.contains("Ready"), "{ready}");
+    let required = doc["components"]["schemas"]["Ready"]["required"].to_string();
+    assert!(
+        required.contains("version") && required.contains("status"),
+        "{required}"
+    );
+    let metrics = ok("/metrics");
+    let text = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    assert!(metrics.get(text).is_some(), "{metrics}");
+    let refused = doc["paths"]["/metrics"]["get"]["responses"]["503"]["description"].to_string();
+    assert!(!refused.contains("store"), "{refused}");
+}
+
 #[test]
 fn every_operation_names_the_global_statuses() {
     let doc = doc();
