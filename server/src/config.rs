@@ -155,7 +155,8 @@ pub struct Config {
     pub idle_timeout_ms: u64,
 
     /// Requests per second each client address may make to the read API
-    /// (`/state`, `/sync`, `/version`, `/models`, availability, `/ws`),
+    /// (`/state`, `/sync`, `/version`, `/providers`, `/models`,
+    /// availability, `/ws`),
     /// with bursts of five seconds' worth; past it: 429 with `Retry-After`.
     /// 0 turns the limit off.
     #[arg(long, env = "PROVIDER_SYNC_READ_RATE_LIMIT", default_value_t = 100)]

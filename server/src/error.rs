@@ -38,19 +38,19 @@ pub enum Error {
     Conflict(String),
     /// 409: the change is acceptable on its own but contradicts a field the
     /// entity keeps (a sunset date before its stored deprecation date);
-    /// carries the current entity.
-    #[error("{field}: {message}")]
+    /// carries the current entity. The message names the fields itself.
+    #[error("{message}")]
     Contradicts {
         field: String,
         message: String,
-        current: serde_json::Value,
+        current: Box<serde_json::value::RawValue>,
     },
     /// 412: `If-Match` named a stale revision; carries the current entity.
     #[error("revision {expected} is stale: the current revision is {revision}")]
     PreconditionFailed {
         expected: u64,
         revision: u64,
-        current: serde_json::Value,
+        current: Box<serde_json::value::RawValue>,
     },
     /// 415: the body is not JSON.
     #[error("{0}")]
@@ -115,7 +115,7 @@ impl Error {
         Self::Contradicts {
             field: field.into(),
             message: message.into(),
-            current: serde_json::to_value(current).unwrap_or_default(),
+            current: current_of(current),
         }
     }
 
@@ -123,7 +123,7 @@ impl Error {
         Self::PreconditionFailed {
             expected,
             revision,
-            current: serde_json::to_value(current).unwrap_or_default(),
+            current: current_of(current),
         }
     }
 
@@ -162,7 +162,15 @@ impl Error {
 #[derive(Serialize)]
 struct PreconditionBody<'a> {
     error: ErrorData,
-    current: &'a serde_json::Value,
+    current: &'a serde_json::value::RawValue,
+}
+
+/// An entity as an error body carries it: its fields in the order of the
+/// entity's own answers (a `serde_json::Value` sorted them by name).
+fn current_of(entity: &impl Serialize) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(entity).unwrap_or_else(|_| {
+        serde_json::value::RawValue::from_string("null".into()).expect("null is JSON")
+    })
 }
 
 impl IntoResponse for Error {
@@ -218,8 +226,11 @@ impl IntoResponse for Error {
                 axum::http::HeaderValue::from_static("13"),
             );
         }
+        // Not for a store file removed under the server: trying again
+        // changes nothing until it is restarted on the store.
         if matches!(&self, Self::Unavailable(_))
-            || matches!(&self, Self::Store(err) | Self::StoreRead(err) if err.is_unreachable())
+            || matches!(&self, Self::Store(err) | Self::StoreRead(err)
+                if err.is_unreachable() && !matches!(err, crate::store::StoreError::Gone(_)))
         {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -378,6 +378,12 @@ async fn stale_if_match_gets_412_with_the_current_entity() {
     assert_eq!(body["current"]["revision"], 2);
     assert_eq!(body["current"]["priority"], 5);
     assert_eq!(server.state().await.provider("p").unwrap().priority, 5);
+    // `current` in the entity's own field order, as `GET /providers/p`
+    // gives it (a black-box check, 2026-12-04, found it sorted by name).
+    let text = patch("\"1\"", 9).await.unwrap().text().await.unwrap();
+    let current = &text[text.find("\"current\":").unwrap() + 10..];
+    let read = server.get("/providers/p").await.text().await.unwrap();
+    assert!(current.starts_with(&read[..20]), "{current} / {read}");
 
     // Bad header and no header.
     let bad = patch("yesterday", 9).await.unwrap();
@@ -934,6 +940,13 @@ async fn a_change_that_contradicts_the_models_own_fields_is_409_with_the_model()
         assert_eq!(error["error"]["code"], "conflict");
         assert_eq!(error["error"]["field"], field, "{error}");
         assert_eq!(error["current"]["max_input_tokens"], 8192, "{error}");
+        // The fields named once (a black-box check, 2026-12-04, read
+        // "max_input_tokens: max_input_tokens must be between …").
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("max_input_tokens must be between 1 and the context window"),
+            "{message}"
+        );
     }
     let (status, error) = send(
         Method::PATCH,

@@ -403,6 +403,9 @@ async fn a_store_file_removed_under_the_server_takes_no_writes() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 503);
+    // No Retry-After: trying again changes nothing until a restart (a
+    // black-box check, 2026-12-04: it said one second).
+    assert!(answer.headers().get("retry-after").is_none());
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
     let message = body["error"]["message"].as_str().unwrap();

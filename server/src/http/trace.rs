@@ -91,7 +91,9 @@ pub fn redacted(uri: &Uri) -> String {
             let name = url::form_urlencoded::parse(part.as_bytes())
                 .next()
                 .map(|(name, _)| name);
-            if name.as_deref() == Some(ACCESS_TOKEN) {
+            // In any case: a misspelt `ACCESS_TOKEN` is not taken as a
+            // token, but it is one the client meant to send.
+            if name.is_some_and(|n| n.eq_ignore_ascii_case(ACCESS_TOKEN)) {
                 "access_token=redacted"
             } else {
                 part
@@ -129,6 +131,11 @@ mod tests {
             ),
             ("/ws?access%5Ftoken=s3cret", "/ws?access_token=redacted"),
             ("/ws?access_token", "/ws?access_token=redacted"),
+            ("/ws?ACCESS_TOKEN=s3cret", "/ws?access_token=redacted"),
+            (
+                "/ws?Access_Token=s3cret&since=1",
+                "/ws?access_token=redacted&since=1",
+            ),
             ("/state", "/state"),
             ("/models?search=gpt", "/models?search=gpt"),
         ] {
