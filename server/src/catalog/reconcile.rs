@@ -1466,16 +1466,14 @@ replacement_model_id = "m-new"
         let record = Arc::new(record);
         let fresh = || Draft::scratch(state.clone(), Some(record.clone()));
         let patch = |json: serde_json::Value| serde_json::from_value::<ModelPatch>(json).unwrap();
+        let rename = |draft: &mut Draft| {
+            let renamed = patch(serde_json::json!({"name": "Team"}));
+            commands::update_model(draft, "m", None, renamed).unwrap();
+        };
 
         // A rename carries the cut: the record written has the new revision.
         let mut draft = fresh();
-        commands::update_model(
-            &mut draft,
-            "m",
-            None,
-            patch(serde_json::json!({"name": "Team"})),
-        )
-        .unwrap();
+        rename(&mut draft);
         let carried = draft.cut_of("m").unwrap();
         assert_eq!(carried.revision, draft.state().model("m").unwrap().revision);
         assert_ne!(carried.revision, revision("m"));
@@ -1529,13 +1527,7 @@ replacement_model_id = "m-new"
             .unwrap()
             .revision += 100;
         let mut draft = Draft::scratch(moved, Some(record.clone()));
-        commands::update_model(
-            &mut draft,
-            "m",
-            None,
-            patch(serde_json::json!({"name": "Team"})),
-        )
-        .unwrap();
+        rename(&mut draft);
         assert!(draft.cut_of("m").is_none());
     }
 }
