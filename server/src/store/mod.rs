@@ -399,6 +399,11 @@ pub fn is_postgres(url: &str) -> bool {
 /// file path and opened a new SQLite file of that name. The message names
 /// the scheme alone, never the rest of the URL (its password).
 pub fn normalized_url(url: &str) -> Result<String, String> {
+    // SQLite's own name for a store in memory, without the scheme (each
+    // pooled connection opened a database of its own).
+    if url == ":memory:" {
+        return Ok("sqlite::memory:".to_owned());
+    }
     let Some((scheme, rest)) = url.split_once(':') else {
         return Ok(url.to_owned());
     };
@@ -410,10 +415,20 @@ pub fn normalized_url(url: &str) -> Result<String, String> {
         return Ok(url.to_owned());
     }
     let lower = scheme.to_ascii_lowercase();
+    let what = "give sqlite://FILE, a file path, or postgres://USER@HOST/DATABASE";
     match lower.as_str() {
-        "sqlite" | "postgres" | "postgresql" => Ok(format!("{lower}:{rest}")),
+        "sqlite" => Ok(format!("{lower}:{rest}")),
+        "postgres" | "postgresql" if rest.starts_with("//") => Ok(format!("{lower}:{rest}")),
+        "postgres" | "postgresql" => {
+            Err(format!("`{scheme}:` without `//` cannot be read: {what}"))
+        }
         _ if rest.starts_with("//") => Err(format!(
-            "`{scheme}://` is no store this server opens: give sqlite://FILE, a file path, or postgres://USER@HOST/DATABASE"
+            "`{scheme}://` is no store this server opens: {what}"
+        )),
+        // Credentials without a scheme (`user:password@host/db`), not
+        // printed (the password would be).
+        _ if rest.contains('@') => Err(format!(
+            "the store URL names no scheme but what looks like a user and password: {what}"
         )),
         // A file path with a colon in it (`a:b.db`).
         _ => Ok(url.to_owned()),
@@ -526,6 +541,16 @@ mod tests {
         ] {
             assert_eq!(normalized_url(path).unwrap(), path);
         }
+        // From the review: `postgres:` without `//`, and credentials with no
+        // scheme, were opened as SQLite paths and printed with the password.
+        for url in [
+            "postgres:u:hunter2secret@h/db",
+            "user:hunter2secret@host/db",
+        ] {
+            let err = normalized_url(url).unwrap_err();
+            assert!(!err.contains("hunter2secret"), "{err}");
+        }
+        assert_eq!(normalized_url(":memory:").unwrap(), "sqlite::memory:");
     }
 
     #[test]

@@ -27,6 +27,8 @@ use crate::audit::AuditRecord;
 const CHANNEL: &str = "provider_sync";
 /// How long a readiness check or a role check waits for the database.
 const QUICK: Duration = Duration::from_secs(2);
+/// A server's connections to the database, at most.
+const POOL_SIZE: u32 = 8;
 /// How long a pooled connection may take before the store tries one of its
 /// own, to learn whether the database refuses connections
 /// ([`PostgresStore::connection`]).
@@ -37,12 +39,11 @@ const REFUSED_AFTER: Duration = Duration::from_millis(100);
 fn refuses(err: &sqlx::Error) -> bool {
     use std::io::ErrorKind;
     match err {
+        // Not a reset or an abort: a proxy between may do that to one new
+        // connection while the pooled ones are well.
         sqlx::Error::Io(io) => matches!(
             io.kind(),
-            ErrorKind::ConnectionRefused
-                | ErrorKind::ConnectionReset
-                | ErrorKind::ConnectionAborted
-                | ErrorKind::NotFound
+            ErrorKind::ConnectionRefused | ErrorKind::NotFound
         ),
         sqlx::Error::Database(db) => {
             matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
@@ -61,8 +62,8 @@ pub struct PostgresStore {
     /// Sent on (or dropped with) the store: stops the listener task.
     stop: watch::Sender<()>,
     /// Held while a connection of the store's own asks whether the database
-    /// refuses connections (one at a time).
-    probing: Mutex<()>,
+    /// refuses connections (one at a time), with when it last did.
+    probing: Mutex<Option<std::time::Instant>>,
 }
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -147,7 +148,7 @@ impl PostgresStore {
     /// listener.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
-        let pool = pool_of(&options, 8).await?;
+        let pool = pool_of(&options, POOL_SIZE).await?;
         sqlx::migrate!("./migrations-postgres").run(&pool).await?;
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(());
@@ -158,7 +159,7 @@ impl PostgresStore {
             wake,
             roles: Mutex::new(Vec::new()),
             stop,
-            probing: Mutex::new(()),
+            probing: Mutex::new(None),
         })
     }
 
@@ -177,11 +178,25 @@ impl PostgresStore {
             got = &mut acquire => return Ok(got?),
             () = tokio::time::sleep(REFUSED_AFTER) => {}
         }
+        // Only while the pool is short of connections (it is making one):
+        // a pool whose connections are all busy waits for one, with no
+        // connection of the store's own opened beside them.
         let refused = async {
-            let _probing = self.probing.try_lock().ok()?;
+            if self.pool.size() >= POOL_SIZE {
+                return None;
+            }
+            // Callers meanwhile take the verdict of the probe in flight.
+            let mut probed = self.probing.lock().await;
+            if probed.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return Some(StoreError::Unreachable);
+            }
             match tokio::time::timeout(QUICK, PgConnection::connect_with(&self.options)).await {
-                Ok(Err(err)) if refuses(&err) => Some(err),
+                Ok(Err(err)) if refuses(&err) => {
+                    *probed = Some(std::time::Instant::now());
+                    Some(err.into())
+                }
                 Ok(Ok(connection)) => {
+                    *probed = None;
                     let _ = connection.close().await;
                     None
                 }
@@ -190,7 +205,7 @@ impl PostgresStore {
         };
         tokio::select! {
             got = &mut acquire => Ok(got?),
-            Some(err) = refused => Err(err.into()),
+            Some(err) = refused => Err(err),
         }
     }
 
