@@ -358,6 +358,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 fn log_reconcile(path: &std::path::Path, done: &catalog::Reconciled, version: u64) {
     let path = path.display().to_string();
     match done.outcome {
+        // A LiteLLM file's age is its modification time, not a revision.
+        catalog::Outcome::Older {
+            file,
+            stored,
+            by_time: true,
+        } => tracing::warn!(
+            catalog = %path,
+            file_modified_unix_s = file,
+            applied_modified_unix_s = stored,
+            "the catalog's LiteLLM file is older than the one already applied; nothing applied"
+        ),
         catalog::Outcome::Older { file, stored, .. } => tracing::warn!(
             catalog = %path,
             file_revision = file,

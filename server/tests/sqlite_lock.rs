@@ -128,6 +128,22 @@ async fn a_store_that_cannot_be_written_stops_the_start() {
         assert_eq!(again.version().await, 1);
         again.stop().await;
     }
+    // A file that is not there, read-only: named, and no lock file left
+    // behind (a black-box check, 2026-12-04: SQLite's bare "unable to open
+    // database file", and `m.db.lock` beside nothing).
+    let (dir, db) = temp_db();
+    let mut missing = config(&db);
+    missing.database = format!("sqlite://{}?mode=ro", db.display());
+    let err = provider_sync_server::start(missing)
+        .await
+        .expect_err("no store to read");
+    let message = err.to_string();
+    assert!(
+        message.contains("no such file") && message.contains(db.to_str().unwrap()),
+        "{message}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// A SQLite file of another application is refused, left as it was (this

@@ -74,7 +74,15 @@ pub async fn reload(
                 Outcome::Older { .. } => "older",
             };
             count(service, result);
-            if let Outcome::Older { file, stored, .. } = done.outcome {
+            if let Outcome::Older {
+                file,
+                stored,
+                by_time: true,
+            } = done.outcome
+            {
+                // A LiteLLM file's age is its modification time.
+                tracing::warn!(catalog = %shown, trigger = why, file_modified_unix_s = file, applied_modified_unix_s = stored, "catalog reload: the LiteLLM file is older than the one applied; nothing applied");
+            } else if let Outcome::Older { file, stored, .. } = done.outcome {
                 tracing::warn!(catalog = %shown, trigger = why, file_revision = file, applied_revision = stored, "catalog reload: the file is older than the applied catalog; nothing applied");
             } else {
                 tracing::info!(catalog = %shown, trigger = why, result, events = done.events, added = done.added, updated = done.updated, removed = done.removed, kept_admin_edits = done.kept_edits, pending = done.pending, version = written.version, "catalog reloaded");

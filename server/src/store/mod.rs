@@ -417,6 +417,12 @@ pub fn normalized_url(url: &str) -> Result<String, String> {
     let lower = scheme.to_ascii_lowercase();
     let what = "give sqlite://FILE, a file path, or postgres://USER@HOST/DATABASE";
     match lower.as_str() {
+        // Each pooled connection would open a database of its own (the
+        // start then failed on a missing table).
+        "sqlite" if rest.contains("mode=memory") => Err(
+            "`mode=memory` gives each connection a database of its own: use sqlite::memory: for a store in memory (it keeps nothing across a restart)"
+                .to_owned(),
+        ),
         "sqlite" => Ok(format!("{lower}:{rest}")),
         "postgres" | "postgresql" if rest.starts_with("//") => Ok(format!("{lower}:{rest}")),
         "postgres" | "postgresql" => {
@@ -551,6 +557,10 @@ mod tests {
             assert!(!err.contains("hunter2secret"), "{err}");
         }
         assert_eq!(normalized_url(":memory:").unwrap(), "sqlite::memory:");
+        // A black-box check (2026-12-04): warned of as in memory, then the
+        // start failed naming an internal table.
+        let err = normalized_url("sqlite://n.db?mode=memory").unwrap_err();
+        assert!(err.contains("use sqlite::memory:"), "{err}");
     }
 
     #[test]

@@ -212,6 +212,13 @@ impl SqliteStore {
         if !in_memory && file.exists() {
             refuse_foreign(&connect, &file).await?;
         }
+        if !in_memory && !file.exists() && url.contains("mode=ro") {
+            // Named, and no lock file left beside a file that is not there.
+            return Err(StoreError::NotWritable {
+                path: file.display().to_string(),
+                reason: "there is no such file, and mode=ro opens only one that exists".into(),
+            });
+        }
         let held = if in_memory {
             None
         } else {
