@@ -51,6 +51,22 @@ describe("SyncStatusIndicator", () => {
     expect(screen.getByRole("status").textContent).toContain("Synced (polling)");
   });
 
+  it("inside a provider, its details are the provider's too (2026-12-04)", async () => {
+    const { FakeService } = await import("./fake-service");
+    const { ProviderSyncProvider } = await import("provider-sync/react");
+    const service = new FakeService({ version: 7, lastSyncTime: 1_700_000_000_000 });
+    const { container } = render(
+      <ProviderSyncProvider service={service}>
+        <SyncStatusIndicator showDetails />
+      </ProviderSyncProvider>,
+    );
+    // A black-box check saw "Synced · Transport websocket · Last sync never".
+    const details = container.querySelector(".psync-status__details")!.textContent!;
+    expect(details).not.toContain("never");
+    expect(details).toContain(new Date(1_700_000_000_000).toLocaleTimeString());
+    expect(details).toContain("Version7");
+  });
+
   it("shows a disconnected or polling link", () => {
     const { rerender } = render(<SyncStatusIndicator isConnected={false} />);
     expect(screen.getByRole("status").textContent).toContain("Disconnected");

@@ -126,6 +126,38 @@ describe("the TanStack hooks across the provider's services", () => {
     expect(seen.at(-1)!.data).toBeUndefined();
     // The page's service, not the provider's: left alive.
     expect(first.destroyed).toBe(0);
+
+  });
+
+  it("a service prop swapped through another server's and back does not show the first one's catalog", async () => {
+    // A black-box check (2026-12-04): the first service, let go of two
+    // swaps ago (and destroyed by the page), showed its older catalog as the
+    // data (`success`) while the new one's first fetch failed.
+    const seen: ReturnType<typeof useSyncState>[] = [];
+    function Probe() {
+      seen.push(useSyncState());
+      return null;
+    }
+    const client = new QueryClient();
+    const given = (service: FakeService) => (
+      <QueryClientProvider client={client}>
+        <ProviderSyncProvider service={service}>
+          <Probe />
+        </ProviderSyncProvider>
+      </QueryClientProvider>
+    );
+    const first = service({ providers: [provider("openai")], models: [model("gpt-4o", "openai")] });
+    const { rerender } = render(given(first));
+    await waitFor(() => expect(seen.at(-1)!.data?.models).toHaveLength(1));
+    const other = service({}, { apiBaseUrl: "http://other.invalid/api/provider-sync" });
+    rerender(given(other));
+    await waitFor(() => expect(seen.at(-1)!.data?.models).toHaveLength(0));
+    first.destroy();
+    const back = service({ status: "syncing", isConnected: false, epoch: null, version: 0 });
+    back.initialize = () => Promise.reject(new Error("GET /state failed"));
+    rerender(given(back));
+    await waitFor(() => expect(seen.at(-1)!.isError).toBe(true));
+    expect(seen.at(-1)!.data).toBeUndefined();
   });
 
   it("two providers of one server with and without includeDeprecated each show their own state", async () => {

@@ -1,6 +1,6 @@
 "use client";
 
-import { useQuery, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
+import { useQuery, useQueryClient, type QueryClient, type UseQueryResult } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useRef } from "react";
 import type {
   ModelAvailability,
@@ -29,16 +29,21 @@ function owned(state: ProviderSyncClientState, service: ProviderSyncServiceLike)
   return state;
 }
 
+/** The services whose state hooks are mounted under each QueryClient, with
+ * how many. */
+const inUse = new WeakMap<QueryClient, Map<ProviderSyncServiceLike, number>>();
+
 /** Keeps the state query's data equal to the service's state, from the
  * moment it mounts (not only from the next change). */
 function useStateIntoCache(service: ProviderSyncServiceLike | null) {
   const client = useQueryClient();
-  // The service this hook wrote into the query before this one.
-  const last = useRef<ProviderSyncServiceLike | null>(null);
   useEffect(() => {
     if (!service) return;
-    const replaced = last.current;
-    last.current = service;
+    let used = inUse.get(client);
+    if (!used) {
+      used = new Map();
+      inUse.set(client, used);
+    }
     const key = stateKey(service);
     // Only a state with a catalog is the query's data: until the first one
     // the query is pending, and failed if the service's first fetch fails
@@ -50,11 +55,12 @@ function useStateIntoCache(service: ProviderSyncServiceLike | null) {
     const now = service.getState();
     const held = client.getQueryData<ProviderSyncClientState>(key);
     const from = held && owners.get(held);
-    if (now.epoch === null && from && from !== service && (isRetired(from) || from === replaced)) {
-      // A new service without a catalog yet, in place of the one whose
-      // catalog the query holds (a provider let go of it: a remount, a new
-      // config; or this hook's provider was given another: a `service`
-      // prop swapped): that catalog is not its data. Pending again, then
+    if (now.epoch === null && from && from !== service && (isRetired(from) || !used.has(from))) {
+      // A new service without a catalog yet, where the query holds the
+      // catalog of one no state hook under this client uses any longer (a
+      // provider let go of it: a remount, a new config; or a provider was
+      // given another: a `service` prop swapped, perhaps through services
+      // of other servers since): that catalog is not its data. Pending again, then
       // its own first fetch (this runs after the query's options became
       // this service's: `useQuery` comes first in `useSyncStateOf`).
       // `resetQueries` would restore the query's first data, which was the
@@ -72,7 +78,15 @@ function useStateIntoCache(service: ProviderSyncServiceLike | null) {
       void client.refetchQueries({ queryKey: key, exact: true });
     }
     take(now);
-    return service.subscribe(take);
+    used.set(service, (used.get(service) ?? 0) + 1);
+    const unsubscribe = service.subscribe(take);
+    const counted = used;
+    return () => {
+      unsubscribe();
+      const left = (counted.get(service) ?? 1) - 1;
+      if (left > 0) counted.set(service, left);
+      else counted.delete(service);
+    };
   }, [service, client]);
 }
 

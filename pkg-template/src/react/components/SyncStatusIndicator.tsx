@@ -52,6 +52,9 @@ export function SyncStatusIndicator({
     status = own.loadError && !own.service ? "error" : live.status;
     isConnected ??= live.isConnected;
     transport ??= live.transport;
+    // The details too (they said "Synced · Last sync never").
+    lastSyncTime ??= live.lastSyncTime;
+    if (version === undefined && live.epoch !== null) version = live.version;
   }
   const shown: SyncStatus = status ?? (isConnected === false ? "disconnected" : "synced");
   const label =
