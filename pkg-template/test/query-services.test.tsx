@@ -160,6 +160,42 @@ describe("the TanStack hooks across the provider's services", () => {
     expect(seen.at(-1)!.data).toBeUndefined();
   });
 
+  it("a provider whose service prop is swapped leaves another provider's catalog of the same key", async () => {
+    // From a review (2026-12-04): the swap reset the shared query, and the
+    // other provider, synced all along, showed pending, then an error.
+    const seen: Record<string, ReturnType<typeof useSyncState>> = {};
+    const shownByA: (number | undefined)[] = [];
+    function Probe({ name }: { name: string }) {
+      seen[name] = useSyncState();
+      if (name === "a") shownByA.push(seen[name].data?.models.length);
+      return null;
+    }
+    const client = new QueryClient();
+    const both = (a: FakeService, b: FakeService) => (
+      <QueryClientProvider client={client}>
+        <ProviderSyncProvider service={a}>
+          <Probe name="a" />
+        </ProviderSyncProvider>
+        <ProviderSyncProvider service={b}>
+          <Probe name="b" />
+        </ProviderSyncProvider>
+      </QueryClientProvider>
+    );
+    const a = service({ providers: [provider("openai")], models: [model("gpt-4o", "openai")] });
+    const b = service({ providers: [provider("openai")], models: [model("gpt-4o", "openai")] });
+    const { rerender } = render(both(a, b));
+    await waitFor(() => expect(seen.a?.data?.models).toHaveLength(1));
+    const next = service({ status: "syncing", isConnected: false, epoch: null, version: 0 });
+    next.initialize = () => Promise.reject(new Error("GET /state failed"));
+    const from = shownByA.length;
+    rerender(both(a, next));
+    await new Promise((ok) => setTimeout(ok, 50));
+    expect(seen.a!.isError).toBe(false);
+    // Not even for one render without its catalog.
+    expect(shownByA.slice(from)).not.toContain(undefined);
+    expect(seen.a!.data?.models).toHaveLength(1);
+  });
+
   it("two providers of one server with and without includeDeprecated each show their own state", async () => {
     const made: FakeService[] = [];
     plan.make = (config) => {

@@ -297,9 +297,19 @@ async fn a_server_started_before_its_database_waits_for_it() {
 async fn a_stopped_database_is_told_by_its_refusal_not_by_the_pools_timeout() {
     use provider_sync_server::store::{PostgresStore, Store, StoreError};
     let pg = PgServer::start();
-    let store = PostgresStore::open(&pg.database("refused")).await.unwrap();
+    let store = std::sync::Arc::new(PostgresStore::open(&pg.database("refused")).await.unwrap());
     store.ping().await.unwrap();
-    store.since("no-such-epoch", 0, None, 10).await.unwrap();
+    // The pool filled (from the review: a full pool's broken connections
+    // turned the probe off, and the first check waited out the pool).
+    let reads: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.since("no-such-epoch", 0, None, 10).await })
+        })
+        .collect();
+    for read in reads {
+        read.await.unwrap().unwrap();
+    }
     pg.stop_immediate();
     let connection_refused = |err: &StoreError| {
         matches!(err, StoreError::Database(sqlx::Error::Io(io))
@@ -317,7 +327,6 @@ async fn a_stopped_database_is_told_by_its_refusal_not_by_the_pools_timeout() {
     // Several at once (a readiness check during a follow, several load
     // balancers): each told by the one refusal, none by the pool's
     // timeout (from the review: only the one that probed was).
-    let store = std::sync::Arc::new(store);
     let checks: Vec<_> = (0..4)
         .map(|_| {
             let store = store.clone();

@@ -55,7 +55,18 @@ function useStateIntoCache(service: ProviderSyncServiceLike | null) {
     const now = service.getState();
     const held = client.getQueryData<ProviderSyncClientState>(key);
     const from = held && owners.get(held);
-    if (now.epoch === null && from && from !== service && (isRetired(from) || !used.has(from))) {
+    // Another provider under this client with a service of the same key
+    // and a catalog (two providers of one server): its catalog stays.
+    const sibling = [...used.keys()].find(
+      (other) =>
+        other !== service &&
+        !isRetired(other) &&
+        other.getState().epoch !== null &&
+        JSON.stringify(stateKey(other)) === JSON.stringify(key),
+    );
+    if (now.epoch === null && from && from !== service && sibling && (isRetired(from) || !used.has(from))) {
+      client.setQueryData(key, owned(sibling.getState(), sibling));
+    } else if (now.epoch === null && from && from !== service && (isRetired(from) || !used.has(from))) {
       // A new service without a catalog yet, where the query holds the
       // catalog of one no state hook under this client uses any longer (a
       // provider let go of it: a remount, a new config; or a provider was

@@ -404,6 +404,14 @@ pub fn normalized_url(url: &str) -> Result<String, String> {
     if url == ":memory:" {
         return Ok("sqlite::memory:".to_owned());
     }
+    // Each pooled connection would open a database of its own (the start
+    // then failed on a missing table); with `cache=shared` they share one.
+    if url.contains("mode=memory") && !url.contains("cache=shared") {
+        return Err(
+            "`mode=memory` gives each connection a database of its own: use sqlite::memory: for a store in memory (it keeps nothing across a restart)"
+                .to_owned(),
+        );
+    }
     let Some((scheme, rest)) = url.split_once(':') else {
         return Ok(url.to_owned());
     };
@@ -417,12 +425,6 @@ pub fn normalized_url(url: &str) -> Result<String, String> {
     let lower = scheme.to_ascii_lowercase();
     let what = "give sqlite://FILE, a file path, or postgres://USER@HOST/DATABASE";
     match lower.as_str() {
-        // Each pooled connection would open a database of its own (the
-        // start then failed on a missing table).
-        "sqlite" if rest.contains("mode=memory") => Err(
-            "`mode=memory` gives each connection a database of its own: use sqlite::memory: for a store in memory (it keeps nothing across a restart)"
-                .to_owned(),
-        ),
         "sqlite" => Ok(format!("{lower}:{rest}")),
         "postgres" | "postgresql" if rest.starts_with("//") => Ok(format!("{lower}:{rest}")),
         "postgres" | "postgresql" => {
@@ -559,8 +561,15 @@ mod tests {
         assert_eq!(normalized_url(":memory:").unwrap(), "sqlite::memory:");
         // A black-box check (2026-12-04): warned of as in memory, then the
         // start failed naming an internal table.
-        let err = normalized_url("sqlite://n.db?mode=memory").unwrap_err();
-        assert!(err.contains("use sqlite::memory:"), "{err}");
+        for url in [
+            "sqlite://n.db?mode=memory",
+            "file:n.db?mode=memory",
+            "n.db?mode=memory",
+        ] {
+            let err = normalized_url(url).unwrap_err();
+            assert!(err.contains("use sqlite::memory:"), "{err}");
+        }
+        assert!(normalized_url("sqlite://n.db?mode=memory&cache=shared").is_ok());
     }
 
     #[test]

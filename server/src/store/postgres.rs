@@ -62,8 +62,17 @@ pub struct PostgresStore {
     /// Sent on (or dropped with) the store: stops the listener task.
     stop: watch::Sender<()>,
     /// Held while a connection of the store's own asks whether the database
-    /// refuses connections (one at a time), with when it last did.
-    probing: Mutex<Option<std::time::Instant>>,
+    /// refuses connections (one at a time), with what the last one found.
+    probing: Mutex<Option<Probed>>,
+}
+
+/// What a probe of [`PostgresStore::connection`] found, and when.
+#[derive(Debug, Clone, Copy)]
+struct Probed {
+    at: std::time::Instant,
+    /// Refused: with the I/O error's kind when it was one (else the
+    /// database said it is shutting down or starting up); `None`: not.
+    refused: Option<Option<std::io::ErrorKind>>,
 }
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -168,9 +177,10 @@ impl PostgresStore {
     /// connection again until its acquire timeout (2 s): a stopped database
     /// was reported that late by `/readyz`, and about 4 s late in
     /// heartbeats. So when the pool has not handed one out within 100 ms,
-    /// one connection of the store's own is tried (one at a time), and a
-    /// refusal (nothing listens, or the database is shutting down or
-    /// starting up) is the answer; otherwise the pool's.
+    /// one connection of the store's own is tried (one at a time, at most
+    /// one a second, its verdict shared meanwhile), and a refusal (nothing
+    /// listens, or the database is shutting down or starting up) is the
+    /// answer; otherwise the pool's.
     async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
         let acquire = self.pool.acquire();
         tokio::pin!(acquire);
@@ -178,31 +188,40 @@ impl PostgresStore {
             got = &mut acquire => return Ok(got?),
             () = tokio::time::sleep(REFUSED_AFTER) => {}
         }
-        // Only while the pool is short of connections (it is making one):
-        // a pool whose connections are all busy waits for one, with no
-        // connection of the store's own opened beside them.
-        let refused = async {
-            if self.pool.size() >= POOL_SIZE {
-                return None;
-            }
-            // Callers meanwhile take the verdict of the probe in flight.
-            let mut probed = self.probing.lock().await;
-            if probed.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
-                return Some(StoreError::Unreachable);
-            }
-            match tokio::time::timeout(QUICK, PgConnection::connect_with(&self.options)).await {
-                Ok(Err(err)) if refuses(&err) => {
-                    *probed = Some(std::time::Instant::now());
-                    Some(err.into())
+        // One probe at a time, and at most one a second: callers meanwhile
+        // take its verdict (a pool whose connections are all busy, with the
+        // database up, opens one connection of the store's own a second).
+        let refused =
+            async {
+                let mut probed = self.probing.lock().await;
+                if let Some(last) = *probed
+                    && last.at.elapsed() < Duration::from_secs(1)
+                {
+                    return last.refused.map(|kind| match kind {
+                        Some(kind) => StoreError::Database(sqlx::Error::Io(kind.into())),
+                        None => StoreError::Unreachable,
+                    });
                 }
-                Ok(Ok(connection)) => {
-                    *probed = None;
-                    let _ = connection.close().await;
-                    None
-                }
-                _ => None,
-            }
-        };
+                let verdict =
+                    match tokio::time::timeout(QUICK, PgConnection::connect_with(&self.options))
+                        .await
+                    {
+                        Ok(Err(err)) if refuses(&err) => Some(err),
+                        Ok(Ok(connection)) => {
+                            let _ = connection.close().await;
+                            None
+                        }
+                        _ => None,
+                    };
+                *probed = Some(Probed {
+                    at: std::time::Instant::now(),
+                    refused: verdict.as_ref().map(|err| match err {
+                        sqlx::Error::Io(io) => Some(io.kind()),
+                        _ => None,
+                    }),
+                });
+                verdict.map(StoreError::from)
+            };
         tokio::select! {
             got = &mut acquire => Ok(got?),
             Some(err) = refused => Err(err),

@@ -53,7 +53,7 @@ export function SyncStatusIndicator({
     isConnected ??= live.isConnected;
     transport ??= live.transport;
     // The details too (they said "Synced · Last sync never").
-    lastSyncTime ??= live.lastSyncTime;
+    if (lastSyncTime === undefined) lastSyncTime = live.lastSyncTime;
     if (version === undefined && live.epoch !== null) version = live.version;
   }
   const shown: SyncStatus = status ?? (isConnected === false ? "disconnected" : "synced");
