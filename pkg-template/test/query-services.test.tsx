@@ -63,6 +63,30 @@ function tree(client: QueryClient, config: ProviderSyncConfig, children: ReactNo
   );
 }
 
+/** A tree whose provider is given `given` (its `service` prop). */
+function givenTree(client: QueryClient, given: FakeService, children: ReactNode) {
+  return (
+    <QueryClientProvider client={client}>
+      <ProviderSyncProvider service={given}>{children}</ProviderSyncProvider>
+    </QueryClientProvider>
+  );
+}
+
+/** A service without a catalog whose first fetch fails (its server down). */
+function failingFirstFetch() {
+  const failing = service({ status: "syncing", isConnected: false, epoch: null, version: 0 });
+  failing.initialize = () => Promise.reject(new Error("GET /state failed"));
+  return failing;
+}
+
+/** A service the server refuses (no token yet), asking with `fetchJson`. */
+function refusedService(fetchJson: () => Promise<unknown>) {
+  return service(
+    { status: "error", isConnected: false, transport: "offline", epoch: null, version: 0 },
+    { fetchJson },
+  );
+}
+
 describe("the TanStack hooks across the provider's services", () => {
   it("a new service without a catalog does not show the last one's, which it let go of", async () => {
     const seen: { query: ReturnType<typeof useSyncState>; status: string }[] = [];
@@ -80,8 +104,7 @@ describe("the TanStack hooks across the provider's services", () => {
     // The server is gone and the new service has nothing cached: its first
     // fetch fails.
     plan.make = () => {
-      const next = service({ status: "syncing", isConnected: false, epoch: null, version: 0 });
-      next.initialize = () => Promise.reject(new Error("GET /state failed"));
+      const next = failingFirstFetch();
       return next;
     };
     rerender(tree(client, { ...config, pollingInterval: 2000 }, <Probe />));
@@ -100,27 +123,18 @@ describe("the TanStack hooks across the provider's services", () => {
       seen.push(useSyncState());
       return null;
     }
-    const given = (service: FakeService) => (
-      <QueryClientProvider client={client}>
-        <ProviderSyncProvider service={service}>
-          <Probe />
-        </ProviderSyncProvider>
-      </QueryClientProvider>
-    );
+    const given = (service: FakeService) => givenTree(client, service, <Probe />);
     const client = new QueryClient();
     const first = service({ providers: [provider("openai")], models: [model("gpt-4o", "openai")] });
     // Another part of the page keeps the first service, under a client of
     // its own (from the review: the page-wide count of holders kept the
     // old catalog here).
     render(
-      <QueryClientProvider client={new QueryClient()}>
-        <ProviderSyncProvider service={first}>{null}</ProviderSyncProvider>
-      </QueryClientProvider>,
+      givenTree(new QueryClient(), first, null),
     );
     const { rerender } = render(given(first));
     await waitFor(() => expect(seen.at(-1)!.data?.models).toHaveLength(1));
-    const next = service({ status: "syncing", isConnected: false, epoch: null, version: 0 });
-    next.initialize = () => Promise.reject(new Error("GET /state failed"));
+    const next = failingFirstFetch();
     rerender(given(next));
     await waitFor(() => expect(seen.at(-1)!.isError).toBe(true));
     expect(seen.at(-1)!.data).toBeUndefined();
@@ -139,13 +153,7 @@ describe("the TanStack hooks across the provider's services", () => {
       return null;
     }
     const client = new QueryClient();
-    const given = (service: FakeService) => (
-      <QueryClientProvider client={client}>
-        <ProviderSyncProvider service={service}>
-          <Probe />
-        </ProviderSyncProvider>
-      </QueryClientProvider>
-    );
+    const given = (service: FakeService) => givenTree(client, service, <Probe />);
     const first = service({ providers: [provider("openai")], models: [model("gpt-4o", "openai")] });
     const { rerender } = render(given(first));
     await waitFor(() => expect(seen.at(-1)!.data?.models).toHaveLength(1));
@@ -153,8 +161,7 @@ describe("the TanStack hooks across the provider's services", () => {
     rerender(given(other));
     await waitFor(() => expect(seen.at(-1)!.data?.models).toHaveLength(0));
     first.destroy();
-    const back = service({ status: "syncing", isConnected: false, epoch: null, version: 0 });
-    back.initialize = () => Promise.reject(new Error("GET /state failed"));
+    const back = failingFirstFetch();
     rerender(given(back));
     await waitFor(() => expect(seen.at(-1)!.isError).toBe(true));
     expect(seen.at(-1)!.data).toBeUndefined();
@@ -185,8 +192,7 @@ describe("the TanStack hooks across the provider's services", () => {
     const b = service({ providers: [provider("openai")], models: [model("gpt-4o", "openai")] });
     const { rerender } = render(both(a, b));
     await waitFor(() => expect(seen.a?.data?.models).toHaveLength(1));
-    const next = service({ status: "syncing", isConnected: false, epoch: null, version: 0 });
-    next.initialize = () => Promise.reject(new Error("GET /state failed"));
+    const next = failingFirstFetch();
     const from = shownByA.length;
     rerender(both(a, next));
     await new Promise((ok) => setTimeout(ok, 50));
@@ -233,11 +239,7 @@ describe("the TanStack hooks across the provider's services", () => {
     const api = "http://test.invalid/api/provider-sync";
     let answer = () => refused(401);
     // Behind a login, no token yet: refused, and not retried.
-    plan.make = () =>
-      service(
-        { status: "error", isConnected: false, transport: "offline", epoch: null, version: 0 },
-        { fetchJson: () => answer() },
-      );
+    plan.make = () => refusedService(() => answer());
     const seen: ReturnType<typeof useModelAvailability>[] = [];
     function Probe() {
       seen.push(useModelAvailability("gpt-4o"));
@@ -258,11 +260,7 @@ describe("the TanStack hooks across the provider's services", () => {
     // request): the failed answer is asked again with the new service's
     // request, not the old one's (found in a review, 2026-12-02).
     answer = () => refused(401);
-    plan.make = () =>
-      service(
-        { status: "error", isConnected: false, transport: "offline", epoch: null, version: 0 },
-        { fetchJson: () => answer() },
-      );
+    plan.make = () => refusedService(() => answer());
     const later: ReturnType<typeof useModelAvailability>[] = [];
     function Sibling() {
       useSyncWebSocket();
