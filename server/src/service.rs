@@ -864,6 +864,15 @@ impl Service {
                 Err(err) => return Err(err),
             };
             if draft.is_empty() && draft.record.is_none() {
+                // Nothing to change on this instance's copy, which may trail
+                // what another instance has acknowledged (the value this
+                // write asks for, replaced there; a revision given in
+                // `If-Match`, replaced there too): confirmed only once built
+                // on the store as it is, as a refusal is.
+                if !fresh && self.store.shared() {
+                    after_refusal = true;
+                    continue;
+                }
                 if let Some(mut audit) = audit {
                     audit.epoch = Some(base.epoch().to_owned());
                     if let Err(err) = self.store.record_audit(&audit).await {
@@ -1644,6 +1653,49 @@ mod tests {
         );
         assert_eq!(service.snapshot().version(), 1);
         store.writes_on_read.store(0, SeqCst);
+    }
+
+    /// A write that changes nothing on this instance's copy is checked
+    /// against the store before it is confirmed: another instance may have
+    /// acknowledged a change the copy does not have yet (the earlier write
+    /// stood, and a stale `If-Match` passed).
+    #[tokio::test]
+    async fn a_write_that_changes_nothing_here_is_checked_against_the_store() {
+        use provider_sync_protocol::ProviderPatch;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Wrapped::open(&dir, Duration::ZERO, true).await);
+        let here = service_on(store.clone(), 100).await;
+        here.write(|d| crate::commands::create_provider(d, provider("a")))
+            .await
+            .unwrap();
+        // Another instance on the same store, which this one has not
+        // followed (no wake-up: the store sends none).
+        let there = service_on(store.clone(), 100).await;
+        let renamed = |name: &str| ProviderPatch {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        let other = there
+            .write(|d| crate::commands::update_provider(d, "a", None, renamed("N")))
+            .await
+            .unwrap();
+        assert_eq!(other.version, 2);
+        assert_eq!(here.snapshot().version(), 1, "not followed yet");
+        let stale = here
+            .write(|d| crate::commands::update_provider(d, "a", Some(1), renamed("a")))
+            .await;
+        assert!(
+            matches!(stale, Err(Error::PreconditionFailed { .. })),
+            "a revision the other instance replaced: {stale:?}"
+        );
+        let back = here
+            .write(|d| crate::commands::update_provider(d, "a", None, renamed("a")))
+            .await
+            .unwrap();
+        assert_eq!(back.version, 3, "a change, after the other instance's");
+        assert_eq!(back.value.name, "a");
+        there.follow().await.unwrap();
+        assert_eq!(there.snapshot().state.provider("a").unwrap().name, "a");
     }
 
     #[tokio::test]

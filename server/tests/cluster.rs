@@ -1401,6 +1401,68 @@ async fn a_write_is_checked_against_what_another_instance_acknowledged() {
         let (status, body) = write(&b, Method::POST, "/models", None, model).await;
         assert_eq!(status, 201, "{i}: an id just deleted elsewhere: {body}");
     }
+    // A write that changes nothing on one instance's copy is checked against
+    // the store too: another instance may have acknowledged a change that
+    // copy does not have yet (the first write's value then stood, and a
+    // stale If-Match passed).
+    let model = json!({"id": "same", "name": "M", "provider_id": "p", "context_window": 10});
+    let (status, created) = write(&a, Method::POST, "/models", None, model).await;
+    assert_eq!(status, 201, "{created}");
+    let mut revision = created["revision"].clone();
+    for i in 0..25 {
+        let (status, body) = write(
+            &a,
+            Method::PATCH,
+            "/models/same",
+            None,
+            json!({"name": "N"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{i}: {body}");
+        let (status, body) = write(
+            &b,
+            Method::PATCH,
+            "/models/same",
+            Some(&revision),
+            json!({"name": "M"}),
+        )
+        .await;
+        assert_eq!(
+            status, 412,
+            "{i}: a revision another instance replaced: {body}"
+        );
+        let (status, body) = write(
+            &b,
+            Method::PATCH,
+            "/models/same",
+            None,
+            json!({"name": "M"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{i}: {body}");
+        assert_eq!(body["name"], "M", "{i}: {body}");
+        revision = body["revision"].clone();
+        let state: Value = b.get("/state").await.json().await.unwrap();
+        let stored = state["all_models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == "same")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            stored["name"], "M",
+            "{i}: the last acknowledged write stands"
+        );
+        // Both instances at the same version before the next round.
+        let head = revision.as_u64().unwrap();
+        for _ in 0..200 {
+            if a.version().await >= head {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
     // A refusal that stands still is one: no model, no write.
     let before = b.version().await;
     let (status, _) = write(&b, Method::DELETE, "/models/no-such-model", None, json!({})).await;
