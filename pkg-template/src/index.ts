@@ -1,7 +1,8 @@
 // The package's main entry: the wasm client, plus `load()` to fetch and
 // compile the wasm once. Bundlers (Vite, webpack 5, …) and plain
 // `<script type="module">` pages both work: the wasm is found next to this
-// file through `import.meta.url`.
+// file through `import.meta.url` (Vite's dev server: with the package in
+// `optimizeDeps.exclude`, as the README says).
 import init, {
   ProviderSyncService as Service,
   getProviderSyncService as getService,
