@@ -55,8 +55,9 @@ pub struct ProviderSyncConfig {
     /// Largest reconnect delay in ms (default 30000).
     #[tsify(optional, type = "number | undefined")]
     pub reconnect_max_delay: Option<f64>,
-    /// Client heartbeat period in ms (default 25000); a link silent for two
-    /// periods is treated as dead.
+    /// Client heartbeat period in ms (default 25000). A heartbeat the server
+    /// leaves unanswered for one period (at least 2 s) means the link is
+    /// dead, so a dead link is noticed within about two periods.
     #[tsify(optional, type = "number | undefined")]
     pub heartbeat_interval: Option<f64>,
     /// Requests taking longer (ms) are aborted (default 10000).

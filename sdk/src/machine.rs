@@ -136,6 +136,10 @@ pub const SAVE_DELAY_MS: f64 = 200.0;
 /// it; the server answers only once it has sent everything).
 pub const VOUCH_AGAIN_MS: f64 = 250.0;
 
+/// The least time a server that answers heartbeats is given to answer one
+/// (its answers are limited to eight a second per socket).
+pub const MIN_ANSWER_MS: f64 = 2_000.0;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     State,
@@ -419,6 +423,13 @@ pub struct Core {
     /// waits for ours.
     server_heartbeat_ms: Option<f64>,
     client_timeout_ms: Option<f64>,
+    /// This socket's server said `hello`, so it answers every heartbeat
+    /// (with a heartbeat, or the changes it has yet to send).
+    answers_heartbeats: bool,
+    /// When the first heartbeat sent since the server last spoke went out:
+    /// the server has [`answer_window_ms`](Machine::answer_window_ms) to say
+    /// something, or the link is taken for dead.
+    unanswered_since: Option<f64>,
     /// A `disconnected` event was sent since the link last worked.
     down_announced: bool,
     /// A `connected` event with transport `polling` was sent since polling
@@ -484,6 +495,8 @@ impl Core {
             awaiting_vouch: (false, false),
             server_heartbeat_ms: None,
             client_timeout_ms: None,
+            answers_heartbeats: false,
+            unanswered_since: None,
             down_announced: false,
             poll_announced: false,
             reask_force: false,
@@ -1510,6 +1523,8 @@ impl Core {
         self.socket_proven = false;
         self.live = false;
         self.last_heard = now;
+        self.answers_heartbeats = false;
+        self.unanswered_since = None;
         out.push(Command::ClearTimer(Timer::Connect));
         // Not the transport yet: it is once the server speaks through it
         // (`live`). So a socket that is accepted and dropped at each retry
@@ -1561,10 +1576,48 @@ impl Core {
 
     /// How long the server may stay silent before the link is taken for
     /// dead: two of its heartbeat periods (from `hello`), never less than two
-    /// of ours.
+    /// of ours. A heartbeat of ours the server leaves unanswered ends it
+    /// sooner ([`dead_at`](Machine::dead_at)).
     fn silence_limit_ms(&self) -> f64 {
         let own = self.settings.heartbeat_interval;
         self.server_heartbeat_ms.unwrap_or(own).max(own) * 2.0
+    }
+
+    /// How long a server that answers heartbeats has to answer one: one of
+    /// our periods, but never less than [`MIN_ANSWER_MS`] (the server
+    /// answers a few a second at most, and a slow link takes its time).
+    fn answer_window_ms(&self) -> f64 {
+        self.settings.heartbeat_interval.max(MIN_ANSWER_MS)
+    }
+
+    /// When the open socket is taken for dead if nothing is heard before:
+    /// the server's silence past [`silence_limit_ms`](Machine::silence_limit_ms),
+    /// or a heartbeat of ours it left unanswered for the answer window. So
+    /// a dead link is noticed within two of our periods (the next heartbeat
+    /// goes within one, its answer is awaited for one), however seldom the
+    /// server sends its own; and a page whose timers the browser throttles
+    /// (a hidden tab) does not drop a link the server's heartbeats keep
+    /// showing alive, since the window runs from our own sending.
+    fn dead_at(&self) -> f64 {
+        let silent = self.last_heard + self.silence_limit_ms();
+        match self.unanswered_since {
+            Some(sent) if self.answers_heartbeats => silent.min(sent + self.answer_window_ms()),
+            _ => silent,
+        }
+    }
+
+    /// A heartbeat to the server, naming the copy's version. The first one
+    /// since the server last spoke starts the answer window.
+    fn send_heartbeat(&mut self, now: f64, out: &mut Vec<Command>) {
+        let version = self.state.as_ref().map_or(0, |s| s.metadata.version);
+        out.push(Command::SendHeartbeat { version });
+        if self.unanswered_since.is_none() && self.answers_heartbeats {
+            self.unanswered_since = Some(now);
+            out.push(Command::SetTimer {
+                timer: Timer::HeartbeatCheck,
+                after_ms: (self.dead_at() - now).max(0.0),
+            });
+        }
     }
 
     /// The copy was confirmed current by the socket.
@@ -1588,6 +1641,7 @@ impl Core {
     /// that cannot vouch (its instance lost the store) makes nothing live.
     fn spoke(&mut self, now: f64, beat: Option<bool>, out: &mut Vec<Command>) {
         self.last_heard = now;
+        self.unanswered_since = None;
         if !self.live
             && self.socket == Socket::Open
             && beat != Some(false)
@@ -1621,6 +1675,7 @@ impl Core {
                 }
                 self.server_heartbeat_ms = Some(hello.heartbeat_interval_ms as f64);
                 self.client_timeout_ms = Some(hello.client_timeout_ms as f64);
+                self.answers_heartbeats = true;
                 out.push(Command::SetTimer {
                     timer: Timer::HeartbeatSend,
                     after_ms: self.heartbeat_send_ms(),
@@ -1638,8 +1693,7 @@ impl Core {
                         // back from a backup without a new epoch) is
                         // repaired now, not shown as synced until the next
                         // heartbeat.
-                        let version = self.state.as_ref().map_or(0, |s| s.metadata.version);
-                        out.push(Command::SendHeartbeat { version });
+                        self.send_heartbeat(now, out);
                         self.awaiting_vouch = (true, false);
                     }
                     // A full state follows (or a sync is needed): synced once
@@ -1874,8 +1928,7 @@ impl Core {
             }
             Timer::HeartbeatSend => {
                 if self.socket == Socket::Open {
-                    let version = self.state.as_ref().map_or(0, |s| s.metadata.version);
-                    out.push(Command::SendHeartbeat { version });
+                    self.send_heartbeat(now, out);
                     out.push(Command::SetTimer {
                         timer: Timer::HeartbeatSend,
                         after_ms: self.heartbeat_send_ms(),
@@ -1886,15 +1939,14 @@ impl Core {
                 if self.socket != Socket::Open {
                     return;
                 }
-                let limit = self.silence_limit_ms();
-                let silent = now - self.last_heard;
-                if silent >= limit {
+                let deadline = self.dead_at();
+                if now >= deadline {
                     out.push(Command::CloseSocket);
                     self.socket_closed("no heartbeat from the server".into(), now, unit, out);
                 } else {
                     out.push(Command::SetTimer {
                         timer: Timer::HeartbeatCheck,
-                        after_ms: limit - silent,
+                        after_ms: deadline - now,
                     });
                 }
             }

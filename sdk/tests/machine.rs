@@ -1673,6 +1673,102 @@ fn hello_sets_the_heartbeat_and_synced_waits_for_the_catch_up() {
     assert!(check.contains(&Command::CloseSocket), "{check:?}");
 }
 
+/// A server that answers heartbeats (it said `hello`) and beats seldom
+/// itself: a heartbeat of ours left unanswered for one of our periods drops
+/// the link, so it is noticed within about two of our periods, not two of
+/// the server's (50 s with a 3 s client period and the server's 25 s).
+#[test]
+fn an_unanswered_heartbeat_drops_the_link_within_two_client_periods() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(3_000.0)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    core.handle(
+        Input::SocketEvent(hello(&h, 2, SyncType::Incremental)),
+        3.0,
+        0.5,
+    );
+    // Answered: the link stays, however long the server's own silence.
+    let sent = core.handle(Input::TimerFired(Timer::HeartbeatSend), 3_003.0, 0.5);
+    assert!(
+        sent.contains(&Command::SendHeartbeat { version: 2 }),
+        "{sent:?}"
+    );
+    assert_eq!(
+        timer(&sent, Timer::HeartbeatCheck),
+        Some(3_000.0),
+        "{sent:?}"
+    );
+    core.handle(Input::SocketEvent(heartbeat(&h, 2)), 3_050.0, 0.5);
+    let check = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 6_003.0, 0.5);
+    assert!(!check.contains(&Command::CloseSocket), "{check:?}");
+    // A page whose timers were held back (a hidden tab): the check comes
+    // long after the heartbeat, but the server has spoken since it went.
+    core.handle(Input::TimerFired(Timer::HeartbeatSend), 6_003.0, 0.5);
+    core.handle(Input::SocketEvent(heartbeat(&h, 2)), 30_000.0, 0.5);
+    let late = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 50_000.0, 0.5);
+    assert!(!late.contains(&Command::CloseSocket), "{late:?}");
+    // The link dies after the server's answer at 30 s: the next heartbeat
+    // goes at 33 s, and nothing answers it by 36 s.
+    let sent = core.handle(Input::TimerFired(Timer::HeartbeatSend), 33_000.0, 0.5);
+    assert!(
+        sent.contains(&Command::SendHeartbeat { version: 2 }),
+        "{sent:?}"
+    );
+    let early = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 35_999.0, 0.5);
+    assert!(!early.contains(&Command::CloseSocket), "{early:?}");
+    assert_eq!(timer(&early, Timer::HeartbeatCheck), Some(1.0), "{early:?}");
+    // A second heartbeat meanwhile does not move the window.
+    core.handle(Input::TimerFired(Timer::HeartbeatSend), 35_999.5, 0.5);
+    let dead = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 36_000.0, 0.5);
+    assert!(dead.contains(&Command::CloseSocket), "{dead:?}");
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+    assert!(timer(&dead, Timer::Reconnect).is_some(), "{dead:?}");
+}
+
+/// A server that never said `hello` may not answer heartbeats: only its
+/// silence counts, and a short client period gets no more than that
+/// answer window of two seconds anyway.
+#[test]
+fn without_hello_an_unanswered_heartbeat_is_not_a_dead_link() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(3_000.0)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    core.handle(Input::SocketEvent(heartbeat(&h, 2)), 3.0, 0.5);
+    let sent = core.handle(Input::TimerFired(Timer::HeartbeatSend), 3_003.0, 0.5);
+    assert!(
+        sent.contains(&Command::SendHeartbeat { version: 2 }),
+        "{sent:?}"
+    );
+    assert_eq!(timer(&sent, Timer::HeartbeatCheck), None, "{sent:?}");
+    let check = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 6_002.0, 0.5);
+    assert!(!check.contains(&Command::CloseSocket), "{check:?}");
+    let dead = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 6_003.0, 0.5);
+    assert!(
+        dead.contains(&Command::CloseSocket),
+        "two periods of silence: {dead:?}"
+    );
+
+    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(100.0)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    core.handle(
+        Input::SocketEvent(hello(&h, 2, SyncType::Incremental)),
+        3.0,
+        0.5,
+    );
+    let sent = core.handle(Input::TimerFired(Timer::HeartbeatSend), 103.0, 0.5);
+    assert_eq!(
+        timer(&sent, Timer::HeartbeatCheck),
+        Some(2_000.0),
+        "{sent:?}"
+    );
+}
+
 /// A hello with nothing to catch up names no checksum: the client's
 /// heartbeat at once, and the server's answer confirms the copy.
 #[test]

@@ -74,8 +74,11 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The real `provider-sync-server` binary as a child process, on one store
  * and, after the first start, one port. */
 export class ServerProcess {
-  constructor(dir, log, { retention, wsQueue }) {
+  /** `heartbeatMs`: how often the server sends its heartbeats (1000 by
+   * default; it waits five periods, at least 5 s, for the client's). */
+  constructor(dir, log, { retention, wsQueue, heartbeatMs = 1000 }) {
     this.dir = dir;
+    this.heartbeatMs = heartbeatMs;
     this.catalog = join(dir, "catalog.toml");
     this.log = log;
     this.retention = retention;
@@ -111,7 +114,8 @@ export class ServerProcess {
       "--admin-token", TOKEN,
       // Every client is on one loopback address.
       "--read-rate-limit", "0", "--admin-rate-limit", "0",
-      "--heartbeat-ms", "1000", "--client-timeout-ms", "5000",
+      "--heartbeat-ms", String(this.heartbeatMs),
+      "--client-timeout-ms", String(Math.max(5000, this.heartbeatMs * 5)),
       "--health-interval-ms", "3600000",
       "--shutdown-timeout-ms", "2000",
       "--store-lock-timeout-ms", "10000",

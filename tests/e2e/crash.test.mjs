@@ -80,3 +80,50 @@ test("after a SIGKILL of the server the client resumes from its version: a write
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a server frozen (SIGSTOP) whose own heartbeats are 30 s apart is given up within about two of the client's 2 s periods: its heartbeat goes unanswered", { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "provider-sync-frozen-"));
+  const lines = [];
+  const server = new ServerProcess(dir, (line) => lines.push(line), { retention: 1000, wsQueue: 256, heartbeatMs: 30_000 });
+  copyFileSync(join(root, "examples/catalog.toml"), server.catalog);
+  const base = await server.start();
+  const site = await staticSite(pageSite("frozen-site", "chaos/index.html"));
+  const browser = await launchChromium();
+  try {
+    const page = await (await browser.newContext()).newPage();
+    page.on("pageerror", (error) => lines.push(`page error: ${error.message}`));
+    await page.goto(`${site.url}/index.html?${new URLSearchParams({ api: base, heartbeat: "2000" })}`);
+    const state = () =>
+      page.evaluate(() => {
+        const s = window.__sync && window.__sync.getState();
+        return s && { status: s.status, transport: s.transport, isConnected: s.isConnected };
+      });
+    await eventually("the page synced over its WebSocket", async () => {
+      const s = await state();
+      return s?.status === "synced" && s.transport === "websocket";
+    });
+    // Past the hello's heartbeat and its answer: the link proven.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal((await state()).isConnected, true);
+    server.freeze();
+    // Two client periods and the answer window (4-6 s), well before the
+    // 60 s that twice the server's period would take.
+    await eventually("the page to give up the frozen server's socket", async () => !(await state()).isConnected, 15_000);
+    const log = await page.evaluate(() => window.__log);
+    assert.ok(
+      log.some((line) => line.includes("disconnected") && line.includes("no heartbeat from the server")),
+      log.join("\n"),
+    );
+    server.thaw();
+    await eventually("the page back on its WebSocket", async () => {
+      const s = await state();
+      return s.status === "synced" && s.transport === "websocket";
+    }, 30_000);
+    assert.deepEqual(server.errors, [], lines.join("\n"));
+  } finally {
+    await browser.close();
+    await server.stop("SIGTERM").catch(() => {});
+    await new Promise((resolve) => site.server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
