@@ -88,6 +88,11 @@ pub enum Freshness {
     Expired,
 }
 
+/// When `record` was last known current: saved, or confirmed since.
+pub fn known_current(record: &CacheRecord, confirmed_at: Option<f64>) -> f64 {
+    confirmed_at.map_or(record.saved_at, |c| c.max(record.saved_at))
+}
+
 /// Whether `record` may serve as the starting copy at `now`, given when it
 /// was last confirmed current (if ever since it was saved).
 pub fn usable(
@@ -107,7 +112,7 @@ pub fn usable(
     if computed != record.state.metadata.checksum {
         return Err(Rejected::Corrupt);
     }
-    let known_current = confirmed_at.map_or(record.saved_at, |c| c.max(record.saved_at));
+    let known_current = known_current(record, confirmed_at);
     if now - known_current <= ttl && known_current <= now + 60_000.0 {
         Ok(Freshness::Fresh)
     } else {

@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::auth::{Auth, token_of};
-use crate::cache::{CacheRecord, Freshness, confirmed_key, record_text, usable};
+use crate::cache::{CacheRecord, Freshness, confirmed_key, known_current, record_text, usable};
 use crate::config::{LogLevel, Settings};
 use crate::error::{DESTROYED, SdkError, decimal};
 use crate::idb::{Outcome, cache_close, cache_delete, cache_load, cache_new, cache_put};
@@ -96,7 +96,9 @@ const TABS: u32 = 5;
 const CACHE_WAIT: u32 = ALL_TIMERS.len() as u32;
 
 /// A cached copy, and how fresh it is.
-type Cached = (SyncState, Freshness);
+/// A sound cached copy, how it may be used, and when it was last known
+/// current.
+type Cached = (SyncState, Freshness, f64);
 
 /// What the driver does once a promise it handed to JavaScript settles (or,
 /// for `Later`, once what runs now is done).
@@ -1544,7 +1546,10 @@ impl Driver {
         let confirmed_at = found.get(1).as_f64();
         let ttl = self.core.borrow().settings().cache_ttl;
         match usable(&record, &self.urls.api, confirmed_at, now(), ttl) {
-            Ok(freshness) => Some((record.state, freshness)),
+            Ok(freshness) => {
+                let known = known_current(&record, confirmed_at);
+                Some((record.state, freshness, known))
+            }
             Err(why) => {
                 self.cache_error(crate::json::concat(&[
                     "discarded a cached record: ",
@@ -1689,8 +1694,13 @@ impl Driver {
             return;
         }
         let (fresh, expired) = match cached {
-            Some((state, Freshness::Fresh)) => (Some(state), None),
-            Some((state, Freshness::Expired)) => (None, Some(state)),
+            Some((state, freshness, known)) => {
+                self.core.borrow_mut().set_cached_known_at(known);
+                match freshness {
+                    Freshness::Fresh => (Some(state), None),
+                    Freshness::Expired => (None, Some(state)),
+                }
+            }
             None => (None, None),
         };
         self.dispatch(if self.join_tabs() {

@@ -377,6 +377,8 @@ pub struct Core {
     poll_ok: bool,
     from_cache: bool,
     last_sync_time: Option<f64>,
+    /// See [`set_cached_known_at`](Core::set_cached_known_at).
+    cached_known_at: Option<f64>,
     error: Option<String>,
     /// Consecutive WebSocket attempts that failed.
     attempts: u32,
@@ -427,7 +429,7 @@ pub struct Core {
     /// (with a heartbeat, or the changes it has yet to send).
     answers_heartbeats: bool,
     /// When the first heartbeat sent since the server last spoke went out:
-    /// the server has [`answer_window_ms`](Machine::answer_window_ms) to say
+    /// the server has [`answer_window_ms`](Core::answer_window_ms) to say
     /// something, or the link is taken for dead.
     unanswered_since: Option<f64>,
     /// A `disconnected` event was sent since the link last worked.
@@ -473,6 +475,7 @@ impl Core {
             poll_ok: false,
             from_cache: false,
             last_sync_time: None,
+            cached_known_at: None,
             error: None,
             attempts: 0,
             retry_attempt: 0,
@@ -556,6 +559,24 @@ impl Core {
         self.last_sync_time
     }
 
+    /// When the cached copy given at start was last known current (saved,
+    /// or confirmed since): its `lastSyncTime` while it is shown before the
+    /// server confirms it (a copy from the cache, the server out of reach,
+    /// said "last synced" then, not "never").
+    pub fn set_cached_known_at(&mut self, at: f64) {
+        self.cached_known_at = Some(at);
+    }
+
+    /// A copy from the cache is shown: its last sync is when it was known
+    /// current (never later than now: a copy dated in the future).
+    fn shown_from_cache(&mut self, state: SyncState, now: f64) {
+        self.state = Some(state);
+        self.from_cache = true;
+        if self.last_sync_time.is_none() {
+            self.last_sync_time = self.cached_known_at.map(|at| at.min(now));
+        }
+    }
+
     /// Why there is nothing to show (status `error`).
     pub fn error(&self) -> Option<&str> {
         if self.status == SyncStatus::Error {
@@ -599,7 +620,7 @@ impl Core {
             input
         };
         match input {
-            Input::Follow { cached, expired } => self.step_down(cached, expired, &mut out),
+            Input::Follow { cached, expired } => self.step_down(cached, expired, now, &mut out),
             // Only a follower takes these.
             Input::Lead
             | Input::LeaderState(_)
@@ -764,6 +785,7 @@ impl Core {
         &mut self,
         cached: Option<SyncState>,
         expired: Option<SyncState>,
+        now: f64,
         out: &mut Vec<Command>,
     ) {
         self.quiesce(out);
@@ -782,8 +804,7 @@ impl Core {
             self.started = true;
             self.held = expired.filter(|_| self.state.is_none());
             if let Some(state) = cached.filter(|_| self.state.is_none()) {
-                self.state = Some(state);
-                self.from_cache = true;
+                self.shown_from_cache(state, now);
                 self.status = SyncStatus::Stale;
             }
             if self.state.is_some() && !self.ready {
@@ -986,8 +1007,7 @@ impl Core {
         }
         match cached {
             Some(state) => {
-                self.state = Some(state);
-                self.from_cache = true;
+                self.shown_from_cache(state, now);
                 self.status = SyncStatus::Stale;
                 self.ready = true;
                 Self::notify(out, Notice::StateChanged);
@@ -1483,8 +1503,7 @@ impl Core {
                     && let Some(held) = self.held.take()
                 {
                     // The server cannot be reached: an old copy beats nothing.
-                    self.state = Some(held);
-                    self.from_cache = true;
+                    self.shown_from_cache(held, now);
                 }
                 // A copy held stays shown, `stale` (not confirmed); `error` is
                 // for having nothing to show. `lastError` says why either way.
@@ -1577,7 +1596,7 @@ impl Core {
     /// How long the server may stay silent before the link is taken for
     /// dead: two of its heartbeat periods (from `hello`), never less than two
     /// of ours. A heartbeat of ours the server leaves unanswered ends it
-    /// sooner ([`dead_at`](Machine::dead_at)).
+    /// sooner ([`dead_at`](Core::dead_at)).
     fn silence_limit_ms(&self) -> f64 {
         let own = self.settings.heartbeat_interval;
         self.server_heartbeat_ms.unwrap_or(own).max(own) * 2.0
@@ -1591,7 +1610,7 @@ impl Core {
     }
 
     /// When the open socket is taken for dead if nothing is heard before:
-    /// the server's silence past [`silence_limit_ms`](Machine::silence_limit_ms),
+    /// the server's silence past [`silence_limit_ms`](Core::silence_limit_ms),
     /// or a heartbeat of ours it left unanswered for the answer window. So
     /// a dead link is noticed within two of our periods (the next heartbeat
     /// goes within one, its answer is awaited for one), however seldom the

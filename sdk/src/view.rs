@@ -23,7 +23,8 @@ pub struct ProviderSyncClientState {
     pub version: u64,
     pub epoch: Option<String>,
     pub checksum: Option<String>,
-    /// `Date.now()` of the last successful sync.
+    /// `Date.now()` of the last successful sync; for a copy from the cache
+    /// not yet confirmed by the server, when it was saved or last confirmed.
     pub last_sync_time: Option<f64>,
     /// Why there is nothing to show (status `error`); null otherwise.
     pub error: Option<String>,

@@ -702,6 +702,14 @@ async fn with_the_server_down_the_cache_is_served_as_stale() {
     assert!(state.from_cache);
     assert_eq!(state.version, synced.version);
     assert_eq!(state.providers, synced.providers);
+    // Last synced when the first service saved (or confirmed) it, not
+    // "never".
+    let last = state.last_sync_time.expect("the cached copy's last sync");
+    assert!(
+        last >= synced.last_sync_time.unwrap() && last <= js_sys::Date::now(),
+        "{last} against {:?}",
+        synced.last_sync_time
+    );
     // A third instance without a cache and no server: initialize rejects.
     let third = service(config(|c| c.enable_cache = Some(false))).await;
     assert!(JsFuture::from(third.initialize()).await.is_err());
@@ -2292,6 +2300,14 @@ async fn an_expired_cache_is_shown_stale_when_the_server_is_down() {
     assert!(state.from_cache);
     assert_eq!(state.version, synced.version);
     assert_eq!(state.providers, synced.providers);
+    // Last synced when the first service saved (or confirmed) it, not
+    // "never".
+    let last = state.last_sync_time.expect("the cached copy's last sync");
+    assert!(
+        last >= synced.last_sync_time.unwrap() && last <= js_sys::Date::now(),
+        "{last} against {:?}",
+        synced.last_sync_time
+    );
     // Something to show: no `error`; why the server is not confirming it is
     // in `lastError`.
     assert_eq!(state.error, None);

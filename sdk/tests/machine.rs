@@ -193,6 +193,35 @@ fn from_cache(h: &History, at: usize) -> (Core, Vec<Command>) {
     (core, out)
 }
 
+/// A copy from the cache shows when it was last known current as its
+/// `lastSyncTime` until the server confirms it (then the time of that);
+/// an expired one shown because the server is out of reach does too, and
+/// one dated in the future is never later than now.
+#[test]
+fn a_cached_copy_shows_when_it_was_last_known_current() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|_| {}));
+    core.set_cached_known_at(1_000.0);
+    core.handle(
+        Input::Start {
+            cached: Some(h.states[2].clone()),
+        },
+        5_000.0,
+        0.5,
+    );
+    assert_eq!(core.last_sync_time(), Some(1_000.0));
+    core.handle(Input::Synced(incremental(&h, 2, 2)), 6_000.0, 0.5);
+    assert_eq!(core.last_sync_time(), Some(6_000.0));
+
+    let mut core = Core::new(settings(|_| {}));
+    core.set_cached_known_at(9_000.0);
+    core.handle(Input::StartExpired(h.states[1].clone()), 5_000.0, 0.5);
+    assert_eq!(core.last_sync_time(), None, "not shown yet");
+    core.handle(failure(RequestKind::Sync, None), 5_500.0, 0.5);
+    assert!(core.state().is_some(), "shown, the server out of reach");
+    assert_eq!(core.last_sync_time(), Some(5_500.0), "never in the future");
+}
+
 /// Started, synced to `h` at `at`, socket open and heard from (a
 /// heartbeat).
 fn connected(h: &History, at: usize) -> Core {
