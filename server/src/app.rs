@@ -275,14 +275,21 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("t.db").display().to_string())
             .await
             .unwrap();
-        let service = Service::open(
-            Arc::new(store),
+        state_on(service_on(Arc::new(store)).await)
+    }
+
+    async fn service_on(store: Arc<dyn crate::store::Store>) -> Arc<Service> {
+        Service::open(
+            store,
             crate::service::Retention::events(100),
             16,
             Arc::new(Metrics::new()),
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    fn state_on(service: Arc<Service>) -> AppState {
         let mut config = Config::defaults();
         config.admin_token = Some(TOKEN.into());
         AppState {
@@ -294,6 +301,84 @@ mod tests {
             shutdown: crate::shutdown::channel().0,
             sessions: ws::Sessions::default(),
         }
+    }
+
+    /// One instance of several whose store does not answer its reads, and
+    /// a client holding a version (or an epoch) the instance lacks: the
+    /// client is refused (503), on the WebSocket before its upgrade as on
+    /// `POST /sync`, rather than sent the instance's older state, which the
+    /// SDK would take as the server's word and roll its copy back to.
+    #[tokio::test]
+    async fn a_client_ahead_of_an_instance_that_cannot_catch_up_is_refused() {
+        use futures_util::StreamExt;
+        use std::sync::atomic::Ordering::SeqCst;
+        use tokio_tungstenite::tungstenite;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            crate::service::testing::Wrapped::open(&dir, std::time::Duration::ZERO, true).await,
+        );
+        let here = service_on(store.clone()).await;
+        // Another instance on the store writes; this one has not followed.
+        let there = service_on(store.clone()).await;
+        there
+            .write(|d| {
+                crate::commands::create_provider(
+                    d,
+                    provider_sync_protocol::NewProvider {
+                        id: "a".into(),
+                        name: "a".into(),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        let epoch = there.snapshot().epoch().to_owned();
+        assert_eq!(here.snapshot().version(), 0);
+        store.fail_reads.store(true, SeqCst);
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = app(state_on(here.clone()));
+        tokio::spawn(async move { axum::serve(listener, served).await });
+        let base = format!("{addr}/api/provider-sync");
+        let socket = |since: u64, epoch: &str| {
+            tokio_tungstenite::connect_async(format!("ws://{base}/ws?since={since}&epoch={epoch}"))
+        };
+        match socket(1, &epoch).await {
+            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+            Ok((mut socket, _)) => {
+                let first = socket.next().await;
+                panic!("a client ahead was accepted; it was sent {first:?}")
+            }
+            Err(other) => panic!("{other}"),
+        }
+        match socket(0, "another-epoch").await {
+            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+            other => panic!("a client of another epoch: {:?}", other.map(|_| ())),
+        }
+        // A client this instance can vouch to (at its version) is served.
+        let (mut ok, _) = socket(0, &epoch).await.expect("a client at its version");
+        let hello = ok.next().await.unwrap().unwrap();
+        assert!(hello.to_text().unwrap().contains("\"hello\""), "{hello:?}");
+
+        let sync = |body: serde_json::Value| {
+            reqwest::Client::new()
+                .post(format!("http://{base}/sync"))
+                .json(&body)
+                .send()
+        };
+        let ahead = sync(serde_json::json!({"client_version": 1, "client_epoch": epoch}));
+        assert_eq!(ahead.await.unwrap().status(), 503);
+        let other = sync(serde_json::json!({"client_version": 0, "client_epoch": "another-epoch"}));
+        assert_eq!(other.await.unwrap().status(), 503);
+        let at = sync(serde_json::json!({"client_version": 0, "client_epoch": epoch}));
+        assert_eq!(at.await.unwrap().status(), 200);
+        // Once the store answers, the client ahead is caught up to.
+        store.fail_reads.store(false, SeqCst);
+        let ahead = sync(serde_json::json!({"client_version": 1, "client_epoch": epoch}));
+        assert_eq!(ahead.await.unwrap().status(), 200);
+        assert_eq!(here.snapshot().version(), 1);
     }
 
     #[tokio::test]

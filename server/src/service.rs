@@ -507,7 +507,6 @@ const FOLLOW_BATCH: usize = 200;
 /// How long one read of the log may take before the store counts as
 /// unreachable.
 const FOLLOW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// A number below `n` that differs between calls (for jitter).
 fn rand_below(n: u64) -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -1042,6 +1041,24 @@ impl Service {
     /// time): what this instance holds may then be older than what the
     /// client holds, and must not be sent as the current state.
     pub async fn catch_up_to(&self, epoch: Option<&str>, version: u64) -> bool {
+        self.caught_up_for(epoch, version).await.is_ok()
+    }
+
+    /// [`catch_up_to`](Self::catch_up_to) for a client's request: `Err`
+    /// (the store unreachable: 503 with `Retry-After`, which the SDK and a
+    /// load balancer take as "ask again, maybe elsewhere") when the client
+    /// holds a version or an epoch this instance could not catch up to, so
+    /// that neither a `POST /sync` nor a WebSocket's `hello` and full state
+    /// roll the client back to this instance's older copy.
+    pub async fn caught_up_for(&self, epoch: Option<&str>, version: u64) -> Result<()> {
+        if self.try_catch_up(epoch, version).await {
+            Ok(())
+        } else {
+            Err(Error::Store(StoreError::Unreachable))
+        }
+    }
+
+    async fn try_catch_up(&self, epoch: Option<&str>, version: u64) -> bool {
         let Some(epoch) = epoch else { return true };
         let behind =
             |snapshot: &Snapshot| version > snapshot.version() || epoch != snapshot.epoch();
@@ -1346,8 +1363,9 @@ impl Service {
     }
 }
 
+/// A store for tests of the service and of what serves it.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use std::time::Duration;
 
     use super::*;
@@ -1357,25 +1375,32 @@ mod tests {
     /// write between the commit and its publication), pass for one that
     /// several instances share, and counts its reads of the log.
     #[derive(Debug)]
-    struct Wrapped {
+    pub(crate) struct Wrapped {
         store: SqliteStore,
         ack_delay: Duration,
         shared: bool,
-        reads: std::sync::atomic::AtomicUsize,
+        pub(crate) reads: std::sync::atomic::AtomicUsize,
+        /// Reads of the log fail (a store that refuses them) while set.
+        pub(crate) fail_reads: std::sync::atomic::AtomicBool,
         /// Writes this service makes, one at the start of each read of the
         /// log while any are left: local writes landing while it follows.
-        writes_on_read: std::sync::atomic::AtomicUsize,
-        service: std::sync::OnceLock<std::sync::Weak<Service>>,
+        pub(crate) writes_on_read: std::sync::atomic::AtomicUsize,
+        pub(crate) service: std::sync::OnceLock<std::sync::Weak<Service>>,
     }
 
     impl Wrapped {
-        async fn open(dir: &tempfile::TempDir, ack_delay: Duration, shared: bool) -> Self {
+        pub(crate) async fn open(
+            dir: &tempfile::TempDir,
+            ack_delay: Duration,
+            shared: bool,
+        ) -> Self {
             let path = dir.path().join("w.db").display().to_string();
             Self {
                 store: SqliteStore::open(&path).await.unwrap(),
                 ack_delay,
                 shared,
                 reads: Default::default(),
+                fail_reads: Default::default(),
                 writes_on_read: Default::default(),
                 service: Default::default(),
             }
@@ -1407,6 +1432,11 @@ mod tests {
         ) -> Result<crate::store::Since, StoreError> {
             use std::sync::atomic::Ordering::SeqCst;
             self.reads.fetch_add(1, SeqCst);
+            if self.fail_reads.load(SeqCst) {
+                return Err(StoreError::Database(sqlx::Error::Protocol(
+                    "reads refused by the test".into(),
+                )));
+            }
             let service = self.service.get().and_then(std::sync::Weak::upgrade);
             if let Some(service) = service
                 && self
@@ -1418,7 +1448,12 @@ mod tests {
                 // Only for reads without the writer lock (a `follow`):
                 // under it (a reconcile on a shared store, a conflict) this
                 // write would wait for ever.
-                let write = service.write(|d| crate::commands::create_provider(d, provider(&id)));
+                let new = provider_sync_protocol::NewProvider {
+                    id: id.clone(),
+                    name: id,
+                    ..Default::default()
+                };
+                let write = service.write(|d| crate::commands::create_provider(d, new.clone()));
                 tokio::time::timeout(Duration::from_secs(10), write)
                     .await
                     .expect("a read without the writer lock")
@@ -1446,6 +1481,15 @@ mod tests {
             self.store.trim_audit(older_than_ms).await
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::testing::Wrapped;
+    use super::*;
+    use crate::store::SqliteStore;
 
     /// A service on `store` with a log of `retention` events and a queue of
     /// 16 frames.

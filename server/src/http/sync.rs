@@ -138,21 +138,12 @@ pub async fn sync(
 ) -> Result<Response> {
     // A client ahead of this instance (it came from another one) is caught
     // up to first, rather than sent an older state.
-    let caught_up = app
-        .service
-        .catch_up_to(request.client_epoch.as_deref(), request.client_version)
-        .await;
+    // Still behind such a client (or of another epoch), the store not
+    // answering: refused, since an older state would roll the client back.
+    app.service
+        .caught_up_for(request.client_epoch.as_deref(), request.client_version)
+        .await?;
     let snapshot = app.service.snapshot();
-    // Still behind a client of the same history, and the store did not
-    // answer: sending this older state would roll the client back.
-    if !caught_up
-        && request.client_epoch.as_deref() == Some(snapshot.epoch())
-        && request.client_version > snapshot.version()
-    {
-        return Err(crate::error::Error::Store(
-            crate::store::StoreError::Unreachable,
-        ));
-    }
     let catch_up = snapshot.catch_up(
         request.client_version,
         request.client_epoch.as_deref(),

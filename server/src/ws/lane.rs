@@ -587,9 +587,8 @@ pub(super) async fn run(
         timeout: timing.write_timeout,
         progress: progress.clone(),
     };
-    if let Some(since) = resume.since {
-        service.catch_up_to(resume.epoch.as_deref(), since).await;
-    }
+    // A client ahead of this instance was caught up to before the upgrade
+    // (`ws_handler`), or refused.
     // Held first: every frame published after this point is kept for this
     // session, and every change before it is in the snapshot.
     lanes.join(&member);

@@ -52,7 +52,7 @@ pub fn router() -> Router<AppState> {
         (status = 403, description = "A page of an origin not in --cors-origins", body = provider_sync_protocol::ErrorBody),
         (status = 426, description = "A WebSocket version other than 13; the answer's Sec-WebSocket-Version names 13", body = provider_sync_protocol::ErrorBody),
         (status = 429, description = "Past this address's rate limit, or its share of the WebSocket sessions (--max-ws-sessions-per-address); see Retry-After", body = provider_sync_protocol::ErrorBody),
-        (status = 503, description = "At the WebSocket session limit; see Retry-After", body = provider_sync_protocol::ErrorBody),
+        (status = 503, description = "At the WebSocket session limit, or (one instance of several) its store does not answer and the client holds a version it lacks; see Retry-After", body = provider_sync_protocol::ErrorBody),
     ),
     security((), ("read_token" = []), ("access_token" = [])),
     tag = "sync"
@@ -86,6 +86,15 @@ pub async fn upgrade(
             rejection.body_text()
         )),
     })?;
+    // A client ahead of this instance (it came from another one of a
+    // cluster) is caught up to first; when the store does not answer, it is
+    // refused (503) rather than sent this instance's older state, which it
+    // would take as the server's word.
+    if let Some(since) = query.since {
+        app.service
+            .caught_up_for(query.epoch.as_deref(), since)
+            .await?;
+    }
     let slot = match app
         .guards
         .ws_session(client.map(|Extension(ClientAddr(ip))| ip))

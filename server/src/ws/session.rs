@@ -363,11 +363,8 @@ where
         timeout: timing.write_timeout,
         progress,
     };
-    // A client ahead of this instance (it came from another one) is caught
-    // up to first, rather than sent an older state.
-    if let Some(since) = resume.since {
-        service.catch_up_to(resume.epoch.as_deref(), since).await;
-    }
+    // A client ahead of this instance (it came from another one) was
+    // caught up to before the upgrade (`ws_handler`), or refused.
     // Subscribe first: every change committed after this point arrives as a
     // frame, and every change before it is in the snapshot.
     let mut frames = service.subscribe();
