@@ -507,6 +507,37 @@ const FOLLOW_BATCH: usize = 200;
 /// How long one read of the log may take before the store counts as
 /// unreachable.
 const FOLLOW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long, on a store several instances share, taking the write turn may
+/// take (it waits for another instance's commit, a catalog's thousands of
+/// events included) before the store counts as unreachable.
+const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long, on a store several instances share, a commit of `events`
+/// events may take before the write is answered as not acknowledged and the
+/// store counts as unreachable: a connection gone silent (a network that
+/// drops its packets, a failover that leaves it open) would otherwise hold
+/// the writer lock for as long as TCP takes to give up (many minutes),
+/// every write and the instance's following of the log waiting behind it,
+/// while its other connections still answered the heartbeats' pings.
+fn commit_timeout(events: usize) -> std::time::Duration {
+    std::time::Duration::from_secs(10) + std::time::Duration::from_millis(2 * events as u64)
+}
+
+/// `work`, given up after `limit` (as the store not answering) when the
+/// store is shared; a store of one process is waited for.
+async fn within<T>(
+    shared: bool,
+    limit: std::time::Duration,
+    work: impl std::future::Future<Output = std::result::Result<T, StoreError>>,
+) -> std::result::Result<T, StoreError> {
+    if !shared {
+        return work.await;
+    }
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::TimedOut(limit.as_millis() as u64)))
+}
+
 /// A number below `n` that differs between calls (for jitter).
 fn rand_below(n: u64) -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -823,7 +854,8 @@ impl Service {
             if fresh {
                 let refreshed = async {
                     if attempt > 0 && !std::mem::take(&mut after_refusal) {
-                        turn = self.store.write_turn().await?;
+                        turn = within(self.store.shared(), TURN_TIMEOUT, self.store.write_turn())
+                            .await?;
                     }
                     self.follow_locked(&mut turn).await?;
                     if fresh_record || std::mem::take(&mut record_refused) {
@@ -1320,10 +1352,18 @@ impl Service {
             catalog_base: draft.applied_json.as_deref(),
             audit: audit.as_ref(),
         };
-        match turn {
-            Some(turn) => turn.commit(&commit).await,
-            None => self.store.commit(&commit).await,
-        }
+        let committing = async {
+            match turn {
+                Some(turn) => turn.commit(&commit).await,
+                None => self.store.commit(&commit).await,
+            }
+        };
+        within(
+            self.store.shared(),
+            commit_timeout(commit.events.len()),
+            committing,
+        )
+        .await
         .map_err(Error::Store)?;
         drop(commit);
 

@@ -2124,3 +2124,130 @@ async fn refused_as_unavailable(a: &TestServer, id: &str) {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
 }
+
+/// A TCP proxy to PostgreSQL that, once armed, swallows the next `COMMIT` a
+/// client sends and leaves that connection silent both ways from then on:
+/// open, no bytes, no reset (a network that drops its packets, a failover
+/// that leaves it hanging). Every other connection goes on working, so the
+/// instance's pings and reads still succeed.
+struct CommitSwallower {
+    port: u16,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    swallowed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CommitSwallower {
+    fn start(target: u16) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = Arc::new(AtomicBool::new(false));
+        let swallowed = Arc::new(AtomicUsize::new(0));
+        let (arm, count) = (armed.clone(), swallowed.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let silent = Arc::new(AtomicBool::new(false));
+                let up = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let watch = Some((arm.clone(), count.clone()));
+                std::thread::spawn({
+                    let silent = silent.clone();
+                    move || pipe(up.0, up.1, &silent, watch)
+                });
+                std::thread::spawn(move || pipe(server, client, &silent, None));
+            }
+        });
+        Self {
+            port,
+            armed,
+            swallowed,
+        }
+    }
+}
+
+/// Copies `from` to `to` until either ends; once `silent`, reads and drops.
+/// `watch`: this is a client's side, and an armed proxy swallows its next
+/// `COMMIT`.
+fn pipe(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    silent: &std::sync::atomic::AtomicBool,
+    watch: Option<(
+        Arc<std::sync::atomic::AtomicBool>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    )>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some((armed, swallowed)) = &watch
+            && buf[..n].windows(6).any(|w| w == b"COMMIT")
+            && armed.swap(false, SeqCst)
+        {
+            silent.store(true, SeqCst);
+            swallowed.fetch_add(1, SeqCst);
+        }
+        if silent.load(SeqCst) {
+            continue;
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    if !silent.load(SeqCst) {
+        let _ = to.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A commit whose connection goes silent is given up: the write is answered
+/// 503, not acknowledged, after the commit's time limit, and the writer lock
+/// is let go, so the next write goes through on another connection. It
+/// waited for as long as TCP takes to give up (many minutes: here the
+/// request's 30 s limit answered 504), every write and the following of the
+/// log behind it, while the instance's pings, on its other connections,
+/// said the store answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_on_a_connection_gone_silent_is_given_up_and_writes_go_on() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let url = fresh_database(shared(), "silent");
+    let proxy = CommitSwallower::start(shared().port());
+    let through = url.replacen(
+        &format!(":{}/", shared().port()),
+        &format!(":{}/", proxy.port),
+        1,
+    );
+    assert_ne!(through, url);
+    let a = TestServer::start(instance_config(&through)).await;
+    a.add_provider("one").await;
+    proxy.armed.store(true, SeqCst);
+    let started = Instant::now();
+    let lost = a
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "two", "name": "two"}))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(
+        proxy.swallowed.load(SeqCst),
+        1,
+        "the write's COMMIT was swallowed"
+    );
+    assert_eq!(lost.status(), 503, "after {waited:?}");
+    let body: Value = lost.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    // The writer lock was let go.
+    a.add_provider("three").await;
+    let state = a.state().await;
+    assert!(state.provider("one").is_some() && state.provider("three").is_some());
+    assert!(state.provider("two").is_none(), "never committed");
+    a.stop().await;
+}
