@@ -1616,11 +1616,16 @@ impl Core {
     /// goes within one, its answer is awaited for one), however seldom the
     /// server sends its own; and a page whose timers the browser throttles
     /// (a hidden tab) does not drop a link the server's heartbeats keep
-    /// showing alive, since the window runs from our own sending.
+    /// showing alive, since the window runs from our own sending. Not while
+    /// the catch-up `hello` announced is owed: a full state is one frame,
+    /// heard only once the whole of it has come (seconds on a slow link),
+    /// and the server reads nothing of ours until it has sent it.
     fn dead_at(&self) -> f64 {
         let silent = self.last_heard + self.silence_limit_ms();
         match self.unanswered_since {
-            Some(sent) if self.answers_heartbeats => silent.min(sent + self.answer_window_ms()),
+            Some(sent) if self.answers_heartbeats && self.catch_up.is_none() => {
+                silent.min(sent + self.answer_window_ms())
+            }
             _ => silent,
         }
     }

@@ -1756,6 +1756,25 @@ fn an_unanswered_heartbeat_drops_the_link_within_two_client_periods() {
     assert!(timer(&dead, Timer::Reconnect).is_some(), "{dead:?}");
 }
 
+/// While the full state `hello` announced is on its way (one frame, heard
+/// only once all of it has come: seconds on a slow link), an unanswered
+/// heartbeat is no dead link; the server's silence limit still is.
+#[test]
+fn a_full_state_on_its_way_is_no_unanswered_heartbeat() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(3_000.0)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    core.handle(Input::SocketEvent(hello(&h, 2, SyncType::Full)), 3.0, 0.5);
+    core.handle(Input::TimerFired(Timer::HeartbeatSend), 3_003.0, 0.5);
+    let check = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 9_000.0, 0.5);
+    assert!(!check.contains(&Command::CloseSocket), "{check:?}");
+    // The server's silence limit (twice its 30 s) still holds.
+    let dead = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 60_003.0, 0.5);
+    assert!(dead.contains(&Command::CloseSocket), "{dead:?}");
+}
+
 /// A server that never said `hello` may not answer heartbeats: only its
 /// silence counts, and a short client period gets no more than that
 /// answer window of two seconds anyway.
