@@ -508,26 +508,27 @@ const FOLLOW_BATCH: usize = 200;
 /// unreachable.
 const FOLLOW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long, on a store several instances share, taking the write turn may
-/// take (it waits for another instance's commit, a catalog's thousands of
-/// events included) before the store counts as unreachable.
-const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// take: it waits for any other instance's commit, a catalog's thousands of
+/// events included.
+const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How long, on a store several instances share, a commit of `events`
-/// events may take before the write is answered as not acknowledged and the
-/// store counts as unreachable: a connection gone silent (a network that
-/// drops its packets, a failover that leaves it open) would otherwise hold
-/// the writer lock for as long as TCP takes to give up (many minutes),
-/// every write and the instance's following of the log waiting behind it,
-/// while its other connections still answered the heartbeats' pings.
+/// events may take once the write turn is held. A connection gone silent (a
+/// network that drops its packets, a failover that leaves it open) would
+/// otherwise hold the writer lock for as long as TCP takes to give up (many
+/// minutes), every write and the instance's following of the log waiting
+/// behind it, while its other connections still answered the heartbeats'
+/// pings.
 fn commit_timeout(events: usize) -> std::time::Duration {
-    std::time::Duration::from_secs(10) + std::time::Duration::from_millis(2 * events as u64)
+    std::time::Duration::from_secs(10) + std::time::Duration::from_millis(10 * events as u64)
 }
 
-/// `work`, given up after `limit` (as the store not answering) when the
-/// store is shared; a store of one process is waited for.
+/// `work`, given up after `limit` (as `timed_out` says) when the store is
+/// shared; a store of one process is waited for.
 async fn within<T>(
     shared: bool,
     limit: std::time::Duration,
+    timed_out: fn(u64) -> StoreError,
     work: impl std::future::Future<Output = std::result::Result<T, StoreError>>,
 ) -> std::result::Result<T, StoreError> {
     if !shared {
@@ -535,7 +536,7 @@ async fn within<T>(
     }
     tokio::time::timeout(limit, work)
         .await
-        .unwrap_or_else(|_| Err(StoreError::TimedOut(limit.as_millis() as u64)))
+        .unwrap_or_else(|_| Err(timed_out(limit.as_millis() as u64)))
 }
 
 /// A number below `n` that differs between calls (for jitter).
@@ -646,6 +647,9 @@ pub struct Service {
     reachable: std::sync::atomic::AtomicBool,
     /// One catch-up for clients ahead of this instance at a time.
     catching_up: Mutex<()>,
+    /// When the latest read of the log this instance then applied in full
+    /// began: a client that came after it needs no read of its own.
+    followed_from: std::sync::Mutex<Option<std::time::Instant>>,
     /// The epochs this instance left, with the last version it held in
     /// each and that version's event as stored (when it held it): a store
     /// that comes back to one of them at an earlier version (the same backup
@@ -687,6 +691,7 @@ impl Service {
             applied: RwLock::new(applied),
             reachable: std::sync::atomic::AtomicBool::new(true),
             catching_up: Mutex::new(()),
+            followed_from: std::sync::Mutex::new(None),
             left_epochs: std::sync::Mutex::new(HashMap::new()),
         }))
     }
@@ -854,12 +859,23 @@ impl Service {
             if fresh {
                 let refreshed = async {
                     if attempt > 0 && !std::mem::take(&mut after_refusal) {
-                        turn = within(self.store.shared(), TURN_TIMEOUT, self.store.write_turn())
-                            .await?;
+                        turn = within(
+                            self.store.shared(),
+                            TURN_TIMEOUT,
+                            StoreError::WriteTimedOut,
+                            self.store.write_turn(),
+                        )
+                        .await?;
                     }
                     self.follow_locked(&mut turn).await?;
                     if fresh_record || std::mem::take(&mut record_refused) {
-                        let json = self.store.applied_catalog().await?;
+                        let json = within(
+                            self.store.shared(),
+                            FOLLOW_TIMEOUT,
+                            StoreError::TimedOut,
+                            self.store.applied_catalog(),
+                        )
+                        .await?;
                         *self.applied.write().expect("catalog lock") = applied_of(json);
                     }
                     Ok::<(), StoreError>(())
@@ -965,8 +981,13 @@ impl Service {
         ))
     }
 
+    /// A store error says the store is unreachable for this instance,
+    /// unless it was a write past its time limit: that may be a lock held by
+    /// another instance's long commit, or one connection gone silent, and
+    /// says nothing of the store; the heartbeats' pings and the follower's
+    /// reads tell.
     fn note_store_error(&self, err: &StoreError) {
-        if err.is_unreachable() {
+        if err.is_unreachable() && !matches!(err, StoreError::WriteTimedOut(_)) {
             self.set_store_reachable(false);
         }
     }
@@ -977,11 +998,32 @@ impl Service {
     /// read without holding the writer lock, so a slow or unreachable store
     /// does not hold up local writes or heartbeats.
     pub async fn follow(&self) -> std::result::Result<(), StoreError> {
+        let started = std::time::Instant::now();
         let followed = self.follow_unlocked().await;
+        if followed.is_ok() {
+            self.followed(started);
+        }
         // Whatever kept it from reading the log (the store gone, its tables
         // dropped), this instance cannot vouch for its copy until it can.
         self.set_store_reachable(followed.is_ok());
         followed
+    }
+
+    /// A read of the log begun at `started` was applied in full.
+    fn followed(&self, started: std::time::Instant) {
+        let mut from = self.followed_from.lock().expect("followed lock");
+        if from.is_none_or(|from| from < started) {
+            *from = Some(started);
+        }
+    }
+
+    /// Whether this instance has applied a read of the log begun at `at` or
+    /// later.
+    fn followed_since(&self, at: std::time::Instant) -> bool {
+        self.followed_from
+            .lock()
+            .expect("followed lock")
+            .is_some_and(|from| from >= at)
     }
 
     async fn follow_unlocked(&self) -> std::result::Result<(), StoreError> {
@@ -1025,13 +1067,19 @@ impl Service {
         &self,
         turn: &mut Option<Box<dyn WriteTurn>>,
     ) -> std::result::Result<(), StoreError> {
+        let started = std::time::Instant::now();
         loop {
             let base = self.snapshot();
-            let read = self
-                .store
-                .since(base.epoch(), base.version(), base.tip(), FOLLOW_BATCH)
-                .await?;
+            let read = within(
+                self.store.shared(),
+                FOLLOW_TIMEOUT,
+                StoreError::TimedOut,
+                self.store
+                    .since(base.epoch(), base.version(), base.tip(), FOLLOW_BATCH),
+            )
+            .await?;
             if self.apply_read(&base, read, turn).await? {
+                self.followed(started);
                 return Ok(());
             }
         }
@@ -1092,6 +1140,7 @@ impl Service {
 
     async fn try_catch_up(&self, epoch: Option<&str>, version: u64) -> bool {
         let Some(epoch) = epoch else { return true };
+        let arrived = std::time::Instant::now();
         let behind =
             |snapshot: &Snapshot| version > snapshot.version() || epoch != snapshot.epoch();
         if !self.store.shared() || !behind(&self.snapshot()) {
@@ -1100,12 +1149,19 @@ impl Service {
         let Ok(_one) = tokio::time::timeout(FOLLOW_TIMEOUT, self.catching_up.lock()).await else {
             return false;
         };
-        // Another catch-up may have done it meanwhile.
-        if !behind(&self.snapshot()) {
+        // Another catch-up, or the follower, may have done it meanwhile: a
+        // read of the log begun since this client came holds all it can
+        // ask for (many clients of an epoch this instance left reconnect
+        // at once, and each would read the store again, one at a time).
+        if !behind(&self.snapshot()) || self.followed_since(arrived) {
             return true;
         }
+        let started = std::time::Instant::now();
         match tokio::time::timeout(FOLLOW_TIMEOUT, self.follow_unlocked()).await {
-            Ok(Ok(())) => true,
+            Ok(Ok(())) => {
+                self.followed(started);
+                true
+            }
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "cannot catch up for a client that is ahead");
                 self.note_store_error(&err);
@@ -1352,19 +1408,32 @@ impl Service {
             catalog_base: draft.applied_json.as_deref(),
             audit: audit.as_ref(),
         };
-        let committing = async {
+        let shared = self.store.shared();
+        let limit = commit_timeout(commit.events.len());
+        let committed = async {
+            // On a shared store the turn is taken first, under its own
+            // limit: waiting for another instance's commit is not this
+            // commit's time.
+            let turn = match turn {
+                Some(turn) => Some(turn),
+                None if shared => {
+                    let take = self.store.write_turn();
+                    within(true, TURN_TIMEOUT, StoreError::WriteTimedOut, take).await?
+                }
+                None => None,
+            };
             match turn {
-                Some(turn) => turn.commit(&commit).await,
-                None => self.store.commit(&commit).await,
+                Some(turn) => {
+                    let commit = turn.commit(&commit);
+                    within(shared, limit, StoreError::WriteTimedOut, commit).await
+                }
+                None => {
+                    let commit = self.store.commit(&commit);
+                    within(shared, limit, StoreError::WriteTimedOut, commit).await
+                }
             }
         };
-        within(
-            self.store.shared(),
-            commit_timeout(commit.events.len()),
-            committing,
-        )
-        .await
-        .map_err(Error::Store)?;
+        committed.await.map_err(Error::Store)?;
         drop(commit);
 
         let Draft {
@@ -1715,6 +1784,35 @@ mod tests {
         let before = reads();
         service.catch_up_to(Some("another epoch"), 1).await;
         assert!(reads() > before, "a client of another epoch");
+    }
+
+    /// Clients waiting for a catch-up (many of an epoch this instance
+    /// left, reconnecting at once) make no read of their own once a read of
+    /// the log begun after they came has been applied.
+    #[tokio::test]
+    async fn waiting_clients_take_a_read_begun_after_they_came() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Wrapped::open(&dir, Duration::ZERO, true).await);
+        let service = service_on(store.clone(), 100).await;
+        let reads = || store.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let held = service.catching_up.lock().await;
+        let waiting: Vec<_> = (0..20)
+            .map(|_| {
+                let service = service.clone();
+                tokio::spawn(async move { service.catch_up_to(Some("a left epoch"), 1).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        service.follow().await.unwrap();
+        let before = reads();
+        drop(held);
+        for one in waiting {
+            assert!(one.await.unwrap());
+        }
+        assert_eq!(reads(), before, "no read of their own");
+        // A client that comes later reads.
+        assert!(service.catch_up_to(Some("a left epoch"), 1).await);
+        assert!(reads() > before);
     }
 
     /// A follow ends once this instance has what the store held when it

@@ -133,6 +133,11 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("the store did not answer within {0} ms")]
     TimedOut(u64),
+    /// A write (or taking the write turn) past its time limit on a shared
+    /// store: its connection may have gone silent, or another instance's
+    /// commit held the lock that long. The outcome is not known.
+    #[error("the store did not finish the write within {0} ms")]
+    WriteTimedOut(u64),
     #[error(
         "this instance cannot reach the store, so it cannot tell whether its copy is current; try again (another instance may answer)"
     )]
@@ -167,7 +172,10 @@ impl StoreError {
     /// opposed to refusing it): worth a retry later.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            StoreError::TimedOut(_) | StoreError::Unreachable | StoreError::Gone(_) => true,
+            StoreError::TimedOut(_)
+            | StoreError::WriteTimedOut(_)
+            | StoreError::Unreachable
+            | StoreError::Gone(_) => true,
             StoreError::Database(
                 sqlx::Error::Io(_)
                 | sqlx::Error::PoolTimedOut

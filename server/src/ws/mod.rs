@@ -86,15 +86,6 @@ pub async fn upgrade(
             rejection.body_text()
         )),
     })?;
-    // A client ahead of this instance (it came from another one of a
-    // cluster) is caught up to first; when the store does not answer, it is
-    // refused (503) rather than sent this instance's older state, which it
-    // would take as the server's word.
-    if let Some(since) = query.since {
-        app.service
-            .caught_up_for(query.epoch.as_deref(), since)
-            .await?;
-    }
     let slot = match app
         .guards
         .ws_session(client.map(|Extension(ClientAddr(ip))| ip))
@@ -122,6 +113,15 @@ pub async fn upgrade(
             return Ok(response);
         }
     };
+    // With its slot taken: a client ahead of this instance (it came from
+    // another one of a cluster) is caught up to first; when the store does
+    // not answer, it is refused (503) rather than sent this instance's
+    // older state, which it would take as the server's word.
+    if let Some(since) = query.since {
+        app.service
+            .caught_up_for(query.epoch.as_deref(), since)
+            .await?;
+    }
     let config = &app.config;
     let timing = Timing {
         heartbeat: config.heartbeat(),

@@ -346,6 +346,12 @@ fn step(
     }
 }
 
+/// Runs one session on `socket` from `resume`: hello, the catch-up, then
+/// live frames and heartbeats. On a store several instances share, the
+/// caller catches this instance up to a client ahead of it first
+/// ([`Service::caught_up_for`](crate::service::Service::caught_up_for)),
+/// or refuses the client: what this instance holds is sent as the current
+/// state.
 pub async fn run<S, E>(
     socket: S,
     service: Arc<Service>,
