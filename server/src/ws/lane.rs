@@ -123,6 +123,14 @@ pub(super) struct Member {
     client_timeout: Duration,
     /// Frames a lane holds for it while it catches up (`--ws-queue`).
     room: usize,
+    /// Its lane's count of members, less this one when it goes.
+    assigned: Arc<AtomicUsize>,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.assigned.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Member {
@@ -361,6 +369,8 @@ impl Drop for Leaving<'_> {
 struct Lane {
     joining: Mutex<Vec<(Arc<Member>, u64)>>,
     closed: AtomicBool,
+    /// Members given this lane and not yet gone.
+    assigned: Arc<AtomicUsize>,
     /// A test's fault: the lane panics on its next batch.
     #[cfg(test)]
     fail: AtomicBool,
@@ -379,9 +389,15 @@ impl Lane {
 #[derive(Debug)]
 pub(super) struct Lanes {
     lanes: Vec<Arc<Lane>>,
-    next: AtomicUsize,
     room: usize,
 }
+
+/// Sockets per lane before the next lane is used. Each lane reads every
+/// change and wakes for it; below this, one lane writing to every socket,
+/// as the floor's one thread does, took less CPU per delivery than lanes
+/// sharing them (at 1k clients, 7.4 against 8.2 µs: BENCHMARKS.md, "Lanes
+/// filled in turn"); above it, the lanes share the sockets evenly.
+const PER_LANE: usize = 2_000;
 
 impl Lanes {
     /// `count` lanes reading `service`'s ring, spawned with `spawn`.
@@ -403,15 +419,30 @@ impl Lanes {
         }
         Self {
             lanes,
-            next: AtomicUsize::new(0),
             room: room.max(1),
         }
     }
 
-    /// A member for `socket`, in the next lane.
+    /// The lane for a new member: the least filled of as many lanes as the
+    /// members need at [`PER_LANE`] each (one lane for the first
+    /// `PER_LANE`).
+    fn pick(&self) -> usize {
+        let counts: Vec<usize> = self
+            .lanes
+            .iter()
+            .map(|lane| lane.assigned.load(Ordering::Relaxed))
+            .collect();
+        let used = (counts.iter().sum::<usize>() / PER_LANE + 1).min(counts.len());
+        (0..used).min_by_key(|&i| counts[i]).unwrap_or(0)
+    }
+
+    /// A member for `socket`, in the lane [`pick`](Self::pick) chooses.
     pub(super) fn member(&self, socket: Arc<Socket>, client_timeout: Duration) -> Arc<Member> {
-        let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        let lane = self.pick();
+        let assigned = self.lanes[lane].assigned.clone();
+        assigned.fetch_add(1, Ordering::Relaxed);
         Arc::new(Member {
+            assigned,
             socket: Arc::downgrade(&socket),
             lane,
             state: Mutex::new(State {
@@ -844,6 +875,46 @@ mod tests {
     use crate::ws::session::tests::{burst, service_keeping};
 
     type Client = WebSocketStream<tokio::net::TcpStream>;
+
+    /// One lane takes the first `PER_LANE` sockets; past that as many lanes
+    /// as they need share them evenly, up to every lane; a lane that lost
+    /// members takes the next ones.
+    #[tokio::test]
+    async fn lanes_fill_in_turn_then_share_evenly() {
+        let lanes = Lanes {
+            lanes: (0..3).map(|_| Arc::new(Lane::default())).collect(),
+            room: 1,
+        };
+        let counts = |lanes: &Lanes| -> Vec<usize> {
+            lanes
+                .lanes
+                .iter()
+                .map(|lane| lane.assigned.load(Ordering::Relaxed))
+                .collect()
+        };
+        let (socket, _client) = pair().await;
+        let mut members = Vec::new();
+        let add = |lanes: &Lanes, n: usize, members: &mut Vec<Arc<Member>>| {
+            for _ in 0..n {
+                members.push(lanes.member(socket.clone(), Duration::from_secs(60)));
+            }
+        };
+        add(&lanes, 1_000, &mut members);
+        assert_eq!(counts(&lanes), [1_000, 0, 0]);
+        add(&lanes, PER_LANE - 1_000, &mut members);
+        assert_eq!(counts(&lanes), [PER_LANE, 0, 0]);
+        add(&lanes, PER_LANE, &mut members);
+        assert_eq!(counts(&lanes), [PER_LANE, PER_LANE, 0]);
+        add(&lanes, PER_LANE, &mut members);
+        assert_eq!(counts(&lanes), [PER_LANE, PER_LANE, PER_LANE]);
+        add(&lanes, 3, &mut members);
+        assert_eq!(counts(&lanes), [PER_LANE + 1; 3]);
+        // The members of lane 0 go: it takes the next ones.
+        members.retain(|m| m.lane != 0);
+        assert_eq!(counts(&lanes), [0, PER_LANE + 1, PER_LANE + 1]);
+        add(&lanes, 10, &mut members);
+        assert_eq!(counts(&lanes), [10, PER_LANE + 1, PER_LANE + 1]);
+    }
 
     /// A member of a new lane of `service` and the client reading its
     /// socket, joined held.
