@@ -428,6 +428,11 @@ pub struct Core {
     /// This socket's server said `hello`, so it answers every heartbeat
     /// (with a heartbeat, or the changes it has yet to send).
     answers_heartbeats: bool,
+    /// The server's `hello` announced a full state, and it has not come
+    /// yet: one frame, heard only once all of it has come (seconds on a
+    /// slow link), and the server reads nothing of ours until it has sent
+    /// it.
+    full_owed: bool,
     /// When the first heartbeat sent since the server last spoke went out:
     /// the server has [`answer_window_ms`](Core::answer_window_ms) to say
     /// something, or the link is taken for dead.
@@ -499,6 +504,7 @@ impl Core {
             server_heartbeat_ms: None,
             client_timeout_ms: None,
             answers_heartbeats: false,
+            full_owed: false,
             unanswered_since: None,
             down_announced: false,
             poll_announced: false,
@@ -1543,6 +1549,7 @@ impl Core {
         self.live = false;
         self.last_heard = now;
         self.answers_heartbeats = false;
+        self.full_owed = false;
         self.unanswered_since = None;
         out.push(Command::ClearTimer(Timer::Connect));
         // Not the transport yet: it is once the server speaks through it
@@ -1617,13 +1624,11 @@ impl Core {
     /// server sends its own; and a page whose timers the browser throttles
     /// (a hidden tab) does not drop a link the server's heartbeats keep
     /// showing alive, since the window runs from our own sending. Not while
-    /// the catch-up `hello` announced is owed: a full state is one frame,
-    /// heard only once the whole of it has come (seconds on a slow link),
-    /// and the server reads nothing of ours until it has sent it.
+    /// the full state `hello` announced is on its way (`full_owed`).
     fn dead_at(&self) -> f64 {
         let silent = self.last_heard + self.silence_limit_ms();
         match self.unanswered_since {
-            Some(sent) if self.answers_heartbeats && self.catch_up.is_none() => {
+            Some(sent) if self.answers_heartbeats && !self.full_owed => {
                 silent.min(sent + self.answer_window_ms())
             }
             _ => silent,
@@ -1666,6 +1671,8 @@ impl Core {
     fn spoke(&mut self, now: f64, beat: Option<bool>, out: &mut Vec<Command>) {
         self.last_heard = now;
         self.unanswered_since = None;
+        // The frame after `hello` is the full state it announced.
+        self.full_owed = false;
         if !self.live
             && self.socket == Socket::Open
             && beat != Some(false)
@@ -1700,6 +1707,7 @@ impl Core {
                 self.server_heartbeat_ms = Some(hello.heartbeat_interval_ms as f64);
                 self.client_timeout_ms = Some(hello.client_timeout_ms as f64);
                 self.answers_heartbeats = true;
+                self.full_owed = hello.sync_type == SyncType::Full;
                 out.push(Command::SetTimer {
                     timer: Timer::HeartbeatSend,
                     after_ms: self.heartbeat_send_ms(),
@@ -1858,6 +1866,7 @@ impl Core {
         let owed = !self.caught_up();
         self.catch_up = None;
         self.awaiting_vouch = (false, false);
+        self.full_owed = false;
         out.push(Command::ClearTimer(Timer::Connect));
         out.push(Command::ClearTimer(Timer::HeartbeatSend));
         out.push(Command::ClearTimer(Timer::HeartbeatCheck));

@@ -1773,6 +1773,21 @@ fn a_full_state_on_its_way_is_no_unanswered_heartbeat() {
     // The server's silence limit (twice its 30 s) still holds.
     let dead = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 60_003.0, 0.5);
     assert!(dead.contains(&Command::CloseSocket), "{dead:?}");
+
+    // Events owed (an incremental catch-up) come frame by frame: a link
+    // that dies after `hello` is noticed within the answer window.
+    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(3_000.0)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    core.handle(
+        Input::SocketEvent(hello(&h, 2, SyncType::Incremental)),
+        3.0,
+        0.5,
+    );
+    core.handle(Input::TimerFired(Timer::HeartbeatSend), 3_003.0, 0.5);
+    let dead = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 6_003.0, 0.5);
+    assert!(dead.contains(&Command::CloseSocket), "{dead:?}");
 }
 
 /// A server that never said `hello` may not answer heartbeats: only its

@@ -508,9 +508,11 @@ const FOLLOW_BATCH: usize = 200;
 /// unreachable.
 const FOLLOW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long, on a store several instances share, taking the write turn may
-/// take: it waits for any other instance's commit, a catalog's thousands of
-/// events included.
-const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// take: it waits for any other instance's commit. Longer than the 15 s a
+/// transaction may sit idle (an instance frozen in the middle of one), and
+/// under the default request timeout (30 s), so that a write refused here
+/// is answered as such rather than 504 while it might still be made.
+const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How long, on a store several instances share, a commit of `events`
 /// events may take once the write turn is held. A connection gone silent (a
@@ -945,6 +947,14 @@ impl Service {
                     if let Err(err) = service.follow_locked(&mut None).await {
                         tracing::warn!(error = %err, "cannot catch up from the store");
                     }
+                }
+                // Past its limit the commit may still have been made (its
+                // answer lost): read at once, so that the read-back the
+                // answer asks for finds it here.
+                if let Err(Error::Store(StoreError::WriteTimedOut(_))) = &published
+                    && let Err(err) = service.follow_locked(&mut None).await
+                {
+                    tracing::warn!(error = %err, "cannot read the store after a write past its limit");
                 }
                 (published, guard)
             })

@@ -2137,6 +2137,8 @@ struct CommitSwallower {
     port: u16,
     armed: Arc<std::sync::atomic::AtomicBool>,
     swallowed: Arc<std::sync::atomic::AtomicUsize>,
+    /// Every `COMMIT` seen, and when the last one went through.
+    commits: Arc<std::sync::Mutex<(usize, Instant)>>,
 }
 
 impl CommitSwallower {
@@ -2146,7 +2148,8 @@ impl CommitSwallower {
         let port = listener.local_addr().unwrap().port();
         let armed = Arc::new(AtomicBool::new(false));
         let swallowed = Arc::new(AtomicUsize::new(0));
-        let (arm, count) = (armed.clone(), swallowed.clone());
+        let commits = Arc::new(std::sync::Mutex::new((0, Instant::now())));
+        let (arm, count, seen) = (armed.clone(), swallowed.clone(), commits.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -2155,7 +2158,7 @@ impl CommitSwallower {
                 };
                 let silent = Arc::new(AtomicBool::new(false));
                 let up = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let watch = Some((arm.clone(), count.clone()));
+                let watch = Some((arm.clone(), count.clone(), seen.clone()));
                 std::thread::spawn({
                     let silent = silent.clone();
                     move || pipe(up.0, up.1, &silent, watch)
@@ -2167,9 +2170,37 @@ impl CommitSwallower {
             port,
             armed,
             swallowed,
+            commits,
+        }
+    }
+
+    /// Waits until at least `count` commits went through and none for a
+    /// second (the instance's follower reads once at start and once for
+    /// each notification, and commits each read).
+    async fn quiet_after(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (seen, last) = *self.commits.lock().unwrap();
+            if seen >= count && last.elapsed() >= Duration::from_secs(1) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{seen} commits, the last {:?} ago",
+                last.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
+
+/// What a client's side of the proxy watches: whether it is armed, the
+/// commits it swallowed, and the count and time of the others.
+type Watch = (
+    Arc<std::sync::atomic::AtomicBool>,
+    Arc<std::sync::atomic::AtomicUsize>,
+    Arc<std::sync::Mutex<(usize, Instant)>>,
+);
 
 /// Copies `from` to `to` until either ends; once `silent`, reads and drops.
 /// `watch`: this is a client's side, and an armed proxy swallows its next
@@ -2178,10 +2209,7 @@ fn pipe(
     mut from: std::net::TcpStream,
     mut to: std::net::TcpStream,
     silent: &std::sync::atomic::AtomicBool,
-    watch: Option<(
-        Arc<std::sync::atomic::AtomicBool>,
-        Arc<std::sync::atomic::AtomicUsize>,
-    )>,
+    watch: Option<Watch>,
 ) {
     use std::io::{Read, Write};
     use std::sync::atomic::Ordering::SeqCst;
@@ -2191,12 +2219,16 @@ fn pipe(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Some((armed, swallowed)) = &watch
+        if let Some((armed, swallowed, commits)) = &watch
             && buf[..n].windows(6).any(|w| w == b"COMMIT")
-            && armed.swap(false, SeqCst)
         {
-            silent.store(true, SeqCst);
-            swallowed.fetch_add(1, SeqCst);
+            if armed.swap(false, SeqCst) {
+                silent.store(true, SeqCst);
+                swallowed.fetch_add(1, SeqCst);
+            } else {
+                let mut commits = commits.lock().unwrap();
+                *commits = (commits.0 + 1, Instant::now());
+            }
         }
         if silent.load(SeqCst) {
             continue;
@@ -2229,12 +2261,14 @@ async fn a_commit_on_a_connection_gone_silent_is_given_up_and_writes_go_on() {
     );
     assert_ne!(through, url);
     let mut config = instance_config(&through);
-    // The follower reads (and commits) only when woken: once, by the first
-    // write's notification, before the proxy is armed.
+    // The follower reads (and commits) only when woken: as its listener
+    // starts, and by the first write's notification, before the proxy is
+    // armed.
     config.follow_interval_ms = 3_600_000;
     let a = TestServer::start(config).await;
     a.add_provider("one").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The write's commit and the follower's reads.
+    proxy.quiet_after(2).await;
     proxy.armed.store(true, SeqCst);
     let started = Instant::now();
     let lost = a

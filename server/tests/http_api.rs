@@ -1045,7 +1045,9 @@ async fn state_is_served_precompressed_once_a_version_is_stable() {
     let plain = fetch("identity").await.unwrap().bytes().await.unwrap();
     let metric = "provider_sync_state_precompressions_total{result=\"ready\"}";
     let mut ready = false;
-    for _ in 0..200 {
+    // Up to a minute: the compressing thread runs at nice 19, which other
+    // work on a busy machine can hold off for seconds.
+    for _ in 0..2400 {
         if server
             .get("/metrics")
             .await
@@ -1110,7 +1112,8 @@ async fn full_sync_answers_are_served_precompressed_per_reason() {
             format!("provider_sync_sync_precompressions_total{{result=\"ready\"}} {count}");
         let server = &server;
         async move {
-            for _ in 0..200 {
+            // Up to a minute: the compressing thread runs at nice 19.
+            for _ in 0..2400 {
                 let text = server.get("/metrics").await.text().await.unwrap();
                 if text.contains(&metric) {
                     return;

@@ -564,14 +564,16 @@ async fn run_lane(lane: Arc<Lane>, mut frames: broadcast::Receiver<Frame>, metri
         // After the frames were read: a member that joined before one was
         // published is in the list for it.
         members.append(&mut lane.joining());
-        framed.clear();
-        ends.clear();
-        for frame in &batch {
-            frame_header(frame.text.len(), &mut framed);
-            framed.extend_from_slice(frame.text.as_bytes());
-            ends.push(framed.len());
-        }
-        if !batch.is_empty() {
+        // A lane without members (one not needed yet: see `PER_LANE`)
+        // frames nothing.
+        if !batch.is_empty() && !members.is_empty() {
+            framed.clear();
+            ends.clear();
+            for frame in &batch {
+                frame_header(frame.text.len(), &mut framed);
+                framed.extend_from_slice(frame.text.as_bytes());
+                ends.push(framed.len());
+            }
             let mut coalesced = 0;
             members.retain(|(member, generation)| {
                 member.deliver(*generation, &batch, &framed, &ends, &mut coalesced)
