@@ -1702,6 +1702,20 @@ fn hello_sets_the_heartbeat_and_synced_waits_for_the_catch_up() {
     assert!(check.contains(&Command::CloseSocket), "{check:?}");
 }
 
+/// Started with a heartbeat period of `period` ms, the copy at `h`'s
+/// version `at`, a socket open and, when given, the server's `hello` (at
+/// version 2) with that kind of catch-up.
+fn socket_with(h: &History, at: usize, period: f64, said: Option<SyncType>) -> Core {
+    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(period)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[at].clone()), 1.0, 0.5);
+    core.handle(Input::SocketOpened, 2.0, 0.5);
+    if let Some(sync_type) = said {
+        core.handle(Input::SocketEvent(hello(h, 2, sync_type)), 3.0, 0.5);
+    }
+    core
+}
+
 /// A server that answers heartbeats (it said `hello`) and beats seldom
 /// itself: a heartbeat of ours left unanswered for one of our periods drops
 /// the link, so it is noticed within about two of our periods, not two of
@@ -1709,15 +1723,7 @@ fn hello_sets_the_heartbeat_and_synced_waits_for_the_catch_up() {
 #[test]
 fn an_unanswered_heartbeat_drops_the_link_within_two_client_periods() {
     let h = history("e1", 2);
-    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(3_000.0)));
-    core.handle(Input::Start { cached: None }, 0.0, 0.5);
-    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
-    core.handle(Input::SocketOpened, 2.0, 0.5);
-    core.handle(
-        Input::SocketEvent(hello(&h, 2, SyncType::Incremental)),
-        3.0,
-        0.5,
-    );
+    let mut core = socket_with(&h, 2, 3_000.0, Some(SyncType::Incremental));
     // Answered: the link stays, however long the server's own silence.
     let sent = core.handle(Input::TimerFired(Timer::HeartbeatSend), 3_003.0, 0.5);
     assert!(
@@ -1762,11 +1768,7 @@ fn an_unanswered_heartbeat_drops_the_link_within_two_client_periods() {
 #[test]
 fn a_full_state_on_its_way_is_no_unanswered_heartbeat() {
     let h = history("e1", 2);
-    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(3_000.0)));
-    core.handle(Input::Start { cached: None }, 0.0, 0.5);
-    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
-    core.handle(Input::SocketOpened, 2.0, 0.5);
-    core.handle(Input::SocketEvent(hello(&h, 2, SyncType::Full)), 3.0, 0.5);
+    let mut core = socket_with(&h, 1, 3_000.0, Some(SyncType::Full));
     core.handle(Input::TimerFired(Timer::HeartbeatSend), 3_003.0, 0.5);
     let check = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 9_000.0, 0.5);
     assert!(!check.contains(&Command::CloseSocket), "{check:?}");
@@ -1776,15 +1778,7 @@ fn a_full_state_on_its_way_is_no_unanswered_heartbeat() {
 
     // Events owed (an incremental catch-up) come frame by frame: a link
     // that dies after `hello` is noticed within the answer window.
-    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(3_000.0)));
-    core.handle(Input::Start { cached: None }, 0.0, 0.5);
-    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
-    core.handle(Input::SocketOpened, 2.0, 0.5);
-    core.handle(
-        Input::SocketEvent(hello(&h, 2, SyncType::Incremental)),
-        3.0,
-        0.5,
-    );
+    let mut core = socket_with(&h, 1, 3_000.0, Some(SyncType::Incremental));
     core.handle(Input::TimerFired(Timer::HeartbeatSend), 3_003.0, 0.5);
     let dead = core.handle(Input::TimerFired(Timer::HeartbeatCheck), 6_003.0, 0.5);
     assert!(dead.contains(&Command::CloseSocket), "{dead:?}");
@@ -1796,10 +1790,7 @@ fn a_full_state_on_its_way_is_no_unanswered_heartbeat() {
 #[test]
 fn without_hello_an_unanswered_heartbeat_is_not_a_dead_link() {
     let h = history("e1", 2);
-    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(3_000.0)));
-    core.handle(Input::Start { cached: None }, 0.0, 0.5);
-    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
-    core.handle(Input::SocketOpened, 2.0, 0.5);
+    let mut core = socket_with(&h, 2, 3_000.0, None);
     core.handle(Input::SocketEvent(heartbeat(&h, 2)), 3.0, 0.5);
     let sent = core.handle(Input::TimerFired(Timer::HeartbeatSend), 3_003.0, 0.5);
     assert!(
@@ -1815,15 +1806,7 @@ fn without_hello_an_unanswered_heartbeat_is_not_a_dead_link() {
         "two periods of silence: {dead:?}"
     );
 
-    let mut core = Core::new(settings(|c| c.heartbeat_interval = Some(100.0)));
-    core.handle(Input::Start { cached: None }, 0.0, 0.5);
-    core.handle(Input::StateLoaded(h.states[2].clone()), 1.0, 0.5);
-    core.handle(Input::SocketOpened, 2.0, 0.5);
-    core.handle(
-        Input::SocketEvent(hello(&h, 2, SyncType::Incremental)),
-        3.0,
-        0.5,
-    );
+    let mut core = socket_with(&h, 2, 100.0, Some(SyncType::Incremental));
     let sent = core.handle(Input::TimerFired(Timer::HeartbeatSend), 103.0, 0.5);
     assert_eq!(
         timer(&sent, Timer::HeartbeatCheck),
