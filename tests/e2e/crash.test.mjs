@@ -13,6 +13,15 @@ import { test } from "node:test";
 import { ServerProcess, TOKEN, staticSite } from "./chaos.mjs";
 import { eventually, launchChromium, pageSite, root } from "./testbed.mjs";
 
+/** What the chaos page's service shows: status, version, checksum,
+ * transport and whether it is connected (undefined before it exists). */
+function pageState(page) {
+  return page.evaluate(() => {
+    const s = window.__sync && window.__sync.getState();
+    return s && { status: s.status, version: s.version, checksum: s.checksum, transport: s.transport, isConnected: s.isConnected };
+  });
+}
+
 test("after a SIGKILL of the server the client resumes from its version: a write made while it was away arrives as an event, no full resync", { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "provider-sync-crash-"));
   const lines = [];
@@ -26,11 +35,7 @@ test("after a SIGKILL of the server the client resumes from its version: a write
     const page = await context.newPage();
     page.on("pageerror", (error) => lines.push(`page error: ${error.message}`));
     await page.goto(`${site.url}/index.html?${new URLSearchParams({ api: base })}`);
-    const state = () =>
-      page.evaluate(() => {
-        const s = window.__sync && window.__sync.getState();
-        return s && { status: s.status, version: s.version, checksum: s.checksum, transport: s.transport, isConnected: s.isConnected };
-      });
+    const state = () => pageState(page);
     await eventually("the page synced over its WebSocket", async () => {
       const s = await state();
       return s?.status === "synced" && s.transport === "websocket";
@@ -93,11 +98,7 @@ test("a server frozen (SIGSTOP) whose own heartbeats are 30 s apart is given up 
     const page = await (await browser.newContext()).newPage();
     page.on("pageerror", (error) => lines.push(`page error: ${error.message}`));
     await page.goto(`${site.url}/index.html?${new URLSearchParams({ api: base, heartbeat: "2000" })}`);
-    const state = () =>
-      page.evaluate(() => {
-        const s = window.__sync && window.__sync.getState();
-        return s && { status: s.status, transport: s.transport, isConnected: s.isConnected };
-      });
+    const state = () => pageState(page);
     await eventually("the page synced over its WebSocket", async () => {
       const s = await state();
       return s?.status === "synced" && s.transport === "websocket";
