@@ -1008,11 +1008,7 @@ impl Service {
     /// read without holding the writer lock, so a slow or unreachable store
     /// does not hold up local writes or heartbeats.
     pub async fn follow(&self) -> std::result::Result<(), StoreError> {
-        let started = std::time::Instant::now();
         let followed = self.follow_unlocked().await;
-        if followed.is_ok() {
-            self.followed(started);
-        }
         // Whatever kept it from reading the log (the store gone, its tables
         // dropped), this instance cannot vouch for its copy until it can.
         self.set_store_reachable(followed.is_ok());
@@ -1036,7 +1032,18 @@ impl Service {
             .is_some_and(|from| from >= at)
     }
 
+    /// [`read_log_unlocked`](Self::read_log_unlocked), noted as applied in
+    /// full when it succeeds.
     async fn follow_unlocked(&self) -> std::result::Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let followed = self.read_log_unlocked().await;
+        if followed.is_ok() {
+            self.followed(started);
+        }
+        followed
+    }
+
+    async fn read_log_unlocked(&self) -> std::result::Result<(), StoreError> {
         loop {
             let base = self.snapshot();
             let read = tokio::time::timeout(
@@ -1131,24 +1138,6 @@ impl Service {
     /// time): what this instance holds may then be older than what the
     /// client holds, and must not be sent as the current state.
     pub async fn catch_up_to(&self, epoch: Option<&str>, version: u64) -> bool {
-        self.caught_up_for(epoch, version).await.is_ok()
-    }
-
-    /// [`catch_up_to`](Self::catch_up_to) for a client's request: `Err`
-    /// (the store unreachable: 503 with `Retry-After`, which the SDK and a
-    /// load balancer take as "ask again, maybe elsewhere") when the client
-    /// holds a version or an epoch this instance could not catch up to, so
-    /// that neither a `POST /sync` nor a WebSocket's `hello` and full state
-    /// roll the client back to this instance's older copy.
-    pub async fn caught_up_for(&self, epoch: Option<&str>, version: u64) -> Result<()> {
-        if self.try_catch_up(epoch, version).await {
-            Ok(())
-        } else {
-            Err(Error::Store(StoreError::Unreachable))
-        }
-    }
-
-    async fn try_catch_up(&self, epoch: Option<&str>, version: u64) -> bool {
         let Some(epoch) = epoch else { return true };
         let arrived = std::time::Instant::now();
         let behind =
@@ -1166,12 +1155,8 @@ impl Service {
         if !behind(&self.snapshot()) || self.followed_since(arrived) {
             return true;
         }
-        let started = std::time::Instant::now();
         match tokio::time::timeout(FOLLOW_TIMEOUT, self.follow_unlocked()).await {
-            Ok(Ok(())) => {
-                self.followed(started);
-                true
-            }
+            Ok(Ok(())) => true,
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "cannot catch up for a client that is ahead");
                 self.note_store_error(&err);
@@ -1182,6 +1167,20 @@ impl Service {
                 self.set_store_reachable(false);
                 false
             }
+        }
+    }
+
+    /// [`catch_up_to`](Self::catch_up_to) for a client's request: `Err`
+    /// (the store unreachable: 503 with `Retry-After`, which the SDK and a
+    /// load balancer take as "ask again, maybe elsewhere") when the client
+    /// holds a version or an epoch this instance could not catch up to, so
+    /// that neither a `POST /sync` nor a WebSocket's `hello` and full state
+    /// roll the client back to this instance's older copy.
+    pub async fn caught_up_for(&self, epoch: Option<&str>, version: u64) -> Result<()> {
+        if self.catch_up_to(epoch, version).await {
+            Ok(())
+        } else {
+            Err(Error::Store(StoreError::Unreachable))
         }
     }
 

@@ -22,15 +22,29 @@ function pageState(page) {
   });
 }
 
-test("after a SIGKILL of the server the client resumes from its version: a write made while it was away arrives as an event, no full resync", { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), "provider-sync-crash-"));
+/** A server of its own (the sample catalog in a temporary directory; `options`
+ * for ServerProcess beside retention and queue), the chaos page's site and
+ * Chromium, handed to `body`; all of it stopped and removed afterwards. */
+async function withBed(name, options, body) {
+  const dir = mkdtempSync(join(tmpdir(), `provider-sync-${name}-`));
   const lines = [];
-  const server = new ServerProcess(dir, (line) => lines.push(line), { retention: 1000, wsQueue: 256 });
+  const server = new ServerProcess(dir, (line) => lines.push(line), { retention: 1000, wsQueue: 256, ...options });
   copyFileSync(join(root, "examples/catalog.toml"), server.catalog);
   const base = await server.start();
-  const site = await staticSite(pageSite("crash-site", "chaos/index.html"));
+  const site = await staticSite(pageSite(`${name}-site`, "chaos/index.html"));
   const browser = await launchChromium();
   try {
+    await body({ base, browser, lines, server, site });
+    assert.deepEqual(server.errors, [], lines.join("\n"));
+  } finally {
+    await browser.close();
+    await server.stop("SIGTERM").catch(() => {});
+    await new Promise((resolve) => site.server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("after a SIGKILL of the server the client resumes from its version: a write made while it was away arrives as an event, no full resync", { timeout: 120_000 }, () => withBed("crash", {}, async ({ base, browser, lines, server, site }) => {
     const context = await browser.newContext();
     const page = await context.newPage();
     page.on("pageerror", (error) => lines.push(`page error: ${error.message}`));
@@ -77,24 +91,9 @@ test("after a SIGKILL of the server the client resumes from its version: a write
       log.some((line) => line.includes(`provider_updated v${version}`)),
       `the write came as its event:\n${log.join("\n")}`,
     );
-    assert.deepEqual(server.errors, [], lines.join("\n"));
-  } finally {
-    await browser.close();
-    await server.stop("SIGTERM").catch(() => {});
-    await new Promise((resolve) => site.server.close(resolve));
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+}));
 
-test("a server frozen (SIGSTOP) whose own heartbeats are 30 s apart is given up within about two of the client's 2 s periods: its heartbeat goes unanswered", { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), "provider-sync-frozen-"));
-  const lines = [];
-  const server = new ServerProcess(dir, (line) => lines.push(line), { retention: 1000, wsQueue: 256, heartbeatMs: 30_000 });
-  copyFileSync(join(root, "examples/catalog.toml"), server.catalog);
-  const base = await server.start();
-  const site = await staticSite(pageSite("frozen-site", "chaos/index.html"));
-  const browser = await launchChromium();
-  try {
+test("a server frozen (SIGSTOP) whose own heartbeats are 30 s apart is given up within about two of the client's 2 s periods: its heartbeat goes unanswered", { timeout: 120_000 }, () => withBed("frozen", { heartbeatMs: 30_000 }, async ({ base, browser, lines, server, site }) => {
     const page = await (await browser.newContext()).newPage();
     page.on("pageerror", (error) => lines.push(`page error: ${error.message}`));
     await page.goto(`${site.url}/index.html?${new URLSearchParams({ api: base, heartbeat: "2000" })}`);
@@ -120,11 +119,4 @@ test("a server frozen (SIGSTOP) whose own heartbeats are 30 s apart is given up 
       const s = await state();
       return s.status === "synced" && s.transport === "websocket";
     }, 30_000);
-    assert.deepEqual(server.errors, [], lines.join("\n"));
-  } finally {
-    await browser.close();
-    await server.stop("SIGTERM").catch(() => {});
-    await new Promise((resolve) => site.server.close(resolve));
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+}));

@@ -427,13 +427,12 @@ impl Lanes {
     /// members need at [`PER_LANE`] each (one lane for the first
     /// `PER_LANE`).
     fn pick(&self) -> usize {
-        let counts: Vec<usize> = self
-            .lanes
-            .iter()
-            .map(|lane| lane.assigned.load(Ordering::Relaxed))
-            .collect();
-        let used = (counts.iter().sum::<usize>() / PER_LANE + 1).min(counts.len());
-        (0..used).min_by_key(|&i| counts[i]).unwrap_or(0)
+        let count = |lane: &Arc<Lane>| lane.assigned.load(Ordering::Relaxed);
+        let total: usize = self.lanes.iter().map(count).sum();
+        let used = (total / PER_LANE + 1).min(self.lanes.len());
+        (0..used)
+            .min_by_key(|&i| count(&self.lanes[i]))
+            .unwrap_or(0)
     }
 
     /// A member for `socket`, in the lane [`pick`](Self::pick) chooses.
