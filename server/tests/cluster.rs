@@ -1736,6 +1736,42 @@ async fn a_store_gone_back_in_time_starts_a_new_epoch() {
     b.stop().await;
 }
 
+/// The event log emptied by hand under running instances (`TRUNCATE
+/// events`, the head row and the entities kept): ARCHITECTURE.md has a
+/// wiped log start a new epoch. The instances find the head's own event
+/// gone (no trim takes it), and one of them starts one new epoch for all;
+/// the data stays, and a client of the old history is sent a full state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_log_wiped_under_running_instances_starts_a_new_epoch() {
+    let (a, b, before, mut db) = two_instances_at_three("wipedlog").await;
+    sqlx::query("TRUNCATE events")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let a_state = off_epoch(&a, vec![before.metadata.epoch.clone()]).await;
+    let b_state = off_epoch(&b, vec![before.metadata.epoch.clone()]).await;
+    assert_eq!(a_state.metadata.version, 3);
+    assert_eq!(a_state.providers.len(), 3, "the data stays");
+    // One new history between them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut b_epoch = b_state.metadata.epoch;
+    while a.state().await.metadata.epoch != b_epoch {
+        assert!(Instant::now() < deadline, "two new epochs");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b_epoch = b.state().await.metadata.epoch;
+    }
+    let held = json!({"client_version": 3, "client_epoch": before.metadata.epoch});
+    let answer = b.sync(held).await;
+    assert_eq!(answer["sync_type"], "full", "{answer}");
+    assert_eq!(answer["reason"], "epoch_mismatch", "{answer}");
+    // Writes go on in the new epoch, and the other instance follows them.
+    a.add_provider("four").await;
+    wait_for_version(&b, 4).await;
+    assert_eq!(b.state().await.metadata.epoch, b_epoch);
+    a.stop().await;
+    b.stop().await;
+}
+
 /// The instance's state once its epoch is none of `from`.
 async fn off_epoch(instance: &TestServer, from: Vec<String>) -> SyncState {
     let deadline = Instant::now() + Duration::from_secs(10);

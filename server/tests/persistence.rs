@@ -228,6 +228,72 @@ async fn a_new_store_is_a_new_epoch() {
     wiped.stop().await;
 }
 
+/// ARCHITECTURE.md: a wiped event log is a new epoch. The log emptied by
+/// hand (the head row and the entities kept), or its newest events deleted,
+/// is found at the next start: every client takes a full state, the data
+/// stays, and versions go on. An epoch's log that is empty because the epoch
+/// has just begun is not taken for a wiped one at each start.
+#[tokio::test]
+async fn a_wiped_event_log_is_a_new_epoch() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    for id in ["p", "q", "r"] {
+        first.add_provider(id).await;
+    }
+    let before = first.state().await.metadata;
+    first.stop().await;
+    edit_store(&db, "DELETE FROM events").await;
+
+    let wiped = TestServer::start(config(&db)).await;
+    let state = wiped.state().await;
+    assert_ne!(
+        state.metadata.epoch, before.epoch,
+        "a wiped log kept its epoch"
+    );
+    assert_eq!(state.metadata.version, before.version);
+    assert_eq!(state.providers.len(), 3, "the data stays");
+    // A client of the old history at the current version is not told it is
+    // up to date: it takes the state.
+    let body = wiped
+        .sync(json!({"client_version": before.version, "client_epoch": before.epoch}))
+        .await;
+    assert_eq!(body["sync_type"], "full", "{body}");
+    assert_eq!(body["reason"], "epoch_mismatch", "{body}");
+    let epoch = state.metadata.epoch.clone();
+    wiped.stop().await;
+
+    // Started again with nothing written: the same epoch (its log is empty
+    // because it has just begun).
+    let again = TestServer::start(config(&db)).await;
+    assert_eq!(again.state().await.metadata.epoch, epoch);
+    // Writes go on from there; then the newest events are deleted by hand.
+    again.add_provider("s").await;
+    again.add_provider("t").await;
+    let version = again.version().await;
+    assert_eq!(version, before.version + 2);
+    assert_eq!(events_since(&again, version - 2, &epoch).await.len(), 2);
+    again.stop().await;
+    edit_store(
+        &db,
+        &format!("DELETE FROM events WHERE version = {version}"),
+    )
+    .await;
+
+    let cut = TestServer::start(config(&db)).await;
+    let state = cut.state().await;
+    assert_ne!(
+        state.metadata.epoch, epoch,
+        "a log without its newest event kept its epoch"
+    );
+    assert_eq!(state.metadata.version, version);
+    assert_eq!(state.providers.len(), 5);
+    let body = cut
+        .sync(json!({"client_version": version - 1, "client_epoch": epoch}))
+        .await;
+    assert_eq!(body["sync_type"], "full", "{body}");
+    cut.stop().await;
+}
+
 #[tokio::test]
 async fn the_catalog_seeds_then_reconciles_only_the_differences() {
     let (dir, db) = temp_db();

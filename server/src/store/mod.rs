@@ -258,6 +258,10 @@ pub(crate) fn since_of(
             {
                 return Ok(Since::Gone);
             }
+            // The head's own event, which no trim takes, is gone: the log
+            // was wiped by hand. The caller reloads, and the reload starts a
+            // new epoch (PostgreSQL; SQLite at its next start).
+            None if after == version => return Ok(Since::Gone),
             None => {}
         }
     }

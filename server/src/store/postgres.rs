@@ -251,12 +251,21 @@ impl PostgresStore {
             return Err(StoreError::NotEmpty(version_of(version)));
         }
         sqlx::query(
-            "UPDATE sync_meta SET epoch = $1, version = $2, active_provider_id = $3, default_provider_id = $4 WHERE id = 1",
+            "UPDATE sync_meta SET epoch = $1, version = $2, active_provider_id = $3, default_provider_id = $4, \
+             epoch_version = $5 WHERE id = 1",
         )
         .bind(&from.epoch)
         .bind(from.version as i64)
         .bind(&from.active_provider_id)
         .bind(&from.default_provider_id)
+        // A log without the head's event is taken as at its epoch's start
+        // (a copy cannot tell a new epoch from a wiped log; the source's
+        // server started a new epoch at its last start if it was wiped).
+        .bind(if from.log.last().is_some_and(|(e, _)| e.version == from.version) {
+            0
+        } else {
+            from.version as i64
+        })
         .execute(&mut *tx)
         .await?;
         for p in &from.providers {
@@ -510,6 +519,19 @@ impl Store for PostgresStore {
             // A new history has no log (its head row alone was wiped: the
             // old events' versions would be given again).
             sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+        } else if log_wiped(&mut tx, false).await? && log_wiped(&mut tx, true).await? {
+            // Checked again under the head row's lock: one instance starts
+            // the new epoch, the others then find it started.
+            let version: i64 = sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            tracing::warn!(
+                %epoch,
+                version,
+                "the event log was wiped (it lacks the event of the store's version): started a new epoch, every client will take a full state"
+            );
+            start_epoch(tx, &epoch).await?;
+            return self.read().await;
         }
         tx.commit().await?;
         self.read().await
@@ -759,13 +781,34 @@ impl Store for PostgresStore {
     }
 }
 
+/// Whether the log was wiped by hand (`TRUNCATE events`, or its newest
+/// events deleted) with the head row kept: past the version its epoch
+/// began at, the log always holds the head's own event (no trim takes it).
+/// ARCHITECTURE.md has a wiped log start a new epoch. `lock`: take the
+/// head row's lock for the check.
+async fn log_wiped(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    lock: bool,
+) -> Result<bool, StoreError> {
+    const CHECK: &str = "SELECT version > epoch_version AND NOT EXISTS \
+         (SELECT 1 FROM events WHERE events.version = sync_meta.version) \
+         FROM sync_meta WHERE id = 1";
+    const LOCKED: &str = "SELECT version > epoch_version AND NOT EXISTS \
+         (SELECT 1 FROM events WHERE events.version = sync_meta.version) \
+         FROM sync_meta WHERE id = 1 FOR UPDATE";
+    Ok(sqlx::query_scalar(if lock { LOCKED } else { CHECK })
+        .fetch_optional(&mut **tx)
+        .await?
+        .unwrap_or(false))
+}
+
 /// Under the head row's lock (taken by `tx`): `epoch` from now on, with an
 /// empty log, and the other instances told.
 async fn start_epoch(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     epoch: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sync_meta SET epoch = $1 WHERE id = 1")
+    sqlx::query("UPDATE sync_meta SET epoch = $1, epoch_version = version WHERE id = 1")
         .bind(epoch)
         .execute(&mut *tx)
         .await?;

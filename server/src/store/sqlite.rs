@@ -281,6 +281,7 @@ impl SqliteStore {
         }
         sqlx::migrate!("./migrations").run(&pool).await?;
         super::backup::start_new_epoch_if_restored(&pool).await?;
+        start_new_epoch_if_log_wiped(&pool).await?;
         let opened = if in_memory {
             None
         } else {
@@ -564,7 +565,7 @@ impl Store for SqliteStore {
         let mut conn = self.pool.acquire().await?;
         let result = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch")
+            sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, epoch_version = version")
                 .bind(&epoch)
                 .execute(&mut *tx)
                 .await?;
@@ -625,6 +626,49 @@ impl Store for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// A log wiped by hand (`DELETE FROM events`, or its newest events deleted)
+/// with the head row kept is a new epoch, as ARCHITECTURE.md says: past
+/// the version its epoch began at, the log always holds the head's own
+/// event (no trim takes it), so a log without it lost events that clients
+/// of this history may still need. Every client takes a full state.
+pub(super) async fn start_new_epoch_if_log_wiped(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    let result = async {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let Some(head) = sqlx::query(
+            "SELECT version, epoch_version, \
+             EXISTS (SELECT 1 FROM events WHERE events.version = sync_meta.version) \
+             FROM sync_meta WHERE id = 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(());
+        };
+        let (version, began, held): (i64, i64, bool) =
+            (head.try_get(0)?, head.try_get(1)?, head.try_get(2)?);
+        if held || version <= began {
+            return Ok(());
+        }
+        let epoch = uuid::Uuid::new_v4().simple().to_string();
+        sqlx::query("UPDATE sync_meta SET epoch = ?, epoch_version = version WHERE id = 1")
+            .bind(&epoch)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+        tx.commit().await?;
+        tracing::warn!(
+            %epoch,
+            version,
+            "the event log was wiped (it lacks the event of the store's version): started a new epoch, every client will take a full state"
+        );
+        Ok(())
+    }
+    .await;
+    close_on_error(conn, &result).await;
+    result
 }
 
 /// Closes `conn` if its work failed (losing to another writer too: that
@@ -849,7 +893,10 @@ impl SqliteStore {
                      WHERE newer > ? ORDER BY version DESC LIMIT 1) \
                      RETURNING length(CAST(body AS BLOB))",
                 )
-                .bind(commit.base_version as i64)
+                // Never the head's own event (a commit of the catalog's
+                // record alone has no events of its own): a log without it
+                // reads as wiped at the next start.
+                .bind(commit.base_version.min(new_version.saturating_sub(1)) as i64)
                 .bind(commit.retain_bytes.min(i64::MAX as u64) as i64)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -877,6 +924,79 @@ mod tests {
     use provider_sync_protocol::{EventPayload, ProviderRemoved};
 
     use super::*;
+
+    /// A commit without events of its own (the catalog's record alone)
+    /// trims no further than the head's own event, even one larger than
+    /// the byte bound: a log without it reads as wiped at the next start,
+    /// which would start a new epoch.
+    #[tokio::test]
+    async fn a_commit_without_events_keeps_the_heads_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("head.db").display().to_string();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let epoch = store.load().await.unwrap().epoch;
+        let body = event(1, 2_400);
+        let mut commit = Commit {
+            base_epoch: &epoch,
+            base_version: 0,
+            base_tip: None,
+            events: vec![(1, &body)],
+            rows: vec![],
+            retain: 6,
+            retain_bytes: 1_200,
+            catalog: None,
+            catalog_base: None,
+            audit: None,
+        };
+        store.commit(&commit).await.unwrap();
+        commit.base_version = 1;
+        commit.events.clear();
+        commit.catalog = Some("{}");
+        store.commit(&commit).await.unwrap();
+        assert_eq!(logged(&store).await, vec![(1, body.len() as u64)]);
+        store.close().await;
+        drop(store);
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.load().await.unwrap().epoch, epoch);
+        store.close().await;
+    }
+
+    /// Migration 0005 on stores of earlier builds: one whose log holds the
+    /// head's event is past its epoch's start (a later wipe is found), one
+    /// whose log lacks it (an epoch begun, nothing written since) is taken
+    /// as at its start, not as wiped: an upgrade alone starts no epoch.
+    #[tokio::test]
+    async fn the_epoch_version_migration_takes_an_empty_log_as_an_epoch_start() {
+        for (events, version, began) in [(&[1, 2, 3][..], 3, 0), (&[][..], 3, 3), (&[][..], 0, 0)] {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect("sqlite::memory:")
+                .await
+                .unwrap();
+            for migration in [
+                include_str!("../../migrations/0001_init.sql"),
+                &format!("INSERT INTO sync_meta (id, epoch, version) VALUES (1, 'e', {version})"),
+            ] {
+                sqlx::raw_sql(migration).execute(&pool).await.unwrap();
+            }
+            for v in events {
+                sqlx::query("INSERT INTO events (version, body) VALUES (?, '{}')")
+                    .bind(v)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::raw_sql(include_str!("../../migrations/0005_epoch_version.sql"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            let found: i64 = sqlx::query_scalar("SELECT epoch_version FROM sync_meta")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(found, began, "log {events:?} at version {version}");
+        }
+    }
 
     /// What the log keeps after a commit of `new` onto `kept` (each entry a
     /// version and its body's bytes), by the rules `Commit` states: the

@@ -311,6 +311,26 @@ pub async fn with_catalog(db: &Path, catalog: &Path) -> TestServer {
     TestServer::start(config).await
 }
 
+/// Runs `statement` on the store at `db` as a hand edit of the database
+/// would (`sqlite3`, `psql`).
+pub async fn edit_store(db: &Path, statement: &str) {
+    use sqlx::Connection;
+    if pg::selected() {
+        let mut conn = sqlx::PgConnection::connect(&pg::database_for(db))
+            .await
+            .unwrap();
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    } else {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
 /// Removes the store at `db` (its files, or its PostgreSQL database).
 pub fn wipe_store(db: &Path) {
     if pg::selected() {
