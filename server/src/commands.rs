@@ -31,8 +31,15 @@ fn check_model(if_match: Option<u64>, current: &ModelSpecification) -> Result<()
 /// The checks of a provider write, each with the status that fits it: a
 /// field that is not acceptable on its own 422, a fallback that does not
 /// exist 404 (naming the field), a fallback that is the provider itself 422.
-fn check_provider_write(draft: &Draft, next: &ProviderSyncInfo) -> Result<()> {
-    validate::provider_fields(next, BODY)?;
+/// `current`: the provider an update starts from; the fields that keep its
+/// values are not checked again (an earlier release's store may hold
+/// values the checks refuse now).
+fn check_provider_write(
+    draft: &Draft,
+    next: &ProviderSyncInfo,
+    current: Option<&ProviderSyncInfo>,
+) -> Result<()> {
+    validate::provider_fields_since(next, current, BODY)?;
     if let Some(fallback) = &next.fallback_provider_id
         && fallback != &next.id
         && draft.state().provider(fallback).is_none()
@@ -55,7 +62,7 @@ fn check_model_write(
     current: Option<&ModelSpecification>,
     sent: impl Fn(&str) -> bool,
 ) -> Result<()> {
-    validate::model_fields(next, BODY)?;
+    validate::model_fields_since(next, current, BODY)?;
     if draft.state().provider(&next.provider_id).is_none() {
         return Err(Error::missing("provider_id", "provider", &next.provider_id));
     }
@@ -181,7 +188,7 @@ pub fn create_provider(draft: &mut Draft, body: NewProvider) -> Result<ProviderS
         )));
     }
     let provider = provider_from(body);
-    check_provider_write(draft, &provider)?;
+    check_provider_write(draft, &provider, None)?;
     draft.emit(EventPayload::ProviderAdded(provider.clone()));
     provider_of(draft, &provider.id)
 }
@@ -230,7 +237,7 @@ pub fn update_provider(
     if next == current {
         return Ok(current);
     }
-    check_provider_write(draft, &next)?;
+    check_provider_write(draft, &next, Some(&current))?;
     draft.emit(EventPayload::ProviderUpdated(next));
     provider_of(draft, id)
 }

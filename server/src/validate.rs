@@ -299,22 +299,57 @@ pub(crate) fn provider(state: &SyncState, p: &ProviderSyncInfo, at: Fields<'_>) 
 
 /// The checks of each field of a provider on its own.
 pub(crate) fn provider_fields(p: &ProviderSyncInfo, at: Fields<'_>) -> Result<()> {
-    id(at, "id", &p.id)?;
-    known(at, "status", p.status.as_str(), ProviderStatus::KNOWN)?;
-    text(at, "name", &p.name)?;
-    text(at, "display_name", &p.display_name)?;
-    if !(1..=MAX_PROVIDER_TYPE).contains(&p.provider_type.len())
-        || !p.provider_type.chars().all(provider_type_char)
+    provider_fields_since(p, None, at)
+}
+
+/// [`provider_fields`] for an update of `was`: a field that keeps its value
+/// is not checked again. A store of an earlier release may hold values
+/// that these checks refuse now (an id with `//`, a name with a control
+/// character); an edit of another field must not be refused for them.
+pub(crate) fn provider_fields_since(
+    p: &ProviderSyncInfo,
+    was: Option<&ProviderSyncInfo>,
+    at: Fields<'_>,
+) -> Result<()> {
+    macro_rules! changed {
+        ($field:ident) => {
+            was.is_none_or(|was| was.$field != p.$field)
+        };
+    }
+    if changed!(id) {
+        id(at, "id", &p.id)?;
+    }
+    if changed!(status) {
+        known(at, "status", p.status.as_str(), ProviderStatus::KNOWN)?;
+    }
+    if changed!(name) {
+        text(at, "name", &p.name)?;
+    }
+    if changed!(display_name) {
+        text(at, "display_name", &p.display_name)?;
+    }
+    if changed!(provider_type)
+        && (!(1..=MAX_PROVIDER_TYPE).contains(&p.provider_type.len())
+            || !p.provider_type.chars().all(provider_type_char))
     {
         return Err(at.err(
             "provider_type",
             "must be a lowercase word such as openai, anthropic or openai_compatible",
         ));
     }
-    url(at, "base_url", p.base_url.as_deref())?;
-    url(at, "health_url", p.health_url.as_deref())?;
-    if let Some(fallback) = &p.fallback_provider_id {
+    if changed!(base_url) {
+        url(at, "base_url", p.base_url.as_deref())?;
+    }
+    if changed!(health_url) {
+        url(at, "health_url", p.health_url.as_deref())?;
+    }
+    if changed!(fallback_provider_id)
+        && let Some(fallback) = &p.fallback_provider_id
+    {
         id(at, "fallback_provider_id", fallback)?;
+    }
+    if !changed!(capabilities) {
+        return Ok(());
     }
     if p.capabilities.len() > MAX_CAPABILITIES {
         return Err(at.err(
@@ -375,15 +410,38 @@ pub(crate) fn model(state: &SyncState, m: &ModelSpecification, at: Fields<'_>) -
 
 /// The checks of each field of a model on its own.
 pub(crate) fn model_fields(m: &ModelSpecification, at: Fields<'_>) -> Result<()> {
-    id(at, "id", &m.id)?;
-    known(
-        at,
-        "deprecation_status",
-        m.deprecation_status.as_str(),
-        DeprecationStatus::KNOWN,
-    )?;
-    text(at, "name", &m.name)?;
-    id(at, "provider_id", &m.provider_id)?;
+    model_fields_since(m, None, at)
+}
+
+/// [`model_fields`] for an update of `was`: a field that keeps its value is
+/// not checked again (see [`provider_fields_since`]).
+pub(crate) fn model_fields_since(
+    m: &ModelSpecification,
+    was: Option<&ModelSpecification>,
+    at: Fields<'_>,
+) -> Result<()> {
+    macro_rules! changed {
+        ($field:ident) => {
+            was.is_none_or(|was| was.$field != m.$field)
+        };
+    }
+    if changed!(id) {
+        id(at, "id", &m.id)?;
+    }
+    if changed!(deprecation_status) {
+        known(
+            at,
+            "deprecation_status",
+            m.deprecation_status.as_str(),
+            DeprecationStatus::KNOWN,
+        )?;
+    }
+    if changed!(name) {
+        text(at, "name", &m.name)?;
+    }
+    if changed!(provider_id) {
+        id(at, "provider_id", &m.provider_id)?;
+    }
     if m.context_window == 0 {
         return Err(at.err("context_window", "must be greater than 0"));
     }
@@ -395,7 +453,9 @@ pub(crate) fn model_fields(m: &ModelSpecification, at: Fields<'_>) -> Result<()>
     if m.max_output_tokens == 0 {
         return Err(at.err("max_output_tokens", "must be greater than 0"));
     }
-    if let Some(pricing) = &m.pricing {
+    if changed!(pricing)
+        && let Some(pricing) = &m.pricing
+    {
         for (field, value) in [
             ("pricing.input_per_million", Some(pricing.input_per_million)),
             (
@@ -413,9 +473,15 @@ pub(crate) fn model_fields(m: &ModelSpecification, at: Fields<'_>) -> Result<()>
             }
         }
     }
-    date(at, "deprecation_date", m.deprecation_date.as_deref())?;
-    date(at, "sunset_date", m.sunset_date.as_deref())?;
-    if let Some(replacement) = &m.replacement_model_id {
+    if changed!(deprecation_date) {
+        date(at, "deprecation_date", m.deprecation_date.as_deref())?;
+    }
+    if changed!(sunset_date) {
+        date(at, "sunset_date", m.sunset_date.as_deref())?;
+    }
+    if changed!(replacement_model_id)
+        && let Some(replacement) = &m.replacement_model_id
+    {
         id(at, "replacement_model_id", replacement)?;
     }
     Ok(())

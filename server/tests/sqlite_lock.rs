@@ -398,6 +398,95 @@ async fn a_model_stored_active_with_a_date_still_takes_other_edits() {
     server.stop().await;
 }
 
+/// Ids and names that an earlier release accepted and the checks now
+/// refuse (`//` in an id, a control character in a name) do not block edits
+/// of other fields: before, every PATCH of such an entity answered 422
+/// naming the id. A new value is still held to the checks.
+#[tokio::test]
+async fn entities_stored_with_values_now_refused_still_take_other_edits() {
+    use reqwest::Method;
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_provider("p").await;
+    first.add_provider("q").await;
+    first.add_model("m", "q").await;
+    first.stop().await;
+    for sql in [
+        "UPDATE providers SET id = 'a//b', \
+         body = json_set(body, '$.id', 'a//b', '$.name', 'Bell' || char(7)) WHERE id = 'p'",
+        "UPDATE models SET id = 'm//x', body = json_set(body, '$.id', 'm//x', '$.name', 'Tab' || char(9)) \
+         WHERE id = 'm'",
+        "UPDATE providers SET body = json_set(body, '$.model_ids', json_array('m//x')) WHERE id = 'q'",
+    ] {
+        execute_on(&db, sql).await;
+    }
+    let server = TestServer::start(config(&db)).await;
+    let state = server.state().await;
+    assert_eq!(state.provider("a//b").unwrap().name, "Bell\u{7}");
+    assert_eq!(state.model("m//x").unwrap().name, "Tab\t");
+    for (path, body, status) in [
+        (
+            "/providers/a%2F%2Fb",
+            serde_json::json!({"priority": 5}),
+            200,
+        ),
+        (
+            "/providers/a%2F%2Fb",
+            serde_json::json!({"display_name": "Kept"}),
+            200,
+        ),
+        (
+            "/providers/a%2F%2Fb",
+            serde_json::json!({"name": "Bell\u{7}2"}),
+            422,
+        ),
+        (
+            "/providers/a%2F%2Fb",
+            serde_json::json!({"name": "Renamed"}),
+            200,
+        ),
+        (
+            "/models/m%2F%2Fx",
+            serde_json::json!({"context_window": 16384}),
+            200,
+        ),
+        (
+            "/models/m%2F%2Fx",
+            serde_json::json!({"name": "Line\nbreak"}),
+            422,
+        ),
+    ] {
+        let answer = server
+            .admin(Method::PATCH, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            status,
+            "{path} {body}: {}",
+            answer.text().await.unwrap()
+        );
+    }
+    let state = server.state().await;
+    let provider = state.provider("a//b").unwrap();
+    assert_eq!(
+        (
+            provider.priority,
+            provider.display_name.as_str(),
+            provider.name.as_str()
+        ),
+        (5, "Kept", "Renamed")
+    );
+    let model = state.model("m//x").unwrap();
+    assert_eq!(
+        (model.context_window, model.name.as_str()),
+        (16384, "Tab\t")
+    );
+    server.stop().await;
+}
+
 /// A store file removed (or replaced) under the running server takes no
 /// more writes: they went into the unlinked file, acknowledged and lost at
 /// the restart, while `/readyz` said ready. Now 503 naming the file, and
