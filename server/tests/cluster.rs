@@ -1772,6 +1772,38 @@ async fn an_event_log_wiped_under_running_instances_starts_a_new_epoch() {
     b.stop().await;
 }
 
+/// The log wiped, then a write at once, before any instance's follower
+/// looked: the write is not taken in the old epoch (it would leave the log
+/// holding the head's event again, and the wipe unseen); the writer finds
+/// the log wiped, starts the new epoch and writes in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_just_after_the_log_was_wiped_lands_in_a_new_epoch() {
+    use sqlx::Connection;
+    let url = fresh_database(shared(), "wipedwrite");
+    let mut slow = instance_config(&url);
+    // Followers that only a notification wakes (a wipe sends none).
+    slow.follow_interval_ms = 600_000;
+    let a = TestServer::start(slow).await;
+    for id in ["one", "two", "three"] {
+        a.add_provider(id).await;
+    }
+    let before = a.state().await.metadata;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM events")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    a.add_provider("four").await;
+    let state = a.state().await;
+    assert_ne!(
+        state.metadata.epoch, before.epoch,
+        "written in the wiped epoch"
+    );
+    assert_eq!(state.metadata.version, 4);
+    assert_eq!(state.providers.len(), 4);
+    a.stop().await;
+}
+
 /// The instance's state once its epoch is none of `from`.
 async fn off_epoch(instance: &TestServer, from: Vec<String>) -> SyncState {
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -864,7 +864,12 @@ async fn write_in(
                 .bind(tip)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if same == Some(false) {
+        // No event there at all: the log was wiped under this instance
+        // (the head's own event is never trimmed). Refused too: the writer
+        // catches up, finds the log wiped and starts the new epoch
+        // (ARCHITECTURE.md), then writes in it; a write landing first
+        // would leave the wipe unseen.
+        if same != Some(true) {
             return Err(StoreError::VersionConflict {
                 expected: commit.base_version,
                 found: version_of(found),
