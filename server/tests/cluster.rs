@@ -842,6 +842,63 @@ async fn a_sqlite_store_copies_into_postgresql_with_its_history() {
     copied.stop().await;
 }
 
+/// A SQLite store whose event log was wiped after its server stopped
+/// copies into PostgreSQL as a server would have opened it: in a new epoch
+/// (ARCHITECTURE.md: a wiped log is a new epoch), with its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_with_a_wiped_log_copies_in_a_new_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wiped.db");
+    let mut single = config(&db);
+    single.database = db.display().to_string();
+    let server = TestServer::start(single).await;
+    for i in 0..3 {
+        server.add_provider(&format!("p{i}")).await;
+    }
+    let before = server.state().await;
+    server.stop().await;
+    {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM events")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let url = fresh_database(shared(), "wipedcopy");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+        .args([
+            "store",
+            "copy",
+            "--from",
+            db.to_str().unwrap(),
+            "--to",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let copied = TestServer::start(instance_config(&url)).await;
+    let after = copied.state().await;
+    assert_ne!(after.metadata.epoch, before.metadata.epoch);
+    assert_eq!(after.metadata.version, before.metadata.version);
+    assert_eq!(after.metadata.checksum, before.metadata.checksum);
+    copied.stop().await;
+    // Started again: the same epoch (its log is empty because it began).
+    let again = TestServer::start(instance_config(&url)).await;
+    assert_eq!(again.state().await.metadata.epoch, after.metadata.epoch);
+    again.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_epoch_on_one_instance_reaches_the_others() {
     let url = fresh_database(shared(), "epoch");

@@ -315,8 +315,8 @@ impl SqliteStore {
 
     /// Reads a store without changing it (no file created, no migration run):
     /// `None` when there is no store at `url` yet. A backup no server has
-    /// opened yet reads as a server would find it: in a new epoch, without
-    /// its log.
+    /// opened yet, or a store whose log was wiped since its server stopped,
+    /// reads as a server would find it: in a new epoch, without its log.
     pub async fn peek(url: &str) -> Result<Option<Loaded>, StoreError> {
         let options = if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url)?
@@ -371,6 +371,30 @@ impl SqliteStore {
             // A backup: what a server that opens it would have.
             loaded.epoch = uuid::Uuid::new_v4().simple().to_string();
             loaded.log.clear();
+        } else if loaded
+            .log
+            .last()
+            .is_none_or(|(e, _)| e.version != loaded.version)
+        {
+            // A log without the head's own event, past the version its
+            // epoch began at (a store of an earlier build has no such
+            // mark: its migration takes such a log as an epoch's start),
+            // was wiped: a server that opens it starts a new epoch.
+            let marked: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pragma_table_info('sync_meta') WHERE name = 'epoch_version'",
+            )
+            .fetch_one(&store.pool)
+            .await?;
+            if marked > 0 {
+                let began: i64 =
+                    sqlx::query_scalar("SELECT epoch_version FROM sync_meta WHERE id = 1")
+                        .fetch_one(&store.pool)
+                        .await?;
+                if loaded.version > version_of(began) {
+                    loaded.epoch = uuid::Uuid::new_v4().simple().to_string();
+                    loaded.log.clear();
+                }
+            }
         }
         store.pool.close().await;
         Ok(Some(loaded))
