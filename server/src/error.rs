@@ -90,10 +90,13 @@ impl Error {
         }
     }
 
+    /// The id in the message as [`crate::validate::shown`] shows text from
+    /// outside: escaped, and no more than 100 characters (a 5,000-character
+    /// id in a path was repeated whole).
     pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound {
             kind,
-            id: id.into(),
+            id: crate::validate::shown(&id.into()),
             field: None,
         }
     }
@@ -102,7 +105,7 @@ impl Error {
     pub fn missing(field: impl Into<String>, kind: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound {
             kind,
-            id: id.into(),
+            id: crate::validate::shown(&id.into()),
             field: Some(field.into()),
         }
     }

@@ -711,16 +711,24 @@ impl Service {
                 })
             })
             .collect();
-        let contiguous = log
-            .windows(2)
-            .all(|w| w[1].event.version == w[0].event.version + 1)
-            && log.last().is_none_or(|e| e.event.version == version);
-        let log = if contiguous {
-            trimmed_log(&log, &[], retention)
+        // The events that follow one another up to the head: a log with a
+        // hole (events deleted by hand) still serves the events after it,
+        // and a client from before it takes the full state (`too_old`).
+        let from = if log.last().is_some_and(|e| e.event.version == version) {
+            log.windows(2)
+                .rposition(|w| w[1].event.version != w[0].event.version + 1)
+                .map_or(0, |at| at + 1)
         } else {
-            tracing::warn!("the stored event log has holes; clients will take a full state");
-            Vec::new()
+            log.len()
         };
+        if from > 0 {
+            tracing::warn!(
+                dropped = from,
+                kept = log.len() - from,
+                "the stored event log has a hole; clients from before it will take a full state"
+            );
+        }
+        let log = trimmed_log(&log[from..], &[], retention);
         (
             Snapshot::new(state, operator_revisions, log),
             applied_of(catalog),
@@ -1676,14 +1684,22 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_log_with_a_hole_or_behind_the_state_is_not_served() {
+    fn a_stored_log_with_a_hole_or_behind_the_state_is_not_served_across_it() {
         let retention = Retention::events(100);
         let whole = Service::snapshot_of(loaded_with(&[2, 3, 4, 5]), retention).0;
         assert!(matches!(whole.missed_since(1, "e"), CatchUp::Events(events) if events.len() == 4));
         // A hole (4 missing) ending at the state's version: resuming from 1
-        // across it would skip an event, so the log is dropped.
+        // across it would skip an event, so a client from before it takes
+        // the full state; one from after it still resumes (a black-box
+        // check, 2026-12-04: the whole log was dropped, every client took
+        // the full state until the hole was trimmed out).
         let holed = Service::snapshot_of(loaded_with(&[2, 3, 5]), retention).0;
         assert!(matches!(holed.missed_since(1, "e"), CatchUp::Full(_)));
+        assert!(matches!(holed.missed_since(3, "e"), CatchUp::Full(_)));
+        assert!(matches!(holed.missed_since(4, "e"), CatchUp::Events(events) if events.len() == 1));
+        let holes = Service::snapshot_of(loaded_with(&[1, 3, 4, 5]), retention).0;
+        assert!(matches!(holes.missed_since(2, "e"), CatchUp::Events(events) if events.len() == 3));
+        assert!(matches!(holes.missed_since(1, "e"), CatchUp::Full(_)));
         // Contiguous but ending before the state's version.
         let behind = Service::snapshot_of(loaded_with(&[2, 3, 4]), retention).0;
         assert!(matches!(behind.missed_since(1, "e"), CatchUp::Full(_)));

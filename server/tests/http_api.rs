@@ -372,6 +372,23 @@ async fn single_entities_and_unknown_ids() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "not_found", "{path}");
     }
+    // An id far past any id's length is not repeated whole (a black-box
+    // check, 2026-12-04: all 5,000 characters were in the message).
+    let long = "x".repeat(5_000);
+    for path in [
+        format!("/models/{long}/availability"),
+        format!("/providers/{long}"),
+    ] {
+        let response = server.get(&path).await;
+        assert_eq!(response.status(), 404);
+        let body: Value = response.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.chars().count() < 150, "{message}");
+        assert!(
+            message.contains(&format!("'{}…'", "x".repeat(100))),
+            "{message}"
+        );
+    }
     server.stop().await;
 }
 
