@@ -442,15 +442,15 @@ pub(crate) fn model_fields_since(
     if changed!(provider_id) {
         id(at, "provider_id", &m.provider_id)?;
     }
-    if m.context_window == 0 {
+    if changed!(context_window) && m.context_window == 0 {
         return Err(at.err("context_window", "must be greater than 0"));
     }
-    if m.max_input_tokens == 0 {
+    if changed!(max_input_tokens) && m.max_input_tokens == 0 {
         return Err(at.err("max_input_tokens", "must be greater than 0"));
     }
     // Not bounded by the context window: providers publish output limits
     // above their input limits (40 chat models of LiteLLM's catalog do).
-    if m.max_output_tokens == 0 {
+    if changed!(max_output_tokens) && m.max_output_tokens == 0 {
         return Err(at.err("max_output_tokens", "must be greater than 0"));
     }
     if changed!(pricing)
