@@ -8,3 +8,11 @@
 ALTER TABLE sync_meta ADD COLUMN epoch_version INTEGER NOT NULL DEFAULT 0;
 UPDATE sync_meta SET epoch_version = version
     WHERE NOT EXISTS (SELECT 1 FROM events WHERE events.version = sync_meta.version);
+-- Any change of epoch marks where it began, whoever makes it (an
+-- operator's `UPDATE sync_meta SET epoch = …`), unless the update sets the
+-- column itself.
+CREATE TRIGGER provider_sync_epoch_began AFTER UPDATE OF epoch ON sync_meta
+    WHEN NEW.epoch IS NOT OLD.epoch AND NEW.epoch_version = OLD.epoch_version
+BEGIN
+    UPDATE sync_meta SET epoch_version = NEW.version WHERE id = NEW.id;
+END;

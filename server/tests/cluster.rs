@@ -1829,6 +1829,35 @@ async fn an_event_log_wiped_under_running_instances_starts_a_new_epoch() {
     b.stop().await;
 }
 
+/// An epoch started by an instance of an earlier build during a rolling
+/// deploy (its `start_epoch` knows nothing of `epoch_version`: a new epoch
+/// and an empty log) is not taken for a wiped log by this build's
+/// instances, which would start a second epoch at once (every client
+/// taking the full state twice: found by a review). The migration's
+/// trigger marks where any epoch began.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epoch_started_by_an_earlier_build_is_adopted_once() {
+    let (a, b, before, mut db) = two_instances_at_three("olderbuild").await;
+    let mut tx = sqlx::Connection::begin(&mut db).await.unwrap();
+    for statement in [
+        "UPDATE sync_meta SET epoch = 'startedbyanolderbuild' WHERE id = 1",
+        "DELETE FROM events",
+    ] {
+        sqlx::query(statement).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    for instance in [&a, &b] {
+        let state = off_epoch(instance, vec![before.metadata.epoch.clone()]).await;
+        assert_eq!(state.metadata.epoch, "startedbyanolderbuild");
+        assert_eq!(state.metadata.version, 3);
+    }
+    a.add_provider("four").await;
+    wait_for_version(&b, 4).await;
+    assert_eq!(b.state().await.metadata.epoch, "startedbyanolderbuild");
+    a.stop().await;
+    b.stop().await;
+}
+
 /// The log wiped, then a write at once, before any instance's follower
 /// looked: the write is not taken in the old epoch (it would leave the log
 /// holding the head's event again, and the wipe unseen); the writer finds

@@ -251,23 +251,32 @@ impl PostgresStore {
             return Err(StoreError::NotEmpty(version_of(version)));
         }
         sqlx::query(
-            "UPDATE sync_meta SET epoch = $1, version = $2, active_provider_id = $3, default_provider_id = $4, \
-             epoch_version = $5 WHERE id = 1",
+            "UPDATE sync_meta SET epoch = $1, version = $2, active_provider_id = $3, default_provider_id = $4 WHERE id = 1",
         )
         .bind(&from.epoch)
         .bind(from.version as i64)
         .bind(&from.active_provider_id)
         .bind(&from.default_provider_id)
-        // A log without the head's event is taken as at its epoch's start
-        // (a copy cannot tell a new epoch from a wiped log; the source's
-        // server started a new epoch at its last start if it was wiped).
-        .bind(if from.log.last().is_some_and(|(e, _)| e.version == from.version) {
-            0
-        } else {
-            from.version as i64
-        })
         .execute(&mut *tx)
         .await?;
+        // Set on its own: the epoch's change above marked it at the version
+        // (migration 0003's trigger). A log without the head's event is
+        // taken as at its epoch's start (a copy cannot tell a new epoch from
+        // a wiped log; `peek` gave a wiped one a new epoch already).
+        sqlx::query("UPDATE sync_meta SET epoch_version = $1 WHERE id = 1")
+            .bind(
+                if from
+                    .log
+                    .last()
+                    .is_some_and(|(e, _)| e.version == from.version)
+                {
+                    0
+                } else {
+                    from.version as i64
+                },
+            )
+            .execute(&mut *tx)
+            .await?;
         for p in &from.providers {
             let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
             let operator_revision = from.probed.get(&p.id).copied().unwrap_or(p.revision);
@@ -519,9 +528,17 @@ impl Store for PostgresStore {
             // A new history has no log (its head row alone was wiped: the
             // old events' versions would be given again).
             sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
-        } else if log_wiped(&mut tx, false).await? && log_wiped(&mut tx, true).await? {
-            // Checked again under the head row's lock: one instance starts
-            // the new epoch, the others then find it started.
+        } else if log_wiped(&mut tx).await? && {
+            // Checked again under the head row's lock, in a statement of its
+            // own (whose snapshot is taken once the lock is held: a check
+            // that waited for the lock in the same statement would read the
+            // events as they were before the wait): one instance starts the
+            // new epoch, the others then find it started.
+            sqlx::query("SELECT 1 FROM sync_meta WHERE id = 1 FOR UPDATE")
+                .execute(&mut *tx)
+                .await?;
+            log_wiped(&mut tx).await?
+        } {
             let version: i64 = sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1")
                 .fetch_one(&mut *tx)
                 .await?;
@@ -784,22 +801,16 @@ impl Store for PostgresStore {
 /// Whether the log was wiped by hand (`TRUNCATE events`, or its newest
 /// events deleted) with the head row kept: past the version its epoch
 /// began at, the log always holds the head's own event (no trim takes it).
-/// ARCHITECTURE.md has a wiped log start a new epoch. `lock`: take the
-/// head row's lock for the check.
-async fn log_wiped(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    lock: bool,
-) -> Result<bool, StoreError> {
-    const CHECK: &str = "SELECT version > epoch_version AND NOT EXISTS \
+/// ARCHITECTURE.md has a wiped log start a new epoch.
+async fn log_wiped(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT version > epoch_version AND NOT EXISTS \
          (SELECT 1 FROM events WHERE events.version = sync_meta.version) \
-         FROM sync_meta WHERE id = 1";
-    const LOCKED: &str = "SELECT version > epoch_version AND NOT EXISTS \
-         (SELECT 1 FROM events WHERE events.version = sync_meta.version) \
-         FROM sync_meta WHERE id = 1 FOR UPDATE";
-    Ok(sqlx::query_scalar(if lock { LOCKED } else { CHECK })
-        .fetch_optional(&mut **tx)
-        .await?
-        .unwrap_or(false))
+         FROM sync_meta WHERE id = 1",
+    )
+    .fetch_optional(&mut **tx)
+    .await?
+    .unwrap_or(false))
 }
 
 /// Under the head row's lock (taken by `tx`): `epoch` from now on, with an

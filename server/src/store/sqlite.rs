@@ -1019,6 +1019,16 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(found, began, "log {events:?} at version {version}");
+            // Any change of epoch marks where it began (the trigger).
+            sqlx::query("UPDATE sync_meta SET epoch = 'f'")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let found: i64 = sqlx::query_scalar("SELECT epoch_version FROM sync_meta")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(found, version, "after a change of epoch");
         }
     }
 
