@@ -425,12 +425,7 @@ pub(super) async fn start_new_epoch_if_restored(pool: &SqlitePool) -> Result<(),
     };
     let (taken_epoch, taken_version, taken_at): (String, i64, String) =
         (mark.try_get(0)?, mark.try_get(1)?, mark.try_get(2)?);
-    let epoch = uuid::Uuid::new_v4().simple().to_string();
-    sqlx::query("UPDATE sync_meta SET epoch = ?, epoch_version = version WHERE id = 1")
-        .bind(&epoch)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+    let epoch = super::sqlite::begin_epoch(&mut tx).await?;
     sqlx::query("DELETE FROM restore_pending")
         .execute(&mut *tx)
         .await?;

@@ -652,6 +652,19 @@ impl Store for SqliteStore {
     }
 }
 
+/// In `tx`: a new epoch from the store's version on, with an empty log.
+pub(super) async fn begin_epoch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+) -> Result<String, StoreError> {
+    let epoch = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query("UPDATE sync_meta SET epoch = ?, epoch_version = version WHERE id = 1")
+        .bind(&epoch)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM events").execute(&mut **tx).await?;
+    Ok(epoch)
+}
+
 /// A log wiped by hand (`DELETE FROM events`, or its newest events deleted)
 /// with the head row kept is a new epoch, as ARCHITECTURE.md says: past
 /// the version its epoch began at, the log always holds the head's own
@@ -676,12 +689,7 @@ pub(super) async fn start_new_epoch_if_log_wiped(pool: &SqlitePool) -> Result<()
         if held || version <= began {
             return Ok(());
         }
-        let epoch = uuid::Uuid::new_v4().simple().to_string();
-        sqlx::query("UPDATE sync_meta SET epoch = ?, epoch_version = version WHERE id = 1")
-            .bind(&epoch)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+        let epoch = begin_epoch(&mut tx).await?;
         tx.commit().await?;
         tracing::warn!(
             %epoch,
@@ -1014,21 +1022,19 @@ mod tests {
                 .execute(&pool)
                 .await
                 .unwrap();
-            let found: i64 = sqlx::query_scalar("SELECT epoch_version FROM sync_meta")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            assert_eq!(found, began, "log {events:?} at version {version}");
+            let mark = || async {
+                sqlx::query_scalar::<_, i64>("SELECT epoch_version FROM sync_meta")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            };
+            assert_eq!(mark().await, began, "log {events:?} at version {version}");
             // Any change of epoch marks where it began (the trigger).
             sqlx::query("UPDATE sync_meta SET epoch = 'f'")
                 .execute(&pool)
                 .await
                 .unwrap();
-            let found: i64 = sqlx::query_scalar("SELECT epoch_version FROM sync_meta")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            assert_eq!(found, version, "after a change of epoch");
+            assert_eq!(mark().await, version, "after a change of epoch");
         }
     }
 
