@@ -285,6 +285,24 @@ async fn a_server_started_before_its_database_waits_for_it() {
     a.stop().await;
 }
 
+/// libpq's form of a Unix socket URL, the user before an empty host, was
+/// refused as an empty host (README, "Running several instances").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unix_socket_url_with_the_user_before_an_empty_host_is_served() {
+    let pg = shared();
+    let url = fresh_database(pg, "socket");
+    let database = url.rsplit('/').next().unwrap();
+    let url = format!(
+        "postgres://postgres@/{database}?host={}&port={}",
+        pg.socket_dir().display(),
+        pg.port()
+    );
+    let a = TestServer::start(instance_config(&url)).await;
+    a.add_provider("one").await;
+    assert_eq!(a.state().await.metadata.version, 1);
+    a.stop().await;
+}
+
 /// Found by a black-box check (2026-12-04): with the database stopped, a
 /// readiness check and the follower's read waited out sqlx's pool, which
 /// tries a refused connection again until its acquire timeout, and said

@@ -11,6 +11,7 @@ mod sqlite;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncEvent};
@@ -404,6 +405,62 @@ pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// A PostgreSQL URL in the form sqlx reads. libpq takes a user (and
+/// password) before an empty host, `postgres://USER[:PASSWORD]@/DATABASE?
+/// host=/run/postgresql` (the socket directory in `host`), which the URL
+/// parser under sqlx refuses ("empty host"): the user, password and port
+/// of such a URL move into the parameters (`user=`, `password=`, `port=`;
+/// given ahead of the URL's own, which still win, as sqlx reads them in
+/// order). Any other URL is returned as it is.
+pub fn libpq_form(url: &str) -> Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.into();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let Some((userinfo, host_port)) = authority.rsplit_once('@') else {
+        return url.into();
+    };
+    let port = match host_port.strip_prefix(':') {
+        Some(port) => port,
+        None if host_port.is_empty() => "",
+        None => return url.into(),
+    };
+    // What the user part may hold unencoded that a parameter's value may
+    // not (`+` would read as a space).
+    let value = |text: &str| {
+        text.replace('&', "%26")
+            .replace('=', "%3D")
+            .replace('+', "%2B")
+    };
+    let (user, password) = match userinfo.split_once(':') {
+        Some((user, password)) => (user, Some(password)),
+        None => (userinfo, None),
+    };
+    let mut params = Vec::new();
+    if !user.is_empty() {
+        params.push(format!("user={}", value(user)));
+    }
+    if let Some(password) = password {
+        params.push(format!("password={}", value(password)));
+    }
+    if !port.is_empty() {
+        params.push(format!("port={}", value(port)));
+    }
+    let (before_fragment, fragment) = match tail.find('#') {
+        Some(at) => tail.split_at(at),
+        None => (tail, ""),
+    };
+    let (path, query) = before_fragment
+        .split_once('?')
+        .unwrap_or((before_fragment, ""));
+    if !query.is_empty() {
+        params.push(query.to_owned());
+    }
+    let path = if path.is_empty() { "/" } else { path };
+    format!("{scheme}://{path}?{}{fragment}", params.join("&")).into()
+}
+
 /// `url` with its scheme in lower case when it is one this server opens
 /// (`sqlite`, `postgres`, `postgresql`: schemes are case-insensitive, so
 /// `Postgres://…` is `postgres://…`); or why it cannot be opened: any other
@@ -469,7 +526,7 @@ pub fn without_password(url: &str) -> String {
     if !is_postgres(url) {
         return url.to_owned();
     }
-    let Ok(mut parsed) = url::Url::parse(url) else {
+    let Ok(mut parsed) = url::Url::parse(&libpq_form(url)) else {
         return "a postgres:// URL that cannot be read".to_owned();
     };
     if parsed.password().is_some() {
@@ -582,6 +639,57 @@ mod tests {
             assert!(err.contains("use sqlite::memory:"), "{err}");
         }
         assert!(normalized_url("sqlite://n.db?mode=memory&cache=shared").is_ok());
+    }
+
+    /// libpq's form with a user before an empty host (a Unix socket's
+    /// directory in `host`) was refused as an empty host.
+    #[test]
+    fn a_user_before_an_empty_host_is_read_as_libpq_reads_it() {
+        use super::libpq_form;
+        use sqlx::postgres::PgConnectOptions;
+        let cases = [
+            (
+                "postgres://sync@/catalog?host=/run/postgresql",
+                "postgres:///catalog?user=sync&host=/run/postgresql",
+            ),
+            (
+                "postgresql://sync:a%40b+c&d@:5433/catalog?host=/tmp&sslmode=disable",
+                "postgresql:///catalog?user=sync&password=a%40b%2Bc%26d&port=5433&host=/tmp&sslmode=disable",
+            ),
+            (
+                "postgres://sync@?host=/tmp",
+                "postgres:///?user=sync&host=/tmp",
+            ),
+            ("postgres://sync@/catalog", "postgres:///catalog?user=sync"),
+        ];
+        for (given, read) in cases {
+            assert_eq!(libpq_form(given), read, "{given}");
+            given
+                .parse::<PgConnectOptions>()
+                .expect_err("sqlx alone refuses it");
+        }
+        let options: PgConnectOptions = libpq_form(cases[1].0).parse().unwrap();
+        assert_eq!(options.get_username(), "sync");
+        assert_eq!(options.get_port(), 5433);
+        assert_eq!(
+            options.get_socket(),
+            Some(&std::path::PathBuf::from("/tmp"))
+        );
+        assert_eq!(options.get_database(), Some("catalog"));
+        // Any other URL is left as it is.
+        for url in [
+            "postgres://sync@db.internal:5432/catalog",
+            "postgres:///catalog?host=/run/postgresql&user=sync",
+            "postgres://db/x?user=u",
+            "postgres://u:ab#cd@/db?host=/x",
+            "sqlite://a.db",
+        ] {
+            assert_eq!(libpq_form(url), url);
+        }
+        // And its password is not shown.
+        let shown = without_password("postgres://sync:s3cret@/catalog?host=/tmp");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("user=sync"), "{shown}");
     }
 
     #[test]

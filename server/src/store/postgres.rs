@@ -156,7 +156,7 @@ impl PostgresStore {
     /// start at once: the migrator holds an advisory lock) and starts the
     /// listener.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options: PgConnectOptions = url.parse()?;
+        let options: PgConnectOptions = super::libpq_form(url).parse()?;
         let pool = pool_of(&options, POOL_SIZE).await?;
         sqlx::migrate!("./migrations-postgres").run(&pool).await?;
         let wake = Arc::new(Notify::new());

@@ -179,6 +179,11 @@ impl PgServer {
         self.port
     }
 
+    /// The directory of the server's Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// A new, empty database; its URL.
     pub fn database(&self, name: &str) -> String {
         let output = Command::new("psql")
