@@ -96,9 +96,15 @@ fn filter_of(filter: JsValue) -> Result<Option<ModelFilter>, JsError> {
         let deprecated = fields.boolean("deprecated")?;
         let exclude = fields.boolean("excludeDeprecated")? == Some(true);
         let filter = ModelFilter {
-            provider_id: match fields.string("providerId")? {
-                Some(id) => Some(id),
-                None => fields.string("provider_id")?,
+            // Both names at once must agree (the second was ignored).
+            provider_id: match (fields.string("providerId")?, fields.string("provider_id")?) {
+                (Some(id), Some(other)) if id != other => {
+                    return Err(FieldError {
+                        field: "provider_id",
+                        message: "names another provider than providerId",
+                    });
+                }
+                (id, other) => id.or(other),
             },
             capability: fields
                 .choice(
@@ -113,8 +119,8 @@ fn filter_of(filter: JsValue) -> Result<Option<ModelFilter>, JsError> {
         Ok((!(exclude && deprecated == Some(true))).then_some(filter))
     };
     let filter = read().map_err(|e: FieldError| invalid(e.field, e.message))?;
-    // Every field was read (`provider_id` only without `providerId`).
-    match fields.unknown("provider_id") {
+    // Every field was read.
+    match fields.unknown("") {
         Some(name) => Err(invalid(
             &name,
             "is no filter field (providerId, capability, excludeDeprecated, deprecated, search)",

@@ -1192,6 +1192,26 @@ fn config_and_filter_fields_are_checked_by_type_and_unknown_filter_fields_refuse
             .unwrap_err(),
     );
     assert!(message.contains("provider is no filter field"), "{message}");
+    // Both names of the provider's field at once: the second was ignored
+    // (a black-box check, 2026-12-04).
+    let message = thrown(
+        service
+            .get_models(Some(
+                js_sys::JSON::parse(r#"{"providerId":"openai","provider_id":"google"}"#).unwrap(),
+            ))
+            .unwrap_err(),
+    );
+    assert_eq!(
+        message,
+        "invalid model filter: provider_id names another provider than providerId"
+    );
+    let same: Array = service
+        .get_models(Some(
+            js_sys::JSON::parse(r#"{"providerId":"p","provider_id":"p"}"#).unwrap(),
+        ))
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(same.length(), 0, "no data yet");
     service.destroy();
 }
 
