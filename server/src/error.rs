@@ -148,7 +148,7 @@ impl Error {
             Self::UpgradeRequired(_) => (StatusCode::UPGRADE_REQUIRED, "upgrade_required"),
             Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Self::Store(err) if err.is_unreachable() => {
+            Self::Store(err) if err.is_unreachable() || err.is_read_only() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
             }
             Self::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -186,6 +186,10 @@ impl IntoResponse for Error {
             Self::Store(err @ crate::store::StoreError::Gone(_)) => {
                 tracing::error!(error = %err, "the store's file is gone");
                 err.to_string()
+            }
+            Self::Store(err) if err.is_read_only() => {
+                tracing::warn!(error = %err, "the database takes no writes now");
+                "the database takes no writes now (read-only: a standby, or a failover under way): the change was not made; try again".to_owned()
             }
             Self::Store(err) if err.is_unreachable() => {
                 tracing::error!(error = %err, "the store does not answer");
@@ -233,7 +237,8 @@ impl IntoResponse for Error {
         // changes nothing until it is restarted on the store.
         if matches!(&self, Self::Unavailable(_))
             || matches!(&self, Self::Store(err) | Self::StoreRead(err)
-                if err.is_unreachable() && !matches!(err, crate::store::StoreError::Gone(_)))
+                if (err.is_unreachable() || err.is_read_only())
+                    && !matches!(err, crate::store::StoreError::Gone(_)))
         {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -285,6 +285,81 @@ async fn a_server_started_before_its_database_waits_for_it() {
     a.stop().await;
 }
 
+/// Found by a black-box check (2026-12-04): a database that takes no
+/// writes (a standby, or a primary set read-only during a failover)
+/// answered every write `500 internal` ("the store failed") with no
+/// `Retry-After`, where the README promises a 503 to try again. Reads and
+/// readiness are unaffected (the copy is current: the log still reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_takes_no_writes_answers_503_to_try_again() {
+    let pg = PgServer::start();
+    let url = pg.database("readonly");
+    let a = TestServer::start(instance_config(&url)).await;
+    a.add_provider("one").await;
+    let psql = |sql: &str| {
+        let output = std::process::Command::new("psql")
+            .arg(pg.url("postgres"))
+            .args(["-q", "-c", sql, "-c", "SELECT pg_reload_conf()"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+    };
+    psql("ALTER SYSTEM SET default_transaction_read_only = on");
+    let patch = || async {
+        a.admin(Method::PATCH, "/providers/one")
+            .json(&json!({"priority": 7}))
+            .send()
+            .await
+            .unwrap()
+    };
+    // The reload reaches the pool's connections at their next statement.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let answer = patch().await;
+        if answer.status() != 200 || Instant::now() > deadline {
+            break answer;
+        }
+        // Taken before the reload landed: put back as it was.
+        a.admin(Method::PATCH, "/providers/one")
+            .json(&json!({"priority": 0}))
+            .send()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused.status(), 503);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "1"
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("takes no writes"),
+        "{body}"
+    );
+    let version = a.version().await;
+    // Reads, readiness and the heartbeats' word stand.
+    assert_eq!(a.get("/readyz").await.status(), 200);
+    assert_eq!(a.state().await.metadata.version, version);
+    psql("ALTER SYSTEM RESET default_transaction_read_only");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while patch().await.status() != 200 {
+        assert!(Instant::now() < deadline, "writes never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.version().await, version + 1);
+    a.stop().await;
+}
+
 /// libpq's form of a Unix socket URL, the user before an empty host, was
 /// refused as an empty host (README, "Running several instances").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,7 +92,8 @@ pub async fn reload(
         // kept writing first (not a store that refuses the catalog).
         Err(err)
             if matches!(&err, crate::error::Error::Unavailable(_))
-                || matches!(&err, crate::error::Error::Store(e) if e.is_unreachable()) =>
+                || matches!(&err, crate::error::Error::Store(e)
+                    if e.is_unreachable() || e.is_read_only()) =>
         {
             count(service, "failed");
             tracing::error!(catalog = %shown, trigger = why, error = %err, "catalog reload could not be written; the running catalog is unchanged until it is, tried again shortly");

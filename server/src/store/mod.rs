@@ -169,6 +169,16 @@ impl StoreError {
         }
     }
 
+    /// The database takes no writes for now but still answers reads:
+    /// PostgreSQL's `read_only_sql_transaction` (25006), from a standby or a
+    /// primary set read-only (`default_transaction_read_only`), as during a
+    /// failover. The write was not made; worth a retry later. Unlike
+    /// [`Self::is_unreachable`], it says nothing of this instance's copy.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(err))
+            if err.code().as_deref() == Some("25006"))
+    }
+
     /// The database cannot be reached or cannot take the request now (as
     /// opposed to refusing it): worth a retry later.
     pub fn is_unreachable(&self) -> bool {
