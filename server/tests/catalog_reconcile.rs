@@ -536,6 +536,68 @@ async fn a_pointer_to_a_provider_that_is_not_there_keeps_the_current_one() {
     server.stop().await;
 }
 
+/// Found by a black-box check (2026-12-04): a file that changed a model's
+/// replacement (a provider's fallback) to one an admin had deleted cleared
+/// it, a value neither the file nor the admin gave, with an event of its
+/// own. The change now waits, as one that cannot apply now does: the
+/// current reference stays, nothing is emitted, and the next reconcile once
+/// the target is back applies it.
+#[tokio::test]
+async fn a_reference_changed_to_what_an_admin_deleted_waits_with_the_current_one() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    let first = CATALOG
+        .replace(
+            "max_output_tokens = 8192",
+            "max_output_tokens = 8192\ndeprecation_date = \"2026-01-01\"\nreplacement_model_id = \"alpha-small\"",
+        )
+        .replace(
+            "priority = 10",
+            "priority = 10\nfallback_provider_id = \"beta\"",
+        )
+        + "\n[[providers]]\nid = \"gamma\"\nname = \"Gamma\"\n\n[[models]]\nid = \"gamma-1\"\nprovider_id = \"gamma\"\nname = \"Gamma One\"\ncontext_window = 8000\n";
+    write(&catalog, &first);
+    let server = with_catalog(&db, &catalog).await;
+    let large = server.state().await.model("alpha-large").unwrap().clone();
+    assert_eq!(large.replacement_model_id.as_deref(), Some("alpha-small"));
+    delete(&server, "/providers/gamma").await;
+    let before = server.version().await;
+    server.stop().await;
+
+    // The file points both references at what the admin deleted (and did
+    // not change gamma or gamma-1 themselves: they stay deleted).
+    let pointed = first
+        .replace(
+            "replacement_model_id = \"alpha-small\"",
+            "replacement_model_id = \"gamma-1\"",
+        )
+        .replace(
+            "fallback_provider_id = \"beta\"",
+            "fallback_provider_id = \"gamma\"",
+        );
+    write(&catalog, &pointed);
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    assert!(state.provider("gamma").is_none());
+    let large = state.model("alpha-large").unwrap();
+    assert_eq!(large.replacement_model_id.as_deref(), Some("alpha-small"));
+    let alpha = state.provider("alpha").unwrap();
+    assert_eq!(alpha.fallback_provider_id.as_deref(), Some("beta"));
+    // Nothing was emitted for them.
+    assert_eq!(server.version().await, before);
+    // The admin brings them back; the same file again applies the change.
+    server.add_provider("gamma").await;
+    server.add_model("gamma-1", "gamma").await;
+    server.stop().await;
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    let large = state.model("alpha-large").unwrap();
+    assert_eq!(large.replacement_model_id.as_deref(), Some("gamma-1"));
+    let alpha = state.provider("alpha").unwrap();
+    assert_eq!(alpha.fallback_provider_id.as_deref(), Some("gamma"));
+    server.stop().await;
+}
+
 /// A file without `revision` never undoes a numbered one (the shipped
 /// sample has none), and an empty file (a save in progress, say) is
 /// refused: neither touches the catalog or the admin edits.

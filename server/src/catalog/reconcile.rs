@@ -81,16 +81,20 @@ pub struct Reconciled {
 struct Planned<T> {
     id: String,
     /// In order of preference: merged (file changes over live values), the
-    /// file's own version, the file's version without references to other
-    /// entities. Empty: no choice passes; the live entity stays as it is.
+    /// merge with the live entity's reference in place of the file's
+    /// changed one, the file's own version, the file's version without
+    /// references to other entities. Empty: no choice passes; the live
+    /// entity stays as it is.
     choices: Vec<T>,
     /// Admin edits each choice keeps (counted for the one taken).
     kept: Vec<usize>,
     /// Whether each choice has the file's limits in place of the merge's
     /// (a model's; an admin's cut input limit is then no longer theirs).
     file_limits: Vec<bool>,
-    /// Whether the first choice is still the one planned.
-    first: bool,
+    /// Whether each choice applies the file's version in full: all but a
+    /// fallback that leaves out a reference (the last choice, or one that
+    /// keeps the live reference), unless it is the first.
+    in_full: Vec<bool>,
 }
 
 impl<T> Planned<T> {
@@ -105,13 +109,23 @@ impl<T> Planned<T> {
     }
 
     fn with_kept(id: &str, choices: Vec<T>, kept: Vec<usize>, file_limits: Vec<bool>) -> Self {
+        let len = choices.len();
         Self {
             id: id.to_owned(),
             choices,
             kept,
             file_limits,
-            first: true,
+            in_full: (0..len).map(|at| at == 0 || at + 1 < len).collect(),
         }
+    }
+
+    /// Marks the choice at `at` as one that does not apply the file's
+    /// version in full.
+    fn not_in_full(mut self, at: usize) -> Self {
+        if let Some(flag) = self.in_full.get_mut(at) {
+            *flag = false;
+        }
+        self
     }
 
     fn fall_back(&mut self) {
@@ -122,7 +136,9 @@ impl<T> Planned<T> {
         if !self.file_limits.is_empty() {
             self.file_limits.remove(0);
         }
-        self.first = false;
+        if !self.in_full.is_empty() {
+            self.in_full.remove(0);
+        }
     }
 
     /// Whether the choice that will be taken has the file's limits, or no
@@ -141,9 +157,9 @@ impl<T> Planned<T> {
     }
 
     /// Whether the file's version is not what is applied in full: no choice
-    /// passed, or only the last one, without references to other entities.
+    /// passed, or one without the file's references to other entities.
     fn unapplied(&self) -> bool {
-        self.choices.is_empty() || (!self.first && self.choices.len() == 1)
+        self.in_full.first() != Some(&true)
     }
 }
 
@@ -303,6 +319,23 @@ impl Catalog {
             .map(|m| m.id.as_str())
             .chain(gone_m.iter().copied())
             .collect();
+        // Whether an entity is there once this reconcile is done: kept, or
+        // added by the file (one the file did not change since it was last
+        // applied and an admin deleted stays deleted). A changed reference
+        // to one that is not (an admin deleted it) waits for the next
+        // reconcile, with the live reference in place.
+        let provider_there = |id: &str| match live.provider(id) {
+            Some(_) => !gone_p.contains(id),
+            None => self.provider(id).is_some_and(|wanted| {
+                !base_provider(id, false).is_some_and(|b| same_fields(b, wanted, PROVIDER_RUNTIME))
+            }),
+        };
+        let model_there = |id: &str| match live.model(id) {
+            Some(_) => !going_m.contains(id),
+            None => self.model(id).is_some_and(|wanted| {
+                !base_model(id, false).is_some_and(|b| same_fields(b, wanted, MODEL_RUNTIME))
+            }),
+        };
 
         let mut kept = 0;
         let mut providers = Vec::new();
@@ -336,15 +369,37 @@ impl Catalog {
                     };
                     let merged = without_gone_provider(merged, &gone_p);
                     if &merged != current {
-                        let choices = vec![
-                            merged,
-                            merge(wanted, None, current, PROVIDER_RUNTIME, &mut 0),
-                            merge(&bare, None, current, PROVIDER_RUNTIME, &mut 0),
-                        ]
-                        .into_iter()
-                        .map(|p| without_gone_provider(p, &gone_p))
-                        .collect();
-                        providers.push(Planned::new(&wanted.id, choices, edits));
+                        // The merge with the live fallback, for a changed
+                        // one that is not there (an admin deleted it): the
+                        // change waits for the next reconcile rather than
+                        // clearing the fallback.
+                        let mut held = merged.clone();
+                        held.fallback_provider_id = current.fallback_provider_id.clone();
+                        let holds = held != merged
+                            && merged
+                                .fallback_provider_id
+                                .as_deref()
+                                .is_some_and(|f| !provider_there(f));
+                        let mut choices = vec![merged];
+                        let mut kept = vec![edits];
+                        if holds {
+                            choices.push(held);
+                            kept.push(edits);
+                        }
+                        choices.push(merge(wanted, None, current, PROVIDER_RUNTIME, &mut 0));
+                        choices.push(merge(&bare, None, current, PROVIDER_RUNTIME, &mut 0));
+                        kept.resize(choices.len(), 0);
+                        let choices: Vec<_> = choices
+                            .into_iter()
+                            .map(|p| without_gone_provider(p, &gone_p))
+                            .collect();
+                        let limits = vec![false; choices.len()];
+                        let planned = Planned::with_kept(&wanted.id, choices, kept, limits);
+                        providers.push(if holds {
+                            planned.not_in_full(1)
+                        } else {
+                            planned
+                        });
                     } else {
                         kept += edits;
                     }
@@ -400,6 +455,21 @@ impl Catalog {
                         // Each with the admin edits it keeps, and whether
                         // it has the file's limits.
                         let mut choices = vec![(merged.clone(), edits, false)];
+                        // The merge with the live replacement, for a changed
+                        // one that is not there (an admin deleted it): the
+                        // change waits for the next reconcile rather than
+                        // clearing the replacement.
+                        let mut held = merged.clone();
+                        held.replacement_model_id = current.replacement_model_id.clone();
+                        let held = without_gone_model(held, wanted, &gone_p, &going_m);
+                        let holds = held != merged
+                            && merged
+                                .replacement_model_id
+                                .as_deref()
+                                .is_some_and(|r| !model_there(r));
+                        if holds {
+                            choices.push((held, edits, false));
+                        }
                         for groups in [
                             &[RETIREMENT][..],
                             &[RETIREMENT_DATES][..],
@@ -440,7 +510,12 @@ impl Catalog {
                                 choice
                             })
                             .collect();
-                        models.push(Planned::with_kept(&wanted.id, choices, kept, file_limits));
+                        let planned = Planned::with_kept(&wanted.id, choices, kept, file_limits);
+                        models.push(if holds {
+                            planned.not_in_full(1)
+                        } else {
+                            planned
+                        });
                     } else {
                         kept += edits;
                     }
@@ -719,7 +794,7 @@ fn settle(
                 tracing::warn!(model = %validate::shown(&m.id), provider = %validate::shown(&next.provider_id), "catalog: the provider would have more than {} models; the model is left out", validate::MAX_MODELS_PER_PROVIDER);
                 *count -= 1;
                 m.choices.clear();
-                m.first = false;
+                m.in_full.clear();
                 fell_back = true;
             }
         }
