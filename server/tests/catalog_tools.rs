@@ -172,6 +172,32 @@ fn catalog_diff_prints_the_plan_and_changes_nothing() {
     std::fs::write(&file, "[[providers]]\nid = \"x\"\n").unwrap();
     let (code, _, err) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
     assert_eq!(code, 2, "{err}");
+
+    // A SQLite database of another application, which the server refuses,
+    // was planned as a new store to seed (a black-box check, 2026-12-04).
+    std::fs::write(&file, CATALOG).unwrap();
+    let other = dir.path().join("other.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&other)
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE foo (x)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let (code, out, err) = run(&["catalog", "diff", s(&file), "--database", s(&other)]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("is a SQLite database of something else (its tables: foo)"),
+        "{err}"
+    );
+    assert!(!out.contains("would be seeded"), "{out}");
 }
 
 fn listing(dir: &Path) -> Vec<String> {

@@ -344,10 +344,23 @@ impl SqliteStore {
             )
             .await?;
         let tables: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
                 .fetch_all(&pool)
                 .await?;
         if !tables.iter().any(|t| t == "sync_meta") {
+            // A database of another application, which the server refuses
+            // (it was read as no store yet: a new one to seed).
+            let others: Vec<&str> = tables
+                .iter()
+                .map(String::as_str)
+                .filter(|t| !t.starts_with("sqlite_") && *t != "_sqlx_migrations")
+                .collect();
+            if !others.is_empty() {
+                return Err(StoreError::Foreign {
+                    path: file.display().to_string(),
+                    tables: others.join(", "),
+                });
+            }
             return Ok(None);
         }
         let has_meta: Option<i64> = sqlx::query_scalar("SELECT id FROM sync_meta WHERE id = 1")
