@@ -598,6 +598,39 @@ async fn a_reference_changed_to_what_an_admin_deleted_waits_with_the_current_one
     server.stop().await;
 }
 
+/// Found by a black-box check (2026-12-04): an admin made beta the active
+/// provider; a file that removes beta, and still names alpha as it did,
+/// left no active provider at all. The file's own choice now stands in.
+#[tokio::test]
+async fn a_file_that_removes_the_admins_active_provider_puts_its_own_back() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    write(&catalog, CATALOG);
+    let server = with_catalog(&db, &catalog).await;
+    let response = server
+        .admin(Method::PUT, "/active-provider")
+        .json(&json!({"provider_id": "beta"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    server.stop().await;
+
+    let without_beta = CATALOG
+        .replace("[[providers]]\nid = \"beta\"\nname = \"Beta\"\n", "")
+        .replace(
+            "[[models]]\nid = \"beta-1\"\nprovider_id = \"beta\"\nname = \"Beta One\"\ncontext_window = 8000\n",
+            "",
+        );
+    assert_ne!(without_beta, CATALOG);
+    write(&catalog, &without_beta);
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    assert!(state.provider("beta").is_none());
+    assert_eq!(state.active_provider_id.as_deref(), Some("alpha"));
+    server.stop().await;
+}
+
 /// A file without `revision` never undoes a numbered one (the shipped
 /// sample has none), and an empty file (a save in progress, say) is
 /// refused: neither touches the catalog or the admin edits.

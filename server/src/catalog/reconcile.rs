@@ -680,7 +680,13 @@ impl Catalog {
                 Some(applied) => applied.as_ref() == Some(wanted),
                 None => adopted && live.is_some(),
             };
-            if unchanged {
+            // The admin's choice, where the file did not change its own:
+            // unless this reconcile removes the admin's provider, when the
+            // file's stands in for it (rather than none).
+            let displaced = live.as_deref().is_some_and(|id| !exists(id)) && exists(wanted);
+            if unchanged && displaced {
+                Some(wanted.clone())
+            } else if unchanged {
                 if live.as_ref() != Some(wanted) {
                     *kept += 1;
                 }
