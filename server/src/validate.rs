@@ -252,7 +252,7 @@ fn url(at: Fields<'_>, field: &str, value: Option<&str>) -> Result<()> {
         return Err(at.err(
             field,
             "must be an http or https URL (the scheme in lower case) with a host name or address, \
-             an optional port and path, and no credentials or query string (no secrets in the catalog)",
+             an optional port (1-65535) and path, and no credentials or query string (no secrets in the catalog)",
         ));
     }
     // The pattern admits only what parses; a host in punycode (`xn--`) must
@@ -641,7 +641,8 @@ pub(crate) mod patterns {
     const DEC_OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
     /// 0 to 4294967295: an IPv4 address written as one number.
     const NUMBER32: &str = "(?:429496729[0-5]|42949672[0-8][0-9]|4294967[01][0-9]{2}|429496[0-6][0-9]{3}|42949[0-5][0-9]{4}|4294[0-8][0-9]{5}|429[0-3][0-9]{6}|42[0-8][0-9]{7}|4[01][0-9]{8}|[1-3][0-9]{9}|[1-9][0-9]{0,8}|0)";
-    const PORT: &str = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)";
+    const PORT: &str =
+        "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})";
     /// RFC 3986's `pchar`: unreserved, sub-delims, `:`, `@`, percent-escapes.
     const PCHAR: &str = "(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})";
 
@@ -858,6 +859,10 @@ mod tests {
             "https://a.123/",
             "https://4294967296/",
             "https://example.com:65536/",
+            // Port 0 names no port anything listens on (a black-box check,
+            // 2026-12-04).
+            "http://127.0.0.1:0/",
+            "https://example.com:00/",
             "https://[::1::]/",
             "https://exa%41mple.com/",
             "https:example.com",

@@ -62,7 +62,7 @@ fn url() -> Rule {
     }))
     .note(
         "An http or https URL: a host name, an IPv4 address or a bracketed IPv6 address, an \
-         optional port, path and fragment; no credentials or query string. A host in punycode \
+         optional port (1-65535), path and fragment; no credentials or query string. A host in punycode \
          (`xn--`) must be valid IDNA.",
     )
 }
