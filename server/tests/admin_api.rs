@@ -1214,6 +1214,23 @@ async fn inputs_of_other_forms_than_the_documents_are_refused() {
         .await;
         assert_eq!(status, 400, "{if_match}: {error}");
     }
+    // A value past ASCII is shown as it was sent (it was shown as "").
+    let (status, error) = error_of(
+        server
+            .admin(Method::PATCH, "/providers/p")
+            .header(
+                header::IF_MATCH,
+                reqwest::header::HeaderValue::from_bytes("\"3é\"".as_bytes()).unwrap(),
+            )
+            .json(&json!({"priority": 3}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.ends_with(r#"not "\"3é\"""#), "{message}");
     // Creates and the active provider too, which have no revision to
     // compare a readable one with (they took any header: a black-box check,
     // 2026-12-04).

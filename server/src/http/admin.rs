@@ -97,10 +97,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
                 "If-Match must name one revision such as \"3\" (or be *): it was sent more than once".into(),
             ));
         }
-        let text = value.to_str().unwrap_or("");
-        Self::parse(text).ok_or_else(|| {
+        // Bytes past ASCII were shown as "" (a value that is not text):
+        // shown as UTF-8 where they are, cut at 100 characters.
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let shown: String = text.chars().take(100).collect();
+        Self::parse(value.to_str().unwrap_or("")).ok_or_else(|| {
             Error::BadRequest(format!(
-                "If-Match must name a revision such as \"3\" (at most 19 digits: no revision has more) or be *, not {text:?}"
+                "If-Match must name a revision such as \"3\" (at most 19 digits: no revision has more) or be *, not {shown:?}"
             ))
         })
     }
