@@ -41,6 +41,42 @@ async fn a_second_process_on_one_sqlite_file_waits_then_refuses() {
     first.stop().await;
 }
 
+/// Found by a black-box check (2026-12-04): with the lock file removed
+/// under a running server (a cleaner of temporary files, or by hand as
+/// "stale"), a second process made a new one and served the same store
+/// beside the first, never seeing its writes. The file's own lock stays.
+/// Both for a store the first server found and for one it made.
+#[tokio::test]
+async fn a_removed_lock_file_does_not_let_a_second_process_in() {
+    for made_first in [false, true] {
+        let (_dir, db) = temp_db();
+        if made_first {
+            // A store that was there when the first server started.
+            let made = TestServer::start(config(&db)).await;
+            made.stop().await;
+        }
+        let first = TestServer::start(config(&db)).await;
+        first.add_provider("p").await;
+        std::fs::remove_file(format!("{}.lock", db.display())).unwrap();
+        let mut second = config(&db);
+        second.store_lock_timeout_ms = 200;
+        let err = provider_sync_server::start(second)
+            .await
+            .expect_err("a second writer is refused");
+        let message = err.to_string();
+        assert!(
+            message.contains("another provider-sync-server holds the store"),
+            "{message}"
+        );
+        assert_eq!(first.version().await, 1);
+        first.stop().await;
+        // Once the first has let go, the store opens again.
+        let again = TestServer::start(config(&db)).await;
+        assert_eq!(again.version().await, 1);
+        again.stop().await;
+    }
+}
+
 /// Another name of the same file is the same store: a symbolic link (to
 /// the file or to its directory) shares the lock; a hard link, which SQLite
 /// cannot keep whole (its journal goes beside the name it was opened by),

@@ -79,7 +79,9 @@ fn resolved(file: &Path) -> PathBuf {
 /// starts the new process before it stops the old one). The operating
 /// system releases the locks when the process dies, however it dies. A
 /// file with several hard links is refused: no lock beside one name covers
-/// the others, and SQLite cannot keep such a file whole either.
+/// the others, and SQLite cannot keep such a file whole either. The
+/// database file itself is locked as well, when there is one (see
+/// [`lock_own`]).
 pub(super) fn lock(file: &Path, timeout: Duration) -> Result<Vec<std::fs::File>, StoreError> {
     let real = resolved(file);
     #[cfg(unix)]
@@ -97,7 +99,36 @@ pub(super) fn lock(file: &Path, timeout: Duration) -> Result<Vec<std::fs::File>,
     if std::path::absolute(file).ok().as_deref() != Some(real.as_path()) {
         held.push(lock_one(&real, started, timeout)?);
     }
+    held.extend(lock_own(&real, started, timeout)?);
     Ok(held)
+}
+
+/// Locks the database file itself (`flock`, which SQLite's own locks, byte
+/// ranges taken with `fcntl`, neither see nor disturb), waiting as
+/// [`lock_one`] does; `None` when there is no file yet (the server that
+/// creates it locks it then). A lock file removed while its server ran (by
+/// a cleaner of temporary files, or by hand as "stale") let a second
+/// process make a new one and start on the same store; the file's own lock
+/// goes only with the file. Not on other systems, where such a lock would
+/// keep SQLite itself out of the file.
+fn lock_own(
+    real: &Path,
+    started: std::time::Instant,
+    timeout: Duration,
+) -> Result<Option<std::fs::File>, StoreError> {
+    if !cfg!(unix) {
+        return Ok(None);
+    }
+    let failed = |source| StoreError::Lock {
+        path: real.display().to_string(),
+        lock: real.display().to_string(),
+        source,
+    };
+    match std::fs::File::open(real) {
+        Ok(handle) => wait_for_lock(handle, real, real, started, timeout).map(Some),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(failed(err)),
+    }
 }
 
 /// Takes one `FILE.lock`, waiting until `timeout` after `started`.
@@ -120,6 +151,23 @@ fn lock_one(
         .write(true)
         .open(&lock_path)
         .map_err(failed)?;
+    wait_for_lock(handle, file, &lock_path, started, timeout)
+}
+
+/// Takes `handle`'s exclusive lock (`lock_path`'s, for the store at
+/// `file`), waiting until `timeout` after `started`.
+fn wait_for_lock(
+    handle: std::fs::File,
+    file: &Path,
+    lock_path: &Path,
+    started: std::time::Instant,
+    timeout: Duration,
+) -> Result<std::fs::File, StoreError> {
+    let failed = |source| StoreError::Lock {
+        path: file.display().to_string(),
+        lock: lock_path.display().to_string(),
+        source,
+    };
     let mut warned = false;
     loop {
         match handle.try_lock() {
@@ -219,7 +267,8 @@ impl SqliteStore {
                 reason: "there is no such file, and mode=ro opens only one that exists".into(),
             });
         }
-        let held = if in_memory {
+        let existed = file.exists();
+        let mut held = if in_memory {
             None
         } else {
             let timeout = options.lock_timeout;
@@ -256,6 +305,17 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(not_writable)?;
+        // A file made just now is locked now that it is there (see
+        // `lock_own`).
+        if let Some(held) = held.as_mut().filter(|_| !existed) {
+            let real = resolved(&file);
+            let own = tokio::task::spawn_blocking(move || {
+                lock_own(&real, std::time::Instant::now(), Duration::ZERO)
+            })
+            .await
+            .expect("locking does not panic")?;
+            held.extend(own);
+        }
         // SQLite opens a file it may not write read-only, without a word
         // (switching a file already in WAL mode to it writes nothing): every
         // write would then fail. A write made and rolled back here (a
