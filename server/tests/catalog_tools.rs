@@ -103,6 +103,11 @@ fn catalog_check_answers_with_its_exit_code() {
             "{flag}: {err}"
         );
     }
+    // A path that never ends was read until memory ran out (a black-box
+    // check, 2026-12-04).
+    let (code, out, err) = run(&["catalog", "check", "/dev/zero"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("larger than 256 MiB"), "{err}");
 }
 
 #[test]
@@ -198,6 +203,10 @@ fn catalog_diff_prints_the_plan_and_changes_nothing() {
         "{err}"
     );
     assert!(!out.contains("would be seeded"), "{out}");
+    // A directory is named as one (it was "disk I/O error").
+    let (code, out, err) = run(&["catalog", "diff", s(&file), "--database", s(dir.path())]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("is a directory, not a SQLite file"), "{err}");
 }
 
 fn listing(dir: &Path) -> Vec<String> {

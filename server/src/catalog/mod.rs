@@ -797,11 +797,28 @@ fn overlay_json(base: &mut serde_json::Value, over: &serde_json::Value) {
     }
 }
 
+/// The most a catalog file may hold (LiteLLM's whole catalog is about
+/// 3.5 MB): a path such as `/dev/zero` was read until memory ran out.
+const MAX_CATALOG_BYTES: u64 = 256 << 20;
+
 /// A catalog file's text: UTF-8, its byte-order mark (which editors on
 /// Windows write) left out; a byte that is not UTF-8 is refused with its
-/// line and column.
+/// line and column; more than [`MAX_CATALOG_BYTES`] is refused.
 fn read_text(path: &Path) -> std::io::Result<String> {
-    let mut bytes = std::fs::read(path)?;
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_CATALOG_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CATALOG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB: no catalog is that large",
+                MAX_CATALOG_BYTES >> 20
+            ),
+        ));
+    }
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
     }

@@ -387,6 +387,9 @@ impl SqliteStore {
         if !file.exists() {
             return Ok(None);
         }
+        if file.is_dir() {
+            return Err(StoreError::Directory(file.display().to_string()));
+        }
         // With no write-ahead log beside it (no server running, none
         // crashed), the file is opened immutable: SQLite then creates no
         // -wal or -shm file, which a run as another user would leave behind
