@@ -113,6 +113,12 @@ async fn another_name_of_the_file_is_the_same_store() {
             .expect_err("a file with two names is refused");
         assert!(err.to_string().contains("hard links"), "{err}");
     }
+    // Nothing was opened through the second name (its `-wal` and `-shm`
+    // were left beside it: a black-box check, 2026-12-04).
+    for suffix in ["-wal", "-shm"] {
+        let beside = format!("{}{suffix}", hard.display());
+        assert!(!std::path::Path::new(&beside).exists(), "{beside}");
+    }
     std::fs::remove_file(&hard).unwrap();
     let again = TestServer::start(config(&link)).await;
     assert_eq!(again.version().await, 1);

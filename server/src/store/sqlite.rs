@@ -84,8 +84,20 @@ fn resolved(file: &Path) -> PathBuf {
 /// [`lock_own`]).
 pub(super) fn lock(file: &Path, timeout: Duration) -> Result<Vec<std::fs::File>, StoreError> {
     let real = resolved(file);
+    refuse_hard_links(&real)?;
+    let started = std::time::Instant::now();
+    let mut held = vec![lock_one(file, started, timeout)?];
+    if std::path::absolute(file).ok().as_deref() != Some(real.as_path()) {
+        held.push(lock_one(&real, started, timeout)?);
+    }
+    held.extend(lock_own(&real, started, timeout)?);
+    Ok(held)
+}
+
+/// A file with several hard links is refused (see [`lock`]).
+fn refuse_hard_links(real: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
-    if let Ok(meta) = std::fs::metadata(&real) {
+    if let Ok(meta) = std::fs::metadata(real) {
         use std::os::unix::fs::MetadataExt;
         if meta.is_file() && meta.nlink() > 1 {
             return Err(StoreError::HardLinked {
@@ -94,13 +106,7 @@ pub(super) fn lock(file: &Path, timeout: Duration) -> Result<Vec<std::fs::File>,
             });
         }
     }
-    let started = std::time::Instant::now();
-    let mut held = vec![lock_one(file, started, timeout)?];
-    if std::path::absolute(file).ok().as_deref() != Some(real.as_path()) {
-        held.push(lock_one(&real, started, timeout)?);
-    }
-    held.extend(lock_own(&real, started, timeout)?);
-    Ok(held)
+    Ok(())
 }
 
 /// Locks the database file itself (`flock`, which SQLite's own locks, byte
@@ -258,6 +264,9 @@ impl SqliteStore {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         }
         if !in_memory && file.exists() {
+            // Before the read below, which leaves `-wal` and `-shm` files
+            // beside the name it opened.
+            refuse_hard_links(&resolved(&file))?;
             refuse_foreign(&connect, &file).await?;
         }
         if !in_memory && !file.exists() && url.contains("mode=ro") {
