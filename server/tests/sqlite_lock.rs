@@ -65,7 +65,8 @@ async fn a_removed_lock_file_does_not_let_a_second_process_in() {
             .expect_err("a second writer is refused");
         let message = err.to_string();
         assert!(
-            message.contains("another provider-sync-server holds the store"),
+            message.contains("another process holds the store")
+                && message.contains("its lock file beside it is free"),
             "{message}"
         );
         assert_eq!(first.version().await, 1);
@@ -284,6 +285,32 @@ async fn a_redeploy_that_starts_the_new_process_first_works() {
     assert_eq!(new.version().await, 1);
     assert!(new.state().await.provider("p").is_some());
     new.stop().await;
+}
+
+/// From a review (2026-12-04): a server that waited for the lock while
+/// the store file was made (by the process before it) locked the file once
+/// it had the lock, then again as if it had made the file itself, and
+/// refused itself ("waited 0 ms").
+#[tokio::test]
+async fn a_store_made_while_waiting_for_the_lock_is_opened() {
+    let (dir, db) = temp_db();
+    let elsewhere = dir.path().join("made.db");
+    let made = TestServer::start(config(&elsewhere)).await;
+    made.add_provider("p").await;
+    made.stop().await;
+    // Another process holds the lock, and no store is there yet.
+    let held = std::fs::File::create(format!("{}.lock", db.display())).unwrap();
+    held.lock().unwrap();
+    let mut next = config(&db);
+    next.store_lock_timeout_ms = 10_000;
+    let starting = tokio::spawn(TestServer::start(next));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!starting.is_finished(), "it waits for the lock");
+    std::fs::copy(&elsewhere, &db).unwrap();
+    drop(held);
+    let server = starting.await.unwrap();
+    assert_eq!(server.version().await, 1);
+    server.stop().await;
 }
 
 #[test]

@@ -106,6 +106,11 @@ pub enum StoreError {
         lock: String,
         waited_ms: u64,
     },
+    #[error(
+        "another process holds the store {path} itself (its lock file beside it is free: it was removed while that process ran); waited {waited_ms} ms. \
+         One process writes a SQLite store at a time: stop the other one (`fuser {path}` names it)"
+    )]
+    LockedFile { path: String, waited_ms: u64 },
     #[error("cannot lock the store {path} (its lock file {lock}): {source}")]
     Lock {
         path: String,

@@ -83,6 +83,12 @@ fn resolved(file: &Path) -> PathBuf {
 /// database file itself is locked as well, when there is one (see
 /// [`lock_own`]).
 pub(super) fn lock(file: &Path, timeout: Duration) -> Result<Vec<std::fs::File>, StoreError> {
+    lock_store(file, timeout).map(|(held, _)| held)
+}
+
+/// [`lock`], and whether the database file was not there to be locked
+/// (the server that makes it then locks it: [`lock_own`]).
+fn lock_store(file: &Path, timeout: Duration) -> Result<(Vec<std::fs::File>, bool), StoreError> {
     let real = resolved(file);
     refuse_hard_links(&real)?;
     let started = std::time::Instant::now();
@@ -90,8 +96,21 @@ pub(super) fn lock(file: &Path, timeout: Duration) -> Result<Vec<std::fs::File>,
     if std::path::absolute(file).ok().as_deref() != Some(real.as_path()) {
         held.push(lock_one(&real, started, timeout)?);
     }
-    held.extend(lock_own(&real, started, timeout)?);
-    Ok(held)
+    let own = lock_own(&real, started, timeout)?;
+    let missing = matches!(own, Own::NoFile);
+    if let Own::Taken(handle) = own {
+        held.push(handle);
+    }
+    Ok((held, missing))
+}
+
+/// The database file's own lock ([`lock_own`]).
+enum Own {
+    Taken(std::fs::File),
+    /// No file yet.
+    NoFile,
+    /// Not taken where such a lock is not known to be harmless.
+    NotHere,
 }
 
 /// A file with several hard links is refused (see [`lock`]).
@@ -109,32 +128,82 @@ fn refuse_hard_links(real: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Locks the database file itself (`flock`, which SQLite's own locks, byte
-/// ranges taken with `fcntl`, neither see nor disturb), waiting as
-/// [`lock_one`] does; `None` when there is no file yet (the server that
-/// creates it locks it then). A lock file removed while its server ran (by
-/// a cleaner of temporary files, or by hand as "stale") let a second
-/// process make a new one and start on the same store; the file's own lock
-/// goes only with the file. Not on other systems, where such a lock would
-/// keep SQLite itself out of the file.
+/// Locks the database file itself (`flock`), waiting as [`lock_one`]
+/// does; none when there is no file yet (the server that creates it
+/// locks it then) or where such a lock is not known to be harmless. A lock
+/// file removed while its server ran (by a cleaner of temporary files, or
+/// by hand as "stale") let a second process make a new one and start on
+/// the same store; the file's own lock goes only with the file.
+///
+/// Only on Linux and a local file system: there `flock` and the byte-range
+/// locks SQLite takes with `fcntl` neither see nor disturb each other. On
+/// macOS and the BSDs the two interact (SQLite's own locks would be
+/// refused), over NFS `flock` is an `fcntl` lock on the whole file, and
+/// over SMB a mandatory one: there the lock file alone stands.
+#[cfg(target_os = "linux")]
 fn lock_own(
     real: &Path,
     started: std::time::Instant,
     timeout: Duration,
-) -> Result<Option<std::fs::File>, StoreError> {
-    if !cfg!(unix) {
-        return Ok(None);
-    }
-    let failed = |source| StoreError::Lock {
-        path: real.display().to_string(),
-        lock: real.display().to_string(),
-        source,
+) -> Result<Own, StoreError> {
+    let handle = match std::fs::File::open(real) {
+        Ok(handle) => handle,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Own::NoFile),
+        Err(source) => {
+            return Err(StoreError::Lock {
+                path: real.display().to_string(),
+                lock: real.display().to_string(),
+                source,
+            });
+        }
     };
-    match std::fs::File::open(real) {
-        Ok(handle) => wait_for_lock(handle, real, real, started, timeout).map(Some),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(failed(err)),
+    if !on_local_file_system(&handle) {
+        return Ok(Own::NotHere);
     }
+    match wait_for_lock(&handle, real, real, started, timeout) {
+        Ok(()) => Ok(Own::Taken(handle)),
+        Err(err) => {
+            // Not closed when refused: closing a descriptor of the file
+            // lets go of every `fcntl` lock this process holds on it,
+            // SQLite's included (a store of the same file opened in this
+            // process, which a library's user might do).
+            std::mem::forget(handle);
+            Err(match err {
+                StoreError::Locked {
+                    path, waited_ms, ..
+                } => StoreError::LockedFile { path, waited_ms },
+                other => other,
+            })
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lock_own(_: &Path, _: std::time::Instant, _: Duration) -> Result<Own, StoreError> {
+    Ok(Own::NotHere)
+}
+
+/// Whether `file` is on a local file system of a kind known here (ext2-4,
+/// XFS, Btrfs, tmpfs, overlayfs, ZFS, F2FS, bcachefs).
+#[cfg(target_os = "linux")]
+fn on_local_file_system(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    const LOCAL: [u64; 8] = [
+        0xEF53,      // ext2, ext3, ext4
+        0x5846_5342, // XFS
+        0x9123_683E, // Btrfs
+        0x0102_1994, // tmpfs
+        0x794C_7630, // overlayfs
+        0x2FC1_2FC1, // ZFS
+        0xF2F5_2010, // F2FS
+        0xCA45_1A4E, // bcachefs
+    ];
+    // SAFETY: an all-zero `statfs` is a valid value of the plain C struct.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs writes one `statfs` through the pointer, which lives
+    // for the call; the descriptor is `file`'s, open while it is borrowed.
+    let done = unsafe { libc::fstatfs(file.as_raw_fd(), &mut stat) };
+    done == 0 && LOCAL.contains(&(stat.f_type as u64))
 }
 
 /// Takes one `FILE.lock`, waiting until `timeout` after `started`.
@@ -157,18 +226,19 @@ fn lock_one(
         .write(true)
         .open(&lock_path)
         .map_err(failed)?;
-    wait_for_lock(handle, file, &lock_path, started, timeout)
+    wait_for_lock(&handle, file, &lock_path, started, timeout)?;
+    Ok(handle)
 }
 
 /// Takes `handle`'s exclusive lock (`lock_path`'s, for the store at
 /// `file`), waiting until `timeout` after `started`.
 fn wait_for_lock(
-    handle: std::fs::File,
+    handle: &std::fs::File,
     file: &Path,
     lock_path: &Path,
     started: std::time::Instant,
     timeout: Duration,
-) -> Result<std::fs::File, StoreError> {
+) -> Result<(), StoreError> {
     let failed = |source| StoreError::Lock {
         path: file.display().to_string(),
         lock: lock_path.display().to_string(),
@@ -177,7 +247,7 @@ fn wait_for_lock(
     let mut warned = false;
     loop {
         match handle.try_lock() {
-            Ok(()) => return Ok(handle),
+            Ok(()) => return Ok(()),
             Err(std::fs::TryLockError::WouldBlock) => {
                 if started.elapsed() >= timeout {
                     return Err(StoreError::Locked {
@@ -276,17 +346,15 @@ impl SqliteStore {
                 reason: "there is no such file, and mode=ro opens only one that exists".into(),
             });
         }
-        let existed = file.exists();
-        let mut held = if in_memory {
-            None
+        let (mut held, missing) = if in_memory {
+            (None, false)
         } else {
             let timeout = options.lock_timeout;
             let path = file.clone();
-            Some(
-                tokio::task::spawn_blocking(move || lock(&path, timeout))
-                    .await
-                    .expect("locking does not panic")?,
-            )
+            let (held, missing) = tokio::task::spawn_blocking(move || lock_store(&path, timeout))
+                .await
+                .expect("locking does not panic")?;
+            (Some(held), missing)
         };
         let not_writable = |err: sqlx::Error| {
             if read_only(&err) {
@@ -314,16 +382,18 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(not_writable)?;
-        // A file made just now is locked now that it is there (see
-        // `lock_own`).
-        if let Some(held) = held.as_mut().filter(|_| !existed) {
+        // A file that was not there to be locked (made just now) is
+        // locked now that it is (see `lock_own`).
+        if let Some(held) = held.as_mut().filter(|_| missing) {
             let real = resolved(&file);
             let own = tokio::task::spawn_blocking(move || {
                 lock_own(&real, std::time::Instant::now(), Duration::ZERO)
             })
             .await
             .expect("locking does not panic")?;
-            held.extend(own);
+            if let Own::Taken(handle) = own {
+                held.push(handle);
+            }
         }
         // SQLite opens a file it may not write read-only, without a word
         // (switching a file already in WAL mode to it writes nothing): every
