@@ -376,6 +376,18 @@ async fn a_unix_socket_url_with_the_user_before_an_empty_host_is_served() {
     a.add_provider("one").await;
     assert_eq!(a.state().await.metadata.version, 1);
     a.stop().await;
+    // The tools read it too (a review: they still refused it).
+    let catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.toml");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_provider-sync-server"))
+        .args(["catalog", "diff", catalog, "--database", &url])
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(1), "{out}{err}");
+    assert!(out.contains("provider_added"), "{out}");
 }
 
 /// Found by a black-box check (2026-12-04): with the database stopped, a

@@ -372,7 +372,7 @@ impl PostgresStore {
 
 /// One connection to `url`, for a tool's read.
 async fn one_connection(url: &str) -> Result<PgPool, StoreError> {
-    pool_of(&url.parse()?, 1).await
+    pool_of(&super::libpq_form(url).parse()?, 1).await
 }
 
 /// A pool of at most `max` connections, with one made at once. When the
