@@ -565,7 +565,8 @@ async fn a_reference_changed_to_what_an_admin_deleted_waits_with_the_current_one
     server.stop().await;
 
     // The file points both references at what the admin deleted (and did
-    // not change gamma or gamma-1 themselves: they stay deleted).
+    // not change gamma or gamma-1 themselves: they stay deleted), and
+    // changes another field of each.
     let pointed = first
         .replace(
             "replacement_model_id = \"alpha-small\"",
@@ -574,17 +575,33 @@ async fn a_reference_changed_to_what_an_admin_deleted_waits_with_the_current_one
         .replace(
             "fallback_provider_id = \"beta\"",
             "fallback_provider_id = \"gamma\"",
-        );
+        )
+        .replace("name = \"Alpha Large\"", "name = \"Alpha Large 2\"")
+        .replace("priority = 10", "priority = 11");
     write(&catalog, &pointed);
     let server = with_catalog(&db, &catalog).await;
     let state = server.state().await;
     assert!(state.provider("gamma").is_none());
     let large = state.model("alpha-large").unwrap();
     assert_eq!(large.replacement_model_id.as_deref(), Some("alpha-small"));
+    assert_eq!(large.name, "Alpha Large 2", "the rest applies");
     let alpha = state.provider("alpha").unwrap();
     assert_eq!(alpha.fallback_provider_id.as_deref(), Some("beta"));
-    // Nothing was emitted for them.
-    assert_eq!(server.version().await, before);
+    assert_eq!(alpha.priority, 11);
+    // One event each, for the rest; none clears a reference.
+    assert_eq!(server.version().await, before + 2);
+    // An admin edits the fields the file changed; the same file again
+    // keeps those edits (the file's change of them was applied) and still
+    // waits with the references.
+    patch(&server, "/models/alpha-large", json!({"name": "Admin's"})).await;
+    patch(&server, "/providers/alpha", json!({"priority": 5})).await;
+    server.stop().await;
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    let large = state.model("alpha-large").unwrap();
+    assert_eq!(large.name, "Admin's");
+    assert_eq!(large.replacement_model_id.as_deref(), Some("alpha-small"));
+    assert_eq!(state.provider("alpha").unwrap().priority, 5);
     // The admin brings them back; the same file again applies the change.
     server.add_provider("gamma").await;
     server.add_model("gamma-1", "gamma").await;
@@ -593,8 +610,40 @@ async fn a_reference_changed_to_what_an_admin_deleted_waits_with_the_current_one
     let state = server.state().await;
     let large = state.model("alpha-large").unwrap();
     assert_eq!(large.replacement_model_id.as_deref(), Some("gamma-1"));
+    assert_eq!(large.name, "Admin's");
     let alpha = state.provider("alpha").unwrap();
     assert_eq!(alpha.fallback_provider_id.as_deref(), Some("gamma"));
+    assert_eq!(alpha.priority, 5);
+    server.stop().await;
+}
+
+/// From a review (2026-12-04): as above, where the replacement is a model
+/// the file adds but cannot (its provider was deleted by an admin and the
+/// file did not change it): the replacement was cleared.
+#[tokio::test]
+async fn a_replacement_the_file_adds_but_cannot_waits_with_the_current_one() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    let first = CATALOG.replace(
+        "max_output_tokens = 8192",
+        "max_output_tokens = 8192\ndeprecation_date = \"2026-01-01\"\nreplacement_model_id = \"alpha-small\"",
+    );
+    write(&catalog, &first);
+    let server = with_catalog(&db, &catalog).await;
+    delete(&server, "/providers/beta").await;
+    let before = server.version().await;
+    server.stop().await;
+    let pointed = first.replace(
+        "replacement_model_id = \"alpha-small\"",
+        "replacement_model_id = \"beta-2\"",
+    ) + "\n[[models]]\nid = \"beta-2\"\nprovider_id = \"beta\"\nname = \"Beta Two\"\ncontext_window = 8000\n";
+    write(&catalog, &pointed);
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    assert!(state.model("beta-2").is_none());
+    let large = state.model("alpha-large").unwrap();
+    assert_eq!(large.replacement_model_id.as_deref(), Some("alpha-small"));
+    assert_eq!(server.version().await, before);
     server.stop().await;
 }
 

@@ -81,20 +81,29 @@ pub struct Reconciled {
 struct Planned<T> {
     id: String,
     /// In order of preference: merged (file changes over live values), the
-    /// merge with the live entity's reference in place of the file's
-    /// changed one, the file's own version, the file's version without
-    /// references to other entities. Empty: no choice passes; the live
-    /// entity stays as it is.
+    /// file's own version, then (for a changed reference to what is not
+    /// there) those two with the live reference in place of the file's,
+    /// and the file's version without references to other entities. Empty:
+    /// no choice passes; the live entity stays as it is.
     choices: Vec<T>,
     /// Admin edits each choice keeps (counted for the one taken).
     kept: Vec<usize>,
     /// Whether each choice has the file's limits in place of the merge's
     /// (a model's; an admin's cut input limit is then no longer theirs).
     file_limits: Vec<bool>,
-    /// Whether each choice applies the file's version in full: all but a
-    /// fallback that leaves out a reference (the last choice, or one that
-    /// keeps the live reference), unless it is the first.
-    in_full: Vec<bool>,
+    /// How much of the file's version each choice applies.
+    applies: Vec<Applies>,
+}
+
+/// How much of the file's version a choice applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applies {
+    All,
+    /// All but a changed reference, whose live value it keeps.
+    AllButTheReference,
+    /// Not the file's references (the last choice, unless it is the only
+    /// one).
+    NotTheReferences,
 }
 
 impl<T> Planned<T> {
@@ -115,15 +124,24 @@ impl<T> Planned<T> {
             choices,
             kept,
             file_limits,
-            in_full: (0..len).map(|at| at == 0 || at + 1 < len).collect(),
+            applies: (0..len)
+                .map(|at| {
+                    if at == 0 || at + 1 < len {
+                        Applies::All
+                    } else {
+                        Applies::NotTheReferences
+                    }
+                })
+                .collect(),
         }
     }
 
-    /// Marks the choice at `at` as one that does not apply the file's
-    /// version in full.
-    fn not_in_full(mut self, at: usize) -> Self {
-        if let Some(flag) = self.in_full.get_mut(at) {
-            *flag = false;
+    /// Marks the choices from `from` on but the last as keeping the live
+    /// reference in place of the file's.
+    fn holding_from(mut self, from: usize) -> Self {
+        let last = self.applies.len().saturating_sub(1);
+        for applies in self.applies.iter_mut().take(last).skip(from.max(1)) {
+            *applies = Applies::AllButTheReference;
         }
         self
     }
@@ -136,8 +154,8 @@ impl<T> Planned<T> {
         if !self.file_limits.is_empty() {
             self.file_limits.remove(0);
         }
-        if !self.in_full.is_empty() {
-            self.in_full.remove(0);
+        if !self.applies.is_empty() {
+            self.applies.remove(0);
         }
     }
 
@@ -159,7 +177,13 @@ impl<T> Planned<T> {
     /// Whether the file's version is not what is applied in full: no choice
     /// passed, or one without the file's references to other entities.
     fn unapplied(&self) -> bool {
-        self.in_full.first() != Some(&true)
+        self.applies.first() != Some(&Applies::All)
+    }
+
+    /// Whether the choice that will be taken keeps the live reference in
+    /// place of the file's changed one.
+    fn holds_reference(&self) -> bool {
+        self.applies.first() == Some(&Applies::AllButTheReference)
     }
 }
 
@@ -319,24 +343,6 @@ impl Catalog {
             .map(|m| m.id.as_str())
             .chain(gone_m.iter().copied())
             .collect();
-        // Whether an entity is there once this reconcile is done: kept, or
-        // added by the file (one the file did not change since it was last
-        // applied and an admin deleted stays deleted). A changed reference
-        // to one that is not (an admin deleted it) waits for the next
-        // reconcile, with the live reference in place.
-        let provider_there = |id: &str| match live.provider(id) {
-            Some(_) => !gone_p.contains(id),
-            None => self.provider(id).is_some_and(|wanted| {
-                !base_provider(id, false).is_some_and(|b| same_fields(b, wanted, PROVIDER_RUNTIME))
-            }),
-        };
-        let model_there = |id: &str| match live.model(id) {
-            Some(_) => !going_m.contains(id),
-            None => self.model(id).is_some_and(|wanted| {
-                !base_model(id, false).is_some_and(|b| same_fields(b, wanted, MODEL_RUNTIME))
-            }),
-        };
-
         let mut kept = 0;
         let mut providers = Vec::new();
         for wanted in &self.providers {
@@ -369,37 +375,32 @@ impl Catalog {
                     };
                     let merged = without_gone_provider(merged, &gone_p);
                     if &merged != current {
-                        // The merge with the live fallback, for a changed
-                        // one that is not there (an admin deleted it): the
-                        // change waits for the next reconcile rather than
-                        // clearing the fallback.
-                        let mut held = merged.clone();
-                        held.fallback_provider_id = current.fallback_provider_id.clone();
-                        let holds = held != merged
-                            && merged
-                                .fallback_provider_id
-                                .as_deref()
-                                .is_some_and(|f| !provider_there(f));
-                        let mut choices = vec![merged];
-                        let mut kept = vec![edits];
-                        if holds {
-                            choices.push(held);
-                            kept.push(edits);
+                        let file_wins = merge(wanted, None, current, PROVIDER_RUNTIME, &mut 0);
+                        let mut choices = vec![(merged.clone(), edits), (file_wins.clone(), 0)];
+                        // A changed fallback that is not there (an admin
+                        // deleted it): the change waits for the next
+                        // reconcile with the live fallback, rather than
+                        // clearing it.
+                        let held_from = choices.len();
+                        if merged.fallback_provider_id != current.fallback_provider_id {
+                            for (choice, keeps) in [(merged, edits), (file_wins, 0)] {
+                                let mut held = choice;
+                                held.fallback_provider_id = current.fallback_provider_id.clone();
+                                if choices.iter().all(|(c, _)| *c != held) {
+                                    choices.push((held, keeps));
+                                }
+                            }
                         }
-                        choices.push(merge(wanted, None, current, PROVIDER_RUNTIME, &mut 0));
-                        choices.push(merge(&bare, None, current, PROVIDER_RUNTIME, &mut 0));
-                        kept.resize(choices.len(), 0);
-                        let choices: Vec<_> = choices
+                        choices.push((merge(&bare, None, current, PROVIDER_RUNTIME, &mut 0), 0));
+                        let (choices, kept): (Vec<_>, Vec<_>) = choices
                             .into_iter()
-                            .map(|p| without_gone_provider(p, &gone_p))
-                            .collect();
+                            .map(|(p, keeps)| (without_gone_provider(p, &gone_p), keeps))
+                            .unzip();
                         let limits = vec![false; choices.len()];
-                        let planned = Planned::with_kept(&wanted.id, choices, kept, limits);
-                        providers.push(if holds {
-                            planned.not_in_full(1)
-                        } else {
-                            planned
-                        });
+                        providers.push(
+                            Planned::with_kept(&wanted.id, choices, kept, limits)
+                                .holding_from(held_from),
+                        );
                     } else {
                         kept += edits;
                     }
@@ -455,21 +456,6 @@ impl Catalog {
                         // Each with the admin edits it keeps, and whether
                         // it has the file's limits.
                         let mut choices = vec![(merged.clone(), edits, false)];
-                        // The merge with the live replacement, for a changed
-                        // one that is not there (an admin deleted it): the
-                        // change waits for the next reconcile rather than
-                        // clearing the replacement.
-                        let mut held = merged.clone();
-                        held.replacement_model_id = current.replacement_model_id.clone();
-                        let held = without_gone_model(held, wanted, &gone_p, &going_m);
-                        let holds = held != merged
-                            && merged
-                                .replacement_model_id
-                                .as_deref()
-                                .is_some_and(|r| !model_there(r));
-                        if holds {
-                            choices.push((held, edits, false));
-                        }
                         for groups in [
                             &[RETIREMENT][..],
                             &[RETIREMENT_DATES][..],
@@ -489,7 +475,25 @@ impl Catalog {
                                 choices.push((partial, kept, groups.contains(&LIMITS)));
                             }
                         }
-                        choices.push((file_wins, 0, true));
+                        choices.push((file_wins.clone(), 0, true));
+                        // A changed replacement that is not there (an admin
+                        // deleted it, or the file's model could not be
+                        // added): the change waits for the next reconcile
+                        // with the live replacement, rather than clearing
+                        // it.
+                        let held_from = choices.len();
+                        if merged.replacement_model_id != current.replacement_model_id {
+                            for (choice, keeps, limits) in
+                                [(merged, edits, false), (file_wins, 0, true)]
+                            {
+                                let mut held = choice;
+                                held.replacement_model_id = current.replacement_model_id.clone();
+                                let held = without_gone_model(held, wanted, &gone_p, &going_m);
+                                if choices.iter().all(|(c, _, _)| *c != held) {
+                                    choices.push((held, keeps, limits));
+                                }
+                            }
+                        }
                         choices.push((
                             without_gone_model(
                                 merge(&bare, None, current, MODEL_RUNTIME, &mut 0),
@@ -510,12 +514,10 @@ impl Catalog {
                                 choice
                             })
                             .collect();
-                        let planned = Planned::with_kept(&wanted.id, choices, kept, file_limits);
-                        models.push(if holds {
-                            planned.not_in_full(1)
-                        } else {
-                            planned
-                        });
+                        models.push(
+                            Planned::with_kept(&wanted.id, choices, kept, file_limits)
+                                .holding_from(held_from),
+                        );
                     } else {
                         kept += edits;
                     }
@@ -539,13 +541,35 @@ impl Catalog {
         let mut record = self.clone();
         let pending = providers.iter().filter(|p| p.unapplied()).count()
             + models.iter().filter(|m| m.unapplied()).count();
+        // One that keeps its live reference in place of the file's changed
+        // one is recorded as the file has it but that reference, as it
+        // was: the next reconcile tries the reference again, and not the
+        // rest (an admin's later edit of another field stays).
         for planned in providers.iter().filter(|p| p.unapplied()) {
-            let previous = last.as_ref().and_then(|l| l.provider(&planned.id)).cloned();
-            put(&mut record.providers, &planned.id, previous, |p| &p.id);
+            let entry = if planned.holds_reference() {
+                self.provider(&planned.id).map(|file| ProviderSyncInfo {
+                    fallback_provider_id: live
+                        .provider(&planned.id)
+                        .and_then(|p| p.fallback_provider_id.clone()),
+                    ..file.clone()
+                })
+            } else {
+                last.as_ref().and_then(|l| l.provider(&planned.id)).cloned()
+            };
+            put(&mut record.providers, &planned.id, entry, |p| &p.id);
         }
         for planned in models.iter().filter(|m| m.unapplied()) {
-            let previous = last.as_ref().and_then(|l| l.model(&planned.id)).cloned();
-            put(&mut record.models, &planned.id, previous, |m| &m.id);
+            let entry = if planned.holds_reference() {
+                self.model(&planned.id).map(|file| ModelSpecification {
+                    replacement_model_id: live
+                        .model(&planned.id)
+                        .and_then(|m| m.replacement_model_id.clone()),
+                    ..file.clone()
+                })
+            } else {
+                last.as_ref().and_then(|l| l.model(&planned.id)).cloned()
+            };
+            put(&mut record.models, &planned.id, entry, |m| &m.id);
         }
 
         let start = draft.events().len();
@@ -800,7 +824,7 @@ fn settle(
                 tracing::warn!(model = %validate::shown(&m.id), provider = %validate::shown(&next.provider_id), "catalog: the provider would have more than {} models; the model is left out", validate::MAX_MODELS_PER_PROVIDER);
                 *count -= 1;
                 m.choices.clear();
-                m.in_full.clear();
+                m.applies.clear();
                 fell_back = true;
             }
         }
