@@ -84,7 +84,10 @@ impl Fields {
         // its own into the wasm.
         let mut known = String::from(also);
         for name in self.1.borrow().iter() {
-            known.push(',');
+            // No empty name among them (`""` would then be known).
+            if !known.is_empty() {
+                known.push(',');
+            }
             known.push_str(name);
         }
         unknown_option(&self.0, &known)

@@ -1174,6 +1174,8 @@ fn config_and_filter_fields_are_checked_by_type_and_unknown_filter_fields_refuse
         r#"{"provider":"openai"}"#,
         r#"{"providerId":"openai","excludeDeprecate":true}"#,
         r#"{"deprecated":true,"excludeDeprecated":true,"serach":"x"}"#,
+        // A property with no name (a review, 2026-12-04).
+        r#"{"":1}"#,
     ] {
         let error = service
             .get_models(Some(js_sys::JSON::parse(misspelt).unwrap()))

@@ -107,7 +107,17 @@ fn catalog_check_answers_with_its_exit_code() {
     // check, 2026-12-04).
     let (code, out, err) = run(&["catalog", "check", "/dev/zero"]);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("larger than 256 MiB"), "{err}");
+    assert!(err.contains("larger than 64 MiB"), "{err}");
+    // A regular file past it is refused by its size, before it is read (a
+    // sparse file: nothing written to the disk).
+    let huge = dir.path().join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    let (code, out, err) = run(&["catalog", "check", s(&huge)]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("larger than 64 MiB"), "{err}");
 }
 
 #[test]

@@ -358,6 +358,19 @@ async fn a_database_that_takes_no_writes_answers_503_to_try_again() {
     }
     assert_eq!(a.version().await, version + 1);
     a.stop().await;
+    // An instance started meanwhile (a standby being promoted) waits for
+    // the database to take writes, as for one not up yet (it exited: its
+    // migrations write).
+    psql("ALTER SYSTEM SET default_transaction_read_only = on");
+    let mut waiting = instance_config(&url);
+    waiting.store_lock_timeout_ms = 30_000;
+    let starting = tokio::spawn(TestServer::start(waiting));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!starting.is_finished(), "it waits");
+    psql("ALTER SYSTEM RESET default_transaction_read_only");
+    let b = starting.await.unwrap();
+    assert_eq!(b.version().await, version + 1);
+    b.stop().await;
 }
 
 /// libpq's form of a Unix socket URL, the user before an empty host, was

@@ -221,6 +221,14 @@ async fn a_sqlite_file_of_something_else_is_left_alone() {
     let mut lock = db.as_os_str().to_owned();
     lock.push(".lock");
     assert!(!std::path::Path::new(&lock).exists());
+    // A table whose name only looks like SQLite's own (`LIKE 'sqlite_%'`
+    // took it for one, and the file for a store to make: a review).
+    let (_dir, db) = temp_db();
+    execute_on(&db, "CREATE TABLE sqlite1 (id INTEGER)").await;
+    let err = provider_sync_server::start(config(&db))
+        .await
+        .expect_err("another application's database is refused");
+    assert!(err.to_string().contains("(its tables: sqlite1)"), "{err}");
 }
 
 /// A symbolic link to a store not made yet names the file it will be: a

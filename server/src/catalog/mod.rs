@@ -799,26 +799,37 @@ fn overlay_json(base: &mut serde_json::Value, over: &serde_json::Value) {
 
 /// The most a catalog file may hold (LiteLLM's whole catalog is about
 /// 3.5 MB): a path such as `/dev/zero` was read until memory ran out.
-const MAX_CATALOG_BYTES: u64 = 256 << 20;
+pub(crate) const MAX_CATALOG_BYTES: u64 = 64 << 20;
+
+/// At most `limit` bytes of `path` and one more (to tell a larger file);
+/// a regular file larger than that is refused before it is read.
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() > limit {
+        return Err(too_large(limit));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
+fn too_large(limit: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("larger than {} MiB: no catalog is that large", limit >> 20),
+    )
+}
 
 /// A catalog file's text: UTF-8, its byte-order mark (which editors on
 /// Windows write) left out; a byte that is not UTF-8 is refused with its
 /// line and column; more than [`MAX_CATALOG_BYTES`] is refused.
 fn read_text(path: &Path) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_CATALOG_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_CATALOG_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "larger than {} MiB: no catalog is that large",
-                MAX_CATALOG_BYTES >> 20
-            ),
-        ));
-    }
+    let mut bytes = read_bounded(path, MAX_CATALOG_BYTES)?;
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
     }

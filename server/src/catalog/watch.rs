@@ -116,7 +116,11 @@ fn digest(sources: &[PathBuf]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     for source in sources {
-        std::fs::read(source).ok().hash(&mut hasher);
+        // Bounded as the catalog's own read is (a file swapped for a huge
+        // one, or a link to `/dev/zero`, was read whole here).
+        super::read_bounded(source, super::MAX_CATALOG_BYTES)
+            .ok()
+            .hash(&mut hasher);
     }
     hasher.finish()
 }

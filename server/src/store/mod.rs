@@ -168,8 +168,14 @@ impl StoreError {
             | StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
             StoreError::Database(sqlx::Error::Database(err)) => {
                 let code = err.code().unwrap_or_default();
-                code.starts_with("08") || matches!(&*code, "57P03" | "53300")
+                code.starts_with("08") || matches!(&*code, "57P03" | "53300" | "25006")
             }
+            // 25006: it takes no writes yet (a standby being promoted in a
+            // failover): the migrations write even when nothing is left to
+            // migrate.
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(
+                err,
+            ))) => err.code().as_deref() == Some("25006"),
             _ => false,
         }
     }

@@ -281,7 +281,10 @@ async fn refuse_foreign(connect: &SqliteConnectOptions, file: &Path) -> Result<(
         .connect()
         .await?;
     let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        // SQLite's own tables only (`LIKE 'sqlite_%'` also matched
+        // `sqlite1`, `SQLITE_x`: `_` is any character, case ignored), as
+        // `peek` tells them.
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) <> 'sqlite_' ORDER BY name",
     )
     .fetch_all(&mut conn)
     .await?;
