@@ -680,6 +680,46 @@ async fn a_file_that_removes_the_admins_active_provider_puts_its_own_back() {
     server.stop().await;
 }
 
+/// As above, where the file also changes its own choice to a provider that
+/// is not there (a review, 2026-12-04): its choice as last applied stands
+/// in, not none.
+#[tokio::test]
+async fn a_file_that_removes_the_admins_active_provider_and_names_a_missing_one() {
+    let (dir, db) = temp_db();
+    let catalog = dir.path().join("catalog.toml");
+    let first = format!("{CATALOG}\n[[providers]]\nid = \"gamma\"\nname = \"Gamma\"\n");
+    write(&catalog, &first);
+    let server = with_catalog(&db, &catalog).await;
+    let response = server
+        .admin(Method::PUT, "/active-provider")
+        .json(&json!({"provider_id": "beta"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    // gamma goes through the API; the file does not change it, so it
+    // stays deleted.
+    delete(&server, "/providers/gamma").await;
+    server.stop().await;
+    let edited = first
+        .replace("[[providers]]\nid = \"beta\"\nname = \"Beta\"\n", "")
+        .replace(
+            "[[models]]\nid = \"beta-1\"\nprovider_id = \"beta\"\nname = \"Beta One\"\ncontext_window = 8000\n",
+            "",
+        )
+        .replace(
+            "active_provider_id = \"alpha\"",
+            "active_provider_id = \"gamma\"",
+        );
+    write(&catalog, &edited);
+    let server = with_catalog(&db, &catalog).await;
+    let state = server.state().await;
+    assert!(state.provider("beta").is_none());
+    assert!(state.provider("gamma").is_none());
+    assert_eq!(state.active_provider_id.as_deref(), Some("alpha"));
+    server.stop().await;
+}
+
 /// A file without `revision` never undoes a numbered one (the shipped
 /// sample has none), and an empty file (a save in progress, say) is
 /// refused: neither touches the catalog or the admin edits.

@@ -720,7 +720,13 @@ impl Catalog {
             } else {
                 tracing::warn!(provider = %validate::shown(wanted), "catalog: the active or default provider it names is not there; kept the current one");
                 *recorded = applied.cloned().flatten();
-                live.clone()
+                // The current one, unless this reconcile removes it: then
+                // the file's choice as last applied, if that is there.
+                if live.as_deref().is_some_and(|id| !exists(id)) {
+                    recorded.clone().filter(|id| exists(id))
+                } else {
+                    live.clone()
+                }
             }
         };
         let active = pick(
