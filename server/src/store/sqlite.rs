@@ -158,6 +158,9 @@ fn lock_own(
         }
     };
     if !on_local_file_system(&handle) {
+        // Not closed, as below: when this runs after the store was opened
+        // (a file made just now), SQLite's own locks would go with it.
+        std::mem::forget(handle);
         return Ok(Own::NotHere);
     }
     match wait_for_lock(&handle, real, real, started, timeout) {
@@ -165,7 +168,8 @@ fn lock_own(
         Err(err) => {
             // Not closed when refused: closing a descriptor of the file
             // lets go of every `fcntl` lock this process holds on it,
-            // SQLite's included (a store of the same file opened in this
+            // SQLite's included (this store's, when this runs after it was
+            // opened, or another store of the same file opened in this
             // process, which a library's user might do).
             std::mem::forget(handle);
             Err(match err {
