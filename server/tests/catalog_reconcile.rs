@@ -61,6 +61,27 @@ async fn delete(server: &TestServer, path: &str) {
     assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
 }
 
+/// `catalog` without provider beta and its model.
+fn without_beta(catalog: &str) -> String {
+    catalog
+        .replace("[[providers]]\nid = \"beta\"\nname = \"Beta\"\n", "")
+        .replace(
+            "[[models]]\nid = \"beta-1\"\nprovider_id = \"beta\"\nname = \"Beta One\"\ncontext_window = 8000\n",
+            "",
+        )
+}
+
+/// An admin makes `id` the active provider.
+async fn make_active(server: &TestServer, id: &str) {
+    let response = server
+        .admin(Method::PUT, "/active-provider")
+        .json(&json!({ "provider_id": id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
 /// The state without the parts that move on their own.
 fn content(mut state: SyncState) -> SyncState {
     state.metadata.server_time.clear();
@@ -656,21 +677,10 @@ async fn a_file_that_removes_the_admins_active_provider_puts_its_own_back() {
     let catalog = dir.path().join("catalog.toml");
     write(&catalog, CATALOG);
     let server = with_catalog(&db, &catalog).await;
-    let response = server
-        .admin(Method::PUT, "/active-provider")
-        .json(&json!({"provider_id": "beta"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    make_active(&server, "beta").await;
     server.stop().await;
 
-    let without_beta = CATALOG
-        .replace("[[providers]]\nid = \"beta\"\nname = \"Beta\"\n", "")
-        .replace(
-            "[[models]]\nid = \"beta-1\"\nprovider_id = \"beta\"\nname = \"Beta One\"\ncontext_window = 8000\n",
-            "",
-        );
+    let without_beta = without_beta(CATALOG);
     assert_ne!(without_beta, CATALOG);
     write(&catalog, &without_beta);
     let server = with_catalog(&db, &catalog).await;
@@ -690,27 +700,15 @@ async fn a_file_that_removes_the_admins_active_provider_and_names_a_missing_one(
     let first = format!("{CATALOG}\n[[providers]]\nid = \"gamma\"\nname = \"Gamma\"\n");
     write(&catalog, &first);
     let server = with_catalog(&db, &catalog).await;
-    let response = server
-        .admin(Method::PUT, "/active-provider")
-        .json(&json!({"provider_id": "beta"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    make_active(&server, "beta").await;
     // gamma goes through the API; the file does not change it, so it
     // stays deleted.
     delete(&server, "/providers/gamma").await;
     server.stop().await;
-    let edited = first
-        .replace("[[providers]]\nid = \"beta\"\nname = \"Beta\"\n", "")
-        .replace(
-            "[[models]]\nid = \"beta-1\"\nprovider_id = \"beta\"\nname = \"Beta One\"\ncontext_window = 8000\n",
-            "",
-        )
-        .replace(
-            "active_provider_id = \"alpha\"",
-            "active_provider_id = \"gamma\"",
-        );
+    let edited = without_beta(&first).replace(
+        "active_provider_id = \"alpha\"",
+        "active_provider_id = \"gamma\"",
+    );
     write(&catalog, &edited);
     let server = with_catalog(&db, &catalog).await;
     let state = server.state().await;
@@ -769,12 +767,7 @@ async fn a_provider_holding_a_model_made_by_hand_stays_when_the_file_drops_it() 
     let server = with_catalog(&db, &file).await;
     server.add_model("beta-by-hand", "beta").await;
     server.stop().await;
-    let without_beta = CATALOG
-        .replace("[[providers]]\nid = \"beta\"\nname = \"Beta\"\n", "")
-        .replace(
-            "[[models]]\nid = \"beta-1\"\nprovider_id = \"beta\"\nname = \"Beta One\"\ncontext_window = 8000\n",
-            "",
-        );
+    let without_beta = without_beta(CATALOG);
     assert!(!without_beta.contains("beta"), "{without_beta}");
     write(&file, &format!("revision = 2\n{without_beta}"));
     let server = with_catalog(&db, &file).await;
