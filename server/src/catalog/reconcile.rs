@@ -383,11 +383,16 @@ impl Catalog {
                         // clearing it.
                         let held_from = choices.len();
                         if merged.fallback_provider_id != current.fallback_provider_id {
+                            // The live fallback, kept, is an admin's edit
+                            // when it is not what the file last gave.
+                            let admins = usize::from(base.is_some_and(|b| {
+                                b.fallback_provider_id != current.fallback_provider_id
+                            }));
                             for (choice, keeps) in [(merged, edits), (file_wins, 0)] {
                                 let mut held = choice;
                                 held.fallback_provider_id = current.fallback_provider_id.clone();
                                 if choices.iter().all(|(c, _)| *c != held) {
-                                    choices.push((held, keeps));
+                                    choices.push((held, keeps + admins));
                                 }
                             }
                         }
@@ -483,6 +488,11 @@ impl Catalog {
                         // it.
                         let held_from = choices.len();
                         if merged.replacement_model_id != current.replacement_model_id {
+                            // The live replacement, kept, is an admin's edit
+                            // when it is not what the file last gave.
+                            let admins = usize::from(base.is_some_and(|b| {
+                                b.replacement_model_id != current.replacement_model_id
+                            }));
                             for (choice, keeps, limits) in
                                 [(merged, edits, false), (file_wins, 0, true)]
                             {
@@ -490,7 +500,7 @@ impl Catalog {
                                 held.replacement_model_id = current.replacement_model_id.clone();
                                 let held = without_gone_model(held, wanted, &gone_p, &going_m);
                                 if choices.iter().all(|(c, _, _)| *c != held) {
-                                    choices.push((held, keeps, limits));
+                                    choices.push((held, keeps + admins, limits));
                                 }
                             }
                         }
@@ -1551,6 +1561,73 @@ replacement_model_id = "m-new"
         // The rename, `p`'s reference, and `m`'s reference, which the merge
         // kept before the removal cleared it.
         assert_eq!(done.kept_edits, 3);
+    }
+
+    /// From a review (2026-12-04): a reference the file changes to what an
+    /// admin deleted waits with the live one; where that live one is an
+    /// admin's own choice, keeping it keeps an admin edit, and the report
+    /// counts it (it did not).
+    #[test]
+    fn a_held_reference_an_admin_chose_counts_as_a_kept_edit() {
+        let model = |id: &str, extra: &str| {
+            format!(
+                "[[models]]\nid = \"{id}\"\nprovider_id = \"a\"\nname = \"{id}\"\ncontext_window = 1000\n{extra}"
+            )
+        };
+        let provider = |id: &str, extra: &str| {
+            format!("[[providers]]\nid = \"{id}\"\nname = \"{id}\"\n{extra}")
+        };
+        let retired = |to: &str| {
+            format!("deprecation_date = \"2026-01-01\"\nreplacement_model_id = \"{to}\"\n")
+        };
+        let text = |fallback: &str, to: &str| {
+            [
+                provider("a", &format!("fallback_provider_id = \"{fallback}\"\n")),
+                provider("b", ""),
+                provider("c", ""),
+                provider("d", ""),
+                model("m", &retired(to)),
+                model("n", ""),
+                model("y", ""),
+                model("z", ""),
+            ]
+            .concat()
+        };
+        let first = Catalog::parse("c.toml", &text("b", "n")).unwrap();
+        let mut draft = Draft::scratch(SyncState::default(), None);
+        first.reconcile(&mut draft);
+        // The admin points both references elsewhere, and deletes the
+        // provider `d` and the model `y`.
+        let mut edited = draft.state().clone();
+        edited.providers.retain(|p| p.id != "d");
+        edited.all_models.retain(|m| m.id != "y");
+        for p in &mut edited.providers {
+            p.model_ids.retain(|id| id != "y");
+            if p.id == "a" {
+                p.fallback_provider_id = Some("c".into());
+            }
+        }
+        for m in &mut edited.all_models {
+            if m.id == "m" {
+                m.replacement_model_id = Some("z".into());
+            }
+        }
+        // The file points them at what the admin deleted.
+        let next = Catalog::parse("c.toml", &text("d", "y")).unwrap();
+        let mut draft = Draft::scratch(edited, Some(Arc::new(first)));
+        let done = next.reconcile(&mut draft);
+        let state = draft.state();
+        assert_eq!(
+            state.provider("a").unwrap().fallback_provider_id.as_deref(),
+            Some("c")
+        );
+        assert_eq!(
+            state.model("m").unwrap().replacement_model_id.as_deref(),
+            Some("z")
+        );
+        assert_eq!(done.pending, 2);
+        // The two deletions and the two references the admin chose.
+        assert_eq!(done.kept_edits, 4);
     }
 
     /// A remembered cut follows the writes to its model (`Draft::emit`):
