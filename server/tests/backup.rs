@@ -213,6 +213,35 @@ async fn backup_refuses_to_overwrite_and_names_a_missing_store() {
     );
 }
 
+/// A store with two hard links is refused by `backup` as the server
+/// refuses it; it was read through the name given (a review, 2026-12-04).
+#[tokio::test]
+async fn a_store_with_two_hard_links_is_not_backed_up() {
+    let (dir, db) = temp_db();
+    let server = on_file(&db).await;
+    server.add_provider("p").await;
+    server.stop().await;
+    let hard = dir.path().join("hard.db");
+    std::fs::hard_link(&db, &hard).unwrap();
+    for name in [&db, &hard] {
+        let out = dir.path().join("b.db");
+        let (code, _, stderr) = run(&[
+            "backup",
+            "--database",
+            &name.display().to_string(),
+            &out.display().to_string(),
+        ]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("hard links"), "{stderr}");
+        assert!(!out.exists());
+    }
+    // Nothing was opened through the second name.
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let beside = format!("{}{suffix}", hard.display());
+        assert!(!Path::new(&beside).exists(), "{beside}");
+    }
+}
+
 /// Two backups to one file: one is written, the other refused with why
 /// (both used to write the same temporary copy, and often both failed with
 /// SQLite's errors and no backup at all); a temporary copy a stopped backup

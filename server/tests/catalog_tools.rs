@@ -213,6 +213,32 @@ fn catalog_diff_prints_the_plan_and_changes_nothing() {
         "{err}"
     );
     assert!(!out.contains("would be seeded"), "{out}");
+    // The other tools refuse it too, and leave no lock file beside it
+    // (`store copy` and `backup` left `other.db.lock`: a review,
+    // 2026-12-04).
+    let backup = dir.path().join("b.db");
+    let tools: [(&[&str], &str); 2] = [
+        (
+            &[
+                "store",
+                "copy",
+                "--from",
+                s(&other),
+                "--to",
+                "postgres://u@127.0.0.1:9/x",
+            ],
+            "is a SQLite database of something else (its tables: foo)",
+        ),
+        (&["backup", "--database", s(&other), s(&backup)], "no store"),
+    ];
+    for (args, says) in tools {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        let lock = dir.path().join("other.db.lock");
+        assert!(!lock.exists(), "{args:?} left {}", lock.display());
+        assert!(!backup.exists());
+    }
     // A directory is named as one (it was "disk I/O error").
     let (code, out, err) = run(&["catalog", "diff", s(&file), "--database", s(dir.path())]);
     assert_eq!(code, 2, "{out}{err}");

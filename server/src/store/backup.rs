@@ -17,7 +17,6 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -272,7 +271,13 @@ async fn vacuum_into(url: &str, partial: &Path) -> Result<(), BackupError> {
     // its WAL. With none running, the lock is held here, so none starts
     // writing meanwhile, and a store with no WAL beside it is opened
     // immutable (SQLite then creates no -wal or -shm file).
-    let held = sqlite::lock(&file, Duration::ZERO).ok();
+    // A file with several hard links is refused, as the server refuses
+    // it (it was read through the name given).
+    let held = match sqlite::tool_lock(&file) {
+        Ok(held) => Some(held),
+        Err(err @ StoreError::HardLinked { .. }) => return Err(err.into()),
+        Err(_) => None,
+    };
     let mut wal = file.clone().into_os_string();
     wal.push("-wal");
     let immutable = held.is_some() && !Path::new(&wal).exists();
@@ -302,7 +307,11 @@ async fn vacuum_into(url: &str, partial: &Path) -> Result<(), BackupError> {
     }
     .await;
     pool.close().await;
-    drop(held);
+    match held {
+        // Nothing left beside a file that is no store.
+        Some(held) if matches!(copied, Err(BackupError::NoStore(_))) => held.refused(),
+        held => drop(held),
+    }
     copied
 }
 

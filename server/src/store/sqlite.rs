@@ -104,6 +104,45 @@ fn lock_store(file: &Path, timeout: Duration) -> Result<(Vec<std::fs::File>, boo
     Ok((held, missing))
 }
 
+/// The store's lock as a tool (`store copy`, `backup`) takes it, without
+/// waiting ([`lock`]'s errors: a file with several hard links, a running
+/// server's lock). The lock files this made are removed again by
+/// [`ToolLock::refused`], so that a tool run on a file it then refuses
+/// (another application's database) leaves nothing beside it.
+pub(super) fn tool_lock(file: &Path) -> Result<ToolLock, StoreError> {
+    let real = resolved(file);
+    refuse_hard_links(&real)?;
+    let made: Vec<PathBuf> = [file.to_owned(), real]
+        .into_iter()
+        .map(|name| {
+            let mut lock = name.into_os_string();
+            lock.push(".lock");
+            PathBuf::from(lock)
+        })
+        .filter(|lock| std::fs::symlink_metadata(lock).is_err())
+        .collect();
+    let held = lock(file, Duration::ZERO)?;
+    Ok(ToolLock { held, made })
+}
+
+/// A lock [`tool_lock`] took, released when dropped.
+pub(super) struct ToolLock {
+    held: Vec<std::fs::File>,
+    /// The lock files that were not there before.
+    made: Vec<PathBuf>,
+}
+
+impl ToolLock {
+    /// Lets go of the lock for a file the tool refused, removing the lock
+    /// files it made (while still holding them).
+    pub(super) fn refused(self) {
+        for lock in &self.made {
+            let _ = std::fs::remove_file(lock);
+        }
+        drop(self.held);
+    }
+}
+
 /// The database file's own lock ([`lock_own`]).
 enum Own {
     Taken(std::fs::File),
@@ -455,8 +494,16 @@ impl SqliteStore {
         if !file.exists() {
             return Ok(None);
         }
-        let _held = lock(&file, Duration::ZERO)?;
-        Self::peek(url).await
+        if file.is_dir() {
+            return Err(StoreError::Directory(file.display().to_string()));
+        }
+        let held = tool_lock(&file)?;
+        let read = Self::peek(url).await;
+        match read {
+            Ok(Some(_)) => drop(held),
+            _ => held.refused(),
+        }
+        read
     }
 
     /// Reads a store without changing it (no file created, no migration run):
