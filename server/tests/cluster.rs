@@ -608,6 +608,66 @@ async fn a_database_restart_is_reported_and_survived() {
     b.stop().await;
 }
 
+/// A write refused because the database takes no writes: the refusal's
+/// audit record cannot be kept either, and that was logged as an ERROR for
+/// every refused write (a review, 2026-12-04). It is a warning that says
+/// why, and the refusal's own log line stands.
+#[tokio::test]
+async fn a_refusal_by_a_database_that_takes_no_writes_is_no_error_in_the_log() {
+    let pg = PgServer::start();
+    let url = pg.database("readonly_log");
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (child, base) = spawn_binary_with(
+        &[
+            "--database",
+            &url,
+            "--admin-token",
+            TOKEN,
+            "--health-interval-ms",
+            "3600000",
+        ],
+        &[("NO_COLOR", "1")],
+        log.into(),
+    );
+    let _child = KillOnDrop(child);
+    let http = reqwest::Client::new();
+    let write = |priority: i64| {
+        http.request(Method::POST, format!("{base}/admin/providers"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"id": format!("p{priority}"), "name": "P", "priority": priority}))
+            .send()
+    };
+    assert_eq!(write(0).await.unwrap().status(), 201);
+    let output = std::process::Command::new("psql")
+        .arg(pg.url("postgres"))
+        .args([
+            "-q",
+            "-c",
+            "ALTER SYSTEM SET default_transaction_read_only = on",
+        ])
+        .args(["-c", "SELECT pg_reload_conf()"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    // The reload reaches the pool's connections at their next statement.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for priority in 1.. {
+        if write(priority).await.unwrap().status() == 503 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes were never refused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("the audit record of a refused admin write is in the log only"),
+        "{logged}"
+    );
+    assert!(!logged.contains("ERROR"), "{logged}");
+}
+
 /// The server binary on a free loopback port, on a shared store.
 struct Process {
     child: std::process::Child,

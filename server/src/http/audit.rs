@@ -76,8 +76,17 @@ pub async fn record(State(app): State<AppState>, mut request: Request, next: Nex
         Some(versions) => record.versions = *versions,
         None => {
             record.epoch = Some(app.service.snapshot().epoch().to_owned());
-            if let Err(err) = app.service.store().record_audit(&record).await {
-                tracing::error!(error = %err, request_id = %record.request_id, "cannot keep the audit record of a refused admin write");
+            match app.service.store().record_audit(&record).await {
+                Ok(()) => {}
+                // The write was refused for the same reason (a database
+                // that takes no writes, as in a failover, or is out of
+                // reach): the record goes to the log alone, below.
+                Err(err) if err.is_read_only() || err.is_unreachable() => {
+                    tracing::warn!(error = %err, request_id = %record.request_id, "the audit record of a refused admin write is in the log only: the store takes no writes now");
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, request_id = %record.request_id, "cannot keep the audit record of a refused admin write");
+                }
             }
         }
     }
