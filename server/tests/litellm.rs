@@ -1118,3 +1118,74 @@ async fn window_and_input(server: &TestServer) -> (u32, u32) {
     let m = server.state().await.model("m").unwrap().clone();
     (m.context_window, m.max_input_tokens)
 }
+
+/// Found by a black-box check (2026-12-05): a value the import cannot take
+/// in a model the store already has. A price past what the checks allow
+/// (the entry skipped) removed the model for every client, as if the file
+/// had dropped it; an unreadable price (the entry imported without
+/// pricing) cleared its prices. Both now keep the store's values: the
+/// skipped model stays as it is (pending) and the unreadable field keeps
+/// the store's value, while the rest of the file's changes apply; a file
+/// that can be read again applies as usual.
+#[tokio::test]
+async fn a_value_the_import_cannot_take_keeps_what_the_store_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let json = dir.path().join("litellm.json");
+    let start = || {
+        let mut cfg = config(&db);
+        cfg.catalog = Some(json.clone());
+        TestServer::start(cfg)
+    };
+    let sample: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(SAMPLE).unwrap()).unwrap();
+    let write_at = |value: &serde_json::Value, secs: u64| {
+        std::fs::write(&json, serde_json::to_string(value).unwrap()).unwrap();
+        let file = std::fs::File::options().write(true).open(&json).unwrap();
+        file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
+    };
+    let claude = "claude-sonnet-4-5-20250929";
+    write_at(&sample, 1_800_000_000);
+    let server = start().await;
+    let before = server.state().await;
+    let gpt = before.model("gpt-4o").unwrap().clone();
+    let sonnet = before.model(claude).unwrap().clone();
+    assert!(gpt.pricing.is_some() && sonnet.pricing.is_some());
+    let version = server.version().await;
+    server.stop().await;
+
+    let mut bad = sample.clone();
+    bad["gpt-4o"]["input_cost_per_token"] = json!(-1);
+    bad["gpt-4o"]["max_output_tokens"] = json!(8000);
+    bad[claude]["input_cost_per_token"] = json!(1e305);
+    write_at(&bad, 1_800_000_100);
+    let server = start().await;
+    let state = server.state().await;
+    let sonnet_now = state.model(claude).expect("the skipped model stays");
+    assert_eq!(sonnet_now, &sonnet);
+    let gpt_now = state.model("gpt-4o").unwrap();
+    assert_eq!(gpt_now.pricing, gpt.pricing, "the unreadable price kept");
+    assert_eq!(gpt_now.max_output_tokens, 8000, "the rest applies");
+    assert_eq!(server.version().await, version + 1);
+    server.stop().await;
+
+    // Readable again, with a new price for the model that was skipped.
+    let mut fixed = bad.clone();
+    fixed["gpt-4o"]["input_cost_per_token"] = json!(3e-06);
+    fixed[claude]["input_cost_per_token"] = json!(4e-06);
+    write_at(&fixed, 1_800_000_200);
+    let server = start().await;
+    let state = server.state().await;
+    let price = |id: &str| {
+        state
+            .model(id)
+            .unwrap()
+            .pricing
+            .as_ref()
+            .unwrap()
+            .input_per_million
+    };
+    assert_eq!((price("gpt-4o"), price(claude)), (3.0, 4.0));
+    server.stop().await;
+}

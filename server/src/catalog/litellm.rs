@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use provider_sync_protocol::{DeprecationStatus, ModelPricing, NewModel, NewProvider};
 use serde_json::{Map, Value};
 
+use super::reconcile::{LIMITS, RETIREMENT_DATES};
 use super::{CatalogError, ImportReport};
 
 /// Which entries to import.
@@ -239,6 +240,7 @@ fn map_model(
     // A key given with a value that is not what it should be (not `null`).
     let given = |key: &str| entry.get(key).is_some_and(|v| !v.is_null());
     let Some(context_window) = max_input.or_else(|| limit("max_tokens")) else {
+        report.unreadable_models.insert(id.to_owned());
         report.skip(
             if given("max_input_tokens") || given("max_tokens") {
                 "max_input_tokens and max_tokens not positive whole numbers"
@@ -249,7 +251,11 @@ fn map_model(
         );
         return None;
     };
+    // The fields whose values could not be read: a model the store has
+    // already keeps its own (`ImportReport::unreadable_fields`).
+    let mut unreadable: Vec<&'static str> = Vec::new();
     if given("max_input_tokens") && max_input.is_none() {
+        unreadable.extend(LIMITS);
         report.adjust(
             "max_input_tokens not a positive whole number: left out (max_tokens taken as the context window)",
             id,
@@ -257,6 +263,7 @@ fn map_model(
     }
     let max_output = limit("max_output_tokens");
     if given("max_output_tokens") && max_output.is_none() {
+        unreadable.extend(LIMITS);
         report.adjust(
             "max_output_tokens not a positive whole number: left out",
             id,
@@ -264,19 +271,24 @@ fn map_model(
     }
     // A capability given as something other than true or false is read as
     // not supported, and said so.
-    let mut flag = |key: &'static str, absent: bool| match entry.get(key) {
+    let mut flag = |key: &'static str, field: &'static str, absent: bool| match entry.get(key) {
         None | Some(Value::Null) => absent,
         Some(Value::Bool(value)) => *value,
         Some(_) => {
+            unreadable.push(field);
             report.adjust(&[key, " not true or false: taken as false"].concat(), id);
             false
         }
     };
-    let supports_streaming = flag("supports_native_streaming", true);
-    let supports_vision = flag("supports_vision", false);
-    let supports_function_calling = flag("supports_function_calling", false);
-    let supports_json_mode = flag("supports_response_schema", false);
-    let supports_reasoning = flag("supports_reasoning", false);
+    let supports_streaming = flag("supports_native_streaming", "supports_streaming", true);
+    let supports_vision = flag("supports_vision", "supports_vision", false);
+    let supports_function_calling = flag(
+        "supports_function_calling",
+        "supports_function_calling",
+        false,
+    );
+    let supports_json_mode = flag("supports_response_schema", "supports_json_mode", false);
+    let supports_reasoning = flag("supports_reasoning", "supports_reasoning", false);
     let price = |key: &str| entry.get(key).and_then(price_per_million);
     let pricing = match (
         price("input_cost_per_token"),
@@ -288,10 +300,11 @@ fn map_model(
             cached_input_per_million: price("cache_read_input_token_cost"),
         }),
         (input, output) => {
-            let unreadable = ["input_cost_per_token", "output_cost_per_token"]
+            let unreadable_price = ["input_cost_per_token", "output_cost_per_token"]
                 .iter()
                 .any(|key| given(key) && price(key).is_none());
-            if unreadable {
+            if unreadable_price {
+                unreadable.push("pricing");
                 report.adjust("a price not a number of zero or more: no pricing", id);
             } else if input.is_some() || output.is_some() {
                 report.adjust("only one of input and output price: no pricing", id);
@@ -305,10 +318,16 @@ fn map_model(
             Some(date.clone())
         }
         Some(_) => {
+            unreadable.extend(RETIREMENT_DATES);
             report.adjust("deprecation_date not a YYYY-MM-DD date: left out", id);
             None
         }
     };
+    if !unreadable.is_empty() {
+        unreadable.sort_unstable();
+        unreadable.dedup();
+        report.unreadable_fields.insert(id.to_owned(), unreadable);
+    }
     Some(NewModel {
         id: id.to_owned(),
         name: id.to_owned(),

@@ -198,6 +198,17 @@ pub struct ImportReport {
     pub skipped: Vec<(String, usize, Vec<String>)>,
     /// Entries imported with a field left out: reason, count, first few ids.
     pub adjusted: Vec<(String, usize, Vec<String>)>,
+    /// Ids of the entries skipped for a value that could not be read or
+    /// did not pass the checks, by kind: one the store has already keeps
+    /// its current values and waits for a file that can be read (it was
+    /// removed, as if the file had dropped it).
+    pub unreadable_providers: std::collections::BTreeSet<String>,
+    pub unreadable_models: std::collections::BTreeSet<String>,
+    /// The fields of each imported model whose values in the file could
+    /// not be read (left out or taken as false), by model id: a model the
+    /// store has already keeps its current values of them (they were
+    /// cleared).
+    pub unreadable_fields: BTreeMap<String, Vec<&'static str>>,
 }
 
 const EXAMPLES: usize = 3;
@@ -1058,6 +1069,7 @@ fn assemble(
         if let Err(err) = validate::provider(&state, provider, Fields("")) {
             report.skip(&failed_check("provider", &err), &entry.value.id);
             dropped_providers.insert(entry.value.id.clone());
+            report.unreadable_providers.insert(entry.value.id.clone());
         }
     }
     let mut dropped_models = HashSet::new();
@@ -1074,6 +1086,7 @@ fn assemble(
         if let Some(reason) = failed {
             report.skip(&reason, &entry.value.id);
             dropped_models.insert(entry.value.id.clone());
+            report.unreadable_models.insert(entry.value.id.clone());
         }
     }
     if !dropped_providers.is_empty() || !dropped_models.is_empty() {

@@ -307,6 +307,8 @@ impl Catalog {
                     .providers
                     .iter()
                     .filter(|p| self.provider(&p.id).is_none() && live.provider(&p.id).is_some())
+                    // An entry the file has but could not read stays.
+                    .filter(|p| !self.report.unreadable_providers.contains(&p.id))
                     .filter(|p| {
                         let own: Vec<&str> = live
                             .all_models
@@ -325,6 +327,7 @@ impl Catalog {
                     .models
                     .iter()
                     .filter(|m| self.model(&m.id).is_none())
+                    .filter(|m| !self.report.unreadable_models.contains(&m.id))
                     .filter_map(|m| live.model(&m.id))
                     .filter(|m| !providers.contains(&m.provider_id))
                     .map(|m| m.id.clone())
@@ -418,6 +421,16 @@ impl Catalog {
         let mut cuts = std::collections::BTreeMap::new();
         for wanted in &self.models {
             let current = live.model(&wanted.id);
+            // Fields whose values the file gives but could not be read
+            // keep the store's values (the file does not change them).
+            let held;
+            let wanted = match (current, self.report.unreadable_fields.get(&wanted.id)) {
+                (Some(current), Some(fields)) => {
+                    held = with_fields_of(wanted, current, &[fields]);
+                    &held
+                }
+                _ => wanted,
+            };
             let base = base_model(&wanted.id, current.is_some());
             let mut bare = wanted.clone();
             bare.replacement_model_id = None;
@@ -549,8 +562,26 @@ impl Catalog {
         // applied version in the record, so the next reconcile tries the
         // file's change again.
         let mut record = self.clone();
+        // Entries the file has but could not read: those the store has
+        // stay as they are, and as last applied in the record.
+        let unreadable_providers: Vec<&String> = (self.report.unreadable_providers.iter())
+            .filter(|id| live.provider(id).is_some() && self.provider(id).is_none())
+            .collect();
+        let unreadable_models: Vec<&String> = (self.report.unreadable_models.iter())
+            .filter(|id| live.model(id).is_some() && self.model(id).is_none())
+            .collect();
+        for id in &unreadable_providers {
+            let entry = last.as_ref().and_then(|l| l.provider(id)).cloned();
+            put(&mut record.providers, id, entry, |p| &p.id);
+        }
+        for id in &unreadable_models {
+            let entry = last.as_ref().and_then(|l| l.model(id)).cloned();
+            put(&mut record.models, id, entry, |m| &m.id);
+        }
         let pending = providers.iter().filter(|p| p.unapplied()).count()
-            + models.iter().filter(|m| m.unapplied()).count();
+            + models.iter().filter(|m| m.unapplied()).count()
+            + unreadable_providers.len()
+            + unreadable_models.len();
         // One that keeps its live reference in place of the file's changed
         // one is recorded as the file has it but that reference, as it
         // was: the next reconcile tries the reference again, and not the
@@ -889,8 +920,9 @@ const RETIREMENT: &[&str] = &[
     "replacement_model_id",
 ];
 /// [`RETIREMENT`] but the replacement.
-const RETIREMENT_DATES: &[&str] = &["deprecation_status", "deprecation_date", "sunset_date"];
-const LIMITS: &[&str] = &["context_window", "max_input_tokens", "max_output_tokens"];
+pub(super) const RETIREMENT_DATES: &[&str] =
+    &["deprecation_status", "deprecation_date", "sunset_date"];
+pub(super) const LIMITS: &[&str] = &["context_window", "max_input_tokens", "max_output_tokens"];
 
 /// `merged` with the fields of `groups` as `file` has them.
 fn with_fields_of(
