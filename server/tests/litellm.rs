@@ -258,7 +258,7 @@ fn what_cannot_be_taken_is_left_out_and_reported() {
     assert_eq!(
         catalog.report.skipped,
         [(
-            "max_input_tokens and max_tokens not positive whole numbers".to_owned(),
+            "max_input_tokens and max_tokens not whole numbers from 1 to 4294967295".to_owned(),
             1,
             vec!["string-limits".to_owned()]
         )]

@@ -243,7 +243,7 @@ fn map_model(
         report.unreadable_models.insert(id.to_owned());
         report.skip(
             if given("max_input_tokens") || given("max_tokens") {
-                "max_input_tokens and max_tokens not positive whole numbers"
+                "max_input_tokens and max_tokens not whole numbers from 1 to 4294967295"
             } else {
                 "no max_input_tokens or max_tokens"
             },
@@ -257,7 +257,7 @@ fn map_model(
     if given("max_input_tokens") && max_input.is_none() {
         unreadable.extend(LIMITS);
         report.adjust(
-            "max_input_tokens not a positive whole number: left out (max_tokens taken as the context window)",
+            "max_input_tokens not a whole number from 1 to 4294967295: left out (max_tokens taken as the context window)",
             id,
         );
     }
@@ -265,7 +265,7 @@ fn map_model(
     if given("max_output_tokens") && max_output.is_none() {
         unreadable.extend(LIMITS);
         report.adjust(
-            "max_output_tokens not a positive whole number: left out",
+            "max_output_tokens not a whole number from 1 to 4294967295: left out",
             id,
         );
     }
@@ -648,7 +648,7 @@ mod tests {
             adjusted,
             vec![
                 (
-                    "max_output_tokens not a positive whole number: left out",
+                    "max_output_tokens not a whole number from 1 to 4294967295: left out",
                     1,
                     vec!["a"]
                 ),
@@ -658,7 +658,7 @@ mod tests {
                     vec!["a"]
                 ),
                 (
-                    "max_input_tokens not a positive whole number: left out (max_tokens taken as the context window)",
+                    "max_input_tokens not a whole number from 1 to 4294967295: left out (max_tokens taken as the context window)",
                     1,
                     vec!["b"]
                 ),
