@@ -431,7 +431,8 @@ async fn an_unmasked_client_frame_gets_1002() {
 
 /// An upgrade in another version of the protocol is answered 426 with the
 /// version the server speaks (RFC 6455, 4.4), not a bare 400; one without a
-/// version, or not an upgrade at all, stays a 400.
+/// version, or not an upgrade at all, stays a 400, as does one whose key is
+/// not 16 bytes in base64 (every other test's client sends a good one).
 #[tokio::test]
 async fn another_websocket_version_gets_426_naming_13() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -439,9 +440,9 @@ async fn another_websocket_version_gets_426_naming_13() {
     let address = server.base.trim_start_matches("http://");
     let host = address.split('/').next().unwrap();
     let path = format!("/{}/ws", address.split_once('/').unwrap().1);
-    let answer = |extra: &'static str| {
+    let answer_keyed = |extra: &'static str, key: &'static str| {
         let upgrade = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Sec-WebSocket-Key: {key}\r\n\
              Connection: close\r\n\r\n"
         );
         async move {
@@ -455,6 +456,7 @@ async fn another_websocket_version_gets_426_naming_13() {
             received.to_ascii_lowercase()
         }
     };
+    let answer = |extra: &'static str| answer_keyed(extra, "dGhlIHNhbXBsZSBub25jZQ==");
     let old =
         answer("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n").await;
     assert!(old.starts_with("http/1.1 426"), "{old}");
@@ -468,6 +470,20 @@ async fn another_websocket_version_gets_426_naming_13() {
     assert!(malformed.starts_with("http/1.1 400"), "{malformed}");
     let plain = answer("").await;
     assert!(plain.starts_with("http/1.1 400"), "{plain}");
+    // A key that is not 16 bytes in base64 (RFC 6455, 4.1) is refused too,
+    // as a bad request that says which header.
+    const UPGRADE: &str =
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n";
+    for key in [
+        "x",
+        "dGhlIHNhbXBsZSBub25jZQ",
+        "aGVsbG8=",
+        "dGhlIHNhbXBsZSBub25jZ!==",
+    ] {
+        let bad = answer_keyed(UPGRADE, key).await;
+        assert!(bad.starts_with("http/1.1 400"), "{key}: {bad}");
+        assert!(bad.contains("sec-websocket-key"), "{key}: {bad}");
+    }
     server.stop().await;
 }
 

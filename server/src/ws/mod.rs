@@ -44,11 +44,11 @@ pub fn router() -> Router<AppState> {
         ("Connection" = String, Header, description = "Names `upgrade`, as every WebSocket client sends it"),
         ("Upgrade" = String, Header, description = "`websocket`"),
         ("Sec-WebSocket-Version" = String, Header, description = "`13`; another version gets 426"),
-        ("Sec-WebSocket-Key" = String, Header, description = "The client's nonce (RFC 6455)"),
+        ("Sec-WebSocket-Key" = String, Header, description = "The client's nonce: 16 bytes in base64 (RFC 6455); another value gets 400"),
     ),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol; frames are SyncEvent JSON"),
-        (status = 400, description = "Bad query, or not a WebSocket upgrade", body = provider_sync_protocol::ErrorBody),
+        (status = 400, description = "Bad query, or not a WebSocket upgrade (a Sec-WebSocket-Key that is not 16 bytes in base64 included)", body = provider_sync_protocol::ErrorBody),
         (status = 403, description = "A page of an origin not in --cors-origins", body = provider_sync_protocol::ErrorBody),
         (status = 426, description = "A WebSocket version other than 13; the answer's Sec-WebSocket-Version names 13", body = provider_sync_protocol::ErrorBody),
         (status = 429, description = "Past this address's rate limit, or its share of the WebSocket sessions (--max-ws-sessions-per-address); see Retry-After", body = provider_sync_protocol::ErrorBody),
@@ -86,6 +86,16 @@ pub async fn upgrade(
             rejection.body_text()
         )),
     })?;
+    // RFC 6455, 4.2.1: the key is 16 bytes in base64. axum only checks
+    // that one is there, and answers any value.
+    if !headers
+        .get(axum::http::header::SEC_WEBSOCKET_KEY)
+        .is_some_and(|key| is_websocket_key(key.as_bytes()))
+    {
+        return Err(Error::BadRequest(
+            "Sec-WebSocket-Key is not 16 bytes in base64 (RFC 6455, 4.1): connect with a WebSocket client".into(),
+        ));
+    }
     let slot = match app
         .guards
         .ws_session(client.map(|Extension(ClientAddr(ip))| ip))
@@ -178,4 +188,37 @@ pub async fn upgrade(
             tracing::debug!(?ended, "websocket session ended");
             metrics.ws_connections.dec();
         }))
+}
+
+/// A `Sec-WebSocket-Key` as RFC 6455 has it: 16 bytes, base64-encoded with
+/// padding (24 characters).
+fn is_websocket_key(key: &[u8]) -> bool {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .is_ok_and(|nonce| nonce.len() == 16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_websocket_key;
+
+    #[test]
+    fn a_websocket_key_is_16_bytes_in_base64() {
+        // RFC 6455's own example, and the nonces browsers send.
+        assert!(is_websocket_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(is_websocket_key(b"AAAAAAAAAAAAAAAAAAAAAA=="));
+        for bad in [
+            &b""[..],
+            b"x",
+            b"dGhlIHNhbXBsZSBub25jZQ",       // no padding
+            b"dGhlIHNhbXBsZSBub25jZQ==\x20", // trailing bytes
+            b"dGhlIHNhbXBsZSBub25j",         // 15 bytes
+            b"dGhlIHNhbXBsZSBub25jZQ1=",     // 17 bytes' worth
+            b"dGhlIHNhbXBsZSBub25jZ!==",     // not base64
+            b"aGVsbG8=",                     // 5 bytes
+        ] {
+            assert!(!is_websocket_key(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 }
