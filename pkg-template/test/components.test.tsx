@@ -73,6 +73,19 @@ describe("SyncStatusIndicator", () => {
     rerender(<SyncStatusIndicator status="synced" transport="polling" isConnected />);
     expect(screen.getByRole("status").textContent).toContain("polling");
   });
+
+  it("outside a provider, with nothing to show, throws rather than saying Synced", () => {
+    // A black-box check saw "Synced" from a bare <SyncStatusIndicator />.
+    const quiet = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      expect(() => render(<SyncStatusIndicator />)).toThrow(/inside <ProviderSyncProvider>/);
+      expect(() => render(<SyncStatusIndicator showDetails onSync={() => {}} />)).toThrow(/`isConnected`/);
+    } finally {
+      quiet.mockRestore();
+    }
+    render(<SyncStatusIndicator isConnected />);
+    expect(screen.getByRole("status").textContent).toContain("Synced");
+  });
 });
 
 describe("ModelDeprecationWarning", () => {

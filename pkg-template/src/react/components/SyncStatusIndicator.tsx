@@ -44,8 +44,14 @@ export function SyncStatusIndicator({
 }: SyncStatusIndicatorProps) {
   // Without a `status`, inside a provider: the provider's own (it said
   // "Synced" for a catalog that failed to load). Outside one, as before:
-  // from `isConnected` alone.
+  // from `isConnected` alone; with neither, nothing is known, and it said
+  // "Synced": a mistake in the page, refused as the hooks refuse it.
   const context = useOptionalProviderSyncContext();
+  if (!context && status === undefined && isConnected === undefined) {
+    throw new Error(
+      "SyncStatusIndicator must be used inside <ProviderSyncProvider>, or given `status` or `isConnected`.",
+    );
+  }
   const own = status === undefined ? context : null;
   const live = useSyncSnapshot(own?.service ?? null);
   if (own) {
