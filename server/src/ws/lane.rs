@@ -140,6 +140,13 @@ impl Member {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Asks the processor for the lines [`Member::deliver`] reads first:
+    /// its lock and its socket's address.
+    fn prefetch(&self) {
+        crate::serve::prefetch(std::ptr::from_ref(&self.state).cast());
+        crate::serve::prefetch(std::ptr::from_ref(&self.socket).cast());
+    }
+
     fn silent(&self) -> bool {
         now_ms().saturating_sub(self.last_heard.load(Ordering::Relaxed))
             > self.client_timeout.as_millis() as u64
@@ -574,9 +581,26 @@ async fn run_lane(lane: Arc<Lane>, mut frames: broadcast::Receiver<Frame>, metri
                 ends.push(framed.len());
             }
             let mut coalesced = 0;
-            members.retain(|(member, generation)| {
-                member.deliver(*generation, &batch, &framed, &ends, &mut coalesced)
-            });
+            // `retain`, with the next members' lines asked for ahead: the
+            // lock of the one eight ahead, the socket of the one four ahead
+            // (its address is in the member's line asked for before).
+            let mut kept = 0;
+            for i in 0..members.len() {
+                if let Some((ahead, _)) = members.get(i + 8) {
+                    ahead.prefetch();
+                }
+                if let Some((ahead, _)) = members.get(i + 4) {
+                    Socket::prefetch(ahead.socket.as_ptr());
+                }
+                let (member, generation) = &members[i];
+                if member.deliver(*generation, &batch, &framed, &ends, &mut coalesced) {
+                    // Earlier members keep their order; the ones dropped
+                    // move to the end.
+                    members.swap(kept, i);
+                    kept += 1;
+                }
+            }
+            members.truncate(kept);
             if coalesced > 0 {
                 metrics.ws_coalesced.inc_by(coalesced);
             }
@@ -999,6 +1023,63 @@ mod tests {
         burst(&service, "c", 1).await;
         assert_eq!(received(&mut client).await, [2, 3]);
         assert_eq!(member.position().0, 3);
+    }
+
+    /// A lane's list past its look-ahead (its members' lines are asked for
+    /// eight ahead): members that leave anywhere in it, the first and the
+    /// last among them, get nothing more, and every other one gets every
+    /// change, in order, change after change.
+    #[tokio::test]
+    async fn members_leaving_anywhere_in_a_long_list_leave_the_rest_whole() {
+        let (service, _dir) = service_keeping(100).await;
+        let lanes = Arc::new(Lanes::start(1, &service, 16, |lane| {
+            drop(tokio::spawn(lane))
+        }));
+        let epoch = service.snapshot().epoch().to_owned();
+        let mut joined = Vec::new();
+        for _ in 0..20 {
+            let (socket, client) = pair().await;
+            socket.write_whole();
+            let member = lanes.member(socket.clone(), Duration::from_secs(60));
+            lanes.join(&member);
+            member.set_position(0, &epoch);
+            assert_eq!(member.go_live(), Ok(0));
+            let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+            joined.push((member, socket, client));
+        }
+        async fn next(client: &mut Client) -> u64 {
+            let frame = tokio::time::timeout(Duration::from_secs(5), client.next())
+                .await
+                .expect("a frame within 5 s")
+                .unwrap()
+                .unwrap();
+            serde_json::from_str::<SyncEvent>(frame.to_text().unwrap())
+                .unwrap()
+                .version
+        }
+        burst(&service, "a", 1).await;
+        for (_, _, client) in &mut joined {
+            assert_eq!(next(client).await, 1);
+        }
+        let leaving = [0, 3, 4, 9, 12, 19];
+        for &i in &leaving {
+            joined[i].0.leave();
+        }
+        for round in 2..=4 {
+            burst(&service, &format!("r{round}"), 1).await;
+            for (i, (_, _, client)) in joined.iter_mut().enumerate() {
+                if !leaving.contains(&i) {
+                    assert_eq!(next(client).await, round, "member {i}");
+                }
+            }
+        }
+        for &i in &leaving {
+            assert_eq!(
+                received(&mut joined[i].2).await,
+                Vec::<u64>::new(),
+                "member {i}"
+            );
+        }
     }
 
     /// More frames than its room while it catches up: the lane lets the
