@@ -33,6 +33,12 @@ pub enum Error {
         id: String,
         field: Option<String>,
     },
+    /// 404: an id in the path whose percent-escapes are not UTF-8 text,
+    /// which no entity has.
+    #[error(
+        "no provider or model has this id: its percent-escapes are not UTF-8 text, and ids are"
+    )]
+    IdNotUtf8,
     /// 409: the id is taken.
     #[error("{0}")]
     Conflict(String),
@@ -135,7 +141,7 @@ impl Error {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            Self::NotFound { .. } | Self::IdNotUtf8 => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) | Self::Contradicts { .. } => (StatusCode::CONFLICT, "conflict"),
             Self::PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
@@ -640,7 +646,7 @@ impl From<PathRejection> for Error {
             PathRejection::FailedToDeserializePathParams(e)
                 if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
             {
-                Self::not_found("entity", "an id that is not UTF-8")
+                Self::IdNotUtf8
             }
             _ => Self::BadRequest(plain(rejection.body_text())),
         }

@@ -371,6 +371,13 @@ async fn single_entities_and_unknown_ids() {
         assert_eq!(response.status(), 404, "{path}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "not_found", "{path}");
+        // The message says why, not "entity 'an id that is not UTF-8' not
+        // found" (a black-box check).
+        if path.contains('%') {
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("not UTF-8 text"), "{path}: {message}");
+            assert!(!message.contains("entity '"), "{path}: {message}");
+        }
     }
     // An id far past any id's length is not repeated whole (a black-box
     // check, 2026-12-04: all 5,000 characters were in the message).
