@@ -198,6 +198,12 @@ fn parameters() -> Vec<(&'static str, &'static str, Rule)> {
             "Sec-WebSocket-Version",
             Rule::new(json!({ "type": "string", "enum": ["13"] })),
         ),
+        // And what the upgrade checks of the key (`ws::is_websocket_key`).
+        (
+            "header",
+            "Sec-WebSocket-Key",
+            Rule::new(json!({ "type": "string", "pattern": crate::ws::WEBSOCKET_KEY_PATTERN })),
+        ),
     ]
 }
 

@@ -190,6 +190,11 @@ pub async fn upgrade(
         }))
 }
 
+/// The keys [`is_websocket_key`] takes, for the OpenAPI document: 16 bytes
+/// are 22 base64 digits, the last of which carries 2 bits (and 4 zero
+/// bits), then the padding.
+pub(crate) const WEBSOCKET_KEY_PATTERN: &str = "^[A-Za-z0-9+/]{21}[AQgw]==$";
+
 /// A `Sec-WebSocket-Key` as RFC 6455 has it: 16 bytes, base64-encoded with
 /// padding (24 characters).
 fn is_websocket_key(key: &[u8]) -> bool {
@@ -201,7 +206,7 @@ fn is_websocket_key(key: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_websocket_key;
+    use super::{WEBSOCKET_KEY_PATTERN, is_websocket_key};
 
     #[test]
     fn a_websocket_key_is_16_bytes_in_base64() {
@@ -220,5 +225,36 @@ mod tests {
         ] {
             assert!(!is_websocket_key(bad), "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    /// The OpenAPI document's pattern takes the keys the upgrade takes, and
+    /// no other (every last digit, and strings near a key's form).
+    #[test]
+    fn the_documented_pattern_is_the_check() {
+        let pattern = regex::Regex::new(WEBSOCKET_KEY_PATTERN).unwrap();
+        const DIGITS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut keys: Vec<String> = DIGITS
+            .chars()
+            .map(|last| format!("dGhlIHNhbXBsZSBub25jZ{last}=="))
+            .collect();
+        keys.extend(
+            [
+                "dGhlIHNhbXBsZSBub25jZQ=",
+                "dGhlIHNhbXBsZSBub25jZQ===",
+                "dGhlIHNhbXBsZSBub25jZQ==\n",
+                "AdGhlIHNhbXBsZSBub25jZQ==",
+                "dGhlIHNhbXBsZSBub25jZQA=",
+                "",
+            ]
+            .map(str::to_owned),
+        );
+        for key in &keys {
+            assert_eq!(
+                pattern.is_match(key),
+                is_websocket_key(key.as_bytes()),
+                "{key:?}"
+            );
+        }
+        assert_eq!(keys.iter().filter(|k| pattern.is_match(k)).count(), 4);
     }
 }
