@@ -567,8 +567,12 @@ impl Catalog {
         let unreadable_providers: Vec<&String> = (self.report.unreadable_providers.iter())
             .filter(|id| live.provider(id).is_some() && self.provider(id).is_none())
             .collect();
+        // One whose provider the file removes goes with it (`going_m`):
+        // neither pending nor in the record, where it would read as an
+        // admin's deletion once the file has it whole again.
         let unreadable_models: Vec<&String> = (self.report.unreadable_models.iter())
             .filter(|id| live.model(id).is_some() && self.model(id).is_none())
+            .filter(|id| !going_m.contains(id.as_str()))
             .collect();
         for id in &unreadable_providers {
             let entry = last.as_ref().and_then(|l| l.provider(id)).cloned();
@@ -1660,6 +1664,37 @@ replacement_model_id = "m-new"
         assert_eq!(done.pending, 2);
         // The two deletions and the two references the admin chose.
         assert_eq!(done.kept_edits, 4);
+    }
+
+    /// A model the file has but cannot read stays where the store has it,
+    /// unless the file removes its provider: then it goes with it, is not
+    /// counted as pending, and is not kept in the record (where it read as
+    /// an admin's deletion, so the file having it whole again did not
+    /// bring it back).
+    #[test]
+    fn an_unreadable_model_of_a_removed_provider_goes_with_it() {
+        let file = Catalog::parse("c.toml", FILE).unwrap();
+        let mut draft = Draft::scratch(SyncState::default(), None);
+        file.reconcile(&mut draft);
+        let live = draft.state().clone();
+        // Provider `a` is gone from the file; its model `m` is in it, but
+        // cannot be read.
+        let mut next =
+            Catalog::parse("c.toml", "[[providers]]\nid = \"b\"\nname = \"B\"\n").unwrap();
+        next.report.unreadable_models.insert("m".to_owned());
+        let mut draft = Draft::scratch(live, Some(Arc::new(file.clone())));
+        let done = next.reconcile(&mut draft);
+        assert!(draft.state().provider("a").is_none());
+        assert!(draft.state().model("m").is_none());
+        assert_eq!(done.pending, 0);
+        let record = draft.recorded_catalog().unwrap();
+        assert!(record.model("m").is_none());
+        // The file whole again brings both models back.
+        let live = draft.state().clone();
+        let mut draft = Draft::scratch(live, Some(record));
+        let done = file.reconcile(&mut draft);
+        assert!(draft.state().model("m").is_some(), "{done:?}");
+        assert!(draft.state().model("n").is_some(), "{done:?}");
     }
 
     /// A remembered cut follows the writes to its model (`Draft::emit`):
