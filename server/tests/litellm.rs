@@ -1189,3 +1189,86 @@ async fn a_value_the_import_cannot_take_keeps_what_the_store_has() {
     assert_eq!((price("gpt-4o"), price(claude)), (3.0, 4.0));
     server.stop().await;
 }
+
+/// From a review (2026-12-05), four ways a file with values the import
+/// cannot read lost or reverted what it should have kept:
+/// - a provider named only by entries that cannot be read was taken as
+///   removed, with its models;
+/// - an unreadable capability kept its live value, but the record took the
+///   file's placeholder (`false`): the file's readable `false` later never
+///   applied;
+/// - a readable limit held back with an unreadable sibling was recorded as
+///   applied, and never applied;
+/// - an admin's deletion of an entry the file could not read was undone by
+///   the next file that could.
+#[tokio::test]
+async fn what_a_file_cannot_read_is_neither_lost_nor_recorded_as_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let json = dir.path().join("litellm.json");
+    let start = || {
+        let mut cfg = config(&db);
+        cfg.catalog = Some(json.clone());
+        TestServer::start(cfg)
+    };
+    let write_at = |value: &serde_json::Value, secs: u64| {
+        std::fs::write(&json, serde_json::to_string(value).unwrap()).unwrap();
+        let file = std::fs::File::options().write(true).open(&json).unwrap();
+        file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
+    };
+    let chat = |provider: &str, extra: serde_json::Value| {
+        let mut entry = json!({"litellm_provider": provider, "mode": "chat"});
+        entry
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        entry
+    };
+    let readable = |vision: bool, output: u32| {
+        json!({
+            "a1": chat("openai", json!({"max_input_tokens": 1000, "max_tokens": 1000,
+                "max_output_tokens": output, "supports_vision": vision})),
+            "b1": chat("mistral", json!({"max_tokens": 500})),
+            "c1": chat("openai", json!({"max_tokens": 800})),
+        })
+    };
+    write_at(&readable(true, 100), 1_800_000_000);
+    let server = start().await;
+    assert_eq!(
+        admin(&server, reqwest::Method::DELETE, "/models/c1", None).await,
+        204
+    );
+    let before = server.state().await;
+    server.stop().await;
+
+    // `a1`'s capability and input limit cannot be read, and its output
+    // limit changes; `b1` (all `mistral` has) and `c1` cannot be read.
+    let unreadable = json!({
+        "a1": chat("openai", json!({"max_input_tokens": "lots", "max_tokens": 1000,
+            "max_output_tokens": 200, "supports_vision": "yes"})),
+        "b1": chat("mistral", json!({"max_tokens": "x"})),
+        "c1": chat("openai", json!({"max_tokens": "x"})),
+    });
+    write_at(&unreadable, 1_800_000_100);
+    let server = start().await;
+    let state = server.state().await;
+    assert!(state.provider("mistral").is_some(), "the provider stays");
+    assert_eq!(state.model("b1"), before.model("b1"), "its model stays");
+    let a1 = state.model("a1").unwrap();
+    assert!(a1.supports_vision, "the unreadable capability kept");
+    assert_eq!(a1.max_output_tokens, 100, "held with the unreadable limit");
+    assert!(state.model("c1").is_none());
+    server.stop().await;
+
+    // Readable again: no vision, the output limit raised, `c1` as it was.
+    write_at(&readable(false, 200), 1_800_000_200);
+    let server = start().await;
+    let state = server.state().await;
+    let a1 = state.model("a1").unwrap();
+    assert!(!a1.supports_vision, "the file's readable false applies");
+    assert_eq!(a1.max_output_tokens, 200, "the held limit applies");
+    assert!(state.model("c1").is_none(), "the admin's deletion stands");
+    assert!(state.model("b1").is_some());
+    server.stop().await;
+}

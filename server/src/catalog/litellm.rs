@@ -155,6 +155,8 @@ pub(crate) fn import(
     let mut providers: BTreeMap<String, NewProvider> = BTreeMap::new();
     let mut models = Vec::new();
     let mut successors = Vec::new();
+    // The providers of entries that could not be read.
+    let mut unread_of = BTreeSet::new();
     for (id, entry) in entries.iter() {
         report.entries += 1;
         if id == "sample_spec" {
@@ -163,6 +165,7 @@ pub(crate) fn import(
         }
         let Some(entry) = entry.as_object() else {
             report.skip("not an object", id);
+            report.unreadable_models.insert(id.to_owned());
             continue;
         };
         // LiteLLM's other name for an entry (`claude-opus-latest`), with
@@ -175,13 +178,22 @@ pub(crate) fn import(
             );
             continue;
         }
-        let mode = entry.get("mode").and_then(Value::as_str).unwrap_or("");
+        let mode = match entry.get("mode") {
+            None | Some(Value::Null) => "",
+            Some(Value::String(mode)) => mode,
+            Some(_) => {
+                report.skip("mode not a string", id);
+                report.unreadable_models.insert(id.to_owned());
+                continue;
+            }
+        };
         if !filter.wants_mode(mode) {
             report.filtered += 1;
             continue;
         }
         let Some(provider) = entry.get("litellm_provider").and_then(Value::as_str) else {
             report.skip("no litellm_provider", id);
+            report.unreadable_models.insert(id.to_owned());
             continue;
         };
         if !filter.wants_provider(provider) {
@@ -189,6 +201,7 @@ pub(crate) fn import(
             continue;
         }
         let Some(model) = map_model(id, provider, entry, report) else {
+            unread_of.insert(provider.to_owned());
             continue;
         };
         if let Some(successor) = entry.get("successor_model").and_then(Value::as_str) {
@@ -198,6 +211,14 @@ pub(crate) fn import(
             .entry(provider.to_owned())
             .or_insert_with(|| map_provider(provider));
         models.push(model);
+    }
+    // A provider the file names only through entries it cannot read is in
+    // the file, unread: one the store has stays (taken as removed, it went
+    // with those models).
+    for provider in unread_of {
+        if !providers.contains_key(&provider) {
+            report.unreadable_providers.insert(provider);
+        }
     }
     let imported: BTreeSet<&str> = models.iter().map(|m| m.id.as_str()).collect();
     let mut replacements = Vec::new();
@@ -538,6 +559,37 @@ mod tests {
                 vec!["claude-opus-latest".to_owned()]
             )]
         );
+    }
+
+    /// An entry the import cannot read at all counts as in the file,
+    /// unread (a model the store has keeps its values): one that is not an
+    /// object, or has a mode or provider that is not a string; and a
+    /// provider that only such entries name (it was taken as removed).
+    #[test]
+    fn entries_that_cannot_be_read_are_reported_with_their_providers() {
+        let text = r#"{
+            "a": {"litellm_provider": "openai", "mode": "chat", "max_tokens": 1000},
+            "b": {"litellm_provider": "openai", "mode": "chat", "max_tokens": "x"},
+            "c": {"litellm_provider": "mistral", "mode": "chat", "max_tokens": -1},
+            "d": "not an entry",
+            "e": {"litellm_provider": "openai", "mode": 7, "max_tokens": 1000},
+            "f": {"litellm_provider": 7, "mode": "chat", "max_tokens": 1000},
+            "g": {"litellm_provider": "cohere", "mode": "embedding", "max_tokens": "x"}
+        }"#;
+        let mut report = ImportReport::default();
+        let imported = import("t.json", text, &LitellmFilter::default(), &mut report).unwrap();
+        let ids: Vec<&str> = imported.models.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["a"]);
+        let unread: Vec<&str> = report
+            .unreadable_models
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(unread, ["b", "c", "d", "e", "f"]);
+        let unread: Vec<&str> = (report.unreadable_providers.iter())
+            .map(String::as_str)
+            .collect();
+        assert_eq!(unread, ["mistral"], "not openai, which is read");
     }
 
     #[test]

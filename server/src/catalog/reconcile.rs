@@ -394,6 +394,14 @@ impl Catalog {
                             for (choice, keeps) in [(merged, edits), (file_wins, 0)] {
                                 let mut held = choice;
                                 held.fallback_provider_id = current.fallback_provider_id.clone();
+                                // Not kept when this reconcile removes it.
+                                let held = without_gone_provider(held, &gone_p);
+                                let admins =
+                                    if held.fallback_provider_id == current.fallback_provider_id {
+                                        admins
+                                    } else {
+                                        0
+                                    };
                                 if choices.iter().all(|(c, _)| *c != held) {
                                     choices.push((held, keeps + admins));
                                 }
@@ -512,6 +520,13 @@ impl Catalog {
                                 let mut held = choice;
                                 held.replacement_model_id = current.replacement_model_id.clone();
                                 let held = without_gone_model(held, wanted, &gone_p, &going_m);
+                                // Not kept when this reconcile removes it.
+                                let admins =
+                                    if held.replacement_model_id == current.replacement_model_id {
+                                        admins
+                                    } else {
+                                        0
+                                    };
                                 if choices.iter().all(|(c, _, _)| *c != held) {
                                     choices.push((held, keeps + admins, limits));
                                 }
@@ -564,15 +579,31 @@ impl Catalog {
         let mut record = self.clone();
         // Entries the file has but could not read: those the store has
         // stay as they are, and as last applied in the record.
+        // One an admin deleted stays deleted: the record keeps its last
+        // applied version (without it, the next file that can read it would
+        // add it back as new), but it is not pending.
         let unreadable_providers: Vec<&String> = (self.report.unreadable_providers.iter())
-            .filter(|id| live.provider(id).is_some() && self.provider(id).is_none())
+            .filter(|id| self.provider(id).is_none())
+            .filter(|id| {
+                live.provider(id).is_some()
+                    || last.as_ref().is_some_and(|l| l.provider(id).is_some())
+            })
             .collect();
         // One whose provider the file removes goes with it (`going_m`):
         // neither pending nor in the record, where it would read as an
         // admin's deletion once the file has it whole again.
+        // The same for a deleted one, unless its provider is not in the
+        // record either (the file removes it, or an admin deleted it).
         let unreadable_models: Vec<&String> = (self.report.unreadable_models.iter())
-            .filter(|id| live.model(id).is_some() && self.model(id).is_none())
+            .filter(|id| self.model(id).is_none())
             .filter(|id| !going_m.contains(id.as_str()))
+            .filter(|id| {
+                live.model(id).is_some()
+                    || last.as_ref().and_then(|l| l.model(id)).is_some_and(|m| {
+                        self.provider(&m.provider_id).is_some()
+                            || unreadable_providers.contains(&&m.provider_id)
+                    })
+            })
             .collect();
         for id in &unreadable_providers {
             let entry = last.as_ref().and_then(|l| l.provider(id)).cloned();
@@ -584,8 +615,12 @@ impl Catalog {
         }
         let pending = providers.iter().filter(|p| p.unapplied()).count()
             + models.iter().filter(|m| m.unapplied()).count()
-            + unreadable_providers.len()
-            + unreadable_models.len();
+            + (unreadable_providers.iter())
+                .filter(|id| live.provider(id).is_some())
+                .count()
+            + (unreadable_models.iter())
+                .filter(|id| live.model(id).is_some())
+                .count();
         // One that keeps its live reference in place of the file's changed
         // one is recorded as the file has it but that reference, as it
         // was: the next reconcile tries the reference again, and not the
@@ -616,6 +651,28 @@ impl Catalog {
             };
             put(&mut record.models, &planned.id, entry, |m| &m.id);
         }
+        // Fields the file gives but could not read kept their live values:
+        // the record keeps what was last applied of them (the last file's,
+        // or, for a model the file had not given, the store's). With the
+        // file's placeholder (`false`, none) recorded, a later readable
+        // value equal to it never applied, and a readable limit held back
+        // with an unreadable one read as applied.
+        for (id, fields) in &self.report.unreadable_fields {
+            let Ok(at) = (record.models).binary_search_by(|m| m.id.as_str().cmp(id)) else {
+                continue;
+            };
+            let applied = last.as_ref().and_then(|l| l.model(id)).or(live.model(id));
+            if let Some(applied) = applied {
+                record.models[at] = with_fields_of(&record.models[at], applied, &[fields]);
+            }
+        }
+        // An admin's deletion of an entry the file could not read is kept.
+        kept += (unreadable_providers.iter())
+            .filter(|id| live.provider(id).is_none())
+            .count()
+            + (unreadable_models.iter())
+                .filter(|id| live.model(id).is_none())
+                .count();
 
         let start = draft.events().len();
         for planned in providers {
@@ -1616,19 +1673,25 @@ replacement_model_id = "m-new"
         let retired = |to: &str| {
             format!("deprecation_date = \"2026-01-01\"\nreplacement_model_id = \"{to}\"\n")
         };
-        let text = |fallback: &str, to: &str| {
+        // Without the provider `c` and the model `z` when `whole` is false.
+        let text_of = |fallback: &str, to: &str, whole: bool| {
             [
                 provider("a", &format!("fallback_provider_id = \"{fallback}\"\n")),
                 provider("b", ""),
-                provider("c", ""),
+                if whole {
+                    provider("c", "")
+                } else {
+                    String::new()
+                },
                 provider("d", ""),
                 model("m", &retired(to)),
                 model("n", ""),
                 model("y", ""),
-                model("z", ""),
+                if whole { model("z", "") } else { String::new() },
             ]
             .concat()
         };
+        let text = |fallback: &str, to: &str| text_of(fallback, to, true);
         let first = Catalog::parse("c.toml", &text("b", "n")).unwrap();
         let mut draft = Draft::scratch(SyncState::default(), None);
         first.reconcile(&mut draft);
@@ -1650,7 +1713,7 @@ replacement_model_id = "m-new"
         }
         // The file points them at what the admin deleted.
         let next = Catalog::parse("c.toml", &text("d", "y")).unwrap();
-        let mut draft = Draft::scratch(edited, Some(Arc::new(first)));
+        let mut draft = Draft::scratch(edited.clone(), Some(Arc::new(first.clone())));
         let done = next.reconcile(&mut draft);
         let state = draft.state();
         assert_eq!(
@@ -1664,6 +1727,18 @@ replacement_model_id = "m-new"
         assert_eq!(done.pending, 2);
         // The two deletions and the two references the admin chose.
         assert_eq!(done.kept_edits, 4);
+
+        // From a review (2026-12-05): the same file, but removing the
+        // admin's choices (`c` and `z`), clears both references; they are
+        // not kept, and were counted as kept.
+        let next = Catalog::parse("c.toml", &text_of("d", "y", false)).unwrap();
+        let mut draft = Draft::scratch(edited, Some(Arc::new(first)));
+        let done = next.reconcile(&mut draft);
+        let state = draft.state();
+        assert_eq!(state.provider("a").unwrap().fallback_provider_id, None);
+        assert_eq!(state.model("m").unwrap().replacement_model_id, None);
+        assert!(state.provider("c").is_none() && state.model("z").is_none());
+        assert_eq!(done.kept_edits, 2, "the two deletions only");
     }
 
     /// A model the file has but cannot read stays where the store has it,
