@@ -239,6 +239,15 @@ fn catalog_diff_prints_the_plan_and_changes_nothing() {
         assert!(!lock.exists(), "{args:?} left {}", lock.display());
         assert!(!backup.exists());
     }
+    // Nor beside a file that is no database at all (`backup` left
+    // `notes.txt.lock`: a review, 2026-12-05).
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not a database\n".repeat(100)).unwrap();
+    let (code, out, err) = run(&["backup", "--database", s(&notes), s(&backup)]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("file is not a database"), "{err}");
+    assert!(!dir.path().join("notes.txt.lock").exists());
+    assert!(!backup.exists());
     // A directory is named as one (it was "disk I/O error").
     let (code, out, err) = run(&["catalog", "diff", s(&file), "--database", s(dir.path())]);
     assert_eq!(code, 2, "{out}{err}");

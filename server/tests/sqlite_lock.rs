@@ -275,6 +275,71 @@ async fn the_given_name_is_locked_as_well_as_the_file() {
     started.stop().await;
 }
 
+/// From a review (2026-12-05): a name whose directory is a symbolic link
+/// (and not the file) took the one lock file twice, by both of its names,
+/// and waited on itself: the server refused to start, "another
+/// provider-sync-server holds the store", with none running. For a store
+/// it makes and for one it finds.
+#[tokio::test]
+async fn a_store_through_a_linked_directory_takes_its_lock_once() {
+    let (dir, db) = temp_db();
+    let linked_dir = dir.path().join("linked-dir");
+    std::os::unix::fs::symlink(dir.path(), &linked_dir).unwrap();
+    let through = linked_dir.join(db.file_name().unwrap());
+    for provider in ["made", "found"] {
+        let mut cfg = config(&through);
+        cfg.store_lock_timeout_ms = 2_000;
+        let server = TestServer::start(cfg).await;
+        server.add_provider(provider).await;
+        // A second server by the file's own name is refused.
+        let mut second = config(&db);
+        second.store_lock_timeout_ms = 100;
+        let err = provider_sync_server::start(second)
+            .await
+            .expect_err("one writer");
+        assert!(
+            err.to_string()
+                .contains("another provider-sync-server holds the store"),
+            "{err}"
+        );
+        server.stop().await;
+    }
+}
+
+/// From a review (2026-12-05): a tool that refuses a file removes the
+/// lock files it made, holding them. A server that had opened one and
+/// waited then held the lock of a file no longer there, and the next
+/// process to make the lock file took it as well (with the database
+/// file's own lock not taken, as where it is not known to be harmless, two
+/// writers). The server now takes the lock again by its name.
+#[tokio::test]
+async fn a_lock_file_removed_by_its_holder_is_taken_again_by_its_name() {
+    let (_dir, db) = temp_db();
+    let lock = format!("{}.lock", db.display());
+    let held = std::fs::File::create(&lock).unwrap();
+    held.lock().unwrap();
+    let mut next = config(&db);
+    next.store_lock_timeout_ms = 10_000;
+    let starting = tokio::spawn(TestServer::start(next));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!starting.is_finished(), "it waits for the lock");
+    std::fs::remove_file(&lock).unwrap();
+    drop(held);
+    let server = starting.await.unwrap();
+    let again = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    assert!(
+        matches!(again.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        "the server holds the lock file its name names"
+    );
+    drop(again);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_redeploy_that_starts_the_new_process_first_works() {
     let (_dir, db) = temp_db();

@@ -289,7 +289,16 @@ async fn vacuum_into(url: &str, partial: &Path) -> Result<(), BackupError> {
                 .immutable(immutable)
                 .create_if_missing(false),
         )
-        .await?;
+        .await;
+    let pool = match pool {
+        Ok(pool) => pool,
+        Err(err) => {
+            if let Some(held) = held {
+                held.refused();
+            }
+            return Err(err.into());
+        }
+    };
     let copied = async {
         let meta: Option<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'sync_meta'",
@@ -308,8 +317,9 @@ async fn vacuum_into(url: &str, partial: &Path) -> Result<(), BackupError> {
     .await;
     pool.close().await;
     match held {
-        // Nothing left beside a file that is no store.
-        Some(held) if matches!(copied, Err(BackupError::NoStore(_))) => held.refused(),
+        // Nothing left beside a file that is no store, or that could not
+        // be read (another application's file, not a database).
+        Some(held) if copied.is_err() => held.refused(),
         held => drop(held),
     }
     copied

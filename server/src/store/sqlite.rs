@@ -93,7 +93,11 @@ fn lock_store(file: &Path, timeout: Duration) -> Result<(Vec<std::fs::File>, boo
     refuse_hard_links(&real)?;
     let started = std::time::Instant::now();
     let mut held = vec![lock_one(file, started, timeout)?];
-    if std::path::absolute(file).ok().as_deref() != Some(real.as_path()) {
+    // The given name's lock is the real one's already when only the
+    // directories on the way are links (taken twice, it waited on itself).
+    if std::path::absolute(file).ok().as_deref() != Some(real.as_path())
+        && same_file(&held[0], &lock_path_of(&real)) != Some(true)
+    {
         held.push(lock_one(&real, started, timeout)?);
     }
     let own = lock_own(&real, started, timeout)?;
@@ -113,12 +117,8 @@ pub(super) fn tool_lock(file: &Path) -> Result<ToolLock, StoreError> {
     let real = resolved(file);
     refuse_hard_links(&real)?;
     let made: Vec<PathBuf> = [file.to_owned(), real]
-        .into_iter()
-        .map(|name| {
-            let mut lock = name.into_os_string();
-            lock.push(".lock");
-            PathBuf::from(lock)
-        })
+        .iter()
+        .map(|name| lock_path_of(name))
         .filter(|lock| std::fs::symlink_metadata(lock).is_err())
         .collect();
     let held = lock(file, Duration::ZERO)?;
@@ -134,7 +134,9 @@ pub(super) struct ToolLock {
 
 impl ToolLock {
     /// Lets go of the lock for a file the tool refused, removing the lock
-    /// files it made (while still holding them).
+    /// files it made (while still holding them: a process that opened one
+    /// meanwhile finds, once it has the lock, that the name is no longer
+    /// that file, and takes the lock again: [`lock_one`]).
     pub(super) fn refused(self) {
         for lock in &self.made {
             let _ = std::fs::remove_file(lock);
@@ -255,22 +257,51 @@ fn lock_one(
     started: std::time::Instant,
     timeout: Duration,
 ) -> Result<std::fs::File, StoreError> {
-    let mut lock_path = file.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
+    let lock_path = lock_path_of(file);
     let failed = |source| StoreError::Lock {
         path: file.display().to_string(),
         lock: lock_path.display().to_string(),
         source,
     };
-    let handle = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(failed)?;
-    wait_for_lock(&handle, file, &lock_path, started, timeout)?;
-    Ok(handle)
+    loop {
+        let handle = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(failed)?;
+        wait_for_lock(&handle, file, &lock_path, started, timeout)?;
+        // A tool removes the lock files it made for a file it refused
+        // ([`ToolLock::refused`]), holding them: one opened before that is
+        // no longer the lock once taken, and is taken again by its name.
+        if same_file(&handle, &lock_path) != Some(false) {
+            return Ok(handle);
+        }
+    }
+}
+
+/// Whether `path` names the file `handle` has open; `None` where that is
+/// not known (not on Unix).
+fn same_file(handle: &std::fs::File, path: &Path) -> Option<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(open), Ok(named)) = (handle.metadata(), std::fs::metadata(path)) else {
+            return Some(false);
+        };
+        Some((open.dev(), open.ino()) == (named.dev(), named.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (handle, path);
+        None
+    }
+}
+
+fn lock_path_of(file: &Path) -> PathBuf {
+    let mut lock = file.as_os_str().to_owned();
+    lock.push(".lock");
+    PathBuf::from(lock)
 }
 
 /// Takes `handle`'s exclusive lock (`lock_path`'s, for the store at
