@@ -664,3 +664,55 @@ async fn a_store_file_removed_under_the_server_takes_no_writes() {
     assert_eq!(server.get("/readyz").await.status(), 503);
     server.stop().await;
 }
+
+/// From a review (2026-12-05): an admin write refused because the SQLite
+/// store was busy (another program held its write lock past the busy
+/// timeout) kept its audit record in the log only, with the reason "the
+/// store takes no writes now", which is a read-only database's. The
+/// warning gives the reason that holds.
+#[tokio::test]
+async fn a_refusal_by_a_busy_store_is_logged_with_its_own_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (child, base) = spawn_binary_with(
+        &["--database", db.to_str().unwrap(), "--admin-token", TOKEN],
+        &[("NO_COLOR", "1")],
+        log.into(),
+    );
+    let _child = KillOnDrop(child);
+    let http = reqwest::Client::new();
+    let write = |id: &str| {
+        http.post(format!("{base}/admin/providers"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"id": id, "name": "P"}))
+            .send()
+    };
+    assert_eq!(write("p0").await.unwrap().status(), 201);
+    // Another program takes the database's write lock and keeps it.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+    let mut other = sqlx::ConnectOptions::connect(&options).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(write("p1").await.unwrap().status(), 503);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let logged = loop {
+        let logged = std::fs::read_to_string(&log_path).unwrap();
+        if logged.contains("is in the log only") {
+            break logged;
+        }
+        assert!(std::time::Instant::now() < deadline, "{logged}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    assert!(
+        logged.contains("is in the log only: the store does not answer now"),
+        "{logged}"
+    );
+    assert!(!logged.contains("takes no writes"), "{logged}");
+    // Free again, the store takes writes.
+    assert_eq!(write("p2").await.unwrap().status(), 201);
+}

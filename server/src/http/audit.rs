@@ -81,8 +81,13 @@ pub async fn record(State(app): State<AppState>, mut request: Request, next: Nex
                 // The write was refused for the same reason (a database
                 // that takes no writes, as in a failover, or is out of
                 // reach): the record goes to the log alone, below.
-                Err(err) if err.is_read_only() || err.is_unreachable() => {
+                Err(err) if err.is_read_only() => {
                     tracing::warn!(error = %err, request_id = %record.request_id, "the audit record of a refused admin write is in the log only: the store takes no writes now");
+                }
+                // Busy, timed out or out of reach (not read-only: a review,
+                // 2026-12-05, found that reason given for these).
+                Err(err) if err.is_unreachable() => {
+                    tracing::warn!(error = %err, request_id = %record.request_id, "the audit record of a refused admin write is in the log only: the store does not answer now");
                 }
                 Err(err) => {
                     tracing::error!(error = %err, request_id = %record.request_id, "cannot keep the audit record of a refused admin write");
