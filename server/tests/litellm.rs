@@ -1200,7 +1200,9 @@ async fn a_value_the_import_cannot_take_keeps_what_the_store_has() {
 /// - a readable limit held back with an unreadable sibling was recorded as
 ///   applied, and never applied;
 /// - an admin's deletion of an entry the file could not read was undone by
-///   the next file that could.
+///   the next file that could;
+/// - a replacement (`successor_model`) whose entry could not be read, or
+///   did not pass the checks, was cleared.
 #[tokio::test]
 async fn what_a_file_cannot_read_is_neither_lost_nor_recorded_as_applied() {
     let dir = tempfile::tempdir().unwrap();
@@ -1231,6 +1233,12 @@ async fn what_a_file_cannot_read_is_neither_lost_nor_recorded_as_applied() {
                 "max_output_tokens": output, "supports_vision": vision})),
             "b1": chat("mistral", json!({"max_tokens": 500})),
             "c1": chat("openai", json!({"max_tokens": 800})),
+            "d1": chat("openai", json!({"max_tokens": 900, "deprecation_date": "2027-01-01",
+                "successor_model": "b1"})),
+            "e1": chat("openai", json!({"max_tokens": 900, "deprecation_date": "2027-01-01",
+                "successor_model": "f1"})),
+            "f1": chat("openai", json!({"max_tokens": 900, "input_cost_per_token": 1e-06,
+                "output_cost_per_token": 2e-06})),
         })
     };
     write_at(&readable(true, 100), 1_800_000_000);
@@ -1249,6 +1257,13 @@ async fn what_a_file_cannot_read_is_neither_lost_nor_recorded_as_applied() {
             "max_output_tokens": 200, "supports_vision": "yes"})),
         "b1": chat("mistral", json!({"max_tokens": "x"})),
         "c1": chat("openai", json!({"max_tokens": "x"})),
+        "d1": chat("openai", json!({"max_tokens": 900, "deprecation_date": "2027-01-01",
+            "successor_model": "b1"})),
+        // A price past what the checks allow: skipped after the mapping.
+        "e1": chat("openai", json!({"max_tokens": 900, "deprecation_date": "2027-01-01",
+            "successor_model": "f1"})),
+        "f1": chat("openai", json!({"max_tokens": 900, "input_cost_per_token": 1e305,
+            "output_cost_per_token": 2e-06})),
     });
     write_at(&unreadable, 1_800_000_100);
     let server = start().await;
@@ -1259,6 +1274,17 @@ async fn what_a_file_cannot_read_is_neither_lost_nor_recorded_as_applied() {
     assert!(a1.supports_vision, "the unreadable capability kept");
     assert_eq!(a1.max_output_tokens, 100, "held with the unreadable limit");
     assert!(state.model("c1").is_none());
+    assert_eq!(
+        state.model("d1").unwrap().replacement_model_id.as_deref(),
+        Some("b1"),
+        "a replacement the file cannot read is not cleared"
+    );
+    assert_eq!(state.model("f1"), before.model("f1"));
+    assert_eq!(
+        state.model("e1").unwrap().replacement_model_id.as_deref(),
+        Some("f1"),
+        "nor one that does not pass the checks"
+    );
     server.stop().await;
 
     // Readable again: no vision, the output limit raised, `c1` as it was.

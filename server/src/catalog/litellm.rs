@@ -225,6 +225,15 @@ pub(crate) fn import(
     for (index, successor) in successors {
         if successor != models[index].id && imported.contains(successor.as_str()) {
             replacements.push((index, successor));
+        } else if report.unreadable_models.contains(&successor) {
+            // Not cleared on the strength of an entry the file could not
+            // read: the store's replacement stays.
+            let id = models[index].id.clone();
+            report.adjust(
+                "successor_model could not be read: the store's replacement kept",
+                &id,
+            );
+            (report.unreadable_fields.entry(id).or_default()).push("replacement_model_id");
         } else {
             report.adjust(
                 "successor_model not imported: replacement left empty",

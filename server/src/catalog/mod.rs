@@ -1100,7 +1100,14 @@ fn assemble(
                 .as_ref()
                 .is_some_and(|r| dropped_models.contains(r))
             {
+                // As for a successor that could not be read: the store's
+                // replacement stays.
                 model.replacement_model_id = None;
+                (report
+                    .unreadable_fields
+                    .entry(model.id.clone())
+                    .or_default())
+                .push("replacement_model_id");
             }
         }
         state.normalize();
