@@ -431,10 +431,14 @@ impl Catalog {
             let current = live.model(&wanted.id);
             // Fields whose values the file gives but could not be read
             // keep the store's values (the file does not change them).
+            // One an admin deleted is compared with what was last applied
+            // of them (the file's placeholders read as a change, and the
+            // model came back).
             let held;
-            let wanted = match (current, self.report.unreadable_fields.get(&wanted.id)) {
-                (Some(current), Some(fields)) => {
-                    held = with_fields_of(wanted, current, &[fields]);
+            let known = current.or_else(|| last.as_ref().and_then(|l| l.model(&wanted.id)));
+            let wanted = match (known, self.report.unreadable_fields.get(&wanted.id)) {
+                (Some(known), Some(fields)) => {
+                    held = with_fields_of(wanted, known, &[fields]);
                     &held
                 }
                 _ => wanted,
@@ -1770,6 +1774,47 @@ replacement_model_id = "m-new"
         let done = file.reconcile(&mut draft);
         assert!(draft.state().model("m").is_some(), "{done:?}");
         assert!(draft.state().model("n").is_some(), "{done:?}");
+    }
+
+    /// From a review (2026-12-05): a model an admin deleted, in a file
+    /// that cannot read one of its fields, came back: the field's
+    /// placeholder (`false`) read as the file's change. It stays deleted;
+    /// a readable change of another field still brings it back, with the
+    /// last applied value of the unreadable one.
+    #[test]
+    fn a_deleted_model_with_an_unreadable_field_stays_deleted() {
+        let vision = |on: bool, window: u32| {
+            FILE.replacen(
+                "context_window = 1000",
+                &format!("context_window = {window}\nsupports_vision = {on}"),
+                1,
+            )
+        };
+        let file = Catalog::parse("c.toml", &vision(true, 1000)).unwrap();
+        let mut draft = Draft::scratch(SyncState::default(), None);
+        file.reconcile(&mut draft);
+        let mut edited = draft.state().clone();
+        edited.all_models.retain(|m| m.id != "m");
+        for p in &mut edited.providers {
+            p.model_ids.retain(|id| id != "m");
+        }
+        let unreadable = |window: u32| {
+            let mut next = Catalog::parse("c.toml", &vision(false, window)).unwrap();
+            next.report
+                .unreadable_fields
+                .insert("m".to_owned(), vec!["supports_vision"]);
+            next
+        };
+        let mut draft = Draft::scratch(edited.clone(), Some(Arc::new(file.clone())));
+        let done = unreadable(1000).reconcile(&mut draft);
+        assert!(draft.state().model("m").is_none(), "{done:?}");
+        assert_eq!(done.kept_edits, 1, "the deletion");
+        let record = draft.recorded_catalog().unwrap();
+        assert!(record.model("m").unwrap().supports_vision);
+        let mut draft = Draft::scratch(edited, Some(Arc::new(file)));
+        unreadable(2000).reconcile(&mut draft);
+        let m = draft.state().model("m").expect("the file's change");
+        assert!(m.supports_vision && m.context_window == 2000, "{m:?}");
     }
 
     /// A remembered cut follows the writes to its model (`Draft::emit`):
