@@ -263,7 +263,11 @@ fn lock_one(
         lock: lock_path.display().to_string(),
         source,
     };
-    loop {
+    // A tool removes the lock files it made for a file it refused
+    // ([`ToolLock::refused`]), holding them: one opened before that is no
+    // longer the lock once taken, and is taken again by its name (a few
+    // times: a name removed every time is an error, not a loop).
+    for _ in 0..100 {
         let handle = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -271,13 +275,13 @@ fn lock_one(
             .open(&lock_path)
             .map_err(failed)?;
         wait_for_lock(&handle, file, &lock_path, started, timeout)?;
-        // A tool removes the lock files it made for a file it refused
-        // ([`ToolLock::refused`]), holding them: one opened before that is
-        // no longer the lock once taken, and is taken again by its name.
         if same_file(&handle, &lock_path) != Some(false) {
             return Ok(handle);
         }
     }
+    Err(failed(std::io::Error::other(
+        "the lock file was removed each time it was taken",
+    )))
 }
 
 /// Whether `path` names the file `handle` has open; `None` where that is
