@@ -6,8 +6,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use provider_sync_protocol::{ModelSpecification, ProviderSyncInfo, SyncEvent};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Arguments, Row, SqlitePool};
 
 use super::{Commit, Loaded, OpenOptions, RowChange, Since, Store, StoreError, since_of};
 use crate::audit::AuditRecord;
@@ -653,26 +655,26 @@ fn version_of(value: i64) -> u64 {
     value.max(0) as u64
 }
 
+const AUDIT_INSERT: &str = "INSERT INTO audit (at_ms, token, client, request_id, method, path, \
+     status, epoch, first_version, last_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
 async fn insert_audit(
     conn: &mut sqlx::SqliteConnection,
     record: &AuditRecord,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit (at_ms, token, client, request_id, method, path, status, epoch, \
-         first_version, last_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(record.at_ms)
-    .bind(&record.token)
-    .bind(&record.client)
-    .bind(&record.request_id)
-    .bind(&record.method)
-    .bind(&record.path)
-    .bind(i64::from(record.status))
-    .bind(&record.epoch)
-    .bind(record.versions.map(|v| v.0 as i64))
-    .bind(record.versions.map(|v| v.1 as i64))
-    .execute(conn)
-    .await?;
+    sqlx::query(AUDIT_INSERT)
+        .bind(record.at_ms)
+        .bind(&record.token)
+        .bind(&record.client)
+        .bind(&record.request_id)
+        .bind(&record.method)
+        .bind(&record.path)
+        .bind(i64::from(record.status))
+        .bind(&record.epoch)
+        .bind(record.versions.map(|v| v.0 as i64))
+        .bind(record.versions.map(|v| v.1 as i64))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -947,6 +949,191 @@ pub(super) async fn start_new_epoch_if_log_wiped(pool: &SqlitePool) -> Result<()
     result
 }
 
+/// One part of a commit, as SQL statements.
+enum Step<'a> {
+    /// The version moves on only from the one the write was built on, in
+    /// the same epoch; otherwise the commit is refused.
+    Guard {
+        version: u64,
+        base_version: u64,
+        base_epoch: &'a str,
+    },
+    Row(&'a RowChange<'a>),
+    Event(u64, &'a str),
+    Audit(&'a AuditRecord),
+    /// Events at or below this version go; their bodies' lengths come back.
+    Trim(u64),
+}
+
+/// How many steps go to the connection's worker thread in one call. Each
+/// call is a round trip to that thread, with thread switches on both sides
+/// (an admin write's went from 36 to 22 with its statements in one call:
+/// BENCHMARKS.md, "One call for a write's statements"); few enough that
+/// the batches' texts repeat and keep their prepared statements.
+const BATCH: usize = 8;
+
+fn bind<'q, T>(args: &mut SqliteArguments<'q>, value: T) -> Result<(), StoreError>
+where
+    T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    args.add(value).map_err(|e| corrupt("an argument", e))
+}
+
+impl<'a> Step<'a> {
+    /// Appends its statements to `sql` and their arguments to `args`.
+    fn add(&self, sql: &mut String, args: &mut SqliteArguments<'a>) -> Result<(), StoreError> {
+        match *self {
+            Step::Guard {
+                version,
+                base_version,
+                base_epoch,
+            } => {
+                sql.push_str(
+                    "UPDATE sync_meta SET version = ? WHERE id = 1 AND version = ? AND epoch = ?;\n",
+                );
+                bind(args, version as i64)?;
+                bind(args, base_version as i64)?;
+                bind(args, base_epoch)?;
+            }
+            Step::Row(RowChange::Provider {
+                provider,
+                operator_revision,
+            }) => {
+                sql.push_str(
+                    "INSERT INTO providers (id, revision, body) VALUES (?, ?, ?) \
+                     ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body;\n",
+                );
+                bind(args, provider.id.as_str())?;
+                bind(args, *operator_revision as i64)?;
+                bind(
+                    args,
+                    serde_json::to_string(provider).map_err(|e| corrupt("provider", e))?,
+                )?;
+            }
+            Step::Row(RowChange::ProviderGone(id)) => {
+                sql.push_str(
+                    "DELETE FROM providers WHERE id = ?;\nDELETE FROM models WHERE provider_id = ?;\n",
+                );
+                bind(args, *id)?;
+                bind(args, *id)?;
+            }
+            Step::Row(RowChange::Model(model)) => {
+                sql.push_str(
+                    "INSERT INTO models (id, provider_id, revision, body) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (id) DO UPDATE SET provider_id = excluded.provider_id, \
+                     revision = excluded.revision, body = excluded.body;\n",
+                );
+                bind(args, model.id.as_str())?;
+                bind(args, model.provider_id.as_str())?;
+                bind(args, model.revision as i64)?;
+                bind(
+                    args,
+                    serde_json::to_string(model).map_err(|e| corrupt("model", e))?,
+                )?;
+            }
+            Step::Row(RowChange::ModelGone(id)) => {
+                sql.push_str("DELETE FROM models WHERE id = ?;\n");
+                bind(args, *id)?;
+            }
+            Step::Row(RowChange::Pointers { active, default }) => {
+                sql.push_str(
+                    "UPDATE sync_meta SET active_provider_id = ?, default_provider_id = ? WHERE id = 1;\n",
+                );
+                bind(args, *active)?;
+                bind(args, *default)?;
+            }
+            Step::Event(version, body) => {
+                sql.push_str("INSERT INTO events (version, body) VALUES (?, ?);\n");
+                bind(args, version as i64)?;
+                bind(args, body)?;
+            }
+            Step::Audit(record) => {
+                sql.push_str(AUDIT_INSERT);
+                sql.push_str(";\n");
+                bind(args, record.at_ms)?;
+                bind(args, record.token.as_str())?;
+                bind(args, record.client.as_str())?;
+                bind(args, record.request_id.as_str())?;
+                bind(args, record.method.as_str())?;
+                bind(args, record.path.as_str())?;
+                bind(args, i64::from(record.status))?;
+                bind(args, record.epoch.as_deref())?;
+                bind(args, record.versions.map(|v| v.0 as i64))?;
+                bind(args, record.versions.map(|v| v.1 as i64))?;
+            }
+            Step::Trim(keep_from) => {
+                sql.push_str(
+                    "DELETE FROM events WHERE version <= ? RETURNING length(CAST(body AS BLOB));\n",
+                );
+                bind(args, keep_from as i64)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `steps` in order on `conn` (in its transaction), [`BATCH`] to a
+/// call. A guard that moves no version stops the rest with a version
+/// conflict. Returns the integers the statements returned (the trim's
+/// lengths).
+async fn run_steps(
+    conn: &mut sqlx::SqliteConnection,
+    steps: &[Step<'_>],
+) -> Result<Vec<i64>, StoreError> {
+    use futures_util::TryStreamExt;
+    let mut returned = Vec::new();
+    for batch in steps.chunks(BATCH) {
+        let mut sql = String::new();
+        let mut args = SqliteArguments::default();
+        for step in batch {
+            step.add(&mut sql, &mut args)?;
+        }
+        let guard = match batch.first() {
+            Some(Step::Guard { base_version, .. }) => Some(*base_version),
+            _ => None,
+        };
+        let mut refused = None;
+        // Several statements with their arguments in one query string:
+        // SQLite's own prepared-statement interface does it (sqlx walks the
+        // string's statements, each taking its share of the arguments), and
+        // sqlx 0.8 marks `fetch_many` deprecated because the other
+        // databases cannot (launchbadge/sqlx#3108). Every commit goes
+        // through here, so a release of sqlx without it fails every store
+        // test at once.
+        #[allow(deprecated)]
+        let mut results = sqlx::query_with(&sql, args).fetch_many(&mut *conn);
+        let mut first = true;
+        while let Some(result) = results.try_next().await? {
+            match result {
+                sqlx::Either::Left(done) => {
+                    if first
+                        && let Some(expected) = guard
+                        && done.rows_affected() != 1
+                    {
+                        // The rest ran or not; the transaction is not
+                        // committed either way.
+                        refused = Some(expected);
+                        break;
+                    }
+                    first = false;
+                }
+                sqlx::Either::Right(row) => returned.push(row.try_get::<i64, _>(0)?),
+            }
+        }
+        drop(results);
+        if let Some(expected) = refused {
+            let found: i64 = sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1")
+                .fetch_one(&mut *conn)
+                .await?;
+            return Err(StoreError::VersionConflict {
+                expected,
+                found: version_of(found),
+            });
+        }
+    }
+    Ok(returned)
+}
+
 /// Closes `conn` if its work failed (losing to another writer too: that
 /// refusal may come after rows were written in the transaction): a
 /// transaction whose rollback failed (an I/O error) leaves the
@@ -1022,7 +1209,9 @@ impl SqliteStore {
         since_of(rows, after, version, tip)
     }
 
-    /// [`Store::commit`] on `conn`, in one transaction.
+    /// [`Store::commit`] on `conn`, in one transaction. Its statements go
+    /// to the connection's worker thread a few at a time ([`BATCH`]): an
+    /// admin write's guard, row, event, audit record and trim in one call.
     async fn commit_on(
         &self,
         conn: &mut sqlx::SqliteConnection,
@@ -1035,122 +1224,51 @@ impl SqliteStore {
             .map_or(commit.base_version, |(v, _)| *v);
         // Unknown until this commit is known to have landed.
         let known = log_bytes.take();
-        let mut tx = sqlx::Connection::begin(conn).await?;
-        let moved = sqlx::query(
-            "UPDATE sync_meta SET version = ? WHERE id = 1 AND version = ? AND epoch = ?",
-        )
-        .bind(new_version as i64)
-        .bind(commit.base_version as i64)
-        .bind(commit.base_epoch)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
-            let found: i64 = sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
-            return Err(StoreError::VersionConflict {
-                expected: commit.base_version,
-                found: version_of(found),
-            });
-        }
-        for row in &commit.rows {
-            match row {
-                RowChange::Provider {
-                    provider: p,
-                    operator_revision,
-                } => {
-                    let body = serde_json::to_string(p).map_err(|e| corrupt("provider", e))?;
-                    sqlx::query(
-                        "INSERT INTO providers (id, revision, body) VALUES (?, ?, ?) \
-                         ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
-                    )
-                    .bind(&p.id)
-                    .bind(*operator_revision as i64)
-                    .bind(body)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                RowChange::ProviderGone(id) => {
-                    sqlx::query("DELETE FROM providers WHERE id = ?")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("DELETE FROM models WHERE provider_id = ?")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                RowChange::Model(m) => {
-                    let body = serde_json::to_string(m).map_err(|e| corrupt("model", e))?;
-                    sqlx::query(
-                        "INSERT INTO models (id, provider_id, revision, body) VALUES (?, ?, ?, ?) \
-                         ON CONFLICT (id) DO UPDATE SET provider_id = excluded.provider_id, \
-                         revision = excluded.revision, body = excluded.body",
-                    )
-                    .bind(&m.id)
-                    .bind(&m.provider_id)
-                    .bind(m.revision as i64)
-                    .bind(body)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                RowChange::ModelGone(id) => {
-                    sqlx::query("DELETE FROM models WHERE id = ?")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                RowChange::Pointers { active, default } => {
-                    sqlx::query(
-                        "UPDATE sync_meta SET active_provider_id = ?, default_provider_id = ? WHERE id = 1",
-                    )
-                    .bind(active)
-                    .bind(default)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-        for (version, body) in &commit.events {
-            sqlx::query("INSERT INTO events (version, body) VALUES (?, ?)")
-                .bind(*version as i64)
-                .bind(*body)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(catalog) = commit.catalog {
-            let current: Option<String> =
-                sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if current.as_deref() != commit.catalog_base {
-                return Err(StoreError::VersionConflict {
-                    expected: commit.base_version,
-                    found: commit.base_version,
-                });
-            }
-            sqlx::query(
-                "INSERT INTO catalog_applied (id, body) VALUES (1, ?) \
-                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-            )
-            .bind(catalog)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(record) = commit.audit {
-            insert_audit(&mut tx, record).await?;
-        }
         // Trim by count and by bytes, never above the version the write was
         // built on: its own events stay for whoever follows the log.
         let keep_from = new_version
             .saturating_sub(commit.retain)
             .min(commit.base_version);
-        let trimmed: Vec<i64> = sqlx::query_scalar(
-            "DELETE FROM events WHERE version <= ? RETURNING length(CAST(body AS BLOB))",
-        )
-        .bind(keep_from as i64)
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut steps = vec![Step::Guard {
+            version: new_version,
+            base_version: commit.base_version,
+            base_epoch: commit.base_epoch,
+        }];
+        steps.extend(commit.rows.iter().map(Step::Row));
+        steps.extend(commit.events.iter().map(|&(v, body)| Step::Event(v, body)));
+        let last = commit
+            .audit
+            .map(Step::Audit)
+            .into_iter()
+            .chain([Step::Trim(keep_from)]);
+        let mut tx = sqlx::Connection::begin(conn).await?;
+        let trimmed = match commit.catalog {
+            None => {
+                steps.extend(last);
+                run_steps(&mut tx, &steps).await?
+            }
+            Some(catalog) => {
+                run_steps(&mut tx, &steps).await?;
+                let current: Option<String> =
+                    sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if current.as_deref() != commit.catalog_base {
+                    return Err(StoreError::VersionConflict {
+                        expected: commit.base_version,
+                        found: commit.base_version,
+                    });
+                }
+                sqlx::query(
+                    "INSERT INTO catalog_applied (id, body) VALUES (1, ?) \
+                     ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                )
+                .bind(catalog)
+                .execute(&mut *tx)
+                .await?;
+                run_steps(&mut tx, &last.collect::<Vec<_>>()).await?
+            }
+        };
         let added: u64 = commit
             .events
             .iter()
@@ -1234,6 +1352,133 @@ mod tests {
         drop(store);
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(store.load().await.unwrap().epoch, epoch);
+        store.close().await;
+    }
+
+    /// A commit's statements go to the database a few at a time: one of
+    /// more steps than a call takes lands whole (rows, events, its audit
+    /// record, the trim), and one built on a version the store has left,
+    /// or on another epoch, changes nothing and says which version it found.
+    #[tokio::test]
+    async fn a_commit_of_many_steps_lands_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.db").display().to_string();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let epoch = store.load().await.unwrap().epoch;
+        let model = |n: usize, price: f64| {
+            crate::commands::model_from(
+                serde_json::from_value(serde_json::json!({
+                    "id": format!("m{n}"), "name": format!("M {n}"), "provider_id": "p",
+                    "context_window": 1000,
+                    "pricing": {"input_per_million": price, "output_per_million": 1.0}
+                }))
+                .unwrap(),
+            )
+        };
+        let many = 3 * BATCH + 1;
+        let models: Vec<_> = (0..many).map(|n| model(n, 1.0)).collect();
+        let first: Vec<_> = (1..=many as u64).map(|v| event(v, 10)).collect();
+        let second: Vec<_> = (1..=many as u64)
+            .map(|v| event(many as u64 + v, 10))
+            .collect();
+        let audit = AuditRecord::new("admin", "127.0.0.1".into(), "r1", "PUT", "/m");
+        fn commit<'a>(
+            base_epoch: &'a str,
+            base_version: u64,
+            models: &'a [ModelSpecification],
+            events: Vec<(u64, &'a str)>,
+            audit: &'a AuditRecord,
+        ) -> Commit<'a> {
+            Commit {
+                base_epoch,
+                base_version,
+                base_tip: None,
+                events,
+                rows: models.iter().map(RowChange::Model).collect(),
+                retain: 5,
+                retain_bytes: 1 << 20,
+                catalog: None,
+                catalog_base: None,
+                audit: Some(audit),
+            }
+        }
+        fn numbered(bodies: &[String]) -> Vec<(u64, &str)> {
+            bodies
+                .iter()
+                .map(|b| {
+                    (
+                        serde_json::from_str::<SyncEvent>(b).unwrap().version,
+                        b.as_str(),
+                    )
+                })
+                .collect()
+        }
+        store
+            .commit(&commit(&epoch, 0, &models, numbered(&first), &audit))
+            .await
+            .unwrap();
+        let landed = store.load().await.unwrap();
+        assert_eq!(landed.version, many as u64);
+        assert_eq!(landed.models.len(), many);
+        // A commit's own events stay, whatever the count (see `keep_from`).
+        let kept: Vec<u64> = landed.log.iter().map(|(e, _)| e.version).collect();
+        assert_eq!(kept, (1..=many as u64).collect::<Vec<_>>());
+        assert_eq!(store.audit(None, 100).await.unwrap().len(), 1);
+
+        let repriced: Vec<_> = (0..many).map(|n| model(n, 9.0)).collect();
+        for (base_epoch, base_version) in [(epoch.as_str(), 0), ("another epoch", many as u64)] {
+            let refused = store
+                .commit(&commit(
+                    base_epoch,
+                    base_version,
+                    &repriced,
+                    numbered(if base_version == 0 { &first } else { &second }),
+                    &audit,
+                ))
+                .await;
+            assert!(
+                matches!(refused, Err(StoreError::VersionConflict { expected, found })
+                    if expected == base_version && found == many as u64),
+                "{refused:?}"
+            );
+            let after = store.load().await.unwrap();
+            assert_eq!(after.version, many as u64);
+            assert!(
+                after
+                    .models
+                    .iter()
+                    .all(|m| m.pricing.as_ref().unwrap().input_per_million == 1.0)
+            );
+            assert_eq!(after.log.len(), kept.len());
+            assert_eq!(store.audit(None, 100).await.unwrap().len(), 1);
+        }
+        // And the store writes on from where it is.
+        store
+            .commit(&commit(
+                &epoch,
+                many as u64,
+                &repriced,
+                numbered(&second),
+                &audit,
+            ))
+            .await
+            .unwrap();
+        let after = store.load().await.unwrap();
+        assert_eq!(after.version, 2 * many as u64);
+        // The trim by count, in the last call, took the events up to the
+        // version this commit was built on.
+        let kept: Vec<u64> = after.log.iter().map(|(e, _)| e.version).collect();
+        assert_eq!(
+            kept,
+            (many as u64 + 1..=2 * many as u64).collect::<Vec<_>>()
+        );
+        assert!(
+            after
+                .models
+                .iter()
+                .all(|m| m.pricing.as_ref().unwrap().input_per_million == 9.0)
+        );
+        assert_eq!(store.audit(None, 100).await.unwrap().len(), 2);
         store.close().await;
     }
 
