@@ -1074,8 +1074,10 @@ impl<'a> Step<'a> {
 
 /// Runs `steps` in order on `conn` (in its transaction), [`BATCH`] to a
 /// call. A guard that moves no version stops the rest with a version
-/// conflict. Returns the integers the statements returned (the trim's
-/// lengths).
+/// conflict; the rest of its call may have run in the transaction, so a
+/// caller must not commit a transaction after an error from here (`commit`
+/// closes the connection on any error, which rolls it back). Returns the
+/// integers the statements returned (the trim's lengths).
 async fn run_steps(
     conn: &mut sqlx::SqliteConnection,
     steps: &[Step<'_>],
