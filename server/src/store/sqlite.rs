@@ -662,20 +662,7 @@ async fn insert_audit(
     conn: &mut sqlx::SqliteConnection,
     record: &AuditRecord,
 ) -> Result<(), StoreError> {
-    sqlx::query(AUDIT_INSERT)
-        .bind(record.at_ms)
-        .bind(&record.token)
-        .bind(&record.client)
-        .bind(&record.request_id)
-        .bind(&record.method)
-        .bind(&record.path)
-        .bind(i64::from(record.status))
-        .bind(&record.epoch)
-        .bind(record.versions.map(|v| v.0 as i64))
-        .bind(record.versions.map(|v| v.1 as i64))
-        .execute(conn)
-        .await?;
-    Ok(())
+    run_steps(conn, &[Step::Audit(record)]).await.map(drop)
 }
 
 fn audit_of(row: &sqlx::sqlite::SqliteRow) -> Result<(u64, AuditRecord), StoreError> {
