@@ -504,6 +504,31 @@ fn same_state(now: &Snapshot, then: &Snapshot) -> bool {
         && now.state.metadata.checksum == then.state.metadata.checksum
 }
 
+/// What [`same_state`] compares, kept without the snapshot.
+#[derive(Debug)]
+struct Seen {
+    version: u64,
+    epoch: String,
+    checksum: String,
+}
+
+impl Seen {
+    fn of(snapshot: &Snapshot) -> Self {
+        Self {
+            version: snapshot.version(),
+            epoch: snapshot.epoch().to_owned(),
+            checksum: snapshot.state.metadata.checksum.clone(),
+        }
+    }
+
+    /// Whether `now` holds the state seen (see [`same_state`]).
+    fn is(&self, now: &Snapshot) -> bool {
+        now.version() == self.version
+            && now.epoch() == self.epoch
+            && now.state.metadata.checksum == self.checksum
+    }
+}
+
 /// What is left to compress for `snapshot`: its state, then the full
 /// `/sync` answers clients have been given.
 fn jobs(snapshot: &Snapshot) -> Vec<Job> {
@@ -524,7 +549,10 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let tick = (settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
-        let mut seen: Option<(Arc<Snapshot>, Instant)> = None;
+        // What it saw, not the snapshot itself: a write takes the snapshot
+        // it replaced for its successor's draft once nothing holds it
+        // (`Service::working_copy`), and this waits a second at a time.
+        let mut seen: Option<(Seen, Instant)> = None;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
@@ -532,7 +560,7 @@ pub fn spawn(
             }
             let snapshot = service.snapshot();
             match &seen {
-                Some((then, since)) if same_state(&snapshot, then) => {
+                Some((then, since)) if then.is(&snapshot) => {
                     if since.elapsed() < settle {
                         continue;
                     }
@@ -550,7 +578,7 @@ pub fn spawn(
                         }
                     }
                 }
-                _ => seen = Some((snapshot.clone(), Instant::now())),
+                _ => seen = Some((Seen::of(&snapshot), Instant::now())),
             }
         }
     })
