@@ -551,7 +551,7 @@ pub fn spawn(
         let tick = (settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
         // What it saw, not the snapshot itself: a write takes the snapshot
         // it replaced for its successor's draft once nothing holds it
-        // (`Service::working_copy`), and this waits a second at a time.
+        // (`Service::working_copy`), and this looks again only every tick.
         let mut seen: Option<(Seen, Instant)> = None;
         loop {
             tokio::select! {

@@ -1010,7 +1010,8 @@ impl Service {
                     .commit_and_publish(&base, draft, audit.as_ref(), turn)
                     .await;
                 // The snapshot this write replaced is the next one's draft,
-                // made ready while nothing waits for it.
+                // made ready now (the events of this write applied to it
+                // once more: microseconds before the answer).
                 drop(base);
                 service.ready_spare();
                 if let Err(Error::Store(StoreError::VersionConflict { found, .. })) = &published {
@@ -1142,7 +1143,10 @@ impl Service {
                 }
                 continue;
             }
-            if self.apply_read(&base, read, &mut None).await? {
+            let caught_up = self.apply_read(&base, read, &mut None).await?;
+            drop((base, now));
+            self.ready_spare();
+            if caught_up {
                 return Ok(());
             }
         }
@@ -1166,7 +1170,10 @@ impl Service {
                     .since(base.epoch(), base.version(), base.tip(), FOLLOW_BATCH),
             )
             .await?;
-            if self.apply_read(&base, read, turn).await? {
+            let caught_up = self.apply_read(&base, read, turn).await?;
+            drop(base);
+            self.ready_spare();
+            if caught_up {
                 self.followed(started);
                 return Ok(());
             }
@@ -1406,8 +1413,8 @@ impl Service {
         let epoch: Arc<str> = Arc::from(snapshot.epoch());
         let _publishing = self.publishing.lock().expect("publish lock");
         *self.current.write().expect("snapshot lock") = Arc::new(snapshot);
-        // Not an ancestor of the new state.
-        *self.spare.lock().expect("spare lock") = Spare::None;
+        // Not an ancestor of the new state (dropped once the lock is let go).
+        let spare = std::mem::take(&mut *self.spare_slot());
         *self.applied.write().expect("catalog lock") = applied;
         self.metrics.version.set(version as i64);
         let _ = self.frames.send(Frame {
@@ -1417,15 +1424,15 @@ impl Service {
             epoch: Some(epoch),
             text: Utf8Bytes::from(serde_json::to_string(&notice).expect("event serialises")),
         });
+        drop(_publishing);
+        drop(spare);
         Ok(())
     }
 
-    /// Publishes a new snapshot (the state after `new_events`) and broadcasts
-    /// the events.
     /// An owned copy of `base`'s state and operator revisions to change:
     /// the spare brought forward to it when it can be, a clone otherwise.
     fn working_copy(&self, base: &Snapshot) -> (SyncState, OperatorRevisions) {
-        let owned = Self::owned_spare(&mut self.spare.lock().expect("spare lock"));
+        let owned = Self::owned_spare(&mut self.spare_slot());
         owned
             .and_then(|(state, revisions)| forward(state, revisions, base))
             .unwrap_or_else(|| (base.state.clone(), base.operator_revisions.clone()))
@@ -1433,18 +1440,39 @@ impl Service {
 
     /// Brings the snapshot the last publication retired forward to the
     /// current one, if no reader holds it any more (else it stays retired,
-    /// for the next write to try again).
+    /// for the next write to try again). Called with the writer lock held,
+    /// after a write's or a follow's publication, once its caller has let
+    /// go of the snapshot it replaced.
     fn ready_spare(&self) {
-        let mut slot = self.spare.lock().expect("spare lock");
-        if !matches!(*slot, Spare::Retired(_)) {
+        let owned = {
+            let mut slot = self.spare_slot();
+            if !matches!(*slot, Spare::Retired(_)) {
+                return;
+            }
+            Self::owned_spare(&mut slot)
+        };
+        // Outside the lock: what the snapshot held besides its state is
+        // freed here.
+        let Some((state, revisions)) = owned else {
             return;
-        }
+        };
         let current = self.snapshot();
-        if let Some((state, revisions)) = Self::owned_spare(&mut slot)
-            .and_then(|(state, revisions)| forward(state, revisions, &current))
-        {
-            *slot = Spare::Ready(state, revisions);
+        if let Some((state, revisions)) = forward(state, revisions, &current) {
+            let mut slot = self.spare_slot();
+            // Unless a publication came in between (none can: both run
+            // under the writer lock).
+            if matches!(*slot, Spare::None) {
+                *slot = Spare::Ready(state, revisions);
+            }
         }
+    }
+
+    /// The spare's slot; a panic elsewhere while it was held leaves nothing
+    /// half-made in it (each change is one assignment).
+    fn spare_slot(&self) -> std::sync::MutexGuard<'_, Spare> {
+        self.spare
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The spare's state, owned, taken out of `slot`; a retired snapshot a
@@ -1463,6 +1491,8 @@ impl Service {
         }
     }
 
+    /// Publishes a new snapshot (the state after `new_events`) and broadcasts
+    /// the events.
     fn publish(
         &self,
         base: &Snapshot,
@@ -1477,7 +1507,6 @@ impl Service {
             &mut *self.current.write().expect("snapshot lock"),
             Arc::new(Snapshot::new(state, operator_revisions, log)),
         );
-        *self.spare.lock().expect("spare lock") = Spare::Retired(retired);
         self.metrics.version.set(version as i64);
         self.metrics.events.inc_by(new_events.len() as u64);
         for logged in &new_events {
@@ -1489,6 +1518,10 @@ impl Service {
                 text: logged.json.clone(),
             });
         }
+        drop(_publishing);
+        // The spare it replaces (not brought forward: a reader held it) is
+        // dropped outside the locks.
+        let _previous = std::mem::replace(&mut *self.spare_slot(), Spare::Retired(retired));
     }
 
     async fn commit_and_publish(
@@ -2054,13 +2087,14 @@ mod tests {
             matches!(*service.spare.lock().unwrap(), Spare::Retired(_)),
             "a reader holds the replaced snapshot"
         );
-        // Taken from neither: a clone, and the spare still waits.
+        // So the next write clones; the snapshot it replaces (nobody else
+        // holds it) is its successor's spare.
         service
             .write(|d| crate::commands::create_provider(d, provider("e")))
             .await
             .unwrap();
+        assert_eq!(spare_ready(&service).map(|(v, _)| v), Some(5));
         drop(held);
-        // Brought forward over the two writes after it once let go.
         service
             .write(|d| crate::commands::create_provider(d, provider("f")))
             .await
@@ -2076,6 +2110,47 @@ mod tests {
             reader.snapshot().state.metadata.checksum,
             state.metadata.checksum
         );
+    }
+
+    /// An instance following another's writes brings its spare forward over
+    /// each batch it reads; a reload (the store's history, not this
+    /// instance's) leaves none, and the write after it clones.
+    #[tokio::test]
+    async fn a_follower_brings_its_spare_forward_and_a_reload_drops_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("f.db").display().to_string())
+                .await
+                .unwrap(),
+        );
+        let (leader, follower) = (
+            service_on(store.clone(), 1000).await,
+            service_on(store.clone(), 1000).await,
+        );
+        for batch in [["a", "b", "c"], ["d", "e", "f"]] {
+            leader
+                .write(|d| {
+                    for id in batch {
+                        crate::commands::create_provider(d, provider(id))?;
+                    }
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            follower.follow().await.unwrap();
+            let (version, state) = spare_ready(&follower).expect("ready after a follow");
+            assert_eq!(version, follower.snapshot().version());
+            assert_eq!(state, leader.snapshot().state);
+        }
+        follower.reload(false).await.unwrap();
+        assert!(matches!(*follower.spare.lock().unwrap(), Spare::None));
+        follower
+            .write(|d| crate::commands::create_provider(d, provider("g")))
+            .await
+            .unwrap();
+        let (version, state) = spare_ready(&follower).expect("ready after the write");
+        assert_eq!(version, 7);
+        assert_eq!(state, follower.snapshot().state);
     }
 
     /// A spare is taken only when it becomes exactly the current state: not
@@ -2113,6 +2188,9 @@ mod tests {
         other.providers[0].name = "another".into();
         other.metadata.checksum = provider_sync_protocol::state_checksum(&other).to_hex();
         assert!(forward(other, revisions.clone(), &now).is_none());
+        // The same state with other operator revisions.
+        let probed = OperatorRevisions::new([("a".to_owned(), 1)].into());
+        assert!(forward(now.state.clone(), probed, &now).is_none());
         // Ahead of the state, and of another epoch.
         let mut ahead = now.state.clone();
         ahead.metadata.version += 1;
