@@ -1771,6 +1771,12 @@ mod tests {
         .unwrap()
     }
 
+    /// A SQLite store in `dir`, in a file of that name.
+    async fn sqlite_store(dir: &tempfile::TempDir, name: &str) -> Arc<dyn Store> {
+        let path = dir.path().join(name).display().to_string();
+        Arc::new(SqliteStore::open(&path).await.unwrap())
+    }
+
     fn provider(id: &str) -> provider_sync_protocol::NewProvider {
         provider_sync_protocol::NewProvider {
             id: id.into(),
@@ -1897,11 +1903,7 @@ mod tests {
     #[tokio::test]
     async fn a_follower_several_batches_behind_catches_up_in_one_follow() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("f.db").display().to_string())
-                .await
-                .unwrap(),
-        );
+        let store = sqlite_store(&dir, "f.db").await;
         let (leader, follower) = (
             service_on(store.clone(), 1000).await,
             service_on(store.clone(), 1000).await,
@@ -2061,11 +2063,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_starts_from_the_snapshot_the_last_one_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("s.db").display().to_string())
-                .await
-                .unwrap(),
-        );
+        let store = sqlite_store(&dir, "s.db").await;
         let service = service_on(store.clone(), 100).await;
         assert!(spare_ready(&service).is_none(), "none before a write");
         for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
@@ -2118,11 +2116,7 @@ mod tests {
     #[tokio::test]
     async fn a_follower_brings_its_spare_forward_and_a_reload_drops_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("f.db").display().to_string())
-                .await
-                .unwrap(),
-        );
+        let store = sqlite_store(&dir, "f.db").await;
         let (leader, follower) = (
             service_on(store.clone(), 1000).await,
             service_on(store.clone(), 1000).await,
@@ -2159,11 +2153,7 @@ mod tests {
     #[tokio::test]
     async fn a_spare_of_another_history_is_not_taken() {
         let dir = tempfile::tempdir().unwrap();
-        let open = |name: &str| {
-            let path = dir.path().join(name).display().to_string();
-            async move { Arc::new(SqliteStore::open(&path).await.unwrap()) as Arc<dyn Store> }
-        };
-        let service = service_on(open("a.db").await, 2).await;
+        let service = service_on(sqlite_store(&dir, "a.db").await, 2).await;
         let start = service.snapshot();
         for id in ["a", "b", "c"] {
             service
@@ -2206,11 +2196,7 @@ mod tests {
     #[tokio::test]
     async fn the_precompressing_watcher_holds_no_snapshot() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("w.db").display().to_string())
-                .await
-                .unwrap(),
-        );
+        let store = sqlite_store(&dir, "w.db").await;
         let service = service_on(store, 100).await;
         let (trigger, shutdown) = crate::shutdown::channel();
         let watcher = crate::precompress::spawn(service.clone(), Duration::from_secs(60), shutdown);
