@@ -499,9 +499,17 @@ fn give_back_memory() {
 /// epoch with the same checksum (a store copied back from a backup without
 /// a new epoch can reach a version again with other content).
 fn same_state(now: &Snapshot, then: &Snapshot) -> bool {
-    now.version() == then.version()
-        && now.epoch() == then.epoch()
-        && now.state.metadata.checksum == then.state.metadata.checksum
+    holds(
+        now,
+        then.version(),
+        then.epoch(),
+        &then.state.metadata.checksum,
+    )
+}
+
+/// Whether `now` is this version of this epoch with this checksum.
+fn holds(now: &Snapshot, version: u64, epoch: &str, checksum: &str) -> bool {
+    now.version() == version && now.epoch() == epoch && now.state.metadata.checksum == checksum
 }
 
 /// What [`same_state`] compares, kept without the snapshot.
@@ -523,9 +531,7 @@ impl Seen {
 
     /// Whether `now` holds the state seen (see [`same_state`]).
     fn is(&self, now: &Snapshot) -> bool {
-        now.version() == self.version
-            && now.epoch() == self.epoch
-            && now.state.metadata.checksum == self.checksum
+        holds(now, self.version, &self.epoch, &self.checksum)
     }
 }
 

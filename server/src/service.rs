@@ -1777,6 +1777,16 @@ mod tests {
         Arc::new(SqliteStore::open(&path).await.unwrap())
     }
 
+    /// Two services on one SQLite store in `dir`, the first to write and
+    /// the second to follow.
+    async fn leader_and_follower(dir: &tempfile::TempDir) -> (Arc<Service>, Arc<Service>) {
+        let store = sqlite_store(dir, "f.db").await;
+        (
+            service_on(store.clone(), 1000).await,
+            service_on(store, 1000).await,
+        )
+    }
+
     fn provider(id: &str) -> provider_sync_protocol::NewProvider {
         provider_sync_protocol::NewProvider {
             id: id.into(),
@@ -1903,11 +1913,7 @@ mod tests {
     #[tokio::test]
     async fn a_follower_several_batches_behind_catches_up_in_one_follow() {
         let dir = tempfile::tempdir().unwrap();
-        let store = sqlite_store(&dir, "f.db").await;
-        let (leader, follower) = (
-            service_on(store.clone(), 1000).await,
-            service_on(store.clone(), 1000).await,
-        );
+        let (leader, follower) = leader_and_follower(&dir).await;
         let count = FOLLOW_BATCH * 2 + 50;
         leader
             .write(|d| {
@@ -2048,6 +2054,14 @@ mod tests {
         assert_eq!(there.snapshot().state.provider("a").unwrap().name, "a");
     }
 
+    /// Writes a provider of that id.
+    async fn add_provider(service: &Arc<Service>, id: &str) {
+        service
+            .write(|d| crate::commands::create_provider(d, provider(id)))
+            .await
+            .unwrap();
+    }
+
     /// The version and content of the spare, if it is ready.
     fn spare_ready(service: &Service) -> Option<(u64, SyncState)> {
         match &*service.spare.lock().unwrap() {
@@ -2067,36 +2081,24 @@ mod tests {
         let service = service_on(store.clone(), 100).await;
         assert!(spare_ready(&service).is_none(), "none before a write");
         for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
-            service
-                .write(|d| crate::commands::create_provider(d, provider(id)))
-                .await
-                .unwrap();
+            add_provider(&service, id).await;
             let (version, state) = spare_ready(&service).expect("ready after the write");
             assert_eq!(version, i as u64 + 1);
             assert_eq!(state, service.snapshot().state, "the spare is the state");
         }
         // The next write takes it.
         let held = service.snapshot();
-        service
-            .write(|d| crate::commands::create_provider(d, provider("d")))
-            .await
-            .unwrap();
+        add_provider(&service, "d").await;
         assert!(
             matches!(*service.spare.lock().unwrap(), Spare::Retired(_)),
             "a reader holds the replaced snapshot"
         );
         // So the next write clones; the snapshot it replaces (nobody else
         // holds it) is its successor's spare.
-        service
-            .write(|d| crate::commands::create_provider(d, provider("e")))
-            .await
-            .unwrap();
+        add_provider(&service, "e").await;
         assert_eq!(spare_ready(&service).map(|(v, _)| v), Some(5));
         drop(held);
-        service
-            .write(|d| crate::commands::create_provider(d, provider("f")))
-            .await
-            .unwrap();
+        add_provider(&service, "f").await;
         let (version, state) = spare_ready(&service).expect("ready");
         assert_eq!(version, 6);
         let ids: Vec<&str> = state.providers.iter().map(|p| p.id.as_str()).collect();
@@ -2116,11 +2118,7 @@ mod tests {
     #[tokio::test]
     async fn a_follower_brings_its_spare_forward_and_a_reload_drops_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = sqlite_store(&dir, "f.db").await;
-        let (leader, follower) = (
-            service_on(store.clone(), 1000).await,
-            service_on(store.clone(), 1000).await,
-        );
+        let (leader, follower) = leader_and_follower(&dir).await;
         for batch in [["a", "b", "c"], ["d", "e", "f"]] {
             leader
                 .write(|d| {
@@ -2138,10 +2136,7 @@ mod tests {
         }
         follower.reload(false).await.unwrap();
         assert!(matches!(*follower.spare.lock().unwrap(), Spare::None));
-        follower
-            .write(|d| crate::commands::create_provider(d, provider("g")))
-            .await
-            .unwrap();
+        add_provider(&follower, "g").await;
         let (version, state) = spare_ready(&follower).expect("ready after the write");
         assert_eq!(version, 7);
         assert_eq!(state, follower.snapshot().state);
@@ -2156,10 +2151,7 @@ mod tests {
         let service = service_on(sqlite_store(&dir, "a.db").await, 2).await;
         let start = service.snapshot();
         for id in ["a", "b", "c"] {
-            service
-                .write(|d| crate::commands::create_provider(d, provider(id)))
-                .await
-                .unwrap();
+            add_provider(&service, id).await;
         }
         let now = service.snapshot();
         let revisions = OperatorRevisions::default();
@@ -2202,10 +2194,7 @@ mod tests {
         let watcher = crate::precompress::spawn(service.clone(), Duration::from_secs(60), shutdown);
         // Its tick is a quarter of the settling time, at most 250 ms.
         tokio::time::sleep(Duration::from_millis(400)).await;
-        service
-            .write(|d| crate::commands::create_provider(d, provider("a")))
-            .await
-            .unwrap();
+        add_provider(&service, "a").await;
         assert_eq!(spare_ready(&service).map(|(v, _)| v), Some(1));
         trigger.trigger();
         watcher.await.unwrap();
