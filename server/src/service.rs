@@ -974,12 +974,17 @@ impl Service {
                 // once (404 for a model that exists, 412 for a revision the
                 // client was just given).
                 Err(_) if !fresh && self.store.shared() => {
+                    self.give_back(draft);
                     after_refusal = true;
                     continue;
                 }
-                Err(err) => return Err(err),
+                Err(err) => {
+                    self.give_back(draft);
+                    return Err(err);
+                }
             };
             if draft.is_empty() && draft.record.is_none() {
+                self.give_back(draft);
                 // Nothing to change on this instance's copy, which may trail
                 // what another instance has acknowledged (the value this
                 // write asks for, replaced there; a revision given in
@@ -1436,6 +1441,28 @@ impl Service {
         owned
             .and_then(|(state, revisions)| forward(state, revisions, base))
             .unwrap_or_else(|| (base.state.clone(), base.operator_revisions.clone()))
+    }
+
+    /// Leaves the copy of the state a write's draft changed nothing in (no
+    /// event: a refusal, or a write asking for what is there) to the next
+    /// write, which would otherwise clone the state again; a draft with
+    /// events is dropped (its copy is ahead of the state, or was refused
+    /// half-way). The next write checks it as any spare ([`forward`]).
+    fn give_back(&self, draft: Draft) {
+        if !draft.is_empty() {
+            return;
+        }
+        let Draft {
+            state,
+            operator_revisions,
+            ..
+        } = draft;
+        // A retired snapshot a reader still holds, if that is what the slot
+        // has, is let go of outside the lock.
+        let _replaced = std::mem::replace(
+            &mut *self.spare_slot(),
+            Spare::Ready(state, operator_revisions),
+        );
     }
 
     /// Brings the snapshot the last publication retired forward to the
@@ -2110,6 +2137,48 @@ mod tests {
             reader.snapshot().state.metadata.checksum,
             state.metadata.checksum
         );
+    }
+
+    /// A write whose draft changed nothing (refused, or asking for what is
+    /// there) leaves its copy to the next write instead of dropping it, so
+    /// that one does not clone the state; a draft refused after an event is
+    /// not taken.
+    #[tokio::test]
+    async fn a_write_that_changes_nothing_leaves_its_copy_to_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = service_on(sqlite_store(&dir, "s.db").await, 100).await;
+        add_provider(&service, "a").await;
+        add_provider(&service, "b").await;
+        assert_eq!(spare_ready(&service).map(|(v, _)| v), Some(2));
+        // Refused before any event: the id is taken.
+        let refused = service
+            .write(|d| crate::commands::create_provider(d, provider("a")))
+            .await;
+        assert!(refused.is_err(), "the id is taken");
+        let (version, state) = spare_ready(&service).expect("left by the refused write");
+        assert_eq!(version, 2);
+        assert_eq!(state, service.snapshot().state);
+        // Nothing asked for.
+        let written = service.write(|_| Ok(())).await.unwrap();
+        assert_eq!((written.version, written.events), (2, 0));
+        let (version, state) = spare_ready(&service).expect("left by the empty write");
+        assert_eq!(version, 2);
+        assert_eq!(state, service.snapshot().state);
+        // Refused after an event: its copy has the refused provider.
+        let refused = service
+            .write(|d| {
+                crate::commands::create_provider(d, provider("x"))?;
+                crate::commands::create_provider(d, provider("a"))
+            })
+            .await;
+        assert!(refused.is_err(), "the second id is taken");
+        assert!(spare_ready(&service).is_none(), "a changed copy is dropped");
+        add_provider(&service, "c").await;
+        let (version, state) = spare_ready(&service).expect("ready after the write");
+        assert_eq!(version, 3);
+        let ids: Vec<&str> = state.providers.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(state, service.snapshot().state);
     }
 
     /// An instance following another's writes brings its spare forward over
