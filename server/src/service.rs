@@ -26,6 +26,9 @@ use crate::metrics::Metrics;
 use crate::revision::{self, OperatorRevisions};
 use crate::store::{Commit, Loaded, RowChange, Since, Store, StoreError, WriteTurn};
 
+mod event_log;
+use event_log::EventLog;
+
 /// A change event kept for incremental sync, with the JSON it was sent as.
 #[derive(Debug)]
 pub struct LoggedEvent {
@@ -54,7 +57,7 @@ pub struct Snapshot {
     /// What the admin API's `If-Match` is checked against.
     operator_revisions: OperatorRevisions,
     /// Change events up to `state.metadata.version`, oldest first, contiguous.
-    log: Vec<Arc<LoggedEvent>>,
+    log: EventLog,
     state_json: OnceLock<Bytes>,
     full_sync_frame: OnceLock<Utf8Bytes>,
     /// `state_json` at the best brotli and gzip levels, once the version has
@@ -88,11 +91,7 @@ struct RawEvent<'a> {
 }
 
 impl Snapshot {
-    fn new(
-        state: SyncState,
-        operator_revisions: OperatorRevisions,
-        log: Vec<Arc<LoggedEvent>>,
-    ) -> Self {
+    fn new(state: SyncState, operator_revisions: OperatorRevisions, log: EventLog) -> Self {
         Self {
             state,
             operator_revisions,
@@ -226,8 +225,7 @@ impl Snapshot {
             SyncPlan::UpToDate => CatchUp::UpToDate,
             SyncPlan::Full(reason) => CatchUp::Full(reason),
             SyncPlan::Incremental { since } => {
-                let from = self.log.partition_point(|e| e.event.version <= since);
-                let events = self.log[from..].to_vec();
+                let events: Vec<Arc<LoggedEvent>> = self.log.after(since).cloned().collect();
                 let bytes = events.iter().map(|e| e.json.len()).sum();
                 if prefer_smaller && prefer_full(bytes, self.state_json().len()) {
                     CatchUp::Full(FullSyncReason::Smaller)
@@ -622,8 +620,7 @@ fn forward(
     if state.metadata.epoch != base.epoch() || version > base.version() {
         return None;
     }
-    let from = base.log.partition_point(|e| e.event.version <= version);
-    let events = &base.log[from..];
+    let events: Vec<&Arc<LoggedEvent>> = base.log.after(version).collect();
     if events.first().map_or(version, |e| e.event.version - 1) != version
         || events.len() as u64 != base.version() - version
     {
@@ -644,29 +641,6 @@ fn forward(
     }
     debug_assert!(state == base.state, "a spare brought forward differs");
     Some((state, revisions))
-}
-
-/// The in-memory log after adding `new`: contiguous, at most `retention`
-/// events and bytes (newest kept).
-fn trimmed_log(
-    old: &[Arc<LoggedEvent>],
-    new: &[Arc<LoggedEvent>],
-    retention: Retention,
-) -> Vec<Arc<LoggedEvent>> {
-    let all: Vec<&Arc<LoggedEvent>> = old.iter().chain(new).collect();
-    let mut keep = 0;
-    let mut bytes = 0u64;
-    for event in all.iter().rev() {
-        bytes += event.json.len() as u64;
-        if keep as u64 >= retention.events || bytes > retention.bytes {
-            break;
-        }
-        keep += 1;
-    }
-    all[all.len() - keep..]
-        .iter()
-        .map(|e| (*e).clone())
-        .collect()
 }
 
 #[derive(Debug)]
@@ -789,7 +763,7 @@ impl Service {
                 "the stored event log has a hole; clients from before it will take a full state"
             );
         }
-        let log = trimmed_log(&log[from..], &[], retention);
+        let log = EventLog::of(&log[from..], retention);
         (
             Snapshot::new(state, operator_revisions, log),
             applied_of(catalog),
@@ -1527,7 +1501,7 @@ impl Service {
         operator_revisions: OperatorRevisions,
         new_events: Vec<Arc<LoggedEvent>>,
     ) {
-        let log = trimmed_log(&base.log, &new_events, self.retention);
+        let log = base.log.appended(&new_events, self.retention);
         let version = state.metadata.version;
         let _publishing = self.publishing.lock().expect("publish lock");
         let retired = std::mem::replace(
@@ -1844,7 +1818,7 @@ mod tests {
             .collect()
     }
 
-    fn versions(log: &[Arc<LoggedEvent>]) -> Vec<u64> {
+    fn versions(log: &EventLog) -> Vec<u64> {
         log.iter().map(|e| e.event.version).collect()
     }
 
@@ -1893,6 +1867,9 @@ mod tests {
     fn the_log_keeps_the_newest_events_up_to_both_bounds_inclusive() {
         let old = logged(1..4, 10);
         let new = logged(4..6, 10);
+        let trimmed_log = |old: &[Arc<LoggedEvent>], new: &[Arc<LoggedEvent>], retention| {
+            EventLog::of(old, retention).appended(new, retention)
+        };
         // Exactly the count, or exactly the bytes, of the newest three fit.
         let by_count = trimmed_log(&old, &new, Retention::events(3));
         assert_eq!(versions(&by_count), [3, 4, 5]);
