@@ -241,7 +241,12 @@ impl Snapshot {
 /// to as they are emitted, so later steps of one write see earlier ones.
 #[derive(Debug)]
 pub struct Draft {
+    /// Changed by [`emit`](Self::emit) only, each change with its event: a
+    /// draft without events holds the state it started from, which
+    /// [`Service::give_back`] relies on (a spare at the current version is
+    /// not checked against the state's content, only its metadata).
     state: SyncState,
+    /// Changed by `emit` only, as `state`.
     operator_revisions: OperatorRevisions,
     /// The time this write happens, RFC 3339: every event's timestamp.
     now: String,
@@ -1421,7 +1426,11 @@ impl Service {
     /// event: a refusal, or a write asking for what is there) to the next
     /// write, which would otherwise clone the state again; a draft with
     /// events is dropped (its copy is ahead of the state, or was refused
-    /// half-way). The next write checks it as any spare ([`forward`]).
+    /// half-way). Only `Draft::emit` changes a draft's state and revisions,
+    /// and each time with an event: a draft without one holds its base's
+    /// state. ([`forward`] compares a spare's metadata and revisions with
+    /// the current state's, but at the same version that metadata is the
+    /// draft's own: it would not see a change made without an event.)
     fn give_back(&self, draft: Draft) {
         if !draft.is_empty() {
             return;
@@ -2066,6 +2075,20 @@ mod tests {
             .unwrap();
     }
 
+    /// Where the ready spare's first provider keeps its id: a heap address,
+    /// the same in the state the next write publishes if that write took
+    /// the spare rather than a clone.
+    fn spare_address(service: &Service) -> Option<usize> {
+        match &*service.spare.lock().unwrap() {
+            Spare::Ready(state, _) => state.providers.first().map(|p| p.id.as_ptr() as usize),
+            _ => None,
+        }
+    }
+
+    fn published_address(service: &Service) -> usize {
+        service.snapshot().state.providers[0].id.as_ptr() as usize
+    }
+
     /// The version and content of the spare, if it is ready.
     fn spare_ready(service: &Service) -> Option<(u64, SyncState)> {
         match &*service.spare.lock().unwrap() {
@@ -2114,6 +2137,11 @@ mod tests {
             reader.snapshot().state.metadata.checksum,
             state.metadata.checksum
         );
+        // The next write publishes the spare itself, not a clone of it.
+        let spare = spare_address(&service).expect("ready");
+        assert_ne!(spare, published_address(&service));
+        add_provider(&service, "g").await;
+        assert_eq!(published_address(&service), spare, "the spare was taken");
     }
 
     /// A write whose draft changed nothing (refused, or asking for what is
@@ -2141,6 +2169,11 @@ mod tests {
         let (version, state) = spare_ready(&service).expect("left by the empty write");
         assert_eq!(version, 2);
         assert_eq!(state, service.snapshot().state);
+        // The next write publishes that copy itself.
+        let left = spare_address(&service).expect("ready");
+        add_provider(&service, "c").await;
+        assert_eq!(published_address(&service), left, "the copy was taken");
+        assert_eq!(spare_ready(&service).map(|(v, _)| v), Some(3));
         // Refused after an event: its copy has the refused provider.
         let refused = service
             .write(|d| {
@@ -2150,11 +2183,11 @@ mod tests {
             .await;
         assert!(refused.is_err(), "the second id is taken");
         assert!(spare_ready(&service).is_none(), "a changed copy is dropped");
-        add_provider(&service, "c").await;
+        add_provider(&service, "d").await;
         let (version, state) = spare_ready(&service).expect("ready after the write");
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         let ids: Vec<&str> = state.providers.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(ids, ["a", "b", "c", "d"]);
         assert_eq!(state, service.snapshot().state);
     }
 

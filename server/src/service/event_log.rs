@@ -35,7 +35,8 @@ pub(crate) struct EventLog {
 impl EventLog {
     /// The log of `events` (oldest first), bounded by `retention`.
     pub(crate) fn of(events: &[Arc<LoggedEvent>], retention: Retention) -> Self {
-        Self::default().appended(events, retention)
+        let most = usize::try_from(retention.events).unwrap_or(usize::MAX);
+        Self::default().appended(&events[events.len().saturating_sub(most)..], retention)
     }
 
     /// This log with `new` after it, then its oldest events dropped until
@@ -69,17 +70,19 @@ impl EventLog {
 
     /// Drops the oldest events while more than `retention` are held.
     fn trim(&mut self, retention: Retention) {
-        let mut dropped = 0;
+        // Whole chunks dropped, then events dropped from the next one.
+        let (mut whole, mut dropped) = (0, 0);
         while self.len > 0 && (self.len as u64 > retention.events || self.bytes > retention.bytes) {
-            let first = &self.chunks[0];
-            self.bytes -= first[dropped].json.len() as u64;
+            let chunk = &self.chunks[whole];
+            self.bytes -= chunk[dropped].json.len() as u64;
             self.len -= 1;
             dropped += 1;
-            if dropped == first.len() {
-                self.chunks.remove(0);
+            if dropped == chunk.len() {
+                whole += 1;
                 dropped = 0;
             }
         }
+        self.chunks.drain(..whole);
         if dropped > 0 {
             self.chunks[0] = self.chunks[0][dropped..].into();
         }
@@ -99,13 +102,12 @@ impl EventLog {
 
     /// The events after `version` (the log is in version order).
     pub(crate) fn after(&self, version: u64) -> impl Iterator<Item = &Arc<LoggedEvent>> {
+        // The first chunk that ends after `version` (no chunk is empty).
         let at = self
             .chunks
-            .iter()
-            .position(|chunk| chunk.last().is_some_and(|e| e.event.version > version));
-        let (first, rest): (&[Arc<LoggedEvent>], &[Chunk]) = match at {
-            Some(at) => {
-                let chunk = &self.chunks[at];
+            .partition_point(|chunk| chunk.last().is_some_and(|e| e.event.version <= version));
+        let (first, rest): (&[Arc<LoggedEvent>], &[Chunk]) = match self.chunks.get(at) {
+            Some(chunk) => {
                 let from = chunk.partition_point(|e| e.event.version <= version);
                 (&chunk[from..], &self.chunks[at + 1..])
             }
@@ -181,7 +183,7 @@ mod tests {
         versions(all[all.len() - keep..].iter())
     }
 
-    /// Writes of 1 to 150 events (sizes 1 to 40 bytes) onto logs bounded by
+    /// Writes of 0 to 150 events (sizes 1 to 40 bytes) onto logs bounded by
     /// count or bytes, against the model after each: the same events, the
     /// same order, the same first, last and length, and `after` as a
     /// filter of them for every version around the log.
@@ -201,6 +203,17 @@ mod tests {
                 events: 100,
                 bytes: 1_000,
             },
+            // Events larger than the bound (up to 40 bytes against 20 and
+            // 1), and none kept at all.
+            Retention {
+                events: 100,
+                bytes: 20,
+            },
+            Retention {
+                events: 5,
+                bytes: 1,
+            },
+            Retention::events(0),
         ];
         for retention in bounds {
             let mut seed = 7u64;
@@ -215,7 +228,7 @@ mod tests {
             let mut version = 0;
             for _ in 0..200 {
                 let most = if next(4) == 0 { 150 } else { 3 };
-                let count = 1 + next(most);
+                let count = next(most + 1);
                 let new: Vec<_> = (0..count)
                     .map(|i| event(version + 1 + i, 1 + next(40) as usize))
                     .collect();
@@ -224,6 +237,8 @@ mod tests {
                 log = log.appended(&new, retention);
                 let want = model(&all, retention);
                 assert_eq!(versions(log.iter()), want, "{retention:?}");
+                // The same log made at once from every event.
+                assert_eq!(versions(EventLog::of(&all, retention).iter()), want);
                 assert_eq!(log.len, want.len());
                 assert_eq!(log.first().map(|e| e.event.version), want.first().copied());
                 assert_eq!(log.last().map(|e| e.event.version), want.last().copied());
