@@ -1806,7 +1806,7 @@ mod tests {
     }
 
     /// Logged events of versions `from..to`, each `len` bytes of JSON.
-    fn logged(versions: std::ops::Range<u64>, len: usize) -> Vec<Arc<LoggedEvent>> {
+    pub(super) fn logged(versions: std::ops::Range<u64>, len: usize) -> Vec<Arc<LoggedEvent>> {
         versions
             .map(|version| {
                 Arc::new(LoggedEvent {

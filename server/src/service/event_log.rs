@@ -144,24 +144,9 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::extract::ws::Utf8Bytes;
-    use provider_sync_protocol::{EventPayload, SyncEvent};
 
     fn event(version: u64, len: usize) -> Arc<LoggedEvent> {
-        Arc::new(LoggedEvent {
-            event: SyncEvent {
-                id: format!("e:{version}"),
-                version,
-                timestamp: String::new(),
-                payload: EventPayload::ActiveProviderChanged(
-                    provider_sync_protocol::ActiveProviderChanged {
-                        active_provider_id: None,
-                        default_provider_id: None,
-                    },
-                ),
-            },
-            json: Utf8Bytes::from("x".repeat(len)),
-        })
+        crate::service::tests::logged(version..version + 1, len).remove(0)
     }
 
     fn versions<'a>(events: impl Iterator<Item = &'a Arc<LoggedEvent>>) -> Vec<u64> {
