@@ -1827,10 +1827,6 @@ mod tests {
             .collect()
     }
 
-    fn versions(log: &EventLog) -> Vec<u64> {
-        log.iter().map(|e| e.event.version).collect()
-    }
-
     /// A store's contents at version 5 with `log` as its event log.
     fn loaded_with(log: &[u64]) -> Loaded {
         Loaded {
@@ -1870,40 +1866,6 @@ mod tests {
         // Contiguous but ending before the state's version.
         let behind = Service::snapshot_of(loaded_with(&[2, 3, 4]), retention).0;
         assert!(matches!(behind.missed_since(1, "e"), CatchUp::Full(_)));
-    }
-
-    #[test]
-    fn the_log_keeps_the_newest_events_up_to_both_bounds_inclusive() {
-        let old = logged(1..4, 10);
-        let new = logged(4..6, 10);
-        let trimmed_log = |old: &[Arc<LoggedEvent>], new: &[Arc<LoggedEvent>], retention| {
-            EventLog::of(old, retention).appended(new, retention)
-        };
-        // Exactly the count, or exactly the bytes, of the newest three fit.
-        let by_count = trimmed_log(&old, &new, Retention::events(3));
-        assert_eq!(versions(&by_count), [3, 4, 5]);
-        let by_bytes = trimmed_log(
-            &old,
-            &new,
-            Retention {
-                events: 100,
-                bytes: 30,
-            },
-        );
-        assert_eq!(versions(&by_bytes), [3, 4, 5]);
-        // One byte short: two.
-        let short = trimmed_log(
-            &old,
-            &new,
-            Retention {
-                events: 100,
-                bytes: 29,
-            },
-        );
-        assert_eq!(versions(&short), [4, 5]);
-        // Room for everything: everything, oldest first.
-        let all = trimmed_log(&old, &new, Retention::events(10));
-        assert_eq!(versions(&all), [1, 2, 3, 4, 5]);
     }
 
     /// The pause after a conflict: from 1 to 2 ms at the first, up to 4 ms

@@ -250,6 +250,27 @@ mod tests {
         }
     }
 
+    /// Exactly the count, or exactly the bytes, of the newest events fit;
+    /// one byte short, one fewer.
+    #[test]
+    fn the_log_keeps_the_newest_events_up_to_both_bounds_inclusive() {
+        let old: Vec<_> = (1..4).map(|v| event(v, 10)).collect();
+        let new: Vec<_> = (4..6).map(|v| event(v, 10)).collect();
+        let kept = |events, bytes| {
+            let retention = Retention { events, bytes };
+            versions(
+                EventLog::of(&old, retention)
+                    .appended(&new, retention)
+                    .iter(),
+            )
+        };
+        assert_eq!(kept(3, u64::MAX), [3, 4, 5]);
+        assert_eq!(kept(100, 30), [3, 4, 5]);
+        assert_eq!(kept(100, 29), [4, 5]);
+        // Room for everything: everything, oldest first.
+        assert_eq!(kept(10, u64::MAX), [1, 2, 3, 4, 5]);
+    }
+
     /// Adding an event to a log of 1,000 shares every chunk but the first
     /// and last with the log it came from: its cost does not grow with the
     /// retention.
