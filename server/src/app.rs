@@ -25,8 +25,29 @@ use crate::service::Service;
 use crate::shutdown::ShutdownTrigger;
 use crate::{http, openapi, ws};
 
+/// What every handler and middleware is given: one pointer, so that the
+/// copies axum makes per request and per layer (each route's stack is
+/// cloned for every request) cost one count, not one per part.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+impl AppState {
+    pub fn new(parts: Parts) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug, Clone)]
+pub struct Parts {
     pub service: Arc<Service>,
     pub config: Arc<Config>,
     /// The tokens, read from the configuration at start.
@@ -158,24 +179,23 @@ fn build(state: AppState, fallback: bool) -> Router {
             state.clone(),
             http::auth::require_read_ws,
         )))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::limits::require_current,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::limits::limit_reads,
-        ));
+        // The limit first, then whether this instance is current (one
+        // layer: see `layers` below).
+        .route_layer(
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::limits::limit_reads,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::limits::require_current,
+                )),
+        );
     let api = Router::new()
         .merge(reads)
         .merge(http::ops::router())
-        .nest(
-            "/admin",
-            http::admin::router(state.clone()).layer(middleware::from_fn_with_state(
-                state.clone(),
-                crate::limits::limit_admin,
-            )),
-        )
+        .nest("/admin", http::admin::router(state.clone()))
         .route(
             "/openapi.json",
             get(move || async move {
@@ -215,39 +235,11 @@ fn build(state: AppState, fallback: bool) -> Router {
             }),
             None => api,
         };
-    api.layer(DefaultBodyLimit::max(config.body_limit))
-        // A declared length past the limit is refused before any of the body
-        // is waited for (413 at once, not when the bytes have come).
-        .layer(RequestBodyLimitLayer::new(config.body_limit))
-        // 504, not 408: a client retries a 408 blindly, and a write that
-        // timed out may have landed. Inside `json_errors`, so it gets the
-        // JSON shape too.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            config.request_timeout(),
-        ))
-        .layer(axum::middleware::map_response(crate::error::json_errors))
-        .layer(CompressionLayer::new())
-        .layer(middleware::from_fn(crate::serve::refuse_over_capacity))
-        .layer(cors(&config))
-        // Outside CORS: a foreign origin's preflight is refused too.
-        .layer(middleware::from_fn_with_state(
-            origin_state.clone(),
-            crate::limits::check_origin,
-        ))
-        .layer(middleware::from_fn_with_state(
-            origin_state,
-            crate::limits::identify_client,
-        ))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(http::trace::RequestSpan)
-                .on_failure(http::trace::on_failure),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(middleware::map_request(http::trace::drop_unfit_request_id))
-        .layer(middleware::from_fn(crate::serve::close_unread))
+    // One layer made of all of them (`ServiceBuilder`, the outermost
+    // first): axum wraps every route in each layer it is given and clones
+    // the route's whole stack for every request, one boxed level a layer;
+    // given as one, the stack is one level.
+    let layers = tower::ServiceBuilder::new()
         // No answer of this server is to be read as another type than it
         // says (a browser sniffing a JSON error, or a static file, as HTML).
         .layer(
@@ -256,6 +248,40 @@ fn build(state: AppState, fallback: bool) -> Router {
                 axum::http::HeaderValue::from_static("nosniff"),
             ),
         )
+        .layer(middleware::from_fn(crate::serve::close_unread))
+        .layer(middleware::map_request(http::trace::drop_unfit_request_id))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(http::trace::RequestSpan)
+                .on_failure(http::trace::on_failure),
+        )
+        // The client's address, then its origin. Outside CORS: a foreign
+        // origin's preflight is refused too.
+        .layer(middleware::from_fn_with_state(
+            origin_state,
+            crate::limits::identify_client,
+        ))
+        .layer(cors(&config))
+        .layer(middleware::from_fn(crate::serve::refuse_over_capacity))
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::map_response(crate::error::json_errors))
+        // 504, not 408: a client retries a 408 blindly, and a write that
+        // timed out may have landed. Inside `json_errors`, so it gets the
+        // JSON shape too.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            config.request_timeout(),
+        ))
+        // A declared length past the limit is refused before any of the body
+        // is waited for (413 at once, not when the bytes have come).
+        // The timeout's own answer needs a body type with a default; the
+        // limit's is made an axum body (as axum did between layers).
+        .map_response(IntoResponse::into_response)
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    api.layer(layers)
 }
 
 #[cfg(test)]
@@ -292,7 +318,7 @@ mod tests {
     fn state_on(service: Arc<Service>) -> AppState {
         let mut config = Config::defaults();
         config.admin_token = Some(TOKEN.into());
-        AppState {
+        AppState::new(Parts {
             service,
             guards: Arc::new(crate::limits::Guards::new(&config)),
             access: Arc::new(Access::from_config(&config).unwrap()),
@@ -300,7 +326,7 @@ mod tests {
             health: Arc::default(),
             shutdown: crate::shutdown::channel().0,
             sessions: ws::Sessions::default(),
-        }
+        })
     }
 
     /// One instance of several whose store does not answer its reads, and
@@ -439,10 +465,11 @@ mod tests {
     #[tokio::test]
     async fn a_request_past_the_timeout_is_a_json_504() {
         let dir = tempfile::tempdir().unwrap();
-        let mut state = state(&dir).await;
-        let mut config = (*state.config).clone();
+        let mut parts = Parts::clone(&*state(&dir).await);
+        let mut config = (*parts.config).clone();
         config.request_timeout_ms = 50;
-        state.config = Arc::new(config);
+        parts.config = Arc::new(config);
+        let state = AppState::new(parts);
         // A body that arrives too slowly keeps the handler waiting.
         let slow = futures_util::stream::once(async {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -162,7 +162,7 @@ impl ProviderSync {
             ws::Sessions::new(ws::Sessions::threads(config.ws_threads)).map_err(|err| {
                 StartError::Config(format!("cannot start the WebSocket threads: {err}"))
             })?;
-        let state = AppState {
+        let state = AppState::new(app::Parts {
             sessions,
             service: service.clone(),
             guards: guards.clone(),
@@ -170,7 +170,7 @@ impl ProviderSync {
             access,
             health: health.clone(),
             shutdown: trigger.clone(),
-        };
+        });
 
         let mut tasks = vec![
             limits::spawn_cleanup(guards, shutdown.clone()),
@@ -274,7 +274,7 @@ impl ProviderSync {
         for task in self.tasks {
             let _ = task.await;
         }
-        self.state.service
+        self.state.service.clone()
     }
 }
 

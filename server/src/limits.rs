@@ -52,7 +52,9 @@ pub fn client_addr<B>(request: &axum::http::Request<B>, trusted: &[IpNet]) -> Op
 pub struct ClientAddr(pub IpAddr);
 
 /// Middleware: works out the client's address (through trusted proxies
-/// only) and keeps it in the request's extensions.
+/// only) and keeps it in the request's extensions; then refuses a foreign
+/// origin ([`foreign_origin`]). One middleware for both: each layer of
+/// `from_fn` clones all the layers inside it for every request.
 pub async fn identify_client(
     State(app): State<AppState>,
     mut request: Request,
@@ -60,6 +62,9 @@ pub async fn identify_client(
 ) -> Response {
     if let Some(ip) = app.guards.client_addr(&request) {
         request.extensions_mut().insert(ClientAddr(ip));
+    }
+    if let Some(refused) = foreign_origin(&app, &request) {
+        return refused;
     }
     next.run(request).await
 }
@@ -415,10 +420,10 @@ async fn limit(
     next.run(request).await
 }
 
-/// Middleware: requests from a page of a foreign origin are refused (CORS
-/// alone would let a simple request through, and does not apply to the
-/// WebSocket upgrade at all: cross-site WebSocket hijacking).
-pub async fn check_origin(State(app): State<AppState>, request: Request, next: Next) -> Response {
+/// Requests from a page of a foreign origin are refused (CORS alone would
+/// let a simple request through, and does not apply to the WebSocket
+/// upgrade at all: cross-site WebSocket hijacking): the answer, if so.
+fn foreign_origin(app: &AppState, request: &Request) -> Option<Response> {
     if !app.guards.origin_allowed(request.headers()) {
         app.service.metrics().refused("origin").inc();
         let origin = request
@@ -428,10 +433,12 @@ pub async fn check_origin(State(app): State<AppState>, request: Request, next: N
             .unwrap_or("?")
             .to_owned();
         tracing::debug!(%origin, path = %request.uri().path(), "foreign origin refused");
-        return Error::Forbidden(format!("requests from the origin {origin} are not allowed"))
-            .into_response();
+        return Some(
+            Error::Forbidden(format!("requests from the origin {origin} are not allowed"))
+                .into_response(),
+        );
     }
-    next.run(request).await
+    None
 }
 
 /// Forgets idle rate-limit entries every minute until shutdown.

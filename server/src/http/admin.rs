@@ -49,7 +49,16 @@ pub fn router(state: AppState) -> Router<AppState> {
                 Error::not_found("route", uri.path()).into_response()
             }),
         )
-        .layer(middleware::from_fn_with_state(state, auth::require_admin))
+        // Every request under /admin is counted against the admin limit
+        // first, then needs the token (one layer: see `app::build`).
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::limits::limit_admin,
+                ))
+                .layer(middleware::from_fn_with_state(state, auth::require_admin)),
+        )
 }
 
 /// What `If-Match` may hold: `*` (any revision), or one revision as `"3"`,
