@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Any, CorsLayer};
@@ -21,6 +22,7 @@ use crate::access::Access;
 use crate::config::Config;
 use crate::error::Error;
 use crate::health::HealthBoard;
+use crate::http::guard::{after, guard};
 use crate::service::Service;
 use crate::shutdown::ShutdownTrigger;
 use crate::{http, openapi, ws};
@@ -166,32 +168,14 @@ fn build(state: AppState, fallback: bool) -> Router {
     let doc = openapi::document(config.prefix());
     let doc_json = serde_json::to_string(&doc).expect("the API description serialises");
     // With --read-tokens-file these answer only callers with a token; every
-    // one is under the per-address read limit (refused tokens count).
+    // one is under the per-address read limit (refused tokens count). One
+    // guard each (see `read_checks`).
     let reads = Router::new()
         .merge(http::sync::router())
         .merge(http::catalog::router())
         .merge(http::availability::router())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            http::auth::require_read,
-        ))
-        .merge(ws::router().route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            http::auth::require_read_ws,
-        )))
-        // The limit first, then whether this instance is current (one
-        // layer: see `layers` below).
-        .route_layer(
-            tower::ServiceBuilder::new()
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    crate::limits::limit_reads,
-                ))
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    crate::limits::require_current,
-                )),
-        );
+        .route_layer(guard(state.clone(), read_checks))
+        .merge(ws::router().route_layer(guard(state.clone(), ws_checks)));
     let api = Router::new()
         .merge(reads)
         .merge(http::ops::router())
@@ -248,8 +232,8 @@ fn build(state: AppState, fallback: bool) -> Router {
                 axum::http::HeaderValue::from_static("nosniff"),
             ),
         )
-        .layer(middleware::from_fn(crate::serve::close_unread))
-        .layer(middleware::map_request(http::trace::drop_unfit_request_id))
+        .layer(crate::serve::CloseUnreadLayer)
+        .map_request(http::trace::drop_unfit_request_id)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -259,14 +243,13 @@ fn build(state: AppState, fallback: bool) -> Router {
         )
         // The client's address, then its origin. Outside CORS: a foreign
         // origin's preflight is refused too.
-        .layer(middleware::from_fn_with_state(
-            origin_state,
-            crate::limits::identify_client,
-        ))
+        .layer(guard(origin_state, crate::limits::identify_client))
         .layer(cors(&config))
-        .layer(middleware::from_fn(crate::serve::refuse_over_capacity))
+        .layer(guard((), crate::serve::refuse_over_capacity))
+        // The guards outside take and give axum's body.
+        .map_response(IntoResponse::into_response)
         .layer(CompressionLayer::new())
-        .layer(axum::middleware::map_response(crate::error::json_errors))
+        .layer(after(crate::error::json_errors))
         // 504, not 408: a client retries a 408 blindly, and a write that
         // timed out may have landed. Inside `json_errors`, so it gets the
         // JSON shape too.
@@ -282,6 +265,23 @@ fn build(state: AppState, fallback: bool) -> Router {
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(DefaultBodyLimit::max(config.body_limit));
     api.layer(layers)
+}
+
+/// The read API's checks, in turn: the per-address limit (so refused
+/// tokens count), whether this instance is current, the token. One guard
+/// rather than three: axum wraps each route in every layer it is given,
+/// one boxed level (and a copy of what it holds) for every request.
+fn read_checks(app: &AppState, request: &mut Request) -> Option<Response> {
+    crate::limits::limit_reads(app, request)
+        .or_else(|| crate::limits::require_current(app, request))
+        .or_else(|| http::auth::require_read(app, request))
+}
+
+/// The WebSocket's: as [`read_checks`], the token in the query as well.
+fn ws_checks(app: &AppState, request: &mut Request) -> Option<Response> {
+    crate::limits::limit_reads(app, request)
+        .or_else(|| crate::limits::require_current(app, request))
+        .or_else(|| http::auth::require_read_ws(app, request))
 }
 
 #[cfg(test)]

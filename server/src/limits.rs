@@ -11,9 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -51,22 +50,14 @@ pub fn client_addr<B>(request: &axum::http::Request<B>, trusted: &[IpNet]) -> Op
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
-/// Middleware: works out the client's address (through trusted proxies
-/// only) and keeps it in the request's extensions; then refuses a foreign
-/// origin ([`foreign_origin`]). One middleware for both: each layer of
-/// `from_fn` clones all the layers inside it for every request.
-pub async fn identify_client(
-    State(app): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if let Some(ip) = app.guards.client_addr(&request) {
+/// Guard ([`crate::http::guard`]): works out the client's address
+/// (through trusted proxies only) and keeps it in the request's extensions;
+/// then refuses a foreign origin ([`foreign_origin`]).
+pub fn identify_client(app: &AppState, request: &mut Request) -> Option<Response> {
+    if let Some(ip) = app.guards.client_addr(request) {
         request.extensions_mut().insert(ClientAddr(ip));
     }
-    if let Some(refused) = foreign_origin(&app, &request) {
-        return refused;
-    }
-    next.run(request).await
+    foreign_origin(app, request)
 }
 
 pub(crate) fn trusted_ip(ip: IpAddr, trusted: &[IpNet]) -> bool {
@@ -372,7 +363,7 @@ fn too_many(wait: Duration) -> Response {
     response
 }
 
-/// Middleware: an instance of several (a shared store) that cannot reach
+/// Guard: an instance of several (a shared store) that cannot reach
 /// the store does not know whether its copy is current, so it serves no
 /// reads (nor new WebSocket sessions) until it reaches the store again:
 /// 503 with `Retry-After`, which a load balancer or the SDK takes as "ask
@@ -381,43 +372,38 @@ fn too_many(wait: Duration) -> Response {
 /// by a full state older than its own). Its open sessions' heartbeats say
 /// `store_reachable: false`. One process on SQLite holds the only copy
 /// there is: it always serves.
-pub async fn require_current(
-    State(app): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub fn require_current(app: &AppState, _request: &mut Request) -> Option<Response> {
     if !app.service.vouches() {
-        return Error::Store(crate::store::StoreError::Unreachable).into_response();
+        return Some(Error::Store(crate::store::StoreError::Unreachable).into_response());
     }
-    next.run(request).await
+    None
 }
 
-/// Middleware: the read API's per-address rate limit.
-pub async fn limit_reads(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    limit(&app, &app.guards.read, request, next, "read").await
+/// Guard: the read API's per-address rate limit.
+pub fn limit_reads(app: &AppState, request: &mut Request) -> Option<Response> {
+    limit(app, &app.guards.read, request, "read")
 }
 
-/// Middleware: the admin API's per-address rate limit, applied before the
-/// token is checked, so failed authentications count.
-pub async fn limit_admin(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    limit(&app, &app.guards.admin, request, next, "admin").await
+/// Guard: the admin API's per-address rate limit, applied before the token
+/// is checked, so failed authentications count.
+pub fn limit_admin(app: &AppState, request: &mut Request) -> Option<Response> {
+    limit(app, &app.guards.admin, request, "admin")
 }
 
-async fn limit(
+fn limit(
     app: &AppState,
     limit: &RateLimit,
-    request: Request,
-    next: Next,
+    request: &Request,
     api: &'static str,
-) -> Response {
-    if let Some(ip) = app.guards.client_addr(&request)
+) -> Option<Response> {
+    if let Some(ip) = app.guards.client_addr(request)
         && let Err(wait) = limit.check(ip)
     {
         tracing::debug!(client = %ip, api, "rate limited");
         app.service.metrics().refused("rate_limit").inc();
-        return too_many(wait);
+        return Some(too_many(wait));
     }
-    next.run(request).await
+    None
 }
 
 /// Requests from a page of a foreign origin are refused (CORS alone would

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::audit::{self, AdminWrite};
+use super::guard::guard;
 use super::{SYNC_VERSION, auth};
 use crate::app::AppState;
 use crate::commands;
@@ -53,11 +54,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         // first, then needs the token (one layer: see `app::build`).
         .layer(
             tower::ServiceBuilder::new()
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    crate::limits::limit_admin,
-                ))
-                .layer(middleware::from_fn_with_state(state, auth::require_admin)),
+                .layer(guard(state.clone(), crate::limits::limit_admin))
+                .layer(guard(state, auth::require_admin)),
         )
 }
 

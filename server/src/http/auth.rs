@@ -7,9 +7,8 @@
 //! `access_token` query parameter (what the SDK sends); the request span
 //! never shows its value (see `http::trace`).
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::access::{Grant, Holder};
@@ -42,13 +41,10 @@ fn query_token(request: &Request) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// Lets through requests with an admin token, with the holder in the
-/// request's extensions (for the audit); 401 otherwise.
-pub async fn require_admin(
-    State(app): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// Guard ([`super::guard`]): lets through requests with an admin token,
+/// with the holder in the request's extensions (for the audit); 401
+/// otherwise.
+pub fn require_admin(app: &AppState, request: &mut Request) -> Option<Response> {
     // Mounted inside an application that authenticates its own callers.
     if app.config.admin_trust_caller {
         let name = request
@@ -60,73 +56,66 @@ pub async fn require_admin(
             grant: Grant::Admin,
         };
         request.extensions_mut().insert(holder);
-        return next.run(request).await;
+        return None;
     }
     if !app.access.admin_configured() {
-        return Error::Unauthorized(
+        return Some(Error::Unauthorized(
             "the admin API is disabled: start the server with --admin-token (PROVIDER_SYNC_ADMIN_TOKEN) or --admin-tokens-file",
         )
-        .into_response();
+        .into_response());
     }
     let Some(token) = bearer(request.headers()) else {
-        return Error::Unauthorized("send the admin token as Authorization: Bearer <token>")
-            .into_response();
+        return Some(
+            Error::Unauthorized("send the admin token as Authorization: Bearer <token>")
+                .into_response(),
+        );
     };
     match app.access.identify(token) {
         Some(holder) if holder.grant == Grant::Admin => {
             request.extensions_mut().insert(holder);
-            next.run(request).await
+            None
         }
         _ => {
             tracing::info!(
-                client = %super::client::address(&request),
+                client = %super::client::address(request),
                 method = %request.method(),
-                path = %super::trace::original_path(&request),
-                request_id = %super::trace::request_id(&request),
+                path = %super::trace::original_path(request),
+                request_id = %super::trace::request_id(request),
                 "admin request refused: not an admin token"
             );
-            Error::Unauthorized("the admin token is not valid").into_response()
+            Some(Error::Unauthorized("the admin token is not valid").into_response())
         }
     }
 }
 
-/// The read API: with `--read-tokens-file`, a read or admin token in the
-/// `Authorization` header.
-pub async fn require_read(State(app): State<AppState>, request: Request, next: Next) -> Response {
+/// Guard: the read API, with `--read-tokens-file`, needs a read or admin
+/// token in the `Authorization` header.
+pub fn require_read(app: &AppState, request: &mut Request) -> Option<Response> {
     if !app.access.reads_closed() {
-        return next.run(request).await;
+        return None;
     }
-    let token = bearer(request.headers()).map(str::to_owned);
-    read_with(&app, token, request, next).await
+    read_with(app, bearer(request.headers()))
 }
 
-/// The WebSocket: as `require_read`, or the token in `?access_token=`.
-pub async fn require_read_ws(
-    State(app): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Guard: the WebSocket, as [`require_read`], or the token in
+/// `?access_token=`.
+pub fn require_read_ws(app: &AppState, request: &mut Request) -> Option<Response> {
     if !app.access.reads_closed() {
-        return next.run(request).await;
+        return None;
     }
-    let token = bearer(request.headers())
-        .map(str::to_owned)
-        .or_else(|| query_token(&request));
-    read_with(&app, token, request, next).await
+    match bearer(request.headers()) {
+        Some(token) => read_with(app, Some(token)),
+        None => read_with(app, query_token(request).as_deref()),
+    }
 }
 
-async fn read_with(
-    app: &AppState,
-    token: Option<String>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match token.as_deref().map(|t| app.access.identify(t)) {
-        Some(Some(_)) => next.run(request).await,
-        Some(None) => Error::Unauthorized("the token is not valid").into_response(),
-        None => Error::Unauthorized(
+fn read_with(app: &AppState, token: Option<&str>) -> Option<Response> {
+    match token.map(|t| app.access.identify(t)) {
+        Some(Some(_)) => None,
+        Some(None) => Some(Error::Unauthorized("the token is not valid").into_response()),
+        None => Some(Error::Unauthorized(
             "send a read token as Authorization: Bearer <token> (on the WebSocket: ?access_token=<token>)",
         )
-        .into_response(),
+        .into_response()),
     }
 }

@@ -1,7 +1,8 @@
 //! The REST endpoints, one module per resource (`app.rs` merges their
 //! routers), and what stands in front of them: the token checks (`auth`),
 //! the audit of admin writes (`audit`), the client's address (`client`),
-//! request ids and spans (`trace`).
+//! request ids and spans (`trace`), and the middleware that checks a request
+//! before its handler (`guard`).
 
 pub mod admin;
 pub mod audit;
@@ -9,6 +10,7 @@ pub mod auth;
 pub mod availability;
 pub mod catalog;
 pub mod client;
+pub mod guard;
 pub mod ops;
 pub mod sync;
 pub mod trace;

@@ -54,8 +54,8 @@ pub fn on_failure(
 }
 
 /// Drops a client's request id that is unfit (or given twice), so that the
-/// request-id layer makes one.
-pub async fn drop_unfit_request_id(mut request: Request) -> Request {
+/// request-id layer makes one (a `map_request` step).
+pub fn drop_unfit_request_id(mut request: Request) -> Request {
     if usable(request.headers()).is_none() {
         request.headers_mut().remove(&REQUEST_ID);
     }
