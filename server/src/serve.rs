@@ -138,24 +138,15 @@ pub struct Activity {
     read: AtomicU64,
     written: AtomicU64,
     /// Where an HTTP/1 connection stands between requests (`HEAD_*`), for
-    /// `--header-read-timeout-ms`: hyper's own timer also runs while a
-    /// keep-alive connection waits for its next request, which would make
-    /// it the idle timeout (closing pooled connections after 10 s, not 60).
+    /// `--header-read-timeout-ms`, timed from a head's first byte (hyper's
+    /// header timer, off, would also run while a keep-alive connection
+    /// waits for its next request: closing pooled connections after 10 s,
+    /// not 60).
     head: std::sync::atomic::AtomicU8,
     /// When the first byte of a request's head came (ms; 0: none yet).
     head_since: AtomicU64,
     /// Whether any byte came yet.
     seen: std::sync::atomic::AtomicBool,
-    /// Wakes the connection's timer when a head's clock starts and the
-    /// timer sleeps past that head's deadline (until the idle timeout).
-    head_started: tokio::sync::Notify,
-    /// A head that starts before this (ms) must wake the timer: it sleeps
-    /// until this plus the header timeout, and such a head's deadline comes
-    /// sooner. Heads that start later find the timer due in time, and
-    /// wake nothing: back-to-back requests on a keep-alive connection cost
-    /// no wake-up and no new timer each (the timer is set once a head
-    /// timeout, not once a request).
-    wake_for_head_before: AtomicU64,
 }
 
 /// Waiting for a request's head (its bytes are timed from the first).
@@ -174,8 +165,6 @@ impl Activity {
             head: std::sync::atomic::AtomicU8::new(HEAD_AWAITED),
             head_since: AtomicU64::new(0),
             seen: std::sync::atomic::AtomicBool::new(false),
-            head_started: tokio::sync::Notify::new(),
-            wake_for_head_before: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -188,16 +177,10 @@ impl Activity {
         if first && bytes.starts_with(b"PRI * HTTP/2.0") {
             self.head.store(HEAD_NONE, Ordering::Relaxed);
         }
-        // SeqCst, with the timer's store and load in `timer_due`: either
-        // this head sees the timer's new bound or the timer sees this head.
-        if self.head.load(Ordering::Relaxed) == HEAD_AWAITED
-            && self
+        if self.head.load(Ordering::Relaxed) == HEAD_AWAITED {
+            let _ = self
                 .head_since
-                .compare_exchange(0, now, Ordering::SeqCst, Ordering::Relaxed)
-                .is_ok()
-            && now < self.wake_for_head_before.load(Ordering::SeqCst)
-        {
-            self.head_started.notify_one();
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
 
@@ -228,31 +211,27 @@ impl Activity {
     }
 
     /// How long the connection's timer is to sleep: until the idle
-    /// timeout, or the header timeout of a head being read, whichever
-    /// comes first (10 ms at least). Heads that start from now on wake it
-    /// only if their deadline comes sooner.
+    /// timeout or the header timeout of a head being read, whichever comes
+    /// first, and never longer than one header timeout (10 ms at least). A
+    /// head that begins while it sleeps has its deadline no sooner than the
+    /// timer's, so nothing needs to wake the timer for it: the timer wakes
+    /// once a header timeout (10 s by default) however many requests the
+    /// connection carries, where a wake-up at each head's first byte cost
+    /// every request a new timer.
     fn timer_due(&self, idle_timeout: Duration, head_timeout: Duration) -> Duration {
-        loop {
-            let mut wait = idle_timeout.saturating_sub(self.idle());
-            let head = self.head_taking();
-            if let Some(taking) = head {
-                wait = wait.min(head_timeout.saturating_sub(taking));
-            }
-            let wait = wait.max(Duration::from_millis(10));
-            let due = now_ms().saturating_add(wait.as_millis() as u64);
-            let bound = due.saturating_sub(head_timeout.as_millis() as u64);
-            self.wake_for_head_before.store(bound, Ordering::SeqCst);
-            // A head that began after `head_taking` above, and read the
-            // bound before this store, may not have woken the timer.
-            if head.is_some() || self.head_taking().is_none() {
-                return wait;
-            }
-        }
+        let head_left = match self.head_taking() {
+            Some(taking) => head_timeout.saturating_sub(taking),
+            None => head_timeout,
+        };
+        idle_timeout
+            .saturating_sub(self.idle())
+            .min(head_left)
+            .max(Duration::from_millis(10))
     }
 
     /// How long the head being read has taken so far, if one is.
     fn head_taking(&self) -> Option<Duration> {
-        let since = self.head_since.load(Ordering::SeqCst);
+        let since = self.head_since.load(Ordering::Relaxed);
         (since != 0 && self.head.load(Ordering::Relaxed) == HEAD_AWAITED)
             .then(|| Duration::from_millis(now_ms().saturating_sub(since)))
     }
@@ -723,9 +702,10 @@ pub fn refuse_over_capacity(
 /// headers): hyper closes such a connection, since what is left of the body
 /// would otherwise be read as the next request, and a client told nothing
 /// sends its next request on it and gets a broken pipe instead of an
-/// answer (RFC 9112, 9.6). The outermost layer, so that every answer of
-/// the router is seen. A request without a body passes straight through
-/// (no clone of the layers inside, no box: see [`crate::http::guard`]).
+/// answer (RFC 9112, 9.6). Outside every layer but the `nosniff` header, so
+/// that every answer of the router is seen. A request without a body passes
+/// straight through (no clone of the layers inside, no box: see
+/// [`crate::http::guard`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CloseUnreadLayer;
 
@@ -955,8 +935,6 @@ pub async fn serve(
                 let wait = activity.timer_due(idle_timeout, head_timeout);
                 tokio::select! {
                     _ = &mut connection => return,
-                    // A head began whose deadline comes before the timer's.
-                    () = activity.head_started.notified() => continue,
                     _ = tokio::time::sleep(wait) => {
                         // Silent both ways too long, or a head taking too
                         // long from its first byte: dropping the

@@ -137,7 +137,8 @@ async fn a_keep_alive_connection_waits_the_idle_timeout_and_a_slow_head_does_not
 }
 
 /// A head begun just before the idle timeout has its whole header time
-/// (hyper's own timer, a backstop, cut it at the idle timeout).
+/// (hyper's own header timer, a backstop until 2026-12-06, cut it at the
+/// idle timeout).
 #[tokio::test]
 async fn a_head_begun_near_the_idle_timeout_is_still_read() {
     let (_dir, server) = start(|c| {
