@@ -22,7 +22,7 @@ use crate::access::Access;
 use crate::config::Config;
 use crate::error::Error;
 use crate::health::HealthBoard;
-use crate::http::guard::{after, guard};
+use crate::http::guard::guard;
 use crate::service::Service;
 use crate::shutdown::ShutdownTrigger;
 use crate::{http, openapi, ws};
@@ -249,7 +249,14 @@ fn build(state: AppState, fallback: bool) -> Router {
         // The guards outside take and give axum's body.
         .map_response(IntoResponse::into_response)
         .layer(CompressionLayer::new())
-        .layer(after(crate::error::json_errors))
+        // tower's `then`: the answer, without a clone of what it wraps
+        // (as axum's `map_response` made).
+        .then(
+            |answer: Result<Response, std::convert::Infallible>| async move {
+                let Ok(response) = answer;
+                Ok::<_, std::convert::Infallible>(crate::error::json_errors(response).await)
+            },
+        )
         // 504, not 408: a client retries a 408 blindly, and a write that
         // timed out may have landed. Inside `json_errors`, so it gets the
         // JSON shape too.

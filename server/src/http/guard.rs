@@ -13,8 +13,6 @@
 //! request path".
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
@@ -108,62 +106,6 @@ where
             Some(answer) => Either::Left(ready(Ok(answer))),
             None => Either::Right(self.inner.call(request)),
         }
-    }
-}
-
-/// A [`Layer`] that hands each answer of the service it wraps to `then`,
-/// as axum's `map_response` does, but calling that service in place
-/// rather than a clone of it.
-#[derive(Debug, Clone)]
-pub struct AfterLayer<F> {
-    then: F,
-}
-
-/// Passes each answer through `then` on its way out.
-pub fn after<F>(then: F) -> AfterLayer<F> {
-    AfterLayer { then }
-}
-
-impl<F: Clone, S> Layer<S> for AfterLayer<F> {
-    type Service = After<F, S>;
-
-    fn layer(&self, inner: S) -> After<F, S> {
-        After {
-            then: self.then.clone(),
-            inner,
-        }
-    }
-}
-
-/// The service an [`AfterLayer`] makes.
-#[derive(Debug, Clone)]
-pub struct After<F, S> {
-    then: F,
-    inner: S,
-}
-
-impl<F, Fut, S> Service<Request> for After<F, S>
-where
-    F: Fn(Response) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response> + Send + 'static,
-    S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let answer = self.inner.call(request);
-        let then = self.then.clone();
-        Box::pin(async move {
-            let response = answer.await?;
-            Ok(then(response).await)
-        })
     }
 }
 
