@@ -957,6 +957,39 @@ pub async fn serve(
 pub(crate) mod tests {
     use super::*;
 
+    /// The connection's timer sleeps until the idle timeout or the head's
+    /// deadline, whichever is first, never past one header timeout (so a
+    /// head begun while it sleeps is never due before it wakes), and at
+    /// least 10 ms.
+    #[test]
+    fn the_connection_timer_wakes_no_later_than_any_deadline() {
+        let (idle, head) = (Duration::from_secs(60), Duration::from_secs(10));
+        let activity = Activity::new();
+        assert_eq!(activity.timer_due(idle, head), head, "idle, no head");
+        let near = activity.timer_due(Duration::from_secs(5), head);
+        assert!(near <= Duration::from_secs(5) && near > Duration::from_millis(4900));
+        assert_eq!(
+            activity.timer_due(Duration::ZERO, head),
+            Duration::from_millis(10)
+        );
+        // A head's first bytes: its deadline, from then.
+        activity.bytes_read(b"GET /ver");
+        let due = activity.timer_due(idle, head);
+        assert!(
+            due <= head && due > head - Duration::from_millis(100),
+            "{due:?}"
+        );
+        // Read whole and answered: the next head is not timed yet.
+        activity.request_began();
+        activity.request_answered(false);
+        assert_eq!(activity.timer_due(idle, head), head);
+        // HTTP/2 (its preface first): no heads to time.
+        let h2 = Activity::new();
+        h2.bytes_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        assert_eq!(h2.timer_due(idle, head), head);
+        assert_eq!(h2.head_taking(), None);
+    }
+
     /// The cap fitted to an open-file limit is the largest whose ceiling
     /// (the cap, then a quarter or 16 more closed at once) leaves the
     /// reserve free.
