@@ -128,8 +128,11 @@ fn fitting_connections(open_files: u64) -> usize {
 
 static BASE: LazyLock<Instant> = LazyLock::new(Instant::now);
 
+/// Milliseconds since the first call, from 1: `head_since` takes 0 for "no
+/// head yet", so a head whose first byte came in the clock's first
+/// millisecond would otherwise never be timed.
 fn now_ms() -> u64 {
-    BASE.elapsed().as_millis() as u64
+    BASE.elapsed().as_millis() as u64 + 1
 }
 
 /// When a connection last moved bytes each way.
@@ -972,8 +975,10 @@ pub(crate) mod tests {
             activity.timer_due(Duration::ZERO, head),
             Duration::from_millis(10)
         );
-        // A head's first bytes: its deadline, from then.
+        // A head's first bytes: its deadline, from then (even in the
+        // clock's first millisecond).
         activity.bytes_read(b"GET /ver");
+        assert!(activity.head_taking().is_some());
         let due = activity.timer_due(idle, head);
         assert!(
             due <= head && due > head - Duration::from_millis(100),
