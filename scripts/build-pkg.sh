@@ -37,6 +37,9 @@ env -u CARGO_ENCODED_RUSTFLAGS RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -
 # Cargo puts the wasm under CARGO_TARGET_DIR when one is set.
 wasm-bindgen --target web --out-dir pkg \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm"
+# The closure shims js-sys's unused imports leave in the function table,
+# and what they call, cleared before wasm-opt (scripts/prune-table.mjs).
+node scripts/prune-table.mjs pkg/provider_sync_sdk_bg.wasm "$tools/node_modules/.bin/wasm-dis"
 # After -Oz: the control flow rebuilt from flat IR by the relooper
 # (`--flatten --rereloop`, then -Oz twice: about 430 B brotli), then
 # whole-program flow analysis (GUFA), dead-argument elimination and
