@@ -31,15 +31,18 @@ rm -rf pkg && mkdir -p pkg
 # flags are this build's own: CARGO_ENCODED_RUSTFLAGS, which would take
 # precedence over them, is cleared.
 rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
-env -u CARGO_ENCODED_RUSTFLAGS RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
+# The linker keeps its relocations in the module (`--emit-relocs`): where
+# each function's table index is held, read by scripts/prune-table.mjs below
+# (which drops them again).
+env -u CARGO_ENCODED_RUSTFLAGS RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Clink-arg=--emit-relocs" \
   cargo build -p provider-sync-sdk --target wasm32-unknown-unknown --profile wasm-release \
   -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
 # Cargo puts the wasm under CARGO_TARGET_DIR when one is set.
-wasm-bindgen --target web --out-dir pkg \
-  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm"
+linked="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/provider_sync_sdk.wasm"
+wasm-bindgen --target web --out-dir pkg "$linked"
 # The closure shims js-sys's unused imports leave in the function table,
 # and what they call, cleared before wasm-opt (scripts/prune-table.mjs).
-node scripts/prune-table.mjs pkg/provider_sync_sdk_bg.wasm "$tools/node_modules/.bin/wasm-dis"
+node scripts/prune-table.mjs "$linked" pkg/provider_sync_sdk_bg.wasm "$tools/node_modules/.bin/wasm-dis"
 # After -Oz: the control flow rebuilt from flat IR by the relooper
 # (`--flatten --rereloop`, then -Oz twice: about 430 B brotli), then
 # whole-program flow analysis (GUFA), dead-argument elimination and

@@ -6,49 +6,45 @@
 // invoke shim: the linker puts each such shim in the function table. The
 // CLI deletes the descriptions, but the table entries stay, and with them
 // the shims and what they call (wasm-bindgen/wasm-bindgen#2535): wasm-opt
-// cannot prove that no `call_indirect` reaches an entry. This script clears
-// (to null) each entry that is a closure invoke shim or a js-sys task waker
-// function when nothing in the module can name its index: the function is
-// not exported, no `i32.const` in the code has the index as operand (other
-// than an operand of arithmetic or a comparison, as binaryen's disassembler
-// prints it) and no aligned 4 bytes of the data spell it. An index that
-// occurs as a mere number keeps its entry: the checks can keep a dead
-// entry, never drop a live one. The glue calls the shims it needs through
-// exports, and the table itself is not exported. wasm-opt then removes the
-// cleared shims and what only they called.
+// cannot prove that no `call_indirect` reaches an entry.
 //
-//   node scripts/prune-table.mjs WASM WASM_DIS
+// What can reach an entry is known from the linker: built with
+// `--emit-relocs`, the module as cargo leaves it records every place that
+// holds a function's table index (relocations of the code and of the data)
+// and every direct call. An entry is live when the data holds its index (a
+// vtable, a static table of functions), or when code that can run holds it:
+// a function reached by calls from the exports (the descriptions' own
+// `__wbindgen_describe_*` exports aside), from the start function or from
+// any table entry. This script clears (to null) each entry, of a closure
+// invoke shim or a js-sys task waker, that is not live so, in the module
+// wasm-bindgen wrote, after checking that it holds the same kind of
+// function there, that the function is not exported (the glue calls the
+// shims it needs through exports; the table itself is not exported) and
+// that no function wasm-bindgen added names the index in an `i32.const`.
+// wasm-opt then removes the cleared shims and what only they called. The
+// linker's sections (`linking`, `reloc.*`), which wasm-bindgen passes
+// through, are dropped from it.
 //
-// WASM_DIS is binaryen's wasm-dis, which decodes the code for the check.
+//   node scripts/prune-table.mjs LINKED_WASM WASM WASM_DIS
 //
-// It prints how many entries it cleared, and fails on a module whose table
-// it cannot read (then the build stops rather than ship a module it did not
-// check).
+// LINKED_WASM is cargo's output (with its relocations), WASM wasm-bindgen's
+// (rewritten in place), WASM_DIS binaryen's wasm-dis (for the added
+// functions' constants). It prints how many entries it cleared and fails on
+// anything it cannot read, so that the build stops rather than ship a module
+// it did not check.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 
-const [file, disassembler] = process.argv.slice(2);
+const [linkedFile, file, disassembler] = process.argv.slice(2);
 if (!disassembler) {
-  console.error("usage: node scripts/prune-table.mjs WASM WASM_DIS");
+  console.error("usage: node scripts/prune-table.mjs LINKED_WASM WASM WASM_DIS");
   process.exit(2);
 }
 const fail = (message) => {
   console.error(`prune-table: ${message}`);
   process.exit(1);
 };
-const wasm = fs.readFileSync(file);
-const PRUNABLE = /::convert::closures::_::invoke::<|::futures::jspi::task_waker::/;
 
-const leb = (at) => {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const byte = wasm[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (byte < 0x80) return [value, at];
-  }
-};
 const uleb = (value) => {
   const out = [];
   do {
@@ -59,177 +55,388 @@ const uleb = (value) => {
   } while (value);
   return out;
 };
-const sleb = (value) => {
-  const out = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    if ((value === 0 && !(byte & 0x40)) || (value === -1 && byte & 0x40)) {
-      out.push(byte);
-      return out;
+
+class Module {
+  constructor(bytes) {
+    this.bytes = bytes;
+    // [id, start of contents, end, start of header, custom section's name]
+    this.sections = [];
+    for (let at = 8; at < bytes.length; ) {
+      const id = bytes[at];
+      let [size, start] = this.leb(at + 1);
+      const end = start + size;
+      let name;
+      if (id === 0) {
+        let length;
+        [length, start] = this.leb(start);
+        name = bytes.toString("utf8", start, start + length);
+        start += length;
+      }
+      this.sections.push([id, start, end, at, name]);
+      at = end;
     }
-    out.push(byte | 0x80);
   }
-};
 
-// The sections: [id, start of contents, end, start of header].
-const sections = [];
-for (let at = 8; at < wasm.length; ) {
-  const id = wasm[at];
-  const [size, start] = leb(at + 1);
-  sections.push([id, start, start + size, at]);
-  at = start + size;
-}
-const section = (id) => sections.find(([i]) => i === id);
+  leb(at) {
+    let value = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = this.bytes[at++];
+      value += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (byte < 0x80) return [value, at];
+    }
+  }
 
-const names = new Map();
-for (const [id, start, end] of sections) {
-  if (id !== 0) continue;
-  let [length, at] = leb(start);
-  if (wasm.toString("utf8", at, at + length) !== "name") continue;
-  at += length;
-  while (at < end) {
-    const sub = wasm[at];
-    const [size, from] = leb(at + 1);
-    if (sub === 1) {
-      let [count, j] = leb(from);
-      for (; count > 0; count--) {
-        let index;
-        [index, j] = leb(j);
-        [length, j] = leb(j);
-        names.set(index, wasm.toString("utf8", j, j + length));
-        j += length;
+  sleb(at) {
+    let value = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = this.bytes[at++];
+      value |= (byte & 0x7f) << shift;
+      shift += 7;
+      if (byte < 0x80) return [shift < 32 && byte & 0x40 ? value | (-1 << shift) : value, at];
+    }
+  }
+
+  section(id, name) {
+    return this.sections.find(([i, , , , n]) => i === id && n === name);
+  }
+
+  importedFunctions() {
+    const imports = this.section(2);
+    if (!imports) return 0;
+    let [count, at] = this.leb(imports[1]);
+    let functions = 0;
+    for (; count > 0; count--) {
+      for (let k = 0; k < 2; k++) {
+        let length;
+        [length, at] = this.leb(at);
+        at += length;
+      }
+      const kind = this.bytes[at++];
+      let flags;
+      if (kind === 0) {
+        [, at] = this.leb(at);
+        functions++;
+      } else if (kind === 1) {
+        [flags, at] = this.leb(at + 1);
+        [, at] = this.leb(at);
+        if (flags & 1) [, at] = this.leb(at);
+      } else if (kind === 2) {
+        [flags, at] = this.leb(at);
+        [, at] = this.leb(at);
+        if (flags & 1) [, at] = this.leb(at);
+      } else if (kind === 3) {
+        at += 2;
+      } else if (kind === 4) {
+        [, at] = this.leb(at + 1);
+      } else {
+        fail(`an import of kind ${kind}`);
       }
     }
-    at = from + size;
+    return functions;
+  }
+
+  names() {
+    const names = new Map();
+    const section = this.section(0, "name");
+    if (!section) fail("a module without function names");
+    for (let at = section[1]; at < section[2]; ) {
+      const sub = this.bytes[at];
+      const [size, from] = this.leb(at + 1);
+      if (sub === 1) {
+        let [count, j] = this.leb(from);
+        for (; count > 0; count--) {
+          let index, length;
+          [index, j] = this.leb(j);
+          [length, j] = this.leb(j);
+          names.set(index, this.bytes.toString("utf8", j, j + length));
+          j += length;
+        }
+      }
+      at = from + size;
+    }
+    return names;
+  }
+
+  // [name, kind, index] of each export.
+  exports() {
+    const out = [];
+    const section = this.section(7);
+    if (!section) return out;
+    let [count, at] = this.leb(section[1]);
+    for (; count > 0; count--) {
+      let length, index;
+      [length, at] = this.leb(at);
+      const name = this.bytes.toString("utf8", at, at + length);
+      at += length;
+      const kind = this.bytes[at++];
+      [index, at] = this.leb(at);
+      out.push([name, kind, index]);
+    }
+    return out;
+  }
+
+  // The element segments, of the form "active, i32.const offset, function
+  // indices" (flags 0, or 2 with a table index and the funcref kind).
+  elements() {
+    const section = this.section(9);
+    if (!section) fail("no element section");
+    let [count, at] = this.leb(section[1]);
+    const segments = [];
+    for (; count > 0; count--) {
+      const flags = this.bytes[at++];
+      if (flags !== 0 && flags !== 2) fail(`an element segment of form ${flags}; only 0 and 2 are read`);
+      let table = 0;
+      if (flags === 2) [table, at] = this.leb(at);
+      const offsetStart = at;
+      if (this.bytes[at] !== 0x41) fail("an element segment whose offset is not an i32.const");
+      let offset;
+      [offset, at] = this.sleb(at + 1);
+      if (this.bytes[at++] !== 0x0b) fail("an element segment's offset not ended");
+      const offsetExpr = [...this.bytes.subarray(offsetStart, at)];
+      if (flags === 2 && this.bytes[at++] !== 0x00) fail("an element segment of another kind than funcref");
+      let entries;
+      [entries, at] = this.leb(at);
+      const functions = [];
+      for (let k = 0; k < entries; k++) {
+        let func;
+        [func, at] = this.leb(at);
+        functions.push(func);
+      }
+      segments.push({ flags, table, offset, offsetExpr, functions });
+    }
+    if (at !== section[2]) fail("the element section not read to its end");
+    return segments;
+  }
+
+  // Table 0's slots: slot -> function index.
+  slots() {
+    const slots = new Map();
+    for (const { table, offset, functions } of this.elements()) {
+      if (table === 0) functions.forEach((func, k) => slots.set(offset + k, func));
+    }
+    return slots;
   }
 }
-if (names.size === 0) fail("no function names (the name section is read before wasm-opt strips it)");
 
+// --- What the linker says can reach each slot. ---
+
+const linked = new Module(fs.readFileSync(linkedFile));
+const linking = linked.section(0, "linking");
+if (!linking) fail(`${linkedFile} has no linking section: built without --emit-relocs?`);
+// The symbol table: each symbol's kind and, for a function, its index.
+const symbols = [];
+for (let at = linked.leb(linking[1])[1]; at < linking[2]; ) {
+  const sub = linked.bytes[at];
+  const [size, from] = linked.leb(at + 1);
+  if (sub === 8) {
+    let [count, j] = linked.leb(from);
+    for (; count > 0; count--) {
+      const kind = linked.bytes[j++];
+      let flags, index;
+      [flags, j] = linked.leb(j);
+      const undefinedSymbol = flags & 0x10;
+      const explicitName = flags & 0x40;
+      if (kind === 0 || kind === 2 || kind === 4 || kind === 5) {
+        [index, j] = linked.leb(j);
+        if (!undefinedSymbol || explicitName) {
+          let length;
+          [length, j] = linked.leb(j);
+          j += length;
+        }
+        symbols.push([kind, index]);
+      } else if (kind === 1) {
+        let length;
+        [length, j] = linked.leb(j);
+        j += length;
+        if (!undefinedSymbol) for (let k = 0; k < 3; k++) [, j] = linked.leb(j);
+        symbols.push([kind]);
+      } else if (kind === 3) {
+        [index, j] = linked.leb(j);
+        symbols.push([kind, index]);
+      } else {
+        fail(`a symbol of kind ${kind}`);
+      }
+    }
+  }
+  at = from + size;
+}
+if (symbols.length === 0) fail("no symbol table in the linking section");
+
+// The relocation types (tool-conventions' Linking.md): those that hold a
+// table index, a function index, and those followed by an addend.
+const TABLE_INDEX = new Set([1, 2, 12, 18, 19, 24]);
+const FUNCTION_INDEX = new Set([0, 26]);
+const ADDEND = new Set([3, 4, 5, 8, 9, 11, 14, 15, 16, 17, 21, 22, 23, 25]);
+const KNOWN = 27;
+const relocations = (name) => {
+  const section = linked.section(0, name);
+  if (!section) fail(`${linkedFile} has no ${name} section`);
+  let [, at] = linked.leb(section[1]);
+  let count;
+  [count, at] = linked.leb(at);
+  const out = [];
+  for (; count > 0; count--) {
+    const type = linked.bytes[at++];
+    if (type >= KNOWN) fail(`a relocation of unknown type ${type}`);
+    let offset, symbol;
+    [offset, at] = linked.leb(at);
+    [symbol, at] = linked.leb(at);
+    if (ADDEND.has(type)) [, at] = linked.sleb(at);
+    const [kind, func] = symbols[symbol] ?? fail(`a relocation of symbol ${symbol}, past the table`);
+    if ((TABLE_INDEX.has(type) || FUNCTION_INDEX.has(type)) && kind !== 0) {
+      fail(`a function relocation of a symbol of kind ${kind}`);
+    }
+    out.push([type, offset, func]);
+  }
+  if (at !== section[2]) fail(`${name} not read to its end`);
+  return out;
+};
+
+// Each function body's range, relative to the code section's contents (as
+// the relocations' offsets are).
+const code = linked.section(10);
+const imported = linked.importedFunctions();
+const bodies = [];
+{
+  let [count, at] = linked.leb(code[1]);
+  for (let k = 0; k < count; k++) {
+    const [size, start] = linked.leb(at);
+    bodies.push([at - code[1], start + size - code[1], imported + k]);
+    at = start + size;
+  }
+}
+const containing = (offset) => {
+  let low = 0;
+  let high = bodies.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    const [start, end, func] = bodies[mid];
+    if (offset < start) high = mid - 1;
+    else if (offset >= end) low = mid + 1;
+    else return func;
+  }
+  fail(`a code relocation at ${offset}, in no function`);
+};
+
+const calls = new Map(); // function -> functions it calls or holds the index of
+const heldInCode = new Map(); // function -> functions whose table index it holds
+const add = (map, from, to) => (map.get(from) ?? map.set(from, new Set()).get(from)).add(to);
+for (const [type, offset, func] of relocations("reloc.CODE")) {
+  const from = containing(offset);
+  if (FUNCTION_INDEX.has(type)) add(calls, from, func);
+  if (TABLE_INDEX.has(type)) {
+    add(calls, from, func);
+    add(heldInCode, from, func);
+  }
+}
+const heldInData = new Set();
+for (const [type, , func] of relocations("reloc.DATA")) {
+  if (TABLE_INDEX.has(type)) heldInData.add(func);
+}
+
+const linkedSlots = linked.slots();
+const roots = [...linkedSlots.values()];
+for (const [name, kind, index] of linked.exports()) {
+  if (kind === 0 && !name.startsWith("__wbindgen_describe")) roots.push(index);
+}
+if (linked.section(8)) roots.push(linked.leb(linked.section(8)[1])[0]);
+const reached = new Set();
+for (const stack = [...roots]; stack.length > 0; ) {
+  const func = stack.pop();
+  if (reached.has(func)) continue;
+  reached.add(func);
+  for (const next of calls.get(func) ?? []) stack.push(next);
+}
+const live = new Set(heldInData);
+for (const func of reached) for (const held of heldInCode.get(func) ?? []) live.add(held);
+
+const linkedNames = linked.names();
+// The same functions under their mangled names (cargo's output) and their
+// demangled ones (wasm-bindgen's).
+const MANGLED = /wasm_bindgen7convert8closures.*6invoke|4jspi10task_waker/;
+const PRUNABLE = /::convert::closures::_::invoke::<|::futures::jspi::task_waker::/;
+const dead = new Set();
+for (const [slot, func] of linkedSlots) {
+  if (MANGLED.test(linkedNames.get(func) ?? "") && !live.has(func)) dead.add(slot);
+}
+
+// --- The module wasm-bindgen wrote. ---
+
+// The linker's sections, passed through by wasm-bindgen, dropped first
+// (binaryen would warn of them; nothing reads them past this point).
+{
+  const read = new Module(fs.readFileSync(file));
+  const kept = [read.bytes.subarray(0, 8)];
+  for (const [id, , end, header, name] of read.sections) {
+    if (id !== 0 || !(name === "linking" || name.startsWith("reloc."))) kept.push(read.bytes.subarray(header, end));
+  }
+  fs.writeFileSync(file, Buffer.concat(kept));
+}
+const module = new Module(fs.readFileSync(file));
+const names = module.names();
 const exported = new Set();
-if (section(7)) {
-  let [count, at] = leb(section(7)[1]);
-  for (; count > 0; count--) {
-    let length;
-    [length, at] = leb(at);
-    at += length;
-    const kind = wasm[at++];
-    let index;
-    [index, at] = leb(at);
-    if (kind === 0) exported.add(index);
-    // JavaScript could call any entry of a table it is given.
-    if (kind === 1 && index === 0) fail("the function table is exported");
+for (const [, kind, index] of module.exports()) {
+  if (kind === 0) exported.add(index);
+  // JavaScript could call any entry of a table it is given.
+  if (kind === 1 && index === 0) fail("the function table is exported");
+}
+// The i32.const operands of the functions wasm-bindgen added (its adapters
+// and shims: no crate's name, or named as a shim), from binaryen's
+// disassembly.
+const added = new Set();
+{
+  const text = execFileSync(disassembler, [file], { maxBuffer: 1 << 30, encoding: "utf8" });
+  let scanning = false;
+  for (const line of text.split("\n")) {
+    const head = line.match(/^ \(func \$(?:"((?:[^"\\]|\\.)*)"|(\S+))/);
+    if (head) {
+      const name = head[1] ?? head[2];
+      scanning = !/\[[0-9a-f]+\]/.test(name) || / shim$/.test(name);
+    } else if (/^ \(/.test(line)) {
+      scanning = false;
+    }
+    if (scanning) for (const match of line.matchAll(/i32\.const (-?\d+)/g)) added.add(Number(match[1]));
   }
 }
 
-const elements = section(9);
-if (!elements) fail("no element section");
-// Every i32.const operand in the module that could be a function's index,
-// read from binaryen's disassembly (one expression a line, each operand
-// indented under its operator): all of them, except an operand of
-// arithmetic or a comparison (an offset, a size, a bound: a function's
-// index is called, stored, passed or returned, never added to).
-const ARITHMETIC = /^\((i32\.(add|sub|mul|div_[su]|rem_[su]|and|or|xor|shl|shr_[su]|eq|ne|[lg][te]_[su]))$/;
-const constants = new Set();
-const lines = execFileSync(disassembler, [file], { maxBuffer: 1 << 30, encoding: "utf8" }).split("\n");
-lines.forEach((line, at) => {
-  for (const match of line.matchAll(/i32\.const (-?\d+)/g)) {
-    const alone = /^\s*\(i32\.const -?\d+\)$/.test(line);
-    if (alone) {
-      const indent = line.search(/\S/);
-      let parent = at - 1;
-      while (parent >= 0 && lines[parent].search(/\S/) >= indent) parent--;
-      const operator = parent >= 0 ? lines[parent].trim().split(/\s/)[0] : "";
-      if (ARITHMETIC.test(operator)) continue;
-    }
-    constants.add(Number(match[1]));
-  }
-});
-const inCode = (index) => constants.has(index);
-// Data is read as memory holds it: a table index stored in memory (a
-// vtable, a static table of functions) is a 4-byte word at an address a
-// multiple of 4, as Rust lays out a function pointer on wasm32.
-const words = new Set();
-if (section(11)) {
-  let [count, j] = leb(section(11)[1]);
-  for (; count > 0; count--) {
-    const kind = wasm[j++];
-    if (kind !== 0) fail(`data segment of form ${kind}; only 0 is read`);
-    if (wasm[j] !== 0x41) fail("data segment whose offset is not an i32.const");
-    let base = 0;
-    let shift = 0;
-    for (j++; ; ) {
-      const byte = wasm[j++];
-      base |= (byte & 0x7f) << shift;
-      shift += 7;
-      if (byte < 0x80) break;
-    }
-    if (wasm[j++] !== 0x0b) fail("data segment offset not ended");
-    let length;
-    [length, j] = leb(j);
-    for (let k = (4 - (base % 4)) % 4; k + 4 <= length; k += 4) words.add(wasm.readUInt32LE(j + k));
-    j += length;
-  }
-}
-const inData = (index) => words.has(index);
-
-// Each segment of the form "active, table 0 (or given), i32.const offset,
-// function indices" (flags 0 and 2) is rewritten as expressions (flags 4
-// and 6): `ref.func i` for an entry kept, `ref.null func` for one cleared.
-let [count, at] = leb(elements[1]);
-const out = [...uleb(count)];
+const segments = module.elements();
+const out = [...uleb(segments.length)];
 let cleared = 0;
-for (; count > 0; count--) {
-  const flags = wasm[at++];
-  if (flags !== 0 && flags !== 2) fail(`element segment of form ${flags}; only 0 and 2 are read`);
-  let table = 0;
-  if (flags === 2) [table, at] = leb(at);
-  const offsetStart = at;
-  if (wasm[at] !== 0x41) fail("element segment whose offset is not an i32.const");
-  let offset = 0;
-  let shift = 0;
-  for (at++; ; ) {
-    const byte = wasm[at++];
-    offset |= (byte & 0x7f) << shift;
-    shift += 7;
-    if (byte < 0x80) break;
-  }
-  if (wasm[at++] !== 0x0b) fail("element segment offset not ended");
-  const offsetExpr = [...wasm.subarray(offsetStart, at)];
-  if (flags === 2 && wasm[at++] !== 0x00) fail("element segment of a kind other than funcref");
-  let entries;
-  [entries, at] = leb(at);
+for (const { flags, table, offset, offsetExpr, functions } of segments) {
   const items = [];
-  for (let k = 0; k < entries; k++) {
-    let func;
-    [func, at] = leb(at);
+  functions.forEach((func, k) => {
     const slot = offset + k;
     const prunable =
       table === 0 &&
+      dead.has(slot) &&
       PRUNABLE.test(names.get(func) ?? "") &&
       !exported.has(func) &&
-      !inCode(slot) &&
-      !inData(slot);
+      !added.has(slot);
     if (prunable) {
-      items.push(0xd0, 0x70, 0x0b);
+      items.push(0xd0, 0x70, 0x0b); // ref.null func
       cleared++;
     } else {
-      items.push(0xd2, ...uleb(func), 0x0b);
+      items.push(0xd2, ...uleb(func), 0x0b); // ref.func
     }
-  }
+  });
   if (flags === 0) out.push(4, ...offsetExpr);
   else out.push(6, ...uleb(table), ...offsetExpr, 0x70);
-  out.push(...uleb(entries), ...items);
+  out.push(...uleb(functions.length), ...items);
 }
-if (at !== elements[2]) fail("element section not read to its end");
 
-const body = Buffer.from(out);
-const rebuilt = Buffer.concat([
-  wasm.subarray(0, elements[3]),
-  Buffer.from([9, ...uleb(body.length)]),
-  body,
-  wasm.subarray(elements[2]),
-]);
+const parts = [module.bytes.subarray(0, 8)];
+for (const [id, , end, header] of module.sections) {
+  if (id === 9) {
+    const body = Buffer.from(out);
+    parts.push(Buffer.from([9, ...uleb(body.length)]), body);
+  } else {
+    parts.push(module.bytes.subarray(header, end));
+  }
+}
+const rebuilt = Buffer.concat(parts);
 new WebAssembly.Module(rebuilt);
 fs.writeFileSync(file, rebuilt);
-console.log(`prune-table: cleared ${cleared} of the function table's entries`);
+console.log(`prune-table: cleared ${cleared} of the function table's ${module.slots().size} entries`);
