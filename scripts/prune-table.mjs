@@ -11,19 +11,22 @@
 // What can reach an entry is known from the linker: built with
 // `--emit-relocs`, the module as cargo leaves it records every place that
 // holds a function's table index (relocations of the code and of the data)
-// and every direct call. An entry is live when the data holds its index (a
-// vtable, a static table of functions), or when code that can run holds it:
-// a function reached by calls from the exports (the descriptions' own
-// `__wbindgen_describe_*` exports aside), from the start function or from
-// any table entry. This script clears (to null) each entry, of a closure
-// invoke shim or a js-sys task waker, that is not live so, in the module
-// wasm-bindgen wrote, after checking that it holds the same kind of
-// function there, that the function is not exported (the glue calls the
-// shims it needs through exports; the table itself is not exported) and
-// that no function wasm-bindgen added names the index in an `i32.const`.
-// wasm-opt then removes the cleared shims and what only they called. The
-// linker's sections (`linking`, `reloc.*`), which wasm-bindgen passes
-// through, are dropped from it.
+// and every direct call; each is checked against the bytes it points at.
+// An entry is live when the data holds its index (a vtable, a static table
+// of functions), or when code that can run holds it: a function reached by
+// calls from the exports (the descriptions' own `__wbindgen_describe_*`
+// exports aside), from the start function or from any table entry. This
+// script leaves out of the table each closure invoke shim's entry that is
+// not live so, in the module wasm-bindgen wrote, after checking that every
+// slot there holds the same kind of function as the linker put in it, that
+// the shim is not exported (the glue calls the shims it needs through
+// exports; the table itself is not exported) and that no function
+// wasm-bindgen added (its shims, wrappers and import adapters, which the
+// relocations do not cover) names the index in an `i32.const`. The entries
+// kept are written as segments of consecutive slots: a slot no segment
+// fills is null. wasm-opt then removes the shims left out and what only
+// they called. The linker's sections (`linking`, `reloc.*`), which
+// wasm-bindgen passes through, are dropped.
 //
 //   node scripts/prune-table.mjs LINKED_WASM WASM WASM_DIS
 //
@@ -34,6 +37,8 @@
 // it did not check.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 
 const [linkedFile, file, disassembler] = process.argv.slice(2);
 if (!disassembler) {
@@ -120,6 +125,7 @@ class Module {
         [, at] = this.leb(at);
         functions++;
       } else if (kind === 1) {
+        this.importsTable = true;
         [flags, at] = this.leb(at + 1);
         [, at] = this.leb(at);
         if (flags & 1) [, at] = this.leb(at);
@@ -190,12 +196,10 @@ class Module {
       if (flags !== 0 && flags !== 2) fail(`an element segment of form ${flags}; only 0 and 2 are read`);
       let table = 0;
       if (flags === 2) [table, at] = this.leb(at);
-      const offsetStart = at;
       if (this.bytes[at] !== 0x41) fail("an element segment whose offset is not an i32.const");
       let offset;
       [offset, at] = this.sleb(at + 1);
       if (this.bytes[at++] !== 0x0b) fail("an element segment's offset not ended");
-      const offsetExpr = [...this.bytes.subarray(offsetStart, at)];
       if (flags === 2 && this.bytes[at++] !== 0x00) fail("an element segment of another kind than funcref");
       let entries;
       [entries, at] = this.leb(at);
@@ -205,7 +209,7 @@ class Module {
         [func, at] = this.leb(at);
         functions.push(func);
       }
-      segments.push({ flags, table, offset, offsetExpr, functions });
+      segments.push({ flags, table, offset, functions });
     }
     if (at !== section[2]) fail("the element section not read to its end");
     return segments;
@@ -227,8 +231,10 @@ const linked = new Module(fs.readFileSync(linkedFile));
 const linking = linked.section(0, "linking");
 if (!linking) fail(`${linkedFile} has no linking section: built without --emit-relocs?`);
 // The symbol table: each symbol's kind and, for a function, its index.
+const [linkingVersion, linkingStart] = linked.leb(linking[1]);
+if (linkingVersion !== 2) fail(`linking section version ${linkingVersion}; version 2 is read`);
 const symbols = [];
-for (let at = linked.leb(linking[1])[1]; at < linking[2]; ) {
+for (let at = linkingStart; at < linking[2]; ) {
   const sub = linked.bytes[at];
   const [size, from] = linked.leb(at + 1);
   if (sub === 8) {
@@ -271,10 +277,14 @@ const TABLE_INDEX = new Set([1, 2, 12, 18, 19, 24]);
 const FUNCTION_INDEX = new Set([0, 26]);
 const ADDEND = new Set([3, 4, 5, 8, 9, 11, 14, 15, 16, 17, 21, 22, 23, 25]);
 const KNOWN = 27;
-const relocations = (name) => {
+// A relocation section's entries as [type, offset, function index], after
+// checking that it applies to the section `id` (10 code, 11 data); none
+// when the linker had nothing to record there.
+const relocations = (name, id) => {
   const section = linked.section(0, name);
-  if (!section) fail(`${linkedFile} has no ${name} section`);
-  let [, at] = linked.leb(section[1]);
+  if (!section) return [];
+  let [target, at] = linked.leb(section[1]);
+  if (linked.sections[target]?.[0] !== id) fail(`${name} applies to section ${target}, not to the section of id ${id}`);
   let count;
   [count, at] = linked.leb(at);
   const out = [];
@@ -298,7 +308,13 @@ const relocations = (name) => {
 // Each function body's range, relative to the code section's contents (as
 // the relocations' offsets are).
 const code = linked.section(10);
+const data = linked.section(11);
 const imported = linked.importedFunctions();
+// Functions the linker writes itself carry no relocations: their calls
+// would be unknown here.
+for (const name of linked.names().values()) {
+  if (/^__wasm_(call_ctors|init_|apply_)/.test(name)) fail(`the linked module has ${name}, whose calls the relocations do not record`);
+}
 const bodies = [];
 {
   let [count, at] = linked.leb(code[1]);
@@ -321,10 +337,24 @@ const containing = (offset) => {
   fail(`a code relocation at ${offset}, in no function`);
 };
 
+const linkedSlots = linked.slots();
+const slotOf = new Map([...linkedSlots].map(([slot, func]) => [func, slot]));
+// Each relocation checked against the value it points at: a misread of
+// the symbols, the imports or the offsets stops the build here.
+const check = (section, type, offset, func) => {
+  const at = section[1] + offset;
+  let value;
+  if (type === 0 || type === 1) value = (type === 0 ? linked.leb(at) : linked.sleb(at))[0];
+  else if (type === 2 || type === 26) value = linked.bytes.readUInt32LE(at);
+  else fail(`a function relocation of type ${type}, not read`);
+  const expected = type === 0 || type === 26 ? func : slotOf.get(func);
+  if (value !== expected) fail(`a relocation of type ${type} at ${offset} holds ${value}, not ${expected}`);
+};
 const calls = new Map(); // function -> functions it calls or holds the index of
 const heldInCode = new Map(); // function -> functions whose table index it holds
 const add = (map, from, to) => (map.get(from) ?? map.set(from, new Set()).get(from)).add(to);
-for (const [type, offset, func] of relocations("reloc.CODE")) {
+for (const [type, offset, func] of relocations("reloc.CODE", 10)) {
+  if (TABLE_INDEX.has(type) || FUNCTION_INDEX.has(type)) check(code, type, offset, func);
   const from = containing(offset);
   if (FUNCTION_INDEX.has(type)) add(calls, from, func);
   if (TABLE_INDEX.has(type)) {
@@ -333,11 +363,11 @@ for (const [type, offset, func] of relocations("reloc.CODE")) {
   }
 }
 const heldInData = new Set();
-for (const [type, , func] of relocations("reloc.DATA")) {
+for (const [type, offset, func] of relocations("reloc.DATA", 11)) {
+  if (TABLE_INDEX.has(type) || FUNCTION_INDEX.has(type)) check(data, type, offset, func);
   if (TABLE_INDEX.has(type)) heldInData.add(func);
 }
 
-const linkedSlots = linked.slots();
 const roots = [...linkedSlots.values()];
 for (const [name, kind, index] of linked.exports()) {
   if (kind === 0 && !name.startsWith("__wbindgen_describe")) roots.push(index);
@@ -356,8 +386,8 @@ for (const func of reached) for (const held of heldInCode.get(func) ?? []) live.
 const linkedNames = linked.names();
 // The same functions under their mangled names (cargo's output) and their
 // demangled ones (wasm-bindgen's).
-const MANGLED = /wasm_bindgen7convert8closures.*6invoke|4jspi10task_waker/;
-const PRUNABLE = /::convert::closures::_::invoke::<|::futures::jspi::task_waker::/;
+const MANGLED = /wasm_bindgen7convert8closures.*6invoke/;
+const PRUNABLE = /::convert::closures::_::invoke::</;
 const dead = new Set();
 for (const [slot, func] of linkedSlots) {
   if (MANGLED.test(linkedNames.get(func) ?? "") && !live.has(func)) dead.add(slot);
@@ -365,68 +395,93 @@ for (const [slot, func] of linkedSlots) {
 
 // --- The module wasm-bindgen wrote. ---
 
-// The linker's sections, passed through by wasm-bindgen, dropped first
-// (binaryen would warn of them; nothing reads them past this point).
-{
+// Read without the linker's sections, which wasm-bindgen passes through
+// (nothing reads them past this point; binaryen would warn of them).
+const module = (() => {
   const read = new Module(fs.readFileSync(file));
   const kept = [read.bytes.subarray(0, 8)];
   for (const [id, , end, header, name] of read.sections) {
     if (id !== 0 || !(name === "linking" || name.startsWith("reloc."))) kept.push(read.bytes.subarray(header, end));
   }
-  fs.writeFileSync(file, Buffer.concat(kept));
-}
-const module = new Module(fs.readFileSync(file));
+  return new Module(Buffer.concat(kept));
+})();
 const names = module.names();
+// A table of the module's own starts null in every slot no segment fills.
+module.importedFunctions();
+if (module.importsTable) fail("the function table is imported");
 const exported = new Set();
 for (const [, kind, index] of module.exports()) {
   if (kind === 0) exported.add(index);
   // JavaScript could call any entry of a table it is given.
   if (kind === 1 && index === 0) fail("the function table is exported");
 }
-// The i32.const operands of the functions wasm-bindgen added (its adapters
-// and shims: no crate's name, or named as a shim), from binaryen's
-// disassembly.
+// The table as the linker left it, in wasm-bindgen's module: the same kind
+// of function (a closure shim or not) in every slot.
+const slots = module.slots();
+if (slots.size !== linkedSlots.size) fail(`${slots.size} table entries after wasm-bindgen, ${linkedSlots.size} before`);
+for (const [slot, func] of linkedSlots) {
+  if (MANGLED.test(linkedNames.get(func) ?? "") !== PRUNABLE.test(names.get(slots.get(slot)) ?? "")) {
+    fail(`slot ${slot} holds another kind of function after wasm-bindgen`);
+  }
+}
+// The i32.const operands of the functions wasm-bindgen added (its shims,
+// wrappers and import adapters), from binaryen's disassembly: the linker
+// knows nothing of them.
+const ADDED = / (externref|multivalue) shim$| (jspi|catch|sp) wrapper$|->|^__wbindgen_|^__jspi_/;
 const added = new Set();
 {
-  const text = execFileSync(disassembler, [file], { maxBuffer: 1 << 30, encoding: "utf8" });
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "prune-table-"));
+  const stripped = path.join(scratch, "module.wasm");
+  fs.writeFileSync(stripped, module.bytes);
+  const text = execFileSync(disassembler, [stripped], { maxBuffer: 1 << 30, encoding: "utf8" });
+  fs.rmSync(scratch, { recursive: true });
   let scanning = false;
   for (const line of text.split("\n")) {
     const head = line.match(/^ \(func \$(?:"((?:[^"\\]|\\.)*)"|(\S+))/);
-    if (head) {
-      const name = head[1] ?? head[2];
-      scanning = !/\[[0-9a-f]+\]/.test(name) || / shim$/.test(name);
-    } else if (/^ \(/.test(line)) {
-      scanning = false;
-    }
+    if (head) scanning = ADDED.test(head[1] ?? head[2]);
+    else if (/^ \(/.test(line)) scanning = false;
     if (scanning) for (const match of line.matchAll(/i32\.const (-?\d+)/g)) added.add(Number(match[1]));
   }
 }
 
-const segments = module.elements();
-const out = [...uleb(segments.length)];
+// Each segment's entries kept, in runs of consecutive slots, each run a
+// segment of the same form: a slot of a table defined here that no segment
+// fills is null.
+const sleb = (value) => {
+  const out = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    if ((value === 0 && !(byte & 0x40)) || (value === -1 && byte & 0x40)) return [...out, byte];
+    out.push(byte | 0x80);
+  }
+};
+const segments = [];
 let cleared = 0;
-for (const { flags, table, offset, offsetExpr, functions } of segments) {
-  const items = [];
+for (const { flags, table, offset, functions } of module.elements()) {
+  let run = null;
   functions.forEach((func, k) => {
     const slot = offset + k;
     const prunable =
-      table === 0 &&
-      dead.has(slot) &&
-      PRUNABLE.test(names.get(func) ?? "") &&
-      !exported.has(func) &&
-      !added.has(slot);
+      table === 0 && dead.has(slot) && PRUNABLE.test(names.get(func) ?? "") && !exported.has(func) && !added.has(slot);
     if (prunable) {
-      items.push(0xd0, 0x70, 0x0b); // ref.null func
       cleared++;
-    } else {
-      items.push(0xd2, ...uleb(func), 0x0b); // ref.func
+      run = null;
+      return;
     }
+    if (!run) segments.push((run = { flags, table, offset: slot, functions: [] }));
+    run.functions.push(func);
   });
-  if (flags === 0) out.push(4, ...offsetExpr);
-  else out.push(6, ...uleb(table), ...offsetExpr, 0x70);
-  out.push(...uleb(functions.length), ...items);
 }
-
+const out = [...uleb(segments.length)];
+for (const { flags, table, offset, functions } of segments) {
+  out.push(flags);
+  if (flags === 2) out.push(...uleb(table));
+  out.push(0x41, ...sleb(offset), 0x0b);
+  if (flags === 2) out.push(0x00);
+  out.push(...uleb(functions.length));
+  for (const func of functions) out.push(...uleb(func));
+}
 const parts = [module.bytes.subarray(0, 8)];
 for (const [id, , end, header] of module.sections) {
   if (id === 9) {
@@ -437,6 +492,10 @@ for (const [id, , end, header] of module.sections) {
   }
 }
 const rebuilt = Buffer.concat(parts);
-new WebAssembly.Module(rebuilt);
+try {
+  new WebAssembly.Module(rebuilt);
+} catch (error) {
+  fail(`the rewritten module does not validate (${error.message}); ${file} is left as it was`);
+}
 fs.writeFileSync(file, rebuilt);
-console.log(`prune-table: cleared ${cleared} of the function table's ${module.slots().size} entries`);
+console.log(`prune-table: cleared ${cleared} of the function table's ${slots.size} entries`);
