@@ -58,6 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             break (on_wire("gzip").await, br_now);
         }
         if started.elapsed() > std::time::Duration::from_secs(120) {
+            server.stop().await;
             return Err("no copy at the best levels was served within 120 s".into());
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
