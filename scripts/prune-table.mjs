@@ -108,11 +108,12 @@ class Module {
     return this.sections.find(([i, , , , n]) => i === id && n === name);
   }
 
-  importedFunctions() {
+  // How many functions and tables the module imports.
+  imported() {
+    const counts = { functions: 0, tables: 0 };
     const imports = this.section(2);
-    if (!imports) return 0;
+    if (!imports) return counts;
     let [count, at] = this.leb(imports[1]);
-    let functions = 0;
     for (; count > 0; count--) {
       for (let k = 0; k < 2; k++) {
         let length;
@@ -123,9 +124,9 @@ class Module {
       let flags;
       if (kind === 0) {
         [, at] = this.leb(at);
-        functions++;
+        counts.functions++;
       } else if (kind === 1) {
-        this.importsTable = true;
+        counts.tables++;
         [flags, at] = this.leb(at + 1);
         [, at] = this.leb(at);
         if (flags & 1) [, at] = this.leb(at);
@@ -141,7 +142,7 @@ class Module {
         fail(`an import of kind ${kind}`);
       }
     }
-    return functions;
+    return counts;
   }
 
   names() {
@@ -309,7 +310,7 @@ const relocations = (name, id) => {
 // the relocations' offsets are).
 const code = linked.section(10);
 const data = linked.section(11);
-const imported = linked.importedFunctions();
+const imported = linked.imported().functions;
 // Functions the linker writes itself (`__wasm_call_ctors`,
 // `__wasm_init_memory`, `__wasm_apply_data_relocs` ...) carry no
 // relocations: their calls would be unknown here.
@@ -408,8 +409,7 @@ const module = (() => {
 })();
 const names = module.names();
 // A table of the module's own starts null in every slot no segment fills.
-module.importedFunctions();
-if (module.importsTable) fail("the function table is imported");
+if (module.imported().tables > 0) fail("the function table is imported");
 const exported = new Set();
 for (const [, kind, index] of module.exports()) {
   if (kind === 0) exported.add(index);
