@@ -23,7 +23,13 @@ want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 export PROVIDER_SYNC_READ_RATE_LIMIT=0 PROVIDER_SYNC_ADMIN_RATE_LIMIT=0
 export PROVIDER_SYNC_MAX_CONNECTIONS=100000 PROVIDER_SYNC_MAX_WS_SESSIONS=100000 PROVIDER_SYNC_MAX_WS_SESSIONS_PER_ADDRESS=0 PROVIDER_SYNC_MAX_CONNECTIONS_PER_ADDRESS=0
 
-cargo build --release -p provider-sync-server -p provider-sync-bench -p provider-sync-testbed
+# The server as a user builds it (alone), then the tools. Built together,
+# cargo would unify the features of their shared dependencies and give the
+# server other ones than a user's build (`scripts/bench-rest.sh`, which
+# builds the server alone, then built it again, about 3 minutes). The tools
+# link the server's library only: the binary stays this one.
+cargo build --release -p provider-sync-server
+cargo build --release -p provider-sync-bench -p provider-sync-testbed
 
 work=$(mktemp -d)
 server_pid=""; node_pid=""; floor_pid=""; cluster_pids=()
