@@ -149,106 +149,19 @@ async fn within_static_dir(
     next.run(request).await
 }
 
-/// The layers every request goes through, the outermost first (one
-/// `ServiceBuilder`: axum wraps every route in each layer it is given and
-/// clones the route's whole stack for every request, one boxed level a
-/// layer; given as one, the stack is one level). A macro: the same stack
-/// wraps each route ([`routes`], [`app`]) or the whole router once
-/// ([`service`], what the server itself runs).
-macro_rules! layers {
-    ($config:expr, $origin_state:expr) => {{
-        let config: &Config = $config;
-        tower::ServiceBuilder::new()
-            // No answer of this server is to be read as another type than it
-            // says (a browser sniffing a JSON error, or a static file, as HTML).
-            .layer(
-                tower_http::set_header::SetResponseHeaderLayer::if_not_present(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    axum::http::HeaderValue::from_static("nosniff"),
-                ),
-            )
-            .layer(crate::serve::CloseUnreadLayer)
-            .map_request(http::trace::drop_unfit_request_id)
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(http::trace::RequestSpan)
-                    .on_failure(http::trace::on_failure),
-            )
-            // The client's address, then its origin. Outside CORS: a foreign
-            // origin's preflight is refused too.
-            .layer(guard($origin_state, crate::limits::identify_client))
-            .layer(cors(config))
-            .layer(guard((), crate::serve::refuse_over_capacity))
-            // The guards outside take and give axum's body.
-            .map_response(IntoResponse::into_response)
-            .layer(CompressionLayer::new())
-            // tower's `then`: the answer, without a clone of what it wraps
-            // (as axum's `map_response` made).
-            .then(
-                |answer: Result<Response, std::convert::Infallible>| async move {
-                    let Ok(response) = answer;
-                    Ok::<_, std::convert::Infallible>(crate::error::json_errors(response).await)
-                },
-            )
-            // 504, not 408: a client retries a 408 blindly, and a write that
-            // timed out may have landed. Inside `json_errors`, so it gets the
-            // JSON shape too.
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::GATEWAY_TIMEOUT,
-                config.request_timeout(),
-            ))
-            // A declared length past the limit is refused before any of the body
-            // is waited for (413 at once, not when the bytes have come).
-            // The timeout's own answer needs a body type with a default; the
-            // limit's is made an axum body (as axum did between layers).
-            .map_response(IntoResponse::into_response)
-            .layer(RequestBodyLimitLayer::new(config.body_limit))
-            .layer(DefaultBodyLimit::max(config.body_limit))
-    }};
-}
-
 /// The server's whole router: every route under the prefix, the static
 /// directory or a JSON 404 for everything else, and the layers.
 pub fn app(state: AppState) -> Router {
-    let config = state.config.clone();
-    let (api, origin_state) = build(state, true);
-    api.layer(layers!(&config, origin_state))
+    build(state, true)
 }
 
 /// Every route under the prefix with the layers, and no fallback (unless a
 /// static directory is set), to merge into an application's own router.
 pub fn routes(state: AppState) -> Router {
-    let config = state.config.clone();
-    let (api, origin_state) = build(state, false);
-    api.layer(layers!(&config, origin_state))
+    build(state, false)
 }
 
-/// What the server runs: [`app`]'s routes and layers, the layers around
-/// the whole router once rather than around each route (axum clones a
-/// route's stack, boxed, for every request it routes).
-pub(crate) fn service(
-    state: AppState,
-) -> impl tower::Service<
-    Request,
-    Response = Response,
-    Error = std::convert::Infallible,
-    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send + 'static,
-> + Clone
-+ Send
-+ Sync
-+ 'static {
-    let config = state.config.clone();
-    let (api, origin_state) = build(state, true);
-    tower::ServiceBuilder::new()
-        .map_response(IntoResponse::into_response)
-        .layer(layers!(&config, origin_state))
-        .service(api)
-}
-
-/// The routes without the layers, and the state the origin check reads.
-fn build(state: AppState, fallback: bool) -> (Router, AppState) {
+fn build(state: AppState, fallback: bool) -> Router {
     let config = state.config.clone();
     let state_for_probes = state.clone();
     let origin_state = state.clone();
@@ -306,7 +219,59 @@ fn build(state: AppState, fallback: bool) -> (Router, AppState) {
             }),
             None => api,
         };
-    (api, origin_state)
+    // One layer made of all of them (`ServiceBuilder`, the outermost
+    // first): axum wraps every route in each layer it is given and clones
+    // the route's whole stack for every request, one boxed level a layer;
+    // given as one, the stack is one level.
+    let layers = tower::ServiceBuilder::new()
+        // No answer of this server is to be read as another type than it
+        // says (a browser sniffing a JSON error, or a static file, as HTML).
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+        )
+        .layer(crate::serve::CloseUnreadLayer)
+        .map_request(http::trace::drop_unfit_request_id)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(http::trace::RequestSpan)
+                .on_failure(http::trace::on_failure),
+        )
+        // The client's address, then its origin. Outside CORS: a foreign
+        // origin's preflight is refused too.
+        .layer(guard(origin_state, crate::limits::identify_client))
+        .layer(cors(&config))
+        .layer(guard((), crate::serve::refuse_over_capacity))
+        // The guards outside take and give axum's body.
+        .map_response(IntoResponse::into_response)
+        .layer(CompressionLayer::new())
+        // tower's `then`: the answer, without a clone of what it wraps
+        // (as axum's `map_response` made).
+        .then(
+            |answer: Result<Response, std::convert::Infallible>| async move {
+                let Ok(response) = answer;
+                Ok::<_, std::convert::Infallible>(crate::error::json_errors(response).await)
+            },
+        )
+        // 504, not 408: a client retries a 408 blindly, and a write that
+        // timed out may have landed. Inside `json_errors`, so it gets the
+        // JSON shape too.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            config.request_timeout(),
+        ))
+        // A declared length past the limit is refused before any of the body
+        // is waited for (413 at once, not when the bytes have come).
+        // The timeout's own answer needs a body type with a default; the
+        // limit's is made an axum body (as axum did between layers).
+        .map_response(IntoResponse::into_response)
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    api.layer(layers)
 }
 
 /// The read API's checks, in turn: the per-address limit (so refused

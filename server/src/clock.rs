@@ -89,8 +89,6 @@ pub(crate) fn rfc3339_of_ms(ms: i64) -> String {
 mod tests {
     use super::*;
 
-    /// Found by a black-box check (2026-12-04): timestamps had a fraction
-    /// of varying width (`.84Z`, `.5Z`, none on a whole second).
     /// The digit-by-digit writer against `format!`, over four centuries of
     /// instants a prime number of milliseconds apart, and both ends of the
     /// years `time` holds (-9999 and 9999) and of 0..=9999.
@@ -123,6 +121,8 @@ mod tests {
         assert_eq!(fixed(offset), "2025-12-04T07:37:35.000Z");
     }
 
+    /// Found by a black-box check (2026-12-04): timestamps had a fraction
+    /// of varying width (`.84Z`, `.5Z`, none on a whole second).
     #[test]
     fn every_timestamp_has_three_digits_of_milliseconds() {
         assert_eq!(rfc3339_of_ms(0), "1970-01-01T00:00:00.000Z");

@@ -326,7 +326,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         source,
     })?;
     let parts = ProviderSync::build(config.clone()).await?;
-    let router = app::service(parts.state.clone());
+    let router = app(parts.state.clone());
     let stopped = parts.shutdown_signal();
     let serving = tokio::spawn(serve::serve(
         listener,

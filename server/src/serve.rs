@@ -15,6 +15,7 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
@@ -815,25 +816,15 @@ fn is_connection_error(err: &io::Error) -> bool {
 /// The longest HTTP/1 request head read (hyper's read buffer).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Serves `router` (the app's routes in their layers) on `listener` until `stop` resolves, then lets the
+/// Serves `router` on `listener` until `stop` resolves, then lets the
 /// connections in flight finish (the caller bounds how long).
-pub async fn serve<S>(
+pub async fn serve(
     listener: TcpListener,
-    router: S,
+    router: Router,
     limits: Limits,
     metrics: Arc<Metrics>,
     stop: impl Future<Output = ()> + Send + 'static,
-) where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's header timer runs from when a connection waits for its next
     // request, so it would close idle keep-alive connections too, and it is

@@ -116,6 +116,45 @@ async fn state_is_compressed_with_gzip_and_brotli() {
     server.stop().await;
 }
 
+/// A HEAD answer carries the headers of the GET answer it stands for,
+/// compression's included (a cache freshens a stored GET from a HEAD). Found
+/// by a review (2026-12-06): the server's layers put around the whole router
+/// instead of around each route saw the body axum empties for a HEAD, and
+/// answered it uncompressed, without `Vary`.
+#[tokio::test]
+async fn head_answers_carry_the_headers_of_get() {
+    let (_dir, server) = seeded().await;
+    let plain = raw_client();
+    for path in ["/version", "/openapi.json", "/providers"] {
+        let answer = |method: reqwest::Method| {
+            plain
+                .request(method, server.url(path))
+                .header(header::ACCEPT_ENCODING, "gzip")
+                .send()
+        };
+        let get = answer(reqwest::Method::GET).await.unwrap();
+        let head = answer(reqwest::Method::HEAD).await.unwrap();
+        assert_eq!(get.status(), 200, "{path}");
+        assert_eq!(head.status(), 200, "{path}");
+        assert_eq!(get.headers()[header::CONTENT_ENCODING], "gzip", "{path}");
+        for name in [
+            header::CONTENT_ENCODING,
+            header::VARY,
+            header::CONTENT_TYPE,
+            header::CACHE_CONTROL,
+            header::X_CONTENT_TYPE_OPTIONS,
+        ] {
+            assert_eq!(
+                head.headers().get(&name),
+                get.headers().get(&name),
+                "{path}: {name}"
+            );
+        }
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn version_reports_version_epoch_and_checksum() {
     let (_dir, server) = seeded().await;

@@ -262,7 +262,12 @@ pub async fn version(State(app): State<AppState>) -> Response {
         // As `axum::Json` answers it (the JSON error shape comes from
         // `json_errors`); a `VersionInfo` of numbers and strings always
         // serialises.
-        return (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            err.to_string(),
+        )
+            .into_response();
     }
     (
         [
