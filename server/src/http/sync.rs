@@ -255,6 +255,8 @@ pub(crate) fn full_sync_body(snapshot: &Snapshot, reason: FullSyncReason) -> axu
 )]
 pub async fn version(State(app): State<AppState>) -> Response {
     let info = app.service.snapshot().version_info();
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Written into room enough for it (`axum::Json` starts at 128 bytes,
     // and an answer is about 150: a second allocation and a copy).
     let mut body = Vec::with_capacity(256);
@@ -262,22 +264,7 @@ pub async fn version(State(app): State<AppState>) -> Response {
         // As `axum::Json` answers it (the JSON error shape comes from
         // `json_errors`); a `VersionInfo` of numbers and strings always
         // serialises.
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-            err.to_string(),
-        )
-            .into_response();
+        return (StatusCode::INTERNAL_SERVER_ERROR, headers, err.to_string()).into_response();
     }
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        body,
-    )
-        .into_response()
+    json_bytes(body, headers)
 }
