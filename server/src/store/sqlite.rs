@@ -17,6 +17,14 @@ use crate::audit::AuditRecord;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The connection every write goes through (one; on a database in
+    /// memory, `pool` itself). SQLite empties a connection's page cache
+    /// when another connection has written the file: with the writes spread
+    /// over the pool's connections, each write read back a dozen pages the
+    /// others had written, statement by statement, and its results woke
+    /// the writing task one at a time (BENCHMARKS.md, "A lone write,
+    /// traced"). A connection that alone writes keeps its pages.
+    writer: SqlitePool,
     /// The lock files, held while the store is open: one writer per file.
     lock: std::sync::Arc<std::sync::Mutex<Option<Vec<std::fs::File>>>>,
     /// The bytes of the event log's bodies as this process last committed
@@ -462,7 +470,7 @@ impl SqliteStore {
             // not go stale, and the ping is a round trip to the
             // connection's worker thread on every write and read.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(not_writable)?;
         // A file that was not there to be locked (made just now) is
@@ -509,8 +517,22 @@ impl SqliteStore {
         } else {
             Some((file.clone(), identity(&file).map_err(sqlx::Error::Io)?))
         };
+        let writer = if in_memory {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                // Kept open while idle: its cached pages are the point.
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(not_writable)?
+        };
         Ok(Self {
             pool,
+            writer,
             lock: std::sync::Arc::new(std::sync::Mutex::new(held)),
             log_bytes: Default::default(),
             opened,
@@ -603,6 +625,7 @@ impl SqliteStore {
             return Ok(None);
         }
         let store = Self {
+            writer: pool.clone(),
             pool,
             lock: Default::default(),
             log_bytes: Default::default(),
@@ -787,7 +810,7 @@ impl Store for SqliteStore {
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
         self.still_there()?;
         let mut log_bytes = self.log_bytes.lock().await;
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let result = self.commit_on(&mut conn, commit, &mut log_bytes).await;
         close_on_error(conn, &result).await;
         result
@@ -819,7 +842,7 @@ impl Store for SqliteStore {
         // The log is emptied: counted again by the next commit.
         let mut log_bytes = self.log_bytes.lock().await;
         *log_bytes = None;
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let result = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, epoch_version = version")
@@ -839,7 +862,7 @@ impl Store for SqliteStore {
         // Closed if it fails, as a write's: the audit of a write the disk
         // refused fails too, and left its connection in a transaction that
         // refused a later write on it (a 500 after the disk was back).
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let result = insert_audit(&mut conn, record).await;
         close_on_error(conn, &result).await;
         result
@@ -861,7 +884,7 @@ impl Store for SqliteStore {
     }
 
     async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let result = sqlx::query("DELETE FROM audit WHERE at_ms < ?")
             .bind(older_than_ms)
             .execute(&mut *conn)
@@ -873,6 +896,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
         // Dropping the file lets go of the lock.
         self.lock.lock().expect("lock mutex").take();
@@ -1123,6 +1147,77 @@ async fn run_steps(
     Ok(returned)
 }
 
+/// Runs `steps` as one transaction, `BEGIN IMMEDIATE` to `COMMIT`, in one
+/// call to `conn`'s worker thread (at most [`BATCH`] steps, so that the
+/// texts repeat and keep their prepared statements). The first step is the
+/// guard, written here to fail rather than to match nothing: a version or
+/// epoch other than the one the write was built on sets the version to
+/// NULL, which its `NOT NULL` refuses, and the statements after it,
+/// `COMMIT` among them, do not run. Any error leaves the transaction open:
+/// the caller closes the connection, which rolls it back (`commit`, with
+/// [`close_on_error`]). Returns the lengths the trim returned.
+async fn run_whole(
+    conn: &mut sqlx::SqliteConnection,
+    steps: &[Step<'_>],
+) -> Result<Vec<i64>, StoreError> {
+    use futures_util::TryStreamExt;
+    let Some((
+        &Step::Guard {
+            version,
+            base_version,
+            base_epoch,
+        },
+        rest,
+    )) = steps.split_first()
+    else {
+        return Err(corrupt("a commit", "its first step is not the guard"));
+    };
+    let mut sql = String::from(
+        "BEGIN IMMEDIATE;\n\
+         UPDATE sync_meta SET version = CASE WHEN version = ? AND epoch = ? THEN ? END WHERE id = 1;\n",
+    );
+    let mut args = SqliteArguments::default();
+    bind(&mut args, base_version as i64)?;
+    bind(&mut args, base_epoch)?;
+    bind(&mut args, version as i64)?;
+    for step in rest {
+        step.add(&mut sql, &mut args)?;
+    }
+    sql.push_str("COMMIT;\n");
+    let mut returned = Vec::new();
+    #[allow(deprecated)] // `fetch_many`: see `run_steps`
+    let mut results = sqlx::query_with(&sql, args).fetch_many(&mut *conn);
+    let outcome = loop {
+        match results.try_next().await {
+            Ok(Some(sqlx::Either::Right(row))) => returned.push(row.try_get::<i64, _>(0)?),
+            Ok(Some(sqlx::Either::Left(_))) => {}
+            Ok(None) => break Ok(returned),
+            Err(err) => break Err(err),
+        }
+    };
+    drop(results);
+    match outcome {
+        Ok(returned) => Ok(returned),
+        Err(sqlx::Error::Database(err))
+            if err.kind() == sqlx::error::ErrorKind::NotNullViolation =>
+        {
+            let (found, epoch): (i64, String) =
+                sqlx::query_as("SELECT version, epoch FROM sync_meta WHERE id = 1")
+                    .fetch_one(&mut *conn)
+                    .await?;
+            if found as u64 == base_version && epoch == base_epoch {
+                // Not the guard's refusal: a NULL from elsewhere.
+                return Err(sqlx::Error::Database(err).into());
+            }
+            Err(StoreError::VersionConflict {
+                expected: base_version,
+                found: version_of(found),
+            })
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Closes `conn` if its work failed (losing to another writer too: that
 /// refusal may come after rows were written in the transaction): a
 /// transaction whose rollback failed (an I/O error) leaves the
@@ -1230,6 +1325,45 @@ impl SqliteStore {
             .map(Step::Audit)
             .into_iter()
             .chain([Step::Trim(keep_from)]);
+        let added: u64 = commit
+            .events
+            .iter()
+            .map(|(_, body)| body.len() as u64)
+            .sum();
+        // Unknown if it was, or if more went than it counted.
+        let counted =
+            |trimmed: &[i64]| known.and_then(|bytes| (bytes + added).checked_sub(sum(trimmed)));
+        // Never the head's own event (a commit of the catalog's record alone
+        // has no events of its own): a log without it reads as wiped at the
+        // next start.
+        let trim_to = commit.base_version.min(new_version.saturating_sub(1));
+        if commit.catalog.is_none() && steps.len() + 2 <= BATCH {
+            // The whole transaction in one call to the connection's worker
+            // thread: sqlx's own `BEGIN` and `COMMIT` would be a round trip
+            // each, its worker waiting for the task to take each answer.
+            steps.extend(last);
+            let trimmed = run_whole(conn, &steps).await?;
+            *log_bytes = match counted(&trimmed) {
+                Some(total) if total <= commit.retain_bytes => Some(total),
+                // Outgrown (or not known): the log trimmed by bytes after
+                // the commit, in a transaction of its own. The write has
+                // landed whatever becomes of that: a log left longer than
+                // its bound is trimmed by the next commit, which finds its
+                // bytes unknown.
+                counted_before => {
+                    match trim_by_bytes(&mut *conn, trim_to, commit.retain_bytes, counted_before)
+                        .await
+                    {
+                        Ok(total) => Some(total),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "the event log is not trimmed by bytes; the next commit tries again");
+                            None
+                        }
+                    }
+                }
+            };
+            return Ok(());
+        }
         let mut tx = sqlx::Connection::begin(conn).await?;
         let trimmed = match commit.catalog {
             None => {
@@ -1258,47 +1392,54 @@ impl SqliteStore {
                 run_steps(&mut tx, &last.collect::<Vec<_>>()).await?
             }
         };
-        let added: u64 = commit
-            .events
-            .iter()
-            .map(|(_, body)| body.len() as u64)
-            .sum();
-        let sum = |bytes: &[i64]| bytes.iter().map(|&b| b.max(0) as u64).sum::<u64>();
-        // Unknown if it was, or if more went than it counted.
-        let counted = known.and_then(|bytes| (bytes + added).checked_sub(sum(&trimmed)));
-        let total = match counted {
+        let total = match counted(&trimmed) {
             Some(total) if total <= commit.retain_bytes => total,
             // Outgrown (or not known): trim by bytes, less what that took.
-            _ => {
-                let trimmed: Vec<i64> = sqlx::query_scalar(
-                    "DELETE FROM events WHERE version <= ? AND version <= (SELECT version FROM \
-                     (SELECT version, SUM(length(CAST(body AS BLOB))) OVER (ORDER BY version DESC) AS newer FROM events) \
-                     WHERE newer > ? ORDER BY version DESC LIMIT 1) \
-                     RETURNING length(CAST(body AS BLOB))",
-                )
-                // Never the head's own event (a commit of the catalog's
-                // record alone has no events of its own): a log without it
-                // reads as wiped at the next start.
-                .bind(commit.base_version.min(new_version.saturating_sub(1)) as i64)
-                .bind(commit.retain_bytes.min(i64::MAX as u64) as i64)
-                .fetch_all(&mut *tx)
-                .await?;
-                match counted.and_then(|total| total.checked_sub(sum(&trimmed))) {
-                    Some(total) => total,
-                    None => {
-                        let total: i64 = sqlx::query_scalar(
-                            "SELECT COALESCE(SUM(length(CAST(body AS BLOB))), 0) FROM events",
-                        )
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        total.max(0) as u64
-                    }
-                }
+            counted_before => {
+                trim_by_bytes(&mut *tx, trim_to, commit.retain_bytes, counted_before).await?
             }
         };
         tx.commit().await?;
         *log_bytes = Some(total);
         Ok(())
+    }
+}
+
+/// Sums the lengths the log's trims return.
+fn sum(bytes: &[i64]) -> u64 {
+    bytes.iter().map(|&b| b.max(0) as u64).sum()
+}
+
+/// Trims the log by bytes: the events at or below `trim_to` that the
+/// newest `retain_bytes` of the log leave out. Returns the log's bytes
+/// after it: `counted` (the bytes before it, if known) less what went, or
+/// the log summed again.
+async fn trim_by_bytes(
+    conn: &mut sqlx::SqliteConnection,
+    trim_to: u64,
+    retain_bytes: u64,
+    counted: Option<u64>,
+) -> Result<u64, StoreError> {
+    let trimmed: Vec<i64> = sqlx::query_scalar(
+        "DELETE FROM events WHERE version <= ? AND version <= (SELECT version FROM \
+         (SELECT version, SUM(length(CAST(body AS BLOB))) OVER (ORDER BY version DESC) AS newer FROM events) \
+         WHERE newer > ? ORDER BY version DESC LIMIT 1) \
+         RETURNING length(CAST(body AS BLOB))",
+    )
+    .bind(trim_to as i64)
+    .bind(retain_bytes.min(i64::MAX as u64) as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    match counted.and_then(|total| total.checked_sub(sum(&trimmed))) {
+        Some(total) => Ok(total),
+        None => {
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(SUM(length(CAST(body AS BLOB))), 0) FROM events",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(total.max(0) as u64)
+        }
     }
 }
 
@@ -1344,12 +1485,20 @@ mod tests {
         store.close().await;
     }
 
-    /// A commit's statements go to the database a few at a time: one of
-    /// more steps than a call takes lands whole (rows, events, its audit
-    /// record, the trim), and one built on a version the store has left,
-    /// or on another epoch, changes nothing and says which version it found.
+    /// A commit's statements go to the database a few at a time, and a
+    /// small commit's whole transaction in one call (`run_whole`, whose
+    /// guard fails rather than matching nothing): either way a commit lands
+    /// whole (rows, events, its audit record, the trim), and one built on a
+    /// version the store has left, or on another epoch, changes nothing,
+    /// says which version it found, and leaves the store writing on.
     #[tokio::test]
-    async fn a_commit_of_many_steps_lands_whole_or_not_at_all() {
+    async fn a_commit_of_few_or_many_steps_lands_whole_or_not_at_all() {
+        for many in [1, 3 * BATCH + 1] {
+            commit_lands_whole_or_not_at_all(many).await;
+        }
+    }
+
+    async fn commit_lands_whole_or_not_at_all(many: usize) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("batch.db").display().to_string();
         let store = SqliteStore::open(&path).await.unwrap();
@@ -1364,7 +1513,6 @@ mod tests {
                 .unwrap(),
             )
         };
-        let many = 3 * BATCH + 1;
         let models: Vec<_> = (0..many).map(|n| model(n, 1.0)).collect();
         let first: Vec<_> = (1..=many as u64).map(|v| event(v, 10)).collect();
         let second: Vec<_> = (1..=many as u64)
@@ -1455,11 +1603,13 @@ mod tests {
         let after = store.load().await.unwrap();
         assert_eq!(after.version, 2 * many as u64);
         // The trim by count, in the last call, took the events up to the
-        // version this commit was built on.
+        // newest five, never above the version this commit was built on.
         let kept: Vec<u64> = after.log.iter().map(|(e, _)| e.version).collect();
+        let kept_from = (2 * many as u64).saturating_sub(5).min(many as u64);
         assert_eq!(
             kept,
-            (many as u64 + 1..=2 * many as u64).collect::<Vec<_>>()
+            (kept_from + 1..=2 * many as u64).collect::<Vec<_>>(),
+            "{many} models"
         );
         assert!(
             after
