@@ -1351,9 +1351,7 @@ impl SqliteStore {
                 // its bound is trimmed by the next commit, which finds its
                 // bytes unknown.
                 counted_before => {
-                    match trim_by_bytes(&mut *conn, trim_to, commit.retain_bytes, counted_before)
-                        .await
-                    {
+                    match trim_by_bytes(conn, trim_to, commit.retain_bytes, counted_before).await {
                         Ok(total) => Some(total),
                         Err(err) => {
                             tracing::warn!(error = %err, "the event log is not trimmed by bytes; the next commit tries again");
@@ -1396,7 +1394,7 @@ impl SqliteStore {
             Some(total) if total <= commit.retain_bytes => total,
             // Outgrown (or not known): trim by bytes, less what that took.
             counted_before => {
-                trim_by_bytes(&mut *tx, trim_to, commit.retain_bytes, counted_before).await?
+                trim_by_bytes(&mut tx, trim_to, commit.retain_bytes, counted_before).await?
             }
         };
         tx.commit().await?;
