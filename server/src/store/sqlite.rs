@@ -810,9 +810,9 @@ impl Store for SqliteStore {
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
         self.still_there()?;
         let mut log_bytes = self.log_bytes.lock().await;
-        let mut conn = self.writer.acquire().await?;
-        let result = self.commit_on(&mut conn, commit, &mut log_bytes).await;
-        close_on_error(conn, &result).await;
+        let mut conn = CloseUnlessDone(Some(self.writer.acquire().await?));
+        let result = self.commit_on(conn.conn(), commit, &mut log_bytes).await;
+        conn.done(&result).await;
         result
     }
 
@@ -1152,15 +1152,17 @@ async fn run_steps(
 /// texts repeat and keep their prepared statements). The first step is the
 /// guard, written here to fail rather than to match nothing: a version or
 /// epoch other than the one the write was built on sets the version to
-/// NULL, which its `NOT NULL` refuses, and the statements after it,
-/// `COMMIT` among them, do not run. Any error leaves the transaction open:
-/// the caller closes the connection, which rolls it back (`commit`, with
-/// [`close_on_error`]). Returns the lengths the trim returned.
+/// NULL, and a head row that is not there is made with a NULL version;
+/// `sync_meta.version` is `NOT NULL`, so the statement fails, and the
+/// statements after it, `COMMIT` among them, do not run. Any error leaves
+/// the transaction open: the caller closes the connection, which rolls it
+/// back ([`SqliteStore::commit`]). Returns the lengths the trim returned,
+/// `None` if one could not be read (the commit landed all the same).
 async fn run_whole(
     conn: &mut sqlx::SqliteConnection,
     steps: &[Step<'_>],
-) -> Result<Vec<i64>, StoreError> {
-    use futures_util::TryStreamExt;
+) -> Result<Option<Vec<i64>>, StoreError> {
+    use futures_util::StreamExt;
     let Some((
         &Step::Guard {
             version,
@@ -1174,7 +1176,9 @@ async fn run_whole(
     };
     let mut sql = String::from(
         "BEGIN IMMEDIATE;\n\
-         UPDATE sync_meta SET version = CASE WHEN version = ? AND epoch = ? THEN ? END WHERE id = 1;\n",
+         UPDATE sync_meta SET version = CASE WHEN version = ? AND epoch = ? THEN ? END WHERE id = 1;\n\
+         INSERT INTO sync_meta (id, epoch, version) SELECT 1, '', NULL \
+         WHERE NOT EXISTS (SELECT 1 FROM sync_meta WHERE id = 1);\n",
     );
     let mut args = SqliteArguments::default();
     bind(&mut args, base_version as i64)?;
@@ -1184,37 +1188,81 @@ async fn run_whole(
         step.add(&mut sql, &mut args)?;
     }
     sql.push_str("COMMIT;\n");
-    let mut returned = Vec::new();
+    // Each statement ends its text's line and answers once when done: the
+    // commit has landed when the last, `COMMIT`, has answered, and only
+    // then (a worker thread that stopped half-way ends the stream early).
+    let statements = sql.matches(";\n").count();
+    let mut answered = 0;
+    let mut returned = Some(Vec::new());
+    let mut failed = None;
     #[allow(deprecated)] // `fetch_many`: see `run_steps`
     let mut results = sqlx::query_with(&sql, args).fetch_many(&mut *conn);
-    let outcome = loop {
-        match results.try_next().await {
-            Ok(Some(sqlx::Either::Right(row))) => returned.push(row.try_get::<i64, _>(0)?),
-            Ok(Some(sqlx::Either::Left(_))) => {}
-            Ok(None) => break Ok(returned),
-            Err(err) => break Err(err),
-        }
-    };
-    drop(results);
-    match outcome {
-        Ok(returned) => Ok(returned),
-        Err(sqlx::Error::Database(err))
-            if err.kind() == sqlx::error::ErrorKind::NotNullViolation =>
-        {
-            let (found, epoch): (i64, String) =
-                sqlx::query_as("SELECT version, epoch FROM sync_meta WHERE id = 1")
-                    .fetch_one(&mut *conn)
-                    .await?;
-            if found as u64 == base_version && epoch == base_epoch {
-                // Not the guard's refusal: a NULL from elsewhere.
-                return Err(sqlx::Error::Database(err).into());
+    while let Some(result) = results.next().await {
+        match result {
+            Ok(sqlx::Either::Left(_)) => answered += 1,
+            // Read on to the end whatever this row holds: the commit may
+            // land after it.
+            Ok(sqlx::Either::Right(row)) => match (&mut returned, row.try_get::<i64, _>(0)) {
+                (Some(lengths), Ok(length)) => lengths.push(length),
+                _ => returned = None,
+            },
+            Err(err) => {
+                failed = Some(err);
+                break;
             }
+        }
+    }
+    drop(results);
+    match failed {
+        None if answered == statements => Ok(returned),
+        None => Err(corrupt(
+            "a commit",
+            format!("the database answered {answered} of its {statements} statements"),
+        )),
+        // The guard's two statements follow `BEGIN`: a NULL refused there
+        // is its refusal (what the version is now cannot tell, as a stale
+        // commit may be writing the very versions the store is at).
+        Some(sqlx::Error::Database(err))
+            if err.kind() == sqlx::error::ErrorKind::NotNullViolation
+                && (1..=2).contains(&answered) =>
+        {
+            let found: i64 = sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1")
+                .fetch_one(&mut *conn)
+                .await?;
             Err(StoreError::VersionConflict {
                 expected: base_version,
                 found: version_of(found),
             })
         }
-        Err(err) => Err(err.into()),
+        Some(err) => Err(err.into()),
+    }
+}
+
+/// A connection that is closed, not given back to its pool, if the work
+/// on it stops half-way (its future dropped): a transaction begun by a
+/// plain `BEGIN` ([`run_whole`]) is not sqlx's to roll back, and would go
+/// back to the pool open. SQLite rolls back what a closed connection held.
+struct CloseUnlessDone(Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>);
+
+impl CloseUnlessDone {
+    fn conn(&mut self) -> &mut sqlx::SqliteConnection {
+        self.0.as_mut().expect("the connection is held until done")
+    }
+
+    /// The work has ended: the connection back to its pool, or closed if
+    /// the work failed ([`close_on_error`]).
+    async fn done<T>(mut self, result: &Result<T, StoreError>) {
+        if let Some(conn) = self.0.take() {
+            close_on_error(conn, result).await;
+        }
+    }
+}
+
+impl Drop for CloseUnlessDone {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
+        }
     }
 }
 
@@ -1343,7 +1391,7 @@ impl SqliteStore {
             // each, its worker waiting for the task to take each answer.
             steps.extend(last);
             let trimmed = run_whole(conn, &steps).await?;
-            *log_bytes = match counted(&trimmed) {
+            *log_bytes = match trimmed.and_then(|trimmed| counted(&trimmed)) {
                 Some(total) if total <= commit.retain_bytes => Some(total),
                 // Outgrown (or not known): the log trimmed by bytes after
                 // the commit, in a transaction of its own. The write has
@@ -1616,6 +1664,79 @@ mod tests {
                 .all(|m| m.pricing.as_ref().unwrap().input_per_million == 9.0)
         );
         assert_eq!(store.audit(None, 100).await.unwrap().len(), 2);
+
+        // Without its head row (deleted by hand) the store takes no commit:
+        // nothing is written, and the writer is not left in a transaction.
+        sqlx::query("DELETE FROM sync_meta")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let count = |table: &'static str| {
+            let pool = store.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let events = count("events").await;
+        let third: Vec<_> = (1..=many as u64)
+            .map(|v| event(2 * many as u64 + v, 10))
+            .collect();
+        let headless = store
+            .commit(&commit(
+                &epoch,
+                2 * many as u64,
+                &models,
+                numbered(&third),
+                &audit,
+            ))
+            .await;
+        assert!(headless.is_err(), "{many} models: {headless:?}");
+        assert_eq!(count("sync_meta").await, 0, "{many} models");
+        assert_eq!(count("events").await, events, "{many} models");
+        assert_eq!(store.audit(None, 100).await.unwrap().len(), 2);
+        store.record_audit(&audit).await.unwrap();
+        assert_eq!(store.audit(None, 100).await.unwrap().len(), 3);
+        store.close().await;
+    }
+
+    /// A write's connection whose work stops half-way (its future dropped
+    /// inside a transaction begun by a plain `BEGIN`, as `run_whole`'s) is
+    /// closed, which rolls the transaction back, not given back open to the
+    /// pool: the next write lands.
+    #[tokio::test]
+    async fn a_write_dropped_half_way_leaves_no_transaction_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dropped.db").display().to_string();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let loaded = store.load().await.unwrap();
+        {
+            let mut conn = CloseUnlessDone(Some(store.writer.acquire().await.unwrap()));
+            sqlx::raw_sql("BEGIN IMMEDIATE; UPDATE sync_meta SET version = 77 WHERE id = 1;")
+                .execute(conn.conn())
+                .await
+                .unwrap();
+            // Dropped here, as a commit's future dropped half-way.
+        }
+        let body = event(loaded.version + 1, 10);
+        store
+            .commit(&Commit {
+                base_epoch: &loaded.epoch,
+                base_version: loaded.version,
+                base_tip: None,
+                events: vec![(loaded.version + 1, body.as_str())],
+                rows: vec![],
+                retain: 10,
+                retain_bytes: 1 << 20,
+                catalog: None,
+                catalog_base: None,
+                audit: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.load().await.unwrap().version, loaded.version + 1);
         store.close().await;
     }
 
