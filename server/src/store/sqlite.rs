@@ -811,8 +811,14 @@ impl Store for SqliteStore {
         self.still_there()?;
         let mut log_bytes = self.log_bytes.lock().await;
         let mut conn = CloseUnlessDone(Some(self.writer.acquire().await?));
+        let known = *log_bytes;
         let result = self.commit_on(conn.conn(), commit, &mut log_bytes).await;
         conn.done(&result).await;
+        // A refused commit wrote nothing that stays (its transaction rolled
+        // back as its connection closed): the log is as it was.
+        if let Err(StoreError::VersionConflict { .. }) = result {
+            *log_bytes = known;
+        }
         result
     }
 
@@ -991,8 +997,9 @@ where
 }
 
 impl<'a> Step<'a> {
-    /// Appends its statements to `sql` and their arguments to `args`.
-    fn add(&self, sql: &mut String, args: &mut SqliteArguments<'a>) -> Result<(), StoreError> {
+    /// Appends its statements to `sql` and their arguments to `args`, and
+    /// says how many statements it appended.
+    fn add(&self, sql: &mut String, args: &mut SqliteArguments<'a>) -> Result<usize, StoreError> {
         match *self {
             Step::Guard {
                 version,
@@ -1079,7 +1086,10 @@ impl<'a> Step<'a> {
                 bind(args, keep_from as i64)?;
             }
         }
-        Ok(())
+        Ok(match self {
+            Step::Row(RowChange::ProviderGone(_)) => 2,
+            _ => 1,
+        })
     }
 }
 
@@ -1184,14 +1194,16 @@ async fn run_whole(
     bind(&mut args, base_version as i64)?;
     bind(&mut args, base_epoch)?;
     bind(&mut args, version as i64)?;
+    // `BEGIN`, the guard's two, each step's, `COMMIT`. Each statement
+    // answers once when done: the commit has landed when the last, `COMMIT`,
+    // has answered, and only then (a worker thread that stopped half-way
+    // ends the stream early).
+    let mut statements = 3;
     for step in rest {
-        step.add(&mut sql, &mut args)?;
+        statements += step.add(&mut sql, &mut args)?;
     }
     sql.push_str("COMMIT;\n");
-    // Each statement ends its text's line and answers once when done: the
-    // commit has landed when the last, `COMMIT`, has answered, and only
-    // then (a worker thread that stopped half-way ends the stream early).
-    let statements = sql.matches(";\n").count();
+    statements += 1;
     let mut answered = 0;
     let mut returned = Some(Vec::new());
     let mut failed = None;
@@ -1226,13 +1238,17 @@ async fn run_whole(
             if err.kind() == sqlx::error::ErrorKind::NotNullViolation
                 && (1..=2).contains(&answered) =>
         {
-            let found: i64 = sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1")
-                .fetch_one(&mut *conn)
-                .await?;
-            Err(StoreError::VersionConflict {
-                expected: base_version,
-                found: version_of(found),
-            })
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM sync_meta WHERE id = 1")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            match found {
+                Some(found) => Err(StoreError::VersionConflict {
+                    expected: base_version,
+                    found: version_of(found),
+                }),
+                None => Err(corrupt("the store", "its head row (sync_meta) is missing")),
+            }
         }
         Some(err) => Err(err.into()),
     }
@@ -1241,7 +1257,11 @@ async fn run_whole(
 /// A connection that is closed, not given back to its pool, if the work
 /// on it stops half-way (its future dropped): a transaction begun by a
 /// plain `BEGIN` ([`run_whole`]) is not sqlx's to roll back, and would go
-/// back to the pool open. SQLite rolls back what a closed connection held.
+/// back to the pool open. SQLite rolls back what a closed connection held
+/// uncommitted; the worker thread may have run on to `COMMIT` first (it
+/// stops only when it finds no one taking its answers), so what became of
+/// a dropped commit is unknown, as with any write whose answer is lost.
+/// The service runs its commits in a task of their own, not dropped.
 struct CloseUnlessDone(Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>);
 
 impl CloseUnlessDone {
@@ -1385,29 +1405,22 @@ impl SqliteStore {
         // has no events of its own): a log without it reads as wiped at the
         // next start.
         let trim_to = commit.base_version.min(new_version.saturating_sub(1));
-        if commit.catalog.is_none() && steps.len() + 2 <= BATCH {
-            // The whole transaction in one call to the connection's worker
-            // thread: sqlx's own `BEGIN` and `COMMIT` would be a round trip
-            // each, its worker waiting for the task to take each answer.
+        // The whole transaction in one call to the connection's worker
+        // thread (sqlx's own `BEGIN` and `COMMIT` would be a round trip each,
+        // its worker waiting for the task to take each answer) when the
+        // commit is small and the log is known to stay within its bytes: a
+        // log that outgrows them is trimmed by bytes inside the transaction,
+        // below.
+        if commit.catalog.is_none()
+            && steps.len() + 2 <= BATCH
+            && known.is_some_and(|bytes| bytes + added <= commit.retain_bytes)
+        {
             steps.extend(last);
-            let trimmed = run_whole(conn, &steps).await?;
-            *log_bytes = match trimmed.and_then(|trimmed| counted(&trimmed)) {
-                Some(total) if total <= commit.retain_bytes => Some(total),
-                // Outgrown (or not known): the log trimmed by bytes after
-                // the commit, in a transaction of its own. The write has
-                // landed whatever becomes of that: a log left longer than
-                // its bound is trimmed by the next commit, which finds its
-                // bytes unknown.
-                counted_before => {
-                    match trim_by_bytes(conn, trim_to, commit.retain_bytes, counted_before).await {
-                        Ok(total) => Some(total),
-                        Err(err) => {
-                            tracing::warn!(error = %err, "the event log is not trimmed by bytes; the next commit tries again");
-                            None
-                        }
-                    }
-                }
-            };
+            // What the trim took out, unless a length could not be read:
+            // then the next commit counts the log again.
+            *log_bytes = run_whole(conn, &steps)
+                .await?
+                .and_then(|trimmed| counted(&trimmed));
             return Ok(());
         }
         let mut tx = sqlx::Connection::begin(conn).await?;
@@ -1664,13 +1677,6 @@ mod tests {
                 .all(|m| m.pricing.as_ref().unwrap().input_per_million == 9.0)
         );
         assert_eq!(store.audit(None, 100).await.unwrap().len(), 2);
-
-        // Without its head row (deleted by hand) the store takes no commit:
-        // nothing is written, and the writer is not left in a transaction.
-        sqlx::query("DELETE FROM sync_meta")
-            .execute(&store.pool)
-            .await
-            .unwrap();
         let count = |table: &'static str| {
             let pool = store.pool.clone();
             async move {
@@ -1680,11 +1686,41 @@ mod tests {
                     .unwrap()
             }
         };
+
+        // A commit that fails after its rows are written (its last event's
+        // version already in the log) changes nothing either.
         let events = count("events").await;
+        let last = second.last().unwrap();
+        let failed = store
+            .commit(&commit(
+                &epoch,
+                2 * many as u64,
+                &models,
+                vec![(2 * many as u64, last.as_str())],
+                &audit,
+            ))
+            .await;
+        assert!(
+            matches!(failed, Err(StoreError::Database(_))),
+            "{many} models: {failed:?}"
+        );
+        let after = store.load().await.unwrap();
+        assert_eq!(after.version, 2 * many as u64);
+        assert!(
+            after
+                .models
+                .iter()
+                .all(|m| m.pricing.as_ref().unwrap().input_per_million == 9.0)
+        );
+        assert_eq!(count("events").await, events);
+        assert_eq!(store.audit(None, 100).await.unwrap().len(), 2);
+
+        // The failure left the log's bytes unknown: a commit counts them
+        // again, and the next takes one call again (for one model).
         let third: Vec<_> = (1..=many as u64)
             .map(|v| event(2 * many as u64 + v, 10))
             .collect();
-        let headless = store
+        store
             .commit(&commit(
                 &epoch,
                 2 * many as u64,
@@ -1692,13 +1728,35 @@ mod tests {
                 numbered(&third),
                 &audit,
             ))
+            .await
+            .unwrap();
+        assert!(store.log_bytes.lock().await.is_some());
+
+        // Without its head row (deleted by hand) the store takes no commit:
+        // nothing is written, and the writer is not left in a transaction.
+        sqlx::query("DELETE FROM sync_meta")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let events = count("events").await;
+        let fourth: Vec<_> = (1..=many as u64)
+            .map(|v| event(3 * many as u64 + v, 10))
+            .collect();
+        let headless = store
+            .commit(&commit(
+                &epoch,
+                3 * many as u64,
+                &repriced,
+                numbered(&fourth),
+                &audit,
+            ))
             .await;
         assert!(headless.is_err(), "{many} models: {headless:?}");
         assert_eq!(count("sync_meta").await, 0, "{many} models");
         assert_eq!(count("events").await, events, "{many} models");
-        assert_eq!(store.audit(None, 100).await.unwrap().len(), 2);
-        store.record_audit(&audit).await.unwrap();
         assert_eq!(store.audit(None, 100).await.unwrap().len(), 3);
+        store.record_audit(&audit).await.unwrap();
+        assert_eq!(store.audit(None, 100).await.unwrap().len(), 4);
         store.close().await;
     }
 
@@ -1737,6 +1795,54 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.load().await.unwrap().version, loaded.version + 1);
+
+        // Commits' own futures dropped after a few polls, at moments spread
+        // over their course: whatever became of each, the store writes on.
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        for polls in 1..=16u64 {
+            let loaded = store.load().await.unwrap();
+            let body = event(loaded.version + 1, 10);
+            let dropped = Commit {
+                base_epoch: &loaded.epoch,
+                base_version: loaded.version,
+                base_tip: None,
+                events: vec![(loaded.version + 1, body.as_str())],
+                rows: vec![],
+                retain: 10,
+                retain_bytes: 1 << 20,
+                catalog: None,
+                catalog_base: None,
+                audit: None,
+            };
+            {
+                let mut future = std::pin::pin!(store.commit(&dropped));
+                for _ in 0..polls {
+                    if future.as_mut().poll(&mut cx).is_ready() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(40 * polls));
+                }
+            }
+            let loaded = store.load().await.unwrap();
+            let body = event(loaded.version + 1, 10);
+            store
+                .commit(&Commit {
+                    base_epoch: &loaded.epoch,
+                    base_version: loaded.version,
+                    base_tip: None,
+                    events: vec![(loaded.version + 1, body.as_str())],
+                    rows: vec![],
+                    retain: 10,
+                    retain_bytes: 1 << 20,
+                    catalog: None,
+                    catalog_base: None,
+                    audit: None,
+                })
+                .await
+                .unwrap_or_else(|err| panic!("after a commit dropped at poll {polls}: {err}"));
+            assert_eq!(store.load().await.unwrap().version, loaded.version + 1);
+        }
         store.close().await;
     }
 
