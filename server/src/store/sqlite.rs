@@ -25,6 +25,11 @@ pub struct SqliteStore {
     /// the writing task one at a time (BENCHMARKS.md, "A lone write,
     /// traced"). A connection that alone writes keeps its pages.
     writer: SqlitePool,
+    /// A database in memory lives while one of its connections is open,
+    /// and the pools close theirs (idle ones after ten minutes, one whose
+    /// work failed at once): this one, never used, is held open until the
+    /// store is closed. `None` for a file.
+    keep: std::sync::Arc<std::sync::Mutex<Option<sqlx::SqliteConnection>>>,
     /// The lock files, held while the store is open: one writer per file.
     lock: std::sync::Arc<std::sync::Mutex<Option<Vec<std::fs::File>>>>,
     /// The bytes of the event log's bodies as this process last committed
@@ -473,6 +478,11 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(not_writable)?;
+        let keep = if in_memory {
+            Some(sqlx::ConnectOptions::connect(&options).await?)
+        } else {
+            None
+        };
         // A file that was not there to be locked (made just now) is
         // locked now that it is (see `lock_own`).
         if let Some(held) = held.as_mut().filter(|_| missing) {
@@ -533,6 +543,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer,
+            keep: std::sync::Arc::new(std::sync::Mutex::new(keep)),
             lock: std::sync::Arc::new(std::sync::Mutex::new(held)),
             log_bytes: Default::default(),
             opened,
@@ -626,6 +637,7 @@ impl SqliteStore {
         }
         let store = Self {
             writer: pool.clone(),
+            keep: Default::default(),
             pool,
             lock: Default::default(),
             log_bytes: Default::default(),
@@ -904,6 +916,10 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+        let keep = self.keep.lock().expect("keep mutex").take();
+        if let Some(conn) = keep {
+            let _ = sqlx::Connection::close(conn).await;
+        }
         // Dropping the file lets go of the lock.
         self.lock.lock().expect("lock mutex").take();
     }
@@ -1838,6 +1854,32 @@ mod tests {
                 }
             }
         }
+        store.close().await;
+    }
+
+    /// A store in memory keeps its database when every connection of its
+    /// pools has been closed (as the pools close idle ones, and one whose
+    /// work failed): writes go on landing on it.
+    #[tokio::test]
+    async fn a_store_in_memory_outlives_its_pools_connections() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let loaded = store.load().await.unwrap();
+        let body = event(loaded.version + 1, 10);
+        store.commit(&one_event(&loaded, &body)).await.unwrap();
+        // Every open connection taken and closed.
+        let mut closed = 0;
+        while store.pool.size() > 0 {
+            let conn = store.pool.acquire().await.unwrap();
+            sqlx::Connection::close(conn.detach()).await.unwrap();
+            closed += 1;
+        }
+        assert!(closed > 0);
+        let after = store.load().await.unwrap();
+        assert_eq!(after.version, loaded.version + 1);
+        assert_eq!(after.epoch, loaded.epoch);
+        let body = event(after.version + 1, 10);
+        store.commit(&one_event(&after, &body)).await.unwrap();
+        assert_eq!(store.load().await.unwrap().version, loaded.version + 2);
         store.close().await;
     }
 
