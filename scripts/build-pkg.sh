@@ -29,12 +29,17 @@ rm -rf pkg && mkdir -p pkg
 # options, enabled for this one build with RUSTC_BOOTSTRAP on the stable
 # toolchain, which needs the rust-src component (scripts/setup.sh). The
 # flags are this build's own: CARGO_ENCODED_RUSTFLAGS, which would take
-# precedence over them, is cleared.
+# precedence over them, is cleared. Reference types are turned off
+# (`-reference-types`, on by default for wasm32 since Rust 1.82): the
+# JavaScript values the wasm holds are then kept by the glue in an array
+# and named by their index, instead of in a wasm table that the wasm's own
+# code manages (`__externref_table_alloc` and its callers): 512 B brotli
+# less, wasm -739 B, glue +227 B (BENCHMARKS.md, "npm package sizes").
 rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 # The linker keeps its relocations in the module (`--emit-relocs`): where
 # each function's table index is held, read by scripts/prune-table.mjs below
 # (which drops them again).
-env -u CARGO_ENCODED_RUSTFLAGS RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Clink-arg=--emit-relocs" \
+env -u CARGO_ENCODED_RUSTFLAGS RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Clink-arg=--emit-relocs -Ctarget-feature=-reference-types" \
   cargo build -p provider-sync-sdk --target wasm32-unknown-unknown --profile wasm-release \
   -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
 # Cargo puts the wasm under CARGO_TARGET_DIR when one is set.
