@@ -37,17 +37,86 @@ export function resolveUrl(url, socket) {
 export const log = (level, text) =>
   console[["error", "warn", "info", "debug"][level - 1] ?? "debug"](text);
 
-// ---- the config's options and a model filter's fields (sdk/src/fields.rs)
-// The first own property of `object` that is none of `known` (the names the
-// SDK read, joined by commas): a misspelt option is warned of, a misspelt
-// filter field refused, rather than ignored.
-export function unknownOption(object, known) {
-  const names = new Set(known.split(","));
-  try {
-    return Object.keys(object).find((key) => !names.has(key));
-  } catch {
-    return undefined;
+// ---- the config's options, a model filter's fields, a leading tab's status (sdk/src/fields.rs)
+// Each list: what its errors start with, then its fields, name and kind in
+// turn ("s" a string, "b" a boolean, "n" a number, "c" a whole number from
+// 0 to 2^32 - 1, "v" any value, checked by the SDK, "l" one of the names of
+// the next choice, given as its position), the other properties it knows,
+// whether null is a value (of the wrong type) rather than "not set", and
+// its choices. The order of the fields is the SDK's (sdk/src/fields.rs).
+const choice = (names) => [
+  names,
+  `must be ${names.map((name) => `"${name}"`).join(", ").replace(/, ([^,]*)$/, " or $1")}`,
+];
+const FIELDS = [
+  // 0: the config; the credentials' options are read by `credentialsOf`.
+  [
+    "invalid ProviderSyncService config: ",
+    "apiBaseUrl s wsUrl s enableWebSocket b pollingInterval n maxReconnectAttempts c reconnectBaseDelay n reconnectMaxDelay n heartbeatInterval n syncTimeout n includeDeprecated b enableCache b cacheTtl n logLevel l bootstrap v shareConnection b",
+    "headers getToken credentials",
+    false,
+    choice(["silent", "error", "warn", "info", "debug"]),
+  ],
+  // 1: a model filter. A null field is refused: `{ providerId:
+  // selectedOrNull }` would otherwise match every model.
+  [
+    "invalid model filter: ",
+    "deprecated b excludeDeprecated b providerId s provider_id s capability l search s",
+    "",
+    true,
+    choice(["streaming", "vision", "function_calling", "json_mode", "reasoning"]),
+  ],
+  // 2: the `getState()` fields a leading tab sends.
+  [
+    "",
+    "status l transport l isConnected b lastError s lastSyncTime n fromCache b",
+    "",
+    false,
+    choice(["synced", "syncing", "stale", "error", "disconnected"]),
+    choice(["websocket", "polling", "offline"]),
+  ],
+];
+const TYPES = { s: "string", b: "boolean", n: "number" };
+// The fields of `value` as list `which` of `FIELDS` has them (undefined where
+// not set, a choice as its position), then the first own property that is
+// none of them nor known (a misspelt option is warned of, a misspelt filter
+// field refused, rather than ignored). A property whose getter throws is
+// not set. Throws an Error naming the first field of the wrong type.
+export function fieldsOf(value, which) {
+  const [prefix, spec, known, strict, ...choices] = FIELDS[which];
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Error(`${prefix}the value must be a plain object`);
   }
+  const words = spec.split(" "),
+    names = words.filter((_, at) => at % 2 === 0);
+  let chosen = 0;
+  const values = names.map((name, at) => {
+    const kind = words[2 * at + 1],
+      [list, must = `must be ${kind === "c" ? "a whole number, 0 or more" : `a ${TYPES[kind]}`}`] =
+        kind === "l" ? choices[chosen++] : [];
+    let given;
+    try {
+      given = value[name];
+    } catch {}
+    if (given === undefined || (given === null && !strict)) return undefined;
+    const found = list ? list.indexOf(given) : 0;
+    if (
+      found < 0 ||
+      (kind === "c"
+        ? !(Number.isInteger(given) && given >= 0 && given <= 4294967295)
+        : !list && kind !== "v" && typeof given !== TYPES[kind])
+    ) {
+      throw new Error(`${prefix}${name} ${must}`);
+    }
+    return list ? found : given;
+  });
+  const all = new Set([...names, ...(known ? known.split(" ") : [])]);
+  let unknown;
+  try {
+    unknown = Object.keys(value).find((key) => !all.has(key));
+  } catch {}
+  values.push(unknown);
+  return values;
 }
 
 // ---- listeners (sdk/src/listeners.rs)
@@ -354,11 +423,16 @@ export function credentialsOf(config) {
   } catch {
     entries = null;
   }
-  if (!entries || entries.some(([, value]) => typeof value !== "string")) return 1;
+  const refuse = (field, must) => {
+    throw new Error(`${FIELDS[0][0]}${field} ${must}`);
+  };
+  if (!entries || entries.some(([, value]) => typeof value !== "string")) {
+    refuse("headers", "must be an object of header names and string values");
+  }
   const getToken = given("getToken");
-  if (getToken !== undefined && typeof getToken !== "function") return 2;
+  if (getToken !== undefined && typeof getToken !== "function") refuse("getToken", "must be a function");
   const mode = given("credentials");
-  if (mode !== undefined && !MODES.includes(mode)) return 3;
+  if (mode !== undefined && !MODES.includes(mode)) refuse("credentials", choice(MODES)[1]);
   return { headers: entries, getToken, mode };
 }
 // What whose copy this is comes from (sdk/src/auth.rs digests it): each

@@ -12,15 +12,13 @@
 
 use wasm_bindgen::JsValue;
 
-use crate::error::SdkError;
-
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/js/host.js")]
 extern "C" {
-    /// The config's credentials, checked: an object, or the number of the
-    /// first field that is wrong (1 `headers`, 2 `getToken`, 3
+    /// The config's credentials, checked: an object; throws an `Error`
+    /// naming the first field that is wrong (`headers`, `getToken`,
     /// `credentials`).
-    #[wasm_bindgen(js_name = credentialsOf)]
-    fn credentials_of(config: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = credentialsOf, catch)]
+    fn credentials_of(config: &JsValue) -> Result<JsValue, JsValue>;
     /// The configured headers and the token's, a line each; "" without
     /// either.
     #[wasm_bindgen(js_name = identityText)]
@@ -39,25 +37,9 @@ pub(crate) struct Auth(JsValue);
 
 impl Auth {
     /// Reads `headers`, `getToken` and `credentials` from the config object
-    /// (none from anything else).
-    pub(crate) fn read(config: &JsValue) -> Result<Self, SdkError> {
-        let credentials = credentials_of(config);
-        let (field, message) = match credentials.as_f64() {
-            None => return Ok(Self(credentials)),
-            Some(1.0) => (
-                "headers",
-                "must be an object of header names and string values",
-            ),
-            Some(2.0) => ("getToken", "must be a function"),
-            Some(_) => (
-                "credentials",
-                "must be \"omit\", \"same-origin\" or \"include\"",
-            ),
-        };
-        Err(SdkError::Config {
-            field,
-            message: message.into(),
-        })
+    /// (none from anything else); the `Error` thrown names a wrong one.
+    pub(crate) fn read(config: &JsValue) -> Result<Self, JsValue> {
+        credentials_of(config).map(Self)
     }
 
     /// As `fetchText` and `tokenOf` take them.

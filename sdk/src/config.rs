@@ -122,46 +122,61 @@ fn positive(field: &'static str, value: Option<f64>, default: f64) -> Result<f64
     }
 }
 
-impl ProviderSyncConfig {
-    /// Reads the object a page passed, field by field.
-    #[cfg(target_arch = "wasm32")]
-    /// Also gives the first property that is no option (misspelt), to warn of.
-    pub(crate) fn from_js(
-        value: wasm_bindgen::JsValue,
-    ) -> Result<(Self, Option<String>), SdkError> {
-        use LogLevel::*;
-        let read = || {
-            let fields = crate::fields::Fields::of(value)?;
-            let config = Self {
-                api_base_url: fields.string("apiBaseUrl")?,
-                ws_url: fields.string("wsUrl")?,
-                enable_web_socket: fields.boolean("enableWebSocket")?,
-                polling_interval: fields.number("pollingInterval")?,
-                max_reconnect_attempts: fields.count("maxReconnectAttempts")?,
-                reconnect_base_delay: fields.number("reconnectBaseDelay")?,
-                reconnect_max_delay: fields.number("reconnectMaxDelay")?,
-                heartbeat_interval: fields.number("heartbeatInterval")?,
-                sync_timeout: fields.number("syncTimeout")?,
-                include_deprecated: fields.boolean("includeDeprecated")?,
-                enable_cache: fields.boolean("enableCache")?,
-                cache_ttl: fields.number("cacheTtl")?,
-                log_level: fields
-                    .choice(
-                        "logLevel",
-                        "must be \"silent\", \"error\", \"warn\", \"info\" or \"debug\"",
-                        &["silent", "error", "warn", "info", "debug"],
-                    )?
-                    .map(|at| [Silent, Error, Warn, Info, Debug][at]),
-                bootstrap: fields.state("bootstrap")?,
-                share_connection: fields.boolean("shareConnection")?,
-            };
-            // The credentials' options are read by the snippet.
-            Ok((config, fields.unknown("headers,getToken,credentials")))
-        };
-        read().map_err(|e: crate::fields::FieldError| SdkError::Config {
-            field: e.field,
-            message: e.message.to_owned(),
+/// A config's `bootstrap`: a catalog state, as `GET /state` gives it, whose
+/// checksum matches its content.
+#[cfg(target_arch = "wasm32")]
+fn bootstrap_of(
+    value: wasm_bindgen::JsValue,
+) -> Result<Option<provider_sync_protocol::SyncState>, wasm_bindgen::JsValue> {
+    if value.is_undefined() {
+        return Ok(None);
+    }
+    crate::transport::from_js(&value, "bootstrap")
+        .ok()
+        .filter(|state: &provider_sync_protocol::SyncState| {
+            provider_sync_protocol::state_checksum(state).to_hex() == state.metadata.checksum
         })
+        .map(Some)
+        .ok_or_else(|| {
+            wasm_bindgen::JsError::new(
+                "invalid ProviderSyncService config: bootstrap must be GET /state's answer, unchanged",
+            )
+            .into()
+        })
+}
+
+impl ProviderSyncConfig {
+    /// Reads the object a page passed, field by field (`fieldsOf` in
+    /// `sdk/js/host.js` checks each field's type and throws an `Error`
+    /// naming the first of the wrong type). Also gives the first property
+    /// that is no option (misspelt), to warn of.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn from_js(
+        value: &wasm_bindgen::JsValue,
+    ) -> Result<(Self, Option<String>), wasm_bindgen::JsValue> {
+        use crate::fields::{Fields, Of};
+        use LogLevel::*;
+        let fields = Fields::read(value, Of::Config)?;
+        let config = Self {
+            api_base_url: fields.string(0),
+            ws_url: fields.string(1),
+            enable_web_socket: fields.boolean(2),
+            polling_interval: fields.number(3),
+            max_reconnect_attempts: fields.number(4).map(|n| n as u32),
+            reconnect_base_delay: fields.number(5),
+            reconnect_max_delay: fields.number(6),
+            heartbeat_interval: fields.number(7),
+            sync_timeout: fields.number(8),
+            include_deprecated: fields.boolean(9),
+            enable_cache: fields.boolean(10),
+            cache_ttl: fields.number(11),
+            log_level: fields
+                .number(12)
+                .map(|at| [Silent, Error, Warn, Info, Debug][at as usize]),
+            bootstrap: bootstrap_of(fields.value(13))?,
+            share_connection: fields.boolean(14),
+        };
+        Ok((config, fields.unknown()))
     }
 
     pub fn settings(&self) -> Result<Settings, SdkError> {

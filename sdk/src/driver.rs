@@ -196,25 +196,17 @@ impl Urls {
 
 /// Where the leading tab stands, from the `getState()` fields it sent.
 fn mirror_of(text: &str) -> Option<Mirror> {
+    use crate::fields::{Fields, Of};
     use crate::machine::{SyncStatus as S, Transport as T};
-    let fields = crate::fields::Fields::of(js_sys::JSON::parse(text).ok()?).ok()?;
-    let status = fields
-        .choice(
-            "status",
-            "",
-            &["synced", "syncing", "stale", "error", "disconnected"],
-        )
-        .ok()??;
-    let transport = fields
-        .choice("transport", "", &["websocket", "polling", "offline"])
-        .ok()??;
+    let fields = Fields::read(&js_sys::JSON::parse(text).ok()?, Of::Mirror).ok()?;
     Some(Mirror {
-        status: [S::Synced, S::Syncing, S::Stale, S::Error, S::Disconnected][status],
-        transport: [T::Websocket, T::Polling, T::Offline][transport],
-        connected: fields.boolean("isConnected").ok()?.unwrap_or(false),
-        last_error: fields.string("lastError").ok()?,
-        last_sync_time: fields.number("lastSyncTime").ok()?,
-        from_cache: fields.boolean("fromCache").ok()?.unwrap_or(false),
+        status: [S::Synced, S::Syncing, S::Stale, S::Error, S::Disconnected]
+            [fields.number(0)? as usize],
+        transport: [T::Websocket, T::Polling, T::Offline][fields.number(1)? as usize],
+        connected: fields.boolean(2).unwrap_or(false),
+        last_error: fields.string(3),
+        last_sync_time: fields.number(4),
+        from_cache: fields.boolean(5).unwrap_or(false),
     })
 }
 

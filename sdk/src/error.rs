@@ -77,6 +77,14 @@ impl From<SdkError> for wasm_bindgen::JsError {
     }
 }
 
+/// The same, where a JavaScript value is thrown as it is (an `Error` a
+/// snippet threw may be passed on).
+impl From<SdkError> for wasm_bindgen::JsValue {
+    fn from(error: SdkError) -> Self {
+        wasm_bindgen::JsError::from(error).into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

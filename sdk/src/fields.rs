@@ -1,144 +1,78 @@
-//! The plain objects JavaScript passes in (the config, a model filter), read
-//! field by field: `undefined` and `null` mean "not set" (in a model
-//! filter only `undefined`: see [`Fields::strict`]), a value of the
-//! wrong type is an error naming its field; [`Fields::unknown`] names a
-//! property no read asked for (warned of in a config, refused in a filter).
+//! The plain objects JavaScript passes in (the config, a model filter) and
+//! the status a leading tab sends, read by `fieldsOf` in `sdk/js/host.js`:
+//! it checks each field's type (throwing an `Error` that names the first
+//! field of the wrong type), and gives the values in the order of its list,
+//! `undefined` where not set (`null` too, but in a model filter, where it is
+//! a value of the wrong type), a choice as its position among its names,
+//! then the first property no field names (warned of in a config, refused
+//! in a filter). The checks and their messages are written once, there.
 
-use js_sys::Reflect;
+use js_sys::Array;
 use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
 
-/// A field whose value has the wrong type or is out of range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FieldError {
-    pub(crate) field: &'static str,
-    pub(crate) message: &'static str,
-}
-
-/// What an object does not have, it has as "not set"; a value that is not an
-/// object at all is refused.
-#[derive(Debug)]
-pub(crate) struct Fields(JsValue, std::cell::RefCell<Vec<&'static str>>, bool);
-
-#[cfg(target_arch = "wasm32")]
-#[wasm_bindgen::prelude::wasm_bindgen(module = "/js/host.js")]
+#[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
-    /// The first own property of `object` not among `known` (names joined
-    /// by commas).
-    #[wasm_bindgen(js_name = unknownOption)]
-    fn unknown_option(object: &JsValue, known: &str) -> Option<String>;
+    #[wasm_bindgen(js_name = fieldsOf, catch)]
+    fn fields_of(value: &JsValue, which: u32) -> Result<Array, JsValue>;
 }
 
-type Field<T> = Result<Option<T>, FieldError>;
+/// Which of `fieldsOf`'s lists a value is read by.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Of {
+    /// `ProviderSyncConfig`'s options: `apiBaseUrl`, `wsUrl`,
+    /// `enableWebSocket`, `pollingInterval`, `maxReconnectAttempts`,
+    /// `reconnectBaseDelay`, `reconnectMaxDelay`, `heartbeatInterval`,
+    /// `syncTimeout`, `includeDeprecated`, `enableCache`, `cacheTtl`,
+    /// `logLevel` (silent, error, warn, info, debug), `bootstrap` (any
+    /// value), `shareConnection`; `headers`, `getToken` and `credentials`
+    /// are known too.
+    Config = 0,
+    /// A model filter's fields: `deprecated`, `excludeDeprecated`,
+    /// `providerId`, `provider_id`, `capability` (streaming, vision,
+    /// function_calling, json_mode, reasoning), `search`.
+    Filter = 1,
+    /// What a leading tab says of itself: `status` (synced, syncing, stale,
+    /// error, disconnected), `transport` (websocket, polling, offline),
+    /// `isConnected`, `lastError`, `lastSyncTime`, `fromCache`.
+    Mirror = 2,
+}
+
+/// The values of an object's fields, in the order [`Of`] lists them, then
+/// the first property that is none of them.
+#[derive(Debug)]
+pub(crate) struct Fields(Array);
 
 impl Fields {
-    pub(crate) fn of(value: JsValue) -> Result<Self, FieldError> {
-        Self::read(value, false)
-    }
-
-    /// As [`Fields::of`], with `null` a value of the wrong type, not "not
-    /// set": a model filter's `{ providerId: selectedOrNull }` would
-    /// otherwise match every model.
-    pub(crate) fn strict(value: JsValue) -> Result<Self, FieldError> {
-        Self::read(value, true)
-    }
-
-    fn read(value: JsValue, strict: bool) -> Result<Self, FieldError> {
-        // A list is an object too, but no config or filter.
-        if value.is_object() && !js_sys::Array::is_array(&value) {
-            Ok(Self(value, Default::default(), strict))
-        } else {
-            Err(FieldError {
-                field: "the value",
-                message: "must be a plain object",
-            })
-        }
-    }
-
-    fn get<T>(
-        &self,
-        field: &'static str,
-        message: &'static str,
-        read: impl FnOnce(&JsValue) -> Option<T>,
-    ) -> Field<T> {
-        match self.value(field) {
-            None => Ok(None),
-            Some(value) => read(&value).map(Some).ok_or(FieldError { field, message }),
-        }
-    }
-
-    /// The field's value, unless `undefined` or (unless strict) `null`. Not
-    /// inlined: one copy for every field read.
-    #[inline(never)]
-    fn value(&self, field: &'static str) -> Option<JsValue> {
-        self.1.borrow_mut().push(field);
-        let value = Reflect::get(&self.0, &JsValue::from_str(field)).unwrap_or(JsValue::UNDEFINED);
-        (!value.is_undefined() && (self.2 || !value.is_null())).then_some(value)
-    }
-
-    /// The first property of the object that no read asked for, nor is
-    /// among `also` (names joined by commas, read elsewhere): a misspelt
-    /// option or filter field, otherwise ignored without a word.
-    #[cfg(target_arch = "wasm32")]
-    pub(crate) fn unknown(&self, also: &str) -> Option<String> {
-        // Joined by hand: `[&str]::join` brings a specialised copy loop of
-        // its own into the wasm.
-        let mut known = String::from(also);
-        for name in self.1.borrow().iter() {
-            // No empty name among them (`""` would then be known).
-            if !known.is_empty() {
-                known.push(',');
-            }
-            known.push_str(name);
-        }
-        unknown_option(&self.0, &known)
+    /// Reads `value`; the `Error` thrown names the first field of the wrong
+    /// type (or says the value is no plain object).
+    pub(crate) fn read(value: &JsValue, of: Of) -> Result<Self, JsValue> {
+        fields_of(value, of as u32).map(Self)
     }
 
     #[inline(never)]
-    pub(crate) fn string(&self, field: &'static str) -> Field<String> {
-        self.get(field, "must be a string", JsValue::as_string)
+    pub(crate) fn string(&self, at: u32) -> Option<String> {
+        self.0.get(at).as_string()
     }
 
     #[inline(never)]
-    pub(crate) fn boolean(&self, field: &'static str) -> Field<bool> {
-        self.get(field, "must be a boolean", JsValue::as_bool)
+    pub(crate) fn boolean(&self, at: u32) -> Option<bool> {
+        self.0.get(at).as_bool()
     }
 
+    /// A number, a whole number's too, or a choice's position.
     #[inline(never)]
-    pub(crate) fn number(&self, field: &'static str) -> Field<f64> {
-        self.get(field, "must be a number", JsValue::as_f64)
+    pub(crate) fn number(&self, at: u32) -> Option<f64> {
+        self.0.get(at).as_f64()
     }
 
-    #[inline(never)]
-    pub(crate) fn count(&self, field: &'static str) -> Field<u32> {
-        self.get(field, "must be a whole number, 0 or more", |v| {
-            v.as_f64()
-                .filter(|n| n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(n))
-                .map(|n| n as u32)
-        })
+    /// A field's value as given (a config's `bootstrap`).
+    pub(crate) fn value(&self, at: u32) -> JsValue {
+        self.0.get(at)
     }
 
-    /// A catalog state, as `GET /state` gives it, whose checksum matches its
-    /// content.
-    pub(crate) fn state(&self, field: &'static str) -> Field<provider_sync_protocol::SyncState> {
-        self.get(field, "must be GET /state's answer, unchanged", |value| {
-            let state: provider_sync_protocol::SyncState =
-                crate::transport::from_js(value, "bootstrap").ok()?;
-            let sum = provider_sync_protocol::state_checksum(&state).to_hex();
-            (sum == state.metadata.checksum).then_some(state)
-        })
-    }
-
-    /// One of `names`, as its position (not generic: one copy in the wasm
-    /// for every caller).
-    pub(crate) fn choice(
-        &self,
-        field: &'static str,
-        message: &'static str,
-        names: &[&str],
-    ) -> Field<usize> {
-        self.get(field, message, |v| {
-            let name = v.as_string()?;
-            names.iter().position(|n| *n == name)
-        })
+    /// The first property that is no field of the list, nor known to it.
+    pub(crate) fn unknown(&self) -> Option<String> {
+        self.0.get(self.0.length() - 1).as_string()
     }
 }

@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::config::{LogLevel, ProviderSyncConfig};
 use crate::driver::Driver;
-use crate::fields::{FieldError, Fields};
+use crate::fields::{Fields, Of};
 use crate::listeners::Kind;
 use crate::transport::to_js;
 use crate::view::{SunsetOutlook, effective_filter, model_fallback};
@@ -71,61 +71,52 @@ pub struct ProviderSyncService {
 /// The config, and the first property of it that is no option.
 fn config_of(
     config: Option<Ts<ProviderSyncConfig>>,
-) -> Result<(ProviderSyncConfig, Option<String>), JsError> {
+) -> Result<(ProviderSyncConfig, Option<String>), JsValue> {
     match config {
         None => Ok((ProviderSyncConfig::default(), None)),
-        Some(ts) => Ok(ProviderSyncConfig::from_js(ts.js_value())?),
+        Some(ts) => ProviderSyncConfig::from_js(&ts.js_value()),
     }
 }
 
 /// The filter a query asks for; `None` for one whose fields contradict each
 /// other (`deprecated: true` with `excludeDeprecated`), which matches no
 /// model (every field narrows the result).
-fn filter_of(filter: JsValue) -> Result<Option<ModelFilter>, JsError> {
+fn filter_of(filter: &JsValue) -> Result<Option<ModelFilter>, JsValue> {
     use ModelCapability::*;
     let invalid = |field: &str, message: &str| {
-        JsError::new(&crate::json::concat(&[
+        JsValue::from(JsError::new(&crate::json::concat(&[
             "invalid model filter: ",
             field,
             " ",
             message,
-        ]))
+        ])))
     };
-    let fields = Fields::strict(filter).map_err(|e| invalid(e.field, e.message))?;
-    let read = || {
-        let deprecated = fields.boolean("deprecated")?;
-        let exclude = fields.boolean("excludeDeprecated")? == Some(true);
-        let filter = ModelFilter {
-            // Both names at once must agree (the second was ignored).
-            provider_id: match (fields.string("providerId")?, fields.string("provider_id")?) {
-                (Some(id), Some(other)) if id != other => {
-                    return Err(FieldError {
-                        field: "provider_id",
-                        message: "names another provider than providerId",
-                    });
-                }
-                (id, other) => id.or(other),
-            },
-            capability: fields
-                .choice(
-                    "capability",
-                    "must be \"streaming\", \"vision\", \"function_calling\", \"json_mode\" or \"reasoning\"",
-                    &["streaming", "vision", "function_calling", "json_mode", "reasoning"],
-                )?
-                .map(|at| [Streaming, Vision, FunctionCalling, JsonMode, Reasoning][at]),
-            deprecated: deprecated.or(exclude.then_some(false)),
-            search: fields.string("search")?,
-        };
-        Ok((!(exclude && deprecated == Some(true))).then_some(filter))
+    let fields = Fields::read(filter, Of::Filter)?;
+    let deprecated = fields.boolean(0);
+    let exclude = fields.boolean(1) == Some(true);
+    let filter = ModelFilter {
+        // Both names at once must agree (the second was ignored).
+        provider_id: match (fields.string(2), fields.string(3)) {
+            (Some(id), Some(other)) if id != other => {
+                return Err(invalid(
+                    "provider_id",
+                    "names another provider than providerId",
+                ));
+            }
+            (id, other) => id.or(other),
+        },
+        capability: fields
+            .number(4)
+            .map(|at| [Streaming, Vision, FunctionCalling, JsonMode, Reasoning][at as usize]),
+        deprecated: deprecated.or(exclude.then_some(false)),
+        search: fields.string(5),
     };
-    let filter = read().map_err(|e: FieldError| invalid(e.field, e.message))?;
-    // Every field was read.
-    match fields.unknown("") {
+    match fields.unknown() {
         Some(name) => Err(invalid(
             &name,
             "is no filter field (providerId, capability, excludeDeprecated, deprecated, search)",
         )),
-        None => Ok(filter),
+        None => Ok((!(exclude && deprecated == Some(true))).then_some(filter)),
     }
 }
 
@@ -144,7 +135,7 @@ impl ProviderSyncService {
     /// Checks the config (throws an `Error` naming a bad field) and resolves
     /// its URLs against the page. Nothing is fetched until `initialize()`.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncService, JsError> {
+    pub fn new(config: Option<Ts<ProviderSyncConfig>>) -> Result<ProviderSyncService, JsValue> {
         let auth = crate::auth::Auth::read(&config.as_ref().map(Ts::js_value).unwrap_or_default())?;
         let (config, unknown) = config_of(config)?;
         let driver = Driver::new(config.settings()?, auth)?;
@@ -239,9 +230,9 @@ impl ProviderSyncService {
     pub fn get_models(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "ModelQuery | null")] query: Option<JsValue>,
-    ) -> Result<js_sys::Array, JsError> {
+    ) -> Result<js_sys::Array, JsValue> {
         let query = match query.filter(|q| !q.is_undefined() && !q.is_null()) {
-            Some(query) => match filter_of(query)? {
+            Some(query) => match filter_of(&query)? {
                 Some(filter) => Some(filter),
                 None => return Ok(js_sys::Array::new()),
             },
@@ -410,20 +401,20 @@ thread_local! {
 #[wasm_bindgen(js_name = getProviderSyncService, unchecked_return_type = "ProviderSyncService")]
 pub fn get_provider_sync_service(
     config: Option<Ts<ProviderSyncConfig>>,
-) -> Result<JsValue, JsError> {
+) -> Result<JsValue, JsValue> {
     shared(config).map(|(_, object)| object)
 }
 
 /// `getProviderSyncService`'s service, as Rust holds it.
 pub fn shared_provider_sync_service(
     config: Option<Ts<ProviderSyncConfig>>,
-) -> Result<ProviderSyncService, JsError> {
+) -> Result<ProviderSyncService, JsValue> {
     shared(config).map(|(service, _)| service)
 }
 
 fn shared(
     config: Option<Ts<ProviderSyncConfig>>,
-) -> Result<(ProviderSyncService, JsValue), JsError> {
+) -> Result<(ProviderSyncService, JsValue), JsValue> {
     SHARED.with(|shared| {
         let mut shared = shared.borrow_mut();
         let service = match shared.take() {

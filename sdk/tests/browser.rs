@@ -1062,7 +1062,6 @@ fn a_bad_config_throws_an_error_naming_the_field() {
         ..ProviderSyncConfig::default()
     };
     let error = ProviderSyncService::new(Some(bad.into_ts().unwrap())).unwrap_err();
-    let error: JsValue = error.into();
     let message = js_sys::Reflect::get(&error, &"message".into())
         .unwrap()
         .as_string()
@@ -1116,8 +1115,121 @@ fn a_misspelt_option_is_warned_of() {
     restore.call0(&JsValue::NULL).unwrap();
 }
 
+/// Each kind of field a config or a filter has is refused with its own
+/// message, word for word (written once, by `fieldsOf` and `credentialsOf`
+/// in `sdk/js/host.js`); a property whose getter throws is not set.
+#[wasm_bindgen_test]
+fn every_kind_of_wrong_field_is_refused_with_its_message() {
+    let config = "invalid ProviderSyncService config: ";
+    for (given, message) in [
+        (r#"{"apiBaseUrl":5}"#, "apiBaseUrl must be a string"),
+        (
+            r#"{"enableWebSocket":"yes"}"#,
+            "enableWebSocket must be a boolean",
+        ),
+        (r#"{"cacheTtl":"1000"}"#, "cacheTtl must be a number"),
+        (
+            r#"{"maxReconnectAttempts":1.5}"#,
+            "maxReconnectAttempts must be a whole number, 0 or more",
+        ),
+        (
+            r#"{"maxReconnectAttempts":-1}"#,
+            "maxReconnectAttempts must be a whole number, 0 or more",
+        ),
+        (
+            r#"{"maxReconnectAttempts":4294967296}"#,
+            "maxReconnectAttempts must be a whole number, 0 or more",
+        ),
+        (
+            r#"{"logLevel":"loud"}"#,
+            r#"logLevel must be "silent", "error", "warn", "info" or "debug""#,
+        ),
+        (
+            r#"{"bootstrap":{}}"#,
+            "bootstrap must be GET /state's answer, unchanged",
+        ),
+        (
+            r#"{"shareConnection":1}"#,
+            "shareConnection must be a boolean",
+        ),
+        (r#"[]"#, "the value must be a plain object"),
+        (
+            r#"{"headers":[]}"#,
+            "headers must be an object of header names and string values",
+        ),
+        (r#"{"getToken":"abc"}"#, "getToken must be a function"),
+        (
+            r#"{"credentials":"sometimes"}"#,
+            r#"credentials must be "omit", "same-origin" or "include""#,
+        ),
+        // The first field of the wrong type, in the order of the options.
+        (r#"{"syncTimeout":"1","wsUrl":1}"#, "wsUrl must be a string"),
+    ] {
+        let error = ProviderSyncService::new(Some(object(given))).unwrap_err();
+        assert_eq!(thrown(error), format!("{config}{message}"), "{given}");
+    }
+    for fine in [
+        r#"{"maxReconnectAttempts":0}"#,
+        r#"{"maxReconnectAttempts":4294967295}"#,
+        r#"{"logLevel":"debug","pollingInterval":null,"bootstrap":null}"#,
+    ] {
+        ProviderSyncService::new(Some(object(fine)))
+            .unwrap_or_else(|e| panic!("{fine}: {}", thrown(e)))
+            .destroy();
+    }
+    // A getter that throws is an option not set, not an error.
+    let trap: JsValue = Function::new_no_args(
+        "return { apiBaseUrl: '/a', get pollingInterval() { throw new Error('no'); } };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
+    ProviderSyncService::new(Some(tsify::Ts::new_unchecked(trap)))
+        .unwrap()
+        .destroy();
+
+    let service = ProviderSyncService::new(None).unwrap();
+    for (given, message) in [
+        (r#"{"deprecated":"yes"}"#, "deprecated must be a boolean"),
+        (
+            r#"{"excludeDeprecated":null}"#,
+            "excludeDeprecated must be a boolean",
+        ),
+        (r#"{"providerId":1}"#, "providerId must be a string"),
+        (r#"{"search":[]}"#, "search must be a string"),
+        (
+            r#"{"capability":"audio"}"#,
+            r#"capability must be "streaming", "vision", "function_calling", "json_mode" or "reasoning""#,
+        ),
+        (
+            r#"{"search":"x","capability":1}"#,
+            "capability must be \"streaming\", \"vision\", \"function_calling\", \"json_mode\" or \"reasoning\"",
+        ),
+        (
+            r#"{"serach":"x"}"#,
+            "serach is no filter field (providerId, capability, excludeDeprecated, deprecated, search)",
+        ),
+    ] {
+        let error = service
+            .get_models(Some(js_sys::JSON::parse(given).unwrap()))
+            .unwrap_err();
+        assert_eq!(
+            thrown(error),
+            format!("invalid model filter: {message}"),
+            "{given}"
+        );
+    }
+    let none: Array = service
+        .get_models(Some(
+            js_sys::JSON::parse(r#"{"capability":"reasoning","deprecated":false}"#).unwrap(),
+        ))
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(none.length(), 0, "no data yet");
+    service.destroy();
+}
+
 /// The message of what a call threw.
-fn thrown(error: JsError) -> String {
+fn thrown(error: impl Into<JsValue>) -> String {
     let error: JsValue = error.into();
     js_sys::Reflect::get(&error, &"message".into())
         .unwrap()
