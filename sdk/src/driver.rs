@@ -434,7 +434,7 @@ impl JsObjects {
             objects_plan(&self.objects, walk, Some(&entries.finish()))
         };
         let ats: Vec<usize> = need.iter().filter_map(|&i| ats[i as usize]).collect();
-        let (made, fallbacks) = list.objects(&ats);
+        let (made, fallbacks) = objects(list, &ats);
         self.list = Some(key);
         self.noted = version;
         named.clear();
@@ -458,9 +458,32 @@ trait Entities {
     /// The id, revision and listed ids (a provider's `model_ids`) of the
     /// entity at `at`.
     fn entry(&self, at: usize) -> Entry<'_>;
-    /// The entities at `ats` as JSON text, and the fallbacks they show:
-    /// `[index, field, text]` in turn.
-    fn objects(&self, ats: &[usize]) -> (String, Array);
+    /// Writes the entity at `at` as JSON.
+    fn write(&self, at: usize, out: &mut crate::json::Writer);
+    /// The fallback the entity at `at` shows (a field and its text).
+    fn fallback(&self, at: usize) -> Option<(&'static str, &'static str)>;
+}
+
+/// The entities of `list` at `ats` as JSON text, and the fallbacks they
+/// show: `[index, field, text]` in turn. (Not a method of [`Entities`]:
+/// one copy of its code serves both lists.)
+fn objects(list: &dyn Entities, ats: &[usize]) -> (String, Array) {
+    let mut out = crate::json::Writer::default();
+    let fallbacks = Array::new();
+    out.raw("[");
+    for (index, &at) in ats.iter().enumerate() {
+        if index > 0 {
+            out.raw(",");
+        }
+        list.write(at, &mut out);
+        if let Some((field, text)) = list.fallback(at) {
+            fallbacks.push(&(index as u32).into());
+            fallbacks.push(&field.into());
+            fallbacks.push(&text.into());
+        }
+    }
+    out.raw("]");
+    (out.finish(), fallbacks)
 }
 
 /// The entities of a list of the state (sorted by id), those `shown` keeps.
@@ -491,17 +514,12 @@ impl<T: crate::json::Write> Entities for Listed<'_, T> {
         (self.entry)(&self.items[at])
     }
 
-    fn objects(&self, ats: &[usize]) -> (String, Array) {
-        let items: Vec<&T> = ats.iter().map(|&at| &self.items[at]).collect();
-        let fallbacks = Array::new();
-        for (index, item) in items.iter().enumerate() {
-            if let Some((field, text)) = (self.fallback)(item) {
-                fallbacks.push(&(index as u32).into());
-                fallbacks.push(&field.into());
-                fallbacks.push(&text.into());
-            }
-        }
-        (crate::json::write(&items), fallbacks)
+    fn write(&self, at: usize, out: &mut crate::json::Writer) {
+        crate::json::Write::write(&self.items[at], out);
+    }
+
+    fn fallback(&self, at: usize) -> Option<(&'static str, &'static str)> {
+        (self.fallback)(&self.items[at])
     }
 }
 

@@ -162,9 +162,11 @@ impl ProviderSyncService {
 
     /// The REST base URL in use, resolved against the page (for requests the
     /// service does not make itself, such as the availability endpoints).
-    #[wasm_bindgen(getter, js_name = apiBaseUrl)]
-    pub fn api_base_url(&self) -> String {
-        self.driver.api_base_url().to_owned()
+    // A string made by the glue from the driver's (not a `String` returned:
+    // its pointer and length come back through a shim of their own).
+    #[wasm_bindgen(getter, js_name = apiBaseUrl, unchecked_return_type = "string")]
+    pub fn api_base_url(&self) -> JsValue {
+        JsValue::from_str(self.driver.api_base_url())
     }
 
     /// GETs `path` under `apiBaseUrl` (`"/models/gpt-4o/availability"`) as
@@ -204,9 +206,9 @@ impl ProviderSyncService {
 
     /// The WebSocket URL in use, resolved against the page (a relative
     /// `wsUrl` or the default made from `apiBaseUrl`, with a ws/wss scheme).
-    #[wasm_bindgen(getter, js_name = wsUrl)]
-    pub fn ws_url(&self) -> String {
-        self.driver.ws_url().to_owned()
+    #[wasm_bindgen(getter, js_name = wsUrl, unchecked_return_type = "string")]
+    pub fn ws_url(&self) -> JsValue {
+        JsValue::from_str(self.driver.ws_url())
     }
 
     /// The current state; the same object until something changes.
