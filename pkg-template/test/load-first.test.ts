@@ -39,6 +39,13 @@ describe("the client before load()", () => {
       expect(() => sunsetOutlook(date, "deprecated", now)).toThrow(/sunsetDate must be a YYYY-MM-DD date or null/);
     }
     expect(sunsetOutlook(null, "deprecated", 0)).toEqual({ urgency: "low", daysUntilSunset: null });
+    expect(sunsetOutlook(undefined as never, undefined, undefined).daysUntilSunset).toBe(null);
+    // A value of the wrong type is refused, not read as none (or as 0).
+    for (const args of [[20300101], ["2030-01-01", 1, 0], ["2030-01-01", "deprecated", "0"]]) {
+      expect(() => (sunsetOutlook as (...a: unknown[]) => unknown)(...args)).toThrow(
+        /sunsetDate must be a YYYY-MM-DD date or null, deprecationStatus a status or null, now a number of ms/,
+      );
+    }
     // An error of the client's own (a bad config) is passed on as it is.
     expect(() => new ProviderSyncService({ pollingInterval: "soon" } as never)).toThrow(/pollingInterval/);
   });

@@ -369,26 +369,40 @@ impl ProviderSyncService {
 /// number of ms is an error (it read as "no date": `low`).
 #[wasm_bindgen(js_name = sunsetOutlook, unchecked_return_type = "SunsetOutlook")]
 pub fn sunset_outlook(
-    #[wasm_bindgen(unchecked_param_type = "string | null")] sunset_date: Option<String>,
+    #[wasm_bindgen(unchecked_param_type = "string | null")] sunset_date: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "DeprecationStatus | null")]
-    deprecation_status: Option<String>,
-    #[wasm_bindgen(unchecked_optional_param_type = "number | null")] now: Option<f64>,
+    deprecation_status: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "number | null")] now: JsValue,
 ) -> Result<JsValue, JsError> {
-    let now = now.unwrap_or_else(js_sys::Date::now);
-    if sunset_date
-        .as_deref()
-        .is_some_and(|date| provider_sync_protocol::day_number(date).is_none())
-        || !now.is_finite()
-    {
-        return Err(JsError::new(
-            "sunsetOutlook: sunsetDate must be a YYYY-MM-DD date or null, now a number of ms",
-        ));
+    // Taken as JavaScript values and read here (not as `Option<String>`,
+    // which the glue would copy in without looking at its type): a value
+    // of the wrong type is refused, `null` and `undefined` are none.
+    let given = |value: &JsValue| !value.is_undefined() && !value.is_null();
+    let (date, status) = (sunset_date.as_string(), deprecation_status.as_string());
+    let now = if given(&now) {
+        now.as_f64()
+    } else {
+        Some(js_sys::Date::now())
+    };
+    match now {
+        Some(now)
+            if now.is_finite()
+                && date.is_some() == given(&sunset_date)
+                && status.is_some() == given(&deprecation_status)
+                && date
+                    .as_deref()
+                    .is_none_or(|date| provider_sync_protocol::day_number(date).is_some()) =>
+        {
+            Ok(to_js(&SunsetOutlook::of(
+                status.as_deref().unwrap_or("deprecated"),
+                date.as_deref(),
+                now,
+            )))
+        }
+        _ => Err(JsError::new(
+            "sunsetOutlook: sunsetDate must be a YYYY-MM-DD date or null, deprecationStatus a status or null, now a number of ms",
+        )),
     }
-    Ok(to_js(&SunsetOutlook::of(
-        deprecation_status.as_deref().unwrap_or("deprecated"),
-        sunset_date.as_deref(),
-        now,
-    )))
 }
 
 thread_local! {
