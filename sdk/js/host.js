@@ -11,27 +11,33 @@ const message = (e) =>
 // ---- URLs and the console (sdk/src/driver.rs)
 // `url` resolved against the page (or a worker's location; elsewhere
 // against http://localhost/), a socket's with a ws(s) scheme where it was
-// http(s); undefined if it is not an http(s) URL (a socket's: ws(s)), or
-// has a fragment, or (not a socket's) a query: paths are added to it (the
-// socket's query is added to its own).
-export function resolveUrl(url, socket) {
+// http(s). Throws an Error naming the config's `field` if it is not an
+// http(s) URL (a socket's: ws(s)), or has a fragment, or (not a socket's) a
+// query: paths are added to it (the socket's query is added to its own).
+export function resolveUrl(url, socket, field) {
   let resolved;
   try {
     resolved = new URL(url, globalThis.location?.href ?? "http://localhost/");
-  } catch {
-    return undefined;
-  }
-  if (socket && /^https?:$/.test(resolved.protocol)) {
+  } catch {}
+  if (resolved && socket && /^https?:$/.test(resolved.protocol)) {
     resolved.protocol = resolved.protocol === "https:" ? "wss:" : "ws:";
   }
   // Credentials in the URL: fetch refuses them at every request (and each
   // error would show the password), so the config refuses them at once.
-  return (socket ? /^wss?:$/ : /^https?:$/).test(resolved.protocol) &&
+  if (
+    resolved &&
+    (socket ? /^wss?:$/ : /^https?:$/).test(resolved.protocol) &&
     !(socket ? /#/ : /[?#]/).test(resolved.href) &&
     !resolved.username &&
     !resolved.password
-    ? resolved.href
-    : undefined;
+  ) {
+    return resolved.href;
+  }
+  throw new Error(
+    `${FIELDS[0][0]}${field} "${url}" is not ${
+      socket ? "a ws(s) or http(s) URL without a fragment" : "an http(s) URL without a query, fragment"
+    } or credentials`,
+  );
 }
 // The console, by level: 1 error, 2 warn, 3 info, 4 debug (as `LogLevel`).
 export const log = (level, text) =>

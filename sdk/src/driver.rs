@@ -58,9 +58,10 @@ extern "C" {
     /// The hook hears `which` once what runs now is done (a microtask).
     fn soon(hook: &JsValue, which: u32);
     /// `url` resolved against the page (a socket's with a ws(s) scheme);
-    /// `None` if it is not a URL.
-    #[wasm_bindgen(js_name = resolveUrl)]
-    fn resolve_url(url: &str, socket: bool) -> Option<String>;
+    /// throws an `Error` naming the config's `field` if it is not a URL the
+    /// service can use.
+    #[wasm_bindgen(js_name = resolveUrl, catch)]
+    fn resolve_url(url: &str, socket: bool, field: &str) -> Result<String, JsValue>;
     /// Writes `text` to the console at `level` (`LogLevel as u32`).
     fn log(level: u32, text: &str);
     /// The lists of promises waiting for [`READY`] and [`SYNCED`].
@@ -164,31 +165,17 @@ pub(crate) struct Urls {
 }
 
 impl Urls {
-    pub(crate) fn resolve(settings: &Settings) -> Result<Self, SdkError> {
+    pub(crate) fn resolve(settings: &Settings) -> Result<Self, JsValue> {
         // A relative URL (the seed's own `/api/provider-sync/ws`) resolves to
         // the page's http(s) scheme: the socket wants ws(s).
-        let absolute = |field: &'static str, url: &str, socket: bool| {
-            resolve_url(url, socket).ok_or_else(|| SdkError::Config {
-                field,
-                message: crate::json::concat(&[
-                    "\"",
-                    url,
-                    if socket {
-                        "\" is not a ws(s) or http(s) URL without a fragment or credentials"
-                    } else {
-                        "\" is not an http(s) URL without a query, fragment or credentials"
-                    },
-                ]),
-            })
-        };
-        let api = absolute("apiBaseUrl", &settings.api_base_url, false)?;
+        let api = resolve_url(&settings.api_base_url, false, "apiBaseUrl")?;
         let api = api.trim_end_matches('/').to_owned();
         // From the URL as resolved (the parser drops what it trims, such
         // as spaces around it, which the raw text would carry into the
         // socket's path as %20).
         let ws = match &settings.ws_url {
-            Some(url) => absolute("wsUrl", url, true)?,
-            None => absolute("apiBaseUrl", &crate::json::concat(&[&api, "/ws"]), true)?,
+            Some(url) => resolve_url(url, true, "wsUrl")?,
+            None => resolve_url(&crate::json::concat(&[&api, "/ws"]), true, "apiBaseUrl")?,
         };
         Ok(Self { api, ws })
     }
@@ -608,7 +595,7 @@ fn now() -> f64 {
 }
 
 impl Driver {
-    pub(crate) fn new(settings: Settings, auth: Auth) -> Result<Rc<Self>, SdkError> {
+    pub(crate) fn new(settings: Settings, auth: Auth) -> Result<Rc<Self>, JsValue> {
         let urls = Urls::resolve(&settings)?;
         Ok(Rc::new_cyclic(|me| Self::with(settings, urls, auth, me)))
     }
