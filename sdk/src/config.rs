@@ -117,7 +117,7 @@ fn positive(field: &'static str, value: Option<f64>, default: f64) -> Result<f64
         // The value is not echoed: formatting floats would grow the wasm.
         Some(_) => Err(SdkError::Config {
             field,
-            message: "must be a positive number of milliseconds".into(),
+            message: "must be a positive number of milliseconds",
         }),
     }
 }
@@ -187,7 +187,7 @@ impl ProviderSyncConfig {
         if api_base_url.chars().all(char::is_whitespace) {
             return Err(SdkError::Config {
                 field: "apiBaseUrl",
-                message: "must not be empty".into(),
+                message: "must not be empty",
             });
         }
         let base_ms = positive("reconnectBaseDelay", self.reconnect_base_delay, 1000.0)?;
@@ -196,7 +196,7 @@ impl ProviderSyncConfig {
             return Err(SdkError::Config {
                 field: "reconnectMaxDelay",
                 // The value is not echoed: formatting floats would grow the wasm.
-                message: "must not be below reconnectBaseDelay".into(),
+                message: "must not be below reconnectBaseDelay",
             });
         }
         Ok(Settings {

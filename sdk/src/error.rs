@@ -8,7 +8,7 @@ pub enum SdkError {
     /// "invalid ProviderSyncService config: {field} {message}"
     Config {
         field: &'static str,
-        message: String,
+        message: &'static str,
     },
     /// "{what} failed: {message}"
     Network { what: &'static str, message: String },
@@ -95,7 +95,7 @@ mod tests {
             (
                 SdkError::Config {
                     field: "syncTimeout",
-                    message: "must be a positive number of milliseconds".into(),
+                    message: "must be a positive number of milliseconds",
                 },
                 "invalid ProviderSyncService config: syncTimeout must be a positive number of milliseconds",
             ),
