@@ -141,6 +141,11 @@ describe("ModelDeprecationWarning with a date it cannot read", () => {
     expect(screen.getByRole("note").textContent).toContain("It stops working on 2027-06-01.");
     rerender(<ModelDeprecationWarning modelId="old" sunsetDate="" now={now} />);
     expect(screen.getByRole("note").textContent).toContain("No shutdown date has been announced.");
+    // A status that is no string (an untyped caller's) is refused: with no
+    // date, none is shown ("undefined" was).
+    rerender(<ModelDeprecationWarning modelId="old" deprecationStatus={5 as never} now={now} />);
+    expect(screen.getByRole("note").textContent).toContain("No shutdown date has been announced.");
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining("deprecationStatus a string or null"));
     warn.mockRestore();
   });
 });

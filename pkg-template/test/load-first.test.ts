@@ -43,7 +43,7 @@ describe("the client before load()", () => {
     // A value of the wrong type is refused, not read as none (or as 0).
     for (const args of [[20300101], ["2030-01-01", 1, 0], ["2030-01-01", "deprecated", "0"]]) {
       expect(() => (sunsetOutlook as (...a: unknown[]) => unknown)(...args)).toThrow(
-        /sunsetDate must be a YYYY-MM-DD date or null, deprecationStatus a status or null, now a number of ms/,
+        /sunsetDate must be a YYYY-MM-DD date or null, deprecationStatus a string or null, now a number of ms/,
       );
     }
     // An error of the client's own (a bad config) is passed on as it is.

@@ -408,7 +408,7 @@ export const cacheDelete = (holder, first, second) =>
 // ---- credentials (sdk/src/auth.rs)
 // The config's `headers` (an object of strings), `getToken` (a function)
 // and `credentials` (`fetch`'s mode), checked in that order: an object of
-// them, or the number of the first that is wrong (1, 2, 3).
+// them; throws an Error naming the first that is wrong.
 const MODES = ["omit", "same-origin", "include"];
 export function credentialsOf(config) {
   // A property whose getter throws counts as not set.

@@ -400,7 +400,7 @@ pub fn sunset_outlook(
             )))
         }
         _ => Err(JsError::new(
-            "sunsetOutlook: sunsetDate must be a YYYY-MM-DD date or null, deprecationStatus a status or null, now a number of ms",
+            "sunsetOutlook: sunsetDate must be a YYYY-MM-DD date or null, deprecationStatus a string or null, now a number of ms",
         )),
     }
 }

@@ -44,7 +44,7 @@ export function ModelDeprecationWarning({
   if (!ready) return null;
   const name = modelName ?? modelId;
   // A date `sunsetOutlook` cannot read (not YYYY-MM-DD, or an invalid
-  // `now`) is shown as given, without a countdown, and said on the console:
+  // `now` or status) is shown as given, without a countdown, and said on the console:
   // a warning that takes the page down with it helps no one.
   let outlook: SunsetOutlook;
   let unread = false;
@@ -58,7 +58,9 @@ export function ModelDeprecationWarning({
   const { urgency, daysUntilSunset: days } = outlook;
   const level = urgency === "sunset" ? "sunset" : urgency === "high" || urgency === "critical" ? "urgent" : "notice";
   const replacement = replacementModelName ?? replacementModelId;
-  const when = unread
+  // Without a date (a refusal of another argument, such as a status that
+  // is no string), there is none to show.
+  const when = unread && sunsetDate
     ? `It stops working on ${sunsetDate}.`
     : level === "sunset" && (days === null || days >= 0)
       ? "It no longer works."
