@@ -258,8 +258,10 @@ for (let at = linkingStart; at < linking[2]; ) {
         let length;
         [length, j] = linked.leb(j);
         j += length;
-        if (!undefinedSymbol) for (let k = 0; k < 3; k++) [, j] = linked.leb(j);
-        symbols.push([kind]);
+        // A defined data symbol: its segment, offset in it and size.
+        const place = [];
+        if (!undefinedSymbol) for (let k = 0; k < 3; k++) [place[k], j] = linked.leb(j);
+        symbols.push([kind, ...place]);
       } else if (kind === 3) {
         [index, j] = linked.leb(j);
         symbols.push([kind, index]);
@@ -300,7 +302,9 @@ const relocations = (name, id) => {
     if ((TABLE_INDEX.has(type) || FUNCTION_INDEX.has(type)) && kind !== 0) {
       fail(`a function relocation of a symbol of kind ${kind}`);
     }
-    out.push([type, offset, func]);
+    // The data symbol an address relocation names, when it is defined here.
+    const datum = ADDEND.has(type) && kind === 1 && symbols[symbol].length > 1 ? symbol : undefined;
+    out.push([type, offset, func, datum]);
   }
   if (at !== section[2]) fail(`${name} not read to its end`);
   return out;
@@ -354,8 +358,9 @@ const check = (section, type, offset, func) => {
 };
 const calls = new Map(); // function -> functions it calls or holds the index of
 const heldInCode = new Map(); // function -> functions whose table index it holds
+const dataOfCode = new Map(); // function -> data symbols whose address it holds
 const add = (map, from, to) => (map.get(from) ?? map.set(from, new Set()).get(from)).add(to);
-for (const [type, offset, func] of relocations("reloc.CODE", 10)) {
+for (const [type, offset, func, datum] of relocations("reloc.CODE", 10)) {
   if (TABLE_INDEX.has(type) || FUNCTION_INDEX.has(type)) check(code, type, offset, func);
   const from = containing(offset);
   if (FUNCTION_INDEX.has(type)) add(calls, from, func);
@@ -363,36 +368,52 @@ for (const [type, offset, func] of relocations("reloc.CODE", 10)) {
     add(calls, from, func);
     add(heldInCode, from, func);
   }
+  if (datum !== undefined) add(dataOfCode, from, datum);
 }
-const heldInData = new Set();
-for (const [type, offset, func] of relocations("reloc.DATA", 11)) {
+
+// Where each data segment's bytes start in the data section's contents (as
+// the relocations' offsets are counted), then each defined data symbol's
+// range there.
+const segmentStarts = [];
+if (data) {
+  let [count, at] = linked.leb(data[1]);
+  for (; count > 0; count--) {
+    let flags, size;
+    [flags, at] = linked.leb(at);
+    if (flags > 2) fail(`a data segment of form ${flags}`);
+    if (flags === 2) [, at] = linked.leb(at);
+    if (flags !== 1) {
+      if (linked.bytes[at] !== 0x41) fail("a data segment whose offset is not an i32.const");
+      [, at] = linked.sleb(at + 1);
+      if (linked.bytes[at++] !== 0x0b) fail("a data segment's offset not ended");
+    }
+    [size, at] = linked.leb(at);
+    segmentStarts.push(at - data[1]);
+    at += size;
+  }
+  if (at !== data[2]) fail("the data section not read to its end");
+}
+const ranges = [];
+symbols.forEach(([kind, segment, offset, size], symbol) => {
+  if (kind !== 1 || segment === undefined) return;
+  if (segmentStarts[segment] === undefined) fail(`data symbol ${symbol} in segment ${segment}, past the section`);
+  ranges.push([segmentStarts[segment] + offset, segmentStarts[segment] + offset + size, symbol]);
+});
+// A relocation in the data belongs to every symbol whose bytes hold it; one
+// in bytes no symbol names counts as held by data that is always live.
+const ALWAYS = -1;
+const owners = (offset) => {
+  const found = ranges.filter(([start, end]) => offset >= start && offset < end).map(([, , symbol]) => symbol);
+  return found.length > 0 ? found : [ALWAYS];
+};
+const heldInData = new Map(); // data symbol -> functions whose table index it holds
+const dataOfData = new Map(); // data symbol -> data symbols whose address it holds
+for (const [type, offset, func, datum] of relocations("reloc.DATA", 11)) {
   if (TABLE_INDEX.has(type) || FUNCTION_INDEX.has(type)) check(data, type, offset, func);
-  if (TABLE_INDEX.has(type)) heldInData.add(func);
-}
-
-const roots = [...linkedSlots.values()];
-for (const [name, kind, index] of linked.exports()) {
-  if (kind === 0 && !name.startsWith("__wbindgen_describe")) roots.push(index);
-}
-if (linked.section(8)) roots.push(linked.leb(linked.section(8)[1])[0]);
-const reached = new Set();
-for (const stack = [...roots]; stack.length > 0; ) {
-  const func = stack.pop();
-  if (reached.has(func)) continue;
-  reached.add(func);
-  for (const next of calls.get(func) ?? []) stack.push(next);
-}
-const live = new Set(heldInData);
-for (const func of reached) for (const held of heldInCode.get(func) ?? []) live.add(held);
-
-const linkedNames = linked.names();
-// The same functions under their mangled names (cargo's output) and their
-// demangled ones (wasm-bindgen's).
-const MANGLED = /wasm_bindgen7convert8closures.*6invoke/;
-const PRUNABLE = /::convert::closures::_::invoke::</;
-const dead = new Set();
-for (const [slot, func] of linkedSlots) {
-  if (MANGLED.test(linkedNames.get(func) ?? "") && !live.has(func)) dead.add(slot);
+  for (const owner of owners(offset)) {
+    if (TABLE_INDEX.has(type)) add(heldInData, owner, func);
+    if (datum !== undefined) add(dataOfData, owner, datum);
+  }
 }
 
 // --- The module wasm-bindgen wrote. ---
@@ -408,6 +429,11 @@ const module = (() => {
   return new Module(Buffer.concat(kept));
 })();
 const names = module.names();
+const linkedNames = linked.names();
+// The same functions under their mangled names (cargo's output) and their
+// demangled ones (wasm-bindgen's).
+const MANGLED = /wasm_bindgen7convert8closures.*6invoke/;
+const PRUNABLE = /::convert::closures::_::invoke::</;
 // A table of the module's own starts null in every slot no segment fills.
 if (module.imported().tables > 0) fail("the function table is imported");
 const exported = new Set();
@@ -445,6 +471,72 @@ const added = new Set();
   }
 }
 
+// What can run, from the exports (the descriptions' aside), the start
+// function and the entries the glue names (exported, or an added
+// function's constant): every function they call or hold the table index
+// of, every data symbol whose address they hold, and from those data every
+// function whose index and every data symbol whose address they hold, to
+// the end. An entry is live when something that can run, code or data,
+// holds its index; a vtable held only by code nothing can reach (js-sys's
+// task wakers for JSPI, whose exports wasm-bindgen leaves out) is not.
+// wasm-bindgen exports the SDK's own exports without the hash it suffixed
+// them with; an export of the linked module under neither name in its
+// module is one the CLI consumed and dropped (the descriptions, js-sys's
+// `__wbg_jspi_task_poll`), which the glue cannot call.
+const exportNames = new Set(module.exports().map(([name]) => name));
+const roots = [];
+const dropped = [];
+for (const [name, kind, index] of linked.exports()) {
+  if (kind !== 0) continue;
+  if (exportNames.has(name) || exportNames.has(name.replace(/_[0-9a-f]{16}$/, ""))) roots.push(index);
+  else dropped.push(name);
+}
+if (linked.section(8)) roots.push(linked.leb(linked.section(8)[1])[0]);
+for (const [slot, func] of linkedSlots) {
+  if (added.has(slot) || exported.has(slots.get(slot))) roots.push(func);
+}
+const reached = new Set();
+const liveData = new Set();
+const live = new Set();
+const funcs = [...roots];
+const datums = [ALWAYS];
+while (funcs.length > 0 || datums.length > 0) {
+  while (funcs.length > 0) {
+    const func = funcs.pop();
+    if (reached.has(func)) continue;
+    reached.add(func);
+    funcs.push(...(calls.get(func) ?? []));
+    for (const held of heldInCode.get(func) ?? []) live.add(held);
+    datums.push(...(dataOfCode.get(func) ?? []));
+  }
+  while (datums.length > 0) {
+    const datum = datums.pop();
+    if (liveData.has(datum)) continue;
+    liveData.add(datum);
+    for (const held of heldInData.get(datum) ?? []) {
+      live.add(held);
+      funcs.push(held);
+    }
+    datums.push(...(dataOfData.get(datum) ?? []));
+  }
+}
+// A function other than a closure shim is left out only when its name
+// after wasm-bindgen (demangled) ends in an identifier its linked name
+// (mangled: each identifier preceded by its length) holds: a check that the
+// slot still holds the function the relocations were read for.
+const sameFunction = (linkedName, name) => {
+  let plain = name.replace(/\[[0-9a-f]+\]/g, "");
+  for (let before = ""; before !== plain; ) [before, plain] = [plain, plain.replace(/<[^<>]*>|\{[^{}]*\}/g, "")];
+  const last = plain.split("::").filter((part) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(part)).pop();
+  return last !== undefined && linkedName.includes(`${last.length}${last}`);
+};
+const dead = new Set();
+for (const [slot, func] of linkedSlots) {
+  const name = names.get(slots.get(slot)) ?? "";
+  const shim = MANGLED.test(linkedNames.get(func) ?? "");
+  if (!live.has(func) && (shim ? PRUNABLE.test(name) : sameFunction(linkedNames.get(func) ?? "", name))) dead.add(slot);
+}
+
 // Each segment's entries kept, in runs of consecutive slots, each run a
 // segment of the same form: a slot of a table defined here that no segment
 // fills is null.
@@ -459,14 +551,15 @@ const sleb = (value) => {
 };
 const segments = [];
 let cleared = 0;
+const others = [];
 for (const { flags, table, offset, functions } of module.elements()) {
   let run = null;
   functions.forEach((func, k) => {
     const slot = offset + k;
-    const prunable =
-      table === 0 && dead.has(slot) && PRUNABLE.test(names.get(func) ?? "") && !exported.has(func) && !added.has(slot);
+    const prunable = table === 0 && dead.has(slot) && !exported.has(func) && !added.has(slot);
     if (prunable) {
       cleared++;
+      if (!PRUNABLE.test(names.get(func) ?? "")) others.push(names.get(func));
       run = null;
       return;
     }
@@ -499,4 +592,8 @@ try {
   fail(`the rewritten module does not validate (${error.message}); ${file} is left as it was`);
 }
 fs.writeFileSync(file, rebuilt);
-console.log(`prune-table: cleared ${cleared} of the function table's ${slots.size} entries`);
+console.log(
+  `prune-table: cleared ${cleared} of the function table's ${slots.size} entries` +
+    (others.length > 0 ? `, closure shims and ${others.length} others: ${others.join(", ")}` : "") +
+    ` (exports dropped by wasm-bindgen: ${dropped.filter((name) => !name.startsWith("__wbindgen_describe")).join(", ")})`,
+);
