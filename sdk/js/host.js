@@ -45,7 +45,8 @@ export const log = (level, text) =>
 
 // ---- the config's options, a model filter's fields, a leading tab's status (sdk/src/fields.rs)
 // Each list: what its errors start with, then its fields, name and kind in
-// turn ("s" a string, "b" a boolean, "n" a number, "c" a whole number from
+// turn ("s" a string, "u" a URL: a string, not set when blank, "e" one
+// that may not be blank, "b" a boolean, "n" a number, "c" a whole number from
 // 0 to 2^32 - 1, "v" any value, checked by the SDK, "l" one of the names of
 // the next choice, given as its position), the other properties it knows,
 // whether null is a value (of the wrong type) rather than "not set", and
@@ -58,7 +59,7 @@ const FIELDS = [
   // 0: the config; the credentials' options are read by `credentialsOf`.
   [
     "invalid ProviderSyncService config: ",
-    "apiBaseUrl s wsUrl s enableWebSocket b pollingInterval n maxReconnectAttempts c reconnectBaseDelay n reconnectMaxDelay n heartbeatInterval n syncTimeout n includeDeprecated b enableCache b cacheTtl n logLevel l bootstrap v shareConnection b",
+    "apiBaseUrl e wsUrl u enableWebSocket b pollingInterval n maxReconnectAttempts c reconnectBaseDelay n reconnectMaxDelay n heartbeatInterval n syncTimeout n includeDeprecated b enableCache b cacheTtl n logLevel l bootstrap v shareConnection b",
     "headers getToken credentials",
     false,
     choice(["silent", "error", "warn", "info", "debug"]),
@@ -82,7 +83,9 @@ const FIELDS = [
     choice(["websocket", "polling", "offline"]),
   ],
 ];
-const TYPES = { s: "string", b: "boolean", n: "number" };
+const TYPES = { s: "string", u: "string", e: "string", b: "boolean", n: "number" };
+// Blank: only what Rust's `char::is_whitespace` takes for white space.
+const BLANK = /^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/;
 // The fields of `value` as list `which` of `FIELDS` has them (undefined where
 // not set, a choice as its position), then the first own property that is
 // none of them nor known (a misspelt option is warned of, a misspelt filter
@@ -113,6 +116,10 @@ export function fieldsOf(value, which) {
         : !list && kind !== "v" && typeof given !== TYPES[kind])
     ) {
       throw new Error(`${prefix}${name} ${must}`);
+    }
+    if ((kind === "u" || kind === "e") && BLANK.test(given)) {
+      if (kind === "u") return undefined;
+      throw new Error(`${prefix}${name} must not be empty`);
     }
     return list ? found : given;
   });

@@ -1123,6 +1123,13 @@ fn every_kind_of_wrong_field_is_refused_with_its_message() {
     let config = "invalid ProviderSyncService config: ";
     for (given, message) in [
         (r#"{"apiBaseUrl":5}"#, "apiBaseUrl must be a string"),
+        // Blank: white space as Rust's `char::is_whitespace` has it, U+0085
+        // (which JavaScript's `\s` leaves out) and U+3000 among it.
+        (
+            r#"{"apiBaseUrl":" \n\u0085\u3000"}"#,
+            "apiBaseUrl must not be empty",
+        ),
+        (r#"{"apiBaseUrl":""}"#, "apiBaseUrl must not be empty"),
         (
             r#"{"enableWebSocket":"yes"}"#,
             "enableWebSocket must be a boolean",
@@ -1880,6 +1887,19 @@ fn urls_resolve_against_the_page_and_a_bad_one_names_its_field() {
         service.ws_url().as_string().unwrap(),
         "ws://127.0.0.1:9/live"
     );
+    service.destroy();
+    // A blank socket URL is not set: the default, made from apiBaseUrl.
+    let service = made(r#"{"apiBaseUrl":"https://127.0.0.1:9/a","wsUrl":" \t\u2028"}"#).unwrap();
+    assert_eq!(
+        service.ws_url().as_string().unwrap(),
+        "wss://127.0.0.1:9/a/ws"
+    );
+    service.destroy();
+    // U+FEFF is no white space to Rust (JavaScript's `\s` has it): such a
+    // URL is not blank, and resolves against the page to a path of its own.
+    let service = made(r#"{"apiBaseUrl":"https://127.0.0.1:9/a","wsUrl":"\ufeff"}"#).unwrap();
+    let ws = service.ws_url().as_string().unwrap();
+    assert!(ws.starts_with("ws") && ws.ends_with("/%EF%BB%BF"), "{ws}");
     service.destroy();
     // A socket URL may have a query of its own (the SDK adds its own to it).
     let service = made(r#"{"wsUrl":"wss://127.0.0.1:9/live?tenant=a"}"#).unwrap();
