@@ -13,7 +13,8 @@ const message = (e) =>
 // against http://localhost/), a socket's with a ws(s) scheme where it was
 // http(s). Throws an Error naming the config's `field` if it is not an
 // http(s) URL (a socket's: ws(s)), or has a fragment, or (not a socket's) a
-// query: paths are added to it (the socket's query is added to its own).
+// query: paths are added to it (the socket's query is added to its own),
+// and loses its trailing slashes.
 export function resolveUrl(url, socket, field) {
   let resolved;
   try {
@@ -31,7 +32,8 @@ export function resolveUrl(url, socket, field) {
     !resolved.username &&
     !resolved.password
   ) {
-    return resolved.href;
+    // The API's base without its trailing slashes (paths are added to it).
+    return socket ? resolved.href : resolved.href.replace(/\/+$/, "");
   }
   throw new Error(
     `${FIELDS[0][0]}${field} "${url}" is not ${

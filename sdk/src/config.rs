@@ -194,7 +194,7 @@ impl ProviderSyncConfig {
             });
         }
         Ok(Settings {
-            api_base_url: api_base_url.trim_end_matches('/').to_owned(),
+            api_base_url,
             ws_url: self.ws_url.clone(),
             enable_websocket: self.enable_web_socket.unwrap_or(true),
             polling_interval: positive("pollingInterval", self.polling_interval, 30_000.0)?,

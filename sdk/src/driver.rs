@@ -169,7 +169,6 @@ impl Urls {
         // A relative URL (the seed's own `/api/provider-sync/ws`) resolves to
         // the page's http(s) scheme: the socket wants ws(s).
         let api = resolve_url(&settings.api_base_url, false, "apiBaseUrl")?;
-        let api = api.trim_end_matches('/').to_owned();
         // From the URL as resolved (the parser drops what it trims, such
         // as spaces around it, which the raw text would carry into the
         // socket's path as %20).

@@ -1901,6 +1901,25 @@ fn urls_resolve_against_the_page_and_a_bad_one_names_its_field() {
     let ws = service.ws_url().as_string().unwrap();
     assert!(ws.starts_with("ws") && ws.ends_with("/%EF%BB%BF"), "{ws}");
     service.destroy();
+    // The base loses its trailing slashes, after it is resolved: "/" is the
+    // page's origin (it was the page itself, from the empty text left).
+    let service = made(r#"{"apiBaseUrl":"https://127.0.0.1:9/sync//"}"#).unwrap();
+    assert_eq!(
+        service.api_base_url().as_string().unwrap(),
+        "https://127.0.0.1:9/sync"
+    );
+    service.destroy();
+    let service = made(r#"{"apiBaseUrl":"/"}"#).unwrap();
+    let origin = js_sys::eval("location.origin")
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert_eq!(service.api_base_url().as_string().unwrap(), origin);
+    assert_eq!(
+        service.ws_url().as_string().unwrap(),
+        format!("{}/ws", origin.replacen("http", "ws", 1))
+    );
+    service.destroy();
     // A socket URL may have a query of its own (the SDK adds its own to it).
     let service = made(r#"{"wsUrl":"wss://127.0.0.1:9/live?tenant=a"}"#).unwrap();
     assert_eq!(
