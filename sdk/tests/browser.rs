@@ -1115,6 +1115,62 @@ fn a_misspelt_option_is_warned_of() {
     restore.call0(&JsValue::NULL).unwrap();
 }
 
+/// Connection events are told on the console at their level, as far as the
+/// config's `logLevel` lets them through: a connection made at info, the
+/// WebSocket given up for polling at warn.
+#[wasm_bindgen_test]
+async fn connection_events_are_logged_at_their_level() {
+    let console = Function::new_no_args(
+        "const seen = [], info = console.info, warn = console.warn;
+         console.info = (...args) => { seen.push('info ' + args.join(' ')); };
+         console.warn = (...args) => { seen.push('warn ' + args.join(' ')); };
+         return { seen, restore: () => { console.info = info; console.warn = warn; } };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
+    let seen = || -> Vec<String> {
+        let seen: Array = js_sys::Reflect::get(&console, &"seen".into())
+            .unwrap()
+            .unchecked_into();
+        seen.iter().map(|v| v.as_string().unwrap()).collect()
+    };
+    let polling = "info provider-sync: polling works";
+    let service = started(config(|c| {
+        c.enable_web_socket = Some(false);
+        c.log_level = Some(provider_sync_sdk::config::LogLevel::Info);
+    }))
+    .await;
+    eventually(3000, "the info line", || async {
+        seen().iter().any(|line| line == polling)
+    })
+    .await;
+    service.destroy();
+    // At the default level (warn) no info line; the socket's failures (a
+    // closed port of this host) are warned of.
+    let before = seen().len();
+    let service = started(config(|c| {
+        c.ws_url = Some("ws://127.0.0.1:9/ws".into());
+        c.max_reconnect_attempts = Some(1);
+    }))
+    .await;
+    let fell_back =
+        "warn provider-sync: WebSocket failed 1 times: polling GET /version until it is back";
+    eventually(5000, "the warning", || async {
+        seen().iter().any(|line| line == fell_back)
+    })
+    .await;
+    service.destroy();
+    let lines = seen().split_off(before);
+    assert!(
+        lines.iter().all(|line| line.starts_with("warn ")),
+        "{lines:?}"
+    );
+    let restore: Function = js_sys::Reflect::get(&console, &"restore".into())
+        .unwrap()
+        .unchecked_into();
+    restore.call0(&JsValue::NULL).unwrap();
+}
+
 /// Each kind of field a config or a filter has is refused with its own
 /// message, word for word (written once, by `fieldsOf` and `credentialsOf`
 /// in `sdk/js/host.js`); a property whose getter throws is not set.
