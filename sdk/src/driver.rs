@@ -961,7 +961,12 @@ impl Driver {
         }
         let mut url = self.urls.ws.clone();
         for part in &query {
-            url.push(if url.contains('?') { '&' } else { '?' });
+            // A byte compared in turn (`contains` brings `memchr`).
+            url.push(if url.bytes().any(|b| b == b'?') {
+                '&'
+            } else {
+                '?'
+            });
             url.push_str(part);
         }
         self.connect(&url);

@@ -360,7 +360,9 @@ impl<'de> Reader<'de> {
             .text
             .as_bytes()
             .get(self.at)
-            .is_some_and(|b| set.contains(b));
+            // Not `set.contains`: for bytes it is `memchr`, which the wasm
+            // would carry for sets of one or two.
+            .is_some_and(|b| set.iter().any(|c| c == b));
         self.at += usize::from(hit);
         hit
     }
