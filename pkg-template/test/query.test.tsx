@@ -354,6 +354,16 @@ describe("what the black-box check of the package found (2026-12-01)", () => {
       providerSyncKeys.modelAvailability(resolved, "m"),
     );
     expect(providerSyncKeys.state("http://a.invalid/x")).not.toEqual(providerSyncKeys.state("http://b.invalid/x"));
+    // "/" is the page's origin, as `service.apiBaseUrl` has it (the SDK
+    // trims the slashes once the URL is resolved), from a page that is not
+    // at the root.
+    const page = location.href;
+    history.pushState(null, "", "/app/page");
+    try {
+      expect(providerSyncKeys.state("/")[1]).toBe(location.origin);
+    } finally {
+      history.pushState(null, "", page);
+    }
   });
 
   it("the state query is pending until there is a catalog and failed when the first fetch fails", async () => {

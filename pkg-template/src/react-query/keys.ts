@@ -8,7 +8,8 @@ function server(apiBaseUrl: string): string {
   if (apiBaseUrl === "") return apiBaseUrl;
   try {
     const base = (globalThis as { location?: { href?: string } }).location?.href ?? "http://localhost/";
-    return new URL(apiBaseUrl.replace(/\/+$/, ""), base).href.replace(/\/+$/, "");
+    // Resolved, then its trailing slashes trimmed, as the SDK does.
+    return new URL(apiBaseUrl, base).href.replace(/\/+$/, "");
   } catch {
     return apiBaseUrl;
   }
