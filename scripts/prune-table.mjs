@@ -1,4 +1,4 @@
-// Drops from the wasm's function table the closure shims nothing can call.
+// Drops from the wasm's function table the entries nothing can call.
 //
 // wasm-bindgen describes every import of js-sys to its CLI, used or not, and
 // the description of an import that takes a closure (`forEach` of each
@@ -6,27 +6,33 @@
 // invoke shim: the linker puts each such shim in the function table. The
 // CLI deletes the descriptions, but the table entries stay, and with them
 // the shims and what they call (wasm-bindgen/wasm-bindgen#2535): wasm-opt
-// cannot prove that no `call_indirect` reaches an entry.
+// cannot prove that no `call_indirect` reaches an entry. The same goes for
+// a vtable's functions (js-sys's JSPI task wakers) held only by code of an
+// export the CLI drops.
 //
 // What can reach an entry is known from the linker: built with
 // `--emit-relocs`, the module as cargo leaves it records every place that
-// holds a function's table index (relocations of the code and of the data)
-// and every direct call; each is checked against the bytes it points at.
-// An entry is live when the data holds its index (a vtable, a static table
-// of functions), or when code that can run holds it: a function reached by
-// calls from the exports (the descriptions' own `__wbindgen_describe_*`
-// exports aside), from the start function or from any table entry. This
-// script leaves out of the table each closure invoke shim's entry that is
-// not live so, in the module wasm-bindgen wrote, after checking that every
-// slot there holds the same kind of function as the linker put in it, that
-// the shim is not exported (the glue calls the shims it needs through
-// exports; the table itself is not exported) and that no function
-// wasm-bindgen added (its shims, wrappers and import adapters, which the
-// relocations do not cover) names the index in an `i32.const`. The entries
-// kept are written as segments of consecutive slots: a slot no segment
-// fills is null. wasm-opt then removes the shims left out and what only
-// they called. The linker's sections (`linking`, `reloc.*`), which
-// wasm-bindgen passes through, are dropped.
+// holds a function's table index or a data symbol's address (relocations of
+// the code and of the data) and every direct call; each function relocation
+// is checked against the bytes it points at. What can run is found from
+// the roots: the exports wasm-bindgen keeps (the descriptions and the
+// exports it drops aside, unless a function it added still calls them),
+// the start function, the functions its added functions call, and the
+// entries the glue can name (an exported function's, or one an added
+// function names in an `i32.const`); then every function they call or hold
+// the index of, every data symbol whose address they hold (or an added
+// function names), and the functions and data those data hold, to the end.
+// An entry is live when something that can run holds its index. This
+// script leaves out of the table each entry that is not live, in the module
+// wasm-bindgen wrote, after checking that every slot there holds the same
+// kind of function as the linker put in it (a closure shim or not, and
+// for any other function left out, the same name), that its function is
+// not exported (the glue calls the shims it needs through exports; the
+// table itself is not exported) and that no added function names the slot.
+// The entries kept are written as segments of consecutive slots: a slot no
+// segment fills is null. wasm-opt then removes the functions left out and
+// what only they called. The linker's sections (`linking`, `reloc.*`),
+// which wasm-bindgen passes through, are dropped.
 //
 //   node scripts/prune-table.mjs LINKED_WASM WASM WASM_DIS
 //
@@ -258,10 +264,12 @@ for (let at = linkingStart; at < linking[2]; ) {
         let length;
         [length, j] = linked.leb(j);
         j += length;
-        // A defined data symbol: its segment, offset in it and size.
+        // A defined data symbol: its segment, offset in it and size. An
+        // absolute one (WASM_SYM_ABSOLUTE) names an address, not a place
+        // in a segment: no range of the data is its own.
         const place = [];
         if (!undefinedSymbol) for (let k = 0; k < 3; k++) [place[k], j] = linked.leb(j);
-        symbols.push([kind, ...place]);
+        symbols.push(flags & 0x200 ? [kind] : [kind, ...place]);
       } else if (kind === 3) {
         [index, j] = linked.leb(j);
         symbols.push([kind, index]);
@@ -375,6 +383,7 @@ for (const [type, offset, func, datum] of relocations("reloc.CODE", 10)) {
 // the relocations' offsets are counted), then each defined data symbol's
 // range there.
 const segmentStarts = [];
+const segmentAddresses = []; // in memory (undefined for a passive segment)
 if (data) {
   let [count, at] = linked.leb(data[1]);
   for (; count > 0; count--) {
@@ -382,22 +391,29 @@ if (data) {
     [flags, at] = linked.leb(at);
     if (flags > 2) fail(`a data segment of form ${flags}`);
     if (flags === 2) [, at] = linked.leb(at);
+    let address;
     if (flags !== 1) {
       if (linked.bytes[at] !== 0x41) fail("a data segment whose offset is not an i32.const");
-      [, at] = linked.sleb(at + 1);
+      [address, at] = linked.sleb(at + 1);
       if (linked.bytes[at++] !== 0x0b) fail("a data segment's offset not ended");
     }
     [size, at] = linked.leb(at);
+    segmentAddresses.push(address);
     segmentStarts.push(at - data[1]);
     at += size;
   }
   if (at !== data[2]) fail("the data section not read to its end");
 }
 const ranges = [];
+const addresses = []; // each data symbol's range in memory
 symbols.forEach(([kind, segment, offset, size], symbol) => {
   if (kind !== 1 || segment === undefined) return;
   if (segmentStarts[segment] === undefined) fail(`data symbol ${symbol} in segment ${segment}, past the section`);
   ranges.push([segmentStarts[segment] + offset, segmentStarts[segment] + offset + size, symbol]);
+  if (segmentAddresses[segment] !== undefined) {
+    const address = segmentAddresses[segment] + offset;
+    addresses.push([address, address + size, symbol]);
+  }
 });
 // A relocation in the data belongs to every symbol whose bytes hold it; one
 // in bytes no symbol names counts as held by data that is always live.
@@ -456,6 +472,7 @@ for (const [slot, func] of linkedSlots) {
 // knows nothing of them.
 const ADDED = / (externref|multivalue) shim$| (jspi|catch|sp) wrapper$|->|^__wbindgen_|^__jspi_/;
 const added = new Set();
+const calledByAdded = new Set(); // the names of the functions they call
 {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "prune-table-"));
   const stripped = path.join(scratch, "module.wasm");
@@ -467,7 +484,11 @@ const added = new Set();
     const head = line.match(/^ \(func \$(?:"((?:[^"\\]|\\.)*)"|(\S+))/);
     if (head) scanning = ADDED.test(head[1] ?? head[2]);
     else if (/^ \(/.test(line)) scanning = false;
-    if (scanning) for (const match of line.matchAll(/i32\.const (-?\d+)/g)) added.add(Number(match[1]));
+    if (!scanning) continue;
+    for (const match of line.matchAll(/i32\.const (-?\d+)/g)) added.add(Number(match[1]));
+    for (const match of line.matchAll(/\((?:call|ref\.func) \$(?:"((?:[^"\\]|\\.)*)"|([^\s)]+))/g)) {
+      calledByAdded.add(match[1] ?? match[2]);
+    }
   }
 }
 
@@ -483,6 +504,19 @@ const added = new Set();
 // them with; an export of the linked module under neither name in its
 // module is one the CLI consumed and dropped (the descriptions, js-sys's
 // `__wbg_jspi_task_poll`), which the glue cannot call.
+// A function other than a closure shim is left out only when its name
+// after wasm-bindgen (demangled) ends in an identifier its linked name
+// (mangled: each identifier preceded by its length) holds: a check that the
+// slot still holds the function the relocations were read for.
+const lastIdentifier = (name) => {
+  let plain = name.replace(/\[[0-9a-f]+\]/g, "");
+  for (let before = ""; before !== plain; ) [before, plain] = [plain, plain.replace(/<[^<>]*>|\{[^{}]*\}/g, "")];
+  return plain.split("::").filter((part) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(part)).pop();
+};
+const sameFunction = (linkedName, name) => {
+  const last = lastIdentifier(name);
+  return linkedName === name || (last !== undefined && linkedName.includes(`${last.length}${last}`));
+};
 const exportNames = new Set(module.exports().map(([name]) => name));
 const roots = [];
 const dropped = [];
@@ -495,11 +529,27 @@ if (linked.section(8)) roots.push(linked.leb(linked.section(8)[1])[0]);
 for (const [slot, func] of linkedSlots) {
   if (added.has(slot) || exported.has(slots.get(slot))) roots.push(func);
 }
+// What the added functions call directly (the original of an export they
+// wrap, or a function of an export the CLI dropped that one still calls):
+// by name, loosely, so that a function is taken for one of them rather
+// than missed.
+for (const [func, linkedName] of linkedNames) {
+  for (const name of calledByAdded) {
+    if (sameFunction(linkedName, name)) {
+      roots.push(func);
+      break;
+    }
+  }
+}
 const reached = new Set();
 const liveData = new Set();
 const live = new Set();
 const funcs = [...roots];
+// The data an added function names by its address.
 const datums = [ALWAYS];
+for (const value of added) {
+  for (const [start, end, symbol] of addresses) if (value >= start && value < end) datums.push(symbol);
+}
 while (funcs.length > 0 || datums.length > 0) {
   while (funcs.length > 0) {
     const func = funcs.pop();
@@ -520,16 +570,6 @@ while (funcs.length > 0 || datums.length > 0) {
     datums.push(...(dataOfData.get(datum) ?? []));
   }
 }
-// A function other than a closure shim is left out only when its name
-// after wasm-bindgen (demangled) ends in an identifier its linked name
-// (mangled: each identifier preceded by its length) holds: a check that the
-// slot still holds the function the relocations were read for.
-const sameFunction = (linkedName, name) => {
-  let plain = name.replace(/\[[0-9a-f]+\]/g, "");
-  for (let before = ""; before !== plain; ) [before, plain] = [plain, plain.replace(/<[^<>]*>|\{[^{}]*\}/g, "")];
-  const last = plain.split("::").filter((part) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(part)).pop();
-  return last !== undefined && linkedName.includes(`${last.length}${last}`);
-};
 const dead = new Set();
 for (const [slot, func] of linkedSlots) {
   const name = names.get(slots.get(slot)) ?? "";
