@@ -281,7 +281,6 @@ mod tests {
         .settings()
         .unwrap();
         assert_eq!(s.backoff.max_ms, 5000.0);
-        assert_eq!(s.ws_url, None);
         let s = ProviderSyncConfig {
             ws_url: Some("wss://sync.example/ws".into()),
             ..Default::default()

@@ -1159,6 +1159,12 @@ async fn connection_events_are_logged_at_their_level() {
         seen().iter().any(|line| line == fell_back)
     })
     .await;
+    // Polling works then: its connection is an info line, not shown.
+    eventually(5000, "polling", || async {
+        let state = state_of(&service);
+        state.transport == Transport::Polling && state.is_connected
+    })
+    .await;
     service.destroy();
     let lines = seen().split_off(before);
     assert!(
