@@ -1078,24 +1078,49 @@ fn a_bad_config_throws_an_error_naming_the_field() {
     service.destroy();
 }
 
+/// The console's methods named in `levels` ("info warn"), recorded while
+/// this lives (each line as "level text") instead of printed, and put back
+/// when it is dropped (a failed assertion included).
+struct Console(JsValue);
+
+impl Console {
+    fn capture(levels: &str) -> Self {
+        let capture = Function::new_with_args(
+            "levels",
+            "const seen = [], kept = {};
+             for (const level of levels.split(' ')) {
+               kept[level] = console[level];
+               console[level] = (...args) => { seen.push(level + ' ' + args.join(' ')); };
+             }
+             return { seen, restore: () => { Object.assign(console, kept); } };",
+        );
+        Self(capture.call1(&JsValue::NULL, &levels.into()).unwrap())
+    }
+
+    fn seen(&self) -> Vec<String> {
+        let seen: Array = js_sys::Reflect::get(&self.0, &"seen".into())
+            .unwrap()
+            .unchecked_into();
+        seen.iter().map(|v| v.as_string().unwrap()).collect()
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let restore: Function = js_sys::Reflect::get(&self.0, &"restore".into())
+            .unwrap()
+            .unchecked_into();
+        restore.call0(&JsValue::NULL).unwrap();
+    }
+}
+
 /// A property that is no option (a misspelt one) is warned of on the
 /// console, naming it, rather than ignored without a word; the options and
 /// the credentials' are not.
 #[wasm_bindgen_test]
 fn a_misspelt_option_is_warned_of() {
-    let console = Function::new_no_args(
-        "const seen = [], warn = console.warn;
-         console.warn = (...args) => { seen.push(args.join(' ')); };
-         return { seen, restore: () => { console.warn = warn; } };",
-    )
-    .call0(&JsValue::NULL)
-    .unwrap();
-    let seen = || -> Vec<String> {
-        let seen: Array = js_sys::Reflect::get(&console, &"seen".into())
-            .unwrap()
-            .unchecked_into();
-        seen.iter().map(|v| v.as_string().unwrap()).collect()
-    };
+    let console = Console::capture("warn");
+    let seen = || console.seen();
     let made = |json: &str| ProviderSyncService::new(Some(object(json))).unwrap();
     made(r#"{"apiBaseUrl":"/a","pollingIntervall":5000}"#).destroy();
     let warned = seen();
@@ -1109,10 +1134,6 @@ fn a_misspelt_option_is_warned_of() {
     // Silent means silent.
     made(r#"{"apiBaseUrl":"/a","logLevel":"silent","typo":1}"#).destroy();
     assert_eq!(seen().len(), 1, "{:?}", seen());
-    let restore: Function = js_sys::Reflect::get(&console, &"restore".into())
-        .unwrap()
-        .unchecked_into();
-    restore.call0(&JsValue::NULL).unwrap();
 }
 
 /// Connection events are told on the console at their level, as far as the
@@ -1120,20 +1141,8 @@ fn a_misspelt_option_is_warned_of() {
 /// WebSocket given up for polling at warn.
 #[wasm_bindgen_test]
 async fn connection_events_are_logged_at_their_level() {
-    let console = Function::new_no_args(
-        "const seen = [], info = console.info, warn = console.warn;
-         console.info = (...args) => { seen.push('info ' + args.join(' ')); };
-         console.warn = (...args) => { seen.push('warn ' + args.join(' ')); };
-         return { seen, restore: () => { console.info = info; console.warn = warn; } };",
-    )
-    .call0(&JsValue::NULL)
-    .unwrap();
-    let seen = || -> Vec<String> {
-        let seen: Array = js_sys::Reflect::get(&console, &"seen".into())
-            .unwrap()
-            .unchecked_into();
-        seen.iter().map(|v| v.as_string().unwrap()).collect()
-    };
+    let console = Console::capture("info warn");
+    let seen = || console.seen();
     let polling = "info provider-sync: polling works";
     let service = started(config(|c| {
         c.enable_web_socket = Some(false);
@@ -1171,10 +1180,6 @@ async fn connection_events_are_logged_at_their_level() {
         lines.iter().all(|line| line.starts_with("warn ")),
         "{lines:?}"
     );
-    let restore: Function = js_sys::Reflect::get(&console, &"restore".into())
-        .unwrap()
-        .unchecked_into();
-    restore.call0(&JsValue::NULL).unwrap();
 }
 
 /// Each kind of field a config or a filter has is refused with its own
