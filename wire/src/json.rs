@@ -424,6 +424,21 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// An `i32`, read as a float (exact for it): the wasm's one reader of
+    /// numbers' values beside `unsigned`'s. An integer's text only, `-0`
+    /// refused (a float to serde_json, and so to the server).
+    pub fn int32(&mut self) -> Result<i32> {
+        let (text, integer) = self.number()?;
+        let value = parse_f64(text);
+        if !integer || value == 0.0 && text.starts_with('-') {
+            return Err(self.error("expected an integer"));
+        }
+        if !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&value) {
+            return Err(self.error("integer out of range"));
+        }
+        Ok(value as i32)
+    }
+
     pub fn float(&mut self) -> Result<f64> {
         let (text, _) = self.number()?;
         self.finite(text)
@@ -1238,6 +1253,34 @@ impl ser::SerializeStructVariant for Compound<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_i32_is_read_as_serde_json_reads_one() {
+        let read = |text: &str| {
+            Reader::new(text)
+                .int32()
+                .map_err(|e| e.message().to_owned())
+        };
+        for text in ["0", "7", "-4", "2147483647", "-2147483648"] {
+            assert_eq!(
+                read(text),
+                Ok(serde_json::from_str::<i32>(text).unwrap()),
+                "{text}"
+            );
+        }
+        for (text, error) in [
+            ("-0", "expected an integer"),
+            ("1.0", "expected an integer"),
+            ("1e2", "expected an integer"),
+            ("2147483648", "integer out of range"),
+            ("-2147483649", "integer out of range"),
+            (&"9".repeat(400), "integer out of range"),
+        ] {
+            assert!(serde_json::from_str::<i32>(text).is_err(), "{text}");
+            let found = read(text).unwrap_err();
+            assert!(found.starts_with(error), "{text}: {found}");
+        }
+    }
 
     #[test]
     fn numbers_are_written_as_core_fmt_writes_them() {

@@ -256,8 +256,7 @@ unsafe impl Read for u32 {
 // SAFETY: the default `read_to`.
 unsafe impl Read for i32 {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
-        let n = r.signed()?;
-        i32::try_from(n).map_err(|_| r.error("integer out of range"))
+        r.int32()
     }
 }
 
