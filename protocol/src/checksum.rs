@@ -23,10 +23,13 @@ impl Checksum {
     pub fn to_hex(self) -> String {
         // Digit by digit rather than by `format!`: the wasm client then
         // needs no `core::fmt` (and its `u128` formatting) for it.
-        (0..32)
-            .rev()
-            .map(|at| char::from(b"0123456789abcdef"[(self.0 >> (at * 4)) as usize & 0xF]))
-            .collect()
+        // A loop of pushes into a string of its size, not an iterator
+        // collected (its `FromIterator` grows the wasm more).
+        let mut hex = String::with_capacity(32);
+        for at in (0..32).rev() {
+            hex.push(char::from(b"0123456789abcdef"[(self.0 >> (at * 4)) as usize & 0xF]));
+        }
+        hex
     }
 
     pub fn from_hex(hex: &str) -> Option<Self> {
