@@ -734,7 +734,7 @@ impl Core {
                 self.mirrored = None;
                 Self::notify(&mut out, Notice::StateChanged);
                 out.push(Command::CloseSocket);
-                out.extend(ALL_TIMERS.map(Command::ClearTimer));
+                out.extend(ALL_TIMERS.iter().copied().map(Command::ClearTimer));
                 if self.force_waiting {
                     // This page's forceSync() fails; a follower's that a
                     // leading tab was doing is asked of the next leader.
@@ -757,7 +757,7 @@ impl Core {
             out.push(Command::SaveCache);
         }
         out.push(Command::CloseSocket);
-        out.extend(ALL_TIMERS.map(Command::ClearTimer));
+        out.extend(ALL_TIMERS.iter().copied().map(Command::ClearTimer));
         self.socket = Socket::Closed;
         self.socket_proven = false;
         self.live = false;
