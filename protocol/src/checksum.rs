@@ -27,7 +27,9 @@ impl Checksum {
         // collected (its `FromIterator` grows the wasm more).
         let mut hex = String::with_capacity(32);
         for at in (0..32).rev() {
-            hex.push(char::from(b"0123456789abcdef"[(self.0 >> (at * 4)) as usize & 0xF]));
+            hex.push(char::from(
+                b"0123456789abcdef"[(self.0 >> (at * 4)) as usize & 0xF],
+            ));
         }
         hex
     }
