@@ -38,7 +38,8 @@
 //
 // LINKED_WASM is cargo's output (with its relocations), WASM wasm-bindgen's
 // (rewritten in place), WASM_DIS binaryen's wasm-dis (for the added
-// functions' constants). It prints how many entries it cleared and fails on
+// functions' constants and calls). It prints how many entries it cleared
+// (and which functions other than closure shims) and fails on
 // anything it cannot read, so that the build stops rather than ship a module
 // it did not check.
 import { execFileSync } from "node:child_process";

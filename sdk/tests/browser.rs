@@ -1080,7 +1080,8 @@ fn a_bad_config_throws_an_error_naming_the_field() {
 
 /// The console's methods named in `levels` ("info warn"), recorded while
 /// this lives (each line as "level text") instead of printed, and put back
-/// when it is dropped (a failed assertion included).
+/// when it is dropped. (A failed assertion aborts the wasm, which drops
+/// nothing: the page's console then stays captured.)
 struct Console(JsValue);
 
 impl Console {
