@@ -265,7 +265,7 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            ["pollingInterval", "syncTimeout", "reconnectMaxDelay",]
+            ["pollingInterval", "syncTimeout", "reconnectMaxDelay"]
         );
     }
 

@@ -1922,91 +1922,63 @@ async fn a_relative_ws_url_becomes_a_ws_url() {
 #[wasm_bindgen_test]
 fn urls_resolve_against_the_page_and_a_bad_one_names_its_field() {
     let made = |json: &str| ProviderSyncService::new(Some(object(json)));
-    let service = made(r#"{"apiBaseUrl":"https://127.0.0.1:9/sync/"}"#).unwrap();
+    // The REST base and the socket URL a config comes to.
+    let urls = |json: &str| {
+        let service = made(json).unwrap();
+        let urls = (
+            service.api_base_url().as_string().unwrap(),
+            service.ws_url().as_string().unwrap(),
+        );
+        service.destroy();
+        urls
+    };
+    let pair = |api: &str, ws: &str| (api.to_owned(), ws.to_owned());
     assert_eq!(
-        service.api_base_url().as_string().unwrap(),
-        "https://127.0.0.1:9/sync"
-    );
-    assert_eq!(
-        service.ws_url().as_string().unwrap(),
-        "wss://127.0.0.1:9/sync/ws"
+        urls(r#"{"apiBaseUrl":"https://127.0.0.1:9/sync/"}"#),
+        pair("https://127.0.0.1:9/sync", "wss://127.0.0.1:9/sync/ws")
     );
     // The config's includeDeprecated, which the TanStack hooks' state key
     // names (false unless set).
+    let service = made(r#"{"apiBaseUrl":"/a"}"#).unwrap();
     assert!(!service.include_deprecated());
     service.destroy();
     let service = made(r#"{"apiBaseUrl":"/a","includeDeprecated":true}"#).unwrap();
     assert!(service.include_deprecated());
     service.destroy();
-    let service = made(r#"{"apiBaseUrl":"/a","wsUrl":"ws://127.0.0.1:9/live"}"#).unwrap();
-    assert!(
-        service.api_base_url().as_string().unwrap().ends_with("/a"),
-        "{}",
-        service.api_base_url().as_string().unwrap()
-    );
-    assert!(
-        service
-            .api_base_url()
-            .as_string()
-            .unwrap()
-            .starts_with("http")
-    );
-    assert_eq!(
-        service.ws_url().as_string().unwrap(),
-        "ws://127.0.0.1:9/live"
-    );
-    service.destroy();
+    let (api, ws) = urls(r#"{"apiBaseUrl":"/a","wsUrl":"ws://127.0.0.1:9/live"}"#);
+    assert!(api.starts_with("http") && api.ends_with("/a"), "{api}");
+    assert_eq!(ws, "ws://127.0.0.1:9/live");
     // A blank socket URL is not set: the default, made from apiBaseUrl.
-    let service = made(r#"{"apiBaseUrl":"https://127.0.0.1:9/a","wsUrl":" \t\u2028"}"#).unwrap();
-    assert_eq!(
-        service.ws_url().as_string().unwrap(),
-        "wss://127.0.0.1:9/a/ws"
-    );
-    service.destroy();
+    let (_, ws) = urls(r#"{"apiBaseUrl":"https://127.0.0.1:9/a","wsUrl":" \t\u2028"}"#);
+    assert_eq!(ws, "wss://127.0.0.1:9/a/ws");
     // U+FEFF is no white space to Rust (JavaScript's `\s` has it): such a
     // URL is not blank, and resolves against the page to a path of its own.
-    let service = made(r#"{"apiBaseUrl":"https://127.0.0.1:9/a","wsUrl":"\ufeff"}"#).unwrap();
-    let ws = service.ws_url().as_string().unwrap();
+    let (_, ws) = urls(r#"{"apiBaseUrl":"https://127.0.0.1:9/a","wsUrl":"\ufeff"}"#);
     assert!(ws.starts_with("ws") && ws.ends_with("/%EF%BB%BF"), "{ws}");
-    service.destroy();
     // The base loses its trailing slashes, after it is resolved: "/" is the
     // page's origin (it was the page itself, from the empty text left).
-    let service = made(r#"{"apiBaseUrl":"https://127.0.0.1:9/sync//"}"#).unwrap();
-    assert_eq!(
-        service.api_base_url().as_string().unwrap(),
-        "https://127.0.0.1:9/sync"
-    );
-    service.destroy();
-    let service = made(r#"{"apiBaseUrl":"/"}"#).unwrap();
+    let (api, _) = urls(r#"{"apiBaseUrl":"https://127.0.0.1:9/sync//"}"#);
+    assert_eq!(api, "https://127.0.0.1:9/sync");
     let origin = js_sys::eval("location.origin")
         .unwrap()
         .as_string()
         .unwrap();
-    assert_eq!(service.api_base_url().as_string().unwrap(), origin);
     assert_eq!(
-        service.ws_url().as_string().unwrap(),
-        format!("{}/ws", origin.replacen("http", "ws", 1))
+        urls(r#"{"apiBaseUrl":"/"}"#),
+        (
+            origin.clone(),
+            format!("{}/ws", origin.replacen("http", "ws", 1))
+        )
     );
-    service.destroy();
     // A socket URL may have a query of its own (the SDK adds its own to it).
-    let service = made(r#"{"wsUrl":"wss://127.0.0.1:9/live?tenant=a"}"#).unwrap();
-    assert_eq!(
-        service.ws_url().as_string().unwrap(),
-        "wss://127.0.0.1:9/live?tenant=a"
-    );
-    service.destroy();
+    let (_, ws) = urls(r#"{"wsUrl":"wss://127.0.0.1:9/live?tenant=a"}"#);
+    assert_eq!(ws, "wss://127.0.0.1:9/live?tenant=a");
     // The socket's default is made from apiBaseUrl as resolved: spaces the
     // parser trims do not end up in its path (it was ".../sync%20/ws").
-    let service = made(r#"{"apiBaseUrl":" http://127.0.0.1:9/sync \n"}"#).unwrap();
     assert_eq!(
-        service.api_base_url().as_string().unwrap(),
-        "http://127.0.0.1:9/sync"
+        urls(r#"{"apiBaseUrl":" http://127.0.0.1:9/sync \n"}"#),
+        pair("http://127.0.0.1:9/sync", "ws://127.0.0.1:9/sync/ws")
     );
-    assert_eq!(
-        service.ws_url().as_string().unwrap(),
-        "ws://127.0.0.1:9/sync/ws"
-    );
-    service.destroy();
     for (json, field, wanted) in [
         (
             r#"{"apiBaseUrl":"http://127.0.0.1:99999/"}"#,
