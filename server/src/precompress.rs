@@ -68,8 +68,9 @@ impl FullSyncs {
 
     /// A client was given the answer for `reason`: make it at the best
     /// levels when this version has been stable for a moment.
-    pub fn want(&self, reason: FullSyncReason) {
-        self.wanted[reason_index(reason)].store(true, Ordering::Relaxed);
+    /// Whether it was not asked for before.
+    pub fn want(&self, reason: FullSyncReason) -> bool {
+        !self.wanted[reason_index(reason)].swap(true, Ordering::Relaxed)
     }
 
     /// The reasons wanted and not ready yet.
@@ -512,29 +513,6 @@ fn holds(now: &Snapshot, version: u64, epoch: &str, checksum: &str) -> bool {
     now.version() == version && now.epoch() == epoch && now.state.metadata.checksum == checksum
 }
 
-/// What [`same_state`] compares, kept without the snapshot.
-#[derive(Debug)]
-struct Seen {
-    version: u64,
-    epoch: String,
-    checksum: String,
-}
-
-impl Seen {
-    fn of(snapshot: &Snapshot) -> Self {
-        Self {
-            version: snapshot.version(),
-            epoch: snapshot.epoch().to_owned(),
-            checksum: snapshot.state.metadata.checksum.clone(),
-        }
-    }
-
-    /// Whether `now` holds the state seen (see [`same_state`]).
-    fn is(&self, now: &Snapshot) -> bool {
-        holds(now, self.version, &self.epoch, &self.checksum)
-    }
-}
-
 /// What is left to compress for `snapshot`: its state, then the full
 /// `/sync` answers clients have been given.
 fn jobs(snapshot: &Snapshot) -> Vec<Job> {
@@ -546,45 +524,48 @@ fn jobs(snapshot: &Snapshot) -> Vec<Job> {
     jobs
 }
 
-/// Watches the current version and precompresses each one that has been
-/// stable for `settle`, until shutdown.
+/// Precompresses each version once it has been current for `settle`, and
+/// the full `/sync` answers clients are given for it, until shutdown. It
+/// sleeps until the current version will have settled, or, with nothing
+/// left to do, until a new one is published or an answer asked for: an idle
+/// server has no timer of its own, and writes in quick succession wake it
+/// about once per `settle`, not once per write.
 pub fn spawn(
     service: Arc<Service>,
     settle: Duration,
     mut shutdown: Shutdown,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let tick = (settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
-        // What it saw, not the snapshot itself: a write takes the snapshot
-        // it replaced for its successor's draft once nothing holds it
-        // (`Service::working_copy`), and this looks again only every tick.
-        let mut seen: Option<(Seen, Instant)> = None;
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
-                _ = shutdown.wait() => return,
-            }
+            // Not held while it waits: a write takes the snapshot it
+            // replaced for its successor's draft once nothing holds it
+            // (`Service::working_copy`).
             let snapshot = service.snapshot();
-            match &seen {
-                Some((then, since)) if then.is(&snapshot) => {
-                    if since.elapsed() < settle {
-                        continue;
-                    }
-                    for job in jobs(&snapshot) {
-                        let stopping = Arc::new(AtomicBool::new(false));
-                        let work =
-                            compress_if_current(&service, snapshot.clone(), job, stopping.clone());
-                        tokio::select! {
-                            kept = work => if !kept { break },
-                            _ = shutdown.wait() => {
-                                // The blocking thread sees it at its next chunk.
-                                stopping.store(true, Ordering::Relaxed);
-                                return;
-                            }
-                        }
+            let settled = snapshot.made + settle;
+            if tokio::time::Instant::now() < settled {
+                drop(snapshot);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(settled) => {}
+                    _ = shutdown.wait() => return,
+                }
+                continue;
+            }
+            for job in jobs(&snapshot) {
+                let stopping = Arc::new(AtomicBool::new(false));
+                let work = compress_if_current(&service, snapshot.clone(), job, stopping.clone());
+                tokio::select! {
+                    kept = work => if !kept { break },
+                    _ = shutdown.wait() => {
+                        // The blocking thread sees it at its next chunk.
+                        stopping.store(true, Ordering::Relaxed);
+                        return;
                     }
                 }
-                _ => seen = Some((Seen::of(&snapshot), Instant::now())),
+            }
+            drop(snapshot);
+            tokio::select! {
+                _ = service.published() => {}
+                _ = shutdown.wait() => return,
             }
         }
     })

@@ -69,6 +69,9 @@ pub struct Snapshot {
     /// Full-state answers at the on-the-fly levels, made once per answer
     /// and encoding until the best copies are ready (`crate::precompress`).
     pub(crate) quick: crate::precompress::QuickCopies,
+    /// When it was made, just before it was published: its version has been
+    /// current since (`crate::precompress` counts its settling time from it).
+    pub(crate) made: tokio::time::Instant,
 }
 
 /// How to bring one client up to date from a snapshot.
@@ -101,6 +104,7 @@ impl Snapshot {
             precompressed: OnceLock::new(),
             full_syncs: Default::default(),
             quick: Default::default(),
+            made: tokio::time::Instant::now(),
         }
     }
 
@@ -680,6 +684,11 @@ pub struct Service {
     /// The copy of the state the next write's draft starts from (see
     /// [`Spare`]).
     spare: std::sync::Mutex<Spare>,
+    /// Told of each published snapshot and of each full `/sync` answer a
+    /// client is first given: the precompressing task (`crate::precompress`)
+    /// waits on it instead of looking at the version on a timer, so an idle
+    /// server has no timer waking it.
+    published: tokio::sync::Notify,
 }
 
 /// What a write's draft (or the events followed from the store) starts from
@@ -735,6 +744,7 @@ impl Service {
             followed_from: std::sync::Mutex::new(None),
             left_epochs: std::sync::Mutex::new(HashMap::new()),
             spare: std::sync::Mutex::new(Spare::None),
+            published: tokio::sync::Notify::new(),
         }))
     }
 
@@ -777,6 +787,19 @@ impl Service {
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.read().expect("snapshot lock").clone()
+    }
+
+    /// Completes once a snapshot was published, or a full `/sync` answer
+    /// first asked for ([`Service::answer_wanted`]), since the last call
+    /// completed (or since the service opened); for the precompressing task.
+    pub(crate) async fn published(&self) {
+        self.published.notified().await;
+    }
+
+    /// A client was given a full `/sync` answer no client of this version
+    /// had been given before: the precompressing task may have it to do.
+    pub(crate) fn answer_wanted(&self) {
+        self.published.notify_one();
     }
 
     /// Live frames. Subscribe before taking the snapshot to catch up from, so
@@ -1397,6 +1420,7 @@ impl Service {
         let epoch: Arc<str> = Arc::from(snapshot.epoch());
         let _publishing = self.publishing.lock().expect("publish lock");
         *self.current.write().expect("snapshot lock") = Arc::new(snapshot);
+        self.published.notify_one();
         // Not an ancestor of the new state (dropped once the lock is let go).
         let spare = std::mem::take(&mut *self.spare_slot());
         *self.applied.write().expect("catalog lock") = applied;
@@ -1517,6 +1541,7 @@ impl Service {
             &mut *self.current.write().expect("snapshot lock"),
             Arc::new(Snapshot::new(state, operator_revisions, log)),
         );
+        self.published.notify_one();
         self.metrics.version.set(version as i64);
         self.metrics.events.inc_by(new_events.len() as u64);
         for logged in &new_events {

@@ -179,8 +179,8 @@ pub async fn sync(
             // This version's answer for this reason at the best levels once
             // it is ready (asked for now if it is not); before that at the
             // on-the-fly levels, compressed once for every request.
-            if snapshot.full_syncs.get(*reason).is_none() {
-                snapshot.full_syncs.want(*reason);
+            if snapshot.full_syncs.get(*reason).is_none() && snapshot.full_syncs.want(*reason) {
+                app.service.answer_wanted();
             }
             if let Some(coding) = crate::precompress::preferred(&accepted) {
                 let body = snapshot
