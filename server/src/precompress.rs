@@ -524,17 +524,21 @@ fn jobs(snapshot: &Snapshot) -> Vec<Job> {
     jobs
 }
 
-/// Precompresses each version once it has been current for `settle`, and
-/// the full `/sync` answers clients are given for it, until shutdown. It
-/// sleeps until the current version will have settled, or, with nothing
-/// left to do, until a new one is published or an answer asked for: an idle
-/// server has no timer of its own, and writes in quick succession wake it
-/// about once per `settle`, not once per write.
+/// Precompresses each version once it has been current for `settle` (at
+/// least 10 ms), and the full `/sync` answers clients are given for it,
+/// until shutdown. It sleeps until the current version will have settled,
+/// or, with nothing left to do, until a new one is published or an answer
+/// asked for: an idle server has no timer of its own, and writes in quick
+/// succession wake it about once per `settle`, not once per write. A
+/// compression that could not be done (no thread for it, or it failed) is
+/// tried again after a quarter of `settle` (at most 250 ms).
 pub fn spawn(
     service: Arc<Service>,
     settle: Duration,
     mut shutdown: Shutdown,
 ) -> tokio::task::JoinHandle<()> {
+    let settle = settle.max(Duration::from_millis(10));
+    let retry_after = (settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
     tokio::spawn(async move {
         loop {
             // Not held while it waits: a write takes the snapshot it
@@ -550,11 +554,17 @@ pub fn spawn(
                 }
                 continue;
             }
+            // A job not kept: superseded (a publication, which wakes the
+            // task anyway), or not done; either way, look again.
+            let mut unfinished = false;
             for job in jobs(&snapshot) {
                 let stopping = Arc::new(AtomicBool::new(false));
                 let work = compress_if_current(&service, snapshot.clone(), job, stopping.clone());
                 tokio::select! {
-                    kept = work => if !kept { break },
+                    kept = work => if !kept {
+                        unfinished = true;
+                        break;
+                    },
                     _ = shutdown.wait() => {
                         // The blocking thread sees it at its next chunk.
                         stopping.store(true, Ordering::Relaxed);
@@ -565,6 +575,7 @@ pub fn spawn(
             drop(snapshot);
             tokio::select! {
                 _ = service.published() => {}
+                _ = tokio::time::sleep(retry_after), if unfinished => {}
                 _ = shutdown.wait() => return,
             }
         }

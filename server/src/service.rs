@@ -2248,20 +2248,41 @@ mod tests {
         assert!(forward(elsewhere, revisions, &now).is_none());
     }
 
-    /// The precompressing watcher keeps what it saw of a version, not the
-    /// snapshot: it would otherwise hold the snapshot a write replaces,
-    /// which the next write's draft is made from.
+    /// The precompressing task holds no snapshot while it waits, for a
+    /// version to settle or for the next one: it would otherwise hold the
+    /// snapshot a write replaces, which the next write's draft is made from.
     #[tokio::test]
     async fn the_precompressing_watcher_holds_no_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let store = sqlite_store(&dir, "w.db").await;
         let service = service_on(store, 100).await;
         let (trigger, shutdown) = crate::shutdown::channel();
+        // Waiting for the version to settle.
         let watcher = crate::precompress::spawn(service.clone(), Duration::from_secs(60), shutdown);
-        // Its tick is a quarter of the settling time, at most 250 ms.
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         add_provider(&service, "a").await;
         assert_eq!(spare_ready(&service).map(|(v, _)| v), Some(1));
+        trigger.trigger();
+        watcher.await.unwrap();
+        // Waiting for the next version, once this one is compressed.
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let watcher =
+            crate::precompress::spawn(service.clone(), Duration::from_millis(10), shutdown);
+        let ready = "provider_sync_state_precompressions_total{result=\"ready\"} 1";
+        for _ in 0..2400 {
+            if service.metrics().render().contains(ready) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(
+            service.metrics().render().contains(ready),
+            "never compressed"
+        );
+        // Counted before the task is done with the version's snapshot.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        add_provider(&service, "b").await;
+        assert_eq!(spare_ready(&service).map(|(v, _)| v), Some(2));
         trigger.trigger();
         watcher.await.unwrap();
     }
