@@ -2279,8 +2279,15 @@ mod tests {
             service.metrics().render().contains(ready),
             "never compressed"
         );
-        // Counted before the task is done with the version's snapshot.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Counted before the compressing thread (at nice 19) lets go of the
+        // version's snapshot: wait until only `current` and this look hold
+        // it (a task that held it while waiting would keep a third).
+        for _ in 0..2400 {
+            if Arc::strong_count(&service.snapshot()) == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
         add_provider(&service, "b").await;
         assert_eq!(spare_ready(&service).map(|(v, _)| v), Some(2));
         trigger.trigger();
