@@ -500,17 +500,9 @@ fn give_back_memory() {
 /// epoch with the same checksum (a store copied back from a backup without
 /// a new epoch can reach a version again with other content).
 fn same_state(now: &Snapshot, then: &Snapshot) -> bool {
-    holds(
-        now,
-        then.version(),
-        then.epoch(),
-        &then.state.metadata.checksum,
-    )
-}
-
-/// Whether `now` is this version of this epoch with this checksum.
-fn holds(now: &Snapshot, version: u64, epoch: &str, checksum: &str) -> bool {
-    now.version() == version && now.epoch() == epoch && now.state.metadata.checksum == checksum
+    now.version() == then.version()
+        && now.epoch() == then.epoch()
+        && now.state.metadata.checksum == then.state.metadata.checksum
 }
 
 /// What is left to compress for `snapshot`: its state, then the full
