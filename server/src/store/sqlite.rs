@@ -25,6 +25,12 @@ pub struct SqliteStore {
     /// the writing task one at a time (BENCHMARKS.md, "A lone write,
     /// traced"). A connection that alone writes keeps its pages.
     writer: SqlitePool,
+    /// `writer`'s connection, kept here between writes rather than given
+    /// back to the pool: sqlx pings a connection given back (a round trip
+    /// to its worker thread, after every write; BENCHMARKS.md, "The write
+    /// connection kept"). `None` until the first write, and after a write
+    /// on it failed (it was closed).
+    held: std::sync::Arc<tokio::sync::Mutex<Kept>>,
     /// A database in memory lives while one of its connections is open,
     /// and the pools close theirs (idle ones after ten minutes, one whose
     /// work failed at once): this one, never used, is held open until the
@@ -543,6 +549,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer,
+            held: Default::default(),
             keep: std::sync::Arc::new(std::sync::Mutex::new(keep)),
             lock: std::sync::Arc::new(std::sync::Mutex::new(held)),
             log_bytes: Default::default(),
@@ -637,6 +644,7 @@ impl SqliteStore {
         }
         let store = Self {
             writer: pool.clone(),
+            held: Default::default(),
             keep: Default::default(),
             pool,
             lock: Default::default(),
@@ -822,7 +830,7 @@ impl Store for SqliteStore {
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
         self.still_there()?;
         let mut log_bytes = self.log_bytes.lock().await;
-        let mut conn = CloseUnlessDone(Some(self.writer.acquire().await?));
+        let mut conn = self.write_connection().await?;
         let known = *log_bytes;
         let result = self.commit_on(conn.conn(), commit, &mut log_bytes).await;
         conn.done(&result).await;
@@ -860,9 +868,9 @@ impl Store for SqliteStore {
         // The log is emptied: counted again by the next commit.
         let mut log_bytes = self.log_bytes.lock().await;
         *log_bytes = None;
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.write_connection().await?;
         let result = async {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            let mut tx = sqlx::Connection::begin(conn.conn()).await?;
             sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, epoch_version = version")
                 .bind(&epoch)
                 .execute(&mut *tx)
@@ -872,7 +880,7 @@ impl Store for SqliteStore {
             Ok(epoch)
         }
         .await;
-        close_on_error(conn, &result).await;
+        conn.done(&result).await;
         result
     }
 
@@ -880,9 +888,9 @@ impl Store for SqliteStore {
         // Closed if it fails, as a write's: the audit of a write the disk
         // refused fails too, and left its connection in a transaction that
         // refused a later write on it (a 500 after the disk was back).
-        let mut conn = self.writer.acquire().await?;
-        let result = insert_audit(&mut conn, record).await;
-        close_on_error(conn, &result).await;
+        let mut conn = self.write_connection().await?;
+        let result = insert_audit(conn.conn(), record).await;
+        conn.done(&result).await;
         result
     }
 
@@ -902,18 +910,20 @@ impl Store for SqliteStore {
     }
 
     async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError> {
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.write_connection().await?;
         let result = sqlx::query("DELETE FROM audit WHERE at_ms < ?")
             .bind(older_than_ms)
-            .execute(&mut *conn)
+            .execute(conn.conn())
             .await
             .map(|done| done.rows_affected())
             .map_err(StoreError::from);
-        close_on_error(conn, &result).await;
+        conn.done(&result).await;
         result
     }
 
     async fn close(&self) {
+        // Given back, or the pool's close would wait for it.
+        drop(self.held.lock().await.0.take());
         self.writer.close().await;
         self.pool.close().await;
         let keep = self.keep.lock().expect("keep mutex").take();
@@ -1270,33 +1280,61 @@ async fn run_whole(
     }
 }
 
-/// A connection that is closed, not given back to its pool, if the work
-/// on it stops half-way (its future dropped): a transaction begun by a
-/// plain `BEGIN` ([`run_whole`]) is not sqlx's to roll back, and would go
-/// back to the pool open. SQLite rolls back what a closed connection held
-/// uncommitted; the worker thread may have run on to `COMMIT` first (it
-/// stops only when it finds no one taking its answers), so what became of
-/// a dropped commit is unknown, as with any write whose answer is lost.
-/// The service runs its commits in a task of their own, not dropped.
-struct CloseUnlessDone(Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>);
+/// Where [`SqliteStore::held`] keeps the write connection. One still here
+/// when the last handle on the store goes is closed, not given back: sqlx
+/// gives a connection back in a task, which needs a runtime that the drop
+/// may not be inside (`close` gives it back first).
+#[derive(Debug, Default)]
+struct Kept(Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>);
 
-impl CloseUnlessDone {
+impl Drop for Kept {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+/// The write connection, taken from where the store keeps it between
+/// writes ([`SqliteStore::held`]), and closed, not kept, if the work on it
+/// stops half-way (its future dropped): a transaction begun by a plain
+/// `BEGIN` ([`run_whole`]) is not sqlx's to roll back, and would stay open
+/// on it. SQLite rolls back what a closed connection held uncommitted; the
+/// worker thread may have run on to `COMMIT` first (it stops only when it
+/// finds no one taking its answers), so what became of a dropped commit is
+/// unknown, as with any write whose answer is lost. The service runs its
+/// commits in a task of their own, not dropped.
+struct CloseUnlessDone<'a> {
+    slot: tokio::sync::MutexGuard<'a, Kept>,
+    done: bool,
+}
+
+impl CloseUnlessDone<'_> {
     fn conn(&mut self) -> &mut sqlx::SqliteConnection {
-        self.0.as_mut().expect("the connection is held until done")
+        self.slot
+            .0
+            .as_mut()
+            .expect("the connection is held until done")
     }
 
-    /// The work has ended: the connection back to its pool, or closed if
-    /// the work failed ([`close_on_error`]).
+    /// The work has ended: the connection kept for the next write, or
+    /// closed if the work failed ([`close_on_error`]; the next write takes
+    /// a new one from the pool).
     async fn done<T>(mut self, result: &Result<T, StoreError>) {
-        if let Some(conn) = self.0.take() {
+        self.done = true;
+        if result.is_err()
+            && let Some(conn) = self.slot.0.take()
+        {
             close_on_error(conn, result).await;
         }
     }
 }
 
-impl Drop for CloseUnlessDone {
+impl Drop for CloseUnlessDone<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
+        if !self.done
+            && let Some(conn) = self.slot.0.take()
+        {
             drop(conn.detach());
         }
     }
@@ -1321,6 +1359,16 @@ async fn close_on_error<T>(
 }
 
 impl SqliteStore {
+    /// The write connection (see [`SqliteStore::held`]), taken from the
+    /// writer pool the first time and again after one was closed.
+    async fn write_connection(&self) -> Result<CloseUnlessDone<'_>, StoreError> {
+        let mut slot = self.held.lock().await;
+        if slot.0.is_none() {
+            slot.0 = Some(self.writer.acquire().await?);
+        }
+        Ok(CloseUnlessDone { slot, done: false })
+    }
+
     /// Whether the file the store was opened on is still the one its name
     /// gives (not removed, nor replaced by another).
     fn still_there(&self) -> Result<(), StoreError> {
@@ -1792,6 +1840,70 @@ mod tests {
         }
     }
 
+    /// The write connection stays with the store between writes, not given
+    /// back to its pool (which pings each connection given back: a round
+    /// trip to its thread after every write); one whose write failed is
+    /// closed, and the next write opens another and lands.
+    #[tokio::test]
+    async fn the_write_connection_is_kept_between_writes_and_replaced_after_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kept.db").display().to_string();
+        let store = SqliteStore::open(&path).await.unwrap();
+        // A table of one connection's own: there while that connection is.
+        let marked = |store: &SqliteStore| {
+            let store = store.clone();
+            async move {
+                let mut conn = store.write_connection().await.unwrap();
+                let found: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM temp.sqlite_master WHERE name = 'kept'",
+                )
+                .fetch_one(conn.conn())
+                .await
+                .unwrap();
+                conn.done(&Ok::<(), StoreError>(())).await;
+                found == 1
+            }
+        };
+        let first = store.load().await.unwrap();
+        let body = event(first.version + 1, 10);
+        store.commit(&one_event(&first, &body)).await.unwrap();
+        {
+            let mut conn = store.write_connection().await.unwrap();
+            sqlx::query("CREATE TEMP TABLE kept (x INTEGER)")
+                .execute(conn.conn())
+                .await
+                .unwrap();
+            conn.done(&Ok::<(), StoreError>(())).await;
+        }
+        let second = store.load().await.unwrap();
+        let body = event(second.version + 1, 10);
+        store.commit(&one_event(&second, &body)).await.unwrap();
+        assert!(marked(&store).await, "the same connection wrote again");
+        assert!(store.held.lock().await.0.is_some(), "kept by the store");
+        // Never back in the pool (one given back shows there idle within a
+        // millisecond or so, once sqlx has pinged it).
+        for _ in 0..20 {
+            assert_eq!(store.writer.size(), 1);
+            assert_eq!(store.writer.num_idle(), 0, "given back to the pool");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // Built on a version that is gone: refused, its connection closed.
+        let stale = event(first.version + 1, 10);
+        let refused = store.commit(&one_event(&first, &stale)).await;
+        assert!(
+            matches!(refused, Err(StoreError::VersionConflict { .. })),
+            "{refused:?}"
+        );
+        assert!(!marked(&store).await, "a new connection after the failure");
+        let third = store.load().await.unwrap();
+        assert_eq!(third.version, second.version + 1);
+        let body = event(third.version + 1, 10);
+        store.commit(&one_event(&third, &body)).await.unwrap();
+        assert_eq!(store.load().await.unwrap().version, third.version + 1);
+        store.close().await;
+    }
+
     /// A write's connection whose work stops half-way (its future dropped
     /// inside a transaction begun by a plain `BEGIN`, as `run_whole`'s) is
     /// closed, which rolls the transaction back, not given back open to the
@@ -1803,7 +1915,7 @@ mod tests {
         let store = SqliteStore::open(&path).await.unwrap();
         let loaded = store.load().await.unwrap();
         {
-            let mut conn = CloseUnlessDone(Some(store.writer.acquire().await.unwrap()));
+            let mut conn = store.write_connection().await.unwrap();
             sqlx::raw_sql("BEGIN IMMEDIATE; UPDATE sync_meta SET version = 77 WHERE id = 1;")
                 .execute(conn.conn())
                 .await
@@ -1866,8 +1978,13 @@ mod tests {
         let loaded = store.load().await.unwrap();
         let body = event(loaded.version + 1, 10);
         store.commit(&one_event(&loaded, &body)).await.unwrap();
-        // Every open connection taken and closed.
+        // Every open connection taken and closed: the write connection the
+        // store keeps, then the pool's.
         let mut closed = 0;
+        if let Some(conn) = store.held.lock().await.0.take() {
+            sqlx::Connection::close(conn.detach()).await.unwrap();
+            closed += 1;
+        }
         while store.pool.size() > 0 {
             let conn = store.pool.acquire().await.unwrap();
             sqlx::Connection::close(conn.detach()).await.unwrap();
