@@ -29,7 +29,10 @@ pub struct SqliteStore {
     /// back to the pool: sqlx pings a connection given back (a round trip
     /// to its worker thread, after every write; BENCHMARKS.md, "The write
     /// connection kept"). `None` until the first write, and after a write
-    /// on it failed (it was closed).
+    /// on it failed or was dropped half-way (it was closed: an audit record
+    /// whose request went away too). Nothing checks it between writes, as
+    /// the pool's ping did: a connection broken meanwhile fails one write,
+    /// is closed, and the next write opens another.
     held: std::sync::Arc<tokio::sync::Mutex<Kept>>,
     /// A database in memory lives while one of its connections is open,
     /// and the pools close theirs (idle ones after ten minutes, one whose
@@ -922,9 +925,14 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        // Given back, or the pool's close would wait for it.
-        drop(self.held.lock().await.0.take());
+        // Given back, or the pool's close would wait for it; the slot stays
+        // locked until the pool is closed, or a write waiting for it could
+        // take another connection from the pool first (in memory, where
+        // `writer` is the read pool of four), which `close` would wait for.
+        let mut slot = self.held.lock().await;
+        drop(slot.0.take());
         self.writer.close().await;
+        drop(slot);
         self.pool.close().await;
         let keep = self.keep.lock().expect("keep mutex").take();
         if let Some(conn) = keep {
