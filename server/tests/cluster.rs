@@ -305,26 +305,25 @@ async fn a_database_that_takes_no_writes_answers_503_to_try_again() {
         assert!(output.status.success(), "{output:?}");
     };
     psql("ALTER SYSTEM SET default_transaction_read_only = on");
-    let patch = || async {
-        a.admin(Method::PATCH, "/providers/one")
-            .json(&json!({"priority": 7}))
-            .send()
-            .await
-            .unwrap()
+    let patch = |priority: u32| {
+        let a = &a;
+        async move {
+            a.admin(Method::PATCH, "/providers/one")
+                .json(&json!({ "priority": priority }))
+                .send()
+                .await
+                .unwrap()
+        }
     };
     // The reload reaches the pool's connections at their next statement.
     let deadline = Instant::now() + Duration::from_secs(10);
     let refused = loop {
-        let answer = patch().await;
+        let answer = patch(7).await;
         if answer.status() != 200 || Instant::now() > deadline {
             break answer;
         }
         // Taken before the reload landed: put back as it was.
-        a.admin(Method::PATCH, "/providers/one")
-            .json(&json!({"priority": 0}))
-            .send()
-            .await
-            .unwrap();
+        patch(0).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(refused.status(), 503);
@@ -355,15 +354,7 @@ async fn a_database_that_takes_no_writes_answers_503_to_try_again() {
     // been refused (leaving 7), and writing 7 again would change nothing
     // and make no version.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while a
-        .admin(Method::PATCH, "/providers/one")
-        .json(&json!({"priority": 9}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        != 200
-    {
+    while patch(9).await.status() != 200 {
         assert!(Instant::now() < deadline, "writes never came back");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -1295,11 +1295,18 @@ async fn run_whole(
 #[derive(Debug, Default)]
 struct Kept(Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>);
 
-impl Drop for Kept {
-    fn drop(&mut self) {
+impl Kept {
+    /// Closes the connection here, if any, without giving it back.
+    fn discard(&mut self) {
         if let Some(conn) = self.0.take() {
             drop(conn.detach());
         }
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.discard();
     }
 }
 
@@ -1340,10 +1347,8 @@ impl CloseUnlessDone<'_> {
 
 impl Drop for CloseUnlessDone<'_> {
     fn drop(&mut self) {
-        if !self.done
-            && let Some(conn) = self.slot.0.take()
-        {
-            drop(conn.detach());
+        if !self.done {
+            self.slot.discard();
         }
     }
 }
