@@ -134,12 +134,12 @@ impl Metrics {
         );
         registry.register(
             "state_precompressions",
-            "Versions of GET /state compressed at the best levels, by result (ready, superseded)",
+            "Versions of GET /state compressed at the best levels, by result (ready, superseded, failed: tried again)",
             precompressions.clone(),
         );
         registry.register(
             "sync_precompressions",
-            "Full POST /sync answers (one per version and reason) compressed at the best levels, by result (ready, superseded)",
+            "Full POST /sync answers (one per version and reason) compressed at the best levels, by result (ready, superseded, failed: tried again)",
             sync_precompressions.clone(),
         );
         registry.register(

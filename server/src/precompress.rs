@@ -437,24 +437,38 @@ async fn compress_if_current(
     // On a thread of its own at the lowest priority: seconds of CPU for a
     // large catalog, which answers to clients must not wait behind.
     let (done, compressed) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("precompress".into())
-        .spawn(move || {
-            lowest_priority();
-            let json = job.json(&work);
-            let compressed = compress_unless(&json, &|| {
-                stopping.load(Ordering::Relaxed) || !same_state(&watched.snapshot(), &work)
-            });
-            let _ = done.send((json.len(), compressed));
-            give_back_memory();
-        });
+    let spawned = if refused_for_test(service) {
+        Err(std::io::Error::other("refused by a test"))
+    } else {
+        std::thread::Builder::new()
+            .name("precompress".into())
+            .spawn(move || {
+                lowest_priority();
+                let json = job.json(&work);
+                let compressed = compress_unless(&json, &|| {
+                    stopping.load(Ordering::Relaxed) || !same_state(&watched.snapshot(), &work)
+                });
+                let _ = done.send((json.len(), compressed));
+                give_back_memory();
+            })
+    };
     if let Err(err) = spawned {
-        tracing::warn!(error = %err, "cannot start a thread to precompress: answers stay compressed on the fly");
+        tracing::warn!(error = %err, "cannot start a thread to precompress: answers stay compressed on the fly until it is tried again");
+        job.counter(service, "failed").inc();
         return false;
     }
-    let Ok((json, Some(compressed))) = compressed.await else {
-        job.counter(service, "superseded").inc();
-        return false;
+    let (json, compressed) = match compressed.await {
+        Ok((json, Some(compressed))) => (json, compressed),
+        Ok((_, None)) => {
+            job.counter(service, "superseded").inc();
+            return false;
+        }
+        // The thread ended without an answer: it panicked.
+        Err(_) => {
+            tracing::warn!("the precompressing thread failed: tried again");
+            job.counter(service, "failed").inc();
+            return false;
+        }
     };
     if !same_state(&service.snapshot(), &snapshot) {
         job.counter(service, "superseded").inc();
@@ -472,6 +486,36 @@ async fn compress_if_current(
     job.keep(&snapshot, compressed);
     job.counter(service, "ready").inc();
     true
+}
+
+/// Services (by address) whose next attempt to start a compressing thread
+/// fails, as on a system out of threads: the retry's test.
+#[cfg(test)]
+static REFUSED_THREADS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+
+/// The next attempt to start a compressing thread for `service` fails.
+#[cfg(test)]
+pub(crate) fn refuse_next_thread(service: &Arc<Service>) {
+    let me = Arc::as_ptr(service) as usize;
+    REFUSED_THREADS.lock().expect("refusals lock").push(me);
+}
+
+#[cfg(test)]
+fn refused_for_test(service: &Arc<Service>) -> bool {
+    let mut refused = REFUSED_THREADS.lock().expect("refusals lock");
+    let me = Arc::as_ptr(service) as usize;
+    match refused.iter().position(|&one| one == me) {
+        Some(at) => {
+            refused.swap_remove(at);
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(not(test))]
+fn refused_for_test(_: &Arc<Service>) -> bool {
+    false
 }
 
 /// Gives the calling thread the lowest scheduling priority (nice 19: on

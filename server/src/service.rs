@@ -2294,6 +2294,42 @@ mod tests {
         watcher.await.unwrap();
     }
 
+    /// A compression that could not be done (no thread could be started for
+    /// it) is tried again after a while, with no new version to wake the
+    /// task: counted `failed`, then `ready` for the same version.
+    #[tokio::test]
+    async fn a_precompression_that_could_not_start_is_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite_store(&dir, "r.db").await;
+        let service = service_on(store, 100).await;
+        add_provider(&service, "a").await;
+        let version = service.snapshot().version();
+        // The publication's wake-up taken here: only the retry's timer can
+        // wake the task once its first try failed.
+        tokio::time::timeout(Duration::from_secs(5), service.published())
+            .await
+            .expect("the publication noted");
+        crate::precompress::refuse_next_thread(&service);
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let watcher =
+            crate::precompress::spawn(service.clone(), Duration::from_millis(10), shutdown);
+        let failed = "provider_sync_state_precompressions_total{result=\"failed\"} 1";
+        let ready = "provider_sync_state_precompressions_total{result=\"ready\"} 1";
+        for _ in 0..2400 {
+            if service.metrics().render().contains(ready) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let rendered = service.metrics().render();
+        assert!(rendered.contains(failed), "the refusal counted: {rendered}");
+        assert!(rendered.contains(ready), "never tried again: {rendered}");
+        assert_eq!(service.snapshot().version(), version, "no new version");
+        assert!(service.snapshot().precompressed.get().is_some());
+        trigger.trigger();
+        watcher.await.unwrap();
+    }
+
     #[tokio::test]
     async fn a_cancelled_write_still_publishes_what_it_committed() {
         let dir = tempfile::tempdir().unwrap();

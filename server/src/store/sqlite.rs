@@ -1982,6 +1982,47 @@ mod tests {
         store.close().await;
     }
 
+    /// `close` racing a write on a store in memory, whose writes take their
+    /// connection from the read pool: with a write waiting for the kept
+    /// connection's slot, `close` gives the kept connection back (the pool's
+    /// close waits for every connection) and returns; the write, let in
+    /// only once the pool is closed, is refused rather than taking another
+    /// connection that nothing would give back. (Where the slot was let go
+    /// before the pool was closed, a write on another thread could take one
+    /// in that window: too narrow for a test to reach it.)
+    #[tokio::test]
+    async fn close_racing_a_write_in_memory_returns_and_refuses_the_write() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let loaded = store.load().await.unwrap();
+        let body = event(loaded.version + 1, 10);
+        store.commit(&one_event(&loaded, &body)).await.unwrap();
+        assert!(store.held.lock().await.0.is_some(), "a connection kept");
+        // The slot held here while `close`, then a write, queue for it, in
+        // that order (tokio's mutex serves its waiters in turn).
+        let slot = store.held.lock().await;
+        let closing = tokio::spawn({
+            let store = store.clone();
+            async move { store.close().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let writing = tokio::spawn({
+            let store = store.clone();
+            async move { store.trim_audit(0).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(slot);
+        tokio::time::timeout(Duration::from_secs(10), closing)
+            .await
+            .expect("close returned while a write waited")
+            .unwrap();
+        let written = tokio::time::timeout(Duration::from_secs(10), writing)
+            .await
+            .expect("the write returned")
+            .unwrap();
+        assert!(written.is_err(), "a write after close: {written:?}");
+        assert!(store.held.lock().await.0.is_none(), "no connection kept");
+    }
+
     /// A store in memory keeps its database when every connection of its
     /// pools has been closed (as the pools close idle ones, and one whose
     /// work failed): writes go on landing on it.
