@@ -53,11 +53,13 @@ node scripts/prune-table.mjs "$linked" pkg/provider_sync_sdk_bg.wasm "$tools/nod
 # whole-program flow analysis (GUFA), dead-argument elimination and
 # inlining, each followed by the usual optimizations (about 130 B).
 # `--low-memory-unused` lets wasm-opt fold a constant added to an address
-# into the access's offset, which differs only when the sum would wrap
-# below 1 KiB: nothing lives there (the linker puts the 1 MiB stack first,
-# growing down towards 0, and the data above it; only a stack overflowing
-# by more than 1,023 KiB would reach it). With one more -Oz after it:
-# 211 B brotli.
+# into the access's offset (its optimize-added-constants pass). The two
+# differ only when the sum wraps past 2^32, which the old code would take
+# as an address below 1 KiB and the new one traps on: Rust's pointer
+# arithmetic stays in bounds, and nothing lives there (the linker puts the
+# 1 MiB stack first, growing down towards 0, and the data above it; only a
+# stack within 1 KiB of its end would reach it). With one more -Oz after
+# it: 211 B brotli.
 "$tools/node_modules/.bin/wasm-opt" --low-memory-unused -Oz --flatten --rereloop -Oz -Oz \
   --converge --gufa-optimizing --dae-optimizing \
   --inlining-optimizing -Oz --strip-debug --strip-producers \

@@ -423,14 +423,26 @@ fn qvalue(text: &str) -> Option<u16> {
     (value <= 1000).then_some(value)
 }
 
+/// What became of one compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Its bytes were kept for the version.
+    Kept,
+    /// The version was superseded (or the server is stopping) first.
+    Superseded,
+    /// It could not be done: no thread could be started for it, or the
+    /// thread ended without an answer.
+    Failed,
+}
+
 /// Compresses what `job` names of `snapshot` unless the version has been
-/// superseded by the time it is done; gives whether its bytes were kept.
+/// superseded by the time it is done.
 async fn compress_if_current(
     service: &Arc<Service>,
     snapshot: Arc<Snapshot>,
     job: Job,
     stopping: Arc<AtomicBool>,
-) -> bool {
+) -> Outcome {
     let work = snapshot.clone();
     let watched = service.clone();
     let started = Instant::now();
@@ -455,24 +467,24 @@ async fn compress_if_current(
     if let Err(err) = spawned {
         tracing::warn!(error = %err, "cannot start a thread to precompress: answers stay compressed on the fly until it is tried again");
         job.counter(service, "failed").inc();
-        return false;
+        return Outcome::Failed;
     }
     let (json, compressed) = match compressed.await {
         Ok((json, Some(compressed))) => (json, compressed),
         Ok((_, None)) => {
             job.counter(service, "superseded").inc();
-            return false;
+            return Outcome::Superseded;
         }
         // The thread ended without an answer: it panicked.
         Err(_) => {
             tracing::warn!("the precompressing thread failed: tried again");
             job.counter(service, "failed").inc();
-            return false;
+            return Outcome::Failed;
         }
     };
     if !same_state(&service.snapshot(), &snapshot) {
         job.counter(service, "superseded").inc();
-        return false;
+        return Outcome::Superseded;
     }
     tracing::debug!(
         version = snapshot.version(),
@@ -485,15 +497,17 @@ async fn compress_if_current(
     );
     job.keep(&snapshot, compressed);
     job.counter(service, "ready").inc();
-    true
+    Outcome::Kept
 }
 
-/// Services (by address) whose next attempt to start a compressing thread
-/// fails, as on a system out of threads: the retry's test.
+/// Services (by address, once per entry) whose next attempts to start a
+/// compressing thread fail, as on a system out of threads: the retry's
+/// test.
 #[cfg(test)]
 static REFUSED_THREADS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
 
-/// The next attempt to start a compressing thread for `service` fails.
+/// The next attempt to start a compressing thread for `service` (one more
+/// for each call) fails.
 #[cfg(test)]
 pub(crate) fn refuse_next_thread(service: &Arc<Service>) {
     let me = Arc::as_ptr(service) as usize;
@@ -567,7 +581,8 @@ fn jobs(snapshot: &Snapshot) -> Vec<Job> {
 /// asked for: an idle server has no timer of its own, and writes in quick
 /// succession wake it about once per `settle`, not once per write. A
 /// compression that could not be done (no thread for it, or it failed) is
-/// tried again after a quarter of `settle` (at most 250 ms).
+/// tried again after a quarter of `settle` (10 to 250 ms), then after twice
+/// as long at each failure in a row, up to 30 s ([`retry_delay`]).
 pub fn spawn(
     service: Arc<Service>,
     settle: Duration,
@@ -576,6 +591,8 @@ pub fn spawn(
     let settle = settle.max(Duration::from_millis(10));
     let retry_after = (settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
     tokio::spawn(async move {
+        // Compressions that could not be done, in a row.
+        let mut failures = 0u32;
         loop {
             // Not held while it waits: a write takes the snapshot it
             // replaced for its successor's draft once nothing holds it
@@ -597,7 +614,15 @@ pub fn spawn(
                 let stopping = Arc::new(AtomicBool::new(false));
                 let work = compress_if_current(&service, snapshot.clone(), job, stopping.clone());
                 tokio::select! {
-                    kept = work => if !kept {
+                    outcome = work => {
+                        match outcome {
+                            Outcome::Kept => {
+                                failures = 0;
+                                continue;
+                            }
+                            Outcome::Superseded => {}
+                            Outcome::Failed => failures = failures.saturating_add(1),
+                        }
                         unfinished = true;
                         break;
                     },
@@ -611,11 +636,22 @@ pub fn spawn(
             drop(snapshot);
             tokio::select! {
                 _ = service.published() => {}
-                _ = tokio::time::sleep(retry_after), if unfinished => {}
+                _ = tokio::time::sleep(retry_delay(retry_after, failures)), if unfinished => {}
                 _ = shutdown.wait() => return,
             }
         }
     })
+}
+
+/// How long to wait before trying again after `failures` compressions in a
+/// row could not be done: `first`, doubled at each further one, at most
+/// 30 s (a system out of threads is not asked four times a second).
+fn retry_delay(first: Duration, failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    first
+        .saturating_mul(1 << doublings)
+        .min(Duration::from_secs(30))
+        .max(first)
 }
 
 #[cfg(test)]
@@ -641,6 +677,24 @@ mod tests {
         .unwrap();
         assert_eq!(inside, 19);
         assert_eq!(nice(), before, "only the calling thread");
+    }
+
+    /// A retry after a compression that could not be done waits `first`,
+    /// then twice as long at each failure in a row, never over 30 s.
+    #[test]
+    fn the_retry_waits_longer_after_each_failure_in_a_row() {
+        let first = Duration::from_millis(250);
+        let waits: Vec<u64> = (0..10)
+            .map(|failures| retry_delay(first, failures).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            waits,
+            [250, 250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]
+        );
+        assert_eq!(retry_delay(first, u32::MAX), Duration::from_secs(30));
+        let short = Duration::from_millis(10);
+        assert_eq!(retry_delay(short, 1), short);
+        assert_eq!(retry_delay(short, 3), Duration::from_millis(40));
     }
 
     #[test]

@@ -2295,8 +2295,9 @@ mod tests {
     }
 
     /// A compression that could not be done (no thread could be started for
-    /// it) is tried again after a while, with no new version to wake the
-    /// task: counted `failed`, then `ready` for the same version.
+    /// it, twice in a row) is tried again after a while, with no new version
+    /// to wake the task: counted `failed` twice, then `ready` for the same
+    /// version.
     #[tokio::test]
     async fn a_precompression_that_could_not_start_is_tried_again() {
         let dir = tempfile::tempdir().unwrap();
@@ -2310,11 +2311,12 @@ mod tests {
             .await
             .expect("the publication noted");
         crate::precompress::refuse_next_thread(&service);
+        crate::precompress::refuse_next_thread(&service);
         let (trigger, shutdown) = crate::shutdown::channel();
         let watcher =
             crate::precompress::spawn(service.clone(), Duration::from_millis(10), shutdown);
-        let failed = "provider_sync_state_precompressions_total{result=\"failed\"} 1";
-        let ready = "provider_sync_state_precompressions_total{result=\"ready\"} 1";
+        let failed = "provider_sync_state_precompressions_total{result=\"failed\"} 2\n";
+        let ready = "provider_sync_state_precompressions_total{result=\"ready\"} 1\n";
         for _ in 0..2400 {
             if service.metrics().render().contains(ready) {
                 break;
@@ -2322,7 +2324,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         let rendered = service.metrics().render();
-        assert!(rendered.contains(failed), "the refusal counted: {rendered}");
+        assert!(
+            rendered.contains(failed),
+            "the refusals counted: {rendered}"
+        );
         assert!(rendered.contains(ready), "never tried again: {rendered}");
         assert_eq!(service.snapshot().version(), version, "no new version");
         assert!(service.snapshot().precompressed.get().is_some());
