@@ -1012,7 +1012,7 @@ impl Service {
             let records = draft.record.is_some();
             let service = self.clone();
             let audit = audit.clone();
-            let (outcome, held) = tokio::spawn(async move {
+            let (outcome, held) = RunToEnd::new(async move {
                 let published = service
                     .commit_and_publish(&base, draft, audit.as_ref(), turn)
                     .await;
@@ -1037,8 +1037,7 @@ impl Service {
                 }
                 (published, guard)
             })
-            .await
-            .expect("the commit task does not panic");
+            .await;
             guard = held;
             match outcome {
                 Ok((version, events)) => {
@@ -1781,6 +1780,58 @@ pub(crate) mod testing {
         }
         async fn trim_audit(&self, older_than_ms: i64) -> Result<u64, StoreError> {
             self.store.trim_audit(older_than_ms).await
+        }
+    }
+}
+
+/// Runs a future to its end even if whoever waits for it stops waiting: it
+/// is polled in place while its caller waits (no task of its own: no
+/// wake-up of a worker to run it, nor of the caller when it ends); if the
+/// caller is dropped first (the request went away), what is left of it is
+/// spawned and runs on. A commit, once begun, is carried through to its
+/// publication, its answer read, this way.
+struct RunToEnd<T: Send + 'static> {
+    future: Option<std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>>,
+}
+
+impl<T: Send + 'static> RunToEnd<T> {
+    fn new(future: impl std::future::Future<Output = T> + Send + 'static) -> Self {
+        Self {
+            future: Some(Box::pin(future)),
+        }
+    }
+}
+
+impl<T: Send + 'static> std::future::Future for RunToEnd<T> {
+    type Output = T;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T> {
+        let future = self.future.as_mut().expect("RunToEnd polled after its end");
+        let output = std::task::ready!(future.as_mut().poll(cx));
+        self.future = None;
+        std::task::Poll::Ready(output)
+    }
+}
+
+impl<T: Send + 'static> Drop for RunToEnd<T> {
+    fn drop(&mut self) {
+        if let Some(rest) = self.future.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    // Its output (the answer, the writer's turn) is dropped
+                    // when it ends.
+                    runtime.spawn(async move {
+                        rest.await;
+                    });
+                }
+                // No runtime to finish it on (a runtime being dropped drops
+                // its tasks too): what was begun is left as a cancelled
+                // task's would be.
+                Err(_) => drop(rest),
+            }
         }
     }
 }
