@@ -868,9 +868,10 @@ impl Service {
     /// this instance catches up from the store and builds the write again
     /// (a few times, then it answers 503).
     ///
-    /// Commit and publish run in a task of their own: a caller that goes away
-    /// (a client disconnecting, a request timeout) cannot leave the store
-    /// ahead of the published state.
+    /// Commit and publish run to their end once begun: a caller that goes
+    /// away (a client disconnecting, a request timeout) hands what is left
+    /// of them to a task of its own ([`RunToEnd`]), so it cannot leave the
+    /// store ahead of the published state.
     pub async fn write<T>(
         self: &Arc<Self>,
         build: impl FnMut(&mut Draft) -> Result<T>,
@@ -1792,12 +1793,17 @@ pub(crate) mod testing {
 /// publication, its answer read, this way.
 struct RunToEnd<T: Send + 'static> {
     future: Option<std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>>,
+    /// The runtime it began on, which finishes it if its caller is dropped
+    /// first (wherever that drop happens, as `tokio::spawn` would have).
+    runtime: tokio::runtime::Handle,
 }
 
 impl<T: Send + 'static> RunToEnd<T> {
+    /// Panics outside a tokio runtime, as `tokio::spawn` does.
     fn new(future: impl std::future::Future<Output = T> + Send + 'static) -> Self {
         Self {
             future: Some(Box::pin(future)),
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 }
@@ -1810,28 +1816,34 @@ impl<T: Send + 'static> std::future::Future for RunToEnd<T> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<T> {
         let future = self.future.as_mut().expect("RunToEnd polled after its end");
-        let output = std::task::ready!(future.as_mut().poll(cx));
-        self.future = None;
-        std::task::Poll::Ready(output)
+        // A future that panicked is not handed on by `drop` (its next poll
+        // would only panic again, far from the cause): taken out, then the
+        // panic goes on.
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        match polled {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(output)) => {
+                self.future = None;
+                std::task::Poll::Ready(output)
+            }
+            Err(panic) => {
+                self.future = None;
+                std::panic::resume_unwind(panic)
+            }
+        }
     }
 }
 
 impl<T: Send + 'static> Drop for RunToEnd<T> {
     fn drop(&mut self) {
         if let Some(rest) = self.future.take() {
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    // Its output (the answer, the writer's turn) is dropped
-                    // when it ends.
-                    runtime.spawn(async move {
-                        rest.await;
-                    });
-                }
-                // No runtime to finish it on (a runtime being dropped drops
-                // its tasks too): what was begun is left as a cancelled
-                // task's would be.
-                Err(_) => drop(rest),
-            }
+            // Its output (the answer, the writer's turn) is dropped when it
+            // ends. A runtime shutting down drops the task at once, as it
+            // did a spawned commit's.
+            self.runtime.spawn(async move {
+                rest.await;
+            });
         }
     }
 }
@@ -1957,6 +1969,26 @@ mod tests {
             // values leave one out with a chance below 10^-45).
             assert_eq!(seen, (1..=most).collect(), "attempt {attempt}");
         }
+    }
+
+    /// A commit that panicked is not handed to a task of its own when its
+    /// caller then drops it: its next poll would only panic again, far from
+    /// the cause. One cut short by its caller is (the normal hand-off:
+    /// `a_cancelled_write_still_publishes_what_it_committed`).
+    #[tokio::test]
+    async fn a_panicked_commit_is_not_run_again() {
+        let mut run = RunToEnd::new(async move {
+            panic!("a commit that panics");
+        });
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = std::pin::Pin::new(&mut run).poll(&mut cx);
+        }));
+        assert!(polled.is_err(), "the panic went on");
+        // Nothing left for `drop` to hand on (a future that panicked would
+        // panic again at its next poll: "resumed after panicking").
+        assert!(run.future.is_none(), "the panicked future kept");
     }
 
     /// A follower several batches of the log behind catches up in one
