@@ -651,7 +651,6 @@ fn retry_delay(first: Duration, failures: u32) -> Duration {
     first
         .saturating_mul(1 << doublings)
         .min(Duration::from_secs(30))
-        .max(first)
 }
 
 #[cfg(test)]

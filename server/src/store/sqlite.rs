@@ -1317,8 +1317,8 @@ impl Drop for Kept {
 /// on it. SQLite rolls back what a closed connection held uncommitted; the
 /// worker thread may have run on to `COMMIT` first (it stops only when it
 /// finds no one taking its answers), so what became of a dropped commit is
-/// unknown, as with any write whose answer is lost. The service runs its
-/// commits in a task of their own, not dropped.
+/// unknown, as with any write whose answer is lost. The service carries
+/// its commits to their end once begun (`RunToEnd`): it does not drop them.
 struct CloseUnlessDone<'a> {
     slot: tokio::sync::MutexGuard<'a, Kept>,
     done: bool,
