@@ -28,11 +28,12 @@ export const SyncStatus = Object.freeze({
 } as const satisfies Record<string, SyncStatusUnion>);
 type SyncStatusComplete = NoneMissing<Exclude<SyncStatusUnion, ValueOf<typeof SyncStatus>>>;
 
-/** The `type` of a server event. (The seed's `INCREMENTAL_UPDATE` is not an
- * event here: changes arrive as the events below.) */
+/** The `type` of a server event. (The seed's `INCREMENTAL_UPDATE` is kept
+ * as a name, but no event carries it: changes arrive as the events below.) */
 export type SyncEventType = SyncEventTypeUnion;
 export const SyncEventType = Object.freeze({
   FULL_SYNC: "full_sync",
+  INCREMENTAL_UPDATE: "incremental_update",
   PROVIDER_ADDED: "provider_added",
   PROVIDER_UPDATED: "provider_updated",
   PROVIDER_REMOVED: "provider_removed",

@@ -20,7 +20,8 @@ describe("the seed's enums at run time", () => {
     expect(SyncEventType.MODEL_DEPRECATED).toBe("model_deprecated");
     expect(SyncEventType.FULL_SYNC).toBe("full_sync");
     expect(SyncEventType.PROVIDER_STATUS_CHANGED).toBe("provider_status_changed");
-    expect(Object.keys(SyncEventType)).toHaveLength(14);
+    expect(SyncEventType.INCREMENTAL_UPDATE).toBe("incremental_update");
+    expect(Object.keys(SyncEventType)).toHaveLength(15);
     expect(DeprecationStatus).toEqual({ ACTIVE: "active", DEPRECATED: "deprecated", SUNSET: "sunset" });
     expect(ProviderStatus).toEqual({
       AVAILABLE: "available",

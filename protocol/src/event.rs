@@ -71,6 +71,12 @@ pub enum EventPayload {
 #[serde(rename_all = "snake_case")]
 pub enum SyncEventType {
     FullSync,
+    /// The seed design's name, kept so that code written against it
+    /// compiles: no event of this protocol carries it (a batch of changes
+    /// arrives as the change events themselves, each with its version). A
+    /// frame of this type is handled as one of an unknown type: a client
+    /// whose copy it would move past takes a full state.
+    IncrementalUpdate,
     ProviderAdded,
     ProviderUpdated,
     ProviderRemoved,

@@ -96,8 +96,9 @@ unsafe impl Read for Kind {
         let text = r.raw()?;
         let name = String::read(&mut Reader::new(text))?;
         Ok(match json::read(text) {
+            // The seed's name that no event carries: as a newer server's.
+            Ok(SyncEventType::IncrementalUpdate) | Err(_) => Kind::Unknown(name),
             Ok(kind) => Kind::Known(kind),
-            Err(_) => Kind::Unknown(name),
         })
     }
 }
@@ -121,6 +122,13 @@ fn payload(r: &mut Reader<'_>, kind: SyncEventType) -> json::Result<EventPayload
         T::Heartbeat => P::Heartbeat(Read::read(r)?),
         T::ResyncRequired => P::ResyncRequired(Read::read(r)?),
         T::Error => P::Error(Read::read(r)?),
+        // Never `Kind::Known` (see `Kind::read`).
+        T::IncrementalUpdate => {
+            return Err(json::Error::new(crate::json::concat(&[
+                "unknown variant `",
+                "incremental_update`",
+            ])));
+        }
     })
 }
 

@@ -470,6 +470,29 @@ fn an_event_of_a_type_this_release_does_not_know_is_named_not_an_error() {
 }
 
 #[test]
+fn the_seeds_incremental_update_is_read_as_an_unknown_type() {
+    // A name of `SyncEventType` (the seed's) that no event carries: a frame
+    // of it is one the client cannot apply, whatever its data.
+    for text in [
+        r#"{"id":"e:9","version":9,"timestamp":"t","type":"incremental_update","data":{"events":[]}}"#,
+        r#"{"data":null,"id":"e:9","timestamp":"t","type":"incremental_update","version":9}"#,
+    ] {
+        assert_eq!(
+            json::read::<WireEvent>(text).unwrap(),
+            WireEvent::Unknown {
+                kind: "incremental_update".into(),
+                version: 9
+            },
+            "{text}"
+        );
+    }
+    assert_eq!(
+        serde_json::from_str::<SyncEventType>(r#""incremental_update""#).unwrap(),
+        SyncEventType::IncrementalUpdate
+    );
+}
+
+#[test]
 fn a_sync_answer_with_an_unknown_event_keeps_the_events_before_it() {
     let known = |version: u64| {
         serde_json::to_string(&SyncEvent {
