@@ -5,7 +5,8 @@
 //! from when the write was due (p50, p99: a write that waits for the answer
 //! to the one before counts that wait),
 //! deliveries per second, the CPU time per delivery of the server and of the
-//! load generator itself, and the server's memory per idle connection. The
+//! load generator itself (each process's CPU-time clock, to the
+//! nanosecond), and the server's memory per idle connection. The
 //! same workload runs against provider-sync (`--target provider-sync`, admin
 //! writes), the Node `ws` baseline (`--target ws`, `POST /broadcast` of a
 //! frame of the same size) or the floor (`--target floor`, `src/bin/floor.rs`:
@@ -93,20 +94,26 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// User + system CPU seconds of a process.
+/// CPU seconds a process has used, all its threads (those that ended
+/// too), to the nanosecond: its CPU-time clock (`clock_getcpuclockid`). Not
+/// `/proc/PID/stat`, which counts 10 ms clock ticks: at 1k clients a run of
+/// the floor is some 20 of them.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
+    let mut clock: libc::clockid_t = 0;
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    // Fields 14 and 15 of /proc/PID/stat (utime, stime), counted after the
-    // name: indexes 11 and 12. Clock ticks are 100 per second on Linux.
-    (ticks(11) + ticks(12)) / 100.0
+    // SAFETY: both are plain out-parameters, valid for the calls.
+    let read = unsafe {
+        libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) == 0
+            && libc::clock_gettime(clock, &mut now) == 0
+    };
+    if read {
+        now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
+    } else {
+        0.0
+    }
 }
 
 /// The sequence number a frame carries: provider-sync change events carry
@@ -162,7 +169,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     };
     let rss = |pids: &[u32]| pids.iter().map(|p| rss_kib(*p)).sum::<u64>();
-    let cpu_of = |pids: &[u32]| pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
 
     let idle_rss = rss(&args.server_pid);
     let connecting = Arc::new(Semaphore::new(256));
@@ -213,6 +219,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let loaded_rss = rss(&args.server_pid);
+    let cpu_of = |pids: &[u32]| pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
     let cpu_before = cpu_of(&args.server_pid);
     let own_cpu_before = cpu_seconds(std::process::id());
 
@@ -397,6 +404,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 mod tests {
     use super::*;
     use provider_sync_protocol::{EventPayload, Heartbeat, ModelSpecification, SyncEvent};
+
+    #[test]
+    fn a_process_cpu_time_counts_its_threads_that_ended() {
+        let me = std::process::id();
+        let before = cpu_seconds(me);
+        assert!(before > 0.0);
+        // A thread that spins for 50 ms of CPU, then ends: its time stays
+        // in the process's clock.
+        std::thread::spawn(|| {
+            // SAFETY: a plain out-parameter.
+            let thread_cpu = || unsafe {
+                let mut now = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now);
+                now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
+            };
+            let start = thread_cpu();
+            while thread_cpu() - start < 0.05 {
+                std::hint::spin_loop();
+            }
+        })
+        .join()
+        .unwrap();
+        assert!(cpu_seconds(me) - before >= 0.05);
+        // A process that is gone (reaped): nothing read.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        assert_eq!(cpu_seconds(gone), 0.0);
+    }
 
     fn frame(version: u64, payload: EventPayload) -> String {
         serde_json::to_string(&SyncEvent {
