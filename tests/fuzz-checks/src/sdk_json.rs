@@ -315,7 +315,6 @@ fn response(input: &Input<'_>) {
                     return;
                 }
             };
-            let known = carried;
             if let Some(reason) = value.get_mut("reason").filter(|r| r.is_string())
                 && FullSyncReason::deserialize(&*reason).is_err()
             {
@@ -324,7 +323,7 @@ fn response(input: &Input<'_>) {
             if let Some(Value::Array(events)) = value.get_mut("events")
                 && let Some(first) = events
                     .iter()
-                    .position(|e| !e.get("type").is_some_and(known))
+                    .position(|e| !e.get("type").is_some_and(carried))
             {
                 assert!(
                     unknown.is_some(),
@@ -334,7 +333,7 @@ fn response(input: &Input<'_>) {
                 // The events after the cut the SDK read too: those of a
                 // known type serde_json reads as well.
                 for event in &events[first..] {
-                    if event.get("type").is_some_and(known) {
+                    if event.get("type").is_some_and(carried) {
                         assert!(
                             SyncEvent::deserialize(event).is_ok(),
                             "an event after the cut that serde_json refuses: {:?}",
