@@ -146,8 +146,9 @@ async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl
         let _ = if by_time {
             writeln!(
                 out,
-                "{}: its LiteLLM file (modified at {f}, Unix seconds) is older than the one applied (modified at {stored}): a reconcile applies nothing",
-                file.display()
+                "{}: its LiteLLM file (modified at {f}, Unix seconds) is older than the one applied (modified at {stored}): a reconcile applies nothing ({})",
+                file.display(),
+                crate::catalog::OLDER_BY_TIME_HINT
             )
         } else {
             writeln!(
@@ -166,6 +167,9 @@ async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl
         "Plan: {} to add, {} to change, {} to remove ({} events); {} admin edits kept.",
         done.added, done.updated, done.removed, done.events, done.kept_edits
     );
+    if done.revision_unchanged {
+        let _ = writeln!(out, "Warning: {}.", crate::catalog::REVISION_UNCHANGED);
+    }
     if done.pending > 0 {
         let _ = writeln!(
             out,

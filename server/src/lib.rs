@@ -367,6 +367,7 @@ fn log_reconcile(path: &std::path::Path, done: &catalog::Reconciled, version: u6
             catalog = %path,
             file_modified_unix_s = file,
             applied_modified_unix_s = stored,
+            hint = catalog::OLDER_BY_TIME_HINT,
             "the catalog's LiteLLM file is older than the one already applied; nothing applied"
         ),
         catalog::Outcome::Older { file, stored, .. } => tracing::warn!(
@@ -376,6 +377,9 @@ fn log_reconcile(path: &std::path::Path, done: &catalog::Reconciled, version: u6
             "the catalog file is older than the one already applied; nothing applied"
         ),
         _ => {
+            if done.revision_unchanged {
+                tracing::warn!(catalog = %path, "{}", catalog::REVISION_UNCHANGED);
+            }
             if done.adopted {
                 tracing::warn!(catalog = %path, kept_admin_edits = done.kept_edits, "no record of an applied catalog file: existing entries keep their current values, missing ones are added; later changes to the file apply");
             }

@@ -67,6 +67,29 @@ async fn run() -> std::process::ExitCode {
             });
         }
     }
+    // With a catalog, SIGHUP reloads it, but the listener that does is
+    // started with the server: until then (a store lock waited for, a long
+    // catalog import) the signal's default action ended the process. Caught
+    // from here on; one heard during the start is raised again once the
+    // server runs, so the file is read again (it may have changed after the
+    // start read it).
+    #[cfg(unix)]
+    let early_hangups = config.catalog.is_some().then(|| {
+        use tokio::signal::unix::{SignalKind, signal};
+        let heard = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let listener = signal(SignalKind::hangup()).ok().map(|mut hangups| {
+            let heard = heard.clone();
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    tracing::info!(
+                        "SIGHUP during the start: the catalog is read again once the server runs"
+                    );
+                    heard.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        });
+        (heard, listener)
+    });
     // A signal during the start (a store lock waited for, a long catalog
     // import) stops it there, as it did before it was caught.
     let started = tokio::select! {
@@ -88,6 +111,18 @@ async fn run() -> std::process::ExitCode {
             };
         }
     };
+    #[cfg(unix)]
+    if let Some((heard, listener)) = early_hangups {
+        if let Some(listener) = listener {
+            listener.abort();
+        }
+        if heard.load(std::sync::atomic::Ordering::Relaxed) {
+            // The catalog's own listener runs now, and hears it.
+            // SAFETY: `raise` only sends the process a signal, whose
+            // handler (tokio's) is installed.
+            unsafe { libc::raise(libc::SIGHUP) };
+        }
+    }
     println!("provider-sync-server listening on {}", server.base_url());
     signals.recv().await;
     tracing::info!("shutting down (a second Ctrl-C or SIGTERM exits at once)");

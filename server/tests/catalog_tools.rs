@@ -168,6 +168,7 @@ fn catalog_diff_prints_the_plan_and_changes_nothing() {
         out.contains("Plan: 0 to add, 1 to change, 1 to remove (2 events)"),
         "{out}"
     );
+    assert!(!out.contains("Warning"), "the revision was raised: {out}");
     assert_eq!(
         std::fs::read(&db).unwrap(),
         before,
@@ -181,6 +182,20 @@ fn catalog_diff_prints_the_plan_and_changes_nothing() {
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("revision 0 is older than the applied revision 1"),
+        "{out}"
+    );
+    // The applied revision with other content (an edit that did not raise
+    // it, or a copy cut short that still reads): planned, with a warning.
+    std::fs::write(
+        &file,
+        CATALOG.replace("name = \"Alpha Large\"", "name = \"Alpha XL\""),
+    )
+    .unwrap();
+    let (code, out, _) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("~ model_updated alpha-large"), "{out}");
+    assert!(
+        out.contains("Warning: the catalog's content changed but its `revision` did not"),
         "{out}"
     );
 
@@ -593,6 +608,114 @@ fn sighup_reloads_the_catalog() {
     server.wait_for_reloads("unchanged", 1);
     assert_eq!(server.version(), 4);
     server.stop();
+}
+
+/// SIGHUP while the server starts (here while it waits for another
+/// process's store lock) neither ends it (the signal's default action did,
+/// exit 129: a service manager's reload during a rollout took the new
+/// process down) nor is lost: once the server runs, the catalog is read
+/// again.
+#[test]
+fn sighup_during_the_start_is_heard_once_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, CATALOG).unwrap();
+    let (holder, _) = common::spawn_binary(&["--database", s(&db), "--admin-token", TOKEN]);
+    let mut holder = Server {
+        child: holder,
+        base: String::new(),
+    };
+    let mut waiting = Command::new(BIN);
+    waiting.args(["--database", s(&db), "--catalog", s(&file)]);
+    waiting.args(["--admin-token", TOKEN, "--health-interval-ms", "3600000"]);
+    waiting.args(["--store-lock-timeout-ms", "60000"]);
+    let mut waiting = waiting
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "it waits for the lock"
+    );
+    let status = Command::new("kill")
+        .args(["-HUP", &waiting.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let ended = waiting.try_wait().unwrap();
+    if ended.is_some() {
+        let _ = waiting.kill();
+    }
+    assert_eq!(ended, None, "SIGHUP during the start ended the server");
+    holder.stop();
+    // Now it starts: its first line says where it listens.
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(waiting.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("provider-sync-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    let mut server = Server {
+        child: waiting,
+        base,
+    };
+    assert_eq!(server.version(), 3);
+    // The signal heard during the start: one reload of the file, which
+    // the start had just applied.
+    server.wait_for_reloads("unchanged", 1);
+    assert_eq!(server.version(), 3);
+    server.stop();
+}
+
+/// A plain LiteLLM file taken out of a wheel with `unzip` keeps the date
+/// the archive holds (1980-01-01 for some releases): judged older than the
+/// one applied by its modification time, it applies nothing, and
+/// `catalog diff` says why and what to do (it said only "older").
+#[test]
+fn a_litellm_file_dated_by_unzip_is_older_and_the_diff_says_what_to_do() {
+    const SAMPLE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/litellm/model_prices_sample.json"
+    );
+    let dated = |path: &Path, text: &str, secs: u64| {
+        std::fs::write(path, text).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let json = dir.path().join("litellm.json");
+    let sample = std::fs::read_to_string(SAMPLE).unwrap();
+    dated(&json, &sample, 1_800_000_000);
+    Server::start(&db, &json, &[]).stop();
+    let newer = sample.replace(
+        "\"max_output_tokens\": 16384",
+        "\"max_output_tokens\": 9999",
+    );
+    assert_ne!(newer, sample);
+    // unzip's date for a release built reproducibly.
+    dated(&json, &newer, 315_532_800);
+    let (code, out, err) = run(&["catalog", "diff", s(&json), "--database", s(&db)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("(modified at 315532800, Unix seconds) is older than the one applied"),
+        "{out}"
+    );
+    assert!(out.contains("`unzip` keeps the archive's"), "{out}");
+    assert!(out.contains("`touch` it"), "{out}");
 }
 
 #[test]

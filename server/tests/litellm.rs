@@ -469,8 +469,31 @@ context_window = 32000
     std::fs::write(&path, &text).unwrap();
     assert_eq!(catalog.sources.len(), 2, "both files are watched");
 
-    // A typo in an override is refused with its line.
+    // A table given twice is refused with its line and field, as in a file
+    // without `[litellm]`: an override of an imported entry, and an entry
+    // of the team's own (the last copy won, the first dropped unsaid).
     let text = std::fs::read_to_string(&path).unwrap();
+    for (table, field) in [
+        (
+            "[[models]]\nid = \"gpt-4o\"\nname = \"GPT-4o\"\n",
+            "models[2].id",
+        ),
+        (
+            "[[providers]]\nid = \"internal\"\nname = \"Internal Gateway\"\n",
+            "providers[2].id",
+        ),
+    ] {
+        std::fs::write(&path, format!("{text}\n{table}")).unwrap();
+        let err = Catalog::load(&path).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("is listed twice"), "{message}");
+        assert!(message.contains(field), "{message}");
+        // The second table's `id` line: after the file's, a blank one
+        // and its header.
+        assert_eq!(err.line, Some(text.matches('\n').count() + 3), "{message}");
+    }
+
+    // A typo in an override is refused with its line.
     std::fs::write(&path, text.replace("priority = 10", "priorty = 10")).unwrap();
     let err = Catalog::load(&path).unwrap_err();
     assert_eq!(err.line, Some(10), "{err}");

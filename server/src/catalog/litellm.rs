@@ -481,7 +481,10 @@ const KNOWN_NAMES: &[(&str, &str)] = &[
     ("tencent", "Tencent Hunyuan"),
     ("v0", "Vercel v0"),
     ("vertex_ai", "Google Vertex AI"),
-    ("vertex_ai-language-models", "Google Vertex AI"),
+    (
+        "vertex_ai-language-models",
+        "Google Vertex AI (language models)",
+    ),
     ("wandb", "Weights & Biases"),
     ("watsonx", "IBM watsonx"),
     ("xai", "xAI"),
@@ -632,6 +635,16 @@ mod tests {
         for (id, name) in KNOWN_NAMES {
             assert_eq!(display_name(id), *name);
         }
+        // One provider per value, each told apart by its name (two of
+        // Google's once shared "Google Vertex AI").
+        let mut names: Vec<&str> = KNOWN_NAMES.iter().map(|(_, name)| *name).collect();
+        names.sort_unstable();
+        let shared: Vec<&str> = names
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        assert_eq!(shared, Vec::<&str>::new(), "names given to two providers");
     }
 
     #[test]

@@ -808,6 +808,16 @@ fn overlay_json(base: &mut serde_json::Value, over: &serde_json::Value) {
     }
 }
 
+/// Said when a file applied gives the revision last applied
+/// ([`Reconciled::revision_unchanged`](reconcile::Reconciled)).
+pub const REVISION_UNCHANGED: &str = "the catalog's content changed but its `revision` did not: raise it with every edit (an instance restarted with another copy of this revision cannot tell which is newer, and a copy cut short that still reads is applied as an edit, removing what it lost)";
+
+/// What to do about a LiteLLM file judged older by its modification time
+/// (said wherever a reconcile refuses one): the time is the file's, and a
+/// file taken out of a wheel with `unzip` keeps the date the archive holds
+/// (1980-01-01 in some releases), whatever release it is.
+pub const OLDER_BY_TIME_HINT: &str = "a LiteLLM file's age is its modification time, and `unzip` keeps the archive's (1980-01-01 for some releases): to apply this file, `touch` it, or name it from a TOML file's [litellm] table with a raised `revision`";
+
 /// The most a catalog file may hold (LiteLLM's whole catalog is about
 /// 3.5 MB): a path such as `/dev/zero` was read until memory ran out.
 pub(crate) const MAX_CATALOG_BYTES: u64 = 64 << 20;
@@ -919,6 +929,9 @@ where
     T: Serialize + serde::de::DeserializeOwned,
 {
     let mut out = entries(imported);
+    // The tables' ids: one given twice is refused, as in a file without
+    // `[litellm]` (the last copy won, and the first was dropped unsaid).
+    let mut tabled = HashSet::new();
     for (i, table) in tables.into_iter().enumerate() {
         let span = table.span();
         let table = table.into_inner();
@@ -933,6 +946,14 @@ where
                 "missing field `id`".into(),
             ));
         };
+        if !tabled.insert(id.clone()) {
+            let what = kind.strip_suffix('s').unwrap_or(kind);
+            return Err(refuse.at(
+                Some(span),
+                Some(format!("{kind}[{i}].id")),
+                format!("{what} '{}' is listed twice", crate::validate::shown(&id)),
+            ));
+        }
         let at = out.iter().position(|e| id_of(&e.value) == &id);
         let refused = |e: serde_json::Error| {
             refuse.at(

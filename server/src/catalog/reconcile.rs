@@ -74,6 +74,13 @@ pub struct Reconciled {
     /// checks, named what is not there, or would take a provider past its
     /// bound on models): tried again by the next reconcile.
     pub pending: usize,
+    /// Applied, though the file gives the revision (above 0) last applied
+    /// and, if it names a LiteLLM file, one of the same age: its content
+    /// changed with no new revision. Said with a warning: an instance
+    /// restarted with another copy of that revision cannot tell which is
+    /// newer, and a file cut short that still reads (a copy stopped half
+    /// way) is applied as an edit, removing what its lost half held.
+    pub revision_unchanged: bool,
 }
 
 /// One entity's wanted state after the merge, with what to fall back to if
@@ -267,7 +274,14 @@ impl Catalog {
                 };
             }
         }
-        self.apply(draft, last)
+        let unchanged_revision = last.as_ref().is_some_and(|last| {
+            self.revision.is_some_and(|r| r > 0)
+                && self.revision == last.revision
+                && self.modified == last.modified
+        });
+        let mut done = self.apply(draft, last);
+        done.revision_unchanged = unchanged_revision && done.outcome == Outcome::Applied;
+        done
     }
 
     /// [`Catalog::reconcile`] past its checks of the file against `last`,

@@ -81,10 +81,13 @@ pub async fn reload(
             } = done.outcome
             {
                 // A LiteLLM file's age is its modification time.
-                tracing::warn!(catalog = %shown, trigger = why, file_modified_unix_s = file, applied_modified_unix_s = stored, "catalog reload: the LiteLLM file is older than the one applied; nothing applied");
+                tracing::warn!(catalog = %shown, trigger = why, file_modified_unix_s = file, applied_modified_unix_s = stored, hint = super::OLDER_BY_TIME_HINT, "catalog reload: the LiteLLM file is older than the one applied; nothing applied");
             } else if let Outcome::Older { file, stored, .. } = done.outcome {
                 tracing::warn!(catalog = %shown, trigger = why, file_revision = file, applied_revision = stored, "catalog reload: the file is older than the applied catalog; nothing applied");
             } else {
+                if done.revision_unchanged {
+                    tracing::warn!(catalog = %shown, trigger = why, revision = catalog.revision.unwrap_or(0), "{}", super::REVISION_UNCHANGED);
+                }
                 tracing::info!(catalog = %shown, trigger = why, result, events = done.events, added = done.added, updated = done.updated, removed = done.removed, kept_admin_edits = done.kept_edits, pending = done.pending, version = written.version, "catalog reloaded");
             }
         }
