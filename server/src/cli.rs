@@ -171,10 +171,17 @@ async fn diff(file: &Path, database: &str, options: &LoadOptions, out: &mut impl
         let _ = writeln!(out, "Warning: {}.", crate::catalog::REVISION_UNCHANGED);
     }
     if done.pending > 0 {
+        let more = done.pending.saturating_sub(done.pending_ids.len());
         let _ = writeln!(
             out,
-            "{} of the file's entries not applied in full (the server's log says why): tried again by the next reconcile.",
-            done.pending
+            "{} of the file's entries not applied in full ({}{}): their values do not pass the checks, name an entity that is not there, or would take a provider past its bound on models; tried again by the next reconcile.",
+            done.pending,
+            done.pending_ids.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         );
     }
     if done.events == 0 {

@@ -391,6 +391,7 @@ fn log_reconcile(path: &std::path::Path, done: &catalog::Reconciled, version: u6
                 removed = done.removed,
                 kept_admin_edits = done.kept_edits,
                 pending = done.pending,
+                pending_first = ?done.pending_ids,
                 version,
                 "catalog reconciled"
             );

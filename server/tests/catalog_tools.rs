@@ -718,6 +718,45 @@ fn a_litellm_file_dated_by_unzip_is_older_and_the_diff_says_what_to_do() {
     assert!(out.contains("`touch` it"), "{out}");
 }
 
+/// `catalog diff` names the entries it cannot apply in full (it counted
+/// them and said the log would tell, which it did not): here a replacement
+/// the file gives that an admin deleted.
+#[test]
+fn catalog_diff_names_what_it_cannot_apply_in_full() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, CATALOG).unwrap();
+    let mut server = Server::start(&db, &file, &[]);
+    let host = common::host_of(&server.base);
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "DELETE /api/provider-sync/admin/models/alpha-small HTTP/1.1\r\nHost: {host}\r\n\
+         Authorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    server.stop();
+    std::fs::write(
+        &file,
+        CATALOG.replace("revision = 1", "revision = 2").replace(
+            "context_window = 128000",
+            "context_window = 128000\nreplacement_model_id = \"alpha-small\"",
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1 of the file's entries not applied in full (alpha-large): "),
+        "{out}"
+    );
+}
+
 #[test]
 fn shutdown_drains_for_a_bounded_time() {
     use std::io::Write;

@@ -55,7 +55,7 @@ pub enum Outcome {
 }
 
 /// What a reconcile changed and kept.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reconciled {
     pub outcome: Outcome,
     /// Change events emitted.
@@ -74,6 +74,9 @@ pub struct Reconciled {
     /// checks, named what is not there, or would take a provider past its
     /// bound on models): tried again by the next reconcile.
     pub pending: usize,
+    /// The ids of the first ten of those, sorted (providers first), for the
+    /// log and `catalog diff` to name.
+    pub pending_ids: Vec<String>,
     /// Applied, though the file gives the revision (above 0) last applied
     /// and, if it names a LiteLLM file, one of the same age: its content
     /// changed with no new revision. Said with a warning: an instance
@@ -82,6 +85,9 @@ pub struct Reconciled {
     /// way) is applied as an edit, removing what its lost half held.
     pub revision_unchanged: bool,
 }
+
+/// How many of the entries a reconcile could not apply in full it names.
+const PENDING_NAMED: usize = 10;
 
 /// One entity's wanted state after the merge, with what to fall back to if
 /// it does not pass the checks.
@@ -631,14 +637,33 @@ impl Catalog {
             let entry = last.as_ref().and_then(|l| l.model(id)).cloned();
             put(&mut record.models, id, entry, |m| &m.id);
         }
-        let pending = providers.iter().filter(|p| p.unapplied()).count()
-            + models.iter().filter(|m| m.unapplied()).count()
-            + (unreadable_providers.iter())
-                .filter(|id| live.provider(id).is_some())
-                .count()
-            + (unreadable_models.iter())
-                .filter(|id| live.model(id).is_some())
-                .count();
+        let mut pending_providers: Vec<&str> = (providers.iter())
+            .filter(|p| p.unapplied())
+            .map(|p| p.id.as_str())
+            .chain(
+                (unreadable_providers.iter())
+                    .filter(|id| live.provider(id).is_some())
+                    .map(|id| id.as_ref()),
+            )
+            .collect();
+        let mut pending_models: Vec<&str> = (models.iter())
+            .filter(|m| m.unapplied())
+            .map(|m| m.id.as_str())
+            .chain(
+                (unreadable_models.iter())
+                    .filter(|id| live.model(id).is_some())
+                    .map(|id| id.as_ref()),
+            )
+            .collect();
+        let pending = pending_providers.len() + pending_models.len();
+        pending_providers.sort_unstable();
+        pending_models.sort_unstable();
+        let pending_ids: Vec<String> = pending_providers
+            .into_iter()
+            .chain(pending_models)
+            .take(PENDING_NAMED)
+            .map(str::to_owned)
+            .collect();
         // One that keeps its live reference in place of the file's changed
         // one is recorded as the file has it but that reference, as it
         // was: the next reconcile tries the reference again, and not the
@@ -782,6 +807,7 @@ impl Catalog {
             kept_edits: kept,
             adopted,
             pending,
+            pending_ids,
             ..Reconciled::default()
         };
         for event in &draft.events()[start..] {
@@ -1491,6 +1517,14 @@ context_window = 1000
             (0, 3),
             "two left out, one without its replacement"
         );
+        assert_eq!(
+            done.pending_ids,
+            [
+                "m00000".to_owned(),
+                format!("m{:05}", most - 2),
+                format!("m{:05}", most - 1)
+            ]
+        );
         assert_eq!(count(&draft), most);
         let record = draft.recorded_catalog().unwrap();
         assert_eq!(
@@ -1743,6 +1777,8 @@ replacement_model_id = "m-new"
             Some("z")
         );
         assert_eq!(done.pending, 2);
+        // Named, for the log and `catalog diff` (they were only counted).
+        assert_eq!(done.pending_ids, ["a", "m"]);
         // The two deletions and the two references the admin chose.
         assert_eq!(done.kept_edits, 4);
 

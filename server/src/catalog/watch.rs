@@ -88,7 +88,7 @@ pub async fn reload(
                 if done.revision_unchanged {
                     tracing::warn!(catalog = %shown, trigger = why, revision = catalog.revision.unwrap_or(0), "{}", super::REVISION_UNCHANGED);
                 }
-                tracing::info!(catalog = %shown, trigger = why, result, events = done.events, added = done.added, updated = done.updated, removed = done.removed, kept_admin_edits = done.kept_edits, pending = done.pending, version = written.version, "catalog reloaded");
+                tracing::info!(catalog = %shown, trigger = why, result, events = done.events, added = done.added, updated = done.updated, removed = done.removed, kept_admin_edits = done.kept_edits, pending = done.pending, pending_first = ?done.pending_ids, version = written.version, "catalog reloaded");
             }
         }
         // Worth trying again: the store did not answer, or other instances
