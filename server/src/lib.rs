@@ -342,6 +342,27 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             "listening beyond loopback with no --cors-origins: pages of every origin may use the API and open WebSockets; name your app's origins"
         );
     }
+    if config.catalog.is_none() {
+        let source = &config.catalog_source;
+        let given: Vec<&str> = [
+            (config.catalog_watch, "--catalog-watch"),
+            (!source.catalog_modes.is_empty(), "--catalog-modes"),
+            (!source.catalog_providers.is_empty(), "--catalog-providers"),
+            (
+                source.catalog_format != catalog::CatalogFormat::Auto,
+                "--catalog-format",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(set, flag)| set.then_some(flag))
+        .collect();
+        if !given.is_empty() {
+            tracing::warn!(
+                flags = %given.join(", "),
+                "catalog options given without --catalog (PROVIDER_SYNC_CATALOG): they do nothing"
+            );
+        }
+    }
     if !config.cors_origins.is_empty() && config.static_dir.is_some() {
         tracing::info!(
             "--static-dir with --cors-origins: the pages served here are excepted from the list only when they name the server by its address; under a DNS name, list their origin too"

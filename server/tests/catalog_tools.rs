@@ -404,6 +404,37 @@ fn sighup_without_a_catalog_changes_nothing() {
     server.stop();
 }
 
+/// Catalog options given without a catalog (a deployment that forgot
+/// `--catalog`, or left `PROVIDER_SYNC_CATALOG` empty) are said to do
+/// nothing, naming them (they were dropped without a word).
+#[test]
+fn catalog_options_without_a_catalog_are_warned_of() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let mut command = Command::new(BIN);
+    command
+        .args(["--database", s(&db), "--catalog-watch"])
+        .args(["--catalog-providers", "openai"])
+        .env("PROVIDER_SYNC_CATALOG", "")
+        .stderr(std::process::Stdio::piped());
+    let (mut child, base) = common::spawn_listening(command);
+    let mut stderr = child.stderr.take().unwrap();
+    let mut server = Server { child, base };
+    assert_eq!(server.version(), 0);
+    server.stop();
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).unwrap();
+    assert!(
+        log.contains("catalog options given without --catalog"),
+        "{log}"
+    );
+    assert!(
+        log.contains("--catalog-watch, --catalog-providers"),
+        "{log}"
+    );
+}
+
 #[test]
 fn a_watched_file_is_reloaded_and_a_broken_edit_refused() {
     let (dir, file, mut server) = serving(CATALOG, &["--catalog-watch"]);
