@@ -6,6 +6,7 @@
 //! that says nothing is closed), and the write progress of every socket,
 //! which a WebSocket session's write deadline measures.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::response::IntoResponse;
@@ -300,11 +301,33 @@ pub struct Socket {
     out: std::sync::Mutex<Out>,
 }
 
+/// Bytes kept for a socket: copied from a write, or shared with other
+/// sockets (a frame many clients are sent whole, such as a full state:
+/// kept by reference, so a thousand clients that do not read it hold one
+/// copy, not a thousand).
+#[derive(Debug)]
+enum Kept {
+    Owned(Vec<u8>),
+    Shared(Bytes),
+}
+
+impl Kept {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Kept::Owned(bytes) => bytes,
+            Kept::Shared(bytes) => bytes,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Out {
-    /// Bytes accepted and not yet written, from `start` on.
-    pending: Vec<u8>,
+    /// Bytes accepted and not yet written, in order, from `start` in the
+    /// first.
+    kept: VecDeque<Kept>,
     start: usize,
+    /// Their count.
+    waiting: usize,
     whole: bool,
     /// Bytes written to the socket so far: a flush waits for the bytes
     /// accepted before it, not for later ones.
@@ -315,36 +338,60 @@ struct Out {
 
 impl Out {
     fn waiting(&self) -> usize {
-        self.pending.len() - self.start
+        self.waiting
+    }
+
+    /// The first bytes kept.
+    fn front(&self) -> &[u8] {
+        self.kept
+            .front()
+            .map_or(&[][..], |kept| &kept.bytes()[self.start..])
     }
 
     /// `n` kept bytes were written.
     fn advance(&mut self, n: usize) {
         self.start += n;
-        if self.waiting() == 0 {
-            // A large write's leftover (a full state) is not kept allocated
-            // for the rest of a long session.
-            if self.pending.capacity() > 64 << 10 {
-                self.pending = Vec::new();
-            } else {
-                self.pending.clear();
-            }
+        self.waiting -= n;
+        let Some(front) = self.kept.front_mut() else {
+            return;
+        };
+        let length = front.bytes().len();
+        if self.start >= length {
+            // Written whole: a large write's leftover (a full state) is
+            // not kept allocated for the rest of a long session.
+            self.kept.pop_front();
             self.start = 0;
-        } else if self.start >= 64 << 10 && self.start >= self.pending.len() / 2 {
+        } else if let Kept::Owned(bytes) = front
+            && self.start >= 64 << 10
+            && self.start >= length / 2
+        {
             // Bytes keep coming while earlier ones leave: what was written
             // is dropped, so the buffer holds at most about twice what waits.
-            self.pending.drain(..self.start);
+            bytes.drain(..self.start);
             self.start = 0;
         }
     }
 
-    fn keep(&mut self, parts: &[io::IoSlice<'_>], mut skip: usize) {
-        for part in parts {
+    /// Keeps `parts` from byte `skip` on; the last one by reference when
+    /// `shared` is it.
+    fn keep(&mut self, parts: &[io::IoSlice<'_>], mut skip: usize, shared: Option<&Bytes>) {
+        let last = parts.len().saturating_sub(1);
+        for (at, part) in parts.iter().enumerate() {
             if skip >= part.len() {
                 skip -= part.len();
                 continue;
             }
-            self.pending.extend_from_slice(&part[skip..]);
+            let rest = &part[skip..];
+            self.waiting += rest.len();
+            match shared {
+                Some(shared) if at == last => {
+                    self.kept.push_back(Kept::Shared(shared.slice(skip..)));
+                }
+                _ => match self.kept.back_mut() {
+                    Some(Kept::Owned(bytes)) => bytes.extend_from_slice(rest),
+                    _ => self.kept.push_back(Kept::Owned(rest.to_vec())),
+                },
+            }
             skip = 0;
         }
     }
@@ -409,7 +456,7 @@ impl Socket {
     /// Writes what is kept, as far as the socket takes it now.
     fn drain(&self, out: &mut Out) -> io::Result<()> {
         while out.waiting() > 0 {
-            match self.tcp.try_write(&out.pending[out.start..]) {
+            match self.tcp.try_write(out.front()) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.wrote(out, n);
@@ -431,15 +478,32 @@ impl Socket {
     /// now is kept and written, in order, before anything written later.
     /// Returns the bytes kept, which whoever owns the session flushes.
     pub fn send(&self, parts: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.send_whole(&mut self.out(), parts)
+        self.send_whole(&mut self.out(), parts, None)
     }
 
-    fn send_whole(&self, out: &mut Out, parts: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    /// [`Socket::send`] of `head` then `body`, where `body` is shared with
+    /// other sockets: what of it the socket does not take now is kept by
+    /// reference, not copied.
+    pub fn send_shared(&self, head: &[u8], body: &Bytes) -> io::Result<usize> {
+        self.send_whole(
+            &mut self.out(),
+            &[io::IoSlice::new(head), io::IoSlice::new(body)],
+            Some(body),
+        )
+    }
+
+    /// `shared`, when given, is the last of `parts`.
+    fn send_whole(
+        &self,
+        out: &mut Out,
+        parts: &[io::IoSlice<'_>],
+        shared: Option<&Bytes>,
+    ) -> io::Result<usize> {
         if out.waiting() > 0 {
             self.drain(out)?;
         }
         if out.waiting() > 0 {
-            out.keep(parts, 0);
+            out.keep(parts, 0, shared);
             return Ok(out.waiting());
         }
         // One part goes out with `send` rather than `writev`: the kernel's
@@ -456,7 +520,7 @@ impl Socket {
             Err(err) => return Err(err),
         };
         out.written += written as u64;
-        out.keep(parts, written);
+        out.keep(parts, written, shared);
         // Progress is what the write deadline measures, and it runs only
         // while bytes wait: a write taken whole is not noted (a fan-out
         // lane's usual write, where the clock and the connection's
@@ -580,7 +644,7 @@ impl Socket {
         loop {
             let mut out = self.out();
             if out.whole {
-                return Poll::Ready(self.send_whole(&mut out, parts).map(|_| total));
+                return Poll::Ready(self.send_whole(&mut out, parts, None).map(|_| total));
             }
             if out.waiting() > 0 {
                 self.drain(&mut out)?;
@@ -1093,25 +1157,69 @@ pub(crate) mod tests {
         assert!(received == chunks.concat(), "bytes lost or out of order");
     }
 
+    /// A shared body the socket does not take at once is kept by
+    /// reference, not copied (a full state to clients that do not read it:
+    /// a copy each held the server's memory), and goes out in order with
+    /// what is written before and after it.
+    #[tokio::test]
+    async fn a_shared_body_is_kept_by_reference_and_sent_in_order() {
+        use tokio::io::AsyncReadExt;
+        let (socket, mut client) = pair().await;
+        socket.write_whole();
+        let before = vec![1u8; 1000];
+        socket.send(&[io::IoSlice::new(&before)]).unwrap();
+        let body = Bytes::from(vec![2u8; 4 << 20]);
+        let waiting = socket.send_shared(b"head", &body).unwrap();
+        assert!(waiting > 0, "the socket took 4 MiB at once");
+        {
+            let out = socket.out();
+            let Some(Kept::Shared(kept)) = out.kept.iter().find(|k| matches!(k, Kept::Shared(_)))
+            else {
+                panic!("the body was copied: {:?}", out.kept.len());
+            };
+            let offset = kept.as_ptr() as usize - body.as_ptr() as usize;
+            assert!(offset < body.len(), "not the body's own bytes");
+            assert_eq!(kept.len(), body.len() - offset);
+        }
+        let after = vec![3u8; 1000];
+        socket.send(&[io::IoSlice::new(&after)]).unwrap();
+        let total = before.len() + 4 + body.len() + after.len();
+        let reader = tokio::spawn(async move {
+            let mut received = vec![0u8; total];
+            client.read_exact(&mut received).await.unwrap();
+            received
+        });
+        std::future::poll_fn(|cx| socket.poll_flush(cx))
+            .await
+            .unwrap();
+        assert_eq!(socket.waiting(), 0);
+        assert!(socket.out().kept.is_empty(), "nothing held once written");
+        let received = reader.await.unwrap();
+        let expected = [&before[..], b"head", &body[..], &after[..]].concat();
+        assert!(received == expected, "bytes lost or out of order");
+    }
+
     /// A socket that never empties (bytes keep coming as others leave):
     /// what was written is dropped, the buffer holds about twice what waits.
     #[test]
     fn the_kept_bytes_stay_bounded_while_never_all_written() {
         let mut out = Out::default();
         let chunk = vec![1u8; 1000];
+        let held = |out: &Out| out.kept.iter().map(|k| k.bytes().len()).sum::<usize>();
         for _ in 0..10_000 {
-            out.keep(&[io::IoSlice::new(&chunk)], 0);
+            out.keep(&[io::IoSlice::new(&chunk)], 0, None);
             out.advance(999);
             assert!(out.waiting() > 0);
             assert!(
-                out.pending.len() <= 2 * out.waiting() + (64 << 10) + chunk.len(),
+                held(&out) <= 2 * out.waiting() + (64 << 10) + chunk.len(),
                 "{} bytes held for {} waiting",
-                out.pending.len(),
+                held(&out),
                 out.waiting()
             );
         }
         assert_eq!(out.waiting(), 10_000);
-        assert!(out.pending[out.start..].iter().all(|&b| b == 1));
+        assert_eq!(held(&out) - out.start, 10_000);
+        assert!(out.front().iter().all(|&b| b == 1));
     }
 
     /// A flush waits for the bytes accepted before it, not for those a lane

@@ -793,6 +793,43 @@ async fn the_websocket_write_deadline_measures_progress() {
     server.stop().await;
 }
 
+/// A client that stops reading its `full_sync` at once is dropped about
+/// one write deadline later (within a quarter more), not two: the progress
+/// of its first moments (its buffers filling) was seen only as the first
+/// deadline came, and counted then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_its_full_state_is_dropped_after_one_deadline() {
+    // About 7 MB of state: more than the socket buffers on both sides hold.
+    const PROVIDERS: usize = 1_650;
+    let (_dir, mut config) = big_catalog(PROVIDERS);
+    config.ws_write_timeout_ms = 2_000;
+    let server = TestServer::start(config).await;
+    let socket = small_buffer_socket(server.server.addr()).await;
+    let started = tokio::time::Instant::now();
+    let (stalled, _) = tokio_tungstenite::client_async(server.ws_url(""), socket)
+        .await
+        .unwrap();
+    loop {
+        let metrics = server.get("/metrics").await.text().await.unwrap();
+        if metrics.contains("provider_sync_ws_dropped_total 1") {
+            break;
+        }
+        // Two deadlines and more: it was about two.
+        assert!(
+            started.elapsed() < Duration::from_millis(3_500),
+            "not dropped 3.5 s after it stopped reading, with a 2 s deadline"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(2_000),
+        "dropped before its deadline: {:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+    server.stop().await;
+}
+
 /// A client that takes the state steadily but slower than the kernel
 /// wakes a writer (it waits until a good part of a send queue of up to
 /// megabytes has gone) keeps its session: what it takes from the kernel's

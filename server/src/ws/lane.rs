@@ -34,7 +34,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, close_code};
+use axum::body::Bytes;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::StreamExt;
 use provider_sync_protocol::{ClientMessage, EventPayload, ResyncRequired};
 use tokio::sync::Notify;
@@ -164,6 +165,17 @@ impl Member {
         socket.send(&[IoSlice::new(&header), IoSlice::new(text.as_bytes())])
     }
 
+    /// [`Member::send_text`] of a text other sessions are sent too (a full
+    /// state, the log's events): what the socket does not take at once is
+    /// kept by reference, not copied. Clients that do not read a full state
+    /// of megabytes held a copy each until dropped.
+    fn send_shared(&self, text: &Utf8Bytes) -> io::Result<usize> {
+        let socket = self.socket.upgrade().ok_or(io::ErrorKind::NotConnected)?;
+        let mut header = Vec::with_capacity(10);
+        frame_header(text.len(), &mut header);
+        socket.send_shared(&header, &Bytes::from(text.clone()))
+    }
+
     fn stop(&self, state: &mut State, why: Why) {
         state.mode = Mode::Out(why);
         self.notify.notify_one();
@@ -286,7 +298,7 @@ impl Member {
             match decide(&frame, &mut state.sent_version, &mut state.epoch, || {
                 self.silent()
             }) {
-                Decision::Send => match self.send_text(frame.text.as_str()) {
+                Decision::Send => match self.send_shared(&frame.text) {
                     Ok(left) => waiting = left,
                     Err(_) => {
                         state.mode = Mode::Out(Why::Broken);
@@ -657,11 +669,12 @@ pub(super) async fn run(
     let caught_up = async {
         let hello = hello(&snapshot, &catch_up, &timing);
         let sent = |text: &str| member.send_text(text).map_err(|_| Ended::ClientClosed);
+        let shared = |text: &Utf8Bytes| member.send_shared(text).map_err(|_| Ended::ClientClosed);
         sent(&hello)?;
         match &catch_up {
             CatchUp::UpToDate => {}
             CatchUp::Full(_) => {
-                sent(snapshot.full_sync_frame().as_str())?;
+                shared(snapshot.full_sync_frame())?;
             }
             CatchUp::Events(events) => {
                 for logged in events {
@@ -670,7 +683,7 @@ pub(super) async fn run(
                     if shutdown.is_triggered() {
                         return Err(Ended::Shutdown);
                     }
-                    if sent(logged.json.as_str())? > MAX_WAITING {
+                    if shared(&logged.json)? > MAX_WAITING {
                         flush(&member, timing.write_timeout, progress.as_deref()).await?;
                     }
                 }
@@ -794,7 +807,7 @@ pub(super) async fn run(
                         out.close(close_code::AWAY, "server shutting down").await;
                         return Ended::Shutdown;
                     }
-                    let waiting = match member.send_text(logged.json.as_str()) {
+                    let waiting = match member.send_shared(&logged.json) {
                         Ok(waiting) => waiting,
                         Err(_) => return Ended::ClientClosed,
                     };

@@ -217,20 +217,27 @@ where
         // inline in every idle session's future.
         Poll::Pending => {
             let mut write = Box::pin(write);
-            let mut wait = timeout;
+            let started = Instant::now();
+            // The write is polled four times a deadline: each poll notes
+            // what the client took meanwhile (the socket is not woken for
+            // each byte it reads), so progress is seen within a quarter of
+            // the deadline of when it came. Looked at only as the deadline
+            // came, a client that stopped reading just after the write
+            // began was credited then, and kept its session for nearly two
+            // deadlines.
+            let tick = (timeout / 4).max(Duration::from_millis(1));
             loop {
-                match tokio::time::timeout(wait, write.as_mut()).await {
+                match tokio::time::timeout(tick, write.as_mut()).await {
                     Ok(outcome) => break outcome,
                     Err(_) => {
-                        // `timeout` polled the write once more as the
-                        // deadline came, so the socket has noted what the
-                        // client took meanwhile (it is not woken for each
-                        // byte the client reads). Bytes went out within the
-                        // deadline: wait for the rest, a deadline from that
-                        // progress.
-                        match progress.map(Activity::since_write) {
-                            Some(since) if since < timeout => wait = timeout - since,
-                            _ => return Err(Ended::WriteStalled),
+                        // No byte taken for the deadline, counted from this
+                        // write's start at the earliest.
+                        let idle = match progress.map(Activity::since_write) {
+                            Some(since) => since.min(started.elapsed()),
+                            None => started.elapsed(),
+                        };
+                        if idle >= timeout {
+                            return Err(Ended::WriteStalled);
                         }
                     }
                 }
