@@ -149,15 +149,24 @@ pub struct Activity {
     head: std::sync::atomic::AtomicU8,
     /// When the first byte of a request's head came (ms; 0: none yet).
     head_since: AtomicU64,
-    /// Whether any byte came yet.
-    seen: std::sync::atomic::AtomicBool,
+    /// How many of the first bytes of HTTP/2's preface the connection's
+    /// first bytes matched; [`NOT_HTTP2`] once one did not.
+    preface: std::sync::atomic::AtomicU8,
 }
+
+/// What an HTTP/2 connection opens with (prior knowledge). The server
+/// speaks HTTP/1.1 only: HTTP/2's request heads escaped the header-read
+/// timeout (a head trickled in CONTINUATION frames held a connection until
+/// the idle timeout) and were capped at 16 KiB rather than 64. HTTP/2 and
+/// HTTP/3 belong to the proxy in front.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+const NOT_HTTP2: u8 = u8::MAX;
 
 /// Waiting for a request's head (its bytes are timed from the first).
 const HEAD_AWAITED: u8 = 0;
 /// A request is being read or answered.
 const HEAD_READ: u8 = 1;
-/// HTTP/2, or a connection upgraded to a WebSocket: no heads to time.
+/// A connection upgraded to a WebSocket: no heads to time.
 const HEAD_NONE: u8 = 2;
 
 impl Activity {
@@ -168,19 +177,33 @@ impl Activity {
             written: AtomicU64::new(now),
             head: std::sync::atomic::AtomicU8::new(HEAD_AWAITED),
             head_since: AtomicU64::new(0),
-            seen: std::sync::atomic::AtomicBool::new(false),
+            preface: std::sync::atomic::AtomicU8::new(0),
         }
     }
 
-    /// Bytes came: the first of a connection tells HTTP/2 by its preface;
-    /// the first while a head is awaited starts its clock.
-    fn bytes_read(&self, bytes: &[u8]) {
+    /// Bytes came: the first while a head is awaited starts its clock.
+    /// False when the connection opened with HTTP/2's preface.
+    fn bytes_read(&self, bytes: &[u8]) -> bool {
+        let matched = self.preface.load(Ordering::Relaxed);
+        if matched != NOT_HTTP2 {
+            let matched = usize::from(matched);
+            let take = (HTTP2_PREFACE.len() - matched).min(bytes.len());
+            if bytes[..take] != HTTP2_PREFACE[matched..matched + take] {
+                self.preface.store(NOT_HTTP2, Ordering::Relaxed);
+            } else if matched + take == HTTP2_PREFACE.len() {
+                return false;
+            } else {
+                self.preface
+                    .store((matched + take) as u8, Ordering::Relaxed);
+            }
+        }
+        self.timed_read();
+        true
+    }
+
+    fn timed_read(&self) {
         let now = now_ms();
         self.read.store(now, Ordering::Relaxed);
-        let first = !self.seen.swap(true, Ordering::Relaxed);
-        if first && bytes.starts_with(b"PRI * HTTP/2.0") {
-            self.head.store(HEAD_NONE, Ordering::Relaxed);
-        }
         if self.head.load(Ordering::Relaxed) == HEAD_AWAITED {
             let _ = self
                 .head_since
@@ -625,7 +648,12 @@ impl Socket {
                     buf.advance(n);
                     if n > 0 {
                         let filled = buf.filled();
-                        self.activity.bytes_read(&filled[filled.len() - n..]);
+                        if !self.activity.bytes_read(&filled[filled.len() - n..]) {
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "HTTP/2 is not served: HTTP/1.1 only",
+                            )));
+                        }
                     }
                     return Poll::Ready(Ok(()));
                 }
@@ -889,6 +917,8 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
+    // HTTP/1.1 only (a connection that opens with HTTP/2's preface is
+    // closed as it is read: `Activity::bytes_read`).
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's header timer runs from when a connection waits for its next
     // request, so it would close idle keep-alive connections too, and it is
@@ -904,7 +934,6 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(None)
         .max_buf_size(MAX_HEAD_BYTES);
-    builder.http2().timer(TokioTimer::new());
     let open = Arc::new(AtomicUsize::new(0));
     let per_address = crate::limits::PerAddress::new(limits.per_address());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -1041,7 +1070,7 @@ pub(crate) mod tests {
         );
         // A head's first bytes: its deadline, from then (even in the
         // clock's first millisecond).
-        activity.bytes_read(b"GET /ver");
+        assert!(activity.bytes_read(b"GET /ver"));
         assert!(activity.head_taking().is_some());
         let due = activity.timer_due(idle, head);
         assert!(
@@ -1052,11 +1081,15 @@ pub(crate) mod tests {
         activity.request_began();
         activity.request_answered(false);
         assert_eq!(activity.timer_due(idle, head), head);
-        // HTTP/2 (its preface first): no heads to time.
+        // HTTP/2's preface, in one read or several, is refused; the same
+        // bytes later in a connection are only bytes.
         let h2 = Activity::new();
-        h2.bytes_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-        assert_eq!(h2.timer_due(idle, head), head);
-        assert_eq!(h2.head_taking(), None);
+        assert!(h2.bytes_read(b"PRI * HT"));
+        assert!(!h2.bytes_read(b"TP/2.0\r\n\r\nSM\r\n\r\n"));
+        assert!(!Activity::new().bytes_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+        let h1 = Activity::new();
+        assert!(h1.bytes_read(b"POST /sync HTTP/1.1\r\n"));
+        assert!(h1.bytes_read(b"PRI * HTTP/2.0"));
     }
 
     /// The cap fitted to an open-file limit is the largest whose ceiling

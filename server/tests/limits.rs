@@ -103,6 +103,39 @@ async fn slow_headers_and_idle_connections_are_closed() {
     server.stop().await;
 }
 
+/// The server speaks HTTP/1.1 only: a client that opens with HTTP/2's
+/// preface (prior knowledge) is not answered in HTTP/2, whose request heads
+/// escaped the header-read timeout (a head left unfinished held the
+/// connection until the idle timeout) and were capped at 16 KiB, not 64.
+#[tokio::test]
+async fn http2_is_not_spoken() {
+    use tokio::io::AsyncReadExt;
+    let (_dir, server) = start(|c| {
+        c.header_read_timeout_ms = 300;
+        c.idle_timeout_ms = 60_000;
+    })
+    .await;
+    let mut h2 = TcpStream::connect(server.server.addr()).await.unwrap();
+    // The preface, then an empty SETTINGS frame.
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), h2.read_to_end(&mut answer))
+        .await
+        .expect("the connection is ended within the header timeout, not the idle one");
+    // Closed with the client's bytes unread: a reset, or an end.
+    if let Err(err) = read {
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    }
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 "),
+        "answered in HTTP/2: {answer:?}"
+    );
+    assert_eq!(server.get("/version").await.status(), 200);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_keep_alive_connection_waits_the_idle_timeout_and_a_slow_head_does_not() {
     let (_dir, server) = start(|c| {
