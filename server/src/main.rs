@@ -74,21 +74,9 @@ async fn run() -> std::process::ExitCode {
     // server runs, so the file is read again (it may have changed after the
     // start read it).
     #[cfg(unix)]
-    let early_hangups = config.catalog.is_some().then(|| {
+    let mut early_hangups = config.catalog.is_some().then(|| {
         use tokio::signal::unix::{SignalKind, signal};
-        let heard = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let listener = signal(SignalKind::hangup()).ok().map(|mut hangups| {
-            let heard = heard.clone();
-            tokio::spawn(async move {
-                while hangups.recv().await.is_some() {
-                    tracing::info!(
-                        "SIGHUP during the start: the catalog is read again once the server runs"
-                    );
-                    heard.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            })
-        });
-        (heard, listener)
+        signal(SignalKind::hangup()).ok()
     });
     // A signal during the start (a store lock waited for, a long catalog
     // import) stops it there, as it did before it was caught.
@@ -112,11 +100,12 @@ async fn run() -> std::process::ExitCode {
         }
     };
     #[cfg(unix)]
-    if let Some((heard, listener)) = early_hangups {
-        if let Some(listener) = listener {
-            listener.abort();
-        }
-        if heard.load(std::sync::atomic::Ordering::Relaxed) {
+    if let Some(Some(hangups)) = &mut early_hangups {
+        use futures_util::FutureExt;
+        // A signal that came since the listener was made is still there to
+        // be taken, heard or not.
+        if hangups.recv().now_or_never().is_some() {
+            tracing::info!("SIGHUP during the start: the catalog is read again");
             // The catalog's own listener runs now, and hears it.
             // SAFETY: `raise` only sends the process a signal, whose
             // handler (tokio's) is installed.

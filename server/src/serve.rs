@@ -343,18 +343,28 @@ impl Kept {
     }
 }
 
+/// Shared bytes shorter than this are copied when kept, with what is kept
+/// beside them: an event of a few hundred bytes kept by reference was a
+/// piece of its own, and a system call of its own to write.
+const SHARED_AT_LEAST: usize = 16 << 10;
+
+/// An owned piece's buffer up to this size is kept for the next, not freed.
+const SPARE_AT_MOST: usize = 64 << 10;
+
 #[derive(Debug, Default)]
 struct Out {
+    /// Their count (read first by every write).
+    waiting: usize,
+    /// Bytes written to the socket so far: a flush waits for the bytes
+    /// accepted before it, not for later ones.
+    written: u64,
+    whole: bool,
     /// Bytes accepted and not yet written, in order, from `start` in the
     /// first.
     kept: VecDeque<Kept>,
     start: usize,
-    /// Their count.
-    waiting: usize,
-    whole: bool,
-    /// Bytes written to the socket so far: a flush waits for the bytes
-    /// accepted before it, not for later ones.
-    written: u64,
+    /// A written owned piece's buffer, empty, for the next one.
+    spare: Vec<u8>,
     /// The kernel's send queue as last seen while a flush waited.
     queued: Option<u32>,
 }
@@ -381,8 +391,14 @@ impl Out {
         let length = front.bytes().len();
         if self.start >= length {
             // Written whole: a large write's leftover (a full state) is
-            // not kept allocated for the rest of a long session.
-            self.kept.pop_front();
+            // not kept allocated for the rest of a long session; a small
+            // buffer is kept for the next piece.
+            if let Some(Kept::Owned(mut bytes)) = self.kept.pop_front()
+                && bytes.capacity() <= SPARE_AT_MOST
+            {
+                bytes.clear();
+                self.spare = bytes;
+            }
             self.start = 0;
         } else if let Kept::Owned(bytes) = front
             && self.start >= 64 << 10
@@ -407,12 +423,16 @@ impl Out {
             let rest = &part[skip..];
             self.waiting += rest.len();
             match shared {
-                Some(shared) if at == last => {
+                Some(shared) if at == last && rest.len() >= SHARED_AT_LEAST => {
                     self.kept.push_back(Kept::Shared(shared.slice(skip..)));
                 }
                 _ => match self.kept.back_mut() {
                     Some(Kept::Owned(bytes)) => bytes.extend_from_slice(rest),
-                    _ => self.kept.push_back(Kept::Owned(rest.to_vec())),
+                    _ => {
+                        let mut bytes = std::mem::take(&mut self.spare);
+                        bytes.extend_from_slice(rest);
+                        self.kept.push_back(Kept::Owned(bytes));
+                    }
                 },
             }
             skip = 0;
@@ -1216,7 +1236,13 @@ pub(crate) mod tests {
         }
         let after = vec![3u8; 1000];
         socket.send(&[io::IoSlice::new(&after)]).unwrap();
-        let total = before.len() + 4 + body.len() + after.len();
+        // A small shared body is copied with what waits beside it: one
+        // piece, not one per event.
+        let small = Bytes::from(vec![4u8; 300]);
+        let pieces = socket.out().kept.len();
+        socket.send_shared(b"hd", &small).unwrap();
+        assert_eq!(socket.out().kept.len(), pieces, "a piece of its own");
+        let total = before.len() + 4 + body.len() + after.len() + 2 + small.len();
         let reader = tokio::spawn(async move {
             let mut received = vec![0u8; total];
             client.read_exact(&mut received).await.unwrap();
@@ -1228,7 +1254,15 @@ pub(crate) mod tests {
         assert_eq!(socket.waiting(), 0);
         assert!(socket.out().kept.is_empty(), "nothing held once written");
         let received = reader.await.unwrap();
-        let expected = [&before[..], b"head", &body[..], &after[..]].concat();
+        let expected = [
+            &before[..],
+            b"head",
+            &body[..],
+            &after[..],
+            b"hd",
+            &small[..],
+        ]
+        .concat();
         assert!(received == expected, "bytes lost or out of order");
     }
 

@@ -816,7 +816,7 @@ pub const REVISION_UNCHANGED: &str = "the catalog's content changed but its `rev
 /// (said wherever a reconcile refuses one): the time is the file's, and a
 /// file taken out of a wheel with `unzip` keeps the date the archive holds
 /// (1980-01-01 in some releases), whatever release it is.
-pub const OLDER_BY_TIME_HINT: &str = "a LiteLLM file's age is its modification time, and `unzip` keeps the archive's (1980-01-01 for some releases): to apply this file, `touch` it, or name it from a TOML file's [litellm] table with a raised `revision`";
+pub const OLDER_BY_TIME_HINT: &str = "a LiteLLM file's age is its modification time, and `unzip` keeps the archive's (1980-01-01 for some releases): to apply this file, `touch` it (or extract it with `unzip -DD`), or name it from a TOML file's [litellm] table with a raised `revision`";
 
 /// The most a catalog file may hold (LiteLLM's whole catalog is about
 /// 3.5 MB): a path such as `/dev/zero` was read until memory ran out.
