@@ -197,13 +197,7 @@ async fn clients_that_never_read_a_large_full_state_share_one_copy() {
     ]);
     let child = KillOnDrop(child);
     let pid = child.0.id();
-    let addr = base
-        .strip_prefix("http://")
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let addr = host_of(&base);
     let ws_url = format!("{}/ws", base.replacen("http://", "ws://", 1));
     let deaf = || async {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();

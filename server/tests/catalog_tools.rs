@@ -685,16 +685,7 @@ fn sighup_during_the_start_is_heard_once_the_server_runs() {
     assert_eq!(ended, None, "SIGHUP during the start ended the server");
     holder.stop();
     // Now it starts: its first line says where it listens.
-    use std::io::BufRead;
-    let mut line = String::new();
-    std::io::BufReader::new(waiting.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("provider-sync-server listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let base = common::listening_at(&mut waiting);
     let mut server = Server {
         child: waiting,
         base,

@@ -217,22 +217,27 @@ pub fn spawn_binary_with(
 /// of its choosing (`--bind 127.0.0.1:0` added) and waits until it says it
 /// listens: the child and its base URL.
 pub fn spawn_listening(mut command: std::process::Command) -> (std::process::Child, String) {
-    use std::io::BufRead;
     let mut child = command
         .args(["--bind", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let base = listening_at(&mut child);
+    (child, base)
+}
+
+/// Waits until a server started with its standard output piped says it
+/// listens: its base URL.
+pub fn listening_at(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let base = line
-        .trim()
+    line.trim()
         .strip_prefix("provider-sync-server listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, base)
+        .to_owned()
 }
 
 /// The `host:port` of a base URL (`http://127.0.0.1:1234/api/provider-sync`).
