@@ -637,24 +637,30 @@ impl Catalog {
             let entry = last.as_ref().and_then(|l| l.model(id)).cloned();
             put(&mut record.models, id, entry, |m| &m.id);
         }
-        let mut pending_providers: Vec<&str> = (providers.iter())
-            .filter(|p| p.unapplied())
-            .map(|p| p.id.as_str())
+        // The file's entries not applied in full, and those it could not
+        // read that the store still holds, by kind.
+        fn pending_of<'a, T>(
+            planned: &'a [Planned<T>],
+            unreadable: &[&'a String],
+            held: impl Fn(&str) -> bool,
+        ) -> Vec<&'a str> {
+            (planned
+                .iter()
+                .filter(|p| p.unapplied())
+                .map(|p| p.id.as_str()))
             .chain(
-                (unreadable_providers.iter())
-                    .filter(|id| live.provider(id).is_some())
-                    .map(|id| id.as_ref()),
+                unreadable
+                    .iter()
+                    .map(|id| id.as_str())
+                    .filter(|id| held(id)),
             )
-            .collect();
-        let mut pending_models: Vec<&str> = (models.iter())
-            .filter(|m| m.unapplied())
-            .map(|m| m.id.as_str())
-            .chain(
-                (unreadable_models.iter())
-                    .filter(|id| live.model(id).is_some())
-                    .map(|id| id.as_ref()),
-            )
-            .collect();
+            .collect()
+        }
+        let mut pending_providers = pending_of(&providers, &unreadable_providers, |id| {
+            live.provider(id).is_some()
+        });
+        let mut pending_models =
+            pending_of(&models, &unreadable_models, |id| live.model(id).is_some());
         let pending = pending_providers.len() + pending_models.len();
         pending_providers.sort_unstable();
         pending_models.sort_unstable();
