@@ -246,6 +246,7 @@ fn build(state: AppState, fallback: bool) -> Router {
         .layer(guard(origin_state, crate::limits::identify_client))
         .layer(cors(&config))
         .layer(guard((), crate::serve::refuse_over_capacity))
+        .layer(guard((), crate::serve::refuse_transfer_codings))
         // The guards outside take and give axum's body.
         .map_response(IntoResponse::into_response)
         .layer(CompressionLayer::new())

@@ -74,6 +74,10 @@ pub enum Error {
     /// 429: past the client's rate limit (`Retry-After` set by the caller).
     #[error("{0}")]
     TooManyRequests(String),
+    /// 501: a request in a form this server does not take (a transfer
+    /// coding other than `chunked`).
+    #[error("{0}")]
+    NotImplemented(String),
     /// 503: try again shortly (`Retry-After`).
     #[error("{0}")]
     Unavailable(String),
@@ -153,6 +157,7 @@ impl Error {
             Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Self::UpgradeRequired(_) => (StatusCode::UPGRADE_REQUIRED, "upgrade_required"),
             Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Store(err) if err.is_unreachable() || err.is_read_only() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")

@@ -325,13 +325,29 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: config.bind,
         source,
     })?;
-    let parts = ProviderSync::build(config.clone()).await?;
+    let limits = config.connection_limits().within_open_files();
+    // Until the store is open and the catalog applied, requests get 503
+    // rather than waiting unanswered in the listener's queue.
+    let (ready, starting) = tokio::sync::oneshot::channel::<()>();
+    let starting = tokio::spawn(serve::answer_while_starting(
+        listener,
+        limits.header_read_timeout,
+        async move {
+            let _ = starting.await;
+        },
+    ));
+    let built = ProviderSync::build(config.clone()).await;
+    let _ = ready.send(());
+    let listener = starting
+        .await
+        .expect("the answers given while starting do not panic");
+    let parts = built?;
     let router = app(parts.state.clone());
     let stopped = parts.shutdown_signal();
     let serving = tokio::spawn(serve::serve(
         listener,
         router,
-        config.connection_limits().within_open_files(),
+        limits,
         parts.service().metrics().clone(),
         stopped,
     ));

@@ -161,6 +161,8 @@ pub struct Activity {
 /// HTTP/3 belong to the proxy in front.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 const NOT_HTTP2: u8 = u8::MAX;
+/// The whole preface came: refused.
+const HTTP2: u8 = u8::MAX - 1;
 
 /// Waiting for a request's head (its bytes are timed from the first).
 const HEAD_AWAITED: u8 = 0;
@@ -185,12 +187,16 @@ impl Activity {
     /// False when the connection opened with HTTP/2's preface.
     fn bytes_read(&self, bytes: &[u8]) -> bool {
         let matched = self.preface.load(Ordering::Relaxed);
+        if matched == HTTP2 {
+            return false;
+        }
         if matched != NOT_HTTP2 {
             let matched = usize::from(matched);
             let take = (HTTP2_PREFACE.len() - matched).min(bytes.len());
             if bytes[..take] != HTTP2_PREFACE[matched..matched + take] {
                 self.preface.store(NOT_HTTP2, Ordering::Relaxed);
             } else if matched + take == HTTP2_PREFACE.len() {
+                self.preface.store(HTTP2, Ordering::Relaxed);
                 return false;
             } else {
                 self.preface
@@ -199,6 +205,12 @@ impl Activity {
         }
         self.timed_read();
         true
+    }
+
+    /// Whether the connection opened with HTTP/2's preface (and was
+    /// refused).
+    fn spoke_http2(&self) -> bool {
+        self.preface.load(Ordering::Relaxed) == HTTP2
     }
 
     fn timed_read(&self) {
@@ -812,6 +824,33 @@ pub fn refuse_over_capacity(
     )
 }
 
+/// 501 for a request whose body is sent in a transfer coding other than
+/// `chunked` (`Transfer-Encoding: gzip, chunked`): hyper reads the chunks
+/// and hands on the bytes still gzipped, which were then read as if they
+/// were the body (RFC 9112, 6.1: a server answers a coding it does not
+/// understand with 501). The body is left unread, and the connection
+/// closed after the answer ([`CloseUnread`]).
+pub fn refuse_transfer_codings(
+    _: &(),
+    request: &mut axum::extract::Request,
+) -> Option<axum::response::Response> {
+    let codings = request
+        .headers()
+        .get_all(axum::http::header::TRANSFER_ENCODING);
+    let unknown = codings
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .find(|coding| !coding.eq_ignore_ascii_case(b"chunked"))?;
+    Some(
+        Error::NotImplemented(format!(
+            "transfer coding '{}' is not supported: send the body as it is, or chunked",
+            crate::validate::shown(&String::from_utf8_lossy(unknown))
+        ))
+        .into_response(),
+    )
+}
+
 /// Says `Connection: close` on an HTTP/1 answer given before its request's
 /// body was read to its end (a 401, 404, 413, 415 or 429 answered from the
 /// headers): hyper closes such a connection, since what is left of the body
@@ -1045,12 +1084,18 @@ pub async fn serve(
             .into_owned();
         let connection = graceful.watch(connection);
         let (idle_timeout, head_timeout) = (limits.idle_timeout, limits.header_read_timeout);
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
             loop {
                 let wait = activity.timer_due(idle_timeout, head_timeout);
                 tokio::select! {
-                    _ = &mut connection => return,
+                    _ = &mut connection => {
+                        if activity.spoke_http2() {
+                            metrics.refused("http2").inc();
+                        }
+                        return;
+                    }
                     _ = tokio::time::sleep(wait) => {
                         // Silent both ways too long, or a head taking too
                         // long from its first byte: dropping the
@@ -1067,6 +1112,70 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Connections answered at once while the server starts, at most.
+const STARTING_CONNECTIONS: usize = 256;
+
+/// Answers every request on `listener` with `503` (`Retry-After: 1`,
+/// `Connection: close`) until `ready` resolves, then gives the listener
+/// back. The port is bound before the store opens (a port in use stops the
+/// start before anything runs), and the open may take long: another
+/// process's lock waited for (`--store-lock-timeout-ms`), a large catalog
+/// imported. Without this, requests sent then waited, unanswered, in the
+/// listener's queue. Each connection gets one answer and is closed; past
+/// [`STARTING_CONNECTIONS`] at once, a new one is closed without a word.
+/// A connection still open when `ready` resolves is finished here, on the
+/// same terms (the next one reaches the server).
+pub(crate) async fn answer_while_starting(
+    listener: TcpListener,
+    header_read_timeout: Duration,
+    ready: impl Future<Output = ()>,
+) -> TcpListener {
+    let mut ready = std::pin::pin!(ready);
+    let open = Arc::new(tokio::sync::Semaphore::new(STARTING_CONNECTIONS));
+    loop {
+        let stream = tokio::select! {
+            biased;
+            () = &mut ready => return listener,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) if is_connection_error(&err) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot accept connections; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            continue;
+        };
+        let service = hyper::service::service_fn(|_: Request<Incoming>| async {
+            let mut answer = Error::Unavailable(
+                "the server is starting (opening its store, or reading its catalog): try again shortly"
+                    .into(),
+            )
+            .into_response();
+            answer.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            Ok::<_, std::convert::Infallible>(answer)
+        });
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.keep_alive(false)
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .max_buf_size(MAX_HEAD_BYTES);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            // Never longer than a head's time and a little to answer.
+            let _ = tokio::time::timeout(header_read_timeout + Duration::from_secs(5), connection)
+                .await;
+        });
+    }
 }
 
 #[cfg(test)]
@@ -1106,10 +1215,12 @@ pub(crate) mod tests {
         let h2 = Activity::new();
         assert!(h2.bytes_read(b"PRI * HT"));
         assert!(!h2.bytes_read(b"TP/2.0\r\n\r\nSM\r\n\r\n"));
+        assert!(h2.spoke_http2() && !h2.bytes_read(b"\0\0\0\x04"));
         assert!(!Activity::new().bytes_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
         let h1 = Activity::new();
         assert!(h1.bytes_read(b"POST /sync HTTP/1.1\r\n"));
         assert!(h1.bytes_read(b"PRI * HTTP/2.0"));
+        assert!(!h1.spoke_http2());
     }
 
     /// The cap fitted to an open-file limit is the largest whose ceiling

@@ -133,6 +133,65 @@ async fn http2_is_not_spoken() {
         "answered in HTTP/2: {answer:?}"
     );
     assert_eq!(server.get("/version").await.status(), 200);
+    // Counted (a black-box check, 2026-12-07: refused without a trace).
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("provider_sync_refused_total{reason=\"http2\"} 1"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+/// Found by a black-box check (2026-12-07): `Transfer-Encoding: gzip,
+/// chunked` was read as chunked and its gzipped bytes as the body. A
+/// coding other than `chunked` gets 501 and changes nothing (RFC 9112,
+/// 6.1); `chunked` alone is read.
+#[tokio::test]
+async fn a_transfer_coding_other_than_chunked_is_refused_with_501() {
+    let (_dir, server) = start(|_| {}).await;
+    let addr = server.server.addr();
+    let post = |codings: &str, id: &str| {
+        let body = format!(r#"{{"id":"{id}","name":"P"}}"#);
+        format!(
+            "POST /api/provider-sync/admin/providers HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: {codings}\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    };
+    for codings in ["gzip, chunked", "x-custom,chunked"] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(post(codings, "refused").as_bytes())
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+            .await
+            .expect("answered and closed")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 501 "), "{codings}: {answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+        assert!(answer.contains(r#""code":"not_implemented""#), "{answer}");
+    }
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(post("chunked", "taken").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 201 "), "{answer}");
+    let state = server.state().await;
+    assert!(state.provider("taken").is_some() && state.provider("refused").is_none());
     server.stop().await;
 }
 

@@ -360,6 +360,81 @@ async fn a_redeploy_that_starts_the_new_process_first_works() {
     new.stop().await;
 }
 
+/// Found by a black-box check (2026-12-07): a server waiting for another
+/// process's lock had its port bound (a port in use stops the start first)
+/// and left every request sent to it waiting, unanswered, as long as it
+/// waited (30 s by default). Until it runs they get 503 with
+/// `Retry-After`, probes included; then it answers.
+#[tokio::test]
+async fn a_server_waiting_for_the_lock_answers_503_until_it_runs() {
+    let (_dir, db) = temp_db();
+    let old = TestServer::start(config(&db)).await;
+    old.add_provider("p").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut next = config(&db);
+    next.bind = ([127, 0, 0, 1], port).into();
+    next.store_lock_timeout_ms = 20_000;
+    let starting = tokio::spawn(TestServer::start(next));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut answered = None;
+    for _ in 0..50 {
+        match client.get(format!("{base}/state")).send().await {
+            Ok(answer) => {
+                answered = Some(answer);
+                break;
+            }
+            // Not bound yet: connection refused at once.
+            Err(err) if err.is_connect() => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("a request to a server waiting for the lock: {err}"),
+        }
+    }
+    let answer = answered.expect("the port is bound while the server waits");
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["retry-after"], "1");
+    assert_eq!(answer.headers()["connection"], "close");
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("starting"),
+        "{body}"
+    );
+    for path in ["/readyz", "/healthz"] {
+        let answer = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(answer.status(), 503, "{path}");
+    }
+    // A request with a body is answered too (and nothing is written).
+    let refused = client
+        .post(format!("{base}/admin/providers"))
+        .bearer_auth("x")
+        .json(&serde_json::json!({"id": "q", "name": "Q"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(!starting.is_finished(), "it still waits for the lock");
+    old.stop().await;
+    let new = starting.await.unwrap();
+    assert_eq!(new.server.addr().port(), port);
+    let state = new.state().await;
+    assert_eq!(state.metadata.version, 1);
+    assert!(state.provider("p").is_some() && state.provider("q").is_none());
+    assert_eq!(new.get("/readyz").await.status(), 200);
+    new.stop().await;
+}
+
 /// From a review (2026-12-04): a server that waited for the lock while
 /// the store file was made (by the process before it) locked the file once
 /// it had the lock, then again as if it had made the file itself, and

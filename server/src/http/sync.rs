@@ -51,9 +51,9 @@ fn no_cache(headers: &mut HeaderMap) {
     params(("If-None-Match" = Option<String>, Header, description = "ETags the client holds (`*`, a list, weak tags)")),
     responses(
         (status = 200, description = "The full state; `ETag: \"<epoch>-<version>-<first 8 hex digits of the checksum>\"` (the checksum part changes the tag of a store copied back from a backup without a new epoch, which may reach a version again with other content)", body = SyncState,
-         headers(("ETag" = String, description = "\"<epoch>-<version>-<first 8 hex digits of the checksum>\""), ("X-Sync-Version" = u64, description = "The catalog version"))),
+         headers(("ETag" = String, description = "\"<epoch>-<version>-<first 8 hex digits of the checksum>\"; weak (`W/` before it) on a compressed answer"), ("X-Sync-Version" = u64, description = "The catalog version"))),
         (status = 304, description = "Unchanged since the ETag given in `If-None-Match`",
-         headers(("ETag" = String, description = "The current tag"), ("X-Sync-Version" = u64, description = "The catalog version"))),
+         headers(("ETag" = String, description = "The current tag, as the 200 would carry it"), ("X-Sync-Version" = u64, description = "The catalog version"))),
     ),
     security((), ("read_token" = [])),
     tag = "sync"
@@ -68,6 +68,10 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
     // On a 304 too: it carries the Vary the 200 would (RFC 9110, 15.4.5).
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if none_match(&request, &etag) {
+        // The tag the 200 would carry.
+        if crate::precompress::preferred(&request).is_some() {
+            weaken(&mut headers);
+        }
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     // This version's bytes at the best levels once they are ready; before
@@ -83,6 +87,8 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
                 || snapshot.state_json().clone(),
             )
             .await;
+        // Compressed here, or by the layer when this could not be done.
+        weaken(&mut headers);
         if let Some(body) = body {
             headers.insert(
                 header::CONTENT_ENCODING,
@@ -92,6 +98,16 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
         }
     }
     json_bytes(snapshot.state_json().clone(), headers)
+}
+
+/// The tag of a compressed `/state` made weak (`W/"…"`), as nginx makes
+/// it: a strong tag names one representation's bytes (RFC 9110, 8.8.1),
+/// and the gzip, br and identity forms are three. `If-None-Match` compares
+/// weakly, so each gets its 304 with the tag of any.
+fn weaken(headers: &mut HeaderMap) {
+    if let Some(weak) = headers.get(header::ETAG).and_then(super::weak_tag) {
+        headers.insert(header::ETAG, weak);
+    }
 }
 
 /// Epoch and version name a state within one history; the checksum's first
