@@ -149,6 +149,34 @@ async fn within_static_dir(
     next.run(request).await
 }
 
+/// What the server answers while it starts (a store's lock waited for, the
+/// catalog imported): `503` with `Retry-After` to every request, probes
+/// too, with the request id and the CORS headers every answer carries (a
+/// page of another origin reads the 503 and its `Retry-After`, not a CORS
+/// failure).
+pub fn starting(config: &Config) -> Router {
+    let layers = tower::ServiceBuilder::new()
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        )
+        .map_request(http::trace::drop_unfit_request_id)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(cors(config));
+    Router::new()
+        .fallback(|| async {
+            Error::Unavailable(
+                "the server is starting (opening its store, or reading its catalog): try again shortly"
+                    .into(),
+            )
+            .into_response()
+        })
+        .layer(layers)
+}
+
 /// The server's whole router: every route under the prefix, the static
 /// directory or a JSON 404 for everything else, and the layers.
 pub fn app(state: AppState) -> Router {
@@ -171,7 +199,7 @@ fn build(state: AppState, fallback: bool) -> Router {
     // one is under the per-address read limit (refused tokens count). One
     // guard each (see `read_checks`).
     let reads = Router::new()
-        .merge(http::sync::router())
+        .merge(http::sync::router(config.body_limit))
         .merge(http::catalog::router())
         .merge(http::availability::router())
         .route_layer(guard(state.clone(), read_checks))

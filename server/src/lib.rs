@@ -331,6 +331,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (ready, starting) = tokio::sync::oneshot::channel::<()>();
     let starting = tokio::spawn(serve::answer_while_starting(
         listener,
+        app::starting(&config),
         limits.header_read_timeout,
         async move {
             let _ = starting.await;

@@ -828,27 +828,36 @@ pub fn refuse_over_capacity(
 /// `chunked` (`Transfer-Encoding: gzip, chunked`): hyper reads the chunks
 /// and hands on the bytes still gzipped, which were then read as if they
 /// were the body (RFC 9112, 6.1: a server answers a coding it does not
-/// understand with 501). The body is left unread, and the connection
-/// closed after the answer ([`CloseUnread`]).
+/// understand with 501). `chunked` named twice gets 400. The body is left
+/// unread, and the connection closed after the answer ([`CloseUnread`]).
 pub fn refuse_transfer_codings(
     _: &(),
     request: &mut axum::extract::Request,
 ) -> Option<axum::response::Response> {
-    let codings = request
+    let mut codings = request
         .headers()
-        .get_all(axum::http::header::TRANSFER_ENCODING);
-    let unknown = codings
+        .get_all(axum::http::header::TRANSFER_ENCODING)
         .iter()
         .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .find(|coding| !coding.eq_ignore_ascii_case(b"chunked"))?;
-    Some(
-        Error::NotImplemented(format!(
-            "transfer coding '{}' is not supported: send the body as it is, or chunked",
-            crate::validate::shown(&String::from_utf8_lossy(unknown))
-        ))
-        .into_response(),
-    )
+        .map(<[u8]>::trim_ascii);
+    let mut chunked = 0;
+    let unknown = codings.find(|coding| {
+        chunked += usize::from(coding.eq_ignore_ascii_case(b"chunked"));
+        !coding.eq_ignore_ascii_case(b"chunked")
+    });
+    if let Some(unknown) = unknown {
+        return Some(
+            Error::NotImplemented(format!(
+                "transfer coding '{}' is not supported: send the body as it is, or chunked",
+                crate::validate::shown(&String::from_utf8_lossy(unknown))
+            ))
+            .into_response(),
+        );
+    }
+    // Chunked twice is never sent (RFC 9112, 6.1): the message is unsound.
+    (chunked > 1).then(|| {
+        Error::BadRequest("Transfer-Encoding names chunked more than once".into()).into_response()
+    })
 }
 
 /// Says `Connection: close` on an HTTP/1 answer given before its request's
@@ -1117,9 +1126,9 @@ pub async fn serve(
 /// Connections answered at once while the server starts, at most.
 const STARTING_CONNECTIONS: usize = 256;
 
-/// Answers every request on `listener` with `503` (`Retry-After: 1`,
-/// `Connection: close`) until `ready` resolves, then gives the listener
-/// back. The port is bound before the store opens (a port in use stops the
+/// Answers every request on `listener` with `router`'s answer
+/// ([`crate::app::starting`]'s `503`), saying `Connection: close`, until
+/// `ready` resolves, then gives the listener back. The port is bound before the store opens (a port in use stops the
 /// start before anything runs), and the open may take long: another
 /// process's lock waited for (`--store-lock-timeout-ms`), a large catalog
 /// imported. Without this, requests sent then waited, unanswered, in the
@@ -1129,6 +1138,7 @@ const STARTING_CONNECTIONS: usize = 256;
 /// same terms (the next one reaches the server).
 pub(crate) async fn answer_while_starting(
     listener: TcpListener,
+    router: Router,
     header_read_timeout: Duration,
     ready: impl Future<Output = ()>,
 ) -> TcpListener {
@@ -1151,17 +1161,17 @@ pub(crate) async fn answer_while_starting(
         let Ok(permit) = open.clone().try_acquire_owned() else {
             continue;
         };
-        let service = hyper::service::service_fn(|_: Request<Incoming>| async {
-            let mut answer = Error::Unavailable(
-                "the server is starting (opening its store, or reading its catalog): try again shortly"
-                    .into(),
-            )
-            .into_response();
-            answer.headers_mut().insert(
-                axum::http::header::CONNECTION,
-                axum::http::HeaderValue::from_static("close"),
-            );
-            Ok::<_, std::convert::Infallible>(answer)
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let answer = router.clone().oneshot(request.map(Body::new));
+            async move {
+                let mut answer = answer.await?;
+                answer.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+                Ok::<_, std::convert::Infallible>(answer)
+            }
         });
         let mut http = hyper::server::conn::http1::Builder::new();
         http.keep_alive(false)

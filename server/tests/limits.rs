@@ -145,7 +145,7 @@ async fn http2_is_not_spoken() {
 /// Found by a black-box check (2026-12-07): `Transfer-Encoding: gzip,
 /// chunked` was read as chunked and its gzipped bytes as the body. A
 /// coding other than `chunked` gets 501 and changes nothing (RFC 9112,
-/// 6.1); `chunked` alone is read.
+/// 6.1), `chunked` twice 400; `chunked` alone is read.
 #[tokio::test]
 async fn a_transfer_coding_other_than_chunked_is_refused_with_501() {
     let (_dir, server) = start(|_| {}).await;
@@ -159,7 +159,11 @@ async fn a_transfer_coding_other_than_chunked_is_refused_with_501() {
             body.len()
         )
     };
-    for codings in ["gzip, chunked", "x-custom,chunked"] {
+    for (codings, status, code) in [
+        ("gzip, chunked", 501, "not_implemented"),
+        ("x-custom,chunked", 501, "not_implemented"),
+        ("chunked, chunked", 400, "bad_request"),
+    ] {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream
             .write_all(post(codings, "refused").as_bytes())
@@ -171,12 +175,15 @@ async fn a_transfer_coding_other_than_chunked_is_refused_with_501() {
             .expect("answered and closed")
             .unwrap();
         let answer = String::from_utf8_lossy(&answer);
-        assert!(answer.starts_with("HTTP/1.1 501 "), "{codings}: {answer}");
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{codings}: {answer}"
+        );
         assert!(
             answer.to_ascii_lowercase().contains("connection: close"),
             "{answer}"
         );
-        assert!(answer.contains(r#""code":"not_implemented""#), "{answer}");
+        assert!(answer.contains(&format!(r#""code":"{code}""#)), "{answer}");
     }
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
@@ -279,6 +286,30 @@ async fn a_declared_body_past_the_limit_is_refused_before_it_comes() {
     let text = too_large_answer(&mut stream).await;
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     server.stop().await;
+}
+
+/// Found by a black-box check (2026-12-07): with `--body-limit` under
+/// `POST /sync`'s own 16 KiB, a chunked body past it got 400 ("failed to
+/// buffer the request body"), not 413: read through both limits, its error
+/// was wrapped twice. With a larger limit, a chunked body past 16 KiB gets
+/// 413 too.
+#[tokio::test]
+async fn a_chunked_sync_body_past_either_limit_gets_413() {
+    for (limit, size) in [(2_000, 3_000), (1024 * 1024, 20_000)] {
+        let (_dir, server) = start(|c| c.body_limit = limit).await;
+        let mut stream = TcpStream::connect(server.server.addr()).await.unwrap();
+        let body = format!(r#"{{"client_version":1,"pad":"{}"}}"#, "x".repeat(size));
+        let request = format!(
+            "POST /api/provider-sync/sync HTTP/1.1\r\nHost: x\r\n\
+             content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n\
+             {:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let text = too_large_answer(&mut stream).await;
+        assert!(text.starts_with("HTTP/1.1 413"), "limit {limit}: {text}");
+        server.stop().await;
+    }
 }
 
 /// What the server answers within 5 s, read until it says

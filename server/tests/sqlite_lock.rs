@@ -386,7 +386,11 @@ async fn a_server_waiting_for_the_lock_answers_503_until_it_runs() {
     let base = format!("http://127.0.0.1:{port}");
     let mut answered = None;
     for _ in 0..50 {
-        match client.get(format!("{base}/state")).send().await {
+        let request = client
+            .get(format!("{base}/state"))
+            .header("origin", "https://app.example.com")
+            .header("x-request-id", "mine-1");
+        match request.send().await {
             Ok(answer) => {
                 answered = Some(answer);
                 break;
@@ -402,6 +406,10 @@ async fn a_server_waiting_for_the_lock_answers_503_until_it_runs() {
     assert_eq!(answer.status(), 503);
     assert_eq!(answer.headers()["retry-after"], "1");
     assert_eq!(answer.headers()["connection"], "close");
+    // As every answer: the request's id, and CORS (a page of another
+    // origin reads the 503 rather than a CORS failure).
+    assert_eq!(answer.headers()["x-request-id"], "mine-1");
+    assert_eq!(answer.headers()["access-control-allow-origin"], "*");
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
     assert!(

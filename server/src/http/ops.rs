@@ -54,7 +54,7 @@ pub async fn healthz() -> Response {
     path = "/readyz",
     responses(
         (status = 200, description = "Ready", body = Ready),
-        (status = 503, description = "The store does not answer (or, on a shared store, this instance cannot vouch for its copy)")
+        (status = 503, description = "The store does not answer (or, on a shared store, this instance cannot vouch for its copy); or the server is still starting (then with Retry-After)")
     ),
     tag = "ops"
 )]

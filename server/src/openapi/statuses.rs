@@ -2,8 +2,9 @@
 //! their own (404 for an unknown id, 409 for a taken one …); the layers in
 //! front of every handler add more, which follow here from what an
 //! operation is: its token (401), any page's origin (403), the rate limits
-//! (429), the connection cap (503), the request timeout (504), a body
-//! (400, 413, 415, 422), a query (400), an `If-Match` (400, 412). Each error
+//! (429), the connection cap and the start (503), the request timeout
+//! (504), a body (400, 413, 415, 422, 501), a query (400), an `If-Match`
+//! (400, 412). Each error
 //! has the JSON error body; 401 says `WWW-Authenticate`, 429 and 503 say
 //! `Retry-After`, and every answer carries `X-Request-Id`.
 
@@ -67,6 +68,7 @@ impl Operation {
         let mut unreadable = Vec::new();
         if self.body {
             unreadable.push("the body is not JSON");
+            unreadable.push("Transfer-Encoding names chunked twice");
         }
         if self.query {
             unreadable.push("a query parameter has the wrong type");
@@ -124,17 +126,29 @@ impl Operation {
                 "Past this address's rate limit (--read-rate-limit, --admin-rate-limit); see Retry-After".into(),
             ));
         }
+        if self.body {
+            statuses.push((
+                "501",
+                "The body is sent in a transfer coding other than chunked (Transfer-Encoding: gzip, chunked)".into(),
+            ));
+        }
         if self.admin || self.read {
             statuses.push((
                 "503",
-                "At the server's connection limit, or the store does not answer (an instance of several that cannot reach it serves no reads: it cannot tell whether its copy is current); see Retry-After"
+                "At the server's connection limit, or the store does not answer (an instance of several that cannot reach it serves no reads: it cannot tell whether its copy is current), or the server is still starting; see Retry-After"
                     .into(),
             ));
-        } else if !self.probe() {
+        } else if self.probe() {
+            // Answered past the connection cap; not while starting.
+            statuses.push((
+                "503",
+                "The server is still starting (a store's lock waited for, its catalog read); see Retry-After".into(),
+            ));
+        } else {
             // `/metrics` answers whatever the store does.
             statuses.push((
                 "503",
-                "At the server's connection limit; see Retry-After".into(),
+                "At the server's connection limit, or the server is still starting; see Retry-After".into(),
             ));
         }
         statuses.push(("504", "Not answered within --request-timeout-ms".into()));
@@ -233,8 +247,9 @@ fn shape(op: &Operation, status: &str, response: &mut Map<String, Value>) {
         "401" => {
             headers.insert("WWW-Authenticate".into(), header("WWW-Authenticate"));
         }
-        // The readiness probe's 503 is the store's, said without a wait.
-        "429" | "503" if !op.probe() => {
+        // The readiness probe's 503 is mostly the store's, said without a
+        // wait (a starting server's says one).
+        "429" | "503" if op.path != "/readyz" => {
             headers.insert("Retry-After".into(), header("Retry-After"));
         }
         _ if op.write && status.starts_with('2') => {
