@@ -18,8 +18,9 @@ const MAX_WS_THREADS: usize = 256;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "provider-sync-server", version, about)]
 pub struct Config {
-    /// Address to listen on.
-    #[arg(long, env = "PROVIDER_SYNC_BIND", default_value = "127.0.0.1:8080")]
+    /// Address to listen on: an IP address and port (`localhost:PORT` is
+    /// 127.0.0.1's).
+    #[arg(long, env = "PROVIDER_SYNC_BIND", default_value = "127.0.0.1:8080", value_parser = bind_address)]
     pub bind: SocketAddr,
 
     /// Store URL: `sqlite://FILE` (created if missing), a plain file path, or
@@ -641,9 +642,54 @@ fn prefix_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@".contains(c)
 }
 
+/// `--bind`: an IP address and port, or `localhost:PORT` (read as
+/// 127.0.0.1, not looked up: it is the loopback address whatever a
+/// resolver says). Any other name is refused: which of its addresses to
+/// listen on is the operator's choice.
+fn bind_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if let Some(port) = text
+        .get(..10)
+        .filter(|host| host.eq_ignore_ascii_case("localhost:"))
+        .and_then(|_| text.get(10..))
+    {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("'{port}' is not a port (0 to 65535)"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    Err("an IP address and port, such as 127.0.0.1:8080, [::1]:8080, 0.0.0.0:8080 or localhost:8080".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by a black-box check (2026-12-07): `--bind localhost:8080`
+    /// was refused ("invalid socket address syntax").
+    #[test]
+    fn bind_takes_addresses_and_localhost() {
+        let bind = |text: &str| Config::try_parse_from(["s", "--bind", text]).map(|c| c.bind);
+        assert_eq!(
+            bind("localhost:9000").unwrap(),
+            "127.0.0.1:9000".parse().unwrap()
+        );
+        assert_eq!(bind("LOCALHOST:0").unwrap(), "127.0.0.1:0".parse().unwrap());
+        assert_eq!(bind("[::1]:9000").unwrap(), "[::1]:9000".parse().unwrap());
+        assert_eq!(bind("0.0.0.0:80").unwrap(), "0.0.0.0:80".parse().unwrap());
+        for refused in [
+            "localhost:99999",
+            "localhost:",
+            "example.com:80",
+            "8080",
+            "localhost",
+        ] {
+            let err = bind(refused).unwrap_err().to_string();
+            assert!(err.contains("--bind"), "{refused}: {err}");
+        }
+    }
 
     #[test]
     fn origins_are_kept_as_browsers_send_them() {
