@@ -509,6 +509,12 @@ impl<T: crate::json::Write> Entities for Listed<'_, T> {
     }
 }
 
+/// The identity of a page whose token could not be had when it was worked
+/// out (`getToken` threw or timed out): no digest reads so (they are hex),
+/// and such a page neither reads nor writes the cache nor joins other tabs,
+/// for its lifetime.
+const APART: &str = "!";
+
 #[derive(Debug)]
 pub(crate) struct Driver {
     core: RefCell<Core>,
@@ -517,7 +523,7 @@ pub(crate) struct Driver {
     /// Whose copy this is ([`Auth::identity`]), worked out once before the
     /// cache is read or tabs are joined, from the credentials then (the
     /// first token): its cache entry and shared connection are its own.
-    /// `None` until then.
+    /// `None` until then; [`APART`] when the token could not be had.
     identity: RefCell<Option<String>>,
     /// Bumped when a socket is opened or closed: an opening that waited for
     /// a token is dropped if it was overtaken meanwhile.
@@ -767,10 +773,17 @@ impl Driver {
                 self.socket_token(turn, query, token_in(fulfilled, &value));
             }
             Some(Step::Identity(then)) => {
-                // A token that cannot be had now counts as none: the copy is
-                // then kept apart from any token's.
-                let token = token_in(fulfilled, &value).ok().flatten();
-                *self.identity.borrow_mut() = Some(self.auth.identity(token.as_deref()));
+                // A token that cannot be had now says nothing of whose copy
+                // this will be: the page is kept to itself ([`APART`]). It
+                // counted as none, and shared the cache and the connection
+                // of pages without credentials: one signed out then read,
+                // through this page's connection once its token came, the
+                // catalog of a token it never had (a black-box check).
+                let identity = match token_in(fulfilled, &value) {
+                    Ok(token) => self.auth.identity(token.as_deref()),
+                    Err(_) => APART.into(),
+                };
+                *self.identity.borrow_mut() = Some(identity);
                 self.identified(then);
             }
             Some(Step::Answer {
@@ -982,6 +995,12 @@ impl Driver {
         }
     }
 
+    /// Whether this page keeps its copy to itself: neither cached nor shared
+    /// with other tabs ([`APART`]).
+    fn apart(&self) -> bool {
+        self.identity.borrow().as_deref() == Some(APART)
+    }
+
     fn identified(&self, then: Identified) {
         let key = self.cache_key();
         match then {
@@ -989,6 +1008,7 @@ impl Driver {
             Identified::Load
                 if self.core.borrow().state().is_some()
                     || !self.core.borrow().settings().enable_cache
+                    || self.apart()
                     || self.is_destroyed() =>
             {
                 self.begin(None);
@@ -1318,7 +1338,10 @@ impl Driver {
     fn join_tabs(&self) -> bool {
         // Only with whose copy this is known: tabs share with the same
         // credentials only.
-        if !self.core.borrow().settings().share_connection || self.identity.borrow().is_none() {
+        if !self.core.borrow().settings().share_connection
+            || self.identity.borrow().is_none()
+            || self.apart()
+        {
             return false;
         }
         let tabs = Tabs::join(
@@ -1632,9 +1655,9 @@ impl Driver {
 
     /// Writes one entry of the cache: the write, whose outcome `stored`
     /// reports. None before whose copy this is is known (the key would not
-    /// say), nor once destroyed.
+    /// say), nor for a page kept apart ([`APART`]), nor once destroyed.
     fn store(&self, key: &str, value: &JsValue) -> Option<js_sys::Promise> {
-        if self.identity.borrow().is_none() || self.is_destroyed() {
+        if self.identity.borrow().is_none() || self.apart() || self.is_destroyed() {
             return None;
         }
         Some(cache_put(&self.cache, key, value))

@@ -112,6 +112,41 @@ test("a token the server does not know gets nothing", async () => {
   await context.close();
 });
 
+// Found by a black-box check (2026-12-07): a page whose getToken threw when
+// it started counted as one without credentials, and shared the connection
+// of such pages: once its token came, a signed-out tab in the same browser
+// read, through it, the catalog of a token it never had.
+test("a page whose getToken fails at first shares nothing with pages without credentials", async () => {
+  const context = await browser.newContext();
+  const api = new URL(bed.server).pathname;
+  const base = `${bed.control}/index.html?api=${encodeURIComponent(bed.server)}`;
+  const flaky = await context.newPage();
+  await flaky.goto(`${base}&token=${ONE}&flaky=1`);
+  await eventually("the token's failure", async () => (await stateOf(flaky))?.status === "error");
+  const plain = await context.newPage();
+  let asked = 0;
+  plain.on("request", (request) => {
+    if (new URL(request.url()).pathname.startsWith(api) && request.method() !== "OPTIONS") asked += 1;
+  });
+  await plain.goto(`${base}&mode=none`);
+  await eventually("no credentials: refused", async () => (await stateOf(plain))?.status === "error");
+  await flaky.evaluate(() => { window.__tokenOk = true; });
+  await eventually("the token's page synced", async () => (await stateOf(flaky))?.status === "synced");
+  // Long enough for a tab sharing its connection to have the catalog too.
+  await new Promise((ok) => setTimeout(ok, 1500));
+  const shown = await stateOf(plain);
+  assert.equal(shown.providers, 0, `the page without credentials shows nothing: ${JSON.stringify(shown)}`);
+  assert.equal(shown.status, "error");
+  assert.ok(asked > 0, "the page without credentials asked the server itself");
+  // The other order: one without credentials first, then one whose token
+  // fails, which says so (it was a follower, and said the other's 401).
+  const late = await context.newPage();
+  await late.goto(`${base}&token=${ONE}&flaky=1`);
+  await eventually("getToken's failure said", async () =>
+    (await late.evaluate(() => window.__sync?.getState().lastError ?? "")).includes("getToken() failed"));
+  await context.close();
+});
+
 test("fetchJson sends a request of the page's as the service sends its own", async () => {
   // The TanStack Query hooks' availability requests go through it: behind
   // read tokens, a plain fetch gets 401.
