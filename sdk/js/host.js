@@ -453,8 +453,10 @@ export function credentialsOf(config) {
 // What whose copy this is comes from (sdk/src/auth.rs digests it): each
 // header's name (ASCII lower case) and value, then the token's, a line
 // each; "" without either.
+// "!" (kept apart) for a page with getToken that has no token yet: whose
+// copy it will be cannot be said (a page signed out now may sign in).
 export const identityText = (creds, token) =>
-  [...creds.headers, ...(token === undefined ? [] : [["authorization", `Bearer ${token}`]])]
+  creds.getToken !== undefined && !token ? "!" : [...creds.headers, ...(token === undefined ? [] : [["authorization", `Bearer ${token}`]])]
     .map(([name, value]) => `${name.replace(/[A-Z]+/g, (upper) => upper.toLowerCase())}\n${value}\n`)
     .join("");
 // The token for the next request or connection, asked once what runs now

@@ -30,6 +30,13 @@ extern "C" {
     pub(crate) fn token_of(hook: &JsValue, credentials: &JsValue, ms: f64) -> js_sys::Promise;
 }
 
+/// The identity of a page whose token could not be had when it was worked
+/// out: `getToken` threw, timed out, or gave none (a page with `getToken`
+/// signed out then may sign in later). No digest reads so (they are hex);
+/// such a page neither reads nor writes the cache nor joins other tabs, for
+/// its lifetime: whose copy it holds cannot be said.
+pub(crate) const APART: &str = "!";
+
 /// What a page's config says about credentials, as `sdk/js/host.js` keeps
 /// them.
 #[derive(Debug)]
@@ -48,11 +55,12 @@ impl Auth {
     }
 
     /// Whom a cached copy or a shared connection belongs to: "" without
-    /// credentials, else a digest of them (never the token itself). FNV-1a:
+    /// credentials, [`APART`] with `getToken` and no token, else a digest of
+    /// them (never the token itself). FNV-1a:
     /// a key, not a secret, and a few bytes of wasm.
     pub(crate) fn identity(&self, token: Option<&str>) -> String {
         let text = identity_text(&self.0, token);
-        if text.is_empty() {
+        if text.is_empty() || text == APART {
             return text;
         }
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

@@ -15,7 +15,7 @@ use provider_sync_protocol::{EventPayload, ModelSpecification, SyncRequest, Sync
 use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::auth::{Auth, token_of};
+use crate::auth::{APART, Auth, token_of};
 use crate::cache::{CacheRecord, Freshness, confirmed_key, known_current, record_text, usable};
 use crate::config::{LogLevel, Settings};
 use crate::error::{DESTROYED, SdkError, decimal};
@@ -509,12 +509,6 @@ impl<T: crate::json::Write> Entities for Listed<'_, T> {
     }
 }
 
-/// The identity of a page whose token could not be had when it was worked
-/// out (`getToken` threw or timed out): no digest reads so (they are hex),
-/// and such a page neither reads nor writes the cache nor joins other tabs,
-/// for its lifetime.
-const APART: &str = "!";
-
 #[derive(Debug)]
 pub(crate) struct Driver {
     core: RefCell<Core>,
@@ -773,12 +767,13 @@ impl Driver {
                 self.socket_token(turn, query, token_in(fulfilled, &value));
             }
             Some(Step::Identity(then)) => {
-                // A token that cannot be had now says nothing of whose copy
-                // this will be: the page is kept to itself ([`APART`]). It
-                // counted as none, and shared the cache and the connection
-                // of pages without credentials: one signed out then read,
-                // through this page's connection once its token came, the
-                // catalog of a token it never had (a black-box check).
+                // A token that cannot be had now (or none from `getToken`)
+                // says nothing of whose copy this will be: the page is kept
+                // to itself ([`APART`]). It counted as none, and shared the
+                // cache and the connection of pages without credentials: one
+                // signed out then read, through this page's connection once
+                // its token came, the catalog of a token it never had (a
+                // black-box check; the review found the same of none).
                 let identity = match token_in(fulfilled, &value) {
                     Ok(token) => self.auth.identity(token.as_deref()),
                     Err(_) => APART.into(),
