@@ -329,17 +329,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     // Until the store is open and the catalog applied, requests get 503
     // rather than waiting unanswered in the listener's queue.
     let (ready, starting) = tokio::sync::oneshot::channel::<()>();
-    let starting = tokio::spawn(serve::answer_while_starting(
-        listener,
-        app::starting(&config),
-        limits.header_read_timeout,
-        async move {
-            let _ = starting.await;
-        },
-    ));
+    let starting = {
+        let (router, limits) = (app::starting(&config), limits.clone());
+        tokio::spawn(async move {
+            serve::answer_while_starting(listener, router, &limits, async move {
+                let _ = starting.await;
+            })
+            .await
+        })
+    };
     let built = ProviderSync::build(config.clone()).await;
     let _ = ready.send(());
-    let listener = starting
+    let (listener, handed) = starting
         .await
         .expect("the answers given while starting do not panic");
     let parts = built?;
@@ -347,6 +348,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let stopped = parts.shutdown_signal();
     let serving = tokio::spawn(serve::serve(
         listener,
+        Some(handed),
         router,
         limits,
         parts.service().metrics().clone(),

@@ -839,7 +839,9 @@ pub fn refuse_transfer_codings(
         .get_all(axum::http::header::TRANSFER_ENCODING)
         .iter()
         .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii);
+        .map(<[u8]>::trim_ascii)
+        // Empty elements of a list are ignored (RFC 9110, 5.6.1).
+        .filter(|coding| !coding.is_empty());
     let mut chunked = 0;
     let unknown = codings.find(|coding| {
         chunked += usize::from(coding.eq_ignore_ascii_case(b"chunked"));
@@ -980,6 +982,7 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// connections in flight finish (the caller bounds how long).
 pub async fn serve(
     listener: TcpListener,
+    mut handed: Option<Handed>,
     router: Router,
     limits: Limits,
     metrics: Arc<Metrics>,
@@ -1014,6 +1017,14 @@ pub async fn serve(
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot accept connections; retrying in 1 s");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            // Accepted while the server started (`answer_while_starting`).
+            given = async { handed.as_mut()?.recv().await }, if handed.is_some() => match given {
+                Some(given) => given,
+                None => {
+                    handed = None;
                     continue;
                 }
             },
@@ -1123,38 +1134,52 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
-/// Connections answered at once while the server starts, at most.
+/// Connections answered at once while the server starts, at most (and no
+/// more than `--max-connections`, as fitted to the open-file limit).
 const STARTING_CONNECTIONS: usize = 256;
+
+/// Connections accepted while the server started that had sent nothing by
+/// the time it runs: the server serves them as if it had accepted them.
+pub(crate) type Handed = tokio::sync::mpsc::UnboundedReceiver<(TcpStream, SocketAddr)>;
 
 /// Answers every request on `listener` with `router`'s answer
 /// ([`crate::app::starting`]'s `503`), saying `Connection: close`, until
-/// `ready` resolves, then gives the listener back. The port is bound before the store opens (a port in use stops the
-/// start before anything runs), and the open may take long: another
-/// process's lock waited for (`--store-lock-timeout-ms`), a large catalog
-/// imported. Without this, requests sent then waited, unanswered, in the
-/// listener's queue. Each connection gets one answer and is closed; past
-/// [`STARTING_CONNECTIONS`] at once, a new one is closed without a word.
-/// A connection still open when `ready` resolves is finished here, on the
-/// same terms (the next one reaches the server).
+/// `ready` resolves, then gives the listener back, with the connections
+/// that had sent nothing yet ([`Handed`]: a browser's preconnected socket
+/// is served by the server that runs, not answered 503 later). The port is
+/// bound before the store opens (a port in use stops the start before
+/// anything runs), and the open may take long: another process's lock
+/// waited for (`--store-lock-timeout-ms`), a large catalog imported.
+/// Without this, requests sent then waited, unanswered, in the listener's
+/// queue. Each request gets one answer, and its connection is closed; past
+/// [`STARTING_CONNECTIONS`] open at once, a new one is closed without a
+/// word.
 pub(crate) async fn answer_while_starting(
     listener: TcpListener,
     router: Router,
-    header_read_timeout: Duration,
+    limits: &Limits,
     ready: impl Future<Output = ()>,
-) -> TcpListener {
+) -> (TcpListener, Handed) {
+    let header_read_timeout = limits.header_read_timeout;
     let mut ready = std::pin::pin!(ready);
-    let open = Arc::new(tokio::sync::Semaphore::new(STARTING_CONNECTIONS));
+    let open = Arc::new(tokio::sync::Semaphore::new(
+        STARTING_CONNECTIONS.min(limits.max_connections),
+    ));
+    let (started, running) = tokio::sync::watch::channel(false);
+    let (hand, handed) = tokio::sync::mpsc::unbounded_channel();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
-            () = &mut ready => return listener,
+            () = &mut ready => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) if is_connection_error(&err) => continue,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot accept connections; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    tokio::select! {
+                        () = &mut ready => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
                 }
             },
         };
@@ -1178,14 +1203,35 @@ pub(crate) async fn answer_while_starting(
             .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
             .max_buf_size(MAX_HEAD_BYTES);
+        let (mut running, hand) = (running.clone(), hand.clone());
         tokio::spawn(async move {
             let _permit = permit;
+            let mut byte = [0u8; 1];
+            tokio::select! {
+                biased;
+                // Silent until the server runs (or its bytes not yet looked
+                // at then): the server's now. Also when the start failed:
+                // then dropped there.
+                _ = running.wait_for(|running| *running) => {
+                    let _ = hand.send((stream, peer));
+                    return;
+                }
+                // A byte come (`readable` woke for none on a new
+                // connection, which was then answered 503 after the start).
+                peeked = stream.peek(&mut byte) => {
+                    if !matches!(peeked, Ok(1..)) {
+                        return;
+                    }
+                }
+            }
             let connection = http.serve_connection(TokioIo::new(stream), service);
             // Never longer than a head's time and a little to answer.
             let _ = tokio::time::timeout(header_read_timeout + Duration::from_secs(5), connection)
                 .await;
         });
     }
+    let _ = started.send(true);
+    (listener, handed)
 }
 
 #[cfg(test)]

@@ -185,9 +185,10 @@ async fn a_transfer_coding_other_than_chunked_is_refused_with_501() {
         );
         assert!(answer.contains(&format!(r#""code":"{code}""#)), "{answer}");
     }
+    // An empty element of the list is none (RFC 9110, 5.6.1).
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
-        .write_all(post("chunked", "taken").as_bytes())
+        .write_all(post(" , chunked", "taken").as_bytes())
         .await
         .unwrap();
     let mut answer = vec![0u8; 4096];

@@ -425,16 +425,36 @@ async fn a_server_waiting_for_the_lock_answers_503_until_it_runs() {
     }
     // A request with a body is answered too (and nothing is written).
     let refused = client
-        .post(format!("{base}/admin/providers"))
-        .bearer_auth("x")
+        .post(format!("{base}/api/provider-sync/admin/providers"))
+        .bearer_auth(TOKEN)
         .json(&serde_json::json!({"id": "q", "name": "Q"}))
         .send()
         .await
         .unwrap();
     assert_eq!(refused.status(), 503);
+    // A connection opened now and silent until the server runs (a
+    // browser's preconnected socket) is served by it, not answered 503
+    // (found by a review).
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     assert!(!starting.is_finished(), "it still waits for the lock");
     old.stop().await;
     let new = starting.await.unwrap();
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        silent
+            .write_all(b"GET /api/provider-sync/version HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = vec![0u8; 1024];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), silent.read(&mut answer))
+            .await
+            .expect("answered")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    }
     assert_eq!(new.server.addr().port(), port);
     let state = new.state().await;
     assert_eq!(state.metadata.version, 1);
