@@ -1151,9 +1151,9 @@ pub(crate) type Handed = tokio::sync::mpsc::UnboundedReceiver<(TcpStream, Socket
 /// anything runs), and the open may take long: another process's lock
 /// waited for (`--store-lock-timeout-ms`), a large catalog imported.
 /// Without this, requests sent then waited, unanswered, in the listener's
-/// queue. Each request gets one answer, and its connection is closed; past
-/// [`STARTING_CONNECTIONS`] open at once, a new one is closed without a
-/// word.
+/// queue. Each request gets one answer, and its connection is closed; one
+/// silent for the idle timeout is closed; past [`STARTING_CONNECTIONS`]
+/// open at once, a new one is closed without a word.
 pub(crate) async fn answer_while_starting(
     listener: TcpListener,
     router: Router,
@@ -1204,6 +1204,7 @@ pub(crate) async fn answer_while_starting(
             .header_read_timeout(header_read_timeout)
             .max_buf_size(MAX_HEAD_BYTES);
         let (mut running, hand) = (running.clone(), hand.clone());
+        let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
             let _permit = permit;
             let mut byte = [0u8; 1];
@@ -1223,6 +1224,9 @@ pub(crate) async fn answer_while_starting(
                         return;
                     }
                 }
+                // Silent as long as the server lets a connection be
+                // (`--idle-timeout-ms`): closed, its place freed.
+                () = tokio::time::sleep(idle_timeout) => return,
             }
             let connection = http.serve_connection(TokioIo::new(stream), service);
             // Never longer than a head's time and a little to answer.

@@ -378,6 +378,9 @@ async fn a_server_waiting_for_the_lock_answers_503_until_it_runs() {
     let mut next = config(&db);
     next.bind = ([127, 0, 0, 1], port).into();
     next.store_lock_timeout_ms = 20_000;
+    // Short, so that a connection silent during the start is seen closed.
+    next.request_timeout_ms = 1_000;
+    next.idle_timeout_ms = 1_500;
     let starting = tokio::spawn(TestServer::start(next));
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(3))
@@ -432,6 +435,19 @@ async fn a_server_waiting_for_the_lock_answers_503_until_it_runs() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 503);
+    // A connection silent for the idle timeout is closed, its place freed
+    // (it held one until the server ran: found by a re-read).
+    {
+        use tokio::io::AsyncReadExt;
+        let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), idle.read(&mut byte))
+            .await
+            .expect("closed within the idle timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
     // A connection opened now and silent until the server runs (a
     // browser's preconnected socket) is served by it, not answered 503
     // (found by a review).
