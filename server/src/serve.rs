@@ -1167,6 +1167,11 @@ pub(crate) async fn answer_while_starting(
     ));
     let (started, running) = tokio::sync::watch::channel(false);
     let (hand, handed) = tokio::sync::mpsc::unbounded_channel();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(false)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
     loop {
         let (stream, peer) = tokio::select! {
             biased;
@@ -1198,11 +1203,7 @@ pub(crate) async fn answer_while_starting(
                 Ok::<_, std::convert::Infallible>(answer)
             }
         });
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.keep_alive(false)
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_read_timeout)
-            .max_buf_size(MAX_HEAD_BYTES);
+        let http = http.clone();
         let (mut running, hand) = (running.clone(), hand.clone());
         let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {

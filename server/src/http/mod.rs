@@ -39,14 +39,6 @@ pub(crate) fn revision_etag(revision: u64) -> axum::http::HeaderValue {
     format!("\"{revision}\"").parse().expect("digits")
 }
 
-/// `W/` put before a strong tag; `None` for a weak one.
-pub(crate) fn weak_tag(tag: &HeaderValue) -> Option<HeaderValue> {
-    if !tag.as_bytes().starts_with(b"\"") {
-        return None;
-    }
-    HeaderValue::from_bytes(&[b"W/", tag.as_bytes()].concat()).ok()
-}
-
 /// Whether an `If-None-Match` header matches `etag` (`*`, a list, weak tags).
 pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers

@@ -76,7 +76,7 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
     if none_match(&request, &etag) {
         // The tag the 200 would carry.
         if crate::precompress::preferred(&request).is_some() {
-            weaken(&mut headers);
+            weaken(&mut headers, &etag);
         }
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
@@ -94,7 +94,7 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
             )
             .await;
         // Compressed here, or by the layer when this could not be done.
-        weaken(&mut headers);
+        weaken(&mut headers, &etag);
         if let Some(body) = body {
             headers.insert(
                 header::CONTENT_ENCODING,
@@ -110,10 +110,9 @@ pub async fn state(State(app): State<AppState>, request: HeaderMap) -> Response 
 /// it: a strong tag names one representation's bytes (RFC 9110, 8.8.1),
 /// and the gzip, br and identity forms are three. `If-None-Match` compares
 /// weakly, so each gets its 304 with the tag of any.
-fn weaken(headers: &mut HeaderMap) {
-    if let Some(weak) = headers.get(header::ETAG).and_then(super::weak_tag) {
-        headers.insert(header::ETAG, weak);
-    }
+fn weaken(headers: &mut HeaderMap, etag: &str) {
+    let weak = format!("W/{etag}");
+    headers.insert(header::ETAG, weak.parse().expect("hex and digits"));
 }
 
 /// Epoch and version name a state within one history; the checksum's first
