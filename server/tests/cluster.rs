@@ -610,6 +610,48 @@ async fn a_database_restart_is_reported_and_survived() {
     b.stop().await;
 }
 
+/// A database of another application is refused before anything is added
+/// to it, as a SQLite file of another application is (the server moved in
+/// beside its tables, or, on a name it shares, stopped half-way with its
+/// migrations table left there: a black-box check, 2026-12-07). A store a
+/// first start left with its migrations table alone still opens.
+#[tokio::test]
+async fn a_database_of_another_application_is_refused_and_left_as_it_was() {
+    use sqlx::Connection;
+    const TABLES: &str = "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() ORDER BY 1";
+    for table in ["invoices", "providers"] {
+        let url = fresh_database(shared(), "foreign");
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(&format!("CREATE TABLE {table} (id int)"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (code, err) = refused_start(&["--database", &url], &[]);
+        assert_ne!(code, 0, "{err}");
+        assert!(
+            err.contains(&format!(
+                "is a PostgreSQL database of something else (its tables: {table})"
+            )),
+            "{err}"
+        );
+        let left: Vec<String> = sqlx::query_scalar(TABLES)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(left, [table]);
+    }
+    let url = fresh_database(shared(), "cut_short");
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text NOT NULL, installed_on timestamptz NOT NULL DEFAULT now(), success boolean NOT NULL, checksum bytea NOT NULL, execution_time bigint NOT NULL)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let server = TestServer::start(instance_config(&url)).await;
+    server.add_provider("p").await;
+    server.stop().await;
+}
+
 /// A write refused because the database takes no writes: the refusal's
 /// audit record cannot be kept either, and that was logged as an ERROR for
 /// every refused write (a review, 2026-12-04). It is a warning that says
@@ -1502,7 +1544,7 @@ async fn a_wiped_or_unreadable_store_is_not_served_as_current() {
 
     // Its head row alone wiped: a new history, whose writes go through (the
     // old log's versions were given again: 500).
-    a.add_provider("two").await;
+    let two = a.add_provider("two").await;
     let before = a.state().await;
     sqlx::query("DELETE FROM sync_meta")
         .execute(&mut db)
@@ -1513,8 +1555,15 @@ async fn a_wiped_or_unreadable_store_is_not_served_as_current() {
         assert!(Instant::now() < deadline, "the old head still served");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    a.add_provider("three").await;
+    // Its versions go on above every revision the store holds: none is
+    // given again.
+    let three = a.add_provider("three").await;
+    assert!(
+        three["revision"].as_u64() > two["revision"].as_u64(),
+        "{three} {two}"
+    );
     let after = a.state().await;
+    assert!(after.metadata.version > before.metadata.version);
     assert!(after.provider("two").is_some() && after.provider("three").is_some());
     a.stop().await;
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::*;
 use provider_sync_protocol::{SyncEvent, SyncEventType};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const CATALOG: &str = r#"
 active_provider_id = "alpha"
@@ -294,6 +294,70 @@ async fn a_wiped_event_log_is_a_new_epoch() {
     cut.stop().await;
 }
 
+/// The head row deleted by hand while the rows stay: a new epoch whose
+/// versions go on above every revision the store holds, so no revision is
+/// given again (an `If-Match` read before it would be taken as current) and
+/// none goes back.
+#[tokio::test]
+async fn a_lost_head_row_starts_an_epoch_above_every_revision() {
+    let (_dir, db) = temp_db();
+    let first = TestServer::start(config(&db)).await;
+    first.add_provider("p").await;
+    first.add_model("m", "p").await;
+    for price in 1..=5 {
+        let response = first
+            .admin(reqwest::Method::PATCH, "/models/m")
+            .json(&json!({"pricing": {"input_per_million": price, "output_per_million": price}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let before = first.state().await;
+    let highest = before.model("m").unwrap().revision;
+    assert_eq!(highest, before.metadata.version);
+    first.stop().await;
+    edit_store(&db, "DELETE FROM sync_meta").await;
+
+    let headless = TestServer::start(config(&db)).await;
+    let state = headless.state().await;
+    assert_ne!(state.metadata.epoch, before.metadata.epoch);
+    assert!(
+        state.metadata.version >= highest,
+        "version {} under the revision {highest} the store holds",
+        state.metadata.version
+    );
+    assert_eq!(
+        state.model("m").unwrap().revision,
+        highest,
+        "the data stays"
+    );
+    // The next change of another entity, then of `m`: each revision above
+    // every one given before.
+    let p = headless
+        .admin(reqwest::Method::PATCH, "/providers/p")
+        .json(&json!({"priority": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(p.status(), 200);
+    let p: Value = p.json().await.unwrap();
+    assert!(p["revision"].as_u64().unwrap() > highest, "{p}");
+    // An `If-Match` read before the change is refused after it.
+    let edit = |revision: u64, price: u32| {
+        headless
+            .admin(reqwest::Method::PATCH, "/models/m")
+            .header("If-Match", format!("\"{revision}\""))
+            .json(&json!({"pricing": {"input_per_million": price, "output_per_million": price}}))
+            .send()
+    };
+    let changed = edit(highest, 9).await.unwrap();
+    assert_eq!(changed.status(), 200);
+    let changed: Value = changed.json().await.unwrap();
+    assert!(changed["revision"].as_u64().unwrap() > highest, "{changed}");
+    assert_eq!(edit(highest, 10).await.unwrap().status(), 412);
+    headless.stop().await;
+}
 #[tokio::test]
 async fn the_catalog_seeds_then_reconciles_only_the_differences() {
     let (dir, db) = temp_db();

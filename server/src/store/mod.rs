@@ -118,10 +118,14 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "{path} is a SQLite database of something else (its tables: {tables}): point the store \
-         at a new file or at a provider-sync store"
+        "{path} is a {kind} database of something else (its tables: {tables}): point the store \
+         at a new, empty one or at a provider-sync store"
     )]
-    Foreign { path: String, tables: String },
+    Foreign {
+        kind: &'static str,
+        path: String,
+        tables: String,
+    },
     #[error(
         "the store {path} cannot be written ({reason}): give this process write access to the \
          file and its directory (and a URL without mode=ro)"

@@ -158,6 +158,10 @@ impl PostgresStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options: PgConnectOptions = super::libpq_form(url).parse()?;
         let pool = pool_of(&options, POOL_SIZE).await?;
+        if let Err(err) = refuse_foreign(&pool, &options).await {
+            pool.close().await;
+            return Err(err);
+        }
         sqlx::migrate!("./migrations-postgres").run(&pool).await?;
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(());
@@ -370,6 +374,40 @@ impl PostgresStore {
     }
 }
 
+/// A database of another application (tables in the schema, none of them
+/// this store's `sync_meta`) is refused before anything is added to it, as
+/// a SQLite file of another application is. Only `_sqlx_migrations` (a
+/// first start cut short, or another instance's start under way: its first
+/// migration makes `sync_meta` with the other tables at once) counts as
+/// this store's.
+async fn refuse_foreign(pool: &PgPool, options: &PgConnectOptions) -> Result<(), StoreError> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+         ORDER BY table_name",
+    )
+    .fetch_all(pool)
+    .await?;
+    if tables.iter().any(|t| t == "sync_meta") || tables.iter().all(|t| t == "_sqlx_migrations") {
+        return Ok(());
+    }
+    Err(StoreError::Foreign {
+        kind: "PostgreSQL",
+        path: format!(
+            "the database {:?} on {}:{}",
+            options.get_database().unwrap_or_default(),
+            options.get_host(),
+            options.get_port()
+        ),
+        tables: tables
+            .iter()
+            .filter(|t| *t != "_sqlx_migrations")
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
 /// One connection to `url`, for a tool's read.
 async fn one_connection(url: &str) -> Result<PgPool, StoreError> {
     pool_of(&super::libpq_form(url).parse()?, 1).await
@@ -520,14 +558,22 @@ impl Store for PostgresStore {
     async fn load(&self) -> Result<Loaded, StoreError> {
         let epoch = uuid::Uuid::new_v4().simple().to_string();
         let mut tx = self.pool.begin().await?;
-        let started = sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, $1, 0) ON CONFLICT (id) DO NOTHING")
+        let started: Option<i64> = sqlx::query_scalar(NEW_HEAD)
             .bind(&epoch)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-        if started.rows_affected() == 1 {
+        if let Some(floor) = started {
             // A new history has no log (its head row alone was wiped: the
             // old events' versions would be given again).
-            sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+            let old = sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+            if floor > 0 {
+                tracing::warn!(
+                    %epoch,
+                    version = floor,
+                    events = old.rows_affected(),
+                    "the store's head row was missing: started a new epoch above every revision it holds; the active and default provider, kept on that row, are unset"
+                );
+            }
         } else if log_wiped(&mut tx).await? && {
             // Checked again under the head row's lock, in a statement of its
             // own (whose snapshot is taken once the lock is held: a check
@@ -622,10 +668,7 @@ impl Store for PostgresStore {
     async fn rotate_epoch(&self) -> Result<String, StoreError> {
         let epoch = uuid::Uuid::new_v4().simple().to_string();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, $1, 0) ON CONFLICT (id) DO NOTHING")
-            .bind(&epoch)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(NEW_HEAD).bind(&epoch).execute(&mut *tx).await?;
         sqlx::query("SELECT version FROM sync_meta WHERE id = 1 FOR UPDATE")
             .execute(&mut *tx)
             .await?;
@@ -797,6 +840,21 @@ impl Store for PostgresStore {
         }
     }
 }
+
+/// Makes the head row when there is none (a new store, or its head row
+/// deleted by hand), at epoch `$1`, and gives its version; nothing when
+/// there is one. Its version is above every revision the rows carry and
+/// every version the log holds, so a head row lost while the rows stay
+/// starts a history that gives no revision again (an `If-Match` read
+/// before would be taken as current) and takes none back; 0 for a new
+/// store.
+const NEW_HEAD: &str = "INSERT INTO sync_meta (id, epoch, version, epoch_version) \
+     SELECT 1, $1, floor, floor FROM (SELECT GREATEST(\
+       COALESCE((SELECT MAX((body::jsonb->>'revision')::bigint) FROM providers), 0), \
+       COALESCE((SELECT MAX((body::jsonb->>'revision')::bigint) FROM models), 0), \
+       COALESCE((SELECT MAX(version) FROM events), 0)) AS floor) AS head \
+     WHERE NOT EXISTS (SELECT 1 FROM sync_meta WHERE id = 1) \
+     ON CONFLICT (id) DO NOTHING RETURNING version";
 
 /// Whether the log was wiped by hand (`TRUNCATE events`, or its newest
 /// events deleted) with the head row kept: past the version its epoch

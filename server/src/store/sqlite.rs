@@ -369,6 +369,16 @@ fn wait_for_lock(
     }
 }
 
+/// The lowest version a new head row may take (`floor`): above every
+/// revision the store's rows carry and every version its log holds, so a
+/// head row lost while the rows stay starts a history that gives no
+/// revision again (an `If-Match` read before would be taken as current)
+/// and takes none back. 0 for a new store.
+const VERSION_FLOOR: &str = "SELECT MAX(\
+     COALESCE((SELECT MAX(CAST(json_extract(body, '$.revision') AS INTEGER)) FROM providers), 0), \
+     COALESCE((SELECT MAX(CAST(json_extract(body, '$.revision') AS INTEGER)) FROM models), 0), \
+     COALESCE((SELECT MAX(version) FROM events), 0)) AS floor";
+
 /// The tables of an existing file's database, read without changing it
 /// (read-only, no journal mode set): a database of another application is
 /// refused before anything (a lock file, WAL mode, this store's tables) is
@@ -395,6 +405,7 @@ async fn refuse_foreign(connect: &SqliteConnectOptions, file: &Path) -> Result<(
         !tables.iter().any(|t| t == "sync_meta") && tables.iter().any(|t| t != "_sqlx_migrations");
     if foreign {
         return Err(StoreError::Foreign {
+            kind: "SQLite",
             path: file.display().to_string(),
             tables: tables.join(", "),
         });
@@ -633,6 +644,7 @@ impl SqliteStore {
                 .collect();
             if !others.is_empty() {
                 return Err(StoreError::Foreign {
+                    kind: "SQLite",
                     path: file.display().to_string(),
                     tables: others.join(", "),
                 });
@@ -759,13 +771,29 @@ impl SqliteStore {
                 row.try_get(2)?,
                 row.try_get(3)?,
             ),
+            // A new store, or its head row deleted by hand: a new history,
+            // from above every version the store has given (see
+            // `VERSION_FLOOR`), without the old log (its versions would be
+            // given again).
             None => {
                 let epoch = uuid::Uuid::new_v4().simple().to_string();
-                sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0)")
-                    .bind(&epoch)
-                    .execute(&mut *tx)
-                    .await?;
-                (epoch, 0, None, None)
+                let floor: i64 = sqlx::query_scalar(&format!(
+                    "INSERT INTO sync_meta (id, epoch, version, epoch_version) \
+                     SELECT 1, ?, floor, floor FROM ({VERSION_FLOOR}) RETURNING version"
+                ))
+                .bind(&epoch)
+                .fetch_one(&mut *tx)
+                .await?;
+                let old = sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+                if floor > 0 {
+                    tracing::warn!(
+                        %epoch,
+                        version = floor,
+                        events = old.rows_affected(),
+                        "the store's head row was missing: started a new epoch above every revision it holds; the active and default provider, kept on that row, are unset"
+                    );
+                }
+                (epoch, version_of(floor), None, None)
             }
         };
         let mut providers = Vec::new();
@@ -874,10 +902,14 @@ impl Store for SqliteStore {
         let mut conn = self.write_connection().await?;
         let result = async {
             let mut tx = sqlx::Connection::begin(conn.conn()).await?;
-            sqlx::query("INSERT INTO sync_meta (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, epoch_version = version")
-                .bind(&epoch)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(&format!(
+                "INSERT INTO sync_meta (id, epoch, version, epoch_version) \
+                 SELECT 1, ?, floor, floor FROM ({VERSION_FLOOR}) WHERE true \
+                 ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, epoch_version = version"
+            ))
+            .bind(&epoch)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(epoch)
