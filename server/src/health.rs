@@ -15,7 +15,7 @@ use crate::commands::change_status;
 use crate::metrics::ProbeLabels;
 use crate::service::Service;
 use crate::shutdown::Shutdown;
-use crate::store::Role;
+use crate::store::{Role, SharedReading};
 
 /// Recent results kept per provider for the error rate.
 const WINDOW: usize = 10;
@@ -134,6 +134,44 @@ impl HealthBoard {
             message,
         };
         (status, track.reading.clone(), track.status.clone())
+    }
+
+    /// The latest reading of every provider probed, for the other
+    /// instances of a cluster.
+    fn shared(&self) -> Vec<SharedReading> {
+        let tracks = self.tracks.lock().expect("health board lock");
+        tracks
+            .iter()
+            .filter(|(_, track)| track.reading.last_check.is_some())
+            .map(|(id, track)| SharedReading {
+                provider_id: id.clone(),
+                url: track.url.clone(),
+                health: track.reading.clone(),
+            })
+            .collect()
+    }
+
+    /// Takes the readings the instance that probes shared as this board's
+    /// (an instance that does not probe shows them). Should this instance
+    /// take the probes over, each goes on from its reading's failure
+    /// streak, as from a stored one, and its next reading counts as a
+    /// first (see [`probes_may_set`]).
+    fn adopt(&self, readings: Vec<SharedReading>) {
+        let tracks = readings
+            .into_iter()
+            .map(|shared| {
+                let streak = shared.health.consecutive_failures;
+                let track = Track {
+                    url: shared.url,
+                    results: std::iter::repeat_n(false, (streak as usize).min(WINDOW)).collect(),
+                    consecutive_failures: streak,
+                    reading: shared.health,
+                    status: None,
+                };
+                (shared.provider_id, track)
+            })
+            .collect();
+        *self.tracks.lock().expect("health board lock") = tracks;
     }
 
     /// Remembers the status each provider's latest reading implied, once it
@@ -402,6 +440,7 @@ pub async fn probe_all(
         }
     }
     record_round(service, board, &snapshot, results, settings).await;
+    share(service, board, settings).await;
     let mut rest = Vec::new();
     while let Some(next) = probes.join_next().await {
         match next {
@@ -411,7 +450,28 @@ pub async fn probe_all(
     }
     if !rest.is_empty() {
         record_round(service, board, &snapshot, rest, settings).await;
+        share(service, board, settings).await;
     }
+}
+
+/// Gives the other instances of a cluster this board's latest readings
+/// (the readings of a round change the state only with a status), unless
+/// the role moved while the probes ran.
+async fn share(service: &Arc<Service>, board: &HealthBoard, settings: &ProbeSettings) {
+    let store = service.store();
+    if !store.shared() || !store.lead(Role::Health, settings.lead_every()).await {
+        return;
+    }
+    if let Err(err) = store.share_readings(&board.shared()).await {
+        tracing::warn!(error = %err, "could not share the health readings with the other instances");
+    }
+}
+
+/// How often an instance that does not probe reads the readings the one
+/// that does shares: a quarter of the probes' interval, between 250 ms and
+/// 5 s.
+fn follow_every(settings: &ProbeSettings) -> Duration {
+    (settings.interval / 4).clamp(Duration::from_millis(250), Duration::from_secs(5))
 }
 
 /// Records a round's probe results (all or some of them) and writes the
@@ -527,6 +587,19 @@ fn usable_rank(status: &ProviderStatus) -> u8 {
     }
 }
 
+/// Another instance probes: this one shows the readings it shares (its
+/// own would only grow stale, and the stored ones are those of the last
+/// change of status). None while the store does not answer.
+async fn follow(service: &Arc<Service>, board: &HealthBoard) {
+    match service.store().readings().await {
+        Ok(readings) => board.adopt(readings),
+        Err(err) => {
+            board.retain(|_| false);
+            tracing::debug!(error = %err, "cannot read the health readings another instance shares");
+        }
+    }
+}
+
 /// Runs the probes until shutdown.
 pub fn spawn(
     service: Arc<Service>,
@@ -544,19 +617,22 @@ pub fn spawn(
         };
         let mut ticks = tokio::time::interval(settings.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut follows = tokio::time::interval(follow_every(&settings));
+        follows.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leads = true;
         loop {
             tokio::select! {
                 _ = ticks.tick() => {
                     // One instance of a cluster probes at a time; another
                     // takes over when it dies.
-                    if service.store().lead(Role::Health, settings.lead_every()).await {
+                    leads = service.store().lead(Role::Health, settings.lead_every()).await;
+                    if leads {
                         probe_all(&service, &board, &client, &settings).await;
                     } else {
-                        // Another instance probes: this one's readings would
-                        // only grow stale.
-                        board.retain(|_| false);
+                        follow(&service, &board).await;
                     }
                 }
+                _ = follows.tick(), if !leads => follow(&service, &board).await,
                 _ = shutdown.wait() => return,
             }
         }

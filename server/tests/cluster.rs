@@ -198,6 +198,32 @@ async fn one_instance_probes_health_and_another_takes_over() {
     let state = a.state().await;
     let watched = state.provider("watched").unwrap();
     assert_eq!(watched.revision, 2, "{watched:?}");
+    // Both instances show the latest reading, not the one stored at that
+    // change of status (the instance that did not probe did: a black-box
+    // check, 2026-12-07). RFC 3339 times in UTC, to the millisecond, sort as
+    // text.
+    let stored = watched.health.last_check.clone().unwrap();
+    for server in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let body: Value = server
+                .get("/providers/watched/availability")
+                .await
+                .json()
+                .await
+                .unwrap();
+            let latest = body["health"]["last_check"].as_str().unwrap().to_owned();
+            if latest > stored {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} shows the reading of the change of status: {body}",
+                server.base
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 
     // The prober goes away; the other takes over.
     let (leader, other) = if on_a > 0.0 { (a, b) } else { (b, a) };

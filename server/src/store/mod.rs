@@ -414,6 +414,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn lead(&self, _role: Role, _every: std::time::Duration) -> bool {
         true
     }
+    /// Keeps the health probes' latest readings (all of them: the ones not
+    /// given are dropped) for the other instances of a cluster
+    /// ([`Store::readings`]). A store of one process has no one to tell.
+    async fn share_readings(&self, _readings: &[SharedReading]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The latest readings the instance that probes shared.
+    async fn readings(&self) -> Result<Vec<SharedReading>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A health probe's latest reading of one provider's endpoint, as the
+/// instance that probes shares it with the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedReading {
+    pub provider_id: String,
+    /// The endpoint probed: a reading is of it alone.
+    pub url: String,
+    pub health: provider_sync_protocol::ProviderHealth,
 }
 
 /// A shared store's write turn (see [`Store::write_turn`]). Dropped

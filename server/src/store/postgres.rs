@@ -21,7 +21,9 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::{Mutex, Notify, watch};
 
-use super::{Commit, Loaded, Role, RowChange, Since, Store, StoreError, WriteTurn, since_of};
+use super::{
+    Commit, Loaded, Role, RowChange, SharedReading, Since, Store, StoreError, WriteTurn, since_of,
+};
 use crate::audit::AuditRecord;
 
 const CHANNEL: &str = "provider_sync";
@@ -339,6 +341,7 @@ impl PostgresStore {
                 "events",
                 "catalog_applied",
                 "audit",
+                "health_readings",
                 "_sqlx_migrations",
             ]
             .as_slice(),
@@ -689,6 +692,51 @@ impl Store for PostgresStore {
         }
         start_epoch(tx, &fresh).await?;
         Ok(true)
+    }
+
+    async fn share_readings(&self, readings: &[SharedReading]) -> Result<(), StoreError> {
+        let mut ids = Vec::with_capacity(readings.len());
+        let mut urls = Vec::with_capacity(readings.len());
+        let mut bodies = Vec::with_capacity(readings.len());
+        for reading in readings {
+            ids.push(reading.provider_id.as_str());
+            urls.push(reading.url.as_str());
+            bodies.push(serde_json::to_string(&reading.health).expect("a reading serialises"));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM health_readings WHERE provider_id <> ALL($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO health_readings (provider_id, url, body) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+             ON CONFLICT (provider_id) DO UPDATE SET url = excluded.url, body = excluded.body",
+        )
+        .bind(&ids)
+        .bind(&urls)
+        .bind(&bodies)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn readings(&self) -> Result<Vec<SharedReading>, StoreError> {
+        let mut connection = self.connection().await?;
+        let mut readings = Vec::new();
+        for row in sqlx::query("SELECT provider_id, url, body FROM health_readings")
+            .fetch_all(&mut *connection)
+            .await?
+        {
+            let body: String = row.try_get(2)?;
+            readings.push(SharedReading {
+                provider_id: row.try_get(0)?,
+                url: row.try_get(1)?,
+                health: serde_json::from_str(&body).map_err(|e| corrupt("health reading", e))?,
+            });
+        }
+        Ok(readings)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
