@@ -252,6 +252,16 @@ fn shape(op: &Operation, status: &str, response: &mut Map<String, Value>) {
         "429" | "503" if op.path != "/readyz" => {
             headers.insert("Retry-After".into(), header("Retry-After"));
         }
+        "503" => {
+            headers.insert(
+                "Retry-After".into(),
+                json!({
+                    "description": "Seconds to wait before trying again: sent while the server is starting, not when the store does not answer (a readiness probe asks again at its own interval)",
+                    "required": false,
+                    "schema": { "type": "string", "pattern": "^[1-9][0-9]*$" },
+                }),
+            );
+        }
         _ if op.write && status.starts_with('2') => {
             headers.insert("X-Sync-Version".into(), header("X-Sync-Version"));
         }
