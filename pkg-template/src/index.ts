@@ -39,8 +39,37 @@ export const ProviderSyncService: typeof Service = new Proxy(Service, {
   construct: (target, args, newTarget) => loadedFirst(() => Reflect.construct(target, args, newTarget)),
 });
 export type ProviderSyncService = Service;
-export const getProviderSyncService: typeof getService = (config) => loadedFirst(() => getService(config));
-export const resetProviderSyncService: typeof resetService = () => loadedFirst(resetService);
+export const getProviderSyncService: typeof getService = (config) => {
+  const service = loadedFirst(() => getService(config));
+  // The shared service keeps the config it was made with: a later call
+  // with another one gets that service, said once in the console (its
+  // functions, such as `getToken`, are not compared: an inline one is a new
+  // function at each render).
+  const text = config === undefined ? undefined : JSON.stringify(config);
+  if (service !== sharedService) {
+    // Made by this call (the first, or after the last one was destroyed).
+    sharedService = service;
+    sharedConfig = text;
+    toldOfConfig = false;
+  } else if (text !== undefined && sharedConfig !== undefined && text !== sharedConfig && !toldOfConfig) {
+    toldOfConfig = true;
+    console.warn(
+      "provider-sync: getProviderSyncService() was given another config than the shared service was made with " +
+        `(${sharedConfig}); the shared service keeps its own: call resetProviderSyncService() first to make it again, ` +
+        "or use new ProviderSyncService(config) for a service of its own",
+    );
+  }
+  return service;
+};
+export const resetProviderSyncService: typeof resetService = () => {
+  loadedFirst(resetService);
+  sharedService = undefined;
+};
+// The shared service as last given, its config as JSON (`undefined`: made
+// without one), and whether a call with another was told of.
+let sharedService: Service | undefined;
+let sharedConfig: string | undefined;
+let toldOfConfig = false;
 export const sunsetOutlook: typeof outlook = (...args) => loadedFirst(() => outlook(...args));
 // Both a value and a type each; these named exports take precedence over the
 // type-only names of the same spelling in the `export *` above.

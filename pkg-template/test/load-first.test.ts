@@ -32,6 +32,28 @@ describe("the client before load()", () => {
     const shared = getProviderSyncService(config);
     expect(shared).toBeInstanceOf(ProviderSyncService);
     expect(getProviderSyncService()).toBe(shared);
+    // Another config is not taken by the shared service: said once in the
+    // console (it was silent); the same one with a new function is not
+    // another.
+    const warned: unknown[][] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => void warned.push(args);
+    try {
+      expect(getProviderSyncService({ ...config, getToken: () => "t" })).toBe(shared);
+      expect(warned).toEqual([]);
+      expect(getProviderSyncService({ ...config, pollingInterval: 5000 })).toBe(shared);
+      expect(getProviderSyncService({ ...config, pollingInterval: 6000 })).toBe(shared);
+      expect(warned.length).toBe(1);
+      expect(String(warned[0][0])).toMatch(/was given another config than the shared service was made with/);
+      // Made again after a reset, from the config given then.
+      resetProviderSyncService();
+      const again = getProviderSyncService({ ...config, pollingInterval: 5000 });
+      expect(again).not.toBe(shared);
+      expect(getProviderSyncService({ ...config, pollingInterval: 5000 })).toBe(again);
+      expect(warned.length).toBe(1);
+    } finally {
+      console.warn = warn;
+    }
     resetProviderSyncService();
     expect(sunsetOutlook("2030-01-01", "deprecated", Date.UTC(2029, 11, 1)).daysUntilSunset).toBe(31);
     // A date that is not one is an error, not "no date" (it was `low`).

@@ -411,7 +411,8 @@ thread_local! {
 }
 
 /// The shared service of the page: created with `config` on the first call,
-/// the same one afterwards (a later `config` is ignored), a new one once it
+/// the same one afterwards (a later `config` is ignored: the package's
+/// entry says so once in the console, its functions aside), a new one once it
 /// was destroyed. The same object each time (`===`), not a new wrapper of
 /// the same service.
 #[wasm_bindgen(js_name = getProviderSyncService, unchecked_return_type = "ProviderSyncService")]
