@@ -626,7 +626,8 @@ export const socketUrl = (ws) => ws.url;
 // ---- the page (sdk/src/page.rs)
 // The page's visibility, the browser's online state and the page going into
 // (and out of) the back/forward cache, for sdk/src/page.rs: `on(what,
-// flag)` hears 0 a visibility change (whether visible), 1 back online,
+// flag)` hears 0 a visibility change (whether visible), 1 back online
+// (true) or gone offline (false),
 // 2 `pagehide` (false) and a `pageshow` that follows one (true: back from
 // the back/forward cache). Answers the function that stops watching, or
 // null where there is no page.
@@ -638,6 +639,7 @@ export function watchPage(on) {
   const handlers = [
     [document, "visibilitychange", () => on(0, pageVisible())],
     [window, "online", () => on(1, true)],
+    [window, "offline", () => on(1, false)],
     [window, "pagehide", () => ((hidden = true), on(2, false))],
     [window, "pageshow", () => hidden && ((hidden = false), on(2, true))],
   ];

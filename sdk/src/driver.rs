@@ -526,6 +526,9 @@ pub(crate) struct Driver {
     dispatching: Cell<bool>,
     /// The page was told (once) that it has no IndexedDB.
     no_database_told: Cell<bool>,
+    /// Whether a database that would not open was reported since it last
+    /// opened (it is tried again at each use: a refusal may pass).
+    not_open_told: Cell<bool>,
     socket: RefCell<Option<Socket>>,
     /// Pending timers' handles: by `Timer as usize`, then [`CACHE_WAIT`].
     timers: RefCell<[Option<f64>; ALL_TIMERS.len() + 1]>,
@@ -618,6 +621,7 @@ impl Driver {
             queue: RefCell::default(),
             dispatching: Cell::new(false),
             no_database_told: Cell::new(false),
+            not_open_told: Cell::new(false),
             socket: RefCell::default(),
             timers: RefCell::default(),
             on_timer: hook_for(&hook, TIMER),
@@ -1382,7 +1386,8 @@ impl Driver {
             page::VISIBILITY if flag || self.tabs.borrow().is_none() => {
                 self.dispatch(Input::Visibility { visible: flag });
             }
-            page::ONLINE => self.dispatch(Input::Online),
+            page::ONLINE if flag => self.dispatch(Input::Online),
+            page::ONLINE => self.dispatch(Input::Offline),
             page::PAGE if flag => self.page_shown(),
             page::PAGE => self.page_hidden(),
             _ => {}
@@ -1521,11 +1526,19 @@ impl Driver {
                 }
                 None
             }
+            // Said once until it opens: storage the browser refuses
+            // (blocked cookies, a frame of another site) told at every
+            // write was a warning a change, for the page's lifetime.
             Outcome::WouldNotOpen(message) => {
-                self.cache_error(crate::json::concat(&["cannot open IndexedDB: ", &message]));
+                if !self.not_open_told.replace(true) {
+                    self.cache_error(crate::json::concat(&["cannot open IndexedDB: ", &message]));
+                }
                 None
             }
-            outcome => Some(outcome),
+            outcome => {
+                self.not_open_told.set(false);
+                Some(outcome)
+            }
         }
     }
 

@@ -245,6 +245,9 @@ pub enum Input {
         visible: bool,
     },
     Online,
+    /// The browser says it went offline (a hint: a server on this machine
+    /// still answers).
+    Offline,
     ForceSync,
     Destroy,
     /// Another tab holds the connection (or the page went away, pagehide):
@@ -437,6 +440,9 @@ pub struct Core {
     /// the server has [`answer_window_ms`](Core::answer_window_ms) to say
     /// something, or the link is taken for dead.
     unanswered_since: Option<f64>,
+    /// When a heartbeat went to test the link because the browser said it
+    /// went offline: the server has [`MIN_ANSWER_MS`] to speak.
+    probe_sent: Option<f64>,
     /// A `disconnected` event was sent since the link last worked.
     down_announced: bool,
     /// A `connected` event with transport `polling` was sent since polling
@@ -506,6 +512,7 @@ impl Core {
             answers_heartbeats: false,
             full_owed: false,
             unanswered_since: None,
+            probe_sent: None,
             down_announced: false,
             poll_announced: false,
             reask_force: false,
@@ -713,6 +720,7 @@ impl Core {
                 }
             }
             Input::Online => self.hurry(now, &mut out),
+            Input::Offline => self.probe_link(now, &mut out),
             Input::ForceSync => {
                 if self.started {
                     self.force_waiting = true;
@@ -1551,6 +1559,7 @@ impl Core {
         self.answers_heartbeats = false;
         self.full_owed = false;
         self.unanswered_since = None;
+        self.probe_sent = None;
         out.push(Command::ClearTimer(Timer::Connect));
         // Not the transport yet: it is once the server speaks through it
         // (`live`). So a socket that is accepted and dropped at each retry
@@ -1627,12 +1636,36 @@ impl Core {
     /// the full state `hello` announced is on its way (`full_owed`).
     fn dead_at(&self) -> f64 {
         let silent = self.last_heard + self.silence_limit_ms();
-        match self.unanswered_since {
-            Some(sent) if self.answers_heartbeats && !self.full_owed => {
-                silent.min(sent + self.answer_window_ms())
-            }
-            _ => silent,
+        if !self.answers_heartbeats || self.full_owed {
+            return silent;
         }
+        let unanswered = self
+            .unanswered_since
+            .map_or(f64::INFINITY, |sent| sent + self.answer_window_ms());
+        let probed = self
+            .probe_sent
+            .map_or(f64::INFINITY, |sent| sent + MIN_ANSWER_MS);
+        silent.min(unanswered).min(probed)
+    }
+
+    /// The browser says it went offline. Its word is a hint (a server on
+    /// this machine, or reached through another interface, still answers),
+    /// so the open link is put to the test: a heartbeat now, which a
+    /// server that answers heartbeats must answer (or speak otherwise)
+    /// within [`MIN_ANSWER_MS`], else the link is taken for dead
+    /// (`disconnected`, then the reconnects), rather than shown as synced
+    /// for the two heartbeat periods a silent link is otherwise given.
+    fn probe_link(&mut self, now: f64, out: &mut Vec<Command>) {
+        if self.socket != Socket::Open || !self.answers_heartbeats || self.probe_sent.is_some() {
+            return;
+        }
+        self.probe_sent = Some(now);
+        let version = self.state.as_ref().map_or(0, |s| s.metadata.version);
+        out.push(Command::SendHeartbeat { version });
+        out.push(Command::SetTimer {
+            timer: Timer::HeartbeatCheck,
+            after_ms: (self.dead_at() - now).max(0.0),
+        });
     }
 
     /// A heartbeat to the server, naming the copy's version. The first one
@@ -1671,6 +1704,7 @@ impl Core {
     fn spoke(&mut self, now: f64, beat: Option<bool>, out: &mut Vec<Command>) {
         self.last_heard = now;
         self.unanswered_since = None;
+        self.probe_sent = None;
         // The frame after `hello` is the full state it announced.
         self.full_owed = false;
         if !self.live
@@ -1974,8 +2008,13 @@ impl Core {
                 }
                 let deadline = self.dead_at();
                 if now >= deadline {
+                    let why = if self.probe_sent.is_some() {
+                        "offline: the server did not answer"
+                    } else {
+                        "no heartbeat from the server"
+                    };
                     out.push(Command::CloseSocket);
-                    self.socket_closed("no heartbeat from the server".into(), now, unit, out);
+                    self.socket_closed(why.into(), now, unit, out);
                 } else {
                     out.push(Command::SetTimer {
                         timer: Timer::HeartbeatCheck,

@@ -31,7 +31,8 @@ impl std::fmt::Debug for PageWatch {
 }
 
 impl PageWatch {
-    /// `on(what, flag)`: [`VISIBILITY`] (whether visible), [`ONLINE`],
+    /// `on(what, flag)`: [`VISIBILITY`] (whether visible), [`ONLINE`]
+    /// (true back online, false gone offline),
     /// [`PAGE`] (false on `pagehide`, true on a `pageshow` that follows one:
     /// a page back from the back/forward cache). `None` where there is no
     /// page.

@@ -1586,6 +1586,39 @@ async fn without_indexeddb_it_works_in_memory() {
     assert_eq!(uncaught.messages(), Vec::<String>::new());
 }
 
+/// Storage the browser refuses (IndexedDB's `open` throws `SecurityError`,
+/// as Firefox does with cookies blocked): said once, not at every write of
+/// the cache (a black-box check, 2026-12-07: three at the start, then one
+/// a change, for the page's lifetime). Syncing goes on.
+#[wasm_bindgen_test]
+async fn storage_that_is_refused_is_told_of_once() {
+    let refuse = Function::new_no_args(
+        "const saved = window.indexedDB;
+         const refusing = { open() { throw new DOMException('The operation is insecure.', 'SecurityError'); } };
+         Object.defineProperty(window, 'indexedDB', { value: refusing, configurable: true });
+         return () => Object.defineProperty(window, 'indexedDB', { value: saved, configurable: true });",
+    );
+    let restore: Function = refuse.call0(&JsValue::NULL).unwrap().unchecked_into();
+    let service = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
+    let (seen, _) = record_events(&service);
+    let started = JsFuture::from(service.initialize()).await;
+    started.expect("initialize works without a cache");
+    for priority in [11, 12, 13] {
+        let body = format!(r#"{{"priority": {priority}}}"#);
+        assert_eq!(admin("PATCH", "/providers/xai", &body).await, 200);
+        assert!(converged(&service).await);
+        // Past the burst's save delay: each change is written (tried).
+        sleep(400).await;
+    }
+    restore.call0(&JsValue::NULL).unwrap();
+    let told: Vec<String> = event_types(&seen)
+        .into_iter()
+        .filter(|t| t == "cache_error")
+        .collect();
+    assert_eq!(told.len(), 1, "{:?}", event_types(&seen));
+    service.destroy();
+}
+
 /// The `error` and `unhandledrejection` events the window hears while this
 /// watches; its listeners go with it (a failing test leaves none).
 struct Uncaught {

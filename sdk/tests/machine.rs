@@ -3494,3 +3494,72 @@ fn a_tab_taking_over_a_live_socket_does_not_say_connected_again() {
     let out = core.handle(Input::SocketEvent(hello(&h, 3, SyncType::None)), 7.1, 0.5);
     assert_eq!(connection_events(&out).len(), 1, "{out:?}");
 }
+
+/// The browser says it went offline: the open link is tested at once (a
+/// heartbeat the server must answer within the least answer window), not
+/// shown as synced for the two heartbeat periods a silent link is given
+/// (it was, about 50 s: a black-box check, 2026-12-07). A server that
+/// answers keeps the link (the browser's word is a hint: a server on this
+/// machine still answers).
+#[test]
+fn going_offline_tests_the_link_at_once() {
+    let h = history("e1", 2);
+    let (mut core, _) = from_cache(&h, 2);
+    core.handle(Input::Synced(incremental(&h, 2, 2)), 1.0, 0.5);
+    reconnected(&mut core, [1.5, 1.8, 2.0]);
+    core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 3.0, 0.5);
+    core.handle(Input::SocketEvent(heartbeat(&h, 2)), 3.1, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+
+    // Answered: the link stays.
+    let out = core.handle(Input::Offline, 100.0, 0.5);
+    assert!(
+        out.contains(&Command::SendHeartbeat { version: 2 }),
+        "{out:?}"
+    );
+    assert!(
+        timer(&out, Timer::HeartbeatCheck).is_some_and(|ms| ms <= MIN_ANSWER_MS),
+        "{out:?}"
+    );
+    core.handle(Input::SocketEvent(heartbeat(&h, 2)), 150.0, 0.5);
+    let out = core.handle(
+        Input::TimerFired(Timer::HeartbeatCheck),
+        100.0 + MIN_ANSWER_MS,
+        0.5,
+    );
+    assert!(!out.contains(&Command::CloseSocket), "{out:?}");
+    assert_eq!(core.status(), SyncStatus::Synced);
+
+    // Not answered: the link is dropped once the window ends, not before.
+    let out = core.handle(Input::Offline, 5_000.0, 0.5);
+    assert!(
+        out.contains(&Command::SendHeartbeat { version: 2 }),
+        "{out:?}"
+    );
+    let early = core.handle(
+        Input::TimerFired(Timer::HeartbeatCheck),
+        5_000.0 + MIN_ANSWER_MS / 2.0,
+        0.5,
+    );
+    assert!(!early.contains(&Command::CloseSocket), "{early:?}");
+    let out = core.handle(
+        Input::TimerFired(Timer::HeartbeatCheck),
+        5_000.0 + MIN_ANSWER_MS,
+        0.5,
+    );
+    assert!(out.contains(&Command::CloseSocket), "{out:?}");
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+    assert_eq!(
+        core.last_error(),
+        Some("offline: the server did not answer")
+    );
+    assert!(timer(&out, Timer::Reconnect).is_some());
+
+    // Offline with no socket open: nothing to test.
+    assert!(
+        !core
+            .handle(Input::Offline, 8_000.0, 0.5)
+            .iter()
+            .any(|c| matches!(c, Command::SendHeartbeat { .. }))
+    );
+}

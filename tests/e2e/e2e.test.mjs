@@ -76,6 +76,23 @@ for (const example of examples) {
       await admin(bed, "PUT", "/providers/mistral/status", { status: "available" });
     });
 
+    // The browser's `offline` event tests the link at once: a silent link
+    // was otherwise shown as synced for two heartbeat periods (25 s each
+    // by default), over changes it missed (a black-box check, 2026-12-07).
+    test("going offline shows within seconds, and coming back online catches up", async () => {
+      await status().filter({ hasText: "Synced" }).waitFor({ timeout: 10_000 });
+      const context = page.context();
+      await context.setOffline(true);
+      try {
+        await status().filter({ hasText: /Disconnected|polling|Sync error/ }).waitFor({ timeout: 15_000 });
+        await admin(bed, "PATCH", "/providers/xai", { display_name: "xAI (renamed while offline)" });
+      } finally {
+        await context.setOffline(false);
+      }
+      await page.getByText("xAI (renamed while offline)").first().waitFor({ timeout: 15_000 });
+      await status().filter({ hasText: "Synced" }).waitFor({ timeout: 15_000 });
+    });
+
     test("a stopped server shows, and a restarted one recovers without a reload", async () => {
       await control(bed, "stop");
       await status().filter({ hasText: /Disconnected|polling|Sync error/ }).waitFor({ timeout: 10_000 });
