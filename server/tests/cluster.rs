@@ -237,6 +237,79 @@ async fn one_instance_probes_health_and_another_takes_over() {
     other.stop().await;
 }
 
+/// An instance that does not probe has a change of status (an event, within
+/// milliseconds) before the readings the prober shares after it: its
+/// `/availability` showed the reading from before the change beside the new
+/// status until it next read them (a review, 2026-12-07). It never shows a
+/// reading older than the one stored with the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_never_shows_a_reading_older_than_the_stored_one() {
+    use std::sync::atomic::Ordering;
+    let (health, answer) = health_endpoint().await;
+    let url = fresh_database(shared(), "health_order");
+    let start = |url: String| async move {
+        let mut config = instance_config(&url);
+        config.health_interval_ms = 100;
+        config.health_allow_private = true;
+        TestServer::start(config).await
+    };
+    let a = start(url.clone()).await;
+    let b = start(url.clone()).await;
+    let response = a
+        .admin(Method::POST, "/providers")
+        .json(&json!({"id": "watched", "name": "Watched", "health_url": health}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let probes = "provider_sync_health_probes_total";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let follower = loop {
+        let (on_a, on_b) = (metric(&a, probes).await, metric(&b, probes).await);
+        if on_a > 0.0 && on_b == 0.0 {
+            break &b;
+        }
+        if on_b > 0.0 && on_a == 0.0 {
+            break &a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no one instance probes: {on_a} {on_b}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Each change of status, as soon as the follower has it.
+    for (code, status) in [
+        (500, ProviderStatus::Unavailable),
+        (200, ProviderStatus::Available),
+    ] {
+        answer.store(code, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let stored = loop {
+            let state = follower.state().await;
+            let watched = state.provider("watched").unwrap();
+            if watched.status == status {
+                break watched.health.last_check.clone().unwrap();
+            }
+            assert!(Instant::now() < deadline, "never {status:?}: {watched:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let body: Value = follower
+            .get("/providers/watched/availability")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let shown = body["health"]["last_check"].as_str().unwrap();
+        assert!(
+            shown >= stored.as_str(),
+            "{status:?}: {body} older than {stored}"
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
 /// An instance holding the health role that stops answering while its
 /// connection stays open (frozen by SIGSTOP, or cut off behind a proxy
 /// that keeps the connection: keepalives answered for it) held the role

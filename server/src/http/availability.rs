@@ -49,7 +49,17 @@ pub async fn provider(
         let resting = p.status == ProviderStatus::Maintenance;
         (p.health_url.as_deref().filter(|_| p.enabled), resting)
     });
-    if let Some(mut reading) = probed.and_then(|url| app.health.reading(&id, url)) {
+    // One older than the stored one is not taken: an instance that does
+    // not probe has the status change's event before the readings the
+    // prober shares after it (RFC 3339 times in UTC to the millisecond, of
+    // one width: compared as text).
+    let newer = |reading: &provider_sync_protocol::ProviderHealth| {
+        reading.last_check >= availability.health.last_check
+    };
+    if let Some(mut reading) = probed
+        .and_then(|url| app.health.reading(&id, url))
+        .filter(|reading| newer(reading))
+    {
         // A healthy reading has no message, and one in maintenance is the
         // operator's: the stored one (their reason for a status that holds)
         // stays.

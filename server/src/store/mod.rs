@@ -335,6 +335,20 @@ impl Default for OpenOptions {
     }
 }
 
+/// Says that a head row was made at `floor` for a store that had rows but
+/// no head row (deleted by hand): a new epoch, the old log (`events`
+/// rows) dropped. Nothing for a new store (`floor` 0).
+fn headless_started(epoch: &str, floor: i64, events: u64) {
+    if floor > 0 {
+        tracing::warn!(
+            %epoch,
+            version = floor,
+            events,
+            "the store's head row was missing: started a new epoch above every revision it holds; the active and default provider, kept on that row, are unset"
+        );
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Reads everything; a new store starts a new epoch at version 0.

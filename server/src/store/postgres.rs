@@ -26,6 +26,18 @@ use super::{
 };
 use crate::audit::AuditRecord;
 
+/// The lowest version a new head row may take (`floor`): above every
+/// revision the rows carry and every version the log holds; 0 for a new
+/// store (see [`NEW_HEAD`]).
+macro_rules! version_floor {
+    () => {
+        "SELECT GREATEST(\
+           COALESCE((SELECT MAX((body::jsonb->>'revision')::bigint) FROM providers), 0), \
+           COALESCE((SELECT MAX((body::jsonb->>'revision')::bigint) FROM models), 0), \
+           COALESCE((SELECT MAX(version) FROM events), 0)) AS floor"
+    };
+}
+
 const CHANNEL: &str = "provider_sync";
 /// How long a readiness check or a role check waits for the database.
 const QUICK: Duration = Duration::from_secs(2);
@@ -384,10 +396,16 @@ impl PostgresStore {
 /// migration makes `sync_meta` with the other tables at once) counts as
 /// this store's.
 async fn refuse_foreign(pool: &PgPool, options: &PgConnectOptions) -> Result<(), StoreError> {
+    // From the catalog, not `information_schema` (which lists only the
+    // tables this user has a privilege on); an extension's own tables
+    // (PostGIS's `spatial_ref_sys`) are not an application's.
     let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables \
-         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
-         ORDER BY table_name",
+        "SELECT c.relname::text FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
+           AND d.objid = c.oid AND d.deptype = 'e') \
+         ORDER BY 1",
     )
     .fetch_all(pool)
     .await?;
@@ -453,9 +471,10 @@ async fn read(pool: &PgPool) -> Result<Loaded, StoreError> {
         .fetch_optional(&mut *tx)
         .await?;
     // Without its head row (wiped alone) the store is read as a server
-    // opening it finds it: what its tables hold, at version 0 of a history
-    // not started yet (no epoch) and without the old log. `load` writes
-    // the head row first.
+    // opening it finds it: what its tables hold, at the version its new
+    // head row would take (above every revision and logged version) of a
+    // history not started yet (no epoch), without the old log and the
+    // active and default provider. `load` writes the head row first.
     let headless = row.is_none();
     let (epoch, version, active_provider_id, default_provider_id) = match row {
         Some(row) => (
@@ -464,7 +483,12 @@ async fn read(pool: &PgPool) -> Result<Loaded, StoreError> {
             row.try_get(2)?,
             row.try_get(3)?,
         ),
-        None => (String::new(), 0, None, None),
+        None => {
+            let floor: i64 = sqlx::query_scalar(version_floor!())
+                .fetch_one(&mut *tx)
+                .await?;
+            (String::new(), version_of(floor), None, None)
+        }
     };
     let mut providers = Vec::new();
     let mut probed = BTreeMap::new();
@@ -569,14 +593,7 @@ impl Store for PostgresStore {
             // A new history has no log (its head row alone was wiped: the
             // old events' versions would be given again).
             let old = sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
-            if floor > 0 {
-                tracing::warn!(
-                    %epoch,
-                    version = floor,
-                    events = old.rows_affected(),
-                    "the store's head row was missing: started a new epoch above every revision it holds; the active and default provider, kept on that row, are unset"
-                );
-            }
+            super::headless_started(&epoch, floor, old.rows_affected());
         } else if log_wiped(&mut tx).await? && {
             // Checked again under the head row's lock, in a statement of its
             // own (whose snapshot is taken once the lock is held: a check
@@ -694,6 +711,8 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
+    /// A reading is not replaced by an older one of the same endpoint (a
+    /// prober that lost its role while it probed, writing late).
     async fn share_readings(&self, readings: &[SharedReading]) -> Result<(), StoreError> {
         let mut ids = Vec::with_capacity(readings.len());
         let mut urls = Vec::with_capacity(readings.len());
@@ -711,7 +730,9 @@ impl Store for PostgresStore {
         sqlx::query(
             "INSERT INTO health_readings (provider_id, url, body) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) \
-             ON CONFLICT (provider_id) DO UPDATE SET url = excluded.url, body = excluded.body",
+             ON CONFLICT (provider_id) DO UPDATE SET url = excluded.url, body = excluded.body \
+             WHERE health_readings.url <> excluded.url \
+             OR (excluded.body::jsonb->>'last_check') >= (health_readings.body::jsonb->>'last_check')",
         )
         .bind(&ids)
         .bind(&urls)
@@ -896,13 +917,14 @@ impl Store for PostgresStore {
 /// starts a history that gives no revision again (an `If-Match` read
 /// before would be taken as current) and takes none back; 0 for a new
 /// store.
-const NEW_HEAD: &str = "INSERT INTO sync_meta (id, epoch, version, epoch_version) \
-     SELECT 1, $1, floor, floor FROM (SELECT GREATEST(\
-       COALESCE((SELECT MAX((body::jsonb->>'revision')::bigint) FROM providers), 0), \
-       COALESCE((SELECT MAX((body::jsonb->>'revision')::bigint) FROM models), 0), \
-       COALESCE((SELECT MAX(version) FROM events), 0)) AS floor) AS head \
+const NEW_HEAD: &str = concat!(
+    "INSERT INTO sync_meta (id, epoch, version, epoch_version) \
+     SELECT 1, $1, floor, floor FROM (",
+    version_floor!(),
+    ") AS head \
      WHERE NOT EXISTS (SELECT 1 FROM sync_meta WHERE id = 1) \
-     ON CONFLICT (id) DO NOTHING RETURNING version";
+     ON CONFLICT (id) DO NOTHING RETURNING version"
+);
 
 /// Whether the log was wiped by hand (`TRUNCATE events`, or its newest
 /// events deleted) with the head row kept: past the version its epoch

@@ -785,14 +785,7 @@ impl SqliteStore {
                 .fetch_one(&mut *tx)
                 .await?;
                 let old = sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
-                if floor > 0 {
-                    tracing::warn!(
-                        %epoch,
-                        version = floor,
-                        events = old.rows_affected(),
-                        "the store's head row was missing: started a new epoch above every revision it holds; the active and default provider, kept on that row, are unset"
-                    );
-                }
+                super::headless_started(&epoch, floor, old.rows_affected());
                 (epoch, version_of(floor), None, None)
             }
         };
