@@ -42,10 +42,11 @@ export type ProviderSyncService = Service;
 export const getProviderSyncService: typeof getService = (config) => {
   const service = loadedFirst(() => getService(config));
   // The shared service keeps the config it was made with: a later call
-  // with another one gets that service, said once in the console (its
-  // functions, such as `getToken`, are not compared: an inline one is a new
-  // function at each render).
-  const text = config === undefined ? undefined : JSON.stringify(config);
+  // with another one gets that service, said once in the console. Its
+  // plain values are compared, in any order; functions (`getToken`: an
+  // inline one is a new function at each render) and objects (`bootstrap`,
+  // a whole state, not written out at every call) are not.
+  const text = config == null ? undefined : plainValues(config);
   if (service !== sharedService) {
     // Made by this call (the first, or after the last one was destroyed).
     sharedService = service;
@@ -65,8 +66,16 @@ export const resetProviderSyncService: typeof resetService = () => {
   loadedFirst(resetService);
   sharedService = undefined;
 };
-// The shared service as last given, its config as JSON (`undefined`: made
-// without one), and whether a call with another was told of.
+// A config's plain values as text, in the order of their names.
+function plainValues(config: object): string {
+  return Object.entries(config)
+    .filter(([, value]) => value !== undefined && typeof value !== "function" && (value === null || typeof value !== "object"))
+    .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+    .sort()
+    .join(", ");
+}
+// The shared service as last given, its config's plain values (`undefined`:
+// made without one), and whether a call with another was told of.
 let sharedService: Service | undefined;
 let sharedConfig: string | undefined;
 let toldOfConfig = false;

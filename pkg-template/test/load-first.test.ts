@@ -40,6 +40,8 @@ describe("the client before load()", () => {
     console.warn = (...args: unknown[]) => void warned.push(args);
     try {
       expect(getProviderSyncService({ ...config, getToken: () => "t" })).toBe(shared);
+      // The same values in another order, and a bootstrap state: not another.
+      expect(getProviderSyncService({ enableCache: false, apiBaseUrl: config.apiBaseUrl, bootstrap: undefined })).toBe(shared);
       expect(warned).toEqual([]);
       expect(getProviderSyncService({ ...config, pollingInterval: 5000 })).toBe(shared);
       expect(getProviderSyncService({ ...config, pollingInterval: 6000 })).toBe(shared);
