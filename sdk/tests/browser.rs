@@ -1599,18 +1599,36 @@ async fn storage_that_is_refused_is_told_of_once() {
          return () => Object.defineProperty(window, 'indexedDB', { value: saved, configurable: true });",
     );
     let restore: Function = refuse.call0(&JsValue::NULL).unwrap().unchecked_into();
+    // Nothing is asserted until IndexedDB is put back: a panic here ends
+    // the test without unwinding, and the tests after it would run without
+    // IndexedDB.
     let service = ProviderSyncService::new(Some(config(|_| {}).into_ts().unwrap())).unwrap();
     let (seen, _) = record_events(&service);
-    let started = JsFuture::from(service.initialize()).await;
-    started.expect("initialize works without a cache");
-    for priority in [11, 12, 13] {
+    let started = JsFuture::from(service.initialize()).await.is_ok();
+    let mut changes = Vec::new();
+    for _ in 0..3 {
+        let version = state_of(&service).version;
+        let priority = PRIORITY.with(|p| {
+            p.set((p.get() + 1) % 997);
+            p.get()
+        });
         let body = format!(r#"{{"priority": {priority}}}"#);
-        assert_eq!(admin("PATCH", "/providers/xai", &body).await, 200);
-        assert!(converged(&service).await);
+        let status = admin("PATCH", "/providers/xai", &body).await;
+        let mut landed = false;
+        for _ in 0..100 {
+            if state_of(&service).version > version && converged(&service).await {
+                landed = true;
+                break;
+            }
+            sleep(50).await;
+        }
+        changes.push((status, landed));
         // Past the burst's save delay: each change is written (tried).
         sleep(400).await;
     }
     restore.call0(&JsValue::NULL).unwrap();
+    assert!(started, "initialize works without a cache");
+    assert_eq!(changes, [(200, true); 3]);
     let told: Vec<String> = event_types(&seen)
         .into_iter()
         .filter(|t| t == "cache_error")
