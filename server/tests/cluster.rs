@@ -163,23 +163,18 @@ async fn metric(server: &TestServer, name: &str) -> f64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_instance_probes_health_and_another_takes_over() {
-    // A health endpoint of the test's own, on loopback.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let health = format!("http://{}/health", listener.local_addr().unwrap());
-    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let url = fresh_database(shared(), "health");
-    let start = |url: String| async move {
+/// Two instances on a new database (`name`) that probe every 100 ms, with
+/// the provider `watched` created, whose endpoint is `health`.
+async fn watched_pair(name: &str, health: &str) -> (TestServer, TestServer) {
+    let url = fresh_database(shared(), name);
+    let start = || {
         let mut config = instance_config(&url);
         config.health_interval_ms = 100;
         config.health_allow_private = true;
-        TestServer::start(config).await
+        TestServer::start(config)
     };
-    let a = start(url.clone()).await;
-    let b = start(url.clone()).await;
+    let a = start().await;
+    let b = start().await;
     let response = a
         .admin(Method::POST, "/providers")
         .json(&json!({"id": "watched", "name": "Watched", "health_url": health}))
@@ -187,6 +182,13 @@ async fn one_instance_probes_health_and_another_takes_over() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_probes_health_and_another_takes_over() {
+    let (health, _answer) = health_endpoint().await;
+    let (a, b) = watched_pair("health", &health).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let probes = "provider_sync_health_probes_total";
     let (on_a, on_b) = (metric(&a, probes).await, metric(&b, probes).await);
@@ -246,22 +248,7 @@ async fn one_instance_probes_health_and_another_takes_over() {
 async fn availability_never_shows_a_reading_older_than_the_stored_one() {
     use std::sync::atomic::Ordering;
     let (health, answer) = health_endpoint().await;
-    let url = fresh_database(shared(), "health_order");
-    let start = |url: String| async move {
-        let mut config = instance_config(&url);
-        config.health_interval_ms = 100;
-        config.health_allow_private = true;
-        TestServer::start(config).await
-    };
-    let a = start(url.clone()).await;
-    let b = start(url.clone()).await;
-    let response = a
-        .admin(Method::POST, "/providers")
-        .json(&json!({"id": "watched", "name": "Watched", "health_url": health}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    let (a, b) = watched_pair("health_order", &health).await;
     let probes = "provider_sync_health_probes_total";
     let deadline = Instant::now() + Duration::from_secs(10);
     let follower = loop {
