@@ -2765,3 +2765,58 @@ async fn a_commit_on_a_connection_gone_silent_is_given_up_and_writes_go_on() {
     assert!(state.provider("two").is_none(), "never committed");
     a.stop().await;
 }
+
+/// A prober that lost its role and writes its round late, from a snapshot
+/// older than a provider the instance probing now added, leaves that
+/// provider's newer reading in place; a provider no longer probed (its
+/// reading older than the round's) loses its row.
+#[tokio::test]
+async fn a_late_prober_leaves_the_newer_readings_of_providers_it_did_not_read() {
+    use provider_sync_protocol::ProviderHealth;
+    use provider_sync_server::store::{PostgresStore, SharedReading, Store};
+    let store = PostgresStore::open(&fresh_database(shared(), "late_prober"))
+        .await
+        .unwrap();
+    let reading = |id: &str, at: &str| SharedReading {
+        provider_id: id.into(),
+        url: format!("http://127.0.0.1:9/{id}"),
+        health: ProviderHealth {
+            last_check: Some(at.into()),
+            latency_ms: Some(5),
+            error_rate: 0.0,
+            consecutive_failures: 0,
+            message: None,
+        },
+    };
+    // The instance probing now: `old` (no longer probed after this), and
+    // `added` (a provider the late prober's snapshot does not hold).
+    store
+        .share_readings(&[
+            reading("old", "2026-12-01T00:00:00.000Z"),
+            reading("kept", "2026-12-01T00:00:10.000Z"),
+            reading("added", "2026-12-01T00:00:10.000Z"),
+        ])
+        .await
+        .unwrap();
+    // The late one, whose round read `kept` before the other's last did.
+    store
+        .share_readings(&[reading("kept", "2026-12-01T00:00:05.000Z")])
+        .await
+        .unwrap();
+    let mut rows: Vec<_> = store
+        .readings()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.provider_id, r.health.last_check.unwrap()))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("added".to_string(), "2026-12-01T00:00:10.000Z".to_string()),
+            ("kept".to_string(), "2026-12-01T00:00:10.000Z".to_string()),
+        ],
+        "the late round neither removed `added` nor set `kept` back; `old`, read before it, is gone"
+    );
+}

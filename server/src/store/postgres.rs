@@ -722,11 +722,25 @@ impl Store for PostgresStore {
             urls.push(reading.url.as_str());
             bodies.push(serde_json::to_string(&reading.health).expect("a reading serialises"));
         }
+        // A provider this round did not read loses its row only if the row
+        // is older than the round's newest reading: one the catalog no
+        // longer probes. A prober that lost its role, writing late from an
+        // older snapshot, leaves the rows of providers added since (read
+        // later than its own readings) to the instance that probes now.
+        let newest = readings
+            .iter()
+            .filter_map(|reading| reading.health.last_check.clone())
+            .max()
+            .unwrap_or_else(crate::clock::now_rfc3339);
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM health_readings WHERE provider_id <> ALL($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM health_readings WHERE provider_id <> ALL($1) \
+             AND (body::jsonb->>'last_check') < $2",
+        )
+        .bind(&ids)
+        .bind(&newest)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO health_readings (provider_id, url, body) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) \
