@@ -1642,10 +1642,13 @@ impl Core {
         let unanswered = self
             .unanswered_since
             .map_or(f64::INFINITY, |sent| sent + self.answer_window_ms());
-        let probed = self
-            .probe_sent
-            .map_or(f64::INFINITY, |sent| sent + MIN_ANSWER_MS);
-        silent.min(unanswered).min(probed)
+        silent.min(unanswered).min(self.probe_deadline())
+    }
+
+    /// When the test of the link the browser's `offline` started ends.
+    fn probe_deadline(&self) -> f64 {
+        self.probe_sent
+            .map_or(f64::INFINITY, |sent| sent + MIN_ANSWER_MS)
     }
 
     /// The browser says it went offline. Its word is a hint (a server on
@@ -2008,7 +2011,9 @@ impl Core {
                 }
                 let deadline = self.dead_at();
                 if now >= deadline {
-                    let why = if self.probe_sent.is_some() {
+                    // Told as offline only when the test's deadline was
+                    // the first to end.
+                    let why = if deadline == self.probe_deadline() {
                         "offline: the server did not answer"
                     } else {
                         "no heartbeat from the server"

@@ -3563,3 +3563,24 @@ fn going_offline_tests_the_link_at_once() {
             .any(|c| matches!(c, Command::SendHeartbeat { .. }))
     );
 }
+
+/// A heartbeat of ours left unanswered whose window ends before the
+/// offline test's: the link is dropped for the heartbeat, and said so (it
+/// was told as "offline" whenever a test was pending).
+#[test]
+fn a_link_dead_before_the_offline_test_ends_is_told_as_unanswered() {
+    let h = history("e1", 2);
+    let (mut core, _) = from_cache(&h, 2);
+    core.handle(Input::Synced(incremental(&h, 2, 2)), 1.0, 0.5);
+    reconnected(&mut core, [1.5, 1.8, 2.0]);
+    core.handle(Input::SocketEvent(hello(&h, 2, SyncType::None)), 3.0, 0.5);
+    core.handle(Input::SocketEvent(heartbeat(&h, 2)), 3.1, 0.5);
+    let out = core.handle(Input::TimerFired(Timer::HeartbeatSend), 100.0, 0.5);
+    let window = timer(&out, Timer::HeartbeatCheck).expect("the answer window is timed");
+    assert!(window > MIN_ANSWER_MS, "{window}");
+    let ends = 100.0 + window;
+    core.handle(Input::Offline, ends - MIN_ANSWER_MS / 2.0, 0.5);
+    let out = core.handle(Input::TimerFired(Timer::HeartbeatCheck), ends, 0.5);
+    assert!(out.contains(&Command::CloseSocket), "{out:?}");
+    assert_eq!(core.last_error(), Some("no heartbeat from the server"));
+}
