@@ -120,6 +120,46 @@ fn catalog_check_answers_with_its_exit_code() {
     assert!(err.contains("larger than 64 MiB"), "{err}");
 }
 
+/// A store whose head row was deleted by hand while its rows stay is read
+/// as a server opening it would have it (its rows, in a new epoch), not as
+/// no store at all (a new one to seed, every entity to add); and it is
+/// left as it was (the server would make the head row, not the dry run).
+#[tokio::test]
+async fn catalog_diff_reads_a_store_without_its_head_row_as_a_server_would() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(&file, CATALOG).unwrap();
+    let mut server = Server::start(&db, &file, &[]);
+    server.stop();
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM sync_meta")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let files_before = listing(dir.path());
+
+    let (code, out, err) = run(&["catalog", "diff", s(&file), "--database", s(&db)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("a new store would be seeded"), "{out}");
+    assert!(
+        out.contains("Plan: 0 to add, 0 to change, 0 to remove"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the store is unchanged"
+    );
+    assert_eq!(listing(dir.path()), files_before, "no file added beside it");
+}
+
 #[test]
 fn catalog_diff_prints_the_plan_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -655,7 +655,18 @@ impl SqliteStore {
             .fetch_optional(&pool)
             .await?;
         if has_meta.is_none() {
-            return Ok(None);
+            // No head row: a new store (to seed) unless rows are there (its
+            // head row deleted by hand), which read as a server opening the
+            // store would have them (see `read_on`).
+            let rows: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM providers) + (SELECT COUNT(*) FROM models) \
+                 + (SELECT COUNT(*) FROM events)",
+            )
+            .fetch_one(&pool)
+            .await?;
+            if rows == 0 {
+                return Ok(None);
+            }
         }
         let store = Self {
             writer: pool.clone(),
@@ -666,19 +677,26 @@ impl SqliteStore {
             log_bytes: Default::default(),
             opened: None,
         };
+        let mut conn = store.pool.acquire().await?;
         let mut loaded = store
-            .read(tables.iter().any(|t| t == "catalog_applied"))
+            .read_on(
+                &mut conn,
+                tables.iter().any(|t| t == "catalog_applied"),
+                false,
+            )
             .await?;
+        drop(conn);
         if tables.iter().any(|t| t == "restore_pending")
             && super::backup::pending(&store.pool).await?
         {
             // A backup: what a server that opens it would have.
             loaded.epoch = uuid::Uuid::new_v4().simple().to_string();
             loaded.log.clear();
-        } else if loaded
-            .log
-            .last()
-            .is_none_or(|(e, _)| e.version != loaded.version)
+        } else if has_meta.is_some()
+            && loaded
+                .log
+                .last()
+                .is_none_or(|(e, _)| e.version != loaded.version)
         {
             // A log without the head's own event, past the version its
             // epoch began at (a store of an earlier build has no such
@@ -748,17 +766,21 @@ impl SqliteStore {
     /// the applied catalog.
     async fn read(&self, with_catalog: bool) -> Result<Loaded, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let result = self.read_on(&mut conn, with_catalog).await;
+        let result = self.read_on(&mut conn, with_catalog, true).await;
         close_on_error(conn, &result).await;
         result
     }
 
+    /// Reads the store; a missing head row is made (`make_head`), or, for a
+    /// read that changes nothing, read as it would be made.
     async fn read_on(
         &self,
         conn: &mut sqlx::SqliteConnection,
         with_catalog: bool,
+        make_head: bool,
     ) -> Result<Loaded, StoreError> {
         let mut tx = sqlx::Connection::begin(conn).await?;
+        let mut headless = false;
         let meta = sqlx::query(
             "SELECT epoch, version, active_provider_id, default_provider_id FROM sync_meta WHERE id = 1",
         )
@@ -775,6 +797,19 @@ impl SqliteStore {
             // from above every version the store has given (see
             // `VERSION_FLOOR`), without the old log (its versions would be
             // given again).
+            None if !make_head => {
+                let floor: i64 =
+                    sqlx::query_scalar(&format!("SELECT floor FROM ({VERSION_FLOOR})"))
+                        .fetch_one(&mut *tx)
+                        .await?;
+                headless = true;
+                (
+                    uuid::Uuid::new_v4().simple().to_string(),
+                    version_of(floor),
+                    None,
+                    None,
+                )
+            }
             None => {
                 let epoch = uuid::Uuid::new_v4().simple().to_string();
                 let floor: i64 = sqlx::query_scalar(&format!(
@@ -822,6 +857,9 @@ impl SqliteStore {
             let body: String = row.try_get(1)?;
             let event: SyncEvent = serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
             log.push((event, body));
+        }
+        if headless {
+            log.clear();
         }
         let catalog: Option<String> = if with_catalog {
             sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
