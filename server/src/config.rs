@@ -663,9 +663,91 @@ fn bind_address(text: &str) -> Result<SocketAddr, String> {
     Err("an IP address and port, such as 127.0.0.1:8080, [::1]:8080, 0.0.0.0:8080 or localhost:8080".into())
 }
 
+/// The flags an error message names that were given by their environment
+/// variable rather than on the command line (`args`), each with the
+/// variable's name: "--read-rate-limit" alone sends an operator to a
+/// command line that lacks it. `set` says whether a variable is set (and
+/// not empty: an empty one counts as unset).
+pub fn from_environment(
+    message: &str,
+    args: &[std::ffi::OsString],
+    set: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    fn walk(command: &clap::Command, found: &mut Vec<(String, String)>) {
+        for arg in command.get_arguments() {
+            if let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) {
+                found.push((format!("--{long}"), env.to_string_lossy().into_owned()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, found);
+        }
+    }
+    let mut flags = Vec::new();
+    walk(&<Config as clap::CommandFactory>::command(), &mut flags);
+    let named = |flag: &str| {
+        message.match_indices(flag).any(|(at, _)| {
+            !message[at + flag.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+        })
+    };
+    let on_line = |flag: &str| {
+        args.iter().filter_map(|a| a.to_str()).any(|a| {
+            a == flag
+                || a.strip_prefix(flag)
+                    .is_some_and(|rest| rest.starts_with('='))
+        })
+    };
+    let mut notes: Vec<String> = flags
+        .into_iter()
+        .filter(|(flag, env)| {
+            named(flag) && !on_line(flag) && set(env) && !message.contains(env.as_str())
+        })
+        .map(|(flag, env)| format!("{flag} was given by the environment variable {env}"))
+        .collect();
+    notes.dedup();
+    notes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error about a flag set by its environment variable names the
+    /// variable; one given on the command line, or not set, does not.
+    #[test]
+    fn an_error_names_the_environment_variable_that_gave_its_flag() {
+        let args = |list: &[&str]| list.iter().map(Into::into).collect::<Vec<_>>();
+        let message = "invalid value 'abc' for '--read-rate-limit <READ_RATE_LIMIT>'";
+        let set = |name: &str| name == "PROVIDER_SYNC_READ_RATE_LIMIT";
+        assert_eq!(
+            from_environment(message, &args(&["s"]), set),
+            [
+                "--read-rate-limit was given by the environment variable PROVIDER_SYNC_READ_RATE_LIMIT"
+            ]
+        );
+        assert!(
+            from_environment(message, &args(&["s", "--read-rate-limit", "abc"]), set).is_empty()
+        );
+        assert!(from_environment(message, &args(&["s", "--read-rate-limit=abc"]), set).is_empty());
+        assert!(from_environment(message, &args(&["s"]), |_| false).is_empty());
+        // A message that names the variable already needs no note.
+        let named = "--admin-token (PROVIDER_SYNC_ADMIN_TOKEN): the token is 5 bytes";
+        assert!(from_environment(named, &args(&["s"]), |_| true).is_empty());
+        // A flag whose name begins another's is not taken for it.
+        let token = "--admin-token must be at least 32 bytes";
+        let both = |name: &str| name.starts_with("PROVIDER_SYNC_ADMIN_TOKEN");
+        assert_eq!(
+            from_environment(token, &args(&["s"]), both),
+            ["--admin-token was given by the environment variable PROVIDER_SYNC_ADMIN_TOKEN"]
+        );
+        let file = "--admin-tokens-file line 4: too short";
+        assert_eq!(
+            from_environment(file, &args(&["s"]), both),
+            [
+                "--admin-tokens-file was given by the environment variable PROVIDER_SYNC_ADMIN_TOKENS_FILE"
+            ]
+        );
+    }
 
     /// Found by a black-box check (2026-12-07): `--bind localhost:8080`
     /// was refused ("invalid socket address syntax").

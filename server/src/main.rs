@@ -33,7 +33,15 @@ async fn run() -> std::process::ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let mut config = Config::parse();
+    let mut config = match Config::try_parse() {
+        Ok(config) => config,
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            let _ = err.print();
+            environment_notes(&err.to_string());
+            std::process::exit(err.exit_code());
+        }
+    };
     match config.command.take() {
         Some(Command::Catalog(tool)) => {
             let code = cli::run(tool, &mut std::io::stdout()).await;
@@ -93,6 +101,7 @@ async fn run() -> std::process::ExitCode {
         Ok(server) => server,
         Err(err) => {
             eprintln!("provider-sync-server: {err}");
+            environment_notes(&err.to_string());
             return match err {
                 StartError::Catalog(_) => std::process::ExitCode::from(2),
                 _ => std::process::ExitCode::FAILURE,
@@ -135,4 +144,14 @@ async fn run() -> std::process::ExitCode {
         }
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// After an error that names flags, the environment variables that gave
+/// any of them (not the command line).
+fn environment_notes(message: &str) {
+    let args: Vec<_> = std::env::args_os().collect();
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    for note in provider_sync_server::config::from_environment(message, &args, set) {
+        eprintln!("provider-sync-server: note: {note}");
+    }
 }

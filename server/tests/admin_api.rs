@@ -1830,6 +1830,41 @@ async fn audit_entries(server: &TestServer) -> Vec<Value> {
     page["entries"].as_array().unwrap().clone()
 }
 
+/// A bad value from an environment variable: the error names the variable
+/// beside the flag (it named the flag alone, which the command line did not
+/// hold), both for a value clap refuses and for one the start refuses.
+#[test]
+fn a_bad_environment_variable_is_named_with_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never.db");
+    let database = db.to_str().unwrap();
+    let (code, stderr) = refused_start(
+        &["--database", database],
+        &[("PROVIDER_SYNC_READ_RATE_LIMIT", "abc")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--read-rate-limit"), "{stderr}");
+    assert!(
+        stderr.contains("environment variable PROVIDER_SYNC_READ_RATE_LIMIT"),
+        "{stderr}"
+    );
+    let (code, stderr) = refused_start(
+        &["--database", database],
+        &[("PROVIDER_SYNC_HEARTBEAT_MS", "0")],
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "--heartbeat-ms was given by the environment variable PROVIDER_SYNC_HEARTBEAT_MS"
+        ),
+        "{stderr}"
+    );
+    // Given on the command line: no such note.
+    let (_, stderr) = refused_start(&["--database", database, "--heartbeat-ms", "0"], &[]);
+    assert!(!stderr.contains("environment variable"), "{stderr}");
+    assert!(!db.exists(), "a refused start opens no store");
+}
+
 #[test]
 fn a_short_admin_token_stops_the_start_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
