@@ -352,7 +352,10 @@ pub async fn backup(database: &str, out: &Path, w: &mut impl Write) -> u8 {
             NOTHING_TO_CHANGE
         }
         Err(err) => {
-            eprintln!("provider-sync-server: backup refused: {err}");
+            eprintln!(
+                "provider-sync-server: backup of {} refused: {err}",
+                without_password(&database)
+            );
             INVALID
         }
     }

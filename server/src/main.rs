@@ -58,6 +58,7 @@ async fn run() -> std::process::ExitCode {
         None => {}
     }
     let drain = std::time::Duration::from_millis(config.shutdown_timeout_ms);
+    let store_shown = provider_sync_server::store::without_password(&config.database);
     // Caught from here on: a signal sent as soon as the server says it
     // listens shuts it down (it could kill it before the first wait).
     let mut signals = shutdown::OsSignals::new();
@@ -100,7 +101,14 @@ async fn run() -> std::process::ExitCode {
     let server = match started {
         Ok(server) => server,
         Err(err) => {
-            eprintln!("provider-sync-server: {err}");
+            match &err {
+                // Which store: the error alone may not say (SQLite's "file
+                // is not a database", a refused connection).
+                StartError::Store(inner) => {
+                    eprintln!("provider-sync-server: cannot open the store {store_shown}: {inner}")
+                }
+                _ => eprintln!("provider-sync-server: {err}"),
+            }
             environment_notes(&err.to_string());
             return match err {
                 StartError::Catalog(_) => std::process::ExitCode::from(2),

@@ -213,6 +213,54 @@ async fn backup_refuses_to_overwrite_and_names_a_missing_store() {
     );
 }
 
+/// A backup of a stopped store leaves no lock file of its own beside it
+/// (one made by root's backup kept the server's user from starting:
+/// "Permission denied" on the lock file), and a refusal names the store
+/// (SQLite's "file is not a database" alone did not).
+#[tokio::test]
+async fn a_backup_leaves_nothing_beside_the_store_and_a_refusal_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let server = on_file(&db).await;
+    server.add_provider("p").await;
+    stop_and_settle(server, &db).await;
+    let lock = dir.path().join("store.db.lock");
+    std::fs::remove_file(&lock).unwrap();
+    let listing = || {
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let out = dir.path().join("copy.db");
+    let (code, stdout, stderr) = run(&[
+        "backup",
+        "--database",
+        db.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        listing(),
+        ["copy.db", "store.db"],
+        "no lock file left beside the store"
+    );
+
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![7u8; 8192]).unwrap();
+    let (code, _, stderr) = run(&[
+        "backup",
+        "--database",
+        garbage.to_str().unwrap(),
+        dir.path().join("other.db").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(garbage.to_str().unwrap()), "{stderr}");
+    assert_eq!(listing(), ["copy.db", "garbage.db", "store.db"]);
+}
+
 /// A store with two hard links is refused by `backup` as the server
 /// refuses it; it was read through the name given (a review, 2026-12-04).
 #[tokio::test]

@@ -293,9 +293,7 @@ async fn vacuum_into(url: &str, partial: &Path) -> Result<(), BackupError> {
     let pool = match pool {
         Ok(pool) => pool,
         Err(err) => {
-            if let Some(held) = held {
-                held.refused();
-            }
+            drop(held);
             return Err(err.into());
         }
     };
@@ -316,12 +314,8 @@ async fn vacuum_into(url: &str, partial: &Path) -> Result<(), BackupError> {
     }
     .await;
     pool.close().await;
-    match held {
-        // Nothing left beside a file that is no store, or that could not
-        // be read (another application's file, not a database).
-        Some(held) if copied.is_err() => held.refused(),
-        held => drop(held),
-    }
+    // Nothing left beside the store (see `ToolLock`).
+    drop(held);
     copied
 }
 

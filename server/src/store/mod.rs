@@ -111,7 +111,10 @@ pub enum StoreError {
          One process writes a SQLite store at a time: stop the other one (`fuser {path}` names it)"
     )]
     LockedFile { path: String, waited_ms: u64 },
-    #[error("cannot lock the store {path} (its lock file {lock}): {source}")]
+    #[error(
+        "cannot lock the store {path} (its lock file {lock}): {source}{}",
+        lock_hint(source)
+    )]
     Lock {
         path: String,
         lock: String,
@@ -581,6 +584,17 @@ pub fn in_memory(url: &str) -> bool {
 /// its user part or a `password` parameter) is printed as `***`, a fragment
 /// (where an unencoded `#` in a password puts the rest of it) is dropped,
 /// and one that cannot be read is not printed.
+/// What a lock file refused for want of permission comes from: the
+/// directory, more often than the file.
+fn lock_hint(source: &std::io::Error) -> &'static str {
+    if source.kind() == std::io::ErrorKind::PermissionDenied {
+        " (the store's directory must be writable by the server's user: the lock file, and \
+         SQLite's -wal and -shm files, are made beside the store)"
+    } else {
+        ""
+    }
+}
+
 pub fn without_password(url: &str) -> String {
     if !is_postgres(url) {
         return url.to_owned();

@@ -132,11 +132,13 @@ fn lock_store(file: &Path, timeout: Duration) -> Result<(Vec<std::fs::File>, boo
     Ok((held, missing))
 }
 
-/// The store's lock as a tool (`store copy`, `backup`) takes it, without
-/// waiting ([`lock`]'s errors: a file with several hard links, a running
-/// server's lock). The lock files this made are removed again by
-/// [`ToolLock::refused`], so that a tool run on a file it then refuses
-/// (another application's database) leaves nothing beside it.
+/// The store's lock as a tool (`store copy`, `backup`, `catalog diff`)
+/// takes it, without waiting ([`lock`]'s errors: a file with several hard
+/// links, a running server's lock). The lock files this made are removed
+/// again when it is dropped, so that a tool leaves nothing beside the
+/// store: not beside another application's database it refused, and not a
+/// lock file of its own user (root's, from a backup by hand) that the
+/// server's user could not open.
 pub(super) fn tool_lock(file: &Path) -> Result<ToolLock, StoreError> {
     let real = resolved(file);
     refuse_hard_links(&real)?;
@@ -146,26 +148,26 @@ pub(super) fn tool_lock(file: &Path) -> Result<ToolLock, StoreError> {
         .filter(|lock| std::fs::symlink_metadata(lock).is_err())
         .collect();
     let held = lock(file, Duration::ZERO)?;
-    Ok(ToolLock { held, made })
+    Ok(ToolLock { _held: held, made })
 }
 
 /// A lock [`tool_lock`] took, released when dropped.
 pub(super) struct ToolLock {
-    held: Vec<std::fs::File>,
+    /// Held for its locks alone, let go when dropped.
+    _held: Vec<std::fs::File>,
     /// The lock files that were not there before.
     made: Vec<PathBuf>,
 }
 
-impl ToolLock {
-    /// Lets go of the lock for a file the tool refused, removing the lock
-    /// files it made (while still holding them: a process that opened one
-    /// meanwhile finds, once it has the lock, that the name is no longer
-    /// that file, and takes the lock again: [`lock_one`]).
-    pub(super) fn refused(self) {
+impl Drop for ToolLock {
+    /// Removes the lock files the tool made, while still holding them: a
+    /// process that opened one meanwhile finds, once it has the lock, that
+    /// the name is no longer that file, and takes the lock again
+    /// ([`lock_one`]). The locks go when `_held` is dropped, after this.
+    fn drop(&mut self) {
         for lock in &self.made {
             let _ = std::fs::remove_file(lock);
         }
-        drop(self.held);
     }
 }
 
@@ -287,8 +289,8 @@ fn lock_one(
         lock: lock_path.display().to_string(),
         source,
     };
-    // A tool removes the lock files it made for a file it refused
-    // ([`ToolLock::refused`]), holding them: one opened before that is no
+    // A tool removes the lock files it made as it lets go of them
+    // ([`ToolLock`]), holding them: one opened before that is no
     // longer the lock once taken, and is taken again by its name (a few
     // times: a name removed every time is an error, not a loop).
     for _ in 0..100 {
@@ -590,10 +592,7 @@ impl SqliteStore {
         }
         let held = tool_lock(&file)?;
         let read = Self::peek(url).await;
-        match read {
-            Ok(Some(_)) => drop(held),
-            _ => held.refused(),
-        }
+        drop(held);
         read
     }
 
