@@ -261,6 +261,128 @@ async fn a_backup_leaves_nothing_beside_the_store_and_a_refusal_names_it() {
     assert_eq!(listing(), ["copy.db", "garbage.db", "store.db"]);
 }
 
+/// A backup put in place of the store while the server runs, copied over
+/// the file (in place) or a copy renamed onto its name: the server takes
+/// no more writes, and once it is stopped a start refuses the write-ahead
+/// log left beside the new file, saying what to do. Applied to it, that log
+/// made a corrupt file ("database disk image is malformed") or brought the
+/// replaced store back without a word (a black-box check, 2026-12-07).
+/// With the log moved away as told, the backup is served, whole.
+#[tokio::test]
+async fn a_backup_put_in_place_under_a_running_server_is_neither_corrupted_nor_undone() {
+    for how in ["copied over", "renamed onto", "copied over, then stopped"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let first = on_file(&db).await;
+        first.add_provider("p").await;
+        for i in 0..150 {
+            first.add_model(&format!("m{i}"), "p").await;
+        }
+        // The rows in the file itself, not only in its log.
+        stop_and_settle(first, &db).await;
+        // A process of its own, as a server runs: a stopped in-process one
+        // leaves its connections open, for the test's process to trip on.
+        let (child, base) = spawn_binary_with(
+            &["--database", db.to_str().unwrap(), "--admin-token", TOKEN],
+            &[("PROVIDER_SYNC_ADMIN_RATE_LIMIT", "0")],
+            std::process::Stdio::null(),
+        );
+        let mut child = KillOnDrop(child);
+        let http = reqwest::Client::new();
+        let backup = dir.path().join("backup.db");
+        let (code, out, err) = run(&[
+            "backup",
+            "--database",
+            db.to_str().unwrap(),
+            backup.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        let backed_up: SyncState = http
+            .get(format!("{base}/state"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rename = |name: String| {
+            http.patch(format!("{base}/admin/models/m7"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"name": name}))
+                .send()
+        };
+        for n in 0..10 {
+            let edit = rename(format!("after the backup {n}")).await.unwrap();
+            assert_eq!(edit.status(), 200);
+        }
+        if how.starts_with("copied over") {
+            std::fs::copy(&backup, &db).unwrap();
+        } else {
+            let copy = dir.path().join("restore.tmp");
+            std::fs::copy(&backup, &copy).unwrap();
+            std::fs::rename(&copy, &db).unwrap();
+        }
+        if how != "copied over, then stopped" {
+            let refused = rename("after the copy".into()).await.unwrap();
+            assert_eq!(refused.status(), 503, "{how}");
+            let body: serde_json::Value = refused.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "store_unavailable", "{how}: {body}");
+            let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+            assert_eq!(ready.status(), 503, "{how}");
+        }
+        // SAFETY: a signal to the child this test started.
+        unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+        child.0.wait().unwrap();
+
+        let wal = dir.path().join("store.db-wal");
+        let shm = dir.path().join("store.db-shm");
+        assert!(
+            wal.exists(),
+            "{how}: the replaced file's log is left beside the new one"
+        );
+        let (code, stderr) = refused_start(&["--database", db.to_str().unwrap()], &[]);
+        assert_ne!(code, 0, "{how}");
+        assert!(
+            stderr.contains("was written for another file than"),
+            "{how}: {stderr}"
+        );
+        assert!(stderr.contains("move"), "{how}: {stderr}");
+        // As told: the log moved away, the backup is served, whole.
+        std::fs::rename(&wal, dir.path().join("replaced.db-wal")).unwrap();
+        let _ = std::fs::remove_file(&shm);
+        let restored = on_file(&db).await;
+        let state = restored.state().await;
+        assert_ne!(state.metadata.epoch, backed_up.metadata.epoch, "{how}");
+        assert_eq!(state.metadata.version, backed_up.metadata.version, "{how}");
+        assert_eq!(state.all_models.len(), 150, "{how}");
+        assert_eq!(
+            state.model("m7").unwrap().name,
+            backed_up.model("m7").unwrap().name,
+            "{how}"
+        );
+        let edit = restored
+            .admin(reqwest::Method::PATCH, "/models/m7")
+            .json(&json!({"name": "after the restore"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(edit.status(), 200, "{how}");
+        stop_and_settle(restored, &db).await;
+        let integrity: String = {
+            use sqlx::Connection;
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            sqlx::query_scalar("PRAGMA integrity_check")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        };
+        assert_eq!(integrity, "ok", "{how}");
+    }
+}
+
 /// A store with two hard links is refused by `backup` as the server
 /// refuses it; it was read through the name given (a review, 2026-12-04).
 #[tokio::test]

@@ -157,9 +157,23 @@ pub enum StoreError {
     Unreachable,
     #[error(
         "the store file {0} was removed or replaced while the server ran: the change was not made \
-         (it would go into a file no one can open again); restart the server on the store"
+         (it would go into a file no one can open again, or corrupt the one there now); stop the \
+         server, then start it on the store (it says what to do with the write-ahead log left \
+         beside it)"
     )]
     Gone(String),
+    #[error(
+        "{wal} was written for another file than {path} ({why}): applied to {path}, it would \
+         corrupt it or bring back the store it replaced. If {path} is the file to serve (a \
+         restore), move {wal} and {path}-shm away and start again; if it is the file that log \
+         was written for (copied together with it, or only touched), remove {lock} and start again"
+    )]
+    ForeignLog {
+        path: String,
+        wal: String,
+        lock: String,
+        why: String,
+    },
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

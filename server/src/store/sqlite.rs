@@ -49,17 +49,127 @@ pub struct SqliteStore {
     /// body that finds them read the whole log each time (1.1–1.3 ms of
     /// CPU on a log of 1,000 events; BENCHMARKS.md).
     log_bytes: std::sync::Arc<tokio::sync::Mutex<Option<u64>>>,
-    /// The file the store was opened on, and which file it was (device and
-    /// inode): one removed or replaced under the running server is no
-    /// longer written (its writes would go into an unlinked file, lost at
-    /// the restart). `None` in memory.
-    opened: Option<(std::path::PathBuf, (u64, u64))>,
+    /// The file the store was opened on (see [`Watch`]). `None` in memory.
+    watch: Option<std::sync::Arc<Watch>>,
 }
 
-/// Which file `path` names now (device and inode, through links).
-fn identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+/// The file a store was opened on, watched so that one removed or replaced
+/// under the running server is no longer written: its writes would go into
+/// an unlinked file, lost at the restart, or, written over in place (a
+/// backup copied onto it), be mixed with the new content into a corrupt
+/// file.
+#[derive(Debug)]
+struct Watch {
+    /// The name it was given.
+    path: PathBuf,
+    /// The file that name resolves to, beside which SQLite keeps its
+    /// write-ahead log, and whose lock file records what was opened.
+    real: PathBuf,
+    /// Which file it was (device and inode).
+    identity: (u64, u64),
+    /// Its length and modification time after this process last wrote it
+    /// (a checkpoint, within a write, is the only time this process writes
+    /// the file itself: between writes, only another process changes them).
+    written: std::sync::Mutex<Option<(u64, std::time::SystemTime)>>,
+    /// Found removed or replaced: written no more, and not closed (see
+    /// [`Store::close`]).
+    replaced: std::sync::atomic::AtomicBool,
+}
+
+/// Which file `path` names now (device and inode, through links), its
+/// length and modification time.
+fn shape(path: &std::path::Path) -> std::io::Result<((u64, u64), (u64, std::time::SystemTime))> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).map(|m| (m.dev(), m.ino()))
+    let meta = std::fs::metadata(path)?;
+    Ok(((meta.dev(), meta.ino()), (meta.len(), meta.modified()?)))
+}
+
+/// How the lock file names the database file beside it: its inode and,
+/// where the file system keeps it, its birth time (device numbers are not
+/// kept across reboots everywhere; an inode number is reused only by
+/// another file, which has another birth time).
+fn file_mark(real: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(real).ok()?;
+    let born = meta
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(
+            || "-".to_owned(),
+            |d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
+        );
+    Some(format!("ino={} born={born}", meta.ino()))
+}
+
+/// Writes `text` as the lock file's content, on disk before the store is
+/// written (a record lost to a crash could make the next start take a
+/// log of this file for another's).
+fn write_lock_record(real: &Path, text: &str, append: bool) {
+    use std::io::Write;
+    let lock = lock_path_of(real);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(&lock)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_data()
+        });
+    if let Err(err) = written {
+        tracing::warn!(lock = %lock.display(), error = %err, "could not record the store file in its lock file");
+    }
+}
+
+/// Records in the lock file which file the store was opened on (see
+/// [`refuse_a_foreign_log`]).
+fn record_opened(real: &Path) {
+    if let Some(mark) = file_mark(real) {
+        write_lock_record(real, &format!("opened {mark}\n"), false);
+    }
+}
+
+/// A write-ahead log beside the store that was written for another file
+/// than the one there now is refused, not applied: SQLite would apply it to
+/// whatever file bears the name, and a log of the file a restore replaced
+/// (under a running server, which left it), applied to the restored copy,
+/// makes a corrupt file or silently brings the replaced store back. Told
+/// by the lock file: which file a server last opened (inode and birth
+/// time), and whether that server found it replaced (written over in
+/// place, which leaves the inode as it was). A lock file with no record
+/// (an earlier release's, or none) decides nothing.
+fn refuse_a_foreign_log(file: &Path, real: &Path) -> Result<(), StoreError> {
+    let mut wal = real.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    if std::fs::metadata(&wal).map_or(true, |m| m.len() == 0) {
+        return Ok(());
+    }
+    let lock = lock_path_of(real);
+    let Ok(record) = std::fs::read_to_string(&lock) else {
+        return Ok(());
+    };
+    let replaced = record
+        .lines()
+        .find_map(|line| line.strip_prefix("replaced "));
+    let opened = record.lines().find_map(|line| line.strip_prefix("opened "));
+    let why = match (replaced, opened, file_mark(real)) {
+        (Some(how), _, _) => format!("the server that wrote it found the store file {how}"),
+        (None, Some(opened), Some(now)) if opened != now => {
+            format!(
+                "it was written for the file {opened}; {} is {now}",
+                file.display()
+            )
+        }
+        _ => return Ok(()),
+    };
+    Err(StoreError::ForeignLog {
+        path: file.display().to_string(),
+        wal: wal.display().to_string(),
+        lock: lock.display().to_string(),
+        why,
+    })
 }
 
 /// The file a path names, symbolic links resolved (a link to a file not
@@ -472,6 +582,7 @@ impl SqliteStore {
             let (held, missing) = tokio::task::spawn_blocking(move || lock_store(&path, timeout))
                 .await
                 .expect("locking does not panic")?;
+            refuse_a_foreign_log(&file, &resolved(&file))?;
             (Some(held), missing)
         };
         let not_writable = |err: sqlx::Error| {
@@ -544,10 +655,19 @@ impl SqliteStore {
         sqlx::migrate!("./migrations").run(&pool).await?;
         super::backup::start_new_epoch_if_restored(&pool).await?;
         start_new_epoch_if_log_wiped(&pool).await?;
-        let opened = if in_memory {
+        let watch = if in_memory {
             None
         } else {
-            Some((file.clone(), identity(&file).map_err(sqlx::Error::Io)?))
+            let real = resolved(&file);
+            record_opened(&real);
+            let (identity, written) = shape(&file).map_err(sqlx::Error::Io)?;
+            Some(std::sync::Arc::new(Watch {
+                path: file.clone(),
+                real,
+                identity,
+                written: std::sync::Mutex::new(Some(written)),
+                replaced: Default::default(),
+            }))
         };
         let writer = if in_memory {
             pool.clone()
@@ -569,7 +689,7 @@ impl SqliteStore {
             keep: std::sync::Arc::new(std::sync::Mutex::new(keep)),
             lock: std::sync::Arc::new(std::sync::Mutex::new(held)),
             log_bytes: Default::default(),
-            opened,
+            watch,
         })
     }
 }
@@ -674,7 +794,7 @@ impl SqliteStore {
             pool,
             lock: Default::default(),
             log_bytes: Default::default(),
-            opened: None,
+            watch: None,
         };
         let mut conn = store.pool.acquire().await?;
         let mut loaded = store
@@ -885,11 +1005,19 @@ impl SqliteStore {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn load(&self) -> Result<Loaded, StoreError> {
-        self.read(true).await
+        let loaded = self.read(true).await;
+        // A head row made by the read (see `read_on`) was written outside
+        // the writer's turn: the file as it left it is this process's.
+        if let Some(watch) = &self.watch {
+            let _turn = self.held.lock().await;
+            if let Ok((_, now)) = shape(&watch.path) {
+                *watch.written.lock().expect("watch mutex") = Some(now);
+            }
+        }
+        loaded
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        self.still_there()?;
         let mut log_bytes = self.log_bytes.lock().await;
         let mut conn = self.write_connection().await?;
         let known = *log_bytes;
@@ -993,6 +1121,25 @@ impl Store for SqliteStore {
         // `writer` is the read pool of four), which `close` would wait for.
         let mut slot = self.held.lock().await;
         drop(slot.0.take());
+        // A file written over since the last write is found here too: a
+        // restart right after a copy over the store.
+        let _ = self.still_there();
+        if self
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.replaced.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            // Not closed: the last connection to close folds the
+            // write-ahead log into the file, which, written over in place,
+            // is another store's now (a corrupt mix). The connections stay
+            // open until the process ends; the log stays beside the file,
+            // which the next start refuses to apply (`refuse_a_foreign_log`).
+            std::mem::forget(self.writer.clone());
+            std::mem::forget(self.pool.clone());
+            drop(slot);
+            self.lock.lock().expect("lock mutex").take();
+            return;
+        }
         self.writer.close().await;
         drop(slot);
         self.pool.close().await;
@@ -1005,7 +1152,12 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.still_there()?;
+        // In the writer's turn: a write's checkpoint changes the file
+        // until the write records it.
+        self.write_connection()
+            .await?
+            .done(&Ok::<(), StoreError>(()))
+            .await;
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
@@ -1384,9 +1536,20 @@ impl Drop for Kept {
 struct CloseUnlessDone<'a> {
     slot: tokio::sync::MutexGuard<'a, Kept>,
     done: bool,
+    watch: Option<&'a Watch>,
 }
 
 impl CloseUnlessDone<'_> {
+    /// Records the file as this write left it (a checkpoint may have
+    /// written it), for [`SqliteStore::still_there`].
+    fn wrote(&self) {
+        if let Some(watch) = self.watch
+            && let Ok((_, now)) = shape(&watch.path)
+        {
+            *watch.written.lock().expect("watch mutex") = Some(now);
+        }
+    }
+
     fn conn(&mut self) -> &mut sqlx::SqliteConnection {
         self.slot
             .0
@@ -1399,6 +1562,7 @@ impl CloseUnlessDone<'_> {
     /// a new one from the pool).
     async fn done<T>(mut self, result: &Result<T, StoreError>) {
         self.done = true;
+        self.wrote();
         if result.is_err()
             && let Some(conn) = self.slot.0.take()
         {
@@ -1410,6 +1574,7 @@ impl CloseUnlessDone<'_> {
 impl Drop for CloseUnlessDone<'_> {
     fn drop(&mut self) {
         if !self.done {
+            self.wrote();
             self.slot.discard();
         }
     }
@@ -1436,23 +1601,53 @@ async fn close_on_error<T>(
 impl SqliteStore {
     /// The write connection (see [`SqliteStore::held`]), taken from the
     /// writer pool the first time and again after one was closed.
+    /// The file is checked first, in the writer's turn ([`Self::still_there`]).
     async fn write_connection(&self) -> Result<CloseUnlessDone<'_>, StoreError> {
         let mut slot = self.held.lock().await;
+        self.still_there()?;
         if slot.0.is_none() {
             slot.0 = Some(self.writer.acquire().await?);
         }
-        Ok(CloseUnlessDone { slot, done: false })
+        Ok(CloseUnlessDone {
+            slot,
+            done: false,
+            watch: self.watch.as_deref(),
+        })
     }
 
     /// Whether the file the store was opened on is still the one its name
-    /// gives (not removed, nor replaced by another).
+    /// gives, as this process last wrote it: not removed, not replaced by
+    /// another, not written over in place (a length or modification time
+    /// other than after this process's last write). Found so once, the
+    /// store is written no more, and the lock file says so for the next
+    /// start (see [`refuse_a_foreign_log`]). In the writer's turn.
     fn still_there(&self) -> Result<(), StoreError> {
-        match &self.opened {
-            Some((path, opened)) if identity(path).ok().as_ref() != Some(opened) => {
-                Err(StoreError::Gone(path.display().to_string()))
-            }
-            _ => Ok(()),
+        let Some(watch) = &self.watch else {
+            return Ok(());
+        };
+        let gone = || Err(StoreError::Gone(watch.path.display().to_string()));
+        if watch.replaced.load(std::sync::atomic::Ordering::Relaxed) {
+            return gone();
         }
+        let how = match shape(&watch.path) {
+            Err(_) => "removed",
+            Ok((identity, _)) if identity != watch.identity => "replaced by another file",
+            Ok((_, now)) => match *watch.written.lock().expect("watch mutex") {
+                Some(written) if written != now => "written over in place",
+                _ => return Ok(()),
+            },
+        };
+        watch
+            .replaced
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        write_lock_record(&watch.real, &format!("replaced {how}\n"), true);
+        tracing::error!(
+            store = %watch.path.display(),
+            how,
+            "the store file was {how} while the server ran: no more writes; stop the server, \
+             then start it on the store (it refuses the write-ahead log left beside it, and says what to do)"
+        );
+        gone()
     }
 
     /// [`Store::since`] on `conn`, in one transaction.
