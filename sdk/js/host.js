@@ -506,8 +506,9 @@ function retryAfter(response) {
 }
 
 // The token, if there is one, goes in `Authorization` (over a configured
-// one).
-export async function fetchText(hook, creds, method, url, body, timeoutMs, signal) {
+// one). `fresh`: past the HTTP cache, whose copy of the last answer was
+// refused (a conditional request would bring it back as a 304).
+export async function fetchText(hook, creds, method, url, body, timeoutMs, fresh, signal) {
   const token = await tokenOf(hook, creds, timeoutMs);
   if (typeof window === "undefined") throw [0, "no window: the SDK runs in a browser page"];
   const controller = new AbortController();
@@ -522,6 +523,7 @@ export async function fetchText(hook, creds, method, url, body, timeoutMs, signa
   let request;
   try {
     const init = { method, signal: controller.signal };
+    if (fresh) init.cache = "reload";
     if (creds.mode) init.credentials = creds.mode;
     if (body !== undefined || creds.headers.length > 0 || token !== undefined) {
       const sent = new Headers();
@@ -570,7 +572,7 @@ export async function getJson(hook, creds, base, path, timeoutMs, signal) {
   const url = base + (path.startsWith("/") ? "" : "/") + path;
   let text;
   try {
-    text = await fetchText(hook, creds, "GET", url, undefined, timeoutMs, signal);
+    text = await fetchText(hook, creds, "GET", url, undefined, timeoutMs, false, signal);
   } catch (failure) {
     // Stopped by the page: its reason (an AbortError), as fetch rejects.
     if (signal?.aborted) throw signal.reason ?? new DOMException("aborted", "AbortError");

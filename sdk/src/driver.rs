@@ -892,8 +892,9 @@ impl Driver {
 
     fn fetch(&self, request: Request) {
         let timeout = self.core.borrow().settings().sync_timeout;
+        let fresh = matches!(request, Request::State { fresh: true });
         let (kind, what, method, path, body) = match request {
-            Request::State => (RequestKind::State, "GET /state", "GET", "/state", None),
+            Request::State { .. } => (RequestKind::State, "GET /state", "GET", "/state", None),
             Request::Sync {
                 version,
                 epoch,
@@ -924,6 +925,7 @@ impl Driver {
             &url,
             body.as_deref(),
             timeout,
+            fresh,
         );
         self.wait(
             &answer,

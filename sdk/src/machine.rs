@@ -142,7 +142,12 @@ pub const MIN_ANSWER_MS: f64 = 2_000.0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    State,
+    /// `fresh`: past the browser's HTTP cache, which would give again (as
+    /// the answer to a conditional request, a `304`) the body of the last
+    /// one, refused (a damaged state the server has since answered right).
+    State {
+        fresh: bool,
+    },
     Sync {
         version: u64,
         epoch: String,
@@ -443,6 +448,9 @@ pub struct Core {
     /// When a heartbeat went to test the link because the browser said it
     /// went offline: the server has [`MIN_ANSWER_MS`] to speak.
     probe_sent: Option<f64>,
+    /// The last full state `GET /state` brought was refused for its body:
+    /// the next is asked for past the HTTP cache ([`Request::State`]).
+    state_refused: bool,
     /// A `disconnected` event was sent since the link last worked.
     down_announced: bool,
     /// A `connected` event with transport `polling` was sent since polling
@@ -513,6 +521,7 @@ impl Core {
             full_owed: false,
             unanswered_since: None,
             probe_sent: None,
+            state_refused: false,
             down_announced: false,
             poll_announced: false,
             reask_force: false,
@@ -661,6 +670,7 @@ impl Core {
                     &mut out,
                 ),
             Input::StateLoaded(state) => {
+                self.state_refused = false;
                 self.in_flight = false;
                 self.held = None;
                 if !self.is_behind(&state) {
@@ -1062,7 +1072,9 @@ impl Core {
             out.push(Command::ClearTimer(Timer::Retry));
         }
         out.push(Command::Fetch(match &self.state {
-            None => Request::State,
+            None => Request::State {
+                fresh: self.state_refused,
+            },
             Some(state) => Request::Sync {
                 version: state.metadata.version,
                 epoch: state.metadata.epoch.clone(),
@@ -1467,6 +1479,9 @@ impl Core {
     ) {
         if request == RequestKind::Version && !self.polling {
             return;
+        }
+        if request == RequestKind::State && matches!(error, SdkError::Decode { .. }) {
+            self.state_refused = true;
         }
         let message = error.message();
         // A `Retry-After` past five minutes (a proxy's day, say) is taken

@@ -240,7 +240,7 @@ fn a_first_start_fetches_the_state_then_opens_the_socket() {
     let h = history("e1", 3);
     let mut core = Core::new(settings(|_| {}));
     let out = core.handle(Input::Start { cached: None }, 0.0, 0.5);
-    assert_eq!(fetches(&out), [&Request::State]);
+    assert_eq!(fetches(&out), [&Request::State { fresh: false }]);
     assert_eq!(core.status(), SyncStatus::Syncing);
 
     let out = core.handle(Input::StateLoaded(h.states[3].clone()), 10.0, 0.5);
@@ -845,7 +845,7 @@ fn a_failed_first_sync_rejects_then_retries_honouring_retry_after() {
         "{out:?}"
     );
     let retry = core.handle(Input::TimerFired(Timer::Retry), 7001.0, 0.5);
-    assert_eq!(fetches(&retry), [&Request::State]);
+    assert_eq!(fetches(&retry), [&Request::State { fresh: false }]);
 }
 
 /// A socket that never opens leaves the status `disconnected`: that is an
@@ -1514,7 +1514,7 @@ fn an_expired_cache_is_shown_only_when_the_server_cannot_be_reached() {
     let out = core.handle(Input::StartExpired(h.states[1].clone()), 0.0, 0.5);
     assert!(core.state().is_none());
     assert!(!notices(&out).contains(&&Notice::Ready));
-    assert_eq!(fetches(&out), [&Request::State]);
+    assert_eq!(fetches(&out), [&Request::State { fresh: false }]);
     core.handle(Input::StateLoaded(h.states[3].clone()), 1.0, 0.5);
     assert_eq!(core.state().unwrap(), &h.states[3]);
 
@@ -3583,4 +3583,45 @@ fn a_link_dead_before_the_offline_test_ends_is_told_as_unanswered() {
     let out = core.handle(Input::TimerFired(Timer::HeartbeatCheck), ends, 0.5);
     assert!(out.contains(&Command::CloseSocket), "{out:?}");
     assert_eq!(core.last_error(), Some("no heartbeat from the server"));
+}
+
+/// A full state refused for its body (damaged: its checksum does not match)
+/// is asked for again past the browser's HTTP cache: a conditional request
+/// was answered `304` and the browser gave the refused body again, each
+/// time, until the catalog changed (a black-box check, 2026-12-07). A
+/// failure of another kind leaves the cache in use.
+#[test]
+fn a_refused_state_is_asked_for_again_past_the_http_cache() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|_| {}));
+    let out = core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    assert_eq!(fetches(&out), [&Request::State { fresh: false }]);
+    let mut damaged = h.states[1].clone();
+    damaged.providers[0].name.push_str(" (damaged)");
+    let out = core.handle(Input::StateLoaded(damaged), 1.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Error);
+    let wait = timer(&out, Timer::Retry).expect("tried again");
+    let retry = core.handle(Input::TimerFired(Timer::Retry), 1.0 + wait, 0.5);
+    assert_eq!(fetches(&retry), [&Request::State { fresh: true }]);
+    // Unanswered this time: the next goes past the cache still.
+    let out = core.handle(
+        Input::RequestFailed {
+            request: RequestKind::State,
+            error: SdkError::Network {
+                what: "GET /state",
+                message: "offline".into(),
+            },
+        },
+        2.0 + wait,
+        0.5,
+    );
+    let again = timer(&out, Timer::Retry).expect("tried again");
+    let retry = core.handle(Input::TimerFired(Timer::Retry), 2.0 + wait + again, 0.5);
+    assert_eq!(fetches(&retry), [&Request::State { fresh: true }]);
+    core.handle(
+        Input::StateLoaded(h.states[1].clone()),
+        3.0 + wait + again,
+        0.5,
+    );
+    assert_eq!(core.status(), SyncStatus::Synced);
 }

@@ -15,6 +15,7 @@ extern "C" {
     /// first, the token (`tokenOf`): the promise of the answer's text
     /// (JSON, read by the caller), rejected with what [`failure_of`] reads.
     /// `hook`: the driver's, which says whether the service was destroyed.
+    /// `fresh`: past the browser's HTTP cache (`cache: "reload"`).
     #[wasm_bindgen(js_name = fetchText)]
     pub(crate) fn fetch_text(
         hook: &JsValue,
@@ -23,6 +24,7 @@ extern "C" {
         url: &str,
         body: Option<&str>,
         timeout_ms: f64,
+        fresh: bool,
     ) -> Promise;
 
     /// `fetchJson` for the page: a GET of `path` under `base` as
