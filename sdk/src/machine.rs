@@ -730,7 +730,10 @@ impl Core {
                 }
             }
             Input::Online => self.hurry(now, &mut out),
-            Input::Offline => self.probe_link(now, &mut out),
+            Input::Offline => {
+                self.probe_link(now, &mut out);
+                self.poll_now(now, &mut out);
+            }
             Input::ForceSync => {
                 if self.started {
                     self.force_waiting = true;
@@ -2051,6 +2054,18 @@ impl Core {
 
     /// The page is back (visible, online): catch up now instead of waiting
     /// out a backoff; a server's `Retry-After` still holds.
+    /// The browser says it went offline while the copy is kept by
+    /// polling: the next poll goes now, not at its time (up to
+    /// `pollingInterval` away, the copy shown as synced meanwhile). Its
+    /// failure shows the outage; its answer (a server on this machine)
+    /// keeps the copy as it was.
+    fn poll_now(&mut self, now: f64, out: &mut Vec<Command>) {
+        if self.started && self.polling && !self.hidden && self.hold_left(now) <= 0.0 {
+            out.push(Command::ClearTimer(Timer::Poll));
+            out.push(Command::Fetch(Request::Version));
+        }
+    }
+
     fn hurry(&mut self, now: f64, out: &mut Vec<Command>) {
         if !self.started {
             return;

@@ -3625,3 +3625,37 @@ fn a_refused_state_is_asked_for_again_past_the_http_cache() {
     );
     assert_eq!(core.status(), SyncStatus::Synced);
 }
+
+/// Polling, the browser says it went offline: the next poll goes at once,
+/// and its failure shows the outage (the copy was shown as synced until
+/// the poll's time, up to `pollingInterval`: a black-box check,
+/// 2026-12-07). Answered, nothing changes.
+#[test]
+fn going_offline_while_polling_polls_at_once() {
+    let h = history("e1", 1);
+    let mut core = Core::new(settings(|c| {
+        c.enable_web_socket = Some(false);
+        c.polling_interval = Some(30_000.0);
+    }));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    let out = core.handle(Input::Offline, 5_000.0, 0.5);
+    assert_eq!(fetches(&out), [&Request::Version], "{out:?}");
+    core.handle(Input::VersionSeen(version_at(&h, 1)), 5_010.0, 0.5);
+    assert_eq!(core.status(), SyncStatus::Synced);
+    let out = core.handle(Input::Offline, 6_000.0, 0.5);
+    assert_eq!(fetches(&out), [&Request::Version], "{out:?}");
+    core.handle(
+        Input::RequestFailed {
+            request: RequestKind::Version,
+            error: SdkError::Network {
+                what: "GET /version",
+                message: "Failed to fetch".into(),
+            },
+        },
+        6_001.0,
+        0.5,
+    );
+    assert_eq!(core.status(), SyncStatus::Disconnected);
+}
