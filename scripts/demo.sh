@@ -22,6 +22,19 @@ catalog=examples/catalog.toml
 if [ "${DEMO_CATALOG:-sample}" = litellm ]; then
   catalog=$(bash scripts/fetch-litellm.sh "${LITELLM_VERSION:-1.110.2}")
   export DATABASE_URL="${DATABASE_URL:-sqlite://provider-sync-litellm.db}"
+  # LiteLLM's MIT notice goes where its data goes: on the page too.
+  cp "$(dirname "$catalog")/LICENSE" "$site/LITELLM-LICENSE.txt"
+  notice="<p>Catalog data: LiteLLM's model_prices_and_context_window.json (release ${LITELLM_VERSION:-1.110.2}), Copyright (c) 2023 Berri AI, under the MIT License: <a href=\"LITELLM-LICENSE.txt\">its notice</a>.</p>"
+  python3 - "$site/index.html" "$notice" <<'PY'
+import sys
+path, notice = sys.argv[1], sys.argv[2]
+with open(path) as f:
+    page = f.read()
+marker = "<!-- catalog notice: scripts/demo.sh puts the notice of a catalog taken from elsewhere here -->"
+assert marker in page, "the page's catalog notice marker"
+with open(path, "w") as f:
+    f.write(page.replace(marker, notice))
+PY
 fi
 exec target/release/provider-sync-server \
   --catalog "$catalog" \

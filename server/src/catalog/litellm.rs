@@ -230,7 +230,7 @@ pub(crate) fn import(
             // read: the store's replacement stays.
             let id = models[index].id.clone();
             report.adjust(
-                "successor_model could not be read: the store's replacement kept",
+                "the entry successor_model names could not be read (and was skipped): the store's replacement kept",
                 &id,
             );
             (report.unreadable_fields.entry(id).or_default()).push("replacement_model_id");
