@@ -7,10 +7,19 @@ import { useSelected } from "./store.js";
 
 export interface SyncStatusValue {
   status: SyncStatus;
+  /** `status === "synced"`: the copy is confirmed current. */
   isSynced: boolean;
+  /** `status === "syncing"`: the first answer is on its way. */
   isSyncing: boolean;
+  /** `status === "stale"`: a copy from the cache or `bootstrap`, shown
+   * before the server confirmed it. A copy that was synced and then lost
+   * its link is `disconnected` (and `isStale` false): for a "may be out of
+   * date" notice, test `!isSynced` (or `!isConnected`). */
   isStale: boolean;
+  /** `status === "error"`: no copy could be had, or the last attempt failed. */
   hasError: boolean;
+  /** Whether the server is reachable now (a socket open, or the last poll
+   * answered). */
   isConnected: boolean;
   transport: Transport;
   version: number;
