@@ -347,18 +347,25 @@ fn a_file_that_is_not_litellms_is_refused_with_its_line() {
             .starts_with("not JSON text, so no entry can be read"),
         "{err}"
     );
-    // NaN (Python's json.dump writes it) and a number past f64 make the
-    // text no JSON: said so, not "not LiteLLM's catalog".
-    for odd in ["NaN", "1e400"] {
-        std::fs::write(
-            &path,
-            format!("{{\n  \"m\": {{\"input_cost_per_token\": {odd}}}\n}}\n"),
-        )
-        .unwrap();
-        let err = Catalog::load(&path).unwrap_err();
-        assert_eq!(err.line, Some(2), "{err}");
-        assert!(err.message.starts_with("not JSON text"), "{odd}: {err}");
-    }
+    // NaN (Python's json.dump writes it) makes the text no JSON: said so,
+    // not "not LiteLLM's catalog".
+    std::fs::write(&path, "{\n  \"m\": {\"input_cost_per_token\": NaN}\n}\n").unwrap();
+    let err = Catalog::load(&path).unwrap_err();
+    assert_eq!(err.line, Some(2), "{err}");
+    assert!(err.message.starts_with("not JSON text"), "{err}");
+    // A number past a double's range is JSON (Python reads it as
+    // infinity): its entry is skipped, not the file (one odd entry never
+    // refuses the file; the whole release was refused).
+    let entry = r#"{"mode": "chat", "litellm_provider": "openai", "max_input_tokens": 1000}"#;
+    std::fs::write(
+        &path,
+        format!("{{\n  \"m\": {{\"input_cost_per_token\": 1e400}},\n  \"n\": {entry}\n}}\n"),
+    )
+    .unwrap();
+    let catalog = Catalog::load(&path).unwrap();
+    let ids: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["n"]);
+    assert_eq!(catalog.report.skipped_count(), 1);
     let path = dir.path().join("list.json");
     std::fs::write(&path, "[1, 2]").unwrap();
     let err = Catalog::load(&path).unwrap_err().to_string();

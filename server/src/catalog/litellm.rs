@@ -60,8 +60,11 @@ pub(crate) struct Imported {
 
 /// The file's entries by key, sorted, and the keys given more than once:
 /// the last copy is taken, as LiteLLM's own loader takes it (its file has
-/// shipped with such keys), and each is reported.
-struct Entries(Vec<(String, Value)>, Vec<String>);
+/// shipped with such keys), and each is reported. Then the keys of entries
+/// that are JSON but cannot be read as values here (a number past a
+/// double's range, such as `1e400`, which Python reads as infinity;
+/// nesting past 128 levels): skipped one by one, not the whole file.
+struct Entries(Vec<(String, Value)>, Vec<String>, Vec<String>);
 
 impl<'de> serde::Deserialize<'de> for Entries {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -75,14 +78,28 @@ impl<'de> serde::Deserialize<'de> for Entries {
                 self,
                 mut map: A,
             ) -> Result<Entries, A::Error> {
-                let mut entries: BTreeMap<String, Value> = BTreeMap::new();
+                let mut entries: BTreeMap<String, Option<Value>> = BTreeMap::new();
                 let mut twice = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                while let Some((key, raw)) =
+                    map.next_entry::<String, Box<serde_json::value::RawValue>>()?
+                {
+                    let value = serde_json::from_str::<Value>(raw.get()).ok();
                     if entries.insert(key.clone(), value).is_some() {
                         twice.push(key);
                     }
                 }
-                Ok(Entries(entries.into_iter().collect(), twice))
+                let mut unreadable = Vec::new();
+                let entries = entries
+                    .into_iter()
+                    .filter_map(|(key, value)| match value {
+                        Some(value) => Some((key, value)),
+                        None => {
+                            unreadable.push(key);
+                            None
+                        }
+                    })
+                    .collect();
+                Ok(Entries(entries, twice, unreadable))
             }
         }
         deserializer.deserialize_map(Visit)
@@ -135,21 +152,30 @@ pub(crate) fn import(
     filter: &LitellmFilter,
     report: &mut ImportReport,
 ) -> Result<Imported, CatalogError> {
-    let Entries(entries, twice) = serde_json::from_str(text).map_err(|e| CatalogError {
-        path: path.to_owned(),
-        line: Some(e.line()),
-        field: None,
-        message: match e.classify() {
-            // The text as a whole is no JSON (NaN, a number past f64, a
-            // file cut short): no entry can be read.
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("not JSON text, so no entry can be read: {e}")
-            }
-            _ => format!("not LiteLLM's catalog (a JSON object of models): {e}"),
-        },
-    })?;
+    let Entries(entries, twice, unreadable) =
+        serde_json::from_str(text).map_err(|e| CatalogError {
+            path: path.to_owned(),
+            line: Some(e.line()),
+            field: None,
+            message: match e.classify() {
+                // The text as a whole is no JSON (NaN, a file cut short): no
+                // entry can be read.
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    format!("not JSON text, so no entry can be read: {e}")
+                }
+                _ => format!("not LiteLLM's catalog (a JSON object of models): {e}"),
+            },
+        })?;
     for key in &twice {
         report.adjust("key given more than once: its last copy taken", key);
+    }
+    for key in &unreadable {
+        // Not taken as removed: a model the store has under this id stays.
+        report.skip(
+            "a value past what can be read (a number beyond a double's range, or nesting past 128 levels)",
+            key,
+        );
+        report.unreadable_models.insert(key.clone());
     }
     refuse_unmatched(path, &entries, filter)?;
     let mut providers: BTreeMap<String, NewProvider> = BTreeMap::new();
@@ -602,6 +628,35 @@ mod tests {
             .map(String::as_str)
             .collect();
         assert_eq!(unread, ["mistral"], "not openai, which is read");
+    }
+
+    /// JSON that no value here can hold (a number past a double's range,
+    /// which Python's loader reads as infinity; nesting past 128 levels)
+    /// skips its entry, not the file (the whole release was refused); the
+    /// last copy of a key still wins.
+    #[test]
+    fn an_entry_past_what_can_be_read_is_skipped_not_the_file() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let text = format!(
+            r#"{{
+            "a": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": 1000}},
+            "big": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": 1000, "input_cost_per_token": 1e400}},
+            "deep": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": 1000, "x": {deep}}},
+            "again": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": 1e400}},
+            "again": {{"litellm_provider": "openai", "mode": "chat", "max_tokens": 2000}}
+        }}"#
+        );
+        let mut report = ImportReport::default();
+        let imported = import("t.json", &text, &LitellmFilter::default(), &mut report).unwrap();
+        let ids: Vec<&str> = imported.models.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["a", "again"]);
+        let unread: Vec<&str> = report
+            .unreadable_models
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(unread, ["big", "deep"]);
+        assert_eq!(report.skipped_count(), 2);
     }
 
     #[test]
