@@ -3659,3 +3659,57 @@ fn going_offline_while_polling_polls_at_once() {
     );
     assert_eq!(core.status(), SyncStatus::Disconnected);
 }
+
+/// Polling, an answer whose body cannot be read: the server answered, so
+/// it is a `sync_error` and a full state asked for, as over a socket, not
+/// an outage (`disconnected`, then `connected`: a black-box check,
+/// 2026-12-07).
+#[test]
+fn an_unreadable_answer_while_polling_is_no_outage() {
+    let h = history("e1", 2);
+    let mut core = Core::new(settings(|c| c.enable_web_socket = Some(false)));
+    core.handle(Input::Start { cached: None }, 0.0, 0.5);
+    core.handle(Input::StateLoaded(h.states[1].clone()), 1.0, 0.5);
+    let out = core.handle(Input::ForceSync, 2.0, 0.5);
+    assert!(
+        matches!(fetches(&out)[..], [Request::Sync { .. }]),
+        "{out:?}"
+    );
+    let out = core.handle(
+        Input::RequestFailed {
+            request: RequestKind::Sync,
+            error: SdkError::Decode {
+                what: "POST /sync",
+                message: "unknown sync_type".into(),
+            },
+        },
+        3.0,
+        0.5,
+    );
+    let events = connection_events(&out);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::SyncError { .. })),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Disconnected { .. })),
+        "{events:?}"
+    );
+    assert!(core.is_connected());
+    let wait = timer(&out, Timer::Retry).expect("tried again");
+    let out = core.handle(Input::TimerFired(Timer::Retry), 3.0 + wait, 0.5);
+    assert!(
+        matches!(
+            fetches(&out)[..],
+            [Request::Sync {
+                force_full: true,
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+}
