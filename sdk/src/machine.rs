@@ -1504,11 +1504,7 @@ impl Core {
             }),
         );
         let live_socket = self.socket == Socket::Open && self.live;
-        // A body that could not be read came from a server that answered:
-        // no outage (as over a socket, it is told as `sync_error`, then the
-        // full state is asked for).
-        let answered = matches!(error, SdkError::Decode { .. });
-        if !self.down_announced && !live_socket && !answered {
+        if !self.down_announced && !live_socket {
             self.down_announced = true;
             self.inherited_up = false;
             self.poll_announced = false;
