@@ -2052,8 +2052,6 @@ impl Core {
         }
     }
 
-    /// The page is back (visible, online): catch up now instead of waiting
-    /// out a backoff; a server's `Retry-After` still holds.
     /// The browser says it went offline while the copy is kept by
     /// polling: the next poll goes now, not at its time (up to
     /// `pollingInterval` away, the copy shown as synced meanwhile). Its
@@ -2066,6 +2064,8 @@ impl Core {
         }
     }
 
+    /// The page is back (visible, online): catch up now instead of waiting
+    /// out a backoff; a server's `Retry-After` still holds.
     fn hurry(&mut self, now: f64, out: &mut Vec<Command>) {
         if !self.started {
             return;

@@ -104,7 +104,7 @@ async fn run() -> std::process::ExitCode {
             match &err {
                 // Which store: the error alone may not say (SQLite's "file
                 // is not a database", a refused connection).
-                StartError::Store(inner) => {
+                StartError::Store(inner) if !inner.to_string().contains(&store_shown) => {
                     eprintln!("provider-sync-server: cannot open the store {store_shown}: {inner}")
                 }
                 _ => eprintln!("provider-sync-server: {err}"),

@@ -162,20 +162,30 @@ pub enum StoreError {
          beside it)"
     )]
     Gone(String),
-    #[error(
-        "{wal} was written for another file than {path} ({why}): applied to {path}, it would \
-         corrupt it or bring back the store it replaced. If {path} is the file to serve (a \
-         restore), move {wal} and {path}-shm away and start again; if it is the file that log \
-         was written for (copied together with it, or only touched), remove {lock} and start again"
-    )]
-    ForeignLog {
-        path: String,
-        wal: String,
-        lock: String,
-        why: String,
-    },
+    /// A write-ahead log beside the store written for another file
+    /// (boxed: the error is passed around by value).
+    #[error(transparent)]
+    ForeignLog(Box<ForeignLog>),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A write-ahead log beside the store that was written for another file
+/// than the one there now ([`StoreError::ForeignLog`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{wal} was written for another file than {path} ({why}): applied to {path}, it would \
+     corrupt it or bring back the store it replaced. If {path} is a copy put in place of the \
+     store (a restore), move {wal} and {shm} away and start again; if {path} is the file that \
+     log was written for (the data directory copied whole with its log, or moved to another \
+     disk), remove {lock} and start again"
+)]
+pub struct ForeignLog {
+    pub path: String,
+    pub wal: String,
+    pub shm: String,
+    pub lock: String,
+    pub why: String,
 }
 
 impl StoreError {

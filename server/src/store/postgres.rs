@@ -735,7 +735,7 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "DELETE FROM health_readings WHERE provider_id <> ALL($1) \
-             AND (body::jsonb->>'last_check') < $2",
+             AND (body::jsonb->>'last_check') COLLATE \"C\" < $2",
         )
         .bind(&ids)
         .bind(&newest)
@@ -746,7 +746,7 @@ impl Store for PostgresStore {
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) \
              ON CONFLICT (provider_id) DO UPDATE SET url = excluded.url, body = excluded.body \
              WHERE health_readings.url <> excluded.url \
-             OR (excluded.body::jsonb->>'last_check') >= (health_readings.body::jsonb->>'last_check')",
+             OR (excluded.body::jsonb->>'last_check') COLLATE \"C\" >= (health_readings.body::jsonb->>'last_check')",
         )
         .bind(&ids)
         .bind(&urls)

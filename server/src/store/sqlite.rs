@@ -67,67 +67,128 @@ struct Watch {
     real: PathBuf,
     /// Which file it was (device and inode).
     identity: (u64, u64),
-    /// Its length and modification time after this process last wrote it
-    /// (a checkpoint, within a write, is the only time this process writes
-    /// the file itself: between writes, only another process changes them).
-    written: std::sync::Mutex<Option<(u64, std::time::SystemTime)>>,
+    /// The schema cookies the file's header may hold (bytes 40 to 43): the
+    /// one on disk when it was opened (`None`: a file shorter than a
+    /// header, as a new store is until its first checkpoint), and the one
+    /// its write-ahead log carries, which any checkpoint writes (this
+    /// process's, at a write or at the last connection's close, or another
+    /// program's, such as Litestream's). Nothing here changes the schema
+    /// while the store is open. Another cookie is another database's: a
+    /// backup copied over the file (its mark changed its schema) or any
+    /// other. The length or modification time would not do: a checkpoint
+    /// changes them.
+    cookies: [Option<u32>; 2],
+    /// A descriptor of the file, open while the store is, to read its
+    /// header through: opened and closed at each read, it would let go of
+    /// SQLite's own locks on the file (closing any descriptor of a file
+    /// drops every `fcntl` lock the process holds on it). Never closed but
+    /// by [`Store::close`] once the connections are (see `Drop`).
+    reader: std::sync::Mutex<Option<std::fs::File>>,
     /// Found removed or replaced: written no more, and not closed (see
     /// [`Store::close`]).
     replaced: std::sync::atomic::AtomicBool,
 }
 
-/// Which file `path` names now (device and inode, through links), its
-/// length and modification time.
-fn shape(path: &std::path::Path) -> std::io::Result<((u64, u64), (u64, std::time::SystemTime))> {
+impl Watch {
+    /// The schema cookie in the file's header now, through `reader`.
+    fn cookie(&self) -> std::io::Result<Option<u32>> {
+        let reader = self.reader.lock().expect("watch mutex");
+        reader.as_ref().map_or(Ok(None), schema_cookie)
+    }
+}
+
+impl Drop for Watch {
+    /// A store dropped without being closed may leave connections open: the
+    /// descriptor is left open too, rather than taking their locks with it.
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.get_mut().ok().and_then(Option::take) {
+            std::mem::forget(reader);
+        }
+    }
+}
+
+/// The schema cookie in the header of the database file open as `file`
+/// (`None` for a file shorter than a header).
+fn schema_cookie(file: &std::fs::File) -> std::io::Result<Option<u32>> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = [0u8; 4];
+    match file.read_exact_at(&mut bytes, 40) {
+        Ok(()) => Ok(Some(u32::from_be_bytes(bytes))),
+        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Which file `path` names now (device and inode, through links).
+fn identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path)?;
-    Ok(((meta.dev(), meta.ino()), (meta.len(), meta.modified()?)))
+    std::fs::metadata(path).map(|m| (m.dev(), m.ino()))
 }
 
 /// How the lock file names the database file beside it: its inode and,
 /// where the file system keeps it, its birth time (device numbers are not
 /// kept across reboots everywhere; an inode number is reused only by
 /// another file, which has another birth time).
-fn file_mark(real: &Path) -> Option<String> {
+fn file_mark(real: &Path) -> Option<(u64, Option<String>)> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(real).ok()?;
     let born = meta
         .created()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or_else(
-            || "-".to_owned(),
-            |d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
-        );
-    Some(format!("ino={} born={born}", meta.ino()))
+        .map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
+    Some((meta.ino(), born))
 }
 
-/// Writes `text` as the lock file's content, on disk before the store is
-/// written (a record lost to a crash could make the next start take a
-/// log of this file for another's).
-fn write_lock_record(real: &Path, text: &str, append: bool) {
+/// A mark as the lock file records it: `ino=N born=S.NNNNNNNNN` (`born=-`
+/// where the file system keeps no birth time).
+fn shown_mark((ino, born): &(u64, Option<String>)) -> String {
+    format!("ino={ino} born={}", born.as_deref().unwrap_or("-"))
+}
+
+/// A mark the lock file records ([`shown_mark`]).
+fn read_mark(text: &str) -> Option<(u64, Option<String>)> {
+    let mut ino = None;
+    let mut born = None;
+    for field in text.split_whitespace() {
+        if let Some(value) = field.strip_prefix("ino=") {
+            ino = value.parse().ok();
+        } else if let Some(value) = field.strip_prefix("born=") {
+            born = (value != "-").then(|| value.to_owned());
+        }
+    }
+    Some((ino?, born))
+}
+
+/// Writes `text` into the lock file (after what it holds, or in its place),
+/// on disk before the store is written: a record lost to a crash could
+/// make the next start take a log of this file for another's.
+fn write_lock_record(real: &Path, text: &str, append: bool) -> std::io::Result<()> {
     use std::io::Write;
-    let lock = lock_path_of(real);
-    let written = std::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .write(true)
         .append(append)
         .truncate(!append)
-        .open(&lock)
-        .and_then(|mut file| {
-            file.write_all(text.as_bytes())?;
-            file.sync_data()
-        });
-    if let Err(err) = written {
-        tracing::warn!(lock = %lock.display(), error = %err, "could not record the store file in its lock file");
-    }
+        .open(lock_path_of(real))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_data()
 }
 
-/// Records in the lock file which file the store was opened on (see
-/// [`refuse_a_foreign_log`]).
-fn record_opened(real: &Path) {
-    if let Some(mark) = file_mark(real) {
-        write_lock_record(real, &format!("opened {mark}\n"), false);
-    }
+/// Records in the lock file which file the store is opened on (see
+/// [`refuse_a_foreign_log`]), before anything is written to it: a start
+/// that cannot record it is refused (a later one could take this file's
+/// log for another's).
+fn record_opened(file: &Path, real: &Path) -> Result<(), StoreError> {
+    let Some(mark) = file_mark(real) else {
+        return Ok(());
+    };
+    write_lock_record(real, &format!("opened {}\n", shown_mark(&mark)), false).map_err(|source| {
+        StoreError::Lock {
+            path: file.display().to_string(),
+            lock: lock_path_of(real).display().to_string(),
+            source,
+        }
+    })
 }
 
 /// A write-ahead log beside the store that was written for another file
@@ -135,14 +196,18 @@ fn record_opened(real: &Path) {
 /// whatever file bears the name, and a log of the file a restore replaced
 /// (under a running server, which left it), applied to the restored copy,
 /// makes a corrupt file or silently brings the replaced store back. Told
-/// by the lock file: which file a server last opened (inode and birth
-/// time), and whether that server found it replaced (written over in
-/// place, which leaves the inode as it was). A lock file with no record
-/// (an earlier release's, or none) decides nothing.
+/// by the lock file: which file a server last opened (inode, and birth
+/// time where both are known), and whether that server found it written
+/// over in place (which leaves the inode as it was). A lock file with no
+/// record (an earlier release's, or none) decides nothing; nor does a copy
+/// over the file that no running server saw (it was killed first).
 fn refuse_a_foreign_log(file: &Path, real: &Path) -> Result<(), StoreError> {
-    let mut wal = real.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = PathBuf::from(wal);
+    let beside = |suffix: &str| {
+        let mut name = real.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let (wal, shm) = (beside("-wal"), beside("-shm"));
     if std::fs::metadata(&wal).map_or(true, |m| m.len() == 0) {
         return Ok(());
     }
@@ -153,23 +218,31 @@ fn refuse_a_foreign_log(file: &Path, real: &Path) -> Result<(), StoreError> {
     let replaced = record
         .lines()
         .find_map(|line| line.strip_prefix("replaced "));
-    let opened = record.lines().find_map(|line| line.strip_prefix("opened "));
+    let opened = record
+        .lines()
+        .find_map(|line| line.strip_prefix("opened "))
+        .and_then(read_mark);
     let why = match (replaced, opened, file_mark(real)) {
         (Some(how), _, _) => format!("the server that wrote it found the store file {how}"),
-        (None, Some(opened), Some(now)) if opened != now => {
+        (None, Some(opened), Some(now))
+            if opened.0 != now.0 || matches!((&opened.1, &now.1), (Some(a), Some(b)) if a != b) =>
+        {
             format!(
-                "it was written for the file {opened}; {} is {now}",
-                file.display()
+                "it was written for the file {}; {} is {}",
+                shown_mark(&opened),
+                file.display(),
+                shown_mark(&now)
             )
         }
         _ => return Ok(()),
     };
-    Err(StoreError::ForeignLog {
+    Err(StoreError::ForeignLog(Box::new(super::ForeignLog {
         path: file.display().to_string(),
         wal: wal.display().to_string(),
+        shm: shm.display().to_string(),
         lock: lock.display().to_string(),
         why,
-    })
+    })))
 }
 
 /// The file a path names, symbolic links resolved (a link to a file not
@@ -563,8 +636,10 @@ impl SqliteStore {
         }
         if !in_memory && file.exists() {
             // Before the read below, which leaves `-wal` and `-shm` files
-            // beside the name it opened.
+            // beside the name it opened (and would read through a log
+            // written for another file: "malformed", not what to do).
             refuse_hard_links(&resolved(&file))?;
+            refuse_a_foreign_log(&file, &resolved(&file))?;
             refuse_foreign(&connect, &file).await?;
         }
         if !in_memory && !file.exists() && url.contains("mode=ro") {
@@ -582,7 +657,12 @@ impl SqliteStore {
             let (held, missing) = tokio::task::spawn_blocking(move || lock_store(&path, timeout))
                 .await
                 .expect("locking does not panic")?;
+            // Again under the lock: a server that ran meanwhile may have
+            // found its file replaced.
             refuse_a_foreign_log(&file, &resolved(&file))?;
+            if !missing {
+                record_opened(&file, &resolved(&file))?;
+            }
             (Some(held), missing)
         };
         let not_writable = |err: sqlx::Error| {
@@ -628,6 +708,7 @@ impl SqliteStore {
             if let Own::Taken(handle) = own {
                 held.push(handle);
             }
+            record_opened(&file, &resolved(&file))?;
         }
         // SQLite opens a file it may not write read-only, without a word
         // (switching a file already in WAL mode to it writes nothing): every
@@ -659,13 +740,17 @@ impl SqliteStore {
             None
         } else {
             let real = resolved(&file);
-            record_opened(&real);
-            let (identity, written) = shape(&file).map_err(sqlx::Error::Io)?;
+            let reader = std::fs::File::open(&real).map_err(sqlx::Error::Io)?;
+            let on_disk = schema_cookie(&reader).map_err(sqlx::Error::Io)?;
+            let live: i64 = sqlx::query_scalar("PRAGMA schema_version")
+                .fetch_one(&pool)
+                .await?;
             Some(std::sync::Arc::new(Watch {
                 path: file.clone(),
                 real,
-                identity,
-                written: std::sync::Mutex::new(Some(written)),
+                identity: identity(&file).map_err(sqlx::Error::Io)?,
+                cookies: [on_disk, Some(live as u32)],
+                reader: std::sync::Mutex::new(Some(reader)),
                 replaced: Default::default(),
             }))
         };
@@ -1005,16 +1090,7 @@ impl SqliteStore {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn load(&self) -> Result<Loaded, StoreError> {
-        let loaded = self.read(true).await;
-        // A head row made by the read (see `read_on`) was written outside
-        // the writer's turn: the file as it left it is this process's.
-        if let Some(watch) = &self.watch {
-            let _turn = self.held.lock().await;
-            if let Ok((_, now)) = shape(&watch.path) {
-                *watch.written.lock().expect("watch mutex") = Some(now);
-            }
-        }
-        loaded
+        self.read(true).await
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
@@ -1134,10 +1210,15 @@ impl Store for SqliteStore {
             // is another store's now (a corrupt mix). The connections stay
             // open until the process ends; the log stays beside the file,
             // which the next start refuses to apply (`refuse_a_foreign_log`).
+            // Nor is any descriptor of the file: closing one lets go of
+            // every lock the process holds on it, SQLite's included (one
+            // more process's open and close would then fold the log in).
             std::mem::forget(self.writer.clone());
             std::mem::forget(self.pool.clone());
             drop(slot);
-            self.lock.lock().expect("lock mutex").take();
+            if let Some(held) = self.lock.lock().expect("lock mutex").take() {
+                std::mem::forget(held);
+            }
             return;
         }
         self.writer.close().await;
@@ -1147,17 +1228,16 @@ impl Store for SqliteStore {
         if let Some(conn) = keep {
             let _ = sqlx::Connection::close(conn).await;
         }
+        // The connections are closed: the file's descriptors may go.
+        if let Some(watch) = &self.watch {
+            drop(watch.reader.lock().expect("watch mutex").take());
+        }
         // Dropping the file lets go of the lock.
         self.lock.lock().expect("lock mutex").take();
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        // In the writer's turn: a write's checkpoint changes the file
-        // until the write records it.
-        self.write_connection()
-            .await?
-            .done(&Ok::<(), StoreError>(()))
-            .await;
+        self.still_there()?;
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
@@ -1536,20 +1616,9 @@ impl Drop for Kept {
 struct CloseUnlessDone<'a> {
     slot: tokio::sync::MutexGuard<'a, Kept>,
     done: bool,
-    watch: Option<&'a Watch>,
 }
 
 impl CloseUnlessDone<'_> {
-    /// Records the file as this write left it (a checkpoint may have
-    /// written it), for [`SqliteStore::still_there`].
-    fn wrote(&self) {
-        if let Some(watch) = self.watch
-            && let Ok((_, now)) = shape(&watch.path)
-        {
-            *watch.written.lock().expect("watch mutex") = Some(now);
-        }
-    }
-
     fn conn(&mut self) -> &mut sqlx::SqliteConnection {
         self.slot
             .0
@@ -1562,7 +1631,6 @@ impl CloseUnlessDone<'_> {
     /// a new one from the pool).
     async fn done<T>(mut self, result: &Result<T, StoreError>) {
         self.done = true;
-        self.wrote();
         if result.is_err()
             && let Some(conn) = self.slot.0.take()
         {
@@ -1574,7 +1642,6 @@ impl CloseUnlessDone<'_> {
 impl Drop for CloseUnlessDone<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.wrote();
             self.slot.discard();
         }
     }
@@ -1608,11 +1675,7 @@ impl SqliteStore {
         if slot.0.is_none() {
             slot.0 = Some(self.writer.acquire().await?);
         }
-        Ok(CloseUnlessDone {
-            slot,
-            done: false,
-            watch: self.watch.as_deref(),
-        })
+        Ok(CloseUnlessDone { slot, done: false })
     }
 
     /// Whether the file the store was opened on is still the one its name
@@ -1629,23 +1692,36 @@ impl SqliteStore {
         if watch.replaced.load(std::sync::atomic::Ordering::Relaxed) {
             return gone();
         }
-        let how = match shape(&watch.path) {
-            Err(_) => "removed",
-            Ok((identity, _)) if identity != watch.identity => "replaced by another file",
-            Ok((_, now)) => match *watch.written.lock().expect("watch mutex") {
-                Some(written) if written != now => "written over in place",
-                _ => return Ok(()),
+        // An error other than "not there" (a permission changed on the
+        // way, a network file system's hiccup) fails this write alone.
+        let failed = |err: std::io::Error| Err(StoreError::Database(sqlx::Error::Io(err)));
+        let how = match identity(&watch.path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => "removed",
+            Err(err) => return failed(err),
+            Ok(identity) if identity != watch.identity => "replaced by another file",
+            Ok(_) => match watch.cookie() {
+                Ok(cookie) if watch.cookies.contains(&cookie) => return Ok(()),
+                Ok(_) => "written over in place",
+                Err(err) => return failed(err),
             },
         };
         watch
             .replaced
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        write_lock_record(&watch.real, &format!("replaced {how}\n"), true);
+        // A file written over in place keeps its inode: the next start
+        // knows of it only from here. (Another file under the name, or
+        // none, it tells by the inode; the one the name gave is intact, and
+        // is not marked: a link pointed elsewhere leaves it as it was.)
+        if how == "written over in place"
+            && let Err(err) = write_lock_record(&watch.real, &format!("replaced {how}\n"), true)
+        {
+            tracing::error!(lock = %lock_path_of(&watch.real).display(), error = %err, "could not record in the lock file that the store file was written over");
+        }
         tracing::error!(
             store = %watch.path.display(),
             how,
             "the store file was {how} while the server ran: no more writes; stop the server, \
-             then start it on the store (it refuses the write-ahead log left beside it, and says what to do)"
+             then start it on the store (it refuses a write-ahead log left beside it for another file, and says what to do)"
         );
         gone()
     }
@@ -2092,6 +2168,166 @@ mod tests {
         store.record_audit(&audit).await.unwrap();
         assert_eq!(store.audit(None, 100).await.unwrap().len(), 4);
         store.close().await;
+    }
+
+    /// What checkpoints do to the file (this process's, when the last
+    /// connection closes after a failed write, or another program's, such as
+    /// Litestream's) is not taken for a copy over it: the writes go on, and
+    /// a restart applies the log as it is (a review found both refused when
+    /// the file's length and modification time were compared).
+    #[tokio::test]
+    async fn checkpoints_are_not_taken_for_a_copy_over_the_file() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ck.db").display().to_string();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let mut loaded = store.load().await.unwrap();
+        let write = async |loaded: &mut Loaded| {
+            let body = event(loaded.version + 1, 10);
+            let done = store.commit(&one_event(loaded, &body)).await;
+            loaded.version += 1;
+            done
+        };
+        write(&mut loaded).await.unwrap();
+        // The read pool's connections gone (idle ten minutes), then a write
+        // refused: its connection, the last one, closes and checkpoints.
+        store.pool.close().await;
+        let stale = event(loaded.version, 10);
+        let mut behind = loaded.clone();
+        behind.version -= 1;
+        let refused = store.commit(&one_event(&behind, &stale)).await;
+        assert!(
+            matches!(refused, Err(StoreError::VersionConflict { .. })),
+            "{refused:?}"
+        );
+        write(&mut loaded).await.unwrap();
+        // Another program's checkpoint while a reader holds a snapshot:
+        // part of the log goes into the file.
+        let url = format!("sqlite://{path}");
+        let mut reader = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut reader).await.unwrap();
+        let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&mut reader)
+            .await
+            .unwrap();
+        write(&mut loaded).await.unwrap();
+        let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        write(&mut loaded).await.unwrap();
+        assert!(store.still_there().is_ok());
+        drop(reader);
+        other.close().await.unwrap();
+        store.close().await;
+        let reopened = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(reopened.load().await.unwrap().version, loaded.version);
+        let lock = std::fs::read_to_string(format!("{path}.lock")).unwrap();
+        assert!(!lock.contains("replaced"), "{lock}");
+        reopened.close().await;
+    }
+
+    /// A copy over the file (a backup put in place, `cp`, by another
+    /// process) under the open store: no more writes; the connections and
+    /// every descriptor of the file stay open at the close, so no program
+    /// that opens and closes the file meanwhile folds the old log into it
+    /// (the descriptor dropped at the close let go of SQLite's locks);
+    /// and the lock file says so for the next start, which refuses the log.
+    #[tokio::test]
+    async fn a_copy_over_the_file_is_not_written_and_its_log_is_kept_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("over.db").display().to_string();
+        let backup = dir.path().join("backup.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let mut loaded = store.load().await.unwrap();
+        let run = |program: &str, args: &[&str]| {
+            let out = std::process::Command::new(program)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{program}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        // Another database file: the store's schema and one table more.
+        {
+            use sqlx::Connection as _;
+            let other = SqliteStore::open(&backup.display().to_string())
+                .await
+                .unwrap();
+            other.close().await;
+            let mut conn =
+                sqlx::SqliteConnection::connect(&format!("sqlite://{}", backup.display()))
+                    .await
+                    .unwrap();
+            sqlx::query("CREATE TABLE another_table (x INTEGER)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        for _ in 0..20 {
+            let body = event(loaded.version + 1, 2000);
+            store.commit(&one_event(&loaded, &body)).await.unwrap();
+            loaded.version += 1;
+        }
+        run("cp", &[backup.to_str().unwrap(), &path]);
+        let body = event(loaded.version + 1, 10);
+        let refused = store.commit(&one_event(&loaded, &body)).await;
+        assert!(matches!(refused, Err(StoreError::Gone(_))), "{refused:?}");
+        assert!(matches!(store.ping().await, Err(StoreError::Gone(_))));
+        store.close().await;
+        let wal = format!("{path}-wal");
+        let before = std::fs::metadata(&wal).unwrap().len();
+        assert!(before > 0);
+        // Another process opens the file and closes it: the log stays.
+        let script = format!(
+            "import sqlite3; c = sqlite3.connect('{path}'); c.execute('select count(*) from sqlite_master').fetchall(); c.close()"
+        );
+        run("python3", &["-c", &script]);
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).ok(), Some(before));
+        let lock = std::fs::read_to_string(format!("{path}.lock")).unwrap();
+        assert!(lock.contains("replaced written over in place"), "{lock}");
+    }
+
+    /// The lock file's record decides about a log beside the file: another
+    /// inode, or another birth time where both are known, refuses it; a
+    /// birth time known on one side only (statx refused, a volume moved)
+    /// does not; no record, or no log, decides nothing.
+    #[test]
+    fn a_log_is_refused_only_for_another_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        std::fs::write(&db, b"x").unwrap();
+        let ino = std::fs::metadata(&db).unwrap().ino();
+        let lock = dir.path().join("s.db.lock");
+        let refused = |record: &str| {
+            std::fs::write(&lock, record).unwrap();
+            refuse_a_foreign_log(&db, &db).is_err()
+        };
+        assert!(
+            !refused(&format!("opened ino={ino} born=-\n")),
+            "no log yet"
+        );
+        std::fs::write(dir.path().join("s.db-wal"), b"frames").unwrap();
+        assert!(!refused(""), "no record");
+        assert!(!refused(&format!("opened ino={ino} born=-\n")));
+        let (_, born) = file_mark(&db).unwrap();
+        if let Some(born) = &born {
+            assert!(!refused(&format!("opened ino={ino} born={born}\n")));
+            assert!(refused(&format!("opened ino={ino} born=1.000000001\n")));
+        }
+        assert!(refused(&format!("opened ino={} born=-\n", ino + 1)));
+        assert!(refused(&format!(
+            "opened ino={ino} born=-\nreplaced written over in place\n"
+        )));
+        let err = refuse_a_foreign_log(&db, &db).unwrap_err().to_string();
+        assert!(err.contains("s.db-shm"), "{err}");
     }
 
     /// A commit of one event on `loaded`, as it is.
