@@ -383,6 +383,47 @@ async fn a_backup_put_in_place_under_a_running_server_is_neither_corrupted_nor_u
     }
 }
 
+/// The data directory of a killed server (its log not yet folded in)
+/// copied whole, lock file included, as a file-level backup tool restores
+/// it (every inode new): a start on the copy applies the log, every
+/// acknowledged write there, not refused as a log written for another file.
+#[tokio::test]
+async fn a_data_directory_copied_whole_after_a_crash_starts_with_every_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let (child, base) = spawn_binary_with(
+        &["--database", db.to_str().unwrap(), "--admin-token", TOKEN],
+        &[("PROVIDER_SYNC_ADMIN_RATE_LIMIT", "0")],
+        std::process::Stdio::null(),
+    );
+    let mut child = KillOnDrop(child);
+    let http = reqwest::Client::new();
+    for i in 0..20 {
+        let added = http
+            .post(format!("{base}/admin/providers"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"id": format!("p{i}"), "name": format!("P{i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(added.status(), 201);
+    }
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    assert!(dir.path().join("store.db-wal").exists(), "the log is left");
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+    }
+    let server = on_file(&copy.path().join("store.db")).await;
+    let state = server.state().await;
+    for i in 0..20 {
+        assert!(state.provider(&format!("p{i}")).is_some(), "p{i}");
+    }
+    server.stop().await;
+}
+
 /// A store with two hard links is refused by `backup` as the server
 /// refuses it; it was read through the name given (a review, 2026-12-04).
 #[tokio::test]

@@ -177,8 +177,8 @@ pub enum StoreError {
     "{wal} was written for another file than {path} ({why}): applied to {path}, it would \
      corrupt it or bring back the store it replaced. If {path} is a copy put in place of the \
      store (a restore), move {wal} and {shm} away and start again; if {path} is the file that \
-     log was written for (the data directory copied whole with its log, or moved to another \
-     disk), remove {lock} and start again"
+     log was written for (copied with its log into this directory), remove {lock} and start \
+     again"
 )]
 pub struct ForeignLog {
     pub path: String,

@@ -179,16 +179,31 @@ fn write_lock_record(real: &Path, text: &str, append: bool) -> std::io::Result<(
 /// that cannot record it is refused (a later one could take this file's
 /// log for another's).
 fn record_opened(file: &Path, real: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
     let Some(mark) = file_mark(real) else {
         return Ok(());
     };
-    write_lock_record(real, &format!("opened {}\n", shown_mark(&mark)), false).map_err(|source| {
-        StoreError::Lock {
-            path: file.display().to_string(),
-            lock: lock_path_of(real).display().to_string(),
-            source,
-        }
-    })
+    let lock = lock_path_of(real);
+    let failed = |source| StoreError::Lock {
+        path: file.display().to_string(),
+        lock: lock.display().to_string(),
+        source,
+    };
+    // The lock file's own inode too: a record read from a lock file that is
+    // not this one (the data directory copied whole, or restored by a
+    // file-level backup tool: every inode new) is not about the files
+    // beside it.
+    let lock_ino = std::fs::metadata(&lock).map_err(failed)?.ino();
+    let record = format!("opened {} lock={lock_ino}\n", shown_mark(&mark));
+    write_lock_record(real, &record, false).map_err(failed)
+}
+
+/// The lock file's own inode as the record says it was (see
+/// [`record_opened`]).
+fn recorded_lock(text: &str) -> Option<u64> {
+    text.split_whitespace()
+        .find_map(|field| field.strip_prefix("lock="))
+        .and_then(|value| value.parse().ok())
 }
 
 /// A write-ahead log beside the store that was written for another file
@@ -218,9 +233,16 @@ fn refuse_a_foreign_log(file: &Path, real: &Path) -> Result<(), StoreError> {
     let replaced = record
         .lines()
         .find_map(|line| line.strip_prefix("replaced "));
-    let opened = record
-        .lines()
-        .find_map(|line| line.strip_prefix("opened "))
+    let opened_line = record.lines().find_map(|line| line.strip_prefix("opened "));
+    // A record of another lock file (copied here with the directory) says
+    // nothing of the files beside this one; only its `replaced` line does
+    // (the log beside the copy of a file written over is foreign to it too).
+    let this_lock = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&lock).ok().map(|m| m.ino())
+    };
+    let opened = opened_line
+        .filter(|line| recorded_lock(line).is_some() && recorded_lock(line) == this_lock)
         .and_then(read_mark);
     let why = match (replaced, opened, file_mark(real)) {
         (Some(how), _, _) => format!("the server that wrote it found the store file {how}"),
@@ -2297,7 +2319,9 @@ mod tests {
     /// The lock file's record decides about a log beside the file: another
     /// inode, or another birth time where both are known, refuses it; a
     /// birth time known on one side only (statx refused, a volume moved)
-    /// does not; no record, or no log, decides nothing.
+    /// does not; nor does a record of another lock file (the directory
+    /// copied whole: every inode new), unless it says the file was written
+    /// over; no record, or no log, decides nothing.
     #[test]
     fn a_log_is_refused_only_for_another_file() {
         use std::os::unix::fs::MetadataExt;
@@ -2306,25 +2330,42 @@ mod tests {
         std::fs::write(&db, b"x").unwrap();
         let ino = std::fs::metadata(&db).unwrap().ino();
         let lock = dir.path().join("s.db.lock");
+        std::fs::write(&lock, b"").unwrap();
+        let here = std::fs::metadata(&lock).unwrap().ino();
         let refused = |record: &str| {
             std::fs::write(&lock, record).unwrap();
             refuse_a_foreign_log(&db, &db).is_err()
         };
         assert!(
-            !refused(&format!("opened ino={ino} born=-\n")),
+            !refused(&format!("opened ino={} born=- lock={here}\n", ino + 1)),
             "no log yet"
         );
         std::fs::write(dir.path().join("s.db-wal"), b"frames").unwrap();
         assert!(!refused(""), "no record");
-        assert!(!refused(&format!("opened ino={ino} born=-\n")));
+        assert!(!refused(&format!("opened ino={ino} born=- lock={here}\n")));
         let (_, born) = file_mark(&db).unwrap();
         if let Some(born) = &born {
-            assert!(!refused(&format!("opened ino={ino} born={born}\n")));
-            assert!(refused(&format!("opened ino={ino} born=1.000000001\n")));
+            assert!(!refused(&format!(
+                "opened ino={ino} born={born} lock={here}\n"
+            )));
+            assert!(refused(&format!(
+                "opened ino={ino} born=1.000000001 lock={here}\n"
+            )));
         }
-        assert!(refused(&format!("opened ino={} born=-\n", ino + 1)));
         assert!(refused(&format!(
-            "opened ino={ino} born=-\nreplaced written over in place\n"
+            "opened ino={} born=- lock={here}\n",
+            ino + 1
+        )));
+        // Another lock file's record (copied with the directory).
+        assert!(!refused(&format!(
+            "opened ino={} born=- lock={}\n",
+            ino + 1,
+            here + 1
+        )));
+        assert!(!refused(&format!("opened ino={} born=-\n", ino + 1)));
+        assert!(refused(&format!(
+            "opened ino={ino} born=- lock={}\nreplaced written over in place\n",
+            here + 1
         )));
         let err = refuse_a_foreign_log(&db, &db).unwrap_err().to_string();
         assert!(err.contains("s.db-shm"), "{err}");
