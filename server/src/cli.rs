@@ -66,7 +66,7 @@ fn report(catalog: &Catalog, out: &mut impl Write) {
     if report.entries > 0 {
         let _ = writeln!(
             out,
-            "  {} entries read, {} left out by --catalog-modes/--catalog-providers, {} skipped",
+            "  {} entries read, {} left out by --catalog-modes/--catalog-providers; {} skipped (entries, and providers their entries name)",
             report.entries,
             report.filtered,
             report.skipped_count()
