@@ -52,6 +52,18 @@ async fn stop_and_settle(server: TestServer, db: &Path) {
     }
 }
 
+/// A server process of its own on the SQLite file `db`, as a server runs
+/// (a stopped in-process one leaves its connections open, for the test's
+/// process to trip on): the child, killed when dropped, and its base URL.
+fn process_on_file(db: &Path) -> (KillOnDrop, String) {
+    let (child, base) = spawn_binary_with(
+        &["--database", db.to_str().unwrap(), "--admin-token", TOKEN],
+        &[("PROVIDER_SYNC_ADMIN_RATE_LIMIT", "0")],
+        std::process::Stdio::null(),
+    );
+    (KillOnDrop(child), base)
+}
+
 /// A copy of the backup at `backup` where a restore puts it: `dir/name`.
 fn restore(backup: &Path, dir: &Path, name: &str) -> PathBuf {
     let to = dir.join(name);
@@ -280,14 +292,7 @@ async fn a_backup_put_in_place_under_a_running_server_is_neither_corrupted_nor_u
         }
         // The rows in the file itself, not only in its log.
         stop_and_settle(first, &db).await;
-        // A process of its own, as a server runs: a stopped in-process one
-        // leaves its connections open, for the test's process to trip on.
-        let (child, base) = spawn_binary_with(
-            &["--database", db.to_str().unwrap(), "--admin-token", TOKEN],
-            &[("PROVIDER_SYNC_ADMIN_RATE_LIMIT", "0")],
-            std::process::Stdio::null(),
-        );
-        let mut child = KillOnDrop(child);
+        let (mut child, base) = process_on_file(&db);
         let http = reqwest::Client::new();
         let backup = dir.path().join("backup.db");
         let (code, out, err) = run(&[
@@ -391,12 +396,7 @@ async fn a_backup_put_in_place_under_a_running_server_is_neither_corrupted_nor_u
 async fn a_data_directory_copied_whole_after_a_crash_starts_with_every_write() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    let (child, base) = spawn_binary_with(
-        &["--database", db.to_str().unwrap(), "--admin-token", TOKEN],
-        &[("PROVIDER_SYNC_ADMIN_RATE_LIMIT", "0")],
-        std::process::Stdio::null(),
-    );
-    let mut child = KillOnDrop(child);
+    let (mut child, base) = process_on_file(&db);
     let http = reqwest::Client::new();
     for i in 0..20 {
         let added = http
@@ -421,6 +421,54 @@ async fn a_data_directory_copied_whole_after_a_crash_starts_with_every_write() {
     for i in 0..20 {
         assert!(state.provider(&format!("p{i}")).is_some(), "p{i}");
     }
+    server.stop().await;
+}
+
+/// The store file moved away (or removed) under a running server: writes
+/// and `/readyz` answer 503. The next start is refused, naming the log left
+/// where the file was; it made a new, empty store there and dropped the
+/// log, which held every write (a black-box check, 2026-12-06). With the
+/// file put back, every write is served.
+#[tokio::test]
+async fn a_store_file_moved_away_under_the_server_is_not_started_anew_without_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let (mut child, base) = process_on_file(&db);
+    let http = reqwest::Client::new();
+    let add = async |i: usize| {
+        http.post(format!("{base}/admin/providers"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"id": format!("p{i}"), "name": format!("P{i}")}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    for i in 0..20 {
+        assert_eq!(add(i).await, 201);
+    }
+    let away = dir.path().join("moved.db");
+    std::fs::rename(&db, &away).unwrap();
+    assert_eq!(add(20).await, 503);
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let (code, stderr) = refused_start(
+        &["--database", db.to_str().unwrap(), "--admin-token", TOKEN],
+        &[],
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("store.db-wal"), "{stderr}");
+    assert!(stderr.contains("there is no store file"), "{stderr}");
+    assert!(!db.exists(), "no new store was made");
+    std::fs::rename(&away, &db).unwrap();
+    let server = on_file(&db).await;
+    let state = server.state().await;
+    for i in 0..20 {
+        assert!(state.provider(&format!("p{i}")).is_some(), "p{i}");
+    }
+    assert!(state.provider("p20").is_none());
     server.stop().await;
 }
 

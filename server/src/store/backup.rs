@@ -397,6 +397,16 @@ async fn mark(partial: &Path) -> Result<Taken, BackupError> {
         .bind(now_rfc3339())
         .execute(&mut *tx)
         .await?;
+        // An identity of its own: put in place of a store (even of the one
+        // it was taken from, or of one restored from another backup), it
+        // is not taken for that store's file (see `sqlite::Watch`).
+        let taken_id: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await?;
+        let id = super::sqlite::new_identity(&[Some(taken_id as u32)]);
+        sqlx::query(&format!("PRAGMA user_version = {}", id as i32))
+            .execute(&mut *tx)
+            .await?;
         let providers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM providers")
             .fetch_one(&mut *tx)
             .await?;

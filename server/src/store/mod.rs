@@ -156,16 +156,30 @@ pub enum StoreError {
     )]
     Unreachable,
     #[error(
-        "the store file {0} was removed or replaced while the server ran: the change was not made \
-         (it would go into a file no one can open again, or corrupt the one there now); stop the \
-         server, then start it on the store (it says what to do with the write-ahead log left \
-         beside it)"
+        "the store file {0} was removed or replaced while the server ran, or found corrupt: the \
+         change was not made (it would go into a file no one can open again, or corrupt the one \
+         there now); stop the server, then start it on the store (it says what to do with the \
+         write-ahead log left beside it)"
     )]
     Gone(String),
     /// A write-ahead log beside the store written for another file
     /// (boxed: the error is passed around by value).
     #[error(transparent)]
     ForeignLog(Box<ForeignLog>),
+    /// A write-ahead log with no store file beside it.
+    #[error(
+        "there is no store file {path}, but there is a write-ahead log for it ({wal}, {bytes} \
+         bytes): the file was removed (or moved) without it, and a server started now would make \
+         a new, empty store and drop that log, which may hold all the store's latest writes. Put \
+         the store file back (or restore a backup in its place), or, to start a new store, move \
+         {wal} and {shm} away"
+    )]
+    LogWithoutFile {
+        path: String,
+        wal: String,
+        shm: String,
+        bytes: u64,
+    },
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -175,10 +189,10 @@ pub enum StoreError {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "{wal} was written for another file than {path} ({why}): applied to {path}, it would \
-     corrupt it or bring back the store it replaced. If {path} is a copy put in place of the \
-     store (a restore), move {wal} and {shm} away and start again; if {path} is the file that \
-     log was written for (copied with its log into this directory), remove {lock} and start \
-     again"
+     corrupt it or bring back the store it replaced. If {path} was put there without {wal} (a \
+     backup restored over the store), the log is the replaced store's: move {wal} and {shm} \
+     away and start again. If {wal} came with {path} (the two copied or moved here together, \
+     without {lock}), remove {lock} and start again"
 )]
 pub struct ForeignLog {
     pub path: String,

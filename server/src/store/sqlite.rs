@@ -78,6 +78,20 @@ struct Watch {
     /// other. The length or modification time would not do: a checkpoint
     /// changes them.
     cookies: [Option<u32>; 2],
+    /// The identity this open gave the database (a random number in the
+    /// header's `user_version`, bytes 60 to 63, written through SQLite, so
+    /// that a checkpoint carries it to the file), and the ones it had on
+    /// disk and in its log when opened, which a checkpoint may write until
+    /// this one is on disk (see `settled`). A backup gets one of its own
+    /// when taken ([`super::backup`]): a backup copied over a store that
+    /// was itself restored from a backup has the same schema cookie, not
+    /// the same identity.
+    ours: u32,
+    earlier: [Option<u32>; 2],
+    /// This open's identity was seen on disk: from then on no checkpoint
+    /// writes an earlier one (each writes the newest page of the log), and
+    /// only it is accepted.
+    settled: std::sync::atomic::AtomicBool,
     /// A descriptor of the file, open while the store is, to read its
     /// header through: opened and closed at each read, it would let go of
     /// SQLite's own locks on the file (closing any descriptor of a file
@@ -90,10 +104,90 @@ struct Watch {
 }
 
 impl Watch {
-    /// The schema cookie in the file's header now, through `reader`.
-    fn cookie(&self) -> std::io::Result<Option<u32>> {
-        let reader = self.reader.lock().expect("watch mutex");
-        reader.as_ref().map_or(Ok(None), schema_cookie)
+    /// Whether `header` is one this open's file may have.
+    fn accepts(&self, header: Option<(u32, u32)>) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some((cookie, id)) = header else {
+            return self.cookies.contains(&None);
+        };
+        if !self.cookies.contains(&Some(cookie)) {
+            return false;
+        }
+        if id == self.ours {
+            self.settled.store(true, Relaxed);
+            return true;
+        }
+        !self.settled.load(Relaxed) && self.earlier.contains(&Some(id))
+    }
+
+    /// Whether the file the store was opened on is still the one its name
+    /// gives, as this process has written it (see [`SqliteStore::still_there`]).
+    fn check(&self) -> Result<(), StoreError> {
+        let gone = || Err(StoreError::Gone(self.path.display().to_string()));
+        if self.replaced.load(std::sync::atomic::Ordering::Relaxed) {
+            return gone();
+        }
+        // An error other than "not there" (a permission changed on the
+        // way, a network file system's hiccup) fails this write alone.
+        let failed = |err: std::io::Error| Err(StoreError::Database(sqlx::Error::Io(err)));
+        let how = match identity(&self.path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => "removed",
+            Err(err) => return failed(err),
+            Ok(identity) if identity != self.identity => "replaced by another file",
+            Ok(_) => {
+                let reader = self.reader.lock().expect("watch mutex");
+                // Closed: nothing more to watch.
+                let Some(file) = reader.as_ref() else {
+                    return Ok(());
+                };
+                match read_header(file) {
+                    Ok(header) if self.accepts(header) => return Ok(()),
+                    Ok(_) => "written over in place",
+                    Err(err) => return failed(err),
+                }
+            }
+        };
+        self.found(how);
+        gone()
+    }
+
+    /// The file was found `how` (removed, replaced, written over, corrupt):
+    /// no more writes, said in the log and, for a file written over in
+    /// place, in the lock file for the next start.
+    fn found(&self, how: &str) {
+        if self
+            .replaced
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        // A file written over in place keeps its inode: the next start
+        // knows of it only from here. (Another file under the name, or
+        // none, it tells by the inode; the one the name gave is intact, and
+        // is not marked: a link pointed elsewhere leaves it as it was.)
+        if how == "written over in place"
+            && let Err(err) = write_lock_record(&self.real, &format!("replaced {how}\n"), true)
+        {
+            tracing::error!(lock = %lock_path_of(&self.real).display(), error = %err, "could not record in the lock file that the store file was written over");
+        }
+        if !how.starts_with("found corrupt") {
+            hold_off_checkpoints(&self.real);
+        }
+        if how.starts_with("found corrupt") {
+            tracing::error!(
+                store = %self.path.display(),
+                how,
+                "the store file was {how}: no more writes; stop the server, check the file \
+                 (`PRAGMA integrity_check`) and restore a backup if it is damaged"
+            );
+            return;
+        }
+        tracing::error!(
+            store = %self.path.display(),
+            how,
+            "the store file was {how} while the server ran: no more writes; stop the server, \
+             then start it on the store (it refuses a write-ahead log left beside it for another file, and says what to do)"
+        );
     }
 }
 
@@ -107,15 +201,89 @@ impl Drop for Watch {
     }
 }
 
-/// The schema cookie in the header of the database file open as `file`
+/// Holds SQLite's checkpoint lock on the store's log (`WAL_CKPT_LOCK`: byte
+/// 121 of the `-shm` file, in SQLite's documented WAL format) until the
+/// process ends, once the store file was found removed, replaced or written
+/// over: another program's checkpoint (`PRAGMA wal_checkpoint`,
+/// Litestream's) would otherwise write this store's log into the file the
+/// name gives now, another store's (a corrupt mix, or the copy undone). It
+/// gets `SQLITE_BUSY` instead. The descriptor is never closed: closing any
+/// descriptor of a file drops every lock the process holds on it. Best
+/// effort: a checkpoint already running keeps the lock from being taken.
+fn hold_off_checkpoints(real: &Path) {
+    use std::os::fd::AsRawFd;
+    let shm = beside(real, "-shm");
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&shm)
+    else {
+        return;
+    };
+    // SAFETY: an all-zero `flock` is a valid value of the plain C struct.
+    let mut range: libc::flock = unsafe { std::mem::zeroed() };
+    range.l_type = libc::F_WRLCK as _;
+    range.l_whence = libc::SEEK_SET as _;
+    range.l_start = 121;
+    range.l_len = 1;
+    // SAFETY: F_SETLK reads one `flock` through the pointer, which lives for
+    // the call; the descriptor is `file`'s, open (and kept open below).
+    let done = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &range) };
+    if done != 0 {
+        tracing::warn!(shm = %shm.display(), error = %std::io::Error::last_os_error(), "could not hold off other programs' checkpoints of the store's log");
+    }
+    std::mem::forget(file);
+}
+
+/// Checks the file of an open store every second (see
+/// [`SqliteStore::still_there`]), until the store is closed or dropped, or
+/// the file found replaced: between writes, a copy over the file is found
+/// before another program's checkpoint (Litestream's) can write this open's
+/// pages from the log into it, which puts this open's header back (a mix of
+/// the two, and from then on a corrupt file or the copy silently undone).
+async fn watch_every_second(watch: std::sync::Weak<Watch>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(watch) = watch.upgrade() else {
+            return;
+        };
+        let closed = watch.reader.lock().expect("watch mutex").is_none();
+        if closed || watch.replaced.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        // A `stat` and a read of the header: off the runtime's threads, as
+        // a network file system may be slow to answer.
+        let _ = tokio::task::spawn_blocking(move || watch.check()).await;
+    }
+}
+
+/// The schema cookie (bytes 40 to 43) and the identity (`user_version`,
+/// bytes 60 to 63) in the header of the database file open as `file`
 /// (`None` for a file shorter than a header).
-fn schema_cookie(file: &std::fs::File) -> std::io::Result<Option<u32>> {
+fn read_header(file: &std::fs::File) -> std::io::Result<Option<(u32, u32)>> {
     use std::os::unix::fs::FileExt;
-    let mut bytes = [0u8; 4];
+    let mut bytes = [0u8; 24];
     match file.read_exact_at(&mut bytes, 40) {
-        Ok(()) => Ok(Some(u32::from_be_bytes(bytes))),
+        Ok(()) => Ok(Some((
+            u32::from_be_bytes(bytes[0..4].try_into().expect("four bytes")),
+            u32::from_be_bytes(bytes[20..24].try_into().expect("four bytes")),
+        ))),
         Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
         Err(err) => Err(err),
+    }
+}
+
+/// A new identity for a database file (see [`Watch`]): random, and none of
+/// `taken`.
+pub(super) fn new_identity(taken: &[Option<u32>]) -> u32 {
+    loop {
+        let id = uuid::Uuid::new_v4().as_u128() as u32;
+        if id != 0 && !taken.contains(&Some(id)) {
+            return id;
+        }
     }
 }
 
@@ -217,11 +385,7 @@ fn recorded_lock(text: &str) -> Option<u64> {
 /// record (an earlier release's, or none) decides nothing; nor does a copy
 /// over the file that no running server saw (it was killed first).
 fn refuse_a_foreign_log(file: &Path, real: &Path) -> Result<(), StoreError> {
-    let beside = |suffix: &str| {
-        let mut name = real.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
+    let beside = |suffix| beside(real, suffix);
     let (wal, shm) = (beside("-wal"), beside("-shm"));
     if std::fs::metadata(&wal).map_or(true, |m| m.len() == 0) {
         return Ok(());
@@ -265,6 +429,32 @@ fn refuse_a_foreign_log(file: &Path, real: &Path) -> Result<(), StoreError> {
         lock: lock.display().to_string(),
         why,
     })))
+}
+
+/// The name `suffix` (`-wal`, `-shm`) makes of the database file `real`.
+fn beside(real: &Path, suffix: &str) -> PathBuf {
+    let mut name = real.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// A write-ahead log (not empty) where there is no store file: SQLite does
+/// not remove the log of a file removed under it (nor does this server: see
+/// [`Store::close`]), and would start a new store beside it, the log
+/// dropped, and with it what it holds (every write since the last
+/// checkpoint, or the whole store). No log is ever made before its file.
+fn refuse_a_log_without_its_file(file: &Path, real: &Path) -> Result<(), StoreError> {
+    let beside = |suffix| beside(real, suffix);
+    let wal = beside("-wal");
+    match std::fs::metadata(&wal) {
+        Ok(meta) if meta.len() > 0 => Err(StoreError::LogWithoutFile {
+            path: file.display().to_string(),
+            wal: wal.display().to_string(),
+            shm: beside("-shm").display().to_string(),
+            bytes: meta.len(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The file a path names, symbolic links resolved (a link to a file not
@@ -620,6 +810,18 @@ async fn refuse_foreign(connect: &SqliteConnectOptions, file: &Path) -> Result<(
     Ok(())
 }
 
+/// Whether SQLite found the database file corrupt, or not a database:
+/// `SQLITE_CORRUPT` and `SQLITE_NOTADB`, with their extended codes.
+fn sqlite_corrupt(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<u32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 11 | 26)),
+        _ => false,
+    }
+}
+
 /// Whether SQLite refused a write because the file (or its directory)
 /// cannot be written: `SQLITE_READONLY` and its extended codes.
 fn read_only(err: &sqlx::Error) -> bool {
@@ -663,6 +865,9 @@ impl SqliteStore {
             refuse_hard_links(&resolved(&file))?;
             refuse_a_foreign_log(&file, &resolved(&file))?;
             refuse_foreign(&connect, &file).await?;
+        }
+        if !in_memory && !file.exists() {
+            refuse_a_log_without_its_file(&file, &resolved(&file))?;
         }
         if !in_memory && !file.exists() && url.contains("mode=ro") {
             // Named, and no lock file left beside a file that is not there.
@@ -763,19 +968,34 @@ impl SqliteStore {
         } else {
             let real = resolved(&file);
             let reader = std::fs::File::open(&real).map_err(sqlx::Error::Io)?;
-            let on_disk = schema_cookie(&reader).map_err(sqlx::Error::Io)?;
+            let on_disk = read_header(&reader).map_err(sqlx::Error::Io)?;
             let live: i64 = sqlx::query_scalar("PRAGMA schema_version")
                 .fetch_one(&pool)
+                .await?;
+            let live_id: i64 = sqlx::query_scalar("PRAGMA user_version")
+                .fetch_one(&pool)
+                .await?;
+            let earlier = [on_disk.map(|(_, id)| id), Some(live_id as u32)];
+            let ours = new_identity(&earlier);
+            // A pragma takes no bound value: a number, formatted.
+            sqlx::query(&format!("PRAGMA user_version = {}", ours as i32))
+                .execute(&pool)
                 .await?;
             Some(std::sync::Arc::new(Watch {
                 path: file.clone(),
                 real,
                 identity: identity(&file).map_err(sqlx::Error::Io)?,
-                cookies: [on_disk, Some(live as u32)],
+                cookies: [on_disk.map(|(cookie, _)| cookie), Some(live as u32)],
+                ours,
+                earlier,
+                settled: Default::default(),
                 reader: std::sync::Mutex::new(Some(reader)),
                 replaced: Default::default(),
             }))
         };
+        if let Some(watch) = &watch {
+            tokio::spawn(watch_every_second(std::sync::Arc::downgrade(watch)));
+        }
         let writer = if in_memory {
             pool.clone()
         } else {
@@ -1638,6 +1858,8 @@ impl Drop for Kept {
 struct CloseUnlessDone<'a> {
     slot: tokio::sync::MutexGuard<'a, Kept>,
     done: bool,
+    /// The store's file, told of a write that found it corrupt.
+    watch: Option<&'a Watch>,
 }
 
 impl CloseUnlessDone<'_> {
@@ -1653,6 +1875,19 @@ impl CloseUnlessDone<'_> {
     /// a new one from the pool).
     async fn done<T>(mut self, result: &Result<T, StoreError>) {
         self.done = true;
+        // SQLite found the file corrupt (or not a database): written over
+        // by something, a copy over it taken for this store's once another
+        // program's checkpoint put this open's pages back into it (see
+        // `Watch`), or damaged. No more writes; the connection is kept,
+        // not closed (its close may fold the log into the file).
+        if let (Err(StoreError::Database(err)), Some(watch)) = (result, self.watch)
+            && sqlite_corrupt(err)
+        {
+            if watch.check().is_ok() {
+                watch.found(&format!("found corrupt ({err})"));
+            }
+            return;
+        }
         if result.is_err()
             && let Some(conn) = self.slot.0.take()
         {
@@ -1697,55 +1932,26 @@ impl SqliteStore {
         if slot.0.is_none() {
             slot.0 = Some(self.writer.acquire().await?);
         }
-        Ok(CloseUnlessDone { slot, done: false })
+        Ok(CloseUnlessDone {
+            slot,
+            done: false,
+            watch: self.watch.as_deref(),
+        })
     }
 
     /// Whether the file the store was opened on is still the one its name
-    /// gives, as this process last wrote it: not removed, not replaced by
-    /// another, not written over in place (a length or modification time
-    /// other than after this process's last write). Found so once, the
-    /// store is written no more, and the lock file says so for the next
-    /// start (see [`refuse_a_foreign_log`]). In the writer's turn.
+    /// gives, as this process has written it: not removed, not replaced by
+    /// another, not written over in place (a header with another schema
+    /// cookie or identity than this open's file may hold: see [`Watch`]).
+    /// Found so once, the store is written no more, and the lock file says
+    /// so for the next start (see [`refuse_a_foreign_log`]). At each write
+    /// (in the writer's turn), each `/readyz` and every second between
+    /// ([`watch_every_second`]).
     fn still_there(&self) -> Result<(), StoreError> {
         let Some(watch) = &self.watch else {
             return Ok(());
         };
-        let gone = || Err(StoreError::Gone(watch.path.display().to_string()));
-        if watch.replaced.load(std::sync::atomic::Ordering::Relaxed) {
-            return gone();
-        }
-        // An error other than "not there" (a permission changed on the
-        // way, a network file system's hiccup) fails this write alone.
-        let failed = |err: std::io::Error| Err(StoreError::Database(sqlx::Error::Io(err)));
-        let how = match identity(&watch.path) {
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => "removed",
-            Err(err) => return failed(err),
-            Ok(identity) if identity != watch.identity => "replaced by another file",
-            Ok(_) => match watch.cookie() {
-                Ok(cookie) if watch.cookies.contains(&cookie) => return Ok(()),
-                Ok(_) => "written over in place",
-                Err(err) => return failed(err),
-            },
-        };
-        watch
-            .replaced
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        // A file written over in place keeps its inode: the next start
-        // knows of it only from here. (Another file under the name, or
-        // none, it tells by the inode; the one the name gave is intact, and
-        // is not marked: a link pointed elsewhere leaves it as it was.)
-        if how == "written over in place"
-            && let Err(err) = write_lock_record(&watch.real, &format!("replaced {how}\n"), true)
-        {
-            tracing::error!(lock = %lock_path_of(&watch.real).display(), error = %err, "could not record in the lock file that the store file was written over");
-        }
-        tracing::error!(
-            store = %watch.path.display(),
-            how,
-            "the store file was {how} while the server ran: no more writes; stop the server, \
-             then start it on the store (it refuses a write-ahead log left beside it for another file, and says what to do)"
-        );
-        gone()
+        watch.check()
     }
 
     /// [`Store::since`] on `conn`, in one transaction.
@@ -2369,6 +2575,187 @@ mod tests {
         )));
         let err = refuse_a_foreign_log(&db, &db).unwrap_err().to_string();
         assert!(err.contains("s.db-shm"), "{err}");
+    }
+
+    /// A backup copied over a store that was itself restored from a backup
+    /// has the same schema cookie (both carry the backup's table), not the
+    /// same identity: found at the next write, as any copy over the file.
+    /// The next start refuses the log, and moving it away serves the copy.
+    #[tokio::test]
+    async fn a_backup_over_a_store_restored_from_a_backup_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        let (first, path) = (at("first.db"), at("restored.db"));
+        let commit_some = async |store: &SqliteStore, n: usize| {
+            let mut loaded = store.load().await.unwrap();
+            for _ in 0..n {
+                let body = event(loaded.version + 1, 500);
+                store.commit(&one_event(&loaded, &body)).await.unwrap();
+                loaded.version += 1;
+            }
+            loaded
+        };
+        let source = SqliteStore::open(&first).await.unwrap();
+        commit_some(&source, 3).await;
+        super::super::backup::backup(&first, Path::new(&at("b1.db")))
+            .await
+            .unwrap();
+        commit_some(&source, 4).await;
+        super::super::backup::backup(&first, Path::new(&at("b2.db")))
+            .await
+            .unwrap();
+        source.close().await;
+        std::fs::copy(at("b1.db"), &path).unwrap();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let loaded = commit_some(&store, 5).await;
+        // In place: `std::fs::copy` truncates and writes the file there.
+        std::fs::copy(at("b2.db"), &path).unwrap();
+        let body = event(loaded.version + 1, 10);
+        let refused = store.commit(&one_event(&loaded, &body)).await;
+        assert!(matches!(refused, Err(StoreError::Gone(_))), "{refused:?}");
+        store.close().await;
+        let lock = std::fs::read_to_string(format!("{path}.lock")).unwrap();
+        assert!(lock.contains("replaced written over in place"), "{lock}");
+        // (The next start refuses the log, and with it moved away serves
+        // the copy: backup.rs, with a server process.)
+    }
+
+    /// Between writes the file is watched too: a copy over it is found
+    /// without a write, and from then on another program's checkpoint
+    /// (which would write this store's log into the copy, and this open's
+    /// header with it, so that nothing found the copy after) is held off.
+    #[tokio::test]
+    async fn a_copy_over_the_file_is_found_between_writes_and_not_checkpointed_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idle.db").display().to_string();
+        let other = dir.path().join("other.db");
+        {
+            let made = SqliteStore::open(&other.display().to_string())
+                .await
+                .unwrap();
+            made.close().await;
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let mut loaded = store.load().await.unwrap();
+        for _ in 0..20 {
+            let body = event(loaded.version + 1, 2000);
+            store.commit(&one_event(&loaded, &body)).await.unwrap();
+            loaded.version += 1;
+        }
+        // By another process, as an operator's `cp` is: a descriptor of
+        // the file closed here would drop this process's SQLite locks on it.
+        let copied = std::process::Command::new("cp")
+            .arg(&other)
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        let watch = store.watch.clone().unwrap();
+        let started = std::time::Instant::now();
+        while !watch.replaced.load(std::sync::atomic::Ordering::Relaxed) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the copy was not found without a write"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Another process's checkpoint: it is refused, and the file is the
+        // copy, byte for byte.
+        let script = format!(
+            "import sqlite3; c = sqlite3.connect('{path}'); print(c.execute('pragma wal_checkpoint(TRUNCATE)').fetchall()); c.close()"
+        );
+        let out = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        let (now, copy) = (
+            std::fs::read(&path).unwrap(),
+            std::fs::read(&other).unwrap(),
+        );
+        let first = now.iter().zip(&copy).position(|(a, b)| a != b);
+        assert!(
+            now == copy,
+            "the copy was written into: {said}, {} and {} bytes, first difference at {first:?}",
+            now.len(),
+            copy.len()
+        );
+        assert!(said.contains("(1, -1, -1)"), "{said}");
+        assert!(std::fs::metadata(format!("{path}-wal")).unwrap().len() > 0);
+        let body = event(loaded.version + 1, 10);
+        let refused = store.commit(&one_event(&loaded, &body)).await;
+        assert!(matches!(refused, Err(StoreError::Gone(_))), "{refused:?}");
+    }
+
+    /// A store file removed with its log left beside it (under a running
+    /// server, which keeps the log): a start is refused, not made into a
+    /// new, empty store beside the log, which it would drop. With the log
+    /// moved away, a new store starts.
+    #[tokio::test]
+    async fn a_log_without_its_store_file_is_not_dropped_by_a_new_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone.db").display().to_string();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let mut loaded = store.load().await.unwrap();
+        for _ in 0..5 {
+            let body = event(loaded.version + 1, 100);
+            store.commit(&one_event(&loaded, &body)).await.unwrap();
+            loaded.version += 1;
+        }
+        std::fs::remove_file(&path).unwrap();
+        let body = event(loaded.version + 1, 10);
+        let refused = store.commit(&one_event(&loaded, &body)).await;
+        assert!(matches!(refused, Err(StoreError::Gone(_))), "{refused:?}");
+        store.close().await;
+        let wal = format!("{path}-wal");
+        let before = std::fs::read(&wal).unwrap();
+        assert!(!before.is_empty());
+        let again = SqliteStore::open(&path).await;
+        let err = again.map(|_| ()).unwrap_err();
+        assert!(matches!(err, StoreError::LogWithoutFile { .. }), "{err:?}");
+        assert!(err.to_string().contains(&wal), "{err}");
+        assert!(!Path::new(&path).exists());
+        assert_eq!(std::fs::read(&wal).unwrap(), before);
+    }
+
+    /// A write that finds the file corrupt (pages damaged under the
+    /// server, with its header intact) stops the writes and `/readyz`,
+    /// rather than failing each write apart while the server reads as
+    /// ready.
+    #[tokio::test]
+    async fn a_write_that_finds_the_file_corrupt_stops_the_writes() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.db").display().to_string();
+        {
+            let store = SqliteStore::open(&path).await.unwrap();
+            let mut loaded = store.load().await.unwrap();
+            for _ in 0..30 {
+                let body = event(loaded.version + 1, 1500);
+                store.commit(&one_event(&loaded, &body)).await.unwrap();
+                loaded.version += 1;
+            }
+            store.close().await;
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let loaded = store.load().await.unwrap();
+        // Every page but the first, on disk, damaged (the writer's
+        // connection has read none of them yet).
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let len = file.metadata().unwrap().len();
+        let page = 4096;
+        for at in (page..len).step_by(page as usize) {
+            file.write_all_at(&[0xA5; 64], at).unwrap();
+        }
+        drop(file);
+        let body = event(loaded.version + 1, 10);
+        let failed = store.commit(&one_event(&loaded, &body)).await;
+        assert!(failed.is_err(), "a write on damaged pages was taken");
+        let body = event(loaded.version + 1, 10);
+        let refused = store.commit(&one_event(&loaded, &body)).await;
+        assert!(matches!(refused, Err(StoreError::Gone(_))), "{refused:?}");
+        assert!(matches!(store.ping().await, Err(StoreError::Gone(_))));
     }
 
     /// A commit of one event on `loaded`, as it is.
