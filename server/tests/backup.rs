@@ -64,6 +64,25 @@ fn process_on_file(db: &Path) -> (KillOnDrop, String) {
     (KillOnDrop(child), base)
 }
 
+/// Another program (python3's sqlite3) opens the SQLite file `db`, checks
+/// it and closes it, as an operator's `sqlite3` would: whether it read as
+/// whole, and whether the file is then `expected`, byte for byte.
+fn looked_at_by_another_program(db: &Path, expected: &Path) -> (bool, bool) {
+    let script = format!(
+        "import sqlite3; c = sqlite3.connect('{}'); print(c.execute('pragma integrity_check').fetchone()[0]); c.close()",
+        db.display()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let ok = String::from_utf8_lossy(&out.stdout).trim() == "ok";
+    (
+        ok,
+        std::fs::read(db).unwrap() == std::fs::read(expected).unwrap(),
+    )
+}
+
 /// A copy of the backup at `backup` where a restore puts it: `dir/name`.
 fn restore(backup: &Path, dir: &Path, name: &str) -> PathBuf {
     let to = dir.join(name);
@@ -334,27 +353,49 @@ async fn a_backup_put_in_place_under_a_running_server_is_neither_corrupted_nor_u
             assert_eq!(body["error"]["code"], "store_unavailable", "{how}: {body}");
             let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
             assert_eq!(ready.status(), 503, "{how}");
+            // Another program opens the file meanwhile (an operator's
+            // `sqlite3`): it finds no log to apply to it. (A renamed copy
+            // was folded into at its close: another file, which the
+            // server's locks did not cover.)
+            let (ok, same) = looked_at_by_another_program(&db, &backup);
+            assert!(
+                ok && same,
+                "{how}: integrity {ok}, the backup as copied {same}"
+            );
         }
         // SAFETY: a signal to the child this test started.
         unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
         child.0.wait().unwrap();
 
         let wal = dir.path().join("store.db-wal");
-        let shm = dir.path().join("store.db-shm");
+        // (Or an empty one, made by the other program, which it could not
+        // remove while the server had the file.)
+        let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert_eq!(left, 0, "{how}: the replaced file's log is set aside");
+        let set_aside = [
+            dir.path().join("store.db-wal.replaced"),
+            dir.path().join("store.db-shm.replaced"),
+        ];
+        assert!(set_aside[0].exists(), "{how}");
+        // Nor after the stop (an operator's check of the file before the
+        // start folded the log into it: a corrupt store).
+        let (ok, same) = looked_at_by_another_program(&db, &backup);
         assert!(
-            wal.exists(),
-            "{how}: the replaced file's log is left beside the new one"
+            ok && same,
+            "{how}: integrity {ok}, the backup as copied {same}"
         );
         let (code, stderr) = refused_start(&["--database", db.to_str().unwrap()], &[]);
         assert_ne!(code, 0, "{how}");
         assert!(
-            stderr.contains("was written for another file than"),
+            stderr.contains("set its write-ahead log aside"),
             "{how}: {stderr}"
         );
-        assert!(stderr.contains("move"), "{how}: {stderr}");
-        // As told: the log moved away, the backup is served, whole.
-        std::fs::rename(&wal, dir.path().join("replaced.db-wal")).unwrap();
-        let _ = std::fs::remove_file(&shm);
+        assert!(stderr.contains("store.db-wal.replaced"), "{how}: {stderr}");
+        // As told: the set-aside log moved elsewhere, the backup is
+        // served, whole.
+        for (i, file) in set_aside.iter().enumerate() {
+            std::fs::rename(file, dir.path().join(format!("old{i}"))).unwrap();
+        }
         let restored = on_file(&db).await;
         let state = restored.state().await;
         assert_ne!(state.metadata.epoch, backed_up.metadata.epoch, "{how}");
@@ -425,17 +466,19 @@ async fn a_data_directory_copied_whole_after_a_crash_starts_with_every_write() {
 }
 
 /// The store file moved away (or removed) under a running server: writes
-/// and `/readyz` answer 503. The next start is refused, naming the log left
-/// where the file was; it made a new, empty store there and dropped the
-/// log, which held every write (a black-box check, 2026-12-06). With the
-/// file put back, every write is served.
+/// and `/readyz` answer 503, and the server sets the log aside. The next
+/// start is refused, saying so; it used to make a new, empty store there
+/// and drop the log, which held every write (a black-box check,
+/// 2026-12-06). With the file and its log put back as told, every write is
+/// served. A file removed while no server ran, its log left, is refused
+/// too.
 #[tokio::test]
 async fn a_store_file_moved_away_under_the_server_is_not_started_anew_without_its_log() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
     let (mut child, base) = process_on_file(&db);
     let http = reqwest::Client::new();
-    let add = async |i: usize| {
+    let add = async |base: &str, i: usize| {
         http.post(format!("{base}/admin/providers"))
             .bearer_auth(TOKEN)
             .json(&json!({"id": format!("p{i}"), "name": format!("P{i}")}))
@@ -445,31 +488,50 @@ async fn a_store_file_moved_away_under_the_server_is_not_started_anew_without_it
             .status()
     };
     for i in 0..20 {
-        assert_eq!(add(i).await, 201);
+        assert_eq!(add(&base, i).await, 201);
     }
     let away = dir.path().join("moved.db");
     std::fs::rename(&db, &away).unwrap();
-    assert_eq!(add(20).await, 503);
+    assert_eq!(add(&base, 20).await, 503);
     let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-    let (code, stderr) = refused_start(
-        &["--database", db.to_str().unwrap(), "--admin-token", TOKEN],
-        &[],
-    );
+    let args = ["--database", db.to_str().unwrap(), "--admin-token", TOKEN];
+    let (code, stderr) = refused_start(&args, &[]);
     assert_ne!(code, 0, "{stderr}");
-    assert!(stderr.contains("store.db-wal"), "{stderr}");
-    assert!(stderr.contains("there is no store file"), "{stderr}");
+    assert!(stderr.contains("store.db-wal.replaced"), "{stderr}");
+    assert!(stderr.contains("rename them back"), "{stderr}");
     assert!(!db.exists(), "no new store was made");
     std::fs::rename(&away, &db).unwrap();
-    let server = on_file(&db).await;
-    let state = server.state().await;
+    for suffix in ["wal", "shm"] {
+        let set_aside = dir.path().join(format!("store.db-{suffix}.replaced"));
+        std::fs::rename(set_aside, dir.path().join(format!("store.db-{suffix}"))).unwrap();
+    }
+    let (mut child, base) = process_on_file(&db);
+    let state: SyncState = http
+        .get(format!("{base}/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     for i in 0..20 {
         assert!(state.provider(&format!("p{i}")).is_some(), "p{i}");
     }
     assert!(state.provider("p20").is_none());
-    server.stop().await;
+    // Killed with writes in its log, then the file removed: no server saw
+    // it go.
+    assert_eq!(add(&base, 21).await, 201);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    std::fs::remove_file(&db).unwrap();
+    let (code, stderr) = refused_start(&args, &[]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("there is no store file"), "{stderr}");
+    assert!(stderr.contains("store.db-wal"), "{stderr}");
+    assert!(!db.exists(), "no new store was made");
 }
 
 /// A store with two hard links is refused by `backup` as the server

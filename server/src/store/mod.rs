@@ -166,13 +166,17 @@ pub enum StoreError {
     /// (boxed: the error is passed around by value).
     #[error(transparent)]
     ForeignLog(Box<ForeignLog>),
+    /// A log set aside by a server that found its store file replaced
+    /// (boxed: the error is passed around by value).
+    #[error(transparent)]
+    SetAside(Box<SetAside>),
     /// A write-ahead log with no store file beside it.
     #[error(
-        "there is no store file {path}, but there is a write-ahead log for it ({wal}, {bytes} \
-         bytes): the file was removed (or moved) without it, and a server started now would make \
-         a new, empty store and drop that log, which may hold all the store's latest writes. Put \
-         the store file back (or restore a backup in its place), or, to start a new store, move \
-         {wal} and {shm} away"
+        "there is no store file {path} (or it is empty), but there is a write-ahead log for it \
+         ({wal}, {bytes} bytes): the file was removed (or moved) without it, and a server started \
+         now would make a new, empty store and drop that log, which may hold all the store's \
+         latest writes. Put the store file back (or restore a backup in its place), or, to start \
+         a new store, move {wal} and {shm} away"
     )]
     LogWithoutFile {
         path: String,
@@ -191,8 +195,8 @@ pub enum StoreError {
     "{wal} was written for another file than {path} ({why}): applied to {path}, it would \
      corrupt it or bring back the store it replaced. If {path} was put there without {wal} (a \
      backup restored over the store), the log is the replaced store's: move {wal} and {shm} \
-     away and start again. If {wal} came with {path} (the two copied or moved here together, \
-     without {lock}), remove {lock} and start again"
+     away and start again. If not ({wal} came with {path}, the two copied or moved here \
+     together without {lock}; or nothing was put there), remove {lock} and start again"
 )]
 pub struct ForeignLog {
     pub path: String,
@@ -200,6 +204,26 @@ pub struct ForeignLog {
     pub shm: String,
     pub lock: String,
     pub why: String,
+}
+
+/// A log set aside by a server that found its store file removed,
+/// replaced or written over while it ran ([`StoreError::SetAside`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a server found the store file {path} removed, replaced or written over while it ran, and \
+     set its write-ahead log aside as {set_aside_wal} and {set_aside_shm} (applied to the file \
+     there now, it would corrupt it or undo it). If {path} is a file put there since (a backup \
+     restored), the log is the replaced store's: move {set_aside_wal} and {set_aside_shm} \
+     elsewhere (or delete them) and start again. If {path} is the file that log belongs to (it \
+     was moved away and back, or nothing was put there), rename them back to {wal} and {shm} \
+     and start again"
+)]
+pub struct SetAside {
+    pub path: String,
+    pub wal: String,
+    pub shm: String,
+    pub set_aside_wal: String,
+    pub set_aside_shm: String,
 }
 
 impl StoreError {

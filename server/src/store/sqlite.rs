@@ -37,7 +37,10 @@ pub struct SqliteStore {
     /// A database in memory lives while one of its connections is open,
     /// and the pools close theirs (idle ones after ten minutes, one whose
     /// work failed at once): this one, never used, is held open until the
-    /// store is closed. `None` for a file.
+    /// store is closed. On a file, it is the last to close (its close
+    /// folds the write-ahead log into the file): never, once the file was
+    /// found replaced (see [`Store::close`]), when the pools' closes would
+    /// otherwise have done it.
     keep: std::sync::Arc<std::sync::Mutex<Option<sqlx::SqliteConnection>>>,
     /// The lock files, held while the store is open: one writer per file.
     lock: std::sync::Arc<std::sync::Mutex<Option<Vec<std::fs::File>>>>,
@@ -77,20 +80,23 @@ struct Watch {
     /// backup copied over the file (its mark changed its schema) or any
     /// other. The length or modification time would not do: a checkpoint
     /// changes them.
-    cookies: [Option<u32>; 2],
+    cookies: Vec<Option<u32>>,
     /// The identity this open gave the database (a random number in the
     /// header's `user_version`, bytes 60 to 63, written through SQLite, so
-    /// that a checkpoint carries it to the file), and the ones it had on
-    /// disk and in its log when opened, which a checkpoint may write until
-    /// this one is on disk (see `settled`). A backup gets one of its own
-    /// when taken ([`super::backup`]): a backup copied over a store that
-    /// was itself restored from a backup has the same schema cookie, not
-    /// the same identity.
+    /// that a checkpoint carries it to the file, and checkpointed at once),
+    /// and the ones the file had when opened: on disk, and in every page 1
+    /// its write-ahead log held (a log may span several opens: a crash, or
+    /// another program's reader holding checkpoints back), which a
+    /// checkpoint may write until this one is on disk (see `settled`). A
+    /// backup gets one of its own when taken ([`super::backup`]): a backup
+    /// copied over a store that was itself restored from a backup has the
+    /// same schema cookie, not the same identity.
     ours: u32,
-    earlier: [Option<u32>; 2],
+    earlier: Vec<u32>,
     /// This open's identity was seen on disk: from then on no checkpoint
-    /// writes an earlier one (each writes the newest page of the log), and
-    /// only it is accepted.
+    /// writes an earlier one (each writes the newest page of the log up to
+    /// where it stops, and where it stops only moves on), and only it is
+    /// accepted.
     settled: std::sync::atomic::AtomicBool,
     /// A descriptor of the file, open while the store is, to read its
     /// header through: opened and closed at each read, it would let go of
@@ -99,8 +105,38 @@ struct Watch {
     /// by [`Store::close`] once the connections are (see `Drop`).
     reader: std::sync::Mutex<Option<std::fs::File>>,
     /// Found removed or replaced: written no more, and not closed (see
-    /// [`Store::close`]).
+    /// [`Store::close`]). Set once what it found is recorded.
     replaced: std::sync::atomic::AtomicBool,
+    /// Held while what was found is recorded: one finder records it, and
+    /// the others (a write, `/readyz`, the watch, `close`) wait for it.
+    finding: std::sync::Mutex<()>,
+    /// The descriptor of the log's `-shm` file through which other
+    /// programs' checkpoints are held off ([`Watch::hold_off`]), never
+    /// closed; and whether they are (`false` until the lock is had).
+    shm: std::sync::Mutex<Option<std::fs::File>>,
+    hold_wanted: std::sync::atomic::AtomicBool,
+    held_off: std::sync::atomic::AtomicBool,
+}
+
+/// What became of the store file under a running server.
+#[derive(Debug)]
+enum Found {
+    Removed,
+    Replaced,
+    WrittenOver,
+    /// SQLite's words.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Found::Removed => f.write_str("removed"),
+            Found::Replaced => f.write_str("replaced by another file"),
+            Found::WrittenOver => f.write_str("written over in place"),
+            Found::Corrupt(why) => write!(f, "found corrupt ({why})"),
+        }
+    }
 }
 
 impl Watch {
@@ -108,7 +144,9 @@ impl Watch {
     fn accepts(&self, header: Option<(u32, u32)>) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         let Some((cookie, id)) = header else {
-            return self.cookies.contains(&None);
+            // Shorter than a header: never, once this open's header was on
+            // disk (SQLite does not shrink a database below a page).
+            return !self.settled.load(Relaxed) && self.cookies.contains(&None);
         };
         if !self.cookies.contains(&Some(cookie)) {
             return false;
@@ -117,23 +155,23 @@ impl Watch {
             self.settled.store(true, Relaxed);
             return true;
         }
-        !self.settled.load(Relaxed) && self.earlier.contains(&Some(id))
+        !self.settled.load(Relaxed) && self.earlier.contains(&id)
     }
 
     /// Whether the file the store was opened on is still the one its name
     /// gives, as this process has written it (see [`SqliteStore::still_there`]).
     fn check(&self) -> Result<(), StoreError> {
         let gone = || Err(StoreError::Gone(self.path.display().to_string()));
-        if self.replaced.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.replaced.load(std::sync::atomic::Ordering::Acquire) {
             return gone();
         }
         // An error other than "not there" (a permission changed on the
         // way, a network file system's hiccup) fails this write alone.
         let failed = |err: std::io::Error| Err(StoreError::Database(sqlx::Error::Io(err)));
         let how = match identity(&self.path) {
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => "removed",
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Found::Removed,
             Err(err) => return failed(err),
-            Ok(identity) if identity != self.identity => "replaced by another file",
+            Ok(identity) if identity != self.identity => Found::Replaced,
             Ok(_) => {
                 let reader = self.reader.lock().expect("watch mutex");
                 // Closed: nothing more to watch.
@@ -142,7 +180,7 @@ impl Watch {
                 };
                 match read_header(file) {
                     Ok(header) if self.accepts(header) => return Ok(()),
-                    Ok(_) => "written over in place",
+                    Ok(_) => Found::WrittenOver,
                     Err(err) => return failed(err),
                 }
             }
@@ -151,43 +189,130 @@ impl Watch {
         gone()
     }
 
-    /// The file was found `how` (removed, replaced, written over, corrupt):
-    /// no more writes, said in the log and, for a file written over in
-    /// place, in the lock file for the next start.
-    fn found(&self, how: &str) {
-        if self
-            .replaced
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
+    /// The file was found `how`: no more writes, said in the log and, for a
+    /// file written over in place, in the lock file for the next start
+    /// (before the store counts as replaced: a stop that follows at once
+    /// finds it recorded). Other programs' checkpoints are held off, but
+    /// for a corrupt file.
+    fn found(&self, how: Found) {
+        use std::sync::atomic::Ordering;
+        let _one = self.finding.lock().expect("finding mutex");
+        if self.replaced.load(Ordering::Acquire) {
             return;
         }
         // A file written over in place keeps its inode: the next start
         // knows of it only from here. (Another file under the name, or
         // none, it tells by the inode; the one the name gave is intact, and
         // is not marked: a link pointed elsewhere leaves it as it was.)
-        if how == "written over in place"
+        if matches!(how, Found::WrittenOver)
             && let Err(err) = write_lock_record(&self.real, &format!("replaced {how}\n"), true)
         {
             tracing::error!(lock = %lock_path_of(&self.real).display(), error = %err, "could not record in the lock file that the store file was written over");
         }
-        if !how.starts_with("found corrupt") {
-            hold_off_checkpoints(&self.real);
+        if !matches!(how, Found::Corrupt(_)) {
+            self.hold_wanted.store(true, Ordering::Release);
+            self.hold_off();
+            self.set_aside();
         }
-        if how.starts_with("found corrupt") {
+        if matches!(how, Found::Corrupt(_)) {
             tracing::error!(
                 store = %self.path.display(),
-                how,
+                %how,
                 "the store file was {how}: no more writes; stop the server, check the file \
                  (`PRAGMA integrity_check`) and restore a backup if it is damaged"
             );
+        } else {
+            tracing::error!(
+                store = %self.path.display(),
+                %how,
+                "the store file was {how} while the server ran: no more writes; stop the server, \
+                 then start it on the store (it refuses a write-ahead log left beside it for another file, and says what to do)"
+            );
+        }
+        self.replaced.store(true, Ordering::Release);
+    }
+
+    /// Sets the store's log aside (`-wal` and `-shm` renamed: [`SET_ASIDE`])
+    /// once the file was found removed, replaced or written over, so that
+    /// no program that opens the file under its name now or later (the
+    /// copy, a new file, or none yet), the next start included, finds a
+    /// log to apply to it: a checkpoint, or the last connection's close,
+    /// would write this store's pages into another's file (a corrupt mix,
+    /// or the copy undone). Open descriptors keep the files: this
+    /// process's connections, and a program that had the store open
+    /// already (Litestream), whose checkpoints [`Watch::hold_off`] holds
+    /// off. The next start refuses to begin while the log is set aside,
+    /// and says what to do.
+    fn set_aside(&self) {
+        for (from, to) in [("-wal", SET_ASIDE[0]), ("-shm", SET_ASIDE[1])] {
+            let (from, to) = (beside(&self.real, from), beside(&self.real, to));
+            match std::fs::rename(&from, &to) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    tracing::error!(log = %from.display(), error = %err, "could not set the store's log aside");
+                    return;
+                }
+            }
+        }
+        tracing::warn!(
+            wal = %beside(&self.real, SET_ASIDE[0]).display(),
+            shm = %beside(&self.real, SET_ASIDE[1]).display(),
+            "set the store's log aside: the next start says what to do with it"
+        );
+    }
+
+    /// Holds SQLite's checkpoint lock on the store's log (`WAL_CKPT_LOCK`:
+    /// byte 121 of the `-shm` file, in SQLite's documented WAL format) until
+    /// the process ends, once the store file was found removed, replaced or
+    /// written over: another program's checkpoint (`PRAGMA wal_checkpoint`,
+    /// Litestream's) would otherwise write this store's log into the file
+    /// the name gives now, another store's (a corrupt mix, or the copy
+    /// undone). It gets `SQLITE_BUSY` instead. The descriptor is never
+    /// closed: closing any descriptor of a file drops every lock the
+    /// process holds on it. A checkpoint running at that moment keeps the
+    /// lock from being had: the watch tries again each second. Nor does the
+    /// lock hold off this process's own SQLite (locks of one process do not
+    /// exclude each other, and its unlock drops this one): a write under
+    /// way when the file was found takes it again when done.
+    fn hold_off(&self) {
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::Ordering;
+        if !self.hold_wanted.load(Ordering::Acquire) {
             return;
         }
-        tracing::error!(
-            store = %self.path.display(),
-            how,
-            "the store file was {how} while the server ran: no more writes; stop the server, \
-             then start it on the store (it refuses a write-ahead log left beside it for another file, and says what to do)"
-        );
+        let mut shm = self.shm.lock().expect("shm mutex");
+        if shm.is_none() {
+            let path = beside(&self.real, "-shm");
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+            {
+                Ok(file) => *shm = Some(file),
+                Err(err) => {
+                    tracing::warn!(shm = %path.display(), error = %err, "could not hold off other programs' checkpoints of the store's log");
+                    return;
+                }
+            }
+        }
+        let file = shm.as_ref().expect("opened above");
+        // SAFETY: an all-zero `flock` is a valid value of the plain C struct.
+        let mut range: libc::flock = unsafe { std::mem::zeroed() };
+        range.l_type = libc::F_WRLCK as _;
+        range.l_whence = libc::SEEK_SET as _;
+        range.l_start = 121;
+        range.l_len = 1;
+        // SAFETY: F_SETLK reads one `flock` through the pointer, which
+        // lives for the call; the descriptor is `file`'s, open (and never
+        // closed: see `Drop`).
+        let done = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &range) };
+        if done == 0 {
+            self.held_off.store(true, Ordering::Release);
+        } else {
+            self.held_off.store(false, Ordering::Release);
+            tracing::warn!(error = %std::io::Error::last_os_error(), "another program checkpoints the store's log; trying again to hold it off");
+        }
     }
 }
 
@@ -198,50 +323,21 @@ impl Drop for Watch {
         if let Some(reader) = self.reader.get_mut().ok().and_then(Option::take) {
             std::mem::forget(reader);
         }
+        if let Some(shm) = self.shm.get_mut().ok().and_then(Option::take) {
+            std::mem::forget(shm);
+        }
     }
-}
-
-/// Holds SQLite's checkpoint lock on the store's log (`WAL_CKPT_LOCK`: byte
-/// 121 of the `-shm` file, in SQLite's documented WAL format) until the
-/// process ends, once the store file was found removed, replaced or written
-/// over: another program's checkpoint (`PRAGMA wal_checkpoint`,
-/// Litestream's) would otherwise write this store's log into the file the
-/// name gives now, another store's (a corrupt mix, or the copy undone). It
-/// gets `SQLITE_BUSY` instead. The descriptor is never closed: closing any
-/// descriptor of a file drops every lock the process holds on it. Best
-/// effort: a checkpoint already running keeps the lock from being taken.
-fn hold_off_checkpoints(real: &Path) {
-    use std::os::fd::AsRawFd;
-    let shm = beside(real, "-shm");
-    let Ok(file) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&shm)
-    else {
-        return;
-    };
-    // SAFETY: an all-zero `flock` is a valid value of the plain C struct.
-    let mut range: libc::flock = unsafe { std::mem::zeroed() };
-    range.l_type = libc::F_WRLCK as _;
-    range.l_whence = libc::SEEK_SET as _;
-    range.l_start = 121;
-    range.l_len = 1;
-    // SAFETY: F_SETLK reads one `flock` through the pointer, which lives for
-    // the call; the descriptor is `file`'s, open (and kept open below).
-    let done = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &range) };
-    if done != 0 {
-        tracing::warn!(shm = %shm.display(), error = %std::io::Error::last_os_error(), "could not hold off other programs' checkpoints of the store's log");
-    }
-    std::mem::forget(file);
 }
 
 /// Checks the file of an open store every second (see
 /// [`SqliteStore::still_there`]), until the store is closed or dropped, or
-/// the file found replaced: between writes, a copy over the file is found
-/// before another program's checkpoint (Litestream's) can write this open's
-/// pages from the log into it, which puts this open's header back (a mix of
-/// the two, and from then on a corrupt file or the copy silently undone).
+/// the file found replaced and other programs' checkpoints held off: between
+/// writes, a copy over the file is found before another program's
+/// checkpoint (Litestream's) can write this open's pages from the log into
+/// it, which puts this open's header back (a mix of the two, and from then
+/// on a corrupt file or the copy silently undone).
 async fn watch_every_second(watch: std::sync::Weak<Watch>) {
+    use std::sync::atomic::Ordering;
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -250,8 +346,15 @@ async fn watch_every_second(watch: std::sync::Weak<Watch>) {
         let Some(watch) = watch.upgrade() else {
             return;
         };
-        let closed = watch.reader.lock().expect("watch mutex").is_none();
-        if closed || watch.replaced.load(std::sync::atomic::Ordering::Relaxed) {
+        if watch.replaced.load(Ordering::Acquire) {
+            if !watch.hold_wanted.load(Ordering::Acquire) || watch.held_off.load(Ordering::Acquire)
+            {
+                return;
+            }
+            let _ = tokio::task::spawn_blocking(move || watch.hold_off()).await;
+            continue;
+        }
+        if watch.reader.lock().expect("watch mutex").is_none() {
             return;
         }
         // A `stat` and a read of the header: off the runtime's threads, as
@@ -260,13 +363,61 @@ async fn watch_every_second(watch: std::sync::Weak<Watch>) {
     }
 }
 
-/// The schema cookie (bytes 40 to 43) and the identity (`user_version`,
+/// The schema cookies and identities (see [`read_header`]) in the pages 1
+/// the write-ahead log beside `real` holds, from its frames' headers (the
+/// format is SQLite's, documented): what a checkpoint may write into the
+/// file's header. Empty without a log, or one not of that format.
+fn headers_in_log(real: &Path) -> Vec<(u32, u32)> {
+    use std::os::unix::fs::FileExt;
+    let mut found = Vec::new();
+    let Ok(log) = std::fs::File::open(beside(real, "-wal")) else {
+        return found;
+    };
+    let Ok(len) = log.metadata().map(|m| m.len()) else {
+        return found;
+    };
+    let mut head = [0u8; 32];
+    if log.read_exact_at(&mut head, 0).is_err()
+        || !matches!(
+            u32::from_be_bytes(head[0..4].try_into().expect("four")),
+            0x377f_0682 | 0x377f_0683
+        )
+    {
+        return found;
+    }
+    let page = u64::from(u32::from_be_bytes(head[8..12].try_into().expect("four")));
+    let page = if page == 1 { 65536 } else { page };
+    if !(512..=65536).contains(&page) || !page.is_power_of_two() {
+        return found;
+    }
+    let mut at = 32u64;
+    while at + 24 + page <= len {
+        let mut number = [0u8; 4];
+        if log.read_exact_at(&mut number, at).is_err() {
+            break;
+        }
+        if u32::from_be_bytes(number) == 1
+            && let Ok(Some(header)) = read_header_at(&log, at + 24)
+        {
+            found.push(header);
+        }
+        at += 24 + page;
+    }
+    found
+}
+
+/// The schema cookie (bytes 40 to 43) and the identity (`user_version`,/// The schema cookie (bytes 40 to 43) and the identity (`user_version`,
 /// bytes 60 to 63) in the header of the database file open as `file`
 /// (`None` for a file shorter than a header).
 fn read_header(file: &std::fs::File) -> std::io::Result<Option<(u32, u32)>> {
+    read_header_at(file, 0)
+}
+
+/// [`read_header`] of a page 1 at `at` in `file`.
+fn read_header_at(file: &std::fs::File, at: u64) -> std::io::Result<Option<(u32, u32)>> {
     use std::os::unix::fs::FileExt;
     let mut bytes = [0u8; 24];
-    match file.read_exact_at(&mut bytes, 40) {
+    match file.read_exact_at(&mut bytes, at + 40) {
         Ok(()) => Ok(Some((
             u32::from_be_bytes(bytes[0..4].try_into().expect("four bytes")),
             u32::from_be_bytes(bytes[20..24].try_into().expect("four bytes")),
@@ -438,12 +589,46 @@ fn beside(real: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// A write-ahead log (not empty) where there is no store file: SQLite does
-/// not remove the log of a file removed under it (nor does this server: see
-/// [`Store::close`]), and would start a new store beside it, the log
-/// dropped, and with it what it holds (every write since the last
-/// checkpoint, or the whole store). No log is ever made before its file.
+/// A start refuses a write-ahead log that is not for the file there now
+/// (see [`refuse_a_set_aside_log`], [`refuse_a_log_without_its_file`],
+/// [`refuse_a_foreign_log`]).
+fn refuse_a_log_not_for(file: &Path, real: &Path) -> Result<(), StoreError> {
+    refuse_a_set_aside_log(file, real)?;
+    refuse_a_log_without_its_file(file, real)?;
+    refuse_a_foreign_log(file, real)
+}
+
+/// The names a server gives the store's `-wal` and `-shm` files when it
+/// finds the store file removed, replaced or written over while it runs
+/// ([`Watch::set_aside`]).
+const SET_ASIDE: [&str; 2] = ["-wal.replaced", "-shm.replaced"];
+
+/// A log set aside by a server that found its store file removed, replaced
+/// or written over: the start waits for the operator to say whose it is.
+fn refuse_a_set_aside_log(file: &Path, real: &Path) -> Result<(), StoreError> {
+    let set_aside = beside(real, SET_ASIDE[0]);
+    if std::fs::symlink_metadata(&set_aside).is_err() {
+        return Ok(());
+    }
+    Err(StoreError::SetAside(Box::new(super::SetAside {
+        path: file.display().to_string(),
+        wal: beside(real, "-wal").display().to_string(),
+        shm: beside(real, "-shm").display().to_string(),
+        set_aside_wal: set_aside.display().to_string(),
+        set_aside_shm: beside(real, SET_ASIDE[1]).display().to_string(),
+    })))
+}
+
+/// A write-ahead log (not empty) where there is no store file, or an empty
+/// one: SQLite does not remove the log of a file removed under it (nor does
+/// this server: see [`Store::close`]), and would start a new store beside
+/// it, the log dropped (it drops the log of an empty file), and with it
+/// what it holds (every write since the last checkpoint, or the whole
+/// store). No log is ever made before its file has its first page.
 fn refuse_a_log_without_its_file(file: &Path, real: &Path) -> Result<(), StoreError> {
+    if std::fs::metadata(real).is_ok_and(|m| m.len() > 0) {
+        return Ok(());
+    }
     let beside = |suffix| beside(real, suffix);
     let wal = beside("-wal");
     match std::fs::metadata(&wal) {
@@ -863,11 +1048,12 @@ impl SqliteStore {
             // beside the name it opened (and would read through a log
             // written for another file: "malformed", not what to do).
             refuse_hard_links(&resolved(&file))?;
-            refuse_a_foreign_log(&file, &resolved(&file))?;
-            refuse_foreign(&connect, &file).await?;
         }
-        if !in_memory && !file.exists() {
-            refuse_a_log_without_its_file(&file, &resolved(&file))?;
+        if !in_memory {
+            refuse_a_log_not_for(&file, &resolved(&file))?;
+        }
+        if !in_memory && file.exists() {
+            refuse_foreign(&connect, &file).await?;
         }
         if !in_memory && !file.exists() && url.contains("mode=ro") {
             // Named, and no lock file left beside a file that is not there.
@@ -886,7 +1072,7 @@ impl SqliteStore {
                 .expect("locking does not panic")?;
             // Again under the lock: a server that ran meanwhile may have
             // found its file replaced.
-            refuse_a_foreign_log(&file, &resolved(&file))?;
+            refuse_a_log_not_for(&file, &resolved(&file))?;
             if !missing {
                 record_opened(&file, &resolved(&file))?;
             }
@@ -918,11 +1104,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(not_writable)?;
-        let keep = if in_memory {
-            Some(sqlx::ConnectOptions::connect(&options).await?)
-        } else {
-            None
-        };
+        let keep = Some(sqlx::ConnectOptions::connect(&options).await?);
         // A file that was not there to be locked (made just now) is
         // locked now that it is (see `lock_own`).
         if let Some(held) = held.as_mut().filter(|_| missing) {
@@ -975,22 +1157,36 @@ impl SqliteStore {
             let live_id: i64 = sqlx::query_scalar("PRAGMA user_version")
                 .fetch_one(&pool)
                 .await?;
-            let earlier = [on_disk.map(|(_, id)| id), Some(live_id as u32)];
-            let ours = new_identity(&earlier);
+            let in_log = headers_in_log(&real);
+            let mut cookies = vec![on_disk.map(|(cookie, _)| cookie), Some(live as u32)];
+            cookies.extend(in_log.iter().map(|&(cookie, _)| Some(cookie)));
+            let mut earlier: Vec<u32> = on_disk.map(|(_, id)| id).into_iter().collect();
+            earlier.push(live_id as u32);
+            earlier.extend(in_log.iter().map(|&(_, id)| id));
+            let ours = new_identity(&earlier.iter().copied().map(Some).collect::<Vec<_>>());
             // A pragma takes no bound value: a number, formatted.
             sqlx::query(&format!("PRAGMA user_version = {}", ours as i32))
+                .execute(&pool)
+                .await?;
+            // On disk at once (as far as other programs' readers let it):
+            // from then on only it is accepted (see `Watch::settled`).
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&pool)
                 .await?;
             Some(std::sync::Arc::new(Watch {
                 path: file.clone(),
                 real,
                 identity: identity(&file).map_err(sqlx::Error::Io)?,
-                cookies: [on_disk.map(|(cookie, _)| cookie), Some(live as u32)],
+                cookies,
                 ours,
                 earlier,
                 settled: Default::default(),
                 reader: std::sync::Mutex::new(Some(reader)),
                 replaced: Default::default(),
+                finding: Default::default(),
+                shm: Default::default(),
+                hold_wanted: Default::default(),
+                held_off: Default::default(),
             }))
         };
         if let Some(watch) = &watch {
@@ -1442,30 +1638,32 @@ impl Store for SqliteStore {
         // A file written over since the last write is found here too: a
         // restart right after a copy over the store.
         let _ = self.still_there();
-        if self
-            .watch
-            .as_ref()
-            .is_some_and(|w| w.replaced.load(std::sync::atomic::Ordering::Relaxed))
-        {
+        if self.found_replaced() {
             // Not closed: the last connection to close folds the
             // write-ahead log into the file, which, written over in place,
             // is another store's now (a corrupt mix). The connections stay
-            // open until the process ends; the log stays beside the file,
-            // which the next start refuses to apply (`refuse_a_foreign_log`).
-            // Nor is any descriptor of the file: closing one lets go of
-            // every lock the process holds on it, SQLite's included (one
-            // more process's open and close would then fold the log in).
+            // open until the process ends (the log itself is set aside:
+            // `Watch::set_aside`). Nor is any descriptor of the file:
+            // closing one lets go of every lock the process holds on it,
+            // SQLite's included (another process's open and close could
+            // then fold the log in).
             std::mem::forget(self.writer.clone());
             std::mem::forget(self.pool.clone());
             drop(slot);
-            if let Some(held) = self.lock.lock().expect("lock mutex").take() {
-                std::mem::forget(held);
-            }
+            self.leave_open();
             return;
         }
         self.writer.close().await;
         drop(slot);
         self.pool.close().await;
+        // `keep` is open yet, so no close so far was the last. Looked at
+        // once more: found replaced while the pools closed (by the watch),
+        // it is not closed either.
+        let _ = self.still_there();
+        if self.found_replaced() {
+            self.leave_open();
+            return;
+        }
         let keep = self.keep.lock().expect("keep mutex").take();
         if let Some(conn) = keep {
             let _ = sqlx::Connection::close(conn).await;
@@ -1883,10 +2081,23 @@ impl CloseUnlessDone<'_> {
         if let (Err(StoreError::Database(err)), Some(watch)) = (result, self.watch)
             && sqlite_corrupt(err)
         {
-            if watch.check().is_ok() {
-                watch.found(&format!("found corrupt ({err})"));
+            match watch.check() {
+                Ok(()) => {
+                    watch.found(Found::Corrupt(err.to_string()));
+                    return;
+                }
+                Err(StoreError::Gone(_)) => return,
+                // Not known either way: closed, as any failed work.
+                Err(_) => {}
             }
-            return;
+        }
+        // A write under way when the file was found replaced may have
+        // taken and let go of SQLite's checkpoint lock (its own checkpoint),
+        // and with it the hold on it: taken again.
+        if let Some(watch) = self.watch
+            && watch.replaced.load(std::sync::atomic::Ordering::Acquire)
+        {
+            watch.hold_off();
         }
         if result.is_err()
             && let Some(conn) = self.slot.0.take()
@@ -1952,6 +2163,25 @@ impl SqliteStore {
             return Ok(());
         };
         watch.check()
+    }
+
+    /// Whether the file was found removed, replaced, written over or
+    /// corrupt ([`Watch::found`]).
+    fn found_replaced(&self) -> bool {
+        self.watch
+            .as_ref()
+            .is_some_and(|w| w.replaced.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// At the close of a store whose file was found replaced: its last
+    /// connection and the lock files are left open until the process ends.
+    fn leave_open(&self) {
+        if let Some(conn) = self.keep.lock().expect("keep mutex").take() {
+            std::mem::forget(conn);
+        }
+        if let Some(held) = self.lock.lock().expect("lock mutex").take() {
+            std::mem::forget(held);
+        }
     }
 
     /// [`Store::since`] on `conn`, in one transaction.
@@ -2509,15 +2739,17 @@ mod tests {
         assert!(matches!(refused, Err(StoreError::Gone(_))), "{refused:?}");
         assert!(matches!(store.ping().await, Err(StoreError::Gone(_))));
         store.close().await;
-        let wal = format!("{path}-wal");
+        let wal = format!("{path}-wal.replaced");
         let before = std::fs::metadata(&wal).unwrap().len();
-        assert!(before > 0);
-        // Another process opens the file and closes it: the log stays.
+        assert!(before > 0, "the log is set aside");
+        // Another process opens the file and closes it: the log stays, and
+        // the file is the copy.
         let script = format!(
             "import sqlite3; c = sqlite3.connect('{path}'); c.execute('select count(*) from sqlite_master').fetchall(); c.close()"
         );
         run("python3", &["-c", &script]);
         assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).ok(), Some(before));
+        assert!(std::fs::read(&path).unwrap() == std::fs::read(&backup).unwrap());
         let lock = std::fs::read_to_string(format!("{path}.lock")).unwrap();
         assert!(lock.contains("replaced written over in place"), "{lock}");
     }
@@ -2642,6 +2874,22 @@ mod tests {
             store.commit(&one_event(&loaded, &body)).await.unwrap();
             loaded.version += 1;
         }
+        // A program with the store open from before the copy, which
+        // checkpoints when told (a line on its standard input).
+        let script = format!(
+            "import sqlite3, sys; c = sqlite3.connect('{path}'); c.execute('select count(*) from sqlite_master').fetchall(); print('open', flush=True); sys.stdin.readline(); print(c.execute('pragma wal_checkpoint(TRUNCATE)').fetchall(), flush=True); c.close()"
+        );
+        let mut before = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(before.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "open");
         // By another process, as an operator's `cp` is: a descriptor of
         // the file closed here would drop this process's SQLite locks on it.
         let copied = std::process::Command::new("cp")
@@ -2659,17 +2907,28 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // Another process's checkpoint: it is refused, and the file is the
-        // copy, byte for byte.
-        let script = format!(
-            "import sqlite3; c = sqlite3.connect('{path}'); print(c.execute('pragma wal_checkpoint(TRUNCATE)').fetchall()); c.close()"
-        );
-        let out = std::process::Command::new("python3")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{out:?}");
+        // A program that had the store open before (Litestream): its
+        // checkpoint is held off. One that opens it now finds no log to
+        // apply. The file is the copy, byte for byte.
+        use std::io::{BufRead, Write};
+        let (said, reopened) = {
+            let mut before = before;
+            writeln!(before.stdin.as_mut().unwrap()).unwrap();
+            let out = before.wait_with_output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let script = format!(
+                "import sqlite3; c = sqlite3.connect('{path}'); print(c.execute('pragma wal_checkpoint(TRUNCATE)').fetchall()); c.close()"
+            );
+            let now = std::process::Command::new("python3")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            assert!(now.status.success(), "{now:?}");
+            (
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&now.stdout).into_owned(),
+            )
+        };
         let (now, copy) = (
             std::fs::read(&path).unwrap(),
             std::fs::read(&other).unwrap(),
@@ -2677,21 +2936,23 @@ mod tests {
         let first = now.iter().zip(&copy).position(|(a, b)| a != b);
         assert!(
             now == copy,
-            "the copy was written into: {said}, {} and {} bytes, first difference at {first:?}",
+            "the copy was written into: {said} {reopened}, {} and {} bytes, first difference at {first:?}",
             now.len(),
             copy.len()
         );
         assert!(said.contains("(1, -1, -1)"), "{said}");
-        assert!(std::fs::metadata(format!("{path}-wal")).unwrap().len() > 0);
+        let set_aside = std::fs::metadata(format!("{path}-wal.replaced")).unwrap();
+        assert!(set_aside.len() > 0);
         let body = event(loaded.version + 1, 10);
         let refused = store.commit(&one_event(&loaded, &body)).await;
         assert!(matches!(refused, Err(StoreError::Gone(_))), "{refused:?}");
     }
 
-    /// A store file removed with its log left beside it (under a running
-    /// server, which keeps the log): a start is refused, not made into a
-    /// new, empty store beside the log, which it would drop. With the log
-    /// moved away, a new store starts.
+    /// A store file removed under the open store, its log left beside it:
+    /// the log is set aside, and a start is refused (saying what to do),
+    /// not made into a new, empty store beside the log, which it would
+    /// drop. A log with no file beside it, or an empty one (removed while
+    /// no server ran), is refused too, and nothing is made.
     #[tokio::test]
     async fn a_log_without_its_store_file_is_not_dropped_by_a_new_store() {
         let dir = tempfile::tempdir().unwrap();
@@ -2708,15 +2969,68 @@ mod tests {
         let refused = store.commit(&one_event(&loaded, &body)).await;
         assert!(matches!(refused, Err(StoreError::Gone(_))), "{refused:?}");
         store.close().await;
-        let wal = format!("{path}-wal");
-        let before = std::fs::read(&wal).unwrap();
+        let set_aside = format!("{path}-wal.replaced");
+        let before = std::fs::read(&set_aside).unwrap();
         assert!(!before.is_empty());
-        let again = SqliteStore::open(&path).await;
-        let err = again.map(|_| ()).unwrap_err();
-        assert!(matches!(err, StoreError::LogWithoutFile { .. }), "{err:?}");
-        assert!(err.to_string().contains(&wal), "{err}");
+        assert!(!Path::new(&format!("{path}-wal")).exists());
+        let err = SqliteStore::open(&path).await.map(|_| ()).unwrap_err();
+        assert!(matches!(err, StoreError::SetAside(_)), "{err:?}");
+        assert!(err.to_string().contains(&set_aside), "{err}");
         assert!(!Path::new(&path).exists());
-        assert_eq!(std::fs::read(&wal).unwrap(), before);
+        assert_eq!(std::fs::read(&set_aside).unwrap(), before);
+
+        let lone = dir.path().join("lone.db");
+        let wal = dir.path().join("lone.db-wal");
+        std::fs::write(&wal, &before).unwrap();
+        for file in [None, Some(b"".as_slice())] {
+            if let Some(bytes) = file {
+                std::fs::write(&lone, bytes).unwrap();
+            }
+            let err = SqliteStore::open(&lone.display().to_string())
+                .await
+                .map(|_| ())
+                .unwrap_err();
+            assert!(matches!(err, StoreError::LogWithoutFile { .. }), "{err:?}");
+            assert!(err.to_string().contains("lone.db-wal"), "{err}");
+            assert_eq!(
+                std::fs::metadata(&lone).ok().map(|m| m.len()),
+                file.map(|_| 0)
+            );
+            assert_eq!(std::fs::read(&wal).unwrap(), before);
+        }
+    }
+
+    /// The pages 1 in a write-ahead log are read from its frames: what a
+    /// checkpoint may still write into the header (a log spanning several
+    /// opens holds each one's identity). Nothing from a file that is not a
+    /// log.
+    #[tokio::test]
+    async fn the_headers_a_log_holds_are_read_from_its_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db").display().to_string();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let watch = store.watch.clone().unwrap();
+        let mut loaded = store.load().await.unwrap();
+        for _ in 0..3 {
+            let body = event(loaded.version + 1, 100);
+            store.commit(&one_event(&loaded, &body)).await.unwrap();
+            loaded.version += 1;
+        }
+        let live: i64 = sqlx::query_scalar("PRAGMA schema_version")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        let real = resolved(Path::new(&path));
+        let headers = headers_in_log(&real);
+        assert!(
+            headers.contains(&(live as u32, watch.ours)),
+            "{headers:?}, ours {}",
+            watch.ours
+        );
+        let not_a_log = dir.path().join("not.db");
+        std::fs::write(beside(&not_a_log, "-wal"), vec![7u8; 10_000]).unwrap();
+        assert_eq!(headers_in_log(&not_a_log), vec![]);
+        store.close().await;
     }
 
     /// A write that finds the file corrupt (pages damaged under the
