@@ -517,6 +517,35 @@ fn record_opened(file: &Path, real: &Path) -> Result<(), StoreError> {
     write_lock_record(real, &record, false).map_err(failed)
 }
 
+/// Adds to the record of the open (see [`record_opened`]) the identities
+/// its file may have (see [`Watch`]): on disk before this open writes its
+/// own there, so that a start after a crash tells a copy put over the file
+/// meanwhile (another identity) from the file its log was written for.
+fn record_identities(file: &Path, real: &Path, ids: &[u32]) -> Result<(), StoreError> {
+    let lock = lock_path_of(real);
+    let Ok(record) = std::fs::read_to_string(&lock) else {
+        return Ok(());
+    };
+    let Some(opened) = record.lines().find(|line| line.starts_with("opened ")) else {
+        return Ok(());
+    };
+    let shown: Vec<String> = ids.iter().map(u32::to_string).collect();
+    let text = format!("{opened} ids={}\n", shown.join(","));
+    write_lock_record(real, &text, false).map_err(|source| StoreError::Lock {
+        path: file.display().to_string(),
+        lock: lock.display().to_string(),
+        source,
+    })
+}
+
+/// The identities the record of an open names (see [`record_identities`]).
+fn recorded_ids(text: &str) -> Option<Vec<u32>> {
+    let value = text
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("ids="))?;
+    value.split(',').map(|id| id.parse().ok()).collect()
+}
+
 /// The lock file's own inode as the record says it was (see
 /// [`record_opened`]).
 fn recorded_lock(text: &str) -> Option<u64> {
@@ -533,9 +562,13 @@ fn recorded_lock(text: &str) -> Option<u64> {
 /// by the lock file: which file a server last opened (inode, and birth
 /// time where both are known), and whether that server found it written
 /// over in place (which leaves the inode as it was). A lock file with no
-/// record (an earlier release's, or none) decides nothing; nor does a copy
-/// over the file that no running server saw (it was killed first).
-fn refuse_a_foreign_log(file: &Path, real: &Path) -> Result<(), StoreError> {
+/// record (an earlier release's, or none) decides nothing. A copy over the
+/// file that no running server saw (it was killed first) is told, under
+/// the lock (`locked`: then no store of this file is open in this process,
+/// whose locks the read of the file's header would drop), by the identity
+/// in its header: none of those the server that wrote the log knew (see
+/// [`record_identities`]).
+fn refuse_a_foreign_log(file: &Path, real: &Path, locked: bool) -> Result<(), StoreError> {
     let beside = |suffix| beside(real, suffix);
     let (wal, shm) = (beside("-wal"), beside("-shm"));
     if std::fs::metadata(&wal).map_or(true, |m| m.len() == 0) {
@@ -556,9 +589,18 @@ fn refuse_a_foreign_log(file: &Path, real: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(&lock).ok().map(|m| m.ino())
     };
-    let opened = opened_line
-        .filter(|line| recorded_lock(line).is_some() && recorded_lock(line) == this_lock)
-        .and_then(read_mark);
+    let opened_line = opened_line
+        .filter(|line| recorded_lock(line).is_some() && recorded_lock(line) == this_lock);
+    let opened = opened_line.and_then(read_mark);
+    // The identity in the file's header, where the record names those the
+    // log's server knew.
+    let known = opened_line.and_then(recorded_ids);
+    let header_id = known
+        .as_ref()
+        .filter(|_| locked)
+        .and_then(|_| std::fs::File::open(real).ok())
+        .and_then(|f| read_header(&f).ok().flatten())
+        .map(|(_, id)| id);
     let why = match (replaced, opened, file_mark(real)) {
         (Some(how), _, _) => format!("the server that wrote it found the store file {how}"),
         (None, Some(opened), Some(now))
@@ -571,7 +613,14 @@ fn refuse_a_foreign_log(file: &Path, real: &Path) -> Result<(), StoreError> {
                 shown_mark(&now)
             )
         }
-        _ => return Ok(()),
+        _ => match (header_id, known) {
+            (Some(id), Some(known)) if !known.contains(&id) => format!(
+                "{} was written over while no server ran: the identity in its header ({id}) is none \
+                 of those the server that wrote the log knew",
+                file.display()
+            ),
+            _ => return Ok(()),
+        },
     };
     Err(StoreError::ForeignLog(Box::new(super::ForeignLog {
         path: file.display().to_string(),
@@ -592,10 +641,10 @@ fn beside(real: &Path, suffix: &str) -> PathBuf {
 /// A start refuses a write-ahead log that is not for the file there now
 /// (see [`refuse_a_set_aside_log`], [`refuse_a_log_without_its_file`],
 /// [`refuse_a_foreign_log`]).
-fn refuse_a_log_not_for(file: &Path, real: &Path) -> Result<(), StoreError> {
+fn refuse_a_log_not_for(file: &Path, real: &Path, locked: bool) -> Result<(), StoreError> {
     refuse_a_set_aside_log(file, real)?;
     refuse_a_log_without_its_file(file, real)?;
-    refuse_a_foreign_log(file, real)
+    refuse_a_foreign_log(file, real, locked)
 }
 
 /// The names a server gives the store's `-wal` and `-shm` files when it
@@ -1050,7 +1099,7 @@ impl SqliteStore {
             refuse_hard_links(&resolved(&file))?;
         }
         if !in_memory {
-            refuse_a_log_not_for(&file, &resolved(&file))?;
+            refuse_a_log_not_for(&file, &resolved(&file), false)?;
         }
         if !in_memory && file.exists() {
             refuse_foreign(&connect, &file).await?;
@@ -1072,7 +1121,7 @@ impl SqliteStore {
                 .expect("locking does not panic")?;
             // Again under the lock: a server that ran meanwhile may have
             // found its file replaced.
-            refuse_a_log_not_for(&file, &resolved(&file))?;
+            refuse_a_log_not_for(&file, &resolved(&file), true)?;
             if !missing {
                 record_opened(&file, &resolved(&file))?;
             }
@@ -1164,6 +1213,11 @@ impl SqliteStore {
             earlier.push(live_id as u32);
             earlier.extend(in_log.iter().map(|&(_, id)| id));
             let ours = new_identity(&earlier.iter().copied().map(Some).collect::<Vec<_>>());
+            let mut known = earlier.clone();
+            known.push(ours);
+            known.sort_unstable();
+            known.dedup();
+            record_identities(&file, &real, &known)?;
             // A pragma takes no bound value: a number, formatted.
             sqlx::query(&format!("PRAGMA user_version = {}", ours as i32))
                 .execute(&pool)
@@ -2772,7 +2826,7 @@ mod tests {
         let here = std::fs::metadata(&lock).unwrap().ino();
         let refused = |record: &str| {
             std::fs::write(&lock, record).unwrap();
-            refuse_a_foreign_log(&db, &db).is_err()
+            refuse_a_foreign_log(&db, &db, true).is_err()
         };
         assert!(
             !refused(&format!("opened ino={} born=- lock={here}\n", ino + 1)),
@@ -2805,8 +2859,28 @@ mod tests {
             "opened ino={ino} born=- lock={}\nreplaced written over in place\n",
             here + 1
         )));
-        let err = refuse_a_foreign_log(&db, &db).unwrap_err().to_string();
+        let err = refuse_a_foreign_log(&db, &db, true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("s.db-shm"), "{err}");
+        // The identity in the file's header: one the log's server knew, or
+        // not (a copy put over the file after that server was killed);
+        // looked at only under the lock.
+        let mut header = vec![0u8; 100];
+        header[60..64].copy_from_slice(&42u32.to_be_bytes());
+        std::fs::write(&db, &header).unwrap();
+        assert!(!refused(&format!(
+            "opened ino={ino} born=- lock={here} ids=1,42\n"
+        )));
+        assert!(refused(&format!(
+            "opened ino={ino} born=- lock={here} ids=1,2\n"
+        )));
+        assert!(refuse_a_foreign_log(&db, &db, false).is_ok());
+        let err = refuse_a_foreign_log(&db, &db, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("written over while no server ran"), "{err}");
+        assert!(!refused(&format!("opened ino={ino} born=- lock={here}\n")));
     }
 
     /// A backup copied over a store that was itself restored from a backup
