@@ -465,8 +465,9 @@ async fn a_data_directory_copied_whole_after_a_crash_starts_with_every_write() {
     server.stop().await;
 }
 
-/// The store file moved away (or removed) under a running server: writes
-/// and `/readyz` answer 503, and the server sets the log aside. The next
+/// The store file moved away, or removed, under a running server: writes
+/// and `/readyz` answer 503, and the server sets the log aside (and saves
+/// a removed file, still open there, as `store.db.removed`). The next
 /// start is refused, saying so; it used to make a new, empty store there
 /// and drop the log, which held every write (a black-box check,
 /// 2026-12-06). With the file and its log put back as told, every write is
@@ -474,64 +475,76 @@ async fn a_data_directory_copied_whole_after_a_crash_starts_with_every_write() {
 /// too.
 #[tokio::test]
 async fn a_store_file_moved_away_under_the_server_is_not_started_anew_without_its_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    let (mut child, base) = process_on_file(&db);
-    let http = reqwest::Client::new();
-    let add = async |base: &str, i: usize| {
-        http.post(format!("{base}/admin/providers"))
-            .bearer_auth(TOKEN)
-            .json(&json!({"id": format!("p{i}"), "name": format!("P{i}")}))
+    for how in ["moved away", "removed"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let (mut child, base) = process_on_file(&db);
+        let http = reqwest::Client::new();
+        let add = async |base: &str, i: usize| {
+            http.post(format!("{base}/admin/providers"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"id": format!("p{i}"), "name": format!("P{i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        for i in 0..20 {
+            assert_eq!(add(&base, i).await, 201);
+        }
+        let away = dir.path().join("moved.db");
+        if how == "removed" {
+            std::fs::remove_file(&db).unwrap();
+        } else {
+            std::fs::rename(&db, &away).unwrap();
+        }
+        assert_eq!(add(&base, 20).await, 503, "{how}");
+        let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), 503, "{how}");
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        let args = ["--database", db.to_str().unwrap(), "--admin-token", TOKEN];
+        let (code, stderr) = refused_start(&args, &[]);
+        assert_ne!(code, 0, "{how}: {stderr}");
+        assert!(stderr.contains("store.db-wal.replaced"), "{how}: {stderr}");
+        assert!(stderr.contains("rename them back"), "{how}: {stderr}");
+        assert!(!db.exists(), "{how}: no new store was made");
+        if how == "removed" {
+            assert!(stderr.contains("store.db.removed"), "{stderr}");
+            std::fs::rename(dir.path().join("store.db.removed"), &db).unwrap();
+        } else {
+            assert!(!stderr.contains("store.db.removed"), "{stderr}");
+            std::fs::rename(&away, &db).unwrap();
+        }
+        for suffix in ["wal", "shm"] {
+            let set_aside = dir.path().join(format!("store.db-{suffix}.replaced"));
+            std::fs::rename(set_aside, dir.path().join(format!("store.db-{suffix}"))).unwrap();
+        }
+        let (mut child, base) = process_on_file(&db);
+        let state: SyncState = http
+            .get(format!("{base}/state"))
             .send()
             .await
             .unwrap()
-            .status()
-    };
-    for i in 0..20 {
-        assert_eq!(add(&base, i).await, 201);
+            .json()
+            .await
+            .unwrap();
+        for i in 0..20 {
+            assert!(state.provider(&format!("p{i}")).is_some(), "{how}: p{i}");
+        }
+        assert!(state.provider("p20").is_none(), "{how}");
+        // Killed with writes in its log, then the file removed: no server
+        // saw it go.
+        assert_eq!(add(&base, 21).await, 201);
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        std::fs::remove_file(&db).unwrap();
+        let (code, stderr) = refused_start(&args, &[]);
+        assert_ne!(code, 0, "{stderr}");
+        assert!(stderr.contains("there is no store file"), "{stderr}");
+        assert!(stderr.contains("store.db-wal"), "{stderr}");
+        assert!(!db.exists(), "no new store was made");
     }
-    let away = dir.path().join("moved.db");
-    std::fs::rename(&db, &away).unwrap();
-    assert_eq!(add(&base, 20).await, 503);
-    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 503);
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
-    let args = ["--database", db.to_str().unwrap(), "--admin-token", TOKEN];
-    let (code, stderr) = refused_start(&args, &[]);
-    assert_ne!(code, 0, "{stderr}");
-    assert!(stderr.contains("store.db-wal.replaced"), "{stderr}");
-    assert!(stderr.contains("rename them back"), "{stderr}");
-    assert!(!db.exists(), "no new store was made");
-    std::fs::rename(&away, &db).unwrap();
-    for suffix in ["wal", "shm"] {
-        let set_aside = dir.path().join(format!("store.db-{suffix}.replaced"));
-        std::fs::rename(set_aside, dir.path().join(format!("store.db-{suffix}"))).unwrap();
-    }
-    let (mut child, base) = process_on_file(&db);
-    let state: SyncState = http
-        .get(format!("{base}/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    for i in 0..20 {
-        assert!(state.provider(&format!("p{i}")).is_some(), "p{i}");
-    }
-    assert!(state.provider("p20").is_none());
-    // Killed with writes in its log, then the file removed: no server saw
-    // it go.
-    assert_eq!(add(&base, 21).await, 201);
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
-    std::fs::remove_file(&db).unwrap();
-    let (code, stderr) = refused_start(&args, &[]);
-    assert_ne!(code, 0, "{stderr}");
-    assert!(stderr.contains("there is no store file"), "{stderr}");
-    assert!(stderr.contains("store.db-wal"), "{stderr}");
-    assert!(!db.exists(), "no new store was made");
 }
 
 /// A backup copied over the store of a killed server (its latest writes

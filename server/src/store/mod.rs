@@ -216,7 +216,7 @@ pub struct ForeignLog {
      restored), the log is the replaced store's: move {set_aside_wal} and {set_aside_shm} \
      elsewhere (or delete them) and start again. If {path} is the file that log belongs to (it \
      was moved away and back, or nothing was put there), rename them back to {wal} and {shm} \
-     and start again"
+     and start again{saved}"
 )]
 pub struct SetAside {
     pub path: String,
@@ -224,6 +224,9 @@ pub struct SetAside {
     pub shm: String,
     pub set_aside_wal: String,
     pub set_aside_shm: String,
+    /// Where the server saved a store file removed under it (with the
+    /// words that say so), or "".
+    pub saved: String,
 }
 
 impl StoreError {

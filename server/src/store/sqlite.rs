@@ -214,6 +214,9 @@ impl Watch {
             self.hold_off();
             self.set_aside();
         }
+        if matches!(how, Found::Removed) {
+            self.save_removed();
+        }
         if matches!(how, Found::Corrupt(_)) {
             tracing::error!(
                 store = %self.path.display(),
@@ -225,8 +228,10 @@ impl Watch {
             tracing::error!(
                 store = %self.path.display(),
                 %how,
-                "the store file was {how} while the server ran: no more writes; stop the server, \
-                 then start it on the store (it refuses a write-ahead log left beside it for another file, and says what to do)"
+                "the store file was {how} while the server ran: no more writes; stop any other program \
+                 that has the store open (Litestream: its checkpoint once this server is gone would \
+                 write the old log into the file there now), then the server, then start it on the \
+                 store (it refuses a log set aside or left for another file, and says what to do)"
             );
         }
         self.replaced.store(true, Ordering::Release);
@@ -260,6 +265,90 @@ impl Watch {
             shm = %beside(&self.real, SET_ASIDE[1]).display(),
             "set the store's log aside: the next start says what to do with it"
         );
+    }
+
+    /// A store file removed under the server (by mistake: `rm`) is still
+    /// open here: its pages, unchanged since (no more writes, nor
+    /// checkpoints of this process), are copied through the descriptor
+    /// kept to read its header to `FILE.removed` beside its name, beside
+    /// its set-aside log, and the lock file's record names the copy, so
+    /// that the store, put back as it was (the copy and the log renamed
+    /// back, as the next start says), is taken for the one the log belongs
+    /// to. Without it, the store went with the process. Not when anything
+    /// is at that name already, nor for a file renamed away (it is still
+    /// there, under its new name).
+    fn save_removed(&self) {
+        use std::io::Write;
+        use std::os::unix::fs::FileExt;
+        let reader = self.reader.lock().expect("watch mutex");
+        let Some(file) = reader.as_ref() else {
+            return;
+        };
+        // Renamed, not removed: a name is left.
+        if file.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.nlink() > 0
+        }) {
+            return;
+        }
+        let to = beside(&self.real, SAVED);
+        let partial = beside(&self.real, ".removed.partial");
+        let saved = (|| -> std::io::Result<u64> {
+            let _ = std::fs::remove_file(&partial);
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&partial)?;
+            let mut buffer = vec![0u8; 1 << 20];
+            let mut at = 0u64;
+            loop {
+                let read = file.read_at(&mut buffer, at)?;
+                if read == 0 {
+                    break;
+                }
+                out.write_all(&buffer[..read])?;
+                at += read as u64;
+            }
+            out.sync_all()?;
+            if std::fs::symlink_metadata(&to).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} is there already", to.display()),
+                ));
+            }
+            std::fs::rename(&partial, &to)?;
+            Ok(at)
+        })();
+        match saved {
+            Ok(bytes) => {
+                if let (Some(mark), Ok(record)) = (
+                    file_mark(&to),
+                    std::fs::read_to_string(lock_path_of(&self.real)),
+                ) {
+                    let text: String = record
+                        .lines()
+                        .map(|line| match line.strip_prefix("opened ") {
+                            Some(rest) => {
+                                let kept: Vec<&str> = rest
+                                    .split_whitespace()
+                                    .filter(|f| !f.starts_with("ino=") && !f.starts_with("born="))
+                                    .collect();
+                                format!("opened {} {}\n", shown_mark(&mark), kept.join(" "))
+                            }
+                            None => format!("{line}\n"),
+                        })
+                        .collect();
+                    if let Err(err) = write_lock_record(&self.real, &text, false) {
+                        tracing::error!(error = %err, "could not record the saved store file in the lock file");
+                    }
+                }
+                tracing::warn!(saved = %to.display(), bytes, "saved the removed store file: the next start says how to put it back");
+            }
+            Err(err) => {
+                let _ = std::fs::remove_file(&partial);
+                tracing::error!(saved = %to.display(), error = %err, "could not save the removed store file");
+            }
+        }
     }
 
     /// Holds SQLite's checkpoint lock on the store's log (`WAL_CKPT_LOCK`:
@@ -652,6 +741,10 @@ fn refuse_a_log_not_for(file: &Path, real: &Path, locked: bool) -> Result<(), St
 /// ([`Watch::set_aside`]).
 const SET_ASIDE: [&str; 2] = ["-wal.replaced", "-shm.replaced"];
 
+/// The name a server gives the copy it saves of a store file removed under
+/// it ([`Watch::save_removed`]).
+const SAVED: &str = ".removed";
+
 /// A log set aside by a server that found its store file removed, replaced
 /// or written over: the start waits for the operator to say whose it is.
 fn refuse_a_set_aside_log(file: &Path, real: &Path) -> Result<(), StoreError> {
@@ -659,12 +752,25 @@ fn refuse_a_set_aside_log(file: &Path, real: &Path) -> Result<(), StoreError> {
     if std::fs::symlink_metadata(&set_aside).is_err() {
         return Ok(());
     }
+    let saved = beside(real, SAVED);
+    let saved = if std::fs::symlink_metadata(&saved).is_ok() {
+        format!(
+            ". The store file was removed while that server ran, which saved it as {}: to put the \
+             store back as it was, rename {} to {} and the set-aside files back",
+            saved.display(),
+            saved.display(),
+            file.display()
+        )
+    } else {
+        String::new()
+    };
     Err(StoreError::SetAside(Box::new(super::SetAside {
         path: file.display().to_string(),
         wal: beside(real, "-wal").display().to_string(),
         shm: beside(real, "-shm").display().to_string(),
         set_aside_wal: set_aside.display().to_string(),
         set_aside_shm: beside(real, SET_ASIDE[1]).display().to_string(),
+        saved,
     })))
 }
 
@@ -3046,6 +3152,9 @@ mod tests {
         let set_aside = format!("{path}-wal.replaced");
         let before = std::fs::read(&set_aside).unwrap();
         assert!(!before.is_empty());
+        // The removed file, still open here, saved beside its name.
+        let saved = std::fs::read(format!("{path}.removed")).unwrap();
+        assert_eq!(&saved[..16], b"SQLite format 3\0");
         assert!(!Path::new(&format!("{path}-wal")).exists());
         let err = SqliteStore::open(&path).await.map(|_| ()).unwrap_err();
         assert!(matches!(err, StoreError::SetAside(_)), "{err:?}");
