@@ -214,7 +214,7 @@ pub struct ForeignLog {
      set its write-ahead log aside as {set_aside_wal} and {set_aside_shm} (applied to the file \
      there now, it would corrupt it or undo it). If {path} is a file put there since (a backup \
      restored), the log is the replaced store's: move {set_aside_wal} and {set_aside_shm} \
-     elsewhere (or delete them) and start again. If {path} is the file that log belongs to (it \
+     elsewhere (it holds that store's latest writes) and start again. If {path} is the file that log belongs to (it \
      was moved away and back, or nothing was put there), rename them back to {wal} and {shm} \
      and start again{saved}"
 )]

@@ -41,7 +41,7 @@ pub struct SqliteStore {
     /// folds the write-ahead log into the file): never, once the file was
     /// found replaced (see [`Store::close`]), when the pools' closes would
     /// otherwise have done it.
-    keep: std::sync::Arc<std::sync::Mutex<Option<sqlx::SqliteConnection>>>,
+    keep: std::sync::Arc<Keep>,
     /// The lock files, held while the store is open: one writer per file.
     lock: std::sync::Arc<std::sync::Mutex<Option<Vec<std::fs::File>>>>,
     /// The bytes of the event log's bodies as this process last committed
@@ -54,6 +54,28 @@ pub struct SqliteStore {
     log_bytes: std::sync::Arc<tokio::sync::Mutex<Option<u64>>>,
     /// The file the store was opened on (see [`Watch`]). `None` in memory.
     watch: Option<std::sync::Arc<Watch>>,
+}
+
+/// [`SqliteStore::keep`]: a store dropped without [`Store::close`] (its
+/// last clone) leaves it open when its file was found replaced, as the
+/// close does: its close would be the last, and fold the log into the
+/// file there now.
+#[derive(Debug, Default)]
+struct Keep {
+    conn: std::sync::Mutex<Option<sqlx::SqliteConnection>>,
+    watch: Option<std::sync::Arc<Watch>>,
+}
+
+impl Drop for Keep {
+    fn drop(&mut self) {
+        let replaced = self
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.replaced.load(std::sync::atomic::Ordering::Acquire));
+        if replaced && let Some(conn) = self.conn.get_mut().ok().and_then(Option::take) {
+            std::mem::forget(conn);
+        }
+    }
 }
 
 /// The file a store was opened on, watched so that one removed or replaced
@@ -110,10 +132,17 @@ struct Watch {
     /// Held while what was found is recorded: one finder records it, and
     /// the others (a write, `/readyz`, the watch, `close`) wait for it.
     finding: std::sync::Mutex<()>,
-    /// The descriptor of the log's `-shm` file through which other
-    /// programs' checkpoints are held off ([`Watch::hold_off`]), never
-    /// closed; and whether they are (`false` until the lock is had).
+    /// The descriptor of the log's `-shm` file (the one SQLite opened)
+    /// through which other programs' checkpoints are held off
+    /// ([`Watch::hold_off`]), never closed while the store is open; and
+    /// whether they are (`false` until the lock is had).
     shm: std::sync::Mutex<Option<std::fs::File>>,
+    /// Which files the log's `-wal` and `-shm` were (device and inode)
+    /// when the store was opened: only they are set aside
+    /// ([`Watch::set_aside`]), not a log that came since with a file put
+    /// in place of the store (a data directory restored by a file-level
+    /// tool).
+    log_files: [Option<(u64, u64)>; 2],
     hold_wanted: std::sync::atomic::AtomicBool,
     held_off: std::sync::atomic::AtomicBool,
 }
@@ -196,7 +225,7 @@ impl Watch {
     /// for a corrupt file.
     fn found(&self, how: Found) {
         use std::sync::atomic::Ordering;
-        let _one = self.finding.lock().expect("finding mutex");
+        let _one = self.finding.lock().unwrap_or_else(|e| e.into_inner());
         if self.replaced.load(Ordering::Acquire) {
             return;
         }
@@ -212,6 +241,9 @@ impl Watch {
         if !matches!(how, Found::Corrupt(_)) {
             self.hold_wanted.store(true, Ordering::Release);
             self.hold_off();
+            if !self.held_off.load(Ordering::Acquire) {
+                tracing::warn!(error = %std::io::Error::last_os_error(), "could not hold off other programs' checkpoints of the store's log yet; trying again each second");
+            }
             self.set_aside();
         }
         if matches!(how, Found::Removed) {
@@ -249,10 +281,19 @@ impl Watch {
     /// off. The next start refuses to begin while the log is set aside,
     /// and says what to do.
     fn set_aside(&self) {
-        for (from, to) in [("-wal", SET_ASIDE[0]), ("-shm", SET_ASIDE[1])] {
+        let mut moved = false;
+        for ((from, to), opened) in [("-wal", SET_ASIDE[0]), ("-shm", SET_ASIDE[1])]
+            .into_iter()
+            .zip(self.log_files)
+        {
             let (from, to) = (beside(&self.real, from), beside(&self.real, to));
+            // This store's own log only (not one that came with a file put
+            // in place of the store).
+            if opened.is_none() || identity(&from).ok() != opened {
+                continue;
+            }
             match std::fs::rename(&from, &to) {
-                Ok(()) => {}
+                Ok(()) => moved = true,
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
                 Err(err) => {
                     tracing::error!(log = %from.display(), error = %err, "could not set the store's log aside");
@@ -260,11 +301,13 @@ impl Watch {
                 }
             }
         }
-        tracing::warn!(
-            wal = %beside(&self.real, SET_ASIDE[0]).display(),
-            shm = %beside(&self.real, SET_ASIDE[1]).display(),
-            "set the store's log aside: the next start says what to do with it"
-        );
+        if moved {
+            tracing::warn!(
+                wal = %beside(&self.real, SET_ASIDE[0]).display(),
+                shm = %beside(&self.real, SET_ASIDE[1]).display(),
+                "set the store's log aside: the next start says what to do with it"
+            );
+        }
     }
 
     /// A store file removed under the server (by mistake: `rm`) is still
@@ -370,22 +413,12 @@ impl Watch {
         if !self.hold_wanted.load(Ordering::Acquire) {
             return;
         }
-        let mut shm = self.shm.lock().expect("shm mutex");
-        if shm.is_none() {
-            let path = beside(&self.real, "-shm");
-            match std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-            {
-                Ok(file) => *shm = Some(file),
-                Err(err) => {
-                    tracing::warn!(shm = %path.display(), error = %err, "could not hold off other programs' checkpoints of the store's log");
-                    return;
-                }
-            }
-        }
-        let file = shm.as_ref().expect("opened above");
+        let shm = self.shm.lock().unwrap_or_else(|e| e.into_inner());
+        // Opened with the store, the file SQLite uses (not one made since
+        // at its name): without it, nothing to hold.
+        let Some(file) = shm.as_ref() else {
+            return;
+        };
         // SAFETY: an all-zero `flock` is a valid value of the plain C struct.
         let mut range: libc::flock = unsafe { std::mem::zeroed() };
         range.l_type = libc::F_WRLCK as _;
@@ -396,10 +429,10 @@ impl Watch {
         // lives for the call; the descriptor is `file`'s, open (and never
         // closed: see `Drop`).
         let done = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &range) };
-        if done == 0 {
-            self.held_off.store(true, Ordering::Release);
-        } else {
-            self.held_off.store(false, Ordering::Release);
+        // Taken again each second by the watch (this process's own SQLite
+        // lets go of it with its checkpoints): warned of once.
+        let had = self.held_off.swap(done == 0, Ordering::AcqRel);
+        if done != 0 && had {
             tracing::warn!(error = %std::io::Error::last_os_error(), "another program checkpoints the store's log; trying again to hold it off");
         }
     }
@@ -436,11 +469,13 @@ async fn watch_every_second(watch: std::sync::Weak<Watch>) {
             return;
         };
         if watch.replaced.load(Ordering::Acquire) {
-            if !watch.hold_wanted.load(Ordering::Acquire) || watch.held_off.load(Ordering::Acquire)
-            {
+            if !watch.hold_wanted.load(Ordering::Acquire) {
                 return;
             }
-            let _ = tokio::task::spawn_blocking(move || watch.hold_off()).await;
+            // Again each second, as long as the process lives: this
+            // process's own SQLite (a write under way when the file was
+            // found) lets go of the lock with its checkpoint.
+            watch.hold_off();
             continue;
         }
         if watch.reader.lock().expect("watch mutex").is_none() {
@@ -495,7 +530,7 @@ fn headers_in_log(real: &Path) -> Vec<(u32, u32)> {
     found
 }
 
-/// The schema cookie (bytes 40 to 43) and the identity (`user_version`,/// The schema cookie (bytes 40 to 43) and the identity (`user_version`,
+/// The schema cookie (bytes 40 to 43) and the identity (`user_version`,
 /// bytes 60 to 63) in the header of the database file open as `file`
 /// (`None` for a file shorter than a header).
 fn read_header(file: &std::fs::File) -> std::io::Result<Option<(u32, u32)>> {
@@ -615,23 +650,27 @@ fn record_identities(file: &Path, real: &Path, ids: &[u32]) -> Result<(), StoreE
     let Ok(record) = std::fs::read_to_string(&lock) else {
         return Ok(());
     };
-    let Some(opened) = record.lines().find(|line| line.starts_with("opened ")) else {
+    if !record.lines().any(|line| line.starts_with("opened ")) {
         return Ok(());
-    };
+    }
+    // A line of its own, added (the record is not written over: a crash
+    // half-way would leave a number cut short), read only when whole.
     let shown: Vec<String> = ids.iter().map(u32::to_string).collect();
-    let text = format!("{opened} ids={}\n", shown.join(","));
-    write_lock_record(real, &text, false).map_err(|source| StoreError::Lock {
+    let text = format!("ids {} end\n", shown.join(","));
+    write_lock_record(real, &text, true).map_err(|source| StoreError::Lock {
         path: file.display().to_string(),
         lock: lock.display().to_string(),
         source,
     })
 }
 
-/// The identities the record of an open names (see [`record_identities`]).
-fn recorded_ids(text: &str) -> Option<Vec<u32>> {
-    let value = text
-        .split_whitespace()
-        .find_map(|field| field.strip_prefix("ids="))?;
+/// The identities the record of an open names (see [`record_identities`]),
+/// from a whole line.
+fn recorded_ids(record: &str) -> Option<Vec<u32>> {
+    let value = record.lines().find_map(|line| {
+        line.strip_prefix("ids ")
+            .and_then(|rest| rest.strip_suffix(" end"))
+    })?;
     value.split(',').map(|id| id.parse().ok()).collect()
 }
 
@@ -652,12 +691,10 @@ fn recorded_lock(text: &str) -> Option<u64> {
 /// time where both are known), and whether that server found it written
 /// over in place (which leaves the inode as it was). A lock file with no
 /// record (an earlier release's, or none) decides nothing. A copy over the
-/// file that no running server saw (it was killed first) is told, under
-/// the lock (`locked`: then no store of this file is open in this process,
-/// whose locks the read of the file's header would drop), by the identity
-/// in its header: none of those the server that wrote the log knew (see
-/// [`record_identities`]).
-fn refuse_a_foreign_log(file: &Path, real: &Path, locked: bool) -> Result<(), StoreError> {
+/// file that no running server saw (it was killed first) is told by the
+/// identity in its header: none of those the server that wrote the log
+/// knew (see [`record_identities`]).
+fn refuse_a_foreign_log(file: &Path, real: &Path) -> Result<(), StoreError> {
     let beside = |suffix| beside(real, suffix);
     let (wal, shm) = (beside("-wal"), beside("-shm"));
     if std::fs::metadata(&wal).map_or(true, |m| m.len() == 0) {
@@ -682,13 +719,18 @@ fn refuse_a_foreign_log(file: &Path, real: &Path, locked: bool) -> Result<(), St
         .filter(|line| recorded_lock(line).is_some() && recorded_lock(line) == this_lock);
     let opened = opened_line.and_then(read_mark);
     // The identity in the file's header, where the record names those the
-    // log's server knew.
-    let known = opened_line.and_then(recorded_ids);
+    // log's server knew. Through a descriptor never closed: closing one
+    // drops every lock this process holds on the file (a store of it open
+    // here, or one closing).
+    let known = opened_line.and(recorded_ids(&record));
     let header_id = known
         .as_ref()
-        .filter(|_| locked)
         .and_then(|_| std::fs::File::open(real).ok())
-        .and_then(|f| read_header(&f).ok().flatten())
+        .and_then(|f| {
+            let header = read_header(&f).ok().flatten();
+            std::mem::forget(f);
+            header
+        })
         .map(|(_, id)| id);
     let why = match (replaced, opened, file_mark(real)) {
         (Some(how), _, _) => format!("the server that wrote it found the store file {how}"),
@@ -704,8 +746,8 @@ fn refuse_a_foreign_log(file: &Path, real: &Path, locked: bool) -> Result<(), St
         }
         _ => match (header_id, known) {
             (Some(id), Some(known)) if !known.contains(&id) => format!(
-                "{} was written over while no server ran: the identity in its header ({id}) is none \
-                 of those the server that wrote the log knew",
+                "the identity in the header of {} ({id}) is none of those the server that wrote the \
+                 log knew: the file was put there since that server stopped",
                 file.display()
             ),
             _ => return Ok(()),
@@ -730,10 +772,10 @@ fn beside(real: &Path, suffix: &str) -> PathBuf {
 /// A start refuses a write-ahead log that is not for the file there now
 /// (see [`refuse_a_set_aside_log`], [`refuse_a_log_without_its_file`],
 /// [`refuse_a_foreign_log`]).
-fn refuse_a_log_not_for(file: &Path, real: &Path, locked: bool) -> Result<(), StoreError> {
+fn refuse_a_log_not_for(file: &Path, real: &Path) -> Result<(), StoreError> {
     refuse_a_set_aside_log(file, real)?;
     refuse_a_log_without_its_file(file, real)?;
-    refuse_a_foreign_log(file, real, locked)
+    refuse_a_foreign_log(file, real)
 }
 
 /// The names a server gives the store's `-wal` and `-shm` files when it
@@ -1205,7 +1247,7 @@ impl SqliteStore {
             refuse_hard_links(&resolved(&file))?;
         }
         if !in_memory {
-            refuse_a_log_not_for(&file, &resolved(&file), false)?;
+            refuse_a_log_not_for(&file, &resolved(&file))?;
         }
         if !in_memory && file.exists() {
             refuse_foreign(&connect, &file).await?;
@@ -1227,7 +1269,7 @@ impl SqliteStore {
                 .expect("locking does not panic")?;
             // Again under the lock: a server that ran meanwhile may have
             // found its file replaced.
-            refuse_a_log_not_for(&file, &resolved(&file), true)?;
+            refuse_a_log_not_for(&file, &resolved(&file))?;
             if !missing {
                 record_opened(&file, &resolved(&file))?;
             }
@@ -1250,6 +1292,15 @@ impl SqliteStore {
             // cannot take back a version that clients have seen.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5));
+        // The first connection makes the file (see `keep`); the pools'
+        // connections, opened again later, never do (a read or write after
+        // the file was removed made a new empty store at its name).
+        let keep = Some(
+            sqlx::ConnectOptions::connect(&options)
+                .await
+                .map_err(not_writable)?,
+        );
+        let options = options.create_if_missing(in_memory);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             // No ping before each use: a connection to a local file does
@@ -1259,7 +1310,6 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(not_writable)?;
-        let keep = Some(sqlx::ConnectOptions::connect(&options).await?);
         // A file that was not there to be locked (made just now) is
         // locked now that it is (see `lock_own`).
         if let Some(held) = held.as_mut().filter(|_| missing) {
@@ -1333,9 +1383,20 @@ impl SqliteStore {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&pool)
                 .await?;
+            let log_files = ["-wal", "-shm"].map(|suffix| identity(&beside(&real, suffix)).ok());
+            let shm = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(beside(&real, "-shm"))
+                .ok()
+                .filter(|f| {
+                    use std::os::unix::fs::MetadataExt;
+                    f.metadata().ok().map(|m| (m.dev(), m.ino())) == log_files[1]
+                });
             Some(std::sync::Arc::new(Watch {
                 path: file.clone(),
                 real,
+                log_files,
                 identity: identity(&file).map_err(sqlx::Error::Io)?,
                 cookies,
                 ours,
@@ -1344,7 +1405,7 @@ impl SqliteStore {
                 reader: std::sync::Mutex::new(Some(reader)),
                 replaced: Default::default(),
                 finding: Default::default(),
-                shm: Default::default(),
+                shm: std::sync::Mutex::new(shm),
                 hold_wanted: Default::default(),
                 held_off: Default::default(),
             }))
@@ -1369,7 +1430,10 @@ impl SqliteStore {
             pool,
             writer,
             held: Default::default(),
-            keep: std::sync::Arc::new(std::sync::Mutex::new(keep)),
+            keep: std::sync::Arc::new(Keep {
+                conn: std::sync::Mutex::new(keep),
+                watch: watch.clone(),
+            }),
             lock: std::sync::Arc::new(std::sync::Mutex::new(held)),
             log_bytes: Default::default(),
             watch,
@@ -1567,6 +1631,7 @@ impl SqliteStore {
     /// store); `with_catalog: false` for a store from before the record of
     /// the applied catalog.
     async fn read(&self, with_catalog: bool) -> Result<Loaded, StoreError> {
+        self.readable()?;
         let mut conn = self.pool.acquire().await?;
         let result = self.read_on(&mut conn, with_catalog, true).await;
         close_on_error(conn, &result).await;
@@ -1712,6 +1777,7 @@ impl Store for SqliteStore {
         tip: Option<&str>,
         limit: usize,
     ) -> Result<Since, StoreError> {
+        self.readable()?;
         let mut conn = self.pool.acquire().await?;
         let result = self.since_on(&mut conn, epoch, after, tip, limit).await;
         close_on_error(conn, &result).await;
@@ -1719,6 +1785,7 @@ impl Store for SqliteStore {
     }
 
     async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
+        self.readable()?;
         Ok(
             sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
                 .fetch_optional(&self.pool)
@@ -1766,6 +1833,7 @@ impl Store for SqliteStore {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
+        self.readable()?;
         sqlx::query("SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?")
             .bind(before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64))
             .bind(i64::from(limit))
@@ -1824,13 +1892,14 @@ impl Store for SqliteStore {
             self.leave_open();
             return;
         }
-        let keep = self.keep.lock().expect("keep mutex").take();
+        let keep = self.keep.conn.lock().expect("keep mutex").take();
         if let Some(conn) = keep {
             let _ = sqlx::Connection::close(conn).await;
         }
         // The connections are closed: the file's descriptors may go.
         if let Some(watch) = &self.watch {
             drop(watch.reader.lock().expect("watch mutex").take());
+            drop(watch.shm.lock().unwrap_or_else(|e| e.into_inner()).take());
         }
         // Dropping the file lets go of the lock.
         self.lock.lock().expect("lock mutex").take();
@@ -2255,7 +2324,7 @@ impl CloseUnlessDone<'_> {
         // taken and let go of SQLite's checkpoint lock (its own checkpoint),
         // and with it the hold on it: taken again.
         if let Some(watch) = self.watch
-            && watch.replaced.load(std::sync::atomic::Ordering::Acquire)
+            && watch.hold_wanted.load(std::sync::atomic::Ordering::Acquire)
         {
             watch.hold_off();
         }
@@ -2325,6 +2394,19 @@ impl SqliteStore {
         watch.check()
     }
 
+    /// Reads refused once the file was found replaced: a new connection of
+    /// the read pool (the pool closes idle ones) would open whatever bears
+    /// the name now, beside the log set aside, or a new empty store where
+    /// the file was removed.
+    fn readable(&self) -> Result<(), StoreError> {
+        match &self.watch {
+            Some(watch) if self.found_replaced() => {
+                Err(StoreError::Gone(watch.path.display().to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the file was found removed, replaced, written over or
     /// corrupt ([`Watch::found`]).
     fn found_replaced(&self) -> bool {
@@ -2336,7 +2418,7 @@ impl SqliteStore {
     /// At the close of a store whose file was found replaced: its last
     /// connection and the lock files are left open until the process ends.
     fn leave_open(&self) {
-        if let Some(conn) = self.keep.lock().expect("keep mutex").take() {
+        if let Some(conn) = self.keep.conn.lock().expect("keep mutex").take() {
             std::mem::forget(conn);
         }
         if let Some(held) = self.lock.lock().expect("lock mutex").take() {
@@ -2932,7 +3014,7 @@ mod tests {
         let here = std::fs::metadata(&lock).unwrap().ino();
         let refused = |record: &str| {
             std::fs::write(&lock, record).unwrap();
-            refuse_a_foreign_log(&db, &db, true).is_err()
+            refuse_a_foreign_log(&db, &db).is_err()
         };
         assert!(
             !refused(&format!("opened ino={} born=- lock={here}\n", ino + 1)),
@@ -2965,27 +3047,20 @@ mod tests {
             "opened ino={ino} born=- lock={}\nreplaced written over in place\n",
             here + 1
         )));
-        let err = refuse_a_foreign_log(&db, &db, true)
-            .unwrap_err()
-            .to_string();
+        let err = refuse_a_foreign_log(&db, &db).unwrap_err().to_string();
         assert!(err.contains("s.db-shm"), "{err}");
         // The identity in the file's header: one the log's server knew, or
-        // not (a copy put over the file after that server was killed);
-        // looked at only under the lock.
+        // not (a copy put over the file after that server was killed).
         let mut header = vec![0u8; 100];
         header[60..64].copy_from_slice(&42u32.to_be_bytes());
         std::fs::write(&db, &header).unwrap();
-        assert!(!refused(&format!(
-            "opened ino={ino} born=- lock={here} ids=1,42\n"
-        )));
-        assert!(refused(&format!(
-            "opened ino={ino} born=- lock={here} ids=1,2\n"
-        )));
-        assert!(refuse_a_foreign_log(&db, &db, false).is_ok());
-        let err = refuse_a_foreign_log(&db, &db, true)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("written over while no server ran"), "{err}");
+        let opened = format!("opened ino={ino} born=- lock={here}\n");
+        assert!(!refused(&format!("{opened}ids 1,42 end\n")));
+        assert!(refused(&format!("{opened}ids 1,2 end\n")));
+        let err = refuse_a_foreign_log(&db, &db).unwrap_err().to_string();
+        assert!(err.contains("put there since that server stopped"), "{err}");
+        // Cut short by a crash: decides nothing.
+        assert!(!refused(&format!("{opened}ids 1,2")));
         assert!(!refused(&format!("opened ino={ino} born=- lock={here}\n")));
     }
 
@@ -3148,6 +3223,10 @@ mod tests {
         let body = event(loaded.version + 1, 10);
         let refused = store.commit(&one_event(&loaded, &body)).await;
         assert!(matches!(refused, Err(StoreError::Gone(_))), "{refused:?}");
+        // Nor read: a new connection made a new store at the name.
+        let read = store.load().await;
+        assert!(matches!(read, Err(StoreError::Gone(_))), "{read:?}");
+        assert!(!Path::new(&path).exists());
         store.close().await;
         let set_aside = format!("{path}-wal.replaced");
         let before = std::fs::read(&set_aside).unwrap();
@@ -3181,6 +3260,34 @@ mod tests {
             );
             assert_eq!(std::fs::read(&wal).unwrap(), before);
         }
+    }
+
+    /// A data directory restored under the open store by a file-level tool
+    /// (the file and its log renamed onto their names, new inodes): the
+    /// store takes no more writes, and the restored log is not set aside as
+    /// if it were this store's (only the files this store opened are).
+    #[tokio::test]
+    async fn only_the_stores_own_log_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("own.db").display().to_string();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let loaded = store.load().await.unwrap();
+        let restored = dir.path().join("restored.db");
+        std::fs::copy(&path, &restored).unwrap();
+        let restored_log = dir.path().join("restored.db-wal");
+        std::fs::write(&restored_log, b"the restored store's log").unwrap();
+        std::fs::rename(&restored, &path).unwrap();
+        std::fs::rename(&restored_log, format!("{path}-wal")).unwrap();
+        let body = event(loaded.version + 1, 10);
+        let refused = store.commit(&one_event(&loaded, &body)).await;
+        assert!(matches!(refused, Err(StoreError::Gone(_))), "{refused:?}");
+        assert_eq!(
+            std::fs::read(format!("{path}-wal")).unwrap(),
+            b"the restored store's log"
+        );
+        assert!(!Path::new(&format!("{path}-wal.replaced")).exists());
+        // This store's `-shm`, still at its name, is.
+        assert!(Path::new(&format!("{path}-shm.replaced")).exists());
     }
 
     /// The pages 1 in a write-ahead log are read from its frames: what a
