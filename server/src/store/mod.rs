@@ -212,14 +212,18 @@ pub struct ForeignLog {
 #[error(
     "a server found the store file {path} removed, replaced or written over while it ran, and \
      set its write-ahead log aside as {set_aside_wal} and {set_aside_shm} (applied to the file \
-     there now, it would corrupt it or undo it). If {path} is a file put there since (a backup \
-     restored), the log is the replaced store's: move {set_aside_wal} and {set_aside_shm} \
-     elsewhere (it holds that store's latest writes) and start again. If {path} is the file that log belongs to (it \
-     was moved away and back, or nothing was put there), rename them back to {wal} and {shm} \
-     and start again{saved}"
+     there now, it would corrupt it or undo it). If {path} was put there without its log (a \
+     backup restored, a single file copied), the set-aside log is the replaced store's: move \
+     {set_aside_wal} and {set_aside_shm} elsewhere (they hold that store's latest writes) and \
+     start again. If {path} was put there with its log, copied over the files in place (a data \
+     directory restored whole), the set-aside files are that log: rename them back to {wal} and \
+     {shm}, remove {lock} and start again. If {path} is the file that log belongs to (it was \
+     moved away and back, or nothing was put there), rename them back to {wal} and {shm} and \
+     start again{saved}"
 )]
 pub struct SetAside {
     pub path: String,
+    pub lock: String,
     pub wal: String,
     pub shm: String,
     pub set_aside_wal: String,

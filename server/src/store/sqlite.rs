@@ -64,6 +64,10 @@ pub struct SqliteStore {
 struct Keep {
     conn: std::sync::Mutex<Option<sqlx::SqliteConnection>>,
     watch: Option<std::sync::Arc<Watch>>,
+    /// The store's lock files ([`SqliteStore::lock`]), left open with it
+    /// (closing the database file's own, `lock_own`'s, would drop every
+    /// `fcntl` lock of this process on the file, SQLite's included).
+    lock: std::sync::Arc<std::sync::Mutex<Option<Vec<std::fs::File>>>>,
 }
 
 impl Drop for Keep {
@@ -72,8 +76,13 @@ impl Drop for Keep {
             .watch
             .as_ref()
             .is_some_and(|w| w.replaced.load(std::sync::atomic::Ordering::Acquire));
-        if replaced && let Some(conn) = self.conn.get_mut().ok().and_then(Option::take) {
-            std::mem::forget(conn);
+        if replaced {
+            if let Some(conn) = self.conn.get_mut().ok().and_then(Option::take) {
+                std::mem::forget(conn);
+            }
+            if let Some(held) = self.lock.lock().ok().and_then(|mut l| l.take()) {
+                std::mem::forget(held);
+            }
         }
     }
 }
@@ -132,6 +141,9 @@ struct Watch {
     /// Held while what was found is recorded: one finder records it, and
     /// the others (a write, `/readyz`, the watch, `close`) wait for it.
     finding: std::sync::Mutex<()>,
+    /// Held while a store file no name is left to is saved
+    /// ([`Watch::save_removed`]): `close` waits for it.
+    saving: std::sync::Mutex<()>,
     /// The descriptor of the log's `-shm` file (the one SQLite opened)
     /// through which other programs' checkpoints are held off
     /// ([`Watch::hold_off`]), never closed while the store is open; and
@@ -242,12 +254,11 @@ impl Watch {
             self.hold_wanted.store(true, Ordering::Release);
             self.hold_off();
             if !self.held_off.load(Ordering::Acquire) {
-                tracing::warn!(error = %std::io::Error::last_os_error(), "could not hold off other programs' checkpoints of the store's log yet; trying again each second");
+                tracing::warn!(
+                    "could not hold off other programs' checkpoints of the store's log (yet: tried again each second)"
+                );
             }
             self.set_aside();
-        }
-        if matches!(how, Found::Removed) {
-            self.save_removed();
         }
         if matches!(how, Found::Corrupt(_)) {
             tracing::error!(
@@ -266,7 +277,16 @@ impl Watch {
                  store (it refuses a log set aside or left for another file, and says what to do)"
             );
         }
+        // The copy of a file no name is left to (removed, or another
+        // renamed onto its name) is made once writes and reads are refused:
+        // they do not wait for it, and `close` does.
+        let saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         self.replaced.store(true, Ordering::Release);
+        drop(_one);
+        if !matches!(how, Found::Corrupt(_)) {
+            self.save_removed();
+        }
+        drop(saving);
     }
 
     /// Sets the store's log aside (`-wal` and `-shm` renamed: [`SET_ASIDE`])
@@ -310,38 +330,44 @@ impl Watch {
         }
     }
 
-    /// A store file removed under the server (by mistake: `rm`) is still
-    /// open here: its pages, unchanged since (no more writes, nor
-    /// checkpoints of this process), are copied through the descriptor
-    /// kept to read its header to `FILE.removed` beside its name, beside
-    /// its set-aside log, and the lock file's record names the copy, so
+    /// A store file removed under the server (by mistake: `rm`, or another
+    /// renamed onto its name) is still open here: its pages, unchanged
+    /// since (no more writes, nor checkpoints of this process), are copied
+    /// through the descriptor kept to read its header to `FILE.removed`
+    /// beside it (beside its set-aside log; with its permissions), and the
+    /// lock file's record names the copy before it gets that name, so
     /// that the store, put back as it was (the copy and the log renamed
     /// back, as the next start says), is taken for the one the log belongs
-    /// to. Without it, the store went with the process. Not when anything
-    /// is at that name already, nor for a file renamed away (it is still
-    /// there, under its new name).
+    /// to. Without it, the store went with the process. Not when a name is
+    /// left to the file (moved away, or written over in place), nor when
+    /// anything is at `FILE.removed` already.
     fn save_removed(&self) {
         use std::io::Write;
-        use std::os::unix::fs::FileExt;
-        let reader = self.reader.lock().expect("watch mutex");
+        use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+        let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         let Some(file) = reader.as_ref() else {
             return;
         };
-        // Renamed, not removed: a name is left.
-        if file.metadata().is_ok_and(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.nlink() > 0
-        }) {
+        let Ok(meta) = file.metadata() else {
+            return;
+        };
+        if meta.nlink() > 0 {
             return;
         }
         let to = beside(&self.real, SAVED);
+        if std::fs::symlink_metadata(&to).is_ok() {
+            tracing::error!(saved = %to.display(), "could not save the store file no name is left to: something is at that name already");
+            return;
+        }
         let partial = beside(&self.real, ".removed.partial");
         let saved = (|| -> std::io::Result<u64> {
             let _ = std::fs::remove_file(&partial);
             let mut out = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(0o600)
                 .open(&partial)?;
+            out.set_permissions(meta.permissions())?;
             let mut buffer = vec![0u8; 1 << 20];
             let mut at = 0u64;
             loop {
@@ -353,45 +379,54 @@ impl Watch {
                 at += read as u64;
             }
             out.sync_all()?;
-            if std::fs::symlink_metadata(&to).is_ok() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    format!("{} is there already", to.display()),
-                ));
+            // The record first (the copy's inode is the partial's): killed
+            // between the two, the copy put back is still taken for the
+            // log's file.
+            self.record_saved(&partial)?;
+            // No name taken from anything put there meanwhile.
+            std::fs::hard_link(&partial, &to)?;
+            std::fs::remove_file(&partial)?;
+            if let Some(dir) = to.parent() {
+                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
             }
-            std::fs::rename(&partial, &to)?;
             Ok(at)
         })();
         match saved {
             Ok(bytes) => {
-                if let (Some(mark), Ok(record)) = (
-                    file_mark(&to),
-                    std::fs::read_to_string(lock_path_of(&self.real)),
-                ) {
-                    let text: String = record
-                        .lines()
-                        .map(|line| match line.strip_prefix("opened ") {
-                            Some(rest) => {
-                                let kept: Vec<&str> = rest
-                                    .split_whitespace()
-                                    .filter(|f| !f.starts_with("ino=") && !f.starts_with("born="))
-                                    .collect();
-                                format!("opened {} {}\n", shown_mark(&mark), kept.join(" "))
-                            }
-                            None => format!("{line}\n"),
-                        })
-                        .collect();
-                    if let Err(err) = write_lock_record(&self.real, &text, false) {
-                        tracing::error!(error = %err, "could not record the saved store file in the lock file");
-                    }
-                }
-                tracing::warn!(saved = %to.display(), bytes, "saved the removed store file: the next start says how to put it back");
+                tracing::warn!(saved = %to.display(), bytes, "saved the store file no name was left to: the next start says how to put it back")
             }
             Err(err) => {
                 let _ = std::fs::remove_file(&partial);
-                tracing::error!(saved = %to.display(), error = %err, "could not save the removed store file");
+                tracing::error!(saved = %to.display(), error = %err, "could not save the store file no name is left to");
             }
         }
+    }
+
+    /// The lock file's record of the open, made to name `copy` as the
+    /// file the log belongs to (see [`Watch::save_removed`]), with a
+    /// `saved` line naming it too (so that the next start names the copy
+    /// only when it is this one, not one an earlier incident left).
+    fn record_saved(&self, copy: &Path) -> std::io::Result<()> {
+        let Some(mark) = file_mark(copy) else {
+            return Ok(());
+        };
+        let record = std::fs::read_to_string(lock_path_of(&self.real))?;
+        let mut text: String = record
+            .lines()
+            .filter(|line| !line.starts_with("saved "))
+            .map(|line| match line.strip_prefix("opened ") {
+                Some(rest) => {
+                    let kept: Vec<&str> = rest
+                        .split_whitespace()
+                        .filter(|f| !f.starts_with("ino=") && !f.starts_with("born="))
+                        .collect();
+                    format!("opened {} {}\n", shown_mark(&mark), kept.join(" "))
+                }
+                None => format!("{line}\n"),
+            })
+            .collect();
+        text.push_str(&format!("saved {}\n", shown_mark(&mark)));
+        write_lock_record(&self.real, &text, false)
     }
 
     /// Holds SQLite's checkpoint lock on the store's log (`WAL_CKPT_LOCK`:
@@ -794,20 +829,30 @@ fn refuse_a_set_aside_log(file: &Path, real: &Path) -> Result<(), StoreError> {
     if std::fs::symlink_metadata(&set_aside).is_err() {
         return Ok(());
     }
+    // The copy a server saved of a removed file: named only when the
+    // record says it is this one (not one an earlier incident left).
     let saved = beside(real, SAVED);
-    let saved = if std::fs::symlink_metadata(&saved).is_ok() {
-        format!(
-            ". The store file was removed while that server ran, which saved it as {}: to put the \
-             store back as it was, rename {} to {} and the set-aside files back",
+    let recorded = std::fs::read_to_string(lock_path_of(real))
+        .ok()
+        .and_then(|record| {
+            record
+                .lines()
+                .find_map(|line| line.strip_prefix("saved ").and_then(read_mark))
+        });
+    let saved = match (recorded, file_mark(&saved)) {
+        (Some(recorded), Some(now)) if recorded.0 == now.0 && recorded.1 == now.1 => format!(
+            ". The store file was removed while that server ran (or another file renamed onto \
+             its name), which saved it as {}: to put the store back as it was, rename {} to {} \
+             and the set-aside files back",
             saved.display(),
             saved.display(),
-            file.display()
-        )
-    } else {
-        String::new()
+            real.display()
+        ),
+        _ => String::new(),
     };
     Err(StoreError::SetAside(Box::new(super::SetAside {
         path: file.display().to_string(),
+        lock: lock_path_of(real).display().to_string(),
         wal: beside(real, "-wal").display().to_string(),
         shm: beside(real, "-shm").display().to_string(),
         set_aside_wal: set_aside.display().to_string(),
@@ -1405,6 +1450,7 @@ impl SqliteStore {
                 reader: std::sync::Mutex::new(Some(reader)),
                 replaced: Default::default(),
                 finding: Default::default(),
+                saving: Default::default(),
                 shm: std::sync::Mutex::new(shm),
                 hold_wanted: Default::default(),
                 held_off: Default::default(),
@@ -1426,6 +1472,7 @@ impl SqliteStore {
                 .await
                 .map_err(not_writable)?
         };
+        let lock = std::sync::Arc::new(std::sync::Mutex::new(held));
         Ok(Self {
             pool,
             writer,
@@ -1433,8 +1480,9 @@ impl SqliteStore {
             keep: std::sync::Arc::new(Keep {
                 conn: std::sync::Mutex::new(keep),
                 watch: watch.clone(),
+                lock: lock.clone(),
             }),
-            lock: std::sync::Arc::new(std::sync::Mutex::new(held)),
+            lock,
             log_bytes: Default::default(),
             watch,
         })
@@ -1867,6 +1915,10 @@ impl Store for SqliteStore {
         // restart right after a copy over the store.
         let _ = self.still_there();
         if self.found_replaced() {
+            // A copy of the file being saved is waited for.
+            if let Some(watch) = &self.watch {
+                drop(watch.saving.lock().unwrap_or_else(|e| e.into_inner()));
+            }
             // Not closed: the last connection to close folds the
             // write-ahead log into the file, which, written over in place,
             // is another store's now (a corrupt mix). The connections stay
@@ -2399,12 +2451,7 @@ impl SqliteStore {
     /// the name now, beside the log set aside, or a new empty store where
     /// the file was removed.
     fn readable(&self) -> Result<(), StoreError> {
-        match &self.watch {
-            Some(watch) if self.found_replaced() => {
-                Err(StoreError::Gone(watch.path.display().to_string()))
-            }
-            _ => Ok(()),
-        }
+        self.still_there()
     }
 
     /// Whether the file was found removed, replaced, written over or
@@ -3286,8 +3333,11 @@ mod tests {
             b"the restored store's log"
         );
         assert!(!Path::new(&format!("{path}-wal.replaced")).exists());
-        // This store's `-shm`, still at its name, is.
+        // This store's `-shm`, still at its name, is; and the file no name
+        // is left to is saved.
         assert!(Path::new(&format!("{path}-shm.replaced")).exists());
+        let saved = std::fs::read(format!("{path}.removed")).unwrap();
+        assert_eq!(&saved[..16], b"SQLite format 3\0");
     }
 
     /// The pages 1 in a write-ahead log are read from its frames: what a
