@@ -83,6 +83,18 @@ fn looked_at_by_another_program(db: &Path, expected: &Path) -> (bool, bool) {
     )
 }
 
+/// Adds provider `p{i}` through the admin API of the server at `base`: the
+/// answer's status.
+async fn add_over_http(http: &reqwest::Client, base: &str, i: usize) -> reqwest::StatusCode {
+    http.post(format!("{base}/admin/providers"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"id": format!("p{i}"), "name": format!("P{i}")}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// A copy of the backup at `backup` where a restore puts it: `dir/name`.
 fn restore(backup: &Path, dir: &Path, name: &str) -> PathBuf {
     let to = dir.join(name);
@@ -440,14 +452,7 @@ async fn a_data_directory_copied_whole_after_a_crash_starts_with_every_write() {
     let (mut child, base) = process_on_file(&db);
     let http = reqwest::Client::new();
     for i in 0..20 {
-        let added = http
-            .post(format!("{base}/admin/providers"))
-            .bearer_auth(TOKEN)
-            .json(&json!({"id": format!("p{i}"), "name": format!("P{i}")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(added.status(), 201);
+        assert_eq!(add_over_http(&http, &base, i).await, 201);
     }
     child.0.kill().unwrap();
     child.0.wait().unwrap();
@@ -480,15 +485,7 @@ async fn a_store_file_moved_away_under_the_server_is_not_started_anew_without_it
         let db = dir.path().join("store.db");
         let (mut child, base) = process_on_file(&db);
         let http = reqwest::Client::new();
-        let add = async |base: &str, i: usize| {
-            http.post(format!("{base}/admin/providers"))
-                .bearer_auth(TOKEN)
-                .json(&json!({"id": format!("p{i}"), "name": format!("P{i}")}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        };
+        let add = async |base: &str, i: usize| add_over_http(&http, base, i).await;
         for i in 0..20 {
             assert_eq!(add(&base, i).await, 201);
         }
@@ -559,15 +556,7 @@ async fn a_backup_copied_over_a_killed_servers_store_is_not_given_its_log() {
     let db = dir.path().join("store.db");
     let (mut child, base) = process_on_file(&db);
     let http = reqwest::Client::new();
-    let add = async |i: usize| {
-        http.post(format!("{base}/admin/providers"))
-            .bearer_auth(TOKEN)
-            .json(&json!({"id": format!("p{i}"), "name": format!("P{i}")}))
-            .send()
-            .await
-            .unwrap()
-            .status()
-    };
+    let add = async |i: usize| add_over_http(&http, &base, i).await;
     for i in 0..10 {
         assert_eq!(add(i).await, 201);
     }
