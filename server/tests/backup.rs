@@ -95,6 +95,17 @@ async fn add_over_http(http: &reqwest::Client, base: &str, i: usize) -> reqwest:
         .status()
 }
 
+/// `GET /state` of the server at `base`.
+async fn state_over_http(http: &reqwest::Client, base: &str) -> SyncState {
+    http.get(format!("{base}/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A copy of the backup at `backup` where a restore puts it: `dir/name`.
 fn restore(backup: &Path, dir: &Path, name: &str) -> PathBuf {
     let to = dir.join(name);
@@ -333,14 +344,7 @@ async fn a_backup_put_in_place_under_a_running_server_is_neither_corrupted_nor_u
             backup.to_str().unwrap(),
         ]);
         assert_eq!(code, 0, "{out}{err}");
-        let backed_up: SyncState = http
-            .get(format!("{base}/state"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let backed_up = state_over_http(&http, &base).await;
         let rename = |name: String| {
             http.patch(format!("{base}/admin/models/m7"))
                 .bearer_auth(TOKEN)
@@ -518,14 +522,7 @@ async fn a_store_file_moved_away_under_the_server_is_not_started_anew_without_it
             std::fs::rename(set_aside, dir.path().join(format!("store.db-{suffix}"))).unwrap();
         }
         let (mut child, base) = process_on_file(&db);
-        let state: SyncState = http
-            .get(format!("{base}/state"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state = state_over_http(&http, &base).await;
         for i in 0..20 {
             assert!(state.provider(&format!("p{i}")).is_some(), "{how}: p{i}");
         }

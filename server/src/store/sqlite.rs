@@ -1679,7 +1679,7 @@ impl SqliteStore {
     /// store); `with_catalog: false` for a store from before the record of
     /// the applied catalog.
     async fn read(&self, with_catalog: bool) -> Result<Loaded, StoreError> {
-        self.readable()?;
+        self.still_there()?;
         let mut conn = self.pool.acquire().await?;
         let result = self.read_on(&mut conn, with_catalog, true).await;
         close_on_error(conn, &result).await;
@@ -1825,7 +1825,7 @@ impl Store for SqliteStore {
         tip: Option<&str>,
         limit: usize,
     ) -> Result<Since, StoreError> {
-        self.readable()?;
+        self.still_there()?;
         let mut conn = self.pool.acquire().await?;
         let result = self.since_on(&mut conn, epoch, after, tip, limit).await;
         close_on_error(conn, &result).await;
@@ -1833,7 +1833,7 @@ impl Store for SqliteStore {
     }
 
     async fn applied_catalog(&self) -> Result<Option<String>, StoreError> {
-        self.readable()?;
+        self.still_there()?;
         Ok(
             sqlx::query_scalar("SELECT body FROM catalog_applied WHERE id = 1")
                 .fetch_optional(&self.pool)
@@ -1881,7 +1881,7 @@ impl Store for SqliteStore {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
-        self.readable()?;
+        self.still_there()?;
         sqlx::query("SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?")
             .bind(before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64))
             .bind(i64::from(limit))
@@ -2437,21 +2437,14 @@ impl SqliteStore {
     /// cookie or identity than this open's file may hold: see [`Watch`]).
     /// Found so once, the store is written no more, and the lock file says
     /// so for the next start (see [`refuse_a_foreign_log`]). At each write
-    /// (in the writer's turn), each `/readyz` and every second between
-    /// ([`watch_every_second`]).
+    /// (in the writer's turn), each read (a new connection of the read pool
+    /// would open whatever bears the name now, beside the log set aside),
+    /// each `/readyz` and every second between ([`watch_every_second`]).
     fn still_there(&self) -> Result<(), StoreError> {
         let Some(watch) = &self.watch else {
             return Ok(());
         };
         watch.check()
-    }
-
-    /// Reads refused once the file was found replaced: a new connection of
-    /// the read pool (the pool closes idle ones) would open whatever bears
-    /// the name now, beside the log set aside, or a new empty store where
-    /// the file was removed.
-    fn readable(&self) -> Result<(), StoreError> {
-        self.still_there()
     }
 
     /// Whether the file was found removed, replaced, written over or
