@@ -1413,11 +1413,16 @@ impl SqliteStore {
             let mut earlier: Vec<u32> = on_disk.map(|(_, id)| id).into_iter().collect();
             earlier.push(live_id as u32);
             earlier.extend(in_log.iter().map(|&(_, id)| id));
+            // Once each: a log holds a page 1 in many of its frames, and the
+            // cookies are looked through at every write.
+            cookies.sort_unstable();
+            cookies.dedup();
+            earlier.sort_unstable();
+            earlier.dedup();
             let ours = new_identity(&earlier.iter().copied().map(Some).collect::<Vec<_>>());
             let mut known = earlier.clone();
             known.push(ours);
             known.sort_unstable();
-            known.dedup();
             record_identities(&file, &real, &known)?;
             // A pragma takes no bound value: a number, formatted.
             sqlx::query(&format!("PRAGMA user_version = {}", ours as i32))
